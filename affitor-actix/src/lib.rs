@@ -1,0 +1,1 @@
+//! Affitor affiliate tracking for actix.

@@ -1,0 +1,1 @@
+//! The Affitor API client.

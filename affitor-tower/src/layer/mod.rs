@@ -1,0 +1,1 @@
+//! The Tower layer.

@@ -1,0 +1,3 @@
+//! Runs the actix-checkout example app.
+
+fn main() {}

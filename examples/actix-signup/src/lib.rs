@@ -1,0 +1,1 @@
+//! The actix-signup example app.

@@ -1,0 +1,3 @@
+//! Runs the actix-signup example app.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The axum-checkout example app.

@@ -1,0 +1,3 @@
+//! Runs the axum-checkout example app.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Runs the axum-signup example app.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The scenario suite: every example app driven over real HTTP.
