@@ -13,6 +13,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod click_id;
+mod lookup;
 pub mod parse;
 
 #[cfg(feature = "client")]
@@ -23,3 +24,6 @@ mod layer;
 pub mod mock;
 
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
+pub use lookup::{BodyKind, BodyLookup, ClickIdSources, HeaderLookup};
+#[cfg(feature = "layer")]
+pub use layer::{AffitorBody, AffitorLayer, AffitorService, ResponseFuture};

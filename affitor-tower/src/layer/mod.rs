@@ -1,1 +1,95 @@
-//! The Tower layer.
+//! The Tower layer: finds the click id in each request and passes the body on byte for byte.
+
+mod body;
+mod future;
+mod service;
+
+use tower_layer::Layer;
+
+pub use body::AffitorBody;
+pub use future::ResponseFuture;
+pub use service::AffitorService;
+
+use crate::ClickIdSources;
+
+/// A Tower layer that finds the Affitor click id in each request.
+///
+/// It looks in the header `x-affitor-click-id`, the cookies `affitor_click_id` and
+/// `customer_code`, then in a JSON or form body (see [`ClickIdSources`] for the order and how to
+/// change it), and inserts a [`ClickIdLookup`](crate::ClickIdLookup) into every request's
+/// extensions, with the [`ClickId`](crate::ClickId) itself when one was found. A `ClickId`
+/// extension set by an earlier layer is kept, and reported as found in
+/// [`ClickIdSource::Extension`](crate::ClickIdSource::Extension).
+///
+/// The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
+/// no header or cookie gave a click id, and only up to the body limit (64 KiB by default). The
+/// handler always receives the whole body as it was sent, wrapped in an [`AffitorBody`]; a body
+/// the layer does not read streams through without any allocation.
+///
+/// With axum:
+///
+/// ```
+/// use affitor_tower::{AffitorLayer, ClickIdLookup};
+/// use axum::{Extension, Router, routing::post};
+/// use tower::ServiceExt;
+///
+/// async fn signup(Extension(lookup): Extension<ClickIdLookup>, body: String) -> String {
+///     format!("{lookup}; {} bytes", body.len())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let app = Router::new().route("/api/signup", post(signup)).layer(AffitorLayer::new());
+///
+/// let request = http::Request::post("/api/signup")
+///     .header("content-type", "application/json")
+///     .body(axum::body::Body::from(r#"{"affitorClickId":"abc123"}"#))?;
+/// let response = app.oneshot(request).await?;
+/// let text = axum::body::to_bytes(response.into_body(), 1024).await?;
+/// assert_eq!(text, "click id found in the JSON body field `affitorClickId`; 27 bytes");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AffitorLayer {
+    sources: ClickIdSources,
+}
+
+impl AffitorLayer {
+    /// A layer that looks in the default sources, reading at most 64 KiB of a body.
+    ///
+    /// ```
+    /// let layer = affitor_tower::AffitorLayer::new();
+    /// # drop(layer);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets where to look for the click id, in which order, and the body limit.
+    ///
+    /// ```
+    /// use affitor_tower::{AffitorLayer, ClickIdSource, ClickIdSources};
+    ///
+    /// // Only the cookie, never the body.
+    /// let layer = AffitorLayer::new()
+    ///     .sources(ClickIdSources::new([ClickIdSource::cookie("affitor_click_id")]));
+    ///
+    /// // The default sources, reading at most 16 KiB of a body.
+    /// let layer = AffitorLayer::new().sources(ClickIdSources::default().body_limit(16 * 1024));
+    /// # drop(layer);
+    /// ```
+    #[must_use]
+    pub fn sources(mut self, sources: ClickIdSources) -> Self {
+        self.sources = sources;
+        self
+    }
+}
+
+impl<S> Layer<S> for AffitorLayer {
+    type Service = AffitorService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AffitorService::new(inner, self.clone())
+    }
+}

@@ -1,0 +1,188 @@
+//! The request body the inner service receives.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Buf;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The request body behind [`AffitorLayer`](crate::AffitorLayer): the original body, frame
+    /// for frame.
+    ///
+    /// When the layer did not read the body, this is the original body itself, with no
+    /// allocation. When it did, the frames it read are replayed first, then the rest of the
+    /// original stream follows: the data, the trailers, the error if the stream failed, and the
+    /// [`size_hint`](Body::size_hint) are the ones the original body would have given.
+    ///
+    /// ```
+    /// use affitor_tower::{AffitorBody, AffitorLayer};
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let handler = tower::service_fn(|request: http::Request<AffitorBody<Full<bytes::Bytes>>>| async move {
+    ///     let body = request.into_body().collect().await?.to_bytes();
+    ///     Ok::<_, std::convert::Infallible>(body)
+    /// });
+    /// let service = ServiceBuilder::new().layer(AffitorLayer::new()).service(handler);
+    ///
+    /// let request = http::Request::post("/")
+    ///     .header("content-type", "application/json")
+    ///     .body(Full::from(r#"{"affitorClickId":"abc"}"#))?;
+    /// let seen = service.oneshot(request).await?;
+    /// assert_eq!(seen, r#"{"affitorClickId":"abc"}"#);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub struct AffitorBody<B>
+    where
+        B: Body,
+    {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B>
+    where
+        B: Body,
+    {
+        Passthrough { #[pin] body: B },
+        Replay { replay: Box<Replay<B>> },
+    }
+}
+
+/// What the layer read, then the rest of the body.
+struct Replay<B: Body> {
+    /// The frames read and not yet handed on.
+    frames: VecDeque<Frame<B::Data>>,
+    /// The bytes of data in `frames`.
+    buffered: u64,
+    /// The error that ended the read, handed on after the frames.
+    error: Option<B::Error>,
+    /// The original body, boxed because it was pinned while the layer read it.
+    body: Pin<Box<B>>,
+    /// Whether the original body already returned its end.
+    ended: bool,
+}
+
+impl<B: Body> AffitorBody<B> {
+    /// The original body, untouched.
+    pub(crate) fn passthrough(body: B) -> Self {
+        Self {
+            kind: Kind::Passthrough { body },
+        }
+    }
+
+    /// The frames read, then `error` if the read failed, then the rest of `body` unless it
+    /// `ended`.
+    pub(crate) fn replay(
+        frames: VecDeque<Frame<B::Data>>,
+        error: Option<B::Error>,
+        body: Pin<Box<B>>,
+        ended: bool,
+    ) -> Self {
+        let buffered = frames
+            .iter()
+            .filter_map(Frame::data_ref)
+            .map(|data| data.remaining() as u64)
+            .sum();
+        Self {
+            kind: Kind::Replay {
+                replay: Box::new(Replay {
+                    frames,
+                    buffered,
+                    error,
+                    body,
+                    ended,
+                }),
+            },
+        }
+    }
+}
+
+impl<B: Body> Body for AffitorBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Passthrough { body } => body.poll_frame(cx),
+            KindProj::Replay { replay } => replay.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Passthrough { body } => body.is_end_stream(),
+            Kind::Replay { replay } => {
+                replay.frames.is_empty()
+                    && replay.error.is_none()
+                    && (replay.ended || replay.body.is_end_stream())
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Passthrough { body } => body.size_hint(),
+            Kind::Replay { replay } if replay.ended => SizeHint::with_exact(replay.buffered),
+            Kind::Replay { replay } => {
+                let rest = replay.body.size_hint();
+                let mut hint = SizeHint::new();
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(replay.buffered));
+                }
+                hint.set_lower(rest.lower().saturating_add(replay.buffered));
+                hint
+            }
+        }
+    }
+}
+
+/// What `Body::poll_frame` returns for a body of type `B`.
+type PolledFrame<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+
+impl<B: Body> Replay<B> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> PolledFrame<B> {
+        if let Some(frame) = self.frames.pop_front() {
+            if let Some(data) = frame.data_ref() {
+                self.buffered -= data.remaining() as u64;
+            }
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(error) = self.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let frame = std::task::ready!(self.body.as_mut().poll_frame(cx));
+        self.ended = frame.is_none();
+        Poll::Ready(frame)
+    }
+}
+
+impl<B: Body> fmt::Debug for AffitorBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("AffitorBody");
+        match &self.kind {
+            Kind::Passthrough { .. } => debug.field("replayed", &false),
+            Kind::Replay { replay } => debug
+                .field("replayed", &true)
+                .field("buffered", &replay.buffered)
+                .field("frames", &replay.frames.len()),
+        };
+        debug.finish_non_exhaustive()
+    }
+}

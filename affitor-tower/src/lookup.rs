@@ -1,0 +1,451 @@
+//! The click id lookup in two steps, for any HTTP library: the headers, then maybe the body.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::parse::{self, JsonStr};
+use crate::{ClickId, ClickIdLookup, ClickIdSource, RejectedClickId};
+
+/// Where to look for the click id, in which order, and how much of a body to read.
+///
+/// The default is the order of the Affitor integration guides: the header `x-affitor-click-id`,
+/// the cookie `affitor_click_id`, the legacy cookie `customer_code`, the JSON body fields
+/// `affitorClickId` and `affitor_click_id`, and the form body field `affitor_click_id`, with a
+/// body limit of [64 KiB](Self::DEFAULT_BODY_LIMIT).
+///
+/// The first valid value wins. Headers and cookies are always looked at before the body, which
+/// is read only when they gave nothing; the order sets the precedence within each of the two
+/// groups. [`ClickIdSource::Extension`] needs no listing: a [`ClickId`] extension set by an
+/// earlier layer always wins.
+///
+/// Adapters drive the lookup in two steps: [`lookup_headers`](Self::lookup_headers), then, if it
+/// asks for it, [`BodyLookup::finish`] over the body bytes.
+///
+/// ```
+/// use affitor_tower::{ClickIdSource, ClickIdSources};
+///
+/// // Only a custom header and the cookie, never the body.
+/// let sources = ClickIdSources::new([
+///     ClickIdSource::header("x-click-id"),
+///     ClickIdSource::cookie("affitor_click_id"),
+/// ]);
+///
+/// // The default sources, reading at most 16 KiB of a body.
+/// let sources = ClickIdSources::default().body_limit(16 * 1024);
+/// # drop(sources);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClickIdSources {
+    sources: Arc<[ClickIdSource]>,
+    body_limit: usize,
+}
+
+impl ClickIdSources {
+    /// The default body limit: 64 KiB.
+    ///
+    /// ```
+    /// assert_eq!(affitor_tower::ClickIdSources::DEFAULT_BODY_LIMIT, 65_536);
+    /// ```
+    pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+    /// The given sources, in order, with the default body limit.
+    ///
+    /// Header names are lower-cased; [`ClickIdSource::Extension`] is dropped (it is always looked
+    /// at first).
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdSource, ClickIdSources};
+    ///
+    /// let sources = ClickIdSources::new([ClickIdSource::json_field("clickId")]);
+    /// # drop(sources);
+    /// ```
+    pub fn new(sources: impl IntoIterator<Item = ClickIdSource>) -> Self {
+        let sources = sources
+            .into_iter()
+            .filter_map(|source| match source {
+                ClickIdSource::Header(name) => Some(ClickIdSource::header(name)),
+                ClickIdSource::Extension => None,
+                other => Some(other),
+            })
+            .collect();
+        Self {
+            sources,
+            body_limit: Self::DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Sets the most bytes of a body that are read to look for the click id.
+    ///
+    /// A body longer than this is not parsed: it reaches the handler as it came.
+    ///
+    /// ```
+    /// let sources = affitor_tower::ClickIdSources::default().body_limit(1024);
+    /// # drop(sources);
+    /// ```
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The first step: looks in the headers and cookies, and tells whether the body is worth
+    /// reading.
+    ///
+    /// `headers` yields the values of the header of the given lower-case name, in order; it
+    /// is also asked for `cookie`, and, before a body is read, for `content-type` and
+    /// `content-length`. The body is worth reading when no header or cookie gave a valid click
+    /// id, the method is `POST`, `PUT` or `PATCH`, the content type is JSON
+    /// (`application/json`, `application/*+json`) or a form
+    /// (`application/x-www-form-urlencoded`) that a configured source reads, and the
+    /// `Content-Length`, if any, is within the limit.
+    ///
+    /// Each rejected value is logged at `warn` with its source and the reason, never the value.
+    ///
+    /// With the `http` crate, `headers` is
+    /// `|name| map.get_all(name).into_iter().map(|value| value.as_bytes())`; actix-web's header
+    /// map has the same `get_all`. Here, with a plain list:
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdSource, ClickIdSources, HeaderLookup};
+    ///
+    /// let headers = [("cookie", "theme=dark; affitor_click_id=abc123")];
+    /// let step = ClickIdSources::default().lookup_headers("GET", |name| {
+    ///     let values = headers.iter().filter(|(key, _)| *key == name);
+    ///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
+    /// });
+    /// let HeaderLookup::Done(lookup) = step else { unreachable!("a GET has no body to read") };
+    /// assert_eq!(lookup.click_id().unwrap(), "abc123");
+    /// assert_eq!(lookup.source(), Some(&ClickIdSource::cookie("affitor_click_id")));
+    /// ```
+    pub fn lookup_headers<'h, F, I>(&self, method: &str, mut headers: F) -> HeaderLookup
+    where
+        F: FnMut(&str) -> I,
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        let mut candidates = Candidates::default();
+        for source in self.sources.iter() {
+            let found = match source {
+                ClickIdSource::Header(name) => headers(name)
+                    .into_iter()
+                    .find_map(|value| candidates.consider(source, parse::header_value(value))),
+                ClickIdSource::Cookie(name) => headers("cookie").into_iter().find_map(|header| {
+                    parse::cookies(header)
+                        .filter(|(cookie, _)| *cookie == name.as_bytes())
+                        .find_map(|(_, value)| candidates.consider(source, value))
+                }),
+                _ => None,
+            };
+            if let Some(click_id) = found {
+                return HeaderLookup::Done(candidates.found(click_id, source));
+            }
+        }
+
+        let kind = if matches!(method, "POST" | "PUT" | "PATCH") {
+            headers("content-type")
+                .into_iter()
+                .next()
+                .and_then(BodyKind::from_content_type)
+                .filter(|&kind| self.sources.iter().any(|source| kind.reads(source)))
+        } else {
+            None
+        };
+        let Some(kind) = kind else {
+            return HeaderLookup::Done(candidates.not_found());
+        };
+        let content_length = headers("content-length")
+            .into_iter()
+            .next()
+            .and_then(|value| std::str::from_utf8(value).ok()?.trim().parse::<u64>().ok());
+        if content_length.is_some_and(|length| length > self.body_limit as u64) {
+            tracing::debug!(
+                content_length,
+                limit = self.body_limit,
+                "request body is over the limit; not looking in it for a click id"
+            );
+            return HeaderLookup::Done(candidates.not_found());
+        }
+        HeaderLookup::ReadBody(BodyLookup {
+            sources: self.clone(),
+            kind,
+            rejected: candidates.rejected,
+        })
+    }
+}
+
+impl Default for ClickIdSources {
+    fn default() -> Self {
+        Self::new([
+            ClickIdSource::header("x-affitor-click-id"),
+            ClickIdSource::cookie("affitor_click_id"),
+            ClickIdSource::cookie("customer_code"),
+            ClickIdSource::json_field("affitorClickId"),
+            ClickIdSource::json_field("affitor_click_id"),
+            ClickIdSource::form_field("affitor_click_id"),
+        ])
+    }
+}
+
+impl fmt::Debug for ClickIdSources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickIdSources")
+            .field("sources", &self.sources)
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+/// What [`ClickIdSources::lookup_headers`] concluded.
+#[derive(Debug)]
+pub enum HeaderLookup {
+    /// The lookup is over: a click id was found, or the body is not worth reading. Insert the
+    /// lookup into the request and pass the body on untouched.
+    Done(ClickIdLookup),
+    /// Read the body, up to [`BodyLookup::limit`] bytes, then call [`BodyLookup::finish`] (or
+    /// [`BodyLookup::finish_without_body`] when it was longer or failed). The handler must
+    /// still receive the whole body, byte for byte.
+    ReadBody(BodyLookup),
+}
+
+/// The second step of a lookup: the body is worth reading.
+///
+/// ```
+/// use affitor_tower::{BodyKind, ClickIdSources, HeaderLookup};
+///
+/// let headers = [("content-type", "application/json"), ("content-length", "27")];
+/// let step = ClickIdSources::default().lookup_headers("POST", |name| {
+///     let values = headers.iter().filter(|(key, _)| *key == name);
+///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
+/// });
+/// let HeaderLookup::ReadBody(body) = step else { unreachable!("a JSON POST") };
+/// assert_eq!(body.kind(), BodyKind::Json);
+/// assert_eq!(body.limit(), 64 * 1024);
+///
+/// let lookup = body.finish(br#"{"affitorClickId":"abc123"}"#);
+/// assert_eq!(lookup.click_id().unwrap(), "abc123");
+/// ```
+#[derive(Debug)]
+pub struct BodyLookup {
+    sources: ClickIdSources,
+    kind: BodyKind,
+    rejected: Vec<RejectedClickId>,
+}
+
+impl BodyLookup {
+    /// The kind of body to parse.
+    ///
+    /// ```
+    /// # use affitor_tower::{BodyKind, ClickIdSources, HeaderLookup};
+    /// let step = ClickIdSources::default().lookup_headers("PUT", |name| {
+    ///     (name == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
+    /// });
+    /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
+    /// assert_eq!(body.kind(), BodyKind::Form);
+    /// ```
+    pub fn kind(&self) -> BodyKind {
+        self.kind
+    }
+
+    /// The most bytes to read. A body longer than this is not parsed.
+    ///
+    /// ```
+    /// # use affitor_tower::{ClickIdSources, HeaderLookup};
+    /// let sources = ClickIdSources::default().body_limit(100);
+    /// let step = sources.lookup_headers("POST", |name| {
+    ///     (name == "content-type").then_some(&b"application/json"[..])
+    /// });
+    /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
+    /// assert_eq!(body.limit(), 100);
+    /// ```
+    pub fn limit(&self) -> usize {
+        self.sources.body_limit
+    }
+
+    /// Finishes the lookup over the whole body.
+    ///
+    /// A body longer than [`limit`](Self::limit) is not parsed, as with
+    /// [`finish_without_body`](Self::finish_without_body). Each rejected value is logged at
+    /// `warn`.
+    ///
+    /// ```
+    /// # use affitor_tower::{ClickIdSources, HeaderLookup};
+    /// let step = ClickIdSources::default().lookup_headers("POST", |name| {
+    ///     (name == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
+    /// });
+    /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
+    /// let lookup = body.finish(b"email=a%40example.com&affitor_click_id=abc123");
+    /// assert_eq!(lookup.click_id().unwrap(), "abc123");
+    /// ```
+    pub fn finish(self, body: &[u8]) -> ClickIdLookup {
+        if body.len() > self.limit() {
+            return self.finish_without_body();
+        }
+        let mut candidates = Candidates {
+            rejected: self.rejected,
+        };
+        let sources = &self.sources.sources;
+        let found = match self.kind {
+            BodyKind::Json => {
+                // One pass over the document; the last occurrence of each field wins.
+                let mut last: Vec<Option<Option<JsonStr<'_>>>> = vec![None; sources.len()];
+                let scanned = parse::json_top_level_fields(body, |key, value| {
+                    for (slot, source) in last.iter_mut().zip(sources.iter()) {
+                        if let ClickIdSource::JsonField(name) = source
+                            && key.eq_str(name)
+                        {
+                            *slot = Some(value);
+                        }
+                    }
+                });
+                if scanned.is_err() {
+                    tracing::debug!(
+                        "request body is not a well-formed JSON object; no click id taken from it"
+                    );
+                    return candidates.not_found();
+                }
+                last.into_iter()
+                    .zip(sources.iter())
+                    .find_map(|(slot, source)| {
+                        let value = slot.flatten()?.unescape();
+                        candidates.consider(source, &value).map(|id| (id, source))
+                    })
+            }
+            BodyKind::Form => {
+                let mut last: Vec<Option<&[u8]>> = vec![None; sources.len()];
+                parse::form_fields(body, |key, value| {
+                    for (slot, source) in last.iter_mut().zip(sources.iter()) {
+                        if let ClickIdSource::FormField(name) = source
+                            && key == name.as_bytes()
+                        {
+                            *slot = Some(value);
+                        }
+                    }
+                });
+                last.into_iter()
+                    .zip(sources.iter())
+                    .find_map(|(slot, source)| {
+                        let value = parse::percent_decode(slot?);
+                        candidates.consider(source, &value).map(|id| (id, source))
+                    })
+            }
+        };
+        match found {
+            Some((click_id, source)) => candidates.found(click_id, source),
+            None => candidates.not_found(),
+        }
+    }
+
+    /// Finishes the lookup without the body: it was longer than the limit, or failed.
+    ///
+    /// ```
+    /// # use affitor_tower::{ClickIdSources, HeaderLookup};
+    /// let step = ClickIdSources::default().lookup_headers("POST", |name| {
+    ///     (name == "content-type").then_some(&b"application/json"[..])
+    /// });
+    /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
+    /// assert_eq!(body.finish_without_body().click_id(), None);
+    /// ```
+    pub fn finish_without_body(self) -> ClickIdLookup {
+        tracing::debug!(
+            limit = self.limit(),
+            "request body not read whole; no click id taken from it"
+        );
+        Candidates {
+            rejected: self.rejected,
+        }
+        .not_found()
+    }
+}
+
+/// The kind of request body a click id can be read from, told by its `Content-Type`.
+///
+/// ```
+/// # use affitor_tower::{BodyKind, ClickIdSources, HeaderLookup};
+/// let kind = |content_type: &'static str| {
+///     let step = ClickIdSources::default().lookup_headers("POST", |name| {
+///         (name == "content-type").then_some(content_type.as_bytes())
+///     });
+///     match step {
+///         HeaderLookup::ReadBody(body) => Some(body.kind()),
+///         HeaderLookup::Done(_) => None,
+///     }
+/// };
+/// assert_eq!(kind("application/json; charset=utf-8"), Some(BodyKind::Json));
+/// assert_eq!(kind("application/vnd.api+json"), Some(BodyKind::Json));
+/// assert_eq!(kind("application/x-www-form-urlencoded"), Some(BodyKind::Form));
+/// assert_eq!(kind("multipart/form-data; boundary=x"), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BodyKind {
+    /// `application/json` or `application/*+json`: read by [`ClickIdSource::JsonField`].
+    Json,
+    /// `application/x-www-form-urlencoded`: read by [`ClickIdSource::FormField`].
+    Form,
+}
+
+impl BodyKind {
+    /// The kind of body a `Content-Type` header value announces, if it is one the lookup reads.
+    /// Parameters (such as `charset`) are ignored, and the media type is matched without regard
+    /// to case.
+    fn from_content_type(content_type: &[u8]) -> Option<Self> {
+        let essence = content_type
+            .split(|&byte| byte == b';')
+            .next()
+            .map(parse::header_value)?;
+        let subtype = essence
+            .get(..12)
+            .filter(|prefix| prefix.eq_ignore_ascii_case(b"application/"))
+            .and(essence.get(12..))?;
+        let suffix = subtype
+            .len()
+            .checked_sub(5)
+            .and_then(|start| subtype.get(start..));
+        if subtype.eq_ignore_ascii_case(b"json")
+            || (subtype.len() > 5
+                && suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case(b"+json")))
+        {
+            Some(Self::Json)
+        } else if subtype.eq_ignore_ascii_case(b"x-www-form-urlencoded") {
+            Some(Self::Form)
+        } else {
+            None
+        }
+    }
+
+    fn reads(self, source: &ClickIdSource) -> bool {
+        matches!(
+            (self, source),
+            (Self::Json, ClickIdSource::JsonField(_)) | (Self::Form, ClickIdSource::FormField(_))
+        )
+    }
+}
+
+/// The values turned down so far in one lookup.
+#[derive(Default)]
+struct Candidates {
+    rejected: Vec<RejectedClickId>,
+}
+
+impl Candidates {
+    /// The click id in `value`, or `None` after recording and logging why it is not one.
+    fn consider(&mut self, source: &ClickIdSource, value: &[u8]) -> Option<ClickId> {
+        match ClickId::from_bytes(value) {
+            Ok(click_id) => Some(click_id),
+            Err(reason) => {
+                tracing::warn!(%source, %reason, "ignoring an invalid click id");
+                self.rejected
+                    .push(RejectedClickId::new(source.clone(), reason));
+                None
+            }
+        }
+    }
+
+    fn found(self, click_id: ClickId, source: &ClickIdSource) -> ClickIdLookup {
+        tracing::debug!(%source, "click id found");
+        ClickIdLookup::found(click_id, source.clone(), self.rejected)
+    }
+
+    fn not_found(self) -> ClickIdLookup {
+        ClickIdLookup::not_found(self.rejected)
+    }
+}
