@@ -63,8 +63,10 @@ pin_project! {
 struct Replay<B: Body> {
     /// The frames read and not yet handed on.
     frames: VecDeque<Frame<B::Data>>,
-    /// The bytes of data in `frames`.
-    buffered: u64,
+    /// The size hint of the original body before the layer read it.
+    initial: SizeHint,
+    /// The bytes of data handed on from `frames`.
+    replayed: u64,
     /// The error that ended the read, handed on after the frames.
     error: Option<B::Error>,
     /// The original body, boxed because it was pinned while the layer read it.
@@ -82,23 +84,20 @@ impl<B: Body> AffitorBody<B> {
     }
 
     /// The frames read, then `error` if the read failed, then the rest of `body` unless it
-    /// `ended`.
+    /// `ended`. `initial` is the size hint `body` gave before it was read.
     pub(crate) fn replay(
         frames: VecDeque<Frame<B::Data>>,
         error: Option<B::Error>,
         body: Pin<Box<B>>,
         ended: bool,
+        initial: SizeHint,
     ) -> Self {
-        let buffered = frames
-            .iter()
-            .filter_map(Frame::data_ref)
-            .map(|data| data.remaining() as u64)
-            .sum();
         Self {
             kind: Kind::Replay {
                 replay: Box::new(Replay {
                     frames,
-                    buffered,
+                    initial,
+                    replayed: 0,
                     error,
                     body,
                     ended,
@@ -136,14 +135,17 @@ impl<B: Body> Body for AffitorBody<B> {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Passthrough { body } => body.size_hint(),
-            Kind::Replay { replay } if replay.ended => SizeHint::with_exact(replay.buffered),
+            // While it replays, the body tells what the original told before it was read, less
+            // what was replayed; then the original speaks for itself.
+            Kind::Replay { replay } if replay.frames.is_empty() && replay.error.is_none() => {
+                replay.body.size_hint()
+            }
             Kind::Replay { replay } => {
-                let rest = replay.body.size_hint();
                 let mut hint = SizeHint::new();
-                if let Some(upper) = rest.upper() {
-                    hint.set_upper(upper.saturating_add(replay.buffered));
+                if let Some(upper) = replay.initial.upper() {
+                    hint.set_upper(upper.saturating_sub(replay.replayed));
                 }
-                hint.set_lower(rest.lower().saturating_add(replay.buffered));
+                hint.set_lower(replay.initial.lower().saturating_sub(replay.replayed));
                 hint
             }
         }
@@ -157,7 +159,7 @@ impl<B: Body> Replay<B> {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> PolledFrame<B> {
         if let Some(frame) = self.frames.pop_front() {
             if let Some(data) = frame.data_ref() {
-                self.buffered -= data.remaining() as u64;
+                self.replayed = self.replayed.saturating_add(data.remaining() as u64);
             }
             return Poll::Ready(Some(Ok(frame)));
         }
@@ -180,8 +182,7 @@ impl<B: Body> fmt::Debug for AffitorBody<B> {
             Kind::Passthrough { .. } => debug.field("replayed", &false),
             Kind::Replay { replay } => debug
                 .field("replayed", &true)
-                .field("buffered", &replay.buffered)
-                .field("frames", &replay.frames.len()),
+                .field("frames_left", &replay.frames.len()),
         };
         debug.finish_non_exhaustive()
     }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Buf;
 use http::Request;
 use http::request::Parts;
-use http_body::{Body, Frame};
+use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
@@ -63,6 +63,7 @@ struct Reading<S, B: Body> {
     service: S,
     parts: Parts,
     body: Pin<Box<B>>,
+    initial: SizeHint,
     frames: VecDeque<Frame<B::Data>>,
     len: usize,
     lookup: BodyLookup,
@@ -97,6 +98,7 @@ where
                 reading: Some(Box::new(Reading {
                     service,
                     parts,
+                    initial: body.size_hint(),
                     body: Box::pin(body),
                     frames: VecDeque::new(),
                     len: 0,
@@ -164,6 +166,7 @@ where
             mut service,
             mut parts,
             body,
+            initial,
             frames,
             len,
             lookup,
@@ -174,15 +177,18 @@ where
                     Some(bytes) => lookup.finish(&bytes),
                     None => lookup.finish_without_body(),
                 };
-                (lookup, AffitorBody::replay(frames, None, body, true))
+                (
+                    lookup,
+                    AffitorBody::replay(frames, None, body, true, initial),
+                )
             }
             ReadEnd::TooLong => (
                 lookup.finish_without_body(),
-                AffitorBody::replay(frames, None, body, false),
+                AffitorBody::replay(frames, None, body, false, initial),
             ),
             ReadEnd::Failed(error) => (
                 lookup.finish_without_body(),
-                AffitorBody::replay(frames, Some(error), body, false),
+                AffitorBody::replay(frames, Some(error), body, false, initial),
             ),
         };
         if let Some(click_id) = lookup.click_id() {

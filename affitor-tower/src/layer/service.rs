@@ -117,9 +117,10 @@ where
             HeaderLookup::Done(lookup) => lookup,
             HeaderLookup::ReadBody(lookup) => {
                 let body = request.body();
-                if body.size_hint().lower() > lookup.limit() as u64 {
+                let hint = body.size_hint();
+                if hint.lower() > lookup.limit() as u64 {
                     lookup.finish_without_body()
-                } else if body.is_end_stream() {
+                } else if body.is_end_stream() || hint.upper() == Some(0) {
                     lookup.finish(&[])
                 } else {
                     // The call waits for the body: take the service that was polled ready and
