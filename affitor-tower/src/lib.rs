@@ -24,6 +24,8 @@ mod layer;
 pub mod mock;
 
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
+#[cfg(feature = "client")]
+pub use client::{ChainRun, ChainVerdict, Client, ClientBuilder, ClickOutcome, ClickRequest, Currency, Error, ErrorKind, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates, LeadOutcome, LeadRequest, Readiness, ReadinessRequest, ReadinessState, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest, SaleType, StepVerdict, SubscriptionInterval, Verification, VerifyRequest};
 pub use lookup::{BodyKind, BodyLookup, ClickIdSources, HeaderLookup};
 #[cfg(feature = "layer")]
 pub use layer::{AffitorBody, AffitorLayer, AffitorService, ResponseFuture};
