@@ -155,7 +155,7 @@ impl ClickIdSources {
         let content_length = headers("content-length")
             .into_iter()
             .next()
-            .and_then(|value| std::str::from_utf8(value).ok()?.trim().parse::<u64>().ok());
+            .and_then(parse_content_length);
         if content_length.is_some_and(|length| length > self.body_limit as u64) {
             tracing::debug!(
                 content_length,
@@ -418,6 +418,19 @@ impl BodyKind {
             (Self::Json, ClickIdSource::JsonField(_)) | (Self::Form, ClickIdSource::FormField(_))
         )
     }
+}
+
+/// A `Content-Length` value: digits, saturating at `u64::MAX`; `None` when malformed.
+fn parse_content_length(value: &[u8]) -> Option<u64> {
+    let digits = parse::header_value(value);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |length, &digit| {
+        length
+            .saturating_mul(10)
+            .saturating_add(u64::from(digit - b'0'))
+    }))
 }
 
 /// The values turned down so far in one lookup.

@@ -1,5 +1,6 @@
 //! The Tower layer: where it finds the click id, and that the handler always gets the body as sent.
 
+#![cfg(feature = "layer")]
 #![allow(clippy::unwrap_used)]
 
 mod layer_support;
