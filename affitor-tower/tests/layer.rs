@@ -924,3 +924,46 @@ async fn rejections_are_logged_with_source_and_reason_never_the_value() {
     assert!(!logs.contains("secret"), "{logs}");
     assert!(!logs.contains("injected"), "{logs}");
 }
+
+#[cfg(feature = "client")]
+#[tokio::test]
+async fn the_client_is_carried_into_every_request() {
+    let client = affitor_tower::Client::builder()
+        .api_key("aff_test_key")
+        .build()
+        .unwrap();
+    let handler = tower::service_fn(|request: Request<AffitorBody<Scripted>>| async move {
+        Ok::<_, Infallible>(request.extensions().get::<affitor_tower::Client>().cloned())
+    });
+    let service = ServiceBuilder::new()
+        .layer(AffitorLayer::new().client(client))
+        .service(handler);
+    for request in [
+        request("GET", &[], Scripted::new([])),
+        request(
+            "POST",
+            &[("content-type", JSON)],
+            Scripted::full(&br#"{"affitorClickId":"c-1"}"#[..]),
+        ),
+    ] {
+        let carried = service.clone().oneshot(request).await.unwrap();
+        assert!(carried.is_some());
+    }
+    // Without a client, nothing is inserted.
+    let handler = tower::service_fn(|request: Request<AffitorBody<Scripted>>| async move {
+        Ok::<_, Infallible>(
+            request
+                .extensions()
+                .get::<affitor_tower::Client>()
+                .is_some(),
+        )
+    });
+    let service = ServiceBuilder::new()
+        .layer(AffitorLayer::new())
+        .service(handler);
+    let carried = service
+        .oneshot(request("GET", &[], Scripted::new([])))
+        .await
+        .unwrap();
+    assert!(!carried);
+}

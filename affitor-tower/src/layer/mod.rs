@@ -53,6 +53,8 @@ use crate::ClickIdSources;
 #[derive(Clone, Debug, Default)]
 pub struct AffitorLayer {
     sources: ClickIdSources,
+    #[cfg(feature = "client")]
+    client: Option<crate::Client>,
 }
 
 impl AffitorLayer {
@@ -83,6 +85,43 @@ impl AffitorLayer {
     pub fn sources(mut self, sources: ClickIdSources) -> Self {
         self.sources = sources;
         self
+    }
+
+    /// Sets the client to carry: the service inserts a clone of it (cheap: one `Arc`) into
+    /// every request's extensions, where handlers and extractors find it.
+    ///
+    /// ```
+    /// use affitor_tower::{AffitorBody, AffitorLayer, Client};
+    /// use http_body_util::Empty;
+    /// use tower::{ServiceBuilder, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let client = Client::builder().api_key("aff_live_key").build()?;
+    /// let handler = tower::service_fn(|request: http::Request<AffitorBody<Empty<bytes::Bytes>>>| async move {
+    ///     Ok::<_, std::convert::Infallible>(request.extensions().get::<Client>().is_some())
+    /// });
+    /// let service = ServiceBuilder::new().layer(AffitorLayer::new().client(client)).service(handler);
+    ///
+    /// let carried = service.oneshot(http::Request::new(Empty::new())).await?;
+    /// assert!(carried);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "client")]
+    #[must_use]
+    pub fn client(mut self, client: crate::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Inserts what the layer carries into a request's extensions.
+    #[cfg_attr(not(feature = "client"), allow(unused_variables))]
+    fn carry(&self, extensions: &mut http::Extensions) {
+        #[cfg(feature = "client")]
+        if let Some(client) = &self.client {
+            extensions.insert(client.clone());
+        }
     }
 }
 

@@ -97,6 +97,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        self.layer.carry(request.extensions_mut());
         let step = match request.extensions().get::<ClickId>() {
             Some(click_id) => HeaderLookup::Done(ClickIdLookup::found(
                 click_id.clone(),
