@@ -5,6 +5,7 @@
 //! The bodies are captured by a small HTTP server on 127.0.0.1, so what is checked is exactly
 //! what goes on the wire.
 #![cfg(feature = "client")]
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
 
 use std::sync::{Arc, Mutex};
 
