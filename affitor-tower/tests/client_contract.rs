@@ -411,8 +411,7 @@ async fn send_everything(client: &Client) {
 async fn captured(test_mode: bool) -> Vec<Captured> {
     let (url, log) = capture_server().await;
     send_everything(&client(&url, test_mode)).await;
-    let requests = log.lock().unwrap().clone();
-    requests
+    log.lock().unwrap().clone()
 }
 
 fn assert_conforms(requests: &[Captured], test_mode: bool) {
