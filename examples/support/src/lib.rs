@@ -1,0 +1,363 @@
+//! What the four example apps share, so that each app's own code is only its framework's wiring.
+//!
+//! - [`Environment`]: the example contract's configuration (`AFFITOR_API_URL`, `AFFITOR_API_KEY`,
+//!   `ADDR`), starting the local Affitor API stand-in when no API URL is set.
+//! - [`Users`]: an in-memory user store standing in for the app's database.
+//! - [`SIGNUP_PAGE`]: the signup page, whose script posts the click id as `affitorClickId`.
+//! - [`checkout_session`] and [`PaymentEvent`]: the checkout and payment-webhook shapes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use affitor_tower::mock::MockServer;
+use affitor_tower::{ClickId, Client, Currency};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The signup page served at `GET /`.
+///
+/// Its script reads the `affitor_click_id` cookie and posts it as `affitorClickId` with the email
+/// and password; without JavaScript the form posts as a form body, and the cookie goes with it.
+pub const SIGNUP_PAGE: &str = include_str!("signup.html");
+
+/// The address an example listens on when `ADDR` is unset.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// What an example app needs to serve requests: the Affitor client and the program id.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// The Affitor API client.
+    pub affitor: Client,
+    /// The Affitor program id, put in the Stripe metadata of a checkout.
+    pub program_id: String,
+}
+
+/// The example contract's configuration, read from the environment.
+#[derive(Debug)]
+pub struct Environment {
+    /// Where to listen (`ADDR`, default [`DEFAULT_ADDR`]).
+    pub addr: SocketAddr,
+    /// The app's configuration.
+    pub config: AppConfig,
+    /// The local stand-in API, when `AFFITOR_API_URL` is unset. It serves as long as this lives.
+    pub stand_in: Option<MockServer>,
+}
+
+impl Environment {
+    /// Reads `ADDR`, `AFFITOR_API_URL`, `AFFITOR_API_KEY` and `AFFITOR_PROGRAM_ID`.
+    ///
+    /// With no `AFFITOR_API_URL`, starts the local Affitor API stand-in, which logs every event it
+    /// receives, seeds a demo click, and prints how to try the app.
+    pub async fn from_env() -> Result<Self, SetupError> {
+        let addr = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
+        let addr = addr.parse().map_err(|_| {
+            SetupError(format!(
+                "ADDR `{addr}` is not an address like {DEFAULT_ADDR}"
+            ))
+        })?;
+        let program_id = std::env::var("AFFITOR_PROGRAM_ID").ok();
+
+        if std::env::var_os("AFFITOR_API_URL").is_some() {
+            let affitor = Client::from_env()
+                .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
+            let config = AppConfig {
+                affitor,
+                program_id: program_id.unwrap_or_else(|| "YOUR_PROGRAM_ID".to_owned()),
+            };
+            return Ok(Self {
+                addr,
+                config,
+                stand_in: None,
+            });
+        }
+
+        let stand_in = MockServer::builder()
+            .log_events(true)
+            .start()
+            .await
+            .map_err(|error| {
+                SetupError(format!(
+                    "cannot start the local Affitor API stand-in: {error}"
+                ))
+            })?;
+        let affitor = Client::builder()
+            .base_url(stand_in.url())
+            .api_key(stand_in.api_key())
+            .build()
+            .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
+        let demo_click = stand_in.click("partner");
+        println!(
+            "AFFITOR_API_URL is unset: started the local Affitor API stand-in at {}",
+            stand_in.url()
+        );
+        println!(
+            "a partner link was clicked: try it with the cookie affitor_click_id={demo_click}"
+        );
+        println!(
+            "  curl -s http://{addr}/api/signup -H 'content-type: application/json' \
+             -b 'affitor_click_id={demo_click}' -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\"}}'"
+        );
+        let config = AppConfig {
+            affitor,
+            program_id: program_id.unwrap_or_else(|| stand_in.program_id().to_string()),
+        };
+        Ok(Self {
+            addr,
+            config,
+            stand_in: Some(stand_in),
+        })
+    }
+}
+
+/// Why an example could not start.
+#[derive(Debug)]
+pub struct SetupError(String);
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// Logs to stderr; `RUST_LOG` filters (default: `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The body of `POST /api/signup`, as JSON or as a form.
+///
+/// The click id travels in the same body as `affitorClickId`, but the handler does not read it:
+/// the Affitor layer or middleware already found it.
+#[derive(Clone, Deserialize)]
+pub struct SignupForm {
+    /// The new user's email.
+    pub email: String,
+    /// The new user's password.
+    pub password: String,
+}
+
+impl fmt::Debug for SignupForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignupForm").finish_non_exhaustive()
+    }
+}
+
+/// The answer of `POST /api/signup`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignupResponse {
+    /// The new user's id, which is the Affitor `customer_key`.
+    #[serde(rename = "userId")]
+    pub user_id: String,
+}
+
+/// A user of the example app.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// The user's id, sent to Affitor as the `customer_key`.
+    pub id: String,
+    /// The user's email.
+    pub email: String,
+    /// The click id the user signed up with, kept for the Stripe metadata of a later checkout.
+    pub click_id: Option<ClickId>,
+}
+
+/// An in-memory user store, standing in for the app's database.
+#[derive(Clone, Debug, Default)]
+pub struct Users {
+    inner: Arc<UsersInner>,
+}
+
+#[derive(Debug, Default)]
+struct UsersInner {
+    by_id: Mutex<HashMap<String, User>>,
+    next_id: AtomicU64,
+}
+
+impl Users {
+    /// Creates a user, remembering the click id they came with.
+    pub fn create(
+        &self,
+        form: &SignupForm,
+        click_id: Option<ClickId>,
+    ) -> Result<User, SignupError> {
+        let email = form.email.trim();
+        if !email.contains('@') || email.len() > 254 {
+            return Err(SignupError::InvalidEmail);
+        }
+        if form.password.len() < 8 {
+            return Err(SignupError::WeakPassword);
+        }
+        let mut users = self
+            .inner
+            .by_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if users
+            .values()
+            .any(|user| user.email.eq_ignore_ascii_case(email))
+        {
+            return Err(SignupError::EmailTaken);
+        }
+        let number = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let user = User {
+            id: format!("user_{number}"),
+            email: email.to_owned(),
+            click_id,
+        };
+        users.insert(user.id.clone(), user.clone());
+        Ok(user)
+    }
+
+    /// The user with this id.
+    pub fn get(&self, id: &str) -> Option<User> {
+        let users = self
+            .inner
+            .by_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        users.get(id).cloned()
+    }
+}
+
+/// Why a signup was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupError {
+    /// The email has no `@`, or is too long.
+    InvalidEmail,
+    /// The password is shorter than 8 characters.
+    WeakPassword,
+    /// A user with this email exists.
+    EmailTaken,
+}
+
+impl SignupError {
+    /// The HTTP status to answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidEmail | Self::WeakPassword => 400,
+            Self::EmailTaken => 409,
+        }
+    }
+
+    /// The JSON body to answer with.
+    pub fn body(self) -> Value {
+        json!({ "error": self.to_string() })
+    }
+}
+
+impl fmt::Display for SignupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidEmail => "enter a valid email address",
+            Self::WeakPassword => "choose a password of at least 8 characters",
+            Self::EmailTaken => "an account with this email exists: sign in instead",
+        })
+    }
+}
+
+impl std::error::Error for SignupError {}
+
+/// The body of `POST /api/checkout`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CheckoutRequest {
+    /// The paying user's id.
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    /// The Stripe price to buy (default `price_pro_monthly`).
+    #[serde(rename = "priceId")]
+    pub price_id: Option<String>,
+}
+
+/// The Stripe Checkout Session parameters the app would send for `user`.
+///
+/// The Affitor metadata (`affitor_click_id`, `affitor_customer_key`, `program_id`) goes in both
+/// `metadata` and `subscription_data.metadata`, so that renewals are attributed too. The click id
+/// is the request's, or else the one the user signed up with.
+pub fn checkout_session(
+    user: &User,
+    request_click_id: Option<&ClickId>,
+    price_id: Option<&str>,
+    program_id: &str,
+) -> Value {
+    let click_id = request_click_id.or(user.click_id.as_ref());
+    let metadata = json!({
+        "affitor_click_id": click_id.map(ClickId::as_str),
+        "affitor_customer_key": user.id,
+        "program_id": program_id,
+    });
+    json!({
+        "mode": "subscription",
+        "line_items": [{ "price": price_id.unwrap_or("price_pro_monthly"), "quantity": 1 }],
+        "customer_email": user.email,
+        "client_reference_id": user.id,
+        "success_url": "http://localhost:3000/success?session_id={CHECKOUT_SESSION_ID}",
+        "cancel_url": "http://localhost:3000/cancel",
+        "metadata": metadata,
+        "subscription_data": { "metadata": metadata },
+    })
+}
+
+/// The body of `POST /webhooks/payment`, as a payment provider would send it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum PaymentEvent {
+    /// A payment went through: track a sale.
+    #[serde(rename = "payment.succeeded")]
+    Succeeded(Payment),
+    /// A payment was refunded: track a refund of the sale with the same invoice id.
+    #[serde(rename = "payment.refunded")]
+    Refunded(Payment),
+}
+
+/// One payment of a [`PaymentEvent`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    /// The paying user's id: the Affitor `customer_key`.
+    pub user_id: String,
+    /// The amount, in cents.
+    pub amount_cents: u64,
+    /// The provider's invoice id: the Affitor `transaction_id`, and the idempotency key.
+    pub invoice_id: String,
+    /// The ISO 4217 currency code (default `USD`).
+    pub currency: Option<String>,
+}
+
+impl Payment {
+    /// The payment's currency, if it names one, checked as a three-letter ISO 4217 code.
+    pub fn currency(&self) -> Result<Option<Currency>, affitor_tower::Error> {
+        self.currency
+            .as_deref()
+            .map(Currency::from_code)
+            .transpose()
+    }
+}
+
+/// The status a payment webhook answers after tracking, so the provider redelivers only what a
+/// retry can still fix.
+///
+/// 200 when the event was tracked, already tracked, or can never be (a bad request stays bad);
+/// 503 when a retry later could still succeed (the Affitor API is down, slow or rate limiting).
+pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
+    match result {
+        Ok(_) => 200,
+        Err(error) if error.is_retryable() => {
+            tracing::warn!(%error, "Affitor is unavailable: answering 503 so the provider redelivers");
+            503
+        }
+        Err(error) => {
+            tracing::error!(%error, "the payment cannot be tracked: acknowledging it anyway");
+            200
+        }
+    }
+}
