@@ -312,10 +312,11 @@ impl fmt::Display for Error {
             ErrorKind::InvalidBaseUrl => write!(f, "invalid Affitor API base URL: {detail}"),
             ErrorKind::HttpClient => {
                 f.write_str("could not build the HTTP client for the Affitor API")?;
-                if let Some(source) = &inner.source {
-                    write!(f, ": {source}")?;
+                match (&inner.detail, &inner.source) {
+                    (Some(detail), _) => write!(f, ": {detail}"),
+                    (None, Some(source)) => write!(f, ": {source}"),
+                    (None, None) => Ok(()),
                 }
-                Ok(())
             }
             ErrorKind::MissingCustomer => write!(
                 f,

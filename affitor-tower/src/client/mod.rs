@@ -88,6 +88,7 @@ struct Inner {
     timeout: Duration,
     retry: RetryPolicy,
     test_mode: bool,
+    delivery: crate::delivery::Delivery,
 }
 
 impl Client {
@@ -218,6 +219,11 @@ impl Client {
     /// ```
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// The background delivery queue, shared by the clones of the client.
+    pub(crate) fn delivery(&self) -> &crate::delivery::Delivery {
+        &self.inner.delivery
     }
 
     /// Sends a validated payload with the retry loop and decodes the outcome: the path of both
@@ -393,6 +399,7 @@ impl Client {
             match decision {
                 Decision::RetryAfter(wait) => {
                     uncertain |= failure.may_have_been_processed();
+                    crate::delivery::note_retry();
                     tracing::debug!(
                         failure = ?failure,
                         attempt,
@@ -527,6 +534,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     test_mode: bool,
     http_client: Option<reqwest::Client>,
+    queue_capacity: Option<usize>,
 }
 
 impl ClientBuilder {
@@ -582,6 +590,14 @@ impl ClientBuilder {
     /// client sets the headers it needs on each request.
     pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
         self.http_client = Some(http_client);
+        self
+    }
+
+    /// How many events [`send_in_background`](crate::SaleRequest::send_in_background) holds
+    /// at most, waiting or being sent (at least 1). Default 1024. When it is full, a new event
+    /// is dropped, counted in [`DeliveryStats::dropped`](crate::DeliveryStats) and logged.
+    pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
+        self.queue_capacity = Some(queue_capacity);
         self
     }
 
@@ -677,6 +693,7 @@ impl ClientBuilder {
                 timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 retry: self.retry,
                 test_mode: self.test_mode,
+                delivery: crate::delivery::Delivery::new(self.queue_capacity),
             }),
         })
     }
@@ -693,6 +710,7 @@ impl fmt::Debug for ClientBuilder {
             .field("user_agent", &self.user_agent)
             .field("test_mode", &self.test_mode)
             .field("http_client", &self.http_client.as_ref().map(|_| "custom"))
+            .field("queue_capacity", &self.queue_capacity)
             .finish()
     }
 }
@@ -884,6 +902,7 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::HttpClient);
+        assert!(error.to_string().contains("user agent"), "{error}");
     }
 
     #[test]
