@@ -1,1 +1,72 @@
-//! Affitor affiliate tracking for actix.
+//! Affitor affiliate tracking for [actix-web](https://docs.rs/actix-web): track a signup or a
+//! payment in one line.
+//!
+//! Wrap your app in the [`Affitor`] middleware with your [`Client`]; it finds the click id in
+//! every request (the `x-affitor-click-id` header, the `affitor_click_id` cookie, or the
+//! `affitorClickId` field of a JSON or form body) and passes the body on byte for byte. Then take
+//! [`AffitorClient`] in a handler: its requests carry that click id.
+//!
+//! ```
+//! use actix_web::{App, HttpResponse, web};
+//! use affitor_actix::{Affitor, AffitorClient, Client};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Signup { email: String }
+//!
+//! async fn signup(affitor: AffitorClient, form: web::Json<Signup>) -> HttpResponse {
+//!     let user_id = "user_123"; // create the user in your database
+//!     let lead = affitor.lead(user_id).email(form.into_inner().email);
+//!     actix_web::rt::spawn(lead.send()); // never waits on Affitor
+//!     HttpResponse::Created().finish()
+//! }
+//!
+//! #[derive(Deserialize)]
+//! struct Payment { invoice_id: String, user_id: String, amount_cents: u64 }
+//!
+//! async fn payment(affitor: AffitorClient, payment: web::Json<Payment>) -> HttpResponse {
+//!     let payment = payment.into_inner();
+//!     let sale = affitor.sale(payment.invoice_id, payment.amount_cents).customer_key(payment.user_id);
+//!     match sale.send().await {
+//!         Ok(_) => HttpResponse::Ok().finish(), // recorded, already recorded, or not attributed
+//!         Err(error) if error.is_retryable() => HttpResponse::ServiceUnavailable().finish(), // redeliver later
+//!         Err(_) => HttpResponse::Ok().finish(), // a bad request does not get better by retrying
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+//! let affitor = Client::from_env().or_else(|_| Client::builder().api_key("aff_example").build())?;
+//! let app = App::new()
+//!     .wrap(Affitor::new().client(affitor))
+//!     .route("/api/signup", web::post().to(signup))
+//!     .route("/webhooks/payment", web::post().to(payment));
+//! # drop(app);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`AffitorClickId`] gives the click id alone. An extractor used without the middleware answers
+//! 500 with a message that says to install it. Mind that actix-web turns every extractor error
+//! into `None` for an `Option<T>`: `Option<AffitorClickId>` is `None` on a misconfigured app too
+//! (the extractor logs it at `error` level); [`AffitorClient::click_id`] reads an optional click
+//! id and still fails loudly.
+//!
+//! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
+//! and the click id is found by the same code (`affitor_tower::ClickIdSources`): a team can move
+//! between the two frameworks without a change in behaviour.
+
+mod click_id;
+mod client;
+mod middleware;
+
+pub use affitor_tower;
+pub use affitor_tower::{ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client};
+pub use click_id::{AffitorClickId, ClickIdRejection};
+pub use client::{AffitorClient, ClientRejection};
+pub use middleware::Affitor;
+
+/// The plumbing of the [`Affitor`] middleware: the types actix-web names when it wraps your
+/// service. You need them only to name the type of a wrapped service.
+pub mod dev {
+    pub use crate::middleware::{AffitorMiddleware, ResponseFuture};
+}

@@ -1,0 +1,191 @@
+//! What the `Affitor` middleware adds to a request in an actix-web app, against the same app
+//! without it, and, for JSON bodies, what the handler pays anyway to parse the body as
+//! `web::Json<serde_json::Value>`.
+//!
+//! Run: `cargo bench -p affitor-actix --bench middleware`
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use actix_http::Request;
+use actix_web::rt::System;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, HttpResponse, web};
+use affitor_actix::Affitor;
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use futures_util::StreamExt;
+
+/// The handler: reads the whole body, as a real one would, and answers its length.
+async fn handler(mut payload: web::Payload) -> HttpResponse {
+    let mut len = 0;
+    while let Some(chunk) = payload.next().await {
+        len += chunk.unwrap().len();
+    }
+    HttpResponse::Ok().body(len.to_string())
+}
+
+/// The handler that parses the body as JSON, as a signup handler would anyway.
+async fn json_handler(body: web::Json<serde_json::Value>) -> HttpResponse {
+    black_box(body.into_inner());
+    HttpResponse::Ok().finish()
+}
+
+fn base(method: actix_web::http::Method) -> TestRequest {
+    TestRequest::default()
+        .method(method)
+        .uri("/api/signup")
+        .insert_header(("host", "shop.example.com"))
+        .insert_header((
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/125.0",
+        ))
+        .insert_header(("accept", "application/json"))
+        .insert_header(("accept-language", "en-US,en;q=0.5"))
+}
+
+/// A signup body of about `len` bytes: the form fields, the click id, then an order history
+/// of small objects (what makes a DOM parse cost). The same body as the Tower layer's bench.
+fn json_body(len: usize) -> Bytes {
+    let mut body = String::from(
+        r#"{"email":"jane.doe@example.com","password":"correct horse battery staple","name":"Jane Doe","affitorClickId":"aff_1714000000000_x7k2p9","marketing":true,"items":["#,
+    );
+    let mut index = 0;
+    while body.len() + 120 < len {
+        if index > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            r#"{{"sku":"SKU-{index:05}","qty":{},"price":{}.99,"tags":["a","b"],"gift":false}}"#,
+            index % 7 + 1,
+            index % 50 + 3
+        ));
+        index += 1;
+    }
+    body.push_str(r#"],"locale":"en-US"}"#);
+    body.into()
+}
+
+struct Case {
+    name: &'static str,
+    make: Box<dyn Fn() -> Request>,
+}
+
+fn cases() -> Vec<Case> {
+    use actix_web::http::Method;
+    let json = |body: Bytes| {
+        move || {
+            base(Method::POST)
+                .insert_header(("content-type", "application/json"))
+                .set_payload(body.clone())
+                .to_request()
+        }
+    };
+    let small = r#"{"email":"jane.doe@example.com"}"#;
+    vec![
+        Case {
+            name: "no_click_id",
+            make: Box::new(|| {
+                base(Method::GET)
+                    .insert_header((
+                        "cookie",
+                        "_ga=GA1.2.1234567890.1714000000; session=s%3Aabcdef0123456789; theme=dark",
+                    ))
+                    .to_request()
+            }),
+        },
+        Case {
+            name: "header",
+            make: Box::new(move || {
+                base(Method::POST)
+                    .insert_header(("x-affitor-click-id", "aff_1714000000000_x7k2p9"))
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload(small)
+                    .to_request()
+            }),
+        },
+        Case {
+            name: "cookie",
+            make: Box::new(move || {
+                base(Method::POST)
+                    .insert_header((
+                        "cookie",
+                        "_ga=GA1.2.1234567890.1714000000; session=s%3Aabcdef0123456789; \
+                         affitor_click_id=aff_1714000000000_x7k2p9; theme=dark",
+                    ))
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload(small)
+                    .to_request()
+            }),
+        },
+        Case {
+            name: "json_1k",
+            make: Box::new(json(json_body(1024))),
+        },
+        Case {
+            name: "json_64k",
+            make: Box::new(json(json_body(64 * 1024 - 64))),
+        },
+    ]
+}
+
+fn middleware(c: &mut Criterion) {
+    let system = System::new();
+    let bare = system.block_on(test::init_service(
+        App::new().route("/api/signup", web::to(handler)),
+    ));
+    let wrapped = system.block_on(test::init_service(
+        App::new()
+            .wrap(Affitor::new())
+            .route("/api/signup", web::to(handler)),
+    ));
+    let json = system.block_on(test::init_service(
+        App::new().route("/api/signup", web::to(json_handler)),
+    ));
+
+    for case in cases() {
+        let mut group = c.benchmark_group(format!("actix/{}", case.name));
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        let expected = system.block_on(test::call_and_read_body(&bare, (case.make)()));
+
+        group.bench_function("bare", |b| {
+            b.iter_batched(
+                &case.make,
+                |request| system.block_on(test::call_and_read_body(&bare, request)),
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function("middleware", |b| {
+            b.iter_batched(
+                &case.make,
+                |request| {
+                    let seen = system.block_on(test::call_and_read_body(&wrapped, request));
+                    assert_eq!(seen, expected);
+                    seen
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        if case.name.starts_with("json") {
+            group.bench_function("bare_json_value", |b| {
+                b.iter_batched(
+                    &case.make,
+                    |request| {
+                        let response = system.block_on(test::call_service(&json, request));
+                        assert!(response.status().is_success());
+                        response
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, middleware);
+criterion_main!(benches);

@@ -1,0 +1,242 @@
+//! The `AffitorClient` extractor and its error.
+
+use std::fmt;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
+use affitor_tower::{ClickId, Client, LeadRequest, RefundRequest, SaleRequest};
+
+use crate::click_id::lookup;
+
+/// The Affitor client, bound to this request's click id.
+///
+/// [`lead`](Self::lead) and [`sale`](Self::sale) fill in the click id that the
+/// [`Affitor`](crate::Affitor) middleware found in the request, unless you set one yourself, so
+/// a handler tracks a signup or a payment in one line.
+///
+/// The client comes from the middleware ([`Affitor::client`](crate::Affitor::client)) or,
+/// failing that, from the app data: a `web::Data<Client>` or a plain `Client` registered with
+/// `App::app_data`. The middleware must be installed either way, since it finds the click id:
+/// without it, or without a client, the extractor answers 500 with a message that says what to
+/// add. [`click_id`](Self::click_id) is the way to read an optional click id that still fails
+/// loudly on a misconfigured app (`Option<AffitorClickId>` cannot: see
+/// [`AffitorClickId`](crate::AffitorClickId)).
+///
+/// ```
+/// use actix_web::{App, HttpResponse, web};
+/// use affitor_actix::{Affitor, AffitorClient, Client};
+/// use serde_json::{Value, json};
+///
+/// async fn signup(affitor: AffitorClient, form: web::Json<Value>) -> HttpResponse {
+///     let user_id = "user_123"; // create the user in your database
+///     let email = form["email"].as_str().unwrap_or_default().to_owned();
+///     // The click id comes from the cookie, a header or the body.
+///     let lead = affitor.lead(user_id).email(email);
+///     actix_web::rt::spawn(async move { lead.send().await });
+///     HttpResponse::Ok().json(json!({ "userId": user_id }))
+/// }
+///
+/// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+/// let affitor = Client::builder().api_key("aff_example").build()?;
+/// let app = App::new()
+///     .wrap(Affitor::new().client(affitor))
+///     .route("/api/signup", web::post().to(signup));
+/// # drop(app);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AffitorClient {
+    client: Client,
+    click_id: Option<ClickId>,
+}
+
+impl AffitorClient {
+    /// Binds `client` to `click_id`: what the extractor does with the middleware's client and
+    /// the request's click id.
+    ///
+    /// ```
+    /// # use affitor_actix::{AffitorClient, Client};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = Client::builder().api_key("aff_example").build()?;
+    /// let affitor = AffitorClient::new(client, Some("cust_42".parse()?));
+    /// assert_eq!(affitor.click_id().map(|id| id.as_str()), Some("cust_42"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(client: Client, click_id: Option<ClickId>) -> Self {
+        Self { client, click_id }
+    }
+
+    /// A lead (a signup) of the customer `customer_key`, your stable user id, with this
+    /// request's click id.
+    ///
+    /// ```
+    /// # use affitor_actix::{AffitorClient, Client};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
+    /// let lead = affitor.lead("user_123").email("ada@example.com");
+    /// # drop(lead);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lead(&self, customer_key: impl Into<String>) -> LeadRequest {
+        self.client
+            .lead(customer_key)
+            .click_id(self.click_id.clone())
+    }
+
+    /// A sale of `amount_cents` under the idempotency key `transaction_id` (your payment
+    /// provider's invoice or charge id), with this request's click id.
+    ///
+    /// ```
+    /// # use affitor_actix::{AffitorClient, Client};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
+    /// let sale = affitor.sale("in_1Qx", 4_999).customer_key("user_123");
+    /// # drop(sale);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sale(&self, transaction_id: impl Into<String>, amount_cents: u64) -> SaleRequest {
+        self.client
+            .sale(transaction_id, amount_cents)
+            .click_id(self.click_id.clone())
+    }
+
+    /// A refund of the sale tracked under `transaction_id`.
+    ///
+    /// ```
+    /// # use affitor_actix::{AffitorClient, Client};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
+    /// let refund = affitor.refund("in_1Qx").reason("requested_by_customer");
+    /// # drop(refund);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn refund(&self, transaction_id: impl Into<String>) -> RefundRequest {
+        self.client.refund(transaction_id)
+    }
+
+    /// This request's click id, if it carries one.
+    ///
+    /// ```
+    /// # use affitor_actix::{AffitorClient, Client};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
+    /// assert!(affitor.click_id().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn click_id(&self) -> Option<&ClickId> {
+        self.click_id.as_ref()
+    }
+
+    /// The client itself, for the calls that are not about this request.
+    ///
+    /// ```
+    /// # use affitor_actix::{AffitorClient, Client};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
+    /// let readiness = affitor.client().readiness();
+    /// # drop(readiness);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl FromRequest for AffitorClient {
+    type Error = ClientRejection;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(extract(request))
+    }
+}
+
+fn extract(request: &HttpRequest) -> Result<AffitorClient, ClientRejection> {
+    let click_id = lookup(request)
+        .map_err(|_| ClientRejection::MissingMiddleware)?
+        .click_id()
+        .cloned();
+    let carried = request.extensions().get::<Client>().cloned();
+    let client = carried
+        .or_else(|| {
+            request
+                .app_data::<web::Data<Client>>()
+                .map(|data| Client::clone(data))
+        })
+        .or_else(|| request.app_data::<Client>().cloned())
+        .ok_or_else(|| {
+            tracing::error!(
+                path = request.path(),
+                "AffitorClient was asked for, but neither the Affitor middleware nor the app \
+                 data has a client"
+            );
+            ClientRejection::MissingClient
+        })?;
+    Ok(AffitorClient { client, click_id })
+}
+
+/// Why [`AffitorClient`] could not be extracted: the app is misconfigured (500).
+///
+/// Its response is the [`status`](Self::status) with the message as plain text.
+///
+/// ```
+/// use affitor_actix::ClientRejection;
+///
+/// let rejection = ClientRejection::MissingClient;
+/// assert_eq!(rejection.status(), actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+/// assert!(rejection.to_string().contains("Affitor::new().client("));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientRejection {
+    /// The [`Affitor`](crate::Affitor) middleware did not see the request.
+    MissingMiddleware,
+    /// Neither the middleware nor the app data has a client.
+    MissingClient,
+}
+
+impl ClientRejection {
+    /// The status of the response: always 500.
+    ///
+    /// ```
+    /// # use affitor_actix::ClientRejection;
+    /// assert_eq!(ClientRejection::MissingMiddleware.status(), 500);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+impl fmt::Display for ClientRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::MissingMiddleware => {
+                "the Affitor client cannot be found: is the `Affitor` middleware installed? Add \
+                 `.wrap(Affitor::new().client(client))` to the App or to the scope of the \
+                 routes that use it"
+            }
+            Self::MissingClient => {
+                "the Affitor client cannot be found: the `Affitor` middleware was installed \
+                 without one. Give it with `.wrap(Affitor::new().client(client))`, or register \
+                 it with `.app_data(client)`"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ClientRejection {}
+
+impl ResponseError for ClientRejection {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+}

@@ -1,0 +1,203 @@
+//! The response future: read the body if the lookup needs it, then call the inner service.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use actix_web::dev::{Payload, Service, ServiceRequest};
+use actix_web::error::PayloadError;
+use affitor_tower::BodyLookup;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use pin_project_lite::pin_project;
+
+use super::payload::Replay;
+
+pin_project! {
+    /// The future of [`AffitorMiddleware`](super::AffitorMiddleware).
+    ///
+    /// It either calls the inner service at once, or first reads the request body (up to the
+    /// limit) to look for the click id in it, then calls the inner service with the body put
+    /// back.
+    pub struct ResponseFuture<S>
+    where
+        S: Service<ServiceRequest>,
+    {
+        #[pin]
+        state: State<S>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S>
+    where
+        S: Service<ServiceRequest>,
+    {
+        Reading { reading: Option<Box<Reading<S>>> },
+        Calling { #[pin] future: S::Future },
+    }
+}
+
+/// A request whose body is being read, and the service that will take it.
+struct Reading<S> {
+    service: Rc<S>,
+    request: ServiceRequest,
+    payload: Payload,
+    chunks: VecDeque<Bytes>,
+    len: usize,
+    lookup: BodyLookup,
+}
+
+/// How the read ended.
+enum ReadEnd {
+    /// The whole body, within the limit.
+    Whole,
+    /// The limit was passed; the rest is still in the payload.
+    TooLong,
+    /// The payload failed.
+    Failed(PayloadError),
+}
+
+impl<S> ResponseFuture<S>
+where
+    S: Service<ServiceRequest>,
+{
+    /// Calls the inner service at once.
+    pub(super) fn calling(future: S::Future) -> Self {
+        Self {
+            state: State::Calling { future },
+        }
+    }
+
+    /// Reads `payload`, taken from `request`, first.
+    pub(super) fn reading(
+        service: Rc<S>,
+        request: ServiceRequest,
+        payload: Payload,
+        lookup: BodyLookup,
+    ) -> Self {
+        Self {
+            state: State::Reading {
+                reading: Some(Box::new(Reading {
+                    service,
+                    request,
+                    payload,
+                    chunks: VecDeque::new(),
+                    len: 0,
+                    lookup,
+                })),
+            },
+        }
+    }
+}
+
+impl<S> Future for ResponseFuture<S>
+where
+    S: Service<ServiceRequest>,
+{
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project().state.project() {
+                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Reading { reading: slot } => {
+                    let end = match slot.as_mut() {
+                        Some(reading) => ready!(reading.poll_read(cx)),
+                        None => unreachable!("`ResponseFuture` polled after it completed"),
+                    };
+                    let Some(reading) = slot.take() else {
+                        unreachable!("the read state was just polled")
+                    };
+                    let future = reading.call(end);
+                    self.as_mut().project().state.set(State::Calling { future });
+                }
+            }
+        }
+    }
+}
+
+impl<S> Reading<S>
+where
+    S: Service<ServiceRequest>,
+{
+    /// Reads chunks until the payload ends, fails, or passes the limit.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<ReadEnd> {
+        loop {
+            match ready!(self.payload.poll_next_unpin(cx)) {
+                None => return Poll::Ready(ReadEnd::Whole),
+                Some(Err(error)) => return Poll::Ready(ReadEnd::Failed(error)),
+                Some(Ok(chunk)) => {
+                    self.len = self.len.saturating_add(chunk.len());
+                    self.chunks.push_back(chunk);
+                    if self.len > self.lookup.limit() {
+                        return Poll::Ready(ReadEnd::TooLong);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finishes the lookup, puts the body back and calls the service.
+    fn call(self, end: ReadEnd) -> S::Future {
+        let Self {
+            service,
+            mut request,
+            payload,
+            mut chunks,
+            len,
+            lookup,
+        } = self;
+        let (lookup, payload) = match end {
+            ReadEnd::Whole => {
+                let body = match chunks.len() {
+                    0 | 1 => chunks.pop_front().unwrap_or_default(),
+                    _ => {
+                        let mut body = BytesMut::with_capacity(len);
+                        chunks
+                            .iter()
+                            .for_each(|chunk| body.extend_from_slice(chunk));
+                        body.freeze()
+                    }
+                };
+                let lookup = lookup.finish(&body);
+                let payload = if body.is_empty() {
+                    Payload::None
+                } else {
+                    Payload::from(body)
+                };
+                (lookup, payload)
+            }
+            ReadEnd::TooLong => (
+                lookup.finish_without_body(),
+                Replay::new(chunks, None, payload).into_payload(),
+            ),
+            ReadEnd::Failed(error) => (
+                lookup.finish_without_body(),
+                Replay::new(chunks, Some(error), payload).into_payload(),
+            ),
+        };
+        request.set_payload(payload);
+        super::insert(&request, lookup);
+        service.call(request)
+    }
+}
+
+impl<S> fmt::Debug for ResponseFuture<S>
+where
+    S: Service<ServiceRequest>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Reading { .. } => "reading the body",
+            State::Calling { .. } => "calling the inner service",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,236 @@
+//! The `Affitor` middleware: finds the click id in each request and passes the body on byte for
+//! byte.
+
+mod future;
+mod payload;
+
+use std::fmt;
+use std::future::{Ready, ready};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use actix_web::HttpMessage;
+use actix_web::dev::{Payload, Service, ServiceRequest, Transform};
+use affitor_tower::{ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client, HeaderLookup};
+
+pub use future::ResponseFuture;
+
+/// The actix-web middleware that finds the Affitor click id in each request.
+///
+/// It looks in the header `x-affitor-click-id`, the cookies `affitor_click_id` and
+/// `customer_code`, then in a JSON or form body (see [`ClickIdSources`] for the order and how to
+/// change it), and inserts a [`ClickIdLookup`] into every request's extensions, with the
+/// [`ClickId`] itself when one was found. A `ClickId` extension set by an earlier middleware is
+/// kept, and reported as found in [`ClickIdSource::Extension`]. With
+/// [`client`](Self::client), it also carries your [`Client`] into every request, where
+/// [`AffitorClient`](crate::AffitorClient) finds it.
+///
+/// The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
+/// no header or cookie gave a click id, and only up to the body limit (64 KiB by default). The
+/// handler always reads the whole body as it was sent, chunk for chunk, with the same errors;
+/// a body the middleware does not read is passed on untouched, with no allocation. Headers,
+/// `Content-Length` included, are never changed.
+///
+/// These are the rules of `affitor_tower::AffitorLayer`, driven by the same code: a team can
+/// move between axum and actix-web without a change in behaviour.
+///
+/// ```
+/// use actix_web::{App, HttpResponse, test, web};
+/// use affitor_actix::{Affitor, AffitorClickId};
+///
+/// async fn signup(click_id: Option<AffitorClickId>, body: String) -> HttpResponse {
+///     let referred = click_id.map(|AffitorClickId(id)| id.into_string());
+///     HttpResponse::Ok().body(format!("{referred:?}; {} bytes", body.len()))
+/// }
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let app = test::init_service(
+///     App::new().wrap(Affitor::new()).route("/api/signup", web::post().to(signup)),
+/// )
+/// .await;
+///
+/// let request = test::TestRequest::post()
+///     .uri("/api/signup")
+///     .insert_header(("content-type", "application/json"))
+///     .set_payload(r#"{"affitorClickId":"abc123"}"#)
+///     .to_request();
+/// let body = test::call_and_read_body(&app, request).await;
+/// assert_eq!(body, r#"Some("abc123"); 27 bytes"#);
+/// # });
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Affitor {
+    sources: ClickIdSources,
+    client: Option<Client>,
+}
+
+impl Affitor {
+    /// A middleware that looks in the default sources, reading at most 64 KiB of a body.
+    ///
+    /// ```
+    /// let app = actix_web::App::new().wrap(affitor_actix::Affitor::new());
+    /// # drop(app);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets where to look for the click id, in which order, and the body limit.
+    ///
+    /// ```
+    /// use affitor_actix::{Affitor, ClickIdSource, ClickIdSources};
+    ///
+    /// // Only the cookie, never the body.
+    /// let affitor = Affitor::new()
+    ///     .sources(ClickIdSources::new([ClickIdSource::cookie("affitor_click_id")]));
+    ///
+    /// // The default sources, reading at most 16 KiB of a body.
+    /// let affitor = Affitor::new().sources(ClickIdSources::default().body_limit(16 * 1024));
+    /// # drop(affitor);
+    /// ```
+    #[must_use]
+    pub fn sources(mut self, sources: ClickIdSources) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// Sets the client to carry: the middleware inserts a clone of it (cheap: one `Arc`) into
+    /// every request's extensions, where [`AffitorClient`](crate::AffitorClient) finds it.
+    ///
+    /// ```
+    /// use affitor_actix::{Affitor, Client};
+    ///
+    /// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+    /// let client = Client::builder().api_key("aff_example").build()?;
+    /// let app = actix_web::App::new().wrap(Affitor::new().client(client));
+    /// # drop(app);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+}
+
+impl<S> Transform<S, ServiceRequest> for Affitor
+where
+    S: Service<ServiceRequest>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Transform = AffitorMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(AffitorMiddleware {
+            service: Rc::new(service),
+            config: self.clone(),
+        }))
+    }
+}
+
+/// The service [`Affitor`] wraps around yours.
+///
+/// Each request reaches the inner service with a [`ClickIdLookup`] in its extensions, the
+/// [`ClickId`] too when one was found, the [`Client`] when the middleware carries one, and a
+/// payload that gives the same bytes as the original. You do not name this type unless you
+/// write your own middleware around it.
+pub struct AffitorMiddleware<S> {
+    service: Rc<S>,
+    config: Affitor,
+}
+
+impl<S> AffitorMiddleware<S> {
+    /// The inner service.
+    ///
+    /// ```
+    /// use actix_web::dev::{ServiceRequest, Transform, fn_service};
+    /// use affitor_actix::Affitor;
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
+    /// let inner = fn_service(|request: ServiceRequest| async move {
+    ///     Ok::<_, actix_web::Error>(request.into_response(actix_web::HttpResponse::Ok()))
+    /// });
+    /// let middleware = Affitor::new().new_transform(inner).await.expect("infallible");
+    /// let _inner = middleware.get_ref();
+    /// # });
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.service
+    }
+}
+
+impl<S> Service<ServiceRequest> for AffitorMiddleware<S>
+where
+    S: Service<ServiceRequest>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S>;
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.service.poll_ready(cx)
+    }
+
+    fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        if let Some(client) = &self.config.client {
+            request.extensions_mut().insert(client.clone());
+        }
+        let existing = request.extensions().get::<ClickId>().cloned();
+        let step = match existing {
+            Some(click_id) => HeaderLookup::Done(ClickIdLookup::found(
+                click_id,
+                ClickIdSource::Extension,
+                Vec::new(),
+            )),
+            None => {
+                let headers = request.headers();
+                self.config
+                    .sources
+                    .lookup_headers(request.method().as_str(), |name| {
+                        headers.get_all(name).map(|value| value.as_bytes())
+                    })
+            }
+        };
+
+        let lookup = match step {
+            HeaderLookup::Done(lookup) => lookup,
+            HeaderLookup::ReadBody(lookup) => match request.take_payload() {
+                // No body at all (actix gives none for a `Content-Length: 0`).
+                Payload::None => lookup.finish(&[]),
+                payload => {
+                    return ResponseFuture::reading(
+                        Rc::clone(&self.service),
+                        request,
+                        payload,
+                        lookup,
+                    );
+                }
+            },
+        };
+        insert(&request, lookup);
+        ResponseFuture::calling(self.service.call(request))
+    }
+}
+
+/// Inserts the lookup, and the click id it found unless it came from an existing extension.
+fn insert(request: &ServiceRequest, lookup: ClickIdLookup) {
+    let mut extensions = request.extensions_mut();
+    if lookup.source() != Some(&ClickIdSource::Extension)
+        && let Some(click_id) = lookup.click_id()
+    {
+        extensions.insert(click_id.clone());
+    }
+    extensions.insert(lookup);
+}
+
+impl<S> fmt::Debug for AffitorMiddleware<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AffitorMiddleware")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

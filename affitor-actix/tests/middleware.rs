@@ -1,0 +1,719 @@
+//! The `Affitor` middleware: where it finds the click id, and that the handler always reads the
+//! body as it was sent.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use actix_http::Request;
+use actix_web::dev::Service;
+use actix_web::http::Method;
+use actix_web::http::header::HeaderValue;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
+use affitor_actix::affitor_tower::{InvalidClickId, RejectedClickId};
+use affitor_actix::{Affitor, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client};
+use bytes::Bytes;
+use support::{Seen, Step, chunk, json_of_len, observe, scripted, seens, take_one};
+
+const LIMIT: usize = ClickIdSources::DEFAULT_BODY_LIMIT;
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A request to send, to the bare handler and through the middleware.
+#[derive(Clone)]
+struct Req {
+    method: Method,
+    headers: Vec<(&'static str, Vec<u8>)>,
+    body: Body,
+}
+
+#[derive(Clone)]
+enum Body {
+    /// No body at all.
+    None,
+    /// A body with its `Content-Length`.
+    Fixed(Bytes),
+    /// A streamed body, without `Content-Length`.
+    Stream(Vec<Step>),
+}
+
+fn req(method: Method) -> Req {
+    Req {
+        method,
+        headers: Vec::new(),
+        body: Body::None,
+    }
+}
+
+fn get() -> Req {
+    req(Method::GET)
+}
+
+fn post() -> Req {
+    req(Method::POST)
+}
+
+impl Req {
+    fn header(mut self, name: &'static str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.push((name, value.as_ref().to_vec()));
+        self
+    }
+
+    fn json(self, body: impl Into<Bytes>) -> Self {
+        self.header("content-type", JSON).body(body)
+    }
+
+    fn form(self, body: impl Into<Bytes>) -> Self {
+        self.header("content-type", FORM).body(body)
+    }
+
+    fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = Body::Fixed(body.into());
+        self
+    }
+
+    fn stream(mut self, steps: Vec<Step>) -> Self {
+        self.body = Body::Stream(steps);
+        self
+    }
+
+    fn to_request(&self) -> Request {
+        let mut test = TestRequest::default()
+            .method(self.method.clone())
+            .uri("/api/signup");
+        for (name, value) in &self.headers {
+            test = test.append_header((*name, HeaderValue::from_bytes(value).unwrap()));
+        }
+        match &self.body {
+            Body::None => test.to_request(),
+            Body::Fixed(bytes) => test.set_payload(bytes.clone()).to_request(),
+            Body::Stream(steps) => test.to_request().replace_payload(scripted(steps)).0,
+        }
+    }
+}
+
+/// What the handler sees without the middleware.
+async fn bare(request: &Req) -> Seen {
+    let seens = seens();
+    let app = test::init_service(
+        App::new()
+            .app_data(seens.clone())
+            .default_service(web::to(observe)),
+    )
+    .await;
+    test::call_service(&app, request.to_request()).await;
+    take_one(&seens)
+}
+
+/// What the handler sees through the middleware.
+async fn wrapped(affitor: Affitor, request: &Req) -> Seen {
+    let seens = seens();
+    let app = test::init_service(
+        App::new()
+            .app_data(seens.clone())
+            .wrap(affitor)
+            .default_service(web::to(observe)),
+    )
+    .await;
+    test::call_service(&app, request.to_request()).await;
+    take_one(&seens)
+}
+
+/// Sends the request to the bare handler and through the middleware, checks that the handler
+/// read the same bytes, the same error and the same headers, and returns what it saw through
+/// the middleware.
+async fn compare(affitor: Affitor, request: &Req) -> Seen {
+    let bare = bare(request).await;
+    let seen = wrapped(affitor, request).await;
+    assert!(
+        seen.data == bare.data,
+        "the handler read other data: {} bytes instead of {}",
+        seen.data.len(),
+        bare.data.len()
+    );
+    assert_eq!(seen.error, bare.error);
+    assert_eq!(seen.content_length, bare.content_length);
+    let lookup = seen
+        .lookup
+        .as_ref()
+        .expect("the middleware always inserts a lookup");
+    assert_eq!(seen.click_id.as_ref(), lookup.click_id());
+    seen
+}
+
+fn found(seen: &Seen) -> Option<(&str, &ClickIdSource)> {
+    let lookup = seen.lookup.as_ref().unwrap();
+    Some((lookup.click_id()?.as_str(), lookup.source()?))
+}
+
+fn header() -> ClickIdSource {
+    ClickIdSource::header("x-affitor-click-id")
+}
+fn cookie() -> ClickIdSource {
+    ClickIdSource::cookie("affitor_click_id")
+}
+fn legacy_cookie() -> ClickIdSource {
+    ClickIdSource::cookie("customer_code")
+}
+fn json_camel() -> ClickIdSource {
+    ClickIdSource::json_field("affitorClickId")
+}
+fn json_snake() -> ClickIdSource {
+    ClickIdSource::json_field("affitor_click_id")
+}
+fn form() -> ClickIdSource {
+    ClickIdSource::form_field("affitor_click_id")
+}
+
+/// Two chunks of a JSON body that holds the click id `inbody`: the handler reading them as
+/// two chunks shows the middleware did not read the body.
+fn two_json_chunks() -> Vec<Step> {
+    vec![chunk(r#"{"affitorClickId":"#), chunk(r#""inbody"}"#)]
+}
+
+#[actix_web::test]
+async fn finds_the_click_id_in_every_source() {
+    let cases: Vec<(&str, Req, ClickIdSource)> = vec![
+        (
+            "header",
+            get().header("x-affitor-click-id", "abc"),
+            header(),
+        ),
+        (
+            "header, padded with spaces",
+            get().header("x-affitor-click-id", "  abc "),
+            header(),
+        ),
+        (
+            "cookie",
+            get().header("cookie", "theme=dark; affitor_click_id=abc; lang=en"),
+            cookie(),
+        ),
+        (
+            "legacy cookie",
+            get().header("cookie", "customer_code=abc"),
+            legacy_cookie(),
+        ),
+        (
+            "JSON field",
+            post().json(r#"{"email":"a@example.com","affitorClickId":"abc"}"#),
+            json_camel(),
+        ),
+        (
+            "snake-case JSON field",
+            post().json(r#"{"affitor_click_id":"abc"}"#),
+            json_snake(),
+        ),
+        (
+            "JSON with a charset",
+            post()
+                .header("content-type", "application/json; charset=utf-8")
+                .body(r#"{"affitorClickId":"abc"}"#),
+            json_camel(),
+        ),
+        (
+            "a +json media type",
+            post()
+                .header("content-type", "application/vnd.api+json")
+                .body(r#"{"affitorClickId":"abc"}"#),
+            json_camel(),
+        ),
+        (
+            "JSON in a PUT",
+            req(Method::PUT).json(r#"{"affitorClickId":"abc"}"#),
+            json_camel(),
+        ),
+        (
+            "JSON in a PATCH",
+            req(Method::PATCH).json(r#"{"affitorClickId":"abc"}"#),
+            json_camel(),
+        ),
+        (
+            "escaped JSON string",
+            post().json(r#"{"affitorClickId":"\u0061bc"}"#),
+            json_camel(),
+        ),
+        (
+            "form field",
+            post().form("email=a%40example.com&affitor_click_id=abc"),
+            form(),
+        ),
+        (
+            "percent-encoded form field",
+            post().form("affitor_click_id=%61bc&password=x"),
+            form(),
+        ),
+        (
+            "chunked JSON",
+            post()
+                .header("content-type", JSON)
+                .stream(vec![chunk(r#"{"affitorCl"#), chunk(r#"ickId":"abc"}"#)]),
+            json_camel(),
+        ),
+    ];
+    for (what, request, source) in cases {
+        let seen = compare(Affitor::new(), &request).await;
+        assert_eq!(found(&seen), Some(("abc", &source)), "{what}");
+        assert!(seen.lookup.unwrap().rejected().is_empty(), "{what}");
+    }
+}
+
+#[actix_web::test]
+async fn no_click_id_is_a_lookup_that_found_nothing() {
+    for request in [
+        get(),
+        post().json(r#"{"email":"a@example.com"}"#),
+        post().form("email=a%40example.com"),
+        post().header("cookie", "theme=dark"),
+        post().json(""),
+    ] {
+        let seen = compare(Affitor::new(), &request).await;
+        assert_eq!(seen.lookup, Some(ClickIdLookup::not_found(Vec::new())));
+        assert_eq!(seen.click_id, None);
+        assert!(!seen.client);
+    }
+}
+
+#[actix_web::test]
+async fn reads_a_body_only_when_it_may_hold_the_click_id() {
+    let cases: Vec<(&str, Req)> = vec![
+        ("a GET", req(Method::GET).header("content-type", JSON)),
+        ("a DELETE", req(Method::DELETE).header("content-type", JSON)),
+        ("plain text", post().header("content-type", "text/plain")),
+        (
+            "multipart",
+            post().header("content-type", "multipart/form-data; boundary=x"),
+        ),
+        ("no content type", post()),
+        (
+            "a header already gave the click id",
+            post()
+                .header("content-type", JSON)
+                .header("x-affitor-click-id", "fromheader"),
+        ),
+        (
+            "a cookie already gave the click id",
+            post()
+                .header("content-type", JSON)
+                .header("cookie", "affitor_click_id=fromcookie"),
+        ),
+    ];
+    for (what, request) in cases {
+        let request = request.stream(two_json_chunks());
+        let seen = compare(Affitor::new(), &request).await;
+        assert_eq!(seen.chunks.len(), 2, "{what}: the body was read");
+        assert_ne!(
+            found(&seen).map(|(id, _)| id),
+            Some("inbody"),
+            "{what}: the body was parsed"
+        );
+    }
+
+    // Sources without a body field never read the body.
+    let only_headers = Affitor::new().sources(ClickIdSources::new([header(), cookie()]));
+    let request = post()
+        .header("content-type", JSON)
+        .stream(two_json_chunks());
+    let seen = compare(only_headers, &request).await;
+    assert_eq!(seen.chunks.len(), 2);
+    assert_eq!(found(&seen), None);
+
+    // Nor does a form body when only JSON fields are configured.
+    let only_json = Affitor::new().sources(ClickIdSources::new([json_camel()]));
+    let request = post()
+        .header("content-type", FORM)
+        .stream(vec![chunk("affitor_click_id="), chunk("abc")]);
+    let seen = compare(only_json, &request).await;
+    assert_eq!(seen.chunks.len(), 2);
+    assert_eq!(found(&seen), None);
+}
+
+#[actix_web::test]
+async fn sources_take_precedence_in_order() {
+    let cases: Vec<(&str, Req, &str, ClickIdSource)> = vec![
+        (
+            "the header before the cookie",
+            get()
+                .header("cookie", "affitor_click_id=fromcookie")
+                .header("x-affitor-click-id", "fromheader"),
+            "fromheader",
+            header(),
+        ),
+        (
+            "the cookie before the legacy cookie, wherever it is in the header",
+            get().header(
+                "cookie",
+                "customer_code=legacy; affitor_click_id=fromcookie",
+            ),
+            "fromcookie",
+            cookie(),
+        ),
+        (
+            "the legacy cookie before the body",
+            post()
+                .header("cookie", "customer_code=legacy")
+                .json(r#"{"affitorClickId":"inbody"}"#),
+            "legacy",
+            legacy_cookie(),
+        ),
+        (
+            "the camel-case JSON field before the snake-case one, wherever it is",
+            post().json(r#"{"affitor_click_id":"snake","affitorClickId":"camel"}"#),
+            "camel",
+            json_camel(),
+        ),
+        (
+            "the last occurrence of a JSON field",
+            post().json(r#"{"affitorClickId":"first","affitorClickId":"last"}"#),
+            "last",
+            json_camel(),
+        ),
+        (
+            "the snake-case JSON field when the camel-case one is not a string",
+            post().json(r#"{"affitorClickId":42,"affitor_click_id":"snake"}"#),
+            "snake",
+            json_snake(),
+        ),
+    ];
+    for (what, request, id, source) in cases {
+        let seen = compare(Affitor::new(), &request).await;
+        assert_eq!(found(&seen), Some((id, &source)), "{what}");
+    }
+
+    // A custom order: the cookie before the header.
+    let cookie_first = Affitor::new().sources(ClickIdSources::new([cookie(), header()]));
+    let request = get()
+        .header("x-affitor-click-id", "fromheader")
+        .header("cookie", "affitor_click_id=fromcookie");
+    let seen = compare(cookie_first, &request).await;
+    assert_eq!(found(&seen), Some(("fromcookie", &cookie())));
+
+    // A custom header name, matched without regard to case.
+    let custom = Affitor::new().sources(ClickIdSources::new([ClickIdSource::header("X-Click")]));
+    let seen = compare(custom, &get().header("x-click", "abc")).await;
+    assert_eq!(
+        found(&seen),
+        Some(("abc", &ClickIdSource::header("x-click")))
+    );
+}
+
+#[actix_web::test]
+async fn rejects_invalid_values_and_says_why() {
+    let request = post()
+        .header("x-affitor-click-id", "a b")
+        .header("cookie", "affitor_click_id=; customer_code=ok:1")
+        .json(r#"{"affitorClickId":"abc"}"#);
+    let seen = compare(Affitor::new(), &request).await;
+    assert_eq!(found(&seen), Some(("ok:1", &legacy_cookie())));
+    assert_eq!(
+        seen.lookup.unwrap().rejected(),
+        [
+            RejectedClickId::new(
+                header(),
+                InvalidClickId::ForbiddenByte {
+                    byte: b' ',
+                    position: 1
+                }
+            ),
+            RejectedClickId::new(cookie(), InvalidClickId::Empty),
+        ]
+    );
+
+    let too_long = "a".repeat(ClickId::MAX_LEN + 1);
+    let request = post().json(format!(r#"{{"affitorClickId":"{too_long}"}}"#));
+    let seen = compare(Affitor::new(), &request).await;
+    let lookup = seen.lookup.unwrap();
+    assert_eq!(lookup.click_id(), None);
+    assert_eq!(
+        lookup.rejected(),
+        [RejectedClickId::new(
+            json_camel(),
+            InvalidClickId::TooLong { len: 129 }
+        )]
+    );
+    assert!(
+        lookup
+            .to_string()
+            .starts_with("no valid click id in the request")
+    );
+}
+
+#[actix_web::test]
+async fn an_existing_click_id_extension_is_never_overwritten() {
+    let seens = seens();
+    let app = test::init_service(
+        App::new()
+            .app_data(seens.clone())
+            .wrap(Affitor::new())
+            // Registered last, so it runs first.
+            .wrap_fn(|request, service| {
+                request
+                    .extensions_mut()
+                    .insert("fromauth".parse::<ClickId>().unwrap());
+                service.call(request)
+            })
+            .default_service(web::to(observe)),
+    )
+    .await;
+    let request = TestRequest::post()
+        .insert_header(("x-affitor-click-id", "fromheader"))
+        .insert_header(("content-type", JSON))
+        .set_payload(r#"{"affitorClickId":"inbody"}"#)
+        .to_request();
+    test::call_service(&app, request).await;
+    let seen = take_one(&seens);
+    assert_eq!(found(&seen), Some(("fromauth", &ClickIdSource::Extension)));
+    assert_eq!(seen.click_id.unwrap(), "fromauth");
+    assert_eq!(seen.data, br#"{"affitorClickId":"inbody"}"#);
+}
+
+#[actix_web::test]
+async fn the_client_is_carried_into_every_request() {
+    let client = Client::builder().api_key("aff_test_key").build().unwrap();
+    for request in [get(), post().json(r#"{"affitorClickId":"abc"}"#)] {
+        let seen = compare(Affitor::new().client(client.clone()), &request).await;
+        assert!(seen.client);
+    }
+    let seen = compare(Affitor::new(), &get()).await;
+    assert!(!seen.client);
+}
+
+#[actix_web::test]
+async fn bodies_with_a_length_at_and_around_the_limit() {
+    for (len, parsed) in [
+        (0, false),
+        (LIMIT - 1, true),
+        (LIMIT, true),
+        (LIMIT + 1, false),
+    ] {
+        let body = if len == 0 {
+            Vec::new()
+        } else {
+            json_of_len(len)
+        };
+        let request = post().json(body);
+        let seen = compare(Affitor::new(), &request).await;
+        assert_eq!(seen.data.len(), len);
+        assert_eq!(seen.content_length, Some(len.to_string()));
+        let source = json_camel();
+        let expected = parsed.then_some(("abc", &source));
+        assert_eq!(found(&seen), expected, "{len} bytes");
+    }
+
+    // 10 MiB announced by its `Content-Length`: never read.
+    let big = json_of_len(10 * 1024 * 1024);
+    let seen = compare(Affitor::new(), &post().json(big)).await;
+    assert_eq!(seen.data.len(), 10 * 1024 * 1024);
+    assert_eq!(found(&seen), None);
+}
+
+/// `body` streamed in chunks of `size` bytes.
+fn chunks_of(body: &[u8], size: usize) -> Vec<Step> {
+    body.chunks(size)
+        .map(|part| chunk(Bytes::copy_from_slice(part)))
+        .collect()
+}
+
+#[actix_web::test]
+async fn streamed_bodies_at_and_around_the_limit() {
+    for (len, parsed) in [(LIMIT - 1, true), (LIMIT, true), (LIMIT + 1, false)] {
+        let steps = chunks_of(&json_of_len(len), 1000);
+        let request = post().header("content-type", JSON).stream(steps.clone());
+        let seen = compare(Affitor::new(), &request).await;
+        assert_eq!(seen.data.len(), len);
+        assert_eq!(seen.content_length, None);
+        let source = json_camel();
+        let expected = parsed.then_some(("abc", &source));
+        assert_eq!(found(&seen), expected, "{len} bytes");
+        if !parsed {
+            // Past the limit, the chunks read are replayed as they came.
+            let sent: Vec<Bytes> = steps
+                .into_iter()
+                .map(|step| match step {
+                    Step::Chunk(bytes) => bytes,
+                    Step::Fail => unreachable!(),
+                })
+                .collect();
+            assert_eq!(seen.chunks, sent);
+        }
+    }
+
+    // 10 MiB in 64 KiB chunks: the middleware stops after the limit, the handler reads it all.
+    let big = json_of_len(10 * 1024 * 1024);
+    let request = post()
+        .header("content-type", JSON)
+        .stream(chunks_of(&big, LIMIT));
+    let seen = compare(Affitor::new(), &request).await;
+    assert!(seen.data == big);
+    assert_eq!(seen.chunks.len(), 160);
+    assert_eq!(found(&seen), None);
+
+    // One chunk larger than the limit.
+    let request = post()
+        .header("content-type", JSON)
+        .stream(vec![chunk(big.clone())]);
+    let seen = compare(Affitor::new(), &request).await;
+    assert!(seen.data == big);
+    assert_eq!(found(&seen), None);
+}
+
+#[actix_web::test]
+async fn a_smaller_limit_is_honoured() {
+    let small = Affitor::new().sources(ClickIdSources::default().body_limit(10));
+    let body = r#"{"affitorClickId":"abc"}"#;
+    let seen = compare(small.clone(), &post().json(body)).await;
+    assert_eq!(found(&seen), None);
+    let request = post()
+        .header("content-type", JSON)
+        .stream(chunks_of(body.as_bytes(), 4));
+    let seen = compare(small, &request).await;
+    assert_eq!(found(&seen), None);
+    assert_eq!(seen.chunks.len(), 6);
+}
+
+#[actix_web::test]
+async fn a_failing_body_reaches_the_handler_with_the_same_bytes_then_the_same_error() {
+    for steps in [
+        vec![chunk(r#"{"affitorClickId":"abc""#), Step::Fail],
+        vec![chunk("{"), chunk(r#""affitorClickId":"abc"}"#), Step::Fail],
+        vec![Step::Fail],
+        vec![Step::Fail, chunk(r#"{"affitorClickId":"abc"}"#)],
+    ] {
+        let request = post().header("content-type", JSON).stream(steps);
+        let seen = compare(Affitor::new(), &request).await;
+        assert!(seen.error.is_some(), "the error was lost");
+        assert_eq!(found(&seen), None);
+    }
+    // An error after the limit is never read by the middleware, yet reaches the handler.
+    let mut steps = chunks_of(&json_of_len(LIMIT + 10), 1000);
+    steps.push(Step::Fail);
+    let request = post().header("content-type", JSON).stream(steps);
+    let seen = compare(Affitor::new(), &request).await;
+    assert_eq!(seen.data.len(), LIMIT + 10);
+    assert!(seen.error.is_some());
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Signup {
+    email: String,
+}
+
+async fn signup_json(
+    request: actix_web::HttpRequest,
+    form: web::Either<web::Json<Signup>, web::Form<Signup>>,
+) -> HttpResponse {
+    let click_id = request.extensions().get::<ClickId>().cloned();
+    let email = form.into_inner().email;
+    HttpResponse::Ok().body(format!("{email} {click_id:?}"))
+}
+
+#[actix_web::test]
+async fn actix_body_extractors_work_after_the_middleware_read_the_body() {
+    let app = test::init_service(
+        App::new()
+            .wrap(Affitor::new())
+            .route("/api/signup", web::post().to(signup_json)),
+    )
+    .await;
+    let json = TestRequest::post()
+        .uri("/api/signup")
+        .set_json(serde_json::json!({ "email": "a@example.com", "affitorClickId": "abc" }))
+        .to_request();
+    let body = test::call_and_read_body(&app, json).await;
+    assert_eq!(body, r#"a@example.com Some(ClickId("abc"))"#);
+
+    let form = TestRequest::post()
+        .uri("/api/signup")
+        .set_form([("email", "a@example.com"), ("affitor_click_id", "abc")])
+        .to_request();
+    let body = test::call_and_read_body(&app, form).await;
+    assert_eq!(body, r#"a@example.com Some(ClickId("abc"))"#);
+}
+
+/// Sends a raw HTTP/1.1 request and returns the response.
+async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8(response).unwrap()
+}
+
+#[actix_web::test]
+async fn replays_real_http_bodies_chunked_or_not() {
+    async fn echo(request: actix_web::HttpRequest, body: Bytes) -> HttpResponse {
+        let lookup = request
+            .extensions()
+            .get::<ClickIdLookup>()
+            .cloned()
+            .unwrap();
+        HttpResponse::Ok().body(format!("{lookup}; {} bytes", body.len()))
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(|| {
+        App::new()
+            .wrap(Affitor::new())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .route("/", web::post().to(echo))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let json = r#"{"affitorClickId":"abc"}"#;
+    let response = raw_http(
+        addr,
+        format!(
+            "POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{json}",
+            json.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with("click id found in the JSON body field `affitorClickId`; 24 bytes"),
+        "{response}"
+    );
+
+    // Chunked, in two chunks.
+    let response = raw_http(
+        addr,
+        b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n\
+          transfer-encoding: chunked\r\n\r\n\
+          c\r\n{\"affitorCli\r\nc\r\nckId\":\"abc\"}\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(
+        response.ends_with("click id found in the JSON body field `affitorClickId`; 24 bytes"),
+        "{response}"
+    );
+
+    // Chunked, 200 KiB: past the limit, the handler still reads every byte.
+    let mut request = b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\
+        content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+        .to_vec();
+    let body = json_of_len(200 * 1024);
+    for part in body.chunks(10_000) {
+        request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        request.extend_from_slice(part);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let response = raw_http(addr, &request).await;
+    assert!(
+        response.ends_with(&format!("no click id in the request; {} bytes", 200 * 1024)),
+        "{}",
+        &response[..200.min(response.len())]
+    );
+
+    handle.stop(false).await;
+}
