@@ -18,6 +18,8 @@ pub mod parse;
 
 #[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
+mod delivery;
 #[cfg(feature = "layer")]
 mod layer;
 #[cfg(feature = "mock")]
@@ -26,6 +28,8 @@ pub mod mock;
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
 pub use client::{ChainRun, ChainVerdict, Client, ClientBuilder, ClickOutcome, ClickRequest, Currency, Error, ErrorKind, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates, LeadOutcome, LeadRequest, Readiness, ReadinessRequest, ReadinessState, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest, SaleType, StepVerdict, SubscriptionInterval, Verification, VerifyRequest};
+#[cfg(feature = "client")]
+pub use delivery::{DeliveryReport, DeliveryStats, EventKind, UndeliveredEvent, UndeliveredReason};
 pub use lookup::{BodyKind, BodyLookup, ClickIdSources, HeaderLookup};
 #[cfg(feature = "layer")]
 pub use layer::{AffitorBody, AffitorLayer, AffitorService, ResponseFuture};

@@ -596,6 +596,14 @@ impl ClientBuilder {
     /// How many events [`send_in_background`](crate::SaleRequest::send_in_background) holds
     /// at most, waiting or being sent (at least 1). Default 1024. When it is full, a new event
     /// is dropped, counted in [`DeliveryStats::dropped`](crate::DeliveryStats) and logged.
+    ///
+    /// ```
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .queue_capacity(10_000)
+    ///     .build()?;
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
         self.queue_capacity = Some(queue_capacity);
         self

@@ -1022,6 +1022,19 @@ impl VerifyRequest {
     }
 }
 
+/// The client a tracking request belongs to: the background delivery counts a request that
+/// fails validation on that client's counters.
+macro_rules! request_client {
+    ($($request:ty),*) => {$(
+        impl $request {
+            pub(crate) fn client(&self) -> &Client {
+                &self.client
+            }
+        }
+    )*};
+}
+request_client!(LeadRequest, SaleRequest, RefundRequest, ClickRequest);
+
 #[cfg(test)]
 mod tests {
     use super::*;

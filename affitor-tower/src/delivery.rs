@@ -1,0 +1,980 @@
+//! Background delivery: a bounded queue per client, drained by one worker task that sends each
+//! event through the client's retrying path, and a shutdown that flushes it within a deadline.
+//!
+//! The queue counts every event it holds, waiting or being sent, against its capacity, so its
+//! memory is bounded whatever the API does. The worker runs on the tokio runtime of the first
+//! `send_in_background` call (it ends when the queue is empty, and starts again with the next
+//! event), sends up to [`MAX_IN_FLIGHT`] events at once, and never sends two events that touch
+//! the same transaction or the same customer at the same time, nor out of their queue order.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::client::{
+    ClickRequest, Client, Error, LeadRequest, Outcome, Payload, RefundRequest, SaleRequest,
+};
+
+/// The default queue capacity.
+const DEFAULT_CAPACITY: usize = 1024;
+/// The most events the worker sends at once.
+const MAX_IN_FLIGHT: usize = 8;
+/// How far into the queue the worker looks for an event that may start now, past events that
+/// wait for an earlier event of the same transaction or customer.
+const LOOKAHEAD: usize = 64;
+
+tokio::task_local! {
+    /// The counters of the queue whose worker runs the current call: the retry loop reports
+    /// its retries here (see [`note_retry`]). Unset for inline `send().await` calls.
+    static RETRIES: Arc<Shared>;
+}
+
+/// Called by the client's retry loop before each retry: counts it when the call is a background
+/// delivery.
+pub(crate) fn note_retry() {
+    let _ = RETRIES.try_with(|shared| shared.retried.fetch_add(1, Ordering::Relaxed));
+}
+
+/// The counters of a client's background delivery. Read them with [`Client::delivery_stats`].
+///
+/// Every [`send_in_background`](SaleRequest::send_in_background) call is counted in
+/// [`pending`](Self::pending) while its event waits or is being sent, then exactly once in
+/// [`delivered`](Self::delivered), [`failed`](Self::failed) or [`dropped`](Self::dropped).
+/// Clones of a client share one queue and these counters. Inline `send().await` calls are not
+/// counted.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), affitor_tower::Error> {
+/// let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+/// let stats = client.delivery_stats();
+/// assert_eq!(stats.queued, 0);
+/// assert_eq!(stats.delivered + stats.failed + stats.dropped + stats.pending, 0);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct DeliveryStats {
+    /// Events accepted into the queue.
+    pub queued: u64,
+    /// Events the API answered with an outcome: any [`SaleOutcome`](crate::SaleOutcome) (a
+    /// sale answered 409, already recorded, included), [`LeadOutcome`](crate::LeadOutcome),
+    /// [`RefundOutcome`](crate::RefundOutcome) or [`ClickOutcome`](crate::ClickOutcome).
+    pub delivered: u64,
+    /// Retry attempts: each attempt after the first one of an event, whatever became of it.
+    pub retried: u64,
+    /// Events never sent, or abandoned: the queue was full, the client was shut down, there
+    /// was no tokio runtime to run the worker, or the event was still waiting or being sent
+    /// when [`Client::shutdown`]'s deadline passed or the worker's runtime stopped.
+    pub dropped: u64,
+    /// Events given up on: invalid (never queued), refused by the API (a 4xx, or an answer
+    /// with `success: false`), an answer that could not be read, or retries that ran out
+    /// (attempts or [`RetryPolicy::deadline`](crate::RetryPolicy::deadline)).
+    pub failed: u64,
+    /// Events in the queue now, waiting or being sent.
+    pub pending: u64,
+}
+
+/// The kind of a tracking event.
+///
+/// ```
+/// assert_eq!(affitor_tower::EventKind::Sale.to_string(), "sale");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A server-side click, `POST /api/v1/track/click`.
+    Click,
+    /// A lead, `POST /api/v1/track/lead`.
+    Lead,
+    /// A sale, `POST /api/v1/track/sale`.
+    Sale,
+    /// A refund, `POST /api/v1/track/refund`.
+    Refund,
+}
+
+impl EventKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Click => "click",
+            Self::Lead => "lead",
+            Self::Sale => "sale",
+            Self::Refund => "refund",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An event that [`Client::shutdown`] could not deliver.
+///
+/// ```
+/// # async fn stop(client: affitor_tower::Client) {
+/// use std::time::Duration;
+///
+/// for event in client.shutdown(Duration::from_secs(5)).await.undelivered {
+///     eprintln!("{} {:?}: {:?}", event.kind, event.transaction_id, event.reason);
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UndeliveredEvent {
+    /// What kind of event it was.
+    pub kind: EventKind,
+    /// The transaction id of a sale or a refund; `None` for a lead or a click.
+    pub transaction_id: Option<String>,
+    /// What became of it.
+    pub reason: UndeliveredReason,
+}
+
+/// Why [`Client::shutdown`] could not deliver an event.
+///
+/// ```
+/// use affitor_tower::UndeliveredReason;
+///
+/// fn may_be_recorded(reason: UndeliveredReason) -> bool {
+///     matches!(reason, UndeliveredReason::Interrupted)
+/// }
+/// assert!(!may_be_recorded(UndeliveredReason::NotSent));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UndeliveredReason {
+    /// Given up on during the flush: the API refused it, or its retries ran out. Counted in
+    /// [`DeliveryStats::failed`].
+    Failed,
+    /// It was being sent when the deadline passed: the API may or may not have it. A sale or a
+    /// refund can be sent again safely (its transaction id makes a repeat harmless). Counted in
+    /// [`DeliveryStats::dropped`].
+    Interrupted,
+    /// It was still waiting in the queue when the deadline passed: never sent. Counted in
+    /// [`DeliveryStats::dropped`].
+    NotSent,
+}
+
+/// What [`Client::shutdown`] did with the events queued before it: how many it delivered, and
+/// which ones it could not.
+///
+/// ```
+/// # async fn stop(client: affitor_tower::Client) {
+/// use std::time::Duration;
+///
+/// let report = client.shutdown(Duration::from_secs(10)).await;
+/// if report.is_complete() {
+///     println!("{} events flushed", report.delivered);
+/// } else {
+///     eprintln!("{} events not delivered", report.undelivered.len());
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryReport {
+    /// Events delivered since the client stopped accepting new ones.
+    pub delivered: u64,
+    /// Events not delivered since the client stopped accepting new ones: given up on during
+    /// the flush, or still waiting or being sent at the deadline. At most the queue capacity.
+    pub undelivered: Vec<UndeliveredEvent>,
+    /// The client's counters once the flush ended.
+    pub stats: DeliveryStats,
+}
+
+impl DeliveryReport {
+    /// Whether every event queued before the shutdown was delivered.
+    ///
+    /// ```
+    /// assert!(affitor_tower::DeliveryReport::default().is_complete());
+    /// ```
+    pub fn is_complete(&self) -> bool {
+        self.undelivered.is_empty()
+    }
+}
+
+impl Client {
+    /// The counters of the background delivery, shared by every clone of this client.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), affitor_tower::Error> {
+    /// let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// client.sale("in_1", 0).customer_key("user_1").send_in_background(); // an invalid amount
+    /// assert_eq!(client.delivery_stats().failed, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn delivery_stats(&self) -> DeliveryStats {
+        self.delivery().stats()
+    }
+
+    /// Stops the background delivery: from now on [`send_in_background`] drops events (counted
+    /// and logged), while the events already queued are sent, with retries, until they are all
+    /// settled or until `deadline` passes. Then reports what it could not deliver. Inline
+    /// `send().await` calls keep working.
+    ///
+    /// Call it once, after the web server has stopped taking requests, so that the events
+    /// those last requests queued are sent before the process exits. An event whose retries
+    /// outlast the deadline ([`RetryPolicy::deadline`](crate::RetryPolicy::deadline)) is
+    /// reported as [`Interrupted`](UndeliveredReason::Interrupted).
+    ///
+    /// With axum, after [`with_graceful_shutdown`]:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use axum::{Router, routing::get};
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = affitor_tower::Client::from_env()?;
+    /// let app = Router::new().route("/", get(|| async { "ok" })); // with the client inside
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     })
+    ///     .await?;
+    /// // No request is in progress any more: flush what the requests queued.
+    /// let report = client.shutdown(Duration::from_secs(10)).await;
+    /// for event in &report.undelivered {
+    ///     eprintln!("not delivered: {} {:?}", event.kind, event.transaction_id);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// With actix-web, whose server future ends after its own graceful stop (on SIGINT or
+    /// SIGTERM, within `HttpServer::shutdown_timeout`):
+    ///
+    /// ```ignore
+    /// let client = affitor_tower::Client::from_env()?;
+    /// let shared = client.clone();
+    /// HttpServer::new(move || App::new().app_data(web::Data::new(shared.clone())))
+    ///     .bind(("127.0.0.1", 8080))?
+    ///     .run()
+    ///     .await?;
+    /// let report = client.shutdown(Duration::from_secs(10)).await;
+    /// ```
+    ///
+    /// [`send_in_background`]: SaleRequest::send_in_background
+    /// [`with_graceful_shutdown`]: https://docs.rs/axum/0.8/axum/serve/struct.Serve.html#method.with_graceful_shutdown
+    pub async fn shutdown(&self, deadline: Duration) -> DeliveryReport {
+        self.delivery().shutdown(self, deadline).await
+    }
+}
+
+impl LeadRequest {
+    /// Queues the lead for delivery by the client's background worker, and returns at once.
+    ///
+    /// It never blocks and never fails the request in progress: an invalid lead (neither a
+    /// customer key nor a click id) is logged at `warn` and counted as failed; a lead that
+    /// finds the queue full (see [`ClientBuilder::queue_capacity`]) or the client shut down is
+    /// logged at `warn` and counted as dropped. The worker sends it like [`send`] does, with
+    /// the same retries; see [`Client::delivery_stats`] for what became of it, and
+    /// [`Client::shutdown`] to flush the queue before the process exits.
+    ///
+    /// Call it from within a tokio runtime: the worker runs on it.
+    ///
+    /// ```
+    /// # async fn signup(client: affitor_tower::Client, click_id: Option<affitor_tower::ClickId>) {
+    /// client.lead("user_123").click_id(click_id).send_in_background();
+    /// # }
+    /// ```
+    ///
+    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
+    /// [`send`]: LeadRequest::send
+    pub fn send_in_background(self) {
+        let client = self.client().clone();
+        background(&client, EventKind::Lead, self.into_payload());
+    }
+}
+
+impl SaleRequest {
+    /// Queues the sale for delivery by the client's background worker, and returns at once.
+    ///
+    /// It never blocks and never fails the request in progress: an invalid sale is logged at
+    /// `warn` and counted as failed; a sale that finds the queue full (see
+    /// [`ClientBuilder::queue_capacity`]) or the client shut down is logged at `warn` and
+    /// counted as dropped. The worker sends it like [`send`] does, with the same retries; see
+    /// [`Client::delivery_stats`] for what became of it, and [`Client::shutdown`] to flush the
+    /// queue before the process exits.
+    ///
+    /// Where the caller can ask for a redelivery (a payment webhook answering 503), prefer
+    /// [`send`] and its error: nothing is lost when the process stops.
+    ///
+    /// Call it from within a tokio runtime: the worker runs on it.
+    ///
+    /// ```
+    /// # async fn paid(client: affitor_tower::Client) {
+    /// client.sale("in_1001", 4900).customer_key("user_123").send_in_background();
+    /// # }
+    /// ```
+    ///
+    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
+    /// [`send`]: SaleRequest::send
+    pub fn send_in_background(self) {
+        let client = self.client().clone();
+        background(&client, EventKind::Sale, self.into_payload());
+    }
+}
+
+impl RefundRequest {
+    /// Queues the refund for delivery by the client's background worker, and returns at once.
+    ///
+    /// It never blocks and never fails the request in progress: an invalid refund is logged at
+    /// `warn` and counted as failed; a refund that finds the queue full (see
+    /// [`ClientBuilder::queue_capacity`]) or the client shut down is logged at `warn` and
+    /// counted as dropped. The worker sends it like [`send`] does, with the same retries, and
+    /// never before a sale of the same transaction queued earlier. See
+    /// [`Client::delivery_stats`] for what became of it, and [`Client::shutdown`] to flush the
+    /// queue before the process exits.
+    ///
+    /// Call it from within a tokio runtime: the worker runs on it.
+    ///
+    /// ```
+    /// # async fn refunded(client: affitor_tower::Client) {
+    /// client.refund("in_1001").reason("customer_request").send_in_background();
+    /// # }
+    /// ```
+    ///
+    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
+    /// [`send`]: RefundRequest::send
+    pub fn send_in_background(self) {
+        let client = self.client().clone();
+        background(&client, EventKind::Refund, self.into_payload());
+    }
+}
+
+impl ClickRequest {
+    /// Queues the click for delivery by the client's background worker, and returns at once.
+    ///
+    /// It never blocks and never fails the request in progress: an invalid click (no
+    /// affiliate URL) is logged at `warn` and counted as failed; a click that finds the queue
+    /// full (see [`ClientBuilder::queue_capacity`]) or the client shut down is logged at `warn`
+    /// and counted as dropped. The worker sends it like [`send`] does, with the same retries;
+    /// its answer (the click id) is not available: use [`send`] when you need it.
+    ///
+    /// Call it from within a tokio runtime: the worker runs on it.
+    ///
+    /// ```
+    /// # async fn landed(client: affitor_tower::Client) {
+    /// client.click("https://shop.example/?aff=abc123").send_in_background();
+    /// # }
+    /// ```
+    ///
+    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
+    /// [`send`]: ClickRequest::send
+    pub fn send_in_background(self) {
+        let client = self.client().clone();
+        background(&client, EventKind::Click, self.into_payload());
+    }
+}
+
+/// Queues a validated payload, or counts and logs the validation error.
+fn background<P: Into<Payload>>(
+    client: &Client,
+    kind: EventKind,
+    validated: Result<(Client, P), Error>,
+) {
+    match validated {
+        Ok((_, payload)) => client.delivery().enqueue(client, payload.into()),
+        Err(error) => client.delivery().invalid(kind, &error),
+    }
+}
+
+/// A client's background delivery: the queue, its worker and its counters.
+pub(crate) struct Delivery {
+    shared: Arc<Shared>,
+}
+
+/// What the handle, the worker and its tasks share.
+struct Shared {
+    capacity: usize,
+    state: Mutex<State>,
+    /// Wakes the worker: an event was queued.
+    wake: Notify,
+    /// Wakes a shutdown: an event was settled.
+    settled: Notify,
+    /// Retry attempts, counted from the tasks' retry loops.
+    retried: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    pending: VecDeque<Job>,
+    in_flight: Vec<InFlight>,
+    /// Whether a worker task runs (or is about to).
+    running: bool,
+    worker: Option<JoinHandle<()>>,
+    /// Set by the first shutdown: what became of the events since.
+    closing: Option<Closing>,
+    queued: u64,
+    delivered: u64,
+    dropped: u64,
+    failed: u64,
+}
+
+#[derive(Default)]
+struct Closing {
+    delivered: u64,
+    undelivered: Vec<UndeliveredEvent>,
+}
+
+/// A queued event.
+struct Job {
+    payload: Payload,
+    keys: Keys,
+}
+
+/// An event being sent.
+struct InFlight {
+    task: tokio::task::Id,
+    event: Event,
+    keys: Keys,
+}
+
+/// What the logs and the report say about an event: never a key, a customer key or an email.
+struct Event {
+    kind: EventKind,
+    transaction_id: Option<String>,
+}
+
+impl Event {
+    fn of(payload: &Payload) -> Self {
+        let (kind, transaction_id) = match payload {
+            Payload::Click(_) => (EventKind::Click, None),
+            Payload::Lead(_) => (EventKind::Lead, None),
+            Payload::Sale(sale) => (EventKind::Sale, Some(sale.transaction_id.clone())),
+            Payload::Refund(refund) => (EventKind::Refund, Some(refund.transaction_id.clone())),
+        };
+        Self {
+            kind,
+            transaction_id,
+        }
+    }
+
+    fn undelivered(self, reason: UndeliveredReason) -> UndeliveredEvent {
+        UndeliveredEvent {
+            kind: self.kind,
+            transaction_id: self.transaction_id,
+            reason,
+        }
+    }
+}
+
+/// The ordering keys of an event (hashes of its transaction id and customer key): two events
+/// that share one are sent one after the other, in queue order. A refund waits for the sale of
+/// its transaction; a sale identified by a customer key waits for that customer's lead.
+type Keys = [Option<u64>; 2];
+
+fn keys(payload: &Payload) -> Keys {
+    let key = |tag: u8, value: &str| {
+        let mut hasher = DefaultHasher::new();
+        (tag, value).hash(&mut hasher);
+        hasher.finish()
+    };
+    let transaction = |id: &str| Some(key(0, id));
+    let customer = |customer_key: &Option<String>| customer_key.as_deref().map(|ck| key(1, ck));
+    match payload {
+        Payload::Click(_) => [None, None],
+        Payload::Lead(lead) => [customer(&lead.customer_key), None],
+        Payload::Sale(sale) => [
+            transaction(&sale.transaction_id),
+            customer(&sale.customer_key),
+        ],
+        Payload::Refund(refund) => [transaction(&refund.transaction_id), None],
+    }
+}
+
+/// Why an event was not queued.
+enum Refused {
+    ShutDown,
+    Full,
+    NoRuntime,
+}
+
+/// How a send ended.
+enum Settled {
+    Delivered(Outcome),
+    Failed(Error),
+    Panicked,
+}
+
+impl Delivery {
+    /// A queue of `capacity` events (default 1024, at least 1).
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                capacity: capacity.unwrap_or(DEFAULT_CAPACITY).max(1),
+                state: Mutex::default(),
+                wake: Notify::new(),
+                settled: Notify::new(),
+                retried: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn stats(&self) -> DeliveryStats {
+        self.shared.lock().stats(&self.shared)
+    }
+
+    /// Counts and logs an event that failed validation.
+    fn invalid(&self, kind: EventKind, error: &Error) {
+        self.shared.lock().failed += 1;
+        tracing::warn!(
+            endpoint = kind.name(),
+            error = %error,
+            "affitor: an event was not queued because it is invalid"
+        );
+    }
+
+    /// Queues a payload; never blocks (the lock is never held across an await).
+    fn enqueue(&self, client: &Client, payload: Payload) {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        let refused = if state.closing.is_some() {
+            Some(Refused::ShutDown)
+        } else if state.held() >= shared.capacity {
+            Some(Refused::Full)
+        } else if !state.running && !state.spawn_worker(client, shared) {
+            Some(Refused::NoRuntime)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            state.dropped += 1;
+            drop(state);
+            let event = Event::of(&payload);
+            let endpoint = event.kind.name();
+            let transaction_id = event.transaction_id.as_deref();
+            match refused {
+                Refused::ShutDown => tracing::warn!(
+                    endpoint,
+                    transaction_id,
+                    "affitor: an event was dropped: the client is shut down"
+                ),
+                Refused::Full => tracing::warn!(
+                    endpoint,
+                    transaction_id,
+                    capacity = shared.capacity,
+                    "affitor: an event was dropped: the delivery queue is full"
+                ),
+                Refused::NoRuntime => tracing::error!(
+                    endpoint,
+                    transaction_id,
+                    "affitor: an event was dropped: there is no tokio runtime to run the \
+                     delivery worker; call `send_in_background` from within a tokio runtime"
+                ),
+            }
+            return;
+        }
+        let keys = keys(&payload);
+        state.pending.push_back(Job { payload, keys });
+        state.queued += 1;
+        drop(state);
+        shared.wake.notify_one();
+    }
+
+    async fn shutdown(&self, client: &Client, deadline: Duration) -> DeliveryReport {
+        let shared = &self.shared;
+        let now = tokio::time::Instant::now();
+        let until = now
+            .checked_add(deadline)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+        {
+            let mut state = shared.lock();
+            if state.closing.is_none() {
+                state.closing = Some(Closing::default());
+                tracing::info!(
+                    pending = state.held(),
+                    "affitor: delivery stops accepting events; flushing the queue"
+                );
+            }
+            if !state.running && !state.pending.is_empty() {
+                state.spawn_worker(client, shared);
+            }
+        }
+        loop {
+            let mut settled = pin!(shared.settled.notified());
+            settled.as_mut().enable();
+            if shared.lock().held() == 0 || tokio::time::timeout_at(until, settled).await.is_err() {
+                break;
+            }
+        }
+        // Stop the worker, if any: its guard abandons what it was sending.
+        let worker = shared.lock().worker.take();
+        if let Some(worker) = worker {
+            worker.abort();
+            let _ = worker.await;
+        }
+        let mut state = shared.lock();
+        let never_sent: Vec<Job> = state.pending.drain(..).collect();
+        state.dropped += never_sent.len() as u64;
+        let stats = state.stats(shared);
+        let closing = state.closing.get_or_insert_with(Closing::default);
+        closing.undelivered.extend(
+            never_sent
+                .iter()
+                .map(|job| Event::of(&job.payload).undelivered(UndeliveredReason::NotSent)),
+        );
+        let report = DeliveryReport {
+            delivered: closing.delivered,
+            undelivered: closing.undelivered.clone(),
+            stats,
+        };
+        drop(state);
+        if report.is_complete() {
+            tracing::info!(
+                delivered = report.delivered,
+                "affitor: delivery queue flushed"
+            );
+        } else {
+            tracing::warn!(
+                delivered = report.delivered,
+                undelivered = report.undelivered.len(),
+                "affitor: delivery stopped with events not delivered"
+            );
+        }
+        report
+    }
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("capacity", &self.shared.capacity)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Shared {
+    /// Locks the state; never held across an await. A poisoned lock is still usable: every
+    /// update leaves the state consistent.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records how the send of task `task` ended.
+    fn settle(&self, task: tokio::task::Id, settled: Settled) {
+        let mut state = self.lock();
+        let Some(index) = state.in_flight.iter().position(|sent| sent.task == task) else {
+            return;
+        };
+        let event = state.in_flight.swap_remove(index).event;
+        let delivered = matches!(settled, Settled::Delivered(_));
+        if delivered {
+            state.delivered += 1;
+        } else {
+            state.failed += 1;
+        }
+        let closing = state.closing.as_mut();
+        match (&settled, closing) {
+            (Settled::Delivered(_), Some(closing)) => closing.delivered += 1,
+            (_, Some(closing)) => closing.undelivered.push(UndeliveredEvent {
+                kind: event.kind,
+                transaction_id: event.transaction_id.clone(),
+                reason: UndeliveredReason::Failed,
+            }),
+            (_, None) => {}
+        }
+        drop(state);
+        self.settled.notify_waiters();
+        let endpoint = event.kind.name();
+        let transaction_id = event.transaction_id.as_deref();
+        match settled {
+            Settled::Delivered(outcome) => {
+                tracing::debug!(
+                    endpoint,
+                    transaction_id,
+                    ?outcome,
+                    "affitor: event delivered"
+                );
+            }
+            Settled::Failed(error) => tracing::warn!(
+                endpoint,
+                transaction_id,
+                error = %error,
+                "affitor: an event could not be delivered and is given up"
+            ),
+            Settled::Panicked => tracing::error!(
+                endpoint,
+                transaction_id,
+                "affitor: sending an event panicked; it is given up"
+            ),
+        }
+    }
+}
+
+impl State {
+    /// Events held: waiting or being sent.
+    fn held(&self) -> usize {
+        self.pending.len() + self.in_flight.len()
+    }
+
+    fn stats(&self, shared: &Shared) -> DeliveryStats {
+        DeliveryStats {
+            queued: self.queued,
+            delivered: self.delivered,
+            retried: shared.retried.load(Ordering::Relaxed),
+            dropped: self.dropped,
+            failed: self.failed,
+            pending: self.held() as u64,
+        }
+    }
+
+    /// Spawns the worker on the current tokio runtime; `false` when there is none.
+    fn spawn_worker(&mut self, client: &Client, shared: &Arc<Shared>) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        self.running = true;
+        self.worker = Some(runtime.spawn(work(client.clone(), Arc::clone(shared))));
+        true
+    }
+
+    /// Takes the first event, among the first [`LOOKAHEAD`], that shares no ordering key with
+    /// an event being sent or with an earlier event still waiting.
+    fn take_ready(&mut self) -> Option<Job> {
+        let mut waiting: Vec<u64> = Vec::new();
+        let in_flight = &self.in_flight;
+        let index = self.pending.iter().take(LOOKAHEAD).position(|job| {
+            let busy = |key: &u64| {
+                waiting.contains(key)
+                    || in_flight.iter().any(|sent| sent.keys.contains(&Some(*key)))
+            };
+            if job.keys.iter().flatten().any(busy) {
+                waiting.extend(job.keys.iter().flatten());
+                false
+            } else {
+                true
+            }
+        })?;
+        self.pending.remove(index)
+    }
+}
+
+/// The worker: sends the queued events, up to [`MAX_IN_FLIGHT`] at once, and ends when the
+/// queue is empty.
+async fn work(client: Client, shared: Arc<Shared>) {
+    let mut guard = WorkerGuard {
+        shared: Arc::clone(&shared),
+        finished: false,
+    };
+    let mut tasks = JoinSet::new();
+    loop {
+        {
+            let mut state = shared.lock();
+            while tasks.len() < MAX_IN_FLIGHT {
+                let Some(Job { payload, keys }) = state.take_ready() else {
+                    break;
+                };
+                let event = Event::of(&payload);
+                let client = client.clone();
+                let send = async move { client.send_payload(&payload).await };
+                let task = tasks.spawn(RETRIES.scope(Arc::clone(&shared), send));
+                state.in_flight.push(InFlight {
+                    task: task.id(),
+                    event,
+                    keys,
+                });
+            }
+            if tasks.is_empty() {
+                // Nothing is being sent, so nothing waits for an ordering key: the queue is
+                // empty.
+                state.running = false;
+                guard.finished = true;
+                return;
+            }
+        }
+        tokio::select! {
+            Some(joined) = tasks.join_next_with_id() => match joined {
+                Ok((task, Ok(outcome))) => shared.settle(task, Settled::Delivered(outcome)),
+                Ok((task, Err(error))) => shared.settle(task, Settled::Failed(error)),
+                Err(error) => shared.settle(error.id(), Settled::Panicked),
+            },
+            () = shared.wake.notified() => {}
+        }
+    }
+}
+
+/// Puts the state right when the worker is stopped before the queue is empty: by a shutdown's
+/// deadline, or because its runtime shut down. Its sends are aborted with it.
+struct WorkerGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut state = self.shared.lock();
+        state.running = false;
+        let interrupted = std::mem::take(&mut state.in_flight);
+        state.dropped += interrupted.len() as u64;
+        let closing = state.closing.is_some();
+        let count = interrupted.len();
+        if let Some(closing) = state.closing.as_mut() {
+            closing.undelivered.extend(
+                interrupted
+                    .into_iter()
+                    .map(|sent| sent.event.undelivered(UndeliveredReason::Interrupted)),
+            );
+        }
+        drop(state);
+        self.shared.settled.notify_waiters();
+        if !closing && count > 0 {
+            tracing::warn!(
+                interrupted = count,
+                "affitor: the delivery worker stopped with its runtime; the events it was \
+                 sending are dropped, the queued ones wait for the next `send_in_background` or \
+                 `shutdown`"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClickId;
+
+    fn client(capacity: usize) -> Client {
+        Client::builder()
+            .api_key("aff_test_key")
+            .base_url("http://127.0.0.1:9")
+            .queue_capacity(capacity)
+            .build()
+            .unwrap()
+    }
+
+    fn job(payload: Payload) -> Job {
+        let keys = keys(&payload);
+        Job { payload, keys }
+    }
+
+    fn sale(client: &Client, transaction_id: &str, customer_key: &str) -> Payload {
+        let (_, payload) = client
+            .sale(transaction_id, 100)
+            .customer_key(customer_key)
+            .into_payload()
+            .unwrap();
+        payload.into()
+    }
+
+    fn refund(client: &Client, transaction_id: &str) -> Payload {
+        let (_, payload) = client.refund(transaction_id).into_payload().unwrap();
+        payload.into()
+    }
+
+    fn lead(client: &Client, customer_key: &str) -> Payload {
+        let (_, payload) = client.lead(customer_key).into_payload().unwrap();
+        payload.into()
+    }
+
+    fn transaction(job: &Job) -> Option<String> {
+        Event::of(&job.payload).transaction_id
+    }
+
+    #[test]
+    fn same_transaction_or_customer_waits_in_order() {
+        let client = client(16);
+        let mut state = State::default();
+        for payload in [
+            sale(&client, "in_1", "u1"),
+            refund(&client, "in_1"),
+            sale(&client, "in_2", "u2"),
+            lead(&client, "u3"),
+            sale(&client, "in_3", "u3"),
+            refund(&client, "in_2"),
+        ] {
+            state.pending.push_back(job(payload));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut started = Vec::new();
+        // Starts every event that may start, as the worker does.
+        let start_ready = |state: &mut State, started: &mut Vec<String>| {
+            while let Some(job) = state.take_ready() {
+                started.push(transaction(&job).unwrap_or_else(|| "lead".to_owned()));
+                state.in_flight.push(InFlight {
+                    task: runtime.spawn(async {}).id(),
+                    event: Event::of(&job.payload),
+                    keys: job.keys,
+                });
+            }
+        };
+        // in_1 starts; its refund waits; in_2 and the lead of u3 start; u3's sale waits for the
+        // lead; in_2's refund waits for in_2.
+        start_ready(&mut state, &mut started);
+        assert_eq!(started, ["in_1", "in_2", "lead"]);
+        assert_eq!(state.pending.len(), 3);
+        // The sale in_1 is settled: its refund may go.
+        state.in_flight.remove(0);
+        start_ready(&mut state, &mut started);
+        assert_eq!(started, ["in_1", "in_2", "lead", "in_1"]);
+        // The lead is settled: u3's sale may go; in_2's refund still waits.
+        state
+            .in_flight
+            .retain(|sent| sent.event.kind != EventKind::Lead);
+        start_ready(&mut state, &mut started);
+        assert_eq!(started, ["in_1", "in_2", "lead", "in_1", "in_3"]);
+        assert_eq!(state.pending.len(), 1);
+    }
+
+    #[test]
+    fn clicks_never_wait() {
+        let client = client(4);
+        let (_, click) = client
+            .click("https://shop.example/?aff=a")
+            .into_payload()
+            .unwrap();
+        assert_eq!(keys(&click.into()), [None, None]);
+        let (_, lead) = client
+            .lead("")
+            .click_id("c1".parse::<ClickId>().unwrap())
+            .into_payload()
+            .unwrap();
+        assert_eq!(keys(&lead.into()), [None, None]);
+    }
+
+    #[test]
+    fn outside_a_runtime_events_are_dropped_and_invalid_ones_failed() {
+        let client = client(4);
+        client
+            .sale("in_1", 100)
+            .customer_key("u")
+            .send_in_background();
+        client
+            .sale("in_2", 0)
+            .customer_key("u")
+            .send_in_background();
+        client.lead("").send_in_background();
+        let stats = client.clone().delivery_stats();
+        assert_eq!(
+            (stats.queued, stats.dropped, stats.failed, stats.pending),
+            (0, 1, 2, 0)
+        );
+        assert!(format!("{:?}", client.delivery()).contains("capacity: 4"));
+    }
+
+    #[test]
+    fn capacity_is_at_least_one() {
+        assert_eq!(Delivery::new(Some(0)).shared.capacity, 1);
+        assert_eq!(Delivery::new(None).shared.capacity, DEFAULT_CAPACITY);
+    }
+}

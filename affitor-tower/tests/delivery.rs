@@ -1,0 +1,533 @@
+//! Background delivery against the stand-in API and its faults: what is queued is delivered
+//! once, a full queue drops exactly the overflow, shutdown flushes or reports.
+//!
+//! Counts are exact wherever the outcome is determined; the retry count is only bounded below
+//! where it depends on how long the API stays down. No assertion bounds a duration from above.
+#![cfg(all(feature = "client", feature = "mock"))]
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
+use affitor_tower::{
+    ClickId, Client, DeliveryStats, EventKind, RetryPolicy, SaleOutcome, UndeliveredReason,
+};
+
+/// Retries in tens of milliseconds, for long enough to outlast a short outage.
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .max_attempts(1000)
+        .base_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(50))
+        .deadline(Duration::from_secs(20))
+}
+
+fn client(mock: &MockServer, retry: RetryPolicy) -> Client {
+    Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .retry(retry)
+        .build()
+        .unwrap()
+}
+
+fn queue_sales(client: &Client, click_id: &ClickId, ids: impl IntoIterator<Item = String>) {
+    for id in ids {
+        client
+            .sale(id, 4900)
+            .click_id(click_id.clone())
+            .send_in_background();
+    }
+}
+
+fn ids(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("{prefix}_{n}")).collect()
+}
+
+/// Waits until every one of `calls` `send_in_background` calls is settled: delivered, failed
+/// or dropped, and nothing is pending.
+async fn settled(client: &Client, calls: u64) -> DeliveryStats {
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let stats = client.delivery_stats();
+            if stats.pending == 0 && stats.delivered + stats.failed + stats.dropped == calls {
+                return stats;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    waited.unwrap_or_else(|_| panic!("not settled: {:?}", client.delivery_stats()))
+}
+
+/// Waits until `ready` holds.
+async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while !ready() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+fn recorded_sales(mock: &MockServer) -> Vec<String> {
+    mock.sales()
+        .into_iter()
+        .map(|sale| sale.transaction_id)
+        .collect()
+}
+
+fn as_set(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
+}
+
+#[tokio::test]
+async fn three_500s_then_every_queued_sale_is_recorded_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::status(500).on(Endpoint::Sale).times(3));
+    let client = client(&mock, quick_retries());
+
+    let sales = ids("in_500", 5);
+    queue_sales(&client, &click_id, sales.clone());
+    let stats = settled(&client, 5).await;
+
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.retried,
+            stats.failed,
+            stats.dropped
+        ),
+        (5, 5, 3, 0, 0)
+    );
+    let recorded = recorded_sales(&mock);
+    assert_eq!(recorded.len(), 5, "{recorded:?}");
+    assert_eq!(as_set(&recorded), as_set(&sales));
+    // Three answered 500, then each sale once more.
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 8);
+}
+
+#[tokio::test]
+async fn nothing_queued_is_lost_while_the_api_refuses_connections_for_2s() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // Retries every 10 to 50 ms for up to 20 s: they outlast the 2 s outage.
+    let client = client(&mock, quick_retries());
+    // A pooled connection that the outage will break.
+    let warm_up = client.sale("in_warm", 100).click_id(click_id.clone());
+    assert!(warm_up.send().await.unwrap().is_recorded());
+
+    mock.refuse_connections_for(Duration::from_secs(2)).await;
+    let sales = ids("in_down", 20);
+    queue_sales(&client, &click_id, sales.clone());
+    let stats = settled(&client, 20).await;
+
+    assert_eq!(
+        (stats.queued, stats.delivered, stats.failed, stats.dropped),
+        (20, 20, 0, 0)
+    );
+    // Every event that started during the outage was retried at least once; how often depends
+    // on the backoff's jitter.
+    assert!(stats.retried >= 1, "{stats:?}");
+    let recorded = recorded_sales(&mock);
+    assert_eq!(recorded.len(), 21, "{recorded:?}");
+    let mut expected = as_set(&sales);
+    expected.insert("in_warm".to_owned());
+    assert_eq!(as_set(&recorded), expected);
+}
+
+/// The scenario: the API answers after 5 s. This is the one slow test of the file; the
+/// ordering it checks does not depend on the delay's length.
+#[tokio::test]
+async fn send_in_background_returns_before_a_5s_slow_api_answers() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::delay(Duration::from_secs(5)).on(Endpoint::Lead));
+    let client = client(&mock, quick_retries());
+
+    client
+        .lead("user_slow")
+        .click_id(click_id)
+        .send_in_background();
+
+    // Returned at once: on this single-threaded runtime the worker has not even run yet.
+    assert!(mock.requests_to(Endpoint::Lead).is_empty());
+    let stats = client.delivery_stats();
+    assert_eq!((stats.queued, stats.pending, stats.delivered), (1, 1, 0));
+
+    // The API records the lead, and holds its answer for 5 s.
+    until("the lead to be recorded", || mock.leads().len() == 1).await;
+    assert_eq!(client.delivery_stats().delivered, 0);
+
+    let stats = settled(&client, 1).await;
+    assert_eq!(
+        (stats.delivered, stats.retried, stats.failed, stats.dropped),
+        (1, 0, 0, 0)
+    );
+    let leads = mock.leads();
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].customer_key.as_deref(), Some("user_slow"));
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_exactly_the_overflow_and_stays_bounded() {
+    const CAPACITY: usize = 4;
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // A slow API keeps the first events in flight while more arrive.
+    mock.inject(Fault::delay(Duration::from_millis(500)).always());
+    let client = Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .retry(quick_retries())
+        .queue_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    let clone = client.clone();
+
+    // CAPACITY + 3 events, from two clones that share the queue. Nothing runs in between on
+    // this single-threaded runtime, so exactly CAPACITY are accepted.
+    let sales = ids("in_full", CAPACITY + 3);
+    for (n, id) in sales.iter().enumerate() {
+        let sender = if n % 2 == 0 { &client } else { &clone };
+        sender
+            .sale(id.clone(), 100)
+            .click_id(click_id.clone())
+            .send_in_background();
+        assert!(client.delivery_stats().pending <= CAPACITY as u64);
+    }
+    let stats = clone.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.dropped, stats.pending),
+        (CAPACITY as u64, 3, CAPACITY as u64)
+    );
+
+    // All four are now at the slow API, still held: two more are dropped too.
+    until("the queued sales to reach the API", || {
+        mock.requests_to(Endpoint::Sale).len() == CAPACITY
+    })
+    .await;
+    queue_sales(&client, &click_id, ids("in_late", 2));
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.dropped, stats.pending),
+        (CAPACITY as u64, 5, CAPACITY as u64)
+    );
+
+    let stats = settled(&client, CAPACITY as u64 + 5).await;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.dropped,
+            stats.failed,
+            stats.retried
+        ),
+        (4, 4, 5, 0, 0)
+    );
+    assert_eq!(as_set(&recorded_sales(&mock)), as_set(&sales[..CAPACITY]));
+}
+
+#[tokio::test]
+async fn a_429_retry_after_1_is_waited_out() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::Sale));
+    // The backoff alone would wait at most 50 ms.
+    let client = client(
+        &mock,
+        quick_retries().retry_after_cap(Duration::from_secs(5)),
+    );
+
+    let queued_at = Instant::now();
+    queue_sales(&client, &click_id, ["in_429".to_owned()]);
+    let stats = settled(&client, 1).await;
+    let waited = queued_at.elapsed();
+
+    assert_eq!(
+        (stats.delivered, stats.retried, stats.failed, stats.dropped),
+        (1, 1, 0, 0)
+    );
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 2);
+    assert_eq!(recorded_sales(&mock), ["in_429"]);
+    // The second attempt came at least Retry-After after the first, which came after queueing.
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+}
+
+#[tokio::test]
+async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = client(&mock, quick_retries());
+
+    let sales = ids("in_flush", 1000);
+    queue_sales(&client, &click_id, sales.clone());
+    assert_eq!(client.delivery_stats().pending, 1000);
+    let report = client.shutdown(Duration::from_secs(60)).await;
+
+    assert!(report.is_complete(), "{:?}", report.undelivered);
+    assert_eq!(report.delivered, 1000);
+    let stats = report.stats;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.pending,
+            stats.failed,
+            stats.dropped
+        ),
+        (1000, 1000, 0, 0, 0)
+    );
+    let recorded = recorded_sales(&mock);
+    assert_eq!(recorded.len(), 1000);
+    assert_eq!(as_set(&recorded), as_set(&sales));
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1000);
+
+    // Shut down: a new event is dropped, an inline call still works.
+    queue_sales(&client, &click_id, ["in_after".to_owned()]);
+    let stats = client.delivery_stats();
+    assert_eq!((stats.queued, stats.dropped, stats.pending), (1000, 1, 0));
+    let inline = client
+        .sale("in_inline", 100)
+        .click_id(click_id)
+        .send()
+        .await;
+    assert!(inline.unwrap().is_recorded());
+    assert_eq!(mock.sales().len(), 1001);
+}
+
+#[tokio::test]
+async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = client(&mock, quick_retries());
+    mock.shutdown().await; // The API is down: connections are refused.
+
+    let sales = ids("in_lost", 20);
+    queue_sales(&client, &click_id, sales.clone());
+    until("the first retries", || client.delivery_stats().retried > 0).await;
+    let report = client.shutdown(Duration::from_millis(200)).await;
+
+    assert_eq!(report.delivered, 0);
+    assert_eq!(report.undelivered.len(), 20);
+    let stats = report.stats;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.failed,
+            stats.dropped,
+            stats.pending
+        ),
+        (20, 0, 0, 20, 0)
+    );
+    let reported: Vec<String> = report
+        .undelivered
+        .iter()
+        .map(|event| {
+            assert_eq!(event.kind, EventKind::Sale);
+            event.transaction_id.clone().unwrap()
+        })
+        .collect();
+    assert_eq!(as_set(&reported), as_set(&sales));
+    // Some were being sent (retrying), the rest never left the queue.
+    let interrupted = report
+        .undelivered
+        .iter()
+        .filter(|event| event.reason == UndeliveredReason::Interrupted)
+        .count();
+    let not_sent = report
+        .undelivered
+        .iter()
+        .filter(|event| event.reason == UndeliveredReason::NotSent)
+        .count();
+    assert!(interrupted > 0 && not_sent > 0, "{interrupted} {not_sent}");
+    assert_eq!(interrupted + not_sent, 20);
+}
+
+#[tokio::test]
+async fn shutdown_reports_events_the_api_refused_during_the_flush() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // A refund of an unknown sale is a 404, not retried here.
+    let client = client(
+        &mock,
+        quick_retries().refund_not_found_window(Duration::ZERO),
+    );
+
+    queue_sales(&client, &click_id, ids("in_ok", 3));
+    client.refund("in_unknown_1").send_in_background();
+    client.refund("in_unknown_2").send_in_background();
+    let report = client.shutdown(Duration::from_secs(30)).await;
+
+    assert_eq!(report.delivered, 3);
+    let mut refused: Vec<_> = report
+        .undelivered
+        .iter()
+        .map(|event| {
+            (
+                event.kind,
+                event.transaction_id.clone().unwrap(),
+                event.reason,
+            )
+        })
+        .collect();
+    refused.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        refused,
+        [
+            (
+                EventKind::Refund,
+                "in_unknown_1".to_owned(),
+                UndeliveredReason::Failed
+            ),
+            (
+                EventKind::Refund,
+                "in_unknown_2".to_owned(),
+                UndeliveredReason::Failed
+            ),
+        ]
+    );
+    let stats = report.stats;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.failed,
+            stats.dropped,
+            stats.retried
+        ),
+        (5, 3, 2, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // Were a refund sent before its sale, its 404 would fail it at once.
+    let client = client(
+        &mock,
+        quick_retries().refund_not_found_window(Duration::ZERO),
+    );
+    // The first attempt of each sale is refused: without ordering, each refund would reach the
+    // API before its sale's retry.
+    mock.inject(Fault::status(503).on(Endpoint::Sale).times(4));
+
+    for id in ids("in_pair", 4) {
+        client
+            .sale(id.clone(), 1000)
+            .click_id(click_id.clone())
+            .send_in_background();
+        client.refund(id).send_in_background();
+    }
+    let stats = settled(&client, 8).await;
+
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.dropped, stats.retried),
+        (8, 0, 0, 4)
+    );
+    let refunds = mock.refunds();
+    assert_eq!(refunds.len(), 4);
+    assert!(
+        refunds
+            .iter()
+            .all(|refund| refund.status == RefundStatus::Reversed)
+    );
+}
+
+#[tokio::test]
+async fn invalid_events_fail_without_reaching_the_queue() {
+    let mock = MockServer::start().await.unwrap();
+    let client = client(&mock, quick_retries());
+
+    client
+        .sale("in_zero", 0)
+        .customer_key("u")
+        .send_in_background();
+    client.sale("", 100).customer_key("u").send_in_background();
+    client.lead("").send_in_background();
+    client.click("  ").send_in_background();
+    client.refund(" ").send_in_background();
+
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.failed, stats.dropped, stats.pending),
+        (0, 5, 0, 0)
+    );
+    tokio::task::yield_now().await;
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_webhook_sale_fails_retryably_while_the_api_fails_then_is_recorded_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = client(&mock, quick_retries().max_attempts(3));
+    let sale = || client.sale("in_webhook", 4900).click_id(click_id.clone());
+
+    // The API fails: the handler answers 503, the payment provider redelivers later.
+    mock.inject(Fault::status(503).on(Endpoint::Sale).always());
+    let error = sale().send().await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(error.status().map(|status| status.as_u16()), Some(503));
+    assert!(mock.sales().is_empty());
+
+    // The API is back: the redelivery records the sale, a later one finds it recorded.
+    mock.clear_faults();
+    let outcome = sale().send().await.unwrap();
+    assert!(
+        matches!(outcome, SaleOutcome::Recorded { .. }),
+        "{outcome:?}"
+    );
+    let again = sale().send().await.unwrap();
+    assert_eq!(again, SaleOutcome::AlreadyRecorded);
+    assert_eq!(recorded_sales(&mock), ["in_webhook"]);
+    // 3 attempts while failing, then one each.
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 5);
+    // Inline calls are not background deliveries.
+    assert_eq!(client.delivery_stats(), DeliveryStats::default());
+}
+
+#[tokio::test]
+async fn a_webhook_sale_whose_answer_was_lost_is_recorded_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = client(&mock, RetryPolicy::none());
+    let sale = || {
+        client
+            .sale("in_lost_answer", 4900)
+            .click_id(click_id.clone())
+    };
+
+    // The API records the sale but the answer never comes back.
+    mock.inject(Fault::drop_response().on(Endpoint::Sale));
+    let error = sale().send().await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(recorded_sales(&mock), ["in_lost_answer"]);
+
+    // The redelivery is answered 409: recorded, and still only once.
+    let outcome = sale().send().await.unwrap();
+    assert_eq!(outcome, SaleOutcome::AlreadyRecorded);
+    assert!(outcome.is_recorded());
+    assert_eq!(recorded_sales(&mock), ["in_lost_answer"]);
+}
+
+#[tokio::test]
+async fn a_background_sale_answered_409_counts_as_delivered() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = client(&mock, quick_retries());
+    let first = client.sale("in_dup", 100).click_id(click_id.clone()).send();
+    assert!(first.await.unwrap().is_recorded());
+
+    queue_sales(&client, &click_id, ["in_dup".to_owned()]);
+    let stats = settled(&client, 1).await;
+
+    assert_eq!((stats.delivered, stats.failed), (1, 0));
+    assert_eq!(recorded_sales(&mock), ["in_dup"]);
+}
