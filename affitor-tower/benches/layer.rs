@@ -1,2 +1,234 @@
-//! Benchmark placeholder.
-fn main() {}
+//! What `AffitorLayer` adds to a request, against the same handler without it, and the body
+//! scan against the `Json<serde_json::Value>` parse a handler would do anyway.
+//!
+//! Run: `cargo bench -p affitor-tower --bench layer --no-default-features --features layer`
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use affitor_tower::AffitorLayer;
+use axum::extract::FromRequest;
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use http::Request;
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, Service, ServiceExt};
+
+/// Polls a future that never waits (every body here is in memory) to its end.
+fn run<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// The handler: reads the whole body, as a real one would, and answers its length.
+async fn handler<B>(request: Request<B>) -> Result<usize, Infallible>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Debug,
+{
+    let mut body = request.into_body();
+    let mut len = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            len += data.len();
+        }
+    }
+    Ok(len)
+}
+
+fn base(method: &str) -> http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri("/api/signup")
+        .header("host", "shop.example.com")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/125.0",
+        )
+        .header("accept", "application/json")
+        .header("accept-language", "en-US,en;q=0.5")
+}
+
+/// A signup body of about `len` bytes: the form fields, the click id, then an order history
+/// of small objects (what makes a DOM parse cost).
+fn json_body(len: usize) -> Bytes {
+    let mut body = String::from(
+        r#"{"email":"jane.doe@example.com","password":"correct horse battery staple","name":"Jane Doe","affitorClickId":"aff_1714000000000_x7k2p9","marketing":true,"items":["#,
+    );
+    let mut index = 0;
+    while body.len() + 120 < len {
+        if index > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            r#"{{"sku":"SKU-{index:05}","qty":{},"price":{}.99,"tags":["a","b"],"gift":false}}"#,
+            index % 7 + 1,
+            index % 50 + 3
+        ));
+        index += 1;
+    }
+    body.push_str(r#"],"locale":"en-US"}"#);
+    body.into()
+}
+
+struct Case {
+    name: &'static str,
+    make: Box<dyn Fn() -> Request<Full<Bytes>>>,
+}
+
+fn cases() -> Vec<Case> {
+    let json_1k = json_body(1024);
+    let json_64k = json_body(64 * 1024 - 64);
+    let json = |body: Bytes| {
+        move || {
+            base("POST")
+                .header("content-type", "application/json")
+                .header("content-length", body.len())
+                .body(Full::new(body.clone()))
+                .unwrap()
+        }
+    };
+    vec![
+        Case {
+            name: "no_click_id",
+            make: Box::new(|| {
+                base("GET")
+                    .header(
+                        "cookie",
+                        "_ga=GA1.2.1234567890.1714000000; session=s%3Aabcdef0123456789; theme=dark",
+                    )
+                    .body(Full::default())
+                    .unwrap()
+            }),
+        },
+        Case {
+            name: "header",
+            make: Box::new(|| {
+                base("POST")
+                    .header("x-affitor-click-id", "aff_1714000000000_x7k2p9")
+                    .header("content-type", "application/json")
+                    .body(Full::from(r#"{"email":"jane.doe@example.com"}"#))
+                    .unwrap()
+            }),
+        },
+        Case {
+            name: "cookie",
+            make: Box::new(|| {
+                base("POST")
+                    .header(
+                        "cookie",
+                        "_ga=GA1.2.1234567890.1714000000; session=s%3Aabcdef0123456789; affitor_click_id=aff_1714000000000_x7k2p9; theme=dark",
+                    )
+                    .header("content-type", "application/json")
+                    .body(Full::from(r#"{"email":"jane.doe@example.com"}"#))
+                    .unwrap()
+            }),
+        },
+        Case {
+            name: "json_1k",
+            make: Box::new(json(json_1k)),
+        },
+        Case {
+            name: "json_64k",
+            make: Box::new(json(json_64k)),
+        },
+    ]
+}
+
+fn layer(c: &mut Criterion) {
+    let bare = tower::service_fn(handler::<Full<Bytes>>);
+    let layered = AffitorLayer::new().layer(tower::service_fn(handler));
+
+    for case in cases() {
+        let mut group = c.benchmark_group(case.name);
+        group
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        let len = run(handler((case.make)())).unwrap();
+
+        group.bench_function("bare", |b| {
+            b.iter_batched(
+                &case.make,
+                |request| {
+                    let mut service = bare;
+                    let seen = run(async { service.ready().await?.call(request).await });
+                    assert_eq!(seen, Ok(len));
+                    seen
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function("layer", |b| {
+            b.iter_batched(
+                &case.make,
+                |request| {
+                    let mut service = layered.clone();
+                    let seen = run(async { service.ready().await?.call(request).await });
+                    assert_eq!(seen, Ok(len));
+                    seen
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        if case.name.starts_with("json") {
+            // What the handler pays anyway to read the same body as `Json<Value>`.
+            group.bench_function("axum_json_value", |b| {
+                b.iter_batched(
+                    || (case.make)().map(axum::body::Body::new),
+                    |request| {
+                        let axum::Json(value) =
+                            run(axum::Json::<serde_json::Value>::from_request(request, &()))
+                                .unwrap();
+                        black_box(value)
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+        group.finish();
+    }
+}
+
+/// Where the time of the no-click-id case goes.
+fn breakdown(c: &mut Criterion) {
+    let sources = affitor_tower::ClickIdSources::default();
+    let request = (cases().remove(0).make)();
+    let mut group = c.benchmark_group("breakdown");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("lookup_headers", |b| {
+        b.iter(|| {
+            let headers = request.headers();
+            black_box(sources.lookup_headers(request.method().as_str(), |name| {
+                headers
+                    .get_all(name)
+                    .into_iter()
+                    .map(http::HeaderValue::as_bytes)
+            }))
+        })
+    });
+    group.bench_function("insert_lookup", |b| {
+        b.iter(|| {
+            let mut extensions = http::Extensions::new();
+            extensions.insert(affitor_tower::ClickIdLookup::not_found(Vec::new()));
+            black_box(extensions)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, layer, breakdown);
+criterion_main!(benches);

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::parse::{self, JsonStr};
-use crate::{ClickId, ClickIdLookup, ClickIdSource, RejectedClickId};
+use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 
 /// Where to look for the click id, in which order, and how much of a body to read.
 ///
@@ -123,16 +123,17 @@ impl ClickIdSources {
         I: IntoIterator<Item = &'h [u8]>,
     {
         let mut candidates = Candidates::default();
-        for source in self.sources.iter() {
+        // The `Cookie` headers are parsed once, for every cookie source, when the first one
+        // comes up.
+        let mut cookies = None;
+        for (index, source) in self.sources.iter().enumerate() {
             let found = match source {
                 ClickIdSource::Header(name) => headers(name)
                     .into_iter()
                     .find_map(|value| candidates.consider(source, parse::header_value(value))),
-                ClickIdSource::Cookie(name) => headers("cookie").into_iter().find_map(|header| {
-                    parse::cookies(header)
-                        .filter(|(cookie, _)| *cookie == name.as_bytes())
-                        .find_map(|(_, value)| candidates.consider(source, value))
-                }),
+                ClickIdSource::Cookie(_) => cookies
+                    .get_or_insert_with(|| CookieScan::new(&self.sources, headers("cookie")))
+                    .take(index, source, &mut candidates),
                 _ => None,
             };
             if let Some(click_id) = found {
@@ -168,6 +169,17 @@ impl ClickIdSources {
             sources: self.clone(),
             kind,
             rejected: candidates.rejected,
+        })
+    }
+}
+
+impl ClickIdSources {
+    /// The names of the header sources, lower-case.
+    #[cfg(feature = "layer")]
+    pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.sources.iter().filter_map(|source| match source {
+            ClickIdSource::Header(name) => Some(&**name),
+            _ => None,
         })
     }
 }
@@ -433,6 +445,73 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
     }))
 }
 
+/// One pass over the `Cookie` headers for all the cookie sources, with the result the
+/// sources would give if each scanned the cookies in turn: the first valid value of the first
+/// source that has one, and the values rejected on the way.
+struct CookieScan {
+    /// The source index and the click id of the best valid value.
+    best: Option<(usize, ClickId)>,
+    /// The values rejected, by source index, not yet reported: a source that comes after the
+    /// best one never looked at its values, so they are never reported.
+    rejected: Vec<(usize, InvalidClickId)>,
+}
+
+impl CookieScan {
+    fn new<'h>(sources: &[ClickIdSource], headers: impl IntoIterator<Item = &'h [u8]>) -> Self {
+        let first = sources
+            .iter()
+            .position(|source| matches!(source, ClickIdSource::Cookie(_)));
+        let mut scan = Self {
+            best: None,
+            rejected: Vec::new(),
+        };
+        for (name, value) in headers.into_iter().flat_map(parse::cookies) {
+            let Some(index) = sources.iter().position(
+                |source| matches!(source, ClickIdSource::Cookie(wanted) if wanted.as_bytes() == name),
+            ) else {
+                continue;
+            };
+            if scan.best.as_ref().is_some_and(|(best, _)| *best <= index) {
+                continue;
+            }
+            match ClickId::from_bytes(value) {
+                Ok(click_id) => {
+                    scan.best = Some((index, click_id));
+                    if Some(index) == first {
+                        break;
+                    }
+                }
+                Err(reason) => scan.rejected.push((index, reason)),
+            }
+        }
+        scan
+    }
+
+    /// What the cookie source at `index` gives: its click id if it is the best, after
+    /// reporting the values of it that were rejected.
+    fn take(
+        &mut self,
+        index: usize,
+        source: &ClickIdSource,
+        candidates: &mut Candidates,
+    ) -> Option<ClickId> {
+        for (_, reason) in self
+            .rejected
+            .iter()
+            .filter(|(rejected, _)| *rejected == index)
+        {
+            candidates.reject(source, *reason);
+        }
+        match self.best.take() {
+            Some((best, click_id)) if best == index => Some(click_id),
+            best => {
+                self.best = best;
+                None
+            }
+        }
+    }
+}
+
 /// The values turned down so far in one lookup.
 #[derive(Default)]
 struct Candidates {
@@ -445,12 +524,17 @@ impl Candidates {
         match ClickId::from_bytes(value) {
             Ok(click_id) => Some(click_id),
             Err(reason) => {
-                tracing::warn!(%source, %reason, "ignoring an invalid click id");
-                self.rejected
-                    .push(RejectedClickId::new(source.clone(), reason));
+                self.reject(source, reason);
                 None
             }
         }
+    }
+
+    /// Records and logs a rejected value.
+    fn reject(&mut self, source: &ClickIdSource, reason: InvalidClickId) {
+        tracing::warn!(%source, %reason, "ignoring an invalid click id");
+        self.rejected
+            .push(RejectedClickId::new(source.clone(), reason));
     }
 
     fn found(self, click_id: ClickId, source: &ClickIdSource) -> ClickIdLookup {

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use affitor_tower::parse;
-use affitor_tower::{ClickIdSources, HeaderLookup};
+use affitor_tower::{
+    ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, HeaderLookup, RejectedClickId,
+};
 use proptest::prelude::*;
 
 /// A JSON value as text, nested a few levels.
@@ -122,6 +124,65 @@ proptest! {
         let found: Vec<(Vec<u8>, Vec<u8>)> = parse::cookies(header.as_bytes()).map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
         let expected: Vec<(Vec<u8>, Vec<u8>)> = pairs.iter().map(|(n, v, _)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
         prop_assert_eq!(found, expected);
+    }
+
+    /// The header step parses the cookies once for all cookie sources; it must give what each
+    /// source would give scanning the cookies in turn.
+    #[test]
+    fn one_cookie_pass_equals_one_pass_per_source(
+        cookies in prop::collection::vec(prop::collection::vec((
+            prop::sample::select(vec!["a", "b", "c", "other"]),
+            prop::sample::select(vec!["ok-1", "ok-2", "", "bad value", "\"q\""]),
+        ), 0..5), 0..3),
+        order in prop::sample::select(vec![
+            vec!["a", "b", "c"], vec!["c", "a"], vec!["b"], vec!["a", "h", "b"], vec!["h", "c", "b", "a"],
+        ]),
+        header in prop::sample::select(vec![None, Some(""), Some("ok-h"), Some("bad value")]),
+    ) {
+        let sources: Vec<ClickIdSource> = order.iter().map(|name| match *name {
+            "h" => ClickIdSource::header("x-h"),
+            name => ClickIdSource::cookie(name),
+        }).collect();
+        let cookie_headers: Vec<String> = cookies.iter().map(|pairs| {
+            pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+        }).collect();
+
+        // Each source in turn, the simple way.
+        let mut rejected = Vec::new();
+        let mut expected = None;
+        'sources: for source in &sources {
+            let values: Vec<&[u8]> = match source {
+                ClickIdSource::Header(_) => header.iter().map(|value| value.as_bytes()).collect(),
+                ClickIdSource::Cookie(name) => cookie_headers
+                    .iter()
+                    .flat_map(|header| parse::cookies(header.as_bytes()))
+                    .filter(|(cookie, _)| *cookie == name.as_bytes())
+                    .map(|(_, value)| value)
+                    .collect(),
+                _ => unreachable!(),
+            };
+            for value in values {
+                match ClickId::from_bytes(value) {
+                    Ok(click_id) => {
+                        expected = Some((click_id, source.clone()));
+                        break 'sources;
+                    }
+                    Err(reason) => rejected.push(RejectedClickId::new(source.clone(), reason)),
+                }
+            }
+        }
+        let expected = match expected {
+            Some((click_id, source)) => ClickIdLookup::found(click_id, source, rejected),
+            None => ClickIdLookup::not_found(rejected),
+        };
+
+        let step = ClickIdSources::new(sources).lookup_headers("GET", |name| match name {
+            "cookie" => cookie_headers.iter().map(|header| header.as_bytes()).collect::<Vec<_>>(),
+            "x-h" => header.iter().map(|value| value.as_bytes()).collect(),
+            _ => Vec::new(),
+        });
+        let HeaderLookup::Done(lookup) = step else { panic!("a GET has no body to read") };
+        prop_assert_eq!(lookup, expected);
     }
 
     #[test]

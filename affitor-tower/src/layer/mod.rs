@@ -4,6 +4,9 @@ mod body;
 mod future;
 mod service;
 
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use tower_layer::Layer;
 
 pub use body::AffitorBody;
@@ -50,9 +53,11 @@ use crate::ClickIdSources;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AffitorLayer {
     sources: ClickIdSources,
+    /// The names of the header sources, parsed once.
+    header_names: Arc<[HeaderName]>,
     #[cfg(feature = "client")]
     client: Option<crate::Client>,
 }
@@ -65,7 +70,13 @@ impl AffitorLayer {
     /// # drop(layer);
     /// ```
     pub fn new() -> Self {
-        Self::default()
+        let layer = Self {
+            sources: ClickIdSources::default(),
+            header_names: Arc::new([]),
+            #[cfg(feature = "client")]
+            client: None,
+        };
+        layer.sources(ClickIdSources::default())
     }
 
     /// Sets where to look for the click id, in which order, and the body limit.
@@ -83,6 +94,10 @@ impl AffitorLayer {
     /// ```
     #[must_use]
     pub fn sources(mut self, sources: ClickIdSources) -> Self {
+        self.header_names = sources
+            .header_names()
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
         self.sources = sources;
         self
     }
@@ -115,6 +130,29 @@ impl AffitorLayer {
         self
     }
 
+    /// The values of the header `name` (lower-case), through a pre-parsed `HeaderName` when
+    /// there is one: parsing a name on every lookup costs more than the lookup.
+    fn header_values<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        name: &str,
+    ) -> impl Iterator<Item = &'h [u8]> + use<'h> {
+        let values = match name {
+            "cookie" => headers.get_all(header::COOKIE),
+            "content-type" => headers.get_all(header::CONTENT_TYPE),
+            "content-length" => headers.get_all(header::CONTENT_LENGTH),
+            _ => match self
+                .header_names
+                .iter()
+                .find(|known| known.as_str() == name)
+            {
+                Some(known) => headers.get_all(known),
+                None => headers.get_all(name),
+            },
+        };
+        values.into_iter().map(HeaderValue::as_bytes)
+    }
+
     /// Inserts what the layer carries into a request's extensions.
     #[cfg_attr(not(feature = "client"), allow(unused_variables))]
     fn carry(&self, extensions: &mut http::Extensions) {
@@ -122,6 +160,12 @@ impl AffitorLayer {
         if let Some(client) = &self.client {
             extensions.insert(client.clone());
         }
+    }
+}
+
+impl Default for AffitorLayer {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

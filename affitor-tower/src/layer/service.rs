@@ -2,7 +2,7 @@
 
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request};
+use http::Request;
 use http_body::Body;
 use tower_service::Service;
 
@@ -109,7 +109,7 @@ where
                 self.layer
                     .sources
                     .lookup_headers(request.method().as_str(), |name| {
-                        headers.get_all(name).into_iter().map(HeaderValue::as_bytes)
+                        self.layer.header_values(headers, name)
                     })
             }
         };
