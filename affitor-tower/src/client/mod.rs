@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::Url;
 use tracing::Instrument;
 
@@ -435,9 +435,7 @@ impl Client {
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(body.unwrap_or_default())
         };
-        request = request
-            .header(USER_AGENT, inner.user_agent.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        request = request.header(USER_AGENT, inner.user_agent.clone());
         if endpoint.sends_key() {
             request = request.header(AUTHORIZATION, inner.bearer.clone());
         }
