@@ -535,7 +535,7 @@ impl Delivery {
         tracing::warn!(
             endpoint = kind.name(),
             error = %error,
-            "affitor: an event was not queued because it is invalid"
+            "Affitor event not queued: it is invalid"
         );
     }
 
@@ -562,18 +562,18 @@ impl Delivery {
                 Refused::ShutDown => tracing::warn!(
                     endpoint,
                     transaction_id,
-                    "affitor: an event was dropped: the client is shut down"
+                    "Affitor event dropped: the client is shut down"
                 ),
                 Refused::Full => tracing::warn!(
                     endpoint,
                     transaction_id,
                     capacity = shared.capacity,
-                    "affitor: an event was dropped: the delivery queue is full"
+                    "Affitor event dropped: the delivery queue is full"
                 ),
                 Refused::NoRuntime => tracing::error!(
                     endpoint,
                     transaction_id,
-                    "affitor: an event was dropped: there is no tokio runtime to run the \
+                    "Affitor event dropped: there is no tokio runtime to run the \
                      delivery worker; call `send_in_background` from within a tokio runtime"
                 ),
             }
@@ -598,7 +598,7 @@ impl Delivery {
                 state.closing = Some(Closing::default());
                 tracing::info!(
                     pending = state.held(),
-                    "affitor: delivery stops accepting events; flushing the queue"
+                    "Affitor delivery stops accepting events; flushing the queue"
                 );
             }
             if !state.running && !state.pending.is_empty() {
@@ -637,13 +637,13 @@ impl Delivery {
         if report.is_complete() {
             tracing::info!(
                 delivered = report.delivered,
-                "affitor: delivery queue flushed"
+                "Affitor delivery queue flushed"
             );
         } else {
             tracing::warn!(
                 delivered = report.delivered,
                 undelivered = report.undelivered.len(),
-                "affitor: delivery stopped with events not delivered"
+                "Affitor delivery stopped with events not delivered"
             );
         }
         report
@@ -699,19 +699,19 @@ impl Shared {
                     endpoint,
                     transaction_id,
                     ?outcome,
-                    "affitor: event delivered"
+                    "Affitor event delivered"
                 );
             }
             Settled::Failed(error) => tracing::warn!(
                 endpoint,
                 transaction_id,
                 error = %error,
-                "affitor: an event could not be delivered and is given up"
+                "Affitor event not delivered: given up"
             ),
             Settled::Panicked => tracing::error!(
                 endpoint,
                 transaction_id,
-                "affitor: sending an event panicked; it is given up"
+                "Affitor event not delivered: sending it panicked"
             ),
         }
     }
@@ -839,7 +839,7 @@ impl Drop for WorkerGuard {
         if !closing && count > 0 {
             tracing::warn!(
                 interrupted = count,
-                "affitor: the delivery worker stopped with its runtime; the events it was \
+                "Affitor delivery worker stopped with its runtime; the events it was \
                  sending are dropped, the queued ones wait for the next `send_in_background` or \
                  `shutdown`"
             );

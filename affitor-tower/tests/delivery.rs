@@ -531,3 +531,131 @@ async fn a_background_sale_answered_409_counts_as_delivered() {
     assert_eq!((stats.delivered, stats.failed), (1, 0));
     assert_eq!(recorded_sales(&mock), ["in_dup"]);
 }
+
+/// A client shared by two runtimes in turn (a static client in tests, say): the worker dies
+/// with the first runtime; what it was sending is dropped, what waited is sent by the next.
+#[test]
+fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
+    let current_thread = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let api = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    // The first sale is recorded, and its answer held back past the first runtime's end.
+    mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
+    let client = client(&mock, quick_retries());
+
+    let first = current_thread();
+    first.block_on(async {
+        queue_sales(&client, &click_id, ["in_rt_1".to_owned()]);
+        client.refund("in_rt_1").send_in_background(); // waits for its sale
+        until("the sale to be recorded", || mock.sales().len() == 1).await;
+    });
+    drop(first);
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.dropped, stats.pending, stats.delivered),
+        (2, 1, 1, 0)
+    );
+
+    let second = current_thread();
+    let stats = second.block_on(async {
+        queue_sales(&client, &click_id, ["in_rt_2".to_owned()]);
+        settled(&client, 3).await
+    });
+    assert_eq!(
+        (stats.queued, stats.delivered, stats.dropped, stats.failed),
+        (3, 2, 1, 0)
+    );
+    assert_eq!(recorded_sales(&mock), ["in_rt_1", "in_rt_2"]);
+    let refunds = mock.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].status, RefundStatus::Reversed);
+    drop(second);
+    drop(mock);
+    drop(api);
+}
+
+/// A `MakeWriter` that keeps what the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer_key() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // Every lead is refused: not retried, given up.
+    mock.inject(Fault::status(400).on(Endpoint::Lead).always());
+    let client = Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .retry(quick_retries())
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let lead = || {
+        client
+            .lead("user_s3cret_id")
+            .click_id(click_id.clone())
+            .email("ada@example.com")
+    };
+
+    lead().send_in_background(); // queued, then refused by the API
+    lead().send_in_background(); // the queue is full
+    lead().send_in_background(); // full again: logged again
+    queue_sales(&client, &click_id, ["in_logged".to_owned()]); // full
+    client
+        .sale("in_zero", 0)
+        .customer_key("user_s3cret_id")
+        .send_in_background(); // invalid
+    let stats = settled(&client, 5).await;
+    assert_eq!(
+        (stats.queued, stats.delivered, stats.failed, stats.dropped),
+        (1, 0, 2, 3)
+    );
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        logs.matches("the delivery queue is full").count(),
+        3,
+        "{logs}"
+    );
+    assert!(logs.contains("transaction_id=\"in_logged\""), "{logs}");
+    assert_eq!(logs.matches("not delivered: given up").count(), 1, "{logs}");
+    assert_eq!(
+        logs.matches("not queued: it is invalid").count(),
+        1,
+        "{logs}"
+    );
+    for secret in [mock.api_key(), "ada@example.com", "user_s3cret_id"] {
+        assert!(!logs.contains(secret), "{secret} in {logs}");
+    }
+}
