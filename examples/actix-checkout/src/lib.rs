@@ -1,1 +1,94 @@
-//! The actix-checkout example app.
+//! The checkout example for actix-web: the signup of `actix-signup`, a checkout that hands the
+//! Affitor metadata to Stripe, and a payment webhook that tracks the sale or the refund inline.
+//!
+//! Run it with `cargo run -p actix-checkout`: with no `AFFITOR_API_URL` it starts a local stand-in
+//! of the Affitor API and logs every event that reaches it.
+//!
+//! In a test, start it like `actix_signup`, with [`serve`].
+
+use std::net::TcpListener;
+
+use actix_signup::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use affitor_actix::{Affitor, AffitorClickId, AffitorClient};
+use example_support::{AppConfig, CheckoutRequest, PaymentEvent, checkout_session, webhook_status};
+use serde_json::json;
+
+/// How long a graceful shutdown waits for the requests in progress.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
+
+/// The app: the signup page, `POST /api/signup`, `POST /api/checkout` and
+/// `POST /webhooks/payment`, behind the Affitor middleware.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(Affitor::new().client(state.config.affitor.clone()))
+        .configure(actix_signup::body_limits)
+        .app_data(web::Data::new(state))
+        .configure(actix_signup::signup_routes)
+        .route("/api/checkout", web::post().to(checkout))
+        .route("/webhooks/payment", web::post().to(payment))
+}
+
+/// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`]; see
+/// [`actix_signup::serve`].
+pub fn serve(listener: TcpListener, config: AppConfig) -> std::io::Result<Server> {
+    let state = AppState::new(config);
+    let server = HttpServer::new(move || app(state.clone()))
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
+
+async fn checkout(
+    state: web::Data<AppState>,
+    click_id: Option<AffitorClickId>,
+    request: web::Json<CheckoutRequest>,
+) -> HttpResponse {
+    let Some(user) = state.users.get(&request.user_id) else {
+        let error = json!({ "error": "no user has this userId: sign up first" });
+        return HttpResponse::NotFound().json(error);
+    };
+    let session = checkout_session(
+        &user,
+        click_id.as_deref(),
+        request.price_id.as_deref(),
+        &state.config.program_id,
+    );
+    HttpResponse::Ok().json(session)
+}
+
+async fn payment(affitor: AffitorClient, event: web::Json<PaymentEvent>) -> HttpResponse {
+    let result = match event.into_inner() {
+        PaymentEvent::Succeeded(payment) => match payment.currency() {
+            Ok(currency) => {
+                let sale = affitor
+                    .sale(&payment.invoice_id, payment.amount_cents)
+                    .customer_key(&payment.user_id);
+                let sale = match currency {
+                    Some(currency) => sale.currency(currency),
+                    None => sale,
+                };
+                sale.send().await.map(drop)
+            }
+            Err(error) => Err(error),
+        },
+        PaymentEvent::Refunded(payment) => {
+            affitor.refund(&payment.invoice_id).send().await.map(drop)
+        }
+    };
+    HttpResponse::new(StatusCode::from_u16(webhook_status(&result)).unwrap_or(StatusCode::OK))
+}

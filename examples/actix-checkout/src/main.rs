@@ -1,3 +1,24 @@
-//! Runs the actix-checkout example app.
+//! Runs the actix-checkout example: `cargo run -p actix-checkout`.
+//!
+//! Reads `ADDR` (default `127.0.0.1:3000`), `AFFITOR_API_URL` and `AFFITOR_API_KEY`; with no
+//! `AFFITOR_API_URL` it starts the local Affitor API stand-in and logs every event it receives.
 
-fn main() {}
+use std::time::Duration;
+
+use example_support::Environment;
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    example_support::init_tracing();
+    let env = Environment::from_env().await?;
+    let affitor = env.config.affitor.clone();
+
+    let listener = std::net::TcpListener::bind(env.addr)?;
+    println!("listening on http://{}", listener.local_addr()?);
+    // Ends on SIGTERM after the requests in progress are answered (at once on Ctrl-C).
+    actix_checkout::serve(listener, env.config)?.await?;
+
+    // Deliver the events still queued before the process ends.
+    let _report = affitor.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}

@@ -1,1 +1,161 @@
-//! The actix-signup example app.
+//! The signup example for actix-web: a signup page and `POST /api/signup`, which creates the user
+//! and tracks the lead in the background, with the click id the Affitor middleware found in the
+//! request.
+//!
+//! Run it with `cargo run -p actix-signup`: with no `AFFITOR_API_URL` it starts a local stand-in
+//! of the Affitor API and logs every event that reaches it.
+//!
+//! In a test, start it on a port of your own inside any tokio runtime (`#[tokio::test]` or
+//! `#[actix_web::test]`):
+//!
+//! ```no_run
+//! # async fn run(config: example_support::AppConfig) -> std::io::Result<()> {
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let url = format!("http://{}", listener.local_addr()?);
+//! let server = actix_signup::serve(listener, config)?;
+//! let handle = server.handle();
+//! tokio::spawn(server);
+//! // ... requests to `url` ...
+//! handle.stop(true).await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::net::TcpListener;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{App, Either, HttpResponse, HttpServer, web};
+use affitor_actix::{Affitor, AffitorClient};
+use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
+use tokio::runtime::Handle;
+
+/// The largest request body the app reads: 2 MiB, as axum's default, so that both frameworks
+/// turn down the same bodies.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// How long a graceful shutdown waits for the requests in progress.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
+
+/// What the handlers share, across every actix worker: the configuration and the users.
+///
+/// Make it once, outside `HttpServer::new`, and clone it into each worker's [`app`]: actix
+/// builds one app per worker thread, and users created by one must be seen by all.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The Affitor client and the program id.
+    pub config: AppConfig,
+    /// The users signed up so far.
+    pub users: Users,
+    /// The runtime the state was made on, which outlives the actix workers.
+    runtime: Option<Handle>,
+}
+
+impl AppState {
+    /// The state of a fresh app, with no users yet.
+    ///
+    /// Made inside a tokio runtime (the one `main` or a test runs on), it remembers it: see
+    /// [`in_background`](Self::in_background).
+    pub fn new(config: AppConfig) -> Self {
+        Self {
+            config,
+            users: Users::default(),
+            runtime: Handle::try_current().ok(),
+        }
+    }
+
+    /// Runs `track`, a `send_in_background()` call, with the runtime the state was made on as
+    /// the current one.
+    ///
+    /// The Affitor client's delivery worker runs on the runtime of the call that starts it.
+    /// actix-web runs each worker thread on a runtime of its own and stops them when the server
+    /// stops, before `main` gets to flush the queue with `Client::shutdown`: an event being
+    /// sent from a worker's runtime then would be lost. On the runtime of `main`, it is not.
+    pub fn in_background(&self, track: impl FnOnce()) {
+        let _runtime = self.runtime.as_ref().map(Handle::enter);
+        track();
+    }
+}
+
+/// The app: the signup page and `POST /api/signup`, behind the Affitor middleware.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(Affitor::new().client(state.config.affitor.clone()))
+        .configure(body_limits)
+        .app_data(web::Data::new(state))
+        .configure(signup_routes)
+}
+
+/// The signup routes: `GET /` and `POST /api/signup`. They need an [`AppState`] in the app data
+/// and the [`Affitor`] middleware with the client.
+pub fn signup_routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/", web::get().to(page))
+        .route("/api/signup", web::post().to(signup));
+}
+
+/// Reads JSON and form bodies up to [`BODY_LIMIT`].
+pub fn body_limits(config: &mut web::ServiceConfig) {
+    config
+        .app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .app_data(web::JsonConfig::default().limit(BODY_LIMIT))
+        .app_data(web::FormConfig::default().limit(BODY_LIMIT));
+}
+
+/// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`].
+///
+/// The server runs once polled: `.await` it (it ends after a graceful shutdown on `SIGTERM`,
+/// or a quick one on Ctrl-C), or spawn it and stop it with its
+/// [`handle`](actix_web::dev::Server::handle). Call it inside a tokio runtime: actix's own
+/// (`#[actix_web::main]`, `#[actix_web::test]`) or a plain one (`#[tokio::main]`,
+/// `#[tokio::test]`).
+pub fn serve(listener: TcpListener, config: AppConfig) -> std::io::Result<Server> {
+    let state = AppState::new(config);
+    let server = HttpServer::new(move || app(state.clone()))
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
+
+async fn page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(SIGNUP_PAGE)
+}
+
+async fn signup(
+    state: web::Data<AppState>,
+    affitor: AffitorClient,
+    form: Either<web::Json<SignupForm>, web::Form<SignupForm>>,
+) -> HttpResponse {
+    let form = match form {
+        Either::Left(web::Json(form)) | Either::Right(web::Form(form)) => form,
+    };
+    let user = match state.users.create(&form, affitor.click_id().cloned()) {
+        Ok(user) => user,
+        Err(error) => {
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return HttpResponse::build(status).json(error.body());
+        }
+    };
+    // The click id is filled in from the request; the answer never waits on Affitor.
+    state.in_background(|| {
+        affitor
+            .lead(&user.id)
+            .email(&user.email)
+            .send_in_background();
+    });
+    HttpResponse::Ok().json(SignupResponse { user_id: user.id })
+}
