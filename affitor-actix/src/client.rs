@@ -32,9 +32,8 @@ use crate::click_id::lookup;
 /// async fn signup(affitor: AffitorClient, form: web::Json<Value>) -> HttpResponse {
 ///     let user_id = "user_123"; // create the user in your database
 ///     let email = form["email"].as_str().unwrap_or_default().to_owned();
-///     // The click id comes from the cookie, a header or the body.
-///     let lead = affitor.lead(user_id).email(email);
-///     actix_web::rt::spawn(async move { lead.send().await });
+///     // The click id comes from the cookie, a header or the body; Affitor is never waited on.
+///     affitor.lead(user_id).email(email).send_in_background();
 ///     HttpResponse::Ok().json(json!({ "userId": user_id }))
 /// }
 ///

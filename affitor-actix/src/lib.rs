@@ -16,8 +16,7 @@
 //!
 //! async fn signup(affitor: AffitorClient, form: web::Json<Signup>) -> HttpResponse {
 //!     let user_id = "user_123"; // create the user in your database
-//!     let lead = affitor.lead(user_id).email(form.into_inner().email);
-//!     actix_web::rt::spawn(lead.send()); // never waits on Affitor
+//!     affitor.lead(user_id).email(form.into_inner().email).send_in_background(); // never waits
 //!     HttpResponse::Created().finish()
 //! }
 //!
@@ -50,6 +49,16 @@
 //! into `None` for an `Option<T>`: `Option<AffitorClickId>` is `None` on a misconfigured app too
 //! (the extractor logs it at `error` level); [`AffitorClient::click_id`] reads an optional click
 //! id and still fails loudly.
+//!
+//! # Background delivery and shutdown
+//!
+//! `send_in_background()` queues the event; the client's delivery worker runs on the tokio
+//! runtime of the call that starts it. actix-web gives each worker thread a runtime of its own
+//! and stops them when the server stops, so call `client.shutdown(deadline)` once the server's
+//! future has resolved, to flush what is still queued. An event that a stopping worker's runtime
+//! was sending at that moment is lost; to rule that out, make the `send_in_background()` call
+//! with the runtime of `main` entered (`tokio::runtime::Handle::enter`), as the `actix-signup`
+//! example does.
 //!
 //! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
 //! and the click id is found by the same code (`affitor_tower::ClickIdSources`): a team can move
