@@ -1038,3 +1038,71 @@ async fn the_key_never_appears_in_debug_or_errors() {
     }
     assert!(errors[6].message().unwrap().contains("[redacted]"));
 }
+
+/// A `tracing` writer that keeps what the subscriber prints.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spans_name_the_endpoint_and_the_outcome_never_the_key_or_the_email() {
+    const KEY: &str = "aff_live_tracing_secret_42";
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("affitor_tower::client=trace")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mock = MockServer::builder().api_key(KEY).start().await.unwrap();
+    let client = client_for(&mock);
+    let click_id = mock.click("partner");
+    client
+        .lead("user_tracing")
+        .click_id(click_id)
+        .email("grace@example.com")
+        .send()
+        .await
+        .unwrap();
+    client
+        .sale("in_traced", 100)
+        .customer_key("user_tracing")
+        .send()
+        .await
+        .unwrap();
+    mock.inject(Fault::status(503).on(Endpoint::Sale).times(1));
+    client
+        .sale("in_traced", 100)
+        .customer_key("user_tracing")
+        .send()
+        .await
+        .unwrap();
+    client.refund("in_unknown").send().await.unwrap_err();
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains(r#"endpoint="lead""#), "{logs}");
+    assert!(logs.contains(r#"outcome="tracked""#), "{logs}");
+    assert!(logs.contains(r#"outcome="recorded""#), "{logs}");
+    assert!(logs.contains(r#"outcome="already_recorded""#), "{logs}");
+    assert!(logs.contains("retrying"), "{logs}");
+    assert!(logs.contains(r#"endpoint="refund""#), "{logs}");
+    assert!(logs.contains(r#"outcome="Rejected""#), "{logs}");
+    assert!(!logs.contains(KEY), "the key leaked: {logs}");
+    assert!(
+        !logs.contains("grace@example.com"),
+        "the email leaked: {logs}"
+    );
+    assert!(!logs.contains("user_tracing"), "a raw value leaked: {logs}");
+}

@@ -336,7 +336,6 @@ impl Client {
         let mut uncertain = false;
         loop {
             attempt += 1;
-            tracing::Span::current().record("attempts", attempt);
             let remaining = policy.deadline.saturating_sub(start.elapsed());
             let limit = inner.timeout.min(remaining);
             let sent =
@@ -348,6 +347,7 @@ impl Client {
                     if status.is_success()
                         || (endpoint == Endpoint::Sale && status == StatusCode::CONFLICT)
                     {
+                        tracing::Span::current().record("attempts", attempt);
                         return Ok(Answer {
                             status,
                             body: response.body,
@@ -408,7 +408,10 @@ impl Client {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Decision::GiveUp => return Err(error.with_attempts(attempt)),
+                Decision::GiveUp => {
+                    tracing::Span::current().record("attempts", attempt);
+                    return Err(error.with_attempts(attempt));
+                }
             }
         }
     }
@@ -475,14 +478,13 @@ fn record(span: &tracing::Span, result: Result<&'static str, &Error>) {
     match result {
         Ok(label) => {
             span.record("outcome", label);
-            span.in_scope(|| tracing::debug!(outcome = label, "affitor call done"));
+            span.in_scope(|| tracing::debug!("affitor call done"));
         }
         Err(error) => {
             let kind = format!("{:?}", error.kind());
             span.record("outcome", kind.as_str());
             span.in_scope(|| {
                 tracing::debug!(
-                    error_kind = kind.as_str(),
                     status = error.status().map(|status| status.as_u16()),
                     "affitor call failed"
                 );
@@ -538,6 +540,11 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// The program API key (`aff_...`, from Program Settings). Surrounding whitespace is
     /// ignored.
+    ///
+    /// ```
+    /// let builder = affitor_tower::Client::builder().api_key("aff_live_key");
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
         self.api_key = Some(ApiKey::new(api_key.into()));
         self
@@ -546,6 +553,15 @@ impl ClientBuilder {
     /// The API base URL. Default `https://api.affitor.com`; a trailing `/` is ignored. Plain
     /// `http://` is refused unless the host is loopback (`127.0.0.0/8`, `::1`, `localhost`) or
     /// [`allow_insecure_http`](ClientBuilder::allow_insecure_http) is set.
+    ///
+    /// ```
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .base_url("https://uat-affitor-cms.vanilla-ott.com/")
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "https://uat-affitor-cms.vanilla-ott.com");
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = Some(base_url.into());
         self
@@ -553,6 +569,15 @@ impl ClientBuilder {
 
     /// Allows a plain `http://` base URL to a host that is not loopback. The key then travels
     /// unencrypted: only for a trusted network.
+    ///
+    /// ```
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .base_url("http://affitor-proxy.internal:8080")
+    ///     .allow_insecure_http(true)
+    ///     .build()?;
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -560,18 +585,35 @@ impl ClientBuilder {
 
     /// The timeout of each attempt, answer included. Default 10 s. The whole call is bounded by
     /// [`RetryPolicy::deadline`].
+    ///
+    /// ```
+    /// let builder = affitor_tower::Client::builder().timeout(std::time::Duration::from_secs(3));
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// The retry policy. Default [`RetryPolicy::default`].
+    ///
+    /// ```
+    /// use affitor_tower::RetryPolicy;
+    ///
+    /// let builder = affitor_tower::Client::builder().retry(RetryPolicy::default().max_attempts(2));
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
     }
 
     /// The `User-Agent` of the client's requests. Default `affitor-rs/<version>`.
+    ///
+    /// ```
+    /// let builder = affitor_tower::Client::builder().user_agent("my-shop/1.0");
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
         self
@@ -579,6 +621,11 @@ impl ClientBuilder {
 
     /// Test mode: clicks, leads and sales carry `additional_data.test_mode: true`, so the API
     /// stores isolated test events that never touch attribution, commissions or metrics.
+    ///
+    /// ```
+    /// let client = affitor_tower::Client::builder().api_key("aff_key").test_mode(true).build()?;
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn test_mode(mut self, test_mode: bool) -> Self {
         self.test_mode = test_mode;
         self
@@ -586,6 +633,15 @@ impl ClientBuilder {
 
     /// Your own `reqwest::Client`, to share its connection pool or set proxies and TLS. The
     /// client sets the headers it needs on each request.
+    ///
+    /// ```
+    /// let shared = reqwest::Client::new();
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .http_client(shared.clone())
+    ///     .build()?;
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
     pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
         self.http_client = Some(http_client);
         self

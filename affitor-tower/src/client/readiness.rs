@@ -227,6 +227,13 @@ pub struct Gates {
 
 impl Gates {
     /// The gates in their canonical order, with their names.
+    ///
+    /// ```
+    /// use affitor_tower::{Gate, Gates};
+    ///
+    /// let names: Vec<Gate> = Gates::default().iter().map(|(gate, _)| gate).collect();
+    /// assert_eq!(names, [Gate::Profile, Gate::Economics, Gate::Payout, Gate::Tracking, Gate::Live]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (Gate, &GateReport)> {
         [
             (Gate::Profile, &self.profile),
@@ -493,6 +500,17 @@ pub struct Verification {
 
 impl Verification {
     /// Whether the chain was attributed and the program reports its integration verified.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// let verification = client.verify().send().await?;
+    /// assert_eq!(
+    ///     verification.is_verified(),
+    ///     verification.chain.attributed && verification.readiness.integration_verified
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_verified(&self) -> bool {
         self.chain.attributed && self.readiness.integration_verified
     }

@@ -509,24 +509,49 @@ impl LeadRequest {
     }
 
     /// The click id from the visitor's `affitor_click_id` cookie. `None` leaves it unset.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click_id: affitor_tower::ClickId = "cust_42_1714000000000".parse()?;
+    /// let lead = client.lead("user_123").click_id(click_id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn click_id(mut self, click_id: impl Into<Option<ClickId>>) -> Self {
         self.payload.click_id = click_id.into();
         self
     }
 
     /// The user's email. The API hashes it before storing it; the client never logs it.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let lead = client.lead("user_123").email("ada@example.com");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn email(mut self, email: impl Into<String>) -> Self {
         self.payload.email = non_empty(email);
         self
     }
 
     /// The browser session id.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let lead = client.lead("user_123").session_id("sess_abc_1714000000000");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn session_id(mut self, session_id: impl Into<String>) -> Self {
         self.payload.session_id = non_empty(session_id);
         self
     }
 
     /// The page the signup happened on.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let lead = client.lead("user_123").page_url("https://shop.example/signup");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn page_url(mut self, page_url: impl Into<String>) -> Self {
         self.payload.page_url = non_empty(page_url);
         self
@@ -534,12 +559,25 @@ impl LeadRequest {
 
     /// Earlier click ids of the visitor (the tracker's `affitor_click_ids` cookie), oldest
     /// first.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let earlier = ["cust_1_1".parse()?, "cust_1_2".parse()?];
+    /// let lead = client.lead("user_123").click_ids(earlier);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn click_ids(mut self, click_ids: impl IntoIterator<Item = ClickId>) -> Self {
         self.payload.click_ids = click_ids.into_iter().collect();
         self
     }
 
     /// A label for the event, sent as `additional_data.event_name`.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let lead = client.lead("user_123").event_name("signup");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn event_name(mut self, event_name: impl Into<String>) -> Self {
         self.event_name = non_empty(event_name);
         self
@@ -551,6 +589,18 @@ impl LeadRequest {
     ///
     /// [`ErrorKind::MissingCustomer`] before any I/O when there is neither a customer key nor a
     /// click id; otherwise the API's refusal or the transport failure (see [`Error`]).
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// use affitor_tower::LeadOutcome;
+    ///
+    /// match client.lead("user_123").email("ada@example.com").send().await? {
+    ///     LeadOutcome::Tracked => println!("lead tracked"),
+    ///     other => println!("{other:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(self) -> Result<LeadOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.call(&payload).await
@@ -627,60 +677,129 @@ impl SaleRequest {
     }
 
     /// Your stable id of the customer, as sent with the lead. Tried first.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let sale = client.sale("in_1001", 4900).customer_key("user_123");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn customer_key(mut self, customer_key: impl Into<String>) -> Self {
         self.payload.customer_key = non_empty(customer_key);
         self
     }
 
     /// The click id, when the customer key is not known to Affitor. `None` leaves it unset.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click_id: affitor_tower::ClickId = "cust_42_1714000000000".parse()?;
+    /// let sale = client.sale("in_1001", 4900).click_id(click_id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn click_id(mut self, click_id: impl Into<Option<ClickId>>) -> Self {
         self.payload.click_id = click_id.into();
         self
     }
 
     /// The currency of the amount (the API assumes USD without one).
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// use affitor_tower::Currency;
+    ///
+    /// let sale = client.sale("in_1001", 4900).currency(Currency::Eur);
+    /// let sale = client.sale("in_1002", 4900).currency(Currency::from_code("gbp")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn currency(mut self, currency: Currency) -> Self {
         self.payload.currency = Some(currency);
         self
     }
 
     /// A one-time payment or a subscription payment.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let sale = client.sale("in_1001", 4900).sale_type(affitor_tower::SaleType::Subscription);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sale_type(mut self, sale_type: SaleType) -> Self {
         self.payload.sale_type = Some(sale_type);
         self
     }
 
     /// Whether the payment is a subscription renewal.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let renewal = client.sale("in_1001", 2490).is_recurring(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_recurring(mut self, is_recurring: bool) -> Self {
         self.payload.is_recurring = Some(is_recurring);
         self
     }
 
     /// The payment provider's subscription id.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let sale = client.sale("in_1001", 2490).subscription_id("sub_xyz");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscription_id(mut self, subscription_id: impl Into<String>) -> Self {
         self.payload.subscription_id = non_empty(subscription_id);
         self
     }
 
     /// How often the subscription renews.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// use affitor_tower::SubscriptionInterval;
+    ///
+    /// let sale = client.sale("in_1001", 2490).subscription_interval(SubscriptionInterval::Monthly);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscription_interval(mut self, interval: SubscriptionInterval) -> Self {
         self.payload.subscription_interval = Some(interval);
         self
     }
 
     /// Your product id, for per-product commission rules.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let sale = client.sale("in_1001", 4900).product_id("prod_pro");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn product_id(mut self, product_id: impl Into<String>) -> Self {
         self.payload.product_id = non_empty(product_id);
         self
     }
 
     /// Structured line items, as any JSON (`null` leaves them unset).
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let items = serde_json::json!([{"sku": "pro", "quantity": 1}]);
+    /// let sale = client.sale("in_1001", 4900).line_items(items);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn line_items(mut self, line_items: Value) -> Self {
         self.payload.line_items = (!line_items.is_null()).then_some(line_items);
         self
     }
 
     /// Extra data stored with the sale (`additional_data`).
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let mut data = serde_json::Map::new();
+    /// data.insert("plan".into(), "pro".into());
+    /// let sale = client.sale("in_1001", 4900).additional_data(data);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn additional_data(mut self, additional_data: Map<String, Value>) -> Self {
         self.payload.additional_data = Some(additional_data);
         self
@@ -693,6 +812,16 @@ impl SaleRequest {
     /// Before any I/O: [`ErrorKind::MissingTransactionId`], [`ErrorKind::InvalidAmount`],
     /// [`ErrorKind::MissingCustomer`], [`ErrorKind::InvalidCurrency`]. Then the API's refusal
     /// or the transport failure (see [`Error`]). A duplicate (409) is not an error.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// let outcome = client.sale("in_1001", 4900).customer_key("user_123").send().await?;
+    /// if !outcome.is_recorded() {
+    ///     println!("not recorded: {outcome:?}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(self) -> Result<SaleOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.call(&payload).await
@@ -754,12 +883,24 @@ impl RefundRequest {
     }
 
     /// The refunded amount, for a partial refund. 0 means a full refund, as does leaving it out.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let partial = client.refund("in_1001").amount_cents(1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn amount_cents(mut self, amount_cents: u64) -> Self {
         self.payload.refund_amount_cents = (amount_cents > 0).then_some(amount_cents);
         self
     }
 
     /// Why the payment was refunded, kept for audit.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let refund = client.refund("in_1001").reason("customer_request");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.payload.refund_reason = non_empty(reason);
         self
@@ -772,6 +913,18 @@ impl RefundRequest {
     ///
     /// Before any I/O: [`ErrorKind::MissingTransactionId`], [`ErrorKind::InvalidAmount`]. Then
     /// the API's refusal (404 when no sale has the transaction id) or the transport failure.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// use affitor_tower::RefundOutcome;
+    ///
+    /// match client.refund("in_1001").send().await? {
+    ///     RefundOutcome::NoCommission => println!("nothing to reverse"),
+    ///     other => println!("{other:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(self) -> Result<RefundOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.call(&payload).await
@@ -827,54 +980,108 @@ impl ClickRequest {
     }
 
     /// The page the visitor landed on.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").page_url("https://shop.example/");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn page_url(mut self, page_url: impl Into<String>) -> Self {
         self.payload.page_url = non_empty(page_url);
         self
     }
 
     /// The title of that page.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").page_title("Pricing");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn page_title(mut self, page_title: impl Into<String>) -> Self {
         self.payload.page_title = non_empty(page_title);
         self
     }
 
     /// The page the visitor came from.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").referrer_url("https://news.example/");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn referrer_url(mut self, referrer_url: impl Into<String>) -> Self {
         self.payload.referrer_url = non_empty(referrer_url);
         self
     }
 
     /// The browser session id.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").session_id("sess_xyz_1234");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn session_id(mut self, session_id: impl Into<String>) -> Self {
         self.payload.session_id = non_empty(session_id);
         self
     }
 
     /// The visitor's `User-Agent`. Without it the API records the client's own.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").user_agent("Mozilla/5.0");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.payload.user_agent = non_empty(user_agent);
         self
     }
 
     /// The screen size, such as `1920x1080`.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").screen_resolution("1920x1080");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn screen_resolution(mut self, screen_resolution: impl Into<String>) -> Self {
         self.payload.screen_resolution = non_empty(screen_resolution);
         self
     }
 
     /// The browser viewport size, such as `1440x900`.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").viewport_size("1440x900");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn viewport_size(mut self, viewport_size: impl Into<String>) -> Self {
         self.payload.viewport_size = non_empty(viewport_size);
         self
     }
 
     /// The browser language, such as `en-US`.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").language("en-US");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn language(mut self, language: impl Into<String>) -> Self {
         self.payload.language = non_empty(language);
         self
     }
 
     /// The browser time zone, such as `America/New_York`.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let click = client.click("https://shop.example/?aff=abc").timezone("America/New_York");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timezone(mut self, timezone: impl Into<String>) -> Self {
         self.payload.timezone = non_empty(timezone);
         self
@@ -882,6 +1089,13 @@ impl ClickRequest {
 
     /// The click id the visitor already has: the API reuses that customer (the new partner
     /// still wins). `None` leaves it unset.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let earlier: affitor_tower::ClickId = "cust_42_1714000000000".parse()?;
+    /// let click = client.click("https://shop.example/?aff=new").existing_click_id(earlier);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn existing_click_id(mut self, click_id: impl Into<Option<ClickId>>) -> Self {
         self.payload.existing_click_id = click_id.into();
         self
@@ -893,6 +1107,18 @@ impl ClickRequest {
     ///
     /// [`ErrorKind::MissingAffiliateUrl`] before any I/O when the affiliate URL is empty
     /// (outside test mode); otherwise the API's refusal or the transport failure.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// use affitor_tower::ClickOutcome;
+    ///
+    /// let outcome = client.click("https://shop.example/?aff=abc123").send().await?;
+    /// if let ClickOutcome::Inactive { message, .. } = outcome {
+    ///     println!("link inactive: {message}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(self) -> Result<ClickOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.call(&payload).await
@@ -938,6 +1164,12 @@ impl ReadinessRequest {
 
     /// Bypasses the API's tracking-gate cache (`?force_recheck=true`). The API allows one
     /// forced read per program per minute.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let read = client.readiness().force_recheck(true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn force_recheck(mut self, force_recheck: bool) -> Self {
         self.force_recheck = force_recheck;
         self
@@ -948,6 +1180,14 @@ impl ReadinessRequest {
     /// # Errors
     ///
     /// The API's refusal (401 for a bad key) or the transport failure.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// let readiness = client.readiness().send().await?;
+    /// println!("verified: {}", readiness.integration_verified);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(self) -> Result<Readiness, Error> {
         self.client.fetch_readiness(self.force_recheck).await
     }
@@ -989,12 +1229,24 @@ impl VerifyRequest {
     }
 
     /// How many times readiness is read at most (at least 1). Default 6.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let verify = client.verify().polls(3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn polls(mut self, polls: u32) -> Self {
         self.polls = polls.max(1);
         self
     }
 
     /// The wait between two readiness reads. Default 2 s.
+    ///
+    /// ```
+    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let verify = client.verify().poll_interval(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll_interval(mut self, poll_interval: Duration) -> Self {
         self.poll_interval = poll_interval;
         self
@@ -1007,6 +1259,14 @@ impl VerifyRequest {
     ///
     /// [`ErrorKind::RateLimited`] with [`Error::retry_after`] when the program ran too many
     /// chains (10 per hour; never retried), the API's refusal, or the transport failure.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// let verification = client.verify().send().await?;
+    /// println!("verified: {}", verification.is_verified());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(self) -> Result<Verification, Error> {
         let chain = self.client.run_chain().await?;
         let polls = if chain.attributed { self.polls } else { 1 };
