@@ -25,10 +25,7 @@ pub use self::readiness::{
     ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,
     Readiness, ReadinessState, StepVerdict, Verification,
 };
-#[allow(unused_imports)] // For the background delivery.
-pub(crate) use self::request::{
-    Call, ClickPayload, LeadPayload, Outcome, Payload, RefundPayload, SalePayload,
-};
+pub(crate) use self::request::{Call, Outcome, Payload};
 pub use self::request::{
     ClickRequest, Currency, LeadRequest, ReadinessRequest, RefundRequest, SaleRequest, SaleType,
     SubscriptionInterval, VerifyRequest,
@@ -228,7 +225,6 @@ impl Client {
 
     /// Sends a validated payload with the retry loop and decodes the outcome: the path of both
     /// `send` and the background delivery.
-    #[allow(dead_code)] // Used by the background delivery.
     pub(crate) async fn send_payload(&self, payload: &Payload) -> Result<Outcome, Error> {
         Ok(match payload {
             Payload::Click(payload) => Outcome::Click(self.call(payload).await?),
