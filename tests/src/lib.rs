@@ -1,1 +1,285 @@
-//! The scenario suite: every example app driven over real HTTP.
+//! The harness of the scenario suite: the table of example apps, and each app started on a real
+//! port of 127.0.0.1, against a local Affitor API stand-in of its own.
+//!
+//! A new app joins the suite with one row in [`APPS`]; every scenario then runs against it.
+
+use std::future::Future;
+use std::io;
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::time::Duration;
+
+use affitor_tower::mock::MockServer;
+use affitor_tower::{Client, RetryPolicy};
+use example_support::AppConfig;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What an example app offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `GET /` and `POST /api/signup`.
+    Signup,
+    /// The signup routes, `POST /api/checkout` and `POST /webhooks/payment`.
+    Checkout,
+}
+
+/// A running server, as a future that the harness spawns.
+pub type ServerFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+/// One row of the table: an example app and how to serve it on a listener.
+#[derive(Clone, Copy)]
+pub struct ExampleApp {
+    /// The package name.
+    pub name: &'static str,
+    /// What it offers.
+    pub kind: Kind,
+    serve: fn(TcpListener, AppConfig) -> io::Result<ServerFuture>,
+}
+
+impl std::fmt::Debug for ExampleApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Every example app.
+pub const APPS: [ExampleApp; 2] = [
+    ExampleApp {
+        name: "axum-signup",
+        kind: Kind::Signup,
+        serve: |listener, config| serve_axum(listener, axum_signup::app(config)),
+    },
+    ExampleApp {
+        name: "axum-checkout",
+        kind: Kind::Checkout,
+        serve: |listener, config| serve_axum(listener, axum_checkout::app(config)),
+    },
+];
+
+fn serve_axum(listener: TcpListener, app: axum::Router) -> io::Result<ServerFuture> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    Ok(Box::pin(async move { axum::serve(listener, app).await }))
+}
+
+/// The apps that offer at least what `kind` offers.
+pub fn apps(kind: Kind) -> impl Iterator<Item = ExampleApp> {
+    APPS.into_iter()
+        .filter(move |app| kind == Kind::Signup || app.kind == kind)
+}
+
+/// The retry policy of the apps under test: the default's shape, with short waits.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .base_delay(Duration::from_millis(20))
+        .max_delay(Duration::from_millis(100))
+        .retry_after_cap(Duration::from_secs(1))
+        .deadline(Duration::from_secs(5))
+        .refund_not_found_window(Duration::from_millis(200))
+}
+
+impl ExampleApp {
+    /// Starts the app on 127.0.0.1, port 0, with a fresh stand-in API.
+    pub async fn start(self) -> Running {
+        let mock = MockServer::start().await.expect("the stand-in API starts");
+        let affitor = Client::builder()
+            .base_url(mock.url())
+            .api_key(mock.api_key())
+            .timeout(Duration::from_secs(3))
+            .retry(fast_retries())
+            .build()
+            .expect("a client for the stand-in API");
+        let config = AppConfig {
+            affitor: affitor.clone(),
+            program_id: mock.program_id().to_string(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = listener.local_addr().expect("the port");
+        let server = (self.serve)(listener, config).expect("the app serves");
+        let task = tokio::spawn(server);
+        Running {
+            app: self,
+            url: format!("http://{addr}"),
+            mock,
+            affitor,
+            http: reqwest::Client::new(),
+            task,
+        }
+    }
+}
+
+/// An example app serving on a real port, and its stand-in API.
+#[derive(Debug)]
+pub struct Running {
+    /// The app.
+    pub app: ExampleApp,
+    /// Where it listens, as `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The stand-in API it talks to.
+    pub mock: MockServer,
+    /// A clone of its Affitor client, sharing its delivery counters.
+    pub affitor: Client,
+    http: reqwest::Client,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An answer of the app under test.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The body, as JSON (`Null` when it is not JSON).
+    pub json: Value,
+    /// The body, as text.
+    pub text: String,
+}
+
+impl Running {
+    /// Posts `body` as JSON to `path`, with extra `headers`.
+    pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        let request = self.http.post(format!("{}{path}", self.url)).json(body);
+        self.send(request, headers).await
+    }
+
+    /// Posts `body` as a form to `path`, with extra `headers`.
+    pub async fn post_form(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Answer {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        self.send(request, headers).await
+    }
+
+    /// Gets `path`.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.url)), &[])
+            .await
+    }
+
+    async fn send(&self, mut request: reqwest::RequestBuilder, headers: &[(&str, &str)]) -> Answer {
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the app answers");
+        let status = response.status();
+        let text = response.text().await.expect("the app's body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, json, text }
+    }
+
+    /// Posts `chunks` to `path` with `Transfer-Encoding: chunked`, one HTTP chunk each, over a
+    /// raw connection, and returns the status and the body.
+    pub async fn post_chunked(&self, path: &str, content_type: &str, chunks: &[&[u8]]) -> Answer {
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: {content_type}\r\n\
+             transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        for chunk in chunks.iter().filter(|chunk| !chunk.is_empty()) {
+            let size = format!("{:x}\r\n", chunk.len());
+            stream.write_all(size.as_bytes()).await.expect("write");
+            stream.write_all(chunk).await.expect("write");
+            stream.write_all(b"\r\n").await.expect("write");
+            stream.flush().await.expect("flush");
+        }
+        stream.write_all(b"0\r\n\r\n").await.expect("write");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read");
+        parse_raw_response(&raw)
+    }
+
+    /// Signs up `email` with the JSON body `extra` merged in, and returns the new user id.
+    pub async fn signup(&self, email: &str, extra: &Value, headers: &[(&str, &str)]) -> String {
+        let mut body = serde_json::json!({ "email": email, "password": "correct horse" });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let answer = self.post_json("/api/signup", &body, headers).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}: signup: {}",
+            self.app.name,
+            answer.text
+        );
+        user_id(&answer)
+    }
+
+    /// Waits until the stand-in API has received `count` lead requests, and returns their bodies.
+    pub async fn leads_received(&self, count: usize) -> Vec<Value> {
+        let endpoint = affitor_tower::mock::Endpoint::Lead;
+        wait_until(self.app.name, "lead requests", || {
+            let leads = self.mock.requests_to(endpoint);
+            (leads.len() >= count).then(|| leads.into_iter().map(|lead| lead.body).collect())
+        })
+        .await
+    }
+}
+
+/// The `userId` of a signup answer.
+pub fn user_id(answer: &Answer) -> String {
+    answer.json["userId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a userId in {}", answer.text))
+        .to_owned()
+}
+
+/// Polls `check` every 10 ms until it gives a value, for at most 10 s.
+pub async fn wait_until<T>(app: &str, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..1000 {
+        if let Some(value) = check() {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{app}: {what} never came");
+}
+
+fn parse_raw_response(raw: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Answer {
+        status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        json: serde_json::from_str(&body).unwrap_or(Value::Null),
+        text: body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,1 +1,78 @@
-//! The axum-checkout example app.
+//! The checkout example for axum: the signup of `axum-signup`, a checkout that hands the Affitor
+//! metadata to Stripe, and a payment webhook that tracks the sale or the refund inline.
+//!
+//! Run it with `cargo run -p axum-checkout`: with no `AFFITOR_API_URL` it starts a local stand-in
+//! of the Affitor API and logs every event that reaches it.
+
+use std::sync::Arc;
+
+use affitor_axum::{AffitorClickId, AffitorClient, AffitorLayer};
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use example_support::{
+    AppConfig, CheckoutRequest, PaymentEvent, Users, checkout_session, webhook_status,
+};
+use serde_json::json;
+
+#[derive(Clone, FromRef)]
+struct CheckoutState {
+    users: Users,
+    program_id: Arc<str>,
+}
+
+/// The app: the signup page, `POST /api/signup`, `POST /api/checkout` and
+/// `POST /webhooks/payment`, behind the Affitor layer.
+pub fn app(config: AppConfig) -> Router {
+    let state = CheckoutState {
+        users: Users::default(),
+        program_id: config.program_id.into(),
+    };
+    axum_signup::signup_routes()
+        .route("/api/checkout", post(checkout))
+        .route("/webhooks/payment", post(payment))
+        .with_state(state)
+        .layer(AffitorLayer::new().client(config.affitor))
+}
+
+async fn checkout(
+    State(state): State<CheckoutState>,
+    click_id: Option<AffitorClickId>,
+    Json(request): Json<CheckoutRequest>,
+) -> Response {
+    let Some(user) = state.users.get(&request.user_id) else {
+        let error = json!({ "error": "no user has this userId: sign up first" });
+        return (StatusCode::NOT_FOUND, Json(error)).into_response();
+    };
+    let session = checkout_session(
+        &user,
+        click_id.as_deref(),
+        request.price_id.as_deref(),
+        &state.program_id,
+    );
+    Json(session).into_response()
+}
+
+async fn payment(affitor: AffitorClient, Json(event): Json<PaymentEvent>) -> StatusCode {
+    let result = match event {
+        PaymentEvent::Succeeded(payment) => match payment.currency() {
+            Ok(currency) => {
+                let sale = affitor
+                    .sale(&payment.invoice_id, payment.amount_cents)
+                    .customer_key(&payment.user_id);
+                let sale = match currency {
+                    Some(currency) => sale.currency(currency),
+                    None => sale,
+                };
+                sale.send().await.map(drop)
+            }
+            Err(error) => Err(error),
+        },
+        PaymentEvent::Refunded(payment) => {
+            affitor.refund(&payment.invoice_id).send().await.map(drop)
+        }
+    };
+    StatusCode::from_u16(webhook_status(&result)).unwrap_or(StatusCode::OK)
+}

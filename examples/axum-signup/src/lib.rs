@@ -1,1 +1,115 @@
-//! The axum-signup example app.
+//! The signup example for axum: a signup page and `POST /api/signup`, which creates the user and
+//! tracks the lead in the background, with the click id the Affitor layer found in the request.
+//!
+//! Run it with `cargo run -p axum-signup`: with no `AFFITOR_API_URL` it starts a local stand-in
+//! of the Affitor API and logs every event that reaches it.
+
+use affitor_axum::{AffitorClient, AffitorLayer};
+use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
+
+/// The app: the signup page and `POST /api/signup`, behind the Affitor layer.
+pub fn app(config: AppConfig) -> Router {
+    signup_routes()
+        .with_state(Users::default())
+        .layer(AffitorLayer::new().client(config.affitor))
+}
+
+/// The signup routes, for any router whose state holds the [`Users`].
+pub fn signup_routes<S>() -> Router<S>
+where
+    Users: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/", get(page))
+        .route("/api/signup", post(signup))
+}
+
+async fn page() -> Html<&'static str> {
+    Html(SIGNUP_PAGE)
+}
+
+async fn signup(
+    State(users): State<Users>,
+    affitor: AffitorClient,
+    JsonOrForm(form): JsonOrForm<SignupForm>,
+) -> Response {
+    let user = match users.create(&form, affitor.click_id().cloned()) {
+        Ok(user) => user,
+        Err(error) => {
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, Json(error.body())).into_response();
+        }
+    };
+    // The click id is filled in from the request; the answer never waits on Affitor.
+    affitor
+        .lead(&user.id)
+        .email(&user.email)
+        .send_in_background();
+    Json(SignupResponse { user_id: user.id }).into_response()
+}
+
+/// A JSON body, or a form body when the content type says so.
+#[derive(Debug)]
+pub struct JsonOrForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonOrForm<T>
+where
+    S: Send + Sync,
+    Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    Form<T>: FromRequest<S, Rejection = axum::extract::rejection::FormRejection>,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            let Form(value) = Form::<T>::from_request(request, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            Ok(Self(value))
+        } else {
+            let Json(value) = Json::<T>::from_request(request, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            Ok(Self(value))
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C, or SIGTERM on Unix).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,3 +1,26 @@
-//! Runs the axum-signup example app.
+//! Runs the axum-signup example: `cargo run -p axum-signup`.
+//!
+//! Reads `ADDR` (default `127.0.0.1:3000`), `AFFITOR_API_URL` and `AFFITOR_API_KEY`; with no
+//! `AFFITOR_API_URL` it starts the local Affitor API stand-in and logs every event it receives.
 
-fn main() {}
+use std::time::Duration;
+
+use example_support::Environment;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    example_support::init_tracing();
+    let env = Environment::from_env().await?;
+    let affitor = env.config.affitor.clone();
+
+    let listener = tokio::net::TcpListener::bind(env.addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, axum_signup::app(env.config))
+        .with_graceful_shutdown(axum_signup::shutdown_signal())
+        .await?;
+
+    // Deliver the events still queued before the process ends.
+    let report = affitor.shutdown(Duration::from_secs(5)).await;
+    example_support::log_delivery_report(&report);
+    Ok(())
+}

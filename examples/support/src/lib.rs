@@ -361,3 +361,27 @@ pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
         }
     }
 }
+
+/// Logs what the Affitor client could not deliver before the app stopped.
+pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
+    if report.is_complete() {
+        tracing::info!(
+            delivered = report.delivered,
+            "every queued Affitor event was delivered"
+        );
+    } else {
+        for event in &report.undelivered {
+            tracing::warn!(
+                kind = %event.kind,
+                transaction_id = event.transaction_id.as_deref(),
+                reason = ?event.reason,
+                "an Affitor event was not delivered before shutdown"
+            );
+        }
+        tracing::warn!(
+            delivered = report.delivered,
+            undelivered = report.undelivered.len(),
+            "some Affitor events were not delivered before shutdown"
+        );
+    }
+}

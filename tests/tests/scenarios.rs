@@ -1,0 +1,536 @@
+//! The scenario suite: every scenario runs against every example app that offers its routes,
+//! each app on a real port, against its own local Affitor API stand-in.
+//!
+//! A scenario is an async fn over a [`Running`] app; the `scenarios!` table below turns each row
+//! into one test that runs it against every app of its kind, so a framework difference shows as
+//! a failure that names the app.
+
+use std::time::Duration;
+
+use affitor_scenarios::{Kind, Running, apps, user_id, wait_until};
+use affitor_tower::mock::{Endpoint, Fault};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+macro_rules! scenarios {
+    ($($kind:ident: $scenario:ident;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                for app in apps(Kind::$kind) {
+                    let running = app.start().await;
+                    scenario::$scenario(&running).await;
+                }
+            }
+        )*
+    };
+}
+
+scenarios! {
+    Signup: signup_page_is_served;
+    Signup: click_id_in_the_header;
+    Signup: click_id_in_the_cookie;
+    Signup: click_id_in_the_legacy_cookie;
+    Signup: click_id_in_a_json_body;
+    Signup: click_id_in_a_form_body;
+    Signup: no_click_id;
+    Signup: header_wins_over_cookie_and_body;
+    Signup: invalid_values_are_ignored;
+    Signup: an_oversized_body_reaches_the_handler_whole;
+    Signup: a_chunked_body_reaches_the_handler_whole;
+    Signup: a_bad_signup_is_refused_and_not_tracked;
+    Signup: signup_does_not_wait_for_a_slow_api;
+    Signup: signup_succeeds_while_the_api_is_down;
+    Checkout: checkout_carries_the_affitor_metadata;
+    Checkout: an_unknown_user_cannot_check_out;
+    Checkout: a_payment_is_tracked_as_an_attributed_sale;
+    Checkout: a_redelivered_payment_is_recorded_once;
+    Checkout: a_refund_reverses_the_commission;
+    Checkout: the_webhook_answers_503_while_the_api_is_down_then_200;
+    Checkout: a_payment_that_cannot_be_tracked_is_acknowledged;
+}
+
+mod scenario {
+    use super::*;
+
+    pub(super) async fn signup_page_is_served(app: &Running) {
+        let answer = app.get("/").await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", app.app.name);
+        assert!(answer.text.contains("affitor_click_id"), "{}", app.app.name);
+        assert!(answer.text.contains("affitorClickId"), "{}", app.app.name);
+    }
+
+    /// Signs up with the click id sent one way, and checks the lead carries it.
+    async fn lead_carries(app: &Running, click_id: &str, extra: Value, headers: &[(&str, &str)]) {
+        let user_id = app.signup("ada@example.com", &extra, headers).await;
+        let leads = app.leads_received(1).await;
+        assert_eq!(
+            leads[0]["customer_key"],
+            user_id.as_str(),
+            "{}",
+            app.app.name
+        );
+        assert_eq!(leads[0]["email"], "ada@example.com", "{}", app.app.name);
+        assert_eq!(leads[0]["click_id"], click_id, "{}", app.app.name);
+    }
+
+    pub(super) async fn click_id_in_the_header(app: &Running) {
+        let click_id = app.mock.click("partner");
+        let header = [("x-affitor-click-id", click_id.as_str())];
+        lead_carries(app, click_id.as_str(), json!({}), &header).await;
+        // The click id was known to the API: the lead is attributed.
+        wait_until(app.app.name, "a tracked lead", || {
+            (app.mock.leads().len() == 1).then_some(())
+        })
+        .await;
+    }
+
+    pub(super) async fn click_id_in_the_cookie(app: &Running) {
+        let click_id = app.mock.click("partner");
+        let cookie = format!("theme=dark; affitor_click_id={click_id}");
+        lead_carries(app, click_id.as_str(), json!({}), &[("cookie", &cookie)]).await;
+    }
+
+    pub(super) async fn click_id_in_the_legacy_cookie(app: &Running) {
+        let click_id = app.mock.click("partner");
+        let cookie = format!("customer_code={click_id}");
+        lead_carries(app, click_id.as_str(), json!({}), &[("cookie", &cookie)]).await;
+    }
+
+    pub(super) async fn click_id_in_a_json_body(app: &Running) {
+        let click_id = app.mock.click("partner");
+        let extra = json!({ "affitorClickId": click_id.as_str() });
+        lead_carries(app, click_id.as_str(), extra, &[]).await;
+    }
+
+    pub(super) async fn click_id_in_a_form_body(app: &Running) {
+        let click_id = app.mock.click("partner");
+        let form =
+            format!("email=ada%40example.com&password=correct+horse&affitor_click_id={click_id}");
+        let answer = app.post_form("/api/signup", &form, &[]).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}: {}",
+            app.app.name,
+            answer.text
+        );
+        let user_id = user_id(&answer);
+        let leads = app.leads_received(1).await;
+        assert_eq!(
+            leads[0]["customer_key"],
+            user_id.as_str(),
+            "{}",
+            app.app.name
+        );
+        assert_eq!(leads[0]["email"], "ada@example.com", "{}", app.app.name);
+        assert_eq!(leads[0]["click_id"], click_id.as_str(), "{}", app.app.name);
+    }
+
+    pub(super) async fn no_click_id(app: &Running) {
+        let user_id = app.signup("ada@example.com", &json!({}), &[]).await;
+        let leads = app.leads_received(1).await;
+        assert_eq!(
+            leads[0]["customer_key"],
+            user_id.as_str(),
+            "{}",
+            app.app.name
+        );
+        assert!(
+            leads[0].get("click_id").is_none(),
+            "{}: {}",
+            app.app.name,
+            leads[0]
+        );
+    }
+
+    pub(super) async fn header_wins_over_cookie_and_body(app: &Running) {
+        let header = app.mock.click("partner");
+        let cookie = app.mock.click("partner");
+        let body = app.mock.click("partner");
+        let cookie = format!("affitor_click_id={cookie}");
+        let headers = [
+            ("x-affitor-click-id", header.as_str()),
+            ("cookie", cookie.as_str()),
+        ];
+        let extra = json!({ "affitorClickId": body.as_str() });
+        lead_carries(app, header.as_str(), extra, &headers).await;
+    }
+
+    pub(super) async fn invalid_values_are_ignored(app: &Running) {
+        // An invalid header and cookie are passed over; the valid body field wins.
+        let click_id = app.mock.click("partner");
+        let long = "a".repeat(129);
+        let headers = [
+            ("x-affitor-click-id", long.as_str()),
+            (
+                "cookie",
+                "affitor_click_id=\"a b\"; customer_code=%3Cscript%3E",
+            ),
+        ];
+        let extra = json!({ "affitorClickId": click_id.as_str() });
+        lead_carries(app, click_id.as_str(), extra, &headers).await;
+
+        // With only invalid values, the signup goes on without a click id.
+        let extra = json!({ "affitorClickId": "x\r\nSet-Cookie: a=b" });
+        let user_id = app.signup("bob@example.com", &extra, &headers).await;
+        let leads = app.leads_received(2).await;
+        assert_eq!(
+            leads[1]["customer_key"],
+            user_id.as_str(),
+            "{}",
+            app.app.name
+        );
+        assert!(
+            leads[1].get("click_id").is_none(),
+            "{}: {}",
+            app.app.name,
+            leads[1]
+        );
+    }
+
+    pub(super) async fn an_oversized_body_reaches_the_handler_whole(app: &Running) {
+        // Past the 64 KiB limit the body is not searched, but the handler reads all of it.
+        let click_id = app.mock.click("partner");
+        let extra =
+            json!({ "affitorClickId": click_id.as_str(), "padding": "p".repeat(100 * 1024) });
+        let user_id = app.signup("ada@example.com", &extra, &[]).await;
+        let leads = app.leads_received(1).await;
+        assert_eq!(
+            leads[0]["customer_key"],
+            user_id.as_str(),
+            "{}",
+            app.app.name
+        );
+        assert_eq!(leads[0]["email"], "ada@example.com", "{}", app.app.name);
+        assert!(
+            leads[0].get("click_id").is_none(),
+            "{}: {}",
+            app.app.name,
+            leads[0]
+        );
+
+        // The cookie is still read, whatever the body's size.
+        let cookie = format!("affitor_click_id={click_id}");
+        let user_id = app
+            .signup("bob@example.com", &extra, &[("cookie", &cookie)])
+            .await;
+        let leads = app.leads_received(2).await;
+        assert_eq!(
+            leads[1]["customer_key"],
+            user_id.as_str(),
+            "{}",
+            app.app.name
+        );
+        assert_eq!(leads[1]["click_id"], click_id.as_str(), "{}", app.app.name);
+    }
+
+    pub(super) async fn a_chunked_body_reaches_the_handler_whole(app: &Running) {
+        let click_id = app.mock.click("partner");
+        let body = format!(
+            r#"{{"email":"ada@example.com","password":"correct horse","affitorClickId":"{click_id}"}}"#
+        );
+        let bytes = body.as_bytes();
+        // Frames of 1, 7, 3, 16 bytes and the rest, splitting keys and values.
+        let cuts = [1, 8, 11, 27];
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            chunks.push(&bytes[start..cut]);
+            start = cut;
+        }
+        chunks.push(&bytes[start..]);
+        let answer = app
+            .post_chunked("/api/signup", "application/json", &chunks)
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}: {}",
+            app.app.name,
+            answer.text
+        );
+        let user_id = user_id(&answer);
+        let leads = app.leads_received(1).await;
+        assert_eq!(
+            leads[0]["customer_key"],
+            user_id.as_str(),
+            "{}",
+            app.app.name
+        );
+        assert_eq!(leads[0]["click_id"], click_id.as_str(), "{}", app.app.name);
+    }
+
+    pub(super) async fn a_bad_signup_is_refused_and_not_tracked(app: &Running) {
+        let body = json!({ "email": "not-an-email", "password": "correct horse" });
+        let answer = app.post_json("/api/signup", &body, &[]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", app.app.name);
+        assert!(
+            answer.json["error"].is_string(),
+            "{}: {}",
+            app.app.name,
+            answer.text
+        );
+
+        let answer = app
+            .post_json("/api/signup", &json!({ "email": 1 }), &[])
+            .await;
+        assert!(
+            answer.status.is_client_error(),
+            "{}: {}",
+            app.app.name,
+            answer.status
+        );
+
+        app.signup("ada@example.com", &json!({}), &[]).await;
+        let body = json!({ "email": "ADA@example.com", "password": "correct horse" });
+        let answer = app.post_json("/api/signup", &body, &[]).await;
+        assert_eq!(answer.status, StatusCode::CONFLICT, "{}", app.app.name);
+
+        // Only the one good signup was tracked.
+        app.leads_received(1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            app.mock.requests_to(Endpoint::Lead).len(),
+            1,
+            "{}",
+            app.app.name
+        );
+    }
+
+    pub(super) async fn signup_does_not_wait_for_a_slow_api(app: &Running) {
+        // The stand-in takes 1 s to answer; the signup answers without waiting for it.
+        app.mock
+            .inject(Fault::delay(Duration::from_secs(1)).always());
+        let click_id = app.mock.click("partner");
+        let extra = json!({ "affitorClickId": click_id.as_str() });
+        app.signup("ada@example.com", &extra, &[]).await;
+        assert_eq!(
+            app.affitor.delivery_stats().delivered,
+            0,
+            "{}",
+            app.app.name
+        );
+
+        // The lead still arrives, and is delivered once the API answers.
+        let leads = app.leads_received(1).await;
+        assert_eq!(leads[0]["click_id"], click_id.as_str(), "{}", app.app.name);
+        wait_until(app.app.name, "the delivered lead", || {
+            (app.affitor.delivery_stats().delivered == 1).then_some(())
+        })
+        .await;
+    }
+
+    pub(super) async fn signup_succeeds_while_the_api_is_down(app: &Running) {
+        app.mock.inject(Fault::status(500).always());
+        let answer = app
+            .post_json(
+                "/api/signup",
+                &json!({ "email": "ada@example.com", "password": "correct horse" }),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}: {}",
+            app.app.name,
+            answer.text
+        );
+        user_id(&answer);
+    }
+
+    /// Signs up through a partner's click, and waits for the lead to be recorded.
+    async fn referred_user(app: &Running) -> (String, String) {
+        let click_id = app.mock.click("partner");
+        let cookie = format!("affitor_click_id={click_id}");
+        let user_id = app
+            .signup("ada@example.com", &json!({}), &[("cookie", &cookie)])
+            .await;
+        wait_until(app.app.name, "the recorded lead", || {
+            (app.mock.leads().len() == 1).then_some(())
+        })
+        .await;
+        (user_id, click_id.into_string())
+    }
+
+    fn payment(kind: &str, user_id: &str, invoice_id: &str) -> Value {
+        json!({
+            "type": kind,
+            "data": { "userId": user_id, "amountCents": 4999, "invoiceId": invoice_id, "currency": "usd" },
+        })
+    }
+
+    pub(super) async fn checkout_carries_the_affitor_metadata(app: &Running) {
+        let (user_id, click_id) = referred_user(app).await;
+        let body = json!({ "userId": user_id, "priceId": "price_team_annual" });
+        let answer = app.post_json("/api/checkout", &body, &[]).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}: {}",
+            app.app.name,
+            answer.text
+        );
+        let expected = json!({
+            "affitor_click_id": click_id,
+            "affitor_customer_key": user_id,
+            "program_id": app.mock.program_id().to_string(),
+        });
+        assert_eq!(answer.json["metadata"], expected, "{}", app.app.name);
+        assert_eq!(
+            answer.json["subscription_data"]["metadata"], expected,
+            "{}",
+            app.app.name
+        );
+        assert_eq!(
+            answer.json["line_items"][0]["price"], "price_team_annual",
+            "{}",
+            app.app.name
+        );
+    }
+
+    pub(super) async fn an_unknown_user_cannot_check_out(app: &Running) {
+        let answer = app
+            .post_json("/api/checkout", &json!({ "userId": "nobody" }), &[])
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", app.app.name);
+        assert!(
+            answer.json["error"].is_string(),
+            "{}: {}",
+            app.app.name,
+            answer.text
+        );
+    }
+
+    pub(super) async fn a_payment_is_tracked_as_an_attributed_sale(app: &Running) {
+        let (user_id, _) = referred_user(app).await;
+        let answer = app
+            .post_json(
+                "/webhooks/payment",
+                &payment("payment.succeeded", &user_id, "in_1"),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{}: {}",
+            app.app.name,
+            answer.text
+        );
+        let sales = app.mock.sales();
+        assert_eq!(sales.len(), 1, "{}", app.app.name);
+        assert_eq!(sales[0].transaction_id, "in_1", "{}", app.app.name);
+        assert_eq!(sales[0].amount_cents, 4999, "{}", app.app.name);
+        assert_eq!(sales[0].currency, "USD", "{}", app.app.name);
+        assert!(
+            sales[0].commission_id.is_some(),
+            "{}: {:?}",
+            app.app.name,
+            sales[0]
+        );
+    }
+
+    pub(super) async fn a_redelivered_payment_is_recorded_once(app: &Running) {
+        let (user_id, _) = referred_user(app).await;
+        let event = payment("payment.succeeded", &user_id, "in_2");
+        for _ in 0..3 {
+            let answer = app.post_json("/webhooks/payment", &event, &[]).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "{}: {}",
+                app.app.name,
+                answer.text
+            );
+        }
+        assert_eq!(
+            app.mock.requests_to(Endpoint::Sale).len(),
+            3,
+            "{}",
+            app.app.name
+        );
+        assert_eq!(app.mock.sales().len(), 1, "{}", app.app.name);
+    }
+
+    pub(super) async fn a_refund_reverses_the_commission(app: &Running) {
+        let (user_id, _) = referred_user(app).await;
+        let sale = payment("payment.succeeded", &user_id, "in_3");
+        assert_eq!(
+            app.post_json("/webhooks/payment", &sale, &[]).await.status,
+            StatusCode::OK
+        );
+        let refund = payment("payment.refunded", &user_id, "in_3");
+        for _ in 0..2 {
+            let answer = app.post_json("/webhooks/payment", &refund, &[]).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "{}: {}",
+                app.app.name,
+                answer.text
+            );
+        }
+        let refunds = app.mock.refunds();
+        assert_eq!(refunds.len(), 2, "{}: {refunds:?}", app.app.name);
+        assert_eq!(refunds[0].transaction_id, "in_3", "{}", app.app.name);
+        assert!(app.mock.sales()[0].refunded, "{}", app.app.name);
+    }
+
+    pub(super) async fn the_webhook_answers_503_while_the_api_is_down_then_200(app: &Running) {
+        let (user_id, _) = referred_user(app).await;
+        let event = payment("payment.succeeded", &user_id, "in_4");
+        app.mock.inject(Fault::status(500).always());
+        let answer = app.post_json("/webhooks/payment", &event, &[]).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            app.app.name
+        );
+        assert!(app.mock.sales().is_empty(), "{}", app.app.name);
+
+        // The provider redelivers once the API is back: the sale is recorded, once.
+        app.mock.clear_faults();
+        for _ in 0..2 {
+            let answer = app.post_json("/webhooks/payment", &event, &[]).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "{}: {}",
+                app.app.name,
+                answer.text
+            );
+        }
+        assert_eq!(app.mock.sales().len(), 1, "{}", app.app.name);
+    }
+
+    pub(super) async fn a_payment_that_cannot_be_tracked_is_acknowledged(app: &Running) {
+        // Retrying would not help: the webhook is acknowledged, and nothing is sent.
+        let mut event = payment("payment.succeeded", "user_1", "in_5");
+        event["data"]["amountCents"] = json!(0);
+        let answer = app.post_json("/webhooks/payment", &event, &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", app.app.name);
+        event["data"]["amountCents"] = json!(100);
+        event["data"]["currency"] = json!("dollars");
+        let answer = app.post_json("/webhooks/payment", &event, &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", app.app.name);
+        assert!(
+            app.mock.requests_to(Endpoint::Sale).is_empty(),
+            "{}",
+            app.app.name
+        );
+
+        // A malformed event is the provider's bug: a 4xx says so.
+        let answer = app
+            .post_json("/webhooks/payment", &json!({ "type": "nope" }), &[])
+            .await;
+        assert!(
+            answer.status.is_client_error(),
+            "{}: {}",
+            app.app.name,
+            answer.status
+        );
+    }
+}
