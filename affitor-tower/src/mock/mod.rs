@@ -348,10 +348,35 @@ impl MockServer {
     /// ```
     #[track_caller]
     pub fn click_at(&self, code: &str, days_ago: u32) -> ClickId {
-        let seeded = self.shared.lock().seed_click(code, days_ago);
+        let seeded = self.shared.lock().seed_click(code, days_ago, None);
         match seeded {
             Ok(click_id) => click_id,
             Err(message) => panic!("MockServer::click: {message}"),
+        }
+    }
+
+    /// Like [`click`](Self::click), with a click id of your choosing instead of a new one: for a
+    /// fixed id in a demo, a README or a browser test.
+    ///
+    /// # Panics
+    ///
+    /// If there is no active link `code`, or the click id is already taken.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mock = affitor_tower::mock::MockServer::start().await?;
+    /// let click_id = mock.click_with_id("partner", "demo_click".parse()?);
+    /// assert_eq!(click_id, "demo_click");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn click_with_id(&self, code: &str, click_id: ClickId) -> ClickId {
+        let seeded = self.shared.lock().seed_click(code, 0, Some(click_id));
+        match seeded {
+            Ok(click_id) => click_id,
+            Err(message) => panic!("MockServer::click_with_id: {message}"),
         }
     }
 

@@ -176,7 +176,13 @@ impl State {
 
     /// What the browser tracker does when a visitor lands through `?aff=code`, `days_ago` days
     /// ago: a new customer, its click id, and the click recorded.
-    pub(crate) fn seed_click(&mut self, code: &str, days_ago: u32) -> Result<ClickId, String> {
+    /// With `fixed`, the click id is that one instead of a new `cust_<id>_<ms>`.
+    pub(crate) fn seed_click(
+        &mut self,
+        code: &str,
+        days_ago: u32,
+        fixed: Option<ClickId>,
+    ) -> Result<ClickId, String> {
         let link = match self.links.get(code) {
             Some(link) if link.active => *link,
             Some(_) => {
@@ -190,8 +196,22 @@ impl State {
                 ));
             }
         };
+        if let Some(fixed) = &fixed
+            && self.click_ids.contains_key(fixed.as_str())
+        {
+            return Err(format!("the click id `{fixed}` is taken: choose another"));
+        }
         let at = time::days_before(SystemTime::now(), days_ago);
         let click_id = self.click(code, link.program_id, None, at);
+        let click_id = match fixed {
+            Some(fixed) => {
+                if let Some(index) = self.click_ids.remove(click_id.as_str()) {
+                    self.click_ids.insert(fixed.as_str().to_owned(), index);
+                }
+                fixed
+            }
+            None => click_id,
+        };
         self.clicks.push(RecordedClick {
             click_id: Some(click_id.clone()),
             partner_code: Some(code.to_owned()),

@@ -23,6 +23,16 @@ use serde_json::{Value, json};
 /// and password; without JavaScript the form posts as a form body, and the cookie goes with it.
 pub const SIGNUP_PAGE: &str = include_str!("signup.html");
 
+/// The click id of a partner's click that the local stand-in API knows from the start, so the
+/// README's `curl` works as it is written.
+pub const DEMO_CLICK_ID: &str = "cust_demo_1";
+
+fn demo_click_id() -> ClickId {
+    DEMO_CLICK_ID
+        .parse()
+        .expect("the demo click id is a valid click id")
+}
+
 /// The address an example listens on when `ADDR` is unset.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
@@ -88,7 +98,7 @@ impl Environment {
             .api_key(stand_in.api_key())
             .build()
             .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
-        let demo_click = stand_in.click("partner");
+        let demo_click = stand_in.click_with_id("partner", demo_click_id());
         println!(
             "AFFITOR_API_URL is unset: started the local Affitor API stand-in at {}",
             stand_in.url()
@@ -130,6 +140,7 @@ pub fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }
@@ -366,8 +377,8 @@ pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
 pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
     if report.is_complete() {
         tracing::info!(
-            delivered = report.delivered,
-            "every queued Affitor event was delivered"
+            delivered = report.stats.delivered,
+            "every Affitor event was delivered"
         );
     } else {
         for event in &report.undelivered {
@@ -379,7 +390,7 @@ pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
             );
         }
         tracing::warn!(
-            delivered = report.delivered,
+            delivered = report.stats.delivered,
             undelivered = report.undelivered.len(),
             "some Affitor events were not delivered before shutdown"
         );
