@@ -19,6 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     actix_signup::serve(listener, env.config)?.await?;
 
     // Deliver the events still queued before the process ends.
-    let _report = affitor.shutdown(Duration::from_secs(5)).await;
+    let report = affitor.shutdown(Duration::from_secs(5)).await;
+    example_support::log_delivery_report(&report);
     Ok(())
 }
