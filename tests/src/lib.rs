@@ -25,8 +25,17 @@ pub enum Kind {
     Checkout,
 }
 
-/// A running server, as a future that the harness spawns.
-pub type ServerFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+/// A running server, as a future that the harness spawns, and how to stop it.
+pub struct Served {
+    future: Pin<Box<dyn Future<Output = io::Result<()>> + Send>>,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Served").finish_non_exhaustive()
+    }
+}
 
 /// One row of the table: an example app and how to serve it on a listener.
 #[derive(Clone, Copy)]
@@ -35,7 +44,7 @@ pub struct ExampleApp {
     pub name: &'static str,
     /// What it offers.
     pub kind: Kind,
-    serve: fn(TcpListener, AppConfig) -> io::Result<ServerFuture>,
+    serve: fn(TcpListener, AppConfig) -> io::Result<Served>,
 }
 
 impl std::fmt::Debug for ExampleApp {
@@ -45,7 +54,7 @@ impl std::fmt::Debug for ExampleApp {
 }
 
 /// Every example app.
-pub const APPS: [ExampleApp; 2] = [
+pub const APPS: [ExampleApp; 4] = [
     ExampleApp {
         name: "axum-signup",
         kind: Kind::Signup,
@@ -56,12 +65,34 @@ pub const APPS: [ExampleApp; 2] = [
         kind: Kind::Checkout,
         serve: |listener, config| serve_axum(listener, axum_checkout::app(config)),
     },
+    ExampleApp {
+        name: "actix-signup",
+        kind: Kind::Signup,
+        serve: |listener, config| serve_actix(actix_signup::serve(listener, config)?),
+    },
+    ExampleApp {
+        name: "actix-checkout",
+        kind: Kind::Checkout,
+        serve: |listener, config| serve_actix(actix_checkout::serve(listener, config)?),
+    },
 ];
 
-fn serve_axum(listener: TcpListener, app: axum::Router) -> io::Result<ServerFuture> {
+fn serve_axum(listener: TcpListener, app: axum::Router) -> io::Result<Served> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    Ok(Box::pin(async move { axum::serve(listener, app).await }))
+    Ok(Served {
+        future: Box::pin(async move { axum::serve(listener, app).await }),
+        stop: None,
+    })
+}
+
+fn serve_actix(server: actix_web::dev::Server) -> io::Result<Served> {
+    // actix-web runs its workers on threads of their own: stop them with the server.
+    let handle = server.handle();
+    Ok(Served {
+        future: Box::pin(server),
+        stop: Some(Box::new(move || drop(handle.stop(false)))),
+    })
 }
 
 /// The apps that offer at least what `kind` offers.
@@ -97,8 +128,8 @@ impl ExampleApp {
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("the port");
-        let server = (self.serve)(listener, config).expect("the app serves");
-        let task = tokio::spawn(server);
+        let served = (self.serve)(listener, config).expect("the app serves");
+        let task = tokio::spawn(served.future);
         Running {
             app: self,
             url: format!("http://{addr}"),
@@ -106,12 +137,12 @@ impl ExampleApp {
             affitor,
             http: reqwest::Client::new(),
             task,
+            stop: served.stop,
         }
     }
 }
 
 /// An example app serving on a real port, and its stand-in API.
-#[derive(Debug)]
 pub struct Running {
     /// The app.
     pub app: ExampleApp,
@@ -123,10 +154,23 @@ pub struct Running {
     pub affitor: Client,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<io::Result<()>>,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("app", &self.app)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
         self.task.abort();
     }
 }
