@@ -12,10 +12,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use affitor_tower::AffitorLayer;
+use affitor_tower::{AffitorLayer, ClickId, ClickIdLookup, ClickIdSource};
 use axum::extract::FromRequest;
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use http::Request;
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
@@ -230,5 +230,136 @@ fn breakdown(c: &mut Criterion) {
     group.finish();
 }
 
+/// Bare and layered calls in alternating rounds, so that a busy machine slows both sides of a
+/// round alike: the median of the per-round differences is the cost the layer adds.
+fn paired() {
+    const ROUNDS: usize = 41;
+    let calls_per_round = |name: &str| match name {
+        "json_64k" => 100,
+        "json_1k" => 1000,
+        _ => 5000,
+    };
+    let bare = tower::service_fn(handler::<Full<Bytes>>);
+    let layered = AffitorLayer::new().layer(tower::service_fn(handler));
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+
+    println!("paired: {ROUNDS} alternating rounds; medians of the per-call time in ns");
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>14} {:>14} {:>12}",
+        "case", "bare", "layer", "added", "floor added", "axum Json", "added/Json"
+    );
+    for case in cases() {
+        let calls = calls_per_round(case.name);
+        let (mut bare_ns, mut layer_ns, mut added_ns, mut json_ns, mut ratio) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut floor_ns = Vec::new();
+        for round in 0..ROUNDS {
+            let time_bare = || {
+                let requests: Vec<_> = (0..calls).map(|_| (case.make)()).collect();
+                let start = std::time::Instant::now();
+                for request in requests {
+                    let mut service = bare;
+                    black_box(run(async { service.ready().await?.call(request).await }).unwrap());
+                }
+                start.elapsed().as_nanos() as f64 / calls as f64
+            };
+            let time_layer = || {
+                let requests: Vec<_> = (0..calls).map(|_| (case.make)()).collect();
+                let start = std::time::Instant::now();
+                for request in requests {
+                    let mut service = layered.clone();
+                    black_box(run(async { service.ready().await?.call(request).await }).unwrap());
+                }
+                start.elapsed().as_nanos() as f64 / calls as f64
+            };
+            // The floor: only the extensions the layer must insert, with no lookup.
+            let found = case.name != "no_click_id";
+            let time_floor = || {
+                let requests: Vec<_> = (0..calls).map(|_| (case.make)()).collect();
+                let start = std::time::Instant::now();
+                for mut request in requests {
+                    let extensions = request.extensions_mut();
+                    if found {
+                        let click_id = ClickId::from_bytes(b"aff_1714000000000_x7k2p9").unwrap();
+                        extensions.insert(click_id.clone());
+                        extensions.insert(ClickIdLookup::found(
+                            click_id,
+                            ClickIdSource::Extension,
+                            Vec::new(),
+                        ));
+                    } else {
+                        extensions.insert(ClickIdLookup::not_found(Vec::new()));
+                    }
+                    let mut service = bare;
+                    black_box(run(async { service.ready().await?.call(request).await }).unwrap());
+                }
+                start.elapsed().as_nanos() as f64 / calls as f64
+            };
+            let (b, l, f) = if round % 2 == 0 {
+                let b = time_bare();
+                let l = time_layer();
+                (b, l, time_floor())
+            } else {
+                let f = time_floor();
+                let l = time_layer();
+                (time_bare(), l, f)
+            };
+            bare_ns.push(b);
+            layer_ns.push(l);
+            added_ns.push(l - b);
+            floor_ns.push(f - b);
+            if case.name.starts_with("json") {
+                let requests: Vec<_> = (0..calls)
+                    .map(|_| (case.make)().map(axum::body::Body::new))
+                    .collect();
+                let start = std::time::Instant::now();
+                for request in requests {
+                    let parsed = run(axum::Json::<serde_json::Value>::from_request(request, &()));
+                    let _ = black_box(parsed.unwrap());
+                }
+                let json = start.elapsed().as_nanos() as f64 / calls as f64;
+                json_ns.push(json);
+                ratio.push((l - b) / json);
+            }
+        }
+        let (json, ratio) = if json_ns.is_empty() {
+            (String::from("-"), String::from("-"))
+        } else {
+            (
+                format!("{:.0}", median(&mut json_ns)),
+                format!("{:.3}", median(&mut ratio)),
+            )
+        };
+        println!(
+            "{:<12} {:>10.0} {:>10.0} {:>10.0} {:>14.0} {:>14} {:>12}",
+            case.name,
+            median(&mut bare_ns),
+            median(&mut layer_ns),
+            median(&mut added_ns),
+            median(&mut floor_ns),
+            json,
+            ratio
+        );
+    }
+}
+
 criterion_group!(benches, layer, breakdown);
-criterion_main!(benches);
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and only checks that
+    // the criterion benchmarks run.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter = args.iter().find(|arg| !arg.starts_with('-'));
+    if args.iter().any(|arg| arg == "--bench")
+        && filter.is_none_or(|filter| "paired".contains(filter.as_str()))
+    {
+        paired();
+    }
+    if filter.is_none_or(|filter| filter != "paired") {
+        benches();
+    }
+    Criterion::default().configure_from_args().final_summary();
+}

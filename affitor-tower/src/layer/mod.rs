@@ -55,9 +55,15 @@ use crate::ClickIdSources;
 /// ```
 #[derive(Clone, Debug)]
 pub struct AffitorLayer {
+    /// Shared, so that the service is cheap to clone for each request.
+    config: Arc<Config>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
     sources: ClickIdSources,
     /// The names of the header sources, parsed once.
-    header_names: Arc<[HeaderName]>,
+    header_names: Vec<HeaderName>,
     #[cfg(feature = "client")]
     client: Option<crate::Client>,
 }
@@ -71,10 +77,12 @@ impl AffitorLayer {
     /// ```
     pub fn new() -> Self {
         let layer = Self {
-            sources: ClickIdSources::default(),
-            header_names: Arc::new([]),
-            #[cfg(feature = "client")]
-            client: None,
+            config: Arc::new(Config {
+                sources: ClickIdSources::default(),
+                header_names: Vec::new(),
+                #[cfg(feature = "client")]
+                client: None,
+            }),
         };
         layer.sources(ClickIdSources::default())
     }
@@ -94,11 +102,12 @@ impl AffitorLayer {
     /// ```
     #[must_use]
     pub fn sources(mut self, sources: ClickIdSources) -> Self {
-        self.header_names = sources
+        let config = Arc::make_mut(&mut self.config);
+        config.header_names = sources
             .header_names()
             .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
-        self.sources = sources;
+        config.sources = sources;
         self
     }
 
@@ -126,8 +135,13 @@ impl AffitorLayer {
     #[cfg(feature = "client")]
     #[must_use]
     pub fn client(mut self, client: crate::Client) -> Self {
-        self.client = Some(client);
+        Arc::make_mut(&mut self.config).client = Some(client);
         self
+    }
+
+    /// Where to look for the click id.
+    fn click_id_sources(&self) -> &ClickIdSources {
+        &self.config.sources
     }
 
     /// The values of the header `name` (lower-case), through a pre-parsed `HeaderName` when
@@ -142,6 +156,7 @@ impl AffitorLayer {
             "content-type" => headers.get_all(header::CONTENT_TYPE),
             "content-length" => headers.get_all(header::CONTENT_LENGTH),
             _ => match self
+                .config
                 .header_names
                 .iter()
                 .find(|known| known.as_str() == name)
@@ -157,7 +172,7 @@ impl AffitorLayer {
     #[cfg_attr(not(feature = "client"), allow(unused_variables))]
     fn carry(&self, extensions: &mut http::Extensions) {
         #[cfg(feature = "client")]
-        if let Some(client) = &self.client {
+        if let Some(client) = &self.config.client {
             extensions.insert(client.clone());
         }
     }

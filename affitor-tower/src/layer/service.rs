@@ -107,7 +107,7 @@ where
             None => {
                 let headers = request.headers();
                 self.layer
-                    .sources
+                    .click_id_sources()
                     .lookup_headers(request.method().as_str(), |name| {
                         self.layer.header_values(headers, name)
                     })
