@@ -2,9 +2,10 @@
 //! event through the client's retrying path, and a shutdown that flushes it within a deadline.
 //!
 //! The queue counts every event it holds, waiting or being sent, against its capacity, so its
-//! memory is bounded whatever the API does. The worker runs on the tokio runtime of the first
-//! `send_in_background` call (it ends when the queue is empty, and starts again with the next
-//! event), sends up to [`MAX_IN_FLIGHT`] events at once, and never sends two events that touch
+//! memory is bounded whatever the API does. The worker runs on the tokio runtime the client was
+//! built on, or, when that one has stopped or there was none, on the runtime of the
+//! `send_in_background` call that starts it (it ends when the queue is empty, and starts again
+//! with the next event); it sends up to [`MAX_IN_FLIGHT`] events at once, and never sends two events that touch
 //! the same transaction or the same customer at the same time, nor out of their queue order.
 
 use std::collections::VecDeque;
@@ -284,7 +285,8 @@ impl LeadRequest {
     /// the same retries; see [`Client::delivery_stats`] for what became of it, and
     /// [`Client::shutdown`] to flush the queue before the process exits.
     ///
-    /// Call it from within a tokio runtime: the worker runs on it.
+    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
+    /// while it runs.
     ///
     /// ```
     /// # async fn signup(client: affitor_tower::Client, click_id: Option<affitor_tower::ClickId>) {
@@ -313,7 +315,8 @@ impl SaleRequest {
     /// Where the caller can ask for a redelivery (a payment webhook answering 503), prefer
     /// [`send`] and its error: nothing is lost when the process stops.
     ///
-    /// Call it from within a tokio runtime: the worker runs on it.
+    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
+    /// while it runs.
     ///
     /// ```
     /// # async fn paid(client: affitor_tower::Client) {
@@ -340,7 +343,8 @@ impl RefundRequest {
     /// [`Client::delivery_stats`] for what became of it, and [`Client::shutdown`] to flush the
     /// queue before the process exits.
     ///
-    /// Call it from within a tokio runtime: the worker runs on it.
+    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
+    /// while it runs.
     ///
     /// ```
     /// # async fn refunded(client: affitor_tower::Client) {
@@ -365,7 +369,8 @@ impl ClickRequest {
     /// and counted as dropped. The worker sends it like [`send`] does, with the same retries;
     /// its answer (the click id) is not available: use [`send`] when you need it.
     ///
-    /// Call it from within a tokio runtime: the worker runs on it.
+    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
+    /// while it runs.
     ///
     /// ```
     /// # async fn landed(client: affitor_tower::Client) {
@@ -408,6 +413,10 @@ struct Shared {
     settled: Notify,
     /// Retry attempts, counted from the tasks' retry loops.
     retried: AtomicU64,
+    /// The runtime the client was built on, if any: the worker's first choice, since it
+    /// usually outlives the runtimes of request handlers (actix-web's per-worker runtimes stop
+    /// with the server, before `main` flushes the queue).
+    home: Option<tokio::runtime::Handle>,
 }
 
 #[derive(Default)]
@@ -521,6 +530,7 @@ impl Delivery {
                 wake: Notify::new(),
                 settled: Notify::new(),
                 retried: AtomicU64::new(0),
+                home: tokio::runtime::Handle::try_current().ok(),
             }),
         }
     }
@@ -734,14 +744,23 @@ impl State {
         }
     }
 
-    /// Spawns the worker on the current tokio runtime; `false` when there is none.
+    /// Spawns the worker on the runtime the client was built on, or else on the current one;
+    /// `false` when neither runs.
+    ///
+    /// A runtime that was shut down drops what is spawned on it at once, so a worker that is
+    /// already finished here (it cannot finish on its own: it needs the state lock, which the
+    /// caller holds) means that runtime is gone, and the next one is tried.
     fn spawn_worker(&mut self, client: &Client, shared: &Arc<Shared>) -> bool {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return false;
-        };
-        self.running = true;
-        self.worker = Some(runtime.spawn(work(client.clone(), Arc::clone(shared))));
-        true
+        let current = tokio::runtime::Handle::try_current().ok();
+        for runtime in shared.home.iter().chain(current.as_ref()) {
+            let worker = runtime.spawn(work(client.clone(), Arc::clone(shared)));
+            if !worker.is_finished() {
+                self.running = true;
+                self.worker = Some(worker);
+                return true;
+            }
+        }
+        false
     }
 
     /// Takes the first event, among the first [`LOOKAHEAD`], that shares no ordering key with

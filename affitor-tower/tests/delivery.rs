@@ -584,6 +584,69 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     drop(api);
 }
 
+/// The worker runs on the runtime the client was built on, so an event queued from a
+/// short-lived runtime (an actix-web worker's, say) is delivered after that runtime stops.
+#[test]
+fn the_worker_runs_on_the_runtime_the_client_was_built_on() {
+    let home = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mock = home.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::delay(Duration::from_millis(300)).on(Endpoint::Sale));
+    let client = home.block_on(async { client(&mock, quick_retries()) });
+
+    let handler = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    handler.block_on(async {
+        queue_sales(&client, &click_id, ["in_home_1".to_owned()]);
+        until("the sale to be sent", || mock.sales().len() == 1).await;
+    });
+    drop(handler); // stops while the sale's answer is still on its way
+
+    let stats = home.block_on(settled(&client, 1));
+    assert_eq!((stats.queued, stats.delivered, stats.dropped), (1, 1, 0));
+    drop(mock);
+    drop(home);
+}
+
+/// A client built on a runtime that has since stopped starts its worker on the current one.
+#[test]
+fn a_client_whose_runtime_stopped_delivers_on_the_current_one() {
+    let api = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = first.block_on(async { client(&mock, quick_retries()) });
+    drop(first);
+
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stats = second.block_on(async {
+        queue_sales(&client, &click_id, ["in_late_1".to_owned()]);
+        settled(&client, 1).await
+    });
+    assert_eq!((stats.queued, stats.delivered, stats.dropped), (1, 1, 0));
+    assert_eq!(recorded_sales(&mock), ["in_late_1"]);
+    drop(second);
+    drop(mock);
+    drop(api);
+}
+
 /// A `MakeWriter` that keeps what the subscriber writes.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
