@@ -3,6 +3,11 @@
 //!
 //! A new app joins the suite with one row in [`APPS`]; every scenario then runs against it.
 
+/// The examples of README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 use std::future::Future;
 use std::io;
 use std::net::TcpListener;
