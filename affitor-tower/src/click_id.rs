@@ -196,7 +196,10 @@ pub enum InvalidClickId {
     #[error("click id is empty")]
     Empty,
     /// The value is longer than [`ClickId::MAX_LEN`] bytes.
-    #[error("click id is {len} bytes long; the limit is {} bytes", ClickId::MAX_LEN)]
+    #[error(
+        "click id is {len} bytes long; the limit is {} bytes",
+        ClickId::MAX_LEN
+    )]
     TooLong {
         /// The length of the value, in bytes.
         len: usize,

@@ -27,9 +27,23 @@ pub mod mock;
 
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
-pub use client::{ChainRun, ChainVerdict, Client, ClientBuilder, ClickOutcome, ClickRequest, Currency, Error, ErrorKind, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates, LeadOutcome, LeadRequest, Readiness, ReadinessRequest, ReadinessState, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest, SaleType, StepVerdict, SubscriptionInterval, Verification, VerifyRequest};
+pub use client::{
+    ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, Error, ErrorKind, LeadOutcome,
+    LeadRequest, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest, SaleType,
+    SubscriptionInterval,
+};
 #[cfg(feature = "client")]
 pub use delivery::{DeliveryReport, DeliveryStats, EventKind, UndeliveredEvent, UndeliveredReason};
-pub use lookup::{BodyKind, BodyLookup, ClickIdSources, HeaderLookup};
+/// Is the integration live? The program's readiness gates and the synthetic verification chain,
+/// as the Affitor CLI's onboarding check reads them: [`Client::readiness`] and
+/// [`Client::verify`].
+#[cfg(feature = "client")]
+pub mod readiness {
+    pub use crate::client::{
+        ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,
+        Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification, VerifyRequest,
+    };
+}
 #[cfg(feature = "layer")]
 pub use layer::{AffitorBody, AffitorLayer, AffitorService, ResponseFuture};
+pub use lookup::{BodyKind, BodyLookup, ClickIdSources, HeaderLookup};

@@ -7,9 +7,10 @@
 use std::time::{Duration, Instant};
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
+use affitor_tower::readiness::{Gate, ReadinessState, StepVerdict};
 use affitor_tower::{
-    ClickId, ClickOutcome, Client, Currency, Error, ErrorKind, Gate, LeadOutcome, ReadinessState,
-    RefundOutcome, RetryPolicy, SaleOutcome, StepVerdict,
+    ClickId, ClickOutcome, Client, Currency, Error, ErrorKind, LeadOutcome, RefundOutcome,
+    RetryPolicy, SaleOutcome,
 };
 use serde_json::json;
 

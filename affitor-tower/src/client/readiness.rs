@@ -14,7 +14,7 @@ use super::outcome::{id, string};
 /// fields take defaults.
 ///
 /// ```
-/// use affitor_tower::{Gate, GateStatus, Readiness, ReadinessState};
+/// use affitor_tower::readiness::{Gate, GateStatus, Readiness, ReadinessState};
 ///
 /// fn next_step(readiness: &Readiness) -> String {
 ///     if readiness.integration_verified {
@@ -58,7 +58,7 @@ impl Readiness {
     /// that does not pass, as the Affitor CLI reads it. `None` when every gate passes.
     ///
     /// ```
-    /// # use affitor_tower::Readiness;
+    /// # use affitor_tower::readiness::Readiness;
     /// fn show(readiness: &Readiness) {
     ///     if let Some((gate, report)) = readiness.blocking_gate() {
     ///         println!("blocked at {gate:?}: {:?}", report.next_action);
@@ -132,7 +132,7 @@ impl Readiness {
 /// The state of a program's set-up.
 ///
 /// ```
-/// use affitor_tower::ReadinessState;
+/// use affitor_tower::readiness::ReadinessState;
 /// assert_ne!(ReadinessState::Ready, ReadinessState::Other("wiring".into()));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -168,7 +168,7 @@ impl ReadinessState {
 /// One of the five readiness gates.
 ///
 /// ```
-/// use affitor_tower::Gate;
+/// use affitor_tower::readiness::Gate;
 /// assert_ne!(Gate::Payout, Gate::Live);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -204,7 +204,7 @@ impl Gate {
 /// The reports of the five gates.
 ///
 /// ```
-/// # fn show(readiness: &affitor_tower::Readiness) {
+/// # fn show(readiness: &affitor_tower::readiness::Readiness) {
 /// for (gate, report) in readiness.gates.iter() {
 ///     println!("{gate:?}: {:?}", report.status);
 /// }
@@ -229,7 +229,7 @@ impl Gates {
     /// The gates in their canonical order, with their names.
     ///
     /// ```
-    /// use affitor_tower::{Gate, Gates};
+    /// use affitor_tower::readiness::{Gate, Gates};
     ///
     /// let names: Vec<Gate> = Gates::default().iter().map(|(gate, _)| gate).collect();
     /// assert_eq!(names, [Gate::Profile, Gate::Economics, Gate::Payout, Gate::Tracking, Gate::Live]);
@@ -249,7 +249,7 @@ impl Gates {
 /// One gate's report. Only `status` is always there; the rest depends on the gate.
 ///
 /// ```
-/// use affitor_tower::{GateReport, GateStatus};
+/// use affitor_tower::readiness::{GateReport, GateStatus};
 /// assert_eq!(GateReport::default().status, GateStatus::Unknown);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -297,7 +297,7 @@ impl GateReport {
 /// Whether a gate passes.
 ///
 /// ```
-/// assert_eq!(affitor_tower::GateStatus::default(), affitor_tower::GateStatus::Unknown);
+/// assert_eq!(affitor_tower::readiness::GateStatus::default(), affitor_tower::readiness::GateStatus::Unknown);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -327,7 +327,7 @@ impl GateStatus {
 /// When the last real event of each type arrived, as ISO 8601 text.
 ///
 /// ```
-/// let times = affitor_tower::EventTimes::default();
+/// let times = affitor_tower::readiness::EventTimes::default();
 /// assert_eq!(times.sale, None);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -344,7 +344,7 @@ pub struct EventTimes {
 /// How many real events of each type arrived.
 ///
 /// ```
-/// let counts = affitor_tower::EventCounts::default();
+/// let counts = affitor_tower::readiness::EventCounts::default();
 /// assert_eq!(counts.sales, 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -361,7 +361,7 @@ pub struct EventCounts {
 /// The verdict of each step of a synthetic click → lead → sale chain.
 ///
 /// ```
-/// use affitor_tower::{ChainVerdict, StepVerdict};
+/// use affitor_tower::readiness::{ChainVerdict, StepVerdict};
 /// assert_eq!(ChainVerdict::default().sale, StepVerdict::Pending);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -379,7 +379,7 @@ impl ChainVerdict {
     /// Whether every step is attributed.
     ///
     /// ```
-    /// assert!(!affitor_tower::ChainVerdict::default().all_attributed());
+    /// assert!(!affitor_tower::readiness::ChainVerdict::default().all_attributed());
     /// ```
     pub fn all_attributed(&self) -> bool {
         [&self.click, &self.lead, &self.sale]
@@ -403,7 +403,7 @@ impl ChainVerdict {
 /// The verdict of one step of the synthetic chain.
 ///
 /// ```
-/// assert_eq!(affitor_tower::StepVerdict::default(), affitor_tower::StepVerdict::Pending);
+/// assert_eq!(affitor_tower::readiness::StepVerdict::default(), affitor_tower::readiness::StepVerdict::Pending);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -436,7 +436,7 @@ impl StepVerdict {
 /// One run of the synthetic verification chain (`POST /api/v1/cli/test-event`).
 ///
 /// ```
-/// # fn show(run: &affitor_tower::ChainRun) {
+/// # fn show(run: &affitor_tower::readiness::ChainRun) {
 /// if !run.attributed {
 ///     println!("the synthetic sale was not attributed: {:?}", run.verdict.sale);
 /// }
