@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A validated Affitor click id.
 ///
@@ -20,8 +21,11 @@ use std::str::FromStr;
 /// assert!("evil\r\nSet-Cookie: x".parse::<ClickId>().is_err());
 /// # Ok::<(), affitor_tower::InvalidClickId>(())
 /// ```
+///
+/// Cloning is cheap: the text is shared, so the copies the layer inserts into a request (the
+/// `ClickId` and the one inside its [`ClickIdLookup`]) cost an atomic increment each.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClickId(Box<str>);
+pub struct ClickId(Arc<str>);
 
 impl ClickId {
     /// The longest click id accepted, in bytes.
@@ -44,8 +48,12 @@ impl ClickId {
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidClickId> {
         validate(bytes)?;
-        // Every allowed byte is ASCII, so each byte is one `char`.
-        Ok(Self(bytes.iter().copied().map(char::from).collect()))
+        // Every allowed byte is ASCII, so the bytes are UTF-8.
+        let text = std::str::from_utf8(bytes).map_err(|error| InvalidClickId::ForbiddenByte {
+            byte: bytes[error.valid_up_to()],
+            position: error.valid_up_to(),
+        })?;
+        Ok(Self(Arc::from(text)))
     }
 
     /// The click id as a string slice.
@@ -67,7 +75,7 @@ impl ClickId {
     /// # Ok::<(), affitor_tower::InvalidClickId>(())
     /// ```
     pub fn into_string(self) -> String {
-        self.0.into_string()
+        String::from(&*self.0)
     }
 }
 
@@ -130,7 +138,7 @@ impl TryFrom<String> for ClickId {
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
         validate(value.as_bytes())?;
-        Ok(Self(value.into_boxed_str()))
+        Ok(Self(Arc::from(value)))
     }
 }
 

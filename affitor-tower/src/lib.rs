@@ -13,6 +13,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod click_id;
+#[cfg(any(feature = "client", feature = "mock"))]
+mod endpoint;
 mod lookup;
 pub mod parse;
 
@@ -34,6 +36,8 @@ pub use client::{
 };
 #[cfg(feature = "client")]
 pub use delivery::{DeliveryReport, DeliveryStats, EventKind, UndeliveredEvent, UndeliveredReason};
+#[cfg(any(feature = "client", feature = "mock"))]
+pub use endpoint::Endpoint;
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,
 /// as the Affitor CLI's onboarding check reads them: [`Client::readiness`] and
 /// [`Client::verify`].

@@ -4,90 +4,9 @@ use std::fmt;
 
 use crate::ClickId;
 
-/// One of the Affitor API endpoints the stand-in serves.
-///
-/// Used to filter [`MockServer::requests_to`](super::MockServer::requests_to) and to aim a
-/// [`Fault`](super::Fault) at one endpoint.
-///
-/// ```
-/// use affitor_tower::mock::Endpoint;
-///
-/// assert_eq!(Endpoint::Sale.path(), "/api/v1/track/sale");
-/// assert_eq!(Endpoint::Readiness.to_string(), "GET /api/v1/programs/me/readiness");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Endpoint {
-    /// `POST /api/v1/track/click`: a visitor arrived through a partner link.
-    Click,
-    /// `POST /api/v1/track/lead`: a signup.
-    Lead,
-    /// `POST /api/v1/track/sale`: a payment.
-    Sale,
-    /// `POST /api/v1/track/refund`: a refund or a chargeback.
-    Refund,
-    /// `POST /api/v1/cli/test-event`: the synthetic verification chain.
-    TestEvent,
-    /// `GET /api/v1/programs/me/readiness`: the program's readiness verdict.
-    Readiness,
-}
+pub use crate::Endpoint;
 
 impl Endpoint {
-    /// Every endpoint, in the order of the API reference.
-    pub(crate) const ALL: [Self; 6] = [
-        Self::Click,
-        Self::Lead,
-        Self::Sale,
-        Self::Refund,
-        Self::TestEvent,
-        Self::Readiness,
-    ];
-
-    /// The endpoint's path on the API.
-    ///
-    /// ```
-    /// use affitor_tower::mock::Endpoint;
-    ///
-    /// assert_eq!(Endpoint::Click.path(), "/api/v1/track/click");
-    /// ```
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::Click => "/api/v1/track/click",
-            Self::Lead => "/api/v1/track/lead",
-            Self::Sale => "/api/v1/track/sale",
-            Self::Refund => "/api/v1/track/refund",
-            Self::TestEvent => "/api/v1/cli/test-event",
-            Self::Readiness => "/api/v1/programs/me/readiness",
-        }
-    }
-
-    /// The HTTP method the endpoint answers.
-    ///
-    /// ```
-    /// use affitor_tower::mock::Endpoint;
-    ///
-    /// assert_eq!(Endpoint::Readiness.method(), http::Method::GET);
-    /// assert_eq!(Endpoint::Sale.method(), http::Method::POST);
-    /// ```
-    pub fn method(self) -> http::Method {
-        match self {
-            Self::Readiness => http::Method::GET,
-            _ => http::Method::POST,
-        }
-    }
-
-    /// The short name used in logs: `click`, `lead`, `sale`, `refund`, `test_event`, `readiness`.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Click => "click",
-            Self::Lead => "lead",
-            Self::Sale => "sale",
-            Self::Refund => "refund",
-            Self::TestEvent => "test_event",
-            Self::Readiness => "readiness",
-        }
-    }
-
     /// Whether the endpoint answers errors in the agent envelope `{"error":{code,message}}`.
     pub(crate) fn uses_agent_errors(self) -> bool {
         matches!(self, Self::Readiness | Self::TestEvent)
@@ -108,12 +27,6 @@ impl Endpoint {
         Self::ALL
             .into_iter()
             .find(|endpoint| endpoint.path() == path)
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.method(), self.path())
     }
 }
 
