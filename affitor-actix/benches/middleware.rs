@@ -7,13 +7,14 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_http::Request;
 use actix_web::rt::System;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
 use affitor_actix::Affitor;
+use affitor_actix::affitor_tower::HeaderLookup;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt;
@@ -171,6 +172,24 @@ fn middleware(c: &mut Criterion) {
             );
         });
         if case.name.starts_with("json") {
+            // The shared lookup alone over the same body: what the middleware cannot avoid.
+            let body = json_body(if case.name == "json_1k" {
+                1024
+            } else {
+                64 * 1024 - 64
+            });
+            group.bench_function("lookup_only", |b| {
+                let sources = affitor_actix::ClickIdSources::default();
+                b.iter(|| {
+                    let step = sources.lookup_headers("POST", |name| {
+                        (name == "content-type").then_some(&b"application/json"[..])
+                    });
+                    let HeaderLookup::ReadBody(lookup) = step else {
+                        unreachable!("a JSON POST")
+                    };
+                    black_box(lookup.finish(black_box(&body)))
+                });
+            });
             group.bench_function("bare_json_value", |b| {
                 b.iter_batched(
                     &case.make,
@@ -187,5 +206,66 @@ fn middleware(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, middleware);
+/// Each case again, bare and through the middleware in alternating rounds (the order flips
+/// every round), with the median time per request of each side and the median of the per-round
+/// ratios: a busy machine slows both sides of a round alike.
+fn paired(_: &mut Criterion) {
+    const ROUNDS: usize = 31;
+    const CALLS: usize = 500;
+    let system = System::new();
+    let bare = system.block_on(test::init_service(
+        App::new().route("/api/signup", web::to(handler)),
+    ));
+    let wrapped = system.block_on(test::init_service(
+        App::new()
+            .wrap(Affitor::new())
+            .route("/api/signup", web::to(handler)),
+    ));
+    for case in cases() {
+        let block = |wrap: bool| {
+            let requests: Vec<Request> = (0..CALLS).map(|_| (case.make)()).collect();
+            let started = Instant::now();
+            system.block_on(async {
+                for request in requests {
+                    let body = if wrap {
+                        test::call_and_read_body(&wrapped, request).await
+                    } else {
+                        test::call_and_read_body(&bare, request).await
+                    };
+                    black_box(body);
+                }
+            });
+            started.elapsed() / CALLS as u32
+        };
+        // Warm both paths.
+        block(false);
+        block(true);
+        let (mut bare_times, mut wrapped_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let (bare_time, wrapped_time) = if round % 2 == 0 {
+                let bare_time = block(false);
+                (bare_time, block(true))
+            } else {
+                let wrapped_time = block(true);
+                (block(false), wrapped_time)
+            };
+            ratios.push(wrapped_time.as_secs_f64() / bare_time.as_secs_f64());
+            bare_times.push(bare_time);
+            wrapped_times.push(wrapped_time);
+        }
+        bare_times.sort();
+        wrapped_times.sort();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "actix/{}/paired: bare median {:?}, middleware median {:?}, median ratio \
+             middleware/bare {:.2} ({ROUNDS} alternating rounds of {CALLS} requests)",
+            case.name,
+            bare_times[ROUNDS / 2],
+            wrapped_times[ROUNDS / 2],
+            ratios[ROUNDS / 2],
+        );
+    }
+}
+
+criterion_group!(benches, middleware, paired);
 criterion_main!(benches);

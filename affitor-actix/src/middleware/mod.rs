@@ -4,6 +4,7 @@
 mod future;
 mod payload;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::{Ready, ready};
 use std::rc::Rc;
@@ -11,6 +12,7 @@ use std::task::{Context, Poll};
 
 use actix_web::HttpMessage;
 use actix_web::dev::{Payload, Service, ServiceRequest, Transform};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use affitor_tower::{ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client, HeaderLookup};
 
 pub use future::ResponseFuture;
@@ -128,6 +130,7 @@ where
         ready(Ok(AffitorMiddleware {
             service: Rc::new(service),
             config: self.clone(),
+            header_names: RefCell::default(),
         }))
     }
 }
@@ -141,6 +144,10 @@ where
 pub struct AffitorMiddleware<S> {
     service: Rc<S>,
     config: Affitor,
+    /// The names of the header sources, parsed on first use: actix parses a `&str` name on
+    /// every lookup, and a custom name such as `x-affitor-click-id` costs an allocation. The
+    /// lookup only asks for the configured header sources, so this stays as short as they are.
+    header_names: RefCell<Vec<HeaderName>>,
 }
 
 impl<S> AffitorMiddleware<S> {
@@ -191,7 +198,7 @@ where
                 self.config
                     .sources
                     .lookup_headers(request.method().as_str(), |name| {
-                        headers.get_all(name).map(|value| value.as_bytes())
+                        self.header_values(headers, name)
                     })
             }
         };
@@ -213,6 +220,36 @@ where
         };
         insert(&request, lookup);
         ResponseFuture::calling(self.service.call(request))
+    }
+}
+
+impl<S> AffitorMiddleware<S> {
+    /// The values of the header `name` (lower-case), looked up by a parsed name.
+    fn header_values<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        name: &str,
+    ) -> impl Iterator<Item = &'h [u8]> + use<'h, S> {
+        let values = match name {
+            "cookie" => headers.get_all(header::COOKIE),
+            "content-type" => headers.get_all(header::CONTENT_TYPE),
+            "content-length" => headers.get_all(header::CONTENT_LENGTH),
+            _ => {
+                let mut names = self.header_names.borrow_mut();
+                match names.iter().find(|known| known.as_str() == name) {
+                    Some(known) => headers.get_all(known),
+                    None => match HeaderName::from_bytes(name.as_bytes()) {
+                        Ok(parsed) => {
+                            let values = headers.get_all(&parsed);
+                            names.push(parsed);
+                            values
+                        }
+                        Err(_) => [].iter(),
+                    },
+                }
+            }
+        };
+        values.map(HeaderValue::as_bytes)
     }
 }
 
