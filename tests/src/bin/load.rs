@@ -1,0 +1,711 @@
+//! The load measurement of the signup examples: `POST /api/signup` under `wrk`, with Affitor
+//! tracking on (the example app itself) against tracking off (the same app minus Affitor).
+//!
+//! ```sh
+//! cargo run --release -p affitor-scenarios --bin load
+//! ```
+//!
+//! For each framework (axum, actix-web) and each stand-in mode (the local Affitor API stand-in
+//! answers at once, or after 200 ms), it runs `wrk` in a process of its own against a fresh
+//! server on 127.0.0.1, alternating the variants OFF, ON, ON, OFF (so that a machine getting
+//! busier or quieter weighs on both alike), and prints the median requests per second and p99
+//! latency of each variant, their ratio, and what became of the leads of the ON runs.
+//!
+//! - Tracking ON: `axum_signup::app` / `actix_signup::serve`, with a client pointed at the
+//!   stand-in: the Affitor layer or middleware finds the click id in the JSON body, and the
+//!   handler queues a lead with `send_in_background` after creating the user.
+//! - Tracking OFF: the baselines below, the same signup handler minus Affitor: the same
+//!   [`Users`] store, the same JSON in and out, the same body limits, no layer or middleware and
+//!   no lead.
+//!
+//! Every run gets a fresh stand-in, server and user store; the stand-in runs in this process on
+//! a runtime thread of its own, and serves the OFF runs too (idle), so both variants share the
+//! machine with the same threads. `wrk` must be installed (`apt-get install wrk`). Options:
+//! `--duration SECS` (default 10), `--warmup SECS` (2), `--connections N` (64), `--threads N`
+//! (2), `--pairs N` (2: OFF ON ON OFF), `--framework axum|actix` and `--stand-in prompt|slow`
+//! (default: both), `--click-id-in body|cookie` (body).
+
+use std::error::Error;
+use std::fmt;
+use std::future::IntoFuture;
+use std::io;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, Either, HttpResponse, HttpServer, web};
+use affitor_tower::mock::{Fault, MockServer};
+use affitor_tower::{Client, DeliveryStats};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum_signup::JsonOrForm;
+use example_support::{AppConfig, SignupForm, SignupResponse, Users};
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+/// The wrk script: a unique email per request, the click id in the body or a cookie, and one
+/// line of figures at the end.
+const SCRIPT: &str = include_str!("../../load/signup.lua");
+
+/// How late the slow stand-in answers.
+const SLOW_ANSWER: Duration = Duration::from_millis(200);
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("load: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), BoxError> {
+    let options = Options::parse(std::env::args().skip(1))?;
+    check_wrk()?;
+    let script = std::env::temp_dir().join(format!("affitor-load-{}.lua", std::process::id()));
+    std::fs::write(&script, SCRIPT).map_err(|error| {
+        format!(
+            "cannot write the wrk script to {}: {error}",
+            script.display()
+        )
+    })?;
+    let bench = Bench::new(options, script.clone())?;
+    let result = bench.run_all();
+    let _ = std::fs::remove_file(&script);
+    let cases = result?;
+    println!();
+    print_table(&bench.options, &cases);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The variants.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framework {
+    Axum,
+    Actix,
+}
+
+impl fmt::Display for Framework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Axum => "axum-signup",
+            Self::Actix => "actix-signup",
+        })
+    }
+}
+
+/// How the Affitor API stand-in answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StandIn {
+    /// At once.
+    Prompt,
+    /// After [`SLOW_ANSWER`].
+    Slow,
+}
+
+impl fmt::Display for StandIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Prompt => f.write_str("at once"),
+            Self::Slow => write!(f, "after {} ms", SLOW_ANSWER.as_millis()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tracking {
+    Off,
+    On,
+}
+
+impl fmt::Display for Tracking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Off => "OFF",
+            Self::On => "ON",
+        })
+    }
+}
+
+/// Where the requests carry the click id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClickIdIn {
+    /// The `affitorClickId` field of the JSON body, which the layer reads (the longer path).
+    Body,
+    /// The `affitor_click_id` cookie too, which the layer finds before the body.
+    Cookie,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The options.
+
+#[derive(Debug)]
+struct Options {
+    duration: Duration,
+    warmup: Duration,
+    connections: u32,
+    threads: u32,
+    pairs: usize,
+    frameworks: Vec<Framework>,
+    stand_ins: Vec<StandIn>,
+    click_id_in: ClickIdIn,
+}
+
+impl Options {
+    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, BoxError> {
+        let mut options = Self {
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            connections: 64,
+            threads: 2,
+            pairs: 2,
+            frameworks: Vec::new(),
+            stand_ins: Vec::new(),
+            click_id_in: ClickIdIn::Body,
+        };
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+            };
+            match flag.as_str() {
+                "--duration" => options.duration = Duration::from_secs(number(&flag, value()?)?),
+                "--warmup" => options.warmup = Duration::from_secs(number(&flag, value()?)?),
+                "--connections" => options.connections = number(&flag, value()?)?,
+                "--threads" => options.threads = number(&flag, value()?)?,
+                "--pairs" => options.pairs = number(&flag, value()?)?,
+                "--framework" => options.frameworks.push(match value()?.as_str() {
+                    "axum" => Framework::Axum,
+                    "actix" => Framework::Actix,
+                    other => return Err(format!("unknown framework `{other}`\n{USAGE}").into()),
+                }),
+                "--stand-in" => options.stand_ins.push(match value()?.as_str() {
+                    "prompt" => StandIn::Prompt,
+                    "slow" => StandIn::Slow,
+                    other => return Err(format!("unknown stand-in `{other}`\n{USAGE}").into()),
+                }),
+                "--click-id-in" => {
+                    options.click_id_in = match value()?.as_str() {
+                        "body" => ClickIdIn::Body,
+                        "cookie" => ClickIdIn::Cookie,
+                        other => {
+                            return Err(format!("unknown click id place `{other}`\n{USAGE}").into());
+                        }
+                    }
+                }
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown option `{other}`\n{USAGE}").into()),
+            }
+        }
+        if options.frameworks.is_empty() {
+            options.frameworks = vec![Framework::Axum, Framework::Actix];
+        }
+        if options.stand_ins.is_empty() {
+            options.stand_ins = vec![StandIn::Prompt, StandIn::Slow];
+        }
+        if options.pairs == 0 || options.connections == 0 || options.threads == 0 {
+            return Err(format!(
+                "--pairs, --connections and --threads must be at least 1\n{USAGE}"
+            )
+            .into());
+        }
+        if options.duration.is_zero() {
+            return Err(format!("--duration must be at least 1 second\n{USAGE}").into());
+        }
+        Ok(options)
+    }
+}
+
+const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--connections N] [--threads N] \
+     [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... [--click-id-in body|cookie]";
+
+fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes a whole number, not `{value}`\n{USAGE}").into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// wrk.
+
+fn check_wrk() -> Result<(), BoxError> {
+    match Command::new("wrk").arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Err(
+            "`wrk` is not installed or not on PATH: this measurement drives the servers with wrk \
+             from a process of its own. Install it (`apt-get install wrk`, `brew install wrk`) \
+             and run again."
+                .into(),
+        ),
+        Err(error) => Err(format!("cannot run `wrk --version`: {error}").into()),
+    }
+}
+
+/// What one wrk run measured.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    requests: u64,
+    duration: Duration,
+    non_2xx: u64,
+    socket_errors: u64,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Measured {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.duration.as_secs_f64()
+    }
+
+    fn signups(&self) -> u64 {
+        self.requests.saturating_sub(self.non_2xx)
+    }
+
+    /// Reads the `AFFITOR_LOAD` line that the script's `done` prints.
+    fn parse(output: &str) -> Option<Self> {
+        let line = output
+            .lines()
+            .find_map(|line| line.strip_prefix("AFFITOR_LOAD "))?;
+        let field = |name: &str| -> Option<u64> {
+            line.split_whitespace()
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))?
+                .parse()
+                .ok()
+        };
+        let micros = |name: &str| field(name).map(Duration::from_micros);
+        Some(Self {
+            requests: field("requests")?,
+            duration: micros("duration_us")?,
+            non_2xx: field("non_2xx")?,
+            socket_errors: field("connect")? + field("read")? + field("write")? + field("timeout")?,
+            p50: micros("p50_us")?,
+            p99: micros("p99_us")?,
+            max: micros("max_us")?,
+        })
+    }
+}
+
+struct Wrk<'a> {
+    options: &'a Options,
+    script: &'a PathBuf,
+}
+
+impl Wrk<'_> {
+    /// Runs wrk against `url` for `duration`, with the emails of this run tagged `tag`.
+    fn run(
+        &self,
+        url: &str,
+        click_id: &str,
+        tag: &str,
+        duration: Duration,
+    ) -> Result<Measured, BoxError> {
+        let mut command = Command::new("wrk");
+        command
+            .arg("--threads")
+            .arg(self.options.threads.to_string())
+            .arg("--connections")
+            .arg(self.options.connections.to_string())
+            .arg("--duration")
+            .arg(format!("{}s", duration.as_secs().max(1)))
+            .arg("--latency")
+            .arg("--script")
+            .arg(self.script);
+        if self.options.click_id_in == ClickIdIn::Cookie {
+            command
+                .arg("--header")
+                .arg(format!("Cookie: affitor_click_id={click_id}"));
+        }
+        let output = command
+            .arg(format!("{url}/api/signup"))
+            .arg("--")
+            .arg(click_id)
+            .arg(tag)
+            .output()
+            .map_err(|error| format!("cannot run wrk: {error}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("wrk failed ({}): {stdout}{stderr}", output.status).into());
+        }
+        Measured::parse(&stdout)
+            .ok_or_else(|| format!("cannot read wrk's figures in its output:\n{stdout}").into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The servers under test.
+
+/// A server under test, running on the app runtime (and, for actix-web, its worker threads).
+enum Server {
+    Axum(JoinHandle<io::Result<()>>),
+    Actix(ServerHandle, JoinHandle<io::Result<()>>),
+}
+
+impl Server {
+    /// Starts `framework`'s signup app on `listener`. Call it inside the app runtime: the
+    /// servers, and the Affitor client's delivery worker, run there.
+    fn start(
+        framework: Framework,
+        tracking: Tracking,
+        listener: TcpListener,
+        config: AppConfig,
+    ) -> io::Result<Self> {
+        match framework {
+            Framework::Axum => {
+                let router = match tracking {
+                    Tracking::On => axum_signup::app(config),
+                    Tracking::Off => axum_baseline(),
+                };
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                Ok(Self::Axum(tokio::spawn(
+                    axum::serve(listener, router).into_future(),
+                )))
+            }
+            Framework::Actix => {
+                let server = match tracking {
+                    Tracking::On => actix_signup::serve(listener, config)?,
+                    Tracking::Off => actix_baseline(listener)?,
+                };
+                let handle = server.handle();
+                Ok(Self::Actix(handle, tokio::spawn(server)))
+            }
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Self::Axum(task) => {
+                task.abort();
+                let _ = task.await;
+            }
+            Self::Actix(handle, task) => {
+                handle.stop(false).await;
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+/// The axum baseline: `axum_signup::app` minus Affitor (no layer, no lead).
+fn axum_baseline() -> axum::Router {
+    axum::Router::new()
+        .route("/api/signup", post(axum_signup_without_affitor))
+        .with_state(Users::default())
+}
+
+async fn axum_signup_without_affitor(
+    State(users): State<Users>,
+    JsonOrForm(form): JsonOrForm<SignupForm>,
+) -> Response {
+    match users.create(&form, None) {
+        Ok(user) => Json(SignupResponse { user_id: user.id }).into_response(),
+        Err(error) => {
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, Json(error.body())).into_response()
+        }
+    }
+}
+
+/// The actix-web baseline: `actix_signup::serve` minus Affitor (no middleware, no lead), with
+/// the same body limits, worker count and shutdown timeout.
+fn actix_baseline(listener: TcpListener) -> io::Result<actix_web::dev::Server> {
+    let users = Users::default();
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(actix_signup::body_limits)
+            .app_data(web::Data::new(users.clone()))
+            .route("/api/signup", web::post().to(actix_signup_without_affitor))
+    })
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn actix_signup_without_affitor(
+    users: web::Data<Users>,
+    form: Either<web::Json<SignupForm>, web::Form<SignupForm>>,
+) -> HttpResponse {
+    let form = match form {
+        Either::Left(web::Json(form)) | Either::Right(web::Form(form)) => form,
+    };
+    match users.create(&form, None) {
+        Ok(user) => HttpResponse::Ok().json(SignupResponse { user_id: user.id }),
+        Err(error) => {
+            let status = actix_web::http::StatusCode::from_u16(error.status())
+                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+            HttpResponse::build(status).json(error.body())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurement.
+
+/// One measured run.
+#[derive(Debug)]
+struct Run {
+    tracking: Tracking,
+    measured: Measured,
+    /// Successful signups of the warm-up and the measured run.
+    signups: u64,
+    /// The Affitor client's counters the moment wrk finished (ON runs only).
+    stats: Option<DeliveryStats>,
+    /// Leads the stand-in recorded by then.
+    leads_received: usize,
+}
+
+/// The runs of one framework and stand-in mode.
+#[derive(Debug)]
+struct Case {
+    framework: Framework,
+    stand_in: StandIn,
+    runs: Vec<Run>,
+}
+
+struct Bench {
+    options: Options,
+    script: PathBuf,
+    /// Runs the servers under test (axum's tasks; actix-web's server future, on top of its own
+    /// worker threads) and the Affitor client's delivery worker.
+    app: Runtime,
+    /// Runs the stand-in API, on one thread of its own.
+    stand_in: Runtime,
+}
+
+impl Bench {
+    fn new(options: Options, script: PathBuf) -> Result<Self, BoxError> {
+        let app = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("app")
+            .enable_all()
+            .build()?;
+        let stand_in = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("stand-in")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            options,
+            script,
+            app,
+            stand_in,
+        })
+    }
+
+    fn run_all(&self) -> Result<Vec<Case>, BoxError> {
+        let mut cases = Vec::new();
+        for &framework in &self.options.frameworks {
+            for &stand_in in &self.options.stand_ins {
+                let mut runs = Vec::new();
+                for pair in 0..self.options.pairs {
+                    let order = if pair % 2 == 0 {
+                        [Tracking::Off, Tracking::On]
+                    } else {
+                        [Tracking::On, Tracking::Off]
+                    };
+                    for tracking in order {
+                        let run = self.run_once(framework, stand_in, tracking)?;
+                        report_run(framework, stand_in, &run);
+                        runs.push(run);
+                    }
+                }
+                cases.push(Case {
+                    framework,
+                    stand_in,
+                    runs,
+                });
+            }
+        }
+        Ok(cases)
+    }
+
+    fn run_once(
+        &self,
+        framework: Framework,
+        stand_in: StandIn,
+        tracking: Tracking,
+    ) -> Result<Run, BoxError> {
+        let mock = self.stand_in.block_on(MockServer::start())?;
+        if stand_in == StandIn::Slow {
+            mock.inject(Fault::delay(SLOW_ANSWER).always());
+        }
+        let click_id = mock.click("partner").to_string();
+        let affitor = {
+            // The delivery worker runs on the runtime the client is built on.
+            let _app = self.app.enter();
+            Client::builder()
+                .base_url(mock.url())
+                .api_key(mock.api_key())
+                .build()?
+        };
+        let config = AppConfig {
+            affitor: affitor.clone(),
+            program_id: mock.program_id().to_string(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let server = {
+            let _app = self.app.enter();
+            Server::start(framework, tracking, listener, config)?
+        };
+
+        let wrk = Wrk {
+            options: &self.options,
+            script: &self.script,
+        };
+        let measured = (|| {
+            let warmup = if self.options.warmup.is_zero() {
+                None
+            } else {
+                Some(wrk.run(&url, &click_id, "warmup", self.options.warmup)?)
+            };
+            let measured = wrk.run(&url, &click_id, "measured", self.options.duration)?;
+            Ok::<_, BoxError>((warmup, measured))
+        })();
+        let stats = (tracking == Tracking::On).then(|| affitor.delivery_stats());
+        let leads_received = mock.leads().len();
+
+        self.app.block_on(async {
+            server.stop().await;
+            // Stops the delivery worker: what it still holds is abandoned, not sent later.
+            affitor.shutdown(Duration::ZERO).await;
+        });
+        self.stand_in.block_on(mock.shutdown());
+
+        let (warmup, measured) = measured?;
+        Ok(Run {
+            tracking,
+            measured,
+            signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
+            stats,
+            leads_received,
+        })
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
+    let measured = &run.measured;
+    let mut line = format!(
+        "{framework:<12} stand-in {stand_in:<12} tracking {:<3}: {:>8.0} req/s, p50 {:>9}, p99 {:>9}, max {:>9}, non-2xx {}, socket errors {}, users {}, load {}",
+        run.tracking.to_string(),
+        measured.per_second(),
+        millis(measured.p50),
+        millis(measured.p99),
+        millis(measured.max),
+        measured.non_2xx,
+        measured.socket_errors,
+        run.signups,
+        load_average(),
+    );
+    if let Some(stats) = &run.stats {
+        line.push_str(&format!(
+            "\n    leads of the {} signups (warm-up included): queued {}, delivered {}, dropped {}, failed {}, pending {}, received by the stand-in {}",
+            run.signups,
+            stats.queued,
+            stats.delivered,
+            stats.dropped,
+            stats.failed,
+            stats.pending,
+            run.leads_received,
+        ));
+    }
+    eprintln!("{line}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table.
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        len if len % 2 == 0 => (values[middle - 1] + values[middle]) / 2.0,
+        _ => values[middle],
+    }
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn print_table(options: &Options, cases: &[Case]) {
+    println!(
+        "wrk: {} threads, {} connections, {} s per run after a {} s warm-up; {} runs per variant \
+         (OFF ON ON OFF ...), medians; click id in the {}",
+        options.threads,
+        options.connections,
+        options.duration.as_secs(),
+        options.warmup.as_secs(),
+        options.pairs,
+        match options.click_id_in {
+            ClickIdIn::Body => "JSON body",
+            ClickIdIn::Cookie => "cookie",
+        },
+    );
+    println!();
+    println!(
+        "| framework | stand-in answers | req/s OFF | req/s ON | ratio ON/OFF | p99 OFF | p99 ON | non-2xx | leads of the ON runs: signups / queued / delivered / dropped / failed / pending |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for case in cases {
+        let of = |tracking: Tracking| case.runs.iter().filter(move |run| run.tracking == tracking);
+        let rate = |tracking| median(of(tracking).map(|run| run.measured.per_second()).collect());
+        let p99 = |tracking| {
+            median(
+                of(tracking)
+                    .map(|run| run.measured.p99.as_secs_f64() * 1000.0)
+                    .collect(),
+            )
+        };
+        let (off, on) = (rate(Tracking::Off), rate(Tracking::On));
+        let non_2xx: u64 = case.runs.iter().map(|run| run.measured.non_2xx).sum();
+        let mut leads = [0_u64; 6];
+        for run in of(Tracking::On) {
+            if let Some(stats) = &run.stats {
+                let counts = [
+                    run.signups,
+                    stats.queued,
+                    stats.delivered,
+                    stats.dropped,
+                    stats.failed,
+                    stats.pending,
+                ];
+                for (sum, count) in leads.iter_mut().zip(counts) {
+                    *sum += count;
+                }
+            }
+        }
+        let [signups, queued, delivered, dropped, failed, pending] = leads;
+        println!(
+            "| {} | {} | {off:.0} | {on:.0} | **{:.3}** | {:.2} ms | {:.2} ms | {non_2xx} | {signups} / {queued} / {delivered} / {dropped} / {failed} / {pending} |",
+            case.framework,
+            case.stand_in,
+            on / off,
+            p99(Tracking::Off),
+            p99(Tracking::On),
+        );
+    }
+}
