@@ -468,6 +468,8 @@ struct Run {
     stats: Option<DeliveryStats>,
     /// Leads the stand-in recorded by then.
     leads_received: usize,
+    /// Where the CPU time of the measured run went, when `/proc` tells.
+    cpu: Option<CpuUse>,
 }
 
 /// The runs of one framework and stand-in mode.
@@ -486,6 +488,8 @@ struct Bench {
     app: Runtime,
     /// Runs the stand-in API, on one thread of its own.
     stand_in: Runtime,
+    /// The unit of the CPU times in `/proc`.
+    clock_ticks_per_second: f64,
 }
 
 impl Bench {
@@ -504,6 +508,7 @@ impl Bench {
             script,
             app,
             stand_in,
+            clock_ticks_per_second: clock_ticks_per_second(),
         })
     }
 
@@ -574,8 +579,12 @@ impl Bench {
             } else {
                 Some(wrk.run(&url, &click_id, "warmup", self.options.warmup)?)
             };
+            let before = CpuSample::now();
             let measured = wrk.run(&url, &click_id, "measured", self.options.duration)?;
-            Ok::<_, BoxError>((warmup, measured))
+            let cpu = before.zip(CpuSample::now()).map(|(before, after)| {
+                CpuUse::between(&before, &after, self.clock_ticks_per_second)
+            });
+            Ok::<_, BoxError>((warmup, measured, cpu))
         })();
         let stats = (tracking == Tracking::On).then(|| affitor.delivery_stats());
         let leads_received = mock.leads().len();
@@ -587,14 +596,140 @@ impl Bench {
         });
         self.stand_in.block_on(mock.shutdown());
 
-        let (warmup, measured) = measured?;
+        let (warmup, measured, cpu) = measured?;
         Ok(Run {
             tracking,
             measured,
+            cpu,
             signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
             stats,
             leads_received,
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where the CPU time goes: the load generator, the app under test and the stand-in share the
+// machine, so this tells how much of it each had (Linux `/proc`; elsewhere, nothing).
+
+/// Cumulative CPU times, in clock ticks.
+#[derive(Clone, Copy, Debug)]
+struct CpuSample {
+    /// This process: the servers under test, the delivery worker and the stand-in.
+    process: u64,
+    /// The stand-in's runtime threads.
+    stand_in: u64,
+    /// This process's waited-for children: the wrk runs.
+    children: u64,
+    /// Every CPU of the machine, busy.
+    machine_busy: u64,
+    /// Every CPU of the machine, busy or idle.
+    machine_total: u64,
+}
+
+impl CpuSample {
+    fn now() -> Option<Self> {
+        let own = stat_fields(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+        let mut stand_in = 0;
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let path = task.path();
+            let is_stand_in = std::fs::read_to_string(path.join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == "stand-in");
+            if is_stand_in
+                && let Some(fields) = std::fs::read_to_string(path.join("stat"))
+                    .ok()
+                    .and_then(|stat| stat_fields(&stat))
+            {
+                stand_in += fields.utime + fields.stime;
+            }
+        }
+        let machine = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = machine
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        // user nice system idle iowait irq softirq steal (guest time is within user).
+        let tick = |index: usize| ticks.get(index).copied().unwrap_or(0);
+        let idle = tick(3) + tick(4);
+        let busy = tick(0) + tick(1) + tick(2) + tick(5) + tick(6) + tick(7);
+        Some(Self {
+            process: own.utime + own.stime,
+            stand_in,
+            children: own.cutime + own.cstime,
+            machine_busy: busy,
+            machine_total: busy + idle,
+        })
+    }
+}
+
+/// The CPU time fields of a `/proc/.../stat` line.
+struct StatFields {
+    utime: u64,
+    stime: u64,
+    cutime: u64,
+    cstime: u64,
+}
+
+fn stat_fields(stat: &str) -> Option<StatFields> {
+    // The command name, in parentheses, may hold spaces: count the fields after it, from the
+    // state (field 3).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let field = |number: usize| fields.get(number - 3)?.parse().ok();
+    Some(StatFields {
+        utime: field(14)?,
+        stime: field(15)?,
+        cutime: field(16)?,
+        cstime: field(17)?,
+    })
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds used during a measured run.
+#[derive(Clone, Copy, Debug)]
+struct CpuUse {
+    /// The server under test and the Affitor client's delivery worker (this process minus the
+    /// stand-in).
+    app: f64,
+    /// The stand-in API.
+    stand_in: f64,
+    /// wrk.
+    wrk: f64,
+    /// Everything else on the machine (other people's builds, the kernel's own threads).
+    others: f64,
+    /// What the machine had: CPUs times the wall time.
+    capacity: f64,
+}
+
+impl CpuUse {
+    fn between(before: &CpuSample, after: &CpuSample, ticks_per_second: f64) -> Self {
+        let seconds = |ticks: u64| ticks as f64 / ticks_per_second;
+        let process = after.process.saturating_sub(before.process);
+        let stand_in = after.stand_in.saturating_sub(before.stand_in);
+        let wrk = after.children.saturating_sub(before.children);
+        let busy = after.machine_busy.saturating_sub(before.machine_busy);
+        Self {
+            app: seconds(process.saturating_sub(stand_in)),
+            stand_in: seconds(stand_in),
+            wrk: seconds(wrk),
+            others: seconds(busy.saturating_sub(process + wrk)),
+            capacity: seconds(after.machine_total.saturating_sub(before.machine_total)),
+        }
+    }
+
+    fn share(&self, seconds: f64) -> f64 {
+        100.0 * seconds / self.capacity
     }
 }
 
@@ -619,6 +754,17 @@ fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
         run.signups,
         load_average(),
     );
+    if let Some(cpu) = &run.cpu {
+        line.push_str(&format!(
+            "\n    CPU of the machine: app {:.0}%, stand-in {:.0}%, wrk {:.0}%, other processes {:.0}%, idle {:.0}%; app CPU per request {:.0} µs",
+            cpu.share(cpu.app),
+            cpu.share(cpu.stand_in),
+            cpu.share(cpu.wrk),
+            cpu.share(cpu.others),
+            (100.0 - cpu.share(cpu.app + cpu.stand_in + cpu.wrk + cpu.others)).max(0.0),
+            1e6 * cpu.app / measured.requests.max(1) as f64,
+        ));
+    }
     if let Some(stats) = &run.stats {
         line.push_str(&format!(
             "\n    leads of the {} signups (warm-up included): queued {}, delivered {}, dropped {}, failed {}, pending {}, received by the stand-in {}",
@@ -706,6 +852,59 @@ fn print_table(options: &Options, cases: &[Case]) {
             on / off,
             p99(Tracking::Off),
             p99(Tracking::On),
+        );
+    }
+    print_cpu_table(cases);
+}
+
+/// Where the machine's CPU time went during the measured runs (medians), when `/proc` tells.
+fn print_cpu_table(cases: &[Case]) {
+    if cases
+        .iter()
+        .flat_map(|case| &case.runs)
+        .any(|run| run.cpu.is_none())
+    {
+        return;
+    }
+    println!();
+    println!(
+        "| framework | stand-in answers | app CPU per request OFF | ON | share of the 2 CPUs OFF: app / wrk / others / idle | ON: app / stand-in / wrk / others / idle |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for case in cases {
+        let of = |tracking: Tracking| {
+            case.runs
+                .iter()
+                .filter(move |run| run.tracking == tracking)
+                .filter_map(|run| Some((run.cpu?, run.measured.requests)))
+        };
+        let per_request = |tracking| {
+            median(
+                of(tracking)
+                    .map(|(cpu, requests)| 1e6 * cpu.app / requests.max(1) as f64)
+                    .collect(),
+            )
+        };
+        let share = |tracking, part: fn(&CpuUse) -> f64| {
+            median(of(tracking).map(|(cpu, _)| cpu.share(part(&cpu))).collect())
+        };
+        let idle =
+            |cpu: &CpuUse| (cpu.capacity - cpu.app - cpu.stand_in - cpu.wrk - cpu.others).max(0.0);
+        println!(
+            "| {} | {} | {:.0} µs | {:.0} µs | {:.0}% / {:.0}% / {:.0}% / {:.0}% | {:.0}% / {:.0}% / {:.0}% / {:.0}% / {:.0}% |",
+            case.framework,
+            case.stand_in,
+            per_request(Tracking::Off),
+            per_request(Tracking::On),
+            share(Tracking::Off, |cpu| cpu.app),
+            share(Tracking::Off, |cpu| cpu.wrk),
+            share(Tracking::Off, |cpu| cpu.others),
+            share(Tracking::Off, idle),
+            share(Tracking::On, |cpu| cpu.app),
+            share(Tracking::On, |cpu| cpu.stand_in),
+            share(Tracking::On, |cpu| cpu.wrk),
+            share(Tracking::On, |cpu| cpu.others),
+            share(Tracking::On, idle),
         );
     }
 }
