@@ -47,18 +47,16 @@
 //! [`AffitorClickId`] gives the click id alone. An extractor used without the middleware answers
 //! 500 with a message that says to install it. Mind that actix-web turns every extractor error
 //! into `None` for an `Option<T>`: `Option<AffitorClickId>` is `None` on a misconfigured app too
-//! (the extractor logs it at `error` level); [`AffitorClient::click_id`] reads an optional click
+//! (the extractor logs it at `error` level); `AffitorClient::click_id()` reads an optional click
 //! id and still fails loudly.
 //!
 //! # Background delivery and shutdown
 //!
-//! `send_in_background()` queues the event; the client's delivery worker runs on the tokio
-//! runtime of the call that starts it. actix-web gives each worker thread a runtime of its own
-//! and stops them when the server stops, so call `client.shutdown(deadline)` once the server's
-//! future has resolved, to flush what is still queued. An event that a stopping worker's runtime
-//! was sending at that moment is lost; to rule that out, make the `send_in_background()` call
-//! with the runtime of `main` entered (`tokio::runtime::Handle::enter`), as the `actix-signup`
-//! example does.
+//! `send_in_background()` queues the event for the client's delivery worker, which runs on the
+//! tokio runtime the client was built on: build it in `main` (`#[actix_web::main]`), not in the
+//! `HttpServer::new` closure, so the worker outlives the runtimes actix-web gives each of its
+//! worker threads. Once the server's future has resolved, call `client.shutdown(deadline)` to
+//! flush what is still queued.
 //!
 //! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
 //! and the click id is found by the same code (`affitor_tower::ClickIdSources`): a team can move
@@ -69,7 +67,9 @@ mod client;
 mod middleware;
 
 pub use affitor_tower;
-pub use affitor_tower::{ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client};
+pub use affitor_tower::{
+    BoundClient, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client,
+};
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};
 pub use middleware::Affitor;

@@ -1,8 +1,9 @@
 //! The `AffitorClient` extractor and its rejection.
 
 use std::fmt;
+use std::ops::Deref;
 
-use affitor_tower::{ClickId, Client, LeadRequest, RefundRequest, SaleRequest};
+use affitor_tower::{BoundClient, Client};
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -12,7 +13,7 @@ use crate::click_id::lookup;
 
 /// The Affitor client, bound to this request's click id.
 ///
-/// [`lead`](Self::lead) and [`sale`](Self::sale) fill in the click id that
+/// [`lead`](BoundClient::lead) and [`sale`](BoundClient::sale) fill in the click id that
 /// [`AffitorLayer`](crate::AffitorLayer) found in the request, unless you set one yourself, so a
 /// handler tracks a signup or a payment in one line. The client comes from the layer: give it
 /// one with [`AffitorLayer::client`](crate::AffitorLayer::client).
@@ -39,107 +40,17 @@ use crate::click_id::lookup;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// It dereferences to [`BoundClient`], which has the methods: `lead`, `sale`, `refund`,
+/// `click_id` and `client`.
 #[derive(Clone, Debug)]
-pub struct AffitorClient {
-    client: Client,
-    click_id: Option<ClickId>,
-}
+pub struct AffitorClient(pub BoundClient);
 
-impl AffitorClient {
-    /// Binds `client` to `click_id`: what the extractor does with the layer's client and the
-    /// request's click id.
-    ///
-    /// ```
-    /// # use affitor_axum::{AffitorClient, Client};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = Client::builder().api_key("aff_example").build()?;
-    /// let affitor = AffitorClient::new(client, Some("cust_42".parse()?));
-    /// assert_eq!(affitor.click_id().map(|id| id.as_str()), Some("cust_42"));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn new(client: Client, click_id: Option<ClickId>) -> Self {
-        Self { client, click_id }
-    }
+impl Deref for AffitorClient {
+    type Target = BoundClient;
 
-    /// A lead (a signup) of the customer `customer_key`, your stable user id, with this
-    /// request's click id.
-    ///
-    /// ```
-    /// # use affitor_axum::{AffitorClient, Client};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
-    /// let lead = affitor.lead("user_123").email("ada@example.com");
-    /// # drop(lead);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn lead(&self, customer_key: impl Into<String>) -> LeadRequest {
-        self.client
-            .lead(customer_key)
-            .click_id(self.click_id.clone())
-    }
-
-    /// A sale of `amount_cents` under the idempotency key `transaction_id` (your payment
-    /// provider's invoice or charge id), with this request's click id.
-    ///
-    /// ```
-    /// # use affitor_axum::{AffitorClient, Client};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
-    /// let sale = affitor.sale("in_1Qx", 4_999).customer_key("user_123");
-    /// # drop(sale);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn sale(&self, transaction_id: impl Into<String>, amount_cents: u64) -> SaleRequest {
-        self.client
-            .sale(transaction_id, amount_cents)
-            .click_id(self.click_id.clone())
-    }
-
-    /// A refund of the sale tracked under `transaction_id`.
-    ///
-    /// ```
-    /// # use affitor_axum::{AffitorClient, Client};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
-    /// let refund = affitor.refund("in_1Qx").reason("requested_by_customer");
-    /// # drop(refund);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn refund(&self, transaction_id: impl Into<String>) -> RefundRequest {
-        self.client.refund(transaction_id)
-    }
-
-    /// This request's click id, if it carries one.
-    ///
-    /// ```
-    /// # use affitor_axum::{AffitorClient, Client};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
-    /// assert!(affitor.click_id().is_none());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn click_id(&self) -> Option<&ClickId> {
-        self.click_id.as_ref()
-    }
-
-    /// The client itself, for the calls that are not about this request.
-    ///
-    /// ```
-    /// # use affitor_axum::{AffitorClient, Client};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = AffitorClient::new(Client::builder().api_key("aff_example").build()?, None);
-    /// let readiness = affitor.client().readiness();
-    /// # drop(readiness);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn client(&self) -> &Client {
-        &self.client
+    fn deref(&self) -> &BoundClient {
+        &self.0
     }
 }
 
@@ -158,7 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AffitorClient {
             );
             ClientRejection::MissingClient
         })?;
-        Ok(Self { client, click_id })
+        Ok(Self(client.bind(click_id)))
     }
 }
 

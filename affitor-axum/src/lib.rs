@@ -50,6 +50,6 @@ mod click_id;
 mod client;
 
 pub use affitor_tower;
-pub use affitor_tower::{AffitorLayer, ClickId, Client};
+pub use affitor_tower::{AffitorLayer, BoundClient, ClickId, Client};
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};

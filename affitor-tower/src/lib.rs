@@ -30,9 +30,9 @@ pub mod mock;
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
 pub use client::{
-    ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, Error, ErrorKind, LeadOutcome,
-    LeadRequest, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest, SaleType,
-    SubscriptionInterval,
+    BoundClient, ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, Error, ErrorKind,
+    LeadOutcome, LeadRequest, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest,
+    SaleType, SubscriptionInterval,
 };
 #[cfg(feature = "client")]
 pub use delivery::{DeliveryReport, DeliveryStats, EventKind, UndeliveredEvent, UndeliveredReason};

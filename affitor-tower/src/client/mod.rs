@@ -1,5 +1,6 @@
 //! The Affitor API client: typed requests, typed outcomes, retries per endpoint.
 
+mod bound;
 mod endpoint;
 mod error;
 mod outcome;
@@ -17,6 +18,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_A
 use reqwest::Url;
 use tracing::Instrument;
 
+pub use self::bound::BoundClient;
 pub(crate) use self::endpoint::Endpoint;
 pub use self::error::{Error, ErrorKind};
 pub(crate) use self::outcome::Answer;

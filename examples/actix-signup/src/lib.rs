@@ -29,7 +29,6 @@ use actix_web::http::StatusCode;
 use actix_web::{App, Either, HttpResponse, HttpServer, web};
 use affitor_actix::{Affitor, AffitorClient};
 use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
-use tokio::runtime::Handle;
 
 /// The largest request body the app reads: 2 MiB, as axum's default, so that both frameworks
 /// turn down the same bodies.
@@ -48,33 +47,15 @@ pub struct AppState {
     pub config: AppConfig,
     /// The users signed up so far.
     pub users: Users,
-    /// The runtime the state was made on, which outlives the actix workers.
-    runtime: Option<Handle>,
 }
 
 impl AppState {
     /// The state of a fresh app, with no users yet.
-    ///
-    /// Made inside a tokio runtime (the one `main` or a test runs on), it remembers it: see
-    /// [`in_background`](Self::in_background).
     pub fn new(config: AppConfig) -> Self {
         Self {
             config,
             users: Users::default(),
-            runtime: Handle::try_current().ok(),
         }
-    }
-
-    /// Runs `track`, a `send_in_background()` call, with the runtime the state was made on as
-    /// the current one.
-    ///
-    /// The Affitor client's delivery worker runs on the runtime of the call that starts it.
-    /// actix-web runs each worker thread on a runtime of its own and stops them when the server
-    /// stops, before `main` gets to flush the queue with `Client::shutdown`: an event being
-    /// sent from a worker's runtime then would be lost. On the runtime of `main`, it is not.
-    pub fn in_background(&self, track: impl FnOnce()) {
-        let _runtime = self.runtime.as_ref().map(Handle::enter);
-        track();
     }
 }
 
@@ -151,11 +132,9 @@ async fn signup(
         }
     };
     // The click id is filled in from the request; the answer never waits on Affitor.
-    state.in_background(|| {
-        affitor
-            .lead(&user.id)
-            .email(&user.email)
-            .send_in_background();
-    });
+    affitor
+        .lead(&user.id)
+        .email(&user.email)
+        .send_in_background();
     HttpResponse::Ok().json(SignupResponse { user_id: user.id })
 }
