@@ -122,17 +122,41 @@ impl ClickIdSources {
         F: FnMut(&str) -> I,
         I: IntoIterator<Item = &'h [u8]>,
     {
+        self.lookup_wanted_headers(method, |wanted| headers(wanted.name()))
+    }
+
+    /// [`lookup_headers`](Self::lookup_headers), asking for headers by [`WantedHeader`]: an
+    /// adapter with pre-parsed header names finds them without matching the name text.
+    pub(crate) fn lookup_wanted_headers<'h, F, I>(
+        &self,
+        method: &str,
+        mut headers: F,
+    ) -> HeaderLookup
+    where
+        F: FnMut(WantedHeader<'_>) -> I,
+        I: IntoIterator<Item = &'h [u8]>,
+    {
         let mut candidates = Candidates::default();
         // The `Cookie` headers are parsed once, for every cookie source, when the first one
         // comes up.
         let mut cookies = None;
+        let mut header_sources = 0;
         for (index, source) in self.sources.iter().enumerate() {
             let found = match source {
-                ClickIdSource::Header(name) => headers(name)
-                    .into_iter()
-                    .find_map(|value| candidates.consider(source, parse::header_value(value))),
+                ClickIdSource::Header(name) => {
+                    let wanted = WantedHeader::Source {
+                        ordinal: header_sources,
+                        name,
+                    };
+                    header_sources += 1;
+                    headers(wanted)
+                        .into_iter()
+                        .find_map(|value| candidates.consider(source, parse::header_value(value)))
+                }
                 ClickIdSource::Cookie(_) => cookies
-                    .get_or_insert_with(|| CookieScan::new(&self.sources, headers("cookie")))
+                    .get_or_insert_with(|| {
+                        CookieScan::new(&self.sources, headers(WantedHeader::Cookie))
+                    })
                     .take(index, source, &mut candidates),
                 _ => None,
             };
@@ -142,7 +166,7 @@ impl ClickIdSources {
         }
 
         let kind = if matches!(method, "POST" | "PUT" | "PATCH") {
-            headers("content-type")
+            headers(WantedHeader::ContentType)
                 .into_iter()
                 .next()
                 .and_then(BodyKind::from_content_type)
@@ -153,7 +177,7 @@ impl ClickIdSources {
         let Some(kind) = kind else {
             return HeaderLookup::Done(candidates.not_found());
         };
-        let content_length = headers("content-length")
+        let content_length = headers(WantedHeader::ContentLength)
             .into_iter()
             .next()
             .and_then(parse_content_length);
@@ -174,13 +198,44 @@ impl ClickIdSources {
 }
 
 impl ClickIdSources {
-    /// The names of the header sources, lower-case.
+    /// The names of the header sources, lower-case, in order: the `ordinal` of
+    /// [`WantedHeader::Source`] is a position in this list.
     #[cfg(feature = "layer")]
     pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
         self.sources.iter().filter_map(|source| match source {
             ClickIdSource::Header(name) => Some(&**name),
             _ => None,
         })
+    }
+}
+
+/// A header [`ClickIdSources::lookup_wanted_headers`] asks for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WantedHeader<'a> {
+    /// The header of a [`ClickIdSource::Header`]: the `ordinal`-th header source.
+    Source {
+        /// Read by the layer only.
+        #[cfg_attr(not(feature = "layer"), allow(dead_code))]
+        ordinal: usize,
+        name: &'a str,
+    },
+    /// `cookie`.
+    Cookie,
+    /// `content-type`.
+    ContentType,
+    /// `content-length`.
+    ContentLength,
+}
+
+impl WantedHeader<'_> {
+    /// The header name, lower-case.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Source { name, .. } => name,
+            Self::Cookie => "cookie",
+            Self::ContentType => "content-type",
+            Self::ContentLength => "content-length",
+        }
     }
 }
 

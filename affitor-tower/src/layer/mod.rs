@@ -14,6 +14,7 @@ pub use future::ResponseFuture;
 pub use service::AffitorService;
 
 use crate::ClickIdSources;
+use crate::lookup::WantedHeader;
 
 /// A Tower layer that finds the Affitor click id in each request.
 ///
@@ -62,8 +63,8 @@ pub struct AffitorLayer {
 #[derive(Clone, Debug)]
 struct Config {
     sources: ClickIdSources,
-    /// The names of the header sources, parsed once.
-    header_names: Vec<HeaderName>,
+    /// The names of the header sources, in order, parsed once (`None`: not a valid name).
+    header_names: Vec<Option<HeaderName>>,
     #[cfg(feature = "client")]
     client: Option<crate::Client>,
 }
@@ -105,7 +106,7 @@ impl AffitorLayer {
         let config = Arc::make_mut(&mut self.config);
         config.header_names = sources
             .header_names()
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         config.sources = sources;
         self
@@ -144,26 +145,24 @@ impl AffitorLayer {
         &self.config.sources
     }
 
-    /// The values of the header `name` (lower-case), through a pre-parsed `HeaderName` when
-    /// there is one: parsing a name on every lookup costs more than the lookup.
+    /// The values of a header the lookup wants, through the pre-parsed `HeaderName`s: parsing
+    /// or matching a name on every lookup costs more than the lookup.
     fn header_values<'h>(
         &self,
         headers: &'h HeaderMap,
-        name: &str,
+        wanted: WantedHeader<'_>,
     ) -> impl Iterator<Item = &'h [u8]> + use<'h> {
-        let values = match name {
-            "cookie" => headers.get_all(header::COOKIE),
-            "content-type" => headers.get_all(header::CONTENT_TYPE),
-            "content-length" => headers.get_all(header::CONTENT_LENGTH),
-            _ => match self
-                .config
-                .header_names
-                .iter()
-                .find(|known| known.as_str() == name)
-            {
-                Some(known) => headers.get_all(known),
-                None => headers.get_all(name),
-            },
+        let values = match wanted {
+            WantedHeader::Cookie => headers.get_all(header::COOKIE),
+            WantedHeader::ContentType => headers.get_all(header::CONTENT_TYPE),
+            WantedHeader::ContentLength => headers.get_all(header::CONTENT_LENGTH),
+            WantedHeader::Source { ordinal, name } => {
+                match self.config.header_names.get(ordinal) {
+                    Some(Some(known)) => headers.get_all(known),
+                    // Not a valid header name: no request carries it.
+                    _ => headers.get_all(name),
+                }
+            }
         };
         values.into_iter().map(HeaderValue::as_bytes)
     }

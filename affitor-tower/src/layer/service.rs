@@ -108,8 +108,8 @@ where
                 let headers = request.headers();
                 self.layer
                     .click_id_sources()
-                    .lookup_headers(request.method().as_str(), |name| {
-                        self.layer.header_values(headers, name)
+                    .lookup_wanted_headers(request.method().as_str(), |wanted| {
+                        self.layer.header_values(headers, wanted)
                     })
             }
         };
