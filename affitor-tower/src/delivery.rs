@@ -646,12 +646,12 @@ impl Delivery {
         drop(state);
         if report.is_complete() {
             tracing::info!(
-                delivered = report.delivered,
+                delivered_during_flush = report.delivered,
                 "Affitor delivery queue flushed"
             );
         } else {
             tracing::warn!(
-                delivered = report.delivered,
+                delivered_during_flush = report.delivered,
                 undelivered = report.undelivered.len(),
                 "Affitor delivery stopped with events not delivered"
             );

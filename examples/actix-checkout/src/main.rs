@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let affitor = env.config.affitor.clone();
 
     let listener = std::net::TcpListener::bind(env.addr)?;
-    println!("listening on http://{}", listener.local_addr()?);
+    example_support::announce(&env, listener.local_addr()?);
     // Ends on SIGTERM after the requests in progress are answered (at once on Ctrl-C).
     actix_checkout::serve(listener, env.config)?.await?;
 

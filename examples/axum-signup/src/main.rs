@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let affitor = env.config.affitor.clone();
 
     let listener = tokio::net::TcpListener::bind(env.addr).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    example_support::announce(&env, listener.local_addr()?);
     axum::serve(listener, axum_signup::app(env.config))
         .with_graceful_shutdown(axum_signup::shutdown_signal())
         .await?;

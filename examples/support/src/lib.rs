@@ -98,17 +98,10 @@ impl Environment {
             .api_key(stand_in.api_key())
             .build()
             .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
-        let demo_click = stand_in.click_with_id("partner", demo_click_id());
+        stand_in.click_with_id("partner", demo_click_id());
         println!(
             "AFFITOR_API_URL is unset: started the local Affitor API stand-in at {}",
             stand_in.url()
-        );
-        println!(
-            "a partner link was clicked: try it with the cookie affitor_click_id={demo_click}"
-        );
-        println!(
-            "  curl -s http://{addr}/api/signup -H 'content-type: application/json' \
-             -b 'affitor_click_id={demo_click}' -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\"}}'"
         );
         let config = AppConfig {
             affitor,
@@ -119,6 +112,19 @@ impl Environment {
             config,
             stand_in: Some(stand_in),
         })
+    }
+}
+
+/// Prints `listening on http://ADDR`, and, on the local stand-in, how to try the app.
+pub fn announce(env: &Environment, listening: SocketAddr) {
+    println!("listening on http://{listening}");
+    if env.stand_in.is_some() {
+        println!(
+            "a partner's link was clicked; sign up as that visitor with its click id:\n  \
+             curl -s http://{listening}/api/signup -H 'content-type: application/json' \
+             -b 'affitor_click_id={DEMO_CLICK_ID}' \
+             -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\"}}'"
+        );
     }
 }
 
