@@ -138,7 +138,8 @@ async fn compare(affitor: Affitor, request: &Req) -> Seen {
         .lookup
         .as_ref()
         .expect("the middleware always inserts a lookup");
-    assert_eq!(seen.click_id.as_ref(), lookup.click_id());
+    // The lookup is the one extension that carries the click id: no `ClickId` of its own.
+    assert_eq!(seen.click_id_extension, None);
     seen
 }
 
@@ -270,7 +271,7 @@ async fn no_click_id_is_a_lookup_that_found_nothing() {
     ] {
         let seen = compare(Affitor::new(), &request).await;
         assert_eq!(seen.lookup, Some(ClickIdLookup::not_found(Vec::new())));
-        assert_eq!(seen.click_id, None);
+        assert_eq!(seen.click_id_extension, None);
         assert!(!seen.client);
     }
 }
@@ -464,7 +465,8 @@ async fn an_existing_click_id_extension_is_never_overwritten() {
     test::call_service(&app, request).await;
     let seen = take_one(&seens);
     assert_eq!(found(&seen), Some(("fromauth", &ClickIdSource::Extension)));
-    assert_eq!(seen.click_id.unwrap(), "fromauth");
+    // Kept as it was, not overwritten, and not doubled.
+    assert_eq!(seen.click_id_extension.unwrap(), "fromauth");
     assert_eq!(seen.data, br#"{"affitorClickId":"inbody"}"#);
 }
 
@@ -603,7 +605,10 @@ async fn signup_json(
     request: actix_web::HttpRequest,
     form: web::Either<web::Json<Signup>, web::Form<Signup>>,
 ) -> HttpResponse {
-    let click_id = request.extensions().get::<ClickId>().cloned();
+    let click_id = request
+        .extensions()
+        .get::<ClickIdLookup>()
+        .and_then(|lookup| lookup.click_id().cloned());
     let email = form.into_inner().email;
     HttpResponse::Ok().body(format!("{email} {click_id:?}"))
 }

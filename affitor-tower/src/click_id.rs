@@ -22,8 +22,8 @@ use std::sync::Arc;
 /// # Ok::<(), affitor_tower::InvalidClickId>(())
 /// ```
 ///
-/// Cloning is cheap: the text is shared, so the copies the layer inserts into a request (the
-/// `ClickId` and the one inside its [`ClickIdLookup`]) cost an atomic increment each.
+/// Cloning is cheap: the text is shared, so a copy taken out of a request's [`ClickIdLookup`]
+/// costs an atomic increment.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClickId(Arc<str>);
 
@@ -341,7 +341,8 @@ impl fmt::Display for RejectedClickId {
 ///
 /// `AffitorLayer` and the actix middleware insert one into every request's extensions, found or
 /// not, so an extractor can tell "this request carries no click id" from "the layer is not
-/// installed".
+/// installed". It is where they put the click id they find: they insert no separate
+/// [`ClickId`] extension (read [`click_id`](Self::click_id) instead).
 ///
 /// ```
 /// use affitor_tower::{ClickId, ClickIdLookup, ClickIdSource};

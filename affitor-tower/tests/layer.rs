@@ -58,7 +58,13 @@ async fn compare(layer: AffitorLayer, make: impl Fn() -> Request<Scripted>) -> S
         .lookup
         .as_ref()
         .expect("the layer always inserts a lookup");
-    assert_eq!(seen.click_id.as_ref(), lookup.click_id());
+    // The lookup is the one extension that carries the click id: a `ClickId` extension is
+    // only ever the one the request came with.
+    assert_eq!(seen.click_id_extension, bare.click_id_extension);
+    if let Some(earlier) = &seen.click_id_extension {
+        assert_eq!(lookup.click_id(), Some(earlier));
+        assert_eq!(lookup.source(), Some(&ClickIdSource::Extension));
+    }
     seen
 }
 
@@ -567,7 +573,7 @@ async fn an_existing_click_id_extension_is_never_overwritten() {
         request
     };
     let seen = compare(AffitorLayer::new(), make).await;
-    assert_eq!(seen.click_id.as_ref(), Some(&earlier));
+    assert_eq!(seen.click_id_extension.as_ref(), Some(&earlier));
     assert!(!seen.replayed());
     assert_eq!(
         seen.lookup.unwrap(),

@@ -21,9 +21,10 @@ pub use future::ResponseFuture;
 ///
 /// It looks in the header `x-affitor-click-id`, the cookies `affitor_click_id` and
 /// `customer_code`, then in a JSON or form body (see [`ClickIdSources`] for the order and how to
-/// change it), and inserts a [`ClickIdLookup`] into every request's extensions, with the
-/// [`ClickId`] itself when one was found. A `ClickId` extension set by an earlier middleware is
-/// kept, and reported as found in [`ClickIdSource::Extension`]. With
+/// change it), and inserts a [`ClickIdLookup`] into every request's extensions: the click id is
+/// `lookup.click_id()`, and the lookup is the only extension the middleware adds for it. A
+/// [`ClickId`] extension set by an earlier middleware is kept, and reported as found in
+/// [`ClickIdSource::Extension`]. With
 /// [`client`](Self::client), it also carries your [`Client`] into every request, where
 /// [`AffitorClient`](crate::AffitorClient) finds it.
 ///
@@ -137,8 +138,8 @@ where
 
 /// The service [`Affitor`] wraps around yours.
 ///
-/// Each request reaches the inner service with a [`ClickIdLookup`] in its extensions, the
-/// [`ClickId`] too when one was found, the [`Client`] when the middleware carries one, and a
+/// Each request reaches the inner service with a [`ClickIdLookup`] in its extensions (holding
+/// the [`ClickId`] when one was found), the [`Client`] when the middleware carries one, and a
 /// payload that gives the same bytes as the original. You do not name this type unless you
 /// write your own middleware around it.
 pub struct AffitorMiddleware<S> {
@@ -253,15 +254,9 @@ impl<S> AffitorMiddleware<S> {
     }
 }
 
-/// Inserts the lookup, and the click id it found unless it came from an existing extension.
+/// Inserts the lookup: the one extension that carries the click id.
 fn insert(request: &ServiceRequest, lookup: ClickIdLookup) {
-    let mut extensions = request.extensions_mut();
-    if lookup.source() != Some(&ClickIdSource::Extension)
-        && let Some(click_id) = lookup.click_id()
-    {
-        extensions.insert(click_id.clone());
-    }
-    extensions.insert(lookup);
+    request.extensions_mut().insert(lookup);
 }
 
 impl<S> fmt::Debug for AffitorMiddleware<S> {

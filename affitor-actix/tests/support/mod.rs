@@ -15,7 +15,9 @@ use futures_util::StreamExt;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Seen {
     pub lookup: Option<ClickIdLookup>,
-    pub click_id: Option<ClickId>,
+    /// The `ClickId` extension, which only a middleware running earlier sets: `Affitor` puts
+    /// the click id it finds in the lookup alone.
+    pub click_id_extension: Option<ClickId>,
     pub client: bool,
     pub content_length: Option<String>,
     pub chunks: Vec<Bytes>,
@@ -35,7 +37,7 @@ pub async fn observe(
 ) -> HttpResponse {
     let mut seen = Seen {
         lookup: request.extensions().get::<ClickIdLookup>().cloned(),
-        click_id: request.extensions().get::<ClickId>().cloned(),
+        click_id_extension: request.extensions().get::<ClickId>().cloned(),
         client: request.extensions().get::<Client>().is_some(),
         content_length: request
             .headers()

@@ -191,9 +191,6 @@ where
                 AffitorBody::replay(frames, Some(error), body, false, initial),
             ),
         };
-        if let Some(click_id) = lookup.click_id() {
-            parts.extensions.insert(click_id.clone());
-        }
         parts.extensions.insert(lookup);
         service.call(Request::from_parts(parts, body))
     }

@@ -21,9 +21,9 @@ use crate::lookup::WantedHeader;
 /// It looks in the header `x-affitor-click-id`, the cookies `affitor_click_id` and
 /// `customer_code`, then in a JSON or form body (see [`ClickIdSources`] for the order and how to
 /// change it), and inserts a [`ClickIdLookup`](crate::ClickIdLookup) into every request's
-/// extensions, with the [`ClickId`](crate::ClickId) itself when one was found. A `ClickId`
-/// extension set by an earlier layer is kept, and reported as found in
-/// [`ClickIdSource::Extension`](crate::ClickIdSource::Extension).
+/// extensions: the click id is `lookup.click_id()`, and the lookup is the only extension the
+/// layer adds for it. A [`ClickId`](crate::ClickId) extension set by an earlier layer is kept,
+/// and reported as found in [`ClickIdSource::Extension`](crate::ClickIdSource::Extension).
 ///
 /// The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
 /// no header or cookie gave a click id, and only up to the body limit (64 KiB by default). The

@@ -11,9 +11,9 @@ use crate::{ClickId, ClickIdLookup, ClickIdSource, HeaderLookup};
 
 /// The service [`AffitorLayer`] wraps around yours.
 ///
-/// Each request reaches the inner service with a [`ClickIdLookup`] in its extensions, and the
-/// [`ClickId`] too when one was found, and with its body as an [`AffitorBody`] that gives the
-/// same bytes as the original.
+/// Each request reaches the inner service with a [`ClickIdLookup`] in its extensions, which
+/// holds the [`ClickId`] when one was found, and with its body as an [`AffitorBody`] that gives
+/// the same bytes as the original.
 ///
 /// ```
 /// use affitor_tower::{AffitorBody, AffitorLayer, ClickId, ClickIdLookup};
@@ -134,13 +134,7 @@ where
             }
         };
 
-        let extensions = request.extensions_mut();
-        if lookup.source() != Some(&ClickIdSource::Extension)
-            && let Some(click_id) = lookup.click_id()
-        {
-            extensions.insert(click_id.clone());
-        }
-        extensions.insert(lookup);
+        request.extensions_mut().insert(lookup);
         ResponseFuture::calling(self.inner.call(request.map(AffitorBody::passthrough)))
     }
 }

@@ -138,7 +138,9 @@ pub struct Seen {
     pub size_hint: (u64, Option<u64>),
     pub headers: HeaderMap,
     pub lookup: Option<ClickIdLookup>,
-    pub click_id: Option<ClickId>,
+    /// The `ClickId` extension, which only a layer running earlier sets: `AffitorLayer` puts
+    /// the click id it finds in the lookup alone.
+    pub click_id_extension: Option<ClickId>,
     /// The body's `Debug`, which tells whether the layer replayed it.
     pub body_debug: String,
 }
@@ -173,7 +175,7 @@ where
         size_hint,
         headers: parts.headers,
         lookup: parts.extensions.get::<ClickIdLookup>().cloned(),
-        click_id: parts.extensions.get::<ClickId>().cloned(),
+        click_id_extension: parts.extensions.get::<ClickId>().cloned(),
         body_debug,
     };
     while let Some(frame) = body.frame().await {
