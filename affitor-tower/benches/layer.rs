@@ -2,6 +2,10 @@
 //! scan against the `Json<serde_json::Value>` parse a handler would do anyway.
 //!
 //! Run: `cargo bench -p affitor-tower --bench layer --no-default-features --features layer`
+//!
+//! Instructions per request, without the timer's noise: run the built bench binary under
+//! `valgrind --tool=callgrind` with `--count CASE SIDE CALLS` (see [`count`]) for two sides, and
+//! divide the difference by `CALLS`.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -258,6 +262,53 @@ fn breakdown(c: &mut Criterion) {
     group.finish();
 }
 
+/// The lookup the layer inserts, built without looking: the least any layer that hands the
+/// click id to the handler must do.
+fn floor_lookup(found: bool) -> ClickIdLookup {
+    if found {
+        let click_id = ClickId::from_bytes(b"aff_1714000000000_x7k2p9").unwrap();
+        ClickIdLookup::found(click_id, ClickIdSource::Extension, Vec::new())
+    } else {
+        ClickIdLookup::not_found(Vec::new())
+    }
+}
+
+/// Runs `calls` requests of one case through one side, for an instruction counter such as
+/// `valgrind --tool=callgrind`: the difference between two sides' counts, divided by `calls`,
+/// is what one adds per request, free of the timer's noise. Sides: `bare`, `layer`, `floor`.
+fn count(case_name: &str, side: &str, calls: usize) {
+    let case = cases()
+        .into_iter()
+        .chain(cases_with_extension())
+        .find(|case| case.name == case_name)
+        .unwrap_or_else(|| panic!("no case named {case_name}"));
+    let bare = tower::service_fn(handler::<Full<Bytes>>);
+    let layered = AffitorLayer::new().layer(tower::service_fn(handler));
+    let found = !case_name.starts_with("no_click_id");
+    // Each request is built in the loop, not ahead: the allocator then sees the same steady
+    // pattern on every side, and its bookkeeping cancels out of the difference.
+    for _ in 0..calls {
+        let mut request = (case.make)();
+        let seen = match side {
+            "bare" => {
+                let mut service = bare;
+                run(async { service.ready().await?.call(request).await })
+            }
+            "layer" => {
+                let mut service = layered.clone();
+                run(async { service.ready().await?.call(request).await })
+            }
+            "floor" => {
+                request.extensions_mut().insert(floor_lookup(found));
+                let mut service = bare;
+                run(async { service.ready().await?.call(request).await })
+            }
+            _ => panic!("no side named {side}: bare, layer or floor"),
+        };
+        black_box(seen.unwrap());
+    }
+}
+
 /// Bare and layered calls in alternating rounds, so that a busy machine slows both sides of a
 /// round alike: the median of the per-round differences is the cost the layer adds.
 fn paired() {
@@ -303,24 +354,13 @@ fn paired() {
                 }
                 start.elapsed().as_nanos() as f64 / calls as f64
             };
-            // The floor: only the extensions the layer must insert, with no lookup.
+            // The floor: only the extension the layer must insert, with no lookup.
             let found = !case.name.starts_with("no_click_id");
             let time_floor = || {
                 let requests: Vec<_> = (0..calls).map(|_| (case.make)()).collect();
                 let start = std::time::Instant::now();
                 for mut request in requests {
-                    let extensions = request.extensions_mut();
-                    if found {
-                        let click_id = ClickId::from_bytes(b"aff_1714000000000_x7k2p9").unwrap();
-                        extensions.insert(click_id.clone());
-                        extensions.insert(ClickIdLookup::found(
-                            click_id,
-                            ClickIdSource::Extension,
-                            Vec::new(),
-                        ));
-                    } else {
-                        extensions.insert(ClickIdLookup::not_found(Vec::new()));
-                    }
+                    request.extensions_mut().insert(floor_lookup(found));
                     let mut service = bare;
                     black_box(run(async { service.ready().await?.call(request).await }).unwrap());
                 }
@@ -380,6 +420,16 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not, and only checks that
     // the criterion benchmarks run.
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `-- --count CASE SIDE CALLS`: a fixed amount of work, for an instruction counter.
+    let counted: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|&arg| arg != "--bench")
+        .collect();
+    if let ["--count", case, side, calls] = counted[..] {
+        count(case, side, calls.parse().unwrap());
+        return;
+    }
     let filter = args.iter().find(|arg| !arg.starts_with('-'));
     if args.iter().any(|arg| arg == "--bench")
         && filter.is_none_or(|filter| "paired".contains(filter.as_str()))

@@ -86,7 +86,7 @@ fn validate(bytes: &[u8]) -> Result<(), InvalidClickId> {
     if bytes.len() > ClickId::MAX_LEN {
         return Err(InvalidClickId::TooLong { len: bytes.len() });
     }
-    match bytes.iter().position(|&byte| !is_allowed(byte)) {
+    match bytes.iter().position(|&byte| !ALLOWED[usize::from(byte)]) {
         Some(position) => Err(InvalidClickId::ForbiddenByte {
             byte: bytes[position],
             position,
@@ -98,6 +98,17 @@ fn validate(bytes: &[u8]) -> Result<(), InvalidClickId> {
 const fn is_allowed(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.' | b':')
 }
+
+/// [`is_allowed`] for each byte value: one load per byte instead of four ranges.
+static ALLOWED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = is_allowed(byte as u8);
+        byte += 1;
+    }
+    table
+};
 
 impl fmt::Debug for ClickId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
