@@ -115,6 +115,14 @@ pub enum ClickIdRejection {
 
 impl ClickIdRejection {
     /// The status of the rejection's response.
+    ///
+    /// ```
+    /// use affitor_axum::ClickIdRejection;
+    /// use affitor_axum::affitor_tower::ClickIdLookup;
+    ///
+    /// let rejection = ClickIdRejection::NotFound(ClickIdLookup::not_found(Vec::new()));
+    /// assert_eq!(rejection.status(), http::StatusCode::BAD_REQUEST);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound(_) => StatusCode::BAD_REQUEST,

@@ -93,6 +93,12 @@ pub enum ClientRejection {
 
 impl ClientRejection {
     /// The status of the rejection's response: always 500.
+    ///
+    /// ```
+    /// use affitor_axum::ClientRejection;
+    ///
+    /// assert_eq!(ClientRejection::MissingLayer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    /// ```
     pub fn status(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }

@@ -50,6 +50,8 @@ mod click_id;
 mod client;
 
 pub use affitor_tower;
-pub use affitor_tower::{AffitorLayer, BoundClient, ClickId, Client};
+pub use affitor_tower::{
+    AffitorLayer, BoundClient, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client,
+};
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};
