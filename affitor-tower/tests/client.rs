@@ -336,12 +336,39 @@ async fn api_refusals_are_typed_errors() {
     assert!(!error.is_retryable());
     assert_eq!(mock.requests_to(Endpoint::Lead).len(), 1);
 
-    // A refund of a sale that never comes: 404, retried for a while, then reported.
+    // A refund of a sale that never comes: 404, retried for a while, then reported as final.
     let error = client.refund("in_never").send().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::SaleNotFound);
     assert_eq!(error.status().map(|s| s.as_u16()), Some(404));
     assert_eq!(error.message(), Some("Sale not found for transaction_id"));
-    assert!(error.is_retryable(), "the sale may arrive later");
+    assert!(!error.is_retryable(), "a webhook must not ask for it again");
     assert!(mock.requests_to(Endpoint::Refund).len() > 1);
+}
+
+#[tokio::test]
+async fn refund_of_an_organic_sale_is_final() {
+    let (mock, client) = setup().await;
+    // An organic customer: the API refuses the sale (400), so it records nothing.
+    let error = client
+        .sale("in_organic", 4900)
+        .customer_key("organic_user")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Rejected);
+    assert!(mock.sales().is_empty());
+
+    // Its refund finds no sale: after the short not-found window, a final error that says why.
+    let error = client.refund("in_organic").send().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::SaleNotFound);
+    assert!(!error.is_retryable());
+    let text = error.to_string();
+    assert!(
+        text.contains("no sale was recorded under this transaction id"),
+        "{text}"
+    );
+    assert!(text.contains("nothing to reverse"), "{text}");
+    assert!(mock.refunds().is_empty());
 }
 
 #[tokio::test]
@@ -1099,7 +1126,7 @@ async fn spans_name_the_endpoint_and_the_outcome_never_the_key_or_the_email() {
     assert!(logs.contains(r#"outcome="already_recorded""#), "{logs}");
     assert!(logs.contains("retrying"), "{logs}");
     assert!(logs.contains(r#"endpoint="refund""#), "{logs}");
-    assert!(logs.contains(r#"outcome="Rejected""#), "{logs}");
+    assert!(logs.contains(r#"outcome="SaleNotFound""#), "{logs}");
     assert!(!logs.contains(KEY), "the key leaked: {logs}");
     assert!(
         !logs.contains("grace@example.com"),

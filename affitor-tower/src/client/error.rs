@@ -86,6 +86,16 @@ pub enum ErrorKind {
     RateLimited,
     /// The API refused the request (400, 404 and other 4xx): it will not succeed as it is.
     Rejected,
+    /// A refund names a transaction id under which the API recorded no sale (404 `Sale not
+    /// found for transaction_id`): the sale was never tracked, was refused (an organic
+    /// customer), or was not attributed. There is nothing to reverse, and a later attempt will
+    /// not find more: do not retry.
+    ///
+    /// The client retries such a refund for
+    /// [`RetryPolicy::refund_not_found_window`](crate::RetryPolicy::refund_not_found_window)
+    /// before returning it, in case the sale is still on its way; widen that window when your
+    /// payment provider may deliver a refund long before its sale.
+    SaleNotFound,
     /// The API failed (5xx).
     Server,
     /// No response within the per-attempt timeout or the call's deadline.
@@ -164,13 +174,17 @@ impl Error {
         body: &[u8],
         key: &str,
     ) -> Self {
+        let parsed = ApiErrorBody::parse(body);
         let kind = match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ErrorKind::Unauthorized,
             StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited,
+            // The API's own 404 (with its error body), not a proxy's page for a wrong URL.
+            StatusCode::NOT_FOUND if endpoint == Endpoint::Refund && parsed.message.is_some() => {
+                ErrorKind::SaleNotFound
+            }
             status if status.is_server_error() => ErrorKind::Server,
             _ => ErrorKind::Rejected,
         };
-        let parsed = ApiErrorBody::parse(body);
         let mut error = Self::new(kind).with_endpoint(endpoint);
         error.inner.status = Some(status);
         error.inner.message = parsed.message.map(|message| clean_message(&message, key));
@@ -244,8 +258,9 @@ impl Error {
     }
 
     /// Whether the same call could succeed later: the API was unreachable, slow, failing or
-    /// rate limiting, or (for a refund) the sale was not found yet. Configuration errors,
-    /// invalid requests, a refused key and other refusals will not get better by retrying.
+    /// rate limiting. Configuration errors, invalid requests, a refused key, a refund of a sale
+    /// that was never recorded ([`ErrorKind::SaleNotFound`]) and other refusals will not get
+    /// better by retrying.
     ///
     /// A webhook handler can answer 503 on a retryable error so that the payment provider
     /// delivers the event again later.
@@ -261,10 +276,6 @@ impl Error {
             | ErrorKind::Timeout
             | ErrorKind::Connect
             | ErrorKind::Network => true,
-            ErrorKind::Rejected => {
-                self.inner.endpoint == Some(Endpoint::Refund)
-                    && self.inner.status == Some(StatusCode::NOT_FOUND)
-            }
             _ => false,
         }
     }
@@ -352,14 +363,17 @@ impl fmt::Display for Error {
                 }
                 self.write_attempts(f)
             }
+            ErrorKind::SaleNotFound => {
+                self.write_status(f)?;
+                f.write_str(
+                    " — no sale was recorded under this transaction id: it was never tracked, \
+                     or was not attributed; nothing to reverse",
+                )?;
+                self.write_attempts(f)
+            }
             ErrorKind::Rejected => {
                 self.write_status(f)?;
-                if self.is_retryable() {
-                    f.write_str(
-                        " — the sale is not recorded (yet): report the sale first, or retry \
-                         the refund later",
-                    )?;
-                } else if inner.status.is_some_and(|status| status.is_redirection()) {
+                if inner.status.is_some_and(|status| status.is_redirection()) {
                     f.write_str(" — check that AFFITOR_API_URL points at the Affitor API")?;
                 } else {
                     f.write_str(" — the request will not succeed as it is; fix it, do not retry")?;
@@ -631,19 +645,43 @@ mod tests {
     }
 
     #[test]
-    fn refund_not_found_is_retryable() {
+    fn refund_not_found_is_sale_not_found_and_final() {
         let error = Error::from_response(
             Endpoint::Refund,
             StatusCode::NOT_FOUND,
             None,
             br#"{"error":"Sale not found for transaction_id"}"#,
             "k",
+        )
+        .with_attempts(3);
+        assert_eq!(error.kind(), ErrorKind::SaleNotFound);
+        assert!(!error.is_retryable());
+        assert_eq!(error.message(), Some("Sale not found for transaction_id"));
+        assert_eq!(
+            error.to_string(),
+            "404 Not Found from POST /api/v1/track/refund: Sale not found for transaction_id \
+             — no sale was recorded under this transaction id: it was never tracked, or was \
+             not attributed; nothing to reverse (gave up after 3 attempts)"
         );
-        assert!(error.is_retryable());
-        assert!(
-            error.to_string().contains("report the sale first"),
-            "{error}"
+        // A 404 that is not the API's (a wrong AFFITOR_API_URL) stays a plain refusal.
+        let error = Error::from_response(
+            Endpoint::Refund,
+            StatusCode::NOT_FOUND,
+            None,
+            b"<html>Not Found</html>",
+            "k",
         );
+        assert_eq!(error.kind(), ErrorKind::Rejected);
+        assert!(!error.is_retryable());
+        // Only a refund's 404 means that.
+        let error = Error::from_response(
+            Endpoint::Sale,
+            StatusCode::NOT_FOUND,
+            None,
+            br#"{"error":"Not found"}"#,
+            "k",
+        );
+        assert_eq!(error.kind(), ErrorKind::Rejected);
     }
 
     #[test]
