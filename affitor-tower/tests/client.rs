@@ -864,6 +864,33 @@ async fn lost_sale_response_is_recorded_once_and_reported_recorded() {
 }
 
 #[tokio::test]
+async fn a_sale_recorded_without_its_commission_is_an_error_not_retried() {
+    let (mock, client) = setup().await;
+    customer(&mock, &client, "user_1").await;
+    // The API writes the sale row, then fails to create the commission (NOTES §4).
+    mock.inject(
+        Fault::response_after_processing(500, json!({"error": "Failed to create commission"}))
+            .on(Endpoint::Sale),
+    );
+    let error = client
+        .sale("in_no_commission", 4900)
+        .customer_key("user_1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CommissionNotCreated);
+    assert!(!error.is_retryable(), "a redelivery would only get a 409");
+    assert_eq!(error.status().map(|status| status.as_u16()), Some(500));
+    assert!(
+        error.to_string().contains("contact Affitor support"),
+        "{error}"
+    );
+    // Not retried: a retry would have been answered 409 and reported as recorded.
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1);
+    assert_eq!(mock.sales().len(), 1);
+}
+
+#[tokio::test]
 async fn dropped_connection_before_processing_is_retried_for_a_sale() {
     let (mock, client) = setup().await;
     customer(&mock, &client, "user_1").await;

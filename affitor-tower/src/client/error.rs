@@ -98,6 +98,11 @@ pub enum ErrorKind {
     SaleNotFound,
     /// The API failed (5xx).
     Server,
+    /// The API recorded the sale but failed to create its commission (500 `Failed to create
+    /// commission`). The transaction id is used up: a retry would only be answered 409, so the
+    /// client does not retry, and the error is not retryable. Contact Affitor support with the
+    /// transaction id so that the partner's commission is created.
+    CommissionNotCreated,
     /// No response within the per-attempt timeout or the call's deadline.
     Timeout,
     /// The API could not be reached: the request never left this machine.
@@ -181,6 +186,13 @@ impl Error {
             // The API's own 404 (with its error body), not a proxy's page for a wrong URL.
             StatusCode::NOT_FOUND if endpoint == Endpoint::Refund && parsed.message.is_some() => {
                 ErrorKind::SaleNotFound
+            }
+            status
+                if status.is_server_error()
+                    && endpoint == Endpoint::Sale
+                    && parsed.message.as_deref().is_some_and(is_commission_failure) =>
+            {
+                ErrorKind::CommissionNotCreated
             }
             status if status.is_server_error() => ErrorKind::Server,
             _ => ErrorKind::Rejected,
@@ -385,6 +397,14 @@ impl fmt::Display for Error {
                 f.write_str(" — the Affitor API failed; try again later")?;
                 self.write_attempts(f)
             }
+            ErrorKind::CommissionNotCreated => {
+                self.write_status(f)?;
+                f.write_str(
+                    " — the sale was recorded but its commission was not: do not retry (the \
+                     transaction id is used up); contact Affitor support with the transaction id",
+                )?;
+                self.write_attempts(f)
+            }
             ErrorKind::Timeout => {
                 write!(
                     f,
@@ -494,6 +514,15 @@ impl ApiErrorBody {
         }
         parsed
     }
+}
+
+/// Whether a sale's 5xx message says the sale row was written but its commission was not
+/// (NOTES: `Failed to create commission`; the transaction id is then used up).
+fn is_commission_failure(message: &str) -> bool {
+    message
+        .trim()
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case("Failed to create commission")
 }
 
 fn string_field(object: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
@@ -682,6 +711,44 @@ mod tests {
             "k",
         );
         assert_eq!(error.kind(), ErrorKind::Rejected);
+    }
+
+    #[test]
+    fn a_lost_commission_is_its_own_final_kind() {
+        let error = Error::from_response(
+            Endpoint::Sale,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            br#"{"error":"Failed to create commission"}"#,
+            "k",
+        );
+        assert_eq!(error.kind(), ErrorKind::CommissionNotCreated);
+        assert!(!error.is_retryable());
+        assert_eq!(
+            error.to_string(),
+            "500 Internal Server Error from POST /api/v1/track/sale: Failed to create \
+             commission — the sale was recorded but its commission was not: do not retry (the \
+             transaction id is used up); contact Affitor support with the transaction id"
+        );
+        // The other sale failure is a plain, retryable server error.
+        let error = Error::from_response(
+            Endpoint::Sale,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            br#"{"error":"Sale tracking failed"}"#,
+            "k",
+        );
+        assert_eq!(error.kind(), ErrorKind::Server);
+        assert!(error.is_retryable());
+        // Only a sale has a commission to create.
+        let error = Error::from_response(
+            Endpoint::Lead,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            br#"{"error":"Failed to create commission"}"#,
+            "k",
+        );
+        assert_eq!(error.kind(), ErrorKind::Server);
     }
 
     #[test]

@@ -359,7 +359,12 @@ impl Client {
                         &response.body,
                         inner.api_key.expose(),
                     );
-                    (Failure::Status(status), error.retry_after(), error)
+                    let failure = if error.kind() == ErrorKind::CommissionNotCreated {
+                        Failure::CommissionNotCreated
+                    } else {
+                        Failure::Status(status)
+                    };
+                    (failure, error.retry_after(), error)
                 }
                 Ok(Err(error)) => {
                     let (failure, kind) = if error.is_timeout() {

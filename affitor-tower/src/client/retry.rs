@@ -11,7 +11,9 @@ use super::endpoint::Endpoint;
 ///
 /// What is retried depends on the endpoint, and follows what is safe for each:
 /// - a **sale** retries timeouts, broken connections, 5xx and 429: its transaction id makes a
-///   repeat harmless (the API answers 409, which the client reports as recorded);
+///   repeat harmless (the API answers 409, which the client reports as recorded). Except a
+///   500 `Failed to create commission`: the sale is recorded without its commission, and is
+///   returned at once as [`ErrorKind::CommissionNotCreated`](crate::ErrorKind);
 /// - a **refund** retries the same (the API never reverses twice), and also a 404 for a short
 ///   while ([`RetryPolicy::refund_not_found_window`]), since the sale may still be on its way;
 /// - a **lead** and a **click** retry only when the request never reached the API, or on 429
@@ -164,6 +166,9 @@ pub(crate) enum Failure {
     Network,
     /// The API answered with a status that is not a final outcome for the endpoint.
     Status(StatusCode),
+    /// A sale answered 500 `Failed to create commission`: the sale row exists and its
+    /// transaction id is used up, so a retry could only be answered 409.
+    CommissionNotCreated,
 }
 
 impl Failure {
@@ -172,7 +177,7 @@ impl Failure {
     pub(crate) fn may_have_been_processed(self) -> bool {
         match self {
             Self::Connect => false,
-            Self::Timeout | Self::Network => true,
+            Self::Timeout | Self::Network | Self::CommissionNotCreated => true,
             Self::Status(status) => {
                 status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE
             }
@@ -197,9 +202,11 @@ pub(crate) fn is_retryable(
     failure: Failure,
     elapsed: Duration,
 ) -> bool {
-    use Failure::{Connect, Network, Status, Timeout};
+    use Failure::{CommissionNotCreated, Connect, Network, Status, Timeout};
     match (endpoint, failure) {
         (_, Connect) => true,
+        // The sale is recorded; a retry would report it as recorded and hide the lost commission.
+        (_, CommissionNotCreated) => false,
         // Idempotent or read-only: a repeat cannot do harm.
         (Endpoint::Sale | Endpoint::Refund | Endpoint::Readiness, Timeout | Network) => true,
         (Endpoint::Sale | Endpoint::Refund | Endpoint::Readiness, Status(status)) => {
@@ -346,6 +353,30 @@ mod tests {
         assert!(!S(503).may_have_been_processed());
         assert!(!S(429).may_have_been_processed());
         assert!(!S(400).may_have_been_processed());
+        assert!(Failure::CommissionNotCreated.may_have_been_processed());
+    }
+
+    #[test]
+    fn a_lost_commission_is_never_retried() {
+        let policy = RetryPolicy::default();
+        assert!(!is_retryable(
+            &policy,
+            Endpoint::Sale,
+            Failure::CommissionNotCreated,
+            Duration::ZERO
+        ));
+        assert_eq!(
+            decide(
+                &policy,
+                Endpoint::Sale,
+                Failure::CommissionNotCreated,
+                1,
+                Duration::ZERO,
+                None,
+                0.5
+            ),
+            Decision::GiveUp
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub struct Fault {
 enum FaultKind {
     Status(StatusCode),
     Response(StatusCode, Value),
+    ResponseAfterProcessing(StatusCode, Value),
     RateLimited(Duration),
     Delay(Duration),
     DropConnection,
@@ -87,6 +88,30 @@ impl Fault {
     #[must_use]
     pub fn response(status: u16, body: Value) -> Self {
         Self::new(FaultKind::Response(status_code(status), body))
+    }
+
+    /// Processes the request as usual (a sale is recorded, say), then answers `status` and
+    /// exactly `body` instead of the normal answer: the API failing after its work was done,
+    /// such as `500 {"error":"Failed to create commission"}` once the sale row is written.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not an HTTP status code (100 to 999).
+    ///
+    /// ```
+    /// use affitor_tower::mock::{Endpoint, Fault};
+    /// use serde_json::json;
+    ///
+    /// let lost_commission =
+    ///     Fault::response_after_processing(500, json!({"error": "Failed to create commission"}))
+    ///         .on(Endpoint::Sale);
+    /// ```
+    #[must_use]
+    pub fn response_after_processing(status: u16, body: Value) -> Self {
+        Self::new(FaultKind::ResponseAfterProcessing(
+            status_code(status),
+            body,
+        ))
     }
 
     /// Answers `429 Too Many Requests` with `Retry-After` set to `retry_after` (rounded up to
@@ -224,6 +249,8 @@ pub(crate) struct Triggered {
 pub(crate) enum Action {
     /// Answer this instead of processing.
     Respond(Canned),
+    /// Process, then answer this instead of the normal answer.
+    ProcessThenRespond(Canned),
     /// Close the connection before processing.
     DropConnection,
     /// Process, then close the connection without answering.
@@ -296,6 +323,11 @@ fn action(kind: &FaultKind, endpoint: Endpoint) -> Action {
             retry_after: None,
         }),
         FaultKind::Response(status, body) => Action::Respond(Canned {
+            status: *status,
+            body: body.clone(),
+            retry_after: None,
+        }),
+        FaultKind::ResponseAfterProcessing(status, body) => Action::ProcessThenRespond(Canned {
             status: *status,
             body: body.clone(),
             retry_after: None,
@@ -421,6 +453,23 @@ mod tests {
         );
         let third = faults.take(Endpoint::Refund);
         assert!(third.delay.is_none() && third.action.is_none());
+    }
+
+    #[test]
+    fn a_response_after_processing_keeps_its_status_and_body() {
+        let mut faults = Faults::default();
+        let body = json!({"error": "Failed to create commission"});
+        faults.inject(Fault::response_after_processing(500, body.clone()).on(Endpoint::Sale));
+        assert!(faults.take(Endpoint::Lead).action.is_none());
+        match faults.take(Endpoint::Sale).action {
+            Some(Action::ProcessThenRespond(canned)) => {
+                assert_eq!(canned.status, StatusCode::INTERNAL_SERVER_ERROR);
+                assert_eq!(canned.body, body);
+                assert_eq!(canned.retry_after, None);
+            }
+            other => panic!("expected a processed-then-500, got {other:?}"),
+        }
+        assert!(faults.take(Endpoint::Sale).action.is_none());
     }
 
     #[test]

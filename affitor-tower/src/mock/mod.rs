@@ -109,7 +109,8 @@
 //!
 //! Documented outcomes the stand-in never produces on its own (`Invalid referral link
 //! configuration`, `partnerId required to create commission`, ...) can be injected with
-//! [`Fault::response`].
+//! [`Fault::response`], and failures after the work was done (`500 Failed to create
+//! commission` once the sale row exists) with [`Fault::response_after_processing`].
 
 mod fault;
 mod record;

@@ -248,6 +248,29 @@ async fn respond(
             );
             reply
         }
+        Some(Action::ProcessThenRespond(Canned {
+            status,
+            body,
+            retry_after,
+        })) => {
+            let processed = process();
+            tracing::debug!(%endpoint, processed = processed.status.as_u16(), status = status.as_u16(),
+                "affitor mock: processed, answering an injected fault instead");
+            let reply = Reply {
+                status,
+                body,
+                retry_after,
+                outcome: "injected_fault",
+                subject: processed.subject,
+            };
+            log_event(
+                &shared,
+                endpoint,
+                &reply,
+                Some("processed, then answered by an injected fault"),
+            );
+            reply
+        }
         Some(Action::DropConnection) => {
             tracing::debug!(%endpoint, "affitor mock: dropping the connection (injected fault)");
             if shared.log_events {
