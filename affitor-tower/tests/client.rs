@@ -916,6 +916,68 @@ async fn dropped_connection_before_processing_is_retried_for_a_sale() {
 }
 
 #[tokio::test]
+async fn lost_refund_response_is_reported_as_this_calls_reversal() {
+    let (mock, client) = setup().await;
+    customer(&mock, &client, "user_1").await;
+    for transaction_id in ["in_full", "in_partial"] {
+        client
+            .sale(transaction_id, 4900)
+            .customer_key("user_1")
+            .send()
+            .await
+            .unwrap();
+    }
+    let commission_of = |transaction_id: &str| {
+        mock.sales()
+            .into_iter()
+            .find(|sale| sale.transaction_id == transaction_id)
+            .and_then(|sale| sale.commission_id)
+    };
+
+    // The first attempt reverses the commission; its answer is lost; the retry is `skipped`.
+    mock.inject(Fault::drop_response().on(Endpoint::Refund).times(1));
+    let outcome = client.refund("in_full").send().await.unwrap();
+    match outcome {
+        RefundOutcome::Reversed {
+            commission_id,
+            deduction_amount,
+            ..
+        } => {
+            assert_eq!(commission_id, commission_of("in_full"));
+            assert_eq!(deduction_amount, None);
+        }
+        other => panic!("expected Reversed, got {other:?}"),
+    }
+    assert!(commission_of("in_full").is_some());
+    let statuses: Vec<RefundStatus> = mock.refunds().iter().map(|refund| refund.status).collect();
+    assert_eq!(statuses, [RefundStatus::Reversed, RefundStatus::Skipped]);
+
+    // A partial refund whose answer is lost is reported as the partial refund it was.
+    mock.inject(Fault::drop_response().on(Endpoint::Refund).times(1));
+    let outcome = client
+        .refund("in_partial")
+        .amount_cents(1000)
+        .send()
+        .await
+        .unwrap();
+    match outcome {
+        RefundOutcome::PartiallyRefunded {
+            commission_id,
+            deduction_amount,
+            ..
+        } => {
+            assert_eq!(commission_id, commission_of("in_partial"));
+            assert_eq!(deduction_amount, None);
+        }
+        other => panic!("expected PartiallyRefunded, got {other:?}"),
+    }
+
+    // A later duplicate delivery is still a skip.
+    let again = client.refund("in_full").send().await.unwrap();
+    assert!(matches!(again, RefundOutcome::Skipped { .. }), "{again:?}");
+}
+
+#[tokio::test]
 async fn refund_waits_for_a_sale_on_its_way() {
     let mock = MockServer::start().await.unwrap();
     let client = Client::builder()

@@ -256,7 +256,7 @@ impl Client {
             let answer = self
                 .execute(endpoint, false, Some(Bytes::from(body)))
                 .await?;
-            P::decode(&answer, self.inner.api_key.expose())
+            payload.decode(&answer, self.inner.api_key.expose())
         }
         .instrument(span.clone())
         .await;

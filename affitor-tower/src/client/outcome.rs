@@ -114,7 +114,11 @@ pub enum LeadOutcome {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum RefundOutcome {
-    /// The commission was reversed in full.
+    /// The commission was reversed in full by this call.
+    ///
+    /// Also when the answer to the attempt that reversed it was lost (a timeout, a broken
+    /// connection, a 5xx) and the retry found it already reversed: then `deduction_amount` is
+    /// `None`.
     #[non_exhaustive]
     Reversed {
         /// The reversed commission, when given.
@@ -123,7 +127,8 @@ pub enum RefundOutcome {
         /// cents) as the API reports it, when given.
         deduction_amount: Option<f64>,
     },
-    /// The commission was reduced in proportion to a partial refund.
+    /// The commission was reduced in proportion to a partial refund, by this call (also when
+    /// the answer to the attempt that did it was lost, as for [`RefundOutcome::Reversed`]).
     #[non_exhaustive]
     PartiallyRefunded {
         /// The reduced commission, when given.
@@ -131,7 +136,8 @@ pub enum RefundOutcome {
         /// The amount taken off the commission, in the currency's main unit, when given.
         deduction_amount: Option<f64>,
     },
-    /// Nothing to do: the refund was processed before (the API never reverses twice).
+    /// Nothing to do: the refund was processed before this call, by an earlier one (the API
+    /// never reverses twice): a duplicate delivery.
     #[non_exhaustive]
     Skipped {
         /// Why, such as `"already reversed"`, when given.
@@ -263,7 +269,13 @@ pub(crate) fn decode_lead(answer: &Answer, key: &str) -> Result<LeadOutcome, Err
     Ok(LeadOutcome::Tracked)
 }
 
-pub(crate) fn decode_refund(answer: &Answer, key: &str) -> Result<RefundOutcome, Error> {
+/// `partial`: the refund named an amount, so that a reversal this call made but whose answer
+/// was lost is reported as the partial refund it was.
+pub(crate) fn decode_refund(
+    answer: &Answer,
+    key: &str,
+    partial: bool,
+) -> Result<RefundOutcome, Error> {
     let object = answer.object();
     if let Some(error) = answer.refused(Endpoint::Refund, &object, key) {
         return Err(error);
@@ -284,6 +296,18 @@ pub(crate) fn decode_refund(answer: &Answer, key: &str) -> Result<RefundOutcome,
         Some("refunded" | "partially_refunded" | "partial") => RefundOutcome::PartiallyRefunded {
             commission_id,
             deduction_amount,
+        },
+        // An earlier attempt of this very call was processed and its answer lost: the
+        // reversal the API found is this call's, as a sale's 409 then means recorded.
+        Some("skipped") if answer.after_uncertain_attempt && partial => {
+            RefundOutcome::PartiallyRefunded {
+                commission_id,
+                deduction_amount: None,
+            }
+        }
+        Some("skipped") if answer.after_uncertain_attempt => RefundOutcome::Reversed {
+            commission_id,
+            deduction_amount: None,
         },
         Some("skipped") => RefundOutcome::Skipped {
             reason: string(&object, "reason", key),
@@ -547,11 +571,47 @@ mod tests {
         ];
         for (body, expected) in cases {
             assert_eq!(
-                decode_refund(&answer(200, body), KEY).unwrap(),
+                decode_refund(&answer(200, body), KEY, false).unwrap(),
                 expected,
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_skipped_refund_after_a_lost_answer_is_this_calls_reversal() {
+        let skipped = r#"{"success":true,"status":"skipped","reason":"already reversed","commission_id":456}"#;
+        let mut retried = answer(200, skipped);
+        retried.after_uncertain_attempt = true;
+        assert_eq!(
+            decode_refund(&retried, KEY, false).unwrap(),
+            RefundOutcome::Reversed {
+                commission_id: Some(456),
+                deduction_amount: None
+            }
+        );
+        assert_eq!(
+            decode_refund(&retried, KEY, true).unwrap(),
+            RefundOutcome::PartiallyRefunded {
+                commission_id: Some(456),
+                deduction_amount: None
+            }
+        );
+        // Without a lost answer, it is a duplicate delivery.
+        assert_eq!(
+            decode_refund(&answer(200, skipped), KEY, true).unwrap(),
+            RefundOutcome::Skipped {
+                reason: Some("already reversed".into()),
+                commission_id: Some(456)
+            }
+        );
+        // Other statuses after a lost answer keep their meaning.
+        let mut no_commission = answer(200, r#"{"success":true,"status":"no_commission"}"#);
+        no_commission.after_uncertain_attempt = true;
+        assert_eq!(
+            decode_refund(&no_commission, KEY, false).unwrap(),
+            RefundOutcome::NoCommission
+        );
     }
 
     #[test]

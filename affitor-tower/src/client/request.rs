@@ -341,7 +341,8 @@ payload_from!(
 pub(crate) trait Call: Serialize {
     const ENDPOINT: Endpoint;
     type Outcome;
-    fn decode(answer: &Answer, key: &str) -> Result<Self::Outcome, Error>;
+    /// Decodes the answer to this payload.
+    fn decode(&self, answer: &Answer, key: &str) -> Result<Self::Outcome, Error>;
     /// A short name of the outcome for spans.
     fn label(outcome: &Self::Outcome) -> &'static str;
 }
@@ -350,7 +351,7 @@ impl Call for LeadPayload {
     const ENDPOINT: Endpoint = Endpoint::Lead;
     type Outcome = LeadOutcome;
 
-    fn decode(answer: &Answer, key: &str) -> Result<LeadOutcome, Error> {
+    fn decode(&self, answer: &Answer, key: &str) -> Result<LeadOutcome, Error> {
         decode_lead(answer, key)
     }
 
@@ -367,7 +368,7 @@ impl Call for SalePayload {
     const ENDPOINT: Endpoint = Endpoint::Sale;
     type Outcome = SaleOutcome;
 
-    fn decode(answer: &Answer, key: &str) -> Result<SaleOutcome, Error> {
+    fn decode(&self, answer: &Answer, key: &str) -> Result<SaleOutcome, Error> {
         decode_sale(answer, key)
     }
 
@@ -385,8 +386,9 @@ impl Call for RefundPayload {
     const ENDPOINT: Endpoint = Endpoint::Refund;
     type Outcome = RefundOutcome;
 
-    fn decode(answer: &Answer, key: &str) -> Result<RefundOutcome, Error> {
-        decode_refund(answer, key)
+    fn decode(&self, answer: &Answer, key: &str) -> Result<RefundOutcome, Error> {
+        let partial = self.refund_amount_cents.is_some_and(|amount| amount > 0);
+        decode_refund(answer, key, partial)
     }
 
     fn label(outcome: &RefundOutcome) -> &'static str {
@@ -404,7 +406,7 @@ impl Call for ClickPayload {
     const ENDPOINT: Endpoint = Endpoint::Click;
     type Outcome = ClickOutcome;
 
-    fn decode(answer: &Answer, key: &str) -> Result<ClickOutcome, Error> {
+    fn decode(&self, answer: &Answer, key: &str) -> Result<ClickOutcome, Error> {
         decode_click(answer, key)
     }
 
