@@ -513,30 +513,52 @@ struct CookieScan {
 
 impl CookieScan {
     fn new<'h>(sources: &[ClickIdSource], headers: impl IntoIterator<Item = &'h [u8]>) -> Self {
-        let first = sources
+        let is_cookie = |source: &ClickIdSource| matches!(source, ClickIdSource::Cookie(_));
+        let first = sources.iter().position(is_cookie);
+        // The sources from the first cookie source to the last: the others need not be tried.
+        let offset = first.unwrap_or(0);
+        let past_last = sources
             .iter()
-            .position(|source| matches!(source, ClickIdSource::Cookie(_)));
+            .rposition(is_cookie)
+            .map_or(0, |last| last + 1);
+        let cookie_sources = sources.get(offset..past_last).unwrap_or_default();
         let mut scan = Self {
             best: None,
             rejected: Vec::new(),
         };
-        for (name, value) in headers.into_iter().flat_map(parse::cookies) {
-            let Some(index) = sources.iter().position(
-                |source| matches!(source, ClickIdSource::Cookie(wanted) if wanted.as_bytes() == name),
-            ) else {
-                continue;
-            };
-            if scan.best.as_ref().is_some_and(|(best, _)| *best <= index) {
-                continue;
-            }
-            match ClickId::from_bytes(value) {
-                Ok(click_id) => {
-                    scan.best = Some((index, click_id));
-                    if Some(index) == first {
-                        break;
+        // Each `;`-separated pair is matched against the wanted names directly: most pairs are
+        // other cookies, whose `=` and value need not be looked for.
+        'headers: for header in headers {
+            let mut rest = header;
+            loop {
+                let end = parse::find_semicolon(rest).unwrap_or(rest.len());
+                let pair = &rest[..end];
+                let found = cookie_sources
+                    .iter()
+                    .zip(offset..)
+                    .find_map(|(source, index)| match source {
+                        ClickIdSource::Cookie(wanted) => {
+                            parse::cookie_named(pair, wanted).map(|value| (index, value))
+                        }
+                        _ => None,
+                    });
+                if let Some((index, value)) = found
+                    && scan.best.as_ref().is_none_or(|(best, _)| index < *best)
+                {
+                    match ClickId::from_bytes(value) {
+                        Ok(click_id) => {
+                            scan.best = Some((index, click_id));
+                            if Some(index) == first {
+                                break 'headers;
+                            }
+                        }
+                        Err(reason) => scan.rejected.push((index, reason)),
                     }
                 }
-                Err(reason) => scan.rejected.push((index, reason)),
+                match rest.get(end + 1..) {
+                    Some(next) => rest = next,
+                    None => break,
+                }
             }
         }
         scan

@@ -95,9 +95,34 @@ pub fn cookies(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
+/// The value of the cookie `name` if `pair`, one `;`-separated piece of a `Cookie` header, is
+/// that cookie: what [`cookies`] gives for it, without looking for the `=` in pairs of other
+/// names. Splitting a header at each `;` ([`find_semicolon`]) and calling this on each piece
+/// finds the same values as filtering [`cookies`] by name.
+pub(crate) fn cookie_named<'a>(pair: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let name = name.as_bytes();
+    let pair = trim_ows_start(pair);
+    // Most pairs are other cookies: their first byte tells, before a comparison of the name.
+    if pair.first() != name.first() {
+        return None;
+    }
+    let after = pair.strip_prefix(name)?;
+    let [b'=', value @ ..] = trim_ows_start(after) else {
+        return None;
+    };
+    // `cookies` cuts the name at its first `=` and trims it: only such a name can match.
+    if name.is_empty() || name.contains(&b'=') || trim_ows(name).len() != name.len() {
+        return None;
+    }
+    match trim_ows(value) {
+        [b'"', inner @ .., b'"'] => Some(inner),
+        value => Some(value),
+    }
+}
+
 /// The position of the first `;` in `bytes`, eight bytes at a time (cookie values are most of
 /// a `Cookie` header).
-fn find_semicolon(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn find_semicolon(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     const SEMICOLONS: u64 = u64::from_ne_bytes([b';'; 8]);
@@ -224,6 +249,14 @@ pub(crate) fn percent_decode(raw: &[u8]) -> Cow<'_, [u8]> {
         index += 1;
     }
     Cow::Owned(decoded)
+}
+
+/// `bytes` without the spaces and tabs at its start.
+fn trim_ows_start(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 fn trim_ows(bytes: &[u8]) -> &[u8] {
@@ -614,6 +647,45 @@ mod tests {
             assert_eq!(find_semicolon(&bytes), None);
             bytes[at] = b';' + 0x80;
             assert_eq!(find_semicolon(&bytes), None);
+        }
+    }
+
+    #[test]
+    fn cookie_named_agrees_with_cookies() {
+        // Every header of up to five bytes over an alphabet of the bytes that matter.
+        let alphabet = b"a=; \t\"b";
+        let names = ["a", "b", "ab", "a b", "", "a=", "a ", " a", "\"a\""];
+        let mut header = Vec::new();
+        for len in 0..=5u32 {
+            for mut code in 0..alphabet.len().pow(len) {
+                header.clear();
+                for _ in 0..len {
+                    header.push(alphabet[code % alphabet.len()]);
+                    code /= alphabet.len();
+                }
+                for name in names {
+                    let expected: Vec<&[u8]> = cookies(&header)
+                        .filter(|(found, _)| *found == name.as_bytes())
+                        .map(|(_, value)| value)
+                        .collect();
+                    let mut found = Vec::new();
+                    let mut rest = &header[..];
+                    loop {
+                        let end = find_semicolon(rest).unwrap_or(rest.len());
+                        found.extend(cookie_named(&rest[..end], name));
+                        match rest.get(end + 1..) {
+                            Some(next) => rest = next,
+                            None => break,
+                        }
+                    }
+                    assert_eq!(
+                        found,
+                        expected,
+                        "{:?} {name:?}",
+                        String::from_utf8_lossy(&header)
+                    );
+                }
+            }
         }
     }
 
