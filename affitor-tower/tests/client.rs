@@ -1040,6 +1040,46 @@ async fn connection_refused_is_retried_until_the_api_is_back() {
 }
 
 #[tokio::test]
+async fn a_wrong_host_answering_html_is_never_a_success() {
+    // AFFITOR_API_URL points at some web server: every path answers 200 with a page.
+    let app = axum::Router::new().fallback(|| async {
+        axum::response::Html("<!doctype html><html><body>Welcome to nginx!</body></html>")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::builder()
+        .api_key("aff_key")
+        .base_url(url)
+        .retry(fast_policy())
+        .build()
+        .unwrap();
+
+    let errors = [
+        client
+            .sale("in_1", 100)
+            .customer_key("u")
+            .send()
+            .await
+            .unwrap_err(),
+        client.lead("u").send().await.unwrap_err(),
+        client.refund("in_1").send().await.unwrap_err(),
+        client
+            .click("https://shop.example/?aff=abc")
+            .send()
+            .await
+            .unwrap_err(),
+        client.readiness().send().await.unwrap_err(),
+        client.verify().polls(1).send().await.unwrap_err(),
+    ];
+    for error in errors {
+        assert_eq!(error.kind(), ErrorKind::Decode, "{error}");
+        assert!(!error.is_retryable());
+        assert!(error.to_string().contains("AFFITOR_API_URL"), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn unreachable_api_is_a_connect_error() {
     // A port with nothing listening.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -275,7 +275,10 @@ impl Client {
             let answer = self
                 .execute(Endpoint::Readiness, force_recheck, None)
                 .await?;
-            Ok(Readiness::from_json(&json_value(&answer)))
+            Ok(Readiness::from_json(&json_object(
+                &answer,
+                Endpoint::Readiness,
+            )?))
         }
         .instrument(span.clone())
         .await;
@@ -302,7 +305,10 @@ impl Client {
         let body = Bytes::from_static(br#"{"type":"chain"}"#);
         let result = async {
             let answer = self.execute(Endpoint::TestEvent, false, Some(body)).await?;
-            Ok(ChainRun::from_json(&json_value(&answer)))
+            Ok(ChainRun::from_json(&json_object(
+                &answer,
+                Endpoint::TestEvent,
+            )?))
         }
         .instrument(span.clone())
         .await;
@@ -473,8 +479,10 @@ struct RawResponse {
     body: Bytes,
 }
 
-fn json_value(answer: &Answer) -> serde_json::Value {
-    serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null)
+/// The body of a successful answer as JSON: an object, else a decode error (see
+/// [`Answer::object`]).
+fn json_object(answer: &Answer, endpoint: Endpoint) -> Result<serde_json::Value, Error> {
+    answer.object(endpoint).map(serde_json::Value::Object)
 }
 
 fn record(span: &tracing::Span, result: Result<&'static str, &Error>) {

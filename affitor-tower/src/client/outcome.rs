@@ -208,12 +208,20 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    /// The body as a JSON object; anything else (empty, not JSON, an array) gives an empty
-    /// object, so that a bare `200 OK` still means what its status says.
-    pub(crate) fn object(&self) -> Map<String, Value> {
+    /// The body as a JSON object. Every success of the API carries one: anything else (empty,
+    /// not JSON, an array, an HTML page) means the answer is not the API's (a wrong
+    /// `AFFITOR_API_URL`), and is a [`Decode`](crate::ErrorKind::Decode) error rather than a
+    /// success read from the status alone.
+    pub(crate) fn object(&self, endpoint: Endpoint) -> Result<Map<String, Value>, Error> {
         match serde_json::from_slice(&self.body) {
-            Ok(Value::Object(object)) => object,
-            _ => Map::new(),
+            Ok(Value::Object(object)) => Ok(object),
+            _ => Err(Error::decode(
+                endpoint,
+                format!(
+                    "the {} answer is not a JSON object, so it is not the Affitor API's",
+                    self.status
+                ),
+            )),
         }
     }
 
@@ -225,6 +233,7 @@ impl Answer {
 }
 
 pub(crate) fn decode_sale(answer: &Answer, key: &str) -> Result<SaleOutcome, Error> {
+    // The one final answer read from its status alone: its body is an error message.
     if answer.status == StatusCode::CONFLICT {
         return Ok(if answer.after_uncertain_attempt {
             SaleOutcome::Recorded {
@@ -235,7 +244,7 @@ pub(crate) fn decode_sale(answer: &Answer, key: &str) -> Result<SaleOutcome, Err
             SaleOutcome::AlreadyRecorded
         });
     }
-    let object = answer.object();
+    let object = answer.object(Endpoint::Sale)?;
     if let Some(event_id) = test_event(&object) {
         return Ok(SaleOutcome::Test { event_id });
     }
@@ -256,7 +265,7 @@ pub(crate) fn decode_sale(answer: &Answer, key: &str) -> Result<SaleOutcome, Err
 }
 
 pub(crate) fn decode_lead(answer: &Answer, key: &str) -> Result<LeadOutcome, Error> {
-    let object = answer.object();
+    let object = answer.object(Endpoint::Lead)?;
     if let Some(event_id) = test_event(&object) {
         return Ok(LeadOutcome::Test { event_id });
     }
@@ -276,7 +285,7 @@ pub(crate) fn decode_refund(
     key: &str,
     partial: bool,
 ) -> Result<RefundOutcome, Error> {
-    let object = answer.object();
+    let object = answer.object(Endpoint::Refund)?;
     if let Some(error) = answer.refused(Endpoint::Refund, &object, key) {
         return Err(error);
     }
@@ -322,7 +331,7 @@ pub(crate) fn decode_refund(
 }
 
 pub(crate) fn decode_click(answer: &Answer, key: &str) -> Result<ClickOutcome, Error> {
-    let object = answer.object();
+    let object = answer.object(Endpoint::Click)?;
     if let Some(event_id) = test_event(&object) {
         return Ok(ClickOutcome::Test { event_id });
     }
@@ -452,7 +461,7 @@ mod tests {
 
     #[test]
     fn sale_decoding_is_lenient() {
-        // Extra fields, string ids, an empty body.
+        // Extra fields, string ids.
         assert_eq!(
             decode_sale(
                 &answer(
@@ -468,11 +477,16 @@ mod tests {
             }
         );
         assert_eq!(
-            decode_sale(&answer(201, ""), KEY).unwrap(),
+            decode_sale(&answer(201, "{}"), KEY).unwrap(),
             SaleOutcome::Recorded {
                 sale_id: None,
                 commission_id: None
             }
+        );
+        // A 409 is read from its status, whatever its body.
+        assert_eq!(
+            decode_sale(&answer(409, ""), KEY).unwrap(),
+            SaleOutcome::AlreadyRecorded
         );
         assert_eq!(
             decode_sale(&answer(200, r#"{"attributed":false}"#), KEY).unwrap(),
@@ -521,8 +535,33 @@ mod tests {
             LeadOutcome::Test { event_id: None }
         );
         assert_eq!(
-            decode_lead(&answer(200, "OK"), KEY).unwrap(),
+            decode_lead(&answer(200, "{}"), KEY).unwrap(),
             LeadOutcome::Tracked
+        );
+    }
+
+    #[test]
+    fn a_success_without_a_json_object_is_not_the_apis() {
+        let html = "<!doctype html><html><body>Welcome to nginx!</body></html>";
+        for body in ["", "OK", html, "[1,2]", "\"recorded\"", "{\"success\":"] {
+            let sale = decode_sale(&answer(200, body), KEY).unwrap_err();
+            let lead = decode_lead(&answer(201, body), KEY).unwrap_err();
+            let refund = decode_refund(&answer(200, body), KEY, false).unwrap_err();
+            let click = decode_click(&answer(200, body), KEY).unwrap_err();
+            for error in [&sale, &lead, &refund, &click] {
+                assert_eq!(error.kind(), ErrorKind::Decode, "{body}");
+                assert!(!error.is_retryable());
+                let text = error.to_string();
+                assert!(text.contains("not the Affitor API's"), "{text}");
+                assert!(text.contains("AFFITOR_API_URL"), "{text}");
+            }
+        }
+        assert_eq!(
+            decode_sale(&answer(200, html), KEY)
+                .unwrap_err()
+                .to_string(),
+            "unexpected answer to the sale call: the 200 OK answer is not a JSON object, so it \
+             is not the Affitor API's — check that AFFITOR_API_URL points at the Affitor API"
         );
     }
 
