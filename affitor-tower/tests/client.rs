@@ -723,12 +723,26 @@ async fn lead_and_click_retry_only_what_was_surely_not_processed() {
 }
 
 #[tokio::test]
-async fn retry_after_is_waited_up_to_the_cap() {
+async fn a_rate_limit_beyond_the_cap_ends_the_call_with_its_retry_after() {
     let (mock, client) = setup().await;
     customer(&mock, &client, "user_1").await;
-    // Retry-After: 1 with a 50 ms cap: the client waits the cap, not a second.
+    // Retry-After: 1 with a 50 ms cap: retrying at 50 ms would only hit the limit again.
     mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::Sale));
-    let started = Instant::now();
+    let error = client
+        .sale("in_1", 100)
+        .customer_key("user_1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimited);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(1)));
+    assert!(error.is_retryable(), "a later attempt can succeed");
+    assert!(error.to_string().contains("wait 1 s"), "{error}");
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1);
+    assert!(mock.sales().is_empty());
+
+    // Within the cap, the wait is honoured and the call retried.
+    mock.inject(Fault::rate_limited(Duration::ZERO).on(Endpoint::Sale));
     let outcome = client
         .sale("in_1", 100)
         .customer_key("user_1")
@@ -736,8 +750,7 @@ async fn retry_after_is_waited_up_to_the_cap() {
         .await
         .unwrap();
     assert!(outcome.is_recorded());
-    assert!(started.elapsed() >= Duration::from_millis(50));
-    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 2);
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 3);
 }
 
 #[tokio::test]

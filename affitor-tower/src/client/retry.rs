@@ -24,8 +24,10 @@ use super::endpoint::Endpoint;
 ///
 /// Waits grow exponentially from [`base_delay`](RetryPolicy::base_delay) up to
 /// [`max_delay`](RetryPolicy::max_delay), with full jitter. A `Retry-After` from the API is
-/// honoured, up to [`retry_after_cap`](RetryPolicy::retry_after_cap). No retry starts after
-/// the call's [`deadline`](RetryPolicy::deadline).
+/// honoured, up to [`retry_after_cap`](RetryPolicy::retry_after_cap): a rate limit (429) that
+/// asks for a longer wait ends the call at once with [`ErrorKind::RateLimited`](crate::ErrorKind)
+/// and its [`Error::retry_after`](crate::Error::retry_after), rather than retrying into the
+/// limit. No retry starts after the call's [`deadline`](RetryPolicy::deadline).
 ///
 /// ```
 /// use std::time::Duration;
@@ -117,6 +119,11 @@ impl RetryPolicy {
 
     /// The longest wait that a `Retry-After` answer can impose before the next attempt.
     /// Default 10 s.
+    ///
+    /// A rate limit (429) that asks for more ends the call with
+    /// [`ErrorKind::RateLimited`](crate::ErrorKind) and [`Error::retry_after`](crate::Error::retry_after)
+    /// set, so that the caller decides (a webhook answers 503 and is redelivered later). Any
+    /// other answer's wait hint (a 5xx `retry_after_seconds`, say) is waited up to this cap.
     ///
     /// ```
     /// let policy = affitor_tower::RetryPolicy::default()
@@ -248,6 +255,17 @@ pub(crate) fn backoff(
     }
 }
 
+/// Whether a rate limit asks for a longer wait than the policy allows: retrying sooner would
+/// only hit the limit again, so the call ends with the API's `Retry-After` for the caller.
+fn rate_limited_beyond_cap(
+    policy: &RetryPolicy,
+    failure: Failure,
+    retry_after: Option<Duration>,
+) -> bool {
+    failure == Failure::Status(StatusCode::TOO_MANY_REQUESTS)
+        && retry_after.is_some_and(|wait| wait > policy.retry_after_cap)
+}
+
 /// The whole decision after a failed attempt: `attempt` attempts made so far (1-based),
 /// `elapsed` since the call began, `retry_after` from the answer if any, `jitter` in `[0, 1)`.
 pub(crate) fn decide(
@@ -259,7 +277,10 @@ pub(crate) fn decide(
     retry_after: Option<Duration>,
     jitter: f64,
 ) -> Decision {
-    if attempt >= policy.max_attempts || !is_retryable(policy, endpoint, failure, elapsed) {
+    if attempt >= policy.max_attempts
+        || !is_retryable(policy, endpoint, failure, elapsed)
+        || rate_limited_beyond_cap(policy, failure, retry_after)
+    {
         return Decision::GiveUp;
     }
     let wait = backoff(policy, attempt, retry_after, jitter);
@@ -483,6 +504,57 @@ mod tests {
             ),
             Decision::GiveUp
         );
+    }
+
+    #[test]
+    fn a_rate_limit_beyond_the_cap_ends_the_call() {
+        let policy = RetryPolicy::default().retry_after_cap(Duration::from_secs(10));
+        let zero = Duration::ZERO;
+        let decide_429 = |retry_after: Option<u64>| {
+            decide(
+                &policy,
+                Endpoint::Sale,
+                S(429),
+                1,
+                zero,
+                retry_after.map(Duration::from_secs),
+                0.5,
+            )
+        };
+        // Retry-After: 60 with a 10 s cap: retrying at 10 s would hit the limit again.
+        assert_eq!(decide_429(Some(60)), Decision::GiveUp);
+        // Up to the cap, the wait is honoured in full.
+        assert_eq!(
+            decide_429(Some(10)),
+            Decision::RetryAfter(Duration::from_secs(10))
+        );
+        assert_eq!(
+            decide_429(Some(3)),
+            Decision::RetryAfter(Duration::from_secs(3))
+        );
+        // No Retry-After: the backoff applies.
+        assert_eq!(
+            decide_429(None),
+            Decision::RetryAfter(Duration::from_millis(100))
+        );
+        // A wait hint on another status is capped, not a reason to stop.
+        assert_eq!(
+            decide(
+                &policy.clone().deadline(Duration::from_secs(60)),
+                Endpoint::Readiness,
+                S(500),
+                1,
+                zero,
+                Some(Duration::from_secs(60)),
+                0.5
+            ),
+            Decision::RetryAfter(Duration::from_secs(10))
+        );
+        assert!(!rate_limited_beyond_cap(
+            &policy,
+            S(503),
+            Some(Duration::from_secs(60))
+        ));
     }
 
     #[test]
