@@ -200,6 +200,7 @@ async fn test_mode_outcomes() {
         .base_url(mock.url())
         .retry(fast_policy())
         .test_mode(true)
+        .program_id(mock.program_id().to_string())
         .build()
         .unwrap();
     let lead = client.lead("test_customer").send().await.unwrap();
@@ -242,6 +243,27 @@ async fn test_mode_outcomes() {
         assert_eq!(request.body["additional_data"]["test_mode"], json!(true));
     }
     assert!(mock.sales()[0].test);
+    // The click, sent without the key, names the program; the others have the key.
+    let click = &mock.requests_to(Endpoint::Click)[0];
+    assert_eq!(
+        click.body["additional_data"],
+        json!({"test_mode": true, "program_id": mock.program_id().to_string()})
+    );
+    for endpoint in [Endpoint::Lead, Endpoint::Sale] {
+        let request = &mock.requests_to(endpoint)[0];
+        assert_eq!(request.body["additional_data"].get("program_id"), None);
+    }
+
+    // Outside test mode, the program id is not sent.
+    let live = Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .program_id("42")
+        .build()
+        .unwrap();
+    let _ = live.click("https://shop.example/?aff=partner").send().await;
+    let click = mock.requests_to(Endpoint::Click).pop().unwrap();
+    assert_eq!(click.body.get("additional_data"), None, "{}", click.body);
 }
 
 #[tokio::test]

@@ -291,6 +291,7 @@ fn client(url: &str, test_mode: bool) -> Client {
         .api_key("aff_contract_key")
         .base_url(url)
         .test_mode(test_mode)
+        .program_id("42")
         .retry(RetryPolicy::none())
         .build()
         .unwrap()
@@ -459,6 +460,19 @@ fn assert_conforms(requests: &[Captured], test_mode: bool) {
             )
         {
             assert_eq!(request.body["additional_data"]["test_mode"], json!(true));
+        }
+        // Test-mode clicks carry no key: they name the program instead.
+        if schema.map(|s| s.name) == Some("ClickRequest") {
+            let program_id = request
+                .body
+                .get("additional_data")
+                .map(|d| &d["program_id"]);
+            assert_eq!(
+                program_id,
+                test_mode.then_some(&json!("42")),
+                "{}",
+                request.body
+            );
         }
         // securitySchemes: Bearer everywhere but on click.
         assert_eq!(

@@ -87,6 +87,7 @@ struct Inner {
     timeout: Duration,
     retry: RetryPolicy,
     test_mode: bool,
+    program_id: Option<String>,
     delivery: crate::delivery::Delivery,
 }
 
@@ -514,6 +515,7 @@ impl fmt::Debug for Client {
             .field("timeout", &inner.timeout)
             .field("retry", &inner.retry)
             .field("test_mode", &inner.test_mode)
+            .field("program_id", &inner.program_id)
             .finish_non_exhaustive()
     }
 }
@@ -544,6 +546,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     user_agent: Option<String>,
     test_mode: bool,
+    program_id: Option<String>,
     http_client: Option<reqwest::Client>,
     queue_capacity: Option<usize>,
 }
@@ -631,7 +634,8 @@ impl ClientBuilder {
     }
 
     /// Test mode: clicks, leads and sales carry `additional_data.test_mode: true`, so the API
-    /// stores isolated test events that never touch attribution, commissions or metrics.
+    /// stores isolated test events that never touch attribution, commissions or metrics. Set
+    /// [`program_id`](ClientBuilder::program_id) too if you send test clicks.
     ///
     /// ```
     /// let client = affitor_tower::Client::builder().api_key("aff_key").test_mode(true).build()?;
@@ -639,6 +643,28 @@ impl ClientBuilder {
     /// ```
     pub fn test_mode(mut self, test_mode: bool) -> Self {
         self.test_mode = test_mode;
+        self
+    }
+
+    /// The program's id, sent as `additional_data.program_id` with test-mode clicks.
+    ///
+    /// A click carries no API key (the `aff` code is its credential), so a test-mode click,
+    /// which has no real `aff` code, needs the id for the API to link its test event to your
+    /// program. Leads and sales need nothing: the key names the program. Unused outside
+    /// [`test_mode`](ClientBuilder::test_mode). The id is in the dashboard, and in
+    /// `.affitor/config.json` after `affitor init`.
+    ///
+    /// ```
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .test_mode(true)
+    ///     .program_id("42")
+    ///     .build()?;
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
+    pub fn program_id(mut self, program_id: impl Into<String>) -> Self {
+        let program_id = program_id.into();
+        self.program_id = (!program_id.trim().is_empty()).then(|| program_id.trim().to_owned());
         self
     }
 
@@ -766,6 +792,7 @@ impl ClientBuilder {
                 timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                 retry: self.retry,
                 test_mode: self.test_mode,
+                program_id: self.program_id,
                 delivery: crate::delivery::Delivery::new(self.queue_capacity),
             }),
         })
@@ -782,6 +809,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
             .field("test_mode", &self.test_mode)
+            .field("program_id", &self.program_id)
             .field("http_client", &self.http_client.as_ref().map(|_| "custom"))
             .field("queue_capacity", &self.queue_capacity)
             .finish()

@@ -1122,7 +1122,12 @@ impl ClickRequest {
         if payload.affiliate_url.is_none() && !client.inner.test_mode {
             return Err(Error::new(ErrorKind::MissingAffiliateUrl).with_endpoint(Endpoint::Click));
         }
-        payload.additional_data = with_test_mode(&client, None);
+        let mut additional_data = Map::new();
+        // The one call without the key: in test mode, the program id links the test event.
+        if let (true, Some(program_id)) = (client.inner.test_mode, &client.inner.program_id) {
+            additional_data.insert("program_id".to_owned(), Value::from(program_id.as_str()));
+        }
+        payload.additional_data = with_test_mode(&client, Some(additional_data));
         Ok((client, payload))
     }
 }
