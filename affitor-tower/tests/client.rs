@@ -646,6 +646,34 @@ async fn readiness_and_verification() {
 }
 
 #[tokio::test]
+async fn verification_waits_as_long_as_the_api_asks_between_polls() {
+    let (mock, client) = setup().await;
+    // The first read lags behind the chain and asks for a 1 s wait; the next one is verified.
+    mock.inject(
+        Fault::response(
+            200,
+            json!({"state": "ready", "integration_verified": false, "blocker": "live",
+                   "poll": {"retry_after_seconds": 1}}),
+        )
+        .on(Endpoint::Readiness),
+    );
+    let started = Instant::now();
+    let verification = client
+        .verify()
+        .polls(2)
+        .poll_interval(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(verification.is_verified());
+    assert_eq!(mock.requests_to(Endpoint::Readiness).len(), 2);
+    // The API's 1 s, not the 60 s bound.
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(waited < Duration::from_secs(60), "{waited:?}");
+}
+
+#[tokio::test]
 async fn rate_limited_chain_is_not_retried() {
     let (mock, client) = setup().await;
     mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::TestEvent));

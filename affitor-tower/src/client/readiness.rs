@@ -49,7 +49,9 @@ pub struct Readiness {
     pub counts_24h: EventCounts,
     /// When the API key was last rotated, as ISO 8601 text.
     pub key_rotated_at: Option<String>,
-    /// How long to wait between two polls (`poll.retry_after_seconds`, 5 s when absent).
+    /// How long to wait before reading again (`poll.retry_after_seconds`, 5 s when absent).
+    /// [`Client::verify`](crate::Client::verify) waits that long between its reads, at most
+    /// [`VerifyRequest::poll_interval`](crate::readiness::VerifyRequest::poll_interval).
     pub poll_interval: Duration,
 }
 

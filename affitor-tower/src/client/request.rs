@@ -1198,7 +1198,7 @@ impl ReadinessRequest {
 /// let verification = client
 ///     .verify()
 ///     .polls(3)
-///     .poll_interval(Duration::from_secs(1))
+///     .poll_interval(Duration::from_secs(3))
 ///     .send()
 ///     .await?;
 /// println!("verified: {}", verification.is_verified());
@@ -1218,7 +1218,7 @@ impl VerifyRequest {
         Self {
             client,
             polls: 6,
-            poll_interval: Duration::from_secs(2),
+            poll_interval: DEFAULT_MAX_POLL_INTERVAL,
         }
     }
 
@@ -1234,7 +1234,12 @@ impl VerifyRequest {
         self
     }
 
-    /// The wait between two readiness reads. Default 2 s.
+    /// The longest wait between two readiness reads. Default 5 s.
+    ///
+    /// The wait is the one the API asks for in each answer (`poll.retry_after_seconds`, 5 s
+    /// when it gives none), but never longer than this: a verification takes at most about
+    /// `polls` × `poll_interval` plus the calls themselves, whatever the API says. The API's
+    /// wait is honoured in full while it is shorter.
     ///
     /// ```
     /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
@@ -1269,11 +1274,21 @@ impl VerifyRequest {
             if readiness.integration_verified {
                 break;
             }
-            tokio::time::sleep(self.poll_interval).await;
+            tokio::time::sleep(poll_wait(&readiness, self.poll_interval)).await;
             readiness = self.client.fetch_readiness(false).await?;
         }
         Ok(Verification { chain, readiness })
     }
+}
+
+/// The default bound of the wait between two readiness reads: the API's own default
+/// `poll.retry_after_seconds`, so that by default its wait is honoured.
+const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The wait before the next readiness read: the API's `poll.retry_after_seconds`, at most
+/// `max`.
+fn poll_wait(readiness: &Readiness, max: Duration) -> Duration {
+    readiness.poll_interval.min(max)
 }
 
 /// The client a tracking request belongs to: the background delivery counts a request that
@@ -1631,5 +1646,35 @@ mod tests {
         assert!(!builder.contains("ada@"), "{builder}");
         assert!(!builder.contains("aff_test_key"), "{builder}");
         assert!(matches!(Payload::from(lead), Payload::Lead(_)));
+    }
+
+    #[test]
+    fn the_api_sets_the_poll_wait_within_the_bound() {
+        let with_hint = |seconds: u64| {
+            Readiness::from_json(
+                &json!({"state": "ready", "poll": {"retry_after_seconds": seconds}}),
+            )
+        };
+        let max = Duration::from_secs(5);
+        // The API's wait, in full while it is shorter than the bound.
+        assert_eq!(poll_wait(&with_hint(1), max), Duration::from_secs(1));
+        assert_eq!(poll_wait(&with_hint(5), max), Duration::from_secs(5));
+        // Never longer than the bound.
+        assert_eq!(poll_wait(&with_hint(600), max), max);
+        assert_eq!(poll_wait(&with_hint(5), Duration::ZERO), Duration::ZERO);
+        // No hint: the API's documented default of 5 s, within the bound.
+        let no_hint = Readiness::from_json(&json!({"state": "ready"}));
+        assert_eq!(
+            poll_wait(&no_hint, Duration::from_secs(60)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            poll_wait(&no_hint, Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            VerifyRequest::new(client()).poll_interval,
+            DEFAULT_MAX_POLL_INTERVAL
+        );
     }
 }
