@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::Endpoint;
 use crate::client::{
     ClickRequest, Client, Error, LeadRequest, Outcome, Payload, RefundRequest, SaleRequest,
 };
@@ -84,41 +85,6 @@ pub struct DeliveryStats {
     pub pending: u64,
 }
 
-/// The kind of a tracking event.
-///
-/// ```
-/// assert_eq!(affitor_tower::EventKind::Sale.to_string(), "sale");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EventKind {
-    /// A server-side click, `POST /api/v1/track/click`.
-    Click,
-    /// A lead, `POST /api/v1/track/lead`.
-    Lead,
-    /// A sale, `POST /api/v1/track/sale`.
-    Sale,
-    /// A refund, `POST /api/v1/track/refund`.
-    Refund,
-}
-
-impl EventKind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Click => "click",
-            Self::Lead => "lead",
-            Self::Sale => "sale",
-            Self::Refund => "refund",
-        }
-    }
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// An event that [`Client::shutdown`] could not deliver.
 ///
 /// ```
@@ -126,15 +92,16 @@ impl fmt::Display for EventKind {
 /// use std::time::Duration;
 ///
 /// for event in client.shutdown(Duration::from_secs(5)).await.undelivered {
-///     eprintln!("{} {:?}: {:?}", event.kind, event.transaction_id, event.reason);
+///     eprintln!("{} {:?}: {:?}", event.endpoint, event.transaction_id, event.reason);
 /// }
 /// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UndeliveredEvent {
-    /// What kind of event it was.
-    pub kind: EventKind,
+    /// Where it was going: [`Endpoint::Click`], [`Endpoint::Lead`], [`Endpoint::Sale`] or
+    /// [`Endpoint::Refund`].
+    pub endpoint: Endpoint,
     /// The transaction id of a sale or a refund; `None` for a lead or a click.
     pub transaction_id: Option<String>,
     /// What became of it.
@@ -249,7 +216,7 @@ impl Client {
     /// // No request is in progress any more: flush what the requests queued.
     /// let report = client.shutdown(Duration::from_secs(10)).await;
     /// for event in &report.undelivered {
-    ///     eprintln!("not delivered: {} {:?}", event.kind, event.transaction_id);
+    ///     eprintln!("not delivered: {} {:?}", event.endpoint, event.transaction_id);
     /// }
     /// # Ok(())
     /// # }
@@ -298,7 +265,7 @@ impl LeadRequest {
     /// [`send`]: LeadRequest::send
     pub fn send_in_background(self) {
         let client = self.client().clone();
-        background(&client, EventKind::Lead, self.into_payload());
+        background(&client, Endpoint::Lead, self.into_payload());
     }
 }
 
@@ -328,7 +295,7 @@ impl SaleRequest {
     /// [`send`]: SaleRequest::send
     pub fn send_in_background(self) {
         let client = self.client().clone();
-        background(&client, EventKind::Sale, self.into_payload());
+        background(&client, Endpoint::Sale, self.into_payload());
     }
 }
 
@@ -356,7 +323,7 @@ impl RefundRequest {
     /// [`send`]: RefundRequest::send
     pub fn send_in_background(self) {
         let client = self.client().clone();
-        background(&client, EventKind::Refund, self.into_payload());
+        background(&client, Endpoint::Refund, self.into_payload());
     }
 }
 
@@ -382,19 +349,19 @@ impl ClickRequest {
     /// [`send`]: ClickRequest::send
     pub fn send_in_background(self) {
         let client = self.client().clone();
-        background(&client, EventKind::Click, self.into_payload());
+        background(&client, Endpoint::Click, self.into_payload());
     }
 }
 
 /// Queues a validated payload, or counts and logs the validation error.
 fn background<P: Into<Payload>>(
     client: &Client,
-    kind: EventKind,
+    endpoint: Endpoint,
     validated: Result<(Client, P), Error>,
 ) {
     match validated {
         Ok((_, payload)) => client.delivery().enqueue(client, payload.into()),
-        Err(error) => client.delivery().invalid(kind, &error),
+        Err(error) => client.delivery().invalid(endpoint, &error),
     }
 }
 
@@ -455,27 +422,27 @@ struct InFlight {
 
 /// What the logs and the report say about an event: never a key, a customer key or an email.
 struct Event {
-    kind: EventKind,
+    endpoint: Endpoint,
     transaction_id: Option<String>,
 }
 
 impl Event {
     fn of(payload: &Payload) -> Self {
-        let (kind, transaction_id) = match payload {
-            Payload::Click(_) => (EventKind::Click, None),
-            Payload::Lead(_) => (EventKind::Lead, None),
-            Payload::Sale(sale) => (EventKind::Sale, Some(sale.transaction_id.clone())),
-            Payload::Refund(refund) => (EventKind::Refund, Some(refund.transaction_id.clone())),
+        let (endpoint, transaction_id) = match payload {
+            Payload::Click(_) => (Endpoint::Click, None),
+            Payload::Lead(_) => (Endpoint::Lead, None),
+            Payload::Sale(sale) => (Endpoint::Sale, Some(sale.transaction_id.clone())),
+            Payload::Refund(refund) => (Endpoint::Refund, Some(refund.transaction_id.clone())),
         };
         Self {
-            kind,
+            endpoint,
             transaction_id,
         }
     }
 
     fn undelivered(self, reason: UndeliveredReason) -> UndeliveredEvent {
         UndeliveredEvent {
-            kind: self.kind,
+            endpoint: self.endpoint,
             transaction_id: self.transaction_id,
             reason,
         }
@@ -540,10 +507,10 @@ impl Delivery {
     }
 
     /// Counts and logs an event that failed validation.
-    fn invalid(&self, kind: EventKind, error: &Error) {
+    fn invalid(&self, endpoint: Endpoint, error: &Error) {
         self.shared.lock().failed += 1;
         tracing::warn!(
-            endpoint = kind.name(),
+            endpoint = endpoint.name(),
             error = %error,
             "Affitor event not queued: it is invalid"
         );
@@ -566,7 +533,7 @@ impl Delivery {
             state.dropped += 1;
             drop(state);
             let event = Event::of(&payload);
-            let endpoint = event.kind.name();
+            let endpoint = event.endpoint.name();
             let transaction_id = event.transaction_id.as_deref();
             match refused {
                 Refused::ShutDown => tracing::warn!(
@@ -693,7 +660,7 @@ impl Shared {
         match (&settled, closing) {
             (Settled::Delivered(_), Some(closing)) => closing.delivered += 1,
             (_, Some(closing)) => closing.undelivered.push(UndeliveredEvent {
-                kind: event.kind,
+                endpoint: event.endpoint,
                 transaction_id: event.transaction_id.clone(),
                 reason: UndeliveredReason::Failed,
             }),
@@ -701,7 +668,7 @@ impl Shared {
         }
         drop(state);
         self.settled.notify_waiters();
-        let endpoint = event.kind.name();
+        let endpoint = event.endpoint.name();
         let transaction_id = event.transaction_id.as_deref();
         match settled {
             Settled::Delivered(outcome) => {
@@ -949,7 +916,7 @@ mod tests {
         // The lead is settled: u3's sale may go; in_2's refund still waits.
         state
             .in_flight
-            .retain(|sent| sent.event.kind != EventKind::Lead);
+            .retain(|sent| sent.event.endpoint != Endpoint::Lead);
         start_ready(&mut state, &mut started);
         assert_eq!(started, ["in_1", "in_2", "lead", "in_1", "in_3"]);
         assert_eq!(state.pending.len(), 1);

@@ -35,7 +35,7 @@ pub use client::{
     SaleType, SubscriptionInterval,
 };
 #[cfg(feature = "client")]
-pub use delivery::{DeliveryReport, DeliveryStats, EventKind, UndeliveredEvent, UndeliveredReason};
+pub use delivery::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 #[cfg(any(feature = "client", feature = "mock"))]
 pub use endpoint::Endpoint;
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,

@@ -10,9 +10,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
-use affitor_tower::{
-    ClickId, Client, DeliveryStats, EventKind, RetryPolicy, SaleOutcome, UndeliveredReason,
-};
+use affitor_tower::{ClickId, Client, DeliveryStats, RetryPolicy, SaleOutcome, UndeliveredReason};
 
 /// Retries in tens of milliseconds, for long enough to outlast a short outage.
 fn quick_retries() -> RetryPolicy {
@@ -329,7 +327,7 @@ async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
         .undelivered
         .iter()
         .map(|event| {
-            assert_eq!(event.kind, EventKind::Sale);
+            assert_eq!(event.endpoint, Endpoint::Sale);
             event.transaction_id.clone().unwrap()
         })
         .collect();
@@ -370,7 +368,7 @@ async fn shutdown_reports_events_the_api_refused_during_the_flush() {
         .iter()
         .map(|event| {
             (
-                event.kind,
+                event.endpoint,
                 event.transaction_id.clone().unwrap(),
                 event.reason,
             )
@@ -381,12 +379,12 @@ async fn shutdown_reports_events_the_api_refused_during_the_flush() {
         refused,
         [
             (
-                EventKind::Refund,
+                Endpoint::Refund,
                 "in_unknown_1".to_owned(),
                 UndeliveredReason::Failed
             ),
             (
-                EventKind::Refund,
+                Endpoint::Refund,
                 "in_unknown_2".to_owned(),
                 UndeliveredReason::Failed
             ),

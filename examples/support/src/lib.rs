@@ -389,7 +389,7 @@ pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
     } else {
         for event in &report.undelivered {
             tracing::warn!(
-                kind = %event.kind,
+                endpoint = %event.endpoint,
                 transaction_id = event.transaction_id.as_deref(),
                 reason = ?event.reason,
                 "an Affitor event was not delivered before shutdown"
