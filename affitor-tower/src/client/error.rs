@@ -269,13 +269,30 @@ impl Error {
         self.inner.retry_after
     }
 
-    /// Whether the same call could succeed later: the API was unreachable, slow, failing or
-    /// rate limiting. Configuration errors, invalid requests, a refused key, a refund of a sale
-    /// that was never recorded ([`ErrorKind::SaleNotFound`]) and other refusals will not get
-    /// better by retrying.
+    /// Whether the same call, made again later, could succeed: the API was unreachable
+    /// ([`Connect`](ErrorKind::Connect)), slow ([`Timeout`](ErrorKind::Timeout)), cut off
+    /// ([`Network`](ErrorKind::Network)), failing ([`Server`](ErrorKind::Server)) or rate
+    /// limiting ([`RateLimited`](ErrorKind::RateLimited); see [`Error::retry_after`]). Anything
+    /// else will not get better by trying again: configuration errors, invalid requests, a
+    /// refused key, a refund of a sale that was never recorded
+    /// ([`SaleNotFound`](ErrorKind::SaleNotFound)), a sale recorded without its commission
+    /// ([`CommissionNotCreated`](ErrorKind::CommissionNotCreated)), an answer that is not the
+    /// API's ([`Decode`](ErrorKind::Decode)) and other refusals.
     ///
-    /// A webhook handler can answer 503 on a retryable error so that the payment provider
-    /// delivers the event again later.
+    /// It answers "could a later attempt succeed", not "did nothing happen": after a timeout, a
+    /// broken connection or a 5xx, the API may have processed the call. Trying again is still
+    /// safe for every call, which is why this says `true`:
+    /// - a **sale** or a **refund** is keyed by its transaction id: a repeat is answered 409
+    ///   or `skipped`, never counted twice;
+    /// - a **lead** is idempotent on the customer: a repeat is accepted, or refused as
+    ///   already converted, and never creates a second customer;
+    /// - a **click** repeated may be recorded twice: a visit counted twice, no money involved.
+    ///
+    /// The client's own retry loop is stricter for leads and clicks: it repeats them only when
+    /// the request surely was not processed (see [`RetryPolicy`](crate::RetryPolicy)), so that
+    /// one `send` never records an event twice by itself; trying again after that is the
+    /// caller's choice. A webhook handler can answer 503 on a retryable error so that the
+    /// payment provider delivers the event again later.
     ///
     /// ```
     /// let error = affitor_tower::Client::builder().build().unwrap_err();
@@ -775,6 +792,33 @@ mod tests {
             key,
         );
         assert!(error.message().unwrap().len() <= MAX_MESSAGE_LEN + '…'.len_utf8());
+    }
+
+    #[test]
+    fn retryable_means_a_later_attempt_could_succeed() {
+        // A lead whose connection broke may have been recorded; trying again is still safe.
+        for kind in [
+            ErrorKind::Network,
+            ErrorKind::Timeout,
+            ErrorKind::Connect,
+            ErrorKind::Server,
+            ErrorKind::RateLimited,
+        ] {
+            for endpoint in [Endpoint::Lead, Endpoint::Click, Endpoint::Sale] {
+                let error = Error::new(kind).with_endpoint(endpoint);
+                assert!(error.is_retryable(), "{kind:?} {endpoint:?}");
+            }
+        }
+        for kind in [
+            ErrorKind::Decode,
+            ErrorKind::Rejected,
+            ErrorKind::SaleNotFound,
+            ErrorKind::CommissionNotCreated,
+            ErrorKind::Unauthorized,
+            ErrorKind::InvalidAmount,
+        ] {
+            assert!(!Error::new(kind).is_retryable(), "{kind:?}");
+        }
     }
 
     #[test]
