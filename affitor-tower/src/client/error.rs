@@ -299,14 +299,14 @@ impl Error {
     /// assert!(!error.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        match self.inner.kind {
+        matches!(
+            self.inner.kind,
             ErrorKind::RateLimited
-            | ErrorKind::Server
-            | ErrorKind::Timeout
-            | ErrorKind::Connect
-            | ErrorKind::Network => true,
-            _ => false,
-        }
+                | ErrorKind::Server
+                | ErrorKind::Timeout
+                | ErrorKind::Connect
+                | ErrorKind::Network
+        )
     }
 
     fn write_status(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
