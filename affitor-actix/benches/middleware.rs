@@ -207,8 +207,8 @@ fn middleware(c: &mut Criterion) {
 }
 
 /// Each case again, bare and through the middleware in alternating rounds (the order flips
-/// every round), with the median time per request of each side and the median of the per-round
-/// ratios: a busy machine slows both sides of a round alike.
+/// every round), with the median time per request of each side and the medians of the
+/// per-round differences and ratios: a busy machine slows both sides of a round alike.
 fn paired(_: &mut Criterion) {
     const ROUNDS: usize = 31;
     const CALLS: usize = 500;
@@ -241,6 +241,7 @@ fn paired(_: &mut Criterion) {
         block(false);
         block(true);
         let (mut bare_times, mut wrapped_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut added_ns = Vec::new();
         for round in 0..ROUNDS {
             let (bare_time, wrapped_time) = if round % 2 == 0 {
                 let bare_time = block(false);
@@ -250,18 +251,21 @@ fn paired(_: &mut Criterion) {
                 (block(false), wrapped_time)
             };
             ratios.push(wrapped_time.as_secs_f64() / bare_time.as_secs_f64());
+            added_ns.push(wrapped_time.as_nanos() as f64 - bare_time.as_nanos() as f64);
             bare_times.push(bare_time);
             wrapped_times.push(wrapped_time);
         }
         bare_times.sort();
         wrapped_times.sort();
         ratios.sort_by(f64::total_cmp);
+        added_ns.sort_by(f64::total_cmp);
         println!(
-            "actix/{}/paired: bare median {:?}, middleware median {:?}, median ratio \
-             middleware/bare {:.2} ({ROUNDS} alternating rounds of {CALLS} requests)",
+            "actix/{}/paired: bare median {:?}, middleware median {:?}, median added {:.0} ns, \
+             median ratio middleware/bare {:.2} ({ROUNDS} alternating rounds of {CALLS} requests)",
             case.name,
             bare_times[ROUNDS / 2],
             wrapped_times[ROUNDS / 2],
+            added_ns[ROUNDS / 2],
             ratios[ROUNDS / 2],
         );
     }

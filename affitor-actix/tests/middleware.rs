@@ -134,10 +134,10 @@ async fn compare(affitor: Affitor, request: &Req) -> Seen {
     );
     assert_eq!(seen.error, bare.error);
     assert_eq!(seen.content_length, bare.content_length);
-    let lookup = seen
-        .lookup
-        .as_ref()
-        .expect("the middleware always inserts a lookup");
+    assert!(
+        seen.lookup.is_some(),
+        "the middleware always inserts a lookup"
+    );
     // The lookup is the one extension that carries the click id: no `ClickId` of its own.
     assert_eq!(seen.click_id_extension, None);
     seen
