@@ -269,6 +269,12 @@ pub enum ClickIdSource {
 
 impl ClickIdSource {
     /// A request header. Header names are matched without regard to case.
+    ///
+    /// ```
+    /// use affitor_tower::ClickIdSource;
+    ///
+    /// assert_eq!(ClickIdSource::header("X-Click-Id"), ClickIdSource::header("x-click-id"));
+    /// ```
     pub fn header(name: impl Into<Cow<'static, str>>) -> Self {
         let name = name.into();
         if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
@@ -279,21 +285,43 @@ impl ClickIdSource {
     }
 
     /// A cookie. Cookie names are matched exactly.
+    ///
+    /// ```
+    /// let source = affitor_tower::ClickIdSource::cookie("affitor_click_id");
+    /// assert_eq!(source.to_string(), "cookie `affitor_click_id`");
+    /// ```
     pub fn cookie(name: impl Into<Cow<'static, str>>) -> Self {
         Self::Cookie(name.into())
     }
 
     /// A top-level string field of a JSON body.
+    ///
+    /// ```
+    /// let source = affitor_tower::ClickIdSource::json_field("affitorClickId");
+    /// assert_eq!(source.to_string(), "JSON body field `affitorClickId`");
+    /// ```
     pub fn json_field(name: impl Into<Cow<'static, str>>) -> Self {
         Self::JsonField(name.into())
     }
 
     /// A field of a form (`application/x-www-form-urlencoded`) body.
+    ///
+    /// ```
+    /// let source = affitor_tower::ClickIdSource::form_field("affitor_click_id");
+    /// assert_eq!(source.to_string(), "form body field `affitor_click_id`");
+    /// ```
     pub fn form_field(name: impl Into<Cow<'static, str>>) -> Self {
         Self::FormField(name.into())
     }
 
     /// Whether this source needs the request body to be read.
+    ///
+    /// ```
+    /// use affitor_tower::ClickIdSource;
+    ///
+    /// assert!(ClickIdSource::form_field("affitor_click_id").reads_body());
+    /// assert!(!ClickIdSource::cookie("affitor_click_id").reads_body());
+    /// ```
     pub fn reads_body(&self) -> bool {
         matches!(self, Self::JsonField(_) | Self::FormField(_))
     }
@@ -327,16 +355,39 @@ pub struct RejectedClickId {
 
 impl RejectedClickId {
     /// A value from `source` rejected for `reason`.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdSource, InvalidClickId, RejectedClickId};
+    ///
+    /// let rejected = RejectedClickId::new(ClickIdSource::header("x-affitor-click-id"), InvalidClickId::Empty);
+    /// assert_eq!(rejected.reason(), InvalidClickId::Empty);
+    /// ```
     pub fn new(source: ClickIdSource, reason: InvalidClickId) -> Self {
         Self { source, reason }
     }
 
     /// Where the value was found.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdSource, InvalidClickId, RejectedClickId};
+    ///
+    /// let source = ClickIdSource::cookie("customer_code");
+    /// let rejected = RejectedClickId::new(source.clone(), InvalidClickId::TooLong { len: 200 });
+    /// assert_eq!(rejected.source(), &source);
+    /// ```
     pub fn source(&self) -> &ClickIdSource {
         &self.source
     }
 
     /// Why it was rejected.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdSource, InvalidClickId, RejectedClickId};
+    ///
+    /// let reason = InvalidClickId::ForbiddenByte { byte: b'\r', position: 3 };
+    /// let rejected = RejectedClickId::new(ClickIdSource::header("x-affitor-click-id"), reason);
+    /// assert_eq!(rejected.reason(), reason);
+    /// ```
     pub fn reason(&self) -> InvalidClickId {
         self.reason
     }
@@ -376,6 +427,16 @@ pub struct ClickIdLookup {
 
 impl ClickIdLookup {
     /// A lookup that found `click_id` in `source`, after rejecting the values in `rejected`.
+    ///
+    /// Adapters for other frameworks build it; the layer and the actix middleware do it for you.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    ///
+    /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::Extension, Vec::new());
+    /// assert_eq!(lookup.to_string(), "click id found in the request extension");
+    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// ```
     pub fn found(click_id: ClickId, source: ClickIdSource, rejected: Vec<RejectedClickId>) -> Self {
         Self {
             found: Some((click_id, source)),
@@ -384,6 +445,17 @@ impl ClickIdLookup {
     }
 
     /// A lookup that found no valid click id; `rejected` lists the values it turned down.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
+    ///
+    /// let rejected = RejectedClickId::new(ClickIdSource::cookie("affitor_click_id"), InvalidClickId::Empty);
+    /// let lookup = ClickIdLookup::not_found(vec![rejected]);
+    /// assert_eq!(
+    ///     lookup.to_string(),
+    ///     "no valid click id in the request (cookie `affitor_click_id`: click id is empty)",
+    /// );
+    /// ```
     pub fn not_found(rejected: Vec<RejectedClickId>) -> Self {
         Self {
             found: None,
@@ -392,21 +464,50 @@ impl ClickIdLookup {
     }
 
     /// The click id, if one was found.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    ///
+    /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::header("x-affitor-click-id"), Vec::new());
+    /// assert_eq!(lookup.click_id().map(|id| id.as_str()), Some("abc"));
+    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// ```
     pub fn click_id(&self) -> Option<&ClickId> {
         self.found.as_ref().map(|(click_id, _)| click_id)
     }
 
     /// Where the click id was found, if it was.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    ///
+    /// assert_eq!(ClickIdLookup::not_found(Vec::new()).source(), None);
+    /// ```
     pub fn source(&self) -> Option<&ClickIdSource> {
         self.found.as_ref().map(|(_, source)| source)
     }
 
-    /// The values rejected on the way, in the order they were looked at.
+    /// The values rejected on the way, in the order they were looked at (the first few of
+    /// them, when a request carries many).
+    ///
+    /// ```
+    /// use affitor_tower::ClickIdLookup;
+    ///
+    /// assert!(ClickIdLookup::not_found(Vec::new()).rejected().is_empty());
+    /// ```
     pub fn rejected(&self) -> &[RejectedClickId] {
         &self.rejected
     }
 
     /// The click id, consuming the lookup.
+    ///
+    /// ```
+    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    ///
+    /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::Extension, Vec::new());
+    /// assert_eq!(lookup.into_click_id().map(String::from), Some("abc".to_owned()));
+    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// ```
     pub fn into_click_id(self) -> Option<ClickId> {
         self.found.map(|(click_id, _)| click_id)
     }

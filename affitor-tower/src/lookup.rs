@@ -189,6 +189,7 @@ impl ClickIdSources {
             );
             return HeaderLookup::Done(candidates.not_found());
         }
+        candidates.report_omitted();
         HeaderLookup::ReadBody(BodyLookup {
             sources: self.clone(),
             kind,
@@ -348,6 +349,7 @@ impl BodyLookup {
         }
         let mut candidates = Candidates {
             rejected: self.rejected,
+            omitted: 0,
         };
         let sources = &self.sources.sources;
         let found = match self.kind {
@@ -418,6 +420,7 @@ impl BodyLookup {
         );
         Candidates {
             rejected: self.rejected,
+            omitted: 0,
         }
         .not_found()
     }
@@ -507,8 +510,10 @@ struct CookieScan {
     /// The source index and the click id of the best valid value.
     best: Option<(usize, ClickId)>,
     /// The values rejected, by source index, not yet reported: a source that comes after the
-    /// best one never looked at its values, so they are never reported.
+    /// best one never looked at its values, so they are never reported. At most
+    /// [`MAX_REJECTED`] are kept; `omitted` counts the others.
     rejected: Vec<(usize, InvalidClickId)>,
+    omitted: usize,
 }
 
 impl CookieScan {
@@ -525,6 +530,7 @@ impl CookieScan {
         let mut scan = Self {
             best: None,
             rejected: Vec::new(),
+            omitted: 0,
         };
         // Each `;`-separated pair is matched against the wanted names directly: most pairs are
         // other cookies, whose `=` and value need not be looked for.
@@ -552,6 +558,7 @@ impl CookieScan {
                                 break 'headers;
                             }
                         }
+                        Err(_) if scan.rejected.len() >= MAX_REJECTED => scan.omitted += 1,
                         Err(reason) => scan.rejected.push((index, reason)),
                     }
                 }
@@ -572,6 +579,7 @@ impl CookieScan {
         source: &ClickIdSource,
         candidates: &mut Candidates,
     ) -> Option<ClickId> {
+        candidates.omitted += std::mem::take(&mut self.omitted);
         for (_, reason) in self
             .rejected
             .iter()
@@ -589,10 +597,16 @@ impl CookieScan {
     }
 }
 
+/// The most rejected values one lookup records and logs one by one: a hostile request with
+/// thousands of bad cookies gets one more log line saying how many were left out, not thousands.
+const MAX_REJECTED: usize = 8;
+
 /// The values turned down so far in one lookup.
 #[derive(Default)]
 struct Candidates {
     rejected: Vec<RejectedClickId>,
+    /// Rejected values past [`MAX_REJECTED`], counted only.
+    omitted: usize,
 }
 
 impl Candidates {
@@ -607,19 +621,35 @@ impl Candidates {
         }
     }
 
-    /// Records and logs a rejected value.
+    /// Records and logs a rejected value, up to [`MAX_REJECTED`]; counts the others.
     fn reject(&mut self, source: &ClickIdSource, reason: InvalidClickId) {
-        tracing::warn!(%source, %reason, "ignoring an invalid click id");
-        self.rejected
-            .push(RejectedClickId::new(source.clone(), reason));
+        if self.rejected.len() < MAX_REJECTED {
+            tracing::warn!(%source, %reason, "ignoring an invalid click id");
+            self.rejected
+                .push(RejectedClickId::new(source.clone(), reason));
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// Logs how many rejected values were left out, if any.
+    fn report_omitted(&self) {
+        if self.omitted > 0 {
+            tracing::warn!(
+                omitted = self.omitted,
+                "ignoring more invalid click ids than are logged one by one"
+            );
+        }
     }
 
     fn found(self, click_id: ClickId, source: &ClickIdSource) -> ClickIdLookup {
+        self.report_omitted();
         tracing::debug!(%source, "click id found");
         ClickIdLookup::found(click_id, source.clone(), self.rejected)
     }
 
     fn not_found(self) -> ClickIdLookup {
+        self.report_omitted();
         ClickIdLookup::not_found(self.rejected)
     }
 }

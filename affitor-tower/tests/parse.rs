@@ -365,3 +365,26 @@ fn the_body_step_finishes_the_lookup() {
         "click id found in the form body field `affitor_click_id`"
     );
 }
+
+#[test]
+fn a_flood_of_invalid_values_is_bounded() {
+    // Thousands of invalid cookies: a few are reported, the rest only counted in one log line.
+    let flood = vec!["affitor_click_id=a b"; 5_000].join("; ");
+    let step = headers_step(
+        &ClickIdSources::default(),
+        "GET",
+        &[("cookie", flood.as_bytes())],
+    );
+    let lookup = done(step);
+    assert_eq!(lookup.click_id(), None);
+    assert_eq!(lookup.rejected().len(), 8);
+
+    // A valid value after the flood is still found.
+    let flood = format!("{flood}; affitor_click_id=cust_1");
+    let step = headers_step(
+        &ClickIdSources::default(),
+        "GET",
+        &[("cookie", flood.as_bytes())],
+    );
+    assert_eq!(done(step).click_id().map(|id| id.as_str()), Some("cust_1"));
+}
