@@ -223,17 +223,9 @@ impl Client {
     /// ```
     ///
     /// With actix-web, whose server future ends after its own graceful stop (on SIGINT or
-    /// SIGTERM, within `HttpServer::shutdown_timeout`):
-    ///
-    /// ```ignore
-    /// let client = affitor_tower::Client::from_env()?;
-    /// let shared = client.clone();
-    /// HttpServer::new(move || App::new().app_data(web::Data::new(shared.clone())))
-    ///     .bind(("127.0.0.1", 8080))?
-    ///     .run()
-    ///     .await?;
-    /// let report = client.shutdown(Duration::from_secs(10)).await;
-    /// ```
+    /// SIGTERM, within `HttpServer::shutdown_timeout`), it is the same: `.await` the server,
+    /// then call `client.shutdown(..)` (the `affitor-actix` crate and its `actix-signup`
+    /// example show it whole).
     ///
     /// [`send_in_background`]: SaleRequest::send_in_background
     /// [`with_graceful_shutdown`]: https://docs.rs/axum/0.8/axum/serve/struct.Serve.html#method.with_graceful_shutdown
