@@ -16,7 +16,10 @@ use crate::click_id::lookup;
 /// [`lead`](BoundClient::lead) and [`sale`](BoundClient::sale) fill in the click id that
 /// [`AffitorLayer`](crate::AffitorLayer) found in the request, unless you set one yourself, so a
 /// handler tracks a signup or a payment in one line. The client comes from the layer: give it
-/// one with [`AffitorLayer::client`](crate::AffitorLayer::client).
+/// one with [`AffitorLayer::client`](crate::AffitorLayer::client). If your client also lives in
+/// your router state, give the layer that same client (a clone shares its pool and its delivery
+/// queue): the extractor does not read the state through `FromRef`, since that would require
+/// every router state, `()` included, to hold a client.
 ///
 /// ```
 /// use affitor_axum::{AffitorClient, AffitorLayer, Client};
