@@ -26,11 +26,12 @@ use crate::client::{
 
 /// The default queue capacity.
 const DEFAULT_CAPACITY: usize = 1024;
-/// The most events the worker sends at once.
-const MAX_IN_FLIGHT: usize = 8;
+/// The most events the worker sends at once: against an API that takes 200 ms to answer, 64 in
+/// flight deliver about 300 events a second (8 delivered 40, and a busy signup page lost leads).
+const MAX_IN_FLIGHT: usize = 64;
 /// How far into the queue the worker looks for an event that may start now, past events that
 /// wait for an earlier event of the same transaction or customer.
-const LOOKAHEAD: usize = 64;
+const LOOKAHEAD: usize = 128;
 
 tokio::task_local! {
     /// The counters of the queue whose worker runs the current call: the retry loop reports

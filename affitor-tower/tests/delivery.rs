@@ -176,8 +176,9 @@ async fn a_full_queue_drops_exactly_the_overflow_and_stays_bounded() {
     const CAPACITY: usize = 4;
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    // A slow API keeps the first events in flight while more arrive.
-    mock.inject(Fault::delay(Duration::from_millis(500)).always());
+    // A slow API keeps the first events in flight while more arrive (long enough that the
+    // checks below never race its answers).
+    mock.inject(Fault::delay(Duration::from_secs(2)).always());
     let client = Client::builder()
         .api_key(mock.api_key())
         .base_url(mock.url())
@@ -305,13 +306,14 @@ async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
     let client = client(&mock, quick_retries());
     mock.shutdown().await; // The API is down: connections are refused.
 
-    let sales = ids("in_lost", 20);
+    // More than the worker sends at once, so some never leave the queue.
+    let sales = ids("in_lost", 100);
     queue_sales(&client, &click_id, sales.clone());
     until("the first retries", || client.delivery_stats().retried > 0).await;
     let report = client.shutdown(Duration::from_millis(200)).await;
 
     assert_eq!(report.delivered, 0);
-    assert_eq!(report.undelivered.len(), 20);
+    assert_eq!(report.undelivered.len(), 100);
     let stats = report.stats;
     assert_eq!(
         (
@@ -321,7 +323,7 @@ async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
             stats.dropped,
             stats.pending
         ),
-        (20, 0, 0, 20, 0)
+        (100, 0, 0, 100, 0)
     );
     let reported: Vec<String> = report
         .undelivered
@@ -344,7 +346,7 @@ async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
         .filter(|event| event.reason == UndeliveredReason::NotSent)
         .count();
     assert!(interrupted > 0 && not_sent > 0, "{interrupted} {not_sent}");
-    assert_eq!(interrupted + not_sent, 20);
+    assert_eq!(interrupted + not_sent, 100);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! - [`SIGNUP_PAGE`]: the signup page, whose script posts the click id as `affitorClickId`.
 //! - [`checkout_session`] and [`PaymentEvent`]: the checkout and payment-webhook shapes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -196,8 +196,15 @@ pub struct Users {
 
 #[derive(Debug, Default)]
 struct UsersInner {
-    by_id: Mutex<HashMap<String, User>>,
+    table: Mutex<UserTable>,
     next_id: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct UserTable {
+    by_id: HashMap<String, User>,
+    /// The lower-cased emails in use.
+    emails: HashSet<String>,
 }
 
 impl Users {
