@@ -221,15 +221,12 @@ impl Users {
         if form.password.len() < 8 {
             return Err(SignupError::WeakPassword);
         }
-        let mut users = self
+        let mut table = self
             .inner
-            .by_id
+            .table
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if users
-            .values()
-            .any(|user| user.email.eq_ignore_ascii_case(email))
-        {
+        if !table.emails.insert(email.to_ascii_lowercase()) {
             return Err(SignupError::EmailTaken);
         }
         let number = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -238,18 +235,18 @@ impl Users {
             email: email.to_owned(),
             click_id,
         };
-        users.insert(user.id.clone(), user.clone());
+        table.by_id.insert(user.id.clone(), user.clone());
         Ok(user)
     }
 
     /// The user with this id.
     pub fn get(&self, id: &str) -> Option<User> {
-        let users = self
+        let table = self
             .inner
-            .by_id
+            .table
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        users.get(id).cloned()
+        table.by_id.get(id).cloned()
     }
 }
 
