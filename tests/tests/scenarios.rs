@@ -60,18 +60,22 @@ mod scenario {
         assert!(answer.text.contains("affitorClickId"), "{}", app.app.name);
     }
 
+    /// Asserts that `lead` is the lead of `user_id`, carrying `click_id`, or no click id.
+    fn assert_lead(app: &Running, lead: &Value, user_id: &str, click_id: Option<&str>) {
+        let name = app.app.name;
+        assert_eq!(lead["customer_key"], user_id, "{name}: {lead}");
+        match click_id {
+            Some(click_id) => assert_eq!(lead["click_id"], click_id, "{name}: {lead}"),
+            None => assert!(lead.get("click_id").is_none(), "{name}: {lead}"),
+        }
+    }
+
     /// Signs up with the click id sent one way, and checks the lead carries it.
     async fn lead_carries(app: &Running, click_id: &str, extra: Value, headers: &[(&str, &str)]) {
         let user_id = app.signup("ada@example.com", &extra, headers).await;
         let leads = app.leads_received(1).await;
-        assert_eq!(
-            leads[0]["customer_key"],
-            user_id.as_str(),
-            "{}",
-            app.app.name
-        );
+        assert_lead(app, &leads[0], &user_id, Some(click_id));
         assert_eq!(leads[0]["email"], "ada@example.com", "{}", app.app.name);
-        assert_eq!(leads[0]["click_id"], click_id, "{}", app.app.name);
     }
 
     pub(super) async fn click_id_in_the_header(app: &Running) {
@@ -117,31 +121,14 @@ mod scenario {
         );
         let user_id = user_id(&answer);
         let leads = app.leads_received(1).await;
-        assert_eq!(
-            leads[0]["customer_key"],
-            user_id.as_str(),
-            "{}",
-            app.app.name
-        );
+        assert_lead(app, &leads[0], &user_id, Some(click_id.as_str()));
         assert_eq!(leads[0]["email"], "ada@example.com", "{}", app.app.name);
-        assert_eq!(leads[0]["click_id"], click_id.as_str(), "{}", app.app.name);
     }
 
     pub(super) async fn no_click_id(app: &Running) {
         let user_id = app.signup("ada@example.com", &json!({}), &[]).await;
         let leads = app.leads_received(1).await;
-        assert_eq!(
-            leads[0]["customer_key"],
-            user_id.as_str(),
-            "{}",
-            app.app.name
-        );
-        assert!(
-            leads[0].get("click_id").is_none(),
-            "{}: {}",
-            app.app.name,
-            leads[0]
-        );
+        assert_lead(app, &leads[0], &user_id, None);
     }
 
     pub(super) async fn header_wins_over_cookie_and_body(app: &Running) {
@@ -175,18 +162,7 @@ mod scenario {
         let extra = json!({ "affitorClickId": "x\r\nSet-Cookie: a=b" });
         let user_id = app.signup("bob@example.com", &extra, &headers).await;
         let leads = app.leads_received(2).await;
-        assert_eq!(
-            leads[1]["customer_key"],
-            user_id.as_str(),
-            "{}",
-            app.app.name
-        );
-        assert!(
-            leads[1].get("click_id").is_none(),
-            "{}: {}",
-            app.app.name,
-            leads[1]
-        );
+        assert_lead(app, &leads[1], &user_id, None);
     }
 
     pub(super) async fn an_oversized_body_reaches_the_handler_whole(app: &Running) {
@@ -196,19 +172,8 @@ mod scenario {
             json!({ "affitorClickId": click_id.as_str(), "padding": "p".repeat(100 * 1024) });
         let user_id = app.signup("ada@example.com", &extra, &[]).await;
         let leads = app.leads_received(1).await;
-        assert_eq!(
-            leads[0]["customer_key"],
-            user_id.as_str(),
-            "{}",
-            app.app.name
-        );
+        assert_lead(app, &leads[0], &user_id, None);
         assert_eq!(leads[0]["email"], "ada@example.com", "{}", app.app.name);
-        assert!(
-            leads[0].get("click_id").is_none(),
-            "{}: {}",
-            app.app.name,
-            leads[0]
-        );
 
         // The cookie is still read, whatever the body's size.
         let cookie = format!("affitor_click_id={click_id}");
@@ -216,13 +181,7 @@ mod scenario {
             .signup("bob@example.com", &extra, &[("cookie", &cookie)])
             .await;
         let leads = app.leads_received(2).await;
-        assert_eq!(
-            leads[1]["customer_key"],
-            user_id.as_str(),
-            "{}",
-            app.app.name
-        );
-        assert_eq!(leads[1]["click_id"], click_id.as_str(), "{}", app.app.name);
+        assert_lead(app, &leads[1], &user_id, Some(click_id.as_str()));
     }
 
     pub(super) async fn a_chunked_body_reaches_the_handler_whole(app: &Running) {
@@ -252,13 +211,7 @@ mod scenario {
         );
         let user_id = user_id(&answer);
         let leads = app.leads_received(1).await;
-        assert_eq!(
-            leads[0]["customer_key"],
-            user_id.as_str(),
-            "{}",
-            app.app.name
-        );
-        assert_eq!(leads[0]["click_id"], click_id.as_str(), "{}", app.app.name);
+        assert_lead(app, &leads[0], &user_id, Some(click_id.as_str()));
     }
 
     pub(super) async fn a_bad_signup_is_refused_and_not_tracked(app: &Running) {
