@@ -1537,7 +1537,8 @@ async fn faults_always_apply_until_cleared() {
 async fn a_delay_fault_does_the_work_then_answers_late() {
     let mock = Arc::new(MockServer::start().await.unwrap());
     let click_id = mock.click("partner");
-    mock.inject(Fault::delay(Duration::from_millis(400)).on(Endpoint::Sale));
+    // Long enough that a slow machine never sees the answer before the check below.
+    mock.inject(Fault::delay(Duration::from_secs(2)).on(Endpoint::Sale));
     let body =
         json!({ "transaction_id": "in_slow", "amount_cents": 100, "click_id": click_id.as_str() });
     let request = tokio::spawn({
