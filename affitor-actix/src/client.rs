@@ -51,7 +51,24 @@ use crate::click_id::lookup;
 /// It dereferences to [`BoundClient`], which has the methods: `lead`, `sale`, `refund`,
 /// `click_id` and `client`.
 #[derive(Clone, Debug)]
-pub struct AffitorClient(pub BoundClient);
+pub struct AffitorClient(BoundClient);
+
+impl AffitorClient {
+    /// The [`BoundClient`] inside, to keep beyond the handler (into a spawned task, say).
+    ///
+    /// ```
+    /// use affitor_actix::{AffitorClient, BoundClient};
+    ///
+    /// async fn signup(affitor: AffitorClient) -> &'static str {
+    ///     let affitor: BoundClient = affitor.into_inner();
+    ///     actix_web::rt::spawn(async move { affitor.lead("user_123").send().await });
+    ///     "welcome"
+    /// }
+    /// ```
+    pub fn into_inner(self) -> BoundClient {
+        self.0
+    }
+}
 
 impl Deref for AffitorClient {
     type Target = BoundClient;

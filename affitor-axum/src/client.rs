@@ -1,10 +1,11 @@
-//! The `AffitorClient` extractor and its rejection.
+//! The `AffitorClient` extractor, where it finds the client, and its rejection.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 
-use affitor_tower::{BoundClient, Client};
-use axum_core::extract::FromRequestParts;
+use affitor_tower::{BoundClient, ClickId, Client};
+use axum_core::extract::{FromRef, FromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
@@ -15,11 +16,15 @@ use crate::click_id::lookup;
 ///
 /// [`lead`](BoundClient::lead) and [`sale`](BoundClient::sale) fill in the click id that
 /// [`AffitorLayer`](crate::AffitorLayer) found in the request, unless you set one yourself, so a
-/// handler tracks a signup or a payment in one line. The client comes from the layer: give it
-/// one with [`AffitorLayer::client`](crate::AffitorLayer::client). If your client also lives in
-/// your router state, give the layer that same client (a clone shares its pool and its delivery
-/// queue): the extractor does not read the state through `FromRef`, since that would require
-/// every router state, `()` included, to hold a client.
+/// handler tracks a signup or a payment in one line. It dereferences to [`BoundClient`], which
+/// has the methods: `lead`, `sale`, `refund`, `click_id` and `client`.
+///
+/// Where the client comes from is the type parameter:
+/// - `AffitorClient` (that is, `AffitorClient<FromLayer>`): the client the layer carries, given
+///   with [`AffitorLayer::client`](crate::AffitorLayer::client). This works with any router
+///   state, `()` included.
+/// - [`AffitorClient<FromState>`](FromState): the [`Client`] in your router state, read through
+///   [`FromRef`]. The layer still finds the click id, so install it, with or without a client.
 ///
 /// ```
 /// use affitor_axum::{AffitorClient, AffitorLayer, Client};
@@ -43,37 +48,138 @@ use crate::click_id::lookup;
 /// # Ok(())
 /// # }
 /// ```
+pub struct AffitorClient<From = FromLayer> {
+    bound: BoundClient,
+    from: PhantomData<fn() -> From>,
+}
+
+/// [`AffitorClient`] takes the client that [`AffitorLayer`](crate::AffitorLayer) carries: the
+/// default, so `AffitorClient` alone means `AffitorClient<FromLayer>`.
 ///
-/// It dereferences to [`BoundClient`], which has the methods: `lead`, `sale`, `refund`,
-/// `click_id` and `client`.
-#[derive(Clone, Debug)]
-pub struct AffitorClient(pub BoundClient);
+/// Without a client on the layer, the extractor answers 500 with
+/// [`ClientRejection::MissingClient`].
+///
+/// ```
+/// use affitor_axum::{AffitorClient, FromLayer};
+///
+/// // The same type, spelled out.
+/// async fn signup(affitor: AffitorClient<FromLayer>) {
+///     affitor.lead("user_123").send_in_background();
+/// }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum FromLayer {}
 
-impl Deref for AffitorClient {
-    type Target = BoundClient;
+/// [`AffitorClient<FromState>`](AffitorClient) takes the [`Client`] in the router state, through
+/// [`FromRef`]: for apps that keep their clients in the state already.
+///
+/// [`AffitorLayer`](crate::AffitorLayer) still finds the click id, so install it; it needs no
+/// client of its own, and the state's client is used even when it has one.
+///
+/// ```
+/// use affitor_axum::{AffitorClient, AffitorLayer, Client, FromState};
+/// use axum::{Router, extract::FromRef, routing::post};
+///
+/// #[derive(Clone, FromRef)]
+/// struct AppState {
+///     affitor: Client,
+///     // your database pool, your settings...
+/// }
+///
+/// async fn signup(affitor: AffitorClient<FromState>) -> &'static str {
+///     affitor.lead("user_123").send_in_background();
+///     "welcome"
+/// }
+///
+/// # fn main() -> Result<(), affitor_axum::affitor_tower::Error> {
+/// let state = AppState { affitor: Client::builder().api_key("aff_example").build()? };
+/// let app: Router = Router::new()
+///     .route("/api/signup", post(signup))
+///     .layer(AffitorLayer::new()) // finds the click id; the client comes from the state
+///     .with_state(state);
+/// # drop(app);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum FromState {}
 
-    fn deref(&self) -> &BoundClient {
-        &self.0
+impl<From> AffitorClient<From> {
+    fn new(bound: BoundClient) -> Self {
+        Self {
+            bound,
+            from: PhantomData,
+        }
+    }
+
+    /// The [`BoundClient`] inside, to keep beyond the handler (into a spawned task, say).
+    ///
+    /// ```
+    /// use affitor_axum::{AffitorClient, BoundClient};
+    ///
+    /// async fn signup(affitor: AffitorClient) {
+    ///     let affitor: BoundClient = affitor.into_inner();
+    ///     tokio::spawn(async move { affitor.lead("user_123").send().await });
+    /// }
+    /// ```
+    pub fn into_inner(self) -> BoundClient {
+        self.bound
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for AffitorClient {
+impl<From> Deref for AffitorClient<From> {
+    type Target = BoundClient;
+
+    fn deref(&self) -> &BoundClient {
+        &self.bound
+    }
+}
+
+impl<From> Clone for AffitorClient<From> {
+    fn clone(&self) -> Self {
+        Self::new(self.bound.clone())
+    }
+}
+
+impl<From> fmt::Debug for AffitorClient<From> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AffitorClient").field(&self.bound).finish()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AffitorClient<FromLayer> {
     type Rejection = ClientRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let click_id = lookup(parts)
-            .map_err(|_| ClientRejection::MissingLayer)?
-            .click_id()
-            .cloned();
-        let client = parts.extensions.get::<Client>().cloned().ok_or_else(|| {
+        let click_id = request_click_id(parts)?;
+        let client = parts.extensions.get::<Client>().ok_or_else(|| {
             tracing::error!(
                 path = parts.uri.path(),
                 "AffitorClient was asked for, but AffitorLayer carries no client"
             );
             ClientRejection::MissingClient
         })?;
-        Ok(Self(client.bind(click_id)))
+        Ok(Self::new(client.bind(click_id)))
     }
+}
+
+impl<S> FromRequestParts<S> for AffitorClient<FromState>
+where
+    S: Send + Sync,
+    Client: FromRef<S>,
+{
+    type Rejection = ClientRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let click_id = request_click_id(parts)?;
+        Ok(Self::new(Client::from_ref(state).bind(click_id)))
+    }
+}
+
+/// The click id the layer found, `None` when it found none; an error when no layer saw the request.
+fn request_click_id(parts: &Parts) -> Result<Option<ClickId>, ClientRejection> {
+    let lookup = lookup(parts).map_err(|_| ClientRejection::MissingLayer)?;
+    Ok(lookup.click_id().cloned())
 }
 
 /// Why [`AffitorClient`] could not be extracted: the app is misconfigured (500).
@@ -88,9 +194,10 @@ impl<S: Send + Sync> FromRequestParts<S> for AffitorClient {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientRejection {
-    /// `AffitorLayer` did not see the request.
+    /// `AffitorLayer` did not see the request, so the click id is unknown.
     MissingLayer,
-    /// `AffitorLayer` was installed without a client.
+    /// `AffitorLayer` was installed without a client, and the handler takes the layer's client
+    /// ([`AffitorClient`], that is `AffitorClient<FromLayer>`).
     MissingClient,
 }
 
@@ -111,13 +218,15 @@ impl fmt::Display for ClientRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::MissingLayer => {
-                "the Affitor client cannot be found: is `AffitorLayer` installed? Add \
+                "the Affitor client cannot be bound to the click id: is `AffitorLayer` installed? Add \
                  `.layer(AffitorLayer::new().client(client))` to the Router, after the routes \
-                 that use it"
+                 that use it (`AffitorLayer::new()` alone when the handler takes \
+                 `AffitorClient<FromState>`)"
             }
             Self::MissingClient => {
                 "the Affitor client cannot be found: `AffitorLayer` was installed without one. \
-                 Give it with `AffitorLayer::new().client(client)`"
+                 Give it with `AffitorLayer::new().client(client)`, or take \
+                 `AffitorClient<FromState>` to use the `Client` in the router state"
             }
         })
     }

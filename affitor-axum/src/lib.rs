@@ -45,6 +45,8 @@
 //!
 //! [`AffitorClickId`] gives the click id alone; `Option<AffitorClickId>` when it is optional.
 //! An extractor used without the layer answers 500 with a message that says to install it.
+//! When your [`Client`] lives in the router state, take [`AffitorClient<FromState>`](FromState)
+//! instead, and install the layer without a client.
 
 mod click_id;
 mod client;
@@ -54,4 +56,4 @@ pub use affitor_tower::{
     AffitorLayer, BoundClient, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client,
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
-pub use client::{AffitorClient, ClientRejection};
+pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};

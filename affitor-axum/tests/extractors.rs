@@ -1,10 +1,11 @@
 //! The extractors on a real axum `Router`, against the local Affitor API stand-in.
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
-use affitor_axum::{AffitorClickId, AffitorClient, AffitorLayer, Client};
+use affitor_axum::{AffitorClickId, AffitorClient, AffitorLayer, Client, FromState};
 use affitor_tower::mock::MockServer;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::FromRef;
 use axum::routing::post;
 use http::{Request, StatusCode};
 use tower::ServiceExt;
@@ -151,4 +152,82 @@ async fn a_click_id_set_by_the_handler_wins() {
     let leads = mock.requests_to(affitor_tower::mock::Endpoint::Lead);
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].body["click_id"], "own_click");
+}
+
+/// A router state that holds the client, as an app with a database pool would.
+#[derive(Clone, FromRef)]
+struct AppState {
+    affitor: Client,
+}
+
+async fn lead_from_state(affitor: AffitorClient<FromState>) -> Result<String, StatusCode> {
+    let outcome = affitor
+        .lead("user_3")
+        .send()
+        .await
+        .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+    Ok(format!("{outcome:?}"))
+}
+
+fn client_for(mock: &MockServer) -> Client {
+    Client::builder()
+        .base_url(mock.url())
+        .api_key(mock.api_key())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_client_can_come_from_the_router_state() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let app = Router::new()
+        .route("/lead", post(lead_from_state))
+        .layer(AffitorLayer::new())
+        .with_state(AppState {
+            affitor: client_for(&mock),
+        });
+
+    let cookie = format!("affitor_click_id={click_id}");
+    let (status, body) = call(app, "/lead", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, "Tracked");
+    let leads = mock.requests_to(affitor_tower::mock::Endpoint::Lead);
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].body["click_id"], click_id.as_str());
+    assert_eq!(leads[0].body["customer_key"], "user_3");
+}
+
+#[tokio::test]
+async fn the_state_client_wins_over_the_layer_client() {
+    let layer_api = MockServer::start().await.unwrap();
+    let state_api = MockServer::start().await.unwrap();
+    let click_id = state_api.click("partner");
+    let app = Router::new()
+        .route("/lead", post(lead_from_state))
+        .layer(AffitorLayer::new().client(client_for(&layer_api)))
+        .with_state(AppState {
+            affitor: client_for(&state_api),
+        });
+
+    let cookie = format!("affitor_click_id={click_id}");
+    let (status, body) = call(app, "/lead", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(state_api.leads().len(), 1);
+    assert!(layer_api.requests().is_empty());
+}
+
+#[tokio::test]
+async fn the_state_client_still_needs_the_layer_for_the_click_id() {
+    let mock = MockServer::start().await.unwrap();
+    let app = Router::new()
+        .route("/lead", post(lead_from_state))
+        .with_state(AppState {
+            affitor: client_for(&mock),
+        });
+
+    let (status, body) = call(app, "/lead", Some("affitor_click_id=abc")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("`AffitorLayer::new()` alone"), "{body}");
+    assert!(mock.requests().is_empty());
 }
