@@ -76,6 +76,24 @@ pub use middleware::Affitor;
 
 /// The plumbing of the [`Affitor`] middleware: the types actix-web names when it wraps your
 /// service. You need them only to name the type of a wrapped service.
+///
+/// ```
+/// use actix_web::dev::{ServiceRequest, ServiceResponse, Transform, fn_service};
+/// use actix_web::{Error, HttpResponse};
+/// use affitor_actix::{Affitor, dev::AffitorMiddleware};
+///
+/// // A wrapped service, named: the middleware around a service of your own.
+/// async fn wrap<S>(service: S) -> Result<AffitorMiddleware<S>, ()>
+/// where
+///     S: actix_web::dev::Service<ServiceRequest, Response = ServiceResponse, Error = Error>
+///         + 'static,
+/// {
+///     Affitor::new().new_transform(service).await
+/// }
+/// # drop(wrap(fn_service(|request: ServiceRequest| async {
+/// #     Ok::<_, Error>(request.into_response(HttpResponse::Ok()))
+/// # })));
+/// ```
 pub mod dev {
     pub use crate::middleware::{AffitorMiddleware, ResponseFuture};
 }

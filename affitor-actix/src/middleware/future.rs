@@ -22,6 +22,22 @@ pin_project! {
     /// It either calls the inner service at once, or first reads the request body (up to the
     /// limit) to look for the click id in it, then calls the inner service with the body put
     /// back.
+    ///
+    /// ```
+    /// use actix_web::dev::{Service, ServiceRequest, Transform, fn_service};
+    /// use actix_web::{HttpResponse, test};
+    /// use affitor_actix::{Affitor, dev::ResponseFuture};
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
+    /// let inner = fn_service(|request: ServiceRequest| async {
+    ///     Ok::<_, actix_web::Error>(request.into_response(HttpResponse::NoContent()))
+    /// });
+    /// let service = Affitor::new().new_transform(inner).await.expect("building it never fails");
+    /// let future: ResponseFuture<_> = service.call(test::TestRequest::get().to_srv_request());
+    /// assert_eq!(future.await?.status(), 204);
+    /// # Ok::<_, actix_web::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub struct ResponseFuture<S>
     where
         S: Service<ServiceRequest>,

@@ -142,6 +142,23 @@ where
 /// the [`ClickId`] when one was found), the [`Client`] when the middleware carries one, and a
 /// payload that gives the same bytes as the original. You do not name this type unless you
 /// write your own middleware around it.
+///
+/// ```
+/// use actix_web::dev::{Service, ServiceRequest, Transform, fn_service};
+/// use actix_web::{HttpResponse, test};
+/// use affitor_actix::{Affitor, dev::AffitorMiddleware};
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let inner = fn_service(|request: ServiceRequest| async {
+///     Ok::<_, actix_web::Error>(request.into_response(HttpResponse::NoContent()))
+/// });
+/// let service: AffitorMiddleware<_> =
+///     Affitor::new().new_transform(inner).await.expect("building it never fails");
+/// let response = service.call(test::TestRequest::get().to_srv_request()).await?;
+/// assert_eq!(response.status(), 204);
+/// # Ok::<_, actix_web::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct AffitorMiddleware<S> {
     service: Rc<S>,
     config: Affitor,
