@@ -21,8 +21,8 @@ use crate::click_id::lookup;
 /// failing that, from the app data: a `web::Data<Client>` or a plain `Client` registered with
 /// `App::app_data`. The middleware must be installed either way, since it finds the click id:
 /// without it, or without a client, the extractor answers 500 with a message that says what to
-/// add. [`click_id`](BoundClient::click_id) is the way to read an optional click id that still fails
-/// loudly on a misconfigured app (`Option<AffitorClickId>` cannot: see
+/// add. [`click_id`](BoundClient::click_id) is the way to read an optional click id that still
+/// fails loudly on a misconfigured app (`Option<AffitorClickId>` cannot: see
 /// [`AffitorClickId`](crate::AffitorClickId)).
 ///
 /// ```

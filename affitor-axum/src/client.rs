@@ -218,10 +218,10 @@ impl fmt::Display for ClientRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::MissingLayer => {
-                "the Affitor client cannot be bound to the click id: is `AffitorLayer` installed? Add \
-                 `.layer(AffitorLayer::new().client(client))` to the Router, after the routes \
-                 that use it (`AffitorLayer::new()` alone when the handler takes \
-                 `AffitorClient<FromState>`)"
+                "the Affitor client cannot be bound to the click id: is `AffitorLayer` \
+                 installed? Add `.layer(AffitorLayer::new().client(client))` to the Router, \
+                 after the routes that use it (`AffitorLayer::new()` alone when the handler \
+                 takes `AffitorClient<FromState>`)"
             }
             Self::MissingClient => {
                 "the Affitor client cannot be found: `AffitorLayer` was installed without one. \
