@@ -60,6 +60,22 @@ async fn call(app: Router, path: &str, cookie: Option<&str>) -> (StatusCode, Str
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
+fn client_for(mock: &MockServer) -> Client {
+    Client::builder()
+        .base_url(mock.url())
+        .api_key(mock.api_key())
+        .build()
+        .unwrap()
+}
+
+/// The API received exactly one lead, with this click id and customer key.
+fn assert_one_lead(mock: &MockServer, click_id: &str, customer_key: &str) {
+    let leads = mock.requests_to(affitor_tower::mock::Endpoint::Lead);
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].body["click_id"], click_id);
+    assert_eq!(leads[0].body["customer_key"], customer_key);
+}
+
 #[tokio::test]
 async fn click_id_is_extracted_from_the_cookie() {
     let app = routes().layer(AffitorLayer::new());
@@ -119,33 +135,20 @@ async fn a_layer_without_a_client_is_a_500_naming_the_fix() {
 async fn the_client_fills_in_the_request_click_id() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .build()
-        .unwrap();
-    let app = routes().layer(AffitorLayer::new().client(client));
+    let app = routes().layer(AffitorLayer::new().client(client_for(&mock)));
 
     let cookie = format!("affitor_click_id={click_id}");
     let (status, body) = call(app, "/lead", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "Tracked");
 
-    let leads = mock.requests_to(affitor_tower::mock::Endpoint::Lead);
-    assert_eq!(leads.len(), 1);
-    assert_eq!(leads[0].body["click_id"], click_id.as_str());
-    assert_eq!(leads[0].body["customer_key"], "user_1");
+    assert_one_lead(&mock, click_id.as_str(), "user_1");
 }
 
 #[tokio::test]
 async fn a_click_id_set_by_the_handler_wins() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .build()
-        .unwrap();
-    let app = routes().layer(AffitorLayer::new().client(client));
+    let app = routes().layer(AffitorLayer::new().client(client_for(&mock)));
 
     // The request's click id is unknown to the API; the handler's own one is sent instead.
     let _ = call(app, "/lead/own", Some("affitor_click_id=request_click")).await;
@@ -169,14 +172,6 @@ async fn lead_from_state(affitor: AffitorClient<FromState>) -> Result<String, St
     Ok(format!("{outcome:?}"))
 }
 
-fn client_for(mock: &MockServer) -> Client {
-    Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .build()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_client_can_come_from_the_router_state() {
     let mock = MockServer::start().await.unwrap();
@@ -192,10 +187,7 @@ async fn the_client_can_come_from_the_router_state() {
     let (status, body) = call(app, "/lead", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "Tracked");
-    let leads = mock.requests_to(affitor_tower::mock::Endpoint::Lead);
-    assert_eq!(leads.len(), 1);
-    assert_eq!(leads[0].body["click_id"], click_id.as_str());
-    assert_eq!(leads[0].body["customer_key"], "user_3");
+    assert_one_lead(&mock, click_id.as_str(), "user_3");
 }
 
 #[tokio::test]
