@@ -532,19 +532,16 @@ impl CookieScan {
             rejected: Vec::new(),
             omitted: 0,
         };
-        // Each `;`-separated pair is matched against the wanted names directly: most pairs are
-        // other cookies, whose `=` and value need not be looked for.
+        // Each piece of the header is matched against the wanted names directly: most pieces
+        // are other cookies, whose `=` and value need not be looked for.
         'headers: for header in headers {
-            let mut rest = header;
-            loop {
-                let end = parse::find_semicolon(rest).unwrap_or(rest.len());
-                let pair = &rest[..end];
+            for piece in parse::cookie_pieces(header) {
                 let found = cookie_sources
                     .iter()
                     .zip(offset..)
                     .find_map(|(source, index)| match source {
                         ClickIdSource::Cookie(wanted) => {
-                            parse::cookie_named(pair, wanted).map(|value| (index, value))
+                            parse::cookie_named(piece, wanted).map(|value| (index, value))
                         }
                         _ => None,
                     });
@@ -561,10 +558,6 @@ impl CookieScan {
                         Err(_) if scan.rejected.len() >= MAX_REJECTED => scan.omitted += 1,
                         Err(reason) => scan.rejected.push((index, reason)),
                     }
-                }
-                match rest.get(end + 1..) {
-                    Some(next) => rest = next,
-                    None => break,
                 }
             }
         }

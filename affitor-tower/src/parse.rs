@@ -95,18 +95,38 @@ pub fn cookies(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
-/// The value of the cookie `name` if `pair`, one `;`-separated piece of a `Cookie` header, is
-/// that cookie: what [`cookies`] gives for it, without looking for the `=` in pairs of other
-/// names. Splitting a header at each `;` ([`find_semicolon`]) and calling this on each piece
-/// finds the same values as filtering [`cookies`] by name.
-pub(crate) fn cookie_named<'a>(pair: &'a [u8], name: &str) -> Option<&'a [u8]> {
+/// The `;`-separated pieces of a `Cookie` header, each without the spaces and tabs at its
+/// start: where [`cookie_named`] looks for a cookie.
+pub(crate) fn cookie_pieces(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(header);
+    std::iter::from_fn(move || {
+        let bytes = rest?;
+        let piece = match find_semicolon(bytes) {
+            Some(end) => {
+                rest = bytes.get(end + 1..);
+                &bytes[..end]
+            }
+            None => {
+                rest = None;
+                bytes
+            }
+        };
+        Some(trim_ows_start(piece))
+    })
+}
+
+/// The value of the cookie `name` if `piece`, one of the [`cookie_pieces`] of a `Cookie`
+/// header, is that cookie: what [`cookies`] gives for it, without looking for the `=` in pieces
+/// of other names. Calling this on each of the pieces finds the same values as filtering
+/// [`cookies`] by name.
+#[inline]
+pub(crate) fn cookie_named<'a>(piece: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let name = name.as_bytes();
-    let pair = trim_ows_start(pair);
-    // Most pairs are other cookies: their first byte tells, before a comparison of the name.
-    if pair.first() != name.first() {
+    // Most pieces are other cookies: their first byte tells, before a comparison of the name.
+    if piece.first() != name.first() {
         return None;
     }
-    let after = pair.strip_prefix(name)?;
+    let after = piece.strip_prefix(name)?;
     let [b'=', value @ ..] = trim_ows_start(after) else {
         return None;
     };
@@ -668,16 +688,9 @@ mod tests {
                         .filter(|(found, _)| *found == name.as_bytes())
                         .map(|(_, value)| value)
                         .collect();
-                    let mut found = Vec::new();
-                    let mut rest = &header[..];
-                    loop {
-                        let end = find_semicolon(rest).unwrap_or(rest.len());
-                        found.extend(cookie_named(&rest[..end], name));
-                        match rest.get(end + 1..) {
-                            Some(next) => rest = next,
-                            None => break,
-                        }
-                    }
+                    let found: Vec<&[u8]> = cookie_pieces(&header)
+                        .filter_map(|piece| cookie_named(piece, name))
+                        .collect();
                     assert_eq!(
                         found,
                         expected,
