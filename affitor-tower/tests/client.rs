@@ -394,7 +394,7 @@ async fn refund_of_an_organic_sale_is_final() {
 }
 
 #[tokio::test]
-async fn wrong_key_is_unauthorized_and_not_retried() {
+async fn wrong_key_is_unauthorized_and_not_repeated_by_the_client() {
     let mock = MockServer::start().await.unwrap();
     let client = Client::builder()
         .api_key("aff_wrong_key_123")
@@ -415,7 +415,9 @@ async fn wrong_key_is_unauthorized_and_not_retried() {
         error.to_string().contains("check AFFITOR_API_KEY"),
         "{error}"
     );
-    assert!(!error.is_retryable());
+    // Not repeated by the client itself (one request), yet retryable later: once the key is
+    // fixed, the same call succeeds.
+    assert!(error.is_retryable());
     assert_eq!(mock.requests().len(), 1);
 
     // The agent error envelope on readiness.

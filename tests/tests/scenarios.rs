@@ -47,6 +47,7 @@ scenarios! {
     Checkout: a_redelivered_payment_is_recorded_once;
     Checkout: a_refund_reverses_the_commission;
     Checkout: the_webhook_answers_503_while_the_api_is_down_then_200;
+    Checkout: the_webhook_answers_503_while_the_key_is_refused_then_200;
     Checkout: a_payment_that_cannot_be_tracked_is_acknowledged;
 }
 
@@ -433,9 +434,22 @@ mod scenario {
     }
 
     pub(super) async fn the_webhook_answers_503_while_the_api_is_down_then_200(app: &Running) {
+        webhook_redelivered_after(app, Fault::status(500), "in_4").await;
+    }
+
+    pub(super) async fn the_webhook_answers_503_while_the_key_is_refused_then_200(app: &Running) {
+        // A regenerated key invalidates the old one at once: until the new one is deployed,
+        // the payment must stay with the provider, not be acknowledged and lost.
+        let refused = Fault::response(401, json!({ "error": "Invalid API token" }));
+        webhook_redelivered_after(app, refused, "in_6").await;
+    }
+
+    /// While `fault` answers every call the webhook asks for redelivery (503); once it is
+    /// cleared, the redelivered payment is recorded, once.
+    async fn webhook_redelivered_after(app: &Running, fault: Fault, invoice_id: &str) {
         let (user_id, _) = referred_user(app).await;
-        let event = payment("payment.succeeded", &user_id, "in_4");
-        app.mock.inject(Fault::status(500).always());
+        let event = payment("payment.succeeded", &user_id, invoice_id);
+        app.mock.inject(fault.always());
         let answer = app.post_json("/webhooks/payment", &event, &[]).await;
         assert_eq!(
             answer.status,
@@ -445,7 +459,6 @@ mod scenario {
         );
         assert!(app.mock.sales().is_empty(), "{}", app.app.name);
 
-        // The provider redelivers once the API is back: the sale is recorded, once.
         app.mock.clear_faults();
         for _ in 0..2 {
             let answer = app.post_json("/webhooks/payment", &event, &[]).await;

@@ -272,9 +272,12 @@ impl Error {
     /// Whether the same call, made again later, could succeed: the API was unreachable
     /// ([`Connect`](ErrorKind::Connect)), slow ([`Timeout`](ErrorKind::Timeout)), cut off
     /// ([`Network`](ErrorKind::Network)), failing ([`Server`](ErrorKind::Server)) or rate
-    /// limiting ([`RateLimited`](ErrorKind::RateLimited); see [`Error::retry_after`]). Anything
+    /// limiting ([`RateLimited`](ErrorKind::RateLimited); see [`Error::retry_after`]), or it
+    /// refused the key ([`Unauthorized`](ErrorKind::Unauthorized)): the event is sound, the
+    /// setup is not, and the same call succeeds once the key is fixed (regenerating a key
+    /// invalidates the old one at once, so this happens during every key rotation). Anything
     /// else will not get better by trying again: configuration errors, invalid requests, a
-    /// refused key, a refund of a sale that was never recorded
+    /// refund of a sale that was never recorded
     /// ([`SaleNotFound`](ErrorKind::SaleNotFound)), a sale recorded without its commission
     /// ([`CommissionNotCreated`](ErrorKind::CommissionNotCreated)), an answer that is not the
     /// API's ([`Decode`](ErrorKind::Decode)) and other refusals.
@@ -290,9 +293,10 @@ impl Error {
     ///
     /// The client's own retry loop is stricter for leads and clicks: it repeats them only when
     /// the request surely was not processed (see [`RetryPolicy`](crate::RetryPolicy)), so that
-    /// one `send` never records an event twice by itself; trying again after that is the
-    /// caller's choice. A webhook handler can answer 503 on a retryable error so that the
-    /// payment provider delivers the event again later.
+    /// one `send` never records an event twice by itself; it never repeats a refused key
+    /// either. Trying again after that is the caller's choice: a webhook handler answers 503
+    /// on a retryable error, so that the payment provider delivers the event again later and
+    /// no sale is lost while the API is down or the key is being replaced.
     ///
     /// ```
     /// let error = affitor_tower::Client::builder().build().unwrap_err();
@@ -302,6 +306,7 @@ impl Error {
         matches!(
             self.inner.kind,
             ErrorKind::RateLimited
+                | ErrorKind::Unauthorized
                 | ErrorKind::Server
                 | ErrorKind::Timeout
                 | ErrorKind::Connect
@@ -640,7 +645,8 @@ mod tests {
              AFFITOR_API_KEY: it must be the program key (starting with `aff_`) from Program \
              Settings"
         );
-        assert!(!error.is_retryable());
+        // The same call succeeds once the key is fixed: a webhook asks for redelivery.
+        assert!(error.is_retryable());
     }
 
     #[test]
@@ -671,7 +677,7 @@ mod tests {
     fn kinds_by_status() {
         let cases = [
             (StatusCode::BAD_REQUEST, ErrorKind::Rejected, false),
-            (StatusCode::FORBIDDEN, ErrorKind::Unauthorized, false),
+            (StatusCode::FORBIDDEN, ErrorKind::Unauthorized, true),
             (StatusCode::NOT_FOUND, ErrorKind::Rejected, false),
             (StatusCode::CONFLICT, ErrorKind::Rejected, false),
             (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Server, true),
@@ -803,6 +809,7 @@ mod tests {
             ErrorKind::Connect,
             ErrorKind::Server,
             ErrorKind::RateLimited,
+            ErrorKind::Unauthorized,
         ] {
             for endpoint in [Endpoint::Lead, Endpoint::Click, Endpoint::Sale] {
                 let error = Error::new(kind).with_endpoint(endpoint);
@@ -814,7 +821,6 @@ mod tests {
             ErrorKind::Rejected,
             ErrorKind::SaleNotFound,
             ErrorKind::CommissionNotCreated,
-            ErrorKind::Unauthorized,
             ErrorKind::InvalidAmount,
         ] {
             assert!(!Error::new(kind).is_retryable(), "{kind:?}");
