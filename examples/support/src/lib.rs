@@ -52,14 +52,15 @@ pub struct Environment {
     pub addr: SocketAddr,
     /// The app's configuration.
     pub config: AppConfig,
-    /// The local stand-in API, when `AFFITOR_API_URL` is unset. It serves as long as this lives.
+    /// The local stand-in API, when `AFFITOR_API_URL` is unset or empty. It serves as long as
+    /// this lives.
     pub stand_in: Option<MockServer>,
 }
 
 impl Environment {
     /// Reads `ADDR`, `AFFITOR_API_URL`, `AFFITOR_API_KEY` and `AFFITOR_PROGRAM_ID`.
     ///
-    /// With no `AFFITOR_API_URL`, starts the local Affitor API stand-in, which logs every event it
+    /// With no `AFFITOR_API_URL` (or an empty one), starts the local Affitor API stand-in, which logs every event it
     /// receives, seeds a demo click, and prints how to try the app.
     pub async fn from_env() -> Result<Self, SetupError> {
         let addr = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
@@ -70,7 +71,11 @@ impl Environment {
         })?;
         let program_id = std::env::var("AFFITOR_PROGRAM_ID").ok();
 
-        if std::env::var_os("AFFITOR_API_URL").is_some() {
+        // The rule of `Client::from_env`: an empty value is unset. So `AFFITOR_API_URL=` (as
+        // docker-compose writes it) starts the stand-in, where a mere "is it set" test would
+        // send the demo's events to the real API.
+        let is_set = |name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
+        if is_set("AFFITOR_API_URL") || is_set("AFFITOR_API_BASE") {
             let affitor = Client::from_env()
                 .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
             let config = AppConfig {
@@ -368,12 +373,13 @@ impl Payment {
 /// retry can still fix.
 ///
 /// 200 when the event was tracked, already tracked, or can never be (a bad request stays bad);
-/// 503 when a retry later could still succeed (the Affitor API is down, slow or rate limiting).
+/// 503 when a retry later could still succeed (the Affitor API is down, slow or rate limiting,
+/// or it refuses the key, as it does while a regenerated key is being deployed).
 pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
     match result {
         Ok(_) => 200,
         Err(error) if error.is_retryable() => {
-            tracing::warn!(%error, "Affitor is unavailable: answering 503 so the provider redelivers");
+            tracing::warn!(%error, "the payment cannot be tracked now: answering 503 so the provider redelivers");
             503
         }
         Err(error) => {
