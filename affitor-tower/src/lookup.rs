@@ -566,6 +566,8 @@ impl CookieScan {
 
     /// What the cookie source at `index` gives: its click id if it is the best, after
     /// reporting the values of it that were rejected.
+    // Called for each cookie source of every lookup, mostly to find nothing: not worth a call.
+    #[inline]
     fn take(
         &mut self,
         index: usize,
