@@ -120,6 +120,41 @@ fn cases_with_extension() -> Vec<Case> {
         .collect()
 }
 
+/// A no-click-id `GET` with the headers a current desktop Chrome sends (17, behind no proxy):
+/// what a walk over the header map costs against hashed probes.
+fn browser_case() -> Case {
+    Case {
+        name: "browser",
+        make: Box::new(|| {
+            let mut builder = base("GET");
+            for (name, value) in [
+                ("connection", "keep-alive"),
+                (
+                    "sec-ch-ua",
+                    "\"Chromium\";v=\"124\", \"Google Chrome\";v=\"124\"",
+                ),
+                ("sec-ch-ua-mobile", "?0"),
+                ("sec-ch-ua-platform", "\"Linux\""),
+                ("upgrade-insecure-requests", "1"),
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-user", "?1"),
+                ("sec-fetch-dest", "document"),
+                ("referer", "https://shop.example.com/"),
+                ("accept-encoding", "gzip, deflate, br, zstd"),
+                ("priority", "u=0, i"),
+                (
+                    "cookie",
+                    "_ga=GA1.2.1234567890.1714000000; session=s%3Aabcdef0123456789; theme=dark",
+                ),
+            ] {
+                builder = builder.header(name, value);
+            }
+            builder.body(Full::default()).unwrap()
+        }),
+    }
+}
+
 fn cases() -> Vec<Case> {
     let json_1k = json_body(1024);
     let json_64k = json_body(64 * 1024 - 64);
@@ -280,6 +315,7 @@ fn count(case_name: &str, side: &str, calls: usize) {
     let case = cases()
         .into_iter()
         .chain(cases_with_extension())
+        .chain([browser_case()])
         .find(|case| case.name == case_name)
         .unwrap_or_else(|| panic!("no case named {case_name}"));
     let bare = tower::service_fn(handler::<Full<Bytes>>);
