@@ -2,8 +2,9 @@
 //! payment in one line.
 //!
 //! Wrap your app in the [`Affitor`] middleware with your [`Client`]; it finds the click id in
-//! every request (the `x-affitor-click-id` header, the `affitor_click_id` cookie, or the
-//! `affitorClickId` field of a JSON or form body) and passes the body on byte for byte. Then take
+//! every request (the `x-affitor-click-id` header, the `affitor_click_id` cookie, the
+//! `affitorClickId` field of a JSON body or the `affitor_click_id` field of a form;
+//! [`ClickIdSources`] has the whole list) and passes the body on byte for byte. Then take
 //! [`AffitorClient`] in a handler: its requests carry that click id.
 //!
 //! ```

@@ -88,8 +88,9 @@ async fn affitor_click_id_not_found_is_a_400_that_says_why() {
         body,
         "no valid click id in the request (header `x-affitor-click-id`: click id has the \
          forbidden byte 0x20 at position 3; only A-Z a-z 0-9 _ - . : are allowed): send the \
-         Affitor click id in the `affitor_click_id` cookie, the `x-affitor-click-id` header or \
-         the `affitorClickId` body field, or take `Option<AffitorClickId>` if it is optional"
+         Affitor click id where the `Affitor` middleware looks for it (by default the \
+         `affitor_click_id` cookie, the `x-affitor-click-id` header or the `affitorClickId` body \
+         field), or take `Option<AffitorClickId>` if it is optional"
     );
     // The value itself is never echoed.
     assert!(!body.contains("bad value"));

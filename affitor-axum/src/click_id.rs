@@ -136,9 +136,10 @@ impl fmt::Display for ClickIdRejection {
         match self {
             Self::NotFound(lookup) => write!(
                 f,
-                "{lookup}: send the Affitor click id in the `affitor_click_id` cookie, the \
-                 `x-affitor-click-id` header or the `affitorClickId` body field, or take \
-                 `Option<AffitorClickId>` if it is optional"
+                "{lookup}: send the Affitor click id where `AffitorLayer` looks for it (by \
+                 default the `affitor_click_id` cookie, the `x-affitor-click-id` header or the \
+                 `affitorClickId` body field), or take `Option<AffitorClickId>` if it is \
+                 optional"
             ),
             Self::MissingLayer => f.write_str(
                 "the Affitor click id cannot be read: is `AffitorLayer` installed? Add \

@@ -30,7 +30,7 @@ pub use future::ResponseFuture;
 ///
 /// The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
 /// no header or cookie gave a click id, and only up to the body limit (64 KiB by default). The
-/// handler always reads the whole body as it was sent, chunk for chunk, with the same errors;
+/// handler always reads the whole body as it was sent, byte for byte, with the same errors;
 /// a body the middleware does not read is passed on untouched, with no allocation. Headers,
 /// `Content-Length` included, are never changed.
 ///
