@@ -167,26 +167,55 @@ async fn respond(
         ),
     };
     let body = JsonBody::parse(&bytes);
-    let recorded = RecordedRequest {
-        method: parts.method.clone(),
-        path: target,
-        headers: parts.headers.clone(),
-        body: body.to_value(),
+    let call = |endpoint| Call {
         endpoint,
+        authorization: parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|value| value.to_str().unwrap_or_default()),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok()),
+        query: parts.uri.query().unwrap_or_default(),
+        body: &body,
     };
 
-    let triggered = {
+    // Under one lock: take the fault, process the request if it is to be processed (always
+    // right after receipt, before any injected delay), and record it, its parsed body moved
+    // into the record rather than cloned.
+    let planned = {
         let mut state = shared.lock();
-        state.requests.push(recorded);
-        match (endpoint, read_error) {
-            (Some(endpoint), None) => Some((endpoint, state.faults.take(endpoint))),
+        let planned = match (endpoint, read_error) {
+            (Some(endpoint), None) => {
+                let triggered = state.faults.take(endpoint);
+                let plan = match triggered.action {
+                    None => Plan::Processed(state.handle(&call(endpoint))),
+                    Some(action @ (Action::ProcessThenRespond(_) | Action::DropResponse)) => {
+                        let processed = state.handle(&call(endpoint));
+                        Plan::Fault(action, Some(processed))
+                    }
+                    Some(action @ (Action::Respond(_) | Action::DropConnection)) => {
+                        Plan::Fault(action, None)
+                    }
+                };
+                Some((endpoint, plan, triggered.delay))
+            }
             _ => None,
-        }
+        };
+        state.requests.push(RecordedRequest {
+            method: parts.method.clone(),
+            path: target,
+            headers: owned_headers(&parts.headers),
+            body: body.into_value(),
+            endpoint,
+        });
+        planned
     };
     if let Some((status, message)) = read_error {
         return Ok(json_response(status, &json!({ "error": message }), None));
     }
-    let Some((endpoint, triggered)) = triggered else {
+    let Some((endpoint, plan, delay)) = planned else {
         return Ok(match known {
             Some(endpoint) => {
                 let mut response = json_response(
@@ -206,33 +235,20 @@ async fn respond(
             ),
         });
     };
+    if let Plan::Processed(reply) | Plan::Fault(_, Some(reply)) = &plan {
+        log_event(&shared, endpoint, reply, None);
+    }
 
-    let call = Call {
-        endpoint,
-        authorization: parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|value| value.to_str().unwrap_or_default()),
-        user_agent: parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok()),
-        query: parts.uri.query().unwrap_or_default(),
-        body: &body,
-    };
-    let process = || {
-        let reply = shared.lock().handle(&call);
-        log_event(&shared, endpoint, &reply, None);
-        reply
-    };
-
-    let reply = match triggered.action {
-        None => process(),
-        Some(Action::Respond(Canned {
-            status,
-            body,
-            retry_after,
-        })) => {
+    let reply = match plan {
+        Plan::Processed(reply) => reply,
+        Plan::Fault(
+            Action::Respond(Canned {
+                status,
+                body,
+                retry_after,
+            }),
+            _,
+        ) => {
             let reply = Reply {
                 status,
                 body,
@@ -248,20 +264,23 @@ async fn respond(
             );
             reply
         }
-        Some(Action::ProcessThenRespond(Canned {
-            status,
-            body,
-            retry_after,
-        })) => {
-            let processed = process();
-            tracing::debug!(%endpoint, processed = processed.status.as_u16(), status = status.as_u16(),
+        Plan::Fault(
+            Action::ProcessThenRespond(Canned {
+                status,
+                body,
+                retry_after,
+            }),
+            processed,
+        ) => {
+            tracing::debug!(%endpoint, processed = processed.as_ref().map(|reply| reply.status.as_u16()),
+                status = status.as_u16(),
                 "affitor mock: processed, answering an injected fault instead");
             let reply = Reply {
                 status,
                 body,
                 retry_after,
                 outcome: "injected_fault",
-                subject: processed.subject,
+                subject: processed.and_then(|processed| processed.subject),
             };
             log_event(
                 &shared,
@@ -271,7 +290,7 @@ async fn respond(
             );
             reply
         }
-        Some(Action::DropConnection) => {
+        Plan::Fault(Action::DropConnection, _) => {
             tracing::debug!(%endpoint, "affitor mock: dropping the connection (injected fault)");
             if shared.log_events {
                 tracing::info!(
@@ -280,28 +299,48 @@ async fn respond(
                     "affitor mock: connection dropped before processing (injected fault)"
                 );
             }
-            if let Some(delay) = triggered.delay {
+            if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
             match hang_up_now(&hang_up).await {}
         }
-        Some(Action::DropResponse) => {
-            let reply = process();
-            if let Some(delay) = triggered.delay {
+        Plan::Fault(Action::DropResponse, processed) => {
+            if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
-            tracing::debug!(%endpoint, status = reply.status.as_u16(),
+            tracing::debug!(%endpoint, status = processed.as_ref().map(|reply| reply.status.as_u16()),
                 "affitor mock: processed, dropping the response (injected fault)");
             match hang_up_now(&hang_up).await {}
         }
     };
-    if let Some(delay) = triggered.delay {
+    if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
     Ok(json_response(reply.status, &reply.body, reply.retry_after))
 }
 
 /// Asks the connection task to drop the connection, and never answers.
+/// What the stand-in does with a recorded request.
+enum Plan {
+    /// Answer what the endpoint's rules answered: no fault.
+    Processed(Reply),
+    /// An injected fault, with what the rules answered when the fault processes first.
+    Fault(Action, Option<Reply>),
+}
+
+/// A copy of `headers` that owns its values. hyper's header values share the connection's read
+/// buffer: a recorded clone would keep one such buffer alive per request, and hyper would
+/// allocate a new one for every request (most of the stand-in's CPU under load, in page faults).
+fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut owned = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        owned.append(name.clone(), copy);
+    }
+    owned
+}
+
 async fn hang_up_now(hang_up: &Notify) -> Infallible {
     hang_up.notify_one();
     std::future::pending().await

@@ -3,6 +3,7 @@
 //! Everything lives behind one `std::sync::Mutex` in the server; nothing here awaits. The
 //! endpoint rules themselves are in `rules.rs`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Instant, SystemTime};
 
@@ -399,18 +400,18 @@ impl JsonBody {
     }
 
     /// The value to record: `Null` when empty or not JSON.
-    pub(crate) fn to_value(&self) -> Value {
+    pub(crate) fn into_value(self) -> Value {
         match self {
-            Self::Json(value) => value.clone(),
+            Self::Json(value) => value,
             Self::Empty | Self::Malformed(_) => Value::Null,
         }
     }
 
     /// The body as a JSON object; an empty body is an empty object.
-    pub(crate) fn object(&self) -> Result<Map<String, Value>, String> {
+    pub(crate) fn object(&self) -> Result<Cow<'_, Map<String, Value>>, String> {
         match self {
-            Self::Empty => Ok(Map::new()),
-            Self::Json(Value::Object(map)) => Ok(map.clone()),
+            Self::Empty => Ok(Cow::Owned(Map::new())),
+            Self::Json(Value::Object(map)) => Ok(Cow::Borrowed(map)),
             Self::Json(_) => Err("Request body must be a JSON object".to_owned()),
             Self::Malformed(error) => Err(format!("Malformed JSON body: {error}")),
         }
