@@ -668,6 +668,29 @@ impl MockServerBuilder {
         self
     }
 
+    /// Whether to keep every request received for [`MockServer::requests`] and
+    /// [`MockServer::requests_to`] (default true). A load test that sends it millions of
+    /// requests turns this off, so that the stand-in neither grows by a copy of every request
+    /// nor spends its time making them; [`MockServer::requests`] is then always empty. The
+    /// program's rows ([`MockServer::leads`], [`MockServer::sales`], ...) are kept either way.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mock = affitor_tower::mock::MockServer::builder()
+    ///     .record_requests(false)
+    ///     .start()
+    ///     .await?;
+    /// assert!(mock.requests().is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn record_requests(mut self, record_requests: bool) -> Self {
+        self.config.record_requests = record_requests;
+        self
+    }
+
     /// Binds `127.0.0.1:0` and starts serving from a task on the current tokio runtime.
     ///
     /// # Errors
@@ -718,6 +741,7 @@ impl fmt::Debug for MockServerBuilder {
                 &config.lead_auth_server_required,
             )
             .field("log_events", &config.log_events)
+            .field("record_requests", &config.record_requests)
             .finish()
     }
 }

@@ -203,13 +203,15 @@ async fn respond(
             }
             _ => None,
         };
-        state.requests.push(RecordedRequest {
-            method: parts.method.clone(),
-            path: target,
-            headers: owned_headers(&parts.headers),
-            body: body.into_value(),
-            endpoint,
-        });
+        if state.config.record_requests {
+            state.requests.push(RecordedRequest {
+                method: parts.method.clone(),
+                path: target,
+                headers: owned_headers(&parts.headers),
+                body: body.into_value(),
+                endpoint,
+            });
+        }
         planned
     };
     if let Some((status, message)) = read_error {
@@ -390,5 +392,59 @@ fn loggable(id: &str) -> String {
         id.to_owned()
     } else {
         format!("<{} bytes, not shown>", id.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::mock::MockServer;
+
+    /// Sends one lead for `click_id` over a raw HTTP/1.1 connection and returns the status line.
+    async fn send_lead(mock: &MockServer, click_id: &ClickId) -> String {
+        let body = format!(r#"{{"click_id":"{click_id}","customer_key":"user_1"}}"#);
+        let request = format!(
+            "POST /api/v1/track/lead HTTP/1.1\r\nHost: affitor.test\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            mock.api_key(),
+            body.len(),
+        );
+        let mut stream = TcpStream::connect(mock.addr()).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn requests_are_recorded_with_their_headers_and_body() {
+        let mock = MockServer::start().await.unwrap();
+        let click_id = mock.click("partner");
+        assert_eq!(send_lead(&mock, &click_id).await, "HTTP/1.1 200 OK");
+        let requests = mock.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].bearer_token(), Some(mock.api_key()));
+        assert_eq!(requests[0].header("content-type"), Some("application/json"));
+        assert_eq!(requests[0].body["click_id"], click_id.as_str());
+        assert_eq!(requests[0].body["customer_key"], "user_1");
+        assert_eq!(mock.leads().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn without_recording_requests_the_rows_are_still_kept() {
+        let mock = MockServer::builder()
+            .record_requests(false)
+            .start()
+            .await
+            .unwrap();
+        let click_id = mock.click("partner");
+        assert_eq!(send_lead(&mock, &click_id).await, "HTTP/1.1 200 OK");
+        assert!(mock.requests().is_empty());
+        let leads = mock.leads();
+        assert_eq!(leads.len(), 1);
+        assert_eq!(leads[0].customer_key.as_deref(), Some("user_1"));
+        assert!(leads[0].authenticated);
     }
 }

@@ -23,6 +23,7 @@ pub(crate) struct Config {
     pub(crate) cookie_window_days: u32,
     pub(crate) lead_auth_server_required: bool,
     pub(crate) log_events: bool,
+    pub(crate) record_requests: bool,
 }
 
 impl Default for Config {
@@ -34,6 +35,7 @@ impl Default for Config {
             cookie_window_days: 60,
             lead_auth_server_required: false,
             log_events: false,
+            record_requests: true,
         }
     }
 }
