@@ -468,6 +468,9 @@ struct Run {
     stats: Option<DeliveryStats>,
     /// Leads the stand-in recorded by then.
     leads_received: usize,
+    /// Leads delivered during the measured run (ON runs only): the divisor of the CPU per
+    /// delivered lead.
+    delivered_measured: Option<u64>,
     /// Where the CPU time of the measured run went, when `/proc` tells.
     cpu: Option<CpuUse>,
 }
@@ -545,7 +548,12 @@ impl Bench {
         stand_in: StandIn,
         tracking: Tracking,
     ) -> Result<Run, BoxError> {
-        let mock = self.stand_in.block_on(MockServer::start())?;
+        // The stand-in keeps its rows (the leads counted below) but not a copy of every request:
+        // a recording stand-in grows by a copy of each of the hundreds of thousands of
+        // requests of a run, which is not what is measured here.
+        let mock = self
+            .stand_in
+            .block_on(MockServer::builder().record_requests(false).start())?;
         if stand_in == StandIn::Slow {
             mock.inject(Fault::delay(SLOW_ANSWER).always());
         }
@@ -579,12 +587,13 @@ impl Bench {
             } else {
                 Some(wrk.run(&url, &click_id, "warmup", self.options.warmup)?)
             };
+            let delivered_before = affitor.delivery_stats().delivered;
             let before = CpuSample::now();
             let measured = wrk.run(&url, &click_id, "measured", self.options.duration)?;
             let cpu = before.zip(CpuSample::now()).map(|(before, after)| {
                 CpuUse::between(&before, &after, self.clock_ticks_per_second)
             });
-            Ok::<_, BoxError>((warmup, measured, cpu))
+            Ok::<_, BoxError>((warmup, measured, cpu, delivered_before))
         })();
         let stats = (tracking == Tracking::On).then(|| affitor.delivery_stats());
         let leads_received = mock.leads().len();
@@ -596,12 +605,13 @@ impl Bench {
         });
         self.stand_in.block_on(mock.shutdown());
 
-        let (warmup, measured, cpu) = measured?;
+        let (warmup, measured, cpu, delivered_before) = measured?;
         Ok(Run {
             tracking,
             measured,
             cpu,
             signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
+            delivered_measured: stats.map(|stats| stats.delivered.saturating_sub(delivered_before)),
             stats,
             leads_received,
         })
@@ -765,6 +775,12 @@ fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
             1e6 * cpu.app / measured.requests.max(1) as f64,
         ));
     }
+    if let (Some(cpu), Some(delivered)) = (&run.cpu, run.delivered_measured) {
+        line.push_str(&format!(
+            "\n    {delivered} leads delivered during the measured run; stand-in CPU per delivered lead {:.1} µs",
+            1e6 * cpu.stand_in / delivered.max(1) as f64,
+        ));
+    }
     if let Some(stats) = &run.stats {
         line.push_str(&format!(
             "\n    leads of the {} signups (warm-up included): queued {}, delivered {}, dropped {}, failed {}, pending {}, received by the stand-in {}",
@@ -868,9 +884,9 @@ fn print_cpu_table(cases: &[Case]) {
     }
     println!();
     println!(
-        "| framework | stand-in answers | app CPU per request OFF | ON | share of the 2 CPUs OFF: app / wrk / others / idle | ON: app / stand-in / wrk / others / idle |"
+        "| framework | stand-in answers | app CPU per request OFF | ON | per delivered lead: app (ON - OFF) / stand-in | share of the 2 CPUs OFF: app / wrk / others / idle | ON: app / stand-in / wrk / others / idle |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for case in cases {
         let of = |tracking: Tracking| {
             case.runs
@@ -890,8 +906,26 @@ fn print_cpu_table(cases: &[Case]) {
         };
         let idle =
             |cpu: &CpuUse| (cpu.capacity - cpu.app - cpu.stand_in - cpu.wrk - cpu.others).max(0.0);
+        // What the ON runs spent beyond the OFF runs' app CPU per request, per lead delivered
+        // during the measured run: sending the lead, plus the layer's work on every request.
+        let off_per_request = per_request(Tracking::Off) / 1e6;
+        let per_lead = |part: &dyn Fn(&CpuUse, u64) -> f64| {
+            median(
+                case.runs
+                    .iter()
+                    .filter_map(|run| {
+                        Some((run.cpu?, run.measured.requests, run.delivered_measured?))
+                    })
+                    .map(|(cpu, requests, delivered)| {
+                        1e6 * part(&cpu, requests) / delivered.max(1) as f64
+                    })
+                    .collect(),
+            )
+        };
+        let app_per_lead = per_lead(&|cpu, requests| cpu.app - off_per_request * requests as f64);
+        let stand_in_per_lead = per_lead(&|cpu, _| cpu.stand_in);
         println!(
-            "| {} | {} | {:.0} µs | {:.0} µs | {:.0}% / {:.0}% / {:.0}% / {:.0}% | {:.0}% / {:.0}% / {:.0}% / {:.0}% / {:.0}% |",
+            "| {} | {} | {:.0} µs | {:.0} µs | {app_per_lead:.1} µs / {stand_in_per_lead:.1} µs | {:.0}% / {:.0}% / {:.0}% / {:.0}% | {:.0}% / {:.0}% / {:.0}% / {:.0}% / {:.0}% |",
             case.framework,
             case.stand_in,
             per_request(Tracking::Off),
