@@ -1049,8 +1049,9 @@ async fn refund_waits_for_a_sale_on_its_way() {
         .api_key(mock.api_key())
         .base_url(mock.url())
         .retry(
+            // Two attempts: the window, not the attempt budget, keeps the refund waiting.
             fast_policy()
-                .max_attempts(20)
+                .max_attempts(2)
                 .base_delay(Duration::from_millis(20))
                 .max_delay(Duration::from_millis(40))
                 .refund_not_found_window(Duration::from_secs(3)),

@@ -151,6 +151,12 @@ impl RetryPolicy {
     /// How long after its first attempt a refund answered with 404 (sale not found) is still
     /// retried, in case the sale is on its way. Default 10 s.
     ///
+    /// Within the window such a refund is retried whatever [`max_attempts`](Self::max_attempts)
+    /// says, with the usual backoff; the [`deadline`](Self::deadline) still ends it. So a
+    /// refund sent with `.send().await` may take that long to answer
+    /// [`ErrorKind::SaleNotFound`](crate::ErrorKind): set a shorter window where the caller
+    /// cannot wait (a webhook with a short timeout).
+    ///
     /// ```
     /// let policy = affitor_tower::RetryPolicy::default()
     ///     .refund_not_found_window(std::time::Duration::from_secs(3));
@@ -277,7 +283,13 @@ pub(crate) fn decide(
     retry_after: Option<Duration>,
     jitter: f64,
 ) -> Decision {
-    if attempt >= policy.max_attempts
+    // A refund waiting for its sale keeps trying for the whole window, whatever the attempt
+    // budget: otherwise 4 attempts would end it within about a second, and the window would
+    // mean nothing. The deadline still bounds it.
+    let waiting_for_the_sale = endpoint == Endpoint::Refund
+        && failure == Failure::Status(StatusCode::NOT_FOUND)
+        && elapsed < policy.refund_not_found_window;
+    if (attempt >= policy.max_attempts && !waiting_for_the_sale)
         || !is_retryable(policy, endpoint, failure, elapsed)
         || rate_limited_beyond_cap(policy, failure, retry_after)
     {
@@ -442,6 +454,47 @@ mod tests {
         // A Retry-After shorter than the backoff does not shorten it.
         let wait = backoff(&policy, 3, Some(Duration::ZERO), 0.5);
         assert_eq!(wait, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_refund_waits_for_its_sale_beyond_the_attempt_budget() {
+        let policy = RetryPolicy::default()
+            .max_attempts(2)
+            .base_delay(Duration::from_millis(100))
+            .refund_not_found_window(Duration::from_secs(3))
+            .deadline(Duration::from_secs(5));
+        let second = Duration::from_secs(1);
+        // Past the budget, still within the window: retried.
+        assert_eq!(
+            decide(&policy, Endpoint::Refund, S(404), 7, second, None, 0.5),
+            Decision::RetryAfter(Duration::from_millis(2500))
+        );
+        // Past the window: the budget applies again.
+        let late = Duration::from_secs(3);
+        assert_eq!(
+            decide(&policy, Endpoint::Refund, S(404), 7, late, None, 0.5),
+            Decision::GiveUp
+        );
+        // Not past the deadline, whatever the window.
+        let policy = policy.refund_not_found_window(Duration::from_secs(60));
+        let near_deadline = Duration::from_millis(4900);
+        assert_eq!(
+            decide(
+                &policy,
+                Endpoint::Refund,
+                S(404),
+                7,
+                near_deadline,
+                None,
+                0.5
+            ),
+            Decision::GiveUp
+        );
+        // Other failures keep to the budget.
+        assert_eq!(
+            decide(&policy, Endpoint::Refund, S(500), 7, second, None, 0.5),
+            Decision::GiveUp
+        );
     }
 
     #[test]
