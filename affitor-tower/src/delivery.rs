@@ -75,8 +75,9 @@ pub struct DeliveryStats {
     /// Retry attempts: each attempt after the first one of an event, whatever became of it.
     pub retried: u64,
     /// Events never sent, or abandoned: the queue was full, the client was shut down, there
-    /// was no tokio runtime to run the worker, or the event was still waiting or being sent
-    /// when [`Client::shutdown`]'s deadline passed or the worker's runtime stopped.
+    /// was no tokio runtime to run the worker, the event was still waiting or being sent when
+    /// [`Client::shutdown`]'s deadline passed, or it was a lead or a click being sent when the
+    /// worker's runtime stopped (a sale or a refund goes back to the queue instead).
     pub dropped: u64,
     /// Events given up on: invalid (never queued), refused by the API (a 4xx, or an answer
     /// with `success: false`), an answer that could not be read, or retries that ran out
@@ -402,15 +403,16 @@ struct Closing {
 
 /// A queued event.
 struct Job {
-    payload: Payload,
+    /// Shared with the task that sends it, so that an event interrupted by its runtime's end
+    /// can go back to the queue.
+    payload: Arc<Payload>,
     keys: Keys,
 }
 
 /// An event being sent.
 struct InFlight {
     task: tokio::task::Id,
-    event: Event,
-    keys: Keys,
+    job: Job,
 }
 
 /// What the logs and the report say about an event: never a key, a customer key or an email.
@@ -517,7 +519,7 @@ impl Delivery {
             Some(Refused::ShutDown)
         } else if state.held() >= shared.capacity {
             Some(Refused::Full)
-        } else if !state.running && !state.spawn_worker(client, shared) {
+        } else if !state.worker_alive() && !state.spawn_worker(client, shared) {
             Some(Refused::NoRuntime)
         } else {
             None
@@ -550,7 +552,10 @@ impl Delivery {
             return;
         }
         let keys = keys(&payload);
-        state.pending.push_back(Job { payload, keys });
+        state.pending.push_back(Job {
+            payload: Arc::new(payload),
+            keys,
+        });
         state.queued += 1;
         drop(state);
         shared.wake.notify_one();
@@ -571,7 +576,7 @@ impl Delivery {
                     "Affitor delivery stops accepting events; flushing the queue"
                 );
             }
-            if !state.running && !state.pending.is_empty() {
+            if !state.worker_alive() && !state.pending.is_empty() {
                 state.spawn_worker(client, shared);
             }
         }
@@ -642,7 +647,7 @@ impl Shared {
         let Some(index) = state.in_flight.iter().position(|sent| sent.task == task) else {
             return;
         };
-        let event = state.in_flight.swap_remove(index).event;
+        let event = Event::of(&state.in_flight.swap_remove(index).job.payload);
         let delivered = matches!(settled, Settled::Delivered(_));
         if delivered {
             state.delivered += 1;
@@ -704,6 +709,17 @@ impl State {
         }
     }
 
+    /// Whether a worker runs (or is about to). A runtime that shuts down before it first polls
+    /// the worker drops it without running any of its code, `running` included: its task is
+    /// then finished, and a new worker is needed.
+    fn worker_alive(&self) -> bool {
+        self.running
+            && self
+                .worker
+                .as_ref()
+                .is_some_and(|worker| !worker.is_finished())
+    }
+
     /// Spawns the worker on the runtime the client was built on, or else on the current one;
     /// `false` when neither runs.
     ///
@@ -731,7 +747,9 @@ impl State {
         let index = self.pending.iter().take(LOOKAHEAD).position(|job| {
             let busy = |key: &u64| {
                 waiting.contains(key)
-                    || in_flight.iter().any(|sent| sent.keys.contains(&Some(*key)))
+                    || in_flight
+                        .iter()
+                        .any(|sent| sent.job.keys.contains(&Some(*key)))
             };
             if job.keys.iter().flatten().any(busy) {
                 waiting.extend(job.keys.iter().flatten());
@@ -756,17 +774,16 @@ async fn work(client: Client, shared: Arc<Shared>) {
         {
             let mut state = shared.lock();
             while tasks.len() < MAX_IN_FLIGHT {
-                let Some(Job { payload, keys }) = state.take_ready() else {
+                let Some(job) = state.take_ready() else {
                     break;
                 };
-                let event = Event::of(&payload);
                 let client = client.clone();
+                let payload = Arc::clone(&job.payload);
                 let send = async move { client.send_payload(&payload).await };
                 let task = tasks.spawn(RETRIES.scope(Arc::clone(&shared), send));
                 state.in_flight.push(InFlight {
                     task: task.id(),
-                    event,
-                    keys,
+                    job,
                 });
             }
             if tasks.is_empty() {
@@ -803,24 +820,44 @@ impl Drop for WorkerGuard {
         let mut state = self.shared.lock();
         state.running = false;
         let interrupted = std::mem::take(&mut state.in_flight);
-        state.dropped += interrupted.len() as u64;
-        let closing = state.closing.is_some();
-        let count = interrupted.len();
         if let Some(closing) = state.closing.as_mut() {
-            closing.undelivered.extend(
-                interrupted
-                    .into_iter()
-                    .map(|sent| sent.event.undelivered(UndeliveredReason::Interrupted)),
-            );
+            // The shutdown's deadline: report them.
+            closing.undelivered.extend(interrupted.iter().map(|sent| {
+                Event::of(&sent.job.payload).undelivered(UndeliveredReason::Interrupted)
+            }));
+            state.dropped += interrupted.len() as u64;
+            drop(state);
+            self.shared.settled.notify_waiters();
+            return;
         }
+        // The runtime stopped. The API may or may not have these events. A sale or a refund
+        // goes back to the front of the queue, in its order, for the next worker: its
+        // transaction id makes a repeat harmless. A lead or a click is not repeated, as the
+        // retry policy never repeats one that may have reached the API; it is dropped, and
+        // said so.
+        let mut lost = Vec::new();
+        for sent in interrupted.into_iter().rev() {
+            match *sent.job.payload {
+                Payload::Sale(_) | Payload::Refund(_) => state.pending.push_front(sent.job),
+                Payload::Lead(_) | Payload::Click(_) => lost.push(Event::of(&sent.job.payload)),
+            }
+        }
+        state.dropped += lost.len() as u64;
+        let requeued = state.pending.len();
         drop(state);
         self.shared.settled.notify_waiters();
-        if !closing && count > 0 {
+        for event in lost {
             tracing::warn!(
-                interrupted = count,
-                "Affitor delivery worker stopped with its runtime; the events it was \
-                 sending are dropped, the queued ones wait for the next `send_in_background` or \
-                 `shutdown`"
+                endpoint = event.endpoint.name(),
+                "Affitor event dropped: the delivery worker stopped with its runtime while \
+                 sending it, and the API may already have it"
+            );
+        }
+        if requeued > 0 {
+            tracing::warn!(
+                pending = requeued,
+                "Affitor delivery worker stopped with its runtime; the events it holds wait for \
+                 the next `send_in_background` or `shutdown`"
             );
         }
     }
@@ -842,7 +879,10 @@ mod tests {
 
     fn job(payload: Payload) -> Job {
         let keys = keys(&payload);
-        Job { payload, keys }
+        Job {
+            payload: Arc::new(payload),
+            keys,
+        }
     }
 
     fn sale(client: &Client, transaction_id: &str, customer_key: &str) -> Payload {
@@ -892,8 +932,7 @@ mod tests {
                 started.push(transaction(&job).unwrap_or_else(|| "lead".to_owned()));
                 state.in_flight.push(InFlight {
                     task: runtime.spawn(async {}).id(),
-                    event: Event::of(&job.payload),
-                    keys: job.keys,
+                    job,
                 });
             }
         };
@@ -909,7 +948,7 @@ mod tests {
         // The lead is settled: u3's sale may go; in_2's refund still waits.
         state
             .in_flight
-            .retain(|sent| sent.event.endpoint != Endpoint::Lead);
+            .retain(|sent| !matches!(*sent.job.payload, Payload::Lead(_)));
         start_ready(&mut state, &mut started);
         assert_eq!(started, ["in_1", "in_2", "lead", "in_1", "in_3"]);
         assert_eq!(state.pending.len(), 1);

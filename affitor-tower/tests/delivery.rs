@@ -533,7 +533,8 @@ async fn a_background_sale_answered_409_counts_as_delivered() {
 }
 
 /// A client shared by two runtimes in turn (a static client in tests, say): the worker dies
-/// with the first runtime; what it was sending is dropped, what waited is sent by the next.
+/// with the first runtime; the sale it was sending goes back to the queue (its transaction id
+/// makes a repeat harmless), and the next runtime's worker sends it with what waited.
 #[test]
 fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     let current_thread = || {
@@ -563,7 +564,7 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     let stats = client.delivery_stats();
     assert_eq!(
         (stats.queued, stats.dropped, stats.pending, stats.delivered),
-        (2, 1, 1, 0)
+        (2, 0, 2, 0)
     );
 
     let second = current_thread();
@@ -573,13 +574,52 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     });
     assert_eq!(
         (stats.queued, stats.delivered, stats.dropped, stats.failed),
-        (3, 2, 1, 0)
+        (3, 3, 0, 0)
     );
+    // in_rt_1 was sent twice and recorded once: the repeat was answered 409.
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 3);
     assert_eq!(recorded_sales(&mock), ["in_rt_1", "in_rt_2"]);
     let refunds = mock.refunds();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0].status, RefundStatus::Reversed);
     drop(second);
+    drop(mock);
+    drop(api);
+}
+
+/// A runtime that shuts down before it ever polls the worker drops it unrun: the next event
+/// still gets a worker, and nothing waits forever.
+#[test]
+fn a_worker_dropped_before_it_ran_is_replaced() {
+    let api = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    let home = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = home.block_on(async { client(&mock, quick_retries()) });
+    // Queued from outside any runtime: the worker is spawned on `home`, which is not running,
+    // so it waits there unpolled, and is dropped with it.
+    queue_sales(&client, &click_id, ["in_unrun_1".to_owned()]);
+    drop(home);
+
+    let next = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = next.block_on(async {
+        queue_sales(&client, &click_id, ["in_unrun_2".to_owned()]);
+        client.shutdown(Duration::from_secs(10)).await
+    });
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.delivered, 2);
+    assert_eq!(recorded_sales(&mock), ["in_unrun_1", "in_unrun_2"]);
+    drop(next);
     drop(mock);
     drop(api);
 }
