@@ -29,6 +29,13 @@ pub struct ClickId(Arc<str>);
 
 impl ClickId {
     /// The longest click id accepted, in bytes.
+    ///
+    /// ```
+    /// use affitor_tower::ClickId;
+    ///
+    /// assert!("a".repeat(ClickId::MAX_LEN).parse::<ClickId>().is_ok());
+    /// assert!("a".repeat(ClickId::MAX_LEN + 1).parse::<ClickId>().is_err());
+    /// ```
     pub const MAX_LEN: usize = 128;
 
     /// Validates `bytes` as a click id and copies it.

@@ -68,6 +68,18 @@ pub use endpoint::Endpoint;
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,
 /// as the Affitor CLI's onboarding check reads them: [`Client::readiness`] and
 /// [`Client::verify`].
+///
+/// ```
+/// use affitor_tower::readiness::{Readiness, ReadinessState};
+///
+/// # async fn check(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+/// let readiness: Readiness = client.readiness().send().await?;
+/// if readiness.state != ReadinessState::LiveVerified {
+///     eprintln!("not live yet: {:?}, blocked by {:?}", readiness.state, readiness.blocker);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "client")]
 pub mod readiness {
     pub use crate::client::{

@@ -263,6 +263,22 @@ impl fmt::Debug for ClickIdSources {
 }
 
 /// What [`ClickIdSources::lookup_headers`] concluded.
+///
+/// ```
+/// use affitor_tower::{ClickIdSources, HeaderLookup};
+///
+/// let headers = [("content-type", "application/json"), ("content-length", "27")];
+/// let step = ClickIdSources::default().lookup_headers("POST", |name| {
+///     let values = headers.iter().filter(|(key, _)| *key == name);
+///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
+/// });
+/// let lookup = match step {
+///     HeaderLookup::Done(lookup) => lookup,
+///     // No header or cookie had one, and the body is small JSON: read it, then finish.
+///     HeaderLookup::ReadBody(body) => body.finish(br#"{"affitorClickId":"abc123"}"#),
+/// };
+/// assert_eq!(lookup.click_id().unwrap(), "abc123");
+/// ```
 #[derive(Debug)]
 pub enum HeaderLookup {
     /// The lookup is over: a click id was found, or the body is not worth reading. Insert the
