@@ -15,7 +15,8 @@ use super::endpoint::Endpoint;
 ///   500 `Failed to create commission`: the sale is recorded without its commission, and is
 ///   returned at once as [`ErrorKind::CommissionNotCreated`](crate::ErrorKind);
 /// - a **refund** retries the same (the API never reverses twice), and also a 404 for a short
-///   while ([`RetryPolicy::refund_not_found_window`]), since the sale may still be on its way;
+///   while ([`RetryPolicy::refund_not_found_window`], 2 s by default, whatever the attempt
+///   count), since the sale may still be on its way;
 /// - a **lead** and a **click** retry only when the request never reached the API, or on 429
 ///   and 503;
 /// - **readiness** (read-only) retries timeouts, broken connections, 5xx and 429;
@@ -57,7 +58,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     /// 4 attempts, waits from 200 ms up to 5 s, `Retry-After` honoured up to 10 s, 30 s per
-    /// call, refund 404s retried for 10 s.
+    /// call, refund 404s retried for 2 s.
     fn default() -> Self {
         Self {
             max_attempts: 4,
@@ -65,7 +66,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(5),
             retry_after_cap: Duration::from_secs(10),
             deadline: Duration::from_secs(30),
-            refund_not_found_window: Duration::from_secs(10),
+            refund_not_found_window: Duration::from_secs(2),
         }
     }
 }
@@ -149,13 +150,15 @@ impl RetryPolicy {
     }
 
     /// How long after its first attempt a refund answered with 404 (sale not found) is still
-    /// retried, in case the sale is on its way. Default 10 s.
+    /// retried, in case the sale is on its way. Default 2 s.
     ///
-    /// Within the window such a refund is retried whatever [`max_attempts`](Self::max_attempts)
-    /// says, with the usual backoff; the [`deadline`](Self::deadline) still ends it. So a
-    /// refund sent with `.send().await` may take that long to answer
-    /// [`ErrorKind::SaleNotFound`](crate::ErrorKind): set a shorter window where the caller
-    /// cannot wait (a webhook with a short timeout).
+    /// Within the window such a refund is retried with the usual backoff whatever
+    /// [`max_attempts`](Self::max_attempts) says (unless it is 1: [`RetryPolicy::none`] never
+    /// retries), the last time when the window closes. A refund of a sale that was never
+    /// recorded (an organic customer's, say) is answered 404 every time, so `.send().await`
+    /// takes the whole window to return [`ErrorKind::SaleNotFound`](crate::ErrorKind): widen it
+    /// when your payment provider may deliver a refund long before its sale, keep it well
+    /// under your webhook timeout.
     ///
     /// ```
     /// let policy = affitor_tower::RetryPolicy::default()
@@ -283,19 +286,23 @@ pub(crate) fn decide(
     retry_after: Option<Duration>,
     jitter: f64,
 ) -> Decision {
-    // A refund waiting for its sale keeps trying for the whole window, whatever the attempt
-    // budget: otherwise 4 attempts would end it within about a second, and the window would
-    // mean nothing. The deadline still bounds it.
+    // A refund waiting for its sale keeps trying until the window closes, whatever the attempt
+    // budget (unless the policy never retries): the window, not the count, says how long a sale
+    // may take to arrive. Its last attempt comes when the window closes, at the latest.
     let waiting_for_the_sale = endpoint == Endpoint::Refund
         && failure == Failure::Status(StatusCode::NOT_FOUND)
-        && elapsed < policy.refund_not_found_window;
+        && elapsed < policy.refund_not_found_window
+        && policy.max_attempts > 1;
     if (attempt >= policy.max_attempts && !waiting_for_the_sale)
         || !is_retryable(policy, endpoint, failure, elapsed)
         || rate_limited_beyond_cap(policy, failure, retry_after)
     {
         return Decision::GiveUp;
     }
-    let wait = backoff(policy, attempt, retry_after, jitter);
+    let mut wait = backoff(policy, attempt, retry_after, jitter);
+    if waiting_for_the_sale {
+        wait = wait.min(policy.refund_not_found_window.saturating_sub(elapsed));
+    }
     if elapsed.saturating_add(wait) >= policy.deadline {
         return Decision::GiveUp;
     }
@@ -464,10 +471,25 @@ mod tests {
             .refund_not_found_window(Duration::from_secs(3))
             .deadline(Duration::from_secs(5));
         let second = Duration::from_secs(1);
-        // Past the budget, still within the window: retried.
+        // Past the budget, still within the window: retried, at the window's end at the latest
+        // (the backoff alone would wait 2.5 s).
         assert_eq!(
             decide(&policy, Endpoint::Refund, S(404), 7, second, None, 0.5),
-            Decision::RetryAfter(Duration::from_millis(2500))
+            Decision::RetryAfter(Duration::from_secs(2))
+        );
+        // A policy that never retries does not, whatever the window.
+        let never = RetryPolicy::none().refund_not_found_window(Duration::from_secs(3));
+        assert_eq!(
+            decide(
+                &never,
+                Endpoint::Refund,
+                S(404),
+                1,
+                Duration::ZERO,
+                None,
+                0.5
+            ),
+            Decision::GiveUp
         );
         // Past the window: the budget applies again.
         let late = Duration::from_secs(3);
