@@ -126,9 +126,10 @@ pub enum UndeliveredReason {
     /// Given up on during the flush: the API refused it, or its retries ran out. Counted in
     /// [`DeliveryStats::failed`].
     Failed,
-    /// It was being sent when the deadline passed: the API may or may not have it. A sale or a
-    /// refund can be sent again safely (its transaction id makes a repeat harmless). Counted in
-    /// [`DeliveryStats::dropped`].
+    /// It was being sent when the deadline passed, or it was a lead or a click being sent when
+    /// the worker's runtime stopped during the flush (a sale or a refund is then sent again):
+    /// the API may or may not have it. A sale or a refund can be sent again safely (its
+    /// transaction id makes a repeat harmless). Counted in [`DeliveryStats::dropped`].
     Interrupted,
     /// It was still waiting in the queue when the deadline passed: never sent. Counted in
     /// [`DeliveryStats::dropped`].
@@ -399,6 +400,9 @@ struct State {
 struct Closing {
     delivered: u64,
     undelivered: Vec<UndeliveredEvent>,
+    /// The deadline passed and the worker is being stopped: what it was sending is reported,
+    /// not put back in the queue.
+    deadline_passed: bool,
 }
 
 /// A queued event.
@@ -576,19 +580,33 @@ impl Delivery {
                     "Affitor delivery stops accepting events; flushing the queue"
                 );
             }
-            if !state.worker_alive() && !state.pending.is_empty() {
-                state.spawn_worker(client, shared);
-            }
         }
         loop {
             let mut settled = pin!(shared.settled.notified());
             settled.as_mut().enable();
-            if shared.lock().held() == 0 || tokio::time::timeout_at(until, settled).await.is_err() {
+            {
+                let mut state = shared.lock();
+                if state.held() == 0 {
+                    break;
+                }
+                // No worker yet, or its runtime stopped during the flush: start one, on this
+                // runtime if the client's own is gone.
+                if !state.worker_alive() && !state.pending.is_empty() {
+                    state.spawn_worker(client, shared);
+                }
+            }
+            if tokio::time::timeout_at(until, settled).await.is_err() {
                 break;
             }
         }
-        // Stop the worker, if any: its guard abandons what it was sending.
-        let worker = shared.lock().worker.take();
+        // Stop the worker, if any: its guard reports what it was sending.
+        let worker = {
+            let mut state = shared.lock();
+            if let Some(closing) = state.closing.as_mut() {
+                closing.deadline_passed = true;
+            }
+            state.worker.take()
+        };
         if let Some(worker) = worker {
             worker.abort();
             let _ = worker.await;
@@ -798,6 +816,9 @@ async fn work(client: Client, shared: Arc<Shared>) {
             Some(joined) = tasks.join_next_with_id() => match joined {
                 Ok((task, Ok(outcome))) => shared.settle(task, Settled::Delivered(outcome)),
                 Ok((task, Err(error))) => shared.settle(task, Settled::Failed(error)),
+                // Only a runtime shutting down cancels a send (the worker never aborts one):
+                // stop, and let the guard put the event back.
+                Err(error) if error.is_cancelled() => return,
                 Err(error) => shared.settle(error.id(), Settled::Panicked),
             },
             () = shared.wake.notified() => {}
@@ -820,7 +841,11 @@ impl Drop for WorkerGuard {
         let mut state = self.shared.lock();
         state.running = false;
         let interrupted = std::mem::take(&mut state.in_flight);
-        if let Some(closing) = state.closing.as_mut() {
+        if let Some(closing) = state
+            .closing
+            .as_mut()
+            .filter(|closing| closing.deadline_passed)
+        {
             // The shutdown's deadline: report them.
             closing.undelivered.extend(interrupted.iter().map(|sent| {
                 Event::of(&sent.job.payload).undelivered(UndeliveredReason::Interrupted)
@@ -843,8 +868,20 @@ impl Drop for WorkerGuard {
             }
         }
         state.dropped += lost.len() as u64;
-        let requeued = state.pending.len();
+        let pending = state.pending.len();
+        let closing = state.closing.as_mut();
+        let flushing = closing.is_some();
+        if let Some(closing) = closing {
+            closing
+                .undelivered
+                .extend(lost.iter().map(|event| UndeliveredEvent {
+                    endpoint: event.endpoint,
+                    transaction_id: event.transaction_id.clone(),
+                    reason: UndeliveredReason::Interrupted,
+                }));
+        }
         drop(state);
+        // Wakes a shutdown in progress, which starts another worker.
         self.shared.settled.notify_waiters();
         for event in lost {
             tracing::warn!(
@@ -853,9 +890,9 @@ impl Drop for WorkerGuard {
                  sending it, and the API may already have it"
             );
         }
-        if requeued > 0 {
+        if pending > 0 && !flushing {
             tracing::warn!(
-                pending = requeued,
+                pending,
                 "Affitor delivery worker stopped with its runtime; the events it holds wait for \
                  the next `send_in_background` or `shutdown`"
             );

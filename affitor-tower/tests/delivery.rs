@@ -587,6 +587,54 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     drop(api);
 }
 
+/// The worker's runtime stops while a shutdown, awaited on another runtime, flushes the
+/// queue: the sale it was sending is sent again from the flushing runtime, not reported lost.
+#[test]
+fn a_flush_outlives_the_runtime_of_its_worker() {
+    let api = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    // The sale is recorded, and its answer held back past the worker runtime's end.
+    mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
+    let home = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = home.block_on(async { client(&mock, quick_retries()) });
+
+    let flushing = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = flushing.block_on(async {
+        queue_sales(&client, &click_id, ["in_flush_1".to_owned()]);
+        until("the sale to be recorded", || mock.sales().len() == 1).await;
+        let mut flush = std::pin::pin!(client.shutdown(Duration::from_secs(10)));
+        // The flush starts (the first poll), then the worker's runtime stops.
+        tokio::select! {
+            biased;
+            report = &mut flush => panic!("flushed while the sale's answer is held: {report:?}"),
+            () = tokio::task::yield_now() => {}
+        }
+        home.shutdown_background();
+        flush.await
+    });
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 2);
+    assert_eq!(recorded_sales(&mock), ["in_flush_1"]);
+    let stats = report.stats;
+    assert_eq!((stats.queued, stats.delivered, stats.dropped), (1, 1, 0));
+    drop(flushing);
+    drop(mock);
+    drop(api);
+}
+
 /// A runtime that shuts down before it ever polls the worker drops it unrun: the next event
 /// still gets a worker, and nothing waits forever.
 #[test]
