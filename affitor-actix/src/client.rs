@@ -70,6 +70,24 @@ impl AffitorClient {
     }
 }
 
+/// An `AffitorClient` made by hand, to call a handler in a unit test.
+///
+/// ```
+/// use affitor_actix::{AffitorClient, Client};
+///
+/// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+/// let client = Client::builder().api_key("aff_test_key").build()?;
+/// let affitor = AffitorClient::from(client.bind("abc".parse().ok()));
+/// assert_eq!(affitor.click_id().map(|id| id.as_str()), Some("abc"));
+/// # Ok(())
+/// # }
+/// ```
+impl From<BoundClient> for AffitorClient {
+    fn from(bound: BoundClient) -> Self {
+        Self(bound)
+    }
+}
+
 impl Deref for AffitorClient {
     type Target = BoundClient;
 

@@ -48,9 +48,9 @@ use crate::click_id::lookup;
 /// # Ok(())
 /// # }
 /// ```
-pub struct AffitorClient<From = FromLayer> {
+pub struct AffitorClient<Source = FromLayer> {
     bound: BoundClient,
-    from: PhantomData<fn() -> From>,
+    source: PhantomData<fn() -> Source>,
 }
 
 /// [`AffitorClient`] takes the client that [`AffitorLayer`](crate::AffitorLayer) carries: the
@@ -104,11 +104,11 @@ pub enum FromLayer {}
 #[derive(Clone, Copy, Debug)]
 pub enum FromState {}
 
-impl<From> AffitorClient<From> {
+impl<Source> AffitorClient<Source> {
     fn new(bound: BoundClient) -> Self {
         Self {
             bound,
-            from: PhantomData,
+            source: PhantomData,
         }
     }
 
@@ -127,7 +127,7 @@ impl<From> AffitorClient<From> {
     }
 }
 
-impl<From> Deref for AffitorClient<From> {
+impl<Source> Deref for AffitorClient<Source> {
     type Target = BoundClient;
 
     fn deref(&self) -> &BoundClient {
@@ -135,13 +135,31 @@ impl<From> Deref for AffitorClient<From> {
     }
 }
 
-impl<From> Clone for AffitorClient<From> {
+impl<Source> Clone for AffitorClient<Source> {
     fn clone(&self) -> Self {
         Self::new(self.bound.clone())
     }
 }
 
-impl<From> fmt::Debug for AffitorClient<From> {
+/// An `AffitorClient` made by hand, to call a handler in a unit test.
+///
+/// ```
+/// use affitor_axum::{AffitorClient, Client};
+///
+/// # fn main() -> Result<(), affitor_axum::affitor_tower::Error> {
+/// let client = Client::builder().api_key("aff_test_key").build()?;
+/// let affitor = AffitorClient::<affitor_axum::FromLayer>::from(client.bind("abc".parse().ok()));
+/// assert_eq!(affitor.click_id().map(|id| id.as_str()), Some("abc"));
+/// # Ok(())
+/// # }
+/// ```
+impl<Source> From<BoundClient> for AffitorClient<Source> {
+    fn from(bound: BoundClient) -> Self {
+        Self::new(bound)
+    }
+}
+
+impl<Source> fmt::Debug for AffitorClient<Source> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AffitorClient").field(&self.bound).finish()
     }

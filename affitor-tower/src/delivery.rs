@@ -275,7 +275,8 @@ impl SaleRequest {
     /// queue before the process exits.
     ///
     /// Where the caller can ask for a redelivery (a payment webhook answering 503), prefer
-    /// [`send`] and its error: nothing is lost when the process stops.
+    /// [`send`] and its error: nothing is lost when the process stops, nor while the API
+    /// refuses the key (during a key rotation, say), which fails a queued sale for good.
     ///
     /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
     /// while it runs.

@@ -58,10 +58,11 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// Reads `ADDR`, `AFFITOR_API_URL`, `AFFITOR_API_KEY` and `AFFITOR_PROGRAM_ID`.
+    /// Reads `ADDR`, `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`), `AFFITOR_API_KEY` and
+    /// `AFFITOR_PROGRAM_ID`.
     ///
-    /// With no `AFFITOR_API_URL` (or an empty one), starts the local Affitor API stand-in, which logs every event it
-    /// receives, seeds a demo click, and prints how to try the app.
+    /// With neither set (or both empty), starts the local Affitor API stand-in, which logs
+    /// every event it receives, seeds a demo click, and prints how to try the app.
     pub async fn from_env() -> Result<Self, SetupError> {
         let addr = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
         let addr = addr.parse().map_err(|_| {
