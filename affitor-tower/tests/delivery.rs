@@ -532,22 +532,29 @@ async fn a_background_sale_answered_409_counts_as_delivered() {
     assert_eq!(recorded_sales(&mock), ["in_dup"]);
 }
 
+/// A runtime on the calling thread, as a request handler's or a test's.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A runtime with one thread of its own, to serve the stand-in or run a worker beside the test.
+fn one_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A client shared by two runtimes in turn (a static client in tests, say): the worker dies
 /// with the first runtime; the sale it was sending goes back to the queue (its transaction id
 /// makes a repeat harmless), and the next runtime's worker sends it with what waited.
 #[test]
 fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
-    let current_thread = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    };
-    let api = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let api = one_thread();
     let mock = api.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
     // The first sale is recorded, and its answer held back past the first runtime's end.
@@ -591,26 +598,15 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
 /// queue: the sale it was sending is sent again from the flushing runtime, not reported lost.
 #[test]
 fn a_flush_outlives_the_runtime_of_its_worker() {
-    let api = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let api = one_thread();
     let mock = api.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
     // The sale is recorded, and its answer held back past the worker runtime's end.
     mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
-    let home = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let home = one_thread();
     let client = home.block_on(async { client(&mock, quick_retries()) });
 
-    let flushing = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let flushing = current_thread();
     let report = flushing.block_on(async {
         queue_sales(&client, &click_id, ["in_flush_1".to_owned()]);
         until("the sale to be recorded", || mock.sales().len() == 1).await;
@@ -639,27 +635,17 @@ fn a_flush_outlives_the_runtime_of_its_worker() {
 /// still gets a worker, and nothing waits forever.
 #[test]
 fn a_worker_dropped_before_it_ran_is_replaced() {
-    let api = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let api = one_thread();
     let mock = api.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
-    let home = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let home = current_thread();
     let client = home.block_on(async { client(&mock, quick_retries()) });
     // Queued from outside any runtime: the worker is spawned on `home`, which is not running,
     // so it waits there unpolled, and is dropped with it.
     queue_sales(&client, &click_id, ["in_unrun_1".to_owned()]);
     drop(home);
 
-    let next = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let next = current_thread();
     let report = next.block_on(async {
         queue_sales(&client, &click_id, ["in_unrun_2".to_owned()]);
         client.shutdown(Duration::from_secs(10)).await
@@ -676,20 +662,13 @@ fn a_worker_dropped_before_it_ran_is_replaced() {
 /// short-lived runtime (an actix-web worker's, say) is delivered after that runtime stops.
 #[test]
 fn the_worker_runs_on_the_runtime_the_client_was_built_on() {
-    let home = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let home = one_thread();
     let mock = home.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::delay(Duration::from_millis(300)).on(Endpoint::Sale));
     let client = home.block_on(async { client(&mock, quick_retries()) });
 
-    let handler = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let handler = current_thread();
     handler.block_on(async {
         queue_sales(&client, &click_id, ["in_home_1".to_owned()]);
         until("the sale to be sent", || mock.sales().len() == 1).await;
@@ -705,25 +684,15 @@ fn the_worker_runs_on_the_runtime_the_client_was_built_on() {
 /// A client built on a runtime that has since stopped starts its worker on the current one.
 #[test]
 fn a_client_whose_runtime_stopped_delivers_on_the_current_one() {
-    let api = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let api = one_thread();
     let mock = api.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
 
-    let first = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let first = current_thread();
     let client = first.block_on(async { client(&mock, quick_retries()) });
     drop(first);
 
-    let second = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let second = current_thread();
     let stats = second.block_on(async {
         queue_sales(&client, &click_id, ["in_late_1".to_owned()]);
         settled(&client, 1).await
