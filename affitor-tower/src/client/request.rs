@@ -667,6 +667,13 @@ impl SaleRequest {
 
     /// Your stable id of the customer, as sent with the lead. Tried first.
     ///
+    /// The API knows the key only once the customer's lead has landed: until then a sale that
+    /// names only the key is refused (400 `Customer not found`). A sale queued with
+    /// `send_in_background` waits behind its customer's lead queued earlier; where the
+    /// checkout carried the click id too (Stripe metadata `affitor_click_id`), set it with
+    /// [`click_id`](Self::click_id) as well, so that the sale is attributed even if the lead
+    /// never arrived.
+    ///
     /// ```
     /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
     /// let sale = client.sale("in_1001", 4900).customer_key("user_123");
