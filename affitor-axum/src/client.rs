@@ -148,7 +148,7 @@ impl<Source> Clone for AffitorClient<Source> {
 ///
 /// # fn main() -> Result<(), affitor_axum::affitor_tower::Error> {
 /// let client = Client::builder().api_key("aff_test_key").build()?;
-/// let affitor = AffitorClient::<affitor_axum::FromLayer>::from(client.bind("abc".parse().ok()));
+/// let affitor: AffitorClient = client.bind("abc".parse().ok()).into();
 /// assert_eq!(affitor.click_id().map(|id| id.as_str()), Some("abc"));
 /// # Ok(())
 /// # }
