@@ -106,7 +106,7 @@ impl Environment {
             .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
         stand_in.click_with_id("partner", demo_click_id());
         println!(
-            "AFFITOR_API_URL is unset: started the local Affitor API stand-in at {}",
+            "AFFITOR_API_URL is unset or empty: started the local Affitor API stand-in at {}",
             stand_in.url()
         );
         let config = AppConfig {
