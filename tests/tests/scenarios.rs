@@ -316,6 +316,13 @@ mod scenario {
         })
     }
 
+    /// Posts `event` to the payment webhook, as the payment provider does, and checks the
+    /// status it answers.
+    async fn deliver(app: &Running, event: &Value, expected: StatusCode) {
+        let answer = app.post_json("/webhooks/payment", event, &[]).await;
+        assert_eq!(answer.status, expected, "{}: {}", app.app.name, answer.text);
+    }
+
     pub(super) async fn checkout_carries_the_affitor_metadata(app: &Running) {
         let (user_id, click_id) = referred_user(app).await;
         let body = json!({ "userId": user_id, "priceId": "price_team_annual" });
@@ -360,20 +367,8 @@ mod scenario {
 
     pub(super) async fn a_payment_is_tracked_as_an_attributed_sale(app: &Running) {
         let (user_id, _) = referred_user(app).await;
-        let answer = app
-            .post_json(
-                "/webhooks/payment",
-                &payment("payment.succeeded", &user_id, "in_1"),
-                &[],
-            )
-            .await;
-        assert_eq!(
-            answer.status,
-            StatusCode::OK,
-            "{}: {}",
-            app.app.name,
-            answer.text
-        );
+        let event = payment("payment.succeeded", &user_id, "in_1");
+        deliver(app, &event, StatusCode::OK).await;
         let sales = app.mock.sales();
         assert_eq!(sales.len(), 1, "{}", app.app.name);
         assert_eq!(sales[0].transaction_id, "in_1", "{}", app.app.name);
@@ -391,14 +386,7 @@ mod scenario {
         let (user_id, _) = referred_user(app).await;
         let event = payment("payment.succeeded", &user_id, "in_2");
         for _ in 0..3 {
-            let answer = app.post_json("/webhooks/payment", &event, &[]).await;
-            assert_eq!(
-                answer.status,
-                StatusCode::OK,
-                "{}: {}",
-                app.app.name,
-                answer.text
-            );
+            deliver(app, &event, StatusCode::OK).await;
         }
         assert_eq!(
             app.mock.requests_to(Endpoint::Sale).len(),
@@ -412,20 +400,10 @@ mod scenario {
     pub(super) async fn a_refund_reverses_the_commission(app: &Running) {
         let (user_id, _) = referred_user(app).await;
         let sale = payment("payment.succeeded", &user_id, "in_3");
-        assert_eq!(
-            app.post_json("/webhooks/payment", &sale, &[]).await.status,
-            StatusCode::OK
-        );
+        deliver(app, &sale, StatusCode::OK).await;
         let refund = payment("payment.refunded", &user_id, "in_3");
         for _ in 0..2 {
-            let answer = app.post_json("/webhooks/payment", &refund, &[]).await;
-            assert_eq!(
-                answer.status,
-                StatusCode::OK,
-                "{}: {}",
-                app.app.name,
-                answer.text
-            );
+            deliver(app, &refund, StatusCode::OK).await;
         }
         let refunds = app.mock.refunds();
         assert_eq!(refunds.len(), 2, "{}: {refunds:?}", app.app.name);
@@ -450,25 +428,12 @@ mod scenario {
         let (user_id, _) = referred_user(app).await;
         let event = payment("payment.succeeded", &user_id, invoice_id);
         app.mock.inject(fault.always());
-        let answer = app.post_json("/webhooks/payment", &event, &[]).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            app.app.name
-        );
+        deliver(app, &event, StatusCode::SERVICE_UNAVAILABLE).await;
         assert!(app.mock.sales().is_empty(), "{}", app.app.name);
 
         app.mock.clear_faults();
         for _ in 0..2 {
-            let answer = app.post_json("/webhooks/payment", &event, &[]).await;
-            assert_eq!(
-                answer.status,
-                StatusCode::OK,
-                "{}: {}",
-                app.app.name,
-                answer.text
-            );
+            deliver(app, &event, StatusCode::OK).await;
         }
         assert_eq!(app.mock.sales().len(), 1, "{}", app.app.name);
     }
@@ -477,12 +442,10 @@ mod scenario {
         // Retrying would not help: the webhook is acknowledged, and nothing is sent.
         let mut event = payment("payment.succeeded", "user_1", "in_5");
         event["data"]["amountCents"] = json!(0);
-        let answer = app.post_json("/webhooks/payment", &event, &[]).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", app.app.name);
+        deliver(app, &event, StatusCode::OK).await;
         event["data"]["amountCents"] = json!(100);
         event["data"]["currency"] = json!("dollars");
-        let answer = app.post_json("/webhooks/payment", &event, &[]).await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", app.app.name);
+        deliver(app, &event, StatusCode::OK).await;
         assert!(
             app.mock.requests_to(Endpoint::Sale).is_empty(),
             "{}",
