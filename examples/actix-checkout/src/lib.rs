@@ -72,23 +72,6 @@ async fn checkout(
 }
 
 async fn payment(affitor: AffitorClient, event: web::Json<PaymentEvent>) -> HttpResponse {
-    let result = match event.into_inner() {
-        PaymentEvent::Succeeded(payment) => match payment.currency() {
-            Ok(currency) => {
-                let sale = affitor
-                    .sale(&payment.invoice_id, payment.amount_cents)
-                    .customer_key(&payment.user_id);
-                let sale = match currency {
-                    Some(currency) => sale.currency(currency),
-                    None => sale,
-                };
-                sale.send().await.map(drop)
-            }
-            Err(error) => Err(error),
-        },
-        PaymentEvent::Refunded(payment) => {
-            affitor.refund(&payment.invoice_id).send().await.map(drop)
-        }
-    };
+    let result = event.into_inner().track(&affitor).await;
     HttpResponse::new(StatusCode::from_u16(webhook_status(&result)).unwrap_or(StatusCode::OK))
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use affitor_tower::mock::MockServer;
-use affitor_tower::{ClickId, Client, Currency};
+use affitor_tower::{BoundClient, ClickId, Client, Currency};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -344,6 +344,26 @@ pub enum PaymentEvent {
     /// A payment was refunded: track a refund of the sale with the same invoice id.
     #[serde(rename = "payment.refunded")]
     Refunded(Payment),
+}
+
+impl PaymentEvent {
+    /// Tracks the event inline with the request's bound client: a sale for a payment (keyed by
+    /// its invoice id, for the paying user), a refund for a refund. Its result gives the
+    /// webhook's answer, through [`webhook_status`].
+    pub async fn track(self, affitor: &BoundClient) -> Result<(), affitor_tower::Error> {
+        match self {
+            Self::Succeeded(payment) => {
+                let mut sale = affitor
+                    .sale(&payment.invoice_id, payment.amount_cents)
+                    .customer_key(&payment.user_id);
+                if let Some(currency) = payment.currency()? {
+                    sale = sale.currency(currency);
+                }
+                sale.send().await.map(drop)
+            }
+            Self::Refunded(payment) => affitor.refund(&payment.invoice_id).send().await.map(drop),
+        }
+    }
 }
 
 /// One payment of a [`PaymentEvent`].
