@@ -13,7 +13,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use affitor_actix::{Affitor, AffitorClickId, AffitorClient};
+use affitor_actix::{AffitorClickId, AffitorClient};
 use example_support::{AppConfig, CheckoutRequest, PaymentEvent, checkout_session, webhook_status};
 use serde_json::json;
 
@@ -33,11 +33,8 @@ pub fn app(
         InitError = (),
     >,
 > {
-    App::new()
-        .wrap(Affitor::new().client(state.config.affitor.clone()))
-        .configure(actix_signup::body_limits)
-        .app_data(web::Data::new(state))
-        .configure(actix_signup::signup_routes)
+    // The signup app, middleware included: actix wraps every route of an `App`, whenever added.
+    actix_signup::app(state)
         .route("/api/checkout", web::post().to(checkout))
         .route("/webhooks/payment", web::post().to(payment))
 }

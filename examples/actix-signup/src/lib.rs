@@ -80,7 +80,7 @@ pub fn app(
 
 /// The signup routes: `GET /` and `POST /api/signup`. They need an [`AppState`] in the app data
 /// and the [`Affitor`] middleware with the client.
-pub fn signup_routes(config: &mut web::ServiceConfig) {
+fn signup_routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(page))
         .route("/api/signup", web::post().to(signup));
