@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::parse::{self, JsonStr};
+use crate::parse::{self, CookieName, JsonStr};
 use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 
 /// Where to look for the click id, in which order, and how much of a body to read.
@@ -34,9 +34,12 @@ use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClick
 /// let sources = ClickIdSources::default().body_limit(16 * 1024);
 /// # drop(sources);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct ClickIdSources {
     sources: Arc<[ClickIdSource]>,
+    /// For each source, its cookie name ready to match (`None` for the other kinds, and for a
+    /// name no cookie can have): built once, used on every request.
+    cookie_names: Arc<[Option<CookieName>]>,
     body_limit: usize,
 }
 
@@ -60,7 +63,7 @@ impl ClickIdSources {
     /// # drop(sources);
     /// ```
     pub fn new(sources: impl IntoIterator<Item = ClickIdSource>) -> Self {
-        let sources = sources
+        let sources: Arc<[ClickIdSource]> = sources
             .into_iter()
             .filter_map(|source| match source {
                 ClickIdSource::Header(name) => Some(ClickIdSource::header(name)),
@@ -68,8 +71,16 @@ impl ClickIdSources {
                 other => Some(other),
             })
             .collect();
+        let cookie_names = sources
+            .iter()
+            .map(|source| match source {
+                ClickIdSource::Cookie(name) => CookieName::new(name),
+                _ => None,
+            })
+            .collect();
         Self {
             sources,
+            cookie_names,
             body_limit: Self::DEFAULT_BODY_LIMIT,
         }
     }
@@ -137,11 +148,10 @@ impl ClickIdSources {
         I: IntoIterator<Item = &'h [u8]>,
     {
         let mut candidates = Candidates::default();
-        // The `Cookie` headers are parsed once, for every cookie source, when the first one
-        // comes up.
-        let mut cookies = None;
+        // The `Cookie` headers, asked for once, when the first cookie source comes up.
+        let mut cookie_headers = None;
         let mut header_sources = 0;
-        for (index, source) in self.sources.iter().enumerate() {
+        for (source, cookie_name) in self.sources.iter().zip(self.cookie_names.iter()) {
             let found = match source {
                 ClickIdSource::Header(name) => {
                     let wanted = WantedHeader::Source {
@@ -153,11 +163,16 @@ impl ClickIdSources {
                         .into_iter()
                         .find_map(|value| candidates.consider(source, parse::header_value(value)))
                 }
-                ClickIdSource::Cookie(_) => cookies
-                    .get_or_insert_with(|| {
-                        CookieScan::new(&self.sources, headers(WantedHeader::Cookie))
+                ClickIdSource::Cookie(_) => {
+                    let cookies = cookie_headers
+                        .get_or_insert_with(|| HeaderValues::new(headers(WantedHeader::Cookie)));
+                    cookie_name.as_ref().and_then(|name| {
+                        cookies.iter().find_map(|header| {
+                            name.values(header)
+                                .find_map(|value| candidates.consider(source, value))
+                        })
                     })
-                    .take(index, source, &mut candidates),
+                }
                 _ => None,
             };
             if let Some(click_id) = found {
@@ -252,6 +267,15 @@ impl Default for ClickIdSources {
         ])
     }
 }
+
+impl PartialEq for ClickIdSources {
+    fn eq(&self, other: &Self) -> bool {
+        // The cookie names are made from the sources.
+        self.sources == other.sources && self.body_limit == other.body_limit
+    }
+}
+
+impl Eq for ClickIdSources {}
 
 impl fmt::Debug for ClickIdSources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -519,91 +543,30 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
     }))
 }
 
-/// One pass over the `Cookie` headers for all the cookie sources, with the result the
-/// sources would give if each scanned the cookies in turn: the first valid value of the first
-/// source that has one, and the values rejected on the way.
-struct CookieScan {
-    /// The source index and the click id of the best valid value.
-    best: Option<(usize, ClickId)>,
-    /// The values rejected, by source index, not yet reported: a source that comes after the
-    /// best one never looked at its values, so they are never reported. At most
-    /// [`MAX_REJECTED`] are kept; `omitted` counts the others.
-    rejected: Vec<(usize, InvalidClickId)>,
-    omitted: usize,
+/// The values of one header, taken from the request once: almost always a single one, kept
+/// without an allocation.
+enum HeaderValues<'h> {
+    One(Option<&'h [u8]>),
+    Many(Vec<&'h [u8]>),
 }
 
-impl CookieScan {
-    fn new<'h>(sources: &[ClickIdSource], headers: impl IntoIterator<Item = &'h [u8]>) -> Self {
-        let is_cookie = |source: &ClickIdSource| matches!(source, ClickIdSource::Cookie(_));
-        let first = sources.iter().position(is_cookie);
-        // The sources from the first cookie source to the last: the others need not be tried.
-        let offset = first.unwrap_or(0);
-        let past_last = sources
-            .iter()
-            .rposition(is_cookie)
-            .map_or(0, |last| last + 1);
-        let cookie_sources = sources.get(offset..past_last).unwrap_or_default();
-        let mut scan = Self {
-            best: None,
-            rejected: Vec::new(),
-            omitted: 0,
-        };
-        // Each piece of the header is matched against the wanted names directly: most pieces
-        // are other cookies, whose `=` and value need not be looked for.
-        'headers: for header in headers {
-            for piece in parse::cookie_pieces(header) {
-                let found = cookie_sources
-                    .iter()
-                    .zip(offset..)
-                    .find_map(|(source, index)| match source {
-                        ClickIdSource::Cookie(wanted) => {
-                            parse::cookie_named(piece, wanted).map(|value| (index, value))
-                        }
-                        _ => None,
-                    });
-                if let Some((index, value)) = found
-                    && scan.best.as_ref().is_none_or(|(best, _)| index < *best)
-                {
-                    match ClickId::from_bytes(value) {
-                        Ok(click_id) => {
-                            scan.best = Some((index, click_id));
-                            if Some(index) == first {
-                                break 'headers;
-                            }
-                        }
-                        Err(_) if scan.rejected.len() >= MAX_REJECTED => scan.omitted += 1,
-                        Err(reason) => scan.rejected.push((index, reason)),
-                    }
-                }
+impl<'h> HeaderValues<'h> {
+    fn new(values: impl IntoIterator<Item = &'h [u8]>) -> Self {
+        let mut values = values.into_iter();
+        match (values.next(), values.next()) {
+            (first, None) => Self::One(first),
+            (Some(first), Some(second)) => {
+                Self::Many([first, second].into_iter().chain(values).collect())
             }
+            // An iterator that ends, then yields again: take it at its word.
+            (None, Some(_)) => Self::One(None),
         }
-        scan
     }
 
-    /// What the cookie source at `index` gives: its click id if it is the best, after
-    /// reporting the values of it that were rejected.
-    // Called for each cookie source of every lookup, mostly to find nothing: not worth a call.
-    #[inline]
-    fn take(
-        &mut self,
-        index: usize,
-        source: &ClickIdSource,
-        candidates: &mut Candidates,
-    ) -> Option<ClickId> {
-        candidates.omitted += std::mem::take(&mut self.omitted);
-        for (_, reason) in self
-            .rejected
-            .iter()
-            .filter(|(rejected, _)| *rejected == index)
-        {
-            candidates.reject(source, *reason);
-        }
-        match self.best.take() {
-            Some((best, click_id)) if best == index => Some(click_id),
-            best => {
-                self.best = best;
-                None
-            }
+    fn iter(&self) -> std::slice::Iter<'_, &'h [u8]> {
+        match self {
+            Self::One(one) => one.as_slice().iter(),
+            Self::Many(many) => many.iter(),
         }
     }
 }

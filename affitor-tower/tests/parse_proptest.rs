@@ -131,20 +131,21 @@ proptest! {
     #[test]
     fn one_cookie_pass_equals_one_pass_per_source(
         cookies in prop::collection::vec(prop::collection::vec((
-            prop::sample::select(vec!["a", "b", "c", "other"]),
+            prop::sample::select(vec!["a", "b", "c", "ba", "ab", "other"]),
             prop::sample::select(vec!["ok-1", "ok-2", "", "bad value", "\"q\""]),
         ), 0..5), 0..3),
         order in prop::sample::select(vec![
             vec!["a", "b", "c"], vec!["c", "a"], vec!["b"], vec!["a", "h", "b"], vec!["h", "c", "b", "a"],
         ]),
         header in prop::sample::select(vec![None, Some(""), Some("ok-h"), Some("bad value")]),
+        separator in prop::sample::select(vec!["; ", ";", " ;\t"]),
     ) {
         let sources: Vec<ClickIdSource> = order.iter().map(|name| match *name {
             "h" => ClickIdSource::header("x-h"),
             name => ClickIdSource::cookie(name),
         }).collect();
         let cookie_headers: Vec<String> = cookies.iter().map(|pairs| {
-            pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join("; ")
+            pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(separator)
         }).collect();
 
         // Each source in turn, the simple way.
