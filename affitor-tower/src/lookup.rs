@@ -1,5 +1,6 @@
 //! The click id lookup in two steps, for any HTTP library: the headers, then maybe the body.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -37,10 +38,76 @@ use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClick
 #[derive(Clone)]
 pub struct ClickIdSources {
     sources: Arc<[ClickIdSource]>,
-    /// For each source, its cookie name ready to match (`None` for the other kinds, and for a
-    /// name no cookie can have): built once, used on every request.
-    cookie_names: Arc<[Option<CookieName>]>,
+    /// What the header step does, worked out once from `sources` for every request.
+    plan: Arc<HeaderPlan>,
     body_limit: usize,
+}
+
+/// The header step of a lookup, prepared from the sources.
+#[derive(Debug)]
+struct HeaderPlan {
+    /// The header and cookie sources, in order.
+    steps: Vec<HeaderStep>,
+    /// Whether a source reads a JSON body, and a form body.
+    reads_json: bool,
+    reads_form: bool,
+}
+
+/// A header or cookie source, ready to look at a request.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per set of sources; boxing would add a pointer chase to every request"
+)]
+enum HeaderStep {
+    /// The `ordinal`-th header source, and its header name.
+    Header {
+        source: ClickIdSource,
+        name: Cow<'static, str>,
+        ordinal: usize,
+    },
+    /// A cookie source, with its name ready to match (`None`: no cookie can have that name).
+    Cookie {
+        source: ClickIdSource,
+        name: Option<CookieName>,
+    },
+}
+
+impl HeaderPlan {
+    fn new(sources: &[ClickIdSource]) -> Self {
+        let mut headers = 0;
+        let steps = sources
+            .iter()
+            .filter_map(|source| match source {
+                ClickIdSource::Header(name) => {
+                    headers += 1;
+                    Some(HeaderStep::Header {
+                        source: source.clone(),
+                        name: name.clone(),
+                        ordinal: headers - 1,
+                    })
+                }
+                ClickIdSource::Cookie(name) => Some(HeaderStep::Cookie {
+                    source: source.clone(),
+                    name: CookieName::new(name),
+                }),
+                _ => None,
+            })
+            .collect();
+        let reads = |kind: BodyKind| sources.iter().any(|source| kind.reads(source));
+        Self {
+            steps,
+            reads_json: reads(BodyKind::Json),
+            reads_form: reads(BodyKind::Form),
+        }
+    }
+
+    fn reads(&self, kind: BodyKind) -> bool {
+        match kind {
+            BodyKind::Json => self.reads_json,
+            BodyKind::Form => self.reads_form,
+        }
+    }
 }
 
 impl ClickIdSources {
@@ -71,16 +138,9 @@ impl ClickIdSources {
                 other => Some(other),
             })
             .collect();
-        let cookie_names = sources
-            .iter()
-            .map(|source| match source {
-                ClickIdSource::Cookie(name) => CookieName::new(name),
-                _ => None,
-            })
-            .collect();
         Self {
+            plan: Arc::new(HeaderPlan::new(&sources)),
             sources,
-            cookie_names,
             body_limit: Self::DEFAULT_BODY_LIMIT,
         }
     }
@@ -150,30 +210,33 @@ impl ClickIdSources {
         let mut candidates = Candidates::default();
         // The `Cookie` headers, asked for once, when the first cookie source comes up.
         let mut cookie_headers = None;
-        let mut header_sources = 0;
-        for (source, cookie_name) in self.sources.iter().zip(self.cookie_names.iter()) {
-            let found = match source {
-                ClickIdSource::Header(name) => {
+        for step in &self.plan.steps {
+            let (source, found) = match step {
+                HeaderStep::Header {
+                    source,
+                    name,
+                    ordinal,
+                } => {
                     let wanted = WantedHeader::Source {
-                        ordinal: header_sources,
+                        ordinal: *ordinal,
                         name,
                     };
-                    header_sources += 1;
-                    headers(wanted)
+                    let found = headers(wanted)
                         .into_iter()
-                        .find_map(|value| candidates.consider(source, parse::header_value(value)))
+                        .find_map(|value| candidates.consider(source, parse::header_value(value)));
+                    (source, found)
                 }
-                ClickIdSource::Cookie(_) => {
+                HeaderStep::Cookie { source, name } => {
                     let cookies = cookie_headers
                         .get_or_insert_with(|| HeaderValues::new(headers(WantedHeader::Cookie)));
-                    cookie_name.as_ref().and_then(|name| {
+                    let found = name.as_ref().and_then(|name| {
                         cookies.iter().find_map(|header| {
                             name.values(header)
                                 .find_map(|value| candidates.consider(source, value))
                         })
-                    })
+                    });
+                    (source, found)
                 }
-                _ => None,
             };
             if let Some(click_id) = found {
                 return HeaderLookup::Done(candidates.found(click_id, source));
@@ -185,7 +248,7 @@ impl ClickIdSources {
                 .into_iter()
                 .next()
                 .and_then(BodyKind::from_content_type)
-                .filter(|&kind| self.sources.iter().any(|source| kind.reads(source)))
+                .filter(|&kind| self.plan.reads(kind))
         } else {
             None
         };
