@@ -616,13 +616,12 @@ enum HeaderValues<'h> {
 impl<'h> HeaderValues<'h> {
     fn new(values: impl IntoIterator<Item = &'h [u8]>) -> Self {
         let mut values = values.into_iter();
-        match (values.next(), values.next()) {
-            (first, None) => Self::One(first),
-            (Some(first), Some(second)) => {
-                Self::Many([first, second].into_iter().chain(values).collect())
-            }
-            // An iterator that ends, then yields again: take it at its word.
-            (None, Some(_)) => Self::One(None),
+        let Some(first) = values.next() else {
+            return Self::One(None);
+        };
+        match values.next() {
+            None => Self::One(Some(first)),
+            Some(second) => Self::Many([first, second].into_iter().chain(values).collect()),
         }
     }
 
