@@ -14,7 +14,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use affitor_tower::{AffitorLayer, ClickId, ClickIdLookup, ClickIdSource};
 use axum::extract::FromRequest;
@@ -345,8 +345,36 @@ fn count(case_name: &str, side: &str, calls: usize) {
     }
 }
 
+/// Times `calls` requests of `case` through `call`, built `batch` at a time just before they are
+/// called (building is not timed): the time per call, in ns.
+fn time_calls(
+    case: &Case,
+    calls: usize,
+    batch: usize,
+    mut call: impl FnMut(Request<Full<Bytes>>),
+) -> f64 {
+    let mut elapsed = Duration::ZERO;
+    let mut done = 0;
+    while done < calls {
+        let requests: Vec<_> = (0..batch.min(calls - done))
+            .map(|_| (case.make)())
+            .collect();
+        done += requests.len();
+        let start = Instant::now();
+        for request in requests {
+            call(request);
+        }
+        elapsed += start.elapsed();
+    }
+    elapsed.as_nanos() as f64 / calls as f64
+}
+
 /// Bare and layered calls in alternating rounds, so that a busy machine slows both sides of a
 /// round alike: the median of the per-round differences is the cost the layer adds.
+///
+/// Twice: with each round's requests built ahead (`cold`: thousands of requests, most of them
+/// out of the CPU caches when called) and built 32 at a time just before their calls (`hot`: as
+/// in a server, where the service is called right after the request head was parsed).
 fn paired() {
     const ROUNDS: usize = 41;
     let calls_per_round = |name: &str| match name {
@@ -361,92 +389,91 @@ fn paired() {
         values[values.len() / 2]
     };
 
-    println!("paired: {ROUNDS} alternating rounds; medians of the per-call time in ns");
-    println!(
-        "{:<16} {:>10} {:>10} {:>10} {:>14} {:>14} {:>12}",
-        "case", "bare", "layer", "added", "floor added", "axum Json", "added/Json"
-    );
-    for case in cases().into_iter().chain(cases_with_extension()) {
-        let calls = calls_per_round(case.name);
-        let (mut bare_ns, mut layer_ns, mut added_ns, mut json_ns, mut ratio) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut floor_ns = Vec::new();
-        for round in 0..ROUNDS {
-            let time_bare = || {
-                let requests: Vec<_> = (0..calls).map(|_| (case.make)()).collect();
-                let start = std::time::Instant::now();
-                for request in requests {
-                    let mut service = bare;
-                    black_box(run(async { service.ready().await?.call(request).await }).unwrap());
-                }
-                start.elapsed().as_nanos() as f64 / calls as f64
-            };
-            let time_layer = || {
-                let requests: Vec<_> = (0..calls).map(|_| (case.make)()).collect();
-                let start = std::time::Instant::now();
-                for request in requests {
-                    let mut service = layered.clone();
-                    black_box(run(async { service.ready().await?.call(request).await }).unwrap());
-                }
-                start.elapsed().as_nanos() as f64 / calls as f64
-            };
+    for (requests, batch) in [("cold", usize::MAX), ("hot", 32)] {
+        println!(
+            "paired, {requests} requests: {ROUNDS} alternating rounds; medians of the per-call time in ns"
+        );
+        println!(
+            "{:<16} {:>10} {:>10} {:>10} {:>14} {:>14} {:>12}",
+            "case", "bare", "layer", "added", "floor added", "axum Json", "added/Json"
+        );
+        for case in cases().into_iter().chain(cases_with_extension()) {
+            let calls = calls_per_round(case.name);
+            let (mut bare_ns, mut layer_ns, mut added_ns, mut json_ns, mut ratio) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut floor_ns = Vec::new();
             // The floor: only the extension the layer must insert, with no lookup.
             let found = !case.name.starts_with("no_click_id");
-            let time_floor = || {
-                let requests: Vec<_> = (0..calls).map(|_| (case.make)()).collect();
-                let start = std::time::Instant::now();
-                for mut request in requests {
-                    request.extensions_mut().insert(floor_lookup(found));
-                    let mut service = bare;
-                    black_box(run(async { service.ready().await?.call(request).await }).unwrap());
+            for round in 0..ROUNDS {
+                let time_bare = || {
+                    time_calls(&case, calls, batch, |request| {
+                        let mut service = bare;
+                        let seen = run(async { service.ready().await?.call(request).await });
+                        black_box(seen.unwrap());
+                    })
+                };
+                let time_layer = || {
+                    time_calls(&case, calls, batch, |request| {
+                        let mut service = layered.clone();
+                        let seen = run(async { service.ready().await?.call(request).await });
+                        black_box(seen.unwrap());
+                    })
+                };
+                let time_floor = || {
+                    time_calls(&case, calls, batch, |mut request| {
+                        request.extensions_mut().insert(floor_lookup(found));
+                        let mut service = bare;
+                        let seen = run(async { service.ready().await?.call(request).await });
+                        black_box(seen.unwrap());
+                    })
+                };
+                let (b, l, f) = if round % 2 == 0 {
+                    let b = time_bare();
+                    let l = time_layer();
+                    (b, l, time_floor())
+                } else {
+                    let f = time_floor();
+                    let l = time_layer();
+                    (time_bare(), l, f)
+                };
+                bare_ns.push(b);
+                layer_ns.push(l);
+                added_ns.push(l - b);
+                floor_ns.push(f - b);
+                if case.name.starts_with("json") {
+                    let requests: Vec<_> = (0..calls)
+                        .map(|_| (case.make)().map(axum::body::Body::new))
+                        .collect();
+                    let start = Instant::now();
+                    for request in requests {
+                        let parsed =
+                            run(axum::Json::<serde_json::Value>::from_request(request, &()));
+                        let _ = black_box(parsed.unwrap());
+                    }
+                    let json = start.elapsed().as_nanos() as f64 / calls as f64;
+                    json_ns.push(json);
+                    ratio.push((l - b) / json);
                 }
-                start.elapsed().as_nanos() as f64 / calls as f64
-            };
-            let (b, l, f) = if round % 2 == 0 {
-                let b = time_bare();
-                let l = time_layer();
-                (b, l, time_floor())
-            } else {
-                let f = time_floor();
-                let l = time_layer();
-                (time_bare(), l, f)
-            };
-            bare_ns.push(b);
-            layer_ns.push(l);
-            added_ns.push(l - b);
-            floor_ns.push(f - b);
-            if case.name.starts_with("json") {
-                let requests: Vec<_> = (0..calls)
-                    .map(|_| (case.make)().map(axum::body::Body::new))
-                    .collect();
-                let start = std::time::Instant::now();
-                for request in requests {
-                    let parsed = run(axum::Json::<serde_json::Value>::from_request(request, &()));
-                    let _ = black_box(parsed.unwrap());
-                }
-                let json = start.elapsed().as_nanos() as f64 / calls as f64;
-                json_ns.push(json);
-                ratio.push((l - b) / json);
             }
+            let (json, ratio) = if json_ns.is_empty() {
+                (String::from("-"), String::from("-"))
+            } else {
+                (
+                    format!("{:.0}", median(&mut json_ns)),
+                    format!("{:.3}", median(&mut ratio)),
+                )
+            };
+            println!(
+                "{:<16} {:>10.0} {:>10.0} {:>10.0} {:>14.0} {:>14} {:>12}",
+                case.name,
+                median(&mut bare_ns),
+                median(&mut layer_ns),
+                median(&mut added_ns),
+                median(&mut floor_ns),
+                json,
+                ratio
+            );
         }
-        let (json, ratio) = if json_ns.is_empty() {
-            (String::from("-"), String::from("-"))
-        } else {
-            (
-                format!("{:.0}", median(&mut json_ns)),
-                format!("{:.3}", median(&mut ratio)),
-            )
-        };
-        println!(
-            "{:<16} {:>10.0} {:>10.0} {:>10.0} {:>14.0} {:>14} {:>12}",
-            case.name,
-            median(&mut bare_ns),
-            median(&mut layer_ns),
-            median(&mut added_ns),
-            median(&mut floor_ns),
-            json,
-            ratio
-        );
     }
 }
 
