@@ -1,13 +1,9 @@
 //! The click id: the token that ties a signup or a sale to the partner whose link was clicked.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
-
-use arrayvec::ArrayString;
 
 /// A validated Affitor click id.
 ///
@@ -26,29 +22,10 @@ use arrayvec::ArrayString;
 /// # Ok::<(), affitor_tower::InvalidClickId>(())
 /// ```
 ///
-/// Cloning is cheap: a click id of up to 40 bytes (the usual `cust_<id>_<epoch ms>` form) is
-/// kept in place, without an allocation, and a longer one is shared, so a copy costs an atomic
-/// increment.
-#[derive(Clone)]
-pub struct ClickId(Text);
-
-/// The text of a [`ClickId`].
-#[derive(Clone)]
-enum Text {
-    /// Most click ids: in place, so that finding one in a request allocates nothing.
-    Inline(ArrayString<INLINE_LEN>),
-    /// The longer ones, shared.
-    Shared(Arc<str>),
-}
-
-/// The longest click id kept in place: 40 bytes keep a `ClickId` at 48.
-const INLINE_LEN: usize = 40;
-
-impl Text {
-    fn new(text: &str) -> Self {
-        ArrayString::from(text).map_or_else(|_| Self::Shared(Arc::from(text)), Self::Inline)
-    }
-}
+/// Cloning is cheap: the text is shared, so a copy taken out of a request's [`ClickIdLookup`]
+/// costs an atomic increment.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClickId(Arc<str>);
 
 impl ClickId {
     /// The longest click id accepted, in bytes.
@@ -83,7 +60,7 @@ impl ClickId {
             byte: bytes[error.valid_up_to()],
             position: error.valid_up_to(),
         })?;
-        Ok(Self(Text::new(text)))
+        Ok(Self(Arc::from(text)))
     }
 
     /// The click id as a string slice.
@@ -94,10 +71,7 @@ impl ClickId {
     /// # Ok::<(), affitor_tower::InvalidClickId>(())
     /// ```
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Text::Inline(text) => text,
-            Text::Shared(text) => text,
-        }
+        &self.0
     }
 
     /// The click id as an owned `String`.
@@ -108,7 +82,7 @@ impl ClickId {
     /// # Ok::<(), affitor_tower::InvalidClickId>(())
     /// ```
     pub fn into_string(self) -> String {
-        String::from(self.as_str())
+        String::from(&*self.0)
     }
 }
 
@@ -151,32 +125,6 @@ static ALLOWED: [bool; 256] = {
     table
 };
 
-impl PartialEq for ClickId {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for ClickId {}
-
-impl Hash for ClickId {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-impl PartialOrd for ClickId {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ClickId {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
 impl fmt::Debug for ClickId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ClickId").field(&self.as_str()).finish()
@@ -216,7 +164,7 @@ impl TryFrom<String> for ClickId {
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
         validate(value.as_bytes())?;
-        Ok(Self(Text::new(&value)))
+        Ok(Self(Arc::from(value)))
     }
 }
 
@@ -613,53 +561,6 @@ mod tests {
                 .to_string(),
             "cust_42_1714000000000"
         );
-    }
-
-    #[test]
-    fn short_and_long_ids_behave_alike() {
-        use std::collections::hash_map::DefaultHasher;
-
-        let hash = |id: &ClickId| {
-            let mut hasher = DefaultHasher::new();
-            id.hash(&mut hasher);
-            hasher.finish()
-        };
-        let str_hash = |text: &str| {
-            let mut hasher = DefaultHasher::new();
-            text.hash(&mut hasher);
-            hasher.finish()
-        };
-        // Either side of the in-place limit, and the longest.
-        for len in [
-            1,
-            INLINE_LEN - 1,
-            INLINE_LEN,
-            INLINE_LEN + 1,
-            ClickId::MAX_LEN,
-        ] {
-            let text = "x".repeat(len - 1) + "9";
-            let id: ClickId = text.parse().unwrap();
-            assert_eq!(matches!(id.0, Text::Inline(_)), len <= INLINE_LEN, "{len}");
-            assert_eq!(id.as_str(), text);
-            assert_eq!(id.clone(), id);
-            assert_eq!(ClickId::try_from(text.clone()).unwrap(), id);
-            assert_eq!(hash(&id), str_hash(&text), "hashed as its text");
-            assert_eq!(id.clone().into_string(), text);
-            let shorter: ClickId = text[..len - 1]
-                .parse()
-                .unwrap_or_else(|_| "0".parse().unwrap());
-            assert_eq!(
-                id.cmp(&shorter),
-                text.as_str().cmp(shorter.as_str()),
-                "{len}"
-            );
-        }
-    }
-
-    #[test]
-    #[cfg(target_pointer_width = "64")]
-    fn a_click_id_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<ClickId>(), 48);
     }
 
     #[test]
