@@ -98,16 +98,15 @@ fn validate(bytes: &[u8]) -> Result<(), InvalidClickId> {
     let all_allowed = bytes
         .iter()
         .fold(true, |all, &byte| all & ALLOWED[usize::from(byte)]);
-    if all_allowed {
-        return Ok(());
-    }
-    match bytes.iter().position(|&byte| !ALLOWED[usize::from(byte)]) {
-        Some(position) => Err(InvalidClickId::ForbiddenByte {
+    if !all_allowed
+        && let Some(position) = bytes.iter().position(|&byte| !ALLOWED[usize::from(byte)])
+    {
+        return Err(InvalidClickId::ForbiddenByte {
             byte: bytes[position],
             position,
-        }),
-        None => Ok(()),
+        });
     }
+    Ok(())
 }
 
 const fn is_allowed(byte: u8) -> bool {

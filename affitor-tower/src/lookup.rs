@@ -37,16 +37,18 @@ use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClick
 /// ```
 #[derive(Clone)]
 pub struct ClickIdSources {
-    sources: Arc<[ClickIdSource]>,
-    /// What the header step does, worked out once from `sources` for every request.
-    plan: Arc<HeaderPlan>,
+    /// The sources, and how the header step looks at them, worked out once: shared, so a clone
+    /// for a body lookup is one atomic increment.
+    plan: Arc<Plan>,
     body_limit: usize,
 }
 
-/// The header step of a lookup, prepared from the sources.
+/// The sources of a lookup, prepared for it.
 #[derive(Debug)]
-struct HeaderPlan {
-    /// The header and cookie sources, in order.
+struct Plan {
+    /// Every source, in order.
+    sources: Vec<ClickIdSource>,
+    /// The header and cookie sources, in order, ready to look at a request.
     steps: Vec<HeaderStep>,
     /// Whether a source reads a JSON body, and a form body.
     reads_json: bool,
@@ -73,8 +75,8 @@ enum HeaderStep {
     },
 }
 
-impl HeaderPlan {
-    fn new(sources: &[ClickIdSource]) -> Self {
+impl Plan {
+    fn new(sources: Vec<ClickIdSource>) -> Self {
         let mut headers = 0;
         let steps = sources
             .iter()
@@ -96,9 +98,10 @@ impl HeaderPlan {
             .collect();
         let reads = |kind: BodyKind| sources.iter().any(|source| kind.reads(source));
         Self {
-            steps,
             reads_json: reads(BodyKind::Json),
             reads_form: reads(BodyKind::Form),
+            sources,
+            steps,
         }
     }
 
@@ -130,7 +133,7 @@ impl ClickIdSources {
     /// # drop(sources);
     /// ```
     pub fn new(sources: impl IntoIterator<Item = ClickIdSource>) -> Self {
-        let sources: Arc<[ClickIdSource]> = sources
+        let sources = sources
             .into_iter()
             .filter_map(|source| match source {
                 ClickIdSource::Header(name) => Some(ClickIdSource::header(name)),
@@ -139,8 +142,7 @@ impl ClickIdSources {
             })
             .collect();
         Self {
-            plan: Arc::new(HeaderPlan::new(&sources)),
-            sources,
+            plan: Arc::new(Plan::new(sources)),
             body_limit: Self::DEFAULT_BODY_LIMIT,
         }
     }
@@ -281,7 +283,7 @@ impl ClickIdSources {
     /// [`WantedHeader::Source`] is a position in this list.
     #[cfg(feature = "layer")]
     pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
-        self.sources.iter().filter_map(|source| match source {
+        self.plan.sources.iter().filter_map(|source| match source {
             ClickIdSource::Header(name) => Some(&**name),
             _ => None,
         })
@@ -333,8 +335,8 @@ impl Default for ClickIdSources {
 
 impl PartialEq for ClickIdSources {
     fn eq(&self, other: &Self) -> bool {
-        // The cookie names are made from the sources.
-        self.sources == other.sources && self.body_limit == other.body_limit
+        // The rest of the plan is made from its sources.
+        self.plan.sources == other.plan.sources && self.body_limit == other.body_limit
     }
 }
 
@@ -343,7 +345,7 @@ impl Eq for ClickIdSources {}
 impl fmt::Debug for ClickIdSources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClickIdSources")
-            .field("sources", &self.sources)
+            .field("sources", &self.plan.sources)
             .field("body_limit", &self.body_limit)
             .finish()
     }
@@ -454,7 +456,7 @@ impl BodyLookup {
             rejected: self.rejected,
             omitted: 0,
         };
-        let sources = &self.sources.sources;
+        let sources = &self.sources.plan.sources;
         let found = match self.kind {
             BodyKind::Json => {
                 // One pass over the document; the last occurrence of each field wins.
@@ -606,8 +608,9 @@ fn parse_content_length(value: &[u8]) -> Option<u64> {
     }))
 }
 
-/// The values of one header, taken from the request once: almost always a single one, kept
-/// without an allocation.
+/// The values of one header, taken from the request once for every source that reads it: a
+/// single one (HTTP/1.1) without an allocation, several (HTTP/2 may send each cookie in a header
+/// of its own) in a `Vec`.
 enum HeaderValues<'h> {
     One(Option<&'h [u8]>),
     Many(Vec<&'h [u8]>),

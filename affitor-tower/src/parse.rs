@@ -98,8 +98,8 @@ pub fn cookies(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// A cookie name, ready to find the values of that cookie in a `Cookie` header.
 ///
 /// It finds what filtering [`cookies`] by name finds, without splitting the header into pairs:
-/// a substring search (SIMD where the CPU has it) for the name, then a check that it starts a
-/// pair, skips the rest of a header that does not carry the cookie at a glance.
+/// it searches for the name (SIMD where the CPU has it), then checks that each occurrence starts
+/// a pair, so a header without the cookie is passed over quickly.
 #[derive(Clone, Debug)]
 pub(crate) struct CookieName(memchr::memmem::Finder<'static>);
 

@@ -388,3 +388,31 @@ fn a_flood_of_invalid_values_is_bounded() {
     );
     assert_eq!(done(step).click_id().map(|id| id.as_str()), Some("cust_1"));
 }
+
+#[test]
+fn rejected_values_are_recorded_in_the_order_of_the_sources() {
+    // Each source is looked at in turn: the first source's rejected value comes first, and the
+    // eight recorded are the first eight looked at, whatever their order in the header.
+    let sources = ClickIdSources::new([
+        ClickIdSource::cookie("first"),
+        ClickIdSource::cookie("second"),
+    ]);
+    let header = format!("{}first=a b; second=ok", "second=; ".repeat(8));
+    let lookup = done(headers_step(
+        &sources,
+        "GET",
+        &[("cookie", header.as_bytes())],
+    ));
+    assert_eq!(lookup.click_id().map(|id| id.as_str()), Some("ok"));
+    let from: Vec<_> = lookup
+        .rejected()
+        .iter()
+        .map(|rejected| rejected.source().to_string())
+        .collect();
+    assert_eq!(from.len(), 8);
+    assert_eq!(from[0], "cookie `first`");
+    assert!(
+        from[1..].iter().all(|source| source == "cookie `second`"),
+        "{from:?}"
+    );
+}

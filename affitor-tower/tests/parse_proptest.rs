@@ -126,10 +126,10 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 
-    /// The header step parses the cookies once for all cookie sources; it must give what each
-    /// source would give scanning the cookies in turn.
+    /// The header step gives what the sources give looked at in turn, each filtering
+    /// `parse::cookies` by its name: the first valid value, and every value rejected before it.
     #[test]
-    fn one_cookie_pass_equals_one_pass_per_source(
+    fn cookie_sources_match_each_source_in_turn(
         cookies in prop::collection::vec(prop::collection::vec((
             prop::sample::select(vec!["a", "b", "c", "ba", "ab", "other"]),
             prop::sample::select(vec!["ok-1", "ok-2", "", "bad value", "\"q\""]),
