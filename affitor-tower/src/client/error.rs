@@ -587,6 +587,11 @@ pub(crate) fn clean_message(message: &str, key: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The error for an answer without `Retry-After`, sent with the key `k`.
+    fn answered(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Error {
+        Error::from_response(endpoint, status, None, body, "k")
+    }
+
     #[test]
     fn parses_the_three_error_shapes() {
         assert_eq!(
@@ -652,13 +657,7 @@ mod tests {
     #[test]
     fn rate_limited_keeps_retry_after_from_header_or_body() {
         let body = br#"{"error":{"code":"rate_limited","message":"slow down","retry_after_seconds":1800}}"#;
-        let from_body = Error::from_response(
-            Endpoint::TestEvent,
-            StatusCode::TOO_MANY_REQUESTS,
-            None,
-            body,
-            "k",
-        );
+        let from_body = answered(Endpoint::TestEvent, StatusCode::TOO_MANY_REQUESTS, body);
         assert_eq!(from_body.retry_after(), Some(Duration::from_secs(1800)));
         assert_eq!(from_body.code(), Some("rate_limited"));
         assert!(from_body.is_retryable());
@@ -685,7 +684,7 @@ mod tests {
             (StatusCode::MOVED_PERMANENTLY, ErrorKind::Rejected, false),
         ];
         for (status, kind, retryable) in cases {
-            let error = Error::from_response(Endpoint::Lead, status, None, b"", "k");
+            let error = answered(Endpoint::Lead, status, b"");
             assert_eq!(error.kind(), kind, "{status}");
             assert_eq!(error.is_retryable(), retryable, "{status}");
             assert_eq!(error.status(), Some(status));
@@ -698,12 +697,10 @@ mod tests {
 
     #[test]
     fn refund_not_found_is_sale_not_found_and_final() {
-        let error = Error::from_response(
+        let error = answered(
             Endpoint::Refund,
             StatusCode::NOT_FOUND,
-            None,
             br#"{"error":"Sale not found for transaction_id"}"#,
-            "k",
         )
         .with_attempts(3);
         assert_eq!(error.kind(), ErrorKind::SaleNotFound);
@@ -716,34 +713,28 @@ mod tests {
              not attributed; nothing to reverse (gave up after 3 attempts)"
         );
         // A 404 that is not the API's (a wrong AFFITOR_API_URL) stays a plain refusal.
-        let error = Error::from_response(
+        let error = answered(
             Endpoint::Refund,
             StatusCode::NOT_FOUND,
-            None,
             b"<html>Not Found</html>",
-            "k",
         );
         assert_eq!(error.kind(), ErrorKind::Rejected);
         assert!(!error.is_retryable());
         // Only a refund's 404 means that.
-        let error = Error::from_response(
+        let error = answered(
             Endpoint::Sale,
             StatusCode::NOT_FOUND,
-            None,
             br#"{"error":"Not found"}"#,
-            "k",
         );
         assert_eq!(error.kind(), ErrorKind::Rejected);
     }
 
     #[test]
     fn a_lost_commission_is_its_own_final_kind() {
-        let error = Error::from_response(
+        let error = answered(
             Endpoint::Sale,
             StatusCode::INTERNAL_SERVER_ERROR,
-            None,
             br#"{"error":"Failed to create commission"}"#,
-            "k",
         );
         assert_eq!(error.kind(), ErrorKind::CommissionNotCreated);
         assert!(!error.is_retryable());
@@ -754,22 +745,18 @@ mod tests {
              transaction id is used up); contact Affitor support with the transaction id"
         );
         // The other sale failure is a plain, retryable server error.
-        let error = Error::from_response(
+        let error = answered(
             Endpoint::Sale,
             StatusCode::INTERNAL_SERVER_ERROR,
-            None,
             br#"{"error":"Sale tracking failed"}"#,
-            "k",
         );
         assert_eq!(error.kind(), ErrorKind::Server);
         assert!(error.is_retryable());
         // Only a sale has a commission to create.
-        let error = Error::from_response(
+        let error = answered(
             Endpoint::Lead,
             StatusCode::INTERNAL_SERVER_ERROR,
-            None,
             br#"{"error":"Failed to create commission"}"#,
-            "k",
         );
         assert_eq!(error.kind(), ErrorKind::Server);
     }
