@@ -45,6 +45,8 @@ mod endpoint;
 mod lookup;
 pub mod parse;
 
+#[cfg(feature = "capture")]
+pub mod capture;
 #[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "client")]
@@ -54,6 +56,8 @@ mod layer;
 #[cfg(feature = "mock")]
 pub mod mock;
 
+#[cfg(feature = "capture")]
+pub use capture::CaptureClicks;
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
 pub use client::{
