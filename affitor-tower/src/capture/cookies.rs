@@ -27,7 +27,7 @@ const CLICK_ID_COOKIE: &str = "affitor_click_id";
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("host", "shop.example".parse()?);
 /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
-/// let visit = Visit::new("GET", "/?aff=partner", &headers);
+/// let visit = Visit::new("GET", "/", Some("aff=partner"), &headers);
 /// let Decision::Capture(click) = CaptureClicks::new().decide(&visit) else { unreachable!() };
 ///
 /// let click_id: ClickId = "cust_42_1714000000000".parse()?;
@@ -116,7 +116,7 @@ impl ClickCookies {
     /// # let mut headers = http::HeaderMap::new();
     /// # headers.insert("host", "shop.example".parse()?);
     /// # headers.insert("user-agent", "Mozilla/5.0".parse()?);
-    /// # let visit = Visit::new("GET", "/?aff=partner", &headers);
+    /// # let visit = Visit::new("GET", "/", Some("aff=partner"), &headers);
     /// # let Decision::Capture(click) = CaptureClicks::new().decide(&visit) else { unreachable!() };
     /// let cookies = click.cookies(&"cust_1".parse()?, 60);
     ///

@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use aho_corasick::AhoCorasick;
+
 use super::visit::{PartnerClick, Visit};
 use super::{CaptureClicks, ProxyHeaders};
 use crate::ClickId;
@@ -15,7 +17,7 @@ use crate::parse;
 /// use affitor_tower::CaptureClicks;
 ///
 /// let headers = http::HeaderMap::new();
-/// let decision = CaptureClicks::new().decide(&Visit::new("GET", "/pricing", &headers));
+/// let decision = CaptureClicks::new().decide(&Visit::new("GET", "/pricing", None, &headers));
 /// assert!(matches!(decision, Decision::Skip(Skip::NoPartnerLink)));
 /// ```
 #[derive(Debug)]
@@ -110,7 +112,7 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
         return Decision::Skip(Skip::NotNavigation);
     }
     let user_agent = visit.header("user-agent").filter(|agent| !agent.is_empty());
-    if user_agent.is_none_or(|agent| options.is_bot(agent)) {
+    if user_agent.is_none_or(|agent| options.bots.is_bot(agent)) {
         return Decision::Skip(Skip::Bot);
     }
     let existing_click_id = visit
@@ -136,7 +138,10 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     let scheme = if https { "https" } else { "http" };
     Decision::Capture(PartnerClick {
         code: code.to_owned(),
-        landing_url: format!("{scheme}://{host}{}", visit.path_and_query()),
+        landing_url: match visit.query() {
+            Some(query) => format!("{scheme}://{host}{}?{query}", visit.path()),
+            None => format!("{scheme}://{host}{}", visit.path()),
+        },
         referrer: visit
             .header("referer")
             .filter(|referrer| !referrer.is_empty())
@@ -157,7 +162,9 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
 /// `URLSearchParams.get("aff")` gives the browser tracker.
 pub(super) fn first_aff(query: &[u8]) -> Option<Cow<'_, [u8]>> {
     // A name can only be `aff` if the query spells it, or escapes some of it.
-    if memchr::memmem::find(query, b"aff").is_none() && memchr::memchr(b'%', query).is_none() {
+    let may_name_aff = memchr::memchr2_iter(b'a', b'%', query)
+        .any(|at| query[at] == b'%' || query[at..].starts_with(b"aff"));
+    if !may_name_aff {
         return None;
     }
     query.split(|&byte| byte == b'&').find_map(|pair| {
@@ -282,13 +289,53 @@ fn earlier_click_ids(cookie: &str) -> Vec<ClickId> {
     ids
 }
 
-impl CaptureClicks {
-    /// Whether `user_agent` matches a bot pattern, ignoring ASCII case.
-    pub(super) fn is_bot(&self, user_agent: &str) -> bool {
-        let agent = user_agent.to_ascii_lowercase();
-        self.bots
+/// The bot user agent patterns, matched in one pass over a user agent, ignoring ASCII case.
+#[derive(Clone, Debug)]
+pub(super) struct Bots {
+    patterns: Vec<Box<str>>,
+    matcher: AhoCorasick,
+}
+
+impl Bots {
+    /// The built-in patterns.
+    pub(super) fn built_in() -> Self {
+        let patterns: Vec<Box<str>> = CaptureClicks::BUILT_IN_BOTS
             .iter()
-            .any(|pattern| memchr::memmem::find(agent.as_bytes(), pattern.as_bytes()).is_some())
+            .map(|&pattern| Box::from(pattern))
+            .collect();
+        // A few dozen short patterns are far below the automaton's size limits.
+        let matcher = Self::matcher(&patterns).expect("the built-in bot patterns build");
+        Self { patterns, matcher }
+    }
+
+    /// Adds a pattern, unless it is empty.
+    pub(super) fn add(&mut self, pattern: String) {
+        if pattern.is_empty() {
+            return;
+        }
+        self.patterns.push(pattern.into_boxed_str());
+        match Self::matcher(&self.patterns) {
+            Ok(matcher) => self.matcher = matcher,
+            Err(error) => {
+                self.patterns.pop();
+                tracing::warn!(%error, "a bot pattern is left out: the automaton is too large");
+            }
+        }
+    }
+
+    fn matcher(patterns: &[Box<str>]) -> Result<AhoCorasick, aho_corasick::BuildError> {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(patterns.iter().map(|pattern| pattern.as_bytes()))
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether `user_agent` contains a pattern, ignoring ASCII case.
+    pub(super) fn is_bot(&self, user_agent: &str) -> bool {
+        self.matcher.is_match(user_agent)
     }
 }
 
@@ -320,7 +367,15 @@ mod tests {
         target: &str,
         map: &http::HeaderMap,
     ) -> Decision {
-        options.decide(&Visit::new(method, target, map))
+        options.decide(&visit(method, target, map))
+    }
+
+    /// A visit of `target`, a path with an optional query.
+    fn visit<'r>(method: &'r str, target: &'r str, map: &'r http::HeaderMap) -> Visit<'r> {
+        match target.split_once('?') {
+            Some((path, query)) => Visit::new(method, path, Some(query), map),
+            None => Visit::new(method, target, None, map),
+        }
     }
 
     fn skip(decision: Decision) -> Skip {
@@ -555,7 +610,8 @@ mod tests {
     fn the_host_comes_from_the_host_header_else_the_authority() {
         let map = headers(&[("user-agent", BROWSER)]);
         assert_eq!(skip(get("/?aff=partner", &map)), Skip::NoHost);
-        let visit = Visit::new("GET", "/?aff=partner", &map).authority(Some("shop.example:8443"));
+        let visit =
+            Visit::new("GET", "/", Some("aff=partner"), &map).authority(Some("shop.example:8443"));
         let click = capture(CaptureClicks::new().decide(&visit));
         assert_eq!(click.landing_url(), "http://shop.example:8443/?aff=partner");
 
@@ -582,7 +638,7 @@ mod tests {
         let click = capture(get("/?aff=partner", &map));
         assert_eq!(click.landing_url(), "http://shop.example/?aff=partner");
         assert!(!click.secure());
-        let visit = Visit::new("GET", "/?aff=partner", &map).https(true);
+        let visit = Visit::new("GET", "/", Some("aff=partner"), &map).https(true);
         let click = capture(CaptureClicks::new().decide(&visit));
         assert_eq!(click.landing_url(), "https://shop.example/?aff=partner");
         assert!(click.secure());
@@ -599,11 +655,11 @@ mod tests {
         // A trusted proxy saying plain HTTP wins over the connection.
         let map = browser(&[("x-forwarded-proto", "http")]);
         let options = CaptureClicks::new().trust_proxy_headers(ProxyHeaders::XForwarded);
-        let visit = Visit::new("GET", "/?aff=partner", &map).https(true);
+        let visit = Visit::new("GET", "/", Some("aff=partner"), &map).https(true);
         assert!(!capture(options.decide(&visit)).secure());
         // A trusted header that is missing or garbled leaves the connection's scheme.
         let map = browser(&[("x-forwarded-proto", "gopher")]);
-        let visit = Visit::new("GET", "/?aff=partner", &map).https(true);
+        let visit = Visit::new("GET", "/", Some("aff=partner"), &map).https(true);
         assert!(capture(options.decide(&visit)).secure());
     }
 
@@ -613,7 +669,7 @@ mod tests {
         let options = CaptureClicks::new().secure(true);
         assert!(capture(decide_with(&options, "GET", "/?aff=partner", &map)).secure());
         let options = CaptureClicks::new().secure(false);
-        let visit = Visit::new("GET", "/?aff=partner", &map).https(true);
+        let visit = Visit::new("GET", "/", Some("aff=partner"), &map).https(true);
         assert!(!capture(options.decide(&visit)).secure());
     }
 

@@ -21,7 +21,7 @@
 //! request.insert("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".parse()?);
 //!
 //! // 1. When the request arrives: a partner link to record?
-//! let visit = Visit::new("GET", "/pricing?aff=partner", &request);
+//! let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &request);
 //! let pending = match capture.decide(&visit) {
 //!     Decision::Capture(click) => Some(capture.record(click, &client)), // 2. the call starts
 //!     _ => None,
@@ -54,6 +54,8 @@ pub use cookies::{ClickCookies, ResponseCookies};
 pub use decide::{Decision, Skip};
 pub use pending::PendingClick;
 pub use visit::{Headers, PartnerClick, Visit};
+
+use decide::Bots;
 
 use crate::Client;
 
@@ -93,8 +95,8 @@ pub struct CaptureClicks {
     secure: Option<bool>,
     proxy_headers: ProxyHeaders,
     deadline: Duration,
-    /// The bot patterns, in lower case: the built-in ones, then the app's.
-    bots: Vec<Box<str>>,
+    /// The built-in bot patterns, then the app's.
+    bots: Bots,
     consent: Option<Consent>,
 }
 
@@ -212,10 +214,7 @@ impl CaptureClicks {
             secure: None,
             proxy_headers: ProxyHeaders::Ignore,
             deadline: Self::DEFAULT_DEADLINE,
-            bots: Self::BUILT_IN_BOTS
-                .iter()
-                .map(|&bot| Box::from(bot))
-                .collect(),
+            bots: Bots::built_in(),
             consent: None,
         }
     }
@@ -299,10 +298,7 @@ impl CaptureClicks {
     /// ```
     #[must_use]
     pub fn bot_user_agent(mut self, pattern: impl Into<String>) -> Self {
-        let pattern = pattern.into().to_ascii_lowercase();
-        if !pattern.is_empty() {
-            self.bots.push(pattern.into_boxed_str());
-        }
+        self.bots.add(pattern.into());
         self
     }
 
@@ -339,10 +335,10 @@ impl CaptureClicks {
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
     ///
     /// let capture = CaptureClicks::new();
-    /// let decide = |method, target| capture.decide(&Visit::new(method, target, &headers));
-    /// assert!(matches!(decide("GET", "/?aff=partner"), Decision::Capture(_)));
-    /// assert!(matches!(decide("HEAD", "/?aff=partner"), Decision::Skip(Skip::NotGet)));
-    /// assert!(matches!(decide("GET", "/?aff=a%20b"), Decision::Skip(Skip::InvalidPartnerCode)));
+    /// let decide = |method, query| capture.decide(&Visit::new(method, "/", Some(query), &headers));
+    /// assert!(matches!(decide("GET", "aff=partner"), Decision::Capture(_)));
+    /// assert!(matches!(decide("HEAD", "aff=partner"), Decision::Skip(Skip::NotGet)));
+    /// assert!(matches!(decide("GET", "aff=a%20b"), Decision::Skip(Skip::InvalidPartnerCode)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn decide(&self, visit: &Visit<'_>) -> Decision {

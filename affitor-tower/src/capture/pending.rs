@@ -113,7 +113,8 @@ mod tests {
         if let Some(cookie) = cookie {
             headers.insert("cookie", cookie.parse().unwrap());
         }
-        match CaptureClicks::new().decide(&Visit::new("GET", target, &headers)) {
+        let (path, query) = target.split_once('?').unwrap();
+        match CaptureClicks::new().decide(&Visit::new("GET", path, Some(query), &headers)) {
             Decision::Capture(click) => click,
             Decision::Skip(skip) => panic!("not a click: {skip}"),
         }

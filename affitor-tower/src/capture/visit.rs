@@ -36,7 +36,7 @@ impl Headers for http::HeaderMap {
     }
 }
 
-/// A request, as the capture sees it: the method, the path and query, whether the connection
+/// A request, as the capture sees it: the method, the path, the query, whether the connection
 /// is HTTPS, and the headers.
 ///
 /// Adapters build one per request; a consent predicate (see
@@ -49,7 +49,7 @@ impl Headers for http::HeaderMap {
 /// headers.insert("cookie", "theme=dark; consent=yes".parse()?);
 /// headers.insert("host", "shop.example".parse()?);
 ///
-/// let visit = Visit::new("GET", "/pricing?aff=partner", &headers).https(true);
+/// let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &headers).https(true);
 /// assert_eq!(visit.cookie("consent"), Some("yes"));
 /// assert_eq!(visit.header("host"), Some("shop.example"));
 /// assert_eq!(visit.query(), Some("aff=partner"));
@@ -58,25 +58,35 @@ impl Headers for http::HeaderMap {
 #[derive(Clone, Copy)]
 pub struct Visit<'r> {
     method: &'r str,
-    path_and_query: &'r str,
+    path: &'r str,
+    query: Option<&'r str>,
     https: bool,
     authority: Option<&'r str>,
     headers: &'r dyn Headers,
 }
 
 impl<'r> Visit<'r> {
-    /// A request with this method, path and query (such as `/pricing?aff=abc`) and headers,
-    /// received over plain HTTP.
+    /// A request with this method, path (such as `/pricing`), query string (without the `?`)
+    /// and headers, received over plain HTTP.
+    ///
+    /// HTTP libraries keep the query apart already: with the `http` crate,
+    /// `Visit::new(request.method().as_str(), uri.path(), uri.query(), request.headers())`.
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/?aff=partner", &headers);
+    /// let visit = affitor_tower::capture::Visit::new("GET", "/", Some("aff=partner"), &headers);
     /// assert_eq!(visit.method(), "GET");
     /// ```
-    pub fn new(method: &'r str, path_and_query: &'r str, headers: &'r dyn Headers) -> Self {
+    pub fn new(
+        method: &'r str,
+        path: &'r str,
+        query: Option<&'r str>,
+        headers: &'r dyn Headers,
+    ) -> Self {
         Self {
             method,
-            path_and_query,
+            path,
+            query,
             https: false,
             authority: None,
             headers,
@@ -89,7 +99,7 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", &headers).https(true);
+    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers).https(true);
     /// # drop(visit);
     /// ```
     #[must_use]
@@ -103,7 +113,7 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", &headers)
+    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers)
     ///     .authority(Some("shop.example"));
     /// # drop(visit);
     /// ```
@@ -117,33 +127,31 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// assert_eq!(affitor_tower::capture::Visit::new("HEAD", "/", &headers).method(), "HEAD");
+    /// assert_eq!(affitor_tower::capture::Visit::new("HEAD", "/", None, &headers).method(), "HEAD");
     /// ```
     pub fn method(&self) -> &'r str {
         self.method
     }
 
-    /// The path and query of the request, such as `/pricing?aff=abc`.
+    /// The path of the request, such as `/pricing`.
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/a?b=c", &headers);
-    /// assert_eq!(visit.path_and_query(), "/a?b=c");
+    /// let visit = affitor_tower::capture::Visit::new("GET", "/a", Some("b=c"), &headers);
+    /// assert_eq!(visit.path(), "/a");
     /// ```
-    pub fn path_and_query(&self) -> &'r str {
-        self.path_and_query
+    pub fn path(&self) -> &'r str {
+        self.path
     }
 
     /// The query string, without the `?`, if there is one.
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// assert_eq!(affitor_tower::capture::Visit::new("GET", "/", &headers).query(), None);
+    /// assert_eq!(affitor_tower::capture::Visit::new("GET", "/", None, &headers).query(), None);
     /// ```
     pub fn query(&self) -> Option<&'r str> {
-        self.path_and_query
-            .split_once('?')
-            .map(|(_, query)| query.split_once('#').map_or(query, |(query, _)| query))
+        self.query
     }
 
     /// The first value of the header `name` (in lower case), if it is text.
@@ -151,7 +159,7 @@ impl<'r> Visit<'r> {
     /// ```
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("sec-gpc", "1".parse()?);
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", &headers);
+    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers);
     /// assert_eq!(visit.header("sec-gpc"), Some("1"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -168,7 +176,7 @@ impl<'r> Visit<'r> {
     /// ```
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("cookie", "consent=yes".parse()?);
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", &headers);
+    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers);
     /// assert_eq!(visit.cookie("consent"), Some("yes"));
     /// assert_eq!(visit.cookie("missing"), None);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -198,10 +206,9 @@ impl<'r> Visit<'r> {
 impl fmt::Debug for Visit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The query may carry a visitor's data: the path alone says which page it is.
-        let path = self.path_and_query.split('?').next().unwrap_or_default();
         f.debug_struct("Visit")
             .field("method", &self.method)
-            .field("path", &path)
+            .field("path", &self.path)
             .field("https", &self.https)
             .finish_non_exhaustive()
     }
@@ -222,7 +229,7 @@ impl fmt::Debug for Visit<'_> {
 /// headers.insert("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".parse()?);
 /// headers.insert("accept-language", "fr-FR,fr;q=0.9".parse()?);
 ///
-/// let visit = Visit::new("GET", "/pricing?aff=partner", &headers);
+/// let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &headers);
 /// let Decision::Capture(click) = CaptureClicks::new().decide(&visit) else { unreachable!() };
 /// assert_eq!(click.partner_code(), "partner");
 /// assert_eq!(click.landing_url(), "http://shop.example/pricing?aff=partner");
@@ -267,7 +274,7 @@ impl PartnerClick {
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
     /// headers.insert("referer", "https://news.example/".parse()?);
-    /// let visit = Visit::new("GET", "/?aff=partner", &headers);
+    /// let visit = Visit::new("GET", "/", Some("aff=partner"), &headers);
     /// let Decision::Capture(click) = CaptureClicks::new().decide(&visit) else { unreachable!() };
     /// assert_eq!(click.referrer(), Some("https://news.example/"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -283,7 +290,7 @@ impl PartnerClick {
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
-    /// let visit = Visit::new("GET", "/?aff=partner", &headers);
+    /// let visit = Visit::new("GET", "/", Some("aff=partner"), &headers);
     /// let Decision::Capture(click) = CaptureClicks::new().decide(&visit) else { unreachable!() };
     /// assert_eq!(click.user_agent(), Some("Mozilla/5.0"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -311,7 +318,7 @@ impl PartnerClick {
     ///     "cookie",
     ///     "affitor_click_id=cust_1_1; affitor_aff_url=https://shop.example/?aff=old".parse()?,
     /// );
-    /// let visit = Visit::new("GET", "/?aff=partner", &headers);
+    /// let visit = Visit::new("GET", "/", Some("aff=partner"), &headers);
     /// let Decision::Capture(click) = CaptureClicks::new().decide(&visit) else { unreachable!() };
     /// assert_eq!(click.existing_click_id().map(|id| id.as_str()), Some("cust_1_1"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -338,7 +345,7 @@ impl PartnerClick {
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
-    /// let visit = Visit::new("GET", "/?aff=partner", &headers);
+    /// let visit = Visit::new("GET", "/", Some("aff=partner"), &headers);
     /// if let Decision::Capture(click) = CaptureClicks::new().decide(&visit) {
     ///     let outcome = click.request(&client).send().await?;
     /// }
