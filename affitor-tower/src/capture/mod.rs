@@ -55,6 +55,9 @@ pub use decide::{Decision, Skip};
 pub use pending::PendingClick;
 pub use visit::{Headers, PartnerClick, Visit};
 
+#[cfg(feature = "layer")]
+pub use crate::layer::{CaptureFuture, CaptureService};
+
 use decide::Bots;
 
 use crate::Client;
