@@ -21,7 +21,6 @@ use crate::parse;
 /// assert!(matches!(decision, Decision::Skip(Skip::NoPartnerLink)));
 /// ```
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Decision {
     /// A partner link to record.
     Capture(PartnerClick),
