@@ -69,7 +69,7 @@ mod middleware;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    BoundClient, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client,
+    BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client,
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};

@@ -54,7 +54,8 @@ mod client;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    AffitorLayer, BoundClient, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client,
+    AffitorLayer, BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSource,
+    ClickIdSources, Client,
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};

@@ -131,8 +131,7 @@ impl Affitor {
     ///
     /// ```
     /// use actix_web::{App, HttpResponse, web};
-    /// use affitor_actix::affitor_tower::CaptureClicks;
-    /// use affitor_actix::{Affitor, Client};
+    /// use affitor_actix::{Affitor, CaptureClicks, Client};
     ///
     /// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
     /// let client = Client::builder().api_key("aff_live_key").build()?;

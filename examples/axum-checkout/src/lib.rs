@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use affitor_axum::{AffitorClickId, AffitorClient, AffitorLayer};
+use affitor_axum::{AffitorClickId, AffitorClient};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,13 +28,13 @@ struct CheckoutState {
 pub fn app(config: AppConfig) -> Router {
     let state = CheckoutState {
         users: Users::default(),
-        program_id: config.program_id.into(),
+        program_id: config.program_id.as_str().into(),
     };
     axum_signup::signup_routes()
         .route("/api/checkout", post(checkout))
         .route("/webhooks/payment", post(payment))
         .with_state(state)
-        .layer(AffitorLayer::new().client(config.affitor))
+        .layer(axum_signup::affitor_layer(config))
 }
 
 async fn checkout(
