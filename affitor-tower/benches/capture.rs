@@ -1,21 +1,30 @@
 //! What the click capture costs a request, apart from the API call: the decision for a request
 //! without `aff` (the cost every request pays) and with one, and, for a recorded click, the
-//! cookies and the response headers.
+//! cookies and the response headers; and what `capture_clicks` adds to `AffitorLayer` for a
+//! request without `aff`.
 //!
-//! Run: `cargo bench -p affitor-tower --bench capture --no-default-features --features capture`
+//! Run: `cargo bench -p affitor-tower --bench capture --no-default-features --features layer,capture`
 //!
 //! Instructions, without the timer's noise: run the built bench binary under
-//! `valgrind --tool=callgrind` with `--count STEP CALLS` (see [`count`]) for two call counts, and
-//! divide the difference by the difference of the counts.
+//! `valgrind --tool=callgrind` with `--count STEP CALLS` (see [`count`]) or
+//! `--count-layer SIDE CASE CALLS` (see [`count_layer`]) for two call counts, and divide the
+//! difference by the difference of the counts.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use affitor_tower::capture::{Decision, PartnerClick, Visit};
-use affitor_tower::{CaptureClicks, ClickId};
+use affitor_tower::{AffitorLayer, CaptureClicks, ClickId, Client};
+use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body_util::Full;
+use tower::{Layer, Service, ServiceExt};
 
 /// The headers a current desktop Chrome sends on a navigation.
 fn browser_headers() -> HeaderMap {
@@ -141,6 +150,75 @@ fn count(step: &str, calls: usize) {
     }
 }
 
+/// Polls a future that never waits to its end.
+fn run<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// The handler: a small page.
+async fn page<B>(_: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"<h1>Welcome</h1>",
+    ))))
+}
+
+/// A browser's request: `GET /api/account` (`no_query`), `GET` with a query without `aff`
+/// (`query`), or a JSON `POST` with the click id cookie (`post`).
+fn layer_request(case: &str) -> Request<Full<Bytes>> {
+    let (method, uri) = match case {
+        "no_query" => ("GET", "/api/account"),
+        "query" => ("GET", "/pricing?plan=pro&utm_source=newsletter"),
+        "post" => ("POST", "/api/signup"),
+        other => panic!("no case named {other}"),
+    };
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in browser_headers().iter() {
+        request = request.header(name, value);
+    }
+    let body = if method == "POST" {
+        request = request
+            .header("content-type", "application/json")
+            .header("cookie", "affitor_click_id=cust_1042_1714000000000");
+        Bytes::from_static(br#"{"email":"jane@example.com","password":"correct horse"}"#)
+    } else {
+        Bytes::new()
+    };
+    request.body(Full::new(body)).unwrap()
+}
+
+/// Runs `calls` requests of `case` through `AffitorLayer` (`layer`), or through it with
+/// `capture_clicks` (`capture`), for an instruction counter: the difference is what capture adds
+/// to a request that is not a partner link. Each request is built in the loop, on every side.
+fn count_layer(side: &str, case: &str, calls: usize) {
+    let client = Client::builder().api_key("aff_bench_key").build().unwrap();
+    let layer = AffitorLayer::new().client(client);
+    let plain = layer.clone().layer(tower::service_fn(page));
+    let capturing = layer
+        .capture_clicks(CaptureClicks::new())
+        .layer(tower::service_fn(page));
+    for _ in 0..calls {
+        let request = layer_request(case);
+        let response = match side {
+            "layer" => {
+                let mut service = plain.clone();
+                run(async { service.ready().await?.call(request).await })
+            }
+            "capture" => {
+                let mut service = capturing.clone();
+                run(async { service.ready().await?.call(request).await })
+            }
+            other => panic!("no side named {other}"),
+        };
+        black_box(response.unwrap());
+    }
+}
+
 criterion_group!(benches, capture);
 
 fn main() {
@@ -152,6 +230,10 @@ fn main() {
         .collect();
     if let ["--count", step, calls] = counted[..] {
         count(step, calls.parse().unwrap());
+        return;
+    }
+    if let ["--count-layer", side, case, calls] = counted[..] {
+        count_layer(side, case, calls.parse().unwrap());
         return;
     }
     benches();

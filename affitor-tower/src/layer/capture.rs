@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::header::{CACHE_CONTROL, SET_COOKIE};
@@ -64,8 +65,7 @@ impl<S> Layer<S> for AffitorLayer<CaptureClicks> {
         };
         CaptureService {
             inner: AffitorService::new(inner, lookup),
-            capture: self.capture.clone(),
-            client,
+            capture: Arc::new((self.capture.clone(), client)),
         }
     }
 }
@@ -91,8 +91,8 @@ impl<S> Layer<S> for AffitorLayer<CaptureClicks> {
 #[derive(Clone)]
 pub struct CaptureService<S> {
     inner: S,
-    capture: CaptureClicks,
-    client: Option<Client>,
+    /// The options and the client, shared: the service is cloned for every request.
+    capture: Arc<(CaptureClicks, Option<Client>)>,
 }
 
 impl<S> CaptureService<S> {
@@ -125,18 +125,21 @@ impl<S> CaptureService<S> {
 
     /// Starts the click call when `request` is a partner link to record.
     fn start<B>(&self, request: &Request<B>) -> Option<PendingClick> {
-        let client = self.client.as_ref()?;
         let uri = request.uri();
+        // A partner link has a query: every other request costs this look and no more.
+        let query = uri.query()?;
+        let (capture, client) = &*self.capture;
+        let client = client.as_ref()?;
         let visit = Visit::new(
             request.method().as_str(),
             uri.path(),
-            uri.query(),
+            Some(query),
             request.headers(),
         )
         .https(uri.scheme() == Some(&http::uri::Scheme::HTTPS))
         .authority(uri.authority().map(http::uri::Authority::as_str));
-        match self.capture.decide(&visit) {
-            Decision::Capture(click) => Some(self.capture.record(click, client)),
+        match capture.decide(&visit) {
+            Decision::Capture(click) => Some(capture.record(click, client)),
             Decision::Skip(Skip::NoPartnerLink) => None,
             Decision::Skip(reason) => {
                 tracing::debug!(%reason, "partner link not recorded as a click");
@@ -159,22 +162,27 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let pending = self.start(&request);
+        let capture = self.start(&request).map(|pending| {
+            Box::new(Capturing {
+                pending: Some(pending),
+                cookies: None,
+                response: None,
+            })
+        });
         CaptureFuture {
             inner: self.inner.call(request),
-            pending,
-            cookies: None,
-            response: None,
+            capture,
         }
     }
 }
 
 impl<S: fmt::Debug> fmt::Debug for CaptureService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (capture, client) = &*self.capture;
         f.debug_struct("CaptureService")
             .field("inner", &self.inner)
-            .field("capture", &self.capture)
-            .field("client", &self.client)
+            .field("capture", capture)
+            .field("client", client)
             .finish()
     }
 }
@@ -192,12 +200,18 @@ pin_project! {
     pub struct CaptureFuture<F, ResBody> {
         #[pin]
         inner: F,
-        // The click call, until it ends; then the cookies it gave.
-        pending: Option<PendingClick>,
-        cookies: Option<ClickCookies>,
-        // The inner service's response, while the click call still runs.
-        response: Option<Response<ResBody>>,
+        // Boxed: most requests are no partner link, and their future stays one pointer larger.
+        capture: Option<Box<Capturing<ResBody>>>,
     }
+}
+
+/// A click call running beside the handler.
+struct Capturing<ResBody> {
+    /// The call, until it ends; then the cookies it gave.
+    pending: Option<PendingClick>,
+    cookies: Option<ClickCookies>,
+    /// The handler's response, while the call still runs.
+    response: Option<Response<ResBody>>,
 }
 
 impl<F, ResBody, E> Future for CaptureFuture<F, ResBody>
@@ -208,23 +222,26 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let Some(capturing) = this.capture else {
+            return this.inner.poll(cx);
+        };
         // The click call goes on while the handler runs; it ends by its deadline.
-        if let Some(pending) = this.pending
+        if let Some(pending) = &mut capturing.pending
             && let Poll::Ready(cookies) = Pin::new(pending).poll(cx)
         {
-            *this.pending = None;
-            *this.cookies = cookies;
+            capturing.pending = None;
+            capturing.cookies = cookies;
         }
-        if this.response.is_none() {
-            *this.response = Some(ready!(this.inner.poll(cx))?);
+        if capturing.response.is_none() {
+            capturing.response = Some(ready!(this.inner.poll(cx))?);
         }
-        if this.pending.is_some() {
+        if capturing.pending.is_some() {
             return Poll::Pending;
         }
-        let Some(mut response) = this.response.take() else {
+        let Some(mut response) = capturing.response.take() else {
             unreachable!("`CaptureFuture` polled after it completed")
         };
-        if let Some(cookies) = this.cookies.take() {
+        if let Some(cookies) = capturing.cookies.take() {
             set_cookies(&mut response, &cookies);
         }
         Poll::Ready(Ok(response))
@@ -233,9 +250,15 @@ where
 
 impl<F, ResBody> fmt::Debug for CaptureFuture<F, ResBody> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let capture = self.capture.as_ref().map(|capturing| {
+            if capturing.pending.is_some() {
+                "the click call is running"
+            } else {
+                "the click call has ended"
+            }
+        });
         f.debug_struct("CaptureFuture")
-            .field("click_call_running", &self.pending.is_some())
-            .field("handler_done", &self.response.is_some())
+            .field("capture", &capture)
             .finish_non_exhaustive()
     }
 }
