@@ -22,20 +22,23 @@ impl Headers for ActixHeaders<'_> {
 }
 
 /// Starts the click call when `request` is a partner link to record.
-pub(super) fn start(
+pub(super) fn start<R>(
     capture: &CaptureClicks,
     client: &Client,
     request: &ServiceRequest,
-) -> Option<Box<Capture>> {
+) -> Option<Box<Capture<R>>> {
     let uri = request.uri();
+    // A partner link has a query: every other request costs this look and no more.
+    let query = uri.query()?;
     let headers = ActixHeaders(request.headers());
-    let visit = Visit::new(request.method().as_str(), uri.path(), uri.query(), &headers)
+    let visit = Visit::new(request.method().as_str(), uri.path(), Some(query), &headers)
         .https(request.app_config().secure())
         .authority(uri.authority().map(|authority| authority.as_str()));
     match capture.decide(&visit) {
         Decision::Capture(click) => Some(Box::new(Capture {
             pending: Some(capture.record(click, client)),
             cookies: None,
+            response: None,
         })),
         Decision::Skip(Skip::NoPartnerLink) => None,
         Decision::Skip(reason) => {
@@ -45,26 +48,26 @@ pub(super) fn start(
     }
 }
 
-/// A click call running beside the handler, then the cookies it gave.
-pub(super) struct Capture {
+/// A click call running beside the handler: the call, until it ends, then the cookies it
+/// gave; the handler's response `R`, while the call still runs.
+pub(super) struct Capture<R> {
     pending: Option<PendingClick>,
     cookies: Option<ClickCookies>,
+    response: Option<R>,
 }
 
-impl Capture {
+impl<B> Capture<ServiceResponse<B>> {
     /// Polls the click call, then the handler's `future`; once both have ended, the response,
     /// with the cookies when the click was recorded in time.
-    ///
-    /// `response` holds the handler's response while the click call still runs.
-    pub(super) fn poll<F, B, E>(
+    pub(super) fn poll<F, E>(
         &mut self,
         future: Pin<&mut F>,
-        response: &mut Option<ServiceResponse<B>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<ServiceResponse<B>, E>>
     where
         F: Future<Output = Result<ServiceResponse<B>, E>>,
     {
+        let response = &mut self.response;
         if let Some(pending) = &mut self.pending
             && let Poll::Ready(cookies) = Pin::new(pending).poll(cx)
         {

@@ -45,10 +45,8 @@ pin_project! {
     {
         #[pin]
         state: State<S>,
-        // The click capture, when the request is a partner link; then the handler's response
-        // while the click call still runs.
-        capture: Option<Box<Capture>>,
-        response: Option<S::Response>,
+        // The click capture, when the request is a partner link (boxed: most requests are not).
+        capture: Option<Box<Capture<S::Response>>>,
     }
 }
 
@@ -88,11 +86,10 @@ where
     S: Service<ServiceRequest>,
 {
     /// Calls the inner service at once.
-    pub(super) fn calling(future: S::Future, capture: Option<Box<Capture>>) -> Self {
+    pub(super) fn calling(future: S::Future, capture: Option<Box<Capture<S::Response>>>) -> Self {
         Self {
             state: State::Calling { future },
             capture,
-            response: None,
         }
     }
 
@@ -102,11 +99,10 @@ where
         request: ServiceRequest,
         payload: Payload,
         lookup: BodyLookup,
-        capture: Option<Box<Capture>>,
+        capture: Option<Box<Capture<S::Response>>>,
     ) -> Self {
         Self {
             capture,
-            response: None,
             state: State::Reading {
                 reading: Some(Box::new(Reading {
                     service,
@@ -134,7 +130,7 @@ where
                 StateProj::Calling { future } => {
                     return match this.capture {
                         None => future.poll(cx),
-                        Some(capture) => capture.poll(future, this.response, cx),
+                        Some(capture) => capture.poll(future, cx),
                     };
                 }
                 StateProj::Reading { reading: slot } => {
