@@ -14,7 +14,7 @@ use actix_web::rt::System;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
 use affitor_actix::Affitor;
-use affitor_actix::affitor_tower::HeaderLookup;
+use affitor_actix::affitor_tower::adapter::{self, HeaderLookup};
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt;
@@ -179,10 +179,10 @@ fn middleware(c: &mut Criterion) {
                 64 * 1024 - 64
             });
             group.bench_function("lookup_only", |b| {
-                let sources = affitor_actix::ClickIdSources::default();
+                let search = affitor_actix::ClickIdSearch::default();
                 b.iter(|| {
-                    let step = sources.lookup_headers("POST", |name| {
-                        (name == "content-type").then_some(&b"application/json"[..])
+                    let step = adapter::lookup_headers(&search, "POST", |header| {
+                        (header.name() == "content-type").then_some(&b"application/json"[..])
                     });
                     let HeaderLookup::ReadBody(lookup) = step else {
                         unreachable!("a JSON POST")

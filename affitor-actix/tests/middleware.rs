@@ -12,11 +12,11 @@ use actix_web::http::header::HeaderValue;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use affitor_actix::affitor_tower::{InvalidClickId, RejectedClickId};
-use affitor_actix::{Affitor, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client};
+use affitor_actix::{Affitor, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client};
 use bytes::Bytes;
 use support::{Seen, Step, chunk, json_of_len, observe, scripted, seens, take_one};
 
-const LIMIT: usize = ClickIdSources::DEFAULT_BODY_LIMIT;
+const LIMIT: usize = ClickIdSearch::DEFAULT_BODY_LIMIT;
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -312,7 +312,7 @@ async fn reads_a_body_only_when_it_may_hold_the_click_id() {
     }
 
     // Sources without a body field never read the body.
-    let only_headers = Affitor::new().sources(ClickIdSources::new([header(), cookie()]));
+    let only_headers = Affitor::new().search(ClickIdSearch::new([header(), cookie()]));
     let request = post()
         .header("content-type", JSON)
         .stream(two_json_chunks());
@@ -321,7 +321,7 @@ async fn reads_a_body_only_when_it_may_hold_the_click_id() {
     assert_eq!(found(&seen), None);
 
     // Nor does a form body when only JSON fields are configured.
-    let only_json = Affitor::new().sources(ClickIdSources::new([json_camel()]));
+    let only_json = Affitor::new().search(ClickIdSearch::new([json_camel()]));
     let request = post()
         .header("content-type", FORM)
         .stream(vec![chunk("affitor_click_id="), chunk("abc")]);
@@ -383,7 +383,7 @@ async fn sources_take_precedence_in_order() {
     }
 
     // A custom order: the cookie before the header.
-    let cookie_first = Affitor::new().sources(ClickIdSources::new([cookie(), header()]));
+    let cookie_first = Affitor::new().search(ClickIdSearch::new([cookie(), header()]));
     let request = get()
         .header("x-affitor-click-id", "fromheader")
         .header("cookie", "affitor_click_id=fromcookie");
@@ -391,7 +391,7 @@ async fn sources_take_precedence_in_order() {
     assert_eq!(found(&seen), Some(("fromcookie", &cookie())));
 
     // A custom header name, matched without regard to case.
-    let custom = Affitor::new().sources(ClickIdSources::new([ClickIdSource::header("X-Click")]));
+    let custom = Affitor::new().search(ClickIdSearch::new([ClickIdSource::header("X-Click")]));
     let seen = compare(custom, &get().header("x-click", "abc")).await;
     assert_eq!(
         found(&seen),
@@ -562,7 +562,7 @@ async fn streamed_bodies_at_and_around_the_limit() {
 
 #[actix_web::test]
 async fn a_smaller_limit_is_honoured() {
-    let small = Affitor::new().sources(ClickIdSources::default().body_limit(10));
+    let small = Affitor::new().search(ClickIdSearch::default().body_limit(10));
     let body = r#"{"affitorClickId":"abc"}"#;
     let seen = compare(small.clone(), &post().json(body)).await;
     assert_eq!(found(&seen), None);

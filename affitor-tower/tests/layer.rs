@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use affitor_tower::{
-    AffitorBody, AffitorLayer, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources,
+    AffitorBody, AffitorLayer, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource,
     InvalidClickId, RejectedClickId,
 };
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, Request};
 use layer_support::{BodyError, Scripted, Seen, Step, observe};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-const LIMIT: usize = ClickIdSources::DEFAULT_BODY_LIMIT;
+const LIMIT: usize = ClickIdSearch::DEFAULT_BODY_LIMIT;
 const JSON: &[u8] = b"application/json";
 const FORM: &[u8] = b"application/x-www-form-urlencoded";
 
@@ -359,11 +359,11 @@ async fn sources_take_precedence_in_order() {
 
     // A custom order: the body field before the header still reads the header first (cheap
     // sources always come first), and only the configured sources are looked at.
-    let sources = ClickIdSources::new([
+    let sources = ClickIdSearch::new([
         ClickIdSource::json_field("clickId"),
         ClickIdSource::header("X-Click-Id"),
     ]);
-    let layer = AffitorLayer::new().sources(sources);
+    let layer = AffitorLayer::new().search(sources);
     let make = |headers: &[(&str, &[u8])]| {
         request(
             "POST",
@@ -648,7 +648,7 @@ async fn bodies_at_and_around_the_limit() {
 
 #[tokio::test]
 async fn a_smaller_limit_is_honoured() {
-    let layer = AffitorLayer::new().sources(ClickIdSources::default().body_limit(100));
+    let layer = AffitorLayer::new().search(ClickIdSearch::default().body_limit(100));
     for (len, found) in [(99, true), (100, true), (101, false)] {
         let body = Bytes::from(json_of_len(len));
         let seen = compare(layer.clone(), || {
@@ -669,7 +669,7 @@ async fn a_failing_body_reaches_the_handler_with_the_same_bytes_then_the_same_er
     let error = BodyError("connection reset");
     for failing_at in [0, 1, 1000, 4999] {
         for limit in [10_000, 2000] {
-            let layer = AffitorLayer::new().sources(ClickIdSources::default().body_limit(limit));
+            let layer = AffitorLayer::new().search(ClickIdSearch::default().body_limit(limit));
             let make = || {
                 let mut steps: Vec<Step> = body[..failing_at]
                     .chunks(700)
@@ -723,7 +723,7 @@ async fn size_hints_are_preserved() {
         assert_eq!(seen.found(), Some("sized"));
     }
     // The hint also holds when the limit is passed in the middle of the body.
-    let layer = AffitorLayer::new().sources(ClickIdSources::default().body_limit(1500));
+    let layer = AffitorLayer::new().search(ClickIdSearch::default().body_limit(1500));
     let seen = compare(layer, || {
         request(
             "POST",

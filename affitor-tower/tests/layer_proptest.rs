@@ -6,7 +6,7 @@
 
 mod layer_support;
 
-use affitor_tower::{AffitorBody, AffitorLayer, ClickIdSources, parse};
+use affitor_tower::{AffitorBody, AffitorLayer, ClickIdSearch, parse};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};
 use layer_support::{BodyError, Scripted, Step, observe};
@@ -119,7 +119,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (bare, seen) = runtime.block_on(async {
             let bare = observe(make()).await.unwrap();
-            let layer = AffitorLayer::new().sources(ClickIdSources::default().body_limit(limit));
+            let layer = AffitorLayer::new().search(ClickIdSearch::default().body_limit(limit));
             let seen = ServiceBuilder::new()
                 .layer(layer)
                 .service_fn(observe::<AffitorBody<Scripted>>)

@@ -3,10 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use affitor_tower::adapter::{self, HeaderLookup};
 use affitor_tower::parse;
-use affitor_tower::{
-    ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, HeaderLookup, RejectedClickId,
-};
+use affitor_tower::{ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, RejectedClickId};
 use proptest::prelude::*;
 
 /// A JSON value as text, nested a few levels.
@@ -177,7 +176,7 @@ proptest! {
             None => ClickIdLookup::not_found(rejected),
         };
 
-        let step = ClickIdSources::new(sources).lookup_headers("GET", |name| match name {
+        let step = adapter::lookup_headers(&ClickIdSearch::new(sources), "GET", |header_| match header_.name() {
             "cookie" => cookie_headers.iter().map(|header| header.as_bytes()).collect::<Vec<_>>(),
             "x-h" => header.iter().map(|value| value.as_bytes()).collect(),
             _ => Vec::new(),
@@ -207,9 +206,9 @@ proptest! {
         body in any::<Vec<u8>>(),
         limit in 0usize..64,
     ) {
-        let sources = ClickIdSources::default().body_limit(limit);
-        let step = sources.lookup_headers(method, |name| {
-            headers.iter().filter(|(key, _)| *key == name).map(|(_, value)| value.as_slice()).collect::<Vec<_>>()
+        let sources = ClickIdSearch::default().body_limit(limit);
+        let step = adapter::lookup_headers(&sources, method, |header| {
+            headers.iter().filter(|(key, _)| *key == header.name()).map(|(_, value)| value.as_slice()).collect::<Vec<_>>()
         });
         let lookup = match step {
             HeaderLookup::Done(lookup) => lookup,
