@@ -1,21 +1,16 @@
 //! The Tower layer: where it finds the click id, and that the handler always gets the body as sent.
 
-#![cfg(feature = "layer")]
-#![allow(clippy::unwrap_used)]
-
-mod layer_support;
-
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use crate::support::{BodyError, Scripted, Seen, Step, observe};
 use affitor_tower::{
     AffitorBody, AffitorLayer, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource,
     InvalidClickId, RejectedClickId,
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};
-use layer_support::{BodyError, Scripted, Seen, Step, observe};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 const LIMIT: usize = ClickIdSearch::DEFAULT_BODY_LIMIT;

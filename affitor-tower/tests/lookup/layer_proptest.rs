@@ -1,15 +1,10 @@
 //! Property: whatever the body, its framing and its content type, the handler reads through the
 //! layer exactly what it would have read without it.
 
-#![cfg(feature = "layer")]
-#![allow(clippy::unwrap_used)]
-
-mod layer_support;
-
+use crate::support::{BodyError, Scripted, Step, observe};
 use affitor_tower::{AffitorBody, AffitorLayer, ClickIdSearch, parse};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};
-use layer_support::{BodyError, Scripted, Step, observe};
 use proptest::prelude::*;
 use tower::{ServiceBuilder, ServiceExt};
 

@@ -1,7 +1,5 @@
 //! The pure parsers and the two-step lookup, through the public API an adapter uses.
 
-#![allow(clippy::unwrap_used)]
-
 use affitor_tower::adapter::{self, BodyKind, BodyLookup, HeaderLookup};
 use affitor_tower::parse::{self, JSON_MAX_DEPTH};
 use affitor_tower::{ClickIdLookup, ClickIdSearch, ClickIdSource, InvalidClickId, RejectedClickId};
