@@ -122,14 +122,26 @@ impl Affitor {
     /// every request's extensions, where [`AffitorClient`](crate::AffitorClient) finds it.
     ///
     /// ```
-    /// use affitor_actix::{Affitor, Client};
+    /// use actix_web::{App, test, web};
+    /// use affitor_actix::{Affitor, AffitorClient, Client};
     ///
-    /// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+    /// async fn signup(affitor: AffitorClient) -> &'static str {
+    ///     affitor.lead("user_123").send_in_background();
+    ///     "welcome"
+    /// }
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
     /// let client = Client::builder().api_key("aff_example").build()?;
-    /// let app = actix_web::App::new().wrap(Affitor::new().client(client));
-    /// # drop(app);
-    /// # Ok(())
-    /// # }
+    /// let app = test::init_service(
+    ///     App::new().wrap(Affitor::new().client(client)).route("/", web::post().to(signup)),
+    /// )
+    /// .await;
+    ///
+    /// // Without the client carried, `AffitorClient` would answer 500.
+    /// let response = test::call_service(&app, test::TestRequest::post().to_request()).await;
+    /// assert_eq!(response.status(), 200);
+    /// # Ok::<_, affitor_actix::affitor_tower::Error>(())
+    /// # }).unwrap();
     /// ```
     #[must_use]
     pub fn client(mut self, client: Client) -> Self {
@@ -196,7 +208,7 @@ impl<S> AffitorMiddleware<S> {
     /// The inner service.
     ///
     /// ```
-    /// use actix_web::dev::{ServiceRequest, Transform, fn_service};
+    /// use actix_web::dev::{Service, ServiceRequest, Transform, fn_service};
     /// use affitor_actix::Affitor;
     ///
     /// # actix_web::rt::System::new().block_on(async {
@@ -204,8 +216,13 @@ impl<S> AffitorMiddleware<S> {
     ///     Ok::<_, actix_web::Error>(request.into_response(actix_web::HttpResponse::Ok()))
     /// });
     /// let middleware = Affitor::new().new_transform(inner).await.expect("infallible");
-    /// let _inner = middleware.get_ref();
-    /// # });
+    ///
+    /// // The inner service, called directly: no lookup on the way.
+    /// let request = actix_web::test::TestRequest::get().to_srv_request();
+    /// let response = middleware.get_ref().call(request).await?;
+    /// assert_eq!(response.status(), 200);
+    /// # Ok::<_, actix_web::Error>(())
+    /// # }).unwrap();
     /// ```
     pub fn get_ref(&self) -> &S {
         &self.service
