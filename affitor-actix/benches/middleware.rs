@@ -3,6 +3,10 @@
 //! `web::Json<serde_json::Value>`.
 //!
 //! Run: `cargo bench -p affitor-actix --bench middleware`
+//!
+//! Instructions per request, without the timer's noise: run the built bench binary under
+//! `valgrind --tool=callgrind` with `--count CASE SIDE CALLS` (see [`count`]) for both sides and
+//! two call counts, as for the Tower layer's bench.
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -14,9 +18,9 @@ use actix_web::rt::System;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
 use affitor_actix::Affitor;
-use affitor_actix::affitor_tower::HeaderLookup;
+use affitor_actix::affitor_tower::adapter::{self, HeaderLookup};
 use bytes::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use futures_util::StreamExt;
 
 /// The handler: reads the whole body, as a real one would, and answers its length.
@@ -179,10 +183,10 @@ fn middleware(c: &mut Criterion) {
                 64 * 1024 - 64
             });
             group.bench_function("lookup_only", |b| {
-                let sources = affitor_actix::ClickIdSources::default();
+                let search = affitor_actix::ClickIdSearch::default();
                 b.iter(|| {
-                    let step = sources.lookup_headers("POST", |name| {
-                        (name == "content-type").then_some(&b"application/json"[..])
+                    let step = adapter::lookup_headers(&search, "POST", |header| {
+                        (header.name() == "content-type").then_some(&b"application/json"[..])
                     });
                     let HeaderLookup::ReadBody(lookup) = step else {
                         unreachable!("a JSON POST")
@@ -271,5 +275,49 @@ fn paired(_: &mut Criterion) {
     }
 }
 
+/// Runs `calls` requests of one case through one side (`bare` or `middleware`), each built in
+/// the loop, for an instruction counter such as `valgrind --tool=callgrind`: the difference
+/// between the two sides' counts, divided by `calls`, is what the middleware adds per request.
+fn count(case_name: &str, side: &str, calls: usize) {
+    let case = cases()
+        .into_iter()
+        .find(|case| case.name == case_name)
+        .unwrap_or_else(|| panic!("no case named {case_name}"));
+    let system = System::new();
+    let app = App::new().route("/api/signup", web::to(handler));
+    system.block_on(async {
+        match side {
+            "bare" => {
+                let app = test::init_service(app).await;
+                for _ in 0..calls {
+                    black_box(test::call_and_read_body(&app, (case.make)()).await);
+                }
+            }
+            "middleware" => {
+                let app = test::init_service(app.wrap(Affitor::new())).await;
+                for _ in 0..calls {
+                    black_box(test::call_and_read_body(&app, (case.make)()).await);
+                }
+            }
+            _ => panic!("no side named {side}: bare or middleware"),
+        }
+    });
+}
+
 criterion_group!(benches, middleware, paired);
-criterion_main!(benches);
+
+fn main() {
+    // `-- --count CASE SIDE CALLS`: a fixed amount of work, for an instruction counter.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| arg != "--bench")
+        .collect();
+    if let [flag, case, side, calls] = &args[..]
+        && flag == "--count"
+    {
+        count(case, side, calls.parse().unwrap());
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -4,7 +4,7 @@
 //! Wrap your app in the [`Affitor`] middleware with your [`Client`]; it finds the click id in
 //! every request (the `x-affitor-click-id` header, the `affitor_click_id` cookie, the
 //! `affitorClickId` field of a JSON body or the `affitor_click_id` field of a form;
-//! [`ClickIdSources`] has the whole list) and passes the body on byte for byte. Then take
+//! [`ClickIdSearch`] has the whole list) and passes the body on byte for byte. Then take
 //! [`AffitorClient`] in a handler: its requests carry that click id.
 //!
 //! ```
@@ -60,7 +60,7 @@
 //! flush what is still queued.
 //!
 //! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
-//! and the click id is found by the same code (`affitor_tower::ClickIdSources`): a team can move
+//! and the click id is found by the same code (`affitor_tower::adapter`): a team can move
 //! between the two frameworks without a change in behaviour.
 
 mod click_id;
@@ -69,7 +69,7 @@ mod middleware;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client,
+    BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client,
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};

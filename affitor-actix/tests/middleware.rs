@@ -11,12 +11,11 @@ use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
-use affitor_actix::affitor_tower::{InvalidClickId, RejectedClickId};
-use affitor_actix::{Affitor, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client};
+use affitor_actix::{Affitor, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client};
 use bytes::Bytes;
 use support::{Seen, Step, chunk, json_of_len, observe, scripted, seens, take_one};
 
-const LIMIT: usize = ClickIdSources::DEFAULT_BODY_LIMIT;
+const LIMIT: usize = ClickIdSearch::DEFAULT_BODY_LIMIT;
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -62,10 +61,6 @@ impl Req {
 
     fn json(self, body: impl Into<Bytes>) -> Self {
         self.header("content-type", JSON).body(body)
-    }
-
-    fn form(self, body: impl Into<Bytes>) -> Self {
-        self.header("content-type", FORM).body(body)
     }
 
     fn body(mut self, body: impl Into<Bytes>) -> Self {
@@ -154,17 +149,8 @@ fn header() -> ClickIdSource {
 fn cookie() -> ClickIdSource {
     ClickIdSource::cookie("affitor_click_id")
 }
-fn legacy_cookie() -> ClickIdSource {
-    ClickIdSource::cookie("customer_code")
-}
 fn json_camel() -> ClickIdSource {
     ClickIdSource::json_field("affitorClickId")
-}
-fn json_snake() -> ClickIdSource {
-    ClickIdSource::json_field("affitor_click_id")
-}
-fn form() -> ClickIdSource {
-    ClickIdSource::form_field("affitor_click_id")
 }
 
 /// Two chunks of a JSON body that holds the click id `inbody`: the handler reading them as
@@ -173,107 +159,16 @@ fn two_json_chunks() -> Vec<Step> {
     vec![chunk(r#"{"affitorClickId":"#), chunk(r#""inbody"}"#)]
 }
 
+/// A streamed body is read to its end before the lookup. Which sources win, what is rejected
+/// and which bodies are read are the lookup's rules, run through this middleware and the Tower
+/// layer alike in the scenario crate's `lookup_rules`.
 #[actix_web::test]
-async fn finds_the_click_id_in_every_source() {
-    let cases: Vec<(&str, Req, ClickIdSource)> = vec![
-        (
-            "header",
-            get().header("x-affitor-click-id", "abc"),
-            header(),
-        ),
-        (
-            "header, padded with spaces",
-            get().header("x-affitor-click-id", "  abc "),
-            header(),
-        ),
-        (
-            "cookie",
-            get().header("cookie", "theme=dark; affitor_click_id=abc; lang=en"),
-            cookie(),
-        ),
-        (
-            "legacy cookie",
-            get().header("cookie", "customer_code=abc"),
-            legacy_cookie(),
-        ),
-        (
-            "JSON field",
-            post().json(r#"{"email":"a@example.com","affitorClickId":"abc"}"#),
-            json_camel(),
-        ),
-        (
-            "snake-case JSON field",
-            post().json(r#"{"affitor_click_id":"abc"}"#),
-            json_snake(),
-        ),
-        (
-            "JSON with a charset",
-            post()
-                .header("content-type", "application/json; charset=utf-8")
-                .body(r#"{"affitorClickId":"abc"}"#),
-            json_camel(),
-        ),
-        (
-            "a +json media type",
-            post()
-                .header("content-type", "application/vnd.api+json")
-                .body(r#"{"affitorClickId":"abc"}"#),
-            json_camel(),
-        ),
-        (
-            "JSON in a PUT",
-            req(Method::PUT).json(r#"{"affitorClickId":"abc"}"#),
-            json_camel(),
-        ),
-        (
-            "JSON in a PATCH",
-            req(Method::PATCH).json(r#"{"affitorClickId":"abc"}"#),
-            json_camel(),
-        ),
-        (
-            "escaped JSON string",
-            post().json(r#"{"affitorClickId":"\u0061bc"}"#),
-            json_camel(),
-        ),
-        (
-            "form field",
-            post().form("email=a%40example.com&affitor_click_id=abc"),
-            form(),
-        ),
-        (
-            "percent-encoded form field",
-            post().form("affitor_click_id=%61bc&password=x"),
-            form(),
-        ),
-        (
-            "chunked JSON",
-            post()
-                .header("content-type", JSON)
-                .stream(vec![chunk(r#"{"affitorCl"#), chunk(r#"ickId":"abc"}"#)]),
-            json_camel(),
-        ),
-    ];
-    for (what, request, source) in cases {
-        let seen = compare(Affitor::new(), &request).await;
-        assert_eq!(found(&seen), Some(("abc", &source)), "{what}");
-        assert!(seen.lookup.unwrap().rejected().is_empty(), "{what}");
-    }
-}
-
-#[actix_web::test]
-async fn no_click_id_is_a_lookup_that_found_nothing() {
-    for request in [
-        get(),
-        post().json(r#"{"email":"a@example.com"}"#),
-        post().form("email=a%40example.com"),
-        post().header("cookie", "theme=dark"),
-        post().json(""),
-    ] {
-        let seen = compare(Affitor::new(), &request).await;
-        assert_eq!(seen.lookup, Some(ClickIdLookup::not_found(Vec::new())));
-        assert_eq!(seen.click_id_extension, None);
-        assert!(!seen.client);
-    }
+async fn a_chunked_body_is_read_whole_before_the_lookup() {
+    let request = post()
+        .header("content-type", JSON)
+        .stream(vec![chunk(r#"{"affitorCl"#), chunk(r#"ickId":"abc"}"#)]);
+    let seen = compare(Affitor::new(), &request).await;
+    assert_eq!(found(&seen), Some(("abc", &json_camel())));
 }
 
 #[actix_web::test]
@@ -312,7 +207,7 @@ async fn reads_a_body_only_when_it_may_hold_the_click_id() {
     }
 
     // Sources without a body field never read the body.
-    let only_headers = Affitor::new().sources(ClickIdSources::new([header(), cookie()]));
+    let only_headers = Affitor::new().search(ClickIdSearch::new([header(), cookie()]));
     let request = post()
         .header("content-type", JSON)
         .stream(two_json_chunks());
@@ -321,123 +216,13 @@ async fn reads_a_body_only_when_it_may_hold_the_click_id() {
     assert_eq!(found(&seen), None);
 
     // Nor does a form body when only JSON fields are configured.
-    let only_json = Affitor::new().sources(ClickIdSources::new([json_camel()]));
+    let only_json = Affitor::new().search(ClickIdSearch::new([json_camel()]));
     let request = post()
         .header("content-type", FORM)
         .stream(vec![chunk("affitor_click_id="), chunk("abc")]);
     let seen = compare(only_json, &request).await;
     assert_eq!(seen.chunks.len(), 2);
     assert_eq!(found(&seen), None);
-}
-
-#[actix_web::test]
-async fn sources_take_precedence_in_order() {
-    let cases: Vec<(&str, Req, &str, ClickIdSource)> = vec![
-        (
-            "the header before the cookie",
-            get()
-                .header("cookie", "affitor_click_id=fromcookie")
-                .header("x-affitor-click-id", "fromheader"),
-            "fromheader",
-            header(),
-        ),
-        (
-            "the cookie before the legacy cookie, wherever it is in the header",
-            get().header(
-                "cookie",
-                "customer_code=legacy; affitor_click_id=fromcookie",
-            ),
-            "fromcookie",
-            cookie(),
-        ),
-        (
-            "the legacy cookie before the body",
-            post()
-                .header("cookie", "customer_code=legacy")
-                .json(r#"{"affitorClickId":"inbody"}"#),
-            "legacy",
-            legacy_cookie(),
-        ),
-        (
-            "the camel-case JSON field before the snake-case one, wherever it is",
-            post().json(r#"{"affitor_click_id":"snake","affitorClickId":"camel"}"#),
-            "camel",
-            json_camel(),
-        ),
-        (
-            "the last occurrence of a JSON field",
-            post().json(r#"{"affitorClickId":"first","affitorClickId":"last"}"#),
-            "last",
-            json_camel(),
-        ),
-        (
-            "the snake-case JSON field when the camel-case one is not a string",
-            post().json(r#"{"affitorClickId":42,"affitor_click_id":"snake"}"#),
-            "snake",
-            json_snake(),
-        ),
-    ];
-    for (what, request, id, source) in cases {
-        let seen = compare(Affitor::new(), &request).await;
-        assert_eq!(found(&seen), Some((id, &source)), "{what}");
-    }
-
-    // A custom order: the cookie before the header.
-    let cookie_first = Affitor::new().sources(ClickIdSources::new([cookie(), header()]));
-    let request = get()
-        .header("x-affitor-click-id", "fromheader")
-        .header("cookie", "affitor_click_id=fromcookie");
-    let seen = compare(cookie_first, &request).await;
-    assert_eq!(found(&seen), Some(("fromcookie", &cookie())));
-
-    // A custom header name, matched without regard to case.
-    let custom = Affitor::new().sources(ClickIdSources::new([ClickIdSource::header("X-Click")]));
-    let seen = compare(custom, &get().header("x-click", "abc")).await;
-    assert_eq!(
-        found(&seen),
-        Some(("abc", &ClickIdSource::header("x-click")))
-    );
-}
-
-#[actix_web::test]
-async fn rejects_invalid_values_and_says_why() {
-    let request = post()
-        .header("x-affitor-click-id", "a b")
-        .header("cookie", "affitor_click_id=; customer_code=ok:1")
-        .json(r#"{"affitorClickId":"abc"}"#);
-    let seen = compare(Affitor::new(), &request).await;
-    assert_eq!(found(&seen), Some(("ok:1", &legacy_cookie())));
-    assert_eq!(
-        seen.lookup.unwrap().rejected(),
-        [
-            RejectedClickId::new(
-                header(),
-                InvalidClickId::ForbiddenByte {
-                    byte: b' ',
-                    position: 1
-                }
-            ),
-            RejectedClickId::new(cookie(), InvalidClickId::Empty),
-        ]
-    );
-
-    let too_long = "a".repeat(ClickId::MAX_LEN + 1);
-    let request = post().json(format!(r#"{{"affitorClickId":"{too_long}"}}"#));
-    let seen = compare(Affitor::new(), &request).await;
-    let lookup = seen.lookup.unwrap();
-    assert_eq!(lookup.click_id(), None);
-    assert_eq!(
-        lookup.rejected(),
-        [RejectedClickId::new(
-            json_camel(),
-            InvalidClickId::TooLong { len: 129 }
-        )]
-    );
-    assert!(
-        lookup
-            .to_string()
-            .starts_with("no valid click id in the request")
-    );
 }
 
 #[actix_web::test]
@@ -562,7 +347,7 @@ async fn streamed_bodies_at_and_around_the_limit() {
 
 #[actix_web::test]
 async fn a_smaller_limit_is_honoured() {
-    let small = Affitor::new().sources(ClickIdSources::default().body_limit(10));
+    let small = Affitor::new().search(ClickIdSearch::default().body_limit(10));
     let body = r#"{"affitorClickId":"abc"}"#;
     let seen = compare(small.clone(), &post().json(body)).await;
     assert_eq!(found(&seen), None);

@@ -3,7 +3,7 @@
 //!
 //! Install [`AffitorLayer`] with your [`Client`]; it finds the click id in every request (the
 //! `x-affitor-click-id` header, the `affitor_click_id` cookie, the `affitorClickId` field of a JSON
-//! body or the `affitor_click_id` field of a form; [`ClickIdSources`] has the whole list) and
+//! body or the `affitor_click_id` field of a form; [`ClickIdSearch`] has the whole list) and
 //! passes the body on byte for byte. Then take [`AffitorClient`] in a handler: its requests carry
 //! that click id.
 //!
@@ -54,8 +54,8 @@ mod client;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    AffitorLayer, BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSource,
-    ClickIdSources, Client,
+    AffitorLayer, BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource,
+    Client,
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};

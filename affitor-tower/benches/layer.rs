@@ -16,6 +16,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use affitor_tower::adapter;
 use affitor_tower::{AffitorLayer, ClickId, ClickIdLookup, ClickIdSource};
 use axum::extract::FromRequest;
 use bytes::Bytes;
@@ -155,6 +156,23 @@ fn browser_case() -> Case {
     }
 }
 
+/// A form signup `POST` (`application/x-www-form-urlencoded`, percent-encoded fields, the click
+/// id last), to weigh the form decoder (`--count` mode only).
+fn form_case() -> Case {
+    const BODY: &str = "email=jane.doe%40example.com&password=correct+horse+battery+staple\
+        &name=Jane%20Doe&marketing=on&affitor_click_id=aff_1714000000000_x7k2p9";
+    Case {
+        name: "form",
+        make: Box::new(|| {
+            base("POST")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("content-length", BODY.len())
+                .body(Full::from(BODY))
+                .unwrap()
+        }),
+    }
+}
+
 fn cases() -> Vec<Case> {
     let json_1k = json_body(1024);
     let json_64k = json_body(64 * 1024 - 64);
@@ -270,7 +288,7 @@ fn layer(c: &mut Criterion) {
 
 /// Where the time of the no-click-id case goes.
 fn breakdown(c: &mut Criterion) {
-    let sources = affitor_tower::ClickIdSources::default();
+    let search = affitor_tower::ClickIdSearch::default();
     let request = (cases().remove(0).make)();
     let mut group = c.benchmark_group("breakdown");
     group
@@ -279,9 +297,10 @@ fn breakdown(c: &mut Criterion) {
     group.bench_function("lookup_headers", |b| {
         b.iter(|| {
             let headers = request.headers();
-            black_box(sources.lookup_headers(request.method().as_str(), |name| {
+            let method = request.method().as_str();
+            black_box(adapter::lookup_headers(&search, method, |header| {
                 headers
-                    .get_all(name)
+                    .get_all(header.name())
                     .into_iter()
                     .map(http::HeaderValue::as_bytes)
             }))
@@ -315,7 +334,7 @@ fn count(case_name: &str, side: &str, calls: usize) {
     let case = cases()
         .into_iter()
         .chain(cases_with_extension())
-        .chain([browser_case()])
+        .chain([browser_case(), form_case()])
         .find(|case| case.name == case_name)
         .unwrap_or_else(|| panic!("no case named {case_name}"));
     let bare = tower::service_fn(handler::<Full<Bytes>>);

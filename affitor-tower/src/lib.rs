@@ -31,18 +31,22 @@
 //! ```
 //!
 //! This crate is the framework-agnostic core; `affitor-axum` and `affitor-actix` build on it:
-//! - [`ClickId`], the validated click id, and the lookup types shared by every adapter;
+//! - [`ClickId`], the validated click id, [`ClickIdLookup`], what the lookup found in a request,
+//!   and [`ClickIdSearch`], where it searches;
 //! - `AffitorLayer` (feature `layer`), a Tower layer that finds the click id in a header, a cookie
 //!   or a JSON or form body field, and passes the body on byte for byte;
 //! - `Client` (feature `client`), the typed, retrying client of the Affitor API, with background
 //!   delivery;
-//! - `mock` (feature `mock`), a local stand-in of the Affitor API for your tests.
+//! - `mock` (feature `mock`), a local stand-in of the Affitor API for your tests;
+//! - [`adapter`], the lookup's plumbing, for authors of an adapter to another HTTP library.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod click_id;
 #[cfg(any(feature = "client", feature = "mock"))]
 mod endpoint;
 mod lookup;
+/// The parsers under the lookup, public for the fuzz targets only: not part of the API.
+#[doc(hidden)]
 pub mod parse;
 
 #[cfg(feature = "capture")]
@@ -93,4 +97,49 @@ pub mod readiness {
 }
 #[cfg(feature = "layer")]
 pub use layer::{AffitorBody, AffitorLayer, AffitorService, ResponseFuture};
-pub use lookup::{BodyKind, BodyLookup, ClickIdSources, HeaderLookup};
+pub use lookup::ClickIdSearch;
+
+/// The click id lookup as an adapter drives it: for authors of an adapter to another HTTP
+/// library. axum and actix-web users never need it: `AffitorLayer` and the actix middleware run
+/// it for them.
+///
+/// An adapter runs the lookup in two steps over a request, and inserts the [`ClickIdLookup`]
+/// it ends with into the request:
+///
+/// 1. [`lookup_headers`](adapter::lookup_headers) looks in the headers and cookies, asking the
+///    adapter for each [`WantedHeader`](adapter::WantedHeader). It ends the lookup
+///    ([`HeaderLookup::Done`](adapter::HeaderLookup::Done)) or asks for the body
+///    ([`HeaderLookup::ReadBody`](adapter::HeaderLookup::ReadBody)).
+/// 2. The adapter reads the body up to [`BodyLookup::limit`](adapter::BodyLookup::limit) bytes,
+///    keeping what it read to hand on to the handler byte for byte, and ends the lookup with
+///    [`BodyLookup::finish`](adapter::BodyLookup::finish) (or
+///    [`finish_without_body`](adapter::BodyLookup::finish_without_body) when the body was longer
+///    or failed).
+///
+/// A [`ClickId`] extension set by an earlier middleware wins: an adapter that finds one skips
+/// both steps and reports it as found in [`ClickIdSource::Extension`].
+///
+/// ```
+/// use affitor_tower::adapter::{self, HeaderLookup};
+/// use affitor_tower::{ClickIdLookup, ClickIdSearch};
+///
+/// // A request, as some HTTP library holds it.
+/// let headers = [("content-type", "application/json")];
+/// let body = br#"{"affitorClickId":"abc123"}"#;
+///
+/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+///     let values = headers.iter().filter(|(name, _)| *name == header.name());
+///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
+/// });
+/// let lookup: ClickIdLookup = match step {
+///     HeaderLookup::Done(lookup) => lookup,
+///     HeaderLookup::ReadBody(read) if body.len() <= read.limit() => read.finish(body),
+///     HeaderLookup::ReadBody(read) => read.finish_without_body(),
+/// };
+/// assert_eq!(lookup.click_id().unwrap(), "abc123");
+/// ```
+pub mod adapter {
+    pub use crate::lookup::{
+        BodyKind, BodyLookup, HeaderLookup, WantedHeader, header_names, lookup_headers,
+    };
+}

@@ -1,4 +1,7 @@
 //! The click id lookup in two steps, for any HTTP library: the headers, then maybe the body.
+//!
+//! [`ClickIdSearch`] is what a user configures; the rest is the plumbing an adapter drives,
+//! public through [`crate::adapter`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -7,7 +10,8 @@ use std::sync::Arc;
 use crate::parse::{self, CookieName, JsonStr};
 use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 
-/// Where to look for the click id, in which order, and how much of a body to read.
+/// Where to search for the click id: which sources, in which order, and how much of a body to
+/// read.
 ///
 /// The default is the order of the Affitor integration guides: the header `x-affitor-click-id`,
 /// the cookie `affitor_click_id`, the legacy cookie `customer_code`, the JSON body fields
@@ -19,24 +23,27 @@ use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClick
 /// groups. [`ClickIdSource::Extension`] needs no listing: a [`ClickId`] extension set by an
 /// earlier layer always wins.
 ///
-/// Adapters drive the lookup in two steps: [`lookup_headers`](Self::lookup_headers), then, if it
-/// asks for it, [`BodyLookup::finish`] over the body bytes.
+/// Give it to `AffitorLayer::search` (or the actix middleware's `Affitor::search`); an adapter to
+/// another HTTP library runs it with [`adapter::lookup_headers`](crate::adapter::lookup_headers).
 ///
 /// ```
-/// use affitor_tower::{ClickIdSource, ClickIdSources};
+/// # #[cfg(feature = "layer")] {
+/// use affitor_tower::{AffitorLayer, ClickIdSearch, ClickIdSource};
 ///
 /// // Only a custom header and the cookie, never the body.
-/// let sources = ClickIdSources::new([
+/// let search = ClickIdSearch::new([
 ///     ClickIdSource::header("x-click-id"),
 ///     ClickIdSource::cookie("affitor_click_id"),
 /// ]);
+/// let app = axum::Router::<()>::new().layer(AffitorLayer::new().search(search));
 ///
 /// // The default sources, reading at most 16 KiB of a body.
-/// let sources = ClickIdSources::default().body_limit(16 * 1024);
-/// # drop(sources);
+/// let app = app.layer(AffitorLayer::new().search(ClickIdSearch::default().body_limit(16 * 1024)));
+/// # drop(app);
+/// # }
 /// ```
 #[derive(Clone)]
-pub struct ClickIdSources {
+pub struct ClickIdSearch {
     /// The sources, and how the header step looks at them, worked out once: shared, so a clone
     /// for a body lookup is one atomic increment.
     plan: Arc<Plan>,
@@ -113,11 +120,11 @@ impl Plan {
     }
 }
 
-impl ClickIdSources {
+impl ClickIdSearch {
     /// The default body limit: 64 KiB.
     ///
     /// ```
-    /// assert_eq!(affitor_tower::ClickIdSources::DEFAULT_BODY_LIMIT, 65_536);
+    /// assert_eq!(affitor_tower::ClickIdSearch::DEFAULT_BODY_LIMIT, 65_536);
     /// ```
     pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
@@ -127,10 +134,17 @@ impl ClickIdSources {
     /// at first).
     ///
     /// ```
-    /// use affitor_tower::{ClickIdSource, ClickIdSources};
+    /// use affitor_tower::adapter::{self, HeaderLookup};
+    /// use affitor_tower::{ClickIdSearch, ClickIdSource};
     ///
-    /// let sources = ClickIdSources::new([ClickIdSource::json_field("clickId")]);
-    /// # drop(sources);
+    /// // Only the JSON field `clickId`: the cookie the default search reads is passed over.
+    /// let search = ClickIdSearch::new([ClickIdSource::json_field("clickId")]);
+    /// let step = adapter::lookup_headers(&search, "GET", |header| match header.name() {
+    ///     "cookie" => Some(&b"affitor_click_id=abc123"[..]),
+    ///     _ => None,
+    /// });
+    /// let HeaderLookup::Done(lookup) = step else { unreachable!("a GET has no body to read") };
+    /// assert_eq!(lookup.click_id(), None);
     /// ```
     pub fn new(sources: impl IntoIterator<Item = ClickIdSource>) -> Self {
         let sources = sources
@@ -152,165 +166,213 @@ impl ClickIdSources {
     /// A body longer than this is not parsed: it reaches the handler as it came.
     ///
     /// ```
-    /// let sources = affitor_tower::ClickIdSources::default().body_limit(1024);
-    /// # drop(sources);
+    /// use affitor_tower::ClickIdSearch;
+    /// use affitor_tower::adapter::{self, HeaderLookup};
+    ///
+    /// // A 27-byte JSON body, against a limit of 16 bytes: the body is not worth reading.
+    /// let search = ClickIdSearch::default().body_limit(16);
+    /// let step = adapter::lookup_headers(&search, "POST", |header| match header.name() {
+    ///     "content-type" => Some(&b"application/json"[..]),
+    ///     "content-length" => Some(&b"27"[..]),
+    ///     _ => None,
+    /// });
+    /// assert!(matches!(step, HeaderLookup::Done(_)));
     /// ```
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
     }
-
-    /// The first step: looks in the headers and cookies, and tells whether the body is worth
-    /// reading.
-    ///
-    /// `headers` yields the values of the header of the given lower-case name, in order; it
-    /// is also asked for `cookie`, and, before a body is read, for `content-type` and
-    /// `content-length`. The body is worth reading when no header or cookie gave a valid click
-    /// id, the method is `POST`, `PUT` or `PATCH`, the content type is JSON
-    /// (`application/json`, `application/*+json`) or a form
-    /// (`application/x-www-form-urlencoded`) that a configured source reads, and the
-    /// `Content-Length`, if any, is within the limit.
-    ///
-    /// Each rejected value is logged at `warn` with its source and the reason, never the value.
-    ///
-    /// With the `http` crate, `headers` is
-    /// `|name| map.get_all(name).into_iter().map(|value| value.as_bytes())`; actix-web's header
-    /// map has the same `get_all`. Here, with a plain list:
-    ///
-    /// ```
-    /// use affitor_tower::{ClickIdSource, ClickIdSources, HeaderLookup};
-    ///
-    /// let headers = [("cookie", "theme=dark; affitor_click_id=abc123")];
-    /// let step = ClickIdSources::default().lookup_headers("GET", |name| {
-    ///     let values = headers.iter().filter(|(key, _)| *key == name);
-    ///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
-    /// });
-    /// let HeaderLookup::Done(lookup) = step else { unreachable!("a GET has no body to read") };
-    /// assert_eq!(lookup.click_id().unwrap(), "abc123");
-    /// assert_eq!(lookup.source(), Some(&ClickIdSource::cookie("affitor_click_id")));
-    /// ```
-    pub fn lookup_headers<'h, F, I>(&self, method: &str, mut headers: F) -> HeaderLookup
-    where
-        F: FnMut(&str) -> I,
-        I: IntoIterator<Item = &'h [u8]>,
-    {
-        self.lookup_wanted_headers(method, |wanted| headers(wanted.name()))
-    }
-
-    /// [`lookup_headers`](Self::lookup_headers), asking for headers by [`WantedHeader`]: an
-    /// adapter with pre-parsed header names finds them without matching the name text.
-    pub(crate) fn lookup_wanted_headers<'h, F, I>(
-        &self,
-        method: &str,
-        mut headers: F,
-    ) -> HeaderLookup
-    where
-        F: FnMut(WantedHeader<'_>) -> I,
-        I: IntoIterator<Item = &'h [u8]>,
-    {
-        let mut candidates = Candidates::default();
-        // The `Cookie` headers, asked for once, when the first cookie source comes up.
-        let mut cookie_headers = None;
-        for step in &self.plan.steps {
-            let (source, found) = match step {
-                HeaderStep::Header {
-                    source,
-                    name,
-                    ordinal,
-                } => {
-                    let wanted = WantedHeader::Source {
-                        ordinal: *ordinal,
-                        name,
-                    };
-                    let found = headers(wanted)
-                        .into_iter()
-                        .find_map(|value| candidates.consider(source, parse::header_value(value)));
-                    (source, found)
-                }
-                HeaderStep::Cookie { source, name } => {
-                    let cookies = cookie_headers
-                        .get_or_insert_with(|| HeaderValues::new(headers(WantedHeader::Cookie)));
-                    let found = name.as_ref().and_then(|name| {
-                        cookies.iter().find_map(|header| {
-                            name.values(header)
-                                .find_map(|value| candidates.consider(source, value))
-                        })
-                    });
-                    (source, found)
-                }
-            };
-            if let Some(click_id) = found {
-                return HeaderLookup::Done(candidates.found(click_id, source));
-            }
-        }
-
-        let kind = if matches!(method, "POST" | "PUT" | "PATCH") {
-            headers(WantedHeader::ContentType)
-                .into_iter()
-                .next()
-                .and_then(BodyKind::from_content_type)
-                .filter(|&kind| self.plan.reads(kind))
-        } else {
-            None
-        };
-        let Some(kind) = kind else {
-            return HeaderLookup::Done(candidates.not_found());
-        };
-        let content_length = headers(WantedHeader::ContentLength)
-            .into_iter()
-            .next()
-            .and_then(parse_content_length);
-        if content_length.is_some_and(|length| length > self.body_limit as u64) {
-            tracing::debug!(
-                content_length,
-                limit = self.body_limit,
-                "request body is over the limit; not looking in it for a click id"
-            );
-            return HeaderLookup::Done(candidates.not_found());
-        }
-        candidates.report_omitted();
-        HeaderLookup::ReadBody(BodyLookup {
-            sources: self.clone(),
-            kind,
-            rejected: candidates.rejected,
-        })
-    }
 }
 
-impl ClickIdSources {
-    /// The names of the header sources, lower-case, in order: the `ordinal` of
-    /// [`WantedHeader::Source`] is a position in this list.
-    #[cfg(feature = "layer")]
-    pub(crate) fn header_names(&self) -> impl Iterator<Item = &str> {
-        self.plan.sources.iter().filter_map(|source| match source {
+/// The first step of a lookup: looks in the headers and cookies, and tells whether the body is
+/// worth reading.
+///
+/// `headers` yields the values of the [`WantedHeader`] it is asked for, in order: the header of
+/// each [`ClickIdSource::Header`], then `cookie`, and, before a body is read, `content-type` and
+/// `content-length`. The body is worth reading when no header or cookie gave a valid click id,
+/// the method is `POST`, `PUT` or `PATCH`, the content type is JSON (`application/json`,
+/// `application/*+json`) or a form (`application/x-www-form-urlencoded`) that a configured
+/// source reads, and the `Content-Length`, if any, is within the limit.
+///
+/// An adapter can find the headers by [`WantedHeader::name`]; one that parses header names
+/// ahead, as `AffitorLayer` and the actix middleware do, parses [`header_names`] once and finds
+/// a source's header by its [`ordinal`](WantedHeader::Source::ordinal) instead of matching
+/// the name text on every request.
+///
+/// Each rejected value is logged at `warn` with its source and the reason, never the value.
+///
+/// With the `http` crate, `headers` is
+/// `|header| map.get_all(header.name()).into_iter().map(|value| value.as_bytes())`; actix-web's
+/// header map has the same `get_all`. Here, with a plain list:
+///
+/// ```
+/// use affitor_tower::adapter::{self, HeaderLookup};
+/// use affitor_tower::{ClickIdSearch, ClickIdSource};
+///
+/// let headers = [("cookie", "theme=dark; affitor_click_id=abc123")];
+/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "GET", |header| {
+///     let values = headers.iter().filter(|(name, _)| *name == header.name());
+///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
+/// });
+/// let HeaderLookup::Done(lookup) = step else { unreachable!("a GET has no body to read") };
+/// assert_eq!(lookup.click_id().unwrap(), "abc123");
+/// assert_eq!(lookup.source(), Some(&ClickIdSource::cookie("affitor_click_id")));
+/// ```
+pub fn lookup_headers<'h, F, I>(
+    search: &ClickIdSearch,
+    method: &str,
+    mut headers: F,
+) -> HeaderLookup
+where
+    F: FnMut(WantedHeader<'_>) -> I,
+    I: IntoIterator<Item = &'h [u8]>,
+{
+    let mut candidates = Candidates::default();
+    // The `Cookie` headers, asked for once, when the first cookie source comes up.
+    let mut cookie_headers = None;
+    for step in &search.plan.steps {
+        let (source, found) = match step {
+            HeaderStep::Header {
+                source,
+                name,
+                ordinal,
+            } => {
+                let wanted = WantedHeader::Source {
+                    ordinal: *ordinal,
+                    name,
+                };
+                let found = headers(wanted)
+                    .into_iter()
+                    .find_map(|value| candidates.consider(source, parse::header_value(value)));
+                (source, found)
+            }
+            HeaderStep::Cookie { source, name } => {
+                let cookies = cookie_headers
+                    .get_or_insert_with(|| HeaderValues::new(headers(WantedHeader::Cookie)));
+                let found = name.as_ref().and_then(|name| {
+                    cookies.iter().find_map(|header| {
+                        name.values(header)
+                            .find_map(|value| candidates.consider(source, value))
+                    })
+                });
+                (source, found)
+            }
+        };
+        if let Some(click_id) = found {
+            return HeaderLookup::Done(candidates.found(click_id, source));
+        }
+    }
+
+    let kind = if matches!(method, "POST" | "PUT" | "PATCH") {
+        headers(WantedHeader::ContentType)
+            .into_iter()
+            .next()
+            .and_then(BodyKind::from_content_type)
+            .filter(|&kind| search.plan.reads(kind))
+    } else {
+        None
+    };
+    let Some(kind) = kind else {
+        return HeaderLookup::Done(candidates.not_found());
+    };
+    let content_length = headers(WantedHeader::ContentLength)
+        .into_iter()
+        .next()
+        .and_then(parse_content_length);
+    if content_length.is_some_and(|length| length > search.body_limit as u64) {
+        tracing::debug!(
+            content_length,
+            limit = search.body_limit,
+            "request body is over the limit; not looking in it for a click id"
+        );
+        return HeaderLookup::Done(candidates.not_found());
+    }
+    candidates.report_omitted();
+    HeaderLookup::ReadBody(BodyLookup {
+        search: search.clone(),
+        kind,
+        rejected: candidates.rejected,
+    })
+}
+
+/// The names of the header sources of `search`, lower-case, in order: the
+/// [`ordinal`](WantedHeader::Source::ordinal) of a [`WantedHeader::Source`] is a position in
+/// this list. An adapter parses them once into its HTTP library's header names.
+///
+/// ```
+/// use affitor_tower::{ClickIdSearch, ClickIdSource, adapter};
+///
+/// let search = ClickIdSearch::new([
+///     ClickIdSource::cookie("affitor_click_id"),
+///     ClickIdSource::header("X-Click-Id"),
+///     ClickIdSource::header("x-affitor-click-id"),
+/// ]);
+/// let names: Vec<&str> = adapter::header_names(&search).collect();
+/// assert_eq!(names, ["x-click-id", "x-affitor-click-id"]);
+/// ```
+pub fn header_names(search: &ClickIdSearch) -> impl Iterator<Item = &str> {
+    search
+        .plan
+        .sources
+        .iter()
+        .filter_map(|source| match source {
             ClickIdSource::Header(name) => Some(&**name),
             _ => None,
         })
-    }
 }
 
-/// A header [`ClickIdSources::lookup_wanted_headers`] asks for.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum WantedHeader<'a> {
-    /// The header of a [`ClickIdSource::Header`]: the `ordinal`-th header source.
+/// A header [`lookup_headers`] asks an adapter for.
+///
+/// Match the variants whose names you parsed ahead, and find any other by its
+/// [`name`](Self::name):
+///
+/// ```
+/// use affitor_tower::adapter::{self, HeaderLookup, WantedHeader};
+/// use affitor_tower::ClickIdSearch;
+///
+/// let search = ClickIdSearch::default();
+/// // The header sources' names, parsed once (here, kept as they are).
+/// let parsed: Vec<String> = adapter::header_names(&search).map(str::to_owned).collect();
+/// let headers = [("x-affitor-click-id", "abc123")];
+/// let step = adapter::lookup_headers(&search, "GET", |wanted| {
+///     let name = match wanted {
+///         WantedHeader::Source { ordinal, .. } => parsed[ordinal].as_str(),
+///         _ => wanted.name(),
+///     };
+///     let values = headers.iter().filter(|(key, _)| *key == name);
+///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
+/// });
+/// let HeaderLookup::Done(lookup) = step else { unreachable!("a GET has no body to read") };
+/// assert_eq!(lookup.click_id().unwrap(), "abc123");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WantedHeader<'a> {
+    /// The header of a [`ClickIdSource::Header`].
     Source {
-        /// Read by the layer only.
-        #[cfg_attr(not(feature = "layer"), allow(dead_code))]
+        /// Its position among the header sources: an index into [`header_names`].
         ordinal: usize,
+        /// Its name, lower-case.
         name: &'a str,
     },
-    /// `cookie`.
+    /// `cookie`, read by every [`ClickIdSource::Cookie`].
     Cookie,
-    /// `content-type`.
+    /// `content-type`, to tell whether the body is worth reading.
     ContentType,
-    /// `content-length`.
+    /// `content-length`, to tell whether the body is within the limit.
     ContentLength,
 }
 
 impl WantedHeader<'_> {
     /// The header name, lower-case.
-    pub(crate) fn name(&self) -> &str {
+    ///
+    /// ```
+    /// use affitor_tower::adapter::WantedHeader;
+    ///
+    /// assert_eq!(WantedHeader::Cookie.name(), "cookie");
+    /// ```
+    pub fn name(&self) -> &str {
         match self {
             Self::Source { name, .. } => name,
             Self::Cookie => "cookie",
@@ -320,7 +382,7 @@ impl WantedHeader<'_> {
     }
 }
 
-impl Default for ClickIdSources {
+impl Default for ClickIdSearch {
     fn default() -> Self {
         Self::new([
             ClickIdSource::header("x-affitor-click-id"),
@@ -333,32 +395,33 @@ impl Default for ClickIdSources {
     }
 }
 
-impl PartialEq for ClickIdSources {
+impl PartialEq for ClickIdSearch {
     fn eq(&self, other: &Self) -> bool {
         // The rest of the plan is made from its sources.
         self.plan.sources == other.plan.sources && self.body_limit == other.body_limit
     }
 }
 
-impl Eq for ClickIdSources {}
+impl Eq for ClickIdSearch {}
 
-impl fmt::Debug for ClickIdSources {
+impl fmt::Debug for ClickIdSearch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClickIdSources")
+        f.debug_struct("ClickIdSearch")
             .field("sources", &self.plan.sources)
             .field("body_limit", &self.body_limit)
             .finish()
     }
 }
 
-/// What [`ClickIdSources::lookup_headers`] concluded.
+/// What [`lookup_headers`] concluded.
 ///
 /// ```
-/// use affitor_tower::{ClickIdSources, HeaderLookup};
+/// use affitor_tower::ClickIdSearch;
+/// use affitor_tower::adapter::{self, HeaderLookup};
 ///
 /// let headers = [("content-type", "application/json"), ("content-length", "27")];
-/// let step = ClickIdSources::default().lookup_headers("POST", |name| {
-///     let values = headers.iter().filter(|(key, _)| *key == name);
+/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+///     let values = headers.iter().filter(|(key, _)| *key == header.name());
 ///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
 /// });
 /// let lookup = match step {
@@ -382,11 +445,12 @@ pub enum HeaderLookup {
 /// The second step of a lookup: the body is worth reading.
 ///
 /// ```
-/// use affitor_tower::{BodyKind, ClickIdSources, HeaderLookup};
+/// use affitor_tower::ClickIdSearch;
+/// use affitor_tower::adapter::{self, BodyKind, HeaderLookup};
 ///
 /// let headers = [("content-type", "application/json"), ("content-length", "27")];
-/// let step = ClickIdSources::default().lookup_headers("POST", |name| {
-///     let values = headers.iter().filter(|(key, _)| *key == name);
+/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+///     let values = headers.iter().filter(|(key, _)| *key == header.name());
 ///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
 /// });
 /// let HeaderLookup::ReadBody(body) = step else { unreachable!("a JSON POST") };
@@ -398,7 +462,7 @@ pub enum HeaderLookup {
 /// ```
 #[derive(Debug)]
 pub struct BodyLookup {
-    sources: ClickIdSources,
+    search: ClickIdSearch,
     kind: BodyKind,
     rejected: Vec<RejectedClickId>,
 }
@@ -407,9 +471,10 @@ impl BodyLookup {
     /// The kind of body to parse.
     ///
     /// ```
-    /// # use affitor_tower::{BodyKind, ClickIdSources, HeaderLookup};
-    /// let step = ClickIdSources::default().lookup_headers("PUT", |name| {
-    ///     (name == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
+    /// # use affitor_tower::ClickIdSearch;
+    /// # use affitor_tower::adapter::{self, BodyKind, HeaderLookup};
+    /// let step = adapter::lookup_headers(&ClickIdSearch::default(), "PUT", |header| {
+    ///     (header.name() == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
     /// assert_eq!(body.kind(), BodyKind::Form);
@@ -421,16 +486,17 @@ impl BodyLookup {
     /// The most bytes to read. A body longer than this is not parsed.
     ///
     /// ```
-    /// # use affitor_tower::{ClickIdSources, HeaderLookup};
-    /// let sources = ClickIdSources::default().body_limit(100);
-    /// let step = sources.lookup_headers("POST", |name| {
-    ///     (name == "content-type").then_some(&b"application/json"[..])
+    /// # use affitor_tower::ClickIdSearch;
+    /// # use affitor_tower::adapter::{self, HeaderLookup};
+    /// let search = ClickIdSearch::default().body_limit(100);
+    /// let step = adapter::lookup_headers(&search, "POST", |header| {
+    ///     (header.name() == "content-type").then_some(&b"application/json"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
     /// assert_eq!(body.limit(), 100);
     /// ```
     pub fn limit(&self) -> usize {
-        self.sources.body_limit
+        self.search.body_limit
     }
 
     /// Finishes the lookup over the whole body.
@@ -440,9 +506,10 @@ impl BodyLookup {
     /// `warn`.
     ///
     /// ```
-    /// # use affitor_tower::{ClickIdSources, HeaderLookup};
-    /// let step = ClickIdSources::default().lookup_headers("POST", |name| {
-    ///     (name == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
+    /// # use affitor_tower::ClickIdSearch;
+    /// # use affitor_tower::adapter::{self, HeaderLookup};
+    /// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+    ///     (header.name() == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
     /// let lookup = body.finish(b"email=a%40example.com&affitor_click_id=abc123");
@@ -456,7 +523,7 @@ impl BodyLookup {
             rejected: self.rejected,
             omitted: 0,
         };
-        let sources = &self.sources.plan.sources;
+        let sources = &self.search.plan.sources;
         let found = match self.kind {
             BodyKind::Json => {
                 // One pass over the document; the last occurrence of each field wins.
@@ -511,9 +578,10 @@ impl BodyLookup {
     /// Finishes the lookup without the body: it was longer than the limit, or failed.
     ///
     /// ```
-    /// # use affitor_tower::{ClickIdSources, HeaderLookup};
-    /// let step = ClickIdSources::default().lookup_headers("POST", |name| {
-    ///     (name == "content-type").then_some(&b"application/json"[..])
+    /// # use affitor_tower::ClickIdSearch;
+    /// # use affitor_tower::adapter::{self, HeaderLookup};
+    /// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+    ///     (header.name() == "content-type").then_some(&b"application/json"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
     /// assert_eq!(body.finish_without_body().click_id(), None);
@@ -534,10 +602,11 @@ impl BodyLookup {
 /// The kind of request body a click id can be read from, told by its `Content-Type`.
 ///
 /// ```
-/// # use affitor_tower::{BodyKind, ClickIdSources, HeaderLookup};
+/// # use affitor_tower::ClickIdSearch;
+/// # use affitor_tower::adapter::{self, BodyKind, HeaderLookup};
 /// let kind = |content_type: &'static str| {
-///     let step = ClickIdSources::default().lookup_headers("POST", |name| {
-///         (name == "content-type").then_some(content_type.as_bytes())
+///     let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+///         (header.name() == "content-type").then_some(content_type.as_bytes())
 ///     });
 ///     match step {
 ///         HeaderLookup::ReadBody(body) => Some(body.kind()),

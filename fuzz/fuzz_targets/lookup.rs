@@ -2,7 +2,8 @@
 //! is always valid.
 #![no_main]
 
-use affitor_tower::{ClickId, ClickIdSources, HeaderLookup};
+use affitor_tower::adapter::{self, HeaderLookup};
+use affitor_tower::{ClickId, ClickIdSearch};
 use libfuzzer_sys::fuzz_target;
 
 const NAMES: [&str; 5] = [
@@ -32,11 +33,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let body = rest;
 
-    let sources = ClickIdSources::default().body_limit(usize::from(*limit) * 8);
-    let step = sources.lookup_headers(method, |name| {
+    let sources = ClickIdSearch::default().body_limit(usize::from(*limit) * 8);
+    let step = adapter::lookup_headers(&sources, method, |header| {
         headers
             .iter()
-            .filter(|(key, _)| *key == name)
+            .filter(|(key, _)| *key == header.name())
             .map(|(_, value)| *value)
             .collect::<Vec<_>>()
     });

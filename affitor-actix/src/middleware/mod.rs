@@ -5,7 +5,6 @@ mod capture;
 mod future;
 mod payload;
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::{Ready, ready};
 use std::rc::Rc;
@@ -14,16 +13,15 @@ use std::task::{Context, Poll};
 use actix_web::HttpMessage;
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use affitor_tower::{
-    CaptureClicks, ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, Client, HeaderLookup,
-};
+use affitor_tower::adapter::{self, HeaderLookup, WantedHeader};
+use affitor_tower::{CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client};
 
 pub use future::ResponseFuture;
 
 /// The actix-web middleware that finds the Affitor click id in each request.
 ///
 /// It looks in the header `x-affitor-click-id`, the cookies `affitor_click_id` and
-/// `customer_code`, then in a JSON or form body (see [`ClickIdSources`] for the order and how to
+/// `customer_code`, then in a JSON or form body (see [`ClickIdSearch`] for the order and how to
 /// change it), and inserts a [`ClickIdLookup`] into every request's extensions: the click id is
 /// `lookup.click_id()`, and the lookup is the only extension the middleware adds for it. A
 /// [`ClickId`] extension set by an earlier middleware is kept, and reported as found in
@@ -66,38 +64,59 @@ pub use future::ResponseFuture;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Affitor {
-    sources: ClickIdSources,
+    search: ClickIdSearch,
     client: Option<Client>,
     capture: Option<CaptureClicks>,
 }
 
 impl Affitor {
-    /// A middleware that looks in the default sources, reading at most 64 KiB of a body.
+    /// A middleware that searches the default sources, reading at most 64 KiB of a body
+    /// ([`ClickIdSearch::default`]).
     ///
     /// ```
-    /// let app = actix_web::App::new().wrap(affitor_actix::Affitor::new());
+    /// use actix_web::{App, web};
+    /// use affitor_actix::{Affitor, AffitorClickId};
+    ///
+    /// async fn home(click_id: Option<AffitorClickId>) -> String {
+    ///     format!("referred: {}", click_id.is_some())
+    /// }
+    ///
+    /// let app = App::new().wrap(Affitor::new()).route("/", web::get().to(home));
     /// # drop(app);
     /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Sets where to look for the click id, in which order, and the body limit.
+    /// Sets where to search for the click id: which sources, in which order, and the body
+    /// limit.
     ///
     /// ```
-    /// use affitor_actix::{Affitor, ClickIdSource, ClickIdSources};
+    /// use actix_web::{App, test, web};
+    /// use affitor_actix::{Affitor, AffitorClickId, ClickIdSearch, ClickIdSource};
     ///
-    /// // Only the cookie, never the body.
-    /// let affitor = Affitor::new()
-    ///     .sources(ClickIdSources::new([ClickIdSource::cookie("affitor_click_id")]));
+    /// async fn home(click_id: Option<AffitorClickId>) -> String {
+    ///     click_id.map(|AffitorClickId(id)| id.into_string()).unwrap_or_default()
+    /// }
     ///
-    /// // The default sources, reading at most 16 KiB of a body.
-    /// let affitor = Affitor::new().sources(ClickIdSources::default().body_limit(16 * 1024));
-    /// # drop(affitor);
+    /// # actix_web::rt::System::new().block_on(async {
+    /// // Only a header of your own.
+    /// let search = ClickIdSearch::new([ClickIdSource::header("x-click-id")]);
+    /// let app = test::init_service(
+    ///     App::new().wrap(Affitor::new().search(search)).route("/", web::get().to(home)),
+    /// )
+    /// .await;
+    ///
+    /// let request = test::TestRequest::get()
+    ///     .insert_header(("x-click-id", "abc123"))
+    ///     .insert_header(("cookie", "affitor_click_id=not_searched"))
+    ///     .to_request();
+    /// assert_eq!(test::call_and_read_body(&app, request).await, "abc123");
+    /// # });
     /// ```
     #[must_use]
-    pub fn sources(mut self, sources: ClickIdSources) -> Self {
-        self.sources = sources;
+    pub fn search(mut self, search: ClickIdSearch) -> Self {
+        self.search = search;
         self
     }
 
@@ -105,14 +124,26 @@ impl Affitor {
     /// every request's extensions, where [`AffitorClient`](crate::AffitorClient) finds it.
     ///
     /// ```
-    /// use affitor_actix::{Affitor, Client};
+    /// use actix_web::{App, test, web};
+    /// use affitor_actix::{Affitor, AffitorClient, Client};
     ///
-    /// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+    /// async fn signup(affitor: AffitorClient) -> &'static str {
+    ///     affitor.lead("user_123").send_in_background();
+    ///     "welcome"
+    /// }
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
     /// let client = Client::builder().api_key("aff_example").build()?;
-    /// let app = actix_web::App::new().wrap(Affitor::new().client(client));
-    /// # drop(app);
-    /// # Ok(())
-    /// # }
+    /// let app = test::init_service(
+    ///     App::new().wrap(Affitor::new().client(client)).route("/", web::post().to(signup)),
+    /// )
+    /// .await;
+    ///
+    /// // Without the client carried, `AffitorClient` would answer 500.
+    /// let response = test::call_service(&app, test::TestRequest::post().to_request()).await;
+    /// assert_eq!(response.status(), 200);
+    /// # Ok::<_, affitor_actix::affitor_tower::Error>(())
+    /// # }).unwrap();
     /// ```
     #[must_use]
     pub fn client(mut self, client: Client) -> Self {
@@ -166,10 +197,13 @@ where
                  link is recorded; call `Affitor::client`"
             );
         }
+        let header_names = adapter::header_names(&self.search)
+            .map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect();
         ready(Ok(AffitorMiddleware {
             service: Rc::new(service),
             config: self.clone(),
-            header_names: RefCell::default(),
+            header_names,
         }))
     }
 }
@@ -200,17 +234,17 @@ where
 pub struct AffitorMiddleware<S> {
     service: Rc<S>,
     config: Affitor,
-    /// The names of the header sources, parsed on first use: actix parses a `&str` name on
-    /// every lookup, and a custom name such as `x-affitor-click-id` costs an allocation. The
-    /// lookup only asks for the configured header sources, so this stays as short as they are.
-    header_names: RefCell<Vec<HeaderName>>,
+    /// The names of the header sources, in order, parsed once (`None`: not a valid name):
+    /// actix parses a `&str` name on every lookup, and a custom name such as
+    /// `x-affitor-click-id` costs an allocation.
+    header_names: Vec<Option<HeaderName>>,
 }
 
 impl<S> AffitorMiddleware<S> {
     /// The inner service.
     ///
     /// ```
-    /// use actix_web::dev::{ServiceRequest, Transform, fn_service};
+    /// use actix_web::dev::{Service, ServiceRequest, Transform, fn_service};
     /// use affitor_actix::Affitor;
     ///
     /// # actix_web::rt::System::new().block_on(async {
@@ -218,8 +252,13 @@ impl<S> AffitorMiddleware<S> {
     ///     Ok::<_, actix_web::Error>(request.into_response(actix_web::HttpResponse::Ok()))
     /// });
     /// let middleware = Affitor::new().new_transform(inner).await.expect("infallible");
-    /// let _inner = middleware.get_ref();
-    /// # });
+    ///
+    /// // The inner service, called directly: no lookup on the way.
+    /// let request = actix_web::test::TestRequest::get().to_srv_request();
+    /// let response = middleware.get_ref().call(request).await?;
+    /// assert_eq!(response.status(), 200);
+    /// # Ok::<_, actix_web::Error>(())
+    /// # }).unwrap();
     /// ```
     pub fn get_ref(&self) -> &S {
         &self.service
@@ -255,11 +294,10 @@ where
             )),
             None => {
                 let headers = request.headers();
-                self.config
-                    .sources
-                    .lookup_headers(request.method().as_str(), |name| {
-                        self.header_values(headers, name)
-                    })
+                let method = request.method().as_str();
+                adapter::lookup_headers(&self.config.search, method, |wanted| {
+                    self.header_values(headers, wanted)
+                })
             }
         };
 
@@ -285,30 +323,26 @@ where
 }
 
 impl<S> AffitorMiddleware<S> {
-    /// The values of the header `name` (lower-case), looked up by a parsed name.
+    /// The values of a header the lookup wants, through the pre-parsed `HeaderName`s.
     fn header_values<'h>(
         &self,
         headers: &'h HeaderMap,
-        name: &str,
+        wanted: WantedHeader<'_>,
     ) -> impl Iterator<Item = &'h [u8]> + use<'h, S> {
-        let values = match name {
-            "cookie" => headers.get_all(header::COOKIE),
-            "content-type" => headers.get_all(header::CONTENT_TYPE),
-            "content-length" => headers.get_all(header::CONTENT_LENGTH),
-            _ => {
-                let mut names = self.header_names.borrow_mut();
-                match names.iter().find(|known| known.as_str() == name) {
-                    Some(known) => headers.get_all(known),
-                    None => match HeaderName::from_bytes(name.as_bytes()) {
-                        Ok(parsed) => {
-                            let values = headers.get_all(&parsed);
-                            names.push(parsed);
-                            values
-                        }
-                        Err(_) => [].iter(),
-                    },
-                }
-            }
+        let values = match wanted {
+            WantedHeader::Cookie => headers.get_all(header::COOKIE),
+            WantedHeader::ContentType => headers.get_all(header::CONTENT_TYPE),
+            WantedHeader::ContentLength => headers.get_all(header::CONTENT_LENGTH),
+            WantedHeader::Source { ordinal, .. } => match self.header_names.get(ordinal) {
+                Some(Some(known)) => headers.get_all(known),
+                // Not a valid header name: no request carries it.
+                _ => [].iter(),
+            },
+            // A header a later version asks for: found by its name, parsed for this request.
+            other => match HeaderName::from_bytes(other.name().as_bytes()) {
+                Ok(name) => headers.get_all(name),
+                Err(_) => [].iter(),
+            },
         };
         values.map(HeaderValue::as_bytes)
     }

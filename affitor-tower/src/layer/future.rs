@@ -15,7 +15,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::AffitorBody;
-use crate::BodyLookup;
+use crate::adapter::BodyLookup;
 
 pin_project! {
     /// The response future of [`AffitorService`](crate::AffitorService).

@@ -17,13 +17,13 @@ pub use capture::{CaptureFuture, CaptureService};
 pub use future::ResponseFuture;
 pub use service::AffitorService;
 
-use crate::ClickIdSources;
-use crate::lookup::WantedHeader;
+use crate::ClickIdSearch;
+use crate::adapter::{self, WantedHeader};
 
 /// A Tower layer that finds the Affitor click id in each request.
 ///
 /// It looks in the header `x-affitor-click-id`, the cookies `affitor_click_id` and
-/// `customer_code`, then in a JSON or form body (see [`ClickIdSources`] for the order and how to
+/// `customer_code`, then in a JSON or form body (see [`ClickIdSearch`] for the order and how to
 /// change it), and inserts a [`ClickIdLookup`](crate::ClickIdLookup) into every request's
 /// extensions: the click id is `lookup.click_id()`, and the lookup is the only extension the
 /// layer adds for it. A [`ClickId`](crate::ClickId) extension set by an earlier layer is kept,
@@ -75,7 +75,7 @@ pub struct AffitorLayer<C = ()> {
 
 #[derive(Clone, Debug)]
 struct Config {
-    sources: ClickIdSources,
+    search: ClickIdSearch,
     /// The names of the header sources, in order, parsed once (`None`: not a valid name).
     header_names: Vec<Option<HeaderName>>,
     #[cfg(feature = "client")]
@@ -83,48 +83,68 @@ struct Config {
 }
 
 impl AffitorLayer {
-    /// A layer that looks in the default sources, reading at most 64 KiB of a body.
+    /// A layer that searches the default sources, reading at most 64 KiB of a body
+    /// ([`ClickIdSearch::default`]).
     ///
     /// ```
-    /// let layer = affitor_tower::AffitorLayer::new();
-    /// # drop(layer);
+    /// use affitor_tower::{AffitorLayer, ClickIdLookup};
+    /// use axum::{Extension, Router, routing::get};
+    ///
+    /// async fn home(Extension(lookup): Extension<ClickIdLookup>) -> String {
+    ///     lookup.to_string()
+    /// }
+    ///
+    /// let app: Router = Router::new().route("/", get(home)).layer(AffitorLayer::new());
+    /// # drop(app);
     /// ```
     pub fn new() -> Self {
         let layer = Self {
             config: Arc::new(Config {
-                sources: ClickIdSources::default(),
+                search: ClickIdSearch::default(),
                 header_names: Vec::new(),
                 #[cfg(feature = "client")]
                 client: None,
             }),
             capture: (),
         };
-        layer.sources(ClickIdSources::default())
+        layer.search(ClickIdSearch::default())
     }
 }
 
 impl<C> AffitorLayer<C> {
-    /// Sets where to look for the click id, in which order, and the body limit.
+    /// Sets where to search for the click id: which sources, in which order, and the body
+    /// limit.
     ///
     /// ```
-    /// use affitor_tower::{AffitorLayer, ClickIdSource, ClickIdSources};
+    /// use affitor_tower::{AffitorBody, AffitorLayer, ClickIdLookup, ClickIdSearch, ClickIdSource};
+    /// use http_body_util::Empty;
+    /// use tower::{ServiceBuilder, ServiceExt};
     ///
-    /// // Only the cookie, never the body.
-    /// let layer = AffitorLayer::new()
-    ///     .sources(ClickIdSources::new([ClickIdSource::cookie("affitor_click_id")]));
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// // Only a header of your own.
+    /// let search = ClickIdSearch::new([ClickIdSource::header("x-click-id")]);
+    /// let handler = tower::service_fn(|request: http::Request<AffitorBody<Empty<bytes::Bytes>>>| async move {
+    ///     Ok::<_, std::convert::Infallible>(request.extensions().get::<ClickIdLookup>().cloned())
+    /// });
+    /// let service = ServiceBuilder::new().layer(AffitorLayer::new().search(search)).service(handler);
     ///
-    /// // The default sources, reading at most 16 KiB of a body.
-    /// let layer = AffitorLayer::new().sources(ClickIdSources::default().body_limit(16 * 1024));
-    /// # drop(layer);
+    /// let request = http::Request::get("/")
+    ///     .header("x-click-id", "abc123")
+    ///     .header("cookie", "affitor_click_id=not_searched")
+    ///     .body(Empty::new())?;
+    /// let lookup = service.oneshot(request).await?.expect("the layer always inserts a lookup");
+    /// assert_eq!(lookup.click_id().unwrap(), "abc123");
+    /// # Ok(())
+    /// # }
     /// ```
     #[must_use]
-    pub fn sources(mut self, sources: ClickIdSources) -> Self {
+    pub fn search(mut self, search: ClickIdSearch) -> Self {
         let config = Arc::make_mut(&mut self.config);
-        config.header_names = sources
-            .header_names()
+        config.header_names = adapter::header_names(&search)
             .map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
-        config.sources = sources;
+        config.search = search;
         self
     }
 
@@ -159,9 +179,9 @@ impl<C> AffitorLayer<C> {
 
 /// What the lookup service uses.
 impl AffitorLayer {
-    /// Where to look for the click id.
-    fn click_id_sources(&self) -> &ClickIdSources {
-        &self.config.sources
+    /// Where to search for the click id.
+    fn click_id_search(&self) -> &ClickIdSearch {
+        &self.config.search
     }
 
     /// The values of a header the lookup wants, through the pre-parsed `HeaderName`s: parsing

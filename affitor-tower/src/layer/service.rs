@@ -7,7 +7,8 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::{AffitorBody, AffitorLayer, ResponseFuture};
-use crate::{ClickId, ClickIdLookup, ClickIdSource, HeaderLookup};
+use crate::adapter::{self, HeaderLookup};
+use crate::{ClickId, ClickIdLookup, ClickIdSource};
 
 /// The service [`AffitorLayer`] wraps around yours.
 ///
@@ -106,11 +107,10 @@ where
             )),
             None => {
                 let headers = request.headers();
-                self.layer
-                    .click_id_sources()
-                    .lookup_wanted_headers(request.method().as_str(), |wanted| {
-                        self.layer.header_values(headers, wanted)
-                    })
+                let search = self.layer.click_id_search();
+                adapter::lookup_headers(search, request.method().as_str(), |wanted| {
+                    self.layer.header_values(headers, wanted)
+                })
             }
         };
 

@@ -1,7 +1,5 @@
 //! What the layer tests share: a scripted request body, and a handler that records what it saw.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
@@ -16,7 +14,7 @@ use http_body_util::BodyExt;
 
 /// The error a scripted body fails with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BodyError(pub &'static str);
+pub(crate) struct BodyError(pub &'static str);
 
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,7 +26,7 @@ impl std::error::Error for BodyError {}
 
 /// One step of a scripted body.
 #[derive(Clone, Debug)]
-pub enum Step {
+pub(crate) enum Step {
     Data(Bytes),
     Trailers(HeaderMap),
     Error(BodyError),
@@ -39,13 +37,13 @@ pub enum Step {
 /// A request body that plays a script, and reports an exact size hint when told its length
 /// (as hyper does for a request with a `Content-Length`).
 #[derive(Clone, Debug)]
-pub struct Scripted {
+pub(crate) struct Scripted {
     steps: VecDeque<Step>,
     remaining: Option<u64>,
 }
 
 impl Scripted {
-    pub fn new(steps: impl IntoIterator<Item = Step>) -> Self {
+    pub(crate) fn new(steps: impl IntoIterator<Item = Step>) -> Self {
         Self {
             steps: steps.into_iter().collect(),
             remaining: None,
@@ -53,7 +51,7 @@ impl Scripted {
     }
 
     /// The data split into frames of the given sizes (the last frame takes the rest).
-    pub fn split(data: &[u8], sizes: impl IntoIterator<Item = usize>) -> Self {
+    pub(crate) fn split(data: &[u8], sizes: impl IntoIterator<Item = usize>) -> Self {
         let mut steps = Vec::new();
         let mut rest = data;
         for size in sizes {
@@ -71,21 +69,15 @@ impl Scripted {
     }
 
     /// One frame.
-    pub fn full(data: impl Into<Bytes>) -> Self {
+    pub(crate) fn full(data: impl Into<Bytes>) -> Self {
         let data = data.into();
         let length = data.len() as u64;
         Self::new([Step::Data(data)]).with_length(length)
     }
 
     /// Announces an exact length in the size hint.
-    pub fn with_length(mut self, length: u64) -> Self {
+    pub(crate) fn with_length(mut self, length: u64) -> Self {
         self.remaining = Some(length);
-        self
-    }
-
-    /// Adds a step at the end.
-    pub fn then(mut self, step: Step) -> Self {
-        self.steps.push_back(step);
         self
     }
 }
@@ -131,26 +123,26 @@ impl Body for Scripted {
 
 /// What a handler saw of its request.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Seen {
-    pub data: Vec<u8>,
-    pub trailers: Option<HeaderMap>,
-    pub error: Option<String>,
-    pub size_hint: (u64, Option<u64>),
-    pub headers: HeaderMap,
-    pub lookup: Option<ClickIdLookup>,
+pub(crate) struct Seen {
+    pub(crate) data: Vec<u8>,
+    pub(crate) trailers: Option<HeaderMap>,
+    pub(crate) error: Option<String>,
+    pub(crate) size_hint: (u64, Option<u64>),
+    pub(crate) headers: HeaderMap,
+    pub(crate) lookup: Option<ClickIdLookup>,
     /// The `ClickId` extension, which only a layer running earlier sets: `AffitorLayer` puts
     /// the click id it finds in the lookup alone.
-    pub click_id_extension: Option<ClickId>,
+    pub(crate) click_id_extension: Option<ClickId>,
     /// The body's `Debug`, which tells whether the layer replayed it.
-    pub body_debug: String,
+    pub(crate) body_debug: String,
 }
 
 impl Seen {
-    pub fn replayed(&self) -> bool {
+    pub(crate) fn replayed(&self) -> bool {
         self.body_debug.contains("replayed: true")
     }
 
-    pub fn found(&self) -> Option<&str> {
+    pub(crate) fn found(&self) -> Option<&str> {
         self.lookup
             .as_ref()
             .and_then(ClickIdLookup::click_id)
@@ -160,7 +152,7 @@ impl Seen {
 
 /// A handler that reads its body frame by frame, stopping at the first error, as a real one
 /// would.
-pub async fn observe<B>(request: Request<B>) -> Result<Seen, Infallible>
+pub(crate) async fn observe<B>(request: Request<B>) -> Result<Seen, Infallible>
 where
     B: Body<Data = Bytes> + fmt::Debug + Unpin,
     B::Error: fmt::Display,

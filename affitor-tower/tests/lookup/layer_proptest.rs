@@ -1,15 +1,10 @@
 //! Property: whatever the body, its framing and its content type, the handler reads through the
 //! layer exactly what it would have read without it.
 
-#![cfg(feature = "layer")]
-#![allow(clippy::unwrap_used)]
-
-mod layer_support;
-
-use affitor_tower::{AffitorBody, AffitorLayer, ClickIdSources, parse};
+use crate::support::{BodyError, Scripted, Step, observe};
+use affitor_tower::{AffitorBody, AffitorLayer, ClickIdSearch, parse};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};
-use layer_support::{BodyError, Scripted, Step, observe};
 use proptest::prelude::*;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -119,7 +114,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (bare, seen) = runtime.block_on(async {
             let bare = observe(make()).await.unwrap();
-            let layer = AffitorLayer::new().sources(ClickIdSources::default().body_limit(limit));
+            let layer = AffitorLayer::new().search(ClickIdSearch::default().body_limit(limit));
             let seen = ServiceBuilder::new()
                 .layer(layer)
                 .service_fn(observe::<AffitorBody<Scripted>>)

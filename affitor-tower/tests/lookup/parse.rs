@@ -1,19 +1,15 @@
 //! The pure parsers and the two-step lookup, through the public API an adapter uses.
 
-#![allow(clippy::unwrap_used)]
-
+use affitor_tower::adapter::{self, BodyKind, BodyLookup, HeaderLookup};
 use affitor_tower::parse::{self, JSON_MAX_DEPTH};
-use affitor_tower::{
-    BodyKind, BodyLookup, ClickIdLookup, ClickIdSource, ClickIdSources, HeaderLookup,
-    InvalidClickId, RejectedClickId,
-};
+use affitor_tower::{ClickIdLookup, ClickIdSearch, ClickIdSource, InvalidClickId, RejectedClickId};
 
 /// Runs the header step over a list of headers, as an adapter would over its header map.
-fn headers_step(sources: &ClickIdSources, method: &str, headers: &[(&str, &[u8])]) -> HeaderLookup {
-    sources.lookup_headers(method, |name| {
+fn headers_step(sources: &ClickIdSearch, method: &str, headers: &[(&str, &[u8])]) -> HeaderLookup {
+    adapter::lookup_headers(sources, method, |header| {
         headers
             .iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .filter(|(key, _)| key.eq_ignore_ascii_case(header.name()))
             .map(|(_, value)| *value)
             .collect::<Vec<_>>()
     })
@@ -163,7 +159,7 @@ fn form_fields() {
 
 #[test]
 fn the_default_sources_follow_the_documented_order() {
-    let sources = format!("{:?}", ClickIdSources::default());
+    let sources = format!("{:?}", ClickIdSearch::default());
     let order = [
         r#"Header("x-affitor-click-id")"#,
         r#"Cookie("affitor_click_id")"#,
@@ -179,8 +175,8 @@ fn the_default_sources_follow_the_documented_order() {
         .collect();
     assert!(positions.is_sorted(), "{sources}");
     assert_eq!(
-        ClickIdSources::default(),
-        ClickIdSources::new([
+        ClickIdSearch::default(),
+        ClickIdSearch::new([
             ClickIdSource::Header("X-Affitor-Click-Id".into()),
             ClickIdSource::Extension,
             ClickIdSource::cookie("affitor_click_id"),
@@ -195,7 +191,7 @@ fn the_default_sources_follow_the_documented_order() {
 
 #[test]
 fn the_header_step_finds_headers_and_cookies() {
-    let sources = ClickIdSources::default();
+    let sources = ClickIdSearch::default();
     let lookup = done(headers_step(
         &sources,
         "POST",
@@ -234,7 +230,7 @@ fn the_header_step_finds_headers_and_cookies() {
 
 #[test]
 fn the_header_step_asks_for_the_body_only_when_it_may_help() {
-    let sources = ClickIdSources::default();
+    let sources = ClickIdSearch::default();
     let json: &[u8] = b"application/json";
     let form: &[u8] = b"application/x-www-form-urlencoded";
 
@@ -280,14 +276,14 @@ fn the_header_step_asks_for_the_body_only_when_it_may_help() {
         &[("content-type", json), ("cookie", b"affitor_click_id=abc")],
     ));
     // No source reads this kind of body.
-    let only_json = ClickIdSources::new([ClickIdSource::json_field("id")]);
+    let only_json = ClickIdSearch::new([ClickIdSource::json_field("id")]);
     done(headers_step(&only_json, "POST", &[("content-type", form)]));
     read_body(headers_step(&only_json, "POST", &[("content-type", json)]));
-    let no_body = ClickIdSources::new([ClickIdSource::cookie("id")]);
+    let no_body = ClickIdSearch::new([ClickIdSource::cookie("id")]);
     done(headers_step(&no_body, "POST", &[("content-type", json)]));
 
     // The Content-Length decides up front.
-    let limited = ClickIdSources::default().body_limit(10);
+    let limited = ClickIdSearch::default().body_limit(10);
     let with_length = |length: &'static [u8]| {
         headers_step(
             &limited,
@@ -304,7 +300,7 @@ fn the_header_step_asks_for_the_body_only_when_it_may_help() {
 
 #[test]
 fn the_body_step_finishes_the_lookup() {
-    let sources = ClickIdSources::default().body_limit(64);
+    let sources = ClickIdSearch::default().body_limit(64);
     let step = || {
         headers_step(
             &sources,
@@ -371,7 +367,7 @@ fn a_flood_of_invalid_values_is_bounded() {
     // Thousands of invalid cookies: a few are reported, the rest only counted in one log line.
     let flood = vec!["affitor_click_id=a b"; 5_000].join("; ");
     let step = headers_step(
-        &ClickIdSources::default(),
+        &ClickIdSearch::default(),
         "GET",
         &[("cookie", flood.as_bytes())],
     );
@@ -382,7 +378,7 @@ fn a_flood_of_invalid_values_is_bounded() {
     // A valid value after the flood is still found.
     let flood = format!("{flood}; affitor_click_id=cust_1");
     let step = headers_step(
-        &ClickIdSources::default(),
+        &ClickIdSearch::default(),
         "GET",
         &[("cookie", flood.as_bytes())],
     );
@@ -393,7 +389,7 @@ fn a_flood_of_invalid_values_is_bounded() {
 fn rejected_values_are_recorded_in_the_order_of_the_sources() {
     // Each source is looked at in turn: the first source's rejected value comes first, and the
     // eight recorded are the first eight looked at, whatever their order in the header.
-    let sources = ClickIdSources::new([
+    let sources = ClickIdSearch::new([
         ClickIdSource::cookie("first"),
         ClickIdSource::cookie("second"),
     ]);

@@ -1,13 +1,40 @@
-//! Properties of the parsers: they agree with `serde_json` on what a handler would read, and no
-//! input makes them panic.
+//! Properties of the parsers: they agree with `serde_json` on what a handler would read, the
+//! cookie matching agrees with the `cookie` crate, and no input makes them panic.
 
-#![allow(clippy::unwrap_used)]
-
+use affitor_tower::adapter::{self, HeaderLookup};
 use affitor_tower::parse;
-use affitor_tower::{
-    ClickId, ClickIdLookup, ClickIdSource, ClickIdSources, HeaderLookup, RejectedClickId,
-};
+use affitor_tower::{ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, RejectedClickId};
 use proptest::prelude::*;
+
+/// The values of the cookies named `name` in `headers`, in order, as the `cookie` crate reads
+/// them: the oracle the lookup's own cookie matching is checked against.
+///
+/// The two read a `Cookie` header alike on the inputs these tests make, and differ outside them:
+/// - `cookie` reads text, the lookup bytes: the inputs here are UTF-8.
+/// - `cookie` trims any Unicode white space around a piece, a name and a value (`str::trim`);
+///   the lookup trims only spaces and tabs, the optional white space of HTTP (RFC 9110, 5.6.3),
+///   and keeps a CR, LF, VT, FF or non-ASCII space as part of the name or value, where it then
+///   fails validation as a click id anyway. The inputs here have no white space but spaces and
+///   tabs (checked below).
+/// - Alike: both split pieces at `;` and a piece at its first `=`, skip a piece without `=` or
+///   with an empty name (`cookie` returns an error for it), drop one pair of double quotes
+///   around a value (`value_trimmed`; a lone `"` stays), and never percent-decode.
+fn cookie_crate_values(headers: &[String], name: &str) -> Vec<Vec<u8>> {
+    let other_white_space = |c: char| c.is_whitespace() && c != ' ' && c != '\t';
+    assert!(
+        !headers
+            .iter()
+            .any(|header| header.contains(other_white_space)),
+        "outside the inputs where `cookie` and the lookup agree: {headers:?}",
+    );
+    headers
+        .iter()
+        .flat_map(|header| cookie::Cookie::split_parse(header.as_str()))
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value_trimmed().as_bytes().to_vec())
+        .collect()
+}
 
 /// A JSON value as text, nested a few levels.
 fn json_value() -> impl Strategy<Value = String> {
@@ -126,44 +153,43 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 
-    /// The header step gives what the sources give looked at in turn, each filtering
-    /// `parse::cookies` by its name: the first valid value, and every value rejected before it.
+    /// The header step gives what the sources give looked at in turn, each reading its cookie
+    /// as the `cookie` crate does: the first valid value, and every value rejected before it.
     #[test]
     fn cookie_sources_match_each_source_in_turn(
         cookies in prop::collection::vec(prop::collection::vec((
-            prop::sample::select(vec!["a", "b", "c", "ba", "ab", "other"]),
-            prop::sample::select(vec!["ok-1", "ok-2", "", "bad value", "\"q\""]),
+            // "" gives a piece with an empty name, "~" a piece without `=`: both skipped.
+            prop::sample::select(vec!["a", "b", "c", "ba", "ab", "other", "", "~"]),
+            prop::sample::select(vec!["ok-1", "ok-2", "", "bad value", "\"q\"", "\"ok-3\"", " ok-4\t", "\"", "a=b"]),
         ), 0..5), 0..3),
         order in prop::sample::select(vec![
             vec!["a", "b", "c"], vec!["c", "a"], vec!["b"], vec!["a", "h", "b"], vec!["h", "c", "b", "a"],
         ]),
         header in prop::sample::select(vec![None, Some(""), Some("ok-h"), Some("bad value")]),
-        separator in prop::sample::select(vec!["; ", ";", " ;\t"]),
+        separator in prop::sample::select(vec!["; ", ";", " ;\t", ";;"]),
     ) {
         let sources: Vec<ClickIdSource> = order.iter().map(|name| match *name {
             "h" => ClickIdSource::header("x-h"),
             name => ClickIdSource::cookie(name),
         }).collect();
         let cookie_headers: Vec<String> = cookies.iter().map(|pairs| {
-            pairs.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(separator)
+            pairs.iter().map(|(name, value)| match *name {
+                "~" => (*value).to_owned(),
+                name => format!("{name}={value}"),
+            }).collect::<Vec<_>>().join(separator)
         }).collect();
 
         // Each source in turn, the simple way.
         let mut rejected = Vec::new();
         let mut expected = None;
         'sources: for source in &sources {
-            let values: Vec<&[u8]> = match source {
-                ClickIdSource::Header(_) => header.iter().map(|value| value.as_bytes()).collect(),
-                ClickIdSource::Cookie(name) => cookie_headers
-                    .iter()
-                    .flat_map(|header| parse::cookies(header.as_bytes()))
-                    .filter(|(cookie, _)| *cookie == name.as_bytes())
-                    .map(|(_, value)| value)
-                    .collect(),
+            let values: Vec<Vec<u8>> = match source {
+                ClickIdSource::Header(_) => header.iter().map(|value| value.as_bytes().to_vec()).collect(),
+                ClickIdSource::Cookie(name) => cookie_crate_values(&cookie_headers, name),
                 _ => unreachable!(),
             };
             for value in values {
-                match ClickId::from_bytes(value) {
+                match ClickId::from_bytes(&value) {
                     Ok(click_id) => {
                         expected = Some((click_id, source.clone()));
                         break 'sources;
@@ -177,13 +203,45 @@ proptest! {
             None => ClickIdLookup::not_found(rejected),
         };
 
-        let step = ClickIdSources::new(sources).lookup_headers("GET", |name| match name {
+        let step = adapter::lookup_headers(&ClickIdSearch::new(sources), "GET", |header_| match header_.name() {
             "cookie" => cookie_headers.iter().map(|header| header.as_bytes()).collect::<Vec<_>>(),
             "x-h" => header.iter().map(|value| value.as_bytes()).collect(),
             _ => Vec::new(),
         });
         let HeaderLookup::Done(lookup) = step else { panic!("a GET has no body to read") };
         prop_assert_eq!(lookup, expected);
+    }
+
+    /// Over any header made of the characters that matter to cookie syntax, a cookie source
+    /// finds the values the `cookie` crate finds for its name, in order, and stops at the first
+    /// valid one.
+    #[test]
+    fn cookie_matching_agrees_with_the_cookie_crate(
+        cookie_headers in prop::collection::vec("[ab=; \t\"x1]{0,24}", 0..3),
+        name in prop::sample::select(vec!["a", "b", "ab", "a b", "x1"]),
+    ) {
+        let mut rejected = Vec::new();
+        let mut found = None;
+        for value in cookie_crate_values(&cookie_headers, name) {
+            match ClickId::from_bytes(&value) {
+                Ok(click_id) => {
+                    found = Some(click_id);
+                    break;
+                }
+                Err(reason) => rejected.push(reason),
+            }
+        }
+        rejected.truncate(8); // the lookup records the first eight one by one
+
+        let search = ClickIdSearch::new([ClickIdSource::cookie(name)]);
+        let step = adapter::lookup_headers(&search, "GET", |header| match header.name() {
+            "cookie" => cookie_headers.iter().map(|header| header.as_bytes()).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        });
+        let HeaderLookup::Done(lookup) = step else { panic!("a GET has no body to read") };
+        prop_assert_eq!(lookup.click_id(), found.as_ref());
+        let reasons: Vec<_> = lookup.rejected().iter().map(|rejected| rejected.reason()).collect();
+        prop_assert_eq!(reasons, rejected);
     }
 
     #[test]
@@ -207,9 +265,9 @@ proptest! {
         body in any::<Vec<u8>>(),
         limit in 0usize..64,
     ) {
-        let sources = ClickIdSources::default().body_limit(limit);
-        let step = sources.lookup_headers(method, |name| {
-            headers.iter().filter(|(key, _)| *key == name).map(|(_, value)| value.as_slice()).collect::<Vec<_>>()
+        let sources = ClickIdSearch::default().body_limit(limit);
+        let step = adapter::lookup_headers(&sources, method, |header| {
+            headers.iter().filter(|(key, _)| *key == header.name()).map(|(_, value)| value.as_slice()).collect::<Vec<_>>()
         });
         let lookup = match step {
             HeaderLookup::Done(lookup) => lookup,
