@@ -37,6 +37,10 @@
 //!   or a JSON or form body field, and passes the body on byte for byte;
 //! - `Client` (feature `client`), the typed, retrying client of the Affitor API, with background
 //!   delivery;
+//! - `CaptureClicks` (feature `capture`, on by default), partner links captured on the server:
+//!   with `AffitorLayer::capture_clicks`, a visit to `?aff=CODE` is recorded as a click and the
+//!   response sets the tracker's cookies, with no JavaScript; the `capture` module has its rules
+//!   and the steps an adapter drives;
 //! - `mock` (feature `mock`), a local stand-in of the Affitor API for your tests;
 //! - [`adapter`], the lookup's plumbing, for authors of an adapter to another HTTP library.
 #![cfg_attr(docsrs, feature(doc_cfg))]
