@@ -663,6 +663,20 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "is not a domain name")]
+    fn a_cookie_domain_that_could_break_the_header_is_refused() {
+        let _ = CaptureClicks::new().cookie_domain("shop.example; Path=/admin");
+    }
+
+    #[test]
+    fn a_cookie_domain_loses_its_leading_dot() {
+        let map = browser(&[]);
+        let options = CaptureClicks::new().cookie_domain(".shop.example");
+        let click = capture(decide_with(&options, "GET", "/?aff=partner", &map));
+        assert_eq!(click.domain.as_deref(), Some("shop.example"));
+    }
+
+    #[test]
     fn secure_can_be_forced() {
         let map = browser(&[]);
         let options = CaptureClicks::new().secure(true);

@@ -228,6 +228,11 @@ impl CaptureClicks {
     /// If the site also runs Affitor's browser tracker, give the domain it uses (the root
     /// domain, or its `cookieDomain`): otherwise the browser keeps two cookies of each name.
     ///
+    /// # Panics
+    ///
+    /// If `domain` is not a domain name (letters, digits, `-` and `.`; a leading `.` is
+    /// dropped): it goes into every `Set-Cookie` header as it is.
+    ///
     /// ```
     /// let capture = affitor_tower::CaptureClicks::new().cookie_domain("shop.example");
     /// # drop(capture);
@@ -235,8 +240,17 @@ impl CaptureClicks {
     #[must_use]
     pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
         let domain = domain.into();
-        let domain = domain.trim().trim_start_matches('.');
-        self.cookie_domain = (!domain.is_empty()).then(|| Arc::from(domain));
+        let name = domain.trim().trim_start_matches('.');
+        let valid = (1..=253).contains(&name.len())
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
+        assert!(
+            valid,
+            "cookie_domain `{}` is not a domain name such as `shop.example`",
+            domain.escape_debug()
+        );
+        self.cookie_domain = Some(Arc::from(name));
         self
     }
 
