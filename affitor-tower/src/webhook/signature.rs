@@ -189,9 +189,8 @@ impl Config {
         if body.len() > self.body_limit {
             return Err(
                 WebhookError::new(WebhookErrorKind::BodyTooLarge).with_detail(format!(
-                    "{} bytes, over the limit of {} bytes: raise it with `body_limit` if your \
-                 events are this large",
-                    body.len(),
+                    "more than {} bytes: raise the verifier's `body_limit` if your events \
+                     are this large",
                     self.body_limit
                 )),
             );
