@@ -73,7 +73,10 @@ impl Secrets {
     /// The secrets of `variable`: one, or several separated by commas or spaces (during a
     /// rotation). `None` when it is unset or empty.
     pub(crate) fn from_env(variable: &str) -> Option<Self> {
-        let value = std::env::var(variable).ok()?;
+        Self::parse(&std::env::var(variable).ok()?)
+    }
+
+    fn parse(value: &str) -> Option<Self> {
         let secrets: Vec<String> = value
             .split(|c: char| c == ',' || c.is_whitespace())
             .filter(|secret| !secret.is_empty())
@@ -163,7 +166,8 @@ pub(crate) fn check_timestamp(
             )),
         );
     }
-    if reject_future && -age > tolerance {
+    let ahead = age.saturating_neg();
+    if reject_future && ahead > tolerance {
         return Err(
             WebhookError::new(WebhookErrorKind::Expired).with_detail(format!(
                 "signed {} s in the future, more than the tolerance of {tolerance} s: this \
@@ -196,5 +200,51 @@ impl Config {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variable_holds_one_secret_or_several() {
+        let secrets = |value| Secrets::parse(value).map(|secrets| secrets.0);
+        assert_eq!(secrets("whsec_a"), Some(vec!["whsec_a".to_owned()]));
+        assert_eq!(
+            secrets(" whsec_a, whsec_b whsec_c,"),
+            Some(vec!["whsec_a".into(), "whsec_b".into(), "whsec_c".into()])
+        );
+        assert_eq!(secrets(""), None);
+        assert_eq!(secrets(" , "), None);
+    }
+
+    #[test]
+    fn the_tolerance_is_one_sided_or_two_sided() {
+        let tolerance = Duration::from_secs(300);
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert!(check_timestamp(9_700, now, tolerance, true).is_ok());
+        assert!(check_timestamp(9_699, now, tolerance, false).is_err());
+        assert!(check_timestamp(10_300, now, tolerance, true).is_ok());
+        assert!(check_timestamp(10_301, now, tolerance, true).is_err());
+        assert!(check_timestamp(i64::MAX, now, tolerance, false).is_ok());
+        assert!(check_timestamp(i64::MIN, now, tolerance, false).is_err());
+        assert!(check_timestamp(i64::MAX, UNIX_EPOCH, tolerance, true).is_err());
+    }
+
+    #[test]
+    fn headers_are_found_in_any_case_first_one_wins() {
+        let headers = [
+            ("Webhook-Id", "a"),
+            ("webhook-id", "b"),
+            ("WEBHOOK-SIGNATURE", "c"),
+        ];
+        assert_eq!(
+            find_headers(
+                headers,
+                ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            ),
+            [Some("a"), None, Some("c")]
+        );
     }
 }

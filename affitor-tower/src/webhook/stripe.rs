@@ -302,10 +302,11 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// `data` of a Stripe event.
+/// `data` of a Stripe event. The object is read field by field, never as a whole `Value`: the
+/// fields the mapping skips cost only their scan.
 #[derive(Deserialize)]
 struct Data {
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     object: Option<Object>,
 }
 
