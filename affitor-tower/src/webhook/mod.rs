@@ -385,6 +385,10 @@ impl Event {
             Tracked::Refund(outcome) => {
                 tracing::info!(id, event_type, ?outcome, "webhook: refund tracked");
             }
+            Tracked::Ignored(why @ Ignored::MissingField(_)) => {
+                // A payment event without the id its sale needs: look into it.
+                tracing::warn!(id, event_type, %why, "webhook: nothing tracked");
+            }
             Tracked::Ignored(why) => {
                 tracing::debug!(id, event_type, %why, "webhook: nothing to track");
             }
