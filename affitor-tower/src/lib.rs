@@ -37,6 +37,8 @@
 //!   or a JSON or form body field, and passes the body on byte for byte;
 //! - `Client` (feature `client`), the typed, retrying client of the Affitor API, with background
 //!   delivery;
+//! - `webhook` (feature `webhook`), Stripe and Polar payment webhooks verified and tracked as
+//!   sales and refunds;
 //! - `mock` (feature `mock`), a local stand-in of the Affitor API for your tests;
 //! - [`adapter`], the lookup's plumbing, for authors of an adapter to another HTTP library.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -57,6 +59,8 @@ mod delivery;
 mod layer;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
