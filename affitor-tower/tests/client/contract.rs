@@ -5,8 +5,6 @@
 //!
 //! The bodies are captured by a small HTTP server on 127.0.0.1, so what is checked is exactly
 //! what goes on the wire.
-#![cfg(feature = "client")]
-#![allow(clippy::unwrap_used)] // Tests may unwrap.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -18,7 +16,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value, json};
 
 /// The API reference (OpenAPI 3.1), copied into `tests/data`.
-const OPENAPI: &str = include_str!("data/affitor-openapi.yaml");
+const OPENAPI: &str = include_str!("../data/affitor-openapi.yaml");
 
 /// The request-body schema of one endpoint, from the OpenAPI file.
 struct RequestSchema {
