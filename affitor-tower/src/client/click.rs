@@ -45,7 +45,7 @@ pub struct ClickRequest {
 }
 
 impl ClickRequest {
-    pub(crate) fn new(client: Client, affiliate_url: String) -> Self {
+    pub(super) fn new(client: Client, affiliate_url: String) -> Self {
         Self {
             client,
             payload: ClickPayload {
@@ -216,7 +216,7 @@ impl ClickRequest {
     }
 
     /// Validates the click and returns the client and the payload to send.
-    pub(crate) fn into_payload(self) -> Result<(Client, ClickPayload), Error> {
+    pub(super) fn into_payload(self) -> Result<(Client, ClickPayload), Error> {
         let Self {
             client,
             mut payload,
@@ -236,31 +236,31 @@ impl ClickRequest {
 
 /// The body of `POST /api/v1/track/click`. Unset fields are omitted, never `null`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub(crate) struct ClickPayload {
+pub(super) struct ClickPayload {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) affiliate_url: Option<String>,
+    pub(super) affiliate_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) page_url: Option<String>,
+    pub(super) page_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) page_title: Option<String>,
+    pub(super) page_title: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) referrer_url: Option<String>,
+    pub(super) referrer_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) session_id: Option<String>,
+    pub(super) session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) user_agent: Option<String>,
+    pub(super) user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) screen_resolution: Option<String>,
+    pub(super) screen_resolution: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) viewport_size: Option<String>,
+    pub(super) viewport_size: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) language: Option<String>,
+    pub(super) language: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) timezone: Option<String>,
+    pub(super) timezone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) existing_click_id: Option<ClickId>,
+    pub(super) existing_click_id: Option<ClickId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) additional_data: Option<Map<String, Value>>,
+    pub(super) additional_data: Option<Map<String, Value>>,
 }
 
 /// What the API did with a click.

@@ -40,7 +40,7 @@ pub struct LeadRequest {
 }
 
 impl LeadRequest {
-    pub(crate) fn new(client: Client, customer_key: String) -> Self {
+    pub(super) fn new(client: Client, customer_key: String) -> Self {
         Self {
             client,
             payload: LeadPayload {
@@ -164,7 +164,7 @@ impl LeadRequest {
     }
 
     /// Validates the lead and returns the client and the payload to send.
-    pub(crate) fn into_payload(self) -> Result<(Client, LeadPayload), Error> {
+    pub(super) fn into_payload(self) -> Result<(Client, LeadPayload), Error> {
         let Self {
             client,
             mut payload,
@@ -184,21 +184,21 @@ impl LeadRequest {
 
 /// The body of `POST /api/v1/track/lead`. Unset fields are omitted, never `null`.
 #[derive(Clone, Default, PartialEq, Serialize)]
-pub(crate) struct LeadPayload {
+pub(super) struct LeadPayload {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) customer_key: Option<String>,
+    pub(super) customer_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) click_id: Option<ClickId>,
+    pub(super) click_id: Option<ClickId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) email: Option<String>,
+    pub(super) email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) session_id: Option<String>,
+    pub(super) session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) page_url: Option<String>,
+    pub(super) page_url: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(crate) click_ids: Vec<ClickId>,
+    pub(super) click_ids: Vec<ClickId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) additional_data: Option<Map<String, Value>>,
+    pub(super) additional_data: Option<Map<String, Value>>,
 }
 
 impl fmt::Debug for LeadPayload {

@@ -33,7 +33,7 @@ pub struct RefundRequest {
 }
 
 impl RefundRequest {
-    pub(crate) fn new(client: Client, transaction_id: String) -> Self {
+    pub(super) fn new(client: Client, transaction_id: String) -> Self {
         Self {
             client,
             payload: RefundPayload {
@@ -108,7 +108,7 @@ impl RefundRequest {
     }
 
     /// Validates the refund and returns the client and the payload to send.
-    pub(crate) fn into_payload(self) -> Result<(Client, RefundPayload), Error> {
+    pub(super) fn into_payload(self) -> Result<(Client, RefundPayload), Error> {
         let Self { client, payload } = self;
         check_transaction_id(Endpoint::Refund, &payload.transaction_id)?;
         if let Some(amount) = payload.refund_amount_cents {
@@ -120,12 +120,12 @@ impl RefundRequest {
 
 /// The body of `POST /api/v1/track/refund`. Unset fields are omitted, never `null`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub(crate) struct RefundPayload {
-    pub(crate) transaction_id: String,
+pub(super) struct RefundPayload {
+    pub(super) transaction_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) refund_amount_cents: Option<u64>,
+    pub(super) refund_amount_cents: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) refund_reason: Option<String>,
+    pub(super) refund_reason: Option<String>,
 }
 
 /// What the API did with a refund.

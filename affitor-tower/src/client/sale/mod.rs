@@ -53,7 +53,7 @@ pub struct SaleRequest {
 }
 
 impl SaleRequest {
-    pub(crate) fn new(client: Client, transaction_id: String, amount_cents: u64) -> Self {
+    pub(super) fn new(client: Client, transaction_id: String, amount_cents: u64) -> Self {
         Self {
             client,
             payload: SalePayload {
@@ -248,7 +248,7 @@ impl SaleRequest {
     }
 
     /// Validates the sale and returns the client and the payload to send.
-    pub(crate) fn into_payload(self) -> Result<(Client, SalePayload), Error> {
+    pub(super) fn into_payload(self) -> Result<(Client, SalePayload), Error> {
         let Self {
             client,
             mut payload,
@@ -271,29 +271,29 @@ impl SaleRequest {
 
 /// The body of `POST /api/v1/track/sale`. Unset fields are omitted, never `null`.
 #[derive(Clone, PartialEq, Serialize)]
-pub(crate) struct SalePayload {
-    pub(crate) transaction_id: String,
-    pub(crate) amount_cents: u64,
+pub(super) struct SalePayload {
+    pub(super) transaction_id: String,
+    pub(super) amount_cents: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) customer_key: Option<String>,
+    pub(super) customer_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) click_id: Option<ClickId>,
+    pub(super) click_id: Option<ClickId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) currency: Option<Currency>,
+    pub(super) currency: Option<Currency>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) sale_type: Option<SaleType>,
+    pub(super) sale_type: Option<SaleType>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) is_recurring: Option<bool>,
+    pub(super) is_recurring: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) subscription_id: Option<String>,
+    pub(super) subscription_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) subscription_interval: Option<SubscriptionInterval>,
+    pub(super) subscription_interval: Option<SubscriptionInterval>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) product_id: Option<String>,
+    pub(super) product_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) line_items: Option<Value>,
+    pub(super) line_items: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) additional_data: Option<Map<String, Value>>,
+    pub(super) additional_data: Option<Map<String, Value>>,
 }
 
 impl fmt::Debug for SalePayload {
