@@ -58,9 +58,10 @@ impl ClickRequest {
     /// The page the visitor landed on.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").page_url("https://shop.example/");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").page_url("https://shop.example/").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn page_url(mut self, page_url: impl Into<String>) -> Self {
         self.payload.page_url = non_empty(page_url);
@@ -70,9 +71,10 @@ impl ClickRequest {
     /// The title of that page.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").page_title("Pricing");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").page_title("Pricing").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn page_title(mut self, page_title: impl Into<String>) -> Self {
         self.payload.page_title = non_empty(page_title);
@@ -82,9 +84,10 @@ impl ClickRequest {
     /// The page the visitor came from.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").referrer_url("https://news.example/");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").referrer_url("https://news.example/").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn referrer_url(mut self, referrer_url: impl Into<String>) -> Self {
         self.payload.referrer_url = non_empty(referrer_url);
@@ -94,9 +97,10 @@ impl ClickRequest {
     /// The browser session id.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").session_id("sess_xyz_1234");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").session_id("sess_xyz_1234").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn session_id(mut self, session_id: impl Into<String>) -> Self {
         self.payload.session_id = non_empty(session_id);
@@ -106,9 +110,10 @@ impl ClickRequest {
     /// The visitor's `User-Agent`. Without it the API records the client's own.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").user_agent("Mozilla/5.0");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").user_agent("Mozilla/5.0").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.payload.user_agent = non_empty(user_agent);
@@ -118,9 +123,10 @@ impl ClickRequest {
     /// The screen size, such as `1920x1080`.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").screen_resolution("1920x1080");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").screen_resolution("1920x1080").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn screen_resolution(mut self, screen_resolution: impl Into<String>) -> Self {
         self.payload.screen_resolution = non_empty(screen_resolution);
@@ -130,9 +136,10 @@ impl ClickRequest {
     /// The browser viewport size, such as `1440x900`.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").viewport_size("1440x900");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").viewport_size("1440x900").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn viewport_size(mut self, viewport_size: impl Into<String>) -> Self {
         self.payload.viewport_size = non_empty(viewport_size);
@@ -142,9 +149,10 @@ impl ClickRequest {
     /// The browser language, such as `en-US`.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").language("en-US");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").language("en-US").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn language(mut self, language: impl Into<String>) -> Self {
         self.payload.language = non_empty(language);
@@ -154,9 +162,10 @@ impl ClickRequest {
     /// The browser time zone, such as `America/New_York`.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let click = client.click("https://shop.example/?aff=abc").timezone("America/New_York");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.click("https://shop.example/?aff=abc").timezone("America/New_York").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn timezone(mut self, timezone: impl Into<String>) -> Self {
         self.payload.timezone = non_empty(timezone);
@@ -167,10 +176,11 @@ impl ClickRequest {
     /// still wins). `None` leaves it unset.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let earlier: affitor_tower::ClickId = "cust_42_1714000000000".parse()?;
-    /// let click = client.click("https://shop.example/?aff=new").existing_click_id(earlier);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// client.click("https://shop.example/?aff=new").existing_click_id(earlier).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn existing_click_id(mut self, click_id: impl Into<Option<ClickId>>) -> Self {
         self.payload.existing_click_id = click_id.into();

@@ -54,10 +54,11 @@ impl LeadRequest {
     /// The click id from the visitor's `affitor_click_id` cookie. `None` leaves it unset.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let click_id: affitor_tower::ClickId = "cust_42_1714000000000".parse()?;
-    /// let lead = client.lead("user_123").click_id(click_id);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// client.lead("user_123").click_id(click_id).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn click_id(mut self, click_id: impl Into<Option<ClickId>>) -> Self {
         self.payload.click_id = click_id.into();
@@ -67,9 +68,10 @@ impl LeadRequest {
     /// The user's email. The API hashes it before storing it; the client never logs it.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let lead = client.lead("user_123").email("ada@example.com");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.lead("user_123").email("ada@example.com").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn email(mut self, email: impl Into<String>) -> Self {
         self.payload.email = non_empty(email);
@@ -79,9 +81,10 @@ impl LeadRequest {
     /// The browser session id.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let lead = client.lead("user_123").session_id("sess_abc_1714000000000");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.lead("user_123").session_id("sess_abc_1714000000000").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn session_id(mut self, session_id: impl Into<String>) -> Self {
         self.payload.session_id = non_empty(session_id);
@@ -91,9 +94,10 @@ impl LeadRequest {
     /// The page the signup happened on.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let lead = client.lead("user_123").page_url("https://shop.example/signup");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.lead("user_123").page_url("https://shop.example/signup").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn page_url(mut self, page_url: impl Into<String>) -> Self {
         self.payload.page_url = non_empty(page_url);
@@ -104,10 +108,11 @@ impl LeadRequest {
     /// first.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let earlier = ["cust_1_1".parse()?, "cust_1_2".parse()?];
-    /// let lead = client.lead("user_123").click_ids(earlier);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// client.lead("user_123").click_ids(earlier).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn click_ids(mut self, click_ids: impl IntoIterator<Item = ClickId>) -> Self {
         self.payload.click_ids = click_ids.into_iter().collect();
@@ -117,9 +122,10 @@ impl LeadRequest {
     /// A label for the event, sent as `additional_data.event_name`.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let lead = client.lead("user_123").event_name("signup");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.lead("user_123").event_name("signup").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn event_name(mut self, event_name: impl Into<String>) -> Self {
         self.event_name = non_empty(event_name);

@@ -47,9 +47,10 @@ impl RefundRequest {
     /// The refunded amount, for a partial refund. 0 means a full refund, as does leaving it out.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let partial = client.refund("in_1001").amount_cents(1000);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.refund("in_1001").amount_cents(1000).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn amount_cents(mut self, amount_cents: u64) -> Self {
         self.payload.refund_amount_cents = (amount_cents > 0).then_some(amount_cents);
@@ -59,9 +60,10 @@ impl RefundRequest {
     /// Why the payment was refunded, kept for audit.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let refund = client.refund("in_1001").reason("customer_request");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.refund("in_1001").reason("customer_request").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.payload.refund_reason = non_empty(reason);

@@ -83,9 +83,10 @@ impl SaleRequest {
     /// never arrived.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let sale = client.sale("in_1001", 4900).customer_key("user_123");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.sale("in_1001", 4900).customer_key("user_123").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn customer_key(mut self, customer_key: impl Into<String>) -> Self {
         self.payload.customer_key = non_empty(customer_key);
@@ -95,10 +96,11 @@ impl SaleRequest {
     /// The click id, when the customer key is not known to Affitor. `None` leaves it unset.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let click_id: affitor_tower::ClickId = "cust_42_1714000000000".parse()?;
-    /// let sale = client.sale("in_1001", 4900).click_id(click_id);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// client.sale("in_1001", 4900).click_id(click_id).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn click_id(mut self, click_id: impl Into<Option<ClickId>>) -> Self {
         self.payload.click_id = click_id.into();
@@ -108,12 +110,16 @@ impl SaleRequest {
     /// The currency of the amount (the API assumes USD without one).
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use affitor_tower::Currency;
     ///
-    /// let sale = client.sale("in_1001", 4900).currency(Currency::Eur);
-    /// let sale = client.sale("in_1002", 4900).currency(Currency::from_code("gbp")?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// let in_euros = client.sale("in_1001", 4900).customer_key("user_123").currency(Currency::Eur);
+    /// in_euros.send().await?;
+    /// let code = "gbp"; // from the payment processor
+    /// let in_pounds = client.sale("in_1002", 4900).customer_key("user_123");
+    /// in_pounds.currency(Currency::from_code(code)?).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn currency(mut self, currency: Currency) -> Self {
         self.payload.currency = Some(currency);
@@ -123,9 +129,10 @@ impl SaleRequest {
     /// A one-time payment or a subscription payment.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let sale = client.sale("in_1001", 4900).sale_type(affitor_tower::SaleType::Subscription);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.sale("in_1001", 4900).customer_key("user_123").sale_type(affitor_tower::SaleType::Subscription).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn sale_type(mut self, sale_type: SaleType) -> Self {
         self.payload.sale_type = Some(sale_type);
@@ -135,9 +142,10 @@ impl SaleRequest {
     /// Whether the payment is a subscription renewal.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let renewal = client.sale("in_1001", 2490).is_recurring(true);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.sale("in_1001", 2490).customer_key("user_123").is_recurring(true).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn is_recurring(mut self, is_recurring: bool) -> Self {
         self.payload.is_recurring = Some(is_recurring);
@@ -147,9 +155,10 @@ impl SaleRequest {
     /// The payment provider's subscription id.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let sale = client.sale("in_1001", 2490).subscription_id("sub_xyz");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.sale("in_1001", 2490).customer_key("user_123").subscription_id("sub_xyz").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn subscription_id(mut self, subscription_id: impl Into<String>) -> Self {
         self.payload.subscription_id = non_empty(subscription_id);
@@ -159,11 +168,13 @@ impl SaleRequest {
     /// How often the subscription renews.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use affitor_tower::SubscriptionInterval;
     ///
-    /// let sale = client.sale("in_1001", 2490).subscription_interval(SubscriptionInterval::Monthly);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// let renewal = client.sale("in_1001", 2490).customer_key("user_123").is_recurring(true);
+    /// renewal.subscription_interval(SubscriptionInterval::Monthly).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn subscription_interval(mut self, interval: SubscriptionInterval) -> Self {
         self.payload.subscription_interval = Some(interval);
@@ -173,9 +184,10 @@ impl SaleRequest {
     /// Your product id, for per-product commission rules.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let sale = client.sale("in_1001", 4900).product_id("prod_pro");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.sale("in_1001", 4900).customer_key("user_123").product_id("prod_pro").send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn product_id(mut self, product_id: impl Into<String>) -> Self {
         self.payload.product_id = non_empty(product_id);
@@ -185,10 +197,11 @@ impl SaleRequest {
     /// Structured line items, as any JSON (`null` leaves them unset).
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let items = serde_json::json!([{"sku": "pro", "quantity": 1}]);
-    /// let sale = client.sale("in_1001", 4900).line_items(items);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// client.sale("in_1001", 4900).customer_key("user_123").line_items(items).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn line_items(mut self, line_items: Value) -> Self {
         self.payload.line_items = (!line_items.is_null()).then_some(line_items);
@@ -198,11 +211,12 @@ impl SaleRequest {
     /// Extra data stored with the sale (`additional_data`).
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let mut data = serde_json::Map::new();
     /// data.insert("plan".into(), "pro".into());
-    /// let sale = client.sale("in_1001", 4900).additional_data(data);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// client.sale("in_1001", 4900).customer_key("user_123").additional_data(data).send().await?;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn additional_data(mut self, additional_data: Map<String, Value>) -> Self {
         self.payload.additional_data = Some(additional_data);
