@@ -466,9 +466,12 @@ impl ReadinessRequest {
     /// forced read per program per minute.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let read = client.readiness().force_recheck(true);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// // Just after fixing a gate: read it again now, not from the API's cache.
+    /// let readiness = client.readiness().force_recheck(true).send().await?;
+    /// println!("tracking: {:?}", readiness.gates.tracking.status);
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn force_recheck(mut self, force_recheck: bool) -> Self {
         self.force_recheck = force_recheck;

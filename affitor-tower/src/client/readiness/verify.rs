@@ -51,9 +51,11 @@ impl VerifyRequest {
     /// How many times readiness is read at most (at least 1). Default 6.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let verify = client.verify().polls(3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// let verification = client.verify().polls(3).send().await?;
+    /// println!("verified within 3 reads: {}", verification.is_verified());
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn polls(mut self, polls: u32) -> Self {
         self.polls = polls.max(1);
@@ -68,9 +70,13 @@ impl VerifyRequest {
     /// wait is honoured in full while it is shorter.
     ///
     /// ```
-    /// # let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// let verify = client.verify().poll_interval(std::time::Duration::from_secs(1));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// use std::time::Duration;
+    ///
+    /// let verification = client.verify().poll_interval(Duration::from_secs(1)).send().await?;
+    /// println!("verified: {}", verification.is_verified());
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn poll_interval(mut self, poll_interval: Duration) -> Self {
         self.poll_interval = poll_interval;
