@@ -70,7 +70,9 @@ impl ClientBuilder {
     /// ignored.
     ///
     /// ```
-    /// let builder = affitor_tower::Client::builder().api_key("aff_live_key");
+    /// // A key read from a secret file keeps its trailing newline; it is dropped.
+    /// let client = affitor_tower::Client::builder().api_key("aff_live_key\n").build()?;
+    /// assert!(format!("{client:?}").contains("ApiKey(aff_…redacted)"));
     /// # Ok::<(), affitor_tower::Error>(())
     /// ```
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
@@ -115,7 +117,13 @@ impl ClientBuilder {
     /// [`RetryPolicy::deadline`].
     ///
     /// ```
-    /// let builder = affitor_tower::Client::builder().timeout(std::time::Duration::from_secs(3));
+    /// use std::time::Duration;
+    ///
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .timeout(Duration::from_secs(3))
+    ///     .build()?;
+    /// assert!(format!("{client:?}").contains("timeout: 3s"));
     /// # Ok::<(), affitor_tower::Error>(())
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -128,7 +136,11 @@ impl ClientBuilder {
     /// ```
     /// use affitor_tower::RetryPolicy;
     ///
-    /// let builder = affitor_tower::Client::builder().retry(RetryPolicy::default().max_attempts(2));
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .retry(RetryPolicy::default().max_attempts(2))
+    ///     .build()?;
+    /// assert!(format!("{client:?}").contains("max_attempts: 2"));
     /// # Ok::<(), affitor_tower::Error>(())
     /// ```
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
@@ -139,7 +151,11 @@ impl ClientBuilder {
     /// The `User-Agent` of the client's requests. Default `affitor-rs/<version>`.
     ///
     /// ```
-    /// let builder = affitor_tower::Client::builder().user_agent("my-shop/1.0");
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .user_agent("my-shop/1.0")
+    ///     .build()?;
+    /// assert!(format!("{client:?}").contains("my-shop/1.0"));
     /// # Ok::<(), affitor_tower::Error>(())
     /// ```
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
