@@ -53,8 +53,6 @@ pub mod parse;
 
 #[cfg(feature = "client")]
 mod client;
-#[cfg(feature = "client")]
-mod delivery;
 #[cfg(feature = "layer")]
 mod layer;
 #[cfg(feature = "mock")]
@@ -65,12 +63,11 @@ pub mod webhook;
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
 pub use client::{
-    BoundClient, ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, Error, ErrorKind,
-    LeadOutcome, LeadRequest, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest,
-    SaleType, SubscriptionInterval,
+    BoundClient, ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, DeliveryReport,
+    DeliveryStats, Error, ErrorKind, LeadOutcome, LeadRequest, RefundOutcome, RefundRequest,
+    RetryPolicy, SaleOutcome, SaleRequest, SaleType, SubscriptionInterval, UndeliveredEvent,
+    UndeliveredReason,
 };
-#[cfg(feature = "client")]
-pub use delivery::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 #[cfg(any(feature = "client", feature = "mock"))]
 pub use endpoint::Endpoint;
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,
