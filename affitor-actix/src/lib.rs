@@ -51,6 +51,10 @@
 //! (the extractor logs it at `error` level); `AffitorClient::click_id()` reads an optional click
 //! id and still fails loudly.
 //!
+//! With the feature `webhook`, `StripeEvent` and `PolarEvent` verify a payment provider's
+//! webhook and track its sale or refund: the handler is one line,
+//! `event.track(affitor.client()).await`, and answers the status the provider needs.
+//!
 //! # Background delivery and shutdown
 //!
 //! `send_in_background()` queues the event for the client's delivery worker, which runs on the
@@ -66,6 +70,8 @@
 mod click_id;
 mod client;
 mod middleware;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 pub use affitor_tower;
 pub use affitor_tower::{
@@ -74,6 +80,8 @@ pub use affitor_tower::{
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};
 pub use middleware::Affitor;
+#[cfg(feature = "webhook")]
+pub use webhook::{PolarEvent, StripeEvent, WebhookRejection};
 
 /// The plumbing of the [`Affitor`] middleware: the types actix-web names when it wraps your
 /// service. You need them only to name the type of a wrapped service.

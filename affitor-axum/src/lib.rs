@@ -48,9 +48,15 @@
 //! An extractor used without the layer answers 500 with a message that says to install it.
 //! When your [`Client`] lives in the router state, take [`AffitorClient<FromState>`](FromState)
 //! instead, and install the layer without a client.
+//!
+//! With the feature `webhook`, `StripeEvent` and `PolarEvent` verify a payment provider's
+//! webhook and track its sale or refund: the handler is one line,
+//! `event.track(affitor.client()).await`, and answers the status the provider needs.
 
 mod click_id;
 mod client;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 pub use affitor_tower;
 pub use affitor_tower::{
@@ -59,3 +65,5 @@ pub use affitor_tower::{
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};
+#[cfg(feature = "webhook")]
+pub use webhook::{PolarEvent, StripeEvent, WebhookRejection};

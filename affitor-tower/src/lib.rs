@@ -41,6 +41,8 @@
 //!   with `AffitorLayer::capture_clicks`, a visit to `?aff=CODE` is recorded as a click and the
 //!   response sets the tracker's cookies, with no JavaScript; the `capture` module has its rules
 //!   and the steps an adapter drives;
+//! - `webhook` (feature `webhook`), Stripe and Polar payment webhooks verified and tracked as
+//!   sales and refunds;
 //! - `mock` (feature `mock`), a local stand-in of the Affitor API for your tests;
 //! - [`adapter`], the lookup's plumbing, for authors of an adapter to another HTTP library.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -57,24 +59,23 @@ pub mod parse;
 pub mod capture;
 #[cfg(feature = "client")]
 mod client;
-#[cfg(feature = "client")]
-mod delivery;
 #[cfg(feature = "layer")]
 mod layer;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 #[cfg(feature = "capture")]
 pub use capture::CaptureClicks;
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
 pub use client::{
-    BoundClient, ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, Error, ErrorKind,
-    LeadOutcome, LeadRequest, RefundOutcome, RefundRequest, RetryPolicy, SaleOutcome, SaleRequest,
-    SaleType, SubscriptionInterval,
+    BoundClient, ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, DeliveryReport,
+    DeliveryStats, Error, ErrorKind, LeadOutcome, LeadRequest, RefundOutcome, RefundRequest,
+    RetryPolicy, SaleOutcome, SaleRequest, SaleType, SubscriptionInterval, UndeliveredEvent,
+    UndeliveredReason,
 };
-#[cfg(feature = "client")]
-pub use delivery::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 #[cfg(any(feature = "client", feature = "mock"))]
 pub use endpoint::Endpoint;
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,

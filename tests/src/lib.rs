@@ -14,9 +14,9 @@ use std::net::TcpListener;
 use std::pin::Pin;
 use std::time::Duration;
 
-use affitor_tower::mock::MockServer;
+use affitor_tower::mock::{MockServer, SignedWebhook};
 use affitor_tower::{Client, RetryPolicy};
-use example_support::AppConfig;
+use example_support::{AppConfig, PaymentWebhooks};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,7 +26,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub enum Kind {
     /// `GET /` and `POST /api/signup`.
     Signup,
-    /// The signup routes, `POST /api/checkout` and `POST /webhooks/payment`.
+    /// The signup routes, `POST /api/checkout`, and the payment webhooks: `POST /webhooks/stripe`,
+    /// `POST /webhooks/polar` (on the demo secrets) and `POST /webhooks/payment`.
     Checkout,
 }
 
@@ -68,7 +69,12 @@ pub const APPS: [ExampleApp; 4] = [
     ExampleApp {
         name: "axum-checkout",
         kind: Kind::Checkout,
-        serve: |listener, config| serve_axum(listener, axum_checkout::app(config)),
+        serve: |listener, config| {
+            serve_axum(
+                listener,
+                axum_checkout::app(config, PaymentWebhooks::demo()),
+            )
+        },
     },
     ExampleApp {
         name: "actix-signup",
@@ -78,7 +84,13 @@ pub const APPS: [ExampleApp; 4] = [
     ExampleApp {
         name: "actix-checkout",
         kind: Kind::Checkout,
-        serve: |listener, config| serve_actix(actix_checkout::serve(listener, config)?),
+        serve: |listener, config| {
+            serve_actix(actix_checkout::serve(
+                listener,
+                config,
+                PaymentWebhooks::demo(),
+            )?)
+        },
     },
 ];
 
@@ -206,6 +218,19 @@ impl Running {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_owned());
         self.send(request, headers).await
+    }
+
+    /// Posts a signed webhook delivery to `path`: its headers and its body, as the provider
+    /// sends them.
+    pub async fn post_signed(&self, path: &str, signed: &SignedWebhook) -> Answer {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .body(signed.body().to_owned());
+        for (name, value) in signed.headers() {
+            request = request.header(name, value);
+        }
+        self.send(request, &[]).await
     }
 
     /// Gets `path`.

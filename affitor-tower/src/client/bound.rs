@@ -29,26 +29,11 @@ pub struct BoundClient {
     click_id: Option<ClickId>,
 }
 
-impl Client {
-    /// This client, bound to a request's click id: see [`BoundClient`].
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = affitor_tower::Client::builder().api_key("aff_example").build()?;
-    /// let affitor = client.bind(None); // a request without a click id
-    /// assert!(affitor.click_id().is_none());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn bind(&self, click_id: Option<ClickId>) -> BoundClient {
-        BoundClient {
-            client: self.clone(),
-            click_id,
-        }
-    }
-}
-
 impl BoundClient {
+    pub(super) fn new(client: Client, click_id: Option<ClickId>) -> Self {
+        Self { client, click_id }
+    }
+
     /// A lead (a signup) of the customer `customer_key`, your stable user id, with the bound
     /// click id.
     ///

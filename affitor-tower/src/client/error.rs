@@ -4,9 +4,9 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use http::StatusCode;
-
+use super::answer::ApiErrorBody;
 use super::endpoint::Endpoint;
+use http::StatusCode;
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -502,42 +502,6 @@ impl StdError for Error {
     }
 }
 
-/// The useful parts of an error body, whichever of the API's three shapes it has.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct ApiErrorBody {
-    pub(crate) message: Option<String>,
-    pub(crate) code: Option<String>,
-    pub(crate) retry_after_seconds: Option<u64>,
-}
-
-impl ApiErrorBody {
-    /// Reads `{"error":"..."}` (tracking), `{"error":{code,message,retry_after_seconds}}` (agent
-    /// endpoints, Strapi) and `{"message":"..."}`, in the order the Affitor CLI does. Anything
-    /// else gives an empty result.
-    pub(crate) fn parse(body: &[u8]) -> Self {
-        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(body) else {
-            return Self::default();
-        };
-        let mut parsed = Self::default();
-        match object.get("error") {
-            Some(serde_json::Value::String(message)) => parsed.message = Some(message.clone()),
-            Some(serde_json::Value::Object(error)) => {
-                parsed.message = string_field(error, "message");
-                parsed.code = string_field(error, "code");
-                parsed.retry_after_seconds = error.get("retry_after_seconds").and_then(as_seconds);
-            }
-            _ => {}
-        }
-        if parsed.message.is_none() {
-            parsed.message = string_field(&object, "message");
-        }
-        if parsed.retry_after_seconds.is_none() {
-            parsed.retry_after_seconds = object.get("retry_after_seconds").and_then(as_seconds);
-        }
-        parsed
-    }
-}
-
 /// Whether a sale's 5xx message says the sale row was written but its commission was not
 /// (NOTES: `Failed to create commission`; the transaction id is then used up).
 fn is_commission_failure(message: &str) -> bool {
@@ -545,21 +509,6 @@ fn is_commission_failure(message: &str) -> bool {
         .trim()
         .trim_end_matches('.')
         .eq_ignore_ascii_case("Failed to create commission")
-}
-
-fn string_field(object: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<String> {
-    match object.get(name) {
-        Some(serde_json::Value::String(value)) if !value.trim().is_empty() => Some(value.clone()),
-        _ => None,
-    }
-}
-
-fn as_seconds(value: &serde_json::Value) -> Option<u64> {
-    match value {
-        serde_json::Value::Number(number) => number.as_u64(),
-        serde_json::Value::String(text) => text.trim().parse().ok(),
-        _ => None,
-    }
 }
 
 /// Bounds a message from the network, replaces control characters and removes the key.
@@ -590,47 +539,6 @@ mod tests {
     /// The error for an answer without `Retry-After`, sent with the key `k`.
     fn answered(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Error {
         Error::from_response(endpoint, status, None, body, "k")
-    }
-
-    #[test]
-    fn parses_the_three_error_shapes() {
-        assert_eq!(
-            ApiErrorBody::parse(br#"{"error":"Invalid API token"}"#),
-            ApiErrorBody {
-                message: Some("Invalid API token".into()),
-                ..Default::default()
-            }
-        );
-        assert_eq!(
-            ApiErrorBody::parse(
-                br#"{"error":{"status":429,"code":"rate_limited","message":"Too many synthetic chains (max 10/program/hour).","retry_after_seconds":1800}}"#
-            ),
-            ApiErrorBody {
-                message: Some("Too many synthetic chains (max 10/program/hour).".into()),
-                code: Some("rate_limited".into()),
-                retry_after_seconds: Some(1800),
-            }
-        );
-        assert_eq!(
-            ApiErrorBody::parse(br#"{"error":{"message":"Forbidden","status":403}}"#).message,
-            Some("Forbidden".into())
-        );
-        assert_eq!(
-            ApiErrorBody::parse(br#"{"message":"Conflict happened","statusCode":409}"#).message,
-            Some("Conflict happened".into())
-        );
-        assert_eq!(
-            ApiErrorBody::parse(b"<html>oops</html>"),
-            ApiErrorBody::default()
-        );
-        assert_eq!(ApiErrorBody::parse(b""), ApiErrorBody::default());
-        assert_eq!(ApiErrorBody::parse(b"[1,2]"), ApiErrorBody::default());
-    }
-
-    #[test]
-    fn error_string_wins_over_message() {
-        let parsed = ApiErrorBody::parse(br#"{"error":"Conflict","message":"Duplicate"}"#);
-        assert_eq!(parsed.message.as_deref(), Some("Conflict"));
     }
 
     #[test]

@@ -1,52 +1,72 @@
 //! The Affitor API client: typed requests, typed outcomes, retries per endpoint.
+//!
+//! A map of the rooms, for "how is a sale sent?":
+//!
+//! - `mod.rs` (here): [`Client`], the handle every request starts from;
+//! - `builder.rs`: [`ClientBuilder`], the configuration checked once, and the redacted API key;
+//! - one file per endpoint, each with its builder, its wire payload (`Serialize`), the wire
+//!   struct of its answer (`Deserialize`), its outcome and decoding, `send` and
+//!   `send_in_background`: `lead.rs`, `sale.rs` (and the sale's [`Currency`], [`SaleType`],
+//!   [`SubscriptionInterval`]), `refund.rs`, `click.rs`, and `readiness/` (the readiness read
+//!   and the verification chain);
+//! - `request.rs`: what every request builder shares (field cleaning, validation, redaction);
+//! - `transport.rs`: the one call path, `Transport::call`: headers, the retry loop (which
+//!   returns the attempts it took), reading the answer, the span;
+//! - `answer.rs`: a final answer and the lenient reading of its JSON into wire structs;
+//! - `retry.rs`: [`RetryPolicy`] and the pure decision of whether and when to retry;
+//! - `error.rs`: [`Error`] and [`ErrorKind`];
+//! - `delivery/`: the background queue behind `send_in_background`, its worker and its
+//!   counters; it sends through the transport, which knows nothing of it;
+//! - `bound.rs`: [`BoundClient`], the client bound to one request's click id;
+//! - `endpoint.rs`: what the client needs to know of each [`Endpoint`](crate::Endpoint).
+//!
+//! A sale sent inline: `Client::sale` → `SaleRequest` setters → `SaleRequest::send` validates
+//! into a `SalePayload` → `Transport::call` (retry loop) → `SalePayload::decode` reads the
+//! `SaleAnswer` into a [`SaleOutcome`]. In the background: `SaleRequest::send_in_background`
+//! validates the same way and queues the payload; the delivery worker later sends it through
+//! the same `Transport::call`.
 
+mod answer;
 mod bound;
+mod builder;
+mod click;
+mod delivery;
 mod endpoint;
 mod error;
-mod outcome;
+mod lead;
 mod readiness;
+mod refund;
 mod request;
 mod retry;
+mod sale;
+mod transport;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::StatusCode;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
-use reqwest::Url;
-use tracing::Instrument;
+use crate::ClickId;
 
 pub use self::bound::BoundClient;
-pub(crate) use self::endpoint::Endpoint;
+pub use self::builder::ClientBuilder;
+pub use self::click::{ClickOutcome, ClickRequest};
+pub use self::delivery::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 pub use self::error::{Error, ErrorKind};
-pub(crate) use self::outcome::Answer;
-pub use self::outcome::{ClickOutcome, LeadOutcome, RefundOutcome, SaleOutcome};
+pub use self::lead::{LeadOutcome, LeadRequest};
 pub use self::readiness::{
     ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,
-    Readiness, ReadinessState, StepVerdict, Verification,
+    Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification, VerifyRequest,
 };
-pub(crate) use self::request::{Call, Outcome, Payload};
-pub use self::request::{
-    ClickRequest, Currency, LeadRequest, ReadinessRequest, RefundRequest, SaleRequest, SaleType,
-    SubscriptionInterval, VerifyRequest,
-};
+pub use self::refund::{RefundOutcome, RefundRequest};
 pub use self::retry::RetryPolicy;
-use self::retry::{Decision, Failure};
-
-/// The API used when no base URL is given.
-const DEFAULT_BASE_URL: &str = "https://api.affitor.com";
-/// The default per-attempt timeout.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The most bytes of an answer that are read; the API's answers are a few hundred bytes.
-const MAX_BODY_LEN: usize = 256 * 1024;
+pub use self::sale::{Currency, SaleOutcome, SaleRequest, SaleType, SubscriptionInterval};
+use self::transport::Transport;
 
 /// The client of the Affitor API.
 ///
-/// Cheap to clone: clones share one connection pool and one configuration. Build it once at
-/// start-up with [`Client::from_env`] or [`Client::builder`], and make requests from it:
-/// [`lead`](Client::lead), [`sale`](Client::sale), [`refund`](Client::refund),
+/// Cheap to clone: clones share one connection pool, one configuration and one background
+/// queue. Build it once at start-up with [`Client::from_env`] or [`Client::builder`], and make
+/// requests from it: [`lead`](Client::lead), [`sale`](Client::sale), [`refund`](Client::refund),
 /// [`click`](Client::click), [`readiness`](Client::readiness), [`verify`](Client::verify).
 ///
 /// ```no_run
@@ -71,24 +91,44 @@ const MAX_BODY_LEN: usize = 256 * 1024;
 /// assert!(!format!("{client:?}").contains("s3cret"));
 /// # Ok::<(), affitor_tower::Error>(())
 /// ```
+///
+/// # Sending in the background
+///
+/// Each tracking request has two ways to go: `send().await`, which returns the outcome or the
+/// error, and `send_in_background()`, which queues the event for the client's background
+/// worker and returns at once. The second never blocks and never fails the request in
+/// progress:
+///
+/// - an invalid event is logged at `warn` and counted as [`failed`](DeliveryStats::failed);
+/// - an event that finds the queue full ([`ClientBuilder::queue_capacity`]) or the client shut
+///   down is logged at `warn` and counted as [`dropped`](DeliveryStats::dropped);
+/// - the worker sends each event as `send` does, with the same retries, never two events of
+///   the same transaction or the same customer at once nor out of their queue order (a refund
+///   waits for its sale, a sale named by customer key for that customer's lead);
+/// - [`Client::delivery_stats`] says what became of the events, and [`Client::shutdown`]
+///   flushes the queue before the process exits.
+///
+/// Call it from within a tokio runtime; the worker runs on the one the client was built on,
+/// while it runs, else on the caller's. Where the caller can ask for a redelivery (a payment
+/// webhook answering 503), prefer `send` and its error: nothing is then lost when the process
+/// stops.
+///
+/// ```
+/// # async fn paid(client: affitor_tower::Client) {
+/// client.sale("in_1001", 4900).customer_key("user_123").send_in_background();
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    http: reqwest::Client,
+    transport: Transport,
     base_url: String,
-    urls: [Url; Endpoint::ALL.len()],
-    readiness_recheck_url: Url,
-    api_key: ApiKey,
-    bearer: HeaderValue,
-    user_agent: HeaderValue,
-    timeout: Duration,
-    retry: RetryPolicy,
     test_mode: bool,
     program_id: Option<String>,
-    delivery: crate::delivery::Delivery,
+    delivery: delivery::Delivery,
 }
 
 impl Client {
@@ -121,19 +161,7 @@ impl Client {
     /// # Ok::<(), affitor_tower::Error>(())
     /// ```
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_lookup(|name| std::env::var(name).ok()).build()
-    }
-
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> ClientBuilder {
-        let present = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let mut builder = Self::builder();
-        if let Some(key) = present("AFFITOR_API_KEY") {
-            builder = builder.api_key(key);
-        }
-        if let Some(url) = present("AFFITOR_API_URL").or_else(|| present("AFFITOR_API_BASE")) {
-            builder = builder.base_url(url);
-        }
-        builder
+        ClientBuilder::from_lookup(|name| std::env::var(name).ok()).build()
     }
 
     /// Starts a lead: the user `customer_key` signed up. Pass `""` when only the click id is
@@ -221,287 +249,89 @@ impl Client {
         &self.inner.base_url
     }
 
-    /// The background delivery queue, shared by the clones of the client.
-    pub(crate) fn delivery(&self) -> &crate::delivery::Delivery {
-        &self.inner.delivery
+    /// This client, bound to a request's click id: see [`BoundClient`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = affitor_tower::Client::builder().api_key("aff_example").build()?;
+    /// let affitor = client.bind(None); // a request without a click id
+    /// assert!(affitor.click_id().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn bind(&self, click_id: Option<ClickId>) -> BoundClient {
+        BoundClient::new(self.clone(), click_id)
     }
 
-    /// Sends a validated payload with the retry loop and decodes the outcome: the path of both
-    /// `send` and the background delivery.
-    pub(crate) async fn send_payload(&self, payload: &Payload) -> Result<Outcome, Error> {
-        Ok(match payload {
-            Payload::Click(payload) => Outcome::Click(self.call(payload).await?),
-            Payload::Lead(payload) => Outcome::Lead(self.call(payload).await?),
-            Payload::Sale(payload) => Outcome::Sale(self.call(payload).await?),
-            Payload::Refund(payload) => Outcome::Refund(self.call(payload).await?),
-        })
+    /// The counters of the background delivery, shared by every clone of this client.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), affitor_tower::Error> {
+    /// let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// client.sale("in_1", 0).customer_key("user_1").send_in_background(); // an invalid amount
+    /// assert_eq!(client.delivery_stats().failed, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn delivery_stats(&self) -> DeliveryStats {
+        self.inner.delivery.stats()
     }
 
-    /// Sends one payload to its endpoint, with retries, in a span naming the endpoint and the
-    /// outcome.
-    pub(crate) async fn call<P: Call>(&self, payload: &P) -> Result<P::Outcome, Error> {
-        let endpoint = P::ENDPOINT;
-        let span = tracing::info_span!(
-            "affitor",
-            endpoint = endpoint.name(),
-            outcome = tracing::field::Empty,
-            attempts = tracing::field::Empty,
-        );
-        let result = async {
-            let body = serde_json::to_vec(payload).map_err(|error| {
-                Error::new(ErrorKind::Decode)
-                    .with_endpoint(endpoint)
-                    .with_detail("the request could not be serialized")
-                    .with_source(error)
-            })?;
-            let answer = self
-                .execute(endpoint, false, Some(Bytes::from(body)))
-                .await?;
-            payload.decode(&answer, self.inner.api_key.expose())
-        }
-        .instrument(span.clone())
-        .await;
-        record(&span, result.as_ref().map(P::label));
-        result
+    /// Stops the background delivery: from now on [`send_in_background`] drops events (counted
+    /// and logged), while the events already queued are sent, with retries, until they are all
+    /// settled or until `deadline` passes. Then reports what it could not deliver. Inline
+    /// `send().await` calls keep working.
+    ///
+    /// Call it once, after the web server has stopped taking requests, so that the events
+    /// those last requests queued are sent before the process exits. An event whose retries
+    /// outlast the deadline ([`RetryPolicy::deadline`](crate::RetryPolicy::deadline)) is
+    /// reported as [`Interrupted`](UndeliveredReason::Interrupted).
+    ///
+    /// With axum, after [`with_graceful_shutdown`]:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use axum::{Router, routing::get};
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = affitor_tower::Client::from_env()?;
+    /// let app = Router::new().route("/", get(|| async { "ok" })); // with the client inside
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     })
+    ///     .await?;
+    /// // No request is in progress any more: flush what the requests queued.
+    /// let report = client.shutdown(Duration::from_secs(10)).await;
+    /// for event in &report.undelivered {
+    ///     eprintln!("not delivered: {} {:?}", event.endpoint, event.transaction_id);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// With actix-web, whose server future ends after its own graceful stop (on SIGINT or
+    /// SIGTERM, within `HttpServer::shutdown_timeout`), it is the same: `.await` the server,
+    /// then call `client.shutdown(..)` (the `affitor-actix` crate and its `actix-signup`
+    /// example show it whole).
+    ///
+    /// [`send_in_background`]: SaleRequest::send_in_background
+    /// [`with_graceful_shutdown`]: https://docs.rs/axum/0.8/axum/serve/struct.Serve.html#method.with_graceful_shutdown
+    pub async fn shutdown(&self, deadline: Duration) -> DeliveryReport {
+        self.inner.delivery.shutdown(self, deadline).await
     }
 
-    pub(crate) async fn fetch_readiness(&self, force_recheck: bool) -> Result<Readiness, Error> {
-        let span = tracing::info_span!(
-            "affitor",
-            endpoint = Endpoint::Readiness.name(),
-            outcome = tracing::field::Empty,
-            attempts = tracing::field::Empty,
-        );
-        let result = async {
-            let answer = self
-                .execute(Endpoint::Readiness, force_recheck, None)
-                .await?;
-            Ok(Readiness::from_json(&json_object(
-                &answer,
-                Endpoint::Readiness,
-            )?))
-        }
-        .instrument(span.clone())
-        .await;
-        record(
-            &span,
-            result.as_ref().map(|readiness: &Readiness| {
-                if readiness.integration_verified {
-                    "verified"
-                } else {
-                    "not_verified"
-                }
-            }),
-        );
-        result
+    /// The call path that every request takes.
+    fn transport(&self) -> &Transport {
+        &self.inner.transport
     }
 
-    pub(crate) async fn run_chain(&self) -> Result<ChainRun, Error> {
-        let span = tracing::info_span!(
-            "affitor",
-            endpoint = Endpoint::TestEvent.name(),
-            outcome = tracing::field::Empty,
-            attempts = tracing::field::Empty,
-        );
-        let body = Bytes::from_static(br#"{"type":"chain"}"#);
-        let result = async {
-            let answer = self.execute(Endpoint::TestEvent, false, Some(body)).await?;
-            Ok(ChainRun::from_json(&json_object(
-                &answer,
-                Endpoint::TestEvent,
-            )?))
-        }
-        .instrument(span.clone())
-        .await;
-        record(
-            &span,
-            result.as_ref().map(|run: &ChainRun| {
-                if run.attributed {
-                    "attributed"
-                } else {
-                    "not_attributed"
-                }
-            }),
-        );
-        result
-    }
-
-    /// The retry loop: attempts until a final answer (2xx, or 409 for a sale), a failure that
-    /// is not worth retrying, or the end of the attempts or of the deadline.
-    async fn execute(
-        &self,
-        endpoint: Endpoint,
-        force_recheck: bool,
-        body: Option<Bytes>,
-    ) -> Result<Answer, Error> {
-        let inner = &*self.inner;
-        let policy = &inner.retry;
-        let start = Instant::now();
-        let mut attempt = 0;
-        let mut uncertain = false;
-        loop {
-            attempt += 1;
-            let remaining = policy.deadline.saturating_sub(start.elapsed());
-            let limit = inner.timeout.min(remaining);
-            let sent =
-                tokio::time::timeout(limit, self.attempt(endpoint, force_recheck, body.clone()))
-                    .await;
-            let (failure, retry_after, error) = match sent {
-                Ok(Ok(response)) => {
-                    let status = response.status;
-                    if status.is_success()
-                        || (endpoint == Endpoint::Sale && status == StatusCode::CONFLICT)
-                    {
-                        tracing::Span::current().record("attempts", attempt);
-                        return Ok(Answer {
-                            status,
-                            body: response.body,
-                            after_uncertain_attempt: uncertain,
-                        });
-                    }
-                    let error = Error::from_response(
-                        endpoint,
-                        status,
-                        response.retry_after,
-                        &response.body,
-                        inner.api_key.expose(),
-                    );
-                    let failure = if error.kind() == ErrorKind::CommissionNotCreated {
-                        Failure::CommissionNotCreated
-                    } else {
-                        Failure::Status(status)
-                    };
-                    (failure, error.retry_after(), error)
-                }
-                Ok(Err(error)) => {
-                    let (failure, kind) = if error.is_timeout() {
-                        (Failure::Timeout, ErrorKind::Timeout)
-                    } else if error.is_connect() {
-                        (Failure::Connect, ErrorKind::Connect)
-                    } else if error.is_builder() {
-                        let error = Error::new(ErrorKind::HttpClient)
-                            .with_endpoint(endpoint)
-                            .with_source(error.without_url());
-                        return Err(error);
-                    } else {
-                        (Failure::Network, ErrorKind::Network)
-                    };
-                    let error = Error::new(kind)
-                        .with_endpoint(endpoint)
-                        .with_source(error.without_url());
-                    (failure, None, error)
-                }
-                Err(_elapsed) => (
-                    Failure::Timeout,
-                    None,
-                    Error::new(ErrorKind::Timeout).with_endpoint(endpoint),
-                ),
-            };
-            let decision = retry::decide(
-                policy,
-                endpoint,
-                failure,
-                attempt,
-                start.elapsed(),
-                retry_after,
-                fastrand::f64(),
-            );
-            match decision {
-                Decision::RetryAfter(wait) => {
-                    uncertain |= failure.may_have_been_processed();
-                    crate::delivery::note_retry();
-                    tracing::debug!(
-                        failure = ?failure,
-                        attempt,
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "affitor call failed; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Decision::GiveUp => {
-                    tracing::Span::current().record("attempts", attempt);
-                    return Err(error.with_attempts(attempt));
-                }
-            }
-        }
-    }
-
-    /// One attempt: send the request and read the answer (bounded).
-    async fn attempt(
-        &self,
-        endpoint: Endpoint,
-        force_recheck: bool,
-        body: Option<Bytes>,
-    ) -> Result<RawResponse, reqwest::Error> {
-        let inner = &*self.inner;
-        let url = if force_recheck {
-            inner.readiness_recheck_url.clone()
-        } else {
-            inner.urls[endpoint.index()].clone()
-        };
-        let mut request = if endpoint.is_get() {
-            inner.http.get(url)
-        } else {
-            inner
-                .http
-                .post(url)
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(body.unwrap_or_default())
-        };
-        request = request.header(USER_AGENT, inner.user_agent.clone());
-        if endpoint.sends_key() {
-            request = request.header(AUTHORIZATION, inner.bearer.clone());
-        }
-        let mut response = request.send().await?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| retry::parse_retry_after(value.as_bytes()));
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await? {
-            let room = MAX_BODY_LEN - body.len();
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() == MAX_BODY_LEN {
-                break;
-            }
-        }
-        Ok(RawResponse {
-            status,
-            retry_after,
-            body: body.freeze(),
-        })
-    }
-}
-
-struct RawResponse {
-    status: StatusCode,
-    retry_after: Option<std::time::Duration>,
-    body: Bytes,
-}
-
-/// The body of a successful answer as JSON: an object, else a decode error (see
-/// [`Answer::object`]).
-fn json_object(answer: &Answer, endpoint: Endpoint) -> Result<serde_json::Value, Error> {
-    answer.object(endpoint).map(serde_json::Value::Object)
-}
-
-fn record(span: &tracing::Span, result: Result<&'static str, &Error>) {
-    match result {
-        Ok(label) => {
-            span.record("outcome", label);
-            span.in_scope(|| tracing::debug!("affitor call done"));
-        }
-        Err(error) => {
-            let kind = format!("{:?}", error.kind());
-            span.record("outcome", kind.as_str());
-            span.in_scope(|| {
-                tracing::debug!(
-                    status = error.status().map(|status| status.as_u16()),
-                    "affitor call failed"
-                );
-            });
-        }
+    /// Whether the client is in [test mode](ClientBuilder::test_mode).
+    fn test_mode(&self) -> bool {
+        self.inner.test_mode
     }
 }
 
@@ -510,380 +340,13 @@ impl fmt::Debug for Client {
         let inner = &*self.inner;
         f.debug_struct("Client")
             .field("base_url", &inner.base_url)
-            .field("api_key", &inner.api_key)
-            .field("user_agent", &inner.user_agent)
-            .field("timeout", &inner.timeout)
-            .field("retry", &inner.retry)
+            .field("api_key", &inner.transport.api_key)
+            .field("user_agent", &inner.transport.user_agent)
+            .field("timeout", &inner.transport.timeout)
+            .field("retry", &inner.transport.retry)
             .field("test_mode", &inner.test_mode)
             .field("program_id", &inner.program_id)
             .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`Client`]. Made by [`Client::builder`].
-///
-/// ```
-/// use std::time::Duration;
-/// use affitor_tower::{Client, RetryPolicy};
-///
-/// let client = Client::builder()
-///     .api_key("aff_live_key")
-///     .base_url("http://127.0.0.1:4000/") // plain http is fine on loopback
-///     .timeout(Duration::from_secs(3))
-///     .retry(RetryPolicy::default().max_attempts(3))
-///     .user_agent("my-shop/1.0")
-///     .build()?;
-/// assert_eq!(client.base_url(), "http://127.0.0.1:4000");
-/// # Ok::<(), affitor_tower::Error>(())
-/// ```
-#[must_use = "a builder does nothing until you call `build`"]
-#[derive(Default)]
-pub struct ClientBuilder {
-    api_key: Option<ApiKey>,
-    base_url: Option<String>,
-    allow_insecure_http: bool,
-    timeout: Option<Duration>,
-    retry: RetryPolicy,
-    user_agent: Option<String>,
-    test_mode: bool,
-    program_id: Option<String>,
-    http_client: Option<reqwest::Client>,
-    queue_capacity: Option<usize>,
-}
-
-impl ClientBuilder {
-    /// The program API key (`aff_...`, from Program Settings). Surrounding whitespace is
-    /// ignored.
-    ///
-    /// ```
-    /// let builder = affitor_tower::Client::builder().api_key("aff_live_key");
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
-        self.api_key = Some(ApiKey::new(api_key.into()));
-        self
-    }
-
-    /// The API base URL. Default `https://api.affitor.com`; a trailing `/` is ignored. Plain
-    /// `http://` is refused unless the host is loopback (`127.0.0.0/8`, `::1`, `localhost`) or
-    /// [`allow_insecure_http`](ClientBuilder::allow_insecure_http) is set.
-    ///
-    /// ```
-    /// let client = affitor_tower::Client::builder()
-    ///     .api_key("aff_key")
-    ///     .base_url("https://uat-affitor-cms.vanilla-ott.com/")
-    ///     .build()?;
-    /// assert_eq!(client.base_url(), "https://uat-affitor-cms.vanilla-ott.com");
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = Some(base_url.into());
-        self
-    }
-
-    /// Allows a plain `http://` base URL to a host that is not loopback. The key then travels
-    /// unencrypted: only for a trusted network.
-    ///
-    /// ```
-    /// let client = affitor_tower::Client::builder()
-    ///     .api_key("aff_key")
-    ///     .base_url("http://affitor-proxy.internal:8080")
-    ///     .allow_insecure_http(true)
-    ///     .build()?;
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// The timeout of each attempt, answer included. Default 10 s. The whole call is bounded by
-    /// [`RetryPolicy::deadline`].
-    ///
-    /// ```
-    /// let builder = affitor_tower::Client::builder().timeout(std::time::Duration::from_secs(3));
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The retry policy. Default [`RetryPolicy::default`].
-    ///
-    /// ```
-    /// use affitor_tower::RetryPolicy;
-    ///
-    /// let builder = affitor_tower::Client::builder().retry(RetryPolicy::default().max_attempts(2));
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// The `User-Agent` of the client's requests. Default `affitor-rs/<version>`.
-    ///
-    /// ```
-    /// let builder = affitor_tower::Client::builder().user_agent("my-shop/1.0");
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = Some(user_agent.into());
-        self
-    }
-
-    /// Test mode: clicks, leads and sales carry `additional_data.test_mode: true`, so the API
-    /// stores isolated test events that never touch attribution, commissions or metrics. Set
-    /// [`program_id`](ClientBuilder::program_id) too if you send test clicks.
-    ///
-    /// ```
-    /// let client = affitor_tower::Client::builder().api_key("aff_key").test_mode(true).build()?;
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn test_mode(mut self, test_mode: bool) -> Self {
-        self.test_mode = test_mode;
-        self
-    }
-
-    /// The program's id, sent as `additional_data.program_id` with test-mode clicks.
-    ///
-    /// A click carries no API key (the `aff` code is its credential), so a test-mode click,
-    /// which has no real `aff` code, needs the id for the API to link its test event to your
-    /// program. Leads and sales need nothing: the key names the program. Unused outside
-    /// [`test_mode`](ClientBuilder::test_mode). The id is in the dashboard, and in
-    /// `.affitor/config.json` after `affitor init`.
-    ///
-    /// ```
-    /// let client = affitor_tower::Client::builder()
-    ///     .api_key("aff_key")
-    ///     .test_mode(true)
-    ///     .program_id("42")
-    ///     .build()?;
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn program_id(mut self, program_id: impl Into<String>) -> Self {
-        let program_id = program_id.into();
-        self.program_id = (!program_id.trim().is_empty()).then(|| program_id.trim().to_owned());
-        self
-    }
-
-    /// Your own `reqwest::Client`, to share its connection pool or set proxies and TLS. The
-    /// client sets the headers it needs on each request.
-    ///
-    /// ```
-    /// let shared = reqwest::Client::new();
-    /// let client = affitor_tower::Client::builder()
-    ///     .api_key("aff_key")
-    ///     .http_client(shared.clone())
-    ///     .build()?;
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
-        self.http_client = Some(http_client);
-        self
-    }
-
-    /// How many events [`send_in_background`](crate::SaleRequest::send_in_background) holds
-    /// at most, waiting or being sent (at least 1). Default 1024. When it is full, a new event
-    /// is dropped, counted in [`DeliveryStats::dropped`](crate::DeliveryStats) and logged.
-    ///
-    /// ```
-    /// let client = affitor_tower::Client::builder()
-    ///     .api_key("aff_key")
-    ///     .queue_capacity(10_000)
-    ///     .build()?;
-    /// # Ok::<(), affitor_tower::Error>(())
-    /// ```
-    pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
-        self.queue_capacity = Some(queue_capacity);
-        self
-    }
-
-    /// Builds the client.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::MissingApiKey`], [`ErrorKind::InvalidApiKey`], [`ErrorKind::InvalidBaseUrl`],
-    /// or [`ErrorKind::HttpClient`] when the user agent is not a valid header value or the
-    /// HTTP client cannot be built.
-    ///
-    /// ```
-    /// use affitor_tower::{Client, ErrorKind};
-    ///
-    /// let error = Client::builder()
-    ///     .api_key("aff_key")
-    ///     .base_url("http://api.example.com")
-    ///     .build()
-    ///     .unwrap_err();
-    /// assert_eq!(error.kind(), ErrorKind::InvalidBaseUrl);
-    /// ```
-    pub fn build(self) -> Result<Client, Error> {
-        let api_key = self
-            .api_key
-            .filter(|key| !key.expose().is_empty())
-            .ok_or_else(|| Error::new(ErrorKind::MissingApiKey))?;
-        let mut bearer = HeaderValue::try_from(format!("Bearer {}", api_key.expose()))
-            .ok()
-            .filter(|_| api_key.expose().bytes().all(|byte| byte.is_ascii_graphic()))
-            .ok_or_else(|| {
-                Error::new(ErrorKind::InvalidApiKey)
-                    .with_detail("holds characters that cannot be sent in an HTTP header")
-            })?;
-        bearer.set_sensitive(true);
-        if api_key.expose().starts_with("affk_") {
-            tracing::warn!(
-                "the Affitor API key is a management key (affk_); tracking calls need the \
-                 program key (aff_) and will be refused with 401"
-            );
-        }
-
-        let base_url = parse_base_url(
-            self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
-            self.allow_insecure_http,
-        )?;
-        let url = |path: &str| {
-            Url::parse(&format!("{base_url}{path}")).map_err(|error| {
-                Error::new(ErrorKind::InvalidBaseUrl)
-                    .with_detail(format!("it does not make a valid endpoint URL ({error})"))
-            })
-        };
-        let urls = [
-            url(Endpoint::ALL[0].path())?,
-            url(Endpoint::ALL[1].path())?,
-            url(Endpoint::ALL[2].path())?,
-            url(Endpoint::ALL[3].path())?,
-            url(Endpoint::ALL[4].path())?,
-            url(Endpoint::ALL[5].path())?,
-        ];
-        let readiness_recheck_url = url(&format!(
-            "{}?force_recheck=true",
-            Endpoint::Readiness.path()
-        ))?;
-
-        let user_agent = match self.user_agent {
-            Some(user_agent) => HeaderValue::try_from(user_agent).map_err(|error| {
-                Error::new(ErrorKind::HttpClient)
-                    .with_detail("the user agent is not a valid header value")
-                    .with_source(error)
-            })?,
-            None => HeaderValue::from_static(concat!("affitor-rs/", env!("CARGO_PKG_VERSION"))),
-        };
-
-        let http = match self.http_client {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .pool_idle_timeout(Duration::from_secs(60))
-                .tcp_nodelay(true)
-                .build()
-                .map_err(|error| Error::new(ErrorKind::HttpClient).with_source(error))?,
-        };
-
-        Ok(Client {
-            inner: Arc::new(Inner {
-                http,
-                base_url,
-                urls,
-                readiness_recheck_url,
-                api_key,
-                bearer,
-                user_agent,
-                timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                retry: self.retry,
-                test_mode: self.test_mode,
-                program_id: self.program_id,
-                delivery: crate::delivery::Delivery::new(self.queue_capacity),
-            }),
-        })
-    }
-}
-
-impl fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("api_key", &self.api_key)
-            .field("base_url", &self.base_url)
-            .field("allow_insecure_http", &self.allow_insecure_http)
-            .field("timeout", &self.timeout)
-            .field("retry", &self.retry)
-            .field("user_agent", &self.user_agent)
-            .field("test_mode", &self.test_mode)
-            .field("program_id", &self.program_id)
-            .field("http_client", &self.http_client.as_ref().map(|_| "custom"))
-            .field("queue_capacity", &self.queue_capacity)
-            .finish()
-    }
-}
-
-/// Checks a base URL and returns it without trailing `/`.
-fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Error> {
-    let invalid = |detail: String| Error::new(ErrorKind::InvalidBaseUrl).with_detail(detail);
-    let trimmed = input.trim().trim_end_matches('/');
-    let url = Url::parse(trimmed).map_err(|error| {
-        invalid(format!(
-            "it does not parse as a URL ({error}) — expected something like {DEFAULT_BASE_URL}"
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!(
-            "the scheme `{}` is not supported — use https://",
-            url.scheme().chars().take(16).collect::<String>()
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            "it carries credentials — remove the `user:password@` part; the API key goes in \
-             AFFITOR_API_KEY"
-                .to_owned(),
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "it has a query or a fragment — give only the scheme, the host, the port and an \
-             optional path prefix"
-                .to_owned(),
-        ));
-    }
-    let Some(host) = url.host_str().filter(|host| !host.is_empty()) else {
-        return Err(invalid("it has no host".to_owned()));
-    };
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if url.scheme() == "http" && !loopback && !allow_insecure_http {
-        return Err(invalid(format!(
-            "plain http:// to `{host}` would send the API key unencrypted — use https://, or \
-             call `allow_insecure_http(true)` for a trusted network"
-        )));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// The API key. Its `Debug` shows only the documented prefix.
-#[derive(Clone)]
-pub(crate) struct ApiKey(Box<str>);
-
-impl ApiKey {
-    fn new(key: String) -> Self {
-        Self(key.trim().into())
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prefix = ["affk_", "aff_"]
-            .into_iter()
-            .find(|prefix| self.0.starts_with(prefix))
-            .unwrap_or("");
-        write!(f, "ApiKey({prefix}…redacted)")
     }
 }
 
@@ -891,160 +354,9 @@ impl fmt::Debug for ApiKey {
 mod tests {
     use super::*;
 
-    const KEY: &str = "aff_live_5up3r_s3cret";
-
-    #[test]
-    fn base_url_defaults_and_trailing_slash() {
-        let client = Client::builder().api_key(KEY).build().unwrap();
-        assert_eq!(client.base_url(), "https://api.affitor.com");
-        assert_eq!(
-            client.inner.urls[Endpoint::Sale.index()].as_str(),
-            "https://api.affitor.com/api/v1/track/sale"
-        );
-        let client = Client::builder()
-            .api_key(KEY)
-            .base_url("https://proxy.example/affitor//")
-            .build()
-            .unwrap();
-        assert_eq!(client.base_url(), "https://proxy.example/affitor");
-        assert_eq!(
-            client.inner.readiness_recheck_url.as_str(),
-            "https://proxy.example/affitor/api/v1/programs/me/readiness?force_recheck=true"
-        );
-    }
-
-    #[test]
-    fn plain_http_only_for_loopback() {
-        for ok in [
-            "http://127.0.0.1:8080",
-            "http://127.8.9.10",
-            "http://[::1]:3000/",
-            "http://localhost:3000",
-            "http://LOCALHOST",
-        ] {
-            assert!(parse_base_url(ok, false).is_ok(), "{ok}");
-        }
-        for refused in ["http://api.affitor.com", "http://10.0.0.1", "http://[::2]"] {
-            let error = parse_base_url(refused, false).unwrap_err();
-            assert_eq!(error.kind(), ErrorKind::InvalidBaseUrl);
-            assert!(error.to_string().contains("allow_insecure_http"), "{error}");
-            assert!(parse_base_url(refused, true).is_ok(), "{refused}");
-        }
-    }
-
-    #[test]
-    fn bad_base_urls() {
-        for bad in [
-            "",
-            "api.affitor.com",
-            "ftp://api.affitor.com",
-            "https://user:pw@api.affitor.com",
-            "https://api.affitor.com/?x=1",
-            "https://api.affitor.com/#top",
-            "file:///etc/passwd",
-        ] {
-            let error = parse_base_url(bad, false).unwrap_err();
-            assert_eq!(error.kind(), ErrorKind::InvalidBaseUrl, "{bad}");
-            assert!(!error.to_string().contains("pw@"), "{error}");
-        }
-    }
-
-    #[test]
-    fn key_checks() {
-        assert_eq!(
-            Client::builder().build().unwrap_err().kind(),
-            ErrorKind::MissingApiKey
-        );
-        assert_eq!(
-            Client::builder().api_key("  ").build().unwrap_err().kind(),
-            ErrorKind::MissingApiKey
-        );
-        let error = Client::builder().api_key("aff_a b").build().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidApiKey);
-        assert!(!error.to_string().contains("aff_a b"));
-        let error = Client::builder().api_key("aff_\nx").build().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidApiKey);
-        // Whitespace around the key (a trailing newline in a secret file) is dropped.
-        let client = Client::builder().api_key(" aff_k\n").build().unwrap();
-        assert_eq!(client.inner.api_key.expose(), "aff_k");
-    }
-
-    #[test]
-    fn debug_and_display_never_show_the_key() {
-        let builder = Client::builder().api_key(KEY);
-        let debug = format!("{builder:?}");
-        assert!(!debug.contains("s3cret"), "{debug}");
-        assert!(debug.contains("ApiKey(aff_…redacted)"), "{debug}");
-        let client = builder.build().unwrap();
-        let debug = format!("{client:?} {:#?}", client.inner.bearer);
-        assert!(!debug.contains("s3cret"), "{debug}");
-        assert_eq!(
-            format!("{:?}", ApiKey::new("affk_mgmt".into())),
-            "ApiKey(affk_…redacted)"
-        );
-        assert_eq!(
-            format!("{:?}", ApiKey::new("other".into())),
-            "ApiKey(…redacted)"
-        );
-        let request = format!("{:?}", client.sale("in_1", 1).customer_key("u"));
-        assert!(!request.contains("s3cret"), "{request}");
-    }
-
-    #[test]
-    fn user_agent() {
-        let client = Client::builder().api_key(KEY).build().unwrap();
-        assert_eq!(
-            client.inner.user_agent,
-            concat!("affitor-rs/", env!("CARGO_PKG_VERSION"))
-        );
-        let error = Client::builder()
-            .api_key(KEY)
-            .user_agent("bad\nagent")
-            .build()
-            .unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::HttpClient);
-        assert!(error.to_string().contains("user agent"), "{error}");
-    }
-
-    #[test]
-    fn from_env_reads_the_documented_variables() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| *key == name)
-                    .map(|(_, value)| (*value).to_owned())
-            }
-        };
-        let client = Client::from_lookup(env(&[
-            ("AFFITOR_API_KEY", "aff_env"),
-            ("AFFITOR_API_URL", "http://127.0.0.1:9/"),
-            ("AFFITOR_API_BASE", "https://ignored.example"),
-        ]))
-        .build()
-        .unwrap();
-        assert_eq!(client.base_url(), "http://127.0.0.1:9");
-        assert_eq!(client.inner.api_key.expose(), "aff_env");
-        let client = Client::from_lookup(env(&[
-            ("AFFITOR_API_KEY", "aff_env"),
-            ("AFFITOR_API_URL", ""),
-            ("AFFITOR_API_BASE", "https://alias.example"),
-        ]))
-        .build()
-        .unwrap();
-        assert_eq!(client.base_url(), "https://alias.example");
-        let client = Client::from_lookup(env(&[("AFFITOR_API_KEY", "aff_env")]))
-            .build()
-            .unwrap();
-        assert_eq!(client.base_url(), DEFAULT_BASE_URL);
-        let error = Client::from_lookup(env(&[])).build().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::MissingApiKey);
-        assert!(error.to_string().contains("AFFITOR_API_KEY"));
-    }
-
     #[test]
     fn clones_share_one_configuration() {
-        let client = Client::builder().api_key(KEY).build().unwrap();
+        let client = Client::builder().api_key("aff_key").build().unwrap();
         let clone = client.clone();
         assert!(Arc::ptr_eq(&client.inner, &clone.inner));
     }

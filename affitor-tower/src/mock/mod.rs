@@ -111,6 +111,9 @@
 //! configuration`, `partnerId required to create commission`, ...) can be injected with
 //! [`Fault::response`], and failures after the work was done (`500 Failed to create
 //! commission` once the sale row exists) with [`Fault::response_after_processing`].
+//!
+//! With the feature `webhook` too, `SignedWebhook` signs Stripe and Polar events as the
+//! providers do, to test your payment webhook handler without them.
 
 mod fault;
 mod record;
@@ -118,6 +121,8 @@ mod rules;
 mod server;
 mod state;
 mod time;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 use std::fmt;
 use std::io;
@@ -134,6 +139,8 @@ pub use record::{
     Endpoint, RecordedClick, RecordedLead, RecordedRefund, RecordedRequest, RecordedSale,
     RefundStatus,
 };
+#[cfg(feature = "webhook")]
+pub use webhook::SignedWebhook;
 
 use crate::ClickId;
 use server::{Command, Shared};

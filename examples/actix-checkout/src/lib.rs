@@ -1,5 +1,6 @@
 //! The checkout example for actix-web: the signup of `actix-signup`, a checkout that hands the
-//! Affitor metadata to Stripe, and a payment webhook that tracks the sale or the refund inline.
+//! Affitor metadata to Stripe, and payment webhooks that track the sale or the refund inline:
+//! Stripe's and Polar's, verified, and a plain one.
 //!
 //! Run it with `cargo run -p actix-checkout`: with no `AFFITOR_API_URL` it starts a local stand-in
 //! of the Affitor API and logs every event that reaches it.
@@ -13,17 +14,21 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use affitor_actix::{AffitorClickId, AffitorClient};
-use example_support::{AppConfig, CheckoutRequest, PaymentEvent, checkout_session, webhook_status};
+use affitor_actix::{AffitorClickId, AffitorClient, PolarEvent, StripeEvent};
+use example_support::{
+    AppConfig, CheckoutRequest, PaymentEvent, PaymentWebhooks, checkout_session, webhook_status,
+};
 use serde_json::json;
 
 /// How long a graceful shutdown waits for the requests in progress.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
-/// The app: the signup page, `POST /api/signup`, `POST /api/checkout` and
-/// `POST /webhooks/payment`, behind the Affitor middleware.
+/// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, `POST /webhooks/stripe`
+/// and `POST /webhooks/polar` (verified with `webhooks`), and `POST /webhooks/payment`, behind
+/// the Affitor middleware.
 pub fn app(
     state: AppState,
+    webhooks: PaymentWebhooks,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -35,15 +40,23 @@ pub fn app(
 > {
     // The signup app, middleware included: actix wraps every route of an `App`, whenever added.
     actix_signup::app(state)
+        .app_data(web::Data::new(webhooks.stripe))
+        .app_data(web::Data::new(webhooks.polar))
         .route("/api/checkout", web::post().to(checkout))
+        .route("/webhooks/stripe", web::post().to(stripe))
+        .route("/webhooks/polar", web::post().to(polar))
         .route("/webhooks/payment", web::post().to(payment))
 }
 
 /// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`]; see
 /// [`actix_signup::serve`].
-pub fn serve(listener: TcpListener, config: AppConfig) -> std::io::Result<Server> {
+pub fn serve(
+    listener: TcpListener,
+    config: AppConfig,
+    webhooks: PaymentWebhooks,
+) -> std::io::Result<Server> {
     let state = AppState::new(config);
-    let server = HttpServer::new(move || app(state.clone()))
+    let server = HttpServer::new(move || app(state.clone(), webhooks.clone()))
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .listen(listener)?
         .run();
@@ -66,6 +79,14 @@ async fn checkout(
         &state.config.program_id,
     );
     HttpResponse::Ok().json(session)
+}
+
+async fn stripe(affitor: AffitorClient, event: StripeEvent) -> HttpResponse {
+    event.track(affitor.client()).await
+}
+
+async fn polar(affitor: AffitorClient, event: PolarEvent) -> HttpResponse {
+    event.track(affitor.client()).await
 }
 
 async fn payment(affitor: AffitorClient, event: web::Json<PaymentEvent>) -> HttpResponse {

@@ -2,6 +2,8 @@
 //!
 //! Reads `ADDR` (default `127.0.0.1:3000`), `AFFITOR_API_URL` and `AFFITOR_API_KEY`; with no
 //! `AFFITOR_API_URL` it starts the local Affitor API stand-in and logs every event it receives.
+//! The payment webhooks verify with `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`, or a
+//! demo secret each.
 
 use std::time::Duration;
 
@@ -15,8 +17,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = std::net::TcpListener::bind(env.addr)?;
     example_support::announce(&env, listener.local_addr()?);
+    example_support::announce_webhooks(&env, listener.local_addr()?);
     // Ends on SIGTERM after the requests in progress are answered (at once on Ctrl-C).
-    actix_checkout::serve(listener, env.config)?.await?;
+    actix_checkout::serve(listener, env.config, env.webhooks)?.await?;
 
     // Deliver the events still queued before the process ends.
     let report = affitor.shutdown(Duration::from_secs(5)).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
 use affitor_tower::{Client, RetryPolicy};
-use example_support::AppConfig;
+use example_support::{AppConfig, PaymentWebhooks};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -25,7 +25,7 @@ async fn signup_checkout_sale_and_refund() {
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = actix_checkout::serve(listener, config).unwrap();
+    let server = actix_checkout::serve(listener, config, PaymentWebhooks::demo()).unwrap();
     let handle = server.handle();
     tokio::spawn(server);
     let http = reqwest::Client::new();

@@ -1,19 +1,22 @@
 //! The checkout example for axum: the signup of `axum-signup`, a checkout that hands the Affitor
-//! metadata to Stripe, and a payment webhook that tracks the sale or the refund inline.
+//! metadata to Stripe, and payment webhooks that track the sale or the refund inline: Stripe's
+//! and Polar's, verified, and a plain one.
 //!
 //! Run it with `cargo run -p axum-checkout`: with no `AFFITOR_API_URL` it starts a local stand-in
 //! of the Affitor API and logs every event that reaches it.
 
 use std::sync::Arc;
 
-use affitor_axum::{AffitorClickId, AffitorClient};
+use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
+use affitor_axum::{AffitorClickId, AffitorClient, PolarEvent, StripeEvent};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use example_support::{
-    AppConfig, CheckoutRequest, PaymentEvent, Users, checkout_session, webhook_status,
+    AppConfig, CheckoutRequest, PaymentEvent, PaymentWebhooks, Users, checkout_session,
+    webhook_status,
 };
 use serde_json::json;
 
@@ -21,17 +24,24 @@ use serde_json::json;
 struct CheckoutState {
     users: Users,
     program_id: Arc<str>,
+    stripe: Stripe,
+    polar: Polar,
 }
 
-/// The app: the signup page, `POST /api/signup`, `POST /api/checkout` and
-/// `POST /webhooks/payment`, behind the Affitor layer.
-pub fn app(config: AppConfig) -> Router {
+/// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, `POST /webhooks/stripe`
+/// and `POST /webhooks/polar` (verified with `webhooks`), and `POST /webhooks/payment`, behind
+/// the Affitor layer.
+pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let state = CheckoutState {
         users: Users::default(),
         program_id: config.program_id.as_str().into(),
+        stripe: webhooks.stripe,
+        polar: webhooks.polar,
     };
     axum_signup::signup_routes()
         .route("/api/checkout", post(checkout))
+        .route("/webhooks/stripe", post(stripe))
+        .route("/webhooks/polar", post(polar))
         .route("/webhooks/payment", post(payment))
         .with_state(state)
         .layer(axum_signup::affitor_layer(config))
@@ -53,6 +63,14 @@ async fn checkout(
         &state.program_id,
     );
     Json(session).into_response()
+}
+
+async fn stripe(affitor: AffitorClient, event: StripeEvent) -> StatusCode {
+    event.track(affitor.client()).await
+}
+
+async fn polar(affitor: AffitorClient, event: PolarEvent) -> StatusCode {
+    event.track(affitor.client()).await
 }
 
 async fn payment(affitor: AffitorClient, Json(event): Json<PaymentEvent>) -> StatusCode {

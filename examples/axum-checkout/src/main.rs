@@ -2,6 +2,8 @@
 //!
 //! Reads `ADDR` (default `127.0.0.1:3000`), `AFFITOR_API_URL` and `AFFITOR_API_KEY`; with no
 //! `AFFITOR_API_URL` it starts the local Affitor API stand-in and logs every event it receives.
+//! The payment webhooks verify with `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`, or a
+//! demo secret each.
 
 use std::time::Duration;
 
@@ -15,7 +17,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(env.addr).await?;
     example_support::announce(&env, listener.local_addr()?);
-    axum::serve(listener, axum_checkout::app(env.config))
+    example_support::announce_webhooks(&env, listener.local_addr()?);
+    axum::serve(listener, axum_checkout::app(env.config, env.webhooks))
         .with_graceful_shutdown(axum_signup::shutdown_signal())
         .await?;
 

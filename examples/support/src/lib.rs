@@ -5,6 +5,8 @@
 //! - [`Users`]: an in-memory user store standing in for the app's database.
 //! - [`SIGNUP_PAGE`]: the signup page, whose script posts the click id as `affitorClickId`.
 //! - [`checkout_session`] and [`PaymentEvent`]: the checkout and payment-webhook shapes.
+//! - [`PaymentWebhooks`]: the Stripe and Polar webhook verifiers of the checkout apps, and
+//!   [`sample`]: signed sample events (the `send-webhook` example sends one).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use affitor_tower::mock::MockServer;
+use affitor_tower::webhook::{Polar, Stripe};
 use affitor_tower::{BoundClient, ClickId, Client, Currency};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -57,11 +60,13 @@ pub struct Environment {
     /// The local stand-in API, when `AFFITOR_API_URL` is unset or empty. It serves as long as
     /// this lives.
     pub stand_in: Option<MockServer>,
+    /// The payment webhooks' verifiers (the checkout apps use them).
+    pub webhooks: PaymentWebhooks,
 }
 
 impl Environment {
-    /// Reads `ADDR`, `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`), `AFFITOR_API_KEY` and
-    /// `AFFITOR_PROGRAM_ID`.
+    /// Reads `ADDR`, `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`), `AFFITOR_API_KEY`,
+    /// `AFFITOR_PROGRAM_ID`, `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`.
     ///
     /// With neither set (or both empty), starts the local Affitor API stand-in, which logs
     /// every event it receives, seeds a demo click, and prints how to try the app.
@@ -73,6 +78,7 @@ impl Environment {
             ))
         })?;
         let program_id = std::env::var("AFFITOR_PROGRAM_ID").ok();
+        let webhooks = PaymentWebhooks::from_env()?;
 
         // The rule of `Client::from_env`: an empty value is unset. So `AFFITOR_API_URL=` (as
         // docker-compose writes it) starts the stand-in, where a mere "is it set" test would
@@ -89,6 +95,7 @@ impl Environment {
                 addr,
                 config,
                 stand_in: None,
+                webhooks,
             });
         }
 
@@ -119,6 +126,7 @@ impl Environment {
             addr,
             config,
             stand_in: Some(stand_in),
+            webhooks,
         })
     }
 }
@@ -136,6 +144,19 @@ pub fn announce(env: &Environment, listening: SocketAddr) {
              curl -s http://{listening}/api/signup -H 'content-type: application/json' \
              -b 'affitor_click_id={DEMO_CLICK_ID}' \
              -d '{{\"email\":\"ada@example.com\",\"password\":\"correct horse\"}}'"
+        );
+    }
+}
+
+/// Prints, for each payment webhook on its demo secret, how to send it a signed sample event.
+pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
+    for provider in &env.webhooks.demo {
+        println!(
+            "{} is unset: /webhooks/{provider} verifies with a demo secret; send it a signed \
+             sample sale (then `refund`) as the user of the signup above:\n  \
+             cargo run -p example-support --example send-webhook -- {provider} sale user_1 \
+             http://{listening}",
+            provider.secret_variable()
         );
     }
 }
@@ -437,5 +458,213 @@ pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
             undelivered = report.undelivered.len(),
             "some Affitor events were not delivered before shutdown"
         );
+    }
+}
+
+/// A payment provider whose webhook the checkout apps take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// Stripe, at `POST /webhooks/stripe`.
+    Stripe,
+    /// Polar, at `POST /webhooks/polar`.
+    Polar,
+}
+
+impl Provider {
+    /// The environment variable of its signing secret.
+    pub fn secret_variable(self) -> &'static str {
+        match self {
+            Self::Stripe => "STRIPE_WEBHOOK_SECRET",
+            Self::Polar => "POLAR_WEBHOOK_SECRET",
+        }
+    }
+
+    /// The secret the apps use when the variable is unset: a demo, never a real one.
+    pub fn demo_secret(self) -> &'static str {
+        match self {
+            Self::Stripe => "whsec_affitor_rs_demo_only",
+            Self::Polar => "polar_whs_affitor_rs_demo_only",
+        }
+    }
+
+    /// The secret of the environment, else the demo one (and `true`).
+    pub fn secret(self) -> (String, bool) {
+        match std::env::var(self.secret_variable()) {
+            Ok(secret) if !secret.trim().is_empty() => (secret, false),
+            _ => (self.demo_secret().to_owned(), true),
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Stripe => "stripe",
+            Self::Polar => "polar",
+        })
+    }
+}
+
+impl std::str::FromStr for Provider {
+    type Err = SetupError;
+
+    fn from_str(name: &str) -> Result<Self, SetupError> {
+        match name {
+            "stripe" => Ok(Self::Stripe),
+            "polar" => Ok(Self::Polar),
+            other => Err(SetupError(format!(
+                "`{other}` is not a provider: `stripe` or `polar`"
+            ))),
+        }
+    }
+}
+
+/// The checkout apps' payment webhook verifiers: `POST /webhooks/stripe` and
+/// `POST /webhooks/polar`.
+#[derive(Clone, Debug)]
+pub struct PaymentWebhooks {
+    /// Verifies `POST /webhooks/stripe`.
+    pub stripe: Stripe,
+    /// Verifies `POST /webhooks/polar`.
+    pub polar: Polar,
+    /// The providers whose secret is the demo one.
+    pub demo: Vec<Provider>,
+}
+
+impl PaymentWebhooks {
+    /// The secrets of `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`, each the demo one
+    /// when unset.
+    pub fn from_env() -> Result<Self, SetupError> {
+        let (stripe, stripe_demo) = Provider::Stripe.secret();
+        let (polar, polar_demo) = Provider::Polar.secret();
+        let demo = [
+            (Provider::Stripe, stripe_demo),
+            (Provider::Polar, polar_demo),
+        ]
+        .into_iter()
+        .filter_map(|(provider, demo)| demo.then_some(provider))
+        .collect();
+        Self::with_secrets(&stripe, &polar, demo)
+    }
+
+    /// The demo secrets, as tests use them.
+    pub fn demo() -> Self {
+        Self::with_secrets(
+            Provider::Stripe.demo_secret(),
+            Provider::Polar.demo_secret(),
+            vec![Provider::Stripe, Provider::Polar],
+        )
+        .expect("the demo secrets are valid")
+    }
+
+    fn with_secrets(stripe: &str, polar: &str, demo: Vec<Provider>) -> Result<Self, SetupError> {
+        let invalid = |variable: &str, error| SetupError(format!("{variable}: {error}"));
+        Ok(Self {
+            stripe: Stripe::builder()
+                .secret(stripe)
+                .build()
+                .map_err(|error| invalid("STRIPE_WEBHOOK_SECRET", error))?,
+            polar: Polar::builder()
+                .secret(polar)
+                .build()
+                .map_err(|error| invalid("POLAR_WEBHOOK_SECRET", error))?,
+            demo,
+        })
+    }
+}
+
+/// Sample payment events, shaped as Stripe and Polar send them (only the fields that matter
+/// here, and a few around them), for the `send-webhook` example and the scenario suite.
+pub mod sample {
+    use serde_json::{Value, json};
+
+    /// Stripe `checkout.session.completed` of a one-off payment of `amount_cents` USD by
+    /// `customer_key`, through `click_id`; its sale is keyed by `payment_intent`.
+    pub fn stripe_checkout_completed(
+        payment_intent: &str,
+        amount_cents: u64,
+        customer_key: &str,
+        click_id: Option<&str>,
+    ) -> Value {
+        json!({
+            "id": format!("evt_{payment_intent}_completed"),
+            "object": "event",
+            "api_version": "2025-03-31.basil",
+            "type": "checkout.session.completed",
+            "data": { "object": {
+                "id": format!("cs_test_{payment_intent}"),
+                "object": "checkout.session",
+                "mode": "payment",
+                "status": "complete",
+                "payment_status": "paid",
+                "payment_intent": payment_intent,
+                "amount_total": amount_cents,
+                "currency": "usd",
+                "client_reference_id": customer_key,
+                "metadata": metadata(customer_key, "affitor_customer_key", click_id),
+            }},
+            "livemode": false,
+        })
+    }
+
+    /// Metadata as the checkout writes it: the customer key under `key_name`, and the click id
+    /// when there is one (metadata values are strings).
+    fn metadata(customer_key: &str, key_name: &str, click_id: Option<&str>) -> Value {
+        let mut metadata = json!({ key_name: customer_key });
+        if let Some(click_id) = click_id {
+            metadata["affitor_click_id"] = json!(click_id);
+        }
+        metadata
+    }
+
+    /// Stripe `charge.refunded`: `refunded_cents` of the payment `payment_intent` of
+    /// `amount_cents`.
+    pub fn stripe_charge_refunded(
+        payment_intent: &str,
+        amount_cents: u64,
+        refunded_cents: u64,
+    ) -> Value {
+        json!({
+            "id": format!("evt_{payment_intent}_refunded"),
+            "object": "event",
+            "api_version": "2025-03-31.basil",
+            "type": "charge.refunded",
+            "data": { "object": {
+                "id": format!("ch_{payment_intent}"),
+                "object": "charge",
+                "amount": amount_cents,
+                "amount_refunded": refunded_cents,
+                "refunded": refunded_cents >= amount_cents,
+                "currency": "usd",
+                "payment_intent": payment_intent,
+            }},
+            "livemode": false,
+        })
+    }
+
+    /// Polar `order.paid` (or `order.refunded`, with `refunded_cents`) of the one-off order
+    /// `order_id` of `amount_cents` USD by `customer_key`, through `click_id`.
+    pub fn polar_order(
+        event_type: &str,
+        order_id: &str,
+        amount_cents: u64,
+        refunded_cents: u64,
+        customer_key: &str,
+        click_id: Option<&str>,
+    ) -> Value {
+        json!({
+            "type": event_type,
+            "timestamp": "2025-06-01T10:00:00Z",
+            "data": {
+                "id": order_id,
+                "status": if refunded_cents >= amount_cents { "refunded" } else { "paid" },
+                "total_amount": amount_cents,
+                "refunded_amount": refunded_cents,
+                "currency": "usd",
+                "billing_reason": "purchase",
+                "metadata": metadata(customer_key, "user_id", click_id),
+                "customer": { "external_id": customer_key },
+            },
+        })
     }
 }

@@ -1,10 +1,19 @@
-//! The program's readiness verdict and the synthetic verification chain, decoded leniently.
+//! Readiness (`GET /api/v1/programs/me/readiness`): the program's five gates and the state they
+//! add up to, decoded leniently; `verify.rs` runs the synthetic chain and polls this.
+
+mod verify;
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use bytes::Bytes;
+use serde::Deserialize;
 
-use super::outcome::{id, string};
+pub use self::verify::{ChainRun, Verification, VerifyRequest};
+use super::Client;
+use super::answer::{Answer, lenient};
+use super::endpoint::Endpoint;
+use super::error::{Error, clean_message};
+use super::transport::Call;
 
 /// The readiness of the program behind the API key: five gates and the state they add up to.
 ///
@@ -79,51 +88,50 @@ impl Readiness {
         })
     }
 
-    pub(crate) fn from_json(value: &Value) -> Self {
-        let object = unwrap_envelope(value);
-        let state = match object.get("state") {
-            Some(Value::String(state)) => ReadinessState::parse(state),
-            _ => ReadinessState::Other(String::new()),
-        };
-        let integration_verified = match object.get("integration_verified") {
-            Some(Value::Bool(verified)) => *verified,
-            _ => matches!(
-                state,
-                ReadinessState::IntegrationVerified | ReadinessState::LiveVerified
-            ),
-        };
-        let gates = object_field(object, "gates");
-        let last_event_at = object_field(object, "last_event_at");
-        let counts = object_field(object, "counts_24h");
-        let poll = object_field(object, "poll");
+    fn from_wire(wire: ReadinessAnswer) -> Self {
+        let wire = wire.unwrap_envelope();
+        let state = wire
+            .state
+            .flatten()
+            .map_or(ReadinessState::Other(String::new()), |state| {
+                ReadinessState::parse(&state)
+            });
+        let integration_verified = wire.integration_verified.unwrap_or(matches!(
+            state,
+            ReadinessState::IntegrationVerified | ReadinessState::LiveVerified
+        ));
+        let gates = wire.gates.unwrap_or_default();
+        let times = wire.last_event_at.unwrap_or_default();
+        let counts = wire.counts_24h.unwrap_or_default();
+        let poll = wire.poll.unwrap_or_default();
         Self {
-            program_id: id(object, "program_id"),
+            program_id: wire.program_id,
             state,
             integration_verified,
-            blocker: match object.get("blocker") {
-                Some(Value::String(gate)) if !gate.is_empty() => Some(Gate::parse(gate)),
-                _ => None,
-            },
+            blocker: wire
+                .blocker
+                .filter(|gate| !gate.is_empty())
+                .map(|gate| Gate::parse(&gate)),
             gates: Gates {
-                profile: GateReport::from_json(gates.get("profile")),
-                economics: GateReport::from_json(gates.get("economics")),
-                payout: GateReport::from_json(gates.get("payout")),
-                tracking: GateReport::from_json(gates.get("tracking")),
-                live: GateReport::from_json(gates.get("live")),
+                profile: GateReport::from_wire(gates.profile),
+                economics: GateReport::from_wire(gates.economics),
+                payout: GateReport::from_wire(gates.payout),
+                tracking: GateReport::from_wire(gates.tracking),
+                live: GateReport::from_wire(gates.live),
             },
             last_event_at: EventTimes {
-                click: string(last_event_at, "click", ""),
-                lead: string(last_event_at, "lead", ""),
-                sale: string(last_event_at, "sale", ""),
+                click: clean(times.click),
+                lead: clean(times.lead),
+                sale: clean(times.sale),
             },
             counts_24h: EventCounts {
-                clicks: id(counts, "clicks").unwrap_or(0),
-                leads: id(counts, "leads").unwrap_or(0),
-                sales: id(counts, "sales").unwrap_or(0),
+                clicks: counts.clicks.unwrap_or(0),
+                leads: counts.leads.unwrap_or(0),
+                sales: counts.sales.unwrap_or(0),
             },
-            key_rotated_at: string(object, "key_rotated_at", ""),
+            key_rotated_at: clean(wire.key_rotated_at),
             poll_interval: Duration::from_secs(
-                id(poll, "retry_after_seconds")
+                poll.retry_after_seconds
                     .filter(|secs| *secs > 0)
                     .unwrap_or(5),
             ),
@@ -274,24 +282,20 @@ pub struct GateReport {
 }
 
 impl GateReport {
-    fn from_json(value: Option<&Value>) -> Self {
-        let Some(Value::Object(object)) = value else {
+    fn from_wire(wire: Option<GateAnswer>) -> Self {
+        let Some(wire) = wire else {
             return Self::default();
         };
         Self {
-            status: match object.get("status") {
-                Some(Value::String(status)) => GateStatus::parse(status),
-                _ => GateStatus::Unknown,
-            },
-            next_action: string(object, "next_action", ""),
-            detail: string(object, "detail", ""),
-            checked_at: string(object, "checked_at", ""),
-            mode: string(object, "mode", ""),
-            endpoint: string(object, "endpoint", ""),
-            test_chain: match object.get("test_chain") {
-                Some(Value::Object(verdict)) => Some(ChainVerdict::from_object(verdict)),
-                _ => None,
-            },
+            status: wire
+                .status
+                .map_or(GateStatus::Unknown, |status| GateStatus::parse(&status)),
+            next_action: clean(wire.next_action),
+            detail: clean(wire.detail),
+            checked_at: clean(wire.checked_at),
+            mode: clean(wire.mode),
+            endpoint: clean(wire.endpoint),
+            test_chain: wire.test_chain.map(ChainVerdict::from_wire),
         }
     }
 }
@@ -389,15 +393,14 @@ impl ChainVerdict {
             .all(|step| **step == StepVerdict::Attributed)
     }
 
-    fn from_object(object: &Map<String, Value>) -> Self {
-        let step = |name| match object.get(name) {
-            Some(Value::String(verdict)) => StepVerdict::parse(verdict),
-            _ => StepVerdict::Pending,
+    pub(super) fn from_wire(wire: VerdictAnswer) -> Self {
+        let step = |verdict: Option<String>| {
+            verdict.map_or(StepVerdict::Pending, |verdict| StepVerdict::parse(&verdict))
         };
         Self {
-            click: step("click"),
-            lead: step("lead"),
-            sale: step("sale"),
+            click: step(wire.click),
+            lead: step(wire.lead),
+            sale: step(wire.sale),
         }
     }
 }
@@ -435,112 +438,226 @@ impl StepVerdict {
     }
 }
 
-/// One run of the synthetic verification chain (`POST /api/v1/cli/test-event`).
+/// A read of the program's readiness. Made by [`Client::readiness`].
 ///
 /// ```
-/// # fn show(run: &affitor_tower::readiness::ChainRun) {
-/// if !run.attributed {
-///     println!("the synthetic sale was not attributed: {:?}", run.verdict.sale);
-/// }
+/// # async fn check(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+/// let readiness = client.readiness().send().await?;
+/// println!("{:?}, verified: {}", readiness.state, readiness.integration_verified);
+/// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ChainRun {
-    /// The synthetic referral code used.
-    pub short_code: Option<String>,
-    /// The synthetic customer key threaded through the three steps.
-    pub customer_key: Option<String>,
-    /// The verdict of each step.
-    pub verdict: ChainVerdict,
-    /// Whether the synthetic sale was attributed: the chain's success.
-    pub attributed: bool,
+#[must_use = "a readiness read does nothing until you call `send`"]
+#[derive(Debug)]
+pub struct ReadinessRequest {
+    client: Client,
+    force_recheck: bool,
 }
 
-impl ChainRun {
-    pub(crate) fn from_json(value: &Value) -> Self {
-        let object = unwrap_envelope(value);
-        let verdict = match object.get("verdict") {
-            Some(Value::Object(verdict)) => ChainVerdict::from_object(verdict),
-            _ => ChainVerdict::default(),
-        };
-        let attributed = match object.get("attributed") {
-            Some(Value::Bool(attributed)) => *attributed,
-            _ => verdict.sale == StepVerdict::Attributed,
-        };
+impl ReadinessRequest {
+    pub(crate) fn new(client: Client) -> Self {
         Self {
-            short_code: string(object, "short_code", ""),
-            customer_key: string(object, "customer_key", ""),
-            verdict,
-            attributed,
+            client,
+            force_recheck: false,
+        }
+    }
+
+    /// Bypasses the API's tracking-gate cache (`?force_recheck=true`). The API allows one
+    /// forced read per program per minute.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// // Just after fixing a gate: read it again now, not from the API's cache.
+    /// let readiness = client.readiness().force_recheck(true).send().await?;
+    /// println!("tracking: {:?}", readiness.gates.tracking.status);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn force_recheck(mut self, force_recheck: bool) -> Self {
+        self.force_recheck = force_recheck;
+        self
+    }
+
+    /// Reads the readiness, with retries.
+    ///
+    /// # Errors
+    ///
+    /// The API's refusal (401 for a bad key) or the transport failure.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// let readiness = client.readiness().send().await?;
+    /// println!("verified: {}", readiness.integration_verified);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send(self) -> Result<Readiness, Error> {
+        let read = ReadinessRead {
+            force_recheck: self.force_recheck,
+        };
+        self.client.transport().call(&read).await
+    }
+}
+
+/// A readiness read, as the transport sends it.
+#[derive(Debug)]
+pub(super) struct ReadinessRead {
+    pub(super) force_recheck: bool,
+}
+
+impl Call for ReadinessRead {
+    const ENDPOINT: Endpoint = Endpoint::Readiness;
+    type Outcome = Readiness;
+
+    fn body(&self) -> Result<Option<Bytes>, serde_json::Error> {
+        Ok(None)
+    }
+
+    fn force_recheck(&self) -> bool {
+        self.force_recheck
+    }
+
+    fn decode(&self, answer: &Answer, _key: &str) -> Result<Readiness, Error> {
+        answer.read(Endpoint::Readiness).map(Readiness::from_wire)
+    }
+
+    fn label(readiness: &Readiness) -> &'static str {
+        if readiness.integration_verified {
+            "verified"
+        } else {
+            "not_verified"
         }
     }
 }
 
-/// The result of [`Client::verify`](crate::Client::verify): the synthetic chain, then the
-/// readiness read after it.
-///
-/// ```
-/// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-/// let verification = client.verify().send().await?;
-/// if verification.is_verified() {
-///     println!("integration verified");
-/// } else if let Some((gate, report)) = verification.readiness.blocking_gate() {
-///     println!("blocked at {gate:?}: {:?}", report.next_action);
-/// }
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Verification {
-    /// The synthetic chain's verdict.
-    pub chain: ChainRun,
-    /// The last readiness read.
-    pub readiness: Readiness,
+/// What the client reads of the API's readiness answer, bare or in a `{"data": ...}`
+/// envelope.
+#[derive(Debug, Default, Deserialize)]
+struct ReadinessAnswer {
+    /// `Some` when the field is there at all, whatever its type: the body is then bare.
+    #[serde(default, deserialize_with = "lenient::present_text")]
+    state: Option<Option<String>>,
+    #[serde(default, deserialize_with = "lenient::flag")]
+    integration_verified: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::id")]
+    program_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::any_text")]
+    blocker: Option<String>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    gates: Option<GatesAnswer>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    last_event_at: Option<EventTimesAnswer>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    counts_24h: Option<CountsAnswer>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    key_rotated_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    poll: Option<PollAnswer>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    data: Option<Box<ReadinessAnswer>>,
 }
 
-impl Verification {
-    /// Whether the chain was attributed and the program reports its integration verified.
-    ///
-    /// ```
-    /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// let verification = client.verify().send().await?;
-    /// assert_eq!(
-    ///     verification.is_verified(),
-    ///     verification.chain.attributed && verification.readiness.integration_verified
-    /// );
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn is_verified(&self) -> bool {
-        self.chain.attributed && self.readiness.integration_verified
+impl ReadinessAnswer {
+    /// The object inside a `{"data": {...}}` envelope, or the body itself.
+    fn unwrap_envelope(self) -> Self {
+        match self.data {
+            Some(data) if self.state.is_none() => *data,
+            _ => self,
+        }
     }
 }
 
-/// The object inside a `{"data": {...}}` envelope, or the body itself.
-fn unwrap_envelope(value: &Value) -> &Map<String, Value> {
-    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-    let empty = || EMPTY.get_or_init(Map::new);
-    match value {
-        Value::Object(object) => match object.get("data") {
-            Some(Value::Object(data)) if !object.contains_key("state") => data,
-            _ => object,
-        },
-        _ => empty(),
-    }
+#[derive(Debug, Default, Deserialize)]
+struct GatesAnswer {
+    #[serde(default, deserialize_with = "lenient::object")]
+    profile: Option<GateAnswer>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    economics: Option<GateAnswer>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    payout: Option<GateAnswer>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    tracking: Option<GateAnswer>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    live: Option<GateAnswer>,
 }
 
-fn object_field<'a>(object: &'a Map<String, Value>, name: &str) -> &'a Map<String, Value> {
-    match object.get(name) {
-        Some(Value::Object(field)) => field,
-        _ => unwrap_envelope(&Value::Null),
-    }
+#[derive(Debug, Default, Deserialize)]
+struct GateAnswer {
+    #[serde(default, deserialize_with = "lenient::any_text")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    next_action: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    detail: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    checked_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    mode: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    endpoint: Option<String>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    test_chain: Option<VerdictAnswer>,
+}
+
+/// The verdict of each step of a synthetic chain, as the API sends it.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct VerdictAnswer {
+    #[serde(default, deserialize_with = "lenient::any_text")]
+    click: Option<String>,
+    #[serde(default, deserialize_with = "lenient::any_text")]
+    lead: Option<String>,
+    #[serde(default, deserialize_with = "lenient::any_text")]
+    sale: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EventTimesAnswer {
+    #[serde(default, deserialize_with = "lenient::text")]
+    click: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    lead: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    sale: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CountsAnswer {
+    #[serde(default, deserialize_with = "lenient::id")]
+    clicks: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::id")]
+    leads: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::id")]
+    sales: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PollAnswer {
+    #[serde(default, deserialize_with = "lenient::id")]
+    retry_after_seconds: Option<u64>,
+}
+
+/// A text field from the API, cleaned for display.
+pub(super) fn clean(text: Option<String>) -> Option<String> {
+    text.map(|text| clean_message(&text, ""))
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Readiness read from a JSON object, as the transport does.
+    pub(super) fn read_readiness(body: &str) -> Readiness {
+        let answer = Answer {
+            status: http::StatusCode::OK,
+            body: Bytes::from(body.to_owned()),
+            after_uncertain_attempt: false,
+        };
+        ReadinessRead {
+            force_recheck: false,
+        }
+        .decode(&answer, "")
+        .unwrap()
+    }
 
     const OA_EXAMPLE: &str = r#"{
         "program_id": 42,
@@ -562,7 +679,7 @@ mod tests {
 
     #[test]
     fn decodes_the_openapi_example() {
-        let readiness = Readiness::from_json(&serde_json::from_str(OA_EXAMPLE).unwrap());
+        let readiness = read_readiness(OA_EXAMPLE);
         assert_eq!(readiness.program_id, Some(42));
         assert_eq!(readiness.state, ReadinessState::IntegrationVerified);
         assert!(readiness.integration_verified);
@@ -597,7 +714,7 @@ mod tests {
             "blocker":"payout","gates":{"profile":{"status":"pass"},"economics":{"status":"pass"},
             "payout":{"status":"fail","mode":"s2s","next_action":"surface_stripe_connect_url"},
             "tracking":{"status":"maybe"}},"poll":{"retry_after_seconds":2}}}"#;
-        let readiness = Readiness::from_json(&serde_json::from_str(body).unwrap());
+        let readiness = read_readiness(body);
         assert_eq!(readiness.program_id, Some(7));
         assert_eq!(readiness.state, ReadinessState::Other("wiring".into()));
         assert_eq!(readiness.blocker, Some(Gate::Payout));
@@ -618,44 +735,37 @@ mod tests {
 
     #[test]
     fn missing_fields_default() {
-        let readiness = Readiness::from_json(&serde_json::json!({}));
+        let readiness = read_readiness("{}");
         assert_eq!(readiness.state, ReadinessState::Other(String::new()));
         assert!(!readiness.integration_verified);
         assert_eq!(readiness.counts_24h, EventCounts::default());
         assert_eq!(readiness.poll_interval, Duration::from_secs(5));
         // No blocker named: the first gate that does not pass.
         assert_eq!(readiness.blocking_gate().unwrap().0, Gate::Profile);
-        let not_json = Readiness::from_json(&Value::Null);
-        assert_eq!(not_json, readiness);
+        // An answer that is not a JSON object is not the API's.
+        let answer = Answer {
+            status: http::StatusCode::OK,
+            body: Bytes::from_static(b"null"),
+            after_uncertain_attempt: false,
+        };
+        let read = ReadinessRead {
+            force_recheck: false,
+        };
+        assert_eq!(
+            read.decode(&answer, "").unwrap_err().kind(),
+            crate::ErrorKind::Decode
+        );
         // The state alone implies verification.
-        let verified = Readiness::from_json(&serde_json::json!({"state": "live_verified"}));
+        let verified = read_readiness(r#"{"state": "live_verified"}"#);
         assert!(verified.integration_verified);
         // A named blocker that is unknown falls back to the first failing gate.
-        let odd = Readiness::from_json(&serde_json::json!({
+        let odd = read_readiness(
+            r#"{
             "blocker": "legal",
             "gates": {"profile": {"status": "pass"}, "economics": {"status": "fail"}}
-        }));
+        }"#,
+        );
         assert_eq!(odd.blocker, Some(Gate::Other("legal".into())));
         assert_eq!(odd.blocking_gate().unwrap().0, Gate::Economics);
-    }
-
-    #[test]
-    fn chain_runs() {
-        let body = r#"{"data":{"type":"chain","short_code":"afftest42","customer_key":"aff_test_ck_42_1714000000000_ab12cd",
-            "verdict":{"click":"attributed","lead":"attributed","sale":"attributed"},"attributed":true}}"#;
-        let run = ChainRun::from_json(&serde_json::from_str(body).unwrap());
-        assert_eq!(run.short_code.as_deref(), Some("afftest42"));
-        assert!(run.attributed);
-        assert!(run.verdict.all_attributed());
-        let bare = serde_json::json!({"verdict":{"click":"attributed","lead":"wrong_partner","sale":"unattributed"}});
-        let run = ChainRun::from_json(&bare);
-        assert!(!run.attributed);
-        assert_eq!(run.verdict.lead, StepVerdict::WrongPartner);
-        assert_eq!(run.verdict.sale, StepVerdict::Unattributed);
-        let implied = serde_json::json!({"verdict":{"sale":"attributed","click":"new_thing"}});
-        let run = ChainRun::from_json(&implied);
-        assert!(run.attributed);
-        assert_eq!(run.verdict.click, StepVerdict::Other("new_thing".into()));
-        assert_eq!(run.verdict.lead, StepVerdict::Pending);
     }
 }

@@ -1,12 +1,4 @@
-//! Background delivery: a bounded queue per client, drained by one worker task that sends each
-//! event through the client's retrying path, and a shutdown that flushes it within a deadline.
-//!
-//! The queue counts every event it holds, waiting or being sent, against its capacity, so its
-//! memory is bounded whatever the API does. The worker runs on the tokio runtime the client was
-//! built on, or, when that one has stopped or there was none, on the runtime of the
-//! `send_in_background` call that starts it (it ends when the queue is empty, and starts again
-//! with the next event); it sends up to [`MAX_IN_FLIGHT`] events at once, and never sends two events that touch
-//! the same transaction or the same customer at the same time, nor out of their queue order.
+//! The queue behind `send_in_background`: its state, its worker and the shutdown's flush.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -19,10 +11,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::Endpoint;
-use crate::client::{
-    ClickRequest, Client, Error, LeadRequest, Outcome, Payload, RefundRequest, SaleRequest,
-};
+use super::{DeliveryReport, DeliveryStats, Outcome, Payload, UndeliveredEvent, UndeliveredReason};
+use crate::client::endpoint::Endpoint;
+use crate::client::{Client, Error};
 
 /// The default queue capacity.
 const DEFAULT_CAPACITY: usize = 1024;
@@ -32,334 +23,6 @@ const MAX_IN_FLIGHT: usize = 64;
 /// How far into the queue the worker looks for an event that may start now, past events that
 /// wait for an earlier event of the same transaction or customer.
 const LOOKAHEAD: usize = 128;
-
-tokio::task_local! {
-    /// The counters of the queue whose worker runs the current call: the retry loop reports
-    /// its retries here (see [`note_retry`]). Unset for inline `send().await` calls.
-    static RETRIES: Arc<Shared>;
-}
-
-/// Called by the client's retry loop before each retry: counts it when the call is a background
-/// delivery.
-pub(crate) fn note_retry() {
-    let _ = RETRIES.try_with(|shared| shared.retried.fetch_add(1, Ordering::Relaxed));
-}
-
-/// The counters of a client's background delivery. Read them with [`Client::delivery_stats`].
-///
-/// Every [`send_in_background`](SaleRequest::send_in_background) call is counted in
-/// [`pending`](Self::pending) while its event waits or is being sent, then exactly once in
-/// [`delivered`](Self::delivered), [`failed`](Self::failed) or [`dropped`](Self::dropped).
-/// Clones of a client share one queue and these counters. Inline `send().await` calls are not
-/// counted.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), affitor_tower::Error> {
-/// let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-/// let stats = client.delivery_stats();
-/// assert_eq!(stats.queued, 0);
-/// assert_eq!(stats.delivered + stats.failed + stats.dropped + stats.pending, 0);
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct DeliveryStats {
-    /// Events accepted into the queue.
-    pub queued: u64,
-    /// Events the API answered with an outcome: any [`SaleOutcome`](crate::SaleOutcome) (a
-    /// sale answered 409, already recorded, included), [`LeadOutcome`](crate::LeadOutcome),
-    /// [`RefundOutcome`](crate::RefundOutcome) or [`ClickOutcome`](crate::ClickOutcome).
-    pub delivered: u64,
-    /// Retry attempts: each attempt after the first one of an event, whatever became of it.
-    pub retried: u64,
-    /// Events never sent, or abandoned: the queue was full, the client was shut down, there
-    /// was no tokio runtime to run the worker, the event was still waiting or being sent when
-    /// [`Client::shutdown`]'s deadline passed, or it was a lead or a click being sent when the
-    /// worker's runtime stopped (a sale or a refund goes back to the queue instead).
-    pub dropped: u64,
-    /// Events given up on: invalid (never queued), refused by the API (a 4xx, or an answer
-    /// with `success: false`), an answer that could not be read, or retries that ran out
-    /// (attempts or [`RetryPolicy::deadline`](crate::RetryPolicy::deadline)).
-    pub failed: u64,
-    /// Events in the queue now, waiting or being sent.
-    pub pending: u64,
-}
-
-/// An event that [`Client::shutdown`] could not deliver.
-///
-/// ```
-/// # async fn stop(client: affitor_tower::Client) {
-/// use std::time::Duration;
-///
-/// for event in client.shutdown(Duration::from_secs(5)).await.undelivered {
-///     eprintln!("{} {:?}: {:?}", event.endpoint, event.transaction_id, event.reason);
-/// }
-/// # }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct UndeliveredEvent {
-    /// Where it was going: [`Endpoint::Click`], [`Endpoint::Lead`], [`Endpoint::Sale`] or
-    /// [`Endpoint::Refund`].
-    pub endpoint: Endpoint,
-    /// The transaction id of a sale or a refund; `None` for a lead or a click.
-    pub transaction_id: Option<String>,
-    /// What became of it.
-    pub reason: UndeliveredReason,
-}
-
-/// Why [`Client::shutdown`] could not deliver an event.
-///
-/// ```
-/// use affitor_tower::UndeliveredReason;
-///
-/// fn may_be_recorded(reason: UndeliveredReason) -> bool {
-///     matches!(reason, UndeliveredReason::Interrupted)
-/// }
-/// assert!(!may_be_recorded(UndeliveredReason::NotSent));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum UndeliveredReason {
-    /// Given up on during the flush: the API refused it, or its retries ran out. Counted in
-    /// [`DeliveryStats::failed`].
-    Failed,
-    /// It was being sent when the deadline passed, or it was a lead or a click being sent when
-    /// the worker's runtime stopped during the flush (a sale or a refund is then sent again):
-    /// the API may or may not have it. A sale or a refund can be sent again safely (its
-    /// transaction id makes a repeat harmless). Counted in [`DeliveryStats::dropped`].
-    Interrupted,
-    /// It was still waiting in the queue when the deadline passed: never sent. Counted in
-    /// [`DeliveryStats::dropped`].
-    NotSent,
-}
-
-/// What [`Client::shutdown`] did with the events queued before it: how many it delivered, and
-/// which ones it could not.
-///
-/// ```
-/// # async fn stop(client: affitor_tower::Client) {
-/// use std::time::Duration;
-///
-/// let report = client.shutdown(Duration::from_secs(10)).await;
-/// if report.is_complete() {
-///     println!("{} events flushed", report.delivered);
-/// } else {
-///     eprintln!("{} events not delivered", report.undelivered.len());
-/// }
-/// # }
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeliveryReport {
-    /// Events delivered since the client stopped accepting new ones.
-    pub delivered: u64,
-    /// Events not delivered since the client stopped accepting new ones: given up on during
-    /// the flush, or still waiting or being sent at the deadline. At most the queue capacity.
-    pub undelivered: Vec<UndeliveredEvent>,
-    /// The client's counters once the flush ended.
-    pub stats: DeliveryStats,
-}
-
-impl DeliveryReport {
-    /// Whether every event queued before the shutdown was delivered.
-    ///
-    /// ```
-    /// assert!(affitor_tower::DeliveryReport::default().is_complete());
-    /// ```
-    pub fn is_complete(&self) -> bool {
-        self.undelivered.is_empty()
-    }
-}
-
-impl Client {
-    /// The counters of the background delivery, shared by every clone of this client.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), affitor_tower::Error> {
-    /// let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
-    /// client.sale("in_1", 0).customer_key("user_1").send_in_background(); // an invalid amount
-    /// assert_eq!(client.delivery_stats().failed, 1);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn delivery_stats(&self) -> DeliveryStats {
-        self.delivery().stats()
-    }
-
-    /// Stops the background delivery: from now on [`send_in_background`] drops events (counted
-    /// and logged), while the events already queued are sent, with retries, until they are all
-    /// settled or until `deadline` passes. Then reports what it could not deliver. Inline
-    /// `send().await` calls keep working.
-    ///
-    /// Call it once, after the web server has stopped taking requests, so that the events
-    /// those last requests queued are sent before the process exits. An event whose retries
-    /// outlast the deadline ([`RetryPolicy::deadline`](crate::RetryPolicy::deadline)) is
-    /// reported as [`Interrupted`](UndeliveredReason::Interrupted).
-    ///
-    /// With axum, after [`with_graceful_shutdown`]:
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use axum::{Router, routing::get};
-    ///
-    /// # #[tokio::main]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = affitor_tower::Client::from_env()?;
-    /// let app = Router::new().route("/", get(|| async { "ok" })); // with the client inside
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    /// axum::serve(listener, app)
-    ///     .with_graceful_shutdown(async {
-    ///         let _ = tokio::signal::ctrl_c().await;
-    ///     })
-    ///     .await?;
-    /// // No request is in progress any more: flush what the requests queued.
-    /// let report = client.shutdown(Duration::from_secs(10)).await;
-    /// for event in &report.undelivered {
-    ///     eprintln!("not delivered: {} {:?}", event.endpoint, event.transaction_id);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// With actix-web, whose server future ends after its own graceful stop (on SIGINT or
-    /// SIGTERM, within `HttpServer::shutdown_timeout`), it is the same: `.await` the server,
-    /// then call `client.shutdown(..)` (the `affitor-actix` crate and its `actix-signup`
-    /// example show it whole).
-    ///
-    /// [`send_in_background`]: SaleRequest::send_in_background
-    /// [`with_graceful_shutdown`]: https://docs.rs/axum/0.8/axum/serve/struct.Serve.html#method.with_graceful_shutdown
-    pub async fn shutdown(&self, deadline: Duration) -> DeliveryReport {
-        self.delivery().shutdown(self, deadline).await
-    }
-}
-
-impl LeadRequest {
-    /// Queues the lead for delivery by the client's background worker, and returns at once.
-    ///
-    /// It never blocks and never fails the request in progress: an invalid lead (neither a
-    /// customer key nor a click id) is logged at `warn` and counted as failed; a lead that
-    /// finds the queue full (see [`ClientBuilder::queue_capacity`]) or the client shut down is
-    /// logged at `warn` and counted as dropped. The worker sends it like [`send`] does, with
-    /// the same retries; see [`Client::delivery_stats`] for what became of it, and
-    /// [`Client::shutdown`] to flush the queue before the process exits.
-    ///
-    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
-    /// while it runs.
-    ///
-    /// ```
-    /// # async fn signup(client: affitor_tower::Client, click_id: Option<affitor_tower::ClickId>) {
-    /// client.lead("user_123").click_id(click_id).send_in_background();
-    /// # }
-    /// ```
-    ///
-    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
-    /// [`send`]: LeadRequest::send
-    pub fn send_in_background(self) {
-        let client = self.client().clone();
-        background(&client, Endpoint::Lead, self.into_payload());
-    }
-}
-
-impl SaleRequest {
-    /// Queues the sale for delivery by the client's background worker, and returns at once.
-    ///
-    /// It never blocks and never fails the request in progress: an invalid sale is logged at
-    /// `warn` and counted as failed; a sale that finds the queue full (see
-    /// [`ClientBuilder::queue_capacity`]) or the client shut down is logged at `warn` and
-    /// counted as dropped. The worker sends it like [`send`] does, with the same retries; see
-    /// [`Client::delivery_stats`] for what became of it, and [`Client::shutdown`] to flush the
-    /// queue before the process exits.
-    ///
-    /// Where the caller can ask for a redelivery (a payment webhook answering 503), prefer
-    /// [`send`] and its error: nothing is lost when the process stops, nor while the API
-    /// refuses the key (during a key rotation, say), which fails a queued sale for good.
-    ///
-    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
-    /// while it runs.
-    ///
-    /// ```
-    /// # async fn paid(client: affitor_tower::Client) {
-    /// client.sale("in_1001", 4900).customer_key("user_123").send_in_background();
-    /// # }
-    /// ```
-    ///
-    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
-    /// [`send`]: SaleRequest::send
-    pub fn send_in_background(self) {
-        let client = self.client().clone();
-        background(&client, Endpoint::Sale, self.into_payload());
-    }
-}
-
-impl RefundRequest {
-    /// Queues the refund for delivery by the client's background worker, and returns at once.
-    ///
-    /// It never blocks and never fails the request in progress: an invalid refund is logged at
-    /// `warn` and counted as failed; a refund that finds the queue full (see
-    /// [`ClientBuilder::queue_capacity`]) or the client shut down is logged at `warn` and
-    /// counted as dropped. The worker sends it like [`send`] does, with the same retries, and
-    /// never before a sale of the same transaction queued earlier. See
-    /// [`Client::delivery_stats`] for what became of it, and [`Client::shutdown`] to flush the
-    /// queue before the process exits.
-    ///
-    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
-    /// while it runs.
-    ///
-    /// ```
-    /// # async fn refunded(client: affitor_tower::Client) {
-    /// client.refund("in_1001").reason("customer_request").send_in_background();
-    /// # }
-    /// ```
-    ///
-    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
-    /// [`send`]: RefundRequest::send
-    pub fn send_in_background(self) {
-        let client = self.client().clone();
-        background(&client, Endpoint::Refund, self.into_payload());
-    }
-}
-
-impl ClickRequest {
-    /// Queues the click for delivery by the client's background worker, and returns at once.
-    ///
-    /// It never blocks and never fails the request in progress: an invalid click (no
-    /// affiliate URL) is logged at `warn` and counted as failed; a click that finds the queue
-    /// full (see [`ClientBuilder::queue_capacity`]) or the client shut down is logged at `warn`
-    /// and counted as dropped. The worker sends it like [`send`] does, with the same retries;
-    /// its answer (the click id) is not available: use [`send`] when you need it.
-    ///
-    /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
-    /// while it runs.
-    ///
-    /// ```
-    /// # async fn landed(client: affitor_tower::Client) {
-    /// client.click("https://shop.example/?aff=abc123").send_in_background();
-    /// # }
-    /// ```
-    ///
-    /// [`ClientBuilder::queue_capacity`]: crate::ClientBuilder::queue_capacity
-    /// [`send`]: ClickRequest::send
-    pub fn send_in_background(self) {
-        let client = self.client().clone();
-        background(&client, Endpoint::Click, self.into_payload());
-    }
-}
-
-/// Queues a validated payload, or counts and logs the validation error.
-fn background<P: Into<Payload>>(
-    client: &Client,
-    endpoint: Endpoint,
-    validated: Result<(Client, P), Error>,
-) {
-    match validated {
-        Ok((_, payload)) => client.delivery().enqueue(client, payload.into()),
-        Err(error) => client.delivery().invalid(endpoint, &error),
-    }
-}
 
 /// A client's background delivery: the queue, its worker and its counters.
 pub(crate) struct Delivery {
@@ -374,7 +37,7 @@ struct Shared {
     wake: Notify,
     /// Wakes a shutdown: an event was settled.
     settled: Notify,
-    /// Retry attempts, counted from the tasks' retry loops.
+    /// Retry attempts, counted by the transport's retry loop as each retry starts.
     retried: AtomicU64,
     /// The runtime the client was built on, if any: the worker's first choice, since it
     /// usually outlives the runtimes of request handlers (actix-web's per-worker runtimes stop
@@ -502,12 +165,12 @@ impl Delivery {
         }
     }
 
-    fn stats(&self) -> DeliveryStats {
+    pub(crate) fn stats(&self) -> DeliveryStats {
         self.shared.lock().stats(&self.shared)
     }
 
     /// Counts and logs an event that failed validation.
-    fn invalid(&self, endpoint: Endpoint, error: &Error) {
+    pub(super) fn invalid(&self, endpoint: Endpoint, error: &Error) {
         self.shared.lock().failed += 1;
         tracing::warn!(
             endpoint = endpoint.name(),
@@ -517,7 +180,7 @@ impl Delivery {
     }
 
     /// Queues a payload; never blocks (the lock is never held across an await).
-    fn enqueue(&self, client: &Client, payload: Payload) {
+    pub(super) fn enqueue(&self, client: &Client, payload: Payload) {
         let shared = &self.shared;
         let mut state = shared.lock();
         let refused = if state.closing.is_some() {
@@ -566,7 +229,7 @@ impl Delivery {
         shared.wake.notify_one();
     }
 
-    async fn shutdown(&self, client: &Client, deadline: Duration) -> DeliveryReport {
+    pub(crate) async fn shutdown(&self, client: &Client, deadline: Duration) -> DeliveryReport {
         let shared = &self.shared;
         let now = tokio::time::Instant::now();
         let until = now
@@ -798,8 +461,9 @@ async fn work(client: Client, shared: Arc<Shared>) {
                 };
                 let client = client.clone();
                 let payload = Arc::clone(&job.payload);
-                let send = async move { client.send_payload(&payload).await };
-                let task = tasks.spawn(RETRIES.scope(Arc::clone(&shared), send));
+                let shared = Arc::clone(&shared);
+                let task = tasks
+                    .spawn(async move { payload.send(client.transport(), &shared.retried).await });
                 state.in_flight.push(InFlight {
                     task: task.id(),
                     job,
@@ -1025,7 +689,7 @@ mod tests {
             (stats.queued, stats.dropped, stats.failed, stats.pending),
             (0, 1, 2, 0)
         );
-        assert!(format!("{:?}", client.delivery()).contains("capacity: 4"));
+        assert!(format!("{:?}", client.inner.delivery).contains("capacity: 4"));
     }
 
     #[test]

@@ -3,32 +3,13 @@
 //!
 //! Counts are exact wherever the outcome is determined; the retry count is only bounded below
 //! where it depends on how long the API stays down. No assertion bounds a duration from above.
-#![cfg(all(feature = "client", feature = "mock"))]
-#![allow(clippy::unwrap_used)] // Tests may unwrap.
 
+use crate::support::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
 use affitor_tower::{ClickId, Client, DeliveryStats, RetryPolicy, SaleOutcome, UndeliveredReason};
-
-/// Retries in tens of milliseconds, for long enough to outlast a short outage.
-fn quick_retries() -> RetryPolicy {
-    RetryPolicy::default()
-        .max_attempts(1000)
-        .base_delay(Duration::from_millis(10))
-        .max_delay(Duration::from_millis(50))
-        .deadline(Duration::from_secs(20))
-}
-
-fn client(mock: &MockServer, retry: RetryPolicy) -> Client {
-    Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(retry)
-        .build()
-        .unwrap()
-}
 
 fn queue_sales(client: &Client, click_id: &ClickId, ids: impl IntoIterator<Item = String>) {
     for id in ids {
@@ -41,33 +22,6 @@ fn queue_sales(client: &Client, click_id: &ClickId, ids: impl IntoIterator<Item 
 
 fn ids(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|n| format!("{prefix}_{n}")).collect()
-}
-
-/// Waits until every one of `calls` `send_in_background` calls is settled: delivered, failed
-/// or dropped, and nothing is pending.
-async fn settled(client: &Client, calls: u64) -> DeliveryStats {
-    let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let stats = client.delivery_stats();
-            if stats.pending == 0 && stats.delivered + stats.failed + stats.dropped == calls {
-                return stats;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    waited.unwrap_or_else(|_| panic!("not settled: {:?}", client.delivery_stats()))
-}
-
-/// Waits until `ready` holds.
-async fn until(what: &str, mut ready: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        while !ready() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting for {what}");
 }
 
 fn recorded_sales(mock: &MockServer) -> Vec<String> {
@@ -86,7 +40,7 @@ async fn three_500s_then_every_queued_sale_is_recorded_once() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::status(500).on(Endpoint::Sale).times(3));
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
 
     let sales = ids("in_500", 5);
     queue_sales(&client, &click_id, sales.clone());
@@ -114,7 +68,7 @@ async fn nothing_queued_is_lost_while_the_api_refuses_connections_for_2s() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     // Retries every 10 to 50 ms for up to 20 s: they outlast the 2 s outage.
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
     // A pooled connection that the outage will break.
     let warm_up = client.sale("in_warm", 100).click_id(click_id.clone());
     assert!(warm_up.send().await.unwrap().is_recorded());
@@ -145,7 +99,7 @@ async fn send_in_background_returns_before_a_5s_slow_api_answers() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::delay(Duration::from_secs(5)).on(Endpoint::Lead));
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
 
     client
         .lead("user_slow")
@@ -237,7 +191,7 @@ async fn a_429_retry_after_1_is_waited_out() {
     let click_id = mock.click("partner");
     mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::Sale));
     // The backoff alone would wait at most 50 ms.
-    let client = client(
+    let client = client_with(
         &mock,
         quick_retries().retry_after_cap(Duration::from_secs(5)),
     );
@@ -261,7 +215,7 @@ async fn a_429_retry_after_1_is_waited_out() {
 async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
 
     let sales = ids("in_flush", 1000);
     queue_sales(&client, &click_id, sales.clone());
@@ -303,7 +257,7 @@ async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
 async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
     mock.shutdown().await; // The API is down: connections are refused.
 
     // More than the worker sends at once, so some never leave the queue.
@@ -354,7 +308,7 @@ async fn shutdown_reports_events_the_api_refused_during_the_flush() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     // A refund of an unknown sale is a 404, not retried here.
-    let client = client(
+    let client = client_with(
         &mock,
         quick_retries().refund_not_found_window(Duration::ZERO),
     );
@@ -410,7 +364,7 @@ async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     // Were a refund sent before its sale, its 404 would fail it at once.
-    let client = client(
+    let client = client_with(
         &mock,
         quick_retries().refund_not_found_window(Duration::ZERO),
     );
@@ -443,7 +397,7 @@ async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
 #[tokio::test]
 async fn invalid_events_fail_without_reaching_the_queue() {
     let mock = MockServer::start().await.unwrap();
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
 
     client
         .sale("in_zero", 0)
@@ -467,7 +421,7 @@ async fn invalid_events_fail_without_reaching_the_queue() {
 async fn a_webhook_sale_fails_retryably_while_the_api_fails_then_is_recorded_once() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client(&mock, quick_retries().max_attempts(3));
+    let client = client_with(&mock, quick_retries().max_attempts(3));
     let sale = || client.sale("in_webhook", 4900).click_id(click_id.clone());
 
     // The API fails: the handler answers 503, the payment provider redelivers later.
@@ -497,7 +451,7 @@ async fn a_webhook_sale_fails_retryably_while_the_api_fails_then_is_recorded_onc
 async fn a_webhook_sale_whose_answer_was_lost_is_recorded_once() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client(&mock, RetryPolicy::none());
+    let client = client_with(&mock, RetryPolicy::none());
     let sale = || {
         client
             .sale("in_lost_answer", 4900)
@@ -521,7 +475,7 @@ async fn a_webhook_sale_whose_answer_was_lost_is_recorded_once() {
 async fn a_background_sale_answered_409_counts_as_delivered() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
     let first = client.sale("in_dup", 100).click_id(click_id.clone()).send();
     assert!(first.await.unwrap().is_recorded());
 
@@ -559,7 +513,7 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     let click_id = mock.click("partner");
     // The first sale is recorded, and its answer held back past the first runtime's end.
     mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
-    let client = client(&mock, quick_retries());
+    let client = client_with(&mock, quick_retries());
 
     let first = current_thread();
     first.block_on(async {
@@ -604,7 +558,7 @@ fn a_flush_outlives_the_runtime_of_its_worker() {
     // The sale is recorded, and its answer held back past the worker runtime's end.
     mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
     let home = one_thread();
-    let client = home.block_on(async { client(&mock, quick_retries()) });
+    let client = home.block_on(async { client_with(&mock, quick_retries()) });
 
     let flushing = current_thread();
     let report = flushing.block_on(async {
@@ -639,7 +593,7 @@ fn a_worker_dropped_before_it_ran_is_replaced() {
     let mock = api.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
     let home = current_thread();
-    let client = home.block_on(async { client(&mock, quick_retries()) });
+    let client = home.block_on(async { client_with(&mock, quick_retries()) });
     // Queued from outside any runtime: the worker is spawned on `home`, which is not running,
     // so it waits there unpolled, and is dropped with it.
     queue_sales(&client, &click_id, ["in_unrun_1".to_owned()]);
@@ -670,7 +624,7 @@ fn the_worker_runs_on_the_runtime_the_client_was_built_on() {
     let mock = home.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::delay(Duration::from_millis(300)).on(Endpoint::Sale));
-    let client = home.block_on(async { client(&mock, quick_retries()) });
+    let client = home.block_on(async { client_with(&mock, quick_retries()) });
 
     let handler = current_thread();
     handler.block_on(async {
@@ -693,7 +647,7 @@ fn a_client_whose_runtime_stopped_delivers_on_the_current_one() {
     let click_id = mock.click("partner");
 
     let first = current_thread();
-    let client = first.block_on(async { client(&mock, quick_retries()) });
+    let client = first.block_on(async { client_with(&mock, quick_retries()) });
     drop(first);
 
     let second = current_thread();
@@ -708,24 +662,9 @@ fn a_client_whose_runtime_stopped_delivers_on_the_current_one() {
     drop(api);
 }
 
-/// A `MakeWriter` that keeps what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer_key() {
-    let logs = Captured::default();
+    let logs = LogCapture::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -766,7 +705,7 @@ async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer
         (1, 0, 2, 3)
     );
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert_eq!(
         logs.matches("the delivery queue is full").count(),
         3,

@@ -1,13 +1,12 @@
-//! Contract tests: every request body the client can produce, checked against the OpenAPI
-//! schemas of the Affitor API (field names, types, enums, required fields), written out by hand
-//! below. A body with a field the schema does not know, a wrong type, or a `null` fails.
+//! Contract tests: every request body the client can produce, validated against the request
+//! schemas of the Affitor API's OpenAPI file (`tests/data/affitor-openapi.yaml`) with a JSON
+//! Schema validator: field names, types, formats, enums, required fields. A body with a field
+//! the schema does not know, a wrong type, or a `null` fails.
 //!
 //! The bodies are captured by a small HTTP server on 127.0.0.1, so what is checked is exactly
 //! what goes on the wire.
-#![cfg(feature = "client")]
-#![allow(clippy::unwrap_used)] // Tests may unwrap.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use affitor_tower::{ClickId, Client, Currency, RetryPolicy, SaleType, SubscriptionInterval};
 use axum::Router;
@@ -16,193 +15,60 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use serde_json::{Map, Value, json};
 
-/// The type of one field, as the OpenAPI file gives it.
-#[derive(Clone, Copy, Debug)]
-enum Ty {
-    String,
-    /// `type: string, format: uri`.
-    Uri,
-    /// `type: string, format: email`.
-    Email,
-    /// `type: integer` with a minimum.
-    Integer {
-        minimum: i64,
-    },
-    Boolean,
-    /// `type: string` with an `enum`.
-    Enum(&'static [&'static str]),
-    /// `type: [string, integer]`.
-    StringOrInteger,
-    /// `type: array, items: {type: string}`.
-    StringArray,
-    /// `$ref` to another object schema.
-    Object(&'static Schema),
-    /// No type given (any JSON).
-    Any,
+/// The API reference (OpenAPI 3.1), copied into `tests/data`.
+const OPENAPI: &str = include_str!("../data/affitor-openapi.yaml");
+
+/// The request-body schema of one endpoint, from the OpenAPI file.
+struct RequestSchema {
+    /// The schema's name in `components.schemas`, such as `SaleRequest`.
+    name: String,
+    validator: jsonschema::Validator,
 }
 
-#[derive(Debug)]
-struct Schema {
-    name: &'static str,
-    fields: &'static [(&'static str, Ty)],
-    required: &'static [&'static str],
-    /// An extension object: keys beyond `fields` are the caller's own data.
-    open: bool,
+/// The OpenAPI file as JSON, with every request schema closed: a field it does not name is a
+/// violation (the client sends only documented fields). `AdditionalData` stays open: it is
+/// the caller's own extension object.
+fn openapi() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let mut spec: Value = serde_norway::from_str(OPENAPI).unwrap();
+        let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
+        for (name, schema) in schemas.iter_mut() {
+            if name.ends_with("Request") && schema.get("properties").is_some() {
+                schema["additionalProperties"] = json!(false);
+            }
+        }
+        spec
+    })
 }
 
-// components.schemas.AdditionalData
-static ADDITIONAL_DATA: Schema = Schema {
-    name: "AdditionalData",
-    fields: &[
-        ("test_mode", Ty::Boolean),
-        ("program_id", Ty::StringOrInteger),
-        ("event_name", Ty::String),
-    ],
-    required: &[],
-    open: true,
-};
+/// The schema of the JSON body of `POST path`, as the OpenAPI file gives it.
+fn request_schema(path: &str) -> RequestSchema {
+    let spec = openapi();
+    let schema =
+        &spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let reference = schema["$ref"].as_str().unwrap();
+    let name = reference.rsplit('/').next().unwrap().to_owned();
+    // The body's schema, with the components its references point into.
+    let root = json!({"$ref": reference, "components": spec["components"]});
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap();
+    RequestSchema { name, validator }
+}
 
-// components.schemas.ClickRequest
-static CLICK_REQUEST: Schema = Schema {
-    name: "ClickRequest",
-    fields: &[
-        ("affiliate_url", Ty::Uri),
-        ("page_url", Ty::Uri),
-        ("page_title", Ty::String),
-        ("referrer_url", Ty::String),
-        ("session_id", Ty::String),
-        ("user_agent", Ty::String),
-        ("screen_resolution", Ty::String),
-        ("viewport_size", Ty::String),
-        ("language", Ty::String),
-        ("timezone", Ty::String),
-        ("existing_click_id", Ty::String),
-        ("additional_data", Ty::Object(&ADDITIONAL_DATA)),
-    ],
-    required: &[],
-    open: false,
-};
-
-// components.schemas.LeadRequest
-static LEAD_REQUEST: Schema = Schema {
-    name: "LeadRequest",
-    fields: &[
-        ("click_id", Ty::String),
-        ("customer_key", Ty::String),
-        ("email", Ty::Email),
-        ("session_id", Ty::String),
-        ("page_url", Ty::String),
-        ("click_ids", Ty::StringArray),
-        ("additional_data", Ty::Object(&ADDITIONAL_DATA)),
-    ],
-    required: &[],
-    open: false,
-};
-
-// components.schemas.SaleRequest
-static SALE_REQUEST: Schema = Schema {
-    name: "SaleRequest",
-    fields: &[
-        ("transaction_id", Ty::String),
-        ("customer_key", Ty::String),
-        ("click_id", Ty::String),
-        ("amount_cents", Ty::Integer { minimum: 1 }),
-        ("currency", Ty::Enum(&["USD", "EUR", "VND"])),
-        ("sale_type", Ty::Enum(&["payment", "subscription"])),
-        ("is_recurring", Ty::Boolean),
-        ("subscription_id", Ty::String),
-        (
-            "subscription_interval",
-            Ty::Enum(&["monthly", "quarterly", "annual"]),
-        ),
-        ("product_id", Ty::String),
-        ("line_items", Ty::Any),
-        ("additional_data", Ty::Object(&ADDITIONAL_DATA)),
-    ],
-    required: &["transaction_id", "amount_cents"],
-    open: false,
-};
-
-// components.schemas.RefundRequest
-static REFUND_REQUEST: Schema = Schema {
-    name: "RefundRequest",
-    fields: &[
-        ("transaction_id", Ty::String),
-        ("refund_amount_cents", Ty::Integer { minimum: 1 }),
-        ("refund_reason", Ty::String),
-    ],
-    required: &["transaction_id"],
-    open: false,
-};
-
-// components.schemas.TestEventRequest
-static TEST_EVENT_REQUEST: Schema = Schema {
-    name: "TestEventRequest",
-    fields: &[
-        ("type", Ty::Enum(&["chain"])),
-        ("event_type", Ty::Enum(&["click", "lead", "sale"])),
-    ],
-    required: &[],
-    open: false,
-};
-
-/// Checks `value` against `schema`; returns every violation found.
-fn check(schema: &Schema, value: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    check_object(schema, value, schema.name, &mut problems);
+/// Checks `body` against `schema`; returns every violation found. `null` is never sent, even
+/// where the schema would allow it (`line_items`, the caller's `additional_data`).
+fn check(schema: &RequestSchema, body: &Value) -> Vec<String> {
+    let mut problems: Vec<String> = schema
+        .validator
+        .iter_errors(body)
+        .map(|error| format!("{}: {error}", schema.name))
+        .collect();
+    check_no_null(body, &schema.name, &mut problems);
     problems
-}
-
-fn check_object(schema: &Schema, value: &Value, at: &str, problems: &mut Vec<String>) {
-    let Value::Object(object) = value else {
-        problems.push(format!("{at}: expected an object, got {value}"));
-        return;
-    };
-    for required in schema.required {
-        if !object.contains_key(*required) {
-            problems.push(format!("{at}: required field `{required}` is missing"));
-        }
-    }
-    for (name, field) in object {
-        let at = format!("{at}.{name}");
-        match schema.fields.iter().find(|(known, _)| known == name) {
-            Some((_, ty)) => check_type(*ty, field, &at, problems),
-            None if schema.open => check_no_null(field, &at, problems),
-            None => problems.push(format!("{at}: unknown field for {}", schema.name)),
-        }
-    }
-}
-
-fn check_type(ty: Ty, value: &Value, at: &str, problems: &mut Vec<String>) {
-    let ok = match (ty, value) {
-        (_, Value::Null) => {
-            problems.push(format!("{at}: null is never sent"));
-            return;
-        }
-        (Ty::String, Value::String(_)) => true,
-        (Ty::Uri, Value::String(text)) => reqwest::Url::parse(text).is_ok(),
-        (Ty::Email, Value::String(text)) => text.contains('@'),
-        (Ty::Integer { minimum }, Value::Number(number)) => {
-            number.as_i64().is_some_and(|n| n >= minimum)
-        }
-        (Ty::Boolean, Value::Bool(_)) => true,
-        (Ty::Enum(values), Value::String(text)) => values.contains(&text.as_str()),
-        (Ty::StringOrInteger, Value::String(_)) => true,
-        (Ty::StringOrInteger, Value::Number(number)) => number.is_i64() || number.is_u64(),
-        (Ty::StringArray, Value::Array(items)) => items.iter().all(Value::is_string),
-        (Ty::Object(schema), object @ Value::Object(_)) => {
-            check_object(schema, object, at, problems);
-            true
-        }
-        (Ty::Any, any) => {
-            check_no_null(any, at, problems);
-            true
-        }
-        _ => false,
-    };
-    if !ok {
-        problems.push(format!("{at}: {value} is not a valid {ty:?}"));
-    }
 }
 
 fn check_no_null(value: &Value, at: &str, problems: &mut Vec<String>) {
@@ -416,20 +282,17 @@ async fn captured(test_mode: bool) -> Vec<Captured> {
 }
 
 fn assert_conforms(requests: &[Captured], test_mode: bool) {
-    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
     for request in requests {
         let (schema, auth) = match (request.method.as_str(), request.path.as_str()) {
-            ("POST", "/api/v1/track/click") => (Some(&CLICK_REQUEST), false),
-            ("POST", "/api/v1/track/lead") => (Some(&LEAD_REQUEST), true),
-            ("POST", "/api/v1/track/sale") => (Some(&SALE_REQUEST), true),
-            ("POST", "/api/v1/track/refund") => (Some(&REFUND_REQUEST), true),
-            ("POST", "/api/v1/cli/test-event") => (Some(&TEST_EVENT_REQUEST), true),
+            ("POST", path @ "/api/v1/track/click") => (Some(request_schema(path)), false),
+            ("POST", path) => (Some(request_schema(path)), true),
             ("GET", "/api/v1/programs/me/readiness") => (None, true),
             other => panic!("a request the API does not have: {other:?}"),
         };
-        *seen
-            .entry(schema.map_or("Readiness", |schema| schema.name))
-            .or_default() += 1;
+        let schema = schema.as_ref();
+        let name = schema.map_or("Readiness", |schema| schema.name.as_str());
+        *seen.entry(name.to_owned()).or_default() += 1;
         match schema {
             Some(schema) => {
                 let problems = check(schema, &request.body);
@@ -450,19 +313,14 @@ fn assert_conforms(requests: &[Captured], test_mode: bool) {
                 assert_eq!(request.body, Value::Null);
             }
         }
-        if matches!(schema.map(|s| s.name), Some("LeadRequest" | "SaleRequest")) && !test_mode {
+        if matches!(name, "LeadRequest" | "SaleRequest") && !test_mode {
             assert!(check_customer(&request.body), "{}", request.body);
         }
-        if test_mode
-            && matches!(
-                schema.map(|s| s.name),
-                Some("LeadRequest" | "SaleRequest" | "ClickRequest")
-            )
-        {
+        if test_mode && matches!(name, "LeadRequest" | "SaleRequest" | "ClickRequest") {
             assert_eq!(request.body["additional_data"]["test_mode"], json!(true));
         }
         // Test-mode clicks carry no key: they name the program instead.
-        if schema.map(|s| s.name) == Some("ClickRequest") {
+        if name == "ClickRequest" {
             let program_id = request
                 .body
                 .get("additional_data")
@@ -528,41 +386,40 @@ async fn minimal_bodies_are_exactly_the_given_fields() {
 /// The checker itself must catch what it is meant to catch.
 #[test]
 fn the_checker_rejects_bad_bodies() {
+    let sale = request_schema("/api/v1/track/sale");
+    let lead = request_schema("/api/v1/track/lead");
+    let click = request_schema("/api/v1/track/click");
+    let refund = request_schema("/api/v1/track/refund");
+    let test_event = request_schema("/api/v1/cli/test-event");
     let bad = [
-        (&SALE_REQUEST, json!({"transaction_id": "t"})),
+        (&sale, json!({"transaction_id": "t"})),
+        (&sale, json!({"transaction_id": "t", "amount_cents": 0})),
         (
-            &SALE_REQUEST,
-            json!({"transaction_id": "t", "amount_cents": 0}),
-        ),
-        (
-            &SALE_REQUEST,
+            &sale,
             json!({"transaction_id": "t", "amount_cents": 1, "currency": "usd"}),
         ),
         (
-            &SALE_REQUEST,
+            &sale,
             json!({"transaction_id": "t", "amount_cents": 1, "customer_key": null}),
         ),
         (
-            &SALE_REQUEST,
+            &sale,
             json!({"transaction_id": "t", "amount_cents": 1, "event_name": "x"}),
         ),
+        (&sale, json!({"transaction_id": 7, "amount_cents": 1})),
         (
-            &SALE_REQUEST,
-            json!({"transaction_id": 7, "amount_cents": 1}),
-        ),
-        (
-            &SALE_REQUEST,
+            &sale,
             json!({"transaction_id": "t", "amount_cents": 1, "additional_data": {"test_mode": "yes"}}),
         ),
-        (&LEAD_REQUEST, json!({"click_ids": ["a", 1]})),
-        (&LEAD_REQUEST, json!({"email": "not-an-email"})),
-        (&CLICK_REQUEST, json!({"affiliate_url": "not a url"})),
+        (&lead, json!({"click_ids": ["a", 1]})),
+        (&lead, json!({"email": "not-an-email"})),
+        (&click, json!({"affiliate_url": "not a url"})),
         (
-            &REFUND_REQUEST,
+            &refund,
             json!({"transaction_id": "t", "refund_amount_cents": 0}),
         ),
-        (&TEST_EVENT_REQUEST, json!({"type": "single"})),
-        (&LEAD_REQUEST, json!([])),
+        (&test_event, json!({"type": "single"})),
+        (&lead, json!([])),
     ];
     for (schema, body) in bad {
         assert!(
@@ -571,11 +428,5 @@ fn the_checker_rejects_bad_bodies() {
             schema.name
         );
     }
-    assert!(
-        check(
-            &SALE_REQUEST,
-            &json!({"transaction_id": "t", "amount_cents": 1})
-        )
-        .is_empty()
-    );
+    assert!(check(&sale, &json!({"transaction_id": "t", "amount_cents": 1})).is_empty());
 }

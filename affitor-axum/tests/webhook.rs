@@ -1,0 +1,179 @@
+//! `StripeEvent` and `PolarEvent` on a real axum `Router`, against the local Affitor API
+//! stand-in: the one-line handlers, and every refused delivery with its answer.
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::time::{Duration, SystemTime};
+
+use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
+use affitor_axum::{AffitorClient, AffitorLayer, Client, PolarEvent, StripeEvent};
+use affitor_tower::RetryPolicy;
+use affitor_tower::mock::{Fault, MockServer, SignedWebhook};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRef, State};
+use axum::routing::post;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+const STRIPE_SECRET: &str = "whsec_axum_test";
+const POLAR_SECRET: &str = "polar_whs_axum_test";
+
+#[derive(Clone, FromRef)]
+struct AppState {
+    affitor: Client,
+    stripe: Stripe,
+    polar: Polar,
+}
+
+/// The handlers a user writes: one line each, the client from the layer or from the state.
+async fn stripe(affitor: AffitorClient, event: StripeEvent) -> StatusCode {
+    event.track(affitor.client()).await
+}
+
+async fn polar(State(affitor): State<Client>, event: PolarEvent) -> StatusCode {
+    event.track(&affitor).await
+}
+
+async fn app() -> (MockServer, Router) {
+    let mock = MockServer::start().await.unwrap();
+    mock.click_with_id("partner", "cust_axum_1".parse().unwrap());
+    let affitor = Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .retry(
+            RetryPolicy::default()
+                .base_delay(Duration::from_millis(5))
+                .max_delay(Duration::from_millis(20))
+                .deadline(Duration::from_secs(2)),
+        )
+        .build()
+        .unwrap();
+    let state = AppState {
+        affitor: affitor.clone(),
+        stripe: Stripe::builder()
+            .secret(STRIPE_SECRET)
+            .body_limit(4096)
+            .build()
+            .unwrap(),
+        polar: Polar::new(POLAR_SECRET).unwrap(),
+    };
+    let router = Router::new()
+        .route("/webhooks/stripe", post(stripe))
+        .route("/webhooks/polar", post(polar))
+        .with_state(state)
+        .layer(AffitorLayer::new().client(affitor));
+    (mock, router)
+}
+
+fn checkout_completed(payment_intent: &str) -> String {
+    json!({
+        "id": "evt_axum", "type": "checkout.session.completed",
+        "data": { "object": {
+            "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+            "payment_intent": payment_intent, "amount_total": 4900, "currency": "usd",
+            "metadata": { "affitor_click_id": "cust_axum_1", "affitor_customer_key": "user_1" },
+        }},
+    })
+    .to_string()
+}
+
+async fn deliver(app: &Router, path: &str, signed: &SignedWebhook) -> (StatusCode, String) {
+    let mut request = Request::post(path);
+    for (name, value) in signed.headers() {
+        request = request.header(name, value);
+    }
+    let request = request.body(Body::from(signed.body().to_owned())).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn a_signed_stripe_event_is_one_sale_however_often_it_comes() {
+    let (mock, app) = app().await;
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, checkout_completed("pi_axum_1"));
+    for _ in 0..2 {
+        let (status, body) = deliver(&app, "/webhooks/stripe", &signed).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let sales = mock.sales();
+    assert_eq!(sales.len(), 1);
+    assert_eq!(sales[0].transaction_id, "pi_axum_1");
+}
+
+#[tokio::test]
+async fn a_signed_polar_order_is_a_sale() {
+    let (mock, app) = app().await;
+    let order = json!({"type": "order.paid", "data": {
+        "id": "order_axum_1", "total_amount": 1900, "currency": "usd", "billing_reason": "purchase",
+        "metadata": {"reference_id": "cust_axum_1"},
+    }});
+    let signed = SignedWebhook::polar(POLAR_SECRET, order.to_string());
+    let (status, body) = deliver(&app, "/webhooks/polar", &signed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(mock.sales()[0].transaction_id, "order_axum_1");
+}
+
+#[tokio::test]
+async fn refused_deliveries_say_why_and_send_nothing() {
+    let (mock, app) = app().await;
+    let body = checkout_completed("pi_axum_2");
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let cases = [
+        (
+            SignedWebhook::stripe("whsec_someone_else", body.clone()),
+            StatusCode::BAD_REQUEST,
+            "no webhook signature matches",
+        ),
+        (
+            SignedWebhook::stripe_at(STRIPE_SECRET, body.clone(), an_hour_ago),
+            StatusCode::BAD_REQUEST,
+            "too old",
+        ),
+        (
+            SignedWebhook::stripe(STRIPE_SECRET, "not json"),
+            StatusCode::BAD_REQUEST,
+            "not JSON",
+        ),
+        (
+            SignedWebhook::stripe(
+                STRIPE_SECRET,
+                format!("{{\"pad\":\"{}\"}}", "x".repeat(5000)),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "more than 4096 bytes",
+        ),
+        (
+            SignedWebhook::polar(POLAR_SECRET, body.clone()),
+            StatusCode::BAD_REQUEST,
+            "no signature header",
+        ),
+    ];
+    for (signed, expected, message) in cases {
+        let (status, text) = deliver(&app, "/webhooks/stripe", &signed).await;
+        assert_eq!(status, expected, "{text}");
+        assert!(text.contains(message), "{text}");
+        assert!(!text.contains(STRIPE_SECRET), "{text}");
+    }
+    // A Stripe delivery to the Polar route lacks the Standard Webhooks headers.
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+    let (status, text) = deliver(&app, "/webhooks/polar", &signed).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn the_provider_is_asked_to_redeliver_while_the_api_is_down() {
+    let (mock, app) = app().await;
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, checkout_completed("pi_axum_3"));
+    mock.inject(Fault::status(503).always());
+    let (status, _) = deliver(&app, "/webhooks/stripe", &signed).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    mock.clear_faults();
+    let (status, _) = deliver(&app, "/webhooks/stripe", &signed).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mock.sales().len(), 1);
+}

@@ -1,0 +1,97 @@
+//! The builder of both verifiers.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::WebhookError;
+use super::signature::{Config, DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, Key, Secrets};
+
+/// Builds a [`Stripe`](super::Stripe) or [`Polar`](super::Polar) verifier: made by
+/// `Stripe::builder()` and `Polar::builder()`.
+///
+/// ```
+/// use std::time::Duration;
+/// use affitor_tower::webhook::Stripe;
+///
+/// let stripe = Stripe::builder()
+///     .secret("whsec_current")
+///     .secret("whsec_rolled_yesterday") // both are accepted during a rotation
+///     .tolerance(Duration::from_secs(600))
+///     .body_limit(256 * 1024)
+///     .build()?;
+/// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+/// ```
+#[must_use = "a builder does nothing until you call `build`"]
+pub struct Builder<P> {
+    pub(super) secrets: Secrets,
+    tolerance: Duration,
+    body_limit: usize,
+    provider: PhantomData<fn() -> P>,
+}
+
+impl<P> Builder<P> {
+    pub(super) fn new(secrets: Secrets) -> Self {
+        Self {
+            secrets,
+            tolerance: DEFAULT_TOLERANCE,
+            body_limit: DEFAULT_BODY_LIMIT,
+            provider: PhantomData,
+        }
+    }
+
+    /// Adds a signing secret. A delivery is accepted when any of them signed it: give the new
+    /// and the old secret while rolling one.
+    ///
+    /// ```
+    /// let stripe = affitor_tower::webhook::Stripe::builder().secret("whsec_a").secret("whsec_b");
+    /// ```
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// How far a signature's timestamp may be from now (default 5 minutes).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let polar = affitor_tower::webhook::Polar::builder().tolerance(Duration::from_secs(60));
+    /// ```
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// The longest body accepted, in bytes (default 1 MiB); a longer one is answered 413.
+    ///
+    /// ```
+    /// let stripe = affitor_tower::webhook::Stripe::builder().body_limit(256 * 1024);
+    /// ```
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    pub(super) fn config(
+        self,
+        provider: &str,
+        key: impl Fn(&str) -> Result<Key, WebhookError>,
+    ) -> Result<Arc<Config>, WebhookError> {
+        Ok(Arc::new(Config {
+            keys: self.secrets.keys(provider, key)?,
+            tolerance: self.tolerance,
+            body_limit: self.body_limit,
+        }))
+    }
+}
+
+impl<P> fmt::Debug for Builder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("secrets", &self.secrets)
+            .field("tolerance", &self.tolerance)
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}

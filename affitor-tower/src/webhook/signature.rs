@@ -1,0 +1,250 @@
+//! What both signature schemes share: the keys, the HMAC, the headers, the clock check.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::error::{WebhookError, WebhookErrorKind};
+
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// How far a signature's timestamp may be from now unless configured: 5 minutes, as Stripe's
+/// and the Standard Webhooks libraries default to.
+pub(crate) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The longest body read unless configured: 1 MiB. Stripe and Polar events are a few KiB; an
+/// invoice with hundreds of lines stays well under this.
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// One signing key, ready to sign: the HMAC state after the key, so that each verification
+/// hashes only the message. Never printed.
+#[derive(Clone)]
+pub(crate) struct Key(HmacSha256);
+
+impl Key {
+    pub(crate) fn new(bytes: &[u8]) -> Self {
+        Self(<HmacSha256 as Mac>::new_from_slice(bytes).expect("HMAC takes a key of any length"))
+    }
+
+    /// The HMAC-SHA256 of the concatenated `parts`, as a state still to be finalized.
+    pub(crate) fn mac(&self, parts: &[&[u8]]) -> HmacSha256 {
+        let mut mac = self.0.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac
+    }
+
+    /// The HMAC-SHA256 of the concatenated `parts`: how the stand-in signs.
+    #[cfg_attr(not(feature = "mock"), allow(dead_code))]
+    pub(crate) fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        self.mac(parts).finalize().into_bytes().into()
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+/// Whether one of `keys` signed `parts` with one of `signatures`, compared in constant time
+/// (`Mac::verify_slice`).
+pub(crate) fn any_matches(keys: &[Key], parts: &[&[u8]], signatures: &[Vec<u8>]) -> bool {
+    keys.iter().any(|key| {
+        let mac = key.mac(parts);
+        signatures
+            .iter()
+            .any(|signature| mac.clone().verify_slice(signature).is_ok())
+    })
+}
+
+/// The secrets of a verifier, from a builder or an environment variable.
+#[derive(Clone, Default)]
+pub(crate) struct Secrets(Vec<String>);
+
+impl Secrets {
+    pub(crate) fn push(&mut self, secret: String) {
+        self.0.push(secret);
+    }
+
+    /// The secrets of `variable`: one, or several separated by commas or spaces (during a
+    /// rotation). `None` when it is unset or empty.
+    pub(crate) fn from_env(variable: &str) -> Option<Self> {
+        Self::parse(&std::env::var(variable).ok()?)
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        let secrets: Vec<String> = value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|secret| !secret.is_empty())
+            .map(str::to_owned)
+            .collect();
+        (!secrets.is_empty()).then_some(Self(secrets))
+    }
+
+    /// Each secret turned into a key by `key`; an error when there is none, or one is empty.
+    pub(crate) fn keys(
+        &self,
+        provider: &str,
+        key: impl Fn(&str) -> Result<Key, WebhookError>,
+    ) -> Result<Vec<Key>, WebhookError> {
+        if self.0.is_empty() {
+            return Err(
+                WebhookError::new(WebhookErrorKind::MissingSecret).with_detail(format!(
+                    "a {provider} verifier needs the endpoint's signing secret"
+                )),
+            );
+        }
+        self.0
+            .iter()
+            .map(|secret| {
+                let secret = secret.trim();
+                if secret.is_empty() {
+                    return Err(WebhookError::new(WebhookErrorKind::InvalidSecret)
+                        .with_detail(format!("a {provider} signing secret is empty")));
+                }
+                key(secret)
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} secret(s)", self.0.len())
+    }
+}
+
+/// The value of the first header of each of `names` (in any case) among `headers`.
+pub(crate) fn find_headers<const N: usize, K, V>(
+    headers: impl IntoIterator<Item = (K, V)>,
+    names: [&str; N],
+) -> [Option<V>; N]
+where
+    K: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    let mut found: [Option<V>; N] = std::array::from_fn(|_| None);
+    for (name, value) in headers {
+        let name = name.as_ref();
+        if let Some(index) = names.iter().position(|n| n.eq_ignore_ascii_case(name))
+            && found[index].is_none()
+        {
+            found[index] = Some(value);
+        }
+    }
+    found
+}
+
+/// Seconds since the Unix epoch, negative before it.
+pub(crate) fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+/// Checks that the signature's `timestamp` is no older than `tolerance` at `now`, and, with
+/// `reject_future`, no further ahead than it either.
+pub(crate) fn check_timestamp(
+    timestamp: i64,
+    now: SystemTime,
+    tolerance: Duration,
+    reject_future: bool,
+) -> Result<(), WebhookError> {
+    let now = unix_seconds(now);
+    let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
+    let age = now.saturating_sub(timestamp);
+    if age > tolerance {
+        return Err(
+            WebhookError::new(WebhookErrorKind::Expired).with_detail(format!(
+                "signed {age} s ago, more than the tolerance of {tolerance} s: a replayed event, \
+             or this server's clock is wrong"
+            )),
+        );
+    }
+    let ahead = age.saturating_neg();
+    if reject_future && ahead > tolerance {
+        return Err(
+            WebhookError::new(WebhookErrorKind::Expired).with_detail(format!(
+                "signed {} s in the future, more than the tolerance of {tolerance} s: this \
+             server's clock, or the sender's, is wrong",
+                -age
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// A built verifier's settings, shared by its clones.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) keys: Vec<Key>,
+    pub(crate) tolerance: Duration,
+    pub(crate) body_limit: usize,
+}
+
+impl Config {
+    /// Refuses a body over the limit, before anything else is done with it.
+    pub(crate) fn check_size(&self, body: &[u8]) -> Result<(), WebhookError> {
+        if body.len() > self.body_limit {
+            return Err(
+                WebhookError::new(WebhookErrorKind::BodyTooLarge).with_detail(format!(
+                    "more than {} bytes: raise the verifier's `body_limit` if your events \
+                     are this large",
+                    self.body_limit
+                )),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variable_holds_one_secret_or_several() {
+        let secrets = |value| Secrets::parse(value).map(|secrets| secrets.0);
+        assert_eq!(secrets("whsec_a"), Some(vec!["whsec_a".to_owned()]));
+        assert_eq!(
+            secrets(" whsec_a, whsec_b whsec_c,"),
+            Some(vec!["whsec_a".into(), "whsec_b".into(), "whsec_c".into()])
+        );
+        assert_eq!(secrets(""), None);
+        assert_eq!(secrets(" , "), None);
+    }
+
+    #[test]
+    fn the_tolerance_is_one_sided_or_two_sided() {
+        let tolerance = Duration::from_secs(300);
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert!(check_timestamp(9_700, now, tolerance, true).is_ok());
+        assert!(check_timestamp(9_699, now, tolerance, false).is_err());
+        assert!(check_timestamp(10_300, now, tolerance, true).is_ok());
+        assert!(check_timestamp(10_301, now, tolerance, true).is_err());
+        assert!(check_timestamp(i64::MAX, now, tolerance, false).is_ok());
+        assert!(check_timestamp(i64::MIN, now, tolerance, false).is_err());
+        assert!(check_timestamp(i64::MAX, UNIX_EPOCH, tolerance, true).is_err());
+    }
+
+    #[test]
+    fn headers_are_found_in_any_case_first_one_wins() {
+        let headers = [
+            ("Webhook-Id", "a"),
+            ("webhook-id", "b"),
+            ("WEBHOOK-SIGNATURE", "c"),
+        ];
+        assert_eq!(
+            find_headers(
+                headers,
+                ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            ),
+            [Some("a"), None, Some("c")]
+        );
+    }
+}

@@ -1,0 +1,493 @@
+//! Stripe: the `Stripe-Signature` header, and the events of a sale and a refund.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+
+use super::builder::Builder;
+use super::error::{WebhookError, WebhookErrorKind, excerpt};
+use super::payload::{Metadata, Payment, expandable, lenient, parse, partial};
+use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
+use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
+use crate::{Client, SaleType};
+
+/// The environment variable [`Stripe::from_env`] reads.
+const SECRET_VARIABLE: &str = "STRIPE_WEBHOOK_SECRET";
+
+/// Verifies Stripe webhooks (`Stripe-Signature`) and reads their sales and refunds.
+///
+/// See the [module docs](super) for the events it tracks and the ids it keys them by. If your
+/// program is connected to Affitor's Stripe integration, Affitor already reads your Stripe
+/// events: do not also track them from a webhook, or each sale counts twice.
+///
+/// Cheap to clone (one `Arc`); the secrets never appear in its `Debug` output, in errors or in
+/// logs.
+///
+/// ```
+/// use affitor_tower::webhook::Stripe;
+/// # use affitor_tower::mock::SignedWebhook;
+///
+/// let stripe = Stripe::new("whsec_test_secret")?; // or Stripe::from_env()?
+/// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
+/// # let signed = SignedWebhook::stripe("whsec_test_secret", body);
+/// # let (headers, body) = (signed.headers(), signed.body());
+/// // `headers`: the request's headers (an `http::HeaderMap`, or (name, value) pairs);
+/// // `body`: its raw bytes, as they arrived.
+/// let event = stripe.verify(headers, body)?;
+/// assert_eq!(event.event_type, "customer.created");
+/// assert!(!format!("{stripe:?}").contains("whsec_test_secret"));
+/// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+/// ```
+#[derive(Clone)]
+pub struct Stripe {
+    config: Arc<Config>,
+}
+
+impl Stripe {
+    /// A verifier for the endpoint whose signing secret is `secret` (`whsec_...`, from the
+    /// dashboard's webhook endpoint, or printed by `stripe listen`).
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
+    ///
+    /// ```
+    /// let stripe = affitor_tower::webhook::Stripe::new("whsec_test_secret")?;
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn new(secret: impl Into<String>) -> Result<Self, WebhookError> {
+        Self::builder().secret(secret).build()
+    }
+
+    /// A verifier whose secret is `STRIPE_WEBHOOK_SECRET`: one secret, or several separated by
+    /// commas (during a rotation).
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookErrorKind::MissingSecret`] when the variable is unset or empty.
+    ///
+    /// ```no_run
+    /// let stripe = affitor_tower::webhook::Stripe::from_env()?;
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn from_env() -> Result<Self, WebhookError> {
+        match Secrets::from_env(SECRET_VARIABLE) {
+            Some(secrets) => Builder::<Self>::new(secrets).build(),
+            None => Err(WebhookError::new(WebhookErrorKind::MissingSecret)
+                .with_detail(format!("{SECRET_VARIABLE} is unset or empty"))),
+        }
+    }
+
+    /// A builder, for several secrets, the tolerance and the body limit.
+    ///
+    /// ```
+    /// let stripe = affitor_tower::webhook::Stripe::builder().secret("whsec_test").build()?;
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn builder() -> Builder<Self> {
+        Builder::new(Secrets::default())
+    }
+
+    /// How far a signature's timestamp may lie in the past.
+    ///
+    /// ```
+    /// let stripe = affitor_tower::webhook::Stripe::new("whsec_test")?;
+    /// assert_eq!(stripe.tolerance().as_secs(), 300);
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn tolerance(&self) -> Duration {
+        self.config.tolerance
+    }
+
+    /// The longest body accepted, in bytes: read no more than this from the request.
+    ///
+    /// ```
+    /// let stripe = affitor_tower::webhook::Stripe::new("whsec_test")?;
+    /// assert_eq!(stripe.body_limit(), 1024 * 1024);
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn body_limit(&self) -> usize {
+        self.config.body_limit
+    }
+
+    /// Verifies a delivery and reads its event, now.
+    ///
+    /// `headers` are the request's headers: an `&http::HeaderMap`, actix-web's, or any
+    /// `(name, value)` pairs (names in any case). `body` is the raw body, as it arrived.
+    ///
+    /// # Errors
+    ///
+    /// A [`WebhookError`] when the body is over the limit, the signature is missing,
+    /// malformed, wrong or too old, or the body is not an event.
+    ///
+    /// ```
+    /// use affitor_tower::webhook::{Stripe, WebhookErrorKind};
+    ///
+    /// let stripe = Stripe::new("whsec_test")?;
+    /// let header = format!("t=1700000000,v1={}", "ab".repeat(32)); // not Stripe's
+    /// let error = stripe.verify([("Stripe-Signature", header)], b"{}").unwrap_err();
+    /// assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn verify<K, V>(
+        &self,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+    ) -> Result<Event, WebhookError>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        self.verify_at(headers, body, SystemTime::now())
+    }
+
+    /// [`verify`](Self::verify) as of `now`: for tests, and for events kept to be verified
+    /// later.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`verify`](Self::verify).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use affitor_tower::webhook::{Stripe, WebhookErrorKind};
+    ///
+    /// let stripe = Stripe::new("whsec_test")?;
+    /// let signed_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
+    /// # let signed = affitor_tower::mock::SignedWebhook::stripe_at("whsec_test", body, signed_at);
+    /// # let (headers, body) = (signed.headers(), signed.body());
+    /// let late = signed_at + Duration::from_secs(301);
+    /// let error = stripe.verify_at(headers, body, late).unwrap_err();
+    /// assert_eq!(error.kind(), WebhookErrorKind::Expired);
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn verify_at<K, V>(
+        &self,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+        now: SystemTime,
+    ) -> Result<Event, WebhookError>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let body = body.as_ref();
+        self.config.check_size(body)?;
+        let [header] = find_headers(headers, ["stripe-signature"]);
+        let Some(header) = header else {
+            return Err(WebhookError::new(WebhookErrorKind::MissingSignature)
+                .with_detail("no `Stripe-Signature` header"));
+        };
+        let (timestamp, signatures) = parse_signature(header.as_ref())?;
+        let timestamp_text = timestamp.to_string();
+        let signed = [timestamp_text.as_bytes(), b".", body];
+        if !any_matches(&self.config.keys, &signed, &signatures) {
+            return Err(
+                WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
+                    "{} `v1` signature(s) tried with {} secret(s)",
+                    signatures.len(),
+                    self.config.keys.len()
+                )),
+            );
+        }
+        check_timestamp(timestamp, now, self.config.tolerance, false)?;
+        read_event(body)
+    }
+
+    /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
+    /// the status to answer with ([`Tracked::status`]). The one call a handler needs.
+    ///
+    /// ```
+    /// # async fn handler(stripe: affitor_tower::webhook::Stripe, client: affitor_tower::Client,
+    /// #     headers: http::HeaderMap, body: bytes::Bytes) -> http::StatusCode {
+    /// stripe.track(&client, &headers, &body).await.status()
+    /// # }
+    /// ```
+    pub async fn track<K, V>(
+        &self,
+        client: &Client,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+    ) -> Tracked
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        verify_and_track(self.verify(headers, body), client, "stripe").await
+    }
+}
+
+impl Builder<Stripe> {
+    /// The verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookErrorKind::MissingSecret`] without a secret, and
+    /// [`WebhookErrorKind::InvalidSecret`] for an empty one.
+    ///
+    /// ```
+    /// let stripe = affitor_tower::webhook::Stripe::builder().secret("whsec_test").build()?;
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn build(self) -> Result<Stripe, WebhookError> {
+        // Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
+        let config = self.config("Stripe", |secret| Ok(Key::new(secret.as_bytes())))?;
+        Ok(Stripe { config })
+    }
+}
+
+impl fmt::Debug for Stripe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stripe")
+            .field("secrets", &self.config.keys.len())
+            .field("tolerance", &self.config.tolerance)
+            .field("body_limit", &self.config.body_limit)
+            .finish()
+    }
+}
+
+/// Reads `t=<unix time>,v1=<hex>,...`: the timestamp, and every `v1` signature.
+fn parse_signature(header: &[u8]) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
+    let malformed = |what: &str| {
+        WebhookError::new(WebhookErrorKind::MalformedSignature).with_detail(format!(
+            "{what} in `Stripe-Signature` {}",
+            excerpt(header, 40)
+        ))
+    };
+    let text = std::str::from_utf8(header).map_err(|_| malformed("not text"))?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for item in text.split(',') {
+        let Some((scheme, value)) = item.split_once('=') else {
+            continue;
+        };
+        match scheme.trim() {
+            "t" if timestamp.is_none() => {
+                timestamp = Some(
+                    value
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| malformed("a bad `t`"))?,
+                );
+            }
+            "v1" => {
+                if let Some(signature) = decode_hex(value.trim()) {
+                    signatures.push(signature);
+                }
+            }
+            _ => {} // v0 (test mode's legacy scheme) and schemes to come
+        }
+    }
+    let timestamp = timestamp.ok_or_else(|| malformed("no `t=` timestamp"))?;
+    if signatures.is_empty() {
+        return Err(malformed("no `v1=` signature of 64 hex digits"));
+    }
+    Ok((timestamp, signatures))
+}
+
+/// The 32 bytes of a 64-digit hex string.
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    hex.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| {
+            let digit = |byte: u8| char::from(byte).to_digit(16);
+            u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
+        })
+        .collect()
+}
+
+/// `data` of a Stripe event. The object is read field by field, never as a whole `Value`: the
+/// fields the mapping skips cost only their scan.
+#[derive(Deserialize)]
+struct Data {
+    #[serde(default)]
+    object: Option<Object>,
+}
+
+/// The fields of a checkout session, an invoice or a charge that a sale or refund needs.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Object {
+    #[serde(deserialize_with = "lenient")]
+    id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    mode: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    payment_status: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    payment_intent: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    invoice: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    subscription: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    client_reference_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    currency: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    amount_total: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    amount_paid: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    amount: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    amount_refunded: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    refunded: Option<bool>,
+    #[serde(deserialize_with = "lenient")]
+    billing_reason: Option<String>,
+    metadata: Metadata,
+    /// Before Basil (2025-03-31): the subscription's details on the invoice.
+    #[serde(deserialize_with = "lenient")]
+    subscription_details: Option<SubscriptionDetails>,
+    /// From Basil on: `parent.subscription_details`.
+    #[serde(deserialize_with = "lenient")]
+    parent: Option<Parent>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Parent {
+    #[serde(deserialize_with = "lenient")]
+    subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct SubscriptionDetails {
+    #[serde(deserialize_with = "expandable")]
+    subscription: Option<String>,
+    metadata: Metadata,
+}
+
+/// Reads a verified body as an event.
+fn read_event(body: &[u8]) -> Result<Event, WebhookError> {
+    let (event_type, id, data) = parse::<Data>(body)?;
+    let object = data.object.unwrap_or_default();
+    let action = match event_type.as_str() {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            checkout_session(object)
+        }
+        "invoice.paid" => invoice(object),
+        "charge.refunded" => charge_refunded(object),
+        _ => Action::Ignore(Ignored::EventType),
+    };
+    Ok(Event {
+        id: id.unwrap_or_default(),
+        event_type,
+        action,
+    })
+}
+
+fn checkout_session(session: Object) -> Action {
+    if session.payment_status.as_deref() != Some("paid") {
+        return match session.payment_status.as_deref() {
+            Some("no_payment_required") => Action::Ignore(Ignored::NoAmount),
+            _ => Action::Ignore(Ignored::NotPaid),
+        };
+    }
+    let subscription = session.mode.as_deref() == Some("subscription");
+    let (transaction_id, field) = if subscription {
+        (session.invoice, "invoice")
+    } else {
+        (session.payment_intent, "payment_intent")
+    };
+    let metadata = &session.metadata;
+    Payment {
+        transaction_id,
+        amount_cents: session.amount_total,
+        currency: session.currency,
+        customer_key: metadata
+            .get("affitor_customer_key")
+            .or(session.client_reference_id)
+            .or_else(|| metadata.get("user_id")),
+        click_id: metadata.get("affitor_click_id"),
+        sale_type: if subscription {
+            SaleType::Subscription
+        } else {
+            SaleType::Payment
+        },
+        is_recurring: false,
+        subscription_id: session.subscription,
+    }
+    .into_action(field)
+}
+
+fn invoice(invoice: Object) -> Action {
+    match invoice.billing_reason.as_deref() {
+        Some("subscription_cycle") => {}
+        Some(other) => return Action::Ignore(Ignored::BillingReason(other.to_owned())),
+        None => return Action::Ignore(Ignored::MissingField("billing_reason")),
+    }
+    let details = invoice
+        .parent
+        .and_then(|parent| parent.subscription_details)
+        .or(invoice.subscription_details)
+        .unwrap_or_default();
+    let metadata = &details.metadata;
+    Payment {
+        transaction_id: invoice.id,
+        amount_cents: invoice.amount_paid,
+        currency: invoice.currency,
+        customer_key: metadata.first(&["affitor_customer_key", "user_id"]),
+        click_id: metadata.get("affitor_click_id"),
+        sale_type: SaleType::Subscription,
+        is_recurring: true,
+        subscription_id: details.subscription.or(invoice.subscription),
+    }
+    .into_action("id")
+}
+
+fn charge_refunded(charge: Object) -> Action {
+    // A subscription payment's sale is keyed by its invoice, a one-off's by its payment intent.
+    let Some(transaction_id) = charge.invoice.or(charge.payment_intent) else {
+        return Action::Ignore(Ignored::MissingField("payment_intent"));
+    };
+    Action::Refund(Refund {
+        transaction_id,
+        amount_cents: partial(
+            charge.amount_refunded,
+            charge.amount,
+            charge.refunded.unwrap_or(false),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_header_keeps_every_v1_and_skips_other_schemes() {
+        let v1 = "a".repeat(64);
+        let header = format!("t=12, v0={v1},v1={v1},v1=short,v2=x,v1={}", "B".repeat(64));
+        let (timestamp, signatures) = parse_signature(header.as_bytes()).expect("readable");
+        assert_eq!(timestamp, 12);
+        assert_eq!(signatures, vec![vec![0xaa; 32], vec![0xbb; 32]]);
+    }
+
+    #[test]
+    fn a_header_without_timestamp_or_v1_is_malformed() {
+        for header in ["v1=00", "t=1", "t=x,v1=00", "", "garbage"] {
+            let error = parse_signature(header.as_bytes()).expect_err(header);
+            assert_eq!(
+                error.kind(),
+                WebhookErrorKind::MalformedSignature,
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn hex_is_decoded_in_either_case_and_refused_otherwise() {
+        assert_eq!(decode_hex(&"0F".repeat(32)), Some(vec![15; 32]));
+        assert_eq!(decode_hex(&"zz".repeat(32)), None);
+        assert_eq!(decode_hex("0f"), None);
+    }
+}

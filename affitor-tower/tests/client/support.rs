@@ -1,0 +1,114 @@
+//! What the client tests share: retry policies that keep them fast, clients of the stand-in
+//! API, waiting for a condition, and capturing what `tracing` writes.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use affitor_tower::mock::MockServer;
+use affitor_tower::{ClickId, Client, DeliveryStats, LeadOutcome, RetryPolicy};
+
+/// Short waits and a few attempts, so that retry tests stay fast.
+pub(crate) fn fast_policy() -> RetryPolicy {
+    RetryPolicy::default()
+        .max_attempts(4)
+        .base_delay(Duration::from_millis(5))
+        .max_delay(Duration::from_millis(20))
+        .retry_after_cap(Duration::from_millis(50))
+        .deadline(Duration::from_secs(5))
+        .refund_not_found_window(Duration::from_millis(100))
+}
+
+/// Retries in tens of milliseconds, for long enough to outlast a short outage.
+pub(crate) fn quick_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .max_attempts(1000)
+        .base_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(50))
+        .deadline(Duration::from_secs(20))
+}
+
+/// A client of `mock` with the `retry` policy.
+pub(crate) fn client_with(mock: &MockServer, retry: RetryPolicy) -> Client {
+    Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .retry(retry)
+        .build()
+        .unwrap()
+}
+
+/// A client of `mock` with [`fast_policy`] and a 2 s per-attempt timeout.
+pub(crate) fn client_for(mock: &MockServer) -> Client {
+    Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .timeout(Duration::from_secs(2))
+        .retry(fast_policy())
+        .build()
+        .unwrap()
+}
+
+/// A fresh stand-in API and a [`client_for`] it.
+pub(crate) async fn setup() -> (MockServer, Client) {
+    let mock = MockServer::start().await.unwrap();
+    let client = client_for(&mock);
+    (mock, client)
+}
+
+/// A customer with a click and a lead, known to the stand-in as `customer_key`.
+pub(crate) async fn customer(mock: &MockServer, client: &Client, customer_key: &str) -> ClickId {
+    let click_id = mock.click("partner");
+    let outcome = client
+        .lead(customer_key)
+        .click_id(click_id.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LeadOutcome::Tracked);
+    click_id
+}
+
+/// Waits until `ready` holds (a minute at most, then fails saying `what` it waited for).
+pub(crate) async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while !ready() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+/// Waits until every one of `calls` `send_in_background` calls is settled: delivered, failed
+/// or dropped, and nothing is pending.
+pub(crate) async fn settled(client: &Client, calls: u64) -> DeliveryStats {
+    let mut stats = client.delivery_stats();
+    until("every event to settle", || {
+        stats = client.delivery_stats();
+        stats.pending == 0 && stats.delivered + stats.failed + stats.dropped == calls
+    })
+    .await;
+    stats
+}
+
+/// A `tracing` writer that keeps what the subscriber writes.
+#[derive(Clone, Default)]
+pub(crate) struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// What was written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
