@@ -24,18 +24,21 @@
 //! let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &request);
 //! let pending = match capture.decide(&visit) {
 //!     Decision::Capture(click) => Some(capture.record(click, &client)), // 2. the call starts
-//!     _ => None,
+//!     Decision::Skip(_) => None,
 //! };
 //!
-//! // 3. The handler runs meanwhile; then, within the deadline, the cookies.
-//! let mut response = http::HeaderMap::new();
-//! if let Some(cookies) = match pending { Some(pending) => pending.await, None => None } {
-//!     if let Some(update) = cookies.for_response(&response) {
-//!         for value in update.set_cookie_values() {
-//!             response.append("set-cookie", value.parse()?);
-//!         }
-//!         response.insert("cache-control", update.cache_control().parse()?);
+//! // 3. The handler runs meanwhile (an adapter polls both futures); by the deadline, the
+//! // cookies, if the click was recorded.
+//! let cookies = match pending {
+//!     Some(pending) => pending.await,
+//!     None => None,
+//! };
+//! let mut response = http::HeaderMap::new(); // the handler's response headers
+//! if let Some(update) = cookies.as_ref().and_then(|cookies| cookies.for_response(&response)) {
+//!     for value in update.set_cookie_values() {
+//!         response.append("set-cookie", value.parse()?);
 //!     }
+//!     response.insert("cache-control", update.cache_control().parse()?);
 //! }
 //! # Ok(())
 //! # }
