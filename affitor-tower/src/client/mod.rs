@@ -335,6 +335,14 @@ impl Client {
     }
 }
 
+/// A `Client` is the client it holds; with [`BoundClient`]'s and the adapters' `AffitorClient`'s
+/// own `AsRef<Client>`, one signature (`client: impl AsRef<Client>`) takes any of them.
+impl AsRef<Client> for Client {
+    fn as_ref(&self) -> &Client {
+        self
+    }
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
