@@ -96,6 +96,12 @@ impl Deref for AffitorClient {
     }
 }
 
+impl AsRef<Client> for AffitorClient {
+    fn as_ref(&self) -> &Client {
+        self.0.client()
+    }
+}
+
 impl FromRequest for AffitorClient {
     type Error = ClientRejection;
     type Future = Ready<Result<Self, Self::Error>>;

@@ -28,7 +28,7 @@ use futures_util::future::LocalBoxFuture;
 /// use affitor_actix::affitor_tower::webhook::Stripe;
 ///
 /// async fn stripe_webhook(affitor: AffitorClient, event: StripeEvent) -> HttpResponse {
-///     event.track(affitor.client()).await
+///     event.track(&affitor).await
 /// }
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,10 +49,11 @@ pub struct StripeEvent(Event);
 ///
 /// ```
 /// use actix_web::{App, HttpResponse, web};
-/// use affitor_actix::{Client, PolarEvent};
+/// use affitor_actix::{AffitorClient, Client, PolarEvent};
 /// use affitor_actix::affitor_tower::webhook::Polar;
 ///
-/// async fn polar_webhook(affitor: web::Data<Client>, event: PolarEvent) -> HttpResponse {
+/// // `AffitorClient` finds the `web::Data<Client>` of the app without the middleware.
+/// async fn polar_webhook(affitor: AffitorClient, event: PolarEvent) -> HttpResponse {
 ///     event.track(&affitor).await
 /// }
 ///
@@ -72,14 +73,15 @@ pub struct PolarEvent(Event);
 macro_rules! event_extractor {
     ($extractor:ident, $verifier:ident) => {
         impl $extractor {
-            /// Sends the event's sale or refund with `client` (nothing for an event that asks
+            /// Sends the event's sale or refund with `client` (a [`Client`], or the
+            /// [`AffitorClient`](crate::AffitorClient) of the request; nothing for an event that asks
             /// nothing) and returns the response to answer: 200 when handled, 503 when Affitor
             /// could not take it now and the provider should deliver it again. What happened is
             /// logged; [`into_inner`](Self::into_inner) and
             /// [`Event::track`](affitor_tower::webhook::Event::track) give it as a value.
             ///
             #[doc = concat!("```\n# async fn handler(client: affitor_actix::Client, event: affitor_actix::", stringify!($extractor), ") -> actix_web::HttpResponse {\nevent.track(&client).await\n# }\n```")]
-            pub async fn track(&self, client: &Client) -> HttpResponse {
+            pub async fn track(&self, client: impl AsRef<Client>) -> HttpResponse {
                 let status = self.0.track(client).await.status();
                 HttpResponse::new(
                     StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK),

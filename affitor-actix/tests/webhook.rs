@@ -23,7 +23,7 @@ async fn stripe(affitor: AffitorClient, event: StripeEvent) -> HttpResponse {
 }
 
 async fn polar(affitor: web::Data<Client>, event: PolarEvent) -> HttpResponse {
-    event.track(&affitor).await
+    event.track(affitor.get_ref()).await
 }
 
 async fn setup() -> (MockServer, Client) {

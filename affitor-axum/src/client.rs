@@ -135,6 +135,12 @@ impl<Source> Deref for AffitorClient<Source> {
     }
 }
 
+impl<Source> AsRef<Client> for AffitorClient<Source> {
+    fn as_ref(&self) -> &Client {
+        self.bound.client()
+    }
+}
+
 impl<Source> Clone for AffitorClient<Source> {
     fn clone(&self) -> Self {
         Self::new(self.bound.clone())

@@ -51,7 +51,7 @@
 //!
 //! With the feature `webhook`, `StripeEvent` and `PolarEvent` verify a payment provider's
 //! webhook and track its sale or refund: the handler is one line,
-//! `event.track(affitor.client()).await`, and answers the status the provider needs.
+//! `event.track(&affitor).await`, and answers the status the provider needs.
 
 mod click_id;
 mod client;

@@ -27,7 +27,7 @@ use http_body_util::BodyExt;
 /// use axum::{Router, http::StatusCode, routing::post};
 ///
 /// async fn stripe_webhook(affitor: AffitorClient, event: StripeEvent) -> StatusCode {
-///     event.track(affitor.client()).await
+///     event.track(&affitor).await
 /// }
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -76,14 +76,15 @@ pub struct PolarEvent(Event);
 macro_rules! event_extractor {
     ($extractor:ident, $verifier:ident) => {
         impl $extractor {
-            /// Sends the event's sale or refund with `client` (nothing for an event that asks
+            /// Sends the event's sale or refund with `client` (a [`Client`], or the
+            /// [`AffitorClient`](crate::AffitorClient) of the request; nothing for an event that asks
             /// nothing) and returns the status to answer: 200 when handled, 503 when Affitor
             /// could not take it now and the provider should deliver it again. What happened is
             /// logged; [`into_inner`](Self::into_inner) and
             /// [`Event::track`](affitor_tower::webhook::Event::track) give it as a value.
             ///
             #[doc = concat!("```\n# async fn handler(client: affitor_axum::Client, event: affitor_axum::", stringify!($extractor), ") -> http::StatusCode {\nevent.track(&client).await\n# }\n```")]
-            pub async fn track(&self, client: &Client) -> StatusCode {
+            pub async fn track(&self, client: impl AsRef<Client>) -> StatusCode {
                 self.0.track(client).await.status()
             }
 

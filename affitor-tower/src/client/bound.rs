@@ -110,3 +110,9 @@ impl BoundClient {
         &self.client
     }
 }
+
+impl AsRef<Client> for BoundClient {
+    fn as_ref(&self) -> &Client {
+        &self.client
+    }
+}

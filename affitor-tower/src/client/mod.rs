@@ -6,7 +6,7 @@
 //! - `builder.rs`: [`ClientBuilder`], the configuration checked once, and the redacted API key;
 //! - one file per endpoint, each with its builder, its wire payload (`Serialize`), the wire
 //!   struct of its answer (`Deserialize`), its outcome and decoding, `send` and
-//!   `send_in_background`: `lead.rs`, `sale.rs` (and the sale's [`Currency`], [`SaleType`],
+//!   `send_in_background`: `lead.rs`, `sale/` (and the sale's [`Currency`], [`SaleType`],
 //!   [`SubscriptionInterval`]), `refund.rs`, `click.rs`, and `readiness/` (the readiness read
 //!   and the verification chain);
 //! - `request.rs`: what every request builder shares (field cleaning, validation, redaction);
@@ -332,6 +332,14 @@ impl Client {
     /// Whether the client is in [test mode](ClientBuilder::test_mode).
     fn test_mode(&self) -> bool {
         self.inner.test_mode
+    }
+}
+
+/// A `Client` is the client it holds; with [`BoundClient`]'s and the adapters' `AffitorClient`'s
+/// own `AsRef<Client>`, one signature (`client: impl AsRef<Client>`) takes any of them.
+impl AsRef<Client> for Client {
+    fn as_ref(&self) -> &Client {
+        self
     }
 }
 

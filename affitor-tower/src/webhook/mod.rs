@@ -360,7 +360,11 @@ impl Event {
     /// let status = event.track(&client).await.status(); // answer the provider with it
     /// # }
     /// ```
-    pub async fn track(&self, client: &Client) -> Tracked {
+    ///
+    /// `client` is a [`Client`], or anything that holds one: a [`BoundClient`](crate::BoundClient),
+    /// or the `AffitorClient` extractor of `affitor-axum` and `affitor-actix`.
+    pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
+        let client = client.as_ref();
         let tracked = match &self.action {
             Action::Sale(sale) => match sale.request(client).send().await {
                 Ok(outcome) => Tracked::Sale(outcome),

@@ -228,7 +228,7 @@ impl Polar {
     /// ```
     pub async fn track<K, V>(
         &self,
-        client: &Client,
+        client: impl AsRef<Client>,
         headers: impl IntoIterator<Item = (K, V)>,
         body: impl AsRef<[u8]>,
     ) -> Tracked
@@ -236,7 +236,7 @@ impl Polar {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        verify_and_track(self.verify(headers, body), client, "polar").await
+        verify_and_track(self.verify(headers, body), client.as_ref(), "polar").await
     }
 }
 

@@ -208,7 +208,7 @@ impl Stripe {
     /// ```
     pub async fn track<K, V>(
         &self,
-        client: &Client,
+        client: impl AsRef<Client>,
         headers: impl IntoIterator<Item = (K, V)>,
         body: impl AsRef<[u8]>,
     ) -> Tracked
@@ -216,7 +216,7 @@ impl Stripe {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        verify_and_track(self.verify(headers, body), client, "stripe").await
+        verify_and_track(self.verify(headers, body), client.as_ref(), "stripe").await
     }
 }
 

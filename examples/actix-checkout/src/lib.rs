@@ -82,11 +82,11 @@ async fn checkout(
 }
 
 async fn stripe(affitor: AffitorClient, event: StripeEvent) -> HttpResponse {
-    event.track(affitor.client()).await
+    event.track(&affitor).await
 }
 
 async fn polar(affitor: AffitorClient, event: PolarEvent) -> HttpResponse {
-    event.track(affitor.client()).await
+    event.track(&affitor).await
 }
 
 async fn payment(affitor: AffitorClient, event: web::Json<PaymentEvent>) -> HttpResponse {

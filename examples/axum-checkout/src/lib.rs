@@ -66,11 +66,11 @@ async fn checkout(
 }
 
 async fn stripe(affitor: AffitorClient, event: StripeEvent) -> StatusCode {
-    event.track(affitor.client()).await
+    event.track(&affitor).await
 }
 
 async fn polar(affitor: AffitorClient, event: PolarEvent) -> StatusCode {
-    event.track(affitor.client()).await
+    event.track(&affitor).await
 }
 
 async fn payment(affitor: AffitorClient, Json(event): Json<PaymentEvent>) -> StatusCode {
