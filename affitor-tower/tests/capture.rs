@@ -438,3 +438,16 @@ async fn without_a_client_nothing_is_recorded() {
     let (response, text) = call(&app, visit("GET", "/?aff=partner", &[])).await;
     assert_unchanged(&response, &text, "page");
 }
+
+#[tokio::test]
+async fn the_client_may_be_set_after_capture_clicks() {
+    let mock = MockServer::start().await.unwrap();
+    let app = Router::new().route("/", get(|| async { "page" })).layer(
+        AffitorLayer::new()
+            .capture_clicks(CaptureClicks::new())
+            .client(client(&mock)),
+    );
+    let (response, _) = call(&app, visit("GET", "/?aff=partner", &[])).await;
+    assert_eq!(set_cookies(response.headers()).len(), 4);
+    mock.shutdown().await;
+}
