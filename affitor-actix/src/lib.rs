@@ -75,7 +75,7 @@ mod webhook;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    BoundClient, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client,
+    BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client,
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};

@@ -60,7 +60,8 @@ mod webhook;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    AffitorLayer, BoundClient, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client,
+    AffitorLayer, BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource,
+    Client,
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};

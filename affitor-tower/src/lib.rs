@@ -37,6 +37,10 @@
 //!   or a JSON or form body field, and passes the body on byte for byte;
 //! - `Client` (feature `client`), the typed, retrying client of the Affitor API, with background
 //!   delivery;
+//! - `CaptureClicks` (feature `capture`, on by default), partner links captured on the server:
+//!   with `AffitorLayer::capture_clicks`, a visit to `?aff=CODE` is recorded as a click and the
+//!   response sets the tracker's cookies, with no JavaScript; the `capture` module has its rules
+//!   and the steps an adapter drives;
 //! - `webhook` (feature `webhook`), Stripe and Polar payment webhooks verified and tracked as
 //!   sales and refunds;
 //! - `mock` (feature `mock`), a local stand-in of the Affitor API for your tests;
@@ -51,6 +55,8 @@ mod lookup;
 #[doc(hidden)]
 pub mod parse;
 
+#[cfg(feature = "capture")]
+pub mod capture;
 #[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "layer")]
@@ -60,6 +66,8 @@ pub mod mock;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
+#[cfg(feature = "capture")]
+pub use capture::CaptureClicks;
 pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 #[cfg(feature = "client")]
 pub use client::{

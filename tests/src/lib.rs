@@ -301,6 +301,84 @@ impl Running {
     }
 }
 
+/// A page the app served to a browser, with its headers.
+#[derive(Debug)]
+pub struct Page {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, as text.
+    pub text: String,
+}
+
+impl Page {
+    /// The `Set-Cookie` values, in order.
+    pub fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect()
+    }
+
+    /// The value the response sets for the cookie `name`.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.set_cookies().into_iter().find_map(|set_cookie| {
+            let pair = set_cookie.split(';').next()?;
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then_some(value.trim())
+        })
+    }
+
+    /// The `Cookie` header a browser sends back after this page: the name and value of each
+    /// cookie it set.
+    pub fn cookie_header(&self) -> String {
+        self.set_cookies()
+            .into_iter()
+            .filter_map(|set_cookie| set_cookie.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The user agent of a current desktop browser.
+pub const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                           Chrome/142.0.0.0 Safari/537.36";
+
+impl Running {
+    /// Opens `path` as a browser navigating to it (`method`, a browser's `User-Agent`, `Accept`
+    /// and `Sec-Fetch-Mode: navigate`), with `headers` added or replacing those.
+    pub async fn open(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Page {
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let mut map = HeaderMap::new();
+        for (name, value) in [
+            ("user-agent", BROWSER),
+            ("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+            ("sec-fetch-mode", "navigate"),
+        ]
+        .iter()
+        .chain(headers)
+        {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            map.insert(name, HeaderValue::from_str(value).expect("a header value"));
+        }
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .headers(map)
+            .send()
+            .await
+            .expect("the app answers");
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.expect("the app's body"),
+        }
+    }
+}
+
 /// The `userId` of a signup answer.
 pub fn user_id(answer: &Answer) -> String {
     answer.json["userId"]

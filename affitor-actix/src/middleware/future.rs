@@ -7,13 +7,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
-use actix_web::dev::{Payload, Service, ServiceRequest};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use affitor_tower::adapter::BodyLookup;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use pin_project_lite::pin_project;
 
+use super::capture::Capture;
 use super::payload::Replay;
 
 pin_project! {
@@ -44,6 +45,8 @@ pin_project! {
     {
         #[pin]
         state: State<S>,
+        // The click capture, when the request is a partner link (boxed: most requests are not).
+        capture: Option<Box<Capture<S::Response>>>,
     }
 }
 
@@ -83,9 +86,10 @@ where
     S: Service<ServiceRequest>,
 {
     /// Calls the inner service at once.
-    pub(super) fn calling(future: S::Future) -> Self {
+    pub(super) fn calling(future: S::Future, capture: Option<Box<Capture<S::Response>>>) -> Self {
         Self {
             state: State::Calling { future },
+            capture,
         }
     }
 
@@ -95,8 +99,10 @@ where
         request: ServiceRequest,
         payload: Payload,
         lookup: BodyLookup,
+        capture: Option<Box<Capture<S::Response>>>,
     ) -> Self {
         Self {
+            capture,
             state: State::Reading {
                 reading: Some(Box::new(Reading {
                     service,
@@ -111,16 +117,22 @@ where
     }
 }
 
-impl<S> Future for ResponseFuture<S>
+impl<S, B> Future for ResponseFuture<S>
 where
-    S: Service<ServiceRequest>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>>,
 {
     type Output = Result<S::Response, S::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
-            match self.as_mut().project().state.project() {
-                StateProj::Calling { future } => return future.poll(cx),
+            let this = self.as_mut().project();
+            match this.state.project() {
+                StateProj::Calling { future } => {
+                    return match this.capture {
+                        None => future.poll(cx),
+                        Some(capture) => capture.poll(future, cx),
+                    };
+                }
                 StateProj::Reading { reading: slot } => {
                     let end = match slot.as_mut() {
                         Some(reading) => ready!(reading.poll_read(cx)),

@@ -1,6 +1,7 @@
 //! The `Affitor` middleware: finds the click id in each request and passes the body on byte for
 //! byte.
 
+mod capture;
 mod future;
 mod payload;
 
@@ -10,10 +11,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use actix_web::HttpMessage;
-use actix_web::dev::{Payload, Service, ServiceRequest, Transform};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use affitor_tower::adapter::{self, HeaderLookup, WantedHeader};
-use affitor_tower::{ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client};
+use affitor_tower::{CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client};
 
 pub use future::ResponseFuture;
 
@@ -65,6 +66,7 @@ pub use future::ResponseFuture;
 pub struct Affitor {
     search: ClickIdSearch,
     client: Option<Client>,
+    capture: Option<CaptureClicks>,
 }
 
 impl Affitor {
@@ -148,11 +150,39 @@ impl Affitor {
         self.client = Some(client);
         self
     }
+
+    /// Records a visit to a partner link (`?aff=CODE`) as a click, and sets the browser
+    /// tracker's cookies on the response: the click id reaches the page, and later the signup,
+    /// with no JavaScript. Needs the [`client`](Self::client) that sends the click.
+    ///
+    /// The click call runs beside the handler and never holds the page past the
+    /// [deadline](CaptureClicks::deadline). See [`CaptureClicks`] for which requests are
+    /// recorded and the cookies' attributes: the rules of `AffitorLayer::capture_clicks`, driven
+    /// by the same code.
+    ///
+    /// ```
+    /// use actix_web::{App, HttpResponse, web};
+    /// use affitor_actix::{Affitor, CaptureClicks, Client};
+    ///
+    /// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+    /// let client = Client::builder().api_key("aff_live_key").build()?;
+    /// let app = App::new()
+    ///     .wrap(Affitor::new().client(client).capture_clicks(CaptureClicks::new()))
+    ///     .route("/", web::get().to(|| async { HttpResponse::Ok().body("<h1>Welcome</h1>") }));
+    /// # drop(app);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn capture_clicks(mut self, capture: CaptureClicks) -> Self {
+        self.capture = Some(capture);
+        self
+    }
 }
 
-impl<S> Transform<S, ServiceRequest> for Affitor
+impl<S, B> Transform<S, ServiceRequest> for Affitor
 where
-    S: Service<ServiceRequest>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -161,6 +191,12 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        if self.capture.is_some() && self.client.is_none() {
+            tracing::warn!(
+                "`Affitor::capture_clicks` has no client to send the clicks with: no partner \
+                 link is recorded; call `Affitor::client`"
+            );
+        }
         let header_names = adapter::header_names(&self.search)
             .map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
@@ -229,9 +265,9 @@ impl<S> AffitorMiddleware<S> {
     }
 }
 
-impl<S> Service<ServiceRequest> for AffitorMiddleware<S>
+impl<S, B> Service<ServiceRequest> for AffitorMiddleware<S>
 where
-    S: Service<ServiceRequest>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -242,6 +278,10 @@ where
     }
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        let capture = match (&self.config.capture, &self.config.client) {
+            (Some(capture), Some(client)) => capture::start(capture, client, &request),
+            _ => None,
+        };
         if let Some(client) = &self.config.client {
             request.extensions_mut().insert(client.clone());
         }
@@ -272,12 +312,13 @@ where
                         request,
                         payload,
                         lookup,
+                        capture,
                     );
                 }
             },
         };
         insert(&request, lookup);
-        ResponseFuture::calling(self.service.call(request))
+        ResponseFuture::calling(self.service.call(request), capture)
     }
 }
 

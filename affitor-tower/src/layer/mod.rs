@@ -1,6 +1,8 @@
 //! The Tower layer: finds the click id in each request and passes the body on byte for byte.
 
 mod body;
+#[cfg(feature = "capture")]
+mod capture;
 mod future;
 mod service;
 
@@ -10,6 +12,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use tower_layer::Layer;
 
 pub use body::AffitorBody;
+#[cfg(feature = "capture")]
+pub use capture::{CaptureFuture, CaptureService};
 pub use future::ResponseFuture;
 pub use service::AffitorService;
 
@@ -54,10 +58,19 @@ use crate::adapter::{self, WantedHeader};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// The type parameter says whether partner links are captured: `()` until
+/// `capture_clicks` (feature `capture`) turns it on with its options.
 #[derive(Clone, Debug)]
-pub struct AffitorLayer {
+pub struct AffitorLayer<C = ()> {
     /// Shared, so that the service is cheap to clone for each request.
     config: Arc<Config>,
+    /// The click capture's options, or `()`.
+    #[cfg_attr(
+        not(feature = "capture"),
+        expect(dead_code, reason = "only `()` without the capture feature")
+    )]
+    capture: C,
 }
 
 #[derive(Clone, Debug)]
@@ -92,10 +105,13 @@ impl AffitorLayer {
                 #[cfg(feature = "client")]
                 client: None,
             }),
+            capture: (),
         };
         layer.search(ClickIdSearch::default())
     }
+}
 
+impl<C> AffitorLayer<C> {
     /// Sets where to search for the click id: which sources, in which order, and the body
     /// limit.
     ///
@@ -159,7 +175,10 @@ impl AffitorLayer {
         Arc::make_mut(&mut self.config).client = Some(client);
         self
     }
+}
 
+/// What the lookup service uses.
+impl AffitorLayer {
     /// Where to search for the click id.
     fn click_id_search(&self) -> &ClickIdSearch {
         &self.config.search

@@ -27,7 +27,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, Either, HttpResponse, HttpServer, web};
-use affitor_actix::{Affitor, AffitorClient};
+use affitor_actix::{Affitor, AffitorClient, CaptureClicks};
 use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
 
 /// The largest request body the app reads: 2 MiB, as axum's default, so that both frameworks
@@ -59,7 +59,8 @@ impl AppState {
     }
 }
 
-/// The app: the signup page and `POST /api/signup`, behind the Affitor middleware.
+/// The app: the signup page and `POST /api/signup`, behind the Affitor middleware, which records
+/// a visit to a partner link (`/?aff=partner`) as a click and sets the click id's cookie.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -72,10 +73,18 @@ pub fn app(
     >,
 > {
     App::new()
-        .wrap(Affitor::new().client(state.config.affitor.clone()))
+        .wrap(affitor_middleware(&state.config))
         .configure(body_limits)
         .app_data(web::Data::new(state))
         .configure(signup_routes)
+}
+
+/// The Affitor middleware of the examples: the click id found in each request, the client
+/// carried to the handlers, and partner links captured.
+pub fn affitor_middleware(config: &AppConfig) -> Affitor {
+    Affitor::new()
+        .client(config.affitor.clone())
+        .capture_clicks(CaptureClicks::new())
 }
 
 /// The signup routes: `GET /` and `POST /api/signup`. They need an [`AppState`] in the app data

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
-use affitor_axum::{AffitorClickId, AffitorClient, AffitorLayer, PolarEvent, StripeEvent};
+use affitor_axum::{AffitorClickId, AffitorClient, PolarEvent, StripeEvent};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -34,7 +34,7 @@ struct CheckoutState {
 pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let state = CheckoutState {
         users: Users::default(),
-        program_id: config.program_id.into(),
+        program_id: config.program_id.as_str().into(),
         stripe: webhooks.stripe,
         polar: webhooks.polar,
     };
@@ -44,7 +44,7 @@ pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
         .route("/webhooks/polar", post(polar))
         .route("/webhooks/payment", post(payment))
         .with_state(state)
-        .layer(AffitorLayer::new().client(config.affitor))
+        .layer(axum_signup::affitor_layer(config))
 }
 
 async fn checkout(

@@ -4,7 +4,7 @@
 //! Run it with `cargo run -p axum-signup`: with no `AFFITOR_API_URL` it starts a local stand-in
 //! of the Affitor API and logs every event that reaches it.
 
-use affitor_axum::{AffitorClient, AffitorLayer};
+use affitor_axum::{AffitorClient, AffitorLayer, CaptureClicks};
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -12,11 +12,20 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
 
-/// The app: the signup page and `POST /api/signup`, behind the Affitor layer.
+/// The app: the signup page and `POST /api/signup`, behind the Affitor layer, which records a
+/// visit to a partner link (`/?aff=partner`) as a click and sets the click id's cookie.
 pub fn app(config: AppConfig) -> Router {
     signup_routes()
         .with_state(Users::default())
-        .layer(AffitorLayer::new().client(config.affitor))
+        .layer(affitor_layer(config))
+}
+
+/// The Affitor layer of the examples: the click id found in each request, the client carried
+/// to the handlers, and partner links captured.
+pub fn affitor_layer(config: AppConfig) -> AffitorLayer<CaptureClicks> {
+    AffitorLayer::new()
+        .client(config.affitor)
+        .capture_clicks(CaptureClicks::new())
 }
 
 /// The signup routes, for any router whose state holds the [`Users`].

@@ -22,8 +22,10 @@ use serde_json::{Value, json};
 
 /// The signup page served at `GET /`.
 ///
-/// Its script reads the `affitor_click_id` cookie and posts it as `affitorClickId` with the email
-/// and password; without JavaScript the form posts as a form body, and the cookie goes with it.
+/// It shows the click id of the `affitor_click_id` cookie, which the app's Affitor layer or
+/// middleware sets when the visitor arrives through a partner link (`/?aff=partner`). Its
+/// script posts the click id as `affitorClickId` with the email and password; without
+/// JavaScript the form posts as a form body, and the cookie goes with it.
 pub const SIGNUP_PAGE: &str = include_str!("signup.html");
 
 /// The click id of a partner's click that the local stand-in API knows from the start, so the
@@ -133,6 +135,10 @@ impl Environment {
 pub fn announce(env: &Environment, listening: SocketAddr) {
     println!("listening on http://{listening}");
     if env.stand_in.is_some() {
+        println!(
+            "open http://{listening}/?aff=partner as a visitor sent by the partner `partner`: \
+             the app records the click and the page shows the click id it set"
+        );
         println!(
             "a partner's link was clicked; sign up as that visitor with its click id:\n  \
              curl -s http://{listening}/api/signup -H 'content-type: application/json' \

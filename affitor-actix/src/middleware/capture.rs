@@ -1,0 +1,114 @@
+//! Partner links captured by the middleware: the click call beside the handler, the cookies on
+//! the response. The rules are `affitor_tower::capture`'s; this is the actix-web plumbing.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use affitor_tower::capture::{ClickCookies, Decision, Headers, PendingClick, Skip, Visit};
+use affitor_tower::{CaptureClicks, Client};
+
+/// actix-web's header map, as the capture reads it.
+struct ActixHeaders<'h>(&'h HeaderMap);
+
+impl Headers for ActixHeaders<'_> {
+    fn for_each_value<'s>(&'s self, name: &str, each: &mut dyn FnMut(&'s [u8])) {
+        for value in self.0.get_all(name) {
+            each(value.as_bytes());
+        }
+    }
+}
+
+/// Starts the click call when `request` is a partner link to record.
+pub(super) fn start<R>(
+    capture: &CaptureClicks,
+    client: &Client,
+    request: &ServiceRequest,
+) -> Option<Box<Capture<R>>> {
+    let uri = request.uri();
+    // A partner link has a query: every other request costs this look and no more.
+    let query = uri.query()?;
+    let headers = ActixHeaders(request.headers());
+    let visit = Visit::new(request.method().as_str(), uri.path(), Some(query), &headers)
+        .https(request.app_config().secure())
+        .authority(uri.authority().map(|authority| authority.as_str()));
+    match capture.decide(&visit) {
+        Decision::Capture(click) => Some(Box::new(Capture {
+            pending: Some(capture.record(click, client)),
+            cookies: None,
+            response: None,
+        })),
+        Decision::Skip(Skip::NoPartnerLink) => None,
+        Decision::Skip(reason) => {
+            tracing::debug!(%reason, "partner link not recorded as a click");
+            None
+        }
+    }
+}
+
+/// A click call running beside the handler: the call, until it ends, then the cookies it
+/// gave; the handler's response `R`, while the call still runs.
+pub(super) struct Capture<R> {
+    pending: Option<PendingClick>,
+    cookies: Option<ClickCookies>,
+    response: Option<R>,
+}
+
+impl<B> Capture<ServiceResponse<B>> {
+    /// Polls the click call, then the handler's `future`; once both have ended, the response,
+    /// with the cookies when the click was recorded in time.
+    pub(super) fn poll<F, E>(
+        &mut self,
+        future: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<ServiceResponse<B>, E>>
+    where
+        F: Future<Output = Result<ServiceResponse<B>, E>>,
+    {
+        let response = &mut self.response;
+        if let Some(pending) = &mut self.pending
+            && let Poll::Ready(cookies) = Pin::new(pending).poll(cx)
+        {
+            self.pending = None;
+            self.cookies = cookies;
+        }
+        if response.is_none() {
+            *response = Some(ready!(future.poll(cx))?);
+        }
+        if self.pending.is_some() {
+            return Poll::Pending;
+        }
+        let Some(mut response) = response.take() else {
+            unreachable!("`ResponseFuture` polled after it completed")
+        };
+        if let Some(cookies) = self.cookies.take() {
+            set_cookies(response.headers_mut(), &cookies);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Appends the tracker's cookies to a response's headers, and makes the response private to
+/// the browser's cache; leaves a response that sets `affitor_click_id` itself alone.
+fn set_cookies(headers: &mut HeaderMap, cookies: &ClickCookies) {
+    let Some(update) = cookies.for_response(&ActixHeaders(&*headers)) else {
+        tracing::debug!("the response sets affitor_click_id itself: its cookie is kept");
+        return;
+    };
+    let values: Result<Vec<HeaderValue>, _> = update
+        .set_cookie_values()
+        .map(HeaderValue::from_str)
+        .collect();
+    match (values, HeaderValue::from_str(update.cache_control())) {
+        (Ok(values), Ok(cache_control)) => {
+            for value in values {
+                headers.append(header::SET_COOKIE, value);
+            }
+            headers.insert(header::CACHE_CONTROL, cache_control);
+        }
+        // The values are checked when they are built; this is a guard, not a path.
+        _ => tracing::debug!("a cookie is not a valid header value: the page is served unchanged"),
+    }
+}

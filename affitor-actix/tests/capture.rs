@@ -1,0 +1,164 @@
+//! `Affitor::capture_clicks` against the local stand-in API over real HTTP on 127.0.0.1: the
+//! same rules as the Tower layer's, through actix-web's types.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, HttpResponse, web};
+use affitor_actix::affitor_tower::mock::{Endpoint, Fault, MockServer};
+use affitor_actix::{Affitor, AffitorClickId, CaptureClicks, Client};
+
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
+
+fn client(mock: &MockServer) -> Client {
+    Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .build()
+        .unwrap()
+}
+
+fn visit(target: &str) -> TestRequest {
+    TestRequest::get()
+        .uri(target)
+        .insert_header(("host", "shop.example"))
+        .insert_header(("user-agent", BROWSER))
+}
+
+fn set_cookies(response: &actix_web::dev::ServiceResponse) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
+
+macro_rules! app {
+    ($mock:expr, $capture:expr) => {
+        test::init_service(
+            App::new()
+                .wrap(
+                    Affitor::new()
+                        .client(client(&$mock))
+                        .capture_clicks($capture),
+                )
+                .route(
+                    "/",
+                    web::get().to(|click_id: Option<AffitorClickId>| async move {
+                        let seen = click_id
+                            .map_or("none".to_owned(), |AffitorClickId(id)| id.into_string());
+                        HttpResponse::Ok().body(seen)
+                    }),
+                )
+                .route(
+                    "/own",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .insert_header((header::SET_COOKIE, "affitor_click_id=mine; Path=/"))
+                            .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+                            .finish()
+                    }),
+                )
+                .route(
+                    "/cached",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .insert_header((header::SET_COOKIE, "session=s1; HttpOnly"))
+                            .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+                            .finish()
+                    }),
+                ),
+        )
+        .await
+    };
+}
+
+#[actix_web::test]
+async fn a_partner_link_is_recorded_and_the_cookies_set() {
+    let mock = MockServer::start().await.unwrap();
+    let app = app!(mock, CaptureClicks::new());
+    let response = test::call_service(&app, visit("/?aff=partner").to_request()).await;
+    let click_id = mock.clicks()[0].click_id.clone().unwrap();
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 4, "{cookies:?}");
+    assert!(
+        cookies[0].starts_with(&format!("affitor_click_id={click_id}; ")),
+        "{cookies:?}"
+    );
+    assert_eq!(
+        response.headers().get(header::CACHE_CONTROL).unwrap(),
+        "private, no-store"
+    );
+    // The handler saw the request as without capture: no click id yet.
+    assert_eq!(test::read_body(response).await, "none");
+    let body = &mock.requests_to(Endpoint::Click)[0].body;
+    assert_eq!(body["affiliate_url"], "http://shop.example/?aff=partner");
+    assert_eq!(body["user_agent"], BROWSER);
+    mock.shutdown().await;
+}
+
+#[actix_web::test]
+async fn the_handlers_headers_are_kept_or_left_alone() {
+    let mock = MockServer::start().await.unwrap();
+    let app = app!(mock, CaptureClicks::new());
+    let response = test::call_service(&app, visit("/cached?aff=partner").to_request()).await;
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 5, "{cookies:?}");
+    assert!(
+        cookies.contains(&"session=s1; HttpOnly".to_owned()),
+        "{cookies:?}"
+    );
+    assert_eq!(
+        response.headers().get(header::CACHE_CONTROL).unwrap(),
+        "private, max-age=60"
+    );
+
+    let response = test::call_service(&app, visit("/own?aff=partner").to_request()).await;
+    assert_eq!(set_cookies(&response), ["affitor_click_id=mine; Path=/"]);
+    assert_eq!(
+        response.headers().get(header::CACHE_CONTROL).unwrap(),
+        "public, max-age=60"
+    );
+    mock.shutdown().await;
+}
+
+#[actix_web::test]
+async fn what_is_not_a_click_changes_nothing() {
+    let mock = MockServer::start().await.unwrap();
+    mock.inactive_link("sleeping");
+    let app = app!(
+        mock,
+        CaptureClicks::new().deadline(Duration::from_millis(200))
+    );
+    let requests = [
+        visit("/"),
+        visit("/?aff=bad%20code"),
+        visit("/?aff=partner").method(actix_web::http::Method::HEAD),
+        visit("/?aff=partner").insert_header(("sec-purpose", "prefetch")),
+        visit("/?aff=partner").insert_header(("user-agent", "Twitterbot/1.0")),
+        visit("/?aff=unknown"),
+        visit("/?aff=sleeping"),
+    ];
+    for request in requests {
+        let response = test::call_service(&app, request.to_request()).await;
+        assert!(set_cookies(&response).is_empty());
+        assert!(response.headers().get(header::CACHE_CONTROL).is_none());
+    }
+    // Only the unknown and the inactive link reached the API.
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 2);
+
+    for fault in [
+        Fault::status(503).always(),
+        Fault::delay(Duration::from_secs(60)),
+    ] {
+        mock.clear_faults();
+        mock.inject(fault.on(Endpoint::Click));
+        let response = test::call_service(&app, visit("/?aff=partner").to_request()).await;
+        assert!(set_cookies(&response).is_empty());
+        assert_eq!(test::read_body(response).await, "none");
+    }
+    mock.shutdown().await;
+}

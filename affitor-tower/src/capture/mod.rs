@@ -1,0 +1,397 @@
+//! Partner links captured on the server: a visit to `?aff=CODE` recorded as a click, and the
+//! browser tracker's cookies set by the response, with no JavaScript.
+//!
+//! Affitor's browser script records the click and writes the click id into a cookie. Where it
+//! cannot run (an ad blocker, no script on the page), the partner is lost; where it does,
+//! Safari deletes the cookies it wrote after 7 days without a visit, while commission windows
+//! run 60 to 90 days. A cookie set by the site's own server lasts its whole window.
+//!
+//! [`CaptureClicks`] holds the options and makes the decision; the Tower layer
+//! (`AffitorLayer::capture_clicks`) and the actix-web middleware drive it. Both share every rule:
+//! the steps below are what an adapter for another framework calls.
+//!
+//! ```
+//! use affitor_tower::capture::{Decision, Visit};
+//! use affitor_tower::{CaptureClicks, Client};
+//!
+//! # async fn serve(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let capture = CaptureClicks::new();
+//! let mut request = http::HeaderMap::new();
+//! request.insert("host", "shop.example".parse()?);
+//! request.insert("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".parse()?);
+//!
+//! // 1. When the request arrives: a partner link to record?
+//! let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &request);
+//! let pending = match capture.decide(&visit) {
+//!     Decision::Capture(click) => Some(capture.record(click, &client)), // 2. the call starts
+//!     Decision::Skip(_) => None,
+//! };
+//!
+//! // 3. The handler runs meanwhile (an adapter polls both futures); by the deadline, the
+//! // cookies, if the click was recorded.
+//! let cookies = match pending {
+//!     Some(pending) => pending.await,
+//!     None => None,
+//! };
+//! let mut response = http::HeaderMap::new(); // the handler's response headers
+//! if let Some(update) = cookies.as_ref().and_then(|cookies| cookies.for_response(&response)) {
+//!     for value in update.set_cookie_values() {
+//!         response.append("set-cookie", value.parse()?);
+//!     }
+//!     response.insert("cache-control", update.cache_control().parse()?);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod cookies;
+mod decide;
+mod pending;
+mod visit;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use cookies::{ClickCookies, ResponseCookies};
+pub use decide::{Decision, Skip};
+pub use pending::PendingClick;
+pub use visit::{Headers, PartnerClick, Visit};
+
+#[cfg(feature = "layer")]
+pub use crate::layer::{CaptureFuture, CaptureService};
+
+use decide::Bots;
+
+use crate::Client;
+
+/// The options of the click capture: turn it on with `AffitorLayer::capture_clicks` or the
+/// actix-web middleware's `capture_clicks`.
+///
+/// A request is recorded as a click when it is a `GET` whose query has an `aff` parameter (the
+/// first one, as the browser tracker reads it) of 1 to 64 `A-Z a-z 0-9 _ -`, it is not a
+/// prefetch (`Sec-Purpose`, `Purpose`), `Sec-Fetch-Mode`, if sent, is `navigate`, the user agent
+/// is not a bot (see [`BUILT_IN_BOTS`](Self::BUILT_IN_BOTS)), the visitor does not already have
+/// a click id from the same partner (the `affitor_aff_url` cookie), and the
+/// [consent predicate](Self::consent), if any, says yes. When the visitor has a click id from
+/// another partner, it is sent as `existing_click_id`.
+///
+/// The click call runs beside the handler. When the API records the click before the
+/// [deadline](Self::deadline), the response gets the tracker's cookies (see
+/// [`ClickCookies`]) and `Cache-Control: private`; otherwise the page is
+/// served unchanged and a `debug` line says why.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use affitor_tower::CaptureClicks;
+/// use affitor_tower::capture::ProxyHeaders;
+///
+/// let capture = CaptureClicks::new()
+///     .cookie_domain("shop.example") // as the tracker script, if the site also runs it
+///     .trust_proxy_headers(ProxyHeaders::XForwarded) // behind a proxy that sets them
+///     .deadline(Duration::from_millis(300))
+///     .bot_user_agent("Acme-Uptime-Monitor")
+///     .consent(|visit| visit.cookie("cookie_consent") == Some("all"));
+/// # drop(capture);
+/// ```
+#[derive(Clone)]
+pub struct CaptureClicks {
+    cookie_domain: Option<Arc<str>>,
+    secure: Option<bool>,
+    proxy_headers: ProxyHeaders,
+    deadline: Duration,
+    /// The built-in bot patterns, then the app's.
+    bots: Bots,
+    consent: Option<Consent>,
+}
+
+/// The consent predicate.
+type Consent = Arc<dyn Fn(&Visit<'_>) -> bool + Send + Sync>;
+
+/// Which proxy headers tell the visitor's scheme and host (see
+/// [`CaptureClicks::trust_proxy_headers`]).
+///
+/// ```
+/// use affitor_tower::{CaptureClicks, capture::ProxyHeaders};
+///
+/// assert_eq!(ProxyHeaders::default(), ProxyHeaders::Ignore);
+/// let capture = CaptureClicks::new().trust_proxy_headers(ProxyHeaders::Forwarded);
+/// # drop(capture);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyHeaders {
+    /// None: the scheme is the connection's, the host the `Host` header's. Right when the app
+    /// faces the visitors itself, or its proxy passes `Host` on and sets none of these.
+    #[default]
+    Ignore,
+    /// `Forwarded` (RFC 7239): `proto=` and `host=` of its first element.
+    Forwarded,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host`: their first elements.
+    XForwarded,
+}
+
+impl CaptureClicks {
+    /// How long the page may wait for the click call, counted from the request's arrival: 400
+    /// ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(affitor_tower::CaptureClicks::DEFAULT_DEADLINE, Duration::from_millis(400));
+    /// ```
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(400);
+
+    /// The user agents that are never a click, matched as substrings ignoring ASCII case:
+    /// search engine crawlers, AI crawlers, SEO tools, and the link-preview bots of social
+    /// networks and chat apps (they fetch a link when it is shared, before anyone clicks it).
+    /// Add your own with [`bot_user_agent`](Self::bot_user_agent). A request without a
+    /// `User-Agent` is never a click either.
+    ///
+    /// ```
+    /// assert!(affitor_tower::CaptureClicks::BUILT_IN_BOTS.contains(&"slackbot"));
+    /// ```
+    pub const BUILT_IN_BOTS: &'static [&'static str] = &[
+        // Search engines.
+        "googlebot",
+        "google-inspectiontool",
+        "adsbot-google",
+        "mediapartners-google",
+        "bingbot",
+        "bingpreview",
+        "slurp",
+        "duckduckbot",
+        "baiduspider",
+        "yandex",
+        "sogou",
+        "applebot",
+        "petalbot",
+        // AI crawlers and SEO tools.
+        "gptbot",
+        "chatgpt-user",
+        "oai-searchbot",
+        "claudebot",
+        "claude-user",
+        "perplexitybot",
+        "bytespider",
+        "ccbot",
+        "ahrefsbot",
+        "semrushbot",
+        "mj12bot",
+        "dotbot",
+        // Link previews.
+        "facebookexternalhit",
+        "facebot",
+        "meta-externalagent",
+        "twitterbot",
+        "linkedinbot",
+        "slackbot",
+        "slack-imgproxy",
+        "discordbot",
+        "telegrambot",
+        "whatsapp",
+        "skypeuripreview",
+        "pinterest",
+        "redditbot",
+        "embedly",
+        "iframely",
+        "vkshare",
+        "quora link preview",
+        "mastodon",
+        "bitlybot",
+        "tumblr",
+        "outbrain",
+        // Generic.
+        "crawler",
+        "spider",
+    ];
+
+    /// Capture with the defaults: host-only cookies, `Secure` on HTTPS, no proxy headers
+    /// trusted, a 400 ms deadline, the built-in bot list, no consent predicate.
+    ///
+    /// ```
+    /// let capture = affitor_tower::CaptureClicks::new();
+    /// # drop(capture);
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            cookie_domain: None,
+            secure: None,
+            proxy_headers: ProxyHeaders::Ignore,
+            deadline: Self::DEFAULT_DEADLINE,
+            bots: Bots::built_in(),
+            consent: None,
+        }
+    }
+
+    /// Sets the cookies' `Domain`, such as `shop.example` to share them with `www.shop.example`
+    /// and `app.shop.example`. Default: none, so the cookies belong to the exact host.
+    ///
+    /// If the site also runs Affitor's browser tracker, give the domain it uses (the root
+    /// domain, or its `cookieDomain`): otherwise the browser keeps two cookies of each name.
+    ///
+    /// # Panics
+    ///
+    /// If `domain` is not a domain name (letters, digits, `-` and `.`; a leading `.` is
+    /// dropped): it goes into every `Set-Cookie` header as it is.
+    ///
+    /// ```
+    /// let capture = affitor_tower::CaptureClicks::new().cookie_domain("shop.example");
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        let domain = domain.into();
+        let name = domain.trim().trim_start_matches('.');
+        let valid = (1..=253).contains(&name.len())
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
+        assert!(
+            valid,
+            "cookie_domain `{}` is not a domain name such as `shop.example`",
+            domain.escape_debug()
+        );
+        self.cookie_domain = Some(Arc::from(name));
+        self
+    }
+
+    /// Sets whether the cookies are `Secure` (sent over HTTPS only), whatever the scheme.
+    /// Default: when the visitor's scheme is HTTPS (the connection's, or a trusted proxy's,
+    /// see [`trust_proxy_headers`](Self::trust_proxy_headers)).
+    ///
+    /// ```
+    /// let capture = affitor_tower::CaptureClicks::new().secure(true);
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = Some(secure);
+        self
+    }
+
+    /// Sets which proxy headers tell the visitor's scheme and host. Default:
+    /// [`ProxyHeaders::Ignore`].
+    ///
+    /// Trust only the headers your proxy sets (replacing any the visitor sent): a visitor can
+    /// send any header.
+    ///
+    /// ```
+    /// use affitor_tower::{CaptureClicks, capture::ProxyHeaders};
+    ///
+    /// let capture = CaptureClicks::new().trust_proxy_headers(ProxyHeaders::XForwarded);
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn trust_proxy_headers(mut self, headers: ProxyHeaders) -> Self {
+        self.proxy_headers = headers;
+        self
+    }
+
+    /// Sets how long the page may wait for the click call, counted from the request's
+    /// arrival. Default: [400 ms](Self::DEFAULT_DEADLINE).
+    ///
+    /// The handler runs meanwhile, so a page that takes longer than the call waits for
+    /// nothing. A late call is abandoned: the page is served without the cookies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let capture = affitor_tower::CaptureClicks::new().deadline(Duration::from_millis(250));
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Adds a user agent that is never a click, matched as a substring ignoring ASCII case,
+    /// to the [built-in ones](Self::BUILT_IN_BOTS).
+    ///
+    /// ```
+    /// let capture = affitor_tower::CaptureClicks::new()
+    ///     .bot_user_agent("Acme-Uptime-Monitor")
+    ///     .bot_user_agent("InternalLinkChecker");
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn bot_user_agent(mut self, pattern: impl Into<String>) -> Self {
+        self.bots.add(pattern.into());
+        self
+    }
+
+    /// Sets a consent predicate: a click is recorded, and cookies set, only when it says yes.
+    ///
+    /// Sites under the ePrivacy rules may set an attribution cookie only with the visitor's
+    /// consent. Default: no predicate, capture as the browser tracker does. It is asked last,
+    /// only for a request that would be recorded.
+    ///
+    /// ```
+    /// let capture = affitor_tower::CaptureClicks::new().consent(|visit| {
+    ///     visit.cookie("cookie_consent") == Some("all") && visit.header("sec-gpc") != Some("1")
+    /// });
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn consent<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&Visit<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.consent = Some(Arc::new(predicate));
+        self
+    }
+
+    /// The first step, when a request arrives: is it a partner link to record, and with which
+    /// facts? A request without `aff` costs a look at its query string.
+    ///
+    /// ```
+    /// use affitor_tower::CaptureClicks;
+    /// use affitor_tower::capture::{Decision, Skip, Visit};
+    ///
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("host", "shop.example".parse()?);
+    /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
+    ///
+    /// let capture = CaptureClicks::new();
+    /// let decide = |method, query| capture.decide(&Visit::new(method, "/", Some(query), &headers));
+    /// assert!(matches!(decide("GET", "aff=partner"), Decision::Capture(_)));
+    /// assert!(matches!(decide("HEAD", "aff=partner"), Decision::Skip(Skip::NotGet)));
+    /// assert!(matches!(decide("GET", "aff=a%20b"), Decision::Skip(Skip::InvalidPartnerCode)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decide(&self, visit: &Visit<'_>) -> Decision {
+        decide::decide(self, visit)
+    }
+
+    /// The second step: starts the click call with `client`, bounded by the deadline, which
+    /// counts from now. Poll the future beside the handler; it gives the cookies to set, or
+    /// `None` (see [`PendingClick`]).
+    ///
+    /// It needs a Tokio runtime (for the client and the deadline's timer) when polled.
+    ///
+    /// See [the module](self) for the steps together.
+    pub fn record(&self, click: PartnerClick, client: &Client) -> PendingClick {
+        PendingClick::new(click, client, self.deadline)
+    }
+}
+
+impl Default for CaptureClicks {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CaptureClicks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureClicks")
+            .field("cookie_domain", &self.cookie_domain)
+            .field("secure", &self.secure)
+            .field("proxy_headers", &self.proxy_headers)
+            .field("deadline", &self.deadline)
+            .field("bots", &self.bots.len())
+            .field("consent", &self.consent.as_ref().map(|_| "a predicate"))
+            .finish()
+    }
+}

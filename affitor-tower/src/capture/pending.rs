@@ -1,0 +1,267 @@
+//! The click call, running beside the handler, bounded by the deadline.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::cookies::ClickCookies;
+use super::visit::PartnerClick;
+use crate::{ClickOutcome, Client};
+
+/// The click call of a partner link, made by [`CaptureClicks::record`](super::CaptureClicks::record):
+/// a future that gives the cookies to set when the API recorded the click in time.
+///
+/// It gives `None` when the deadline passed first (the call is then abandoned), the call failed
+/// (the API unreachable or answering 5xx, an unknown link's 400, a click id that is not a valid
+/// [`ClickId`](crate::ClickId)), the link is inactive (`success: false`), or the client is in
+/// test mode (the API issues no click id): each is logged at `debug` with the reason, and the
+/// page is served unchanged.
+///
+/// Adapters poll it beside the handler's future, and wait for it only until the deadline.
+#[must_use = "the click is only sent when the future is polled"]
+pub struct PendingClick {
+    future: Pin<Box<dyn Future<Output = Option<ClickCookies>> + Send>>,
+}
+
+impl PendingClick {
+    pub(super) fn new(click: PartnerClick, client: &Client, deadline: Duration) -> Self {
+        // The deadline counts from the request's arrival, not from the first poll.
+        let deadline = tokio::time::Instant::now() + deadline;
+        let request = click.request(client);
+        let future = async move {
+            let code = click.partner_code();
+            match tokio::time::timeout_at(deadline, request.send()).await {
+                Ok(Ok(ClickOutcome::Recorded {
+                    click_id,
+                    cookie_window_days,
+                    ..
+                })) => {
+                    tracing::debug!(partner = code, "partner link recorded as a click");
+                    return Some(click.cookies(&click_id, cookie_window_days));
+                }
+                Ok(Ok(ClickOutcome::Inactive { message, .. })) => tracing::debug!(
+                    partner = code,
+                    "the partner link is inactive ({message}): no click, the page is served unchanged"
+                ),
+                Ok(Ok(ClickOutcome::Test { .. })) => tracing::debug!(
+                    partner = code,
+                    "the client is in test mode: the API issues no click id, the page is served \
+                     unchanged"
+                ),
+                Ok(Err(error)) => tracing::debug!(
+                    partner = code,
+                    "the click call failed ({error}): the page is served unchanged"
+                ),
+                Err(_) => tracing::debug!(
+                    partner = code,
+                    "the click call missed its deadline: the page is served without the cookies"
+                ),
+            }
+            None
+        };
+        Self {
+            future: Box::pin(future),
+        }
+    }
+}
+
+impl Future for PendingClick {
+    type Output = Option<ClickCookies>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for PendingClick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingClick").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[cfg(feature = "mock")]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::CaptureClicks;
+    use crate::capture::{Decision, Visit};
+    use crate::mock::{Endpoint, Fault, MockServer};
+
+    fn client(mock: &MockServer) -> Client {
+        Client::builder()
+            .api_key(mock.api_key())
+            .base_url(mock.url())
+            .build()
+            .unwrap()
+    }
+
+    fn landing(target: &str, cookie: Option<&str>) -> PartnerClick {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "shop.example".parse().unwrap());
+        headers.insert(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64)".parse().unwrap(),
+        );
+        headers.insert("referer", "https://news.example/".parse().unwrap());
+        headers.insert("accept-language", "en-GB,en;q=0.8".parse().unwrap());
+        if let Some(cookie) = cookie {
+            headers.insert("cookie", cookie.parse().unwrap());
+        }
+        let (path, query) = target.split_once('?').unwrap();
+        match CaptureClicks::new().decide(&Visit::new("GET", path, Some(query), &headers)) {
+            Decision::Capture(click) => click,
+            Decision::Skip(skip) => panic!("not a click: {skip}"),
+        }
+    }
+
+    /// The `debug` lines logged while `future` runs.
+    async fn logged<T>(future: impl Future<Output = T>) -> (T, String) {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let output = future.await;
+        let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+        (output, text)
+    }
+
+    #[tokio::test]
+    async fn a_recorded_click_gives_the_cookies_and_sends_the_visitors_facts() {
+        let mock = MockServer::start().await.unwrap();
+        let pending = CaptureClicks::new().record(landing("/p?aff=partner", None), &client(&mock));
+        let cookies = pending.await.expect("the click is recorded");
+
+        let clicks = mock.clicks();
+        assert_eq!(clicks.len(), 1);
+        let click_id = clicks[0].click_id.clone().unwrap();
+        let first = cookies.set_cookie_values().next().unwrap();
+        assert!(
+            first.starts_with(&format!("affitor_click_id={click_id};")),
+            "{first}"
+        );
+        assert_eq!(
+            clicks[0].user_agent.as_deref(),
+            Some("Mozilla/5.0 (X11; Linux x86_64)")
+        );
+
+        let body = &mock.requests_to(Endpoint::Click)[0].body;
+        assert_eq!(body["affiliate_url"], "http://shop.example/p?aff=partner");
+        assert_eq!(body["page_url"], "http://shop.example/p?aff=partner");
+        assert_eq!(body["referrer_url"], "https://news.example/");
+        assert_eq!(body["language"], "en-GB");
+        assert!(body.get("existing_click_id").is_none());
+        mock.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_partner_change_sends_the_existing_click_id() {
+        let mock = MockServer::start().await.unwrap();
+        mock.link("newpartner");
+        let earlier = mock.click("partner");
+        let cookie =
+            format!("affitor_click_id={earlier}; affitor_aff_url=http://shop.example/?aff=partner");
+        let click = landing("/?aff=newpartner", Some(&cookie));
+        let cookies = CaptureClicks::new()
+            .record(click, &client(&mock))
+            .await
+            .unwrap();
+        let recorded = mock.clicks().pop().unwrap();
+        assert_eq!(
+            recorded.existing_click_id.as_deref(),
+            Some(earlier.as_str())
+        );
+        assert_eq!(recorded.partner_code.as_deref(), Some("newpartner"));
+        let ids = cookies.set_cookie_values().nth(2).unwrap().to_owned();
+        assert!(ids.starts_with("affitor_click_ids="), "{ids}");
+        mock.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn no_cookies_and_a_debug_line_when_the_api_does_not_record_the_click() {
+        let mock = MockServer::start().await.unwrap();
+        mock.inactive_link("sleeping");
+        let capture = CaptureClicks::new();
+        let client = client(&mock);
+        let cases: [(&str, Option<Fault>, &str); 5] = [
+            ("/?aff=unknown", None, "Referral link not found"),
+            ("/?aff=sleeping", None, "inactive"),
+            ("/?aff=partner", Some(Fault::status(500).always()), "failed"),
+            (
+                "/?aff=partner",
+                Some(Fault::response(
+                    200,
+                    json!({"success": true, "click_id": "bad id\r\nx"}),
+                )),
+                "failed",
+            ),
+            (
+                "/?aff=partner",
+                Some(Fault::drop_connection().always()),
+                "failed",
+            ),
+        ];
+        for (target, fault, reason) in cases {
+            mock.clear_faults();
+            if let Some(fault) = fault {
+                mock.inject(fault.on(Endpoint::Click));
+            }
+            let (cookies, log) = logged(capture.record(landing(target, None), &client)).await;
+            assert!(cookies.is_none(), "{target}: {cookies:?}");
+            assert!(
+                log.contains("DEBUG") && log.contains(reason),
+                "{target}: {log}"
+            );
+            assert!(log.contains("the page is served unchanged"), "{log}");
+        }
+        mock.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_late_answer_is_abandoned_at_the_deadline() {
+        let mock = MockServer::start().await.unwrap();
+        mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Click));
+        let capture = CaptureClicks::new().deadline(Duration::from_millis(50));
+        let (cookies, log) =
+            logged(capture.record(landing("/?aff=partner", None), &client(&mock))).await;
+        assert!(cookies.is_none());
+        assert!(log.contains("missed its deadline"), "{log}");
+        mock.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn test_mode_has_no_click_id_to_store() {
+        let mock = MockServer::start().await.unwrap();
+        let client = Client::builder()
+            .api_key(mock.api_key())
+            .base_url(mock.url())
+            .test_mode(true)
+            .build()
+            .unwrap();
+        let (cookies, log) =
+            logged(CaptureClicks::new().record(landing("/?aff=partner", None), &client)).await;
+        assert!(cookies.is_none());
+        assert!(log.contains("test mode"), "{log}");
+        mock.shutdown().await;
+    }
+}

@@ -1,0 +1,238 @@
+//! A real browser: headless Chromium, driven over WebDriver (chromedriver), opens `/?aff=partner`
+//! on each signup example, finds the click id the server set on the page, signs up through the
+//! form, and the lead that reaches the stand-in API carries that click id.
+//!
+//! It needs the Debian packages `chromium` and `chromium-driver` (or the `CHROMIUM` and
+//! `CHROMEDRIVER` variables naming the two programs). Without them it fails and says so: it
+//! never passes in silence.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use affitor_scenarios::{APPS, ExampleApp, Kind, Running};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// What to install when the browser is missing.
+const INSTALL: &str = "the browser test needs headless Chromium and its WebDriver: install the \
+                       Debian packages `chromium` and `chromium-driver` \
+                       (`apt-get install -y chromium chromium-driver`), or set CHROMIUM and \
+                       CHROMEDRIVER to the two programs";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_lands_on_a_partner_link_and_signs_up_with_the_click_id() {
+    let chromium = program(
+        "CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
+    let chromedriver = program("CHROMEDRIVER", &["chromedriver"]);
+    let driver = ChromeDriver::start(&chromedriver).await;
+    let profile = Profile::new();
+    let browser = driver.session(&chromium, profile.path()).await;
+
+    let signup_apps: Vec<ExampleApp> = APPS
+        .into_iter()
+        .filter(|app| app.kind == Kind::Signup)
+        .collect();
+    for app in signup_apps {
+        let running = app.start().await;
+        land_and_sign_up(&browser, &running).await;
+        // Cookies are kept per host, not per port: the next app starts with none.
+        browser.delete_all_cookies().await.expect("cookies deleted");
+    }
+    browser.close().await.expect("the session ends");
+}
+
+async fn land_and_sign_up(browser: &Client, app: &Running) {
+    let name = app.app.name;
+    browser
+        .goto(&format!("{}/?aff=partner", app.url))
+        .await
+        .unwrap_or_else(|error| panic!("{name}: the page opens: {error}"));
+
+    // The server recorded the click, and the page shows the click id it set.
+    let clicks = app.mock.clicks();
+    assert_eq!(clicks.len(), 1, "{name}: {clicks:?}");
+    let click_id = clicks[0]
+        .click_id
+        .clone()
+        .expect("a recorded click has an id");
+    let shown = text(browser, "#click-id").await;
+    assert_eq!(
+        shown,
+        click_id.as_str(),
+        "{name}: the page shows the click id"
+    );
+
+    // The visitor signs up through the form.
+    let email = format!("ada+{name}@example.com");
+    fill(browser, "input[name=email]", &email).await;
+    fill(browser, "input[name=password]", "correct horse battery").await;
+    element(browser, "button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("the form is submitted");
+    let result = wait_for_text(browser, "#result", "Welcome").await;
+    assert!(result.contains("user_"), "{name}: {result}");
+
+    // The lead that reached the API carries the click id the server set.
+    let leads = app.leads_received(1).await;
+    assert_eq!(
+        leads[0]["click_id"],
+        click_id.as_str(),
+        "{name}: {}",
+        leads[0]
+    );
+    assert_eq!(leads[0]["email"], email.as_str(), "{name}: {}", leads[0]);
+}
+
+/// The program named by the variable `variable`, else the first of `names` on the `PATH`.
+fn program(variable: &str, names: &[&str]) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable).filter(|path| !path.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("no {} found: {INSTALL}", names.join(" or ")))
+}
+
+/// A chromedriver on a port of 127.0.0.1, stopped when dropped.
+struct ChromeDriver {
+    process: Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    async fn start(program: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let process = Command::new(program)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("{} does not start ({error}): {INSTALL}", program.display())
+            });
+        let driver = Self {
+            process,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            let status = http.get(format!("{}/status", driver.url)).send().await;
+            if status.is_ok_and(|response| response.status().is_success()) {
+                return driver;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chromedriver never answered on {}", driver.url);
+    }
+
+    /// A new session of headless Chromium, with a fresh profile in `profile`.
+    async fn session(&self, chromium: &Path, profile: &Path) -> Client {
+        let options = json!({
+            "binary": chromium,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        });
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".to_owned(), Value::from("chrome"));
+        capabilities.insert("goog:chromeOptions".to_owned(), options);
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|error| panic!("Chromium does not start ({error}): {INSTALL}"))
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        // The driver ends the browsers it started.
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// A fresh browser profile directory, removed when dropped.
+struct Profile(PathBuf);
+
+impl Profile {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "affitor-browser-test-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("a profile directory");
+        Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn element(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("no element `{css}` on the page: {error}"))
+}
+
+async fn text(browser: &Client, css: &str) -> String {
+    element(browser, css)
+        .await
+        .text()
+        .await
+        .unwrap_or_else(|error| panic!("the text of `{css}`: {error}"))
+}
+
+async fn fill(browser: &Client, css: &str, value: &str) {
+    element(browser, css)
+        .await
+        .send_keys(value)
+        .await
+        .unwrap_or_else(|error| panic!("typing into `{css}`: {error}"));
+}
+
+/// Waits, 10 s at most, until the text of `css` contains `expected`, and returns it.
+async fn wait_for_text(browser: &Client, css: &str, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        last = text(browser, css).await;
+        if last.contains(expected) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("`{css}` never showed `{expected}`; it shows `{last}`");
+}
