@@ -115,6 +115,7 @@ pub use stripe::Stripe;
 /// Made by [`Stripe::verify`] and [`Polar::verify`]; [`track`](Self::track) sends it.
 ///
 /// ```
+/// # #[cfg(feature = "mock")] {
 /// use affitor_tower::webhook::{Action, Stripe};
 /// # use affitor_tower::mock::SignedWebhook;
 ///
@@ -129,6 +130,7 @@ pub use stripe::Stripe;
 ///     Action::Ignore(why) => println!("{} ignored: {why}", event.event_type),
 ///     _ => {}
 /// }
+/// # }
 /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]

@@ -32,6 +32,7 @@ const WHSEC: &str = "whsec_";
 /// logs.
 ///
 /// ```
+/// # #[cfg(feature = "mock")] {
 /// use affitor_tower::webhook::Polar;
 /// # use affitor_tower::mock::SignedWebhook;
 ///
@@ -42,6 +43,7 @@ const WHSEC: &str = "whsec_";
 /// let event = polar.verify(headers, body)?;
 /// assert_eq!(event.event_type, "checkout.created");
 /// assert!(!format!("{polar:?}").contains("polar_whs_test_secret"));
+/// # }
 /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
 /// ```
 #[derive(Clone)]
@@ -155,6 +157,7 @@ impl Polar {
     /// Those of [`verify`](Self::verify).
     ///
     /// ```
+    /// # #[cfg(feature = "mock")] {
     /// use std::time::{Duration, UNIX_EPOCH};
     /// use affitor_tower::webhook::{Polar, WebhookErrorKind};
     ///
@@ -166,6 +169,7 @@ impl Polar {
     /// let early = signed_at - Duration::from_secs(301);
     /// let error = polar.verify_at(headers, body, early).unwrap_err();
     /// assert_eq!(error.kind(), WebhookErrorKind::Expired);
+    /// # }
     /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
     /// ```
     pub fn verify_at<K, V>(

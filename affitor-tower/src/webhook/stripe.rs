@@ -26,6 +26,7 @@ const SECRET_VARIABLE: &str = "STRIPE_WEBHOOK_SECRET";
 /// logs.
 ///
 /// ```
+/// # #[cfg(feature = "mock")] {
 /// use affitor_tower::webhook::Stripe;
 /// # use affitor_tower::mock::SignedWebhook;
 ///
@@ -38,6 +39,7 @@ const SECRET_VARIABLE: &str = "STRIPE_WEBHOOK_SECRET";
 /// let event = stripe.verify(headers, body)?;
 /// assert_eq!(event.event_type, "customer.created");
 /// assert!(!format!("{stripe:?}").contains("whsec_test_secret"));
+/// # }
 /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
 /// ```
 #[derive(Clone)]
@@ -151,6 +153,7 @@ impl Stripe {
     /// Those of [`verify`](Self::verify).
     ///
     /// ```
+    /// # #[cfg(feature = "mock")] {
     /// use std::time::{Duration, UNIX_EPOCH};
     /// use affitor_tower::webhook::{Stripe, WebhookErrorKind};
     ///
@@ -162,6 +165,7 @@ impl Stripe {
     /// let late = signed_at + Duration::from_secs(301);
     /// let error = stripe.verify_at(headers, body, late).unwrap_err();
     /// assert_eq!(error.kind(), WebhookErrorKind::Expired);
+    /// # }
     /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
     /// ```
     pub fn verify_at<K, V>(
