@@ -116,6 +116,7 @@
 //! providers do, to test your payment webhook handler without them.
 
 mod fault;
+mod fields;
 mod record;
 mod rules;
 mod server;
