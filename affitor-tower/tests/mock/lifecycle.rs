@@ -1,0 +1,116 @@
+//! Lifecycle and logs
+
+use crate::support::*;
+
+#[tokio::test]
+async fn shutdown_closes_the_port_and_dropping_the_handle_stops_the_server() {
+    let mock = MockServer::start().await.unwrap();
+    let addr = mock.addr();
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    mock.shutdown().await;
+    assert!(TcpStream::connect(addr).await.is_err());
+    let mut buffer = [0_u8; 16];
+    assert!(matches!(idle.read(&mut buffer).await, Ok(0) | Err(_)));
+
+    let mock = MockServer::start().await.unwrap();
+    let addr = mock.addr();
+    drop(mock);
+    let mut attempts = 0;
+    while TcpStream::connect(addr).await.is_ok() {
+        attempts += 1;
+        assert!(
+            attempts < 500,
+            "the server kept listening after the handle was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures what `tracing` writes on this thread at `info` and above.
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer({
+            let captured = captured.clone();
+            move || captured.clone()
+        })
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+// Current-thread runtimes, so the server's tasks log to this thread's subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn log_events_logs_one_line_per_event_without_secrets() {
+    let (captured, _guard) = capture_logs();
+    let mock = MockServer::builder()
+        .api_key("aff_secret_key")
+        .log_events(true)
+        .start()
+        .await
+        .unwrap();
+    let click = post_anonymous(&mock, Endpoint::Click, click_body("partner")).await;
+    let click_id = click.body["click_id"].as_str().unwrap().to_owned();
+    post(
+        &mock,
+        Endpoint::Lead,
+        json!({ "click_id": click_id, "customer_key": "u1", "email": "someone@example.com" }),
+    )
+    .await;
+    post(
+        &mock,
+        Endpoint::Sale,
+        json!({ "transaction_id": "in_logged", "amount_cents": 100, "customer_key": "u1" }),
+    )
+    .await;
+    post(
+        &mock,
+        Endpoint::Sale,
+        json!({ "transaction_id": "bad\nid", "amount_cents": 100 }),
+    )
+    .await;
+
+    let output = captured.text();
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), 4, "{output}");
+    assert!(lines[0].contains("endpoint=\"click\""), "{output}");
+    assert!(lines[0].contains("outcome=\"recorded\""), "{output}");
+    assert!(lines[0].contains(&click_id), "{output}");
+    assert!(lines[1].contains("outcome=\"tracked\""), "{output}");
+    assert!(
+        lines[2].contains("in_logged") && lines[2].contains("status=200"),
+        "{output}"
+    );
+    assert!(lines[3].contains("<6 bytes, not shown>"), "{output}");
+    assert!(!output.contains("aff_secret_key"), "{output}");
+    assert!(!output.contains("someone@example.com"), "{output}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_log_events_the_stand_in_is_quiet() {
+    let (captured, _guard) = capture_logs();
+    let mock = MockServer::start().await.unwrap();
+    let reply = post_anonymous(&mock, Endpoint::Click, click_body("partner")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(captured.text(), "");
+}
