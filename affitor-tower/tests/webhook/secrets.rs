@@ -1,0 +1,84 @@
+//! The secrets never appear in `Debug` output, errors or logs.
+
+use super::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn not_in_debug_output() {
+    let stripe = Stripe::builder()
+        .secret(STRIPE_SECRET)
+        .secret("whsec_second_one")
+        .build()
+        .unwrap();
+    let polar = Polar::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let builder = Polar::builder().secret(POLAR_SECRET);
+    let shown = format!("{stripe:?} {polar:?} {builder:?}");
+    for secret in [
+        STRIPE_SECRET,
+        "whsec_second_one",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        POLAR_SECRET,
+    ] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains("secrets: 2"), "{shown}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn not_in_errors_or_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mock = MockServer::start().await.unwrap();
+    let client = Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .build()
+        .unwrap();
+    let body = fixture("stripe/checkout.session.completed.payment.json");
+    let mut shown = String::new();
+    for signed in [
+        SignedWebhook::stripe(STRIPE_SECRET, body.clone()),
+        SignedWebhook::stripe("whsec_someone_else", body.clone()),
+        SignedWebhook::stripe_at(STRIPE_SECRET, body.clone(), at(SIGNED_AT)),
+    ] {
+        let tracked = stripe()
+            .track(&client, signed.headers(), signed.body())
+            .await;
+        shown.push_str(&format!("{tracked:?}"));
+    }
+    let signed = SignedWebhook::polar(POLAR_SECRET, fixture("polar/order.paid.json"));
+    shown.push_str(&format!(
+        "{:?}",
+        polar()
+            .track(&client, signed.headers(), signed.body())
+            .await
+    ));
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("webhook"),
+        "the deliveries were logged: {logs}"
+    );
+    for secret in [STRIPE_SECRET, POLAR_SECRET] {
+        assert!(!logs.contains(secret), "{logs}");
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}
