@@ -1,0 +1,164 @@
+//! The measurement: the runs of each case, alternated.
+
+use super::*;
+
+/// One measured run.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) tracking: Tracking,
+    pub(crate) measured: Measured,
+    /// Successful signups of the warm-up and the measured run.
+    pub(crate) signups: u64,
+    /// The Affitor client's counters the moment wrk finished (ON runs only).
+    pub(crate) stats: Option<DeliveryStats>,
+    /// Leads the stand-in recorded by then.
+    pub(crate) leads_received: usize,
+    /// Leads delivered during the measured run (ON runs only): the divisor of the CPU per
+    /// delivered lead.
+    pub(crate) delivered_measured: Option<u64>,
+    /// Where the CPU time of the measured run went, when `/proc` tells.
+    pub(crate) cpu: Option<CpuUse>,
+}
+
+/// The runs of one framework and stand-in mode.
+#[derive(Debug)]
+pub(crate) struct Case {
+    pub(crate) framework: Framework,
+    pub(crate) stand_in: StandIn,
+    pub(crate) runs: Vec<Run>,
+}
+
+pub(crate) struct Bench {
+    pub(crate) options: Options,
+    pub(crate) script: PathBuf,
+    /// Runs the servers under test (axum's tasks; actix-web's server future, on top of its own
+    /// worker threads) and the Affitor client's delivery worker.
+    pub(crate) app: Runtime,
+    /// Runs the stand-in API, on one thread of its own.
+    pub(crate) stand_in: Runtime,
+    /// The unit of the CPU times in `/proc`.
+    pub(crate) clock_ticks_per_second: f64,
+}
+
+impl Bench {
+    pub(crate) fn new(options: Options, script: PathBuf) -> Result<Self, BoxError> {
+        let app = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("app")
+            .enable_all()
+            .build()?;
+        let stand_in = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("stand-in")
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            options,
+            script,
+            app,
+            stand_in,
+            clock_ticks_per_second: clock_ticks_per_second(),
+        })
+    }
+
+    pub(crate) fn run_all(&self) -> Result<Vec<Case>, BoxError> {
+        let mut cases = Vec::new();
+        for &framework in &self.options.frameworks {
+            for &stand_in in &self.options.stand_ins {
+                let mut runs = Vec::new();
+                for pair in 0..self.options.pairs {
+                    let order = if pair % 2 == 0 {
+                        [Tracking::Off, Tracking::On]
+                    } else {
+                        [Tracking::On, Tracking::Off]
+                    };
+                    for tracking in order {
+                        let run = self.run_once(framework, stand_in, tracking)?;
+                        report_run(framework, stand_in, &run);
+                        runs.push(run);
+                    }
+                }
+                cases.push(Case {
+                    framework,
+                    stand_in,
+                    runs,
+                });
+            }
+        }
+        Ok(cases)
+    }
+
+    pub(crate) fn run_once(
+        &self,
+        framework: Framework,
+        stand_in: StandIn,
+        tracking: Tracking,
+    ) -> Result<Run, BoxError> {
+        // The stand-in keeps its rows (the leads counted below) but not a copy of every request:
+        // a recording stand-in grows by a copy of each of the hundreds of thousands of
+        // requests of a run, which is not what is measured here.
+        let mock = self
+            .stand_in
+            .block_on(MockServer::builder().record_requests(false).start())?;
+        if stand_in == StandIn::Slow {
+            mock.inject(Fault::delay(SLOW_ANSWER).always());
+        }
+        let click_id = mock.click("partner").to_string();
+        let affitor = {
+            // The delivery worker runs on the runtime the client is built on.
+            let _app = self.app.enter();
+            Client::builder()
+                .base_url(mock.url())
+                .api_key(mock.api_key())
+                .build()?
+        };
+        let config = AppConfig {
+            affitor: affitor.clone(),
+            program_id: mock.program_id().to_string(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let server = {
+            let _app = self.app.enter();
+            Server::start(framework, tracking, listener, config)?
+        };
+
+        let wrk = Wrk {
+            options: &self.options,
+            script: &self.script,
+        };
+        let measured = (|| {
+            let warmup = if self.options.warmup.is_zero() {
+                None
+            } else {
+                Some(wrk.run(&url, &click_id, "warmup", self.options.warmup)?)
+            };
+            let delivered_before = affitor.delivery_stats().delivered;
+            let before = CpuSample::now();
+            let measured = wrk.run(&url, &click_id, "measured", self.options.duration)?;
+            let cpu = before.zip(CpuSample::now()).map(|(before, after)| {
+                CpuUse::between(&before, &after, self.clock_ticks_per_second)
+            });
+            Ok::<_, BoxError>((warmup, measured, cpu, delivered_before))
+        })();
+        let stats = (tracking == Tracking::On).then(|| affitor.delivery_stats());
+        let leads_received = mock.leads().len();
+
+        self.app.block_on(async {
+            server.stop().await;
+            // Stops the delivery worker: what it still holds is abandoned, not sent later.
+            affitor.shutdown(Duration::ZERO).await;
+        });
+        self.stand_in.block_on(mock.shutdown());
+
+        let (warmup, measured, cpu, delivered_before) = measured?;
+        Ok(Run {
+            tracking,
+            measured,
+            cpu,
+            signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
+            delivered_measured: stats.map(|stats| stats.delivered.saturating_sub(delivered_before)),
+            stats,
+            leads_received,
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! The variants measured, and the command-line options.
+
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framework {
+    Axum,
+    Actix,
+}
+
+impl fmt::Display for Framework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Axum => "axum-signup",
+            Self::Actix => "actix-signup",
+        })
+    }
+}
+
+/// How the Affitor API stand-in answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StandIn {
+    /// At once.
+    Prompt,
+    /// After [`SLOW_ANSWER`].
+    Slow,
+}
+
+impl fmt::Display for StandIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Prompt => f.write_str("at once"),
+            Self::Slow => write!(f, "after {} ms", SLOW_ANSWER.as_millis()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tracking {
+    Off,
+    On,
+}
+
+impl fmt::Display for Tracking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Off => "OFF",
+            Self::On => "ON",
+        })
+    }
+}
+
+/// Where the requests carry the click id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClickIdIn {
+    /// The `affitorClickId` field of the JSON body, which the layer reads (the longer path).
+    Body,
+    /// The `affitor_click_id` cookie too, which the layer finds before the body.
+    Cookie,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The options.
+
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
+    pub(crate) connections: u32,
+    pub(crate) threads: u32,
+    pub(crate) pairs: usize,
+    pub(crate) frameworks: Vec<Framework>,
+    pub(crate) stand_ins: Vec<StandIn>,
+    pub(crate) click_id_in: ClickIdIn,
+}
+
+impl Options {
+    pub(crate) fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, BoxError> {
+        let mut options = Self {
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            connections: 64,
+            threads: 2,
+            pairs: 2,
+            frameworks: Vec::new(),
+            stand_ins: Vec::new(),
+            click_id_in: ClickIdIn::Body,
+        };
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+            };
+            match flag.as_str() {
+                "--duration" => options.duration = Duration::from_secs(number(&flag, value()?)?),
+                "--warmup" => options.warmup = Duration::from_secs(number(&flag, value()?)?),
+                "--connections" => options.connections = number(&flag, value()?)?,
+                "--threads" => options.threads = number(&flag, value()?)?,
+                "--pairs" => options.pairs = number(&flag, value()?)?,
+                "--framework" => options.frameworks.push(match value()?.as_str() {
+                    "axum" => Framework::Axum,
+                    "actix" => Framework::Actix,
+                    other => return Err(format!("unknown framework `{other}`\n{USAGE}").into()),
+                }),
+                "--stand-in" => options.stand_ins.push(match value()?.as_str() {
+                    "prompt" => StandIn::Prompt,
+                    "slow" => StandIn::Slow,
+                    other => return Err(format!("unknown stand-in `{other}`\n{USAGE}").into()),
+                }),
+                "--click-id-in" => {
+                    options.click_id_in = match value()?.as_str() {
+                        "body" => ClickIdIn::Body,
+                        "cookie" => ClickIdIn::Cookie,
+                        other => {
+                            return Err(format!("unknown click id place `{other}`\n{USAGE}").into());
+                        }
+                    }
+                }
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown option `{other}`\n{USAGE}").into()),
+            }
+        }
+        if options.frameworks.is_empty() {
+            options.frameworks = vec![Framework::Axum, Framework::Actix];
+        }
+        if options.stand_ins.is_empty() {
+            options.stand_ins = vec![StandIn::Prompt, StandIn::Slow];
+        }
+        if options.pairs == 0 || options.connections == 0 || options.threads == 0 {
+            return Err(format!(
+                "--pairs, --connections and --threads must be at least 1\n{USAGE}"
+            )
+            .into());
+        }
+        if options.duration.is_zero() {
+            return Err(format!("--duration must be at least 1 second\n{USAGE}").into());
+        }
+        Ok(options)
+    }
+}
+
+pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--connections N] [--threads N] \
+     [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... [--click-id-in body|cookie]";
+
+pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes a whole number, not `{value}`\n{USAGE}").into())
+}
