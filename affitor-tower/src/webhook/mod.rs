@@ -48,7 +48,7 @@
 //! | `checkout.session.completed` with `payment_status: paid`, `checkout.session.async_payment_succeeded` (mode `payment`) | sale | the payment intent (`pi_...`) |
 //! | the same, mode `subscription` | sale, `sale_type` subscription | the first invoice (`in_...`) |
 //! | `invoice.paid` with `billing_reason: subscription_cycle` | recurring sale | the invoice (`in_...`) |
-//! | `charge.refunded` | refund, partial when `amount_refunded < amount` | the charge's invoice when it names one, else its payment intent |
+//! | `charge.refunded` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount` | the charge's invoice when it names one, else its payment intent |
 //!
 //! A refund must carry its sale's `transaction_id`, or Affitor answers 404. A one-off sale is
 //! keyed by its payment intent, which every charge of it names. A subscription payment is keyed
@@ -68,7 +68,10 @@
 //!
 //! `order.paid` is a sale keyed by the order id (`total_amount`; a `subscription_cycle` order is
 //! a recurring sale, any subscription order has `sale_type` subscription), `order.refunded` a
-//! refund of that order (partial when `refunded_amount < total_amount`). The customer key is
+//! refund of that order (partial when `refunded_amount < total_amount`; Polar's `refunded_amount`
+//! is the order's total refunded so far and its event names no earlier value, so a second partial
+//! refund of one order is sent as that total: Affitor reverses a sale's commission once, and
+//! answers a repeat refund `skipped`). The customer key is
 //! `metadata.affitor_customer_key`, else `metadata.user_id`, else `customer.external_id`; the
 //! click id `metadata.affitor_click_id`, else `metadata.reference_id` (a checkout link's
 //! `?reference_id=`).
@@ -240,7 +243,7 @@ impl Sale {
 pub struct Refund {
     /// The transaction id of the sale it refunds.
     pub transaction_id: String,
-    /// The amount refunded so far, for a partial refund; `None` for a full one.
+    /// The amount of this refund, for a partial one; `None` for a full refund.
     pub amount_cents: Option<u64>,
 }
 

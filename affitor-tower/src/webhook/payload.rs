@@ -164,7 +164,7 @@ impl Payment {
     }
 }
 
-/// The refund of `total` with `refunded` refunded so far: `None` when it is full.
+/// A refund of `refunded` out of `total`: `None` when it is full.
 pub(super) fn partial(refunded: Option<i64>, total: Option<i64>, full: bool) -> Option<u64> {
     let refunded = u64::try_from(refunded?).ok().filter(|amount| *amount > 0)?;
     let total = total.and_then(|total| u64::try_from(total).ok());

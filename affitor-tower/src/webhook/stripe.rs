@@ -312,6 +312,18 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 struct Data {
     #[serde(default)]
     object: Option<Object>,
+    /// What the object's changed fields were before the event: for `charge.refunded`, the
+    /// `amount_refunded` of the refunds before this one.
+    #[serde(default)]
+    previous_attributes: Option<Previous>,
+}
+
+/// The fields of `previous_attributes` the mapping reads.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Previous {
+    #[serde(deserialize_with = "lenient")]
+    amount_refunded: Option<i64>,
 }
 
 /// The fields of a checkout session, an invoice or a charge that a sale or refund needs.
@@ -374,12 +386,13 @@ struct SubscriptionDetails {
 fn read_event(body: &[u8]) -> Result<Event, WebhookError> {
     let (event_type, id, data) = parse::<Data>(body)?;
     let object = data.object.unwrap_or_default();
+    let previous = data.previous_attributes.unwrap_or_default();
     let action = match event_type.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             checkout_session(object)
         }
         "invoice.paid" => invoice(object),
-        "charge.refunded" => charge_refunded(object),
+        "charge.refunded" => charge_refunded(object, previous),
         _ => Action::Ignore(Ignored::EventType),
     };
     Ok(Event {
@@ -448,18 +461,24 @@ fn invoice(invoice: Object) -> Action {
     .into_action("id")
 }
 
-fn charge_refunded(charge: Object) -> Action {
+fn charge_refunded(charge: Object, previous: Previous) -> Action {
     // A subscription payment's sale is keyed by its invoice, a one-off's by its payment intent.
     let Some(transaction_id) = charge.invoice.or(charge.payment_intent) else {
         return Action::Ignore(Ignored::MissingField("payment_intent"));
     };
+    // `amount_refunded` adds up every refund of the charge so far: this refund is what it grew
+    // by since `previous_attributes`, or all of it when the event names no earlier value.
+    let before = previous.amount_refunded.unwrap_or(0).max(0);
+    let this_refund = match charge.amount_refunded {
+        Some(so_far) if so_far <= before => return Action::Ignore(Ignored::NoAmount),
+        so_far => so_far.map(|so_far| so_far - before),
+    };
+    // A full refund is one refund of the whole charge; the last of several partial refunds
+    // that add up to it is still a partial one.
+    let full = charge.refunded.unwrap_or(false) && before == 0;
     Action::Refund(Refund {
         transaction_id,
-        amount_cents: partial(
-            charge.amount_refunded,
-            charge.amount,
-            charge.refunded.unwrap_or(false),
-        ),
+        amount_cents: partial(this_refund, charge.amount, full),
     })
 }
 

@@ -114,6 +114,27 @@ fn a_partial_refund_of_a_renewal_names_its_invoice() {
 }
 
 #[test]
+fn a_second_partial_refund_is_the_amount_it_adds() {
+    // The charge's `amount_refunded` adds up its refunds; `previous_attributes` holds the sum
+    // before this one. Affitor is told of this refund alone, never the total again.
+    let body = fixture("stripe/charge.refunded.partial.json")
+        .replace(r#""amount_refunded": 1000"#, r#""amount_refunded": 1500"#)
+        .replace(r#""amount_refunded": 0"#, r#""amount_refunded": 1000"#);
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+    let event = stripe().verify(signed.headers(), signed.body()).unwrap();
+    assert_eq!(refund(&event).amount_cents, Some(500));
+}
+
+#[test]
+fn a_refund_event_that_refunds_nothing_more_is_ignored() {
+    let body = fixture("stripe/charge.refunded.partial.json")
+        .replace(r#""amount_refunded": 0"#, r#""amount_refunded": 1000"#);
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+    let event = stripe().verify(signed.headers(), signed.body()).unwrap();
+    assert_eq!(event.action, Action::Ignore(Ignored::NoAmount));
+}
+
+#[test]
 fn a_polar_order_is_a_sale_keyed_by_its_id() {
     let event = polar_event("polar/order.paid.json");
     assert!(
