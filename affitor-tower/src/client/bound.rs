@@ -38,10 +38,8 @@ impl BoundClient {
     /// click id.
     ///
     /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = affitor_tower::Client::builder().api_key("aff_example").build()?.bind(None);
-    /// let lead = affitor.lead("user_123").email("ada@example.com");
-    /// # drop(lead);
+    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// affitor.lead("user_123").email("ada@example.com").send_in_background(); // never waits
     /// # Ok(())
     /// # }
     /// ```
@@ -55,10 +53,9 @@ impl BoundClient {
     /// provider's invoice or charge id), with the bound click id.
     ///
     /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = affitor_tower::Client::builder().api_key("aff_example").build()?.bind(None);
-    /// let sale = affitor.sale("in_1Qx", 4_999).customer_key("user_123");
-    /// # drop(sale);
+    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// let outcome = affitor.sale("in_1Qx", 4_999).customer_key("user_123").send().await?;
+    /// println!("{outcome:?}"); // recorded, already recorded, not attributed...
     /// # Ok(())
     /// # }
     /// ```
@@ -71,10 +68,8 @@ impl BoundClient {
     /// A refund of the sale tracked under `transaction_id`. A refund carries no click id.
     ///
     /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = affitor_tower::Client::builder().api_key("aff_example").build()?.bind(None);
-    /// let refund = affitor.refund("in_1Qx").reason("requested_by_customer");
-    /// # drop(refund);
+    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// affitor.refund("in_1Qx").reason("requested_by_customer").send().await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -99,10 +94,9 @@ impl BoundClient {
     /// The client itself, for the calls that are not about this request.
     ///
     /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let affitor = affitor_tower::Client::builder().api_key("aff_example").build()?.bind(None);
-    /// let readiness = affitor.client().readiness();
-    /// # drop(readiness);
+    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// let readiness = affitor.client().readiness().send().await?;
+    /// println!("integration verified: {}", readiness.integration_verified);
     /// # Ok(())
     /// # }
     /// ```
