@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Client;
-use super::answer::{Answer, TestData, lenient};
+use super::answer::{Answer, TestData};
 use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind, clean_message};
+use super::lenient;
 use super::request::{non_empty, with_test_mode};
 use super::transport::{Call, json_body};
 use crate::ClickId;

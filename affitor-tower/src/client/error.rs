@@ -4,8 +4,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use super::answer::ApiErrorBody;
 use super::endpoint::Endpoint;
+use super::error_body::ApiErrorBody;
 use http::StatusCode;
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;

@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Client;
-use super::answer::{Answer, TestData, lenient};
+use super::answer::{Answer, TestData};
 use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::Error;
+use super::lenient;
 use super::request::{Redacted, missing_customer, non_empty, with_test_mode};
 use super::transport::{Call, json_body};
 use crate::ClickId;

@@ -12,9 +12,10 @@
 //! - `request.rs`: what every request builder shares (field cleaning, validation, redaction);
 //! - `transport.rs`: the one call path, `Transport::call`: headers, the retry loop (which
 //!   returns the attempts it took), reading the answer, the span;
-//! - `answer.rs`: a final answer and the lenient reading of its JSON into wire structs;
+//! - `answer.rs`: a final answer, handed to its endpoint's decoder; `lenient.rs`: the field
+//!   readers that make the wire structs as forgiving as the API needs;
 //! - `retry.rs`: [`RetryPolicy`] and the pure decision of whether and when to retry;
-//! - `error.rs`: [`Error`] and [`ErrorKind`];
+//! - `error.rs`: [`Error`] and [`ErrorKind`]; `error_body.rs`: the API's three error shapes;
 //! - `delivery/`: the background queue behind `send_in_background`, its worker and its
 //!   counters; it sends through the transport, which knows nothing of it;
 //! - `bound.rs`: [`BoundClient`], the client bound to one request's click id;
@@ -33,7 +34,9 @@ mod click;
 mod delivery;
 mod endpoint;
 mod error;
+mod error_body;
 mod lead;
+mod lenient;
 mod readiness;
 mod refund;
 mod request;

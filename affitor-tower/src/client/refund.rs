@@ -4,10 +4,11 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::Client;
-use super::answer::{Answer, lenient};
+use super::answer::Answer;
 use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
+use super::lenient;
 use super::request::{check_amount, check_transaction_id, non_empty};
 use super::transport::{Call, json_body};
 

@@ -10,9 +10,10 @@ use serde::Deserialize;
 
 pub use self::verify::{ChainRun, Verification, VerifyRequest};
 use super::Client;
-use super::answer::{Answer, lenient};
+use super::answer::Answer;
 use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
+use super::lenient;
 use super::transport::Call;
 
 /// The readiness of the program behind the API key: five gates and the state they add up to.

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChainVerdict, Readiness, ReadinessRead, StepVerdict, VerdictAnswer, clean};
 use crate::client::Client;
-use crate::client::answer::{Answer, lenient};
+use crate::client::answer::Answer;
 use crate::client::endpoint::Endpoint;
 use crate::client::error::Error;
+use crate::client::lenient;
 use crate::client::transport::{Call, json_body};
 
 /// A verification of the integration, as `affitor onboard` does it: run the synthetic click →

@@ -12,10 +12,11 @@ use serde_json::{Map, Value};
 
 pub use self::values::{Currency, SaleType, SubscriptionInterval};
 use super::Client;
-use super::answer::{Answer, TestData, lenient};
+use super::answer::{Answer, TestData};
 use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
+use super::lenient;
 use super::request::{
     Redacted, check_amount, check_transaction_id, missing_customer, non_empty, with_test_mode,
 };
