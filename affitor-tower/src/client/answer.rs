@@ -31,10 +31,9 @@ impl Answer {
     /// the API's (a wrong `AFFITOR_API_URL`), and is a [`Decode`](crate::ErrorKind::Decode)
     /// error rather than a success read from the status alone.
     pub(crate) fn read<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Result<T, Error> {
-        let is_object = self.body.trim_ascii_start().first() == Some(&b'{');
-        match serde_json::from_slice(&self.body) {
-            Ok(wire) if is_object => Ok(wire),
-            _ => Err(Error::decode(
+        match lenient::object_of(&self.body) {
+            Some(wire) => Ok(wire),
+            None => Err(Error::decode(
                 endpoint,
                 format!(
                     "the {} answer is not a JSON object, so it is not the Affitor API's",
@@ -125,6 +124,13 @@ mod tests {
             assert!(read(body).is_err(), "{body}");
         }
         assert!(read(" {}").is_ok());
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let wire = read(r#"{"id": 1, "text": "a", "id": 2}"#).expect("an object");
+        assert_eq!(wire.id, Some(2));
+        assert_eq!(wire.text.as_deref(), Some("a"));
     }
 
     fn answer_of(status: u16, body: &str) -> Answer {

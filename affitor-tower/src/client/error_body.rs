@@ -18,11 +18,7 @@ impl ApiErrorBody {
     /// endpoints, Strapi) and `{"message":"..."}`, in the order the Affitor CLI does. Anything
     /// else gives an empty result.
     pub(crate) fn parse(body: &[u8]) -> Self {
-        let is_object = body.trim_ascii_start().first() == Some(&b'{');
-        let Some(answer) = serde_json::from_slice::<ErrorAnswer>(body)
-            .ok()
-            .filter(|_| is_object)
-        else {
+        let Some(answer) = lenient::object_of::<ErrorAnswer>(body) else {
             return Self::default();
         };
         let (message, code, retry_after_seconds) = match answer.error {
@@ -107,6 +103,12 @@ mod tests {
         );
         assert_eq!(ApiErrorBody::parse(b""), ApiErrorBody::default());
         assert_eq!(ApiErrorBody::parse(b"[1,2]"), ApiErrorBody::default());
+    }
+
+    #[test]
+    fn a_repeated_error_keeps_its_last_value() {
+        let parsed = ApiErrorBody::parse(br#"{"error":"first","error":"Sale not found"}"#);
+        assert_eq!(parsed.message.as_deref(), Some("Sale not found"));
     }
 
     #[test]

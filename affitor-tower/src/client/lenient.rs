@@ -188,3 +188,17 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for ObjectVisitor<T> {
         Ok(None)
     }
 }
+
+/// A JSON object read into `T`, or `None` when the body is not one. A key repeated in the object
+/// keeps its last value, as `JSON.parse` and `serde_json::Value` do (a derived struct alone
+/// refuses the document): the first, allocation-free read covers every answer the API sends, and
+/// only a body it refuses is read again through a `Value`.
+pub(crate) fn object_of<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(body).ok().or_else(|| {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        T::deserialize(value).ok()
+    })
+}
