@@ -70,9 +70,17 @@ impl Endpoint {
         }
     }
 
-    /// The short name used in logs and spans: `click`, `lead`, `sale`, `refund`, `test_event`,
+    /// The endpoint's short name, used in logs and spans, and to store an
+    /// [`Event`](crate::Event)'s endpoint: `click`, `lead`, `sale`, `refund`, `test_event`,
     /// `readiness`.
-    pub(crate) const fn name(self) -> &'static str {
+    ///
+    /// ```
+    /// use affitor_tower::Endpoint;
+    ///
+    /// assert_eq!(Endpoint::Sale.name(), "sale");
+    /// assert_eq!(Endpoint::from_name("sale"), Some(Endpoint::Sale));
+    /// ```
+    pub const fn name(self) -> &'static str {
         match self {
             Self::Click => "click",
             Self::Lead => "lead",
@@ -81,6 +89,22 @@ impl Endpoint {
             Self::TestEvent => "test_event",
             Self::Readiness => "readiness",
         }
+    }
+}
+
+impl Endpoint {
+    /// The endpoint of a short [`name`](Self::name); `None` for any other text.
+    ///
+    /// ```
+    /// use affitor_tower::Endpoint;
+    ///
+    /// assert_eq!(Endpoint::from_name("refund"), Some(Endpoint::Refund));
+    /// assert_eq!(Endpoint::from_name("Refund"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|endpoint| endpoint.name() == name)
     }
 }
 

@@ -72,9 +72,9 @@ pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, Reject
 #[cfg(feature = "client")]
 pub use client::{
     BoundClient, ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, DeliveryReport,
-    DeliveryStats, Error, ErrorKind, LeadOutcome, LeadRequest, RefundOutcome, RefundRequest,
-    RetryPolicy, SaleOutcome, SaleRequest, SaleType, SubscriptionInterval, UndeliveredEvent,
-    UndeliveredReason,
+    DeliveryStats, Error, ErrorKind, Event, IntoEvent, LeadOutcome, LeadRequest, RefundOutcome,
+    RefundRequest, RetryPolicy, SaleOutcome, SaleRequest, SaleType, SubscriptionInterval,
+    UndeliveredEvent, UndeliveredReason,
 };
 #[cfg(any(feature = "client", feature = "mock"))]
 pub use endpoint::Endpoint;

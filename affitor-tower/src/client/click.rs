@@ -246,7 +246,7 @@ impl ClickRequest {
 }
 
 /// The body of `POST /api/v1/track/click`. Unset fields are omitted, never `null`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct ClickPayload {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) affiliate_url: Option<String>,

@@ -112,6 +112,10 @@ pub enum ErrorKind {
     Network,
     /// A successful response that could not be understood.
     Decode,
+    /// A stored event could not be read back (see [`Event::from_json`](crate::Event::from_json)):
+    /// its body is not the JSON of its endpoint, or its endpoint takes no event. Sending it
+    /// would not mend it: keep it aside and look at it.
+    InvalidEvent,
 }
 
 impl ErrorKind {
@@ -128,6 +132,7 @@ impl ErrorKind {
                 | Self::MissingTransactionId
                 | Self::InvalidCurrency
                 | Self::MissingAffiliateUrl
+                | Self::InvalidEvent
         )
     }
 }
@@ -381,6 +386,11 @@ impl fmt::Display for Error {
             ),
             ErrorKind::MissingAffiliateUrl => f.write_str(
                 "a click needs the affiliate URL — pass the landing URL with its `?aff=` code",
+            ),
+            ErrorKind::InvalidEvent => write!(
+                f,
+                "a stored {call} event could not be read back: {detail} — the row is corrupt \
+                 or was not written by `Event::to_json`; keep it aside and look at it"
             ),
             ErrorKind::Unauthorized => {
                 self.write_status(f)?;

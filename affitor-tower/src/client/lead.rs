@@ -190,7 +190,7 @@ impl LeadRequest {
 }
 
 /// The body of `POST /api/v1/track/lead`. Unset fields are omitted, never `null`.
-#[derive(Clone, Default, PartialEq, Serialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct LeadPayload {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) customer_key: Option<String>,
@@ -202,7 +202,7 @@ pub(super) struct LeadPayload {
     pub(super) session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) page_url: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) click_ids: Vec<ClickId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) additional_data: Option<Map<String, Value>>,

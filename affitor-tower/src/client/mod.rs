@@ -18,6 +18,8 @@
 //! - `error.rs`: [`Error`] and [`ErrorKind`]; `error_body.rs`: the API's three error shapes;
 //! - `delivery/`: the background queue behind `send_in_background`, its worker and its
 //!   counters; it sends through the transport, which knows nothing of it;
+//! - `event.rs`: [`Event`], a validated request held as a value (what a durable outbox
+//!   stores), [`IntoEvent`], and [`Client::send_event`];
 //! - `bound.rs`: [`BoundClient`], the client bound to one request's click id;
 //! - `endpoint.rs`: what the client needs to know of each [`Endpoint`](crate::Endpoint).
 //!
@@ -35,6 +37,7 @@ mod delivery;
 mod endpoint;
 mod error;
 mod error_body;
+mod event;
 mod lead;
 mod lenient;
 mod readiness;
@@ -55,6 +58,7 @@ pub use self::builder::ClientBuilder;
 pub use self::click::{ClickOutcome, ClickRequest};
 pub use self::delivery::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 pub use self::error::{Error, ErrorKind};
+pub use self::event::{Event, IntoEvent};
 pub use self::lead::{LeadOutcome, LeadRequest};
 pub use self::readiness::{
     ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,

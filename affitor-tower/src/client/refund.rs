@@ -122,7 +122,7 @@ impl RefundRequest {
 }
 
 /// The body of `POST /api/v1/track/refund`. Unset fields are omitted, never `null`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct RefundPayload {
     pub(super) transaction_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]

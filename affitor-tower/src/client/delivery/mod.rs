@@ -189,9 +189,13 @@ pub(super) enum Outcome {
 }
 
 impl Payload {
-    /// Sends the payload through `transport`, as `send` does, adding its retries to `retries`.
-    async fn send(&self, transport: &Transport, retries: &AtomicU64) -> Result<Outcome, Error> {
-        let retries = Some(retries);
+    /// Sends the payload through `transport`, as `send` does, adding its retries to
+    /// `retries` when given.
+    pub(in crate::client) async fn send(
+        &self,
+        transport: &Transport,
+        retries: Option<&AtomicU64>,
+    ) -> Result<Outcome, Error> {
         match self {
             Self::Click(click) => transport
                 .call_counting(click, retries)

@@ -462,8 +462,11 @@ async fn work(client: Client, shared: Arc<Shared>) {
                 let client = client.clone();
                 let payload = Arc::clone(&job.payload);
                 let shared = Arc::clone(&shared);
-                let task = tasks
-                    .spawn(async move { payload.send(client.transport(), &shared.retried).await });
+                let task = tasks.spawn(async move {
+                    payload
+                        .send(client.transport(), Some(&shared.retried))
+                        .await
+                });
                 state.in_flight.push(InFlight {
                     task: task.id(),
                     job,

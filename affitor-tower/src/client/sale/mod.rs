@@ -285,7 +285,7 @@ impl SaleRequest {
 }
 
 /// The body of `POST /api/v1/track/sale`. Unset fields are omitted, never `null`.
-#[derive(Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct SalePayload {
     pub(super) transaction_id: String,
     pub(super) amount_cents: u64,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::client::endpoint::Endpoint;
 use crate::client::error::{Error, ErrorKind};
@@ -121,12 +121,19 @@ impl Serialize for Currency {
     }
 }
 
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        Self::from_code(&code).map_err(serde::de::Error::custom)
+    }
+}
+
 /// What kind of sale it is. Without one the API assumes a one-time payment.
 ///
 /// ```
 /// let sale_type = affitor_tower::SaleType::Subscription;
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SaleType {
@@ -141,7 +148,7 @@ pub enum SaleType {
 /// ```
 /// let interval = affitor_tower::SubscriptionInterval::Monthly;
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SubscriptionInterval {
