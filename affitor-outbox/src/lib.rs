@@ -1,0 +1,91 @@
+//! A durable outbox for Affitor tracking events.
+//!
+//! [`Client::send_in_background`](affitor_tower::LeadRequest::send_in_background) keeps events
+//! in memory: a deploy, a crash or an out-of-memory kill loses the ones still waiting. An
+//! [`Outbox`] writes each event to a store before the request answers, and a relay delivers
+//! the stored events with the client's per-endpoint retry policy, then with a backoff that
+//! survives restarts, until Affitor has answered.
+//!
+//! - **SQLite** (feature `sqlite`, on by default): a file, bundled (nothing to install), in WAL
+//!   mode; sales and refunds are written with `synchronous=FULL`.
+//! - **Postgres** (feature `postgres`): for a fleet of servers. Rows are claimed with
+//!   `FOR UPDATE SKIP LOCKED` and a lease that a crashed relay's rows outlive, and
+//!   [`Outbox::enqueue_in`] writes an event inside your own `sqlx` transaction, with the order
+//!   or the signup it reports: the reason an outbox exists.
+//!
+//! ```no_run
+//! use affitor_outbox::Outbox;
+//! use affitor_tower::Client;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::from_env()?;
+//! // A SQLite path, or a `postgres://` URL.
+//! let outbox = Outbox::open("affitor-outbox.db", client.clone()).await?;
+//!
+//! // In a signup handler: written before the handler answers, delivered by the relay.
+//! outbox.enqueue(client.lead("user_123").email("ada@example.com")).await;
+//!
+//! // At the end of `main`: the relay finishes what it is sending; the rest waits in the store.
+//! outbox.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the relay guarantees
+//!
+//! - A row is done, and deleted, when Affitor has answered with an outcome: a sale answered 409
+//!   (already recorded) and a refund answered `skipped` count as done.
+//! - Events of one customer or one transaction are sent one after the other, in the order they
+//!   were written; a refund waits for its sale, a customer's sale for their lead.
+//! - An attempt that fails and may succeed later (the API down, a 5xx, a timeout, a 429) is
+//!   tried again after a backoff that doubles up to [`OutboxBuilder::backoff`]'s ceiling, kept
+//!   in the row, so a restart does not reset it. An event the API refuses, or that runs out of
+//!   [`OutboxBuilder::max_attempts`], becomes a [`DeadLetter`]: kept, counted and logged, never
+//!   deleted silently. So is a row that cannot be read back (corrupt).
+//! - Delivery is at least once: an event whose relay died mid-send goes again when the lease
+//!   ends. A sale or a refund is safe to repeat (its transaction id is the idempotency key); a
+//!   lead is idempotent on the customer.
+//! - A store that fails or is slower than [`OutboxBuilder::enqueue_timeout`] never fails the
+//!   request: the event falls back to the client's in-memory queue, counted in
+//!   [`OutboxStats::fell_back`] and logged.
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!(
+    "affitor-outbox needs a store: enable its `sqlite` feature (the default), `postgres`, or both"
+);
+
+mod builder;
+mod connection;
+mod error;
+mod outbox;
+mod relay;
+mod stats;
+mod store;
+
+pub use builder::OutboxBuilder;
+pub use connection::OutboxConnection;
+pub use error::OutboxError;
+pub use outbox::Outbox;
+pub use stats::OutboxStats;
+pub use store::DeadLetter;
+
+/// The futures a web handler awaits must be `Send`: checked at compile time.
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
+mod send_checks {
+    fn send<T: Send>(_: T) {}
+
+    #[allow(dead_code)]
+    async fn futures_are_send(
+        outbox: crate::Outbox,
+        client: affitor_tower::Client,
+        pool: sqlx::PgPool,
+    ) {
+        send(outbox.enqueue(client.lead("u")));
+        send(outbox.waiting());
+        send(outbox.dead_letters());
+        send(outbox.shutdown(std::time::Duration::ZERO));
+        send(crate::Outbox::builder(client.clone()).postgres(pool));
+        send(crate::Outbox::builder(client).open("x"));
+    }
+}

@@ -1,0 +1,270 @@
+//! The outbox handle: enqueue, counters, dead letters and shutdown.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use affitor_tower::{Client, IntoEvent};
+use tokio::sync::Notify;
+
+use crate::builder::{Config, OutboxBuilder};
+use crate::connection::OutboxConnection;
+use crate::error::OutboxError;
+use crate::relay::Relay;
+use crate::stats::{Counters, OutboxStats};
+use crate::store::{DeadLetter, NewRow, Store};
+
+/// A durable outbox: events written to a store (SQLite or Postgres) before the request
+/// answers, and delivered by a relay. See the [crate documentation](crate).
+///
+/// Cheap to clone: clones share one store, one relay and one set of counters. Open it once at
+/// start-up, keep it in your application state, and call [`shutdown`](Self::shutdown) at the
+/// end of `main`.
+///
+/// ```no_run
+/// # async fn signup(outbox: affitor_outbox::Outbox, client: affitor_tower::Client) {
+/// // Where a handler would call `send_in_background`:
+/// outbox.enqueue(client.lead("user_123").email("ada@example.com")).await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+/// What the handles and the relay share.
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) client: Client,
+    pub(crate) config: Config,
+    pub(crate) counters: Counters,
+    /// Wakes the relay: a row was written.
+    pub(crate) wake: Notify,
+    relay: Mutex<Option<Relay>>,
+    /// Where the store is, a URL's password left out: for logs and `Debug`.
+    location: String,
+}
+
+impl Outbox {
+    /// Starts configuring an outbox that delivers through `client`.
+    ///
+    /// ```
+    /// # fn run(client: affitor_tower::Client) {
+    /// let builder = affitor_outbox::Outbox::builder(client).max_in_flight(512);
+    /// # }
+    /// ```
+    pub fn builder(client: Client) -> OutboxBuilder {
+        OutboxBuilder::new(client)
+    }
+
+    /// Opens the outbox at `location` (a SQLite path, or a `postgres://` URL) with the default
+    /// settings, and starts its relay: [`Outbox::builder`]`(client).`[`open`](OutboxBuilder::open)`(location)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`OutboxBuilder::open`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = affitor_tower::Client::from_env()?;
+    /// let location = std::env::var("AFFITOR_OUTBOX")?;
+    /// let outbox = affitor_outbox::Outbox::open(&location, client).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(location: &str, client: Client) -> Result<Self, OutboxError> {
+        Self::builder(client).open(location).await
+    }
+
+    pub(crate) fn start(store: Store, client: Client, config: Config, location: String) -> Self {
+        let relay = config.relay;
+        let outbox = Self {
+            inner: Arc::new(Inner {
+                store,
+                client,
+                config,
+                counters: Counters::default(),
+                wake: Notify::new(),
+                relay: Mutex::new(None),
+                location,
+            }),
+        };
+        if relay {
+            *outbox.relay_slot() = Some(Relay::start(Arc::clone(&outbox.inner)));
+        }
+        outbox
+    }
+
+    /// Writes the event to the store, and wakes the relay; returns once it is written.
+    ///
+    /// Never fails the request: an invalid event is logged and counted
+    /// ([`OutboxStats::invalid`]), and an event the store cannot take within the
+    /// [enqueue timeout](OutboxBuilder::enqueue_timeout) (it is down, or the disk is full) is
+    /// handed to the client's in-memory queue, logged and counted
+    /// ([`OutboxStats::fell_back`]).
+    ///
+    /// ```no_run
+    /// # async fn checkout(outbox: affitor_outbox::Outbox, client: affitor_tower::Client) {
+    /// outbox.enqueue(client.sale("in_1001", 4900).customer_key("user_123")).await;
+    /// # }
+    /// ```
+    pub async fn enqueue(&self, event: impl IntoEvent) {
+        let inner = &self.inner;
+        let event = match event.into_event() {
+            Ok(event) => event,
+            Err(error) => {
+                Counters::add(&inner.counters.invalid);
+                tracing::warn!(error = %error, "Affitor event not written to the outbox: it is invalid");
+                return;
+            }
+        };
+        let row = NewRow::of(&event);
+        let timeout = inner.config.enqueue_timeout;
+        let why = match tokio::time::timeout(timeout, inner.store.insert(&row)).await {
+            Ok(Ok(())) => {
+                Counters::add(&inner.counters.enqueued);
+                inner.wake.notify_one();
+                return;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("the store did not answer within {timeout:?}"),
+        };
+        Counters::add(&inner.counters.fell_back);
+        tracing::warn!(
+            endpoint = row.endpoint,
+            transaction_id = row.transaction_id,
+            location = %inner.location,
+            error = %why,
+            "Affitor event kept in memory only: the outbox store could not take it"
+        );
+        inner.client.send_event_in_background(event);
+    }
+
+    /// Writes the event on `connection`, inside your own transaction: the event is stored if
+    /// and only if the transaction commits. The relay finds it at its next look
+    /// ([`poll_interval`](OutboxBuilder::poll_interval)). The table must be in the same
+    /// database as the outbox.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Invalid`] for an invalid event, [`OutboxError::Store`] when the write
+    /// fails: your transaction decides what becomes of it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn signup(
+    /// #     pool: sqlx::SqlitePool,
+    /// #     outbox: affitor_outbox::Outbox,
+    /// #     client: affitor_tower::Client,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut transaction = pool.begin().await?;
+    /// sqlx::query("INSERT INTO users (id) VALUES ('user_123')").execute(&mut *transaction).await?;
+    /// outbox.enqueue_in(&mut *transaction, client.lead("user_123")).await?;
+    /// transaction.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn enqueue_in<C>(
+        &self,
+        connection: &mut C,
+        event: impl IntoEvent,
+    ) -> Result<(), OutboxError>
+    where
+        C: OutboxConnection + ?Sized,
+    {
+        let event = event.into_event().map_err(OutboxError::Invalid)?;
+        connection
+            .insert_event(&event)
+            .await
+            .map_err(OutboxError::Store)?;
+        Counters::add(&self.inner.counters.enqueued);
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// This process's counters.
+    ///
+    /// ```no_run
+    /// # async fn run(outbox: affitor_outbox::Outbox) {
+    /// println!("{} delivered", outbox.stats().delivered);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> OutboxStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The rows in the store that wait or are being sent, whoever wrote them.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Store`] when the store cannot be read.
+    ///
+    /// ```no_run
+    /// # async fn run(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+    /// println!("{} events waiting", outbox.waiting().await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn waiting(&self) -> Result<u64, OutboxError> {
+        self.inner.store.waiting().await.map_err(OutboxError::Store)
+    }
+
+    /// The dead letters in the store, oldest first: events refused by the API, out of attempts,
+    /// or unreadable. They stay until you delete them from the `affitor_outbox` table.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Store`] when the store cannot be read.
+    ///
+    /// ```no_run
+    /// # async fn run(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+    /// for letter in outbox.dead_letters().await? {
+    ///     eprintln!("{}: {}", letter.endpoint, letter.error);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, OutboxError> {
+        self.inner
+            .store
+            .dead_letters(i64::MAX)
+            .await
+            .map_err(OutboxError::Store)
+    }
+
+    /// Stops the relay: it claims nothing more and finishes the rows it is sending, for at most
+    /// `deadline`; rows still being sent then are released, to go again at the next start (or
+    /// at once, on another relay). Events written later still go to the store. Returns the
+    /// counters once stopped.
+    ///
+    /// ```no_run
+    /// # async fn stop(outbox: affitor_outbox::Outbox) {
+    /// let stats = outbox.shutdown(std::time::Duration::from_secs(5)).await;
+    /// println!("{} delivered", stats.delivered);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, deadline: Duration) -> OutboxStats {
+        let relay = self.relay_slot().take();
+        if let Some(relay) = relay {
+            relay.stop(&self.inner, deadline).await;
+        }
+        self.stats()
+    }
+
+    fn relay_slot(&self) -> std::sync::MutexGuard<'_, Option<Relay>> {
+        self.inner
+            .relay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbox")
+            .field("location", &self.inner.location)
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

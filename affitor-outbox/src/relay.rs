@@ -1,0 +1,219 @@
+//! The relay: claims due rows, sends each through the client, and settles it.
+//!
+//! One task per outbox claims rows (oldest first, none that an earlier live row of the same
+//! transaction or customer precedes; see `store/mod.rs`) up to the in-flight limit, and sends
+//! each in a task of its own with [`Client::send_event`](affitor_tower::Client::send_event),
+//! which applies the endpoint's retry policy. Then the row is deleted (Affitor answered),
+//! scheduled again after a backoff (a failure that may pass), or kept as a dead letter
+//! (refused, out of attempts, or unreadable). The relay wakes when this process writes a row,
+//! when a send ends, and every poll interval.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use affitor_tower::{Endpoint, Error, ErrorKind, Event};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::outbox::Inner;
+use crate::stats::Counters;
+use crate::store::Claimed;
+
+/// A running relay: how to stop it, and the name its leases carry.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    owner: Arc<str>,
+}
+
+impl Relay {
+    /// Spawns the relay on the current tokio runtime.
+    pub(crate) fn start(inner: Arc<Inner>) -> Self {
+        let owner: Arc<str> = format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(inner, Arc::clone(&owner), stopped));
+        Self { stop, task, owner }
+    }
+
+    /// Stops claiming, lets the sends end within `deadline`, then releases what is left.
+    pub(crate) async fn stop(self, inner: &Inner, deadline: Duration) {
+        let Self {
+            stop,
+            mut task,
+            owner,
+        } = self;
+        stop.send_replace(true);
+        if tokio::time::timeout(deadline, &mut task).await.is_err() {
+            task.abort();
+            let _ = task.await;
+        }
+        match inner.store.release(&owner).await {
+            Ok(0) => tracing::info!("Affitor outbox relay stopped"),
+            Ok(released) => tracing::warn!(
+                released,
+                "Affitor outbox relay stopped with rows still being sent: they go again at the \
+                 next start"
+            ),
+            Err(error) => tracing::warn!(
+                error = %error,
+                "Affitor outbox relay stopped; its rows go again when their lease ends"
+            ),
+        }
+    }
+}
+
+async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bool>) {
+    let config = &inner.config;
+    let mut sending = JoinSet::new();
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let room = config.max_in_flight.saturating_sub(sending.len());
+        let mut more = false;
+        if room > 0 {
+            match inner.store.claim(&owner, config.lease, room).await {
+                Ok(rows) => {
+                    more = rows.len() == room;
+                    for row in rows {
+                        inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+                        sending.spawn(deliver(Arc::clone(&inner), Arc::clone(&owner), row));
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    error = %error,
+                    "Affitor outbox relay could not claim rows; it tries again"
+                ),
+            }
+        }
+        if more && sending.len() < config.max_in_flight {
+            continue;
+        }
+        tokio::select! {
+            Some(_) = sending.join_next(), if !sending.is_empty() => {}
+            () = inner.wake.notified() => {}
+            () = tokio::time::sleep(config.poll_interval) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+    // Stopping: the sends under way finish (the caller's deadline bounds the wait).
+    while sending.join_next().await.is_some() {}
+}
+
+/// Sends one claimed row and settles it.
+async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) {
+    let settled = settle(&inner, &owner, &row).await;
+    inner.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if let Err(error) = settled {
+        tracing::warn!(
+            id = row.id,
+            error = %error,
+            "Affitor outbox row sent, but the store could not record it; it goes again when \
+             its lease ends"
+        );
+    }
+}
+
+async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<()> {
+    let store = &inner.store;
+    let counters = &inner.counters;
+    let event = match read(row) {
+        Ok(event) => event,
+        Err(error) => {
+            Counters::add(&counters.corrupt);
+            tracing::error!(
+                id = row.id,
+                endpoint = %row.endpoint,
+                error = %error,
+                "Affitor outbox row set aside as a dead letter: it cannot be read"
+            );
+            return store.bury(row.id, owner, &error.to_string()).await;
+        }
+    };
+    let transaction_id = event.transaction_id();
+    let endpoint = event.endpoint().name();
+    let attempt = row.attempts.saturating_add(1);
+    let Err(error) = inner.client.send_event(&event).await else {
+        Counters::add(&counters.delivered);
+        tracing::debug!(
+            id = row.id,
+            endpoint,
+            transaction_id,
+            "Affitor event delivered"
+        );
+        return store.complete(row.id).await;
+    };
+    if error.is_retryable() && attempt < inner.config.max_attempts {
+        let wait = backoff(&inner.config, attempt, &error);
+        Counters::add(&counters.rescheduled);
+        tracing::warn!(
+            id = row.id,
+            endpoint,
+            transaction_id,
+            attempt,
+            retry_in = ?wait,
+            error = %error,
+            "Affitor event not delivered yet; it goes again after a backoff"
+        );
+        return store
+            .reschedule(row.id, owner, wait, &error.to_string())
+            .await;
+    }
+    Counters::add(&counters.dead);
+    tracing::error!(
+        id = row.id,
+        endpoint,
+        transaction_id,
+        attempt,
+        error = %error,
+        "Affitor event given up on: kept as a dead letter in the outbox"
+    );
+    store.bury(row.id, owner, &error.to_string()).await
+}
+
+/// The event of a row, or why it cannot be read.
+fn read(row: &Claimed) -> Result<Event, Error> {
+    match Endpoint::from_name(&row.endpoint) {
+        Some(endpoint) => Event::from_json(endpoint, &row.body),
+        // An unknown endpoint: `from_json` says so in the words it uses for a corrupt body.
+        None => Event::from_json(Endpoint::Readiness, &row.body),
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `initial` doubled per failed attempt, up to `max`,
+/// drawn between half and all of it; a `Retry-After` wins, up to `max`.
+fn backoff(config: &crate::builder::Config, attempt: u32, error: &Error) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(32);
+    let full = config
+        .backoff_initial
+        .saturating_mul(1 << exponent.min(31))
+        .min(config.backoff_max);
+    let drawn = full.mul_f64(0.5 + fastrand::f64() / 2.0);
+    match error.retry_after() {
+        Some(asked) if error.kind() == ErrorKind::RateLimited => asked.min(config.backoff_max),
+        _ => drawn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::Config;
+
+    #[test]
+    fn the_backoff_doubles_and_stays_under_its_ceiling() {
+        let config = Config {
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            ..Config::default()
+        };
+        let error = affitor_tower::Client::builder().build().unwrap_err();
+        for attempt in 1..200 {
+            let wait = backoff(&config, attempt, &error);
+            let full = Duration::from_secs(1u64 << (attempt - 1).min(20)).min(config.backoff_max);
+            assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The counters of an outbox.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What an [`Outbox`](crate::Outbox) did since it was opened, in this process. Read them with
+/// [`Outbox::stats`](crate::Outbox::stats); the rows still waiting are in the store
+/// ([`Outbox::waiting`](crate::Outbox::waiting)).
+///
+/// ```
+/// # async fn report(outbox: affitor_outbox::Outbox) {
+/// let stats = outbox.stats();
+/// if stats.fell_back > 0 {
+///     eprintln!("{} events kept in memory only: the store failed", stats.fell_back);
+/// }
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct OutboxStats {
+    /// Events written to the store.
+    pub enqueued: u64,
+    /// Events the store could not take (it failed, or answered later than the enqueue
+    /// timeout): handed to the client's in-memory queue instead.
+    pub fell_back: u64,
+    /// Events that failed validation: never written.
+    pub invalid: u64,
+    /// Rows delivered by this process's relay: Affitor answered, and the row was deleted.
+    pub delivered: u64,
+    /// Attempts that failed and were scheduled again after a backoff.
+    pub rescheduled: u64,
+    /// Rows this relay gave up on (refused by the API, or out of attempts): kept as dead
+    /// letters.
+    pub dead: u64,
+    /// Rows this relay could not read back: kept as dead letters.
+    pub corrupt: u64,
+    /// Rows being sent now.
+    pub in_flight: u64,
+}
+
+/// The live counters behind [`OutboxStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) enqueued: AtomicU64,
+    pub(crate) fell_back: AtomicU64,
+    pub(crate) invalid: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) rescheduled: AtomicU64,
+    pub(crate) dead: AtomicU64,
+    pub(crate) corrupt: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> OutboxStats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        OutboxStats {
+            enqueued: read(&self.enqueued),
+            fell_back: read(&self.fell_back),
+            invalid: read(&self.invalid),
+            delivered: read(&self.delivered),
+            rescheduled: read(&self.rescheduled),
+            dead: read(&self.dead),
+            corrupt: read(&self.corrupt),
+            in_flight: read(&self.in_flight),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Where the events wait: one table, `affitor_outbox`, in SQLite or in Postgres.
+//!
+//! Both stores keep the same rows and answer the same six questions (insert, claim, complete,
+//! reschedule, bury, release), each in one statement, so the relay (`relay.rs`) knows nothing
+//! of the database behind it. A row holds the event's endpoint name and the exact JSON body the
+//! API receives ([`Event::to_json`]), its ordering keys (transaction id, customer key), its
+//! attempts and the time of the next one, its lease (which relay holds it, until when), and,
+//! once given up on, when and why (a dead letter, kept).
+//!
+//! The claim takes due rows, oldest first, that no relay holds and that no earlier live row
+//! of the same transaction or customer precedes: so a refund waits for its sale, and a
+//! customer's sale for their lead, across relays and restarts.
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+
+use std::time::Duration;
+
+use affitor_tower::{Endpoint, Event};
+
+/// A row to write: an event in its stored form.
+#[derive(Debug)]
+pub(crate) struct NewRow<'a> {
+    pub(crate) endpoint: &'static str,
+    pub(crate) body: String,
+    pub(crate) transaction_id: Option<&'a str>,
+    pub(crate) customer_key: Option<&'a str>,
+}
+
+impl<'a> NewRow<'a> {
+    pub(crate) fn of(event: &'a Event) -> Self {
+        Self {
+            endpoint: event.endpoint().name(),
+            body: event.to_json(),
+            transaction_id: event.transaction_id(),
+            customer_key: event.customer_key(),
+        }
+    }
+
+    /// Whether the write must reach the disk before it returns: money (a sale or a refund) is
+    /// written with SQLite's `synchronous=FULL`, a lead or a click with `NORMAL` (it survives a
+    /// crash of the process, not of the machine).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn is_money(&self) -> bool {
+        self.endpoint == Endpoint::Sale.name() || self.endpoint == Endpoint::Refund.name()
+    }
+}
+
+/// A row a relay claimed: its lease is the relay's until it settles the row or the lease ends.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    pub(crate) id: i64,
+    pub(crate) endpoint: String,
+    pub(crate) body: String,
+    /// Attempts made before this one.
+    pub(crate) attempts: u32,
+}
+
+impl Claimed {
+    fn from_row((id, endpoint, body, attempts): (i64, String, String, i64)) -> Self {
+        Self {
+            id,
+            endpoint,
+            body,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// An event given up on: refused by the API, out of attempts, or unreadable. Kept in the
+/// store until someone deletes it; listed by [`Outbox::dead_letters`](crate::Outbox::dead_letters).
+///
+/// ```
+/// # async fn list(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+/// for letter in outbox.dead_letters().await? {
+///     eprintln!("#{} {} {:?}: {}", letter.id, letter.endpoint, letter.transaction_id, letter.error);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The row's id in the `affitor_outbox` table.
+    pub id: i64,
+    /// The endpoint's name as stored (`lead`, `sale`, `refund`, `click`; anything in a corrupt
+    /// row).
+    pub endpoint: String,
+    /// The transaction id of a sale or a refund.
+    pub transaction_id: Option<String>,
+    /// The attempts made.
+    pub attempts: u32,
+    /// Why it was given up on: the API's answer, or why the row could not be read.
+    pub error: String,
+}
+
+impl DeadLetter {
+    fn from_row(
+        (id, endpoint, transaction_id, attempts, error): (
+            i64,
+            String,
+            Option<String>,
+            i64,
+            Option<String>,
+        ),
+    ) -> Self {
+        Self {
+            id,
+            endpoint,
+            transaction_id,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            error: error.unwrap_or_default(),
+        }
+    }
+}
+
+/// The store behind an outbox.
+#[derive(Debug)]
+pub(crate) enum Store {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlite::SqliteStore),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PostgresStore),
+}
+
+/// Calls the same method on whichever store this is.
+macro_rules! dispatch {
+    ($store:expr, $store_ref:ident => $call:expr) => {
+        match *$store {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(ref $store_ref) => $call,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(ref $store_ref) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Writes a new row, due now.
+    pub(crate) async fn insert(&self, row: &NewRow<'_>) -> sqlx::Result<()> {
+        dispatch!(self, store => store.insert(row).await)
+    }
+
+    /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first.
+    pub(crate) async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: usize,
+    ) -> sqlx::Result<Vec<Claimed>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = dispatch!(self, store => store.claim(owner, lease, limit).await)?;
+        rows.sort_by_key(|row| row.id);
+        Ok(rows)
+    }
+
+    /// The API answered: the row is done, and deleted.
+    pub(crate) async fn complete(&self, id: i64) -> sqlx::Result<()> {
+        dispatch!(self, store => store.complete(id).await)
+    }
+
+    /// The attempt failed and may succeed later: the row is due again `after` from now, its
+    /// lease released.
+    pub(crate) async fn reschedule(
+        &self,
+        id: i64,
+        owner: &str,
+        after: Duration,
+        error: &str,
+    ) -> sqlx::Result<()> {
+        dispatch!(self, store => store.reschedule(id, owner, after, error).await)
+    }
+
+    /// The row is given up on: kept as a dead letter, with why.
+    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> sqlx::Result<()> {
+        dispatch!(self, store => store.bury(id, owner, error).await)
+    }
+
+    /// Releases every lease `owner` holds, so that the rows go again at once.
+    pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.release(owner).await)
+    }
+
+    /// The dead letters, oldest first, at most `limit`.
+    pub(crate) async fn dead_letters(&self, limit: i64) -> sqlx::Result<Vec<DeadLetter>> {
+        dispatch!(self, store => store.dead_letters(limit).await)
+    }
+
+    /// Rows waiting or being sent (not dead).
+    pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.waiting().await)
+    }
+}
+
+/// A duration in whole milliseconds, for SQL arithmetic.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,185 @@
+//! The store for a fleet of servers: a Postgres table shared by every relay.
+//!
+//! Times are the database's clock (`now()`), so the servers' clocks never disagree about a
+//! lease. A claim locks its rows with `FOR UPDATE SKIP LOCKED`, so two relays never take the
+//! same row, and sets a lease: the rows of a relay that crashed go again once it ends.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use sqlx::postgres::PgPool;
+
+use super::{Claimed, DeadLetter, NewRow, millis};
+
+/// The schema, created under a transaction-scoped advisory lock so that servers starting
+/// together do not race on `CREATE TABLE IF NOT EXISTS`.
+const SCHEMA: &str = "
+BEGIN;
+SELECT pg_advisory_xact_lock(7367325063530520841);
+CREATE TABLE IF NOT EXISTS affitor_outbox (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    transaction_id TEXT,
+    customer_key TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    lease_owner TEXT,
+    lease_until TIMESTAMPTZ,
+    dead_at TIMESTAMPTZ,
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS affitor_outbox_due
+    ON affitor_outbox (next_attempt_at) WHERE dead_at IS NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_transaction
+    ON affitor_outbox (transaction_id, id) WHERE dead_at IS NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_customer
+    ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
+COMMIT;
+";
+
+const INSERT: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, customer_key)
+VALUES ($1, $2, $3, $4)";
+
+const CLAIM: &str = "
+UPDATE affitor_outbox
+SET lease_owner = $1, lease_until = now() + $2::float8 * interval '1 millisecond'
+WHERE id IN (
+    SELECT o.id FROM affitor_outbox o
+    WHERE o.dead_at IS NULL
+      AND o.next_attempt_at <= now()
+      AND (o.lease_until IS NULL OR o.lease_until <= now())
+      AND NOT EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.transaction_id = o.transaction_id AND e.id < o.id AND e.dead_at IS NULL)
+      AND NOT EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)
+    ORDER BY o.id
+    LIMIT $3
+    FOR UPDATE OF o SKIP LOCKED)
+RETURNING id, endpoint, body, attempts::bigint";
+
+/// The `affitor_outbox` table in a Postgres database.
+#[derive(Debug)]
+pub(crate) struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Uses `pool`, creating the table when missing.
+    pub(crate) async fn open(pool: PgPool) -> sqlx::Result<Self> {
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn insert(&self, row: &NewRow<'_>) -> sqlx::Result<()> {
+        let mut connection = self.pool.acquire().await?;
+        insert(&mut connection, row).await
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+    ) -> sqlx::Result<Vec<Claimed>> {
+        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(CLAIM)
+            .bind(owner)
+            .bind(millis(lease) as f64)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Claimed::from_row).collect())
+    }
+
+    pub(crate) async fn complete(&self, id: i64) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM affitor_outbox WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn reschedule(
+        &self,
+        id: i64,
+        owner: &str,
+        after: Duration,
+        error: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE affitor_outbox
+             SET attempts = attempts + 1,
+                 next_attempt_at = now() + $3::float8 * interval '1 millisecond',
+                 last_error = $4, lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(millis(after) as f64)
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE affitor_outbox
+             SET attempts = attempts + 1, dead_at = now(), last_error = $3,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
+    pub(crate) async fn dead_letters(&self, limit: i64) -> sqlx::Result<Vec<DeadLetter>> {
+        let rows = sqlx::query_as(
+            "SELECT id, endpoint, transaction_id, attempts::bigint, last_error
+             FROM affitor_outbox WHERE dead_at IS NOT NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(DeadLetter::from_row).collect())
+    }
+
+    pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+/// Writes `row` on `connection`: the outbox's own, or the caller's inside their transaction.
+pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow<'_>) -> sqlx::Result<()> {
+    sqlx::query(INSERT)
+        .bind(row.endpoint)
+        .bind(&row.body)
+        .bind(row.transaction_id)
+        .bind(row.customer_key)
+        .execute(connection)
+        .await
+        .map(drop)
+}

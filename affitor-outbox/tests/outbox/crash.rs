@@ -1,0 +1,121 @@
+//! A process killed with SIGKILL while its events wait, and started again: nothing lost,
+//! nothing sent twice.
+//!
+//! The test runs this test binary again as the child process: `writer_and_relay`, ignored in
+//! a normal run, is the child's body, told what to do by environment variables.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use affitor_outbox::Outbox;
+use affitor_tower::ClickId;
+use affitor_tower::mock::{Fault, MockServer};
+
+use crate::support::{quick_policy, sale_requests, sqlite_path, stand_in, wait_until};
+
+const SALES: usize = 20;
+
+/// Starts this test binary as the child, and waits for the line it prints when ready.
+fn child(path: &str, mock: &MockServer, clicks: &str, role: &str) -> Child {
+    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "crash::writer_and_relay",
+            "--nocapture",
+        ])
+        .env("OUTBOX_CHILD_PATH", path)
+        .env("OUTBOX_CHILD_API_URL", mock.url())
+        .env("OUTBOX_CHILD_API_KEY", mock.api_key())
+        .env("OUTBOX_CHILD_CLICKS", clicks)
+        .env("OUTBOX_CHILD_ROLE", role)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the child process starts");
+    let stdout = child.stdout.take().expect("the child's stdout");
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let ready = lines.any(|line| line == "outbox-child: ready");
+    assert!(ready, "the child ended before it was ready");
+    // Keep reading, so that the child's test harness can still write its report.
+    std::thread::spawn(move || lines.for_each(drop));
+    child
+}
+
+#[tokio::test]
+async fn a_process_killed_while_events_wait_delivers_each_once_when_started_again() {
+    let (mock, _) = stand_in().await;
+    mock.inject(Fault::status(503).always());
+    let path = sqlite_path("sigkill");
+    let clicks: Vec<String> = (0..SALES)
+        .map(|_| mock.click("partner").to_string())
+        .collect();
+    let clicks = clicks.join(",");
+
+    // The first process writes its sales while the API is down, and is killed.
+    let mut first = child(&path, &mock, &clicks, "write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().expect("SIGKILL");
+    first.wait().expect("the killed child is reaped");
+    assert!(mock.sales().is_empty());
+    let failed_attempts = sale_requests(&mock).len();
+
+    // The API is back; a second process delivers what the first left.
+    mock.clear_faults();
+    let mut second = child(&path, &mock, "", "relay");
+    let status = tokio::task::spawn_blocking(move || second.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the relay process failed: {status}");
+
+    let mut delivered = sale_requests(&mock).split_off(failed_attempts);
+    delivered.sort();
+    let mut expected: Vec<String> = (0..SALES).map(|n| format!("in_{n}")).collect();
+    expected.sort();
+    assert_eq!(delivered, expected, "each sale sent once after the restart");
+    assert_eq!(mock.sales().len(), SALES);
+}
+
+/// The child process of the test above: `write` writes the sales and waits to be killed;
+/// `relay` delivers what the store holds and exits.
+#[tokio::test]
+#[ignore = "the child process of the SIGKILL test, which runs it"]
+async fn writer_and_relay() {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
+    let mock_url = var("OUTBOX_CHILD_API_URL");
+    let client = affitor_tower::Client::builder()
+        .api_key(var("OUTBOX_CHILD_API_KEY"))
+        .base_url(&mock_url)
+        .retry(quick_policy())
+        .build()
+        .unwrap();
+    let outbox = Outbox::builder(client.clone())
+        .backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .poll_interval(Duration::from_millis(20))
+        .open(&var("OUTBOX_CHILD_PATH"))
+        .await
+        .unwrap();
+    match var("OUTBOX_CHILD_ROLE").as_str() {
+        "write" => {
+            let clicks = var("OUTBOX_CHILD_CLICKS");
+            for (n, click_id) in clicks.split(',').enumerate() {
+                let click_id: ClickId = click_id.parse().unwrap();
+                outbox
+                    .enqueue(client.sale(format!("in_{n}"), 100).click_id(click_id))
+                    .await;
+            }
+            assert_eq!(outbox.stats().enqueued, SALES as u64);
+            println!("outbox-child: ready");
+            std::future::pending::<()>().await;
+        }
+        _ => {
+            println!("outbox-child: ready");
+            wait_until("the outbox to empty", Duration::from_secs(30), async || {
+                outbox.waiting().await.unwrap() == 0
+            })
+            .await;
+            assert_eq!(outbox.stats().delivered, SALES as u64);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The outbox against real stores (a SQLite file; a Postgres server, see `.ci/postgres`) and
+//! the project's stand-in API over HTTP on 127.0.0.1.
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod support;
+
+#[cfg(feature = "sqlite")]
+mod crash;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;

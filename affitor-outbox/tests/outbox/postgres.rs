@@ -1,0 +1,165 @@
+//! The Postgres outbox: relays that share a table, leases that outlive a dead relay, writes in
+//! the caller's transaction, and a store that does not answer.
+
+use std::time::Duration;
+
+use affitor_outbox::Outbox;
+use affitor_tower::Endpoint;
+use affitor_tower::mock::Fault;
+
+use crate::support::postgres::Schema;
+use crate::support::{sale, sale_requests, stand_in, wait_until};
+
+const A_WHILE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn two_relays_deliver_each_row_once() {
+    let (mock, client) = stand_in().await;
+    mock.inject(Fault::delay(Duration::from_millis(20)).always());
+    let schema = Schema::create("two_relays").await;
+    let relay = |pool| {
+        Outbox::builder(client.clone())
+            .max_in_flight(8)
+            .poll_interval(Duration::from_millis(10))
+            .postgres(pool)
+    };
+    let first = relay(schema.pool().await).await.unwrap();
+    let second = relay(schema.pool().await).await.unwrap();
+    for n in 0..200 {
+        let outbox = if n % 2 == 0 { &first } else { &second };
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    wait_until("the table to empty", A_WHILE, async || {
+        first.waiting().await.unwrap() == 0
+    })
+    .await;
+
+    let mut sent = sale_requests(&mock);
+    assert_eq!(sent.len(), 200, "no row was sent twice");
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 200, "every row was sent");
+    let (a, b) = (first.stats().delivered, second.stats().delivered);
+    assert_eq!(a + b, 200);
+    assert!(a > 0 && b > 0, "both relays delivered: {a} and {b}");
+}
+
+#[tokio::test]
+async fn a_dead_relays_row_goes_again_when_its_lease_ends() {
+    let (mock, client) = stand_in().await;
+    let schema = Schema::create("lease").await;
+    // The stand-in records the sale, then keeps the relay waiting for its answer.
+    mock.inject(
+        Fault::delay(Duration::from_secs(30))
+            .on(Endpoint::Sale)
+            .times(1),
+    );
+
+    // The first relay runs on a runtime of its own, which dies while it waits.
+    let doomed = tokio::runtime::Runtime::new().unwrap();
+    let pool = schema.pool().await;
+    let dying_client = client.clone();
+    let doomed_sale = sale(&mock, &client, 1);
+    doomed.spawn(async move {
+        let outbox = Outbox::builder(dying_client.clone())
+            .lease(Duration::from_millis(500))
+            .postgres(pool)
+            .await
+            .unwrap();
+        outbox.enqueue(doomed_sale).await;
+        std::future::pending::<()>().await;
+    });
+    wait_until("the sale to reach the API", A_WHILE, async || {
+        mock.sales().len() == 1
+    })
+    .await;
+    doomed.shutdown_background();
+
+    // A second relay takes the row once the lease ends; the API answers 409: done.
+    let survivor = Outbox::builder(client)
+        .poll_interval(Duration::from_millis(50))
+        .postgres(schema.pool().await)
+        .await
+        .unwrap();
+    wait_until("the table to empty", A_WHILE, async || {
+        survivor.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(sale_requests(&mock), ["in_1", "in_1"]);
+    assert_eq!(mock.sales().len(), 1, "recorded once");
+    let stats = survivor.stats();
+    assert_eq!((stats.delivered, stats.dead), (1, 0));
+}
+
+#[tokio::test]
+async fn a_row_written_in_the_callers_transaction_exists_only_if_it_commits() {
+    let (mock, client) = stand_in().await;
+    let schema = Schema::create("transaction").await;
+    let pool = schema.pool().await;
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .postgres(pool.clone())
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let mut rolled_back = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO orders VALUES ('in_1')")
+        .execute(&mut *rolled_back)
+        .await
+        .unwrap();
+    outbox
+        .enqueue_in(&mut *rolled_back, sale(&mock, &client, 1))
+        .await
+        .unwrap();
+    rolled_back.rollback().await.unwrap();
+
+    let mut committed = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO orders VALUES ('in_2')")
+        .execute(&mut *committed)
+        .await
+        .unwrap();
+    outbox
+        .enqueue_in(&mut *committed, sale(&mock, &client, 2))
+        .await
+        .unwrap();
+    committed.commit().await.unwrap();
+
+    wait_until("the committed sale", A_WHILE, async || {
+        !mock.sales().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sale_requests(&mock), ["in_2"]);
+    assert_eq!(outbox.waiting().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_store_that_does_not_answer_hands_the_event_to_the_memory_queue() {
+    let (mock, client) = stand_in().await;
+    let schema = Schema::create("unavailable").await;
+    let pool = schema.pool().await;
+    let outbox = Outbox::builder(client.clone())
+        .enqueue_timeout(Duration::from_millis(300))
+        .postgres(pool.clone())
+        .await
+        .unwrap();
+    // Another session holds the table: every write waits.
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    outbox.enqueue(sale(&mock, &client, 1)).await;
+    assert_eq!(outbox.stats().fell_back, 1);
+    wait_until("the sale, from the memory queue", A_WHILE, async || {
+        mock.sales().len() == 1
+    })
+    .await;
+    lock.rollback().await.unwrap();
+    assert_eq!(client.delivery_stats().delivered, 1);
+}

@@ -1,0 +1,256 @@
+//! The SQLite outbox against the stand-in API: delivery, order, outages, a full file, corrupt
+//! rows, and writes in the caller's transaction.
+
+use std::time::Duration;
+
+use affitor_outbox::Outbox;
+use affitor_tower::mock::{Fault, RefundStatus};
+use affitor_tower::{Endpoint, RetryPolicy};
+use sqlx::sqlite::SqlitePool;
+
+use crate::support::{client_with, sale, sale_requests, sqlite_path, stand_in, wait_until};
+
+const A_WHILE: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn each_event_is_written_then_delivered_once() {
+    let (mock, client) = stand_in().await;
+    let click_id = mock.click("partner");
+    let outbox = Outbox::open(&sqlite_path("once"), client.clone())
+        .await
+        .unwrap();
+
+    outbox
+        .enqueue(client.lead("user_1").click_id(click_id))
+        .await;
+    outbox.enqueue(sale(&mock, &client, 1)).await;
+    outbox.enqueue(client.refund("in_1")).await;
+    wait_until("the outbox to empty", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+
+    assert_eq!(mock.leads().len(), 1);
+    assert_eq!(sale_requests(&mock), ["in_1"]);
+    assert_eq!(mock.refunds().len(), 1);
+    assert_eq!(mock.refunds()[0].status, RefundStatus::Reversed);
+    let stats = outbox.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((stats.enqueued, stats.delivered, stats.dead), (3, 3, 0));
+}
+
+#[tokio::test]
+async fn a_refund_waits_for_its_sale() {
+    let (mock, _) = stand_in().await;
+    // The sale's first attempt fails, and the client tries again 300 ms later: a refund sent
+    // meanwhile would find no sale (and, with no window to wait in, be given up on).
+    let client = client_with(
+        &mock,
+        RetryPolicy::default()
+            .max_attempts(2)
+            .base_delay(Duration::from_millis(300))
+            .max_delay(Duration::from_millis(300))
+            .refund_not_found_window(Duration::ZERO),
+    );
+    mock.inject(Fault::status(503).on(Endpoint::Sale).times(1));
+    let outbox = Outbox::open(&sqlite_path("order"), client.clone())
+        .await
+        .unwrap();
+
+    outbox.enqueue(sale(&mock, &client, 1)).await;
+    outbox.enqueue(client.refund("in_1")).await;
+    wait_until("the outbox to empty", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+
+    let refunds = mock.refunds();
+    assert_eq!(refunds.len(), 1, "the refund found its sale");
+    assert_eq!(refunds[0].status, RefundStatus::Reversed);
+    assert_eq!(outbox.stats().dead, 0);
+    assert!(outbox.dead_letters().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_api_that_is_down_loses_nothing_and_the_backoff_stays_bounded() {
+    let (mock, client) = stand_in().await;
+    mock.inject(Fault::status(503).always());
+    let path = sqlite_path("down");
+    let max_backoff = Duration::from_millis(200);
+    let outbox = Outbox::builder(client.clone())
+        .backoff(Duration::from_millis(10), max_backoff)
+        .poll_interval(Duration::from_millis(20))
+        .open(&path)
+        .await
+        .unwrap();
+    for n in 0..5 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    wait_until("several rounds of failed attempts", A_WHILE, async || {
+        outbox.stats().rescheduled >= 25
+    })
+    .await;
+    assert_eq!(outbox.stats().delivered, 0);
+
+    // No row waits longer than the backoff's ceiling for its next attempt.
+    let pool = SqlitePool::connect(&path).await.unwrap();
+    let (longest,): (i64,) = sqlx::query_as(
+        "SELECT max(next_attempt_at) - CAST(unixepoch('subsec') * 1000 AS INTEGER) FROM affitor_outbox",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(longest <= max_backoff.as_millis() as i64, "{longest} ms");
+
+    mock.clear_faults();
+    wait_until("the outbox to empty", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    let mut recorded: Vec<String> = mock
+        .sales()
+        .into_iter()
+        .map(|sale| sale.transaction_id)
+        .collect();
+    recorded.sort();
+    assert_eq!(recorded, ["in_0", "in_1", "in_2", "in_3", "in_4"]);
+    assert_eq!(outbox.stats().dead, 0);
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_set_aside_and_reported() {
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("corrupt");
+    // A writer only, so that the rows below are in place before a relay looks.
+    let writer = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    writer.enqueue(sale(&mock, &client, 1)).await;
+    let pool = SqlitePool::connect(&path).await.unwrap();
+    for (endpoint, body) in [("sale", "{\"amount_cents\": \"lots\"}"), ("teleport", "{}")] {
+        sqlx::query(
+            "INSERT INTO affitor_outbox (endpoint, body, next_attempt_at, created_at)
+             VALUES (?1, ?2, 0, 0)",
+        )
+        .bind(endpoint)
+        .bind(body)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let relay = Outbox::open(&path, client).await.unwrap();
+    wait_until("the rows to be settled", A_WHILE, async || {
+        relay.waiting().await.unwrap() == 0
+    })
+    .await;
+
+    assert_eq!(sale_requests(&mock), ["in_1"]);
+    let stats = relay.stats();
+    assert_eq!((stats.delivered, stats.corrupt), (1, 2));
+    let letters = relay.dead_letters().await.unwrap();
+    let endpoints: Vec<&str> = letters
+        .iter()
+        .map(|letter| letter.endpoint.as_str())
+        .collect();
+    assert_eq!(endpoints, ["sale", "teleport"]);
+    assert!(
+        letters
+            .iter()
+            .all(|letter| letter.error.contains("could not be read back"))
+    );
+}
+
+#[tokio::test]
+async fn a_full_file_hands_events_to_the_memory_queue() {
+    let (mock, client) = stand_in().await;
+    mock.inject(Fault::status(503).always());
+    let outbox = Outbox::builder(client.clone())
+        .max_file_size(64 * 1024)
+        .backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .open(&sqlite_path("full"))
+        .await
+        .unwrap();
+    let padding = "x".repeat(2000);
+    let mut sent = 0;
+    while outbox.stats().fell_back == 0 {
+        assert!(sent < 500, "the file never filled up");
+        outbox
+            .enqueue(sale(&mock, &client, sent).product_id(&padding))
+            .await;
+        sent += 1;
+    }
+    let stats = outbox.stats();
+    assert_eq!(stats.enqueued + stats.fell_back, sent as u64);
+
+    mock.clear_faults();
+    wait_until("every sale to arrive", A_WHILE, async || {
+        mock.sales().len() == sent
+    })
+    .await;
+    assert!(
+        client.delivery_stats().delivered >= 1,
+        "the memory queue delivered the rest"
+    );
+}
+
+#[tokio::test]
+async fn a_row_written_in_the_callers_transaction_exists_only_if_it_commits() {
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("transaction");
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .open(&path)
+        .await
+        .unwrap();
+    let pool = SqlitePool::connect(&path).await.unwrap();
+    sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let mut rolled_back = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO orders VALUES ('in_1')")
+        .execute(&mut *rolled_back)
+        .await
+        .unwrap();
+    outbox
+        .enqueue_in(&mut *rolled_back, sale(&mock, &client, 1))
+        .await
+        .unwrap();
+    rolled_back.rollback().await.unwrap();
+
+    let mut committed = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO orders VALUES ('in_2')")
+        .execute(&mut *committed)
+        .await
+        .unwrap();
+    outbox
+        .enqueue_in(&mut *committed, sale(&mock, &client, 2))
+        .await
+        .unwrap();
+    committed.commit().await.unwrap();
+
+    wait_until("the committed sale", A_WHILE, async || {
+        !mock.sales().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sale_requests(&mock), ["in_2"]);
+    assert_eq!(outbox.waiting().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn an_invalid_event_is_counted_and_never_written() {
+    let (_mock, client) = stand_in().await;
+    let outbox = Outbox::open(&sqlite_path("invalid"), client.clone())
+        .await
+        .unwrap();
+    outbox
+        .enqueue(client.sale("in_1", 0).customer_key("user_1"))
+        .await;
+    let stats = outbox.stats();
+    assert_eq!((stats.invalid, stats.enqueued), (1, 0));
+    assert_eq!(outbox.waiting().await.unwrap(), 0);
+}

@@ -1,0 +1,136 @@
+//! What the outbox tests share: the stand-in API and its clients, fresh stores, waiting.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use affitor_tower::mock::MockServer;
+use affitor_tower::{Client, RetryPolicy};
+
+/// Retries inside one `send` that keep the tests fast: a few attempts, milliseconds apart.
+pub(crate) fn quick_policy() -> RetryPolicy {
+    RetryPolicy::default()
+        .max_attempts(2)
+        .base_delay(Duration::from_millis(5))
+        .max_delay(Duration::from_millis(10))
+        .deadline(Duration::from_secs(3))
+        .refund_not_found_window(Duration::ZERO)
+}
+
+/// A client of `mock` with `retry`.
+pub(crate) fn client_with(mock: &MockServer, retry: RetryPolicy) -> Client {
+    Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .timeout(Duration::from_secs(2))
+        .retry(retry)
+        .build()
+        .expect("a client of the stand-in")
+}
+
+/// A fresh stand-in API and a client of it with [`quick_policy`].
+pub(crate) async fn stand_in() -> (MockServer, Client) {
+    let mock = MockServer::start().await.expect("the stand-in API starts");
+    let client = client_with(&mock, quick_policy());
+    (mock, client)
+}
+
+/// A sale the stand-in attributes: `in_<n>`, 100 cents, from a fresh click of the partner
+/// `partner`.
+pub(crate) fn sale(mock: &MockServer, client: &Client, n: usize) -> affitor_tower::SaleRequest {
+    client
+        .sale(format!("in_{n}"), 100)
+        .click_id(mock.click("partner"))
+}
+
+/// A path for a new SQLite file, in a directory of its own under the system's temp dir.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn sqlite_path(test: &str) -> String {
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "affitor-outbox-test-{}-{test}-{:08x}",
+        std::process::id(),
+        fastrand_u32()
+    ));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir.join("outbox.db").to_string_lossy().into_owned()
+}
+
+fn fastrand_u32() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
+}
+
+/// Waits until `done` holds, checking every 20 ms, for at most `limit`; panics naming `what`.
+pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < limit,
+            "gave up waiting for {what} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The transaction ids of the sales the stand-in received, in arrival order, whatever it
+/// answered.
+pub(crate) fn sale_requests(mock: &MockServer) -> Vec<String> {
+    mock.requests_to(affitor_tower::Endpoint::Sale)
+        .iter()
+        .filter_map(|request| request.body["transaction_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+    /// The server the tests use: `AFFITOR_TEST_POSTGRES`, or the one `.ci/postgres` starts.
+    pub(crate) fn url() -> String {
+        std::env::var("AFFITOR_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://affitor:affitor@127.0.0.1:5432/affitor_test".into())
+    }
+
+    /// A schema of its own for one test, and a way to open pools on it.
+    pub(crate) struct Schema {
+        options: PgConnectOptions,
+    }
+
+    impl Schema {
+        /// Creates a fresh schema on the test server; panics, saying what to install, when
+        /// there is no server.
+        pub(crate) async fn create(test: &str) -> Self {
+            let url = url();
+            let admin = PgPool::connect(&url).await.unwrap_or_else(|error| {
+                panic!(
+                    "the Postgres outbox tests need a Postgres server at {url} ({error}). \
+                     Install and start one with `bash .ci/postgres` (Debian's `postgresql` \
+                     package; it creates the role and database), or set \
+                     AFFITOR_TEST_POSTGRES to a server of your own."
+                )
+            });
+            let name = format!("outbox_{test}_{}", std::process::id());
+            sqlx::raw_sql(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
+            ))
+            .execute(&admin)
+            .await
+            .expect("a schema of its own");
+            admin.close().await;
+            let options = PgConnectOptions::from_str(&url)
+                .expect("AFFITOR_TEST_POSTGRES is a postgres:// URL")
+                .options([("search_path", name.as_str())]);
+            Self { options }
+        }
+
+        /// A new pool on the schema.
+        pub(crate) async fn pool(&self) -> PgPool {
+            PgPoolOptions::new()
+                .max_connections(8)
+                .connect_with(self.options.clone())
+                .await
+                .expect("a pool on the test schema")
+        }
+    }
+}
