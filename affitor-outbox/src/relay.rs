@@ -67,16 +67,18 @@ impl Relay {
 async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bool>) {
     let config = &inner.config;
     let mut sending = JoinSet::new();
+    let batch = (config.max_in_flight / 8).max(1);
     loop {
         if *stopped.borrow() {
             break;
         }
+        // Fill the free send slots with due rows, a batch at a time (each claim is one query,
+        // which reads past the rows being sent); then wait for a slot, a new row or the next
+        // look.
         let room = config.max_in_flight.saturating_sub(sending.len());
-        let mut more = false;
-        if room > 0 {
+        if room >= batch || (room > 0 && sending.is_empty()) {
             match inner.store.claim(&owner, config.lease, room).await {
                 Ok(rows) => {
-                    more = rows.len() == room;
                     for row in rows {
                         inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
                         sending.spawn(deliver(Arc::clone(&inner), Arc::clone(&owner), row));
@@ -87,9 +89,6 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
                     "Affitor outbox relay could not claim rows; it tries again"
                 ),
             }
-        }
-        if more && sending.len() < config.max_in_flight {
-            continue;
         }
         tokio::select! {
             Some(_) = sending.join_next(), if !sending.is_empty() => {}

@@ -1,0 +1,195 @@
+//! What the outbox costs and how fast its relay drains, against the local stand-in API
+//! answering at once, on a SQLite file and on Postgres.
+//!
+//! ```sh
+//! cargo bench -p affitor-outbox --all-features --bench outbox
+//! # Postgres: AFFITOR_TEST_POSTGRES, or the server `bash .ci/postgres` starts
+//! ```
+//!
+//! For each store it measures, in one sitting:
+//! - enqueue latency, one request at a time: a lead (SQLite `synchronous=NORMAL`) and a sale
+//!   (SQLite `synchronous=FULL`), median and p99 over 2,000 writes each;
+//! - enqueue throughput with 64 concurrent writers (as 64 concurrent signups would);
+//! - relay throughput: 20,000 leads written with no relay running, then a relay started, timed
+//!   until the table is empty (each row claimed, sent over HTTP, answered, deleted).
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use affitor_outbox::Outbox;
+use affitor_tower::Client;
+use affitor_tower::mock::MockServer;
+
+const SEQUENTIAL: usize = 2_000;
+const WRITERS: usize = 64;
+const PER_WRITER: usize = 100;
+const RELAYED: usize = 20_000;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mock = MockServer::builder()
+        .record_requests(false)
+        .log_events(false)
+        .start()
+        .await?;
+    let client = Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .queue_capacity(100_000)
+        .build()?;
+    println!(
+        "| store | lead enqueue p50 / p99 | sale enqueue p50 / p99 | enqueues/s, {WRITERS} writers | relay rows/s |"
+    );
+    println!("|---|---|---|---|---|");
+
+    let dir = std::env::temp_dir().join(format!("affitor-outbox-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("outbox.db");
+    let path = path.to_string_lossy().into_owned();
+    let sqlite = Store::Sqlite(path);
+    measure("SQLite (WAL)", &sqlite, &mock, &client).await?;
+    std::fs::remove_dir_all(&dir)?;
+
+    let url = std::env::var("AFFITOR_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://affitor:affitor@127.0.0.1:5432/affitor_test".into());
+    match sqlx::PgPool::connect(&url).await {
+        Ok(admin) => {
+            let schema = format!("outbox_bench_{}", std::process::id());
+            sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin)
+                .await?;
+            let options = sqlx::postgres::PgConnectOptions::from_str(&url)?
+                .options([("search_path", schema.as_str())]);
+            measure("Postgres", &Store::Postgres(options), &mock, &client).await?;
+            sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&admin)
+                .await?;
+        }
+        Err(error) => println!(
+            "| Postgres | not measured: no server at {url} ({error}); run `bash .ci/postgres` | | | |"
+        ),
+    }
+    Ok(())
+}
+
+enum Store {
+    Sqlite(String),
+    Postgres(sqlx::postgres::PgConnectOptions),
+}
+
+impl Store {
+    async fn open(
+        &self,
+        client: &Client,
+        relay: bool,
+    ) -> Result<Outbox, Box<dyn std::error::Error>> {
+        let builder = Outbox::builder(client.clone())
+            .relay(relay)
+            .max_in_flight(256)
+            .poll_interval(Duration::from_millis(50));
+        Ok(match self {
+            Self::Sqlite(path) => builder.open(path).await?,
+            Self::Postgres(options) => {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(16)
+                    .connect_with(options.clone())
+                    .await?;
+                builder.postgres(pool).await?
+            }
+        })
+    }
+}
+
+async fn measure(
+    name: &str,
+    store: &Store,
+    mock: &MockServer,
+    client: &Client,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let writer = store.open(client, false).await?;
+
+    let mut leads = Vec::with_capacity(SEQUENTIAL);
+    for n in 0..SEQUENTIAL {
+        let lead = client
+            .lead(format!("bench_lead_{n}"))
+            .click_id(mock.click("partner"));
+        let start = Instant::now();
+        writer.enqueue(lead).await;
+        leads.push(start.elapsed());
+    }
+    let mut sales = Vec::with_capacity(SEQUENTIAL);
+    for n in 0..SEQUENTIAL {
+        let sale = client
+            .sale(format!("bench_in_{n}"), 4900)
+            .customer_key(format!("bench_lead_{n}"));
+        let start = Instant::now();
+        writer.enqueue(sale).await;
+        sales.push(start.elapsed());
+    }
+
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let writer = writer.clone();
+        let client = client.clone();
+        let clicks: Vec<_> = (0..PER_WRITER).map(|_| mock.click("partner")).collect();
+        tasks.spawn(async move {
+            for (n, click_id) in clicks.into_iter().enumerate() {
+                writer
+                    .enqueue(client.lead(format!("bench_w{w}_{n}")).click_id(click_id))
+                    .await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let concurrent = (WRITERS * PER_WRITER) as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(writer.stats().fell_back, 0, "every event was written");
+
+    // Empty the table, then time a relay over RELAYED fresh rows.
+    drain(store, client).await?;
+    for n in 0..RELAYED {
+        writer
+            .enqueue(
+                client
+                    .lead(format!("bench_relay_{n}"))
+                    .click_id(mock.click("partner")),
+            )
+            .await;
+    }
+    let start = Instant::now();
+    let relay = store.open(client, true).await?;
+    while relay.waiting().await? > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let relayed = RELAYED as f64 / start.elapsed().as_secs_f64();
+    let stats = relay.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        stats.delivered, RELAYED as u64,
+        "every row delivered: {stats:?}"
+    );
+
+    println!(
+        "| {name} | {} / {} | {} / {} | {concurrent:.0} | {relayed:.0} |",
+        micros(&mut leads, 0.5),
+        micros(&mut leads, 0.99),
+        micros(&mut sales, 0.5),
+        micros(&mut sales, 0.99),
+    );
+    Ok(())
+}
+
+/// Delivers what the table holds, so that the relay measurement starts from an empty table.
+async fn drain(store: &Store, client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+    let relay = store.open(client, true).await?;
+    while relay.waiting().await? > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    relay.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+fn micros(samples: &mut [Duration], quantile: f64) -> String {
+    samples.sort();
+    let index = ((samples.len() as f64 * quantile) as usize).min(samples.len() - 1);
+    format!("{} µs", samples[index].as_micros())
+}
