@@ -33,11 +33,15 @@ use futures_util::future::LocalBoxFuture;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let client = Client::builder().api_key("aff_example").build()?;
-/// let stripe = Stripe::from_env().or_else(|_| Stripe::new("whsec_demo"))?; // STRIPE_WEBHOOK_SECRET
+/// # let configure = |client: Client| -> Result<_, Box<dyn std::error::Error>> {
+/// // STRIPE_WEBHOOK_SECRET, and never a built-in fallback: anyone could sign with it.
+/// let stripe = Stripe::from_env()?;
 /// let app = App::new()
 ///     .wrap(Affitor::new().client(client))
 ///     .app_data(web::Data::new(stripe))
 ///     .route("/webhooks/stripe", web::post().to(stripe_webhook));
+/// # Ok(app)
+/// # };
 /// # Ok(())
 /// # }
 /// ```

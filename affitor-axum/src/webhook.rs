@@ -30,15 +30,14 @@ use http_body_util::BodyExt;
 ///     event.track(&affitor).await
 /// }
 ///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let client = Client::builder().api_key("aff_example").build()?;
-/// let stripe = Stripe::from_env().or_else(|_| Stripe::new("whsec_demo"))?; // STRIPE_WEBHOOK_SECRET
-/// let app: Router = Router::new()
-///     .route("/webhooks/stripe", post(stripe_webhook))
-///     .with_state(stripe) // or a field of your state, with `#[derive(FromRef)]`
-///     .layer(AffitorLayer::new().client(client));
-/// # Ok(())
-/// # }
+/// fn app(client: Client) -> Result<Router, Box<dyn std::error::Error>> {
+///     // STRIPE_WEBHOOK_SECRET, and never a built-in fallback: anyone could sign with it.
+///     let stripe = Stripe::from_env()?;
+///     Ok(Router::new()
+///         .route("/webhooks/stripe", post(stripe_webhook))
+///         .with_state(stripe) // or a field of your state, with `#[derive(FromRef)]`
+///         .layer(AffitorLayer::new().client(client)))
+/// }
 /// ```
 #[derive(Clone, Debug)]
 pub struct StripeEvent(Event);
