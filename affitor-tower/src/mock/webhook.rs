@@ -130,8 +130,13 @@ impl SignedWebhook {
     /// ```
     pub fn polar_at(secret: &str, id: &str, body: impl Into<String>, at: SystemTime) -> Self {
         let body = body.into();
-        let key = crate::webhook::polar::key(secret)
+        // Signed with the first reading of the secret (see `polar::keys`): the decoded bytes of
+        // a `whsec_` secret, the UTF-8 bytes of any other.
+        let keys = crate::webhook::polar::keys(secret)
             .unwrap_or_else(|error| panic!("SignedWebhook::polar: {error}"));
+        let key = keys
+            .first()
+            .unwrap_or_else(|| panic!("SignedWebhook::polar: no key"));
         let timestamp = unix_seconds(at).to_string();
         let signature = key.sign(&[
             id.as_bytes(),

@@ -76,10 +76,10 @@ impl<P> Builder<P> {
     pub(super) fn config(
         self,
         provider: &str,
-        key: impl Fn(&str) -> Result<Key, WebhookError>,
+        keys: impl Fn(&str) -> Result<Vec<Key>, WebhookError>,
     ) -> Result<Arc<Config>, WebhookError> {
         Ok(Arc::new(Config {
-            keys: self.secrets.keys(provider, key)?,
+            keys: self.secrets.keys(provider, keys)?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
         }))

@@ -33,7 +33,7 @@ pub struct WebhookError {
 /// ```
 /// use affitor_tower::webhook::{Polar, WebhookErrorKind};
 ///
-/// let error = Polar::new("whsec_not base64!").unwrap_err();
+/// let error = Polar::new("   ").unwrap_err();
 /// assert_eq!(error.kind(), WebhookErrorKind::InvalidSecret);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,7 +42,7 @@ pub enum WebhookErrorKind {
     /// No signing secret was given (`STRIPE_WEBHOOK_SECRET` or `POLAR_WEBHOOK_SECRET` unset or
     /// empty). Found when the verifier is built.
     MissingSecret,
-    /// A signing secret is empty, or a `whsec_` secret of Standard Webhooks is not base64.
+    /// A signing secret is empty (or only spaces).
     /// Found when the verifier is built.
     InvalidSecret,
     /// The request has no signature header: it does not come from the provider, or a proxy

@@ -85,9 +85,9 @@
 //!   payments away, and a future timestamp cannot be forged without the secret).
 //! - Polar, and any sender of [Standard Webhooks](https://www.standardwebhooks.com/):
 //!   `webhook-id`, `webhook-timestamp` and `webhook-signature`, a space-separated list of
-//!   `v1,<base64>`, each the HMAC-SHA256 of `{id}.{timestamp}.{body}`. A secret `whsec_<base64>`
-//!   is keyed by its decoded bytes, any other (Polar's `polar_whs_...`) by its UTF-8 bytes, as
-//!   Polar's SDK does. The timestamp must be within the tolerance both ways.
+//!   `v1,<base64>`, each the HMAC-SHA256 of `{id}.{timestamp}.{body}`. A secret is keyed by
+//!   its UTF-8 bytes, as Polar's SDK does whatever the prefix, and a secret `whsec_<base64>`
+//!   also by its decoded bytes, as the Standard Webhooks convention has it. The timestamp must be within the tolerance both ways.
 //!
 //! Both take several secrets, so that a rotated secret and its successor are accepted together,
 //! and compare signatures in constant time. The tolerance is 5 minutes unless set.

@@ -24,9 +24,10 @@ const WHSEC: &str = "whsec_";
 /// Verifies Polar webhooks ([Standard Webhooks](https://www.standardwebhooks.com/):
 /// `webhook-id`, `webhook-timestamp`, `webhook-signature`) and reads their orders.
 ///
-/// See the [module docs](super) for the events it tracks. A secret `whsec_<base64>` is keyed by
-/// its decoded bytes, any other (Polar's `polar_whs_...`) by its UTF-8 bytes, as Polar's SDK
-/// does; so this verifies any Standard Webhooks sender.
+/// See the [module docs](super) for the events it tracks. A secret is keyed by its UTF-8 bytes,
+/// as Polar's SDK does whatever its prefix, and a secret `whsec_<base64>` also by its decoded
+/// bytes, as the Standard Webhooks convention has it; so this verifies Polar and any Standard
+/// Webhooks sender.
 ///
 /// Cheap to clone (one `Arc`); the secrets never appear in its `Debug` output, in errors or in
 /// logs.
@@ -56,8 +57,7 @@ impl Polar {
     ///
     /// # Errors
     ///
-    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty, or is `whsec_` followed
-    /// by something that is not base64.
+    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
     ///
     /// ```
     /// let polar = affitor_tower::webhook::Polar::new("polar_whs_test_secret")?;
@@ -250,35 +250,33 @@ impl Builder<Polar> {
     /// # Errors
     ///
     /// [`WebhookErrorKind::MissingSecret`] without a secret, and
-    /// [`WebhookErrorKind::InvalidSecret`] for an empty one, or `whsec_` followed by something
-    /// that is not base64.
+    /// [`WebhookErrorKind::InvalidSecret`] for an empty one.
     ///
     /// ```
     /// let polar = affitor_tower::webhook::Polar::builder().secret("polar_whs_test").build()?;
     /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
     /// ```
     pub fn build(self) -> Result<Polar, WebhookError> {
-        let config = self.config("Polar", key)?;
+        let config = self.config("Polar", keys)?;
         Ok(Polar { config })
     }
 }
 
-/// The HMAC key of a Standard Webhooks secret: the base64 after `whsec_`, or the UTF-8 bytes of
-/// any other secret.
-pub(crate) fn key(secret: &str) -> Result<Key, WebhookError> {
-    match secret.strip_prefix(WHSEC) {
-        Some(encoded) => BASE64
-            .decode(encoded)
-            .ok()
-            .filter(|bytes| !bytes.is_empty())
-            .map(|bytes| Key::new(&bytes))
-            .ok_or_else(|| {
-                WebhookError::new(WebhookErrorKind::InvalidSecret).with_detail(
-                    "a `whsec_` secret must be followed by base64: copy it again, whole",
-                )
-            }),
-        None => Ok(Key::new(secret.as_bytes())),
-    }
+/// The HMAC keys of a Polar secret, the one a sender signs with first: the UTF-8 bytes of the
+/// whole secret (what Polar's own SDK hands to Standard Webhooks, whatever the prefix), and,
+/// for a `whsec_` secret whose rest is base64, those bytes decoded (the Standard Webhooks
+/// convention, which other senders follow). Both come from the user's own secret, so trying
+/// both accepts no signature that neither reading of the secret makes.
+pub(crate) fn keys(secret: &str) -> Result<Vec<Key>, WebhookError> {
+    let decoded = secret
+        .strip_prefix(WHSEC)
+        .and_then(|encoded| BASE64.decode(encoded).ok())
+        .filter(|bytes| !bytes.is_empty())
+        .map(|bytes| Key::new(&bytes));
+    Ok(decoded
+        .into_iter()
+        .chain([Key::new(secret.as_bytes())])
+        .collect())
 }
 
 impl fmt::Debug for Polar {
@@ -424,14 +422,18 @@ mod tests {
     }
 
     #[test]
-    fn a_whsec_secret_must_be_base64() {
-        assert!(key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
-        assert!(key("polar_whs_anything at all").is_ok());
-        for secret in ["whsec_not base64!", "whsec_"] {
-            let error = key(secret).expect_err(secret);
-            assert_eq!(error.kind(), WebhookErrorKind::InvalidSecret);
+    fn a_whsec_secret_is_read_both_ways() {
+        // Base64 after the prefix: the decoded bytes (Standard Webhooks) and the whole text
+        // (Polar's SDK).
+        assert_eq!(
+            keys("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .unwrap()
+                .len(),
+            2
+        );
+        // Anything else: the whole text only.
+        for secret in ["polar_whs_anything at all", "whsec_not base64!", "whsec_"] {
+            assert_eq!(keys(secret).unwrap().len(), 1, "{secret}");
         }
-        let error = key("whsec_c2VjcmV0!").expect_err("not base64");
-        assert!(!error.to_string().contains("c2VjcmV0"), "{error}");
     }
 }

@@ -89,7 +89,7 @@ impl Secrets {
     pub(crate) fn keys(
         &self,
         provider: &str,
-        key: impl Fn(&str) -> Result<Key, WebhookError>,
+        keys: impl Fn(&str) -> Result<Vec<Key>, WebhookError>,
     ) -> Result<Vec<Key>, WebhookError> {
         if self.0.is_empty() {
             return Err(
@@ -98,17 +98,16 @@ impl Secrets {
                 )),
             );
         }
-        self.0
-            .iter()
-            .map(|secret| {
-                let secret = secret.trim();
-                if secret.is_empty() {
-                    return Err(WebhookError::new(WebhookErrorKind::InvalidSecret)
-                        .with_detail(format!("a {provider} signing secret is empty")));
-                }
-                key(secret)
-            })
-            .collect()
+        let mut all = Vec::with_capacity(self.0.len());
+        for secret in &self.0 {
+            let secret = secret.trim();
+            if secret.is_empty() {
+                return Err(WebhookError::new(WebhookErrorKind::InvalidSecret)
+                    .with_detail(format!("a {provider} signing secret is empty")));
+            }
+            all.extend(keys(secret)?);
+        }
+        Ok(all)
     }
 }
 
@@ -170,9 +169,8 @@ pub(crate) fn check_timestamp(
     if reject_future && ahead > tolerance {
         return Err(
             WebhookError::new(WebhookErrorKind::Expired).with_detail(format!(
-                "signed {} s in the future, more than the tolerance of {tolerance} s: this \
-             server's clock, or the sender's, is wrong",
-                -age
+                "signed {ahead} s in the future, more than the tolerance of {tolerance} s: this \
+             server's clock, or the sender's, is wrong"
             )),
         );
     }

@@ -238,7 +238,7 @@ impl Builder<Stripe> {
     /// ```
     pub fn build(self) -> Result<Stripe, WebhookError> {
         // Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
-        let config = self.config("Stripe", |secret| Ok(Key::new(secret.as_bytes())))?;
+        let config = self.config("Stripe", |secret| Ok(vec![Key::new(secret.as_bytes())]))?;
         Ok(Stripe { config })
     }
 }

@@ -158,7 +158,8 @@ fn a_verifier_needs_a_usable_secret() {
         Stripe::new("  ").unwrap_err().kind(),
         WebhookErrorKind::InvalidSecret
     );
-    let error = Polar::new("whsec_%%%").unwrap_err();
-    assert_eq!(error.kind(), WebhookErrorKind::InvalidSecret);
-    assert!(!error.to_string().contains("%%%"));
+    assert_eq!(
+        Polar::new(" ").unwrap_err().kind(),
+        WebhookErrorKind::InvalidSecret
+    );
 }

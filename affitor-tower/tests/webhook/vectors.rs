@@ -128,3 +128,25 @@ fn a_polar_secret_is_used_as_its_bytes() {
         Some(format!("v1,{POLAR_V1}").as_str())
     );
 }
+
+/// A Polar secret that starts with `whsec_` verifies what was signed with its UTF-8 bytes (as
+/// Polar's SDK keys it, whatever the prefix) and what was signed with the base64 after the
+/// prefix decoded (the Standard Webhooks convention). Signatures computed with Python's `hmac`.
+#[test]
+fn a_whsec_polar_secret_verifies_both_readings() {
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let polar = Polar::new(WHSEC).unwrap();
+    for v1 in [
+        "HM4gfykVwNc4DeA/2ZgY3vRBtKc4blH1DqzG7PPcSJA=",
+        "5OD4SXzHGk8sYJeFTgQao7xV51tl1qcGKRu0yLP9DyA=",
+    ] {
+        let signature = format!("v1,{v1}");
+        let headers = [
+            ("Webhook-Id", "msg_vector"),
+            ("Webhook-Timestamp", "1743465600"),
+            ("Webhook-Signature", signature.as_str()),
+        ];
+        let event = polar.verify_at(headers, POLAR_BODY, at(SIGNED_AT)).unwrap();
+        assert_eq!(event.id, "msg_vector", "{v1}");
+    }
+}
