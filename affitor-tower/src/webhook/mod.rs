@@ -48,15 +48,19 @@
 //! | `checkout.session.completed` with `payment_status: paid`, `checkout.session.async_payment_succeeded` (mode `payment`) | sale | the payment intent (`pi_...`) |
 //! | the same, mode `subscription` | sale, `sale_type` subscription | the first invoice (`in_...`) |
 //! | `invoice.paid` with `billing_reason: subscription_cycle` | recurring sale | the invoice (`in_...`) |
-//! | `charge.refunded` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount` | the charge's invoice when it names one, else its payment intent |
+//! | `invoice.paid` with `billing_reason: subscription_create` | sale, `sale_type` subscription | the invoice (`in_...`) |
+//! | `charge.refunded` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount` | the charge's invoice when it names one, else its payment intent; when it names both and Affitor knows no sale under the invoice, the payment intent |
 //!
 //! A refund must carry its sale's `transaction_id`, or Affitor answers 404. A one-off sale is
 //! keyed by its payment intent, which every charge of it names. A subscription payment is keyed
 //! by its invoice: a charge names its invoice up to API version 2024-12-18, so its refund finds
 //! the sale; from 2025-03-31 ("Basil") on, a charge no longer names its invoice, and the refund
 //! of a subscription payment is answered 404 (acknowledged with 200, and logged). The first
-//! invoice of a subscription (`invoice.paid` with `subscription_create`) is tracked from its
-//! checkout session, and other invoices (`manual`, `subscription_update`) are ignored.
+//! invoice of a subscription (`invoice.paid` with `subscription_create`) is a sale keyed by that
+//! invoice, as its checkout session's sale is: a subscription created through Checkout sends
+//! it twice, and Affitor records it once (409), while one created through the API, Billing or
+//! a Payment Link is tracked at all. Other invoices (`manual`, `subscription_update`) are
+//! ignored.
 //!
 //! The customer key is `metadata.affitor_customer_key`, else `client_reference_id`, else
 //! `metadata.user_id`; the click id is `metadata.affitor_click_id`. A renewal reads both from
@@ -243,6 +247,9 @@ impl Sale {
 pub struct Refund {
     /// The transaction id of the sale it refunds.
     pub transaction_id: String,
+    /// Another id the sale may be keyed by, tried when Affitor knows no sale under
+    /// `transaction_id`: a Stripe charge that names both an invoice and a payment intent.
+    pub other_transaction_id: Option<String>,
     /// The amount of this refund, for a partial one; `None` for a full refund.
     pub amount_cents: Option<u64>,
 }
@@ -256,7 +263,12 @@ impl Refund {
     /// # }
     /// ```
     pub fn request(&self, client: &Client) -> RefundRequest {
-        let request = client.refund(&self.transaction_id);
+        self.request_for(client, &self.transaction_id)
+    }
+
+    /// The refund request for `client`, naming the sale `transaction_id`.
+    fn request_for(&self, client: &Client, transaction_id: &str) -> RefundRequest {
+        let request = client.refund(transaction_id);
         match self.amount_cents {
             Some(amount_cents) => request.amount_cents(amount_cents),
             None => request,
@@ -375,10 +387,19 @@ impl Event {
                 Ok(outcome) => Tracked::Sale(outcome),
                 Err(error) => Tracked::Failed(error),
             },
-            Action::Refund(refund) => match refund.request(client).send().await {
-                Ok(outcome) => Tracked::Refund(outcome),
-                Err(error) => Tracked::Failed(error),
-            },
+            Action::Refund(refund) => {
+                let mut sent = refund.request(client).send().await;
+                // No sale under the first key: the sale may be keyed by the other one.
+                if let (Err(error), Some(other)) = (&sent, &refund.other_transaction_id)
+                    && error.kind() == ErrorKind::SaleNotFound
+                {
+                    sent = refund.request_for(client, other).send().await;
+                }
+                match sent {
+                    Ok(outcome) => Tracked::Refund(outcome),
+                    Err(error) => Tracked::Failed(error),
+                }
+            }
             Action::Ignore(why) => Tracked::Ignored(why.clone()),
         };
         self.log(&tracked);

@@ -394,6 +394,7 @@ fn order_refunded(order: Order) -> Action {
     };
     Action::Refund(Refund {
         transaction_id,
+        other_transaction_id: None,
         amount_cents: partial(
             order.refunded_amount,
             order.total_amount.or(order.amount),

@@ -437,11 +437,14 @@ fn checkout_session(session: Object) -> Action {
 }
 
 fn invoice(invoice: Object) -> Action {
-    match invoice.billing_reason.as_deref() {
-        Some("subscription_cycle") => {}
+    // A renewal, or the first payment of a subscription (also its checkout session's sale,
+    // under the same invoice id when it went through Checkout: recorded once).
+    let is_recurring = match invoice.billing_reason.as_deref() {
+        Some("subscription_cycle") => true,
+        Some("subscription_create") => false,
         Some(other) => return Action::Ignore(Ignored::BillingReason(other.to_owned())),
         None => return Action::Ignore(Ignored::MissingField("billing_reason")),
-    }
+    };
     let details = invoice
         .parent
         .and_then(|parent| parent.subscription_details)
@@ -455,16 +458,19 @@ fn invoice(invoice: Object) -> Action {
         customer_key: metadata.first(&["affitor_customer_key", "user_id"]),
         click_id: metadata.get("affitor_click_id"),
         sale_type: SaleType::Subscription,
-        is_recurring: true,
+        is_recurring,
         subscription_id: details.subscription.or(invoice.subscription),
     }
     .into_action("id")
 }
 
 fn charge_refunded(charge: Object, previous: Previous) -> Action {
-    // A subscription payment's sale is keyed by its invoice, a one-off's by its payment intent.
-    let Some(transaction_id) = charge.invoice.or(charge.payment_intent) else {
-        return Action::Ignore(Ignored::MissingField("payment_intent"));
+    // A subscription payment's sale is keyed by its invoice, a one-off's by its payment intent;
+    // a charge that names both (a one-off Checkout with an invoice) tries the other second.
+    let (transaction_id, other_transaction_id) = match (charge.invoice, charge.payment_intent) {
+        (Some(invoice), payment_intent) => (invoice, payment_intent),
+        (None, Some(payment_intent)) => (payment_intent, None),
+        (None, None) => return Action::Ignore(Ignored::MissingField("payment_intent")),
     };
     // `amount_refunded` adds up every refund of the charge so far: this refund is what it grew
     // by since `previous_attributes`, or all of it when the event names no earlier value.
@@ -478,6 +484,7 @@ fn charge_refunded(charge: Object, previous: Previous) -> Action {
     let full = charge.refunded.unwrap_or(false) && before == 0;
     Action::Refund(Refund {
         transaction_id,
+        other_transaction_id,
         amount_cents: partial(this_refund, charge.amount, full),
     })
 }

@@ -91,9 +91,22 @@ fn only_a_cycle_invoice_is_a_renewal() {
     first["data"]["object"]["billing_reason"] = json!("subscription_create");
     let signed = SignedWebhook::stripe(STRIPE_SECRET, first.to_string());
     let event = stripe().verify(signed.headers(), signed.body()).unwrap();
+    // The first invoice of a subscription: a sale keyed by the invoice, not a renewal.
+    let sale = sale(&event);
+    assert_eq!(
+        sale.transaction_id,
+        first["data"]["object"]["id"].as_str().unwrap()
+    );
+    assert_eq!(sale.sale_type, SaleType::Subscription);
+    assert!(!sale.is_recurring);
+
+    let mut manual = first.clone();
+    manual["data"]["object"]["billing_reason"] = json!("manual");
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, manual.to_string());
+    let event = stripe().verify(signed.headers(), signed.body()).unwrap();
     assert_eq!(
         event.action,
-        Action::Ignore(Ignored::BillingReason("subscription_create".into()))
+        Action::Ignore(Ignored::BillingReason("manual".into()))
     );
 }
 

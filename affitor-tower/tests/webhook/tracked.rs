@@ -102,6 +102,30 @@ async fn a_refund_finds_its_sale() {
     assert_eq!(refunds[1].refund_amount_cents, Some(1000));
 }
 
+/// A one-off Checkout sale is keyed by its payment intent; a charge of it that also names an
+/// invoice (`invoice_creation`) finds the sale under the payment intent once Affitor knows
+/// none under the invoice.
+#[tokio::test]
+async fn a_refund_naming_an_invoice_and_a_payment_intent_finds_a_one_off_sale() {
+    let (mock, client) = setup().await;
+    deliver_stripe(
+        &client,
+        &fixture("stripe/checkout.session.completed.payment.json"),
+    )
+    .await;
+    let mut refund: Value =
+        serde_json::from_str(&fixture("stripe/charge.refunded.full.json")).unwrap();
+    refund["data"]["object"]["invoice"] = json!("in_1QpLyxLkdIwHu7ixInvoiced");
+    let tracked = deliver_stripe(&client, &refund.to_string()).await;
+    assert!(
+        matches!(tracked, Tracked::Refund(RefundOutcome::Reversed { .. })),
+        "{tracked:?}"
+    );
+    let refunds = mock.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].transaction_id, "pi_3QpLyxLkdIwHu7ix0mS3hXkT");
+}
+
 #[tokio::test]
 async fn a_polar_order_and_its_refund() {
     let (mock, client) = setup().await;
