@@ -60,7 +60,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
             let options = sqlx::postgres::PgConnectOptions::from_str(&url)?
                 .options([("search_path", schema.as_str())]);
-            measure("Postgres", &Store::Postgres(options), &mock, &client).await?;
+            measure(
+                "Postgres",
+                &Store::Postgres(Box::new(options)),
+                &mock,
+                &client,
+            )
+            .await?;
             sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
                 .execute(&admin)
                 .await?;
@@ -74,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 enum Store {
     Sqlite(String),
-    Postgres(sqlx::postgres::PgConnectOptions),
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
 }
 
 impl Store {
@@ -92,7 +98,7 @@ impl Store {
             Self::Postgres(options) => {
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(16)
-                    .connect_with(options.clone())
+                    .connect_with((**options).clone())
                     .await?;
                 builder.postgres(pool).await?
             }
