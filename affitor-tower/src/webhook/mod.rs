@@ -72,7 +72,8 @@
 //!
 //! `order.paid` is a sale keyed by the order id (`total_amount`; a `subscription_cycle` order is
 //! a recurring sale, any subscription order has `sale_type` subscription), `order.refunded` a
-//! refund of that order (partial when `refunded_amount < total_amount`; Polar's `refunded_amount`
+//! refund of that order (partial when `refunded_amount + refunded_tax_amount < total_amount`,
+//! tax on both sides as the sale had it; Polar's `refunded_amount`
 //! is the order's total refunded so far and its event names no earlier value, so a second partial
 //! refund of one order is sent as that total: Affitor reverses a sale's commission once, and
 //! answers a repeat refund `skipped`). The customer key is

@@ -323,8 +323,12 @@ struct Order {
     /// Older orders' name of the amount.
     #[serde(deserialize_with = "lenient")]
     amount: Option<i64>,
+    /// The amount refunded so far, tax excluded.
     #[serde(deserialize_with = "lenient")]
     refunded_amount: Option<i64>,
+    /// The tax refunded so far.
+    #[serde(deserialize_with = "lenient")]
+    refunded_tax_amount: Option<i64>,
     #[serde(deserialize_with = "lenient")]
     status: Option<String>,
     #[serde(deserialize_with = "lenient")]
@@ -392,11 +396,15 @@ fn order_refunded(order: Order) -> Action {
     let Some(transaction_id) = order.id else {
         return Action::Ignore(Ignored::MissingField("id"));
     };
+    // The sale was the total, tax included: so is what is refunded of it.
+    let refunded = order
+        .refunded_amount
+        .map(|amount| amount.saturating_add(order.refunded_tax_amount.unwrap_or(0).max(0)));
     Action::Refund(Refund {
         transaction_id,
         other_transaction_id: None,
         amount_cents: partial(
-            order.refunded_amount,
+            refunded,
             order.total_amount.or(order.amount),
             order.status.as_deref() == Some("refunded"),
         ),

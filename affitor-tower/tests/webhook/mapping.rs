@@ -197,6 +197,20 @@ fn a_polar_refund_names_the_order() {
     assert_eq!(refund.amount_cents, Some(500));
 }
 
+/// The sale was the order's total, tax included: a refund counts the tax refunded with it.
+#[test]
+fn a_polar_refund_counts_its_tax_as_the_sale_did() {
+    let mut order: Value = serde_json::from_str(&fixture("polar/order.refunded.json")).unwrap();
+    let data = &mut order["data"];
+    data["tax_amount"] = json!(380);
+    data["total_amount"] = json!(2280);
+    data["refunded_amount"] = json!(500);
+    data["refunded_tax_amount"] = json!(100);
+    let signed = SignedWebhook::polar(POLAR_SECRET, order.to_string());
+    let event = polar().verify(signed.headers(), signed.body()).unwrap();
+    assert_eq!(refund(&event).amount_cents, Some(600));
+}
+
 #[test]
 fn events_that_ask_nothing() {
     let cases = [
