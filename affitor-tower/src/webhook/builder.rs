@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::WebhookError;
-use super::signature::{Config, DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, Key, Secrets};
+use super::signature::{
+    Config, DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, DEFAULT_TRACK_DEADLINE, Key, Secrets,
+};
 
 /// Builds a [`Stripe`](super::Stripe) or [`Polar`](super::Polar) verifier: made by
 /// `Stripe::builder()` and `Polar::builder()`.
@@ -28,6 +30,7 @@ pub struct Builder<P> {
     pub(super) secrets: Secrets,
     tolerance: Duration,
     body_limit: usize,
+    track_deadline: Duration,
     provider: PhantomData<fn() -> P>,
 }
 
@@ -37,6 +40,7 @@ impl<P> Builder<P> {
             secrets,
             tolerance: DEFAULT_TOLERANCE,
             body_limit: DEFAULT_BODY_LIMIT,
+            track_deadline: DEFAULT_TRACK_DEADLINE,
             provider: PhantomData,
         }
     }
@@ -73,6 +77,21 @@ impl<P> Builder<P> {
         self
     }
 
+    /// The longest [`Event::track`](super::Event::track) waits for Affitor, retries included
+    /// (default 8 s), before it gives up with a retryable timeout, answered 503 so that the
+    /// provider delivers the event again. Keep it under the provider's own limit (Polar gives
+    /// an endpoint 10 s): a provider that times out counts the delivery as failed and may
+    /// disable the endpoint. A sale or a refund cut short is safe to send again.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let polar = affitor_tower::webhook::Polar::builder().track_deadline(Duration::from_secs(5));
+    /// ```
+    pub fn track_deadline(mut self, deadline: Duration) -> Self {
+        self.track_deadline = deadline;
+        self
+    }
+
     pub(super) fn config(
         self,
         provider: &str,
@@ -82,6 +101,7 @@ impl<P> Builder<P> {
             keys: self.secrets.keys(provider, keys)?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
+            track_deadline: self.track_deadline,
         }))
     }
 }
@@ -92,6 +112,7 @@ impl<P> fmt::Debug for Builder<P> {
             .field("secrets", &self.secrets)
             .field("tolerance", &self.tolerance)
             .field("body_limit", &self.body_limit)
+            .field("track_deadline", &self.track_deadline)
             .finish()
     }
 }

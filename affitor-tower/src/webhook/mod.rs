@@ -105,6 +105,7 @@ pub(crate) mod signature;
 mod stripe;
 
 use std::fmt;
+use std::time::Duration;
 
 use http::StatusCode;
 
@@ -151,6 +152,9 @@ pub struct Event {
     pub event_type: String,
     /// What the event asks of Affitor.
     pub action: Action,
+    /// How long [`track`](Self::track) may take: the verifier's
+    /// [`track_deadline`](Builder::track_deadline).
+    deadline: Duration,
 }
 
 /// What a webhook event asks of Affitor: a sale, a refund, or nothing.
@@ -382,8 +386,26 @@ impl Event {
     /// `client` is a [`Client`], or anything that holds one: a [`BoundClient`](crate::BoundClient),
     /// or the `AffitorClient` extractor of `affitor-axum` and `affitor-actix`.
     pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
-        let client = client.as_ref();
-        let tracked = match &self.action {
+        let sent = tokio::time::timeout(self.deadline, self.send(client.as_ref())).await;
+        let tracked = sent.unwrap_or_else(|_| {
+            Tracked::Failed(crate::Error::new(ErrorKind::Timeout).with_detail(format!(
+                "no answer within the webhook's track deadline of {:?}",
+                self.deadline
+            )))
+        });
+        self.log(&tracked);
+        tracked
+    }
+
+    /// The event with its tracking deadline.
+    pub(crate) fn within(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sends the sale or the refund, or nothing.
+    async fn send(&self, client: &Client) -> Tracked {
+        match &self.action {
             Action::Sale(sale) => match sale.request(client).send().await {
                 Ok(outcome) => Tracked::Sale(outcome),
                 Err(error) => Tracked::Failed(error),
@@ -402,9 +424,7 @@ impl Event {
                 }
             }
             Action::Ignore(why) => Tracked::Ignored(why.clone()),
-        };
-        self.log(&tracked);
-        tracked
+        }
     }
 
     fn log(&self, tracked: &Tracked) {

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use super::builder::Builder;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{Metadata, Payment, lenient, non_empty, parse, partial};
-use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
+use super::signature::{
+    Config, DEFAULT_TRACK_DEADLINE, Key, Secrets, any_matches, check_timestamp, find_headers,
+};
 use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
 use crate::{Client, SaleType};
 
@@ -218,7 +220,7 @@ impl Polar {
             );
         }
         check_timestamp(timestamp, now, self.config.tolerance, true)?;
-        read_event(body, id)
+        Ok(read_event(body, id)?.within(self.config.track_deadline))
     }
 
     /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
@@ -361,6 +363,7 @@ fn read_event(body: &[u8], id: &[u8]) -> Result<Event, WebhookError> {
         id: String::from_utf8_lossy(id).into_owned(),
         event_type,
         action,
+        deadline: DEFAULT_TRACK_DEADLINE,
     })
 }
 

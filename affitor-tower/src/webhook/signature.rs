@@ -18,6 +18,10 @@ pub(crate) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// invoice with hundreds of lines stays well under this.
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// How long tracking an event inline may take before the handler answers 503 (default): under
+/// the 10 s Polar gives a webhook endpoint to answer, and Stripe's own limit.
+pub(crate) const DEFAULT_TRACK_DEADLINE: Duration = Duration::from_secs(8);
+
 /// One signing key, ready to sign: the HMAC state after the key, so that each verification
 /// hashes only the message. Never printed.
 #[derive(Clone)]
@@ -183,6 +187,7 @@ pub(crate) struct Config {
     pub(crate) keys: Vec<Key>,
     pub(crate) tolerance: Duration,
     pub(crate) body_limit: usize,
+    pub(crate) track_deadline: Duration,
 }
 
 impl Config {

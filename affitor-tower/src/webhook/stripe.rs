@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::builder::Builder;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{Metadata, Payment, expandable, lenient, parse, partial};
-use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
+use super::signature::{
+    Config, DEFAULT_TRACK_DEADLINE, Key, Secrets, any_matches, check_timestamp, find_headers,
+};
 use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
 use crate::{Client, SaleType};
 
@@ -198,7 +200,7 @@ impl Stripe {
             );
         }
         check_timestamp(timestamp, now, self.config.tolerance, false)?;
-        read_event(body)
+        Ok(read_event(body)?.within(self.config.track_deadline))
     }
 
     /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
@@ -399,6 +401,7 @@ fn read_event(body: &[u8]) -> Result<Event, WebhookError> {
         id: id.unwrap_or_default(),
         event_type,
         action,
+        deadline: DEFAULT_TRACK_DEADLINE,
     })
 }
 

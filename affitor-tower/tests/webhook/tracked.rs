@@ -197,3 +197,30 @@ async fn an_api_that_fails_gets_the_event_again_and_records_it_once() {
     assert_eq!(deliver_stripe(&client, &body).await.status(), 200);
     assert_eq!(mock.sales().len(), 1);
 }
+
+/// An Affitor slower than the provider waits is cut short and answered 503: the provider
+/// delivers the event again, and the sale (already recorded, or not) is recorded once.
+#[tokio::test]
+async fn tracking_that_outlasts_its_deadline_is_answered_503() {
+    let (mock, client) = setup().await;
+    mock.inject(Fault::delay(Duration::from_secs(5)).on(Endpoint::Sale).times(1));
+    let stripe = Stripe::builder()
+        .secret(STRIPE_SECRET)
+        .track_deadline(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let body = fixture("stripe/checkout.session.completed.payment.json");
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body.clone());
+    let tracked = stripe.track(&client, signed.headers(), signed.body()).await;
+    assert!(
+        matches!(&tracked, Tracked::Failed(error) if error.kind() == ErrorKind::Timeout),
+        "{tracked:?}"
+    );
+    assert_eq!(tracked.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+
+    // The redelivery: the stand-in recorded the first attempt; this one is its 409.
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+    let tracked = stripe.track(&client, signed.headers(), signed.body()).await;
+    assert_eq!(tracked.status(), http::StatusCode::OK, "{tracked:?}");
+    assert_eq!(mock.sales().len(), 1);
+}
