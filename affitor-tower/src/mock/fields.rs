@@ -121,3 +121,64 @@ fn percent_decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&decoded).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn urls_are_split_like_a_browser_would() {
+        assert_eq!(
+            url_query("https://shop.example/p?aff=abc#top"),
+            Some(Some("aff=abc"))
+        );
+        assert_eq!(
+            url_query("http://shop.example?aff=abc"),
+            Some(Some("aff=abc"))
+        );
+        assert_eq!(url_query("https://shop.example/pricing"), Some(None));
+        assert_eq!(url_query("shop.example/?aff=abc"), None);
+        assert_eq!(url_query("https://?aff=abc"), None);
+        assert_eq!(url_query("https://shop example/?aff=abc"), None);
+        assert_eq!(url_query("1http://shop.example/"), None);
+    }
+
+    #[test]
+    fn the_aff_parameter_is_decoded_and_must_not_be_empty() {
+        assert_eq!(
+            query_param("x=1&aff=P%41RT+1&aff=second", "aff").as_deref(),
+            Some("PART 1")
+        );
+        assert_eq!(query_param("aff=", "aff"), None);
+        assert_eq!(query_param("affx=1", "aff"), None);
+        assert_eq!(query_param("aff=%zz%", "aff").as_deref(), Some("%zz%"));
+    }
+
+    #[test]
+    fn amounts_follow_javascript_integers() {
+        assert_eq!(positive_integer(&json!(10)), Some(10));
+        assert_eq!(positive_integer(&json!(10.0)), Some(10));
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(9.9),
+            json!("10"),
+            json!(1e300),
+            json!(null),
+        ] {
+            assert_eq!(positive_integer(&bad), None, "{bad}");
+        }
+        assert_eq!(non_negative_integer(&json!(0)), Some(0));
+    }
+
+    #[test]
+    fn partial_deductions_are_proportional_and_rounded() {
+        assert_eq!(proportional(2000, 2500, 10_000), 500);
+        assert_eq!(proportional(1, 1, 2), 1);
+        assert_eq!(proportional(u64::MAX, u64::MAX, 1), u64::MAX);
+        assert_eq!(proportional(10, 1, 0), 0);
+        assert!((dollars(1999) - 19.99).abs() < f64::EPSILON);
+    }
+}

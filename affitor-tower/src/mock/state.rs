@@ -1,7 +1,7 @@
 //! The stand-in's program: links, customers, stored rows, and what it received.
 //!
 //! Everything lives behind one `std::sync::Mutex` in the server; nothing here awaits. The
-//! endpoint rules themselves are in `rules.rs`.
+//! endpoint rules themselves are in `rules/`, a file per endpoint.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
