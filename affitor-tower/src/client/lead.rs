@@ -209,19 +209,26 @@ pub(super) struct LeadPayload {
 }
 
 impl fmt::Debug for LeadPayload {
-    // The customer key and the email are personal data: shown only as present or not.
+    // The customer key and the email are personal data: shown only as present or not. Every
+    // field is named here, so that a new one cannot be left out without a compile error.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            customer_key,
+            click_id,
+            email,
+            session_id,
+            page_url,
+            click_ids,
+            additional_data,
+        } = self;
         f.debug_struct("LeadPayload")
-            .field(
-                "customer_key",
-                &self.customer_key.as_ref().map(|_| Redacted),
-            )
-            .field("click_id", &self.click_id)
-            .field("email", &self.email.as_ref().map(|_| Redacted))
-            .field("session_id", &self.session_id)
-            .field("page_url", &self.page_url)
-            .field("click_ids", &self.click_ids.len())
-            .field("additional_data", &self.additional_data)
+            .field("customer_key", &customer_key.as_ref().map(|_| Redacted))
+            .field("click_id", click_id)
+            .field("email", &email.as_ref().map(|_| Redacted))
+            .field("session_id", session_id)
+            .field("page_url", page_url)
+            .field("click_ids", &click_ids.len())
+            .field("additional_data", additional_data)
             .finish()
     }
 }

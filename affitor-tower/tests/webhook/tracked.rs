@@ -203,7 +203,11 @@ async fn an_api_that_fails_gets_the_event_again_and_records_it_once() {
 #[tokio::test]
 async fn tracking_that_outlasts_its_deadline_is_answered_503() {
     let (mock, client) = setup().await;
-    mock.inject(Fault::delay(Duration::from_secs(5)).on(Endpoint::Sale).times(1));
+    mock.inject(
+        Fault::delay(Duration::from_secs(5))
+            .on(Endpoint::Sale)
+            .times(1),
+    );
     let stripe = Stripe::builder()
         .secret(STRIPE_SECRET)
         .track_deadline(Duration::from_millis(300))

@@ -312,23 +312,36 @@ pub(super) struct SalePayload {
 }
 
 impl fmt::Debug for SalePayload {
+    // Every field is named here, so that a new one cannot be left out of `Debug` (or shown
+    // unredacted) without a compile error.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            transaction_id,
+            amount_cents,
+            customer_key,
+            click_id,
+            currency,
+            sale_type,
+            is_recurring,
+            subscription_id,
+            subscription_interval,
+            product_id,
+            line_items,
+            additional_data,
+        } = self;
         f.debug_struct("SalePayload")
-            .field("transaction_id", &self.transaction_id)
-            .field("amount_cents", &self.amount_cents)
-            .field(
-                "customer_key",
-                &self.customer_key.as_ref().map(|_| Redacted),
-            )
-            .field("click_id", &self.click_id)
-            .field("currency", &self.currency)
-            .field("sale_type", &self.sale_type)
-            .field("is_recurring", &self.is_recurring)
-            .field("subscription_id", &self.subscription_id)
-            .field("subscription_interval", &self.subscription_interval)
-            .field("product_id", &self.product_id)
-            .field("line_items", &self.line_items.as_ref().map(|_| Redacted))
-            .field("additional_data", &self.additional_data)
+            .field("transaction_id", transaction_id)
+            .field("amount_cents", amount_cents)
+            .field("customer_key", &customer_key.as_ref().map(|_| Redacted))
+            .field("click_id", click_id)
+            .field("currency", currency)
+            .field("sale_type", sale_type)
+            .field("is_recurring", is_recurring)
+            .field("subscription_id", subscription_id)
+            .field("subscription_interval", subscription_interval)
+            .field("product_id", product_id)
+            .field("line_items", &line_items.as_ref().map(|_| Redacted))
+            .field("additional_data", additional_data)
             .finish()
     }
 }
