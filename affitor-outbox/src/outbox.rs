@@ -19,7 +19,9 @@ use crate::store::{DeadLetter, NewRow, Store};
 ///
 /// Cheap to clone: clones share one store, one relay and one set of counters. Open it once at
 /// start-up, keep it in your application state, and call [`shutdown`](Self::shutdown) at the
-/// end of `main`.
+/// end of `main`. The relay is a task on the tokio runtime `open` ran on; it runs until
+/// `shutdown`, or until that runtime stops (what it was sending then goes again when its lease
+/// ends).
 ///
 /// ```no_run
 /// # async fn signup(outbox: affitor_outbox::Outbox, client: affitor_tower::Client) {
