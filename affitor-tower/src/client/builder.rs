@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::header::HeaderValue;
 use reqwest::Url;
 
-use super::delivery::Delivery;
+use super::delivery::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
 use super::retry::RetryPolicy;
@@ -49,6 +49,7 @@ pub struct ClientBuilder {
     program_id: Option<String>,
     http_client: Option<reqwest::Client>,
     queue_capacity: Option<usize>,
+    max_in_flight: Option<usize>,
 }
 
 impl ClientBuilder {
@@ -215,8 +216,15 @@ impl ClientBuilder {
     }
 
     /// How many events [`send_in_background`](crate::SaleRequest::send_in_background) holds
-    /// at most, waiting or being sent (at least 1). Default 1024. When it is full, a new event
-    /// is dropped, counted in [`DeliveryStats::dropped`](crate::DeliveryStats) and logged.
+    /// at most, waiting or being sent (at least 1). Default 16,384. When it is full, a new
+    /// event is dropped, counted in [`DeliveryStats::dropped`](crate::DeliveryStats) and
+    /// [`DeliveryStats::queue_full`](crate::DeliveryStats::queue_full), and logged.
+    ///
+    /// This bounds the queue's memory: a waiting lead with an email and a click id holds about
+    /// 530 bytes, a sale with a few fields about 540 (measured by the test
+    /// `affitor-tower/tests/queue_memory.rs`), so a full default queue holds about 9 MB,
+    /// whatever the API does; an event being sent also holds its task and its connection's
+    /// buffers until the API answers.
     ///
     /// ```
     /// let client = affitor_tower::Client::builder()
@@ -227,6 +235,25 @@ impl ClientBuilder {
     /// ```
     pub fn queue_capacity(mut self, queue_capacity: usize) -> Self {
         self.queue_capacity = Some(queue_capacity);
+        self
+    }
+
+    /// How many queued events the background worker sends at once (at least 1). Default
+    /// 2,048: against an API that answers in 200 ms that is about 10,000 events a second. Each
+    /// holds an HTTP connection to the API while it waits (a file descriptor: keep the
+    /// process's limit, `ulimit -n`, above it). Lower it to spare the API or the descriptors;
+    /// [`DeliveryStats::in_flight_limited`](crate::DeliveryStats::in_flight_limited) counts the
+    /// events that had to wait for a free slot.
+    ///
+    /// ```
+    /// let client = affitor_tower::Client::builder()
+    ///     .api_key("aff_key")
+    ///     .max_in_flight(256)
+    ///     .build()?;
+    /// # Ok::<(), affitor_tower::Error>(())
+    /// ```
+    pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
+        self.max_in_flight = Some(max_in_flight);
         self
     }
 
@@ -325,7 +352,10 @@ impl ClientBuilder {
                 base_url,
                 test_mode: self.test_mode,
                 program_id: self.program_id,
-                delivery: Delivery::new(self.queue_capacity),
+                delivery: Delivery::new(
+                    self.queue_capacity.unwrap_or(DEFAULT_CAPACITY),
+                    self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+                ),
             }),
         })
     }
@@ -344,6 +374,7 @@ impl fmt::Debug for ClientBuilder {
             .field("program_id", &self.program_id)
             .field("http_client", &self.http_client.as_ref().map(|_| "custom"))
             .field("queue_capacity", &self.queue_capacity)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }

@@ -257,7 +257,13 @@ async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
 async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client_with(&mock, quick_retries());
+    let client = Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .retry(quick_retries())
+        .max_in_flight(16)
+        .build()
+        .unwrap();
     mock.shutdown().await; // The API is down: connections are refused.
 
     // More than the worker sends at once, so some never leave the queue.
@@ -721,4 +727,82 @@ async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer
     for secret in [mock.api_key(), "ada@example.com", "user_s3cret_id"] {
         assert!(!logs.contains(secret), "{secret} in {logs}");
     }
+}
+
+/// A client of `mock` with `max_in_flight` and `queue_capacity`, and the stand-in answering
+/// every call after `delay`.
+fn slow_api_client(
+    mock: &MockServer,
+    delay: Duration,
+    max_in_flight: usize,
+    capacity: usize,
+) -> Client {
+    mock.inject(Fault::delay(delay).always());
+    Client::builder()
+        .api_key(mock.api_key())
+        .base_url(mock.url())
+        .retry(fast_policy())
+        .max_in_flight(max_in_flight)
+        .queue_capacity(capacity)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn against_a_slow_api_many_events_are_in_flight_at_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(200), 2048, 16_384);
+
+    queue_sales(&client, &click_id, ids("in_many", 500));
+    let mut most_in_flight = 0;
+    until("every sale delivered", || {
+        let stats = client.delivery_stats();
+        most_in_flight = most_in_flight.max(stats.in_flight);
+        stats.delivered == 500
+    })
+    .await;
+    // The old fixed limit was 64: far more were sent at once.
+    assert!(most_in_flight > 64, "{most_in_flight}");
+    let stats = client.delivery_stats();
+    assert_eq!((stats.queue_full, stats.in_flight_limited), (0, 0));
+    assert_eq!(recorded_sales(&mock).len(), 500);
+}
+
+#[tokio::test]
+async fn max_in_flight_bounds_the_sends_and_counts_the_events_that_waited() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(50), 1, 100);
+
+    queue_sales(&client, &click_id, ids("in_first", 1));
+    until("the first sale in flight", || {
+        client.delivery_stats().in_flight == 1
+    })
+    .await;
+    queue_sales(&client, &click_id, ids("in_then", 4));
+    let mut most_in_flight = 0;
+    until("every sale delivered", || {
+        let stats = client.delivery_stats();
+        most_in_flight = most_in_flight.max(stats.in_flight);
+        stats.delivered == 5
+    })
+    .await;
+    assert_eq!(most_in_flight, 1);
+    let stats = client.delivery_stats();
+    assert_eq!((stats.in_flight_limited, stats.queue_full), (4, 0));
+}
+
+#[tokio::test]
+async fn a_full_queue_is_counted_as_what_limited_delivery() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(300), 1, 2);
+
+    queue_sales(&client, &click_id, ids("in_full", 5));
+    let stats = settled(&client, 5).await;
+    assert_eq!(
+        (stats.delivered, stats.dropped, stats.queue_full),
+        (2, 3, 3)
+    );
 }

@@ -9,7 +9,9 @@
 //! memory is bounded whatever the API does. The worker runs on the tokio runtime the client was
 //! built on, or, when that one has stopped or there was none, on the runtime of the
 //! `send_in_background` call that starts it (it ends when the queue is empty, and starts again
-//! with the next event); it sends a bounded number of events at once, and never sends two
+//! with the next event); it sends up to `max_in_flight` events at once (default 2,048, sized for
+//! an API answering in 200 ms), keeping the ordering keys of those in a map so that choosing the
+//! next event costs the same with thousands in flight, and never sends two
 //! events that touch the same transaction or the same customer at the same time, nor out of
 //! their queue order.
 
@@ -17,7 +19,7 @@ mod queue;
 
 use std::sync::atomic::AtomicU64;
 
-pub(super) use self::queue::Delivery;
+pub(super) use self::queue::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
 use super::Client;
 use super::click::{ClickOutcome, ClickPayload};
 use super::endpoint::Endpoint;
@@ -67,6 +69,17 @@ pub struct DeliveryStats {
     pub failed: u64,
     /// Events in the queue now, waiting or being sent.
     pub pending: u64,
+    /// Of [`pending`](Self::pending), the events being sent now: at most
+    /// [`ClientBuilder::max_in_flight`](crate::ClientBuilder::max_in_flight).
+    pub in_flight: u64,
+    /// What limited delivery, losing events: of [`dropped`](Self::dropped), those refused
+    /// because the queue held [`queue_capacity`](crate::ClientBuilder::queue_capacity) events.
+    pub queue_full: u64,
+    /// What limited delivery, delaying events: those queued while
+    /// [`max_in_flight`](crate::ClientBuilder::max_in_flight) events were being sent, so that
+    /// they waited for a free slot. Growing with `queue_full`, it says the API answers slower
+    /// than events arrive: raise `max_in_flight`.
+    pub in_flight_limited: u64,
 }
 
 /// An event that [`Client::shutdown`] could not deliver.
