@@ -142,6 +142,7 @@ impl ExampleApp {
         let config = AppConfig {
             affitor: affitor.clone(),
             program_id: mock.program_id().to_string(),
+            outbox: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("the port");

@@ -22,6 +22,7 @@ async fn signup_checkout_sale_and_refund() {
     let config = AppConfig {
         affitor,
         program_id: mock.program_id().to_string(),
+        outbox: None,
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

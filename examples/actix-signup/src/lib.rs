@@ -1,6 +1,6 @@
 //! The signup example for actix-web: a signup page and `POST /api/signup`, which creates the user
-//! and tracks the lead in the background, with the click id the Affitor middleware found in the
-//! request.
+//! and tracks the lead, with the click id the Affitor middleware found in the request: in the
+//! background, or through the durable outbox when `AFFITOR_OUTBOX` names one.
 //!
 //! Run it with `cargo run -p actix-signup`: with no `AFFITOR_API_URL` it starts a local stand-in
 //! of the Affitor API and logs every event that reaches it.
@@ -37,13 +37,14 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// How long a graceful shutdown waits for the requests in progress.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
-/// What the handlers share, across every actix worker: the configuration and the users.
+/// What the handlers share, across every actix worker: the configuration (the outbox with it)
+/// and the users.
 ///
 /// Make it once, outside `HttpServer::new`, and clone it into each worker's [`app`]: actix
 /// builds one app per worker thread, and users created by one must be seen by all.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The Affitor client and the program id.
+    /// The Affitor client, the program id and the outbox.
     pub config: AppConfig,
     /// The users signed up so far.
     pub users: Users,
@@ -140,10 +141,12 @@ async fn signup(
             return HttpResponse::build(status).json(error.body());
         }
     };
-    // The click id is filled in from the request; the answer never waits on Affitor.
-    affitor
-        .lead(&user.id)
-        .email(&user.email)
-        .send_in_background();
+    // The click id is filled in from the request; the answer never waits on Affitor, only,
+    // with an outbox, on the lead being written to it.
+    let lead = affitor.lead(&user.id).email(&user.email);
+    match &state.config.outbox {
+        Some(outbox) => outbox.enqueue(lead).await,
+        None => lead.send_in_background(),
+    }
     HttpResponse::Ok().json(SignupResponse { user_id: user.id })
 }

@@ -18,6 +18,7 @@ async fn config(mock: &MockServer) -> AppConfig {
     AppConfig {
         affitor,
         program_id: mock.program_id().to_string(),
+        outbox: None,
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
 use affitor_axum::{AffitorClickId, AffitorClient, PolarEvent, StripeEvent};
+use affitor_outbox::Outbox;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,7 @@ use serde_json::json;
 #[derive(Clone, FromRef)]
 struct CheckoutState {
     users: Users,
+    outbox: Option<Outbox>,
     program_id: Arc<str>,
     stripe: Stripe,
     polar: Polar,
@@ -34,6 +36,7 @@ struct CheckoutState {
 pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let state = CheckoutState {
         users: Users::default(),
+        outbox: config.outbox.clone(),
         program_id: config.program_id.as_str().into(),
         stripe: webhooks.stripe,
         polar: webhooks.polar,

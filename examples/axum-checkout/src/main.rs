@@ -2,6 +2,8 @@
 //!
 //! Reads `ADDR` (default `127.0.0.1:3000`), `AFFITOR_API_URL` and `AFFITOR_API_KEY`; with no
 //! `AFFITOR_API_URL` it starts the local Affitor API stand-in and logs every event it receives.
+//! With `AFFITOR_OUTBOX` (a SQLite path, or a `postgres://` URL) the events go through the
+//! durable outbox there.
 //! The payment webhooks verify with `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`, or a
 //! demo secret each.
 
@@ -14,6 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     example_support::init_tracing();
     let env = Environment::from_env().await?;
     let affitor = env.config.affitor.clone();
+    let outbox = env.config.outbox.clone();
 
     let listener = tokio::net::TcpListener::bind(env.addr).await?;
     example_support::announce(&env, listener.local_addr()?);
@@ -22,7 +25,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(axum_signup::shutdown_signal())
         .await?;
 
-    // Deliver the events still queued before the process ends.
+    // The outbox's relay first: it sends through the client. What it has not sent waits in the
+    // store for the next start.
+    if let Some(outbox) = outbox {
+        let stats = outbox.shutdown(Duration::from_secs(5)).await;
+        example_support::log_outbox_stats(&stats);
+    }
+    // Deliver the events still queued in memory before the process ends.
     let report = affitor.shutdown(Duration::from_secs(5)).await;
     example_support::log_delivery_report(&report);
     Ok(())

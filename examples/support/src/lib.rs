@@ -1,7 +1,8 @@
 //! What the four example apps share, so that each app's own code is only its framework's wiring.
 //!
 //! - [`Environment`]: the example contract's configuration (`AFFITOR_API_URL`, `AFFITOR_API_KEY`,
-//!   `ADDR`), starting the local Affitor API stand-in when no API URL is set.
+//!   `ADDR`, `AFFITOR_OUTBOX`), starting the local Affitor API stand-in when no API URL is set,
+//!   and opening the durable outbox when `AFFITOR_OUTBOX` names one.
 //! - [`Users`]: an in-memory user store standing in for the app's database.
 //! - [`SIGNUP_PAGE`]: the signup page, whose script posts the click id as `affitorClickId`.
 //! - [`checkout_session`] and [`PaymentEvent`]: the checkout and payment-webhook shapes.
@@ -14,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use affitor_outbox::Outbox;
 use affitor_tower::mock::MockServer;
 use affitor_tower::webhook::{Polar, Stripe};
 use affitor_tower::{BoundClient, ClickId, Client, Currency};
@@ -41,13 +43,20 @@ fn demo_click_id() -> ClickId {
 /// The address an example listens on when `ADDR` is unset.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
-/// What an example app needs to serve requests: the Affitor client and the program id.
+/// The environment variable naming the durable outbox: a SQLite path, or a `postgres://` URL.
+pub const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
+
+/// What an example app needs to serve requests: the Affitor client, the program id, and the
+/// durable outbox, if any.
 #[derive(Clone, Debug)]
 pub struct AppConfig {
     /// The Affitor API client.
     pub affitor: Client,
     /// The Affitor program id, put in the Stripe metadata of a checkout.
     pub program_id: String,
+    /// The durable outbox the handlers enqueue their events into; `None` sends them in the
+    /// background, from memory.
+    pub outbox: Option<Outbox>,
 }
 
 /// The example contract's configuration, read from the environment.
@@ -66,10 +75,13 @@ pub struct Environment {
 
 impl Environment {
     /// Reads `ADDR`, `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`), `AFFITOR_API_KEY`,
-    /// `AFFITOR_PROGRAM_ID`, `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`.
+    /// `AFFITOR_PROGRAM_ID`, `AFFITOR_OUTBOX`, `STRIPE_WEBHOOK_SECRET` and
+    /// `POLAR_WEBHOOK_SECRET`.
     ///
-    /// With neither set (or both empty), starts the local Affitor API stand-in, which logs
-    /// every event it receives, seeds a demo click, and prints how to try the app.
+    /// With neither API variable set (or both empty), starts the local Affitor API stand-in,
+    /// which logs every event it receives, seeds a demo click, and prints how to try the app.
+    /// With `AFFITOR_OUTBOX` set and not empty, opens the durable outbox there (a SQLite path,
+    /// or a `postgres://` URL), delivering through the app's client.
     pub async fn from_env() -> Result<Self, SetupError> {
         let addr = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
         let addr = addr.parse().map_err(|_| {
@@ -88,6 +100,7 @@ impl Environment {
             let affitor = Client::from_env()
                 .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
             let config = AppConfig {
+                outbox: open_outbox(&affitor).await?,
                 affitor,
                 program_id: program_id.unwrap_or_else(|| "YOUR_PROGRAM_ID".to_owned()),
             };
@@ -119,6 +132,7 @@ impl Environment {
             stand_in.url()
         );
         let config = AppConfig {
+            outbox: open_outbox(&affitor).await?,
             affitor,
             program_id: program_id.unwrap_or_else(|| stand_in.program_id().to_string()),
         };
@@ -131,9 +145,34 @@ impl Environment {
     }
 }
 
-/// Prints `listening on http://ADDR`, and, on the local stand-in, how to try the app.
+/// Opens the outbox of `AFFITOR_OUTBOX`, if it is set and not empty, delivering through
+/// `affitor`.
+async fn open_outbox(affitor: &Client) -> Result<Option<Outbox>, SetupError> {
+    let location = match std::env::var(OUTBOX_VARIABLE) {
+        Ok(location) if !location.trim().is_empty() => location,
+        _ => return Ok(None),
+    };
+    // The error names the variable and the location, its password left out.
+    let outbox = Outbox::open(location.trim(), affitor.clone())
+        .await
+        .map_err(|error| SetupError(error.to_string()))?;
+    Ok(Some(outbox))
+}
+
+/// Prints `listening on http://ADDR`, where the events go, and, on the local stand-in, how to
+/// try the app.
 pub fn announce(env: &Environment, listening: SocketAddr) {
     println!("listening on http://{listening}");
+    match std::env::var(OUTBOX_VARIABLE) {
+        Ok(location) if env.config.outbox.is_some() => println!(
+            "tracking events go through the durable outbox at {} ({OUTBOX_VARIABLE})",
+            redact_password(location.trim())
+        ),
+        _ => println!(
+            "tracking events are sent in the background from memory; set {OUTBOX_VARIABLE} \
+             (a SQLite path, or a postgres:// URL) to write them to a durable outbox first"
+        ),
+    }
     if env.stand_in.is_some() {
         println!(
             "open http://{listening}/?aff=partner as a visitor sent by the partner `partner`: \
@@ -158,6 +197,21 @@ pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
              http://{listening}",
             provider.secret_variable()
         );
+    }
+}
+
+/// `location` with the password of a URL replaced by `***`: what may be printed.
+fn redact_password(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return location.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => location.to_owned(),
     }
 }
 
@@ -461,6 +515,24 @@ pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
     }
 }
 
+/// Logs what the durable outbox did before the app stopped; what it has not delivered waits
+/// in its store for the next start.
+pub fn log_outbox_stats(stats: &affitor_outbox::OutboxStats) {
+    tracing::info!(
+        enqueued = stats.enqueued,
+        delivered = stats.delivered,
+        fell_back = stats.fell_back,
+        dead = stats.dead,
+        "the Affitor outbox stopped: what it has not delivered waits in its store for the next start"
+    );
+    if stats.fell_back > 0 {
+        tracing::warn!(
+            fell_back = stats.fell_back,
+            "some Affitor events were kept in memory only: the outbox's store failed"
+        );
+    }
+}
+
 /// A payment provider whose webhook the checkout apps take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Provider {
@@ -666,5 +738,27 @@ pub mod sample {
                 "customer": { "external_id": customer_key },
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn an_outbox_password_is_never_printed() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/shop"),
+            "postgres://app:***@db:5432/shop"
+        );
+        assert_eq!(
+            redact_password("postgres://app:p@ss@db/shop?sslmode=require"),
+            "postgres://app:***@db/shop?sslmode=require"
+        );
+        assert_eq!(redact_password("postgres://db/shop"), "postgres://db/shop");
+        assert_eq!(
+            redact_password("/var/lib/app/outbox.db"),
+            "/var/lib/app/outbox.db"
+        );
     }
 }

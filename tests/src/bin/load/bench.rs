@@ -114,6 +114,7 @@ impl Bench {
         let config = AppConfig {
             affitor: affitor.clone(),
             program_id: mock.program_id().to_string(),
+            outbox: None,
         };
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);

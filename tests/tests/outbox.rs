@@ -1,0 +1,265 @@
+//! The example apps with a durable outbox (`AFFITOR_OUTBOX`): a signup over real HTTP is written
+//! to the outbox, and its relay delivers the lead to the stand-in API exactly once, leaving the
+//! outbox empty. Each app runs on a real port, with an outbox in a SQLite file of its own and in
+//! a Postgres schema of its own.
+//!
+//! The Postgres tests need a server: `AFFITOR_TEST_POSTGRES`, or the one `bash .ci/postgres`
+//! starts (`postgres://affitor:affitor@127.0.0.1:5432/affitor_test`). Without one they fail,
+//! saying so.
+
+use std::io;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use affitor_outbox::Outbox;
+use affitor_scenarios::{fast_retries, wait_until};
+use affitor_tower::Client;
+use affitor_tower::mock::{Endpoint, MockServer};
+use example_support::{AppConfig, PaymentWebhooks};
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+/// The Postgres server of the tests when `AFFITOR_TEST_POSTGRES` is unset: the one
+/// `bash .ci/postgres` starts.
+const DEFAULT_POSTGRES: &str = "postgres://affitor:affitor@127.0.0.1:5432/affitor_test";
+
+/// Where the outbox of a test lives.
+#[derive(Clone, Copy, Debug)]
+enum Store {
+    /// A SQLite file in a temp directory of its own.
+    Sqlite,
+    /// A schema of its own on the test Postgres server.
+    Postgres,
+}
+
+/// An example app that tracks a lead at `POST /api/signup`, and how to serve it.
+#[derive(Clone, Copy)]
+struct SignupApp {
+    name: &'static str,
+    serve: fn(TcpListener, AppConfig) -> io::Result<Server>,
+}
+
+/// A running app, stopped when dropped.
+enum Server {
+    Axum(tokio::task::JoinHandle<io::Result<()>>),
+    Actix(actix_web::dev::ServerHandle),
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        match self {
+            Self::Axum(task) => task.abort(),
+            Self::Actix(handle) => drop(handle.stop(false)),
+        }
+    }
+}
+
+fn serve_axum(listener: TcpListener, app: axum::Router) -> io::Result<Server> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Server::Axum(task))
+}
+
+fn serve_actix(server: actix_web::dev::Server) -> io::Result<Server> {
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(Server::Actix(handle))
+}
+
+/// Every app with the signup handler: the two signup apps, and the checkout apps built on them.
+const APPS: [SignupApp; 4] = [
+    SignupApp {
+        name: "axum-signup",
+        serve: |listener, config| serve_axum(listener, axum_signup::app(config)),
+    },
+    SignupApp {
+        name: "axum-checkout",
+        serve: |listener, config| {
+            serve_axum(
+                listener,
+                axum_checkout::app(config, PaymentWebhooks::demo()),
+            )
+        },
+    },
+    SignupApp {
+        name: "actix-signup",
+        serve: |listener, config| serve_actix(actix_signup::serve(listener, config)?),
+    },
+    SignupApp {
+        name: "actix-checkout",
+        serve: |listener, config| {
+            serve_actix(actix_checkout::serve(
+                listener,
+                config,
+                PaymentWebhooks::demo(),
+            )?)
+        },
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signup_goes_through_a_sqlite_outbox_once() {
+    for app in APPS {
+        a_signup_goes_through_the_outbox_once(app, Store::Sqlite).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signup_goes_through_a_postgres_outbox_once() {
+    for app in APPS {
+        a_signup_goes_through_the_outbox_once(app, Store::Postgres).await;
+    }
+}
+
+/// Signs up through `app` with an outbox in `store`, and checks that the stand-in received the
+/// lead, with its click id, exactly once, that it went through the outbox (written there, never
+/// kept in memory only), and that the outbox is empty afterwards.
+async fn a_signup_goes_through_the_outbox_once(app: SignupApp, store: Store) {
+    let name = format!("{}/{store:?}", app.name);
+    let mock = MockServer::start().await.expect("the stand-in API starts");
+    let affitor = Client::builder()
+        .base_url(mock.url())
+        .api_key(mock.api_key())
+        .timeout(Duration::from_secs(3))
+        .retry(fast_retries())
+        .build()
+        .expect("a client for the stand-in API");
+    let outbox = open_outbox(store, app.name, affitor.clone()).await;
+    let config = AppConfig {
+        affitor,
+        program_id: mock.program_id().to_string(),
+        outbox: Some(outbox.clone()),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("the port"));
+    let server = (app.serve)(listener, config).expect("the app serves");
+
+    let click_id = mock.click("partner");
+    let answer = reqwest::Client::new()
+        .post(format!("{url}/api/signup"))
+        .header("x-affitor-click-id", click_id.as_str())
+        .json(&json!({ "email": "ada@example.com", "password": "correct horse" }))
+        .send()
+        .await
+        .expect("the app answers");
+    assert_eq!(answer.status(), StatusCode::OK, "{name}: signup");
+    let answer: serde_json::Value = answer.json().await.expect("a JSON answer");
+    let user_id = answer["userId"].as_str().expect("a userId").to_owned();
+
+    let leads = wait_until(&name, "the lead", || {
+        let leads = mock.requests_to(Endpoint::Lead);
+        (!leads.is_empty()).then_some(leads)
+    })
+    .await;
+    assert_eq!(leads[0].body["customer_key"], user_id, "{name}");
+    assert_eq!(leads[0].body["click_id"], click_id.as_str(), "{name}");
+    wait_for_empty_outbox(&name, &outbox).await;
+
+    // Stopped, the relay can send nothing more: what the stand-in has is all it will get.
+    drop(server);
+    let stats = outbox.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        mock.requests_to(Endpoint::Lead).len(),
+        1,
+        "{name}: the lead is sent exactly once"
+    );
+    assert_eq!(
+        stats.enqueued, 1,
+        "{name}: the lead is written to the outbox"
+    );
+    assert_eq!(stats.delivered, 1, "{name}: the relay delivers it");
+    assert_eq!(stats.fell_back, 0, "{name}: never kept in memory only");
+    assert_eq!(
+        outbox.waiting().await.expect("the outbox can be read"),
+        0,
+        "{name}: the outbox is empty"
+    );
+}
+
+/// Polls the outbox until no row waits, for at most 10 s.
+async fn wait_for_empty_outbox(name: &str, outbox: &Outbox) {
+    for _ in 0..1000 {
+        if outbox.waiting().await.expect("the outbox can be read") == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{name}: the outbox still holds rows after 10 s");
+}
+
+/// Opens a fresh outbox for `app` in `store`, delivering through `client`.
+async fn open_outbox(store: Store, app: &str, client: Client) -> Outbox {
+    match store {
+        Store::Sqlite => {
+            let path = sqlite_path(app);
+            Outbox::open(&path, client)
+                .await
+                .unwrap_or_else(|error| panic!("{app}: the SQLite outbox at {path}: {error}"))
+        }
+        Store::Postgres => {
+            let pool = postgres_schema(app).await;
+            Outbox::builder(client)
+                .postgres(pool)
+                .await
+                .unwrap_or_else(|error| panic!("{app}: the Postgres outbox: {error}"))
+        }
+    }
+}
+
+/// A path for a new SQLite file, in a fresh directory of the system's temp dir.
+fn sqlite_path(app: &str) -> String {
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "affitor-scenarios-outbox-{app}-{}",
+        std::process::id()
+    ));
+    // A directory left by an earlier run of this process id goes: the outbox starts empty.
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => panic!("cannot clear {}: {error}", dir.display()),
+    }
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+    dir.join("outbox.db").to_string_lossy().into_owned()
+}
+
+/// A pool on a fresh schema of its own for `app` on the test Postgres server: the outbox's
+/// table (always `affitor_outbox`) is then the test's alone.
+async fn postgres_schema(app: &str) -> PgPool {
+    let (url, server) = match std::env::var("AFFITOR_TEST_POSTGRES") {
+        Ok(url) if !url.trim().is_empty() => (url, "the server of AFFITOR_TEST_POSTGRES"),
+        _ => (DEFAULT_POSTGRES.to_owned(), DEFAULT_POSTGRES),
+    };
+    let admin = PgPool::connect(&url).await.unwrap_or_else(|error| {
+        panic!(
+            "the Postgres outbox scenarios need a Postgres server: {server} cannot be reached \
+             ({error}). Install and start one with `bash .ci/postgres` (Debian's `postgresql` \
+             package; it creates the role and the database), or set AFFITOR_TEST_POSTGRES to a \
+             server of your own."
+        )
+    });
+    let schema = format!(
+        "scenario_outbox_{}_{}",
+        app.replace('-', "_"),
+        std::process::id()
+    );
+    sqlx::raw_sql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap_or_else(|error| panic!("cannot create the schema {schema}: {error}"));
+    admin.close().await;
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap_or_else(|error| panic!("AFFITOR_TEST_POSTGRES is not a postgres:// URL: {error}"))
+        .options([("search_path", schema.as_str())]);
+    PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to the schema {schema}: {error}"))
+}
