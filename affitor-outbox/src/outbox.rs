@@ -184,6 +184,18 @@ impl Outbox {
         Ok(())
     }
 
+    /// Where the store is, as logs show it: a SQLite path, or a Postgres URL with its password
+    /// left out.
+    ///
+    /// ```no_run
+    /// # async fn run(outbox: affitor_outbox::Outbox) {
+    /// println!("Affitor events are written to {}", outbox.location());
+    /// # }
+    /// ```
+    pub fn location(&self) -> &str {
+        &self.inner.location
+    }
+
     /// This process's counters.
     ///
     /// ```no_run

@@ -239,7 +239,7 @@ impl ClientBuilder {
     }
 
     /// How many queued events the background worker sends at once (at least 1). Default
-    /// 2,048: against an API that answers in 200 ms that is about 10,000 events a second. Each
+    /// 4,096: against an API that answers in 200 ms that is about 20,000 events a second. Each
     /// holds an HTTP connection to the API while it waits (a file descriptor: keep the
     /// process's limit, `ulimit -n`, above it). Lower it to spare the API or the descriptors;
     /// [`DeliveryStats::in_flight_limited`](crate::DeliveryStats::in_flight_limited) counts the

@@ -13,8 +13,7 @@ use example_support::Environment;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     example_support::init_tracing();
     let env = Environment::from_env().await?;
-    let affitor = env.config.affitor.clone();
-    let outbox = env.config.outbox.clone();
+    let config = env.config.clone();
 
     let listener = tokio::net::TcpListener::bind(env.addr).await?;
     example_support::announce(&env, listener.local_addr()?);
@@ -22,14 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(axum_signup::shutdown_signal())
         .await?;
 
-    // The outbox's relay first: it sends through the client. What it has not sent waits in the
-    // store for the next start.
-    if let Some(outbox) = outbox {
-        let stats = outbox.shutdown(Duration::from_secs(5)).await;
-        example_support::log_outbox_stats(&stats);
-    }
-    // Deliver the events still queued in memory before the process ends.
-    let report = affitor.shutdown(Duration::from_secs(5)).await;
-    example_support::log_delivery_report(&report);
+    // Deliver what is being sent before the process ends; the outbox keeps the rest.
+    example_support::shut_down(&config, Duration::from_secs(5)).await;
     Ok(())
 }

@@ -163,12 +163,12 @@ async fn open_outbox(affitor: &Client) -> Result<Option<Outbox>, SetupError> {
 /// try the app.
 pub fn announce(env: &Environment, listening: SocketAddr) {
     println!("listening on http://{listening}");
-    match std::env::var(OUTBOX_VARIABLE) {
-        Ok(location) if env.config.outbox.is_some() => println!(
+    match &env.config.outbox {
+        Some(outbox) => println!(
             "tracking events go through the durable outbox at {} ({OUTBOX_VARIABLE})",
-            redact_password(location.trim())
+            outbox.location()
         ),
-        _ => println!(
+        None => println!(
             "tracking events are sent in the background from memory; set {OUTBOX_VARIABLE} \
              (a SQLite path, or a postgres:// URL) to write them to a durable outbox first"
         ),
@@ -197,21 +197,6 @@ pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
              http://{listening}",
             provider.secret_variable()
         );
-    }
-}
-
-/// `location` with the password of a URL replaced by `***`: what may be printed.
-fn redact_password(location: &str) -> String {
-    let Some((scheme, rest)) = location.split_once("://") else {
-        return location.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return location.to_owned();
-    };
-    match rest[..at].split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-        None => location.to_owned(),
     }
 }
 
@@ -491,6 +476,16 @@ pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
     }
 }
 
+/// Stops delivery before the process ends, each step within `deadline`: the outbox's relay
+/// first (it sends through the client; what it has not sent waits in its store for the next
+/// start), then the client's in-memory queue. Logs what was not delivered.
+pub async fn shut_down(config: &AppConfig, deadline: std::time::Duration) {
+    if let Some(outbox) = &config.outbox {
+        log_outbox_stats(&outbox.shutdown(deadline).await);
+    }
+    log_delivery_report(&config.affitor.shutdown(deadline).await);
+}
+
 /// Logs what the Affitor client could not deliver before the app stopped.
 pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
     if report.is_complete() {
@@ -517,7 +512,7 @@ pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
 
 /// Logs what the durable outbox did before the app stopped; what it has not delivered waits
 /// in its store for the next start.
-pub fn log_outbox_stats(stats: &affitor_outbox::OutboxStats) {
+fn log_outbox_stats(stats: &affitor_outbox::OutboxStats) {
     tracing::info!(
         enqueued = stats.enqueued,
         delivered = stats.delivered,
@@ -738,27 +733,5 @@ pub mod sample {
                 "customer": { "external_id": customer_key },
             },
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_password;
-
-    #[test]
-    fn an_outbox_password_is_never_printed() {
-        assert_eq!(
-            redact_password("postgres://app:s3cret@db:5432/shop"),
-            "postgres://app:***@db:5432/shop"
-        );
-        assert_eq!(
-            redact_password("postgres://app:p@ss@db/shop?sslmode=require"),
-            "postgres://app:***@db/shop?sslmode=require"
-        );
-        assert_eq!(redact_password("postgres://db/shop"), "postgres://db/shop");
-        assert_eq!(
-            redact_password("/var/lib/app/outbox.db"),
-            "/var/lib/app/outbox.db"
-        );
     }
 }

@@ -9,7 +9,7 @@
 //! memory is bounded whatever the API does. The worker runs on the tokio runtime the client was
 //! built on, or, when that one has stopped or there was none, on the runtime of the
 //! `send_in_background` call that starts it (it ends when the queue is empty, and starts again
-//! with the next event); it sends up to `max_in_flight` events at once (default 2,048, sized for
+//! with the next event); it sends up to `max_in_flight` events at once (default 4,096, sized for
 //! an API answering in 200 ms), keeping the ordering keys of those in a map so that choosing the
 //! next event costs the same with thousands in flight, and never sends two
 //! events that touch the same transaction or the same customer at the same time, nor out of

@@ -5,17 +5,15 @@ use super::*;
 /// One measured run.
 #[derive(Debug)]
 pub(crate) struct Run {
-    pub(crate) tracking: Tracking,
+    pub(crate) variant: Variant,
     pub(crate) measured: Measured,
     /// Successful signups of the warm-up and the measured run.
     pub(crate) signups: u64,
-    /// The Affitor client's counters the moment wrk finished (ON runs only).
+    /// The Affitor client's counters the moment wrk finished (ON and OUTBOX runs).
     pub(crate) stats: Option<DeliveryStats>,
-    /// Leads the stand-in recorded by then.
+    /// Leads the stand-in recorded by the end of the drain that follows wrk: what each variant
+    /// delivered of its signups, counted the same way for all.
     pub(crate) leads_received: usize,
-    /// Leads delivered during the measured run (ON runs only): the divisor of the CPU per
-    /// delivered lead.
-    pub(crate) delivered_measured: Option<u64>,
     /// Where the CPU time of the measured run went, when `/proc` tells.
     pub(crate) cpu: Option<CpuUse>,
 }
@@ -65,14 +63,15 @@ impl Bench {
         for &framework in &self.options.frameworks {
             for &stand_in in &self.options.stand_ins {
                 let mut runs = Vec::new();
+                // The variants in order, then in reverse (HAND ON ON HAND ...), so that a
+                // machine getting busier or quieter weighs on each alike.
                 for pair in 0..self.options.pairs {
-                    let order = if pair % 2 == 0 {
-                        [Tracking::Off, Tracking::On]
-                    } else {
-                        [Tracking::On, Tracking::Off]
-                    };
-                    for tracking in order {
-                        let run = self.run_once(framework, stand_in, tracking)?;
+                    let mut order = self.options.variants.clone();
+                    if pair % 2 == 1 {
+                        order.reverse();
+                    }
+                    for variant in order {
+                        let run = self.run_once(framework, stand_in, variant)?;
                         report_run(framework, stand_in, &run);
                         runs.push(run);
                     }
@@ -91,7 +90,7 @@ impl Bench {
         &self,
         framework: Framework,
         stand_in: StandIn,
-        tracking: Tracking,
+        variant: Variant,
     ) -> Result<Run, BoxError> {
         // The stand-in keeps its rows (the leads counted below) but not a copy of every request:
         // a recording stand-in grows by a copy of each of the hundreds of thousands of
@@ -103,24 +102,36 @@ impl Bench {
             mock.inject(Fault::delay(SLOW_ANSWER).always());
         }
         let click_id = mock.click("partner").to_string();
-        let affitor = {
-            // The delivery worker runs on the runtime the client is built on.
-            let _app = self.app.enter();
-            Client::builder()
+        let outbox_path = std::env::temp_dir().join(format!(
+            "affitor-load-{}-{}.db",
+            std::process::id(),
+            mock.addr().port()
+        ));
+        let (affitor, outbox) = self.app.block_on(async {
+            // The delivery worker and the relay run on the runtime the client is built on.
+            let affitor = Client::builder()
                 .base_url(mock.url())
                 .api_key(mock.api_key())
-                .build()?
-        };
+                .build()?;
+            let outbox = match variant {
+                Variant::Outbox => {
+                    Some(Outbox::open(&outbox_path.to_string_lossy(), affitor.clone()).await?)
+                }
+                _ => None,
+            };
+            Ok::<_, BoxError>((affitor, outbox))
+        })?;
         let config = AppConfig {
             affitor: affitor.clone(),
             program_id: mock.program_id().to_string(),
-            outbox: None,
+            outbox: outbox.clone(),
         };
+        let hand = HandApi::new(&mock)?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         let server = {
             let _app = self.app.enter();
-            Server::start(framework, tracking, listener, config)?
+            Server::start(framework, variant, listener, config, hand)?
         };
 
         let wrk = Wrk {
@@ -133,31 +144,41 @@ impl Bench {
             } else {
                 Some(wrk.run(&url, &click_id, "warmup", self.options.warmup)?)
             };
-            let delivered_before = affitor.delivery_stats().delivered;
             let before = CpuSample::now();
             let measured = wrk.run(&url, &click_id, "measured", self.options.duration)?;
             let cpu = before.zip(CpuSample::now()).map(|(before, after)| {
                 CpuUse::between(&before, &after, self.clock_ticks_per_second)
             });
-            Ok::<_, BoxError>((warmup, measured, cpu, delivered_before))
+            Ok::<_, BoxError>((warmup, measured, cpu))
         })();
-        let stats = (tracking == Tracking::On).then(|| affitor.delivery_stats());
+        let stats =
+            matches!(variant, Variant::On | Variant::Outbox).then(|| affitor.delivery_stats());
+        // The same short drain for every variant: leads still on their way when wrk stops
+        // count if they arrive within it.
+        std::thread::sleep(self.options.drain);
         let leads_received = mock.leads().len();
 
         self.app.block_on(async {
             server.stop().await;
-            // Stops the delivery worker: what it still holds is abandoned, not sent later.
+            // Stops delivery: what is still held is abandoned, not sent later.
+            if let Some(outbox) = &outbox {
+                outbox.shutdown(Duration::ZERO).await;
+            }
             affitor.shutdown(Duration::ZERO).await;
         });
         self.stand_in.block_on(mock.shutdown());
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = outbox_path.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
 
-        let (warmup, measured, cpu, delivered_before) = measured?;
+        let (warmup, measured, cpu) = measured?;
         Ok(Run {
-            tracking,
+            variant,
             measured,
             cpu,
             signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
-            delivered_measured: stats.map(|stats| stats.delivered.saturating_sub(delivered_before)),
             stats,
             leads_received,
         })

@@ -1,5 +1,5 @@
-//! The load measurement of the signup examples: `POST /api/signup` under `wrk`, with Affitor
-//! tracking on (the example app itself) against tracking off (the same app minus Affitor).
+//! The load measurement of the signup examples: `POST /api/signup` under `wrk`, this library
+//! against what a user would write instead, delivering the same leads.
 //!
 //! ```sh
 //! cargo run --release -p affitor-scenarios --bin load
@@ -7,23 +7,28 @@
 //!
 //! For each framework (axum, actix-web) and each stand-in mode (the local Affitor API stand-in
 //! answers at once, or after 200 ms), it runs `wrk` in a process of its own against a fresh
-//! server on 127.0.0.1, alternating the variants OFF, ON, ON, OFF (so that a machine getting
-//! busier or quieter weighs on both alike), and prints the median requests per second and p99
-//! latency of each variant, their ratio, and what became of the leads of the ON runs.
+//! server on 127.0.0.1, once per variant in order, then in reverse (HAND ON ON HAND: a machine
+//! getting busier or quieter weighs on each alike), waits the same short drain after each run,
+//! and prints the median signups per second, p99 and leads the stand-in received of each
+//! variant, and their ratios.
 //!
-//! - Tracking ON: `axum_signup::app` / `actix_signup::serve`, with a client pointed at the
-//!   stand-in: the Affitor layer or middleware finds the click id in the JSON body, and the
-//!   handler queues a lead with `send_in_background` after creating the user.
-//! - Tracking OFF: the baselines below, the same signup handler minus Affitor: the same
-//!   [`Users`] store, the same JSON in and out, the same body limits, no layer or middleware and
-//!   no lead.
+//! - ON: `axum_signup::app` / `actix_signup::serve`, with a client pointed at the stand-in: the
+//!   Affitor layer or middleware finds the click id in the JSON body, and the handler queues a
+//!   lead with `send_in_background` after creating the user.
+//! - OUTBOX: the same app with a durable outbox, a SQLite file in the temp dir: the handler
+//!   writes the lead to it before answering, and its relay delivers it.
+//! - HAND: what a user would write instead (`servers.rs`), in axum whatever the framework: the
+//!   same user store, the click id read from the JSON body, and one spawned task per lead posting
+//!   it with reqwest, unbounded, no retry.
+//! - OFF: the example minus Affitor: the same [`Users`] store, the same JSON in and out, the same
+//!   body limits, no layer or middleware and no lead.
 //!
 //! Every run gets a fresh stand-in, server and user store; the stand-in runs in this process on
-//! a runtime thread of its own, and serves the OFF runs too (idle), so both variants share the
-//! machine with the same threads. `wrk` must be installed (`apt-get install wrk`). Options:
-//! `--duration SECS` (default 10), `--warmup SECS` (2), `--connections N` (64), `--threads N`
-//! (2), `--pairs N` (2: OFF ON ON OFF), `--framework axum|actix` and `--stand-in prompt|slow`
-//! (default: both), `--click-id-in body|cookie` (body).
+//! a runtime thread of its own, so every variant shares the machine with the same threads.
+//! `wrk` must be installed (`apt-get install wrk`). Options: `--duration SECS` (default 10),
+//! `--warmup SECS` (2), `--drain SECS` (2), `--connections N` (64), `--threads N` (2),
+//! `--pairs N` (2), `--variants hand,on,outbox,off` (default `hand,on`), `--framework
+//! axum|actix` and `--stand-in prompt|slow` (default: both), `--click-id-in body|cookie` (body).
 
 use std::error::Error;
 use std::fmt;
@@ -36,6 +41,10 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, Either, HttpResponse, HttpServer, web};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use affitor_outbox::Outbox;
 use affitor_tower::mock::{Fault, MockServer};
 use affitor_tower::{Client, DeliveryStats};
 use axum::Json;

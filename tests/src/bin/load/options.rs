@@ -35,17 +35,40 @@ impl fmt::Display for StandIn {
     }
 }
 
+/// The app under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tracking {
+pub(crate) enum Variant {
+    /// The example app minus Affitor: no layer, no lead.
     Off,
+    /// The example app: the Affitor layer, and the lead queued with `send_in_background`.
     On,
+    /// The example app with a durable outbox (a SQLite file): the lead written before the
+    /// answer, delivered by the outbox's relay.
+    Outbox,
+    /// What a user would write instead of this library, in axum whatever the framework: the
+    /// click id read from the JSON body, and one spawned task per lead posting it with reqwest.
+    Hand,
 }
 
-impl fmt::Display for Tracking {
+impl Variant {
+    fn parse(name: &str) -> Result<Self, BoxError> {
+        Ok(match name {
+            "off" => Self::Off,
+            "on" => Self::On,
+            "outbox" => Self::Outbox,
+            "hand" => Self::Hand,
+            other => return Err(format!("unknown variant `{other}`\n{USAGE}").into()),
+        })
+    }
+}
+
+impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Off => "OFF",
             Self::On => "ON",
+            Self::Outbox => "OUTBOX",
+            Self::Hand => "HAND",
         })
     }
 }
@@ -71,7 +94,9 @@ pub(crate) struct Options {
     pub(crate) pairs: usize,
     pub(crate) frameworks: Vec<Framework>,
     pub(crate) stand_ins: Vec<StandIn>,
+    pub(crate) variants: Vec<Variant>,
     pub(crate) click_id_in: ClickIdIn,
+    pub(crate) drain: Duration,
 }
 
 impl Options {
@@ -84,7 +109,9 @@ impl Options {
             pairs: 2,
             frameworks: Vec::new(),
             stand_ins: Vec::new(),
+            variants: Vec::new(),
             click_id_in: ClickIdIn::Body,
+            drain: Duration::from_secs(2),
         };
         while let Some(flag) = args.next() {
             let mut value = || {
@@ -97,6 +124,12 @@ impl Options {
                 "--connections" => options.connections = number(&flag, value()?)?,
                 "--threads" => options.threads = number(&flag, value()?)?,
                 "--pairs" => options.pairs = number(&flag, value()?)?,
+                "--drain" => options.drain = Duration::from_secs(number(&flag, value()?)?),
+                "--variants" => {
+                    for name in value()?.split(',') {
+                        options.variants.push(Variant::parse(name.trim())?);
+                    }
+                }
                 "--framework" => options.frameworks.push(match value()?.as_str() {
                     "axum" => Framework::Axum,
                     "actix" => Framework::Actix,
@@ -129,6 +162,9 @@ impl Options {
         if options.stand_ins.is_empty() {
             options.stand_ins = vec![StandIn::Prompt, StandIn::Slow];
         }
+        if options.variants.is_empty() {
+            options.variants = vec![Variant::Hand, Variant::On];
+        }
         if options.pairs == 0 || options.connections == 0 || options.threads == 0 {
             return Err(format!(
                 "--pairs, --connections and --threads must be at least 1\n{USAGE}"
@@ -142,8 +178,9 @@ impl Options {
     }
 }
 
-pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--connections N] [--threads N] \
-     [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... [--click-id-in body|cookie]";
+pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
+     [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
+     [--variants hand,on,outbox,off] [--click-id-in body|cookie]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {
     value

@@ -1,4 +1,5 @@
-//! The servers under test: the example apps, and the same apps minus Affitor.
+//! The servers under test: the example apps (with the in-memory queue or the outbox), the same
+//! apps minus Affitor, and the hand-rolled integration a user would write instead.
 
 use super::*;
 
@@ -13,15 +14,17 @@ impl Server {
     /// servers, and the Affitor client's delivery worker, run there.
     pub(crate) fn start(
         framework: Framework,
-        tracking: Tracking,
+        variant: Variant,
         listener: TcpListener,
         config: AppConfig,
+        hand: HandApi,
     ) -> io::Result<Self> {
-        match framework {
-            Framework::Axum => {
-                let router = match tracking {
-                    Tracking::On => axum_signup::app(config),
-                    Tracking::Off => axum_baseline(),
+        match (framework, variant) {
+            (_, Variant::Hand) | (Framework::Axum, _) => {
+                let router = match variant {
+                    Variant::On | Variant::Outbox => axum_signup::app(config),
+                    Variant::Off => axum_baseline(),
+                    Variant::Hand => hand_rolled(hand),
                 };
                 listener.set_nonblocking(true)?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -29,10 +32,10 @@ impl Server {
                     axum::serve(listener, router).into_future(),
                 )))
             }
-            Framework::Actix => {
-                let server = match tracking {
-                    Tracking::On => actix_signup::serve(listener, config)?,
-                    Tracking::Off => actix_baseline(listener)?,
+            (Framework::Actix, _) => {
+                let server = match variant {
+                    Variant::Off => actix_baseline(listener)?,
+                    _ => actix_signup::serve(listener, config)?,
                 };
                 let handle = server.handle();
                 Ok(Self::Actix(handle, tokio::spawn(server)))
@@ -105,4 +108,83 @@ pub(crate) async fn actix_signup_without_affitor(
             HttpResponse::build(status).json(error.body())
         }
     }
+}
+
+/// Where the hand-rolled app posts its leads, and what became of them.
+#[derive(Clone, Debug)]
+pub(crate) struct HandApi {
+    pub(crate) lead_url: String,
+    pub(crate) api_key: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) delivered: Arc<AtomicU64>,
+    pub(crate) failed: Arc<AtomicU64>,
+}
+
+impl HandApi {
+    pub(crate) fn new(mock: &MockServer) -> Result<Self, BoxError> {
+        Ok(Self {
+            lead_url: format!("{}/api/v1/track/lead", mock.url()),
+            api_key: mock.api_key().to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+            delivered: Arc::default(),
+            failed: Arc::default(),
+        })
+    }
+}
+
+/// The body the hand-rolled app reads: the signup and the click id the page posts with it.
+#[derive(serde::Deserialize)]
+struct HandSignup {
+    email: String,
+    password: String,
+    #[serde(rename = "affitorClickId")]
+    click_id: Option<String>,
+}
+
+/// What a user would write instead of this library: the same signup, the click id read from
+/// the JSON body, and one spawned task per lead posting it with reqwest, unbounded, with no
+/// retry.
+pub(crate) fn hand_rolled(api: HandApi) -> axum::Router {
+    axum::Router::new()
+        .route("/api/signup", post(hand_rolled_signup))
+        .with_state((Users::default(), api))
+}
+
+async fn hand_rolled_signup(
+    State((users, api)): State<(Users, HandApi)>,
+    Json(body): Json<HandSignup>,
+) -> Response {
+    let form = SignupForm {
+        email: body.email,
+        password: body.password,
+    };
+    let user = match users.create(&form, None) {
+        Ok(user) => user,
+        Err(error) => {
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return (status, Json(error.body())).into_response();
+        }
+    };
+    let lead = serde_json::json!({
+        "customer_key": user.id,
+        "email": user.email,
+        "click_id": body.click_id,
+    });
+    tokio::spawn(async move {
+        let sent = api
+            .http
+            .post(&api.lead_url)
+            .bearer_auth(&api.api_key)
+            .json(&lead)
+            .send()
+            .await;
+        let counter = match sent {
+            Ok(answer) if answer.status().is_success() => &api.delivered,
+            _ => &api.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    Json(SignupResponse { user_id: user.id }).into_response()
 }
