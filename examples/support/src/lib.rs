@@ -44,7 +44,7 @@ fn demo_click_id() -> ClickId {
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
 /// The environment variable naming the durable outbox: a SQLite path, or a `postgres://` URL.
-pub const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
+const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
 
 /// What an example app needs to serve requests: the Affitor client, the program id, and the
 /// durable outbox, if any.
