@@ -196,8 +196,8 @@ impl OutboxBuilder {
     /// Opens the outbox at `location`, creating its table when missing, and starts its relay:
     ///
     /// - a `postgres://` (or `postgresql://`) URL: a Postgres database (feature `postgres`);
-    /// - anything else: a SQLite file path, created when missing (feature `sqlite`); a
-    ///   `sqlite://` prefix is allowed.
+    /// - anything else: a SQLite file path, created when missing, with its folder (feature
+    ///   `sqlite`); a `sqlite://` prefix is allowed.
     ///
     /// # Errors
     ///

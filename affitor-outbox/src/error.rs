@@ -9,7 +9,8 @@
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let client = affitor_tower::Client::builder().api_key("aff_key").build().unwrap();
-/// let error = affitor_outbox::Outbox::open("/no/such/dir/outbox.db", client).await.unwrap_err();
+/// // A folder cannot be made inside a file.
+/// let error = affitor_outbox::Outbox::open("/dev/null/outbox.db", client).await.unwrap_err();
 /// assert!(error.to_string().contains("AFFITOR_OUTBOX"));
 /// # }
 /// ```

@@ -72,8 +72,14 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating when missing) the file at `path` and its table.
+    /// Opens (creating when missing) the file at `path`, its folder and its table.
     pub(crate) async fn open(path: &Path, config: &Config) -> sqlx::Result<Self> {
+        if let Some(folder) = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(folder)?;
+        }
         let mut options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
