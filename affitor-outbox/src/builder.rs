@@ -27,7 +27,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             relay: true,
-            max_in_flight: 256,
+            max_in_flight: 2048,
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
             backoff_initial: Duration::from_secs(1),
@@ -83,9 +83,10 @@ impl OutboxBuilder {
         self
     }
 
-    /// The most rows the relay sends at once (default 256, at least 1). Each takes one
+    /// The most rows the relay sends at once (default 2,048, at least 1). Each takes one
     /// connection to the API while it waits for the answer: against an API answering in
-    /// 200 ms, 256 deliver about 1,280 events a second.
+    /// 200 ms, 2,048 deliver about 10,000 events a second (256 delivered a fifth of what a
+    /// busy signup page wrote).
     ///
     /// ```
     /// # fn run(client: affitor_tower::Client) {

@@ -120,9 +120,9 @@ impl Outbox {
                 return;
             }
         };
-        let row = NewRow::of(&event);
         let timeout = inner.config.enqueue_timeout;
-        let why = match tokio::time::timeout(timeout, inner.store.insert(&row)).await {
+        let written = tokio::time::timeout(timeout, inner.store.insert(NewRow::of(&event))).await;
+        let why = match written {
             Ok(Ok(())) => {
                 Counters::add(&inner.counters.enqueued);
                 inner.wake.notify_one();
@@ -133,8 +133,8 @@ impl Outbox {
         };
         Counters::add(&inner.counters.fell_back);
         tracing::warn!(
-            endpoint = row.endpoint,
-            transaction_id = row.transaction_id,
+            endpoint = event.endpoint().name(),
+            transaction_id = event.transaction_id(),
             location = %inner.location,
             error = %why,
             "Affitor event kept in memory only: the outbox store could not take it"

@@ -68,6 +68,8 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     let config = &inner.config;
     let mut sending = JoinSet::new();
     let batch = (config.max_in_flight / 8).max(1);
+    // Rows delivered and not deleted yet.
+    let mut done: Vec<i64> = Vec::new();
     loop {
         if *stopped.borrow() {
             break;
@@ -91,31 +93,63 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             }
         }
         tokio::select! {
-            Some(_) = sending.join_next(), if !sending.is_empty() => {}
+            Some(sent) = sending.join_next(), if !sending.is_empty() => done.extend(sent.ok().flatten()),
             () = inner.wake.notified() => {}
             () = tokio::time::sleep(config.poll_interval) => {}
             _ = stopped.changed() => {}
         }
+        // Every send that has ended since, then their rows deleted in one statement.
+        while let Some(sent) = sending.try_join_next() {
+            done.extend(sent.ok().flatten());
+        }
+        complete(&inner, &mut done).await;
     }
     // Stopping: the sends under way finish (the caller's deadline bounds the wait).
-    while sending.join_next().await.is_some() {}
+    while let Some(sent) = sending.join_next().await {
+        done.extend(sent.ok().flatten());
+    }
+    complete(&inner, &mut done).await;
 }
 
-/// Sends one claimed row and settles it.
-async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) {
+/// Deletes the rows of `done`, delivered, and empties it. A row the store fails to delete goes
+/// again when its lease ends (a sale's repeat is answered 409, and counts as done).
+async fn complete(inner: &Inner, done: &mut Vec<i64>) {
+    if done.is_empty() {
+        return;
+    }
+    if let Err(error) = inner.store.complete(done).await {
+        tracing::warn!(
+            rows = done.len(),
+            error = %error,
+            "Affitor outbox rows delivered, but the store could not delete them; they go again \
+             when their lease ends"
+        );
+    }
+    done.clear();
+}
+
+/// Sends one claimed row and settles it: its id when it was delivered (the relay deletes the
+/// delivered rows together), `None` when it was rescheduled or buried here.
+async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64> {
     let settled = settle(&inner, &owner, &row).await;
     inner.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-    if let Err(error) = settled {
-        tracing::warn!(
-            id = row.id,
-            error = %error,
-            "Affitor outbox row sent, but the store could not record it; it goes again when \
-             its lease ends"
-        );
+    match settled {
+        Ok(delivered) => delivered.then_some(row.id),
+        Err(error) => {
+            tracing::warn!(
+                id = row.id,
+                error = %error,
+                "Affitor outbox row sent, but the store could not record it; it goes again \
+                 when its lease ends"
+            );
+            None
+        }
     }
 }
 
-async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<()> {
+/// Sends the row's event; `Ok(true)` when Affitor answered (the row is to be deleted), `Ok(false)`
+/// when the row was rescheduled or buried.
+async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool> {
     let store = &inner.store;
     let counters = &inner.counters;
     let event = match read(row) {
@@ -128,7 +162,10 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<()> {
                 error = %error,
                 "Affitor outbox row set aside as a dead letter: it cannot be read"
             );
-            return store.bury(row.id, owner, &error.to_string()).await;
+            return store
+                .bury(row.id, owner, &error.to_string())
+                .await
+                .map(|()| false);
         }
     };
     let transaction_id = event.transaction_id();
@@ -142,7 +179,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<()> {
             transaction_id,
             "Affitor event delivered"
         );
-        return store.complete(row.id).await;
+        return Ok(true);
     };
     if error.is_retryable() && attempt < inner.config.max_attempts {
         let wait = backoff(&inner.config, attempt, &error);
@@ -158,7 +195,8 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<()> {
         );
         return store
             .reschedule(row.id, owner, wait, &error.to_string())
-            .await;
+            .await
+            .map(|()| false);
     }
     Counters::add(&counters.dead);
     tracing::error!(
@@ -169,7 +207,10 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<()> {
         error = %error,
         "Affitor event given up on: kept as a dead letter in the outbox"
     );
-    store.bury(row.id, owner, &error.to_string()).await
+    store
+        .bury(row.id, owner, &error.to_string())
+        .await
+        .map(|()| false)
 }
 
 /// The event of a row, or why it cannot be read.

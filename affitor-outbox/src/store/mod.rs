@@ -22,20 +22,20 @@ use affitor_tower::{Endpoint, Event};
 
 /// A row to write: an event in its stored form.
 #[derive(Debug)]
-pub(crate) struct NewRow<'a> {
+pub(crate) struct NewRow {
     pub(crate) endpoint: &'static str,
     pub(crate) body: String,
-    pub(crate) transaction_id: Option<&'a str>,
-    pub(crate) customer_key: Option<&'a str>,
+    pub(crate) transaction_id: Option<String>,
+    pub(crate) customer_key: Option<String>,
 }
 
-impl<'a> NewRow<'a> {
-    pub(crate) fn of(event: &'a Event) -> Self {
+impl NewRow {
+    pub(crate) fn of(event: &Event) -> Self {
         Self {
             endpoint: event.endpoint().name(),
             body: event.to_json(),
-            transaction_id: event.transaction_id(),
-            customer_key: event.customer_key(),
+            transaction_id: event.transaction_id().map(str::to_owned),
+            customer_key: event.customer_key().map(str::to_owned),
         }
     }
 
@@ -139,7 +139,7 @@ macro_rules! dispatch {
 
 impl Store {
     /// Writes a new row, due now.
-    pub(crate) async fn insert(&self, row: &NewRow<'_>) -> sqlx::Result<()> {
+    pub(crate) async fn insert(&self, row: NewRow) -> sqlx::Result<()> {
         dispatch!(self, store => store.insert(row).await)
     }
 
@@ -156,9 +156,9 @@ impl Store {
         Ok(rows)
     }
 
-    /// The API answered: the row is done, and deleted.
-    pub(crate) async fn complete(&self, id: i64) -> sqlx::Result<()> {
-        dispatch!(self, store => store.complete(id).await)
+    /// The API answered: the rows are done, and deleted.
+    pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
+        dispatch!(self, store => store.complete(ids).await)
     }
 
     /// The attempt failed and may succeed later: the row is due again `after` from now, its

@@ -75,9 +75,9 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    pub(crate) async fn insert(&self, row: &NewRow<'_>) -> sqlx::Result<()> {
+    pub(crate) async fn insert(&self, row: NewRow) -> sqlx::Result<()> {
         let mut connection = self.pool.acquire().await?;
-        insert(&mut connection, row).await
+        insert(&mut connection, &row).await
     }
 
     pub(crate) async fn claim(
@@ -95,9 +95,9 @@ impl PostgresStore {
         Ok(rows.into_iter().map(Claimed::from_row).collect())
     }
 
-    pub(crate) async fn complete(&self, id: i64) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM affitor_outbox WHERE id = $1")
-            .bind(id)
+    pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
+            .bind(ids)
             .execute(&self.pool)
             .await
             .map(drop)
@@ -173,12 +173,12 @@ impl PostgresStore {
 }
 
 /// Writes `row` on `connection`: the outbox's own, or the caller's inside their transaction.
-pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow<'_>) -> sqlx::Result<()> {
+pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx::Result<()> {
     sqlx::query(INSERT)
         .bind(row.endpoint)
         .bind(&row.body)
-        .bind(row.transaction_id)
-        .bind(row.customer_key)
+        .bind(row.transaction_id.as_deref())
+        .bind(row.customer_key.as_deref())
         .execute(connection)
         .await
         .map(drop)
