@@ -128,21 +128,37 @@ pub fn fast_retries() -> RetryPolicy {
         .refund_not_found_window(Duration::from_millis(200))
 }
 
+/// The Affitor client of the apps under test: `mock`'s, with [`fast_retries`].
+pub fn client_of(mock: &MockServer) -> Client {
+    Client::builder()
+        .base_url(mock.url())
+        .api_key(mock.api_key())
+        .timeout(Duration::from_secs(3))
+        .retry(fast_retries())
+        .build()
+        .expect("a client for the stand-in API")
+}
+
 impl ExampleApp {
     /// Starts the app on 127.0.0.1, port 0, with a fresh stand-in API.
     pub async fn start(self) -> Running {
         let mock = MockServer::start().await.expect("the stand-in API starts");
-        let affitor = Client::builder()
-            .base_url(mock.url())
-            .api_key(mock.api_key())
-            .timeout(Duration::from_secs(3))
-            .retry(fast_retries())
-            .build()
-            .expect("a client for the stand-in API");
+        let affitor = client_of(&mock);
+        self.start_with(mock, affitor, None)
+    }
+
+    /// Starts the app on 127.0.0.1, port 0, with `mock`, the client `affitor` of it, and the
+    /// durable `outbox`, if any.
+    pub fn start_with(
+        self,
+        mock: MockServer,
+        affitor: Client,
+        outbox: Option<affitor_outbox::Outbox>,
+    ) -> Running {
         let config = AppConfig {
             affitor: affitor.clone(),
             program_id: mock.program_id().to_string(),
-            outbox: None,
+            outbox,
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("the port");

@@ -8,16 +8,14 @@
 //! saying so.
 
 use std::io;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use affitor_outbox::Outbox;
-use affitor_scenarios::{fast_retries, wait_until};
+use affitor_scenarios::{ExampleApp, Kind, apps, client_of, wait_until};
 use affitor_tower::Client;
 use affitor_tower::mock::{Endpoint, MockServer};
-use example_support::{AppConfig, PaymentWebhooks};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -35,82 +33,16 @@ enum Store {
     Postgres,
 }
 
-/// An example app that tracks a lead at `POST /api/signup`, and how to serve it.
-#[derive(Clone, Copy)]
-struct SignupApp {
-    name: &'static str,
-    serve: fn(TcpListener, AppConfig) -> io::Result<Server>,
-}
-
-/// A running app, stopped when dropped.
-enum Server {
-    Axum(tokio::task::JoinHandle<io::Result<()>>),
-    Actix(actix_web::dev::ServerHandle),
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        match self {
-            Self::Axum(task) => task.abort(),
-            Self::Actix(handle) => drop(handle.stop(false)),
-        }
-    }
-}
-
-fn serve_axum(listener: TcpListener, app: axum::Router) -> io::Result<Server> {
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Server::Axum(task))
-}
-
-fn serve_actix(server: actix_web::dev::Server) -> io::Result<Server> {
-    let handle = server.handle();
-    tokio::spawn(server);
-    Ok(Server::Actix(handle))
-}
-
-/// Every app with the signup handler: the two signup apps, and the checkout apps built on them.
-const APPS: [SignupApp; 4] = [
-    SignupApp {
-        name: "axum-signup",
-        serve: |listener, config| serve_axum(listener, axum_signup::app(config)),
-    },
-    SignupApp {
-        name: "axum-checkout",
-        serve: |listener, config| {
-            serve_axum(
-                listener,
-                axum_checkout::app(config, PaymentWebhooks::demo()),
-            )
-        },
-    },
-    SignupApp {
-        name: "actix-signup",
-        serve: |listener, config| serve_actix(actix_signup::serve(listener, config)?),
-    },
-    SignupApp {
-        name: "actix-checkout",
-        serve: |listener, config| {
-            serve_actix(actix_checkout::serve(
-                listener,
-                config,
-                PaymentWebhooks::demo(),
-            )?)
-        },
-    },
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signup_goes_through_a_sqlite_outbox_once() {
-    for app in APPS {
+    for app in apps(Kind::Signup) {
         a_signup_goes_through_the_outbox_once(app, Store::Sqlite).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signup_goes_through_a_postgres_outbox_once() {
-    for app in APPS {
+    for app in apps(Kind::Signup) {
         a_signup_goes_through_the_outbox_once(app, Store::Postgres).await;
     }
 }
@@ -118,37 +50,24 @@ async fn a_signup_goes_through_a_postgres_outbox_once() {
 /// Signs up through `app` with an outbox in `store`, and checks that the stand-in received the
 /// lead, with its click id, exactly once, that it went through the outbox (written there, never
 /// kept in memory only), and that the outbox is empty afterwards.
-async fn a_signup_goes_through_the_outbox_once(app: SignupApp, store: Store) {
+async fn a_signup_goes_through_the_outbox_once(app: ExampleApp, store: Store) {
     let name = format!("{}/{store:?}", app.name);
     let mock = MockServer::start().await.expect("the stand-in API starts");
-    let affitor = Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .timeout(Duration::from_secs(3))
-        .retry(fast_retries())
-        .build()
-        .expect("a client for the stand-in API");
+    let affitor = client_of(&mock);
     let outbox = open_outbox(store, app.name, affitor.clone()).await;
-    let config = AppConfig {
-        affitor,
-        program_id: mock.program_id().to_string(),
-        outbox: Some(outbox.clone()),
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let url = format!("http://{}", listener.local_addr().expect("the port"));
-    let server = (app.serve)(listener, config).expect("the app serves");
+    let running = app.start_with(mock, affitor, Some(outbox.clone()));
+    let mock = &running.mock;
 
     let click_id = mock.click("partner");
-    let answer = reqwest::Client::new()
-        .post(format!("{url}/api/signup"))
-        .header("x-affitor-click-id", click_id.as_str())
-        .json(&json!({ "email": "ada@example.com", "password": "correct horse" }))
-        .send()
-        .await
-        .expect("the app answers");
-    assert_eq!(answer.status(), StatusCode::OK, "{name}: signup");
-    let answer: serde_json::Value = answer.json().await.expect("a JSON answer");
-    let user_id = answer["userId"].as_str().expect("a userId").to_owned();
+    let answer = running
+        .post_json(
+            "/api/signup",
+            &json!({ "email": "ada@example.com", "password": "correct horse" }),
+            &[("x-affitor-click-id", click_id.as_str())],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{name}: signup");
+    let user_id = answer.json["userId"].as_str().expect("a userId").to_owned();
 
     let leads = wait_until(&name, "the lead", || {
         let leads = mock.requests_to(Endpoint::Lead);
@@ -160,7 +79,6 @@ async fn a_signup_goes_through_the_outbox_once(app: SignupApp, store: Store) {
     wait_for_empty_outbox(&name, &outbox).await;
 
     // Stopped, the relay can send nothing more: what the stand-in has is all it will get.
-    drop(server);
     let stats = outbox.shutdown(Duration::from_secs(5)).await;
     assert_eq!(
         mock.requests_to(Endpoint::Lead).len(),
