@@ -162,10 +162,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
                 error = %error,
                 "Affitor outbox row set aside as a dead letter: it cannot be read"
             );
-            return store
-                .bury(row.id, owner, &error.to_string())
-                .await
-                .map(|()| false);
+            return store.bury(row.id, owner, &error).await.map(|()| false);
         }
     };
     let transaction_id = event.transaction_id();
@@ -214,12 +211,14 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
 }
 
 /// The event of a row, or why it cannot be read.
-fn read(row: &Claimed) -> Result<Event, Error> {
-    match Endpoint::from_name(&row.endpoint) {
-        Some(endpoint) => Event::from_json(endpoint, &row.body),
-        // An unknown endpoint: `from_json` says so in the words it uses for a corrupt body.
-        None => Event::from_json(Endpoint::Readiness, &row.body),
-    }
+fn read(row: &Claimed) -> Result<Event, String> {
+    let Some(endpoint) = Endpoint::from_name(&row.endpoint) else {
+        return Err(format!(
+            "a stored event could not be read back: `{}` is no endpoint of the Affitor API",
+            row.endpoint
+        ));
+    };
+    Event::from_json(endpoint, &row.body).map_err(|error| error.to_string())
 }
 
 /// The wait before attempt `attempt + 1`: `initial` doubled per failed attempt, up to `max`,
