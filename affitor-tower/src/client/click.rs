@@ -240,7 +240,7 @@ impl ClickRequest {
         if let (true, Some(program_id)) = (client.test_mode(), &client.inner.program_id) {
             additional_data.insert("program_id".to_owned(), Value::from(program_id.as_str()));
         }
-        payload.additional_data = with_test_mode(&client, Some(additional_data));
+        payload.additional_data = with_test_mode(client.test_mode(), Some(additional_data));
         Ok((client, payload))
     }
 }

@@ -78,6 +78,11 @@ pub enum ErrorKind {
     MissingTransactionId,
     /// The currency is not a three-letter code.
     InvalidCurrency,
+    /// An amount in a currency the API does not take (it takes USD, EUR and VND), found before
+    /// anything was sent: a payment webhook's event with no currency converter, or none with a
+    /// rate for it. Set one (`webhook::Builder::currency_converter`), then have the provider send
+    /// the event again.
+    UnsupportedCurrency,
     /// The click has no affiliate URL.
     MissingAffiliateUrl,
     /// The API refused the key (401 or 403).
@@ -131,6 +136,7 @@ impl ErrorKind {
                 | Self::InvalidAmount
                 | Self::MissingTransactionId
                 | Self::InvalidCurrency
+                | Self::UnsupportedCurrency
                 | Self::MissingAffiliateUrl
                 | Self::InvalidEvent
         )
@@ -384,6 +390,7 @@ impl fmt::Display for Error {
                 "currency {detail} is not a three-letter ISO 4217 code — use `Currency::Usd`, \
                  `Currency::Eur`, `Currency::Vnd` or `Currency::from_code(\"GBP\")`"
             ),
+            ErrorKind::UnsupportedCurrency => write!(f, "cannot send a {call}: {detail}"),
             ErrorKind::MissingAffiliateUrl => f.write_str(
                 "a click needs the affiliate URL — pass the landing URL with its `?aff=` code",
             ),

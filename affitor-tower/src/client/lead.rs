@@ -184,7 +184,7 @@ impl LeadRequest {
         if let Some(event_name) = event_name {
             data.insert("event_name".to_owned(), Value::String(event_name));
         }
-        payload.additional_data = with_test_mode(&client, Some(data));
+        payload.additional_data = with_test_mode(client.test_mode(), Some(data));
         Ok((client, payload))
     }
 }

@@ -5,7 +5,6 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::Client;
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
 
@@ -18,13 +17,13 @@ pub(super) fn non_empty(value: impl Into<String>) -> Option<String> {
     (!value.trim().is_empty()).then_some(value)
 }
 
-/// Adds `test_mode: true` to `additional_data` when the client is in test mode.
+/// Adds `test_mode: true` to `additional_data` for a test event.
 pub(super) fn with_test_mode(
-    client: &Client,
+    test_mode: bool,
     additional_data: Option<Map<String, Value>>,
 ) -> Option<Map<String, Value>> {
     let mut data = additional_data.unwrap_or_default();
-    if client.test_mode() {
+    if test_mode {
         data.insert("test_mode".to_owned(), Value::Bool(true));
     }
     (!data.is_empty()).then_some(data)
@@ -72,6 +71,7 @@ impl fmt::Debug for Redacted {
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::super::Client;
     use super::*;
 
     /// A client outside test mode, for the request builders' unit tests.

@@ -5,9 +5,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Tracking;
+use super::currency::{Converter, CurrencyConverter};
 use super::error::WebhookError;
+use super::links::{DEFAULT_CAPACITY, PaymentLinks};
 use super::signature::{
-    Config, DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, DEFAULT_TRACK_DEADLINE, Key, Secrets,
+    Config, DEFAULT_BODY_LIMIT, DEFAULT_REFUND_GRACE, DEFAULT_TOLERANCE, DEFAULT_TRACK_DEADLINE,
+    Key, Secrets,
 };
 
 /// Builds a [`Stripe`](super::Stripe) or [`Polar`](super::Polar) verifier: made by
@@ -31,6 +35,8 @@ pub struct Builder<P> {
     tolerance: Duration,
     body_limit: usize,
     track_deadline: Duration,
+    refund_grace: Duration,
+    converter: Option<Converter>,
     provider: PhantomData<fn() -> P>,
 }
 
@@ -41,6 +47,8 @@ impl<P> Builder<P> {
             tolerance: DEFAULT_TOLERANCE,
             body_limit: DEFAULT_BODY_LIMIT,
             track_deadline: DEFAULT_TRACK_DEADLINE,
+            refund_grace: DEFAULT_REFUND_GRACE,
+            converter: None,
             provider: PhantomData,
         }
     }
@@ -92,6 +100,42 @@ impl<P> Builder<P> {
         self
     }
 
+    /// How long after the event a refund whose sale Affitor does not know is answered 503, so
+    /// that the provider delivers it again (default a day); after that it is acknowledged, as
+    /// the refund of a sale that was never a partner's.
+    ///
+    /// A refund can arrive before its sale: the sale's delivery failed and waits in the
+    /// provider's retry schedule while the refund is delivered at once. Keep the grace within
+    /// that schedule (Stripe retries for three days, Polar for about one); `Duration::ZERO`
+    /// acknowledges such a refund at once.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let stripe = affitor_tower::webhook::Stripe::builder().refund_grace(Duration::from_secs(3600));
+    /// ```
+    pub fn refund_grace(mut self, grace: Duration) -> Self {
+        self.refund_grace = grace;
+        self
+    }
+
+    /// Converts amounts in currencies the Affitor API does not take (it takes USD, EUR and
+    /// VND) before they are sent; see [`CurrencyConverter`]. Without one, such a sale is not
+    /// sent and the provider is answered 500, so that it keeps the event until you set one and
+    /// send it again.
+    ///
+    /// ```
+    /// use affitor_tower::Currency;
+    /// use affitor_tower::webhook::{ExchangeRates, Polar};
+    ///
+    /// let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27);
+    /// let polar = Polar::builder().secret("polar_whs_test").currency_converter(rates).build()?;
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn currency_converter(mut self, converter: impl CurrencyConverter) -> Self {
+        self.converter = Some(Converter(Arc::new(converter)));
+        self
+    }
+
     pub(super) fn config(
         self,
         provider: &str,
@@ -101,7 +145,12 @@ impl<P> Builder<P> {
             keys: self.secrets.keys(provider, keys)?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
-            track_deadline: self.track_deadline,
+            tracking: Arc::new(Tracking {
+                deadline: self.track_deadline,
+                refund_grace: self.refund_grace,
+                converter: self.converter,
+            }),
+            links: PaymentLinks::new(DEFAULT_CAPACITY),
         }))
     }
 }
@@ -113,6 +162,8 @@ impl<P> fmt::Debug for Builder<P> {
             .field("tolerance", &self.tolerance)
             .field("body_limit", &self.body_limit)
             .field("track_deadline", &self.track_deadline)
+            .field("refund_grace", &self.refund_grace)
+            .field("converter", &self.converter)
             .finish()
     }
 }

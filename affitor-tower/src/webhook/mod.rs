@@ -29,17 +29,39 @@
 //!
 //! | What happened | [`Tracked`] | Status |
 //! |---|---|---|
-//! | The sale or refund is recorded, or was before (a redelivery), or the sale is not attributed | `Sale`, `Refund` | 200 |
-//! | An event that is not a sale or a refund for Affitor: another type, an unpaid session, amount 0, no customer key or click id | `Ignored` | 200 |
-//! | A refund of a sale Affitor never recorded (an organic sale: a redelivery would not change it) | `Failed`, `SaleNotFound` | 200 |
+//! | The sale or refund is recorded, or was before (a redelivery, or its twin event), or the sale is not attributed | `Sale`, `Refund` | 200 |
+//! | An event that asks nothing of Affitor: an unpaid session, amount 0, no customer key or click id, a test-mode refund, a won dispute, a payment link kept for later | `Ignored` | 200 |
+//! | An event type this module does not handle (logged at `debug`) | `Ignored`, `EventType` | 200 |
+//! | A refund of a sale Affitor does not know, while the event is younger than [`refund_grace`](Builder::refund_grace) (a day): the sale may still be on its way | `AwaitingSale` | 503 |
+//! | The same, past the grace: an organic sale's refund, which a redelivery would not change | `Failed`, `SaleNotFound` | 200 |
+//! | An amount in a currency the API does not take, and no [`CurrencyConverter`] with a rate for it: nothing is sent | `Failed`, `UnsupportedCurrency` | 500 |
 //! | Affitor refused the call for good (a bad request) | `Failed` | 200 |
 //! | Affitor could not be reached, failed, or refused the key: a later attempt can succeed | `Failed`, retryable | 503 |
 //! | A missing, malformed, wrong or expired signature; a tampered body; a body that is not JSON or not an event | `Rejected` | 400 |
 //! | A body over the limit (1 MiB unless set) | `Rejected` | 413 |
 //!
-//! Nothing is sent to Affitor for an `Ignored` or `Rejected` event. A provider redelivers on
-//! any status but 2xx (Stripe for up to three days), so 503 keeps a sale with the provider
-//! while Affitor is down, and 200 stops the redeliveries that cannot help.
+//! Nothing is sent to Affitor for an `Ignored`, `Rejected` or `UnsupportedCurrency` event. A
+//! provider redelivers on any status but 2xx (Stripe for up to three days, Polar for about
+//! one), so 503 keeps a sale with the provider while Affitor is down, 500 keeps an event in a
+//! foreign currency until you set a converter (then resend it from the provider's dashboard),
+//! and 200 stops the redeliveries that cannot help. Every event this module handles ends in a
+//! call to Affitor, a 5xx, or an `Ignored` reason logged at `info` (`warn` for a missing field
+//! or a won dispute).
+//!
+//! # Currencies
+//!
+//! The Affitor API takes USD, EUR and VND. A sale or a partial refund in another currency is
+//! converted before it is sent, with the verifier's
+//! [`currency_converter`](Builder::currency_converter): amounts are in the currency's minor
+//! units on both sides (JPY has none, KWD three), and the original amount and currency go in
+//! the sale's `additional_data`. Without a converter (or without a rate for that currency) the
+//! event is answered 500 and kept by the provider.
+//!
+//! # Test mode
+//!
+//! A Stripe event with `livemode: false` is a test purchase: its sale is sent as an Affitor
+//! test event (`additional_data.test_mode`), which pays no partner, and its refunds and
+//! disputes are ignored (there is no commission to reverse).
 //!
 //! # Stripe
 //!
@@ -47,20 +69,31 @@
 //! |---|---|---|
 //! | `checkout.session.completed` with `payment_status: paid`, `checkout.session.async_payment_succeeded` (mode `payment`) | sale | the payment intent (`pi_...`) |
 //! | the same, mode `subscription` | sale, `sale_type` subscription | the first invoice (`in_...`) |
-//! | `invoice.paid` with `billing_reason: subscription_cycle` | recurring sale | the invoice (`in_...`) |
-//! | `invoice.paid` with `billing_reason: subscription_create` | sale, `sale_type` subscription | the invoice (`in_...`) |
-//! | `charge.refunded` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount` | the charge's invoice when it names one, else its payment intent; when it names both and Affitor knows no sale under the invoice, the payment intent |
+//! | `invoice.paid` or its twin `invoice.payment_succeeded`, with `billing_reason: subscription_cycle` | recurring sale (once for both twins) | the invoice (`in_...`) |
+//! | the same with `billing_reason: subscription_create` | sale, `sale_type` subscription | the invoice (`in_...`) |
+//! | `invoice_payment.paid` (API versions from 2025-03-31) | nothing sent: the invoice's payment intent is kept for its refunds | |
+//! | `charge.refunded`, or its twin `refund.created` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount`; `refund.created`: its `amount` (reversed once for both twins) | the sale's key (below) |
+//! | `charge.dispute.created`, `charge.dispute.closed` with `status: lost` (its twin) | refund of the disputed amount, reason `dispute: <reason>` | the sale's key (below) |
+//! | `charge.dispute.closed` with `status: won` | nothing sent; logged at `warn`: the commission reversed when it opened stays reversed | |
 //!
 //! A refund must carry its sale's `transaction_id`, or Affitor answers 404. A one-off sale is
-//! keyed by its payment intent, which every charge of it names. A subscription payment is keyed
-//! by its invoice: a charge names its invoice up to API version 2024-12-18, so its refund finds
-//! the sale; from 2025-03-31 ("Basil") on, a charge no longer names its invoice, and the refund
-//! of a subscription payment is answered 404 (acknowledged with 200, and logged). The first
-//! invoice of a subscription (`invoice.paid` with `subscription_create`) is a sale keyed by that
-//! invoice, as its checkout session's sale is: a subscription created through Checkout sends
-//! it twice, and Affitor records it once (409), while one created through the API, Billing or
-//! a Payment Link is tracked at all. Other invoices (`manual`, `subscription_update`) are
-//! ignored.
+//! keyed by its payment intent, which every charge, refund and dispute of it names. A
+//! subscription payment is keyed by its invoice (its checkout session's sale names the same
+//! invoice, so a subscription created through Checkout is recorded once, and one created
+//! through the API, Billing or a Payment Link is tracked too). A refund finds the invoice:
+//! - up to API version 2024-12-18, the charge names it;
+//! - from 2025-03-31 ("Basil") on, a charge names only its payment intent, and the verifier
+//!   finds the invoice that payment intent paid: it keeps the links the events it verified
+//!   showed (`invoice_payment.paid`, and an invoice's `payments` or, before Basil, its
+//!   `payment_intent`), the last 100,000 of them, in memory. So subscribe the endpoint to
+//!   `invoice_payment.paid`, and verify with one `Stripe` shared by the app (it is cheap to
+//!   clone). After a restart, the refund of a payment linked before it is tried under the
+//!   payment intent, answered 503 within the refund grace, then acknowledged: look it up in
+//!   the logs (`refund of a sale Affitor never recorded`) and reverse it in the dashboard.
+//!
+//! When a charge names both an invoice and a payment intent, and Affitor knows no sale under
+//! the invoice, the payment intent is tried. Other invoices (`manual`, `subscription_update`)
+//! are ignored.
 //!
 //! The customer key is `metadata.affitor_customer_key`, else `client_reference_id`, else
 //! `metadata.user_id`; the click id is `metadata.affitor_click_id`. A renewal reads both from
@@ -70,15 +103,15 @@
 //!
 //! # Polar
 //!
-//! `order.paid` is a sale keyed by the order id (`total_amount`; a `subscription_cycle` order is
-//! a recurring sale, any subscription order has `sale_type` subscription), `order.refunded` a
-//! refund of that order (partial when `refunded_amount + refunded_tax_amount < total_amount`,
-//! tax on both sides as the sale had it; Polar's `refunded_amount`
-//! is the order's total refunded so far and its event names no earlier value, so a second partial
-//! refund of one order is sent as that total: Affitor reverses a sale's commission once, and
-//! answers a repeat refund `skipped`). The customer key is
-//! `metadata.affitor_customer_key`, else `metadata.user_id`, else `customer.external_id`; the
-//! click id `metadata.affitor_click_id`, else `metadata.reference_id` (a checkout link's
+//! `order.paid` is a sale keyed by the order id (`total_amount`; a `subscription_cycle` or
+//! `subscription_meter_cycle` order is a recurring sale, any subscription order has
+//! `sale_type` subscription), `order.refunded` a refund of that order (partial when
+//! `refunded_amount + refunded_tax_amount < total_amount`, tax on both sides as the sale had
+//! it; Polar's `refunded_amount` is the order's total refunded so far and its event names no
+//! earlier value, so a second partial refund of one order is sent as that total: Affitor
+//! reverses a sale's commission once, and answers a repeat refund `skipped`). The customer key
+//! is `metadata.affitor_customer_key`, else `metadata.user_id`, else `customer.external_id`;
+//! the click id `metadata.affitor_click_id`, else `metadata.reference_id` (a checkout link's
 //! `?reference_id=`).
 //!
 //! # Signatures
@@ -98,23 +131,28 @@
 //! and compare signatures in constant time. The tolerance is 5 minutes unless set.
 
 mod builder;
+mod currency;
 mod error;
+mod links;
 mod payload;
 pub(crate) mod polar;
 pub(crate) mod signature;
 mod stripe;
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
+use serde_json::{Map, Value};
 
 use crate::{
-    ClickId, Client, Currency, ErrorKind, RefundOutcome, RefundRequest, SaleOutcome, SaleRequest,
-    SaleType,
+    ClickId, Client, Currency, Endpoint, ErrorKind, RefundOutcome, RefundRequest, SaleOutcome,
+    SaleRequest, SaleType,
 };
 
 pub use builder::Builder;
+pub use currency::{CurrencyConverter, ExchangeRates};
 pub use error::{WebhookError, WebhookErrorKind};
 pub use polar::Polar;
 pub use stripe::Stripe;
@@ -152,9 +190,43 @@ pub struct Event {
     pub event_type: String,
     /// What the event asks of Affitor.
     pub action: Action,
-    /// How long [`track`](Self::track) may take: the verifier's
-    /// [`track_deadline`](Builder::track_deadline).
-    deadline: Duration,
+    /// When the event happened, as the provider says (Stripe's `created`, Polar's `timestamp`):
+    /// the same on every redelivery.
+    pub created: Option<SystemTime>,
+    /// How [`track`](Self::track) sends it: the verifier's settings.
+    tracking: Arc<Tracking>,
+}
+
+/// How a verifier's events are tracked: its [`Builder`]'s settings, shared with each event.
+#[derive(Debug)]
+pub(crate) struct Tracking {
+    /// How long [`Event::track`] may take ([`Builder::track_deadline`]).
+    pub(crate) deadline: Duration,
+    /// How long after the event a refund whose sale is unknown is answered 503
+    /// ([`Builder::refund_grace`]).
+    pub(crate) refund_grace: Duration,
+    /// Converts amounts in currencies the API does not take ([`Builder::currency_converter`]).
+    pub(crate) converter: Option<currency::Converter>,
+}
+
+impl Default for Tracking {
+    fn default() -> Self {
+        Self {
+            deadline: signature::DEFAULT_TRACK_DEADLINE,
+            refund_grace: signature::DEFAULT_REFUND_GRACE,
+            converter: None,
+        }
+    }
+}
+
+impl PartialEq for Tracking {
+    fn eq(&self, other: &Self) -> bool {
+        let same_converter = match (&self.converter, &other.converter) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.0, &b.0),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        self.deadline == other.deadline && self.refund_grace == other.refund_grace && same_converter
+    }
 }
 
 /// What a webhook event asks of Affitor: a sale, a refund, or nothing.
@@ -208,6 +280,9 @@ pub struct Sale {
     pub is_recurring: bool,
     /// The provider's subscription id.
     pub subscription_id: Option<String>,
+    /// A payment of the provider's test mode (Stripe `livemode: false`): sent as an Affitor
+    /// test event, which pays no commission.
+    pub test_mode: bool,
 }
 
 impl Sale {
@@ -235,7 +310,41 @@ impl Sale {
         if let Some(subscription_id) = &self.subscription_id {
             request = request.subscription_id(subscription_id);
         }
-        request
+        request.test_mode(self.test_mode)
+    }
+
+    /// The sale in a currency the API takes: itself, or converted with `tracking`'s converter
+    /// (the original amount and currency kept in `additional_data`).
+    fn request_to_send(
+        &self,
+        client: &Client,
+        tracking: &Tracking,
+    ) -> Result<SaleRequest, crate::Error> {
+        let Some(from) = self
+            .currency
+            .as_ref()
+            .filter(|c| !currency::is_supported(c))
+        else {
+            return Ok(self.request(client));
+        };
+        let (amount_cents, into) = currency::to_supported(
+            Endpoint::Sale,
+            self.amount_cents,
+            from,
+            tracking.converter.as_ref(),
+        )?;
+        let converted = Self {
+            amount_cents,
+            currency: Some(into),
+            ..self.clone()
+        };
+        let mut original = Map::new();
+        original.insert("original_amount".to_owned(), Value::from(self.amount_cents));
+        original.insert(
+            "original_currency".to_owned(),
+            Value::from(from.to_string()),
+        );
+        Ok(converted.request(client).additional_data(original))
     }
 }
 
@@ -257,6 +366,10 @@ pub struct Refund {
     pub other_transaction_id: Option<String>,
     /// The amount of this refund, for a partial one; `None` for a full refund.
     pub amount_cents: Option<u64>,
+    /// The currency of `amount_cents`, when the event names a valid one.
+    pub currency: Option<Currency>,
+    /// Why, when the provider says: a dispute's reason, for example.
+    pub reason: Option<String>,
 }
 
 impl Refund {
@@ -268,15 +381,37 @@ impl Refund {
     /// # }
     /// ```
     pub fn request(&self, client: &Client) -> RefundRequest {
-        self.request_for(client, &self.transaction_id)
+        self.request_for(client, &self.transaction_id, self.amount_cents)
     }
 
-    /// The refund request for `client`, naming the sale `transaction_id`.
-    fn request_for(&self, client: &Client, transaction_id: &str) -> RefundRequest {
-        let request = client.refund(transaction_id);
-        match self.amount_cents {
+    /// The refund request for `client`, naming the sale `transaction_id`, its amount `amount`.
+    fn request_for(
+        &self,
+        client: &Client,
+        transaction_id: &str,
+        amount: Option<u64>,
+    ) -> RefundRequest {
+        let mut request = client.refund(transaction_id);
+        if let Some(reason) = &self.reason {
+            request = request.reason(reason);
+        }
+        match amount {
             Some(amount_cents) => request.amount_cents(amount_cents),
             None => request,
+        }
+    }
+
+    /// The amount to send, in the currency the sale was sent in: converted like the sale when
+    /// the event's currency is one the API does not take. A full refund needs no amount.
+    fn amount_to_send(&self, tracking: &Tracking) -> Result<Option<u64>, crate::Error> {
+        match (self.amount_cents, &self.currency) {
+            (Some(amount), Some(from)) if !currency::is_supported(from) => {
+                let converter = tracking.converter.as_ref();
+                let (amount, _) =
+                    currency::to_supported(Endpoint::Refund, amount, from, converter)?;
+                Ok(Some(amount))
+            }
+            (amount, _) => Ok(amount),
         }
     }
 }
@@ -306,6 +441,17 @@ pub enum Ignored {
     NoCustomer,
     /// The event lacks a field the sale or refund needs (named).
     MissingField(&'static str),
+    /// A refund or a dispute of the provider's test mode: its sale was sent as a test event,
+    /// which holds no commission to reverse (the API has no test refunds).
+    TestRefund,
+    /// A dispute the merchant won. Its commission was reversed when the dispute opened
+    /// (`charge.dispute.created`) and the API has no call to restore it: restore it in the
+    /// Affitor dashboard if the partner is owed it. Logged at `warn`.
+    DisputeWon,
+    /// Stripe `invoice_payment.paid`: nothing to send, but the verifier now knows which
+    /// invoice the payment intent paid, so that a refund naming only the payment intent finds
+    /// its sale.
+    PaymentLinked,
 }
 
 impl fmt::Display for Ignored {
@@ -323,6 +469,14 @@ impl fmt::Display for Ignored {
             Self::NoAmount => f.write_str("the amount is 0 or missing"),
             Self::NoCustomer => f.write_str("no customer key and no click id"),
             Self::MissingField(field) => write!(f, "the event has no `{field}`"),
+            Self::TestRefund => f.write_str("a refund of test mode: its sale paid no commission"),
+            Self::DisputeWon => f.write_str(
+                "a dispute won: the commission reversed when it opened stays reversed; restore \
+                 it in the Affitor dashboard if the partner is owed it",
+            ),
+            Self::PaymentLinked => {
+                f.write_str("links an invoice to its payment intent, for the refunds to come")
+            }
         }
     }
 }
@@ -346,9 +500,16 @@ pub enum Tracked {
     Refund(RefundOutcome),
     /// Nothing was sent, and why.
     Ignored(Ignored),
+    /// A refund whose sale Affitor does not know yet, while the event is younger than the
+    /// verifier's [`refund_grace`](Builder::refund_grace): the sale may still be on its way
+    /// (its delivery failed and waits in the provider's retry schedule). Answered 503, so the
+    /// provider delivers the refund again after the sale.
+    AwaitingSale(crate::Error),
     /// Affitor did not take the sale or refund. Answered 503 when a later attempt can succeed
-    /// ([`Error::is_retryable`](crate::Error::is_retryable)), so the provider redelivers; 200
-    /// otherwise.
+    /// ([`Error::is_retryable`](crate::Error::is_retryable)), so the provider redelivers; 500
+    /// for an amount in a currency the API does not take and no converter for it
+    /// ([`ErrorKind::UnsupportedCurrency`]), so the provider keeps the event until one is set;
+    /// 200 otherwise.
     Failed(crate::Error),
     /// The delivery was refused before anything was sent: see [`WebhookError::status`].
     Rejected(WebhookError),
@@ -356,7 +517,8 @@ pub enum Tracked {
 
 impl Tracked {
     /// The status to answer the provider: 200 when handled, 503 when the provider should
-    /// deliver again later, 400 (or 413) for a delivery that was refused.
+    /// deliver again later, 500 when it should keep the event until the app is configured to
+    /// take it, 400 (or 413) for a delivery that was refused.
     ///
     /// ```
     /// use affitor_tower::webhook::{Ignored, Tracked};
@@ -366,7 +528,11 @@ impl Tracked {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::AwaitingSale(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Failed(error) if error.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Failed(error) if error.kind() == ErrorKind::UnsupportedCurrency => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::Rejected(error) => error.status(),
             _ => StatusCode::OK,
         }
@@ -386,45 +552,88 @@ impl Event {
     /// `client` is a [`Client`], or anything that holds one: a [`BoundClient`](crate::BoundClient),
     /// or the `AffitorClient` extractor of `affitor-axum` and `affitor-actix`.
     pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
-        let sent = tokio::time::timeout(self.deadline, self.send(client.as_ref())).await;
+        let deadline = self.tracking.deadline;
+        let sent = tokio::time::timeout(deadline, self.send(client.as_ref())).await;
         let tracked = sent.unwrap_or_else(|_| {
             Tracked::Failed(crate::Error::new(ErrorKind::Timeout).with_detail(format!(
-                "no answer within the webhook's track deadline of {:?}",
-                self.deadline
+                "no answer within the webhook's track deadline of {deadline:?}"
             )))
         });
         self.log(&tracked);
         tracked
     }
 
-    /// The event with its tracking deadline.
-    pub(crate) fn within(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
-        self
+    /// A verified event, tracked with `tracking`.
+    pub(crate) fn new(
+        id: String,
+        event_type: String,
+        action: Action,
+        created: Option<SystemTime>,
+        tracking: Arc<Tracking>,
+    ) -> Self {
+        Self {
+            id,
+            event_type,
+            action,
+            created,
+            tracking,
+        }
     }
 
     /// Sends the sale or the refund, or nothing.
     async fn send(&self, client: &Client) -> Tracked {
         match &self.action {
-            Action::Sale(sale) => match sale.request(client).send().await {
-                Ok(outcome) => Tracked::Sale(outcome),
-                Err(error) => Tracked::Failed(error),
-            },
-            Action::Refund(refund) => {
-                let mut sent = refund.request(client).send().await;
-                // No sale under the first key: the sale may be keyed by the other one.
-                if let (Err(error), Some(other)) = (&sent, &refund.other_transaction_id)
-                    && error.kind() == ErrorKind::SaleNotFound
-                {
-                    sent = refund.request_for(client, other).send().await;
-                }
-                match sent {
-                    Ok(outcome) => Tracked::Refund(outcome),
+            Action::Sale(sale) => {
+                let request = match sale.request_to_send(client, &self.tracking) {
+                    Ok(request) => request,
+                    Err(error) => return Tracked::Failed(error),
+                };
+                match request.send().await {
+                    Ok(outcome) => Tracked::Sale(outcome),
                     Err(error) => Tracked::Failed(error),
                 }
             }
+            Action::Refund(refund) => match self.send_refund(refund, client).await {
+                Ok(outcome) => Tracked::Refund(outcome),
+                Err(error)
+                    if error.kind() == ErrorKind::SaleNotFound && self.within_refund_grace() =>
+                {
+                    Tracked::AwaitingSale(error)
+                }
+                Err(error) => Tracked::Failed(error),
+            },
             Action::Ignore(why) => Tracked::Ignored(why.clone()),
         }
+    }
+
+    /// Sends the refund under its transaction id, then, when Affitor knows no sale under it,
+    /// under the other one the sale may be keyed by.
+    async fn send_refund(
+        &self,
+        refund: &Refund,
+        client: &Client,
+    ) -> Result<RefundOutcome, crate::Error> {
+        let amount = refund.amount_to_send(&self.tracking)?;
+        let sent = refund
+            .request_for(client, &refund.transaction_id, amount)
+            .send()
+            .await;
+        match (sent, &refund.other_transaction_id) {
+            (Err(error), Some(other)) if error.kind() == ErrorKind::SaleNotFound => {
+                refund.request_for(client, other, amount).send().await
+            }
+            (sent, _) => sent,
+        }
+    }
+
+    /// Whether the event is younger than the verifier's refund grace; one that does not say
+    /// when it happened is taken as new (the provider's retry schedule bounds it).
+    fn within_refund_grace(&self) -> bool {
+        let age = self
+            .created
+            .and_then(|created| SystemTime::now().duration_since(created).ok())
+            .unwrap_or(Duration::ZERO);
+        age < self.tracking.refund_grace
     }
 
     fn log(&self, tracked: &Tracked) {
@@ -436,19 +645,39 @@ impl Event {
             Tracked::Refund(outcome) => {
                 tracing::info!(id, event_type, ?outcome, "webhook: refund tracked");
             }
-            Tracked::Ignored(why @ Ignored::MissingField(_)) => {
-                // A payment event without the id its sale needs: look into it.
+            Tracked::Ignored(why @ (Ignored::MissingField(_) | Ignored::DisputeWon)) => {
+                // A payment event without the id its sale needs, or a commission to restore
+                // by hand: look into it.
                 tracing::warn!(id, event_type, %why, "webhook: nothing tracked");
             }
+            Tracked::Ignored(why @ Ignored::EventType) => {
+                tracing::debug!(id, event_type, %why, "webhook: not an event for Affitor");
+            }
             Tracked::Ignored(why) => {
-                tracing::debug!(id, event_type, %why, "webhook: nothing to track");
+                tracing::info!(id, event_type, %why, "webhook: nothing to track");
+            }
+            Tracked::AwaitingSale(_) => {
+                tracing::warn!(
+                    id,
+                    event_type,
+                    "webhook: refund of a sale Affitor does not know yet: answering 503 so that \
+                     the provider delivers it again after its sale"
+                );
+            }
+            Tracked::Failed(error) if error.kind() == ErrorKind::UnsupportedCurrency => {
+                tracing::warn!(
+                    id,
+                    event_type,
+                    %error,
+                    "webhook: not sent: answering 500 so that the provider keeps the event"
+                );
             }
             Tracked::Failed(error) if error.kind() == ErrorKind::SaleNotFound => {
                 tracing::info!(
                     id,
                     event_type,
                     "webhook: refund of a sale Affitor never recorded (an organic sale, or one \
-                     keyed differently): acknowledged"
+                     whose sale never came within the refund grace): acknowledged"
                 );
             }
             Tracked::Failed(error) if error.is_retryable() => {

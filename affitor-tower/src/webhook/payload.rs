@@ -1,6 +1,8 @@
 //! Lenient reading of event payloads: only the fields a sale or refund needs, each of which may
 //! be missing, `null` or of an unexpected type without failing the event.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use serde_json::{Map, Value};
 
@@ -65,20 +67,39 @@ pub(super) fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-/// The envelope both providers share: the event's type and its `data`, read as `D`.
+/// The envelope both providers share: the event's type and its `data`, read as `D`, and when
+/// the event happened.
 #[derive(serde::Deserialize)]
-pub(super) struct Envelope<D> {
+struct Envelope<D> {
     #[serde(default, deserialize_with = "lenient")]
-    pub(super) id: Option<String>,
+    id: Option<String>,
     #[serde(rename = "type", default, deserialize_with = "lenient")]
-    pub(super) event_type: Option<String>,
-    pub(super) data: Option<D>,
+    event_type: Option<String>,
+    data: Option<D>,
+    /// Stripe: `false` for an event of test mode.
+    #[serde(default, deserialize_with = "lenient")]
+    livemode: Option<bool>,
+    /// Stripe: when the event happened, in Unix seconds (the same on every redelivery).
+    #[serde(default, deserialize_with = "lenient")]
+    created: Option<i64>,
+    /// Polar: when the event happened, in RFC 3339.
+    #[serde(default, deserialize_with = "lenient")]
+    timestamp: Option<String>,
+}
+
+/// A verified body read as an event of `D`.
+pub(super) struct Parsed<D> {
+    pub(super) event_type: String,
+    pub(super) id: Option<String>,
+    pub(super) data: D,
+    /// Whether the provider says it is a test-mode event.
+    pub(super) test_mode: bool,
+    /// When the event happened, if the body says.
+    pub(super) created: Option<SystemTime>,
 }
 
 /// Reads the envelope of a verified body: an error when it is not JSON or not an event.
-pub(super) fn parse<D: DeserializeOwned>(
-    body: &[u8],
-) -> Result<(String, Option<String>, D), WebhookError> {
+pub(super) fn parse<D: DeserializeOwned>(body: &[u8]) -> Result<Parsed<D>, WebhookError> {
     let envelope: Envelope<D> = serde_json::from_slice(body).map_err(|error| {
         if error.is_data() {
             WebhookError::new(WebhookErrorKind::NotAnEvent).with_detail(error.to_string())
@@ -95,7 +116,78 @@ pub(super) fn parse<D: DeserializeOwned>(
     let Some(data) = envelope.data else {
         return Err(WebhookError::new(WebhookErrorKind::NotAnEvent).with_detail("no `data` object"));
     };
-    Ok((event_type, envelope.id, data))
+    let created = envelope
+        .created
+        .and_then(|seconds| u64::try_from(seconds).ok())
+        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
+        .or_else(|| envelope.timestamp.as_deref().and_then(rfc3339));
+    Ok(Parsed {
+        event_type,
+        id: envelope.id,
+        data,
+        test_mode: envelope.livemode == Some(false),
+        created,
+    })
+}
+
+/// The time of an RFC 3339 timestamp such as `2025-06-01T10:00:00.123Z` or
+/// `2025-06-01T12:00:00+02:00`, to the second; `None` when it is not one.
+pub(super) fn rfc3339(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = text.get(range)?;
+        digits
+            .bytes()
+            .all(|byte| byte.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() < 20
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || !matches!(bytes[10], b'T' | b't' | b' ')
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // Skip a fraction of a second, then read the offset.
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &fraction[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hours: i64 = rest[1..3].parse().ok()?;
+            let minutes: i64 = rest[4..6].parse().ok()?;
+            sign * (hours * 3600 + minutes * 60)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm), then seconds.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset;
+    u64::try_from(seconds)
+        .ok()
+        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
 }
 
 /// The currency of a code such as Stripe's lower-cased `usd`; `None`, with a warning, for a
@@ -133,6 +225,7 @@ pub(super) struct Payment {
     pub(super) sale_type: SaleType,
     pub(super) is_recurring: bool,
     pub(super) subscription_id: Option<String>,
+    pub(super) test_mode: bool,
 }
 
 impl Payment {
@@ -160,6 +253,7 @@ impl Payment {
             sale_type: self.sale_type,
             is_recurring: self.is_recurring,
             subscription_id: self.subscription_id,
+            test_mode: self.test_mode,
         })
     }
 }
@@ -171,5 +265,42 @@ pub(super) fn partial(refunded: Option<i64>, total: Option<i64>, full: bool) -> 
     match total {
         Some(total) if !full && refunded < total => Some(refunded),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix(time: Option<SystemTime>) -> Option<u64> {
+        time.map(|time| time.duration_since(UNIX_EPOCH).unwrap().as_secs())
+    }
+
+    #[test]
+    fn rfc3339_timestamps_are_read_to_the_second() {
+        assert_eq!(unix(rfc3339("1970-01-01T00:00:00Z")), Some(0));
+        assert_eq!(unix(rfc3339("2025-06-01T10:00:00Z")), Some(1_748_772_000));
+        assert_eq!(
+            unix(rfc3339("2025-06-01T10:00:00.123456Z")),
+            Some(1_748_772_000)
+        );
+        assert_eq!(
+            unix(rfc3339("2025-06-01T12:00:00+02:00")),
+            Some(1_748_772_000)
+        );
+        assert_eq!(
+            unix(rfc3339("2024-02-29T00:00:00-00:30")),
+            Some(1_709_166_600)
+        );
+        for text in [
+            "",
+            "2025-06-01",
+            "2025-13-01T00:00:00Z",
+            "2025-06-01T10:00:00",
+            "x025-06-01T10:00:00Z",
+            "2025-06-01T10:00:00+2:00",
+        ] {
+            assert_eq!(rfc3339(text), None, "{text}");
+        }
     }
 }

@@ -10,10 +10,8 @@ use serde::Deserialize;
 
 use super::builder::Builder;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
-use super::payload::{Metadata, Payment, lenient, non_empty, parse, partial};
-use super::signature::{
-    Config, DEFAULT_TRACK_DEADLINE, Key, Secrets, any_matches, check_timestamp, find_headers,
-};
+use super::payload::{Metadata, Parsed, Payment, currency, lenient, non_empty, parse, partial};
+use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
 use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
 use crate::{Client, SaleType};
 
@@ -220,7 +218,25 @@ impl Polar {
             );
         }
         check_timestamp(timestamp, now, self.config.tolerance, true)?;
-        Ok(read_event(body, id)?.within(self.config.track_deadline))
+        let Parsed {
+            event_type,
+            data: order,
+            created,
+            ..
+        } = parse::<Order>(body)?;
+        let action = match event_type.as_str() {
+            "order.paid" => order_paid(order),
+            "order.refunded" => order_refunded(order),
+            _ => Action::Ignore(Ignored::EventType),
+        };
+        // Standard Webhooks bodies carry no id: the header does.
+        Ok(Event::new(
+            String::from_utf8_lossy(id).into_owned(),
+            event_type,
+            action,
+            created,
+            self.config.tracking.clone(),
+        ))
     }
 
     /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
@@ -351,22 +367,6 @@ struct Customer {
     external_id: Option<String>,
 }
 
-/// Reads a verified body as an event; Standard Webhooks bodies carry no id, the header does.
-fn read_event(body: &[u8], id: &[u8]) -> Result<Event, WebhookError> {
-    let (event_type, _, order) = parse::<Order>(body)?;
-    let action = match event_type.as_str() {
-        "order.paid" => order_paid(order),
-        "order.refunded" => order_refunded(order),
-        _ => Action::Ignore(Ignored::EventType),
-    };
-    Ok(Event {
-        id: String::from_utf8_lossy(id).into_owned(),
-        event_type,
-        action,
-        deadline: DEFAULT_TRACK_DEADLINE,
-    })
-}
-
 fn order_paid(order: Order) -> Action {
     let reason = order.billing_reason.as_deref();
     let metadata = &order.metadata;
@@ -389,8 +389,13 @@ fn order_paid(order: Order) -> Action {
         } else {
             SaleType::Payment
         },
-        is_recurring: reason == Some("subscription_cycle"),
+        // A renewal: a new period, or a period's metered usage.
+        is_recurring: matches!(
+            reason,
+            Some("subscription_cycle" | "subscription_meter_cycle")
+        ),
         subscription_id: order.subscription_id,
+        test_mode: false,
     }
     .into_action("id")
 }
@@ -411,6 +416,8 @@ fn order_refunded(order: Order) -> Action {
             order.total_amount.or(order.amount),
             order.status.as_deref() == Some("refunded"),
         ),
+        currency: currency(order.currency.as_deref()),
+        reason: None,
     })
 }
 

@@ -1,12 +1,15 @@
 //! What both signature schemes share: the keys, the HMAC, the headers, the clock check.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::Tracking;
 use super::error::{WebhookError, WebhookErrorKind};
+use super::links::PaymentLinks;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -181,13 +184,21 @@ pub(crate) fn check_timestamp(
     Ok(())
 }
 
+/// How long a refund whose sale Affitor does not know yet is answered 503 (so the provider
+/// delivers it again) unless configured: a day from the event, within both Stripe's (three
+/// days) and Polar's retry schedules.
+pub(crate) const DEFAULT_REFUND_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A built verifier's settings, shared by its clones.
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) keys: Vec<Key>,
     pub(crate) tolerance: Duration,
     pub(crate) body_limit: usize,
-    pub(crate) track_deadline: Duration,
+    /// How its events are tracked: each event holds a reference.
+    pub(crate) tracking: Arc<Tracking>,
+    /// Stripe's payment intent → invoice links (see `links.rs`); Polar's stays empty.
+    pub(crate) links: PaymentLinks,
 }
 
 impl Config {

@@ -8,10 +8,9 @@ use serde::Deserialize;
 
 use super::builder::Builder;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
-use super::payload::{Metadata, Payment, expandable, lenient, parse, partial};
-use super::signature::{
-    Config, DEFAULT_TRACK_DEADLINE, Key, Secrets, any_matches, check_timestamp, find_headers,
-};
+use super::links::PaymentLinks;
+use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
+use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
 use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
 use crate::{Client, SaleType};
 
@@ -200,7 +199,21 @@ impl Stripe {
             );
         }
         check_timestamp(timestamp, now, self.config.tolerance, false)?;
-        Ok(read_event(body)?.within(self.config.track_deadline))
+        let Parsed {
+            event_type,
+            id,
+            data,
+            test_mode,
+            created,
+        } = parse::<Data>(body)?;
+        let action = action(&event_type, data, test_mode, &self.config.links);
+        Ok(Event::new(
+            id.unwrap_or_default(),
+            event_type,
+            action,
+            created,
+            self.config.tracking.clone(),
+        ))
     }
 
     /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
@@ -360,6 +373,18 @@ struct Object {
     refunded: Option<bool>,
     #[serde(deserialize_with = "lenient")]
     billing_reason: Option<String>,
+    /// A dispute's status (`lost`, `won`, ...), or a refund's (`succeeded`, `pending`, ...).
+    #[serde(deserialize_with = "lenient")]
+    status: Option<String>,
+    /// A dispute's reason (`fraudulent`, ...), or a refund's.
+    #[serde(deserialize_with = "lenient")]
+    reason: Option<String>,
+    /// From Basil on, an invoice's payments (when the payload includes them).
+    #[serde(deserialize_with = "lenient")]
+    payments: Option<InvoicePayments>,
+    /// An `invoice_payment`'s payment.
+    #[serde(deserialize_with = "lenient")]
+    payment: Option<InvoicePaymentTarget>,
     metadata: Metadata,
     /// Before Basil (2025-03-31): the subscription's details on the invoice.
     #[serde(deserialize_with = "lenient")]
@@ -367,6 +392,31 @@ struct Object {
     /// From Basil on: `parent.subscription_details`.
     #[serde(deserialize_with = "lenient")]
     parent: Option<Parent>,
+}
+
+/// An invoice's `payments` list (Basil).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct InvoicePayments {
+    data: Vec<InvoicePayment>,
+}
+
+/// One of an invoice's payments.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct InvoicePayment {
+    #[serde(deserialize_with = "lenient")]
+    status: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    payment: Option<InvoicePaymentTarget>,
+}
+
+/// What paid an invoice: `{"type": "payment_intent", "payment_intent": "pi_..."}`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct InvoicePaymentTarget {
+    #[serde(deserialize_with = "expandable")]
+    payment_intent: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -384,25 +434,38 @@ struct SubscriptionDetails {
     metadata: Metadata,
 }
 
-/// Reads a verified body as an event.
-fn read_event(body: &[u8]) -> Result<Event, WebhookError> {
-    let (event_type, id, data) = parse::<Data>(body)?;
+/// What a verified event asks of Affitor. The links between payment intents and invoices it
+/// names are kept in `links`, and its refunds are keyed through them.
+fn action(event_type: &str, data: Data, test_mode: bool, links: &PaymentLinks) -> Action {
     let object = data.object.unwrap_or_default();
     let previous = data.previous_attributes.unwrap_or_default();
-    let action = match event_type.as_str() {
+    let action = match event_type {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             checkout_session(object)
         }
-        "invoice.paid" => invoice(object),
-        "charge.refunded" => charge_refunded(object, previous),
+        // Twins: both are sent for each paid invoice, and both are one sale under its id.
+        "invoice.paid" | "invoice.payment_succeeded" => invoice(object, links),
+        "invoice_payment.paid" => invoice_payment(object, links),
+        "charge.refunded" => charge_refunded(object, previous, links),
+        // Twin of `charge.refunded` (Affitor reverses a sale's commission once).
+        "refund.created" => refund_created(object, links),
+        "charge.dispute.created" => dispute(object, links),
+        "charge.dispute.closed" => match object.status.as_deref() {
+            // Twin of `charge.dispute.created`, for an endpoint that listens to this one only.
+            Some("lost") => dispute(object, links),
+            Some("won") => Action::Ignore(Ignored::DisputeWon),
+            _ => Action::Ignore(Ignored::EventType),
+        },
         _ => Action::Ignore(Ignored::EventType),
     };
-    Ok(Event {
-        id: id.unwrap_or_default(),
-        event_type,
-        action,
-        deadline: DEFAULT_TRACK_DEADLINE,
-    })
+    match action {
+        Action::Sale(mut sale) => {
+            sale.test_mode = test_mode;
+            Action::Sale(sale)
+        }
+        Action::Refund(_) if test_mode => Action::Ignore(Ignored::TestRefund),
+        action => action,
+    }
 }
 
 fn checkout_session(session: Object) -> Action {
@@ -435,11 +498,27 @@ fn checkout_session(session: Object) -> Action {
         },
         is_recurring: false,
         subscription_id: session.subscription,
+        test_mode: false,
     }
     .into_action(field)
 }
 
-fn invoice(invoice: Object) -> Action {
+fn invoice(invoice: Object, links: &PaymentLinks) -> Action {
+    // Keep which payment intent paid it, for its refund: named on the invoice up to
+    // 2024-12-18, in its `payments` from Basil on (when the payload includes them).
+    if let Some(invoice_id) = &invoice.id {
+        let payment_intents = invoice.payment_intent.iter().chain(
+            invoice
+                .payments
+                .iter()
+                .flat_map(|payments| &payments.data)
+                .filter(|payment| payment.status.as_deref().is_none_or(|s| s == "paid"))
+                .filter_map(|payment| payment.payment.as_ref()?.payment_intent.as_ref()),
+        );
+        for payment_intent in payment_intents {
+            links.record(payment_intent, invoice_id);
+        }
+    }
     // A renewal, or the first payment of a subscription (also its checkout session's sale,
     // under the same invoice id when it went through Checkout: recorded once).
     let is_recurring = match invoice.billing_reason.as_deref() {
@@ -463,17 +542,51 @@ fn invoice(invoice: Object) -> Action {
         sale_type: SaleType::Subscription,
         is_recurring,
         subscription_id: details.subscription.or(invoice.subscription),
+        test_mode: false,
     }
     .into_action("id")
 }
 
-fn charge_refunded(charge: Object, previous: Previous) -> Action {
-    // A subscription payment's sale is keyed by its invoice, a one-off's by its payment intent;
-    // a charge that names both (a one-off Checkout with an invoice) tries the other second.
-    let (transaction_id, other_transaction_id) = match (charge.invoice, charge.payment_intent) {
-        (Some(invoice), payment_intent) => (invoice, payment_intent),
-        (None, Some(payment_intent)) => (payment_intent, None),
-        (None, None) => return Action::Ignore(Ignored::MissingField("payment_intent")),
+/// `invoice_payment.paid` (Basil): which invoice a payment intent paid.
+fn invoice_payment(payment: Object, links: &PaymentLinks) -> Action {
+    let payment_intent = payment.payment.and_then(|target| target.payment_intent);
+    match (payment.invoice, payment_intent) {
+        (Some(invoice), Some(payment_intent)) => {
+            links.record(&payment_intent, &invoice);
+            Action::Ignore(Ignored::PaymentLinked)
+        }
+        (None, _) => Action::Ignore(Ignored::MissingField("invoice")),
+        // Paid otherwise (out of band): no refund will name a payment intent.
+        (Some(_), None) => Action::Ignore(Ignored::EventType),
+    }
+}
+
+/// The keys of the sale a payment was for: a subscription payment's sale is keyed by its
+/// invoice, a one-off's by its payment intent. The invoice is the one the object names (up to
+/// API version 2024-12-18), else the one its payment intent is linked to; the payment intent
+/// is tried second.
+fn sale_keys(
+    invoice: Option<String>,
+    payment_intent: Option<String>,
+    links: &PaymentLinks,
+) -> Option<(String, Option<String>)> {
+    let invoice = invoice.or_else(|| {
+        payment_intent
+            .as_deref()
+            .and_then(|pi| links.invoice_of(pi))
+    });
+    match (invoice, payment_intent) {
+        (Some(invoice), payment_intent) => Some((invoice, payment_intent)),
+        (None, Some(payment_intent)) => Some((payment_intent, None)),
+        (None, None) => None,
+    }
+}
+
+fn charge_refunded(charge: Object, previous: Previous, links: &PaymentLinks) -> Action {
+    let Some((transaction_id, other_transaction_id)) =
+        sale_keys(charge.invoice, charge.payment_intent, links)
+    else {
+        return Action::Ignore(Ignored::MissingField("payment_intent"));
     };
     // `amount_refunded` adds up every refund of the charge so far: this refund is what it grew
     // by since `previous_attributes`, or all of it when the event names no earlier value.
@@ -489,7 +602,56 @@ fn charge_refunded(charge: Object, previous: Previous) -> Action {
         transaction_id,
         other_transaction_id,
         amount_cents: partial(this_refund, charge.amount, full),
+        currency: currency(charge.currency.as_deref()),
+        reason: None,
     })
+}
+
+/// `refund.created`: the refund of `amount`, of the payment its payment intent made.
+fn refund_created(refund: Object, links: &PaymentLinks) -> Action {
+    if matches!(refund.status.as_deref(), Some("failed" | "canceled")) {
+        return Action::Ignore(Ignored::NoAmount);
+    }
+    let Some((transaction_id, other_transaction_id)) =
+        sale_keys(None, refund.payment_intent, links)
+    else {
+        return Action::Ignore(Ignored::MissingField("payment_intent"));
+    };
+    match refund.amount.and_then(|amount| u64::try_from(amount).ok()) {
+        Some(amount) if amount > 0 => Action::Refund(Refund {
+            transaction_id,
+            other_transaction_id,
+            // The refund names no charge total: its amount, which Affitor takes as a full
+            // refund when it is the whole sale.
+            amount_cents: Some(amount),
+            currency: currency(refund.currency.as_deref()),
+            reason: refund.reason,
+        }),
+        _ => Action::Ignore(Ignored::NoAmount),
+    }
+}
+
+/// `charge.dispute.created` (or `closed`, lost): a chargeback reverses the commission as a
+/// refund of the disputed amount.
+fn dispute(dispute: Object, links: &PaymentLinks) -> Action {
+    let Some((transaction_id, other_transaction_id)) =
+        sale_keys(None, dispute.payment_intent, links)
+    else {
+        return Action::Ignore(Ignored::MissingField("payment_intent"));
+    };
+    match dispute.amount.and_then(|amount| u64::try_from(amount).ok()) {
+        Some(amount) if amount > 0 => Action::Refund(Refund {
+            transaction_id,
+            other_transaction_id,
+            amount_cents: Some(amount),
+            currency: currency(dispute.currency.as_deref()),
+            reason: Some(match dispute.reason {
+                Some(reason) => format!("dispute: {reason}"),
+                None => "dispute".to_owned(),
+            }),
+        }),
+        _ => Action::Ignore(Ignored::NoAmount),
+    }
 }
 
 #[cfg(test)]

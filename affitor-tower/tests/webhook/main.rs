@@ -81,4 +81,6 @@ mod mapping;
 
 mod tracked;
 
+mod lost;
+
 mod secrets;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-async fn setup() -> (MockServer, Client) {
+pub(super) async fn setup() -> (MockServer, Client) {
     let mock = MockServer::start().await.unwrap();
     for n in 0..5 {
         let id = format!("cust_fixture_174346500000{n}").parse().unwrap();

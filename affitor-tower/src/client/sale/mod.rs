@@ -51,6 +51,8 @@ use crate::ClickId;
 pub struct SaleRequest {
     client: Client,
     payload: SalePayload,
+    /// A test event, whatever the client's test mode.
+    test_mode: bool,
 }
 
 impl SaleRequest {
@@ -71,6 +73,7 @@ impl SaleRequest {
                 line_items: None,
                 additional_data: None,
             },
+            test_mode: false,
         }
     }
 
@@ -224,6 +227,21 @@ impl SaleRequest {
         self
     }
 
+    /// Sends this sale as a test event (`additional_data.test_mode`), as the client's
+    /// [`test_mode`](crate::ClientBuilder::test_mode) does for every call: Affitor records it
+    /// apart and pays no commission on it. For a payment made in the provider's test mode.
+    ///
+    /// ```
+    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.sale("pi_test_1", 4900).customer_key("user_123").test_mode(true).send().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn test_mode(mut self, test_mode: bool) -> Self {
+        self.test_mode = test_mode;
+        self
+    }
+
     /// Sends the sale, with retries, and says what the API did with it.
     ///
     /// # Errors
@@ -267,6 +285,7 @@ impl SaleRequest {
         let Self {
             client,
             mut payload,
+            test_mode,
         } = self;
         check_transaction_id(Endpoint::Sale, &payload.transaction_id)?;
         check_amount(Endpoint::Sale, payload.amount_cents, false)?;
@@ -279,7 +298,8 @@ impl SaleRequest {
                 code.make_ascii_uppercase();
             }
         }
-        payload.additional_data = with_test_mode(&client, payload.additional_data.take());
+        let test_mode = test_mode || client.test_mode();
+        payload.additional_data = with_test_mode(test_mode, payload.additional_data.take());
         Ok((client, payload))
     }
 }
