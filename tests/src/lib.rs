@@ -50,7 +50,8 @@ pub struct ExampleApp {
     pub name: &'static str,
     /// What it offers.
     pub kind: Kind,
-    serve: fn(TcpListener, AppConfig) -> io::Result<Served>,
+    /// Serves the app on a listener; a checkout app mounts the payment webhooks given.
+    serve: fn(TcpListener, AppConfig, PaymentWebhooks) -> io::Result<Served>,
 }
 
 impl std::fmt::Debug for ExampleApp {
@@ -64,32 +65,25 @@ pub const APPS: [ExampleApp; 4] = [
     ExampleApp {
         name: "axum-signup",
         kind: Kind::Signup,
-        serve: |listener, config| serve_axum(listener, axum_signup::app(config)),
+        serve: |listener, config, _| serve_axum(listener, axum_signup::app(config)),
     },
     ExampleApp {
         name: "axum-checkout",
         kind: Kind::Checkout,
-        serve: |listener, config| {
-            serve_axum(
-                listener,
-                axum_checkout::app(config, PaymentWebhooks::demo()),
-            )
+        serve: |listener, config, webhooks| {
+            serve_axum(listener, axum_checkout::app(config, webhooks))
         },
     },
     ExampleApp {
         name: "actix-signup",
         kind: Kind::Signup,
-        serve: |listener, config| serve_actix(actix_signup::serve(listener, config)?),
+        serve: |listener, config, _| serve_actix(actix_signup::serve(listener, config)?),
     },
     ExampleApp {
         name: "actix-checkout",
         kind: Kind::Checkout,
-        serve: |listener, config| {
-            serve_actix(actix_checkout::serve(
-                listener,
-                config,
-                PaymentWebhooks::demo(),
-            )?)
+        serve: |listener, config, webhooks| {
+            serve_actix(actix_checkout::serve(listener, config, webhooks)?)
         },
     },
 ];
@@ -140,11 +134,17 @@ pub fn client_of(mock: &MockServer) -> Client {
 }
 
 impl ExampleApp {
-    /// Starts the app on 127.0.0.1, port 0, with a fresh stand-in API.
+    /// Starts the app on 127.0.0.1, port 0, with a fresh stand-in API (and every payment
+    /// webhook, on the demo secrets).
     pub async fn start(self) -> Running {
+        self.start_with_webhooks(PaymentWebhooks::demo()).await
+    }
+
+    /// [`start`](Self::start), with the payment `webhooks` given.
+    pub async fn start_with_webhooks(self, webhooks: PaymentWebhooks) -> Running {
         let mock = MockServer::start().await.expect("the stand-in API starts");
         let affitor = client_of(&mock);
-        self.start_with(mock, affitor, None)
+        self.serve_on(mock, affitor, None, webhooks)
     }
 
     /// Starts the app on 127.0.0.1, port 0, with `mock`, the client `affitor` of it, and the
@@ -155,6 +155,16 @@ impl ExampleApp {
         affitor: Client,
         outbox: Option<affitor_outbox::Outbox>,
     ) -> Running {
+        self.serve_on(mock, affitor, outbox, PaymentWebhooks::demo())
+    }
+
+    fn serve_on(
+        self,
+        mock: MockServer,
+        affitor: Client,
+        outbox: Option<affitor_outbox::Outbox>,
+        webhooks: PaymentWebhooks,
+    ) -> Running {
         let config = AppConfig {
             affitor: affitor.clone(),
             program_id: mock.program_id().to_string(),
@@ -162,7 +172,7 @@ impl ExampleApp {
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("the port");
-        let served = (self.serve)(listener, config).expect("the app serves");
+        let served = (self.serve)(listener, config, webhooks).expect("the app serves");
         let task = tokio::spawn(served.future);
         Running {
             app: self,

@@ -56,6 +56,42 @@ scenarios! {
     Checkout: a_forged_stale_or_broken_webhook_is_refused_and_nothing_is_sent;
     Checkout: a_webhook_with_nothing_to_track_is_acknowledged;
     Checkout: a_webhook_is_redelivered_while_the_api_fails_and_recorded_once;
+    Checkout: a_user_id_cannot_be_guessed;
+}
+
+/// Without their secrets, and away from the stand-in, the checkout apps mount no webhook: not
+/// the providers' (a verifier on a secret anyone can read would take forged sales), and not
+/// the unsigned demo route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_without_its_secret_is_not_mounted() {
+    let none = example_support::PaymentWebhooks {
+        stripe: None,
+        polar: None,
+        plain_payment: false,
+        demo: Vec::new(),
+    };
+    for app in apps(Kind::Checkout) {
+        let running = app.start_with_webhooks(none.clone()).await;
+        let event = sample::stripe_checkout_completed("pi_u1", 4900, "user_x", None);
+        for (provider, path) in [
+            (Provider::Stripe, "/webhooks/stripe"),
+            (Provider::Polar, "/webhooks/polar"),
+        ] {
+            let demo_signed = match provider {
+                Provider::Stripe => {
+                    SignedWebhook::stripe(provider.demo_secret(), event.to_string())
+                }
+                Provider::Polar => SignedWebhook::polar(provider.demo_secret(), event.to_string()),
+            };
+            let answer = running.post_signed(path, &demo_signed).await;
+            assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}: {path}", app.name);
+        }
+        let payment = json!({"type": "payment.succeeded",
+            "data": {"userId": "user_x", "amountCents": 4999, "invoiceId": "in_u1"}});
+        let answer = running.post_json("/webhooks/payment", &payment, &[]).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", app.name);
+        assert!(running.mock.requests().is_empty(), "{}", app.name);
+    }
 }
 
 mod scenario {
@@ -357,6 +393,34 @@ mod scenario {
             "{}",
             app.app.name
         );
+    }
+
+    /// A checkout answers the user's email and click id: no one gets another user's by trying
+    /// the ids next to their own.
+    pub(super) async fn a_user_id_cannot_be_guessed(app: &Running) {
+        let first = app.signup("ada@example.com", &json!({}), &[]).await;
+        let second = app.signup("grace@example.com", &json!({}), &[]).await;
+        for id in [&first, &second] {
+            let random = id.strip_prefix("user_").unwrap_or_default();
+            assert!(
+                random.len() == 24 && random.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}: {id}",
+                app.app.name
+            );
+        }
+        assert_ne!(first, second, "{}", app.app.name);
+        for guess in ["user_1", "user_2", "user_0", "1"] {
+            let answer = app
+                .post_json("/api/checkout", &json!({ "userId": guess }), &[])
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::NOT_FOUND,
+                "{}: {guess}",
+                app.app.name
+            );
+            assert!(!answer.text.contains("example.com"), "{}", app.app.name);
+        }
     }
 
     pub(super) async fn an_unknown_user_cannot_check_out(app: &Running) {
@@ -693,8 +757,18 @@ mod scenario {
             "{name}: {:?}",
             app.mock.requests()
         );
-        // The refund of a sale Affitor never recorded: a redelivery would not help.
-        let refund = sample::stripe_charge_refunded("pi_never_sold", 4900, 4900);
+        // The refund of a sale Affitor does not know: while it is new, the sale may still be on
+        // its way (the provider is asked to deliver it again); a day later, it never will.
+        let mut refund = sample::stripe_charge_refunded("pi_never_sold", 4900, 4900);
+        deliver_signed(
+            app,
+            Provider::Stripe,
+            &signed(Provider::Stripe, &refund),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
+        let two_days = 2 * 24 * 3600;
+        refund["created"] = json!(refund["created"].as_u64().unwrap_or_default() - two_days);
         deliver_signed(
             app,
             Provider::Stripe,

@@ -23,9 +23,10 @@ use serde_json::json;
 /// How long a graceful shutdown waits for the requests in progress.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
-/// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, `POST /webhooks/stripe`
-/// and `POST /webhooks/polar` (verified with `webhooks`), and `POST /webhooks/payment`, behind
-/// the Affitor middleware.
+/// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, and the payment
+/// webhooks `webhooks` mounts (`POST /webhooks/stripe` and `POST /webhooks/polar`, each with its
+/// verifier, and the unsigned `POST /webhooks/payment` on the stand-in), behind the Affitor
+/// middleware.
 pub fn app(
     state: AppState,
     webhooks: PaymentWebhooks,
@@ -39,13 +40,22 @@ pub fn app(
     >,
 > {
     // The signup app, middleware included: actix wraps every route of an `App`, whenever added.
-    actix_signup::app(state)
-        .app_data(web::Data::new(webhooks.stripe))
-        .app_data(web::Data::new(webhooks.polar))
-        .route("/api/checkout", web::post().to(checkout))
-        .route("/webhooks/stripe", web::post().to(stripe))
-        .route("/webhooks/polar", web::post().to(polar))
-        .route("/webhooks/payment", web::post().to(payment))
+    let mut app = actix_signup::app(state).route("/api/checkout", web::post().to(checkout));
+    // A webhook's route exists only with its verifier.
+    if let Some(verifier) = webhooks.stripe {
+        app = app
+            .app_data(web::Data::new(verifier))
+            .route("/webhooks/stripe", web::post().to(stripe));
+    }
+    if let Some(verifier) = webhooks.polar {
+        app = app
+            .app_data(web::Data::new(verifier))
+            .route("/webhooks/polar", web::post().to(polar));
+    }
+    if webhooks.plain_payment {
+        app = app.route("/webhooks/payment", web::post().to(payment));
+    }
+    app
 }
 
 /// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`]; see

@@ -4,8 +4,9 @@
 //! `AFFITOR_API_URL` it starts the local Affitor API stand-in and logs every event it receives.
 //! With `AFFITOR_OUTBOX` (a SQLite path, or a `postgres://` URL) the events go through the
 //! durable outbox there.
-//! The payment webhooks verify with `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`, or a
-//! demo secret each.
+//! The payment webhooks verify with `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`
+//! (several, comma-separated, during a rotation); a route whose secret is unset is mounted, on a
+//! demo secret, only with the local stand-in, as is the unsigned `POST /webhooks/payment`.
 
 use std::time::Duration;
 

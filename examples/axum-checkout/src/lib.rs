@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
 use affitor_axum::{AffitorClickId, AffitorClient, PolarEvent, StripeEvent};
 use affitor_outbox::Outbox;
 use axum::extract::{FromRef, State};
@@ -26,28 +25,34 @@ struct CheckoutState {
     users: Users,
     outbox: Option<Outbox>,
     program_id: Arc<str>,
-    stripe: Stripe,
-    polar: Polar,
 }
 
-/// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, `POST /webhooks/stripe`
-/// and `POST /webhooks/polar` (verified with `webhooks`), and `POST /webhooks/payment`, behind
-/// the Affitor layer.
+/// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, and the payment
+/// webhooks `webhooks` mounts (`POST /webhooks/stripe` and `POST /webhooks/polar`, each with its
+/// verifier, and the unsigned `POST /webhooks/payment` on the stand-in), behind the Affitor
+/// layer.
 pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let state = CheckoutState {
         users: Users::default(),
         outbox: config.outbox.clone(),
         program_id: config.program_id.as_str().into(),
-        stripe: webhooks.stripe,
-        polar: webhooks.polar,
     };
-    axum_signup::signup_routes()
+    let mut app = axum_signup::signup_routes()
         .route("/api/checkout", post(checkout))
-        .route("/webhooks/stripe", post(stripe))
-        .route("/webhooks/polar", post(polar))
-        .route("/webhooks/payment", post(payment))
-        .with_state(state)
-        .layer(axum_signup::affitor_layer(config))
+        .with_state(state);
+    // Each webhook's state is its verifier: a route exists only with one.
+    if let Some(verifier) = webhooks.stripe {
+        let route = Router::new().route("/webhooks/stripe", post(stripe));
+        app = app.merge(route.with_state(verifier));
+    }
+    if let Some(verifier) = webhooks.polar {
+        let route = Router::new().route("/webhooks/polar", post(polar));
+        app = app.merge(route.with_state(verifier));
+    }
+    if webhooks.plain_payment {
+        app = app.route("/webhooks/payment", post(payment));
+    }
+    app.layer(axum_signup::affitor_layer(config))
 }
 
 async fn checkout(

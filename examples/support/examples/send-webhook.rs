@@ -1,7 +1,7 @@
 //! Sends a checkout app a signed sample payment webhook, as Stripe or Polar would.
 //!
 //! ```text
-//! cargo run -p example-support --example send-webhook -- <stripe|polar> <sale|refund> [USER_ID] [APP_URL]
+//! cargo run -p example-support --example send-webhook -- <stripe|polar> <sale|refund> <USER_ID> [APP_URL]
 //! ```
 //!
 //! The event is signed now with `STRIPE_WEBHOOK_SECRET` or `POLAR_WEBHOOK_SECRET`, or the
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             eprintln!("send-webhook: {error}");
             eprintln!(
                 "usage: cargo run -p example-support --example send-webhook -- \
-                 <stripe|polar> <sale|refund> [USER_ID] [APP_URL]"
+                 <stripe|polar> <sale|refund> <USER_ID> [APP_URL]"
             );
             ExitCode::FAILURE
         }
@@ -40,7 +40,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some("refund") => true,
         _ => return Err("`sale` or `refund`?".into()),
     };
-    let user = args.get(2).map_or("user_1", String::as_str);
+    let user = args
+        .get(2)
+        .ok_or("which user? the `userId` the app's signup answered")?;
     let default_url = format!("http://{DEFAULT_ADDR}");
     let url = args.get(3).unwrap_or(&default_url);
 

@@ -12,12 +12,11 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use affitor_outbox::Outbox;
 use affitor_tower::mock::MockServer;
-use affitor_tower::webhook::{Polar, Stripe};
+use affitor_tower::webhook::{Polar, Stripe, WebhookError, WebhookErrorKind};
 use affitor_tower::{BoundClient, ClickId, Client, Currency};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -90,7 +89,6 @@ impl Environment {
             ))
         })?;
         let program_id = std::env::var("AFFITOR_PROGRAM_ID").ok();
-        let webhooks = PaymentWebhooks::from_env()?;
 
         // The rule of `Client::from_env`: an empty value is unset. So `AFFITOR_API_URL=` (as
         // docker-compose writes it) starts the stand-in, where a mere "is it set" test would
@@ -108,7 +106,7 @@ impl Environment {
                 addr,
                 config,
                 stand_in: None,
-                webhooks,
+                webhooks: PaymentWebhooks::from_env(false)?,
             });
         }
 
@@ -140,7 +138,7 @@ impl Environment {
             addr,
             config,
             stand_in: Some(stand_in),
-            webhooks,
+            webhooks: PaymentWebhooks::from_env(true)?,
         })
     }
 }
@@ -191,9 +189,10 @@ pub fn announce(env: &Environment, listening: SocketAddr) {
 pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
     for provider in &env.webhooks.demo {
         println!(
-            "{} is unset: /webhooks/{provider} verifies with a demo secret; send it a signed \
-             sample sale (then `refund`) as the user of the signup above:\n  \
-             cargo run -p example-support --example send-webhook -- {provider} sale user_1 \
+            "{} is unset: on the local stand-in, /webhooks/{provider} verifies with a demo \
+             secret; send it a signed sample sale (then `refund`) as the user of the signup \
+             above (its userId):\n  \
+             cargo run -p example-support --example send-webhook -- {provider} sale USER_ID \
              http://{listening}",
             provider.secret_variable()
         );
@@ -269,7 +268,6 @@ pub struct Users {
 #[derive(Debug, Default)]
 struct UsersInner {
     table: Mutex<UserTable>,
-    next_id: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -301,9 +299,8 @@ impl Users {
         if !table.emails.insert(email.to_ascii_lowercase()) {
             return Err(SignupError::EmailTaken);
         }
-        let number = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let user = User {
-            id: format!("user_{number}"),
+            id: new_user_id(),
             email: email.to_owned(),
             click_id,
         };
@@ -320,6 +317,17 @@ impl Users {
             .unwrap_or_else(PoisonError::into_inner);
         table.by_id.get(id).cloned()
     }
+}
+
+/// A new user id: 96 random bits, so that no one reaches another user's checkout (their email
+/// and click id) by guessing an id next to their own.
+fn new_user_id() -> String {
+    let mut bytes = [0u8; 12];
+    // The OS's random source does not fail on the platforms the examples run on; if it ever
+    // did, the process could not make a safe id at all.
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("user_{hex}")
 }
 
 /// Why a signup was refused.
@@ -554,11 +562,16 @@ impl Provider {
         }
     }
 
-    /// The secret of the environment, else the demo one (and `true`).
+    /// The secret of the environment (the first, during a rotation), else the demo one (and
+    /// `true`): what `send-webhook` signs with.
     pub fn secret(self) -> (String, bool) {
-        match std::env::var(self.secret_variable()) {
-            Ok(secret) if !secret.trim().is_empty() => (secret, false),
-            _ => (self.demo_secret().to_owned(), true),
+        let value = std::env::var(self.secret_variable()).unwrap_or_default();
+        match value
+            .split([',', ' '])
+            .find(|secret| !secret.trim().is_empty())
+        {
+            Some(secret) => (secret.trim().to_owned(), false),
+            None => (self.demo_secret().to_owned(), true),
         }
     }
 }
@@ -586,64 +599,142 @@ impl std::str::FromStr for Provider {
     }
 }
 
-/// The checkout apps' payment webhook verifiers: `POST /webhooks/stripe` and
-/// `POST /webhooks/polar`.
+/// The checkout apps' payment webhooks: the Stripe and Polar verifiers of the routes that are
+/// mounted, and whether the unsigned demo route `POST /webhooks/payment` is.
+///
+/// A provider's route is mounted when its secret is set (`STRIPE_WEBHOOK_SECRET="new,old"` is
+/// two, during a rotation), or on the local stand-in, where it takes a demo secret. Anywhere
+/// else, a route without its secret is not mounted: a verifier on a secret anyone can read
+/// would let anyone forge sales.
 #[derive(Clone, Debug)]
 pub struct PaymentWebhooks {
-    /// Verifies `POST /webhooks/stripe`.
-    pub stripe: Stripe,
-    /// Verifies `POST /webhooks/polar`.
-    pub polar: Polar,
-    /// The providers whose secret is the demo one.
+    /// Verifies `POST /webhooks/stripe`; `None`: the route is not mounted.
+    pub stripe: Option<Stripe>,
+    /// Verifies `POST /webhooks/polar`; `None`: the route is not mounted.
+    pub polar: Option<Polar>,
+    /// Whether `POST /webhooks/payment` is mounted: it takes unsigned events, so only on the
+    /// local stand-in.
+    pub plain_payment: bool,
+    /// The providers whose route verifies with the demo secret.
     pub demo: Vec<Provider>,
 }
 
 impl PaymentWebhooks {
-    /// The secrets of `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET`, each the demo one
-    /// when unset.
-    pub fn from_env() -> Result<Self, SetupError> {
-        let (stripe, stripe_demo) = Provider::Stripe.secret();
-        let (polar, polar_demo) = Provider::Polar.secret();
-        let demo = [
-            (Provider::Stripe, stripe_demo),
-            (Provider::Polar, polar_demo),
-        ]
-        .into_iter()
-        .filter_map(|(provider, demo)| demo.then_some(provider))
-        .collect();
-        Self::with_secrets(&stripe, &polar, demo)
-    }
-
-    /// The demo secrets, as tests use them.
-    pub fn demo() -> Self {
-        Self::with_secrets(
-            Provider::Stripe.demo_secret(),
-            Provider::Polar.demo_secret(),
-            vec![Provider::Stripe, Provider::Polar],
-        )
-        .expect("the demo secrets are valid")
-    }
-
-    fn with_secrets(stripe: &str, polar: &str, demo: Vec<Provider>) -> Result<Self, SetupError> {
-        let invalid = |variable: &str, error| SetupError(format!("{variable}: {error}"));
+    /// The verifiers of `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET` (as
+    /// `Stripe::from_env` reads them). With a secret unset, the provider's route verifies with
+    /// the demo secret `on_stand_in`, and is not mounted otherwise (a warning says so).
+    pub fn from_env(on_stand_in: bool) -> Result<Self, SetupError> {
+        let mut demo = Vec::new();
+        let stripe = mounted(
+            Provider::Stripe,
+            on_stand_in,
+            Stripe::from_env,
+            Stripe::new,
+            &mut demo,
+        )?;
+        let polar = mounted(
+            Provider::Polar,
+            on_stand_in,
+            Polar::from_env,
+            Polar::new,
+            &mut demo,
+        )?;
+        if !on_stand_in {
+            tracing::info!(
+                "POST /webhooks/payment (unsigned demo events) is mounted only on the local \
+                 stand-in"
+            );
+        }
         Ok(Self {
-            stripe: Stripe::builder()
-                .secret(stripe)
-                .build()
-                .map_err(|error| invalid("STRIPE_WEBHOOK_SECRET", error))?,
-            polar: Polar::builder()
-                .secret(polar)
-                .build()
-                .map_err(|error| invalid("POLAR_WEBHOOK_SECRET", error))?,
+            stripe,
+            polar,
+            plain_payment: on_stand_in,
             demo,
         })
+    }
+
+    /// Every route, on the demo secrets: the apps on the local stand-in, as tests run them.
+    pub fn demo() -> Self {
+        Self {
+            stripe: Some(Stripe::new(Provider::Stripe.demo_secret()).expect("a valid secret")),
+            polar: Some(Polar::new(Provider::Polar.demo_secret()).expect("a valid secret")),
+            plain_payment: true,
+            demo: vec![Provider::Stripe, Provider::Polar],
+        }
+    }
+}
+
+/// The verifier of `provider`'s route: from its environment variable, else on the demo secret
+/// `on_stand_in` (noted in `demo`), else none: the route is not mounted.
+fn mounted<V>(
+    provider: Provider,
+    on_stand_in: bool,
+    from_env: fn() -> Result<V, WebhookError>,
+    new: fn(String) -> Result<V, WebhookError>,
+    demo: &mut Vec<Provider>,
+) -> Result<Option<V>, SetupError> {
+    let variable = provider.secret_variable();
+    match from_env() {
+        Ok(verifier) => Ok(Some(verifier)),
+        Err(error) if error.kind() == WebhookErrorKind::MissingSecret && on_stand_in => {
+            demo.push(provider);
+            new(provider.demo_secret().to_owned())
+                .map(Some)
+                .map_err(|error| SetupError(format!("the demo secret: {error}")))
+        }
+        Err(error) if error.kind() == WebhookErrorKind::MissingSecret => {
+            tracing::warn!(
+                "{variable} is unset: POST /webhooks/{provider} is not mounted; set it to the \
+                 endpoint's signing secret (several, comma-separated, during a rotation)"
+            );
+            Ok(None)
+        }
+        Err(error) => Err(SetupError(format!("{variable}: {error}"))),
     }
 }
 
 /// Sample payment events, shaped as Stripe and Polar send them (only the fields that matter
 /// here, and a few around them), for the `send-webhook` example and the scenario suite.
+///
+/// Each event happens now (Stripe's `created`, Polar's `timestamp`), as a live event
+/// (`livemode: true`).
 pub mod sample {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
     use serde_json::{Value, json};
+
+    /// Now, in Unix seconds.
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    }
+
+    /// Now, in RFC 3339 (`2025-06-01T10:00:00Z`), as Polar writes its `timestamp`.
+    fn now_rfc3339() -> String {
+        let seconds = now();
+        let (days, rest) = (seconds / 86_400, seconds % 86_400);
+        // The civil date of a day count (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let (era, day_of_era) = (z / 146_097, z % 146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 {
+            month_index + 3
+        } else {
+            month_index - 9
+        };
+        let year = year_of_era + era * 400 + u64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    }
 
     /// Stripe `checkout.session.completed` of a one-off payment of `amount_cents` USD by
     /// `customer_key`, through `click_id`; its sale is keyed by `payment_intent`.
@@ -657,6 +748,7 @@ pub mod sample {
             "id": format!("evt_{payment_intent}_completed"),
             "object": "event",
             "api_version": "2025-03-31.basil",
+            "created": now(),
             "type": "checkout.session.completed",
             "data": { "object": {
                 "id": format!("cs_test_{payment_intent}"),
@@ -670,7 +762,7 @@ pub mod sample {
                 "client_reference_id": customer_key,
                 "metadata": metadata(customer_key, "affitor_customer_key", click_id),
             }},
-            "livemode": false,
+            "livemode": true,
         })
     }
 
@@ -695,6 +787,7 @@ pub mod sample {
             "id": format!("evt_{payment_intent}_refunded"),
             "object": "event",
             "api_version": "2025-03-31.basil",
+            "created": now(),
             "type": "charge.refunded",
             "data": { "object": {
                 "id": format!("ch_{payment_intent}"),
@@ -705,7 +798,7 @@ pub mod sample {
                 "currency": "usd",
                 "payment_intent": payment_intent,
             }},
-            "livemode": false,
+            "livemode": true,
         })
     }
 
@@ -721,7 +814,7 @@ pub mod sample {
     ) -> Value {
         json!({
             "type": event_type,
-            "timestamp": "2025-06-01T10:00:00Z",
+            "timestamp": now_rfc3339(),
             "data": {
                 "id": order_id,
                 "status": if refunded_cents >= amount_cents { "refunded" } else { "paid" },
@@ -733,5 +826,68 @@ pub mod sample {
                 "customer": { "external_id": customer_key },
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+    use super::*;
+
+    fn unset() -> Result<Stripe, WebhookError> {
+        Stripe::builder().build()
+    }
+
+    fn rotating() -> Result<Stripe, WebhookError> {
+        Stripe::builder()
+            .secret("whsec_new")
+            .secret("whsec_old")
+            .build()
+    }
+
+    fn empty() -> Result<Stripe, WebhookError> {
+        Stripe::builder().secret("  ").build()
+    }
+
+    #[test]
+    fn a_route_without_its_secret_is_mounted_only_on_the_stand_in() {
+        let mut demo = Vec::new();
+        let away = mounted(Provider::Stripe, false, unset, Stripe::new, &mut demo).unwrap();
+        assert!(away.is_none());
+        assert!(demo.is_empty());
+        let local = mounted(Provider::Stripe, true, unset, Stripe::new, &mut demo).unwrap();
+        assert!(local.is_some());
+        assert_eq!(demo, [Provider::Stripe]);
+    }
+
+    #[test]
+    fn a_set_secret_is_used_anywhere_and_a_bad_one_stops_the_app() {
+        let mut demo = Vec::new();
+        let set = mounted(Provider::Stripe, false, rotating, Stripe::new, &mut demo).unwrap();
+        assert_eq!(
+            format!("{set:?}").matches("secrets: 2").count(),
+            1,
+            "{set:?}"
+        );
+        assert!(demo.is_empty());
+        let error = mounted(Provider::Stripe, true, empty, Stripe::new, &mut demo).unwrap_err();
+        assert!(
+            error.to_string().starts_with("STRIPE_WEBHOOK_SECRET"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn user_ids_are_random() {
+        let users = Users::default();
+        let form = |email: &str| SignupForm {
+            email: email.to_owned(),
+            password: "correct horse".to_owned(),
+        };
+        let a = users.create(&form("a@example.com"), None).unwrap();
+        let b = users.create(&form("b@example.com"), None).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.id.len(), "user_".len() + 24);
     }
 }
