@@ -16,6 +16,12 @@ pub(crate) struct Run {
     pub(crate) leads_received: usize,
     /// Where the CPU time of the measured run went, when `/proc` tells.
     pub(crate) cpu: Option<CpuUse>,
+    /// The peak resident memory of this process (app, stand-in, attack) during the measured
+    /// run, in KiB, when `/proc` tells.
+    pub(crate) peak_rss_kib: Option<u64>,
+    /// What the attack of an ATTACKED run sent and got, and the click calls the stand-in
+    /// received during the run.
+    pub(crate) attack: Option<(Arc<AttackCounts>, usize)>,
 }
 
 /// The runs of one framework and stand-in mode.
@@ -128,7 +134,8 @@ impl Bench {
         };
         let hand = HandApi::new(&mock)?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let listener_addr = listener.local_addr()?;
+        let url = format!("http://{listener_addr}");
         let server = {
             let _app = self.app.enter();
             Server::start(framework, variant, listener, config, hand)?
@@ -144,15 +151,26 @@ impl Bench {
             } else {
                 Some(wrk.run(&url, &click_id, "warmup", self.options.warmup)?)
             };
+            let clicks_before = mock.clicks().len();
+            let attack = match variant {
+                Variant::Attacked => Some(Attack::start(listener_addr)?),
+                _ => None,
+            };
+            let rss = RssSampler::start();
             let before = CpuSample::now();
             let measured = wrk.run(&url, &click_id, "measured", self.options.duration)?;
             let cpu = before.zip(CpuSample::now()).map(|(before, after)| {
                 CpuUse::between(&before, &after, self.clock_ticks_per_second)
             });
-            Ok::<_, BoxError>((warmup, measured, cpu))
+            let peak_rss_kib = rss.stop();
+            let attack = attack.map(|attack| {
+                let counts = attack.stop();
+                (counts, mock.clicks().len() - clicks_before)
+            });
+            Ok::<_, BoxError>((warmup, measured, cpu, peak_rss_kib, attack))
         })();
-        let stats =
-            matches!(variant, Variant::On | Variant::Outbox).then(|| affitor.delivery_stats());
+        let stats = matches!(variant, Variant::On | Variant::Attacked | Variant::Outbox)
+            .then(|| affitor.delivery_stats());
         // The same short drain for every variant: leads still on their way when wrk stops
         // count if they arrive within it.
         std::thread::sleep(self.options.drain);
@@ -173,11 +191,13 @@ impl Bench {
             let _ = std::fs::remove_file(path);
         }
 
-        let (warmup, measured, cpu) = measured?;
+        let (warmup, measured, cpu, peak_rss_kib, attack) = measured?;
         Ok(Run {
             variant,
             measured,
             cpu,
+            peak_rss_kib,
+            attack,
             signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
             stats,
             leads_received,

@@ -48,6 +48,9 @@ pub(crate) enum Variant {
     /// What a user would write instead of this library, in axum whatever the framework: the
     /// click id read from the JSON body, and one spawned task per lead posting it with reqwest.
     Hand,
+    /// ON with an attack beside its signups (`hostile.rs`): big cookies, 1-byte chunks, bodies
+    /// that never come, and an `?aff=` flood.
+    Attacked,
 }
 
 impl Variant {
@@ -57,6 +60,7 @@ impl Variant {
             "on" => Self::On,
             "outbox" => Self::Outbox,
             "hand" => Self::Hand,
+            "attacked" => Self::Attacked,
             other => return Err(format!("unknown variant `{other}`\n{USAGE}").into()),
         })
     }
@@ -69,6 +73,7 @@ impl fmt::Display for Variant {
             Self::On => "ON",
             Self::Outbox => "OUTBOX",
             Self::Hand => "HAND",
+            Self::Attacked => "ATTACKED",
         })
     }
 }
@@ -125,6 +130,8 @@ impl Options {
                 "--threads" => options.threads = number(&flag, value()?)?,
                 "--pairs" => options.pairs = number(&flag, value()?)?,
                 "--drain" => options.drain = Duration::from_secs(number(&flag, value()?)?),
+                // The hostile measurement: ON beside an attack, against ON alone.
+                "--hostile" => options.variants = vec![Variant::On, Variant::Attacked],
                 "--variants" => {
                     for name in value()?.split(',') {
                         options.variants.push(Variant::parse(name.trim())?);
@@ -180,7 +187,7 @@ impl Options {
 
 pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
      [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
-     [--variants hand,on,outbox,off] [--click-id-in body|cookie]";
+     [--variants hand,on,outbox,off,attacked] [--hostile] [--click-id-in body|cookie]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {
     value

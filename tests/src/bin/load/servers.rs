@@ -22,7 +22,7 @@ impl Server {
         match (framework, variant) {
             (_, Variant::Hand) | (Framework::Axum, _) => {
                 let router = match variant {
-                    Variant::On | Variant::Outbox => axum_signup::app(config),
+                    Variant::On | Variant::Attacked | Variant::Outbox => axum_signup::app(config),
                     Variant::Off => axum_baseline(),
                     Variant::Hand => hand_rolled(hand),
                 };

@@ -28,6 +28,22 @@ pub(crate) fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
             1e6 * cpu.app / measured.requests.max(1) as f64,
         ));
     }
+    if let Some(rss) = run.peak_rss_kib {
+        line.push_str(&format!(
+            "\n    peak resident memory of the process {} MiB",
+            rss / 1024
+        ));
+    }
+    if let Some((attack, clicks)) = &run.attack {
+        line.push_str(&format!(
+            "\n    the attack: big-cookie requests answered {}, 64 KiB 1-byte-chunk bodies sent {}, unread bodies sent {} (answered {}), ?aff= flood requests answered {}; click calls at the stand-in {clicks}",
+            attack.big_cookies.load(Ordering::Relaxed),
+            attack.chunked.load(Ordering::Relaxed),
+            attack.unread_sent.load(Ordering::Relaxed),
+            attack.unread_answered.load(Ordering::Relaxed),
+            attack.flood.load(Ordering::Relaxed),
+        ));
+    }
     if let Some(stats) = &run.stats {
         line.push_str(&format!(
             "\n    the client's queue when wrk stopped: queued {}, delivered {}, dropped {} (queue full {}), failed {}, pending {} (in flight {}), waited for a send slot {}",
@@ -69,6 +85,7 @@ fn idle(cpu: &CpuUse) -> f64 {
 struct Medians {
     per_second: f64,
     p99_ms: f64,
+    peak_rss_mib: f64,
     signups: f64,
     leads: f64,
     app_cpu_per_request_us: f64,
@@ -89,6 +106,7 @@ impl Medians {
         Some(Self {
             per_second: over(&|run| run.measured.per_second()),
             p99_ms: over(&|run| run.measured.p99.as_secs_f64() * 1000.0),
+            peak_rss_mib: over(&|run| run.peak_rss_kib.map_or(f64::NAN, |kib| kib as f64 / 1024.0)),
             signups: over(&|run| run.signups as f64),
             leads: over(&|run| run.leads_received as f64),
             app_cpu_per_request_us: over(&|run| {
@@ -117,9 +135,9 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
     );
     println!();
     println!(
-        "| framework | stand-in answers | variant | signups/s | p99 | signups (warm-up + run) | leads the stand-in received (by the end of the drain) | app CPU per request |"
+        "| framework | stand-in answers | variant | signups/s | p99 | signups (warm-up + run) | leads the stand-in received (by the end of the drain) | app CPU per request | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases {
         for &variant in &options.variants {
             let Some(m) = Medians::of(case, variant) else {
@@ -130,7 +148,7 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
                 _ => variant.to_string(),
             };
             println!(
-                "| {} | {} | {variant_name} | {:.0} | {:.2} ms | {:.0} | {:.0} | {:.0} µs |",
+                "| {} | {} | {variant_name} | {:.0} | {:.2} ms | {:.0} | {:.0} | {:.0} µs | {:.0} MiB |",
                 case.framework,
                 case.stand_in,
                 m.per_second,
@@ -138,10 +156,44 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
                 m.signups,
                 m.leads,
                 m.app_cpu_per_request_us,
+                m.peak_rss_mib,
             );
         }
     }
     print_ratios(cases);
+    print_hostile(cases);
+}
+
+/// The hostile measurement: the ordinary signups' p99 beside an attack, against without one.
+fn print_hostile(cases: &[Case]) {
+    let mut header_printed = false;
+    for case in cases {
+        let (Some(calm), Some(attacked)) = (
+            Medians::of(case, Variant::On),
+            Medians::of(case, Variant::Attacked),
+        ) else {
+            continue;
+        };
+        if !header_printed {
+            println!();
+            println!(
+                "| framework | stand-in answers | signups p99 alone | beside the attack | ratio | signups/s ratio | peak RSS alone | beside the attack |"
+            );
+            println!("|---|---|---|---|---|---|---|---|");
+            header_printed = true;
+        }
+        println!(
+            "| {} | {} | {:.2} ms | {:.2} ms | **{:.2}** | {:.2} | {:.0} MiB | {:.0} MiB |",
+            case.framework,
+            case.stand_in,
+            calm.p99_ms,
+            attacked.p99_ms,
+            attacked.p99_ms / calm.p99_ms,
+            attacked.per_second / calm.per_second,
+            calm.peak_rss_mib,
+            attacked.peak_rss_mib,
+        );
+    }
 }
 
 /// The comparisons the goals are set in: against the hand-rolled integration, and the outbox
