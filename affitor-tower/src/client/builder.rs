@@ -1,5 +1,5 @@
 //! [`ClientBuilder`]: the client's configuration, checked once when it is built, and the
-//! [`ApiKey`] that never shows in `Debug` output.
+//! [`ApiKey`](super::api_key::ApiKey) that never shows in `Debug` output.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::header::HeaderValue;
 use reqwest::Url;
 
+use super::api_key::ApiKey;
 use super::delivery::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
@@ -426,30 +427,6 @@ fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Erro
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-/// The API key. Its `Debug` shows only the documented prefix.
-#[derive(Clone)]
-pub(crate) struct ApiKey(Box<str>);
-
-impl ApiKey {
-    fn new(key: String) -> Self {
-        Self(key.trim().into())
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prefix = ["affk_", "aff_"]
-            .into_iter()
-            .find(|prefix| self.0.starts_with(prefix))
-            .unwrap_or("");
-        write!(f, "ApiKey({prefix}…redacted)")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,14 +518,6 @@ mod tests {
         let client = builder.build().unwrap();
         let debug = format!("{client:?} {:#?}", client.inner.transport.bearer);
         assert!(!debug.contains("s3cret"), "{debug}");
-        assert_eq!(
-            format!("{:?}", ApiKey::new("affk_mgmt".into())),
-            "ApiKey(affk_…redacted)"
-        );
-        assert_eq!(
-            format!("{:?}", ApiKey::new("other".into())),
-            "ApiKey(…redacted)"
-        );
         let request = format!("{:?}", client.sale("in_1", 1).customer_key("u"));
         assert!(!request.contains("s3cret"), "{request}");
     }

@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 
 use super::Client;
 use super::answer::{Answer, TestData};
-use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind, clean_message};
 use super::lenient;
@@ -41,7 +40,7 @@ const DEFAULT_COOKIE_WINDOW_DAYS: u32 = 60;
 #[must_use = "a click does nothing until you call `send`"]
 #[derive(Debug)]
 pub struct ClickRequest {
-    client: Client,
+    pub(super) client: Client,
     payload: ClickPayload,
 }
 
@@ -209,21 +208,6 @@ impl ClickRequest {
     pub async fn send(self) -> Result<ClickOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.transport().call(&payload).await
-    }
-
-    /// Queues the click for the client's background worker and returns at once: see
-    /// [sending in the background](Client#sending-in-the-background). Its answer (the click
-    /// id) is not available: use [`send`](Self::send) when you need it. An invalid click (no
-    /// affiliate URL) is logged and counted as failed.
-    ///
-    /// ```
-    /// # async fn landed(client: affitor_tower::Client) {
-    /// client.click("https://shop.example/?aff=abc123").send_in_background();
-    /// # }
-    /// ```
-    pub fn send_in_background(self) {
-        let client = self.client.clone();
-        delivery::queue(&client, Endpoint::Click, self.into_payload());
     }
 
     /// Validates the click and returns the client and the payload to send.

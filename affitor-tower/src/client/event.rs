@@ -1,15 +1,16 @@
 //! A validated event held as a value: what a durable outbox writes to its store and sends later.
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 
 use super::Client;
-use super::click::{ClickPayload, ClickRequest};
-use super::delivery::{self, Payload};
+use super::click::{ClickOutcome, ClickPayload, ClickRequest};
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
-use super::lead::{LeadPayload, LeadRequest};
-use super::refund::{RefundPayload, RefundRequest};
-use super::sale::{SalePayload, SaleRequest};
+use super::lead::{LeadOutcome, LeadPayload, LeadRequest};
+use super::refund::{RefundOutcome, RefundPayload, RefundRequest};
+use super::sale::{SaleOutcome, SalePayload, SaleRequest};
+use super::transport::Transport;
 
 /// A validated tracking event (a lead, a sale, a refund or a click) held as a value, to be
 /// sent later: what a durable outbox, such as the `affitor-outbox` crate, writes to its store.
@@ -37,6 +38,24 @@ use super::sale::{SalePayload, SaleRequest};
 #[derive(Clone, PartialEq)]
 pub struct Event {
     payload: Payload,
+}
+
+/// An event's validated body, for one tracking endpoint.
+#[derive(Clone, Debug, PartialEq)]
+enum Payload {
+    Click(ClickPayload),
+    Lead(LeadPayload),
+    Sale(SalePayload),
+    Refund(RefundPayload),
+}
+
+/// What the API did with an event: the outcome of its endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Outcome {
+    Click(ClickOutcome),
+    Lead(LeadOutcome),
+    Sale(SaleOutcome),
+    Refund(RefundOutcome),
 }
 
 impl Event {
@@ -165,6 +184,37 @@ impl Event {
         };
         Ok(Self { payload })
     }
+
+    /// Sends the event through `transport`, as its request's `send` does, adding its retries
+    /// to `retries` when given.
+    pub(super) async fn send(
+        &self,
+        transport: &Transport,
+        retries: Option<&AtomicU64>,
+    ) -> Result<Outcome, Error> {
+        match &self.payload {
+            Payload::Click(click) => transport
+                .call_counting(click, retries)
+                .await
+                .result
+                .map(Outcome::Click),
+            Payload::Lead(lead) => transport
+                .call_counting(lead, retries)
+                .await
+                .result
+                .map(Outcome::Lead),
+            Payload::Sale(sale) => transport
+                .call_counting(sale, retries)
+                .await
+                .result
+                .map(Outcome::Sale),
+            Payload::Refund(refund) => transport
+                .call_counting(refund, retries)
+                .await
+                .result
+                .map(Outcome::Refund),
+        }
+    }
 }
 
 impl fmt::Debug for Event {
@@ -174,11 +224,21 @@ impl fmt::Debug for Event {
     }
 }
 
-impl From<Payload> for Event {
-    fn from(payload: Payload) -> Self {
-        Self { payload }
-    }
+macro_rules! event_from {
+    ($($variant:ident($payload:ty)),*) => {$(
+        impl From<$payload> for Event {
+            fn from(payload: $payload) -> Self {
+                Self { payload: Payload::$variant(payload) }
+            }
+        }
+    )*};
 }
+event_from!(
+    Click(ClickPayload),
+    Lead(LeadPayload),
+    Sale(SalePayload),
+    Refund(RefundPayload)
+);
 
 mod sealed {
     pub trait Sealed {}
@@ -214,7 +274,7 @@ macro_rules! into_event {
 
         impl IntoEvent for $request {
             fn into_event(self) -> Result<Event, Error> {
-                self.into_payload().map(|(_, payload)| Event::from(Payload::from(payload)))
+                self.into_payload().map(|(_, payload)| Event::from(payload))
             }
         }
     )*};
@@ -250,21 +310,7 @@ impl Client {
     /// # }
     /// ```
     pub async fn send_event(&self, event: &Event) -> Result<(), Error> {
-        event.payload.send(self.transport(), None).await.map(drop)
-    }
-
-    /// Queues an event for the client's background worker and returns at once, as the
-    /// request's `send_in_background` does: see
-    /// [sending in the background](Client#sending-in-the-background). An outbox hands an
-    /// event here when its store cannot take it.
-    ///
-    /// ```
-    /// # async fn fall_back(client: affitor_tower::Client, event: affitor_tower::Event) {
-    /// client.send_event_in_background(event);
-    /// # }
-    /// ```
-    pub fn send_event_in_background(&self, event: Event) {
-        delivery::queue(self, event.endpoint(), Ok((self.clone(), event.payload)));
+        event.send(self.transport(), None).await.map(drop)
     }
 }
 

@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 
 use super::Client;
 use super::answer::{Answer, TestData};
-use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::Error;
 use super::lenient;
@@ -35,7 +34,7 @@ use crate::ClickId;
 #[must_use = "a lead does nothing until you call `send`"]
 #[derive(Debug)]
 pub struct LeadRequest {
-    client: Client,
+    pub(super) client: Client,
     payload: LeadPayload,
     event_name: Option<String>,
 }
@@ -154,20 +153,6 @@ impl LeadRequest {
     pub async fn send(self) -> Result<LeadOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.transport().call(&payload).await
-    }
-
-    /// Queues the lead for the client's background worker and returns at once: see
-    /// [sending in the background](Client#sending-in-the-background). An invalid lead (neither
-    /// a customer key nor a click id) is logged and counted as failed.
-    ///
-    /// ```
-    /// # async fn signup(client: affitor_tower::Client, click_id: Option<affitor_tower::ClickId>) {
-    /// client.lead("user_123").click_id(click_id).send_in_background();
-    /// # }
-    /// ```
-    pub fn send_in_background(self) {
-        let client = self.client.clone();
-        delivery::queue(&client, Endpoint::Lead, self.into_payload());
     }
 
     /// Validates the lead and returns the client and the payload to send.

@@ -30,6 +30,7 @@
 //! the same `Transport::call`.
 
 mod answer;
+mod api_key;
 mod bound;
 mod builder;
 mod click;

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Client;
 use super::answer::Answer;
-use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
 use super::lenient;
@@ -29,7 +28,7 @@ use super::transport::{Call, json_body};
 #[must_use = "a refund does nothing until you call `send`"]
 #[derive(Debug)]
 pub struct RefundRequest {
-    client: Client,
+    pub(super) client: Client,
     payload: RefundPayload,
 }
 
@@ -93,21 +92,6 @@ impl RefundRequest {
     pub async fn send(self) -> Result<RefundOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.transport().call(&payload).await
-    }
-
-    /// Queues the refund for the client's background worker and returns at once: see
-    /// [sending in the background](Client#sending-in-the-background). It is never sent before
-    /// a sale of the same transaction queued earlier. An invalid refund is logged and counted
-    /// as failed.
-    ///
-    /// ```
-    /// # async fn refunded(client: affitor_tower::Client) {
-    /// client.refund("in_1001").reason("customer_request").send_in_background();
-    /// # }
-    /// ```
-    pub fn send_in_background(self) {
-        let client = self.client.clone();
-        delivery::queue(&client, Endpoint::Refund, self.into_payload());
     }
 
     /// Validates the refund and returns the client and the payload to send.

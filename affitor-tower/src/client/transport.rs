@@ -13,7 +13,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::answer::Answer;
-use super::builder::ApiKey;
+use super::api_key::ApiKey;
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
 use super::retry::{self, Decision, Failure, RetryPolicy};

@@ -15,19 +15,17 @@
 //! events that touch the same transaction or the same customer at the same time, nor out of
 //! their queue order.
 
+//!
+//! The queue holds [`Event`]s, and knows of them only what `Event` says (its endpoint, its
+//! transaction id, its customer key): it depends on no endpoint's payload. The requests'
+//! `send_in_background` is written once, below.
+
 mod queue;
 
-use std::sync::atomic::AtomicU64;
-
 pub(super) use self::queue::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
-use super::Client;
-use super::click::{ClickOutcome, ClickPayload};
 use super::endpoint::Endpoint;
-use super::error::Error;
-use super::lead::{LeadOutcome, LeadPayload};
-use super::refund::{RefundOutcome, RefundPayload};
-use super::sale::{SaleOutcome, SalePayload};
-use super::transport::Transport;
+use super::event::{Event, IntoEvent};
+use super::{ClickRequest, Client, LeadRequest, RefundRequest, SaleRequest};
 
 /// The counters of a client's background delivery. Read them with [`Client::delivery_stats`].
 ///
@@ -169,83 +167,82 @@ impl DeliveryReport {
     }
 }
 
-/// Queues a validated event for `client`'s worker, or counts and logs why it could not be
-/// validated: the whole of every `send_in_background`.
-pub(super) fn queue<P: Into<Payload>>(
-    client: &Client,
-    endpoint: Endpoint,
-    validated: Result<(Client, P), Error>,
-) {
-    let delivery = &client.inner.delivery;
-    match validated {
-        Ok((_, payload)) => delivery.enqueue(client, payload.into()),
-        Err(error) => delivery.invalid(endpoint, &error),
+impl Client {
+    /// Queues an event for the client's background worker and returns at once, as the
+    /// request's `send_in_background` does: see
+    /// [sending in the background](Client#sending-in-the-background). An outbox hands an
+    /// event here when its store cannot take it.
+    ///
+    /// ```
+    /// # async fn fall_back(client: affitor_tower::Client, event: affitor_tower::Event) {
+    /// client.send_event_in_background(event);
+    /// # }
+    /// ```
+    pub fn send_event_in_background(&self, event: Event) {
+        self.inner.delivery.queue(self, Ok(event));
     }
 }
 
-/// A validated payload for one tracking endpoint: what the queue holds.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) enum Payload {
-    Click(ClickPayload),
-    Lead(LeadPayload),
-    Sale(SalePayload),
-    Refund(RefundPayload),
-}
-
-/// The outcome of sending a [`Payload`].
-#[derive(Clone, Debug, PartialEq)]
-pub(super) enum Outcome {
-    Click(ClickOutcome),
-    Lead(LeadOutcome),
-    Sale(SaleOutcome),
-    Refund(RefundOutcome),
-}
-
-impl Payload {
-    /// Sends the payload through `transport`, as `send` does, adding its retries to
-    /// `retries` when given.
-    pub(in crate::client) async fn send(
-        &self,
-        transport: &Transport,
-        retries: Option<&AtomicU64>,
-    ) -> Result<Outcome, Error> {
-        match self {
-            Self::Click(click) => transport
-                .call_counting(click, retries)
-                .await
-                .result
-                .map(Outcome::Click),
-            Self::Lead(lead) => transport
-                .call_counting(lead, retries)
-                .await
-                .result
-                .map(Outcome::Lead),
-            Self::Sale(sale) => transport
-                .call_counting(sale, retries)
-                .await
-                .result
-                .map(Outcome::Sale),
-            Self::Refund(refund) => transport
-                .call_counting(refund, retries)
-                .await
-                .result
-                .map(Outcome::Refund),
-        }
-    }
-}
-
-macro_rules! payload_from {
-    ($($variant:ident($payload:ty)),*) => {$(
-        impl From<$payload> for Payload {
-            fn from(payload: $payload) -> Self {
-                Self::$variant(payload)
+/// The requests' `send_in_background`: each validates into an [`Event`] and hands it to its
+/// client's queue, which counts and logs an invalid one.
+macro_rules! send_in_background {
+    ($($(#[$doc:meta])* $request:ident;)*) => {$(
+        impl $request {
+            $(#[$doc])*
+            pub fn send_in_background(self) {
+                let client = self.client.clone();
+                client.inner.delivery.queue(&client, self.into_event());
             }
         }
     )*};
 }
-payload_from!(
-    Click(ClickPayload),
-    Lead(LeadPayload),
-    Sale(SalePayload),
-    Refund(RefundPayload)
-);
+
+send_in_background! {
+/// Queues the lead for the client's background worker and returns at once: see
+/// [sending in the background](Client#sending-in-the-background). An invalid lead (neither
+/// a customer key nor a click id) is logged and counted as failed.
+///
+/// ```
+/// # async fn signup(client: affitor_tower::Client, click_id: Option<affitor_tower::ClickId>) {
+/// client.lead("user_123").click_id(click_id).send_in_background();
+/// # }
+/// ```
+LeadRequest;
+
+/// Queues the sale for the client's background worker and returns at once: see
+/// [sending in the background](Client#sending-in-the-background). An invalid sale is logged
+/// and counted as failed. A queued sale fails for good while the API refuses the key
+/// (during a key rotation, say): where the caller can ask for a redelivery, prefer
+/// [`send`](Self::send).
+///
+/// ```
+/// # async fn paid(client: affitor_tower::Client) {
+/// client.sale("in_1001", 4900).customer_key("user_123").send_in_background();
+/// # }
+/// ```
+SaleRequest;
+
+/// Queues the refund for the client's background worker and returns at once: see
+/// [sending in the background](Client#sending-in-the-background). It is never sent before
+/// a sale of the same transaction queued earlier. An invalid refund is logged and counted
+/// as failed.
+///
+/// ```
+/// # async fn refunded(client: affitor_tower::Client) {
+/// client.refund("in_1001").reason("customer_request").send_in_background();
+/// # }
+/// ```
+RefundRequest;
+
+/// Queues the click for the client's background worker and returns at once: see
+/// [sending in the background](Client#sending-in-the-background). Its answer (the click
+/// id) is not available: use [`send`](Self::send) when you need it. An invalid click (no
+/// affiliate URL) is logged and counted as failed.
+///
+/// ```
+/// # async fn landed(client: affitor_tower::Client) {
+/// client.click("https://shop.example/?aff=abc123").send_in_background();
+/// # }
+/// ```
+ClickRequest;
+}

@@ -11,8 +11,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::{DeliveryReport, DeliveryStats, Outcome, Payload, UndeliveredEvent, UndeliveredReason};
+use super::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 use crate::client::endpoint::Endpoint;
+use crate::client::event::{Event, Outcome};
 use crate::client::{Client, Error};
 
 /// The default queue capacity: events waiting or being sent.
@@ -80,29 +81,23 @@ struct Closing {
 struct Job {
     /// Shared with the task that sends it, so that an event interrupted by its runtime's end
     /// can go back to the queue.
-    payload: Arc<Payload>,
+    event: Arc<Event>,
     keys: Keys,
     /// Its place in the order events were queued.
     seq: u64,
 }
 
 /// What the logs and the report say about an event: never a key, a customer key or an email.
-struct Event {
+struct Label {
     endpoint: Endpoint,
     transaction_id: Option<String>,
 }
 
-impl Event {
-    fn of(payload: &Payload) -> Self {
-        let (endpoint, transaction_id) = match payload {
-            Payload::Click(_) => (Endpoint::Click, None),
-            Payload::Lead(_) => (Endpoint::Lead, None),
-            Payload::Sale(sale) => (Endpoint::Sale, Some(sale.transaction_id.clone())),
-            Payload::Refund(refund) => (Endpoint::Refund, Some(refund.transaction_id.clone())),
-        };
+impl Label {
+    fn of(event: &Event) -> Self {
         Self {
-            endpoint,
-            transaction_id,
+            endpoint: event.endpoint(),
+            transaction_id: event.transaction_id().map(str::to_owned),
         }
     }
 
@@ -120,23 +115,18 @@ impl Event {
 /// its transaction; a sale identified by a customer key waits for that customer's lead.
 type Keys = [Option<u64>; 2];
 
-fn keys(payload: &Payload) -> Keys {
+fn keys(event: &Event) -> Keys {
     let key = |tag: u8, value: &str| {
         let mut hasher = DefaultHasher::new();
         (tag, value).hash(&mut hasher);
         hasher.finish()
     };
-    let transaction = |id: &str| Some(key(0, id));
-    let customer = |customer_key: &Option<String>| customer_key.as_deref().map(|ck| key(1, ck));
-    match payload {
-        Payload::Click(_) => [None, None],
-        Payload::Lead(lead) => [customer(&lead.customer_key), None],
-        Payload::Sale(sale) => [
-            transaction(&sale.transaction_id),
-            customer(&sale.customer_key),
-        ],
-        Payload::Refund(refund) => [transaction(&refund.transaction_id), None],
-    }
+    [
+        event.transaction_id().map(|id| key(0, id)),
+        event
+            .customer_key()
+            .map(|customer_key| key(1, customer_key)),
+    ]
 }
 
 /// Why an event was not queued.
@@ -174,18 +164,20 @@ impl Delivery {
         self.shared.lock().stats(&self.shared)
     }
 
-    /// Counts and logs an event that failed validation.
-    pub(super) fn invalid(&self, endpoint: Endpoint, error: &Error) {
-        self.shared.lock().failed += 1;
-        tracing::warn!(
-            endpoint = endpoint.name(),
-            error = %error,
-            "Affitor event not queued: it is invalid"
-        );
+    /// Queues a validated event, or counts and logs why a request could not be validated: the
+    /// whole of every `send_in_background`.
+    pub(super) fn queue(&self, client: &Client, validated: Result<Event, Error>) {
+        match validated {
+            Ok(event) => self.enqueue(client, event),
+            Err(error) => {
+                self.shared.lock().failed += 1;
+                tracing::warn!(error = %error, "Affitor event not queued: it is invalid");
+            }
+        }
     }
 
-    /// Queues a payload; never blocks (the lock is never held across an await).
-    pub(super) fn enqueue(&self, client: &Client, payload: Payload) {
+    /// Queues an event; never blocks (the lock is never held across an await).
+    fn enqueue(&self, client: &Client, event: Event) {
         let shared = &self.shared;
         let mut state = shared.lock();
         let refused = if state.closing.is_some() {
@@ -203,9 +195,9 @@ impl Delivery {
                 state.queue_full += 1;
             }
             drop(state);
-            let event = Event::of(&payload);
-            let endpoint = event.endpoint.name();
-            let transaction_id = event.transaction_id.as_deref();
+            let label = Label::of(&event);
+            let endpoint = label.endpoint.name();
+            let transaction_id = label.transaction_id.as_deref();
             match refused {
                 Refused::ShutDown => tracing::warn!(
                     endpoint,
@@ -228,10 +220,10 @@ impl Delivery {
             }
             return;
         }
-        let keys = keys(&payload);
+        let keys = keys(&event);
         let seq = state.queued;
         state.pending.push_back(Job {
-            payload: Arc::new(payload),
+            event: Arc::new(event),
             keys,
             seq,
         });
@@ -297,7 +289,7 @@ impl Delivery {
         closing.undelivered.extend(
             never_sent
                 .iter()
-                .map(|job| Event::of(&job.payload).undelivered(UndeliveredReason::NotSent)),
+                .map(|job| Label::of(&job.event).undelivered(UndeliveredReason::NotSent)),
         );
         let report = DeliveryReport {
             delivered: closing.delivered,
@@ -344,7 +336,7 @@ impl Shared {
         let Some(job) = state.take_in_flight(task) else {
             return;
         };
-        let event = Event::of(&job.payload);
+        let label = Label::of(&job.event);
         let delivered = matches!(settled, Settled::Delivered(_));
         if delivered {
             state.delivered += 1;
@@ -355,16 +347,16 @@ impl Shared {
         match (&settled, closing) {
             (Settled::Delivered(_), Some(closing)) => closing.delivered += 1,
             (_, Some(closing)) => closing.undelivered.push(UndeliveredEvent {
-                endpoint: event.endpoint,
-                transaction_id: event.transaction_id.clone(),
+                endpoint: label.endpoint,
+                transaction_id: label.transaction_id.clone(),
                 reason: UndeliveredReason::Failed,
             }),
             (_, None) => {}
         }
         drop(state);
         self.settled.notify_waiters();
-        let endpoint = event.endpoint.name();
-        let transaction_id = event.transaction_id.as_deref();
+        let endpoint = label.endpoint.name();
+        let transaction_id = label.transaction_id.as_deref();
         match settled {
             Settled::Delivered(outcome) => {
                 tracing::debug!(
@@ -495,12 +487,10 @@ async fn work(client: Client, shared: Arc<Shared>) {
                     break;
                 };
                 let client = client.clone();
-                let payload = Arc::clone(&job.payload);
+                let event = Arc::clone(&job.event);
                 let shared = Arc::clone(&shared);
                 let task = tasks.spawn(async move {
-                    payload
-                        .send(client.transport(), Some(&shared.retried))
-                        .await
+                    event.send(client.transport(), Some(&shared.retried)).await
                 });
                 state.start(task.id(), job);
             }
@@ -554,7 +544,7 @@ impl Drop for WorkerGuard {
             closing.undelivered.extend(
                 interrupted
                     .iter()
-                    .map(|job| Event::of(&job.payload).undelivered(UndeliveredReason::Interrupted)),
+                    .map(|job| Label::of(&job.event).undelivered(UndeliveredReason::Interrupted)),
             );
             state.dropped += interrupted.len() as u64;
             drop(state);
@@ -568,9 +558,9 @@ impl Drop for WorkerGuard {
         // said so.
         let mut lost = Vec::new();
         for job in interrupted.into_iter().rev() {
-            match *job.payload {
-                Payload::Sale(_) | Payload::Refund(_) => state.pending.push_front(job),
-                Payload::Lead(_) | Payload::Click(_) => lost.push(Event::of(&job.payload)),
+            match job.event.endpoint() {
+                Endpoint::Sale | Endpoint::Refund => state.pending.push_front(job),
+                _ => lost.push(Label::of(&job.event)),
             }
         }
         state.dropped += lost.len() as u64;
@@ -609,7 +599,7 @@ impl Drop for WorkerGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ClickId;
+    use crate::{ClickId, IntoEvent};
 
     fn client(capacity: usize) -> Client {
         Client::builder()
@@ -620,43 +610,40 @@ mod tests {
             .unwrap()
     }
 
-    fn job(payload: Payload, seq: u64) -> Job {
-        let keys = keys(&payload);
+    fn job(event: Event, seq: u64) -> Job {
+        let keys = keys(&event);
         Job {
-            payload: Arc::new(payload),
+            event: Arc::new(event),
             keys,
             seq,
         }
     }
 
-    fn sale(client: &Client, transaction_id: &str, customer_key: &str) -> Payload {
-        let (_, payload) = client
+    fn sale(client: &Client, transaction_id: &str, customer_key: &str) -> Event {
+        client
             .sale(transaction_id, 100)
             .customer_key(customer_key)
-            .into_payload()
-            .unwrap();
-        payload.into()
+            .into_event()
+            .unwrap()
     }
 
-    fn refund(client: &Client, transaction_id: &str) -> Payload {
-        let (_, payload) = client.refund(transaction_id).into_payload().unwrap();
-        payload.into()
+    fn refund(client: &Client, transaction_id: &str) -> Event {
+        client.refund(transaction_id).into_event().unwrap()
     }
 
-    fn lead(client: &Client, customer_key: &str) -> Payload {
-        let (_, payload) = client.lead(customer_key).into_payload().unwrap();
-        payload.into()
+    fn lead(client: &Client, customer_key: &str) -> Event {
+        client.lead(customer_key).into_event().unwrap()
     }
 
     fn transaction(job: &Job) -> Option<String> {
-        Event::of(&job.payload).transaction_id
+        Label::of(&job.event).transaction_id
     }
 
     #[test]
     fn same_transaction_or_customer_waits_in_order() {
         let client = client(16);
         let mut state = State::default();
-        let payloads = [
+        let events = [
             sale(&client, "in_1", "u1"),
             refund(&client, "in_1"),
             sale(&client, "in_2", "u2"),
@@ -664,8 +651,8 @@ mod tests {
             sale(&client, "in_3", "u3"),
             refund(&client, "in_2"),
         ];
-        for (seq, payload) in (0..).zip(payloads) {
-            state.pending.push_back(job(payload, seq));
+        for (seq, event) in (0..).zip(events) {
+            state.pending.push_back(job(event, seq));
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -703,17 +690,17 @@ mod tests {
     #[test]
     fn clicks_never_wait() {
         let client = client(4);
-        let (_, click) = client
+        let click = client
             .click("https://shop.example/?aff=a")
-            .into_payload()
+            .into_event()
             .unwrap();
-        assert_eq!(keys(&click.into()), [None, None]);
-        let (_, lead) = client
+        assert_eq!(keys(&click), [None, None]);
+        let lead = client
             .lead("")
             .click_id("c1".parse::<ClickId>().unwrap())
-            .into_payload()
+            .into_event()
             .unwrap();
-        assert_eq!(keys(&lead.into()), [None, None]);
+        assert_eq!(keys(&lead), [None, None]);
     }
 
     #[test]

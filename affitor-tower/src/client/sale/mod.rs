@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 pub use self::values::{Currency, SaleType, SubscriptionInterval};
 use super::Client;
 use super::answer::{Answer, TestData};
-use super::delivery;
 use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
 use super::lenient;
@@ -49,7 +48,7 @@ use crate::ClickId;
 #[must_use = "a sale does nothing until you call `send`"]
 #[derive(Debug)]
 pub struct SaleRequest {
-    client: Client,
+    pub(super) client: Client,
     payload: SalePayload,
     /// A test event, whatever the client's test mode.
     test_mode: bool,
@@ -262,22 +261,6 @@ impl SaleRequest {
     pub async fn send(self) -> Result<SaleOutcome, Error> {
         let (client, payload) = self.into_payload()?;
         client.transport().call(&payload).await
-    }
-
-    /// Queues the sale for the client's background worker and returns at once: see
-    /// [sending in the background](Client#sending-in-the-background). An invalid sale is logged
-    /// and counted as failed. A queued sale fails for good while the API refuses the key
-    /// (during a key rotation, say): where the caller can ask for a redelivery, prefer
-    /// [`send`](Self::send).
-    ///
-    /// ```
-    /// # async fn paid(client: affitor_tower::Client) {
-    /// client.sale("in_1001", 4900).customer_key("user_123").send_in_background();
-    /// # }
-    /// ```
-    pub fn send_in_background(self) {
-        let client = self.client.clone();
-        delivery::queue(&client, Endpoint::Sale, self.into_payload());
     }
 
     /// Validates the sale and returns the client and the payload to send.
