@@ -160,6 +160,11 @@ impl Error {
         }
     }
 
+    /// The endpoint of the call or request that failed, if known.
+    pub(crate) fn endpoint(&self) -> Option<Endpoint> {
+        self.inner.endpoint
+    }
+
     pub(crate) fn with_endpoint(mut self, endpoint: Endpoint) -> Self {
         self.inner.endpoint = Some(endpoint);
         self

@@ -41,6 +41,7 @@ mod error_body;
 mod event;
 mod lead;
 mod lenient;
+mod metrics;
 mod readiness;
 mod refund;
 mod request;
@@ -284,6 +285,28 @@ impl Client {
     /// ```
     pub fn delivery_stats(&self) -> DeliveryStats {
         self.inner.delivery.stats()
+    }
+
+    /// Waits until every event queued so far (and any queued meanwhile) is delivered or given
+    /// up on, or until `deadline` passes, and returns the counters then: `pending` is 0 when
+    /// the queue was emptied. Unlike [`shutdown`](Self::shutdown), the client keeps taking
+    /// events: call it at the end of a batch job, before a test's assertions, or before a
+    /// serverless invocation freezes the process.
+    ///
+    /// ```
+    /// # async fn job(client: affitor_tower::Client) {
+    /// use std::time::Duration;
+    ///
+    /// client.lead("user_123").send_in_background();
+    /// let stats = client.flush(Duration::from_secs(5)).await;
+    /// if stats.pending > 0 {
+    ///     eprintln!("{} events still on their way", stats.pending);
+    /// }
+    /// client.lead("user_124").send_in_background(); // still taken
+    /// # }
+    /// ```
+    pub async fn flush(&self, deadline: Duration) -> DeliveryStats {
+        self.inner.delivery.flush(self, deadline).await
     }
 
     /// Stops the background delivery: from now on [`send_in_background`] drops events (counted

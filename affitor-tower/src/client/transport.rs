@@ -16,6 +16,7 @@ use super::answer::Answer;
 use super::api_key::ApiKey;
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
+use super::metrics;
 use super::retry::{self, Decision, Failure, RetryPolicy};
 
 /// The most bytes of an answer that are read; the API's answers are a few hundred bytes.
@@ -85,6 +86,7 @@ impl Transport {
         retries: Option<&AtomicU64>,
     ) -> Attempted<C::Outcome> {
         let endpoint = C::ENDPOINT;
+        let started = Instant::now();
         let span = tracing::info_span!(
             "affitor",
             endpoint = endpoint.name(),
@@ -114,7 +116,8 @@ impl Transport {
         .instrument(span.clone())
         .await;
         span.record("attempts", attempted.attempts);
-        record(&span, attempted.result.as_ref().map(C::label));
+        let outcome = record(&span, attempted.result.as_ref().map(C::label));
+        metrics::call_took(endpoint, &outcome, started.elapsed().as_secs_f64());
         attempted
     }
 
@@ -135,9 +138,32 @@ impl Transport {
             attempt += 1;
             let remaining = policy.deadline.saturating_sub(start.elapsed());
             let limit = self.timeout.min(remaining);
+            let span = self.attempt_span(endpoint, force_recheck, attempt);
             let sent =
                 tokio::time::timeout(limit, self.attempt(endpoint, force_recheck, body.clone()))
+                    .instrument(span.clone())
                     .await;
+            match &sent {
+                Ok(Ok(response)) => {
+                    span.record("http.response.status_code", response.status.as_u16());
+                    if !response.status.is_success() {
+                        span.record("error.type", response.status.as_str());
+                    }
+                }
+                Ok(Err(error)) => {
+                    let kind = if error.is_timeout() {
+                        "timeout"
+                    } else if error.is_connect() {
+                        "connect"
+                    } else {
+                        "network"
+                    };
+                    span.record("error.type", kind);
+                }
+                Err(_elapsed) => {
+                    span.record("error.type", "timeout");
+                }
+            }
             let (failure, retry_after, error) = match sent {
                 Ok(Ok(response)) => {
                     let status = response.status;
@@ -210,6 +236,7 @@ impl Transport {
                     if let Some(retries) = retries {
                         retries.fetch_add(1, Ordering::Relaxed);
                     }
+                    metrics::count(metrics::RETRIED, endpoint, None, 1);
                     tracing::debug!(
                         failure = ?failure,
                         attempt,
@@ -226,6 +253,30 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// The span of one HTTP attempt, with OpenTelemetry's HTTP client attribute names (the
+    /// status and the error type are recorded when it ends). The URL holds no secret: the key
+    /// goes in a header.
+    fn attempt_span(&self, endpoint: Endpoint, force_recheck: bool, attempt: u32) -> tracing::Span {
+        let url = if force_recheck {
+            &self.readiness_recheck_url
+        } else {
+            &self.urls[endpoint.index()]
+        };
+        let method = if endpoint.is_get() { "GET" } else { "POST" };
+        tracing::debug_span!(
+            "affitor.http",
+            otel.name = method,
+            otel.kind = "client",
+            http.request.method = method,
+            server.address = url.host_str().unwrap_or_default(),
+            server.port = url.port_or_known_default(),
+            url.full = url.as_str(),
+            http.request.resend_count = (attempt > 1).then(|| attempt - 1),
+            http.response.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        )
     }
 
     /// One attempt: send the request and read the answer (bounded).
@@ -274,11 +325,14 @@ impl Transport {
     }
 }
 
-fn record(span: &tracing::Span, result: Result<&'static str, &Error>) {
+/// Records how the call ended in its span, and returns the outcome's name (or the error's
+/// kind).
+fn record(span: &tracing::Span, result: Result<&'static str, &Error>) -> String {
     match result {
         Ok(label) => {
             span.record("outcome", label);
             span.in_scope(|| tracing::debug!("affitor call done"));
+            label.to_owned()
         }
         Err(error) => {
             let kind = format!("{:?}", error.kind());
@@ -289,6 +343,7 @@ fn record(span: &tracing::Span, result: Result<&'static str, &Error>) {
                     "affitor call failed"
                 );
             });
+            kind
         }
     }
 }

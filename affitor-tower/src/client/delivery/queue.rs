@@ -14,6 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 use crate::client::endpoint::Endpoint;
 use crate::client::event::{Event, Outcome};
+use crate::client::metrics::{self, Reason};
 use crate::client::{Client, Error};
 
 /// The default queue capacity: events waiting or being sent.
@@ -171,6 +172,9 @@ impl Delivery {
             Ok(event) => self.enqueue(client, event),
             Err(error) => {
                 self.shared.lock().failed += 1;
+                if let Some(endpoint) = error.endpoint() {
+                    metrics::count(metrics::FAILED, endpoint, Some(Reason::Invalid), 1);
+                }
                 tracing::warn!(error = %error, "Affitor event not queued: it is invalid");
             }
         }
@@ -196,6 +200,12 @@ impl Delivery {
             }
             drop(state);
             let label = Label::of(&event);
+            let reason = match refused {
+                Refused::ShutDown => Reason::ShutDown,
+                Refused::Full => Reason::QueueFull,
+                Refused::NoRuntime => Reason::NoRuntime,
+            };
+            metrics::count(metrics::DROPPED, label.endpoint, Some(reason), 1);
             let endpoint = label.endpoint.name();
             let transaction_id = label.transaction_id.as_deref();
             match refused {
@@ -220,6 +230,7 @@ impl Delivery {
             }
             return;
         }
+        metrics::count(metrics::QUEUED, event.endpoint(), None, 1);
         let keys = keys(&event);
         let seq = state.queued;
         state.pending.push_back(Job {
@@ -228,6 +239,7 @@ impl Delivery {
             seq,
         });
         state.queued += 1;
+        metrics::pending(state.held());
         if state.in_flight.len() >= shared.max_in_flight {
             state.in_flight_limited += 1;
         }
@@ -235,12 +247,39 @@ impl Delivery {
         shared.wake.notify_one();
     }
 
+    /// Waits until the queue is empty (nothing waiting or being sent) or `until` passes; the
+    /// queue keeps taking events meanwhile.
+    pub(crate) async fn flush(&self, client: &Client, deadline: Duration) -> DeliveryStats {
+        self.wait_until_empty(client, deadline_after(deadline))
+            .await;
+        self.stats()
+    }
+
+    async fn wait_until_empty(&self, client: &Client, until: tokio::time::Instant) {
+        let shared = &self.shared;
+        loop {
+            let mut settled = pin!(shared.settled.notified());
+            settled.as_mut().enable();
+            {
+                let mut state = shared.lock();
+                if state.held() == 0 {
+                    return;
+                }
+                // No worker yet, or its runtime stopped during the flush: start one, on this
+                // runtime if the client's own is gone.
+                if !state.worker_alive() && !state.pending.is_empty() {
+                    state.spawn_worker(client, shared);
+                }
+            }
+            if tokio::time::timeout_at(until, settled).await.is_err() {
+                return;
+            }
+        }
+    }
+
     pub(crate) async fn shutdown(&self, client: &Client, deadline: Duration) -> DeliveryReport {
         let shared = &self.shared;
-        let now = tokio::time::Instant::now();
-        let until = now
-            .checked_add(deadline)
-            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
+        let until = deadline_after(deadline);
         {
             let mut state = shared.lock();
             if state.closing.is_none() {
@@ -251,24 +290,7 @@ impl Delivery {
                 );
             }
         }
-        loop {
-            let mut settled = pin!(shared.settled.notified());
-            settled.as_mut().enable();
-            {
-                let mut state = shared.lock();
-                if state.held() == 0 {
-                    break;
-                }
-                // No worker yet, or its runtime stopped during the flush: start one, on this
-                // runtime if the client's own is gone.
-                if !state.worker_alive() && !state.pending.is_empty() {
-                    state.spawn_worker(client, shared);
-                }
-            }
-            if tokio::time::timeout_at(until, settled).await.is_err() {
-                break;
-            }
-        }
+        self.wait_until_empty(client, until).await;
         // Stop the worker, if any: its guard reports what it was sending.
         let worker = {
             let mut state = shared.lock();
@@ -284,6 +306,15 @@ impl Delivery {
         let mut state = shared.lock();
         let never_sent: Vec<Job> = state.pending.drain(..).collect();
         state.dropped += never_sent.len() as u64;
+        for job in &never_sent {
+            metrics::count(
+                metrics::DROPPED,
+                job.event.endpoint(),
+                Some(Reason::NotSent),
+                1,
+            );
+        }
+        metrics::pending(state.held());
         let stats = state.stats(shared);
         let closing = state.closing.get_or_insert_with(Closing::default);
         closing.undelivered.extend(
@@ -311,6 +342,13 @@ impl Delivery {
         }
         report
     }
+}
+
+/// The instant `deadline` from now; a year for a deadline too far to represent.
+fn deadline_after(deadline: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(deadline)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 impl fmt::Debug for Delivery {
@@ -343,6 +381,16 @@ impl Shared {
         } else {
             state.failed += 1;
         }
+        let (name, reason) = match &settled {
+            Settled::Delivered(_) => (metrics::DELIVERED, None),
+            Settled::Failed(error) if error.is_retryable() => {
+                (metrics::FAILED, Some(Reason::RetriesExhausted))
+            }
+            Settled::Failed(_) => (metrics::FAILED, Some(Reason::Refused)),
+            Settled::Panicked => (metrics::FAILED, Some(Reason::Panicked)),
+        };
+        metrics::count(name, label.endpoint, reason, 1);
+        metrics::pending(state.held());
         let closing = state.closing.as_mut();
         match (&settled, closing) {
             (Settled::Delivered(_), Some(closing)) => closing.delivered += 1,
@@ -547,6 +595,10 @@ impl Drop for WorkerGuard {
                     .map(|job| Label::of(&job.event).undelivered(UndeliveredReason::Interrupted)),
             );
             state.dropped += interrupted.len() as u64;
+            for job in &interrupted {
+                let endpoint = job.event.endpoint();
+                metrics::count(metrics::DROPPED, endpoint, Some(Reason::Interrupted), 1);
+            }
             drop(state);
             self.shared.settled.notify_waiters();
             return;
@@ -564,6 +616,14 @@ impl Drop for WorkerGuard {
             }
         }
         state.dropped += lost.len() as u64;
+        for label in &lost {
+            metrics::count(
+                metrics::DROPPED,
+                label.endpoint,
+                Some(Reason::Interrupted),
+                1,
+            );
+        }
         let pending = state.pending.len();
         let closing = state.closing.as_mut();
         let flushing = closing.is_some();
