@@ -88,12 +88,18 @@ pub fn affitor_middleware(config: &AppConfig) -> Affitor {
         .capture_clicks(CaptureClicks::new())
 }
 
-/// The signup routes: `GET /` and `POST /api/signup`. They need an [`AppState`] in the app data
-/// and the [`Affitor`] middleware with the client.
+/// The signup routes: `GET /` and `POST /api/signup`, and `GET /metrics` (Prometheus text).
+/// They need an [`AppState`] in the app data and the [`Affitor`] middleware with the client.
 fn signup_routes(config: &mut web::ServiceConfig) {
+    example_support::install_metrics();
     config
         .route("/", web::get().to(page))
-        .route("/api/signup", web::post().to(signup));
+        .route("/api/signup", web::post().to(signup))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics() -> String {
+    example_support::metrics_page()
 }
 
 /// Reads JSON and form bodies up to [`BODY_LIMIT`].

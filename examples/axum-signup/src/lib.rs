@@ -42,16 +42,22 @@ pub fn affitor_layer(config: AppConfig) -> AffitorLayer<CaptureClicks> {
 }
 
 /// The signup routes, for any router whose state holds the [`Users`] and the outbox (`None`
-/// to send the leads in the background).
+/// to send the leads in the background), and `GET /metrics` (Prometheus text).
 pub fn signup_routes<S>() -> Router<S>
 where
     Users: FromRef<S>,
     Option<Outbox>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
+    example_support::install_metrics();
     Router::new()
         .route("/", get(page))
         .route("/api/signup", post(signup))
+        .route("/metrics", get(metrics))
+}
+
+async fn metrics() -> String {
+    example_support::metrics_page()
 }
 
 async fn page() -> Html<&'static str> {
