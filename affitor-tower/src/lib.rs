@@ -80,7 +80,7 @@ pub use client::{
 pub use endpoint::Endpoint;
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,
 /// as the Affitor CLI's onboarding check reads them: [`Client::readiness`] and
-/// [`Client::verify`].
+/// [`Client::verification`].
 ///
 /// ```
 /// use affitor_tower::readiness::{Readiness, ReadinessState};
@@ -97,7 +97,8 @@ pub use endpoint::Endpoint;
 pub mod readiness {
     pub use crate::client::{
         ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,
-        Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification, VerifyRequest,
+        Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification,
+        VerificationRequest,
     };
 }
 #[cfg(feature = "layer")]

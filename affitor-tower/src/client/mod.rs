@@ -64,7 +64,7 @@ pub use self::event::{Event, IntoEvent};
 pub use self::lead::{LeadOutcome, LeadRequest};
 pub use self::readiness::{
     ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,
-    Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification, VerifyRequest,
+    Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification, VerificationRequest,
 };
 pub use self::refund::{RefundOutcome, RefundRequest};
 pub use self::retry::RetryPolicy;
@@ -76,7 +76,7 @@ use self::transport::Transport;
 /// Cheap to clone: clones share one connection pool, one configuration and one background
 /// queue. Build it once at start-up with [`Client::from_env`] or [`Client::builder`], and make
 /// requests from it: [`lead`](Client::lead), [`sale`](Client::sale), [`refund`](Client::refund),
-/// [`click`](Client::click), [`readiness`](Client::readiness), [`verify`](Client::verify).
+/// [`click`](Client::click), [`readiness`](Client::readiness), [`verification`](Client::verification).
 ///
 /// ```no_run
 /// use affitor_tower::{Client, SaleOutcome};
@@ -239,12 +239,12 @@ impl Client {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// let verification = client.verify().send().await?;
+    /// let verification = client.verification().send().await?;
     /// # Ok(())
     /// # }
     /// ```
-    pub fn verify(&self) -> VerifyRequest {
-        VerifyRequest::new(self.clone())
+    pub fn verification(&self) -> VerificationRequest {
+        VerificationRequest::new(self.clone())
     }
 
     /// The base URL, without a trailing `/`.

@@ -203,7 +203,7 @@ impl Failure {
 
 /// What to do after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
+pub(crate) enum Next {
     /// Wait this long, then try again.
     RetryAfter(Duration),
     /// Give up and report the failure.
@@ -285,7 +285,7 @@ pub(crate) fn decide(
     elapsed: Duration,
     retry_after: Option<Duration>,
     jitter: f64,
-) -> Decision {
+) -> Next {
     // A refund waiting for its sale keeps trying until the window closes, whatever the attempt
     // budget (unless the policy never retries): the window, not the count, says how long a sale
     // may take to arrive. Its last attempt comes when the window closes, at the latest.
@@ -297,16 +297,16 @@ pub(crate) fn decide(
         || !is_retryable(policy, endpoint, failure, elapsed)
         || rate_limited_beyond_cap(policy, failure, retry_after)
     {
-        return Decision::GiveUp;
+        return Next::GiveUp;
     }
     let mut wait = backoff(policy, attempt, retry_after, jitter);
     if waiting_for_the_sale {
         wait = wait.min(policy.refund_not_found_window.saturating_sub(elapsed));
     }
     if elapsed.saturating_add(wait) >= policy.deadline {
-        return Decision::GiveUp;
+        return Next::GiveUp;
     }
-    Decision::RetryAfter(wait)
+    Next::RetryAfter(wait)
 }
 
 /// Reads a `Retry-After` value given in seconds. The HTTP-date form is not used by the Affitor
@@ -415,7 +415,7 @@ mod tests {
                 None,
                 0.5
             ),
-            Decision::GiveUp
+            Next::GiveUp
         );
     }
 
@@ -475,7 +475,7 @@ mod tests {
         // (the backoff alone would wait 2.5 s).
         assert_eq!(
             decide(&policy, Endpoint::Refund, S(404), 7, second, None, 0.5),
-            Decision::RetryAfter(Duration::from_secs(2))
+            Next::RetryAfter(Duration::from_secs(2))
         );
         // A policy that never retries does not, whatever the window.
         let never = RetryPolicy::none().refund_not_found_window(Duration::from_secs(3));
@@ -489,13 +489,13 @@ mod tests {
                 None,
                 0.5
             ),
-            Decision::GiveUp
+            Next::GiveUp
         );
         // Past the window: the budget applies again.
         let late = Duration::from_secs(3);
         assert_eq!(
             decide(&policy, Endpoint::Refund, S(404), 7, late, None, 0.5),
-            Decision::GiveUp
+            Next::GiveUp
         );
         // Not past the deadline, whatever the window.
         let policy = policy.refund_not_found_window(Duration::from_secs(60));
@@ -510,12 +510,12 @@ mod tests {
                 None,
                 0.5
             ),
-            Decision::GiveUp
+            Next::GiveUp
         );
         // Other failures keep to the budget.
         assert_eq!(
             decide(&policy, Endpoint::Refund, S(500), 7, second, None, 0.5),
-            Decision::GiveUp
+            Next::GiveUp
         );
     }
 
@@ -528,19 +528,19 @@ mod tests {
         let zero = Duration::ZERO;
         assert_eq!(
             decide(&policy, Endpoint::Sale, S(500), 1, zero, None, 0.5),
-            Decision::RetryAfter(Duration::from_millis(50))
+            Next::RetryAfter(Duration::from_millis(50))
         );
         assert_eq!(
             decide(&policy, Endpoint::Sale, S(500), 2, zero, None, 0.5),
-            Decision::RetryAfter(Duration::from_millis(100))
+            Next::RetryAfter(Duration::from_millis(100))
         );
         assert_eq!(
             decide(&policy, Endpoint::Sale, S(500), 3, zero, None, 0.5),
-            Decision::GiveUp
+            Next::GiveUp
         );
         assert_eq!(
             decide(&policy, Endpoint::Sale, S(400), 1, zero, None, 0.5),
-            Decision::GiveUp
+            Next::GiveUp
         );
         // Not enough time left for the wait.
         assert_eq!(
@@ -553,7 +553,7 @@ mod tests {
                 None,
                 0.5
             ),
-            Decision::GiveUp
+            Next::GiveUp
         );
         assert_eq!(
             decide(
@@ -565,7 +565,7 @@ mod tests {
                 Some(Duration::from_secs(5)),
                 0.5
             ),
-            Decision::GiveUp
+            Next::GiveUp
         );
         assert_eq!(
             decide(
@@ -577,7 +577,7 @@ mod tests {
                 None,
                 0.5
             ),
-            Decision::GiveUp
+            Next::GiveUp
         );
     }
 
@@ -597,20 +597,20 @@ mod tests {
             )
         };
         // Retry-After: 60 with a 10 s cap: retrying at 10 s would hit the limit again.
-        assert_eq!(decide_429(Some(60)), Decision::GiveUp);
+        assert_eq!(decide_429(Some(60)), Next::GiveUp);
         // Up to the cap, the wait is honoured in full.
         assert_eq!(
             decide_429(Some(10)),
-            Decision::RetryAfter(Duration::from_secs(10))
+            Next::RetryAfter(Duration::from_secs(10))
         );
         assert_eq!(
             decide_429(Some(3)),
-            Decision::RetryAfter(Duration::from_secs(3))
+            Next::RetryAfter(Duration::from_secs(3))
         );
         // No Retry-After: the backoff applies.
         assert_eq!(
             decide_429(None),
-            Decision::RetryAfter(Duration::from_millis(100))
+            Next::RetryAfter(Duration::from_millis(100))
         );
         // A wait hint on another status is capped, not a reason to stop.
         assert_eq!(
@@ -623,7 +623,7 @@ mod tests {
                 Some(Duration::from_secs(60)),
                 0.5
             ),
-            Decision::RetryAfter(Duration::from_secs(10))
+            Next::RetryAfter(Duration::from_secs(10))
         );
         assert!(!rate_limited_beyond_cap(
             &policy,
@@ -644,7 +644,7 @@ mod tests {
             Some(Duration::from_secs(1)),
             0.5,
         );
-        assert_eq!(decision, Decision::GiveUp);
+        assert_eq!(decision, Next::GiveUp);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::api_key::ApiKey;
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
 use super::metrics;
-use super::retry::{self, Decision, Failure, RetryPolicy};
+use super::retry::{self, Failure, Next, RetryPolicy};
 
 /// The most bytes of an answer that are read; the API's answers are a few hundred bytes.
 const MAX_BODY_LEN: usize = 256 * 1024;
@@ -231,7 +231,7 @@ impl Transport {
                 fastrand::f64(),
             );
             match decision {
-                Decision::RetryAfter(wait) => {
+                Next::RetryAfter(wait) => {
                     uncertain |= failure.may_have_been_processed();
                     if let Some(retries) = retries {
                         retries.fetch_add(1, Ordering::Relaxed);
@@ -245,7 +245,7 @@ impl Transport {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Decision::GiveUp => {
+                Next::GiveUp => {
                     return Attempted {
                         result: Err(error.with_attempts(attempt)),
                         attempts: attempt,

@@ -241,12 +241,12 @@ pub(crate) struct Triggered {
     /// How long to wait before answering.
     pub(crate) delay: Option<Duration>,
     /// What to do instead of the normal answer.
-    pub(crate) action: Option<Action>,
+    pub(crate) effect: Option<Effect>,
 }
 
 /// A fault that changes the answer.
 #[derive(Debug)]
-pub(crate) enum Action {
+pub(crate) enum Effect {
     /// Answer this instead of processing.
     Respond(Canned),
     /// Process, then answer this instead of the normal answer.
@@ -303,7 +303,7 @@ impl Faults {
                 }
                 kind => {
                     took_action = true;
-                    triggered.action = Some(action(kind, endpoint));
+                    triggered.effect = Some(effect(kind, endpoint));
                 }
             }
             if took_delay && took_action {
@@ -315,35 +315,35 @@ impl Faults {
     }
 }
 
-fn action(kind: &FaultKind, endpoint: Endpoint) -> Action {
+fn effect(kind: &FaultKind, endpoint: Endpoint) -> Effect {
     match kind {
-        FaultKind::Status(status) => Action::Respond(Canned {
+        FaultKind::Status(status) => Effect::Respond(Canned {
             status: *status,
             body: error_body(endpoint, *status, None),
             retry_after: None,
         }),
-        FaultKind::Response(status, body) => Action::Respond(Canned {
+        FaultKind::Response(status, body) => Effect::Respond(Canned {
             status: *status,
             body: body.clone(),
             retry_after: None,
         }),
-        FaultKind::ResponseAfterProcessing(status, body) => Action::ProcessThenRespond(Canned {
+        FaultKind::ResponseAfterProcessing(status, body) => Effect::ProcessThenRespond(Canned {
             status: *status,
             body: body.clone(),
             retry_after: None,
         }),
         FaultKind::RateLimited(retry_after) => {
             let seconds = whole_seconds_up(*retry_after);
-            Action::Respond(Canned {
+            Effect::Respond(Canned {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 body: error_body(endpoint, StatusCode::TOO_MANY_REQUESTS, Some(seconds)),
                 retry_after: Some(seconds),
             })
         }
-        FaultKind::DropConnection => Action::DropConnection,
-        FaultKind::DropResponse => Action::DropResponse,
+        FaultKind::DropConnection => Effect::DropConnection,
+        FaultKind::DropResponse => Effect::DropResponse,
         // Delays are taken apart from actions; keep a sane answer if one ever lands here.
-        FaultKind::Delay(_) => Action::Respond(Canned {
+        FaultKind::Delay(_) => Effect::Respond(Canned {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             body: error_body(endpoint, StatusCode::INTERNAL_SERVER_ERROR, None),
             retry_after: None,
@@ -408,10 +408,10 @@ mod tests {
         let mut faults = Faults::default();
         faults.inject(Fault::status(500));
         assert!(matches!(
-            faults.take(Endpoint::Sale).action,
-            Some(Action::Respond(Canned { status, .. })) if status == 500
+            faults.take(Endpoint::Sale).effect,
+            Some(Effect::Respond(Canned { status, .. })) if status == 500
         ));
-        assert!(faults.take(Endpoint::Sale).action.is_none());
+        assert!(faults.take(Endpoint::Sale).effect.is_none());
         assert!(faults.list.is_empty());
     }
 
@@ -424,14 +424,14 @@ mod tests {
                 .on(Endpoint::Sale)
                 .always(),
         );
-        assert!(faults.take(Endpoint::Click).action.is_none());
+        assert!(faults.take(Endpoint::Click).effect.is_none());
         assert!(matches!(
-            faults.take(Endpoint::Lead).action,
-            Some(Action::DropConnection)
+            faults.take(Endpoint::Lead).effect,
+            Some(Effect::DropConnection)
         ));
         assert!(matches!(
-            faults.take(Endpoint::Sale).action,
-            Some(Action::DropConnection)
+            faults.take(Endpoint::Sale).effect,
+            Some(Effect::DropConnection)
         ));
     }
 
@@ -444,15 +444,15 @@ mod tests {
         let first = faults.take(Endpoint::Refund);
         assert_eq!(first.delay, Some(Duration::from_millis(5)));
         assert!(
-            matches!(first.action, Some(Action::Respond(Canned { status, .. })) if status == 503)
+            matches!(first.effect, Some(Effect::Respond(Canned { status, .. })) if status == 503)
         );
         let second = faults.take(Endpoint::Refund);
         assert_eq!(second.delay, Some(Duration::from_millis(5)));
         assert!(
-            matches!(second.action, Some(Action::Respond(Canned { status, .. })) if status == 502)
+            matches!(second.effect, Some(Effect::Respond(Canned { status, .. })) if status == 502)
         );
         let third = faults.take(Endpoint::Refund);
-        assert!(third.delay.is_none() && third.action.is_none());
+        assert!(third.delay.is_none() && third.effect.is_none());
     }
 
     #[test]
@@ -460,24 +460,24 @@ mod tests {
         let mut faults = Faults::default();
         let body = json!({"error": "Failed to create commission"});
         faults.inject(Fault::response_after_processing(500, body.clone()).on(Endpoint::Sale));
-        assert!(faults.take(Endpoint::Lead).action.is_none());
-        match faults.take(Endpoint::Sale).action {
-            Some(Action::ProcessThenRespond(canned)) => {
+        assert!(faults.take(Endpoint::Lead).effect.is_none());
+        match faults.take(Endpoint::Sale).effect {
+            Some(Effect::ProcessThenRespond(canned)) => {
                 assert_eq!(canned.status, StatusCode::INTERNAL_SERVER_ERROR);
                 assert_eq!(canned.body, body);
                 assert_eq!(canned.retry_after, None);
             }
             other => panic!("expected a processed-then-500, got {other:?}"),
         }
-        assert!(faults.take(Endpoint::Sale).action.is_none());
+        assert!(faults.take(Endpoint::Sale).effect.is_none());
     }
 
     #[test]
     fn rate_limits_round_retry_after_up() {
         let mut faults = Faults::default();
         faults.inject(Fault::rate_limited(Duration::from_millis(1500)));
-        match faults.take(Endpoint::Sale).action {
-            Some(Action::Respond(canned)) => {
+        match faults.take(Endpoint::Sale).effect {
+            Some(Effect::Respond(canned)) => {
                 assert_eq!(canned.status, StatusCode::TOO_MANY_REQUESTS);
                 assert_eq!(canned.retry_after, Some(2));
                 assert_eq!(canned.body, json!({"error": "Too many requests"}));

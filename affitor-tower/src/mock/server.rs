@@ -20,7 +20,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
-use super::fault::{Action, Canned};
+use super::fault::{Canned, Effect};
 use super::record::{Endpoint, RecordedRequest};
 use super::rules::{Call, Reply};
 use super::state::{JsonBody, State};
@@ -189,14 +189,14 @@ async fn respond(
         let planned = match (endpoint, read_error) {
             (Some(endpoint), None) => {
                 let triggered = state.faults.take(endpoint);
-                let plan = match triggered.action {
+                let plan = match triggered.effect {
                     None => Plan::Processed(state.handle(&call(endpoint))),
-                    Some(action @ (Action::ProcessThenRespond(_) | Action::DropResponse)) => {
+                    Some(effect @ (Effect::ProcessThenRespond(_) | Effect::DropResponse)) => {
                         let processed = state.handle(&call(endpoint));
-                        Plan::Fault(action, Some(processed))
+                        Plan::Fault(effect, Some(processed))
                     }
-                    Some(action @ (Action::Respond(_) | Action::DropConnection)) => {
-                        Plan::Fault(action, None)
+                    Some(effect @ (Effect::Respond(_) | Effect::DropConnection)) => {
+                        Plan::Fault(effect, None)
                     }
                 };
                 Some((endpoint, plan, triggered.delay))
@@ -244,7 +244,7 @@ async fn respond(
     let reply = match plan {
         Plan::Processed(reply) => reply,
         Plan::Fault(
-            Action::Respond(Canned {
+            Effect::Respond(Canned {
                 status,
                 body,
                 retry_after,
@@ -267,7 +267,7 @@ async fn respond(
             reply
         }
         Plan::Fault(
-            Action::ProcessThenRespond(Canned {
+            Effect::ProcessThenRespond(Canned {
                 status,
                 body,
                 retry_after,
@@ -292,7 +292,7 @@ async fn respond(
             );
             reply
         }
-        Plan::Fault(Action::DropConnection, _) => {
+        Plan::Fault(Effect::DropConnection, _) => {
             tracing::debug!(%endpoint, "affitor mock: dropping the connection (injected fault)");
             if shared.log_events {
                 tracing::info!(
@@ -306,7 +306,7 @@ async fn respond(
             }
             match hang_up_now(&hang_up).await {}
         }
-        Plan::Fault(Action::DropResponse, processed) => {
+        Plan::Fault(Effect::DropResponse, processed) => {
             if let Some(delay) = delay {
                 tokio::time::sleep(delay).await;
             }
@@ -327,7 +327,7 @@ enum Plan {
     /// Answer what the endpoint's rules answered: no fault.
     Processed(Reply),
     /// An injected fault, with what the rules answered when the fault processes first.
-    Fault(Action, Option<Reply>),
+    Fault(Effect, Option<Reply>),
 }
 
 /// A copy of `headers` that owns its values. hyper's header values share the connection's read

@@ -479,7 +479,7 @@ async fn bearer_on_everything_but_click_and_our_user_agent() {
         .send()
         .await
         .unwrap();
-    client.verify().polls(1).send().await.unwrap();
+    client.verification().polls(1).send().await.unwrap();
     client.readiness().force_recheck(true).send().await.unwrap();
 
     let requests = mock.requests();
@@ -548,7 +548,7 @@ async fn readiness_and_verification() {
     );
 
     // The chain is the first event: right after it, the integration is verified.
-    let verification = client.verify().polls(3).send().await.unwrap();
+    let verification = client.verification().polls(3).send().await.unwrap();
     assert!(verification.chain.attributed);
     assert!(verification.chain.verdict.all_attributed());
     assert!(verification.is_verified());
@@ -569,7 +569,7 @@ async fn readiness_and_verification() {
             .times(2),
     );
     let verification = client
-        .verify()
+        .verification()
         .polls(3)
         .poll_interval(Duration::from_millis(10))
         .send()
@@ -597,7 +597,7 @@ async fn readiness_and_verification() {
         .on(Endpoint::Readiness)
         .always(),
     );
-    let verification = client.verify().polls(5).send().await.unwrap();
+    let verification = client.verification().polls(5).send().await.unwrap();
     assert!(!verification.is_verified());
     assert_eq!(verification.chain.verdict.sale, StepVerdict::Unattributed);
     let (gate, report) = verification.readiness.blocking_gate().unwrap();
@@ -620,7 +620,7 @@ async fn verification_waits_as_long_as_the_api_asks_between_polls() {
     );
     let started = Instant::now();
     let verification = client
-        .verify()
+        .verification()
         .polls(2)
         .poll_interval(Duration::from_secs(60))
         .send()

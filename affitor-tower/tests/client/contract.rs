@@ -267,7 +267,7 @@ async fn send_everything(client: &Client) {
     client.readiness().send().await.unwrap();
     client.readiness().force_recheck(true).send().await.unwrap();
     client
-        .verify()
+        .verification()
         .polls(1)
         .poll_interval(std::time::Duration::ZERO)
         .send()

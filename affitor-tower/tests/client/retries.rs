@@ -13,7 +13,7 @@ use serde_json::json;
 async fn rate_limited_chain_is_not_retried() {
     let (mock, client) = setup().await;
     mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::TestEvent));
-    let error = client.verify().send().await.unwrap_err();
+    let error = client.verification().send().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::RateLimited);
     assert_eq!(error.retry_after(), Some(Duration::from_secs(1)));
     assert!(error.is_retryable());
@@ -470,7 +470,7 @@ async fn a_wrong_host_answering_html_is_never_a_success() {
             .await
             .unwrap_err(),
         client.readiness().send().await.unwrap_err(),
-        client.verify().polls(1).send().await.unwrap_err(),
+        client.verification().polls(1).send().await.unwrap_err(),
     ];
     for error in errors {
         assert_eq!(error.kind(), ErrorKind::Decode, "{error}");
@@ -527,7 +527,7 @@ async fn the_key_never_appears_in_debug_or_errors() {
         client.click("https://x.example/?aff=partner")
     ));
     shown.push(format!("{:?}", client.readiness()));
-    shown.push(format!("{:?}", client.verify()));
+    shown.push(format!("{:?}", client.verification()));
 
     let wrong_key = Client::builder()
         .api_key("aff_wrong_but_also_secret")

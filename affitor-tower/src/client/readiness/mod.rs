@@ -1,14 +1,14 @@
 //! Readiness (`GET /api/v1/programs/me/readiness`): the program's five gates and the state they
 //! add up to, decoded leniently; `verify.rs` runs the synthetic chain and polls this.
 
-mod verify;
+mod verification;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
 
-pub use self::verify::{ChainRun, Verification, VerifyRequest};
+pub use self::verification::{ChainRun, Verification, VerificationRequest};
 use super::Client;
 use super::answer::Answer;
 use super::endpoint::Endpoint;
@@ -18,7 +18,7 @@ use super::transport::Call;
 
 /// The readiness of the program behind the API key: five gates and the state they add up to.
 ///
-/// Read with [`Client::readiness`](crate::Client::readiness); [`Client::verify`](crate::Client::verify)
+/// Read with [`Client::readiness`](crate::Client::readiness); [`Client::verification`](crate::Client::verification)
 /// runs the synthetic chain first and then polls it. Decoding is lenient: the body may be bare
 /// or wrapped in `{"data": ...}`, unknown values land in `Other(..)` variants and missing
 /// fields take defaults.
@@ -60,8 +60,8 @@ pub struct Readiness {
     /// When the API key was last rotated, as ISO 8601 text.
     pub key_rotated_at: Option<String>,
     /// How long to wait before reading again (`poll.retry_after_seconds`, 5 s when absent).
-    /// [`Client::verify`](crate::Client::verify) waits that long between its reads, at most
-    /// [`VerifyRequest::poll_interval`](crate::readiness::VerifyRequest::poll_interval).
+    /// [`Client::verification`](crate::Client::verification) waits that long between its reads, at most
+    /// [`VerificationRequest::poll_interval`](crate::readiness::VerificationRequest::poll_interval).
     pub poll_interval: Duration,
 }
 

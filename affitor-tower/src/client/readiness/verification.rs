@@ -16,14 +16,14 @@ use crate::client::transport::{Call, json_body};
 
 /// A verification of the integration, as `affitor onboard` does it: run the synthetic click →
 /// lead → sale chain, then poll readiness until the integration is verified. Made by
-/// [`Client::verify`].
+/// [`Client::verification`].
 ///
 /// ```
-/// # async fn verify(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+/// # async fn check(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
 /// use std::time::Duration;
 ///
 /// let verification = client
-///     .verify()
+///     .verification()
 ///     .polls(3)
 ///     .poll_interval(Duration::from_secs(3))
 ///     .send()
@@ -34,13 +34,13 @@ use crate::client::transport::{Call, json_body};
 /// ```
 #[must_use = "a verification does nothing until you call `send`"]
 #[derive(Debug)]
-pub struct VerifyRequest {
+pub struct VerificationRequest {
     client: Client,
     polls: u32,
     poll_interval: Duration,
 }
 
-impl VerifyRequest {
+impl VerificationRequest {
     pub(crate) fn new(client: Client) -> Self {
         Self {
             client,
@@ -53,7 +53,7 @@ impl VerifyRequest {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// let verification = client.verify().polls(3).send().await?;
+    /// let verification = client.verification().polls(3).send().await?;
     /// println!("verified within 3 reads: {}", verification.is_verified());
     /// # Ok(())
     /// # }
@@ -74,7 +74,7 @@ impl VerifyRequest {
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
     /// use std::time::Duration;
     ///
-    /// let verification = client.verify().poll_interval(Duration::from_secs(1)).send().await?;
+    /// let verification = client.verification().poll_interval(Duration::from_secs(1)).send().await?;
     /// println!("verified: {}", verification.is_verified());
     /// # Ok(())
     /// # }
@@ -94,7 +94,7 @@ impl VerifyRequest {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// let verification = client.verify().send().await?;
+    /// let verification = client.verification().send().await?;
     /// println!("verified: {}", verification.is_verified());
     /// # Ok(())
     /// # }
@@ -140,12 +140,12 @@ pub struct ChainRun {
     pub attributed: bool,
 }
 
-/// The result of [`Client::verify`](crate::Client::verify): the synthetic chain, then the
+/// The result of [`Client::verification`](crate::Client::verification): the synthetic chain, then the
 /// readiness read after it.
 ///
 /// ```
 /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-/// let verification = client.verify().send().await?;
+/// let verification = client.verification().send().await?;
 /// if verification.is_verified() {
 ///     println!("integration verified");
 /// } else if let Some((gate, report)) = verification.readiness.blocking_gate() {
@@ -168,7 +168,7 @@ impl Verification {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// let verification = client.verify().send().await?;
+    /// let verification = client.verification().send().await?;
     /// assert_eq!(
     ///     verification.is_verified(),
     ///     verification.chain.attributed && verification.readiness.integration_verified
@@ -334,7 +334,7 @@ mod tests {
             Duration::from_secs(2)
         );
         assert_eq!(
-            VerifyRequest::new(client()).poll_interval,
+            VerificationRequest::new(client()).poll_interval,
             DEFAULT_MAX_POLL_INTERVAL
         );
     }
