@@ -8,7 +8,7 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
-use affitor_tower::{ClickId, ClickIdLookup};
+use affitor_tower::{ClickId, lookup::ClickIdLookup};
 
 /// Extracts the click id that the [`Affitor`](crate::Affitor) middleware found in the request.
 ///
@@ -21,7 +21,7 @@ use affitor_tower::{ClickId, ClickIdLookup};
 /// turns *every* extractor error into `None` for an `Option`, the missing middleware included:
 /// the extractor then still logs the misconfiguration at `error` level, but the handler runs.
 /// To fail loudly when the click id is optional, take [`AffitorClient`](crate::AffitorClient)
-/// and read [`click_id`](affitor_tower::BoundClient::click_id) from it, or take
+/// and read [`click_id`](affitor_tower::client::BoundClient::click_id) from it, or take
 /// `web::ReqData<ClickIdLookup>`.
 ///
 /// ```
@@ -50,7 +50,7 @@ impl AffitorClickId {
     /// # use affitor_actix::{AffitorClickId, ClickId};
     /// let id: ClickId = "abc".parse()?;
     /// assert_eq!(AffitorClickId(id.clone()).into_inner(), id);
-    /// # Ok::<(), affitor_actix::affitor_tower::InvalidClickId>(())
+    /// # Ok::<(), affitor_actix::affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn into_inner(self) -> ClickId {
         self.0

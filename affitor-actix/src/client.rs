@@ -7,7 +7,7 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
-use affitor_tower::{BoundClient, Client};
+use affitor_tower::{Client, client::BoundClient};
 
 use crate::click_id::lookup;
 

@@ -64,7 +64,7 @@
 //! flush what is still queued.
 //!
 //! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
-//! and the click id is found by the same code (`affitor_tower::adapter`): a team can move
+//! and the click id is found by the same code (`affitor_tower::lookup`): a team can move
 //! between the two frameworks without a change in behaviour.
 
 mod click_id;
@@ -75,7 +75,10 @@ mod webhook;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, Client,
+    ClickId, Client,
+    capture::CaptureClicks,
+    client::BoundClient,
+    lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
-use affitor_actix::affitor_tower::RetryPolicy;
+use affitor_actix::affitor_tower::client::RetryPolicy;
 use affitor_actix::affitor_tower::mock::{Fault, MockServer, SignedWebhook};
 use affitor_actix::affitor_tower::webhook::{Polar, Stripe};
 use affitor_actix::{Affitor, AffitorClient, Client, PolarEvent, StripeEvent};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::ops::Deref;
 
-use affitor_tower::{ClickId, ClickIdLookup};
+use affitor_tower::{ClickId, lookup::ClickIdLookup};
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -43,7 +43,7 @@ impl AffitorClickId {
     /// # use affitor_axum::{AffitorClickId, ClickId};
     /// let id: ClickId = "abc".parse()?;
     /// assert_eq!(AffitorClickId(id.clone()).into_inner(), id);
-    /// # Ok::<(), affitor_axum::affitor_tower::InvalidClickId>(())
+    /// # Ok::<(), affitor_axum::affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn into_inner(self) -> ClickId {
         self.0
@@ -118,7 +118,7 @@ impl ClickIdRejection {
     ///
     /// ```
     /// use affitor_axum::ClickIdRejection;
-    /// use affitor_axum::affitor_tower::ClickIdLookup;
+    /// use affitor_axum::affitor_tower::lookup::ClickIdLookup;
     ///
     /// let rejection = ClickIdRejection::NotFound(ClickIdLookup::not_found(Vec::new()));
     /// assert_eq!(rejection.status(), http::StatusCode::BAD_REQUEST);

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use affitor_tower::{BoundClient, ClickId, Client};
+use affitor_tower::{ClickId, Client, client::BoundClient};
 use axum_core::extract::{FromRef, FromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;

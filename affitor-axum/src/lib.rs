@@ -60,8 +60,10 @@ mod webhook;
 
 pub use affitor_tower;
 pub use affitor_tower::{
-    AffitorLayer, BoundClient, CaptureClicks, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource,
-    Client,
+    AffitorLayer, ClickId, Client,
+    capture::CaptureClicks,
+    client::BoundClient,
+    lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};

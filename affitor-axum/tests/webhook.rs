@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
 use affitor_axum::{AffitorClient, AffitorLayer, Client, PolarEvent, StripeEvent};
-use affitor_tower::RetryPolicy;
+use affitor_tower::client::RetryPolicy;
 use affitor_tower::mock::{Fault, MockServer, SignedWebhook};
 use axum::Router;
 use axum::body::Body;

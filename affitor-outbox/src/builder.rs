@@ -100,7 +100,7 @@ impl OutboxBuilder {
 
     /// How long a relay holds the rows it claimed (default 2 minutes). A relay that dies while
     /// sending leaves its rows claimed until then; they go again after. Keep it longer than
-    /// the client's [`RetryPolicy::deadline`](affitor_tower::RetryPolicy::deadline), or a slow
+    /// the client's [`RetryPolicy::deadline`](affitor_tower::client::RetryPolicy::deadline), or a slow
     /// send may be claimed by a second relay while the first still waits for its answer.
     ///
     /// ```

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use affitor_tower::Event;
+use affitor_tower::client::Event;
 
 use crate::store::NewRow;
 

@@ -40,7 +40,7 @@ pub enum OutboxError {
         /// The feature to enable: `sqlite` or `postgres`.
         feature: &'static str,
     },
-    /// The event is invalid (see [`IntoEvent`](affitor_tower::IntoEvent)); nothing was written.
+    /// The event is invalid (see [`IntoEvent`](affitor_tower::client::IntoEvent)); nothing was written.
     #[error("the Affitor event was not written: {0}")]
     Invalid(#[source] affitor_tower::Error),
     /// The store refused the write or the read.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use affitor_tower::{Client, IntoEvent};
+use affitor_tower::{Client, client::IntoEvent};
 use tokio::sync::Notify;
 
 use crate::builder::{Config, OutboxBuilder};

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use affitor_tower::{Endpoint, Error, ErrorKind, Event};
+use affitor_tower::{
+    Error,
+    client::{Endpoint, ErrorKind, Event},
+};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 

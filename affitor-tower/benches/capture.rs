@@ -19,7 +19,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use affitor_tower::capture::{Decision, PartnerClick, Visit};
-use affitor_tower::{AffitorLayer, CaptureClicks, ClickId, Client};
+use affitor_tower::{AffitorLayer, ClickId, Client, capture::CaptureClicks};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
 use http::{HeaderMap, HeaderValue, Request, Response};

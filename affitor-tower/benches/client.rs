@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use affitor_tower::mock::MockServer;
-use affitor_tower::{ClickId, Client, SaleOutcome};
+use affitor_tower::{ClickId, Client, client::SaleOutcome};
 use criterion::{Criterion, criterion_group, criterion_main};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 

@@ -16,8 +16,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use affitor_tower::adapter;
-use affitor_tower::{AffitorLayer, ClickId, ClickIdLookup, ClickIdSource};
+use affitor_tower::lookup;
+use affitor_tower::{
+    AffitorLayer, ClickId,
+    lookup::{ClickIdLookup, ClickIdSource},
+};
 use axum::extract::FromRequest;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group};
@@ -288,7 +291,7 @@ fn layer(c: &mut Criterion) {
 
 /// Where the time of the no-click-id case goes.
 fn breakdown(c: &mut Criterion) {
-    let search = affitor_tower::ClickIdSearch::default();
+    let search = affitor_tower::lookup::ClickIdSearch::default();
     let request = (cases().remove(0).make)();
     let mut group = c.benchmark_group("breakdown");
     group
@@ -298,7 +301,7 @@ fn breakdown(c: &mut Criterion) {
         b.iter(|| {
             let headers = request.headers();
             let method = request.method().as_str();
-            black_box(adapter::lookup_headers(&search, method, |header| {
+            black_box(lookup::lookup_headers(&search, method, |header| {
                 headers
                     .get_all(header.name())
                     .into_iter()
@@ -309,7 +312,7 @@ fn breakdown(c: &mut Criterion) {
     group.bench_function("insert_lookup", |b| {
         b.iter(|| {
             let mut extensions = http::Extensions::new();
-            extensions.insert(affitor_tower::ClickIdLookup::not_found(Vec::new()));
+            extensions.insert(affitor_tower::lookup::ClickIdLookup::not_found(Vec::new()));
             black_box(extensions)
         })
     });

@@ -19,7 +19,7 @@ use std::sync::Arc;
 ///
 /// assert!("".parse::<ClickId>().is_err());
 /// assert!("evil\r\nSet-Cookie: x".parse::<ClickId>().is_err());
-/// # Ok::<(), affitor_tower::InvalidClickId>(())
+/// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
 /// ```
 ///
 /// Cloning is cheap: the text is shared, so a copy taken out of a request's [`ClickIdLookup`]
@@ -44,7 +44,7 @@ impl ClickId {
     /// need not be UTF-8.
     ///
     /// ```
-    /// use affitor_tower::{ClickId, InvalidClickId};
+    /// use affitor_tower::{ClickId, lookup::InvalidClickId};
     ///
     /// assert_eq!(ClickId::from_bytes(b"abc")?.as_str(), "abc");
     /// assert_eq!(
@@ -68,7 +68,7 @@ impl ClickId {
     /// ```
     /// let id: affitor_tower::ClickId = "abc".parse()?;
     /// assert_eq!(id.as_str(), "abc");
-    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn as_str(&self) -> &str {
         &self.0
@@ -79,7 +79,7 @@ impl ClickId {
     /// ```
     /// let id: affitor_tower::ClickId = "abc".parse()?;
     /// assert_eq!(id.into_string(), "abc");
-    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn into_string(self) -> String {
         String::from(&*self.0)
@@ -212,7 +212,7 @@ impl<'de> serde::Deserialize<'de> for ClickId {
 /// in a log line.
 ///
 /// ```
-/// use affitor_tower::{ClickId, InvalidClickId};
+/// use affitor_tower::{ClickId, lookup::InvalidClickId};
 ///
 /// let error = "a b".parse::<ClickId>().unwrap_err();
 /// assert_eq!(error, InvalidClickId::ForbiddenByte { byte: b' ', position: 1 });
@@ -259,7 +259,7 @@ pub enum InvalidClickId {
 /// `affitor_click_id`.
 ///
 /// ```
-/// use affitor_tower::ClickIdSource;
+/// use affitor_tower::lookup::ClickIdSource;
 ///
 /// let source = ClickIdSource::header("x-click-id");
 /// assert_eq!(source.to_string(), "header `x-click-id`");
@@ -285,7 +285,7 @@ impl ClickIdSource {
     /// A request header. Header names are matched without regard to case.
     ///
     /// ```
-    /// use affitor_tower::ClickIdSource;
+    /// use affitor_tower::lookup::ClickIdSource;
     ///
     /// assert_eq!(ClickIdSource::header("X-Click-Id"), ClickIdSource::header("x-click-id"));
     /// ```
@@ -301,7 +301,7 @@ impl ClickIdSource {
     /// A cookie. Cookie names are matched exactly.
     ///
     /// ```
-    /// let source = affitor_tower::ClickIdSource::cookie("affitor_click_id");
+    /// let source = affitor_tower::lookup::ClickIdSource::cookie("affitor_click_id");
     /// assert_eq!(source.to_string(), "cookie `affitor_click_id`");
     /// ```
     pub fn cookie(name: impl Into<Cow<'static, str>>) -> Self {
@@ -311,7 +311,7 @@ impl ClickIdSource {
     /// A top-level string field of a JSON body.
     ///
     /// ```
-    /// let source = affitor_tower::ClickIdSource::json_field("affitorClickId");
+    /// let source = affitor_tower::lookup::ClickIdSource::json_field("affitorClickId");
     /// assert_eq!(source.to_string(), "JSON body field `affitorClickId`");
     /// ```
     pub fn json_field(name: impl Into<Cow<'static, str>>) -> Self {
@@ -321,7 +321,7 @@ impl ClickIdSource {
     /// A field of a form (`application/x-www-form-urlencoded`) body.
     ///
     /// ```
-    /// let source = affitor_tower::ClickIdSource::form_field("affitor_click_id");
+    /// let source = affitor_tower::lookup::ClickIdSource::form_field("affitor_click_id");
     /// assert_eq!(source.to_string(), "form body field `affitor_click_id`");
     /// ```
     pub fn form_field(name: impl Into<Cow<'static, str>>) -> Self {
@@ -331,7 +331,7 @@ impl ClickIdSource {
     /// Whether this source needs the request body to be read.
     ///
     /// ```
-    /// use affitor_tower::ClickIdSource;
+    /// use affitor_tower::lookup::ClickIdSource;
     ///
     /// assert!(ClickIdSource::form_field("affitor_click_id").reads_body());
     /// assert!(!ClickIdSource::cookie("affitor_click_id").reads_body());
@@ -356,7 +356,7 @@ impl fmt::Display for ClickIdSource {
 /// A value that was found in the request but rejected as a click id.
 ///
 /// ```
-/// use affitor_tower::{ClickIdSource, InvalidClickId, RejectedClickId};
+/// use affitor_tower::lookup::{ClickIdSource, InvalidClickId, RejectedClickId};
 ///
 /// let rejected = RejectedClickId::new(ClickIdSource::cookie("affitor_click_id"), InvalidClickId::Empty);
 /// assert_eq!(rejected.to_string(), "cookie `affitor_click_id`: click id is empty");
@@ -371,7 +371,7 @@ impl RejectedClickId {
     /// A value from `source` rejected for `reason`.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdSource, InvalidClickId, RejectedClickId};
+    /// use affitor_tower::lookup::{ClickIdSource, InvalidClickId, RejectedClickId};
     ///
     /// let rejected = RejectedClickId::new(ClickIdSource::header("x-affitor-click-id"), InvalidClickId::Empty);
     /// assert_eq!(rejected.reason(), InvalidClickId::Empty);
@@ -383,7 +383,7 @@ impl RejectedClickId {
     /// Where the value was found.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdSource, InvalidClickId, RejectedClickId};
+    /// use affitor_tower::lookup::{ClickIdSource, InvalidClickId, RejectedClickId};
     ///
     /// let source = ClickIdSource::cookie("customer_code");
     /// let rejected = RejectedClickId::new(source.clone(), InvalidClickId::TooLong { len: 200 });
@@ -396,7 +396,7 @@ impl RejectedClickId {
     /// Why it was rejected.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdSource, InvalidClickId, RejectedClickId};
+    /// use affitor_tower::lookup::{ClickIdSource, InvalidClickId, RejectedClickId};
     ///
     /// let reason = InvalidClickId::ForbiddenByte { byte: b'\r', position: 3 };
     /// let rejected = RejectedClickId::new(ClickIdSource::header("x-affitor-click-id"), reason);
@@ -421,7 +421,8 @@ impl fmt::Display for RejectedClickId {
 /// [`ClickId`] extension (read [`click_id`](Self::click_id) instead).
 ///
 /// ```
-/// use affitor_tower::{ClickId, ClickIdLookup, ClickIdSource};
+/// use affitor_tower::ClickId;
+/// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource};
 ///
 /// let id: ClickId = "abc".parse()?;
 /// let lookup = ClickIdLookup::found(id.clone(), ClickIdSource::cookie("affitor_click_id"), Vec::new());
@@ -431,7 +432,7 @@ impl fmt::Display for RejectedClickId {
 /// let lookup = ClickIdLookup::not_found(Vec::new());
 /// assert_eq!(lookup.click_id(), None);
 /// assert_eq!(lookup.to_string(), "no click id in the request");
-/// # Ok::<(), affitor_tower::InvalidClickId>(())
+/// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClickIdLookup {
@@ -445,11 +446,11 @@ impl ClickIdLookup {
     /// Adapters for other frameworks build it; the layer and the actix middleware do it for you.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource};
     ///
     /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::Extension, Vec::new());
     /// assert_eq!(lookup.to_string(), "click id found in the request extension");
-    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn found(click_id: ClickId, source: ClickIdSource, rejected: Vec<RejectedClickId>) -> Self {
         Self {
@@ -461,7 +462,7 @@ impl ClickIdLookup {
     /// A lookup that found no valid click id; `rejected` lists the values it turned down.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
+    /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
     ///
     /// let rejected = RejectedClickId::new(ClickIdSource::cookie("affitor_click_id"), InvalidClickId::Empty);
     /// let lookup = ClickIdLookup::not_found(vec![rejected]);
@@ -480,11 +481,11 @@ impl ClickIdLookup {
     /// The click id, if one was found.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource};
     ///
     /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::header("x-affitor-click-id"), Vec::new());
     /// assert_eq!(lookup.click_id().map(|id| id.as_str()), Some("abc"));
-    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn click_id(&self) -> Option<&ClickId> {
         self.found.as_ref().map(|(click_id, _)| click_id)
@@ -493,7 +494,7 @@ impl ClickIdLookup {
     /// Where the click id was found, if it was.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource};
     ///
     /// assert_eq!(ClickIdLookup::not_found(Vec::new()).source(), None);
     /// ```
@@ -505,7 +506,7 @@ impl ClickIdLookup {
     /// them, when a request carries many).
     ///
     /// ```
-    /// use affitor_tower::ClickIdLookup;
+    /// use affitor_tower::lookup::ClickIdLookup;
     ///
     /// assert!(ClickIdLookup::not_found(Vec::new()).rejected().is_empty());
     /// ```
@@ -516,11 +517,11 @@ impl ClickIdLookup {
     /// The click id, consuming the lookup.
     ///
     /// ```
-    /// use affitor_tower::{ClickIdLookup, ClickIdSource};
+    /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource};
     ///
     /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::Extension, Vec::new());
     /// assert_eq!(lookup.into_click_id().map(String::from), Some("abc".to_owned()));
-    /// # Ok::<(), affitor_tower::InvalidClickId>(())
+    /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn into_click_id(self) -> Option<ClickId> {
         self.found.map(|(click_id, _)| click_id)

@@ -7,7 +7,7 @@
 //! ```
 //! # #[cfg(all(feature = "layer", feature = "client"))]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! use affitor_tower::{AffitorLayer, ClickIdLookup, Client};
+//! use affitor_tower::{AffitorLayer, Client, lookup::ClickIdLookup};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! let affitor = Client::from_env()?; // AFFITOR_API_KEY, and AFFITOR_API_URL if not the default
@@ -30,54 +30,55 @@
 //! # }
 //! ```
 //!
-//! This crate is the framework-agnostic core; `affitor-axum` and `affitor-actix` build on it:
-//! - [`ClickId`], the validated click id, [`ClickIdLookup`], what the lookup found in a request,
-//!   and [`ClickIdSearch`], where it searches;
-//! - `AffitorLayer` (feature `layer`), a Tower layer that finds the click id in a header, a cookie
-//!   or a JSON or form body field, and passes the body on byte for byte;
-//! - `Client` (feature `client`), the typed, retrying client of the Affitor API, with background
-//!   delivery;
-//! - `CaptureClicks` (feature `capture`, on by default), partner links captured on the server:
-//!   with `AffitorLayer::capture_clicks`, a visit to `?aff=CODE` is recorded as a click and the
-//!   response sets the tracker's cookies, with no JavaScript; the `capture` module has its rules
-//!   and the steps an adapter drives;
-//! - `webhook` (feature `webhook`), Stripe and Polar payment webhooks verified and tracked as
-//!   sales and refunds;
-//! - `mock` (feature `mock`), a local stand-in of the Affitor API for your tests;
-//! - [`adapter`], the lookup's plumbing, for authors of an adapter to another HTTP library.
+//! This crate is the framework-agnostic core; `affitor-axum` and `affitor-actix` build on it.
+//! At the root is what a handler uses: [`AffitorLayer`], which finds the click id in each
+//! request and carries the [`Client`]; the [`ClickId`]; the requests the client builds
+//! ([`LeadRequest`], [`SaleRequest`], [`RefundRequest`], [`ClickRequest`]); and [`Error`]. Each
+//! module holds one concept:
+//!
+//! | module | what | feature |
+//! |---|---|---|
+//! | [`client`] | the client's builder and retry policy, the outcomes, the currencies, background delivery and its counters, events held as values | `client` |
+//! | [`layer`] | the Tower service, its response future and its replaying body | `layer` |
+//! | [`lookup`] | where the click id is searched ([`ClickIdSearch`](lookup::ClickIdSearch)), what the lookup found, and the steps an adapter to another HTTP library drives | always |
+//! | [`capture`] | partner links (`?aff=CODE`) captured on the server: a click recorded and the tracker's cookies set | `capture` (default) |
+//! | [`readiness`] | is the integration live: the program's gates and the synthetic verification chain | `client` |
+//! | [`webhook`] | Stripe and Polar payment webhooks, verified and tracked as sales and refunds | `webhook` |
+//! | [`mock`] | a local stand-in of the Affitor API for your tests | `mock` |
+//!
+//! Feature `metrics` counts what the client does with its events through the `metrics` facade
+//! (see [`client`]).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod click_id;
 #[cfg(any(feature = "client", feature = "mock"))]
 mod endpoint;
-mod lookup;
-/// The parsers under the lookup, public for the fuzz targets only: not part of the API.
+pub mod lookup;
+// The parsers under the lookup: public to the fuzz targets only (`cargo fuzz` builds with
+// `--cfg fuzzing`), not part of the API.
+#[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod parse;
+#[cfg(not(fuzzing))]
+mod parse;
 
 #[cfg(feature = "capture")]
 pub mod capture;
 #[cfg(feature = "client")]
-mod client;
+pub mod client;
 #[cfg(feature = "layer")]
-mod layer;
+pub mod layer;
 #[cfg(feature = "mock")]
 pub mod mock;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
-#[cfg(feature = "capture")]
-pub use capture::CaptureClicks;
-pub use click_id::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
+pub use click_id::ClickId;
 #[cfg(feature = "client")]
-pub use client::{
-    BoundClient, ClickOutcome, ClickRequest, Client, ClientBuilder, Currency, DeliveryReport,
-    DeliveryStats, Error, ErrorKind, Event, IntoEvent, LeadOutcome, LeadRequest, RefundOutcome,
-    RefundRequest, RetryPolicy, SaleOutcome, SaleRequest, SaleType, SubscriptionInterval,
-    UndeliveredEvent, UndeliveredReason,
-};
-#[cfg(any(feature = "client", feature = "mock"))]
-pub use endpoint::Endpoint;
+pub use client::{ClickRequest, Client, Error, LeadRequest, RefundRequest, SaleRequest};
+#[cfg(feature = "layer")]
+pub use layer::AffitorLayer;
+
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,
 /// as the Affitor CLI's onboarding check reads them: [`Client::readiness`] and
 /// [`Client::verification`].
@@ -95,57 +96,9 @@ pub use endpoint::Endpoint;
 /// ```
 #[cfg(feature = "client")]
 pub mod readiness {
-    pub use crate::client::{
+    pub use crate::client::readiness::{
         ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,
         Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification,
         VerificationRequest,
-    };
-}
-#[cfg(feature = "layer")]
-pub use layer::{AffitorBody, AffitorLayer, AffitorService, ResponseFuture};
-pub use lookup::ClickIdSearch;
-
-/// The click id lookup as an adapter drives it: for authors of an adapter to another HTTP
-/// library. axum and actix-web users never need it: `AffitorLayer` and the actix middleware run
-/// it for them.
-///
-/// An adapter runs the lookup in two steps over a request, and inserts the [`ClickIdLookup`]
-/// it ends with into the request:
-///
-/// 1. [`lookup_headers`](adapter::lookup_headers) looks in the headers and cookies, asking the
-///    adapter for each [`WantedHeader`](adapter::WantedHeader). It ends the lookup
-///    ([`HeaderLookup::Done`](adapter::HeaderLookup::Done)) or asks for the body
-///    ([`HeaderLookup::ReadBody`](adapter::HeaderLookup::ReadBody)).
-/// 2. The adapter reads the body up to [`BodyLookup::limit`](adapter::BodyLookup::limit) bytes,
-///    keeping what it read to hand on to the handler byte for byte, and ends the lookup with
-///    [`BodyLookup::finish`](adapter::BodyLookup::finish) (or
-///    [`finish_without_body`](adapter::BodyLookup::finish_without_body) when the body was longer
-///    or failed).
-///
-/// A [`ClickId`] extension set by an earlier middleware wins: an adapter that finds one skips
-/// both steps and reports it as found in [`ClickIdSource::Extension`].
-///
-/// ```
-/// use affitor_tower::adapter::{self, HeaderLookup};
-/// use affitor_tower::{ClickIdLookup, ClickIdSearch};
-///
-/// // A request, as some HTTP library holds it.
-/// let headers = [("content-type", "application/json")];
-/// let body = br#"{"affitorClickId":"abc123"}"#;
-///
-/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
-///     let values = headers.iter().filter(|(name, _)| *name == header.name());
-///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
-/// });
-/// let lookup: ClickIdLookup = match step {
-///     HeaderLookup::Done(lookup) => lookup,
-///     HeaderLookup::ReadBody(read) if body.len() <= read.limit() => read.finish(body),
-///     HeaderLookup::ReadBody(read) => read.finish_without_body(),
-/// };
-/// assert_eq!(lookup.click_id().unwrap(), "abc123");
-/// ```
-pub mod adapter {
-    pub use crate::lookup::{
-        BodyKind, BodyLookup, HeaderLookup, WantedHeader, header_names, lookup_headers,
     };
 }

@@ -1,14 +1,58 @@
-//! The click id lookup in two steps, for any HTTP library: the headers, then maybe the body.
+//! Where the click id is searched, what the lookup found, and the lookup in two steps for any
+//! HTTP library: the headers, then maybe the body.
 //!
-//! [`ClickIdSearch`] is what a user configures; the rest is the plumbing an adapter drives,
-//! public through [`crate::adapter`].
+//! [`ClickIdSearch`] is what a user configures (`AffitorLayer::search`, the actix middleware's
+//! `Affitor::search`); [`ClickIdLookup`] is what the layer inserts into each request, and the
+//! extractors read; the rest is the plumbing an adapter drives.
+//!
+//! # For adapter authors
+//!
+//! The click id lookup as an adapter drives it: for authors of an adapter to another HTTP
+//! library. axum and actix-web users never need it: `AffitorLayer` and the actix middleware run
+//! it for them.
+//!
+//! An adapter runs the lookup in two steps over a request, and inserts the [`ClickIdLookup`]
+//! it ends with into the request:
+//!
+//! 1. [`lookup_headers`] looks in the headers and cookies, asking the
+//!    adapter for each [`WantedHeader`]. It ends the lookup
+//!    ([`HeaderLookup::Done`]) or asks for the body
+//!    ([`HeaderLookup::ReadBody`]).
+//! 2. The adapter reads the body up to [`BodyLookup::limit`] bytes,
+//!    keeping what it read to hand on to the handler byte for byte, and ends the lookup with
+//!    [`BodyLookup::finish`] (or
+//!    [`finish_without_body`](BodyLookup::finish_without_body) when the body was longer
+//!    or failed).
+//!
+//! A [`ClickId`] extension set by an earlier middleware wins: an adapter that finds one skips
+//! both steps and reports it as found in [`ClickIdSource::Extension`].
+//!
+//! ```
+//! use affitor_tower::lookup::{self, ClickIdLookup, ClickIdSearch, HeaderLookup};
+//!
+//! // A request, as some HTTP library holds it.
+//! let headers = [("content-type", "application/json")];
+//! let body = br#"{"affitorClickId":"abc123"}"#;
+//!
+//! let step = lookup::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+//!     let values = headers.iter().filter(|(name, _)| *name == header.name());
+//!     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
+//! });
+//! let lookup: ClickIdLookup = match step {
+//!     HeaderLookup::Done(lookup) => lookup,
+//!     HeaderLookup::ReadBody(read) if body.len() <= read.limit() => read.finish(body),
+//!     HeaderLookup::ReadBody(read) => read.finish_without_body(),
+//! };
+//! assert_eq!(lookup.click_id().unwrap(), "abc123");
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::ClickId;
+pub use crate::click_id::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 use crate::parse::{self, CookieName, JsonStr};
-use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 
 /// Where to search for the click id: which sources, in which order, and how much of a body to
 /// read.
@@ -24,11 +68,12 @@ use crate::{ClickId, ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClick
 /// earlier layer always wins.
 ///
 /// Give it to `AffitorLayer::search` (or the actix middleware's `Affitor::search`); an adapter to
-/// another HTTP library runs it with [`adapter::lookup_headers`](crate::adapter::lookup_headers).
+/// another HTTP library runs it with [`lookup::lookup_headers`](crate::lookup::lookup_headers).
 ///
 /// ```
 /// # #[cfg(feature = "layer")] {
-/// use affitor_tower::{AffitorLayer, ClickIdSearch, ClickIdSource};
+/// use affitor_tower::AffitorLayer;
+/// use affitor_tower::lookup::{ClickIdSearch, ClickIdSource};
 ///
 /// // Only a custom header and the cookie, never the body.
 /// let search = ClickIdSearch::new([
@@ -124,7 +169,7 @@ impl ClickIdSearch {
     /// The default body limit: 64 KiB.
     ///
     /// ```
-    /// assert_eq!(affitor_tower::ClickIdSearch::DEFAULT_BODY_LIMIT, 65_536);
+    /// assert_eq!(affitor_tower::lookup::ClickIdSearch::DEFAULT_BODY_LIMIT, 65_536);
     /// ```
     pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
@@ -134,12 +179,12 @@ impl ClickIdSearch {
     /// at first).
     ///
     /// ```
-    /// use affitor_tower::adapter::{self, HeaderLookup};
-    /// use affitor_tower::{ClickIdSearch, ClickIdSource};
+    /// use affitor_tower::lookup::{self, HeaderLookup};
+    /// use affitor_tower::lookup::{ClickIdSearch, ClickIdSource};
     ///
     /// // Only the JSON field `clickId`: the cookie the default search reads is passed over.
     /// let search = ClickIdSearch::new([ClickIdSource::json_field("clickId")]);
-    /// let step = adapter::lookup_headers(&search, "GET", |header| match header.name() {
+    /// let step = lookup::lookup_headers(&search, "GET", |header| match header.name() {
     ///     "cookie" => Some(&b"affitor_click_id=abc123"[..]),
     ///     _ => None,
     /// });
@@ -166,12 +211,12 @@ impl ClickIdSearch {
     /// A body longer than this is not parsed: it reaches the handler as it came.
     ///
     /// ```
-    /// use affitor_tower::ClickIdSearch;
-    /// use affitor_tower::adapter::{self, HeaderLookup};
+    /// use affitor_tower::lookup::ClickIdSearch;
+    /// use affitor_tower::lookup::{self, HeaderLookup};
     ///
     /// // A 27-byte JSON body, against a limit of 16 bytes: the body is not worth reading.
     /// let search = ClickIdSearch::default().body_limit(16);
-    /// let step = adapter::lookup_headers(&search, "POST", |header| match header.name() {
+    /// let step = lookup::lookup_headers(&search, "POST", |header| match header.name() {
     ///     "content-type" => Some(&b"application/json"[..]),
     ///     "content-length" => Some(&b"27"[..]),
     ///     _ => None,
@@ -207,11 +252,11 @@ impl ClickIdSearch {
 /// header map has the same `get_all`. Here, with a plain list:
 ///
 /// ```
-/// use affitor_tower::adapter::{self, HeaderLookup};
-/// use affitor_tower::{ClickIdSearch, ClickIdSource};
+/// use affitor_tower::lookup::{self, HeaderLookup};
+/// use affitor_tower::lookup::{ClickIdSearch, ClickIdSource};
 ///
 /// let headers = [("cookie", "theme=dark; affitor_click_id=abc123")];
-/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "GET", |header| {
+/// let step = lookup::lookup_headers(&ClickIdSearch::default(), "GET", |header| {
 ///     let values = headers.iter().filter(|(name, _)| *name == header.name());
 ///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
 /// });
@@ -301,14 +346,14 @@ where
 /// this list. An adapter parses them once into its HTTP library's header names.
 ///
 /// ```
-/// use affitor_tower::{ClickIdSearch, ClickIdSource, adapter};
+/// use affitor_tower::lookup::{self, ClickIdSearch, ClickIdSource};
 ///
 /// let search = ClickIdSearch::new([
 ///     ClickIdSource::cookie("affitor_click_id"),
 ///     ClickIdSource::header("X-Click-Id"),
 ///     ClickIdSource::header("x-affitor-click-id"),
 /// ]);
-/// let names: Vec<&str> = adapter::header_names(&search).collect();
+/// let names: Vec<&str> = lookup::header_names(&search).collect();
 /// assert_eq!(names, ["x-click-id", "x-affitor-click-id"]);
 /// ```
 pub fn header_names(search: &ClickIdSearch) -> impl Iterator<Item = &str> {
@@ -328,14 +373,14 @@ pub fn header_names(search: &ClickIdSearch) -> impl Iterator<Item = &str> {
 /// [`name`](Self::name):
 ///
 /// ```
-/// use affitor_tower::adapter::{self, HeaderLookup, WantedHeader};
-/// use affitor_tower::ClickIdSearch;
+/// use affitor_tower::lookup::{self, HeaderLookup, WantedHeader};
+/// use affitor_tower::lookup::ClickIdSearch;
 ///
 /// let search = ClickIdSearch::default();
 /// // The header sources' names, parsed once (here, kept as they are).
-/// let parsed: Vec<String> = adapter::header_names(&search).map(str::to_owned).collect();
+/// let parsed: Vec<String> = lookup::header_names(&search).map(str::to_owned).collect();
 /// let headers = [("x-affitor-click-id", "abc123")];
-/// let step = adapter::lookup_headers(&search, "GET", |wanted| {
+/// let step = lookup::lookup_headers(&search, "GET", |wanted| {
 ///     let name = match wanted {
 ///         WantedHeader::Source { ordinal, .. } => parsed[ordinal].as_str(),
 ///         _ => wanted.name(),
@@ -368,7 +413,7 @@ impl WantedHeader<'_> {
     /// The header name, lower-case.
     ///
     /// ```
-    /// use affitor_tower::adapter::WantedHeader;
+    /// use affitor_tower::lookup::WantedHeader;
     ///
     /// assert_eq!(WantedHeader::Cookie.name(), "cookie");
     /// ```
@@ -416,11 +461,11 @@ impl fmt::Debug for ClickIdSearch {
 /// What [`lookup_headers`] concluded.
 ///
 /// ```
-/// use affitor_tower::ClickIdSearch;
-/// use affitor_tower::adapter::{self, HeaderLookup};
+/// use affitor_tower::lookup::ClickIdSearch;
+/// use affitor_tower::lookup::{self, HeaderLookup};
 ///
 /// let headers = [("content-type", "application/json"), ("content-length", "27")];
-/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+/// let step = lookup::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
 ///     let values = headers.iter().filter(|(key, _)| *key == header.name());
 ///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
 /// });
@@ -445,11 +490,11 @@ pub enum HeaderLookup {
 /// The second step of a lookup: the body is worth reading.
 ///
 /// ```
-/// use affitor_tower::ClickIdSearch;
-/// use affitor_tower::adapter::{self, BodyKind, HeaderLookup};
+/// use affitor_tower::lookup::ClickIdSearch;
+/// use affitor_tower::lookup::{self, BodyKind, HeaderLookup};
 ///
 /// let headers = [("content-type", "application/json"), ("content-length", "27")];
-/// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+/// let step = lookup::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
 ///     let values = headers.iter().filter(|(key, _)| *key == header.name());
 ///     values.map(|(_, value)| value.as_bytes()).collect::<Vec<_>>()
 /// });
@@ -471,9 +516,9 @@ impl BodyLookup {
     /// The kind of body to parse.
     ///
     /// ```
-    /// # use affitor_tower::ClickIdSearch;
-    /// # use affitor_tower::adapter::{self, BodyKind, HeaderLookup};
-    /// let step = adapter::lookup_headers(&ClickIdSearch::default(), "PUT", |header| {
+    /// # use affitor_tower::lookup::ClickIdSearch;
+    /// # use affitor_tower::lookup::{self, BodyKind, HeaderLookup};
+    /// let step = lookup::lookup_headers(&ClickIdSearch::default(), "PUT", |header| {
     ///     (header.name() == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
@@ -486,10 +531,10 @@ impl BodyLookup {
     /// The most bytes to read. A body longer than this is not parsed.
     ///
     /// ```
-    /// # use affitor_tower::ClickIdSearch;
-    /// # use affitor_tower::adapter::{self, HeaderLookup};
+    /// # use affitor_tower::lookup::ClickIdSearch;
+    /// # use affitor_tower::lookup::{self, HeaderLookup};
     /// let search = ClickIdSearch::default().body_limit(100);
-    /// let step = adapter::lookup_headers(&search, "POST", |header| {
+    /// let step = lookup::lookup_headers(&search, "POST", |header| {
     ///     (header.name() == "content-type").then_some(&b"application/json"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
@@ -506,9 +551,9 @@ impl BodyLookup {
     /// `warn`.
     ///
     /// ```
-    /// # use affitor_tower::ClickIdSearch;
-    /// # use affitor_tower::adapter::{self, HeaderLookup};
-    /// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+    /// # use affitor_tower::lookup::ClickIdSearch;
+    /// # use affitor_tower::lookup::{self, HeaderLookup};
+    /// let step = lookup::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
     ///     (header.name() == "content-type").then_some(&b"application/x-www-form-urlencoded"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
@@ -578,9 +623,9 @@ impl BodyLookup {
     /// Finishes the lookup without the body: it was longer than the limit, or failed.
     ///
     /// ```
-    /// # use affitor_tower::ClickIdSearch;
-    /// # use affitor_tower::adapter::{self, HeaderLookup};
-    /// let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+    /// # use affitor_tower::lookup::ClickIdSearch;
+    /// # use affitor_tower::lookup::{self, HeaderLookup};
+    /// let step = lookup::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
     ///     (header.name() == "content-type").then_some(&b"application/json"[..])
     /// });
     /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
@@ -602,10 +647,10 @@ impl BodyLookup {
 /// The kind of request body a click id can be read from, told by its `Content-Type`.
 ///
 /// ```
-/// # use affitor_tower::ClickIdSearch;
-/// # use affitor_tower::adapter::{self, BodyKind, HeaderLookup};
+/// # use affitor_tower::lookup::ClickIdSearch;
+/// # use affitor_tower::lookup::{self, BodyKind, HeaderLookup};
 /// let kind = |content_type: &'static str| {
-///     let step = adapter::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+///     let step = lookup::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
 ///         (header.name() == "content-type").then_some(content_type.as_bytes())
 ///     });
 ///     match step {

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer};
-use affitor_tower::{AffitorLayer, CaptureClicks, ClickIdLookup, Client, RetryPolicy};
+use affitor_tower::{
+    AffitorLayer, Client, capture::CaptureClicks, client::RetryPolicy, lookup::ClickIdLookup,
+};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer};
-use affitor_tower::{Client, RetryPolicy};
+use affitor_tower::{Client, client::RetryPolicy};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};

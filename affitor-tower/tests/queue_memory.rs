@@ -13,7 +13,7 @@
 use std::alloc::System;
 use std::time::Duration;
 
-use affitor_tower::{ClickId, Client, Currency};
+use affitor_tower::{ClickId, Client, client::Currency};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use affitor_tower::mock::{MockServer, SignedWebhook};
-use affitor_tower::{Client, RetryPolicy};
+use affitor_tower::{Client, client::RetryPolicy};
 use example_support::{AppConfig, PaymentWebhooks};
 use reqwest::StatusCode;
 use serde_json::Value;

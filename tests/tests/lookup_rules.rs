@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use actix_web::http::header::HeaderValue as ActixHeaderValue;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, web};
 use affitor_tower::{
-    AffitorLayer, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource, InvalidClickId,
-    RejectedClickId,
+    AffitorLayer, ClickId,
+    lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource, InvalidClickId, RejectedClickId},
 };
 use axum::body::{Body, Bytes};
 use axum::extract::Request;

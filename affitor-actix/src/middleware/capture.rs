@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use affitor_tower::capture::{ClickCookies, Decision, Headers, PendingClick, Skip, Visit};
-use affitor_tower::{CaptureClicks, Client};
+use affitor_tower::{Client, capture::CaptureClicks};
 
 /// actix-web's header map, as the capture reads it.
 struct ActixHeaders<'h>(&'h HeaderMap);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use affitor_outbox::Outbox;
-use affitor_tower::Endpoint;
+use affitor_tower::client::Endpoint;
 use affitor_tower::mock::Fault;
 
 use crate::support::postgres::Schema;

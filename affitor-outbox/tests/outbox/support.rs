@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use affitor_tower::mock::MockServer;
-use affitor_tower::{Client, RetryPolicy};
+use affitor_tower::{Client, client::RetryPolicy};
 
 /// Retries inside one `send` that keep the tests fast: a few attempts, milliseconds apart.
 pub(crate) fn quick_policy() -> RetryPolicy {
@@ -74,7 +74,7 @@ pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl Async
 /// The transaction ids of the sales the stand-in received, in arrival order, whatever it
 /// answered.
 pub(crate) fn sale_requests(mock: &MockServer) -> Vec<String> {
-    mock.requests_to(affitor_tower::Endpoint::Sale)
+    mock.requests_to(affitor_tower::client::Endpoint::Sale)
         .iter()
         .filter_map(|request| request.body["transaction_id"].as_str().map(str::to_owned))
         .collect()

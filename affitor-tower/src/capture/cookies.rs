@@ -23,7 +23,8 @@ const CLICK_ID_COOKIE: &str = "affitor_click_id";
 /// [`PartnerClick::cookies`].
 ///
 /// ```
-/// # use affitor_tower::{CaptureClicks, ClickId, capture::{Decision, Visit}};
+/// # use affitor_tower::ClickId;
+/// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("host", "shop.example".parse()?);
 /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -112,7 +113,8 @@ impl ClickCookies {
     /// response's own `Set-Cookie` headers are kept; the adapter appends these.
     ///
     /// ```
-    /// # use affitor_tower::{CaptureClicks, ClickId, capture::{Decision, Visit}};
+    /// # use affitor_tower::ClickId;
+    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
     /// # let mut headers = http::HeaderMap::new();
     /// # headers.insert("host", "shop.example".parse()?);
     /// # headers.insert("user-agent", "Mozilla/5.0".parse()?);

@@ -14,7 +14,7 @@ use crate::parse;
 ///
 /// ```
 /// use affitor_tower::capture::{Decision, Skip, Visit};
-/// use affitor_tower::CaptureClicks;
+/// use affitor_tower::capture::CaptureClicks;
 ///
 /// let headers = http::HeaderMap::new();
 /// let decision = CaptureClicks::new().decide(&Visit::new("GET", "/pricing", None, &headers));

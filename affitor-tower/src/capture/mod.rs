@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use affitor_tower::capture::{Decision, Visit};
-//! use affitor_tower::{CaptureClicks, Client};
+//! use affitor_tower::{Client, capture::CaptureClicks};
 //!
 //! # async fn serve(client: Client) -> Result<(), Box<dyn std::error::Error>> {
 //! let capture = CaptureClicks::new();
@@ -84,7 +84,7 @@ use crate::Client;
 /// ```
 /// use std::time::Duration;
 ///
-/// use affitor_tower::CaptureClicks;
+/// use affitor_tower::capture::CaptureClicks;
 /// use affitor_tower::capture::ProxyHeaders;
 ///
 /// let capture = CaptureClicks::new()
@@ -113,7 +113,7 @@ type Consent = Arc<dyn Fn(&Visit<'_>) -> bool + Send + Sync>;
 /// [`CaptureClicks::trust_proxy_headers`]).
 ///
 /// ```
-/// use affitor_tower::{CaptureClicks, capture::ProxyHeaders};
+/// use affitor_tower::capture::{ProxyHeaders, CaptureClicks};
 ///
 /// assert_eq!(ProxyHeaders::default(), ProxyHeaders::Ignore);
 /// let capture = CaptureClicks::new().trust_proxy_headers(ProxyHeaders::Forwarded);
@@ -139,7 +139,7 @@ impl CaptureClicks {
     /// ```
     /// use std::time::Duration;
     ///
-    /// assert_eq!(affitor_tower::CaptureClicks::DEFAULT_DEADLINE, Duration::from_millis(400));
+    /// assert_eq!(affitor_tower::capture::CaptureClicks::DEFAULT_DEADLINE, Duration::from_millis(400));
     /// ```
     pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(400);
 
@@ -150,7 +150,7 @@ impl CaptureClicks {
     /// `User-Agent` is never a click either.
     ///
     /// ```
-    /// assert!(affitor_tower::CaptureClicks::BUILT_IN_BOTS.contains(&"slackbot"));
+    /// assert!(affitor_tower::capture::CaptureClicks::BUILT_IN_BOTS.contains(&"slackbot"));
     /// ```
     pub const BUILT_IN_BOTS: &'static [&'static str] = &[
         // Search engines.
@@ -211,7 +211,7 @@ impl CaptureClicks {
     /// trusted, a 400 ms deadline, the built-in bot list, no consent predicate.
     ///
     /// ```
-    /// let capture = affitor_tower::CaptureClicks::new();
+    /// let capture = affitor_tower::capture::CaptureClicks::new();
     /// # drop(capture);
     /// ```
     pub fn new() -> Self {
@@ -237,7 +237,7 @@ impl CaptureClicks {
     /// dropped): it goes into every `Set-Cookie` header as it is.
     ///
     /// ```
-    /// let capture = affitor_tower::CaptureClicks::new().cookie_domain("shop.example");
+    /// let capture = affitor_tower::capture::CaptureClicks::new().cookie_domain("shop.example");
     /// # drop(capture);
     /// ```
     #[must_use]
@@ -262,7 +262,7 @@ impl CaptureClicks {
     /// see [`trust_proxy_headers`](Self::trust_proxy_headers)).
     ///
     /// ```
-    /// let capture = affitor_tower::CaptureClicks::new().secure(true);
+    /// let capture = affitor_tower::capture::CaptureClicks::new().secure(true);
     /// # drop(capture);
     /// ```
     #[must_use]
@@ -278,7 +278,7 @@ impl CaptureClicks {
     /// send any header.
     ///
     /// ```
-    /// use affitor_tower::{CaptureClicks, capture::ProxyHeaders};
+    /// use affitor_tower::capture::{ProxyHeaders, CaptureClicks};
     ///
     /// let capture = CaptureClicks::new().trust_proxy_headers(ProxyHeaders::XForwarded);
     /// # drop(capture);
@@ -298,7 +298,7 @@ impl CaptureClicks {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let capture = affitor_tower::CaptureClicks::new().deadline(Duration::from_millis(250));
+    /// let capture = affitor_tower::capture::CaptureClicks::new().deadline(Duration::from_millis(250));
     /// # drop(capture);
     /// ```
     #[must_use]
@@ -311,7 +311,7 @@ impl CaptureClicks {
     /// to the [built-in ones](Self::BUILT_IN_BOTS).
     ///
     /// ```
-    /// let capture = affitor_tower::CaptureClicks::new()
+    /// let capture = affitor_tower::capture::CaptureClicks::new()
     ///     .bot_user_agent("Acme-Uptime-Monitor")
     ///     .bot_user_agent("InternalLinkChecker");
     /// # drop(capture);
@@ -329,7 +329,7 @@ impl CaptureClicks {
     /// only for a request that would be recorded.
     ///
     /// ```
-    /// let capture = affitor_tower::CaptureClicks::new().consent(|visit| {
+    /// let capture = affitor_tower::capture::CaptureClicks::new().consent(|visit| {
     ///     visit.cookie("cookie_consent") == Some("all") && visit.header("sec-gpc") != Some("1")
     /// });
     /// # drop(capture);
@@ -347,7 +347,7 @@ impl CaptureClicks {
     /// facts? A request without `aff` costs a look at its query string.
     ///
     /// ```
-    /// use affitor_tower::CaptureClicks;
+    /// use affitor_tower::capture::CaptureClicks;
     /// use affitor_tower::capture::{Decision, Skip, Visit};
     ///
     /// let mut headers = http::HeaderMap::new();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::cookies::ClickCookies;
 use super::visit::PartnerClick;
-use crate::{ClickOutcome, Client};
+use crate::{Client, client::ClickOutcome};
 
 /// The click call of a partner link, made by [`CaptureClicks::record`](super::CaptureClicks::record):
 /// a future that gives the cookies to set when the API recorded the click in time.
@@ -89,7 +89,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::CaptureClicks;
+    use crate::capture::CaptureClicks;
     use crate::capture::{Decision, Visit};
     use crate::mock::{Endpoint, Fault, MockServer};
 

@@ -222,7 +222,7 @@ impl fmt::Debug for Visit<'_> {
 ///
 /// ```
 /// use affitor_tower::capture::{Decision, Visit};
-/// use affitor_tower::CaptureClicks;
+/// use affitor_tower::capture::CaptureClicks;
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("host", "shop.example".parse()?);
@@ -269,7 +269,7 @@ impl PartnerClick {
     /// The page the visitor came from (`Referer`).
     ///
     /// ```
-    /// # use affitor_tower::{CaptureClicks, capture::{Decision, Visit}};
+    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -286,7 +286,7 @@ impl PartnerClick {
     /// The visitor's `User-Agent`.
     ///
     /// ```
-    /// # use affitor_tower::{CaptureClicks, capture::{Decision, Visit}};
+    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -310,7 +310,7 @@ impl PartnerClick {
     /// `existing_click_id`, so the API keeps one customer (the new partner still wins).
     ///
     /// ```
-    /// # use affitor_tower::{CaptureClicks, capture::{Decision, Visit}};
+    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -340,7 +340,7 @@ impl PartnerClick {
     /// partner changed.
     ///
     /// ```
-    /// # use affitor_tower::{CaptureClicks, capture::{Decision, Visit}};
+    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
     /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);

@@ -28,7 +28,7 @@ pub(crate) struct Answer {
 impl Answer {
     /// The body read into the endpoint's wire struct. Every success of the API carries a JSON
     /// object: anything else (empty, not JSON, an array, an HTML page) means the answer is not
-    /// the API's (a wrong `AFFITOR_API_URL`), and is a [`Decode`](crate::ErrorKind::Decode)
+    /// the API's (a wrong `AFFITOR_API_URL`), and is a [`Decode`](crate::client::ErrorKind::Decode)
     /// error rather than a success read from the status alone.
     pub(crate) fn read<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Result<T, Error> {
         match lenient::object_of(&self.body) {
@@ -70,7 +70,7 @@ impl TestData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use crate::client::ErrorKind;
     use crate::client::{click, lead, refund, sale};
 
     #[derive(Debug, Deserialize)]

@@ -38,7 +38,7 @@ impl BoundClient {
     /// click id.
     ///
     /// ```
-    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// # async fn handler(affitor: affitor_tower::client::BoundClient) -> Result<(), affitor_tower::Error> {
     /// affitor.lead("user_123").email("ada@example.com").send_in_background(); // never waits
     /// # Ok(())
     /// # }
@@ -53,7 +53,7 @@ impl BoundClient {
     /// provider's invoice or charge id), with the bound click id.
     ///
     /// ```
-    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// # async fn handler(affitor: affitor_tower::client::BoundClient) -> Result<(), affitor_tower::Error> {
     /// let outcome = affitor.sale("in_1Qx", 4_999).customer_key("user_123").send().await?;
     /// println!("{outcome:?}"); // recorded, already recorded, not attributed...
     /// # Ok(())
@@ -68,7 +68,7 @@ impl BoundClient {
     /// A refund of the sale tracked under `transaction_id`. A refund carries no click id.
     ///
     /// ```
-    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// # async fn handler(affitor: affitor_tower::client::BoundClient) -> Result<(), affitor_tower::Error> {
     /// affitor.refund("in_1Qx").reason("requested_by_customer").send().await?;
     /// # Ok(())
     /// # }
@@ -94,7 +94,7 @@ impl BoundClient {
     /// The client itself, for the calls that are not about this request.
     ///
     /// ```
-    /// # async fn handler(affitor: affitor_tower::BoundClient) -> Result<(), affitor_tower::Error> {
+    /// # async fn handler(affitor: affitor_tower::client::BoundClient) -> Result<(), affitor_tower::Error> {
     /// let readiness = affitor.client().readiness().send().await?;
     /// println!("integration verified: {}", readiness.integration_verified);
     /// # Ok(())

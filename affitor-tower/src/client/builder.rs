@@ -25,7 +25,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// use affitor_tower::{Client, RetryPolicy};
+/// use affitor_tower::{Client, client::RetryPolicy};
 ///
 /// let client = Client::builder()
 ///     .api_key("aff_live_key")
@@ -136,7 +136,7 @@ impl ClientBuilder {
     /// The retry policy. Default [`RetryPolicy::default`].
     ///
     /// ```
-    /// use affitor_tower::RetryPolicy;
+    /// use affitor_tower::client::RetryPolicy;
     ///
     /// let client = affitor_tower::Client::builder()
     ///     .api_key("aff_key")
@@ -218,8 +218,8 @@ impl ClientBuilder {
 
     /// How many events [`send_in_background`](crate::SaleRequest::send_in_background) holds
     /// at most, waiting or being sent (at least 1). Default 16,384. When it is full, a new
-    /// event is dropped, counted in [`DeliveryStats::dropped`](crate::DeliveryStats) and
-    /// [`DeliveryStats::queue_full`](crate::DeliveryStats::queue_full), and logged.
+    /// event is dropped, counted in [`DeliveryStats::dropped`](crate::client::DeliveryStats) and
+    /// [`DeliveryStats::queue_full`](crate::client::DeliveryStats::queue_full), and logged.
     ///
     /// This bounds the queue's memory: a waiting lead with an email and a click id holds about
     /// 530 bytes, a sale with a few fields about 540 (measured by the test
@@ -243,7 +243,7 @@ impl ClientBuilder {
     /// 4,096: against an API that answers in 200 ms that is about 20,000 events a second. Each
     /// holds an HTTP connection to the API while it waits (a file descriptor: keep the
     /// process's limit, `ulimit -n`, above it). Lower it to spare the API or the descriptors;
-    /// [`DeliveryStats::in_flight_limited`](crate::DeliveryStats::in_flight_limited) counts the
+    /// [`DeliveryStats::in_flight_limited`](crate::client::DeliveryStats::in_flight_limited) counts the
     /// events that had to wait for a free slot.
     ///
     /// ```
@@ -267,7 +267,7 @@ impl ClientBuilder {
     /// HTTP client cannot be built.
     ///
     /// ```
-    /// use affitor_tower::{Client, ErrorKind};
+    /// use affitor_tower::{Client, client::ErrorKind};
     ///
     /// let error = Client::builder()
     ///     .api_key("aff_key")

@@ -22,7 +22,7 @@ const DEFAULT_COOKIE_WINDOW_DAYS: u32 = 60;
 ///
 /// ```
 /// # async fn landed(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-/// use affitor_tower::ClickOutcome;
+/// use affitor_tower::client::ClickOutcome;
 ///
 /// let outcome = client
 ///     .click("https://shop.example/pricing?aff=abc123")
@@ -196,7 +196,7 @@ impl ClickRequest {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::ClickOutcome;
+    /// use affitor_tower::client::ClickOutcome;
     ///
     /// let outcome = client.click("https://shop.example/?aff=abc123").send().await?;
     /// if let ClickOutcome::Inactive { message, .. } = outcome {
@@ -261,7 +261,7 @@ pub(super) struct ClickPayload {
 /// What the API did with a click.
 ///
 /// ```
-/// use affitor_tower::ClickOutcome;
+/// use affitor_tower::client::ClickOutcome;
 ///
 /// fn cookie_days(outcome: &ClickOutcome) -> Option<u32> {
 ///     match outcome {

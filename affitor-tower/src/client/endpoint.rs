@@ -1,6 +1,6 @@
 //! What the client needs to know of each endpoint, beyond its path.
 
-pub(crate) use crate::Endpoint;
+pub(crate) use crate::endpoint::Endpoint;
 
 impl Endpoint {
     /// Whether the call sends `Authorization: Bearer <key>`. A click never does: the `aff`

@@ -21,7 +21,7 @@ const MAX_MESSAGE_LEN: usize = 300;
 /// the API's own words with [`Error::message`].
 ///
 /// ```
-/// use affitor_tower::{Client, ErrorKind};
+/// use affitor_tower::{Client, client::ErrorKind};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -53,7 +53,7 @@ struct Inner {
 /// The kind of an [`Error`].
 ///
 /// ```
-/// use affitor_tower::{Client, ErrorKind};
+/// use affitor_tower::{Client, client::ErrorKind};
 ///
 /// let error = Client::builder().build().unwrap_err();
 /// assert_eq!(error.kind(), ErrorKind::MissingApiKey);
@@ -97,7 +97,7 @@ pub enum ErrorKind {
     /// not find more: do not retry.
     ///
     /// The client retries such a refund for
-    /// [`RetryPolicy::refund_not_found_window`](crate::RetryPolicy::refund_not_found_window)
+    /// [`RetryPolicy::refund_not_found_window`](crate::client::RetryPolicy::refund_not_found_window)
     /// before returning it, in case the sale is still on its way; widen that window when your
     /// payment provider may deliver a refund long before its sale.
     SaleNotFound,
@@ -117,7 +117,7 @@ pub enum ErrorKind {
     Network,
     /// A successful response that could not be understood.
     Decode,
-    /// A stored event could not be read back (see [`Event::from_json`](crate::Event::from_json)):
+    /// A stored event could not be read back (see [`Event::from_json`](crate::client::Event::from_json)):
     /// its body is not the JSON of its endpoint, or its endpoint takes no event. Sending it
     /// would not mend it: keep it aside and look at it.
     InvalidEvent,
@@ -232,7 +232,7 @@ impl Error {
     /// What kind of error this is.
     ///
     /// ```
-    /// use affitor_tower::{Client, ErrorKind};
+    /// use affitor_tower::{Client, client::ErrorKind};
     ///
     /// let error = Client::builder().api_key("aff_x").base_url("ftp://example.com").build().unwrap_err();
     /// assert_eq!(error.kind(), ErrorKind::InvalidBaseUrl);
@@ -308,7 +308,7 @@ impl Error {
     /// - a **click** repeated may be recorded twice: a visit counted twice, no money involved.
     ///
     /// The client's own retry loop is stricter for leads and clicks: it repeats them only when
-    /// the request surely was not processed (see [`RetryPolicy`](crate::RetryPolicy)), so that
+    /// the request surely was not processed (see [`RetryPolicy`](crate::client::RetryPolicy)), so that
     /// one `send` never records an event twice by itself; it never repeats a refused key
     /// either. Trying again after that is the caller's choice: a webhook handler answers 503
     /// on a retryable error, so that the payment provider delivers the event again later and

@@ -21,7 +21,7 @@ use super::transport::Transport;
 /// the API receives; the stored form holds no API key.
 ///
 /// ```
-/// use affitor_tower::{Endpoint, Event, IntoEvent};
+/// use affitor_tower::client::{Endpoint, Event, IntoEvent};
 ///
 /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
 /// let event = client.sale("in_1001", 4900).customer_key("user_123").into_event()?;
@@ -64,7 +64,7 @@ impl Event {
     ///
     /// ```
     /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::{Endpoint, IntoEvent};
+    /// use affitor_tower::client::{Endpoint, IntoEvent};
     ///
     /// assert_eq!(client.refund("in_1001").into_event()?.endpoint(), Endpoint::Refund);
     /// # Ok(())
@@ -84,7 +84,7 @@ impl Event {
     ///
     /// ```
     /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::IntoEvent;
+    /// use affitor_tower::client::IntoEvent;
     ///
     /// assert_eq!(client.refund("in_1001").into_event()?.transaction_id(), Some("in_1001"));
     /// assert_eq!(client.lead("user_123").into_event()?.transaction_id(), None);
@@ -104,7 +104,7 @@ impl Event {
     ///
     /// ```
     /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::IntoEvent;
+    /// use affitor_tower::client::IntoEvent;
     ///
     /// assert_eq!(client.lead("user_123").into_event()?.customer_key(), Some("user_123"));
     /// # Ok(())
@@ -123,7 +123,7 @@ impl Event {
     ///
     /// ```
     /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::IntoEvent;
+    /// use affitor_tower::client::IntoEvent;
     ///
     /// let event = client.refund("in_1001").into_event()?;
     /// assert_eq!(event.to_json(), r#"{"transaction_id":"in_1001"}"#);
@@ -151,7 +151,7 @@ impl Event {
     /// row, which sending would not mend.
     ///
     /// ```
-    /// use affitor_tower::{Endpoint, ErrorKind, Event};
+    /// use affitor_tower::client::{Endpoint, ErrorKind, Event};
     ///
     /// let lead = Event::from_json(Endpoint::Lead, r#"{"customer_key":"user_123"}"#)?;
     /// assert_eq!(lead.customer_key(), Some("user_123"));
@@ -251,7 +251,7 @@ mod sealed {
 /// sent.
 ///
 /// ```
-/// use affitor_tower::IntoEvent;
+/// use affitor_tower::client::IntoEvent;
 ///
 /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
 /// let event = client.lead("user_123").email("ada@example.com").into_event()?;
@@ -302,7 +302,7 @@ impl Client {
     ///
     /// ```
     /// # async fn relay(client: affitor_tower::Client, stored: &str) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::{Endpoint, Event};
+    /// use affitor_tower::client::{Endpoint, Event};
     ///
     /// let event = Event::from_json(Endpoint::Sale, stored)?;
     /// client.send_event(&event).await?;
@@ -317,7 +317,10 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClickId, Currency, SaleType};
+    use crate::{
+        ClickId,
+        client::{Currency, SaleType},
+    };
 
     fn client() -> Client {
         Client::builder().api_key("aff_test_key").build().unwrap()

@@ -19,7 +19,7 @@ use crate::ClickId;
 ///
 /// ```
 /// # async fn signup(client: affitor_tower::Client, click_id: Option<affitor_tower::ClickId>) -> Result<(), affitor_tower::Error> {
-/// use affitor_tower::LeadOutcome;
+/// use affitor_tower::client::LeadOutcome;
 ///
 /// let outcome = client
 ///     .lead("user_123")
@@ -136,12 +136,12 @@ impl LeadRequest {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::MissingCustomer`](crate::ErrorKind::MissingCustomer) before any I/O when there is neither a customer key nor a
+    /// [`ErrorKind::MissingCustomer`](crate::client::ErrorKind::MissingCustomer) before any I/O when there is neither a customer key nor a
     /// click id; otherwise the API's refusal or the transport failure (see [`Error`]).
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::LeadOutcome;
+    /// use affitor_tower::client::LeadOutcome;
     ///
     /// match client.lead("user_123").email("ada@example.com").send().await? {
     ///     LeadOutcome::Tracked => println!("lead tracked"),
@@ -221,7 +221,7 @@ impl fmt::Debug for LeadPayload {
 /// What the API did with a lead.
 ///
 /// ```
-/// use affitor_tower::LeadOutcome;
+/// use affitor_tower::client::LeadOutcome;
 /// assert_ne!(LeadOutcome::Tracked, LeadOutcome::Provisional);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -293,7 +293,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ErrorKind;
+    use crate::client::ErrorKind;
     use crate::client::request::tests::{body, client, test_client};
 
     const KEY: &str = "aff_test_key";

@@ -21,7 +21,7 @@
 //! - `event.rs`: [`Event`], a validated request held as a value (what a durable outbox
 //!   stores), [`IntoEvent`], and [`Client::send_event`];
 //! - `bound.rs`: [`BoundClient`], the client bound to one request's click id;
-//! - `endpoint.rs`: what the client needs to know of each [`Endpoint`](crate::Endpoint).
+//! - `endpoint.rs`: what the client needs to know of each [`Endpoint`].
 //!
 //! A sale sent inline: `Client::sale` → `SaleRequest` setters → `SaleRequest::send` validates
 //! into a `SalePayload` → `Transport::call` (retry loop) → `SalePayload::decode` reads the
@@ -42,7 +42,7 @@ mod event;
 mod lead;
 mod lenient;
 mod metrics;
-mod readiness;
+pub(crate) mod readiness;
 mod refund;
 mod request;
 mod retry;
@@ -62,14 +62,12 @@ pub use self::delivery::{DeliveryReport, DeliveryStats, UndeliveredEvent, Undeli
 pub use self::error::{Error, ErrorKind};
 pub use self::event::{Event, IntoEvent};
 pub use self::lead::{LeadOutcome, LeadRequest};
-pub use self::readiness::{
-    ChainRun, ChainVerdict, EventCounts, EventTimes, Gate, GateReport, GateStatus, Gates,
-    Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification, VerificationRequest,
-};
+use self::readiness::{ReadinessRequest, VerificationRequest};
 pub use self::refund::{RefundOutcome, RefundRequest};
 pub use self::retry::RetryPolicy;
 pub use self::sale::{Currency, SaleOutcome, SaleRequest, SaleType, SubscriptionInterval};
 use self::transport::Transport;
+pub use crate::endpoint::Endpoint;
 
 /// The client of the Affitor API.
 ///
@@ -79,7 +77,7 @@ use self::transport::Transport;
 /// [`click`](Client::click), [`readiness`](Client::readiness), [`verification`](Client::verification).
 ///
 /// ```no_run
-/// use affitor_tower::{Client, SaleOutcome};
+/// use affitor_tower::{Client, client::SaleOutcome};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), affitor_tower::Error> {
@@ -316,7 +314,7 @@ impl Client {
     ///
     /// Call it once, after the web server has stopped taking requests, so that the events
     /// those last requests queued are sent before the process exits. An event whose retries
-    /// outlast the deadline ([`RetryPolicy::deadline`](crate::RetryPolicy::deadline)) is
+    /// outlast the deadline ([`RetryPolicy::deadline`](crate::client::RetryPolicy::deadline)) is
     /// reported as [`Interrupted`](UndeliveredReason::Interrupted).
     ///
     /// With axum, after [`with_graceful_shutdown`]:

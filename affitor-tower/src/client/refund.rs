@@ -75,12 +75,12 @@ impl RefundRequest {
     ///
     /// # Errors
     ///
-    /// Before any I/O: [`ErrorKind::MissingTransactionId`](crate::ErrorKind::MissingTransactionId), [`ErrorKind::InvalidAmount`](crate::ErrorKind::InvalidAmount). Then
+    /// Before any I/O: [`ErrorKind::MissingTransactionId`](crate::client::ErrorKind::MissingTransactionId), [`ErrorKind::InvalidAmount`](crate::client::ErrorKind::InvalidAmount). Then
     /// the API's refusal (404 when no sale has the transaction id) or the transport failure.
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-    /// use affitor_tower::RefundOutcome;
+    /// use affitor_tower::client::RefundOutcome;
     ///
     /// match client.refund("in_1001").send().await? {
     ///     RefundOutcome::NoCommission => println!("nothing to reverse"),
@@ -118,7 +118,7 @@ pub(super) struct RefundPayload {
 /// What the API did with a refund.
 ///
 /// ```
-/// use affitor_tower::RefundOutcome;
+/// use affitor_tower::client::RefundOutcome;
 ///
 /// fn settled(outcome: &RefundOutcome) -> bool {
 ///     !matches!(outcome, RefundOutcome::NoCommission)
@@ -266,7 +266,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ErrorKind;
+    use crate::client::ErrorKind;
     use crate::client::request::tests::{body, client, test_client};
 
     const KEY: &str = "aff_test_key";

@@ -13,7 +13,7 @@ use super::endpoint::Endpoint;
 /// - a **sale** retries timeouts, broken connections, 5xx and 429: its transaction id makes a
 ///   repeat harmless (the API answers 409, which the client reports as recorded). Except a
 ///   500 `Failed to create commission`: the sale is recorded without its commission, and is
-///   returned at once as [`ErrorKind::CommissionNotCreated`](crate::ErrorKind);
+///   returned at once as [`ErrorKind::CommissionNotCreated`](crate::client::ErrorKind);
 /// - a **refund** retries the same (the API never reverses twice), and also a 404 for a short
 ///   while ([`RetryPolicy::refund_not_found_window`], 2 s by default, whatever the attempt
 ///   count), since the sale may still be on its way;
@@ -21,18 +21,18 @@ use super::endpoint::Endpoint;
 ///   and 503;
 /// - **readiness** (read-only) retries timeouts, broken connections, 5xx and 429;
 /// - the verification **chain** retries only when the request never reached the API, or on
-///   503; its 429 is returned at once as [`ErrorKind::RateLimited`](crate::ErrorKind).
+///   503; its 429 is returned at once as [`ErrorKind::RateLimited`](crate::client::ErrorKind).
 ///
 /// Waits grow exponentially from [`base_delay`](RetryPolicy::base_delay) up to
 /// [`max_delay`](RetryPolicy::max_delay), with full jitter. A `Retry-After` from the API is
 /// honoured, up to [`retry_after_cap`](RetryPolicy::retry_after_cap): a rate limit (429) that
-/// asks for a longer wait ends the call at once with [`ErrorKind::RateLimited`](crate::ErrorKind)
+/// asks for a longer wait ends the call at once with [`ErrorKind::RateLimited`](crate::client::ErrorKind)
 /// and its [`Error::retry_after`](crate::Error::retry_after), rather than retrying into the
 /// limit. No retry starts after the call's [`deadline`](RetryPolicy::deadline).
 ///
 /// ```
 /// use std::time::Duration;
-/// use affitor_tower::{Client, RetryPolicy};
+/// use affitor_tower::{Client, client::RetryPolicy};
 ///
 /// let policy = RetryPolicy::default()
 ///     .max_attempts(5)
@@ -75,8 +75,8 @@ impl RetryPolicy {
     /// A policy that never retries: one attempt per call.
     ///
     /// ```
-    /// let policy = affitor_tower::RetryPolicy::none();
-    /// assert_eq!(policy, affitor_tower::RetryPolicy::default().max_attempts(1));
+    /// let policy = affitor_tower::client::RetryPolicy::none();
+    /// assert_eq!(policy, affitor_tower::client::RetryPolicy::default().max_attempts(1));
     /// ```
     pub fn none() -> Self {
         Self::default().max_attempts(1)
@@ -85,7 +85,7 @@ impl RetryPolicy {
     /// The most attempts per call, the first one included (at least 1). Default 4.
     ///
     /// ```
-    /// let policy = affitor_tower::RetryPolicy::default().max_attempts(6);
+    /// let policy = affitor_tower::client::RetryPolicy::default().max_attempts(6);
     /// ```
     #[must_use]
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
@@ -97,7 +97,7 @@ impl RetryPolicy {
     /// is chosen at random between zero and that bound (full jitter). Default 200 ms.
     ///
     /// ```
-    /// let policy = affitor_tower::RetryPolicy::default()
+    /// let policy = affitor_tower::client::RetryPolicy::default()
     ///     .base_delay(std::time::Duration::from_millis(50));
     /// ```
     #[must_use]
@@ -109,7 +109,7 @@ impl RetryPolicy {
     /// The longest wait between two attempts, before jitter. Default 5 s.
     ///
     /// ```
-    /// let policy = affitor_tower::RetryPolicy::default()
+    /// let policy = affitor_tower::client::RetryPolicy::default()
     ///     .max_delay(std::time::Duration::from_secs(1));
     /// ```
     #[must_use]
@@ -122,12 +122,12 @@ impl RetryPolicy {
     /// Default 10 s.
     ///
     /// A rate limit (429) that asks for more ends the call with
-    /// [`ErrorKind::RateLimited`](crate::ErrorKind) and [`Error::retry_after`](crate::Error::retry_after)
+    /// [`ErrorKind::RateLimited`](crate::client::ErrorKind) and [`Error::retry_after`](crate::Error::retry_after)
     /// set, so that the caller decides (a webhook answers 503 and is redelivered later). Any
     /// other answer's wait hint (a 5xx `retry_after_seconds`, say) is waited up to this cap.
     ///
     /// ```
-    /// let policy = affitor_tower::RetryPolicy::default()
+    /// let policy = affitor_tower::client::RetryPolicy::default()
     ///     .retry_after_cap(std::time::Duration::from_secs(2));
     /// ```
     #[must_use]
@@ -140,7 +140,7 @@ impl RetryPolicy {
     /// after it, and an attempt in flight is cut at it. Default 30 s.
     ///
     /// ```
-    /// let policy = affitor_tower::RetryPolicy::default()
+    /// let policy = affitor_tower::client::RetryPolicy::default()
     ///     .deadline(std::time::Duration::from_secs(10));
     /// ```
     #[must_use]
@@ -156,12 +156,12 @@ impl RetryPolicy {
     /// [`max_attempts`](Self::max_attempts) says (unless it is 1: [`RetryPolicy::none`] never
     /// retries), the last time when the window closes. A refund of a sale that was never
     /// recorded (an organic customer's, say) is answered 404 every time, so `.send().await`
-    /// takes the whole window to return [`ErrorKind::SaleNotFound`](crate::ErrorKind): widen it
+    /// takes the whole window to return [`ErrorKind::SaleNotFound`](crate::client::ErrorKind): widen it
     /// when your payment provider may deliver a refund long before its sale, keep it well
     /// under your webhook timeout.
     ///
     /// ```
-    /// let policy = affitor_tower::RetryPolicy::default()
+    /// let policy = affitor_tower::client::RetryPolicy::default()
     ///     .refund_not_found_window(std::time::Duration::from_secs(3));
     /// ```
     #[must_use]

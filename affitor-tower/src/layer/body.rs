@@ -19,7 +19,7 @@ pin_project! {
     /// [`size_hint`](Body::size_hint) are the ones the original body would have given.
     ///
     /// ```
-    /// use affitor_tower::{AffitorBody, AffitorLayer};
+    /// use affitor_tower::{AffitorLayer, layer::AffitorBody};
     /// use http_body_util::{BodyExt, Full};
     /// use tower::{ServiceBuilder, ServiceExt};
     ///

@@ -15,7 +15,7 @@ use tower_service::Service;
 
 use super::{AffitorLayer, AffitorService};
 use crate::capture::{ClickCookies, Decision, PendingClick, Skip, Visit};
-use crate::{CaptureClicks, Client};
+use crate::{Client, capture::CaptureClicks};
 
 impl<C> AffitorLayer<C> {
     /// Records a visit to a partner link (`?aff=CODE`) as a click, and sets the browser
@@ -27,7 +27,7 @@ impl<C> AffitorLayer<C> {
     /// recorded and the cookies' attributes.
     ///
     /// ```
-    /// use affitor_tower::{AffitorLayer, CaptureClicks, Client};
+    /// use affitor_tower::{AffitorLayer, Client, capture::CaptureClicks};
     /// use axum::{Router, response::Html, routing::get};
     ///
     /// # fn main() -> Result<(), affitor_tower::Error> {
@@ -75,13 +75,13 @@ impl<S> Layer<S> for AffitorLayer<CaptureClicks> {
 /// tracker's cookies on its response.
 ///
 /// ```
-/// use affitor_tower::{AffitorLayer, CaptureClicks, Client};
+/// use affitor_tower::{AffitorLayer, Client, capture::CaptureClicks};
 /// use tower::Layer;
 ///
 /// # fn main() -> Result<(), affitor_tower::Error> {
 /// let client = Client::builder().api_key("aff_live_key").build()?;
 /// let layer = AffitorLayer::new().client(client).capture_clicks(CaptureClicks::new());
-/// let service = layer.layer(tower::service_fn(|_: http::Request<affitor_tower::AffitorBody<String>>| async {
+/// let service = layer.layer(tower::service_fn(|_: http::Request<affitor_tower::layer::AffitorBody<String>>| async {
 ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
 /// }));
 /// let _lookup_service = service.get_ref();
@@ -106,7 +106,7 @@ impl<S> CaptureService<S> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use affitor_tower::{AffitorLayer, CaptureClicks};
+    /// # use affitor_tower::{AffitorLayer, capture::CaptureClicks};
     /// # use tower::Layer;
     /// let mut service = AffitorLayer::new().capture_clicks(CaptureClicks::new()).layer(1);
     /// *service.get_mut().get_mut() += 1;

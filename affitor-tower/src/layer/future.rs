@@ -15,17 +15,18 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::AffitorBody;
-use crate::adapter::BodyLookup;
+use crate::lookup::BodyLookup;
 
 pin_project! {
-    /// The response future of [`AffitorService`](crate::AffitorService).
+    /// The response future of [`AffitorService`](crate::layer::AffitorService).
     ///
     /// It either calls the inner service at once, or first reads the request body (up to the
     /// limit) to look for the click id in it, then calls the inner service with the body
     /// replayed.
     ///
     /// ```
-    /// use affitor_tower::{AffitorBody, AffitorLayer, ResponseFuture};
+    /// use affitor_tower::AffitorLayer;
+    /// use affitor_tower::layer::{AffitorBody, ResponseFuture};
     /// use http_body_util::Empty;
     /// use tower::Layer;
     ///

@@ -17,17 +17,17 @@ pub use capture::{CaptureFuture, CaptureService};
 pub use future::ResponseFuture;
 pub use service::AffitorService;
 
-use crate::ClickIdSearch;
-use crate::adapter::{self, WantedHeader};
+use crate::lookup::ClickIdSearch;
+use crate::lookup::{self, WantedHeader};
 
 /// A Tower layer that finds the Affitor click id in each request.
 ///
 /// It looks in the header `x-affitor-click-id`, the cookies `affitor_click_id` and
 /// `customer_code`, then in a JSON or form body (see [`ClickIdSearch`] for the order and how to
-/// change it), and inserts a [`ClickIdLookup`](crate::ClickIdLookup) into every request's
+/// change it), and inserts a [`ClickIdLookup`](crate::lookup::ClickIdLookup) into every request's
 /// extensions: the click id is `lookup.click_id()`, and the lookup is the only extension the
 /// layer adds for it. A [`ClickId`](crate::ClickId) extension set by an earlier layer is kept,
-/// and reported as found in [`ClickIdSource::Extension`](crate::ClickIdSource::Extension).
+/// and reported as found in [`ClickIdSource::Extension`](crate::lookup::ClickIdSource::Extension).
 ///
 /// The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
 /// no header or cookie gave a click id, and only up to the body limit (64 KiB by default). The
@@ -37,7 +37,7 @@ use crate::adapter::{self, WantedHeader};
 /// With axum:
 ///
 /// ```
-/// use affitor_tower::{AffitorLayer, ClickIdLookup};
+/// use affitor_tower::{AffitorLayer, lookup::ClickIdLookup};
 /// use axum::{Extension, Router, routing::post};
 /// use tower::ServiceExt;
 ///
@@ -87,7 +87,7 @@ impl AffitorLayer {
     /// ([`ClickIdSearch::default`]).
     ///
     /// ```
-    /// use affitor_tower::{AffitorLayer, ClickIdLookup};
+    /// use affitor_tower::{AffitorLayer, lookup::ClickIdLookup};
     /// use axum::{Extension, Router, routing::get};
     ///
     /// async fn home(Extension(lookup): Extension<ClickIdLookup>) -> String {
@@ -116,7 +116,9 @@ impl<C> AffitorLayer<C> {
     /// limit.
     ///
     /// ```
-    /// use affitor_tower::{AffitorBody, AffitorLayer, ClickIdLookup, ClickIdSearch, ClickIdSource};
+    /// use affitor_tower::AffitorLayer;
+    /// use affitor_tower::layer::AffitorBody;
+    /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource};
     /// use http_body_util::Empty;
     /// use tower::{ServiceBuilder, ServiceExt};
     ///
@@ -141,7 +143,7 @@ impl<C> AffitorLayer<C> {
     #[must_use]
     pub fn search(mut self, search: ClickIdSearch) -> Self {
         let config = Arc::make_mut(&mut self.config);
-        config.header_names = adapter::header_names(&search)
+        config.header_names = lookup::header_names(&search)
             .map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         config.search = search;
@@ -152,7 +154,7 @@ impl<C> AffitorLayer<C> {
     /// every request's extensions, where handlers and extractors find it.
     ///
     /// ```
-    /// use affitor_tower::{AffitorBody, AffitorLayer, Client};
+    /// use affitor_tower::{AffitorLayer, Client, layer::AffitorBody};
     /// use http_body_util::Empty;
     /// use tower::{ServiceBuilder, ServiceExt};
     ///

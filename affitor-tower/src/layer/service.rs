@@ -7,8 +7,11 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::{AffitorBody, AffitorLayer, ResponseFuture};
-use crate::adapter::{self, HeaderLookup};
-use crate::{ClickId, ClickIdLookup, ClickIdSource};
+use crate::lookup::{self, HeaderLookup};
+use crate::{
+    ClickId,
+    lookup::{ClickIdLookup, ClickIdSource},
+};
 
 /// The service [`AffitorLayer`] wraps around yours.
 ///
@@ -17,7 +20,7 @@ use crate::{ClickId, ClickIdLookup, ClickIdSource};
 /// the same bytes as the original.
 ///
 /// ```
-/// use affitor_tower::{AffitorBody, AffitorLayer, ClickId, ClickIdLookup};
+/// use affitor_tower::{AffitorLayer, ClickId, layer::AffitorBody, lookup::ClickIdLookup};
 /// use http_body_util::Empty;
 /// use tower::{ServiceBuilder, ServiceExt};
 ///
@@ -108,7 +111,7 @@ where
             None => {
                 let headers = request.headers();
                 let search = self.layer.click_id_search();
-                adapter::lookup_headers(search, request.method().as_str(), |wanted| {
+                lookup::lookup_headers(search, request.method().as_str(), |wanted| {
                     self.layer.header_values(headers, wanted)
                 })
             }

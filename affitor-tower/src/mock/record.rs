@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::ClickId;
 
-pub use crate::Endpoint;
+pub use crate::endpoint::Endpoint;
 
 impl Endpoint {
     /// Whether the endpoint answers errors in the agent envelope `{"error":{code,message}}`.

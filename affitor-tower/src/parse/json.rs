@@ -9,7 +9,7 @@ use super::hex_value;
 ///
 /// A deeper document is treated as malformed: no field is reported from it.
 ///
-/// ```
+/// ```text
 /// use affitor_tower::parse::{self, JSON_MAX_DEPTH};
 ///
 /// let nested = |depth: usize| {
@@ -37,7 +37,7 @@ pub const JSON_MAX_DEPTH: usize = 128;
 /// - a body that is not a well-formed JSON object, or nests deeper than [`JSON_MAX_DEPTH`], has
 ///   no value.
 ///
-/// ```
+/// ```text
 /// use affitor_tower::parse::json_string_field;
 ///
 /// let field = |body: &str| json_string_field(body.as_bytes(), "id").map(|v| v.into_owned());

@@ -8,7 +8,7 @@
 //! None of them allocates unless a value has to be unescaped, none of them builds a document tree,
 //! and none of them panics, whatever the input.
 //!
-//! ```
+//! ```text
 //! use affitor_tower::parse;
 //!
 //! let body = br#"{"email":"a@example.com","affitorClickId":"abc123"}"#;
@@ -18,6 +18,9 @@
 //! let found = parse::cookies(cookie).find(|(name, _)| *name == b"affitor_click_id");
 //! assert_eq!(found, Some((&b"affitor_click_id"[..], &b"abc123"[..])));
 //! ```
+
+// Private outside the fuzz targets: items only they and the tests use are left alone.
+#![cfg_attr(not(fuzzing), allow(unreachable_pub, dead_code, unused_imports))]
 
 mod json;
 
@@ -30,7 +33,7 @@ pub(crate) use self::json::{JsonStr, json_top_level_fields};
 ///
 /// HTTP servers usually trim it already; this makes the rule hold for values built by hand too.
 ///
-/// ```
+/// ```text
 /// assert_eq!(affitor_tower::parse::header_value(b" \tabc123 "), b"abc123");
 /// ```
 pub fn header_value(value: &[u8]) -> &[u8] {
@@ -48,7 +51,7 @@ pub fn header_value(value: &[u8]) -> &[u8] {
 ///
 /// A request may carry several `Cookie` headers (HTTP/2 splits them): call this on each.
 ///
-/// ```
+/// ```text
 /// use affitor_tower::parse;
 ///
 /// let pairs: Vec<_> = parse::cookies(br#"a=1; broken; b="2" ;a=3"#).collect();
@@ -169,7 +172,7 @@ pub(crate) fn find_semicolon(bytes: &[u8]) -> Option<usize> {
 /// - If the field appears more than once, **the last one wins**, as for a JSON body (and as in
 ///   most server-side form parsers that keep one value per name).
 ///
-/// ```
+/// ```text
 /// use affitor_tower::parse::form_field;
 ///
 /// let field = |body: &str| form_field(body.as_bytes(), "id").map(|v| v.into_owned());
@@ -369,3 +372,6 @@ mod tests {
         assert_eq!(field(b"", "id"), None);
     }
 }
+
+#[cfg(test)]
+mod cases;

@@ -124,7 +124,7 @@ impl<P> Builder<P> {
     /// send it again.
     ///
     /// ```
-    /// use affitor_tower::Currency;
+    /// use affitor_tower::client::Currency;
     /// use affitor_tower::webhook::{ExchangeRates, Polar};
     ///
     /// let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27);

@@ -8,7 +8,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::{Currency, Endpoint, Error, ErrorKind};
+use crate::{
+    Error,
+    client::{Currency, ErrorKind},
+    endpoint::Endpoint,
+};
 
 /// Gives the exchange rate for amounts in a currency the Affitor API does not take.
 ///
@@ -19,7 +23,7 @@ use crate::{Currency, Endpoint, Error, ErrorKind};
 /// the provider waits.
 ///
 /// ```
-/// use affitor_tower::Currency;
+/// use affitor_tower::client::Currency;
 /// use affitor_tower::webhook::CurrencyConverter;
 ///
 /// /// Every amount in US dollars, at rates kept up to date elsewhere.
@@ -44,7 +48,7 @@ pub trait CurrencyConverter: Send + Sync + 'static {
 /// A [`CurrencyConverter`] with fixed rates into one currency.
 ///
 /// ```
-/// use affitor_tower::Currency;
+/// use affitor_tower::client::Currency;
 /// use affitor_tower::webhook::{ExchangeRates, Stripe};
 ///
 /// let rates = ExchangeRates::to(Currency::Usd)
@@ -63,7 +67,7 @@ impl ExchangeRates {
     /// Rates into `currency`, none set yet.
     ///
     /// ```
-    /// let rates = affitor_tower::webhook::ExchangeRates::to(affitor_tower::Currency::Eur);
+    /// let rates = affitor_tower::webhook::ExchangeRates::to(affitor_tower::client::Currency::Eur);
     /// ```
     pub fn to(currency: Currency) -> Self {
         Self {
@@ -76,7 +80,7 @@ impl ExchangeRates {
     /// a positive finite number is left out.
     ///
     /// ```
-    /// let rates = affitor_tower::webhook::ExchangeRates::to(affitor_tower::Currency::Usd)
+    /// let rates = affitor_tower::webhook::ExchangeRates::to(affitor_tower::client::Currency::Usd)
     ///     .rate("gbp", 1.27);
     /// ```
     #[must_use]

@@ -147,8 +147,9 @@ use http::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::{
-    ClickId, Client, Currency, Endpoint, ErrorKind, RefundOutcome, RefundRequest, SaleOutcome,
-    SaleRequest, SaleType,
+    ClickId, Client, RefundRequest, SaleRequest,
+    client::{Currency, ErrorKind, RefundOutcome, SaleOutcome, SaleType},
+    endpoint::Endpoint,
 };
 
 pub use builder::Builder;
@@ -485,7 +486,7 @@ impl fmt::Display for Ignored {
 /// [`status`](Self::status). See the table in the [module docs](self).
 ///
 /// ```
-/// use affitor_tower::SaleOutcome;
+/// use affitor_tower::client::SaleOutcome;
 /// use affitor_tower::webhook::{Ignored, Tracked};
 ///
 /// assert_eq!(Tracked::Sale(SaleOutcome::AlreadyRecorded).status().as_u16(), 200);
@@ -549,7 +550,7 @@ impl Event {
     /// # }
     /// ```
     ///
-    /// `client` is a [`Client`], or anything that holds one: a [`BoundClient`](crate::BoundClient),
+    /// `client` is a [`Client`], or anything that holds one: a [`BoundClient`](crate::client::BoundClient),
     /// or the `AffitorClient` extractor of `affitor-axum` and `affitor-actix`.
     pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
         let deadline = self.tracking.deadline;

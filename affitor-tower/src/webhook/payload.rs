@@ -8,7 +8,10 @@ use serde_json::{Map, Value};
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::{Action, Ignored, Sale};
-use crate::{ClickId, Currency, SaleType};
+use crate::{
+    ClickId,
+    client::{Currency, SaleType},
+};
 
 /// A field read as `T`, or `None` when it is absent, `null` or of another type: a provider that
 /// changes a field's type must not make every event unreadable.

@@ -13,7 +13,7 @@ use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{Metadata, Parsed, Payment, currency, lenient, non_empty, parse, partial};
 use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
 use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
-use crate::{Client, SaleType};
+use crate::{Client, client::SaleType};
 
 /// The environment variable [`Polar::from_env`] reads.
 const SECRET_VARIABLE: &str = "POLAR_WEBHOOK_SECRET";

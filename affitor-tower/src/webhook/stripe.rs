@@ -12,7 +12,7 @@ use super::links::PaymentLinks;
 use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
 use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
 use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
-use crate::{Client, SaleType};
+use crate::{Client, client::SaleType};
 
 /// The environment variable [`Stripe::from_env`] reads.
 const SECRET_VARIABLE: &str = "STRIPE_WEBHOOK_SECRET";

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
 use affitor_tower::readiness::{Gate, ReadinessState, StepVerdict};
 use affitor_tower::{
-    ClickId, ClickOutcome, Client, Currency, Error, ErrorKind, LeadOutcome, RefundOutcome,
-    SaleOutcome,
+    ClickId, Client, Error,
+    client::{ClickOutcome, Currency, ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome},
 };
 use serde_json::json;
 

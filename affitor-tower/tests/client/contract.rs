@@ -8,7 +8,10 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use affitor_tower::{ClickId, Client, Currency, RetryPolicy, SaleType, SubscriptionInterval};
+use affitor_tower::{
+    ClickId, Client,
+    client::{Currency, RetryPolicy, SaleType, SubscriptionInterval},
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;

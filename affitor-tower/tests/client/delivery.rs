@@ -9,7 +9,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
-use affitor_tower::{ClickId, Client, DeliveryStats, RetryPolicy, SaleOutcome, UndeliveredReason};
+use affitor_tower::{
+    ClickId, Client,
+    client::{DeliveryStats, RetryPolicy, SaleOutcome, UndeliveredReason},
+};
 
 fn queue_sales(client: &Client, click_id: &ClickId, ids: impl IntoIterator<Item = String>) {
     for id in ids {

@@ -6,7 +6,10 @@ use crate::support::*;
 use std::time::{Duration, Instant};
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
-use affitor_tower::{Client, ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome};
+use affitor_tower::{
+    Client,
+    client::{ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome},
+};
 use serde_json::json;
 
 #[tokio::test]

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use affitor_tower::mock::MockServer;
-use affitor_tower::{ClickId, Client, DeliveryStats, LeadOutcome, RetryPolicy};
+use affitor_tower::{
+    ClickId, Client,
+    client::{DeliveryStats, LeadOutcome, RetryPolicy},
+};
 
 /// Short waits and a few attempts, so that retry tests stay fast.
 pub(crate) fn fast_policy() -> RetryPolicy {

@@ -6,7 +6,9 @@ use std::task::{Context, Poll};
 
 use crate::support::{BodyError, Scripted, Seen, Step, observe};
 use affitor_tower::{
-    AffitorBody, AffitorLayer, ClickId, ClickIdLookup, ClickIdSearch, ClickIdSource,
+    AffitorLayer, ClickId,
+    layer::AffitorBody,
+    lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};

@@ -2,7 +2,9 @@
 //! layer exactly what it would have read without it.
 
 use crate::support::{BodyError, Scripted, Step, observe};
-use affitor_tower::{AffitorBody, AffitorLayer, ClickIdSearch, parse};
+use affitor_tower::AffitorLayer;
+use affitor_tower::layer::AffitorBody;
+use affitor_tower::lookup::{self, ClickIdSearch};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};
 use proptest::prelude::*;
@@ -128,15 +130,20 @@ proptest! {
         prop_assert_eq!(&seen.error, &bare.error);
         prop_assert_eq!(seen.size_hint, bare.size_hint);
 
-        // When the layer could read the whole body, it found what the parsers find.
+        // When the layer could read the whole body, it found what the two-step lookup finds
+        // over that body (the parsers are tested on their own, in the crate).
         let whole = framing.failure.is_none() && data.len() <= limit && method != "GET";
-        let valid = |value: Option<std::borrow::Cow<'_, [u8]>>| {
-            value.and_then(|value| affitor_tower::ClickId::from_bytes(&value).ok())
-        };
         let expected = match content_type {
-            Some("application/json") if whole => valid(parse::json_string_field(&data, "affitorClickId"))
-                .or_else(|| valid(parse::json_string_field(&data, "affitor_click_id"))),
-            Some("application/x-www-form-urlencoded") if whole => valid(parse::form_field(&data, "affitor_click_id")),
+            Some(content_type) if whole => {
+                let search = ClickIdSearch::default().body_limit(limit);
+                let step = lookup::lookup_headers(&search, method, |header| {
+                    (header.name() == "content-type").then_some(content_type.as_bytes())
+                });
+                match step {
+                    lookup::HeaderLookup::ReadBody(read) => read.finish(&data).click_id().cloned(),
+                    lookup::HeaderLookup::Done(found) => found.click_id().cloned(),
+                }
+            }
             _ => None,
         };
         // The lookup is the one extension that carries the click id.

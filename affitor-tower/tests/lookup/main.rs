@@ -1,6 +1,6 @@
-//! The click id lookup, in one test binary: the parsers and the two-step lookup an adapter
-//! drives (`parse`, `parse_proptest`), and the Tower layer around them (`layer`,
-//! `layer_proptest`, with what they share in `support`).
+//! The click id lookup, in one test binary: the Tower layer (`layer`, `layer_proptest`, with
+//! what they share in `support`). The parsers under it are private: their tests are unit tests
+//! (`src/parse/tests/`).
 //!
 //! The rules of the lookup that every adapter must keep (which source wins, what is rejected,
 //! that the body reaches the handler byte for byte) are stated once, in the scenario crate's
@@ -13,7 +13,5 @@
 mod layer;
 #[cfg(feature = "layer")]
 mod layer_proptest;
-mod parse;
-mod parse_proptest;
 #[cfg(feature = "layer")]
 mod support;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use affitor_tower::{ClickId, ClickIdLookup};
+use affitor_tower::{ClickId, lookup::ClickIdLookup};
 use bytes::Bytes;
 use http::{HeaderMap, Request};
 use http_body::{Body, Frame, SizeHint};

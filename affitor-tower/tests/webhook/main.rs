@@ -14,7 +14,8 @@ use affitor_tower::webhook::{
     Action, Event, Ignored, Polar, Refund, Sale, Stripe, Tracked, WebhookErrorKind,
 };
 use affitor_tower::{
-    ClickId, Client, Currency, ErrorKind, RefundOutcome, RetryPolicy, SaleOutcome, SaleType,
+    ClickId, Client,
+    client::{Currency, ErrorKind, RefundOutcome, RetryPolicy, SaleOutcome, SaleType},
 };
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
-use affitor_tower::{Client, RetryPolicy};
+use affitor_tower::{Client, client::RetryPolicy};
 use example_support::{AppConfig, PaymentWebhooks};
 use serde_json::{Value, json};
 

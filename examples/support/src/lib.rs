@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use affitor_outbox::Outbox;
 use affitor_tower::mock::MockServer;
 use affitor_tower::webhook::{Polar, Stripe, WebhookError, WebhookErrorKind};
-use affitor_tower::{BoundClient, ClickId, Client, Currency};
+use affitor_tower::{
+    ClickId, Client,
+    client::{BoundClient, Currency},
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -521,7 +524,7 @@ pub async fn shut_down(config: &AppConfig, deadline: std::time::Duration) {
 }
 
 /// Logs what the Affitor client could not deliver before the app stopped.
-pub fn log_delivery_report(report: &affitor_tower::DeliveryReport) {
+pub fn log_delivery_report(report: &affitor_tower::client::DeliveryReport) {
     if report.is_complete() {
         tracing::info!(
             delivered = report.stats.delivered,

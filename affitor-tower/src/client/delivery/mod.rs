@@ -50,9 +50,9 @@ use super::{ClickRequest, Client, LeadRequest, RefundRequest, SaleRequest};
 pub struct DeliveryStats {
     /// Events accepted into the queue.
     pub queued: u64,
-    /// Events the API answered with an outcome: any [`SaleOutcome`](crate::SaleOutcome) (a
-    /// sale answered 409, already recorded, included), [`LeadOutcome`](crate::LeadOutcome),
-    /// [`RefundOutcome`](crate::RefundOutcome) or [`ClickOutcome`](crate::ClickOutcome).
+    /// Events the API answered with an outcome: any [`SaleOutcome`](crate::client::SaleOutcome) (a
+    /// sale answered 409, already recorded, included), [`LeadOutcome`](crate::client::LeadOutcome),
+    /// [`RefundOutcome`](crate::client::RefundOutcome) or [`ClickOutcome`](crate::client::ClickOutcome).
     pub delivered: u64,
     /// Retry attempts: each attempt after the first one of an event, whatever became of it.
     pub retried: u64,
@@ -63,18 +63,18 @@ pub struct DeliveryStats {
     pub dropped: u64,
     /// Events given up on: invalid (never queued), refused by the API (a 4xx, or an answer
     /// with `success: false`), an answer that could not be read, or retries that ran out
-    /// (attempts or [`RetryPolicy::deadline`](crate::RetryPolicy::deadline)).
+    /// (attempts or [`RetryPolicy::deadline`](crate::client::RetryPolicy::deadline)).
     pub failed: u64,
     /// Events in the queue now, waiting or being sent.
     pub pending: u64,
     /// Of [`pending`](Self::pending), the events being sent now: at most
-    /// [`ClientBuilder::max_in_flight`](crate::ClientBuilder::max_in_flight).
+    /// [`ClientBuilder::max_in_flight`](crate::client::ClientBuilder::max_in_flight).
     pub in_flight: u64,
     /// What limited delivery, losing events: of [`dropped`](Self::dropped), those refused
-    /// because the queue held [`queue_capacity`](crate::ClientBuilder::queue_capacity) events.
+    /// because the queue held [`queue_capacity`](crate::client::ClientBuilder::queue_capacity) events.
     pub queue_full: u64,
     /// What limited delivery, delaying events: those queued while
-    /// [`max_in_flight`](crate::ClientBuilder::max_in_flight) events were being sent, so that
+    /// [`max_in_flight`](crate::client::ClientBuilder::max_in_flight) events were being sent, so that
     /// they waited for a free slot. Growing with `queue_full`, it says the API answers slower
     /// than events arrive: raise `max_in_flight`.
     pub in_flight_limited: u64,
@@ -106,7 +106,7 @@ pub struct UndeliveredEvent {
 /// Why [`Client::shutdown`] could not deliver an event.
 ///
 /// ```
-/// use affitor_tower::UndeliveredReason;
+/// use affitor_tower::client::UndeliveredReason;
 ///
 /// fn may_be_recorded(reason: UndeliveredReason) -> bool {
 ///     matches!(reason, UndeliveredReason::Interrupted)
@@ -160,7 +160,7 @@ impl DeliveryReport {
     /// Whether every event queued before the shutdown was delivered.
     ///
     /// ```
-    /// assert!(affitor_tower::DeliveryReport::default().is_complete());
+    /// assert!(affitor_tower::client::DeliveryReport::default().is_complete());
     /// ```
     pub fn is_complete(&self) -> bool {
         self.undelivered.is_empty()
@@ -174,7 +174,7 @@ impl Client {
     /// event here when its store cannot take it.
     ///
     /// ```
-    /// # async fn fall_back(client: affitor_tower::Client, event: affitor_tower::Event) {
+    /// # async fn fall_back(client: affitor_tower::Client, event: affitor_tower::client::Event) {
     /// client.send_event_in_background(event);
     /// # }
     /// ```

@@ -659,7 +659,7 @@ impl Drop for WorkerGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClickId, IntoEvent};
+    use crate::{ClickId, client::IntoEvent};
 
     fn client(capacity: usize) -> Client {
         Client::builder()

@@ -754,7 +754,7 @@ pub(super) mod tests {
         };
         assert_eq!(
             read.decode(&answer, "").unwrap_err().kind(),
-            crate::ErrorKind::Decode
+            crate::client::ErrorKind::Decode
         );
         // The state alone implies verification.
         let verified = read_readiness(r#"{"state": "live_verified"}"#);

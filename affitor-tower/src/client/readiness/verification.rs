@@ -89,7 +89,7 @@ impl VerificationRequest {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) with [`Error::retry_after`] when the program ran too many
+    /// [`ErrorKind::RateLimited`](crate::client::ErrorKind::RateLimited) with [`Error::retry_after`] when the program ran too many
     /// chains (10 per hour; never retried), the API's refusal, or the transport failure.
     ///
     /// ```

@@ -29,7 +29,7 @@ use crate::ClickId;
 ///
 /// ```
 /// # async fn paid(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
-/// use affitor_tower::{Currency, SaleType, SubscriptionInterval};
+/// use affitor_tower::client::{Currency, SaleType, SubscriptionInterval};
 ///
 /// let outcome = client
 ///     .sale("in_1QxYz", 2490)
@@ -114,7 +114,7 @@ impl SaleRequest {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// use affitor_tower::Currency;
+    /// use affitor_tower::client::Currency;
     ///
     /// let in_euros = client.sale("in_1001", 4900).customer_key("user_123").currency(Currency::Eur);
     /// in_euros.send().await?;
@@ -133,7 +133,7 @@ impl SaleRequest {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// client.sale("in_1001", 4900).customer_key("user_123").sale_type(affitor_tower::SaleType::Subscription).send().await?;
+    /// client.sale("in_1001", 4900).customer_key("user_123").sale_type(affitor_tower::client::SaleType::Subscription).send().await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -172,7 +172,7 @@ impl SaleRequest {
     ///
     /// ```
     /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// use affitor_tower::SubscriptionInterval;
+    /// use affitor_tower::client::SubscriptionInterval;
     ///
     /// let renewal = client.sale("in_1001", 2490).customer_key("user_123").is_recurring(true);
     /// renewal.subscription_interval(SubscriptionInterval::Monthly).send().await?;
@@ -227,7 +227,7 @@ impl SaleRequest {
     }
 
     /// Sends this sale as a test event (`additional_data.test_mode`), as the client's
-    /// [`test_mode`](crate::ClientBuilder::test_mode) does for every call: Affitor records it
+    /// [`test_mode`](crate::client::ClientBuilder::test_mode) does for every call: Affitor records it
     /// apart and pays no commission on it. For a payment made in the provider's test mode.
     ///
     /// ```
@@ -245,8 +245,8 @@ impl SaleRequest {
     ///
     /// # Errors
     ///
-    /// Before any I/O: [`ErrorKind::MissingTransactionId`](crate::ErrorKind::MissingTransactionId), [`ErrorKind::InvalidAmount`](crate::ErrorKind::InvalidAmount),
-    /// [`ErrorKind::MissingCustomer`](crate::ErrorKind::MissingCustomer), [`ErrorKind::InvalidCurrency`](crate::ErrorKind::InvalidCurrency). Then the API's refusal
+    /// Before any I/O: [`ErrorKind::MissingTransactionId`](crate::client::ErrorKind::MissingTransactionId), [`ErrorKind::InvalidAmount`](crate::client::ErrorKind::InvalidAmount),
+    /// [`ErrorKind::MissingCustomer`](crate::client::ErrorKind::MissingCustomer), [`ErrorKind::InvalidCurrency`](crate::client::ErrorKind::InvalidCurrency). Then the API's refusal
     /// or the transport failure (see [`Error`]). A duplicate (409) is not an error.
     ///
     /// ```
@@ -354,7 +354,7 @@ impl fmt::Debug for SalePayload {
 /// Every variant is a success for a webhook handler: the sale is where it belongs.
 ///
 /// ```
-/// use affitor_tower::SaleOutcome;
+/// use affitor_tower::client::SaleOutcome;
 ///
 /// fn describe(outcome: &SaleOutcome) -> &'static str {
 ///     match outcome {
@@ -409,7 +409,7 @@ impl SaleOutcome {
     /// one ([`SaleOutcome::AlreadyRecorded`]).
     ///
     /// ```
-    /// use affitor_tower::SaleOutcome;
+    /// use affitor_tower::client::SaleOutcome;
     /// assert!(SaleOutcome::AlreadyRecorded.is_recorded());
     /// ```
     pub fn is_recorded(&self) -> bool {
@@ -501,7 +501,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ErrorKind;
+    use crate::client::ErrorKind;
     use crate::client::request::MAX_AMOUNT_CENTS;
     use crate::client::request::tests::{body, client, test_client};
 

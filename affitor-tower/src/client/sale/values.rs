@@ -14,7 +14,7 @@ use crate::client::error::{Error, ErrorKind};
 /// Without a currency the API assumes `USD`.
 ///
 /// ```
-/// use affitor_tower::Currency;
+/// use affitor_tower::client::Currency;
 ///
 /// assert_eq!(Currency::from_code("eur")?, Currency::Eur);
 /// assert_eq!("gbp".parse::<Currency>()?, Currency::Other("GBP".into()));
@@ -44,7 +44,7 @@ impl Currency {
     /// [`ErrorKind::InvalidCurrency`] unless `code` is three ASCII letters.
     ///
     /// ```
-    /// use affitor_tower::{Currency, ErrorKind};
+    /// use affitor_tower::client::{Currency, ErrorKind};
     ///
     /// assert_eq!(Currency::from_code("Usd")?, Currency::Usd);
     /// assert_eq!(Currency::from_code("US").unwrap_err().kind(), ErrorKind::InvalidCurrency);
@@ -131,7 +131,7 @@ impl<'de> Deserialize<'de> for Currency {
 /// What kind of sale it is. Without one the API assumes a one-time payment.
 ///
 /// ```
-/// let sale_type = affitor_tower::SaleType::Subscription;
+/// let sale_type = affitor_tower::client::SaleType::Subscription;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,7 +146,7 @@ pub enum SaleType {
 /// How often a subscription renews.
 ///
 /// ```
-/// let interval = affitor_tower::SubscriptionInterval::Monthly;
+/// let interval = affitor_tower::client::SubscriptionInterval::Monthly;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

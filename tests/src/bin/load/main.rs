@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use affitor_outbox::Outbox;
 use affitor_tower::mock::{Fault, MockServer};
-use affitor_tower::{Client, DeliveryStats};
+use affitor_tower::{Client, client::DeliveryStats};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
