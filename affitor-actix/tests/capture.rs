@@ -116,26 +116,42 @@ async fn the_handlers_headers_are_kept_or_left_alone() {
         "private, max-age=60"
     );
 
+    // A response that sets the click id itself keeps its cookie, private to the browser.
     let response = test::call_service(&app, visit("/own?aff=partner").to_request()).await;
     assert_eq!(set_cookies(&response), ["affitor_click_id=mine; Path=/"]);
     assert_eq!(
         response.headers().get(header::CACHE_CONTROL).unwrap(),
-        "public, max-age=60"
+        "private, max-age=60"
     );
     mock.shutdown().await;
 }
 
 #[actix_web::test]
-async fn what_is_not_a_click_changes_nothing() {
+async fn what_is_not_a_click_sets_no_cookie_and_is_kept_private() {
     let mock = MockServer::start().await.unwrap();
     mock.inactive_link("sleeping");
     let app = app!(
         mock,
         CaptureClicks::new().deadline(Duration::from_millis(200))
     );
+    // No partner link: the page is untouched.
+    for request in [visit("/"), visit("/?aff=bad%20code")] {
+        let response = test::call_service(&app, request.to_request()).await;
+        assert!(set_cookies(&response).is_empty());
+        assert!(response.headers().get(header::CACHE_CONTROL).is_none());
+        assert!(response.headers().get(header::VARY).is_none());
+    }
+    // A partner link not recorded: no cookie, and kept out of shared caches, so that a CDN
+    // never serves this cookieless copy to the link's next visitor.
+    let private = |response: &actix_web::dev::ServiceResponse| {
+        assert!(set_cookies(response).is_empty());
+        assert_eq!(
+            response.headers().get(header::CACHE_CONTROL).unwrap(),
+            "private"
+        );
+        assert_eq!(response.headers().get(header::VARY).unwrap(), "cookie");
+    };
     let requests = [
-        visit("/"),
-        visit("/?aff=bad%20code"),
         visit("/?aff=partner").method(actix_web::http::Method::HEAD),
         visit("/?aff=partner").insert_header(("sec-purpose", "prefetch")),
         visit("/?aff=partner").insert_header(("user-agent", "Twitterbot/1.0")),
@@ -144,8 +160,7 @@ async fn what_is_not_a_click_changes_nothing() {
     ];
     for request in requests {
         let response = test::call_service(&app, request.to_request()).await;
-        assert!(set_cookies(&response).is_empty());
-        assert!(response.headers().get(header::CACHE_CONTROL).is_none());
+        private(&response);
     }
     // Only the unknown and the inactive link reached the API.
     assert_eq!(mock.requests_to(Endpoint::Click).len(), 2);
@@ -157,7 +172,7 @@ async fn what_is_not_a_click_changes_nothing() {
         mock.clear_faults();
         mock.inject(fault.on(Endpoint::Click));
         let response = test::call_service(&app, visit("/?aff=partner").to_request()).await;
-        assert!(set_cookies(&response).is_empty());
+        private(&response);
         assert_eq!(test::read_body(response).await, "none");
     }
     mock.shutdown().await;

@@ -121,15 +121,23 @@ fn cookie_value<'a>(set_cookies: &'a [String], name: &str) -> Option<&'a str> {
     })
 }
 
-/// Asserts the response is the page as the handler made it: no cookie, no `Cache-Control`.
-fn assert_unchanged(response: &Response, text: &str, expected: &str) {
+/// Asserts the response to a partner link that was not recorded is the page as the handler
+/// made it, with no cookie, kept out of shared caches: `Cache-Control: private` and
+/// `Vary: cookie`, so that a CDN never serves this cookieless copy to the link's next visitor.
+fn assert_served_private(response: &Response, text: &str, expected: &str) {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(text, expected);
-    assert!(set_cookies(response.headers()).is_empty(), "{response:?}");
-    assert!(
-        response.headers().get(header::CACHE_CONTROL).is_none(),
-        "{response:?}"
+    assert_private_without_cookies(response.headers(), "");
+}
+
+fn assert_private_without_cookies(headers: &HeaderMap, described: &str) {
+    assert!(set_cookies(headers).is_empty(), "{described} {headers:?}");
+    assert_eq!(
+        headers.get(header::CACHE_CONTROL).unwrap(),
+        "private",
+        "{described}"
     );
+    assert_eq!(headers.get(header::VARY).unwrap(), "cookie", "{described}");
 }
 
 #[tokio::test]
@@ -234,14 +242,14 @@ async fn the_handlers_own_cookies_and_cache_control_are_kept() {
         "private, max-age=60"
     );
 
-    // A response that sets the click id itself is left alone.
+    // A response that sets the click id itself keeps its cookie, private to the browser.
     let (response, text) = call(&app, visit("GET", "/own-cookie?aff=partner", &[])).await;
     assert_eq!(text, "mine");
     assert_eq!(
         set_cookies(response.headers()),
         ["affitor_click_id=mine; Path=/"]
     );
-    assert!(response.headers().get(header::CACHE_CONTROL).is_none());
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "private");
     mock.shutdown().await;
 }
 
@@ -251,9 +259,18 @@ async fn what_is_not_a_click_reaches_no_api_and_changes_no_page() {
     let app = app(&mock, CaptureClicks::new());
     let same_partner =
         "affitor_click_id=cust_1_1; affitor_aff_url=http://shop.example/?aff=partner";
-    let requests = [
+    // No partner link: the page is untouched.
+    for request in [
         visit("GET", "/", &[]),
         visit("GET", "/?aff=not%20valid", &[]),
+    ] {
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert!(set_cookies(response.headers()).is_empty());
+        assert!(response.headers().get(header::CACHE_CONTROL).is_none());
+        assert!(response.headers().get(header::VARY).is_none());
+    }
+    // A partner link not recorded: no cookie, and kept out of shared caches.
+    let requests = [
         visit("HEAD", "/?aff=partner", &[]),
         visit("POST", "/?aff=partner", &[]),
         visit("GET", "/?aff=partner", &[("sec-purpose", "prefetch")]),
@@ -276,11 +293,7 @@ async fn what_is_not_a_click_reaches_no_api_and_changes_no_page() {
             request.headers()
         );
         let response = app.clone().oneshot(request).await.unwrap();
-        assert!(set_cookies(response.headers()).is_empty(), "{described}");
-        assert!(
-            response.headers().get(header::CACHE_CONTROL).is_none(),
-            "{described}"
-        );
+        assert_private_without_cookies(response.headers(), &described);
     }
     assert!(mock.requests_to(Endpoint::Click).is_empty());
     mock.shutdown().await;
@@ -327,7 +340,7 @@ async fn the_page_is_served_unchanged_when_the_api_does_not_record_the_click() {
     // 400 "Referral link not found", and `success: false` for an inactive link.
     for target in ["/?aff=unknown", "/?aff=sleeping"] {
         let (response, text) = call(&app, visit("GET", target, &[])).await;
-        assert_unchanged(&response, &text, "<h1>Welcome</h1>");
+        assert_served_private(&response, &text, "<h1>Welcome</h1>");
     }
     // 5xx, a dropped connection, and a click id that is not a valid `ClickId`.
     for fault in [
@@ -338,7 +351,7 @@ async fn the_page_is_served_unchanged_when_the_api_does_not_record_the_click() {
         mock.clear_faults();
         mock.inject(fault.on(Endpoint::Click));
         let (response, text) = call(&app, visit("GET", "/?aff=partner", &[])).await;
-        assert_unchanged(&response, &text, "<h1>Welcome</h1>");
+        assert_served_private(&response, &text, "<h1>Welcome</h1>");
     }
     mock.shutdown().await;
 }
@@ -358,7 +371,7 @@ async fn the_page_does_not_wait_for_a_slow_api_past_the_deadline() {
     )
     .await
     .expect("the page is served without the API's answer");
-    assert_unchanged(&response, &text, "<h1>Welcome</h1>");
+    assert_served_private(&response, &text, "<h1>Welcome</h1>");
     mock.shutdown().await;
 }
 
@@ -437,8 +450,11 @@ async fn without_a_client_nothing_is_recorded() {
     let app = Router::new()
         .route("/", get(|| async { "page".into_response() }))
         .layer(AffitorLayer::new().capture_clicks(CaptureClicks::new()));
+    // Capture is not running: the page goes out as the handler made it.
     let (response, text) = call(&app, visit("GET", "/?aff=partner", &[])).await;
-    assert_unchanged(&response, &text, "page");
+    assert_eq!(text, "page");
+    assert!(set_cookies(response.headers()).is_empty());
+    assert!(response.headers().get(header::CACHE_CONTROL).is_none());
 }
 
 #[tokio::test]

@@ -60,6 +60,23 @@ mod scenario {
         );
     }
 
+    /// Asserts the page of a partner link that was not recorded: served as the app makes it,
+    /// with no cookie, and kept out of shared caches (`Cache-Control: private`, `Vary: cookie`),
+    /// so that a CDN never serves this cookieless copy to the link's next visitor.
+    fn assert_private_page(app: &Running, page: &Page) {
+        let name = app.app.name;
+        assert_eq!(page.status, StatusCode::OK, "{name}");
+        assert!(page.set_cookies().is_empty(), "{name}: {:?}", page.headers);
+        let header = |name: &str| page.headers.get(name).and_then(|value| value.to_str().ok());
+        assert_eq!(
+            header("cache-control"),
+            Some("private"),
+            "{name}: {:?}",
+            page.headers
+        );
+        assert_eq!(header("vary"), Some("cookie"), "{name}: {:?}", page.headers);
+    }
+
     /// Visits `/?aff=partner` and returns the page and the click id the API recorded.
     async fn land(app: &Running) -> (Page, String) {
         let page = app.open("GET", "/?aff=partner", &[]).await;
@@ -143,7 +160,7 @@ mod scenario {
         let again = app
             .open("GET", "/?aff=partner", &[("cookie", &cookies)])
             .await;
-        assert_plain_page(app, &again);
+        assert_private_page(app, &again);
         assert_eq!(
             app.mock.requests_to(Endpoint::Click).len(),
             1,
@@ -202,7 +219,7 @@ mod scenario {
             let page = app
                 .open("GET", "/?aff=partner", &[("user-agent", agent)])
                 .await;
-            assert_plain_page(app, &page);
+            assert_private_page(app, &page);
         }
         assert!(
             app.mock.requests_to(Endpoint::Click).is_empty(),
@@ -224,7 +241,7 @@ mod scenario {
     pub(super) async fn a_prefetch_is_not_a_click(app: &Running) {
         for header in [("sec-purpose", "prefetch"), ("purpose", "prefetch")] {
             let page = app.open("GET", "/?aff=partner", &[header]).await;
-            assert_plain_page(app, &page);
+            assert_private_page(app, &page);
         }
         assert!(
             app.mock.requests_to(Endpoint::Click).is_empty(),
@@ -256,7 +273,7 @@ mod scenario {
         )
         .await
         .unwrap_or_else(|_| panic!("{}: the page waited for the API", app.app.name));
-        assert_plain_page(app, &page);
+        assert_private_page(app, &page);
     }
 
     pub(super) async fn the_page_is_served_while_the_api_is_down(app: &Running) {
@@ -268,7 +285,7 @@ mod scenario {
             app.mock.clear_faults();
             app.mock.inject(fault.on(Endpoint::Click).always());
             let page = app.open("GET", "/?aff=partner", &[]).await;
-            assert_plain_page(app, &page);
+            assert_private_page(app, &page);
         }
     }
 
@@ -276,7 +293,7 @@ mod scenario {
         app.mock.inactive_link("sleeping");
         for path in ["/?aff=sleeping", "/?aff=unknown"] {
             let page = app.open("GET", path, &[]).await;
-            assert_plain_page(app, &page);
+            assert_private_page(app, &page);
         }
         // Both reached the API, which recorded neither.
         assert_eq!(

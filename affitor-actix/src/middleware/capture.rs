@@ -7,7 +7,9 @@ use std::task::{Context, Poll, ready};
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use affitor_tower::capture::{ClickCookies, Decision, Headers, PendingClick, Skip, Visit};
+use affitor_tower::capture::{
+    ClickCookies, Decision, Headers, KeepPrivate, PendingClick, Skip, Visit,
+};
 use affitor_tower::{Client, capture::CaptureClicks};
 
 /// actix-web's header map, as the capture reads it.
@@ -21,7 +23,8 @@ impl Headers for ActixHeaders<'_> {
     }
 }
 
-/// Starts the click call when `request` is a partner link to record.
+/// Starts the click call when `request` is a partner link to record; a partner link that is
+/// not recorded gets no call, but its response is kept out of shared caches.
 pub(super) fn start<R>(
     capture: &CaptureClicks,
     client: &Client,
@@ -34,18 +37,19 @@ pub(super) fn start<R>(
     let visit = Visit::new(request.method().as_str(), uri.path(), Some(query), &headers)
         .https(request.app_config().secure())
         .authority(uri.authority().map(|authority| authority.as_str()));
-    match capture.decide(&visit) {
-        Decision::Capture(click) => Some(Box::new(Capture {
-            pending: Some(capture.record(click, client)),
-            cookies: None,
-            response: None,
-        })),
-        Decision::Skip(Skip::NoPartnerLink) => None,
+    let pending = match capture.decide(&visit) {
+        Decision::Capture(click) => Some(capture.record(click, client)),
+        Decision::Skip(Skip::NoPartnerLink | Skip::InvalidPartnerCode) => return None,
         Decision::Skip(reason) => {
             tracing::debug!(%reason, "partner link not recorded as a click");
             None
         }
-    }
+    };
+    Some(Box::new(Capture {
+        pending,
+        cookies: None,
+        response: None,
+    }))
 }
 
 /// A click call running beside the handler: the call, until it ends, then the cookies it
@@ -83,18 +87,36 @@ impl<B> Capture<ServiceResponse<B>> {
         let Some(mut response) = response.take() else {
             unreachable!("`ResponseFuture` polled after it completed")
         };
-        if let Some(cookies) = self.cookies.take() {
-            set_cookies(response.headers_mut(), &cookies);
+        match self.cookies.take() {
+            Some(cookies) => set_cookies(response.headers_mut(), &cookies),
+            None => keep_private(response.headers_mut()),
         }
         Poll::Ready(Ok(response))
     }
 }
 
+/// Keeps the response to a partner link that set no click id out of shared caches (see
+/// [`KeepPrivate`]).
+fn keep_private(headers: &mut HeaderMap) {
+    let keep = KeepPrivate::for_response(&ActixHeaders(&*headers));
+    if let Some(cache_control) = keep
+        .cache_control()
+        .and_then(|value| HeaderValue::from_str(value).ok())
+    {
+        headers.insert(header::CACHE_CONTROL, cache_control);
+    }
+    if keep.vary_cookie() {
+        headers.append(header::VARY, HeaderValue::from_static("cookie"));
+    }
+}
+
 /// Appends the tracker's cookies to a response's headers, and makes the response private to
-/// the browser's cache; leaves a response that sets `affitor_click_id` itself alone.
+/// the browser's cache; leaves a response that sets `affitor_click_id` itself alone (but
+/// private).
 fn set_cookies(headers: &mut HeaderMap, cookies: &ClickCookies) {
     let Some(update) = cookies.for_response(&ActixHeaders(&*headers)) else {
         tracing::debug!("the response sets affitor_click_id itself: its cookie is kept");
+        keep_private(headers);
         return;
     };
     let values: Result<Vec<HeaderValue>, _> = update

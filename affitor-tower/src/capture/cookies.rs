@@ -188,6 +188,87 @@ impl ResponseCookies<'_> {
     }
 }
 
+/// What a response to a partner link needs when it sets no click id: the visit was not
+/// recorded (a bot, a prefetch, a visitor who already has this partner's click id, a click call
+/// that was late or failed). Without it a shared cache (a CDN) could keep this cookieless copy
+/// and serve it to the next visitor of the link, whose visit would then never reach the app.
+///
+/// [`cache_control`](Self::cache_control) is the `Cache-Control` that replaces the response's
+/// when it could be stored by a shared cache (no `private`, no `no-store`), with `private` in
+/// place of `public`; [`vary_cookie`](Self::vary_cookie) says whether to append `Vary: Cookie`.
+///
+/// ```
+/// use affitor_tower::capture::KeepPrivate;
+///
+/// let mut response = http::HeaderMap::new();
+/// response.insert("cache-control", "public, max-age=300".parse()?);
+/// let keep = KeepPrivate::for_response(&response);
+/// assert_eq!(keep.cache_control(), Some("private, max-age=300"));
+/// assert!(keep.vary_cookie());
+///
+/// response.insert("cache-control", "no-store".parse()?);
+/// response.insert("vary", "Accept-Encoding, Cookie".parse()?);
+/// let keep = KeepPrivate::for_response(&response);
+/// assert_eq!((keep.cache_control(), keep.vary_cookie()), (None, false));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeepPrivate {
+    cache_control: Option<String>,
+    vary_cookie: bool,
+}
+
+impl KeepPrivate {
+    /// What a response with these headers needs.
+    ///
+    /// See [`KeepPrivate`] for an example.
+    pub fn for_response(response: &dyn Headers) -> Self {
+        let mut directives = Vec::new();
+        response.for_each_value("cache-control", &mut |value| directives.push(value));
+        let names = || {
+            directives
+                .iter()
+                .filter_map(|value| std::str::from_utf8(value).ok())
+                .flat_map(|value| value.split(','))
+                .map(|directive| directive.split('=').next().unwrap_or_default().trim())
+        };
+        let stored_by_shared_caches = !names().any(|name| {
+            name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+        });
+        let cache_control = stored_by_shared_caches.then(|| match directives.is_empty() {
+            true => "private".to_owned(),
+            false => private_cache_control(&directives),
+        });
+        let mut varies_on_cookie = false;
+        response.for_each_value("vary", &mut |value| {
+            varies_on_cookie |= std::str::from_utf8(value).is_ok_and(|value| {
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .any(|field| field == "*" || field.eq_ignore_ascii_case("cookie"))
+            });
+        });
+        Self {
+            cache_control,
+            vary_cookie: !varies_on_cookie,
+        }
+    }
+
+    /// The `Cache-Control` that replaces the response's, if it needs one.
+    ///
+    /// See [`KeepPrivate`] for an example.
+    pub fn cache_control(&self) -> Option<&str> {
+        self.cache_control.as_deref()
+    }
+
+    /// Whether to append `Vary: Cookie`: the response does not vary on cookies yet.
+    ///
+    /// See [`KeepPrivate`] for an example.
+    pub fn vary_cookie(&self) -> bool {
+        self.vary_cookie
+    }
+}
+
 /// Whether a `Set-Cookie` value sets the cookie `name`.
 fn sets_cookie(set_cookie: &[u8], name: &str) -> bool {
     std::str::from_utf8(set_cookie)

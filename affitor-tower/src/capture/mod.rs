@@ -53,7 +53,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cookies::{ClickCookies, ResponseCookies};
+pub use cookies::{ClickCookies, KeepPrivate, ResponseCookies};
 pub use decide::{Decision, Skip};
 pub use pending::PendingClick;
 pub use visit::{Headers, PartnerClick, Visit};
@@ -293,7 +293,16 @@ impl CaptureClicks {
     /// arrival. Default: [400 ms](Self::DEFAULT_DEADLINE).
     ///
     /// The handler runs meanwhile, so a page that takes longer than the call waits for
-    /// nothing. A late call is abandoned: the page is served without the cookies.
+    /// nothing. A late call is abandoned: the page is served without the cookies, and kept out
+    /// of shared caches (`Cache-Control: private`, `Vary: Cookie`), as is every response to a
+    /// partner link that was not recorded (see [`KeepPrivate`]).
+    ///
+    /// A call abandoned after it reached the API may still be recorded there, with no cookie
+    /// to carry its click id: an orphan click, which no lead or sale will name. It cannot be
+    /// avoided without making the page wait for the API; the visit is not lost (the browser
+    /// tracker, where the page runs it, records it), and Affitor counts the orphan as a click
+    /// of the partner's link, not as a conversion. A longer deadline trades the page's time
+    /// for fewer orphans.
     ///
     /// ```
     /// use std::time::Duration;

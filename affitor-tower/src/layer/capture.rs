@@ -7,14 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CACHE_CONTROL, SET_COOKIE};
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{AffitorLayer, AffitorService};
-use crate::capture::{ClickCookies, Decision, PendingClick, Skip, Visit};
+use crate::capture::{ClickCookies, Decision, KeepPrivate, PendingClick, Skip, Visit};
 use crate::{Client, capture::CaptureClicks};
 
 impl<C> AffitorLayer<C> {
@@ -123,8 +123,10 @@ impl<S> CaptureService<S> {
         self.inner
     }
 
-    /// Starts the click call when `request` is a partner link to record.
-    fn start<B>(&self, request: &Request<B>) -> Option<PendingClick> {
+    /// Starts the click call when `request` is a partner link to record; `Some(None)` for a
+    /// partner link that is not recorded (its response is kept out of shared caches), `None`
+    /// for any other request.
+    fn start<B>(&self, request: &Request<B>) -> Option<Option<PendingClick>> {
         let uri = request.uri();
         // A partner link has a query: every other request costs this look and no more.
         let query = uri.query()?;
@@ -139,11 +141,11 @@ impl<S> CaptureService<S> {
         .https(uri.scheme() == Some(&http::uri::Scheme::HTTPS))
         .authority(uri.authority().map(http::uri::Authority::as_str));
         match capture.decide(&visit) {
-            Decision::Capture(click) => Some(capture.record(click, client)),
-            Decision::Skip(Skip::NoPartnerLink) => None,
+            Decision::Capture(click) => Some(Some(capture.record(click, client))),
+            Decision::Skip(Skip::NoPartnerLink | Skip::InvalidPartnerCode) => None,
             Decision::Skip(reason) => {
                 tracing::debug!(%reason, "partner link not recorded as a click");
-                None
+                Some(None)
             }
         }
     }
@@ -164,7 +166,7 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let capture = self.start(&request).map(|pending| {
             Box::new(Capturing {
-                pending: Some(pending),
+                pending,
                 cookies: None,
                 response: None,
             })
@@ -241,8 +243,9 @@ where
         let Some(mut response) = capturing.response.take() else {
             unreachable!("`CaptureFuture` polled after it completed")
         };
-        if let Some(cookies) = capturing.cookies.take() {
-            set_cookies(&mut response, &cookies);
+        match capturing.cookies.take() {
+            Some(cookies) => set_cookies(&mut response, &cookies),
+            None => keep_private(&mut response),
         }
         Poll::Ready(Ok(response))
     }
@@ -263,11 +266,28 @@ impl<F, ResBody> fmt::Debug for CaptureFuture<F, ResBody> {
     }
 }
 
+/// Keeps the response to a partner link that set no click id out of shared caches (see
+/// [`KeepPrivate`]).
+fn keep_private<B>(response: &mut Response<B>) {
+    let keep = KeepPrivate::for_response(response.headers());
+    let headers = response.headers_mut();
+    if let Some(cache_control) = keep
+        .cache_control()
+        .and_then(|value| HeaderValue::from_str(value).ok())
+    {
+        headers.insert(CACHE_CONTROL, cache_control);
+    }
+    if keep.vary_cookie() {
+        headers.append(VARY, HeaderValue::from_static("cookie"));
+    }
+}
+
 /// Appends the tracker's cookies to `response`, and makes it private to the browser's cache;
-/// leaves a response that sets `affitor_click_id` itself alone.
+/// leaves a response that sets `affitor_click_id` itself alone (but private).
 fn set_cookies<B>(response: &mut Response<B>, cookies: &ClickCookies) {
     let Some(update) = cookies.for_response(response.headers()) else {
         tracing::debug!("the response sets affitor_click_id itself: its cookie is kept");
+        keep_private(response);
         return;
     };
     let values: Result<Vec<HeaderValue>, _> = update
