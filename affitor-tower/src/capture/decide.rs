@@ -137,10 +137,7 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     let scheme = if https { "https" } else { "http" };
     Decision::Capture(PartnerClick {
         code: code.to_owned(),
-        landing_url: match visit.query() {
-            Some(query) => format!("{scheme}://{host}{}?{query}", visit.path()),
-            None => format!("{scheme}://{host}{}", visit.path()),
-        },
+        landing_url: landing_url(scheme, host, visit, code),
         referrer: visit
             .header("referer")
             .filter(|referrer| !referrer.is_empty())
@@ -155,6 +152,28 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
         secure: options.secure.unwrap_or(https),
         domain: options.cookie_domain.clone(),
     })
+}
+
+/// The longest landing URL kept: it is sent to the API and stored in the `affitor_aff_url`
+/// cookie, which a crafted link must not make a 20 KB `Set-Cookie`.
+const MAX_LANDING_URL: usize = 2048;
+
+/// The URL the visitor landed on; past [`MAX_LANDING_URL`], the shortest one that still names
+/// the partner: the path with `?aff=CODE` alone, else the site's root with it.
+fn landing_url(scheme: &str, host: &str, visit: &Visit<'_>, code: &str) -> String {
+    let path = visit.path();
+    let url = match visit.query() {
+        Some(query) => format!("{scheme}://{host}{path}?{query}"),
+        None => format!("{scheme}://{host}{path}"),
+    };
+    if url.len() <= MAX_LANDING_URL {
+        return url;
+    }
+    let short = format!("{scheme}://{host}{path}?aff={code}");
+    if short.len() <= MAX_LANDING_URL {
+        return short;
+    }
+    format!("{scheme}://{host}/?aff={code}")
 }
 
 /// The first `aff` parameter of a query string, percent-decoded with `+` as a space: what
@@ -271,21 +290,38 @@ fn first_language(header: &str) -> Option<String> {
     valid.then(|| language.to_owned())
 }
 
+/// The most bytes of an `affitor_click_ids` cookie that are read: its last ones. The tracker
+/// keeps [`MAX_CLICK_IDS`] ids of at most 128 bytes, which encode in under 8 KiB; what a longer
+/// cookie holds before them would be dropped anyway.
+const MAX_CLICK_IDS_READ: usize = 8 * 1024;
+
 /// The valid ids of an `affitor_click_ids` cookie (`encodeURIComponent(ids.join("|"))`),
-/// oldest first, without repeats, at most [`MAX_CLICK_IDS`].
+/// oldest first, without repeats, the newest [`MAX_CLICK_IDS`]: read from the cookie's end, at
+/// most [`MAX_CLICK_IDS_READ`] bytes, in linear time whatever the cookie holds.
 fn earlier_click_ids(cookie: &str) -> Vec<ClickId> {
-    let decoded = parse::percent_decode(cookie.as_bytes());
-    let mut ids: Vec<ClickId> = Vec::new();
-    for id in decoded.split(|&byte| byte == b'|') {
+    let cookie = cookie.as_bytes();
+    let cut = cookie.len().saturating_sub(MAX_CLICK_IDS_READ);
+    let decoded = parse::percent_decode(&cookie[cut..]);
+    // A cut cookie starts inside an id (or its `%7C`): that piece is not one.
+    let decoded = match (cut, decoded.iter().position(|&byte| byte == b'|')) {
+        (0, _) => &decoded[..],
+        (_, Some(separator)) => &decoded[separator + 1..],
+        (_, None) => &[],
+    };
+    let mut newest_first: Vec<ClickId> = Vec::with_capacity(MAX_CLICK_IDS);
+    for id in decoded.rsplit(|&byte| byte == b'|') {
+        if newest_first.len() == MAX_CLICK_IDS {
+            break;
+        }
+        // At most 20 held: this look is bounded.
         if let Ok(id) = ClickId::from_bytes(id)
-            && !ids.contains(&id)
+            && !newest_first.contains(&id)
         {
-            ids.push(id);
+            newest_first.push(id);
         }
     }
-    let excess = ids.len().saturating_sub(MAX_CLICK_IDS);
-    ids.drain(..excess);
-    ids
+    newest_first.reverse();
+    newest_first
 }
 
 /// The bot user agent patterns, matched in one pass over a user agent, ignoring ASCII case.
@@ -694,11 +730,56 @@ mod tests {
                 .map(ClickId::into_string)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids("a%7Cb%7Ca%7Cc%3A1"), ["a", "b", "c:1"]);
+        // A repeated id counts where it was seen last, as the newest of the two.
+        assert_eq!(ids("a%7Cb%7Ca%7Cc%3A1"), ["b", "a", "c:1"]);
         assert_eq!(ids("a|bad%20id||b"), ["a", "b"]);
         let many: Vec<String> = (0..25).map(|n| format!("id{n}")).collect();
         let kept = ids(&many.join("%7C"));
         assert_eq!(kept.len(), MAX_CLICK_IDS);
         assert_eq!(kept.first().map(String::as_str), Some("id5"));
+    }
+
+    #[test]
+    fn an_oversized_click_ids_cookie_is_read_from_its_end_and_no_further() {
+        let ids = |cookie: &str| {
+            earlier_click_ids(cookie)
+                .into_iter()
+                .map(ClickId::into_string)
+                .collect::<Vec<_>>()
+        };
+        // 390 KiB of one id repeated (each a duplicate of the last), then two more: the read
+        // stops at the cookie's last 8 KiB, and the duplicates cost one comparison each.
+        let flood = format!("{}%7Cid1%7Cid2", "dup%7C".repeat(390 * 1024 / 6));
+        assert_eq!(ids(&flood), ["dup", "id1", "id2"]);
+        // An id before the last 8 KiB is not read at all.
+        let far = format!("early%7C{}%7Clate", "x".repeat(MAX_CLICK_IDS_READ));
+        assert_eq!(ids(&far), ["late"]);
+        // 6,000 distinct ids: the newest 20.
+        let many: Vec<String> = (0..6_000).map(|n| format!("cust_{n}")).collect();
+        let kept = ids(&many.join("%7C"));
+        assert_eq!(kept.len(), MAX_CLICK_IDS);
+        assert_eq!(kept.last().map(String::as_str), Some("cust_5999"));
+    }
+
+    #[test]
+    fn a_crafted_link_cannot_make_a_long_landing_url() {
+        let map = browser(&[]);
+        let long_query = format!("aff=partner&pad={}", "x".repeat(20_000));
+        let visit = Visit::new("GET", "/pricing", Some(&long_query), &map);
+        let click = capture(CaptureClicks::new().decide(&visit));
+        assert_eq!(
+            click.landing_url(),
+            "http://shop.example/pricing?aff=partner"
+        );
+        let long_path = format!("/{}", "p".repeat(20_000));
+        let visit = Visit::new("GET", &long_path, Some("aff=partner"), &map);
+        let click = capture(CaptureClicks::new().decide(&visit));
+        assert_eq!(click.landing_url(), "http://shop.example/?aff=partner");
+        let cookies = click.cookies(&"cust_1".parse().unwrap(), 60);
+        assert!(
+            cookies
+                .set_cookie_values()
+                .all(|value| value.len() < 3 * 1024)
+        );
     }
 }
