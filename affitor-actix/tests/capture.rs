@@ -177,3 +177,37 @@ async fn what_is_not_a_click_sets_no_cookie_and_is_kept_private() {
     }
     mock.shutdown().await;
 }
+
+/// A flood of visits to partner links from one peer address is a bounded number of click
+/// calls; another peer is still recorded.
+#[actix_web::test]
+async fn a_flood_of_visits_is_a_bounded_number_of_clicks() {
+    use affitor_actix::affitor_tower::capture::ClickLimit;
+
+    let mock = MockServer::start().await.unwrap();
+    for n in 0..30 {
+        mock.link(&format!("partner{n}"));
+    }
+    let limit = ClickLimit::default()
+        .burst(10)
+        .refill(Duration::from_secs(3600));
+    let app = app!(mock, CaptureClicks::new().click_limit(limit));
+    let flooder = "198.51.100.7:40000".parse().unwrap();
+    for n in 0..30 {
+        let request = visit(&format!("/?aff=partner{n}")).peer_addr(flooder);
+        let response = test::call_service(&app, request.to_request()).await;
+        assert!(response.status().is_success());
+    }
+    // The same link again and again: one click.
+    for _ in 0..10 {
+        let request = visit("/?aff=partner0").peer_addr(flooder);
+        test::call_service(&app, request.to_request()).await;
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 10);
+    let other = "203.0.113.9:40000".parse().unwrap();
+    let response =
+        test::call_service(&app, visit("/?aff=partner0").peer_addr(other).to_request()).await;
+    assert_eq!(set_cookies(&response).len(), 4);
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 11);
+    mock.shutdown().await;
+}

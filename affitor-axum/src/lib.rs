@@ -66,6 +66,7 @@ pub use affitor_tower::{
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};
+pub use client::connect_info;
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};
 #[cfg(feature = "webhook")]
 pub use webhook::{PolarEvent, StripeEvent, WebhookRejection};

@@ -49,6 +49,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::ClickId;
 pub use crate::click_id::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
@@ -762,6 +764,41 @@ struct Candidates {
     omitted: usize,
 }
 
+/// The shortest time between two warnings about invalid click ids: a client that sends them on
+/// every request (a broken script, an attack) is one warning per interval, with the count of
+/// those left out since; each is still logged at `debug` and recorded in its lookup.
+const WARN_INTERVAL_SECS: u64 = 10;
+/// When the last warning was logged, in seconds since the Unix epoch.
+static LAST_WARNING: AtomicU64 = AtomicU64::new(0);
+/// Invalid click ids logged at `debug` only since the last warning.
+static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+
+/// Logs a rejected click id: a warning, at most one per [`WARN_INTERVAL_SECS`].
+fn warn_rejected(source: &ClickIdSource, reason: &InvalidClickId) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let last = LAST_WARNING.load(Ordering::Relaxed);
+    let due = now >= last.saturating_add(WARN_INTERVAL_SECS);
+    if due
+        && LAST_WARNING
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            %source,
+            %reason,
+            suppressed,
+            "ignoring an invalid click id (`suppressed`: how many more since the last warning, \
+             logged at debug)"
+        );
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%source, %reason, "ignoring an invalid click id");
+    }
+}
+
 impl Candidates {
     /// The click id in `value`, or `None` after recording and logging why it is not one.
     fn consider(&mut self, source: &ClickIdSource, value: &[u8]) -> Option<ClickId> {
@@ -777,7 +814,7 @@ impl Candidates {
     /// Records and logs a rejected value, up to [`MAX_REJECTED`]; counts the others.
     fn reject(&mut self, source: &ClickIdSource, reason: InvalidClickId) {
         if self.rejected.len() < MAX_REJECTED {
-            tracing::warn!(%source, %reason, "ignoring an invalid click id");
+            warn_rejected(source, &reason);
             self.rejected
                 .push(RejectedClickId::new(source.clone(), reason));
         } else {
@@ -788,7 +825,7 @@ impl Candidates {
     /// Logs how many rejected values were left out, if any.
     fn report_omitted(&self) {
         if self.omitted > 0 {
-            tracing::warn!(
+            tracing::debug!(
                 omitted = self.omitted,
                 "ignoring more invalid click ids than are logged one by one"
             );
@@ -804,5 +841,54 @@ impl Candidates {
     fn not_found(self) -> ClickIdLookup {
         self.report_omitted();
         ClickIdLookup::not_found(self.rejected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::{Event, Level, Subscriber};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    use super::*;
+
+    /// The levels of the events logged.
+    #[derive(Clone, Default)]
+    struct Levels(Arc<Mutex<Vec<Level>>>);
+
+    impl<S: Subscriber> Layer<S> for Levels {
+        fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+            self.0.lock().unwrap().push(*event.metadata().level());
+        }
+    }
+
+    #[test]
+    fn invalid_click_ids_on_every_request_are_one_warning_per_interval() {
+        let levels = Levels::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(levels.clone())
+            .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+        let search = ClickIdSearch::default();
+        let cookie = (0..9)
+            .map(|n| format!("affitor_click_id=bad{n}!; "))
+            .collect::<String>();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..100 {
+                let step = lookup_headers(&search, "GET", |header| {
+                    (header.name() == "cookie").then_some(cookie.as_bytes())
+                });
+                let HeaderLookup::Done(lookup) = step else {
+                    panic!("a GET reads no body");
+                };
+                // Each rejection is still recorded in its lookup.
+                assert_eq!(lookup.rejected().len(), MAX_REJECTED.min(9));
+            }
+        });
+        let levels = levels.0.lock().unwrap();
+        let warnings = levels.iter().filter(|level| **level == Level::WARN).count();
+        // One at most (none when another test warned in the last interval), where 900 were.
+        assert!(warnings <= 1, "{warnings} warnings");
+        assert!(levels.len() >= 900, "{} events", levels.len());
     }
 }

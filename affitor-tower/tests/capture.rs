@@ -469,3 +469,86 @@ async fn the_client_may_be_set_after_capture_clicks() {
     assert_eq!(set_cookies(response.headers()).len(), 4);
     mock.shutdown().await;
 }
+
+/// The client's address, as a test server puts it among the extensions.
+fn peer(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<std::net::SocketAddr>()
+        .map(std::net::SocketAddr::ip)
+}
+
+fn from(address: [u8; 4], mut request: Request<Body>) -> Request<Body> {
+    let address = std::net::SocketAddr::from((address, 40_000));
+    request.extensions_mut().insert(address);
+    request
+}
+
+/// A flood of cookieless visits to partner links from one address is a bounded number of
+/// click calls, counted; another visitor is still recorded; and without the bound, every
+/// visit is a click.
+#[tokio::test]
+async fn a_flood_of_visits_is_a_bounded_number_of_clicks() {
+    use affitor_tower::capture::ClickLimit;
+
+    let mock = MockServer::start().await.unwrap();
+    for n in 0..30 {
+        mock.link(&format!("partner{n}"));
+    }
+    let capture = CaptureClicks::new().client_address_from(peer).click_limit(
+        ClickLimit::default()
+            .burst(10)
+            .refill(Duration::from_secs(3600)),
+    );
+    let app = app(&mock, capture.clone());
+
+    // The same link, 50 times: one click, the rest repeats of it.
+    for _ in 0..50 {
+        let (response, _) = call(
+            &app,
+            from([198, 51, 100, 7], visit("GET", "/?aff=partner", &[])),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 1);
+    // 30 partners' links: the burst of 10 (the first visit above was one), then nothing.
+    for n in 0..30 {
+        let target = format!("/?aff=partner{n}");
+        let (response, text) =
+            call(&app, from([198, 51, 100, 7], visit("GET", &target, &[]))).await;
+        if n >= 9 {
+            assert_served_private(&response, &text, "<h1>Welcome</h1>");
+        }
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 10);
+    let stats = capture.stats();
+    assert_eq!(
+        (stats.recorded, stats.repeated, stats.rate_limited),
+        (10, 49, 21),
+        "{stats:?}"
+    );
+    // Another visitor is recorded.
+    let (response, _) = call(
+        &app,
+        from([203, 0, 113, 9], visit("GET", "/?aff=partner", &[])),
+    )
+    .await;
+    assert_eq!(set_cookies(response.headers()).len(), 4);
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 11);
+
+    // Without the bound, each visit is a click.
+    let unbounded = app_with(&mock, CaptureClicks::new().click_limit(ClickLimit::none()));
+    for _ in 0..20 {
+        call(
+            &unbounded,
+            from([198, 51, 100, 7], visit("GET", "/?aff=partner", &[])),
+        )
+        .await;
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 31);
+    mock.shutdown().await;
+}
+
+fn app_with(mock: &MockServer, capture: CaptureClicks) -> Router {
+    app(mock, capture.client_address_from(peer))
+}

@@ -92,7 +92,10 @@ fn serve_axum(listener: TcpListener, app: axum::Router) -> io::Result<Served> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     Ok(Served {
-        future: Box::pin(async move { axum::serve(listener, app).await }),
+        future: Box::pin(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app).await
+        }),
         stop: None,
     })
 }

@@ -36,7 +36,8 @@ pub(super) fn start<R>(
     let headers = ActixHeaders(request.headers());
     let visit = Visit::new(request.method().as_str(), uri.path(), Some(query), &headers)
         .https(request.app_config().secure())
-        .authority(uri.authority().map(|authority| authority.as_str()));
+        .authority(uri.authority().map(|authority| authority.as_str()))
+        .client_address(request.peer_addr().map(|peer| peer.ip()));
     let pending = match capture.decide(&visit) {
         Decision::Capture(click) => Some(capture.record(click, client)),
         Decision::Skip(Skip::NoPartnerLink | Skip::InvalidPartnerCode) => return None,

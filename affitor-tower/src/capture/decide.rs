@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
+use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
 
@@ -65,6 +67,11 @@ pub enum Skip {
     /// The host the visitor asked for is missing or malformed, so the landing URL cannot be
     /// rebuilt.
     NoHost,
+    /// The visitor's address sent more clicks than its [`ClickLimit`](super::ClickLimit)
+    /// allows: a flood of visits is not a flood of click calls.
+    RateLimited,
+    /// The same address visited the same partner's link moments ago: the same click.
+    Repeated,
 }
 
 impl fmt::Display for Skip {
@@ -81,6 +88,8 @@ impl fmt::Display for Skip {
             Self::SamePartner => "the visitor already has a click id from this partner",
             Self::NoConsent => "the consent predicate said no",
             Self::NoHost => "the Host header is missing or malformed",
+            Self::RateLimited => "this address sent more clicks than the click limit allows",
+            Self::Repeated => "this address visited this partner's link moments ago",
         })
     }
 }
@@ -134,6 +143,16 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     let Some(host) = host.filter(|host| is_host(host)) else {
         return Decision::Skip(Skip::NoHost);
     };
+    let address = match options.proxy_headers {
+        ProxyHeaders::Ignore => visit.address(),
+        trusted => proxy_client_address(trusted, visit).or(visit.address()),
+    };
+    if let Some(skip) = options
+        .limiter
+        .admit(&options.limit, address, code, Instant::now())
+    {
+        return Decision::Skip(skip);
+    }
     let scheme = if https { "https" } else { "http" };
     Decision::Capture(PartnerClick {
         code: code.to_owned(),
@@ -247,6 +266,40 @@ fn origin<'r>(trusted: ProxyHeaders, visit: &Visit<'r>) -> (bool, Option<&'r str
         _ => visit.is_https(),
     };
     (https, host.or_else(|| visit.host()))
+}
+
+/// The visitor's address a trusted proxy header names: `for=` of `Forwarded`'s first element,
+/// or `X-Forwarded-For`'s first element.
+fn proxy_client_address(trusted: ProxyHeaders, visit: &Visit<'_>) -> Option<IpAddr> {
+    let named = match trusted {
+        ProxyHeaders::Ignore => return None,
+        ProxyHeaders::Forwarded => {
+            first_element(visit.header("forwarded")?)
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))?
+                .1
+        }
+        ProxyHeaders::XForwarded => first_element(visit.header("x-forwarded-for")?),
+    };
+    let named = named.trim().trim_matches('"');
+    // `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]`, `[2001:db8::1]:4711`, `2001:db8::1`.
+    named
+        .parse()
+        .ok()
+        .or_else(|| {
+            named
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|addr| addr.ip())
+        })
+        .or_else(|| {
+            named
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()
+        })
 }
 
 /// The first element of a comma-separated list: the one the proxy nearest the visitor set.

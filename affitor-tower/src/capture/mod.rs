@@ -46,6 +46,7 @@
 
 mod cookies;
 mod decide;
+mod limit;
 mod pending;
 mod visit;
 
@@ -55,6 +56,7 @@ use std::time::Duration;
 
 pub use cookies::{ClickCookies, KeepPrivate, ResponseCookies};
 pub use decide::{Decision, Skip};
+pub use limit::ClickLimit;
 pub use pending::PendingClick;
 pub use visit::{Headers, PartnerClick, Visit};
 
@@ -104,7 +106,15 @@ pub struct CaptureClicks {
     /// The built-in bot patterns, then the app's.
     bots: Bots,
     consent: Option<Consent>,
+    limit: ClickLimit,
+    /// The limit's state, shared by the clones of these options.
+    limiter: Arc<limit::Limiter>,
+    /// Where the Tower layer finds the client's address among a request's extensions.
+    address_from: Option<AddressFrom>,
 }
+
+/// Reads the client's address from a request's extensions (the Tower layer's hook).
+pub(crate) type AddressFrom = fn(&http::Extensions) -> Option<std::net::IpAddr>;
 
 /// The consent predicate.
 type Consent = Arc<dyn Fn(&Visit<'_>) -> bool + Send + Sync>;
@@ -222,6 +232,9 @@ impl CaptureClicks {
             deadline: Self::DEFAULT_DEADLINE,
             bots: Bots::built_in(),
             consent: None,
+            limit: ClickLimit::default(),
+            limiter: Arc::default(),
+            address_from: None,
         }
     }
 
@@ -287,6 +300,75 @@ impl CaptureClicks {
     pub fn trust_proxy_headers(mut self, headers: ProxyHeaders) -> Self {
         self.proxy_headers = headers;
         self
+    }
+
+    /// Sets the bound on the click calls (default [`ClickLimit::default`]: per client address,
+    /// and a repeat of the same address and partner within 30 s is the same click);
+    /// [`ClickLimit::none`] removes it.
+    ///
+    /// The adapters give the connection's peer address ([`Visit::client_address`]); with
+    /// [trusted proxy headers](Self::trust_proxy_headers), the address they name. With axum,
+    /// serve the app with `into_make_service_with_connect_info::<SocketAddr>()` so that the
+    /// layer sees the peer address; otherwise the visits share one bucket of unknown address.
+    ///
+    /// ```
+    /// use affitor_tower::capture::{CaptureClicks, ClickLimit};
+    ///
+    /// let capture = CaptureClicks::new().click_limit(ClickLimit::default().burst(5));
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn click_limit(mut self, limit: ClickLimit) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Where the Tower layer finds the client's address among a request's extensions: the
+    /// server puts it there (axum's `ConnectInfo`, with `affitor_axum::connect_info`). The
+    /// actix-web middleware reads the peer address itself.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, SocketAddr};
+    ///
+    /// fn peer(extensions: &http::Extensions) -> Option<IpAddr> {
+    ///     extensions.get::<SocketAddr>().map(SocketAddr::ip)
+    /// }
+    /// let capture = affitor_tower::capture::CaptureClicks::new().client_address_from(peer);
+    /// # drop(capture);
+    /// ```
+    #[must_use]
+    pub fn client_address_from(
+        mut self,
+        address_from: fn(&http::Extensions) -> Option<std::net::IpAddr>,
+    ) -> Self {
+        self.address_from = Some(address_from);
+        self
+    }
+
+    /// The client's address among `extensions`, as [`client_address_from`] reads it.
+    ///
+    /// [`client_address_from`]: Self::client_address_from
+    pub(crate) fn address_in(&self, extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+        self.address_from
+            .and_then(|address_from| address_from(extensions))
+    }
+
+    /// What capture did with the partner links it saw, since these options were built (their
+    /// clones share the counts).
+    ///
+    /// ```
+    /// let capture = affitor_tower::capture::CaptureClicks::new();
+    /// assert_eq!(capture.stats().rate_limited, 0);
+    /// ```
+    pub fn stats(&self) -> CaptureStats {
+        let counts = &self.limiter.counts;
+        let load =
+            |count: &std::sync::atomic::AtomicU64| count.load(std::sync::atomic::Ordering::Relaxed);
+        CaptureStats {
+            recorded: load(&counts.recorded),
+            rate_limited: load(&counts.rate_limited),
+            repeated: load(&counts.repeated),
+        }
     }
 
     /// Sets how long the page may wait for the click call, counted from the request's
@@ -386,6 +468,23 @@ impl CaptureClicks {
     }
 }
 
+/// What capture did with the partner links it saw: read with [`CaptureClicks::stats`].
+///
+/// ```
+/// let stats = affitor_tower::capture::CaptureClicks::new().stats();
+/// assert_eq!(stats.recorded + stats.rate_limited + stats.repeated, 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaptureStats {
+    /// Visits for which a click call was started.
+    pub recorded: u64,
+    /// Visits not recorded: their address had sent more clicks than the limit allows.
+    pub rate_limited: u64,
+    /// Visits not recorded: the same address and partner moments before.
+    pub repeated: u64,
+}
+
 impl Default for CaptureClicks {
     fn default() -> Self {
         Self::new()
@@ -401,6 +500,8 @@ impl fmt::Debug for CaptureClicks {
             .field("deadline", &self.deadline)
             .field("bots", &self.bots.len())
             .field("consent", &self.consent.as_ref().map(|_| "a predicate"))
+            .field("limit", &self.limit)
+            .field("stats", &self.stats())
             .finish()
     }
 }

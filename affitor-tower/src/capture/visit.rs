@@ -1,6 +1,7 @@
 //! A request as the capture sees it, and the click request built from the visitor's facts.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::parse;
@@ -62,6 +63,7 @@ pub struct Visit<'r> {
     query: Option<&'r str>,
     https: bool,
     authority: Option<&'r str>,
+    client_address: Option<IpAddr>,
     headers: &'r dyn Headers,
 }
 
@@ -89,6 +91,7 @@ impl<'r> Visit<'r> {
             query,
             https: false,
             authority: None,
+            client_address: None,
             headers,
         }
     }
@@ -121,6 +124,27 @@ impl<'r> Visit<'r> {
     pub fn authority(mut self, authority: Option<&'r str>) -> Self {
         self.authority = authority;
         self
+    }
+
+    /// The address of the client that sent the request (the connection's peer): what the
+    /// [`ClickLimit`](super::ClickLimit) counts clicks by. With trusted proxy headers, the
+    /// address they name comes first.
+    ///
+    /// ```
+    /// let headers = http::HeaderMap::new();
+    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers)
+    ///     .client_address(Some([192, 0, 2, 1].into()));
+    /// # drop(visit);
+    /// ```
+    #[must_use]
+    pub fn client_address(mut self, address: Option<IpAddr>) -> Self {
+        self.client_address = address;
+        self
+    }
+
+    /// The client's address, as [`client_address`](Self::client_address) set it.
+    pub(super) fn address(&self) -> Option<IpAddr> {
+        self.client_address
     }
 
     /// The request method.

@@ -139,7 +139,8 @@ impl<S> CaptureService<S> {
             request.headers(),
         )
         .https(uri.scheme() == Some(&http::uri::Scheme::HTTPS))
-        .authority(uri.authority().map(http::uri::Authority::as_str));
+        .authority(uri.authority().map(http::uri::Authority::as_str))
+        .client_address(capture.address_in(request.extensions()));
         match capture.decide(&visit) {
             Decision::Capture(click) => Some(Some(capture.record(click, client))),
             Decision::Skip(Skip::NoPartnerLink | Skip::InvalidPartnerCode) => None,

@@ -8,6 +8,7 @@
 //! (several, comma-separated, during a rotation); a route whose secret is unset is mounted, on a
 //! demo secret, only with the local stand-in, as is the unsigned `POST /webhooks/payment`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use example_support::Environment;
@@ -21,9 +22,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(env.addr).await?;
     example_support::announce(&env, listener.local_addr()?);
     example_support::announce_webhooks(&env, listener.local_addr()?);
-    axum::serve(listener, axum_checkout::app(env.config, env.webhooks))
-        .with_graceful_shutdown(axum_signup::shutdown_signal())
-        .await?;
+    let app = axum_checkout::app(env.config, env.webhooks);
+    // The peer address reaches the layer: the click limit counts clicks per visitor.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(axum_signup::shutdown_signal())
+    .await?;
 
     // Deliver what is being sent before the process ends; the outbox keeps the rest.
     example_support::shut_down(&config, Duration::from_secs(5)).await;

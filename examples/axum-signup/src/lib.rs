@@ -38,7 +38,7 @@ pub fn app(config: AppConfig) -> Router {
 pub fn affitor_layer(config: AppConfig) -> AffitorLayer<CaptureClicks> {
     AffitorLayer::new()
         .client(config.affitor)
-        .capture_clicks(CaptureClicks::new())
+        .capture_clicks(CaptureClicks::new().client_address_from(affitor_axum::connect_info))
 }
 
 /// The signup routes, for any router whose state holds the [`Users`] and the outbox (`None`

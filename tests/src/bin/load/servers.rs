@@ -29,7 +29,11 @@ impl Server {
                 listener.set_nonblocking(true)?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 Ok(Self::Axum(tokio::spawn(
-                    axum::serve(listener, router).into_future(),
+                    axum::serve(
+                        listener,
+                        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
+                    .into_future(),
                 )))
             }
             (Framework::Actix, _) => {
