@@ -314,15 +314,9 @@ async fn streamed_bodies_at_and_around_the_limit() {
         let expected = parsed.then_some(("abc", &source));
         assert_eq!(found(&seen), expected, "{len} bytes");
         if !parsed {
-            // Past the limit, the chunks read are replayed as they came.
-            let sent: Vec<Bytes> = steps
-                .into_iter()
-                .map(|step| match step {
-                    Step::Chunk(bytes) => bytes,
-                    Step::Fail => unreachable!(),
-                })
-                .collect();
-            assert_eq!(seen.chunks, sent);
+            // Past the limit, what was read is handed on gathered, then the chunk that passed
+            // the limit; every byte in order (`compare` checked them against the bare app).
+            assert_eq!(seen.chunks.len(), 2, "{len} bytes");
         }
     }
 
@@ -356,7 +350,10 @@ async fn a_smaller_limit_is_honoured() {
         .stream(chunks_of(body.as_bytes(), 4));
     let seen = compare(small, &request).await;
     assert_eq!(found(&seen), None);
-    assert_eq!(seen.chunks.len(), 6);
+    // The 8 bytes read within the limit gathered into one chunk, then the chunk that passed
+    // it, then the rest as it comes: 6 chunks sent, 5 handed on, the same bytes.
+    assert_eq!(seen.chunks.len(), 5);
+    assert_eq!(seen.data, body.as_bytes());
 }
 
 #[actix_web::test]
@@ -505,5 +502,90 @@ async fn replays_real_http_bodies_chunked_or_not() {
         &response[..200.min(response.len())]
     );
 
+    handle.stop(false).await;
+}
+
+/// A body in thousands of 1-byte chunks is held as its bytes, not a chunk each: the handler
+/// gets it in one chunk, every byte.
+#[actix_web::test]
+async fn a_body_in_one_byte_chunks_is_held_as_its_bytes() {
+    let body = json_of_len(60 * 1024);
+    let request = post()
+        .header("content-type", JSON)
+        .stream(chunks_of(&body, 1));
+    let seen = compare(Affitor::new(), &request).await;
+    assert_eq!(found(&seen).map(|(id, _)| id), Some("abc"));
+    assert!(seen.data == body);
+    assert_eq!(seen.chunks.len(), 1);
+}
+
+/// A body that never comes does not hold the request: on a real server, a route that does
+/// not exist answers 404, and a handler reads the body once it comes, every byte.
+#[actix_web::test]
+async fn a_body_that_never_comes_does_not_hold_the_request() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn answer(stream: &mut tokio::net::TcpStream) -> String {
+        let mut response = Vec::new();
+        let mut buffer = [0; 4096];
+        while !String::from_utf8_lossy(&response).contains("\r\n\r\n")
+            || !String::from_utf8_lossy(&response).ends_with('}')
+                && String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200")
+        {
+            let n = stream.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed without an answer");
+            response.extend_from_slice(&buffer[..n]);
+        }
+        String::from_utf8_lossy(&response).into_owned()
+    }
+
+    let search = ClickIdSearch::default().body_timeout(Duration::from_millis(200));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(Affitor::new().search(search.clone()))
+            .route("/echo", web::post().to(|body: Bytes| async move { body }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /no/such/route HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n{\"affitor",
+        )
+        .await
+        .unwrap();
+    // A guard against a hang, not a measure of speed.
+    let response = tokio::time::timeout(Duration::from_secs(20), answer(&mut stream))
+        .await
+        .expect("an answer while the body never comes");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+              Content-Length: 27\r\n\r\n{\"affitorClickId\":",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await; // past the body timeout
+    stream.write_all(b"\"cust_1\"}").await.unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(20), answer(&mut stream))
+        .await
+        .expect("the echo");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.ends_with("{\"affitorClickId\":\"cust_1\"}"),
+        "{response}"
+    );
     handle.stop(false).await;
 }

@@ -50,7 +50,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::ClickId;
 pub use crate::click_id::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
@@ -95,6 +95,7 @@ pub struct ClickIdSearch {
     /// for a body lookup is one atomic increment.
     plan: Arc<Plan>,
     body_limit: usize,
+    body_timeout: Duration,
 }
 
 /// The sources of a lookup, prepared for it.
@@ -175,6 +176,15 @@ impl ClickIdSearch {
     /// ```
     pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
+    /// How long the body is waited for unless set: 5 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(affitor_tower::lookup::ClickIdSearch::DEFAULT_BODY_TIMEOUT, Duration::from_secs(5));
+    /// ```
+    pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
     /// The given sources, in order, with the default body limit.
     ///
     /// Header names are lower-cased; [`ClickIdSource::Extension`] is dropped (it is always looked
@@ -205,6 +215,7 @@ impl ClickIdSearch {
         Self {
             plan: Arc::new(Plan::new(sources)),
             body_limit: Self::DEFAULT_BODY_LIMIT,
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
         }
     }
 
@@ -228,6 +239,24 @@ impl ClickIdSearch {
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// How long the body is waited for (default [5 s](Self::DEFAULT_BODY_TIMEOUT)), counted
+    /// from when it first keeps the lookup waiting. A body that has not ended by then is not looked
+    /// in: the request goes on to the handler with what was read put back before the rest of
+    /// the stream, so nothing is lost, and a request whose body is not coming (to a route that
+    /// never reads it, say) is answered as it would be without the layer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use affitor_tower::lookup::ClickIdSearch;
+    ///
+    /// let search = ClickIdSearch::default().body_timeout(Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 }
@@ -445,7 +474,9 @@ impl Default for ClickIdSearch {
 impl PartialEq for ClickIdSearch {
     fn eq(&self, other: &Self) -> bool {
         // The rest of the plan is made from its sources.
-        self.plan.sources == other.plan.sources && self.body_limit == other.body_limit
+        self.plan.sources == other.plan.sources
+            && self.body_limit == other.body_limit
+            && self.body_timeout == other.body_timeout
     }
 }
 
@@ -456,6 +487,7 @@ impl fmt::Debug for ClickIdSearch {
         f.debug_struct("ClickIdSearch")
             .field("sources", &self.plan.sources)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
             .finish()
     }
 }
@@ -544,6 +576,22 @@ impl BodyLookup {
     /// ```
     pub fn limit(&self) -> usize {
         self.search.body_limit
+    }
+
+    /// How long to wait for the body ([`ClickIdSearch::body_timeout`]): past it, end the
+    /// lookup with [`finish_without_body`](Self::finish_without_body) and hand the request on,
+    /// with what was read put back before the rest of the body.
+    ///
+    /// ```
+    /// # use affitor_tower::lookup::{self, ClickIdSearch, HeaderLookup};
+    /// let step = lookup::lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+    ///     (header.name() == "content-type").then_some(&b"application/json"[..])
+    /// });
+    /// let HeaderLookup::ReadBody(body) = step else { unreachable!() };
+    /// assert_eq!(body.timeout(), ClickIdSearch::DEFAULT_BODY_TIMEOUT);
+    /// ```
+    pub fn timeout(&self) -> std::time::Duration {
+        self.search.body_timeout
     }
 
     /// Finishes the lookup over the whole body.

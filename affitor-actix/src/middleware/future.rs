@@ -1,6 +1,5 @@
 //! The response future: read the body if the lookup needs it, then call the inner service.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +10,7 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use affitor_tower::lookup::BodyLookup;
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use futures_util::StreamExt;
 use pin_project_lite::pin_project;
 
@@ -66,9 +66,14 @@ struct Reading<S> {
     service: Rc<S>,
     request: ServiceRequest,
     payload: Payload,
-    chunks: VecDeque<Bytes>,
-    len: usize,
+    /// The data read, gathered into one buffer as it comes: what is held is the body's bytes,
+    /// however many chunks they came in (at most the limit).
+    read: BytesMut,
+    /// The chunk that passed the limit, kept as it came.
+    overflow: Option<Bytes>,
     lookup: BodyLookup,
+    /// When the body stops being waited for: set when it first keeps the lookup waiting.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// How the read ended.
@@ -77,6 +82,8 @@ enum ReadEnd {
     Whole,
     /// The limit was passed; the rest is still in the payload.
     TooLong,
+    /// The body did not end within the timeout; the rest, if any, is still in the payload.
+    TimedOut,
     /// The payload failed.
     Failed(PayloadError),
 }
@@ -108,9 +115,10 @@ where
                     service,
                     request,
                     payload,
-                    chunks: VecDeque::new(),
-                    len: 0,
+                    read: BytesMut::new(),
+                    overflow: None,
                     lookup,
+                    deadline: None,
                 })),
             },
         }
@@ -153,18 +161,35 @@ impl<S> Reading<S>
 where
     S: Service<ServiceRequest>,
 {
-    /// Reads chunks until the payload ends, fails, or passes the limit.
+    /// Reads chunks until the payload ends, fails, passes the limit or outlasts the timeout.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<ReadEnd> {
         loop {
-            match ready!(self.payload.poll_next_unpin(cx)) {
+            let next = match self.payload.poll_next_unpin(cx) {
+                Poll::Ready(next) => next,
+                Poll::Pending => {
+                    let timeout = self.lookup.timeout();
+                    let deadline = self
+                        .deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    ready!(deadline.poll_unpin(cx));
+                    tracing::debug!(
+                        ?timeout,
+                        read = self.read.len(),
+                        "the request body did not come within the timeout: the request goes on \
+                         without looking in it"
+                    );
+                    return Poll::Ready(ReadEnd::TimedOut);
+                }
+            };
+            match next {
                 None => return Poll::Ready(ReadEnd::Whole),
                 Some(Err(error)) => return Poll::Ready(ReadEnd::Failed(error)),
                 Some(Ok(chunk)) => {
-                    self.len = self.len.saturating_add(chunk.len());
-                    self.chunks.push_back(chunk);
-                    if self.len > self.lookup.limit() {
+                    if self.read.len().saturating_add(chunk.len()) > self.lookup.limit() {
+                        self.overflow = Some(chunk);
                         return Poll::Ready(ReadEnd::TooLong);
                     }
+                    self.read.extend_from_slice(&chunk);
                 }
             }
         }
@@ -176,22 +201,15 @@ where
             service,
             mut request,
             payload,
-            mut chunks,
-            len,
+            read,
+            overflow,
             lookup,
+            deadline: _,
         } = self;
+        let read = read.freeze();
         let (lookup, payload) = match end {
             ReadEnd::Whole => {
-                let body = match chunks.len() {
-                    0 | 1 => chunks.pop_front().unwrap_or_default(),
-                    _ => {
-                        let mut body = BytesMut::with_capacity(len);
-                        chunks
-                            .iter()
-                            .for_each(|chunk| body.extend_from_slice(chunk));
-                        body.freeze()
-                    }
-                };
+                let body = read;
                 let lookup = lookup.finish(&body);
                 let payload = if body.is_empty() {
                     Payload::None
@@ -200,13 +218,14 @@ where
                 };
                 (lookup, payload)
             }
-            ReadEnd::TooLong => (
+            ReadEnd::TooLong | ReadEnd::TimedOut => (
                 lookup.finish_without_body(),
-                Replay::new(chunks, None, payload).into_payload(),
+                Replay::new([read].into_iter().chain(overflow), None, payload).into_payload(),
             ),
             ReadEnd::Failed(error) => (
                 lookup.finish_without_body(),
-                Replay::new(chunks, Some(error), payload).into_payload(),
+                Replay::new([read].into_iter().chain(overflow), Some(error), payload)
+                    .into_payload(),
             ),
         };
         request.set_payload(payload);

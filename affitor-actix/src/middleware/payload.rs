@@ -9,8 +9,8 @@ use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-/// The chunks the middleware read, as they came, then the error that ended the read, if any,
-/// then the rest of the original payload.
+/// What the middleware read (its data gathered into one chunk, then the chunk that passed the
+/// limit), then the error that ended the read, if any, then the rest of the original payload.
 pub(super) struct Replay {
     chunks: VecDeque<Bytes>,
     error: Option<PayloadError>,
@@ -18,9 +18,16 @@ pub(super) struct Replay {
 }
 
 impl Replay {
-    pub(super) fn new(chunks: VecDeque<Bytes>, error: Option<PayloadError>, rest: Payload) -> Self {
+    pub(super) fn new(
+        chunks: impl IntoIterator<Item = Bytes>,
+        error: Option<PayloadError>,
+        rest: Payload,
+    ) -> Self {
         Self {
-            chunks,
+            chunks: chunks
+                .into_iter()
+                .filter(|chunk| !chunk.is_empty())
+                .collect(),
             error,
             rest,
         }

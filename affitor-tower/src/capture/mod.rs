@@ -348,6 +348,7 @@ impl CaptureClicks {
     /// The client's address among `extensions`, as [`client_address_from`] reads it.
     ///
     /// [`client_address_from`]: Self::client_address_from
+    #[cfg(feature = "layer")]
     pub(crate) fn address_in(&self, extensions: &http::Extensions) -> Option<std::net::IpAddr> {
         self.address_from
             .and_then(|address_from| address_from(extensions))

@@ -1,22 +1,24 @@
 //! The request body the inner service receives.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The request body behind [`AffitorLayer`](crate::AffitorLayer): the original body, frame
-    /// for frame.
+    /// The request body behind [`AffitorLayer`](crate::AffitorLayer): the original body, byte
+    /// for byte.
     ///
-    /// When the layer did not read the body, this is the original body itself, with no
-    /// allocation. When it did, the frames it read are replayed first, then the rest of the
-    /// original stream follows: the data, the trailers, the error if the stream failed, and the
-    /// [`size_hint`](Body::size_hint) are the ones the original body would have given.
+    /// When the layer did not read the body, this is the original body's frames, with no
+    /// allocation (its data as `Bytes`: moved, not copied, when it already is). When it did,
+    /// the data it read is replayed first, in one frame (what it read was gathered as it came,
+    /// so a body sent in many small chunks holds its bytes, not a chunk each), then the rest of
+    /// the original stream follows: the data, the trailers, the error if the stream failed, and
+    /// the [`size_hint`](Body::size_hint) are the ones the original body would have given.
     ///
     /// ```
     /// use affitor_tower::{AffitorLayer, layer::AffitorBody};
@@ -61,8 +63,9 @@ pin_project! {
 
 /// What the layer read, then the rest of the body.
 struct Replay<B: Body> {
-    /// The frames read and not yet handed on.
-    frames: VecDeque<Frame<B::Data>>,
+    /// The data read and not yet handed on: what was gathered, then the chunk that passed the
+    /// limit; then the trailers, if the body ended with them.
+    read: Read,
     /// The size hint of the original body before the layer read it.
     initial: SizeHint,
     /// The bytes of data handed on from `frames`.
@@ -83,10 +86,10 @@ impl<B: Body> AffitorBody<B> {
         }
     }
 
-    /// The frames read, then `error` if the read failed, then the rest of `body` unless it
+    /// What was `read`, then `error` if the read failed, then the rest of `body` unless it
     /// `ended`. `initial` is the size hint `body` gave before it was read.
     pub(crate) fn replay(
-        frames: VecDeque<Frame<B::Data>>,
+        read: Read,
         error: Option<B::Error>,
         body: Pin<Box<B>>,
         ended: bool,
@@ -95,7 +98,7 @@ impl<B: Body> AffitorBody<B> {
         Self {
             kind: Kind::Replay {
                 replay: Box::new(Replay {
-                    frames,
+                    read,
                     initial,
                     replayed: 0,
                     error,
@@ -107,8 +110,39 @@ impl<B: Body> AffitorBody<B> {
     }
 }
 
+/// What the layer read of a body: the data gathered, the chunk that passed the limit, and the
+/// trailers when the body ended with them.
+#[derive(Debug, Default)]
+pub(crate) struct Read {
+    pub(crate) data: Bytes,
+    pub(crate) overflow: Option<Bytes>,
+    pub(crate) trailers: Option<HeaderMap>,
+}
+
+impl Read {
+    fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.overflow.is_none() && self.trailers.is_none()
+    }
+
+    /// The next frame to replay, if any.
+    fn next(&mut self) -> Option<Frame<Bytes>> {
+        if !self.data.is_empty() {
+            return Some(Frame::data(std::mem::take(&mut self.data)));
+        }
+        if let Some(overflow) = self.overflow.take() {
+            return Some(Frame::data(overflow));
+        }
+        self.trailers.take().map(Frame::trailers)
+    }
+}
+
+/// A frame of the original body, its data as `Bytes` (moved, for a body of `Bytes`).
+fn into_bytes<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
+    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+}
+
 impl<B: Body> Body for AffitorBody<B> {
-    type Data = B::Data;
+    type Data = Bytes;
     type Error = B::Error;
 
     fn poll_frame(
@@ -116,7 +150,9 @@ impl<B: Body> Body for AffitorBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
-            KindProj::Passthrough { body } => body.poll_frame(cx),
+            KindProj::Passthrough { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|frame| frame.map(into_bytes))),
             KindProj::Replay { replay } => replay.poll_frame(cx),
         }
     }
@@ -125,7 +161,7 @@ impl<B: Body> Body for AffitorBody<B> {
         match &self.kind {
             Kind::Passthrough { body } => body.is_end_stream(),
             Kind::Replay { replay } => {
-                replay.frames.is_empty()
+                replay.read.is_empty()
                     && replay.error.is_none()
                     && (replay.ended || replay.body.is_end_stream())
             }
@@ -137,7 +173,7 @@ impl<B: Body> Body for AffitorBody<B> {
             Kind::Passthrough { body } => body.size_hint(),
             // While it replays, the body tells what the original told before it was read, less
             // what was replayed; then the original speaks for itself.
-            Kind::Replay { replay } if replay.frames.is_empty() && replay.error.is_none() => {
+            Kind::Replay { replay } if replay.read.is_empty() && replay.error.is_none() => {
                 replay.body.size_hint()
             }
             Kind::Replay { replay } => {
@@ -152,14 +188,14 @@ impl<B: Body> Body for AffitorBody<B> {
     }
 }
 
-/// What `Body::poll_frame` returns for a body of type `B`.
-type PolledFrame<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+/// What `Body::poll_frame` returns for the body behind a body of type `B`.
+type PolledFrame<B> = Poll<Option<Result<Frame<Bytes>, <B as Body>::Error>>>;
 
 impl<B: Body> Replay<B> {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> PolledFrame<B> {
-        if let Some(frame) = self.frames.pop_front() {
+        if let Some(frame) = self.read.next() {
             if let Some(data) = frame.data_ref() {
-                self.replayed = self.replayed.saturating_add(data.remaining() as u64);
+                self.replayed = self.replayed.saturating_add(data.len() as u64);
             }
             return Poll::Ready(Some(Ok(frame)));
         }
@@ -171,7 +207,7 @@ impl<B: Body> Replay<B> {
         }
         let frame = std::task::ready!(self.body.as_mut().poll_frame(cx));
         self.ended = frame.is_none();
-        Poll::Ready(frame)
+        Poll::Ready(frame.map(|frame| frame.map(into_bytes)))
     }
 }
 
@@ -182,7 +218,7 @@ impl<B: Body> fmt::Debug for AffitorBody<B> {
             Kind::Passthrough { .. } => debug.field("replayed", &false),
             Kind::Replay { replay } => debug
                 .field("replayed", &true)
-                .field("frames_left", &replay.frames.len()),
+                .field("read_left", &!replay.read.is_empty()),
         };
         debug.finish_non_exhaustive()
     }

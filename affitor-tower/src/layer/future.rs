@@ -1,20 +1,19 @@
 //! The response future: read the body if the lookup needs it, then call the inner service.
 
-use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Buf;
+use bytes::{Buf, BufMut, BytesMut};
 use http::Request;
 use http::request::Parts;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, SizeHint};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::AffitorBody;
+use super::body::Read;
 use crate::lookup::BodyLookup;
 
 pin_project! {
@@ -65,9 +64,17 @@ struct Reading<S, B: Body> {
     parts: Parts,
     body: Pin<Box<B>>,
     initial: SizeHint,
-    frames: VecDeque<Frame<B::Data>>,
-    len: usize,
+    /// The data read, gathered into one buffer as it comes: what is held is the body's bytes,
+    /// however many chunks they came in (at most the limit, plus the chunk that passed it).
+    read: BytesMut,
+    /// The chunk that passed the limit, kept as it came.
+    overflow: Option<bytes::Bytes>,
+    /// The trailers, if the body ended with them.
+    trailers: Option<http::HeaderMap>,
     lookup: BodyLookup,
+    /// When the body stops being waited for: set when it first keeps the lookup waiting (a
+    /// body already there costs no timer).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// How the read ended.
@@ -76,6 +83,8 @@ enum ReadEnd<E> {
     Whole,
     /// The limit was passed; the rest is still in the body.
     TooLong,
+    /// The body did not end within the timeout; the rest, if any, is still in it.
+    TimedOut,
     /// The body failed.
     Failed(E),
 }
@@ -101,8 +110,10 @@ where
                     parts,
                     initial: body.size_hint(),
                     body: Box::pin(body),
-                    frames: VecDeque::new(),
-                    len: 0,
+                    read: BytesMut::new(),
+                    overflow: None,
+                    trailers: None,
+                    deadline: None,
                     lookup,
                 })),
             },
@@ -142,21 +153,45 @@ where
     S: Service<Request<AffitorBody<B>>>,
     B: Body,
 {
-    /// Reads frames until the body ends, fails, or passes the limit.
+    /// Reads frames until the body ends, fails, passes the limit or outlasts the timeout.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<ReadEnd<B::Error>> {
         loop {
-            match ready!(self.body.as_mut().poll_frame(cx)) {
+            let frame = match self.body.as_mut().poll_frame(cx) {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    let timeout = self.lookup.timeout();
+                    let deadline = self
+                        .deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    ready!(deadline.as_mut().poll(cx));
+                    tracing::debug!(
+                        timeout = ?self.lookup.timeout(),
+                        read = self.read.len(),
+                        "the request body did not come within the timeout: the request goes on \
+                         without looking in it"
+                    );
+                    return Poll::Ready(ReadEnd::TimedOut);
+                }
+            };
+            match frame {
                 None => return Poll::Ready(ReadEnd::Whole),
                 Some(Err(error)) => return Poll::Ready(ReadEnd::Failed(error)),
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        self.len = self.len.saturating_add(data.remaining());
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(mut data) => {
+                        let len = data.remaining();
+                        if self.read.len().saturating_add(len) > self.lookup.limit() {
+                            self.overflow = Some(data.copy_to_bytes(len));
+                            return Poll::Ready(ReadEnd::TooLong);
+                        }
+                        self.read.put(data);
                     }
-                    self.frames.push_back(frame);
-                    if self.len > self.lookup.limit() {
-                        return Poll::Ready(ReadEnd::TooLong);
+                    // Trailers end a body; any other frame is not data to look in.
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            self.trailers = Some(trailers);
+                        }
                     }
-                }
+                },
             }
         }
     }
@@ -168,57 +203,33 @@ where
             mut parts,
             body,
             initial,
-            frames,
-            len,
+            read,
+            overflow,
+            trailers,
             lookup,
+            deadline: _,
         } = self;
+        let read = Read {
+            data: read.freeze(),
+            overflow,
+            trailers,
+        };
         let (lookup, body) = match end {
-            ReadEnd::Whole => {
-                let lookup = match contiguous(&frames, len) {
-                    Some(bytes) => lookup.finish(&bytes),
-                    None => lookup.finish_without_body(),
-                };
-                (
-                    lookup,
-                    AffitorBody::replay(frames, None, body, true, initial),
-                )
-            }
-            ReadEnd::TooLong => (
+            ReadEnd::Whole => (
+                lookup.finish(&read.data),
+                AffitorBody::replay(read, None, body, true, initial),
+            ),
+            ReadEnd::TooLong | ReadEnd::TimedOut => (
                 lookup.finish_without_body(),
-                AffitorBody::replay(frames, None, body, false, initial),
+                AffitorBody::replay(read, None, body, false, initial),
             ),
             ReadEnd::Failed(error) => (
                 lookup.finish_without_body(),
-                AffitorBody::replay(frames, Some(error), body, false, initial),
+                AffitorBody::replay(read, Some(error), body, false, initial),
             ),
         };
         parts.extensions.insert(lookup);
         service.call(Request::from_parts(parts, body))
-    }
-}
-
-/// The data of `frames` in one slice: borrowed when it is a single frame.
-///
-/// `None` when a frame's data is not one contiguous chunk (a `Buf` such as `Chain`): it cannot
-/// be read without consuming it, and the frames must be replayed as they came. Bodies from
-/// hyper, axum and `http-body-util` carry `Bytes`, which always is.
-fn contiguous<D: Buf>(frames: &VecDeque<Frame<D>>, len: usize) -> Option<Cow<'_, [u8]>> {
-    let mut chunks = frames.iter().filter_map(Frame::data_ref).map(|data| {
-        let chunk = data.chunk();
-        (chunk.len() == data.remaining()).then_some(chunk)
-    });
-    match (chunks.next(), chunks.next()) {
-        (None, _) => Some(Cow::Borrowed(&[])),
-        (Some(only), None) => only.map(Cow::Borrowed),
-        (Some(first), Some(second)) => {
-            let mut bytes = Vec::with_capacity(len);
-            bytes.extend_from_slice(first?);
-            bytes.extend_from_slice(second?);
-            for chunk in chunks {
-                bytes.extend_from_slice(chunk?);
-            }
-            Some(Cow::Owned(bytes))
-        }
     }
 }
 

@@ -32,7 +32,10 @@ use crate::lookup::{self, WantedHeader};
 /// The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
 /// no header or cookie gave a click id, and only up to the body limit (64 KiB by default). The
 /// handler always receives the whole body as it was sent, wrapped in an [`AffitorBody`]; a body
-/// the layer does not read streams through without any allocation.
+/// the layer does not read streams through without any allocation. What it reads is held as
+/// its bytes, however small the chunks it came in, and a body that keeps it waiting past the
+/// [body timeout](ClickIdSearch::body_timeout) (5 s) is not looked in: the request goes on with
+/// what was read put back. That timer needs a Tokio runtime with time enabled, as axum's is.
 ///
 /// With axum:
 ///

@@ -113,7 +113,10 @@ proptest! {
             }
             request.body(scripted(&data, &framing)).unwrap()
         };
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
         let (bare, seen) = runtime.block_on(async {
             let bare = observe(make()).await.unwrap();
             let layer = AffitorLayer::new().search(ClickIdSearch::default().body_limit(limit));
