@@ -401,7 +401,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.shared.lock().requests.iter().cloned().collect()
     }
 
     /// The requests received for `endpoint`, in order.
@@ -438,7 +438,7 @@ impl MockServer {
     /// # }
     /// ```
     pub fn clicks(&self) -> Vec<RecordedClick> {
-        self.shared.lock().clicks.clone()
+        self.shared.lock().clicks.iter().cloned().collect()
     }
 
     /// The leads recorded, in order (test-mode leads included, with `test: true`).
@@ -696,6 +696,28 @@ impl MockServerBuilder {
     #[must_use]
     pub fn record_requests(mut self, record_requests: bool) -> Self {
         self.config.record_requests = record_requests;
+        self
+    }
+
+    /// How many of the last requests and clicks it keeps, the older ones dropped (default
+    /// 10,000), so that an example that runs for days does not grow with its visits. The
+    /// program's other rows (customers, leads, sales, refunds) are kept whole: they grow with
+    /// signups and payments, not with visits.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mock = affitor_tower::mock::MockServer::builder().keep_last(2).start().await?;
+    /// for _ in 0..3 {
+    ///     mock.click("partner");
+    /// }
+    /// assert_eq!(mock.clicks().len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn keep_last(mut self, count: usize) -> Self {
+        self.config.keep_last = count;
         self
     }
 

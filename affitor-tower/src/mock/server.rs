@@ -204,13 +204,18 @@ async fn respond(
             _ => None,
         };
         if state.config.record_requests {
-            state.requests.push(RecordedRequest {
-                method: parts.method.clone(),
-                path: target,
-                headers: owned_headers(&parts.headers),
-                body: body.into_value(),
-                endpoint,
-            });
+            let keep = state.config.keep_last;
+            super::state::push_bounded(
+                &mut state.requests,
+                keep,
+                RecordedRequest {
+                    method: parts.method.clone(),
+                    path: target,
+                    headers: owned_headers(&parts.headers),
+                    body: body.into_value(),
+                    endpoint,
+                },
+            );
         }
         planned
     };

@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) lead_auth_server_required: bool,
     pub(crate) log_events: bool,
     pub(crate) record_requests: bool,
+    /// How many of the last requests, clicks and real events are kept.
+    pub(crate) keep_last: usize,
 }
 
 impl Default for Config {
@@ -36,8 +38,24 @@ impl Default for Config {
             lead_auth_server_required: false,
             log_events: false,
             record_requests: true,
+            keep_last: DEFAULT_KEEP_LAST,
         }
     }
+}
+
+/// How many of the last requests, clicks and real events the stand-in keeps unless set: its
+/// memory stays bounded however long an example runs.
+pub(crate) const DEFAULT_KEEP_LAST: usize = 10_000;
+
+/// Appends `item`, dropping the oldest past `keep`.
+pub(crate) fn push_bounded<T>(ring: &mut VecDeque<T>, keep: usize, item: T) {
+    if keep == 0 {
+        return;
+    }
+    while ring.len() >= keep {
+        ring.pop_front();
+    }
+    ring.push_back(item);
 }
 
 /// A referral link: the partner's short code belongs to one program and may be switched off.
@@ -111,8 +129,8 @@ pub(crate) struct State {
     /// Every transaction id a sale was stored under (uniqueness is global).
     pub(crate) transaction_ids: HashSet<String>,
 
-    pub(crate) requests: Vec<RecordedRequest>,
-    pub(crate) clicks: Vec<RecordedClick>,
+    pub(crate) requests: VecDeque<RecordedRequest>,
+    pub(crate) clicks: VecDeque<RecordedClick>,
     pub(crate) leads: Vec<RecordedLead>,
     pub(crate) sales: Vec<RecordedSale>,
     pub(crate) refunds: Vec<RecordedRefund>,
@@ -131,7 +149,7 @@ pub(crate) struct State {
     /// Whether a chain or a real sale was attributed: the `live` gate.
     pub(crate) attributed_sale_seen: bool,
     /// Real (non-test) events, for `last_event_at` and `counts_24h`.
-    pub(crate) real_events: Vec<(EventKind, SystemTime)>,
+    pub(crate) real_events: VecDeque<(EventKind, SystemTime)>,
 }
 
 impl State {
@@ -146,8 +164,8 @@ impl State {
             click_ids: HashMap::new(),
             customer_keys: HashMap::new(),
             transaction_ids: HashSet::new(),
-            requests: Vec::new(),
-            clicks: Vec::new(),
+            requests: VecDeque::new(),
+            clicks: VecDeque::new(),
             leads: Vec::new(),
             sales: Vec::new(),
             refunds: Vec::new(),
@@ -160,7 +178,7 @@ impl State {
             last_chain: None,
             received_events: false,
             attributed_sale_seen: false,
-            real_events: Vec::new(),
+            real_events: VecDeque::new(),
         };
         state.set_link(Self::DEFAULT_LINK, false, true);
         state
@@ -215,13 +233,17 @@ impl State {
             }
             None => click_id,
         };
-        self.clicks.push(RecordedClick {
-            click_id: Some(click_id.clone()),
-            partner_code: Some(code.to_owned()),
-            existing_click_id: None,
-            user_agent: None,
-            test: false,
-        });
+        push_bounded(
+            &mut self.clicks,
+            self.config.keep_last,
+            RecordedClick {
+                click_id: Some(click_id.clone()),
+                partner_code: Some(code.to_owned()),
+                existing_click_id: None,
+                user_agent: None,
+                test: false,
+            },
+        );
         Ok(click_id)
     }
 
@@ -273,7 +295,11 @@ impl State {
         };
         self.click_ids.insert(click_id.clone(), index);
         self.received_events = true;
-        self.real_events.push((EventKind::Click, at));
+        push_bounded(
+            &mut self.real_events,
+            self.config.keep_last,
+            (EventKind::Click, at),
+        );
         ClickId::try_from(click_id).expect("`cust_<digits>_<digits>` is a valid click id")
     }
 

@@ -114,3 +114,26 @@ async fn without_log_events_the_stand_in_is_quiet() {
     assert_eq!(reply.status, 200);
     assert_eq!(captured.text(), "");
 }
+
+/// A stand-in that runs for days keeps the last requests and clicks only: its memory does not
+/// grow with the visits.
+#[tokio::test]
+async fn it_keeps_the_last_requests_and_clicks_only() {
+    let mock = MockServer::builder().keep_last(5).start().await.unwrap();
+    mock.link("partner");
+    for n in 0..8 {
+        let body = serde_json::json!({ "affiliate_url": format!("https://shop.example/?aff=partner&n={n}") });
+        let reply = post_anonymous(&mock, Endpoint::Click, body).await;
+        assert_eq!(reply.status, 200);
+    }
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 5);
+    // The oldest went first: the last five remain, in order.
+    let last = requests.last().unwrap().body["affiliate_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(last.ends_with("n=7"), "{last}");
+    assert_eq!(mock.clicks().len(), 5);
+    mock.shutdown().await;
+}

@@ -21,13 +21,17 @@ impl State {
             .map(str::to_owned);
 
         if test_mode(&body) {
-            self.clicks.push(RecordedClick {
-                click_id: None,
-                partner_code: None,
-                existing_click_id: existing.map(str::to_owned),
-                user_agent,
-                test: true,
-            });
+            super::super::state::push_bounded(
+                &mut self.clicks,
+                self.config.keep_last,
+                RecordedClick {
+                    click_id: None,
+                    partner_code: None,
+                    existing_click_id: existing.map(str::to_owned),
+                    user_agent,
+                    test: true,
+                },
+            );
             return self.test_mode_reply("click", program_id_hint(&body));
         }
 
@@ -51,13 +55,17 @@ impl State {
         }
 
         let click_id = self.click(&code, link.program_id, existing, now);
-        self.clicks.push(RecordedClick {
-            click_id: Some(click_id.clone()),
-            partner_code: Some(code.clone()),
-            existing_click_id: existing.map(str::to_owned),
-            user_agent,
-            test: false,
-        });
+        super::super::state::push_bounded(
+            &mut self.clicks,
+            self.config.keep_last,
+            RecordedClick {
+                click_id: Some(click_id.clone()),
+                partner_code: Some(code.clone()),
+                existing_click_id: existing.map(str::to_owned),
+                user_agent,
+                test: false,
+            },
+        );
         Reply::ok(
             json!({
                 "success": true,

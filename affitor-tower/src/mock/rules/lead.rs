@@ -79,7 +79,11 @@ impl State {
         }
         self.leads.push(lead);
         self.received_events = true;
-        self.real_events.push((EventKind::Lead, now));
+        super::super::state::push_bounded(
+            &mut self.real_events,
+            self.config.keep_last,
+            (EventKind::Lead, now),
+        );
 
         if provisional {
             Reply::ok(

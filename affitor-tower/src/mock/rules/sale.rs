@@ -153,7 +153,11 @@ impl State {
         self.sales.push(sale);
         self.received_events = true;
         self.attributed_sale_seen = true;
-        self.real_events.push((EventKind::Sale, now));
+        super::super::state::push_bounded(
+            &mut self.real_events,
+            self.config.keep_last,
+            (EventKind::Sale, now),
+        );
         Reply::ok(
             json!({
                 "success": true,
