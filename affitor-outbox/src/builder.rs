@@ -19,6 +19,7 @@ pub(crate) struct Config {
     pub(crate) backoff_max: Duration,
     pub(crate) max_attempts: u32,
     pub(crate) enqueue_timeout: Duration,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) connections: u32,
     pub(crate) max_file_size: Option<u64>,
 }
@@ -221,7 +222,8 @@ impl OutboxBuilder {
     /// # }
     /// ```
     pub async fn open(self, location: &str) -> Result<Outbox, OutboxError> {
-        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        let location = location.trim();
+        if is_postgres(location) {
             return self.open_postgres(location).await;
         }
         let path = location
@@ -250,8 +252,8 @@ impl OutboxBuilder {
     pub async fn postgres(self, pool: sqlx::PgPool) -> Result<Outbox, OutboxError> {
         let location = "postgres (the given pool)".to_owned();
         match crate::store::postgres::PostgresStore::open(pool).await {
-            Ok(store) => Ok(self.start(Store::Postgres(store), location)),
-            Err(source) => Err(OutboxError::Open { location, source }),
+            Ok(store) => self.start_checked(Store::Postgres(store), location).await,
+            Err(source) => Err(open_error(location, source)),
         }
     }
 
@@ -260,18 +262,20 @@ impl OutboxBuilder {
         use sqlx::postgres::PgPoolOptions;
 
         let location = redact(url);
+        let open = |source| OutboxError::Open {
+            location: location.clone(),
+            source,
+        };
+        let options = postgres_options(url).map_err(open)?;
         let pool = PgPoolOptions::new()
             .max_connections(self.config.connections)
             .acquire_timeout(self.config.enqueue_timeout)
-            .connect(url)
+            .connect_with(options)
             .await
-            .map_err(|source| OutboxError::Open {
-                location: location.clone(),
-                source,
-            })?;
+            .map_err(open)?;
         match crate::store::postgres::PostgresStore::open(pool).await {
-            Ok(store) => Ok(self.start(Store::Postgres(store), location)),
-            Err(source) => Err(OutboxError::Open { location, source }),
+            Ok(store) => self.start_checked(Store::Postgres(store), location).await,
+            Err(source) => Err(open_error(location, source)),
         }
     }
 
@@ -288,8 +292,8 @@ impl OutboxBuilder {
         let location = path.to_owned();
         let store = crate::store::sqlite::SqliteStore::open(path.as_ref(), &self.config).await;
         match store {
-            Ok(store) => Ok(self.start(Store::Sqlite(store), location)),
-            Err(source) => Err(OutboxError::Open { location, source }),
+            Ok(store) => self.start_checked(Store::Sqlite(store), location).await,
+            Err(source) => Err(open_error(location, source)),
         }
     }
 
@@ -301,7 +305,175 @@ impl OutboxBuilder {
         })
     }
 
-    fn start(self, store: Store, location: String) -> Outbox {
-        Outbox::start(store, self.client, self.config, location)
+    /// Starts the outbox once its store has shown it can write to its table: an outbox that
+    /// cannot would keep every event in memory only, where the caller expects them kept.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    async fn start_checked(self, store: Store, location: String) -> Result<Outbox, OutboxError> {
+        if let Err(error) = store.probe().await {
+            let reason = unusable(&error).unwrap_or_else(|| not_this_outbox(&error.to_string()));
+            return Err(OutboxError::Unusable { location, reason });
+        }
+        Ok(Outbox::start(store, self.client, self.config, location))
+    }
+}
+
+/// The error of a store that did not open: unusable when it opened but cannot be written or
+/// holds another table of that name, else not reachable.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn open_error(location: String, source: sqlx::Error) -> OutboxError {
+    match unusable(&source) {
+        Some(reason) => OutboxError::Unusable { location, reason },
+        None => OutboxError::Open { location, source },
+    }
+}
+
+/// What to say of a store that opened but failed: `None` when its error says neither that it
+/// cannot be written nor that its table is another's.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn unusable(error: &sqlx::Error) -> Option<String> {
+    let text = error.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("readonly") || lower.contains("read-only") || lower.contains("permission") {
+        return Some(format!(
+            "it cannot write there ({text}) — make the file and its folder writable by this \
+             process (SQLite writes -wal and -shm files beside it), or give the database user \
+             INSERT, UPDATE and DELETE on affitor_outbox"
+        ));
+    }
+    let schema = [
+        "no such column",
+        "has no column",
+        "does not exist",
+        "no column named",
+    ];
+    schema
+        .iter()
+        .any(|phrase| lower.contains(phrase))
+        .then(|| not_this_outbox(&text))
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn not_this_outbox(text: &str) -> String {
+    format!(
+        "its table `affitor_outbox` is not this outbox's ({text}): another version's schema, \
+         or another program's table of that name — give the outbox a database (or a file) of \
+         its own, or rename that table"
+    )
+}
+
+/// Whether `location` names a Postgres database: a `postgres://` or `postgresql://` URL (the
+/// scheme in any case), or a `key=value` connection string such as
+/// `host=db dbname=shop user=app password=...`.
+pub(crate) fn is_postgres(location: &str) -> bool {
+    let lower = location.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return true;
+    }
+    const KEYS: [&str; 6] = ["host", "hostaddr", "dbname", "user", "port", "password"];
+    let mut pairs = location.split_whitespace().peekable();
+    pairs.peek().is_some()
+        && pairs.all(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(key, _)| !key.is_empty() && !key.contains(['/', '\\']))
+        })
+        && location.split_whitespace().any(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(key, _)| KEYS.contains(&key.to_ascii_lowercase().as_str()))
+        })
+}
+
+/// The connection options of a Postgres location: a URL (its scheme in any case), or a
+/// `key=value` string (values may be single-quoted).
+#[cfg(feature = "postgres")]
+fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+    if let Some((scheme, rest)) = location.split_once("://") {
+        return PgConnectOptions::from_str(&format!("{}://{rest}", scheme.to_ascii_lowercase()));
+    }
+    let mut options = PgConnectOptions::new();
+    for (key, value) in key_values(location) {
+        options = match key.to_ascii_lowercase().as_str() {
+            "host" | "hostaddr" => options.host(&value),
+            "port" => options.port(value.parse().map_err(|_| {
+                sqlx::Error::Configuration(format!("port `{value}` is not a number").into())
+            })?),
+            "user" => options.username(&value),
+            "password" => options.password(&value),
+            "dbname" => options.database(&value),
+            "sslmode" => options.ssl_mode(PgSslMode::from_str(&value)?),
+            "application_name" => options.application_name(&value),
+            other => {
+                tracing::warn!(key = other, "Affitor outbox: connection key ignored");
+                options
+            }
+        };
+    }
+    Ok(options)
+}
+
+/// The `key=value` pairs of a connection string; a value may be single-quoted (with spaces).
+#[cfg(feature = "postgres")]
+fn key_values(text: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = text.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().to_owned();
+        let after = after.trim_start();
+        let (value, next) = match after.strip_prefix('\'') {
+            Some(quoted) => match quoted.split_once('\'') {
+                Some((value, next)) => (value.to_owned(), next),
+                None => (quoted.to_owned(), ""),
+            },
+            None => match after.split_once(char::is_whitespace) {
+                Some((value, next)) => (value.to_owned(), next),
+                None => (after.to_owned(), ""),
+            },
+        };
+        pairs.push((key, value));
+        rest = next.trim_start();
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_postgres;
+
+    #[test]
+    fn postgres_locations_are_told_from_sqlite_paths() {
+        for location in [
+            "postgres://app@db/shop",
+            "Postgres://app:s3cret@db/shop",
+            "POSTGRESQL://db/shop",
+            "host=db dbname=shop user=app password=s3cret",
+            "dbname=shop",
+        ] {
+            assert!(is_postgres(location), "{location}");
+        }
+        for location in [
+            "outbox.db",
+            "/var/lib/app/outbox.db",
+            "sqlite://outbox.db",
+            "./data/host=a.db",
+            "",
+        ] {
+            assert!(!is_postgres(location), "{location}");
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_key_value_string_is_read_with_quotes() {
+        assert_eq!(
+            super::key_values("host=db password='s3 cret' dbname=shop"),
+            [
+                ("host".to_owned(), "db".to_owned()),
+                ("password".to_owned(), "s3 cret".to_owned()),
+                ("dbname".to_owned(), "shop".to_owned())
+            ]
+        );
     }
 }

@@ -29,6 +29,16 @@ pub enum OutboxError {
         #[source]
         source: sqlx::Error,
     },
+    /// The store opened, but the outbox cannot use it: it cannot write there (a read-only
+    /// file or database), or the `affitor_outbox` table is not this outbox's (another
+    /// version's schema, or another program's table of that name).
+    #[error("the Affitor outbox at {location} cannot be used: {reason}")]
+    Unusable {
+        /// Where it was, the password left out.
+        location: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// The location names a store this build of `affitor-outbox` leaves out.
     #[error(
         "the Affitor outbox at {location} needs the `{feature}` feature of affitor-outbox — \
@@ -48,23 +58,86 @@ pub enum OutboxError {
     Store(#[source] sqlx::Error),
 }
 
-/// `location` as logs and errors show it: a URL's password left out.
+/// `location` as logs and errors show it: the password left out, of a URL (its user info or
+/// a `password=` query parameter) or of a `key=value` connection string.
 pub(crate) fn redact(location: &str) -> String {
+    let location = redact_password_parameter(location);
     let Some((scheme, rest)) = location.split_once("://") else {
-        return location.to_owned();
+        return location;
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let Some(at) = rest[..authority_end].rfind('@') else {
-        return location.to_owned();
+        return location.clone();
     };
     let user = &rest[..at];
     let user = user.split_once(':').map_or(user, |(user, _)| user);
     format!("{scheme}://{user}:***{}", &rest[at..])
 }
 
+/// `password=...` (in a query or a `key=value` string, quoted or not) as `password=***`.
+fn redact_password_parameter(location: &str) -> String {
+    let lower = location.to_ascii_lowercase();
+    let mut redacted = String::with_capacity(location.len());
+    let mut rest = 0;
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("password=") {
+        let start = search + found;
+        let starts_a_key = start == 0
+            || matches!(
+                location.as_bytes()[start - 1],
+                b' ' | b'\t' | b'?' | b'&' | b';'
+            );
+        let value = start + "password=".len();
+        search = value;
+        if !starts_a_key {
+            continue;
+        }
+        let bytes = location.as_bytes();
+        let end = if bytes.get(value) == Some(&b'\'') {
+            location[value + 1..]
+                .find('\'')
+                .map_or(location.len(), |close| value + 1 + close + 1)
+        } else {
+            location[value..]
+                .find([' ', '\t', '&', ';', '#'])
+                .map_or(location.len(), |end| value + end)
+        };
+        redacted.push_str(&location[rest..value]);
+        redacted.push_str("***");
+        rest = end;
+        search = end;
+    }
+    redacted.push_str(&location[rest..]);
+    redacted
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn a_password_parameter_never_shows() {
+        assert_eq!(
+            redact("host=db user=app password=s3cret dbname=shop"),
+            "host=db user=app password=*** dbname=shop"
+        );
+        assert_eq!(
+            redact("host=db password='s3 cret' dbname=shop"),
+            "host=db password=*** dbname=shop"
+        );
+        assert_eq!(
+            redact("postgres://db/shop?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/shop?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact("Postgres://app:s3cret@db/shop"),
+            "Postgres://app:***@db/shop"
+        );
+        assert_eq!(
+            redact("/var/lib/app/notapassword=x.db"),
+            "/var/lib/app/notapassword=x.db"
+        );
+    }
 
     #[test]
     fn a_password_never_shows() {

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use affitor_tower::{Client, client::IntoEvent};
+use affitor_tower::Client;
+use affitor_tower::client::{Endpoint, IntoEvent};
 use tokio::sync::Notify;
 
 use crate::builder::{Config, OutboxBuilder};
@@ -120,6 +121,16 @@ impl Outbox {
                 return;
             }
         };
+        // A lead names the click that brought the customer: without one (an organic signup)
+        // Affitor has nothing to attribute, and would refuse it for good. Not stored, so that
+        // it never becomes a dead letter.
+        if event.endpoint() == Endpoint::Lead && event.click_id().is_none() {
+            Counters::add(&inner.counters.invalid);
+            tracing::debug!(
+                "Affitor lead not written to the outbox: it names no click id (an organic signup)"
+            );
+            return;
+        }
         let timeout = inner.config.enqueue_timeout;
         let written = tokio::time::timeout(timeout, inner.store.insert(NewRow::of(&event))).await;
         let why = match written {
@@ -242,6 +253,55 @@ impl Outbox {
         self.inner
             .store
             .dead_letters(i64::MAX)
+            .await
+            .map_err(OutboxError::Store)
+    }
+
+    /// Makes every dead letter due again, its attempts reset, and wakes the relay: once what
+    /// made them fail is mended (a key, a currency, the API's refusal of a customer). Returns how
+    /// many.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Store`] when the store cannot be written.
+    ///
+    /// ```no_run
+    /// # async fn mended(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+    /// let retried = outbox.retry_dead_letters().await?;
+    /// println!("{retried} dead letters go again");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn retry_dead_letters(&self) -> Result<u64, OutboxError> {
+        let retried = self
+            .inner
+            .store
+            .retry_dead_letters()
+            .await
+            .map_err(OutboxError::Store)?;
+        self.inner.wake.notify_one();
+        Ok(retried)
+    }
+
+    /// Deletes the dead letters given up on at least `older_than` ago (and, on SQLite, clears
+    /// them from its logs): what they held (customers' emails) is not kept for ever. Returns
+    /// how many.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Store`] when the store cannot be written.
+    ///
+    /// ```no_run
+    /// # async fn clean(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+    /// let thirty_days = std::time::Duration::from_secs(30 * 24 * 3600);
+    /// outbox.purge_dead_letters(thirty_days).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn purge_dead_letters(&self, older_than: Duration) -> Result<u64, OutboxError> {
+        self.inner
+            .store
+            .purge_dead_letters(older_than)
             .await
             .map_err(OutboxError::Store)
     }

@@ -188,11 +188,45 @@ impl Store {
         dispatch!(self, store => store.dead_letters(limit).await)
     }
 
+    /// Checks that the outbox can write to its table: a row written and rolled back.
+    pub(crate) async fn probe(&self) -> sqlx::Result<()> {
+        dispatch!(self, store => store.probe().await)
+    }
+
+    /// Makes every dead letter due again, its attempts reset; how many.
+    pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.retry_dead_letters().await)
+    }
+
+    /// Deletes the dead letters given up on at least `older_than` ago; how many.
+    pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.purge_dead_letters(older_than).await)
+    }
+
+    /// Between deliveries: what deleted rows held is cleared from the store's logs (SQLite's
+    /// WAL); nothing to do on Postgres.
+    pub(crate) async fn after_deletes(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(store) => store.checkpoint(true).await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => {}
+        }
+    }
+
     /// Rows waiting or being sent (not dead).
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
         dispatch!(self, store => store.waiting().await)
     }
 }
+
+/// A row written and rolled back when a SQLite outbox opens: the check that it can write, and
+/// that the table has this outbox's columns (Postgres's says `now()` for the times).
+#[cfg(feature = "sqlite")]
+pub(crate) const PROBE: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, customer_key, attempts,
+    next_attempt_at, lease_owner, lease_until, dead_at, last_error, created_at)
+VALUES ('probe', '', NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0)";
 
 /// A duration in whole milliseconds, for SQL arithmetic.
 pub(crate) fn millis(duration: Duration) -> i64 {

@@ -163,6 +163,42 @@ impl PostgresStore {
         Ok(rows.into_iter().map(DeadLetter::from_row).collect())
     }
 
+    /// Checks that the outbox can write here: a row written and rolled back.
+    pub(crate) async fn probe(&self) -> sqlx::Result<()> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO affitor_outbox (endpoint, body, transaction_id, customer_key, attempts,
+                 next_attempt_at, lease_owner, lease_until, dead_at, last_error, created_at)
+             VALUES ('probe', '', NULL, NULL, 0, now(), NULL, NULL, NULL, NULL, now())",
+        )
+        .execute(&mut *transaction)
+        .await?;
+        transaction.rollback().await
+    }
+
+    pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = now(),
+                 last_error = NULL
+             WHERE dead_at IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
+    pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> sqlx::Result<u64> {
+        sqlx::query(
+            "DELETE FROM affitor_outbox
+             WHERE dead_at IS NOT NULL
+               AND dead_at <= now() - $1::float8 * interval '1 millisecond'",
+        )
+        .bind(millis(older_than) as f64)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
         let (count,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NULL")

@@ -71,8 +71,44 @@ WHERE id IN (
     LIMIT ?4)
 RETURNING id, endpoint, body, attempts";
 
+/// Creates the file at `path` readable and writable by its owner only (it holds customers'
+/// emails; SQLite gives its `-wal` and `-shm` files the same mode), or warns when an existing
+/// one is readable by others.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "the Affitor outbox file is readable by other users: it holds customers' \
+                         emails; `chmod 600` it (and its -wal and -shm files)"
+                    );
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// The most rows one transaction of the writer takes.
 const MAX_BATCH: usize = 256;
+
+/// The least time between two checkpoints after deletes.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// A SQLite file holding the `affitor_outbox` table.
 #[derive(Debug)]
@@ -80,6 +116,8 @@ pub(crate) struct SqliteStore {
     pool: SqlitePool,
     /// To the task that writes new rows, a batch per transaction.
     writer: mpsc::Sender<Pending>,
+    /// Deleted rows not yet checkpointed out of the WAL, and when the last checkpoint ran.
+    checkpoint: std::sync::Mutex<(bool, std::time::Instant)>,
 }
 
 /// A row waiting for the writer, and where to say how its transaction went.
@@ -98,11 +136,15 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(folder)?;
         }
+        create_private(path)?;
         let mut options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
+            // A deleted row's bytes are overwritten, not left in free pages: delivered leads'
+            // emails do not stay in the file.
+            .pragma("secure_delete", "ON")
             .busy_timeout(BUSY_TIMEOUT);
         if let Some(bytes) = config.max_file_size {
             // SQLite's own limit, in pages of PAGE_SIZE bytes: past it a write fails with
@@ -122,7 +164,49 @@ impl SqliteStore {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         let (writer, pending) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(write_batches(pool.clone(), pending));
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            checkpoint: std::sync::Mutex::new((false, std::time::Instant::now())),
+        })
+    }
+
+    /// Checks that the outbox can write here: a row written and rolled back.
+    pub(crate) async fn probe(&self) -> sqlx::Result<()> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(super::PROBE).execute(&mut *transaction).await?;
+        transaction.rollback().await
+    }
+
+    /// Copies the WAL into the file and empties it, when rows were deleted since the last
+    /// time (at most every [`CHECKPOINT_EVERY`] unless `now`): what a delivered row held does
+    /// not stay readable in the WAL.
+    pub(crate) async fn checkpoint(&self, now: bool) {
+        {
+            let mut state = self
+                .checkpoint
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (dirty, last) = *state;
+            if !dirty || (!now && last.elapsed() < CHECKPOINT_EVERY) {
+                return;
+            }
+            *state = (false, std::time::Instant::now());
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!(%error, "Affitor outbox WAL checkpoint failed; it runs again later");
+            self.mark_deleted();
+        }
+    }
+
+    fn mark_deleted(&self) {
+        self.checkpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0 = true;
     }
 
     /// Hands `row` to the writer and waits for its transaction to commit.
@@ -165,8 +249,10 @@ impl SqliteStore {
         sqlx::query("DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))")
             .bind(ids)
             .execute(&self.pool)
-            .await
-            .map(drop)
+            .await?;
+        self.mark_deleted();
+        self.checkpoint(false).await;
+        Ok(())
     }
 
     pub(crate) async fn reschedule(
@@ -227,6 +313,32 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(DeadLetter::from_row).collect())
+    }
+
+    pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?1,
+                 last_error = NULL
+             WHERE dead_at IS NOT NULL",
+        )
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
+    pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> sqlx::Result<u64> {
+        let deleted =
+            sqlx::query("DELETE FROM affitor_outbox WHERE dead_at IS NOT NULL AND dead_at <= ?1")
+                .bind(now_millis().saturating_sub(millis(older_than)))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        if deleted > 0 {
+            self.mark_deleted();
+            self.checkpoint(true).await;
+        }
+        Ok(deleted)
     }
 
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {

@@ -6,6 +6,8 @@ mod support;
 
 #[cfg(feature = "sqlite")]
 mod crash;
+#[cfg(feature = "sqlite")]
+mod hardening;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

@@ -163,3 +163,67 @@ async fn a_store_that_does_not_answer_hands_the_event_to_the_memory_queue() {
     lock.rollback().await.unwrap();
     assert_eq!(client.delivery_stats().delivered, 1);
 }
+
+/// A `key=value` connection string opens Postgres; dead letters are retried and purged there
+/// too.
+#[tokio::test]
+async fn a_key_value_location_and_the_dead_letters() {
+    let (mock, client) = stand_in().await;
+    // The test server's URL as a key=value string: postgres://user:password@host:port/db.
+    let url = crate::support::postgres::url();
+    let rest = url.split_once("://").unwrap().1;
+    let (credentials, address) = rest.split_once('@').unwrap();
+    let (user, password) = credentials.split_once(':').unwrap();
+    let (host_port, database) = address.split_once('/').unwrap();
+    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
+    let location =
+        format!("host={host} port={port} user={user} password='{password}' dbname={database}");
+    // Its own table name is shared by the server's tests: use a schema of its own through a
+    // pool for the rest, and only check that the key=value string opens.
+    let opened = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&location)
+        .await
+        .unwrap();
+    let shown = opened.location();
+    assert!(shown.contains("password=***"), "{shown}");
+    assert!(
+        !shown.contains(&format!("password='{password}'")),
+        "{shown}"
+    );
+    opened.shutdown(Duration::from_secs(1)).await;
+
+    let schema = Schema::create("dead_letters").await;
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .postgres(schema.pool().await)
+        .await
+        .unwrap();
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox.enqueue(sale(&mock, &client, 1)).await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.dead_letters().await.unwrap().len() == 1
+    })
+    .await;
+    mock.clear_faults();
+    assert_eq!(outbox.retry_dead_letters().await.unwrap(), 1);
+    wait_until("the retried row to be delivered", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0 && mock.sales().len() == 1
+    })
+    .await;
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox.enqueue(sale(&mock, &client, 2)).await;
+    wait_until("another dead letter", A_WHILE, async || {
+        outbox.dead_letters().await.unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(
+        outbox
+            .purge_dead_letters(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(outbox.purge_dead_letters(Duration::ZERO).await.unwrap(), 1);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}

@@ -118,6 +118,26 @@ impl Event {
         }
     }
 
+    /// The click id of a lead, a sale or a click event, when it names one.
+    ///
+    /// ```
+    /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// use affitor_tower::client::IntoEvent;
+    ///
+    /// let click_id: affitor_tower::ClickId = "cust_1".parse()?;
+    /// let lead = client.lead("user_123").click_id(click_id).into_event()?;
+    /// assert_eq!(lead.click_id().map(|id| id.as_str()), Some("cust_1"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn click_id(&self) -> Option<&crate::ClickId> {
+        match &self.payload {
+            Payload::Lead(lead) => lead.click_id.as_ref(),
+            Payload::Sale(sale) => sale.click_id.as_ref(),
+            Payload::Click(_) | Payload::Refund(_) => None,
+        }
+    }
+
     /// The JSON body the API receives for this event: the stored form, with
     /// [`endpoint`](Self::endpoint).
     ///

@@ -1,0 +1,242 @@
+//! What an attack run found in the outbox: files others could read, emails left in the WAL, an
+//! outbox that silently kept everything in memory, a URL read as a file name, a password in a
+//! log, organic signups buried as dead letters; and the dead letters' retry and purge.
+
+use std::time::Duration;
+
+use affitor_outbox::{Outbox, OutboxError};
+use affitor_tower::client::Endpoint;
+use affitor_tower::mock::Fault;
+use sqlx::sqlite::SqlitePool;
+
+use crate::support::{sqlite_path, stand_in, wait_until};
+
+const A_WHILE: Duration = Duration::from_secs(20);
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_file_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("modes");
+    let outbox = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    outbox
+        .enqueue(
+            client
+                .lead("user_1")
+                .email("ada@example.com")
+                .click_id(mock.click("partner")),
+        )
+        .await;
+    for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}: {mode:o}");
+    }
+}
+
+#[tokio::test]
+async fn a_delivered_email_does_not_stay_in_the_file_or_the_wal() {
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("wal");
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .open(&path)
+        .await
+        .unwrap();
+    let email = "grace.hopper.unique@example.com";
+    outbox
+        .enqueue(
+            client
+                .lead("user_1")
+                .email(email)
+                .click_id(mock.click("partner")),
+        )
+        .await;
+    wait_until("the lead to be delivered", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(mock.leads().len(), 1);
+    let readable = |file: &str| {
+        std::fs::read(file).is_ok_and(|bytes| {
+            bytes
+                .windows(email.len())
+                .any(|window| window == email.as_bytes())
+        })
+    };
+    wait_until(
+        "the email to leave the WAL and the file",
+        A_WHILE,
+        async || !readable(&format!("{path}-wal")) && !readable(&path),
+    )
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_outbox_that_cannot_write_does_not_open() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (_mock, client) = stand_in().await;
+    // A read-only file (root ignores modes: the check needs another user to mean anything).
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|meta| std::os::unix::fs::MetadataExt::uid(&meta) == 0)
+        .unwrap_or(false);
+    if !is_root {
+        let path = sqlite_path("readonly");
+        Outbox::open(&path, client.clone())
+            .await
+            .unwrap()
+            .shutdown(Duration::from_secs(1))
+            .await;
+        let folder = std::path::Path::new(&path).parent().unwrap().to_owned();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o500)).unwrap();
+        let error = Outbox::open(&path, client.clone()).await.unwrap_err();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(
+            matches!(
+                error,
+                OutboxError::Unusable { .. } | OutboxError::Open { .. }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("writ"), "{error}");
+    }
+
+    // A table of that name from another program, and another version's schema.
+    for (name, schema) in [
+        (
+            "foreign",
+            "CREATE TABLE affitor_outbox (id INTEGER PRIMARY KEY, payload BLOB)",
+        ),
+        (
+            "version",
+            "CREATE TABLE affitor_outbox (id INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, \
+             body TEXT NOT NULL, created_at INTEGER NOT NULL)",
+        ),
+    ] {
+        let path = sqlite_path(name);
+        std::fs::File::create(&path).unwrap();
+        let pool = SqlitePool::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        sqlx::query(schema).execute(&pool).await.unwrap();
+        pool.close().await;
+        let error = Outbox::open(&path, client.clone()).await.unwrap_err();
+        assert!(matches!(error, OutboxError::Unusable { .. }), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("not this outbox's"), "{message}");
+        assert!(
+            message.contains("a database (or a file) of its own"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_location_is_never_taken_for_a_file_name() {
+    let (_mock, client) = stand_in().await;
+    let folder = std::env::temp_dir().join(format!("affitor-outbox-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let before: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
+    // Nothing listens on port 9: each is tried as Postgres, fails, and says so, password left out.
+    for location in [
+        "Postgres://app:s3cret@127.0.0.1:9/shop",
+        "host=127.0.0.1 port=9 dbname=shop user=app password=s3cret",
+    ] {
+        let error = Outbox::builder(client.clone())
+            .enqueue_timeout(Duration::from_millis(500))
+            .open(location)
+            .await
+            .unwrap_err();
+        let message = format!("{error} {error:?}");
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(
+            matches!(
+                error,
+                OutboxError::Open { .. } | OutboxError::MissingFeature { .. }
+            ),
+            "{message}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), before.len());
+    assert!(!std::path::Path::new("Postgres:").exists());
+    assert!(
+        !std::path::Path::new("host=127.0.0.1 port=9 dbname=shop user=app password=s3cret")
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn an_organic_signup_is_never_stored() {
+    let (mock, client) = stand_in().await;
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .open(&sqlite_path("organic"))
+        .await
+        .unwrap();
+    // A lead with a customer key and no click id: Affitor would refuse it for good.
+    outbox.enqueue(client.lead("user_organic")).await;
+    assert_eq!(outbox.waiting().await.unwrap(), 0);
+    assert!(outbox.dead_letters().await.unwrap().is_empty());
+    assert_eq!(outbox.stats().invalid, 1);
+    assert!(mock.requests_to(Endpoint::Lead).is_empty());
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_retried_and_purged() {
+    let (mock, client) = stand_in().await;
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .open(&sqlite_path("dead"))
+        .await
+        .unwrap();
+    // Refused for good while the fault lasts: buried.
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    for n in 0..3 {
+        outbox
+            .enqueue(crate::support::sale(&mock, &client, n))
+            .await;
+    }
+    wait_until("three dead letters", A_WHILE, async || {
+        outbox.dead_letters().await.unwrap().len() == 3
+    })
+    .await;
+
+    // Mended: retried, each delivered once.
+    mock.clear_faults();
+    assert_eq!(outbox.retry_dead_letters().await.unwrap(), 3);
+    wait_until("the retried rows to be delivered", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0 && mock.sales().len() == 3
+    })
+    .await;
+    assert!(outbox.dead_letters().await.unwrap().is_empty());
+
+    // Purged by age: none is old enough, then all are.
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox
+        .enqueue(crate::support::sale(&mock, &client, 9))
+        .await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.dead_letters().await.unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(
+        outbox
+            .purge_dead_letters(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(outbox.purge_dead_letters(Duration::ZERO).await.unwrap(), 1);
+    assert!(outbox.dead_letters().await.unwrap().is_empty());
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
