@@ -16,9 +16,9 @@ pub(crate) struct Run {
     pub(crate) leads_received: usize,
     /// Where the CPU time of the measured run went, when `/proc` tells.
     pub(crate) cpu: Option<CpuUse>,
-    /// The peak resident memory of this process (app, stand-in, attack) during the measured
-    /// run, in KiB, when `/proc` tells.
-    pub(crate) peak_rss_kib: Option<u64>,
+    /// How far the resident memory of this process (app, stand-in, attack) grew during the
+    /// measured run, in KiB, when `/proc` tells.
+    pub(crate) rss_growth_kib: Option<u64>,
     /// What the attack of an ATTACKED run sent and got, and the click calls the stand-in
     /// received during the run.
     pub(crate) attack: Option<(Arc<AttackCounts>, usize)>,
@@ -162,12 +162,12 @@ impl Bench {
             let cpu = before.zip(CpuSample::now()).map(|(before, after)| {
                 CpuUse::between(&before, &after, self.clock_ticks_per_second)
             });
-            let peak_rss_kib = rss.stop();
+            let rss_growth_kib = rss.stop();
             let attack = attack.map(|attack| {
                 let counts = attack.stop();
                 (counts, mock.clicks().len() - clicks_before)
             });
-            Ok::<_, BoxError>((warmup, measured, cpu, peak_rss_kib, attack))
+            Ok::<_, BoxError>((warmup, measured, cpu, rss_growth_kib, attack))
         })();
         let stats = matches!(variant, Variant::On | Variant::Attacked | Variant::Outbox)
             .then(|| affitor.delivery_stats());
@@ -191,12 +191,12 @@ impl Bench {
             let _ = std::fs::remove_file(path);
         }
 
-        let (warmup, measured, cpu, peak_rss_kib, attack) = measured?;
+        let (warmup, measured, cpu, rss_growth_kib, attack) = measured?;
         Ok(Run {
             variant,
             measured,
             cpu,
-            peak_rss_kib,
+            rss_growth_kib,
             attack,
             signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
             stats,

@@ -253,7 +253,9 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) -> Option<()> 
     }
 }
 
-/// The peak resident memory of this process while it runs, sampled every 50 ms from `/proc`.
+/// How far the resident memory of this process grew while it ran, sampled every 50 ms from
+/// `/proc`: the peak less the first sample (the allocator keeps what earlier runs freed, so the
+/// peak alone says more of them than of this run).
 pub(crate) struct RssSampler {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Option<u64>>,
@@ -265,20 +267,21 @@ impl RssSampler {
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut peak = None;
+                let first = rss_kib();
+                let mut peak = first;
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(rss) = rss_kib() {
                         peak = Some(peak.map_or(rss, |peak: u64| peak.max(rss)));
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                peak
+                Some(peak?.saturating_sub(first?))
             })
         };
         Self { stop, thread }
     }
 
-    /// The peak, in KiB, when `/proc` tells.
+    /// The growth, in KiB, when `/proc` tells.
     pub(crate) fn stop(self) -> Option<u64> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().ok().flatten()

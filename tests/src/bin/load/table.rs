@@ -28,9 +28,9 @@ pub(crate) fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
             1e6 * cpu.app / measured.requests.max(1) as f64,
         ));
     }
-    if let Some(rss) = run.peak_rss_kib {
+    if let Some(rss) = run.rss_growth_kib {
         line.push_str(&format!(
-            "\n    peak resident memory of the process {} MiB",
+            "\n    resident memory grew by {} MiB during the run",
             rss / 1024
         ));
     }
@@ -85,7 +85,7 @@ fn idle(cpu: &CpuUse) -> f64 {
 struct Medians {
     per_second: f64,
     p99_ms: f64,
-    peak_rss_mib: f64,
+    rss_growth_mib: f64,
     signups: f64,
     leads: f64,
     app_cpu_per_request_us: f64,
@@ -106,7 +106,7 @@ impl Medians {
         Some(Self {
             per_second: over(&|run| run.measured.per_second()),
             p99_ms: over(&|run| run.measured.p99.as_secs_f64() * 1000.0),
-            peak_rss_mib: over(&|run| run.peak_rss_kib.map_or(f64::NAN, |kib| kib as f64 / 1024.0)),
+            rss_growth_mib: over(&|run| run.rss_growth_kib.map_or(f64::NAN, |kib| kib as f64 / 1024.0)),
             signups: over(&|run| run.signups as f64),
             leads: over(&|run| run.leads_received as f64),
             app_cpu_per_request_us: over(&|run| {
@@ -135,7 +135,7 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
     );
     println!();
     println!(
-        "| framework | stand-in answers | variant | signups/s | p99 | signups (warm-up + run) | leads the stand-in received (by the end of the drain) | app CPU per request | peak RSS |"
+        "| framework | stand-in answers | variant | signups/s | p99 | signups (warm-up + run) | leads the stand-in received (by the end of the drain) | app CPU per request | RSS growth |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases {
@@ -156,7 +156,7 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
                 m.signups,
                 m.leads,
                 m.app_cpu_per_request_us,
-                m.peak_rss_mib,
+                m.rss_growth_mib,
             );
         }
     }
@@ -177,7 +177,7 @@ fn print_hostile(cases: &[Case]) {
         if !header_printed {
             println!();
             println!(
-                "| framework | stand-in answers | signups p99 alone | beside the attack | ratio | signups/s ratio | peak RSS alone | beside the attack |"
+                "| framework | stand-in answers | signups p99 alone | beside the attack | ratio | signups/s ratio | RSS growth alone | beside the attack |"
             );
             println!("|---|---|---|---|---|---|---|---|");
             header_printed = true;
@@ -190,8 +190,8 @@ fn print_hostile(cases: &[Case]) {
             attacked.p99_ms,
             attacked.p99_ms / calm.p99_ms,
             attacked.per_second / calm.per_second,
-            calm.peak_rss_mib,
-            attacked.peak_rss_mib,
+            calm.rss_growth_mib,
+            attacked.rss_growth_mib,
         );
     }
 }
