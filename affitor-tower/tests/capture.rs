@@ -552,3 +552,33 @@ async fn a_flood_of_visits_is_a_bounded_number_of_clicks() {
 fn app_with(mock: &MockServer, capture: CaptureClicks) -> Router {
     app(mock, capture.client_address_from(peer))
 }
+
+/// An app that serves TLS itself gets `Secure` cookies, as actix-web's middleware gives them:
+/// from an `https` request URI (HTTP/2's `:scheme`, an absolute URI), or from
+/// `CaptureClicks::secure(true)` when the server hands the layer origin-form URIs.
+#[tokio::test]
+async fn the_cookies_are_secure_when_the_app_serves_tls() {
+    let mock = MockServer::start().await.unwrap();
+    let secure = |response: &Response| {
+        let cookies = set_cookies(response.headers());
+        assert_eq!(cookies.len(), 4, "{cookies:?}");
+        cookies.iter().all(|cookie| cookie.contains("; Secure"))
+    };
+    let app_of = |capture: CaptureClicks| app(&mock, capture);
+
+    // The scheme of the request's URI.
+    let absolute = visit("GET", "https://shop.example/?aff=partner", &[]);
+    let (response, _) = call(&app_of(CaptureClicks::new()), absolute).await;
+    assert!(secure(&response));
+    // Origin-form, as most servers give it: plain unless configured.
+    let (response, _) = call(
+        &app_of(CaptureClicks::new()),
+        visit("GET", "/?aff=partner", &[]),
+    )
+    .await;
+    assert!(!secure(&response));
+    let configured = CaptureClicks::new().secure(true);
+    let (response, _) = call(&app_of(configured), visit("GET", "/?aff=partner", &[])).await;
+    assert!(secure(&response));
+    mock.shutdown().await;
+}

@@ -106,7 +106,10 @@ impl Medians {
         Some(Self {
             per_second: over(&|run| run.measured.per_second()),
             p99_ms: over(&|run| run.measured.p99.as_secs_f64() * 1000.0),
-            rss_growth_mib: over(&|run| run.rss_growth_kib.map_or(f64::NAN, |kib| kib as f64 / 1024.0)),
+            rss_growth_mib: over(&|run| {
+                run.rss_growth_kib
+                    .map_or(f64::NAN, |kib| kib as f64 / 1024.0)
+            }),
             signups: over(&|run| run.signups as f64),
             leads: over(&|run| run.leads_received as f64),
             app_cpu_per_request_us: over(&|run| {
