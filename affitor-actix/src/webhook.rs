@@ -7,7 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use affitor_tower::Client;
-use affitor_tower::webhook::{Event, Polar, Stripe, WebhookError};
+use affitor_tower::webhook::{Polar, ProviderEvent, Stripe, WebhookError};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
@@ -46,7 +46,7 @@ use futures_util::future::LocalBoxFuture;
 /// # }
 /// ```
 #[derive(Clone, Debug)]
-pub struct StripeEvent(Event);
+pub struct StripeEvent(ProviderEvent);
 
 /// A Polar (Standard Webhooks) event, verified: as [`StripeEvent`], with the [`Polar`]
 /// verifier of the app data.
@@ -72,7 +72,7 @@ pub struct StripeEvent(Event);
 /// # }
 /// ```
 #[derive(Clone, Debug)]
-pub struct PolarEvent(Event);
+pub struct PolarEvent(ProviderEvent);
 
 macro_rules! event_extractor {
     ($extractor:ident, $verifier:ident) => {
@@ -82,7 +82,7 @@ macro_rules! event_extractor {
             /// nothing) and returns the response to answer: 200 when handled, 503 when Affitor
             /// could not take it now and the provider should deliver it again. What happened is
             /// logged; [`into_inner`](Self::into_inner) and
-            /// [`Event::track`](affitor_tower::webhook::Event::track) give it as a value.
+            /// [`ProviderEvent::track`](affitor_tower::webhook::ProviderEvent::track) give it as a value.
             ///
             #[doc = concat!("```\n# async fn handler(client: affitor_actix::Client, event: affitor_actix::", stringify!($extractor), ") -> actix_web::HttpResponse {\nevent.track(&client).await\n# }\n```")]
             pub async fn track(&self, client: impl AsRef<Client>) -> HttpResponse {
@@ -94,16 +94,16 @@ macro_rules! event_extractor {
 
             /// The verified event.
             ///
-            #[doc = concat!("```\n# fn handler(event: affitor_actix::", stringify!($extractor), ") {\nlet event: affitor_actix::affitor_tower::webhook::Event = event.into_inner();\n# }\n```")]
-            pub fn into_inner(self) -> Event {
+            #[doc = concat!("```\n# fn handler(event: affitor_actix::", stringify!($extractor), ") {\nlet event: affitor_actix::affitor_tower::webhook::ProviderEvent = event.into_inner();\n# }\n```")]
+            pub fn into_inner(self) -> ProviderEvent {
                 self.0
             }
         }
 
         impl Deref for $extractor {
-            type Target = Event;
+            type Target = ProviderEvent;
 
-            fn deref(&self) -> &Event {
+            fn deref(&self) -> &ProviderEvent {
                 &self.0
             }
         }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use affitor_tower::Client;
-use affitor_tower::webhook::{Event, Polar, Stripe, WebhookError};
+use affitor_tower::webhook::{Polar, ProviderEvent, Stripe, WebhookError};
 use axum_core::body::Body;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
@@ -40,7 +40,7 @@ use http_body_util::BodyExt;
 /// }
 /// ```
 #[derive(Clone, Debug)]
-pub struct StripeEvent(Event);
+pub struct StripeEvent(ProviderEvent);
 
 /// A Polar (Standard Webhooks) event, verified: as [`StripeEvent`], with the [`Polar`]
 /// verifier of the router state.
@@ -70,7 +70,7 @@ pub struct StripeEvent(Event);
 /// # }
 /// ```
 #[derive(Clone, Debug)]
-pub struct PolarEvent(Event);
+pub struct PolarEvent(ProviderEvent);
 
 macro_rules! event_extractor {
     ($extractor:ident, $verifier:ident) => {
@@ -80,7 +80,7 @@ macro_rules! event_extractor {
             /// nothing) and returns the status to answer: 200 when handled, 503 when Affitor
             /// could not take it now and the provider should deliver it again. What happened is
             /// logged; [`into_inner`](Self::into_inner) and
-            /// [`Event::track`](affitor_tower::webhook::Event::track) give it as a value.
+            /// [`ProviderEvent::track`](affitor_tower::webhook::ProviderEvent::track) give it as a value.
             ///
             #[doc = concat!("```\n# async fn handler(client: affitor_axum::Client, event: affitor_axum::", stringify!($extractor), ") -> http::StatusCode {\nevent.track(&client).await\n# }\n```")]
             pub async fn track(&self, client: impl AsRef<Client>) -> StatusCode {
@@ -89,16 +89,16 @@ macro_rules! event_extractor {
 
             /// The verified event.
             ///
-            #[doc = concat!("```\n# fn handler(event: affitor_axum::", stringify!($extractor), ") {\nlet event: affitor_axum::affitor_tower::webhook::Event = event.into_inner();\n# }\n```")]
-            pub fn into_inner(self) -> Event {
+            #[doc = concat!("```\n# fn handler(event: affitor_axum::", stringify!($extractor), ") {\nlet event: affitor_axum::affitor_tower::webhook::ProviderEvent = event.into_inner();\n# }\n```")]
+            pub fn into_inner(self) -> ProviderEvent {
                 self.0
             }
         }
 
         impl Deref for $extractor {
-            type Target = Event;
+            type Target = ProviderEvent;
 
-            fn deref(&self) -> &Event {
+            fn deref(&self) -> &ProviderEvent {
                 &self.0
             }
         }

@@ -121,7 +121,7 @@ impl Event {
     /// The click id of a lead, a sale or a click event, when it names one.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) -> Result<(), affitor_tower::Error> {
+    /// # fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use affitor_tower::client::IntoEvent;
     ///
     /// let click_id: affitor_tower::ClickId = "cust_1".parse()?;

@@ -85,7 +85,7 @@ impl<P> Builder<P> {
         self
     }
 
-    /// The longest [`Event::track`](super::Event::track) waits for Affitor, retries included
+    /// The longest [`ProviderEvent::track`](super::ProviderEvent::track) waits for Affitor, retries included
     /// (default 8 s), before it gives up with a retryable timeout, answered 503 so that the
     /// provider delivers the event again. Keep it under the provider's own limit (Polar gives
     /// an endpoint 10 s): a provider that times out counts the delivery as failed and may

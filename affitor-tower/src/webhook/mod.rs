@@ -5,7 +5,7 @@
 //! This module is for programs that report their own sales.
 //!
 //! [`Stripe`] and [`Polar`] verify a delivery over its raw body, before anything is parsed, and
-//! read from the event only what the sale or refund needs. [`Event::track`] sends it, and the
+//! read from the event only what the sale or refund needs. [`ProviderEvent::track`] sends it, and the
 //! [`Tracked`] answer says what happened and which status to give the provider, so that it
 //! redelivers only what a later attempt can still record:
 //!
@@ -183,7 +183,7 @@ pub use stripe::Stripe;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct Event {
+pub struct ProviderEvent {
     /// The provider's id of the event (Stripe `evt_...`) or of the delivery (Standard Webhooks
     /// `webhook-id`), for your logs.
     pub id: String,
@@ -201,7 +201,7 @@ pub struct Event {
 /// How a verifier's events are tracked: its [`Builder`]'s settings, shared with each event.
 #[derive(Debug)]
 pub(crate) struct Tracking {
-    /// How long [`Event::track`] may take ([`Builder::track_deadline`]).
+    /// How long [`ProviderEvent::track`] may take ([`Builder::track_deadline`]).
     pub(crate) deadline: Duration,
     /// How long after the event a refund whose sale is unknown is answered 503
     /// ([`Builder::refund_grace`]).
@@ -253,9 +253,9 @@ pub enum Action {
 /// [`SaleRequest`] you can add to before sending.
 ///
 /// ```
-/// use affitor_tower::webhook::{Action, Event};
+/// use affitor_tower::webhook::{Action, ProviderEvent};
 ///
-/// # async fn run(client: affitor_tower::Client, event: Event) -> Result<(), affitor_tower::Error> {
+/// # async fn run(client: affitor_tower::Client, event: ProviderEvent) -> Result<(), affitor_tower::Error> {
 /// if let Action::Sale(sale) = &event.action {
 ///     let outcome = sale.request(&client).product_id("pro").send().await?;
 /// }
@@ -540,12 +540,12 @@ impl Tracked {
     }
 }
 
-impl Event {
+impl ProviderEvent {
     /// Sends the sale or the refund inline (with the client's retries), and says what
     /// happened; logs it too. Nothing is sent for an ignored event.
     ///
     /// ```
-    /// # async fn run(client: affitor_tower::Client, event: affitor_tower::webhook::Event) {
+    /// # async fn run(client: affitor_tower::Client, event: affitor_tower::webhook::ProviderEvent) {
     /// let status = event.track(&client).await.status(); // answer the provider with it
     /// # }
     /// ```
@@ -706,7 +706,7 @@ impl Event {
 
 /// Verifies, maps and tracks one delivery: the body of `Stripe::track` and `Polar::track`.
 async fn verify_and_track(
-    verified: Result<Event, WebhookError>,
+    verified: Result<ProviderEvent, WebhookError>,
     client: &Client,
     provider: &'static str,
 ) -> Tracked {

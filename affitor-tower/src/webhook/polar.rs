@@ -12,7 +12,7 @@ use super::builder::Builder;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{Metadata, Parsed, Payment, currency, lenient, non_empty, parse, partial};
 use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
-use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
+use super::{Action, Ignored, ProviderEvent, Refund, Tracked, verify_and_track};
 use crate::{Client, client::SaleType};
 
 /// The environment variable [`Polar::from_env`] reads.
@@ -141,7 +141,7 @@ impl Polar {
         &self,
         headers: impl IntoIterator<Item = (K, V)>,
         body: impl AsRef<[u8]>,
-    ) -> Result<Event, WebhookError>
+    ) -> Result<ProviderEvent, WebhookError>
     where
         K: AsRef<str>,
         V: AsRef<[u8]>,
@@ -177,7 +177,7 @@ impl Polar {
         headers: impl IntoIterator<Item = (K, V)>,
         body: impl AsRef<[u8]>,
         now: SystemTime,
-    ) -> Result<Event, WebhookError>
+    ) -> Result<ProviderEvent, WebhookError>
     where
         K: AsRef<str>,
         V: AsRef<[u8]>,
@@ -230,7 +230,7 @@ impl Polar {
             _ => Action::Ignore(Ignored::EventType),
         };
         // Standard Webhooks bodies carry no id: the header does.
-        Ok(Event::new(
+        Ok(ProviderEvent::new(
             String::from_utf8_lossy(id).into_owned(),
             event_type,
             action,

@@ -11,7 +11,7 @@ use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::links::PaymentLinks;
 use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
 use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
-use super::{Action, Event, Ignored, Refund, Tracked, verify_and_track};
+use super::{Action, Ignored, ProviderEvent, Refund, Tracked, verify_and_track};
 use crate::{Client, client::SaleType};
 
 /// The environment variable [`Stripe::from_env`] reads.
@@ -138,7 +138,7 @@ impl Stripe {
         &self,
         headers: impl IntoIterator<Item = (K, V)>,
         body: impl AsRef<[u8]>,
-    ) -> Result<Event, WebhookError>
+    ) -> Result<ProviderEvent, WebhookError>
     where
         K: AsRef<str>,
         V: AsRef<[u8]>,
@@ -174,7 +174,7 @@ impl Stripe {
         headers: impl IntoIterator<Item = (K, V)>,
         body: impl AsRef<[u8]>,
         now: SystemTime,
-    ) -> Result<Event, WebhookError>
+    ) -> Result<ProviderEvent, WebhookError>
     where
         K: AsRef<str>,
         V: AsRef<[u8]>,
@@ -207,7 +207,7 @@ impl Stripe {
             created,
         } = parse::<Data>(body)?;
         let action = action(&event_type, data, test_mode, &self.config.links);
-        Ok(Event::new(
+        Ok(ProviderEvent::new(
             id.unwrap_or_default(),
             event_type,
             action,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus, SignedWebhook};
 use affitor_tower::webhook::{
-    Action, Event, Ignored, Polar, Refund, Sale, Stripe, Tracked, WebhookErrorKind,
+    Action, Ignored, Polar, ProviderEvent, Refund, Sale, Stripe, Tracked, WebhookErrorKind,
 };
 use affitor_tower::{
     ClickId, Client,
@@ -46,24 +46,24 @@ fn polar() -> Polar {
 }
 
 /// A fixture, signed now, read by the verifier.
-fn stripe_event(path: &str) -> Event {
+fn stripe_event(path: &str) -> ProviderEvent {
     let signed = SignedWebhook::stripe(STRIPE_SECRET, fixture(path));
     stripe().verify(signed.headers(), signed.body()).unwrap()
 }
 
-fn polar_event(path: &str) -> Event {
+fn polar_event(path: &str) -> ProviderEvent {
     let signed = SignedWebhook::polar(POLAR_SECRET, fixture(path));
     polar().verify(signed.headers(), signed.body()).unwrap()
 }
 
-fn sale(event: &Event) -> &Sale {
+fn sale(event: &ProviderEvent) -> &Sale {
     match &event.action {
         Action::Sale(sale) => sale,
         other => panic!("{}: not a sale: {other:?}", event.event_type),
     }
 }
 
-fn refund(event: &Event) -> &Refund {
+fn refund(event: &ProviderEvent) -> &Refund {
     match &event.action {
         Action::Refund(refund) => refund,
         other => panic!("{}: not a refund: {other:?}", event.event_type),
