@@ -5,7 +5,10 @@ use std::fmt;
 /// One endpoint of the Affitor API: what the client calls and the stand-in API serves.
 ///
 /// ```
-/// use affitor_tower::client::Endpoint;
+/// # #[cfg(feature = "client")]
+/// # use affitor_tower::client::Endpoint;
+/// # #[cfg(not(feature = "client"))]
+/// # use affitor_tower::mock::Endpoint;
 ///
 /// assert_eq!(Endpoint::Sale.path(), "/api/v1/track/sale");
 /// assert_eq!(Endpoint::Readiness.to_string(), "GET /api/v1/programs/me/readiness");
@@ -42,7 +45,11 @@ impl Endpoint {
     /// The endpoint's path below the API's base URL.
     ///
     /// ```
-    /// assert_eq!(affitor_tower::client::Endpoint::Click.path(), "/api/v1/track/click");
+    /// # #[cfg(feature = "client")]
+    /// # use affitor_tower::client::Endpoint;
+    /// # #[cfg(not(feature = "client"))]
+    /// # use affitor_tower::mock::Endpoint;
+    /// assert_eq!(Endpoint::Click.path(), "/api/v1/track/click");
     /// ```
     pub const fn path(self) -> &'static str {
         match self {
@@ -58,7 +65,10 @@ impl Endpoint {
     /// The endpoint's HTTP method.
     ///
     /// ```
-    /// use affitor_tower::client::Endpoint;
+    /// # #[cfg(feature = "client")]
+    /// # use affitor_tower::client::Endpoint;
+    /// # #[cfg(not(feature = "client"))]
+    /// # use affitor_tower::mock::Endpoint;
     ///
     /// assert_eq!(Endpoint::Readiness.method(), http::Method::GET);
     /// assert_eq!(Endpoint::Sale.method(), http::Method::POST);
@@ -75,7 +85,10 @@ impl Endpoint {
     /// `readiness`.
     ///
     /// ```
-    /// use affitor_tower::client::Endpoint;
+    /// # #[cfg(feature = "client")]
+    /// # use affitor_tower::client::Endpoint;
+    /// # #[cfg(not(feature = "client"))]
+    /// # use affitor_tower::mock::Endpoint;
     ///
     /// assert_eq!(Endpoint::Sale.name(), "sale");
     /// assert_eq!(Endpoint::from_name("sale"), Some(Endpoint::Sale));
@@ -96,7 +109,10 @@ impl Endpoint {
     /// The endpoint of a short [`name`](Self::name); `None` for any other text.
     ///
     /// ```
-    /// use affitor_tower::client::Endpoint;
+    /// # #[cfg(feature = "client")]
+    /// # use affitor_tower::client::Endpoint;
+    /// # #[cfg(not(feature = "client"))]
+    /// # use affitor_tower::mock::Endpoint;
     ///
     /// assert_eq!(Endpoint::from_name("refund"), Some(Endpoint::Refund));
     /// assert_eq!(Endpoint::from_name("Refund"), None);
