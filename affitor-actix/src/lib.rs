@@ -51,8 +51,8 @@
 //! (the extractor logs it at `error` level); `AffitorClient::click_id()` reads an optional click
 //! id and still fails loudly.
 //!
-//! With the feature `webhook`, `StripeEvent` and `PolarEvent` verify a payment provider's
-//! webhook and track its sale or refund: the handler is one line,
+//! With the feature `webhook`, `WebhookEvent<P>` verifies a payment provider's
+//! webhook and tracks its sale or refund: the handler is one line,
 //! `event.track(&affitor).await`, and answers the status the provider needs.
 //!
 //! # Background delivery and shutdown
@@ -84,7 +84,7 @@ pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::{AffitorClient, ClientRejection};
 pub use middleware::Affitor;
 #[cfg(feature = "webhook")]
-pub use webhook::{PolarEvent, StripeEvent, WebhookRejection};
+pub use webhook::{WebhookEvent, WebhookRejection};
 
 /// The plumbing of the [`Affitor`] middleware: the types actix-web names when it wraps your
 /// service. You need them only to name the type of a wrapped service.

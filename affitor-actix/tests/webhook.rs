@@ -1,4 +1,4 @@
-//! `StripeEvent` and `PolarEvent` in a real actix-web app, against the local Affitor API
+//! `WebhookEvent<Stripe>` and `WebhookEvent<Polar>` in a real actix-web app, against the local Affitor API
 //! stand-in: the one-line handlers, and every refused delivery with its answer.
 
 #![allow(clippy::unwrap_used)]
@@ -10,19 +10,19 @@ use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
 use affitor_actix::affitor_tower::client::RetryPolicy;
 use affitor_actix::affitor_tower::mock::{Fault, MockServer, SignedWebhook};
-use affitor_actix::affitor_tower::webhook::{Polar, Stripe};
-use affitor_actix::{Affitor, AffitorClient, Client, PolarEvent, StripeEvent};
+use affitor_actix::affitor_tower::webhook::{Polar, Stripe, Verifier};
+use affitor_actix::{Affitor, AffitorClient, Client, WebhookEvent};
 use serde_json::json;
 
 const STRIPE_SECRET: &str = "whsec_actix_test";
 const POLAR_SECRET: &str = "polar_whs_actix_test";
 
 /// The handlers a user writes: one line each, the client from the middleware or the app data.
-async fn stripe(affitor: AffitorClient, event: StripeEvent) -> HttpResponse {
+async fn stripe(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> HttpResponse {
     event.track(affitor.client()).await
 }
 
-async fn polar(affitor: web::Data<Client>, event: PolarEvent) -> HttpResponse {
+async fn polar(affitor: web::Data<Client>, event: WebhookEvent<Polar>) -> HttpResponse {
     event.track(affitor.get_ref()).await
 }
 
@@ -50,13 +50,13 @@ macro_rules! app {
                 .wrap(Affitor::new().client($affitor.clone()))
                 .app_data(web::Data::new($affitor.clone()))
                 .app_data(web::Data::new(
-                    Stripe::builder()
+                    Verifier::<Stripe>::builder()
                         .secret(STRIPE_SECRET)
                         .body_limit(4096)
                         .build()
                         .unwrap(),
                 ))
-                .app_data(Polar::new(POLAR_SECRET).unwrap())
+                .app_data(Verifier::<Polar>::new(POLAR_SECRET).unwrap())
                 .route("/webhooks/stripe", web::post().to(stripe))
                 .route("/webhooks/polar", web::post().to(polar)),
         )
@@ -172,7 +172,7 @@ async fn an_app_without_the_verifier_says_how_to_register_it() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let text = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
     assert!(
-        text.contains("web::Data::new(Stripe::from_env()?)"),
+        text.contains("web::Data::new(Verifier::<Stripe>::from_env()?)"),
         "{text}"
     );
 }

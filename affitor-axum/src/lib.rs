@@ -49,8 +49,8 @@
 //! When your [`Client`] lives in the router state, take [`AffitorClient<FromState>`](FromState)
 //! instead, and install the layer without a client.
 //!
-//! With the feature `webhook`, `StripeEvent` and `PolarEvent` verify a payment provider's
-//! webhook and track its sale or refund: the handler is one line,
+//! With the feature `webhook`, `WebhookEvent<P>` verifies a payment provider's
+//! webhook and tracks its sale or refund: the handler is one line,
 //! `event.track(&affitor).await`, and answers the status the provider needs.
 
 mod click_id;
@@ -69,4 +69,4 @@ pub use click_id::{AffitorClickId, ClickIdRejection};
 pub use client::connect_info;
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};
 #[cfg(feature = "webhook")]
-pub use webhook::{PolarEvent, StripeEvent, WebhookRejection};
+pub use webhook::{WebhookEvent, WebhookRejection};

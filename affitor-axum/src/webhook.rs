@@ -1,10 +1,11 @@
-//! The payment webhook extractors, `StripeEvent` and `PolarEvent`, and their rejection.
+//! The payment webhook extractor, `WebhookEvent<P>`, and its rejection.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 
 use affitor_tower::Client;
-use affitor_tower::webhook::{Polar, ProviderEvent, Stripe, WebhookError};
+use affitor_tower::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
 use axum_core::body::Body;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
@@ -12,119 +13,150 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 
-/// A Stripe webhook event, verified: the extractor reads the raw body (up to the verifier's
-/// [`body_limit`](Stripe::body_limit)), checks its `Stripe-Signature` with the [`Stripe`]
-/// verifier of the router state, and reads the event. A delivery that fails is answered 400
-/// (413 for a body over the limit) with a message that says why: the handler never runs.
+/// A webhook event of the provider `P`, verified: `WebhookEvent<Stripe>`,
+/// `WebhookEvent<Polar>`. The extractor reads the raw body (up to the verifier's
+/// [`body_limit`](Verifier::body_limit)), checks its signature with the [`Verifier<P>`] of the
+/// router state, and reads the event. A delivery that fails is answered 400 (413 for a body
+/// over the limit) with a message that says why: the handler never runs.
 ///
 /// [`track`](Self::track) sends the sale or refund and gives the status to answer. If your
 /// program is connected to Affitor's Stripe integration, do not also track Stripe events
 /// here: each sale would count twice.
 ///
 /// ```
-/// use affitor_axum::{AffitorClient, AffitorLayer, Client, StripeEvent};
-/// use affitor_axum::affitor_tower::webhook::Stripe;
+/// use affitor_axum::{AffitorClient, AffitorLayer, Client, WebhookEvent};
+/// use affitor_axum::affitor_tower::webhook::{Stripe, Verifier};
 /// use axum::{Router, http::StatusCode, routing::post};
 ///
-/// async fn stripe_webhook(affitor: AffitorClient, event: StripeEvent) -> StatusCode {
+/// async fn stripe_webhook(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> StatusCode {
 ///     event.track(&affitor).await
 /// }
 ///
 /// fn app(client: Client) -> Result<Router, Box<dyn std::error::Error>> {
 ///     // STRIPE_WEBHOOK_SECRET, and never a built-in fallback: anyone could sign with it.
-///     let stripe = Stripe::from_env()?;
+///     let stripe = Verifier::<Stripe>::from_env()?;
 ///     Ok(Router::new()
 ///         .route("/webhooks/stripe", post(stripe_webhook))
 ///         .with_state(stripe) // or a field of your state, with `#[derive(FromRef)]`
 ///         .layer(AffitorLayer::new().client(client)))
 /// }
 /// ```
-#[derive(Clone, Debug)]
-pub struct StripeEvent(ProviderEvent);
-
-/// A Polar (Standard Webhooks) event, verified: as [`StripeEvent`], with the [`Polar`]
-/// verifier of the router state.
+///
+/// Several providers, each verifier a field of the state:
 ///
 /// ```
-/// use affitor_axum::{Client, PolarEvent};
-/// use affitor_axum::affitor_tower::webhook::Polar;
+/// use affitor_axum::{Client, WebhookEvent};
+/// use affitor_axum::affitor_tower::webhook::{Polar, Stripe, Verifier};
 /// use axum::{Router, extract::{FromRef, State}, http::StatusCode, routing::post};
 ///
 /// #[derive(Clone, FromRef)]
 /// struct AppState {
 ///     affitor: Client,
-///     polar: Polar,
+///     stripe: Verifier<Stripe>,
+///     polar: Verifier<Polar>,
 /// }
 ///
-/// async fn polar(State(affitor): State<Client>, event: PolarEvent) -> StatusCode {
+/// async fn polar(State(affitor): State<Client>, event: WebhookEvent<Polar>) -> StatusCode {
 ///     event.track(&affitor).await
 /// }
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let state = AppState {
 ///     affitor: Client::builder().api_key("aff_example").build()?,
-///     polar: Polar::new("polar_whs_demo")?, // or Polar::from_env()?: POLAR_WEBHOOK_SECRET
+///     stripe: Verifier::new("whsec_demo")?, // or Verifier::from_env()?
+///     polar: Verifier::new("polar_whs_demo")?,
 /// };
 /// let app: Router = Router::new().route("/webhooks/polar", post(polar)).with_state(state);
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug)]
-pub struct PolarEvent(ProviderEvent);
-
-macro_rules! event_extractor {
-    ($extractor:ident, $verifier:ident) => {
-        impl $extractor {
-            /// Sends the event's sale or refund with `client` (a [`Client`], or the
-            /// [`AffitorClient`](crate::AffitorClient) of the request; nothing for an event that asks
-            /// nothing) and returns the status to answer: 200 when handled, 503 when Affitor
-            /// could not take it now and the provider should deliver it again. What happened is
-            /// logged; [`into_inner`](Self::into_inner) and
-            /// [`ProviderEvent::track`](affitor_tower::webhook::ProviderEvent::track) give it as a value.
-            ///
-            #[doc = concat!("```\n# async fn handler(client: affitor_axum::Client, event: affitor_axum::", stringify!($extractor), ") -> http::StatusCode {\nevent.track(&client).await\n# }\n```")]
-            pub async fn track(&self, client: impl AsRef<Client>) -> StatusCode {
-                self.0.track(client).await.status()
-            }
-
-            /// The verified event.
-            ///
-            #[doc = concat!("```\n# fn handler(event: affitor_axum::", stringify!($extractor), ") {\nlet event: affitor_axum::affitor_tower::webhook::ProviderEvent = event.into_inner();\n# }\n```")]
-            pub fn into_inner(self) -> ProviderEvent {
-                self.0
-            }
-        }
-
-        impl Deref for $extractor {
-            type Target = ProviderEvent;
-
-            fn deref(&self) -> &ProviderEvent {
-                &self.0
-            }
-        }
-
-        impl<S> FromRequest<S> for $extractor
-        where
-            S: Send + Sync,
-            $verifier: FromRef<S>,
-        {
-            type Rejection = WebhookRejection;
-
-            async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-                let verifier = $verifier::from_ref(state);
-                let (parts, body) = request.into_parts();
-                let body = read_body(body, verifier.body_limit()).await?;
-                let event = verifier
-                    .verify(&parts.headers, &body)
-                    .map_err(|error| rejected(error, &parts.headers, stringify!($verifier)))?;
-                Ok(Self(event))
-            }
-        }
-    };
+pub struct WebhookEvent<P> {
+    event: ProviderEvent,
+    provider: PhantomData<fn() -> P>,
 }
 
-event_extractor!(StripeEvent, Stripe);
-event_extractor!(PolarEvent, Polar);
+impl<P: Provider> WebhookEvent<P> {
+    /// Sends the event's sale or refund with `client` (a [`Client`], or the
+    /// [`AffitorClient`](crate::AffitorClient) of the request; nothing for an event that asks
+    /// nothing) and returns the status to answer: 200 when handled, 503 when Affitor could not
+    /// take it now and the provider should deliver it again. What happened is logged;
+    /// [`into_inner`](Self::into_inner) and
+    /// [`ProviderEvent::track`](affitor_tower::webhook::ProviderEvent::track) give it as a value.
+    ///
+    /// ```
+    /// use affitor_axum::{Client, WebhookEvent};
+    /// use affitor_axum::affitor_tower::webhook::Stripe;
+    ///
+    /// async fn handler(client: Client, event: WebhookEvent<Stripe>) -> http::StatusCode {
+    ///     event.track(&client).await
+    /// }
+    /// ```
+    pub async fn track(&self, client: impl AsRef<Client>) -> StatusCode {
+        self.event.track(client).await.status()
+    }
+
+    /// The verified event.
+    ///
+    /// ```
+    /// use affitor_axum::WebhookEvent;
+    /// use affitor_axum::affitor_tower::webhook::{Polar, ProviderEvent};
+    ///
+    /// fn handler(event: WebhookEvent<Polar>) -> ProviderEvent {
+    ///     event.into_inner()
+    /// }
+    /// ```
+    pub fn into_inner(self) -> ProviderEvent {
+        self.event
+    }
+}
+
+impl<P> Deref for WebhookEvent<P> {
+    type Target = ProviderEvent;
+
+    fn deref(&self) -> &ProviderEvent {
+        &self.event
+    }
+}
+
+impl<P> Clone for WebhookEvent<P> {
+    fn clone(&self) -> Self {
+        Self {
+            event: self.event.clone(),
+            provider: PhantomData,
+        }
+    }
+}
+
+impl<P: Provider> fmt::Debug for WebhookEvent<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WebhookEvent")
+            .field(&P::NAME)
+            .field(&self.event)
+            .finish()
+    }
+}
+
+impl<S, P> FromRequest<S> for WebhookEvent<P>
+where
+    S: Send + Sync,
+    P: Provider,
+    Verifier<P>: FromRef<S>,
+{
+    type Rejection = WebhookRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Verifier::<P>::from_ref(state);
+        let (parts, body) = request.into_parts();
+        let body = read_body(body, verifier.body_limit()).await?;
+        let event = verifier
+            .verify(&parts.headers, &body)
+            .map_err(|error| rejected(error, &parts.headers, P::NAME))?;
+        Ok(Self {
+            event,
+            provider: PhantomData,
+        })
+    }
+}
 
 /// Reads the body, stopping one byte past `limit`: the verifier refuses what is over it.
 async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, WebhookRejection> {
@@ -158,10 +190,10 @@ fn rejected(error: WebhookError, headers: &HeaderMap, provider: &str) -> Webhook
 ///
 /// ```
 /// use affitor_axum::WebhookRejection;
-/// use affitor_axum::affitor_tower::webhook::Stripe;
+/// use affitor_axum::affitor_tower::webhook::{Stripe, Verifier};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let error = Stripe::new("whsec_demo")?.verify(Vec::<(&str, &str)>::new(), "{}").unwrap_err();
+/// let error = Verifier::<Stripe>::new("whsec_demo")?.verify(Vec::<(&str, &str)>::new(), "{}").unwrap_err();
 /// let rejection = WebhookRejection::Verification(error);
 /// assert_eq!(rejection.status().as_u16(), 400);
 /// assert!(rejection.to_string().contains("no signature header"));

@@ -1,11 +1,11 @@
-//! `StripeEvent` and `PolarEvent` on a real axum `Router`, against the local Affitor API
+//! `WebhookEvent<Stripe>` and `WebhookEvent<Polar>` on a real axum `Router`, against the local Affitor API
 //! stand-in: the one-line handlers, and every refused delivery with its answer.
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
 use std::time::{Duration, SystemTime};
 
-use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
-use affitor_axum::{AffitorClient, AffitorLayer, Client, PolarEvent, StripeEvent};
+use affitor_axum::affitor_tower::webhook::{Polar, Stripe, Verifier};
+use affitor_axum::{AffitorClient, AffitorLayer, Client, WebhookEvent};
 use affitor_tower::client::RetryPolicy;
 use affitor_tower::mock::{Fault, MockServer, SignedWebhook};
 use axum::Router;
@@ -23,16 +23,16 @@ const POLAR_SECRET: &str = "polar_whs_axum_test";
 #[derive(Clone, FromRef)]
 struct AppState {
     affitor: Client,
-    stripe: Stripe,
-    polar: Polar,
+    stripe: Verifier<Stripe>,
+    polar: Verifier<Polar>,
 }
 
 /// The handlers a user writes: one line each, the client from the layer or from the state.
-async fn stripe(affitor: AffitorClient, event: StripeEvent) -> StatusCode {
+async fn stripe(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> StatusCode {
     event.track(affitor.client()).await
 }
 
-async fn polar(State(affitor): State<Client>, event: PolarEvent) -> StatusCode {
+async fn polar(State(affitor): State<Client>, event: WebhookEvent<Polar>) -> StatusCode {
     event.track(&affitor).await
 }
 
@@ -52,12 +52,12 @@ async fn app() -> (MockServer, Router) {
         .unwrap();
     let state = AppState {
         affitor: affitor.clone(),
-        stripe: Stripe::builder()
+        stripe: Verifier::<Stripe>::builder()
             .secret(STRIPE_SECRET)
             .body_limit(4096)
             .build()
             .unwrap(),
-        polar: Polar::new(POLAR_SECRET).unwrap(),
+        polar: Verifier::<Polar>::new(POLAR_SECRET).unwrap(),
     };
     let router = Router::new()
         .route("/webhooks/stripe", post(stripe))

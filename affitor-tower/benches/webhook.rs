@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use affitor_tower::mock::SignedWebhook;
-use affitor_tower::webhook::{Action, Polar, Stripe};
+use affitor_tower::webhook::{Action, Polar, Stripe, Verifier};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -84,12 +84,12 @@ fn hmac_alone(secret: &str, header: &str, body: &[u8]) -> bool {
 fn webhook(c: &mut Criterion) {
     // A day of tolerance: the events are signed once, when the run starts.
     let day = Duration::from_secs(86_400);
-    let stripe = Stripe::builder()
+    let stripe = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .tolerance(day)
         .build()
         .unwrap();
-    let polar = Polar::builder()
+    let polar = Verifier::<Polar>::builder()
         .secret(POLAR_SECRET)
         .tolerance(day)
         .build()

@@ -17,7 +17,7 @@ use crate::webhook::signature::{Key, unix_seconds};
 /// ```
 /// use affitor_tower::Client;
 /// use affitor_tower::mock::{MockServer, SignedWebhook};
-/// use affitor_tower::webhook::Stripe;
+/// use affitor_tower::webhook::{Stripe, Verifier};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,7 +27,7 @@ use crate::webhook::signature::{Key, unix_seconds};
 ///
 /// // Your webhook handler, here with the core's one call; yours may be an axum or actix app
 /// // that you post `signed.headers()` and `signed.body()` to.
-/// let stripe = Stripe::new("whsec_test_secret")?;
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
 /// let handler = |signed: SignedWebhook| {
 ///     let (stripe, client) = (stripe.clone(), client.clone());
 ///     async move { stripe.track(&client, signed.headers(), signed.body()).await.status() }
@@ -132,11 +132,11 @@ impl SignedWebhook {
         let body = body.into();
         // Signed with the first reading of the secret (see `polar::keys`): the decoded bytes of
         // a `whsec_` secret, the UTF-8 bytes of any other.
-        let keys = crate::webhook::polar::keys(secret)
-            .unwrap_or_else(|error| panic!("SignedWebhook::polar: {error}"));
-        let key = keys
-            .first()
-            .unwrap_or_else(|| panic!("SignedWebhook::polar: no key"));
+        let keys = crate::webhook::polar::keys(secret);
+        let key = Key::new(
+            keys.first()
+                .unwrap_or_else(|| panic!("SignedWebhook::polar: no key")),
+        );
         let timestamp = unix_seconds(at).to_string();
         let signature = key.sign(&[
             id.as_bytes(),

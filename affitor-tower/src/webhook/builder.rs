@@ -11,17 +11,17 @@ use super::error::WebhookError;
 use super::links::{DEFAULT_CAPACITY, PaymentLinks};
 use super::signature::{
     Config, DEFAULT_BODY_LIMIT, DEFAULT_REFUND_GRACE, DEFAULT_TOLERANCE, DEFAULT_TRACK_DEADLINE,
-    Key, Secrets,
+    Secrets,
 };
+use super::verifier::{Provider, Verifier};
 
-/// Builds a [`Stripe`](super::Stripe) or [`Polar`](super::Polar) verifier: made by
-/// `Stripe::builder()` and `Polar::builder()`.
+/// Builds a [`Verifier`]: made by [`Verifier::builder`].
 ///
 /// ```
 /// use std::time::Duration;
-/// use affitor_tower::webhook::Stripe;
+/// use affitor_tower::webhook::{Stripe, Verifier};
 ///
-/// let stripe = Stripe::builder()
+/// let stripe = Verifier::<Stripe>::builder()
 ///     .secret("whsec_current")
 ///     .secret("whsec_rolled_yesterday") // both are accepted during a rotation
 ///     .tolerance(Duration::from_secs(600))
@@ -40,7 +40,7 @@ pub struct Builder<P> {
     provider: PhantomData<fn() -> P>,
 }
 
-impl<P> Builder<P> {
+impl<P: Provider> Builder<P> {
     pub(super) fn new(secrets: Secrets) -> Self {
         Self {
             secrets,
@@ -57,7 +57,9 @@ impl<P> Builder<P> {
     /// and the old secret while rolling one.
     ///
     /// ```
-    /// let stripe = affitor_tower::webhook::Stripe::builder().secret("whsec_a").secret("whsec_b");
+    /// use affitor_tower::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_a").secret("whsec_b");
     /// ```
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secrets.push(secret.into());
@@ -68,7 +70,9 @@ impl<P> Builder<P> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let polar = affitor_tower::webhook::Polar::builder().tolerance(Duration::from_secs(60));
+    /// use affitor_tower::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::builder().tolerance(Duration::from_secs(60));
     /// ```
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
@@ -78,7 +82,9 @@ impl<P> Builder<P> {
     /// The longest body accepted, in bytes (default 1 MiB); a longer one is answered 413.
     ///
     /// ```
-    /// let stripe = affitor_tower::webhook::Stripe::builder().body_limit(256 * 1024);
+    /// use affitor_tower::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().body_limit(256 * 1024);
     /// ```
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -93,7 +99,9 @@ impl<P> Builder<P> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let polar = affitor_tower::webhook::Polar::builder().track_deadline(Duration::from_secs(5));
+    /// use affitor_tower::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::builder().track_deadline(Duration::from_secs(5));
     /// ```
     pub fn track_deadline(mut self, deadline: Duration) -> Self {
         self.track_deadline = deadline;
@@ -111,7 +119,9 @@ impl<P> Builder<P> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let stripe = affitor_tower::webhook::Stripe::builder().refund_grace(Duration::from_secs(3600));
+    /// use affitor_tower::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().refund_grace(Duration::from_secs(3600));
     /// ```
     pub fn refund_grace(mut self, grace: Duration) -> Self {
         self.refund_grace = grace;
@@ -125,10 +135,10 @@ impl<P> Builder<P> {
     ///
     /// ```
     /// use affitor_tower::client::Currency;
-    /// use affitor_tower::webhook::{ExchangeRates, Polar};
+    /// use affitor_tower::webhook::{ExchangeRates, Polar, Verifier};
     ///
     /// let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27);
-    /// let polar = Polar::builder().secret("polar_whs_test").currency_converter(rates).build()?;
+    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").currency_converter(rates).build()?;
     /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
     /// ```
     pub fn currency_converter(mut self, converter: impl CurrencyConverter) -> Self {
@@ -136,13 +146,23 @@ impl<P> Builder<P> {
         self
     }
 
-    pub(super) fn config(
-        self,
-        provider: &str,
-        keys: impl Fn(&str) -> Result<Vec<Key>, WebhookError>,
-    ) -> Result<Arc<Config>, WebhookError> {
-        Ok(Arc::new(Config {
-            keys: self.secrets.keys(provider, keys)?,
+    /// The verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookErrorKind::MissingSecret`](super::WebhookErrorKind::MissingSecret) without a
+    /// secret, and [`WebhookErrorKind::InvalidSecret`](super::WebhookErrorKind::InvalidSecret)
+    /// for an empty one.
+    ///
+    /// ```
+    /// use affitor_tower::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").build()?;
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn build(self) -> Result<Verifier<P>, WebhookError> {
+        Ok(Verifier::from_config(Arc::new(Config {
+            keys: self.secrets.keys(P::NAME, P::keys)?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
             tracking: Arc::new(Tracking {
@@ -151,7 +171,7 @@ impl<P> Builder<P> {
                 converter: self.converter,
             }),
             links: PaymentLinks::new(DEFAULT_CAPACITY),
-        }))
+        })))
     }
 }
 

@@ -49,12 +49,12 @@ pub trait CurrencyConverter: Send + Sync + 'static {
 ///
 /// ```
 /// use affitor_tower::client::Currency;
-/// use affitor_tower::webhook::{ExchangeRates, Stripe};
+/// use affitor_tower::webhook::{ExchangeRates, Stripe, Verifier};
 ///
 /// let rates = ExchangeRates::to(Currency::Usd)
 ///     .rate("GBP", 1.27)
 ///     .rate("JPY", 0.0067);
-/// let stripe = Stripe::builder().secret("whsec_test").currency_converter(rates).build()?;
+/// let stripe = Verifier::<Stripe>::builder().secret("whsec_test").currency_converter(rates).build()?;
 /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
 /// ```
 #[derive(Clone, Debug)]

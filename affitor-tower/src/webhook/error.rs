@@ -12,9 +12,9 @@ use http::StatusCode;
 /// to give the provider.
 ///
 /// ```
-/// use affitor_tower::webhook::{Stripe, WebhookErrorKind};
+/// use affitor_tower::webhook::{Stripe, Verifier, WebhookErrorKind};
 ///
-/// let stripe = Stripe::new("whsec_test_secret")?;
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
 /// let header = format!("t=1700000000,v1={}", "0".repeat(64));
 /// let error = stripe.verify([("stripe-signature", header)], b"{}").unwrap_err();
 /// assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
@@ -31,9 +31,9 @@ pub struct WebhookError {
 /// The kind of a [`WebhookError`].
 ///
 /// ```
-/// use affitor_tower::webhook::{Polar, WebhookErrorKind};
+/// use affitor_tower::webhook::{Polar, Verifier, WebhookErrorKind};
 ///
-/// let error = Polar::new("   ").unwrap_err();
+/// let error = Verifier::<Polar>::new("   ").unwrap_err();
 /// assert_eq!(error.kind(), WebhookErrorKind::InvalidSecret);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,9 +77,9 @@ impl WebhookError {
     /// What went wrong.
     ///
     /// ```
-    /// use affitor_tower::webhook::{Stripe, WebhookErrorKind};
+    /// use affitor_tower::webhook::{Stripe, Verifier, WebhookErrorKind};
     ///
-    /// let stripe = Stripe::new("whsec_test_secret")?;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
     /// let error = stripe.verify(Vec::<(&str, &str)>::new(), b"{}").unwrap_err();
     /// assert_eq!(error.kind(), WebhookErrorKind::MissingSignature);
     /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
@@ -93,9 +93,9 @@ impl WebhookError {
     /// verifier that could not be built.
     ///
     /// ```
-    /// use affitor_tower::webhook::Stripe;
+    /// use affitor_tower::webhook::{Stripe, Verifier};
     ///
-    /// let stripe = Stripe::new("whsec_test_secret")?;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
     /// let error = stripe.verify([("stripe-signature", "nonsense")], b"{}").unwrap_err();
     /// assert_eq!(error.status().as_u16(), 400);
     /// # Ok::<(), affitor_tower::webhook::WebhookError>(())

@@ -4,26 +4,27 @@
 //! events itself), do not also send sales from a Stripe webhook: each sale would count twice.
 //! This module is for programs that report their own sales.
 //!
-//! [`Stripe`] and [`Polar`] verify a delivery over its raw body, before anything is parsed, and
-//! read from the event only what the sale or refund needs. [`ProviderEvent::track`] sends it, and the
-//! [`Tracked`] answer says what happened and which status to give the provider, so that it
-//! redelivers only what a later attempt can still record:
+//! A [`Verifier`] of a [`Provider`] ([`Stripe`], [`Polar`]) verifies a delivery over its raw
+//! body, before anything is parsed, and reads from the event only what the sale or refund
+//! needs. [`ProviderEvent::track`] sends it, and the [`Tracked`] answer says what happened and
+//! which status to give the provider, so that it redelivers only what a later attempt can still
+//! record:
 //!
 //! ```
 //! use affitor_tower::Client;
-//! use affitor_tower::webhook::Stripe;
+//! use affitor_tower::webhook::{Stripe, Verifier};
 //!
 //! # async fn handler(client: Client, headers: http::HeaderMap, body: bytes::Bytes) -> http::StatusCode {
-//! # let stripe = Stripe::new("whsec_test").unwrap();
-//! // let stripe = Stripe::from_env()?; // STRIPE_WEBHOOK_SECRET, once at start-up
+//! # let stripe = Verifier::<Stripe>::new("whsec_test").unwrap();
+//! // let stripe = Verifier::<Stripe>::from_env()?; // STRIPE_WEBHOOK_SECRET, once at start-up
 //! // In your handler, with the request's headers and its raw body:
 //! let tracked = stripe.track(&client, &headers, &body).await;
 //! tracked.status() // 200, 400 or 503: the answer to give Stripe
 //! # }
 //! ```
 //!
-//! `affitor-axum` and `affitor-actix` wrap this in an extractor per provider, so a handler is
-//! one line; `affitor_tower::mock::SignedWebhook` signs events for your tests.
+//! `affitor-axum` and `affitor-actix` wrap this in one extractor, `WebhookEvent<P>`, so a
+//! handler is one line; `affitor_tower::mock::SignedWebhook` signs events for your tests.
 //!
 //! # The answer
 //!
@@ -138,6 +139,7 @@ mod payload;
 pub(crate) mod polar;
 pub(crate) mod signature;
 mod stripe;
+mod verifier;
 
 use std::fmt;
 use std::sync::Arc;
@@ -157,17 +159,18 @@ pub use currency::{CurrencyConverter, ExchangeRates};
 pub use error::{WebhookError, WebhookErrorKind};
 pub use polar::Polar;
 pub use stripe::Stripe;
+pub use verifier::{Provider, Verifier};
 
 /// A verified webhook event, and what it asks of Affitor.
 ///
-/// Made by [`Stripe::verify`] and [`Polar::verify`]; [`track`](Self::track) sends it.
+/// Made by [`Verifier::verify`]; [`track`](Self::track) sends it.
 ///
 /// ```
 /// # #[cfg(feature = "mock")] {
-/// use affitor_tower::webhook::{Action, Stripe};
+/// use affitor_tower::webhook::{Action, Stripe, Verifier};
 /// # use affitor_tower::mock::SignedWebhook;
 ///
-/// let stripe = Stripe::new("whsec_test")?;
+/// let stripe = Verifier::<Stripe>::new("whsec_test")?;
 /// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
 /// # let signed = SignedWebhook::stripe("whsec_test", body);
 /// # let (headers, body) = (signed.headers(), signed.body());
@@ -700,21 +703,6 @@ impl ProviderEvent {
             Tracked::Rejected(error) => {
                 tracing::warn!(id, event_type, %error, "webhook: refused");
             }
-        }
-    }
-}
-
-/// Verifies, maps and tracks one delivery: the body of `Stripe::track` and `Polar::track`.
-async fn verify_and_track(
-    verified: Result<ProviderEvent, WebhookError>,
-    client: &Client,
-    provider: &'static str,
-) -> Tracked {
-    match verified {
-        Ok(event) => event.track(client).await,
-        Err(error) => {
-            tracing::warn!(provider, %error, "webhook: refused");
-            Tracked::Rejected(error)
         }
     }
 }

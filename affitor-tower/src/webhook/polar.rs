@@ -1,189 +1,59 @@
 //! Polar: Standard Webhooks signatures, and the orders of a sale and a refund.
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 
-use super::builder::Builder;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{Metadata, Parsed, Payment, currency, lenient, non_empty, parse, partial};
-use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
-use super::{Action, Ignored, ProviderEvent, Refund, Tracked, verify_and_track};
-use crate::{Client, client::SaleType};
-
-/// The environment variable [`Polar::from_env`] reads.
-const SECRET_VARIABLE: &str = "POLAR_WEBHOOK_SECRET";
+use super::signature::{any_matches, check_timestamp, find_headers};
+use super::verifier::{Provider, Verifier, sealed::Scheme};
+use super::{Action, Ignored, ProviderEvent, Refund};
+use crate::client::SaleType;
 
 /// The prefix of a Standard Webhooks secret whose key is the base64 that follows.
 const WHSEC: &str = "whsec_";
 
-/// Verifies Polar webhooks ([Standard Webhooks](https://www.standardwebhooks.com/):
-/// `webhook-id`, `webhook-timestamp`, `webhook-signature`) and reads their orders.
+/// Polar, and any sender of [Standard Webhooks](https://www.standardwebhooks.com/)
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature`): its orders' sales and refunds. Used
+/// as `Verifier<Polar>` and, in `affitor-axum` and `affitor-actix`, `WebhookEvent<Polar>`.
 ///
-/// See the [module docs](super) for the events it tracks. A secret is keyed by its UTF-8 bytes,
-/// as Polar's SDK does whatever its prefix, and a secret `whsec_<base64>` also by its decoded
-/// bytes, as the Standard Webhooks convention has it; so this verifies Polar and any Standard
-/// Webhooks sender.
-///
-/// Cheap to clone (one `Arc`); the secrets never appear in its `Debug` output, in errors or in
-/// logs.
+/// See the [module docs](super#polar) for the events it tracks. A secret is keyed by its UTF-8
+/// bytes, as Polar's SDK does whatever its prefix, and a secret `whsec_<base64>` also by its
+/// decoded bytes, as the Standard Webhooks convention has it.
 ///
 /// ```
-/// # #[cfg(feature = "mock")] {
-/// use affitor_tower::webhook::Polar;
-/// # use affitor_tower::mock::SignedWebhook;
+/// use affitor_tower::webhook::{Polar, Verifier};
 ///
-/// let polar = Polar::new("polar_whs_test_secret")?; // or Polar::from_env()?
-/// # let body = r#"{"type":"checkout.created","data":{}}"#;
-/// # let signed = SignedWebhook::polar("polar_whs_test_secret", body);
-/// # let (headers, body) = (signed.headers(), signed.body());
-/// let event = polar.verify(headers, body)?;
-/// assert_eq!(event.event_type, "checkout.created");
-/// assert!(!format!("{polar:?}").contains("polar_whs_test_secret"));
-/// # }
+/// let polar = Verifier::<Polar>::new("polar_whs_test_secret")?; // or ::from_env()?
 /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
 /// ```
-#[derive(Clone)]
-pub struct Polar {
-    config: Arc<Config>,
+#[derive(Debug)]
+pub enum Polar {}
+
+impl Provider for Polar {
+    const NAME: &'static str = "Polar";
+    const SECRET_VARIABLE: &'static str = "POLAR_WEBHOOK_SECRET";
 }
 
-impl Polar {
-    /// A verifier for the endpoint whose secret is `secret`.
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
-    ///
-    /// ```
-    /// let polar = affitor_tower::webhook::Polar::new("polar_whs_test_secret")?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn new(secret: impl Into<String>) -> Result<Self, WebhookError> {
-        Self::builder().secret(secret).build()
+impl Scheme for Polar {
+    fn keys(secret: &str) -> Vec<Vec<u8>> {
+        keys(secret)
     }
 
-    /// A verifier whose secret is `POLAR_WEBHOOK_SECRET`: one secret, or several separated by
-    /// commas (during a rotation).
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::MissingSecret`] when the variable is unset or empty, and those of
-    /// [`Polar::new`].
-    ///
-    /// ```no_run
-    /// let polar = affitor_tower::webhook::Polar::from_env()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn from_env() -> Result<Self, WebhookError> {
-        match Secrets::from_env(SECRET_VARIABLE) {
-            Some(secrets) => Builder::<Self>::new(secrets).build(),
-            None => Err(WebhookError::new(WebhookErrorKind::MissingSecret)
-                .with_detail(format!("{SECRET_VARIABLE} is unset or empty"))),
-        }
-    }
-
-    /// A builder, for several secrets, the tolerance and the body limit.
-    ///
-    /// ```
-    /// let polar = affitor_tower::webhook::Polar::builder().secret("polar_whs_test").build()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn builder() -> Builder<Self> {
-        Builder::new(Secrets::default())
-    }
-
-    /// How far a signature's timestamp may lie in the past or in the future.
-    ///
-    /// ```
-    /// let polar = affitor_tower::webhook::Polar::new("polar_whs_test")?;
-    /// assert_eq!(polar.tolerance().as_secs(), 300);
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn tolerance(&self) -> Duration {
-        self.config.tolerance
-    }
-
-    /// The longest body accepted, in bytes: read no more than this from the request.
-    ///
-    /// ```
-    /// let polar = affitor_tower::webhook::Polar::new("polar_whs_test")?;
-    /// assert_eq!(polar.body_limit(), 1024 * 1024);
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn body_limit(&self) -> usize {
-        self.config.body_limit
-    }
-
-    /// Verifies a delivery and reads its event, now.
-    ///
-    /// `headers` are the request's headers: an `&http::HeaderMap`, actix-web's, or any
-    /// `(name, value)` pairs (names in any case). `body` is the raw body, as it arrived.
-    ///
-    /// # Errors
-    ///
-    /// A [`WebhookError`] when the body is over the limit, a signature header is missing, a
-    /// signature is malformed, wrong or out of the tolerance, or the body is not an event.
-    ///
-    /// ```
-    /// use affitor_tower::webhook::{Polar, WebhookErrorKind};
-    ///
-    /// let polar = Polar::new("polar_whs_test")?;
-    /// let error = polar.verify([("webhook-id", "msg_1")], b"{}").unwrap_err();
-    /// assert_eq!(error.kind(), WebhookErrorKind::MissingSignature);
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn verify<K, V>(
-        &self,
+    fn verify<K, V>(
+        verifier: &Verifier<Self>,
         headers: impl IntoIterator<Item = (K, V)>,
-        body: impl AsRef<[u8]>,
-    ) -> Result<ProviderEvent, WebhookError>
-    where
-        K: AsRef<str>,
-        V: AsRef<[u8]>,
-    {
-        self.verify_at(headers, body, SystemTime::now())
-    }
-
-    /// [`verify`](Self::verify) as of `now`: for tests, and for events kept to be verified
-    /// later.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`verify`](Self::verify).
-    ///
-    /// ```
-    /// # #[cfg(feature = "mock")] {
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// use affitor_tower::webhook::{Polar, WebhookErrorKind};
-    ///
-    /// let polar = Polar::new("polar_whs_test")?;
-    /// let signed_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    /// # let body = r#"{"type":"checkout.created","data":{}}"#;
-    /// # let signed = affitor_tower::mock::SignedWebhook::polar_at("polar_whs_test", "msg_1", body, signed_at);
-    /// # let (headers, body) = (signed.headers(), signed.body());
-    /// let early = signed_at - Duration::from_secs(301);
-    /// let error = polar.verify_at(headers, body, early).unwrap_err();
-    /// assert_eq!(error.kind(), WebhookErrorKind::Expired);
-    /// # }
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn verify_at<K, V>(
-        &self,
-        headers: impl IntoIterator<Item = (K, V)>,
-        body: impl AsRef<[u8]>,
+        body: &[u8],
         now: SystemTime,
     ) -> Result<ProviderEvent, WebhookError>
     where
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        let body = body.as_ref();
-        self.config.check_size(body)?;
+        let config = &verifier.config;
         let [id, timestamp, signature] = find_headers(
             headers,
             ["webhook-id", "webhook-timestamp", "webhook-signature"],
@@ -208,16 +78,16 @@ impl Polar {
             })?;
         let signatures = parse_signatures(signature.as_ref())?;
         let signed = [id, b".", timestamp_text, b".", body];
-        if !any_matches(&self.config.keys, &signed, &signatures) {
+        if !any_matches(&config.keys, &signed, &signatures) {
             return Err(
                 WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
                     "{} `v1` signature(s) tried with {} secret(s)",
                     signatures.len(),
-                    self.config.keys.len()
+                    config.keys.len()
                 )),
             );
         }
-        check_timestamp(timestamp, now, self.config.tolerance, true)?;
+        check_timestamp(timestamp, now, config.tolerance, true)?;
         let Parsed {
             event_type,
             data: order,
@@ -235,48 +105,8 @@ impl Polar {
             event_type,
             action,
             created,
-            self.config.tracking.clone(),
+            config.tracking.clone(),
         ))
-    }
-
-    /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
-    /// the status to answer with ([`Tracked::status`]). The one call a handler needs.
-    ///
-    /// ```
-    /// # async fn handler(polar: affitor_tower::webhook::Polar, client: affitor_tower::Client,
-    /// #     headers: http::HeaderMap, body: bytes::Bytes) -> http::StatusCode {
-    /// polar.track(&client, &headers, &body).await.status()
-    /// # }
-    /// ```
-    pub async fn track<K, V>(
-        &self,
-        client: impl AsRef<Client>,
-        headers: impl IntoIterator<Item = (K, V)>,
-        body: impl AsRef<[u8]>,
-    ) -> Tracked
-    where
-        K: AsRef<str>,
-        V: AsRef<[u8]>,
-    {
-        verify_and_track(self.verify(headers, body), client.as_ref(), "polar").await
-    }
-}
-
-impl Builder<Polar> {
-    /// The verifier.
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::MissingSecret`] without a secret, and
-    /// [`WebhookErrorKind::InvalidSecret`] for an empty one.
-    ///
-    /// ```
-    /// let polar = affitor_tower::webhook::Polar::builder().secret("polar_whs_test").build()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn build(self) -> Result<Polar, WebhookError> {
-        let config = self.config("Polar", keys)?;
-        Ok(Polar { config })
     }
 }
 
@@ -285,26 +115,15 @@ impl Builder<Polar> {
 /// for a `whsec_` secret whose rest is base64, those bytes decoded (the Standard Webhooks
 /// convention, which other senders follow). Both come from the user's own secret, so trying
 /// both accepts no signature that neither reading of the secret makes.
-pub(crate) fn keys(secret: &str) -> Result<Vec<Key>, WebhookError> {
+pub(crate) fn keys(secret: &str) -> Vec<Vec<u8>> {
     let decoded = secret
         .strip_prefix(WHSEC)
         .and_then(|encoded| BASE64.decode(encoded).ok())
-        .filter(|bytes| !bytes.is_empty())
-        .map(|bytes| Key::new(&bytes));
-    Ok(decoded
+        .filter(|bytes| !bytes.is_empty());
+    decoded
         .into_iter()
-        .chain([Key::new(secret.as_bytes())])
-        .collect())
-}
-
-impl fmt::Debug for Polar {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Polar")
-            .field("secrets", &self.config.keys.len())
-            .field("tolerance", &self.config.tolerance)
-            .field("body_limit", &self.config.body_limit)
-            .finish()
-    }
+        .chain([secret.as_bytes().to_vec()])
+        .collect()
 }
 
 /// Reads `v1,<base64> v1,<base64> ...`: every `v1` signature (other versions are skipped).
@@ -444,15 +263,10 @@ mod tests {
     fn a_whsec_secret_is_read_both_ways() {
         // Base64 after the prefix: the decoded bytes (Standard Webhooks) and the whole text
         // (Polar's SDK).
-        assert_eq!(
-            keys("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(keys("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").len(), 2);
         // Anything else: the whole text only.
         for secret in ["polar_whs_anything at all", "whsec_not base64!", "whsec_"] {
-            assert_eq!(keys(secret).unwrap().len(), 1, "{secret}");
+            assert_eq!(keys(secret).len(), 1, "{secret}");
         }
     }
 }

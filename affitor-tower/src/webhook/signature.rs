@@ -92,11 +92,12 @@ impl Secrets {
         (!secrets.is_empty()).then_some(Self(secrets))
     }
 
-    /// Each secret turned into a key by `key`; an error when there is none, or one is empty.
+    /// Each secret turned into its keys' bytes by `keys`; an error when there is none, or one
+    /// is empty.
     pub(crate) fn keys(
         &self,
         provider: &str,
-        keys: impl Fn(&str) -> Result<Vec<Key>, WebhookError>,
+        keys: impl Fn(&str) -> Vec<Vec<u8>>,
     ) -> Result<Vec<Key>, WebhookError> {
         if self.0.is_empty() {
             return Err(
@@ -112,7 +113,7 @@ impl Secrets {
                 return Err(WebhookError::new(WebhookErrorKind::InvalidSecret)
                     .with_detail(format!("a {provider} signing secret is empty")));
             }
-            all.extend(keys(secret)?);
+            all.extend(keys(secret).iter().map(|bytes| Key::new(bytes)));
         }
         Ok(all)
     }

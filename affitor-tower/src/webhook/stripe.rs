@@ -1,186 +1,55 @@
 //! Stripe: the `Stripe-Signature` header, and the events of a sale and a refund.
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::builder::Builder;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::links::PaymentLinks;
 use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
-use super::signature::{Config, Key, Secrets, any_matches, check_timestamp, find_headers};
-use super::{Action, Ignored, ProviderEvent, Refund, Tracked, verify_and_track};
-use crate::{Client, client::SaleType};
+use super::signature::{any_matches, check_timestamp, find_headers};
+use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
+use super::{Action, Ignored, ProviderEvent, Refund};
+use crate::client::SaleType;
 
-/// The environment variable [`Stripe::from_env`] reads.
-const SECRET_VARIABLE: &str = "STRIPE_WEBHOOK_SECRET";
-
-/// Verifies Stripe webhooks (`Stripe-Signature`) and reads their sales and refunds.
+/// Stripe: its `Stripe-Signature` header, and the events of a sale and a refund. Used as
+/// `Verifier<Stripe>` and, in `affitor-axum` and `affitor-actix`, `WebhookEvent<Stripe>`.
 ///
-/// See the [module docs](super) for the events it tracks and the ids it keys them by. If your
-/// program is connected to Affitor's Stripe integration, Affitor already reads your Stripe
+/// See the [module docs](super#stripe) for the events it tracks and the ids it keys them by. If
+/// your program is connected to Affitor's Stripe integration, Affitor already reads your Stripe
 /// events: do not also track them from a webhook, or each sale counts twice.
 ///
-/// Cheap to clone (one `Arc`); the secrets never appear in its `Debug` output, in errors or in
-/// logs.
-///
 /// ```
-/// # #[cfg(feature = "mock")] {
-/// use affitor_tower::webhook::Stripe;
-/// # use affitor_tower::mock::SignedWebhook;
+/// use affitor_tower::webhook::{Stripe, Verifier};
 ///
-/// let stripe = Stripe::new("whsec_test_secret")?; // or Stripe::from_env()?
-/// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
-/// # let signed = SignedWebhook::stripe("whsec_test_secret", body);
-/// # let (headers, body) = (signed.headers(), signed.body());
-/// // `headers`: the request's headers (an `http::HeaderMap`, or (name, value) pairs);
-/// // `body`: its raw bytes, as they arrived.
-/// let event = stripe.verify(headers, body)?;
-/// assert_eq!(event.event_type, "customer.created");
-/// assert!(!format!("{stripe:?}").contains("whsec_test_secret"));
-/// # }
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?; // or ::from_env()?
 /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
 /// ```
-#[derive(Clone)]
-pub struct Stripe {
-    config: Arc<Config>,
+#[derive(Debug)]
+pub enum Stripe {}
+
+impl Provider for Stripe {
+    const NAME: &'static str = "Stripe";
+    const SECRET_VARIABLE: &'static str = "STRIPE_WEBHOOK_SECRET";
 }
 
-impl Stripe {
-    /// A verifier for the endpoint whose signing secret is `secret` (`whsec_...`, from the
-    /// dashboard's webhook endpoint, or printed by `stripe listen`).
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
-    ///
-    /// ```
-    /// let stripe = affitor_tower::webhook::Stripe::new("whsec_test_secret")?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn new(secret: impl Into<String>) -> Result<Self, WebhookError> {
-        Self::builder().secret(secret).build()
+impl Scheme for Stripe {
+    /// Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
+    fn keys(secret: &str) -> Vec<Vec<u8>> {
+        utf8_key(secret)
     }
 
-    /// A verifier whose secret is `STRIPE_WEBHOOK_SECRET`: one secret, or several separated by
-    /// commas (during a rotation).
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::MissingSecret`] when the variable is unset or empty.
-    ///
-    /// ```no_run
-    /// let stripe = affitor_tower::webhook::Stripe::from_env()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn from_env() -> Result<Self, WebhookError> {
-        match Secrets::from_env(SECRET_VARIABLE) {
-            Some(secrets) => Builder::<Self>::new(secrets).build(),
-            None => Err(WebhookError::new(WebhookErrorKind::MissingSecret)
-                .with_detail(format!("{SECRET_VARIABLE} is unset or empty"))),
-        }
-    }
-
-    /// A builder, for several secrets, the tolerance and the body limit.
-    ///
-    /// ```
-    /// let stripe = affitor_tower::webhook::Stripe::builder().secret("whsec_test").build()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn builder() -> Builder<Self> {
-        Builder::new(Secrets::default())
-    }
-
-    /// How far a signature's timestamp may lie in the past.
-    ///
-    /// ```
-    /// let stripe = affitor_tower::webhook::Stripe::new("whsec_test")?;
-    /// assert_eq!(stripe.tolerance().as_secs(), 300);
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn tolerance(&self) -> Duration {
-        self.config.tolerance
-    }
-
-    /// The longest body accepted, in bytes: read no more than this from the request.
-    ///
-    /// ```
-    /// let stripe = affitor_tower::webhook::Stripe::new("whsec_test")?;
-    /// assert_eq!(stripe.body_limit(), 1024 * 1024);
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn body_limit(&self) -> usize {
-        self.config.body_limit
-    }
-
-    /// Verifies a delivery and reads its event, now.
-    ///
-    /// `headers` are the request's headers: an `&http::HeaderMap`, actix-web's, or any
-    /// `(name, value)` pairs (names in any case). `body` is the raw body, as it arrived.
-    ///
-    /// # Errors
-    ///
-    /// A [`WebhookError`] when the body is over the limit, the signature is missing,
-    /// malformed, wrong or too old, or the body is not an event.
-    ///
-    /// ```
-    /// use affitor_tower::webhook::{Stripe, WebhookErrorKind};
-    ///
-    /// let stripe = Stripe::new("whsec_test")?;
-    /// let header = format!("t=1700000000,v1={}", "ab".repeat(32)); // not Stripe's
-    /// let error = stripe.verify([("Stripe-Signature", header)], b"{}").unwrap_err();
-    /// assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn verify<K, V>(
-        &self,
+    fn verify<K, V>(
+        verifier: &Verifier<Self>,
         headers: impl IntoIterator<Item = (K, V)>,
-        body: impl AsRef<[u8]>,
-    ) -> Result<ProviderEvent, WebhookError>
-    where
-        K: AsRef<str>,
-        V: AsRef<[u8]>,
-    {
-        self.verify_at(headers, body, SystemTime::now())
-    }
-
-    /// [`verify`](Self::verify) as of `now`: for tests, and for events kept to be verified
-    /// later.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`verify`](Self::verify).
-    ///
-    /// ```
-    /// # #[cfg(feature = "mock")] {
-    /// use std::time::{Duration, UNIX_EPOCH};
-    /// use affitor_tower::webhook::{Stripe, WebhookErrorKind};
-    ///
-    /// let stripe = Stripe::new("whsec_test")?;
-    /// let signed_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    /// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
-    /// # let signed = affitor_tower::mock::SignedWebhook::stripe_at("whsec_test", body, signed_at);
-    /// # let (headers, body) = (signed.headers(), signed.body());
-    /// let late = signed_at + Duration::from_secs(301);
-    /// let error = stripe.verify_at(headers, body, late).unwrap_err();
-    /// assert_eq!(error.kind(), WebhookErrorKind::Expired);
-    /// # }
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn verify_at<K, V>(
-        &self,
-        headers: impl IntoIterator<Item = (K, V)>,
-        body: impl AsRef<[u8]>,
+        body: &[u8],
         now: SystemTime,
     ) -> Result<ProviderEvent, WebhookError>
     where
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        let body = body.as_ref();
-        self.config.check_size(body)?;
+        let config = &verifier.config;
         let [header] = find_headers(headers, ["stripe-signature"]);
         let Some(header) = header else {
             return Err(WebhookError::new(WebhookErrorKind::MissingSignature)
@@ -189,16 +58,16 @@ impl Stripe {
         let (timestamp, signatures) = parse_signature(header.as_ref())?;
         let timestamp_text = timestamp.to_string();
         let signed = [timestamp_text.as_bytes(), b".", body];
-        if !any_matches(&self.config.keys, &signed, &signatures) {
+        if !any_matches(&config.keys, &signed, &signatures) {
             return Err(
                 WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
                     "{} `v1` signature(s) tried with {} secret(s)",
                     signatures.len(),
-                    self.config.keys.len()
+                    config.keys.len()
                 )),
             );
         }
-        check_timestamp(timestamp, now, self.config.tolerance, false)?;
+        check_timestamp(timestamp, now, config.tolerance, false)?;
         let Parsed {
             event_type,
             id,
@@ -206,65 +75,14 @@ impl Stripe {
             test_mode,
             created,
         } = parse::<Data>(body)?;
-        let action = action(&event_type, data, test_mode, &self.config.links);
+        let action = action(&event_type, data, test_mode, &config.links);
         Ok(ProviderEvent::new(
             id.unwrap_or_default(),
             event_type,
             action,
             created,
-            self.config.tracking.clone(),
+            config.tracking.clone(),
         ))
-    }
-
-    /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
-    /// the status to answer with ([`Tracked::status`]). The one call a handler needs.
-    ///
-    /// ```
-    /// # async fn handler(stripe: affitor_tower::webhook::Stripe, client: affitor_tower::Client,
-    /// #     headers: http::HeaderMap, body: bytes::Bytes) -> http::StatusCode {
-    /// stripe.track(&client, &headers, &body).await.status()
-    /// # }
-    /// ```
-    pub async fn track<K, V>(
-        &self,
-        client: impl AsRef<Client>,
-        headers: impl IntoIterator<Item = (K, V)>,
-        body: impl AsRef<[u8]>,
-    ) -> Tracked
-    where
-        K: AsRef<str>,
-        V: AsRef<[u8]>,
-    {
-        verify_and_track(self.verify(headers, body), client.as_ref(), "stripe").await
-    }
-}
-
-impl Builder<Stripe> {
-    /// The verifier.
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::MissingSecret`] without a secret, and
-    /// [`WebhookErrorKind::InvalidSecret`] for an empty one.
-    ///
-    /// ```
-    /// let stripe = affitor_tower::webhook::Stripe::builder().secret("whsec_test").build()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn build(self) -> Result<Stripe, WebhookError> {
-        // Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
-        let config = self.config("Stripe", |secret| Ok(vec![Key::new(secret.as_bytes())]))?;
-        Ok(Stripe { config })
-    }
-}
-
-impl fmt::Debug for Stripe {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Stripe")
-            .field("secrets", &self.config.keys.len())
-            .field("tolerance", &self.config.tolerance)
-            .field("body_limit", &self.config.body_limit)
-            .finish()
     }
 }
 

@@ -7,7 +7,7 @@ use super::*;
 /// Delivers Stripe events to one verifier, as an app does: what it learns from one event (which
 /// invoice a payment intent paid) serves the next.
 struct StripeEndpoint {
-    stripe: Stripe,
+    stripe: Verifier<Stripe>,
 }
 
 impl StripeEndpoint {
@@ -191,7 +191,7 @@ async fn a_refund_past_its_grace_is_acknowledged() {
     assert_eq!(tracked.status(), 200);
 
     // A grace of zero acknowledges at once, however new the refund.
-    let stripe = Stripe::builder()
+    let stripe = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .refund_grace(Duration::ZERO)
         .build()
@@ -314,7 +314,7 @@ async fn a_currency_the_api_does_not_take_is_converted_or_kept() {
         mock.requests()
     );
 
-    let stripe = Stripe::builder()
+    let stripe = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .currency_converter(
             affitor_tower::webhook::ExchangeRates::to(Currency::Usd)

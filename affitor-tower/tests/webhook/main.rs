@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus, SignedWebhook};
 use affitor_tower::webhook::{
-    Action, Ignored, Polar, ProviderEvent, Refund, Sale, Stripe, Tracked, WebhookErrorKind,
+    Action, Ignored, Polar, ProviderEvent, Refund, Sale, Stripe, Tracked, Verifier,
+    WebhookErrorKind,
 };
 use affitor_tower::{
     ClickId, Client,
@@ -37,12 +38,12 @@ fn fixture(path: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 
-fn stripe() -> Stripe {
-    Stripe::new(STRIPE_SECRET).unwrap()
+fn stripe() -> Verifier<Stripe> {
+    Verifier::<Stripe>::new(STRIPE_SECRET).unwrap()
 }
 
-fn polar() -> Polar {
-    Polar::new(POLAR_SECRET).unwrap()
+fn polar() -> Verifier<Polar> {
+    Verifier::<Polar>::new(POLAR_SECRET).unwrap()
 }
 
 /// A fixture, signed now, read by the verifier.

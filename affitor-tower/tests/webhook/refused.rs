@@ -90,7 +90,7 @@ fn an_expired_signature_and_the_future() {
         .verify_at(headers.clone(), signed.body(), at(SIGNED_AT - 3600))
         .unwrap();
     // A wider tolerance accepts an older signature.
-    let patient = Stripe::builder()
+    let patient = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .tolerance(Duration::from_secs(600))
         .build()
@@ -114,7 +114,7 @@ fn an_expired_signature_and_the_future() {
 
 #[test]
 fn a_body_over_the_limit() {
-    let small = Stripe::builder()
+    let small = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .body_limit(1024)
         .build()
@@ -151,15 +151,15 @@ fn a_body_that_is_not_json_or_not_an_event() {
 #[test]
 fn a_verifier_needs_a_usable_secret() {
     assert_eq!(
-        Stripe::builder().build().unwrap_err().kind(),
+        Verifier::<Stripe>::builder().build().unwrap_err().kind(),
         WebhookErrorKind::MissingSecret
     );
     assert_eq!(
-        Stripe::new("  ").unwrap_err().kind(),
+        Verifier::<Stripe>::new("  ").unwrap_err().kind(),
         WebhookErrorKind::InvalidSecret
     );
     assert_eq!(
-        Polar::new(" ").unwrap_err().kind(),
+        Verifier::<Polar>::new(" ").unwrap_err().kind(),
         WebhookErrorKind::InvalidSecret
     );
 }

@@ -17,13 +17,13 @@ impl io::Write for Captured {
 
 #[test]
 fn not_in_debug_output() {
-    let stripe = Stripe::builder()
+    let stripe = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .secret("whsec_second_one")
         .build()
         .unwrap();
-    let polar = Polar::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-    let builder = Polar::builder().secret(POLAR_SECRET);
+    let polar = Verifier::<Polar>::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let builder = Verifier::<Polar>::builder().secret(POLAR_SECRET);
     let shown = format!("{stripe:?} {polar:?} {builder:?}");
     for secret in [
         STRIPE_SECRET,

@@ -208,7 +208,7 @@ async fn tracking_that_outlasts_its_deadline_is_answered_503() {
             .on(Endpoint::Sale)
             .times(1),
     );
-    let stripe = Stripe::builder()
+    let stripe = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .track_deadline(Duration::from_millis(300))
         .build()

@@ -67,7 +67,7 @@ fn any_v1_of_any_secret_verifies_during_a_rotation() {
         .unwrap_err();
     assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
 
-    let rotating = Stripe::builder()
+    let rotating = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
         .secret("whsec_old_affitor_vector")
         .build()
@@ -85,7 +85,7 @@ fn any_v1_of_any_secret_verifies_during_a_rotation() {
 fn the_standard_webhooks_published_vector_verifies() {
     // The example of the Standard Webhooks specification (standard-webhooks/standard-webhooks
     // on GitHub, as reproduced by its libraries' tests): a `whsec_` secret is base64.
-    let polar = Polar::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let polar = Verifier::<Polar>::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     let headers = [
         ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
         ("webhook-timestamp", "1614265330"),
@@ -135,7 +135,7 @@ fn a_polar_secret_is_used_as_its_bytes() {
 #[test]
 fn a_whsec_polar_secret_verifies_both_readings() {
     const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let polar = Polar::new(WHSEC).unwrap();
+    let polar = Verifier::<Polar>::new(WHSEC).unwrap();
     for v1 in [
         "HM4gfykVwNc4DeA/2ZgY3vRBtKc4blH1DqzG7PPcSJA=",
         "5OD4SXzHGk8sYJeFTgQao7xV51tl1qcGKRu0yLP9DyA=",

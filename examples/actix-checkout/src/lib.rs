@@ -14,7 +14,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use affitor_actix::{AffitorClickId, AffitorClient, PolarEvent, StripeEvent};
+use affitor_actix::affitor_tower::webhook::{Polar, Stripe};
+use affitor_actix::{AffitorClickId, AffitorClient, WebhookEvent};
 use example_support::{
     AppConfig, CheckoutRequest, PaymentEvent, PaymentWebhooks, checkout_session, webhook_status,
 };
@@ -91,11 +92,11 @@ async fn checkout(
     HttpResponse::Ok().json(session)
 }
 
-async fn stripe(affitor: AffitorClient, event: StripeEvent) -> HttpResponse {
+async fn stripe(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> HttpResponse {
     event.track(&affitor).await
 }
 
-async fn polar(affitor: AffitorClient, event: PolarEvent) -> HttpResponse {
+async fn polar(affitor: AffitorClient, event: WebhookEvent<Polar>) -> HttpResponse {
     event.track(&affitor).await
 }
 

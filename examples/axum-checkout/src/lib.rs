@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use affitor_axum::{AffitorClickId, AffitorClient, PolarEvent, StripeEvent};
+use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
+use affitor_axum::{AffitorClickId, AffitorClient, WebhookEvent};
 use affitor_outbox::Outbox;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
@@ -73,11 +74,11 @@ async fn checkout(
     Json(session).into_response()
 }
 
-async fn stripe(affitor: AffitorClient, event: StripeEvent) -> StatusCode {
+async fn stripe(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> StatusCode {
     event.track(&affitor).await
 }
 
-async fn polar(affitor: AffitorClient, event: PolarEvent) -> StatusCode {
+async fn polar(affitor: AffitorClient, event: WebhookEvent<Polar>) -> StatusCode {
     event.track(&affitor).await
 }
 

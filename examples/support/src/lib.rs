@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use affitor_outbox::Outbox;
 use affitor_tower::mock::MockServer;
-use affitor_tower::webhook::{Polar, Stripe, WebhookError, WebhookErrorKind};
+use affitor_tower::webhook::{Polar, Stripe, Verifier, WebhookError, WebhookErrorKind};
 use affitor_tower::{
     ClickId, Client,
     client::{BoundClient, Currency},
@@ -638,9 +638,9 @@ impl std::str::FromStr for Provider {
 #[derive(Clone, Debug)]
 pub struct PaymentWebhooks {
     /// Verifies `POST /webhooks/stripe`; `None`: the route is not mounted.
-    pub stripe: Option<Stripe>,
+    pub stripe: Option<Verifier<Stripe>>,
     /// Verifies `POST /webhooks/polar`; `None`: the route is not mounted.
-    pub polar: Option<Polar>,
+    pub polar: Option<Verifier<Polar>>,
     /// Whether `POST /webhooks/payment` is mounted: it takes unsigned events, so only on the
     /// local stand-in.
     pub plain_payment: bool,
@@ -650,22 +650,22 @@ pub struct PaymentWebhooks {
 
 impl PaymentWebhooks {
     /// The verifiers of `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET` (as
-    /// `Stripe::from_env` reads them). With a secret unset, the provider's route verifies with
+    /// `Verifier::<Stripe>::from_env` reads them). With a secret unset, the provider's route verifies with
     /// the demo secret `on_stand_in`, and is not mounted otherwise (a warning says so).
     pub fn from_env(on_stand_in: bool) -> Result<Self, SetupError> {
         let mut demo = Vec::new();
         let stripe = mounted(
             Provider::Stripe,
             on_stand_in,
-            Stripe::from_env,
-            Stripe::new,
+            Verifier::<Stripe>::from_env,
+            Verifier::<Stripe>::new,
             &mut demo,
         )?;
         let polar = mounted(
             Provider::Polar,
             on_stand_in,
-            Polar::from_env,
-            Polar::new,
+            Verifier::<Polar>::from_env,
+            Verifier::<Polar>::new,
             &mut demo,
         )?;
         if !on_stand_in {
@@ -685,8 +685,12 @@ impl PaymentWebhooks {
     /// Every route, on the demo secrets: the apps on the local stand-in, as tests run them.
     pub fn demo() -> Self {
         Self {
-            stripe: Some(Stripe::new(Provider::Stripe.demo_secret()).expect("a valid secret")),
-            polar: Some(Polar::new(Provider::Polar.demo_secret()).expect("a valid secret")),
+            stripe: Some(
+                Verifier::<Stripe>::new(Provider::Stripe.demo_secret()).expect("a valid secret"),
+            ),
+            polar: Some(
+                Verifier::<Polar>::new(Provider::Polar.demo_secret()).expect("a valid secret"),
+            ),
             plain_payment: true,
             demo: vec![Provider::Stripe, Provider::Polar],
         }
@@ -864,28 +868,42 @@ mod tests {
 
     use super::*;
 
-    fn unset() -> Result<Stripe, WebhookError> {
-        Stripe::builder().build()
+    fn unset() -> Result<Verifier<Stripe>, WebhookError> {
+        Verifier::<Stripe>::builder().build()
     }
 
-    fn rotating() -> Result<Stripe, WebhookError> {
-        Stripe::builder()
+    fn rotating() -> Result<Verifier<Stripe>, WebhookError> {
+        Verifier::<Stripe>::builder()
             .secret("whsec_new")
             .secret("whsec_old")
             .build()
     }
 
-    fn empty() -> Result<Stripe, WebhookError> {
-        Stripe::builder().secret("  ").build()
+    fn empty() -> Result<Verifier<Stripe>, WebhookError> {
+        Verifier::<Stripe>::builder().secret("  ").build()
     }
 
     #[test]
     fn a_route_without_its_secret_is_mounted_only_on_the_stand_in() {
         let mut demo = Vec::new();
-        let away = mounted(Provider::Stripe, false, unset, Stripe::new, &mut demo).unwrap();
+        let away = mounted(
+            Provider::Stripe,
+            false,
+            unset,
+            Verifier::<Stripe>::new,
+            &mut demo,
+        )
+        .unwrap();
         assert!(away.is_none());
         assert!(demo.is_empty());
-        let local = mounted(Provider::Stripe, true, unset, Stripe::new, &mut demo).unwrap();
+        let local = mounted(
+            Provider::Stripe,
+            true,
+            unset,
+            Verifier::<Stripe>::new,
+            &mut demo,
+        )
+        .unwrap();
         assert!(local.is_some());
         assert_eq!(demo, [Provider::Stripe]);
     }
@@ -893,14 +911,28 @@ mod tests {
     #[test]
     fn a_set_secret_is_used_anywhere_and_a_bad_one_stops_the_app() {
         let mut demo = Vec::new();
-        let set = mounted(Provider::Stripe, false, rotating, Stripe::new, &mut demo).unwrap();
+        let set = mounted(
+            Provider::Stripe,
+            false,
+            rotating,
+            Verifier::<Stripe>::new,
+            &mut demo,
+        )
+        .unwrap();
         assert_eq!(
             format!("{set:?}").matches("secrets: 2").count(),
             1,
             "{set:?}"
         );
         assert!(demo.is_empty());
-        let error = mounted(Provider::Stripe, true, empty, Stripe::new, &mut demo).unwrap_err();
+        let error = mounted(
+            Provider::Stripe,
+            true,
+            empty,
+            Verifier::<Stripe>::new,
+            &mut demo,
+        )
+        .unwrap_err();
         assert!(
             error.to_string().starts_with("STRIPE_WEBHOOK_SECRET"),
             "{error}"
