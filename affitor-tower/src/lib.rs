@@ -43,7 +43,7 @@
 //! | [`lookup`] | where the click id is searched ([`ClickIdSearch`](lookup::ClickIdSearch)), what the lookup found, and the steps an adapter to another HTTP library drives | always |
 //! | [`capture`] | partner links (`?aff=CODE`) captured on the server: a click recorded and the tracker's cookies set | `capture` (default) |
 //! | [`readiness`] | is the integration live: the program's gates and the synthetic verification chain | `client` |
-//! | [`webhook`] | Stripe and Polar payment webhooks, verified and tracked as sales and refunds | `webhook` |
+//! | [`webhook`] | Stripe, Polar, Paddle and Lemon Squeezy payment webhooks, verified and tracked as sales and refunds | `webhook` |
 //! | [`mock`] | a local stand-in of the Affitor API for your tests | `mock` |
 //!
 //! Feature `metrics` counts what the client does with its events through the `metrics` facade

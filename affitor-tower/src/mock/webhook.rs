@@ -1,4 +1,5 @@
-//! Payment webhooks signed as Stripe and Polar sign them, for testing a webhook handler.
+//! Payment webhooks signed as Stripe, Polar, Paddle and Lemon Squeezy sign them, for testing a
+//! webhook handler.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -154,6 +155,68 @@ impl SignedWebhook {
                     "webhook-signature",
                     format!("v1,{}", BASE64.encode(signature)),
                 ),
+            ],
+            body,
+        }
+    }
+
+    /// `body` signed now with the Paddle notification destination's secret key `secret`, in a
+    /// `Paddle-Signature` header.
+    ///
+    /// ```
+    /// let signed = affitor_tower::mock::SignedWebhook::paddle("pdl_ntfset_test", "{}");
+    /// assert!(signed.header("paddle-signature").is_some_and(|value| value.starts_with("ts=")));
+    /// ```
+    pub fn paddle(secret: &str, body: impl Into<String>) -> Self {
+        Self::paddle_at(secret, body, SystemTime::now())
+    }
+
+    /// `body` signed with the Paddle secret key `secret`, as of `at`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    /// let stale = affitor_tower::mock::SignedWebhook::paddle_at("pdl_ntfset_test", "{}", an_hour_ago);
+    /// ```
+    pub fn paddle_at(secret: &str, body: impl Into<String>, at: SystemTime) -> Self {
+        let body = body.into();
+        let timestamp = unix_seconds(at).to_string();
+        let signature =
+            Key::new(secret.as_bytes()).sign(&[timestamp.as_bytes(), b":", body.as_bytes()]);
+        Self {
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                (
+                    "paddle-signature",
+                    format!("ts={timestamp};h1={}", hex(&signature)),
+                ),
+            ],
+            body,
+        }
+    }
+
+    /// `body` signed with the Lemon Squeezy webhook's signing secret `secret`, in an
+    /// `X-Signature` header, with the `X-Event-Name` Lemon Squeezy sends beside it (read from
+    /// the body's `meta.event_name`).
+    ///
+    /// ```
+    /// let body = r#"{"meta":{"event_name":"order_created"},"data":{}}"#;
+    /// let signed = affitor_tower::mock::SignedWebhook::lemon_squeezy("a secret", body);
+    /// assert_eq!(signed.header("x-signature").map(str::len), Some(64));
+    /// assert_eq!(signed.header("x-event-name"), Some("order_created"));
+    /// ```
+    pub fn lemon_squeezy(secret: &str, body: impl Into<String>) -> Self {
+        let body = body.into();
+        let signature = Key::new(secret.as_bytes()).sign(&[body.as_bytes()]);
+        let event_name = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|event| Some(event.get("meta")?.get("event_name")?.as_str()?.to_owned()))
+            .unwrap_or_default();
+        Self {
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("x-event-name", event_name),
+                ("x-signature", hex(&signature)),
             ],
             body,
         }

@@ -39,8 +39,8 @@ pub struct WebhookError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WebhookErrorKind {
-    /// No signing secret was given (`STRIPE_WEBHOOK_SECRET` or `POLAR_WEBHOOK_SECRET` unset or
-    /// empty). Found when the verifier is built.
+    /// No signing secret was given (the provider's variable, such as `STRIPE_WEBHOOK_SECRET`,
+    /// unset or empty). Found when the verifier is built.
     MissingSecret,
     /// A signing secret is empty (or only spaces).
     /// Found when the verifier is built.

@@ -1,10 +1,12 @@
-//! Payment webhooks: Stripe and Polar events, verified and tracked as sales and refunds.
+//! Payment webhooks: Stripe, Polar, Paddle and Lemon Squeezy events, verified and tracked as
+//! sales and refunds.
 //!
 //! **If your program is connected to Affitor's Stripe integration** (Affitor reads your Stripe
 //! events itself), do not also send sales from a Stripe webhook: each sale would count twice.
 //! This module is for programs that report their own sales.
 //!
-//! A [`Verifier`] of a [`Provider`] ([`Stripe`], [`Polar`]) verifies a delivery over its raw
+//! A [`Verifier`] of a [`Provider`] ([`Stripe`], [`Polar`], [`Paddle`], [`LemonSqueezy`])
+//! verifies a delivery over its raw
 //! body, before anything is parsed, and reads from the event only what the sale or refund
 //! needs. [`ProviderEvent::track`] sends it, and the [`Tracked`] answer says what happened and
 //! which status to give the provider, so that it redelivers only what a later attempt can still
@@ -31,7 +33,7 @@
 //! | What happened | [`Tracked`] | Status |
 //! |---|---|---|
 //! | The sale or refund is recorded, or was before (a redelivery, or its twin event), or the sale is not attributed | `Sale`, `Refund` | 200 |
-//! | An event that asks nothing of Affitor: an unpaid session, amount 0, no customer key or click id, a test-mode refund, a won dispute, a payment link kept for later | `Ignored` | 200 |
+//! | An event that asks nothing of Affitor: an unpaid session, amount 0, no customer key or click id, a test-mode refund, a won dispute, a payment link kept for later, a Paddle refund not approved yet or a credit | `Ignored` | 200 |
 //! | An event type this module does not handle (logged at `debug`) | `Ignored`, `EventType` | 200 |
 //! | A refund of a sale Affitor does not know, while the event is younger than [`refund_grace`](Builder::refund_grace) (a day): the sale may still be on its way | `AwaitingSale` | 503 |
 //! | The same, past the grace: an organic sale's refund, which a redelivery would not change | `Failed`, `SaleNotFound` | 200 |
@@ -60,9 +62,12 @@
 //!
 //! # Test mode
 //!
-//! A Stripe event with `livemode: false` is a test purchase: its sale is sent as an Affitor
-//! test event (`additional_data.test_mode`), which pays no partner, and its refunds and
-//! disputes are ignored (there is no commission to reverse).
+//! A Stripe event with `livemode: false`, or a Lemon Squeezy event with `meta.test_mode: true`,
+//! is a test purchase: its sale is sent as an Affitor test event (`additional_data.test_mode`),
+//! which pays no partner, and its refunds and disputes are ignored (there is no commission to
+//! reverse). Polar's sandbox and Paddle's sandbox say nothing of it in their events: they are
+//! separate accounts, with their own secrets, so point their webhooks at an app whose client
+//! uses a test API key, or leave them unset.
 //!
 //! # Stripe
 //!
@@ -115,6 +120,39 @@
 //! the click id `metadata.affitor_click_id`, else `metadata.reference_id` (a checkout link's
 //! `?reference_id=`).
 //!
+//! # Paddle
+//!
+//! | Event | Tracked as | `transaction_id` |
+//! |---|---|---|
+//! | `transaction.completed` | sale (`details.totals.grand_total`, what was charged); `origin: subscription_recurring` a renewal; with a `subscription_id`, `sale_type` subscription | the transaction (`txn_...`) |
+//! | `adjustment.created`, `adjustment.updated` with `action: refund` and `status: approved` | refund: `type: partial` of `totals.total`, full otherwise | the adjustment's `transaction_id` |
+//! | the same with `action: chargeback` (approved when made) | refund, reason `chargeback: <reason>` | the same |
+//! | an adjustment `pending_approval` or `rejected` | nothing sent: its approval, `adjustment.updated`, is the refund | |
+//! | `action: chargeback_reverse` | nothing sent; logged at `warn`, as a Stripe dispute won | |
+//! | `action: credit`, `chargeback_warning`, ... | nothing sent: no payment returned | |
+//!
+//! A refund is created `pending_approval` and approved later, so its `adjustment.updated` is
+//! the one sent; when both events of one adjustment say `approved`, Affitor reverses the
+//! commission once. The customer key is `custom_data.affitor_customer_key`, else
+//! `custom_data.user_id`; the click id `custom_data.affitor_click_id`. Set `custom_data` on the
+//! checkout (Paddle.js `customData`, or the transaction you create): Paddle copies a checkout's
+//! `custom_data` to its subscription, and a subscription's to its renewals.
+//!
+//! # Lemon Squeezy
+//!
+//! | Event | Tracked as | `transaction_id` |
+//! |---|---|---|
+//! | `order_created` with `status: paid` | sale (`total`); the first payment of a subscription too (`sale_type` subscription) | `orders/<id>` |
+//! | `subscription_payment_success` with `billing_reason: renewal` | recurring sale | `subscription-invoices/<id>` |
+//! | the same with `billing_reason: initial` (its order is the sale) or `updated` | nothing sent | |
+//! | `order_refunded`, `subscription_payment_refunded` | refund of that order or invoice, partial when `refunded_amount < total` | the same |
+//!
+//! The customer key is `meta.custom_data.affitor_customer_key`, else `meta.custom_data.user_id`;
+//! the click id `meta.custom_data.affitor_click_id`: pass them as the checkout's
+//! `checkout_data.custom` (or `?checkout[custom][affitor_click_id]=...` on a checkout link).
+//! Lemon Squeezy has no dispute events: reverse a chargeback's commission in the Affitor
+//! dashboard.
+//!
 //! # Signatures
 //!
 //! - Stripe: the `Stripe-Signature` header, `t=<unix time>,v1=<hex>[,v1=<hex>...]`; each `v1` is
@@ -127,14 +165,23 @@
 //!   `v1,<base64>`, each the HMAC-SHA256 of `{id}.{timestamp}.{body}`. A secret is keyed by
 //!   its UTF-8 bytes, as Polar's SDK does whatever the prefix, and a secret `whsec_<base64>`
 //!   also by its decoded bytes, as the Standard Webhooks convention has it. The timestamp must be within the tolerance both ways.
+//! - Paddle: the `Paddle-Signature` header, `ts=<unix time>;h1=<hex>[;h1=<hex>...]`; each `h1`
+//!   is the HMAC-SHA256 of `{ts}:{body}` keyed by the secret key's bytes. A timestamp older
+//!   than the tolerance is refused (Paddle's SDKs allow 5 s, which refuses a delivery that
+//!   waited in any queue); one in the future is accepted, as for Stripe.
+//! - Lemon Squeezy: the `X-Signature` header, the hex HMAC-SHA256 of the body keyed by the
+//!   signing secret's bytes. It signs no timestamp, so no replay window applies: a replayed
+//!   delivery is a redelivery, recorded once under its transaction id.
 //!
-//! Both take several secrets, so that a rotated secret and its successor are accepted together,
-//! and compare signatures in constant time. The tolerance is 5 minutes unless set.
+//! Each takes several secrets, so that a rotated secret and its successor are accepted
+//! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.
 
 mod builder;
 mod currency;
 mod error;
+mod lemon_squeezy;
 mod links;
+mod paddle;
 mod payload;
 pub(crate) mod polar;
 pub(crate) mod signature;
@@ -157,6 +204,8 @@ use crate::{
 pub use builder::Builder;
 pub use currency::{CurrencyConverter, ExchangeRates};
 pub use error::{WebhookError, WebhookErrorKind};
+pub use lemon_squeezy::LemonSqueezy;
+pub use paddle::Paddle;
 pub use polar::Polar;
 pub use stripe::Stripe;
 pub use verifier::{Provider, Verifier};
@@ -456,6 +505,12 @@ pub enum Ignored {
     /// invoice the payment intent paid, so that a refund naming only the payment intent finds
     /// its sale.
     PaymentLinked,
+    /// A Paddle refund not approved (yet): its status (`pending_approval`, `rejected`). Its
+    /// approval comes as `adjustment.updated`, which is the refund.
+    NotApproved(String),
+    /// A Paddle adjustment that returns no payment (named: a `credit` to the customer's
+    /// balance, a `chargeback_warning`).
+    ReturnsNoPayment(String),
 }
 
 impl fmt::Display for Ignored {
@@ -481,6 +536,16 @@ impl fmt::Display for Ignored {
             Self::PaymentLinked => {
                 f.write_str("links an invoice to its payment intent, for the refunds to come")
             }
+            Self::NotApproved(status) => write!(
+                f,
+                "a refund not approved: `{}`; its approval will be the refund",
+                status.escape_default()
+            ),
+            Self::ReturnsNoPayment(action) => write!(
+                f,
+                "an adjustment `{}`, which returns no payment",
+                action.escape_default()
+            ),
         }
     }
 }

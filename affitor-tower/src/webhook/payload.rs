@@ -36,6 +36,31 @@ where
     })
 }
 
+/// An amount in minor units, written as a number or as a string of digits (Paddle writes
+/// `"1100"`); `None` when it is neither.
+pub(super) fn minor_units<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Number(number) => number.as_i64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// An id written as a string or as a number; `None` when it is neither, or empty.
+pub(super) fn text<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => non_empty(&text),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    })
+}
+
 /// A metadata map (string keys, values of any type). Absent or not an object reads as empty.
 #[derive(Debug, Default)]
 pub(super) struct Metadata(Map<String, Value>);
@@ -101,9 +126,9 @@ pub(super) struct Parsed<D> {
     pub(super) created: Option<SystemTime>,
 }
 
-/// Reads the envelope of a verified body: an error when it is not JSON or not an event.
-pub(super) fn parse<D: DeserializeOwned>(body: &[u8]) -> Result<Parsed<D>, WebhookError> {
-    let envelope: Envelope<D> = serde_json::from_slice(body).map_err(|error| {
+/// A verified body read as `T`: an error when it is not JSON, or not shaped as `T`.
+pub(super) fn read_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, WebhookError> {
+    serde_json::from_slice(body).map_err(|error| {
         if error.is_data() {
             WebhookError::new(WebhookErrorKind::NotAnEvent).with_detail(error.to_string())
         } else {
@@ -112,7 +137,13 @@ pub(super) fn parse<D: DeserializeOwned>(body: &[u8]) -> Result<Parsed<D>, Webho
                 excerpt(body, 24)
             ))
         }
-    })?;
+    })
+}
+
+/// Reads the envelope of a verified Stripe or Standard Webhooks body: an error when it is not
+/// JSON or not an event.
+pub(super) fn parse<D: DeserializeOwned>(body: &[u8]) -> Result<Parsed<D>, WebhookError> {
+    let envelope: Envelope<D> = read_json(body)?;
     let Some(event_type) = envelope.event_type else {
         return Err(WebhookError::new(WebhookErrorKind::NotAnEvent).with_detail("no `type` string"));
     };

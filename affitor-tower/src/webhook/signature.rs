@@ -68,6 +68,20 @@ pub(crate) fn any_matches(keys: &[Key], parts: &[&[u8]], signatures: &[Vec<u8>])
     })
 }
 
+/// The 32 bytes of a 64-digit hex string.
+pub(crate) fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    hex.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| {
+            let digit = |byte: u8| char::from(byte).to_digit(16);
+            u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
+        })
+        .collect()
+}
+
 /// The secrets of a verifier, from a builder or an environment variable.
 #[derive(Clone, Default)]
 pub(crate) struct Secrets(Vec<String>);
@@ -232,6 +246,13 @@ mod tests {
         );
         assert_eq!(secrets(""), None);
         assert_eq!(secrets(" , "), None);
+    }
+
+    #[test]
+    fn hex_is_decoded_in_either_case_and_refused_otherwise() {
+        assert_eq!(decode_hex(&"0F".repeat(32)), Some(vec![15; 32]));
+        assert_eq!(decode_hex(&"zz".repeat(32)), None);
+        assert_eq!(decode_hex("0f"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::links::PaymentLinks;
 use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
-use super::signature::{any_matches, check_timestamp, find_headers};
+use super::signature::{any_matches, check_timestamp, decode_hex, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
 use super::{Action, Ignored, ProviderEvent, Refund};
 use crate::client::SaleType;
@@ -123,20 +123,6 @@ fn parse_signature(header: &[u8]) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
         return Err(malformed("no `v1=` signature of 64 hex digits"));
     }
     Ok((timestamp, signatures))
-}
-
-/// The 32 bytes of a 64-digit hex string.
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 {
-        return None;
-    }
-    hex.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| {
-            let digit = |byte: u8| char::from(byte).to_digit(16);
-            u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
-        })
-        .collect()
 }
 
 /// `data` of a Stripe event. The object is read field by field, never as a whole `Value`: the
@@ -495,12 +481,5 @@ mod tests {
                 "{header}"
             );
         }
-    }
-
-    #[test]
-    fn hex_is_decoded_in_either_case_and_refused_otherwise() {
-        assert_eq!(decode_hex(&"0F".repeat(32)), Some(vec![15; 32]));
-        assert_eq!(decode_hex(&"zz".repeat(32)), None);
-        assert_eq!(decode_hex("0f"), None);
     }
 }

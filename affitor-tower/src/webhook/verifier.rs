@@ -12,8 +12,8 @@ use super::signature::{Config, Secrets};
 use super::{ProviderEvent, Tracked};
 use crate::Client;
 
-/// A payment provider whose webhooks a [`Verifier`] checks and reads: [`Stripe`](super::Stripe)
-/// or [`Polar`](super::Polar).
+/// A payment provider whose webhooks a [`Verifier`] checks and reads: [`Stripe`](super::Stripe),
+/// [`Polar`](super::Polar), [`Paddle`](super::Paddle) or [`LemonSqueezy`](super::LemonSqueezy).
 ///
 /// Each is a type with no value, used only as `Verifier<Stripe>`, `WebhookEvent<Polar>`: it
 /// names the signature scheme and the events read. Sealed: the schemes are this crate's.
@@ -59,7 +59,7 @@ pub(crate) mod sealed {
 }
 
 /// Verifies the webhooks of the provider `P` and reads their sales and refunds:
-/// `Verifier<Stripe>`, `Verifier<Polar>`.
+/// `Verifier<Stripe>`, `Verifier<Polar>`, `Verifier<Paddle>`, `Verifier<LemonSqueezy>`.
 ///
 /// Build one at start-up from the endpoint's signing secret, share it with the app (it is cheap
 /// to clone: one `Arc`), and call [`track`](Self::track) in the webhook's handler, or
@@ -90,7 +90,8 @@ pub struct Verifier<P> {
 
 impl<P: Provider> Verifier<P> {
     /// A verifier for the endpoint whose signing secret is `secret` (Stripe's `whsec_...`, from
-    /// the dashboard or `stripe listen`; Polar's endpoint secret).
+    /// the dashboard or `stripe listen`; Polar's endpoint secret; Paddle's notification secret
+    /// key; the signing secret you gave a Lemon Squeezy webhook).
     ///
     /// # Errors
     ///
@@ -107,7 +108,8 @@ impl<P: Provider> Verifier<P> {
     }
 
     /// A verifier whose secrets are those of the provider's variable
-    /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`): one secret, or several
+    /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`,
+    /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or several
     /// separated by commas (during a rotation). There is no fallback: a built-in secret would
     /// let anyone sign sales.
     ///
@@ -149,8 +151,8 @@ impl<P: Provider> Verifier<P> {
         }
     }
 
-    /// How far a signature's timestamp may lie from now (Stripe's: in the past only; see the
-    /// [module docs](super#signatures)).
+    /// How far a signature's timestamp may lie from now (Stripe's and Paddle's: in the past
+    /// only; Lemon Squeezy signs none; see the [module docs](super#signatures)).
     ///
     /// ```
     /// use affitor_tower::webhook::{Polar, Verifier};
@@ -301,7 +303,7 @@ impl<P: Provider> fmt::Debug for Verifier<P> {
 }
 
 /// The HMAC key of a secret read as its UTF-8 bytes, whole: Stripe's (`whsec_` prefix
-/// included).
+/// included), Paddle's and Lemon Squeezy's.
 pub(super) fn utf8_key(secret: &str) -> Vec<Vec<u8>> {
     vec![secret.as_bytes().to_vec()]
 }

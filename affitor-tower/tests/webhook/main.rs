@@ -86,3 +86,7 @@ mod tracked;
 mod lost;
 
 mod secrets;
+
+mod paddle;
+
+mod lemon_squeezy;
