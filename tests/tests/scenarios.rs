@@ -53,6 +53,7 @@ scenarios! {
     Checkout: a_stripe_sale_is_recorded_once_however_often_it_is_delivered;
     Checkout: a_stripe_refund_reverses_the_commission;
     Checkout: a_polar_order_and_its_refund;
+    Checkout: every_provider_sale_and_refund_reach_the_api_once;
     Checkout: a_forged_stale_or_broken_webhook_is_refused_and_nothing_is_sent;
     Checkout: a_webhook_with_nothing_to_track_is_acknowledged;
     Checkout: a_webhook_is_redelivered_while_the_api_fails_and_recorded_once;
@@ -64,26 +65,15 @@ scenarios! {
 /// the unsigned demo route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_without_its_secret_is_not_mounted() {
-    let none = example_support::PaymentWebhooks {
-        stripe: None,
-        polar: None,
-        plain_payment: false,
-        demo: Vec::new(),
-    };
+    let none = example_support::PaymentWebhooks::default();
     for app in apps(Kind::Checkout) {
         let running = app.start_with_webhooks(none.clone()).await;
-        let event = sample::stripe_checkout_completed("pi_u1", 4900, "user_x", None);
-        for (provider, path) in [
-            (Provider::Stripe, "/webhooks/stripe"),
-            (Provider::Polar, "/webhooks/polar"),
-        ] {
-            let demo_signed = match provider {
-                Provider::Stripe => {
-                    SignedWebhook::stripe(provider.demo_secret(), event.to_string())
-                }
-                Provider::Polar => SignedWebhook::polar(provider.demo_secret(), event.to_string()),
-            };
-            let answer = running.post_signed(path, &demo_signed).await;
+        for provider in Provider::ALL {
+            let event = sample::sale(provider, "key_u1", 4900, "user_x", None);
+            let path = format!("/webhooks/{provider}");
+            let answer = running
+                .post_signed(&path, &provider.demo_signed(event.to_string()))
+                .await;
             assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}: {path}", app.name);
         }
         let payment = json!({"type": "payment.succeeded",
@@ -537,9 +527,57 @@ mod scenario {
 
     /// `event` signed with the app's demo secret of `provider`, now.
     fn signed(provider: Provider, event: &Value) -> SignedWebhook {
-        match provider {
-            Provider::Stripe => SignedWebhook::stripe(provider.demo_secret(), event.to_string()),
-            Provider::Polar => SignedWebhook::polar(provider.demo_secret(), event.to_string()),
+        provider.demo_signed(event.to_string())
+    }
+
+    pub(super) async fn every_provider_sale_and_refund_reach_the_api_once(app: &Running) {
+        let name = app.app.name;
+        let (user_id, click_id) = referred_user(app).await;
+        for provider in Provider::ALL {
+            let key = format!("{provider}_sale_1");
+            let sale = sample::sale(provider, &key, 2500, &user_id, Some(&click_id));
+            for _ in 0..2 {
+                deliver_signed(app, provider, &signed(provider, &sale), StatusCode::OK).await;
+            }
+            let refund = sample::refund(provider, &key, 2500, 1000);
+            deliver_signed(app, provider, &signed(provider, &refund), StatusCode::OK).await;
+
+            let transaction_id = sample::transaction_id(provider, &key);
+            let sales: Vec<_> = app
+                .mock
+                .sales()
+                .into_iter()
+                .filter(|sale| sale.transaction_id == transaction_id)
+                .collect();
+            assert_eq!(sales.len(), 1, "{name}: {provider}: {sales:?}");
+            assert_eq!(sales[0].amount_cents, 2500, "{name}: {provider}");
+            assert_eq!(
+                sales[0].customer_key.as_deref(),
+                Some(user_id.as_str()),
+                "{name}: {provider}"
+            );
+            assert_eq!(
+                sales[0].partner_code.as_deref(),
+                Some("partner"),
+                "{name}: {provider}"
+            );
+            let refunds: Vec<_> = app
+                .mock
+                .refunds()
+                .into_iter()
+                .filter(|refund| refund.transaction_id == transaction_id)
+                .collect();
+            assert_eq!(refunds.len(), 1, "{name}: {provider}: {refunds:?}");
+            assert_eq!(
+                refunds[0].refund_amount_cents,
+                Some(1000),
+                "{name}: {provider}"
+            );
+            assert_eq!(
+                refunds[0].status,
+                RefundStatus::Refunded,
+                "{name}: {provider}"
+            );
         }
     }
 

@@ -1,6 +1,6 @@
 //! The checkout example for actix-web: the signup of `actix-signup`, a checkout that hands the
 //! Affitor metadata to Stripe, and payment webhooks that track the sale or the refund inline:
-//! Stripe's and Polar's, verified, and a plain one.
+//! Stripe's, Polar's, Paddle's and Lemon Squeezy's, verified, and a plain one.
 //!
 //! Run it with `cargo run -p actix-checkout`: with no `AFFITOR_API_URL` it starts a local stand-in
 //! of the Affitor API and logs every event that reaches it.
@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use affitor_actix::affitor_tower::webhook::{Polar, Stripe};
+use affitor_actix::affitor_tower::webhook::{Provider, Verifier};
 use affitor_actix::{AffitorClickId, AffitorClient, WebhookEvent};
 use example_support::{
     AppConfig, CheckoutRequest, PaymentEvent, PaymentWebhooks, checkout_session, webhook_status,
@@ -25,9 +25,9 @@ use serde_json::json;
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
 /// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, and the payment
-/// webhooks `webhooks` mounts (`POST /webhooks/stripe` and `POST /webhooks/polar`, each with its
-/// verifier, and the unsigned `POST /webhooks/payment` on the stand-in), behind the Affitor
-/// middleware.
+/// webhooks `webhooks` mounts (`POST /webhooks/stripe`, `/polar`, `/paddle` and `/lemonsqueezy`,
+/// each with its verifier, and the unsigned `POST /webhooks/payment` on the stand-in), behind
+/// the Affitor middleware.
 pub fn app(
     state: AppState,
     webhooks: PaymentWebhooks,
@@ -43,16 +43,10 @@ pub fn app(
     // The signup app, middleware included: actix wraps every route of an `App`, whenever added.
     let mut app = actix_signup::app(state).route("/api/checkout", web::post().to(checkout));
     // A webhook's route exists only with its verifier.
-    if let Some(verifier) = webhooks.stripe {
-        app = app
-            .app_data(web::Data::new(verifier))
-            .route("/webhooks/stripe", web::post().to(stripe));
-    }
-    if let Some(verifier) = webhooks.polar {
-        app = app
-            .app_data(web::Data::new(verifier))
-            .route("/webhooks/polar", web::post().to(polar));
-    }
+    app = mount(app, "/webhooks/stripe", webhooks.stripe);
+    app = mount(app, "/webhooks/polar", webhooks.polar);
+    app = mount(app, "/webhooks/paddle", webhooks.paddle);
+    app = mount(app, "/webhooks/lemonsqueezy", webhooks.lemon_squeezy);
     if webhooks.plain_payment {
         app = app.route("/webhooks/payment", web::post().to(payment));
     }
@@ -92,11 +86,21 @@ async fn checkout(
     HttpResponse::Ok().json(session)
 }
 
-async fn stripe(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> HttpResponse {
-    event.track(&affitor).await
+/// `app` with the webhook of `P` at `path`, verified by `verifier`; `app` without one.
+fn mount<T, P: Provider>(app: App<T>, path: &str, verifier: Option<Verifier<P>>) -> App<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    match verifier {
+        Some(verifier) => app
+            .app_data(web::Data::new(verifier))
+            .route(path, web::post().to(webhook::<P>)),
+        None => app,
+    }
 }
 
-async fn polar(affitor: AffitorClient, event: WebhookEvent<Polar>) -> HttpResponse {
+/// Every provider's webhook: verified by the extractor, tracked in one line.
+async fn webhook<P: Provider>(affitor: AffitorClient, event: WebhookEvent<P>) -> HttpResponse {
     event.track(&affitor).await
 }
 

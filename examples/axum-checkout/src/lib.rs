@@ -1,13 +1,13 @@
 //! The checkout example for axum: the signup of `axum-signup`, a checkout that hands the Affitor
-//! metadata to Stripe, and payment webhooks that track the sale or the refund inline: Stripe's
-//! and Polar's, verified, and a plain one.
+//! metadata to Stripe, and payment webhooks that track the sale or the refund inline: Stripe's,
+//! Polar's, Paddle's and Lemon Squeezy's, verified, and a plain one.
 //!
 //! Run it with `cargo run -p axum-checkout`: with no `AFFITOR_API_URL` it starts a local stand-in
 //! of the Affitor API and logs every event that reaches it.
 
 use std::sync::Arc;
 
-use affitor_axum::affitor_tower::webhook::{Polar, Stripe};
+use affitor_axum::affitor_tower::webhook::{Provider, Verifier};
 use affitor_axum::{AffitorClickId, AffitorClient, WebhookEvent};
 use affitor_outbox::Outbox;
 use axum::extract::{FromRef, State};
@@ -29,9 +29,9 @@ struct CheckoutState {
 }
 
 /// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, and the payment
-/// webhooks `webhooks` mounts (`POST /webhooks/stripe` and `POST /webhooks/polar`, each with its
-/// verifier, and the unsigned `POST /webhooks/payment` on the stand-in), behind the Affitor
-/// layer.
+/// webhooks `webhooks` mounts (`POST /webhooks/stripe`, `/polar`, `/paddle` and `/lemonsqueezy`,
+/// each with its verifier, and the unsigned `POST /webhooks/payment` on the stand-in), behind
+/// the Affitor layer.
 pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let state = CheckoutState {
         users: Users::default(),
@@ -42,14 +42,10 @@ pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
         .route("/api/checkout", post(checkout))
         .with_state(state);
     // Each webhook's state is its verifier: a route exists only with one.
-    if let Some(verifier) = webhooks.stripe {
-        let route = Router::new().route("/webhooks/stripe", post(stripe));
-        app = app.merge(route.with_state(verifier));
-    }
-    if let Some(verifier) = webhooks.polar {
-        let route = Router::new().route("/webhooks/polar", post(polar));
-        app = app.merge(route.with_state(verifier));
-    }
+    app = mount(app, "/webhooks/stripe", webhooks.stripe);
+    app = mount(app, "/webhooks/polar", webhooks.polar);
+    app = mount(app, "/webhooks/paddle", webhooks.paddle);
+    app = mount(app, "/webhooks/lemonsqueezy", webhooks.lemon_squeezy);
     if webhooks.plain_payment {
         app = app.route("/webhooks/payment", post(payment));
     }
@@ -74,11 +70,20 @@ async fn checkout(
     Json(session).into_response()
 }
 
-async fn stripe(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> StatusCode {
-    event.track(&affitor).await
+/// `app` with the webhook of `P` at `path`, verified by `verifier`; `app` without one.
+fn mount<P: Provider>(app: Router, path: &str, verifier: Option<Verifier<P>>) -> Router {
+    match verifier {
+        Some(verifier) => app.merge(
+            Router::new()
+                .route(path, post(webhook::<P>))
+                .with_state(verifier),
+        ),
+        None => app,
+    }
 }
 
-async fn polar(affitor: AffitorClient, event: WebhookEvent<Polar>) -> StatusCode {
+/// Every provider's webhook: verified by the extractor, tracked in one line.
+async fn webhook<P: Provider>(affitor: AffitorClient, event: WebhookEvent<P>) -> StatusCode {
     event.track(&affitor).await
 }
 

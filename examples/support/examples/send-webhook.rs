@@ -1,12 +1,13 @@
-//! Sends a checkout app a signed sample payment webhook, as Stripe or Polar would.
+//! Sends a checkout app a signed sample payment webhook, as Stripe, Polar, Paddle or Lemon
+//! Squeezy would.
 //!
 //! ```text
-//! cargo run -p example-support --example send-webhook -- <stripe|polar> <sale|refund> <USER_ID> [APP_URL]
+//! cargo run -p example-support --example send-webhook -- <stripe|polar|paddle|lemonsqueezy> <sale|refund> <USER_ID> [APP_URL]
 //! ```
 //!
-//! The event is signed now with `STRIPE_WEBHOOK_SECRET` or `POLAR_WEBHOOK_SECRET`, or the
-//! apps' demo secret when unset. The sale is keyed by the user id (`pi_demo_<user>` or
-//! `order_demo_<user>`), so `refund` refunds the `sale` sent before it, and sending `sale`
+//! The event is signed now with the provider's secret variable (`STRIPE_WEBHOOK_SECRET`, ...),
+//! or the apps' demo secret when unset. The sale is keyed by the user id (`pi_demo_<user>`,
+//! `order_demo_<user>`, ...), so `refund` refunds the `sale` sent before it, and sending `sale`
 //! twice shows a redelivery recorded once. It prints the app's answer.
 
 use std::io::{Read, Write};
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
             eprintln!("send-webhook: {error}");
             eprintln!(
                 "usage: cargo run -p example-support --example send-webhook -- \
-                 <stripe|polar> <sale|refund> <USER_ID> [APP_URL]"
+                 <stripe|polar|paddle|lemonsqueezy> <sale|refund> <USER_ID> [APP_URL]"
             );
             ExitCode::FAILURE
         }
@@ -47,34 +48,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let url = args.get(3).unwrap_or(&default_url);
 
     let (secret, demo) = provider.secret();
-    let body = match (provider, refund) {
-        (Provider::Stripe, false) => sample::stripe_checkout_completed(
-            &format!("pi_demo_{user}"),
-            AMOUNT_CENTS,
-            user,
-            Some(DEMO_CLICK_ID),
-        ),
-        (Provider::Stripe, true) => {
-            sample::stripe_charge_refunded(&format!("pi_demo_{user}"), AMOUNT_CENTS, AMOUNT_CENTS)
-        }
-        (Provider::Polar, refunded) => sample::polar_order(
-            if refunded {
-                "order.refunded"
-            } else {
-                "order.paid"
-            },
-            &format!("order_demo_{user}"),
-            AMOUNT_CENTS,
-            if refunded { AMOUNT_CENTS } else { 0 },
-            user,
-            Some(DEMO_CLICK_ID),
-        ),
-    }
-    .to_string();
-    let signed = match provider {
-        Provider::Stripe => SignedWebhook::stripe(&secret, body),
-        Provider::Polar => SignedWebhook::polar(&secret, body),
+    // The sale's key, from the user: `refund` finds the `sale` sent before it.
+    let key = match provider {
+        Provider::Stripe => format!("pi_demo_{user}"),
+        Provider::Polar => format!("order_demo_{user}"),
+        Provider::Paddle => format!("txn_demo_{user}"),
+        Provider::LemonSqueezy => format!("demo_{user}"),
     };
+    let body = if refund {
+        sample::refund(provider, &key, AMOUNT_CENTS, AMOUNT_CENTS)
+    } else {
+        sample::sale(provider, &key, AMOUNT_CENTS, user, Some(DEMO_CLICK_ID))
+    };
+    let signed = provider.sign(&secret, body.to_string());
     let secret_name = if demo {
         "the demo secret"
     } else {

@@ -16,7 +16,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use affitor_outbox::Outbox;
 use affitor_tower::mock::MockServer;
-use affitor_tower::webhook::{Polar, Stripe, Verifier, WebhookError, WebhookErrorKind};
+use affitor_tower::mock::SignedWebhook;
+use affitor_tower::webhook::{
+    self, LemonSqueezy, Paddle, Polar, Provider as _, Stripe, Verifier, WebhookError,
+    WebhookErrorKind,
+};
 use affitor_tower::{
     ClickId, Client,
     client::{BoundClient, Currency},
@@ -565,29 +569,41 @@ fn log_outbox_stats(stats: &affitor_outbox::OutboxStats) {
     }
 }
 
-/// A payment provider whose webhook the checkout apps take.
+/// A payment provider whose webhook the checkout apps take, at `POST /webhooks/<name>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Provider {
     /// Stripe, at `POST /webhooks/stripe`.
     Stripe,
     /// Polar, at `POST /webhooks/polar`.
     Polar,
+    /// Paddle Billing, at `POST /webhooks/paddle`.
+    Paddle,
+    /// Lemon Squeezy, at `POST /webhooks/lemonsqueezy`.
+    LemonSqueezy,
 }
 
 impl Provider {
+    /// Every provider, in the order the apps mount them.
+    pub const ALL: [Self; 4] = [Self::Stripe, Self::Polar, Self::Paddle, Self::LemonSqueezy];
+
     /// The environment variable of its signing secret.
     pub fn secret_variable(self) -> &'static str {
         match self {
-            Self::Stripe => "STRIPE_WEBHOOK_SECRET",
-            Self::Polar => "POLAR_WEBHOOK_SECRET",
+            Self::Stripe => Stripe::SECRET_VARIABLE,
+            Self::Polar => Polar::SECRET_VARIABLE,
+            Self::Paddle => Paddle::SECRET_VARIABLE,
+            Self::LemonSqueezy => LemonSqueezy::SECRET_VARIABLE,
         }
     }
 
-    /// The secret the apps use when the variable is unset: a demo, never a real one.
+    /// The secret the apps use on the local stand-in when the variable is unset: a demo, never
+    /// a real one.
     pub fn demo_secret(self) -> &'static str {
         match self {
             Self::Stripe => "whsec_affitor_rs_demo_only",
             Self::Polar => "polar_whs_affitor_rs_demo_only",
+            Self::Paddle => "pdl_ntfset_affitor_rs_demo_only",
+            Self::LemonSqueezy => "lemonsqueezy_affitor_rs_demo_only",
         }
     }
 
@@ -603,6 +619,21 @@ impl Provider {
             None => (self.demo_secret().to_owned(), true),
         }
     }
+
+    /// `body` signed now with `secret`, as the provider signs a delivery.
+    pub fn sign(self, secret: &str, body: impl Into<String>) -> SignedWebhook {
+        match self {
+            Self::Stripe => SignedWebhook::stripe(secret, body),
+            Self::Polar => SignedWebhook::polar(secret, body),
+            Self::Paddle => SignedWebhook::paddle(secret, body),
+            Self::LemonSqueezy => SignedWebhook::lemon_squeezy(secret, body),
+        }
+    }
+
+    /// `body` signed now with the demo secret, as the apps on the stand-in take it.
+    pub fn demo_signed(self, body: impl Into<String>) -> SignedWebhook {
+        self.sign(self.demo_secret(), body)
+    }
 }
 
 impl fmt::Display for Provider {
@@ -610,6 +641,8 @@ impl fmt::Display for Provider {
         f.write_str(match self {
             Self::Stripe => "stripe",
             Self::Polar => "polar",
+            Self::Paddle => "paddle",
+            Self::LemonSqueezy => "lemonsqueezy",
         })
     }
 }
@@ -618,29 +651,34 @@ impl std::str::FromStr for Provider {
     type Err = SetupError;
 
     fn from_str(name: &str) -> Result<Self, SetupError> {
-        match name {
-            "stripe" => Ok(Self::Stripe),
-            "polar" => Ok(Self::Polar),
-            other => Err(SetupError(format!(
-                "`{other}` is not a provider: `stripe` or `polar`"
-            ))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|provider| provider.to_string() == name)
+            .ok_or_else(|| {
+                SetupError(format!(
+                    "`{name}` is not a provider: `stripe`, `polar`, `paddle` or `lemonsqueezy`"
+                ))
+            })
     }
 }
 
-/// The checkout apps' payment webhooks: the Stripe and Polar verifiers of the routes that are
-/// mounted, and whether the unsigned demo route `POST /webhooks/payment` is.
+/// The checkout apps' payment webhooks: the verifiers of the provider routes that are mounted,
+/// and whether the unsigned demo route `POST /webhooks/payment` is.
 ///
 /// A provider's route is mounted when its secret is set (`STRIPE_WEBHOOK_SECRET="new,old"` is
 /// two, during a rotation), or on the local stand-in, where it takes a demo secret. Anywhere
 /// else, a route without its secret is not mounted: a verifier on a secret anyone can read
 /// would let anyone forge sales.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PaymentWebhooks {
     /// Verifies `POST /webhooks/stripe`; `None`: the route is not mounted.
     pub stripe: Option<Verifier<Stripe>>,
     /// Verifies `POST /webhooks/polar`; `None`: the route is not mounted.
     pub polar: Option<Verifier<Polar>>,
+    /// Verifies `POST /webhooks/paddle`; `None`: the route is not mounted.
+    pub paddle: Option<Verifier<Paddle>>,
+    /// Verifies `POST /webhooks/lemonsqueezy`; `None`: the route is not mounted.
+    pub lemon_squeezy: Option<Verifier<LemonSqueezy>>,
     /// Whether `POST /webhooks/payment` is mounted: it takes unsigned events, so only on the
     /// local stand-in.
     pub plain_payment: bool,
@@ -649,69 +687,61 @@ pub struct PaymentWebhooks {
 }
 
 impl PaymentWebhooks {
-    /// The verifiers of `STRIPE_WEBHOOK_SECRET` and `POLAR_WEBHOOK_SECRET` (as
-    /// `Verifier::<Stripe>::from_env` reads them). With a secret unset, the provider's route verifies with
-    /// the demo secret `on_stand_in`, and is not mounted otherwise (a warning says so).
+    /// The verifiers of each provider's secret variable (`STRIPE_WEBHOOK_SECRET`, ..., as
+    /// `Verifier::from_env` reads them). With a secret unset, the provider's route verifies
+    /// with the demo secret `on_stand_in`, and is not mounted otherwise (a warning says so).
     pub fn from_env(on_stand_in: bool) -> Result<Self, SetupError> {
         let mut demo = Vec::new();
-        let stripe = mounted(
-            Provider::Stripe,
-            on_stand_in,
-            Verifier::<Stripe>::from_env,
-            Verifier::<Stripe>::new,
-            &mut demo,
-        )?;
-        let polar = mounted(
-            Provider::Polar,
-            on_stand_in,
-            Verifier::<Polar>::from_env,
-            Verifier::<Polar>::new,
-            &mut demo,
-        )?;
+        let webhooks = Self {
+            stripe: mounted(Provider::Stripe, on_stand_in, Verifier::from_env, &mut demo)?,
+            polar: mounted(Provider::Polar, on_stand_in, Verifier::from_env, &mut demo)?,
+            paddle: mounted(Provider::Paddle, on_stand_in, Verifier::from_env, &mut demo)?,
+            lemon_squeezy: mounted(
+                Provider::LemonSqueezy,
+                on_stand_in,
+                Verifier::from_env,
+                &mut demo,
+            )?,
+            plain_payment: on_stand_in,
+            demo: Vec::new(),
+        };
         if !on_stand_in {
             tracing::info!(
                 "POST /webhooks/payment (unsigned demo events) is mounted only on the local \
                  stand-in"
             );
         }
-        Ok(Self {
-            stripe,
-            polar,
-            plain_payment: on_stand_in,
-            demo,
-        })
+        Ok(Self { demo, ..webhooks })
     }
 
     /// Every route, on the demo secrets: the apps on the local stand-in, as tests run them.
     pub fn demo() -> Self {
+        let demo = |provider: Provider| provider.demo_secret().to_owned();
         Self {
-            stripe: Some(
-                Verifier::<Stripe>::new(Provider::Stripe.demo_secret()).expect("a valid secret"),
-            ),
-            polar: Some(
-                Verifier::<Polar>::new(Provider::Polar.demo_secret()).expect("a valid secret"),
-            ),
+            stripe: Verifier::new(demo(Provider::Stripe)).ok(),
+            polar: Verifier::new(demo(Provider::Polar)).ok(),
+            paddle: Verifier::new(demo(Provider::Paddle)).ok(),
+            lemon_squeezy: Verifier::new(demo(Provider::LemonSqueezy)).ok(),
             plain_payment: true,
-            demo: vec![Provider::Stripe, Provider::Polar],
+            demo: Provider::ALL.to_vec(),
         }
     }
 }
 
 /// The verifier of `provider`'s route: from its environment variable, else on the demo secret
 /// `on_stand_in` (noted in `demo`), else none: the route is not mounted.
-fn mounted<V>(
+fn mounted<P: webhook::Provider>(
     provider: Provider,
     on_stand_in: bool,
-    from_env: fn() -> Result<V, WebhookError>,
-    new: fn(String) -> Result<V, WebhookError>,
+    from_env: impl FnOnce() -> Result<Verifier<P>, WebhookError>,
     demo: &mut Vec<Provider>,
-) -> Result<Option<V>, SetupError> {
+) -> Result<Option<Verifier<P>>, SetupError> {
     let variable = provider.secret_variable();
     match from_env() {
         Ok(verifier) => Ok(Some(verifier)),
         Err(error) if error.kind() == WebhookErrorKind::MissingSecret && on_stand_in => {
             demo.push(provider);
-            new(provider.demo_secret().to_owned())
+            Verifier::new(provider.demo_secret())
                 .map(Some)
                 .map_err(|error| SetupError(format!("the demo secret: {error}")))
         }
@@ -726,15 +756,167 @@ fn mounted<V>(
     }
 }
 
-/// Sample payment events, shaped as Stripe and Polar send them (only the fields that matter
+/// Sample payment events, shaped as each provider sends them (only the fields that matter
 /// here, and a few around them), for the `send-webhook` example and the scenario suite.
 ///
-/// Each event happens now (Stripe's `created`, Polar's `timestamp`), as a live event
-/// (`livemode: true`).
+/// Each event happens now (Stripe's `created`, Polar's `timestamp`, Paddle's `occurred_at`), as
+/// a live event.
 pub mod sample {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use serde_json::{Value, json};
+
+    use super::Provider;
+
+    /// `provider`'s event of a one-off payment of `amount_cents` USD by `customer_key`, through
+    /// `click_id`, keyed by `key`: its sale's transaction id is [`transaction_id`].
+    pub fn sale(
+        provider: Provider,
+        key: &str,
+        amount_cents: u64,
+        customer_key: &str,
+        click_id: Option<&str>,
+    ) -> Value {
+        match provider {
+            Provider::Stripe => {
+                stripe_checkout_completed(key, amount_cents, customer_key, click_id)
+            }
+            Provider::Polar => {
+                polar_order("order.paid", key, amount_cents, 0, customer_key, click_id)
+            }
+            Provider::Paddle => {
+                paddle_transaction_completed(key, amount_cents, customer_key, click_id)
+            }
+            Provider::LemonSqueezy => lemon_squeezy_order(
+                "order_created",
+                key,
+                amount_cents,
+                0,
+                customer_key,
+                click_id,
+            ),
+        }
+    }
+
+    /// `provider`'s event of a refund of `refunded_cents` of the sale [`sale`] keyed by `key`.
+    pub fn refund(provider: Provider, key: &str, amount_cents: u64, refunded_cents: u64) -> Value {
+        match provider {
+            Provider::Stripe => stripe_charge_refunded(key, amount_cents, refunded_cents),
+            Provider::Polar => polar_order(
+                "order.refunded",
+                key,
+                amount_cents,
+                refunded_cents,
+                "",
+                None,
+            ),
+            Provider::Paddle => paddle_refund_approved(key, amount_cents, refunded_cents),
+            Provider::LemonSqueezy => lemon_squeezy_order(
+                "order_refunded",
+                key,
+                amount_cents,
+                refunded_cents,
+                "",
+                None,
+            ),
+        }
+    }
+
+    /// The transaction id of the sale of [`sale`] keyed by `key`, as Affitor records it.
+    pub fn transaction_id(provider: Provider, key: &str) -> String {
+        match provider {
+            Provider::LemonSqueezy => format!("orders/{key}"),
+            _ => key.to_owned(),
+        }
+    }
+
+    /// Paddle `transaction.completed` of the one-off transaction `transaction_id` of
+    /// `amount_cents` USD (tax included) by `customer_key`, through `click_id`.
+    pub fn paddle_transaction_completed(
+        transaction_id: &str,
+        amount_cents: u64,
+        customer_key: &str,
+        click_id: Option<&str>,
+    ) -> Value {
+        let total = amount_cents.to_string();
+        json!({
+            "event_id": format!("evt_{transaction_id}_completed"),
+            "event_type": "transaction.completed",
+            "occurred_at": now_rfc3339(),
+            "notification_id": format!("ntf_{transaction_id}_completed"),
+            "data": {
+                "id": transaction_id,
+                "status": "completed",
+                "origin": "web",
+                "subscription_id": null,
+                "currency_code": "USD",
+                "custom_data": metadata(customer_key, "affitor_customer_key", click_id),
+                "details": { "totals": { "total": total, "grand_total": total, "currency_code": "USD" } },
+            },
+        })
+    }
+
+    /// Paddle `adjustment.updated`: the refund of `refunded_cents` of the transaction
+    /// `transaction_id` of `amount_cents`, approved.
+    pub fn paddle_refund_approved(
+        transaction_id: &str,
+        amount_cents: u64,
+        refunded_cents: u64,
+    ) -> Value {
+        json!({
+            "event_id": format!("evt_{transaction_id}_refunded"),
+            "event_type": "adjustment.updated",
+            "occurred_at": now_rfc3339(),
+            "notification_id": format!("ntf_{transaction_id}_refunded"),
+            "data": {
+                "id": format!("adj_{transaction_id}"),
+                "action": "refund",
+                "type": if refunded_cents >= amount_cents { "full" } else { "partial" },
+                "status": "approved",
+                "transaction_id": transaction_id,
+                "reason": "requested_by_customer",
+                "currency_code": "USD",
+                "totals": { "total": refunded_cents.to_string(), "currency_code": "USD" },
+            },
+        })
+    }
+
+    /// Lemon Squeezy `order_created` (or `order_refunded`, with `refunded_cents`) of the order
+    /// `order_id` of `amount_cents` USD by `customer_key`, through `click_id`.
+    pub fn lemon_squeezy_order(
+        event_name: &str,
+        order_id: &str,
+        amount_cents: u64,
+        refunded_cents: u64,
+        customer_key: &str,
+        click_id: Option<&str>,
+    ) -> Value {
+        let status = match refunded_cents {
+            0 => "paid",
+            refunded if refunded >= amount_cents => "refunded",
+            _ => "partial_refund",
+        };
+        json!({
+            "meta": {
+                "event_name": event_name,
+                "test_mode": false,
+                "custom_data": metadata(customer_key, "affitor_customer_key", click_id),
+            },
+            "data": {
+                "type": "orders",
+                "id": order_id,
+                "attributes": {
+                    "status": status,
+                    "total": amount_cents,
+                    "refunded": refunded_cents > 0,
+                    "refunded_amount": refunded_cents,
+                    "currency": "USD",
+                    "created_at": now_rfc3339(),
+                    "updated_at": now_rfc3339(),
+                },
+            },
+        })
+    }
 
     /// Now, in Unix seconds.
     fn now() -> u64 {
@@ -886,24 +1068,10 @@ mod tests {
     #[test]
     fn a_route_without_its_secret_is_mounted_only_on_the_stand_in() {
         let mut demo = Vec::new();
-        let away = mounted(
-            Provider::Stripe,
-            false,
-            unset,
-            Verifier::<Stripe>::new,
-            &mut demo,
-        )
-        .unwrap();
+        let away = mounted(Provider::Stripe, false, unset, &mut demo).unwrap();
         assert!(away.is_none());
         assert!(demo.is_empty());
-        let local = mounted(
-            Provider::Stripe,
-            true,
-            unset,
-            Verifier::<Stripe>::new,
-            &mut demo,
-        )
-        .unwrap();
+        let local = mounted(Provider::Stripe, true, unset, &mut demo).unwrap();
         assert!(local.is_some());
         assert_eq!(demo, [Provider::Stripe]);
     }
@@ -911,28 +1079,14 @@ mod tests {
     #[test]
     fn a_set_secret_is_used_anywhere_and_a_bad_one_stops_the_app() {
         let mut demo = Vec::new();
-        let set = mounted(
-            Provider::Stripe,
-            false,
-            rotating,
-            Verifier::<Stripe>::new,
-            &mut demo,
-        )
-        .unwrap();
+        let set = mounted(Provider::Stripe, false, rotating, &mut demo).unwrap();
         assert_eq!(
             format!("{set:?}").matches("secrets: 2").count(),
             1,
             "{set:?}"
         );
         assert!(demo.is_empty());
-        let error = mounted(
-            Provider::Stripe,
-            true,
-            empty,
-            Verifier::<Stripe>::new,
-            &mut demo,
-        )
-        .unwrap_err();
+        let error = mounted(Provider::Stripe, true, empty, &mut demo).unwrap_err();
         assert!(
             error.to_string().starts_with("STRIPE_WEBHOOK_SECRET"),
             "{error}"
