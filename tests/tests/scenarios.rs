@@ -383,6 +383,33 @@ mod scenario {
             "{}",
             app.app.name
         );
+        assert_eq!(answer.json["client_reference_id"], json!(user_id));
+
+        // The other providers' checkouts carry the same keys where each reads them back.
+        let keys = json!({ "affitor_click_id": click_id, "affitor_customer_key": user_id });
+        for (provider, pointer) in [
+            ("polar", "/metadata"),
+            ("paddle", "/custom_data"),
+            ("lemonsqueezy", "/checkout_data/custom"),
+        ] {
+            let body = json!({ "userId": user_id, "provider": provider });
+            let answer = app.post_json("/api/checkout", &body, &[]).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::OK,
+                "{}: {provider}",
+                app.app.name
+            );
+            assert_eq!(
+                answer.json.pointer(pointer),
+                Some(&keys),
+                "{}: {provider}",
+                app.app.name
+            );
+        }
+        let body = json!({ "userId": user_id, "provider": "paypal" });
+        let answer = app.post_json("/api/checkout", &body, &[]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", app.app.name);
     }
 
     /// A checkout answers the user's email and click id: no one gets another user's by trying

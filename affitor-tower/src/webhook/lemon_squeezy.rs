@@ -40,6 +40,10 @@ impl Scheme for LemonSqueezy {
         utf8_key(secret)
     }
 
+    fn checkout_fields(_customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({ "checkout_data": { "custom": metadata } })
+    }
+
     fn verify<K, V>(
         verifier: &Verifier<Self>,
         headers: impl IntoIterator<Item = (K, V)>,

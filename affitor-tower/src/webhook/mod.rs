@@ -177,6 +177,7 @@
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.
 
 mod builder;
+mod checkout;
 mod currency;
 mod error;
 mod lemon_squeezy;
@@ -202,6 +203,7 @@ use crate::{
 };
 
 pub use builder::Builder;
+pub use checkout::checkout_fields;
 pub use currency::{CurrencyConverter, ExchangeRates};
 pub use error::{WebhookError, WebhookErrorKind};
 pub use lemon_squeezy::LemonSqueezy;

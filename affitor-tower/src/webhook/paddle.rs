@@ -38,6 +38,10 @@ impl Scheme for Paddle {
         utf8_key(secret)
     }
 
+    fn checkout_fields(_customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({ "custom_data": metadata })
+    }
+
     fn verify<K, V>(
         verifier: &Verifier<Self>,
         headers: impl IntoIterator<Item = (K, V)>,

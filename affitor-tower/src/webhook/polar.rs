@@ -43,6 +43,10 @@ impl Scheme for Polar {
         keys(secret)
     }
 
+    fn checkout_fields(_customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({ "metadata": metadata })
+    }
+
     fn verify<K, V>(
         verifier: &Verifier<Self>,
         headers: impl IntoIterator<Item = (K, V)>,

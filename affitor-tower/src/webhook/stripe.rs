@@ -39,6 +39,14 @@ impl Scheme for Stripe {
         utf8_key(secret)
     }
 
+    fn checkout_fields(customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "client_reference_id": customer_key,
+            "metadata": metadata,
+            "subscription_data": { "metadata": metadata },
+        })
+    }
+
     fn verify<K, V>(
         verifier: &Verifier<Self>,
         headers: impl IntoIterator<Item = (K, V)>,

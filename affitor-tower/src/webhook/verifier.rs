@@ -44,6 +44,10 @@ pub(crate) mod sealed {
         /// The HMAC key bytes of one secret (several when a secret can be read two ways).
         fn keys(secret: &str) -> Vec<Vec<u8>>;
 
+        /// The checkout-creation fields that carry `metadata` (the Affitor keys) to the
+        /// provider's events: see `checkout_fields`.
+        fn checkout_fields(customer_key: &str, metadata: serde_json::Value) -> serde_json::Value;
+
         /// Verifies the delivery's signature over `body` as of `now`, then reads its event.
         /// `body` is within the limit already.
         fn verify<K, V>(

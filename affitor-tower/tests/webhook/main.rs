@@ -90,3 +90,5 @@ mod secrets;
 mod paddle;
 
 mod lemon_squeezy;
+
+mod checkout;

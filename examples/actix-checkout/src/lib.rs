@@ -73,6 +73,12 @@ async fn checkout(
     click_id: Option<AffitorClickId>,
     request: web::Json<CheckoutRequest>,
 ) -> HttpResponse {
+    let provider = match request.provider() {
+        Ok(provider) => provider,
+        Err(error) => {
+            return HttpResponse::BadRequest().json(json!({ "error": error.to_string() }));
+        }
+    };
     let Some(user) = state.users.get(&request.user_id) else {
         let error = json!({ "error": "no user has this userId: sign up first" });
         return HttpResponse::NotFound().json(error);
@@ -82,6 +88,7 @@ async fn checkout(
         click_id.as_deref(),
         request.price_id.as_deref(),
         &state.config.program_id,
+        provider,
     );
     HttpResponse::Ok().json(session)
 }

@@ -57,6 +57,13 @@ async fn checkout(
     click_id: Option<AffitorClickId>,
     Json(request): Json<CheckoutRequest>,
 ) -> Response {
+    let provider = match request.provider() {
+        Ok(provider) => provider,
+        Err(error) => {
+            let error = json!({ "error": error.to_string() });
+            return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+        }
+    };
     let Some(user) = state.users.get(&request.user_id) else {
         let error = json!({ "error": "no user has this userId: sign up first" });
         return (StatusCode::NOT_FOUND, Json(error)).into_response();
@@ -66,6 +73,7 @@ async fn checkout(
         click_id.as_deref(),
         request.price_id.as_deref(),
         &state.program_id,
+        provider,
     );
     Json(session).into_response()
 }
