@@ -67,6 +67,8 @@
 //! and the click id is found by the same code (`affitor_tower::lookup`): a team can move
 //! between the two frameworks without a change in behaviour.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod click_id;
 mod client;
 mod middleware;
@@ -74,9 +76,10 @@ mod middleware;
 mod webhook;
 
 pub use affitor_tower;
+#[cfg(feature = "capture")]
+pub use affitor_tower::capture::CaptureClicks;
 pub use affitor_tower::{
     ClickId, Client,
-    capture::CaptureClicks,
     client::BoundClient,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };

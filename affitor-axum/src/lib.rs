@@ -53,20 +53,26 @@
 //! webhook and tracks its sale or refund: the handler is one line,
 //! `event.track(&affitor).await`, and answers the status the provider needs.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "capture")]
+mod capture;
 mod click_id;
 mod client;
 #[cfg(feature = "webhook")]
 mod webhook;
 
 pub use affitor_tower;
+#[cfg(feature = "capture")]
+pub use affitor_tower::capture::CaptureClicks;
 pub use affitor_tower::{
     AffitorLayer, ClickId, Client,
-    capture::CaptureClicks,
     client::BoundClient,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
+#[cfg(feature = "capture")]
+pub use capture::connect_info;
 pub use click_id::{AffitorClickId, ClickIdRejection};
-pub use client::connect_info;
 pub use client::{AffitorClient, ClientRejection, FromLayer, FromState};
 #[cfg(feature = "webhook")]
 pub use webhook::{WebhookEvent, WebhookRejection};

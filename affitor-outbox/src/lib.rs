@@ -50,6 +50,8 @@
 //!   request: the event falls back to the client's in-memory queue, counted in
 //!   [`OutboxStats::fell_back`] and logged.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!(
     "affitor-outbox needs a store: enable its `sqlite` feature (the default), `postgres`, or both"

@@ -47,7 +47,8 @@
 //! | [`mock`] | a local stand-in of the Affitor API for your tests | `mock` |
 //!
 //! Feature `metrics` counts what the client does with its events through the `metrics` facade
-//! (see [`client`]).
+//! (see [`client`]). The client's TLS is `rustls` (a default feature) or, with `native-tls`,
+//! the platform's; built with neither, it speaks plain HTTP only (the stand-in's).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod click_id;

@@ -1,6 +1,10 @@
 //! The `Affitor` middleware: finds the click id in each request and passes the body on byte for
 //! byte.
 
+#[cfg(feature = "capture")]
+mod capture;
+#[cfg(not(feature = "capture"))]
+#[path = "no_capture.rs"]
 mod capture;
 mod future;
 mod payload;
@@ -13,10 +17,11 @@ use std::task::{Context, Poll};
 use actix_web::HttpMessage;
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+#[cfg(feature = "capture")]
+use affitor_tower::capture::CaptureClicks;
 use affitor_tower::lookup::{self, HeaderLookup, WantedHeader};
 use affitor_tower::{
     ClickId, Client,
-    capture::CaptureClicks,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 
@@ -70,6 +75,7 @@ pub use future::ResponseFuture;
 pub struct Affitor {
     search: ClickIdSearch,
     client: Option<Client>,
+    #[cfg(feature = "capture")]
     capture: Option<CaptureClicks>,
 }
 
@@ -177,6 +183,7 @@ impl Affitor {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "capture")]
     #[must_use]
     pub fn capture_clicks(mut self, capture: CaptureClicks) -> Self {
         self.capture = Some(capture);
@@ -195,6 +202,7 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        #[cfg(feature = "capture")]
         if self.capture.is_some() && self.client.is_none() {
             tracing::warn!(
                 "`Affitor::capture_clicks` has no client to send the clicks with: no partner \
@@ -282,10 +290,13 @@ where
     }
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        #[cfg(feature = "capture")]
         let capture = match (&self.config.capture, &self.config.client) {
             (Some(capture), Some(client)) => capture::start(capture, client, &request),
             _ => None,
         };
+        #[cfg(not(feature = "capture"))]
+        let capture = None;
         if let Some(client) = &self.config.client {
             request.extensions_mut().insert(client.clone());
         }

@@ -300,6 +300,13 @@ impl ClientBuilder {
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
             self.allow_insecure_http,
         )?;
+        if base_url.starts_with("https:") && !cfg!(any(feature = "rustls", feature = "native-tls"))
+        {
+            tracing::warn!(
+                "affitor-tower is built without TLS: every call to {base_url} will fail; enable \
+                 its feature `rustls` (a default one) or `native-tls`"
+            );
+        }
         let url = |path: &str| {
             Url::parse(&format!("{base_url}{path}")).map_err(|error| {
                 Error::new(ErrorKind::InvalidBaseUrl)
