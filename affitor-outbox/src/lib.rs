@@ -2,7 +2,7 @@
 //!
 //! [`Client::send_in_background`](affitor_tower::LeadRequest::send_in_background) keeps events
 //! in memory: a deploy, a crash or an out-of-memory kill loses the ones still waiting. An
-//! [`Outbox`] writes each event to a store before the request answers, and a relay delivers
+//! [`Outbox`] writes each event to a store, and a relay delivers
 //! the stored events with the client's per-endpoint retry policy, then with a backoff that
 //! survives restarts, until Affitor has answered.
 //!
@@ -19,14 +19,19 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::from_env()?;
+//! let direct = Client::from_env()?; // the relay sends through it
 //! // A SQLite path, or a `postgres://` URL.
-//! let outbox = Outbox::open("affitor-outbox.db", client.clone()).await?;
+//! let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;
+//! // The client of your layer and handlers: its `send_in_background` writes to the outbox.
+//! let client = direct.with_backend(outbox.clone());
 //!
-//! // In a signup handler: written before the handler answers, delivered by the relay.
-//! outbox.enqueue(client.lead("user_123").email("ada@example.com")).await;
+//! // In a signup handler, the same line as without an outbox: written, then delivered.
+//! client.lead("user_123").email("ada@example.com").send_in_background();
+//! // Or written before the handler goes on:
+//! outbox.enqueue(client.lead("user_456")).await;
 //!
-//! // At the end of `main`: the relay finishes what it is sending; the rest waits in the store.
+//! // At the end of `main`: the writes end, the relay finishes what it is sending; the rest
+//! // waits in the store.
 //! outbox.shutdown(std::time::Duration::from_secs(5)).await;
 //! # Ok(())
 //! # }

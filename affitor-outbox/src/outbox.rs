@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use affitor_tower::Client;
-use affitor_tower::client::{Endpoint, IntoEvent};
+use affitor_tower::client::{Backend, Endpoint, Event, IntoEvent};
 use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 
 use crate::builder::{Config, OutboxBuilder};
 use crate::connection::OutboxConnection;
@@ -44,6 +45,9 @@ pub(crate) struct Inner {
     /// Wakes the relay: a row was written.
     pub(crate) wake: Notify,
     relay: Mutex<Option<Relay>>,
+    /// The writes of events handed over by `send_in_background` (the outbox as a client's
+    /// [`Backend`]), for `shutdown` to wait on.
+    writes: TaskTracker,
     /// Where the store is, a URL's password left out: for logs and `Debug`.
     location: String,
 }
@@ -89,6 +93,7 @@ impl Outbox {
                 counters: Counters::default(),
                 wake: Notify::new(),
                 relay: Mutex::new(None),
+                writes: TaskTracker::new(),
                 location,
             }),
         };
@@ -318,6 +323,18 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn shutdown(&self, deadline: Duration) -> OutboxStats {
+        // The events `send_in_background` handed over are written first, so the relay can
+        // still send them, and the rest waits in the store.
+        let started = tokio::time::Instant::now();
+        let writes = &self.inner.writes;
+        writes.close();
+        if tokio::time::timeout(deadline, writes.wait()).await.is_err() {
+            tracing::warn!(
+                writing = writes.len(),
+                "the Affitor outbox stopped before every event handed to it was written"
+            );
+        }
+        let deadline = deadline.saturating_sub(started.elapsed());
         let relay = self.relay_slot().take();
         if let Some(relay) = relay {
             relay.stop(&self.inner, deadline).await;
@@ -330,6 +347,60 @@ impl Outbox {
             .relay
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The outbox as a client's delivery: with
+/// [`Client::with_backend`](affitor_tower::Client::with_backend), every `send_in_background`
+/// writes its event to the outbox, as [`enqueue`](Outbox::enqueue) does, on a task of its own:
+/// the handler answers at once, and the event is stored a moment later (the time of one write).
+/// Where the event must be stored before the request answers, await
+/// [`enqueue`](Outbox::enqueue), or [`enqueue_in`](Outbox::enqueue_in) your transaction.
+///
+/// Without a tokio runtime to write on, the event goes to the client's in-memory queue,
+/// counted in [`OutboxStats::fell_back`]. [`shutdown`](Outbox::shutdown) waits for the writes
+/// under way, within its deadline.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use affitor_outbox::Outbox;
+/// use affitor_tower::Client;
+///
+/// let direct = Client::from_env()?; // the relay sends through it
+/// let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;
+/// let client = direct.with_backend(outbox.clone()); // give this one to the layer
+///
+/// // In a handler, as without an outbox:
+/// client.lead("user_123").email("ada@example.com").send_in_background();
+///
+/// outbox.shutdown(std::time::Duration::from_secs(5)).await; // at the end of `main`
+/// # Ok(())
+/// # }
+/// ```
+impl Backend for Outbox {
+    fn deliver(&self, event: Event) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let outbox = self.clone();
+                self.inner
+                    .writes
+                    .spawn_on(async move { outbox.enqueue(event).await }, &runtime);
+            }
+            _ => {
+                Counters::add(&self.inner.counters.fell_back);
+                tracing::warn!(
+                    endpoint = event.endpoint().name(),
+                    location = %self.inner.location,
+                    "Affitor event kept in memory only: no tokio runtime to write it to the \
+                     outbox on"
+                );
+                self.inner.client.send_event_in_background(event);
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "affitor_outbox::Outbox"
     }
 }
 

@@ -168,11 +168,7 @@ impl ExampleApp {
         outbox: Option<affitor_outbox::Outbox>,
         webhooks: PaymentWebhooks,
     ) -> Running {
-        let config = AppConfig {
-            affitor: affitor.clone(),
-            program_id: mock.program_id().to_string(),
-            outbox,
-        };
+        let config = AppConfig::new(affitor.clone(), mock.program_id().to_string(), outbox);
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("the port");
         let served = (self.serve)(listener, config, webhooks).expect("the app serves");

@@ -38,6 +38,54 @@ async fn each_event_is_written_then_delivered_once() {
     assert_eq!((stats.enqueued, stats.delivered, stats.dead), (3, 3, 0));
 }
 
+/// As a client's backend, the outbox takes every `send_in_background`: the handler code is the
+/// same with or without it, and nothing reaches the client's in-memory queue.
+#[tokio::test]
+async fn send_in_background_goes_through_the_outbox_set_as_the_clients_backend() {
+    let (mock, direct) = stand_in().await;
+    let click_id = mock.click("partner");
+    // No relay: what `send_in_background` hands over stays in the store, to be seen there.
+    let path = sqlite_path("backend");
+    let outbox = Outbox::builder(direct.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let client = direct.with_backend(outbox.clone());
+    assert!(format!("{client:?}").contains("affitor_outbox::Outbox"));
+
+    client
+        .lead("user_1")
+        .click_id(click_id)
+        .send_in_background();
+    sale(&mock, &client, 1).send_in_background();
+    client.refund("in_1").send_in_background();
+    // An invalid event is refused at once, as without a backend.
+    client.lead("").send_in_background();
+
+    let stats = outbox.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.enqueued, 3, "{stats:?}");
+    assert_eq!(stats.fell_back, 0, "{stats:?}");
+    assert_eq!(outbox.waiting().await.unwrap(), 3);
+    assert_eq!(direct.delivery_stats().queued, 0);
+    assert_eq!(direct.delivery_stats().failed, 1);
+    assert!(
+        mock.requests().is_empty(),
+        "nothing was sent: the relay is off"
+    );
+
+    // A relay on the same file delivers them.
+    let relay = Outbox::open(&path, direct.clone()).await.unwrap();
+    wait_until("the outbox to empty", A_WHILE, async || {
+        relay.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(mock.leads().len(), 1);
+    assert_eq!(sale_requests(&mock), ["in_1"]);
+    assert_eq!(mock.refunds().len(), 1);
+    relay.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn a_refund_waits_for_its_sale() {
     let (mock, _) = stand_in().await;

@@ -365,6 +365,7 @@ impl ClientBuilder {
                     self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
                 ),
             }),
+            backend: None,
         })
     }
 }

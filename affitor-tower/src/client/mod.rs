@@ -58,7 +58,9 @@ use crate::ClickId;
 pub use self::bound::BoundClient;
 pub use self::builder::ClientBuilder;
 pub use self::click::{ClickOutcome, ClickRequest};
-pub use self::delivery::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
+pub use self::delivery::{
+    Backend, DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason,
+};
 pub use self::error::{Error, ErrorKind};
 pub use self::event::{Event, IntoEvent};
 pub use self::lead::{LeadOutcome, LeadRequest};
@@ -128,6 +130,9 @@ pub use crate::endpoint::Endpoint;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Where `send_in_background` hands events, instead of the in-memory queue
+    /// ([`Client::with_backend`]).
+    backend: Option<Arc<dyn Backend>>,
 }
 
 struct Inner {
@@ -383,6 +388,10 @@ impl fmt::Debug for Client {
             .field("retry", &inner.transport.retry)
             .field("test_mode", &inner.test_mode)
             .field("program_id", &inner.program_id)
+            .field(
+                "backend",
+                &self.backend.as_ref().map(|backend| backend.name()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use affitor_axum::affitor_tower::webhook::{Provider, Verifier};
 use affitor_axum::{AffitorClickId, AffitorClient, WebhookEvent};
-use affitor_outbox::Outbox;
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +23,6 @@ use serde_json::json;
 #[derive(Clone, FromRef)]
 struct CheckoutState {
     users: Users,
-    outbox: Option<Outbox>,
     program_id: Arc<str>,
 }
 
@@ -35,7 +33,6 @@ struct CheckoutState {
 pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let state = CheckoutState {
         users: Users::default(),
-        outbox: config.outbox.clone(),
         program_id: config.program_id.as_str().into(),
     };
     let mut app = axum_signup::signup_routes()

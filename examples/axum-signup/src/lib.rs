@@ -6,7 +6,6 @@
 //! of the Affitor API and logs every event that reaches it.
 
 use affitor_axum::{AffitorClient, AffitorLayer, CaptureClicks};
-use affitor_outbox::Outbox;
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,22 +13,11 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
 
-/// What the signup handlers share: the users, and the outbox the leads go through, if any.
-#[derive(Clone, FromRef)]
-struct SignupState {
-    users: Users,
-    outbox: Option<Outbox>,
-}
-
 /// The app: the signup page and `POST /api/signup`, behind the Affitor layer, which records a
 /// visit to a partner link (`/?aff=partner`) as a click and sets the click id's cookie.
 pub fn app(config: AppConfig) -> Router {
-    let state = SignupState {
-        users: Users::default(),
-        outbox: config.outbox.clone(),
-    };
     signup_routes()
-        .with_state(state)
+        .with_state(Users::default())
         .layer(affitor_layer(config))
 }
 
@@ -41,12 +29,11 @@ pub fn affitor_layer(config: AppConfig) -> AffitorLayer<CaptureClicks> {
         .capture_clicks(CaptureClicks::new().client_address_from(affitor_axum::connect_info))
 }
 
-/// The signup routes, for any router whose state holds the [`Users`] and the outbox (`None`
-/// to send the leads in the background), and `GET /metrics` (Prometheus text).
+/// The signup routes, for any router whose state holds the [`Users`], and `GET /metrics`
+/// (Prometheus text).
 pub fn signup_routes<S>() -> Router<S>
 where
     Users: FromRef<S>,
-    Option<Outbox>: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     example_support::install_metrics();
@@ -66,7 +53,6 @@ async fn page() -> Html<&'static str> {
 
 async fn signup(
     State(users): State<Users>,
-    State(outbox): State<Option<Outbox>>,
     affitor: AffitorClient,
     JsonOrForm(form): JsonOrForm<SignupForm>,
 ) -> Response {
@@ -77,13 +63,12 @@ async fn signup(
             return (status, Json(error.body())).into_response();
         }
     };
-    // The click id is filled in from the request; the answer never waits on Affitor, only,
-    // with an outbox, on the lead being written to it.
-    let lead = affitor.lead(&user.id).email(&user.email);
-    match &outbox {
-        Some(outbox) => outbox.enqueue(lead).await,
-        None => lead.send_in_background(),
-    }
+    // The click id is filled in from the request; the answer never waits on Affitor. With
+    // `AFFITOR_OUTBOX`, the client's backend writes the lead to the outbox.
+    affitor
+        .lead(&user.id)
+        .email(&user.email)
+        .send_in_background();
     Json(SignupResponse { user_id: user.id }).into_response()
 }
 

@@ -57,13 +57,30 @@ const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
 /// durable outbox, if any.
 #[derive(Clone, Debug)]
 pub struct AppConfig {
-    /// The Affitor API client.
+    /// The Affitor API client of the layer and the handlers: its `send_in_background` writes
+    /// to the outbox when there is one, and queues in memory otherwise.
     pub affitor: Client,
     /// The Affitor program id, put in the Stripe metadata of a checkout.
     pub program_id: String,
-    /// The durable outbox the handlers enqueue their events into; `None` sends them in the
-    /// background, from memory.
+    /// The durable outbox, for `main` to shut down; the handlers reach it through `affitor`.
     pub outbox: Option<Outbox>,
+}
+
+impl AppConfig {
+    /// The configuration of an app whose events go through `outbox` when there is one (the
+    /// client's [backend](affitor_tower::client::Backend)), else `affitor`'s in-memory queue.
+    /// `affitor` is the client the outbox's relay sends through.
+    pub fn new(affitor: Client, program_id: String, outbox: Option<Outbox>) -> Self {
+        let affitor = match &outbox {
+            Some(outbox) => affitor.with_backend(outbox.clone()),
+            None => affitor,
+        };
+        Self {
+            affitor,
+            program_id,
+            outbox,
+        }
+    }
 }
 
 /// The example contract's configuration, read from the environment.
@@ -105,11 +122,9 @@ impl Environment {
         if is_set("AFFITOR_API_URL") || is_set("AFFITOR_API_BASE") {
             let affitor = Client::from_env()
                 .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
-            let config = AppConfig {
-                outbox: open_outbox(&affitor).await?,
-                affitor,
-                program_id: program_id.unwrap_or_else(|| "YOUR_PROGRAM_ID".to_owned()),
-            };
+            let outbox = open_outbox(&affitor).await?;
+            let program_id = program_id.unwrap_or_else(|| "YOUR_PROGRAM_ID".to_owned());
+            let config = AppConfig::new(affitor, program_id, outbox);
             return Ok(Self {
                 addr,
                 config,
@@ -137,11 +152,9 @@ impl Environment {
             "AFFITOR_API_URL is unset or empty: started the local Affitor API stand-in at {}",
             stand_in.url()
         );
-        let config = AppConfig {
-            outbox: open_outbox(&affitor).await?,
-            affitor,
-            program_id: program_id.unwrap_or_else(|| stand_in.program_id().to_string()),
-        };
+        let outbox = open_outbox(&affitor).await?;
+        let program_id = program_id.unwrap_or_else(|| stand_in.program_id().to_string());
+        let config = AppConfig::new(affitor, program_id, outbox);
         Ok(Self {
             addr,
             config,

@@ -24,6 +24,8 @@ mod queue;
 
 pub(super) use self::queue::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
 use super::endpoint::Endpoint;
+use std::sync::Arc;
+
 use super::event::{Event, IntoEvent};
 use super::{ClickRequest, Client, LeadRequest, RefundRequest, SaleRequest};
 
@@ -167,11 +169,93 @@ impl DeliveryReport {
     }
 }
 
+/// Where a client's `send_in_background` hands its events, instead of its in-memory queue: a
+/// durable outbox (`affitor_outbox::Outbox` is one), or a delivery of your own. Set it with
+/// [`Client::with_backend`]; every handler keeps calling `send_in_background()`, whatever the
+/// delivery.
+///
+/// [`deliver`](Self::deliver) is called in the handler, with the event validated: it must
+/// return at once (spawn what it has to await), and must not lose the event: when it cannot
+/// take one, it hands it to [`Client::send_event_in_background`] of a client without a
+/// backend.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use affitor_tower::Client;
+/// use affitor_tower::client::{Backend, Event};
+///
+/// /// Keeps the events, for a test.
+/// #[derive(Default)]
+/// struct Kept(Mutex<Vec<Event>>);
+///
+/// impl Backend for Kept {
+///     fn deliver(&self, event: Event) {
+///         self.0.lock().unwrap().push(event);
+///     }
+/// }
+///
+/// # fn main() -> Result<(), affitor_tower::Error> {
+/// let kept = Arc::new(Kept::default());
+/// let client = Client::builder().api_key("aff_key").build()?.with_backend(kept.clone());
+/// client.lead("user_1").click_id("cust_1".parse().ok()).send_in_background();
+/// assert_eq!(kept.0.lock().unwrap().len(), 1);
+/// # Ok(())
+/// # }
+/// ```
+pub trait Backend: Send + Sync + 'static {
+    /// Takes `event` for delivery, and returns at once.
+    fn deliver(&self, event: Event);
+
+    /// What it is, for the client's `Debug` output (default: its type's name).
+    fn name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
+}
+
+impl<B: Backend + ?Sized> Backend for Arc<B> {
+    fn deliver(&self, event: Event) {
+        (**self).deliver(event);
+    }
+
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}
+
 impl Client {
+    /// This client, its `send_in_background` handing events to `backend` instead of its
+    /// in-memory queue; `send().await` is unchanged. Clones share the backend; the client it
+    /// was made from keeps its queue (give that one to the backend, if it sends through a
+    /// client: an outbox's relay does).
+    ///
+    /// ```
+    /// use affitor_tower::Client;
+    /// # use affitor_tower::client::{Backend, Event};
+    /// # #[derive(Clone)] struct Outbox;
+    /// # impl Backend for Outbox { fn deliver(&self, _: Event) {} }
+    ///
+    /// # fn main() -> Result<(), affitor_tower::Error> {
+    /// let direct = Client::builder().api_key("aff_key").build()?;
+    /// // With `affitor-outbox`: `let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;`
+    /// # let outbox = Outbox;
+    /// let client = direct.with_backend(outbox.clone()); // for the layer and the handlers
+    /// client.lead("user_1").send_in_background(); // handed to the outbox
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_backend(&self, backend: impl Backend) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            backend: Some(Arc::new(backend)),
+        }
+    }
+
     /// Queues an event for the client's background worker and returns at once, as the
-    /// request's `send_in_background` does: see
-    /// [sending in the background](Client#sending-in-the-background). An outbox hands an
-    /// event here when its store cannot take it.
+    /// request's `send_in_background` does without a [`Backend`]: see
+    /// [sending in the background](Client#sending-in-the-background). Always the in-memory
+    /// queue, whatever the backend: an outbox hands an event here when its store cannot take
+    /// it.
     ///
     /// ```
     /// # async fn fall_back(client: affitor_tower::Client, event: affitor_tower::client::Event) {
@@ -180,6 +264,14 @@ impl Client {
     /// ```
     pub fn send_event_in_background(&self, event: Event) {
         self.inner.delivery.queue(self, Ok(event));
+    }
+
+    /// Hands a validated request's event to the backend, or queues it.
+    fn send_validated_in_background(&self, validated: Result<Event, super::Error>) {
+        match (&self.backend, validated) {
+            (Some(backend), Ok(event)) => backend.deliver(event),
+            (_, validated) => self.inner.delivery.queue(self, validated),
+        }
     }
 }
 
@@ -191,7 +283,7 @@ macro_rules! send_in_background {
             $(#[$doc])*
             pub fn send_in_background(self) {
                 let client = self.client.clone();
-                client.inner.delivery.queue(&client, self.into_event());
+                client.send_validated_in_background(self.into_event());
             }
         }
     )*};
