@@ -4,40 +4,40 @@ use std::time::Duration;
 
 use affitor_tower::Client;
 
+use crate::config::Config;
 use crate::error::{OutboxError, redact};
 use crate::outbox::Outbox;
 use crate::store::Store;
 
-/// The settings of an outbox and its relay, checked once.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) relay: bool,
-    pub(crate) max_in_flight: usize,
-    pub(crate) lease: Duration,
-    pub(crate) poll_interval: Duration,
-    pub(crate) backoff_initial: Duration,
-    pub(crate) backoff_max: Duration,
-    pub(crate) max_attempts: u32,
-    pub(crate) enqueue_timeout: Duration,
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) connections: u32,
-    pub(crate) max_file_size: Option<u64>,
-}
+impl Outbox {
+    /// Starts configuring an outbox that delivers through `client`.
+    ///
+    /// ```
+    /// # fn run(client: affitor_tower::Client) {
+    /// let builder = affitor_outbox::Outbox::builder(client).max_in_flight(512);
+    /// # }
+    /// ```
+    pub fn builder(client: Client) -> OutboxBuilder {
+        OutboxBuilder::new(client)
+    }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            relay: true,
-            max_in_flight: 2048,
-            lease: Duration::from_secs(120),
-            poll_interval: Duration::from_secs(1),
-            backoff_initial: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(300),
-            max_attempts: 100,
-            enqueue_timeout: Duration::from_secs(2),
-            connections: 8,
-            max_file_size: None,
-        }
+    /// Opens the outbox at `location` (a SQLite path, or a `postgres://` URL) with the default
+    /// settings, and starts its relay: [`Outbox::builder`]`(client).`[`open`](OutboxBuilder::open)`(location)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`OutboxBuilder::open`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = affitor_tower::Client::from_env()?;
+    /// let location = std::env::var("AFFITOR_OUTBOX")?;
+    /// let outbox = affitor_outbox::Outbox::open(&location, client).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(location: &str, client: Client) -> Result<Self, OutboxError> {
+        Self::builder(client).open(location).await
     }
 }
 

@@ -63,10 +63,12 @@ compile_error!(
 );
 
 mod builder;
+mod config;
 mod connection;
 mod error;
 mod outbox;
 mod relay;
+mod shared;
 mod stats;
 mod store;
 

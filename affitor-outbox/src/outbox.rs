@@ -9,10 +9,11 @@ use affitor_tower::client::{Backend, Endpoint, Event, IntoEvent};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
-use crate::builder::{Config, OutboxBuilder};
+use crate::config::Config;
 use crate::connection::OutboxConnection;
 use crate::error::OutboxError;
 use crate::relay::Relay;
+use crate::shared::Inner;
 use crate::stats::{Counters, OutboxStats};
 use crate::store::{DeadLetter, NewRow, Store};
 
@@ -34,80 +35,34 @@ use crate::store::{DeadLetter, NewRow, Store};
 #[derive(Clone)]
 pub struct Outbox {
     inner: Arc<Inner>,
-}
-
-/// What the handles and the relay share.
-pub(crate) struct Inner {
-    pub(crate) store: Store,
-    pub(crate) client: Client,
-    pub(crate) config: Config,
-    pub(crate) counters: Counters,
-    /// Wakes the relay: a row was written.
-    pub(crate) wake: Notify,
-    relay: Mutex<Option<Relay>>,
-    /// The writes of events handed over by `send_in_background` (the outbox as a client's
-    /// [`Backend`]), for `shutdown` to wait on.
-    writes: TaskTracker,
-    /// Where the store is, a URL's password left out: for logs and `Debug`.
-    location: String,
+    /// The relay, until `shutdown` stops it.
+    relay: Arc<Mutex<Option<Relay>>>,
 }
 
 impl Outbox {
-    /// Starts configuring an outbox that delivers through `client`.
-    ///
-    /// ```
-    /// # fn run(client: affitor_tower::Client) {
-    /// let builder = affitor_outbox::Outbox::builder(client).max_in_flight(512);
-    /// # }
-    /// ```
-    pub fn builder(client: Client) -> OutboxBuilder {
-        OutboxBuilder::new(client)
-    }
-
-    /// Opens the outbox at `location` (a SQLite path, or a `postgres://` URL) with the default
-    /// settings, and starts its relay: [`Outbox::builder`]`(client).`[`open`](OutboxBuilder::open)`(location)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`OutboxBuilder::open`].
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = affitor_tower::Client::from_env()?;
-    /// let location = std::env::var("AFFITOR_OUTBOX")?;
-    /// let outbox = affitor_outbox::Outbox::open(&location, client).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn open(location: &str, client: Client) -> Result<Self, OutboxError> {
-        Self::builder(client).open(location).await
-    }
-
     pub(crate) fn start(store: Store, client: Client, config: Config, location: String) -> Self {
         let relay = config.relay;
-        let outbox = Self {
-            inner: Arc::new(Inner {
-                store,
-                client,
-                config,
-                counters: Counters::default(),
-                wake: Notify::new(),
-                relay: Mutex::new(None),
-                writes: TaskTracker::new(),
-                location,
-            }),
-        };
-        if relay {
-            *outbox.relay_slot() = Some(Relay::start(Arc::clone(&outbox.inner)));
+        let inner = Arc::new(Inner {
+            store,
+            client,
+            config,
+            counters: Counters::default(),
+            wake: Notify::new(),
+            writes: TaskTracker::new(),
+            location,
+        });
+        let relay = relay.then(|| Relay::start(Arc::clone(&inner)));
+        Self {
+            inner,
+            relay: Arc::new(Mutex::new(relay)),
         }
-        outbox
     }
 
     /// Writes the event to the store, and wakes the relay; returns once it is written.
     ///
     /// Never fails the request: an invalid event is logged and counted
     /// ([`OutboxStats::invalid`]), and an event the store cannot take within the
-    /// [enqueue timeout](OutboxBuilder::enqueue_timeout) (it is down, or the disk is full) is
+    /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout) (it is down, or the disk is full) is
     /// handed to the client's in-memory queue, logged and counted
     /// ([`OutboxStats::fell_back`]).
     ///
@@ -160,7 +115,7 @@ impl Outbox {
 
     /// Writes the event on `connection`, inside your own transaction: the event is stored if
     /// and only if the transaction commits. The relay finds it at its next look
-    /// ([`poll_interval`](OutboxBuilder::poll_interval)). The table must be in the same
+    /// ([`poll_interval`](crate::OutboxBuilder::poll_interval)). The table must be in the same
     /// database as the outbox.
     ///
     /// # Errors
@@ -343,10 +298,7 @@ impl Outbox {
     }
 
     fn relay_slot(&self) -> std::sync::MutexGuard<'_, Option<Relay>> {
-        self.inner
-            .relay
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.relay.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

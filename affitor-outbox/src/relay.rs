@@ -19,7 +19,7 @@ use affitor_tower::{
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::outbox::Inner;
+use crate::shared::Inner;
 use crate::stats::Counters;
 use crate::store::Claimed;
 
@@ -228,7 +228,7 @@ fn read(row: &Claimed) -> Result<Event, String> {
 
 /// The wait before attempt `attempt + 1`: `initial` doubled per failed attempt, up to `max`,
 /// drawn between half and all of it; a `Retry-After` wins, up to `max`.
-fn backoff(config: &crate::builder::Config, attempt: u32, error: &Error) -> Duration {
+fn backoff(config: &crate::config::Config, attempt: u32, error: &Error) -> Duration {
     let exponent = attempt.saturating_sub(1).min(32);
     let full = config
         .backoff_initial
@@ -244,7 +244,7 @@ fn backoff(config: &crate::builder::Config, attempt: u32, error: &Error) -> Dura
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::Config;
+    use crate::config::Config;
 
     #[test]
     fn the_backoff_doubles_and_stays_under_its_ceiling() {

@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Claimed, DeadLetter, NewRow, millis};
-use crate::builder::Config;
+use crate::config::Config;
 
 /// The page size of a new file (SQLite's default), in bytes.
 const PAGE_SIZE: u64 = 4096;

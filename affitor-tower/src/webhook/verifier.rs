@@ -6,9 +6,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::builder::Builder;
-use super::error::{WebhookError, WebhookErrorKind};
-use super::signature::{Config, Secrets};
+use super::error::WebhookError;
+use super::signature::Config;
 use super::{ProviderEvent, Tracked};
 use crate::Client;
 
@@ -93,61 +92,6 @@ pub struct Verifier<P> {
 }
 
 impl<P: Provider> Verifier<P> {
-    /// A verifier for the endpoint whose signing secret is `secret` (Stripe's `whsec_...`, from
-    /// the dashboard or `stripe listen`; Polar's endpoint secret; Paddle's notification secret
-    /// key; the signing secret you gave a Lemon Squeezy webhook).
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
-    ///
-    /// ```
-    /// use affitor_tower::webhook::{Polar, Verifier};
-    ///
-    /// let polar = Verifier::<Polar>::new("polar_whs_test_secret")?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn new(secret: impl Into<String>) -> Result<Self, WebhookError> {
-        Self::builder().secret(secret).build()
-    }
-
-    /// A verifier whose secrets are those of the provider's variable
-    /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`,
-    /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or several
-    /// separated by commas (during a rotation). There is no fallback: a built-in secret would
-    /// let anyone sign sales.
-    ///
-    /// # Errors
-    ///
-    /// [`WebhookErrorKind::MissingSecret`] when the variable is unset or empty.
-    ///
-    /// ```no_run
-    /// use affitor_tower::webhook::{Stripe, Verifier};
-    ///
-    /// let stripe = Verifier::<Stripe>::from_env()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn from_env() -> Result<Self, WebhookError> {
-        match Secrets::from_env(P::SECRET_VARIABLE) {
-            Some(secrets) => Builder::new(secrets).build(),
-            None => Err(WebhookError::new(WebhookErrorKind::MissingSecret)
-                .with_detail(format!("{} is unset or empty", P::SECRET_VARIABLE))),
-        }
-    }
-
-    /// A builder, for several secrets, the tolerance, the body limit and how events are
-    /// tracked.
-    ///
-    /// ```
-    /// use affitor_tower::webhook::{Stripe, Verifier};
-    ///
-    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_test").build()?;
-    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
-    /// ```
-    pub fn builder() -> Builder<P> {
-        Builder::new(Secrets::default())
-    }
-
     pub(super) fn from_config(config: Arc<Config>) -> Self {
         Self {
             config,

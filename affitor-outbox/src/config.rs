@@ -1,0 +1,36 @@
+//! The settings of an outbox, as its builder checked them: what the relay and the stores read.
+
+use std::time::Duration;
+
+/// The settings of an outbox and its relay, checked once.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) relay: bool,
+    pub(crate) max_in_flight: usize,
+    pub(crate) lease: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) backoff_initial: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) enqueue_timeout: Duration,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) connections: u32,
+    pub(crate) max_file_size: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            relay: true,
+            max_in_flight: 2048,
+            lease: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(1),
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            max_attempts: 100,
+            enqueue_timeout: Duration::from_secs(2),
+            connections: 8,
+            max_file_size: None,
+        }
+    }
+}

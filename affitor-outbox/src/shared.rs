@@ -1,0 +1,25 @@
+//! What an outbox's handles, its writes and its relay share.
+
+use affitor_tower::Client;
+use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::stats::Counters;
+use crate::store::Store;
+
+/// What the handles and the relay share.
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    /// The client the relay sends through, and the events the store cannot take fall back to.
+    pub(crate) client: Client,
+    pub(crate) config: Config,
+    pub(crate) counters: Counters,
+    /// Wakes the relay: a row was written.
+    pub(crate) wake: Notify,
+    /// The writes of events handed over by `send_in_background` (the outbox as a client's
+    /// `Backend`), for `shutdown` to wait on.
+    pub(crate) writes: TaskTracker,
+    /// Where the store is, a URL's password left out: for logs and `Debug`.
+    pub(crate) location: String,
+}
