@@ -14,11 +14,7 @@ use affitor_actix::{Affitor, AffitorClickId, CaptureClicks, Client};
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 
 fn client(mock: &MockServer) -> Client {
-    Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .build()
-        .unwrap()
+    mock.client()
 }
 
 fn visit(target: &str) -> TestRequest {

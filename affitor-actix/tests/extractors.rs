@@ -226,11 +226,7 @@ async fn payment(affitor: AffitorClient) -> HttpResponse {
 async fn affitor_client_fills_in_the_click_id_of_the_request() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .build()
-        .unwrap();
+    let client = mock.client();
     let app = test::init_service(
         App::new()
             .wrap(Affitor::new().client(client))

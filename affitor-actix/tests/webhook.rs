@@ -29,9 +29,8 @@ async fn polar(affitor: web::Data<Client>, event: WebhookEvent<Polar>) -> HttpRe
 async fn setup() -> (MockServer, Client) {
     let mock = MockServer::start().await.unwrap();
     mock.click_with_id("partner", "cust_actix_1".parse().unwrap());
-    let affitor = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    let affitor = mock
+        .client_builder()
         .retry(
             RetryPolicy::default()
                 .base_delay(Duration::from_millis(5))

@@ -61,11 +61,7 @@ async fn call(app: Router, path: &str, cookie: Option<&str>) -> (StatusCode, Str
 }
 
 fn client_for(mock: &MockServer) -> Client {
-    Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .build()
-        .unwrap()
+    mock.client()
 }
 
 /// The API received exactly one lead, with this click id and customer key.

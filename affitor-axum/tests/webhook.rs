@@ -39,9 +39,8 @@ async fn polar(State(affitor): State<Client>, event: WebhookEvent<Polar>) -> Sta
 async fn app() -> (MockServer, Router) {
     let mock = MockServer::start().await.unwrap();
     mock.click_with_id("partner", "cust_axum_1".parse().unwrap());
-    let affitor = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    let affitor = mock
+        .client_builder()
         .retry(
             RetryPolicy::default()
                 .base_delay(Duration::from_millis(5))

@@ -21,9 +21,7 @@ use tower::ServiceExt;
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 
 fn client(mock: &MockServer) -> Client {
-    Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    mock.client_builder()
         .retry(RetryPolicy::default().base_delay(Duration::from_millis(5)))
         .build()
         .unwrap()

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use affitor_tower::client::RetryPolicy;
 use affitor_tower::mock::{Endpoint, Fault, MockServer};
-use affitor_tower::{Client, client::RetryPolicy};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -72,9 +72,8 @@ fn a_fault_run_shows_in_the_metrics_and_the_spans() {
         .unwrap();
     runtime.block_on(async {
         let mock = MockServer::start().await.unwrap();
-        let client = Client::builder()
-            .base_url(mock.url())
-            .api_key(mock.api_key())
+        let client = mock
+            .client_builder()
             .retry(
                 RetryPolicy::default()
                     .base_delay(Duration::from_millis(5))

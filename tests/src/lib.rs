@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::pin::Pin;
 use std::time::Duration;
 
-use affitor_tower::mock::{MockServer, SignedWebhook};
+use affitor_tower::mock::{MockServer, SignedWebhook, quick_retries};
 use affitor_tower::{Client, client::RetryPolicy};
 use example_support::{AppConfig, PaymentWebhooks};
 use reqwest::StatusCode;
@@ -117,7 +117,7 @@ pub fn apps(kind: Kind) -> impl Iterator<Item = ExampleApp> {
 
 /// The retry policy of the apps under test: the default's shape, with short waits.
 pub fn fast_retries() -> RetryPolicy {
-    RetryPolicy::default()
+    quick_retries()
         .base_delay(Duration::from_millis(20))
         .max_delay(Duration::from_millis(100))
         .retry_after_cap(Duration::from_secs(1))
@@ -127,9 +127,7 @@ pub fn fast_retries() -> RetryPolicy {
 
 /// The Affitor client of the apps under test: `mock`'s, with [`fast_retries`].
 pub fn client_of(mock: &MockServer) -> Client {
-    Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
+    mock.client_builder()
         .timeout(Duration::from_secs(3))
         .retry(fast_retries())
         .build()

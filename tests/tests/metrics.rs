@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use affitor_scenarios::{Kind, apps, fast_retries};
-use affitor_tower::Client;
 use affitor_tower::mock::{Endpoint, Fault, MockServer};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -29,9 +28,8 @@ async fn the_metrics_page_shows_retried_and_dropped_leads() {
         let mock = MockServer::start().await.expect("the stand-in API starts");
         // A queue of one event, sent one at a time: a signup while a lead is being sent loses
         // its lead, counted.
-        let affitor = Client::builder()
-            .base_url(mock.url())
-            .api_key(mock.api_key())
+        let affitor = mock
+            .client_builder()
             .retry(fast_retries())
             .queue_capacity(1)
             .max_in_flight(1)

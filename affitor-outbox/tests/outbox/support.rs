@@ -3,25 +3,20 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use affitor_tower::mock::MockServer;
+use affitor_tower::mock::{MockServer, quick_retries};
 use affitor_tower::{Client, client::RetryPolicy};
 
-/// Retries inside one `send` that keep the tests fast: a few attempts, milliseconds apart.
+/// Retries inside one `send` that keep the tests fast: two attempts, milliseconds apart; a
+/// refund does not wait for its sale (the relay orders them).
 pub(crate) fn quick_policy() -> RetryPolicy {
-    RetryPolicy::default()
+    quick_retries()
         .max_attempts(2)
-        .base_delay(Duration::from_millis(5))
-        .max_delay(Duration::from_millis(10))
-        .deadline(Duration::from_secs(3))
         .refund_not_found_window(Duration::ZERO)
 }
 
 /// A client of `mock` with `retry`.
 pub(crate) fn client_with(mock: &MockServer, retry: RetryPolicy) -> Client {
-    Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .timeout(Duration::from_secs(2))
+    mock.client_builder()
         .retry(retry)
         .build()
         .expect("a client of the stand-in")

@@ -94,11 +94,7 @@ mod tests {
     use crate::mock::{Endpoint, Fault, MockServer};
 
     fn client(mock: &MockServer) -> Client {
-        Client::builder()
-            .api_key(mock.api_key())
-            .base_url(mock.url())
-            .build()
-            .unwrap()
+        mock.client()
     }
 
     fn landing(target: &str, cookie: Option<&str>) -> PartnerClick {
@@ -252,12 +248,7 @@ mod tests {
     #[tokio::test]
     async fn test_mode_has_no_click_id_to_store() {
         let mock = MockServer::start().await.unwrap();
-        let client = Client::builder()
-            .api_key(mock.api_key())
-            .base_url(mock.url())
-            .test_mode(true)
-            .build()
-            .unwrap();
+        let client = mock.client_builder().test_mode(true).build().unwrap();
         let (cookies, log) =
             logged(CaptureClicks::new().record(landing("/?aff=partner", None), &client)).await;
         assert!(cookies.is_none());

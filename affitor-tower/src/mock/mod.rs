@@ -112,9 +112,14 @@
 //! [`Fault::response`], and failures after the work was done (`500 Failed to create
 //! commission` once the sale row exists) with [`Fault::response_after_processing`].
 //!
-//! With the feature `webhook` too, `SignedWebhook` signs Stripe and Polar events as the
-//! providers do, to test your payment webhook handler without them.
+//! With the feature `client` too, [`MockServer::client`] is a client of the stand-in at a test's
+//! pace ([`quick_retries`]), and [`MockServer::wait_until`] waits for what the code under test
+//! sends in the background. With the feature `webhook` too, `SignedWebhook` signs Stripe,
+//! Polar, Paddle and Lemon Squeezy events as the providers do, to test your payment webhook
+//! handler without them.
 
+#[cfg(feature = "client")]
+mod client;
 mod fault;
 mod fields;
 mod record;
@@ -135,6 +140,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+#[cfg(feature = "client")]
+pub use client::quick_retries;
 pub use fault::Fault;
 pub use record::{
     Endpoint, RecordedClick, RecordedLead, RecordedRefund, RecordedRequest, RecordedSale,

@@ -131,7 +131,7 @@ async fn sale_outside_the_window_is_not_attributed() {
         .start()
         .await
         .unwrap();
-    let client = client_for(&mock);
+    let client = mock.client();
     let click_id = mock.click_at("partner", 45);
     let outcome = client
         .sale("in_old", 100)
@@ -154,10 +154,9 @@ async fn sale_outside_the_window_is_not_attributed() {
 #[tokio::test]
 async fn test_mode_outcomes() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(fast_policy())
+    let client = mock
+        .client_builder()
+        .retry(quick_retries())
         .test_mode(true)
         .program_id(mock.program_id().to_string())
         .build()
@@ -214,12 +213,7 @@ async fn test_mode_outcomes() {
     }
 
     // Outside test mode, the program id is not sent.
-    let live = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .program_id("42")
-        .build()
-        .unwrap();
+    let live = mock.client_builder().program_id("42").build().unwrap();
     let _ = live.click("https://shop.example/?aff=partner").send().await;
     let click = mock.requests_to(Endpoint::Click).pop().unwrap();
     assert_eq!(click.body.get("additional_data"), None, "{}", click.body);
@@ -232,7 +226,7 @@ async fn click_outcomes() {
         .start()
         .await
         .unwrap();
-    let client = client_for(&mock);
+    let client = mock.client();
     mock.link("SPRING");
     mock.inactive_link("OLD");
 
@@ -358,7 +352,7 @@ async fn wrong_key_is_unauthorized_and_not_repeated_by_the_client() {
     let client = Client::builder()
         .api_key("aff_wrong_key_123")
         .base_url(mock.url())
-        .retry(fast_policy())
+        .retry(quick_retries())
         .build()
         .unwrap();
     let error = client
@@ -525,9 +519,8 @@ async fn bearer_on_everything_but_click_and_our_user_agent() {
 #[tokio::test]
 async fn custom_user_agent() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    let client = mock
+        .client_builder()
         .user_agent("my-shop/2.0")
         .build()
         .unwrap();

@@ -43,7 +43,11 @@ async fn three_500s_then_every_queued_sale_is_recorded_once() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::status(500).on(Endpoint::Sale).times(3));
-    let client = client_with(&mock, quick_retries());
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
 
     let sales = ids("in_500", 5);
     queue_sales(&client, &click_id, sales.clone());
@@ -71,7 +75,11 @@ async fn nothing_queued_is_lost_while_the_api_refuses_connections_for_2s() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     // Retries every 10 to 50 ms for up to 20 s: they outlast the 2 s outage.
-    let client = client_with(&mock, quick_retries());
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
     // A pooled connection that the outage will break.
     let warm_up = client.sale("in_warm", 100).click_id(click_id.clone());
     assert!(warm_up.send().await.unwrap().is_recorded());
@@ -102,7 +110,13 @@ async fn send_in_background_returns_before_a_5s_slow_api_answers() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::delay(Duration::from_secs(5)).on(Endpoint::Lead));
-    let client = client_with(&mock, quick_retries());
+    // An attempt waits out the slow answer.
+    let client = mock
+        .client_builder()
+        .timeout(Duration::from_secs(10))
+        .retry(patient_retries())
+        .build()
+        .unwrap();
 
     client
         .lead("user_slow")
@@ -136,10 +150,10 @@ async fn a_full_queue_drops_exactly_the_overflow_and_stays_bounded() {
     // A slow API keeps the first events in flight while more arrive (long enough that the
     // checks below never race its answers).
     mock.inject(Fault::delay(Duration::from_secs(2)).always());
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(quick_retries())
+    let client = mock
+        .client_builder()
+        .timeout(Duration::from_secs(10))
+        .retry(patient_retries())
         .queue_capacity(CAPACITY)
         .build()
         .unwrap();
@@ -194,10 +208,11 @@ async fn a_429_retry_after_1_is_waited_out() {
     let click_id = mock.click("partner");
     mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::Sale));
     // The backoff alone would wait at most 50 ms.
-    let client = client_with(
-        &mock,
-        quick_retries().retry_after_cap(Duration::from_secs(5)),
-    );
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().retry_after_cap(Duration::from_secs(5)))
+        .build()
+        .unwrap();
 
     let queued_at = Instant::now();
     queue_sales(&client, &click_id, ["in_429".to_owned()]);
@@ -218,7 +233,11 @@ async fn a_429_retry_after_1_is_waited_out() {
 async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client_with(&mock, quick_retries());
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
 
     let sales = ids("in_flush", 1000);
     queue_sales(&client, &click_id, sales.clone());
@@ -260,10 +279,9 @@ async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
 async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(quick_retries())
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
         .max_in_flight(16)
         .build()
         .unwrap();
@@ -317,10 +335,11 @@ async fn shutdown_reports_events_the_api_refused_during_the_flush() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     // A refund of an unknown sale is a 404, not retried here.
-    let client = client_with(
-        &mock,
-        quick_retries().refund_not_found_window(Duration::ZERO),
-    );
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().refund_not_found_window(Duration::ZERO))
+        .build()
+        .unwrap();
 
     queue_sales(&client, &click_id, ids("in_ok", 3));
     client.refund("in_unknown_1").send_in_background();
@@ -373,10 +392,11 @@ async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     // Were a refund sent before its sale, its 404 would fail it at once.
-    let client = client_with(
-        &mock,
-        quick_retries().refund_not_found_window(Duration::ZERO),
-    );
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().refund_not_found_window(Duration::ZERO))
+        .build()
+        .unwrap();
     // The first attempt of each sale is refused: without ordering, each refund would reach the
     // API before its sale's retry.
     mock.inject(Fault::status(503).on(Endpoint::Sale).times(4));
@@ -406,7 +426,11 @@ async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
 #[tokio::test]
 async fn invalid_events_fail_without_reaching_the_queue() {
     let mock = MockServer::start().await.unwrap();
-    let client = client_with(&mock, quick_retries());
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
 
     client
         .sale("in_zero", 0)
@@ -430,7 +454,11 @@ async fn invalid_events_fail_without_reaching_the_queue() {
 async fn a_webhook_sale_fails_retryably_while_the_api_fails_then_is_recorded_once() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client_with(&mock, quick_retries().max_attempts(3));
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().max_attempts(3))
+        .build()
+        .unwrap();
     let sale = || client.sale("in_webhook", 4900).click_id(click_id.clone());
 
     // The API fails: the handler answers 503, the payment provider redelivers later.
@@ -460,7 +488,11 @@ async fn a_webhook_sale_fails_retryably_while_the_api_fails_then_is_recorded_onc
 async fn a_webhook_sale_whose_answer_was_lost_is_recorded_once() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client_with(&mock, RetryPolicy::none());
+    let client = mock
+        .client_builder()
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
     let sale = || {
         client
             .sale("in_lost_answer", 4900)
@@ -484,7 +516,11 @@ async fn a_webhook_sale_whose_answer_was_lost_is_recorded_once() {
 async fn a_background_sale_answered_409_counts_as_delivered() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = client_with(&mock, quick_retries());
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
     let first = client.sale("in_dup", 100).click_id(click_id.clone()).send();
     assert!(first.await.unwrap().is_recorded());
 
@@ -522,7 +558,11 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     let click_id = mock.click("partner");
     // The first sale is recorded, and its answer held back past the first runtime's end.
     mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
-    let client = client_with(&mock, quick_retries());
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
 
     let first = current_thread();
     first.block_on(async {
@@ -567,7 +607,12 @@ fn a_flush_outlives_the_runtime_of_its_worker() {
     // The sale is recorded, and its answer held back past the worker runtime's end.
     mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
     let home = one_thread();
-    let client = home.block_on(async { client_with(&mock, quick_retries()) });
+    let client = home.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
 
     let flushing = current_thread();
     let report = flushing.block_on(async {
@@ -602,7 +647,12 @@ fn a_worker_dropped_before_it_ran_is_replaced() {
     let mock = api.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
     let home = current_thread();
-    let client = home.block_on(async { client_with(&mock, quick_retries()) });
+    let client = home.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
     // Queued from outside any runtime: the worker is spawned on `home`, which is not running,
     // so it waits there unpolled, and is dropped with it.
     queue_sales(&client, &click_id, ["in_unrun_1".to_owned()]);
@@ -633,7 +683,12 @@ fn the_worker_runs_on_the_runtime_the_client_was_built_on() {
     let mock = home.block_on(MockServer::start()).unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::delay(Duration::from_millis(300)).on(Endpoint::Sale));
-    let client = home.block_on(async { client_with(&mock, quick_retries()) });
+    let client = home.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
 
     let handler = current_thread();
     handler.block_on(async {
@@ -656,7 +711,12 @@ fn a_client_whose_runtime_stopped_delivers_on_the_current_one() {
     let click_id = mock.click("partner");
 
     let first = current_thread();
-    let client = first.block_on(async { client_with(&mock, quick_retries()) });
+    let client = first.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
     drop(first);
 
     let second = current_thread();
@@ -686,10 +746,9 @@ async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer
     let click_id = mock.click("partner");
     // Every lead is refused: not retried, given up.
     mock.inject(Fault::status(400).on(Endpoint::Lead).always());
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(quick_retries())
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
         .queue_capacity(1)
         .build()
         .unwrap();
@@ -741,10 +800,8 @@ fn slow_api_client(
     capacity: usize,
 ) -> Client {
     mock.inject(Fault::delay(delay).always());
-    Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(fast_policy())
+    mock.client_builder()
+        .retry(quick_retries())
         .max_in_flight(max_in_flight)
         .queue_capacity(capacity)
         .build()

@@ -145,10 +145,9 @@ async fn a_rate_limit_beyond_the_cap_ends_the_call_with_its_retry_after() {
 #[tokio::test]
 async fn retry_after_is_honoured_in_full_below_the_cap() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(fast_policy().retry_after_cap(Duration::from_secs(2)))
+    let client = mock
+        .client_builder()
+        .retry(quick_retries().retry_after_cap(Duration::from_secs(2)))
         .build()
         .unwrap();
     mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::Readiness));
@@ -164,11 +163,10 @@ async fn retry_after_is_honoured_in_full_below_the_cap() {
 #[tokio::test]
 async fn per_attempt_timeout() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    let client = mock
+        .client_builder()
         .timeout(Duration::from_millis(50))
-        .retry(fast_policy())
+        .retry(quick_retries())
         .build()
         .unwrap();
     let click_id = mock.click("partner");
@@ -211,11 +209,10 @@ async fn per_attempt_timeout() {
 #[tokio::test]
 async fn the_deadline_bounds_the_whole_call() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    let client = mock
+        .client_builder()
         .timeout(Duration::from_secs(5))
-        .retry(fast_policy().deadline(Duration::from_millis(100)))
+        .retry(quick_retries().deadline(Duration::from_millis(100)))
         .build()
         .unwrap();
     mock.inject(
@@ -382,12 +379,11 @@ async fn lost_refund_response_is_reported_as_this_calls_reversal() {
 #[tokio::test]
 async fn refund_waits_for_a_sale_on_its_way() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    let client = mock
+        .client_builder()
         .retry(
             // Two attempts: the window, not the attempt budget, keeps the refund waiting.
-            fast_policy()
+            quick_retries()
                 .max_attempts(2)
                 .base_delay(Duration::from_millis(20))
                 .max_delay(Duration::from_millis(40))
@@ -417,11 +413,10 @@ async fn refund_waits_for_a_sale_on_its_way() {
 #[tokio::test]
 async fn connection_refused_is_retried_until_the_api_is_back() {
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
+    let client = mock
+        .client_builder()
         .retry(
-            fast_policy()
+            quick_retries()
                 .max_attempts(30)
                 .base_delay(Duration::from_millis(20))
                 .max_delay(Duration::from_millis(40)),
@@ -454,7 +449,7 @@ async fn a_wrong_host_answering_html_is_never_a_success() {
     let client = Client::builder()
         .api_key("aff_key")
         .base_url(url)
-        .retry(fast_policy())
+        .retry(quick_retries())
         .build()
         .unwrap();
 
@@ -491,7 +486,7 @@ async fn unreachable_api_is_a_connect_error() {
     let client = Client::builder()
         .api_key("aff_key_for_nowhere")
         .base_url(url)
-        .retry(fast_policy().max_attempts(2))
+        .retry(quick_retries().max_attempts(2))
         .build()
         .unwrap();
     let error = client
@@ -517,7 +512,7 @@ async fn the_key_never_appears_in_debug_or_errors() {
         .api_key(KEY)
         .base_url(mock.url())
         .timeout(Duration::from_millis(50))
-        .retry(fast_policy().max_attempts(2));
+        .retry(quick_retries().max_attempts(2));
     let mut shown = vec![format!("{builder:?}"), format!("{builder:#?}")];
     let client = builder.build().unwrap();
     shown.push(format!("{client:?}"));
@@ -612,7 +607,7 @@ async fn spans_name_the_endpoint_and_the_outcome_never_the_key_or_the_email() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mock = MockServer::builder().api_key(KEY).start().await.unwrap();
-    let client = client_for(&mock);
+    let client = mock.client();
     let click_id = mock.click("partner");
     client
         .lead("user_tracing")

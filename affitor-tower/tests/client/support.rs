@@ -5,56 +5,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use affitor_tower::mock::MockServer;
+pub(crate) use affitor_tower::mock::quick_retries;
 use affitor_tower::{
     ClickId, Client,
     client::{DeliveryStats, LeadOutcome, RetryPolicy},
 };
 
-/// Short waits and a few attempts, so that retry tests stay fast.
-pub(crate) fn fast_policy() -> RetryPolicy {
-    RetryPolicy::default()
-        .max_attempts(4)
-        .base_delay(Duration::from_millis(5))
-        .max_delay(Duration::from_millis(20))
-        .retry_after_cap(Duration::from_millis(50))
-        .deadline(Duration::from_secs(5))
-        .refund_not_found_window(Duration::from_millis(100))
-}
-
 /// Retries in tens of milliseconds, for long enough to outlast a short outage.
-pub(crate) fn quick_retries() -> RetryPolicy {
-    RetryPolicy::default()
+pub(crate) fn patient_retries() -> RetryPolicy {
+    quick_retries()
         .max_attempts(1000)
         .base_delay(Duration::from_millis(10))
         .max_delay(Duration::from_millis(50))
         .deadline(Duration::from_secs(20))
 }
 
-/// A client of `mock` with the `retry` policy.
-pub(crate) fn client_with(mock: &MockServer, retry: RetryPolicy) -> Client {
-    Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .retry(retry)
-        .build()
-        .unwrap()
-}
-
-/// A client of `mock` with [`fast_policy`] and a 2 s per-attempt timeout.
-pub(crate) fn client_for(mock: &MockServer) -> Client {
-    Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .timeout(Duration::from_secs(2))
-        .retry(fast_policy())
-        .build()
-        .unwrap()
-}
-
-/// A fresh stand-in API and a [`client_for`] it.
+/// A fresh stand-in API and a client of it.
 pub(crate) async fn setup() -> (MockServer, Client) {
     let mock = MockServer::start().await.unwrap();
-    let client = client_for(&mock);
+    let client = mock.client();
     (mock, client)
 }
 

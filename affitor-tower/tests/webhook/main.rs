@@ -16,7 +16,7 @@ use affitor_tower::webhook::{
 };
 use affitor_tower::{
     ClickId, Client,
-    client::{Currency, ErrorKind, RefundOutcome, RetryPolicy, SaleOutcome, SaleType},
+    client::{Currency, ErrorKind, RefundOutcome, SaleOutcome, SaleType},
 };
 use serde_json::{Value, json};
 

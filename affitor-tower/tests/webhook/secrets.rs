@@ -47,11 +47,7 @@ async fn not_in_errors_or_logs() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mock = MockServer::start().await.unwrap();
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .build()
-        .unwrap();
+    let client = mock.client();
     let body = fixture("stripe/checkout.session.completed.payment.json");
     let mut shown = String::new();
     for signed in [

@@ -8,19 +8,7 @@ pub(super) async fn setup() -> (MockServer, Client) {
         let id = format!("cust_fixture_174346500000{n}").parse().unwrap();
         mock.click_with_id("partner", id);
     }
-    let client = Client::builder()
-        .api_key(mock.api_key())
-        .base_url(mock.url())
-        .timeout(Duration::from_secs(2))
-        .retry(
-            RetryPolicy::default()
-                .base_delay(Duration::from_millis(5))
-                .max_delay(Duration::from_millis(20))
-                .deadline(Duration::from_secs(3))
-                .refund_not_found_window(Duration::from_millis(50)),
-        )
-        .build()
-        .unwrap();
+    let client = mock.client();
     (mock, client)
 }
 

@@ -2,10 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
-use affitor_tower::{Client, client::RetryPolicy};
 use example_support::{AppConfig, PaymentWebhooks};
 use serde_json::{Value, json};
 
@@ -13,17 +10,7 @@ use serde_json::{Value, json};
 async fn signup_checkout_sale_and_refund() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let affitor = Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .retry(RetryPolicy::default().base_delay(Duration::from_millis(5)))
-        .build()
-        .unwrap();
-    let config = AppConfig {
-        affitor,
-        program_id: mock.program_id().to_string(),
-        outbox: None,
-    };
+    let config = AppConfig::new(mock.client(), mock.program_id().to_string(), None);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = actix_checkout::serve(listener, config, PaymentWebhooks::demo()).unwrap();

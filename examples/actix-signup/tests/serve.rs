@@ -4,22 +4,12 @@
 
 use std::time::Duration;
 
-use affitor_tower::Client;
 use affitor_tower::mock::MockServer;
 use example_support::AppConfig;
 use serde_json::{Value, json};
 
 async fn config(mock: &MockServer) -> AppConfig {
-    let affitor = Client::builder()
-        .base_url(mock.url())
-        .api_key(mock.api_key())
-        .build()
-        .unwrap();
-    AppConfig {
-        affitor,
-        program_id: mock.program_id().to_string(),
-        outbox: None,
-    }
+    AppConfig::new(mock.client(), mock.program_id().to_string(), None)
 }
 
 /// Starts the app on an ephemeral port; returns its URL and the server's handle.
