@@ -66,6 +66,7 @@ mod builder;
 mod config;
 mod connection;
 mod error;
+mod metrics;
 mod outbox;
 mod relay;
 mod shared;

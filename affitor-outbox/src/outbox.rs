@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::connection::OutboxConnection;
 use crate::error::OutboxError;
+use crate::metrics;
 use crate::relay::Relay;
 use crate::shared::Inner;
 use crate::stats::{Counters, OutboxStats};
@@ -96,6 +97,7 @@ impl Outbox {
         let why = match written {
             Ok(Ok(())) => {
                 Counters::add(&inner.counters.enqueued);
+                metrics::event(event.endpoint().name(), metrics::Result::Enqueued);
                 inner.wake.notify_one();
                 return;
             }
@@ -103,6 +105,7 @@ impl Outbox {
             Err(_) => format!("the store did not answer within {timeout:?}"),
         };
         Counters::add(&inner.counters.fell_back);
+        metrics::event(event.endpoint().name(), metrics::Result::FellBack);
         tracing::warn!(
             endpoint = event.endpoint().name(),
             transaction_id = event.transaction_id(),
@@ -151,6 +154,7 @@ impl Outbox {
             .await
             .map_err(OutboxError::Store)?;
         Counters::add(&self.inner.counters.enqueued);
+        metrics::event(event.endpoint().name(), metrics::Result::Enqueued);
         self.inner.wake.notify_one();
         Ok(())
     }
@@ -340,6 +344,7 @@ impl Backend for Outbox {
             }
             _ => {
                 Counters::add(&self.inner.counters.fell_back);
+                metrics::event(event.endpoint().name(), metrics::Result::FellBack);
                 tracing::warn!(
                     endpoint = event.endpoint().name(),
                     location = %self.inner.location,

@@ -18,7 +18,9 @@ use affitor_tower::{
 };
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tracing::Instrument as _;
 
+use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
 use crate::store::Claimed;
@@ -73,6 +75,8 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     let batch = (config.max_in_flight / 8).max(1);
     // Rows delivered and not deleted yet.
     let mut done: Vec<i64> = Vec::new();
+    // When the rows waiting in the store were last counted, for the `metrics` gauge.
+    let mut counted: Option<tokio::time::Instant> = None;
     loop {
         if *stopped.borrow() {
             break;
@@ -106,6 +110,15 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             done.extend(sent.ok().flatten());
         }
         complete(&inner, &mut done).await;
+        metrics::in_flight(sending.len());
+        if cfg!(feature = "metrics")
+            && counted.is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            counted = Some(tokio::time::Instant::now());
+            if let Ok(rows) = inner.store.waiting().await {
+                metrics::waiting(rows);
+            }
+        }
     }
     // Stopping: the sends under way finish (the caller's deadline bounds the wait).
     while let Some(sent) = sending.join_next().await {
@@ -136,7 +149,14 @@ async fn complete(inner: &Inner, done: &mut Vec<i64>) {
 /// Sends one claimed row and settles it: its id when it was delivered (the relay deletes the
 /// delivered rows together), `None` when it was rescheduled or buried here.
 async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64> {
-    let settled = settle(&inner, &owner, &row).await;
+    // The row's span: the client's spans of its HTTP attempts nest in it.
+    let span = tracing::info_span!(
+        "affitor.outbox.deliver",
+        outbox.row = row.id,
+        affitor.endpoint = %row.endpoint,
+        outbox.attempt = row.attempts.saturating_add(1),
+    );
+    let settled = settle(&inner, &owner, &row).instrument(span).await;
     inner.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     match settled {
         Ok(delivered) => delivered.then_some(row.id),
@@ -161,6 +181,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
         Ok(event) => event,
         Err(error) => {
             Counters::add(&counters.corrupt);
+            metrics::event(&row.endpoint, metrics::Result::DeadLettered);
             tracing::error!(
                 id = row.id,
                 endpoint = %row.endpoint,
@@ -175,6 +196,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
     let attempt = row.attempts.saturating_add(1);
     let Err(error) = inner.client.send_event(&event).await else {
         Counters::add(&counters.delivered);
+        metrics::event(endpoint, metrics::Result::Delivered);
         tracing::debug!(
             id = row.id,
             endpoint,
@@ -186,6 +208,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
     if error.is_retryable() && attempt < inner.config.max_attempts {
         let wait = backoff(&inner.config, attempt, &error);
         Counters::add(&counters.rescheduled);
+        metrics::event(endpoint, metrics::Result::Rescheduled);
         tracing::warn!(
             id = row.id,
             endpoint,
@@ -201,6 +224,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
             .map(|()| false);
     }
     Counters::add(&counters.dead);
+    metrics::event(endpoint, metrics::Result::DeadLettered);
     tracing::error!(
         id = row.id,
         endpoint,

@@ -234,7 +234,8 @@ impl std::error::Error for SetupError {}
 
 /// The Prometheus text of the process's metrics, for the apps' `GET /metrics`: the Affitor
 /// client's counters of its events (queued, delivered, retried, dropped and failed by reason),
-/// its calls' durations and its queue. The recorder is installed by the first call; a process
+/// its calls' durations and its queue, and the outbox's (written, delivered, rescheduled,
+/// dead-lettered, waiting). The recorder is installed by the first call; a process
 /// that installed another `metrics` recorder first gets an empty page.
 pub fn metrics_page() -> String {
     static RECORDER: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();

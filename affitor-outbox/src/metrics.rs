@@ -1,0 +1,59 @@
+//! What the outbox does with its events, through the [`metrics`](https://docs.rs/metrics)
+//! facade (feature `metrics`), beside the client's own (`affitor_events_*`): the counters of
+//! [`OutboxStats`](crate::OutboxStats), by endpoint, and what waits in the store. Without the
+//! feature each function here is empty, and the compiler removes the calls.
+//!
+//! | Metric | Kind | Labels | What |
+//! |---|---|---|---|
+//! | `affitor_outbox_events_total` | counter | `endpoint`, `result` | `enqueued` (written), `fell_back` (kept in memory: the store failed), `delivered`, `rescheduled` (to go again after a backoff), `dead_lettered` (given up on, kept) |
+//! | `affitor_outbox_waiting` | gauge | | rows waiting or being sent, read from the store while the relay runs (at most once a second) |
+//! | `affitor_outbox_in_flight` | gauge | | rows the relay is sending now |
+
+#![cfg_attr(not(feature = "metrics"), allow(dead_code, unused_variables))]
+
+pub(crate) const EVENTS: &str = "affitor_outbox_events_total";
+pub(crate) const WAITING: &str = "affitor_outbox_waiting";
+pub(crate) const IN_FLIGHT: &str = "affitor_outbox_in_flight";
+
+/// What became of an event: the `result` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Result {
+    Enqueued,
+    FellBack,
+    Delivered,
+    Rescheduled,
+    DeadLettered,
+}
+
+impl Result {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Enqueued => "enqueued",
+            Self::FellBack => "fell_back",
+            Self::Delivered => "delivered",
+            Self::Rescheduled => "rescheduled",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// Counts one event of `endpoint` (its API name, or `unknown` for a row that cannot be read).
+pub(crate) fn event(endpoint: &str, result: Result) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(EVENTS, "endpoint" => endpoint.to_owned(), "result" => result.label())
+        .increment(1);
+}
+
+/// Sets the rows waiting in the store.
+pub(crate) fn waiting(rows: u64) {
+    #[cfg(feature = "metrics")]
+    #[allow(clippy::cast_precision_loss)] // a store holds far fewer than 2^53 rows
+    ::metrics::gauge!(WAITING).set(rows as f64);
+}
+
+/// Sets the rows being sent.
+pub(crate) fn in_flight(rows: usize) {
+    #[cfg(feature = "metrics")]
+    #[allow(clippy::cast_precision_loss)]
+    ::metrics::gauge!(IN_FLIGHT).set(rows as f64);
+}
