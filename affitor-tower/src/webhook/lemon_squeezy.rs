@@ -9,7 +9,7 @@ use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{
     Metadata, Payment, currency, lenient, minor_units, partial, read_json, rfc3339, text,
 };
-use super::signature::{any_matches, decode_hex, find_headers};
+use super::signature::{decode_hex, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
 use super::{Action, Ignored, ProviderEvent, Refund};
 use crate::client::SaleType;
@@ -72,14 +72,7 @@ impl Scheme for LemonSqueezy {
             })?;
         // The signature covers the body alone: there is no timestamp to bound a replay, and a
         // replayed sale is recorded once, under its transaction id.
-        if !any_matches(&config.keys, &[body], &[signature]) {
-            return Err(
-                WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
-                    "the signature tried with {} secret(s)",
-                    config.keys.len()
-                )),
-            );
-        }
+        config.check_signatures(&[body], &[signature], "X-Signature")?;
         let Envelope { meta, data } = read_json(body)?;
         let (Some(event_name), Some(data)) = (meta.event_name, data) else {
             return Err(WebhookError::new(WebhookErrorKind::NotAnEvent)

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::error::{WebhookError, WebhookErrorKind, excerpt};
+use super::error::{WebhookError, WebhookErrorKind};
 use super::payload::{Metadata, Payment, currency, lenient, minor_units, read_json, rfc3339};
-use super::signature::{any_matches, check_timestamp, decode_hex, find_headers};
+use super::signature::{TimestampedHeader, check_timestamp, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
 use super::{Action, Ignored, ProviderEvent, Refund};
 use crate::client::SaleType;
@@ -58,18 +58,9 @@ impl Scheme for Paddle {
             return Err(WebhookError::new(WebhookErrorKind::MissingSignature)
                 .with_detail("no `Paddle-Signature` header"));
         };
-        let (timestamp, signatures) = parse_signature(header.as_ref())?;
+        let (timestamp, signatures) = HEADER.parse(header.as_ref())?;
         let timestamp_text = timestamp.to_string();
-        let signed = [timestamp_text.as_bytes(), b":", body];
-        if !any_matches(&config.keys, &signed, &signatures) {
-            return Err(
-                WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
-                    "{} `h1` signature(s) tried with {} secret(s)",
-                    signatures.len(),
-                    config.keys.len()
-                )),
-            );
-        }
+        config.check_signatures(&[timestamp_text.as_bytes(), b":", body], &signatures, "h1")?;
         // Paddle's own SDKs refuse a signature older than 5 s, which turns away any delivery
         // that waited in a queue: the verifier's tolerance (minutes) bounds replays instead.
         check_timestamp(timestamp, now, config.tolerance, false)?;
@@ -98,40 +89,13 @@ impl Scheme for Paddle {
     }
 }
 
-/// Reads `ts=<unix time>;h1=<hex>[;h1=<hex>...]`: the timestamp, and every `h1` signature.
-fn parse_signature(header: &[u8]) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
-    let malformed = |what: &str| {
-        WebhookError::new(WebhookErrorKind::MalformedSignature).with_detail(format!(
-            "{what} in `Paddle-Signature` {}",
-            excerpt(header, 40)
-        ))
-    };
-    let text = std::str::from_utf8(header).map_err(|_| malformed("not text"))?;
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for item in text.split(';') {
-        let Some((name, value)) = item.split_once('=') else {
-            continue;
-        };
-        match name.trim() {
-            "ts" if timestamp.is_none() => {
-                timestamp = Some(
-                    value
-                        .trim()
-                        .parse::<i64>()
-                        .map_err(|_| malformed("a bad `ts`"))?,
-                );
-            }
-            "h1" => signatures.extend(decode_hex(value.trim())),
-            _ => {} // schemes to come
-        }
-    }
-    let timestamp = timestamp.ok_or_else(|| malformed("no `ts`"))?;
-    if signatures.is_empty() {
-        return Err(malformed("no `h1` signature"));
-    }
-    Ok((timestamp, signatures))
-}
+/// `Paddle-Signature: ts=<unix time>;h1=<hex>[;h1=<hex>...]`.
+const HEADER: TimestampedHeader = TimestampedHeader {
+    name: "Paddle-Signature",
+    separator: ';',
+    timestamp: "ts",
+    signature: "h1",
+};
 
 /// A Paddle notification: its event's id, type and time, and `data`.
 #[derive(Deserialize)]
@@ -277,8 +241,9 @@ mod tests {
     fn the_signature_header_keeps_every_h1() {
         let one = "a".repeat(64);
         let two = "b".repeat(64);
-        let (ts, signatures) =
-            parse_signature(format!("ts=1671552777;h1={one};h1={two};h2=zz").as_bytes()).unwrap();
+        let (ts, signatures) = HEADER
+            .parse(format!("ts=1671552777;h1={one};h1={two};h2=zz").as_bytes())
+            .unwrap();
         assert_eq!(ts, 1_671_552_777);
         assert_eq!(signatures, [vec![0xaa; 32], vec![0xbb; 32]]);
     }
@@ -290,7 +255,7 @@ mod tests {
             "ts=1".to_owned(),
             "ts=x;h1=00".into(),
         ] {
-            let error = parse_signature(header.as_bytes()).unwrap_err();
+            let error = HEADER.parse(header.as_bytes()).unwrap_err();
             assert_eq!(
                 error.kind(),
                 WebhookErrorKind::MalformedSignature,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{Metadata, Parsed, Payment, currency, lenient, non_empty, parse, partial};
-use super::signature::{any_matches, check_timestamp, find_headers};
+use super::signature::{check_timestamp, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme};
 use super::{Action, Ignored, ProviderEvent, Refund};
 use crate::client::SaleType;
@@ -81,16 +81,7 @@ impl Scheme for Polar {
                 ))
             })?;
         let signatures = parse_signatures(signature.as_ref())?;
-        let signed = [id, b".", timestamp_text, b".", body];
-        if !any_matches(&config.keys, &signed, &signatures) {
-            return Err(
-                WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
-                    "{} `v1` signature(s) tried with {} secret(s)",
-                    signatures.len(),
-                    config.keys.len()
-                )),
-            );
-        }
+        config.check_signatures(&[id, b".", timestamp_text, b".", body], &signatures, "v1")?;
         check_timestamp(timestamp, now, config.tolerance, true)?;
         let Parsed {
             event_type,

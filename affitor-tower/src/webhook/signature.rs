@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::Tracking;
-use super::error::{WebhookError, WebhookErrorKind};
+use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::links::PaymentLinks;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
@@ -80,6 +80,58 @@ pub(crate) fn decode_hex(hex: &str) -> Option<Vec<u8>> {
             u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
         })
         .collect()
+}
+
+/// The shape of a header that carries a Unix timestamp and hex signatures as `name=value`
+/// items: Stripe's `t=…,v1=…` and Paddle's `ts=…;h1=…`.
+pub(crate) struct TimestampedHeader {
+    /// The header's name, as messages print it.
+    pub(crate) name: &'static str,
+    pub(crate) separator: char,
+    /// The item holding the timestamp (the first one counts).
+    pub(crate) timestamp: &'static str,
+    /// The items holding a signature (every one counts; other items are skipped).
+    pub(crate) signature: &'static str,
+}
+
+impl TimestampedHeader {
+    /// The timestamp and every signature of `header`: an error when it is not text, the
+    /// timestamp is missing or not a number, or no signature is 64 hex digits.
+    pub(crate) fn parse(&self, header: &[u8]) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
+        let malformed = |what: String| {
+            WebhookError::new(WebhookErrorKind::MalformedSignature).with_detail(format!(
+                "{what} in `{}` {}",
+                self.name,
+                excerpt(header, 40)
+            ))
+        };
+        let text = std::str::from_utf8(header).map_err(|_| malformed("not text".to_owned()))?;
+        let mut timestamp = None;
+        let mut signatures = Vec::new();
+        for item in text.split(self.separator) {
+            let Some((name, value)) = item.split_once('=') else {
+                continue;
+            };
+            match name.trim() {
+                name if name == self.timestamp && timestamp.is_none() => {
+                    let parsed = value.trim().parse::<i64>();
+                    timestamp =
+                        Some(parsed.map_err(|_| malformed(format!("a bad `{}`", self.timestamp)))?);
+                }
+                name if name == self.signature => signatures.extend(decode_hex(value.trim())),
+                _ => {} // other schemes (Stripe's test-mode `v0`), and schemes to come
+            }
+        }
+        let timestamp =
+            timestamp.ok_or_else(|| malformed(format!("no `{}=` timestamp", self.timestamp)))?;
+        if signatures.is_empty() {
+            return Err(malformed(format!(
+                "no `{}=` signature of 64 hex digits",
+                self.signature
+            )));
+        }
+        Ok((timestamp, signatures))
+    }
 }
 
 /// The secrets of a verifier, from a builder or an environment variable.
@@ -217,6 +269,26 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// Checks that one of the verifier's keys signed `parts` with one of `signatures`
+    /// (`scheme` names them in the error: `v1`, `h1`).
+    pub(crate) fn check_signatures(
+        &self,
+        parts: &[&[u8]],
+        signatures: &[Vec<u8>],
+        scheme: &str,
+    ) -> Result<(), WebhookError> {
+        if any_matches(&self.keys, parts, signatures) {
+            return Ok(());
+        }
+        Err(
+            WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
+                "{} `{scheme}` signature(s) tried with {} secret(s)",
+                signatures.len(),
+                self.keys.len()
+            )),
+        )
+    }
+
     /// Refuses a body over the limit, before anything else is done with it.
     pub(crate) fn check_size(&self, body: &[u8]) -> Result<(), WebhookError> {
         if body.len() > self.body_limit {

@@ -4,10 +4,10 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::error::{WebhookError, WebhookErrorKind, excerpt};
+use super::error::{WebhookError, WebhookErrorKind};
 use super::links::PaymentLinks;
 use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
-use super::signature::{any_matches, check_timestamp, decode_hex, find_headers};
+use super::signature::{TimestampedHeader, check_timestamp, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
 use super::{Action, Ignored, ProviderEvent, Refund};
 use crate::client::SaleType;
@@ -63,18 +63,9 @@ impl Scheme for Stripe {
             return Err(WebhookError::new(WebhookErrorKind::MissingSignature)
                 .with_detail("no `Stripe-Signature` header"));
         };
-        let (timestamp, signatures) = parse_signature(header.as_ref())?;
+        let (timestamp, signatures) = HEADER.parse(header.as_ref())?;
         let timestamp_text = timestamp.to_string();
-        let signed = [timestamp_text.as_bytes(), b".", body];
-        if !any_matches(&config.keys, &signed, &signatures) {
-            return Err(
-                WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
-                    "{} `v1` signature(s) tried with {} secret(s)",
-                    signatures.len(),
-                    config.keys.len()
-                )),
-            );
-        }
+        config.check_signatures(&[timestamp_text.as_bytes(), b".", body], &signatures, "v1")?;
         check_timestamp(timestamp, now, config.tolerance, false)?;
         let Parsed {
             event_type,
@@ -94,44 +85,13 @@ impl Scheme for Stripe {
     }
 }
 
-/// Reads `t=<unix time>,v1=<hex>,...`: the timestamp, and every `v1` signature.
-fn parse_signature(header: &[u8]) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
-    let malformed = |what: &str| {
-        WebhookError::new(WebhookErrorKind::MalformedSignature).with_detail(format!(
-            "{what} in `Stripe-Signature` {}",
-            excerpt(header, 40)
-        ))
-    };
-    let text = std::str::from_utf8(header).map_err(|_| malformed("not text"))?;
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for item in text.split(',') {
-        let Some((scheme, value)) = item.split_once('=') else {
-            continue;
-        };
-        match scheme.trim() {
-            "t" if timestamp.is_none() => {
-                timestamp = Some(
-                    value
-                        .trim()
-                        .parse::<i64>()
-                        .map_err(|_| malformed("a bad `t`"))?,
-                );
-            }
-            "v1" => {
-                if let Some(signature) = decode_hex(value.trim()) {
-                    signatures.push(signature);
-                }
-            }
-            _ => {} // v0 (test mode's legacy scheme) and schemes to come
-        }
-    }
-    let timestamp = timestamp.ok_or_else(|| malformed("no `t=` timestamp"))?;
-    if signatures.is_empty() {
-        return Err(malformed("no `v1=` signature of 64 hex digits"));
-    }
-    Ok((timestamp, signatures))
-}
+/// `Stripe-Signature: t=<unix time>,v1=<hex>[,v1=<hex>...]`.
+const HEADER: TimestampedHeader = TimestampedHeader {
+    name: "Stripe-Signature",
+    separator: ',',
+    timestamp: "t",
+    signature: "v1",
+};
 
 /// `data` of a Stripe event. The object is read field by field, never as a whole `Value`: the
 /// fields the mapping skips cost only their scan.
@@ -474,7 +434,7 @@ mod tests {
     fn the_signature_header_keeps_every_v1_and_skips_other_schemes() {
         let v1 = "a".repeat(64);
         let header = format!("t=12, v0={v1},v1={v1},v1=short,v2=x,v1={}", "B".repeat(64));
-        let (timestamp, signatures) = parse_signature(header.as_bytes()).expect("readable");
+        let (timestamp, signatures) = HEADER.parse(header.as_bytes()).expect("readable");
         assert_eq!(timestamp, 12);
         assert_eq!(signatures, vec![vec![0xaa; 32], vec![0xbb; 32]]);
     }
@@ -482,7 +442,7 @@ mod tests {
     #[test]
     fn a_header_without_timestamp_or_v1_is_malformed() {
         for header in ["v1=00", "t=1", "t=x,v1=00", "", "garbage"] {
-            let error = parse_signature(header.as_bytes()).expect_err(header);
+            let error = HEADER.parse(header.as_bytes()).expect_err(header);
             assert_eq!(
                 error.kind(),
                 WebhookErrorKind::MalformedSignature,
