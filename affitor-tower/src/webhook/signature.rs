@@ -92,9 +92,39 @@ pub(crate) struct TimestampedHeader {
     pub(crate) timestamp: &'static str,
     /// The items holding a signature (every one counts; other items are skipped).
     pub(crate) signature: &'static str,
+    /// What joins the timestamp and the body in the signed message.
+    pub(crate) joiner: &'static [u8],
 }
 
 impl TimestampedHeader {
+    /// Finds the header among `headers`, and checks that one of `config`'s keys signed
+    /// `{timestamp}{joiner}{body}` and that the timestamp is no older than the tolerance at
+    /// `now` (one in the future is accepted, as the providers' own libraries do: a clock that
+    /// is behind must not turn payments away, and a timestamp cannot be forged without the
+    /// secret).
+    pub(crate) fn verify<K, V>(
+        &self,
+        config: &Config,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), WebhookError>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let [header] = find_headers(headers, [self.name]);
+        let Some(header) = header else {
+            return Err(WebhookError::new(WebhookErrorKind::MissingSignature)
+                .with_detail(format!("no `{}` header", self.name)));
+        };
+        let (timestamp, signatures) = self.parse(header.as_ref())?;
+        let timestamp_text = timestamp.to_string();
+        let signed = [timestamp_text.as_bytes(), self.joiner, body];
+        config.check_signatures(&signed, &signatures, self.signature)?;
+        check_timestamp(timestamp, now, config.tolerance, false)
+    }
+
     /// The timestamp and every signature of `header`: an error when it is not text, the
     /// timestamp is missing or not a number, or no signature is 64 hex digits.
     pub(crate) fn parse(&self, header: &[u8]) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {

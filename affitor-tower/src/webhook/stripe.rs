@@ -4,10 +4,10 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::error::{WebhookError, WebhookErrorKind};
+use super::error::WebhookError;
 use super::links::PaymentLinks;
 use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
-use super::signature::{TimestampedHeader, check_timestamp, find_headers};
+use super::signature::TimestampedHeader;
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
 use super::{Action, Ignored, ProviderEvent, Refund};
 use crate::client::SaleType;
@@ -58,15 +58,7 @@ impl Scheme for Stripe {
         V: AsRef<[u8]>,
     {
         let config = &verifier.config;
-        let [header] = find_headers(headers, ["stripe-signature"]);
-        let Some(header) = header else {
-            return Err(WebhookError::new(WebhookErrorKind::MissingSignature)
-                .with_detail("no `Stripe-Signature` header"));
-        };
-        let (timestamp, signatures) = HEADER.parse(header.as_ref())?;
-        let timestamp_text = timestamp.to_string();
-        config.check_signatures(&[timestamp_text.as_bytes(), b".", body], &signatures, "v1")?;
-        check_timestamp(timestamp, now, config.tolerance, false)?;
+        HEADER.verify(config, headers, body, now)?;
         let Parsed {
             event_type,
             id,
@@ -91,6 +83,7 @@ const HEADER: TimestampedHeader = TimestampedHeader {
     separator: ',',
     timestamp: "t",
     signature: "v1",
+    joiner: b".",
 };
 
 /// `data` of a Stripe event. The object is read field by field, never as a whole `Value`: the
@@ -429,6 +422,7 @@ fn dispute(dispute: Object, links: &PaymentLinks) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhook::WebhookErrorKind;
 
     #[test]
     fn the_signature_header_keeps_every_v1_and_skips_other_schemes() {
