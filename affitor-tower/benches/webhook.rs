@@ -1,6 +1,7 @@
 //! What verifying and mapping a payment webhook costs, against the HMAC-SHA256 check alone (the
 //! least any verified handler does): a Stripe `checkout.session.completed` of 2 KiB and of
-//! 20 KiB, and a Polar `order.paid` of 2 KiB.
+//! 20 KiB, and a Polar `order.paid`, a Paddle `transaction.completed` and a Lemon Squeezy
+//! `order_created` of 2 KiB each.
 //!
 //! Run: `cargo bench -p affitor-tower --bench webhook --features webhook,mock`
 
@@ -10,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use affitor_tower::mock::SignedWebhook;
-use affitor_tower::webhook::{Action, Polar, Stripe, Verifier};
+use affitor_tower::webhook::{Action, LemonSqueezy, Paddle, Polar, Provider, Stripe, Verifier};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -18,6 +19,8 @@ use sha2::Sha256;
 
 const STRIPE_SECRET: &str = "whsec_bench_secret_0123456789abcdef";
 const POLAR_SECRET: &str = "polar_whs_bench_secret_0123456789";
+const PADDLE_SECRET: &str = "pdl_ntfset_bench_secret_0123456789";
+const LEMON_SQUEEZY_SECRET: &str = "lemon_bench_secret_0123456789";
 
 /// `event` grown to about `size` bytes with fields the mapping skips, as Stripe's real
 /// sessions carry (line items, custom fields, payment method options...).
@@ -65,6 +68,44 @@ fn polar_order(size: usize) -> String {
     padded(event, &["data"], size)
 }
 
+fn paddle_transaction(size: usize) -> String {
+    let event = json!({
+        "event_id": "evt_01hv8x2acma2gz8ttbzdfm2tge", "event_type": "transaction.completed",
+        "occurred_at": "2025-04-01T00:00:10Z", "notification_id": "ntf_01hv8x2axxfzrs6wdpd2d2fbgg",
+        "data": {
+            "id": "txn_01hv8wptq8987qeep44cyrewp9", "status": "completed", "origin": "web",
+            "currency_code": "USD", "subscription_id": null,
+            "custom_data": { "affitor_click_id": "cust_42_1743465000000", "affitor_customer_key": "user_42" },
+            "details": { "totals": { "total": "5500", "grand_total": "5500", "currency_code": "USD" } },
+        },
+    });
+    padded(event, &["data"], size)
+}
+
+fn lemon_squeezy_order(size: usize) -> String {
+    let event = json!({
+        "meta": {
+            "event_name": "order_created", "test_mode": false,
+            "custom_data": { "affitor_click_id": "cust_42_1743465000000", "affitor_customer_key": "user_42" },
+        },
+        "data": {
+            "type": "orders", "id": "1012345",
+            "attributes": { "status": "paid", "total": 4950, "currency": "USD", "created_at": "2025-04-01T00:00:05Z" },
+        },
+    });
+    padded(event, &["data", "attributes"], size)
+}
+
+/// A verifier of `P` on `secret`, tolerant of a day: the events are signed once, when the run
+/// starts.
+fn verifier<P: Provider>(secret: &str) -> Verifier<P> {
+    Verifier::<P>::builder()
+        .secret(secret)
+        .tolerance(Duration::from_secs(86_400))
+        .build()
+        .unwrap()
+}
+
 /// The HMAC-SHA256 of `{t}.{body}` checked against the header's signature, as a handler
 /// written by hand does it (the key set up per call, the hex decoded).
 fn hmac_alone(secret: &str, header: &str, body: &[u8]) -> bool {
@@ -82,18 +123,7 @@ fn hmac_alone(secret: &str, header: &str, body: &[u8]) -> bool {
 }
 
 fn webhook(c: &mut Criterion) {
-    // A day of tolerance: the events are signed once, when the run starts.
-    let day = Duration::from_secs(86_400);
-    let stripe = Verifier::<Stripe>::builder()
-        .secret(STRIPE_SECRET)
-        .tolerance(day)
-        .build()
-        .unwrap();
-    let polar = Verifier::<Polar>::builder()
-        .secret(POLAR_SECRET)
-        .tolerance(day)
-        .build()
-        .unwrap();
+    let stripe = verifier::<Stripe>(STRIPE_SECRET);
     let mut group = c.benchmark_group("webhook");
     for (label, size) in [("2KiB", 2 * 1024), ("20KiB", 20 * 1024)] {
         let signed = SignedWebhook::stripe(STRIPE_SECRET, stripe_session(size));
@@ -117,16 +147,37 @@ fn webhook(c: &mut Criterion) {
             b.iter(|| serde_json::from_slice::<Value>(black_box(body)).unwrap())
         });
     }
-    let signed = SignedWebhook::polar(POLAR_SECRET, polar_order(2 * 1024));
-    let headers: Vec<(&str, &str)> = signed.headers().collect();
-    let body = signed.body().as_bytes();
-    assert!(matches!(
-        polar.verify(headers.clone(), body).unwrap().action,
-        Action::Sale(_)
-    ));
-    group.bench_function("polar/2KiB/verify_and_map", |b| {
-        b.iter(|| polar.verify(black_box(headers.iter().copied()), black_box(body)))
-    });
+    // The others, 2 KiB each: verify and map.
+    let others = [
+        (
+            "polar",
+            SignedWebhook::polar(POLAR_SECRET, polar_order(2 * 1024)),
+        ),
+        (
+            "paddle",
+            SignedWebhook::paddle(PADDLE_SECRET, paddle_transaction(2 * 1024)),
+        ),
+        (
+            "lemon_squeezy",
+            SignedWebhook::lemon_squeezy(LEMON_SQUEEZY_SECRET, lemon_squeezy_order(2 * 1024)),
+        ),
+    ];
+    let polar = verifier::<Polar>(POLAR_SECRET);
+    let paddle = verifier::<Paddle>(PADDLE_SECRET);
+    let lemon_squeezy = verifier::<LemonSqueezy>(LEMON_SQUEEZY_SECRET);
+    for (provider, signed) in &others {
+        let headers: Vec<(&str, &str)> = signed.headers().collect();
+        let body = signed.body().as_bytes();
+        let verify = |headers: &[(&str, &str)]| match *provider {
+            "polar" => polar.verify(headers.iter().copied(), body),
+            "paddle" => paddle.verify(headers.iter().copied(), body),
+            _ => lemon_squeezy.verify(headers.iter().copied(), body),
+        };
+        assert!(matches!(verify(&headers).unwrap().action, Action::Sale(_)));
+        group.bench_function(format!("{provider}/2KiB/verify_and_map"), |b| {
+            b.iter(|| verify(black_box(&headers)))
+        });
+    }
     group.finish();
 }
 

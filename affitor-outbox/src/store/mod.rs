@@ -204,11 +204,12 @@ impl Store {
     }
 
     /// Between deliveries: what deleted rows held is cleared from the store's logs (SQLite's
-    /// WAL); nothing to do on Postgres.
+    /// WAL, at most every 250 ms: a checkpoint per delivery would cost every signup an
+    /// `fsync`); nothing to do on Postgres.
     pub(crate) async fn after_deletes(&self) {
         match self {
             #[cfg(feature = "sqlite")]
-            Store::Sqlite(store) => store.checkpoint(true).await,
+            Store::Sqlite(store) => store.checkpoint(false).await,
             #[cfg(feature = "postgres")]
             Store::Postgres(_) => {}
         }

@@ -1,5 +1,8 @@
-//! Lemon Squeezy: signatures against vectors computed with Python's `hmac` (below), rotation,
-//! redelivery, each event's mapping, and whole deliveries against the stand-in.
+//! Lemon Squeezy: signatures against vectors computed with Python's `hmac` (below), the scheme
+//! of Lemon Squeezy's own Laravel package (`lmsqueezy/laravel`,
+//! `src/Http/Middleware/VerifyWebhookSignature.php`: `hash_hmac('sha256', $payload, $secret)`
+//! against `X-Signature`, the raw body, lower-case hex), rotation, redelivery, each event's
+//! mapping, and whole deliveries against the stand-in.
 //!
 //! ```text
 //! python3 -c 'import hmac, hashlib

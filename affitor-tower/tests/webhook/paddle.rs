@@ -40,6 +40,76 @@ fn a_signature_computed_elsewhere_verifies() {
     assert_eq!(event.created, Some(at(SIGNED_AT)));
 }
 
+/// The vectors of Paddle's own Node SDK (`src/__tests__/notifications/webhooks-validator.test.ts`
+/// of `PaddleHQ/paddle-node-sdk`: secret `VALID_SECRET`, signed at 1698796800). Their bodies are
+/// not events: a signature that verifies ends in `NotAnEvent`, one that does not in
+/// `SignatureMismatch`. Where the SDK refuses a signature 6 s old, this verifier's window is
+/// minutes.
+#[test]
+fn the_vectors_of_paddles_node_sdk() {
+    const SDK_TS: u64 = 1_698_796_800;
+    const SDK_H1: &str = "a300428748dce5c70e4da19bffd60769591ea969c99dea3105d0ec9612cf43f9";
+    let sdk = Verifier::<Paddle>::new("VALID_SECRET").unwrap();
+    let check = |body: &str, header: String, verifier: &Verifier<Paddle>, seconds_later| {
+        verifier
+            .verify_at(
+                [("Paddle-Signature", header)],
+                body,
+                at(SDK_TS + seconds_later),
+            )
+            .unwrap_err()
+            .kind()
+    };
+    let valid = format!("ts={SDK_TS};h1={SDK_H1}");
+    let body = r#"{"data": ["1", "2"]}"#;
+    assert_eq!(
+        check(body, valid.clone(), &sdk, 1),
+        WebhookErrorKind::NotAnEvent
+    );
+    // Several hashes, and a scheme to come (`h2`), skipped.
+    let several = format!(
+        "ts={SDK_TS};h1={h};h1={h};h2=RANDOM_HASH",
+        h = "28981e941fae76e53db32f3d2a83cb69db41476595e84e1970a1b5d98f62b261"
+    );
+    assert_eq!(
+        check(r#"{"data": "value"}"#, several, &sdk, 1),
+        WebhookErrorKind::NotAnEvent
+    );
+    let other_secret = Verifier::<Paddle>::new("INVALID_VALID_SECRET").unwrap();
+    assert_eq!(
+        check(body, valid.clone(), &other_secret, 1),
+        WebhookErrorKind::SignatureMismatch
+    );
+    assert_eq!(
+        check(body, format!("ts=9876;h1={SDK_H1}"), &sdk, 1),
+        WebhookErrorKind::SignatureMismatch
+    );
+    assert_eq!(
+        check(r#"{ "data": [ "1", "2" ]}"#, valid.clone(), &sdk, 1),
+        WebhookErrorKind::SignatureMismatch
+    );
+    for header in [
+        "invalid_header",
+        "h1=invalid_header",
+        "ts=1234;h2=invalid_header",
+    ] {
+        assert_eq!(
+            check(body, header.to_owned(), &sdk, 1),
+            WebhookErrorKind::MalformedSignature,
+            "{header}"
+        );
+    }
+    // The SDK refuses it after 5 s; here it is good for the tolerance (5 minutes).
+    assert_eq!(
+        check(body, valid.clone(), &sdk, 6),
+        WebhookErrorKind::NotAnEvent
+    );
+    assert_eq!(
+        check(body, valid, &sdk, 4 * 86_400),
+        WebhookErrorKind::Expired
+    );
+}
+
 #[test]
 fn the_stand_in_signs_as_paddle_does() {
     let signed = SignedWebhook::paddle_at(SECRET, BODY, at(SIGNED_AT));
