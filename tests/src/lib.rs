@@ -411,15 +411,11 @@ pub fn user_id(answer: &Answer) -> String {
         .to_owned()
 }
 
-/// Polls `check` every 10 ms until it gives a value, for at most 10 s.
+/// Polls `check` until it gives a value, for at most 10 s; panics naming `app` and `what`.
 pub async fn wait_until<T>(app: &str, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1000 {
-        if let Some(value) = check() {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{app}: {what} never came");
+    affitor_tower::mock::poll_until(Duration::from_secs(10), async || check())
+        .await
+        .unwrap_or_else(|| panic!("{app}: {what} never came"))
 }
 
 fn parse_raw_response(raw: &[u8]) -> Answer {

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use affitor_scenarios::{APPS, ExampleApp, Kind, Running};
+use affitor_tower::mock::poll_until;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -127,14 +128,20 @@ impl ChromeDriver {
             url: format!("http://127.0.0.1:{port}"),
         };
         let http = reqwest::Client::new();
-        for _ in 0..200 {
-            let status = http.get(format!("{}/status", driver.url)).send().await;
-            if status.is_ok_and(|response| response.status().is_success()) {
-                return driver;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("chromedriver never answered on {}", driver.url);
+        let status = format!("{}/status", driver.url);
+        let answered = poll_until(Duration::from_secs(10), async || {
+            let answer = http.get(&status).send().await;
+            answer
+                .is_ok_and(|answer| answer.status().is_success())
+                .then_some(())
+        })
+        .await;
+        assert!(
+            answered.is_some(),
+            "chromedriver never answered on {}",
+            driver.url
+        );
+        driver
     }
 
     /// A new session of headless Chromium, with a fresh profile in `profile`.
@@ -227,12 +234,10 @@ async fn fill(browser: &Client, css: &str, value: &str) {
 /// Waits, 10 s at most, until the text of `css` contains `expected`, and returns it.
 async fn wait_for_text(browser: &Client, css: &str, expected: &str) -> String {
     let mut last = String::new();
-    for _ in 0..200 {
+    let shown = poll_until(Duration::from_secs(10), async || {
         last = text(browser, css).await;
-        if last.contains(expected) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("`{css}` never showed `{expected}`; it shows `{last}`");
+        last.contains(expected).then(|| last.clone())
+    })
+    .await;
+    shown.unwrap_or_else(|| panic!("`{css}` never showed `{expected}`; it shows `{last}`"))
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use affitor_outbox::Outbox;
 use affitor_scenarios::{ExampleApp, Kind, apps, client_of, wait_until};
 use affitor_tower::Client;
-use affitor_tower::mock::{Endpoint, MockServer};
+use affitor_tower::mock::{Endpoint, MockServer, poll_until};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -100,13 +100,15 @@ async fn a_signup_goes_through_the_outbox_once(app: ExampleApp, store: Store) {
 
 /// Polls the outbox until no row waits, for at most 10 s.
 async fn wait_for_empty_outbox(name: &str, outbox: &Outbox) {
-    for _ in 0..1000 {
-        if outbox.waiting().await.expect("the outbox can be read") == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{name}: the outbox still holds rows after 10 s");
+    let empty = poll_until(Duration::from_secs(10), async || {
+        let waiting = outbox.waiting().await.expect("the outbox can be read");
+        (waiting == 0).then_some(())
+    })
+    .await;
+    assert!(
+        empty.is_some(),
+        "{name}: the outbox still holds rows after 10 s"
+    );
 }
 
 /// Opens a fresh outbox for `app` in `store`, delivering through `client`.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use affitor_tower::mock::{MockServer, quick_retries};
+use affitor_tower::mock::{MockServer, poll_until, quick_retries};
 use affitor_tower::{Client, client::RetryPolicy};
 
 /// Retries inside one `send` that keep the tests fast: two attempts, milliseconds apart; a
@@ -54,16 +54,10 @@ fn fastrand_u32() -> u32 {
     RandomState::new().hash_one(std::time::SystemTime::now()) as u32
 }
 
-/// Waits until `done` holds, checking every 20 ms, for at most `limit`; panics naming `what`.
+/// Waits until `done` holds, for at most `limit`; panics naming `what`.
 pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let start = tokio::time::Instant::now();
-    while !done().await {
-        assert!(
-            start.elapsed() < limit,
-            "gave up waiting for {what} after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let held = poll_until(limit, async || done().await.then_some(())).await;
+    assert!(held.is_some(), "gave up waiting for {what} after {limit:?}");
 }
 
 /// The transaction ids of the sales the stand-in received, in arrival order, whatever it

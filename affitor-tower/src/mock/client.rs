@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::MockServer;
+use super::{MockServer, poll_until};
 use crate::Client;
 use crate::client::{ClientBuilder, RetryPolicy};
 
@@ -89,15 +89,8 @@ impl MockServer {
     /// # }
     /// ```
     pub async fn wait_until(&self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
-        let until = tokio::time::Instant::now() + limit;
-        loop {
-            if done(self) {
-                return true;
-            }
-            if tokio::time::Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        poll_until(limit, async || done(self).then_some(()))
+            .await
+            .is_some()
     }
 }

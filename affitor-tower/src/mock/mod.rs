@@ -114,7 +114,7 @@
 //!
 //! With the feature `client` too, [`MockServer::client`] is a client of the stand-in at a test's
 //! pace ([`quick_retries`]), and [`MockServer::wait_until`] waits for what the code under test
-//! sends in the background. With the feature `webhook` too, `SignedWebhook` signs Stripe,
+//! sends in the background ([`poll_until`] for any other wait). With the feature `webhook` too, `SignedWebhook` signs Stripe,
 //! Polar, Paddle and Lemon Squeezy events as the providers do, to test your payment webhook
 //! handler without them.
 
@@ -127,6 +127,7 @@ mod rules;
 mod server;
 mod state;
 mod time;
+mod wait;
 #[cfg(feature = "webhook")]
 mod webhook;
 
@@ -147,6 +148,7 @@ pub use record::{
     Endpoint, RecordedClick, RecordedLead, RecordedRefund, RecordedRequest, RecordedSale,
     RefundStatus,
 };
+pub use wait::poll_until;
 #[cfg(feature = "webhook")]
 pub use webhook::SignedWebhook;
 

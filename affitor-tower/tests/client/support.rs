@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use affitor_tower::mock::MockServer;
 pub(crate) use affitor_tower::mock::quick_retries;
+use affitor_tower::mock::{MockServer, poll_until};
 use affitor_tower::{
     ClickId, Client,
     client::{DeliveryStats, LeadOutcome, RetryPolicy},
@@ -42,13 +42,8 @@ pub(crate) async fn customer(mock: &MockServer, client: &Client, customer_key: &
 
 /// Waits until `ready` holds (a minute at most, then fails saying `what` it waited for).
 pub(crate) async fn until(what: &str, mut ready: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(60), async {
-        while !ready() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "timed out waiting for {what}");
+    let waited = poll_until(Duration::from_secs(60), async || ready().then_some(())).await;
+    assert!(waited.is_some(), "timed out waiting for {what}");
 }
 
 /// Waits until every one of `calls` `send_in_background` calls is settled: delivered, failed

@@ -6,7 +6,7 @@ pub(crate) use std::net::SocketAddr;
 pub(crate) use std::sync::{Arc, Mutex};
 pub(crate) use std::time::Duration;
 
-pub(crate) use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
+pub(crate) use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus, poll_until};
 pub(crate) use serde_json::{Value, json};
 pub(crate) use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub(crate) use tokio::net::TcpStream;
