@@ -59,7 +59,7 @@ pub(crate) struct Attack {
 
 impl Attack {
     /// Starts every kind of attack against the server at `addr`.
-    pub(crate) fn start(addr: SocketAddr) -> Result<Self, BoxError> {
+    pub(crate) fn start(addr: SocketAddr, kinds: AttackKinds) -> Result<Self, BoxError> {
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(AttackCounts::default());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -69,7 +69,7 @@ impl Attack {
             let (stop, counts) = (stop.clone(), counts.clone());
             std::thread::Builder::new()
                 .name("attack".to_owned())
-                .spawn(move || runtime.block_on(attack(addr, stop, counts)))?
+                .spawn(move || runtime.block_on(attack(addr, kinds, stop, counts)))?
         };
         Ok(Self {
             stop,
@@ -86,7 +86,12 @@ impl Attack {
     }
 }
 
-async fn attack(addr: SocketAddr, stop: Arc<AtomicBool>, counts: Arc<AttackCounts>) {
+async fn attack(
+    addr: SocketAddr,
+    kinds: AttackKinds,
+    stop: Arc<AtomicBool>,
+    counts: Arc<AttackCounts>,
+) {
     let ids: Vec<String> = (0..6_000).map(|n| format!("cust_{n}_17000000")).collect();
     let big_cookie: Arc<[u8]> = format!(
         "GET /?aff=partner HTTP/1.1\r\nHost: load\r\n{BROWSER}Cookie: affitor_click_ids={}\r\n\
@@ -124,7 +129,8 @@ async fn attack(addr: SocketAddr, stop: Arc<AtomicBool>, counts: Arc<AttackCount
         .into();
 
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..BIG_COOKIE_CONNECTIONS {
+    let connections = |kind: bool, connections: usize| if kind { connections } else { 0 };
+    for _ in 0..connections(kinds.big_cookies, BIG_COOKIE_CONNECTIONS) {
         let (stop, counts, request) = (stop.clone(), counts.clone(), big_cookie.clone());
         tasks.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -134,7 +140,7 @@ async fn attack(addr: SocketAddr, stop: Arc<AtomicBool>, counts: Arc<AttackCount
             }
         });
     }
-    for _ in 0..CHUNKED_CONNECTIONS {
+    for _ in 0..connections(kinds.chunks, CHUNKED_CONNECTIONS) {
         let (stop, counts, request) = (stop.clone(), counts.clone(), chunked.clone());
         tasks.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -144,7 +150,7 @@ async fn attack(addr: SocketAddr, stop: Arc<AtomicBool>, counts: Arc<AttackCount
             }
         });
     }
-    for _ in 0..UNREAD_CONNECTIONS {
+    for _ in 0..connections(kinds.unread, UNREAD_CONNECTIONS) {
         let (stop, counts, request) = (stop.clone(), counts.clone(), unread.clone());
         tasks.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -157,7 +163,7 @@ async fn attack(addr: SocketAddr, stop: Arc<AtomicBool>, counts: Arc<AttackCount
             }
         });
     }
-    for _ in 0..FLOOD_CONNECTIONS {
+    for _ in 0..connections(kinds.flood, FLOOD_CONNECTIONS) {
         let (stop, counts, request) = (stop.clone(), counts.clone(), flood.clone());
         tasks.spawn(async move {
             while !stop.load(Ordering::Relaxed) {

@@ -78,6 +78,44 @@ impl fmt::Display for Variant {
     }
 }
 
+/// The kinds of traffic an attack sends (`hostile.rs`); `--attack` picks some, to see what
+/// each costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AttackKinds {
+    pub(crate) big_cookies: bool,
+    pub(crate) chunks: bool,
+    pub(crate) unread: bool,
+    pub(crate) flood: bool,
+}
+
+impl AttackKinds {
+    const ALL: Self = Self {
+        big_cookies: true,
+        chunks: true,
+        unread: true,
+        flood: true,
+    };
+
+    fn parse(names: &str) -> Result<Self, BoxError> {
+        let mut kinds = Self {
+            big_cookies: false,
+            chunks: false,
+            unread: false,
+            flood: false,
+        };
+        for name in names.split(',') {
+            match name.trim() {
+                "cookies" => kinds.big_cookies = true,
+                "chunks" => kinds.chunks = true,
+                "unread" => kinds.unread = true,
+                "flood" => kinds.flood = true,
+                other => return Err(format!("unknown attack `{other}`\n{USAGE}").into()),
+            }
+        }
+        Ok(kinds)
+    }
+}
+
 /// Where the requests carry the click id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ClickIdIn {
@@ -102,6 +140,7 @@ pub(crate) struct Options {
     pub(crate) variants: Vec<Variant>,
     pub(crate) click_id_in: ClickIdIn,
     pub(crate) drain: Duration,
+    pub(crate) attack: AttackKinds,
 }
 
 impl Options {
@@ -117,6 +156,7 @@ impl Options {
             variants: Vec::new(),
             click_id_in: ClickIdIn::Body,
             drain: Duration::from_secs(2),
+            attack: AttackKinds::ALL,
         };
         while let Some(flag) = args.next() {
             let mut value = || {
@@ -132,6 +172,7 @@ impl Options {
                 "--drain" => options.drain = Duration::from_secs(number(&flag, value()?)?),
                 // The hostile measurement: ON beside an attack, against ON alone.
                 "--hostile" => options.variants = vec![Variant::On, Variant::Attacked],
+                "--attack" => options.attack = AttackKinds::parse(&value()?)?,
                 "--variants" => {
                     for name in value()?.split(',') {
                         options.variants.push(Variant::parse(name.trim())?);
@@ -187,7 +228,8 @@ impl Options {
 
 pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
      [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
-     [--variants hand,on,outbox,off,attacked] [--hostile] [--click-id-in body|cookie]";
+     [--variants hand,on,outbox,off,attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
+     [--click-id-in body|cookie]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {
     value
