@@ -153,7 +153,9 @@ impl Bench {
             };
             let clicks_before = mock.clicks().len();
             let attack = match variant {
-                Variant::Attacked => Some(Attack::start(listener_addr, self.options.attack)?),
+                Variant::Attacked | Variant::OffAttacked => {
+                    Some(Attack::start(listener_addr, self.options.attack)?)
+                }
                 _ => None,
             };
             let rss = RssSampler::start();

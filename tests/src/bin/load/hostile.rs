@@ -5,8 +5,9 @@
 //!   (the de-duplication of that cookie was quadratic);
 //! - 1-byte chunks: `POST /api/signup`, JSON, chunked, 64 KiB of body in 1-byte chunks, then
 //!   silence (a buffered body was held per chunk, not per byte);
-//! - unread bodies: `POST` to a route that does not exist, a JSON `Content-Length` of 100,000
-//!   and 1,000 bytes sent, then silence (the body lookup waited for the rest);
+//! - unread bodies: `POST` to a route that does not exist, a JSON `Content-Length` of 60,000 (under the lookup's 64 KiB)
+//!   and 1,000 bytes sent with no click id among them, then silence (the body lookup waited for
+//!   the rest; now it gives up at its deadline);
 //! - an `?aff=` flood: `GET /?aff=partner` without cookies, back to back on keep-alive
 //!   connections (each one was a click call).
 //!
@@ -35,6 +36,11 @@ const BROWSER: &str = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0\
 
 /// How long a stalled connection is held before it is reopened.
 const STALL: Duration = Duration::from_secs(30);
+
+/// The least time between two connections of one stalled slot: a server that answers at once
+/// (a 404 that never reads its body) meets 200 slow connections reopened each second, not a
+/// flood of new connections, which is the `?aff=` flood's part.
+const REOPEN: Duration = Duration::from_secs(1);
 
 /// What the attack sent, and what came back.
 #[derive(Debug, Default)]
@@ -117,10 +123,12 @@ async fn attack(
         }
         request.into()
     };
+    // No click id in what is sent, so the lookup has every reason to wait for the rest (a
+    // too-long click id, by contrast, is refused at once and the request answered).
     let unread: Arc<[u8]> = format!(
         "POST /no/such/route HTTP/1.1\r\nHost: load\r\nContent-Type: application/json\r\n\
-         Content-Length: 100000\r\n\r\n{{\"affitorClickId\":\"{}",
-        "x".repeat(980)
+         Content-Length: 60000\r\n\r\n{{\"email\":\"x@load.test\",\"note\":\"{}",
+        "x".repeat(960)
     )
     .into_bytes()
     .into();
@@ -219,6 +227,7 @@ async fn stall(addr: SocketAddr, request: &[u8], stop: &AtomicBool) -> Option<bo
     let mut buffer = vec![0; 4096];
     let mut answered = false;
     let started = std::time::Instant::now();
+    let reopen = tokio::time::Instant::now() + REOPEN;
     while started.elapsed() < STALL && !stop.load(Ordering::Relaxed) {
         match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buffer)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
@@ -226,6 +235,7 @@ async fn stall(addr: SocketAddr, request: &[u8], stop: &AtomicBool) -> Option<bo
             Err(_) => {} // still silent: hold on
         }
     }
+    tokio::time::sleep_until(reopen).await;
     Some(answered)
 }
 

@@ -27,13 +27,16 @@
 //! a runtime thread of its own, so every variant shares the machine with the same threads.
 //! `wrk` must be installed (`apt-get install wrk`). Options: `--duration SECS` (default 10),
 //! `--warmup SECS` (2), `--drain SECS` (2), `--connections N` (64), `--threads N` (2),
-//! `--pairs N` (2), `--variants hand,on,outbox,off,attacked` (default `hand,on`), `--framework
-//! axum|actix` and `--stand-in prompt|slow` (default: both), `--click-id-in body|cookie` (body).
+//! `--pairs N` (2), `--variants hand,on,outbox,off,attacked,off-attacked` (default `hand,on`),
+//! `--framework axum|actix` and `--stand-in prompt|slow` (default: both), `--click-id-in
+//! body|cookie` (body).
 //!
 //! `--hostile` measures ON against ATTACKED: the same app with an attack running beside its
 //! signups for the whole measured run (`hostile.rs`: big `affitor_click_ids` cookies, 1-byte
-//! chunks, request bodies that never come, an `?aff=` flood). It prints the signups' p99 of both,
-//! their ratio, the process's peak resident memory during each, and what the attack got.
+//! chunks, request bodies that never come, an `?aff=` flood), and OFF against OFF+ATTACK, what
+//! the same attack costs the framework without this library. It prints the signups' p99 of
+//! each, their ratios, the process's peak resident memory during each, and what the attack got.
+//! `--attack cookies,chunks,unread,flood` sends only those kinds, to see what each costs.
 
 use std::error::Error;
 use std::fmt;

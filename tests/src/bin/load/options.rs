@@ -51,6 +51,8 @@ pub(crate) enum Variant {
     /// ON with an attack beside its signups (`hostile.rs`): big cookies, 1-byte chunks, bodies
     /// that never come, and an `?aff=` flood.
     Attacked,
+    /// OFF beside the same attack: what the attack costs the framework alone.
+    OffAttacked,
 }
 
 impl Variant {
@@ -61,6 +63,7 @@ impl Variant {
             "outbox" => Self::Outbox,
             "hand" => Self::Hand,
             "attacked" => Self::Attacked,
+            "off-attacked" => Self::OffAttacked,
             other => return Err(format!("unknown variant `{other}`\n{USAGE}").into()),
         })
     }
@@ -74,6 +77,7 @@ impl fmt::Display for Variant {
             Self::Outbox => "OUTBOX",
             Self::Hand => "HAND",
             Self::Attacked => "ATTACKED",
+            Self::OffAttacked => "OFF+ATTACK",
         })
     }
 }
@@ -170,8 +174,16 @@ impl Options {
                 "--threads" => options.threads = number(&flag, value()?)?,
                 "--pairs" => options.pairs = number(&flag, value()?)?,
                 "--drain" => options.drain = Duration::from_secs(number(&flag, value()?)?),
-                // The hostile measurement: ON beside an attack, against ON alone.
-                "--hostile" => options.variants = vec![Variant::On, Variant::Attacked],
+                // The hostile measurement: ON beside an attack, against ON alone; and the same
+                // for OFF, what the attack costs the framework without this library.
+                "--hostile" => {
+                    options.variants = vec![
+                        Variant::On,
+                        Variant::Attacked,
+                        Variant::Off,
+                        Variant::OffAttacked,
+                    ]
+                }
                 "--attack" => options.attack = AttackKinds::parse(&value()?)?,
                 "--variants" => {
                     for name in value()?.split(',') {
@@ -228,7 +240,7 @@ impl Options {
 
 pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
      [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
-     [--variants hand,on,outbox,off,attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
+     [--variants hand,on,outbox,off,attacked,off-attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
      [--click-id-in body|cookie]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {

@@ -23,7 +23,7 @@ impl Server {
             (_, Variant::Hand) | (Framework::Axum, _) => {
                 let router = match variant {
                     Variant::On | Variant::Attacked | Variant::Outbox => axum_signup::app(config),
-                    Variant::Off => axum_baseline(),
+                    Variant::Off | Variant::OffAttacked => axum_baseline(),
                     Variant::Hand => hand_rolled(hand),
                 };
                 listener.set_nonblocking(true)?;
@@ -38,7 +38,7 @@ impl Server {
             }
             (Framework::Actix, _) => {
                 let server = match variant {
-                    Variant::Off => actix_baseline(listener)?,
+                    Variant::Off | Variant::OffAttacked => actix_baseline(listener)?,
                     _ => actix_signup::serve(listener, config)?,
                 };
                 let handle = server.handle();
