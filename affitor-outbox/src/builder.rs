@@ -164,9 +164,10 @@ impl OutboxBuilder {
         self
     }
 
-    /// How long [`Outbox::enqueue`] waits for the store (default 2 s) before it hands the event
-    /// to the client's in-memory queue instead. Also the most a Postgres write waits for a
-    /// connection of the pool.
+    /// How long [`Outbox::enqueue`] waits for the store to take the event (default 2 s) before
+    /// it hands it to the client's in-memory queue instead: for SQLite's writer to take the row
+    /// into a transaction, for Postgres until its insert's `COMMIT` is sent. A commit under way
+    /// is waited for to its end, so that an event never goes both ways (twice).
     ///
     /// ```
     /// # fn run(client: affitor_tower::Client) {

@@ -93,16 +93,19 @@ impl Outbox {
             return;
         }
         let timeout = inner.config.enqueue_timeout;
-        let written = tokio::time::timeout(timeout, inner.store.insert(NewRow::of(&event))).await;
-        let why = match written {
-            Ok(Ok(())) => {
+        // An error means the row is not in the table (the store says so), so the memory queue
+        // below is the event's only way: it is never sent twice.
+        let why = match inner.store.insert(NewRow::of(&event), timeout).await {
+            Ok(()) => {
                 Counters::add(&inner.counters.enqueued);
                 metrics::event(event.endpoint().name(), metrics::Result::Enqueued);
                 inner.wake.notify_one();
                 return;
             }
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => format!("the store did not answer within {timeout:?}"),
+            Err(sqlx::Error::PoolTimedOut) => {
+                format!("the store did not take it within {timeout:?}")
+            }
+            Err(error) => error.to_string(),
         };
         Counters::add(&inner.counters.fell_back);
         metrics::event(event.endpoint().name(), metrics::Result::FellBack);

@@ -138,9 +138,12 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Writes a new row, due now.
-    pub(crate) async fn insert(&self, row: NewRow) -> sqlx::Result<()> {
-        dispatch!(self, store => store.insert(row).await)
+    /// Writes a new row, due now, giving up after about `limit` only while the row cannot yet
+    /// be in the table: an error means it is not, so the event can go another way without
+    /// going twice. SQLite withdraws a row its writer has not taken; Postgres gives up only
+    /// before its transaction's `COMMIT` is sent.
+    pub(crate) async fn insert(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
+        dispatch!(self, store => store.insert(row, limit).await)
     }
 
     /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first.

@@ -75,9 +75,19 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    pub(crate) async fn insert(&self, row: NewRow) -> sqlx::Result<()> {
-        let mut connection = self.pool.acquire().await?;
-        insert(&mut connection, &row).await
+    /// Writes `row` in a transaction of its own, giving up after `limit` only before `COMMIT`
+    /// is sent: until then the server has nothing to commit (a transaction dropped midway is
+    /// rolled back), and the commit is waited for to its end. An insert on its own (autocommit)
+    /// given up on while it waited for a lock would still commit once it got it.
+    pub(crate) async fn insert(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
+        let written = tokio::time::timeout(limit, async {
+            let mut transaction = self.pool.begin().await?;
+            insert(&mut transaction, &row).await?;
+            Ok::<_, sqlx::Error>(transaction)
+        })
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        written.commit().await
     }
 
     pub(crate) async fn claim(

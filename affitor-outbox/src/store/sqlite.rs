@@ -7,8 +7,14 @@
 //! New rows are written by one task, a batch per transaction (group commit): the rows that
 //! arrive while a transaction commits go together in the next, so that concurrent requests
 //! share one commit (and, for money, one `fsync`) instead of queueing for one each.
+//!
+//! A caller that stops waiting withdraws its row only if the writer has not taken it yet; a row
+//! in a transaction is waited for to the end, so that a row the caller gave up on is never
+//! written behind its back (the event would go twice: by the relay, and by the fallback).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{
@@ -125,6 +131,20 @@ pub(crate) struct SqliteStore {
 struct Pending {
     row: NewRow,
     written: oneshot::Sender<Result<(), String>>,
+    /// [`WAITING`] until the writer takes the row ([`TAKEN`]) or its caller withdraws it
+    /// ([`WITHDRAWN`]), whichever comes first.
+    state: Arc<AtomicU8>,
+}
+
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+/// Moves `state` from [`WAITING`] to `to`: whether this call did it.
+fn leave_waiting(state: &AtomicU8, to: u8) -> bool {
+    state
+        .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 impl SqliteStore {
@@ -209,16 +229,31 @@ impl SqliteStore {
             .0 = true;
     }
 
-    /// Hands `row` to the writer and waits for its transaction to commit.
-    pub(crate) async fn insert(&self, row: NewRow) -> sqlx::Result<()> {
+    /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row
+    /// is withdrawn if the writer has not taken it yet ([`sqlx::Error::PoolTimedOut`]: it will
+    /// never be written); once taken, its transaction is waited for whatever the limit, so an
+    /// error always means the row is not in the table.
+    pub(crate) async fn insert(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
         let stopped = || sqlx::Error::WorkerCrashed;
-        let (written, committed) = oneshot::channel();
-        self.writer
-            .send(Pending { row, written })
-            .await
-            .map_err(|_| stopped())?;
-        committed
-            .await
+        let until = tokio::time::Instant::now() + limit;
+        let (written, mut committed) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let pending = Pending {
+            row,
+            written,
+            state: Arc::clone(&state),
+        };
+        match tokio::time::timeout_at(until, self.writer.send(pending)).await {
+            Err(_) => return Err(sqlx::Error::PoolTimedOut), // never handed over
+            Ok(sent) => sent.map_err(|_| stopped())?,
+        }
+        let outcome = match tokio::time::timeout_at(until, &mut committed).await {
+            Ok(outcome) => outcome,
+            Err(_) if leave_waiting(&state, WITHDRAWN) => return Err(sqlx::Error::PoolTimedOut),
+            // The writer has the row in a transaction: how it ends is the answer.
+            Err(_) => committed.await,
+        };
+        outcome
             .map_err(|_| stopped())?
             .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
     }
@@ -355,6 +390,12 @@ impl SqliteStore {
 async fn write_batches(pool: SqlitePool, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // The rows whose callers stopped waiting are left out; the others cannot be withdrawn
+        // from here on.
+        batch.retain(|row| leave_waiting(&row.state, TAKEN));
+        if batch.is_empty() {
+            continue;
+        }
         let written = write_batch(&pool, &batch)
             .await
             .map_err(|error| error.to_string());

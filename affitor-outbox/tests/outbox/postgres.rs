@@ -162,6 +162,11 @@ async fn a_store_that_does_not_answer_hands_the_event_to_the_memory_queue() {
     .await;
     lock.rollback().await.unwrap();
     assert_eq!(client.delivery_stats().delivered, 1);
+    // The insert given up on never commits: with the lock gone, the table stays empty and the
+    // sale is not sent a second time by the relay.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(outbox.waiting().await.unwrap(), 0);
+    assert_eq!(sale_requests(&mock).len(), 1);
 }
 
 /// A `key=value` connection string opens Postgres; dead letters are retried and purged there

@@ -319,3 +319,45 @@ async fn an_invalid_event_is_counted_and_never_written() {
     assert_eq!((stats.invalid, stats.enqueued), (1, 0));
     assert_eq!(outbox.waiting().await.unwrap(), 0);
 }
+
+/// An enqueue that gives up waiting for the store hands its event to the memory queue only when
+/// the store will never write it: one the writer had taken into a transaction is waited for.
+/// Each lead arrives once, whichever way it went (the timeout fired while the writer committed
+/// the row, and both the relay and the memory queue sent it).
+#[tokio::test]
+async fn an_enqueue_past_its_timeout_is_sent_once_whichever_way_it_goes() {
+    const LEADS: usize = 400;
+    let (mock, client) = stand_in().await;
+    let click_id = mock.click("partner");
+    let outbox = Outbox::builder(client.clone())
+        .enqueue_timeout(Duration::from_micros(200))
+        .open(&sqlite_path("enqueue-timeout"))
+        .await
+        .unwrap();
+
+    let mut enqueues = tokio::task::JoinSet::new();
+    for n in 0..LEADS {
+        let lead = client.lead(format!("user_{n}")).click_id(click_id.clone());
+        let outbox = outbox.clone();
+        enqueues.spawn(async move { outbox.enqueue(lead).await });
+    }
+    enqueues.join_all().await;
+    wait_until("every lead to arrive", A_WHILE, async || {
+        mock.leads().len() >= LEADS && outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    client.flush(Duration::from_secs(5)).await;
+
+    let mut customers: Vec<String> = mock
+        .requests_to(Endpoint::Lead)
+        .iter()
+        .filter_map(|request| request.body["customer_key"].as_str().map(str::to_owned))
+        .collect();
+    let sent = customers.len();
+    customers.sort();
+    customers.dedup();
+    assert_eq!(customers.len(), LEADS, "every lead arrives");
+    assert_eq!(sent, LEADS, "and none twice");
+    let stats = outbox.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(stats.enqueued + stats.fell_back, LEADS as u64, "{stats:?}");
+}

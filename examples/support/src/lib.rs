@@ -56,6 +56,7 @@ const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
 /// What an example app needs to serve requests: the Affitor client, the program id, and the
 /// durable outbox, if any.
 #[derive(Clone, Debug)]
+#[non_exhaustive] // made by `new` only, which puts the outbox behind the client
 pub struct AppConfig {
     /// The Affitor API client of the layer and the handlers: its `send_in_background` writes
     /// to the outbox when there is one, and queues in memory otherwise.

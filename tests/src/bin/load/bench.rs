@@ -127,11 +127,13 @@ impl Bench {
             };
             Ok::<_, BoxError>((affitor, outbox))
         })?;
-        let config = AppConfig {
-            affitor: affitor.clone(),
-            program_id: mock.program_id().to_string(),
-            outbox: outbox.clone(),
-        };
+        // With an outbox, the app's client hands its events to it (its backend); `affitor`
+        // stays the client the relay sends through, whose stats are read below.
+        let config = AppConfig::new(
+            affitor.clone(),
+            mock.program_id().to_string(),
+            outbox.clone(),
+        );
         let hand = HandApi::new(&mock)?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let listener_addr = listener.local_addr()?;
