@@ -5,14 +5,14 @@
 //!   (the de-duplication of that cookie was quadratic);
 //! - 1-byte chunks: `POST /api/signup`, JSON, chunked, 64 KiB of body in 1-byte chunks, then
 //!   silence (a buffered body was held per chunk, not per byte);
-//! - unread bodies: `POST` to a route that does not exist, a JSON `Content-Length` of 60,000 (under the lookup's 64 KiB)
-//!   and 1,000 bytes sent with no click id among them, then silence (the body lookup waited for
-//!   the rest; now it gives up at its deadline);
+//! - unread bodies: `POST` to a route that does not exist, a JSON `Content-Length` of 60,000
+//!   (under the lookup's 64 KiB) and 1,000 bytes sent with no click id among them, then silence
+//!   (the body lookup waited for the rest; now it gives up at its deadline);
 //! - an `?aff=` flood: `GET /?aff=partner` without cookies, back to back on keep-alive
 //!   connections (each one was a click call).
 //!
-//! The stalled connections are held until the attack stops, then reopened as the server closes
-//! them. What each kind got is counted: a flood that costs the server nothing shows as requests
+//! A stalled connection is held until the server closes it (or for [`STALL`]), then reopened,
+//! at most once every [`REOPEN`] per slot. What each kind got is counted: a flood that costs the server nothing shows as requests
 //! answered and few click calls at the stand-in.
 
 use std::net::SocketAddr;
