@@ -49,7 +49,7 @@ scenarios! {
     Checkout: a_refund_reverses_the_commission;
     Checkout: the_webhook_answers_503_while_the_api_is_down_then_200;
     Checkout: the_webhook_answers_503_while_the_key_is_refused_then_200;
-    Checkout: a_payment_that_cannot_be_tracked_is_acknowledged;
+    Checkout: a_payment_that_cannot_be_tracked_is_kept_by_the_provider;
     Checkout: a_stripe_sale_is_recorded_once_however_often_it_is_delivered;
     Checkout: a_stripe_refund_reverses_the_commission;
     Checkout: a_polar_order_and_its_refund;
@@ -526,14 +526,16 @@ mod scenario {
         assert_eq!(app.mock.sales().len(), 1, "{}", app.app.name);
     }
 
-    pub(super) async fn a_payment_that_cannot_be_tracked_is_acknowledged(app: &Running) {
-        // Retrying would not help: the webhook is acknowledged, and nothing is sent.
+    pub(super) async fn a_payment_that_cannot_be_tracked_is_kept_by_the_provider(app: &Running) {
+        // A payment of 0 has nothing to track: acknowledged, nothing sent.
         let mut event = payment("payment.succeeded", "user_1", "in_5");
         event["data"]["amountCents"] = json!(0);
         deliver(app, &event, StatusCode::OK).await;
+        // An amount in no currency it can name is not sent (the API would take it for USD),
+        // and not acknowledged either: the provider keeps it until the app is mended.
         event["data"]["amountCents"] = json!(100);
         event["data"]["currency"] = json!("dollars");
-        deliver(app, &event, StatusCode::OK).await;
+        deliver(app, &event, StatusCode::INTERNAL_SERVER_ERROR).await;
         assert!(
             app.mock.requests_to(Endpoint::Sale).is_empty(),
             "{}",

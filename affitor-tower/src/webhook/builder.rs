@@ -223,6 +223,7 @@ impl<P: Provider> Builder<P> {
             tolerance: self.tolerance,
             body_limit: self.body_limit,
             tracking: Arc::new(Tracking {
+                provider: P::NAME,
                 deadline: self.track_deadline,
                 refund_grace: self.refund_grace,
                 converter: self.converter,

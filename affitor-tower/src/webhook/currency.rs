@@ -169,8 +169,10 @@ pub(crate) fn to_supported(
     // f64 holds every amount up to 2^53 minor units exactly; the rate is approximate anyway.
     #[allow(clippy::cast_precision_loss)]
     let converted = (amount as f64) * rate * 10f64.powi(scale);
+    // `i64::MAX as f64` is 2^63, one past the largest amount the API takes: the float is
+    // clamped to it and the integer to the API's bound (a float cast saturates).
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let converted = converted.round().clamp(1.0, i64::MAX as f64) as u64;
+    let converted = (converted.round().clamp(1.0, i64::MAX as f64) as u64).min(i64::MAX as u64);
     Ok((converted, into))
 }
 
@@ -245,6 +247,17 @@ mod tests {
                 (4900, currency)
             );
         }
+    }
+
+    #[test]
+    fn a_converted_amount_stays_within_what_the_api_takes() {
+        let gbp = Currency::from_code("GBP").unwrap();
+        let converter = Converter(std::sync::Arc::new(
+            ExchangeRates::to(Currency::Usd).rate("GBP", 1e9),
+        ));
+        let (amount, _) =
+            to_supported(Endpoint::Sale, u64::MAX / 2, &gbp, Some(&converter)).unwrap();
+        assert_eq!(amount, i64::MAX as u64);
     }
 
     #[test]

@@ -7,11 +7,12 @@ use serde::Deserialize;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::payload::{
-    Metadata, Payment, currency, lenient, minor_units, partial, read_json, rfc3339, text,
+    Metadata, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient, minor_units,
+    read_json, rfc3339, text,
 };
 use super::signature::{decode_hex, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
-use super::{Action, Ignored, ProviderEvent, Refund};
+use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// Lemon Squeezy: its `X-Signature` header, and the orders and subscription invoices of a sale
@@ -206,7 +207,7 @@ fn order_created(
         .filter(|id| *id > 0);
     sale(key, order.total, order.currency, custom, test_mode)
         .subscription(subscription_id, false)
-        .into_action("data.id")
+        .into_action(PAYMENT_FIELDS)
 }
 
 /// `subscription_payment_success`: a renewal keyed by the subscription invoice.
@@ -223,7 +224,7 @@ fn subscription_payment(
     }
     sale(key, invoice.total, invoice.currency, custom, test_mode)
         .subscription(invoice.subscription_id, true)
-        .into_action("data.id")
+        .into_action(PAYMENT_FIELDS)
 }
 
 /// The sale of a payment, before its kind is known.
@@ -268,15 +269,23 @@ fn refunded(key: Option<String>, refunded: &Attributes, test_mode: bool) -> Acti
     let Some(transaction_id) = key else {
         return Action::Ignore(Ignored::MissingField("data.id"));
     };
-    Action::Refund(Refund {
-        transaction_id,
-        other_transaction_id: None,
-        amount_cents: partial(
-            refunded.refunded_amount,
-            refunded.total,
-            refunded.status.as_deref() == Some("refunded"),
-        ),
-        currency: currency(refunded.currency.as_deref()),
-        reason: None,
-    })
+    let full = refunded.status.as_deref() == Some("refunded");
+    Refunded::of(refunded.refunded_amount, refunded.total, full).into_action(
+        RefundKeys {
+            transaction_id,
+            other_transaction_id: None,
+            reason: None,
+            fields: RefundFields {
+                amount: "data.attributes.refunded_amount",
+                currency: "data.attributes.currency",
+            },
+        },
+        refunded.currency.as_deref(),
+    )
 }
+
+/// Lemon Squeezy's order and invoice id and currency fields.
+const PAYMENT_FIELDS: PaymentFields = PaymentFields {
+    transaction_id: "data.id",
+    currency: "data.attributes.currency",
+};

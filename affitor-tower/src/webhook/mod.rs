@@ -38,18 +38,23 @@
 //! | A refund of a sale Affitor does not know, while the event is younger than [`refund_grace`](Builder::refund_grace) (a day): the sale may still be on its way | `AwaitingSale` | 503 |
 //! | The same, past the grace: an organic sale's refund, which a redelivery would not change | `Failed`, `SaleNotFound` | 200 |
 //! | An amount in a currency the API does not take, and no [`CurrencyConverter`] with a rate for it: nothing is sent | `Failed`, `UnsupportedCurrency` | 500 |
-//! | Affitor refused the call for good (a bad request) | `Failed` | 200 |
+//! | A sale recorded whose commission Affitor failed to create (a redelivery would be answered 409): logged at `error`, for Affitor support | `Failed`, `CommissionNotCreated` | 200 |
+//! | Affitor refused the call (a 4xx: a wrong base URL, a redirect, an amount it does not take) | `Failed`, `Rejected` | 500 |
+//! | A sale or refund whose amount or currency cannot be read: an amount without its currency would be taken for USD, a partial refund without its amount would reverse the whole commission | `Unreadable` | 500 |
 //! | Affitor could not be reached, failed, or refused the key: a later attempt can succeed | `Failed`, retryable | 503 |
 //! | A missing, malformed, wrong or expired signature; a tampered body; a body that is not JSON or not an event | `Rejected` | 400 |
 //! | A body over the limit (1 MiB unless set) | `Rejected` | 413 |
 //!
-//! Nothing is sent to Affitor for an `Ignored`, `Rejected` or `UnsupportedCurrency` event. A
-//! provider redelivers on any status but 2xx (Stripe for up to three days, Polar for about
-//! one), so 503 keeps a sale with the provider while Affitor is down, 500 keeps an event in a
-//! foreign currency until you set a converter (then resend it from the provider's dashboard),
-//! and 200 stops the redeliveries that cannot help. Every event this module handles ends in a
-//! call to Affitor, a 5xx, or an `Ignored` reason logged at `info` (`warn` for a missing field
-//! or a won dispute).
+//! Nothing is sent to Affitor for an `Ignored`, `Unreadable`, `Rejected` or `UnsupportedCurrency`
+//! event. A provider redelivers on any status but 2xx (Stripe for up to three days, Polar for
+//! about one), so 503 keeps a sale with the provider while Affitor is down, 500 keeps an event
+//! until the app is mended or configured (a converter set, a base URL corrected: then resend it
+//! from the provider's dashboard), and 200 stops the redeliveries that cannot help. Every event
+//! this module handles ends in a call to Affitor, a 5xx, or an `Ignored` reason logged at `info`
+//! (`warn` for a missing field or a won dispute), and is counted, with the feature `metrics`,
+//! in `affitor_webhook_events_total{provider, result}`: `tracked`, `ignored`, `kept` (answered
+//! 5xx), `refused` (400 or 413), and `attention` for what is acknowledged but needs a person (a
+//! commission not created, a won dispute, a missing field). Alert on `attention` and on `kept`.
 //!
 //! # Currencies
 //!
@@ -255,6 +260,8 @@ pub struct ProviderEvent {
 /// How a verifier's events are tracked: its [`Builder`]'s settings, shared with each event.
 #[derive(Debug)]
 pub(crate) struct Tracking {
+    /// The provider's name ([`Provider::NAME`]), for the metric's label.
+    pub(crate) provider: &'static str,
     /// How long [`ProviderEvent::track`] may take ([`Builder::track_deadline`]).
     pub(crate) deadline: Duration,
     /// How long after the event a refund whose sale is unknown is answered 503
@@ -267,6 +274,7 @@ pub(crate) struct Tracking {
 impl Default for Tracking {
     fn default() -> Self {
         Self {
+            provider: "",
             deadline: signature::DEFAULT_TRACK_DEADLINE,
             refund_grace: signature::DEFAULT_REFUND_GRACE,
             converter: None,
@@ -280,7 +288,10 @@ impl PartialEq for Tracking {
             (Some(a), Some(b)) => Arc::ptr_eq(&a.0, &b.0),
             (a, b) => a.is_none() && b.is_none(),
         };
-        self.deadline == other.deadline && self.refund_grace == other.refund_grace && same_converter
+        self.provider == other.provider
+            && self.deadline == other.deadline
+            && self.refund_grace == other.refund_grace
+            && same_converter
     }
 }
 
@@ -301,6 +312,13 @@ pub enum Action {
     Refund(Refund),
     /// Nothing to send to Affitor, and why.
     Ignore(Ignored),
+    /// A sale or refund event with a field this module cannot read (named), without which
+    /// sending it could record the wrong amount: an amount without its currency (which the API
+    /// would take for USD), or a refund that does not say it is full and whose amount is
+    /// unreadable (which would reverse the whole commission). Nothing is sent, and
+    /// [`track`](ProviderEvent::track) answers 500 so that the provider keeps the event. The
+    /// provider's payload changed: report it, with the event.
+    Unreadable(&'static str),
 }
 
 /// A sale read from a payment event. [`request`](Self::request) turns it into a
@@ -323,8 +341,8 @@ pub struct Sale {
     pub transaction_id: String,
     /// The amount paid, in minor units; never 0.
     pub amount_cents: u64,
-    /// The currency, when the event names a valid one.
-    pub currency: Option<Currency>,
+    /// The currency of `amount_cents`.
+    pub currency: Currency,
     /// Your customer key, as sent with the lead.
     pub customer_key: Option<String>,
     /// The click id the checkout carried.
@@ -351,13 +369,11 @@ impl Sale {
     pub fn request(&self, client: &Client) -> SaleRequest {
         let mut request = client
             .sale(&self.transaction_id, self.amount_cents)
+            .currency(self.currency.clone())
             .click_id(self.click_id.clone())
             .sale_type(self.sale_type);
         if let Some(customer_key) = &self.customer_key {
             request = request.customer_key(customer_key);
-        }
-        if let Some(currency) = &self.currency {
-            request = request.currency(currency.clone());
         }
         if self.is_recurring {
             request = request.is_recurring(true);
@@ -375,13 +391,10 @@ impl Sale {
         client: &Client,
         tracking: &Tracking,
     ) -> Result<SaleRequest, crate::Error> {
-        let Some(from) = self
-            .currency
-            .as_ref()
-            .filter(|c| !currency::is_supported(c))
-        else {
+        let from = &self.currency;
+        if currency::is_supported(from) {
             return Ok(self.request(client));
-        };
+        }
         let (amount_cents, into) = currency::to_supported(
             Endpoint::Sale,
             self.amount_cents,
@@ -390,7 +403,7 @@ impl Sale {
         )?;
         let converted = Self {
             amount_cents,
-            currency: Some(into),
+            currency: into,
             ..self.clone()
         };
         let mut original = Map::new();
@@ -421,7 +434,8 @@ pub struct Refund {
     pub other_transaction_id: Option<String>,
     /// The amount of this refund, for a partial one; `None` for a full refund.
     pub amount_cents: Option<u64>,
-    /// The currency of `amount_cents`, when the event names a valid one.
+    /// The currency of `amount_cents`: always there with an amount; for a full refund, when
+    /// the event names a valid one.
     pub currency: Option<Currency>,
     /// Why, when the provider says: a dispute's reason, for example.
     pub reason: Option<String>,
@@ -577,19 +591,27 @@ pub enum Tracked {
     /// provider delivers the refund again after the sale.
     AwaitingSale(crate::Error),
     /// Affitor did not take the sale or refund. Answered 503 when a later attempt can succeed
-    /// ([`Error::is_retryable`](crate::Error::is_retryable)), so the provider redelivers; 500
-    /// for an amount in a currency the API does not take and no converter for it
-    /// ([`ErrorKind::UnsupportedCurrency`]), so the provider keeps the event until one is set;
-    /// 200 otherwise.
+    /// ([`Error::is_retryable`](crate::Error::is_retryable)), so the provider redelivers. 200
+    /// for a refund of a sale Affitor never recorded, past the refund grace
+    /// ([`ErrorKind::SaleNotFound`]: an organic sale's), and for a sale recorded without its
+    /// commission ([`ErrorKind::CommissionNotCreated`]: a redelivery would be answered 409;
+    /// logged at `error`, to take to Affitor support). 500 otherwise: an amount in a currency
+    /// the API does not take and no converter for it ([`ErrorKind::UnsupportedCurrency`]), or
+    /// a call Affitor refused ([`ErrorKind::Rejected`]: a base URL that is wrong, an amount it
+    /// does not take), so that the provider keeps the event until the app is mended, and you
+    /// resend it from the provider's dashboard.
     Failed(crate::Error),
+    /// A sale or refund event with a field this module cannot read (named): nothing was sent
+    /// (see [`Action::Unreadable`]). Answered 500, so that the provider keeps the event.
+    Unreadable(&'static str),
     /// The delivery was refused before anything was sent: see [`WebhookError::status`].
     Rejected(WebhookError),
 }
 
 impl Tracked {
     /// The status to answer the provider: 200 when handled, 503 when the provider should
-    /// deliver again later, 500 when it should keep the event until the app is configured to
-    /// take it, 400 (or 413) for a delivery that was refused.
+    /// deliver again later, 500 when it should keep the event until the app is mended or
+    /// configured to take it, 400 (or 413) for a delivery that was refused.
     ///
     /// ```
     /// use affitor_tower::webhook::{Ignored, Tracked};
@@ -599,15 +621,49 @@ impl Tracked {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::Sale(_) | Self::Refund(_) | Self::Ignored(_) => StatusCode::OK,
             Self::AwaitingSale(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Failed(error) if error.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Failed(error) if error.kind() == ErrorKind::UnsupportedCurrency => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Failed(error) if acknowledged(error) => StatusCode::OK,
+            Self::Failed(_) | Self::Unreadable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Rejected(error) => error.status(),
-            _ => StatusCode::OK,
         }
     }
+
+    /// What the event came to, for the `result` label of the webhook metric.
+    fn result(&self) -> &'static str {
+        match self {
+            Self::Sale(_) | Self::Refund(_) => "tracked",
+            Self::Ignored(Ignored::MissingField(_) | Ignored::DisputeWon) => "attention",
+            Self::Failed(error) if error.kind() == ErrorKind::CommissionNotCreated => "attention",
+            Self::Ignored(_) | Self::Failed(_) if self.status() == StatusCode::OK => "ignored",
+            Self::Rejected(_) => "refused",
+            _ => "kept",
+        }
+    }
+}
+
+/// A failure that a redelivery would not mend, and that leaves nothing to keep: the refund of a
+/// sale Affitor never recorded (past the refund grace), and a sale recorded whose commission
+/// Affitor failed to create (a redelivery would be answered 409).
+fn acknowledged(error: &crate::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::SaleNotFound | ErrorKind::CommissionNotCreated
+    )
+}
+
+/// Counts an event a verifier handled: `affitor_webhook_events_total{provider, result}`, with
+/// the feature `metrics`.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn count(provider: &'static str, result: &'static str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "affitor_webhook_events_total",
+        "provider" => provider,
+        "result" => result
+    )
+    .increment(1);
 }
 
 impl ProviderEvent {
@@ -631,6 +687,7 @@ impl ProviderEvent {
             )))
         });
         self.log(&tracked);
+        count(self.tracking.provider, tracked.result());
         tracked
     }
 
@@ -674,6 +731,7 @@ impl ProviderEvent {
                 Err(error) => Tracked::Failed(error),
             },
             Action::Ignore(why) => Tracked::Ignored(why.clone()),
+            Action::Unreadable(field) => Tracked::Unreadable(field),
         }
     }
 
@@ -759,12 +817,31 @@ impl ProviderEvent {
                     "webhook: Affitor cannot take it now: answering 503 so the provider redelivers"
                 );
             }
+            Tracked::Failed(error) if error.kind() == ErrorKind::CommissionNotCreated => {
+                tracing::error!(
+                    id,
+                    event_type,
+                    %error,
+                    "webhook: the sale is recorded without its commission: take its transaction \
+                     id to Affitor support; acknowledged, as a redelivery would be answered 409"
+                );
+            }
             Tracked::Failed(error) => {
                 tracing::error!(
                     id,
                     event_type,
                     %error,
-                    "webhook: Affitor refused it: acknowledging it, a redelivery would not help"
+                    "webhook: Affitor refused it: answering 500 so that the provider keeps the \
+                     event; mend what the error says, then resend it from the provider's dashboard"
+                );
+            }
+            Tracked::Unreadable(field) => {
+                tracing::error!(
+                    id,
+                    event_type,
+                    field,
+                    "webhook: a field the sale or refund needs cannot be read: nothing sent, \
+                     answering 500 so that the provider keeps the event; report its payload"
                 );
             }
             Tracked::Rejected(error) => {

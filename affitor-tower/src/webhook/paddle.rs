@@ -6,10 +6,13 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::error::{WebhookError, WebhookErrorKind};
-use super::payload::{Metadata, Payment, currency, lenient, minor_units, read_json, rfc3339};
+use super::payload::{
+    Metadata, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient, minor_units,
+    read_json, rfc3339,
+};
 use super::signature::TimestampedHeader;
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
-use super::{Action, Ignored, ProviderEvent, Refund};
+use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// Paddle Billing: its `Paddle-Signature` header, and the transactions and adjustments of a
@@ -182,7 +185,10 @@ fn transaction_completed(transaction: Entity) -> Action {
         subscription_id: transaction.subscription_id,
         test_mode: false,
     }
-    .into_action("id")
+    .into_action(PaymentFields {
+        transaction_id: "id",
+        currency: "currency_code",
+    })
 }
 
 /// `adjustment.created` and `adjustment.updated`: a refund or a chargeback of a transaction,
@@ -209,21 +215,21 @@ fn adjustment(adjustment: Entity) -> Action {
     let Some(transaction_id) = adjustment.transaction_id else {
         return Action::Ignore(Ignored::MissingField("transaction_id"));
     };
-    let amount_cents = match adjustment.kind.as_deref() {
-        Some("full") => None,
-        _ => adjustment
-            .totals
-            .and_then(|totals| totals.total)
-            .and_then(|total| u64::try_from(total).ok())
-            .filter(|total| *total > 0),
-    };
-    Action::Refund(Refund {
-        transaction_id,
-        other_transaction_id: None,
-        amount_cents,
-        currency: currency(adjustment.currency_code.as_deref()),
-        reason,
-    })
+    // `type: partial` returns `totals.total`; `full` the whole transaction.
+    let full = adjustment.kind.as_deref() == Some("full");
+    let returned = adjustment.totals.and_then(|totals| totals.total);
+    Refunded::of(returned, None, full).into_action(
+        RefundKeys {
+            transaction_id,
+            other_transaction_id: None,
+            reason,
+            fields: RefundFields {
+                amount: "totals.total",
+                currency: "currency_code",
+            },
+        },
+        adjustment.currency_code.as_deref(),
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use serde_json::{Map, Value};
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
-use super::{Action, Ignored, Sale};
+use super::{Action, Ignored, Refund, Sale};
 use crate::{
     ClickId,
     client::{Currency, SaleType},
@@ -153,7 +153,7 @@ pub(super) fn parse<D: DeserializeOwned>(body: &[u8]) -> Result<Parsed<D>, Webho
     let created = envelope
         .created
         .and_then(|seconds| u64::try_from(seconds).ok())
-        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
+        .and_then(|seconds| UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
         .or_else(|| envelope.timestamp.as_deref().and_then(rfc3339));
     Ok(Parsed {
         event_type,
@@ -221,17 +221,17 @@ pub(super) fn rfc3339(text: &str) -> Option<SystemTime> {
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset;
     u64::try_from(seconds)
         .ok()
-        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
+        .and_then(|seconds| UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
 }
 
-/// The currency of a code such as Stripe's lower-cased `usd`; `None`, with a warning, for a
-/// code the client would refuse (the API then assumes USD).
+/// The currency of a code such as Stripe's lower-cased `usd`; `None`, with a warning naming
+/// what is wrong, for a code the client would refuse. An amount is not sent without its
+/// currency: the API would take it for USD.
 pub(super) fn currency(code: Option<&str>) -> Option<Currency> {
-    let code = code?;
-    match Currency::from_code(code) {
+    match Currency::from_code(code?) {
         Ok(currency) => Some(currency),
         Err(error) => {
-            tracing::warn!(%error, "webhook: the event's currency is left out");
+            tracing::warn!(%error, "webhook: the event's currency cannot be read");
             None
         }
     }
@@ -263,7 +263,9 @@ pub(super) struct Payment {
 }
 
 impl Payment {
-    pub(super) fn into_action(self, transaction_field: &'static str) -> Action {
+    /// The sale, or why there is none. `fields` names the event's transaction id and currency
+    /// fields, for the reason.
+    pub(super) fn into_action(self, fields: PaymentFields) -> Action {
         let amount_cents = match self
             .amount_cents
             .and_then(|amount| u64::try_from(amount).ok())
@@ -272,16 +274,19 @@ impl Payment {
             _ => return Action::Ignore(Ignored::NoAmount),
         };
         let Some(transaction_id) = self.transaction_id else {
-            return Action::Ignore(Ignored::MissingField(transaction_field));
+            return Action::Ignore(Ignored::MissingField(fields.transaction_id));
         };
         let click_id = click_id(self.click_id);
         if self.customer_key.is_none() && click_id.is_none() {
             return Action::Ignore(Ignored::NoCustomer);
         }
+        let Some(currency) = currency(self.currency.as_deref()) else {
+            return Action::Unreadable(fields.currency);
+        };
         Action::Sale(Sale {
             transaction_id,
             amount_cents,
-            currency: currency(self.currency.as_deref()),
+            currency,
             customer_key: self.customer_key,
             click_id,
             sale_type: self.sale_type,
@@ -292,14 +297,80 @@ impl Payment {
     }
 }
 
-/// A refund of `refunded` out of `total`: `None` when it is full.
-pub(super) fn partial(refunded: Option<i64>, total: Option<i64>, full: bool) -> Option<u64> {
-    let refunded = u64::try_from(refunded?).ok().filter(|amount| *amount > 0)?;
-    let total = total.and_then(|total| u64::try_from(total).ok());
-    match total {
-        Some(total) if !full && refunded < total => Some(refunded),
-        _ => None,
+/// The names of a provider's payment fields, for the reason an event is not a sale.
+#[derive(Clone, Copy)]
+pub(super) struct PaymentFields {
+    pub(super) transaction_id: &'static str,
+    pub(super) currency: &'static str,
+}
+
+/// How much of its sale a refund event returns.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refunded {
+    /// All of it: the refund is sent without an amount.
+    Full,
+    /// This much, in the minor units of the event's currency.
+    Part(u64),
+    /// The event does not say it is full, and what it returns cannot be read: sent without an
+    /// amount, it would reverse the whole commission.
+    Unreadable,
+}
+
+impl Refunded {
+    /// A refund of `refunded` out of `total`; `full` when the event says the whole sale was
+    /// refunded. When the total cannot be read, the refunded amount is sent: Affitor takes a
+    /// refund of the whole sale's amount as a full one.
+    pub(super) fn of(refunded: Option<i64>, total: Option<i64>, full: bool) -> Self {
+        if full {
+            return Self::Full;
+        }
+        let Some(refunded) = refunded
+            .and_then(|amount| u64::try_from(amount).ok())
+            .filter(|amount| *amount > 0)
+        else {
+            return Self::Unreadable;
+        };
+        match total.and_then(|total| u64::try_from(total).ok()) {
+            Some(total) if refunded >= total => Self::Full,
+            _ => Self::Part(refunded),
+        }
     }
+
+    /// The refund of the sale `transaction_id`, or the field that cannot be read: the refunded
+    /// amount, or the currency of a partial refund.
+    pub(super) fn into_action(self, refund: RefundKeys, currency_code: Option<&str>) -> Action {
+        let (amount_cents, currency) = match self {
+            Self::Full => (None, currency(currency_code)),
+            Self::Part(amount) => match currency(currency_code) {
+                Some(currency) => (Some(amount), Some(currency)),
+                None => return Action::Unreadable(refund.fields.currency),
+            },
+            Self::Unreadable => return Action::Unreadable(refund.fields.amount),
+        };
+        Action::Refund(Refund {
+            transaction_id: refund.transaction_id,
+            other_transaction_id: refund.other_transaction_id,
+            amount_cents,
+            currency,
+            reason: refund.reason,
+        })
+    }
+}
+
+/// What a refund names besides its amount: its sale's keys, its reason, and the names of the
+/// provider's amount and currency fields (for the reason an event is not sent).
+pub(super) struct RefundKeys {
+    pub(super) transaction_id: String,
+    pub(super) other_transaction_id: Option<String>,
+    pub(super) reason: Option<String>,
+    pub(super) fields: RefundFields,
+}
+
+/// The names of a provider's refund amount and currency fields.
+#[derive(Clone, Copy)]
+pub(super) struct RefundFields {
+    pub(super) amount: &'static str,
+    pub(super) currency: &'static str,
 }
 
 #[cfg(test)]

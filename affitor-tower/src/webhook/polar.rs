@@ -7,10 +7,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
-use super::payload::{Metadata, Parsed, Payment, currency, lenient, non_empty, parse, partial};
+use super::payload::{
+    Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient,
+    non_empty, parse,
+};
 use super::signature::{check_timestamp, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme};
-use super::{Action, Ignored, ProviderEvent, Refund};
+use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// The prefix of a Standard Webhooks secret whose key is the base64 that follows.
@@ -211,7 +214,10 @@ fn order_paid(order: Order) -> Action {
         subscription_id: order.subscription_id,
         test_mode: false,
     }
-    .into_action("id")
+    .into_action(PaymentFields {
+        transaction_id: "id",
+        currency: "currency",
+    })
 }
 
 fn order_refunded(order: Order) -> Action {
@@ -222,17 +228,19 @@ fn order_refunded(order: Order) -> Action {
     let refunded = order
         .refunded_amount
         .map(|amount| amount.saturating_add(order.refunded_tax_amount.unwrap_or(0).max(0)));
-    Action::Refund(Refund {
-        transaction_id,
-        other_transaction_id: None,
-        amount_cents: partial(
-            refunded,
-            order.total_amount.or(order.amount),
-            order.status.as_deref() == Some("refunded"),
-        ),
-        currency: currency(order.currency.as_deref()),
-        reason: None,
-    })
+    let full = order.status.as_deref() == Some("refunded");
+    Refunded::of(refunded, order.total_amount.or(order.amount), full).into_action(
+        RefundKeys {
+            transaction_id,
+            other_transaction_id: None,
+            reason: None,
+            fields: RefundFields {
+                amount: "refunded_amount",
+                currency: "currency",
+            },
+        },
+        order.currency.as_deref(),
+    )
 }
 
 #[cfg(test)]

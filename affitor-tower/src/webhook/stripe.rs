@@ -6,10 +6,13 @@ use serde::Deserialize;
 
 use super::error::WebhookError;
 use super::links::PaymentLinks;
-use super::payload::{Metadata, Parsed, Payment, currency, expandable, lenient, parse, partial};
+use super::payload::{
+    Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, expandable,
+    lenient, parse,
+};
 use super::signature::TimestampedHeader;
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
-use super::{Action, Ignored, ProviderEvent, Refund};
+use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// Stripe: its `Stripe-Signature` header, and the events of a sale and a refund. Used as
@@ -265,7 +268,10 @@ fn checkout_session(session: Object) -> Action {
         subscription_id: session.subscription,
         test_mode: false,
     }
-    .into_action(field)
+    .into_action(PaymentFields {
+        transaction_id: field,
+        currency: "currency",
+    })
 }
 
 fn invoice(invoice: Object, links: &PaymentLinks) -> Action {
@@ -309,7 +315,10 @@ fn invoice(invoice: Object, links: &PaymentLinks) -> Action {
         subscription_id: details.subscription.or(invoice.subscription),
         test_mode: false,
     }
-    .into_action("id")
+    .into_action(PaymentFields {
+        transaction_id: "id",
+        currency: "currency",
+    })
 }
 
 /// `invoice_payment.paid` (Basil): which invoice a payment intent paid.
@@ -363,14 +372,22 @@ fn charge_refunded(charge: Object, previous: Previous, links: &PaymentLinks) -> 
     // A full refund is one refund of the whole charge; the last of several partial refunds
     // that add up to it is still a partial one.
     let full = charge.refunded.unwrap_or(false) && before == 0;
-    Action::Refund(Refund {
-        transaction_id,
-        other_transaction_id,
-        amount_cents: partial(this_refund, charge.amount, full),
-        currency: currency(charge.currency.as_deref()),
-        reason: None,
-    })
+    Refunded::of(this_refund, charge.amount, full).into_action(
+        RefundKeys {
+            transaction_id,
+            other_transaction_id,
+            reason: None,
+            fields: REFUND_FIELDS,
+        },
+        charge.currency.as_deref(),
+    )
 }
+
+/// A Stripe refund's amount and currency fields.
+const REFUND_FIELDS: RefundFields = RefundFields {
+    amount: "amount_refunded",
+    currency: "currency",
+};
 
 /// `refund.created`: the refund of `amount`, of the payment its payment intent made.
 fn refund_created(refund: Object, links: &PaymentLinks) -> Action {
@@ -383,15 +400,17 @@ fn refund_created(refund: Object, links: &PaymentLinks) -> Action {
         return Action::Ignore(Ignored::MissingField("payment_intent"));
     };
     match refund.amount.and_then(|amount| u64::try_from(amount).ok()) {
-        Some(amount) if amount > 0 => Action::Refund(Refund {
-            transaction_id,
-            other_transaction_id,
-            // The refund names no charge total: its amount, which Affitor takes as a full
-            // refund when it is the whole sale.
-            amount_cents: Some(amount),
-            currency: currency(refund.currency.as_deref()),
-            reason: refund.reason,
-        }),
+        // The refund names no charge total: its amount, which Affitor takes as a full refund
+        // when it is the whole sale.
+        Some(amount) if amount > 0 => Refunded::Part(amount).into_action(
+            RefundKeys {
+                transaction_id,
+                other_transaction_id,
+                reason: refund.reason,
+                fields: REFUND_FIELDS,
+            },
+            refund.currency.as_deref(),
+        ),
         _ => Action::Ignore(Ignored::NoAmount),
     }
 }
@@ -405,16 +424,18 @@ fn dispute(dispute: Object, links: &PaymentLinks) -> Action {
         return Action::Ignore(Ignored::MissingField("payment_intent"));
     };
     match dispute.amount.and_then(|amount| u64::try_from(amount).ok()) {
-        Some(amount) if amount > 0 => Action::Refund(Refund {
-            transaction_id,
-            other_transaction_id,
-            amount_cents: Some(amount),
-            currency: currency(dispute.currency.as_deref()),
-            reason: Some(match dispute.reason {
-                Some(reason) => format!("dispute: {reason}"),
-                None => "dispute".to_owned(),
-            }),
-        }),
+        Some(amount) if amount > 0 => Refunded::Part(amount).into_action(
+            RefundKeys {
+                transaction_id,
+                other_transaction_id,
+                reason: Some(match dispute.reason {
+                    Some(reason) => format!("dispute: {reason}"),
+                    None => "dispute".to_owned(),
+                }),
+                fields: REFUND_FIELDS,
+            },
+            dispute.currency.as_deref(),
+        ),
         _ => Action::Ignore(Ignored::NoAmount),
     }
 }

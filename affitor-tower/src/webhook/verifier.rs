@@ -191,8 +191,14 @@ impl<P: Provider> Verifier<P> {
         V: AsRef<[u8]>,
     {
         let body = body.as_ref();
-        self.config.check_size(body)?;
-        P::verify(self, headers, body, now)
+        let verified = self
+            .config
+            .check_size(body)
+            .and_then(|()| P::verify(self, headers, body, now));
+        if verified.is_err() {
+            super::count(P::NAME, "refused");
+        }
+        verified
     }
 
     /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and

@@ -121,7 +121,7 @@ fn a_paid_order_is_a_sale_keyed_by_the_order() {
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "orders/1012345");
     assert_eq!(sale.amount_cents, 4950);
-    assert_eq!(sale.currency, Some(Currency::Usd));
+    assert_eq!(sale.currency, Currency::Usd);
     assert_eq!(sale.customer_key.as_deref(), Some("user_lemon_1"));
     assert_eq!(sale.click_id, click_id("cust_fixture_1743465000002"));
     assert_eq!(sale.sale_type, SaleType::Payment);
@@ -151,7 +151,7 @@ fn a_subscription_counts_its_first_order_once_and_each_renewal() {
     let renewal = sale(&renewal);
     assert_eq!(renewal.transaction_id, "subscription-invoices/345678");
     assert_eq!(renewal.amount_cents, 2261);
-    assert_eq!(renewal.currency, Some(Currency::Eur));
+    assert_eq!(renewal.currency, Currency::Eur);
     assert_eq!(renewal.sale_type, SaleType::Subscription);
     assert!(renewal.is_recurring);
     assert_eq!(renewal.subscription_id.as_deref(), Some("456789"));

@@ -92,3 +92,5 @@ mod paddle;
 mod lemon_squeezy;
 
 mod checkout;
+
+mod kept;

@@ -9,7 +9,7 @@ fn a_one_off_checkout_is_a_sale_keyed_by_its_payment_intent() {
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "pi_3QpLyxLkdIwHu7ix0mS3hXkT");
     assert_eq!(sale.amount_cents, 4900);
-    assert_eq!(sale.currency, Some(Currency::Usd));
+    assert_eq!(sale.currency, Currency::Usd);
     assert_eq!(sale.customer_key.as_deref(), Some("user_42"));
     assert_eq!(sale.click_id, click_id("cust_fixture_1743465000000"));
     assert_eq!(sale.sale_type, SaleType::Payment);
@@ -23,7 +23,7 @@ fn a_subscription_checkout_is_a_sale_keyed_by_its_first_invoice() {
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "in_1QpLzzLkdIwHu7ixT5y6U7i8");
     assert_eq!(sale.amount_cents, 2900);
-    assert_eq!(sale.currency, Some(Currency::Eur));
+    assert_eq!(sale.currency, Currency::Eur);
     assert_eq!(sale.customer_key.as_deref(), Some("user_43"));
     assert_eq!(sale.sale_type, SaleType::Subscription);
     assert!(!sale.is_recurring);
@@ -59,7 +59,7 @@ fn a_renewal_reads_the_subscription_details_of_basil() {
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "in_1RaBc9LkdIwHu7ixCycle0002");
     assert_eq!(sale.amount_cents, 2900);
-    assert_eq!(sale.currency, Some(Currency::Eur));
+    assert_eq!(sale.currency, Currency::Eur);
     assert_eq!(sale.customer_key.as_deref(), Some("user_43"));
     assert_eq!(sale.click_id, click_id("cust_fixture_1743465000001"));
     assert_eq!(sale.sale_type, SaleType::Subscription);
@@ -158,7 +158,7 @@ fn a_polar_order_is_a_sale_keyed_by_its_id() {
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "b6a1f0c2-4e5d-4c3b-9a8f-7e6d5c4b3a21");
     assert_eq!(sale.amount_cents, 1900);
-    assert_eq!(sale.currency, Some(Currency::Usd));
+    assert_eq!(sale.currency, Currency::Usd);
     assert_eq!(sale.customer_key.as_deref(), Some("user_45"));
     assert_eq!(sale.click_id, click_id("cust_fixture_1743465000003"));
     assert_eq!(sale.sale_type, SaleType::Subscription);
@@ -266,7 +266,7 @@ fn parsing_is_lenient_about_what_it_does_not_need() {
     let event = stripe().verify(signed.headers(), signed.body()).unwrap();
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "pi_expanded");
-    assert_eq!(sale.currency, Some(Currency::Other("GBP".into())));
+    assert_eq!(sale.currency, Currency::Other("GBP".into()));
     assert_eq!(sale.customer_key.as_deref(), Some("1234"));
     assert_eq!(sale.click_id, None);
 }

@@ -203,7 +203,7 @@ fn a_completed_transaction_is_a_sale_of_its_grand_total() {
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "txn_01hv8wptq8987qeep44cyrewp9");
     assert_eq!(sale.amount_cents, 5500);
-    assert_eq!(sale.currency, Some(Currency::Usd));
+    assert_eq!(sale.currency, Currency::Usd);
     assert_eq!(sale.customer_key.as_deref(), Some("user_paddle_1"));
     assert_eq!(sale.click_id, click_id("cust_fixture_1743465000000"));
     assert_eq!(sale.sale_type, SaleType::Payment);
@@ -216,7 +216,7 @@ fn a_subscription_renewal_is_recurring() {
     let sale = sale(&event);
     assert_eq!(sale.transaction_id, "txn_01hvakn2g5t1yxvyc9b3wm7e5q");
     assert_eq!(sale.amount_cents, 3451);
-    assert_eq!(sale.currency, Some(Currency::Eur));
+    assert_eq!(sale.currency, Currency::Eur);
     assert_eq!(sale.sale_type, SaleType::Subscription);
     assert!(sale.is_recurring);
     assert_eq!(

@@ -23,7 +23,7 @@ use affitor_tower::webhook::{
 };
 use affitor_tower::{
     ClickId, Client,
-    client::{BoundClient, Currency},
+    client::{BoundClient, Currency, ErrorKind},
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -496,6 +496,13 @@ impl PaymentEvent {
     /// webhook's answer, through [`webhook_status`].
     pub async fn track(self, affitor: &BoundClient) -> Result<(), affitor_tower::Error> {
         match self {
+            Self::Succeeded(payment) if payment.amount_cents == 0 => {
+                tracing::info!(
+                    invoice = payment.invoice_id,
+                    "a payment of 0 (a free trial, a full discount): nothing to track"
+                );
+                Ok(())
+            }
             Self::Succeeded(payment) => {
                 let mut sale = affitor
                     .sale(&payment.invoice_id, payment.amount_cents)
@@ -534,12 +541,16 @@ impl Payment {
     }
 }
 
-/// The status a payment webhook answers after tracking, so the provider redelivers only what a
-/// retry can still fix.
+/// The status a payment webhook answers after tracking, as `affitor_tower::webhook::Tracked`
+/// does for the providers' webhooks: the provider keeps what is not tracked yet.
 ///
-/// 200 when the event was tracked, already tracked, or can never be (a bad request stays bad);
-/// 503 when a retry later could still succeed (the Affitor API is down, slow or rate limiting,
-/// or it refuses the key, as it does while a regenerated key is being deployed).
+/// - 200 when the event was tracked or tracked before; also for the refund of a sale Affitor
+///   never recorded (an organic customer's), and for a sale recorded without its commission (a
+///   redelivery would be answered 409: logged at `error`, for Affitor support);
+/// - 503 when a retry later can succeed (the Affitor API is down, slow or rate limiting, or it
+///   refuses the key, as it does while a regenerated key is being deployed);
+/// - 500 otherwise (the event names no valid currency, Affitor refused the call): the provider
+///   keeps the event until the app is mended, and it is resent.
 pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
     match result {
         Ok(_) => 200,
@@ -547,9 +558,17 @@ pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
             tracing::warn!(%error, "the payment cannot be tracked now: answering 503 so the provider redelivers");
             503
         }
-        Err(error) => {
-            tracing::error!(%error, "the payment cannot be tracked: acknowledging it anyway");
+        Err(error) if error.kind() == ErrorKind::SaleNotFound => {
+            tracing::info!(%error, "a refund of a sale Affitor never recorded: acknowledged");
             200
+        }
+        Err(error) if error.kind() == ErrorKind::CommissionNotCreated => {
+            tracing::error!(%error, "the sale is recorded without its commission: take its transaction id to Affitor support");
+            200
+        }
+        Err(error) => {
+            tracing::error!(%error, "the payment cannot be tracked: answering 500 so that the provider keeps it");
+            500
         }
     }
 }
