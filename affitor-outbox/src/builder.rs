@@ -371,16 +371,16 @@ pub(crate) fn is_postgres(location: &str) -> bool {
         return true;
     }
     const KEYS: [&str; 6] = ["host", "hostaddr", "dbname", "user", "port", "password"];
-    let mut pairs = location.split_whitespace().peekable();
-    pairs.peek().is_some()
-        && pairs.all(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(key, _)| !key.is_empty() && !key.contains(['/', '\\']))
-        })
-        && location.split_whitespace().any(|pair| {
-            pair.split_once('=')
-                .is_some_and(|(key, _)| KEYS.contains(&key.to_ascii_lowercase().as_str()))
-        })
+    key_values(location).is_some_and(|pairs| {
+        !pairs.is_empty()
+            && pairs.iter().all(|(key, _)| {
+                !key.is_empty()
+                    && !key.contains(|c: char| c.is_whitespace() || c == '/' || c == '\\')
+            })
+            && pairs
+                .iter()
+                .any(|(key, _)| KEYS.contains(&key.to_ascii_lowercase().as_str()))
+    })
 }
 
 /// The connection options of a Postgres location: a URL (its scheme in any case), or a
@@ -394,8 +394,10 @@ fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOpt
     if let Some((scheme, rest)) = location.split_once("://") {
         return PgConnectOptions::from_str(&format!("{}://{rest}", scheme.to_ascii_lowercase()));
     }
+    let pairs = key_values(location)
+        .ok_or_else(|| sqlx::Error::Configuration("not a URL nor `key=value` pairs".into()))?;
     let mut options = PgConnectOptions::new();
-    for (key, value) in key_values(location) {
+    for (key, value) in pairs {
         options = match key.to_ascii_lowercase().as_str() {
             "host" | "hostaddr" => options.host(&value),
             "port" => options.port(value.parse().map_err(|_| {
@@ -415,9 +417,9 @@ fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOpt
     Ok(options)
 }
 
-/// The `key=value` pairs of a connection string; a value may be single-quoted (with spaces).
-#[cfg(feature = "postgres")]
-fn key_values(text: &str) -> Vec<(String, String)> {
+/// The `key=value` pairs of a connection string (spaces around `=` allowed, as libpq does); a
+/// value may be single-quoted (with spaces). `None` when some of the text is not a pair.
+fn key_values(text: &str) -> Option<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     let mut rest = text.trim();
     while let Some((key, after)) = rest.split_once('=') {
@@ -436,7 +438,7 @@ fn key_values(text: &str) -> Vec<(String, String)> {
         pairs.push((key, value));
         rest = next.trim_start();
     }
-    pairs
+    rest.is_empty().then_some(pairs)
 }
 
 #[cfg(test)]
@@ -451,6 +453,7 @@ mod tests {
             "POSTGRESQL://db/shop",
             "host=db dbname=shop user=app password=s3cret",
             "dbname=shop",
+            "host = db password = s3cret",
         ] {
             assert!(is_postgres(location), "{location}");
         }
@@ -465,11 +468,10 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "postgres")]
     #[test]
     fn a_key_value_string_is_read_with_quotes() {
         assert_eq!(
-            super::key_values("host=db password='s3 cret' dbname=shop"),
+            super::key_values("host=db password='s3 cret' dbname=shop").unwrap(),
             [
                 ("host".to_owned(), "db".to_owned()),
                 ("password".to_owned(), "s3 cret".to_owned()),

@@ -58,56 +58,70 @@ pub enum OutboxError {
     Store(#[source] sqlx::Error),
 }
 
-/// `location` as logs and errors show it: the password left out, of a URL (its user info or
-/// a `password=` query parameter) or of a `key=value` connection string.
+/// `location` as logs and errors show it: the passwords left out, of a URL (its user info, or
+/// a query parameter) or of a `key=value` connection string (any key that ends in `password`,
+/// such as `sslpassword`; spaces around `=` too).
 pub(crate) fn redact(location: &str) -> String {
-    let location = redact_password_parameter(location);
+    let location = redact_password_parameters(location);
     let Some((scheme, rest)) = location.split_once("://") else {
         return location;
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
+    // The user info ends at the last `@`: a password may hold `/`, `?`, `#` or `@` unencoded,
+    // and leaving out too much of what only logs show is the safe side.
+    let Some(at) = rest.rfind('@') else {
         return location.clone();
     };
-    let user = &rest[..at];
-    let user = user.split_once(':').map_or(user, |(user, _)| user);
+    let user_info = &rest[..at];
+    let user = user_info
+        .split_once(':')
+        .map_or(user_info, |(user, _)| user);
+    let user = user.split(['/', '?', '#']).next().unwrap_or_default();
     format!("{scheme}://{user}:***{}", &rest[at..])
 }
 
-/// `password=...` (in a query or a `key=value` string, quoted or not) as `password=***`.
-fn redact_password_parameter(location: &str) -> String {
+/// The value of each `...password = value` parameter (in a query or a `key=value` string, quoted
+/// or not) as `***`.
+fn redact_password_parameters(location: &str) -> String {
+    const KEY: &str = "password";
     let lower = location.to_ascii_lowercase();
+    let bytes = location.as_bytes();
     let mut redacted = String::with_capacity(location.len());
-    let mut rest = 0;
+    let mut copied = 0;
     let mut search = 0;
-    while let Some(found) = lower[search..].find("password=") {
-        let start = search + found;
-        let starts_a_key = start == 0
-            || matches!(
-                location.as_bytes()[start - 1],
-                b' ' | b'\t' | b'?' | b'&' | b';'
-            );
-        let value = start + "password=".len();
-        search = value;
+    while let Some(found) = lower[search..].find(KEY) {
+        let key_end = search + found + KEY.len();
+        search = key_end;
+        // The key is `password` or ends in it (`sslpassword`), starting the string or a
+        // parameter.
+        let key_start = lower[..key_end - KEY.len()]
+            .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            .len();
+        let starts_a_key =
+            key_start == 0 || matches!(bytes[key_start - 1], b' ' | b'\t' | b'?' | b'&' | b';');
+        let after_key = location[key_end..].trim_start_matches([' ', '\t']);
+        let Some(value) = after_key.strip_prefix('=') else {
+            continue;
+        };
         if !starts_a_key {
             continue;
         }
-        let bytes = location.as_bytes();
-        let end = if bytes.get(value) == Some(&b'\'') {
-            location[value + 1..]
+        let value = value.trim_start_matches([' ', '\t']);
+        let value_start = location.len() - value.len();
+        let value_end = if let Some(quoted) = value.strip_prefix('\'') {
+            quoted
                 .find('\'')
-                .map_or(location.len(), |close| value + 1 + close + 1)
+                .map_or(location.len(), |close| value_start + 1 + close + 1)
         } else {
-            location[value..]
+            value
                 .find([' ', '\t', '&', ';', '#'])
-                .map_or(location.len(), |end| value + end)
+                .map_or(location.len(), |end| value_start + end)
         };
-        redacted.push_str(&location[rest..value]);
+        redacted.push_str(&location[copied..value_start]);
         redacted.push_str("***");
-        rest = end;
-        search = end;
+        copied = value_end;
+        search = value_end;
     }
-    redacted.push_str(&location[rest..]);
+    redacted.push_str(&location[copied..]);
     redacted
 }
 
@@ -136,6 +150,23 @@ mod tests {
         assert_eq!(
             redact("/var/lib/app/notapassword=x.db"),
             "/var/lib/app/notapassword=x.db"
+        );
+        assert_eq!(
+            redact("host=db sslpassword=s3cret password = 'an other' dbname=shop"),
+            "host=db sslpassword=*** password = *** dbname=shop"
+        );
+        assert_eq!(
+            redact("postgres://db/shop?sslpassword=s3cret"),
+            "postgres://db/shop?sslpassword=***"
+        );
+        // A password with an unencoded `/`, `@` or `?`: all of the user info goes.
+        assert_eq!(
+            redact("postgres://app:pa/ss@db/shop"),
+            "postgres://app:***@db/shop"
+        );
+        assert_eq!(
+            redact("postgres://app:p@s?s@db/shop"),
+            "postgres://app:***@db/shop"
         );
     }
 
