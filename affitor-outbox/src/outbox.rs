@@ -50,6 +50,7 @@ impl Outbox {
             counters: Counters::default(),
             wake: Notify::new(),
             writes: TaskTracker::new(),
+            home: tokio::runtime::Handle::try_current().ok(),
             location,
         });
         let relay = relay.then(|| Relay::start(Arc::clone(&inner)));
@@ -304,6 +305,14 @@ impl Outbox {
         self.stats()
     }
 
+    /// [`enqueue`](Self::enqueue), for an event `send_in_background` handed over: if its
+    /// runtime drops it before the write is settled, that is logged and counted.
+    async fn write(self, event: Event) {
+        let mut unsettled = Unsettled(Some(event.endpoint().name()));
+        self.enqueue(event).await;
+        unsettled.0 = None;
+    }
+
     fn relay_slot(&self) -> std::sync::MutexGuard<'_, Option<Relay>> {
         self.relay.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -316,9 +325,13 @@ impl Outbox {
 /// Where the event must be stored before the request answers, await
 /// [`enqueue`](Outbox::enqueue), or [`enqueue_in`](Outbox::enqueue_in) your transaction.
 ///
-/// Without a tokio runtime to write on, the event goes to the client's in-memory queue,
-/// counted in [`OutboxStats::fell_back`]. [`shutdown`](Outbox::shutdown) waits for the writes
-/// under way, within its deadline.
+/// The write runs on the runtime the outbox was opened on (where its relay runs), else on the
+/// caller's: a handler's runtime that stops before the write is done (an actix-web worker's,
+/// at shutdown) does not take the event with it. Without a tokio runtime to write on, the
+/// event goes to the client's in-memory queue, counted in [`OutboxStats::fell_back`].
+/// [`shutdown`](Outbox::shutdown) waits for the writes under way, within its deadline; a write
+/// its runtime cuts short (the outbox's runtime ended without a `shutdown`) is logged at
+/// `error` and counted (`result="interrupted"`).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -338,29 +351,49 @@ impl Outbox {
 /// ```
 impl Backend for Outbox {
     fn deliver(&self, event: Event) {
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                let outbox = self.clone();
-                self.inner
-                    .writes
-                    .spawn_on(async move { outbox.enqueue(event).await }, &runtime);
-            }
-            _ => {
-                Counters::add(&self.inner.counters.fell_back);
-                metrics::event(event.endpoint().name(), metrics::Result::FellBack);
-                tracing::warn!(
-                    endpoint = event.endpoint().name(),
-                    location = %self.inner.location,
-                    "Affitor event kept in memory only: no tokio runtime to write it to the \
-                     outbox on"
-                );
-                self.inner.client.send_event_in_background(event);
+        let current = tokio::runtime::Handle::try_current().ok();
+        for runtime in self.inner.home.iter().chain(current.as_ref()) {
+            let outbox = self.clone();
+            let pending = event.clone();
+            let write = self
+                .inner
+                .writes
+                .spawn_on(async move { outbox.write(pending).await }, runtime);
+            // A runtime that was shut down drops what is spawned on it at once, unpolled: the
+            // next one is tried.
+            if !write.is_finished() {
+                return;
             }
         }
+        Counters::add(&self.inner.counters.fell_back);
+        metrics::event(event.endpoint().name(), metrics::Result::FellBack);
+        tracing::warn!(
+            endpoint = event.endpoint().name(),
+            location = %self.inner.location,
+            "Affitor event kept in memory only: no tokio runtime to write it to the outbox on"
+        );
+        self.inner.client.send_event_in_background(event);
     }
 
     fn name(&self) -> &'static str {
         "affitor_outbox::Outbox"
+    }
+}
+
+/// A write under way, of an event of the named endpoint, until it is settled.
+struct Unsettled(Option<&'static str>);
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some(endpoint) = self.0 {
+            metrics::event(endpoint, metrics::Result::Interrupted);
+            tracing::error!(
+                endpoint,
+                "Affitor event's write to the outbox stopped by its runtime's shutdown: it may \
+                 be lost; await `Outbox::shutdown` before the runtime the outbox was opened on \
+                 ends"
+            );
+        }
     }
 }
 

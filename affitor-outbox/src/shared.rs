@@ -20,6 +20,10 @@ pub(crate) struct Inner {
     /// The writes of events handed over by `send_in_background` (the outbox as a client's
     /// `Backend`), for `shutdown` to wait on.
     pub(crate) writes: TaskTracker,
+    /// The runtime the outbox was opened on, where its relay runs: the writes of
+    /// `send_in_background` go there first, so that they outlive the caller's runtime (an
+    /// actix-web worker's, which stops with the server).
+    pub(crate) home: Option<tokio::runtime::Handle>,
     /// Where the store is, a URL's password left out: for logs and `Debug`.
     pub(crate) location: String,
 }

@@ -361,3 +361,45 @@ async fn an_enqueue_past_its_timeout_is_sent_once_whichever_way_it_goes() {
     let stats = outbox.shutdown(Duration::from_secs(1)).await;
     assert_eq!(stats.enqueued + stats.fell_back, LEADS as u64, "{stats:?}");
 }
+
+/// An actix-web worker's runtime stops with the server: a write `send_in_background` handed
+/// over there was dropped with it, uncounted. The write runs on the outbox's own runtime.
+#[test]
+fn a_write_outlives_the_runtime_of_the_handler_that_made_it() {
+    let home = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mock, direct, outbox) = home.block_on(async {
+        let (mock, direct) = stand_in().await;
+        let outbox = Outbox::open(&sqlite_path("worker"), direct.clone())
+            .await
+            .unwrap();
+        (mock, direct, outbox)
+    });
+    let client = direct.with_backend(outbox.clone());
+    let click_id = mock.click("partner");
+
+    // A worker's runtime: the handler hands the lead over, and the runtime stops at once.
+    let worker = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    worker.block_on(async {
+        client
+            .lead("user_1")
+            .click_id(click_id)
+            .send_in_background();
+    });
+    drop(worker);
+
+    home.block_on(async {
+        wait_until("the lead to arrive", A_WHILE, async || {
+            mock.leads().len() == 1
+        })
+        .await;
+        let stats = outbox.shutdown(Duration::from_secs(5)).await;
+        assert_eq!((stats.enqueued, stats.fell_back), (1, 0), "{stats:?}");
+    });
+}
