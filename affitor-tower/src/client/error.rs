@@ -108,7 +108,8 @@ pub enum ErrorKind {
     /// client does not retry, and the error is not retryable. Contact Affitor support with the
     /// transaction id so that the partner's commission is created.
     CommissionNotCreated,
-    /// No response within the per-attempt timeout or the call's deadline.
+    /// No response within the per-attempt timeout or the call's deadline; or the server (or a
+    /// proxy before it) answered that it did not process the request yet: 408, 425.
     Timeout,
     /// The API could not be reached: the request never left this machine.
     Connect,
@@ -199,6 +200,9 @@ impl Error {
         let kind = match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ErrorKind::Unauthorized,
             StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited,
+            // Not processed, and may be later: the server (or a proxy) gave up waiting for the
+            // request, or will not take it yet.
+            status if super::retry::not_processed(status) => ErrorKind::Timeout,
             // The API's own 404 (with its error body), not a proxy's page for a wrong URL.
             StatusCode::NOT_FOUND if endpoint == Endpoint::Refund && parsed.message.is_some() => {
                 ErrorKind::SaleNotFound
@@ -449,6 +453,14 @@ impl fmt::Display for Error {
                 )?;
                 self.write_attempts(f)
             }
+            ErrorKind::Timeout if inner.status.is_some() => {
+                self.write_status(f)?;
+                f.write_str(
+                    " — the Affitor API, or a proxy before it, did not process the request; \
+                     try again later",
+                )?;
+                self.write_attempts(f)
+            }
             ErrorKind::Timeout => {
                 write!(
                     f,
@@ -612,6 +624,8 @@ mod tests {
             (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Server, true),
             (StatusCode::BAD_GATEWAY, ErrorKind::Server, true),
             (StatusCode::MOVED_PERMANENTLY, ErrorKind::Rejected, false),
+            (StatusCode::REQUEST_TIMEOUT, ErrorKind::Timeout, true),
+            (StatusCode::from_u16(425).unwrap(), ErrorKind::Timeout, true),
         ];
         for (status, kind, retryable) in cases {
             let error = answered(Endpoint::Lead, status, b"");

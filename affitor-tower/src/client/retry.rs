@@ -227,19 +227,28 @@ pub(crate) fn is_retryable(
         (Endpoint::Sale | Endpoint::Refund | Endpoint::Readiness, Timeout | Network) => true,
         (Endpoint::Sale | Endpoint::Refund | Endpoint::Readiness, Status(status)) => {
             status.is_server_error()
-                || status == StatusCode::TOO_MANY_REQUESTS
+                || not_processed(status)
                 || (endpoint == Endpoint::Refund
                     && status == StatusCode::NOT_FOUND
                     && elapsed < policy.refund_not_found_window)
         }
         // A repeat may record twice: retry only what the API surely did not process.
         (Endpoint::Lead | Endpoint::Click, Status(status)) => {
-            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE
+            not_processed(status) || status == StatusCode::SERVICE_UNAVAILABLE
         }
         // The chain is rate limited per hour: a 429 is an answer, not a hiccup.
         (Endpoint::TestEvent, Status(status)) => status == StatusCode::SERVICE_UNAVAILABLE,
         (Endpoint::Lead | Endpoint::Click | Endpoint::TestEvent, Timeout | Network) => false,
     }
+}
+
+/// An answer that says the request was not processed, and may be later: 429 (too many), 408
+/// (the server gave up waiting for the request, as a proxy does) and 425 (too early).
+pub(crate) fn not_processed(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT
+    ) || status.as_u16() == 425
 }
 
 /// The wait before attempt `attempt + 1`, after `attempt` attempts (1-based): full jitter over
@@ -337,6 +346,7 @@ mod tests {
             (Sale, Connect, true), (Sale, Timeout, true), (Sale, Network, true),
             (Sale, S(500), true), (Sale, S(502), true), (Sale, S(503), true), (Sale, S(429), true),
             (Sale, S(400), false), (Sale, S(401), false), (Sale, S(404), false), (Sale, S(422), false),
+            (Sale, S(408), true), (Sale, S(425), true), (Lead, S(408), true), (Lead, S(425), true),
             (Lead, Connect, true), (Lead, Timeout, false), (Lead, Network, false),
             (Lead, S(500), false), (Lead, S(502), false), (Lead, S(503), true), (Lead, S(429), true),
             (Lead, S(400), false), (Lead, S(401), false),
