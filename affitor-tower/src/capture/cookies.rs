@@ -321,10 +321,19 @@ fn encode_uri_component(text: &str) -> String {
 /// `text` with every byte that is not a cookie-octet (RFC 6265) percent-encoded: a URL as the
 /// tracker stores it, made safe for a `Set-Cookie` header.
 fn cookie_safe(text: &str) -> String {
-    escape(
-        text,
-        |byte| matches!(byte, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E),
-    )
+    escape(text, is_cookie_safe)
+}
+
+/// The length of `text` once [`cookie_safe`]: what it weighs in the `affitor_aff_url` cookie.
+pub(super) fn cookie_safe_len(text: &str) -> usize {
+    text.bytes()
+        .map(|byte| if is_cookie_safe(byte) { 1 } else { 3 })
+        .sum()
+}
+
+/// The bytes a cookie value carries as they are (RFC 6265 `cookie-octet`).
+fn is_cookie_safe(byte: u8) -> bool {
+    matches!(byte, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
 }
 
 fn escape(text: &str, keep: impl Fn(u8) -> bool) -> String {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
 
+use super::cookies::cookie_safe_len;
 use super::visit::{PartnerClick, Visit};
 use super::{CaptureClicks, ProxyHeaders};
 use crate::ClickId;
@@ -173,24 +174,29 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     })
 }
 
-/// The longest landing URL kept: it is sent to the API and stored in the `affitor_aff_url`
-/// cookie, which a crafted link must not make a 20 KB `Set-Cookie`.
+/// The longest landing URL kept, as the `affitor_aff_url` cookie carries it (escaped): it is
+/// sent to the API and stored in that cookie, which a crafted link must not make a `Set-Cookie`
+/// larger than browsers keep (4 KiB) or than a proxy's header buffer takes.
 const MAX_LANDING_URL: usize = 2048;
 
-/// The URL the visitor landed on; past [`MAX_LANDING_URL`], the shortest one that still names
-/// the partner: the path with `?aff=CODE` alone, else the site's root with it.
+/// The URL the visitor landed on; past [`MAX_LANDING_URL`] once escaped for the cookie, the
+/// shortest one that still names the partner: the path with `?aff=CODE` alone, else the site's
+/// root with it. Measured before it is built: an attacker's long URL is never copied.
 fn landing_url(scheme: &str, host: &str, visit: &Visit<'_>, code: &str) -> String {
     let path = visit.path();
-    let url = match visit.query() {
-        Some(query) => format!("{scheme}://{host}{path}?{query}"),
-        None => format!("{scheme}://{host}{path}"),
-    };
-    if url.len() <= MAX_LANDING_URL {
-        return url;
+    // `://`, `?` and `=` are carried as they are; a code is `A-Z a-z 0-9 _ -`.
+    let origin = scheme.len() + "://".len() + cookie_safe_len(host);
+    let full = origin
+        + cookie_safe_len(path)
+        + visit.query().map_or(0, |query| 1 + cookie_safe_len(query));
+    if full <= MAX_LANDING_URL {
+        return match visit.query() {
+            Some(query) => format!("{scheme}://{host}{path}?{query}"),
+            None => format!("{scheme}://{host}{path}"),
+        };
     }
-    let short = format!("{scheme}://{host}{path}?aff={code}");
-    if short.len() <= MAX_LANDING_URL {
-        return short;
+    if origin + cookie_safe_len(path) + "?aff=".len() + code.len() <= MAX_LANDING_URL {
+        return format!("{scheme}://{host}{path}?aff={code}");
     }
     format!("{scheme}://{host}/?aff={code}")
 }
@@ -223,11 +229,16 @@ fn partner_code(code: &[u8]) -> Option<&str> {
     valid.then(|| std::str::from_utf8(code).ok()).flatten()
 }
 
+/// The most of a cookie read: what browsers keep of one.
+const MAX_COOKIE: usize = 4096;
+
 /// The partner of the visitor's last click: the `aff` of the `affitor_aff_url` cookie.
 fn cookie_partner(visit: &Visit<'_>) -> Option<String> {
     let url = visit.cookie("affitor_aff_url")?;
-    // The tracker stores the URL as it is; this crate escapes what a cookie cannot carry.
-    let url = parse::percent_decode(url.as_bytes());
+    // The tracker stores the URL as it is; this crate escapes what a cookie cannot carry. No
+    // browser keeps a cookie over 4 KiB: read no more than that of a forged one.
+    let url = url.as_bytes();
+    let url = parse::percent_decode(&url[..url.len().min(MAX_COOKIE)]);
     let url = String::from_utf8_lossy(&url);
     let query = url.split_once('?')?.1;
     let query = query.split_once('#').map_or(query, |(query, _)| query);
@@ -268,19 +279,20 @@ fn origin<'r>(trusted: ProxyHeaders, visit: &Visit<'r>) -> (bool, Option<&'r str
     (https, host.or_else(|| visit.host()))
 }
 
-/// The visitor's address a trusted proxy header names: `for=` of `Forwarded`'s first element,
-/// or `X-Forwarded-For`'s first element.
+/// The visitor's address a trusted proxy header names: `for=` of `Forwarded`'s last element,
+/// or `X-Forwarded-For`'s last element. The last is the one the proxy in front of the app
+/// added; the elements before it came with the request, and a visitor can write any.
 fn proxy_client_address(trusted: ProxyHeaders, visit: &Visit<'_>) -> Option<IpAddr> {
     let named = match trusted {
         ProxyHeaders::Ignore => return None,
         ProxyHeaders::Forwarded => {
-            first_element(visit.header("forwarded")?)
+            last_element(visit.header("forwarded")?)
                 .split(';')
                 .filter_map(|pair| pair.split_once('='))
                 .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))?
                 .1
         }
-        ProxyHeaders::XForwarded => first_element(visit.header("x-forwarded-for")?),
+        ProxyHeaders::XForwarded => last_element(visit.header("x-forwarded-for")?),
     };
     let named = named.trim().trim_matches('"');
     // `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]`, `[2001:db8::1]:4711`, `2001:db8::1`.
@@ -305,6 +317,11 @@ fn proxy_client_address(trusted: ProxyHeaders, visit: &Visit<'_>) -> Option<IpAd
 /// The first element of a comma-separated list: the one the proxy nearest the visitor set.
 fn first_element(list: &str) -> &str {
     list.split(',').next().unwrap_or_default().trim()
+}
+
+/// The last element of a comma-separated list: the one the proxy nearest the app set.
+fn last_element(list: &str) -> &str {
+    list.rsplit(',').next().unwrap_or_default().trim()
 }
 
 /// `proto` and `host` of the first element of a `Forwarded` header (RFC 7239).
@@ -712,6 +729,45 @@ mod tests {
         );
     }
 
+    /// A visitor writes what it likes at the front of `X-Forwarded-For` (the usual proxies
+    /// append to it): a new address on each visit was a new bucket each time. The address is
+    /// the one the proxy added, last.
+    #[test]
+    fn the_proxy_header_address_is_the_one_the_proxy_added() {
+        let capture = CaptureClicks::new()
+            .trust_proxy_headers(ProxyHeaders::XForwarded)
+            .click_limit(
+                super::super::ClickLimit::default()
+                    .burst(2)
+                    .repeat_window(std::time::Duration::ZERO),
+            );
+        let decide = |spoofed: u32| {
+            let forged = std::net::Ipv4Addr::from(spoofed);
+            let map = browser(&[("x-forwarded-for", &format!("{forged}, 203.0.113.7"))]);
+            let visit = Visit::new("GET", "/", Some("aff=partner"), &map)
+                .client_address(Some([10, 0, 0, 1].into()));
+            capture.decide(&visit)
+        };
+        assert!(matches!(decide(1), Decision::Capture(_)));
+        assert!(matches!(decide(2), Decision::Capture(_)));
+        assert_eq!(skip(decide(3)), Skip::RateLimited);
+
+        let capture = CaptureClicks::new()
+            .trust_proxy_headers(ProxyHeaders::Forwarded)
+            .click_limit(
+                super::super::ClickLimit::default()
+                    .burst(1)
+                    .repeat_window(std::time::Duration::ZERO),
+            );
+        let decide = |spoofed: &str| {
+            let header = format!("for={spoofed};proto=https, for=\"[2001:db8::7]:4711\"");
+            let map = browser(&[("forwarded", &header)]);
+            capture.decide(&Visit::new("GET", "/", Some("aff=partner"), &map))
+        };
+        assert!(matches!(decide("192.0.2.1"), Decision::Capture(_)));
+        assert_eq!(skip(decide("192.0.2.2")), Skip::RateLimited);
+    }
+
     #[test]
     fn the_scheme_is_the_connections_unless_a_trusted_proxy_says() {
         let map = browser(&[
@@ -833,6 +889,39 @@ mod tests {
             cookies
                 .set_cookie_values()
                 .all(|value| value.len() < 3 * 1024)
+        );
+    }
+
+    /// A URL of 2,000 characters the cookie must escape (`,` and `;` three bytes each) made a
+    /// 6 KB `Set-Cookie`, past what browsers keep: the limit is on the escaped URL.
+    #[test]
+    fn the_landing_url_is_measured_as_its_cookie_carries_it() {
+        let map = browser(&[]);
+        let commas = format!("aff=partner&x={}", ",".repeat(1_900));
+        let visit = Visit::new("GET", "/pricing", Some(&commas), &map);
+        let click = capture(CaptureClicks::new().decide(&visit));
+        assert_eq!(
+            click.landing_url(),
+            "http://shop.example/pricing?aff=partner"
+        );
+        let cookies = click.cookies(&"cust_1".parse().unwrap(), 60);
+        assert!(
+            cookies
+                .set_cookie_values()
+                .all(|value| value.len() < 3 * 1024),
+            "{:?}",
+            cookies
+                .set_cookie_values()
+                .map(str::len)
+                .collect::<Vec<_>>()
+        );
+        // Under the limit once escaped, the URL is kept whole.
+        let some = format!("aff=partner&x={}", ",".repeat(600));
+        let visit = Visit::new("GET", "/pricing", Some(&some), &map);
+        let click = capture(CaptureClicks::new().decide(&visit));
+        assert_eq!(
+            click.landing_url(),
+            format!("http://shop.example/pricing?{some}")
         );
     }
 }

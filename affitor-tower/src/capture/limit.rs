@@ -14,12 +14,15 @@ use super::decide::Skip;
 ///
 /// Each client address has a bucket of [`burst`](Self::burst) clicks, refilled by one every
 /// [`refill`](Self::refill); a visit from an address whose bucket is empty is not recorded
-/// (its page is served, kept out of shared caches). A second visit from the same address to
-/// the same partner's link within [`repeat_window`](Self::repeat_window) is the same click. The
-/// visits whose address is unknown (no peer address reached the layer, and no trusted proxy
-/// header named one) share one bucket, [`unknown_burst`](Self::unknown_burst) deep, and are
-/// never taken for repeats. The memory is bounded: at most 10,000 addresses and 10,000 recent
-/// clicks are kept, the idle ones forgotten first.
+/// (its page is served, kept out of shared caches). An IPv6 client is its /64 network (one
+/// subscriber's, which holds more addresses than can be counted one by one). A second visit
+/// from the same address to the same partner's link within
+/// [`repeat_window`](Self::repeat_window) is the same click. The visits whose address is
+/// unknown (no peer address reached the layer, and no trusted proxy header named one) share
+/// one bucket, [`unknown_burst`](Self::unknown_burst) deep, and are never taken for repeats.
+/// Behind all of them, every click shares one more bucket, [`total`](Self::total): however
+/// many addresses a flood comes from, the click calls stay within it. The memory is bounded:
+/// at most 10,000 addresses and 10,000 recent clicks are kept, the idle ones forgotten first.
 ///
 /// ```
 /// use std::time::Duration;
@@ -37,12 +40,15 @@ pub struct ClickLimit {
     refill: Duration,
     unknown_burst: u32,
     unknown_refill: Duration,
+    total_burst: u32,
+    total_refill: Duration,
     repeat_window: Duration,
 }
 
 impl Default for ClickLimit {
     /// 10 clicks per address, one more every 6 s; 200 for the unknown addresses together, one
-    /// more every 50 ms; a repeat within 30 s is the same click.
+    /// more every 50 ms; 1,000 for all together, one more every 2 ms (500 a second); a repeat
+    /// within 30 s is the same click.
     fn default() -> Self {
         Self {
             enabled: true,
@@ -50,6 +56,8 @@ impl Default for ClickLimit {
             refill: Duration::from_secs(6),
             unknown_burst: 200,
             unknown_refill: Duration::from_millis(50),
+            total_burst: 1_000,
+            total_refill: Duration::from_millis(2),
             repeat_window: Duration::from_secs(30),
         }
     }
@@ -99,6 +107,22 @@ impl ClickLimit {
         self
     }
 
+    /// How many clicks all visits may send at once, together (default 1,000; at least 1),
+    /// refilled by one every `every` (default 2 ms: 500 a second). The bound a flood from many
+    /// addresses meets.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let limit = affitor_tower::capture::ClickLimit::default()
+    ///     .total(100, Duration::from_millis(100));
+    /// ```
+    #[must_use]
+    pub fn total(mut self, clicks: u32, every: Duration) -> Self {
+        self.total_burst = clicks.max(1);
+        self.total_refill = every;
+        self
+    }
+
     /// How long a visit from the same address to the same partner's link is the same click
     /// (default 30 s).
     ///
@@ -127,12 +151,26 @@ pub(super) struct Limiter {
 struct State {
     buckets: HashMap<Option<IpAddr>, Bucket>,
     recent: HashMap<(IpAddr, Box<str>), Instant>,
+    /// Every click's bucket; `None` until the first.
+    total: Option<Bucket>,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+/// The client an address stands for: an IPv4 address (an IPv4-mapped IPv6 one too), or an
+/// IPv6 /64 network.
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
 }
 
 /// What capture did with the partner links it saw: see [`CaptureStats`](super::CaptureStats).
@@ -157,6 +195,7 @@ impl Limiter {
             self.counts.recorded.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        let address = address.map(client_of);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(address) = address {
             let key = (address, Box::from(code));
@@ -171,7 +210,9 @@ impl Limiter {
                 state
                     .recent
                     .retain(|_, sent| now.saturating_duration_since(*sent) < window);
-                if state.recent.len() >= MAX_ENTRIES {
+                // Still more than half full: forget them all, rather than sift through them
+                // again at the next new address.
+                if state.recent.len() >= MAX_ENTRIES / 2 {
                     state.recent.clear();
                 }
             }
@@ -183,31 +224,45 @@ impl Limiter {
         };
         let burst = f64::from(burst);
         if state.buckets.len() >= MAX_ENTRIES && !state.buckets.contains_key(&address) {
-            // Forget the addresses whose bucket has refilled: they are as good as new.
+            // Forget the addresses whose bucket has refilled: they are as good as new. Still
+            // more than half full: forget every address (not the unknown ones' bucket), rather
+            // than sift through them again at the next new address.
             state
                 .buckets
                 .retain(|_, bucket| bucket.level(now, refill, burst) < burst);
-            if state.buckets.len() >= MAX_ENTRIES {
-                state.buckets.clear();
+            if state.buckets.len() >= MAX_ENTRIES / 2 {
+                state.buckets.retain(|address, _| address.is_none());
             }
         }
+        let total_burst = f64::from(limit.total_burst);
+        let total = *state.total.get_or_insert(Bucket {
+            tokens: total_burst,
+            at: now,
+        });
+        let total_tokens = total.level(now, limit.total_refill, total_burst);
         let bucket = state.buckets.entry(address).or_insert(Bucket {
             tokens: burst,
             at: now,
         });
         let tokens = bucket.level(now, refill, burst);
-        if tokens < 1.0 {
-            bucket.tokens = tokens;
-            bucket.at = now;
-            drop(state);
-            self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return Some(Skip::RateLimited);
-        }
-        bucket.tokens = tokens - 1.0;
-        bucket.at = now;
+        let admitted = tokens >= 1.0 && total_tokens >= 1.0;
+        let spent = if admitted { 1.0 } else { 0.0 };
+        *bucket = Bucket {
+            tokens: tokens - spent,
+            at: now,
+        };
+        state.total = Some(Bucket {
+            tokens: total_tokens - spent,
+            at: now,
+        });
         drop(state);
-        self.counts.recorded.fetch_add(1, Ordering::Relaxed);
-        None
+        if admitted {
+            self.counts.recorded.fetch_add(1, Ordering::Relaxed);
+            None
+        } else {
+            self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
+            Some(Skip::RateLimited)
+        }
     }
 }
 
@@ -296,6 +351,43 @@ mod tests {
             state.buckets.len()
         );
         assert!(state.recent.len() <= MAX_ENTRIES, "{}", state.recent.len());
+    }
+
+    /// Visits from ever new addresses (a spoofed proxy header, an IPv6 network's addresses)
+    /// each find a full bucket: every click still shares the total.
+    #[test]
+    fn a_flood_from_many_addresses_meets_the_total() {
+        let limiter = Limiter::default();
+        let limit = ClickLimit::default().total(50, Duration::from_secs(1));
+        let now = Instant::now();
+        let admitted = (0..1_000u32)
+            .filter(|n| {
+                let address = Some(IpAddr::from(n.to_be_bytes()));
+                limiter.admit(&limit, address, "p", now).is_none()
+            })
+            .count();
+        assert_eq!(admitted, 50);
+        let later = now + Duration::from_secs(10);
+        assert_eq!(limiter.admit(&limit, address(1), "q", later), None);
+    }
+
+    /// The addresses of one IPv6 /64 are one client; an IPv4-mapped address is its IPv4 one.
+    #[test]
+    fn an_ipv6_network_is_one_client() {
+        let limiter = Limiter::default();
+        let limit = ClickLimit::default().burst(2);
+        let now = Instant::now();
+        let in_net = |host: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, host, host, host, host]));
+        assert_eq!(limiter.admit(&limit, in_net(1), "a", now), None);
+        assert_eq!(limiter.admit(&limit, in_net(2), "b", now), None);
+        assert_eq!(
+            limiter.admit(&limit, in_net(3), "c", now),
+            Some(Skip::RateLimited)
+        );
+        let other_net = Some(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]));
+        assert_eq!(limiter.admit(&limit, other_net, "a", now), None);
+        let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
+        assert_eq!(client_of(mapped), IpAddr::from([10, 0, 0, 9]));
     }
 
     #[test]

@@ -136,9 +136,14 @@ pub enum ProxyHeaders {
     /// faces the visitors itself, or its proxy passes `Host` on and sets none of these.
     #[default]
     Ignore,
-    /// `Forwarded` (RFC 7239): `proto=` and `host=` of its first element.
+    /// `Forwarded` (RFC 7239): `proto=` and `host=` of its first element; the client's
+    /// address, for the [click limit](ClickLimit), from `for=` of its last element (the one
+    /// your proxy added: what comes before it, the visitor can write).
     Forwarded,
-    /// `X-Forwarded-Proto` and `X-Forwarded-Host`: their first elements.
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host`: their first elements; the client's address
+    /// from `X-Forwarded-For`'s last element (the one your proxy added). Behind a chain of
+    /// proxies that is the address of the one before it: set the client's address with
+    /// [`client_address_from`](CaptureClicks::client_address_from) instead.
     XForwarded,
 }
 
