@@ -142,11 +142,14 @@ impl<P: Provider> FromRequest for WebhookEvent<P> {
                 );
                 return Err(WebhookRejection::MissingVerifier(P::NAME));
             };
-            let body = read_body(payload, verifier.body_limit()).await?;
-            let event = verifier.verify(request.headers(), &body).map_err(|error| {
-                tracing::warn!(provider = P::NAME, %error, "webhook refused");
-                WebhookRejection::Verification(error)
-            })?;
+            let timeout = verifier.body_timeout();
+            let body = tokio::time::timeout(timeout, read_body(payload, verifier.body_limit()))
+                .await
+                .map_err(|_| WebhookRejection::BodyTimeout(timeout))??;
+            // The verifier logs what it refuses (at most one warning per interval).
+            let event = verifier
+                .verify(request.headers(), &body)
+                .map_err(WebhookRejection::Verification)?;
             Ok(Self {
                 event,
                 provider: PhantomData,
@@ -189,6 +192,9 @@ pub enum WebhookRejection {
     MissingVerifier(&'static str),
     /// The body could not be read (the connection broke): 400.
     Body(String),
+    /// The whole body did not come within the verifier's
+    /// [`body_timeout`](affitor_tower::webhook::Builder::body_timeout) (named): 408.
+    BodyTimeout(std::time::Duration),
     /// The delivery failed verification, or is not an event: see [`WebhookError`].
     Verification(WebhookError),
 }
@@ -202,6 +208,11 @@ impl fmt::Display for WebhookRejection {
                  it with `.app_data(web::Data::new(Verifier::<{provider}>::from_env()?))`"
             ),
             Self::Body(error) => write!(f, "the webhook's body could not be read: {error}"),
+            Self::BodyTimeout(timeout) => write!(
+                f,
+                "the webhook's body did not come within {timeout:?}: send it whole, or raise the \
+                 verifier's `body_timeout`"
+            ),
             Self::Verification(error) => error.fmt(f),
         }
     }
@@ -221,6 +232,7 @@ impl ResponseError for WebhookRejection {
         match self {
             Self::MissingVerifier(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Body(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Verification(error) => {
                 StatusCode::from_u16(error.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST)
             }

@@ -189,3 +189,53 @@ async fn the_provider_is_asked_to_redeliver_while_the_api_is_down() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(mock.sales().len(), 1);
 }
+
+/// A body that trickles in held the extractor, its connection and its buffer for as long as
+/// the sender liked: it is answered 408 once the verifier's `body_timeout` passes.
+#[actix_web::test]
+async fn a_body_that_does_not_come_is_answered_408() {
+    use futures_util::StreamExt;
+
+    let (mock, affitor) = setup().await;
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(affitor.clone()))
+            .app_data(
+                Verifier::<Stripe>::builder()
+                    .secret(STRIPE_SECRET)
+                    .body_timeout(Duration::from_millis(200))
+                    .build()
+                    .unwrap(),
+            )
+            .route("/webhooks/stripe", web::post().to(stripe_from_data)),
+    )
+    .await;
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, checkout_completed("pi_actix_slow"));
+    let first: Result<bytes::Bytes, actix_web::error::PayloadError> = Ok(
+        bytes::Bytes::copy_from_slice(&signed.body().as_bytes()[..10]),
+    );
+    let trickle: actix_http::BoxedPayloadStream = Box::pin(
+        futures_util::stream::once(async move { first }).chain(futures_util::stream::pending()),
+    );
+    let mut request = TestRequest::post().uri("/webhooks/stripe");
+    for (name, value) in signed.headers() {
+        request = request.insert_header((name, value));
+    }
+    let (request, _) = request
+        .to_request()
+        .replace_payload(actix_http::Payload::Stream { payload: trickle });
+    let started = std::time::Instant::now();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let body = test::read_body(response).await;
+    assert!(
+        String::from_utf8_lossy(&body).contains("body_timeout"),
+        "{body:?}"
+    );
+    assert!(mock.requests().is_empty());
+}
+
+async fn stripe_from_data(affitor: web::Data<Client>, event: WebhookEvent<Stripe>) -> HttpResponse {
+    event.track(affitor.get_ref()).await
+}

@@ -10,7 +10,7 @@ use axum_core::body::Body;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use http_body_util::BodyExt;
 
 /// A webhook event of the provider `P`, verified: `WebhookEvent<Stripe>`,
@@ -147,10 +147,14 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::<P>::from_ref(state);
         let (parts, body) = request.into_parts();
-        let body = read_body(body, verifier.body_limit()).await?;
+        let timeout = verifier.body_timeout();
+        let body = tokio::time::timeout(timeout, read_body(body, verifier.body_limit()))
+            .await
+            .map_err(|_| WebhookRejection::BodyTimeout(timeout))??;
+        // The verifier logs what it refuses (at most one warning per interval).
         let event = verifier
             .verify(&parts.headers, &body)
-            .map_err(|error| rejected(error, &parts.headers, P::NAME))?;
+            .map_err(WebhookRejection::Verification)?;
         Ok(Self {
             event,
             provider: PhantomData,
@@ -174,16 +178,6 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, WebhookRejecti
     Ok(read.freeze())
 }
 
-fn rejected(error: WebhookError, headers: &HeaderMap, provider: &str) -> WebhookRejection {
-    tracing::warn!(
-        provider,
-        %error,
-        user_agent = headers.get(http::header::USER_AGENT).and_then(|value| value.to_str().ok()),
-        "webhook refused"
-    );
-    WebhookRejection::Verification(error)
-}
-
 /// Why a webhook extractor refused a delivery; the handler does not run. Answered with
 /// [`status`](Self::status) and a message that says what is wrong, which the provider shows in
 /// its delivery log.
@@ -205,6 +199,9 @@ fn rejected(error: WebhookError, headers: &HeaderMap, provider: &str) -> Webhook
 pub enum WebhookRejection {
     /// The body could not be read (the connection broke): 400.
     Body(String),
+    /// The whole body did not come within the verifier's
+    /// [`body_timeout`](affitor_tower::webhook::Builder::body_timeout) (named): 408.
+    BodyTimeout(std::time::Duration),
     /// The delivery failed verification, or is not an event: see [`WebhookError`].
     Verification(WebhookError),
 }
@@ -219,6 +216,7 @@ impl WebhookRejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Body(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Verification(error) => error.status(),
         }
     }
@@ -228,6 +226,11 @@ impl fmt::Display for WebhookRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Body(error) => write!(f, "the webhook's body could not be read: {error}"),
+            Self::BodyTimeout(timeout) => write!(
+                f,
+                "the webhook's body did not come within {timeout:?}: send it whole, or raise the \
+                 verifier's `body_timeout`"
+            ),
             Self::Verification(error) => error.fmt(f),
         }
     }
@@ -236,7 +239,7 @@ impl fmt::Display for WebhookRejection {
 impl std::error::Error for WebhookRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Body(_) => None,
+            Self::Body(_) | Self::BodyTimeout(_) => None,
             Self::Verification(error) => Some(error),
         }
     }

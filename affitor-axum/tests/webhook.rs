@@ -176,3 +176,61 @@ async fn the_provider_is_asked_to_redeliver_while_the_api_is_down() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(mock.sales().len(), 1);
 }
+
+/// A body that trickles in held the extractor, its connection and its buffer for as long as
+/// the sender liked: over a real connection, it is answered 408 once the verifier's
+/// `body_timeout` passes.
+#[tokio::test]
+async fn a_body_that_does_not_come_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mock = MockServer::start().await.unwrap();
+    let stripe_verifier = Verifier::<Stripe>::builder()
+        .secret(STRIPE_SECRET)
+        .body_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let router = Router::new()
+        .route(
+            "/webhooks/stripe",
+            post(
+                |State(affitor): State<Client>, event: WebhookEvent<Stripe>| async move {
+                    event.track(&affitor).await
+                },
+            ),
+        )
+        .with_state(AppState {
+            affitor: mock.client(),
+            stripe: stripe_verifier,
+            polar: Verifier::<Polar>::new(POLAR_SECRET).unwrap(),
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, checkout_completed("pi_axum_slow"));
+    let mut head = format!(
+        "POST /webhooks/stripe HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        signed.body().len()
+    );
+    for (name, value) in signed.headers() {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&signed.body().as_bytes()[..10])
+        .await
+        .unwrap();
+    // Then nothing more: the answer comes anyway.
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("an answer within the timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(mock.requests().is_empty());
+}

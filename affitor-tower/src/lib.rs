@@ -55,6 +55,7 @@ mod click_id;
 #[cfg(any(feature = "client", feature = "mock"))]
 mod endpoint;
 pub mod lookup;
+mod throttle;
 // The parsers under the lookup: public to the fuzz targets only (`cargo fuzz` builds with
 // `--cfg fuzzing`), not part of the API.
 #[cfg(fuzzing)]

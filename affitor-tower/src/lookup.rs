@@ -49,12 +49,12 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::ClickId;
 pub use crate::click_id::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
 use crate::parse::{self, CookieName, JsonStr};
+use crate::throttle::Throttle;
 
 /// Where to search for the click id: which sources, in which order, and how much of a body to
 /// read.
@@ -812,38 +812,22 @@ struct Candidates {
     omitted: usize,
 }
 
-/// The shortest time between two warnings about invalid click ids: a client that sends them on
-/// every request (a broken script, an attack) is one warning per interval, with the count of
-/// those left out since; each is still logged at `debug` and recorded in its lookup.
-const WARN_INTERVAL_SECS: u64 = 10;
-/// When the last warning was logged, in seconds since the Unix epoch.
-static LAST_WARNING: AtomicU64 = AtomicU64::new(0);
-/// Invalid click ids logged at `debug` only since the last warning.
-static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+/// Warnings about invalid click ids: a client that sends them on every request (a broken
+/// script, an attack) is one warning per 10 s, with the count of those left out since; each is
+/// still logged at `debug` and recorded in its lookup.
+static REJECTED: Throttle = Throttle::new(10);
 
-/// Logs a rejected click id: a warning, at most one per [`WARN_INTERVAL_SECS`].
+/// Logs a rejected click id: a warning, at most one per interval.
 fn warn_rejected(source: &ClickIdSource, reason: &InvalidClickId) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let last = LAST_WARNING.load(Ordering::Relaxed);
-    let due = now >= last.saturating_add(WARN_INTERVAL_SECS);
-    if due
-        && LAST_WARNING
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
-        tracing::warn!(
+    match REJECTED.due() {
+        Some(suppressed) => tracing::warn!(
             %source,
             %reason,
             suppressed,
             "ignoring an invalid click id (`suppressed`: how many more since the last warning, \
              logged at debug)"
-        );
-    } else {
-        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(%source, %reason, "ignoring an invalid click id");
+        ),
+        None => tracing::debug!(%source, %reason, "ignoring an invalid click id"),
     }
 }
 

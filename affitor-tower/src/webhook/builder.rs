@@ -10,8 +10,8 @@ use super::currency::{Converter, CurrencyConverter};
 use super::error::{WebhookError, WebhookErrorKind};
 use super::links::{DEFAULT_CAPACITY, PaymentLinks};
 use super::signature::{
-    Config, DEFAULT_BODY_LIMIT, DEFAULT_REFUND_GRACE, DEFAULT_TOLERANCE, DEFAULT_TRACK_DEADLINE,
-    Secrets,
+    Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_REFUND_GRACE, DEFAULT_TOLERANCE,
+    DEFAULT_TRACK_DEADLINE, Secrets,
 };
 use super::verifier::{Provider, Verifier};
 
@@ -91,6 +91,7 @@ pub struct Builder<P> {
     pub(super) secrets: Secrets,
     tolerance: Duration,
     body_limit: usize,
+    body_timeout: Duration,
     track_deadline: Duration,
     refund_grace: Duration,
     converter: Option<Converter>,
@@ -103,6 +104,7 @@ impl<P: Provider> Builder<P> {
             secrets,
             tolerance: DEFAULT_TOLERANCE,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             track_deadline: DEFAULT_TRACK_DEADLINE,
             refund_grace: DEFAULT_REFUND_GRACE,
             converter: None,
@@ -145,6 +147,21 @@ impl<P: Provider> Builder<P> {
     /// ```
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// How long the `WebhookEvent` extractors of `affitor-axum` and `affitor-actix` wait for
+    /// the whole body (default 10 s); a body that has not come by then is answered 408. A
+    /// provider sends its body at once: one that trickles in is a client holding a connection.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use affitor_tower::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().body_timeout(Duration::from_secs(5));
+    /// ```
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -222,6 +239,7 @@ impl<P: Provider> Builder<P> {
             keys: self.secrets.keys(P::NAME, P::keys)?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
             tracking: Arc::new(Tracking {
                 provider: P::NAME,
                 deadline: self.track_deadline,
@@ -239,6 +257,7 @@ impl<P> fmt::Debug for Builder<P> {
             .field("secrets", &self.secrets)
             .field("tolerance", &self.tolerance)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
             .field("track_deadline", &self.track_deadline)
             .field("refund_grace", &self.refund_grace)
             .field("converter", &self.converter)

@@ -21,6 +21,10 @@ pub(crate) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// invoice with hundreds of lines stays well under this.
 pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// How long the adapters wait for a delivery's body unless configured: a provider sends it at
+/// once; a body that trickles in holds a connection and its buffer.
+pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long tracking an event inline may take before the handler answers 503 (default): under
 /// the 10 s Polar gives a webhook endpoint to answer, and Stripe's own limit.
 pub(crate) const DEFAULT_TRACK_DEADLINE: Duration = Duration::from_secs(8);
@@ -292,6 +296,7 @@ pub(crate) struct Config {
     pub(crate) keys: Vec<Key>,
     pub(crate) tolerance: Duration,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Duration,
     /// How its events are tracked: each event holds a reference.
     pub(crate) tracking: Arc<Tracking>,
     /// Stripe's payment intent → invoice links (see `links.rs`); Polar's stays empty.

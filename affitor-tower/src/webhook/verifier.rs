@@ -10,6 +10,10 @@ use super::error::WebhookError;
 use super::signature::Config;
 use super::{ProviderEvent, Tracked};
 use crate::Client;
+use crate::throttle::Throttle;
+
+/// Warnings about refused deliveries, of every provider: at most one per 10 s.
+static REFUSED: Throttle = Throttle::new(10);
 
 /// A payment provider whose webhooks a [`Verifier`] checks and reads: [`Stripe`](super::Stripe),
 /// [`Polar`](super::Polar), [`Paddle`](super::Paddle) or [`LemonSqueezy`](super::LemonSqueezy).
@@ -126,6 +130,20 @@ impl<P: Provider> Verifier<P> {
         self.config.body_limit
     }
 
+    /// How long to wait for the whole body of a delivery (see
+    /// [`Builder::body_timeout`](super::Builder::body_timeout)).
+    ///
+    /// ```
+    /// use affitor_tower::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+    /// assert_eq!(stripe.body_timeout().as_secs(), 10);
+    /// # Ok::<(), affitor_tower::webhook::WebhookError>(())
+    /// ```
+    pub fn body_timeout(&self) -> Duration {
+        self.config.body_timeout
+    }
+
     /// Verifies a delivery and reads its event, now.
     ///
     /// `headers` are the request's headers: an `&http::HeaderMap`, actix-web's, or any
@@ -195,8 +213,19 @@ impl<P: Provider> Verifier<P> {
             .config
             .check_size(body)
             .and_then(|()| P::verify(self, headers, body, now));
-        if verified.is_err() {
+        if let Err(error) = &verified {
             super::count(P::NAME, "refused");
+            // Anyone can post to a webhook: a flood of forgeries is one warning per interval.
+            match REFUSED.due() {
+                Some(suppressed) => tracing::warn!(
+                    provider = P::NAME,
+                    %error,
+                    suppressed,
+                    "webhook: refused (`suppressed`: how many more since the last warning, \
+                     logged at debug)"
+                ),
+                None => tracing::debug!(provider = P::NAME, %error, "webhook: refused"),
+            }
         }
         verified
     }
@@ -228,10 +257,7 @@ impl<P: Provider> Verifier<P> {
     {
         match self.verify(headers, body) {
             Ok(event) => event.track(client).await,
-            Err(error) => {
-                tracing::warn!(provider = P::NAME, %error, "webhook: refused");
-                Tracked::Rejected(error)
-            }
+            Err(error) => Tracked::Rejected(error),
         }
     }
 }
@@ -252,6 +278,7 @@ impl<P: Provider> fmt::Debug for Verifier<P> {
             .field("secrets", &self.config.keys.len())
             .field("tolerance", &self.config.tolerance)
             .field("body_limit", &self.config.body_limit)
+            .field("body_timeout", &self.config.body_timeout)
             .finish()
     }
 }
