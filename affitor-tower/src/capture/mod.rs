@@ -279,6 +279,12 @@ impl CaptureClicks {
     /// Default: when the visitor's scheme is HTTPS (the connection's, or a trusted proxy's,
     /// see [`trust_proxy_headers`](Self::trust_proxy_headers)).
     ///
+    /// The Tower layer knows the connection's scheme only from the request's URI: HTTP/2 gives
+    /// it (`:scheme`), but HTTP/1.1 requests come with a path alone, so an axum app that serves
+    /// TLS itself over HTTP/1.1 (axum-server, a rustls acceptor) sets `secure(true)`. Behind a
+    /// proxy that terminates TLS, trust its headers instead. actix-web's middleware reads the
+    /// scheme from the connection.
+    ///
     /// ```
     /// let capture = affitor_tower::capture::CaptureClicks::new().secure(true);
     /// # drop(capture);
