@@ -100,14 +100,14 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             }
         }
         tokio::select! {
-            Some(sent) = sending.join_next(), if !sending.is_empty() => done.extend(sent.ok().flatten()),
+            Some(sent) = sending.join_next(), if !sending.is_empty() => done.extend(delivered(sent)),
             () = inner.wake.notified() => {}
             () = tokio::time::sleep(config.poll_interval) => {}
             _ = stopped.changed() => {}
         }
         // Every send that has ended since, then their rows deleted in one statement.
         while let Some(sent) = sending.try_join_next() {
-            done.extend(sent.ok().flatten());
+            done.extend(delivered(sent));
         }
         complete(&inner, &mut done).await;
         metrics::in_flight(sending.len());
@@ -120,11 +120,26 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             }
         }
     }
-    // Stopping: the sends under way finish (the caller's deadline bounds the wait).
-    while let Some(sent) = sending.join_next().await {
-        done.extend(sent.ok().flatten());
-    }
+    // Stopping: the sends under way finish (the caller's deadline bounds the wait), each
+    // delivered row deleted as its send ends, so that a deadline that cuts the wait short
+    // leaves only the rows still being sent to go again at the next start.
     complete(&inner, &mut done).await;
+    while let Some(sent) = sending.join_next().await {
+        done.extend(delivered(sent));
+        complete(&inner, &mut done).await;
+    }
+}
+
+/// The row a send task delivered, if any; a task that panicked is logged (its row goes again
+/// when its lease ends).
+fn delivered(sent: Result<Option<i64>, tokio::task::JoinError>) -> Option<i64> {
+    sent.unwrap_or_else(|error| {
+        tracing::error!(
+            error = %error,
+            "Affitor outbox send failed unexpectedly; its row goes again when its lease ends"
+        );
+        None
+    })
 }
 
 /// Deletes the rows of `done`, delivered, and empties it. A row the store fails to delete goes
@@ -156,8 +171,9 @@ async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64
         affitor.endpoint = %row.endpoint,
         outbox.attempt = row.attempts.saturating_add(1),
     );
+    let in_flight = InFlight(&inner);
     let settled = settle(&inner, &owner, &row).instrument(span).await;
-    inner.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(in_flight);
     match settled {
         Ok(delivered) => delivered.then_some(row.id),
         Err(error) => {
@@ -169,6 +185,15 @@ async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64
             );
             None
         }
+    }
+}
+
+/// A row being sent, counted in `in_flight` until its send ends, however it ends.
+struct InFlight<'a>(&'a Inner);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -251,7 +276,9 @@ fn read(row: &Claimed) -> Result<Event, String> {
 }
 
 /// The wait before attempt `attempt + 1`: `initial` doubled per failed attempt, up to `max`,
-/// drawn between half and all of it; a `Retry-After` wins, up to `max`.
+/// drawn between half and all of it; a longer `Retry-After` is waited, up to `max` (a short
+/// one does not cut the backoff: a run of 429s with `Retry-After: 0` would spend the attempts
+/// in minutes).
 fn backoff(config: &crate::config::Config, attempt: u32, error: &Error) -> Duration {
     let exponent = attempt.saturating_sub(1).min(32);
     let full = config
@@ -260,7 +287,9 @@ fn backoff(config: &crate::config::Config, attempt: u32, error: &Error) -> Durat
         .min(config.backoff_max);
     let drawn = full.mul_f64(0.5 + fastrand::f64() / 2.0);
     match error.retry_after() {
-        Some(asked) if error.kind() == ErrorKind::RateLimited => asked.min(config.backoff_max),
+        Some(asked) if error.kind() == ErrorKind::RateLimited => {
+            drawn.max(asked.min(config.backoff_max))
+        }
         _ => drawn,
     }
 }
@@ -282,6 +311,39 @@ mod tests {
             let wait = backoff(&config, attempt, &error);
             let full = Duration::from_secs(1u64 << (attempt - 1).min(20)).min(config.backoff_max);
             assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+        }
+    }
+
+    /// A `Retry-After` longer than the backoff is waited (up to the ceiling); a shorter one,
+    /// even 0, does not shorten it.
+    #[tokio::test]
+    async fn a_retry_after_lengthens_the_backoff_and_never_shortens_it() {
+        use affitor_tower::client::RetryPolicy;
+        use affitor_tower::mock::{Fault, MockServer};
+
+        let config = Config {
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(600),
+            ..Config::default()
+        };
+        let mock = MockServer::start().await.unwrap();
+        let client = mock
+            .client_builder()
+            .retry(RetryPolicy::default().max_attempts(1))
+            .build()
+            .unwrap();
+        for (asked, expected) in [(0, None), (120, Some(120)), (86_400, Some(600))] {
+            mock.inject(Fault::rate_limited(Duration::from_secs(asked)));
+            let error = client.refund("in_1").send().await.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::RateLimited, "{error}");
+            assert_eq!(error.retry_after(), Some(Duration::from_secs(asked)));
+            for _ in 0..50 {
+                let wait = backoff(&config, 1, &error);
+                match expected {
+                    Some(seconds) => assert_eq!(wait, Duration::from_secs(seconds)),
+                    None => assert!(wait >= Duration::from_secs(5), "{wait:?}"),
+                }
+            }
         }
     }
 }

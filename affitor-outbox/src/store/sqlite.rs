@@ -424,10 +424,19 @@ async fn write_batch(pool: &SqlitePool, batch: &[Pending]) -> sqlx::Result<()> {
         transaction.commit().await
     }
     .await;
-    if money {
-        sqlx::query("PRAGMA synchronous = NORMAL")
+    // Whatever became of the reset, the batch's fate is the commit's: an error here after a
+    // commit would send its rows from memory too. A connection left at FULL is only slower;
+    // one that cannot take a PRAGMA is closed rather than reused.
+    if money
+        && let Err(error) = sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&mut *connection)
-            .await?;
+            .await
+    {
+        tracing::warn!(
+            error = %error,
+            "Affitor outbox: a write connection could not go back to synchronous=NORMAL; closed"
+        );
+        connection.detach();
     }
     written
 }
