@@ -100,7 +100,8 @@
 //!   `invoice_payment.paid`, and verify with one `Stripe` shared by the app (it is cheap to
 //!   clone). After a restart, the refund of a payment linked before it is tried under the
 //!   payment intent, answered 503 within the refund grace, then acknowledged: look it up in
-//!   the logs (`refund of a sale Affitor never recorded`) and reverse it in the dashboard.
+//!   the logs (`refund of a sale Affitor never recorded`, with its `transaction_id`) and reverse it
+//!   in the dashboard.
 //!
 //! When a charge names both an invoice and a payment intent, and Affitor knows no sale under
 //! the invoice, the payment intent is tried. Other invoices (`manual`, `subscription_update`)
@@ -802,9 +803,18 @@ impl ProviderEvent {
                 );
             }
             Tracked::Failed(error) if error.kind() == ErrorKind::SaleNotFound => {
+                let (transaction_id, other_transaction_id) = match &self.action {
+                    Action::Refund(refund) => (
+                        Some(refund.transaction_id.as_str()),
+                        refund.other_transaction_id.as_deref(),
+                    ),
+                    _ => (None, None),
+                };
                 tracing::info!(
                     id,
                     event_type,
+                    transaction_id,
+                    other_transaction_id,
                     "webhook: refund of a sale Affitor never recorded (an organic sale, or one \
                      whose sale never came within the refund grace): acknowledged"
                 );
