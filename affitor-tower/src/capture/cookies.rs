@@ -5,9 +5,11 @@ use std::fmt;
 use cookie::time::{Duration, OffsetDateTime};
 use cookie::{Cookie, SameSite};
 
-use super::decide::MAX_CLICK_IDS;
 use super::visit::{Headers, PartnerClick};
 use crate::ClickId;
+
+/// The most ids kept in `affitor_click_ids`, as the browser tracker does.
+pub(super) const MAX_CLICK_IDS: usize = 20;
 
 /// The cookie the click id is stored in: a response that sets it itself is left alone.
 const CLICK_ID_COOKIE: &str = "affitor_click_id";

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use aho_corasick::AhoCorasick;
 
-use super::cookies::cookie_safe_len;
+use super::cookies::{MAX_CLICK_IDS, cookie_safe_len};
 use super::visit::{PartnerClick, Visit};
 use super::{CaptureClicks, ProxyHeaders};
 use crate::ClickId;
@@ -97,8 +97,6 @@ impl fmt::Display for Skip {
 
 /// The longest partner code accepted, in bytes.
 const MAX_CODE_LEN: usize = 64;
-/// The most ids kept in `affitor_click_ids`, as the browser tracker does.
-pub(super) const MAX_CLICK_IDS: usize = 20;
 
 pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     // Almost every request stops here, after a look at the query string.
