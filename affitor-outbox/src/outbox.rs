@@ -1,6 +1,7 @@
 //! The outbox handle: enqueue, counters, dead letters and shutdown.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -355,13 +356,21 @@ impl Backend for Outbox {
         for runtime in self.inner.home.iter().chain(current.as_ref()) {
             let outbox = self.clone();
             let pending = event.clone();
-            let write = self
-                .inner
-                .writes
-                .spawn_on(async move { outbox.write(pending).await }, runtime);
+            let started = Arc::new(AtomicBool::new(false));
+            let write = {
+                let started = Arc::clone(&started);
+                self.inner.writes.spawn_on(
+                    async move {
+                        started.store(true, Ordering::Release);
+                        outbox.write(pending).await;
+                    },
+                    runtime,
+                )
+            };
             // A runtime that was shut down drops what is spawned on it at once, unpolled: the
-            // next one is tried.
-            if !write.is_finished() {
+            // next one is tried. A write that finished already (another worker thread ran it)
+            // started first.
+            if !write.is_finished() || started.load(Ordering::Acquire) {
                 return;
             }
         }

@@ -83,7 +83,7 @@ async fn a_signup_goes_through_the_outbox_once(app: ExampleApp, store: Store) {
     assert_eq!(
         mock.requests_to(Endpoint::Lead).len(),
         1,
-        "{name}: the lead is sent exactly once"
+        "{name}: the lead is sent exactly once; the outbox: {stats:?}"
     );
     assert_eq!(
         stats.enqueued, 1,

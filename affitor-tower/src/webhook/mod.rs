@@ -54,7 +54,8 @@
 //! (`warn` for a missing field or a won dispute), and is counted, with the feature `metrics`,
 //! in `affitor_webhook_events_total{provider, result}`: `tracked`, `ignored`, `kept` (answered
 //! 5xx), `refused` (400 or 413), and `attention` for what is acknowledged but needs a person (a
-//! commission not created, a won dispute, a missing field). Alert on `attention` and on `kept`.
+//! commission not created, a won dispute, a missing field). Alert on any `attention`, and on
+//! `kept` that keeps rising (a refund before its sale is kept a while, as it should be).
 //!
 //! # Currencies
 //!
