@@ -112,6 +112,6 @@ async fn webhook<P: Provider>(affitor: AffitorClient, event: WebhookEvent<P>) ->
 }
 
 async fn payment(affitor: AffitorClient, event: web::Json<PaymentEvent>) -> HttpResponse {
-    let result = event.into_inner().track(&affitor).await;
-    HttpResponse::new(StatusCode::from_u16(webhook_status(&result)).unwrap_or(StatusCode::OK))
+    let tracked = event.into_inner().track(&affitor).await;
+    HttpResponse::new(StatusCode::from_u16(webhook_status(&tracked)).unwrap_or(StatusCode::OK))
 }

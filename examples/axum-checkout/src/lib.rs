@@ -93,6 +93,6 @@ async fn webhook<P: Provider>(affitor: AffitorClient, event: WebhookEvent<P>) ->
 }
 
 async fn payment(affitor: AffitorClient, Json(event): Json<PaymentEvent>) -> StatusCode {
-    let result = event.track(&affitor).await;
-    StatusCode::from_u16(webhook_status(&result)).unwrap_or(StatusCode::OK)
+    let tracked = event.track(&affitor).await;
+    StatusCode::from_u16(webhook_status(&tracked)).unwrap_or(StatusCode::OK)
 }

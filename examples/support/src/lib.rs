@@ -23,7 +23,7 @@ use affitor_tower::webhook::{
 };
 use affitor_tower::{
     ClickId, Client,
-    client::{BoundClient, Currency, ErrorKind},
+    client::{BoundClient, Currency},
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -492,27 +492,35 @@ pub enum PaymentEvent {
 
 impl PaymentEvent {
     /// Tracks the event inline with the request's bound client: a sale for a payment (keyed by
-    /// its invoice id, for the paying user), a refund for a refund. Its result gives the
-    /// webhook's answer, through [`webhook_status`].
-    pub async fn track(self, affitor: &BoundClient) -> Result<(), affitor_tower::Error> {
+    /// its invoice id, for the paying user), a refund for a refund. What happened is a
+    /// provider's webhook's [`Tracked`](webhook::Tracked), whose `status` is the answer (see
+    /// [`webhook_status`]).
+    pub async fn track(self, affitor: &BoundClient) -> webhook::Tracked {
+        use webhook::{Ignored, Tracked};
+
         match self {
+            // A free trial, a full discount: nothing to track.
             Self::Succeeded(payment) if payment.amount_cents == 0 => {
-                tracing::info!(
-                    invoice = payment.invoice_id,
-                    "a payment of 0 (a free trial, a full discount): nothing to track"
-                );
-                Ok(())
+                Tracked::Ignored(Ignored::NoAmount)
             }
             Self::Succeeded(payment) => {
                 let mut sale = affitor
                     .sale(&payment.invoice_id, payment.amount_cents)
                     .customer_key(&payment.user_id);
-                if let Some(currency) = payment.currency()? {
-                    sale = sale.currency(currency);
+                match payment.currency() {
+                    Ok(Some(currency)) => sale = sale.currency(currency),
+                    Ok(None) => {}
+                    Err(error) => return Tracked::Failed(error),
                 }
-                sale.send().await.map(drop)
+                sale.send()
+                    .await
+                    .map_or_else(Tracked::Failed, Tracked::Sale)
             }
-            Self::Refunded(payment) => affitor.refund(&payment.invoice_id).send().await.map(drop),
+            Self::Refunded(payment) => affitor
+                .refund(&payment.invoice_id)
+                .send()
+                .await
+                .map_or_else(Tracked::Failed, Tracked::Refund),
         }
     }
 }
@@ -541,36 +549,20 @@ impl Payment {
     }
 }
 
-/// The status a payment webhook answers after tracking, as `affitor_tower::webhook::Tracked`
-/// does for the providers' webhooks: the provider keeps what is not tracked yet.
-///
-/// - 200 when the event was tracked or tracked before; also for the refund of a sale Affitor
-///   never recorded (an organic customer's), and for a sale recorded without its commission (a
-///   redelivery would be answered 409: logged at `error`, for Affitor support);
-/// - 503 when a retry later can succeed (the Affitor API is down, slow or rate limiting, or it
-///   refuses the key, as it does while a regenerated key is being deployed);
-/// - 500 otherwise (the event names no valid currency, Affitor refused the call): the provider
-///   keeps the event until the app is mended, and it is resent.
-pub fn webhook_status<T>(result: &Result<T, affitor_tower::Error>) -> u16 {
-    match result {
-        Ok(_) => 200,
-        Err(error) if error.is_retryable() => {
-            tracing::warn!(%error, "the payment cannot be tracked now: answering 503 so the provider redelivers");
-            503
-        }
-        Err(error) if error.kind() == ErrorKind::SaleNotFound => {
-            tracing::info!(%error, "a refund of a sale Affitor never recorded: acknowledged");
-            200
-        }
-        Err(error) if error.kind() == ErrorKind::CommissionNotCreated => {
-            tracing::error!(%error, "the sale is recorded without its commission: take its transaction id to Affitor support");
-            200
-        }
-        Err(error) => {
-            tracing::error!(%error, "the payment cannot be tracked: answering 500 so that the provider keeps it");
-            500
-        }
+/// The status a payment webhook answers after tracking: [`Tracked::status`](webhook::Tracked::status),
+/// the providers' webhooks' own answer (the provider keeps what is not tracked yet: 503 while
+/// Affitor is down, 500 until the app is mended), logged.
+pub fn webhook_status(tracked: &webhook::Tracked) -> u16 {
+    let status = tracked.status();
+    if status.is_success() {
+        tracing::info!(?tracked, "payment webhook: answered {status}");
+    } else {
+        tracing::warn!(
+            ?tracked,
+            "payment webhook: answered {status}, so that the provider keeps it"
+        );
     }
+    status.as_u16()
 }
 
 /// Stops delivery before the process ends, each step within `deadline`: the outbox's relay
