@@ -1,7 +1,6 @@
 //! The outbox handle: enqueue, counters, dead letters and shutdown.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -352,28 +351,36 @@ impl Outbox {
 /// ```
 impl Backend for Outbox {
     fn deliver(&self, event: Event) {
+        // The write takes the event from the slot when it first runs. A runtime that was shut
+        // down drops what is spawned on it at once, unpolled, and leaves the event there for
+        // the next runtime to try.
+        let slot = Arc::new(Mutex::new(Some(event)));
         let current = tokio::runtime::Handle::try_current().ok();
         for runtime in self.inner.home.iter().chain(current.as_ref()) {
             let outbox = self.clone();
-            let pending = event.clone();
-            let started = Arc::new(AtomicBool::new(false));
-            let write = {
-                let started = Arc::clone(&started);
-                self.inner.writes.spawn_on(
-                    async move {
-                        started.store(true, Ordering::Release);
-                        outbox.write(pending).await;
-                    },
-                    runtime,
-                )
-            };
-            // A runtime that was shut down drops what is spawned on it at once, unpolled: the
-            // next one is tried. A write that finished already (another worker thread ran it)
-            // started first.
-            if !write.is_finished() || started.load(Ordering::Acquire) {
+            let taken = Arc::clone(&slot);
+            self.inner.writes.spawn_on(
+                async move {
+                    if let Some(event) = take(&taken) {
+                        outbox.write(event).await;
+                    }
+                },
+                runtime,
+            );
+            // The write holds the slot until it ends, and has emptied it by then: a slot held
+            // by this call alone and still full was dropped unpolled.
+            let dropped = Arc::strong_count(&slot) == 1
+                && slot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some();
+            if !dropped {
                 return;
             }
         }
+        let Some(event) = take(&slot) else {
+            return;
+        };
         Counters::add(&self.inner.counters.fell_back);
         metrics::event(event.endpoint().name(), metrics::Result::FellBack);
         tracing::warn!(
@@ -387,6 +394,11 @@ impl Backend for Outbox {
     fn name(&self) -> &'static str {
         "affitor_outbox::Outbox"
     }
+}
+
+/// The event in `slot`, taken out of it.
+fn take(slot: &Mutex<Option<Event>>) -> Option<Event> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 /// A write under way, of an event of the named endpoint, until it is settled.
