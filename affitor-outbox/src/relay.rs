@@ -123,10 +123,12 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // Stopping: the sends under way finish (the caller's deadline bounds the wait), each
     // delivered row deleted as its send ends, so that a deadline that cuts the wait short
     // leaves only the rows still being sent to go again at the next start.
-    complete(&inner, &mut done).await;
+    // (`done` is empty here: each turn of the loop ends with `complete`.)
     while let Some(sent) = sending.join_next().await {
-        done.extend(delivered(sent));
-        complete(&inner, &mut done).await;
+        if let Some(row) = delivered(sent) {
+            done.push(row);
+            complete(&inner, &mut done).await;
+        }
     }
 }
 

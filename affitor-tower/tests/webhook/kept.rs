@@ -27,6 +27,14 @@ fn stripe_changed(path: &str, change: impl FnOnce(&mut Value)) -> ProviderEvent 
     changed::<Stripe>(STRIPE_SECRET, SignedWebhook::stripe, path, change)
 }
 
+fn paddle_changed(path: &str, change: impl FnOnce(&mut Value)) -> ProviderEvent {
+    changed::<Paddle>(PADDLE_SECRET, SignedWebhook::paddle, path, change)
+}
+
+fn lemon_changed(path: &str, change: impl FnOnce(&mut Value)) -> ProviderEvent {
+    changed::<LemonSqueezy>(LEMON_SECRET, SignedWebhook::lemon_squeezy, path, change)
+}
+
 const PADDLE_SECRET: &str = "pdl_ntfset_01affitorkept";
 const LEMON_SECRET: &str = "affitor-lemon-kept";
 
@@ -47,20 +55,14 @@ fn a_partial_refund_whose_amount_cannot_be_read_reverses_nothing() {
     );
     assert_eq!(polar.action, Action::Unreadable("refunded_amount"));
 
-    let paddle = changed::<Paddle>(
-        PADDLE_SECRET,
-        SignedWebhook::paddle,
-        "paddle/adjustment.updated.refund.json",
-        |event| event["data"]["totals"]["total"] = json!("11.00"),
-    );
+    let paddle = paddle_changed("paddle/adjustment.updated.refund.json", |event| {
+        event["data"]["totals"]["total"] = json!("11.00")
+    });
     assert_eq!(paddle.action, Action::Unreadable("totals.total"));
 
-    let lemon = changed::<LemonSqueezy>(
-        LEMON_SECRET,
-        SignedWebhook::lemon_squeezy,
-        "lemonsqueezy/order_refunded.partial.json",
-        |event| event["data"]["attributes"]["refunded_amount"] = Value::Null,
-    );
+    let lemon = lemon_changed("lemonsqueezy/order_refunded.partial.json", |event| {
+        event["data"]["attributes"]["refunded_amount"] = Value::Null
+    });
     assert_eq!(
         lemon.action,
         Action::Unreadable("data.attributes.refunded_amount")
@@ -87,19 +89,13 @@ fn an_amount_without_its_currency_is_not_sent_as_dollars() {
         });
         assert_eq!(refund.action, Action::Unreadable("currency"), "{currency}");
     }
-    let paddle = changed::<Paddle>(
-        PADDLE_SECRET,
-        SignedWebhook::paddle,
-        "paddle/transaction.completed.json",
-        |event| event["data"]["currency_code"] = Value::Null,
-    );
+    let paddle = paddle_changed("paddle/transaction.completed.json", |event| {
+        event["data"]["currency_code"] = Value::Null
+    });
     assert_eq!(paddle.action, Action::Unreadable("currency_code"));
-    let lemon = changed::<LemonSqueezy>(
-        LEMON_SECRET,
-        SignedWebhook::lemon_squeezy,
-        "lemonsqueezy/order_created.json",
-        |event| event["data"]["attributes"]["currency"] = json!("dollars"),
-    );
+    let lemon = lemon_changed("lemonsqueezy/order_created.json", |event| {
+        event["data"]["attributes"]["currency"] = json!("dollars")
+    });
     assert_eq!(lemon.action, Action::Unreadable("data.attributes.currency"));
 }
 
