@@ -21,7 +21,7 @@ use affitor_tower::{ClickId, lookup::ClickIdLookup};
 /// turns *every* extractor error into `None` for an `Option`, the missing middleware included:
 /// the extractor then still logs the misconfiguration at `error` level, but the handler runs.
 /// To fail loudly when the click id is optional, take [`AffitorClient`](crate::AffitorClient)
-/// and read [`click_id`](affitor_tower::client::BoundClient::click_id) from it, or take
+/// and read [`click_id`](affitor::client::BoundClient::click_id) from it, or take
 /// `web::ReqData<ClickIdLookup>`.
 ///
 /// ```

@@ -7,7 +7,8 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError, web};
-use affitor_tower::{Client, client::BoundClient};
+use affitor::client::BoundClient;
+use affitor_tower::Client;
 
 use crate::click_id::lookup;
 
@@ -38,7 +39,7 @@ use crate::click_id::lookup;
 ///     HttpResponse::Ok().json(json!({ "userId": user_id }))
 /// }
 ///
-/// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+/// # fn main() -> Result<(), affitor_actix::affitor::Error> {
 /// let affitor = Client::builder().api_key("aff_example").build()?;
 /// let app = App::new()
 ///     .wrap(Affitor::new().client(affitor))
@@ -75,7 +76,7 @@ impl AffitorClient {
 /// ```
 /// use affitor_actix::{AffitorClient, Client};
 ///
-/// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+/// # fn main() -> Result<(), affitor_actix::affitor::Error> {
 /// let client = Client::builder().api_key("aff_test_key").build()?;
 /// let affitor = AffitorClient::from(client.bind("abc".parse().ok()));
 /// assert_eq!(affitor.click_id().map(|id| id.as_str()), Some("abc"));

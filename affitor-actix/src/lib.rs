@@ -34,7 +34,7 @@
 //!     }
 //! }
 //!
-//! # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+//! # fn main() -> Result<(), affitor_actix::affitor::Error> {
 //! let affitor = Client::from_env().or_else(|_| Client::builder().api_key("aff_example").build())?;
 //! let app = App::new()
 //!     .wrap(Affitor::new().client(affitor))
@@ -75,12 +75,13 @@ mod middleware;
 #[cfg(feature = "webhook")]
 mod webhook;
 
+pub use affitor;
+pub use affitor::client::BoundClient;
 pub use affitor_tower;
 #[cfg(feature = "capture")]
 pub use affitor_tower::capture::CaptureClicks;
 pub use affitor_tower::{
     ClickId, Client,
-    client::BoundClient,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 pub use click_id::{AffitorClickId, ClickIdRejection};

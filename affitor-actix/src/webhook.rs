@@ -7,8 +7,8 @@ use std::ops::Deref;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use affitor::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
 use affitor_tower::Client;
-use affitor_tower::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
@@ -27,7 +27,7 @@ use futures_util::future::LocalBoxFuture;
 /// ```
 /// use actix_web::{App, HttpResponse, web};
 /// use affitor_actix::{Affitor, AffitorClient, Client, WebhookEvent};
-/// use affitor_actix::affitor_tower::webhook::{Polar, Stripe, Verifier};
+/// use affitor_actix::affitor::webhook::{Polar, Stripe, Verifier};
 ///
 /// async fn stripe_webhook(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> HttpResponse {
 ///     event.track(&affitor).await
@@ -66,11 +66,11 @@ impl<P: Provider> WebhookEvent<P> {
     /// nothing) and returns the response to answer: 200 when handled, 503 when Affitor could
     /// not take it now and the provider should deliver it again. What happened is logged;
     /// [`into_inner`](Self::into_inner) and
-    /// [`ProviderEvent::track`](affitor_tower::webhook::ProviderEvent::track) give it as a value.
+    /// [`ProviderEvent::track`](affitor::webhook::ProviderEvent::track) give it as a value.
     ///
     /// ```
     /// use affitor_actix::{Client, WebhookEvent};
-    /// use affitor_actix::affitor_tower::webhook::Stripe;
+    /// use affitor_actix::affitor::webhook::Stripe;
     ///
     /// async fn handler(client: Client, event: WebhookEvent<Stripe>) -> actix_web::HttpResponse {
     ///     event.track(&client).await
@@ -85,7 +85,7 @@ impl<P: Provider> WebhookEvent<P> {
     ///
     /// ```
     /// use affitor_actix::WebhookEvent;
-    /// use affitor_actix::affitor_tower::webhook::{Polar, ProviderEvent};
+    /// use affitor_actix::affitor::webhook::{Polar, ProviderEvent};
     ///
     /// fn handler(event: WebhookEvent<Polar>) -> ProviderEvent {
     ///     event.into_inner()
@@ -193,7 +193,7 @@ pub enum WebhookRejection {
     /// The body could not be read (the connection broke): 400.
     Body(String),
     /// The whole body did not come within the verifier's
-    /// [`body_timeout`](affitor_tower::webhook::Builder::body_timeout) (named): 408.
+    /// [`body_timeout`](affitor::webhook::Builder::body_timeout) (named): 408.
     BodyTimeout(std::time::Duration),
     /// The delivery failed verification, or is not an event: see [`WebhookError`].
     Verification(WebhookError),

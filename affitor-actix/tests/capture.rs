@@ -8,8 +8,9 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
-use affitor_actix::affitor_tower::mock::{Endpoint, Fault, MockServer};
+use affitor::client::Endpoint;
 use affitor_actix::{Affitor, AffitorClickId, CaptureClicks, Client};
+use affitor_mock::{Fault, MockServer};
 
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0";
 

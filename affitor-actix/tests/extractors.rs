@@ -8,12 +8,12 @@ mod support;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
-use affitor_actix::affitor_tower::client::{LeadOutcome, SaleOutcome};
-use affitor_actix::affitor_tower::mock::MockServer;
+use affitor_actix::affitor::client::{LeadOutcome, SaleOutcome};
 use affitor_actix::{
     Affitor, AffitorClickId, AffitorClient, ClickIdLookup, ClickIdRejection, Client,
     ClientRejection,
 };
+use affitor_mock::MockServer;
 use support::Logs;
 
 async fn required(AffitorClickId(id): AffitorClickId) -> String {

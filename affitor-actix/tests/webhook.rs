@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
-use affitor_actix::affitor_tower::client::RetryPolicy;
-use affitor_actix::affitor_tower::mock::{Fault, MockServer, SignedWebhook};
-use affitor_actix::affitor_tower::webhook::{Polar, Stripe, Verifier};
+use affitor_actix::affitor::client::RetryPolicy;
+use affitor_actix::affitor::webhook::{Polar, Stripe, Verifier};
 use affitor_actix::{Affitor, AffitorClient, Client, WebhookEvent};
+use affitor_mock::{Fault, MockServer, SignedWebhook};
 use serde_json::json;
 
 const STRIPE_SECRET: &str = "whsec_actix_test";

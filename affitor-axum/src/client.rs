@@ -4,7 +4,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use affitor_tower::{ClickId, Client, client::BoundClient};
+use affitor::client::BoundClient;
+use affitor_tower::{ClickId, Client};
 use axum_core::extract::{FromRef, FromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -39,7 +40,7 @@ use crate::click_id::lookup;
 ///     Json(json!({ "userId": user_id }))
 /// }
 ///
-/// # fn main() -> Result<(), affitor_axum::affitor_tower::Error> {
+/// # fn main() -> Result<(), affitor_axum::affitor::Error> {
 /// let affitor = Client::builder().api_key("aff_example").build()?;
 /// let app: Router = Router::new()
 ///     .route("/api/signup", post(signup))
@@ -91,7 +92,7 @@ pub enum FromLayer {}
 ///     "welcome"
 /// }
 ///
-/// # fn main() -> Result<(), affitor_axum::affitor_tower::Error> {
+/// # fn main() -> Result<(), affitor_axum::affitor::Error> {
 /// let state = AppState { affitor: Client::builder().api_key("aff_example").build()? };
 /// let app: Router = Router::new()
 ///     .route("/api/signup", post(signup))
@@ -152,7 +153,7 @@ impl<Source> Clone for AffitorClient<Source> {
 /// ```
 /// use affitor_axum::{AffitorClient, Client};
 ///
-/// # fn main() -> Result<(), affitor_axum::affitor_tower::Error> {
+/// # fn main() -> Result<(), affitor_axum::affitor::Error> {
 /// let client = Client::builder().api_key("aff_test_key").build()?;
 /// let affitor: AffitorClient = client.bind("abc".parse().ok()).into();
 /// assert_eq!(affitor.click_id().map(|id| id.as_str()), Some("abc"));

@@ -33,7 +33,7 @@
 //!     }
 //! }
 //!
-//! # fn main() -> Result<(), affitor_axum::affitor_tower::Error> {
+//! # fn main() -> Result<(), affitor_axum::affitor::Error> {
 //! let affitor = Client::from_env().or_else(|_| Client::builder().api_key("aff_example").build())?;
 //! let app: Router = Router::new()
 //!     .route("/api/signup", post(signup))
@@ -62,12 +62,13 @@ mod client;
 #[cfg(feature = "webhook")]
 mod webhook;
 
+pub use affitor;
+pub use affitor::client::BoundClient;
 pub use affitor_tower;
 #[cfg(feature = "capture")]
 pub use affitor_tower::capture::CaptureClicks;
 pub use affitor_tower::{
     AffitorLayer, ClickId, Client,
-    client::BoundClient,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 #[cfg(feature = "capture")]

@@ -4,8 +4,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
+use affitor::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
 use affitor_tower::Client;
-use affitor_tower::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
 use axum_core::body::Body;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 ///
 /// ```
 /// use affitor_axum::{AffitorClient, AffitorLayer, Client, WebhookEvent};
-/// use affitor_axum::affitor_tower::webhook::{Stripe, Verifier};
+/// use affitor_axum::affitor::webhook::{Stripe, Verifier};
 /// use axum::{Router, http::StatusCode, routing::post};
 ///
 /// async fn stripe_webhook(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> StatusCode {
@@ -46,7 +46,7 @@ use http_body_util::BodyExt;
 ///
 /// ```
 /// use affitor_axum::{Client, WebhookEvent};
-/// use affitor_axum::affitor_tower::webhook::{Polar, Stripe, Verifier};
+/// use affitor_axum::affitor::webhook::{Polar, Stripe, Verifier};
 /// use axum::{Router, extract::{FromRef, State}, http::StatusCode, routing::post};
 ///
 /// #[derive(Clone, FromRef)]
@@ -81,11 +81,11 @@ impl<P: Provider> WebhookEvent<P> {
     /// nothing) and returns the status to answer: 200 when handled, 503 when Affitor could not
     /// take it now and the provider should deliver it again. What happened is logged;
     /// [`into_inner`](Self::into_inner) and
-    /// [`ProviderEvent::track`](affitor_tower::webhook::ProviderEvent::track) give it as a value.
+    /// [`ProviderEvent::track`](affitor::webhook::ProviderEvent::track) give it as a value.
     ///
     /// ```
     /// use affitor_axum::{Client, WebhookEvent};
-    /// use affitor_axum::affitor_tower::webhook::Stripe;
+    /// use affitor_axum::affitor::webhook::Stripe;
     ///
     /// async fn handler(client: Client, event: WebhookEvent<Stripe>) -> http::StatusCode {
     ///     event.track(&client).await
@@ -99,7 +99,7 @@ impl<P: Provider> WebhookEvent<P> {
     ///
     /// ```
     /// use affitor_axum::WebhookEvent;
-    /// use affitor_axum::affitor_tower::webhook::{Polar, ProviderEvent};
+    /// use affitor_axum::affitor::webhook::{Polar, ProviderEvent};
     ///
     /// fn handler(event: WebhookEvent<Polar>) -> ProviderEvent {
     ///     event.into_inner()
@@ -184,7 +184,7 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, WebhookRejecti
 ///
 /// ```
 /// use affitor_axum::WebhookRejection;
-/// use affitor_axum::affitor_tower::webhook::{Stripe, Verifier};
+/// use affitor_axum::affitor::webhook::{Stripe, Verifier};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let error = Verifier::<Stripe>::new("whsec_demo")?.verify(Vec::<(&str, &str)>::new(), "{}").unwrap_err();
@@ -200,7 +200,7 @@ pub enum WebhookRejection {
     /// The body could not be read (the connection broke): 400.
     Body(String),
     /// The whole body did not come within the verifier's
-    /// [`body_timeout`](affitor_tower::webhook::Builder::body_timeout) (named): 408.
+    /// [`body_timeout`](affitor::webhook::Builder::body_timeout) (named): 408.
     BodyTimeout(std::time::Duration),
     /// The delivery failed verification, or is not an event: see [`WebhookError`].
     Verification(WebhookError),

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
 use affitor_axum::{AffitorClickId, AffitorClient, AffitorLayer, Client, FromState};
-use affitor_tower::mock::MockServer;
+use affitor_mock::MockServer;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::FromRef;
@@ -66,7 +66,7 @@ fn client_for(mock: &MockServer) -> Client {
 
 /// The API received exactly one lead, with this click id and customer key.
 fn assert_one_lead(mock: &MockServer, click_id: &str, customer_key: &str) {
-    let leads = mock.requests_to(affitor_tower::mock::Endpoint::Lead);
+    let leads = mock.requests_to(affitor::client::Endpoint::Lead);
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].body["click_id"], click_id);
     assert_eq!(leads[0].body["customer_key"], customer_key);
@@ -148,7 +148,7 @@ async fn a_click_id_set_by_the_handler_wins() {
 
     // The request's click id is unknown to the API; the handler's own one is sent instead.
     let _ = call(app, "/lead/own", Some("affitor_click_id=request_click")).await;
-    let leads = mock.requests_to(affitor_tower::mock::Endpoint::Lead);
+    let leads = mock.requests_to(affitor::client::Endpoint::Lead);
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].body["click_id"], "own_click");
 }

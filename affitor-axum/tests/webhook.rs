@@ -4,10 +4,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use affitor_axum::affitor_tower::webhook::{Polar, Stripe, Verifier};
+use affitor::client::RetryPolicy;
+use affitor_axum::affitor::webhook::{Polar, Stripe, Verifier};
 use affitor_axum::{AffitorClient, AffitorLayer, Client, WebhookEvent};
-use affitor_tower::client::RetryPolicy;
-use affitor_tower::mock::{Fault, MockServer, SignedWebhook};
+use affitor_mock::{Fault, MockServer, SignedWebhook};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, State};

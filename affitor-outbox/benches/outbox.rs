@@ -16,9 +16,9 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use affitor::Client;
+use affitor_mock::MockServer;
 use affitor_outbox::Outbox;
-use affitor_tower::Client;
-use affitor_tower::mock::MockServer;
 
 const SEQUENTIAL: usize = 2_000;
 const WRITERS: usize = 64;

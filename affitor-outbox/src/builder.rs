@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use affitor_tower::Client;
+use affitor::Client;
 
 use crate::config::Config;
 use crate::error::{OutboxError, redact};
@@ -13,7 +13,7 @@ impl Outbox {
     /// Starts configuring an outbox that delivers through `client`.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// let builder = affitor_outbox::Outbox::builder(client).max_in_flight(512);
     /// # }
     /// ```
@@ -30,7 +30,7 @@ impl Outbox {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let client = affitor_tower::Client::from_env()?;
+    /// let client = affitor::Client::from_env()?;
     /// let location = std::env::var("AFFITOR_OUTBOX")?;
     /// let outbox = affitor_outbox::Outbox::open(&location, client).await?;
     /// # Ok(())
@@ -47,7 +47,7 @@ impl Outbox {
 /// ```no_run
 /// use std::time::Duration;
 ///
-/// # async fn run(client: affitor_tower::Client) -> Result<(), affitor_outbox::OutboxError> {
+/// # async fn run(client: affitor::Client) -> Result<(), affitor_outbox::OutboxError> {
 /// let outbox = affitor_outbox::Outbox::builder(client)
 ///     .max_in_flight(512)
 ///     .backoff(Duration::from_secs(2), Duration::from_secs(600))
@@ -75,7 +75,7 @@ impl OutboxBuilder {
     /// Turn it off in a process that only writes events, when others deliver them.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// let writer_only = affitor_outbox::Outbox::builder(client).relay(false);
     /// # }
     /// ```
@@ -90,7 +90,7 @@ impl OutboxBuilder {
     /// busy signup page wrote).
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// let builder = affitor_outbox::Outbox::builder(client).max_in_flight(1024);
     /// # }
     /// ```
@@ -101,11 +101,11 @@ impl OutboxBuilder {
 
     /// How long a relay holds the rows it claimed (default 2 minutes). A relay that dies while
     /// sending leaves its rows claimed until then; they go again after. Keep it longer than
-    /// the client's [`RetryPolicy::deadline`](affitor_tower::client::RetryPolicy::deadline), or a slow
+    /// the client's [`RetryPolicy::deadline`](affitor::client::RetryPolicy::deadline), or a slow
     /// send may be claimed by a second relay while the first still waits for its answer.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// use std::time::Duration;
     ///
     /// let builder = affitor_outbox::Outbox::builder(client).lease(Duration::from_secs(300));
@@ -120,7 +120,7 @@ impl OutboxBuilder {
     /// by other processes or in your transactions, retries falling due, leases ending.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// use std::time::Duration;
     ///
     /// let builder = affitor_outbox::Outbox::builder(client).poll_interval(Duration::from_millis(250));
@@ -137,7 +137,7 @@ impl OutboxBuilder {
     /// to `max`.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// use std::time::Duration;
     ///
     /// let builder = affitor_outbox::Outbox::builder(client)
@@ -155,7 +155,7 @@ impl OutboxBuilder {
     /// whole `send` with the client's own retries.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// let builder = affitor_outbox::Outbox::builder(client).max_attempts(500);
     /// # }
     /// ```
@@ -170,7 +170,7 @@ impl OutboxBuilder {
     /// is waited for to its end, so that an event never goes both ways (twice).
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// use std::time::Duration;
     ///
     /// let builder = affitor_outbox::Outbox::builder(client).enqueue_timeout(Duration::from_millis(500));
@@ -187,7 +187,7 @@ impl OutboxBuilder {
     /// Postgres ignores it.
     ///
     /// ```
-    /// # fn run(client: affitor_tower::Client) {
+    /// # fn run(client: affitor::Client) {
     /// let builder = affitor_outbox::Outbox::builder(client).max_file_size(512 * 1024 * 1024);
     /// # }
     /// ```
@@ -213,7 +213,7 @@ impl OutboxBuilder {
     /// # if cfg!(not(feature = "sqlite")) { return Ok(()); }
     /// # let dir = std::env::temp_dir().join(format!("affitor-outbox-doc-{}", std::process::id()));
     /// # std::fs::create_dir_all(&dir)?;
-    /// let client = affitor_tower::Client::builder().api_key("aff_key").build()?;
+    /// let client = affitor::Client::builder().api_key("aff_key").build()?;
     /// let outbox = affitor_outbox::Outbox::builder(client)
     ///     .open(dir.join("outbox.db").to_str().unwrap_or("outbox.db"))
     ///     .await?;
@@ -243,7 +243,7 @@ impl OutboxBuilder {
     /// [`OutboxError::Open`] when the table cannot be created.
     ///
     /// ```no_run
-    /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let pool = sqlx::PgPool::connect("postgres://app@localhost/shop").await?;
     /// let outbox = affitor_outbox::Outbox::builder(client).postgres(pool.clone()).await?;
     /// # Ok(())

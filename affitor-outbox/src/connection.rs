@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use affitor_tower::client::Event;
+use affitor::client::Event;
 
 use crate::store::NewRow;
 
@@ -20,7 +20,7 @@ mod sealed {
 /// # async fn checkout(
 /// #     pool: sqlx::PgPool,
 /// #     outbox: affitor_outbox::Outbox,
-/// #     client: affitor_tower::Client,
+/// #     client: affitor::Client,
 /// # ) -> Result<(), Box<dyn std::error::Error>> {
 /// let mut transaction = pool.begin().await?;
 /// sqlx::query("INSERT INTO orders (id, amount_cents) VALUES ('in_1001', 4900)")

@@ -8,7 +8,7 @@
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let client = affitor_tower::Client::builder().api_key("aff_key").build().unwrap();
+/// let client = affitor::Client::builder().api_key("aff_key").build().unwrap();
 /// // A folder cannot be made inside a file.
 /// let error = affitor_outbox::Outbox::open("/dev/null/outbox.db", client).await.unwrap_err();
 /// assert!(error.to_string().contains("AFFITOR_OUTBOX"));
@@ -50,9 +50,9 @@ pub enum OutboxError {
         /// The feature to enable: `sqlite` or `postgres`.
         feature: &'static str,
     },
-    /// The event is invalid (see [`IntoEvent`](affitor_tower::client::IntoEvent)); nothing was written.
+    /// The event is invalid (see [`IntoEvent`](affitor::client::IntoEvent)); nothing was written.
     #[error("the Affitor event was not written: {0}")]
-    Invalid(#[source] affitor_tower::Error),
+    Invalid(#[source] affitor::Error),
     /// The store refused the write or the read.
     #[error("the Affitor outbox store failed: {0}")]
     Store(#[source] sqlx::Error),

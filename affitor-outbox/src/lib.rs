@@ -1,6 +1,6 @@
 //! A durable outbox for Affitor tracking events.
 //!
-//! [`Client::send_in_background`](affitor_tower::LeadRequest::send_in_background) keeps events
+//! [`Client::send_in_background`](affitor::LeadRequest::send_in_background) keeps events
 //! in memory: a deploy, a crash or an out-of-memory kill loses the ones still waiting. An
 //! [`Outbox`] writes each event to a store, and a relay delivers
 //! the stored events with the client's per-endpoint retry policy, then with a backoff that
@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use affitor_outbox::Outbox;
-//! use affitor_tower::Client;
+//! use affitor::Client;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -86,11 +86,7 @@ mod send_checks {
     fn send<T: Send>(_: T) {}
 
     #[allow(dead_code)]
-    async fn futures_are_send(
-        outbox: crate::Outbox,
-        client: affitor_tower::Client,
-        pool: sqlx::PgPool,
-    ) {
+    async fn futures_are_send(outbox: crate::Outbox, client: affitor::Client, pool: sqlx::PgPool) {
         send(outbox.enqueue(client.lead("u")));
         send(outbox.waiting());
         send(outbox.dead_letters());

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use affitor_tower::Client;
-use affitor_tower::client::{Backend, Endpoint, Event, IntoEvent};
+use affitor::Client;
+use affitor::client::{Backend, Endpoint, Event, IntoEvent};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
@@ -28,7 +28,7 @@ use crate::store::{DeadLetter, NewRow, Store};
 /// ends).
 ///
 /// ```no_run
-/// # async fn signup(outbox: affitor_outbox::Outbox, client: affitor_tower::Client) {
+/// # async fn signup(outbox: affitor_outbox::Outbox, client: affitor::Client) {
 /// // Where a handler would call `send_in_background`:
 /// outbox.enqueue(client.lead("user_123").email("ada@example.com")).await;
 /// # }
@@ -69,7 +69,7 @@ impl Outbox {
     /// ([`OutboxStats::fell_back`]).
     ///
     /// ```no_run
-    /// # async fn checkout(outbox: affitor_outbox::Outbox, client: affitor_tower::Client) {
+    /// # async fn checkout(outbox: affitor_outbox::Outbox, client: affitor::Client) {
     /// outbox.enqueue(client.sale("in_1001", 4900).customer_key("user_123")).await;
     /// # }
     /// ```
@@ -135,7 +135,7 @@ impl Outbox {
     /// # async fn signup(
     /// #     pool: sqlx::SqlitePool,
     /// #     outbox: affitor_outbox::Outbox,
-    /// #     client: affitor_tower::Client,
+    /// #     client: affitor::Client,
     /// # ) -> Result<(), Box<dyn std::error::Error>> {
     /// let mut transaction = pool.begin().await?;
     /// sqlx::query("INSERT INTO users (id) VALUES ('user_123')").execute(&mut *transaction).await?;
@@ -319,7 +319,7 @@ impl Outbox {
 }
 
 /// The outbox as a client's delivery: with
-/// [`Client::with_backend`](affitor_tower::Client::with_backend), every `send_in_background`
+/// [`Client::with_backend`](affitor::Client::with_backend), every `send_in_background`
 /// writes its event to the outbox, as [`enqueue`](Outbox::enqueue) does, on a task of its own:
 /// the handler answers at once, and the event is stored a moment later (the time of one write).
 /// Where the event must be stored before the request answers, await
@@ -336,7 +336,7 @@ impl Outbox {
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use affitor_outbox::Outbox;
-/// use affitor_tower::Client;
+/// use affitor::Client;
 ///
 /// let direct = Client::from_env()?; // the relay sends through it
 /// let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;

@@ -2,7 +2,7 @@
 //!
 //! One task per outbox claims rows (oldest first, none that an earlier live row of the same
 //! transaction or customer precedes; see `store/mod.rs`) up to the in-flight limit, and sends
-//! each in a task of its own with [`Client::send_event`](affitor_tower::Client::send_event),
+//! each in a task of its own with [`Client::send_event`](affitor::Client::send_event),
 //! which applies the endpoint's retry policy. Then the row is deleted (Affitor answered),
 //! scheduled again after a backoff (a failure that may pass), or kept as a dead letter
 //! (refused, out of attempts, or unreadable). The relay wakes when this process writes a row,
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use affitor_tower::{
+use affitor::{
     Error,
     client::{Endpoint, ErrorKind, Event},
 };
@@ -308,7 +308,7 @@ mod tests {
             backoff_max: Duration::from_secs(60),
             ..Config::default()
         };
-        let error = affitor_tower::Client::builder().build().unwrap_err();
+        let error = affitor::Client::builder().build().unwrap_err();
         for attempt in 1..200 {
             let wait = backoff(&config, attempt, &error);
             let full = Duration::from_secs(1u64 << (attempt - 1).min(20)).min(config.backoff_max);
@@ -320,8 +320,8 @@ mod tests {
     /// even 0, does not shorten it.
     #[tokio::test]
     async fn a_retry_after_lengthens_the_backoff_and_never_shortens_it() {
-        use affitor_tower::client::RetryPolicy;
-        use affitor_tower::mock::{Fault, MockServer};
+        use affitor::client::RetryPolicy;
+        use affitor_mock::{Fault, MockServer};
 
         let config = Config {
             backoff_initial: Duration::from_secs(10),

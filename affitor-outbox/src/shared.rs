@@ -1,6 +1,6 @@
 //! What an outbox's handles, its writes and its relay share.
 
-use affitor_tower::Client;
+use affitor::Client;
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 

@@ -9,9 +9,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, MockServer, quick_retries};
 use affitor_outbox::Outbox;
-use affitor_tower::client::Endpoint;
-use affitor_tower::mock::{Fault, MockServer, quick_retries};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};

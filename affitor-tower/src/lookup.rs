@@ -52,9 +52,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ClickId;
-pub use crate::click_id::{ClickIdLookup, ClickIdSource, InvalidClickId, RejectedClickId};
+pub use crate::click_id::{ClickIdLookup, ClickIdSource, RejectedClickId};
 use crate::parse::{self, CookieName, JsonStr};
-use crate::throttle::Throttle;
+use affitor::__private::Throttle;
+pub use affitor::InvalidClickId;
 
 /// Where to search for the click id: which sources, in which order, and how much of a body to
 /// read.

@@ -1,15 +1,15 @@
 //! `AffitorLayer::capture_clicks` in an axum app, against the local stand-in API over real HTTP
 //! on 127.0.0.1: what is recorded, the cookies and `Cache-Control` on the response, what is
 //! left alone, and a page served unchanged whenever the click is not recorded.
-#![cfg(all(feature = "layer", feature = "capture", feature = "mock"))]
+#![cfg(all(feature = "layer", feature = "capture"))]
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
 use std::time::Duration;
 
-use affitor_tower::mock::{Endpoint, Fault, MockServer};
-use affitor_tower::{
-    AffitorLayer, Client, capture::CaptureClicks, client::RetryPolicy, lookup::ClickIdLookup,
-};
+use affitor::client::Endpoint;
+use affitor::client::RetryPolicy;
+use affitor_mock::{Fault, MockServer};
+use affitor_tower::{AffitorLayer, Client, capture::CaptureClicks, lookup::ClickIdLookup};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};

@@ -14,8 +14,8 @@ use std::net::TcpListener;
 use std::pin::Pin;
 use std::time::Duration;
 
-use affitor_tower::mock::{MockServer, SignedWebhook, quick_retries};
-use affitor_tower::{Client, client::RetryPolicy};
+use affitor::{Client, client::RetryPolicy};
+use affitor_mock::{MockServer, SignedWebhook, quick_retries};
 use example_support::{AppConfig, PaymentWebhooks};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -316,7 +316,7 @@ impl Running {
 
     /// Waits until the stand-in API has received `count` lead requests, and returns their bodies.
     pub async fn leads_received(&self, count: usize) -> Vec<Value> {
-        let endpoint = affitor_tower::mock::Endpoint::Lead;
+        let endpoint = affitor::client::Endpoint::Lead;
         wait_until(self.app.name, "lead requests", || {
             let leads = self.mock.requests_to(endpoint);
             (leads.len() >= count).then(|| leads.into_iter().map(|lead| lead.body).collect())
@@ -413,7 +413,7 @@ pub fn user_id(answer: &Answer) -> String {
 
 /// Polls `check` until it gives a value, for at most 10 s; panics naming `app` and `what`.
 pub async fn wait_until<T>(app: &str, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    affitor_tower::mock::poll_until(Duration::from_secs(10), async || check())
+    affitor_mock::poll_until(Duration::from_secs(10), async || check())
         .await
         .unwrap_or_else(|| panic!("{app}: {what} never came"))
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use affitor_mock::poll_until;
 use affitor_scenarios::{APPS, ExampleApp, Kind, Running};
-use affitor_tower::mock::poll_until;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 

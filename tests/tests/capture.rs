@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use affitor::client::Endpoint;
+use affitor_mock::Fault;
 use affitor_scenarios::{Kind, Page, Running, apps};
-use affitor_tower::mock::{Endpoint, Fault};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, MockServer};
 use affitor_scenarios::{Kind, apps, fast_retries};
-use affitor_tower::mock::{Endpoint, Fault, MockServer};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use affitor::Client;
+use affitor::client::Endpoint;
+use affitor_mock::{MockServer, poll_until};
 use affitor_outbox::Outbox;
 use affitor_scenarios::{ExampleApp, Kind, apps, client_of, wait_until};
-use affitor_tower::Client;
-use affitor_tower::mock::{Endpoint, MockServer, poll_until};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, RefundStatus, SignedWebhook};
 use affitor_scenarios::{Kind, Running, apps, user_id, wait_until};
-use affitor_tower::mock::{Endpoint, Fault, RefundStatus, SignedWebhook};
 use example_support::{Provider, sample};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

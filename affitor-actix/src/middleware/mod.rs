@@ -152,7 +152,7 @@ impl Affitor {
     /// // Without the client carried, `AffitorClient` would answer 500.
     /// let response = test::call_service(&app, test::TestRequest::post().to_request()).await;
     /// assert_eq!(response.status(), 200);
-    /// # Ok::<_, affitor_actix::affitor_tower::Error>(())
+    /// # Ok::<_, affitor_actix::affitor::Error>(())
     /// # }).unwrap();
     /// ```
     #[must_use]
@@ -174,7 +174,7 @@ impl Affitor {
     /// use actix_web::{App, HttpResponse, web};
     /// use affitor_actix::{Affitor, CaptureClicks, Client};
     ///
-    /// # fn main() -> Result<(), affitor_actix::affitor_tower::Error> {
+    /// # fn main() -> Result<(), affitor_actix::affitor::Error> {
     /// let client = Client::builder().api_key("aff_live_key").build()?;
     /// let app = App::new()
     ///     .wrap(Affitor::new().client(client).capture_clicks(CaptureClicks::new()))

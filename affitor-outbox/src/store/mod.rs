@@ -18,7 +18,7 @@ pub(crate) mod sqlite;
 
 use std::time::Duration;
 
-use affitor_tower::client::{Endpoint, Event};
+use affitor::client::{Endpoint, Event};
 
 /// A row to write: an event in its stored form.
 #[derive(Debug)]

@@ -8,9 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use affitor::ClickId;
+use affitor_mock::{Fault, MockServer};
 use affitor_outbox::Outbox;
-use affitor_tower::ClickId;
-use affitor_tower::mock::{Fault, MockServer};
 
 use crate::support::{quick_policy, sale_requests, sqlite_path, stand_in, wait_until};
 
@@ -89,7 +89,7 @@ async fn a_process_killed_while_events_wait_delivers_each_once_when_started_agai
 async fn writer_and_relay() {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
     let mock_url = var("OUTBOX_CHILD_API_URL");
-    let client = affitor_tower::Client::builder()
+    let client = affitor::Client::builder()
         .api_key(var("OUTBOX_CHILD_API_KEY"))
         .base_url(&mock_url)
         .retry(quick_policy())

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use affitor::client::Endpoint;
+use affitor_mock::Fault;
 use affitor_outbox::{Outbox, OutboxError};
-use affitor_tower::client::Endpoint;
-use affitor_tower::mock::Fault;
 use sqlx::sqlite::SqlitePool;
 
 use crate::support::{sqlite_path, stand_in, wait_until};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use affitor::client::Endpoint;
+use affitor_mock::Fault;
 use affitor_outbox::Outbox;
-use affitor_tower::client::Endpoint;
-use affitor_tower::mock::Fault;
 
 use crate::support::postgres::Schema;
 use crate::support::{sale, sale_requests, stand_in, wait_until};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use affitor::client::{Endpoint, RetryPolicy};
+use affitor_mock::{Fault, RefundStatus};
 use affitor_outbox::Outbox;
-use affitor_tower::client::{Endpoint, RetryPolicy};
-use affitor_tower::mock::{Fault, RefundStatus};
 use sqlx::sqlite::SqlitePool;
 
 use crate::support::{client_with, sale, sale_requests, sqlite_path, stand_in, wait_until};

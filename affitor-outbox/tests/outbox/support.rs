@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use affitor_tower::mock::{MockServer, poll_until, quick_retries};
-use affitor_tower::{Client, client::RetryPolicy};
+use affitor::{Client, client::RetryPolicy};
+use affitor_mock::{MockServer, poll_until, quick_retries};
 
 /// Retries inside one `send` that keep the tests fast: two attempts, milliseconds apart; a
 /// refund does not wait for its sale (the relay orders them).
@@ -31,7 +31,7 @@ pub(crate) async fn stand_in() -> (MockServer, Client) {
 
 /// A sale the stand-in attributes: `in_<n>`, 100 cents, from a fresh click of the partner
 /// `partner`.
-pub(crate) fn sale(mock: &MockServer, client: &Client, n: usize) -> affitor_tower::SaleRequest {
+pub(crate) fn sale(mock: &MockServer, client: &Client, n: usize) -> affitor::SaleRequest {
     client
         .sale(format!("in_{n}"), 100)
         .click_id(mock.click("partner"))
@@ -63,7 +63,7 @@ pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl Async
 /// The transaction ids of the sales the stand-in received, in arrival order, whatever it
 /// answered.
 pub(crate) fn sale_requests(mock: &MockServer) -> Vec<String> {
-    mock.requests_to(affitor_tower::client::Endpoint::Sale)
+    mock.requests_to(affitor::client::Endpoint::Sale)
         .iter()
         .filter_map(|request| request.body["transaction_id"].as_str().map(str::to_owned))
         .collect()

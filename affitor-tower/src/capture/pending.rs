@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::cookies::ClickCookies;
 use super::visit::PartnerClick;
-use crate::{Client, client::ClickOutcome};
+use crate::Client;
+use affitor::client::ClickOutcome;
 
 /// The click call of a partner link, made by [`CaptureClicks::record`](super::CaptureClicks::record):
 /// a future that gives the cookies to set when the API recorded the click in time.
@@ -50,6 +51,11 @@ impl PendingClick {
                     "the client is in test mode: the API issues no click id, the page is served \
                      unchanged"
                 ),
+                Ok(Ok(outcome)) => tracing::debug!(
+                    partner = code,
+                    "the click call answered {outcome:?}, which carries no click id: the page is \
+                     served unchanged"
+                ),
                 Ok(Err(error)) => tracing::debug!(
                     partner = code,
                     "the click call failed ({error}): the page is served unchanged"
@@ -82,7 +88,6 @@ impl fmt::Debug for PendingClick {
 }
 
 #[cfg(test)]
-#[cfg(feature = "mock")]
 mod tests {
     use std::sync::{Arc, Mutex};
 
@@ -91,7 +96,8 @@ mod tests {
     use super::*;
     use crate::capture::CaptureClicks;
     use crate::capture::{Decision, Visit};
-    use crate::mock::{Endpoint, Fault, MockServer};
+    use affitor::client::Endpoint;
+    use affitor_mock::{Fault, MockServer};
 
     fn client(mock: &MockServer) -> Client {
         mock.client()

@@ -81,7 +81,6 @@ struct Config {
     search: ClickIdSearch,
     /// The names of the header sources, in order, parsed once (`None`: not a valid name).
     header_names: Vec<Option<HeaderName>>,
-    #[cfg(feature = "client")]
     client: Option<crate::Client>,
 }
 
@@ -105,7 +104,6 @@ impl AffitorLayer {
             config: Arc::new(Config {
                 search: ClickIdSearch::default(),
                 header_names: Vec::new(),
-                #[cfg(feature = "client")]
                 client: None,
             }),
             capture: (),
@@ -174,7 +172,6 @@ impl<C> AffitorLayer<C> {
     /// # Ok(())
     /// # }
     /// ```
-    #[cfg(feature = "client")]
     #[must_use]
     pub fn client(mut self, client: crate::Client) -> Self {
         Arc::make_mut(&mut self.config).client = Some(client);
@@ -212,9 +209,7 @@ impl AffitorLayer {
     }
 
     /// Inserts what the layer carries into a request's extensions.
-    #[cfg_attr(not(feature = "client"), allow(unused_variables))]
     fn carry(&self, extensions: &mut http::Extensions) {
-        #[cfg(feature = "client")]
         if let Some(client) = &self.config.client {
             extensions.insert(client.clone());
         }

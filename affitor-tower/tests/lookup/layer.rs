@@ -464,8 +464,6 @@ async fn rejections_are_logged_with_source_and_reason_never_the_value() {
     assert!(!logs.contains("secret"), "{logs}");
     assert!(!logs.contains("injected"), "{logs}");
 }
-
-#[cfg(feature = "client")]
 #[tokio::test]
 async fn the_client_is_carried_into_every_request() {
     let client = affitor_tower::Client::builder()

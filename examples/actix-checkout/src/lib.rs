@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use affitor_actix::affitor_tower::webhook::{Provider, Verifier};
+use affitor_actix::affitor::webhook::{Provider, Verifier};
 use affitor_actix::{AffitorClickId, AffitorClient, WebhookEvent};
 use example_support::{
     AppConfig, CheckoutRequest, PaymentEvent, PaymentWebhooks, checkout_session, webhook_status,

@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use affitor_tower::mock::{Endpoint, Fault, MockServer, RefundStatus};
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, MockServer, RefundStatus};
 use example_support::{AppConfig, PaymentWebhooks};
 use serde_json::{Value, json};
 

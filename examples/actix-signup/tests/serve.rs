@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use affitor_tower::mock::MockServer;
+use affitor_mock::MockServer;
 use example_support::AppConfig;
 use serde_json::{Value, json};
 

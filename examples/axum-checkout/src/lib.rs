@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use affitor_axum::affitor_tower::webhook::{Provider, Verifier};
+use affitor_axum::affitor::webhook::{Provider, Verifier};
 use affitor_axum::{AffitorClickId, AffitorClient, WebhookEvent};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
 
-use affitor_tower::mock::SignedWebhook;
+use affitor_mock::SignedWebhook;
 use example_support::{DEFAULT_ADDR, DEMO_CLICK_ID, Provider, sample};
 
 const AMOUNT_CENTS: u64 = 4900;

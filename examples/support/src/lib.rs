@@ -14,17 +14,17 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use affitor_outbox::Outbox;
-use affitor_tower::mock::MockServer;
-use affitor_tower::mock::SignedWebhook;
-use affitor_tower::webhook::{
+use affitor::webhook::{
     self, LemonSqueezy, Paddle, Polar, Provider as _, Stripe, Verifier, WebhookError,
     WebhookErrorKind, checkout_fields,
 };
-use affitor_tower::{
+use affitor::{
     ClickId, Client,
     client::{BoundClient, Currency},
 };
+use affitor_mock::MockServer;
+use affitor_mock::SignedWebhook;
+use affitor_outbox::Outbox;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,7 +69,7 @@ pub struct AppConfig {
 
 impl AppConfig {
     /// The configuration of an app whose events go through `outbox` when there is one (the
-    /// client's [backend](affitor_tower::client::Backend)), else `affitor`'s in-memory queue.
+    /// client's [backend](affitor::client::Backend)), else `affitor`'s in-memory queue.
     /// `affitor` is the client the outbox's relay sends through.
     pub fn new(affitor: Client, program_id: String, outbox: Option<Outbox>) -> Self {
         let affitor = match &outbox {
@@ -541,7 +541,7 @@ pub struct Payment {
 
 impl Payment {
     /// The payment's currency, if it names one, checked as a three-letter ISO 4217 code.
-    pub fn currency(&self) -> Result<Option<Currency>, affitor_tower::Error> {
+    pub fn currency(&self) -> Result<Option<Currency>, affitor::Error> {
         self.currency
             .as_deref()
             .map(Currency::from_code)
@@ -576,7 +576,7 @@ pub async fn shut_down(config: &AppConfig, deadline: std::time::Duration) {
 }
 
 /// Logs what the Affitor client could not deliver before the app stopped.
-pub fn log_delivery_report(report: &affitor_tower::client::DeliveryReport) {
+pub fn log_delivery_report(report: &affitor::client::DeliveryReport) {
     if report.is_complete() {
         tracing::info!(
             delivered = report.stats.delivered,

@@ -52,9 +52,9 @@ use actix_web::{App, Either, HttpResponse, HttpServer, web};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use affitor::{Client, client::DeliveryStats};
+use affitor_mock::{Fault, MockServer};
 use affitor_outbox::Outbox;
-use affitor_tower::mock::{Fault, MockServer};
-use affitor_tower::{Client, client::DeliveryStats};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

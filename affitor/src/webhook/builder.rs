@@ -1,0 +1,266 @@
+//! The builder of both verifiers.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Tracking;
+use super::currency::{Converter, CurrencyConverter};
+use super::error::{WebhookError, WebhookErrorKind};
+use super::links::{DEFAULT_CAPACITY, PaymentLinks};
+use super::signature::{
+    Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_REFUND_GRACE, DEFAULT_TOLERANCE,
+    DEFAULT_TRACK_DEADLINE, Secrets,
+};
+use super::verifier::{Provider, Verifier};
+
+impl<P: Provider> Verifier<P> {
+    /// A verifier for the endpoint whose signing secret is `secret` (Stripe's `whsec_...`, from
+    /// the dashboard or `stripe listen`; Polar's endpoint secret; Paddle's notification secret
+    /// key; the signing secret you gave a Lemon Squeezy webhook).
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
+    ///
+    /// ```
+    /// use affitor::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::new("polar_whs_test_secret")?;
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn new(secret: impl Into<String>) -> Result<Self, WebhookError> {
+        Self::builder().secret(secret).build()
+    }
+
+    /// A verifier whose secrets are those of the provider's variable
+    /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`,
+    /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or several
+    /// separated by commas (during a rotation). There is no fallback: a built-in secret would
+    /// let anyone sign sales.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookErrorKind::MissingSecret`] when the variable is unset or empty.
+    ///
+    /// ```no_run
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::from_env()?;
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn from_env() -> Result<Self, WebhookError> {
+        match Secrets::from_env(P::SECRET_VARIABLE) {
+            Some(secrets) => Builder::new(secrets).build(),
+            None => Err(WebhookError::new(WebhookErrorKind::MissingSecret)
+                .with_detail(format!("{} is unset or empty", P::SECRET_VARIABLE))),
+        }
+    }
+
+    /// A builder, for several secrets, the tolerance, the body limit and how events are
+    /// tracked.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_test").build()?;
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn builder() -> Builder<P> {
+        Builder::new(Secrets::default())
+    }
+}
+
+/// Builds a [`Verifier`]: made by [`Verifier::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use affitor::webhook::{Stripe, Verifier};
+///
+/// let stripe = Verifier::<Stripe>::builder()
+///     .secret("whsec_current")
+///     .secret("whsec_rolled_yesterday") // both are accepted during a rotation
+///     .tolerance(Duration::from_secs(600))
+///     .body_limit(256 * 1024)
+///     .build()?;
+/// # Ok::<(), affitor::webhook::WebhookError>(())
+/// ```
+#[must_use = "a builder does nothing until you call `build`"]
+pub struct Builder<P> {
+    pub(super) secrets: Secrets,
+    tolerance: Duration,
+    body_limit: usize,
+    body_timeout: Duration,
+    track_deadline: Duration,
+    refund_grace: Duration,
+    converter: Option<Converter>,
+    provider: PhantomData<fn() -> P>,
+}
+
+impl<P: Provider> Builder<P> {
+    pub(super) fn new(secrets: Secrets) -> Self {
+        Self {
+            secrets,
+            tolerance: DEFAULT_TOLERANCE,
+            body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            track_deadline: DEFAULT_TRACK_DEADLINE,
+            refund_grace: DEFAULT_REFUND_GRACE,
+            converter: None,
+            provider: PhantomData,
+        }
+    }
+
+    /// Adds a signing secret. A delivery is accepted when any of them signed it: give the new
+    /// and the old secret while rolling one.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_a").secret("whsec_b");
+    /// ```
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// How far a signature's timestamp may be from now (default 5 minutes).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use affitor::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::builder().tolerance(Duration::from_secs(60));
+    /// ```
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// The longest body accepted, in bytes (default 1 MiB); a longer one is answered 413.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().body_limit(256 * 1024);
+    /// ```
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// How long the `WebhookEvent` extractors of `affitor-axum` and `affitor-actix` wait for
+    /// the whole body (default 10 s); a body that has not come by then is answered 408. A
+    /// provider sends its body at once: one that trickles in is a client holding a connection.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().body_timeout(Duration::from_secs(5));
+    /// ```
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// The longest [`ProviderEvent::track`](super::ProviderEvent::track) waits for Affitor, retries included
+    /// (default 8 s), before it gives up with a retryable timeout, answered 503 so that the
+    /// provider delivers the event again. Keep it under the provider's own limit (Polar gives
+    /// an endpoint 10 s): a provider that times out counts the delivery as failed and may
+    /// disable the endpoint. A sale or a refund cut short is safe to send again.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use affitor::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::builder().track_deadline(Duration::from_secs(5));
+    /// ```
+    pub fn track_deadline(mut self, deadline: Duration) -> Self {
+        self.track_deadline = deadline;
+        self
+    }
+
+    /// How long after the event a refund whose sale Affitor does not know is answered 503, so
+    /// that the provider delivers it again (default a day); after that it is acknowledged, as
+    /// the refund of a sale that was never a partner's.
+    ///
+    /// A refund can arrive before its sale: the sale's delivery failed and waits in the
+    /// provider's retry schedule while the refund is delivered at once. Keep the grace within
+    /// that schedule (Stripe retries for three days, Polar for about one); `Duration::ZERO`
+    /// acknowledges such a refund at once.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().refund_grace(Duration::from_secs(3600));
+    /// ```
+    pub fn refund_grace(mut self, grace: Duration) -> Self {
+        self.refund_grace = grace;
+        self
+    }
+
+    /// Converts amounts in currencies the Affitor API does not take (it takes USD, EUR and
+    /// VND) before they are sent; see [`CurrencyConverter`]. Without one, such a sale is not
+    /// sent and the provider is answered 500, so that it keeps the event until you set one and
+    /// send it again.
+    ///
+    /// ```
+    /// use affitor::client::Currency;
+    /// use affitor::webhook::{ExchangeRates, Polar, Verifier};
+    ///
+    /// let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27);
+    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").currency_converter(rates).build()?;
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn currency_converter(mut self, converter: impl CurrencyConverter) -> Self {
+        self.converter = Some(Converter(Arc::new(converter)));
+        self
+    }
+
+    /// The verifier.
+    ///
+    /// # Errors
+    ///
+    /// [`WebhookErrorKind::MissingSecret`](super::WebhookErrorKind::MissingSecret) without a
+    /// secret, and [`WebhookErrorKind::InvalidSecret`](super::WebhookErrorKind::InvalidSecret)
+    /// for an empty one.
+    ///
+    /// ```
+    /// use affitor::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").build()?;
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn build(self) -> Result<Verifier<P>, WebhookError> {
+        Ok(Verifier::from_config(Arc::new(Config {
+            keys: self.secrets.keys(P::NAME, P::keys)?,
+            tolerance: self.tolerance,
+            body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
+            tracking: Arc::new(Tracking {
+                provider: P::NAME,
+                deadline: self.track_deadline,
+                refund_grace: self.refund_grace,
+                converter: self.converter,
+            }),
+            links: PaymentLinks::new(DEFAULT_CAPACITY),
+        })))
+    }
+}
+
+impl<P> fmt::Debug for Builder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("secrets", &self.secrets)
+            .field("tolerance", &self.tolerance)
+            .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
+            .field("track_deadline", &self.track_deadline)
+            .field("refund_grace", &self.refund_grace)
+            .field("converter", &self.converter)
+            .finish()
+    }
+}

@@ -1,0 +1,50 @@
+//! The fields a checkout carries so that its payment's webhook finds the partner.
+
+use serde_json::{Map, Value, json};
+
+use super::verifier::Provider;
+use crate::ClickId;
+
+/// The fields to put in the checkout you create with the provider `P`, so that the webhook of
+/// its payment carries the click id and the customer key back: one call, whatever the provider.
+///
+/// `customer_key` is your id of the customer (the one its lead was tracked with); `click_id`
+/// the request's (the `AffitorClickId` extractor's), when it came through a partner. The
+/// answer is the part of the provider's checkout-creation request that holds them, as JSON to
+/// merge into yours (or to read into your SDK's fields):
+///
+/// | `P` | Fields |
+/// |---|---|
+/// | [`Stripe`](super::Stripe) | `client_reference_id`, `metadata` and `subscription_data.metadata` of a Checkout Session (leave `subscription_data` out in `payment` mode: Stripe takes it only for subscriptions, whose renewals read it) |
+/// | [`Polar`](super::Polar) | `metadata` of a checkout session |
+/// | [`Paddle`](super::Paddle) | `custom_data` of a transaction (Paddle.js: `customData`) |
+/// | [`LemonSqueezy`](super::LemonSqueezy) | `checkout_data.custom` of a checkout |
+///
+/// Each map holds `affitor_customer_key` and, with a click id, `affitor_click_id`: what the
+/// [`Verifier`](super::Verifier) of `P` reads from its events.
+///
+/// ```
+/// use affitor::ClickId;
+/// use affitor::webhook::{LemonSqueezy, Paddle, Stripe, checkout_fields};
+///
+/// let click_id: ClickId = "cust_2Hq9kQ0Xx1".parse()?;
+/// let stripe = checkout_fields::<Stripe>("user_42", Some(&click_id));
+/// assert_eq!(stripe["client_reference_id"], "user_42");
+/// assert_eq!(stripe["metadata"]["affitor_click_id"], "cust_2Hq9kQ0Xx1");
+/// assert_eq!(stripe["subscription_data"]["metadata"]["affitor_customer_key"], "user_42");
+///
+/// let paddle = checkout_fields::<Paddle>("user_42", None);
+/// assert_eq!(paddle, serde_json::json!({ "custom_data": { "affitor_customer_key": "user_42" } }));
+///
+/// let lemon_squeezy = checkout_fields::<LemonSqueezy>("user_42", Some(&click_id));
+/// assert_eq!(lemon_squeezy["checkout_data"]["custom"]["affitor_click_id"], "cust_2Hq9kQ0Xx1");
+/// # Ok::<(), affitor::InvalidClickId>(())
+/// ```
+pub fn checkout_fields<P: Provider>(customer_key: &str, click_id: Option<&ClickId>) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert("affitor_customer_key".to_owned(), json!(customer_key));
+    if let Some(click_id) = click_id {
+        metadata.insert("affitor_click_id".to_owned(), json!(click_id.as_str()));
+    }
+    P::checkout_fields(customer_key, Value::Object(metadata))
+}

@@ -1,0 +1,166 @@
+//! Why a webhook was refused, or a verifier could not be built.
+
+use std::fmt;
+
+use http::StatusCode;
+
+/// Why a webhook delivery was refused before anything was sent to Affitor, or why a verifier
+/// could not be built.
+///
+/// It says what went wrong and what to do; it never contains a secret, and shows at most a
+/// short, escaped excerpt of what the request carried. [`status`](Self::status) is the answer
+/// to give the provider.
+///
+/// ```
+/// use affitor::webhook::{Stripe, Verifier, WebhookErrorKind};
+///
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
+/// let header = format!("t=1700000000,v1={}", "0".repeat(64));
+/// let error = stripe.verify([("stripe-signature", header)], b"{}").unwrap_err();
+/// assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
+/// assert_eq!(error.status(), http::StatusCode::BAD_REQUEST);
+/// assert!(!format!("{error} {error:?}").contains("whsec_test_secret"));
+/// # Ok::<(), affitor::webhook::WebhookError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookError {
+    kind: WebhookErrorKind,
+    detail: Option<String>,
+}
+
+/// The kind of a [`WebhookError`].
+///
+/// ```
+/// use affitor::webhook::{Polar, Verifier, WebhookErrorKind};
+///
+/// let error = Verifier::<Polar>::new("   ").unwrap_err();
+/// assert_eq!(error.kind(), WebhookErrorKind::InvalidSecret);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WebhookErrorKind {
+    /// No signing secret was given (the provider's variable, such as `STRIPE_WEBHOOK_SECRET`,
+    /// unset or empty). Found when the verifier is built.
+    MissingSecret,
+    /// A signing secret is empty (or only spaces).
+    /// Found when the verifier is built.
+    InvalidSecret,
+    /// The request has no signature header: it does not come from the provider, or a proxy
+    /// dropped the header.
+    MissingSignature,
+    /// The signature headers are there but cannot be read (no timestamp, no `v1` signature).
+    MalformedSignature,
+    /// No signature matches the body with any configured secret: the secret is not this
+    /// endpoint's, or the body was changed on the way (re-serialised JSON, a tampered body).
+    SignatureMismatch,
+    /// The signature is authentic but its timestamp is outside the tolerance: a replayed
+    /// delivery, or a clock that is wrong.
+    Expired,
+    /// The body is longer than the verifier's limit. Answered 413.
+    BodyTooLarge,
+    /// The signed body is not JSON.
+    NotJson,
+    /// The signed body is JSON but not an event (no `type`, or no `data` object).
+    NotAnEvent,
+}
+
+impl WebhookError {
+    pub(crate) fn new(kind: WebhookErrorKind) -> Self {
+        Self { kind, detail: None }
+    }
+
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// What went wrong.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier, WebhookErrorKind};
+    ///
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
+    /// let error = stripe.verify(Vec::<(&str, &str)>::new(), b"{}").unwrap_err();
+    /// assert_eq!(error.kind(), WebhookErrorKind::MissingSignature);
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn kind(&self) -> WebhookErrorKind {
+        self.kind
+    }
+
+    /// The status to answer the provider: 413 for a body over the limit, 400 for every other
+    /// refused delivery (the provider shows it, and redelivers for a while), 500 for a
+    /// verifier that could not be built.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
+    /// let error = stripe.verify([("stripe-signature", "nonsense")], b"{}").unwrap_err();
+    /// assert_eq!(error.status().as_u16(), 400);
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            WebhookErrorKind::MissingSecret | WebhookErrorKind::InvalidSecret => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            WebhookErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn summary(&self) -> &'static str {
+        match self.kind {
+            WebhookErrorKind::MissingSecret => {
+                "no webhook signing secret: set STRIPE_WEBHOOK_SECRET or POLAR_WEBHOOK_SECRET, \
+                 or give the secret to the verifier"
+            }
+            WebhookErrorKind::InvalidSecret => {
+                "the webhook signing secret cannot be used: copy it again from the provider's \
+                 dashboard"
+            }
+            WebhookErrorKind::MissingSignature => {
+                "the webhook has no signature header: it does not come from the payment \
+                 provider, or a proxy dropped the header"
+            }
+            WebhookErrorKind::MalformedSignature => "the webhook's signature header cannot be read",
+            WebhookErrorKind::SignatureMismatch => {
+                "no webhook signature matches the body: check that the secret is this \
+                 endpoint's signing secret, and that the body reaches the verifier unchanged \
+                 (the raw bytes, not re-serialised JSON)"
+            }
+            WebhookErrorKind::Expired => "the webhook's signature is too old or too new",
+            WebhookErrorKind::BodyTooLarge => "the webhook's body is larger than the limit",
+            WebhookErrorKind::NotJson => "the webhook's body is not JSON",
+            WebhookErrorKind::NotAnEvent => "the webhook's body is not an event",
+        }
+    }
+}
+
+impl fmt::Display for WebhookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.summary())?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WebhookError {}
+
+/// At most `max` characters of `value`, escaped, for an error message about untrusted input.
+pub(crate) fn excerpt(value: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(value);
+    let shown: String = text
+        .chars()
+        .take(max)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().count() > max {
+        format!("`{shown}…`")
+    } else {
+        format!("`{shown}`")
+    }
+}

@@ -1,0 +1,387 @@
+//! What both signature schemes share: the keys, the HMAC, the headers, the clock check.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::Tracking;
+use super::error::{WebhookError, WebhookErrorKind, excerpt};
+use super::links::PaymentLinks;
+
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// How far a signature's timestamp may be from now unless configured: 5 minutes, as Stripe's
+/// and the Standard Webhooks libraries default to.
+pub(crate) const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The longest body read unless configured: 1 MiB. Stripe and Polar events are a few KiB; an
+/// invoice with hundreds of lines stays well under this.
+pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How long the adapters wait for a delivery's body unless configured: a provider sends it at
+/// once; a body that trickles in holds a connection and its buffer.
+pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long tracking an event inline may take before the handler answers 503 (default): under
+/// the 10 s Polar gives a webhook endpoint to answer, and Stripe's own limit.
+pub(crate) const DEFAULT_TRACK_DEADLINE: Duration = Duration::from_secs(8);
+
+/// One signing key, ready to sign: the HMAC state after the key, so that each verification
+/// hashes only the message. Never printed.
+#[derive(Clone)]
+pub(crate) struct Key(HmacSha256);
+
+impl Key {
+    pub(crate) fn new(bytes: &[u8]) -> Self {
+        Self(<HmacSha256 as Mac>::new_from_slice(bytes).expect("HMAC takes a key of any length"))
+    }
+
+    /// The HMAC-SHA256 of the concatenated `parts`, as a state still to be finalized.
+    pub(crate) fn mac(&self, parts: &[&[u8]]) -> HmacSha256 {
+        let mut mac = self.0.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+/// Whether one of `keys` signed `parts` with one of `signatures`, compared in constant time
+/// (`Mac::verify_slice`).
+pub(crate) fn any_matches(keys: &[Key], parts: &[&[u8]], signatures: &[Vec<u8>]) -> bool {
+    keys.iter().any(|key| {
+        let mac = key.mac(parts);
+        signatures
+            .iter()
+            .any(|signature| mac.clone().verify_slice(signature).is_ok())
+    })
+}
+
+/// The 32 bytes of a 64-digit hex string.
+pub(crate) fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    hex.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| {
+            let digit = |byte: u8| char::from(byte).to_digit(16);
+            u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
+        })
+        .collect()
+}
+
+/// The shape of a header that carries a Unix timestamp and hex signatures as `name=value`
+/// items: Stripe's `t=…,v1=…` and Paddle's `ts=…;h1=…`.
+pub(crate) struct TimestampedHeader {
+    /// The header's name, as messages print it.
+    pub(crate) name: &'static str,
+    pub(crate) separator: char,
+    /// The item holding the timestamp (the first one counts).
+    pub(crate) timestamp: &'static str,
+    /// The items holding a signature (every one counts; other items are skipped).
+    pub(crate) signature: &'static str,
+    /// What joins the timestamp and the body in the signed message.
+    pub(crate) joiner: &'static [u8],
+}
+
+impl TimestampedHeader {
+    /// Finds the header among `headers`, and checks that one of `config`'s keys signed
+    /// `{timestamp}{joiner}{body}` and that the timestamp is no older than the tolerance at
+    /// `now` (one in the future is accepted, as the providers' own libraries do: a clock that
+    /// is behind must not turn payments away, and a timestamp cannot be forged without the
+    /// secret).
+    pub(crate) fn verify<K, V>(
+        &self,
+        config: &Config,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), WebhookError>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let [header] = find_headers(headers, [self.name]);
+        let Some(header) = header else {
+            return Err(WebhookError::new(WebhookErrorKind::MissingSignature)
+                .with_detail(format!("no `{}` header", self.name)));
+        };
+        let (timestamp, signatures) = self.parse(header.as_ref())?;
+        let timestamp_text = timestamp.to_string();
+        let signed = [timestamp_text.as_bytes(), self.joiner, body];
+        config.check_signatures(&signed, &signatures, self.signature)?;
+        check_timestamp(timestamp, now, config.tolerance, false)
+    }
+
+    /// The timestamp and every signature of `header`: an error when it is not text, the
+    /// timestamp is missing or not a number, or no signature is 64 hex digits.
+    pub(crate) fn parse(&self, header: &[u8]) -> Result<(i64, Vec<Vec<u8>>), WebhookError> {
+        let malformed = |what: String| {
+            WebhookError::new(WebhookErrorKind::MalformedSignature).with_detail(format!(
+                "{what} in `{}` {}",
+                self.name,
+                excerpt(header, 40)
+            ))
+        };
+        let text = std::str::from_utf8(header).map_err(|_| malformed("not text".to_owned()))?;
+        let mut timestamp = None;
+        let mut signatures = Vec::new();
+        for item in text.split(self.separator) {
+            let Some((name, value)) = item.split_once('=') else {
+                continue;
+            };
+            match name.trim() {
+                name if name == self.timestamp && timestamp.is_none() => {
+                    let parsed = value.trim().parse::<i64>();
+                    timestamp =
+                        Some(parsed.map_err(|_| malformed(format!("a bad `{}`", self.timestamp)))?);
+                }
+                name if name == self.signature => signatures.extend(decode_hex(value.trim())),
+                _ => {} // other schemes (Stripe's test-mode `v0`), and schemes to come
+            }
+        }
+        let timestamp =
+            timestamp.ok_or_else(|| malformed(format!("no `{}=` timestamp", self.timestamp)))?;
+        if signatures.is_empty() {
+            return Err(malformed(format!(
+                "no `{}=` signature of 64 hex digits",
+                self.signature
+            )));
+        }
+        Ok((timestamp, signatures))
+    }
+}
+
+/// The secrets of a verifier, from a builder or an environment variable.
+#[derive(Clone, Default)]
+pub(crate) struct Secrets(Vec<String>);
+
+impl Secrets {
+    pub(crate) fn push(&mut self, secret: String) {
+        self.0.push(secret);
+    }
+
+    /// The secrets of `variable`: one, or several separated by commas or spaces (during a
+    /// rotation). `None` when it is unset or empty.
+    pub(crate) fn from_env(variable: &str) -> Option<Self> {
+        Self::parse(&std::env::var(variable).ok()?)
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        let secrets: Vec<String> = value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|secret| !secret.is_empty())
+            .map(str::to_owned)
+            .collect();
+        (!secrets.is_empty()).then_some(Self(secrets))
+    }
+
+    /// Each secret turned into its keys' bytes by `keys`; an error when there is none, or one
+    /// is empty.
+    pub(crate) fn keys(
+        &self,
+        provider: &str,
+        keys: impl Fn(&str) -> Vec<Vec<u8>>,
+    ) -> Result<Vec<Key>, WebhookError> {
+        if self.0.is_empty() {
+            return Err(
+                WebhookError::new(WebhookErrorKind::MissingSecret).with_detail(format!(
+                    "a {provider} verifier needs the endpoint's signing secret"
+                )),
+            );
+        }
+        let mut all = Vec::with_capacity(self.0.len());
+        for secret in &self.0 {
+            let secret = secret.trim();
+            if secret.is_empty() {
+                return Err(WebhookError::new(WebhookErrorKind::InvalidSecret)
+                    .with_detail(format!("a {provider} signing secret is empty")));
+            }
+            all.extend(keys(secret).iter().map(|bytes| Key::new(bytes)));
+        }
+        Ok(all)
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} secret(s)", self.0.len())
+    }
+}
+
+/// The value of the first header of each of `names` (in any case) among `headers`.
+pub(crate) fn find_headers<const N: usize, K, V>(
+    headers: impl IntoIterator<Item = (K, V)>,
+    names: [&str; N],
+) -> [Option<V>; N]
+where
+    K: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    let mut found: [Option<V>; N] = std::array::from_fn(|_| None);
+    for (name, value) in headers {
+        let name = name.as_ref();
+        if let Some(index) = names.iter().position(|n| n.eq_ignore_ascii_case(name))
+            && found[index].is_none()
+        {
+            found[index] = Some(value);
+        }
+    }
+    found
+}
+
+/// Seconds since the Unix epoch, negative before it.
+pub(crate) fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
+/// Checks that the signature's `timestamp` is no older than `tolerance` at `now`, and, with
+/// `reject_future`, no further ahead than it either.
+pub(crate) fn check_timestamp(
+    timestamp: i64,
+    now: SystemTime,
+    tolerance: Duration,
+    reject_future: bool,
+) -> Result<(), WebhookError> {
+    let now = unix_seconds(now);
+    let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
+    let age = now.saturating_sub(timestamp);
+    if age > tolerance {
+        return Err(
+            WebhookError::new(WebhookErrorKind::Expired).with_detail(format!(
+                "signed {age} s ago, more than the tolerance of {tolerance} s: a replayed event, \
+             or this server's clock is wrong"
+            )),
+        );
+    }
+    let ahead = age.saturating_neg();
+    if reject_future && ahead > tolerance {
+        return Err(
+            WebhookError::new(WebhookErrorKind::Expired).with_detail(format!(
+                "signed {ahead} s in the future, more than the tolerance of {tolerance} s: this \
+             server's clock, or the sender's, is wrong"
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// How long a refund whose sale Affitor does not know yet is answered 503 (so the provider
+/// delivers it again) unless configured: a day from the event, within both Stripe's (three
+/// days) and Polar's retry schedules.
+pub(crate) const DEFAULT_REFUND_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A built verifier's settings, shared by its clones.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) keys: Vec<Key>,
+    pub(crate) tolerance: Duration,
+    pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Duration,
+    /// How its events are tracked: each event holds a reference.
+    pub(crate) tracking: Arc<Tracking>,
+    /// Stripe's payment intent → invoice links (see `links.rs`); Polar's stays empty.
+    pub(crate) links: PaymentLinks,
+}
+
+impl Config {
+    /// Checks that one of the verifier's keys signed `parts` with one of `signatures`
+    /// (`scheme` names them in the error: `v1`, `h1`).
+    pub(crate) fn check_signatures(
+        &self,
+        parts: &[&[u8]],
+        signatures: &[Vec<u8>],
+        scheme: &str,
+    ) -> Result<(), WebhookError> {
+        if any_matches(&self.keys, parts, signatures) {
+            return Ok(());
+        }
+        Err(
+            WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
+                "{} `{scheme}` signature(s) tried with {} secret(s)",
+                signatures.len(),
+                self.keys.len()
+            )),
+        )
+    }
+
+    /// Refuses a body over the limit, before anything else is done with it.
+    pub(crate) fn check_size(&self, body: &[u8]) -> Result<(), WebhookError> {
+        if body.len() > self.body_limit {
+            return Err(
+                WebhookError::new(WebhookErrorKind::BodyTooLarge).with_detail(format!(
+                    "more than {} bytes: raise the verifier's `body_limit` if your events \
+                     are this large",
+                    self.body_limit
+                )),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variable_holds_one_secret_or_several() {
+        let secrets = |value| Secrets::parse(value).map(|secrets| secrets.0);
+        assert_eq!(secrets("whsec_a"), Some(vec!["whsec_a".to_owned()]));
+        assert_eq!(
+            secrets(" whsec_a, whsec_b whsec_c,"),
+            Some(vec!["whsec_a".into(), "whsec_b".into(), "whsec_c".into()])
+        );
+        assert_eq!(secrets(""), None);
+        assert_eq!(secrets(" , "), None);
+    }
+
+    #[test]
+    fn hex_is_decoded_in_either_case_and_refused_otherwise() {
+        assert_eq!(decode_hex(&"0F".repeat(32)), Some(vec![15; 32]));
+        assert_eq!(decode_hex(&"zz".repeat(32)), None);
+        assert_eq!(decode_hex("0f"), None);
+    }
+
+    #[test]
+    fn the_tolerance_is_one_sided_or_two_sided() {
+        let tolerance = Duration::from_secs(300);
+        let now = UNIX_EPOCH + Duration::from_secs(10_000);
+        assert!(check_timestamp(9_700, now, tolerance, true).is_ok());
+        assert!(check_timestamp(9_699, now, tolerance, false).is_err());
+        assert!(check_timestamp(10_300, now, tolerance, true).is_ok());
+        assert!(check_timestamp(10_301, now, tolerance, true).is_err());
+        assert!(check_timestamp(i64::MAX, now, tolerance, false).is_ok());
+        assert!(check_timestamp(i64::MIN, now, tolerance, false).is_err());
+        assert!(check_timestamp(i64::MAX, UNIX_EPOCH, tolerance, true).is_err());
+    }
+
+    #[test]
+    fn headers_are_found_in_any_case_first_one_wins() {
+        let headers = [
+            ("Webhook-Id", "a"),
+            ("webhook-id", "b"),
+            ("WEBHOOK-SIGNATURE", "c"),
+        ];
+        assert_eq!(
+            find_headers(
+                headers,
+                ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            ),
+            [Some("a"), None, Some("c")]
+        );
+    }
+}

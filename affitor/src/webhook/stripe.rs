@@ -1,0 +1,468 @@
+//! Stripe: the `Stripe-Signature` header, and the events of a sale and a refund.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use super::error::WebhookError;
+use super::links::PaymentLinks;
+use super::payload::{
+    Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, expandable,
+    lenient, parse,
+};
+use super::signature::TimestampedHeader;
+use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
+use super::{Action, Ignored, ProviderEvent};
+use crate::client::SaleType;
+
+/// Stripe: its `Stripe-Signature` header, and the events of a sale and a refund. Used as
+/// `Verifier<Stripe>` and, in `affitor-axum` and `affitor-actix`, `WebhookEvent<Stripe>`.
+///
+/// See the [module docs](super#stripe) for the events it tracks and the ids it keys them by. If
+/// your program is connected to Affitor's Stripe integration, Affitor already reads your Stripe
+/// events: do not also track them from a webhook, or each sale counts twice.
+///
+/// ```
+/// use affitor::webhook::{Stripe, Verifier};
+///
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?; // or ::from_env()?
+/// # Ok::<(), affitor::webhook::WebhookError>(())
+/// ```
+#[derive(Debug)]
+pub enum Stripe {}
+
+impl Provider for Stripe {
+    const NAME: &'static str = "Stripe";
+    const SECRET_VARIABLE: &'static str = "STRIPE_WEBHOOK_SECRET";
+}
+
+impl Scheme for Stripe {
+    /// Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
+    fn keys(secret: &str) -> Vec<Vec<u8>> {
+        utf8_key(secret)
+    }
+
+    fn checkout_fields(customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            "client_reference_id": customer_key,
+            "metadata": metadata,
+            "subscription_data": { "metadata": metadata },
+        })
+    }
+
+    fn verify<K, V>(
+        verifier: &Verifier<Self>,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<ProviderEvent, WebhookError>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let config = &verifier.config;
+        HEADER.verify(config, headers, body, now)?;
+        let Parsed {
+            event_type,
+            id,
+            data,
+            test_mode,
+            created,
+        } = parse::<Data>(body)?;
+        let action = action(&event_type, data, test_mode, &config.links);
+        Ok(ProviderEvent::new(
+            id.unwrap_or_default(),
+            event_type,
+            action,
+            created,
+            config.tracking.clone(),
+        ))
+    }
+}
+
+/// `Stripe-Signature: t=<unix time>,v1=<hex>[,v1=<hex>...]`.
+const HEADER: TimestampedHeader = TimestampedHeader {
+    name: "Stripe-Signature",
+    separator: ',',
+    timestamp: "t",
+    signature: "v1",
+    joiner: b".",
+};
+
+/// `data` of a Stripe event. The object is read field by field, never as a whole `Value`: the
+/// fields the mapping skips cost only their scan.
+#[derive(Deserialize)]
+struct Data {
+    #[serde(default)]
+    object: Option<Object>,
+    /// What the object's changed fields were before the event: for `charge.refunded`, the
+    /// `amount_refunded` of the refunds before this one.
+    #[serde(default)]
+    previous_attributes: Option<Previous>,
+}
+
+/// The fields of `previous_attributes` the mapping reads.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Previous {
+    #[serde(deserialize_with = "lenient")]
+    amount_refunded: Option<i64>,
+}
+
+/// The fields of a checkout session, an invoice or a charge that a sale or refund needs.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Object {
+    #[serde(deserialize_with = "lenient")]
+    id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    mode: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    payment_status: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    payment_intent: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    invoice: Option<String>,
+    #[serde(deserialize_with = "expandable")]
+    subscription: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    client_reference_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    currency: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    amount_total: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    amount_paid: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    amount: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    amount_refunded: Option<i64>,
+    #[serde(deserialize_with = "lenient")]
+    refunded: Option<bool>,
+    #[serde(deserialize_with = "lenient")]
+    billing_reason: Option<String>,
+    /// A dispute's status (`lost`, `won`, ...), or a refund's (`succeeded`, `pending`, ...).
+    #[serde(deserialize_with = "lenient")]
+    status: Option<String>,
+    /// A dispute's reason (`fraudulent`, ...), or a refund's.
+    #[serde(deserialize_with = "lenient")]
+    reason: Option<String>,
+    /// From Basil on, an invoice's payments (when the payload includes them).
+    #[serde(deserialize_with = "lenient")]
+    payments: Option<InvoicePayments>,
+    /// An `invoice_payment`'s payment.
+    #[serde(deserialize_with = "lenient")]
+    payment: Option<InvoicePaymentTarget>,
+    metadata: Metadata,
+    /// Before Basil (2025-03-31): the subscription's details on the invoice.
+    #[serde(deserialize_with = "lenient")]
+    subscription_details: Option<SubscriptionDetails>,
+    /// From Basil on: `parent.subscription_details`.
+    #[serde(deserialize_with = "lenient")]
+    parent: Option<Parent>,
+}
+
+/// An invoice's `payments` list (Basil).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct InvoicePayments {
+    data: Vec<InvoicePayment>,
+}
+
+/// One of an invoice's payments.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct InvoicePayment {
+    #[serde(deserialize_with = "lenient")]
+    status: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    payment: Option<InvoicePaymentTarget>,
+}
+
+/// What paid an invoice: `{"type": "payment_intent", "payment_intent": "pi_..."}`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct InvoicePaymentTarget {
+    #[serde(deserialize_with = "expandable")]
+    payment_intent: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Parent {
+    #[serde(deserialize_with = "lenient")]
+    subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct SubscriptionDetails {
+    #[serde(deserialize_with = "expandable")]
+    subscription: Option<String>,
+    metadata: Metadata,
+}
+
+/// What a verified event asks of Affitor. The links between payment intents and invoices it
+/// names are kept in `links`, and its refunds are keyed through them.
+fn action(event_type: &str, data: Data, test_mode: bool, links: &PaymentLinks) -> Action {
+    let object = data.object.unwrap_or_default();
+    let previous = data.previous_attributes.unwrap_or_default();
+    let action = match event_type {
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+            checkout_session(object)
+        }
+        // Twins: both are sent for each paid invoice, and both are one sale under its id.
+        "invoice.paid" | "invoice.payment_succeeded" => invoice(object, links),
+        "invoice_payment.paid" => invoice_payment(object, links),
+        "charge.refunded" => charge_refunded(object, previous, links),
+        // Twin of `charge.refunded` (Affitor reverses a sale's commission once).
+        "refund.created" => refund_created(object, links),
+        "charge.dispute.created" => dispute(object, links),
+        "charge.dispute.closed" => match object.status.as_deref() {
+            // Twin of `charge.dispute.created`, for an endpoint that listens to this one only.
+            Some("lost") => dispute(object, links),
+            Some("won") => Action::Ignore(Ignored::DisputeWon),
+            _ => Action::Ignore(Ignored::EventType),
+        },
+        _ => Action::Ignore(Ignored::EventType),
+    };
+    match action {
+        Action::Sale(mut sale) => {
+            sale.test_mode = test_mode;
+            Action::Sale(sale)
+        }
+        Action::Refund(_) if test_mode => Action::Ignore(Ignored::TestRefund),
+        action => action,
+    }
+}
+
+fn checkout_session(session: Object) -> Action {
+    if session.payment_status.as_deref() != Some("paid") {
+        return match session.payment_status.as_deref() {
+            Some("no_payment_required") => Action::Ignore(Ignored::NoAmount),
+            _ => Action::Ignore(Ignored::NotPaid),
+        };
+    }
+    let subscription = session.mode.as_deref() == Some("subscription");
+    let (transaction_id, field) = if subscription {
+        (session.invoice, "invoice")
+    } else {
+        (session.payment_intent, "payment_intent")
+    };
+    let metadata = &session.metadata;
+    Payment {
+        transaction_id,
+        amount_cents: session.amount_total,
+        currency: session.currency,
+        customer_key: metadata
+            .get("affitor_customer_key")
+            .or(session.client_reference_id)
+            .or_else(|| metadata.get("user_id")),
+        click_id: metadata.get("affitor_click_id"),
+        sale_type: if subscription {
+            SaleType::Subscription
+        } else {
+            SaleType::Payment
+        },
+        is_recurring: false,
+        subscription_id: session.subscription,
+        test_mode: false,
+    }
+    .into_action(PaymentFields {
+        transaction_id: field,
+        currency: "currency",
+    })
+}
+
+fn invoice(invoice: Object, links: &PaymentLinks) -> Action {
+    // Keep which payment intent paid it, for its refund: named on the invoice up to
+    // 2024-12-18, in its `payments` from Basil on (when the payload includes them).
+    if let Some(invoice_id) = &invoice.id {
+        let payment_intents = invoice.payment_intent.iter().chain(
+            invoice
+                .payments
+                .iter()
+                .flat_map(|payments| &payments.data)
+                .filter(|payment| payment.status.as_deref().is_none_or(|s| s == "paid"))
+                .filter_map(|payment| payment.payment.as_ref()?.payment_intent.as_ref()),
+        );
+        for payment_intent in payment_intents {
+            links.record(payment_intent, invoice_id);
+        }
+    }
+    // A renewal, or the first payment of a subscription (also its checkout session's sale,
+    // under the same invoice id when it went through Checkout: recorded once).
+    let is_recurring = match invoice.billing_reason.as_deref() {
+        Some("subscription_cycle") => true,
+        Some("subscription_create") => false,
+        Some(other) => return Action::Ignore(Ignored::BillingReason(other.to_owned())),
+        None => return Action::Ignore(Ignored::MissingField("billing_reason")),
+    };
+    let details = invoice
+        .parent
+        .and_then(|parent| parent.subscription_details)
+        .or(invoice.subscription_details)
+        .unwrap_or_default();
+    let metadata = &details.metadata;
+    Payment {
+        transaction_id: invoice.id,
+        amount_cents: invoice.amount_paid,
+        currency: invoice.currency,
+        customer_key: metadata.first(&["affitor_customer_key", "user_id"]),
+        click_id: metadata.get("affitor_click_id"),
+        sale_type: SaleType::Subscription,
+        is_recurring,
+        subscription_id: details.subscription.or(invoice.subscription),
+        test_mode: false,
+    }
+    .into_action(PaymentFields {
+        transaction_id: "id",
+        currency: "currency",
+    })
+}
+
+/// `invoice_payment.paid` (Basil): which invoice a payment intent paid.
+fn invoice_payment(payment: Object, links: &PaymentLinks) -> Action {
+    let payment_intent = payment.payment.and_then(|target| target.payment_intent);
+    match (payment.invoice, payment_intent) {
+        (Some(invoice), Some(payment_intent)) => {
+            links.record(&payment_intent, &invoice);
+            Action::Ignore(Ignored::PaymentLinked)
+        }
+        (None, _) => Action::Ignore(Ignored::MissingField("invoice")),
+        // Paid otherwise (out of band): no refund will name a payment intent.
+        (Some(_), None) => Action::Ignore(Ignored::EventType),
+    }
+}
+
+/// The keys of the sale a payment was for: a subscription payment's sale is keyed by its
+/// invoice, a one-off's by its payment intent. The invoice is the one the object names (up to
+/// API version 2024-12-18), else the one its payment intent is linked to; the payment intent
+/// is tried second.
+fn sale_keys(
+    invoice: Option<String>,
+    payment_intent: Option<String>,
+    links: &PaymentLinks,
+) -> Option<(String, Option<String>)> {
+    let invoice = invoice.or_else(|| {
+        payment_intent
+            .as_deref()
+            .and_then(|pi| links.invoice_of(pi))
+    });
+    match (invoice, payment_intent) {
+        (Some(invoice), payment_intent) => Some((invoice, payment_intent)),
+        (None, Some(payment_intent)) => Some((payment_intent, None)),
+        (None, None) => None,
+    }
+}
+
+fn charge_refunded(charge: Object, previous: Previous, links: &PaymentLinks) -> Action {
+    let Some((transaction_id, other_transaction_id)) =
+        sale_keys(charge.invoice, charge.payment_intent, links)
+    else {
+        return Action::Ignore(Ignored::MissingField("payment_intent"));
+    };
+    // `amount_refunded` adds up every refund of the charge so far: this refund is what it grew
+    // by since `previous_attributes`, or all of it when the event names no earlier value.
+    let before = previous.amount_refunded.unwrap_or(0).max(0);
+    let this_refund = match charge.amount_refunded {
+        Some(so_far) if so_far <= before => return Action::Ignore(Ignored::NoAmount),
+        so_far => so_far.map(|so_far| so_far - before),
+    };
+    // A full refund is one refund of the whole charge; the last of several partial refunds
+    // that add up to it is still a partial one.
+    let full = charge.refunded.unwrap_or(false) && before == 0;
+    Refunded::of(this_refund, charge.amount, full).into_action(
+        RefundKeys {
+            transaction_id,
+            other_transaction_id,
+            reason: None,
+            fields: REFUND_FIELDS,
+        },
+        charge.currency.as_deref(),
+    )
+}
+
+/// A Stripe refund's amount and currency fields.
+const REFUND_FIELDS: RefundFields = RefundFields {
+    amount: "amount_refunded",
+    currency: "currency",
+};
+
+/// `refund.created`: the refund of `amount`, of the payment its payment intent made.
+fn refund_created(refund: Object, links: &PaymentLinks) -> Action {
+    if matches!(refund.status.as_deref(), Some("failed" | "canceled")) {
+        return Action::Ignore(Ignored::NoAmount);
+    }
+    let Some((transaction_id, other_transaction_id)) =
+        sale_keys(None, refund.payment_intent, links)
+    else {
+        return Action::Ignore(Ignored::MissingField("payment_intent"));
+    };
+    match refund.amount.and_then(|amount| u64::try_from(amount).ok()) {
+        // The refund names no charge total: its amount, which Affitor takes as a full refund
+        // when it is the whole sale.
+        Some(amount) if amount > 0 => Refunded::Part(amount).into_action(
+            RefundKeys {
+                transaction_id,
+                other_transaction_id,
+                reason: refund.reason,
+                fields: REFUND_FIELDS,
+            },
+            refund.currency.as_deref(),
+        ),
+        _ => Action::Ignore(Ignored::NoAmount),
+    }
+}
+
+/// `charge.dispute.created` (or `closed`, lost): a chargeback reverses the commission as a
+/// refund of the disputed amount.
+fn dispute(dispute: Object, links: &PaymentLinks) -> Action {
+    let Some((transaction_id, other_transaction_id)) =
+        sale_keys(None, dispute.payment_intent, links)
+    else {
+        return Action::Ignore(Ignored::MissingField("payment_intent"));
+    };
+    match dispute.amount.and_then(|amount| u64::try_from(amount).ok()) {
+        Some(amount) if amount > 0 => Refunded::Part(amount).into_action(
+            RefundKeys {
+                transaction_id,
+                other_transaction_id,
+                reason: Some(match dispute.reason {
+                    Some(reason) => format!("dispute: {reason}"),
+                    None => "dispute".to_owned(),
+                }),
+                fields: REFUND_FIELDS,
+            },
+            dispute.currency.as_deref(),
+        ),
+        _ => Action::Ignore(Ignored::NoAmount),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::WebhookErrorKind;
+
+    #[test]
+    fn the_signature_header_keeps_every_v1_and_skips_other_schemes() {
+        let v1 = "a".repeat(64);
+        let header = format!("t=12, v0={v1},v1={v1},v1=short,v2=x,v1={}", "B".repeat(64));
+        let (timestamp, signatures) = HEADER.parse(header.as_bytes()).expect("readable");
+        assert_eq!(timestamp, 12);
+        assert_eq!(signatures, vec![vec![0xaa; 32], vec![0xbb; 32]]);
+    }
+
+    #[test]
+    fn a_header_without_timestamp_or_v1_is_malformed() {
+        for header in ["v1=00", "t=1", "t=x,v1=00", "", "garbage"] {
+            let error = HEADER.parse(header.as_bytes()).expect_err(header);
+            assert_eq!(
+                error.kind(),
+                WebhookErrorKind::MalformedSignature,
+                "{header}"
+            );
+        }
+    }
+}

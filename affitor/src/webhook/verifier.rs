@@ -1,0 +1,290 @@
+//! The one verifier of every provider, `Verifier<P>`, and the `Provider` trait it is generic
+//! over.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::error::WebhookError;
+use super::signature::Config;
+use super::{ProviderEvent, Tracked};
+use crate::Client;
+use crate::throttle::Throttle;
+
+/// Warnings about refused deliveries, of every provider: at most one per 10 s.
+static REFUSED: Throttle = Throttle::new(10);
+
+/// A payment provider whose webhooks a [`Verifier`] checks and reads: [`Stripe`](super::Stripe),
+/// [`Polar`](super::Polar), [`Paddle`](super::Paddle) or [`LemonSqueezy`](super::LemonSqueezy).
+///
+/// Each is a type with no value, used only as `Verifier<Stripe>`, `WebhookEvent<Polar>`: it
+/// names the signature scheme and the events read. Sealed: the schemes are this crate's.
+///
+/// ```
+/// use affitor::webhook::{Provider, Stripe};
+///
+/// assert_eq!(Stripe::NAME, "Stripe");
+/// assert_eq!(Stripe::SECRET_VARIABLE, "STRIPE_WEBHOOK_SECRET");
+/// ```
+pub trait Provider: sealed::Scheme + Send + Sync + 'static {
+    /// The provider's name, as errors and logs print it.
+    const NAME: &'static str;
+    /// The environment variable [`Verifier::from_env`] reads the signing secrets from.
+    const SECRET_VARIABLE: &'static str;
+}
+
+pub(crate) mod sealed {
+    use std::time::SystemTime;
+
+    use super::super::ProviderEvent;
+    use super::super::error::WebhookError;
+    use super::Verifier;
+
+    /// What a provider's verifier does that the others do not: how a secret keys the HMAC, and
+    /// how a delivery is verified and read. Not nameable outside this crate.
+    pub trait Scheme: Sized {
+        /// The HMAC key bytes of one secret (several when a secret can be read two ways).
+        fn keys(secret: &str) -> Vec<Vec<u8>>;
+
+        /// The checkout-creation fields that carry `metadata` (the Affitor keys) to the
+        /// provider's events: see `checkout_fields`.
+        fn checkout_fields(customer_key: &str, metadata: serde_json::Value) -> serde_json::Value;
+
+        /// Verifies the delivery's signature over `body` as of `now`, then reads its event.
+        /// `body` is within the limit already.
+        fn verify<K, V>(
+            verifier: &Verifier<Self>,
+            headers: impl IntoIterator<Item = (K, V)>,
+            body: &[u8],
+            now: SystemTime,
+        ) -> Result<ProviderEvent, WebhookError>
+        where
+            K: AsRef<str>,
+            V: AsRef<[u8]>;
+    }
+}
+
+/// Verifies the webhooks of the provider `P` and reads their sales and refunds:
+/// `Verifier<Stripe>`, `Verifier<Polar>`, `Verifier<Paddle>`, `Verifier<LemonSqueezy>`.
+///
+/// Build one at start-up from the endpoint's signing secret, share it with the app (it is cheap
+/// to clone: one `Arc`), and call [`track`](Self::track) in the webhook's handler, or
+/// [`verify`](Self::verify) to look at the event first. The secrets never appear in its `Debug`
+/// output, in errors or in logs.
+///
+/// ```
+/// # {
+/// use affitor::webhook::{Stripe, Verifier};
+/// # use affitor_mock::SignedWebhook;
+///
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?; // or ::from_env()?
+/// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
+/// # let signed = SignedWebhook::stripe("whsec_test_secret", body);
+/// # let (headers, body) = (signed.headers(), signed.body());
+/// // `headers`: the request's headers (an `http::HeaderMap`, or (name, value) pairs);
+/// // `body`: its raw bytes, as they arrived.
+/// let event = stripe.verify(headers, body)?;
+/// assert_eq!(event.event_type, "customer.created");
+/// assert!(!format!("{stripe:?}").contains("whsec_test_secret"));
+/// # }
+/// # Ok::<(), affitor::webhook::WebhookError>(())
+/// ```
+pub struct Verifier<P> {
+    pub(super) config: Arc<Config>,
+    provider: PhantomData<fn() -> P>,
+}
+
+impl<P: Provider> Verifier<P> {
+    pub(super) fn from_config(config: Arc<Config>) -> Self {
+        Self {
+            config,
+            provider: PhantomData,
+        }
+    }
+
+    /// How far a signature's timestamp may lie from now (Stripe's and Paddle's: in the past
+    /// only; Lemon Squeezy signs none; see the [module docs](super#signatures)).
+    ///
+    /// ```
+    /// use affitor::webhook::{Polar, Verifier};
+    ///
+    /// let polar = Verifier::<Polar>::new("polar_whs_test")?;
+    /// assert_eq!(polar.tolerance().as_secs(), 300);
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn tolerance(&self) -> Duration {
+        self.config.tolerance
+    }
+
+    /// The longest body accepted, in bytes: read no more than this from the request.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+    /// assert_eq!(stripe.body_limit(), 1024 * 1024);
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn body_limit(&self) -> usize {
+        self.config.body_limit
+    }
+
+    /// How long to wait for the whole body of a delivery (see
+    /// [`Builder::body_timeout`](super::Builder::body_timeout)).
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+    /// assert_eq!(stripe.body_timeout().as_secs(), 10);
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn body_timeout(&self) -> Duration {
+        self.config.body_timeout
+    }
+
+    /// Verifies a delivery and reads its event, now.
+    ///
+    /// `headers` are the request's headers: an `&http::HeaderMap`, actix-web's, or any
+    /// `(name, value)` pairs (names in any case). `body` is the raw body, as it arrived.
+    ///
+    /// # Errors
+    ///
+    /// A [`WebhookError`] when the body is over the limit, a signature header is missing, a
+    /// signature is malformed, wrong or out of the tolerance, or the body is not an event.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier, WebhookErrorKind};
+    ///
+    /// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+    /// let header = format!("t=1700000000,v1={}", "ab".repeat(32)); // not Stripe's
+    /// let error = stripe.verify([("Stripe-Signature", header)], b"{}").unwrap_err();
+    /// assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn verify<K, V>(
+        &self,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+    ) -> Result<ProviderEvent, WebhookError>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        self.verify_at(headers, body, SystemTime::now())
+    }
+
+    /// [`verify`](Self::verify) as of `now`: for tests, and for events kept to be verified
+    /// later.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`verify`](Self::verify).
+    ///
+    /// ```
+    /// # {
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use affitor::webhook::{Polar, Verifier, WebhookErrorKind};
+    ///
+    /// let polar = Verifier::<Polar>::new("polar_whs_test")?;
+    /// let signed_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// # let body = r#"{"type":"checkout.created","data":{}}"#;
+    /// # let signed = affitor_mock::SignedWebhook::polar_at("polar_whs_test", "msg_1", body, signed_at);
+    /// # let (headers, body) = (signed.headers(), signed.body());
+    /// let early = signed_at - Duration::from_secs(301);
+    /// let error = polar.verify_at(headers, body, early).unwrap_err();
+    /// assert_eq!(error.kind(), WebhookErrorKind::Expired);
+    /// # }
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    pub fn verify_at<K, V>(
+        &self,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+        now: SystemTime,
+    ) -> Result<ProviderEvent, WebhookError>
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let body = body.as_ref();
+        let verified = self
+            .config
+            .check_size(body)
+            .and_then(|()| P::verify(self, headers, body, now));
+        if let Err(error) = &verified {
+            super::count(P::NAME, "refused");
+            // Anyone can post to a webhook: a flood of forgeries is one warning per interval.
+            match REFUSED.due() {
+                Some(suppressed) => tracing::warn!(
+                    provider = P::NAME,
+                    %error,
+                    suppressed,
+                    "webhook: refused (`suppressed`: how many more since the last warning, \
+                     logged at debug)"
+                ),
+                None => tracing::debug!(provider = P::NAME, %error, "webhook: refused"),
+            }
+        }
+        verified
+    }
+
+    /// Verifies a delivery, reads its event and tracks it with `client`: what happened, and
+    /// the status to answer with ([`Tracked::status`]). The one call a handler needs.
+    ///
+    /// `client` is a [`Client`], or anything that holds one: a
+    /// [`BoundClient`](crate::client::BoundClient), or the `AffitorClient` extractor of
+    /// `affitor-axum` and `affitor-actix`.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// # async fn handler(stripe: Verifier<Stripe>, client: affitor::Client,
+    /// #     headers: http::HeaderMap, body: bytes::Bytes) -> http::StatusCode {
+    /// stripe.track(&client, &headers, &body).await.status()
+    /// # }
+    /// ```
+    pub async fn track<K, V>(
+        &self,
+        client: impl AsRef<Client>,
+        headers: impl IntoIterator<Item = (K, V)>,
+        body: impl AsRef<[u8]>,
+    ) -> Tracked
+    where
+        K: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        match self.verify(headers, body) {
+            Ok(event) => event.track(client).await,
+            Err(error) => Tracked::Rejected(error),
+        }
+    }
+}
+
+impl<P> Clone for Verifier<P> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            provider: PhantomData,
+        }
+    }
+}
+
+impl<P: Provider> fmt::Debug for Verifier<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("provider", &P::NAME)
+            .field("secrets", &self.config.keys.len())
+            .field("tolerance", &self.config.tolerance)
+            .field("body_limit", &self.config.body_limit)
+            .field("body_timeout", &self.config.body_timeout)
+            .finish()
+    }
+}
+
+/// The HMAC key of a secret read as its UTF-8 bytes, whole: Stripe's (`whsec_` prefix
+/// included), Paddle's and Lemon Squeezy's.
+pub(super) fn utf8_key(secret: &str) -> Vec<Vec<u8>> {
+    vec![secret.as_bytes().to_vec()]
+}

@@ -1,0 +1,869 @@
+//! Background delivery against the stand-in API and its faults: what is queued is delivered
+//! once, a full queue drops exactly the overflow, shutdown flushes or reports.
+//!
+//! Counts are exact wherever the outcome is determined; the retry count is only bounded below
+//! where it depends on how long the API stays down. No assertion bounds a duration from above.
+
+use crate::support::*;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use affitor::client::Endpoint;
+use affitor::{
+    ClickId, Client,
+    client::{DeliveryStats, RetryPolicy, SaleOutcome, UndeliveredReason},
+};
+use affitor_mock::{Fault, MockServer, RefundStatus};
+
+fn queue_sales(client: &Client, click_id: &ClickId, ids: impl IntoIterator<Item = String>) {
+    for id in ids {
+        client
+            .sale(id, 4900)
+            .click_id(click_id.clone())
+            .send_in_background();
+    }
+}
+
+fn ids(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("{prefix}_{n}")).collect()
+}
+
+fn recorded_sales(mock: &MockServer) -> Vec<String> {
+    mock.sales()
+        .into_iter()
+        .map(|sale| sale.transaction_id)
+        .collect()
+}
+
+fn as_set(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
+}
+
+#[tokio::test]
+async fn three_500s_then_every_queued_sale_is_recorded_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::status(500).on(Endpoint::Sale).times(3));
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+
+    let sales = ids("in_500", 5);
+    queue_sales(&client, &click_id, sales.clone());
+    let stats = settled(&client, 5).await;
+
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.retried,
+            stats.failed,
+            stats.dropped
+        ),
+        (5, 5, 3, 0, 0)
+    );
+    let recorded = recorded_sales(&mock);
+    assert_eq!(recorded.len(), 5, "{recorded:?}");
+    assert_eq!(as_set(&recorded), as_set(&sales));
+    // Three answered 500, then each sale once more.
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 8);
+}
+
+#[tokio::test]
+async fn nothing_queued_is_lost_while_the_api_refuses_connections_for_2s() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // Retries every 10 to 50 ms for up to 20 s: they outlast the 2 s outage.
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+    // A pooled connection that the outage will break.
+    let warm_up = client.sale("in_warm", 100).click_id(click_id.clone());
+    assert!(warm_up.send().await.unwrap().is_recorded());
+
+    mock.refuse_connections_for(Duration::from_secs(2)).await;
+    let sales = ids("in_down", 20);
+    queue_sales(&client, &click_id, sales.clone());
+    let stats = settled(&client, 20).await;
+
+    assert_eq!(
+        (stats.queued, stats.delivered, stats.failed, stats.dropped),
+        (20, 20, 0, 0)
+    );
+    // Every event that started during the outage was retried at least once; how often depends
+    // on the backoff's jitter.
+    assert!(stats.retried >= 1, "{stats:?}");
+    let recorded = recorded_sales(&mock);
+    assert_eq!(recorded.len(), 21, "{recorded:?}");
+    let mut expected = as_set(&sales);
+    expected.insert("in_warm".to_owned());
+    assert_eq!(as_set(&recorded), expected);
+}
+
+/// The scenario: the API answers after 5 s. This is the one slow test of the file; the
+/// ordering it checks does not depend on the delay's length.
+#[tokio::test]
+async fn send_in_background_returns_before_a_5s_slow_api_answers() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::delay(Duration::from_secs(5)).on(Endpoint::Lead));
+    // An attempt waits out the slow answer.
+    let client = mock
+        .client_builder()
+        .timeout(Duration::from_secs(10))
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+
+    client
+        .lead("user_slow")
+        .click_id(click_id)
+        .send_in_background();
+
+    // Returned at once: on this single-threaded runtime the worker has not even run yet.
+    assert!(mock.requests_to(Endpoint::Lead).is_empty());
+    let stats = client.delivery_stats();
+    assert_eq!((stats.queued, stats.pending, stats.delivered), (1, 1, 0));
+
+    // The API records the lead, and holds its answer for 5 s.
+    until("the lead to be recorded", || mock.leads().len() == 1).await;
+    assert_eq!(client.delivery_stats().delivered, 0);
+
+    let stats = settled(&client, 1).await;
+    assert_eq!(
+        (stats.delivered, stats.retried, stats.failed, stats.dropped),
+        (1, 0, 0, 0)
+    );
+    let leads = mock.leads();
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].customer_key.as_deref(), Some("user_slow"));
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_exactly_the_overflow_and_stays_bounded() {
+    const CAPACITY: usize = 4;
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // A slow API keeps the first events in flight while more arrive (long enough that the
+    // checks below never race its answers).
+    mock.inject(Fault::delay(Duration::from_secs(2)).always());
+    let client = mock
+        .client_builder()
+        .timeout(Duration::from_secs(10))
+        .retry(patient_retries())
+        .queue_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    let clone = client.clone();
+
+    // CAPACITY + 3 events, from two clones that share the queue. Nothing runs in between on
+    // this single-threaded runtime, so exactly CAPACITY are accepted.
+    let sales = ids("in_full", CAPACITY + 3);
+    for (n, id) in sales.iter().enumerate() {
+        let sender = if n % 2 == 0 { &client } else { &clone };
+        sender
+            .sale(id.clone(), 100)
+            .click_id(click_id.clone())
+            .send_in_background();
+        assert!(client.delivery_stats().pending <= CAPACITY as u64);
+    }
+    let stats = clone.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.dropped, stats.pending),
+        (CAPACITY as u64, 3, CAPACITY as u64)
+    );
+
+    // All four are now at the slow API, still held: two more are dropped too.
+    until("the queued sales to reach the API", || {
+        mock.requests_to(Endpoint::Sale).len() == CAPACITY
+    })
+    .await;
+    queue_sales(&client, &click_id, ids("in_late", 2));
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.dropped, stats.pending),
+        (CAPACITY as u64, 5, CAPACITY as u64)
+    );
+
+    let stats = settled(&client, CAPACITY as u64 + 5).await;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.dropped,
+            stats.failed,
+            stats.retried
+        ),
+        (4, 4, 5, 0, 0)
+    );
+    assert_eq!(as_set(&recorded_sales(&mock)), as_set(&sales[..CAPACITY]));
+}
+
+#[tokio::test]
+async fn a_429_retry_after_1_is_waited_out() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::rate_limited(Duration::from_secs(1)).on(Endpoint::Sale));
+    // The backoff alone would wait at most 50 ms.
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().retry_after_cap(Duration::from_secs(5)))
+        .build()
+        .unwrap();
+
+    let queued_at = Instant::now();
+    queue_sales(&client, &click_id, ["in_429".to_owned()]);
+    let stats = settled(&client, 1).await;
+    let waited = queued_at.elapsed();
+
+    assert_eq!(
+        (stats.delivered, stats.retried, stats.failed, stats.dropped),
+        (1, 1, 0, 0)
+    );
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 2);
+    assert_eq!(recorded_sales(&mock), ["in_429"]);
+    // The second attempt came at least Retry-After after the first, which came after queueing.
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+}
+
+#[tokio::test]
+async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+
+    let sales = ids("in_flush", 1000);
+    queue_sales(&client, &click_id, sales.clone());
+    assert_eq!(client.delivery_stats().pending, 1000);
+    let report = client.shutdown(Duration::from_secs(60)).await;
+
+    assert!(report.is_complete(), "{:?}", report.undelivered);
+    assert_eq!(report.delivered, 1000);
+    let stats = report.stats;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.pending,
+            stats.failed,
+            stats.dropped
+        ),
+        (1000, 1000, 0, 0, 0)
+    );
+    let recorded = recorded_sales(&mock);
+    assert_eq!(recorded.len(), 1000);
+    assert_eq!(as_set(&recorded), as_set(&sales));
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1000);
+
+    // Shut down: a new event is dropped, an inline call still works.
+    queue_sales(&client, &click_id, ["in_after".to_owned()]);
+    let stats = client.delivery_stats();
+    assert_eq!((stats.queued, stats.dropped, stats.pending), (1000, 1, 0));
+    let inline = client
+        .sale("in_inline", 100)
+        .click_id(click_id)
+        .send()
+        .await;
+    assert!(inline.unwrap().is_recorded());
+    assert_eq!(mock.sales().len(), 1001);
+}
+
+#[tokio::test]
+async fn shutdown_with_the_api_down_reports_every_undelivered_event() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .max_in_flight(16)
+        .build()
+        .unwrap();
+    mock.shutdown().await; // The API is down: connections are refused.
+
+    // More than the worker sends at once, so some never leave the queue.
+    let sales = ids("in_lost", 100);
+    queue_sales(&client, &click_id, sales.clone());
+    until("the first retries", || client.delivery_stats().retried > 0).await;
+    let report = client.shutdown(Duration::from_millis(200)).await;
+
+    assert_eq!(report.delivered, 0);
+    assert_eq!(report.undelivered.len(), 100);
+    let stats = report.stats;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.failed,
+            stats.dropped,
+            stats.pending
+        ),
+        (100, 0, 0, 100, 0)
+    );
+    let reported: Vec<String> = report
+        .undelivered
+        .iter()
+        .map(|event| {
+            assert_eq!(event.endpoint, Endpoint::Sale);
+            event.transaction_id.clone().unwrap()
+        })
+        .collect();
+    assert_eq!(as_set(&reported), as_set(&sales));
+    // Some were being sent (retrying), the rest never left the queue.
+    let interrupted = report
+        .undelivered
+        .iter()
+        .filter(|event| event.reason == UndeliveredReason::Interrupted)
+        .count();
+    let not_sent = report
+        .undelivered
+        .iter()
+        .filter(|event| event.reason == UndeliveredReason::NotSent)
+        .count();
+    assert!(interrupted > 0 && not_sent > 0, "{interrupted} {not_sent}");
+    assert_eq!(interrupted + not_sent, 100);
+}
+
+#[tokio::test]
+async fn shutdown_reports_events_the_api_refused_during_the_flush() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // A refund of an unknown sale is a 404, not retried here.
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().refund_not_found_window(Duration::ZERO))
+        .build()
+        .unwrap();
+
+    queue_sales(&client, &click_id, ids("in_ok", 3));
+    client.refund("in_unknown_1").send_in_background();
+    client.refund("in_unknown_2").send_in_background();
+    let report = client.shutdown(Duration::from_secs(30)).await;
+
+    assert_eq!(report.delivered, 3);
+    let mut refused: Vec<_> = report
+        .undelivered
+        .iter()
+        .map(|event| {
+            (
+                event.endpoint,
+                event.transaction_id.clone().unwrap(),
+                event.reason,
+            )
+        })
+        .collect();
+    refused.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        refused,
+        [
+            (
+                Endpoint::Refund,
+                "in_unknown_1".to_owned(),
+                UndeliveredReason::Failed
+            ),
+            (
+                Endpoint::Refund,
+                "in_unknown_2".to_owned(),
+                UndeliveredReason::Failed
+            ),
+        ]
+    );
+    let stats = report.stats;
+    assert_eq!(
+        (
+            stats.queued,
+            stats.delivered,
+            stats.failed,
+            stats.dropped,
+            stats.retried
+        ),
+        (5, 3, 2, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // Were a refund sent before its sale, its 404 would fail it at once.
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().refund_not_found_window(Duration::ZERO))
+        .build()
+        .unwrap();
+    // The first attempt of each sale is refused: without ordering, each refund would reach the
+    // API before its sale's retry.
+    mock.inject(Fault::status(503).on(Endpoint::Sale).times(4));
+
+    for id in ids("in_pair", 4) {
+        client
+            .sale(id.clone(), 1000)
+            .click_id(click_id.clone())
+            .send_in_background();
+        client.refund(id).send_in_background();
+    }
+    let stats = settled(&client, 8).await;
+
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.dropped, stats.retried),
+        (8, 0, 0, 4)
+    );
+    let refunds = mock.refunds();
+    assert_eq!(refunds.len(), 4);
+    assert!(
+        refunds
+            .iter()
+            .all(|refund| refund.status == RefundStatus::Reversed)
+    );
+}
+
+#[tokio::test]
+async fn invalid_events_fail_without_reaching_the_queue() {
+    let mock = MockServer::start().await.unwrap();
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+
+    client
+        .sale("in_zero", 0)
+        .customer_key("u")
+        .send_in_background();
+    client.sale("", 100).customer_key("u").send_in_background();
+    client.lead("").send_in_background();
+    client.click("  ").send_in_background();
+    client.refund(" ").send_in_background();
+
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.failed, stats.dropped, stats.pending),
+        (0, 5, 0, 0)
+    );
+    tokio::task::yield_now().await;
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_webhook_sale_fails_retryably_while_the_api_fails_then_is_recorded_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().max_attempts(3))
+        .build()
+        .unwrap();
+    let sale = || client.sale("in_webhook", 4900).click_id(click_id.clone());
+
+    // The API fails: the handler answers 503, the payment provider redelivers later.
+    mock.inject(Fault::status(503).on(Endpoint::Sale).always());
+    let error = sale().send().await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(error.status().map(|status| status.as_u16()), Some(503));
+    assert!(mock.sales().is_empty());
+
+    // The API is back: the redelivery records the sale, a later one finds it recorded.
+    mock.clear_faults();
+    let outcome = sale().send().await.unwrap();
+    assert!(
+        matches!(outcome, SaleOutcome::Recorded { .. }),
+        "{outcome:?}"
+    );
+    let again = sale().send().await.unwrap();
+    assert_eq!(again, SaleOutcome::AlreadyRecorded);
+    assert_eq!(recorded_sales(&mock), ["in_webhook"]);
+    // 3 attempts while failing, then one each.
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 5);
+    // Inline calls are not background deliveries.
+    assert_eq!(client.delivery_stats(), DeliveryStats::default());
+}
+
+#[tokio::test]
+async fn a_webhook_sale_whose_answer_was_lost_is_recorded_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock
+        .client_builder()
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let sale = || {
+        client
+            .sale("in_lost_answer", 4900)
+            .click_id(click_id.clone())
+    };
+
+    // The API records the sale but the answer never comes back.
+    mock.inject(Fault::drop_response().on(Endpoint::Sale));
+    let error = sale().send().await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(recorded_sales(&mock), ["in_lost_answer"]);
+
+    // The redelivery is answered 409: recorded, and still only once.
+    let outcome = sale().send().await.unwrap();
+    assert_eq!(outcome, SaleOutcome::AlreadyRecorded);
+    assert!(outcome.is_recorded());
+    assert_eq!(recorded_sales(&mock), ["in_lost_answer"]);
+}
+
+#[tokio::test]
+async fn a_background_sale_answered_409_counts_as_delivered() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+    let first = client.sale("in_dup", 100).click_id(click_id.clone()).send();
+    assert!(first.await.unwrap().is_recorded());
+
+    queue_sales(&client, &click_id, ["in_dup".to_owned()]);
+    let stats = settled(&client, 1).await;
+
+    assert_eq!((stats.delivered, stats.failed), (1, 0));
+    assert_eq!(recorded_sales(&mock), ["in_dup"]);
+}
+
+/// A runtime on the calling thread, as a request handler's or a test's.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A runtime with one thread of its own, to serve the stand-in or run a worker beside the test.
+fn one_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A client shared by two runtimes in turn (a static client in tests, say): the worker dies
+/// with the first runtime; the sale it was sending goes back to the queue (its transaction id
+/// makes a repeat harmless), and the next runtime's worker sends it with what waited.
+#[test]
+fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
+    let api = one_thread();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    // The first sale is recorded, and its answer held back past the first runtime's end.
+    mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+
+    let first = current_thread();
+    first.block_on(async {
+        queue_sales(&client, &click_id, ["in_rt_1".to_owned()]);
+        client.refund("in_rt_1").send_in_background(); // waits for its sale
+        until("the sale to be recorded", || mock.sales().len() == 1).await;
+    });
+    drop(first);
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.queued, stats.dropped, stats.pending, stats.delivered),
+        (2, 0, 2, 0)
+    );
+
+    let second = current_thread();
+    let stats = second.block_on(async {
+        queue_sales(&client, &click_id, ["in_rt_2".to_owned()]);
+        settled(&client, 3).await
+    });
+    assert_eq!(
+        (stats.queued, stats.delivered, stats.dropped, stats.failed),
+        (3, 3, 0, 0)
+    );
+    // in_rt_1 was sent twice and recorded once: the repeat was answered 409.
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 3);
+    assert_eq!(recorded_sales(&mock), ["in_rt_1", "in_rt_2"]);
+    let refunds = mock.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].status, RefundStatus::Reversed);
+    drop(second);
+    drop(mock);
+    drop(api);
+}
+
+/// The worker's runtime stops while a shutdown, awaited on another runtime, flushes the
+/// queue: the sale it was sending is sent again from the flushing runtime, not reported lost.
+#[test]
+fn a_flush_outlives_the_runtime_of_its_worker() {
+    let api = one_thread();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    // The sale is recorded, and its answer held back past the worker runtime's end.
+    mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
+    let home = one_thread();
+    let client = home.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
+
+    let flushing = current_thread();
+    let report = flushing.block_on(async {
+        queue_sales(&client, &click_id, ["in_flush_1".to_owned()]);
+        until("the sale to be recorded", || mock.sales().len() == 1).await;
+        let mut flush = std::pin::pin!(client.shutdown(Duration::from_secs(10)));
+        // The flush starts (the first poll), then the worker's runtime stops.
+        tokio::select! {
+            biased;
+            report = &mut flush => panic!("flushed while the sale's answer is held: {report:?}"),
+            () = tokio::task::yield_now() => {}
+        }
+        home.shutdown_background();
+        flush.await
+    });
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.delivered, 1);
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 2);
+    assert_eq!(recorded_sales(&mock), ["in_flush_1"]);
+    let stats = report.stats;
+    assert_eq!((stats.queued, stats.delivered, stats.dropped), (1, 1, 0));
+    drop(flushing);
+    drop(mock);
+    drop(api);
+}
+
+/// A runtime that shuts down before it ever polls the worker drops it unrun: the next event
+/// still gets a worker, and nothing waits forever.
+#[test]
+fn a_worker_dropped_before_it_ran_is_replaced() {
+    let api = one_thread();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    let home = current_thread();
+    let client = home.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
+    // Queued from outside any runtime: the worker is spawned on `home`, which is not running,
+    // so it waits there unpolled, and is dropped with it.
+    queue_sales(&client, &click_id, ["in_unrun_1".to_owned()]);
+    drop(home);
+
+    let next = current_thread();
+    let report = next.block_on(async {
+        queue_sales(&client, &click_id, ["in_unrun_2".to_owned()]);
+        client.shutdown(Duration::from_secs(10)).await
+    });
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.delivered, 2);
+    // Two transactions: sent side by side, in either order.
+    assert_eq!(
+        as_set(&recorded_sales(&mock)),
+        as_set(&["in_unrun_1".to_owned(), "in_unrun_2".to_owned()])
+    );
+    drop(next);
+    drop(mock);
+    drop(api);
+}
+
+/// The worker runs on the runtime the client was built on, so an event queued from a
+/// short-lived runtime (an actix-web worker's, say) is delivered after that runtime stops.
+#[test]
+fn the_worker_runs_on_the_runtime_the_client_was_built_on() {
+    let home = one_thread();
+    let mock = home.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::delay(Duration::from_millis(300)).on(Endpoint::Sale));
+    let client = home.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
+
+    let handler = current_thread();
+    handler.block_on(async {
+        queue_sales(&client, &click_id, ["in_home_1".to_owned()]);
+        until("the sale to be sent", || mock.sales().len() == 1).await;
+    });
+    drop(handler); // stops while the sale's answer is still on its way
+
+    let stats = home.block_on(settled(&client, 1));
+    assert_eq!((stats.queued, stats.delivered, stats.dropped), (1, 1, 0));
+    drop(mock);
+    drop(home);
+}
+
+/// A client built on a runtime that has since stopped starts its worker on the current one.
+#[test]
+fn a_client_whose_runtime_stopped_delivers_on_the_current_one() {
+    let api = one_thread();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+
+    let first = current_thread();
+    let client = first.block_on(async {
+        mock.client_builder()
+            .retry(patient_retries())
+            .build()
+            .unwrap()
+    });
+    drop(first);
+
+    let second = current_thread();
+    let stats = second.block_on(async {
+        queue_sales(&client, &click_id, ["in_late_1".to_owned()]);
+        settled(&client, 1).await
+    });
+    assert_eq!((stats.queued, stats.delivered, stats.dropped), (1, 1, 0));
+    assert_eq!(recorded_sales(&mock), ["in_late_1"]);
+    drop(second);
+    drop(mock);
+    drop(api);
+}
+
+#[tokio::test]
+async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer_key() {
+    let logs = LogCapture::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    // Every lead is refused: not retried, given up.
+    mock.inject(Fault::status(400).on(Endpoint::Lead).always());
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let lead = || {
+        client
+            .lead("user_s3cret_id")
+            .click_id(click_id.clone())
+            .email("ada@example.com")
+    };
+
+    lead().send_in_background(); // queued, then refused by the API
+    lead().send_in_background(); // the queue is full
+    lead().send_in_background(); // full again: logged again
+    queue_sales(&client, &click_id, ["in_logged".to_owned()]); // full
+    client
+        .sale("in_zero", 0)
+        .customer_key("user_s3cret_id")
+        .send_in_background(); // invalid
+    let stats = settled(&client, 5).await;
+    assert_eq!(
+        (stats.queued, stats.delivered, stats.failed, stats.dropped),
+        (1, 0, 2, 3)
+    );
+
+    let logs = logs.text();
+    assert_eq!(
+        logs.matches("the delivery queue is full").count(),
+        3,
+        "{logs}"
+    );
+    assert!(logs.contains("transaction_id=\"in_logged\""), "{logs}");
+    assert_eq!(logs.matches("not delivered: given up").count(), 1, "{logs}");
+    assert_eq!(
+        logs.matches("not queued: it is invalid").count(),
+        1,
+        "{logs}"
+    );
+    for secret in [mock.api_key(), "ada@example.com", "user_s3cret_id"] {
+        assert!(!logs.contains(secret), "{secret} in {logs}");
+    }
+}
+
+/// A client of `mock` with `max_in_flight` and `queue_capacity`, and the stand-in answering
+/// every call after `delay`.
+fn slow_api_client(
+    mock: &MockServer,
+    delay: Duration,
+    max_in_flight: usize,
+    capacity: usize,
+) -> Client {
+    mock.inject(Fault::delay(delay).always());
+    mock.client_builder()
+        .retry(quick_retries())
+        .max_in_flight(max_in_flight)
+        .queue_capacity(capacity)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn against_a_slow_api_many_events_are_in_flight_at_once() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(200), 2048, 16_384);
+
+    queue_sales(&client, &click_id, ids("in_many", 500));
+    let mut most_in_flight = 0;
+    until("every sale delivered", || {
+        let stats = client.delivery_stats();
+        most_in_flight = most_in_flight.max(stats.in_flight);
+        stats.delivered == 500
+    })
+    .await;
+    // The old fixed limit was 64: far more were sent at once.
+    assert!(most_in_flight > 64, "{most_in_flight}");
+    let stats = client.delivery_stats();
+    assert_eq!((stats.queue_full, stats.in_flight_limited), (0, 0));
+    assert_eq!(recorded_sales(&mock).len(), 500);
+}
+
+#[tokio::test]
+async fn max_in_flight_bounds_the_sends_and_counts_the_events_that_waited() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(50), 1, 100);
+
+    queue_sales(&client, &click_id, ids("in_first", 1));
+    until("the first sale in flight", || {
+        client.delivery_stats().in_flight == 1
+    })
+    .await;
+    queue_sales(&client, &click_id, ids("in_then", 4));
+    let mut most_in_flight = 0;
+    until("every sale delivered", || {
+        let stats = client.delivery_stats();
+        most_in_flight = most_in_flight.max(stats.in_flight);
+        stats.delivered == 5
+    })
+    .await;
+    assert_eq!(most_in_flight, 1);
+    let stats = client.delivery_stats();
+    assert_eq!((stats.in_flight_limited, stats.queue_full), (4, 0));
+}
+
+#[tokio::test]
+async fn a_full_queue_is_counted_as_what_limited_delivery() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(300), 1, 2);
+
+    queue_sales(&client, &click_id, ids("in_full", 5));
+    let stats = settled(&client, 5).await;
+    assert_eq!(
+        (stats.delivered, stats.dropped, stats.queue_full),
+        (2, 3, 3)
+    );
+}

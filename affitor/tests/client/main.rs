@@ -1,0 +1,15 @@
+//! The client's integration tests, in one binary (one link instead of four):
+//!
+//! - `calls`: every endpoint and outcome against the stand-in API over real HTTP on 127.0.0.1,
+//!   validation without I/O, headers, spans, and the key never leaking;
+//! - `retries`: retries, timeouts, faults and lost answers;
+//! - `delivery`: background delivery, its queue, its counters and its shutdown;
+//! - `contract`: every request body validated against the API's OpenAPI file;
+//! - `support`: what they share.
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+mod calls;
+mod contract;
+mod delivery;
+mod retries;
+mod support;

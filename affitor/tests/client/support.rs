@@ -1,0 +1,81 @@
+//! What the client tests share: retry policies that keep them fast, clients of the stand-in
+//! API, waiting for a condition, and capturing what `tracing` writes.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use affitor::{
+    ClickId, Client,
+    client::{DeliveryStats, LeadOutcome, RetryPolicy},
+};
+pub(crate) use affitor_mock::quick_retries;
+use affitor_mock::{MockServer, poll_until};
+
+/// Retries in tens of milliseconds, for long enough to outlast a short outage.
+pub(crate) fn patient_retries() -> RetryPolicy {
+    quick_retries()
+        .max_attempts(1000)
+        .base_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(50))
+        .deadline(Duration::from_secs(20))
+}
+
+/// A fresh stand-in API and a client of it.
+pub(crate) async fn setup() -> (MockServer, Client) {
+    let mock = MockServer::start().await.unwrap();
+    let client = mock.client();
+    (mock, client)
+}
+
+/// A customer with a click and a lead, known to the stand-in as `customer_key`.
+pub(crate) async fn customer(mock: &MockServer, client: &Client, customer_key: &str) -> ClickId {
+    let click_id = mock.click("partner");
+    let outcome = client
+        .lead(customer_key)
+        .click_id(click_id.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outcome, LeadOutcome::Tracked);
+    click_id
+}
+
+/// Waits until `ready` holds (a minute at most, then fails saying `what` it waited for).
+pub(crate) async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    let waited = poll_until(Duration::from_secs(60), async || ready().then_some(())).await;
+    assert!(waited.is_some(), "timed out waiting for {what}");
+}
+
+/// Waits until every one of `calls` `send_in_background` calls is settled: delivered, failed
+/// or dropped, and nothing is pending.
+pub(crate) async fn settled(client: &Client, calls: u64) -> DeliveryStats {
+    let mut stats = client.delivery_stats();
+    until("every event to settle", || {
+        stats = client.delivery_stats();
+        stats.pending == 0 && stats.delivered + stats.failed + stats.dropped == calls
+    })
+    .await;
+    stats
+}
+
+/// A `tracing` writer that keeps what the subscriber writes.
+#[derive(Clone, Default)]
+pub(crate) struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// What was written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

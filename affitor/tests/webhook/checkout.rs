@@ -1,0 +1,96 @@
+//! `checkout_fields`: what it writes into each provider's checkout comes back in that
+//! provider's payment event, read by its verifier as the sale's customer key and click id.
+
+use super::*;
+use affitor::webhook::{LemonSqueezy, Paddle, checkout_fields};
+
+const CUSTOMER: &str = "user_checkout_1";
+
+fn click() -> ClickId {
+    "cust_fixture_1743465000004".parse().unwrap()
+}
+
+/// A fixture whose Affitor fields are replaced by `fields`, placed where the provider copies
+/// them from the checkout into its event.
+fn with_fields(path: &str, place: impl FnOnce(&mut Value)) -> String {
+    let mut event: Value = serde_json::from_str(&fixture(path)).unwrap();
+    place(&mut event);
+    event.to_string()
+}
+
+fn assert_attributed(event: &ProviderEvent) {
+    let sale = sale(event);
+    assert_eq!(
+        sale.customer_key.as_deref(),
+        Some(CUSTOMER),
+        "{}",
+        event.event_type
+    );
+    assert_eq!(sale.click_id, Some(click()), "{}", event.event_type);
+}
+
+#[test]
+fn stripe_reads_what_its_fields_put_in_the_session() {
+    let fields = checkout_fields::<Stripe>(CUSTOMER, Some(&click()));
+    let body = with_fields("stripe/checkout.session.completed.payment.json", |event| {
+        let session = &mut event["data"]["object"];
+        session["metadata"] = fields["metadata"].clone();
+        session["client_reference_id"] = fields["client_reference_id"].clone();
+    });
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+    assert_attributed(&stripe().verify(signed.headers(), signed.body()).unwrap());
+    // A renewal reads the subscription's metadata: `subscription_data.metadata`.
+    let body = with_fields("stripe/invoice.paid.basil.json", |event| {
+        event["data"]["object"]["parent"]["subscription_details"]["metadata"] =
+            fields["subscription_data"]["metadata"].clone();
+    });
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+    assert_attributed(&stripe().verify(signed.headers(), signed.body()).unwrap());
+}
+
+#[test]
+fn polar_reads_what_its_fields_put_in_the_checkout() {
+    let fields = checkout_fields::<Polar>(CUSTOMER, Some(&click()));
+    let body = with_fields("polar/order.paid.json", |event| {
+        event["data"]["metadata"] = fields["metadata"].clone();
+        event["data"]["customer"]["external_id"] = Value::Null;
+    });
+    let signed = SignedWebhook::polar(POLAR_SECRET, body);
+    assert_attributed(&polar().verify(signed.headers(), signed.body()).unwrap());
+}
+
+#[test]
+fn paddle_reads_what_its_fields_put_in_the_transaction() {
+    let fields = checkout_fields::<Paddle>(CUSTOMER, Some(&click()));
+    let body = with_fields("paddle/transaction.completed.json", |event| {
+        event["data"]["custom_data"] = fields["custom_data"].clone();
+    });
+    let signed = SignedWebhook::paddle("pdl_ntfset_checkout", body);
+    let paddle = Verifier::<Paddle>::new("pdl_ntfset_checkout").unwrap();
+    assert_attributed(&paddle.verify(signed.headers(), signed.body()).unwrap());
+}
+
+#[test]
+fn lemon_squeezy_reads_what_its_fields_put_in_the_checkout() {
+    let fields = checkout_fields::<LemonSqueezy>(CUSTOMER, Some(&click()));
+    let body = with_fields("lemonsqueezy/order_created.json", |event| {
+        // Lemon Squeezy hands `checkout_data.custom` back as `meta.custom_data`.
+        event["meta"]["custom_data"] = fields["checkout_data"]["custom"].clone();
+    });
+    let signed = SignedWebhook::lemon_squeezy("checkout secret", body);
+    let lemon_squeezy = Verifier::<LemonSqueezy>::new("checkout secret").unwrap();
+    assert_attributed(
+        &lemon_squeezy
+            .verify(signed.headers(), signed.body())
+            .unwrap(),
+    );
+}
+
+#[test]
+fn without_a_click_id_the_customer_key_still_goes() {
+    let fields = checkout_fields::<Stripe>(CUSTOMER, None);
+    assert_eq!(
+        fields["metadata"],
+        json!({ "affitor_customer_key": CUSTOMER })
+    );
+}
