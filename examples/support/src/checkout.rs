@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::environment::SetupError;
-use crate::provider::Provider;
+use crate::provider::PaymentProvider;
 use crate::users::User;
 
 /// The body of `POST /api/checkout`.
@@ -24,10 +24,10 @@ pub struct CheckoutRequest {
 
 impl CheckoutRequest {
     /// The provider asked for, Stripe unless named.
-    pub fn provider(&self) -> Result<Provider, SetupError> {
+    pub fn provider(&self) -> Result<PaymentProvider, SetupError> {
         self.provider
             .as_deref()
-            .map_or(Ok(Provider::Stripe), str::parse)
+            .map_or(Ok(PaymentProvider::Stripe), str::parse)
     }
 }
 
@@ -43,16 +43,16 @@ pub fn checkout_session(
     request_click_id: Option<&ClickId>,
     price_id: Option<&str>,
     program_id: &str,
-    provider: Provider,
+    provider: PaymentProvider,
 ) -> Value {
     let click_id = request_click_id.or(user.click_id.as_ref());
     let mut fields = match provider {
-        Provider::Stripe => checkout_fields::<Stripe>(&user.id, click_id),
-        Provider::Polar => checkout_fields::<Polar>(&user.id, click_id),
-        Provider::Paddle => checkout_fields::<Paddle>(&user.id, click_id),
-        Provider::LemonSqueezy => checkout_fields::<LemonSqueezy>(&user.id, click_id),
+        PaymentProvider::Stripe => checkout_fields::<Stripe>(&user.id, click_id),
+        PaymentProvider::Polar => checkout_fields::<Polar>(&user.id, click_id),
+        PaymentProvider::Paddle => checkout_fields::<Paddle>(&user.id, click_id),
+        PaymentProvider::LemonSqueezy => checkout_fields::<LemonSqueezy>(&user.id, click_id),
     };
-    if provider != Provider::Stripe {
+    if provider != PaymentProvider::Stripe {
         fields["provider"] = json!(provider.to_string());
         return fields;
     }

@@ -11,7 +11,7 @@
 //!   signup page and its request and answers; [`Users`] (`users`): an in-memory user store
 //!   standing in for the app's database.
 //! - [`CheckoutRequest`] and [`checkout_session`] (`checkout`): the checkout of the checkout
-//!   apps, for a [`Provider`] (`provider`).
+//!   apps, for a [`PaymentProvider`] (`provider`).
 //! - [`PaymentWebhooks`] (`webhooks`): the verifiers of the signed payment webhooks mounted;
 //!   [`PaymentEvent`] and [`webhook_status`] (`payment`): the unsigned demo payment webhook,
 //!   and the answer of each; [`sample`]: signed sample events (the `send-webhook` example
@@ -37,7 +37,7 @@ pub use console::{announce, announce_webhooks, init_tracing};
 pub use environment::{AppConfig, DEFAULT_ADDR, Environment, SetupError};
 pub use metrics::{install_metrics, metrics_page};
 pub use payment::{Payment, PaymentEvent, webhook_status};
-pub use provider::Provider;
+pub use provider::PaymentProvider;
 pub use shutdown::{log_delivery_report, shut_down};
 pub use signup::{SIGNUP_PAGE, SignupError, SignupForm, SignupResponse};
 pub use stand_in::DEMO_CLICK_ID;

@@ -7,9 +7,14 @@ use affitor_mock::SignedWebhook;
 
 use crate::environment::SetupError;
 
-/// A payment provider whose webhook the checkout apps take, at `POST /webhooks/<name>`.
+/// A payment provider of the checkout apps: whose checkout `POST /api/checkout` prepares, and
+/// whose webhook they take at `POST /webhooks/<name>`.
+///
+/// Not the library's [`Provider`](affitor::webhook::Provider) trait, which each provider's
+/// webhook type ([`Stripe`], [`Polar`], ...) implements: this names one of those types, to
+/// choose among them at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
+pub enum PaymentProvider {
     /// Stripe, at `POST /webhooks/stripe`.
     Stripe,
     /// Polar, at `POST /webhooks/polar`.
@@ -20,7 +25,7 @@ pub enum Provider {
     LemonSqueezy,
 }
 
-impl Provider {
+impl PaymentProvider {
     /// Every provider, in the order the apps mount them.
     pub const ALL: [Self; 4] = [Self::Stripe, Self::Polar, Self::Paddle, Self::LemonSqueezy];
 
@@ -74,7 +79,7 @@ impl Provider {
     }
 }
 
-impl fmt::Display for Provider {
+impl fmt::Display for PaymentProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Stripe => "stripe",
@@ -85,7 +90,7 @@ impl fmt::Display for Provider {
     }
 }
 
-impl std::str::FromStr for Provider {
+impl std::str::FromStr for PaymentProvider {
     type Err = SetupError;
 
     fn from_str(name: &str) -> Result<Self, SetupError> {

@@ -8,22 +8,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::provider::Provider;
+use crate::provider::PaymentProvider;
 
 /// `provider`'s event of a one-off payment of `amount_cents` USD by `customer_key`, through
 /// `click_id`, keyed by `key`: its sale's transaction id is [`transaction_id`].
 pub fn sale(
-    provider: Provider,
+    provider: PaymentProvider,
     key: &str,
     amount_cents: u64,
     customer_key: &str,
     click_id: Option<&str>,
 ) -> Value {
     match provider {
-        Provider::Stripe => stripe_checkout_completed(key, amount_cents, customer_key, click_id),
-        Provider::Polar => polar_order("order.paid", key, amount_cents, 0, customer_key, click_id),
-        Provider::Paddle => paddle_transaction_completed(key, amount_cents, customer_key, click_id),
-        Provider::LemonSqueezy => lemon_squeezy_order(
+        PaymentProvider::Stripe => {
+            stripe_checkout_completed(key, amount_cents, customer_key, click_id)
+        }
+        PaymentProvider::Polar => {
+            polar_order("order.paid", key, amount_cents, 0, customer_key, click_id)
+        }
+        PaymentProvider::Paddle => {
+            paddle_transaction_completed(key, amount_cents, customer_key, click_id)
+        }
+        PaymentProvider::LemonSqueezy => lemon_squeezy_order(
             "order_created",
             key,
             amount_cents,
@@ -35,10 +41,15 @@ pub fn sale(
 }
 
 /// `provider`'s event of a refund of `refunded_cents` of the sale [`sale`] keyed by `key`.
-pub fn refund(provider: Provider, key: &str, amount_cents: u64, refunded_cents: u64) -> Value {
+pub fn refund(
+    provider: PaymentProvider,
+    key: &str,
+    amount_cents: u64,
+    refunded_cents: u64,
+) -> Value {
     match provider {
-        Provider::Stripe => stripe_charge_refunded(key, amount_cents, refunded_cents),
-        Provider::Polar => polar_order(
+        PaymentProvider::Stripe => stripe_charge_refunded(key, amount_cents, refunded_cents),
+        PaymentProvider::Polar => polar_order(
             "order.refunded",
             key,
             amount_cents,
@@ -46,8 +57,8 @@ pub fn refund(provider: Provider, key: &str, amount_cents: u64, refunded_cents: 
             "",
             None,
         ),
-        Provider::Paddle => paddle_refund_approved(key, amount_cents, refunded_cents),
-        Provider::LemonSqueezy => lemon_squeezy_order(
+        PaymentProvider::Paddle => paddle_refund_approved(key, amount_cents, refunded_cents),
+        PaymentProvider::LemonSqueezy => lemon_squeezy_order(
             "order_refunded",
             key,
             amount_cents,
@@ -59,9 +70,9 @@ pub fn refund(provider: Provider, key: &str, amount_cents: u64, refunded_cents: 
 }
 
 /// The transaction id of the sale of [`sale`] keyed by `key`, as Affitor records it.
-pub fn transaction_id(provider: Provider, key: &str) -> String {
+pub fn transaction_id(provider: PaymentProvider, key: &str) -> String {
     match provider {
-        Provider::LemonSqueezy => format!("orders/{key}"),
+        PaymentProvider::LemonSqueezy => format!("orders/{key}"),
         _ => key.to_owned(),
     }
 }

@@ -5,7 +5,7 @@ use affitor::webhook::{
 };
 
 use crate::environment::SetupError;
-use crate::provider::Provider;
+use crate::provider::PaymentProvider;
 
 /// The checkout apps' payment webhooks: the verifiers of the provider routes that are mounted,
 /// and whether the unsigned demo route `POST /webhooks/payment` is.
@@ -28,7 +28,7 @@ pub struct PaymentWebhooks {
     /// local stand-in.
     pub plain_payment: bool,
     /// The providers whose route verifies with the demo secret.
-    pub demo: Vec<Provider>,
+    pub demo: Vec<PaymentProvider>,
 }
 
 impl PaymentWebhooks {
@@ -38,11 +38,26 @@ impl PaymentWebhooks {
     pub fn from_env(on_stand_in: bool) -> Result<Self, SetupError> {
         let mut demo = Vec::new();
         let webhooks = Self {
-            stripe: mounted(Provider::Stripe, on_stand_in, Verifier::from_env, &mut demo)?,
-            polar: mounted(Provider::Polar, on_stand_in, Verifier::from_env, &mut demo)?,
-            paddle: mounted(Provider::Paddle, on_stand_in, Verifier::from_env, &mut demo)?,
+            stripe: mounted(
+                PaymentProvider::Stripe,
+                on_stand_in,
+                Verifier::from_env,
+                &mut demo,
+            )?,
+            polar: mounted(
+                PaymentProvider::Polar,
+                on_stand_in,
+                Verifier::from_env,
+                &mut demo,
+            )?,
+            paddle: mounted(
+                PaymentProvider::Paddle,
+                on_stand_in,
+                Verifier::from_env,
+                &mut demo,
+            )?,
             lemon_squeezy: mounted(
-                Provider::LemonSqueezy,
+                PaymentProvider::LemonSqueezy,
                 on_stand_in,
                 Verifier::from_env,
                 &mut demo,
@@ -61,14 +76,14 @@ impl PaymentWebhooks {
 
     /// Every route, on the demo secrets: the apps on the local stand-in, as tests run them.
     pub fn demo() -> Self {
-        let demo = |provider: Provider| provider.demo_secret().to_owned();
+        let demo = |provider: PaymentProvider| provider.demo_secret().to_owned();
         Self {
-            stripe: Verifier::new(demo(Provider::Stripe)).ok(),
-            polar: Verifier::new(demo(Provider::Polar)).ok(),
-            paddle: Verifier::new(demo(Provider::Paddle)).ok(),
-            lemon_squeezy: Verifier::new(demo(Provider::LemonSqueezy)).ok(),
+            stripe: Verifier::new(demo(PaymentProvider::Stripe)).ok(),
+            polar: Verifier::new(demo(PaymentProvider::Polar)).ok(),
+            paddle: Verifier::new(demo(PaymentProvider::Paddle)).ok(),
+            lemon_squeezy: Verifier::new(demo(PaymentProvider::LemonSqueezy)).ok(),
             plain_payment: true,
-            demo: Provider::ALL.to_vec(),
+            demo: PaymentProvider::ALL.to_vec(),
         }
     }
 }
@@ -76,10 +91,10 @@ impl PaymentWebhooks {
 /// The verifier of `provider`'s route: from its environment variable, else on the demo secret
 /// `on_stand_in` (noted in `demo`), else none: the route is not mounted.
 fn mounted<P: webhook::Provider>(
-    provider: Provider,
+    provider: PaymentProvider,
     on_stand_in: bool,
     from_env: impl FnOnce() -> Result<Verifier<P>, WebhookError>,
-    demo: &mut Vec<Provider>,
+    demo: &mut Vec<PaymentProvider>,
 ) -> Result<Option<Verifier<P>>, SetupError> {
     let variable = provider.secret_variable();
     match from_env() {
@@ -125,25 +140,25 @@ mod tests {
     #[test]
     fn a_route_without_its_secret_is_mounted_only_on_the_stand_in() {
         let mut demo = Vec::new();
-        let away = mounted(Provider::Stripe, false, unset, &mut demo).unwrap();
+        let away = mounted(PaymentProvider::Stripe, false, unset, &mut demo).unwrap();
         assert!(away.is_none());
         assert!(demo.is_empty());
-        let local = mounted(Provider::Stripe, true, unset, &mut demo).unwrap();
+        let local = mounted(PaymentProvider::Stripe, true, unset, &mut demo).unwrap();
         assert!(local.is_some());
-        assert_eq!(demo, [Provider::Stripe]);
+        assert_eq!(demo, [PaymentProvider::Stripe]);
     }
 
     #[test]
     fn a_set_secret_is_used_anywhere_and_a_bad_one_stops_the_app() {
         let mut demo = Vec::new();
-        let set = mounted(Provider::Stripe, false, rotating, &mut demo).unwrap();
+        let set = mounted(PaymentProvider::Stripe, false, rotating, &mut demo).unwrap();
         assert_eq!(
             format!("{set:?}").matches("secrets: 2").count(),
             1,
             "{set:?}"
         );
         assert!(demo.is_empty());
-        let error = mounted(Provider::Stripe, true, empty, &mut demo).unwrap_err();
+        let error = mounted(PaymentProvider::Stripe, true, empty, &mut demo).unwrap_err();
         assert!(
             error.to_string().starts_with("STRIPE_WEBHOOK_SECRET"),
             "{error}"
