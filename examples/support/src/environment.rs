@@ -66,7 +66,8 @@ impl Environment {
     /// `POLAR_WEBHOOK_SECRET`.
     ///
     /// With neither API variable set (or both empty), starts the local Affitor API stand-in,
-    /// which logs every event it receives, seeds a demo click, and prints how to try the app.
+    /// which logs every event it receives and knows a demo click, and prints its URL and API
+    /// key.
     /// With `AFFITOR_OUTBOX` set and not empty, opens the durable outbox there (a SQLite path,
     /// or a `postgres://` URL), delivering through the app's client.
     pub async fn from_env() -> Result<Self, SetupError> {

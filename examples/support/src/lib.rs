@@ -2,8 +2,8 @@
 //!
 //! - [`Environment`] (`environment`): the example contract's configuration (`ADDR`,
 //!   `AFFITOR_API_URL`, `AFFITOR_API_KEY`, ...) and the [`AppConfig`] the apps serve with;
-//!   with no API URL it starts the local Affitor API stand-in (`stand_in`), and with
-//!   `AFFITOR_OUTBOX` it opens the durable outbox (`outbox`).
+//!   with no API URL it starts the local Affitor API stand-in (`stand_in`), which prints its
+//!   URL and API key, and with `AFFITOR_OUTBOX` it opens the durable outbox (`outbox`).
 //! - [`init_tracing`], [`announce`] and [`announce_webhooks`] (`console`): the log, and the
 //!   printed lines that say how to try an app.
 //! - [`metrics_page`] (`metrics`): the Prometheus text of `GET /metrics`.
