@@ -10,7 +10,7 @@ use std::time::Duration;
 use affitor::client::Endpoint;
 use affitor_mock::{Fault, RefundStatus, SignedWebhook};
 use affitor_scenarios::{Kind, Running, apps, user_id, wait_until};
-use example_support::{Provider, sample};
+use example_support::{PaymentProvider, sample};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -69,7 +69,7 @@ async fn a_webhook_without_its_secret_is_not_mounted() {
     let none = example_support::PaymentWebhooks::default();
     for app in apps(Kind::Checkout) {
         let running = app.start_with_webhooks(none.clone()).await;
-        for provider in Provider::ALL {
+        for provider in PaymentProvider::ALL {
             let event = sample::sale(provider, "key_u1", 4900, "user_x", None);
             let path = format!("/webhooks/{provider}");
             let answer = running
@@ -556,14 +556,14 @@ mod scenario {
     }
 
     /// `event` signed with the app's demo secret of `provider`, now.
-    fn signed(provider: Provider, event: &Value) -> SignedWebhook {
+    fn signed(provider: PaymentProvider, event: &Value) -> SignedWebhook {
         provider.demo_signed(event.to_string())
     }
 
     pub(super) async fn every_provider_sale_and_refund_reach_the_api_once(app: &Running) {
         let name = app.app.name;
         let (user_id, click_id) = referred_user(app).await;
-        for provider in Provider::ALL {
+        for provider in PaymentProvider::ALL {
             let key = format!("{provider}_sale_1");
             let sale = sample::sale(provider, &key, 2500, &user_id, Some(&click_id));
             for _ in 0..2 {
@@ -614,7 +614,7 @@ mod scenario {
     /// Posts `signed` to the provider's webhook and checks the status it answers.
     async fn deliver_signed(
         app: &Running,
-        provider: Provider,
+        provider: PaymentProvider,
         signed: &SignedWebhook,
         expected: StatusCode,
     ) {
@@ -633,15 +633,15 @@ mod scenario {
     ) {
         let (user_id, click_id) = referred_user(app).await;
         let event = sample::stripe_checkout_completed("pi_s1", 4900, &user_id, Some(&click_id));
-        let delivery = signed(Provider::Stripe, &event);
+        let delivery = signed(PaymentProvider::Stripe, &event);
         for _ in 0..3 {
-            deliver_signed(app, Provider::Stripe, &delivery, StatusCode::OK).await;
+            deliver_signed(app, PaymentProvider::Stripe, &delivery, StatusCode::OK).await;
         }
         // The provider signs each redelivery anew: the same event still records one sale.
         deliver_signed(
             app,
-            Provider::Stripe,
-            &signed(Provider::Stripe, &event),
+            PaymentProvider::Stripe,
+            &signed(PaymentProvider::Stripe, &event),
             StatusCode::OK,
         )
         .await;
@@ -664,8 +664,8 @@ mod scenario {
         let sale = sample::stripe_checkout_completed("pi_s2", 4900, &user_id, Some(&click_id));
         deliver_signed(
             app,
-            Provider::Stripe,
-            &signed(Provider::Stripe, &sale),
+            PaymentProvider::Stripe,
+            &signed(PaymentProvider::Stripe, &sale),
             StatusCode::OK,
         )
         .await;
@@ -673,8 +673,8 @@ mod scenario {
         for _ in 0..2 {
             deliver_signed(
                 app,
-                Provider::Stripe,
-                &signed(Provider::Stripe, &refund),
+                PaymentProvider::Stripe,
+                &signed(PaymentProvider::Stripe, &refund),
                 StatusCode::OK,
             )
             .await;
@@ -698,8 +698,8 @@ mod scenario {
             sample::polar_order("order.paid", "order_p1", 1900, 0, &user_id, Some(&click_id));
         deliver_signed(
             app,
-            Provider::Polar,
-            &signed(Provider::Polar, &paid),
+            PaymentProvider::Polar,
+            &signed(PaymentProvider::Polar, &paid),
             StatusCode::OK,
         )
         .await;
@@ -713,8 +713,8 @@ mod scenario {
         );
         deliver_signed(
             app,
-            Provider::Polar,
-            &signed(Provider::Polar, &refunded),
+            PaymentProvider::Polar,
+            &signed(PaymentProvider::Polar, &refunded),
             StatusCode::OK,
         )
         .await;
@@ -733,7 +733,7 @@ mod scenario {
         let name = app.app.name;
         let event = sample::stripe_checkout_completed("pi_s3", 4900, "user_1", None);
         let body = event.to_string();
-        let secret = Provider::Stripe.demo_secret();
+        let secret = PaymentProvider::Stripe.demo_secret();
         let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
         let valid = SignedWebhook::stripe(secret, body.clone());
         let cases = [
@@ -760,7 +760,7 @@ mod scenario {
             ),
             (
                 "Polar's headers on Stripe's route",
-                SignedWebhook::polar(Provider::Polar.demo_secret(), body.clone()),
+                SignedWebhook::polar(PaymentProvider::Polar.demo_secret(), body.clone()),
                 400,
             ),
         ];
@@ -814,8 +814,8 @@ mod scenario {
         for event in [other, free] {
             deliver_signed(
                 app,
-                Provider::Stripe,
-                &signed(Provider::Stripe, &event),
+                PaymentProvider::Stripe,
+                &signed(PaymentProvider::Stripe, &event),
                 StatusCode::OK,
             )
             .await;
@@ -830,8 +830,8 @@ mod scenario {
         let mut refund = sample::stripe_charge_refunded("pi_never_sold", 4900, 4900);
         deliver_signed(
             app,
-            Provider::Stripe,
-            &signed(Provider::Stripe, &refund),
+            PaymentProvider::Stripe,
+            &signed(PaymentProvider::Stripe, &refund),
             StatusCode::SERVICE_UNAVAILABLE,
         )
         .await;
@@ -839,8 +839,8 @@ mod scenario {
         refund["created"] = json!(refund["created"].as_u64().unwrap_or_default() - two_days);
         deliver_signed(
             app,
-            Provider::Stripe,
-            &signed(Provider::Stripe, &refund),
+            PaymentProvider::Stripe,
+            &signed(PaymentProvider::Stripe, &refund),
             StatusCode::OK,
         )
         .await;
@@ -857,8 +857,8 @@ mod scenario {
         for _ in 0..2 {
             deliver_signed(
                 app,
-                Provider::Stripe,
-                &signed(Provider::Stripe, &event),
+                PaymentProvider::Stripe,
+                &signed(PaymentProvider::Stripe, &event),
                 StatusCode::SERVICE_UNAVAILABLE,
             )
             .await;
@@ -868,8 +868,8 @@ mod scenario {
         for _ in 0..2 {
             deliver_signed(
                 app,
-                Provider::Stripe,
-                &signed(Provider::Stripe, &event),
+                PaymentProvider::Stripe,
+                &signed(PaymentProvider::Stripe, &event),
                 StatusCode::OK,
             )
             .await;

@@ -15,7 +15,7 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 
 use affitor_mock::SignedWebhook;
-use example_support::{DEFAULT_ADDR, DEMO_CLICK_ID, Provider, sample};
+use example_support::{DEFAULT_ADDR, DEMO_CLICK_ID, PaymentProvider, sample};
 
 const AMOUNT_CENTS: u64 = 4900;
 
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let provider: Provider = args.first().ok_or("which provider?")?.parse()?;
+    let provider: PaymentProvider = args.first().ok_or("which provider?")?.parse()?;
     let refund = match args.get(1).map(String::as_str) {
         Some("sale") => false,
         Some("refund") => true,
@@ -50,10 +50,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (secret, demo) = provider.secret();
     // The sale's key, from the user: `refund` finds the `sale` sent before it.
     let key = match provider {
-        Provider::Stripe => format!("pi_demo_{user}"),
-        Provider::Polar => format!("order_demo_{user}"),
-        Provider::Paddle => format!("txn_demo_{user}"),
-        Provider::LemonSqueezy => format!("demo_{user}"),
+        PaymentProvider::Stripe => format!("pi_demo_{user}"),
+        PaymentProvider::Polar => format!("order_demo_{user}"),
+        PaymentProvider::Paddle => format!("txn_demo_{user}"),
+        PaymentProvider::LemonSqueezy => format!("demo_{user}"),
     };
     let body = if refund {
         sample::refund(provider, &key, AMOUNT_CENTS, AMOUNT_CENTS)

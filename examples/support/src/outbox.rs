@@ -1,0 +1,23 @@
+//! The durable outbox an example writes its events to when `AFFITOR_OUTBOX` names one.
+
+use affitor::Client;
+use affitor_outbox::Outbox;
+
+use crate::environment::SetupError;
+
+/// The environment variable naming the durable outbox: a SQLite path, or a `postgres://` URL.
+pub(crate) const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
+
+/// Opens the outbox of `AFFITOR_OUTBOX`, if it is set and not empty, delivering through
+/// `affitor`.
+pub(crate) async fn open_outbox(affitor: &Client) -> Result<Option<Outbox>, SetupError> {
+    let location = match std::env::var(OUTBOX_VARIABLE) {
+        Ok(location) if !location.trim().is_empty() => location,
+        _ => return Ok(None),
+    };
+    // The error names the variable and the location, its password left out.
+    let outbox = Outbox::open(location.trim(), affitor.clone())
+        .await
+        .map_err(|error| SetupError(error.to_string()))?;
+    Ok(Some(outbox))
+}

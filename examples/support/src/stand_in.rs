@@ -1,0 +1,53 @@
+//! The local stand-in of the Affitor API, which an example starts when `AFFITOR_API_URL` is
+//! unset: its demo click, and the lines that say how to call it.
+
+use affitor::client::Endpoint;
+use affitor::{ClickId, Client};
+use affitor_mock::MockServer;
+
+use crate::environment::SetupError;
+
+/// The click id of a partner's click that the local stand-in API knows from the start, so the
+/// README's `curl` works as it is written.
+pub const DEMO_CLICK_ID: &str = "cust_demo_1";
+
+fn demo_click_id() -> ClickId {
+    DEMO_CLICK_ID
+        .parse()
+        .expect("the demo click id is a valid click id")
+}
+
+/// Starts the local stand-in, which logs every event it receives and knows the partner
+/// `partner`'s click [`DEMO_CLICK_ID`], and a client of it. Prints its URL and API key, so
+/// that it can be called by hand too.
+pub(crate) async fn start() -> Result<(MockServer, Client), SetupError> {
+    let stand_in = MockServer::builder()
+        .log_events(true)
+        .start()
+        .await
+        .map_err(|error| {
+            SetupError(format!(
+                "cannot start the local Affitor API stand-in: {error}"
+            ))
+        })?;
+    let affitor = Client::builder()
+        .base_url(stand_in.url())
+        .api_key(stand_in.api_key())
+        .build()
+        .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
+    stand_in.click_with_id("partner", demo_click_id());
+    announce(&stand_in);
+    Ok((stand_in, affitor))
+}
+
+/// Prints where the stand-in listens and the API key it accepts (a key of the stand-in only,
+/// printed so that a newcomer can call it), with a `curl` that does.
+fn announce(stand_in: &MockServer) {
+    let (url, api_key) = (stand_in.url(), stand_in.api_key());
+    println!(
+        "AFFITOR_API_URL is unset or empty: started the local Affitor API stand-in at {url}, \
+         with the API key {api_key}; ask it for the program's readiness:\n  \
+         curl -s {url}{readiness} -H 'authorization: Bearer {api_key}'",
+        readiness = Endpoint::Readiness.path(),
+    );
+}
