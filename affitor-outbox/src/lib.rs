@@ -30,9 +30,9 @@
 //! // Or written before the handler goes on:
 //! outbox.enqueue(client.lead("user_456")).await;
 //!
-//! // At the end of `main`: the writes end, the relay finishes what it is sending; the rest
-//! // waits in the store.
-//! outbox.shutdown(std::time::Duration::from_secs(5)).await;
+//! // At the end of `main`: the writes end, the relay finishes what it is sending (the rest
+//! // waits in the store), and the client's in-memory queue is flushed.
+//! client.shutdown(std::time::Duration::from_secs(5)).await;
 //! # Ok(())
 //! # }
 //! ```
