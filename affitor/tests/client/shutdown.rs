@@ -169,6 +169,35 @@ async fn shutdown_reports_events_the_api_refused_during_the_flush() {
     );
 }
 
+/// "N events not delivered" counts the events the API refused before the shutdown too, which
+/// the flush's own list cannot name.
+#[tokio::test]
+async fn the_report_counts_what_was_refused_before_the_shutdown() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().refund_not_found_window(Duration::ZERO))
+        .build()
+        .unwrap();
+
+    queue_sales(&client, &click_id, ids("in_ok", 2));
+    client.refund("in_unknown_1").send_in_background();
+    let before = client.flush(Duration::from_secs(30)).await;
+    assert_eq!((before.delivered, before.failed), (2, 1));
+    // Refused during the flush: listed, and counted in `failed`.
+    client.refund("in_unknown_2").send_in_background();
+    let report = client.shutdown(Duration::from_secs(30)).await;
+
+    assert_eq!((report.delivered, report.failed, report.kept), (0, 1, 0));
+    assert_eq!(report.undelivered.len(), 1);
+    assert!(!report.is_complete());
+    assert_eq!(report.not_delivered(), 2, "{report:?}");
+    // A second shutdown is harmless, and says the same.
+    let again = client.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(again.not_delivered(), 2, "{again:?}");
+}
+
 /// A runtime on the calling thread, as a request handler's or a test's.
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
