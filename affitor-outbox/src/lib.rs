@@ -30,9 +30,9 @@
 //! // Or written before the handler goes on:
 //! outbox.enqueue(client.lead("user_456")).await;
 //!
-//! // At the end of `main`: the writes end, the relay finishes what it is sending; the rest
-//! // waits in the store.
-//! outbox.shutdown(std::time::Duration::from_secs(5)).await;
+//! // At the end of `main`: the writes end, the relay finishes what it is sending (the rest
+//! // waits in the store), and the client's in-memory queue is flushed.
+//! client.shutdown(std::time::Duration::from_secs(5)).await;
 //! # Ok(())
 //! # }
 //! ```
@@ -79,6 +79,28 @@ pub use error::OutboxError;
 pub use outbox::Outbox;
 pub use stats::OutboxStats;
 pub use store::DeadLetter;
+
+/// The `sqlx` this crate is built against: name its types through it
+/// (`affitor_outbox::sqlx::PgPool`, `affitor_outbox::sqlx::Transaction`), and a `sqlx` of
+/// another version in your `Cargo.toml` can never hand `OutboxBuilder::postgres` or
+/// [`Outbox::enqueue_in`] a type they do not take.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # async fn signup(
+/// #     outbox: affitor_outbox::Outbox,
+/// #     client: affitor::Client,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// use affitor_outbox::sqlx::SqlitePool;
+///
+/// let pool = SqlitePool::connect("sqlite://app.db").await?;
+/// let mut transaction = pool.begin().await?;
+/// outbox.enqueue_in(&mut *transaction, client.lead("user_123")).await?;
+/// transaction.commit().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub use sqlx;
 
 /// The futures a web handler awaits must be `Send`: checked at compile time.
 #[cfg(all(test, feature = "sqlite", feature = "postgres"))]

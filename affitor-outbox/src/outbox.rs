@@ -1,12 +1,15 @@
 //! The outbox handle: enqueue, counters, dead letters and shutdown.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use affitor::Client;
-use affitor::client::{Backend, Endpoint, Event, IntoEvent};
+use affitor::client::{Backend, DeliveryReport, DeliveryStats, Endpoint, Event, IntoEvent};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
@@ -22,8 +25,10 @@ use crate::store::{DeadLetter, NewRow, Store};
 /// answers, and delivered by a relay. See the [crate documentation](crate).
 ///
 /// Cheap to clone: clones share one store, one relay and one set of counters. Open it once at
-/// start-up, keep it in your application state, and call [`shutdown`](Self::shutdown) at the
-/// end of `main`. The relay is a task on the tokio runtime `open` ran on; it runs until
+/// start-up, keep it in your application state, make it the [backend](#impl-Backend-for-Outbox)
+/// of the client your handlers use, and call that client's
+/// [`shutdown`](affitor::Client::shutdown) at the end of `main` (it stops the outbox too; an
+/// outbox used without a client calls its own [`shutdown`](Self::shutdown)). The relay is a task on the tokio runtime `open` ran on; it runs until
 /// `shutdown`, or until that runtime stops (what it was sending then goes again when its lease
 /// ends).
 ///
@@ -45,7 +50,9 @@ impl Outbox {
         let relay = config.relay;
         let inner = Arc::new(Inner {
             store,
-            client,
+            // Whatever backend `client` holds (this outbox's, even), the relay sends through its
+            // transport and the fallback goes to its in-memory queue: never back here.
+            client: client.with_memory_queue(),
             config,
             counters: Counters::default(),
             wake: Notify::new(),
@@ -277,7 +284,9 @@ impl Outbox {
     /// Stops the relay: it claims nothing more and finishes the rows it is sending, for at most
     /// `deadline`; rows still being sent then are released, to go again at the next start (or
     /// at once, on another relay). Events written later still go to the store. Returns the
-    /// counters once stopped.
+    /// counters once stopped. The client holding the outbox as its backend calls it from its
+    /// own [`shutdown`](affitor::Client::shutdown), which also stops the in-memory queue: call
+    /// that one, once. Calling this one again is harmless.
     ///
     /// ```no_run
     /// # async fn stop(outbox: affitor_outbox::Outbox) {
@@ -333,6 +342,28 @@ impl Outbox {
 /// its runtime cuts short (the outbox's runtime ended without a `shutdown`) is logged at
 /// `error` and counted (`result="interrupted"`).
 ///
+/// The client's other calls go to the outbox too:
+///
+/// - [`Client::delivery_stats`](affitor::Client::delivery_stats): the outbox's counters added
+///   to those of the in-memory queue it falls back to: `queued` + [`enqueued`](OutboxStats::enqueued),
+///   `delivered` + [`delivered`](OutboxStats::delivered), `retried` +
+///   [`rescheduled`](OutboxStats::rescheduled), `failed` + [`invalid`](OutboxStats::invalid),
+///   [`dead`](OutboxStats::dead) and [`corrupt`](OutboxStats::corrupt) (the dead letters), and
+///   `pending` + the writes under way and the rows being sent. The rows waiting in the store
+///   for a later attempt are not counted there (reading them takes a query): see
+///   [`Outbox::waiting`].
+/// - [`Client::flush`](affitor::Client::flush): waits for the writes under way, then for the
+///   store to hold no row waiting (whoever wrote it; a row whose next attempt is later than
+///   the deadline keeps it waiting), then for the in-memory queue; its `pending` counts the
+///   rows still in the store. A writer-only outbox ([`relay(false)`](crate::OutboxBuilder::relay))
+///   waits for the whole deadline while rows wait.
+/// - [`Client::shutdown`](affitor::Client::shutdown): [`Outbox::shutdown`] (the writes end, the
+///   relay stops), then the in-memory queue's shutdown, within the one deadline. The report's
+///   `delivered` and `failed` add the rows the relay delivered and gave up on (dead letters)
+///   during it, and [`kept`](affitor::client::DeliveryReport::kept) is the rows left in the
+///   store for the next start. Calling it again, or [`Outbox::shutdown`] after it, is
+///   harmless.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use affitor_outbox::Outbox;
@@ -340,12 +371,14 @@ impl Outbox {
 ///
 /// let direct = Client::from_env()?; // the relay sends through it
 /// let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;
-/// let client = direct.with_backend(outbox.clone()); // give this one to the layer
+/// let client = direct.with_backend(outbox); // give this one to the layer
 ///
 /// // In a handler, as without an outbox:
 /// client.lead("user_123").email("ada@example.com").send_in_background();
 ///
-/// outbox.shutdown(std::time::Duration::from_secs(5)).await; // at the end of `main`
+/// // At the end of `main`: the outbox, its relay and the in-memory queue stop.
+/// let report = client.shutdown(std::time::Duration::from_secs(5)).await;
+/// println!("{} events left in the store for the next start", report.kept);
 /// # Ok(())
 /// # }
 /// ```
@@ -391,9 +424,129 @@ impl Backend for Outbox {
         self.inner.client.send_event_in_background(event);
     }
 
+    fn flush(
+        &self,
+        deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = DeliveryStats> + Send + '_>> {
+        Box::pin(self.flush_all(deadline))
+    }
+
+    fn shutdown(
+        &self,
+        deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = DeliveryReport> + Send + '_>> {
+        Box::pin(self.shutdown_all(deadline))
+    }
+
+    fn stats(&self) -> DeliveryStats {
+        self.delivery_stats(None)
+    }
+
     fn name(&self) -> &'static str {
         "affitor_outbox::Outbox"
     }
+}
+
+/// How often a flush looks whether the store is empty.
+const FLUSH_LOOK: Duration = Duration::from_millis(20);
+
+impl Outbox {
+    /// The outbox's counters as a client's: its own added to those of the in-memory queue it
+    /// falls back to; `rows`, the rows in the store, when they were read.
+    fn delivery_stats(&self, rows: Option<u64>) -> DeliveryStats {
+        let outbox = self.stats();
+        let mut stats = self.inner.client.delivery_stats();
+        stats.queued += outbox.enqueued;
+        stats.delivered += outbox.delivered;
+        stats.retried += outbox.rescheduled;
+        stats.failed += outbox.invalid + outbox.dead + outbox.corrupt;
+        // A row being sent is still in the store: counted once.
+        let rows = rows.unwrap_or(0).max(outbox.in_flight);
+        stats.pending += self.inner.writes.len() as u64 + rows;
+        stats.in_flight += outbox.in_flight;
+        stats
+    }
+
+    /// The client's flush: the writes under way, the store, then the in-memory queue.
+    async fn flush_all(&self, deadline: Duration) -> DeliveryStats {
+        let until = instant_after(deadline);
+        let mut rows = None;
+        loop {
+            if self.inner.writes.is_empty() {
+                match self.inner.store.waiting().await {
+                    Ok(waiting) => rows = Some(waiting),
+                    Err(error) => {
+                        tracing::warn!(
+                            error = %error,
+                            location = %self.inner.location,
+                            "Affitor outbox flush could not count the rows waiting in its store"
+                        );
+                        rows = None;
+                        break;
+                    }
+                }
+                if rows == Some(0) {
+                    break;
+                }
+            }
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            tokio::time::sleep(FLUSH_LOOK.min(until - now)).await;
+        }
+        let _ = self
+            .inner
+            .client
+            .flush(until.saturating_duration_since(Instant::now()))
+            .await;
+        self.delivery_stats(rows)
+    }
+
+    /// The client's shutdown: the outbox's, then the in-memory queue's, within one deadline.
+    async fn shutdown_all(&self, deadline: Duration) -> DeliveryReport {
+        let until = instant_after(deadline);
+        let before = self.stats();
+        Outbox::shutdown(self, deadline).await;
+        let remaining = until.saturating_duration_since(Instant::now());
+        let mut report = self.inner.client.shutdown(remaining).await;
+        let after = self.stats();
+        report.delivered += after.delivered - before.delivered;
+        report.failed += (after.dead + after.corrupt) - (before.dead + before.corrupt);
+        report.kept = match self.inner.store.waiting().await {
+            Ok(rows) => rows,
+            Err(error) => {
+                // What this process wrote and did not settle, at least, is in the store.
+                let settled = after.delivered + after.dead + after.corrupt;
+                let kept = after.enqueued.saturating_sub(settled);
+                tracing::warn!(
+                    error = %error,
+                    location = %self.inner.location,
+                    kept,
+                    "Affitor outbox could not count the rows left in its store; reporting those \
+                     this process wrote and did not deliver"
+                );
+                kept
+            }
+        };
+        report.stats = self.delivery_stats(None);
+        tracing::info!(
+            delivered_during_flush = report.delivered,
+            failed_during_flush = report.failed,
+            kept = report.kept,
+            not_delivered = report.not_delivered(),
+            location = %self.inner.location,
+            "Affitor outbox and in-memory queue stopped; the rows kept go at the next start"
+        );
+        report
+    }
+}
+
+/// The instant `deadline` from now; a year for a deadline too far to represent.
+fn instant_after(deadline: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(deadline)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// The event in `slot`, taken out of it.

@@ -11,7 +11,8 @@ use crate::store::Store;
 /// What the handles and the relay share.
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    /// The client the relay sends through, and the events the store cannot take fall back to.
+    /// The client the relay sends through, and the events the store cannot take fall back to:
+    /// always with its in-memory queue as its backend, so that nothing falls back here.
     pub(crate) client: Client,
     pub(crate) config: Config,
     pub(crate) counters: Counters,

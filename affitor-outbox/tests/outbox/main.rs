@@ -5,6 +5,8 @@
 mod support;
 
 #[cfg(feature = "sqlite")]
+mod backend;
+#[cfg(feature = "sqlite")]
 mod crash;
 #[cfg(feature = "sqlite")]
 mod hardening;

@@ -14,7 +14,7 @@ use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
 use super::retry::RetryPolicy;
 use super::transport::Transport;
-use super::{Client, Inner};
+use super::{Backend, Client, Inner};
 
 /// The API used when no base URL is given.
 pub(super) const DEFAULT_BASE_URL: &str = "https://api.affitor.com";
@@ -345,27 +345,30 @@ impl ClientBuilder {
                 .map_err(|error| Error::new(ErrorKind::HttpClient).with_source(error))?,
         };
 
+        let transport = Arc::new(Transport {
+            http,
+            urls,
+            readiness_recheck_url,
+            api_key,
+            bearer,
+            user_agent,
+            timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            retry: self.retry,
+        });
+        let memory = Arc::new(Delivery::new(
+            self.queue_capacity.unwrap_or(DEFAULT_CAPACITY),
+            self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+            Arc::clone(&transport),
+        ));
         Ok(Client {
+            backend: Arc::clone(&memory) as Arc<dyn Backend>,
             inner: Arc::new(Inner {
-                transport: Transport {
-                    http,
-                    urls,
-                    readiness_recheck_url,
-                    api_key,
-                    bearer,
-                    user_agent,
-                    timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                    retry: self.retry,
-                },
+                transport,
                 base_url,
                 test_mode: self.test_mode,
                 program_id: self.program_id,
-                delivery: Delivery::new(
-                    self.queue_capacity.unwrap_or(DEFAULT_CAPACITY),
-                    self.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT),
-                ),
+                memory,
             }),
-            backend: None,
         })
     }
 }

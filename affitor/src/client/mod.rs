@@ -16,8 +16,9 @@
 //!   readers that make the wire structs as forgiving as the API needs;
 //! - `retry.rs`: [`RetryPolicy`] and the pure decision of whether and when to retry;
 //! - `error.rs`: [`Error`] and [`ErrorKind`]; `error_body.rs`: the API's three error shapes;
-//! - `delivery/`: the background queue behind `send_in_background`, its worker and its
-//!   counters; it sends through the transport, which knows nothing of it;
+//! - `delivery/`: [`Backend`], the one way an event leaves in the background, and its
+//!   default, the in-memory queue with its worker and its counters; it sends through the
+//!   transport, which knows nothing of it;
 //! - `event.rs`: [`Event`], a validated request held as a value (what a durable outbox
 //!   stores), [`IntoEvent`], and [`Client::send_event`];
 //! - `bound.rs`: [`BoundClient`], the client bound to one request's click id;
@@ -26,8 +27,9 @@
 //! A sale sent inline: `Client::sale` → `SaleRequest` setters → `SaleRequest::send` validates
 //! into a `SalePayload` → `Transport::call` (retry loop) → `SalePayload::decode` reads the
 //! `SaleAnswer` into a [`SaleOutcome`]. In the background: `SaleRequest::send_in_background`
-//! validates the same way and queues the payload; the delivery worker later sends it through
-//! the same `Transport::call`.
+//! validates the same way and hands the event to the client's backend: the in-memory queue's
+//! worker later sends it through the same `Transport::call` (an outbox stores it first, and its
+//! relay sends it with `Client::send_event`).
 
 mod answer;
 mod api_key;
@@ -104,9 +106,12 @@ pub use crate::endpoint::Endpoint;
 /// # Sending in the background
 ///
 /// Each tracking request has two ways to go: `send().await`, which returns the outcome or the
-/// error, and `send_in_background()`, which queues the event for the client's background
-/// worker and returns at once. The second never blocks and never fails the request in
-/// progress:
+/// error, and `send_in_background()`, which hands the event to the client's [`Backend`] and
+/// returns at once. The backend is the client's in-memory queue and its background worker,
+/// unless [`Client::with_backend`] installed another (a durable outbox): whichever it is,
+/// [`Client::flush`], [`Client::shutdown`] and [`Client::delivery_stats`] go through it, so the
+/// app flushes, stops and watches its delivery on the client alone. `send_in_background` never
+/// blocks and never fails the request in progress; with the in-memory queue:
 ///
 /// - an invalid event is logged at `warn` and counted as [`failed`](DeliveryStats::failed);
 /// - an event that finds the queue full ([`ClientBuilder::queue_capacity`]) or the client shut
@@ -130,17 +135,19 @@ pub use crate::endpoint::Endpoint;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
-    /// Where `send_in_background` hands events, instead of the in-memory queue
-    /// ([`Client::with_backend`]).
-    backend: Option<Arc<dyn Backend>>,
+    /// Where every background event goes: `inner.memory`, unless [`Client::with_backend`]
+    /// installed another.
+    backend: Arc<dyn Backend>,
 }
 
 struct Inner {
-    transport: Transport,
+    transport: Arc<Transport>,
     base_url: String,
     test_mode: bool,
     program_id: Option<String>,
-    delivery: delivery::Delivery,
+    /// The in-memory queue: the backend the builder installs, and the one a backend falls
+    /// back to ([`Client::with_memory_queue`]). It holds the transport, not the client.
+    memory: Arc<delivery::Delivery>,
 }
 
 impl Client {
@@ -275,7 +282,8 @@ impl Client {
         BoundClient::new(self.clone(), click_id)
     }
 
-    /// The counters of the background delivery, shared by every clone of this client.
+    /// The counters of the background delivery, shared by every clone of this client: its
+    /// [`Backend`]'s.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -287,13 +295,13 @@ impl Client {
     /// # }
     /// ```
     pub fn delivery_stats(&self) -> DeliveryStats {
-        self.inner.delivery.stats()
+        self.backend.stats()
     }
 
     /// Waits until every event queued so far (and any queued meanwhile) is delivered or given
     /// up on, or until `deadline` passes, and returns the counters then: `pending` is 0 when
-    /// the queue was emptied. Unlike [`shutdown`](Self::shutdown), the client keeps taking
-    /// events: call it at the end of a batch job, before a test's assertions, or before a
+    /// the queue was emptied. Its [`Backend`] does the waiting (an outbox waits for its store to
+    /// empty). Unlike [`shutdown`](Self::shutdown), the client keeps taking events: call it at the end of a batch job, before a test's assertions, or before a
     /// serverless invocation freezes the process.
     ///
     /// ```
@@ -309,13 +317,15 @@ impl Client {
     /// # }
     /// ```
     pub async fn flush(&self, deadline: Duration) -> DeliveryStats {
-        self.inner.delivery.flush(self, deadline).await
+        self.backend.flush(deadline).await
     }
 
     /// Stops the background delivery: from now on [`send_in_background`] drops events (counted
     /// and logged), while the events already queued are sent, with retries, until they are all
     /// settled or until `deadline` passes. Then reports what it could not deliver. Inline
-    /// `send().await` calls keep working.
+    /// `send().await` calls keep working. It stops the client's [`Backend`], and what that one
+    /// sends through: with an outbox, its relay and the in-memory queue it falls back to; see
+    /// [`DeliveryReport::not_delivered`] for what to log. A second call is harmless.
     ///
     /// Call it once, after the web server has stopped taking requests, so that the events
     /// those last requests queued are sent before the process exits. An event whose retries
@@ -355,7 +365,7 @@ impl Client {
     /// [`send_in_background`]: SaleRequest::send_in_background
     /// [`with_graceful_shutdown`]: https://docs.rs/axum/0.8/axum/serve/struct.Serve.html#method.with_graceful_shutdown
     pub async fn shutdown(&self, deadline: Duration) -> DeliveryReport {
-        self.inner.delivery.shutdown(self, deadline).await
+        self.backend.shutdown(deadline).await
     }
 
     /// The call path that every request takes.
@@ -388,10 +398,7 @@ impl fmt::Debug for Client {
             .field("retry", &inner.transport.retry)
             .field("test_mode", &inner.test_mode)
             .field("program_id", &inner.program_id)
-            .field(
-                "backend",
-                &self.backend.as_ref().map(|backend| backend.name()),
-            )
+            .field("backend", &self.backend.name())
             .finish_non_exhaustive()
     }
 }

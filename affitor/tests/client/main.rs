@@ -3,7 +3,9 @@
 //! - `calls`: every endpoint and outcome against the stand-in API over real HTTP on 127.0.0.1,
 //!   validation without I/O, headers, spans, and the key never leaking;
 //! - `retries`: retries, timeouts, faults and lost answers;
-//! - `delivery`: background delivery, its queue, its counters and its shutdown;
+//! - `delivery`: background delivery, its queue, its ordering and its counters;
+//! - `shutdown`: how background delivery ends: the shutdown's flush and report, and workers
+//!   whose runtimes stop;
 //! - `contract`: every request body validated against the API's OpenAPI file;
 //! - `support`: what they share.
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
@@ -12,4 +14,5 @@ mod calls;
 mod contract;
 mod delivery;
 mod retries;
+mod shutdown;
 mod support;

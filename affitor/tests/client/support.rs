@@ -1,6 +1,7 @@
 //! What the client tests share: retry policies that keep them fast, clients of the stand-in
 //! API, waiting for a condition, and capturing what `tracing` writes.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,4 +79,36 @@ impl std::io::Write for LogCapture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Queues a sale of 4900 cents from `click_id` for each id.
+pub(crate) fn queue_sales(
+    client: &Client,
+    click_id: &ClickId,
+    ids: impl IntoIterator<Item = String>,
+) {
+    for id in ids {
+        client
+            .sale(id, 4900)
+            .click_id(click_id.clone())
+            .send_in_background();
+    }
+}
+
+/// `count` ids: `<prefix>_0`, `<prefix>_1`...
+pub(crate) fn ids(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("{prefix}_{n}")).collect()
+}
+
+/// The transaction ids of the sales the stand-in recorded.
+pub(crate) fn recorded_sales(mock: &MockServer) -> Vec<String> {
+    mock.sales()
+        .into_iter()
+        .map(|sale| sale.transaction_id)
+        .collect()
+}
+
+/// The ids, as a set.
+pub(crate) fn as_set(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
 }

@@ -1,9 +1,18 @@
 //! Background delivery: what `send_in_background` does with an event.
 //!
-//! Each client holds one bounded queue (`queue.rs`), drained by one worker task that sends each
-//! event through the client's [`Transport`](super::transport::Transport), as `send` does, and
-//! a shutdown that flushes it within a deadline. The transport knows nothing of the queue: the
-//! worker hands it the queue's retry counter with each event.
+//! A client holds exactly one [`Backend`] (`backend.rs`), the only way an event leaves in the
+//! background: the requests' `send_in_background` and [`Client::send_event_in_background`]
+//! hand it their events, and [`Client::flush`], [`Client::shutdown`] and
+//! [`Client::delivery_stats`] ask it. The builder installs the in-memory queue (`queue.rs`,
+//! its `Backend` impl below); [`Client::with_backend`] installs another (a durable outbox) in
+//! a copy of the client, whose queue stays reachable through [`Client::with_memory_queue`]:
+//! what that backend cannot take goes there, never back to itself. An invalid request never
+//! reaches a backend: the queue counts and logs it.
+//!
+//! The queue sends each event through the client's [`Transport`](super::transport::Transport),
+//! as `send` does, with one worker task, and a shutdown flushes it within a deadline. The
+//! transport knows nothing of the queue: the worker hands it the queue's retry counter with
+//! each event.
 //!
 //! The queue counts every event it holds, waiting or being sent, against its capacity, so its
 //! memory is bounded whatever the API does. The worker runs on the tokio runtime the client was
@@ -14,20 +23,25 @@
 //! next event costs the same with thousands in flight, and never sends two
 //! events that touch the same transaction or the same customer at the same time, nor out of
 //! their queue order.
-
 //!
 //! The queue holds [`Event`]s, and knows of them only what `Event` says (its endpoint, its
 //! transaction id, its customer key): it depends on no endpoint's payload. The requests'
 //! `send_in_background` is written once, below.
 
+mod backend;
 mod queue;
 
-pub(super) use self::queue::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
-use super::endpoint::Endpoint;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
 
+pub use self::backend::Backend;
+pub(super) use self::queue::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
+#[cfg(doc)]
+use super::Client;
+use super::endpoint::Endpoint;
 use super::event::{Event, IntoEvent};
-use super::{ClickRequest, Client, LeadRequest, RefundRequest, SaleRequest};
+use super::{ClickRequest, LeadRequest, RefundRequest, SaleRequest};
 
 /// The counters of a client's background delivery. Read them with [`Client::delivery_stats`].
 ///
@@ -35,7 +49,8 @@ use super::{ClickRequest, Client, LeadRequest, RefundRequest, SaleRequest};
 /// [`pending`](Self::pending) while its event waits or is being sent, then exactly once in
 /// [`delivered`](Self::delivered), [`failed`](Self::failed) or [`dropped`](Self::dropped).
 /// Clones of a client share one queue and these counters. Inline `send().await` calls are not
-/// counted.
+/// counted. A [`Backend`] other than the in-memory queue fills them in its own way (an outbox's
+/// are its own counters added to those of the queue it falls back to): see its documentation.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -134,15 +149,24 @@ pub enum UndeliveredReason {
 /// What [`Client::shutdown`] did with the events queued before it: how many it delivered, and
 /// which ones it could not.
 ///
+/// Two scopes. [`delivered`](Self::delivered), [`failed`](Self::failed),
+/// [`undelivered`](Self::undelivered) and [`kept`](Self::kept) tell of the flush, from the
+/// moment the client stopped accepting events; [`stats`](Self::stats) and
+/// [`not_delivered`](Self::not_delivered) tell of the client's whole life, and so count the
+/// events the API refused before the shutdown too: log `not_delivered`, not
+/// `undelivered.len()`, as "N events not delivered".
+///
 /// ```
 /// # async fn stop(client: affitor::Client) {
 /// use std::time::Duration;
 ///
 /// let report = client.shutdown(Duration::from_secs(10)).await;
-/// if report.is_complete() {
-///     println!("{} events flushed", report.delivered);
-/// } else {
-///     eprintln!("{} events not delivered", report.undelivered.len());
+/// match report.not_delivered() {
+///     0 => println!("every event delivered ({} during the flush)", report.delivered),
+///     lost => eprintln!(
+///         "{lost} events not delivered: {} refused or given up on, {} dropped, {} kept",
+///         report.stats.failed, report.stats.dropped, report.kept
+///     ),
 /// }
 /// # }
 /// ```
@@ -151,132 +175,86 @@ pub enum UndeliveredReason {
 pub struct DeliveryReport {
     /// Events delivered since the client stopped accepting new ones.
     pub delivered: u64,
+    /// Events given up on since the client stopped accepting new ones: refused by the API (a
+    /// 4xx, or an answer with `success: false`), an answer that could not be read, or retries
+    /// that ran out. The in-memory queue also lists each in [`undelivered`](Self::undelivered),
+    /// as [`UndeliveredReason::Failed`]; an outbox counts here the dead letters of its flush.
+    pub failed: u64,
     /// Events not delivered since the client stopped accepting new ones: given up on during
     /// the flush, or still waiting or being sent at the deadline. At most the queue capacity.
     pub undelivered: Vec<UndeliveredEvent>,
+    /// Events left in a durable store when the flush ended (an outbox's rows, whoever wrote
+    /// them), sent at its next start: not lost, and not listed in
+    /// [`undelivered`](Self::undelivered). Always 0 for the in-memory queue.
+    pub kept: u64,
     /// The client's counters once the flush ended.
     pub stats: DeliveryStats,
 }
 
 impl DeliveryReport {
-    /// Whether every event queued before the shutdown was delivered.
+    /// Whether every event queued before the shutdown was delivered: none given up on, none
+    /// left undelivered, none kept for later. Events refused before the shutdown are not
+    /// counted here: see [`not_delivered`](Self::not_delivered).
     ///
     /// ```
     /// assert!(affitor::client::DeliveryReport::default().is_complete());
     /// ```
     pub fn is_complete(&self) -> bool {
-        self.undelivered.is_empty()
+        self.undelivered.is_empty() && self.failed == 0 && self.kept == 0
+    }
+
+    /// How many events handed to the background delivery since the client was built were not
+    /// delivered: those given up on ([`DeliveryStats::failed`]: refused by the API, invalid, out
+    /// of retries; before the shutdown or during it), those dropped
+    /// ([`DeliveryStats::dropped`]: never sent, or cut short), and those [`kept`](Self::kept)
+    /// in a durable store for its next start. The honest number for "N events not delivered".
+    ///
+    /// ```
+    /// assert_eq!(affitor::client::DeliveryReport::default().not_delivered(), 0);
+    /// ```
+    pub fn not_delivered(&self) -> u64 {
+        self.stats.failed + self.stats.dropped + self.kept
     }
 }
 
-/// Where a client's `send_in_background` hands its events, instead of its in-memory queue: a
-/// durable outbox (`affitor_outbox::Outbox` is one), or a delivery of your own. Set it with
-/// [`Client::with_backend`]; every handler keeps calling `send_in_background()`, whatever the
-/// delivery.
-///
-/// [`deliver`](Self::deliver) is called in the handler, with the event validated: it must
-/// return at once (spawn what it has to await), and must not lose the event: when it cannot
-/// take one, it hands it to [`Client::send_event_in_background`] of a client without a
-/// backend.
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use affitor::Client;
-/// use affitor::client::{Backend, Event};
-///
-/// /// Keeps the events, for a test.
-/// #[derive(Default)]
-/// struct Kept(Mutex<Vec<Event>>);
-///
-/// impl Backend for Kept {
-///     fn deliver(&self, event: Event) {
-///         self.0.lock().unwrap().push(event);
-///     }
-/// }
-///
-/// # fn main() -> Result<(), affitor::Error> {
-/// let kept = Arc::new(Kept::default());
-/// let client = Client::builder().api_key("aff_key").build()?.with_backend(kept.clone());
-/// client.lead("user_1").click_id("cust_1".parse().ok()).send_in_background();
-/// assert_eq!(kept.0.lock().unwrap().len(), 1);
-/// # Ok(())
-/// # }
-/// ```
-pub trait Backend: Send + Sync + 'static {
-    /// Takes `event` for delivery, and returns at once.
-    fn deliver(&self, event: Event);
-
-    /// What it is, for the client's `Debug` output (default: its type's name).
-    fn name(&self) -> &'static str {
-        std::any::type_name::<Self>()
-    }
-}
-
-impl<B: Backend + ?Sized> Backend for Arc<B> {
+/// The in-memory queue as a backend: the one [`ClientBuilder::build`](super::ClientBuilder::build)
+/// installs.
+impl Backend for Delivery {
     fn deliver(&self, event: Event) {
-        (**self).deliver(event);
+        self.enqueue(event);
+    }
+
+    fn flush(
+        &self,
+        deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = DeliveryStats> + Send + '_>> {
+        Box::pin(Delivery::flush(self, deadline))
+    }
+
+    fn shutdown(
+        &self,
+        deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = DeliveryReport> + Send + '_>> {
+        Box::pin(async move {
+            let mut report = Delivery::shutdown(self, deadline).await;
+            let failed = report.undelivered.iter();
+            let failed = failed.filter(|event| event.reason == UndeliveredReason::Failed);
+            report.failed = failed.count() as u64;
+            report
+        })
+    }
+
+    fn stats(&self) -> DeliveryStats {
+        Delivery::stats(self)
     }
 
     fn name(&self) -> &'static str {
-        (**self).name()
-    }
-}
-
-impl Client {
-    /// This client, its `send_in_background` handing events to `backend` instead of its
-    /// in-memory queue; `send().await` is unchanged. Clones share the backend; the client it
-    /// was made from keeps its queue (give that one to the backend, if it sends through a
-    /// client: an outbox's relay does).
-    ///
-    /// ```
-    /// use affitor::Client;
-    /// # use affitor::client::{Backend, Event};
-    /// # #[derive(Clone)] struct Outbox;
-    /// # impl Backend for Outbox { fn deliver(&self, _: Event) {} }
-    ///
-    /// # fn main() -> Result<(), affitor::Error> {
-    /// let direct = Client::builder().api_key("aff_key").build()?;
-    /// // With `affitor-outbox`: `let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;`
-    /// # let outbox = Outbox;
-    /// let client = direct.with_backend(outbox.clone()); // for the layer and the handlers
-    /// client.lead("user_1").send_in_background(); // handed to the outbox
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn with_backend(&self, backend: impl Backend) -> Client {
-        Client {
-            inner: Arc::clone(&self.inner),
-            backend: Some(Arc::new(backend)),
-        }
-    }
-
-    /// Queues an event for the client's background worker and returns at once, as the
-    /// request's `send_in_background` does without a [`Backend`]: see
-    /// [sending in the background](Client#sending-in-the-background). Always the in-memory
-    /// queue, whatever the backend: an outbox hands an event here when its store cannot take
-    /// it.
-    ///
-    /// ```
-    /// # async fn fall_back(client: affitor::Client, event: affitor::client::Event) {
-    /// client.send_event_in_background(event);
-    /// # }
-    /// ```
-    pub fn send_event_in_background(&self, event: Event) {
-        self.inner.delivery.queue(self, Ok(event));
-    }
-
-    /// Hands a validated request's event to the backend, or queues it.
-    fn send_validated_in_background(&self, validated: Result<Event, super::Error>) {
-        match (&self.backend, validated) {
-            (Some(backend), Ok(event)) => backend.deliver(event),
-            (_, validated) => self.inner.delivery.queue(self, validated),
-        }
+        "memory queue"
     }
 }
 
 /// The requests' `send_in_background`: each validates into an [`Event`] and hands it to its
-/// client's queue, which counts and logs an invalid one.
+/// client's backend; the in-memory queue counts and logs an invalid one.
 macro_rules! send_in_background {
     ($($(#[$doc:meta])* $request:ident;)*) => {$(
         impl $request {
@@ -290,7 +268,7 @@ macro_rules! send_in_background {
 }
 
 send_in_background! {
-/// Queues the lead for the client's background worker and returns at once: see
+/// Hands the lead to the client's [`Backend`] and returns at once: see
 /// [sending in the background](Client#sending-in-the-background). An invalid lead (neither
 /// a customer key nor a click id) is logged and counted as failed.
 ///
@@ -301,7 +279,7 @@ send_in_background! {
 /// ```
 LeadRequest;
 
-/// Queues the sale for the client's background worker and returns at once: see
+/// Hands the sale to the client's [`Backend`] and returns at once: see
 /// [sending in the background](Client#sending-in-the-background). An invalid sale is logged
 /// and counted as failed. A queued sale fails for good while the API refuses the key
 /// (during a key rotation, say): where the caller can ask for a redelivery, prefer
@@ -314,7 +292,7 @@ LeadRequest;
 /// ```
 SaleRequest;
 
-/// Queues the refund for the client's background worker and returns at once: see
+/// Hands the refund to the client's [`Backend`] and returns at once: see
 /// [sending in the background](Client#sending-in-the-background). It is never sent before
 /// a sale of the same transaction queued earlier. An invalid refund is logged and counted
 /// as failed.
@@ -326,7 +304,7 @@ SaleRequest;
 /// ```
 RefundRequest;
 
-/// Queues the click for the client's background worker and returns at once: see
+/// Hands the click to the client's [`Backend`] and returns at once: see
 /// [sending in the background](Client#sending-in-the-background). Its answer (the click
 /// id) is not available: use [`send`](Self::send) when you need it. An invalid click (no
 /// affiliate URL) is logged and counted as failed.

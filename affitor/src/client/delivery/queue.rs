@@ -15,7 +15,7 @@ use super::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 use crate::client::endpoint::Endpoint;
 use crate::client::event::{Event, Outcome};
 use crate::client::metrics::{self, Reason};
-use crate::client::{Client, Error};
+use crate::client::{Error, transport::Transport};
 
 /// The default queue capacity: events waiting or being sent.
 pub(crate) const DEFAULT_CAPACITY: usize = 16_384;
@@ -27,7 +27,8 @@ pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 4_096;
 /// wait for an earlier event of the same transaction or customer.
 const LOOKAHEAD: usize = 128;
 
-/// A client's background delivery: the queue, its worker and its counters.
+/// A client's in-memory background delivery, its default [`Backend`](super::Backend): the
+/// queue, its worker and its counters.
 pub(crate) struct Delivery {
     shared: Arc<Shared>,
 }
@@ -47,6 +48,8 @@ struct Shared {
     /// usually outlives the runtimes of request handlers (actix-web's per-worker runtimes stop
     /// with the server, before `main` flushes the queue).
     home: Option<tokio::runtime::Handle>,
+    /// What the worker sends each event through: the client's.
+    transport: Arc<Transport>,
 }
 
 #[derive(Default)]
@@ -89,6 +92,7 @@ struct Job {
 }
 
 /// What the logs and the report say about an event: never a key, a customer key or an email.
+#[derive(Clone)]
 struct Label {
     endpoint: Endpoint,
     transaction_id: Option<String>,
@@ -146,8 +150,8 @@ enum Settled {
 
 impl Delivery {
     /// A queue of `capacity` events (at least 1), sending at most `max_in_flight` at once (at
-    /// least 1).
-    pub(crate) fn new(capacity: usize, max_in_flight: usize) -> Self {
+    /// least 1) through `transport`.
+    pub(crate) fn new(capacity: usize, max_in_flight: usize, transport: Arc<Transport>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 capacity: capacity.max(1),
@@ -157,6 +161,7 @@ impl Delivery {
                 settled: Notify::new(),
                 retried: AtomicU64::new(0),
                 home: tokio::runtime::Handle::try_current().ok(),
+                transport,
             }),
         }
     }
@@ -167,9 +172,9 @@ impl Delivery {
 
     /// Queues a validated event, or counts and logs why a request could not be validated: the
     /// whole of every `send_in_background`.
-    pub(super) fn queue(&self, client: &Client, validated: Result<Event, Error>) {
+    pub(super) fn queue(&self, validated: Result<Event, Error>) {
         match validated {
-            Ok(event) => self.enqueue(client, event),
+            Ok(event) => self.enqueue(event),
             Err(error) => {
                 self.shared.lock().failed += 1;
                 if let Some(endpoint) = error.endpoint() {
@@ -181,14 +186,14 @@ impl Delivery {
     }
 
     /// Queues an event; never blocks (the lock is never held across an await).
-    fn enqueue(&self, client: &Client, event: Event) {
+    pub(super) fn enqueue(&self, event: Event) {
         let shared = &self.shared;
         let mut state = shared.lock();
         let refused = if state.closing.is_some() {
             Some(Refused::ShutDown)
         } else if state.held() >= shared.capacity {
             Some(Refused::Full)
-        } else if !state.worker_alive() && !state.spawn_worker(client, shared) {
+        } else if !state.worker_alive() && !state.spawn_worker(shared) {
             Some(Refused::NoRuntime)
         } else {
             None
@@ -249,13 +254,12 @@ impl Delivery {
 
     /// Waits until the queue is empty (nothing waiting or being sent) or `until` passes; the
     /// queue keeps taking events meanwhile.
-    pub(crate) async fn flush(&self, client: &Client, deadline: Duration) -> DeliveryStats {
-        self.wait_until_empty(client, deadline_after(deadline))
-            .await;
+    pub(super) async fn flush(&self, deadline: Duration) -> DeliveryStats {
+        self.wait_until_empty(deadline_after(deadline)).await;
         self.stats()
     }
 
-    async fn wait_until_empty(&self, client: &Client, until: tokio::time::Instant) {
+    async fn wait_until_empty(&self, until: tokio::time::Instant) {
         let shared = &self.shared;
         loop {
             let mut settled = pin!(shared.settled.notified());
@@ -268,7 +272,7 @@ impl Delivery {
                 // No worker yet, or its runtime stopped during the flush: start one, on this
                 // runtime if the client's own is gone.
                 if !state.worker_alive() && !state.pending.is_empty() {
-                    state.spawn_worker(client, shared);
+                    state.spawn_worker(shared);
                 }
             }
             if tokio::time::timeout_at(until, settled).await.is_err() {
@@ -277,7 +281,7 @@ impl Delivery {
         }
     }
 
-    pub(crate) async fn shutdown(&self, client: &Client, deadline: Duration) -> DeliveryReport {
+    pub(super) async fn shutdown(&self, deadline: Duration) -> DeliveryReport {
         let shared = &self.shared;
         let until = deadline_after(deadline);
         {
@@ -290,7 +294,7 @@ impl Delivery {
                 );
             }
         }
-        self.wait_until_empty(client, until).await;
+        self.wait_until_empty(until).await;
         // Stop the worker, if any: its guard reports what it was sending.
         let worker = {
             let mut state = shared.lock();
@@ -322,10 +326,12 @@ impl Delivery {
                 .iter()
                 .map(|job| Label::of(&job.event).undelivered(UndeliveredReason::NotSent)),
         );
+        // `failed` is counted by the caller, from `undelivered`.
         let report = DeliveryReport {
             delivered: closing.delivered,
             undelivered: closing.undelivered.clone(),
             stats,
+            ..DeliveryReport::default()
         };
         drop(state);
         if report.is_complete() {
@@ -394,11 +400,10 @@ impl Shared {
         let closing = state.closing.as_mut();
         match (&settled, closing) {
             (Settled::Delivered(_), Some(closing)) => closing.delivered += 1,
-            (_, Some(closing)) => closing.undelivered.push(UndeliveredEvent {
-                endpoint: label.endpoint,
-                transaction_id: label.transaction_id.clone(),
-                reason: UndeliveredReason::Failed,
-            }),
+            (_, Some(closing)) => {
+                let failed = label.clone().undelivered(UndeliveredReason::Failed);
+                closing.undelivered.push(failed);
+            }
             (_, None) => {}
         }
         drop(state);
@@ -488,10 +493,10 @@ impl State {
     /// A runtime that was shut down drops what is spawned on it at once, so a worker that is
     /// already finished here (it cannot finish on its own: it needs the state lock, which the
     /// caller holds) means that runtime is gone, and the next one is tried.
-    fn spawn_worker(&mut self, client: &Client, shared: &Arc<Shared>) -> bool {
+    fn spawn_worker(&mut self, shared: &Arc<Shared>) -> bool {
         let current = tokio::runtime::Handle::try_current().ok();
         for runtime in shared.home.iter().chain(current.as_ref()) {
-            let worker = runtime.spawn(work(client.clone(), Arc::clone(shared)));
+            let worker = runtime.spawn(work(Arc::clone(shared)));
             if !worker.is_finished() {
                 self.running = true;
                 self.worker = Some(worker);
@@ -521,7 +526,7 @@ impl State {
 
 /// The worker: sends the queued events, up to `max_in_flight` at once, and ends when the queue
 /// is empty.
-async fn work(client: Client, shared: Arc<Shared>) {
+async fn work(shared: Arc<Shared>) {
     let mut guard = WorkerGuard {
         shared: Arc::clone(&shared),
         finished: false,
@@ -534,11 +539,10 @@ async fn work(client: Client, shared: Arc<Shared>) {
                 let Some(job) = state.take_ready() else {
                     break;
                 };
-                let client = client.clone();
                 let event = Arc::clone(&job.event);
                 let shared = Arc::clone(&shared);
                 let task = tasks.spawn(async move {
-                    event.send(client.transport(), Some(&shared.retried)).await
+                    event.send(&shared.transport, Some(&shared.retried)).await
                 });
                 state.start(task.id(), job);
             }
@@ -628,13 +632,11 @@ impl Drop for WorkerGuard {
         let closing = state.closing.as_mut();
         let flushing = closing.is_some();
         if let Some(closing) = closing {
-            closing
-                .undelivered
-                .extend(lost.iter().map(|event| UndeliveredEvent {
-                    endpoint: event.endpoint,
-                    transaction_id: event.transaction_id.clone(),
-                    reason: UndeliveredReason::Interrupted,
-                }));
+            let interrupted = UndeliveredReason::Interrupted;
+            let lost = lost
+                .iter()
+                .map(|label| label.clone().undelivered(interrupted));
+            closing.undelivered.extend(lost);
         }
         drop(state);
         // Wakes a shutdown in progress, which starts another worker.
@@ -659,7 +661,10 @@ impl Drop for WorkerGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClickId, client::IntoEvent};
+    use crate::{
+        ClickId,
+        client::{Client, IntoEvent},
+    };
 
     fn client(capacity: usize) -> Client {
         Client::builder()
@@ -780,12 +785,14 @@ mod tests {
             (stats.queued, stats.dropped, stats.failed, stats.pending),
             (0, 1, 2, 0)
         );
-        assert!(format!("{:?}", client.inner.delivery).contains("capacity: 4"));
+        assert!(format!("{:?}", client.inner.memory).contains("capacity: 4"));
     }
 
     #[test]
     fn capacity_and_max_in_flight_are_at_least_one() {
-        let delivery = Delivery::new(0, 0);
+        let client = Client::builder().api_key("aff_key").queue_capacity(0);
+        let client = client.max_in_flight(0).build().unwrap();
+        let delivery = &client.inner.memory;
         assert_eq!(delivery.shared.capacity, 1);
         assert_eq!(delivery.shared.max_in_flight, 1);
     }
