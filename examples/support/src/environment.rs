@@ -25,7 +25,8 @@ pub struct AppConfig {
     pub affitor: Client,
     /// The Affitor program id, put in the Stripe metadata of a checkout.
     pub program_id: String,
-    /// The durable outbox, for `main` to shut down; the handlers reach it through `affitor`.
+    /// The durable outbox, when `AFFITOR_OUTBOX` names one: `affitor`'s backend (one
+    /// `affitor.shutdown` stops it), kept here for its own counters.
     pub outbox: Option<Outbox>,
 }
 
