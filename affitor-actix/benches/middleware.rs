@@ -18,7 +18,7 @@ use actix_web::rt::System;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, web};
 use affitor_actix::Affitor;
-use affitor_actix::affitor_tower::lookup::{self, HeaderLookup};
+use affitor_actix::affitor_tower::adapter::{self, HeaderLookup};
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group};
 use futures_util::StreamExt;
@@ -185,7 +185,7 @@ fn middleware(c: &mut Criterion) {
             group.bench_function("lookup_only", |b| {
                 let search = affitor_actix::ClickIdSearch::default();
                 b.iter(|| {
-                    let step = lookup::lookup_headers(&search, "POST", |header| {
+                    let step = adapter::lookup_headers(&search, "POST", |header| {
                         (header.name() == "content-type").then_some(&b"application/json"[..])
                     });
                     let HeaderLookup::ReadBody(lookup) = step else {

@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use affitor_tower::capture::{Decision, PartnerClick, Visit};
+use affitor_tower::adapter::{Decision, PartnerClick, Visit};
 use affitor_tower::{AffitorLayer, ClickId, Client, capture::CaptureClicks};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group};

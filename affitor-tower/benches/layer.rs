@@ -16,7 +16,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use affitor_tower::lookup;
+use affitor_tower::adapter;
 use affitor_tower::{
     AffitorLayer, ClickId,
     lookup::{ClickIdLookup, ClickIdSource},
@@ -301,7 +301,7 @@ fn breakdown(c: &mut Criterion) {
         b.iter(|| {
             let headers = request.headers();
             let method = request.method().as_str();
-            black_box(lookup::lookup_headers(&search, method, |header| {
+            black_box(adapter::lookup_headers(&search, method, |header| {
                 headers
                     .get_all(header.name())
                     .into_iter()

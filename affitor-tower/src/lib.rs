@@ -44,11 +44,12 @@
 //! | [`layer`] | the Tower service, its response future and its replaying body | `layer` (default) |
 //! | [`lookup`] | where the click id is searched ([`ClickIdSearch`](lookup::ClickIdSearch)) and what the lookup found | always |
 //! | [`capture`] | partner links (`?aff=CODE`) captured on the server: a click recorded and the tracker's cookies set | `capture` (default) |
+//! | [`adapter`] | what an adapter to another HTTP library drives: the lookup's two steps, capture's decision and cookies | always |
 //!
 //! The client's TLS is `rustls` (a default feature) or, with `native-tls`, the platform's.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod click_id;
+pub mod adapter;
 pub mod lookup;
 // The parsers under the lookup: public to the fuzz targets only (`cargo fuzz` builds with
 // `--cfg fuzzing`), not part of the API.

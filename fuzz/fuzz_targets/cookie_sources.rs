@@ -13,7 +13,7 @@
 //!   space at either end) is never a name `cookie` returns either.
 #![no_main]
 
-use affitor_tower::lookup::{self, HeaderLookup};
+use affitor_tower::adapter::{self, HeaderLookup};
 use affitor_tower::ClickId;
 use affitor_tower::lookup::{ClickIdSearch, ClickIdSource};
 use libfuzzer_sys::fuzz_target;
@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let search = ClickIdSearch::new([ClickIdSource::cookie(name.to_owned())]);
-    let step = lookup::lookup_headers(&search, "GET", |header| match header.name() {
+    let step = adapter::lookup_headers(&search, "GET", |header| match header.name() {
         "cookie" => headers.iter().map(|header| header.as_bytes()).collect(),
         _ => Vec::new(),
     });

@@ -2,7 +2,7 @@
 //! is always valid.
 #![no_main]
 
-use affitor_tower::lookup::{self, HeaderLookup};
+use affitor_tower::adapter::{self, HeaderLookup};
 use affitor_tower::{ClickId, lookup::ClickIdSearch};
 use libfuzzer_sys::fuzz_target;
 
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let body = rest;
 
     let sources = ClickIdSearch::default().body_limit(usize::from(*limit) * 8);
-    let step = lookup::lookup_headers(&sources, method, |header| {
+    let step = adapter::lookup_headers(&sources, method, |header| {
         headers
             .iter()
             .filter(|(key, _)| *key == header.name())

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use affitor_tower::capture::{
+use affitor_tower::adapter::{
     ClickCookies, Decision, Headers, KeepPrivate, PendingClick, Skip, Visit,
 };
 use affitor_tower::{Client, capture::CaptureClicks};

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use affitor_tower::lookup::BodyLookup;
+use affitor_tower::adapter::BodyLookup;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use futures_util::StreamExt;

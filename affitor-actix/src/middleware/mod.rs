@@ -17,9 +17,9 @@ use std::task::{Context, Poll};
 use actix_web::HttpMessage;
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use affitor_tower::adapter::{self, HeaderLookup, WantedHeader};
 #[cfg(feature = "capture")]
 use affitor_tower::capture::CaptureClicks;
-use affitor_tower::lookup::{self, HeaderLookup, WantedHeader};
 use affitor_tower::{
     ClickId, Client,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
@@ -209,7 +209,7 @@ where
                  link is recorded; call `Affitor::client`"
             );
         }
-        let header_names = lookup::header_names(&self.search)
+        let header_names = adapter::header_names(&self.search)
             .map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         ready(Ok(AffitorMiddleware {
@@ -310,7 +310,7 @@ where
             None => {
                 let headers = request.headers();
                 let method = request.method().as_str();
-                lookup::lookup_headers(&self.config.search, method, |wanted| {
+                adapter::lookup_headers(&self.config.search, method, |wanted| {
                     self.header_values(headers, wanted)
                 })
             }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::decide::Skip;
+use crate::adapter::Skip;
 
 /// The bound on the click calls capture sends: on by default.
 ///

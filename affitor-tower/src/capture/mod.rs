@@ -6,66 +6,26 @@
 //! Safari deletes the cookies it wrote after 7 days without a visit, while commission windows
 //! run 60 to 90 days. A cookie set by the site's own server lasts its whole window.
 //!
-//! [`CaptureClicks`] holds the options and makes the decision; the Tower layer
-//! (`AffitorLayer::capture_clicks`) and the actix-web middleware drive it. Both share every rule:
-//! the steps below are what an adapter for another framework calls.
-//!
-//! ```
-//! use affitor_tower::capture::{Decision, Visit};
-//! use affitor_tower::{Client, capture::CaptureClicks};
-//!
-//! # async fn serve(client: Client) -> Result<(), Box<dyn std::error::Error>> {
-//! let capture = CaptureClicks::new();
-//! let mut request = http::HeaderMap::new();
-//! request.insert("host", "shop.example".parse()?);
-//! request.insert("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".parse()?);
-//!
-//! // 1. When the request arrives: a partner link to record?
-//! let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &request);
-//! let pending = match capture.decide(&visit) {
-//!     Decision::Capture(click) => Some(capture.record(click, &client)), // 2. the call starts
-//!     Decision::Skip(_) => None,
-//! };
-//!
-//! // 3. The handler runs meanwhile (an adapter polls both futures); by the deadline, the
-//! // cookies, if the click was recorded.
-//! let cookies = match pending {
-//!     Some(pending) => pending.await,
-//!     None => None,
-//! };
-//! let mut response = http::HeaderMap::new(); // the handler's response headers
-//! if let Some(update) = cookies.as_ref().and_then(|cookies| cookies.for_response(&response)) {
-//!     for value in update.set_cookie_values() {
-//!         response.append("set-cookie", value.parse()?);
-//!     }
-//!     response.insert("cache-control", update.cache_control().parse()?);
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! [`CaptureClicks`] holds the options ([`ClickLimit`], [`ProxyHeaders`], the consent predicate,
+//! the bots) and makes the decision; [`CaptureStats`] counts what it did. The Tower layer
+//! (`AffitorLayer::capture_clicks`) and the actix-web middleware drive it, and share every rule;
+//! the steps they take, which an adapter for another framework takes too, are in
+//! [`adapter`](crate::adapter).
 
-mod cookies;
+mod bots;
 mod decide;
 mod limit;
-mod pending;
-mod visit;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cookies::{ClickCookies, KeepPrivate, ResponseCookies};
-pub use decide::{Decision, Skip};
 pub use limit::ClickLimit;
-pub use pending::PendingClick;
-pub use visit::{Headers, PartnerClick, Visit};
 
-#[cfg(feature = "layer")]
-pub use crate::layer::{CaptureFuture, CaptureService};
-
-use decide::Bots;
+use bots::Bots;
 
 use crate::Client;
+use crate::adapter::{Decision, PartnerClick, PendingClick, Visit};
 
 /// The options of the click capture: turn it on with `AffitorLayer::capture_clicks` or the
 /// actix-web middleware's `capture_clicks`.
@@ -80,7 +40,7 @@ use crate::Client;
 ///
 /// The click call runs beside the handler. When the API records the click before the
 /// [deadline](Self::deadline), the response gets the tracker's cookies (see
-/// [`ClickCookies`]) and `Cache-Control: private`; otherwise the page is
+/// [`ClickCookies`](crate::adapter::ClickCookies)) and `Cache-Control: private`; otherwise the page is
 /// served unchanged and a `debug` line says why.
 ///
 /// ```
@@ -389,7 +349,7 @@ impl CaptureClicks {
     /// The handler runs meanwhile, so a page that takes longer than the call waits for
     /// nothing. A late call is abandoned: the page is served without the cookies, and kept out
     /// of shared caches (`Cache-Control: private`, `Vary: Cookie`), as is every response to a
-    /// partner link that was not recorded (see [`KeepPrivate`]).
+    /// partner link that was not recorded (see [`KeepPrivate`](crate::adapter::KeepPrivate)).
     ///
     /// A call abandoned after it reached the API may still be recorded there, with no cookie
     /// to carry its click id: an orphan click, which no lead or sale will name. It cannot be
@@ -451,7 +411,7 @@ impl CaptureClicks {
     ///
     /// ```
     /// use affitor_tower::capture::CaptureClicks;
-    /// use affitor_tower::capture::{Decision, Skip, Visit};
+    /// use affitor_tower::adapter::{Decision, Skip, Visit};
     ///
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
@@ -474,7 +434,7 @@ impl CaptureClicks {
     ///
     /// It needs a Tokio runtime (for the client and the deadline's timer) when polled.
     ///
-    /// See [the module](self) for the steps together.
+    /// See [`adapter`](crate::adapter) for the steps together.
     pub fn record(&self, click: PartnerClick, client: &Client) -> PendingClick {
         PendingClick::new(click, client, self.deadline)
     }

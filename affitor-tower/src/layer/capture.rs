@@ -14,7 +14,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{AffitorLayer, AffitorService};
-use crate::capture::{ClickCookies, Decision, KeepPrivate, PendingClick, Skip, Visit};
+use crate::adapter::{ClickCookies, Decision, KeepPrivate, PendingClick, Skip, Visit};
 use crate::{Client, capture::CaptureClicks};
 
 impl<C> AffitorLayer<C> {
@@ -195,7 +195,7 @@ pin_project! {
     /// tracker's cookies when the click call recorded the click before its deadline.
     ///
     /// ```
-    /// use affitor_tower::capture::CaptureFuture;
+    /// use affitor_tower::layer::CaptureFuture;
     ///
     /// type Future = CaptureFuture<std::future::Ready<Result<http::Response<String>, ()>>, String>;
     /// # let _: Option<Future> = None;

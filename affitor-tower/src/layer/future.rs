@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use super::AffitorBody;
 use super::body::Read;
-use crate::lookup::BodyLookup;
+use crate::adapter::BodyLookup;
 
 pin_project! {
     /// The response future of [`AffitorService`](crate::layer::AffitorService).

@@ -17,8 +17,8 @@ pub use capture::{CaptureFuture, CaptureService};
 pub use future::ResponseFuture;
 pub use service::AffitorService;
 
+use crate::adapter::{self, WantedHeader};
 use crate::lookup::ClickIdSearch;
-use crate::lookup::{self, WantedHeader};
 
 /// A Tower layer that finds the Affitor click id in each request.
 ///
@@ -144,7 +144,7 @@ impl<C> AffitorLayer<C> {
     #[must_use]
     pub fn search(mut self, search: ClickIdSearch) -> Self {
         let config = Arc::make_mut(&mut self.config);
-        config.header_names = lookup::header_names(&search)
+        config.header_names = adapter::header_names(&search)
             .map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         config.search = search;

@@ -7,7 +7,7 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::{AffitorBody, AffitorLayer, ResponseFuture};
-use crate::lookup::{self, HeaderLookup};
+use crate::adapter::{self, HeaderLookup};
 use crate::{
     ClickId,
     lookup::{ClickIdLookup, ClickIdSource},
@@ -111,7 +111,7 @@ where
             None => {
                 let headers = request.headers();
                 let search = self.layer.click_id_search();
-                lookup::lookup_headers(search, request.method().as_str(), |wanted| {
+                adapter::lookup_headers(search, request.method().as_str(), |wanted| {
                     self.layer.header_values(headers, wanted)
                 })
             }

@@ -3,8 +3,9 @@
 
 use crate::support::{BodyError, Scripted, Step, observe};
 use affitor_tower::AffitorLayer;
+use affitor_tower::adapter;
 use affitor_tower::layer::AffitorBody;
-use affitor_tower::lookup::{self, ClickIdSearch};
+use affitor_tower::lookup::ClickIdSearch;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request};
 use proptest::prelude::*;
@@ -139,12 +140,12 @@ proptest! {
         let expected = match content_type {
             Some(content_type) if whole => {
                 let search = ClickIdSearch::default().body_limit(limit);
-                let step = lookup::lookup_headers(&search, method, |header| {
+                let step = adapter::lookup_headers(&search, method, |header| {
                     (header.name() == "content-type").then_some(content_type.as_bytes())
                 });
                 match step {
-                    lookup::HeaderLookup::ReadBody(read) => read.finish(&data).click_id().cloned(),
-                    lookup::HeaderLookup::Done(found) => found.click_id().cloned(),
+                    adapter::HeaderLookup::ReadBody(read) => read.finish(&data).click_id().cloned(),
+                    adapter::HeaderLookup::Done(found) => found.click_id().cloned(),
                 }
             }
             _ => None,

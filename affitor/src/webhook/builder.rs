@@ -5,13 +5,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Tracking;
 use super::currency::{Converter, CurrencyConverter};
 use super::error::{WebhookError, WebhookErrorKind};
+use super::event::{DEFAULT_REFUND_GRACE, DEFAULT_TRACK_DEADLINE, Tracking};
 use super::links::{DEFAULT_CAPACITY, PaymentLinks};
 use super::signature::{
-    Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_REFUND_GRACE, DEFAULT_TOLERANCE,
-    DEFAULT_TRACK_DEADLINE, Secrets,
+    Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_TOLERANCE, Secrets,
 };
 use super::verifier::{Provider, Verifier};
 

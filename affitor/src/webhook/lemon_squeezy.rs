@@ -6,13 +6,13 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
+use super::event::{Action, Ignored, ProviderEvent};
 use super::payload::{
     Metadata, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient, minor_units,
     read_json, rfc3339, text,
 };
 use super::signature::{decode_hex, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
-use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// Lemon Squeezy: its `X-Signature` header, and the orders and subscription invoices of a sale

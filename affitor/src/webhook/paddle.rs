@@ -6,13 +6,13 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::error::{WebhookError, WebhookErrorKind};
+use super::event::{Action, Ignored, ProviderEvent};
 use super::payload::{
     Metadata, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient, minor_units,
     read_json, rfc3339,
 };
 use super::signature::TimestampedHeader;
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
-use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// Paddle Billing: its `Paddle-Signature` header, and the transactions and adjustments of a

@@ -7,7 +7,7 @@ use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use serde_json::{Map, Value};
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
-use super::{Action, Ignored, Refund, Sale};
+use super::event::{Action, Ignored, Refund, Sale};
 use crate::{
     ClickId,
     client::{Currency, SaleType},

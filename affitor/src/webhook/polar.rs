@@ -7,13 +7,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
+use super::event::{Action, Ignored, ProviderEvent};
 use super::payload::{
     Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient,
     non_empty, parse,
 };
 use super::signature::{check_timestamp, find_headers};
 use super::verifier::{Provider, Verifier, sealed::Scheme};
-use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// The prefix of a Standard Webhooks secret whose key is the base64 that follows.

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::Tracking;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
+use super::event::Tracking;
 use super::links::PaymentLinks;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
@@ -24,10 +24,6 @@ pub(crate) const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// How long the adapters wait for a delivery's body unless configured: a provider sends it at
 /// once; a body that trickles in holds a connection and its buffer.
 pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long tracking an event inline may take before the handler answers 503 (default): under
-/// the 10 s Polar gives a webhook endpoint to answer, and Stripe's own limit.
-pub(crate) const DEFAULT_TRACK_DEADLINE: Duration = Duration::from_secs(8);
 
 /// One signing key, ready to sign: the HMAC state after the key, so that each verification
 /// hashes only the message. Never printed.
@@ -278,11 +274,6 @@ pub(crate) fn check_timestamp(
     }
     Ok(())
 }
-
-/// How long a refund whose sale Affitor does not know yet is answered 503 (so the provider
-/// delivers it again) unless configured: a day from the event, within both Stripe's (three
-/// days) and Polar's retry schedules.
-pub(crate) const DEFAULT_REFUND_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A built verifier's settings, shared by its clones.
 #[derive(Debug)]

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::error::WebhookError;
+use super::event::{Action, Ignored, ProviderEvent};
 use super::links::PaymentLinks;
 use super::payload::{
     Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, expandable,
@@ -12,7 +13,6 @@ use super::payload::{
 };
 use super::signature::TimestampedHeader;
 use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
-use super::{Action, Ignored, ProviderEvent};
 use crate::client::SaleType;
 
 /// Stripe: its `Stripe-Signature` header, and the events of a sale and a refund. Used as

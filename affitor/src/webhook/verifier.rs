@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::error::WebhookError;
+use super::event::ProviderEvent;
 use super::signature::Config;
-use super::{ProviderEvent, Tracked};
+use super::track::{self, Tracked};
 use crate::Client;
 use crate::throttle::Throttle;
 
@@ -214,7 +215,7 @@ impl<P: Provider> Verifier<P> {
             .check_size(body)
             .and_then(|()| P::verify(self, headers, body, now));
         if let Err(error) = &verified {
-            super::count(P::NAME, "refused");
+            track::count(P::NAME, "refused");
             // Anyone can post to a webhook: a flood of forgeries is one warning per interval.
             match REFUSED.due() {
                 Some(suppressed) => tracing::warn!(

@@ -2,7 +2,7 @@
 //! cookie matching agrees with the `cookie` crate, and no input makes them panic.
 
 use crate::ClickId;
-use crate::lookup::{self, HeaderLookup};
+use crate::adapter::{self, HeaderLookup};
 use crate::lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource, RejectedClickId};
 use crate::parse;
 use proptest::prelude::*;
@@ -204,7 +204,7 @@ proptest! {
             None => ClickIdLookup::not_found(rejected),
         };
 
-        let step = lookup::lookup_headers(&ClickIdSearch::new(sources), "GET", |header_| match header_.name() {
+        let step = adapter::lookup_headers(&ClickIdSearch::new(sources), "GET", |header_| match header_.name() {
             "cookie" => cookie_headers.iter().map(|header| header.as_bytes()).collect::<Vec<_>>(),
             "x-h" => header.iter().map(|value| value.as_bytes()).collect(),
             _ => Vec::new(),
@@ -235,7 +235,7 @@ proptest! {
         rejected.truncate(8); // the lookup records the first eight one by one
 
         let search = ClickIdSearch::new([ClickIdSource::cookie(name)]);
-        let step = lookup::lookup_headers(&search, "GET", |header| match header.name() {
+        let step = adapter::lookup_headers(&search, "GET", |header| match header.name() {
             "cookie" => cookie_headers.iter().map(|header| header.as_bytes()).collect::<Vec<_>>(),
             _ => Vec::new(),
         });
@@ -267,7 +267,7 @@ proptest! {
         limit in 0usize..64,
     ) {
         let sources = ClickIdSearch::default().body_limit(limit);
-        let step = lookup::lookup_headers(&sources, method, |header| {
+        let step = adapter::lookup_headers(&sources, method, |header| {
             headers.iter().filter(|(key, _)| *key == header.name()).map(|(_, value)| value.as_slice()).collect::<Vec<_>>()
         });
         let lookup = match step {

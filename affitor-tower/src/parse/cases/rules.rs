@@ -1,12 +1,12 @@
 //! The pure parsers and the two-step lookup, through the public API an adapter uses.
 
-use crate::lookup::{self, BodyKind, BodyLookup, HeaderLookup};
+use crate::adapter::{self, BodyKind, BodyLookup, HeaderLookup};
 use crate::lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource, InvalidClickId, RejectedClickId};
 use crate::parse::{self, JSON_MAX_DEPTH};
 
 /// Runs the header step over a list of headers, as an adapter would over its header map.
 fn headers_step(sources: &ClickIdSearch, method: &str, headers: &[(&str, &[u8])]) -> HeaderLookup {
-    lookup::lookup_headers(sources, method, |header| {
+    adapter::lookup_headers(sources, method, |header| {
         headers
             .iter()
             .filter(|(key, _)| key.eq_ignore_ascii_case(header.name()))

@@ -6,12 +6,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::cookies::ClickCookies;
-use super::visit::PartnerClick;
+use super::{ClickCookies, PartnerClick};
 use crate::Client;
 use affitor::client::ClickOutcome;
 
-/// The click call of a partner link, made by [`CaptureClicks::record`](super::CaptureClicks::record):
+/// The click call of a partner link, made by [`CaptureClicks::record`](crate::capture::CaptureClicks::record):
 /// a future that gives the cookies to set when the API recorded the click in time.
 ///
 /// It gives `None` when the deadline passed first (the call is then abandoned), the call failed
@@ -27,7 +26,7 @@ pub struct PendingClick {
 }
 
 impl PendingClick {
-    pub(super) fn new(click: PartnerClick, client: &Client, deadline: Duration) -> Self {
+    pub(crate) fn new(click: PartnerClick, client: &Client, deadline: Duration) -> Self {
         // The deadline counts from the request's arrival, not from the first poll.
         let deadline = tokio::time::Instant::now() + deadline;
         let request = click.request(client);
@@ -94,8 +93,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::adapter::{Decision, Visit};
     use crate::capture::CaptureClicks;
-    use crate::capture::{Decision, Visit};
     use affitor::client::Endpoint;
     use affitor_mock::{Fault, MockServer};
 

@@ -5,11 +5,11 @@ use std::fmt;
 use cookie::time::{Duration, OffsetDateTime};
 use cookie::{Cookie, SameSite};
 
-use super::visit::{Headers, PartnerClick};
+use super::{Headers, PartnerClick};
 use crate::ClickId;
 
 /// The most ids kept in `affitor_click_ids`, as the browser tracker does.
-pub(super) const MAX_CLICK_IDS: usize = 20;
+pub(crate) const MAX_CLICK_IDS: usize = 20;
 
 /// The cookie the click id is stored in: a response that sets it itself is left alone.
 const CLICK_ID_COOKIE: &str = "affitor_click_id";
@@ -26,7 +26,8 @@ const CLICK_ID_COOKIE: &str = "affitor_click_id";
 ///
 /// ```
 /// # use affitor_tower::ClickId;
-/// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
+/// # use affitor_tower::capture::CaptureClicks;
+/// # use affitor_tower::adapter::{Decision, Visit};
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("host", "shop.example".parse()?);
 /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -57,7 +58,7 @@ impl PartnerClick {
         self.cookies_at(click_id, window_days, OffsetDateTime::now_utc())
     }
 
-    pub(super) fn cookies_at(
+    pub(crate) fn cookies_at(
         &self,
         click_id: &ClickId,
         window_days: u32,
@@ -116,7 +117,8 @@ impl ClickCookies {
     ///
     /// ```
     /// # use affitor_tower::ClickId;
-    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
+    /// # use affitor_tower::capture::CaptureClicks;
+    /// # use affitor_tower::adapter::{Decision, Visit};
     /// # let mut headers = http::HeaderMap::new();
     /// # headers.insert("host", "shop.example".parse()?);
     /// # headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -200,7 +202,7 @@ impl ResponseCookies<'_> {
 /// place of `public`; [`vary_cookie`](Self::vary_cookie) says whether to append `Vary: Cookie`.
 ///
 /// ```
-/// use affitor_tower::capture::KeepPrivate;
+/// use affitor_tower::adapter::KeepPrivate;
 ///
 /// let mut response = http::HeaderMap::new();
 /// response.insert("cache-control", "public, max-age=300".parse()?);
@@ -327,7 +329,7 @@ fn cookie_safe(text: &str) -> String {
 }
 
 /// The length of `text` once [`cookie_safe`]: what it weighs in the `affitor_aff_url` cookie.
-pub(super) fn cookie_safe_len(text: &str) -> usize {
+pub(crate) fn cookie_safe_len(text: &str) -> usize {
     text.bytes()
         .map(|byte| if is_cookie_safe(byte) { 1 } else { 3 })
         .sum()

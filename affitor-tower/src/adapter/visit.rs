@@ -13,7 +13,7 @@ use crate::{ClickId, ClickRequest, Client};
 /// own header types) implements it on a thin wrapper of its header map.
 ///
 /// ```
-/// use affitor_tower::capture::Headers;
+/// use affitor_tower::adapter::Headers;
 ///
 /// let mut map = http::HeaderMap::new();
 /// map.append("cookie", "a=1".parse()?);
@@ -41,10 +41,10 @@ impl Headers for http::HeaderMap {
 /// is HTTPS, and the headers.
 ///
 /// Adapters build one per request; a consent predicate (see
-/// [`CaptureClicks::consent`](super::CaptureClicks::consent)) reads its headers and cookies.
+/// [`CaptureClicks::consent`](crate::capture::CaptureClicks::consent)) reads its headers and cookies.
 ///
 /// ```
-/// use affitor_tower::capture::Visit;
+/// use affitor_tower::adapter::Visit;
 ///
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("cookie", "theme=dark; consent=yes".parse()?);
@@ -76,7 +76,7 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", Some("aff=partner"), &headers);
+    /// let visit = affitor_tower::adapter::Visit::new("GET", "/", Some("aff=partner"), &headers);
     /// assert_eq!(visit.method(), "GET");
     /// ```
     pub fn new(
@@ -98,11 +98,11 @@ impl<'r> Visit<'r> {
 
     /// Whether the request came over HTTPS to this server (its own TLS, not a proxy's: a
     /// proxy's word is taken only from the headers it is trusted for, see
-    /// [`CaptureClicks::trust_proxy_headers`](super::CaptureClicks::trust_proxy_headers)).
+    /// [`CaptureClicks::trust_proxy_headers`](crate::capture::CaptureClicks::trust_proxy_headers)).
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers).https(true);
+    /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers).https(true);
     /// # drop(visit);
     /// ```
     #[must_use]
@@ -116,7 +116,7 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers)
+    /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers)
     ///     .authority(Some("shop.example"));
     /// # drop(visit);
     /// ```
@@ -127,12 +127,12 @@ impl<'r> Visit<'r> {
     }
 
     /// The address of the client that sent the request (the connection's peer): what the
-    /// [`ClickLimit`](super::ClickLimit) counts clicks by. With trusted proxy headers, the
+    /// [`ClickLimit`](crate::capture::ClickLimit) counts clicks by. With trusted proxy headers, the
     /// address they name comes first.
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers)
+    /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers)
     ///     .client_address(Some([192, 0, 2, 1].into()));
     /// # drop(visit);
     /// ```
@@ -143,7 +143,7 @@ impl<'r> Visit<'r> {
     }
 
     /// The client's address, as [`client_address`](Self::client_address) set it.
-    pub(super) fn address(&self) -> Option<IpAddr> {
+    pub(crate) fn address(&self) -> Option<IpAddr> {
         self.client_address
     }
 
@@ -151,7 +151,7 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// assert_eq!(affitor_tower::capture::Visit::new("HEAD", "/", None, &headers).method(), "HEAD");
+    /// assert_eq!(affitor_tower::adapter::Visit::new("HEAD", "/", None, &headers).method(), "HEAD");
     /// ```
     pub fn method(&self) -> &'r str {
         self.method
@@ -161,7 +161,7 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/a", Some("b=c"), &headers);
+    /// let visit = affitor_tower::adapter::Visit::new("GET", "/a", Some("b=c"), &headers);
     /// assert_eq!(visit.path(), "/a");
     /// ```
     pub fn path(&self) -> &'r str {
@@ -172,7 +172,7 @@ impl<'r> Visit<'r> {
     ///
     /// ```
     /// let headers = http::HeaderMap::new();
-    /// assert_eq!(affitor_tower::capture::Visit::new("GET", "/", None, &headers).query(), None);
+    /// assert_eq!(affitor_tower::adapter::Visit::new("GET", "/", None, &headers).query(), None);
     /// ```
     pub fn query(&self) -> Option<&'r str> {
         self.query
@@ -183,7 +183,7 @@ impl<'r> Visit<'r> {
     /// ```
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("sec-gpc", "1".parse()?);
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers);
+    /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers);
     /// assert_eq!(visit.header("sec-gpc"), Some("1"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -200,7 +200,7 @@ impl<'r> Visit<'r> {
     /// ```
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("cookie", "consent=yes".parse()?);
-    /// let visit = affitor_tower::capture::Visit::new("GET", "/", None, &headers);
+    /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers);
     /// assert_eq!(visit.cookie("consent"), Some("yes"));
     /// assert_eq!(visit.cookie("missing"), None);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -217,12 +217,12 @@ impl<'r> Visit<'r> {
     }
 
     /// The host the visitor asked for: the `Host` header, else the request line's authority.
-    pub(super) fn host(&self) -> Option<&'r str> {
+    pub(crate) fn host(&self) -> Option<&'r str> {
         self.header("host").or(self.authority)
     }
 
     /// Whether the connection itself is HTTPS.
-    pub(super) fn is_https(&self) -> bool {
+    pub(crate) fn is_https(&self) -> bool {
         self.https
     }
 }
@@ -239,13 +239,13 @@ impl fmt::Debug for Visit<'_> {
 }
 
 /// A partner link to record: the visitor's facts, gathered from the request by
-/// [`CaptureClicks::decide`](super::CaptureClicks::decide).
+/// [`CaptureClicks::decide`](crate::capture::CaptureClicks::decide).
 ///
 /// [`request`](Self::request) builds the click call; [`cookies`](Self::cookies) the cookies
 /// to set once the API has answered with a click id.
 ///
 /// ```
-/// use affitor_tower::capture::{Decision, Visit};
+/// use affitor_tower::adapter::{Decision, Visit};
 /// use affitor_tower::capture::CaptureClicks;
 ///
 /// let mut headers = http::HeaderMap::new();
@@ -262,16 +262,16 @@ impl fmt::Debug for Visit<'_> {
 /// ```
 #[derive(Clone)]
 pub struct PartnerClick {
-    pub(super) code: String,
-    pub(super) landing_url: String,
-    pub(super) referrer: Option<String>,
-    pub(super) user_agent: Option<String>,
-    pub(super) language: Option<String>,
-    pub(super) existing_click_id: Option<ClickId>,
+    pub(crate) code: String,
+    pub(crate) landing_url: String,
+    pub(crate) referrer: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) language: Option<String>,
+    pub(crate) existing_click_id: Option<ClickId>,
     /// The ids of `affitor_click_ids`, valid ones only, oldest first.
-    pub(super) earlier_click_ids: Vec<ClickId>,
-    pub(super) secure: bool,
-    pub(super) domain: Option<Arc<str>>,
+    pub(crate) earlier_click_ids: Vec<ClickId>,
+    pub(crate) secure: bool,
+    pub(crate) domain: Option<Arc<str>>,
 }
 
 impl PartnerClick {
@@ -293,7 +293,8 @@ impl PartnerClick {
     /// The page the visitor came from (`Referer`).
     ///
     /// ```
-    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
+    /// # use affitor_tower::capture::CaptureClicks;
+    /// # use affitor_tower::adapter::{Decision, Visit};
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -310,7 +311,8 @@ impl PartnerClick {
     /// The visitor's `User-Agent`.
     ///
     /// ```
-    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
+    /// # use affitor_tower::capture::CaptureClicks;
+    /// # use affitor_tower::adapter::{Decision, Visit};
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -334,7 +336,8 @@ impl PartnerClick {
     /// `existing_click_id`, so the API keeps one customer (the new partner still wins).
     ///
     /// ```
-    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
+    /// # use affitor_tower::capture::CaptureClicks;
+    /// # use affitor_tower::adapter::{Decision, Visit};
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);
     /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
@@ -352,7 +355,7 @@ impl PartnerClick {
     }
 
     /// Whether the cookies get `Secure`: the visitor's scheme is HTTPS, unless set by
-    /// [`CaptureClicks::secure`](super::CaptureClicks::secure).
+    /// [`CaptureClicks::secure`](crate::capture::CaptureClicks::secure).
     ///
     /// See [`PartnerClick::cookies`] for an example.
     pub fn secure(&self) -> bool {
@@ -364,7 +367,8 @@ impl PartnerClick {
     /// partner changed.
     ///
     /// ```
-    /// # use affitor_tower::capture::{CaptureClicks, Decision, Visit};
+    /// # use affitor_tower::capture::CaptureClicks;
+    /// # use affitor_tower::adapter::{Decision, Visit};
     /// # async fn run(client: affitor_tower::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("host", "shop.example".parse()?);

@@ -1,0 +1,392 @@
+//! A verified event, and what it asks of Affitor: a sale, a refund, or nothing and why.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+
+use crate::{
+    ClickId, Client, RefundRequest, SaleRequest,
+    client::{Currency, SaleType},
+    endpoint::Endpoint,
+};
+
+use super::currency;
+
+/// A verified webhook event, and what it asks of Affitor.
+///
+/// Made by [`Verifier::verify`](super::Verifier::verify); [`track`](Self::track) sends it.
+///
+/// ```
+/// # {
+/// use affitor::webhook::{Action, Stripe, Verifier};
+/// # use affitor_mock::SignedWebhook;
+///
+/// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+/// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
+/// # let signed = SignedWebhook::stripe("whsec_test", body);
+/// # let (headers, body) = (signed.headers(), signed.body());
+/// let event = stripe.verify(headers, body)?;
+/// match &event.action {
+///     Action::Sale(sale) => println!("a sale of {} cents", sale.amount_cents),
+///     Action::Refund(refund) => println!("a refund of {}", refund.transaction_id),
+///     Action::Ignore(why) => println!("{} ignored: {why}", event.event_type),
+///     _ => {}
+/// }
+/// # }
+/// # Ok::<(), affitor::webhook::WebhookError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ProviderEvent {
+    /// The provider's id of the event (Stripe `evt_...`) or of the delivery (Standard Webhooks
+    /// `webhook-id`), for your logs.
+    pub id: String,
+    /// The event's type, such as `checkout.session.completed` or `order.paid`.
+    pub event_type: String,
+    /// What the event asks of Affitor.
+    pub action: Action,
+    /// When the event happened, as the provider says (Stripe's `created`, Polar's `timestamp`):
+    /// the same on every redelivery.
+    pub created: Option<SystemTime>,
+    /// How [`track`](Self::track) sends it: the verifier's settings.
+    pub(super) tracking: Arc<Tracking>,
+}
+
+impl ProviderEvent {
+    /// A verified event, tracked with `tracking`.
+    pub(crate) fn new(
+        id: String,
+        event_type: String,
+        action: Action,
+        created: Option<SystemTime>,
+        tracking: Arc<Tracking>,
+    ) -> Self {
+        Self {
+            id,
+            event_type,
+            action,
+            created,
+            tracking,
+        }
+    }
+}
+
+/// How long tracking an event inline may take before the handler answers 503 (default): under
+/// the 10 s Polar gives a webhook endpoint to answer, and Stripe's own limit.
+pub(crate) const DEFAULT_TRACK_DEADLINE: Duration = Duration::from_secs(8);
+
+/// How long a refund whose sale Affitor does not know yet is answered 503 (so the provider
+/// delivers it again) unless configured: a day from the event, within both Stripe's (three
+/// days) and Polar's retry schedules.
+pub(crate) const DEFAULT_REFUND_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How a verifier's events are tracked: its [`Builder`]'s settings, shared with each event.
+#[derive(Debug)]
+pub(crate) struct Tracking {
+    /// The provider's name ([`Provider::NAME`]), for the metric's label.
+    pub(crate) provider: &'static str,
+    /// How long [`ProviderEvent::track`] may take ([`Builder::track_deadline`]).
+    pub(crate) deadline: Duration,
+    /// How long after the event a refund whose sale is unknown is answered 503
+    /// ([`Builder::refund_grace`]).
+    pub(crate) refund_grace: Duration,
+    /// Converts amounts in currencies the API does not take ([`Builder::currency_converter`]).
+    pub(crate) converter: Option<currency::Converter>,
+}
+
+impl Default for Tracking {
+    fn default() -> Self {
+        Self {
+            provider: "",
+            deadline: DEFAULT_TRACK_DEADLINE,
+            refund_grace: DEFAULT_REFUND_GRACE,
+            converter: None,
+        }
+    }
+}
+
+impl PartialEq for Tracking {
+    fn eq(&self, other: &Self) -> bool {
+        let same_converter = match (&self.converter, &other.converter) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.0, &b.0),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        self.provider == other.provider
+            && self.deadline == other.deadline
+            && self.refund_grace == other.refund_grace
+            && same_converter
+    }
+}
+
+/// What a webhook event asks of Affitor: a sale, a refund, or nothing.
+///
+/// ```
+/// use affitor::webhook::{Action, Ignored};
+///
+/// let action = Action::Ignore(Ignored::EventType);
+/// assert!(matches!(action, Action::Ignore(_)));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Action {
+    /// A payment: track a sale.
+    Sale(Sale),
+    /// A refund: track the refund of the sale with the same transaction id.
+    Refund(Refund),
+    /// Nothing to send to Affitor, and why.
+    Ignore(Ignored),
+    /// A sale or refund event with a field this module cannot read (named), without which
+    /// sending it could record the wrong amount: an amount without its currency (which the API
+    /// would take for USD), or a refund that does not say it is full and whose amount is
+    /// unreadable (which would reverse the whole commission). Nothing is sent, and
+    /// [`track`](ProviderEvent::track) answers 500 so that the provider keeps the event. The
+    /// provider's payload changed: report it, with the event.
+    Unreadable(&'static str),
+}
+
+/// A sale read from a payment event. [`request`](Self::request) turns it into a
+/// [`SaleRequest`] you can add to before sending.
+///
+/// ```
+/// use affitor::webhook::{Action, ProviderEvent};
+///
+/// # async fn run(client: affitor::Client, event: ProviderEvent) -> Result<(), affitor::Error> {
+/// if let Action::Sale(sale) = &event.action {
+///     let outcome = sale.request(&client).product_id("pro").send().await?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Sale {
+    /// The idempotency key, and the key its refund will name (see the [module docs](crate::webhook)).
+    pub transaction_id: String,
+    /// The amount paid, in minor units; never 0.
+    pub amount_cents: u64,
+    /// The currency of `amount_cents`.
+    pub currency: Currency,
+    /// Your customer key, as sent with the lead.
+    pub customer_key: Option<String>,
+    /// The click id the checkout carried.
+    pub click_id: Option<ClickId>,
+    /// A one-time payment or a subscription payment.
+    pub sale_type: SaleType,
+    /// Whether it renews a subscription.
+    pub is_recurring: bool,
+    /// The provider's subscription id.
+    pub subscription_id: Option<String>,
+    /// A payment of the provider's test mode (Stripe `livemode: false`): sent as an Affitor
+    /// test event, which pays no commission.
+    pub test_mode: bool,
+}
+
+impl Sale {
+    /// The sale request for `client`, with every field the event gave.
+    ///
+    /// ```
+    /// # fn build(client: affitor::Client, sale: affitor::webhook::Sale) {
+    /// let request = sale.request(&client); // then `.send().await`
+    /// # }
+    /// ```
+    pub fn request(&self, client: &Client) -> SaleRequest {
+        let mut request = client
+            .sale(&self.transaction_id, self.amount_cents)
+            .currency(self.currency.clone())
+            .click_id(self.click_id.clone())
+            .sale_type(self.sale_type);
+        if let Some(customer_key) = &self.customer_key {
+            request = request.customer_key(customer_key);
+        }
+        if self.is_recurring {
+            request = request.is_recurring(true);
+        }
+        if let Some(subscription_id) = &self.subscription_id {
+            request = request.subscription_id(subscription_id);
+        }
+        request.test_mode(self.test_mode)
+    }
+
+    /// The sale in a currency the API takes: itself, or converted with `tracking`'s converter
+    /// (the original amount and currency kept in `additional_data`).
+    pub(super) fn request_to_send(
+        &self,
+        client: &Client,
+        tracking: &Tracking,
+    ) -> Result<SaleRequest, crate::Error> {
+        let from = &self.currency;
+        if currency::is_supported(from) {
+            return Ok(self.request(client));
+        }
+        let (amount_cents, into) = currency::to_supported(
+            Endpoint::Sale,
+            self.amount_cents,
+            from,
+            tracking.converter.as_ref(),
+        )?;
+        let converted = Self {
+            amount_cents,
+            currency: into,
+            ..self.clone()
+        };
+        let mut original = Map::new();
+        original.insert("original_amount".to_owned(), Value::from(self.amount_cents));
+        original.insert(
+            "original_currency".to_owned(),
+            Value::from(from.to_string()),
+        );
+        Ok(converted.request(client).additional_data(original))
+    }
+}
+
+/// A refund read from a refund event. [`request`](Self::request) turns it into a
+/// [`RefundRequest`].
+///
+/// ```
+/// # fn build(client: affitor::Client, refund: affitor::webhook::Refund) {
+/// let request = refund.request(&client).reason("requested_by_customer");
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refund {
+    /// The transaction id of the sale it refunds.
+    pub transaction_id: String,
+    /// Another id the sale may be keyed by, tried when Affitor knows no sale under
+    /// `transaction_id`: a Stripe charge that names both an invoice and a payment intent.
+    pub other_transaction_id: Option<String>,
+    /// The amount of this refund, for a partial one; `None` for a full refund.
+    pub amount_cents: Option<u64>,
+    /// The currency of `amount_cents`: always there with an amount; for a full refund, when
+    /// the event names a valid one.
+    pub currency: Option<Currency>,
+    /// Why, when the provider says: a dispute's reason, for example.
+    pub reason: Option<String>,
+}
+
+impl Refund {
+    /// The refund request for `client`.
+    ///
+    /// ```
+    /// # fn build(client: affitor::Client, refund: affitor::webhook::Refund) {
+    /// let request = refund.request(&client); // then `.send().await`
+    /// # }
+    /// ```
+    pub fn request(&self, client: &Client) -> RefundRequest {
+        self.request_for(client, &self.transaction_id, self.amount_cents)
+    }
+
+    /// The refund request for `client`, naming the sale `transaction_id`, its amount `amount`.
+    pub(super) fn request_for(
+        &self,
+        client: &Client,
+        transaction_id: &str,
+        amount: Option<u64>,
+    ) -> RefundRequest {
+        let mut request = client.refund(transaction_id);
+        if let Some(reason) = &self.reason {
+            request = request.reason(reason);
+        }
+        match amount {
+            Some(amount_cents) => request.amount_cents(amount_cents),
+            None => request,
+        }
+    }
+
+    /// The amount to send, in the currency the sale was sent in: converted like the sale when
+    /// the event's currency is one the API does not take. A full refund needs no amount.
+    pub(super) fn amount_to_send(&self, tracking: &Tracking) -> Result<Option<u64>, crate::Error> {
+        match (self.amount_cents, &self.currency) {
+            (Some(amount), Some(from)) if !currency::is_supported(from) => {
+                let converter = tracking.converter.as_ref();
+                let (amount, _) =
+                    currency::to_supported(Endpoint::Refund, amount, from, converter)?;
+                Ok(Some(amount))
+            }
+            (amount, _) => Ok(amount),
+        }
+    }
+}
+
+/// Why an event asks nothing of Affitor. Each is answered 200: a redelivery would not change it.
+///
+/// ```
+/// use affitor::webhook::Ignored;
+///
+/// assert_eq!(Ignored::NoAmount.to_string(), "the amount is 0 or missing");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ignored {
+    /// An event type that is neither a sale nor a refund for Affitor.
+    EventType,
+    /// A checkout session whose payment has not gone through yet (an asynchronous payment
+    /// method): its `checkout.session.async_payment_succeeded` will be the sale.
+    NotPaid,
+    /// An invoice that is not a renewal (`billing_reason` other than `subscription_cycle`):
+    /// the first invoice is tracked from its checkout session.
+    BillingReason(String),
+    /// The amount is 0 or missing: a free trial, a 100% coupon.
+    NoAmount,
+    /// Neither a customer key nor a click id: the customer did not come through a partner, or
+    /// the checkout did not carry the Affitor metadata.
+    NoCustomer,
+    /// The event lacks a field the sale or refund needs (named).
+    MissingField(&'static str),
+    /// A refund or a dispute of the provider's test mode: its sale was sent as a test event,
+    /// which holds no commission to reverse (the API has no test refunds).
+    TestRefund,
+    /// A dispute the merchant won. Its commission was reversed when the dispute opened
+    /// (`charge.dispute.created`) and the API has no call to restore it: restore it in the
+    /// Affitor dashboard if the partner is owed it. Logged at `warn`.
+    DisputeWon,
+    /// Stripe `invoice_payment.paid`: nothing to send, but the verifier now knows which
+    /// invoice the payment intent paid, so that a refund naming only the payment intent finds
+    /// its sale.
+    PaymentLinked,
+    /// A Paddle refund not approved (yet): its status (`pending_approval`, `rejected`). Its
+    /// approval comes as `adjustment.updated`, which is the refund.
+    NotApproved(String),
+    /// A Paddle adjustment that returns no payment (named: a `credit` to the customer's
+    /// balance, a `chargeback_warning`).
+    ReturnsNoPayment(String),
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EventType => f.write_str("not a sale or refund event"),
+            Self::NotPaid => f.write_str("the payment has not gone through yet"),
+            Self::BillingReason(reason) => {
+                write!(
+                    f,
+                    "an invoice for `{}`, not a renewal",
+                    reason.escape_default()
+                )
+            }
+            Self::NoAmount => f.write_str("the amount is 0 or missing"),
+            Self::NoCustomer => f.write_str("no customer key and no click id"),
+            Self::MissingField(field) => write!(f, "the event has no `{field}`"),
+            Self::TestRefund => f.write_str("a refund of test mode: its sale paid no commission"),
+            Self::DisputeWon => f.write_str(
+                "a dispute won: the commission reversed when it opened stays reversed; restore \
+                 it in the Affitor dashboard if the partner is owed it",
+            ),
+            Self::PaymentLinked => {
+                f.write_str("links an invoice to its payment intent, for the refunds to come")
+            }
+            Self::NotApproved(status) => write!(
+                f,
+                "a refund not approved: `{}`; its approval will be the refund",
+                status.escape_default()
+            ),
+            Self::ReturnsNoPayment(action) => write!(
+                f,
+                "an adjustment `{}`, which returns no payment",
+                action.escape_default()
+            ),
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! An event sent to Affitor, and what became of it: the answer to give the provider.
+
+use std::time::{Duration, SystemTime};
+
+use http::StatusCode;
+
+use crate::Client;
+use crate::client::{ErrorKind, RefundOutcome, SaleOutcome};
+
+use super::error::WebhookError;
+use super::event::{Action, Ignored, ProviderEvent, Refund};
+
+/// What became of a webhook delivery, and the status to answer the provider:
+/// [`status`](Self::status). See the table in the [module docs](crate::webhook).
+///
+/// ```
+/// use affitor::client::SaleOutcome;
+/// use affitor::webhook::{Ignored, Tracked};
+///
+/// assert_eq!(Tracked::Sale(SaleOutcome::AlreadyRecorded).status().as_u16(), 200);
+/// assert_eq!(Tracked::Ignored(Ignored::NoAmount).status().as_u16(), 200);
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Tracked {
+    /// The sale was sent: what Affitor did with it (recorded, a duplicate, not attributed).
+    Sale(SaleOutcome),
+    /// The refund was sent: what Affitor did with it.
+    Refund(RefundOutcome),
+    /// Nothing was sent, and why.
+    Ignored(Ignored),
+    /// A refund whose sale Affitor does not know yet, while the event is younger than the
+    /// verifier's [`refund_grace`](super::Builder::refund_grace): the sale may still be on its way
+    /// (its delivery failed and waits in the provider's retry schedule). Answered 503, so the
+    /// provider delivers the refund again after the sale.
+    AwaitingSale(crate::Error),
+    /// Affitor did not take the sale or refund. Answered 503 when a later attempt can succeed
+    /// ([`Error::is_retryable`](crate::Error::is_retryable)), so the provider redelivers. 200
+    /// for a refund of a sale Affitor never recorded, past the refund grace
+    /// ([`ErrorKind::SaleNotFound`]: an organic sale's), and for a sale recorded without its
+    /// commission ([`ErrorKind::CommissionNotCreated`]: a redelivery would be answered 409;
+    /// logged at `error`, to take to Affitor support). 500 otherwise: an amount in a currency
+    /// the API does not take and no converter for it ([`ErrorKind::UnsupportedCurrency`]), or
+    /// a call Affitor refused ([`ErrorKind::Rejected`]: a base URL that is wrong, an amount it
+    /// does not take), so that the provider keeps the event until the app is mended, and you
+    /// resend it from the provider's dashboard.
+    Failed(crate::Error),
+    /// A sale or refund event with a field this module cannot read (named): nothing was sent
+    /// (see [`Action::Unreadable`]). Answered 500, so that the provider keeps the event.
+    Unreadable(&'static str),
+    /// The delivery was refused before anything was sent: see [`WebhookError::status`].
+    Rejected(WebhookError),
+}
+
+impl Tracked {
+    /// The status to answer the provider: 200 when handled, 503 when the provider should
+    /// deliver again later, 500 when it should keep the event until the app is mended or
+    /// configured to take it, 400 (or 413) for a delivery that was refused.
+    ///
+    /// ```
+    /// use affitor::webhook::{Ignored, Tracked};
+    ///
+    /// let tracked = Tracked::Ignored(Ignored::EventType);
+    /// assert_eq!(tracked.status(), http::StatusCode::OK);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Sale(_) | Self::Refund(_) | Self::Ignored(_) => StatusCode::OK,
+            Self::AwaitingSale(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Failed(error) if error.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Failed(error) if acknowledged(error) => StatusCode::OK,
+            Self::Failed(_) | Self::Unreadable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Rejected(error) => error.status(),
+        }
+    }
+
+    /// What the event came to, for the `result` label of the webhook metric.
+    fn result(&self) -> &'static str {
+        match self {
+            Self::Sale(_) | Self::Refund(_) => "tracked",
+            Self::Ignored(Ignored::MissingField(_) | Ignored::DisputeWon) => "attention",
+            Self::Failed(error) if error.kind() == ErrorKind::CommissionNotCreated => "attention",
+            Self::Ignored(_) | Self::Failed(_) if self.status() == StatusCode::OK => "ignored",
+            Self::Rejected(_) => "refused",
+            _ => "kept",
+        }
+    }
+}
+
+/// A failure that a redelivery would not mend, and that leaves nothing to keep: the refund of a
+/// sale Affitor never recorded (past the refund grace), and a sale recorded whose commission
+/// Affitor failed to create (a redelivery would be answered 409).
+fn acknowledged(error: &crate::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::SaleNotFound | ErrorKind::CommissionNotCreated
+    )
+}
+
+/// Counts an event a verifier handled: `affitor_webhook_events_total{provider, result}`, with
+/// the feature `metrics`.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn count(provider: &'static str, result: &'static str) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(
+        "affitor_webhook_events_total",
+        "provider" => provider,
+        "result" => result
+    )
+    .increment(1);
+}
+
+impl ProviderEvent {
+    /// Sends the sale or the refund inline (with the client's retries), and says what
+    /// happened; logs it too. Nothing is sent for an ignored event.
+    ///
+    /// ```
+    /// # async fn run(client: affitor::Client, event: affitor::webhook::ProviderEvent) {
+    /// let status = event.track(&client).await.status(); // answer the provider with it
+    /// # }
+    /// ```
+    ///
+    /// `client` is a [`Client`], or anything that holds one: a [`BoundClient`](crate::client::BoundClient),
+    /// or the `AffitorClient` extractor of `affitor-axum` and `affitor-actix`.
+    pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
+        let deadline = self.tracking.deadline;
+        let sent = tokio::time::timeout(deadline, self.send(client.as_ref())).await;
+        let tracked = sent.unwrap_or_else(|_| {
+            Tracked::Failed(crate::Error::new(ErrorKind::Timeout).with_detail(format!(
+                "no answer within the webhook's track deadline of {deadline:?}"
+            )))
+        });
+        self.log(&tracked);
+        count(self.tracking.provider, tracked.result());
+        tracked
+    }
+
+    /// Sends the sale or the refund, or nothing.
+    async fn send(&self, client: &Client) -> Tracked {
+        match &self.action {
+            Action::Sale(sale) => {
+                let request = match sale.request_to_send(client, &self.tracking) {
+                    Ok(request) => request,
+                    Err(error) => return Tracked::Failed(error),
+                };
+                match request.send().await {
+                    Ok(outcome) => Tracked::Sale(outcome),
+                    Err(error) => Tracked::Failed(error),
+                }
+            }
+            Action::Refund(refund) => match self.send_refund(refund, client).await {
+                Ok(outcome) => Tracked::Refund(outcome),
+                Err(error)
+                    if error.kind() == ErrorKind::SaleNotFound && self.within_refund_grace() =>
+                {
+                    Tracked::AwaitingSale(error)
+                }
+                Err(error) => Tracked::Failed(error),
+            },
+            Action::Ignore(why) => Tracked::Ignored(why.clone()),
+            Action::Unreadable(field) => Tracked::Unreadable(field),
+        }
+    }
+
+    /// Sends the refund under its transaction id, then, when Affitor knows no sale under it,
+    /// under the other one the sale may be keyed by.
+    async fn send_refund(
+        &self,
+        refund: &Refund,
+        client: &Client,
+    ) -> Result<RefundOutcome, crate::Error> {
+        let amount = refund.amount_to_send(&self.tracking)?;
+        let sent = refund
+            .request_for(client, &refund.transaction_id, amount)
+            .send()
+            .await;
+        match (sent, &refund.other_transaction_id) {
+            (Err(error), Some(other)) if error.kind() == ErrorKind::SaleNotFound => {
+                refund.request_for(client, other, amount).send().await
+            }
+            (sent, _) => sent,
+        }
+    }
+
+    /// Whether the event is younger than the verifier's refund grace; one that does not say
+    /// when it happened is taken as new (the provider's retry schedule bounds it).
+    fn within_refund_grace(&self) -> bool {
+        let age = self
+            .created
+            .and_then(|created| SystemTime::now().duration_since(created).ok())
+            .unwrap_or(Duration::ZERO);
+        age < self.tracking.refund_grace
+    }
+
+    fn log(&self, tracked: &Tracked) {
+        let (id, event_type) = (self.id.as_str(), self.event_type.as_str());
+        match tracked {
+            Tracked::Sale(outcome) => {
+                tracing::info!(id, event_type, ?outcome, "webhook: sale tracked");
+            }
+            Tracked::Refund(outcome) => {
+                tracing::info!(id, event_type, ?outcome, "webhook: refund tracked");
+            }
+            Tracked::Ignored(why @ (Ignored::MissingField(_) | Ignored::DisputeWon)) => {
+                // A payment event without the id its sale needs, or a commission to restore
+                // by hand: look into it.
+                tracing::warn!(id, event_type, %why, "webhook: nothing tracked");
+            }
+            Tracked::Ignored(why @ Ignored::EventType) => {
+                tracing::debug!(id, event_type, %why, "webhook: not an event for Affitor");
+            }
+            Tracked::Ignored(why) => {
+                tracing::info!(id, event_type, %why, "webhook: nothing to track");
+            }
+            Tracked::AwaitingSale(_) => {
+                tracing::warn!(
+                    id,
+                    event_type,
+                    "webhook: refund of a sale Affitor does not know yet: answering 503 so that \
+                     the provider delivers it again after its sale"
+                );
+            }
+            Tracked::Failed(error) if error.kind() == ErrorKind::UnsupportedCurrency => {
+                tracing::warn!(
+                    id,
+                    event_type,
+                    %error,
+                    "webhook: not sent: answering 500 so that the provider keeps the event"
+                );
+            }
+            Tracked::Failed(error) if error.kind() == ErrorKind::SaleNotFound => {
+                let (transaction_id, other_transaction_id) = match &self.action {
+                    Action::Refund(refund) => (
+                        Some(refund.transaction_id.as_str()),
+                        refund.other_transaction_id.as_deref(),
+                    ),
+                    _ => (None, None),
+                };
+                tracing::info!(
+                    id,
+                    event_type,
+                    transaction_id,
+                    other_transaction_id,
+                    "webhook: refund of a sale Affitor never recorded (an organic sale, or one \
+                     whose sale never came within the refund grace): acknowledged"
+                );
+            }
+            Tracked::Failed(error) if error.is_retryable() => {
+                tracing::warn!(
+                    id,
+                    event_type,
+                    %error,
+                    "webhook: Affitor cannot take it now: answering 503 so the provider redelivers"
+                );
+            }
+            Tracked::Failed(error) if error.kind() == ErrorKind::CommissionNotCreated => {
+                tracing::error!(
+                    id,
+                    event_type,
+                    %error,
+                    "webhook: the sale is recorded without its commission: take its transaction \
+                     id to Affitor support; acknowledged, as a redelivery would be answered 409"
+                );
+            }
+            Tracked::Failed(error) => {
+                tracing::error!(
+                    id,
+                    event_type,
+                    %error,
+                    "webhook: Affitor refused it: answering 500 so that the provider keeps the \
+                     event; mend what the error says, then resend it from the provider's dashboard"
+                );
+            }
+            Tracked::Unreadable(field) => {
+                tracing::error!(
+                    id,
+                    event_type,
+                    field,
+                    "webhook: a field the sale or refund needs cannot be read: nothing sent, \
+                     answering 500 so that the provider keeps the event; report its payload"
+                );
+            }
+            Tracked::Rejected(error) => {
+                tracing::warn!(id, event_type, %error, "webhook: refused");
+            }
+        }
+    }
+}
