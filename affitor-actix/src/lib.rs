@@ -7,13 +7,36 @@
 //! [`ClickIdSearch`] has the whole list) and passes the body on byte for byte. Then take
 //! [`AffitorClient`] in a handler: its requests carry that click id.
 //!
+//! # Add it
+//!
+//! ```toml
+//! [dependencies]
+//! affitor-actix = "0.1"
+//! actix-web = "4"
+//! serde = { version = "1", features = ["derive"] }
+//!
+//! [dev-dependencies]
+//! # The stand-in Affitor API, for your tests (see "Test it" below).
+//! affitor-mock = "0.1"
 //! ```
-//! use actix_web::{App, HttpResponse, web};
-//! use affitor_actix::{Affitor, AffitorClient, Client};
+//!
+//! # A tracked lead, served, and stopped gracefully
+//!
+//! The whole `src/main.rs` of an app that tracks each signup as a lead, records the partner links
+//! its visitors arrive by (`?aff=`), and flushes the client's queue once the server has stopped:
+//!
+#![cfg_attr(feature = "capture", doc = "```no_run")]
+#![cfg_attr(not(feature = "capture"), doc = "```ignore")]
+//! use std::time::Duration;
+//!
+//! use actix_web::{App, HttpResponse, HttpServer, web};
+//! use affitor_actix::{Affitor, AffitorClient, CaptureClicks, Client};
 //! use serde::Deserialize;
 //!
 //! #[derive(Deserialize)]
-//! struct Signup { email: String }
+//! struct Signup {
+//!     email: String,
+//! }
 //!
 //! async fn signup(affitor: AffitorClient, form: web::Json<Signup>) -> HttpResponse {
 //!     let user_id = "user_123"; // create the user in your database
@@ -21,28 +44,29 @@
 //!     HttpResponse::Created().finish()
 //! }
 //!
-//! #[derive(Deserialize)]
-//! struct Payment { invoice_id: String, user_id: String, amount_cents: u64 }
-//!
-//! async fn payment(affitor: AffitorClient, payment: web::Json<Payment>) -> HttpResponse {
-//!     let payment = payment.into_inner();
-//!     let sale = affitor.sale(payment.invoice_id, payment.amount_cents).customer_key(payment.user_id);
-//!     match sale.send().await {
-//!         Ok(_) => HttpResponse::Ok().finish(), // recorded, already recorded, or not attributed
-//!         Err(error) if error.is_retryable() => HttpResponse::ServiceUnavailable().finish(), // redeliver later
-//!         Err(_) => HttpResponse::Ok().finish(), // a bad request does not get better by retrying
-//!     }
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // Built here, in `main`, not in the `HttpServer::new` closure: its delivery worker outlives
+//!     // the runtimes actix-web gives its worker threads. AFFITOR_API_KEY, and AFFITOR_API_URL if
+//!     // not the default; if the key is missing, `main` prints what to do.
+//!     let affitor = Client::from_env()?;
+//!     // `?aff=` links recorded by the server; one click limit for every worker.
+//!     let capture = CaptureClicks::new();
+//!     let (client, workers_capture) = (affitor.clone(), capture.clone());
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .wrap(Affitor::new().client(client.clone()).capture_clicks(workers_capture.clone()))
+//!             .route("/", web::get().to(|| async { HttpResponse::Ok().body("<h1>Welcome</h1>") }))
+//!             .route("/api/signup", web::post().to(signup))
+//!     })
+//!     .bind("127.0.0.1:3000")?
+//!     .run() // until Ctrl-C or SIGTERM, then a graceful stop
+//!     .await?;
+//!     // The server has stopped: deliver what is still queued, for at most 5 s.
+//!     let report = affitor.shutdown(Duration::from_secs(5)).await;
+//!     println!("{} events not delivered", report.undelivered.len());
+//!     Ok(())
 //! }
-//!
-//! # fn main() -> Result<(), affitor_actix::affitor::Error> {
-//! let affitor = Client::from_env().or_else(|_| Client::builder().api_key("aff_example").build())?;
-//! let app = App::new()
-//!     .wrap(Affitor::new().client(affitor))
-//!     .route("/api/signup", web::post().to(signup))
-//!     .route("/webhooks/payment", web::post().to(payment));
-//! # drop(app);
-//! # Ok(())
-//! # }
 //! ```
 //!
 //! [`AffitorClickId`] gives the click id alone. An extractor used without the middleware answers
@@ -51,9 +75,40 @@
 //! (the extractor logs it at `error` level); `AffitorClient::click_id()` reads an optional click
 //! id and still fails loudly.
 //!
-//! With the feature `webhook`, `WebhookEvent<P>` verifies a payment provider's
-//! webhook and tracks its sale or refund: the handler is one line,
-//! `event.track(&affitor).await`, and answers the status the provider needs.
+//! A payment is a sale; answer 503 when a later attempt could succeed, so that the payment
+//! provider delivers the event again:
+//!
+//! ```
+//! use actix_web::{HttpResponse, web};
+//! use affitor_actix::AffitorClient;
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Payment {
+//!     invoice_id: String,
+//!     user_id: String,
+//!     amount_cents: u64,
+//! }
+//!
+//! async fn payment(affitor: AffitorClient, payment: web::Json<Payment>) -> HttpResponse {
+//!     let payment = payment.into_inner();
+//!     let sale = affitor.sale(payment.invoice_id, payment.amount_cents).customer_key(payment.user_id);
+//!     match sale.send().await {
+//!         Ok(_) => HttpResponse::Ok().finish(), // recorded, already recorded, or not attributed
+//!         Err(error) if error.is_retryable() => HttpResponse::ServiceUnavailable().finish(),
+//!         Err(_) => HttpResponse::Ok().finish(), // a bad request does not get better by retrying
+//!     }
+//! }
+//! # let _ = web::post().to(payment);
+//! ```
+//!
+//! # Partner links captured on the server
+//!
+//! With the feature `capture` (on by default), `Affitor::capture_clicks` records the click of a
+//! `GET` whose query has `?aff=CODE` through the client, and sets the Affitor tracker's cookies on
+//! the response, as the example above does; the later signup then carries that click id. The
+//! middleware reads the visitor's address from the connection itself; behind a proxy,
+//! `trust_proxy_headers` says which headers to read instead.
 //!
 //! # Background delivery and shutdown
 //!
@@ -63,9 +118,57 @@
 //! worker threads. Once the server's future has resolved, call `client.shutdown(deadline)` to
 //! flush what is still queued.
 //!
+//! # Test it with the stand-in
+//!
+//! [`affitor_mock::MockServer`](https://docs.rs/affitor-mock) is a local stand-in of the Affitor
+//! API: give your app its client, send a request, and look at what the stand-in received. No
+//! network, no account:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use actix_web::{App, HttpResponse, http::StatusCode, test, web};
+//! use affitor_actix::{Affitor, AffitorClient};
+//! use affitor_mock::MockServer;
+//!
+//! async fn signup(affitor: AffitorClient) -> HttpResponse {
+//!     affitor.lead("user_123").send_in_background();
+//!     HttpResponse::Created().finish()
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mock = MockServer::start().await?;
+//!     let click_id = mock.click("partner"); // a visitor came through the partner's link
+//!     let app = test::init_service(
+//!         App::new()
+//!             .wrap(Affitor::new().client(mock.client()))
+//!             .route("/api/signup", web::post().to(signup)),
+//!     )
+//!     .await;
+//!     let request = test::TestRequest::post()
+//!         .uri("/api/signup")
+//!         .insert_header(("cookie", format!("affitor_click_id={click_id}")))
+//!         .to_request();
+//!
+//!     let response = test::call_service(&app, request).await;
+//!
+//!     assert_eq!(response.status(), StatusCode::CREATED);
+//!     assert!(mock.wait_until(Duration::from_secs(5), |mock| mock.leads().len() == 1).await);
+//!     assert_eq!(mock.leads()[0].click_id.as_deref(), Some(click_id.as_str()));
+//!     Ok(())
+//! }
+//! ```
+//!
 //! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
 //! and the click id is found by the same code (`affitor_tower::lookup`): a team can move
 //! between the two frameworks without a change in behaviour.
+//!
+//! # Payment webhooks
+//!
+//! With the feature `webhook`, `WebhookEvent<P>` verifies a payment provider's
+//! webhook and tracks its sale or refund: the handler is one line,
+//! `event.track(&affitor).await`, and answers the status the provider needs.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -17,8 +17,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 /// What to install when the browser is missing.
-const INSTALL: &str = "the browser test needs headless Chromium and its WebDriver: install the \
-                       Debian packages `chromium` and `chromium-driver` \
+const INSTALL: &str = "the browser test needs headless Chromium and its WebDriver: run every \
+                       test with `bash .ci/test` (it installs them), or install the Debian \
+                       packages `chromium` and `chromium-driver` \
                        (`apt-get install -y chromium chromium-driver`), or set CHROMIUM and \
                        CHROMEDRIVER to the two programs";
 

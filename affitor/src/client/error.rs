@@ -494,11 +494,17 @@ impl fmt::Display for Error {
     }
 }
 
+/// The `Debug` form leads with what [`Display`](fmt::Display) says, what to do included: it is
+/// what `main` prints when it returns the error (`fn main() -> Result<(), Box<dyn Error>>`, or
+/// `?` in `main`), so a missing key reads `Error { kind: MissingApiKey, message: "no Affitor API
+/// key — set AFFITOR_API_KEY …" }`. The API's own words, when it answered, follow as
+/// `api_message`. Like `Display`, it never holds the API key.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
         let mut debug = f.debug_struct("Error");
         debug.field("kind", &inner.kind);
+        debug.field("message", &self.to_string());
         if let Some(endpoint) = inner.endpoint {
             debug.field("endpoint", &endpoint.name());
         }
@@ -506,7 +512,7 @@ impl fmt::Debug for Error {
             debug.field("status", &status);
         }
         if let Some(message) = &inner.message {
-            debug.field("message", message);
+            debug.field("api_message", message);
         }
         if let Some(code) = &inner.code {
             debug.field("code", code);
@@ -573,6 +579,34 @@ mod tests {
     /// The error for an answer without `Retry-After`, sent with the key `k`.
     fn answered(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> Error {
         Error::from_response(endpoint, status, None, body, "k")
+    }
+
+    /// What `main` prints when it returns the error (`Box<dyn Error>`'s `Debug`) says what to
+    /// do, as `Display` does, and never the key.
+    #[test]
+    fn debug_leads_with_what_to_do() {
+        let error = Error::new(ErrorKind::MissingApiKey);
+        let debug = format!("{:?}", Box::<dyn StdError>::from(error));
+        assert!(
+            debug.starts_with(
+                "Error { kind: MissingApiKey, message: \"no Affitor API key — set AFFITOR_API_KEY"
+            ),
+            "{debug}"
+        );
+        let error = Error::from_response(
+            Endpoint::Lead,
+            StatusCode::UNAUTHORIZED,
+            None,
+            br#"{"error":"Invalid API token aff_secret"}"#,
+            "aff_secret",
+        );
+        let debug = format!("{error:?}");
+        assert!(debug.contains("check AFFITOR_API_KEY"), "{debug}");
+        assert!(
+            debug.contains("api_message: \"Invalid API token [redacted]\""),
+            "{debug}"
+        );
+        assert!(!debug.contains("aff_secret"), "{debug}");
     }
 
     #[test]

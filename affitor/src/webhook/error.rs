@@ -22,7 +22,7 @@ use http::StatusCode;
 /// assert!(!format!("{error} {error:?}").contains("whsec_test_secret"));
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WebhookError {
     kind: WebhookErrorKind,
     detail: Option<String>,
@@ -138,6 +138,17 @@ impl WebhookError {
     }
 }
 
+/// The `Debug` form leads with what [`Display`](fmt::Display) says, what to do included: it is
+/// what `main` prints when it returns the error (`Verifier::from_env()?` in `main`).
+impl fmt::Debug for WebhookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookError")
+            .field("kind", &self.kind)
+            .field("message", &self.to_string())
+            .finish()
+    }
+}
+
 impl fmt::Display for WebhookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.summary())?;
@@ -162,5 +173,28 @@ pub(crate) fn excerpt(value: &[u8], max: usize) -> String {
         format!("`{shown}…`")
     } else {
         format!("`{shown}`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `main` prints when `Verifier::from_env()?` fails says what to do.
+    #[test]
+    fn debug_leads_with_what_to_do() {
+        let error = WebhookError::new(WebhookErrorKind::MissingSecret)
+            .with_detail("STRIPE_WEBHOOK_SECRET is unset or empty");
+        let debug = format!("{error:?}");
+        assert!(
+            debug.starts_with(
+                "WebhookError { kind: MissingSecret, message: \"no webhook signing secret: set"
+            ),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("STRIPE_WEBHOOK_SECRET is unset or empty"),
+            "{debug}"
+        );
     }
 }
