@@ -64,7 +64,7 @@
 //!     .await?;
 //!     // The server has stopped: deliver what is still queued, for at most 5 s.
 //!     let report = affitor.shutdown(Duration::from_secs(5)).await;
-//!     println!("{} events not delivered", report.undelivered.len());
+//!     println!("{} events not delivered", report.not_delivered()); // refused or never sent
 //!     Ok(())
 //! }
 //! ```

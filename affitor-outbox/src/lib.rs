@@ -73,10 +73,6 @@ mod shared;
 mod stats;
 mod store;
 
-/// The `sqlx` this crate is built against: name your pool and your transactions through it
-/// (`affitor_outbox::sqlx::PgPool`), and they are the types the outbox takes.
-pub use sqlx;
-
 pub use builder::OutboxBuilder;
 pub use connection::OutboxConnection;
 pub use error::OutboxError;
