@@ -301,10 +301,11 @@ impl Config {
             return Ok(());
         }
         Err(
+            // What the sender sent, never what the verifier holds: the answer goes back to
+            // whoever posted the delivery.
             WebhookError::new(WebhookErrorKind::SignatureMismatch).with_detail(format!(
-                "{} `{scheme}` signature(s) tried with {} secret(s)",
-                signatures.len(),
-                self.keys.len()
+                "{} `{scheme}` signature(s) in the header, none made with this endpoint's secret",
+                signatures.len()
             )),
         )
     }

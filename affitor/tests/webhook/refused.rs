@@ -61,6 +61,30 @@ fn a_wrong_secret() {
     assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
 }
 
+/// The answer to a forged delivery goes back to whoever sent it: it says what to check, and
+/// nothing of what the verifier holds (its secrets, or how many it has).
+#[test]
+fn a_refusal_says_what_to_check_and_nothing_of_the_secrets() {
+    let rotating = Verifier::<Stripe>::builder()
+        .secret(STRIPE_SECRET)
+        .secret("whsec_the_next_one")
+        .build()
+        .unwrap();
+    let signed = SignedWebhook::stripe("whsec_someone_else", body());
+    let message = rotating
+        .verify(signed.headers(), signed.body())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("check that the secret"), "{message}");
+    assert!(
+        message.contains("1 `v1` signature(s) in the header"),
+        "{message}"
+    );
+    for secret_fact in ["secret(s)", "2 secret", STRIPE_SECRET, "whsec_the_next_one"] {
+        assert!(!message.contains(secret_fact), "{message}");
+    }
+}
+
 #[test]
 fn a_tampered_body() {
     let signed = SignedWebhook::stripe(STRIPE_SECRET, body());
