@@ -198,12 +198,17 @@ impl OutboxBuilder {
 
     /// Opens the outbox at `location`, creating its table when missing, and starts its relay:
     ///
-    /// - a `postgres://` (or `postgresql://`) URL: a Postgres database (feature `postgres`);
-    /// - anything else: a SQLite file path, created when missing, with its folder (feature
-    ///   `sqlite`); a `sqlite://` prefix is allowed.
+    /// - a `postgres://` or `postgresql://` URL, or a `key=value` connection string
+    ///   (`host=db dbname=shop user=app`): a Postgres database (feature `postgres`);
+    /// - a path, or a `sqlite:` / `sqlite://` location: a SQLite file, created when missing, with
+    ///   its folder (feature `sqlite`).
+    ///
+    /// Any other `scheme://` (`postgress://`, `pg://`, `jdbc:postgresql://`, ...) is refused, so
+    /// a typo never runs on a local file of that name while the fleet's database waits.
     ///
     /// # Errors
     ///
+    /// [`OutboxError::UnknownLocation`] when the location has a scheme of neither store;
     /// [`OutboxError::Open`] when the store cannot be reached or its table created;
     /// [`OutboxError::MissingFeature`] when the location names a store this build leaves out.
     ///
@@ -223,15 +228,10 @@ impl OutboxBuilder {
     /// # }
     /// ```
     pub async fn open(self, location: &str) -> Result<Outbox, OutboxError> {
-        let location = location.trim();
-        if is_postgres(location) {
-            return self.open_postgres(location).await;
+        match Location::read(location.trim())? {
+            Location::Postgres(url) => self.open_postgres(url).await,
+            Location::Sqlite(path) => self.open_sqlite(path).await,
         }
-        let path = location
-            .strip_prefix("sqlite://")
-            .or_else(|| location.strip_prefix("sqlite:"))
-            .unwrap_or(location);
-        self.open_sqlite(path).await
     }
 
     /// Opens the outbox in the Postgres database of `pool` (your own, so that
@@ -290,7 +290,7 @@ impl OutboxBuilder {
 
     #[cfg(feature = "sqlite")]
     async fn open_sqlite(self, path: &str) -> Result<Outbox, OutboxError> {
-        let location = path.to_owned();
+        let location = redact(path);
         let store = crate::store::sqlite::SqliteStore::open(path.as_ref(), &self.config).await;
         match store {
             Ok(store) => self.start_checked(Store::Sqlite(store), location).await,
@@ -301,7 +301,7 @@ impl OutboxBuilder {
     #[cfg(not(feature = "sqlite"))]
     async fn open_sqlite(self, path: &str) -> Result<Outbox, OutboxError> {
         Err(OutboxError::MissingFeature {
-            location: path.to_owned(),
+            location: redact(path),
             feature: "sqlite",
         })
     }
@@ -360,6 +360,53 @@ fn not_this_outbox(text: &str) -> String {
          or another program's table of that name — give the outbox a database (or a file) of \
          its own, or rename that table"
     )
+}
+
+/// The store a location names.
+#[derive(Debug, PartialEq, Eq)]
+enum Location<'a> {
+    /// A Postgres URL or `key=value` connection string, as given.
+    Postgres(&'a str),
+    /// A SQLite file's path, without its `sqlite:` prefix.
+    Sqlite(&'a str),
+}
+
+impl<'a> Location<'a> {
+    /// Reads `location`: Postgres ([`is_postgres`]), a `sqlite:` location, a location with any
+    /// other scheme (refused), or a path.
+    fn read(location: &'a str) -> Result<Self, OutboxError> {
+        if is_postgres(location) {
+            return Ok(Self::Postgres(location));
+        }
+        if let Some(path) = strip_prefix_ignore_case(location, "sqlite://")
+            .or_else(|| strip_prefix_ignore_case(location, "sqlite:"))
+        {
+            return Ok(Self::Sqlite(path));
+        }
+        match location.split_once("://") {
+            Some((scheme, _)) if is_scheme(scheme) => Err(OutboxError::UnknownLocation {
+                location: redact(location),
+            }),
+            _ => Ok(Self::Sqlite(location)),
+        }
+    }
+}
+
+/// `text` without `prefix`, matched in any case.
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// Whether `text` reads as a URL scheme (`postgress`, `pg`, `jdbc:postgresql`): a letter, then
+/// letters, digits, `+`, `-`, `.` or `:`. A path's folder (`./data`, `C:\data`) never does.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | ':'))
 }
 
 /// Whether `location` names a Postgres database: a `postgres://` or `postgresql://` URL (the
@@ -443,7 +490,50 @@ fn key_values(text: &str) -> Option<Vec<(String, String)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_postgres;
+    use super::{Location, is_postgres};
+    use crate::OutboxError;
+
+    #[test]
+    fn a_location_is_sqlite_postgres_or_refused() {
+        for (location, path) in [
+            ("outbox.db", "outbox.db"),
+            ("/var/lib/app/outbox.db", "/var/lib/app/outbox.db"),
+            ("sqlite://outbox.db", "outbox.db"),
+            ("sqlite:data/outbox.db", "data/outbox.db"),
+            ("SQLite:outbox.db", "outbox.db"),
+            ("./data/a://b.db", "./data/a://b.db"),
+        ] {
+            assert_eq!(Location::read(location).ok(), Some(Location::Sqlite(path)));
+        }
+        for location in [
+            "postgres://app@db/shop",
+            "postgresql://db/shop",
+            "dbname=shop",
+        ] {
+            assert_eq!(
+                Location::read(location).ok(),
+                Some(Location::Postgres(location))
+            );
+        }
+        // Typos and other programs' forms are refused, the password left out of the error.
+        for location in [
+            "postgress://user:S3cr3t@db/shop",
+            "pg://user:S3cr3t@db/shop",
+            "jdbc:postgresql://db:5432/shop?user=app&password=S3cr3t",
+            "mysql://user:S3cr3t@db/shop",
+            "file:///var/lib/outbox.db",
+        ] {
+            let error = Location::read(location).unwrap_err();
+            assert!(
+                matches!(error, OutboxError::UnknownLocation { .. }),
+                "{error}"
+            );
+            let message = format!("{error} {error:?}");
+            assert!(!message.contains("S3cr3t"), "{message}");
+            assert!(message.contains("postgres://"), "{message}");
+            assert!(message.contains("SQLite"), "{message}");
+        }
+    }
 
     #[test]
     fn postgres_locations_are_told_from_sqlite_paths() {

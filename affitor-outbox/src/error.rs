@@ -50,6 +50,18 @@ pub enum OutboxError {
         /// The feature to enable: `sqlite` or `postgres`.
         feature: &'static str,
     },
+    /// The location has a scheme of neither store (`postgress://`, `pg://`,
+    /// `jdbc:postgresql://`, ...): refused before anything is opened, so that a typo never runs
+    /// on a local file of that name.
+    #[error(
+        "the Affitor outbox location {location} names no store this crate knows — check \
+         AFFITOR_OUTBOX: a SQLite file path (`outbox.db`, `sqlite:outbox.db`), or Postgres as a \
+         `postgres://` or `postgresql://` URL or a `host=... dbname=...` string"
+    )]
+    UnknownLocation {
+        /// The location, its passwords left out.
+        location: String,
+    },
     /// The event is invalid (see [`IntoEvent`](affitor::client::IntoEvent)); nothing was written.
     #[error("the Affitor event was not written: {0}")]
     Invalid(#[source] affitor::Error),

@@ -174,6 +174,30 @@ async fn a_postgres_location_is_never_taken_for_a_file_name() {
     );
 }
 
+/// A typo in a fleet's location (`postgress://`) must not start a private SQLite file on each
+/// server, named with the password: it is refused at start, and nothing is created.
+#[tokio::test]
+async fn a_location_of_no_known_store_is_refused_at_start() {
+    let (_mock, client) = stand_in().await;
+    for location in [
+        "postgress://user:S3cr3t@127.0.0.1:9/shop",
+        "pg://user:S3cr3t@127.0.0.1:9/shop",
+        "jdbc:postgresql://127.0.0.1:9/shop?user=app&password=S3cr3t",
+    ] {
+        let error = Outbox::open(location, client.clone()).await.unwrap_err();
+        let message = format!("{error} {error:?}");
+        assert!(
+            matches!(error, OutboxError::UnknownLocation { .. }),
+            "{message}"
+        );
+        assert!(!message.contains("S3cr3t"), "{message}");
+        assert!(message.contains("AFFITOR_OUTBOX"), "{message}");
+        let scheme = location.split("://").next().unwrap_or_default();
+        assert!(!std::path::Path::new(scheme).exists(), "{scheme} created");
+        assert!(!std::path::Path::new(&format!("{scheme}:")).exists());
+    }
+}
+
 #[tokio::test]
 async fn an_organic_signup_is_never_stored() {
     let (mock, client) = stand_in().await;
