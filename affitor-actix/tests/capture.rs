@@ -208,3 +208,69 @@ async fn a_flood_of_visits_is_a_bounded_number_of_clicks() {
     assert_eq!(mock.requests_to(Endpoint::Click).len(), 11);
     mock.shutdown().await;
 }
+
+/// actix builds one app per worker. A middleware built once, outside `HttpServer::new`, and
+/// cloned into each worker's app keeps one click limit for the whole app: over 4 workers, the
+/// same bounds as the Tower layer's (10 calls for 30 new codes from one address, none for a
+/// repeat), where a middleware per worker would allow 10 per worker.
+#[actix_web::test]
+async fn four_workers_share_one_click_limit() {
+    use actix_web::HttpServer;
+    use affitor_actix::affitor_tower::capture::ClickLimit;
+
+    let mock = MockServer::start().await.unwrap();
+    for n in 0..30 {
+        mock.link(&format!("partner{n}"));
+    }
+    let limit = ClickLimit::default()
+        .burst(10)
+        .refill(Duration::from_secs(3600));
+    let affitor = Affitor::new()
+        .client(client(&mock))
+        .capture_clicks(CaptureClicks::new().click_limit(limit));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new().wrap(affitor.clone()).route(
+            "/",
+            web::get().to(|| async { HttpResponse::Ok().body("welcome") }),
+        )
+    })
+    .workers(4)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    // Each visit on a connection of its own, so that the workers take turns.
+    for n in 0..30 {
+        assert!(
+            get(address, &format!("/?aff=partner{n}"))
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+    }
+    for _ in 0..10 {
+        get(address, "/?aff=partner0").await;
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 10);
+
+    handle.stop(true).await;
+    mock.shutdown().await;
+}
+
+/// A `GET` of `target` on a connection of its own, as a browser sends it: the raw response.
+async fn get(address: std::net::SocketAddr, target: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: {BROWSER}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}

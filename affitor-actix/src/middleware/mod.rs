@@ -170,16 +170,25 @@ impl Affitor {
     /// recorded and the cookies' attributes: the rules of `AffitorLayer::capture_clicks`, driven
     /// by the same code.
     ///
-    /// ```
-    /// use actix_web::{App, HttpResponse, web};
+    /// Build the middleware once, outside `HttpServer::new`, and clone it into each worker's
+    /// `App`: clones share one click limit (its buckets, its memory of repeats and its total),
+    /// where a middleware built inside the closure gives each worker limits of its own.
+    ///
+    /// ```no_run
+    /// use actix_web::{App, HttpResponse, HttpServer, web};
     /// use affitor_actix::{Affitor, CaptureClicks, Client};
     ///
-    /// # fn main() -> Result<(), affitor_actix::affitor::Error> {
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let client = Client::builder().api_key("aff_live_key").build()?;
-    /// let app = App::new()
-    ///     .wrap(Affitor::new().client(client).capture_clicks(CaptureClicks::new()))
-    ///     .route("/", web::get().to(|| async { HttpResponse::Ok().body("<h1>Welcome</h1>") }));
-    /// # drop(app);
+    /// let affitor = Affitor::new().client(client).capture_clicks(CaptureClicks::new());
+    /// HttpServer::new(move || {
+    ///     App::new()
+    ///         .wrap(affitor.clone()) // one click limit for every worker
+    ///         .route("/", web::get().to(|| async { HttpResponse::Ok().body("<h1>Welcome</h1>") }))
+    /// })
+    /// .bind("127.0.0.1:8080")?
+    /// .run()
+    /// .await?;
     /// # Ok(())
     /// # }
     /// ```

@@ -38,24 +38,33 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
 /// What the handlers share, across every actix worker: the configuration (its client writes to
-/// the outbox, when there is one) and the users.
+/// the outbox, when there is one), the users, and the Affitor middleware.
 ///
 /// Make it once, outside `HttpServer::new`, and clone it into each worker's [`app`]: actix
-/// builds one app per worker thread, and users created by one must be seen by all.
+/// builds one app per worker thread, users created by one must be seen by all, and the click
+/// limit of partner links must be one for the app, not one per worker (clones of the middleware
+/// share its limit).
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The Affitor client, the program id and the outbox.
     pub config: AppConfig,
     /// The users signed up so far.
     pub users: Users,
+    /// The Affitor middleware: the click id found in each request, the client carried to the
+    /// handlers, and partner links captured, under one click limit for every worker.
+    pub affitor: Affitor,
 }
 
 impl AppState {
     /// The state of a fresh app, with no users yet.
     pub fn new(config: AppConfig) -> Self {
+        let affitor = Affitor::new()
+            .client(config.affitor.clone())
+            .capture_clicks(CaptureClicks::new());
         Self {
             config,
             users: Users::default(),
+            affitor,
         }
     }
 }
@@ -74,18 +83,10 @@ pub fn app(
     >,
 > {
     App::new()
-        .wrap(affitor_middleware(&state.config))
+        .wrap(state.affitor.clone())
         .configure(body_limits)
         .app_data(web::Data::new(state))
         .configure(signup_routes)
-}
-
-/// The Affitor middleware of the examples: the click id found in each request, the client
-/// carried to the handlers, and partner links captured.
-pub fn affitor_middleware(config: &AppConfig) -> Affitor {
-    Affitor::new()
-        .client(config.affitor.clone())
-        .capture_clicks(CaptureClicks::new())
 }
 
 /// The signup routes: `GET /` and `POST /api/signup`, and `GET /metrics` (Prometheus text).
