@@ -5,7 +5,7 @@
 //!
 //! | Metric | Kind | Labels | What |
 //! |---|---|---|---|
-//! | `affitor_outbox_events_total` | counter | `endpoint`, `result` | `enqueued` (written), `fell_back` (kept in memory: the store failed), `delivered`, `rescheduled` (to go again after a backoff), `dead_lettered` (given up on, kept), `interrupted` (a write handed over by `send_in_background` that its runtime stopped: it may be lost) |
+//! | `affitor_outbox_events_total` | counter | `endpoint`, `result` | `enqueued` (written), `fell_back` (kept in memory: the store failed), `delivered`, `rescheduled` (to go again after a backoff), `dead_lettered` (given up on, kept), `click_id_refused` (a lead whose click id the API refused for good: sent again without it, or dropped; never kept), `interrupted` (a write handed over by `send_in_background` that its runtime stopped: it may be lost) |
 //! | `affitor_outbox_waiting` | gauge | | rows waiting or being sent, read from the store while the relay runs (at most once a second) |
 //! | `affitor_outbox_in_flight` | gauge | | rows the relay is sending now |
 
@@ -23,6 +23,7 @@ pub(crate) enum Result {
     Delivered,
     Rescheduled,
     DeadLettered,
+    ClickIdRefused,
     Interrupted,
 }
 
@@ -34,6 +35,7 @@ impl Result {
             Self::Delivered => "delivered",
             Self::Rescheduled => "rescheduled",
             Self::DeadLettered => "dead_lettered",
+            Self::ClickIdRefused => "click_id_refused",
             Self::Interrupted => "interrupted",
         }
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use affitor::{
+    __private::Throttle,
     Error,
     client::{Endpoint, ErrorKind, Event},
 };
@@ -199,8 +200,9 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Sends the row's event; `Ok(true)` when Affitor answered (the row is to be deleted), `Ok(false)`
-/// when the row was rescheduled or buried.
+/// Sends the row's event; `Ok(true)` when it is settled (Affitor answered, or it was a lead
+/// whose click id Affitor refused: see [`send_without_click_id`]) and the row is to be
+/// deleted; `Ok(false)` when the row was rescheduled or buried.
 async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool> {
     let store = &inner.store;
     let counters = &inner.counters;
@@ -231,6 +233,16 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
             "Affitor event delivered"
         );
         return Ok(true);
+    };
+    // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
+    // here, never kept as a dead letter (with its email) for a visitor to fill the store with.
+    let error = if error.is_click_id_refused() && event.click_id().is_some() {
+        match send_without_click_id(inner, row, &event, &error).await {
+            Some(error) => error,
+            None => return Ok(true),
+        }
+    } else {
+        error
     };
     if error.is_retryable() && attempt < inner.config.max_attempts {
         let wait = backoff(&inner.config, attempt, &error);
@@ -264,6 +276,74 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
         .bury(row.id, owner, &error.to_string())
         .await
         .map(|()| false)
+}
+
+/// One warning a minute, at most, for the leads whose click id the API refused: a visitor can
+/// send as many as they like.
+static CLICK_ID_REFUSED: Throttle = Throttle::new(60);
+
+/// Settles a lead whose click id the API refused for good (`error`): sent again without it
+/// when it has a customer key, so that the signup still counts for the customer; dropped
+/// otherwise, or when that is refused too. `None` when it is settled (the row is to be deleted:
+/// no email stays behind); `Some` of the error of the second send when it may pass (the row
+/// goes again, or is out of attempts, as for any such failure).
+async fn send_without_click_id(
+    inner: &Inner,
+    row: &Claimed,
+    event: &Event,
+    error: &Error,
+) -> Option<Error> {
+    let counters = &inner.counters;
+    let endpoint = event.endpoint().name();
+    Counters::add(&counters.click_id_refused);
+    metrics::event(endpoint, metrics::Result::ClickIdRefused);
+    let Some(again) = event.without_click_id() else {
+        refused(
+            row.id,
+            error,
+            "Affitor lead dropped: the API refused its click id for good, and it has no \
+             customer key to count for",
+        );
+        return None;
+    };
+    match inner.client.send_event(&again).await {
+        Ok(()) => {
+            Counters::add(&counters.delivered);
+            metrics::event(endpoint, metrics::Result::Delivered);
+            refused(
+                row.id,
+                error,
+                "Affitor lead sent again without its click id, which the API refused for good: \
+                 it counts for its customer key",
+            );
+            None
+        }
+        Err(again) if again.is_retryable() => Some(again),
+        Err(again) => {
+            refused(
+                row.id,
+                &again,
+                "Affitor lead dropped: the API refused its click id for good, and its customer \
+                 key alone too",
+            );
+            None
+        }
+    }
+}
+
+/// Logs a lead settled for its refused click id: a warning at most once per interval, with how
+/// many were left out since; the others at `debug`. The API's answer only: never the email or
+/// the customer key.
+fn refused(id: i64, error: &Error, what: &'static str) {
+    match CLICK_ID_REFUSED.due() {
+        Some(suppressed) => tracing::warn!(
+            id,
+            error = %error,
+            since_last_warning = suppressed,
+            "{what} (at most one such warning a minute)"
+        ),
+        None => tracing::debug!(id, error = %error, "{what}"),
+    }
 }
 
 /// The event of a row, or why it cannot be read.
