@@ -78,6 +78,9 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     let mut done: Vec<i64> = Vec::new();
     // When the rows waiting in the store were last counted, for the `metrics` gauge.
     let mut counted: Option<tokio::time::Instant> = None;
+    // When the dead letters were last purged and counted.
+    let mut purged: Option<tokio::time::Instant> = None;
+    let purge_every = purge_every(config.dead_letter_retention);
     loop {
         if *stopped.borrow() {
             break;
@@ -111,6 +114,10 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             done.extend(delivered(sent));
         }
         complete(&inner, &mut done).await;
+        if purged.is_none_or(|at| at.elapsed() >= purge_every) {
+            purged = Some(tokio::time::Instant::now());
+            purge(&inner).await;
+        }
         metrics::in_flight(sending.len());
         if cfg!(feature = "metrics")
             && counted.is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
@@ -130,6 +137,40 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             done.push(row);
             complete(&inner, &mut done).await;
         }
+    }
+}
+
+/// The longest wait between two purges of the dead letters.
+const PURGE_EVERY: Duration = Duration::from_secs(300);
+
+/// How often the relay purges the dead letters kept for `retention`: every 5 minutes, or
+/// sooner for a shorter retention, at most once a second.
+fn purge_every(retention: Duration) -> Duration {
+    retention.clamp(Duration::from_secs(1), PURGE_EVERY)
+}
+
+/// Deletes the dead letters older than the retention, then counts those left (for
+/// [`OutboxStats::dead_letters`](crate::OutboxStats::dead_letters) and the `metrics` gauge).
+async fn purge(inner: &Inner) {
+    let retention = inner.config.dead_letter_retention;
+    match inner.store.purge_dead_letters(retention).await {
+        Ok(0) => {}
+        Ok(purged) => {
+            inner.counters.purged.fetch_add(purged, Ordering::Relaxed);
+            tracing::info!(
+                purged,
+                retention = ?retention,
+                "Affitor outbox dead letters older than their retention deleted"
+            );
+        }
+        Err(error) => tracing::warn!(
+            error = %error,
+            "Affitor outbox could not delete its old dead letters; it tries again later"
+        ),
+    }
+    if let Ok(dead) = inner.store.dead().await {
+        inner.counters.dead_letters.store(dead, Ordering::Relaxed);
+        metrics::dead_letters(dead);
     }
 }
 
@@ -380,6 +421,17 @@ fn backoff(config: &crate::config::Config, attempt: u32, error: &Error) -> Durat
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn dead_letters_are_purged_every_few_minutes_at_most() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(purge_every(7 * 24 * hour), PURGE_EVERY);
+        assert_eq!(
+            purge_every(Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(purge_every(Duration::ZERO), Duration::from_secs(1));
+    }
 
     #[test]
     fn the_backoff_doubles_and_stays_under_its_ceiling() {

@@ -38,6 +38,12 @@ pub struct OutboxStats {
     /// [`delivered`](Self::delivered) too when Affitor took it), dropped otherwise. Never kept
     /// as dead letters: anyone can sign up with such a click id.
     pub click_id_refused: u64,
+    /// Dead letters deleted by this relay once older than the
+    /// [retention](crate::OutboxBuilder::dead_letter_retention).
+    pub purged: u64,
+    /// Dead letters in the store (whoever buried them), as the relay last counted them: when it
+    /// started, then at each purge (at most every 5 minutes).
+    pub dead_letters: u64,
     /// Rows being sent now.
     pub in_flight: u64,
 }
@@ -53,6 +59,8 @@ pub(crate) struct Counters {
     pub(crate) dead: AtomicU64,
     pub(crate) corrupt: AtomicU64,
     pub(crate) click_id_refused: AtomicU64,
+    pub(crate) purged: AtomicU64,
+    pub(crate) dead_letters: AtomicU64,
     pub(crate) in_flight: AtomicU64,
 }
 
@@ -72,6 +80,8 @@ impl Counters {
             dead: read(&self.dead),
             corrupt: read(&self.corrupt),
             click_id_refused: read(&self.click_id_refused),
+            purged: read(&self.purged),
+            dead_letters: read(&self.dead_letters),
             in_flight: read(&self.in_flight),
         }
     }

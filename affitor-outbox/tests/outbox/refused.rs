@@ -1,6 +1,6 @@
 //! Leads whose click id the API refuses for good (here: already converted), which any visitor
-//! can send: settled, never kept as dead letters with their emails; on a SQLite file and on
-//! Postgres.
+//! can send: settled, never kept as dead letters with their emails; and the dead letters that
+//! are kept, deleted after their retention; on a SQLite file and on Postgres.
 
 use std::time::Duration;
 
@@ -223,4 +223,52 @@ mod postgres {
         assert_eq!(rows(&pool).await, (0, 0));
         outbox.shutdown(Duration::from_secs(1)).await;
     }
+}
+
+/// Dead letters older than the retention are deleted by the relay itself, counted, and those
+/// left are counted too.
+async fn purged_after_their_retention(mock: &MockServer, client: &Client, outbox: &Outbox) {
+    mock.inject(affitor_mock::Fault::status(400).on(Endpoint::Sale).always());
+    for n in 0..3 {
+        outbox.enqueue(crate::support::sale(mock, client, n)).await;
+    }
+    wait_until("the dead letters to be purged", A_WHILE, async || {
+        let stats = outbox.stats();
+        stats.dead == 3 && stats.purged == 3 && stats.dead_letters == 0
+    })
+    .await;
+    assert!(
+        outbox
+            .dead_letters()
+            .await
+            .expect("the store answers")
+            .is_empty()
+    );
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn dead_letters_are_purged_after_their_retention_on_sqlite() {
+    let (mock, client) = stand_in().await;
+    let outbox = builder(&client)
+        .dead_letter_retention(Duration::from_secs(1))
+        .open(&crate::support::sqlite_path("retention"))
+        .await
+        .unwrap();
+    purged_after_their_retention(&mock, &client, &outbox).await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn dead_letters_are_purged_after_their_retention_on_postgres() {
+    let (mock, client) = stand_in().await;
+    let schema = crate::support::postgres::Schema::create("retention").await;
+    let outbox = builder(&client)
+        .dead_letter_retention(Duration::from_secs(1))
+        .postgres(schema.pool().await)
+        .await
+        .unwrap();
+    purged_after_their_retention(&mock, &client, &outbox).await;
+    outbox.shutdown(Duration::from_secs(1)).await;
 }
