@@ -164,6 +164,26 @@ impl OutboxBuilder {
         self
     }
 
+    /// How long a dead letter is kept before the relay deletes it (default 7 days): time to
+    /// look at it ([`Outbox::dead_letters`]) and send it again
+    /// ([`Outbox::retry_dead_letters`]) once its cause is mended, without the store keeping the
+    /// emails of events given up on for ever. The relay purges at most every 5 minutes (sooner
+    /// for a shorter retention, at most once a second); the dead letters left are counted in
+    /// [`OutboxStats::dead_letters`](crate::OutboxStats::dead_letters).
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// use std::time::Duration;
+    ///
+    /// let builder = affitor_outbox::Outbox::builder(client)
+    ///     .dead_letter_retention(Duration::from_secs(30 * 24 * 3600));
+    /// # }
+    /// ```
+    pub fn dead_letter_retention(mut self, retention: Duration) -> Self {
+        self.config.dead_letter_retention = retention;
+        self
+    }
+
     /// How long [`Outbox::enqueue`] waits for the store to take the event (default 2 s) before
     /// it hands it to the client's in-memory queue instead: for SQLite's writer to take the row
     /// into a transaction, for Postgres until its insert's `COMMIT` is sent. A commit under way

@@ -16,6 +16,8 @@ pub(crate) struct Config {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) connections: u32,
     pub(crate) max_file_size: Option<u64>,
+    /// How long a dead letter is kept before the relay deletes it.
+    pub(crate) dead_letter_retention: Duration,
 }
 
 impl Default for Config {
@@ -31,6 +33,7 @@ impl Default for Config {
             enqueue_timeout: Duration::from_secs(2),
             connections: 8,
             max_file_size: None,
+            dead_letter_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -5,15 +5,17 @@
 //!
 //! | Metric | Kind | Labels | What |
 //! |---|---|---|---|
-//! | `affitor_outbox_events_total` | counter | `endpoint`, `result` | `enqueued` (written), `fell_back` (kept in memory: the store failed), `delivered`, `rescheduled` (to go again after a backoff), `dead_lettered` (given up on, kept), `interrupted` (a write handed over by `send_in_background` that its runtime stopped: it may be lost) |
+//! | `affitor_outbox_events_total` | counter | `endpoint`, `result` | `enqueued` (written), `fell_back` (kept in memory: the store failed), `delivered`, `rescheduled` (to go again after a backoff), `dead_lettered` (given up on, kept), `click_id_refused` (a lead whose click id the API refused for good: sent again without it, or dropped; never kept), `interrupted` (a write handed over by `send_in_background` that its runtime stopped: it may be lost) |
 //! | `affitor_outbox_waiting` | gauge | | rows waiting or being sent, read from the store while the relay runs (at most once a second) |
 //! | `affitor_outbox_in_flight` | gauge | | rows the relay is sending now |
+//! | `affitor_outbox_dead_letters` | gauge | | dead letters in the store, counted by the relay when it starts and at each purge (at most every 5 minutes) |
 
 #![cfg_attr(not(feature = "metrics"), allow(dead_code, unused_variables))]
 
 pub(crate) const EVENTS: &str = "affitor_outbox_events_total";
 pub(crate) const WAITING: &str = "affitor_outbox_waiting";
 pub(crate) const IN_FLIGHT: &str = "affitor_outbox_in_flight";
+pub(crate) const DEAD_LETTERS: &str = "affitor_outbox_dead_letters";
 
 /// What became of an event: the `result` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +25,7 @@ pub(crate) enum Result {
     Delivered,
     Rescheduled,
     DeadLettered,
+    ClickIdRefused,
     Interrupted,
 }
 
@@ -34,6 +37,7 @@ impl Result {
             Self::Delivered => "delivered",
             Self::Rescheduled => "rescheduled",
             Self::DeadLettered => "dead_lettered",
+            Self::ClickIdRefused => "click_id_refused",
             Self::Interrupted => "interrupted",
         }
     }
@@ -58,4 +62,11 @@ pub(crate) fn in_flight(rows: usize) {
     #[cfg(feature = "metrics")]
     #[allow(clippy::cast_precision_loss)]
     ::metrics::gauge!(IN_FLIGHT).set(rows as f64);
+}
+
+/// Sets the dead letters in the store.
+pub(crate) fn dead_letters(rows: u64) {
+    #[cfg(feature = "metrics")]
+    #[allow(clippy::cast_precision_loss)]
+    ::metrics::gauge!(DEAD_LETTERS).set(rows as f64);
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use affitor::{
+    __private::Throttle,
     Error,
     client::{Endpoint, ErrorKind, Event},
 };
@@ -77,6 +78,9 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     let mut done: Vec<i64> = Vec::new();
     // When the rows waiting in the store were last counted, for the `metrics` gauge.
     let mut counted: Option<tokio::time::Instant> = None;
+    // When the dead letters were last purged and counted.
+    let mut purged: Option<tokio::time::Instant> = None;
+    let purge_every = purge_every(config.dead_letter_retention);
     loop {
         if *stopped.borrow() {
             break;
@@ -110,6 +114,10 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             done.extend(delivered(sent));
         }
         complete(&inner, &mut done).await;
+        if purged.is_none_or(|at| at.elapsed() >= purge_every) {
+            purged = Some(tokio::time::Instant::now());
+            purge(&inner).await;
+        }
         metrics::in_flight(sending.len());
         if cfg!(feature = "metrics")
             && counted.is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
@@ -129,6 +137,40 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             done.push(row);
             complete(&inner, &mut done).await;
         }
+    }
+}
+
+/// The longest wait between two purges of the dead letters.
+const PURGE_EVERY: Duration = Duration::from_secs(300);
+
+/// How often the relay purges the dead letters kept for `retention`: every 5 minutes, or
+/// sooner for a shorter retention, at most once a second.
+fn purge_every(retention: Duration) -> Duration {
+    retention.clamp(Duration::from_secs(1), PURGE_EVERY)
+}
+
+/// Deletes the dead letters older than the retention, then counts those left (for
+/// [`OutboxStats::dead_letters`](crate::OutboxStats::dead_letters) and the `metrics` gauge).
+async fn purge(inner: &Inner) {
+    let retention = inner.config.dead_letter_retention;
+    match inner.store.purge_dead_letters(retention).await {
+        Ok(0) => {}
+        Ok(purged) => {
+            inner.counters.purged.fetch_add(purged, Ordering::Relaxed);
+            tracing::info!(
+                purged,
+                retention = ?retention,
+                "Affitor outbox dead letters older than their retention deleted"
+            );
+        }
+        Err(error) => tracing::warn!(
+            error = %error,
+            "Affitor outbox could not delete its old dead letters; it tries again later"
+        ),
+    }
+    if let Ok(dead) = inner.store.dead().await {
+        inner.counters.dead_letters.store(dead, Ordering::Relaxed);
+        metrics::dead_letters(dead);
     }
 }
 
@@ -199,8 +241,9 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Sends the row's event; `Ok(true)` when Affitor answered (the row is to be deleted), `Ok(false)`
-/// when the row was rescheduled or buried.
+/// Sends the row's event; `Ok(true)` when it is settled (Affitor answered, or it was a lead
+/// whose click id Affitor refused: see [`send_without_click_id`]) and the row is to be
+/// deleted; `Ok(false)` when the row was rescheduled or buried.
 async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool> {
     let store = &inner.store;
     let counters = &inner.counters;
@@ -231,6 +274,16 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
             "Affitor event delivered"
         );
         return Ok(true);
+    };
+    // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
+    // here, never kept as a dead letter (with its email) for a visitor to fill the store with.
+    let error = if error.is_click_id_refused() && event.click_id().is_some() {
+        match send_without_click_id(inner, row, &event, &error).await {
+            Some(error) => error,
+            None => return Ok(true),
+        }
+    } else {
+        error
     };
     if error.is_retryable() && attempt < inner.config.max_attempts {
         let wait = backoff(&inner.config, attempt, &error);
@@ -264,6 +317,74 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
         .bury(row.id, owner, &error.to_string())
         .await
         .map(|()| false)
+}
+
+/// One warning a minute, at most, for the leads whose click id the API refused: a visitor can
+/// send as many as they like.
+static CLICK_ID_REFUSED: Throttle = Throttle::new(60);
+
+/// Settles a lead whose click id the API refused for good (`error`): sent again without it
+/// when it has a customer key, so that the signup still counts for the customer; dropped
+/// otherwise, or when that is refused too. `None` when it is settled (the row is to be deleted:
+/// no email stays behind); `Some` of the error of the second send when it may pass (the row
+/// goes again, or is out of attempts, as for any such failure).
+async fn send_without_click_id(
+    inner: &Inner,
+    row: &Claimed,
+    event: &Event,
+    error: &Error,
+) -> Option<Error> {
+    let counters = &inner.counters;
+    let endpoint = event.endpoint().name();
+    Counters::add(&counters.click_id_refused);
+    metrics::event(endpoint, metrics::Result::ClickIdRefused);
+    let Some(again) = event.without_click_id() else {
+        refused(
+            row.id,
+            error,
+            "Affitor lead dropped: the API refused its click id for good, and it has no \
+             customer key to count for",
+        );
+        return None;
+    };
+    match inner.client.send_event(&again).await {
+        Ok(()) => {
+            Counters::add(&counters.delivered);
+            metrics::event(endpoint, metrics::Result::Delivered);
+            refused(
+                row.id,
+                error,
+                "Affitor lead sent again without its click id, which the API refused for good: \
+                 it counts for its customer key",
+            );
+            None
+        }
+        Err(again) if again.is_retryable() => Some(again),
+        Err(again) => {
+            refused(
+                row.id,
+                &again,
+                "Affitor lead dropped: the API refused its click id for good, and its customer \
+                 key alone too",
+            );
+            None
+        }
+    }
+}
+
+/// Logs a lead settled for its refused click id: a warning at most once per interval, with how
+/// many were left out since; the others at `debug`. The API's answer only: never the email or
+/// the customer key.
+fn refused(id: i64, error: &Error, what: &'static str) {
+    match CLICK_ID_REFUSED.due() {
+        Some(suppressed) => tracing::warn!(
+            id,
+            error = %error,
+            since_last_warning = suppressed,
+            "{what} (at most one such warning a minute)"
+        ),
+        None => tracing::debug!(id, error = %error, "{what}"),
+    }
 }
 
 /// The event of a row, or why it cannot be read.
@@ -300,6 +421,17 @@ fn backoff(config: &crate::config::Config, attempt: u32, error: &Error) -> Durat
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn dead_letters_are_purged_every_few_minutes_at_most() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(purge_every(7 * 24 * hour), PURGE_EVERY);
+        assert_eq!(
+            purge_every(Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(purge_every(Duration::ZERO), Duration::from_secs(1));
+    }
 
     #[test]
     fn the_backoff_doubles_and_stays_under_its_ceiling() {

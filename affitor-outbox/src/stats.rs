@@ -33,6 +33,17 @@ pub struct OutboxStats {
     pub dead: u64,
     /// Rows this relay could not read back: kept as dead letters.
     pub corrupt: u64,
+    /// Leads whose click id the API refused for good (unknown, another program's, already
+    /// converted): sent again without it when they had a customer key (then counted in
+    /// [`delivered`](Self::delivered) too when Affitor took it), dropped otherwise. Never kept
+    /// as dead letters: anyone can sign up with such a click id.
+    pub click_id_refused: u64,
+    /// Dead letters deleted by this relay once older than the
+    /// [retention](crate::OutboxBuilder::dead_letter_retention).
+    pub purged: u64,
+    /// Dead letters in the store (whoever buried them), as the relay last counted them: when it
+    /// started, then at each purge (at most every 5 minutes).
+    pub dead_letters: u64,
     /// Rows being sent now.
     pub in_flight: u64,
 }
@@ -47,6 +58,9 @@ pub(crate) struct Counters {
     pub(crate) rescheduled: AtomicU64,
     pub(crate) dead: AtomicU64,
     pub(crate) corrupt: AtomicU64,
+    pub(crate) click_id_refused: AtomicU64,
+    pub(crate) purged: AtomicU64,
+    pub(crate) dead_letters: AtomicU64,
     pub(crate) in_flight: AtomicU64,
 }
 
@@ -65,6 +79,9 @@ impl Counters {
             rescheduled: read(&self.rescheduled),
             dead: read(&self.dead),
             corrupt: read(&self.corrupt),
+            click_id_refused: read(&self.click_id_refused),
+            purged: read(&self.purged),
+            dead_letters: read(&self.dead_letters),
             in_flight: read(&self.in_flight),
         }
     }

@@ -218,6 +218,11 @@ impl Store {
         }
     }
 
+    /// The dead letters kept.
+    pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.dead().await)
+    }
+
     /// Rows waiting or being sent (not dead).
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
         dispatch!(self, store => store.waiting().await)

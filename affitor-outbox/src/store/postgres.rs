@@ -216,6 +216,14 @@ impl PostgresStore {
                 .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
 }
 
 /// Writes `row` on `connection`: the outbox's own, or the caller's inside their transaction.

@@ -12,5 +12,7 @@ mod crash;
 mod hardening;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod refused;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -334,6 +334,29 @@ impl Error {
         )
     }
 
+    /// Whether the API refused a lead for good because of the customer its click id names: no
+    /// such customer (`Customer not found`), another program's (`Customer does not belong to
+    /// this program`), or one that already converted (`Customer status cannot be updated to
+    /// lead`). The API looks the customer up by the click id first, so for a lead that carried
+    /// one, the click id is what it refused: anyone can send a signup with a stale, foreign or
+    /// made-up click id. Sent again without it, the lead can still count for the customer key
+    /// (when the API knows that customer); sent again as it is, it never will.
+    ///
+    /// Read from the answer's status (a 4xx refusal, [`ErrorKind::Rejected`]) and the API's
+    /// [`message`](Self::message); `false` for any other endpoint and any other answer.
+    ///
+    /// ```
+    /// let error = affitor::Client::builder().build().unwrap_err();
+    /// assert!(!error.is_click_id_refused()); // not an answer of the API
+    /// ```
+    pub fn is_click_id_refused(&self) -> bool {
+        let inner = &*self.inner;
+        inner.kind == ErrorKind::Rejected
+            && inner.endpoint == Some(Endpoint::Lead)
+            && inner.status.is_some_and(|status| status.is_client_error())
+            && inner.message.as_deref().is_some_and(refuses_the_customer)
+    }
+
     fn write_status(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.status {
             Some(status) => write!(f, "{status}")?,
@@ -549,6 +572,19 @@ fn is_commission_failure(message: &str) -> bool {
         .trim()
         .trim_end_matches('.')
         .eq_ignore_ascii_case("Failed to create commission")
+}
+
+/// Whether a lead's refusal names its customer: unknown, another program's, or converted
+/// (the stand-in's and the API's words, `affitor-mock/src/rules/lead.rs`).
+fn refuses_the_customer(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "customer not found",
+        "does not belong to this program",
+        "cannot be updated to lead",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
 }
 
 /// Bounds a message from the network, replaces control characters and removes the key.

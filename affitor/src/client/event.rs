@@ -138,6 +138,40 @@ impl Event {
         }
     }
 
+    /// This lead without its click ids, to be sent again for its customer key alone: what to
+    /// do when the API refused the click id ([`Error::is_click_id_refused`]) of a lead that
+    /// has a customer key. `None` for a lead without a customer key (nothing would be left to
+    /// name the customer) and for any other event.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use affitor::client::IntoEvent;
+    ///
+    /// let click_id: affitor::ClickId = "cust_1".parse()?;
+    /// let lead = client.lead("user_123").click_id(click_id.clone()).into_event()?;
+    /// let again = lead.without_click_id().expect("the lead has a customer key");
+    /// assert_eq!((again.click_id(), again.customer_key()), (None, Some("user_123")));
+    ///
+    /// // Without a customer key, nothing would name the customer.
+    /// assert!(client.lead("").click_id(click_id).into_event()?.without_click_id().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn without_click_id(&self) -> Option<Self> {
+        let Payload::Lead(lead) = &self.payload else {
+            return None;
+        };
+        lead.customer_key.as_ref()?;
+        Some(Self {
+            payload: Payload::Lead(LeadPayload {
+                click_id: None,
+                click_ids: Vec::new(),
+                ..lead.clone()
+            }),
+        })
+    }
+
     /// The JSON body the API receives for this event: the stored form, with
     /// [`endpoint`](Self::endpoint).
     ///

@@ -233,3 +233,31 @@ fn source_is_kept() {
     );
     assert!(format!("{error:?}").contains("boom"));
 }
+
+/// A lead refused for the customer its click id names (unknown, another program's, already
+/// converted) is told apart from every other refusal, in the API's words whatever their case.
+#[test]
+fn a_refused_click_id_is_told_apart() {
+    for message in [
+        "Customer not found. Provide a valid click_id or customer_key.",
+        "Customer does not belong to this program",
+        "Customer status cannot be updated to lead. Current status: conversion",
+        "CUSTOMER NOT FOUND",
+    ] {
+        let body = serde_json::json!({ "error": message }).to_string();
+        let error = answered(Endpoint::Lead, StatusCode::BAD_REQUEST, body.as_bytes());
+        assert!(error.is_click_id_refused(), "{message}");
+        assert!(!error.is_retryable());
+    }
+    let refused = br#"{"error":"Customer not found"}"#;
+    // Another endpoint's, another status's, or another message's refusal is not one.
+    assert!(!answered(Endpoint::Sale, StatusCode::BAD_REQUEST, refused).is_click_id_refused());
+    assert!(!answered(Endpoint::Lead, StatusCode::BAD_GATEWAY, refused).is_click_id_refused());
+    assert!(
+        !answered(Endpoint::Lead, StatusCode::MOVED_PERMANENTLY, refused).is_click_id_refused()
+    );
+    let other = br#"{"error":"click_id or customer_key is required"}"#;
+    assert!(!answered(Endpoint::Lead, StatusCode::BAD_REQUEST, other).is_click_id_refused());
+    assert!(!answered(Endpoint::Lead, StatusCode::BAD_REQUEST, b"").is_click_id_refused());
+    assert!(!Error::new(ErrorKind::MissingCustomer).is_click_id_refused());
+}
