@@ -274,3 +274,71 @@ async fn get(address: std::net::SocketAddr, target: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+/// A visitor who opens a partner link, then again in a second browser moments later (the same
+/// peer address, no cookies yet), gets the same click id in both: one click call.
+#[actix_web::test]
+async fn a_repeat_visit_gets_the_click_it_repeats() {
+    let mock = MockServer::start().await.unwrap();
+    let capture = CaptureClicks::new();
+    let app = app!(mock, capture.clone());
+    let browser = "198.51.100.7:40000".parse().unwrap();
+    let second_browser = "198.51.100.7:40001".parse().unwrap();
+    let mut answers = Vec::new();
+    for peer in [browser, second_browser] {
+        let request = visit("/?aff=partner").peer_addr(peer);
+        let response = test::call_service(&app, request.to_request()).await;
+        assert!(response.status().is_success());
+        let cache = response.headers().get(header::CACHE_CONTROL).cloned();
+        answers.push((set_cookies(&response), cache));
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 1);
+    let recorded = mock.clicks()[0].click_id.clone().unwrap().into_string();
+    for (cookies, cache) in &answers {
+        assert_eq!(cookies.len(), 4, "{cookies:?}");
+        let expected = format!("affitor_click_id={recorded};");
+        assert!(cookies[0].starts_with(&expected), "{cookies:?}");
+        assert_eq!(cache.as_ref().unwrap(), "private, no-store");
+    }
+    let names = |cookies: &[String]| {
+        let names = cookies.iter().filter_map(|cookie| cookie.split('=').next());
+        names.map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&answers[0].0), names(&answers[1].0));
+    let stats = capture.stats();
+    assert_eq!((stats.recorded, stats.repeated), (1, 1), "{stats:?}");
+    mock.shutdown().await;
+}
+
+/// A flood on one partner's link from ever new peer addresses spends that partner's bound: a
+/// visitor of another partner still gets a click id.
+#[actix_web::test]
+async fn a_flood_on_one_partner_leaves_clicks_for_the_others() {
+    use affitor_actix::affitor_tower::capture::ClickLimit;
+
+    let mock = MockServer::start().await.unwrap();
+    mock.link("flooded");
+    let limit = ClickLimit::default()
+        .per_partner(20, Duration::from_secs(3600))
+        .total(50, Duration::from_secs(3600));
+    let capture = CaptureClicks::new().click_limit(limit);
+    let app = app!(mock, capture.clone());
+    for n in 0..200u8 {
+        let peer = std::net::SocketAddr::from(([198, 51, n, 1], 40_000));
+        let request = visit("/?aff=flooded").peer_addr(peer);
+        assert!(
+            test::call_service(&app, request.to_request())
+                .await
+                .status()
+                .is_success()
+        );
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 20);
+    let other = "203.0.113.9:40000".parse().unwrap();
+    let response =
+        test::call_service(&app, visit("/?aff=partner").peer_addr(other).to_request()).await;
+    assert_eq!(set_cookies(&response).len(), 4);
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 21);
+    assert_eq!(capture.stats().partner_limited, 180);
+    mock.shutdown().await;
+}

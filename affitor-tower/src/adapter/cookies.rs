@@ -377,6 +377,7 @@ mod tests {
             earlier_click_ids: Vec::new(),
             secure: false,
             domain: None,
+            memo: None,
         }
     }
 

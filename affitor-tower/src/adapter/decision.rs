@@ -59,10 +59,14 @@ pub enum Skip {
     /// The host the visitor asked for is missing or malformed, so the landing URL cannot be
     /// rebuilt.
     NoHost,
-    /// The visitor's address sent more clicks than its [`ClickLimit`](crate::capture::ClickLimit)
-    /// allows: a flood of visits is not a flood of click calls.
+    /// The [`ClickLimit`](crate::capture::ClickLimit) held the visit back: its address, its
+    /// partner's links, or all visits together had sent as many clicks as the limit allows. A
+    /// flood of visits is not a flood of click calls.
     RateLimited,
-    /// The same address visited the same partner's link moments ago: the same click.
+    /// The same address visited the same partner's link moments ago, and that visit got no
+    /// click id: this one, the same click, gets none either, and makes no call. (A repeat of a
+    /// click that got an id, or whose call still runs, is a [`Decision::Capture`] answered with
+    /// that id, without a call.)
     Repeated,
 }
 
@@ -80,8 +84,14 @@ impl fmt::Display for Skip {
             Self::SamePartner => "the visitor already has a click id from this partner",
             Self::NoConsent => "the consent predicate said no",
             Self::NoHost => "the Host header is missing or malformed",
-            Self::RateLimited => "this address sent more clicks than the click limit allows",
-            Self::Repeated => "this address visited this partner's link moments ago",
+            Self::RateLimited => {
+                "the click limit held this visit back (its address's, its partner's or the total \
+                 bound)"
+            }
+            Self::Repeated => {
+                "this address visited this partner's link moments ago, and that visit got no \
+                 click id"
+            }
         })
     }
 }

@@ -112,4 +112,6 @@ pub use lookup::{BodyKind, BodyLookup, HeaderLookup, WantedHeader, header_names,
 #[cfg(feature = "capture")]
 pub use pending::PendingClick;
 #[cfg(feature = "capture")]
+pub(crate) use pending::{ClickMemo, Memo};
+#[cfg(feature = "capture")]
 pub use visit::{Headers, PartnerClick, Visit};

@@ -1,13 +1,17 @@
-//! The click call, running beside the handler, bounded by the deadline.
+//! The click call, running beside the handler, bounded by the deadline; or, for a visit that
+//! repeats a click moments later, the answer that click got.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use super::{ClickCookies, PartnerClick};
-use crate::Client;
+use crate::{ClickId, Client};
 use affitor::client::ClickOutcome;
 
 /// The click call of a partner link, made by [`CaptureClicks::record`](crate::capture::CaptureClicks::record):
@@ -15,9 +19,14 @@ use affitor::client::ClickOutcome;
 ///
 /// It gives `None` when the deadline passed first (the call is then abandoned), the call failed
 /// (the API unreachable or answering 5xx, an unknown link's 400, a click id that is not a valid
-/// [`ClickId`](crate::ClickId)), the link is inactive (`success: false`), or the client is in
+/// [`ClickId`]), the link is inactive (`success: false`), or the client is in
 /// test mode (the API issues no click id): each is logged at `debug` with the reason, and the
 /// page is served unchanged.
+///
+/// A visit that repeats a click (the same address and partner code within the
+/// [repeat window](crate::capture::ClickLimit::repeat_window)) makes no call: its future waits,
+/// until the same deadline, for the answer of the click it repeats, and gives the same click id
+/// in cookies of its own (its landing URL, its earlier click ids).
 ///
 /// Adapters poll it beside the handler's future, and wait for it only until the deadline.
 #[must_use = "the click is only sent when the future is polled"]
@@ -25,13 +34,98 @@ pub struct PendingClick {
     future: Pin<Box<dyn Future<Output = Option<ClickCookies>> + Send>>,
 }
 
+/// What a partner link's click became, kept by the click limit's repeat memory for the visits
+/// that repeat it: one per address and partner code, shared by the first visit (which
+/// publishes the answer) and its repeats (which wait for it).
+#[derive(Debug)]
+pub(crate) struct ClickMemo {
+    answer: watch::Sender<Answer>,
+}
+
+/// The answer of a click call, as its repeats read it.
+#[derive(Clone, Debug)]
+enum Answer {
+    /// The call is still running.
+    Waiting,
+    /// The API recorded the click: what the cookies need.
+    Recorded { click_id: ClickId, window_days: u32 },
+    /// No click id came of it (a failure, the deadline, an inactive link, test mode, the
+    /// request dropped).
+    Nothing,
+}
+
+impl ClickMemo {
+    /// A memo of a click whose call has not answered yet.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            answer: watch::Sender::new(Answer::Waiting),
+        })
+    }
+
+    /// Whether the click this memo stands for is known to have no click id: its repeats then
+    /// have nothing to wait for.
+    pub(crate) fn came_to_nothing(&self) -> bool {
+        matches!(*self.answer.borrow(), Answer::Nothing)
+    }
+
+    /// Publishes that the click got no click id (when no answer came before): its repeats get
+    /// none either.
+    pub(crate) fn abandon(&self) {
+        self.publish(Answer::Nothing);
+    }
+
+    /// Publishes the answer to the repeats, once: a later answer changes nothing.
+    fn publish(&self, answer: Answer) {
+        self.answer.send_if_modified(|held| {
+            let waiting = matches!(held, Answer::Waiting);
+            if waiting {
+                *held = answer;
+            }
+            waiting
+        });
+    }
+}
+
+/// Which part a partner link's visit plays in the repeat memory.
+#[derive(Clone, Debug)]
+pub(crate) enum Memo {
+    /// The first visit: its call's answer is published to the memo.
+    First(Arc<ClickMemo>),
+    /// A repeat: it makes no call, and waits for the first visit's answer.
+    Repeat(Arc<ClickMemo>),
+}
+
+/// Publishes "no click id" when the first visit's call ends without an answer of its own: the
+/// request was dropped (the visitor went away) while the call ran.
+struct Unanswered(Option<Arc<ClickMemo>>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(memo) = self.0.take() {
+            memo.abandon();
+        }
+    }
+}
+
 impl PendingClick {
     pub(crate) fn new(click: PartnerClick, client: &Client, deadline: Duration) -> Self {
         // The deadline counts from the request's arrival, not from the first poll.
         let deadline = tokio::time::Instant::now() + deadline;
+        let first = match &click.memo {
+            Some(Memo::Repeat(memo)) => {
+                let memo = Arc::clone(memo);
+                return Self {
+                    future: Box::pin(repeat(click, memo, deadline)),
+                };
+            }
+            Some(Memo::First(memo)) => Some(Arc::clone(memo)),
+            None => None,
+        };
         let request = click.request(client);
         let future = async move {
+            let unanswered = Unanswered(first);
             let code = click.partner_code();
+            let mut answer = Answer::Nothing;
             match tokio::time::timeout_at(deadline, request.send()).await {
                 Ok(Ok(ClickOutcome::Recorded {
                     click_id,
@@ -39,7 +133,10 @@ impl PendingClick {
                     ..
                 })) => {
                     tracing::debug!(partner = code, "partner link recorded as a click");
-                    return Some(click.cookies(&click_id, cookie_window_days));
+                    answer = Answer::Recorded {
+                        click_id,
+                        window_days: cookie_window_days,
+                    };
                 }
                 Ok(Ok(ClickOutcome::Inactive { message, .. })) => tracing::debug!(
                     partner = code,
@@ -64,10 +161,70 @@ impl PendingClick {
                     "the click call missed its deadline: the page is served without the cookies"
                 ),
             }
-            None
+            let cookies = match &answer {
+                Answer::Recorded {
+                    click_id,
+                    window_days,
+                } => Some(click.cookies(click_id, *window_days)),
+                Answer::Waiting | Answer::Nothing => None,
+            };
+            if let Some(memo) = &unanswered.0 {
+                memo.publish(answer);
+            }
+            cookies
         };
         Self {
             future: Box::pin(future),
+        }
+    }
+}
+
+/// A repeat's answer: the click id of the click it repeats, once that click's call answers,
+/// by the repeat's own deadline; no call of its own.
+async fn repeat(
+    click: PartnerClick,
+    memo: Arc<ClickMemo>,
+    deadline: tokio::time::Instant,
+) -> Option<ClickCookies> {
+    let code = click.partner_code();
+    let mut answers = memo.answer.subscribe();
+    let answered = tokio::time::timeout_at(
+        deadline,
+        answers.wait_for(|answer| !matches!(answer, Answer::Waiting)),
+    )
+    .await;
+    // The memo holds the sender: the wait ends with an answer or the deadline.
+    let answer = match answered {
+        Ok(Ok(answer)) => answer.clone(),
+        Ok(Err(_)) | Err(_) => Answer::Waiting,
+    };
+    match answer {
+        Answer::Recorded {
+            click_id,
+            window_days,
+        } => {
+            tracing::debug!(
+                partner = code,
+                "a repeat of a click recorded moments ago from this address: answered with its \
+                 click id, without a click call"
+            );
+            Some(click.cookies(&click_id, window_days))
+        }
+        Answer::Nothing => {
+            tracing::debug!(
+                partner = code,
+                "a repeat of a click that got no click id: no click call, the page is served \
+                 unchanged"
+            );
+            None
+        }
+        Answer::Waiting => {
+            tracing::debug!(
+                partner = code,
+                "the click this visit repeats had no answer by the deadline: the page is served \
+                 without the cookies"
+            );
+            None
         }
     }
 }
@@ -258,6 +415,51 @@ mod tests {
             logged(CaptureClicks::new().record(landing("/?aff=partner", None), &client)).await;
         assert!(cookies.is_none());
         assert!(log.contains("test mode"), "{log}");
+        mock.shutdown().await;
+    }
+
+    /// A visit from `address`, as `decide` makes it.
+    fn visit_from(capture: &CaptureClicks, address: [u8; 4]) -> Decision {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "shop.example".parse().unwrap());
+        headers.insert("user-agent", "Mozilla/5.0".parse().unwrap());
+        let visit = Visit::new("GET", "/", Some("aff=partner"), &headers)
+            .client_address(Some(std::net::IpAddr::from(address)));
+        capture.decide(&visit)
+    }
+
+    /// A repeat makes no call: it waits for the click it repeats, and gets nothing, at once,
+    /// when that visit went away before its call answered.
+    #[tokio::test]
+    async fn a_repeat_gets_nothing_when_the_click_it_repeats_is_dropped() {
+        let mock = MockServer::start().await.unwrap();
+        mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Click));
+        let client = client(&mock);
+        let capture = CaptureClicks::new().deadline(Duration::from_secs(20));
+        let Decision::Capture(first) = visit_from(&capture, [10, 0, 0, 1]) else {
+            panic!("the first visit is a click")
+        };
+        let mut first = capture.record(first, &client);
+        let started = tokio::time::timeout(Duration::from_millis(50), &mut first).await;
+        assert!(started.is_err(), "the call still runs");
+        let Decision::Capture(repeat) = visit_from(&capture, [10, 0, 0, 1]) else {
+            panic!("a repeat of a click still running waits for it")
+        };
+        let repeat = capture.record(repeat, &client);
+        drop(first);
+        let (answer, log) = logged(tokio::time::timeout(Duration::from_secs(1), repeat)).await;
+        assert!(answer.expect("answered at once").is_none());
+        assert!(
+            log.contains("a repeat of a click that got no click id"),
+            "{log}"
+        );
+        // Known to have come to nothing: the next repeat is skipped at once.
+        assert!(matches!(
+            visit_from(&capture, [10, 0, 0, 1]),
+            Decision::Skip(crate::adapter::Skip::Repeated)
+        ));
+        // No call but the first one's (which may not have reached the stand-in yet).
+        assert!(mock.requests_to(Endpoint::Click).len() <= 1);
         mock.shutdown().await;
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::pending::Memo;
 use crate::parse;
 use crate::{ClickId, ClickRequest, Client};
 
@@ -272,6 +273,9 @@ pub struct PartnerClick {
     pub(crate) earlier_click_ids: Vec<ClickId>,
     pub(crate) secure: bool,
     pub(crate) domain: Option<Arc<str>>,
+    /// Its place in the click limit's repeat memory: `None` when it has none (an unknown
+    /// address, no click limit).
+    pub(crate) memo: Option<Memo>,
 }
 
 impl PartnerClick {
@@ -406,6 +410,7 @@ impl fmt::Debug for PartnerClick {
             .field("existing_click_id", &self.existing_click_id)
             .field("secure", &self.secure)
             .field("domain", &self.domain)
+            .field("repeat", &matches!(self.memo, Some(Memo::Repeat(_))))
             .finish_non_exhaustive()
     }
 }

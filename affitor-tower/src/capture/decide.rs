@@ -4,9 +4,10 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use super::limit::Admission;
 use super::{CaptureClicks, ProxyHeaders};
 use crate::ClickId;
-use crate::adapter::{Decision, MAX_CLICK_IDS, PartnerClick, Skip, Visit, cookie_safe_len};
+use crate::adapter::{Decision, MAX_CLICK_IDS, Memo, PartnerClick, Skip, Visit, cookie_safe_len};
 use crate::parse;
 
 /// The longest partner code accepted, in bytes.
@@ -60,12 +61,14 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
         ProxyHeaders::Ignore => visit.address(),
         trusted => proxy_client_address(trusted, visit).or(visit.address()),
     };
-    if let Some(skip) = options
+    let memo = match options
         .limiter
         .admit(&options.limit, address, code, Instant::now())
     {
-        return Decision::Skip(skip);
-    }
+        Admission::Send(memo) => memo.map(Memo::First),
+        Admission::Repeat(memo) => Some(Memo::Repeat(memo)),
+        Admission::Held(skip) => return Decision::Skip(skip),
+    };
     let scheme = if https { "https" } else { "http" };
     Decision::Capture(PartnerClick {
         code: code.to_owned(),
@@ -83,6 +86,7 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
             .unwrap_or_default(),
         secure: options.secure.unwrap_or(https),
         domain: options.cookie_domain.clone(),
+        memo,
     })
 }
 

@@ -1,28 +1,38 @@
-//! How many clicks capture sends: a token bucket per client address, and a short memory of
-//! the address and partner code of each click sent, so that a flood of visits to a partner link
-//! does not become a flood of click calls.
+//! How many clicks capture sends: a token bucket per client address, one per partner code and
+//! one for all, and a short memory of the click each address sent to each partner, so that a
+//! flood of visits to a partner link does not become a flood of click calls, and a repeat of a
+//! visit gets the click it repeats.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::adapter::Skip;
+use crate::adapter::{ClickMemo, Skip};
 
 /// The bound on the click calls capture sends: on by default.
 ///
 /// Each client address has a bucket of [`burst`](Self::burst) clicks, refilled by one every
 /// [`refill`](Self::refill); a visit from an address whose bucket is empty is not recorded
 /// (its page is served, kept out of shared caches). An IPv6 client is its /64 network (one
-/// subscriber's, which holds more addresses than can be counted one by one). A second visit
-/// from the same address to the same partner's link within
-/// [`repeat_window`](Self::repeat_window) is the same click. The visits whose address is
-/// unknown (no peer address reached the layer, and no trusted proxy header named one) share
-/// one bucket, [`unknown_burst`](Self::unknown_burst) deep, and are never taken for repeats.
-/// Behind all of them, every click shares one more bucket, [`total`](Self::total): however
-/// many addresses a flood comes from, the click calls stay within it. The memory is bounded:
-/// at most 10,000 addresses and 10,000 recent clicks are kept, the idle ones forgotten first.
+/// subscriber's, which holds more addresses than can be counted one by one). The visits whose
+/// address is unknown (no peer address reached the layer, and no trusted proxy header named
+/// one) share one bucket, [`unknown_burst`](Self::unknown_burst) deep.
+///
+/// A second visit from the same address to the same partner's link within
+/// [`repeat_window`](Self::repeat_window) is the same click: it makes no click call, and gets
+/// the click id the first visit got (the same `affitor_click_id`, in cookies of its own), so
+/// that a visitor who opens the link in a second browser moments later keeps the partner's
+/// credit. A repeat of a visit that got no click id gets none either. Visits of unknown address
+/// are never taken for repeats.
+///
+/// Behind the addresses, each partner code has a bucket, [`per_partner`](Self::per_partner),
+/// and every click shares one more, [`total`](Self::total): a flood on one partner's link,
+/// however many addresses it comes from, spends that partner's bucket and leaves the rest of
+/// the total to the other partners' visitors. What the limit held back is counted in
+/// [`CaptureStats`](super::CaptureStats). The memory is bounded: at most 10,000 addresses,
+/// 10,000 partner codes and 10,000 recent clicks are kept, the idle ones forgotten first.
 ///
 /// ```
 /// use std::time::Duration;
@@ -40,6 +50,8 @@ pub struct ClickLimit {
     refill: Duration,
     unknown_burst: u32,
     unknown_refill: Duration,
+    partner_burst: u32,
+    partner_refill: Duration,
     total_burst: u32,
     total_refill: Duration,
     repeat_window: Duration,
@@ -47,8 +59,9 @@ pub struct ClickLimit {
 
 impl Default for ClickLimit {
     /// 10 clicks per address, one more every 6 s; 200 for the unknown addresses together, one
-    /// more every 50 ms; 1,000 for all together, one more every 2 ms (500 a second); a repeat
-    /// within 30 s is the same click.
+    /// more every 50 ms; 250 per partner code, one more every 8 ms (125 a second: a quarter of
+    /// the total); 1,000 for all together, one more every 2 ms (500 a second); a repeat within
+    /// 30 s is the same click.
     fn default() -> Self {
         Self {
             enabled: true,
@@ -56,6 +69,8 @@ impl Default for ClickLimit {
             refill: Duration::from_secs(6),
             unknown_burst: 200,
             unknown_refill: Duration::from_millis(50),
+            partner_burst: 250,
+            partner_refill: Duration::from_millis(8),
             total_burst: 1_000,
             total_refill: Duration::from_millis(2),
             repeat_window: Duration::from_secs(30),
@@ -107,6 +122,27 @@ impl ClickLimit {
         self
     }
 
+    /// How many clicks the visits to one partner's links may send at once, whatever their
+    /// addresses (default 250; at least 1), refilled by one every `every` (default 8 ms: 125 a
+    /// second). The bound that keeps a flood on one partner's link from spending the whole
+    /// [`total`](Self::total): keep it a share of the total (the default is a quarter), so that
+    /// the other partners' visitors still find clicks in it. A partner whose links draw more
+    /// visitors than this in a burst loses the server's click for the rest (the browser
+    /// tracker, where the page runs it, still records it): raise it for such a campaign.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let limit = affitor_tower::capture::ClickLimit::default()
+    ///     .total(2_000, Duration::from_millis(1))
+    ///     .per_partner(500, Duration::from_millis(4));
+    /// ```
+    #[must_use]
+    pub fn per_partner(mut self, clicks: u32, every: Duration) -> Self {
+        self.partner_burst = clicks.max(1);
+        self.partner_refill = every;
+        self
+    }
+
     /// How many clicks all visits may send at once, together (default 1,000; at least 1),
     /// refilled by one every `every` (default 2 ms: 500 a second). The bound a flood from many
     /// addresses meets.
@@ -124,7 +160,7 @@ impl ClickLimit {
     }
 
     /// How long a visit from the same address to the same partner's link is the same click
-    /// (default 30 s).
+    /// (default 30 s): it gets that click's id, without a click call of its own.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -137,7 +173,7 @@ impl ClickLimit {
     }
 }
 
-/// The most addresses, and recent clicks, remembered.
+/// The most addresses, partner codes, and recent clicks, remembered.
 const MAX_ENTRIES: usize = 10_000;
 
 /// The state of a [`ClickLimit`], shared by the clones of a `CaptureClicks`.
@@ -150,9 +186,19 @@ pub(super) struct Limiter {
 #[derive(Debug, Default)]
 struct State {
     buckets: HashMap<Option<IpAddr>, Bucket>,
-    recent: HashMap<(IpAddr, Box<str>), Instant>,
+    /// Each partner code's bucket.
+    partners: HashMap<Box<str>, Bucket>,
+    /// The clicks sent moments ago, by address and partner code: the repeat memory.
+    recent: HashMap<(IpAddr, Box<str>), Sent>,
     /// Every click's bucket; `None` until the first.
     total: Option<Bucket>,
+}
+
+/// A click in the repeat memory: when it was sent, and what it became.
+#[derive(Debug)]
+struct Sent {
+    at: Instant,
+    memo: Arc<ClickMemo>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -178,91 +224,180 @@ fn client_of(address: IpAddr) -> IpAddr {
 pub(super) struct Counts {
     pub(super) recorded: AtomicU64,
     pub(super) rate_limited: AtomicU64,
+    pub(super) partner_limited: AtomicU64,
+    pub(super) total_limited: AtomicU64,
     pub(super) repeated: AtomicU64,
 }
 
+/// What the limit makes of a visit to a partner link.
+#[derive(Debug)]
+pub(super) enum Admission {
+    /// Send the click; its memo, which its repeats will read, when the address is known.
+    Send(Option<Arc<ClickMemo>>),
+    /// A repeat of a click sent moments ago, whose answer it waits for: no call.
+    Repeat(Arc<ClickMemo>),
+    /// Not sent, and why.
+    Held(Skip),
+}
+
+/// Which bound held a visit back.
+#[derive(Clone, Copy, Debug)]
+enum Bound {
+    Address,
+    Partner,
+    Total,
+}
+
 impl Limiter {
-    /// Whether a click to `code` from `address` may be sent now: `None`, and it is counted, or
-    /// the reason it may not.
+    /// What to do with a visit to `code` from `address`: send its click (counted), answer it as
+    /// the repeat of one, or hold it back (counted, with the reason).
     pub(super) fn admit(
         &self,
         limit: &ClickLimit,
         address: Option<IpAddr>,
         code: &str,
         now: Instant,
-    ) -> Option<Skip> {
+    ) -> Admission {
         if !limit.enabled {
             self.counts.recorded.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Admission::Send(None);
         }
         let address = address.map(client_of);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(address) = address {
-            let key = (address, Box::from(code));
-            if let Some(sent) = state.recent.get(&key)
-                && now.saturating_duration_since(*sent) < limit.repeat_window
-            {
-                self.counts.repeated.fetch_add(1, Ordering::Relaxed);
-                return Some(Skip::Repeated);
+        if let Some(address) = address
+            && let Some(sent) = state.recent.get(&(address, Box::from(code)))
+            && now.saturating_duration_since(sent.at) < limit.repeat_window
+        {
+            self.counts.repeated.fetch_add(1, Ordering::Relaxed);
+            if sent.memo.came_to_nothing() {
+                return Admission::Held(Skip::Repeated);
             }
-            if state.recent.len() >= MAX_ENTRIES {
-                let window = limit.repeat_window;
-                state
-                    .recent
-                    .retain(|_, sent| now.saturating_duration_since(*sent) < window);
-                // Still more than half full: forget them all, rather than sift through them
-                // again at the next new address.
-                if state.recent.len() >= MAX_ENTRIES / 2 {
-                    state.recent.clear();
+            return Admission::Repeat(Arc::clone(&sent.memo));
+        }
+        let held = state.spend(limit, address, code, now);
+        if let Some(bound) = held {
+            drop(state);
+            self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
+            match bound {
+                Bound::Address => {}
+                Bound::Partner => {
+                    self.counts.partner_limited.fetch_add(1, Ordering::Relaxed);
+                }
+                Bound::Total => {
+                    self.counts.total_limited.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            state.recent.insert(key, now);
+            return Admission::Held(Skip::RateLimited);
         }
+        // Only a click sent is remembered: a visit held back may try again.
+        let memo = address.map(|address| {
+            let memo = ClickMemo::new();
+            state.remember(limit, (address, Box::from(code)), &memo, now);
+            memo
+        });
+        drop(state);
+        self.counts.recorded.fetch_add(1, Ordering::Relaxed);
+        Admission::Send(memo)
+    }
+}
+
+impl State {
+    /// Takes one click from the address's, the partner's and the total bucket, when each has
+    /// one; else the bound that held the visit back, and nothing is taken.
+    fn spend(
+        &mut self,
+        limit: &ClickLimit,
+        address: Option<IpAddr>,
+        code: &str,
+        now: Instant,
+    ) -> Option<Bound> {
         let (burst, refill) = match address {
             Some(_) => (limit.burst, limit.refill),
             None => (limit.unknown_burst, limit.unknown_refill),
         };
         let burst = f64::from(burst);
-        if state.buckets.len() >= MAX_ENTRIES && !state.buckets.contains_key(&address) {
+        if self.buckets.len() >= MAX_ENTRIES && !self.buckets.contains_key(&address) {
             // Forget the addresses whose bucket has refilled: they are as good as new. Still
             // more than half full: forget every address (not the unknown ones' bucket), rather
             // than sift through them again at the next new address.
-            state
-                .buckets
+            self.buckets
                 .retain(|_, bucket| bucket.level(now, refill, burst) < burst);
-            if state.buckets.len() >= MAX_ENTRIES / 2 {
-                state.buckets.retain(|address, _| address.is_none());
+            if self.buckets.len() >= MAX_ENTRIES / 2 {
+                self.buckets.retain(|address, _| address.is_none());
+            }
+        }
+        let partner_burst = f64::from(limit.partner_burst);
+        let partner_refill = limit.partner_refill;
+        if self.partners.len() >= MAX_ENTRIES && !self.partners.contains_key(code) {
+            // The same for the partner codes (a visitor can write any).
+            self.partners.retain(|_, bucket| {
+                bucket.level(now, partner_refill, partner_burst) < partner_burst
+            });
+            if self.partners.len() >= MAX_ENTRIES / 2 {
+                self.partners.clear();
             }
         }
         let total_burst = f64::from(limit.total_burst);
-        let total = *state.total.get_or_insert(Bucket {
-            tokens: total_burst,
-            at: now,
+        let total_tokens = self.total.map_or(total_burst, |total| {
+            total.level(now, limit.total_refill, total_burst)
         });
-        let total_tokens = total.level(now, limit.total_refill, total_burst);
-        let bucket = state.buckets.entry(address).or_insert(Bucket {
-            tokens: burst,
-            at: now,
+        let tokens = self
+            .buckets
+            .get(&address)
+            .map_or(burst, |bucket| bucket.level(now, refill, burst));
+        let partner_tokens = self.partners.get(code).map_or(partner_burst, |bucket| {
+            bucket.level(now, partner_refill, partner_burst)
         });
-        let tokens = bucket.level(now, refill, burst);
-        let admitted = tokens >= 1.0 && total_tokens >= 1.0;
-        let spent = if admitted { 1.0 } else { 0.0 };
-        *bucket = Bucket {
+        let held = if tokens < 1.0 {
+            Some(Bound::Address)
+        } else if partner_tokens < 1.0 {
+            Some(Bound::Partner)
+        } else if total_tokens < 1.0 {
+            Some(Bound::Total)
+        } else {
+            None
+        };
+        let spent = if held.is_none() { 1.0 } else { 0.0 };
+        let after = |tokens: f64| Bucket {
             tokens: tokens - spent,
             at: now,
         };
-        state.total = Some(Bucket {
-            tokens: total_tokens - spent,
-            at: now,
-        });
-        drop(state);
-        if admitted {
-            self.counts.recorded.fetch_add(1, Ordering::Relaxed);
-            None
-        } else {
-            self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
-            Some(Skip::RateLimited)
+        self.buckets.insert(address, after(tokens));
+        match self.partners.get_mut(code) {
+            Some(partner) => *partner = after(partner_tokens),
+            None => {
+                self.partners.insert(Box::from(code), after(partner_tokens));
+            }
         }
+        self.total = Some(after(total_tokens));
+        held
+    }
+
+    /// Keeps `memo` as the click `key` sent at `now`, for its repeats.
+    fn remember(
+        &mut self,
+        limit: &ClickLimit,
+        key: (IpAddr, Box<str>),
+        memo: &Arc<ClickMemo>,
+        now: Instant,
+    ) {
+        if self.recent.len() >= MAX_ENTRIES {
+            let window = limit.repeat_window;
+            self.recent
+                .retain(|_, sent| now.saturating_duration_since(sent.at) < window);
+            // Still more than half full: forget them all, rather than sift through them
+            // again at the next new address.
+            if self.recent.len() >= MAX_ENTRIES / 2 {
+                self.recent.clear();
+            }
+        }
+        self.recent.insert(
+            key,
+            Sent {
+                at: now,
+                memo: Arc::clone(memo),
+            },
+        );
     }
 }
 
@@ -281,122 +416,4 @@ impl Bucket {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn address(n: u8) -> Option<IpAddr> {
-        Some(IpAddr::from([10, 0, 0, n]))
-    }
-
-    #[test]
-    fn an_address_gets_its_burst_then_one_click_per_refill() {
-        let limiter = Limiter::default();
-        let limit = ClickLimit::default()
-            .burst(3)
-            .refill(Duration::from_secs(10));
-        let start = Instant::now();
-        let codes = ["a", "b", "c", "d"];
-        let admitted: Vec<_> = codes
-            .iter()
-            .map(|code| limiter.admit(&limit, address(1), code, start))
-            .collect();
-        assert_eq!(admitted, [None, None, None, Some(Skip::RateLimited)]);
-        // Another address has its own bucket.
-        assert_eq!(limiter.admit(&limit, address(2), "a", start), None);
-        // Ten seconds later, one more.
-        let later = start + Duration::from_secs(10);
-        assert_eq!(limiter.admit(&limit, address(1), "e", later), None);
-        assert_eq!(
-            limiter.admit(&limit, address(1), "f", later),
-            Some(Skip::RateLimited)
-        );
-        assert_eq!(limiter.counts.rate_limited.load(Ordering::Relaxed), 2);
-        assert_eq!(limiter.counts.recorded.load(Ordering::Relaxed), 5);
-    }
-
-    #[test]
-    fn a_repeat_is_the_same_click_until_its_window_passes() {
-        let limiter = Limiter::default();
-        let limit = ClickLimit::default().repeat_window(Duration::from_secs(30));
-        let start = Instant::now();
-        assert_eq!(limiter.admit(&limit, address(1), "p", start), None);
-        let soon = start + Duration::from_secs(5);
-        assert_eq!(
-            limiter.admit(&limit, address(1), "p", soon),
-            Some(Skip::Repeated)
-        );
-        // Another partner, or another address, is another click.
-        assert_eq!(limiter.admit(&limit, address(1), "q", soon), None);
-        assert_eq!(limiter.admit(&limit, address(2), "p", soon), None);
-        // Unknown addresses are never taken for one another.
-        assert_eq!(limiter.admit(&limit, None, "p", soon), None);
-        assert_eq!(limiter.admit(&limit, None, "p", soon), None);
-        let later = start + Duration::from_secs(31);
-        assert_eq!(limiter.admit(&limit, address(1), "p", later), None);
-    }
-
-    #[test]
-    fn memory_stays_bounded_whatever_the_addresses() {
-        let limiter = Limiter::default();
-        let limit = ClickLimit::default();
-        let now = Instant::now();
-        for n in 0..(3 * MAX_ENTRIES as u32) {
-            let address = Some(IpAddr::from(n.to_be_bytes()));
-            limiter.admit(&limit, address, "p", now);
-        }
-        let state = limiter.state.lock().unwrap();
-        assert!(
-            state.buckets.len() <= MAX_ENTRIES,
-            "{}",
-            state.buckets.len()
-        );
-        assert!(state.recent.len() <= MAX_ENTRIES, "{}", state.recent.len());
-    }
-
-    /// Visits from ever new addresses (a spoofed proxy header, an IPv6 network's addresses)
-    /// each find a full bucket: every click still shares the total.
-    #[test]
-    fn a_flood_from_many_addresses_meets_the_total() {
-        let limiter = Limiter::default();
-        let limit = ClickLimit::default().total(50, Duration::from_secs(1));
-        let now = Instant::now();
-        let admitted = (0..1_000u32)
-            .filter(|n| {
-                let address = Some(IpAddr::from(n.to_be_bytes()));
-                limiter.admit(&limit, address, "p", now).is_none()
-            })
-            .count();
-        assert_eq!(admitted, 50);
-        let later = now + Duration::from_secs(10);
-        assert_eq!(limiter.admit(&limit, address(1), "q", later), None);
-    }
-
-    /// The addresses of one IPv6 /64 are one client; an IPv4-mapped address is its IPv4 one.
-    #[test]
-    fn an_ipv6_network_is_one_client() {
-        let limiter = Limiter::default();
-        let limit = ClickLimit::default().burst(2);
-        let now = Instant::now();
-        let in_net = |host: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, host, host, host, host]));
-        assert_eq!(limiter.admit(&limit, in_net(1), "a", now), None);
-        assert_eq!(limiter.admit(&limit, in_net(2), "b", now), None);
-        assert_eq!(
-            limiter.admit(&limit, in_net(3), "c", now),
-            Some(Skip::RateLimited)
-        );
-        let other_net = Some(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]));
-        assert_eq!(limiter.admit(&limit, other_net, "a", now), None);
-        let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
-        assert_eq!(client_of(mapped), IpAddr::from([10, 0, 0, 9]));
-    }
-
-    #[test]
-    fn none_admits_everything() {
-        let limiter = Limiter::default();
-        let limit = ClickLimit::none();
-        let now = Instant::now();
-        for _ in 0..100 {
-            assert_eq!(limiter.admit(&limit, address(1), "p", now), None);
-        }
-    }
-}
+mod tests;

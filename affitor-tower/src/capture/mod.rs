@@ -41,7 +41,9 @@ use crate::adapter::{Decision, PartnerClick, PendingClick, Visit};
 /// The click call runs beside the handler. When the API records the click before the
 /// [deadline](Self::deadline), the response gets the tracker's cookies (see
 /// [`ClickCookies`](crate::adapter::ClickCookies)) and `Cache-Control: private`; otherwise the page is
-/// served unchanged and a `debug` line says why.
+/// served unchanged and a `debug` line says why. The [click limit](Self::click_limit) bounds the
+/// calls; a visit from the same address to the same partner's link moments later makes none,
+/// and gets the click id of the visit it repeats.
 ///
 /// ```
 /// use std::time::Duration;
@@ -274,7 +276,8 @@ impl CaptureClicks {
     }
 
     /// Sets the bound on the click calls (default [`ClickLimit::default`]: per client address,
-    /// and a repeat of the same address and partner within 30 s is the same click);
+    /// per partner code and in total, and a repeat of the same address and partner within 30 s
+    /// is the same click, answered with its click id);
     /// [`ClickLimit::none`] removes it.
     ///
     /// The adapters give the connection's peer address ([`Visit::client_address`]); with
@@ -339,6 +342,8 @@ impl CaptureClicks {
         CaptureStats {
             recorded: load(&counts.recorded),
             rate_limited: load(&counts.rate_limited),
+            partner_limited: load(&counts.partner_limited),
+            total_limited: load(&counts.total_limited),
             repeated: load(&counts.repeated),
         }
     }
@@ -430,7 +435,9 @@ impl CaptureClicks {
 
     /// The second step: starts the click call with `client`, bounded by the deadline, which
     /// counts from now. Poll the future beside the handler; it gives the cookies to set, or
-    /// `None` (see [`PendingClick`]).
+    /// `None` (see [`PendingClick`]). For a visit that repeats a click moments later (see
+    /// [`ClickLimit::repeat_window`]), no call: the future waits for that click's answer, by the
+    /// same deadline, and gives the cookies of its click id.
     ///
     /// It needs a Tokio runtime (for the client and the deadline's timer) when polled.
     ///
@@ -440,20 +447,35 @@ impl CaptureClicks {
     }
 }
 
-/// What capture did with the partner links it saw: read with [`CaptureClicks::stats`].
+/// What capture did with the partner links it saw: read with [`CaptureClicks::stats`], and put
+/// on an app's metrics (each field only grows).
 ///
 /// ```
 /// let stats = affitor_tower::capture::CaptureClicks::new().stats();
 /// assert_eq!(stats.recorded + stats.rate_limited + stats.repeated, 0);
+/// // Of the visits held back, those the partner's bound and the total held back.
+/// assert!(stats.partner_limited + stats.total_limited <= stats.rate_limited);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CaptureStats {
     /// Visits for which a click call was started.
     pub recorded: u64,
-    /// Visits not recorded: their address had sent more clicks than the limit allows.
+    /// Visits held back by the [click limit](ClickLimit), by any of its bounds: their
+    /// address's, their partner's, or the total. No click call; the page is served, kept out
+    /// of shared caches.
     pub rate_limited: u64,
-    /// Visits not recorded: the same address and partner moments before.
+    /// Of [`rate_limited`](Self::rate_limited), the visits held back by their partner's bound
+    /// ([`ClickLimit::per_partner`]): their address had clicks left. A flood on one partner's
+    /// link shows here.
+    pub partner_limited: u64,
+    /// Of [`rate_limited`](Self::rate_limited), the visits held back by the total
+    /// ([`ClickLimit::total`]): their address and partner had clicks left. A flood on many
+    /// partners' links shows here.
+    pub total_limited: u64,
+    /// Visits that repeated a click from the same address to the same partner moments before
+    /// (within [`ClickLimit::repeat_window`]): no click call; answered with that click's id
+    /// when it got one.
     pub repeated: u64,
 }
 
