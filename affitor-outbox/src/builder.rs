@@ -184,6 +184,27 @@ impl OutboxBuilder {
         self
     }
 
+    /// How long a refund whose sale Affitor does not know is tried again, from when it was
+    /// stored (default 4 days: longer than any provider retries a webhook, Stripe's three days
+    /// included). Its sale may still be on its way: in this store behind it, in another
+    /// replica's request, or in the provider's retries after an outage. Past it, the refund is
+    /// a dead letter whose error names the ids it was tried under: a refund of a sale Affitor
+    /// never recorded (an organic customer's, most often), or of a sale that was lost; never
+    /// acknowledged and dropped.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// use std::time::Duration;
+    ///
+    /// let builder = affitor_outbox::Outbox::builder(client)
+    ///     .refund_patience(Duration::from_secs(7 * 24 * 3600));
+    /// # }
+    /// ```
+    pub fn refund_patience(mut self, patience: Duration) -> Self {
+        self.config.refund_patience = patience;
+        self
+    }
+
     /// How long [`Outbox::enqueue`] waits for the store to take the event (default 2 s) before
     /// it hands it to the client's in-memory queue instead: for SQLite's writer to take the row
     /// into a transaction, for Postgres until its insert's `COMMIT` is sent. A commit under way

@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub(crate) max_file_size: Option<u64>,
     /// How long a dead letter is kept before the relay deletes it.
     pub(crate) dead_letter_retention: Duration,
+    /// How long after it was stored a refund whose sale Affitor does not know is tried again.
+    pub(crate) refund_patience: Duration,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             connections: 8,
             max_file_size: None,
             dead_letter_retention: Duration::from_secs(7 * 24 * 3600),
+            refund_patience: Duration::from_secs(4 * 24 * 3600),
         }
     }
 }

@@ -168,6 +168,14 @@ async fn purge(inner: &Inner) {
             "Affitor outbox could not delete its old dead letters; it tries again later"
         ),
     }
+    match inner.store.purge_facts().await {
+        Ok(0) => {}
+        Ok(expired) => tracing::debug!(expired, "Affitor outbox expired facts deleted"),
+        Err(error) => tracing::warn!(
+            error = %error,
+            "Affitor outbox could not delete its expired facts; it tries again later"
+        ),
+    }
     if let Ok(dead) = inner.store.dead().await {
         inner.counters.dead_letters.store(dead, Ordering::Relaxed);
         metrics::dead_letters(dead);
@@ -285,6 +293,12 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
     } else {
         error
     };
+    // A refund whose sale Affitor does not know yet: the sale may be behind it in this store,
+    // in another replica's request, or in the provider's retries. Tried again for the refund
+    // patience, whatever the attempts, then kept as a dead letter.
+    if error.kind() == ErrorKind::SaleNotFound {
+        return await_sale(inner, owner, row, &event, &error).await;
+    }
     if error.is_retryable() && attempt < inner.config.max_attempts {
         let wait = backoff(&inner.config, attempt, &error);
         Counters::add(&counters.rescheduled);
@@ -317,6 +331,62 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
         .bury(row.id, owner, &error.to_string())
         .await
         .map(|()| false)
+}
+
+/// Settles a refund whose sale Affitor does not know: due again after a backoff while it is
+/// younger than the refund patience, a dead letter naming the ids it was tried under after.
+async fn await_sale(
+    inner: &Inner,
+    owner: &str,
+    row: &Claimed,
+    event: &Event,
+    error: &Error,
+) -> sqlx::Result<bool> {
+    let (store, counters) = (&inner.store, &inner.counters);
+    let patience = inner.config.refund_patience;
+    let transaction_id = event.transaction_id();
+    let other_transaction_id = event.other_transaction_id();
+    let attempt = row.attempts.saturating_add(1);
+    if row.age < patience {
+        let wait = backoff(&inner.config, attempt, error).min(patience - row.age);
+        Counters::add(&counters.rescheduled);
+        metrics::event(Endpoint::Refund.name(), metrics::Result::Rescheduled);
+        tracing::info!(
+            id = row.id,
+            transaction_id,
+            other_transaction_id,
+            attempt,
+            retry_in = ?wait,
+            waited = ?row.age,
+            patience = ?patience,
+            "Affitor refund waits for its sale, which Affitor does not know yet"
+        );
+        let why = format!("waiting for its sale: {error}");
+        return store
+            .reschedule(row.id, owner, wait, &why)
+            .await
+            .map(|()| false);
+    }
+    Counters::add(&counters.dead);
+    metrics::event(Endpoint::Refund.name(), metrics::Result::DeadLettered);
+    let tried = match other_transaction_id {
+        Some(other) => format!("`{}` nor `{other}`", transaction_id.unwrap_or_default()),
+        None => format!("`{}`", transaction_id.unwrap_or_default()),
+    };
+    let why = format!(
+        "no sale recorded under {tried} after {} h: the refund of a sale Affitor never \
+         recorded (an organic customer's), or of one that was lost; if a partner referred it, \
+         reverse its commission in the Affitor dashboard",
+        row.age.as_secs() / 3600
+    );
+    tracing::warn!(
+        id = row.id,
+        transaction_id,
+        other_transaction_id,
+        attempt,
+        "Affitor refund kept as a dead letter: {why}"
+    );
+    store.bury(row.id, owner, &why).await.map(|()| false)
 }
 
 /// One warning a minute, at most, for the leads whose click id the API refused: a visitor can
@@ -395,7 +465,11 @@ fn read(row: &Claimed) -> Result<Event, String> {
             row.endpoint
         ));
     };
-    Event::from_json(endpoint, &row.body).map_err(|error| error.to_string())
+    let event = Event::from_json(endpoint, &row.body).map_err(|error| error.to_string())?;
+    Ok(match &row.other_transaction_id {
+        Some(other) => event.or_transaction_id(other),
+        None => event,
+    })
 }
 
 /// The wait before attempt `attempt + 1`: `initial` doubled per failed attempt, up to `max`,

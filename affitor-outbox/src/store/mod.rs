@@ -8,8 +8,38 @@
 //! once given up on, when and why (a dead letter, kept).
 //!
 //! The claim takes due rows, oldest first, that no relay holds and that no earlier live row
-//! of the same transaction or customer precedes: so a refund waits for its sale, and a
-//! customer's sale for their lead, across relays and restarts.
+//! of the same transaction or customer precedes: so a customer's sale waits for their lead,
+//! across relays and restarts. A refund waits for every live sale row of its transaction
+//! (under either of its ids), whichever was written first; a sale never waits for a refund.
+//! A refund committed while its sale's transaction is still open (Postgres hands out ids at
+//! insert, not at commit) can go first: Affitor answers that it knows no such sale, and the
+//! relay tries it again, for the [refund patience](crate::OutboxBuilder::refund_patience).
+//!
+//! Beside the events, a second table, `affitor_outbox_facts`, keeps what later events need
+//! ([`affitor::client::Backend::remember`]): which invoice a Stripe payment intent paid. Each
+//! fact expires, and the relay deletes the expired ones.
+
+/// The rows that go before a row `o` of the same transaction: the earlier live rows, except
+/// that a sale never waits for a refund; and, for a refund, every live sale row of either of
+/// its ids, written before it or after. One condition for both stores' claims, for `concat!`.
+macro_rules! claim_order {
+    () => {
+        "
+      AND NOT EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.transaction_id = o.transaction_id AND e.id <> o.id AND e.dead_at IS NULL
+            AND ((e.id < o.id AND NOT (e.endpoint = 'refund' AND o.endpoint = 'sale'))
+                 OR (o.endpoint = 'refund' AND e.endpoint = 'sale')))
+      AND NOT (o.endpoint = 'refund' AND o.other_transaction_id IS NOT NULL AND EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.transaction_id = o.other_transaction_id AND e.endpoint = 'sale'
+            AND e.dead_at IS NULL))
+      AND NOT EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)"
+    };
+}
+pub(crate) use claim_order;
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -26,6 +56,8 @@ pub(crate) struct NewRow {
     pub(crate) endpoint: &'static str,
     pub(crate) body: String,
     pub(crate) transaction_id: Option<String>,
+    /// A refund's other id ([`Event::other_transaction_id`]), kept beside the body.
+    pub(crate) other_transaction_id: Option<String>,
     pub(crate) customer_key: Option<String>,
 }
 
@@ -35,6 +67,7 @@ impl NewRow {
             endpoint: event.endpoint().name(),
             body: event.to_json(),
             transaction_id: event.transaction_id().map(str::to_owned),
+            other_transaction_id: event.other_transaction_id().map(str::to_owned),
             customer_key: event.customer_key().map(str::to_owned),
         }
     }
@@ -54,17 +87,26 @@ pub(crate) struct Claimed {
     pub(crate) id: i64,
     pub(crate) endpoint: String,
     pub(crate) body: String,
+    /// A refund's other id, to give back to its event.
+    pub(crate) other_transaction_id: Option<String>,
     /// Attempts made before this one.
     pub(crate) attempts: u32,
+    /// How long ago the row was written, by the store's clock.
+    pub(crate) age: Duration,
 }
 
+/// A claimed row as the stores' `RETURNING` gives it.
+type ClaimedRow = (i64, String, String, Option<String>, i64, i64);
+
 impl Claimed {
-    fn from_row((id, endpoint, body, attempts): (i64, String, String, i64)) -> Self {
+    fn from_row((id, endpoint, body, other_transaction_id, attempts, age): ClaimedRow) -> Self {
         Self {
             id,
             endpoint,
             body,
+            other_transaction_id,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
         }
     }
 }
@@ -218,6 +260,26 @@ impl Store {
         }
     }
 
+    /// Keeps `value` under `key` until `keep_for` from now, replacing what the key held.
+    pub(crate) async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        keep_for: Duration,
+    ) -> sqlx::Result<()> {
+        dispatch!(self, store => store.remember(key, value, keep_for).await)
+    }
+
+    /// The value kept under `key`, unless it expired.
+    pub(crate) async fn recall(&self, key: &str) -> sqlx::Result<Option<String>> {
+        dispatch!(self, store => store.recall(key).await)
+    }
+
+    /// Deletes the expired facts; how many.
+    pub(crate) async fn purge_facts(&self) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.purge_facts().await)
+    }
+
     /// The dead letters kept.
     pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
         dispatch!(self, store => store.dead().await)
@@ -233,9 +295,10 @@ impl Store {
 /// that the table has this outbox's columns (Postgres's says `now()` for the times).
 #[cfg(feature = "sqlite")]
 pub(crate) const PROBE: &str = "
-INSERT INTO affitor_outbox (endpoint, body, transaction_id, customer_key, attempts,
-    next_attempt_at, lease_owner, lease_until, dead_at, last_error, created_at)
-VALUES ('probe', '', NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0)";
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
+    customer_key, attempts, next_attempt_at, lease_owner, lease_until, dead_at, last_error,
+    created_at)
+VALUES ('probe', '', NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0)";
 
 /// A duration in whole milliseconds, for SQL arithmetic.
 pub(crate) fn millis(duration: Duration) -> i64 {

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     endpoint TEXT NOT NULL,
     body TEXT NOT NULL,
     transaction_id TEXT,
+    other_transaction_id TEXT,
     customer_key TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -36,31 +37,36 @@ CREATE INDEX IF NOT EXISTS affitor_outbox_transaction
     ON affitor_outbox (transaction_id, id) WHERE dead_at IS NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_customer
     ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
+ALTER TABLE affitor_outbox ADD COLUMN IF NOT EXISTS other_transaction_id TEXT;
+CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
 COMMIT;
 ";
 
 const INSERT: &str = "
-INSERT INTO affitor_outbox (endpoint, body, transaction_id, customer_key)
-VALUES ($1, $2, $3, $4)";
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
+VALUES ($1, $2, $3, $4, $5)";
 
-const CLAIM: &str = "
+const CLAIM: &str = concat!(
+    "
 UPDATE affitor_outbox
 SET lease_owner = $1, lease_until = now() + $2::float8 * interval '1 millisecond'
 WHERE id IN (
     SELECT o.id FROM affitor_outbox o
     WHERE o.dead_at IS NULL
       AND o.next_attempt_at <= now()
-      AND (o.lease_until IS NULL OR o.lease_until <= now())
-      AND NOT EXISTS (
-          SELECT 1 FROM affitor_outbox e
-          WHERE e.transaction_id = o.transaction_id AND e.id < o.id AND e.dead_at IS NULL)
-      AND NOT EXISTS (
-          SELECT 1 FROM affitor_outbox e
-          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)
+      AND (o.lease_until IS NULL OR o.lease_until <= now())",
+    super::claim_order!(),
+    "
     ORDER BY o.id
     LIMIT $3
     FOR UPDATE OF o SKIP LOCKED)
-RETURNING id, endpoint, body, attempts::bigint";
+RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
+    (extract(epoch FROM now() - created_at) * 1000)::bigint"
+);
 
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
@@ -96,7 +102,7 @@ impl PostgresStore {
         lease: Duration,
         limit: i64,
     ) -> sqlx::Result<Vec<Claimed>> {
-        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(CLAIM)
+        let rows: Vec<super::ClaimedRow> = sqlx::query_as(CLAIM)
             .bind(owner)
             .bind(millis(lease) as f64)
             .bind(limit)
@@ -177,9 +183,10 @@ impl PostgresStore {
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO affitor_outbox (endpoint, body, transaction_id, customer_key, attempts,
-                 next_attempt_at, lease_owner, lease_until, dead_at, last_error, created_at)
-             VALUES ('probe', '', NULL, NULL, 0, now(), NULL, NULL, NULL, NULL, now())",
+            "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
+                 customer_key, attempts, next_attempt_at, lease_owner, lease_until, dead_at,
+                 last_error, created_at)
+             VALUES ('probe', '', NULL, NULL, NULL, 0, now(), NULL, NULL, NULL, NULL, now())",
         )
         .execute(&mut *transaction)
         .await?;
@@ -217,6 +224,42 @@ impl PostgresStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    pub(crate) async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        keep_for: Duration,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO affitor_outbox_facts (key, value, expires_at)
+             VALUES ($1, $2, now() + $3::float8 * interval '1 millisecond')
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                 expires_at = excluded.expires_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(millis(keep_for) as f64)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn recall(&self, key: &str) -> sqlx::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT value FROM affitor_outbox_facts WHERE key = $1 AND expires_at > now()",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub(crate) async fn purge_facts(&self) -> sqlx::Result<u64> {
+        sqlx::query("DELETE FROM affitor_outbox_facts WHERE expires_at <= now()")
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+    }
+
     pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
         let (count,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL")
@@ -232,6 +275,7 @@ pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx:
         .bind(row.endpoint)
         .bind(&row.body)
         .bind(row.transaction_id.as_deref())
+        .bind(row.other_transaction_id.as_deref())
         .bind(row.customer_key.as_deref())
         .execute(connection)
         .await

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     endpoint TEXT NOT NULL,
     body TEXT NOT NULL,
     transaction_id TEXT,
+    other_transaction_id TEXT,
     customer_key TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
@@ -54,28 +55,36 @@ CREATE INDEX IF NOT EXISTS affitor_outbox_transaction
     ON affitor_outbox (transaction_id, id) WHERE dead_at IS NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_customer
     ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
+CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 ";
 
-const INSERT: &str = "
-INSERT INTO affitor_outbox (endpoint, body, transaction_id, customer_key, next_attempt_at, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?5)";
+/// The column a table made by an earlier version lacks.
+const ADD_OTHER_TRANSACTION_ID: &str =
+    "ALTER TABLE affitor_outbox ADD COLUMN other_transaction_id TEXT";
 
-const CLAIM: &str = "
+const INSERT: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    next_attempt_at, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+
+const CLAIM: &str = concat!(
+    "
 UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
 WHERE id IN (
     SELECT o.id FROM affitor_outbox o
     WHERE o.dead_at IS NULL
       AND o.next_attempt_at <= ?3
-      AND (o.lease_until IS NULL OR o.lease_until <= ?3)
-      AND NOT EXISTS (
-          SELECT 1 FROM affitor_outbox e
-          WHERE e.transaction_id = o.transaction_id AND e.id < o.id AND e.dead_at IS NULL)
-      AND NOT EXISTS (
-          SELECT 1 FROM affitor_outbox e
-          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)
+      AND (o.lease_until IS NULL OR o.lease_until <= ?3)",
+    super::claim_order!(),
+    "
     ORDER BY o.id
     LIMIT ?4)
-RETURNING id, endpoint, body, attempts";
+RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at"
+);
 
 /// Creates the file at `path` readable and writable by its owner only (it holds customers'
 /// emails; SQLite gives its `-wal` and `-shm` files the same mode), or warns when an existing
@@ -182,6 +191,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        add_column(&pool).await?;
         let (writer, pending) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(write_batches(pool.clone(), pending));
         Ok(Self {
@@ -265,7 +275,7 @@ impl SqliteStore {
         limit: i64,
     ) -> sqlx::Result<Vec<Claimed>> {
         let now = now_millis();
-        let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(CLAIM)
+        let rows: Vec<super::ClaimedRow> = sqlx::query_as(CLAIM)
             .bind(owner)
             .bind(now.saturating_add(millis(lease)))
             .bind(now)
@@ -384,6 +394,43 @@ impl SqliteStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    pub(crate) async fn remember(
+        &self,
+        key: &str,
+        value: &str,
+        keep_for: Duration,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO affitor_outbox_facts (key, value, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                 expires_at = excluded.expires_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now_millis().saturating_add(millis(keep_for)))
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn recall(&self, key: &str) -> sqlx::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT value FROM affitor_outbox_facts WHERE key = ?1 AND expires_at > ?2",
+        )
+        .bind(key)
+        .bind(now_millis())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub(crate) async fn purge_facts(&self) -> sqlx::Result<u64> {
+        sqlx::query("DELETE FROM affitor_outbox_facts WHERE expires_at <= ?1")
+            .bind(now_millis())
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+    }
+
     pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
         let (count,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL")
@@ -455,11 +502,30 @@ pub(crate) async fn insert(connection: &mut SqliteConnection, row: &NewRow) -> s
         .bind(row.endpoint)
         .bind(&row.body)
         .bind(row.transaction_id.as_deref())
+        .bind(row.other_transaction_id.as_deref())
         .bind(row.customer_key.as_deref())
         .bind(now_millis())
         .execute(connection)
         .await
         .map(drop)
+}
+
+/// Adds the column that a table made by an earlier version lacks; a file another process
+/// has just given it is left as it is.
+async fn add_column(pool: &SqlitePool) -> sqlx::Result<()> {
+    let (present,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pragma_table_info('affitor_outbox')
+         WHERE name = 'other_transaction_id'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if present > 0 {
+        return Ok(());
+    }
+    match sqlx::query(ADD_OTHER_TRANSACTION_ID).execute(pool).await {
+        Err(error) if error.to_string().contains("duplicate column") => Ok(()),
+        done => done.map(drop),
+    }
 }
 
 fn now_millis() -> i64 {

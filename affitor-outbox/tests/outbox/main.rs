@@ -10,6 +10,8 @@ mod backend;
 mod crash;
 #[cfg(feature = "sqlite")]
 mod hardening;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod payments;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -122,6 +122,11 @@ pub enum ErrorKind {
     /// its body is not the JSON of its endpoint, or its endpoint takes no event. Sending it
     /// would not mend it: keep it aside and look at it.
     InvalidEvent,
+    /// A durable [`Backend`](crate::client::Backend) could not write the event (its database
+    /// is unreachable, its disk full): nothing was stored, so it must come again. Retryable: a
+    /// payment webhook answers 503 and the provider delivers it again. Made with
+    /// [`Error::not_stored`].
+    NotStored,
 }
 
 impl ErrorKind {
@@ -331,7 +336,25 @@ impl Error {
                 | ErrorKind::Timeout
                 | ErrorKind::Connect
                 | ErrorKind::Network
+                | ErrorKind::NotStored
         )
+    }
+
+    /// An error of kind [`ErrorKind::NotStored`]: what a durable
+    /// [`Backend::store`](crate::client::Backend::store) returns when it could not write an
+    /// event, with the store's own error as its source (say where the store is in `source`
+    /// only without its password).
+    ///
+    /// ```
+    /// use affitor::client::ErrorKind;
+    ///
+    /// let error = affitor::Error::not_stored("database is locked");
+    /// assert_eq!(error.kind(), ErrorKind::NotStored);
+    /// assert!(error.is_retryable());
+    /// assert!(error.to_string().contains("database is locked"));
+    /// ```
+    pub fn not_stored(source: impl Into<BoxError>) -> Self {
+        Self::new(ErrorKind::NotStored).with_source(source)
     }
 
     /// Whether the API refused a lead for good because of the customer its click id names: no
@@ -431,6 +454,16 @@ impl fmt::Display for Error {
                 "a stored {call} event could not be read back: {detail} — the row is corrupt \
                  or was not written by `Event::to_json`; keep it aside and look at it"
             ),
+            ErrorKind::NotStored => {
+                f.write_str("the event was not stored: its durable store could not write it")?;
+                if let Some(source) = &inner.source {
+                    write!(f, " ({source})")?;
+                }
+                f.write_str(
+                    " — nothing was kept, so it must come again; check that the store's \
+                     database is reachable and its disk has room",
+                )
+            }
             ErrorKind::Unauthorized => {
                 self.write_status(f)?;
                 f.write_str(

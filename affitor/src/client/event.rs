@@ -99,6 +99,52 @@ impl Event {
         }
     }
 
+    /// The other transaction id a refund's sale may be recorded under
+    /// ([`RefundRequest::or_transaction_id`](crate::client::RefundRequest::or_transaction_id)),
+    /// tried when Affitor knows no sale under the first. It is not part of
+    /// [`to_json`](Self::to_json): a store keeps it beside the body, and gives it back with
+    /// [`or_transaction_id`](Self::or_transaction_id).
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) -> Result<(), affitor::Error> {
+    /// use affitor::client::IntoEvent;
+    ///
+    /// let refund = client.refund("in_1001").or_transaction_id("pi_3Q").into_event()?;
+    /// assert_eq!(refund.other_transaction_id(), Some("pi_3Q"));
+    /// assert_eq!(refund.to_json(), r#"{"transaction_id":"in_1001"}"#);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn other_transaction_id(&self) -> Option<&str> {
+        match &self.payload {
+            Payload::Refund(refund) => refund.other_transaction_id.as_deref(),
+            Payload::Click(_) | Payload::Lead(_) | Payload::Sale(_) => None,
+        }
+    }
+
+    /// This refund with `transaction_id` as the other id its sale may be recorded under (see
+    /// [`other_transaction_id`](Self::other_transaction_id)); any other event, or an id that is
+    /// empty or the refund's own, unchanged. What a store calls when it reads a refund back.
+    ///
+    /// ```
+    /// use affitor::client::{Endpoint, Event};
+    ///
+    /// let stored = Event::from_json(Endpoint::Refund, r#"{"transaction_id":"in_1001"}"#)?;
+    /// let refund = stored.or_transaction_id("pi_3Q");
+    /// assert_eq!(refund.other_transaction_id(), Some("pi_3Q"));
+    /// # Ok::<(), affitor::Error>(())
+    /// ```
+    #[must_use]
+    pub fn or_transaction_id(mut self, transaction_id: &str) -> Self {
+        if let Payload::Refund(refund) = &mut self.payload
+            && !transaction_id.trim().is_empty()
+            && transaction_id != refund.transaction_id
+        {
+            refund.other_transaction_id = Some(transaction_id.to_owned());
+        }
+        self
+    }
+
     /// The customer key of a lead or a sale, when it has one: events of one customer are sent
     /// in order, a sale after the customer's lead. `None` for a refund or a click.
     ///
@@ -262,11 +308,7 @@ impl Event {
                 .await
                 .result
                 .map(Outcome::Sale),
-            Payload::Refund(refund) => transport
-                .call_counting(refund, retries)
-                .await
-                .result
-                .map(Outcome::Refund),
+            Payload::Refund(refund) => refund.send(transport, retries).await.map(Outcome::Refund),
         }
     }
 }

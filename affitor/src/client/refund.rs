@@ -1,15 +1,17 @@
 //! A refund: reverses the commission of an earlier sale (`POST /api/v1/track/refund`).
 
+use std::sync::atomic::AtomicU64;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::Client;
 use super::answer::Answer;
 use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
 use super::lenient;
 use super::request::{check_amount, check_transaction_id, non_empty};
-use super::transport::{Call, json_body};
+use super::transport::{Call, Transport, json_body};
+use super::{Client, ErrorKind};
 
 /// A refund: reverses the commission of an earlier sale. Made by [`Client::refund`].
 ///
@@ -40,6 +42,7 @@ impl RefundRequest {
                 transaction_id,
                 refund_amount_cents: None,
                 refund_reason: None,
+                other_transaction_id: None,
             },
         }
     }
@@ -70,6 +73,22 @@ impl RefundRequest {
         self
     }
 
+    /// Another transaction id the sale may be recorded under, tried when Affitor knows no sale
+    /// under the first: a payment that has two ids (a Stripe invoice and the payment intent
+    /// that paid it). Affitor reverses a sale's commission once, under whichever id it has.
+    ///
+    /// ```
+    /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// client.refund("in_1001").or_transaction_id("pi_3Q").send().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn or_transaction_id(mut self, transaction_id: impl Into<String>) -> Self {
+        self.payload.other_transaction_id =
+            non_empty(transaction_id).filter(|other| *other != self.payload.transaction_id);
+        self
+    }
+
     /// Sends the refund, with retries (a 404 is retried for a short while, in case the sale
     /// is still on its way), and says what the API did with it.
     ///
@@ -91,7 +110,7 @@ impl RefundRequest {
     /// ```
     pub async fn send(self) -> Result<RefundOutcome, Error> {
         let (client, payload) = self.into_payload()?;
-        client.transport().call(&payload).await
+        payload.send(client.transport(), None).await
     }
 
     /// Validates the refund and returns the client and the payload to send.
@@ -100,6 +119,9 @@ impl RefundRequest {
         check_transaction_id(Endpoint::Refund, &payload.transaction_id)?;
         if let Some(amount) = payload.refund_amount_cents {
             check_amount(Endpoint::Refund, amount, true)?;
+        }
+        if let Some(other) = &payload.other_transaction_id {
+            check_transaction_id(Endpoint::Refund, other)?;
         }
         Ok((client, payload))
     }
@@ -113,6 +135,33 @@ pub(super) struct RefundPayload {
     pub(super) refund_amount_cents: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) refund_reason: Option<String>,
+    /// The id tried when Affitor knows no sale under `transaction_id`
+    /// ([`RefundRequest::or_transaction_id`]): the client's, never sent.
+    #[serde(skip)]
+    pub(super) other_transaction_id: Option<String>,
+}
+
+impl RefundPayload {
+    /// Sends the refund under its transaction id, then, when Affitor knows no sale under it
+    /// and the refund names another, under that one; adds the retries to `retries` when given.
+    pub(super) async fn send(
+        &self,
+        transport: &Transport,
+        retries: Option<&AtomicU64>,
+    ) -> Result<RefundOutcome, Error> {
+        let sent = transport.call_counting(self, retries).await.result;
+        match (sent, &self.other_transaction_id) {
+            (Err(error), Some(other)) if error.kind() == ErrorKind::SaleNotFound => {
+                let again = Self {
+                    transaction_id: other.clone(),
+                    other_transaction_id: None,
+                    ..self.clone()
+                };
+                transport.call_counting(&again, retries).await.result
+            }
+            (sent, _) => sent,
+        }
+    }
 }
 
 /// What the API did with a refund.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::currency::{Converter, CurrencyConverter};
 use super::error::{WebhookError, WebhookErrorKind};
-use super::event::{DEFAULT_REFUND_GRACE, DEFAULT_TRACK_DEADLINE, Tracking};
+use super::event::{DEFAULT_REFUND_GRACE, Tracking};
 use super::links::{DEFAULT_CAPACITY, PaymentLinks};
 use super::signature::{
     Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_TOLERANCE, Secrets,
@@ -104,7 +104,7 @@ impl<P: Provider> Builder<P> {
             tolerance: DEFAULT_TOLERANCE,
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
-            track_deadline: DEFAULT_TRACK_DEADLINE,
+            track_deadline: <P as super::verifier::sealed::Scheme>::TRACK_DEADLINE,
             refund_grace: DEFAULT_REFUND_GRACE,
             converter: None,
             provider: PhantomData,
@@ -165,9 +165,10 @@ impl<P: Provider> Builder<P> {
     }
 
     /// The longest [`ProviderEvent::track`](super::ProviderEvent::track) waits for Affitor, retries included
-    /// (default 8 s), before it gives up with a retryable timeout, answered 503 so that the
-    /// provider delivers the event again. Keep it under the provider's own limit (Polar gives
-    /// an endpoint 10 s): a provider that times out counts the delivery as failed and may
+    /// (default 8 s; 4 s for Paddle, which expects an answer within 5 s), before it gives up
+    /// with a retryable timeout, answered 503 so that the provider delivers the event again.
+    /// With a durable backend (an outbox) it bounds the write to its store instead. Keep it
+    /// under the provider's own limit (Polar gives an endpoint 10 s): a provider that times out counts the delivery as failed and may
     /// disable the endpoint. A sale or a refund cut short is safe to send again.
     ///
     /// ```
@@ -261,5 +262,19 @@ impl<P> fmt::Debug for Builder<P> {
             .field("refund_grace", &self.refund_grace)
             .field("converter", &self.converter)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Paddle, Polar, Stripe, Verifier};
+
+    /// Paddle wants a 2xx within 5 s: its verifier gives tracking 4 s by default; the others
+    /// keep 8 s, under Polar's 10.
+    #[test]
+    fn the_default_track_deadline_is_under_each_providers_limit() {
+        assert!(format!("{:?}", Verifier::<Paddle>::builder()).contains("track_deadline: 4s"));
+        assert!(format!("{:?}", Verifier::<Polar>::builder()).contains("track_deadline: 8s"));
+        assert!(format!("{:?}", Verifier::<Stripe>::builder()).contains("track_deadline: 8s"));
     }
 }

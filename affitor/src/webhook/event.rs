@@ -52,6 +52,9 @@ pub struct ProviderEvent {
     pub created: Option<SystemTime>,
     /// How [`track`](Self::track) sends it: the verifier's settings.
     pub(super) tracking: Arc<Tracking>,
+    /// The Stripe payment intent → invoice links the event showed, which `track` keeps in a
+    /// durable backend for the refunds to come.
+    pub(super) links: Vec<(String, String)>,
 }
 
 impl ProviderEvent {
@@ -69,7 +72,14 @@ impl ProviderEvent {
             action,
             created,
             tracking,
+            links: Vec::new(),
         }
+    }
+
+    /// The event, with the payment links it showed.
+    pub(crate) fn with_links(mut self, links: Vec<(String, String)>) -> Self {
+        self.links = links;
+        self
     }
 }
 

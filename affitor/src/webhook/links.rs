@@ -7,8 +7,19 @@
 //! `invoice_payment.paid` event. The verifier keeps the links it has seen, so that a refund
 //! that names only the payment intent is sent under the invoice.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// How long a link is kept in a durable backend's store: longer than Stripe lets a payment be
+/// refunded (180 days) or disputed (120 days after it).
+pub(crate) const KEEP_FOR: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+/// The key a link is kept under in a durable backend ([`Backend::remember`](crate::client::Backend::remember)).
+pub(crate) fn key(payment_intent: &str) -> String {
+    format!("stripe:invoice-of:{payment_intent}")
+}
 
 /// How many links are kept unless configured: at about 100 bytes each, 10 MB at most.
 pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
@@ -60,6 +71,40 @@ impl PaymentLinks {
     pub(crate) fn invoice_of(&self, payment_intent: &str) -> Option<String> {
         let links = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         links.invoice_of.get(payment_intent).cloned()
+    }
+}
+
+/// The links one event is read with: the verifier's memory, and the links this event showed,
+/// which [`ProviderEvent::track`](super::ProviderEvent::track) also keeps in a durable backend.
+pub(crate) struct EventLinks<'a> {
+    memory: &'a PaymentLinks,
+    shown: RefCell<Vec<(String, String)>>,
+}
+
+impl<'a> EventLinks<'a> {
+    pub(crate) fn new(memory: &'a PaymentLinks) -> Self {
+        Self {
+            memory,
+            shown: RefCell::default(),
+        }
+    }
+
+    /// Remembers that `payment_intent` paid `invoice`.
+    pub(crate) fn record(&self, payment_intent: &str, invoice: &str) {
+        self.memory.record(payment_intent, invoice);
+        self.shown
+            .borrow_mut()
+            .push((payment_intent.to_owned(), invoice.to_owned()));
+    }
+
+    /// The invoice `payment_intent` paid, if this verifier has seen it.
+    pub(crate) fn invoice_of(&self, payment_intent: &str) -> Option<String> {
+        self.memory.invoice_of(payment_intent)
+    }
+
+    /// The links the event showed: payment intent, invoice.
+    pub(crate) fn into_shown(self) -> Vec<(String, String)> {
+        self.shown.into_inner()
     }
 }
 

@@ -37,6 +37,9 @@ impl Provider for Paddle {
 }
 
 impl Scheme for Paddle {
+    /// Paddle expects a 2xx within 5 s.
+    const TRACK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::error::WebhookError;
 use super::event::{Action, Ignored, ProviderEvent};
-use super::links::PaymentLinks;
+use super::links::EventLinks;
 use super::payload::{
     Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, expandable,
     lenient, parse,
@@ -69,14 +69,16 @@ impl Scheme for Stripe {
             test_mode,
             created,
         } = parse::<Data>(body)?;
-        let action = action(&event_type, data, test_mode, &config.links);
+        let links = EventLinks::new(&config.links);
+        let action = action(&event_type, data, test_mode, &links);
         Ok(ProviderEvent::new(
             id.unwrap_or_default(),
             event_type,
             action,
             created,
             config.tracking.clone(),
-        ))
+        )
+        .with_links(links.into_shown()))
     }
 }
 
@@ -204,7 +206,7 @@ struct SubscriptionDetails {
 
 /// What a verified event asks of Affitor. The links between payment intents and invoices it
 /// names are kept in `links`, and its refunds are keyed through them.
-fn action(event_type: &str, data: Data, test_mode: bool, links: &PaymentLinks) -> Action {
+fn action(event_type: &str, data: Data, test_mode: bool, links: &EventLinks<'_>) -> Action {
     let object = data.object.unwrap_or_default();
     let previous = data.previous_attributes.unwrap_or_default();
     let action = match event_type {
@@ -274,7 +276,7 @@ fn checkout_session(session: Object) -> Action {
     })
 }
 
-fn invoice(invoice: Object, links: &PaymentLinks) -> Action {
+fn invoice(invoice: Object, links: &EventLinks<'_>) -> Action {
     // Keep which payment intent paid it, for its refund: named on the invoice up to
     // 2024-12-18, in its `payments` from Basil on (when the payload includes them).
     if let Some(invoice_id) = &invoice.id {
@@ -322,7 +324,7 @@ fn invoice(invoice: Object, links: &PaymentLinks) -> Action {
 }
 
 /// `invoice_payment.paid` (Basil): which invoice a payment intent paid.
-fn invoice_payment(payment: Object, links: &PaymentLinks) -> Action {
+fn invoice_payment(payment: Object, links: &EventLinks<'_>) -> Action {
     let payment_intent = payment.payment.and_then(|target| target.payment_intent);
     match (payment.invoice, payment_intent) {
         (Some(invoice), Some(payment_intent)) => {
@@ -342,7 +344,7 @@ fn invoice_payment(payment: Object, links: &PaymentLinks) -> Action {
 fn sale_keys(
     invoice: Option<String>,
     payment_intent: Option<String>,
-    links: &PaymentLinks,
+    links: &EventLinks<'_>,
 ) -> Option<(String, Option<String>)> {
     let invoice = invoice.or_else(|| {
         payment_intent
@@ -356,7 +358,7 @@ fn sale_keys(
     }
 }
 
-fn charge_refunded(charge: Object, previous: Previous, links: &PaymentLinks) -> Action {
+fn charge_refunded(charge: Object, previous: Previous, links: &EventLinks<'_>) -> Action {
     let Some((transaction_id, other_transaction_id)) =
         sale_keys(charge.invoice, charge.payment_intent, links)
     else {
@@ -390,7 +392,7 @@ const REFUND_FIELDS: RefundFields = RefundFields {
 };
 
 /// `refund.created`: the refund of `amount`, of the payment its payment intent made.
-fn refund_created(refund: Object, links: &PaymentLinks) -> Action {
+fn refund_created(refund: Object, links: &EventLinks<'_>) -> Action {
     if matches!(refund.status.as_deref(), Some("failed" | "canceled")) {
         return Action::Ignore(Ignored::NoAmount);
     }
@@ -417,7 +419,7 @@ fn refund_created(refund: Object, links: &PaymentLinks) -> Action {
 
 /// `charge.dispute.created` (or `closed`, lost): a chargeback reverses the commission as a
 /// refund of the disputed amount.
-fn dispute(dispute: Object, links: &PaymentLinks) -> Action {
+fn dispute(dispute: Object, links: &EventLinks<'_>) -> Action {
     let Some((transaction_id, other_transaction_id)) =
         sale_keys(None, dispute.payment_intent, links)
     else {

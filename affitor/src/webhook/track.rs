@@ -5,10 +5,11 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 use crate::Client;
-use crate::client::{ErrorKind, RefundOutcome, SaleOutcome};
+use crate::client::{Endpoint, ErrorKind, IntoEvent, RefundOutcome, SaleOutcome};
 
 use super::error::WebhookError;
 use super::event::{Action, Ignored, ProviderEvent, Refund};
+use super::links;
 
 /// What became of a webhook delivery, and the status to answer the provider:
 /// [`status`](Self::status). See the table in the [module docs](crate::webhook).
@@ -25,6 +26,11 @@ use super::event::{Action, Ignored, ProviderEvent, Refund};
 pub enum Tracked {
     /// The sale was sent: what Affitor did with it (recorded, a duplicate, not attributed).
     Sale(SaleOutcome),
+    /// The sale or the refund (its endpoint named) is written in the client's durable backend
+    /// (an outbox), which delivers it, in order and with retries, whatever happens to this
+    /// process: answered 200, as the provider need not deliver it again. What the client's
+    /// [`Backend::is_durable`](crate::client::Backend::is_durable) makes of every sale and refund.
+    Stored(Endpoint),
     /// The refund was sent: what Affitor did with it.
     Refund(RefundOutcome),
     /// Nothing was sent, and why.
@@ -65,7 +71,7 @@ impl Tracked {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Sale(_) | Self::Refund(_) | Self::Ignored(_) => StatusCode::OK,
+            Self::Sale(_) | Self::Refund(_) | Self::Stored(_) | Self::Ignored(_) => StatusCode::OK,
             Self::AwaitingSale(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Failed(error) if error.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Failed(error) if acknowledged(error) => StatusCode::OK,
@@ -78,8 +84,9 @@ impl Tracked {
     fn result(&self) -> &'static str {
         match self {
             Self::Sale(_) | Self::Refund(_) => "tracked",
+            Self::Stored(_) => "stored",
             Self::Ignored(Ignored::MissingField(_) | Ignored::DisputeWon) => "attention",
-            Self::Failed(error) if error.kind() == ErrorKind::CommissionNotCreated => "attention",
+            Self::Failed(error) if acknowledged(error) => "attention",
             Self::Ignored(_) | Self::Failed(_) if self.status() == StatusCode::OK => "ignored",
             Self::Rejected(_) => "refused",
             _ => "kept",
@@ -111,8 +118,14 @@ pub(crate) fn count(provider: &'static str, result: &'static str) {
 }
 
 impl ProviderEvent {
-    /// Sends the sale or the refund inline (with the client's retries), and says what
-    /// happened; logs it too. Nothing is sent for an ignored event.
+    /// Tracks the event, and says what happened and what to answer the provider; logs it too.
+    /// Nothing is sent for an ignored event.
+    ///
+    /// With a client whose backend is [durable](crate::client::Backend::is_durable) (an outbox), a sale or a
+    /// refund is written in its store and answered once written ([`Tracked::Stored`]): the
+    /// backend delivers it, and holds a refund until its sale is known. Otherwise it is sent
+    /// inline, with the client's retries, within the verifier's
+    /// [`track_deadline`](super::Builder::track_deadline).
     ///
     /// ```
     /// # async fn run(client: affitor::Client, event: affitor::webhook::ProviderEvent) {
@@ -123,8 +136,9 @@ impl ProviderEvent {
     /// `client` is a [`Client`], or anything that holds one: a [`BoundClient`](crate::client::BoundClient),
     /// or the `AffitorClient` extractor of `affitor-axum` and `affitor-actix`.
     pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
+        let client = client.as_ref();
         let deadline = self.tracking.deadline;
-        let sent = tokio::time::timeout(deadline, self.send(client.as_ref())).await;
+        let sent = tokio::time::timeout(deadline, self.hand_over(client)).await;
         let tracked = sent.unwrap_or_else(|_| {
             Tracked::Failed(crate::Error::new(ErrorKind::Timeout).with_detail(format!(
                 "no answer within the webhook's track deadline of {deadline:?}"
@@ -133,6 +147,40 @@ impl ProviderEvent {
         self.log(&tracked);
         count(self.tracking.provider, tracked.result());
         tracked
+    }
+
+    /// Keeps the facts the event showed, then stores or sends its sale or refund.
+    async fn hand_over(&self, client: &Client) -> Tracked {
+        let backend = client.backend();
+        for (payment_intent, invoice) in &self.links {
+            let key = links::key(payment_intent);
+            if let Err(error) = backend.remember(&key, invoice, links::KEEP_FOR).await {
+                return Tracked::Failed(error);
+            }
+        }
+        if !backend.is_durable() {
+            return self.send(client).await;
+        }
+        let event = match &self.action {
+            Action::Sale(sale) => sale
+                .request_to_send(client, &self.tracking)
+                .and_then(IntoEvent::into_event),
+            Action::Refund(refund) => match self.refund_request(refund, client).await {
+                Ok(request) => request.into_event(),
+                Err(error) => Err(error),
+            },
+            Action::Ignore(why) => return Tracked::Ignored(why.clone()),
+            Action::Unreadable(field) => return Tracked::Unreadable(field),
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => return Tracked::Failed(error),
+        };
+        let endpoint = event.endpoint();
+        match backend.store(event).await {
+            Ok(()) => Tracked::Stored(endpoint),
+            Err(error) => Tracked::Failed(error),
+        }
     }
 
     /// Sends the sale or the refund, or nothing.
@@ -148,38 +196,63 @@ impl ProviderEvent {
                     Err(error) => Tracked::Failed(error),
                 }
             }
-            Action::Refund(refund) => match self.send_refund(refund, client).await {
-                Ok(outcome) => Tracked::Refund(outcome),
-                Err(error)
-                    if error.kind() == ErrorKind::SaleNotFound && self.within_refund_grace() =>
-                {
-                    Tracked::AwaitingSale(error)
+            Action::Refund(refund) => {
+                let sent = match self.refund_request(refund, client).await {
+                    Ok(request) => request.send().await,
+                    Err(error) => Err(error),
+                };
+                match sent {
+                    Ok(outcome) => Tracked::Refund(outcome),
+                    Err(error)
+                        if error.kind() == ErrorKind::SaleNotFound
+                            && self.within_refund_grace() =>
+                    {
+                        Tracked::AwaitingSale(error)
+                    }
+                    Err(error) => Tracked::Failed(error),
                 }
-                Err(error) => Tracked::Failed(error),
-            },
+            }
             Action::Ignore(why) => Tracked::Ignored(why.clone()),
             Action::Unreadable(field) => Tracked::Unreadable(field),
         }
     }
 
-    /// Sends the refund under its transaction id, then, when Affitor knows no sale under it,
-    /// under the other one the sale may be keyed by.
-    async fn send_refund(
+    /// The refund's request: under its transaction id, or under the invoice a durable
+    /// backend knows its Stripe payment intent paid, and then under the other id the sale may
+    /// be keyed by.
+    async fn refund_request(
         &self,
         refund: &Refund,
         client: &Client,
-    ) -> Result<RefundOutcome, crate::Error> {
+    ) -> Result<crate::RefundRequest, crate::Error> {
         let amount = refund.amount_to_send(&self.tracking)?;
-        let sent = refund
-            .request_for(client, &refund.transaction_id, amount)
-            .send()
-            .await;
-        match (sent, &refund.other_transaction_id) {
-            (Err(error), Some(other)) if error.kind() == ErrorKind::SaleNotFound => {
-                refund.request_for(client, other, amount).send().await
-            }
-            (sent, _) => sent,
+        let (transaction_id, other) = match &refund.other_transaction_id {
+            Some(other) => (refund.transaction_id.clone(), Some(other.clone())),
+            None => match self.invoice_paid_by(&refund.transaction_id, client).await? {
+                Some(invoice) => (invoice, Some(refund.transaction_id.clone())),
+                None => (refund.transaction_id.clone(), None),
+            },
+        };
+        let request = refund.request_for(client, &transaction_id, amount);
+        Ok(match other {
+            Some(other) => request.or_transaction_id(other),
+            None => request,
+        })
+    }
+
+    /// The invoice a Stripe payment intent paid, as the client's backend keeps it (a
+    /// durable one, shared by every replica); `None` for any other id, or a link not kept.
+    async fn invoice_paid_by(
+        &self,
+        payment_intent: &str,
+        client: &Client,
+    ) -> Result<Option<String>, crate::Error> {
+        if self.tracking.provider != <super::Stripe as super::Provider>::NAME
+            || !payment_intent.starts_with("pi_")
+        {
+            return Ok(None);
         }
+        client.backend().recall(&links::key(payment_intent)).await
     }
 
     /// Whether the event is younger than the verifier's refund grace; one that does not say
@@ -200,6 +273,14 @@ impl ProviderEvent {
             }
             Tracked::Refund(outcome) => {
                 tracing::info!(id, event_type, ?outcome, "webhook: refund tracked");
+            }
+            Tracked::Stored(endpoint) => {
+                tracing::info!(
+                    id,
+                    event_type,
+                    %endpoint,
+                    "webhook: stored in the outbox, which delivers it"
+                );
             }
             Tracked::Ignored(why @ (Ignored::MissingField(_) | Ignored::DisputeWon)) => {
                 // A payment event without the id its sale needs, or a commission to restore
@@ -236,13 +317,15 @@ impl ProviderEvent {
                     ),
                     _ => (None, None),
                 };
-                tracing::info!(
+                tracing::warn!(
                     id,
                     event_type,
                     transaction_id,
                     other_transaction_id,
                     "webhook: refund of a sale Affitor never recorded (an organic sale, or one \
-                     whose sale never came within the refund grace): acknowledged"
+                     whose sale never came within the refund grace): acknowledged without \
+                     effect; if a partner referred it, reverse its commission in the Affitor \
+                     dashboard (an outbox holds such refunds until their sale lands)"
                 );
             }
             Tracked::Failed(error) if error.is_retryable() => {

@@ -45,6 +45,10 @@ pub(crate) mod sealed {
     /// What a provider's verifier does that the others do not: how a secret keys the HMAC, and
     /// how a delivery is verified and read. Not nameable outside this crate.
     pub trait Scheme: Sized {
+        /// How long tracking an event inline may take by default: under the time the
+        /// provider gives an endpoint to answer.
+        const TRACK_DEADLINE: std::time::Duration = super::super::event::DEFAULT_TRACK_DEADLINE;
+
         /// The HMAC key bytes of one secret (several when a secret can be read two ways).
         fn keys(secret: &str) -> Vec<Vec<u8>>;
 

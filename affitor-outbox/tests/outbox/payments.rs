@@ -1,0 +1,395 @@
+//! Payment webhooks handed to the outbox: acknowledged once stored, and safe whatever happens
+//! after. A restart, a second replica, a refund before its sale, an API slower than the
+//! provider waits: each on a SQLite file and on Postgres.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use affitor::Client;
+use affitor::client::{Endpoint, RetryPolicy};
+use affitor::webhook::{LemonSqueezy, Paddle, Stripe, Tracked, Verifier};
+use affitor_mock::{Fault, MockServer, SignedWebhook};
+use affitor_outbox::{Outbox, OutboxBuilder};
+use serde_json::{Value, json};
+
+use crate::support::{client_with, quick_policy, wait_until};
+
+const STRIPE_SECRET: &str = "whsec_outbox_payments";
+const PADDLE_SECRET: &str = "pdl_ntfset_outbox_payments";
+const LEMON_SECRET: &str = "lemon_outbox_payments";
+
+const A_WHILE: Duration = Duration::from_secs(30);
+
+/// The invoice a Basil subscription payment is keyed by, and the payment intent that paid it.
+const INVOICE: &str = "in_1RaBc9LkdIwHu7ixCycle0002";
+const PAYMENT_INTENT: &str = "pi_3RaBcALkdIwHu7ixCycle0002";
+
+/// A provider's event from the fixtures of `affitor`'s webhook tests.
+fn fixture(path: &str) -> String {
+    let path = format!(
+        "{}/../affitor/tests/fixtures/webhook/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// A stand-in that knows the fixtures' click ids, and a client of it.
+async fn stand_in() -> (MockServer, Client) {
+    let mock = MockServer::start().await.expect("the stand-in API starts");
+    for n in 0..5 {
+        let id = format!("cust_fixture_174346500000{n}")
+            .parse()
+            .expect("a valid click id");
+        mock.click_with_id("partner", id);
+    }
+    let client = client_with(&mock, quick_policy());
+    (mock, client)
+}
+
+/// `body` as a Stripe event that happened `ago`.
+fn stripe_event_at(body: &str, ago: Duration) -> String {
+    let mut event: Value = serde_json::from_str(body).expect("a fixture is JSON");
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        - ago;
+    event["created"] = json!(at.as_secs());
+    event.to_string()
+}
+
+fn now(body: &str) -> String {
+    stripe_event_at(body, Duration::ZERO)
+}
+
+/// One app's Stripe endpoint: its own verifier (its own memory), and a client whose backend
+/// is `outbox`.
+struct App {
+    stripe: Verifier<Stripe>,
+    client: Client,
+    outbox: Outbox,
+}
+
+impl App {
+    fn new(client: &Client, outbox: Outbox) -> Self {
+        Self {
+            stripe: Verifier::<Stripe>::new(STRIPE_SECRET).expect("a Stripe verifier"),
+            client: client.with_backend(outbox.clone()),
+            outbox,
+        }
+    }
+
+    async fn stripe(&self, body: &str) -> Tracked {
+        let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+        self.stripe
+            .track(&self.client, signed.headers(), signed.body())
+            .await
+    }
+
+    async fn stop(self) {
+        self.client.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+fn stored(tracked: &Tracked, endpoint: Endpoint) -> bool {
+    tracked.status() == 200 && matches!(tracked, Tracked::Stored(e) if *e == endpoint)
+}
+
+/// The outbox settings of these tests: a quick relay, and a backoff in milliseconds.
+fn quick(client: &Client) -> OutboxBuilder {
+    Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .backoff(Duration::from_millis(50), Duration::from_millis(200))
+}
+
+/// Where the outbox of a test lives: a SQLite file or a Postgres schema, opened as often as
+/// the test restarts its app.
+#[allow(clippy::large_enum_variant)] // one per test
+enum Store {
+    #[cfg(feature = "sqlite")]
+    Sqlite(String),
+    #[cfg(feature = "postgres")]
+    Postgres(crate::support::postgres::Schema),
+}
+
+impl Store {
+    async fn open(&self, builder: OutboxBuilder) -> Outbox {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => builder.open(path).await.expect("the SQLite outbox opens"),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(schema) => builder
+                .postgres(schema.pool().await)
+                .await
+                .expect("the Postgres outbox opens"),
+        }
+    }
+}
+
+/// Runs `test` on a fresh SQLite file, then on a fresh Postgres schema.
+macro_rules! on_both_stores {
+    ($name:ident, $test:ident) => {
+        mod $name {
+            #[cfg(feature = "sqlite")]
+            #[tokio::test]
+            async fn sqlite() {
+                let path = crate::support::sqlite_path(stringify!($name));
+                super::$test(super::Store::Sqlite(path)).await;
+            }
+
+            #[cfg(feature = "postgres")]
+            #[tokio::test]
+            async fn postgres() {
+                let schema = crate::support::postgres::Schema::create(stringify!($name)).await;
+                super::$test(super::Store::Postgres(schema)).await;
+            }
+        }
+    };
+}
+
+/// The reversals the stand-in made, by the transaction id they were recorded under.
+fn reversals(mock: &MockServer) -> Vec<String> {
+    mock.refunds()
+        .into_iter()
+        .map(|refund| refund.transaction_id)
+        .collect()
+}
+
+/// A subscription's payment, then a deploy (a new process: the verifier's memory is gone),
+/// then its refund, which names only the payment intent (Stripe API versions from
+/// 2025-03-31): reversed once, under the invoice the sale was recorded under.
+async fn refund_after_a_restart(store: Store) {
+    let (mock, client) = stand_in().await;
+    let before = App::new(&client, store.open(quick(&client)).await);
+    for path in [
+        "stripe/invoice.paid.basil.json",
+        "stripe/invoice_payment.paid.json",
+    ] {
+        let tracked = before.stripe(&now(&fixture(path))).await;
+        assert_eq!(tracked.status(), 200, "{path}: {tracked:?}");
+    }
+    wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
+    before.stop().await;
+
+    let after = App::new(&client, store.open(quick(&client)).await);
+    let refund = now(&fixture("stripe/charge.refunded.basil.json"));
+    let tracked = after.stripe(&refund).await;
+    assert!(stored(&tracked, Endpoint::Refund), "{tracked:?}");
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    wait_until("the outbox idle", A_WHILE, async || {
+        after.outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(reversals(&mock), [INVOICE]);
+    after.stop().await;
+}
+on_both_stores!(
+    a_refund_after_a_restart_finds_its_invoice,
+    refund_after_a_restart
+);
+
+/// Two replicas on one store: the sale and its link through one, the refund through the
+/// other, each with its own verifier. One reversal, under the invoice.
+async fn two_replicas(store: Store) {
+    let (mock, client) = stand_in().await;
+    let first = App::new(&client, store.open(quick(&client)).await);
+    let second = App::new(&client, store.open(quick(&client)).await);
+    for path in [
+        "stripe/invoice.paid.basil.json",
+        "stripe/invoice_payment.paid.json",
+    ] {
+        assert_eq!(first.stripe(&now(&fixture(path))).await.status(), 200);
+    }
+    let refund = now(&fixture("stripe/charge.refunded.basil.json"));
+    let tracked = second.stripe(&refund).await;
+    assert!(stored(&tracked, Endpoint::Refund), "{tracked:?}");
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    wait_until("both outboxes idle", A_WHILE, async || {
+        first.outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(reversals(&mock), [INVOICE]);
+    assert_eq!(mock.sales().len(), 1);
+    first.stop().await;
+    second.stop().await;
+}
+on_both_stores!(two_replicas_share_what_a_refund_needs, two_replicas);
+
+/// A refund 29 hours old whose sale has not come yet (an outage longer than a day, inside
+/// Stripe's three days of retries): stored, then reversed once its sale lands. Inline, past
+/// the day of refund grace, it would be acknowledged without effect.
+async fn old_refund_before_its_sale(store: Store) {
+    let (mock, client) = stand_in().await;
+    let app = App::new(&client, store.open(quick(&client)).await);
+    let link = now(&fixture("stripe/invoice_payment.paid.json"));
+    assert_eq!(app.stripe(&link).await.status(), 200);
+    let old = Duration::from_secs(29 * 3600);
+    let refund = stripe_event_at(&fixture("stripe/charge.refunded.basil.json"), old);
+    let tracked = app.stripe(&refund).await;
+    assert!(stored(&tracked, Endpoint::Refund), "{tracked:?}");
+
+    // The relay tries it, and Affitor knows no sale yet: it waits.
+    wait_until("a first try of the refund", A_WHILE, async || {
+        !mock.requests_to(Endpoint::Refund).is_empty()
+    })
+    .await;
+    assert!(mock.refunds().is_empty());
+    assert_eq!(app.outbox.stats().dead, 0, "not given up on");
+
+    let sale = stripe_event_at(&fixture("stripe/invoice.paid.basil.json"), old);
+    assert!(stored(&app.stripe(&sale).await, Endpoint::Sale));
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    assert_eq!(reversals(&mock), [INVOICE]);
+    assert_eq!(app.outbox.stats().dead, 0);
+    app.stop().await;
+}
+on_both_stores!(
+    an_old_refund_before_its_sale_is_reversed,
+    old_refund_before_its_sale
+);
+
+/// Lemon Squeezy retries a delivery three times over about 2.5 minutes, then never again: a
+/// refund that comes before its sale is stored, acknowledged, and reversed once the sale
+/// lands, however late.
+async fn refund_before_its_sale_lemon_squeezy(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(quick(&client)).await;
+    let app = client.with_backend(outbox.clone());
+    let lemon = Verifier::<LemonSqueezy>::new(LEMON_SECRET).unwrap();
+    let deliver = async |path: &str| {
+        let signed = SignedWebhook::lemon_squeezy(LEMON_SECRET, fixture(path));
+        lemon.track(&app, signed.headers(), signed.body()).await
+    };
+    let refund = deliver("lemonsqueezy/order_refunded.partial.json").await;
+    assert!(stored(&refund, Endpoint::Refund), "{refund:?}");
+    wait_until("a first try of the refund", A_WHILE, async || {
+        !mock.requests_to(Endpoint::Refund).is_empty()
+    })
+    .await;
+    let sale = deliver("lemonsqueezy/order_created.json").await;
+    assert!(stored(&sale, Endpoint::Sale), "{sale:?}");
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    assert_eq!(reversals(&mock), ["orders/1012345"]);
+    assert_eq!(mock.sales().len(), 1);
+    app.shutdown(Duration::from_secs(5)).await;
+}
+on_both_stores!(
+    a_lemon_squeezy_refund_before_its_sale_is_reversed,
+    refund_before_its_sale_lemon_squeezy
+);
+
+/// Past the refund patience, a refund whose sale never came is a dead letter that says so:
+/// never acknowledged and dropped.
+async fn refund_never_matched(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(quick(&client).refund_patience(Duration::from_millis(300)))
+        .await;
+    let app = App::new(&client, outbox);
+    let refund = now(&fixture("stripe/charge.refunded.basil.json"));
+    assert!(stored(&app.stripe(&refund).await, Endpoint::Refund));
+    wait_until("the dead letter", A_WHILE, async || {
+        app.outbox.stats().dead == 1
+    })
+    .await;
+    let letters = app.outbox.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].transaction_id.as_deref(), Some(PAYMENT_INTENT));
+    assert!(
+        letters[0].error.contains("no sale recorded under"),
+        "{}",
+        letters[0].error
+    );
+    assert!(mock.refunds().is_empty());
+    app.stop().await;
+}
+on_both_stores!(
+    a_refund_whose_sale_never_came_is_a_dead_letter,
+    refund_never_matched
+);
+
+/// With the API answering in 6 s, a Paddle delivery is acknowledged before the API has
+/// answered (Paddle wants a 2xx within 5 s), and its sale lands once.
+async fn paddle_with_a_slow_api(store: Store) {
+    let (mock, _) = stand_in().await;
+    // One attempt per send: the stand-in's answer, not a retry, is what is waited for.
+    let client = client_with(&mock, RetryPolicy::default().max_attempts(1));
+    mock.inject(
+        Fault::delay(Duration::from_secs(6))
+            .on(Endpoint::Sale)
+            .times(1),
+    );
+    let outbox = store.open(quick(&client)).await;
+    let app = client.with_backend(outbox.clone());
+    let paddle = Verifier::<Paddle>::new(PADDLE_SECRET).unwrap();
+    let signed = SignedWebhook::paddle(PADDLE_SECRET, fixture("paddle/transaction.completed.json"));
+    let tracked = paddle.track(&app, signed.headers(), signed.body()).await;
+    assert!(stored(&tracked, Endpoint::Sale), "{tracked:?}");
+    // Answered before the stand-in answered the sale (it answers after 6 s).
+    assert_eq!(outbox.stats().delivered, 0, "answered only after the API");
+
+    wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
+    wait_until("the outbox idle", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(mock.sales().len(), 1, "recorded once");
+    app.shutdown(Duration::from_secs(5)).await;
+}
+on_both_stores!(
+    a_paddle_delivery_is_answered_before_a_slow_api,
+    paddle_with_a_slow_api
+);
+
+/// A store that cannot write: the payment is not acknowledged (503), so that the provider
+/// delivers it again; nothing goes to the in-memory queue behind the caller's back.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_store_that_cannot_write_answers_503() {
+    let (mock, client) = stand_in().await;
+    let path = crate::support::sqlite_path("cannot_write");
+    let outbox = quick(&client).open(&path).await.unwrap();
+    let app = App::new(&client, outbox);
+    // The table goes away under the outbox: every write fails.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE affitor_outbox")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let tracked = app
+        .stripe(&now(&fixture("stripe/invoice.paid.basil.json")))
+        .await;
+    assert_eq!(tracked.status(), 503, "{tracked:?}");
+    assert!(
+        matches!(&tracked, Tracked::Failed(error) if error.kind() == affitor::client::ErrorKind::NotStored),
+        "{tracked:?}"
+    );
+    assert_eq!(app.outbox.stats().fell_back, 0);
+    assert_eq!(app.client.delivery_stats().queued, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(mock.sales().is_empty());
+}
+
+/// Without a durable backend, a Paddle delivery is answered within Paddle's 5 s even when the
+/// API takes 6: 503 (Paddle delivers it again), never a timeout on Paddle's side.
+#[tokio::test]
+async fn inline_paddle_gives_up_within_paddles_limit() {
+    let (mock, _) = stand_in().await;
+    let client = client_with(&mock, RetryPolicy::default().max_attempts(1));
+    mock.inject(
+        Fault::delay(Duration::from_secs(6))
+            .on(Endpoint::Sale)
+            .always(),
+    );
+    let paddle = Verifier::<Paddle>::new(PADDLE_SECRET).unwrap();
+    let signed = SignedWebhook::paddle(PADDLE_SECRET, fixture("paddle/transaction.completed.json"));
+    let tracked = paddle.track(&client, signed.headers(), signed.body()).await;
+    assert_eq!(tracked.status(), 503, "{tracked:?}");
+    // Given up on (the client's timeout, or Paddle's 4 s deadline), not after the API's 6 s.
+    let Tracked::Failed(error) = &tracked else {
+        panic!("{tracked:?}")
+    };
+    assert_eq!(error.kind(), affitor::client::ErrorKind::Timeout, "{error}");
+}
