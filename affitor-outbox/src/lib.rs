@@ -42,7 +42,11 @@
 //! - A row is done, and deleted, when Affitor has answered with an outcome: a sale answered 409
 //!   (already recorded) and a refund answered `skipped` count as done.
 //! - Events of one customer or one transaction are sent one after the other, in the order they
-//!   were written; a refund waits for its sale, a customer's sale for their lead.
+//!   were written; a customer's sale waits for their lead, and a refund for every waiting sale
+//!   of its transaction (under either of its ids), even one written after it. A refund
+//!   Affitor knows no sale for yet is tried again for the
+//!   [refund patience](OutboxBuilder::refund_patience) (4 days), then becomes a dead letter
+//!   that names its ids: never acknowledged and dropped.
 //! - An attempt that fails and may succeed later (the API down, a 5xx, a timeout, a 429) is
 //!   tried again after a backoff that doubles up to [`OutboxBuilder::backoff`]'s ceiling, kept
 //!   in the row, so a restart does not reset it. An event the API refuses, or that runs out of
@@ -54,6 +58,17 @@
 //! - A store that fails or is slower than [`OutboxBuilder::enqueue_timeout`] never fails the
 //!   request: the event falls back to the client's in-memory queue, counted in
 //!   [`OutboxStats::fell_back`] and logged.
+//!
+//! # Payment webhooks
+//!
+//! An outbox is a durable [`Backend`](affitor::client::Backend): a payment webhook
+//! (`affitor::webhook`, the `WebhookEvent` extractors) tracked through a client whose backend
+//! it is writes its sale or refund here and answers the provider 200 once it is committed:
+//! *stored, will be delivered*, whatever happens to the process after. A store that cannot
+//! write is answered 503 (never kept in memory only), so that the provider delivers the event
+//! again. What a later event needs, which invoice a Stripe payment intent paid, is kept in a
+//! second table, `affitor_outbox_facts`, shared by every outbox on the same database: on one
+//! Postgres, a refund finds its sale whichever replica saw the payment, and after any deploy.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -5,7 +5,10 @@
 //! invoice, and its refund finds the sale. From 2025-03-31 ("Basil") on, a charge and a payment
 //! intent no longer name their invoice; the link is in the invoice's `payments` and in the
 //! `invoice_payment.paid` event. The verifier keeps the links it has seen, so that a refund
-//! that names only the payment intent is sent under the invoice.
+//! that names only the payment intent is sent under the invoice: in its memory, and, through
+//! [`ProviderEvent::track`](super::ProviderEvent::track), in the client's durable backend
+//! when it has one ([`Backend::remember`](crate::client::Backend::remember)), where every
+//! replica and every later process finds them.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

@@ -32,11 +32,13 @@
 //!
 //! | What happened | [`Tracked`] | Status |
 //! |---|---|---|
+//! | The client's backend is durable (an outbox): the sale or refund is written in its store, which delivers it | `Stored` | 200 |
+//! | The same, and the store cannot write it | `Failed`, `NotStored` | 503 |
 //! | The sale or refund is recorded, or was before (a redelivery, or its twin event), or the sale is not attributed | `Sale`, `Refund` | 200 |
 //! | An event that asks nothing of Affitor: an unpaid session, amount 0, no customer key or click id, a test-mode refund, a won dispute, a payment link kept for later, a Paddle refund not approved yet or a credit | `Ignored` | 200 |
 //! | An event type this module does not handle (logged at `debug`) | `Ignored`, `EventType` | 200 |
 //! | A refund of a sale Affitor does not know, while the event is younger than [`refund_grace`](Builder::refund_grace) (a day): the sale may still be on its way | `AwaitingSale` | 503 |
-//! | The same, past the grace: an organic sale's refund, which a redelivery would not change | `Failed`, `SaleNotFound` | 200 |
+//! | The same, past the grace: an organic sale's refund, which a redelivery would not change (logged at `warn`, counted `attention`) | `Failed`, `SaleNotFound` | 200 |
 //! | An amount in a currency the API does not take, and no [`CurrencyConverter`] with a rate for it: nothing is sent | `Failed`, `UnsupportedCurrency` | 500 |
 //! | A sale recorded whose commission Affitor failed to create (a redelivery would be answered 409): logged at `error`, for Affitor support | `Failed`, `CommissionNotCreated` | 200 |
 //! | Affitor refused the call (a 4xx: a wrong base URL, a redirect, an amount it does not take) | `Failed`, `Rejected` | 500 |
@@ -45,6 +47,18 @@
 //! | A missing, malformed, wrong or expired signature; a tampered body; a body that is not JSON or not an event | `Rejected` | 400 |
 //! | A body over the limit (1 MiB unless set) | `Rejected` | 413 |
 //!
+//! # A durable backend
+//!
+//! When the client's [`Backend`](crate::client::Backend) is durable (`affitor_outbox::Outbox`
+//! is one), [`ProviderEvent::track`] does not send the sale or refund: it writes it in the
+//! backend's store and answers 200 once it is committed ([`Tracked::Stored`]), within
+//! milliseconds, whatever the Affitor API's speed. The backend delivers it, in order (a refund
+//! after its sale), with retries that outlast the provider's own, through restarts and from
+//! any replica on the same database. A store that cannot write is answered 503. The links a
+//! Stripe refund needs (below) are kept in that store too. Without a durable backend, the
+//! sale or refund is sent inline, within the verifier's
+//! [`track_deadline`](Builder::track_deadline) (8 s; 4 s for Paddle, which wants a 2xx within 5).
+//!
 //! Nothing is sent to Affitor for an `Ignored`, `Unreadable`, `Rejected` or `UnsupportedCurrency`
 //! event. A provider redelivers on any status but 2xx (Stripe for up to three days, Polar for
 //! about one), so 503 keeps a sale with the provider while Affitor is down, 500 keeps an event
@@ -52,9 +66,10 @@
 //! from the provider's dashboard), and 200 stops the redeliveries that cannot help. Every event
 //! this module handles ends in a call to Affitor, a 5xx, or an `Ignored` reason logged at `info`
 //! (`warn` for a missing field or a won dispute), and is counted, with the feature `metrics`,
-//! in `affitor_webhook_events_total{provider, result}`: `tracked`, `ignored`, `kept` (answered
-//! 5xx), `refused` (400 or 413), and `attention` for what is acknowledged but needs a person (a
-//! commission not created, a won dispute, a missing field). Alert on any `attention`, and on
+//! in `affitor_webhook_events_total{provider, result}`: `tracked`, `stored` (written in a
+//! durable backend), `ignored`, `kept` (answered 5xx), `refused` (400 or 413), and `attention`
+//! for what is acknowledged without its effect and needs a person (a commission not created, a
+//! refund of a sale Affitor never recorded, a won dispute, a missing field). Alert on any `attention`, and on
 //! `kept` that keeps rising (a refund before its sale is kept a while, as it should be).
 //!
 //! # Currencies
@@ -95,14 +110,16 @@
 //! through the API, Billing or a Payment Link is tracked too). A refund finds the invoice:
 //! - up to API version 2024-12-18, the charge names it;
 //! - from 2025-03-31 ("Basil") on, a charge names only its payment intent, and the verifier
-//!   finds the invoice that payment intent paid: it keeps the links the events it verified
-//!   showed (`invoice_payment.paid`, and an invoice's `payments` or, before Basil, its
-//!   `payment_intent`), the last 100,000 of them, in memory. So subscribe the endpoint to
-//!   `invoice_payment.paid`, and verify with one `Stripe` shared by the app (it is cheap to
-//!   clone). After a restart, the refund of a payment linked before it is tried under the
-//!   payment intent, answered 503 within the refund grace, then acknowledged: look it up in
-//!   the logs (`refund of a sale Affitor never recorded`, with its `transaction_id`) and reverse it
-//!   in the dashboard.
+//!   finds the invoice that payment intent paid: the links the events it verified showed
+//!   (`invoice_payment.paid`, and an invoice's `payments` or, before Basil, its
+//!   `payment_intent`) are kept in the client's durable backend when it has one (shared by
+//!   every replica on its database, kept for 400 days), and the last 100,000 in the
+//!   verifier's memory. So subscribe the endpoint to `invoice_payment.paid`, and verify with
+//!   one `Stripe` shared by the app (it is cheap to clone). Without a durable backend, after a
+//!   restart or through another replica, the refund of a payment linked elsewhere is tried
+//!   under the payment intent, answered 503 within the refund grace, then acknowledged
+//!   (logged at `warn`, counted `attention`): look it up in the logs (`refund of a sale
+//!   Affitor never recorded`, with its `transaction_id`) and reverse it in the dashboard.
 //!
 //! When a charge names both an invoice and a payment intent, and Affitor knows no sale under
 //! the invoice, the payment intent is tried. Other invoices (`manual`, `subscription_update`)

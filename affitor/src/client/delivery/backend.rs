@@ -26,6 +26,12 @@ use crate::client::{Client, Error, Event};
 ///   stops what it sends through (the memory queue it falls back to included), so that one
 ///   `client.shutdown(deadline)` stops everything. A second shutdown must be harmless.
 /// - [`stats`](Self::stats) says what became of the events, as [`DeliveryStats`] defines.
+/// - A durable backend (a database: an outbox) says so with [`is_durable`](Self::is_durable),
+///   writes an event and resolves once it is committed with [`store`](Self::store), and keeps
+///   the facts later events need with [`remember`](Self::remember) and
+///   [`recall`](Self::recall): a payment webhook then answers the provider once its sale or
+///   refund is stored, and finds a Stripe refund's invoice whichever replica saw its payment.
+///   The defaults are those of a backend that keeps nothing.
 ///
 /// The trait is object-safe: the client holds an `Arc<dyn Backend>`. A backend that hands
 /// every event to the memory queue, counting the sales on the way:
