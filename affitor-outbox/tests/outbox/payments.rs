@@ -393,3 +393,37 @@ async fn inline_paddle_gives_up_within_paddles_limit() {
     };
     assert_eq!(error.kind(), affitor::client::ErrorKind::Timeout, "{error}");
 }
+
+/// Lemon Squeezy signs no timestamp: a delivery replayed later, even after a restart, is
+/// acknowledged without being stored or sent again.
+async fn lemon_squeezy_replay(store: Store) {
+    let (mock, client) = stand_in().await;
+    let lemon = Verifier::<LemonSqueezy>::new(LEMON_SECRET).unwrap();
+    let signed =
+        SignedWebhook::lemon_squeezy(LEMON_SECRET, fixture("lemonsqueezy/order_created.json"));
+    let first = store.open(quick(&client)).await;
+    let app = client.with_backend(first.clone());
+    let tracked = lemon.track(&app, signed.headers(), signed.body()).await;
+    assert!(stored(&tracked, Endpoint::Sale), "{tracked:?}");
+    wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
+    app.shutdown(Duration::from_secs(5)).await;
+
+    let second = store.open(quick(&client)).await;
+    let app = client.with_backend(second.clone());
+    let replayed = lemon.track(&app, signed.headers(), signed.body()).await;
+    assert_eq!(replayed.status(), 200);
+    assert!(
+        matches!(
+            replayed,
+            Tracked::Ignored(affitor::webhook::Ignored::Replayed)
+        ),
+        "{replayed:?}"
+    );
+    assert_eq!(second.stats().enqueued, 0, "not stored again");
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1, "not sent again");
+    app.shutdown(Duration::from_secs(5)).await;
+}
+on_both_stores!(
+    a_replayed_lemon_squeezy_delivery_is_acknowledged_once,
+    lemon_squeezy_replay
+);

@@ -55,6 +55,9 @@ pub struct ProviderEvent {
     /// The Stripe payment intent → invoice links the event showed, which `track` keeps in a
     /// durable backend for the refunds to come.
     pub(super) links: Vec<(String, String)>,
+    /// The key the delivery is known by when its provider signs no timestamp (Lemon
+    /// Squeezy): a replay of a delivery handled before is found by it in a durable backend.
+    pub(super) delivery: Option<String>,
 }
 
 impl ProviderEvent {
@@ -73,7 +76,14 @@ impl ProviderEvent {
             created,
             tracking,
             links: Vec::new(),
+            delivery: None,
         }
+    }
+
+    /// The event, known by `delivery` against replays.
+    pub(crate) fn with_delivery(mut self, delivery: String) -> Self {
+        self.delivery = Some(delivery);
+        self
     }
 
     /// The event, with the payment links it showed.
@@ -362,6 +372,9 @@ pub enum Ignored {
     /// A Paddle adjustment that returns no payment (named: a `credit` to the customer's
     /// balance, a `chargeback_warning`).
     ReturnsNoPayment(String),
+    /// A delivery handled before, delivered again: Lemon Squeezy signs no timestamp, so an old
+    /// delivery stays valid, and the client's durable backend remembers the ones it stored.
+    Replayed,
 }
 
 impl fmt::Display for Ignored {
@@ -392,6 +405,7 @@ impl fmt::Display for Ignored {
                 "a refund not approved: `{}`; its approval will be the refund",
                 status.escape_default()
             ),
+            Self::Replayed => f.write_str("a delivery handled before, delivered again"),
             Self::ReturnsNoPayment(action) => write!(
                 f,
                 "an adjustment `{}`, which returns no payment",

@@ -71,8 +71,11 @@ impl Scheme for LemonSqueezy {
                     excerpt(header, 40)
                 ))
             })?;
-        // The signature covers the body alone: there is no timestamp to bound a replay, and a
-        // replayed sale is recorded once, under its transaction id.
+        // The signature covers the body alone: there is no timestamp to bound a replay. A
+        // replayed sale is recorded once, under its transaction id; and a durable backend
+        // remembers the deliveries it stored, by their signature, to acknowledge a replay
+        // without storing it again.
+        let delivery = format!("lemon-squeezy:delivery:{}", hex(&signature));
         config.check_signatures(&[body], &[signature], "X-Signature")?;
         let Envelope { meta, data } = read_json(body)?;
         let (Some(event_name), Some(data)) = (meta.event_name, data) else {
@@ -101,13 +104,10 @@ impl Scheme for LemonSqueezy {
             }
             _ => Action::Ignore(Ignored::EventType),
         };
-        Ok(ProviderEvent::new(
-            id,
-            event_name,
-            action,
-            created,
-            config.tracking.clone(),
-        ))
+        Ok(
+            ProviderEvent::new(id, event_name, action, created, config.tracking.clone())
+                .with_delivery(delivery),
+        )
     }
 }
 
@@ -289,3 +289,14 @@ const PAYMENT_FIELDS: PaymentFields = PaymentFields {
     transaction_id: "data.id",
     currency: "data.attributes.currency",
 };
+
+/// `bytes` as lowercase hex digits.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}

@@ -195,7 +195,10 @@
 //!   waited in any queue); one in the future is accepted, as for Stripe.
 //! - Lemon Squeezy: the `X-Signature` header, the hex HMAC-SHA256 of the body keyed by the
 //!   signing secret's bytes. It signs no timestamp, so no replay window applies: a replayed
-//!   delivery is a redelivery, recorded once under its transaction id.
+//!   delivery is a redelivery, recorded once under its transaction id. A durable backend
+//!   remembers the deliveries it stored (by their signature, 30 days), and a replay is
+//!   acknowledged without being stored again ([`Ignored::Replayed`]); without one, it is sent
+//!   again, and Affitor records it once.
 //!
 //! Each takes several secrets, so that a rotated secret and its successor are accepted
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.

@@ -104,6 +104,9 @@ fn acknowledged(error: &crate::Error) -> bool {
     )
 }
 
+/// How long a durable backend remembers a delivery of a provider that signs no timestamp.
+const DELIVERY_KEPT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// Counts an event a verifier handled: `affitor_webhook_events_total{provider, result}`, with
 /// the feature `metrics`.
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
@@ -149,8 +152,32 @@ impl ProviderEvent {
         tracked
     }
 
-    /// Keeps the facts the event showed, then stores or sends its sale or refund.
+    /// Acknowledges a replay the client's backend remembers; otherwise keeps the facts the
+    /// event showed, stores or sends its sale or refund, and remembers the delivery.
     async fn hand_over(&self, client: &Client) -> Tracked {
+        let backend = client.backend();
+        let Some(delivery) = &self.delivery else {
+            return self.hand_over_once(client).await;
+        };
+        match backend.recall(delivery).await {
+            Ok(Some(_)) => return Tracked::Ignored(Ignored::Replayed),
+            Ok(None) => {}
+            Err(error) => return Tracked::Failed(error),
+        }
+        let tracked = self.hand_over_once(client).await;
+        if matches!(
+            tracked,
+            Tracked::Stored(_) | Tracked::Sale(_) | Tracked::Refund(_)
+        ) && let Err(error) = backend.remember(delivery, &self.id, DELIVERY_KEPT).await
+        {
+            // Stored all the same: a replay would be stored again, and recorded once.
+            tracing::warn!(id = self.id, %error, "webhook: the delivery could not be remembered");
+        }
+        tracked
+    }
+
+    /// Keeps the facts the event showed, then stores or sends its sale or refund.
+    async fn hand_over_once(&self, client: &Client) -> Tracked {
         let backend = client.backend();
         for (payment_intent, invoice) in &self.links {
             let key = links::key(payment_intent);
