@@ -9,8 +9,9 @@ use crate::ClickId;
 /// its payment carries the click id and the customer key back: one call, whatever the provider.
 ///
 /// `customer_key` is your id of the customer (the one its lead was tracked with); `click_id`
-/// the request's (the `AffitorClickId` extractor's), when it came through a partner. The
-/// answer is the part of the provider's checkout-creation request that holds them, as JSON to
+/// the request's (the `AffitorClickId` extractor's), when it came through a partner;
+/// `program_id` your Affitor program's id, when you have it (Program Settings), which the
+/// Affitor guides put beside them. The answer is the part of the provider's checkout-creation request that holds them, as JSON to
 /// merge into yours (or to read into your SDK's fields):
 ///
 /// | `P` | Fields |
@@ -20,31 +21,40 @@ use crate::ClickId;
 /// | [`Paddle`](super::Paddle) | `custom_data` of a transaction (Paddle.js: `customData`) |
 /// | [`LemonSqueezy`](super::LemonSqueezy) | `checkout_data.custom` of a checkout |
 ///
-/// Each map holds `affitor_customer_key` and, with a click id, `affitor_click_id`: what the
-/// [`Verifier`](super::Verifier) of `P` reads from its events.
+/// Each map holds `affitor_customer_key` and, when given, `affitor_click_id` and
+/// `program_id`: what the [`Verifier`](super::Verifier) of `P` reads from its events.
 ///
 /// ```
 /// use affitor::ClickId;
 /// use affitor::webhook::{LemonSqueezy, Paddle, Stripe, checkout_fields};
 ///
 /// let click_id: ClickId = "cust_2Hq9kQ0Xx1".parse()?;
-/// let stripe = checkout_fields::<Stripe>("user_42", Some(&click_id));
+/// let stripe = checkout_fields::<Stripe>("user_42", Some(&click_id), Some("42"));
 /// assert_eq!(stripe["client_reference_id"], "user_42");
 /// assert_eq!(stripe["metadata"]["affitor_click_id"], "cust_2Hq9kQ0Xx1");
+/// assert_eq!(stripe["metadata"]["program_id"], "42");
 /// assert_eq!(stripe["subscription_data"]["metadata"]["affitor_customer_key"], "user_42");
+/// assert_eq!(stripe["subscription_data"]["metadata"]["program_id"], "42");
 ///
-/// let paddle = checkout_fields::<Paddle>("user_42", None);
+/// let paddle = checkout_fields::<Paddle>("user_42", None, None);
 /// assert_eq!(paddle, serde_json::json!({ "custom_data": { "affitor_customer_key": "user_42" } }));
 ///
-/// let lemon_squeezy = checkout_fields::<LemonSqueezy>("user_42", Some(&click_id));
+/// let lemon_squeezy = checkout_fields::<LemonSqueezy>("user_42", Some(&click_id), None);
 /// assert_eq!(lemon_squeezy["checkout_data"]["custom"]["affitor_click_id"], "cust_2Hq9kQ0Xx1");
 /// # Ok::<(), affitor::InvalidClickId>(())
 /// ```
-pub fn checkout_fields<P: Provider>(customer_key: &str, click_id: Option<&ClickId>) -> Value {
+pub fn checkout_fields<P: Provider>(
+    customer_key: &str,
+    click_id: Option<&ClickId>,
+    program_id: Option<&str>,
+) -> Value {
     let mut metadata = Map::new();
     metadata.insert("affitor_customer_key".to_owned(), json!(customer_key));
     if let Some(click_id) = click_id {
         metadata.insert("affitor_click_id".to_owned(), json!(click_id.as_str()));
+    }
+    if let Some(program_id) = program_id.map(str::trim).filter(|id| !id.is_empty()) {
+        metadata.insert("program_id".to_owned(), json!(program_id));
     }
     P::checkout_fields(customer_key, Value::Object(metadata))
 }

@@ -31,7 +31,7 @@ fn assert_attributed(event: &ProviderEvent) {
 
 #[test]
 fn stripe_reads_what_its_fields_put_in_the_session() {
-    let fields = checkout_fields::<Stripe>(CUSTOMER, Some(&click()));
+    let fields = checkout_fields::<Stripe>(CUSTOMER, Some(&click()), None);
     let body = with_fields("stripe/checkout.session.completed.payment.json", |event| {
         let session = &mut event["data"]["object"];
         session["metadata"] = fields["metadata"].clone();
@@ -50,7 +50,7 @@ fn stripe_reads_what_its_fields_put_in_the_session() {
 
 #[test]
 fn polar_reads_what_its_fields_put_in_the_checkout() {
-    let fields = checkout_fields::<Polar>(CUSTOMER, Some(&click()));
+    let fields = checkout_fields::<Polar>(CUSTOMER, Some(&click()), None);
     let body = with_fields("polar/order.paid.json", |event| {
         event["data"]["metadata"] = fields["metadata"].clone();
         event["data"]["customer"]["external_id"] = Value::Null;
@@ -61,7 +61,7 @@ fn polar_reads_what_its_fields_put_in_the_checkout() {
 
 #[test]
 fn paddle_reads_what_its_fields_put_in_the_transaction() {
-    let fields = checkout_fields::<Paddle>(CUSTOMER, Some(&click()));
+    let fields = checkout_fields::<Paddle>(CUSTOMER, Some(&click()), None);
     let body = with_fields("paddle/transaction.completed.json", |event| {
         event["data"]["custom_data"] = fields["custom_data"].clone();
     });
@@ -72,7 +72,7 @@ fn paddle_reads_what_its_fields_put_in_the_transaction() {
 
 #[test]
 fn lemon_squeezy_reads_what_its_fields_put_in_the_checkout() {
-    let fields = checkout_fields::<LemonSqueezy>(CUSTOMER, Some(&click()));
+    let fields = checkout_fields::<LemonSqueezy>(CUSTOMER, Some(&click()), None);
     let body = with_fields("lemonsqueezy/order_created.json", |event| {
         // Lemon Squeezy hands `checkout_data.custom` back as `meta.custom_data`.
         event["meta"]["custom_data"] = fields["checkout_data"]["custom"].clone();
@@ -86,9 +86,30 @@ fn lemon_squeezy_reads_what_its_fields_put_in_the_checkout() {
     );
 }
 
+/// The program id goes where the Affitor guides put it: beside the click id, in the session's
+/// `metadata` and `subscription_data.metadata` for Stripe, in the custom fields of the others.
+#[test]
+fn the_program_id_goes_beside_the_click_id() {
+    let stripe = checkout_fields::<Stripe>(CUSTOMER, Some(&click()), Some("42"));
+    assert_eq!(stripe["metadata"]["program_id"], "42");
+    assert_eq!(stripe["subscription_data"]["metadata"]["program_id"], "42");
+    let polar = checkout_fields::<Polar>(CUSTOMER, None, Some("42"));
+    assert_eq!(polar["metadata"]["program_id"], "42");
+    let paddle = checkout_fields::<Paddle>(CUSTOMER, None, Some("42"));
+    assert_eq!(paddle["custom_data"]["program_id"], "42");
+    let lemon = checkout_fields::<LemonSqueezy>(CUSTOMER, None, Some("42"));
+    assert_eq!(lemon["checkout_data"]["custom"]["program_id"], "42");
+    // Blank is left out.
+    let blank = checkout_fields::<Paddle>(CUSTOMER, None, Some(" "));
+    assert_eq!(
+        blank,
+        json!({ "custom_data": { "affitor_customer_key": CUSTOMER } })
+    );
+}
+
 #[test]
 fn without_a_click_id_the_customer_key_still_goes() {
-    let fields = checkout_fields::<Stripe>(CUSTOMER, None);
+    let fields = checkout_fields::<Stripe>(CUSTOMER, None, None);
     assert_eq!(
         fields["metadata"],
         json!({ "affitor_customer_key": CUSTOMER })

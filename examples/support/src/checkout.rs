@@ -35,9 +35,9 @@ impl CheckoutRequest {
 /// Session's parameters; for the others, the fields that carry the Affitor keys, as
 /// [`checkout_fields`] gives them.
 ///
-/// The click id is the request's, or else the one the user signed up with. Stripe's metadata
-/// (in `metadata` and `subscription_data.metadata`, so that renewals are attributed too) also
-/// names the program.
+/// The click id is the request's, or else the one the user signed up with; the program id goes
+/// beside it (for Stripe in `metadata` and `subscription_data.metadata`, so that renewals are
+/// attributed too).
 pub fn checkout_session(
     user: &User,
     request_click_id: Option<&ClickId>,
@@ -46,18 +46,17 @@ pub fn checkout_session(
     provider: PaymentProvider,
 ) -> Value {
     let click_id = request_click_id.or(user.click_id.as_ref());
+    let (id, program) = (user.id.as_str(), Some(program_id));
     let mut fields = match provider {
-        PaymentProvider::Stripe => checkout_fields::<Stripe>(&user.id, click_id),
-        PaymentProvider::Polar => checkout_fields::<Polar>(&user.id, click_id),
-        PaymentProvider::Paddle => checkout_fields::<Paddle>(&user.id, click_id),
-        PaymentProvider::LemonSqueezy => checkout_fields::<LemonSqueezy>(&user.id, click_id),
+        PaymentProvider::Stripe => checkout_fields::<Stripe>(id, click_id, program),
+        PaymentProvider::Polar => checkout_fields::<Polar>(id, click_id, program),
+        PaymentProvider::Paddle => checkout_fields::<Paddle>(id, click_id, program),
+        PaymentProvider::LemonSqueezy => checkout_fields::<LemonSqueezy>(id, click_id, program),
     };
     if provider != PaymentProvider::Stripe {
         fields["provider"] = json!(provider.to_string());
         return fields;
     }
-    fields["metadata"]["program_id"] = json!(program_id);
-    fields["subscription_data"]["metadata"]["program_id"] = json!(program_id);
     let mut session = json!({
         "mode": "subscription",
         "line_items": [{ "price": price_id.unwrap_or("price_pro_monthly"), "quantity": 1 }],

@@ -65,7 +65,11 @@ pub(super) async fn checkout_carries_the_affitor_metadata(app: &Running) {
     assert_eq!(answer.json["client_reference_id"], json!(user_id));
 
     // The other providers' checkouts carry the same keys where each reads them back.
-    let keys = json!({ "affitor_click_id": click_id, "affitor_customer_key": user_id });
+    let keys = json!({
+        "affitor_click_id": click_id,
+        "affitor_customer_key": user_id,
+        "program_id": app.mock.program_id().to_string(),
+    });
     for (provider, pointer) in [
         ("polar", "/metadata"),
         ("paddle", "/custom_data"),
