@@ -92,6 +92,7 @@ pub struct Builder<P> {
     body_limit: usize,
     body_timeout: Duration,
     track_deadline: Duration,
+    track_upgrades: bool,
     refund_grace: Duration,
     converter: Option<Converter>,
     provider: PhantomData<fn() -> P>,
@@ -105,6 +106,7 @@ impl<P: Provider> Builder<P> {
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             track_deadline: <P as super::verifier::sealed::Scheme>::TRACK_DEADLINE,
+            track_upgrades: true,
             refund_grace: DEFAULT_REFUND_GRACE,
             converter: None,
             provider: PhantomData,
@@ -182,6 +184,24 @@ impl<P: Provider> Builder<P> {
         self
     }
 
+    /// Whether a payment for a change of plan (an upgrade, a proration) is tracked as a sale
+    /// (default `true`), the same rule for every provider: Stripe's invoices for
+    /// `subscription_update`, Paddle's transactions of `origin: subscription_update`, Polar's
+    /// `subscription_update` orders and Lemon Squeezy's `updated` invoices. Off, each is
+    /// answered 200 and ignored ([`Ignored::BillingReason`](super::Ignored::BillingReason)).
+    /// On Stripe API versions before 2018-10-31, a subscription's first invoice also says
+    /// `subscription_update`: leave it on there.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    ///
+    /// let stripe = Verifier::<Stripe>::builder().track_upgrades(false);
+    /// ```
+    pub fn track_upgrades(mut self, track_upgrades: bool) -> Self {
+        self.track_upgrades = track_upgrades;
+        self
+    }
+
     /// How long after the event a refund whose sale Affitor does not know is answered 503, so
     /// that the provider delivers it again (default a day); after that it is acknowledged, as
     /// the refund of a sale that was never a partner's.
@@ -242,6 +262,7 @@ impl<P: Provider> Builder<P> {
             body_timeout: self.body_timeout,
             tracking: Arc::new(Tracking {
                 provider: P::NAME,
+                track_upgrades: self.track_upgrades,
                 deadline: self.track_deadline,
                 refund_grace: self.refund_grace,
                 converter: self.converter,
@@ -259,6 +280,7 @@ impl<P> fmt::Debug for Builder<P> {
             .field("body_limit", &self.body_limit)
             .field("body_timeout", &self.body_timeout)
             .field("track_deadline", &self.track_deadline)
+            .field("track_upgrades", &self.track_upgrades)
             .field("refund_grace", &self.refund_grace)
             .field("converter", &self.converter)
             .finish()

@@ -69,6 +69,14 @@ impl ProviderEvent {
         created: Option<SystemTime>,
         tracking: Arc<Tracking>,
     ) -> Self {
+        // A payment for a change of plan is a sale unless the verifier says otherwise: the
+        // same rule for every provider.
+        let action = match action {
+            Action::Sale(sale) if sale.upgrade && !tracking.track_upgrades => Action::Ignore(
+                Ignored::BillingReason(sale.reason.unwrap_or_else(|| "upgrade".to_owned())),
+            ),
+            action => action,
+        };
         Self {
             id,
             event_type,
@@ -105,6 +113,8 @@ pub(crate) const DEFAULT_REFUND_GRACE: Duration = Duration::from_secs(24 * 60 * 
 /// How a verifier's events are tracked: its [`Builder`]'s settings, shared with each event.
 #[derive(Debug)]
 pub(crate) struct Tracking {
+    /// Whether a payment for a change of plan is a sale ([`Builder::track_upgrades`]).
+    pub(crate) track_upgrades: bool,
     /// The provider's name ([`Provider::NAME`]), for the metric's label.
     pub(crate) provider: &'static str,
     /// How long [`ProviderEvent::track`] may take ([`Builder::track_deadline`]).
@@ -119,6 +129,7 @@ pub(crate) struct Tracking {
 impl Default for Tracking {
     fn default() -> Self {
         Self {
+            track_upgrades: true,
             provider: "",
             deadline: DEFAULT_TRACK_DEADLINE,
             refund_grace: DEFAULT_REFUND_GRACE,
@@ -134,6 +145,7 @@ impl PartialEq for Tracking {
             (a, b) => a.is_none() && b.is_none(),
         };
         self.provider == other.provider
+            && self.track_upgrades == other.track_upgrades
             && self.deadline == other.deadline
             && self.refund_grace == other.refund_grace
             && same_converter
@@ -201,6 +213,16 @@ pub struct Sale {
     /// A payment of the provider's test mode (Stripe `livemode: false`): sent as an Affitor
     /// test event, which pays no commission.
     pub test_mode: bool,
+    /// Why the provider took the payment, as it names it, sent as
+    /// `additional_data.billing_reason`: Stripe's invoice `billing_reason`
+    /// (`subscription_create`, `subscription_cycle`, `subscription_update`), Paddle's `origin`
+    /// (`web`, `subscription_recurring`, `subscription_update`, ...), Polar's `billing_reason`,
+    /// Lemon Squeezy's invoice `billing_reason`; the event's type where the provider names none
+    /// (a Stripe checkout session, a Lemon Squeezy order).
+    pub reason: Option<String>,
+    /// Whether it pays for a change of plan (an upgrade, a proration), which the verifier's
+    /// [`track_upgrades`](super::Builder::track_upgrades) decides on.
+    pub(super) upgrade: bool,
 }
 
 impl Sale {
@@ -226,7 +248,20 @@ impl Sale {
         if let Some(subscription_id) = &self.subscription_id {
             request = request.subscription_id(subscription_id);
         }
+        let data = self.additional_data();
+        if !data.is_empty() {
+            request = request.additional_data(data);
+        }
         request.test_mode(self.test_mode)
+    }
+
+    /// What the sale sends in `additional_data`: the provider's reason.
+    fn additional_data(&self) -> Map<String, Value> {
+        let mut data = Map::new();
+        if let Some(reason) = &self.reason {
+            data.insert("billing_reason".to_owned(), Value::from(reason.as_str()));
+        }
+        data
     }
 
     /// The sale in a currency the API takes: itself, or converted with `tracking`'s converter
@@ -251,7 +286,7 @@ impl Sale {
             currency: into,
             ..self.clone()
         };
-        let mut original = Map::new();
+        let mut original = self.additional_data();
         original.insert("original_amount".to_owned(), Value::from(self.amount_cents));
         original.insert(
             "original_currency".to_owned(),
@@ -345,8 +380,9 @@ pub enum Ignored {
     /// A checkout session whose payment has not gone through yet (an asynchronous payment
     /// method): its `checkout.session.async_payment_succeeded` will be the sale.
     NotPaid,
-    /// An invoice that is not a renewal (`billing_reason` other than `subscription_cycle`):
-    /// the first invoice is tracked from its checkout session.
+    /// A payment whose reason asks nothing of Affitor (named): a Stripe invoice for `manual`
+    /// billing, a Lemon Squeezy subscription's `initial` invoice (its order is the sale), or a
+    /// change of plan with [`track_upgrades`](super::Builder::track_upgrades) off.
     BillingReason(String),
     /// The amount is 0 or missing: a free trial, a 100% coupon.
     NoAmount,
@@ -385,7 +421,7 @@ impl fmt::Display for Ignored {
             Self::BillingReason(reason) => {
                 write!(
                     f,
-                    "an invoice for `{}`, not a renewal",
+                    "a payment for `{}`, which is not tracked",
                     reason.escape_default()
                 )
             }

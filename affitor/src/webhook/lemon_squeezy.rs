@@ -205,26 +205,34 @@ fn order_created(
         .first_order_item
         .and_then(|item| item.subscription_id)
         .filter(|id| *id > 0);
-    sale(key, order.total, order.currency, custom, test_mode)
-        .subscription(subscription_id, false)
-        .into_action(PAYMENT_FIELDS)
+    let mut payment = sale(key, order.total, order.currency, custom, test_mode)
+        .subscription(subscription_id, false);
+    // An order names no reason: the event's type stands for it.
+    payment.reason = Some("order_created".to_owned());
+    payment.into_action(PAYMENT_FIELDS)
 }
 
-/// `subscription_payment_success`: a renewal keyed by the subscription invoice.
+/// `subscription_payment_success`: a renewal, or a change of plan, keyed by the subscription
+/// invoice.
 fn subscription_payment(
     key: Option<String>,
     invoice: Attributes,
     custom: &Metadata,
     test_mode: bool,
 ) -> Action {
-    match invoice.billing_reason.as_deref() {
-        Some("renewal") => {}
+    // A renewal, or a change of plan (`updated`: an upgrade's proration), a sale as on every
+    // provider; `initial` is the subscription's first payment, whose order is the sale.
+    let (is_recurring, upgrade) = match invoice.billing_reason.as_deref() {
+        Some("renewal") => (true, false),
+        Some("updated") => (false, true),
         Some(other) => return Action::Ignore(Ignored::BillingReason(other.to_owned())),
         None => return Action::Ignore(Ignored::MissingField("billing_reason")),
-    }
-    sale(key, invoice.total, invoice.currency, custom, test_mode)
-        .subscription(invoice.subscription_id, true)
-        .into_action(PAYMENT_FIELDS)
+    };
+    let mut payment = sale(key, invoice.total, invoice.currency, custom, test_mode)
+        .subscription(invoice.subscription_id, is_recurring);
+    payment.reason = invoice.billing_reason;
+    payment.upgrade = upgrade;
+    payment.into_action(PAYMENT_FIELDS)
 }
 
 /// The sale of a payment, before its kind is known.
@@ -245,6 +253,8 @@ fn sale(
         is_recurring: false,
         subscription_id: None,
         test_mode,
+        reason: None,
+        upgrade: false,
     }
 }
 

@@ -72,6 +72,15 @@
 //! refund of a sale Affitor never recorded, a won dispute, a missing field). Alert on any `attention`, and on
 //! `kept` that keeps rising (a refund before its sale is kept a while, as it should be).
 //!
+//! # A subscription's life
+//!
+//! One rule for every provider: a first payment is a sale; a renewal a recurring sale
+//! (`is_recurring`); a change of plan that is paid (an upgrade, a proration) a sale, unless
+//! the verifier's [`track_upgrades`](Builder::track_upgrades) is off; a free trial's start and
+//! a downgrade's credit pay nothing and send nothing. Every sale carries the provider's reason
+//! ([`Sale::reason`]) in `additional_data.billing_reason`. A trial's first paid invoice is sent
+//! as the providers label it: a renewal on Stripe (`subscription_cycle`), Paddle and Polar.
+//!
 //! # Currencies
 //!
 //! The Affitor API takes USD, EUR and VND. A sale or a partial refund in another currency is
@@ -98,6 +107,7 @@
 //! | the same, mode `subscription` | sale, `sale_type` subscription | the first invoice (`in_...`) |
 //! | `invoice.paid` or its twin `invoice.payment_succeeded`, with `billing_reason: subscription_cycle` | recurring sale (once for both twins) | the invoice (`in_...`) |
 //! | the same with `billing_reason: subscription_create` | sale, `sale_type` subscription | the invoice (`in_...`) |
+//! | the same with `billing_reason: subscription_update` (an upgrade, a proration) | sale, unless [`track_upgrades`](Builder::track_upgrades) is off | the invoice (`in_...`) |
 //! | `invoice_payment.paid` (API versions from 2025-03-31) | nothing sent: the invoice's payment intent is kept for its refunds | |
 //! | `charge.refunded`, or its twin `refund.created` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount`; `refund.created`: its `amount` (reversed once for both twins) | the sale's key (below) |
 //! | `charge.dispute.created`, `charge.dispute.closed` with `status: lost` (its twin) | refund of the disputed amount, reason `dispute: <reason>` | the sale's key (below) |
@@ -122,8 +132,10 @@
 //!   Affitor never recorded`, with its `transaction_id`) and reverse it in the dashboard.
 //!
 //! When a charge names both an invoice and a payment intent, and Affitor knows no sale under
-//! the invoice, the payment intent is tried. Other invoices (`manual`, `subscription_update`)
-//! are ignored.
+//! the invoice, the payment intent is tried. An invoice for `subscription_update` (an upgrade
+//! or a proration; on API versions before 2018-10-31, a subscription's first invoice too) is a
+//! sale unless [`track_upgrades`](Builder::track_upgrades) is off; `manual` invoices are
+//! ignored.
 //!
 //! The customer key is `metadata.affitor_customer_key`, else `client_reference_id`, else
 //! `metadata.user_id`; the click id is `metadata.affitor_click_id`. A renewal reads both from
@@ -168,7 +180,8 @@
 //! |---|---|---|
 //! | `order_created` with `status: paid` | sale (`total`); the first payment of a subscription too (`sale_type` subscription) | `orders/<id>` |
 //! | `subscription_payment_success` with `billing_reason: renewal` | recurring sale | `subscription-invoices/<id>` |
-//! | the same with `billing_reason: initial` (its order is the sale) or `updated` | nothing sent | |
+//! | the same with `billing_reason: updated` (a change of plan) | sale, unless [`track_upgrades`](Builder::track_upgrades) is off | `subscription-invoices/<id>` |
+//! | the same with `billing_reason: initial` (its order is the sale) | nothing sent | |
 //! | `order_refunded`, `subscription_payment_refunded` | refund of that order or invoice, partial when `refunded_amount < total` | the same |
 //!
 //! The customer key is `meta.custom_data.affitor_customer_key`, else `meta.custom_data.user_id`;

@@ -187,6 +187,8 @@ fn transaction_completed(transaction: Entity) -> Action {
         is_recurring: transaction.origin.as_deref() == Some("subscription_recurring"),
         subscription_id: transaction.subscription_id,
         test_mode: false,
+        upgrade: transaction.origin.as_deref() == Some("subscription_update"),
+        reason: transaction.origin,
     }
     .into_action(PaymentFields {
         transaction_id: "id",

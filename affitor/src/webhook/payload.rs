@@ -260,6 +260,10 @@ pub(super) struct Payment {
     pub(super) is_recurring: bool,
     pub(super) subscription_id: Option<String>,
     pub(super) test_mode: bool,
+    /// The provider's reason for the payment (see [`Sale::reason`]).
+    pub(super) reason: Option<String>,
+    /// Whether it pays for a change of plan: an upgrade or a proration.
+    pub(super) upgrade: bool,
 }
 
 impl Payment {
@@ -293,6 +297,8 @@ impl Payment {
             is_recurring: self.is_recurring,
             subscription_id: self.subscription_id,
             test_mode: self.test_mode,
+            reason: self.reason,
+            upgrade: self.upgrade,
         })
     }
 }

@@ -213,6 +213,8 @@ fn order_paid(order: Order) -> Action {
         ),
         subscription_id: order.subscription_id,
         test_mode: false,
+        upgrade: reason == Some("subscription_update"),
+        reason: reason.map(str::to_owned),
     }
     .into_action(PaymentFields {
         transaction_id: "id",

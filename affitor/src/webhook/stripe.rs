@@ -211,7 +211,7 @@ fn action(event_type: &str, data: Data, test_mode: bool, links: &EventLinks<'_>)
     let previous = data.previous_attributes.unwrap_or_default();
     let action = match event_type {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-            checkout_session(object)
+            checkout_session(object, event_type)
         }
         // Twins: both are sent for each paid invoice, and both are one sale under its id.
         "invoice.paid" | "invoice.payment_succeeded" => invoice(object, links),
@@ -238,7 +238,7 @@ fn action(event_type: &str, data: Data, test_mode: bool, links: &EventLinks<'_>)
     }
 }
 
-fn checkout_session(session: Object) -> Action {
+fn checkout_session(session: Object, event_type: &str) -> Action {
     if session.payment_status.as_deref() != Some("paid") {
         return match session.payment_status.as_deref() {
             Some("no_payment_required") => Action::Ignore(Ignored::NoAmount),
@@ -269,6 +269,8 @@ fn checkout_session(session: Object) -> Action {
         is_recurring: false,
         subscription_id: session.subscription,
         test_mode: false,
+        reason: Some(event_type.to_owned()),
+        upgrade: false,
     }
     .into_action(PaymentFields {
         transaction_id: field,
@@ -294,12 +296,16 @@ fn invoice(invoice: Object, links: &EventLinks<'_>) -> Action {
     }
     // A renewal, or the first payment of a subscription (also its checkout session's sale,
     // under the same invoice id when it went through Checkout: recorded once).
-    let is_recurring = match invoice.billing_reason.as_deref() {
-        Some("subscription_cycle") => true,
-        Some("subscription_create") => false,
+    // A change of plan (an upgrade, a proration) is a sale too, as on every provider: on API
+    // versions before 2018-10-31 a subscription's first invoice says `subscription_update`.
+    let (is_recurring, upgrade) = match invoice.billing_reason.as_deref() {
+        Some("subscription_cycle") => (true, false),
+        Some("subscription_create") => (false, false),
+        Some("subscription_update") => (false, true),
         Some(other) => return Action::Ignore(Ignored::BillingReason(other.to_owned())),
         None => return Action::Ignore(Ignored::MissingField("billing_reason")),
     };
+    let reason = invoice.billing_reason.clone();
     let details = invoice
         .parent
         .and_then(|parent| parent.subscription_details)
@@ -316,6 +322,8 @@ fn invoice(invoice: Object, links: &EventLinks<'_>) -> Action {
         is_recurring,
         subscription_id: details.subscription.or(invoice.subscription),
         test_mode: false,
+        reason,
+        upgrade,
     }
     .into_action(PaymentFields {
         transaction_id: "id",

@@ -95,3 +95,5 @@ mod lemon_squeezy;
 mod checkout;
 
 mod kept;
+
+mod lifecycle;
