@@ -178,7 +178,7 @@ pub use affitor_tower;
 #[cfg(feature = "capture")]
 pub use affitor_tower::capture::CaptureClicks;
 pub use affitor_tower::{
-    AffitorLayer, ClickId, Client,
+    AffitorLayer, ClickId, Client, FlushLayer,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},
 };
 #[cfg(feature = "capture")]

@@ -66,4 +66,4 @@ pub mod layer;
 
 pub use affitor::{ClickId, ClickRequest, Client, Error, LeadRequest, RefundRequest, SaleRequest};
 #[cfg(feature = "layer")]
-pub use layer::AffitorLayer;
+pub use layer::{AffitorLayer, FlushLayer};

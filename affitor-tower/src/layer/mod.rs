@@ -3,6 +3,7 @@
 mod body;
 #[cfg(feature = "capture")]
 mod capture;
+mod flush;
 mod future;
 mod service;
 
@@ -14,6 +15,7 @@ use tower_layer::Layer;
 pub use body::AffitorBody;
 #[cfg(feature = "capture")]
 pub use capture::{CaptureFuture, CaptureService};
+pub use flush::{Flush, FlushLayer};
 pub use future::ResponseFuture;
 pub use service::AffitorService;
 
