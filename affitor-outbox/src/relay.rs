@@ -348,7 +348,12 @@ async fn await_sale(
     let other_transaction_id = event.other_transaction_id();
     let attempt = row.attempts.saturating_add(1);
     if row.age < patience {
-        let wait = backoff(&inner.config, attempt, error).min(patience - row.age);
+        // Most such refunds are of organic sales, which never come: the waits grow with the
+        // refund's age (an eighth of it, up to an hour), so that four days cost about 150
+        // calls, not one per backoff ceiling.
+        let wait = backoff(&inner.config, attempt, error)
+            .max((row.age / 8).min(REFUND_WAIT_MAX))
+            .min(patience - row.age);
         Counters::add(&counters.rescheduled);
         metrics::event(Endpoint::Refund.name(), metrics::Result::Rescheduled);
         tracing::info!(
@@ -388,6 +393,9 @@ async fn await_sale(
     );
     store.bury(row.id, owner, &why).await.map(|()| false)
 }
+
+/// The longest wait between two tries of a refund whose sale Affitor does not know.
+const REFUND_WAIT_MAX: Duration = Duration::from_secs(3600);
 
 /// One warning a minute, at most, for the leads whose click id the API refused: a visitor can
 /// send as many as they like.
