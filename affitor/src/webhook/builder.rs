@@ -263,6 +263,7 @@ impl<P: Provider> Builder<P> {
             tracking: Arc::new(Tracking {
                 provider: P::NAME,
                 track_upgrades: self.track_upgrades,
+                trials: PaymentLinks::new(DEFAULT_CAPACITY),
                 deadline: self.track_deadline,
                 refund_grace: self.refund_grace,
                 converter: self.converter,

@@ -115,6 +115,9 @@ pub(crate) const DEFAULT_REFUND_GRACE: Duration = Duration::from_secs(24 * 60 * 
 pub(crate) struct Tracking {
     /// Whether a payment for a change of plan is a sale ([`Builder::track_upgrades`]).
     pub(crate) track_upgrades: bool,
+    /// The subscriptions whose trial this verifier saw begin, and whether one was paid since
+    /// (see [`Ignored::TrialStarted`]): what a client without a durable backend knows.
+    pub(crate) trials: super::links::PaymentLinks,
     /// The provider's name ([`Provider::NAME`]), for the metric's label.
     pub(crate) provider: &'static str,
     /// How long [`ProviderEvent::track`] may take ([`Builder::track_deadline`]).
@@ -130,6 +133,7 @@ impl Default for Tracking {
     fn default() -> Self {
         Self {
             track_upgrades: true,
+            trials: super::links::PaymentLinks::new(super::links::DEFAULT_CAPACITY),
             provider: "",
             deadline: DEFAULT_TRACK_DEADLINE,
             refund_grace: DEFAULT_REFUND_GRACE,
@@ -408,6 +412,11 @@ pub enum Ignored {
     /// A Paddle adjustment that returns no payment (named: a `credit` to the customer's
     /// balance, a `chargeback_warning`).
     ReturnsNoPayment(String),
+    /// A subscription (its id named) began without a payment: a free trial, a 100% coupon. Its
+    /// first paid invoice, which the providers label a renewal, is sent as its first sale
+    /// (`is_recurring: false`): the verifier remembers the trial, in the client's durable
+    /// backend when it has one, else in its memory.
+    TrialStarted(String),
     /// A delivery handled before, delivered again: Lemon Squeezy signs no timestamp, so an old
     /// delivery stays valid, and the client's durable backend remembers the ones it stored.
     Replayed,
@@ -442,6 +451,12 @@ impl fmt::Display for Ignored {
                 status.escape_default()
             ),
             Self::Replayed => f.write_str("a delivery handled before, delivered again"),
+            Self::TrialStarted(subscription) => write!(
+                f,
+                "subscription `{}` began without a payment: its first paid invoice will be its \
+                 first sale",
+                subscription.escape_default()
+            ),
             Self::ReturnsNoPayment(action) => write!(
                 f,
                 "an adjustment `{}`, which returns no payment",

@@ -78,8 +78,11 @@
 //! (`is_recurring`); a change of plan that is paid (an upgrade, a proration) a sale, unless
 //! the verifier's [`track_upgrades`](Builder::track_upgrades) is off; a free trial's start and
 //! a downgrade's credit pay nothing and send nothing. Every sale carries the provider's reason
-//! ([`Sale::reason`]) in `additional_data.billing_reason`. A trial's first paid invoice is sent
-//! as the providers label it: a renewal on Stripe (`subscription_cycle`), Paddle and Polar.
+//! ([`Sale::reason`]) in `additional_data.billing_reason`. A subscription that begins without
+//! a payment (a free trial, a 100% coupon: [`Ignored::TrialStarted`]) is remembered, in the
+//! client's durable backend when it has one, else in the verifier's memory; its first paid
+//! invoice, which every provider labels a renewal, is sent as its first sale
+//! (`is_recurring: false`).
 //!
 //! # Currencies
 //!

@@ -275,6 +275,16 @@ impl Payment {
             .and_then(|amount| u64::try_from(amount).ok())
         {
             Some(amount) if amount > 0 => amount,
+            // A subscription that begins without a payment: its first paid invoice, labelled a
+            // renewal by the provider, will be its first sale.
+            Some(0) if self.sale_type == SaleType::Subscription => {
+                return Action::Ignore(match self.subscription_id {
+                    Some(subscription_id) if !self.is_recurring => {
+                        Ignored::TrialStarted(subscription_id)
+                    }
+                    _ => Ignored::NoAmount,
+                });
+            }
             _ => return Action::Ignore(Ignored::NoAmount),
         };
         let Some(transaction_id) = self.transaction_id else {

@@ -1,5 +1,6 @@
 //! An event sent to Affitor, and what became of it: the answer to give the provider.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
@@ -8,7 +9,7 @@ use crate::Client;
 use crate::client::{Endpoint, ErrorKind, IntoEvent, RefundOutcome, SaleOutcome};
 
 use super::error::WebhookError;
-use super::event::{Action, Ignored, ProviderEvent, Refund};
+use super::event::{Action, Ignored, ProviderEvent, Refund, Sale};
 use super::links;
 
 /// What became of a webhook delivery, and the status to answer the provider:
@@ -104,6 +105,13 @@ fn acknowledged(error: &crate::Error) -> bool {
     )
 }
 
+/// What a trial's key holds: begun, or paid since.
+const TRIAL_STARTED: &str = "started";
+const TRIAL_PAID: &str = "paid";
+
+/// How long a trial is remembered: longer than any trial lasts.
+const TRIAL_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
 /// How long a durable backend remembers a delivery of a provider that signs no timestamp.
 const DELIVERY_KEPT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
@@ -185,10 +193,67 @@ impl ProviderEvent {
                 return Tracked::Failed(error);
             }
         }
-        if !backend.is_durable() {
-            return self.send(client).await;
+        // A trial's start is remembered; its first paid invoice, a "renewal" to the provider,
+        // is the subscription's first sale.
+        if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action {
+            let key = self.trial_key(subscription);
+            self.tracking.trials.record(&key, TRIAL_STARTED);
+            if let Err(error) = backend.remember(&key, TRIAL_STARTED, TRIAL_KEPT).await {
+                return Tracked::Failed(error);
+            }
         }
-        let event = match &self.action {
+        let paid_trial = match self.trial_paid_now(client).await {
+            Ok(paid_trial) => paid_trial,
+            Err(error) => return Tracked::Failed(error),
+        };
+        let action = match (&self.action, &paid_trial) {
+            (Action::Sale(sale), Some(_)) => Cow::Owned(Action::Sale(Sale {
+                is_recurring: false,
+                ..sale.clone()
+            })),
+            (action, _) => Cow::Borrowed(action),
+        };
+        let tracked = self.send_or_store(&action, client).await;
+        if let Some(key) = paid_trial
+            && matches!(tracked, Tracked::Stored(_) | Tracked::Sale(_))
+        {
+            self.tracking.trials.record(&key, TRIAL_PAID);
+            if let Err(error) = backend.remember(&key, TRIAL_PAID, TRIAL_KEPT).await {
+                tracing::warn!(id = self.id, %error, "webhook: a trial's first payment could not be remembered");
+            }
+        }
+        tracked
+    }
+
+    /// The key a subscription's trial is remembered under.
+    fn trial_key(&self, subscription: &str) -> String {
+        format!("trial:{}:{subscription}", self.tracking.provider)
+    }
+
+    /// The trial's key when this event is the first paid renewal of a subscription whose trial
+    /// began without a payment.
+    async fn trial_paid_now(&self, client: &Client) -> Result<Option<String>, crate::Error> {
+        let Action::Sale(sale) = &self.action else {
+            return Ok(None);
+        };
+        let (true, Some(subscription)) = (sale.is_recurring, &sale.subscription_id) else {
+            return Ok(None);
+        };
+        let key = self.trial_key(subscription);
+        let state = match self.tracking.trials.invoice_of(&key) {
+            Some(state) => Some(state),
+            None => client.backend().recall(&key).await?,
+        };
+        Ok((state.as_deref() == Some(TRIAL_STARTED)).then_some(key))
+    }
+
+    /// Stores the sale or refund of `action` in a durable backend, or sends it.
+    async fn send_or_store(&self, action: &Action, client: &Client) -> Tracked {
+        let backend = client.backend();
+        if !backend.is_durable() {
+            return self.send(action, client).await;
+        }
+        let event = match action {
             Action::Sale(sale) => sale
                 .request_to_send(client, &self.tracking)
                 .and_then(IntoEvent::into_event),
@@ -211,8 +276,8 @@ impl ProviderEvent {
     }
 
     /// Sends the sale or the refund, or nothing.
-    async fn send(&self, client: &Client) -> Tracked {
-        match &self.action {
+    async fn send(&self, action: &Action, client: &Client) -> Tracked {
+        match action {
             Action::Sale(sale) => {
                 let request = match sale.request_to_send(client, &self.tracking) {
                     Ok(request) => request,

@@ -1,9 +1,9 @@
-//! One lifecycle rule for every provider: each provider's first payment, renewal, change of
-//! plan and free trial start read as the same kind of event, with the provider's reason sent
-//! in `additional_data.billing_reason`.
+//! One lifecycle rule for every provider: each provider's free trial start, first payment,
+//! renewal and change of plan read as the same kind of event, with the provider's reason sent
+//! in `additional_data.billing_reason`; a trial's first paid invoice is the first sale.
 
 use super::*;
-use affitor::webhook::{LemonSqueezy, Paddle};
+use affitor::webhook::{Builder, LemonSqueezy, Paddle, Provider};
 
 const PADDLE_SECRET: &str = "pdl_ntfset_lifecycle";
 const LEMON_SECRET: &str = "lemon lifecycle";
@@ -15,14 +15,21 @@ enum Moment {
     TrialStart,
     /// The first payment.
     First,
-    /// A renewal.
+    /// A renewal (also a trial's first paid invoice, as every provider labels it).
     Renewal,
     /// A change of plan: an upgrade's proration.
     Upgrade,
 }
 
-/// What every provider's event of `moment` must read as: a sale (recurring or not), or
-/// nothing because nothing was paid.
+const MOMENTS: [Moment; 4] = [
+    Moment::TrialStart,
+    Moment::First,
+    Moment::Renewal,
+    Moment::Upgrade,
+];
+
+/// What every provider's event of `moment` must read as: a sale, recurring or not; `None`
+/// for a trial's start, which sends nothing.
 fn expected(moment: Moment) -> Option<bool> {
     match moment {
         Moment::TrialStart => None,
@@ -37,130 +44,127 @@ fn edit(path: &str, change: impl FnOnce(&mut Value)) -> String {
     event.to_string()
 }
 
-fn stripe_at(moment: Moment, builder: affitor::webhook::Builder<Stripe>) -> ProviderEvent {
-    let body = edit("stripe/invoice.paid.basil.json", |event| {
-        let invoice = &mut event["data"]["object"];
-        invoice["billing_reason"] = json!(match moment {
-            Moment::TrialStart | Moment::First => "subscription_create",
-            Moment::Renewal => "subscription_cycle",
-            Moment::Upgrade => "subscription_update",
+/// The four providers' verifiers, each with upgrades tracked or not.
+struct Endpoints {
+    stripe: Verifier<Stripe>,
+    paddle: Verifier<Paddle>,
+    polar: Verifier<Polar>,
+    lemon_squeezy: Verifier<LemonSqueezy>,
+}
+
+fn verifier<P: Provider>(builder: Builder<P>, secret: &str, upgrades: bool) -> Verifier<P> {
+    builder
+        .secret(secret)
+        .track_upgrades(upgrades)
+        .build()
+        .unwrap()
+}
+
+impl Endpoints {
+    fn new(upgrades: bool) -> Self {
+        Self {
+            stripe: verifier(Verifier::builder(), STRIPE_SECRET, upgrades),
+            paddle: verifier(Verifier::builder(), PADDLE_SECRET, upgrades),
+            polar: verifier(Verifier::builder(), POLAR_SECRET, upgrades),
+            lemon_squeezy: verifier(Verifier::builder(), LEMON_SECRET, upgrades),
+        }
+    }
+
+    /// Every provider's event at `moment`.
+    fn at(&self, moment: Moment) -> Vec<(&'static str, ProviderEvent)> {
+        vec![
+            ("Stripe", self.stripe_at(moment)),
+            ("Paddle", self.paddle_at(moment)),
+            ("Polar", self.polar_at(moment)),
+            ("Lemon Squeezy", self.lemon_squeezy_at(moment)),
+        ]
+    }
+
+    fn stripe_at(&self, moment: Moment) -> ProviderEvent {
+        let body = edit("stripe/invoice.paid.basil.json", |event| {
+            let invoice = &mut event["data"]["object"];
+            invoice["billing_reason"] = json!(match moment {
+                Moment::TrialStart | Moment::First => "subscription_create",
+                Moment::Renewal => "subscription_cycle",
+                Moment::Upgrade => "subscription_update",
+            });
+            if let Moment::TrialStart = moment {
+                invoice["amount_paid"] = json!(0);
+            }
         });
-        if let Moment::TrialStart = moment {
-            invoice["amount_paid"] = json!(0);
-        }
-    });
-    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
-    let stripe = builder.secret(STRIPE_SECRET).build().unwrap();
-    stripe.verify(signed.headers(), signed.body()).unwrap()
-}
+        let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+        self.stripe.verify(signed.headers(), signed.body()).unwrap()
+    }
 
-fn paddle_at(moment: Moment, builder: affitor::webhook::Builder<Paddle>) -> ProviderEvent {
-    let body = edit("paddle/transaction.completed.json", |event| {
-        let transaction = &mut event["data"];
-        transaction["subscription_id"] = json!("sub_01lifecycle");
-        transaction["origin"] = json!(match moment {
-            Moment::TrialStart | Moment::First => "web",
-            Moment::Renewal => "subscription_recurring",
-            Moment::Upgrade => "subscription_update",
+    fn paddle_at(&self, moment: Moment) -> ProviderEvent {
+        let body = edit("paddle/transaction.completed.json", |event| {
+            let transaction = &mut event["data"];
+            transaction["subscription_id"] = json!("sub_01lifecycle");
+            transaction["origin"] = json!(match moment {
+                Moment::TrialStart | Moment::First => "web",
+                Moment::Renewal => "subscription_recurring",
+                Moment::Upgrade => "subscription_update",
+            });
+            if let Moment::TrialStart = moment {
+                transaction["details"]["totals"]["grand_total"] = json!("0");
+                transaction["details"]["totals"]["total"] = json!("0");
+            }
         });
-        if let Moment::TrialStart = moment {
-            transaction["details"]["totals"]["grand_total"] = json!("0");
-            transaction["details"]["totals"]["total"] = json!("0");
-        }
-    });
-    let signed = SignedWebhook::paddle(PADDLE_SECRET, body);
-    let paddle = builder.secret(PADDLE_SECRET).build().unwrap();
-    paddle.verify(signed.headers(), signed.body()).unwrap()
-}
+        let signed = SignedWebhook::paddle(PADDLE_SECRET, body);
+        self.paddle.verify(signed.headers(), signed.body()).unwrap()
+    }
 
-fn polar_at(moment: Moment, builder: affitor::webhook::Builder<Polar>) -> ProviderEvent {
-    let body = edit("polar/order.paid.json", |event| {
-        let order = &mut event["data"];
-        order["billing_reason"] = json!(match moment {
-            Moment::TrialStart | Moment::First => "subscription_create",
-            Moment::Renewal => "subscription_cycle",
-            Moment::Upgrade => "subscription_update",
+    fn polar_at(&self, moment: Moment) -> ProviderEvent {
+        let body = edit("polar/order.paid.json", |event| {
+            let order = &mut event["data"];
+            order["billing_reason"] = json!(match moment {
+                Moment::TrialStart | Moment::First => "subscription_create",
+                Moment::Renewal => "subscription_cycle",
+                Moment::Upgrade => "subscription_update",
+            });
+            if let Moment::TrialStart = moment {
+                order["total_amount"] = json!(0);
+                order["amount"] = json!(0);
+            }
         });
-        if let Moment::TrialStart = moment {
-            order["total_amount"] = json!(0);
-            order["amount"] = json!(0);
-        }
-    });
-    let signed = SignedWebhook::polar(POLAR_SECRET, body);
-    let polar = builder.secret(POLAR_SECRET).build().unwrap();
-    polar.verify(signed.headers(), signed.body()).unwrap()
-}
+        let signed = SignedWebhook::polar(POLAR_SECRET, body);
+        self.polar.verify(signed.headers(), signed.body()).unwrap()
+    }
 
-fn lemon_squeezy_at(
-    moment: Moment,
-    builder: affitor::webhook::Builder<LemonSqueezy>,
-) -> ProviderEvent {
-    let body = match moment {
-        Moment::TrialStart | Moment::First => {
-            edit("lemonsqueezy/order_created.subscription.json", |event| {
-                if let Moment::TrialStart = moment {
-                    event["data"]["attributes"]["total"] = json!(0);
-                }
-            })
-        }
-        Moment::Renewal | Moment::Upgrade => {
-            edit("lemonsqueezy/subscription_payment_success.json", |event| {
-                if let Moment::Upgrade = moment {
-                    event["data"]["attributes"]["billing_reason"] = json!("updated");
-                }
-            })
-        }
-    };
-    let signed = SignedWebhook::lemon_squeezy(LEMON_SECRET, body);
-    let lemon = builder.secret(LEMON_SECRET).build().unwrap();
-    lemon.verify(signed.headers(), signed.body()).unwrap()
-}
-
-/// The events of every provider at `moment`, with upgrades tracked or not.
-fn every_provider(moment: Moment, upgrades: bool) -> Vec<(&'static str, ProviderEvent)> {
-    vec![
-        (
-            "Stripe",
-            stripe_at(
-                moment,
-                Verifier::<Stripe>::builder().track_upgrades(upgrades),
-            ),
-        ),
-        (
-            "Paddle",
-            paddle_at(
-                moment,
-                Verifier::<Paddle>::builder().track_upgrades(upgrades),
-            ),
-        ),
-        (
-            "Polar",
-            polar_at(
-                moment,
-                Verifier::<Polar>::builder().track_upgrades(upgrades),
-            ),
-        ),
-        (
-            "Lemon Squeezy",
-            lemon_squeezy_at(
-                moment,
-                Verifier::<LemonSqueezy>::builder().track_upgrades(upgrades),
-            ),
-        ),
-    ]
+    fn lemon_squeezy_at(&self, moment: Moment) -> ProviderEvent {
+        let body = match moment {
+            Moment::TrialStart | Moment::First => {
+                edit("lemonsqueezy/order_created.subscription.json", |event| {
+                    // The subscription its invoices name.
+                    event["data"]["attributes"]["first_order_item"]["subscription_id"] =
+                        json!(456_789);
+                    if let Moment::TrialStart = moment {
+                        event["data"]["attributes"]["total"] = json!(0);
+                    }
+                })
+            }
+            Moment::Renewal | Moment::Upgrade => {
+                edit("lemonsqueezy/subscription_payment_success.json", |event| {
+                    if let Moment::Upgrade = moment {
+                        event["data"]["attributes"]["billing_reason"] = json!("updated");
+                    }
+                })
+            }
+        };
+        let signed = SignedWebhook::lemon_squeezy(LEMON_SECRET, body);
+        self.lemon_squeezy
+            .verify(signed.headers(), signed.body())
+            .unwrap()
+    }
 }
 
 #[test]
 fn every_provider_reads_each_moment_as_the_same_kind_of_event() {
-    for moment in [
-        Moment::TrialStart,
-        Moment::First,
-        Moment::Renewal,
-        Moment::Upgrade,
-    ] {
-        for (provider, event) in every_provider(moment, true) {
+    let endpoints = Endpoints::new(true);
+    for moment in MOMENTS {
+        for (provider, event) in endpoints.at(moment) {
             match (expected(moment), &event.action) {
-                (None, Action::Ignore(Ignored::NoAmount)) => {}
+                (None, Action::Ignore(Ignored::TrialStarted(_))) => {}
                 (Some(recurring), Action::Sale(sale)) => {
                     assert_eq!(sale.is_recurring, recurring, "{provider}: {moment:?}");
                     assert!(sale.reason.is_some(), "{provider}: {moment:?}: a reason");
@@ -175,7 +179,8 @@ fn every_provider_reads_each_moment_as_the_same_kind_of_event() {
 
 #[test]
 fn with_upgrades_off_no_provider_tracks_a_change_of_plan() {
-    for (provider, event) in every_provider(Moment::Upgrade, false) {
+    let endpoints = Endpoints::new(false);
+    for (provider, event) in endpoints.at(Moment::Upgrade) {
         assert!(
             matches!(&event.action, Action::Ignore(Ignored::BillingReason(_))),
             "{provider}: {:?}",
@@ -183,7 +188,7 @@ fn with_upgrades_off_no_provider_tracks_a_change_of_plan() {
         );
     }
     // The other moments are unchanged.
-    for (provider, event) in every_provider(Moment::Renewal, false) {
+    for (provider, event) in endpoints.at(Moment::Renewal) {
         assert!(sale(&event).is_recurring, "{provider}");
     }
 }
@@ -192,7 +197,7 @@ fn with_upgrades_off_no_provider_tracks_a_change_of_plan() {
 #[tokio::test]
 async fn the_providers_reason_is_sent_with_the_sale() {
     let (mock, client) = super::tracked::setup().await;
-    let event = stripe_at(Moment::Upgrade, Verifier::<Stripe>::builder());
+    let event = Endpoints::new(true).stripe_at(Moment::Upgrade);
     let tracked = event.track(&client).await;
     assert_eq!(tracked.status(), 200, "{tracked:?}");
     let sales = mock.requests_to(Endpoint::Sale);
@@ -200,4 +205,40 @@ async fn the_providers_reason_is_sent_with_the_sale() {
         sales[0].body["additional_data"]["billing_reason"],
         "subscription_update"
     );
+}
+
+/// A trial's first paid invoice, which every provider labels a renewal, is the subscription's
+/// first sale; the renewals after it are renewals.
+#[tokio::test]
+async fn the_first_payment_after_a_trial_is_the_first_sale_on_every_provider() {
+    let (mock, client) = super::tracked::setup().await;
+    // One verifier per provider, as an app has: its memory holds the trial.
+    let endpoints = Endpoints::new(true);
+    let sent = |n: usize| {
+        let sales = mock.requests_to(Endpoint::Sale);
+        sales[n]
+            .body
+            .get("is_recurring")
+            .cloned()
+            .unwrap_or(json!(false))
+    };
+    let (trials, renewals) = (
+        endpoints.at(Moment::TrialStart),
+        endpoints.at(Moment::Renewal),
+    );
+    for (n, ((provider, trial), (_, renewal))) in trials.iter().zip(&renewals).enumerate() {
+        assert_eq!(trial.track(&client).await.status(), 200, "{provider}");
+        assert_eq!(renewal.track(&client).await.status(), 200, "{provider}");
+        assert_eq!(
+            sent(2 * n),
+            json!(false),
+            "{provider}: the trial's first payment"
+        );
+        renewal.track(&client).await;
+        assert_eq!(
+            sent(2 * n + 1),
+            json!(true),
+            "{provider}: a renewal after it"
+        );
+    }
 }
