@@ -10,7 +10,8 @@
 //!   (the body lookup waited for the rest; now it gives up at its deadline);
 //! - an `?aff=` flood: `GET /?aff=partner` without cookies, back to back on keep-alive
 //!   connections (each one was a click call); and beside it a many-address flood: each request
-//!   from an address of its own (127.16.0.0/12 and up: all of 127.0.0.0/8 is loopback) with a
+//!   from an address of its own (64 connections, from 127.16.0.0 to 127.79.255.255: all of
+//!   127.0.0.0/8 is loopback) with a
 //!   partner code of its own (the per-address and per-partner bounds never see one twice, only
 //!   the total does), while ordinary visitors, each from a fresh address of 127.200.0.0/16 with
 //!   the real partner's link, come every 20 ms: how many still get an `affitor_click_id` cookie
@@ -34,7 +35,7 @@ const BIG_COOKIE_CONNECTIONS: usize = 4;
 const CHUNKED_CONNECTIONS: usize = 200;
 const UNREAD_CONNECTIONS: usize = 200;
 const FLOOD_CONNECTIONS: usize = 4;
-const MANY_ADDRESS_CONNECTIONS: usize = 8;
+const MANY_ADDRESS_CONNECTIONS: usize = 64;
 
 /// How often an ordinary visitor comes during the many-address flood.
 const VISITOR_EVERY: Duration = Duration::from_millis(20);
