@@ -6,9 +6,10 @@ use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use affitor::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
 use affitor_tower::Client;
+use affitor_tower::adapter::BodyWaitStarted;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
@@ -143,7 +144,14 @@ impl<P: Provider> FromRequest for WebhookEvent<P> {
                 return Err(WebhookRejection::MissingVerifier(P::NAME));
             };
             let timeout = verifier.body_timeout();
-            let body = tokio::time::timeout(timeout, read_body(payload, verifier.body_limit()))
+            // Counted from when the Affitor middleware began waiting for this body, if it did:
+            // the two waits together stay within `body_timeout`.
+            let started = request
+                .extensions()
+                .get::<BodyWaitStarted>()
+                .map_or_else(tokio::time::Instant::now, |started| started.instant());
+            let deadline = started.checked_add(timeout).unwrap_or(started);
+            let body = tokio::time::timeout_at(deadline, read_body(payload, verifier.body_limit()))
                 .await
                 .map_err(|_| WebhookRejection::BodyTimeout(timeout))??;
             // The verifier logs what it refuses (at most one warning per interval).

@@ -236,6 +236,54 @@ async fn a_body_that_does_not_come_is_answered_408() {
     assert!(mock.requests().is_empty());
 }
 
+/// Behind the Affitor middleware, which waits for a JSON body to look for a click id first, the
+/// extractor's `body_timeout` counts from when the middleware began to wait: the delivery is
+/// still answered 408 by the extractor, the two waits not added up.
+#[actix_web::test]
+async fn a_body_that_does_not_come_is_answered_408_behind_the_middleware() {
+    use affitor_actix::affitor_tower::lookup::ClickIdSearch;
+    use futures_util::StreamExt;
+
+    let (mock, affitor) = setup().await;
+    let search = ClickIdSearch::default().body_timeout(Duration::from_millis(300));
+    let app = test::init_service(
+        App::new()
+            .wrap(Affitor::new().client(affitor.clone()).search(search))
+            .app_data(web::Data::new(affitor.clone()))
+            .app_data(
+                Verifier::<Stripe>::builder()
+                    .secret(STRIPE_SECRET)
+                    .body_timeout(Duration::from_millis(200))
+                    .build()
+                    .unwrap(),
+            )
+            .route("/webhooks/stripe", web::post().to(stripe_from_data)),
+    )
+    .await;
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, checkout_completed("pi_actix_slow_2"));
+    let first: Result<bytes::Bytes, actix_web::error::PayloadError> = Ok(
+        bytes::Bytes::copy_from_slice(&signed.body().as_bytes()[..10]),
+    );
+    let trickle: actix_http::BoxedPayloadStream = Box::pin(
+        futures_util::stream::once(async move { first }).chain(futures_util::stream::pending()),
+    );
+    let mut request = TestRequest::post().uri("/webhooks/stripe");
+    for (name, value) in signed.headers() {
+        request = request.insert_header((name, value));
+    }
+    let (request, _) = request
+        .to_request()
+        .replace_payload(actix_http::Payload::Stream { payload: trickle });
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    let body = test::read_body(response).await;
+    assert!(
+        String::from_utf8_lossy(&body).contains("body_timeout"),
+        "{body:?}"
+    );
+    assert!(mock.requests().is_empty());
+}
+
 async fn stripe_from_data(affitor: web::Data<Client>, event: WebhookEvent<Stripe>) -> HttpResponse {
     event.track(affitor.get_ref()).await
 }

@@ -6,6 +6,7 @@ use std::ops::Deref;
 
 use affitor::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
 use affitor_tower::Client;
+use affitor_tower::adapter::BodyWaitStarted;
 use axum_core::body::Body;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
@@ -148,7 +149,14 @@ where
         let verifier = Verifier::<P>::from_ref(state);
         let (parts, body) = request.into_parts();
         let timeout = verifier.body_timeout();
-        let body = tokio::time::timeout(timeout, read_body(body, verifier.body_limit()))
+        // Counted from when the Affitor layer began waiting for this body, if it did: the two
+        // waits together stay within `body_timeout`.
+        let started = parts
+            .extensions
+            .get::<BodyWaitStarted>()
+            .map_or_else(tokio::time::Instant::now, |started| started.instant());
+        let deadline = started.checked_add(timeout).unwrap_or(started);
+        let body = tokio::time::timeout_at(deadline, read_body(body, verifier.body_limit()))
             .await
             .map_err(|_| WebhookRejection::BodyTimeout(timeout))??;
         // The verifier logs what it refuses (at most one warning per interval).

@@ -182,8 +182,31 @@ async fn the_provider_is_asked_to_redeliver_while_the_api_is_down() {
 /// `body_timeout` passes.
 #[tokio::test]
 async fn a_body_that_does_not_come_is_answered_408() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mock, router) = slow_stripe_route().await;
+    let answer = stalled_delivery(router).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(mock.requests().is_empty());
+}
 
+/// Behind the Affitor layer, which waits for a JSON body to look for a click id first, the
+/// extractor's `body_timeout` counts from when the layer began to wait: the delivery is still
+/// answered 408 by the extractor, the two waits not added up.
+#[tokio::test]
+async fn a_body_that_does_not_come_is_answered_408_behind_the_layer() {
+    use affitor_axum::affitor_tower::lookup::ClickIdSearch;
+
+    let (mock, router) = slow_stripe_route().await;
+    let search = ClickIdSearch::default().body_timeout(Duration::from_millis(300));
+    let router = router.layer(AffitorLayer::new().client(mock.client()).search(search));
+    let answer = stalled_delivery(router).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(mock.requests().is_empty());
+}
+
+/// A Stripe route whose verifier waits 200 ms for a body, and its stand-in.
+async fn slow_stripe_route() -> (MockServer, Router) {
     let mock = MockServer::start().await.unwrap();
     let stripe_verifier = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
@@ -204,6 +227,14 @@ async fn a_body_that_does_not_come_is_answered_408() {
             stripe: stripe_verifier,
             polar: Verifier::<Polar>::new(POLAR_SECRET).unwrap(),
         });
+    (mock, router)
+}
+
+/// Serves `router` on a real port, sends it a signed Stripe delivery whose body stops after 10
+/// bytes, and returns what it answered (the test waits at most 30 s).
+async fn stalled_delivery(router: Router) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -225,12 +256,9 @@ async fn a_body_that_does_not_come_is_answered_408() {
         .unwrap();
     // Then nothing more: the answer comes anyway.
     let mut answer = vec![0; 1024];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut answer))
         .await
-        .expect("an answer within the timeout")
+        .expect("an answer")
         .unwrap();
-    let answer = String::from_utf8_lossy(&answer[..read]);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("body_timeout"), "{answer}");
-    assert!(mock.requests().is_empty());
+    String::from_utf8_lossy(&answer[..read]).into_owned()
 }

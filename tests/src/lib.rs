@@ -34,7 +34,7 @@ pub enum Kind {
 /// A running server, as a future that the harness spawns, and how to stop it.
 pub struct Served {
     future: Pin<Box<dyn Future<Output = io::Result<()>> + Send>>,
-    stop: Option<Box<dyn FnOnce() + Send>>,
+    stop: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Served {
@@ -195,7 +195,7 @@ pub struct Running {
     pub affitor: Client,
     http: reqwest::Client,
     task: tokio::task::JoinHandle<io::Result<()>>,
-    stop: Option<Box<dyn FnOnce() + Send>>,
+    stop: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -297,6 +297,46 @@ impl Running {
         parse_raw_response(&raw)
     }
 
+    /// Posts to `path` a request whose head says `Content-Length: announced` and whose body
+    /// stops after `sent`, then waits (at most `bound`, generous) for what the server does.
+    pub async fn post_stalled(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        sent: &str,
+        announced: usize,
+        bound: Duration,
+    ) -> Stalled {
+        let addr = self.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("content-length: {announced}\r\n\r\n{sent}"));
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream.flush().await.expect("flush");
+        let mut raw = Vec::new();
+        let read = tokio::time::timeout(bound, async {
+            let mut buffer = [0u8; 4096];
+            loop {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.extend_from_slice(&buffer[..n]),
+                }
+                if raw.windows(4).any(|window| window == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        })
+        .await;
+        match (read, raw.is_empty()) {
+            (Err(_), true) => Stalled::Unanswered,
+            (_, true) => Stalled::Closed,
+            (_, false) => Stalled::Answered(parse_raw_response(&raw).status),
+        }
+    }
+
     /// Signs up `email` with the JSON body `extra` merged in, and returns the new user id.
     pub async fn signup(&self, email: &str, extra: &Value, headers: &[(&str, &str)]) -> String {
         let mut body = serde_json::json!({ "email": email, "password": "correct horse" });
@@ -323,6 +363,28 @@ impl Running {
         })
         .await
     }
+}
+
+/// What a server did with a request whose body never came.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stalled {
+    /// It answered, with this status.
+    Answered(StatusCode),
+    /// It closed the connection without an answer.
+    Closed,
+    /// Neither, within the test's bound.
+    Unanswered,
+}
+
+/// Serves the process's Prometheus page on 127.0.0.1, port 0, as the apps' `METRICS_ADDR`
+/// does, and returns its URL (`http://127.0.0.1:PORT/metrics`).
+pub async fn metrics_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("the port");
+    tokio::spawn(example_support::serve_metrics(listener));
+    format!("http://{addr}/metrics")
 }
 
 /// A page the app served to a browser, with its headers.

@@ -331,6 +331,10 @@ where
                 // No body at all (actix gives none for a `Content-Length: 0`).
                 Payload::None => lookup.finish(&[]),
                 payload => {
+                    // A later reader of the body (a webhook extractor) counts from here.
+                    request
+                        .extensions_mut()
+                        .insert(adapter::BodyWaitStarted::now());
                     return ResponseFuture::reading(
                         Rc::clone(&self.service),
                         request,

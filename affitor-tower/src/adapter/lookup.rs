@@ -639,3 +639,34 @@ mod tests {
         assert!(levels.len() >= 900, "{} events", levels.len());
     }
 }
+
+/// When the Affitor layer (or the actix-web middleware) began waiting for a request's body to
+/// look for the click id in it: in the extensions of each request whose body it waited for.
+///
+/// A later reader of the same body counts its own deadline from it, so that the two waits do
+/// not add up: the `WebhookEvent` extractors of `affitor-axum` and `affitor-actix` answer 408
+/// once the verifier's `body_timeout` has passed since this instant (since their own start
+/// when there is none).
+///
+/// ```
+/// use affitor_tower::adapter::BodyWaitStarted;
+///
+/// let started = BodyWaitStarted::now();
+/// assert!(started.instant() <= tokio::time::Instant::now());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyWaitStarted(tokio::time::Instant);
+
+impl BodyWaitStarted {
+    /// Now (on tokio's clock, which a test may pause).
+    #[must_use]
+    pub fn now() -> Self {
+        Self(tokio::time::Instant::now())
+    }
+
+    /// The instant the wait began.
+    #[must_use]
+    pub fn instant(self) -> tokio::time::Instant {
+        self.0
+    }
+}

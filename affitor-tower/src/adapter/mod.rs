@@ -108,7 +108,9 @@ pub use cookies::{ClickCookies, KeepPrivate, ResponseCookies};
 pub(crate) use cookies::{MAX_CLICK_IDS, cookie_safe_len};
 #[cfg(feature = "capture")]
 pub use decision::{Decision, Skip};
-pub use lookup::{BodyKind, BodyLookup, HeaderLookup, WantedHeader, header_names, lookup_headers};
+pub use lookup::{
+    BodyKind, BodyLookup, BodyWaitStarted, HeaderLookup, WantedHeader, header_names, lookup_headers,
+};
 #[cfg(feature = "capture")]
 pub use pending::PendingClick;
 #[cfg(feature = "capture")]

@@ -131,6 +131,10 @@ where
                     // leave a fresh clone in its place, as `poll_ready` requires.
                     let ready = self.inner.clone();
                     let ready = std::mem::replace(&mut self.inner, ready);
+                    // A later reader of the body (a webhook extractor) counts from here.
+                    request
+                        .extensions_mut()
+                        .insert(adapter::BodyWaitStarted::now());
                     let (parts, body) = request.into_parts();
                     return ResponseFuture::reading(ready, parts, body, lookup);
                 }

@@ -17,7 +17,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use affitor_actix::affitor::webhook::{Provider, Verifier};
 use affitor_actix::{AffitorClickId, AffitorClient, WebhookEvent};
 use example_support::{
-    AppConfig, CheckoutRequest, PaymentEvent, PaymentWebhooks, checkout_session, webhook_status,
+    AppConfig, CheckoutRequest, DISCONNECT_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE, PaymentEvent,
+    PaymentWebhooks, checkout_session, webhook_status,
 };
 use serde_json::json;
 
@@ -53,8 +54,8 @@ pub fn app(
     app
 }
 
-/// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`]; see
-/// [`actix_signup::serve`].
+/// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`], and
+/// the bounds of [`actix_signup::serve`].
 pub fn serve(
     listener: TcpListener,
     config: AppConfig,
@@ -62,6 +63,9 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let state = AppState::new(config);
     let server = HttpServer::new(move || app(state.clone(), webhooks.clone()))
+        .client_request_timeout(HEAD_TIMEOUT)
+        .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .listen(listener)?
         .run();

@@ -24,11 +24,14 @@
 use std::net::TcpListener;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, Either, HttpResponse, HttpServer, web};
 use affitor_actix::{Affitor, AffitorClient, CaptureClicks};
-use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
+use example_support::{
+    AppConfig, DISCONNECT_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE, REQUEST_TIMEOUT, SIGNUP_PAGE,
+    SignupForm, SignupResponse, Users,
+};
 
 /// The largest request body the app reads: 2 MiB, as axum's default, so that both frameworks
 /// turn down the same bodies.
@@ -58,9 +61,12 @@ pub struct AppState {
 impl AppState {
     /// The state of a fresh app, with no users yet.
     pub fn new(config: AppConfig) -> Self {
+        let capture = CaptureClicks::new();
+        // Clones share the stats: the Prometheus page shows the middleware's.
+        example_support::export_capture_stats(&capture);
         let affitor = Affitor::new()
             .client(config.affitor.clone())
-            .capture_clicks(CaptureClicks::new());
+            .capture_clicks(capture);
         Self {
             config,
             users: Users::default(),
@@ -70,7 +76,9 @@ impl AppState {
 }
 
 /// The app: the signup page and `POST /api/signup`, behind the Affitor middleware, which records
-/// a visit to a partner link (`/?aff=partner`) as a click and sets the click id's cookie.
+/// a visit to a partner link (`/?aff=partner`) as a click and sets the click id's cookie. Every
+/// request is answered within [`REQUEST_TIMEOUT`] of its head: past it, `408 Request Timeout`
+/// (a body that never comes, a webhook's that stalls), and actix-http closes the connection.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -84,23 +92,30 @@ pub fn app(
 > {
     App::new()
         .wrap(state.affitor.clone())
+        // Wrapped last, so outermost: the bound counts the Affitor middleware's time too.
+        .wrap_fn(|request, service| {
+            let answer = service.call(request);
+            async move {
+                match actix_web::rt::time::timeout(REQUEST_TIMEOUT, answer).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(actix_web::error::ErrorRequestTimeout(
+                        "the request was not answered in time: send it whole",
+                    )),
+                }
+            }
+        })
         .configure(body_limits)
         .app_data(web::Data::new(state))
         .configure(signup_routes)
 }
 
-/// The signup routes: `GET /` and `POST /api/signup`, and `GET /metrics` (Prometheus text).
-/// They need an [`AppState`] in the app data and the [`Affitor`] middleware with the client.
+/// The signup routes: `GET /` and `POST /api/signup` (the Prometheus page is served on an
+/// address of its own: [`start_metrics`](example_support::start_metrics)). They need an [`AppState`] in the app data and the [`Affitor`] middleware with the client.
 fn signup_routes(config: &mut web::ServiceConfig) {
     example_support::install_metrics();
     config
         .route("/", web::get().to(page))
-        .route("/api/signup", web::post().to(signup))
-        .route("/metrics", web::get().to(metrics));
-}
-
-async fn metrics() -> String {
-    example_support::metrics_page()
+        .route("/api/signup", web::post().to(signup));
 }
 
 /// Reads JSON and form bodies up to [`BODY_LIMIT`].
@@ -111,7 +126,9 @@ pub fn body_limits(config: &mut web::ServiceConfig) {
         .app_data(web::FormConfig::default().limit(BODY_LIMIT));
 }
 
-/// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`].
+/// Serves [`app`] on `listener`, with one app per actix worker sharing one [`AppState`]; a
+/// request's head must come within [`HEAD_TIMEOUT`], and an idle connection is closed after
+/// [`KEEP_ALIVE`].
 ///
 /// The server runs once polled: `.await` it (it ends after a graceful shutdown on `SIGTERM`,
 /// or a quick one on Ctrl-C), or spawn it and stop it with its
@@ -121,6 +138,9 @@ pub fn body_limits(config: &mut web::ServiceConfig) {
 pub fn serve(listener: TcpListener, config: AppConfig) -> std::io::Result<Server> {
     let state = AppState::new(config);
     let server = HttpServer::new(move || app(state.clone()))
+        .client_request_timeout(HEAD_TIMEOUT)
+        .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .listen(listener)?
         .run();

@@ -29,7 +29,8 @@ struct CheckoutState {
 /// The app: the signup page, `POST /api/signup`, `POST /api/checkout`, and the payment
 /// webhooks `webhooks` mounts (`POST /webhooks/stripe`, `/polar`, `/paddle` and `/lemonsqueezy`,
 /// each with its verifier, and the unsigned `POST /webhooks/payment` on the stand-in), behind
-/// the Affitor layer.
+/// the Affitor layer; every request answered within
+/// [`REQUEST_TIMEOUT`](example_support::REQUEST_TIMEOUT).
 pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let state = CheckoutState {
         users: Users::default(),
@@ -47,6 +48,7 @@ pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
         app = app.route("/webhooks/payment", post(payment));
     }
     app.layer(axum_signup::affitor_layer(config))
+        .layer(axum_signup::request_timeout())
 }
 
 async fn checkout(

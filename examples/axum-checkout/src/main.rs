@@ -1,6 +1,7 @@
 //! Runs the axum-checkout example: `cargo run -p axum-checkout`.
 //!
-//! Reads `ADDR` (default `127.0.0.1:3000`), `AFFITOR_API_URL` and `AFFITOR_API_KEY`; with no
+//! Reads `ADDR` (default `127.0.0.1:3000`), `METRICS_ADDR` (the Prometheus page's address,
+//! default `127.0.0.1:9464`, or `off`), `AFFITOR_API_URL` and `AFFITOR_API_KEY`; with no
 //! `AFFITOR_API_URL` it starts the local Affitor API stand-in and logs every event it receives.
 //! With `AFFITOR_OUTBOX` (a SQLite path, or a `postgres://` URL) the events go through the
 //! durable outbox there.
@@ -18,6 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     example_support::init_tracing();
     let env = Environment::from_env().await?;
     let config = env.config.clone();
+    // The Prometheus page, on an address of its own: never the app's port.
+    example_support::start_metrics(env.metrics).await?;
 
     let listener = tokio::net::TcpListener::bind(env.addr).await?;
     example_support::announce(&env, listener.local_addr()?);

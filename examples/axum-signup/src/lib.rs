@@ -11,26 +11,39 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use example_support::{AppConfig, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
+use example_support::{AppConfig, REQUEST_TIMEOUT, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
+use tower_http::timeout::TimeoutLayer;
 
 /// The app: the signup page and `POST /api/signup`, behind the Affitor layer, which records a
-/// visit to a partner link (`/?aff=partner`) as a click and sets the click id's cookie.
+/// visit to a partner link (`/?aff=partner`) as a click and sets the click id's cookie. Every
+/// request is answered within [`REQUEST_TIMEOUT`] ([`request_timeout`]).
 pub fn app(config: AppConfig) -> Router {
     signup_routes()
         .with_state(Users::default())
         .layer(affitor_layer(config))
+        .layer(request_timeout())
 }
 
 /// The Affitor layer of the examples: the click id found in each request, the client carried
-/// to the handlers, and partner links captured.
+/// to the handlers, and partner links captured, the capture's stats on the Prometheus page.
 pub fn affitor_layer(config: AppConfig) -> AffitorLayer<CaptureClicks> {
+    let capture = CaptureClicks::new().client_address_from(affitor_axum::connect_info);
+    example_support::export_capture_stats(&capture);
     AffitorLayer::new()
         .client(config.affitor)
-        .capture_clicks(CaptureClicks::new().client_address_from(affitor_axum::connect_info))
+        .capture_clicks(capture)
 }
 
-/// The signup routes, for any router whose state holds the [`Users`], and `GET /metrics`
-/// (Prometheus text).
+/// The examples' bound on every request, outside every other layer: a request not answered
+/// within [`REQUEST_TIMEOUT`] of its head (a body that never comes, a webhook's that stalls)
+/// is answered `408 Request Timeout`, and hyper closes its connection.
+pub fn request_timeout() -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)
+}
+
+/// The signup routes, for any router whose state holds the [`Users`]. The Prometheus page is
+/// not among them: it is served on an address of its own
+/// ([`start_metrics`](example_support::start_metrics)).
 pub fn signup_routes<S>() -> Router<S>
 where
     Users: FromRef<S>,
@@ -40,11 +53,6 @@ where
     Router::new()
         .route("/", get(page))
         .route("/api/signup", post(signup))
-        .route("/metrics", get(metrics))
-}
-
-async fn metrics() -> String {
-    example_support::metrics_page()
 }
 
 async fn page() -> Html<&'static str> {

@@ -8,6 +8,7 @@ use affitor::Client;
 use affitor_mock::MockServer;
 use affitor_outbox::Outbox;
 
+use crate::metrics::MetricsAddr;
 use crate::outbox::open_outbox;
 use crate::stand_in;
 use crate::webhooks::PaymentWebhooks;
@@ -52,6 +53,9 @@ impl AppConfig {
 pub struct Environment {
     /// Where to listen (`ADDR`, default [`DEFAULT_ADDR`]).
     pub addr: SocketAddr,
+    /// Where to serve the Prometheus page (`METRICS_ADDR`, default
+    /// [`DEFAULT_METRICS_ADDR`](crate::DEFAULT_METRICS_ADDR), or `off`): never the app's port.
+    pub metrics: MetricsAddr,
     /// The app's configuration.
     pub config: AppConfig,
     /// The local stand-in API, when `AFFITOR_API_URL` is unset or empty. It serves as long as
@@ -62,7 +66,7 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// Reads `ADDR`, `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`), `AFFITOR_API_KEY`,
+    /// Reads `ADDR`, `METRICS_ADDR`, `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`), `AFFITOR_API_KEY`,
     /// `AFFITOR_PROGRAM_ID`, `AFFITOR_OUTBOX`, `STRIPE_WEBHOOK_SECRET` and
     /// `POLAR_WEBHOOK_SECRET`.
     ///
@@ -78,6 +82,7 @@ impl Environment {
                 "ADDR `{addr}` is not an address like {DEFAULT_ADDR}"
             ))
         })?;
+        let metrics = MetricsAddr::from_env()?;
         let program_id = std::env::var("AFFITOR_PROGRAM_ID").ok();
 
         // The rule of `Client::from_env`: an empty value is unset. So `AFFITOR_API_URL=` (as
@@ -92,6 +97,7 @@ impl Environment {
             let config = AppConfig::new(affitor, program_id, outbox);
             return Ok(Self {
                 addr,
+                metrics,
                 config,
                 stand_in: None,
                 webhooks: PaymentWebhooks::from_env(false)?,
@@ -104,6 +110,7 @@ impl Environment {
         let config = AppConfig::new(affitor, program_id, outbox);
         Ok(Self {
             addr,
+            metrics,
             config,
             stand_in: Some(stand_in),
             webhooks: PaymentWebhooks::from_env(true)?,

@@ -6,7 +6,10 @@
 //!   URL and API key, and with `AFFITOR_OUTBOX` it opens the durable outbox (`outbox`).
 //! - [`init_tracing`], [`announce`] and [`announce_webhooks`] (`console`): the log, and the
 //!   printed lines that say how to try an app.
-//! - [`metrics_page`] (`metrics`): the Prometheus text of `GET /metrics`.
+//! - [`start_metrics`] and [`metrics_page`] (`metrics`): the Prometheus page, served on an
+//!   address of its own (`METRICS_ADDR`), never on the app's port, with the capture's stats
+//!   ([`export_capture_stats`]).
+//! - [`REQUEST_TIMEOUT`] and its kin (`timeouts`): the bounds every example server keeps.
 //! - [`SIGNUP_PAGE`], [`SignupForm`], [`SignupResponse`] and [`SignupError`] (`signup`): the
 //!   signup page and its request and answers; [`Users`] (`users`): an in-memory user store
 //!   standing in for the app's database.
@@ -29,17 +32,22 @@ pub mod sample;
 mod shutdown;
 mod signup;
 mod stand_in;
+mod timeouts;
 mod users;
 mod webhooks;
 
 pub use checkout::{CheckoutRequest, checkout_session};
 pub use console::{announce, announce_webhooks, init_tracing};
 pub use environment::{AppConfig, DEFAULT_ADDR, Environment, SetupError};
-pub use metrics::{install_metrics, metrics_page};
+pub use metrics::{
+    CAPTURE_METRIC, DEFAULT_METRICS_ADDR, METRICS_VARIABLE, MetricsAddr, export_capture_stats,
+    install_metrics, metrics_page, serve_metrics, start_metrics,
+};
 pub use payment::{Payment, PaymentEvent, webhook_status};
 pub use provider::PaymentProvider;
 pub use shutdown::{log_delivery_report, shut_down};
 pub use signup::{SIGNUP_PAGE, SignupError, SignupForm, SignupResponse};
 pub use stand_in::DEMO_CLICK_ID;
+pub use timeouts::{DISCONNECT_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE, REQUEST_TIMEOUT};
 pub use users::{User, Users};
 pub use webhooks::PaymentWebhooks;

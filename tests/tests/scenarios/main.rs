@@ -3,7 +3,8 @@
 //!
 //! A scenario is an async fn over a [`Running`](affitor_scenarios::Running) app, in the room of
 //! what it drives: `signup` (the click id and the lead), `checkout` (a checkout and its payment
-//! through the demo webhook), `providers` (the providers' own signed webhooks). The `scenarios!`
+//! through the demo webhook), `providers` (the providers' own signed webhooks), `server` (the
+//! Prometheus page's own address, and an answer to every request, however stalled). The `scenarios!`
 //! table below turns each row into one test that runs it against every app of its kind, so a
 //! framework difference shows as a failure that names the app.
 
@@ -14,6 +15,7 @@ use serde_json::json;
 
 mod checkout;
 mod providers;
+mod server;
 mod signup;
 
 macro_rules! scenarios {

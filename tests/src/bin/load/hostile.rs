@@ -9,7 +9,14 @@
 //!   (under the lookup's 64 KiB) and 1,000 bytes sent with no click id among them, then silence
 //!   (the body lookup waited for the rest; now it gives up at its deadline);
 //! - an `?aff=` flood: `GET /?aff=partner` without cookies, back to back on keep-alive
-//!   connections (each one was a click call).
+//!   connections (each one was a click call); and beside it a many-address flood: each request
+//!   from an address of its own (64 connections, from 127.16.0.0 to 127.79.255.255: all of
+//!   127.0.0.0/8 is loopback) with a
+//!   partner code of its own (the per-address and per-partner bounds never see one twice, only
+//!   the total does), while ordinary visitors, each from a fresh address of 127.200.0.0/16 with
+//!   the real partner's link, come every 20 ms: how many still get an `affitor_click_id` cookie
+//!   is counted. The apps take the client address from the connection (no forwarded header is
+//!   trusted), so the addresses are the sockets' own.
 //!
 //! A stalled connection is held until the server closes it (or for [`STALL`]), then reopened,
 //! at most once every [`REOPEN`] per slot. What each kind got is counted: a flood that costs the server nothing shows as requests
@@ -28,6 +35,10 @@ const BIG_COOKIE_CONNECTIONS: usize = 4;
 const CHUNKED_CONNECTIONS: usize = 200;
 const UNREAD_CONNECTIONS: usize = 200;
 const FLOOD_CONNECTIONS: usize = 4;
+const MANY_ADDRESS_CONNECTIONS: usize = 64;
+
+/// How often an ordinary visitor comes during the many-address flood.
+const VISITOR_EVERY: Duration = Duration::from_millis(20);
 
 /// The headers of a browser's navigation, which capture records.
 const BROWSER: &str = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0\r\n\
@@ -54,6 +65,12 @@ pub(crate) struct AttackCounts {
     pub(crate) unread_answered: AtomicU64,
     /// `?aff=` flood requests answered.
     pub(crate) flood: AtomicU64,
+    /// Many-address flood requests answered (each from its own address, with its own code).
+    pub(crate) many_addresses: AtomicU64,
+    /// Ordinary visitors of the real partner's link during the flood, each from a fresh
+    /// address; and those of them answered with an `affitor_click_id` cookie.
+    pub(crate) visitors: AtomicU64,
+    pub(crate) visitors_cookied: AtomicU64,
 }
 
 /// An attack under way.
@@ -193,7 +210,73 @@ async fn attack(
             }
         });
     }
+    if kinds.flood {
+        for task in 0..MANY_ADDRESS_CONNECTIONS {
+            let (stop, counts) = (stop.clone(), counts.clone());
+            tasks.spawn(async move {
+                // Each task walks addresses of its own: 127.(16 + task).x.y.
+                let mut n: u32 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n = n.wrapping_add(1);
+                    let [_, _, b, c] = n.to_be_bytes();
+                    let from = std::net::Ipv4Addr::new(127, 16 + task as u8, b, c.max(1));
+                    let request = format!(
+                        "GET /?aff=inv{task}x{n} HTTP/1.1\r\nHost: load\r\n{BROWSER}\
+                         Connection: close\r\n\r\n"
+                    );
+                    if visit(addr, from, request.as_bytes()).await.is_some() {
+                        counts.many_addresses.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        let (stop, counts) = (stop.clone(), counts.clone());
+        tasks.spawn(async move {
+            let request = format!(
+                "GET /?aff=partner HTTP/1.1\r\nHost: load\r\n{BROWSER}Connection: close\r\n\r\n"
+            );
+            let mut interval = tokio::time::interval(VISITOR_EVERY);
+            let mut n: u16 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                interval.tick().await;
+                n = n.wrapping_add(1);
+                let [b, c] = n.to_be_bytes();
+                let from = std::net::Ipv4Addr::new(127, 200, b, c.max(1));
+                let Some(head) = visit(addr, from, request.as_bytes()).await else {
+                    continue;
+                };
+                counts.visitors.fetch_add(1, Ordering::Relaxed);
+                if head.contains("\r\nset-cookie: affitor_click_id=") {
+                    counts.visitors_cookied.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Sends `request` from the address `from` on a new connection and reads until the server
+/// closes it: the answer's head, lower-cased, when one came.
+async fn visit(addr: SocketAddr, from: std::net::Ipv4Addr, request: &[u8]) -> Option<String> {
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::new(from.into(), 0)).ok()?;
+    let Ok(mut stream) = socket.connect(addr).await else {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        return None;
+    };
+    stream.write_all(request).await.ok()?;
+    let mut raw = Vec::new();
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => raw.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let head = text.split("\r\n\r\n").next()?;
+    head.starts_with("HTTP/1.1 ")
+        .then(|| head.to_ascii_lowercase())
 }
 
 /// Sends `request` on a new connection and reads until the server closes it: whether an

@@ -43,6 +43,16 @@ pub(crate) fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
             attack.unread_answered.load(Ordering::Relaxed),
             attack.flood.load(Ordering::Relaxed),
         ));
+        let visitors = attack.visitors.load(Ordering::Relaxed);
+        if visitors > 0 {
+            let cookied = attack.visitors_cookied.load(Ordering::Relaxed);
+            line.push_str(&format!(
+                "\n    the many-address flood: requests answered {}; ordinary visitors {visitors}, \
+                 of whom got an affitor_click_id cookie {cookied} ({:.1}%)",
+                attack.many_addresses.load(Ordering::Relaxed),
+                100.0 * cookied as f64 / visitors as f64,
+            ));
+        }
     }
     if let Some(stats) = &run.stats {
         line.push_str(&format!(
