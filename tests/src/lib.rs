@@ -92,10 +92,11 @@ fn serve_axum(listener: TcpListener, app: axum::Router) -> io::Result<Served> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     Ok(Served {
-        future: Box::pin(async move {
-            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, app).await
-        }),
+        future: Box::pin(example_support::serve_axum(
+            listener,
+            app,
+            std::future::pending(),
+        )),
         stop: None,
     })
 }
@@ -316,25 +317,25 @@ impl Running {
         head.push_str(&format!("content-length: {announced}\r\n\r\n{sent}"));
         stream.write_all(head.as_bytes()).await.expect("write");
         stream.flush().await.expect("flush");
-        let mut raw = Vec::new();
-        let read = tokio::time::timeout(bound, async {
-            let mut buffer = [0u8; 4096];
-            loop {
-                match stream.read(&mut buffer).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => raw.extend_from_slice(&buffer[..n]),
-                }
-                if raw.windows(4).any(|window| window == b"\r\n\r\n") {
-                    break;
-                }
+        read_answer(&mut stream, bound).await
+    }
+
+    /// Sends the start of a request's head to `path`, then one more byte of it a second, never
+    /// its end (a slow-headers attack): what the server did within `bound`.
+    pub async fn head_trickled(&self, path: &str, bound: Duration) -> Stalled {
+        let addr = self.url.trim_start_matches("http://");
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\nx-slow: ");
+        writer.write_all(head.as_bytes()).await.expect("write");
+        let trickle = tokio::spawn(async move {
+            while writer.write_all(b"a").await.is_ok() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-        })
-        .await;
-        match (read, raw.is_empty()) {
-            (Err(_), true) => Stalled::Unanswered,
-            (_, true) => Stalled::Closed,
-            (_, false) => Stalled::Answered(parse_raw_response(&raw).status),
-        }
+        });
+        let outcome = read_answer(&mut reader, bound).await;
+        trickle.abort();
+        outcome
     }
 
     /// Signs up `email` with the JSON body `extra` merged in, and returns the new user id.
@@ -362,6 +363,30 @@ impl Running {
             (leads.len() >= count).then(|| leads.into_iter().map(|lead| lead.body).collect())
         })
         .await
+    }
+}
+
+/// Reads what the server sends on `stream` within `bound`: its answer's head, or the
+/// connection closed, or nothing.
+async fn read_answer(stream: &mut (impl tokio::io::AsyncRead + Unpin), bound: Duration) -> Stalled {
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(bound, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buffer[..n]),
+            }
+            if raw.windows(4).any(|window| window == b"\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    match (read, raw.is_empty()) {
+        (Err(_), true) => Stalled::Unanswered,
+        (_, true) => Stalled::Closed,
+        (_, false) => Stalled::Answered(parse_raw_response(&raw).status),
     }
 }
 

@@ -9,7 +9,6 @@
 //! (several, comma-separated, during a rotation); a route whose secret is unset is mounted, on a
 //! demo secret, only with the local stand-in, as is the unsigned `POST /webhooks/payment`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use example_support::Environment;
@@ -26,13 +25,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     example_support::announce(&env, listener.local_addr()?);
     example_support::announce_webhooks(&env, listener.local_addr()?);
     let app = axum_checkout::app(env.config, env.webhooks);
-    // The peer address reaches the layer: the click limit counts clicks per visitor.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(axum_signup::shutdown_signal())
-    .await?;
+    // The peer address reaches the layer (the click limit counts clicks per visitor), and a
+    // request's head has 5 s to arrive.
+    example_support::serve_axum(listener, app, axum_signup::shutdown_signal()).await?;
 
     // Deliver what is being sent before the process ends; the outbox keeps the rest.
     example_support::shut_down(&config, Duration::from_secs(5)).await;

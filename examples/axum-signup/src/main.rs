@@ -6,7 +6,6 @@
 //! With `AFFITOR_OUTBOX` (a SQLite path, or a `postgres://` URL) the events go through the
 //! durable outbox there.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use example_support::Environment;
@@ -22,13 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(env.addr).await?;
     example_support::announce(&env, listener.local_addr()?);
     let app = axum_signup::app(env.config);
-    // The peer address reaches the layer: the click limit counts clicks per visitor.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(axum_signup::shutdown_signal())
-    .await?;
+    // The peer address reaches the layer (the click limit counts clicks per visitor), and a
+    // request's head has 5 s to arrive.
+    example_support::serve_axum(listener, app, axum_signup::shutdown_signal()).await?;
 
     // Deliver what is being sent before the process ends; the outbox keeps the rest.
     example_support::shut_down(&config, Duration::from_secs(5)).await;

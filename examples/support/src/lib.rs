@@ -29,6 +29,7 @@ mod outbox;
 mod payment;
 mod provider;
 pub mod sample;
+mod serve;
 mod shutdown;
 mod signup;
 mod stand_in;
@@ -45,6 +46,7 @@ pub use metrics::{
 };
 pub use payment::{Payment, PaymentEvent, webhook_status};
 pub use provider::PaymentProvider;
+pub use serve::serve_axum;
 pub use shutdown::{log_delivery_report, shut_down};
 pub use signup::{SIGNUP_PAGE, SignupError, SignupForm, SignupResponse};
 pub use stand_in::DEMO_CLICK_ID;

@@ -12,8 +12,9 @@ use std::time::Duration;
 /// extractor's (10 s) would add up to more.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long an actix-web server waits for a request's head (its method, path and headers)
-/// before it answers 408; actix-web's default, said out loud.
+/// How long a server waits for a request's head (its method, path and headers) before it
+/// answers 408 and closes: actix-web's default, said out loud, and the axum apps' through
+/// [`serve_axum`](crate::serve_axum).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an idle keep-alive connection is kept open.

@@ -87,6 +87,26 @@ async fn a_signup_whose_body_never_comes_is_answered() {
     .await;
 }
 
+/// A client that sends its headers a byte a second, never their end: answered or closed, on
+/// every app (the axum apps serve through `serve_axum`, with a bound on the head).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_head_trickles_in_is_answered() {
+    each_at_once(Kind::Signup, |app| async move {
+        let running = app.start().await;
+        let outcome = running.head_trickled("/api/signup", GENEROUS).await;
+        assert!(
+            matches!(
+                outcome,
+                Stalled::Answered(StatusCode::REQUEST_TIMEOUT) | Stalled::Closed
+            ),
+            "{}: {outcome:?}",
+            app.name
+        );
+        running.signup("ada@example.com", &json!({}), &[]).await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_delivery_whose_body_stalls_is_answered() {
     each_at_once(Kind::Checkout, |app| async move {
