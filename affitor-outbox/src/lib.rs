@@ -8,6 +8,9 @@
 //!
 //! - **SQLite** (feature `sqlite`, on by default): a file, bundled (nothing to install), in WAL
 //!   mode; sales and refunds are written with `synchronous=FULL`.
+//! - Either way, the rows that wait are written together, one transaction (one commit, one
+//!   sync) per batch (group commit): concurrent requests share a commit instead of queueing for
+//!   one each, and each `enqueue` still returns once its own row is committed.
 //! - **Postgres** (feature `postgres`): for a fleet of servers. Rows are claimed with
 //!   `FOR UPDATE SKIP LOCKED` and a lease that a crashed relay's rows outlive, and
 //!   [`Outbox::enqueue_in`] writes an event inside your own `sqlx` transaction, with the order
@@ -51,9 +54,10 @@
 //! - Delivery is at least once: an event whose relay died mid-send goes again when the lease
 //!   ends. A sale or a refund is safe to repeat (its transaction id is the idempotency key); a
 //!   lead is idempotent on the customer.
-//! - A store that fails or is slower than [`OutboxBuilder::enqueue_timeout`] never fails the
+//! - A store that cannot keep up makes the request wait, up to
+//!   [`OutboxBuilder::enqueue_timeout`]; one that fails or is slower than that never fails the
 //!   request: the event falls back to the client's in-memory queue, counted in
-//!   [`OutboxStats::fell_back`] and logged.
+//!   [`OutboxStats::fell_back`] and warned at most once a minute (with how many since).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -72,6 +76,7 @@ mod relay;
 mod shared;
 mod stats;
 mod store;
+mod writer;
 
 pub use builder::OutboxBuilder;
 pub use connection::OutboxConnection;

@@ -1,7 +1,8 @@
 //! Where the events wait: one table, `affitor_outbox`, in SQLite or in Postgres.
 //!
-//! Both stores keep the same rows and answer the same six questions (insert, claim, complete,
-//! reschedule, bury, release), each in one statement, so the relay (`relay.rs`) knows nothing
+//! Both stores keep the same rows and answer the same questions (insert a batch, claim,
+//! renew, complete, reschedule, bury, release), each in one statement (a batch: one
+//! transaction), so the relay (`relay.rs`) knows nothing
 //! of the database behind it. A row holds the event's endpoint name and the exact JSON body the
 //! API receives ([`Event::to_json`]), its ordering keys (transaction id, customer key), its
 //! attempts and the time of the next one, its lease (which relay holds it, until when), and,
@@ -138,12 +139,16 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Writes a new row, due now, giving up after about `limit` only while the row cannot yet
-    /// be in the table: an error means it is not, so the event can go another way without
-    /// going twice. SQLite withdraws a row its writer has not taken; Postgres gives up only
-    /// before its transaction's `COMMIT` is sent.
-    pub(crate) async fn insert(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
-        dispatch!(self, store => store.insert(row, limit).await)
+    /// Writes new rows, due now, in one transaction (one sync; on SQLite `synchronous=FULL`
+    /// when one of them is money), giving up at `give_up_at` only while none of them can be in
+    /// the table yet (before `COMMIT` is sent): an error means none is, so their events can go
+    /// another way without going twice.
+    pub(crate) async fn insert_batch(
+        &self,
+        rows: &[&NewRow],
+        give_up_at: tokio::time::Instant,
+    ) -> sqlx::Result<()> {
+        dispatch!(self, store => store.insert_batch(rows, give_up_at).await)
     }
 
     /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first.
