@@ -51,6 +51,10 @@
 //!   in the row, so a restart does not reset it. An event the API refuses, or that runs out of
 //!   [`OutboxBuilder::max_attempts`], becomes a [`DeadLetter`]: kept, counted and logged, never
 //!   deleted silently. So is a row that cannot be read back (corrupt).
+//! - A relay holds the rows it sends under a short [lease](OutboxBuilder::lease) (15 s), which
+//!   it renews every third of it while the send is in flight: a long send keeps its rows, and
+//!   the rows of a relay that died (SIGKILL, a lost machine) go again within one lease, on
+//!   another relay or at the next start.
 //! - Delivery is at least once: an event whose relay died mid-send goes again when the lease
 //!   ends. A sale or a refund is safe to repeat (its transaction id is the idempotency key); a
 //!   lead is idempotent on the customer.

@@ -186,6 +186,12 @@ impl Store {
         dispatch!(self, store => store.bury(id, owner, error).await)
     }
 
+    /// Extends every lease `owner` holds to `lease` from now, in one statement: a relay renews
+    /// the rows it is sending, so that a long send keeps them; how many.
+    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.renew(owner, lease).await)
+    }
+
     /// Releases every lease `owner` holds, so that the rows go again at once.
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
         dispatch!(self, store => store.release(owner).await)

@@ -178,6 +178,19 @@ impl PostgresStore {
         .map(drop)
     }
 
+    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox
+             SET lease_until = now() + $2::float8 * interval '1 millisecond'
+             WHERE lease_owner = $1 AND dead_at IS NULL",
+        )
+        .bind(owner)
+        .bind(millis(lease) as f64)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
         sqlx::query(
             "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL

