@@ -190,11 +190,10 @@ impl OutboxBuilder {
     /// How long [`Outbox::enqueue`] waits for the store to take the event (default 2 s) before
     /// it hands it to the client's in-memory queue instead: the backpressure of a store that
     /// cannot keep up. Rows are written in batches, one transaction each, by one writer task: the
-    /// enqueue waits for the writer to take its row into a batch, and a batch is given up on
-    /// only before its `COMMIT` (past the earliest limit of its rows, and never sooner than a
-    /// quarter of this timeout after it started). A commit under way is waited for to its end,
-    /// so that an event never goes both ways (twice): a request waits at most about 1.25 times
-    /// this timeout, plus one commit.
+    /// enqueue waits this long for the writer to take its row into a batch, and a batch is
+    /// given up on only before its `COMMIT`, this long after the writer took it. A commit under
+    /// way is waited for to its end, so that an event never goes both ways (twice): a request
+    /// waits at most about twice this timeout, plus one commit.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {

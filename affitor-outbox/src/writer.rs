@@ -11,12 +11,11 @@
 //!
 //! - a caller that stops waiting (past its limit) withdraws its row only while the writer has
 //!   not taken it;
-//! - a batch is given up on only before its `COMMIT` is sent (past the earliest limit of its
-//!   rows, and at least a quarter of the enqueue timeout after it was taken): every row in it
-//!   fails, and nothing of it is in the table; once `COMMIT` is sent, the batch is waited for
-//!   to its end, and its answer is each row's.
+//! - a batch is given up on only before its `COMMIT` is sent (one enqueue timeout after the
+//!   writer took it): every row in it fails, and nothing of it is in the table; once `COMMIT`
+//!   is sent, the batch is waited for to its end, and its answer is each row's.
 //!
-//! So a caller waits at most about its limit, plus a quarter of it, plus one commit.
+//! So a caller waits at most about twice the enqueue timeout, plus one commit.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
@@ -46,8 +45,6 @@ pub(crate) struct Writer {
 pub(crate) struct Pending {
     pub(crate) row: NewRow,
     written: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
-    /// Until when its caller waits for the writer to take it.
-    until: Instant,
     /// [`WAITING`] until the writer takes the row ([`TAKEN`]) or its caller withdraws it
     /// ([`WITHDRAWN`]), whichever comes first.
     state: Arc<AtomicU8>,
@@ -84,7 +81,6 @@ impl Writer {
         let pending = Pending {
             row,
             written,
-            until,
             state: Arc::clone(&state),
         };
         match tokio::time::timeout_at(until, self.rows.send(pending)).await {
@@ -128,9 +124,10 @@ async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>)
         let Some(inner) = inner.upgrade() else {
             return; // the outbox is gone: its callers see the writer stopped
         };
-        let earliest = batch.iter().map(|row| row.until).min();
-        let floor = Instant::now() + inner.config.enqueue_timeout / 4;
-        let give_up_at = earliest.map_or(floor, |earliest| earliest.max(floor));
+        // A batch gets a full enqueue timeout from when it is taken: one that waits for the
+        // store (the relay's queries on SQLite's one connection, a lock) is not failed, all
+        // its rows falling back at once, for the time its rows already waited in the queue.
+        let give_up_at = Instant::now() + inner.config.enqueue_timeout;
         let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
         let written = inner.store.insert_batch(&rows, give_up_at).await;
         drop(rows);

@@ -218,7 +218,7 @@ impl Store {
     }
 
     /// Between deliveries: what deleted rows held is cleared from the store's logs (SQLite's
-    /// WAL, at most every 250 ms: a checkpoint per delivery would cost every signup an
+    /// WAL, at most every 5 s: a checkpoint, a few `fsync`s that hold the writer up, per delivery would cost every signup an
     /// `fsync`); nothing to do on Postgres.
     pub(crate) async fn after_deletes(&self) {
         match self {
