@@ -29,7 +29,7 @@ use crate::stats::Counters;
 use crate::store::NewRow;
 
 /// The most rows one transaction takes.
-pub(crate) const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 1024;
 
 /// How many rows may wait for the writer: past it, a write waits for room (within its limit).
 const QUEUE: usize = 4 * MAX_BATCH;
