@@ -99,16 +99,19 @@ impl OutboxBuilder {
         self
     }
 
-    /// How long a relay holds the rows it claimed (default 2 minutes). A relay that dies while
-    /// sending leaves its rows claimed until then; they go again after. Keep it longer than
-    /// the client's [`RetryPolicy::deadline`](affitor::client::RetryPolicy::deadline), or a slow
-    /// send may be claimed by a second relay while the first still waits for its answer.
+    /// How long a relay's claim on a row lasts unless renewed (default 15 s). While a row is
+    /// being sent, its relay renews the lease every third of it (one statement for all its
+    /// rows), so a long send (the client's retries, a slow API) keeps its rows however long it
+    /// takes; a relay that dies (a crash, a SIGKILL, a lost machine) stops renewing, and its
+    /// rows go again, on another relay or at the next start, within one lease. Shorter: a
+    /// dead relay's rows wait less, at the cost of more renewals; keep it a few times longer
+    /// than a renewal takes when the store is busy (on Postgres, a query's round trip).
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
     /// use std::time::Duration;
     ///
-    /// let builder = affitor_outbox::Outbox::builder(client).lease(Duration::from_secs(300));
+    /// let builder = affitor_outbox::Outbox::builder(client).lease(Duration::from_secs(30));
     /// # }
     /// ```
     pub fn lease(mut self, lease: Duration) -> Self {
@@ -206,9 +209,12 @@ impl OutboxBuilder {
     }
 
     /// How long [`Outbox::enqueue`] waits for the store to take the event (default 2 s) before
-    /// it hands it to the client's in-memory queue instead: for SQLite's writer to take the row
-    /// into a transaction, for Postgres until its insert's `COMMIT` is sent. A commit under way
-    /// is waited for to its end, so that an event never goes both ways (twice).
+    /// it hands it to the client's in-memory queue instead: the backpressure of a store that
+    /// cannot keep up. Rows are written in batches, one transaction each, by one writer task: the
+    /// enqueue waits this long for the writer to take its row into a batch, and a batch is
+    /// given up on only before its `COMMIT`, this long after the writer took it. A commit under
+    /// way is waited for to its end, so that an event never goes both ways (twice): a request
+    /// waits at most about twice this timeout, plus one commit.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {

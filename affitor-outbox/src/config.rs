@@ -27,7 +27,7 @@ impl Default for Config {
         Self {
             relay: true,
             max_in_flight: 2048,
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),

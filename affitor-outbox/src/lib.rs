@@ -8,6 +8,9 @@
 //!
 //! - **SQLite** (feature `sqlite`, on by default): a file, bundled (nothing to install), in WAL
 //!   mode; sales and refunds are written with `synchronous=FULL`.
+//! - Either way, the rows that wait are written together, one transaction (one commit, one
+//!   sync) per batch (group commit): concurrent requests share a commit instead of queueing for
+//!   one each, and each `enqueue` still returns once its own row is committed.
 //! - **Postgres** (feature `postgres`): for a fleet of servers. Rows are claimed with
 //!   `FOR UPDATE SKIP LOCKED` and a lease that a crashed relay's rows outlive, and
 //!   [`Outbox::enqueue_in`] writes an event inside your own `sqlx` transaction, with the order
@@ -52,12 +55,17 @@
 //!   in the row, so a restart does not reset it. An event the API refuses, or that runs out of
 //!   [`OutboxBuilder::max_attempts`], becomes a [`DeadLetter`]: kept, counted and logged, never
 //!   deleted silently. So is a row that cannot be read back (corrupt).
+//! - A relay holds the rows it sends under a short [lease](OutboxBuilder::lease) (15 s), which
+//!   it renews every third of it while the send is in flight: a long send keeps its rows, and
+//!   the rows of a relay that died (SIGKILL, a lost machine) go again within one lease, on
+//!   another relay or at the next start.
 //! - Delivery is at least once: an event whose relay died mid-send goes again when the lease
 //!   ends. A sale or a refund is safe to repeat (its transaction id is the idempotency key); a
 //!   lead is idempotent on the customer.
-//! - A store that fails or is slower than [`OutboxBuilder::enqueue_timeout`] never fails the
+//! - A store that cannot keep up makes the request wait, up to
+//!   [`OutboxBuilder::enqueue_timeout`]; one that fails or is slower than that never fails the
 //!   request: the event falls back to the client's in-memory queue, counted in
-//!   [`OutboxStats::fell_back`] and logged.
+//!   [`OutboxStats::fell_back`] and warned at most once a minute (with how many since).
 //!
 //! # Payment webhooks
 //!
@@ -87,6 +95,7 @@ mod relay;
 mod shared;
 mod stats;
 mod store;
+mod writer;
 
 pub use builder::OutboxBuilder;
 pub use connection::OutboxConnection;

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use affitor::Client;
 use affitor::client::{Backend, DeliveryReport, DeliveryStats, Endpoint, Event, IntoEvent};
+use affitor::{__private::Throttle, Client};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -20,6 +20,10 @@ use crate::relay::Relay;
 use crate::shared::Inner;
 use crate::stats::{Counters, OutboxStats};
 use crate::store::{DeadLetter, NewRow, Store};
+use crate::writer::Writer;
+
+/// At most one warning for the events the store could not take per this many seconds.
+const FELL_BACK_WARNING_EVERY: u64 = 60;
 
 /// A durable outbox: events written to a store (SQLite or Postgres) before the request
 /// answers, and delivered by a relay. See the [crate documentation](crate).
@@ -48,8 +52,10 @@ pub struct Outbox {
 impl Outbox {
     pub(crate) fn start(store: Store, client: Client, config: Config, location: String) -> Self {
         let relay = config.relay;
-        let inner = Arc::new(Inner {
+        let inner = Arc::new_cyclic(|inner| Inner {
             store,
+            writer: Writer::start(inner.clone()),
+            fell_back_warning: Throttle::new(FELL_BACK_WARNING_EVERY),
             // Whatever backend `client` holds (this outbox's, even), the relay sends through its
             // transport and the fallback goes to its in-memory queue: never back here.
             client: client.with_memory_queue(),
@@ -100,30 +106,60 @@ impl Outbox {
             );
             return;
         }
-        let timeout = inner.config.enqueue_timeout;
         // An error means the row is not in the table (the store says so), so the memory queue
         // below is the event's only way: it is never sent twice.
-        let why = match inner.store.insert(NewRow::of(&event), timeout).await {
-            Ok(()) => {
-                Counters::add(&inner.counters.enqueued);
-                metrics::event(event.endpoint().name(), metrics::Result::Enqueued);
-                inner.wake.notify_one();
-                return;
-            }
-            Err(sqlx::Error::PoolTimedOut) => {
-                format!("the store did not take it within {timeout:?}")
-            }
+        let why = match self.write_row(NewRow::of(&event)).await {
+            Ok(()) => return,
+            Err(sqlx::Error::PoolTimedOut) => format!(
+                "the store did not take it within {:?}",
+                inner.config.enqueue_timeout
+            ),
             Err(error) => error.to_string(),
         };
+        self.fell_back(event, &why);
+    }
+
+    /// Writes `row` to the store with the rows that wait with it (one transaction, one sync per
+    /// batch), and wakes the relay: `Ok` once it is committed (counted in
+    /// [`OutboxStats::enqueued`]). When the store is slower than the
+    /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout), waits for it that long
+    /// (backpressure), then gives up, and so on failure: an error means the row is not in the
+    /// table, so its event can go another way without going twice.
+    pub(crate) async fn write_row(&self, row: NewRow) -> sqlx::Result<()> {
+        let inner = &self.inner;
+        let endpoint = row.endpoint;
+        inner
+            .writer
+            .write(row, inner.config.enqueue_timeout)
+            .await?;
+        Counters::add(&inner.counters.enqueued);
+        metrics::event(endpoint, metrics::Result::Enqueued);
+        inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Hands `event`, which the store could not take (`why`), to the client's in-memory queue:
+    /// counted, and logged at most once a minute with how many since.
+    fn fell_back(&self, event: Event, why: &str) {
+        let inner = &self.inner;
         Counters::add(&inner.counters.fell_back);
         metrics::event(event.endpoint().name(), metrics::Result::FellBack);
-        tracing::warn!(
-            endpoint = event.endpoint().name(),
-            transaction_id = event.transaction_id(),
-            location = %inner.location,
-            error = %why,
-            "Affitor event kept in memory only: the outbox store could not take it"
-        );
+        match inner.fell_back_warning.due() {
+            Some(since) => tracing::warn!(
+                endpoint = event.endpoint().name(),
+                location = %inner.location,
+                error = %why,
+                since_last_warning = since,
+                fell_back = inner.counters.fell_back.load(std::sync::atomic::Ordering::Relaxed),
+                "Affitor event kept in memory only: the outbox store could not take it (at most \
+                 one such warning a minute; `OutboxStats::fell_back` counts them all)"
+            ),
+            None => tracing::debug!(
+                endpoint = event.endpoint().name(),
+                error = %why,
+                "Affitor event kept in memory only: the outbox store could not take it"
+            ),
+        }
         inner.client.send_event_in_background(event);
     }
 
@@ -367,7 +403,7 @@ impl Outbox {
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use affitor_outbox::Outbox;
-/// use affitor::Client;
+/// use affitor::{__private::Throttle, Client};
 ///
 /// let direct = Client::from_env()?; // the relay sends through it
 /// let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;
@@ -414,14 +450,7 @@ impl Backend for Outbox {
         let Some(event) = take(&slot) else {
             return;
         };
-        Counters::add(&self.inner.counters.fell_back);
-        metrics::event(event.endpoint().name(), metrics::Result::FellBack);
-        tracing::warn!(
-            endpoint = event.endpoint().name(),
-            location = %self.inner.location,
-            "Affitor event kept in memory only: no tokio runtime to write it to the outbox on"
-        );
-        self.inner.client.send_event_in_background(event);
+        self.fell_back(event, "no tokio runtime to write it to the outbox on");
     }
 
     fn flush(
@@ -500,16 +529,10 @@ impl Backend for Outbox {
 impl Outbox {
     /// [`Backend::store`]: the event written, or the error that says it is not.
     async fn store_event(&self, event: Event) -> Result<(), affitor::Error> {
-        let inner = &self.inner;
         let endpoint = event.endpoint().name();
-        let timeout = inner.config.enqueue_timeout;
-        match inner.store.insert(NewRow::of(&event), timeout).await {
-            Ok(()) => {
-                Counters::add(&inner.counters.enqueued);
-                metrics::event(endpoint, metrics::Result::Enqueued);
-                inner.wake.notify_one();
-                Ok(())
-            }
+        let timeout = self.inner.config.enqueue_timeout;
+        match self.write_row(NewRow::of(&event)).await {
+            Ok(()) => Ok(()),
             Err(sqlx::Error::PoolTimedOut) => Err(self.not_stored(
                 endpoint,
                 format!("the store did not take it within {timeout:?}"),

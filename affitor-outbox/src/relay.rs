@@ -7,6 +7,11 @@
 //! scheduled again after a backoff (a failure that may pass), or kept as a dead letter
 //! (refused, out of attempts, or unreadable). The relay wakes when this process writes a row,
 //! when a send ends, and every poll interval.
+//!
+//! A claim holds its rows for a short lease; while sends are in flight, a task of the relay
+//! extends the lease of every row it holds every third of it (one statement), so that a long
+//! send (the client's retries) never loses its rows to another relay, and the rows of a relay
+//! that died are free again within one lease.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -81,6 +86,8 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // When the dead letters were last purged and counted.
     let mut purged: Option<tokio::time::Instant> = None;
     let purge_every = purge_every(config.dead_letter_retention);
+    // Ends with this loop, however it ends (an aborted relay's task too).
+    let _renewing = Renewing(tokio::spawn(renew(Arc::clone(&inner), Arc::clone(&owner))));
     loop {
         if *stopped.borrow() {
             break;
@@ -138,6 +145,45 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             complete(&inner, &mut done).await;
         }
     }
+}
+
+/// The task that renews the relay's leases; aborted when dropped.
+struct Renewing(JoinHandle<()>);
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every third of the lease, while rows are being sent, extends the lease of every row `owner`
+/// holds to a full lease from now. A renewal that fails is logged; the next one tries again
+/// (past the lease, another relay may send the rows too: delivery is at least once).
+async fn renew(inner: Arc<Inner>, owner: Arc<str>) {
+    let lease = inner.config.lease;
+    let every = renew_every(lease);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if inner.counters.in_flight.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        if let Err(error) = inner.store.renew(&owner, lease).await {
+            tracing::warn!(
+                error = %error,
+                lease = ?lease,
+                "Affitor outbox relay could not renew the lease of the rows it is sending; it \
+                 tries again (past the lease, another relay may send them too)"
+            );
+        }
+    }
+}
+
+/// How often the leases are renewed: every third of the lease, so that two renewals can fail
+/// before it ends.
+fn renew_every(lease: Duration) -> Duration {
+    (lease / 3).max(Duration::from_millis(1))
 }
 
 /// The longest wait between two purges of the dead letters.

@@ -1,16 +1,22 @@
 //! What an outbox's handles, its writes and its relay share.
 
-use affitor::Client;
+use affitor::{__private::Throttle, Client};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::stats::Counters;
 use crate::store::Store;
+use crate::writer::Writer;
 
 /// What the handles and the relay share.
 pub(crate) struct Inner {
     pub(crate) store: Store,
+    /// The task that writes new rows to `store`, a batch per transaction.
+    pub(crate) writer: Writer,
+    /// The warning for events neither stored nor sent by the outbox (handed to the in-memory
+    /// queue): at most one a minute, with how many since.
+    pub(crate) fell_back_warning: Throttle,
     /// The client the relay sends through, and the events the store cannot take fall back to:
     /// always with its in-memory queue as its backend, so that nothing falls back here.
     pub(crate) client: Client,

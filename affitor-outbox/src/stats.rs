@@ -20,8 +20,14 @@ pub struct OutboxStats {
     /// Events written to the store.
     pub enqueued: u64,
     /// Events the store could not take (it failed, or answered later than the enqueue
-    /// timeout): handed to the client's in-memory queue instead.
+    /// timeout): handed to the client's in-memory queue instead, and logged at most once a
+    /// minute (with how many since the last warning).
     pub fell_back: u64,
+    /// Transactions that wrote new rows: the writer writes the rows that wait together, one
+    /// transaction (one sync) per batch, so `enqueued / batches` is the rows per commit.
+    /// ([`Outbox::enqueue_in`](crate::Outbox::enqueue_in) writes in your transaction: not
+    /// counted here.)
+    pub batches: u64,
     /// Events that failed validation: never written.
     pub invalid: u64,
     /// Rows delivered by this process's relay: Affitor answered, and the row was deleted.
@@ -53,6 +59,7 @@ pub struct OutboxStats {
 pub(crate) struct Counters {
     pub(crate) enqueued: AtomicU64,
     pub(crate) fell_back: AtomicU64,
+    pub(crate) batches: AtomicU64,
     pub(crate) invalid: AtomicU64,
     pub(crate) delivered: AtomicU64,
     pub(crate) rescheduled: AtomicU64,
@@ -74,6 +81,7 @@ impl Counters {
         OutboxStats {
             enqueued: read(&self.enqueued),
             fell_back: read(&self.fell_back),
+            batches: read(&self.batches),
             invalid: read(&self.invalid),
             delivered: read(&self.delivered),
             rescheduled: read(&self.rescheduled),

@@ -1,7 +1,8 @@
 //! Where the events wait: one table, `affitor_outbox`, in SQLite or in Postgres.
 //!
-//! Both stores keep the same rows and answer the same six questions (insert, claim, complete,
-//! reschedule, bury, release), each in one statement, so the relay (`relay.rs`) knows nothing
+//! Both stores keep the same rows and answer the same questions (insert a batch, claim,
+//! renew, complete, reschedule, bury, release), each in one statement (a batch: one
+//! transaction), so the relay (`relay.rs`) knows nothing
 //! of the database behind it. A row holds the event's endpoint name and the exact JSON body the
 //! API receives ([`Event::to_json`]), its ordering keys (transaction id, customer key), its
 //! attempts and the time of the next one, its lease (which relay holds it, until when), and,
@@ -180,12 +181,16 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Writes a new row, due now, giving up after about `limit` only while the row cannot yet
-    /// be in the table: an error means it is not, so the event can go another way without
-    /// going twice. SQLite withdraws a row its writer has not taken; Postgres gives up only
-    /// before its transaction's `COMMIT` is sent.
-    pub(crate) async fn insert(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
-        dispatch!(self, store => store.insert(row, limit).await)
+    /// Writes new rows, due now, in one transaction (one sync; on SQLite `synchronous=FULL`
+    /// when one of them is money), giving up at `give_up_at` only while none of them can be in
+    /// the table yet (before `COMMIT` is sent): an error means none is, so their events can go
+    /// another way without going twice.
+    pub(crate) async fn insert_batch(
+        &self,
+        rows: &[&NewRow],
+        give_up_at: tokio::time::Instant,
+    ) -> sqlx::Result<()> {
+        dispatch!(self, store => store.insert_batch(rows, give_up_at).await)
     }
 
     /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first.
@@ -223,6 +228,12 @@ impl Store {
         dispatch!(self, store => store.bury(id, owner, error).await)
     }
 
+    /// Extends every lease `owner` holds to `lease` from now, in one statement: a relay renews
+    /// the rows it is sending, so that a long send keeps them; how many.
+    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.renew(owner, lease).await)
+    }
+
     /// Releases every lease `owner` holds, so that the rows go again at once.
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
         dispatch!(self, store => store.release(owner).await)
@@ -249,7 +260,7 @@ impl Store {
     }
 
     /// Between deliveries: what deleted rows held is cleared from the store's logs (SQLite's
-    /// WAL, at most every 250 ms: a checkpoint per delivery would cost every signup an
+    /// WAL, at most every 5 s: a checkpoint, a few `fsync`s that hold the writer up, per delivery would cost every signup an
     /// `fsync`); nothing to do on Postgres.
     pub(crate) async fn after_deletes(&self) {
         match self {

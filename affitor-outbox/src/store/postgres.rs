@@ -50,6 +50,15 @@ const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
 VALUES ($1, $2, $3, $4, $5)";
 
+/// Rows written together, as five arrays of one length, in the arrays' order (their ids
+/// follow it: the relay sends a customer's rows in id order).
+const INSERT_BATCH: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+    WITH ORDINALITY AS batch (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
+ORDER BY n";
+
 const CLAIM: &str = concat!(
     "
 UPDATE affitor_outbox
@@ -81,14 +90,34 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    /// Writes `row` in a transaction of its own, giving up after `limit` only before `COMMIT`
-    /// is sent: until then the server has nothing to commit (a transaction dropped midway is
-    /// rolled back), and the commit is waited for to its end. An insert on its own (autocommit)
-    /// given up on while it waited for a lock would still commit once it got it.
-    pub(crate) async fn insert(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
-        let written = tokio::time::timeout(limit, async {
+    /// Writes `rows` in one transaction, one statement, in their order; gives up at
+    /// `give_up_at` only before `COMMIT` is sent ([`sqlx::Error::PoolTimedOut`]): until then the
+    /// server has nothing to commit (a transaction dropped midway is rolled back), and the
+    /// commit is waited for to its end. An insert on its own (autocommit) given up on while it
+    /// waited for a lock would still commit once it got it.
+    pub(crate) async fn insert_batch(
+        &self,
+        rows: &[&NewRow],
+        give_up_at: tokio::time::Instant,
+    ) -> sqlx::Result<()> {
+        let column = |field: fn(&NewRow) -> Option<&str>| -> Vec<Option<&str>> {
+            rows.iter().map(|row| field(row)).collect()
+        };
+        let endpoints = column(|row| Some(row.endpoint));
+        let bodies = column(|row| Some(&row.body));
+        let transaction_ids = column(|row| row.transaction_id.as_deref());
+        let other_transaction_ids = column(|row| row.other_transaction_id.as_deref());
+        let customer_keys = column(|row| row.customer_key.as_deref());
+        let written = tokio::time::timeout_at(give_up_at, async {
             let mut transaction = self.pool.begin().await?;
-            insert(&mut transaction, &row).await?;
+            sqlx::query(INSERT_BATCH)
+                .bind(endpoints)
+                .bind(bodies)
+                .bind(transaction_ids)
+                .bind(other_transaction_ids)
+                .bind(customer_keys)
+                .execute(&mut *transaction)
+                .await?;
             Ok::<_, sqlx::Error>(transaction)
         })
         .await
@@ -155,6 +184,19 @@ impl PostgresStore {
         .execute(&self.pool)
         .await
         .map(drop)
+    }
+
+    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox
+             SET lease_until = now() + $2::float8 * interval '1 millisecond'
+             WHERE lease_owner = $1 AND dead_at IS NULL",
+        )
+        .bind(owner)
+        .bind(millis(lease) as f64)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
     }
 
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {

@@ -4,25 +4,17 @@
 //! claim (an `UPDATE … RETURNING`) is atomic across the processes that share the file; a row is
 //! never claimed by two relays while its lease lasts.
 //!
-//! New rows are written by one task, a batch per transaction (group commit): the rows that
-//! arrive while a transaction commits go together in the next, so that concurrent requests
-//! share one commit (and, for money, one `fsync`) instead of queueing for one each.
-//!
-//! A caller that stops waiting withdraws its row only if the writer has not taken it yet; a row
-//! in a transaction is waited for to the end, so that a row the caller gave up on is never
-//! written behind its back (the event would go twice: by the relay, and by the fallback).
+//! New rows are written in batches by the outbox's writer (`writer.rs`), one transaction per
+//! batch: [`SqliteStore::insert_batch`] gives up only before its `COMMIT`.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-
-use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::{Claimed, DeadLetter, NewRow, millis};
 use crate::config::Config;
@@ -119,41 +111,15 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The most rows one transaction of the writer takes.
-const MAX_BATCH: usize = 256;
-
 /// The least time between two checkpoints after deletes.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// A SQLite file holding the `affitor_outbox` table.
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
-    /// To the task that writes new rows, a batch per transaction.
-    writer: mpsc::Sender<Pending>,
     /// Deleted rows not yet checkpointed out of the WAL, and when the last checkpoint ran.
     checkpoint: std::sync::Mutex<(bool, std::time::Instant)>,
-}
-
-/// A row waiting for the writer, and where to say how its transaction went.
-#[derive(Debug)]
-struct Pending {
-    row: NewRow,
-    written: oneshot::Sender<Result<(), String>>,
-    /// [`WAITING`] until the writer takes the row ([`TAKEN`]) or its caller withdraws it
-    /// ([`WITHDRAWN`]), whichever comes first.
-    state: Arc<AtomicU8>,
-}
-
-const WAITING: u8 = 0;
-const TAKEN: u8 = 1;
-const WITHDRAWN: u8 = 2;
-
-/// Moves `state` from [`WAITING`] to `to`: whether this call did it.
-fn leave_waiting(state: &AtomicU8, to: u8) -> bool {
-    state
-        .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
 }
 
 impl SqliteStore {
@@ -192,11 +158,8 @@ impl SqliteStore {
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         add_column(&pool).await?;
-        let (writer, pending) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_batches(pool.clone(), pending));
         Ok(Self {
             pool,
-            writer,
             checkpoint: std::sync::Mutex::new((false, std::time::Instant::now())),
         })
     }
@@ -239,33 +202,52 @@ impl SqliteStore {
             .0 = true;
     }
 
-    /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row
-    /// is withdrawn if the writer has not taken it yet ([`sqlx::Error::PoolTimedOut`]: it will
-    /// never be written); once taken, its transaction is waited for whatever the limit, so an
-    /// error always means the row is not in the table.
-    pub(crate) async fn insert(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
-        let stopped = || sqlx::Error::WorkerCrashed;
-        let until = tokio::time::Instant::now() + limit;
-        let (written, mut committed) = oneshot::channel();
-        let state = Arc::new(AtomicU8::new(WAITING));
-        let pending = Pending {
-            row,
-            written,
-            state: Arc::clone(&state),
-        };
-        match tokio::time::timeout_at(until, self.writer.send(pending)).await {
-            Err(_) => return Err(sqlx::Error::PoolTimedOut), // never handed over
-            Ok(sent) => sent.map_err(|_| stopped())?,
+    /// Writes `rows` in one transaction: with `synchronous=FULL` when one of them is money (a
+    /// sale or a refund reaches the disk before the request answers), else `NORMAL` (a lead
+    /// survives a crash of the process, not of the machine). Gives up at `give_up_at` only
+    /// before `COMMIT` ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table); once
+    /// `COMMIT` is sent, its end is waited for.
+    pub(crate) async fn insert_batch(
+        &self,
+        rows: &[&NewRow],
+        give_up_at: Instant,
+    ) -> sqlx::Result<()> {
+        let money = rows.iter().any(|row| row.is_money());
+        let mut connection = tokio::time::timeout_at(give_up_at, self.pool.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        let written = async {
+            let transaction = tokio::time::timeout_at(give_up_at, async {
+                if money {
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+                insert_many(&mut transaction, rows).await?;
+                Ok::<_, sqlx::Error>(transaction)
+            })
+            .await
+            // Dropped before its COMMIT: rolled back.
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            transaction.commit().await
         }
-        let outcome = match tokio::time::timeout_at(until, &mut committed).await {
-            Ok(outcome) => outcome,
-            Err(_) if leave_waiting(&state, WITHDRAWN) => return Err(sqlx::Error::PoolTimedOut),
-            // The writer has the row in a transaction: how it ends is the answer.
-            Err(_) => committed.await,
-        };
-        outcome
-            .map_err(|_| stopped())?
-            .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))
+        .await;
+        // Whatever became of the reset, the batch's fate is the commit's: an error here after
+        // a commit would send its rows from memory too. A connection left at FULL is only
+        // slower; one that cannot take a PRAGMA is closed rather than reused.
+        if money
+            && let Err(error) = sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *connection)
+                .await
+        {
+            tracing::warn!(
+                error = %error,
+                "Affitor outbox: a write connection could not go back to synchronous=NORMAL; closed"
+            );
+            connection.detach();
+        }
+        written
     }
 
     pub(crate) async fn claim(
@@ -336,6 +318,18 @@ impl SqliteStore {
         .execute(&self.pool)
         .await
         .map(drop)
+    }
+
+    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET lease_until = ?2
+             WHERE lease_owner = ?1 AND dead_at IS NULL",
+        )
+        .bind(owner)
+        .bind(now_millis().saturating_add(millis(lease)))
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
     }
 
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
@@ -440,60 +434,35 @@ impl SqliteStore {
     }
 }
 
-/// The writer: takes the rows waiting (at most [`MAX_BATCH`]), writes them in one transaction,
-/// and tells each how it went; ends when the store is dropped.
-async fn write_batches(pool: SqlitePool, mut pending: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // The rows whose callers stopped waiting are left out; the others cannot be withdrawn
-        // from here on.
-        batch.retain(|row| leave_waiting(&row.state, TAKEN));
-        if batch.is_empty() {
-            continue;
-        }
-        let written = write_batch(&pool, &batch)
-            .await
-            .map_err(|error| error.to_string());
-        for row in batch.drain(..) {
-            let _ = row.written.send(written.clone());
-        }
-    }
-}
-
-/// Writes `batch` in one transaction: with `synchronous=FULL` when it holds money (a sale or a
-/// refund reaches the disk before the request answers), else `NORMAL` (a lead survives a crash
-/// of the process, not of the machine).
-async fn write_batch(pool: &SqlitePool, batch: &[Pending]) -> sqlx::Result<()> {
-    let mut connection = pool.acquire().await?;
-    let money = batch.iter().any(|pending| pending.row.is_money());
-    if money {
-        sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *connection)
-            .await?;
-    }
-    let written = async {
-        let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
-        for pending in batch {
-            insert(&mut transaction, &pending.row).await?;
-        }
-        transaction.commit().await
-    }
-    .await;
-    // Whatever became of the reset, the batch's fate is the commit's: an error here after a
-    // commit would send its rows from memory too. A connection left at FULL is only slower;
-    // one that cannot take a PRAGMA is closed rather than reused.
-    if money
-        && let Err(error) = sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *connection)
-            .await
-    {
-        tracing::warn!(
-            error = %error,
-            "Affitor outbox: a write connection could not go back to synchronous=NORMAL; closed"
+/// Writes `rows` on `connection`, in their order, in as few statements as the powers of two
+/// that add up to their number (a statement per row would cost each a round trip to sqlx's
+/// worker thread: 200 of them took the time of a commit on a busy machine), each statement's
+/// text one of nine, so that SQLite prepares each once.
+async fn insert_many(connection: &mut SqliteConnection, rows: &[&NewRow]) -> sqlx::Result<()> {
+    let now = now_millis();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let size = 1 << rest.len().ilog2();
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO affitor_outbox \
+             (endpoint, body, transaction_id, other_transaction_id, customer_key, \
+             next_attempt_at, created_at) ",
         );
-        connection.detach();
+        query.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(row.endpoint)
+                .push_bind(row.body.as_str())
+                .push_bind(row.transaction_id.as_deref())
+                .push_bind(row.other_transaction_id.as_deref())
+                .push_bind(row.customer_key.as_deref())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        query.build().execute(&mut *connection).await?;
     }
-    written
+    Ok(())
 }
 
 /// Writes `row` on `connection`: the writer's, or the caller's inside their transaction.

@@ -1,5 +1,5 @@
-//! A process killed with SIGKILL while its events wait, and started again: nothing lost,
-//! nothing sent twice.
+//! A process killed with SIGKILL while its events wait, or while they are being sent, and
+//! started again: nothing lost, nothing sent twice.
 //!
 //! The test runs this test binary again as the child process: `writer_and_relay`, ignored in
 //! a normal run, is the child's body, told what to do by environment variables.
@@ -82,8 +82,58 @@ async fn a_process_killed_while_events_wait_delivers_each_once_when_started_agai
     assert_eq!(up.sales().len(), SALES);
 }
 
-/// The child process of the test above: `write` writes the sales and waits to be killed;
-/// `relay` delivers what the store holds and exits.
+/// SIGKILLed while every row is being sent (the API answers in a minute): the rows stay
+/// leased by a relay that is dead. A new process, with the default lease (15 s), sends them
+/// once its lease has ended: all of them, each once, within its 30 s.
+#[tokio::test]
+async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease() {
+    let (hanging, _) = stand_in().await;
+    hanging.inject(Fault::delay(Duration::from_secs(60)).always());
+    let (up, _) = stand_in().await;
+    let path = sqlite_path("sigkill-sending");
+    let clicks: Vec<ClickId> = (0..SALES).map(|_| hanging.click("partner")).collect();
+    for click_id in &clicks {
+        up.click_with_id("partner", click_id.clone());
+    }
+    let clicks: Vec<&str> = clicks.iter().map(ClickId::as_str).collect();
+    let clicks = clicks.join(",");
+
+    // Ready once every sale is being sent.
+    let mut first = child(&path, &hanging, &clicks, "send");
+    first.kill().expect("SIGKILL");
+    first.wait().expect("the killed child is reaped");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    let (leased,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM affitor_outbox WHERE lease_owner IS NOT NULL AND lease_until IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        leased, SALES as i64,
+        "every row was held by the killed relay"
+    );
+    pool.close().await;
+
+    // The `relay` child waits at most 30 s for the store to empty.
+    let mut second = child(&path, &up, "", "relay-default-lease");
+    let status = tokio::task::spawn_blocking(move || second.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the relay process failed: {status}");
+    let mut delivered = sale_requests(&up);
+    delivered.sort();
+    let mut expected: Vec<String> = (0..SALES).map(|n| format!("in_{n}")).collect();
+    expected.sort();
+    assert_eq!(delivered, expected, "each sale sent once after the restart");
+}
+
+/// The child process of the tests above: `write` writes the sales and waits to be killed;
+/// `send` does too, once every sale is being sent (with the default lease); `relay` (and
+/// `relay-default-lease`) delivers what the store holds and exits.
 #[tokio::test]
 #[ignore = "the child process of the SIGKILL test, which runs it"]
 async fn writer_and_relay() {
@@ -95,16 +145,21 @@ async fn writer_and_relay() {
         .retry(quick_policy())
         .build()
         .unwrap();
-    // A short lease: the rows the killed process was sending when it died go again soon.
-    let outbox = Outbox::builder(client.clone())
-        .lease(Duration::from_secs(1))
+    // A short lease: the rows the killed process was sending when it died go again soon (the
+    // `send` and `relay-default-lease` roles keep the default).
+    let role = var("OUTBOX_CHILD_ROLE");
+    let mut builder = Outbox::builder(client.clone());
+    if !matches!(role.as_str(), "send" | "relay-default-lease") {
+        builder = builder.lease(Duration::from_secs(1));
+    }
+    let outbox = builder
         .backoff(Duration::from_millis(20), Duration::from_millis(100))
         .poll_interval(Duration::from_millis(20))
         .open(&var("OUTBOX_CHILD_PATH"))
         .await
         .unwrap();
-    match var("OUTBOX_CHILD_ROLE").as_str() {
-        "write" => {
+    match role.as_str() {
+        "write" | "send" => {
             let clicks = var("OUTBOX_CHILD_CLICKS");
             for (n, click_id) in clicks.split(',').enumerate() {
                 let click_id: ClickId = click_id.parse().unwrap();
@@ -113,6 +168,14 @@ async fn writer_and_relay() {
                     .await;
             }
             assert_eq!(outbox.stats().enqueued, SALES as u64);
+            if role == "send" {
+                wait_until(
+                    "every sale being sent",
+                    Duration::from_secs(30),
+                    async || outbox.stats().in_flight == SALES as u64,
+                )
+                .await;
+            }
             println!("outbox-child: ready");
             std::future::pending::<()>().await;
         }

@@ -6,10 +6,14 @@ mod support;
 
 #[cfg(feature = "sqlite")]
 mod backend;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod batching;
 #[cfg(feature = "sqlite")]
 mod crash;
 #[cfg(feature = "sqlite")]
 mod hardening;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod lease;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod payments;
 #[cfg(feature = "postgres")]

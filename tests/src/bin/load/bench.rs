@@ -11,6 +11,9 @@ pub(crate) struct Run {
     pub(crate) signups: u64,
     /// The Affitor client's counters the moment wrk finished (ON and OUTBOX runs).
     pub(crate) stats: Option<DeliveryStats>,
+    /// The outbox's counters the moment wrk finished (OUTBOX runs): what was written, in how
+    /// many transactions, and what fell back to the memory queue.
+    pub(crate) outbox_stats: Option<affitor_outbox::OutboxStats>,
     /// Leads the stand-in recorded by the end of the drain that follows wrk: what each variant
     /// delivered of its signups, counted the same way for all.
     pub(crate) leads_received: usize,
@@ -120,9 +123,7 @@ impl Bench {
                 .api_key(mock.api_key())
                 .build()?;
             let outbox = match variant {
-                Variant::Outbox => {
-                    Some(Outbox::open(&outbox_path.to_string_lossy(), affitor.clone()).await?)
-                }
+                Variant::Outbox => Some(open_outbox(&outbox_path, affitor.clone()).await?),
                 _ => None,
             };
             Ok::<_, BoxError>((affitor, outbox))
@@ -175,6 +176,7 @@ impl Bench {
         })();
         let stats = matches!(variant, Variant::On | Variant::Attacked | Variant::Outbox)
             .then(|| affitor.delivery_stats());
+        let outbox_stats = outbox.as_ref().map(Outbox::stats);
         // The same short drain for every variant: leads still on their way when wrk stops
         // count if they arrive within it.
         std::thread::sleep(self.options.drain);
@@ -204,7 +206,26 @@ impl Bench {
             attack,
             signups: warmup.map_or(0, |warmup| warmup.signups()) + measured.signups(),
             stats,
+            outbox_stats,
             leads_received,
         })
     }
+}
+
+/// The outbox of an OUTBOX run: a SQLite file at `path`, or the Postgres database
+/// `AFFITOR_LOAD_OUTBOX` names (a `postgres://` URL), its `affitor_outbox` table dropped first so
+/// that every run starts empty.
+async fn open_outbox(path: &std::path::Path, affitor: Client) -> Result<Outbox, BoxError> {
+    let Some(url) = std::env::var("AFFITOR_LOAD_OUTBOX")
+        .ok()
+        .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    else {
+        return Ok(Outbox::open(&path.to_string_lossy(), affitor).await?);
+    };
+    let pool = affitor_outbox::sqlx::PgPool::connect(&url).await?;
+    affitor_outbox::sqlx::query("DROP TABLE IF EXISTS affitor_outbox")
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(Outbox::open(&url, affitor).await?)
 }

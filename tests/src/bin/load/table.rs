@@ -67,6 +67,12 @@ pub(crate) fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
             stats.in_flight_limited,
         ));
     }
+    if let Some(stats) = &run.outbox_stats {
+        line.push_str(&format!(
+            "\n    the outbox when wrk stopped: enqueued {} in {} transactions, fell back to memory {}, delivered {}, in flight {}",
+            stats.enqueued, stats.batches, stats.fell_back, stats.delivered, stats.in_flight,
+        ));
+    }
     eprintln!("{line}");
 }
 

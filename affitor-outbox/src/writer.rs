@@ -1,0 +1,142 @@
+//! The writer: new rows go to the store in batches, one transaction (one sync) per batch.
+//!
+//! Every write (an [`Outbox::enqueue`](crate::Outbox::enqueue), a `send_in_background`
+//! handed to the outbox) hands its row to one task and awaits its own row's commit: the rows
+//! that arrive while a transaction commits go together in the next (group commit), so that
+//! concurrent requests share one commit (and, for money on SQLite, one `fsync`) instead of
+//! queueing for one each. Same on SQLite and on Postgres.
+//!
+//! An error always means the row is not in the table, so that its caller can send the event
+//! another way without sending it twice:
+//!
+//! - a caller that stops waiting (past its limit) withdraws its row only while the writer has
+//!   not taken it;
+//! - a batch is given up on only before its `COMMIT` is sent (one enqueue timeout after the
+//!   writer took it): every row in it fails, and nothing of it is in the table; once `COMMIT`
+//!   is sent, the batch is waited for to its end, and its answer is each row's.
+//!
+//! So a caller waits at most about twice the enqueue timeout, plus one commit.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::shared::Inner;
+use crate::stats::Counters;
+use crate::store::NewRow;
+
+/// The most rows one transaction takes.
+pub(crate) const MAX_BATCH: usize = 1024;
+
+/// How many rows may wait for the writer: past it, a write waits for room (within its limit).
+const QUEUE: usize = 4 * MAX_BATCH;
+
+/// The way to the writer task.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    rows: mpsc::Sender<Pending>,
+}
+
+/// A row waiting for the writer, and where to say how its transaction went.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) row: NewRow,
+    written: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
+    /// [`WAITING`] until the writer takes the row ([`TAKEN`]) or its caller withdraws it
+    /// ([`WITHDRAWN`]), whichever comes first.
+    state: Arc<AtomicU8>,
+}
+
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+/// Moves `state` from [`WAITING`] to `to`: whether this call did it.
+fn leave_waiting(state: &AtomicU8, to: u8) -> bool {
+    state
+        .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
+impl Writer {
+    /// Spawns the writer on the current tokio runtime; it ends when the outbox is dropped.
+    pub(crate) fn start(inner: Weak<Inner>) -> Self {
+        let (rows, pending) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(inner, pending));
+        Self { rows }
+    }
+
+    /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row
+    /// is withdrawn if the writer has not taken it yet ([`sqlx::Error::PoolTimedOut`]: it will
+    /// never be written); once taken, its batch is waited for, which gives up only before its
+    /// `COMMIT`: an error always means the row is not in the table.
+    pub(crate) async fn write(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
+        let stopped = || sqlx::Error::WorkerCrashed;
+        let until = Instant::now() + limit;
+        let (written, mut committed) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let pending = Pending {
+            row,
+            written,
+            state: Arc::clone(&state),
+        };
+        match tokio::time::timeout_at(until, self.rows.send(pending)).await {
+            Err(_) => return Err(sqlx::Error::PoolTimedOut), // never handed over
+            Ok(sent) => sent.map_err(|_| stopped())?,
+        }
+        let outcome = match tokio::time::timeout_at(until, &mut committed).await {
+            Ok(outcome) => outcome,
+            Err(_) if leave_waiting(&state, WITHDRAWN) => return Err(sqlx::Error::PoolTimedOut),
+            // The writer has the row in a batch: how it ends is the answer.
+            Err(_) => committed.await,
+        };
+        match outcome.map_err(|_| stopped())? {
+            Ok(()) => Ok(()),
+            Err(error) => Err(same(&error)),
+        }
+    }
+}
+
+/// An error of a batch, for one of its rows: the batch's error is shared by all of them.
+fn same(error: &sqlx::Error) -> sqlx::Error {
+    match error {
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        other => sqlx::Error::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
+/// The writer task: takes the rows waiting (at most [`MAX_BATCH`]), writes them in one
+/// transaction, and tells each how it went; ends when the outbox is dropped.
+async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // The rows whose callers stopped waiting are left out; the others cannot be withdrawn
+        // from here on.
+        batch.retain(|row: &Pending| leave_waiting(&row.state, TAKEN));
+        if batch.is_empty() {
+            continue;
+        }
+        let Some(inner) = inner.upgrade() else {
+            return; // the outbox is gone: its callers see the writer stopped
+        };
+        // A batch gets a full enqueue timeout from when it is taken: one that waits for the
+        // store (the relay's queries on SQLite's one connection, a lock) is not failed, all
+        // its rows falling back at once, for the time its rows already waited in the queue.
+        let give_up_at = Instant::now() + inner.config.enqueue_timeout;
+        let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
+        let written = inner.store.insert_batch(&rows, give_up_at).await;
+        drop(rows);
+        if written.is_ok() {
+            Counters::add(&inner.counters.batches);
+        }
+        let written = written.map_err(Arc::new);
+        for row in batch.drain(..) {
+            let _ = row.written.send(written.clone());
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Group commit: many concurrent enqueues share few transactions, each stored and delivered
+//! once; a store that cannot be written makes them fall back, with one warning per interval.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use affitor::Client;
+use affitor_mock::MockServer;
+use affitor_outbox::Outbox;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use crate::support::{sale, sale_requests, stand_in, wait_until};
+
+const A_WHILE: Duration = Duration::from_secs(60);
+const CONCURRENT: usize = 1000;
+
+/// Counts the warnings whose message says an event was kept in memory only.
+#[derive(Clone, Default)]
+struct FellBackWarnings(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> Layer<S> for FellBackWarnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 |= format!("{value:?}").contains("kept in memory only");
+                }
+            }
+        }
+        if *event.metadata().level() != tracing::Level::WARN {
+            return;
+        }
+        let mut message = Message(false);
+        event.record(&mut message);
+        if message.0 {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `CONCURRENT` sales enqueued at once: each written, in far fewer transactions than rows,
+/// then delivered once.
+async fn concurrent_enqueues_share_transactions(mock: MockServer, client: Client, outbox: Outbox) {
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..CONCURRENT {
+        let (outbox, event) = (outbox.clone(), sale(&mock, &client, n));
+        writes.spawn(async move { outbox.enqueue(event).await });
+    }
+    writes.join_all().await;
+    let stats = outbox.stats();
+    assert_eq!(stats.enqueued, CONCURRENT as u64, "{stats:?}");
+    assert_eq!(stats.fell_back, 0, "{stats:?}");
+    // The writer takes the rows that wait (up to 1,024) in one transaction: 1,000 rows written
+    // at once take a handful; one transaction per row would be 1,000.
+    assert!(
+        stats.batches >= 1 && stats.batches <= CONCURRENT as u64 / 10,
+        "1,000 concurrent enqueues took {} transactions",
+        stats.batches
+    );
+    wait_until("every sale delivered", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    // Each sale recorded once, and delivered once by the relay (a request the client retried
+    // inside one send, when the stand-in is slow under a busy machine, may appear twice in its
+    // requests: the relay sent it once).
+    let mut recorded: Vec<String> = mock
+        .sales()
+        .into_iter()
+        .map(|sale| sale.transaction_id)
+        .collect();
+    recorded.sort();
+    let mut expected: Vec<String> = (0..CONCURRENT).map(|n| format!("in_{n}")).collect();
+    expected.sort();
+    assert_eq!(recorded, expected, "each sale recorded once");
+    assert_eq!(outbox.stats().delivered, CONCURRENT as u64);
+}
+
+/// Enqueues `count` sales to a store that cannot take them: each falls back to the memory
+/// queue, counted, with one warning for all of them.
+async fn unwritable_store_falls_back_with_one_warning(
+    mock: &MockServer,
+    client: &Client,
+    outbox: &Outbox,
+    count: usize,
+) {
+    let warnings = FellBackWarnings::default();
+    let subscriber = tracing_subscriber::registry().with(warnings.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    for n in 0..count {
+        outbox.enqueue(sale(mock, client, n)).await;
+    }
+    let stats = outbox.stats();
+    assert_eq!(
+        (stats.enqueued, stats.fell_back),
+        (0, count as u64),
+        "{stats:?}"
+    );
+    assert_eq!(
+        warnings.0.load(Ordering::Relaxed),
+        1,
+        "one warning a minute"
+    );
+    wait_until("the sales, from the memory queue", A_WHILE, async || {
+        mock.sales().len() == count
+    })
+    .await;
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use crate::support::sqlite_path;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once() {
+        let (mock, client) = stand_in().await;
+        let outbox = Outbox::builder(client.clone())
+            .poll_interval(Duration::from_millis(20))
+            .enqueue_timeout(A_WHILE) // what is tested is batching, not a busy machine's speed
+            .open(&sqlite_path("batching"))
+            .await
+            .unwrap();
+        concurrent_enqueues_share_transactions(mock, client, outbox).await;
+    }
+
+    /// The table is gone (dropped behind the outbox's back): every write fails at once.
+    #[tokio::test]
+    async fn a_store_that_cannot_be_written_falls_back_with_one_warning_a_minute() {
+        let (mock, client) = stand_in().await;
+        let path = sqlite_path("unwritable");
+        let outbox = Outbox::builder(client.clone())
+            .relay(false)
+            .open(&path)
+            .await
+            .unwrap();
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        sqlx::query("DROP TABLE affitor_outbox")
+            .execute(&pool)
+            .await
+            .unwrap();
+        unwritable_store_falls_back_with_one_warning(&mock, &client, &outbox, 50).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use crate::support::postgres::Schema;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once() {
+        let (mock, client) = stand_in().await;
+        let schema = Schema::create("batching").await;
+        let outbox = Outbox::builder(client.clone())
+            .poll_interval(Duration::from_millis(20))
+            .enqueue_timeout(A_WHILE) // what is tested is batching, not a busy machine's speed
+            .postgres(schema.pool().await)
+            .await
+            .unwrap();
+        concurrent_enqueues_share_transactions(mock, client, outbox).await;
+    }
+
+    /// Another session holds the table: every write waits, past the enqueue timeout.
+    #[tokio::test]
+    async fn a_store_that_cannot_be_written_falls_back_with_one_warning_a_minute() {
+        let (mock, client) = stand_in().await;
+        let schema = Schema::create("unwritable").await;
+        let pool = schema.pool().await;
+        let outbox = Outbox::builder(client.clone())
+            .relay(false)
+            .enqueue_timeout(Duration::from_millis(100))
+            .postgres(pool.clone())
+            .await
+            .unwrap();
+        let mut lock = pool.begin().await.unwrap();
+        sqlx::query("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        unwritable_store_falls_back_with_one_warning(&mock, &client, &outbox, 5).await;
+        lock.rollback().await.unwrap();
+        // The batches given up on never commit.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(outbox.waiting().await.unwrap(), 0);
+        assert_eq!(sale_requests(&mock).len(), 5, "each sale sent once");
+    }
+}
