@@ -45,6 +45,9 @@ const FELL_BACK_WARNING_EVERY: u64 = 60;
 #[derive(Clone)]
 pub struct Outbox {
     inner: Arc<Inner>,
+    /// The task that writes new rows to the store, a batch per transaction; it ends when the
+    /// last handle is dropped.
+    writer: Arc<Writer>,
     /// The relay, until `shutdown` stops it.
     relay: Arc<Mutex<Option<Relay>>>,
 }
@@ -52,9 +55,8 @@ pub struct Outbox {
 impl Outbox {
     pub(crate) fn start(store: Store, client: Client, config: Config, location: String) -> Self {
         let relay = config.relay;
-        let inner = Arc::new_cyclic(|inner| Inner {
+        let inner = Arc::new(Inner {
             store,
-            writer: Writer::start(inner.clone()),
             fell_back_warning: Throttle::new(FELL_BACK_WARNING_EVERY),
             // Whatever backend `client` holds (this outbox's, even), the relay sends through its
             // transport and the fallback goes to its in-memory queue: never back here.
@@ -66,9 +68,11 @@ impl Outbox {
             home: tokio::runtime::Handle::try_current().ok(),
             location,
         });
+        let writer = Arc::new(Writer::start(Arc::downgrade(&inner)));
         let relay = relay.then(|| Relay::start(Arc::clone(&inner)));
         Self {
             inner,
+            writer,
             relay: Arc::new(Mutex::new(relay)),
         }
     }
@@ -128,10 +132,7 @@ impl Outbox {
     pub(crate) async fn write_row(&self, row: NewRow) -> sqlx::Result<()> {
         let inner = &self.inner;
         let endpoint = row.endpoint;
-        inner
-            .writer
-            .write(row, inner.config.enqueue_timeout)
-            .await?;
+        self.writer.write(row, inner.config.enqueue_timeout).await?;
         Counters::add(&inner.counters.enqueued);
         metrics::event(endpoint, metrics::Result::Enqueued);
         inner.wake.notify_one();

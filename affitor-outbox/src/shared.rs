@@ -7,13 +7,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::stats::Counters;
 use crate::store::Store;
-use crate::writer::Writer;
 
 /// What the handles and the relay share.
 pub(crate) struct Inner {
     pub(crate) store: Store,
-    /// The task that writes new rows to `store`, a batch per transaction.
-    pub(crate) writer: Writer,
     /// The warning for events neither stored nor sent by the outbox (handed to the in-memory
     /// queue): at most one a minute, with how many since.
     pub(crate) fell_back_warning: Throttle,
