@@ -401,6 +401,17 @@ pub enum Stalled {
     Unanswered,
 }
 
+impl Stalled {
+    /// Whether the server cut the request short, as its timeouts should: a `408`, or the
+    /// connection closed.
+    pub fn was_cut_short(&self) -> bool {
+        matches!(
+            self,
+            Self::Answered(StatusCode::REQUEST_TIMEOUT) | Self::Closed
+        )
+    }
+}
+
 /// Serves the process's Prometheus page on 127.0.0.1, port 0, as the apps' `METRICS_ADDR`
 /// does, and returns its URL (`http://127.0.0.1:PORT/metrics`).
 pub async fn metrics_url() -> String {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::currency::{Converter, CurrencyConverter};
 use super::error::{WebhookError, WebhookErrorKind};
 use super::event::{DEFAULT_REFUND_GRACE, Tracking};
-use super::links::{DEFAULT_CAPACITY, PaymentLinks};
+use super::links::{DEFAULT_CAPACITY, Recent};
 use super::signature::{
     Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_TOLERANCE, Secrets,
 };
@@ -265,12 +265,12 @@ impl<P: Provider> Builder<P> {
             tracking: Arc::new(Tracking {
                 provider: P::NAME,
                 track_upgrades: self.track_upgrades,
-                trials: PaymentLinks::new(DEFAULT_CAPACITY),
+                trials: Recent::new(DEFAULT_CAPACITY),
                 deadline: self.track_deadline,
                 refund_grace: self.refund_grace,
                 converter: self.converter,
             }),
-            links: PaymentLinks::new(DEFAULT_CAPACITY),
+            links: Recent::new(DEFAULT_CAPACITY),
         })))
     }
 }

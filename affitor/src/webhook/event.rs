@@ -117,7 +117,7 @@ pub(crate) struct Tracking {
     pub(crate) track_upgrades: bool,
     /// The subscriptions whose trial this verifier saw begin, and whether one was paid since
     /// (see [`Ignored::TrialStarted`]): what a client without a durable backend knows.
-    pub(crate) trials: super::links::PaymentLinks,
+    pub(crate) trials: super::links::Recent,
     /// The provider's name ([`Provider::NAME`]), for the metric's label.
     pub(crate) provider: &'static str,
     /// How long [`ProviderEvent::track`] may take ([`Builder::track_deadline`]).
@@ -133,7 +133,7 @@ impl Default for Tracking {
     fn default() -> Self {
         Self {
             track_upgrades: true,
-            trials: super::links::PaymentLinks::new(super::links::DEFAULT_CAPACITY),
+            trials: super::links::Recent::new(super::links::DEFAULT_CAPACITY),
             provider: "",
             deadline: DEFAULT_TRACK_DEADLINE,
             refund_grace: DEFAULT_REFUND_GRACE,

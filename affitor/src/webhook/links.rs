@@ -27,21 +27,23 @@ pub(crate) fn key(payment_intent: &str) -> String {
 /// How many links are kept unless configured: at about 100 bytes each, 10 MB at most.
 pub(crate) const DEFAULT_CAPACITY: usize = 100_000;
 
-/// Payment intent → invoice, the most recent `capacity` of them.
+/// The most recent `capacity` values a verifier keeps in memory, by key: the invoice each
+/// Stripe payment intent paid, and the state of each subscription's trial. The oldest key is
+/// forgotten first.
 #[derive(Debug)]
-pub(crate) struct PaymentLinks {
+pub(crate) struct Recent {
     capacity: usize,
-    inner: Mutex<Links>,
+    inner: Mutex<Entries>,
 }
 
 #[derive(Debug, Default)]
-struct Links {
-    invoice_of: HashMap<String, String>,
-    /// The payment intents in the order they were linked, to forget the oldest first.
+struct Entries {
+    values: HashMap<String, String>,
+    /// The keys in the order they were first recorded, to forget the oldest first.
     order: VecDeque<String>,
 }
 
-impl PaymentLinks {
+impl Recent {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
@@ -49,43 +51,43 @@ impl PaymentLinks {
         }
     }
 
-    /// Remembers that `payment_intent` paid `invoice`, forgetting the oldest link when full.
-    pub(crate) fn record(&self, payment_intent: &str, invoice: &str) {
+    /// Keeps `value` under `key` (replacing what it held), forgetting the oldest key when full.
+    pub(crate) fn record(&self, key: &str, value: &str) {
         if self.capacity == 0 {
             return;
         }
-        let mut links = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        if links
-            .invoice_of
-            .insert(payment_intent.to_owned(), invoice.to_owned())
+        let mut entries = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries
+            .values
+            .insert(key.to_owned(), value.to_owned())
             .is_some()
         {
-            return; // already linked: its place in the order stays
+            return; // already kept: its place in the order stays
         }
-        links.order.push_back(payment_intent.to_owned());
-        while links.order.len() > self.capacity {
-            if let Some(oldest) = links.order.pop_front() {
-                links.invoice_of.remove(&oldest);
+        entries.order.push_back(key.to_owned());
+        while entries.order.len() > self.capacity {
+            if let Some(oldest) = entries.order.pop_front() {
+                entries.values.remove(&oldest);
             }
         }
     }
 
-    /// The invoice `payment_intent` paid, if it was seen.
-    pub(crate) fn invoice_of(&self, payment_intent: &str) -> Option<String> {
-        let links = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        links.invoice_of.get(payment_intent).cloned()
+    /// The value kept under `key`, if it still is.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        let entries = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.values.get(key).cloned()
     }
 }
 
 /// The links one event is read with: the verifier's memory, and the links this event showed,
 /// which [`ProviderEvent::track`](super::ProviderEvent::track) also keeps in a durable backend.
 pub(crate) struct EventLinks<'a> {
-    memory: &'a PaymentLinks,
+    memory: &'a Recent,
     shown: RefCell<Vec<(String, String)>>,
 }
 
 impl<'a> EventLinks<'a> {
-    pub(crate) fn new(memory: &'a PaymentLinks) -> Self {
+    pub(crate) fn new(memory: &'a Recent) -> Self {
         Self {
             memory,
             shown: RefCell::default(),
@@ -102,7 +104,7 @@ impl<'a> EventLinks<'a> {
 
     /// The invoice `payment_intent` paid, if this verifier has seen it.
     pub(crate) fn invoice_of(&self, payment_intent: &str) -> Option<String> {
-        self.memory.invoice_of(payment_intent)
+        self.memory.get(payment_intent)
     }
 
     /// The links the event showed: payment intent, invoice.
@@ -117,22 +119,22 @@ mod tests {
 
     #[test]
     fn the_oldest_link_goes_first_and_the_size_stays_bounded() {
-        let links = PaymentLinks::new(2);
+        let links = Recent::new(2);
         links.record("pi_1", "in_1");
         links.record("pi_2", "in_2");
         links.record("pi_1", "in_1"); // seen again: no second place in the order
         links.record("pi_3", "in_3");
-        assert_eq!(links.invoice_of("pi_1"), None);
-        assert_eq!(links.invoice_of("pi_2").as_deref(), Some("in_2"));
-        assert_eq!(links.invoice_of("pi_3").as_deref(), Some("in_3"));
+        assert_eq!(links.get("pi_1"), None);
+        assert_eq!(links.get("pi_2").as_deref(), Some("in_2"));
+        assert_eq!(links.get("pi_3").as_deref(), Some("in_3"));
         let inner = links.inner.lock().unwrap();
-        assert_eq!((inner.invoice_of.len(), inner.order.len()), (2, 2));
+        assert_eq!((inner.values.len(), inner.order.len()), (2, 2));
     }
 
     #[test]
     fn a_capacity_of_zero_keeps_nothing() {
-        let links = PaymentLinks::new(0);
+        let links = Recent::new(0);
         links.record("pi_1", "in_1");
-        assert_eq!(links.invoice_of("pi_1"), None);
+        assert_eq!(links.get("pi_1"), None);
     }
 }

@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::event::Tracking;
-use super::links::PaymentLinks;
+use super::links::Recent;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -285,7 +285,7 @@ pub(crate) struct Config {
     /// How its events are tracked: each event holds a reference.
     pub(crate) tracking: Arc<Tracking>,
     /// Stripe's payment intent → invoice links (see `links.rs`); Polar's stays empty.
-    pub(crate) links: PaymentLinks,
+    pub(crate) links: Recent,
 }
 
 impl Config {

@@ -240,7 +240,7 @@ impl ProviderEvent {
             return Ok(None);
         };
         let key = self.trial_key(subscription);
-        let state = match self.tracking.trials.invoice_of(&key) {
+        let state = match self.tracking.trials.get(&key) {
             Some(state) => Some(state),
             None => client.backend().recall(&key).await?,
         };
