@@ -155,6 +155,10 @@ pub struct RecordedClick {
     pub existing_click_id: Option<String>,
     /// The `user_agent` field, or the request's `User-Agent` header when the field was absent.
     pub user_agent: Option<String>,
+    /// The `affiliate_url` field: the landing URL, with its `?aff=`.
+    pub affiliate_url: Option<String>,
+    /// The `referrer_url` field: the page the visitor came from.
+    pub referrer_url: Option<String>,
     /// Whether this was a test-mode click (`additional_data.test_mode: true`).
     pub test: bool,
 }

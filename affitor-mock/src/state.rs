@@ -241,6 +241,8 @@ impl State {
                 partner_code: Some(code.to_owned()),
                 existing_click_id: None,
                 user_agent: None,
+                affiliate_url: None,
+                referrer_url: None,
                 test: false,
             },
         );

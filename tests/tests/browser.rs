@@ -1,6 +1,9 @@
 //! A real browser: headless Chromium, driven over WebDriver (chromedriver), opens `/?aff=partner`
 //! on each signup example, finds the click id the server set on the page, signs up through the
-//! form, and the lead that reaches the stand-in API carries that click id.
+//! form, and the lead that reaches the stand-in API carries that click id. Then a visitor who
+//! chose only the necessary cookies follows a partner's link from a blog: nothing is recorded
+//! until they allow the partner's cookie in the page's banner, and then the click is, with the
+//! blog as its referrer.
 //!
 //! It needs the Debian packages `chromium` and `chromium-driver` (or the `CHROMIUM` and
 //! `CHROMEDRIVER` variables naming the two programs). Without them it fails and says so: it
@@ -41,7 +44,9 @@ async fn a_browser_lands_on_a_partner_link_and_signs_up_with_the_click_id() {
     for app in signup_apps {
         let running = app.start().await;
         land_and_sign_up(&browser, &running).await;
-        // Cookies are kept per host, not per port: the next app starts with none.
+        // Cookies are kept per host, not per port: the next visit starts with none.
+        browser.delete_all_cookies().await.expect("cookies deleted");
+        consent_after_landing(&browser, &running).await;
         browser.delete_all_cookies().await.expect("cookies deleted");
     }
     browser.close().await.expect("the session ends");
@@ -89,6 +94,123 @@ async fn land_and_sign_up(browser: &Client, app: &Running) {
         leads[0]
     );
     assert_eq!(leads[0]["email"], email.as_str(), "{name}: {}", leads[0]);
+}
+
+/// A visitor who chose only the necessary cookies (`cookie_consent=necessary`) follows a
+/// partner's link from a blog: no click and no cookie, but a banner; they allow the partner's
+/// cookie, and the page sends the held click back: one click, whose referrer is the blog.
+async fn consent_after_landing(browser: &Client, app: &Running) {
+    let name = app.app.name;
+    let clicks_before = app.mock.clicks().len();
+    // The visitor's earlier choice, in the site's own cookie.
+    browser
+        .goto(&format!("{}/", app.url))
+        .await
+        .unwrap_or_else(|error| panic!("{name}: the page opens: {error}"));
+    browser
+        .execute(
+            r#"document.cookie = "cookie_consent=necessary; path=/; SameSite=Lax"; return null;"#,
+            vec![],
+        )
+        .await
+        .expect("the consent cookie is set");
+
+    // A partner's blog, on another origin, links to the app. Another partner than the first
+    // visit's: the same address opening the same partner's link moments later would be that
+    // visit's repeat.
+    app.mock.link("blogger");
+    let landing = format!("{}/?aff=blogger", app.url);
+    let blog = Blog::start(&landing).await;
+    browser
+        .goto(&blog.url)
+        .await
+        .unwrap_or_else(|error| panic!("{name}: the blog opens: {error}"));
+    element(browser, "#partner-link")
+        .await
+        .click()
+        .await
+        .expect("the partner's link is followed");
+    wait_for_text(browser, "#consent", "Allow the partner").await;
+    assert_eq!(text(browser, "#click-id").await, "none", "{name}");
+    assert_eq!(
+        app.mock.clicks().len(),
+        clicks_before,
+        "{name}: nothing recorded without consent"
+    );
+    let cookies = browser
+        .execute("return document.cookie;", vec![])
+        .await
+        .expect("the page's cookies");
+    assert!(
+        !cookies
+            .as_str()
+            .unwrap_or_default()
+            .contains("affitor_click_id"),
+        "{name}: no tracking cookie without consent: {cookies}"
+    );
+
+    // The visitor allows the partner's cookie: the held click is recorded, once.
+    element(browser, "#allow")
+        .await
+        .click()
+        .await
+        .expect("the banner's Allow is clicked");
+    let shown = wait_for_text(browser, "#click-id", "_").await;
+    let clicks = app.mock.clicks();
+    assert_eq!(clicks.len(), clicks_before + 1, "{name}: {clicks:?}");
+    let click = &clicks[clicks_before];
+    assert_eq!(
+        click.click_id.as_ref().map(|id| id.as_str()),
+        Some(shown.as_str()),
+        "{name}: the page shows the click recorded"
+    );
+    assert_eq!(
+        click.affiliate_url.as_deref(),
+        Some(landing.as_str()),
+        "{name}"
+    );
+    let blog_origin = format!("{}/", blog.url.trim_end_matches("/blog"));
+    assert_eq!(
+        click.referrer_url.as_deref(),
+        Some(blog_origin.as_str()),
+        "{name}: the referrer of the landing, not of the consent"
+    );
+}
+
+/// A partner's blog on a port of its own: `/blog`, a page with a link to the partner link.
+struct Blog {
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Blog {
+    async fn start(link: &str) -> Self {
+        let page = format!(
+            r#"<!doctype html><title>Best tools</title><a id="partner-link" href="{link}">Try it</a>"#
+        );
+        let app = axum::Router::new().route(
+            "/blog",
+            axum::routing::get(move || async move { axum::response::Html(page) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let port = listener.local_addr().expect("its address").port();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        // `localhost`, not 127.0.0.1: another site than the app's.
+        Self {
+            url: format!("http://localhost:{port}/blog"),
+            server,
+        }
+    }
+}
+
+impl Drop for Blog {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 /// The program named by the variable `variable`, else the first of `names` on the `PATH`.

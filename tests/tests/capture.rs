@@ -39,6 +39,7 @@ scenarios! {
     the_page_does_not_wait_for_a_slow_api;
     the_page_is_served_while_the_api_is_down;
     an_inactive_or_unknown_link_sets_no_cookie;
+    consent_given_after_landing_records_the_held_click;
 }
 
 mod scenario {
@@ -304,5 +305,151 @@ mod scenario {
             app.app.name
         );
         assert!(app.mock.clicks().is_empty(), "{}", app.app.name);
+    }
+
+    /// The held click the page carries, from its `affitor-held-click` meta tag.
+    fn held_click(app: &Running, page: &Page) -> String {
+        let start = r#"<meta name="affitor-held-click" content=""#;
+        let token = page
+            .text
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(token, _)| token.to_owned())
+            .unwrap_or_default();
+        assert!(
+            !token.is_empty(),
+            "{}: no held click in the page",
+            app.app.name
+        );
+        token
+    }
+
+    /// A visitor who chose only the necessary cookies lands on a partner link: nothing is
+    /// recorded and no cookie set, but the page holds the visit. Once they allow the partner's
+    /// cookie, the page sends it back: one click, with the landing's URL and referrer, and the
+    /// cookies. Sent again, without consent, or forged, it records nothing.
+    pub(super) async fn consent_given_after_landing_records_the_held_click(app: &Running) {
+        let name = app.app.name;
+        let referrer = "https://blog.example/best-tools";
+        let page = app
+            .open(
+                "GET",
+                "/pricing?aff=partner&utm_source=blog",
+                &[
+                    ("cookie", "cookie_consent=necessary"),
+                    ("referer", referrer),
+                ],
+            )
+            .await;
+        // `/pricing` is no route: the 404 page holds the visit all the same.
+        assert!(page.set_cookies().is_empty(), "{name}: {:?}", page.headers);
+        assert_eq!(page.headers["cache-control"], "private", "{name}");
+        assert!(app.mock.clicks().is_empty(), "{name}: nothing recorded");
+        let page = app
+            .open(
+                "GET",
+                "/?aff=partner&utm_source=blog",
+                &[
+                    ("cookie", "cookie_consent=necessary"),
+                    ("referer", referrer),
+                ],
+            )
+            .await;
+        assert_private_page(app, &page);
+        let held = held_click(app, &page);
+        assert!(app.mock.clicks().is_empty(), "{name}: nothing recorded");
+
+        // Still no consent: refused, and the held click stays usable.
+        let refused = app
+            .open(
+                "POST",
+                "/api/consent",
+                &[
+                    ("cookie", "cookie_consent=necessary"),
+                    ("affitor-held-click", &held),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::NO_CONTENT, "{name}");
+        assert!(refused.set_cookies().is_empty(), "{name}");
+
+        // Consent: the click of the landing, and the cookies.
+        let consented = [
+            ("cookie", "cookie_consent=all"),
+            ("sec-fetch-site", "same-origin"),
+            ("affitor-held-click", held.as_str()),
+        ];
+        let answer = app.open("POST", "/api/consent", &consented).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT, "{name}");
+        let clicks = app.mock.clicks();
+        assert_eq!(clicks.len(), 1, "{name}: {clicks:?}");
+        let landing = format!("{}/?aff=partner&utm_source=blog", app.url);
+        assert_eq!(clicks[0].partner_code.as_deref(), Some("partner"), "{name}");
+        assert_eq!(
+            clicks[0].affiliate_url.as_deref(),
+            Some(landing.as_str()),
+            "{name}"
+        );
+        assert_eq!(clicks[0].referrer_url.as_deref(), Some(referrer), "{name}");
+        let click_id = clicks[0]
+            .click_id
+            .clone()
+            .expect("a recorded click has an id");
+        assert_eq!(
+            answer.cookie("affitor_click_id"),
+            Some(click_id.as_str()),
+            "{name}: {:?}",
+            answer.headers
+        );
+        assert_eq!(
+            answer.cookie("affitor_aff_url"),
+            Some(landing.as_str()),
+            "{name}"
+        );
+
+        // Once: sent again, it records nothing.
+        let again = app.open("POST", "/api/consent", &consented).await;
+        assert!(
+            again.set_cookies().is_empty(),
+            "{name}: {:?}",
+            again.headers
+        );
+        // From another site, or forged: nothing.
+        let page = app
+            .open(
+                "GET",
+                "/?aff=partner",
+                &[("cookie", "cookie_consent=necessary")],
+            )
+            .await;
+        let second = held_click(app, &page);
+        let cross_site = app
+            .open(
+                "POST",
+                "/api/consent",
+                &[
+                    ("cookie", "cookie_consent=all"),
+                    ("sec-fetch-site", "cross-site"),
+                    ("affitor-held-click", &second),
+                ],
+            )
+            .await;
+        assert!(cross_site.set_cookies().is_empty(), "{name}");
+        let forged = match second.as_bytes()[0] {
+            b'A' => format!("B{}", &second[1..]),
+            _ => format!("A{}", &second[1..]),
+        };
+        let forged = app
+            .open(
+                "POST",
+                "/api/consent",
+                &[
+                    ("cookie", "cookie_consent=all"),
+                    ("affitor-held-click", &forged),
+                ],
+            )
+            .await;
+        assert!(forged.set_cookies().is_empty(), "{name}");
+        assert_eq!(app.mock.clicks().len(), 1, "{name}: one click in all");
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use actix_web::HttpMessage as _;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use affitor_tower::adapter::{
@@ -23,23 +24,33 @@ impl Headers for ActixHeaders<'_> {
     }
 }
 
-/// Starts the click call when `request` is a partner link to record; a partner link that is
-/// not recorded gets no call, but its response is kept out of shared caches.
+/// Starts the click call when `request` is a partner link to record, or carries a held click
+/// back; a partner link that is not recorded gets no call, but its response is kept out of
+/// shared caches (a held one's `HeldClick` goes into the request's extensions).
 pub(super) fn start<R>(
     capture: &CaptureClicks,
     client: &Client,
     request: &ServiceRequest,
 ) -> Option<Box<Capture<R>>> {
     let uri = request.uri();
-    // A partner link has a query: every other request costs this look and no more.
-    let query = uri.query()?;
+    // A partner link has a query: every other request costs this look and no more, unless
+    // held clicks may come back.
+    if uri.query().is_none() && !capture.holds_clicks() {
+        return None;
+    }
     let headers = ActixHeaders(request.headers());
-    let visit = Visit::new(request.method().as_str(), uri.path(), Some(query), &headers)
+    let visit = Visit::new(request.method().as_str(), uri.path(), uri.query(), &headers)
         .https(request.app_config().secure())
         .authority(uri.authority().map(|authority| authority.as_str()))
         .client_address(request.peer_addr().map(|peer| peer.ip()));
     let pending = match capture.decide(&visit) {
         Decision::Capture(click) => Some(capture.record(click, client)),
+        Decision::Hold(held) => {
+            tracing::debug!("partner link held until the visitor consents");
+            // The handler reads it as `web::ReqData<HeldClick>`.
+            request.extensions_mut().insert(held);
+            None
+        }
         Decision::Skip(Skip::NoPartnerLink | Skip::InvalidPartnerCode) => return None,
         Decision::Skip(reason) => {
             tracing::debug!(%reason, "partner link not recorded as a click");

@@ -29,6 +29,8 @@ impl State {
                     partner_code: None,
                     existing_click_id: existing.map(str::to_owned),
                     user_agent,
+                    affiliate_url: string(&body, "affiliate_url").map(str::to_owned),
+                    referrer_url: string(&body, "referrer_url").map(str::to_owned),
                     test: true,
                 },
             );
@@ -63,6 +65,8 @@ impl State {
                 partner_code: Some(code.clone()),
                 existing_click_id: existing.map(str::to_owned),
                 user_agent,
+                affiliate_url: Some(url.to_owned()),
+                referrer_url: string(&body, "referrer_url").map(str::to_owned),
                 test: false,
             },
         );

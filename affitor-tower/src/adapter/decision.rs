@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::PartnerClick;
+use crate::capture::HeldClick;
 
 /// What [`CaptureClicks::decide`](crate::capture::CaptureClicks::decide) made of a request.
 ///
@@ -20,6 +21,11 @@ pub enum Decision {
     Capture(PartnerClick),
     /// Nothing to record, and why.
     Skip(Skip),
+    /// A partner link the consent predicate refused, held until the visitor consents (see
+    /// [`CaptureClicks::hold_until_consent`](crate::capture::CaptureClicks::hold_until_consent)):
+    /// nothing to record now; put the [`HeldClick`] in the request's extensions for the page,
+    /// and keep the response out of shared caches ([`KeepPrivate`](super::KeepPrivate)).
+    Hold(HeldClick),
 }
 
 /// Why a request is not recorded as a click.
@@ -54,7 +60,9 @@ pub enum Skip {
     Bot,
     /// The visitor already has a click id, and `affitor_aff_url` names the same partner.
     SamePartner,
-    /// The consent predicate said no.
+    /// The consent predicate said no. (With
+    /// [`hold_until_consent`](crate::capture::CaptureClicks::hold_until_consent), a partner
+    /// link's visit is a [`Decision::Hold`] instead.)
     NoConsent,
     /// The host the visitor asked for is missing or malformed, so the landing URL cannot be
     /// rebuilt.
@@ -68,6 +76,16 @@ pub enum Skip {
     /// click that got an id, or whose call still runs, is a [`Decision::Capture`] answered with
     /// that id, without a call.)
     Repeated,
+    /// The request's [held click](HeldClick) is malformed, or was not signed with this app's
+    /// key.
+    HeldClickInvalid,
+    /// The request's [held click](HeldClick) is older than [`HeldClick::LIFETIME`].
+    HeldClickExpired,
+    /// The request's [held click](HeldClick) was recorded already.
+    HeldClickSpent,
+    /// The request that carries a [held click](HeldClick) comes from another site
+    /// (`Sec-Fetch-Site`).
+    CrossSite,
 }
 
 impl fmt::Display for Skip {
@@ -92,6 +110,13 @@ impl fmt::Display for Skip {
                 "this address visited this partner's link moments ago, and that visit got no \
                  click id"
             }
+            Self::HeldClickInvalid => {
+                "the held click is malformed or was not signed with this app's key (check that \
+                 every server has the same HeldClickKey)"
+            }
+            Self::HeldClickExpired => "the held click is older than 30 minutes",
+            Self::HeldClickSpent => "the held click was recorded already",
+            Self::CrossSite => "the held click was sent from another site (Sec-Fetch-Site)",
         })
     }
 }

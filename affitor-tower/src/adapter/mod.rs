@@ -50,7 +50,9 @@
 //!
 //! 1. `CaptureClicks::decide` looks at the request's [`Visit`] (its method, target and
 //!    [`Headers`]): a [`Decision::Capture`] carries the [`PartnerClick`] to record, a
-//!    [`Decision::Skip`] says why not ([`Skip`]).
+//!    [`Decision::Skip`] says why not ([`Skip`]), and a [`Decision::Hold`] gives the
+//!    `HeldClick` to put in the request's extensions, for the page, when the visitor has not
+//!    consented yet (`CaptureClicks::hold_until_consent`).
 //! 2. `CaptureClicks::record` starts the click call: a [`PendingClick`], polled beside the
 //!    handler, that ends with the [`ClickCookies`] by the deadline, or with nothing.
 //! 3. On the handler's response, the adapter sets the [`ResponseCookies`] the cookies make for
@@ -72,7 +74,7 @@
 //! let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &request);
 //! let pending = match capture.decide(&visit) {
 //!     Decision::Capture(click) => Some(capture.record(click, &client)), // 2. the call starts
-//!     Decision::Skip(_) => None,
+//!     Decision::Hold(_) | Decision::Skip(_) => None,
 //! };
 //!
 //! // 3. The handler runs meanwhile (an adapter polls both futures); by the deadline, the

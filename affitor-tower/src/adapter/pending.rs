@@ -274,7 +274,7 @@ mod tests {
         let (path, query) = target.split_once('?').unwrap();
         match CaptureClicks::new().decide(&Visit::new("GET", path, Some(query), &headers)) {
             Decision::Capture(click) => click,
-            Decision::Skip(skip) => panic!("not a click: {skip}"),
+            other => panic!("not a click: {other:?}"),
         }
     }
 

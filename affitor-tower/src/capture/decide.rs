@@ -2,10 +2,11 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
+use super::hold::Hold;
 use super::limit::Admission;
-use super::{CaptureClicks, ProxyHeaders};
+use super::{CaptureClicks, HeldClick, ProxyHeaders};
 use crate::ClickId;
 use crate::adapter::{Decision, MAX_CLICK_IDS, Memo, PartnerClick, Skip, Visit, cookie_safe_len};
 use crate::parse;
@@ -16,7 +17,10 @@ const MAX_CODE_LEN: usize = 64;
 pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     // Almost every request stops here, after a look at the query string.
     let Some(code) = visit.query().and_then(|query| first_aff(query.as_bytes())) else {
-        return Decision::Skip(Skip::NoPartnerLink);
+        return match (&options.hold, visit.header(HeldClick::HEADER)) {
+            (Some(hold), Some(token)) => redeem(options, hold, visit, token),
+            _ => Decision::Skip(Skip::NoPartnerLink),
+        };
     };
     let Some(code) = partner_code(&code) else {
         return Decision::Skip(Skip::InvalidPartnerCode);
@@ -33,61 +37,146 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     {
         return Decision::Skip(Skip::NotNavigation);
     }
-    let user_agent = visit.header("user-agent").filter(|agent| !agent.is_empty());
-    if user_agent.is_none_or(|agent| options.bots.is_bot(agent)) {
+    let Some(user_agent) = browser_agent(options, visit) else {
         return Decision::Skip(Skip::Bot);
+    };
+    let existing_click_id = existing_click_id(visit);
+    if existing_click_id.is_some() && cookie_partner(visit).as_deref() == Some(code) {
+        return Decision::Skip(Skip::SamePartner);
     }
-    let existing_click_id = visit
+    let (https, host) = origin(options.proxy_headers, visit);
+    let Some(host) = host.filter(|host| is_host(host)) else {
+        return Decision::Skip(Skip::NoHost);
+    };
+    let scheme = if https { "https" } else { "http" };
+    let referrer = visit
+        .header("referer")
+        .filter(|referrer| !referrer.is_empty());
+    if let Some(consent) = &options.consent
+        && !consent(visit)
+    {
+        return match &options.hold {
+            Some(hold) => Decision::Hold(hold.issue(
+                code,
+                &landing_url(scheme, host, visit, code),
+                referrer,
+                SystemTime::now(),
+            )),
+            None => Decision::Skip(Skip::NoConsent),
+        };
+    }
+    let memo = match admit(options, visit, code) {
+        Ok(memo) => memo,
+        Err(skip) => return Decision::Skip(skip),
+    };
+    Decision::Capture(PartnerClick {
+        code: code.to_owned(),
+        landing_url: landing_url(scheme, host, visit, code),
+        referrer: referrer.map(str::to_owned),
+        user_agent: Some(user_agent.to_owned()),
+        language: visit.header("accept-language").and_then(first_language),
+        existing_click_id,
+        earlier_click_ids: earlier_click_ids(visit),
+        secure: options.secure.unwrap_or(https),
+        domain: options.cookie_domain.clone(),
+        memo,
+    })
+}
+
+/// A request that carries a [`HeldClick`] back, once the visitor has consented: the click of
+/// the landing it holds, recorded with the landing's facts (its URL, its referrer) and this
+/// request's browser (its user agent, language and cookies).
+fn redeem(options: &CaptureClicks, hold: &Hold, visit: &Visit<'_>, token: &str) -> Decision {
+    let now = SystemTime::now();
+    let landing = match hold.open(token, now) {
+        Ok(landing) => landing,
+        Err(skip) => return Decision::Skip(skip),
+    };
+    // A fetch from the page is `same-origin`; a browser that sends no `Sec-Fetch-Site` is
+    // trusted, as the custom header already made a cross-site request ask the server first.
+    if visit
+        .header("sec-fetch-site")
+        .is_some_and(|site| !site.eq_ignore_ascii_case("same-origin"))
+    {
+        return Decision::Skip(Skip::CrossSite);
+    }
+    let Some(user_agent) = browser_agent(options, visit) else {
+        return Decision::Skip(Skip::Bot);
+    };
+    let existing_click_id = existing_click_id(visit);
+    if existing_click_id.is_some() && cookie_partner(visit).as_deref() == Some(&landing.code) {
+        return Decision::Skip(Skip::SamePartner);
+    }
+    // Asked again: the token is no consent; the request that carries it must have it.
+    if let Some(consent) = &options.consent
+        && !consent(visit)
+    {
+        return Decision::Skip(Skip::NoConsent);
+    }
+    let memo = match admit(options, visit, &landing.code) {
+        Ok(memo) => memo,
+        Err(skip) => return Decision::Skip(skip),
+    };
+    if !hold.spend(&landing, now) {
+        return Decision::Skip(Skip::HeldClickSpent);
+    }
+    let (https, _) = origin(options.proxy_headers, visit);
+    Decision::Capture(PartnerClick {
+        code: landing.code,
+        landing_url: landing.landing_url,
+        referrer: landing.referrer,
+        user_agent: Some(user_agent.to_owned()),
+        language: visit.header("accept-language").and_then(first_language),
+        existing_click_id,
+        earlier_click_ids: earlier_click_ids(visit),
+        secure: options.secure.unwrap_or(https),
+        domain: options.cookie_domain.clone(),
+        memo,
+    })
+}
+
+/// The visitor's user agent, unless it is missing or a bot's.
+fn browser_agent<'r>(options: &CaptureClicks, visit: &Visit<'r>) -> Option<&'r str> {
+    visit
+        .header("user-agent")
+        .filter(|agent| !agent.is_empty() && !options.bots.is_bot(agent))
+}
+
+/// The click id the visitor has: the tracker's cookie, or its legacy name.
+fn existing_click_id(visit: &Visit<'_>) -> Option<ClickId> {
+    visit
         .cookie("affitor_click_id")
         .and_then(|id| id.parse::<ClickId>().ok())
         .or_else(|| {
             visit
                 .cookie("customer_code")
                 .and_then(|id| id.parse::<ClickId>().ok())
-        });
-    if existing_click_id.is_some() && cookie_partner(visit).as_deref() == Some(code) {
-        return Decision::Skip(Skip::SamePartner);
-    }
-    if let Some(consent) = &options.consent
-        && !consent(visit)
-    {
-        return Decision::Skip(Skip::NoConsent);
-    }
-    let (https, host) = origin(options.proxy_headers, visit);
-    let Some(host) = host.filter(|host| is_host(host)) else {
-        return Decision::Skip(Skip::NoHost);
-    };
+        })
+}
+
+/// The ids of the visitor's `affitor_click_ids` cookie.
+fn earlier_click_ids(visit: &Visit<'_>) -> Vec<ClickId> {
+    visit
+        .cookie("affitor_click_ids")
+        .map(earlier_click_ids_of)
+        .unwrap_or_default()
+}
+
+/// The click limit's word on a click for `code` from the visit's address: its place in the
+/// repeat memory, or why it is held back.
+fn admit(options: &CaptureClicks, visit: &Visit<'_>, code: &str) -> Result<Option<Memo>, Skip> {
     let address = match options.proxy_headers {
         ProxyHeaders::Ignore => visit.address(),
         trusted => proxy_client_address(trusted, visit).or(visit.address()),
     };
-    let memo = match options
+    match options
         .limiter
         .admit(&options.limit, address, code, Instant::now())
     {
-        Admission::Send(memo) => memo.map(Memo::First),
-        Admission::Repeat(memo) => Some(Memo::Repeat(memo)),
-        Admission::Held(skip) => return Decision::Skip(skip),
-    };
-    let scheme = if https { "https" } else { "http" };
-    Decision::Capture(PartnerClick {
-        code: code.to_owned(),
-        landing_url: landing_url(scheme, host, visit, code),
-        referrer: visit
-            .header("referer")
-            .filter(|referrer| !referrer.is_empty())
-            .map(str::to_owned),
-        user_agent: user_agent.map(str::to_owned),
-        language: visit.header("accept-language").and_then(first_language),
-        existing_click_id,
-        earlier_click_ids: visit
-            .cookie("affitor_click_ids")
-            .map(earlier_click_ids)
-            .unwrap_or_default(),
-        secure: options.secure.unwrap_or(https),
-        domain: options.cookie_domain.clone(),
-        memo,
-    })
+        Admission::Send(memo) => Ok(memo.map(Memo::First)),
+        Admission::Repeat(memo) => Ok(Some(Memo::Repeat(memo))),
+        Admission::Held(skip) => Err(skip),
+    }
 }
 
 /// The longest landing URL kept, as the `affitor_aff_url` cookie carries it (escaped): it is
@@ -284,7 +373,7 @@ const MAX_CLICK_IDS_READ: usize = 8 * 1024;
 /// The valid ids of an `affitor_click_ids` cookie (`encodeURIComponent(ids.join("|"))`),
 /// oldest first, without repeats, the newest [`MAX_CLICK_IDS`]: read from the cookie's end, at
 /// most [`MAX_CLICK_IDS_READ`] bytes, in linear time whatever the cookie holds.
-fn earlier_click_ids(cookie: &str) -> Vec<ClickId> {
+fn earlier_click_ids_of(cookie: &str) -> Vec<ClickId> {
     let cookie = cookie.as_bytes();
     let cut = cookie.len().saturating_sub(MAX_CLICK_IDS_READ);
     let decoded = parse::percent_decode(&cookie[cut..]);

@@ -14,12 +14,14 @@
 
 mod bots;
 mod decide;
+mod hold;
 mod limit;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use hold::{HeldClick, HeldClickKey, WeakSecret};
 pub use limit::ClickLimit;
 
 use bots::Bots;
@@ -68,6 +70,8 @@ pub struct CaptureClicks {
     /// The built-in bot patterns, then the app's.
     bots: Bots,
     consent: Option<Consent>,
+    /// The key and the spent tokens of held clicks, shared by the clones of these options.
+    hold: Option<Arc<hold::Hold>>,
     limit: ClickLimit,
     /// The limit's state, shared by the clones of these options.
     limiter: Arc<limit::Limiter>,
@@ -199,6 +203,7 @@ impl CaptureClicks {
             deadline: Self::DEFAULT_DEADLINE,
             bots: Bots::built_in(),
             consent: None,
+            hold: None,
             limit: ClickLimit::default(),
             limiter: Arc::default(),
             address_from: None,
@@ -411,6 +416,53 @@ impl CaptureClicks {
         self
     }
 
+    /// Holds a partner link's visit the [consent predicate](Self::consent) refuses, rather than
+    /// losing it: nothing is recorded and no cookie is set, but the request gets a
+    /// [`HeldClick`], a token signed with `key` that carries the landing's facts (the landing
+    /// URL, the referrer, the time). The page keeps it; once the visitor consents, the page
+    /// sends it back in the [`Affitor-Held-Click`](HeldClick::HEADER) header of a request of
+    /// its own (a `fetch` to any route of the app), and that request's response records the
+    /// click, with the landing's URL and referrer, and sets the cookies.
+    ///
+    /// The `?aff=` is gone from the address bar by then, and the visitor may have gone to
+    /// another page: without this, a visitor who consents after landing is lost to the partner.
+    /// A held click is refused when the predicate still says no for the request that carries
+    /// it (set the consent cookie in the page before sending it), when it is older than
+    /// [`HeldClick::LIFETIME`] (30 minutes), when it was recorded already, or when it comes
+    /// from another site. The click limit bounds held clicks as it bounds the others.
+    ///
+    /// Each server remembers the held clicks it recorded, and refuses them a second time; in a
+    /// fleet, one sent to two servers could be recorded by each, as the same visitor opening
+    /// the partner's link twice would.
+    ///
+    /// ```
+    /// use affitor_tower::capture::{CaptureClicks, HeldClickKey};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let secret_store = std::collections::HashMap::from([("held-click", "4f1c8a0e2b9d7c6a5e3f1b0d9c8a7e6f")]);
+    /// let key = HeldClickKey::from_secret(secret_store["held-click"])?; // the same on every server
+    /// let capture = CaptureClicks::new()
+    ///     .consent(|visit| visit.cookie("cookie_consent") == Some("all"))
+    ///     .hold_until_consent(key);
+    /// assert!(capture.holds_clicks());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn hold_until_consent(mut self, key: HeldClickKey) -> Self {
+        self.hold = Some(Arc::new(hold::Hold::new(key)));
+        self
+    }
+
+    /// Whether [`hold_until_consent`](Self::hold_until_consent) is set: then a request without
+    /// a query may carry a held click, and an adapter must give it to
+    /// [`decide`](Self::decide) too (any other request without a query is no partner link).
+    ///
+    /// See [`hold_until_consent`](Self::hold_until_consent) for an example.
+    pub fn holds_clicks(&self) -> bool {
+        self.hold.is_some()
+    }
+
     /// The first step, when a request arrives: is it a partner link to record, and with which
     /// facts? A request without `aff` costs a look at its query string.
     ///
@@ -494,6 +546,7 @@ impl fmt::Debug for CaptureClicks {
             .field("deadline", &self.deadline)
             .field("bots", &self.bots.len())
             .field("consent", &self.consent.as_ref().map(|_| "a predicate"))
+            .field("hold", &self.hold)
             .field("limit", &self.limit)
             .field("stats", &self.stats())
             .finish()

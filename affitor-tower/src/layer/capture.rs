@@ -123,19 +123,23 @@ impl<S> CaptureService<S> {
         self.inner
     }
 
-    /// Starts the click call when `request` is a partner link to record; `Some(None)` for a
-    /// partner link that is not recorded (its response is kept out of shared caches), `None`
-    /// for any other request.
-    fn start<B>(&self, request: &Request<B>) -> Option<Option<PendingClick>> {
-        let uri = request.uri();
-        // A partner link has a query: every other request costs this look and no more.
-        let query = uri.query()?;
+    /// Starts the click call when `request` is a partner link to record, or carries a held
+    /// click back; `Some(None)` for a partner link that is not recorded (its response is kept
+    /// out of shared caches; a held visit's [`HeldClick`](crate::capture::HeldClick) goes into
+    /// the request's extensions), `None` for any other request.
+    fn start<B>(&self, request: &mut Request<B>) -> Option<Option<PendingClick>> {
         let (capture, client) = &*self.capture;
+        let uri = request.uri();
+        // A partner link has a query: every other request costs this look and no more, unless
+        // held clicks may come back.
+        if uri.query().is_none() && !capture.holds_clicks() {
+            return None;
+        }
         let client = client.as_ref()?;
         let visit = Visit::new(
             request.method().as_str(),
             uri.path(),
-            Some(query),
+            uri.query(),
             request.headers(),
         )
         .https(uri.scheme() == Some(&http::uri::Scheme::HTTPS))
@@ -143,6 +147,11 @@ impl<S> CaptureService<S> {
         .client_address(capture.address_in(request.extensions()));
         match capture.decide(&visit) {
             Decision::Capture(click) => Some(Some(capture.record(click, client))),
+            Decision::Hold(held) => {
+                tracing::debug!("partner link held until the visitor consents");
+                request.extensions_mut().insert(held);
+                Some(None)
+            }
             Decision::Skip(Skip::NoPartnerLink | Skip::InvalidPartnerCode) => None,
             Decision::Skip(reason) => {
                 tracing::debug!(%reason, "partner link not recorded as a click");
@@ -164,8 +173,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let capture = self.start(&request).map(|pending| {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let capture = self.start(&mut request).map(|pending| {
             Box::new(Capturing {
                 pending,
                 cookies: None,

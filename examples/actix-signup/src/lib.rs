@@ -27,10 +27,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, Either, HttpResponse, HttpServer, web};
-use affitor_actix::{Affitor, AffitorClient, CaptureClicks};
+use affitor_actix::{Affitor, AffitorClient, CaptureClicks, HeldClick, HeldClickKey};
 use example_support::{
-    AppConfig, DISCONNECT_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE, REQUEST_TIMEOUT, SIGNUP_PAGE,
-    SignupForm, SignupResponse, Users,
+    AppConfig, DISCONNECT_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE, REQUEST_TIMEOUT, SignupForm,
+    SignupResponse, Users,
 };
 
 /// The largest request body the app reads: 2 MiB, as axum's default, so that both frameworks
@@ -61,7 +61,11 @@ pub struct AppState {
 impl AppState {
     /// The state of a fresh app, with no users yet.
     pub fn new(config: AppConfig) -> Self {
-        let capture = CaptureClicks::new();
+        let capture = CaptureClicks::new()
+            .consent(example_support::consented)
+            // One process: a random key. A fleet gives every server the same secret
+            // (`HeldClickKey::from_secret`).
+            .hold_until_consent(HeldClickKey::random());
         // Clones share the stats: the Prometheus page shows the middleware's.
         example_support::export_capture_stats(&capture);
         let affitor = Affitor::new()
@@ -109,13 +113,14 @@ pub fn app(
         .configure(signup_routes)
 }
 
-/// The signup routes: `GET /` and `POST /api/signup` (the Prometheus page is served on an
+/// The signup routes: `GET /`, `POST /api/signup` and `POST /api/consent` (the Prometheus page is served on an
 /// address of its own: [`start_metrics`](example_support::start_metrics)). They need an [`AppState`] in the app data and the [`Affitor`] middleware with the client.
 fn signup_routes(config: &mut web::ServiceConfig) {
     example_support::install_metrics();
     config
         .route("/", web::get().to(page))
-        .route("/api/signup", web::post().to(signup));
+        .route("/api/signup", web::post().to(signup))
+        .route("/api/consent", web::post().to(consent));
 }
 
 /// Reads JSON and form bodies up to [`BODY_LIMIT`].
@@ -147,10 +152,18 @@ pub fn serve(listener: TcpListener, config: AppConfig) -> std::io::Result<Server
     Ok(server)
 }
 
-async fn page() -> HttpResponse {
+/// The signup page; with the held click of a partner link the visitor opened before consenting.
+async fn page(held: Option<web::ReqData<HeldClick>>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(SIGNUP_PAGE)
+        .body(example_support::signup_page(held.as_deref()))
+}
+
+/// Where the page's consent banner sends a held click back: a real site records the visitor's
+/// choice here. The Affitor middleware records the click the request carries, and sets its
+/// cookies.
+async fn consent() -> HttpResponse {
+    HttpResponse::NoContent().finish()
 }
 
 async fn signup(

@@ -5,13 +5,15 @@
 //! Run it with `cargo run -p axum-signup`: with no `AFFITOR_API_URL` it starts a local stand-in
 //! of the Affitor API and logs every event that reaches it.
 
-use affitor_axum::{AffitorClient, AffitorLayer, CaptureClicks};
+use std::borrow::Cow;
+
+use affitor_axum::{AffitorClient, AffitorLayer, CaptureClicks, HeldClick, HeldClickKey};
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use example_support::{AppConfig, REQUEST_TIMEOUT, SIGNUP_PAGE, SignupForm, SignupResponse, Users};
+use axum::{Extension, Form, Json, Router};
+use example_support::{AppConfig, REQUEST_TIMEOUT, SignupForm, SignupResponse, Users};
 use tower_http::timeout::TimeoutLayer;
 
 /// The app: the signup page and `POST /api/signup`, behind the Affitor layer, which records a
@@ -25,9 +27,16 @@ pub fn app(config: AppConfig) -> Router {
 }
 
 /// The Affitor layer of the examples: the click id found in each request, the client carried
-/// to the handlers, and partner links captured, the capture's stats on the Prometheus page.
+/// to the handlers, and partner links captured, the capture's stats on the Prometheus page. A
+/// partner link opened by a visitor who chose only the necessary cookies is held until the
+/// page's banner sends it back with their consent.
 pub fn affitor_layer(config: AppConfig) -> AffitorLayer<CaptureClicks> {
-    let capture = CaptureClicks::new().client_address_from(affitor_axum::connect_info);
+    let capture = CaptureClicks::new()
+        .client_address_from(affitor_axum::connect_info)
+        .consent(example_support::consented)
+        // One process: a random key. A fleet gives every server the same secret
+        // (`HeldClickKey::from_secret`).
+        .hold_until_consent(HeldClickKey::random());
     example_support::export_capture_stats(&capture);
     AffitorLayer::new()
         .client(config.affitor)
@@ -53,10 +62,20 @@ where
     Router::new()
         .route("/", get(page))
         .route("/api/signup", post(signup))
+        .route("/api/consent", post(consent))
 }
 
-async fn page() -> Html<&'static str> {
-    Html(SIGNUP_PAGE)
+/// The signup page; with the held click of a partner link the visitor opened before consenting.
+async fn page(held: Option<Extension<HeldClick>>) -> Html<Cow<'static, str>> {
+    Html(example_support::signup_page(
+        held.as_ref().map(|Extension(held)| held),
+    ))
+}
+
+/// Where the page's consent banner sends a held click back: a real site records the visitor's
+/// choice here. The Affitor layer records the click the request carries, and sets its cookies.
+async fn consent() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 async fn signup(

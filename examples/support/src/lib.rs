@@ -10,8 +10,9 @@
 //!   address of its own (`METRICS_ADDR`), never on the app's port, with the capture's stats
 //!   ([`export_capture_stats`]).
 //! - [`REQUEST_TIMEOUT`] and its kin (`timeouts`): the bounds every example server keeps.
-//! - [`SIGNUP_PAGE`], [`SignupForm`], [`SignupResponse`] and [`SignupError`] (`signup`): the
-//!   signup page and its request and answers; [`Users`] (`users`): an in-memory user store
+//! - [`signup_page`], [`SignupForm`], [`SignupResponse`] and [`SignupError`] (`signup`): the
+//!   signup page and its request and answers, and the consent predicate ([`consented`]) whose
+//!   refused partner links the page's banner sends back; [`Users`] (`users`): an in-memory user store
 //!   standing in for the app's database.
 //! - [`CheckoutRequest`] and [`checkout_session`] (`checkout`): the checkout of the checkout
 //!   apps, for a [`PaymentProvider`] (`provider`).
@@ -48,7 +49,9 @@ pub use payment::{Payment, PaymentEvent, webhook_status};
 pub use provider::PaymentProvider;
 pub use serve::serve_axum;
 pub use shutdown::{log_delivery_report, shut_down};
-pub use signup::{SIGNUP_PAGE, SignupError, SignupForm, SignupResponse};
+pub use signup::{
+    CONSENT_COOKIE, SIGNUP_PAGE, SignupError, SignupForm, SignupResponse, consented, signup_page,
+};
 pub use stand_in::DEMO_CLICK_ID;
 pub use timeouts::{DISCONNECT_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE, REQUEST_TIMEOUT};
 pub use users::{User, Users};

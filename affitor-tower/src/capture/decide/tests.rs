@@ -40,14 +40,21 @@ fn visit<'r>(method: &'r str, target: &'r str, map: &'r http::HeaderMap) -> Visi
 fn skip(decision: Decision) -> Skip {
     match decision {
         Decision::Skip(skip) => skip,
-        Decision::Capture(click) => panic!("expected a skip, got {click:?}"),
+        other => panic!("expected a skip, got {other:?}"),
     }
 }
 
 fn capture(decision: Decision) -> PartnerClick {
     match decision {
         Decision::Capture(click) => click,
-        Decision::Skip(skip) => panic!("expected a capture, skipped: {skip}"),
+        other => panic!("expected a capture, got {other:?}"),
+    }
+}
+
+fn held(decision: Decision) -> HeldClick {
+    match decision {
+        Decision::Hold(held) => held,
+        other => panic!("expected a held click, got {other:?}"),
     }
 }
 
@@ -388,7 +395,7 @@ fn secure_can_be_forced() {
 #[test]
 fn earlier_click_ids_are_read_as_the_tracker_writes_them() {
     let ids = |cookie: &str| {
-        earlier_click_ids(cookie)
+        earlier_click_ids_of(cookie)
             .into_iter()
             .map(ClickId::into_string)
             .collect::<Vec<_>>()
@@ -405,7 +412,7 @@ fn earlier_click_ids_are_read_as_the_tracker_writes_them() {
 #[test]
 fn an_oversized_click_ids_cookie_is_read_from_its_end_and_no_further() {
     let ids = |cookie: &str| {
-        earlier_click_ids(cookie)
+        earlier_click_ids_of(cookie)
             .into_iter()
             .map(ClickId::into_string)
             .collect::<Vec<_>>()
@@ -477,4 +484,125 @@ fn the_landing_url_is_measured_as_its_cookie_carries_it() {
         click.landing_url(),
         format!("http://shop.example/pricing?{some}")
     );
+}
+
+/// Capture whose consent predicate reads `cookie_consent=all`, holding refused visits.
+fn holding() -> CaptureClicks {
+    CaptureClicks::new()
+        .consent(|visit| visit.cookie("cookie_consent") == Some("all"))
+        .hold_until_consent(super::super::HeldClickKey::random())
+}
+
+#[test]
+fn a_visit_without_consent_is_held_with_its_landing() {
+    let options = holding();
+    let landing = browser(&[("referer", "https://blog.example/post")]);
+    let held = held(decide_with(
+        &options,
+        "GET",
+        "/pricing?aff=partner",
+        &landing,
+    ));
+
+    // The page sends it back once the visitor consents: the click of the landing.
+    let consented = browser(&[
+        ("cookie", "cookie_consent=all"),
+        ("sec-fetch-site", "same-origin"),
+        ("accept-language", "fr-FR,fr;q=0.9"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    let click = capture(decide_with(&options, "POST", "/api/consent", &consented));
+    assert_eq!(click.partner_code(), "partner");
+    assert_eq!(
+        click.landing_url(),
+        "http://shop.example/pricing?aff=partner"
+    );
+    assert_eq!(click.referrer(), Some("https://blog.example/post"));
+    assert_eq!(click.language(), Some("fr-FR"));
+
+    // Once.
+    assert_eq!(
+        skip(decide_with(&options, "POST", "/api/consent", &consented)),
+        Skip::HeldClickSpent
+    );
+}
+
+#[test]
+fn a_held_click_needs_consent_when_it_comes_back() {
+    let options = holding();
+    let held = held(decide_with(&options, "GET", "/?aff=partner", &browser(&[])));
+    let refused = browser(&[
+        ("cookie", "cookie_consent=necessary"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    assert_eq!(
+        skip(decide_with(&options, "POST", "/api/consent", &refused)),
+        Skip::NoConsent
+    );
+    // Still usable once the visitor consents.
+    let consented = browser(&[
+        ("cookie", "cookie_consent=all"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    capture(decide_with(&options, "POST", "/api/consent", &consented));
+}
+
+#[test]
+fn a_held_click_is_refused_from_another_site_from_a_bot_or_forged() {
+    let options = holding();
+    let held = held(decide_with(&options, "GET", "/?aff=partner", &browser(&[])));
+    let cross_site = browser(&[
+        ("cookie", "cookie_consent=all"),
+        ("sec-fetch-site", "cross-site"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    assert_eq!(
+        skip(decide_with(&options, "POST", "/", &cross_site)),
+        Skip::CrossSite
+    );
+    let bot = headers(&[
+        ("host", "shop.example"),
+        ("cookie", "cookie_consent=all"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    assert_eq!(skip(decide_with(&options, "POST", "/", &bot)), Skip::Bot);
+    let forged = browser(&[
+        ("cookie", "cookie_consent=all"),
+        (HeldClick::HEADER, "eyJ2IjoxfQ.c2lnbmF0dXJl"),
+    ]);
+    assert_eq!(
+        skip(decide_with(&options, "POST", "/", &forged)),
+        Skip::HeldClickInvalid
+    );
+    // Another app's key.
+    let other = holding();
+    let consented = browser(&[
+        ("cookie", "cookie_consent=all"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    assert_eq!(
+        skip(decide_with(&other, "POST", "/", &consented)),
+        Skip::HeldClickInvalid
+    );
+}
+
+#[test]
+fn without_a_hold_nothing_is_held_and_the_header_is_no_partner_link() {
+    let options =
+        CaptureClicks::new().consent(|visit| visit.cookie("cookie_consent") == Some("all"));
+    assert_eq!(
+        skip(decide_with(&options, "GET", "/?aff=partner", &browser(&[]))),
+        Skip::NoConsent
+    );
+    let token = browser(&[
+        ("cookie", "cookie_consent=all"),
+        (HeldClick::HEADER, "anything"),
+    ]);
+    assert_eq!(
+        skip(decide_with(&options, "POST", "/", &token)),
+        Skip::NoPartnerLink
+    );
+    // A visit with consent is captured at once, as before.
+    let consented = browser(&[("cookie", "cookie_consent=all")]);
+    capture(decide_with(&holding(), "GET", "/?aff=partner", &consented));
 }
