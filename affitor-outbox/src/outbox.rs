@@ -368,8 +368,10 @@ impl Outbox {
 /// [`Client::with_backend`](affitor::Client::with_backend), every `send_in_background`
 /// writes its event to the outbox, as [`enqueue`](Outbox::enqueue) does, on a task of its own:
 /// the handler answers at once, and the event is stored a moment later (the time of one write).
-/// Where the event must be stored before the request answers, await
-/// [`enqueue`](Outbox::enqueue), or [`enqueue_in`](Outbox::enqueue_in) your transaction.
+/// Where the event must be stored before the request answers, the request's `enqueue().await`
+/// waits for its write (and, when the store is behind, holds the request up to the enqueue
+/// timeout: backpressure); or write it in your own transaction with
+/// [`enqueue_in`](Outbox::enqueue_in).
 ///
 /// The write runs on the runtime the outbox was opened on (where its relay runs), else on the
 /// caller's: a handler's runtime that stops before the write is done (an actix-web worker's,
@@ -420,6 +422,12 @@ impl Outbox {
 /// # }
 /// ```
 impl Backend for Outbox {
+    /// Writes the event as [`enqueue`](Outbox::enqueue) does, and resolves once it is written,
+    /// or, past the enqueue timeout, handed to the memory queue: a request's `enqueue().await`.
+    fn accept(&self, event: Event) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.enqueue(event))
+    }
+
     fn deliver(&self, event: Event) {
         // The write takes the event from the slot when it first runs. A runtime that was shut
         // down drops what is spawned on it at once, unpolled, and leaves the event there for

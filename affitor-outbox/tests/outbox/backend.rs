@@ -60,6 +60,41 @@ async fn the_client_flushes_counts_and_stops_through_the_outbox() {
     assert_eq!((stats.enqueued, stats.delivered), (4, 3));
 }
 
+/// A request's `enqueue().await` returns once its row is committed: nothing of it waits in
+/// memory, or in a write of its own, when the handler answers. An invalid one is counted as
+/// failed, and not written.
+#[tokio::test]
+async fn a_requests_enqueue_returns_once_its_row_is_stored() {
+    let (mock, direct) = stand_in().await;
+    let click_id = mock.click("partner");
+    let outbox = Outbox::builder(direct.clone())
+        .relay(false)
+        .open(&sqlite_path("enqueue"))
+        .await
+        .unwrap();
+    let client = direct.with_backend(outbox.clone());
+
+    client.lead("user_1").click_id(click_id).enqueue().await;
+    sale(&mock, &client, 1).enqueue().await;
+    assert_eq!(
+        outbox.waiting().await.unwrap(),
+        2,
+        "both rows are in the store"
+    );
+    let stats = outbox.stats();
+    assert_eq!((stats.enqueued, stats.fell_back), (2, 0), "{stats:?}");
+    assert_eq!(direct.delivery_stats().queued, 0, "nothing in memory");
+
+    client
+        .sale("in_2", 0)
+        .customer_key("user_1")
+        .enqueue()
+        .await;
+    assert_eq!(direct.delivery_stats().failed, 1, "a sale of 0 is invalid");
+    assert_eq!(outbox.waiting().await.unwrap(), 2);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
 /// Without a relay, a flush ends at its deadline with the rows still waiting counted as
 /// pending, and the shutdown reports them kept, not delivered.
 #[tokio::test]

@@ -242,6 +242,26 @@ async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
     );
 }
 
+/// With the in-memory queue, a request's `enqueue().await` is `send_in_background()`: it
+/// returns once the event is queued, and the worker delivers it; an invalid one fails there.
+#[tokio::test]
+async fn enqueue_with_the_memory_queue_queues_and_delivers() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .build()
+        .unwrap();
+
+    client.lead("user_1").click_id(click_id).enqueue().await;
+    client.sale("in_zero", 0).customer_key("user_1").enqueue().await;
+    assert_eq!(client.delivery_stats().queued, 1);
+    let stats = settled(&client, 2).await;
+    assert_eq!((stats.delivered, stats.failed), (1, 1), "{stats:?}");
+    assert_eq!(mock.leads().len(), 1);
+}
+
 #[tokio::test]
 async fn invalid_events_fail_without_reaching_the_queue() {
     let mock = MockServer::start().await.unwrap();

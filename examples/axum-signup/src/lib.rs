@@ -90,12 +90,10 @@ async fn signup(
             return (status, Json(error.body())).into_response();
         }
     };
-    // The click id is filled in from the request; the answer never waits on Affitor. With
-    // `AFFITOR_OUTBOX`, the client's backend writes the lead to the outbox.
-    affitor
-        .lead(&user.id)
-        .email(&user.email)
-        .send_in_background();
+    // The click id is filled in from the request; the answer never waits on Affitor's API.
+    // With `AFFITOR_OUTBOX`, it waits until the lead is written to the outbox (a few
+    // milliseconds; when the store is behind, up to its enqueue timeout: backpressure).
+    affitor.lead(&user.id).email(&user.email).enqueue().await;
     Json(SignupResponse { user_id: user.id }).into_response()
 }
 

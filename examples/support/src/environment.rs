@@ -21,8 +21,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 #[derive(Clone, Debug)]
 #[non_exhaustive] // made by `new` only, which puts the outbox behind the client
 pub struct AppConfig {
-    /// The Affitor API client of the layer and the handlers: its `send_in_background` writes
-    /// to the outbox when there is one, and queues in memory otherwise.
+    /// The Affitor API client of the layer and the handlers: its `enqueue` and
+    /// `send_in_background` write to the outbox when there is one, and queue in memory
+    /// otherwise.
     pub affitor: Client,
     /// The Affitor program id, put in the Stripe metadata of a checkout.
     pub program_id: String,

@@ -92,6 +92,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Takes `event` for delivery, and returns at once.
     fn deliver(&self, event: Event);
 
+    /// Takes `event` for delivery, as [`deliver`](Self::deliver) does, and resolves once it
+    /// holds it: a durable backend once the event is written, or, when its store is slower
+    /// than its own bound, once it has handed the event to the memory queue instead. It never
+    /// fails, and never loses the event. This is how a request waits for the store when the
+    /// store is behind (backpressure), rather than its event leaving the store. The default
+    /// calls `deliver` and resolves at once. See the requests' `enqueue`.
+    fn accept(&self, event: Event) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.deliver(event);
+        Box::pin(std::future::ready(()))
+    }
+
     /// Waits until every event taken so far is delivered or given up on, or until `deadline`
     /// passes, and returns the counters then; keeps taking events meanwhile. See
     /// [`Client::flush`].
@@ -161,6 +172,10 @@ pub trait Backend: Send + Sync + 'static {
 impl<B: Backend + ?Sized> Backend for Arc<B> {
     fn deliver(&self, event: Event) {
         (**self).deliver(event);
+    }
+
+    fn accept(&self, event: Event) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        (**self).accept(event)
     }
 
     fn flush(
@@ -293,6 +308,15 @@ impl Client {
     pub(in crate::client) fn send_validated_in_background(&self, validated: Result<Event, Error>) {
         match validated {
             Ok(event) => self.backend.deliver(event),
+            Err(error) => self.inner.memory.queue(Err(error)),
+        }
+    }
+
+    /// Hands a validated request's event to the backend and waits until it holds it
+    /// ([`Backend::accept`]); an invalid one is counted and logged by the in-memory queue.
+    pub(in crate::client) async fn enqueue_validated(&self, validated: Result<Event, Error>) {
+        match validated {
+            Ok(event) => self.backend.accept(event).await,
             Err(error) => self.inner.memory.queue(Err(error)),
         }
     }

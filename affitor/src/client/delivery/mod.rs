@@ -253,8 +253,8 @@ impl Backend for Delivery {
     }
 }
 
-/// The requests' `send_in_background`: each validates into an [`Event`] and hands it to its
-/// client's backend; the in-memory queue counts and logs an invalid one.
+/// The requests' `send_in_background` and `enqueue`: each validates into an [`Event`] and hands
+/// it to its client's backend; the in-memory queue counts and logs an invalid one.
 macro_rules! send_in_background {
     ($($(#[$doc:meta])* $request:ident;)*) => {$(
         impl $request {
@@ -262,6 +262,27 @@ macro_rules! send_in_background {
             pub fn send_in_background(self) {
                 let client = self.client.clone();
                 client.send_validated_in_background(self.into_event());
+            }
+
+            /// Hands the event to the client's [`Backend`], as `send_in_background` does, and
+            /// waits until the backend holds it ([`Backend::accept`]): with the in-memory
+            /// queue, at once; with a durable outbox, until its row is committed (a few
+            /// milliseconds, as the outbox writes the rows that wait together), and when the
+            /// store is behind, up to the outbox's enqueue timeout, after which the event goes
+            /// to the memory queue. Never fails the request in progress.
+            ///
+            /// Use it where the answer should mean "stored": the request waits for the store
+            /// rather than its event leaving it (backpressure), and an event it was waiting
+            /// for is never only in memory when the process stops.
+            ///
+            /// ```
+            /// # async fn signup(client: affitor::Client) {
+            /// client.lead("user_123").email("ada@example.com").enqueue().await;
+            /// # }
+            /// ```
+            pub async fn enqueue(self) {
+                let client = self.client.clone();
+                client.enqueue_validated(self.into_event()).await;
             }
         }
     )*};
