@@ -16,16 +16,33 @@ use crate::support::{quick_policy, sale_requests, sqlite_path, stand_in, wait_un
 
 const SALES: usize = 20;
 
+/// Where the child opens its outbox: a SQLite file, or a Postgres schema of the test server.
+enum Store<'a> {
+    Sqlite(&'a str),
+    #[cfg(feature = "postgres")]
+    Postgres(&'a str),
+}
+
 /// Starts this test binary as the child, and waits for the line it prints when ready.
 fn child(path: &str, mock: &MockServer, clicks: &str, role: &str) -> Child {
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+    child_on(Store::Sqlite(path), mock, clicks, role)
+}
+
+/// [`child`], on `store`.
+fn child_on(store: Store<'_>, mock: &MockServer, clicks: &str, role: &str) -> Child {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+    match store {
+        Store::Sqlite(path) => command.env("OUTBOX_CHILD_PATH", path),
+        #[cfg(feature = "postgres")]
+        Store::Postgres(schema) => command.env("OUTBOX_CHILD_SCHEMA", schema),
+    };
+    let mut child = command
         .args([
             "--ignored",
             "--exact",
             "crash::writer_and_relay",
             "--nocapture",
         ])
-        .env("OUTBOX_CHILD_PATH", path)
         .env("OUTBOX_CHILD_API_URL", mock.url())
         .env("OUTBOX_CHILD_API_KEY", mock.api_key())
         .env("OUTBOX_CHILD_CLICKS", clicks)
@@ -131,6 +148,59 @@ async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease()
     assert_eq!(delivered, expected, "each sale sent once after the restart");
 }
 
+/// The same on Postgres: a relay SIGKILLed while it sends every row leaves them leased in the
+/// shared table; a relay of another process sends them once the lease (15 s) has ended, each
+/// once, within its 30 s.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_postgres_relay_killed_while_sending_has_its_rows_sent_again_within_a_lease() {
+    let (hanging, _) = stand_in().await;
+    hanging.inject(Fault::delay(Duration::from_secs(60)).always());
+    let (up, _) = stand_in().await;
+    let schema = crate::support::postgres::Schema::create("sigkill_sending").await;
+    let clicks: Vec<ClickId> = (0..SALES).map(|_| hanging.click("partner")).collect();
+    for click_id in &clicks {
+        up.click_with_id("partner", click_id.clone());
+    }
+    let clicks: Vec<&str> = clicks.iter().map(ClickId::as_str).collect();
+    let clicks = clicks.join(",");
+
+    // Ready once every sale is being sent.
+    let mut first = child_on(Store::Postgres(schema.name()), &hanging, &clicks, "send");
+    first.kill().expect("SIGKILL");
+    first.wait().expect("the killed child is reaped");
+    let pool = schema.pool().await;
+    let (leased,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM affitor_outbox WHERE lease_owner IS NOT NULL AND lease_until IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        leased, SALES as i64,
+        "every row was held by the killed relay"
+    );
+    pool.close().await;
+
+    // The `relay` child waits at most 30 s for the table to empty.
+    let mut second = child_on(
+        Store::Postgres(schema.name()),
+        &up,
+        "",
+        "relay-default-lease",
+    );
+    let status = tokio::task::spawn_blocking(move || second.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "the relay process failed: {status}");
+    let mut delivered = sale_requests(&up);
+    delivered.sort();
+    let mut expected: Vec<String> = (0..SALES).map(|n| format!("in_{n}")).collect();
+    expected.sort();
+    assert_eq!(delivered, expected, "each sale sent once after the restart");
+}
+
 /// The child process of the tests above: `write` writes the sales and waits to be killed;
 /// `send` does too, once every sale is being sent (with the default lease); `relay` (and
 /// `relay-default-lease`) delivers what the store holds and exits.
@@ -152,12 +222,19 @@ async fn writer_and_relay() {
     if !matches!(role.as_str(), "send" | "relay-default-lease") {
         builder = builder.lease(Duration::from_secs(1));
     }
-    let outbox = builder
+    let builder = builder
         .backoff(Duration::from_millis(20), Duration::from_millis(100))
-        .poll_interval(Duration::from_millis(20))
-        .open(&var("OUTBOX_CHILD_PATH"))
-        .await
-        .unwrap();
+        .poll_interval(Duration::from_millis(20));
+    let outbox = match std::env::var("OUTBOX_CHILD_SCHEMA") {
+        #[cfg(feature = "postgres")]
+        Ok(schema) => {
+            let pool = crate::support::postgres::Schema::existing(&schema)
+                .pool()
+                .await;
+            builder.postgres(pool).await.unwrap()
+        }
+        _ => builder.open(&var("OUTBOX_CHILD_PATH")).await.unwrap(),
+    };
     match role.as_str() {
         "write" | "send" => {
             let clicks = var("OUTBOX_CHILD_CLICKS");

@@ -132,6 +132,7 @@ pub(crate) mod postgres {
     /// A schema of its own for one test, and a way to open pools on it.
     pub(crate) struct Schema {
         options: PgConnectOptions,
+        name: String,
     }
 
     impl Schema {
@@ -157,10 +158,24 @@ pub(crate) mod postgres {
             .await
             .expect("a schema of its own");
             admin.close().await;
-            let options = PgConnectOptions::from_str(&url)
+            Self::existing(&name)
+        }
+
+        /// The schema `name` that [`create`](Self::create) made, in another process: a child
+        /// process's way to the schema of its test.
+        pub(crate) fn existing(name: &str) -> Self {
+            let options = PgConnectOptions::from_str(&url())
                 .expect("AFFITOR_TEST_POSTGRES is a postgres:// URL")
-                .options([("search_path", name.as_str())]);
-            Self { options }
+                .options([("search_path", name)]);
+            Self {
+                options,
+                name: name.to_owned(),
+            }
+        }
+
+        /// The schema's name.
+        pub(crate) fn name(&self) -> &str {
+            &self.name
         }
 
         /// A new pool on the schema.

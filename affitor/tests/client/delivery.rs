@@ -255,7 +255,11 @@ async fn enqueue_with_the_memory_queue_queues_and_delivers() {
         .unwrap();
 
     client.lead("user_1").click_id(click_id).enqueue().await;
-    client.sale("in_zero", 0).customer_key("user_1").enqueue().await;
+    client
+        .sale("in_zero", 0)
+        .customer_key("user_1")
+        .enqueue()
+        .await;
     assert_eq!(client.delivery_stats().queued, 1);
     let stats = settled(&client, 2).await;
     assert_eq!((stats.delivered, stats.failed), (1, 1), "{stats:?}");
