@@ -14,7 +14,9 @@
 //! - **Postgres** (feature `postgres`): for a fleet of servers. Rows are claimed with
 //!   `FOR UPDATE SKIP LOCKED` and a lease that a crashed relay's rows outlive, and
 //!   [`Outbox::enqueue_in`] writes an event inside your own `sqlx` transaction, with the order
-//!   or the signup it reports: the reason an outbox exists.
+//!   or the signup it reports: the reason an outbox exists. A batch of leads alone commits with
+//!   `synchronous_commit = off` (the app's crash loses none of it; the server's may lose its last
+//!   fraction of a second); one with a sale or a refund waits for the server's WAL flush.
 //!
 //! ```no_run
 //! use affitor_outbox::Outbox;
