@@ -721,3 +721,61 @@ async fn a_flood_on_one_partner_leaves_clicks_for_the_others() {
     );
     mock.shutdown().await;
 }
+
+/// A flood of invented partner codes, each visit from a new address (neither the address's
+/// nor the partner's bound ever sees one twice), spends only the half of the total not kept
+/// for the codes the API has recorded: the real partner's visitors keep getting their click
+/// id. The API's refusals are learned: a refused code makes no second call.
+#[tokio::test]
+async fn a_flood_of_invented_codes_leaves_clicks_for_the_real_partners() {
+    use affitor_tower::capture::ClickLimit;
+
+    let mock = MockServer::start().await.unwrap();
+    let capture = CaptureClicks::new()
+        .client_address_from(peer)
+        .click_limit(ClickLimit::default().total(41, Duration::from_secs(3600)));
+    let app = app(&mock, capture.clone());
+    // The real partner's first visitor: the API records the click; the code is known real.
+    let (response, _) = call(
+        &app,
+        from([203, 0, 113, 1], visit("GET", "/?aff=partner", &[])),
+    )
+    .await;
+    assert_eq!(set_cookies(response.headers()).len(), 4);
+
+    // 200 invented codes from 200 addresses: of the 40 clicks left, they get the 20 not kept.
+    for n in 0..200u8 {
+        let target = format!("/?aff=inv{n}");
+        let (response, _) = call(&app, from([198, 51, n, 1], visit("GET", &target, &[]))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(set_cookies(response.headers()).is_empty());
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 21);
+
+    // The real partner's next 20 visitors, each from an address of their own: every one gets
+    // a click id.
+    for n in 0..20u8 {
+        let (response, _) = call(
+            &app,
+            from([203, 0, 113, 10 + n], visit("GET", "/?aff=partner", &[])),
+        )
+        .await;
+        assert_eq!(set_cookies(response.headers()).len(), 4, "visitor {n}");
+    }
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 41);
+
+    // An invented code the API refused makes no second call, from any address.
+    call(
+        &app,
+        from([198, 51, 250, 1], visit("GET", "/?aff=inv0", &[])),
+    )
+    .await;
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 41);
+    let stats = capture.stats();
+    assert_eq!(
+        (stats.recorded, stats.total_limited, stats.refused_partner),
+        (41, 180, 1),
+        "{stats:?}"
+    );
+    mock.shutdown().await;
+}

@@ -76,6 +76,9 @@ pub enum Skip {
     /// click that got an id, or whose call still runs, is a [`Decision::Capture`] answered with
     /// that id, without a call.)
     Repeated,
+    /// The API refused this partner code moments ago (an unknown or inactive link): no click
+    /// call until that is forgotten (10 minutes).
+    RefusedPartner,
     /// The request's [held click](HeldClick) is malformed, or was not signed with this app's
     /// key.
     HeldClickInvalid,
@@ -109,6 +112,9 @@ impl fmt::Display for Skip {
             Self::Repeated => {
                 "this address visited this partner's link moments ago, and that visit got no \
                  click id"
+            }
+            Self::RefusedPartner => {
+                "the API refused this partner code moments ago (an unknown or inactive link)"
             }
             Self::HeldClickInvalid => {
                 "the held click is malformed or was not signed with this app's key (check that \

@@ -11,8 +11,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{ClickCookies, PartnerClick};
+use crate::capture::{Limiter, Verdict};
 use crate::{ClickId, Client};
-use affitor::client::ClickOutcome;
+use affitor::client::{ClickOutcome, ErrorKind};
 
 /// The click call of a partner link, made by [`CaptureClicks::record`](crate::capture::CaptureClicks::record):
 /// a future that gives the cookies to set when the API recorded the click in time.
@@ -108,7 +109,14 @@ impl Drop for Unanswered {
 }
 
 impl PendingClick {
-    pub(crate) fn new(click: PartnerClick, client: &Client, deadline: Duration) -> Self {
+    /// The click call of `click`, bounded by `deadline`; the API's answer teaches `limiter`
+    /// whether the partner code is real.
+    pub(crate) fn new(
+        click: PartnerClick,
+        client: &Client,
+        deadline: Duration,
+        limiter: Option<Arc<Limiter>>,
+    ) -> Self {
         // The deadline counts from the request's arrival, not from the first poll.
         let deadline = tokio::time::Instant::now() + deadline;
         let first = match &click.memo {
@@ -126,6 +134,7 @@ impl PendingClick {
             let unanswered = Unanswered(first);
             let code = click.partner_code();
             let mut answer = Answer::Nothing;
+            let mut verdict = None;
             match tokio::time::timeout_at(deadline, request.send()).await {
                 Ok(Ok(ClickOutcome::Recorded {
                     click_id,
@@ -133,15 +142,28 @@ impl PendingClick {
                     ..
                 })) => {
                     tracing::debug!(partner = code, "partner link recorded as a click");
+                    verdict = Some(Verdict::Recorded);
                     answer = Answer::Recorded {
                         click_id,
                         window_days: cookie_window_days,
                     };
                 }
-                Ok(Ok(ClickOutcome::Inactive { message, .. })) => tracing::debug!(
-                    partner = code,
-                    "the partner link is inactive ({message}): no click, the page is served unchanged"
-                ),
+                Ok(Ok(ClickOutcome::Inactive { message, .. })) => {
+                    verdict = Some(Verdict::Refused);
+                    tracing::debug!(
+                        partner = code,
+                        "the partner link is inactive ({message}): no click, the page is served \
+                         unchanged"
+                    );
+                }
+                Ok(Err(error)) if error.kind() == ErrorKind::Rejected => {
+                    verdict = Some(Verdict::Refused);
+                    tracing::debug!(
+                        partner = code,
+                        "the API refused the click ({error}): an unknown link; the page is served \
+                         unchanged"
+                    );
+                }
                 Ok(Ok(ClickOutcome::Test { .. })) => tracing::debug!(
                     partner = code,
                     "the client is in test mode: the API issues no click id, the page is served \
@@ -160,6 +182,9 @@ impl PendingClick {
                     partner = code,
                     "the click call missed its deadline: the page is served without the cookies"
                 ),
+            }
+            if let (Some(limiter), Some(verdict)) = (&limiter, verdict) {
+                limiter.learn(code, verdict, std::time::Instant::now());
             }
             let cookies = match &answer {
                 Answer::Recorded {

@@ -30,9 +30,15 @@ use crate::adapter::{ClickMemo, Skip};
 /// Behind the addresses, each partner code has a bucket, [`per_partner`](Self::per_partner),
 /// and every click shares one more, [`total`](Self::total): a flood on one partner's link,
 /// however many addresses it comes from, spends that partner's bucket and leaves the rest of
-/// the total to the other partners' visitors. What the limit held back is counted in
-/// [`CaptureStats`](super::CaptureStats). The memory is bounded: at most 10,000 addresses,
-/// 10,000 partner codes and 10,000 recent clicks are kept, the idle ones forgotten first.
+/// the total to the other partners' visitors.
+///
+/// The limit learns from the API's answers which partner codes are real. Half of the total is
+/// kept for the codes whose click the API recorded in the last day: a flood of invented codes
+/// from many addresses spends the other half, and the real partners' visitors still get their
+/// clicks. A code the API refused (an unknown or inactive link) makes no click call for the
+/// next 10 minutes. What the limit held back is counted in [`CaptureStats`](super::CaptureStats).
+/// The memory is bounded: at most 10,000 addresses, 10,000 partner codes, 10,000 recent clicks,
+/// and 10,000 codes recorded or refused are kept, the idle ones forgotten first.
 ///
 /// ```
 /// use std::time::Duration;
@@ -87,6 +93,11 @@ impl ClickLimit {
             enabled: false,
             ..Self::default()
         }
+    }
+
+    /// Whether it bounds anything (not [`none`](Self::none)).
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     /// How many clicks an address may send at once (default 10; at least 1).
@@ -176,9 +187,28 @@ impl ClickLimit {
 /// The most addresses, partner codes, and recent clicks, remembered.
 const MAX_ENTRIES: usize = 10_000;
 
+/// How long a partner code whose click the API recorded counts as real: it may spend the share
+/// of the total kept for real codes.
+const KNOWN_FOR: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long a partner code the API refused makes no click call.
+const REFUSED_FOR: Duration = Duration::from_secs(10 * 60);
+
+/// The share of the total bucket that only codes known to be real may spend.
+const KEPT_FOR_KNOWN_CODES: f64 = 0.5;
+
+/// What the API's answer to a click call says of its partner code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The API recorded the click: the code is real.
+    Recorded,
+    /// The API refused the code: an unknown or inactive link.
+    Refused,
+}
+
 /// The state of a [`ClickLimit`], shared by the clones of a `CaptureClicks`.
 #[derive(Debug, Default)]
-pub(super) struct Limiter {
+pub(crate) struct Limiter {
     state: Mutex<State>,
     pub(super) counts: Counts,
 }
@@ -192,6 +222,8 @@ struct State {
     recent: HashMap<(IpAddr, Box<str>), Sent>,
     /// Every click's bucket; `None` until the first.
     total: Option<Bucket>,
+    /// What the API's last answer said of each partner code, and when.
+    verdicts: HashMap<Box<str>, (Verdict, Instant)>,
 }
 
 /// A click in the repeat memory: when it was sent, and what it became.
@@ -227,6 +259,7 @@ pub(super) struct Counts {
     pub(super) partner_limited: AtomicU64,
     pub(super) total_limited: AtomicU64,
     pub(super) repeated: AtomicU64,
+    pub(super) refused_partner: AtomicU64,
 }
 
 /// What the limit makes of a visit to a partner link.
@@ -274,6 +307,11 @@ impl Limiter {
             }
             return Admission::Repeat(Arc::clone(&sent.memo));
         }
+        if state.verdict(code, now) == Some(Verdict::Refused) {
+            drop(state);
+            self.counts.refused_partner.fetch_add(1, Ordering::Relaxed);
+            return Admission::Held(Skip::RefusedPartner);
+        }
         let held = state.spend(limit, address, code, now);
         if let Some(bound) = held {
             drop(state);
@@ -299,11 +337,45 @@ impl Limiter {
         self.counts.recorded.fetch_add(1, Ordering::Relaxed);
         Admission::Send(memo)
     }
+
+    /// Keeps what the API's answer to a click call said of `code` at `now`.
+    pub(crate) fn learn(&self, code: &str, verdict: Verdict, now: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let verdicts = &mut state.verdicts;
+        if verdicts.len() >= MAX_ENTRIES && !verdicts.contains_key(code) {
+            // Forget the verdicts that no longer count; still more than half full, the
+            // refusals (a visitor can invent any code; the API accepts few).
+            verdicts.retain(|_, (verdict, at)| !expired(*verdict, *at, now));
+            if verdicts.len() >= MAX_ENTRIES / 2 {
+                verdicts.retain(|_, (verdict, _)| *verdict == Verdict::Recorded);
+            }
+            if verdicts.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        verdicts.insert(Box::from(code), (verdict, now));
+    }
+}
+
+/// Whether a verdict given at `at` no longer counts at `now`.
+fn expired(verdict: Verdict, at: Instant, now: Instant) -> bool {
+    let lasts = match verdict {
+        Verdict::Recorded => KNOWN_FOR,
+        Verdict::Refused => REFUSED_FOR,
+    };
+    now.saturating_duration_since(at) >= lasts
 }
 
 impl State {
+    /// What the API last said of `code`, while it still counts.
+    fn verdict(&self, code: &str, now: Instant) -> Option<Verdict> {
+        let &(verdict, at) = self.verdicts.get(code)?;
+        (!expired(verdict, at, now)).then_some(verdict)
+    }
+
     /// Takes one click from the address's, the partner's and the total bucket, when each has
-    /// one; else the bound that held the visit back, and nothing is taken.
+    /// one (of the total, a code not known to be real leaves the share kept for the real
+    /// ones); else the bound that held the visit back, and nothing is taken.
     fn spend(
         &mut self,
         limit: &ClickLimit,
@@ -348,11 +420,16 @@ impl State {
         let partner_tokens = self.partners.get(code).map_or(partner_burst, |bucket| {
             bucket.level(now, partner_refill, partner_burst)
         });
+        let kept = match self.verdict(code, now) {
+            Some(Verdict::Recorded) => 0.0,
+            // Whole clicks, and never the last one: a total of 1 keeps none.
+            _ => ((total_burst - 1.0) * KEPT_FOR_KNOWN_CODES).floor(),
+        };
         let held = if tokens < 1.0 {
             Some(Bound::Address)
         } else if partner_tokens < 1.0 {
             Some(Bound::Partner)
-        } else if total_tokens < 1.0 {
+        } else if total_tokens < 1.0 + kept {
             Some(Bound::Total)
         } else {
             None

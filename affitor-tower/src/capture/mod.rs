@@ -23,6 +23,7 @@ use std::time::Duration;
 
 pub use hold::{HeldClick, HeldClickKey, WeakSecret};
 pub use limit::ClickLimit;
+pub(crate) use limit::{Limiter, Verdict};
 
 use bots::Bots;
 
@@ -350,6 +351,7 @@ impl CaptureClicks {
             partner_limited: load(&counts.partner_limited),
             total_limited: load(&counts.total_limited),
             repeated: load(&counts.repeated),
+            refused_partner: load(&counts.refused_partner),
         }
     }
 
@@ -495,7 +497,9 @@ impl CaptureClicks {
     ///
     /// See [`adapter`](crate::adapter) for the steps together.
     pub fn record(&self, click: PartnerClick, client: &Client) -> PendingClick {
-        PendingClick::new(click, client, self.deadline)
+        // The limit learns from the answer which codes are real.
+        let learn = self.limit.is_enabled().then(|| Arc::clone(&self.limiter));
+        PendingClick::new(click, client, self.deadline, learn)
     }
 }
 
@@ -522,13 +526,17 @@ pub struct CaptureStats {
     /// link shows here.
     pub partner_limited: u64,
     /// Of [`rate_limited`](Self::rate_limited), the visits held back by the total
-    /// ([`ClickLimit::total`]): their address and partner had clicks left. A flood on many
+    /// ([`ClickLimit::total`]): their address and partner had clicks left (a code the API has
+    /// not recorded a click for may not spend the half kept for the real ones). A flood on many
     /// partners' links shows here.
     pub total_limited: u64,
     /// Visits that repeated a click from the same address to the same partner moments before
     /// (within [`ClickLimit::repeat_window`]): no click call; answered with that click's id
     /// when it got one.
     pub repeated: u64,
+    /// Visits to a partner code the API refused moments ago (an unknown or inactive link): no
+    /// click call. A flood of invented codes that repeats them shows here.
+    pub refused_partner: u64,
 }
 
 impl Default for CaptureClicks {

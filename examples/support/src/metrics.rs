@@ -177,7 +177,8 @@ static CAPTURES: Mutex<Vec<CaptureClicks>> = Mutex::new(Vec::new());
 ///   `recorded` (a click call started), `repeated` (answered with the click of the same
 ///   address and partner moments before), `address_limited`, `partner_limited` and
 ///   `total_limited` (held back by the click limit's bound of that name: no click call, no
-///   cookie from the server; the browser tracker, where the page runs it, still records one).
+///   cookie from the server; the browser tracker, where the page runs it, still records one),
+///   and `refused_partner` (a code the API refused moments ago: no click call).
 pub fn export_capture_stats(capture: &CaptureClicks) {
     install_metrics();
     CAPTURES
@@ -199,6 +200,7 @@ fn record_capture_stats() {
         sum.partner_limited += stats.partner_limited;
         sum.total_limited += stats.total_limited;
         sum.repeated += stats.repeated;
+        sum.refused_partner += stats.refused_partner;
     }
     drop(captures);
     // `rate_limited` counts every bound; what neither the partner's nor the total held back,
@@ -213,6 +215,7 @@ fn record_capture_stats() {
         ("address_limited", address_limited),
         ("partner_limited", sum.partner_limited),
         ("total_limited", sum.total_limited),
+        ("refused_partner", sum.refused_partner),
     ] {
         metrics::counter!(CAPTURE_METRIC, "result" => result).absolute(count);
     }

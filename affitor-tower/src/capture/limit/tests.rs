@@ -96,6 +96,7 @@ fn a_flood_from_many_addresses_meets_the_total() {
     let limiter = Limiter::default();
     let limit = ClickLimit::default().total(50, Duration::from_secs(1));
     let now = Instant::now();
+    limiter.learn("p", Verdict::Recorded, now);
     let admitted = (0..1_000u32)
         .filter(|n| {
             let address = Some(IpAddr::from(n.to_be_bytes()));
@@ -103,8 +104,116 @@ fn a_flood_from_many_addresses_meets_the_total() {
         })
         .count();
     assert_eq!(admitted, 50);
-    let later = now + Duration::from_secs(10);
+    // Refilled past the half kept for real codes: a code of unknown worth may spend again.
+    let later = now + Duration::from_secs(30);
     assert_eq!(limiter.check(&limit, address(1), "q", later), None);
+}
+
+/// A flood of invented codes from many addresses (each visit a new address and a new code:
+/// neither bound of its own ever sees one twice) spends only the half of the total not kept
+/// for the codes the API recorded: the real partners' visitors still get clicks, through the
+/// flood, at the total's refill.
+#[test]
+fn a_flood_of_invented_codes_leaves_half_the_total_to_real_partners() {
+    let limiter = Limiter::default();
+    let limit = ClickLimit::default().total(101, Duration::from_millis(10));
+    let start = Instant::now();
+    limiter.learn("real", Verdict::Recorded, start);
+    let mut invented = 0u32;
+    let mut flood = |limiter: &Limiter, now: Instant, visits: u32| {
+        (0..visits)
+            .filter(|_| {
+                invented += 1;
+                let address = Some(IpAddr::from((0x0a00_0000 + invented).to_be_bytes()));
+                limiter
+                    .check(&limit, address, &format!("inv{invented}"), now)
+                    .is_none()
+            })
+            .count()
+    };
+    // Of 101 clicks at once, the invented codes get 51 and leave 50.
+    assert_eq!(flood(&limiter, start, 1_000), 51);
+    let real = |limiter: &Limiter, n: u8, now: Instant| {
+        limiter.check(&limit, Some(IpAddr::from([192, 0, 2, n])), "real", now)
+    };
+    for n in 0..50 {
+        assert_eq!(
+            real(&limiter, n, start),
+            None,
+            "visitor {n} of the real partner"
+        );
+    }
+    assert_eq!(real(&limiter, 50, start), Some(Skip::RateLimited));
+    // A second on, with the flood going on: the 100 clicks refilled go to the real partner
+    // first, up to the half kept; the flood gets what is above it.
+    let later = start + Duration::from_secs(1);
+    assert_eq!(flood(&limiter, later, 1_000), 50);
+    assert_eq!(real(&limiter, 51, later), None);
+    // A new partner's first visitors compete with the flood; once the API has recorded one of
+    // their clicks, the code is real.
+    assert_eq!(
+        limiter.check(&limit, address(1), "newcomer", later),
+        Some(Skip::RateLimited)
+    );
+    limiter.learn("newcomer", Verdict::Recorded, later);
+    assert_eq!(limiter.check(&limit, address(1), "newcomer", later), None);
+    assert!(limiter.counts.total_limited.load(Ordering::Relaxed) >= 1_900);
+}
+
+/// A code the API refused makes no click call for 10 minutes, whatever the address.
+#[test]
+fn a_refused_code_makes_no_call_for_ten_minutes() {
+    let limiter = Limiter::default();
+    let limit = ClickLimit::default();
+    let start = Instant::now();
+    assert_eq!(limiter.check(&limit, address(1), "gone", start), None);
+    limiter.learn("gone", Verdict::Refused, start);
+    let soon = start + Duration::from_secs(60);
+    for n in 2..20 {
+        assert_eq!(
+            limiter.check(&limit, address(n), "gone", soon),
+            Some(Skip::RefusedPartner)
+        );
+    }
+    assert_eq!(limiter.counts.refused_partner.load(Ordering::Relaxed), 18);
+    assert_eq!(limiter.counts.rate_limited.load(Ordering::Relaxed), 0);
+    // Forgotten after 10 minutes: the link may have been made since.
+    let later = start + REFUSED_FOR;
+    assert_eq!(limiter.check(&limit, address(20), "gone", later), None);
+    // A code recorded again is real again.
+    limiter.learn("gone", Verdict::Refused, later);
+    limiter.learn("gone", Verdict::Recorded, later);
+    assert_eq!(limiter.check(&limit, address(21), "gone", later), None);
+}
+
+/// A total of one click keeps none for the real codes: every code may spend it.
+#[test]
+fn a_total_of_one_keeps_nothing_back() {
+    let limiter = Limiter::default();
+    let limit = ClickLimit::default().total(1, Duration::from_secs(3600));
+    assert_eq!(
+        limiter.check(&limit, address(1), "new", Instant::now()),
+        None
+    );
+}
+
+/// What the limit learns of the codes stays bounded, whatever codes visitors invent and the
+/// API refuses.
+#[test]
+fn the_verdicts_stay_bounded() {
+    let limiter = Limiter::default();
+    let now = Instant::now();
+    limiter.learn("real", Verdict::Recorded, now);
+    for n in 0..(3 * MAX_ENTRIES as u32) {
+        limiter.learn(&format!("inv{n}"), Verdict::Refused, now);
+    }
+    let state = limiter.state.lock().unwrap();
+    assert!(
+        state.verdicts.len() <= MAX_ENTRIES,
+        "{}",
+        state.verdicts.len()
+    );
+    assert_eq!(state.verdict("real", now), Some(Verdict::Recorded));
 }
 
 /// The addresses of one IPv6 /64 are one client; an IPv4-mapped address is its IPv4 one.
@@ -191,6 +300,10 @@ fn a_flood_on_one_partner_leaves_the_total_to_the_others() {
         .per_partner(100, Duration::from_secs(3600))
         .total(300, Duration::from_secs(3600));
     let now = Instant::now();
+    // Real partners' codes, which may spend the whole total.
+    for code in ["a", "b", "c", "d", "e"] {
+        limiter.learn(code, Verdict::Recorded, now);
+    }
     let flooded = (0..1_000u32)
         .filter(|n| {
             let address = Some(IpAddr::from((0x0a00_0000 + n).to_be_bytes()));
