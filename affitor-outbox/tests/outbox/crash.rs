@@ -59,6 +59,31 @@ fn child_on(store: Store<'_>, mock: &MockServer, clicks: &str, role: &str) -> Ch
     child
 }
 
+/// Two stand-ins that know the same clicks: one that never answers while a first process sends
+/// (killed meanwhile), then one that does, for the process that takes over; and the clicks, as
+/// the child reads them.
+async fn hanging_then_up() -> (MockServer, MockServer, String) {
+    let (hanging, _) = stand_in().await;
+    hanging.inject(Fault::delay(Duration::from_secs(60)).always());
+    let (up, _) = stand_in().await;
+    let clicks: Vec<ClickId> = (0..SALES).map(|_| hanging.click("partner")).collect();
+    for click_id in &clicks {
+        up.click_with_id("partner", click_id.clone());
+    }
+    let clicks: Vec<&str> = clicks.iter().map(ClickId::as_str).collect();
+    let clicks = clicks.join(",");
+    (hanging, up, clicks)
+}
+
+/// Each of the [`SALES`] sales reached `up` once.
+fn assert_each_sale_sent_once(up: &MockServer) {
+    let mut delivered = sale_requests(up);
+    delivered.sort();
+    let mut expected: Vec<String> = (0..SALES).map(|n| format!("in_{n}")).collect();
+    expected.sort();
+    assert_eq!(delivered, expected, "each sale sent once after the restart");
+}
+
 #[tokio::test]
 async fn a_process_killed_while_events_wait_delivers_each_once_when_started_again() {
     // The API is down for the first process, up for the second. Two stand-ins rather than one
@@ -104,16 +129,8 @@ async fn a_process_killed_while_events_wait_delivers_each_once_when_started_agai
 /// once its lease has ended: all of them, each once, within its 30 s.
 #[tokio::test]
 async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease() {
-    let (hanging, _) = stand_in().await;
-    hanging.inject(Fault::delay(Duration::from_secs(60)).always());
-    let (up, _) = stand_in().await;
+    let (hanging, up, clicks) = hanging_then_up().await;
     let path = sqlite_path("sigkill-sending");
-    let clicks: Vec<ClickId> = (0..SALES).map(|_| hanging.click("partner")).collect();
-    for click_id in &clicks {
-        up.click_with_id("partner", click_id.clone());
-    }
-    let clicks: Vec<&str> = clicks.iter().map(ClickId::as_str).collect();
-    let clicks = clicks.join(",");
 
     // Ready once every sale is being sent.
     let mut first = child(&path, &hanging, &clicks, "send");
@@ -141,11 +158,7 @@ async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease()
         .unwrap()
         .unwrap();
     assert!(status.success(), "the relay process failed: {status}");
-    let mut delivered = sale_requests(&up);
-    delivered.sort();
-    let mut expected: Vec<String> = (0..SALES).map(|n| format!("in_{n}")).collect();
-    expected.sort();
-    assert_eq!(delivered, expected, "each sale sent once after the restart");
+    assert_each_sale_sent_once(&up);
 }
 
 /// The same on Postgres: a relay SIGKILLed while it sends every row leaves them leased in the
@@ -154,16 +167,8 @@ async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease()
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_postgres_relay_killed_while_sending_has_its_rows_sent_again_within_a_lease() {
-    let (hanging, _) = stand_in().await;
-    hanging.inject(Fault::delay(Duration::from_secs(60)).always());
-    let (up, _) = stand_in().await;
+    let (hanging, up, clicks) = hanging_then_up().await;
     let schema = crate::support::postgres::Schema::create("sigkill_sending").await;
-    let clicks: Vec<ClickId> = (0..SALES).map(|_| hanging.click("partner")).collect();
-    for click_id in &clicks {
-        up.click_with_id("partner", click_id.clone());
-    }
-    let clicks: Vec<&str> = clicks.iter().map(ClickId::as_str).collect();
-    let clicks = clicks.join(",");
 
     // Ready once every sale is being sent.
     let mut first = child_on(Store::Postgres(schema.name()), &hanging, &clicks, "send");
@@ -194,11 +199,7 @@ async fn a_postgres_relay_killed_while_sending_has_its_rows_sent_again_within_a_
         .unwrap()
         .unwrap();
     assert!(status.success(), "the relay process failed: {status}");
-    let mut delivered = sale_requests(&up);
-    delivered.sort();
-    let mut expected: Vec<String> = (0..SALES).map(|n| format!("in_{n}")).collect();
-    expected.sort();
-    assert_eq!(delivered, expected, "each sale sent once after the restart");
+    assert_each_sale_sent_once(&up);
 }
 
 /// The child process of the tests above: `write` writes the sales and waits to be killed;

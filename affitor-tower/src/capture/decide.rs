@@ -65,22 +65,60 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
             None => Decision::Skip(Skip::NoConsent),
         };
     }
-    let memo = match admit(options, visit, code) {
-        Ok(memo) => memo,
-        Err(skip) => return Decision::Skip(skip),
-    };
-    Decision::Capture(PartnerClick {
+    let landed = Landed {
         code: code.to_owned(),
         landing_url: landing_url(scheme, host, visit, code),
         referrer: referrer.map(str::to_owned),
-        user_agent: Some(user_agent.to_owned()),
-        language: visit.header("accept-language").and_then(first_language),
+    };
+    let browser = Browser {
+        user_agent,
         existing_click_id,
-        earlier_click_ids: earlier_click_ids(visit),
-        secure: options.secure.unwrap_or(https),
-        domain: options.cookie_domain.clone(),
-        memo,
-    })
+        https,
+    };
+    match admit(options, visit, &landed.code) {
+        Ok(memo) => Decision::Capture(landed.click(options, visit, browser, memo)),
+        Err(skip) => Decision::Skip(skip),
+    }
+}
+
+/// What the request that records a click says of the visitor's browser.
+struct Browser<'r> {
+    user_agent: &'r str,
+    existing_click_id: Option<ClickId>,
+    /// Whether it reached the app over HTTPS (its cookies are then `Secure`).
+    https: bool,
+}
+
+/// Where a visitor landed through a partner link: now, or, for a held click, when they did.
+struct Landed {
+    code: String,
+    landing_url: String,
+    referrer: Option<String>,
+}
+
+impl Landed {
+    /// The click to record for this landing, with the browser of `visit`, once the click
+    /// limit admitted it (`memo`).
+    fn click(
+        self,
+        options: &CaptureClicks,
+        visit: &Visit<'_>,
+        browser: Browser<'_>,
+        memo: Option<Memo>,
+    ) -> PartnerClick {
+        PartnerClick {
+            code: self.code,
+            landing_url: self.landing_url,
+            referrer: self.referrer,
+            user_agent: Some(browser.user_agent.to_owned()),
+            language: visit.header("accept-language").and_then(first_language),
+            existing_click_id: browser.existing_click_id,
+            earlier_click_ids: earlier_click_ids(visit),
+            secure: options.secure.unwrap_or(browser.https),
+            domain: options.cookie_domain.clone(),
+            memo,
+        }
+    }
 }
 
 /// A request that carries a [`HeldClick`] back, once the visitor has consented: the click of
@@ -118,21 +156,24 @@ fn redeem(options: &CaptureClicks, hold: &Hold, visit: &Visit<'_>, token: &str) 
         Err(skip) => return Decision::Skip(skip),
     };
     if !hold.spend(&landing, now) {
+        // Another request recorded it first: this click is never sent, and its repeats get
+        // nothing from it.
+        if let Some(Memo::First(memo)) = &memo {
+            memo.abandon();
+        }
         return Decision::Skip(Skip::HeldClickSpent);
     }
-    let (https, _) = origin(options.proxy_headers, visit);
-    Decision::Capture(PartnerClick {
+    let browser = Browser {
+        user_agent,
+        existing_click_id,
+        https: origin(options.proxy_headers, visit).0,
+    };
+    let landed = Landed {
         code: landing.code,
         landing_url: landing.landing_url,
         referrer: landing.referrer,
-        user_agent: Some(user_agent.to_owned()),
-        language: visit.header("accept-language").and_then(first_language),
-        existing_click_id,
-        earlier_click_ids: earlier_click_ids(visit),
-        secure: options.secure.unwrap_or(https),
-        domain: options.cookie_domain.clone(),
-        memo,
-    })
+    };
+    Decision::Capture(landed.click(options, visit, browser, memo))
 }
 
 /// The visitor's user agent, unless it is missing or a bot's.

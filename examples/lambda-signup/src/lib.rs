@@ -1,8 +1,9 @@
-//! The signup example on AWS Lambda: `POST /api/signup` creates the user and tracks the lead in
-//! the background, and the [`FlushLayer`] waits for that lead to be delivered before the
-//! response leaves. Lambda freezes the process once the response has left, until the next
-//! invocation (or for good): without the flush, a lead still in the client's queue would wait in
-//! a process that no longer runs.
+//! The signup example on AWS Lambda: axum-signup's routes and Affitor layer, run by
+//! `lambda_http`, with a [`FlushLayer`] around them. `POST /api/signup` creates the user and
+//! queues the lead; the flush waits for that lead to be delivered before the response leaves.
+//! Lambda freezes the process once the response has left, until the next invocation (or for
+//! good): without the flush, a lead still in the client's queue would wait in a process that
+//! no longer runs.
 //!
 //! Deploy it with `cargo lambda build --release` and `cargo lambda deploy`, behind a function
 //! URL or an API Gateway HTTP API (the payload format 2.0), with `AFFITOR_API_KEY` set.
@@ -11,28 +12,24 @@
 
 use std::time::Duration;
 
-use affitor_axum::{AffitorClient, AffitorLayer, Client, FlushLayer};
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use example_support::{SignupForm, SignupResponse, Users};
+use affitor_axum::FlushLayer;
+use axum::Router;
+use example_support::{AppConfig, Users};
 
 /// How long a response waits for the events its request queued, unless
 /// `AFFITOR_FLUSH_DEADLINE_MS` says otherwise: 2 s.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 
-/// The function's app: `POST /api/signup`, behind the Affitor layer (the click id found in the
-/// cookie, a header or the body) and, outside it, the flush: the answer leaves once the lead is
+/// The function's app: the signup routes behind the Affitor layer, as in axum-signup, and,
+/// outside them, the flush: an answer leaves once the events its request queued are
 /// delivered, or `flush_deadline` after the handler answered.
-pub fn app(affitor: Client, flush_deadline: Duration) -> Router {
-    Router::new()
-        .route("/api/signup", post(signup))
+pub fn app(config: AppConfig, flush_deadline: Duration) -> Router {
+    let flush = FlushLayer::new(config.affitor.clone(), flush_deadline);
+    axum_signup::signup_routes()
         .with_state(Users::default())
-        .layer(AffitorLayer::new().client(affitor.clone()))
+        .layer(axum_signup::affitor_layer(config))
         // The outermost layer: it waits after everything inside has answered.
-        .layer(FlushLayer::new(affitor, flush_deadline))
+        .layer(flush)
 }
 
 /// `AFFITOR_FLUSH_DEADLINE_MS`, or [`FLUSH_DEADLINE`] when it is unset.
@@ -51,24 +48,4 @@ pub fn flush_deadline_from_env() -> Result<Duration, String> {
                 format!("AFFITOR_FLUSH_DEADLINE_MS `{millis}` is not a number of milliseconds")
             }),
     }
-}
-
-async fn signup(
-    State(users): State<Users>,
-    affitor: AffitorClient,
-    Json(form): Json<SignupForm>,
-) -> Response {
-    let user = match users.create(&form, affitor.click_id().cloned()) {
-        Ok(user) => user,
-        Err(error) => {
-            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
-            return (status, Json(error.body())).into_response();
-        }
-    };
-    // Queued, and delivered before the response leaves: the FlushLayer waits for it.
-    affitor
-        .lead(&user.id)
-        .email(&user.email)
-        .send_in_background();
-    Json(SignupResponse { user_id: user.id }).into_response()
 }

@@ -10,6 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Kept alive: with no `AFFITOR_API_URL`, it holds the local stand-in.
     let env = example_support::Environment::from_env().await?;
     let flush_deadline = lambda_signup::flush_deadline_from_env()?;
-    let app = lambda_signup::app(env.config.affitor.clone(), flush_deadline);
+    let app = lambda_signup::app(env.config.clone(), flush_deadline);
     lambda_http::run(app).await
 }
