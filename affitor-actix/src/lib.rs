@@ -182,7 +182,9 @@ pub use affitor;
 pub use affitor::client::BoundClient;
 pub use affitor_tower;
 #[cfg(feature = "capture")]
-pub use affitor_tower::capture::{CaptureClicks, HeldClick, HeldClickKey};
+pub use affitor_tower::adapter::HeldClick;
+#[cfg(feature = "capture")]
+pub use affitor_tower::capture::{CaptureClicks, HeldClickKey};
 pub use affitor_tower::{
     ClickId, Client,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},

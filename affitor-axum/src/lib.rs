@@ -176,7 +176,9 @@ pub use affitor;
 pub use affitor::client::BoundClient;
 pub use affitor_tower;
 #[cfg(feature = "capture")]
-pub use affitor_tower::capture::{CaptureClicks, HeldClick, HeldClickKey};
+pub use affitor_tower::adapter::HeldClick;
+#[cfg(feature = "capture")]
+pub use affitor_tower::capture::{CaptureClicks, HeldClickKey};
 pub use affitor_tower::{
     AffitorLayer, ClickId, Client, FlushLayer,
     lookup::{ClickIdLookup, ClickIdSearch, ClickIdSource},

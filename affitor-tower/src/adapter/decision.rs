@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use super::PartnerClick;
-use crate::capture::HeldClick;
+use super::{HeldClick, PartnerClick};
 
 /// What [`CaptureClicks::decide`](crate::capture::CaptureClicks::decide) made of a request.
 ///

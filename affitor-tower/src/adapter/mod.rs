@@ -51,7 +51,7 @@
 //! 1. `CaptureClicks::decide` looks at the request's [`Visit`] (its method, target and
 //!    [`Headers`]): a [`Decision::Capture`] carries the [`PartnerClick`] to record, a
 //!    [`Decision::Skip`] says why not ([`Skip`]), and a [`Decision::Hold`] gives the
-//!    `HeldClick` to put in the request's extensions, for the page, when the visitor has not
+//!    [`HeldClick`] to put in the request's extensions, for the page, when the visitor has not
 //!    consented yet (`CaptureClicks::hold_until_consent`).
 //! 2. `CaptureClicks::record` starts the click call: a [`PendingClick`], polled beside the
 //!    handler, that ends with the [`ClickCookies`] by the deadline, or with nothing.
@@ -98,6 +98,8 @@
 mod cookies;
 #[cfg(feature = "capture")]
 mod decision;
+#[cfg(feature = "capture")]
+mod held;
 mod lookup;
 #[cfg(feature = "capture")]
 mod pending;
@@ -110,12 +112,14 @@ pub use cookies::{ClickCookies, KeepPrivate, ResponseCookies};
 pub(crate) use cookies::{MAX_CLICK_IDS, cookie_safe_len};
 #[cfg(feature = "capture")]
 pub use decision::{Decision, Skip};
+#[cfg(feature = "capture")]
+pub use held::HeldClick;
 pub use lookup::{
     BodyKind, BodyLookup, BodyWaitStarted, HeaderLookup, WantedHeader, header_names, lookup_headers,
 };
 #[cfg(feature = "capture")]
 pub use pending::PendingClick;
 #[cfg(feature = "capture")]
-pub(crate) use pending::{ClickMemo, Memo};
+pub(crate) use pending::{ClickMemo, LearnsCodes, Memo, Verdict};
 #[cfg(feature = "capture")]
 pub use visit::{Headers, PartnerClick, Visit};

@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{ClickCookies, PartnerClick};
-use crate::capture::{Limiter, Verdict};
 use crate::{ClickId, Client};
 use affitor::client::{ClickOutcome, ErrorKind};
 
@@ -33,6 +32,21 @@ use affitor::client::{ClickOutcome, ErrorKind};
 #[must_use = "the click is only sent when the future is polled"]
 pub struct PendingClick {
     future: Pin<Box<dyn Future<Output = Option<ClickCookies>> + Send>>,
+}
+
+/// What the API's answer to a click call says of its partner code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The API recorded the click: the code is real.
+    Recorded,
+    /// The API refused the code: an unknown or inactive link.
+    Refused,
+}
+
+/// What learns from the click calls' answers which partner codes are real: the click limit.
+pub(crate) trait LearnsCodes: Send + Sync {
+    /// Keeps what the API's answer said of `code` at `now`.
+    fn learn(&self, code: &str, verdict: Verdict, now: std::time::Instant);
 }
 
 /// What a partner link's click became, kept by the click limit's repeat memory for the visits
@@ -109,13 +123,13 @@ impl Drop for Unanswered {
 }
 
 impl PendingClick {
-    /// The click call of `click`, bounded by `deadline`; the API's answer teaches `limiter`
+    /// The click call of `click`, bounded by `deadline`; the API's answer teaches `learner`
     /// whether the partner code is real.
     pub(crate) fn new(
         click: PartnerClick,
         client: &Client,
         deadline: Duration,
-        limiter: Option<Arc<Limiter>>,
+        learner: Option<Arc<dyn LearnsCodes>>,
     ) -> Self {
         // The deadline counts from the request's arrival, not from the first poll.
         let deadline = tokio::time::Instant::now() + deadline;
@@ -183,8 +197,8 @@ impl PendingClick {
                     "the click call missed its deadline: the page is served without the cookies"
                 ),
             }
-            if let (Some(limiter), Some(verdict)) = (&limiter, verdict) {
-                limiter.learn(code, verdict, std::time::Instant::now());
+            if let (Some(learner), Some(verdict)) = (&learner, verdict) {
+                learner.learn(code, verdict, std::time::Instant::now());
             }
             let cookies = match &answer {
                 Answer::Recorded {

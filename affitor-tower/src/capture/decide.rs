@@ -6,9 +6,11 @@ use std::time::{Instant, SystemTime};
 
 use super::hold::Hold;
 use super::limit::Admission;
-use super::{CaptureClicks, HeldClick, ProxyHeaders};
+use super::{CaptureClicks, ProxyHeaders};
 use crate::ClickId;
-use crate::adapter::{Decision, MAX_CLICK_IDS, Memo, PartnerClick, Skip, Visit, cookie_safe_len};
+use crate::adapter::{
+    Decision, HeldClick, MAX_CLICK_IDS, Memo, PartnerClick, Skip, Visit, cookie_safe_len,
+};
 use crate::parse;
 
 /// The longest partner code accepted, in bytes.

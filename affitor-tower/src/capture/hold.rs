@@ -11,14 +11,14 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::adapter::Skip;
+use crate::adapter::{HeldClick, Skip};
 
 /// The key that signs held clicks (see
 /// [`CaptureClicks::hold_until_consent`](super::CaptureClicks::hold_until_consent)).
@@ -119,78 +119,6 @@ impl fmt::Display for WeakSecret {
 
 impl std::error::Error for WeakSecret {}
 
-/// A visit to a partner link, held until the visitor consents: the signed token the page keeps
-/// and sends back, in the [`HEADER`](Self::HEADER) of a request of its own, once the visitor
-/// has consented.
-///
-/// When [`CaptureClicks::hold_until_consent`](super::CaptureClicks::hold_until_consent) is set
-/// and the consent predicate refuses a partner link's visit, the layer (or the actix-web
-/// middleware) puts a `HeldClick` in the request's extensions: the handler that renders the
-/// page writes it into the page (it is URL-safe: `A-Z a-z 0-9 - _ .`). Nothing is recorded and
-/// no cookie is set. The response is kept out of shared caches.
-///
-/// A held click expires [`LIFETIME`](Self::LIFETIME) after the landing, and is recorded once:
-/// a second request with the same token is refused. It is refused too when the consent
-/// predicate still says no for the request that carries it (the token stays usable), when that
-/// request comes from another site (`Sec-Fetch-Site`), or when its signature is not the key's.
-///
-/// ```
-/// use affitor_tower::capture::HeldClick;
-/// use axum::{Extension, response::Html};
-///
-/// // The page's handler: the token, when the visit was held, in a meta tag the page's script reads.
-/// async fn page(held: Option<Extension<HeldClick>>) -> Html<String> {
-///     let token = held.as_ref().map_or("", |Extension(held)| held.as_str());
-///     Html(format!(r#"<meta name="affitor-held-click" content="{token}">"#))
-/// }
-/// // Once the visitor consents, the page's script:
-/// // fetch("/api/consent", { method: "POST", headers: { "Affitor-Held-Click": token } })
-/// assert_eq!(HeldClick::HEADER, "affitor-held-click");
-/// # let _ = page;
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct HeldClick {
-    token: Arc<str>,
-}
-
-impl HeldClick {
-    /// The request header that carries a held click back: `Affitor-Held-Click`. A custom header
-    /// keeps other sites from sending it: a browser asks the server first (CORS), and sends it
-    /// only where the server allows.
-    ///
-    /// See [`HeldClick`] for an example.
-    pub const HEADER: &'static str = "affitor-held-click";
-
-    /// How long after the landing a held click may be recorded: 30 minutes.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// assert_eq!(affitor_tower::capture::HeldClick::LIFETIME, Duration::from_secs(30 * 60));
-    /// ```
-    pub const LIFETIME: Duration = Duration::from_secs(30 * 60);
-
-    /// The token: what the page keeps and sends back in [`HEADER`](Self::HEADER).
-    ///
-    /// See [`HeldClick`] for an example.
-    pub fn as_str(&self) -> &str {
-        &self.token
-    }
-}
-
-impl fmt::Display for HeldClick {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.token)
-    }
-}
-
-impl fmt::Debug for HeldClick {
-    /// The token's length only: it names the visitor's landing page and referrer.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HeldClick({} bytes)", self.token.len())
-    }
-}
-
 /// The longest token read back: a landing URL and a referrer of 2 KiB each, encoded, fit.
 const MAX_TOKEN: usize = 6 * 1024;
 
@@ -267,9 +195,7 @@ impl Hold {
             URL_SAFE_NO_PAD.encode(payload),
             URL_SAFE_NO_PAD.encode(signature)
         );
-        HeldClick {
-            token: token.into(),
-        }
+        HeldClick::new(token)
     }
 
     /// The facts of `token` at `now`: refused when it is malformed or signed by another key,
@@ -377,6 +303,8 @@ fn fill_random(bytes: &mut [u8]) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";

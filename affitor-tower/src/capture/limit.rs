@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::adapter::{ClickMemo, Skip};
+use crate::adapter::{ClickMemo, LearnsCodes, Skip, Verdict};
 
 /// The bound on the click calls capture sends: on by default.
 ///
@@ -197,18 +197,9 @@ const REFUSED_FOR: Duration = Duration::from_secs(10 * 60);
 /// The share of the total bucket that only codes known to be real may spend.
 const KEPT_FOR_KNOWN_CODES: f64 = 0.5;
 
-/// What the API's answer to a click call says of its partner code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// The API recorded the click: the code is real.
-    Recorded,
-    /// The API refused the code: an unknown or inactive link.
-    Refused,
-}
-
 /// The state of a [`ClickLimit`], shared by the clones of a `CaptureClicks`.
 #[derive(Debug, Default)]
-pub(crate) struct Limiter {
+pub(super) struct Limiter {
     state: Mutex<State>,
     pub(super) counts: Counts,
 }
@@ -337,9 +328,11 @@ impl Limiter {
         self.counts.recorded.fetch_add(1, Ordering::Relaxed);
         Admission::Send(memo)
     }
+}
 
+impl LearnsCodes for Limiter {
     /// Keeps what the API's answer to a click call said of `code` at `now`.
-    pub(crate) fn learn(&self, code: &str, verdict: Verdict, now: Instant) {
+    fn learn(&self, code: &str, verdict: Verdict, now: Instant) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let verdicts = &mut state.verdicts;
         if verdicts.len() >= MAX_ENTRIES && !verdicts.contains_key(code) {

@@ -21,14 +21,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use hold::{HeldClick, HeldClickKey, WeakSecret};
+pub use hold::{HeldClickKey, WeakSecret};
 pub use limit::ClickLimit;
-pub(crate) use limit::{Limiter, Verdict};
 
 use bots::Bots;
 
 use crate::Client;
-use crate::adapter::{Decision, PartnerClick, PendingClick, Visit};
+use crate::adapter::{Decision, LearnsCodes, PartnerClick, PendingClick, Visit};
 
 /// The options of the click capture: turn it on with `AffitorLayer::capture_clicks` or the
 /// actix-web middleware's `capture_clicks`.
@@ -420,9 +419,9 @@ impl CaptureClicks {
 
     /// Holds a partner link's visit the [consent predicate](Self::consent) refuses, rather than
     /// losing it: nothing is recorded and no cookie is set, but the request gets a
-    /// [`HeldClick`], a token signed with `key` that carries the landing's facts (the landing
+    /// [`HeldClick`](crate::adapter::HeldClick), a token signed with `key` that carries the landing's facts (the landing
     /// URL, the referrer, the time). The page keeps it; once the visitor consents, the page
-    /// sends it back in the [`Affitor-Held-Click`](HeldClick::HEADER) header of a request of
+    /// sends it back in the [`Affitor-Held-Click`](crate::adapter::HeldClick::HEADER) header of a request of
     /// its own (a `fetch` to any route of the app), and that request's response records the
     /// click, with the landing's URL and referrer, and sets the cookies.
     ///
@@ -430,7 +429,7 @@ impl CaptureClicks {
     /// another page: without this, a visitor who consents after landing is lost to the partner.
     /// A held click is refused when the predicate still says no for the request that carries
     /// it (set the consent cookie in the page before sending it), when it is older than
-    /// [`HeldClick::LIFETIME`] (30 minutes), when it was recorded already, or when it comes
+    /// [`HeldClick::LIFETIME`](crate::adapter::HeldClick::LIFETIME) (30 minutes), when it was recorded already, or when it comes
     /// from another site. The click limit bounds held clicks as it bounds the others.
     ///
     /// Each server remembers the held clicks it recorded, and refuses them a second time; in a
@@ -498,8 +497,11 @@ impl CaptureClicks {
     /// See [`adapter`](crate::adapter) for the steps together.
     pub fn record(&self, click: PartnerClick, client: &Client) -> PendingClick {
         // The limit learns from the answer which codes are real.
-        let learn = self.limit.is_enabled().then(|| Arc::clone(&self.limiter));
-        PendingClick::new(click, client, self.deadline, learn)
+        let learner = self
+            .limit
+            .is_enabled()
+            .then(|| Arc::clone(&self.limiter) as Arc<dyn LearnsCodes>);
+        PendingClick::new(click, client, self.deadline, learner)
     }
 }
 

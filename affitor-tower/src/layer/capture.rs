@@ -125,7 +125,7 @@ impl<S> CaptureService<S> {
 
     /// Starts the click call when `request` is a partner link to record, or carries a held
     /// click back; `Some(None)` for a partner link that is not recorded (its response is kept
-    /// out of shared caches; a held visit's [`HeldClick`](crate::capture::HeldClick) goes into
+    /// out of shared caches; a held visit's [`HeldClick`](crate::adapter::HeldClick) goes into
     /// the request's extensions), `None` for any other request.
     fn start<B>(&self, request: &mut Request<B>) -> Option<Option<PendingClick>> {
         let (capture, client) = &*self.capture;

@@ -3,8 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use affitor_tower::adapter::Visit;
-use affitor_tower::capture::HeldClick;
+use affitor_tower::adapter::{HeldClick, Visit};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
