@@ -243,7 +243,10 @@ async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
 }
 
 /// With the in-memory queue, a request's `enqueue().await` is `send_in_background()`: it
-/// returns once the event is queued, and the worker delivers it; an invalid one fails there.
+/// returns once the event is queued, and the worker delivers it. (An invalid one goes the same
+/// way as `send_in_background`'s; it is not sent here, where its warning, logged on a thread
+/// without a subscriber, would race the log test's capture of the same line: tracing caches a
+/// call site's interest for every thread.)
 #[tokio::test]
 async fn enqueue_with_the_memory_queue_queues_and_delivers() {
     let mock = MockServer::start().await.unwrap();
@@ -255,14 +258,9 @@ async fn enqueue_with_the_memory_queue_queues_and_delivers() {
         .unwrap();
 
     client.lead("user_1").click_id(click_id).enqueue().await;
-    client
-        .sale("in_zero", 0)
-        .customer_key("user_1")
-        .enqueue()
-        .await;
     assert_eq!(client.delivery_stats().queued, 1);
-    let stats = settled(&client, 2).await;
-    assert_eq!((stats.delivered, stats.failed), (1, 1), "{stats:?}");
+    let stats = settled(&client, 1).await;
+    assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");
     assert_eq!(mock.leads().len(), 1);
 }
 
