@@ -14,7 +14,6 @@ use affitor_actix::{
     ClientRejection,
 };
 use affitor_mock::MockServer;
-use support::Logs;
 
 async fn required(AffitorClickId(id): AffitorClickId) -> String {
     format!("click {id}")
@@ -121,8 +120,10 @@ async fn a_missing_middleware_is_a_500_that_says_to_install_it() {
 
 #[actix_web::test]
 async fn an_optional_click_id_without_the_middleware_is_none_but_logged() {
-    let logs = Logs::default();
-    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("trace");
     let (status, body) = call(None, optional, with_cookie()).await;
     // actix-web turns the extractor's error into `None`...
     assert_eq!((status, body.as_str()), (StatusCode::OK, "no click"));

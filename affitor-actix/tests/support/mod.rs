@@ -2,7 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -108,35 +108,4 @@ pub fn take_one(seens: &Seens) -> Seen {
     let mut seens = seens.lock().unwrap();
     assert_eq!(seens.len(), 1, "the handler ran {} times", seens.len());
     seens.pop().unwrap()
-}
-
-/// A buffer that a tracing subscriber writes into.
-#[derive(Clone, Default)]
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    pub fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    /// A subscriber that writes into this buffer, every level, no colours.
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        let logs = self.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || logs.clone())
-            .finish()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

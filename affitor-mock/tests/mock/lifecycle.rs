@@ -1,6 +1,7 @@
 //! Lifecycle and logs
 
 use crate::support::*;
+use test_support::Logs;
 
 #[tokio::test]
 async fn shutdown_closes_the_port_and_dropping_the_handle_stops_the_server() {
@@ -25,43 +26,14 @@ async fn shutdown_closes_the_port_and_dropping_the_handle_stops_the_server() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Captures what `tracing` writes on this thread at `info` and above.
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-// Current-thread runtimes, so the server's tasks log to this thread's subscriber.
+// Current-thread runtimes, so the server's tasks log to this thread's subscriber; each test
+// alone in a process of its own, so its capture misses nothing.
 #[tokio::test(flavor = "current_thread")]
 async fn log_events_logs_one_line_per_event_without_secrets() {
-    let (captured, _guard) = capture_logs();
+    if !test_support::alone!() {
+        return;
+    }
+    let (captured, _guard) = Logs::capture("info");
     let mock = MockServer::builder()
         .api_key("aff_secret_key")
         .log_events(true)
@@ -107,7 +79,10 @@ async fn log_events_logs_one_line_per_event_without_secrets() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn without_log_events_the_stand_in_is_quiet() {
-    let (captured, _guard) = capture_logs();
+    if !test_support::alone!() {
+        return;
+    }
+    let (captured, _guard) = Logs::capture("info");
     let mock = MockServer::start().await.unwrap();
     let reply = post_anonymous(&mock, Endpoint::Click, click_body("partner")).await;
     assert_eq!(reply.status, 200);

@@ -3,7 +3,7 @@
 
 pub(crate) use std::io;
 pub(crate) use std::net::SocketAddr;
-pub(crate) use std::sync::{Arc, Mutex};
+pub(crate) use std::sync::Arc;
 pub(crate) use std::time::Duration;
 
 pub(crate) use affitor::client::Endpoint;

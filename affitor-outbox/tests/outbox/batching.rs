@@ -79,7 +79,8 @@ async fn concurrent_enqueues_share_transactions(mock: MockServer, client: Client
 }
 
 /// Enqueues `count` sales to a store that cannot take them: each falls back to the memory
-/// queue, counted, with one warning for all of them.
+/// queue, counted, with one warning for all of them. The calling test runs
+/// [`test_support::alone!`], for the count of warnings to be complete.
 async fn unwritable_store_falls_back_with_one_warning(
     mock: &MockServer,
     client: &Client,
@@ -129,6 +130,9 @@ mod sqlite {
     /// The table is gone (dropped behind the outbox's back): every write fails at once.
     #[tokio::test]
     async fn a_store_that_cannot_be_written_falls_back_with_one_warning_a_minute() {
+        if !test_support::alone!() {
+            return;
+        }
         let (mock, client) = stand_in().await;
         let path = sqlite_path("unwritable");
         let outbox = Outbox::builder(client.clone())
@@ -168,6 +172,9 @@ mod postgres {
     /// Another session holds the table: every write waits, past the enqueue timeout.
     #[tokio::test]
     async fn a_store_that_cannot_be_written_falls_back_with_one_warning_a_minute() {
+        if !test_support::alone!() {
+            return;
+        }
         let (mock, client) = stand_in().await;
         let schema = Schema::create("unwritable").await;
         let pool = schema.pool().await;

@@ -284,7 +284,6 @@ impl fmt::Debug for PendingClick {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
 
     use serde_json::json;
 
@@ -317,30 +316,12 @@ mod tests {
         }
     }
 
-    /// The `debug` lines logged while `future` runs.
+    /// The `debug` lines logged while `future` runs. The calling test runs
+    /// [`test_support::alone!`], for the capture to be complete.
     async fn logged<T>(future: impl Future<Output = T>) -> (T, String) {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (logs, _guard) = test_support::Logs::capture("debug");
         let output = future.await;
-        let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
-        (output, text)
+        (output, logs.text())
     }
 
     #[tokio::test]
@@ -396,6 +377,9 @@ mod tests {
 
     #[tokio::test]
     async fn no_cookies_and_a_debug_line_when_the_api_does_not_record_the_click() {
+        if !test_support::alone!() {
+            return;
+        }
         let mock = MockServer::start().await.unwrap();
         mock.inactive_link("sleeping");
         let capture = CaptureClicks::new();
@@ -436,6 +420,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_late_answer_is_abandoned_at_the_deadline() {
+        if !test_support::alone!() {
+            return;
+        }
         let mock = MockServer::start().await.unwrap();
         mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Click));
         let capture = CaptureClicks::new().deadline(Duration::from_millis(50));
@@ -448,6 +435,9 @@ mod tests {
 
     #[tokio::test]
     async fn test_mode_has_no_click_id_to_store() {
+        if !test_support::alone!() {
+            return;
+        }
         let mock = MockServer::start().await.unwrap();
         let client = mock.client_builder().test_mode(true).build().unwrap();
         let (cookies, log) =
@@ -471,6 +461,9 @@ mod tests {
     /// when that visit went away before its call answered.
     #[tokio::test]
     async fn a_repeat_gets_nothing_when_the_click_it_repeats_is_dropped() {
+        if !test_support::alone!() {
+            return;
+        }
         let mock = MockServer::start().await.unwrap();
         mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Click));
         let client = client(&mock);

@@ -401,30 +401,12 @@ async fn works_inside_an_axum_router() {
     assert_eq!(status, 400);
 }
 
-/// Collects what the layer logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn rejections_are_logged_with_source_and_reason_never_the_value() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("debug");
 
     let seen = layered(
         AffitorLayer::new(),
@@ -443,7 +425,7 @@ async fn rejections_are_logged_with_source_and_reason_never_the_value() {
 
     // Each rejection logged once, at `warn` or, within the interval of the last warning,
     // at `debug`: never more than one warning.
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     let lines: Vec<&str> = logs
         .lines()
         .filter(|line| line.contains("invalid click id"))

@@ -14,6 +14,7 @@ use affitor::{
     client::{DeliveryStats, RetryPolicy, SaleOutcome},
 };
 use affitor_mock::{Fault, MockServer, RefundStatus};
+use test_support::Logs;
 
 #[tokio::test]
 async fn three_500s_then_every_queued_sale_is_recorded_once() {
@@ -374,14 +375,10 @@ async fn a_background_sale_answered_409_counts_as_delivered() {
 
 #[tokio::test]
 async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer_key() {
-    let logs = LogCapture::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = Logs::capture("debug");
 
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");

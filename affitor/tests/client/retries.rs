@@ -12,6 +12,7 @@ use affitor::{
 };
 use affitor_mock::{Fault, MockServer, RefundStatus};
 use serde_json::json;
+use test_support::Logs;
 
 #[tokio::test]
 async fn rate_limited_chain_is_not_retried() {
@@ -598,14 +599,10 @@ async fn the_key_never_appears_in_debug_or_errors() {
 #[tokio::test(flavor = "current_thread")]
 async fn spans_name_the_endpoint_and_the_outcome_never_the_key_or_the_email() {
     const KEY: &str = "aff_live_tracing_secret_42";
-    let capture = LogCapture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("affitor::client=trace")
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    if !test_support::alone!() {
+        return;
+    }
+    let (capture, _guard) = Logs::capture("affitor::client=trace");
 
     let mock = MockServer::builder().api_key(KEY).start().await.unwrap();
     let client = mock.client();

@@ -1,8 +1,7 @@
 //! What the client tests share: retry policies that keep them fast, clients of the stand-in
-//! API, waiting for a condition, and capturing what `tracing` writes.
+//! API, and waiting for a condition.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use affitor::{
@@ -57,28 +56,6 @@ pub(crate) async fn settled(client: &Client, calls: u64) -> DeliveryStats {
     })
     .await;
     stats
-}
-
-/// A `tracing` writer that keeps what the subscriber writes.
-#[derive(Clone, Default)]
-pub(crate) struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    /// What was written so far.
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl std::io::Write for LogCapture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Queues a sale of 4900 cents from `click_id` for each id.

@@ -5,8 +5,6 @@
 #![cfg(feature = "webhook")]
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
-use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor::client::Endpoint;

@@ -2,19 +2,6 @@
 
 use super::*;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn not_in_debug_output() {
     let stripe = Verifier::<Stripe>::builder()
@@ -38,13 +25,10 @@ fn not_in_debug_output() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn not_in_errors_or_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    if !test_support::alone!() {
+        return;
+    }
+    let (captured, _guard) = test_support::Logs::capture("trace");
 
     let mock = MockServer::start().await.unwrap();
     let client = mock.client();
@@ -68,7 +52,7 @@ async fn not_in_errors_or_logs() {
             .await
     ));
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("webhook"),
         "the deliveries were logged: {logs}"
