@@ -240,11 +240,9 @@ async fn without_the_flush_the_frozen_process_holds_the_lead() {
     // The retry was due a second after the first attempt: the frozen process never sends it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(mock.leads().is_empty(), "{:?}", mock.leads());
-    assert_eq!(
-        mock.requests_to(Endpoint::Lead).len(),
-        1,
-        "only the 429'd attempt"
-    );
+    // The first attempt races the response: frozen first, it has not left yet.
+    let attempts = mock.requests_to(Endpoint::Lead).len();
+    assert!(attempts <= 1, "at most the 429'd attempt, not {attempts}");
     // Thawed (the next invocation, if Lambda sends one), it sends it: the lead was only held.
     let pid = Pid::from_raw(i32::try_from(function.0.id()).unwrap()).unwrap();
     kill_process(pid, Signal::CONT).unwrap();
