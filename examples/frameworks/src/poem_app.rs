@@ -38,7 +38,7 @@ use tower::{BoxError, Layer, Service};
 ///
 /// The compatibility spawns the layer's service behind a `tower::buffer::Buffer` when the
 /// middleware is applied: build the app within a Tokio runtime, as a server's `main` is.
-pub fn app() -> impl Endpoint + 'static {
+pub fn app() -> impl Endpoint {
     Route::new()
         .at("/api/signup", post(signup))
         .with(HttpLayer::new(AffitorLayer::new()).compat())
