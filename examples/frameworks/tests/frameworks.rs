@@ -37,48 +37,62 @@ where
     let body = r#"{"email":"ada@example.com","affitorClickId":"clk_from_body"}"#;
 
     // The cookie comes first in the default order: the body is not read, and streams through.
-    let answer = post(
-        address,
-        Some("theme=dark; affitor_click_id=clk_from_cookie"),
-        body,
-    )
-    .await?;
+    let cookie = "theme=dark; affitor_click_id=clk_from_cookie";
+    let answer = post(address, "/api/signup", Some(cookie), body).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(
-        answer,
+        answer.body,
         format!("clk_from_cookie\nclick id found in the cookie `affitor_click_id`\n{body}")
     );
 
     // No header or cookie: the layer reads the JSON body for the click id, and the handler gets
     // the body again, byte for byte.
-    let answer = post(address, None, body).await?;
+    let answer = post(address, "/api/signup", None, body).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(
-        answer,
+        answer.body,
         format!("clk_from_body\nclick id found in the JSON body field `affitorClickId`\n{body}")
     );
 
     // No click id anywhere: the handler runs, with a lookup that found none.
     let plain = r#"{"email":"grace@example.com"}"#;
-    let answer = post(address, None, plain).await?;
-    let (click_id, rest) = answer.split_once('\n').ok_or("an answer of one line")?;
+    let answer = post(address, "/api/signup", None, plain).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let (click_id, rest) = answer
+        .body
+        .split_once('\n')
+        .ok_or("an answer of one line")?;
     assert_eq!(click_id, "-");
     assert!(rest.ends_with(&format!("\n{plain}")), "{answer:?}");
+
+    // The framework's own answers go back through the layer as they were: no route, a 404.
+    let answer = post(address, "/api/nowhere", None, body).await?;
+    assert_eq!(answer.status, 404, "{answer:?}");
 
     server.abort();
     Ok(())
 }
 
-/// Sends `POST /api/signup` with a JSON body (its second half sent a moment after the first,
+/// An answer's status code and body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+/// Sends a `POST` to `path` with a JSON body (its second half sent a moment after the first,
 /// so that a body read for the click id arrives in more than one piece) and, when given, a
-/// `Cookie` header; returns the body of a 200 answer.
+/// `Cookie` header.
 async fn post(
     address: SocketAddr,
+    path: &str,
     cookie: Option<&str>,
     body: &str,
-) -> Result<String, Box<dyn Error>> {
+) -> Result<Answer, Box<dyn Error>> {
     let exchange = async {
         let mut stream = TcpStream::connect(address).await?;
         let mut head = format!(
-            "POST /api/signup HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n",
             body.len()
         );
@@ -105,18 +119,20 @@ async fn post(
     let (head, body) = response
         .split_once("\r\n\r\n")
         .ok_or("an answer without a blank line")?;
-    let status = head.lines().next().unwrap_or_default();
-    if !status.starts_with("HTTP/1.1 200 ") {
-        return Err(format!("not a 200: {response:?}").into());
-    }
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .ok_or_else(|| format!("not an HTTP/1.1 answer: {response:?}"))?
+        .parse()?;
     let chunked = head
         .lines()
         .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
-    Ok(if chunked {
+    let body = if chunked {
         unchunk(body)?
     } else {
         body.to_owned()
-    })
+    };
+    Ok(Answer { status, body })
 }
 
 /// The data of a chunked body.
