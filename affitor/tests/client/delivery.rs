@@ -21,11 +21,7 @@ async fn three_500s_then_every_queued_sale_is_recorded_once() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     mock.inject(Fault::status(500).on(Endpoint::Sale).times(3));
-    let client = mock
-        .client_builder()
-        .retry(patient_retries())
-        .build()
-        .unwrap();
+    let client = patient_client(&mock);
 
     let sales = ids("in_500", 5);
     queue_sales(&client, &click_id, sales.clone());
@@ -53,11 +49,7 @@ async fn nothing_queued_is_lost_while_the_api_refuses_connections_for_2s() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
     // Retries every 10 to 50 ms for up to 20 s: they outlast the 2 s outage.
-    let client = mock
-        .client_builder()
-        .retry(patient_retries())
-        .build()
-        .unwrap();
+    let client = patient_client(&mock);
     // A pooled connection that the outage will break.
     let warm_up = client.sale("in_warm", 100).click_id(click_id.clone());
     assert!(warm_up.send().await.unwrap().is_recorded());
@@ -244,19 +236,12 @@ async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
 }
 
 /// With the in-memory queue, a request's `enqueue().await` is `send_in_background()`: it
-/// returns once the event is queued, and the worker delivers it. (An invalid one goes the same
-/// way as `send_in_background`'s; it is not sent here, where its warning, logged on a thread
-/// without a subscriber, would race the log test's capture of the same line: tracing caches a
-/// call site's interest for every thread.)
+/// returns once the event is queued, and the worker delivers it.
 #[tokio::test]
 async fn enqueue_with_the_memory_queue_queues_and_delivers() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = mock
-        .client_builder()
-        .retry(patient_retries())
-        .build()
-        .unwrap();
+    let client = patient_client(&mock);
 
     client.lead("user_1").click_id(click_id).enqueue().await;
     assert_eq!(client.delivery_stats().queued, 1);
@@ -268,11 +253,7 @@ async fn enqueue_with_the_memory_queue_queues_and_delivers() {
 #[tokio::test]
 async fn invalid_events_fail_without_reaching_the_queue() {
     let mock = MockServer::start().await.unwrap();
-    let client = mock
-        .client_builder()
-        .retry(patient_retries())
-        .build()
-        .unwrap();
+    let client = patient_client(&mock);
 
     client
         .sale("in_zero", 0)
@@ -358,11 +339,7 @@ async fn a_webhook_sale_whose_answer_was_lost_is_recorded_once() {
 async fn a_background_sale_answered_409_counts_as_delivered() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = mock
-        .client_builder()
-        .retry(patient_retries())
-        .build()
-        .unwrap();
+    let client = patient_client(&mock);
     let first = client.sale("in_dup", 100).click_id(click_id.clone()).send();
     assert!(first.await.unwrap().is_recorded());
 

@@ -15,11 +15,7 @@ use affitor_mock::{Fault, MockServer, RefundStatus};
 async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = mock
-        .client_builder()
-        .retry(patient_retries())
-        .build()
-        .unwrap();
+    let client = patient_client(&mock);
 
     let sales = ids("in_flush", 1000);
     queue_sales(&client, &click_id, sales.clone());
@@ -225,11 +221,7 @@ fn a_worker_that_dies_with_its_runtime_is_replaced_on_the_next_one() {
     let click_id = mock.click("partner");
     // The first sale is recorded, and its answer held back past the first runtime's end.
     mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
-    let client = mock
-        .client_builder()
-        .retry(patient_retries())
-        .build()
-        .unwrap();
+    let client = patient_client(&mock);
 
     let first = current_thread();
     first.block_on(async {

@@ -20,6 +20,14 @@ pub(crate) fn patient_retries() -> RetryPolicy {
         .deadline(Duration::from_secs(20))
 }
 
+/// A client of `mock` with [`patient_retries`].
+pub(crate) fn patient_client(mock: &MockServer) -> Client {
+    mock.client_builder()
+        .retry(patient_retries())
+        .build()
+        .expect("a client of the stand-in")
+}
+
 /// A fresh stand-in API and a client of it.
 pub(crate) async fn setup() -> (MockServer, Client) {
     let mock = MockServer::start().await.unwrap();
