@@ -140,6 +140,10 @@ impl SqliteStore {
             // A deleted row's bytes are overwritten, not left in free pages: delivered leads'
             // emails do not stay in the file.
             .pragma("secure_delete", "ON")
+            // A batch's INSERT inside its transaction keeps a statement journal (the pages it
+            // changes, to undo it alone); past 64 KiB SQLite spills that journal to a temporary
+            // file, created and deleted for each batch. In memory, it never touches the disk.
+            .pragma("temp_store", "MEMORY")
             .busy_timeout(BUSY_TIMEOUT);
         if let Some(bytes) = config.max_file_size {
             // SQLite's own limit, in pages of PAGE_SIZE bytes: past it a write fails with
