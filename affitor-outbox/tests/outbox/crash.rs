@@ -17,6 +17,7 @@ use crate::support::{quick_policy, sale_requests, sqlite_path, stand_in, wait_un
 const SALES: usize = 20;
 
 /// Where the child opens its outbox: a SQLite file, or a Postgres schema of the test server.
+#[derive(Clone, Copy)]
 enum Store<'a> {
     Sqlite(&'a str),
     #[cfg(feature = "postgres")]
@@ -129,36 +130,16 @@ async fn a_process_killed_while_events_wait_delivers_each_once_when_started_agai
 /// once its lease has ended: all of them, each once, within its 30 s.
 #[tokio::test]
 async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease() {
-    let (hanging, up, clicks) = hanging_then_up().await;
     let path = sqlite_path("sigkill-sending");
-
-    // Ready once every sale is being sent.
-    let mut first = child(&path, &hanging, &clicks, "send");
-    first.kill().expect("SIGKILL");
-    first.wait().expect("the killed child is reaped");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
-        .await
-        .unwrap();
-    let (leased,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM affitor_outbox WHERE lease_owner IS NOT NULL AND lease_until IS NOT NULL",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        leased, SALES as i64,
-        "every row was held by the killed relay"
-    );
-    pool.close().await;
-
-    // The `relay` child waits at most 30 s for the store to empty.
-    let mut second = child(&path, &up, "", "relay-default-lease");
-    let status = tokio::task::spawn_blocking(move || second.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "the relay process failed: {status}");
-    assert_each_sale_sent_once(&up);
+    let leased = async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        let (leased,): (i64,) = sqlx::query_as(LEASED).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        leased
+    };
+    sent_again_after_a_kill_while_sending(Store::Sqlite(&path), leased).await;
 }
 
 /// The same on Postgres: a relay SIGKILLed while it sends every row leaves them leased in the
@@ -167,33 +148,40 @@ async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease()
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_postgres_relay_killed_while_sending_has_its_rows_sent_again_within_a_lease() {
-    let (hanging, up, clicks) = hanging_then_up().await;
     let schema = crate::support::postgres::Schema::create("sigkill_sending").await;
+    let leased = async {
+        let pool = schema.pool().await;
+        let (leased,): (i64,) = sqlx::query_as(LEASED).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        leased
+    };
+    sent_again_after_a_kill_while_sending(Store::Postgres(schema.name()), leased).await;
+}
 
+/// How many rows carry a relay's lease.
+const LEASED: &str =
+    "SELECT count(*) FROM affitor_outbox WHERE lease_owner IS NOT NULL AND lease_until IS NOT NULL";
+
+/// SIGKILLs a child that is sending every row of `store`, checks with `leased` (awaited after
+/// the kill) that the dead relay still holds each of them, then runs a relay in another process
+/// with the default lease: it sends each sale once.
+async fn sent_again_after_a_kill_while_sending(
+    store: Store<'_>,
+    leased: impl std::future::Future<Output = i64>,
+) {
+    let (hanging, up, clicks) = hanging_then_up().await;
     // Ready once every sale is being sent.
-    let mut first = child_on(Store::Postgres(schema.name()), &hanging, &clicks, "send");
+    let mut first = child_on(store, &hanging, &clicks, "send");
     first.kill().expect("SIGKILL");
     first.wait().expect("the killed child is reaped");
-    let pool = schema.pool().await;
-    let (leased,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM affitor_outbox WHERE lease_owner IS NOT NULL AND lease_until IS NOT NULL",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
     assert_eq!(
-        leased, SALES as i64,
+        leased.await,
+        SALES as i64,
         "every row was held by the killed relay"
     );
-    pool.close().await;
 
-    // The `relay` child waits at most 30 s for the table to empty.
-    let mut second = child_on(
-        Store::Postgres(schema.name()),
-        &up,
-        "",
-        "relay-default-lease",
-    );
+    // The `relay` child waits at most 30 s for the store to empty.
+    let mut second = child_on(store, &up, "", "relay-default-lease");
     let status = tokio::task::spawn_blocking(move || second.wait())
         .await
         .unwrap()
