@@ -10,7 +10,7 @@ use affitor_mock::MockServer;
 use affitor_outbox::Outbox;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-use crate::support::{sale, sale_requests, stand_in, wait_until};
+use crate::support::{sale, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(60);
 const CONCURRENT: usize = 1000;
@@ -155,6 +155,7 @@ mod sqlite {
 mod postgres {
     use super::*;
     use crate::support::postgres::Schema;
+    use crate::support::sale_requests;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once() {

@@ -184,8 +184,8 @@ async fn sent_again_after_a_kill_while_sending(
     let mut second = child_on(store, &up, "", "relay-default-lease");
     let status = tokio::task::spawn_blocking(move || second.wait())
         .await
-        .unwrap()
-        .unwrap();
+        .expect("the wait for the relay process ends")
+        .expect("the relay process is reaped");
     assert!(status.success(), "the relay process failed: {status}");
     assert_each_sale_sent_once(&up);
 }
