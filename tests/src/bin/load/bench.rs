@@ -123,7 +123,10 @@ impl Bench {
                 .api_key(mock.api_key())
                 .build()?;
             let outbox = match variant {
-                Variant::Outbox => Some(open_outbox(&outbox_path, affitor.clone()).await?),
+                Variant::Outbox | Variant::OutboxStore => {
+                    let relay = variant == Variant::Outbox;
+                    Some(open_outbox(&outbox_path, affitor.clone(), relay).await?)
+                }
                 _ => None,
             };
             Ok::<_, BoxError>((affitor, outbox))
@@ -174,8 +177,11 @@ impl Bench {
             });
             Ok::<_, BoxError>((warmup, measured, cpu, rss_growth_kib, attack))
         })();
-        let stats = matches!(variant, Variant::On | Variant::Attacked | Variant::Outbox)
-            .then(|| affitor.delivery_stats());
+        let stats = matches!(
+            variant,
+            Variant::On | Variant::Attacked | Variant::Outbox | Variant::OutboxStore
+        )
+        .then(|| affitor.delivery_stats());
         let outbox_stats = outbox.as_ref().map(Outbox::stats);
         // The same short drain for every variant: leads still on their way when wrk stops
         // count if they arrive within it.
@@ -212,20 +218,25 @@ impl Bench {
     }
 }
 
-/// The outbox of an OUTBOX run: a SQLite file at `path`, or the Postgres database
-/// `AFFITOR_LOAD_OUTBOX` names (a `postgres://` URL), its `affitor_outbox` table dropped first so
-/// that every run starts empty.
-async fn open_outbox(path: &std::path::Path, affitor: Client) -> Result<Outbox, BoxError> {
+/// The outbox of an OUTBOX (or STORE: `relay` off) run: a SQLite file at `path`, or the
+/// Postgres database `AFFITOR_LOAD_OUTBOX` names (a `postgres://` URL), its `affitor_outbox`
+/// table dropped first so that every run starts empty.
+async fn open_outbox(
+    path: &std::path::Path,
+    affitor: Client,
+    relay: bool,
+) -> Result<Outbox, BoxError> {
+    let outbox = Outbox::builder(affitor).relay(relay);
     let Some(url) = std::env::var("AFFITOR_LOAD_OUTBOX")
         .ok()
         .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
     else {
-        return Ok(Outbox::open(&path.to_string_lossy(), affitor).await?);
+        return Ok(outbox.open(&path.to_string_lossy()).await?);
     };
     let pool = affitor_outbox::sqlx::PgPool::connect(&url).await?;
     affitor_outbox::sqlx::query("DROP TABLE IF EXISTS affitor_outbox")
         .execute(&pool)
         .await?;
     pool.close().await;
-    Ok(Outbox::open(&url, affitor).await?)
+    Ok(outbox.open(&url).await?)
 }

@@ -21,6 +21,8 @@
 //!   (waiting, when the store is behind, up to its enqueue timeout), and its relay
 //!   delivers it. Each run also prints the outbox's counters (rows written, transactions,
 //!   events fallen back to memory).
+//! - STORE (`outbox-store`): OUTBOX with the relay off: each lead written and kept, none
+//!   delivered. What the store alone takes; OUTBOX against it is the relay's share.
 //! - HAND: what a user would write instead (`servers.rs`), in axum whatever the framework: the
 //!   same user store, the click id read from the JSON body, and one spawned task per lead posting
 //!   it with reqwest, unbounded, no retry.
@@ -31,7 +33,7 @@
 //! a runtime thread of its own, so every variant shares the machine with the same threads.
 //! `wrk` must be installed (`apt-get install wrk`). Options: `--duration SECS` (default 10),
 //! `--warmup SECS` (2), `--drain SECS` (2), `--connections N` (64), `--threads N` (2),
-//! `--pairs N` (2), `--variants hand,on,outbox,off,attacked,off-attacked` (default `hand,on`),
+//! `--pairs N` (2), `--variants hand,on,outbox,outbox-store,off,attacked,off-attacked` (default `hand,on`),
 //! `--framework axum|actix` and `--stand-in prompt|slow` (default: both), `--click-id-in
 //! body|cookie` (body).
 //!

@@ -45,6 +45,9 @@ pub(crate) enum Variant {
     /// The example app with a durable outbox (a SQLite file): the lead written before the
     /// answer, delivered by the outbox's relay.
     Outbox,
+    /// [`Outbox`](Self::Outbox) with the relay off: the lead written before the answer and
+    /// kept, never delivered; what the store alone takes.
+    OutboxStore,
     /// What a user would write instead of this library, in axum whatever the framework: the
     /// click id read from the JSON body, and one spawned task per lead posting it with reqwest.
     Hand,
@@ -61,6 +64,7 @@ impl Variant {
             "off" => Self::Off,
             "on" => Self::On,
             "outbox" => Self::Outbox,
+            "outbox-store" => Self::OutboxStore,
             "hand" => Self::Hand,
             "attacked" => Self::Attacked,
             "off-attacked" => Self::OffAttacked,
@@ -75,6 +79,7 @@ impl fmt::Display for Variant {
             Self::Off => "OFF",
             Self::On => "ON",
             Self::Outbox => "OUTBOX",
+            Self::OutboxStore => "STORE",
             Self::Hand => "HAND",
             Self::Attacked => "ATTACKED",
             Self::OffAttacked => "OFF+ATTACK",
@@ -240,7 +245,7 @@ impl Options {
 
 pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
      [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
-     [--variants hand,on,outbox,off,attacked,off-attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
+     [--variants hand,on,outbox,outbox-store,off,attacked,off-attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
      [--click-id-in body|cookie]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {

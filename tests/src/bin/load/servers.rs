@@ -22,7 +22,9 @@ impl Server {
         match (framework, variant) {
             (_, Variant::Hand) | (Framework::Axum, _) => {
                 let router = match variant {
-                    Variant::On | Variant::Attacked | Variant::Outbox => axum_signup::app(config),
+                    Variant::On | Variant::Attacked | Variant::Outbox | Variant::OutboxStore => {
+                        axum_signup::app(config)
+                    }
                     Variant::Off | Variant::OffAttacked => axum_baseline(),
                     Variant::Hand => hand_rolled(hand),
                 };

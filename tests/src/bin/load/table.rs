@@ -227,6 +227,7 @@ fn print_ratios(cases: &[Case]) {
         (Variant::On, Variant::Hand),
         (Variant::Outbox, Variant::Hand),
         (Variant::Outbox, Variant::On),
+        (Variant::OutboxStore, Variant::On),
         (Variant::On, Variant::Off),
     ];
     let mut header_printed = false;
