@@ -299,7 +299,7 @@ impl OutboxBuilder {
     #[cfg(feature = "postgres")]
     pub async fn postgres(self, pool: sqlx::PgPool) -> Result<Outbox, OutboxError> {
         let location = "postgres (the given pool)".to_owned();
-        match crate::store::postgres::PostgresStore::open(pool).await {
+        match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
             Err(source) => Err(open_error(location, source)),
         }
@@ -321,7 +321,7 @@ impl OutboxBuilder {
             .connect_with(options)
             .await
             .map_err(open)?;
-        match crate::store::postgres::PostgresStore::open(pool).await {
+        match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
             Err(source) => Err(open_error(location, source)),
         }

@@ -17,7 +17,7 @@ use crate::connection::OutboxConnection;
 use crate::error::OutboxError;
 use crate::metrics;
 use crate::relay::Relay;
-use crate::shared::Inner;
+use crate::shared::{HandOff, Inner};
 use crate::stats::{Counters, OutboxStats};
 use crate::store::{DeadLetter, NewRow, Store};
 use crate::writer::Writer;
@@ -64,6 +64,8 @@ impl Outbox {
             config,
             counters: Counters::default(),
             wake: Notify::new(),
+            owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into(),
+            handed: HandOff::default(),
             writes: TaskTracker::new(),
             home: tokio::runtime::Handle::try_current().ok(),
             location,
@@ -112,7 +114,7 @@ impl Outbox {
         }
         // An error means the row is not in the table (the store says so), so the memory queue
         // below is the event's only way: it is never sent twice.
-        let why = match self.write_row(NewRow::of(&event)).await {
+        let why = match self.write_row(&event).await {
             Ok(()) => return,
             Err(sqlx::Error::PoolTimedOut) => format!(
                 "the store did not take it within {:?}",
@@ -123,19 +125,23 @@ impl Outbox {
         self.fell_back(event, &why);
     }
 
-    /// Writes `row` to the store with the rows that wait with it (one transaction, one sync per
+    /// Writes `event` to the store with the rows that wait with it (one transaction, one sync per
     /// batch), and wakes the relay: `Ok` once it is committed (counted in
     /// [`OutboxStats::enqueued`]). When the store is slower than the
     /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout), waits for it that long
     /// (backpressure), then gives up, and so on failure: an error means the row is not in the
     /// table, so its event can go another way without going twice.
-    pub(crate) async fn write_row(&self, row: NewRow) -> sqlx::Result<()> {
+    pub(crate) async fn write_row(&self, event: &Event) -> sqlx::Result<()> {
         let inner = &self.inner;
-        let endpoint = row.endpoint;
-        self.writer.write(row, inner.config.enqueue_timeout).await?;
+        let endpoint = event.endpoint().name();
+        // The event itself goes with its row while a relay runs here: leased to it as it is
+        // written, it is sent from memory. The writer wakes the relay.
+        let handed = inner.hand_off_lease().is_some().then(|| event.clone());
+        self.writer
+            .write(NewRow::of(event), handed, inner.config.enqueue_timeout)
+            .await?;
         Counters::add(&inner.counters.enqueued);
         metrics::event(endpoint, metrics::Result::Enqueued);
-        inner.wake.notify_one();
         Ok(())
     }
 
@@ -203,7 +209,7 @@ impl Outbox {
             .map_err(OutboxError::Store)?;
         Counters::add(&self.inner.counters.enqueued);
         metrics::event(event.endpoint().name(), metrics::Result::Enqueued);
-        self.inner.wake.notify_one();
+        self.inner.stored();
         Ok(())
     }
 
@@ -291,7 +297,7 @@ impl Outbox {
             .retry_dead_letters()
             .await
             .map_err(OutboxError::Store)?;
-        self.inner.wake.notify_one();
+        self.inner.stored();
         Ok(retried)
     }
 
@@ -540,7 +546,7 @@ impl Outbox {
     async fn store_event(&self, event: Event) -> Result<(), affitor::Error> {
         let endpoint = event.endpoint().name();
         let timeout = self.inner.config.enqueue_timeout;
-        match self.write_row(NewRow::of(&event)).await {
+        match self.write_row(&event).await {
             Ok(()) => Ok(()),
             Err(sqlx::Error::PoolTimedOut) => Err(self.not_stored(
                 endpoint,

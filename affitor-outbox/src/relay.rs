@@ -1,6 +1,7 @@
 //! The relay: claims due rows, sends each through the client, and settles it.
 //!
-//! One task per outbox claims rows (oldest first, none that an earlier live row of the same
+//! One task per outbox takes the rows its writer leased to it as it wrote them (see
+//! `writer.rs`), claims the others (oldest first, none that an earlier live row of the same
 //! transaction or customer precedes; see `store/mod.rs`) up to the in-flight limit, and sends
 //! each in a task of its own with [`Client::send_event`](affitor::Client::send_event),
 //! which applies the endpoint's retry policy. Then the row is deleted (Affitor answered),
@@ -42,7 +43,8 @@ pub(crate) struct Relay {
 impl Relay {
     /// Spawns the relay on the current tokio runtime.
     pub(crate) fn start(inner: Arc<Inner>) -> Self {
-        let owner: Arc<str> = format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into();
+        let owner = Arc::clone(&inner.owner);
+        inner.handed.open();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run(inner, Arc::clone(&owner), stopped));
         Self { stop, task, owner }
@@ -55,6 +57,9 @@ impl Relay {
             mut task,
             owner,
         } = self;
+        // A batch the writer is committing may still lease rows to this relay: those go again
+        // when their lease ends.
+        inner.handed.close();
         stop.send_replace(true);
         if tokio::time::timeout(deadline, &mut task).await.is_err() {
             task.abort();
@@ -78,9 +83,12 @@ impl Relay {
 async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bool>) {
     let config = &inner.config;
     let mut sending = JoinSet::new();
-    let batch = (config.max_in_flight / 8).max(1);
-    // Rows delivered and not deleted yet.
+    let batch = crate::shared::claim_batch(config);
+    // When the store was last claimed from.
+    let mut claimed: Option<tokio::time::Instant> = None;
+    // Rows delivered and not deleted yet, and when they were last deleted.
     let mut done: Vec<i64> = Vec::new();
+    let mut deleted = tokio::time::Instant::now();
     // When the rows waiting in the store were last counted, for the `metrics` gauge.
     let mut counted: Option<tokio::time::Instant> = None;
     // When the dead letters were last purged and counted.
@@ -92,22 +100,39 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         if *stopped.borrow() {
             break;
         }
-        // Fill the free send slots with due rows, a batch at a time (each claim is one query,
-        // which reads past the rows being sent); then wait for a slot, a new row or the next
-        // look.
+        // The free send slots go first to the rows the writer handed over (leased as they were
+        // written: no query), then to due rows claimed from the store, a batch at a time (each
+        // claim is one query, which reads past the rows being sent): when rows are known to
+        // wait there, and once a poll interval for the others (another process's, or due
+        // again after a backoff). Then wait for a slot, a new row or the next look.
         let room = config.max_in_flight.saturating_sub(sending.len());
-        if room >= batch || (room > 0 && sending.is_empty()) {
+        for row in inner.handed.take(room) {
+            inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+            sending.spawn(deliver(Arc::clone(&inner), Arc::clone(&owner), row));
+        }
+        let room = config.max_in_flight.saturating_sub(sending.len());
+        let look = inner.handed.any_stored()
+            || claimed.is_none_or(|at| at.elapsed() >= config.poll_interval);
+        if look && (room >= batch || (room > 0 && sending.is_empty())) {
+            claimed = Some(tokio::time::Instant::now());
+            inner.handed.claiming();
             match inner.store.claim(&owner, config.lease, room).await {
                 Ok(rows) => {
+                    if rows.len() >= room {
+                        inner.handed.claimed_full();
+                    }
                     for row in rows {
                         inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
                         sending.spawn(deliver(Arc::clone(&inner), Arc::clone(&owner), row));
                     }
                 }
-                Err(error) => tracing::warn!(
-                    error = %error,
-                    "Affitor outbox relay could not claim rows; it tries again"
-                ),
+                Err(error) => {
+                    inner.handed.claimed_full();
+                    tracing::warn!(
+                        error = %error,
+                        "Affitor outbox relay could not claim rows; it tries again"
+                    );
+                }
             }
         }
         tokio::select! {
@@ -116,11 +141,16 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             () = tokio::time::sleep(config.poll_interval) => {}
             _ = stopped.changed() => {}
         }
-        // Every send that has ended since, then their rows deleted in one statement.
+        // Every send that has ended since, then their rows deleted in one statement: at most
+        // every DELETE_EVERY while sends are ending, so that a busy relay's deletes are few and
+        // large (each one's turn on the store is one a write waits for).
         while let Some(sent) = sending.try_join_next() {
             done.extend(delivered(sent));
         }
-        complete(&inner, &mut done).await;
+        if done.len() >= DELETE_AT || deleted.elapsed() >= DELETE_EVERY || sending.is_empty() {
+            complete(&inner, &mut done).await;
+            deleted = tokio::time::Instant::now();
+        }
         if purged.is_none_or(|at| at.elapsed() >= purge_every) {
             purged = Some(tokio::time::Instant::now());
             purge(&inner).await;
@@ -135,10 +165,11 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             }
         }
     }
-    // Stopping: the sends under way finish (the caller's deadline bounds the wait), each
-    // delivered row deleted as its send ends, so that a deadline that cuts the wait short
-    // leaves only the rows still being sent to go again at the next start.
-    // (`done` is empty here: each turn of the loop ends with `complete`.)
+    // Stopping: the rows delivered so far are deleted, then the sends under way finish (the
+    // caller's deadline bounds the wait), each delivered row deleted as its send ends, so that
+    // a deadline that cuts the wait short leaves only the rows still being sent to go again at
+    // the next start.
+    complete(&inner, &mut done).await;
     while let Some(sent) = sending.join_next().await {
         if let Some(row) = delivered(sent) {
             done.push(row);
@@ -146,6 +177,14 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         }
     }
 }
+
+/// The longest a delivered row waits for its delete while sends are ending (a row delivered
+/// but not deleted goes again only if this relay dies, when its lease ends: a lead's repeat is
+/// harmless, a sale's is answered 409).
+const DELETE_EVERY: Duration = Duration::from_millis(50);
+
+/// The delivered rows that are deleted at once, however recent the last delete.
+const DELETE_AT: usize = 512;
 
 /// The task that renews the relay's leases; aborted when dropped.
 struct Renewing(JoinHandle<()>);
@@ -166,7 +205,7 @@ async fn renew(inner: Arc<Inner>, owner: Arc<str>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if inner.counters.in_flight.load(Ordering::Relaxed) == 0 {
+        if inner.counters.in_flight.load(Ordering::Relaxed) == 0 && inner.handed.is_empty() {
             continue;
         }
         if let Err(error) = inner.store.renew(&owner, lease).await {
@@ -266,7 +305,7 @@ async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64
     let span = tracing::info_span!(
         "affitor.outbox.deliver",
         outbox.row = row.id,
-        affitor.endpoint = %row.endpoint,
+        affitor.endpoint = %row.endpoint(),
         outbox.attempt = row.attempts.saturating_add(1),
     );
     let in_flight = InFlight(&inner);
@@ -301,24 +340,27 @@ impl Drop for InFlight<'_> {
 async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool> {
     let store = &inner.store;
     let counters = &inner.counters;
-    let event = match read(row) {
+    let event = match &row.event {
         Ok(event) => event,
-        Err(error) => {
+        Err(unreadable) => {
             Counters::add(&counters.corrupt);
-            metrics::event(&row.endpoint, metrics::Result::DeadLettered);
+            metrics::event(&unreadable.endpoint, metrics::Result::DeadLettered);
             tracing::error!(
                 id = row.id,
-                endpoint = %row.endpoint,
-                error = %error,
+                endpoint = %unreadable.endpoint,
+                error = %unreadable.why,
                 "Affitor outbox row set aside as a dead letter: it cannot be read"
             );
-            return store.bury(row.id, owner, &error).await.map(|()| false);
+            return store
+                .bury(row.id, owner, &unreadable.why)
+                .await
+                .map(|()| false);
         }
     };
     let transaction_id = event.transaction_id();
     let endpoint = event.endpoint().name();
     let attempt = row.attempts.saturating_add(1);
-    let Err(error) = inner.client.send_event(&event).await else {
+    let Err(error) = inner.client.send_event(event).await else {
         Counters::add(&counters.delivered);
         metrics::event(endpoint, metrics::Result::Delivered);
         tracing::debug!(
@@ -332,7 +374,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
     // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
     // here, never kept as a dead letter (with its email) for a visitor to fill the store with.
     let error = if error.is_click_id_refused() && event.click_id().is_some() {
-        match send_without_click_id(inner, row, &event, &error).await {
+        match send_without_click_id(inner, row, event, &error).await {
             Some(error) => error,
             None => return Ok(true),
         }
@@ -343,7 +385,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
     // in another replica's request, or in the provider's retries. Tried again for the refund
     // patience, whatever the attempts, then kept as a dead letter.
     if error.kind() == ErrorKind::SaleNotFound {
-        return await_sale(inner, owner, row, &event, &error).await;
+        return await_sale(inner, owner, row, event, &error).await;
     }
     if error.is_retryable() && attempt < inner.config.max_attempts {
         let wait = backoff(&inner.config, attempt, &error);
@@ -509,21 +551,6 @@ fn refused(id: i64, error: &Error, what: &'static str) {
         ),
         None => tracing::debug!(id, error = %error, "{what}"),
     }
-}
-
-/// The event of a row, or why it cannot be read.
-fn read(row: &Claimed) -> Result<Event, String> {
-    let Some(endpoint) = Endpoint::from_name(&row.endpoint) else {
-        return Err(format!(
-            "a stored event could not be read back: `{}` is no endpoint of the Affitor API",
-            row.endpoint
-        ));
-    };
-    let event = Event::from_json(endpoint, &row.body).map_err(|error| error.to_string())?;
-    Ok(match &row.other_transaction_id {
-        Some(other) => event.or_transaction_id(other),
-        None => event,
-    })
 }
 
 /// The wait before attempt `attempt + 1`: `initial` doubled per failed attempt, up to `max`,

@@ -1,12 +1,15 @@
 //! What an outbox's handles, its writes and its relay share.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use affitor::{__private::Throttle, Client};
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::stats::Counters;
-use crate::store::Store;
+use crate::store::{Claimed, Lease, Store};
 
 /// What the handles and the relay share.
 pub(crate) struct Inner {
@@ -21,6 +24,10 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     /// Wakes the relay: a row was written.
     pub(crate) wake: Notify,
+    /// The name this process's relay leases its rows under.
+    pub(crate) owner: std::sync::Arc<str>,
+    /// The rows the writer leased to this process's relay as it wrote them.
+    pub(crate) handed: HandOff,
     /// The writes of events handed over by `send_in_background` (the outbox as a client's
     /// `Backend`), for `shutdown` to wait on.
     pub(crate) writes: TaskTracker,
@@ -30,4 +37,115 @@ pub(crate) struct Inner {
     pub(crate) home: Option<tokio::runtime::Handle>,
     /// Where the store is, a URL's password left out: for logs and `Debug`.
     pub(crate) location: String,
+}
+
+impl Inner {
+    /// Rows are waiting in the store that no relay holds (written by `enqueue_in`, made due
+    /// again): the relay claims them at its next turn.
+    pub(crate) fn stored(&self) {
+        self.handed.stored.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// The lease under which the writer may hand rows to this process's relay, while it runs.
+    pub(crate) fn hand_off_lease(&self) -> Option<Lease<'_>> {
+        self.handed.open.load(Ordering::Acquire).then(|| Lease {
+            owner: &self.owner,
+            duration: self.config.lease,
+        })
+    }
+
+    /// How many rows the writer may lease to the relay now: its free send slots, less the
+    /// rows handed over and not yet taken, and less one claim's worth while rows wait in the
+    /// store, so that the oldest are never starved by the newest.
+    pub(crate) fn hand_off_room(&self) -> usize {
+        let in_flight = self.counters.in_flight.load(Ordering::Relaxed);
+        let reserved = if self.handed.stored.load(Ordering::Acquire) {
+            claim_batch(&self.config)
+        } else {
+            0
+        };
+        let busy = usize::try_from(in_flight)
+            .unwrap_or(usize::MAX)
+            .saturating_add(self.handed.len())
+            .saturating_add(reserved);
+        self.config.max_in_flight.saturating_sub(busy)
+    }
+}
+
+/// The least free send slots for which the relay claims (each claim is one query, which reads
+/// past the rows being sent).
+pub(crate) fn claim_batch(config: &Config) -> usize {
+    (config.max_in_flight / 8).max(1)
+}
+
+/// The rows a writer leased to its own process's relay as it wrote them, for the relay to send
+/// without claiming them (and without reading them back: each holds its event as it was
+/// given). The relay opens it when it starts and closes it when it stops.
+#[derive(Debug, Default)]
+pub(crate) struct HandOff {
+    open: AtomicBool,
+    rows: Mutex<Vec<Claimed>>,
+    /// Rows may be waiting in the store that no relay holds: written unleased, or left by the
+    /// last claim, which was full.
+    stored: AtomicBool,
+}
+
+impl HandOff {
+    pub(crate) fn open(&self) {
+        self.open.store(true, Ordering::Release);
+    }
+
+    /// No row is handed over from now on; those already are stay leased to the relay, which
+    /// releases them when it stops.
+    pub(crate) fn close(&self) {
+        self.open.store(false, Ordering::Release);
+    }
+
+    /// Hands `rows` to the relay; `stored` when some of their batch was written unleased.
+    pub(crate) fn give(&self, rows: Vec<Claimed>, stored: bool) {
+        if stored {
+            self.stored.store(true, Ordering::Release);
+        }
+        if !rows.is_empty() {
+            self.lock().extend(rows);
+        }
+    }
+
+    /// Up to `at_most` of the rows handed over, oldest first.
+    pub(crate) fn take(&self, at_most: usize) -> Vec<Claimed> {
+        let mut rows = self.lock();
+        let taken = rows.len().min(at_most);
+        rows.drain(..taken).collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether rows may wait in the store that no relay holds.
+    pub(crate) fn any_stored(&self) -> bool {
+        self.stored.load(Ordering::Acquire)
+    }
+
+    /// A claim starts: it takes what waits in the store, and whatever is written unleased
+    /// from now on marks it again.
+    pub(crate) fn claiming(&self) {
+        self.stored.store(false, Ordering::Release);
+    }
+
+    /// The claim took as many rows as it asked for: more may wait.
+    pub(crate) fn claimed_full(&self) {
+        self.stored.store(true, Ordering::Release);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Claimed>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }

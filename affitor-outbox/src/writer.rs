@@ -16,17 +16,24 @@
 //!   is sent, the batch is waited for to its end, and its answer is each row's.
 //!
 //! So a caller waits at most about twice the enqueue timeout, plus one commit.
+//!
+//! While this process's relay runs, the writer offers it as many rows as it has free send
+//! slots: a row offered and preceded by no live row of its transaction or customer is leased to
+//! the relay as it is written, and handed to it with its event, so that it is sent without a
+//! claim or a read back (see `Inner::hand_off_room`). A row not leased waits for a claim.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use affitor::client::Event;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::shared::Inner;
 use crate::stats::Counters;
-use crate::store::NewRow;
+use crate::store::{Claimed, NewRow};
 
 /// The most rows one transaction takes.
 pub(crate) const MAX_BATCH: usize = 1024;
@@ -44,6 +51,9 @@ pub(crate) struct Writer {
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) row: NewRow,
+    /// The row's event, for the relay when the row is leased to it as it is written (`None`
+    /// while no relay runs here).
+    event: Option<Event>,
     written: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
     /// [`WAITING`] until the writer takes the row ([`TAKEN`]) or its caller withdraws it
     /// ([`WITHDRAWN`]), whichever comes first.
@@ -72,14 +82,21 @@ impl Writer {
     /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row
     /// is withdrawn if the writer has not taken it yet ([`sqlx::Error::PoolTimedOut`]: it will
     /// never be written); once taken, its batch is waited for, which gives up only before its
-    /// `COMMIT`: an error always means the row is not in the table.
-    pub(crate) async fn write(&self, row: NewRow, limit: Duration) -> sqlx::Result<()> {
+    /// `COMMIT`: an error always means the row is not in the table. `event` is the row's, for
+    /// this process's relay (`None`: the row waits for a claim).
+    pub(crate) async fn write(
+        &self,
+        row: NewRow,
+        event: Option<Event>,
+        limit: Duration,
+    ) -> sqlx::Result<()> {
         let stopped = || sqlx::Error::WorkerCrashed;
         let until = Instant::now() + limit;
         let (written, mut committed) = oneshot::channel();
         let state = Arc::new(AtomicU8::new(WAITING));
         let pending = Pending {
             row,
+            event,
             written,
             state: Arc::clone(&state),
         };
@@ -128,15 +145,63 @@ async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>)
         // store (the relay's queries on SQLite's one connection, a lock) is not failed, all
         // its rows falling back at once, for the time its rows already waited in the queue.
         let give_up_at = Instant::now() + inner.config.enqueue_timeout;
-        let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
-        let written = inner.store.insert_batch(&rows, give_up_at).await;
-        drop(rows);
-        if written.is_ok() {
-            Counters::add(&inner.counters.batches);
+        let lease = inner.hand_off_lease();
+        if lease.is_some() {
+            offer(&mut batch, inner.hand_off_room());
         }
+        let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
+        let written = inner.store.insert_batch(&rows, lease, give_up_at).await;
+        drop(rows);
+        let written = written.map(|inserted| {
+            Counters::add(&inner.counters.batches);
+            hand_over(&inner, &mut batch, &inserted);
+        });
         let written = written.map_err(Arc::new);
         for row in batch.drain(..) {
             let _ = row.written.send(written.clone());
         }
     }
+}
+
+/// Marks the rows of `batch` that the relay is offered: at most `room`, each with its event,
+/// and none sharing a transaction id or a customer key with an earlier row of the batch (the
+/// store sees no row of a batch while it writes it, so it could not hold such a row back).
+fn offer(batch: &mut [Pending], room: usize) {
+    let mut room = room;
+    let mut offered = Vec::with_capacity(batch.len());
+    {
+        let mut keys: HashSet<&str> = HashSet::new();
+        for pending in batch.iter() {
+            let row = &pending.row;
+            let row_keys = [
+                row.transaction_id.as_deref(),
+                row.other_transaction_id.as_deref(),
+                row.customer_key.as_deref(),
+            ];
+            let first = row_keys.iter().flatten().all(|key| !keys.contains(key));
+            let offer = room > 0 && pending.event.is_some() && first;
+            room -= usize::from(offer);
+            offered.push(offer);
+            keys.extend(row_keys.into_iter().flatten());
+        }
+    }
+    for (pending, offer) in batch.iter_mut().zip(offered) {
+        pending.row.offered = offer;
+    }
+}
+
+/// Hands the rows of `batch` the store leased to the relay (`inserted`, in the batch's order),
+/// each with its event, and wakes the relay: once per batch.
+fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[crate::store::Inserted]) {
+    let mut handed = Vec::new();
+    // The store's answer could not be matched to the rows: all of them are in the table.
+    let mut stored = inserted.is_empty();
+    for (pending, row) in batch.iter_mut().zip(inserted) {
+        match pending.event.take() {
+            Some(event) if row.leased => handed.push(Claimed::written(row.id, event)),
+            _ => stored = true,
+        }
+    }
+    inner.handed.give(handed, stored);
+    inner.wake.notify_one();
 }

@@ -54,6 +54,10 @@ use affitor::client::{Endpoint, Event};
 /// A row to write: an event in its stored form.
 #[derive(Debug)]
 pub(crate) struct NewRow {
+    /// Whether the writer offers the row to its own process's relay: leased to it as it is
+    /// written when no live row of its transaction or customer is in the table (see
+    /// [`Store::insert_batch`]).
+    pub(crate) offered: bool,
     pub(crate) endpoint: &'static str,
     pub(crate) body: String,
     pub(crate) transaction_id: Option<String>,
@@ -65,6 +69,7 @@ pub(crate) struct NewRow {
 impl NewRow {
     pub(crate) fn of(event: &Event) -> Self {
         Self {
+            offered: false,
             endpoint: event.endpoint().name(),
             body: event.to_json(),
             transaction_id: event.transaction_id().map(str::to_owned),
@@ -82,18 +87,26 @@ impl NewRow {
     }
 }
 
-/// A row a relay claimed: its lease is the relay's until it settles the row or the lease ends.
+/// A row a relay holds, claimed or handed over by its writer: its lease is the relay's until it
+/// settles the row or the lease ends.
 #[derive(Debug)]
 pub(crate) struct Claimed {
     pub(crate) id: i64,
-    pub(crate) endpoint: String,
-    pub(crate) body: String,
-    /// A refund's other id, to give back to its event.
-    pub(crate) other_transaction_id: Option<String>,
     /// Attempts made before this one.
     pub(crate) attempts: u32,
     /// How long ago the row was written, by the store's clock.
     pub(crate) age: Duration,
+    /// The row's event, or why it cannot be read.
+    pub(crate) event: Result<Event, Unreadable>,
+}
+
+/// A stored row that is no event: an endpoint this version does not know, or a body that does
+/// not parse.
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    /// The endpoint's name as stored.
+    pub(crate) endpoint: String,
+    pub(crate) why: String,
 }
 
 /// A claimed row as the stores' `RETURNING` gives it.
@@ -103,14 +116,94 @@ impl Claimed {
     fn from_row((id, endpoint, body, other_transaction_id, attempts, age): ClaimedRow) -> Self {
         Self {
             id,
-            endpoint,
-            body,
-            other_transaction_id,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
             age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+            event: read(&endpoint, &body, other_transaction_id.as_deref())
+                .map_err(|why| Unreadable { endpoint, why }),
+        }
+    }
+
+    /// A row this process just wrote and leased to its own relay: its event as it was given,
+    /// never read back.
+    pub(crate) fn written(id: i64, event: Event) -> Self {
+        Self {
+            id,
+            attempts: 0,
+            age: Duration::ZERO,
+            event: Ok(event),
+        }
+    }
+
+    /// The endpoint's name, as stored: for logs.
+    pub(crate) fn endpoint(&self) -> &str {
+        match &self.event {
+            Ok(event) => event.endpoint().name(),
+            Err(unreadable) => &unreadable.endpoint,
         }
     }
 }
+
+/// The event of a stored row, or why it cannot be read.
+fn read(endpoint: &str, body: &str, other_transaction_id: Option<&str>) -> Result<Event, String> {
+    let Some(name) = Endpoint::from_name(endpoint) else {
+        return Err(format!(
+            "a stored event could not be read back: `{endpoint}` is no endpoint of the Affitor API"
+        ));
+    };
+    let event = Event::from_json(name, body).map_err(|error| error.to_string())?;
+    Ok(match other_transaction_id {
+        Some(other) => event.or_transaction_id(other),
+        None => event,
+    })
+}
+
+/// The relay new rows may be leased to as they are written, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lease<'a> {
+    pub(crate) owner: &'a str,
+    pub(crate) duration: Duration,
+}
+
+/// A row as [`Store::insert_batch`] wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    pub(crate) id: i64,
+    /// Whether it was leased to the batch's [`Lease`] owner.
+    pub(crate) leased: bool,
+}
+
+/// The one condition under which an offered row is leased as it is written, for both stores'
+/// inserts (`b` the new row): no live row of its transaction (under either of its ids) or of
+/// its customer is in the table. Stricter than the claim's order ([`claim_order`]): such a row
+/// is left to the claim, which knows which of those rows it waits for.
+///
+/// Each key is one equality on its own index, looked up only when the row has that key (a lead
+/// has no transaction id): a plan made when the table was empty (Postgres's generic plan of a
+/// prepared statement) cannot turn it into a scan of another index. `$probe` ends each
+/// subquery: Postgres's `OFFSET 0` keeps it a lookup for each new row, where the planner would
+/// otherwise join the batch against the whole table.
+macro_rules! nothing_before {
+    ($probe:literal) => {
+        concat!(
+            "(b.transaction_id IS NULL OR NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.transaction_id = b.transaction_id AND e.dead_at IS NULL",
+            $probe,
+            "))
+         AND (b.other_transaction_id IS NULL OR NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.transaction_id = b.other_transaction_id AND e.dead_at IS NULL",
+            $probe,
+            "))
+         AND (b.customer_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL",
+            $probe,
+            "))"
+        )
+    };
+}
+pub(crate) use nothing_before;
 
 /// An event given up on: refused by the API, out of attempts, or unreadable. Kept in the
 /// store until someone deletes it; listed by [`Outbox::dead_letters`](crate::Outbox::dead_letters).
@@ -185,12 +278,33 @@ impl Store {
     /// when one of them is money), giving up at `give_up_at` only while none of them can be in
     /// the table yet (before `COMMIT` is sent): an error means none is, so their events can go
     /// another way without going twice.
+    ///
+    /// With a `lease`, each [offered](NewRow::offered) row that no live row of its transaction
+    /// or customer precedes is leased to its owner as it is written, so that no claim is needed
+    /// to send it. The rows come back in their order, with their ids (none, should the store's
+    /// answer not match the batch: the rows are written all the same).
     pub(crate) async fn insert_batch(
         &self,
         rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
         give_up_at: tokio::time::Instant,
-    ) -> sqlx::Result<()> {
-        dispatch!(self, store => store.insert_batch(rows, give_up_at).await)
+    ) -> sqlx::Result<Vec<Inserted>> {
+        let mut inserted =
+            dispatch!(self, store => store.insert_batch(rows, lease, give_up_at).await)?;
+        // Ids are handed out in the rows' order: sorted, the rows and their ids line up.
+        inserted.sort_by_key(|row| row.id);
+        if inserted.len() != rows.len() {
+            // Written all the same (an error would send them a second way): none is handed
+            // over, and those leased go again when their lease ends.
+            tracing::error!(
+                rows = rows.len(),
+                ids = inserted.len(),
+                "Affitor outbox: the store answered a batch with a number of ids other than its rows; its rows \
+                 are sent once their lease ends"
+            );
+            inserted.clear();
+        }
+        Ok(inserted)
     }
 
     /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first.

@@ -9,7 +9,8 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
-use super::{Claimed, DeadLetter, NewRow, millis};
+use super::{Claimed, DeadLetter, Inserted, Lease, NewRow, millis};
+use crate::config::Config;
 
 /// The schema, created under a transaction-scoped advisory lock so that servers starting
 /// together do not race on `CREATE TABLE IF NOT EXISTS`.
@@ -50,14 +51,29 @@ const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
 VALUES ($1, $2, $3, $4, $5)";
 
-/// Rows written together, as five arrays of one length, in the arrays' order (their ids
-/// follow it: the relay sends a customer's rows in id order).
-const INSERT_BATCH: &str = "
-INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
-SELECT endpoint, body, transaction_id, other_transaction_id, customer_key
-FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-    WITH ORDINALITY AS batch (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
-ORDER BY n";
+/// Rows written together, as six arrays of one length, in the arrays' order (their ids
+/// follow it: the relay sends a customer's rows in id order); `$7` and `$8` the lease (owner,
+/// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
+/// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
+/// offers no row that shares a key with an earlier one of its batch.
+const INSERT_BATCH: &str = concat!(
+    "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    lease_owner, lease_until)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key,
+    CASE WHEN leased THEN $7::text END,
+    CASE WHEN leased THEN now() + $8::float8 * interval '1 millisecond' END
+FROM (
+    SELECT b.*, $7::text IS NOT NULL AND b.offered AND ",
+    super::nothing_before!(" OFFSET 0"),
+    " AS leased
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
+        WITH ORDINALITY
+        AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, offered, n)
+) batch
+ORDER BY n
+RETURNING id, lease_owner IS NOT NULL"
+);
 
 const CLAIM: &str = concat!(
     "
@@ -81,30 +97,65 @@ RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
 #[derive(Debug)]
 pub(crate) struct PostgresStore {
     pool: PgPool,
+    /// The writer's own connection ([`PostgresStore::insert_batch`]), taken out of the pool so
+    /// that it never waits for the pool's turns nor holds one of its connections: `None` until
+    /// the first batch, and after an error, until the next batch opens another.
+    writer: tokio::sync::Mutex<Option<WriterConnection>>,
+    /// How long the server lets a batch's statement run before it cancels it.
+    statement_timeout: Duration,
+}
+
+/// The writer's connection, and whether its session waits for the WAL flush.
+#[derive(Debug)]
+struct WriterConnection {
+    connection: PgConnection,
+    synchronous: bool,
 }
 
 impl PostgresStore {
     /// Uses `pool`, creating the table when missing.
-    pub(crate) async fn open(pool: PgPool) -> sqlx::Result<Self> {
+    pub(crate) async fn open(pool: PgPool, config: &Config) -> sqlx::Result<Self> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: tokio::sync::Mutex::new(None),
+            statement_timeout: config.enqueue_timeout,
+        })
     }
 
-    /// Writes `rows` in one transaction, one statement, in their order; gives up at
-    /// `give_up_at` only before `COMMIT` is sent ([`sqlx::Error::PoolTimedOut`]): until then the
-    /// server has nothing to commit (a transaction dropped midway is rolled back), and the
-    /// commit is waited for to its end. An insert on its own (autocommit) given up on while it
-    /// waited for a lock would still commit once it got it.
+    /// A connection for the writer, out of the pool: its batches are cancelled (and rolled
+    /// back) by the server past the statement timeout.
+    async fn connect_writer(&self) -> sqlx::Result<WriterConnection> {
+        let mut connection = self.pool.acquire().await?.detach();
+        sqlx::query(&format!(
+            "SET statement_timeout = {}",
+            millis(self.statement_timeout).max(1)
+        ))
+        .execute(&mut connection)
+        .await?;
+        Ok(WriterConnection {
+            connection,
+            synchronous: true,
+        })
+    }
+
+    /// Writes `rows` in one statement, its own transaction, in their order, on the writer's
+    /// connection; gives up at `give_up_at` only before the statement is sent
+    /// ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table). Once it is, its end is
+    /// waited for: the server cancels it past the statement timeout (the enqueue timeout), and
+    /// an error means it was rolled back.
     ///
     /// A batch without money (leads, clicks) is committed with `synchronous_commit = off`, as
     /// SQLite's are with `synchronous=NORMAL`: it survives the app's crash (the server has it),
     /// and the server's own crash may lose its last fraction of a second of such batches; a
-    /// batch with a sale or a refund waits for the server's WAL flush.
+    /// batch with a sale or a refund waits for the server's WAL flush. The session is switched
+    /// only when a batch's kind differs from the last one's.
     pub(crate) async fn insert_batch(
         &self,
         rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
         give_up_at: tokio::time::Instant,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<Vec<Inserted>> {
         let column = |field: fn(&NewRow) -> Option<&str>| -> Vec<Option<&str>> {
             rows.iter().map(|row| field(row)).collect()
         };
@@ -113,27 +164,46 @@ impl PostgresStore {
         let transaction_ids = column(|row| row.transaction_id.as_deref());
         let other_transaction_ids = column(|row| row.other_transaction_id.as_deref());
         let customer_keys = column(|row| row.customer_key.as_deref());
+        let offered: Vec<bool> = rows.iter().map(|row| row.offered).collect();
         let money = rows.iter().any(|row| row.is_money());
-        let written = tokio::time::timeout_at(give_up_at, async {
-            let mut transaction = self.pool.begin().await?;
-            if !money {
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-            sqlx::query(INSERT_BATCH)
-                .bind(endpoints)
-                .bind(bodies)
-                .bind(transaction_ids)
-                .bind(other_transaction_ids)
-                .bind(customer_keys)
-                .execute(&mut *transaction)
-                .await?;
-            Ok::<_, sqlx::Error>(transaction)
-        })
-        .await
-        .map_err(|_| sqlx::Error::PoolTimedOut)??;
-        written.commit().await
+        let timed_out = |_| sqlx::Error::PoolTimedOut;
+        let mut slot = tokio::time::timeout_at(give_up_at, self.writer.lock())
+            .await
+            .map_err(timed_out)?;
+        // Taken for the batch: an error leaves the slot empty, and the connection is closed.
+        let mut writer = match slot.take() {
+            Some(writer) => writer,
+            None => tokio::time::timeout_at(give_up_at, self.connect_writer())
+                .await
+                .map_err(timed_out)??,
+        };
+        if writer.synchronous != money {
+            let set = if money {
+                "SET synchronous_commit = on"
+            } else {
+                "SET synchronous_commit = off"
+            };
+            tokio::time::timeout_at(give_up_at, sqlx::query(set).execute(&mut writer.connection))
+                .await
+                .map_err(timed_out)??;
+            writer.synchronous = money;
+        }
+        let inserted: Vec<(i64, bool)> = sqlx::query_as(INSERT_BATCH)
+            .bind(endpoints)
+            .bind(bodies)
+            .bind(transaction_ids)
+            .bind(other_transaction_ids)
+            .bind(customer_keys)
+            .bind(offered)
+            .bind(lease.map(|lease| lease.owner))
+            .bind(lease.map(|lease| millis(lease.duration) as f64))
+            .fetch_all(&mut writer.connection)
+            .await?;
+        *slot = Some(writer);
+        Ok(inserted
+            .into_iter()
+            .map(|(id, leased)| Inserted { id, leased })
+            .collect())
     }
 
     pub(crate) async fn claim(

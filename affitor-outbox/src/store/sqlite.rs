@@ -10,13 +10,14 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
 use tokio::time::Instant;
 
-use super::{Claimed, DeadLetter, NewRow, millis};
+use super::{Claimed, DeadLetter, Inserted, Lease, NewRow, millis};
 use crate::config::Config;
 
 /// The page size of a new file (SQLite's default), in bytes.
@@ -62,6 +63,31 @@ const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
     next_attempt_at, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+
+/// A batch of rows in one statement (its own transaction: one round trip to the connection's
+/// thread whatever the batch's size, always the same text, prepared once). `?1` is the JSON
+/// array of [`batch_json`], read in its order so that ids follow it; `?2` the time; `?3` and
+/// `?4` the lease an offered row takes when nothing precedes it (NULL: none). SQLite reads the
+/// whole `SELECT` before it inserts (it reads the table it writes), so a row of the batch never
+/// sees another: the writer offers no row that shares a key with an earlier one of its batch.
+const INSERT_BATCH: &str = concat!(
+    "
+WITH batch AS (
+    SELECT key AS n, value ->> 0 AS endpoint, value ->> 1 AS body,
+        value ->> 2 AS transaction_id, value ->> 3 AS other_transaction_id,
+        value ->> 4 AS customer_key, value ->> 5 AS offered
+    FROM json_each(?1))
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    next_attempt_at, created_at, lease_owner, lease_until)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, ?2, ?2,
+    CASE WHEN leased THEN ?3 END, CASE WHEN leased THEN ?4 END
+FROM (SELECT b.*, ?3 IS NOT NULL AND b.offered AND ",
+    super::nothing_before!(""),
+    " AS leased
+    FROM batch b)
+ORDER BY n
+RETURNING id, lease_owner IS NOT NULL"
+);
 
 const CLAIM: &str = concat!(
     "
@@ -118,6 +144,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// The writer's own connection ([`SqliteStore::insert_batch`]); `None` once one had to be
+    /// closed, until the next batch opens another.
+    writer: tokio::sync::Mutex<Option<SqliteConnection>>,
+    /// How to open the writer's connection again.
+    options: Box<SqliteConnectOptions>,
     /// Deleted rows not yet checkpointed out of the WAL, and when the last checkpoint ran.
     checkpoint: std::sync::Mutex<(bool, std::time::Instant)>,
 }
@@ -140,9 +171,9 @@ impl SqliteStore {
             // A deleted row's bytes are overwritten, not left in free pages: delivered leads'
             // emails do not stay in the file.
             .pragma("secure_delete", "ON")
-            // A batch's INSERT inside its transaction keeps a statement journal (the pages it
-            // changes, to undo it alone); past 64 KiB SQLite spills that journal to a temporary
-            // file, created and deleted for each batch. In memory, it never touches the disk.
+            // A batch's INSERT reads the whole batch into a temporary table before it writes (it
+            // reads the table it writes); past 64 KiB SQLite would spill it to a temporary file,
+            // created and deleted for each batch. In memory, it never touches the disk.
             .pragma("temp_store", "MEMORY")
             .busy_timeout(BUSY_TIMEOUT);
         if let Some(bytes) = config.max_file_size {
@@ -153,17 +184,22 @@ impl SqliteStore {
                 .pragma("page_size", PAGE_SIZE.to_string())
                 .pragma("max_page_count", pages.to_string());
         }
-        // One connection: SQLite takes one writer at a time anyway, and writers queued on the
-        // pool wait their turn in order, where writers on several connections would poll
-        // SQLite's lock with sleeps (64 concurrent signups wrote 5,000 rows a second so).
+        // Two connections: the writer's own, for the new rows (a statement every millisecond
+        // or so under load, which a pool's turns would each delay: sqlx hands a connection back
+        // to its pool through a task of its own), and one in a pool for everything else (the
+        // relay's claims and deletes, a few a second), queued on it in order. SQLite takes one
+        // write at a time: the rare times the two meet, one waits for the other.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         add_column(&pool).await?;
+        let writer = options.connect().await?;
         Ok(Self {
             pool,
+            writer: tokio::sync::Mutex::new(Some(writer)),
+            options: Box::new(options),
             checkpoint: std::sync::Mutex::new((false, std::time::Instant::now())),
         })
     }
@@ -206,52 +242,67 @@ impl SqliteStore {
             .0 = true;
     }
 
-    /// Writes `rows` in one transaction: with `synchronous=FULL` when one of them is money (a
-    /// sale or a refund reaches the disk before the request answers), else `NORMAL` (a lead
-    /// survives a crash of the process, not of the machine). Gives up at `give_up_at` only
-    /// before `COMMIT` ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table); once
-    /// `COMMIT` is sent, its end is waited for.
+    /// Writes `rows` in one statement, which is its own transaction, on the writer's
+    /// connection: with `synchronous=FULL` when one of them is money (a sale or a refund reaches
+    /// the disk before the request answers), else `NORMAL` (a lead survives a crash of the
+    /// process, not of the machine). Gives up at `give_up_at` only before the statement is sent
+    /// ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table); once it is, its end is
+    /// waited for, and an error means it was rolled back.
     pub(crate) async fn insert_batch(
         &self,
         rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
         give_up_at: Instant,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<Vec<Inserted>> {
         let money = rows.iter().any(|row| row.is_money());
-        let mut connection = tokio::time::timeout_at(give_up_at, self.pool.acquire())
+        let batch = batch_json(rows);
+        let timed_out = |_| sqlx::Error::PoolTimedOut;
+        let mut writer = tokio::time::timeout_at(give_up_at, self.writer.lock())
             .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)??;
-        let written = async {
-            let transaction = tokio::time::timeout_at(give_up_at, async {
-                if money {
-                    sqlx::query("PRAGMA synchronous = FULL")
-                        .execute(&mut *connection)
-                        .await?;
-                }
-                let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
-                insert_many(&mut transaction, rows).await?;
-                Ok::<_, sqlx::Error>(transaction)
-            })
-            .await
-            // Dropped before its COMMIT: rolled back.
-            .map_err(|_| sqlx::Error::PoolTimedOut)??;
-            transaction.commit().await
-        }
-        .await;
-        // Whatever became of the reset, the batch's fate is the commit's: an error here after
-        // a commit would send its rows from memory too. A connection left at FULL is only
-        // slower; one that cannot take a PRAGMA is closed rather than reused.
+            .map_err(timed_out)?;
+        let mut connection = match writer.take() {
+            Some(connection) => connection,
+            None => tokio::time::timeout_at(give_up_at, self.options.connect())
+                .await
+                .map_err(timed_out)??,
+        };
         if money
-            && let Err(error) = sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *connection)
+            && let Err(error) = sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut connection)
                 .await
         {
-            tracing::warn!(
-                error = %error,
-                "Affitor outbox: a write connection could not go back to synchronous=NORMAL; closed"
-            );
-            connection.detach();
+            *writer = Some(connection);
+            return Err(error);
         }
-        written
+        let now = now_millis();
+        let written: sqlx::Result<Vec<(i64, bool)>> = sqlx::query_as(INSERT_BATCH)
+            .bind(batch)
+            .bind(now)
+            .bind(lease.map(|lease| lease.owner))
+            .bind(lease.map(|lease| now.saturating_add(millis(lease.duration))))
+            .fetch_all(&mut connection)
+            .await;
+        // Whatever became of the reset, the batch's fate is the statement's: an error here
+        // after it committed would send its rows from memory too. A connection left at FULL is
+        // only slower; one that cannot take a PRAGMA is closed, and the next batch opens another.
+        match money {
+            true => match sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut connection)
+                .await
+            {
+                Ok(_) => *writer = Some(connection),
+                Err(error) => tracing::warn!(
+                    error = %error,
+                    "Affitor outbox: the write connection could not go back to \
+                     synchronous=NORMAL; closed, the next write opens another"
+                ),
+            },
+            false => *writer = Some(connection),
+        }
+        Ok(written?
+            .into_iter()
+            .map(|(id, leased)| Inserted { id, leased })
+            .collect())
     }
 
     pub(crate) async fn claim(
@@ -438,35 +489,24 @@ impl SqliteStore {
     }
 }
 
-/// Writes `rows` on `connection`, in their order, in as few statements as the powers of two
-/// that add up to their number (a statement per row would cost each a round trip to sqlx's
-/// worker thread: 200 of them took the time of a commit on a busy machine), each statement's
-/// text one of nine, so that SQLite prepares each once.
-async fn insert_many(connection: &mut SqliteConnection, rows: &[&NewRow]) -> sqlx::Result<()> {
-    let now = now_millis();
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let size = 1 << rest.len().ilog2();
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        let mut query = sqlx::QueryBuilder::new(
-            "INSERT INTO affitor_outbox \
-             (endpoint, body, transaction_id, other_transaction_id, customer_key, \
-             next_attempt_at, created_at) ",
-        );
-        query.push_values(chunk, |mut values, row| {
-            values
-                .push_bind(row.endpoint)
-                .push_bind(row.body.as_str())
-                .push_bind(row.transaction_id.as_deref())
-                .push_bind(row.other_transaction_id.as_deref())
-                .push_bind(row.customer_key.as_deref())
-                .push_bind(now)
-                .push_bind(now);
-        });
-        query.build().execute(&mut *connection).await?;
-    }
-    Ok(())
+/// `rows` as the one JSON array [`INSERT_BATCH`] reads: `[endpoint, body, transaction id, other
+/// transaction id, customer key, offered]` each, in their order.
+fn batch_json(rows: &[&NewRow]) -> String {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.endpoint,
+                row.body.as_str(),
+                row.transaction_id.as_deref(),
+                row.other_transaction_id.as_deref(),
+                row.customer_key.as_deref(),
+                row.offered,
+            )
+        })
+        .collect();
+    // Strings and nulls only: serializing them cannot fail.
+    serde_json::to_string(&rows).unwrap_or_default()
 }
 
 /// Writes `row` on `connection`: the writer's, or the caller's inside their transaction.
