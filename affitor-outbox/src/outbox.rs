@@ -70,7 +70,7 @@ impl Outbox {
             home: tokio::runtime::Handle::try_current().ok(),
             location,
         });
-        let writer = Arc::new(Writer::start(Arc::downgrade(&inner)));
+        let writer = Arc::new(Writer::start(&inner));
         let relay = relay.then(|| Relay::start(Arc::clone(&inner)));
         Self {
             inner,

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::shared::Inner;
 use crate::stats::Counters;
-use crate::store::{Claimed, NewRow};
+use crate::store::{Claimed, Inserted, NewRow, Store};
 
 /// The most rows one transaction takes.
 pub(crate) const MAX_BATCH: usize = 1024;
@@ -72,10 +72,38 @@ fn leave_waiting(state: &AtomicU8, to: u8) -> bool {
 }
 
 impl Writer {
-    /// Spawns the writer on the current tokio runtime; it ends when the outbox is dropped.
-    pub(crate) fn start(inner: Weak<Inner>) -> Self {
+    /// Starts the writer: on a thread of its own for a SQLite store (its connection is
+    /// synchronous, and the thread answers each row itself), a task on the current tokio
+    /// runtime for Postgres. It ends when the outbox is dropped.
+    pub(crate) fn start(inner: &Arc<Inner>) -> Self {
         let (rows, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(inner, pending));
+        let weak = Arc::downgrade(inner);
+        match &inner.store {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(store) => match store.take_writer() {
+                Some(connection) => {
+                    let spawned = std::thread::Builder::new()
+                        .name("affitor-outbox-writer".to_owned())
+                        .spawn(move || write_on_thread(&weak, pending, connection));
+                    if let Err(error) = spawned {
+                        // Its rows then fall back to the in-memory queue, as when a store fails.
+                        tracing::error!(
+                            error = %error,
+                            "Affitor outbox: the writer's thread could not start; events go to \
+                             the in-memory queue"
+                        );
+                    }
+                }
+                None => tracing::error!(
+                    "Affitor outbox: the SQLite writer's connection was already taken; events \
+                     go to the in-memory queue"
+                ),
+            },
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => {
+                tokio::spawn(write_batches(weak, pending));
+            }
+        }
         Self { rows }
     }
 
@@ -127,39 +155,86 @@ fn same(error: &sqlx::Error) -> sqlx::Error {
     }
 }
 
-/// The writer task: takes the rows waiting (at most [`MAX_BATCH`]), writes them in one
-/// transaction, and tells each how it went; ends when the outbox is dropped.
+/// The SQLite writer's thread: takes the rows waiting (at most [`MAX_BATCH`]), writes them in
+/// one statement, and tells each how it went; ends when the outbox is dropped.
+#[cfg(feature = "sqlite")]
+fn write_on_thread(
+    inner: &Weak<Inner>,
+    mut pending: mpsc::Receiver<Pending>,
+    mut connection: crate::store::sqlite::SqliteWriter,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while pending.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        let Some(inner) = take(inner, &mut batch) else {
+            continue;
+        };
+        // Read after the offer: a relay that started or stopped since only leases fewer rows.
+        let lease = inner.hand_off_lease();
+        let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
+        // It waits for the pool's connection's write at most one enqueue timeout.
+        let written = connection.insert_batch(&rows, lease);
+        drop(rows);
+        answer(&inner, &mut batch, written);
+    }
+}
+
+/// The Postgres writer's task: takes the rows waiting (at most [`MAX_BATCH`]), writes them in
+/// one transaction, and tells each how it went; ends when the outbox is dropped.
+#[cfg(feature = "postgres")]
 async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // The rows whose callers stopped waiting are left out; the others cannot be withdrawn
-        // from here on.
-        batch.retain(|row: &Pending| leave_waiting(&row.state, TAKEN));
-        if batch.is_empty() {
+        let Some(inner) = take(&inner, &mut batch) else {
             continue;
-        }
-        let Some(inner) = inner.upgrade() else {
-            return; // the outbox is gone: its callers see the writer stopped
         };
-        // A batch gets a full enqueue timeout from when it is taken: one that waits for the
-        // store (the relay's queries on SQLite's one connection, a lock) is not failed, all
-        // its rows falling back at once, for the time its rows already waited in the queue.
-        let give_up_at = Instant::now() + inner.config.enqueue_timeout;
+        // Read after the offer: a relay that started or stopped since only leases fewer rows.
         let lease = inner.hand_off_lease();
-        if lease.is_some() {
-            offer(&mut batch, inner.hand_off_room());
-        }
+        // A batch gets a full enqueue timeout from when it is taken: one that waits for the
+        // store (a lock) is not failed, all its rows falling back at once, for the time its
+        // rows already waited in the queue.
+        let give_up_at = Instant::now() + inner.config.enqueue_timeout;
         let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
-        let written = inner.store.insert_batch(&rows, lease, give_up_at).await;
+        let written = match &inner.store {
+            Store::Postgres(store) => store.insert_batch(&rows, lease, give_up_at).await,
+            // Never: a SQLite store's rows are written on the writer's thread.
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(_) => Err(sqlx::Error::WorkerCrashed),
+        };
         drop(rows);
-        let written = written.map(|inserted| {
+        answer(&inner, &mut batch, written);
+    }
+}
+
+/// Readies the rows received for their batch: those whose callers stopped waiting are left
+/// out (the others cannot be withdrawn from here on), and the relay is offered what it has room
+/// for. `None`, the batch emptied, when no row is left or when the outbox is gone (its callers
+/// see the writer stopped; the loop ends with the channel).
+fn take(inner: &Weak<Inner>, batch: &mut Vec<Pending>) -> Option<Arc<Inner>> {
+    batch.retain(|row: &Pending| leave_waiting(&row.state, TAKEN));
+    if batch.is_empty() {
+        return None;
+    }
+    let Some(inner) = inner.upgrade() else {
+        batch.clear();
+        return None;
+    };
+    if inner.hand_off_lease().is_some() {
+        offer(batch, inner.hand_off_room());
+    }
+    Some(inner)
+}
+
+/// Tells each row of `batch` how its batch went, and hands the relay the rows leased to it.
+fn answer(inner: &Inner, batch: &mut Vec<Pending>, written: sqlx::Result<Vec<Inserted>>) {
+    let written = written
+        .map(|inserted| {
             Counters::add(&inner.counters.batches);
-            hand_over(&inner, &mut batch, &inserted);
-        });
-        let written = written.map_err(Arc::new);
-        for row in batch.drain(..) {
-            let _ = row.written.send(written.clone());
-        }
+            let inserted = Store::line_up(batch.len(), inserted);
+            hand_over(inner, batch, &inserted);
+        })
+        .map_err(Arc::new);
+    for row in batch.drain(..) {
+        let _ = row.written.send(written.clone());
     }
 }
 
@@ -192,7 +267,7 @@ fn offer(batch: &mut [Pending], room: usize) {
 
 /// Hands the rows of `batch` the store leased to the relay (`inserted`, in the batch's order),
 /// each with its event, and wakes the relay: once per batch.
-fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[crate::store::Inserted]) {
+fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[Inserted]) {
     let mut handed = Vec::new();
     // The store's answer could not be matched to the rows: all of them are in the table.
     let mut stored = inserted.is_empty();

@@ -274,37 +274,22 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Writes new rows, due now, in one transaction (one sync; on SQLite `synchronous=FULL`
-    /// when one of them is money), giving up at `give_up_at` only while none of them can be in
-    /// the table yet (before `COMMIT` is sent): an error means none is, so their events can go
-    /// another way without going twice.
-    ///
-    /// With a `lease`, each [offered](NewRow::offered) row that no live row of its transaction
-    /// or customer precedes is leased to its owner as it is written, so that no claim is needed
-    /// to send it. The rows come back in their order, with their ids (none, should the store's
-    /// answer not match the batch: the rows are written all the same).
-    pub(crate) async fn insert_batch(
-        &self,
-        rows: &[&NewRow],
-        lease: Option<Lease<'_>>,
-        give_up_at: tokio::time::Instant,
-    ) -> sqlx::Result<Vec<Inserted>> {
-        let mut inserted =
-            dispatch!(self, store => store.insert_batch(rows, lease, give_up_at).await)?;
-        // Ids are handed out in the rows' order: sorted, the rows and their ids line up.
+    /// The writer's answer for a batch of `rows` from what the store `inserted`: in the rows'
+    /// order (ids are handed out in it), or none, should the store's answer not match the batch
+    /// (its rows are written all the same: those leased go again when their lease ends).
+    pub(crate) fn line_up(rows: usize, mut inserted: Vec<Inserted>) -> Vec<Inserted> {
         inserted.sort_by_key(|row| row.id);
-        if inserted.len() != rows.len() {
-            // Written all the same (an error would send them a second way): none is handed
-            // over, and those leased go again when their lease ends.
+        if inserted.len() != rows {
+            // An error would send them a second way.
             tracing::error!(
-                rows = rows.len(),
+                rows,
                 ids = inserted.len(),
-                "Affitor outbox: the store answered a batch with a number of ids other than its rows; its rows \
-                 are sent once their lease ends"
+                "Affitor outbox: the store answered a batch with a number of ids other than \
+                 its rows; its rows are sent once their lease ends"
             );
             inserted.clear();
         }
-        Ok(inserted)
+        inserted
     }
 
     /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first.

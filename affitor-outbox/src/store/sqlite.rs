@@ -4,18 +4,17 @@
 //! claim (an `UPDATE … RETURNING`) is atomic across the processes that share the file; a row is
 //! never claimed by two relays while its lease lasts.
 //!
-//! New rows are written in batches by the outbox's writer (`writer.rs`), one transaction per
-//! batch: [`SqliteStore::insert_batch`] gives up only before its `COMMIT`.
+//! New rows are written in batches by the outbox's writer (`writer.rs`), on a thread of its own
+//! with a connection of its own ([`SqliteWriter`]): one statement per batch, its own
+//! transaction. Everything else goes through a pool of one connection.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use tokio::time::Instant;
 
 use super::{Claimed, DeadLetter, Inserted, Lease, NewRow, millis};
 use crate::config::Config;
@@ -144,11 +143,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
-    /// The writer's own connection ([`SqliteStore::insert_batch`]); `None` once one had to be
-    /// closed, until the next batch opens another.
-    writer: tokio::sync::Mutex<Option<SqliteConnection>>,
-    /// How to open the writer's connection again.
-    options: Box<SqliteConnectOptions>,
+    /// The writer's own connection, until the writer's thread takes it
+    /// ([`SqliteStore::take_writer`]).
+    writer: std::sync::Mutex<Option<SqliteWriter>>,
     /// Deleted rows not yet checkpointed out of the WAL, and when the last checkpoint ran.
     checkpoint: std::sync::Mutex<(bool, std::time::Instant)>,
 }
@@ -185,23 +182,30 @@ impl SqliteStore {
                 .pragma("max_page_count", pages.to_string());
         }
         // Two connections: the writer's own, for the new rows (a statement every millisecond
-        // or so under load, which a pool's turns would each delay: sqlx hands a connection back
-        // to its pool through a task of its own), and one in a pool for everything else (the
-        // relay's claims and deletes, a few a second), queued on it in order. SQLite takes one
-        // write at a time: the rare times the two meet, one waits for the other.
+        // or so under load, on a thread of its own: see `writer.rs`), and one in a pool for
+        // everything else (the relay's claims and deletes, a few a second), queued on it in
+        // order. SQLite takes one write at a time: the rare times the two meet, one waits for
+        // the other.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         add_column(&pool).await?;
-        let writer = options.connect().await?;
+        let writer = SqliteWriter::open(path, config).map_err(from_rusqlite)?;
         Ok(Self {
             pool,
-            writer: tokio::sync::Mutex::new(Some(writer)),
-            options: Box::new(options),
+            writer: std::sync::Mutex::new(Some(writer)),
             checkpoint: std::sync::Mutex::new((false, std::time::Instant::now())),
         })
+    }
+
+    /// The writer's connection, for the writer's thread: `None` once taken.
+    pub(crate) fn take_writer(&self) -> Option<SqliteWriter> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// Checks that the outbox can write here: a row written and rolled back.
@@ -240,69 +244,6 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .0 = true;
-    }
-
-    /// Writes `rows` in one statement, which is its own transaction, on the writer's
-    /// connection: with `synchronous=FULL` when one of them is money (a sale or a refund reaches
-    /// the disk before the request answers), else `NORMAL` (a lead survives a crash of the
-    /// process, not of the machine). Gives up at `give_up_at` only before the statement is sent
-    /// ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table); once it is, its end is
-    /// waited for, and an error means it was rolled back.
-    pub(crate) async fn insert_batch(
-        &self,
-        rows: &[&NewRow],
-        lease: Option<Lease<'_>>,
-        give_up_at: Instant,
-    ) -> sqlx::Result<Vec<Inserted>> {
-        let money = rows.iter().any(|row| row.is_money());
-        let batch = batch_json(rows);
-        let timed_out = |_| sqlx::Error::PoolTimedOut;
-        let mut writer = tokio::time::timeout_at(give_up_at, self.writer.lock())
-            .await
-            .map_err(timed_out)?;
-        let mut connection = match writer.take() {
-            Some(connection) => connection,
-            None => tokio::time::timeout_at(give_up_at, self.options.connect())
-                .await
-                .map_err(timed_out)??,
-        };
-        if money
-            && let Err(error) = sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut connection)
-                .await
-        {
-            *writer = Some(connection);
-            return Err(error);
-        }
-        let now = now_millis();
-        let written: sqlx::Result<Vec<(i64, bool)>> = sqlx::query_as(INSERT_BATCH)
-            .bind(batch)
-            .bind(now)
-            .bind(lease.map(|lease| lease.owner))
-            .bind(lease.map(|lease| now.saturating_add(millis(lease.duration))))
-            .fetch_all(&mut connection)
-            .await;
-        // Whatever became of the reset, the batch's fate is the statement's: an error here
-        // after it committed would send its rows from memory too. A connection left at FULL is
-        // only slower; one that cannot take a PRAGMA is closed, and the next batch opens another.
-        match money {
-            true => match sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut connection)
-                .await
-            {
-                Ok(_) => *writer = Some(connection),
-                Err(error) => tracing::warn!(
-                    error = %error,
-                    "Affitor outbox: the write connection could not go back to \
-                     synchronous=NORMAL; closed, the next write opens another"
-                ),
-            },
-            false => *writer = Some(connection),
-        }
-        Ok(written?
-            .into_iter()
-            .map(|(id, leased)| Inserted { id, leased })
-            .collect())
     }
 
     pub(crate) async fn claim(
@@ -487,6 +428,99 @@ impl SqliteStore {
                 .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+}
+
+/// The writer's own connection to the file: synchronous, for the writer's thread, which
+/// writes each batch in one statement and answers its rows itself (see `writer.rs`), with no
+/// hop to another thread and back.
+pub(crate) struct SqliteWriter {
+    connection: rusqlite::Connection,
+}
+
+impl std::fmt::Debug for SqliteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteWriter").finish_non_exhaustive()
+    }
+}
+
+impl SqliteWriter {
+    /// Opens the file the pool opened (its schema in place), with the pool's settings; it
+    /// waits for the other connection's write at most one enqueue timeout.
+    fn open(path: &Path, config: &Config) -> rusqlite::Result<Self> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.busy_timeout(config.enqueue_timeout)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "secure_delete", "ON")?;
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
+        if let Some(bytes) = config.max_file_size {
+            let pages = (bytes / PAGE_SIZE).max(1);
+            connection.pragma_update(None, "max_page_count", pages)?;
+        }
+        Ok(Self { connection })
+    }
+
+    /// Writes `rows` in one statement, which is its own transaction: with `synchronous=FULL`
+    /// when one of them is money (a sale or a refund reaches the disk before the request
+    /// answers), else `NORMAL` (a lead survives a crash of the process, not of the machine).
+    /// An error means it was rolled back: none of the rows is in the table. With a `lease`,
+    /// each offered row that nothing precedes is leased to its owner (see
+    /// [`Store::line_up`](super::Store::line_up) for the answer's order).
+    pub(crate) fn insert_batch(
+        &mut self,
+        rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
+    ) -> sqlx::Result<Vec<Inserted>> {
+        let money = rows.iter().any(|row| row.is_money());
+        if money {
+            self.connection
+                .pragma_update(None, "synchronous", "FULL")
+                .map_err(from_rusqlite)?;
+        }
+        let now = now_millis();
+        let written = self.insert(rows, lease, now);
+        // Whatever became of the reset, the batch's fate is the statement's: an error here
+        // after it committed would send its rows from memory too. A connection left at FULL is
+        // only slower.
+        if money
+            && let Err(error) = self.connection.pragma_update(None, "synchronous", "NORMAL")
+        {
+            tracing::warn!(
+                error = %error,
+                "Affitor outbox: the write connection could not go back to synchronous=NORMAL"
+            );
+        }
+        written.map_err(from_rusqlite)
+    }
+
+    fn insert(
+        &mut self,
+        rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
+        now: i64,
+    ) -> rusqlite::Result<Vec<Inserted>> {
+        let mut statement = self.connection.prepare_cached(INSERT_BATCH)?;
+        let inserted = statement.query_map(
+            rusqlite::params![
+                batch_json(rows),
+                now,
+                lease.map(|lease| lease.owner),
+                lease.map(|lease| now.saturating_add(millis(lease.duration))),
+            ],
+            |row| {
+                Ok(Inserted {
+                    id: row.get(0)?,
+                    leased: row.get(1)?,
+                })
+            },
+        )?;
+        inserted.collect()
+    }
+}
+
+/// A SQLite error of the writer's connection, as the outbox's other errors are (sqlx's).
+fn from_rusqlite(error: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(error))
 }
 
 /// `rows` as the one JSON array [`INSERT_BATCH`] reads: `[endpoint, body, transaction id, other
