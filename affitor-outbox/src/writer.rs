@@ -280,3 +280,76 @@ fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[Inserted]) {
     inner.handed.give(handed, stored);
     inner.wake.notify_one();
 }
+
+#[cfg(test)]
+mod tests {
+    use affitor::client::IntoEvent as _;
+
+    use super::*;
+
+    /// A row waiting for the writer, with `keys` (transaction id, other transaction id,
+    /// customer key) and an event for the relay.
+    fn pending(keys: [Option<&str>; 3]) -> Pending {
+        let [transaction_id, other_transaction_id, customer_key] =
+            keys.map(|key| key.map(str::to_owned));
+        let (written, _) = oneshot::channel();
+        Pending {
+            row: NewRow {
+                offered: false,
+                endpoint: "lead",
+                body: "{}".to_owned(),
+                transaction_id,
+                other_transaction_id,
+                customer_key,
+            },
+            event: Some(
+                affitor::Client::builder()
+                    .api_key("sk_test")
+                    .build()
+                    .expect("a client")
+                    .lead("user_1")
+                    .into_event()
+                    .expect("a valid lead"),
+            ),
+            written,
+            state: Arc::new(AtomicU8::new(TAKEN)),
+        }
+    }
+
+    fn offered(batch: &[Pending]) -> Vec<bool> {
+        batch.iter().map(|pending| pending.row.offered).collect()
+    }
+
+    #[test]
+    fn a_row_sharing_a_key_with_an_earlier_one_of_its_batch_is_not_offered() {
+        let mut batch = vec![
+            pending([Some("in_1"), None, Some("user_1")]), // a sale
+            pending([Some("in_1"), Some("pi_1"), None]),   // its refund: behind it
+            pending([None, None, Some("user_1")]),         // the same customer's lead
+            pending([Some("pi_1"), None, None]),           // the refund's other id
+            pending([None, None, Some("user_2")]),         // a stranger
+            pending([None, None, None]),                   // no key at all
+        ];
+        offer(&mut batch, 100);
+        assert_eq!(offered(&batch), [true, false, false, false, true, true]);
+    }
+
+    #[test]
+    fn no_more_rows_are_offered_than_the_relay_has_room_for() {
+        let mut batch: Vec<_> = ["user_1", "user_2", "user_3"]
+            .map(|key| pending([None, None, Some(key)]))
+            .into();
+        offer(&mut batch, 2);
+        assert_eq!(offered(&batch), [true, true, false]);
+        offer(&mut batch, 0);
+        assert_eq!(offered(&batch), [false, false, false]);
+    }
+
+    #[test]
+    fn a_row_without_its_event_is_not_offered() {
+        let mut batch = vec![pending([None, None, Some("user_1")])];
+        batch[0].event = None;
+        offer(&mut batch, 10);
+        assert_eq!(offered(&batch), [false]);
+    }
+}

@@ -482,9 +482,7 @@ impl SqliteWriter {
         // Whatever became of the reset, the batch's fate is the statement's: an error here
         // after it committed would send its rows from memory too. A connection left at FULL is
         // only slower.
-        if money
-            && let Err(error) = self.connection.pragma_update(None, "synchronous", "NORMAL")
-        {
+        if money && let Err(error) = self.connection.pragma_update(None, "synchronous", "NORMAL") {
             tracing::warn!(
                 error = %error,
                 "Affitor outbox: the write connection could not go back to synchronous=NORMAL"
