@@ -56,7 +56,7 @@ use affitor::client::{Endpoint, Event};
 pub(crate) struct NewRow {
     /// Whether the writer offers the row to its own process's relay: leased to it as it is
     /// written when no live row of its transaction or customer is in the table (see
-    /// [`Store::insert_batch`]).
+    /// [`nothing_before`]).
     pub(crate) offered: bool,
     pub(crate) endpoint: &'static str,
     pub(crate) body: String,
@@ -164,7 +164,7 @@ pub(crate) struct Lease<'a> {
     pub(crate) duration: Duration,
 }
 
-/// A row as [`Store::insert_batch`] wrote it.
+/// A row as a store's batch insert wrote it (see [`Store::line_up`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Inserted {
     pub(crate) id: i64,
