@@ -229,7 +229,9 @@ fn answer(inner: &Inner, batch: &mut Vec<Pending>, written: sqlx::Result<Vec<Ins
     let written = written
         .map(|inserted| {
             Counters::add(&inner.counters.batches);
-            let inserted = Store::line_up(batch.len(), inserted);
+            let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
+            let inserted = Store::line_up(&rows, inserted);
+            drop(rows);
             hand_over(inner, batch, &inserted);
         })
         .map_err(Arc::new);
@@ -239,8 +241,9 @@ fn answer(inner: &Inner, batch: &mut Vec<Pending>, written: sqlx::Result<Vec<Ins
 }
 
 /// Marks the rows of `batch` that the relay is offered: at most `room`, each with its event,
-/// and none sharing a transaction id or a customer key with an earlier row of the batch (the
-/// store sees no row of a batch while it writes it, so it could not hold such a row back).
+/// no refund, and none sharing a transaction id or a customer key with an earlier row of the
+/// batch (the store sees no row of a batch while it writes it, so it could not hold such a row
+/// back).
 fn offer(batch: &mut [Pending], room: usize) {
     let mut room = room;
     let mut offered = Vec::with_capacity(batch.len());
@@ -254,7 +257,10 @@ fn offer(batch: &mut [Pending], room: usize) {
                 row.customer_key.as_deref(),
             ];
             let first = row_keys.iter().flatten().all(|key| !keys.contains(key));
-            let offer = room > 0 && pending.event.is_some() && first;
+            // A refund waits for its sale's row wherever it stands, written before it or
+            // after (in this very batch, even): the claim knows that rule; a refund is rare.
+            let refund = row.endpoint == affitor::client::Endpoint::Refund.name();
+            let offer = room > 0 && pending.event.is_some() && first && !refund;
             room -= usize::from(offer);
             offered.push(offer);
             keys.extend(row_keys.into_iter().flatten());
@@ -332,6 +338,18 @@ mod tests {
         ];
         offer(&mut batch, 100);
         assert_eq!(offered(&batch), [true, false, false, false, true, true]);
+    }
+
+    #[test]
+    fn a_refund_is_left_to_the_claim_even_ahead_of_its_sale() {
+        let mut batch = vec![
+            pending([Some("in_1"), None, None]),
+            pending([Some("in_1"), None, Some("user_1")]),
+        ];
+        batch[0].row.endpoint = "refund";
+        batch[1].row.endpoint = "sale";
+        offer(&mut batch, 10);
+        assert_eq!(offered(&batch), [false, false]);
     }
 
     #[test]

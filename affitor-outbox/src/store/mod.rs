@@ -275,17 +275,24 @@ macro_rules! dispatch {
 
 impl Store {
     /// The writer's answer for a batch of `rows` from what the store `inserted`: in the rows'
-    /// order (ids are handed out in it), or none, should the store's answer not match the batch
-    /// (its rows are written all the same: those leased go again when their lease ends).
-    pub(crate) fn line_up(rows: usize, mut inserted: Vec<Inserted>) -> Vec<Inserted> {
+    /// order (ids are handed out in it), or none, should the store's answer not line up with
+    /// the batch (as many ids as rows, none leased that was not offered): its rows are written
+    /// all the same, and those leased go again when their lease ends.
+    pub(crate) fn line_up(rows: &[&NewRow], mut inserted: Vec<Inserted>) -> Vec<Inserted> {
         inserted.sort_by_key(|row| row.id);
-        if inserted.len() != rows {
+        // A row leased that was not offered: the answer is not in the rows' order.
+        let lined_up = inserted.len() == rows.len()
+            && inserted
+                .iter()
+                .zip(rows)
+                .all(|(written, row)| row.offered || !written.leased);
+        if !lined_up {
             // An error would send them a second way.
             tracing::error!(
-                rows,
+                rows = rows.len(),
                 ids = inserted.len(),
-                "Affitor outbox: the store answered a batch with a number of ids other than \
-                 its rows; its rows are sent once their lease ends"
+                "Affitor outbox: the store's answer to a batch does not line up with its rows; \
+                 its rows are sent once their lease ends"
             );
             inserted.clear();
         }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
@@ -105,12 +106,19 @@ pub(crate) struct PostgresStore {
     statement_timeout: Duration,
 }
 
-/// The writer's connection, and whether its session waits for the WAL flush.
+/// The writer's connection, whether its session waits for the WAL flush (`None`: the server's
+/// default, not known), and when it last answered.
 #[derive(Debug)]
 struct WriterConnection {
     connection: PgConnection,
-    synchronous: bool,
+    synchronous: Option<bool>,
+    answered: tokio::time::Instant,
 }
+
+/// How long the writer's connection may sit idle before a batch checks that it still answers:
+/// a connection a firewall or the server dropped while idle is replaced before a batch is sent
+/// on it, rather than the batch waiting for TCP to give up.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl PostgresStore {
     /// Uses `pool`, creating the table when missing.
@@ -134,16 +142,23 @@ impl PostgresStore {
     /// table as it grows.
     async fn connect_writer(&self) -> sqlx::Result<WriterConnection> {
         let mut connection = self.pool.acquire().await?.detach();
-        let timeout = format!(
+        sqlx::query(&format!(
             "SET statement_timeout = {}",
             millis(self.statement_timeout).max(1)
-        );
-        for setting in [timeout.as_str(), "SET plan_cache_mode = force_custom_plan"] {
-            sqlx::query(setting).execute(&mut connection).await?;
+        ))
+        .execute(&mut connection)
+        .await?;
+        // Postgres 12 and later; on an older server the batches keep the generic plan.
+        if let Err(error) = sqlx::query("SET plan_cache_mode = force_custom_plan")
+            .execute(&mut connection)
+            .await
+        {
+            tracing::debug!(%error, "Affitor outbox: plan_cache_mode not set (Postgres before 12)");
         }
         Ok(WriterConnection {
             connection,
-            synchronous: true,
+            synchronous: None,
+            answered: tokio::time::Instant::now(),
         })
     }
 
@@ -179,13 +194,24 @@ impl PostgresStore {
             .await
             .map_err(timed_out)?;
         // Taken for the batch: an error leaves the slot empty, and the connection is closed.
+        // One idle for a while is checked first (nothing of the batch is sent yet), and
+        // replaced when it does not answer.
+        let idle = slot
+            .as_ref()
+            .is_some_and(|writer| writer.answered.elapsed() >= IDLE_CHECK);
+        if let Some(mut writer) = slot.take_if(|_| idle) {
+            let answers = tokio::time::timeout_at(give_up_at, writer.connection.ping()).await;
+            if matches!(answers, Ok(Ok(()))) {
+                *slot = Some(writer);
+            }
+        }
         let mut writer = match slot.take() {
             Some(writer) => writer,
             None => tokio::time::timeout_at(give_up_at, self.connect_writer())
                 .await
                 .map_err(timed_out)??,
         };
-        if writer.synchronous != money {
+        if writer.synchronous != Some(money) {
             let set = if money {
                 "SET synchronous_commit = on"
             } else {
@@ -194,7 +220,7 @@ impl PostgresStore {
             tokio::time::timeout_at(give_up_at, sqlx::query(set).execute(&mut writer.connection))
                 .await
                 .map_err(timed_out)??;
-            writer.synchronous = money;
+            writer.synchronous = Some(money);
         }
         let inserted: Vec<(i64, bool)> = sqlx::query_as(INSERT_BATCH)
             .bind(endpoints)
@@ -207,6 +233,7 @@ impl PostgresStore {
             .bind(lease.map(|lease| millis(lease.duration) as f64))
             .fetch_all(&mut writer.connection)
             .await?;
+        writer.answered = tokio::time::Instant::now();
         *slot = Some(writer);
         Ok(inserted
             .into_iter()
