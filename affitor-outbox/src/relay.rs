@@ -111,15 +111,22 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             sending.spawn(deliver(Arc::clone(&inner), Arc::clone(&owner), row));
         }
         let room = config.max_in_flight.saturating_sub(sending.len());
-        let look = inner.handed.any_stored()
-            || claimed.is_none_or(|at| at.elapsed() >= config.poll_interval);
-        if look && (room >= batch || (room > 0 && sending.is_empty())) {
+        let stored = inner.handed.any_stored();
+        let poll = claimed.is_none_or(|at| at.elapsed() >= config.poll_interval);
+        let can_claim = room >= batch || (room > 0 && sending.is_empty());
+        if poll && !stored && !can_claim {
+            // A look is due (rows due again after a backoff, another process's) but the rows
+            // handed over fill the slots: the writer leaves a claim's worth free from now on,
+            // so that the rows waiting in the store are never starved by the newest.
+            inner.handed.rows_may_wait();
+        }
+        if (stored || poll) && can_claim {
             claimed = Some(tokio::time::Instant::now());
             inner.handed.claiming();
             match inner.store.claim(&owner, config.lease, room).await {
                 Ok(rows) => {
                     if rows.len() >= room {
-                        inner.handed.claimed_full();
+                        inner.handed.rows_may_wait();
                     }
                     for row in rows {
                         inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -127,7 +134,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
                     }
                 }
                 Err(error) => {
-                    inner.handed.claimed_full();
+                    inner.handed.rows_may_wait();
                     tracing::warn!(
                         error = %error,
                         "Affitor outbox relay could not claim rows; it tries again"

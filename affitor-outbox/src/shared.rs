@@ -138,8 +138,10 @@ impl HandOff {
         self.stored.store(false, Ordering::Release);
     }
 
-    /// The claim took as many rows as it asked for: more may wait.
-    pub(crate) fn claimed_full(&self) {
+    /// Rows may wait in the store that no relay holds (a claim took as many as it asked for, or
+    /// failed, or a look is due): the writer leaves a claim's worth of send slots free until the
+    /// next claim.
+    pub(crate) fn rows_may_wait(&self) {
         self.stored.store(true, Ordering::Release);
     }
 
