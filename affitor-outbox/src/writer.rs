@@ -229,9 +229,7 @@ fn answer(inner: &Inner, batch: &mut Vec<Pending>, written: sqlx::Result<Vec<Ins
     let written = written
         .map(|inserted| {
             Counters::add(&inner.counters.batches);
-            let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
-            let inserted = Store::line_up(&rows, inserted);
-            drop(rows);
+            let inserted = Store::line_up(batch.iter().map(|pending| &pending.row), inserted);
             hand_over(inner, batch, &inserted);
         })
         .map_err(Arc::new);

@@ -278,10 +278,14 @@ impl Store {
     /// order (ids are handed out in it), or none, should the store's answer not line up with
     /// the batch (as many ids as rows, none leased that was not offered): its rows are written
     /// all the same, and those leased go again when their lease ends.
-    pub(crate) fn line_up(rows: &[&NewRow], mut inserted: Vec<Inserted>) -> Vec<Inserted> {
+    pub(crate) fn line_up<'a>(
+        rows: impl ExactSizeIterator<Item = &'a NewRow>,
+        mut inserted: Vec<Inserted>,
+    ) -> Vec<Inserted> {
         inserted.sort_by_key(|row| row.id);
+        let count = rows.len();
         // A row leased that was not offered: the answer is not in the rows' order.
-        let lined_up = inserted.len() == rows.len()
+        let lined_up = inserted.len() == count
             && inserted
                 .iter()
                 .zip(rows)
@@ -289,7 +293,7 @@ impl Store {
         if !lined_up {
             // An error would send them a second way.
             tracing::error!(
-                rows = rows.len(),
+                rows = count,
                 ids = inserted.len(),
                 "Affitor outbox: the store's answer to a batch does not line up with its rows; \
                  its rows are sent once their lease ends"
