@@ -10,12 +10,15 @@
 //! when a send ends, and every poll interval.
 //!
 //! A claim holds its rows for a short lease; while sends are in flight, a task of the relay
-//! extends the lease of every row it holds every third of it (one statement), so that a long
-//! send (the client's retries) never loses its rows to another relay, and the rows of a relay
-//! that died are free again within one lease.
+//! extends the lease of the rows it holds every third of it (one statement, naming them), so
+//! that a long send (the client's retries) never loses its rows to another relay, and the rows
+//! of a relay that died are free again within one lease. A row leased under the relay's name
+//! that it does not hold (a write's answer that was lost, a delete that failed) is not renewed:
+//! it goes again when its lease ends, however busy the relay.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use affitor::{
@@ -94,8 +97,14 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // When the dead letters were last purged and counted.
     let mut purged: Option<tokio::time::Instant> = None;
     let purge_every = purge_every(config.dead_letter_retention);
+    // The rows being sent, for their renewals.
+    let held = Arc::new(Held::default());
     // Ends with this loop, however it ends (an aborted relay's task too).
-    let _renewing = Renewing(tokio::spawn(renew(Arc::clone(&inner), Arc::clone(&owner))));
+    let _renewing = Renewing(tokio::spawn(renew(
+        Arc::clone(&inner),
+        Arc::clone(&owner),
+        Arc::clone(&held),
+    )));
     loop {
         if *stopped.borrow() {
             break;
@@ -107,8 +116,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         // again after a backoff). Then wait for a slot, a new row or the next look.
         let room = config.max_in_flight.saturating_sub(sending.len());
         for row in inner.handed.take(room) {
-            inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-            sending.spawn(deliver(Arc::clone(&inner), Arc::clone(&owner), row));
+            send(&mut sending, &inner, &owner, &held, row);
         }
         let room = config.max_in_flight.saturating_sub(sending.len());
         let stored = inner.handed.any_stored();
@@ -129,8 +137,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
                         inner.handed.rows_may_wait();
                     }
                     for row in rows {
-                        inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-                        sending.spawn(deliver(Arc::clone(&inner), Arc::clone(&owner), row));
+                        send(&mut sending, &inner, &owner, &held, row);
                     }
                 }
                 Err(error) => {
@@ -202,20 +209,80 @@ impl Drop for Renewing {
     }
 }
 
-/// Every third of the lease, while rows are being sent, extends the lease of every row `owner`
-/// holds to a full lease from now. A renewal that fails is logged; the next one tries again
-/// (past the lease, another relay may send the rows too: delivery is at least once).
-async fn renew(inner: Arc<Inner>, owner: Arc<str>) {
+/// The ids of the rows the relay's send tasks hold, each from its spawn to the end of its
+/// task (however it ends): the rows whose leases the relay renews, with those handed over and
+/// not taken yet.
+#[derive(Debug, Default)]
+struct Held(Mutex<HashSet<i64>>);
+
+impl Held {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A row held by its send task: dropped with the task, which lets the row go. A row delivered
+/// waits for its delete (at most [`DELETE_EVERY`]) no longer renewed: a lease left unrenewed
+/// for less than a third of it still has most of it to run.
+struct Holding {
+    held: Arc<Held>,
+    id: i64,
+}
+
+impl Holding {
+    fn new(held: &Arc<Held>, id: i64) -> Self {
+        held.lock().insert(id);
+        Self {
+            held: Arc::clone(held),
+            id,
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.held.lock().remove(&self.id);
+    }
+}
+
+/// Spawns the send of `row`, counted in flight and held from now on.
+fn send(
+    sending: &mut JoinSet<Option<i64>>,
+    inner: &Arc<Inner>,
+    owner: &Arc<str>,
+    held: &Arc<Held>,
+    row: Claimed,
+) {
+    inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+    let holding = Holding::new(held, row.id);
+    let delivering = deliver(Arc::clone(inner), Arc::clone(owner), row);
+    sending.spawn(async move {
+        let _holding = holding;
+        delivering.await
+    });
+}
+
+/// Every third of the lease, while rows are being sent, extends the lease of each row the
+/// relay holds (being sent, or handed over and not taken yet) to a full lease from now. A
+/// renewal that fails is logged; the next one tries again (past the lease, another relay may
+/// send the rows too: delivery is at least once).
+async fn renew(inner: Arc<Inner>, owner: Arc<str>, held: Arc<Held>) {
     let lease = inner.config.lease;
     let every = renew_every(lease);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ids = Vec::new();
     loop {
         ticks.tick().await;
-        if inner.counters.in_flight.load(Ordering::Relaxed) == 0 && inner.handed.is_empty() {
+        ids.clear();
+        // Handed over first, then held: a row taken in between is seen in `held` unless its
+        // send is not spawned yet; one renewal missed leaves it two thirds of its lease.
+        inner.handed.ids_into(&mut ids);
+        ids.extend(held.lock().iter());
+        if ids.is_empty() {
             continue;
         }
-        if let Err(error) = inner.store.renew(&owner, lease).await {
+        if let Err(error) = inner.store.renew(&owner, &ids, lease).await {
             tracing::warn!(
                 error = %error,
                 lease = ?lease,

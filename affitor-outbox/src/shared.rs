@@ -119,12 +119,14 @@ impl HandOff {
         rows.drain(..taken).collect()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+    /// The ids of the rows handed over and not taken yet, added to `ids`: leased to the relay,
+    /// which renews them with the rows it sends.
+    pub(crate) fn ids_into(&self, ids: &mut Vec<i64>) {
+        ids.extend(self.lock().iter().map(|row| row.id));
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
     }
 
     /// Whether rows may wait in the store that no relay holds.

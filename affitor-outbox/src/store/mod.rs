@@ -338,10 +338,17 @@ impl Store {
         dispatch!(self, store => store.bury(id, owner, error).await)
     }
 
-    /// Extends every lease `owner` holds to `lease` from now, in one statement: a relay renews
-    /// the rows it is sending, so that a long send keeps them; how many.
-    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
-        dispatch!(self, store => store.renew(owner, lease).await)
+    /// Extends to `lease` from now the lease `owner` holds on each row of `ids`, in one
+    /// statement: a relay renews the rows it is sending, so that a long send keeps them; how
+    /// many. A row leased to `owner` and not in `ids` (leased by a write whose answer was lost,
+    /// say) is left to run out, and then goes again.
+    pub(crate) async fn renew(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> sqlx::Result<u64> {
+        dispatch!(self, store => store.renew(owner, ids, lease).await)
     }
 
     /// Releases every lease `owner` holds, so that the rows go again at once.

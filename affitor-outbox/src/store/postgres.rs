@@ -302,14 +302,20 @@ impl PostgresStore {
         .map(drop)
     }
 
-    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+    pub(crate) async fn renew(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> sqlx::Result<u64> {
         sqlx::query(
             "UPDATE affitor_outbox
              SET lease_until = now() + $2::float8 * interval '1 millisecond'
-             WHERE lease_owner = $1 AND dead_at IS NULL",
+             WHERE lease_owner = $1 AND dead_at IS NULL AND id = ANY($3)",
         )
         .bind(owner)
         .bind(millis(lease) as f64)
+        .bind(ids)
         .execute(&self.pool)
         .await
         .map(|done| done.rows_affected())

@@ -264,13 +264,8 @@ impl SqliteStore {
     }
 
     pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
-        // The ids as one JSON array: one statement whatever their number.
-        let ids = format!(
-            "[{}]",
-            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-        );
         sqlx::query("DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))")
-            .bind(ids)
+            .bind(json_ids(ids))
             .execute(&self.pool)
             .await?;
         self.mark_deleted();
@@ -316,13 +311,20 @@ impl SqliteStore {
         .map(drop)
     }
 
-    pub(crate) async fn renew(&self, owner: &str, lease: Duration) -> sqlx::Result<u64> {
+    pub(crate) async fn renew(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> sqlx::Result<u64> {
         sqlx::query(
             "UPDATE affitor_outbox SET lease_until = ?2
-             WHERE lease_owner = ?1 AND dead_at IS NULL",
+             WHERE lease_owner = ?1 AND dead_at IS NULL
+               AND id IN (SELECT value FROM json_each(?3))",
         )
         .bind(owner)
         .bind(now_millis().saturating_add(millis(lease)))
+        .bind(json_ids(ids))
         .execute(&self.pool)
         .await
         .map(|done| done.rows_affected())
@@ -577,4 +579,21 @@ fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, millis)
+}
+
+/// `ids` as one JSON array, for `json_each`: one statement whatever their number.
+fn json_ids(ids: &[i64]) -> String {
+    use std::fmt::Write as _;
+
+    let mut json = String::with_capacity(ids.len() * 8 + 2);
+    json.push('[');
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            json.push(',');
+        }
+        // Writing to a `String` cannot fail.
+        let _ = write!(json, "{id}");
+    }
+    json.push(']');
+    json
 }

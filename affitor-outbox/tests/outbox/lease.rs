@@ -1,5 +1,6 @@
 //! Short leases, renewed while a send is in flight: two relays on one store, sends that take
-//! many times the lease, each sale sent once, and the lease of a row being sent moving forward.
+//! many times the lease, each sale sent once, and the lease of a row being sent moving forward;
+//! a row leased under a relay's name that the relay does not hold runs out however busy it is.
 
 use std::time::Duration;
 
@@ -17,8 +18,14 @@ const SEND: Duration = Duration::from_secs(2);
 
 /// A stand-in that answers every request after [`SEND`], and a client that waits for it.
 async fn slow_stand_in() -> (MockServer, Client) {
-    let mock = MockServer::start().await.expect("the stand-in API starts");
+    let (mock, client) = patient_stand_in().await;
     mock.inject(Fault::delay(SEND).always());
+    (mock, client)
+}
+
+/// A stand-in, and a client that waits 30 s for each answer.
+async fn patient_stand_in() -> (MockServer, Client) {
+    let mock = MockServer::start().await.expect("the stand-in API starts");
     let client = mock
         .client_builder()
         .timeout(Duration::from_secs(30))
@@ -116,4 +123,77 @@ async fn postgres_sends_longer_than_the_lease_keep_it_and_go_once() {
         .expect("the table reads")
     };
     long_sends_keep_their_lease(mock, client, first, second, lease_until).await;
+}
+
+/// How long the first sale's send takes in [`a_row_leased_but_not_held_runs_out`]: the relay is
+/// busy (renewing) all that time.
+const LONG_SEND: Duration = Duration::from_secs(10);
+
+/// A copy of the sale `in_0`'s row, leased under the same relay's name, which does not hold it
+/// (as a batch leases a row whose answer the writer never gets): `in_orphan`, of no customer.
+const ORPHAN: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    attempts, next_attempt_at, lease_owner, lease_until, created_at)
+SELECT endpoint, replace(body, 'in_0', 'in_orphan'), 'in_orphan', NULL, NULL, 0,
+    next_attempt_at, lease_owner, lease_until, created_at
+FROM affitor_outbox WHERE transaction_id = 'in_0'";
+
+/// A relay busy sending a sale (one send of [`LONG_SEND`], its lease renewed) finds a second
+/// row leased under its name that it does not hold: that row's lease is not renewed with the
+/// others, and it is sent once it runs out, long before the first send ends. `orphan` writes it.
+async fn a_row_leased_but_not_held_runs_out(
+    mock: &MockServer,
+    client: &Client,
+    outbox: &Outbox,
+    orphan: impl AsyncFnOnce(),
+) {
+    mock.inject(Fault::delay(LONG_SEND));
+    outbox.enqueue(sale(mock, client, 0)).await;
+    wait_until("the first sale being sent", A_WHILE, async || {
+        outbox.stats().in_flight == 1
+    })
+    .await;
+    orphan().await;
+    // Delivered while the first sale is still being sent.
+    wait_until("the orphan delivered", LONG_SEND / 2, async || {
+        let stats = outbox.stats();
+        stats.delivered == 1 && stats.in_flight == 1
+    })
+    .await;
+    assert_eq!(sale_requests(mock), ["in_0", "in_orphan"]);
+    outbox.shutdown(Duration::ZERO).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_row_leased_but_not_held_runs_out_while_the_relay_is_busy() {
+    let (mock, client) = patient_stand_in().await;
+    let path = crate::support::sqlite_path("orphan");
+    let outbox = builder(&client).open(&path).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    let orphan = async || {
+        sqlx::query(ORPHAN)
+            .execute(&pool)
+            .await
+            .expect("the orphan written");
+    };
+    a_row_leased_but_not_held_runs_out(&mock, &client, &outbox, orphan).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_row_leased_but_not_held_runs_out_while_the_relay_is_busy() {
+    let (mock, client) = patient_stand_in().await;
+    let schema = crate::support::postgres::Schema::create("orphan").await;
+    let pool = schema.pool().await;
+    let outbox = builder(&client).postgres(pool.clone()).await.unwrap();
+    let orphan = async || {
+        sqlx::query(ORPHAN)
+            .execute(&pool)
+            .await
+            .expect("the orphan written");
+    };
+    a_row_leased_but_not_held_runs_out(&mock, &client, &outbox, orphan).await;
 }
