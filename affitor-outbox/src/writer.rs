@@ -156,7 +156,8 @@ fn same(error: &sqlx::Error) -> sqlx::Error {
 }
 
 /// The SQLite writer's thread: takes the rows waiting (at most [`MAX_BATCH`]), writes them in
-/// one statement, and tells each how it went; ends when the outbox is dropped.
+/// one statement, tells each how it went, and only then checkpoints the WAL when one is due;
+/// ends when the outbox is dropped.
 #[cfg(feature = "sqlite")]
 fn write_on_thread(
     inner: &Weak<Inner>,
@@ -175,6 +176,7 @@ fn write_on_thread(
         let written = connection.insert_batch(&rows, lease);
         drop(rows);
         answer(&inner, &mut batch, written);
+        connection.checkpoint_if_due();
     }
 }
 

@@ -478,3 +478,34 @@ fn a_write_outlives_the_runtime_of_the_handler_that_made_it() {
         assert_eq!((stats.enqueued, stats.fell_back), (1, 0), "{stats:?}");
     });
 }
+
+/// The writer's commits never checkpoint the WAL; the writer does, between batches, every
+/// 2,048 rows. With no relay (no deletes, no other checkpoint), the rows must still reach the
+/// database file rather than pile up in the WAL: after 3 × 2,048 leads, the file holds at least
+/// the first 4,096 (a few hundred bytes each).
+#[tokio::test]
+async fn the_writer_checkpoints_its_wal_when_no_relay_runs() {
+    let (mock, client) = stand_in().await;
+    let click_id = mock.click("partner");
+    let path = sqlite_path("checkpoint");
+    let outbox = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    for n in 0..3 * 2048 {
+        let lead = client.lead(format!("user_{n}")).click_id(click_id.clone());
+        outbox.enqueue(lead).await;
+    }
+    let stats = outbox.stats();
+    assert_eq!(
+        (stats.enqueued, stats.fell_back),
+        (3 * 2048, 0),
+        "{stats:?}"
+    );
+    let file = std::fs::metadata(&path).expect("the outbox file").len();
+    assert!(
+        file >= 512 * 1024,
+        "the database file is {file} bytes: its rows stayed in the WAL"
+    );
+}
