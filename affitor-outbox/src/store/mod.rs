@@ -23,9 +23,13 @@
 /// The rows that go before a row `o` of the same transaction: the earlier live rows, except
 /// that a sale never waits for a refund; and, for a refund, every live sale row of either of
 /// its ids, written before it or after. One condition for both stores' claims, for `concat!`.
+/// `$probe` ends the subquery for a refund's other id (see [`nothing_before`]): on Postgres,
+/// `OFFSET 0` keeps it one lookup for each refund, where the planner could otherwise hash every
+/// live sale of the table once per claim.
 macro_rules! claim_order {
-    () => {
-        "
+    ($probe:literal) => {
+        concat!(
+            "
       AND NOT EXISTS (
           SELECT 1 FROM affitor_outbox e
           WHERE e.transaction_id = o.transaction_id AND e.id <> o.id AND e.dead_at IS NULL
@@ -34,10 +38,13 @@ macro_rules! claim_order {
       AND NOT (o.endpoint = 'refund' AND o.other_transaction_id IS NOT NULL AND EXISTS (
           SELECT 1 FROM affitor_outbox e
           WHERE e.transaction_id = o.other_transaction_id AND e.endpoint = 'sale'
-            AND e.dead_at IS NULL))
+            AND e.dead_at IS NULL",
+            $probe,
+            "))
       AND NOT EXISTS (
           SELECT 1 FROM affitor_outbox e
           WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)"
+        )
     };
 }
 pub(crate) use claim_order;

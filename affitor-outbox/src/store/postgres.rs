@@ -85,7 +85,7 @@ WHERE id IN (
     WHERE o.dead_at IS NULL
       AND o.next_attempt_at <= now()
       AND (o.lease_until IS NULL OR o.lease_until <= now())",
-    super::claim_order!(),
+    super::claim_order!(" OFFSET 0"),
     "
     ORDER BY o.id
     LIMIT $3

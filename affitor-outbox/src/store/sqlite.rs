@@ -96,7 +96,7 @@ WHERE id IN (
     WHERE o.dead_at IS NULL
       AND o.next_attempt_at <= ?3
       AND (o.lease_until IS NULL OR o.lease_until <= ?3)",
-    super::claim_order!(),
+    super::claim_order!(""),
     "
     ORDER BY o.id
     LIMIT ?4)
