@@ -118,7 +118,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await;
         outbox.shutdown(Duration::from_secs(10)).await;
     }
-    println!("sales the stand-in recorded: {}", mock.sales().len());
+    let (recorded, sent) = (mock.sales().len(), PER_ROUND * ROUNDS * sides.len());
+    println!("sales the stand-in recorded: {recorded} of {sent}");
+    if recorded != sent {
+        return Err(format!("{} sales never reached the stand-in", sent - recorded).into());
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

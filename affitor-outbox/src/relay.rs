@@ -162,8 +162,14 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             done.extend(delivered(sent));
         }
         if done.len() >= DELETE_AT || deleted.elapsed() >= DELETE_EVERY || sending.is_empty() {
+            let any = !done.is_empty();
             complete(&inner, &mut done).await;
             deleted = tokio::time::Instant::now();
+            if any {
+                // The rows held behind those (a customer's next event, a refund's sale) may be
+                // due now: claimed at the next turn, not at the next poll.
+                inner.handed.rows_may_wait();
+            }
         }
         if purged.is_none_or(|at| at.elapsed() >= purge_every) {
             purged = Some(tokio::time::Instant::now());

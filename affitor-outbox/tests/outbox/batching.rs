@@ -1,5 +1,7 @@
 //! Group commit: many concurrent enqueues share few transactions, each stored and delivered
-//! once; a store that cannot be written makes them fall back, with one warning per interval.
+//! once; a store that cannot be written makes them fall back, with one warning per interval;
+//! a customer's events, written one after another, go one after another, each as soon as the
+//! one before it is delivered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +12,7 @@ use affitor_mock::MockServer;
 use affitor_outbox::Outbox;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-use crate::support::{sale, stand_in, wait_until};
+use crate::support::{sale, sale_requests, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(60);
 const CONCURRENT: usize = 1000;
@@ -110,6 +112,31 @@ async fn unwritable_store_falls_back_with_one_warning(
     .await;
 }
 
+/// How many sales of one customer [`a_customers_sales_go_one_after_another`] enqueues.
+const CHAIN: usize = 5;
+
+/// Sales of one customer, each enqueued once the one before it is in the table: each is held
+/// behind the one before it (the claim's order), then claimed as soon as that one is delivered
+/// and deleted. The relay polls once an hour here: no sale after the first may wait for a poll.
+async fn a_customers_sales_go_one_after_another(mock: MockServer, client: Client, outbox: Outbox) {
+    for n in 0..CHAIN {
+        outbox
+            .enqueue(sale(&mock, &client, n).customer_key("customer_1"))
+            .await;
+    }
+    wait_until("every sale delivered", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    let expected: Vec<String> = (0..CHAIN).map(|n| format!("in_{n}")).collect();
+    assert_eq!(sale_requests(&mock), expected, "in order, each once");
+}
+
+/// A builder whose relay looks at the store at its start, then once an hour.
+fn polling_hourly(client: &Client) -> affitor_outbox::OutboxBuilder {
+    Outbox::builder(client.clone()).poll_interval(Duration::from_secs(3600))
+}
+
 #[cfg(feature = "sqlite")]
 mod sqlite {
     use super::*;
@@ -125,6 +152,16 @@ mod sqlite {
             .await
             .unwrap();
         concurrent_enqueues_share_transactions(mock, client, outbox).await;
+    }
+
+    #[tokio::test]
+    async fn a_customers_sales_are_each_claimed_once_the_one_before_is_delivered() {
+        let (mock, client) = stand_in().await;
+        let outbox = polling_hourly(&client)
+            .open(&sqlite_path("chain"))
+            .await
+            .unwrap();
+        a_customers_sales_go_one_after_another(mock, client, outbox).await;
     }
 
     /// The table is gone (dropped behind the outbox's back): every write fails at once.
@@ -155,7 +192,6 @@ mod sqlite {
 mod postgres {
     use super::*;
     use crate::support::postgres::Schema;
-    use crate::support::sale_requests;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once() {
@@ -168,6 +204,17 @@ mod postgres {
             .await
             .unwrap();
         concurrent_enqueues_share_transactions(mock, client, outbox).await;
+    }
+
+    #[tokio::test]
+    async fn a_customers_sales_are_each_claimed_once_the_one_before_is_delivered() {
+        let (mock, client) = stand_in().await;
+        let schema = Schema::create("chain").await;
+        let outbox = polling_hourly(&client)
+            .postgres(schema.pool().await)
+            .await
+            .unwrap();
+        a_customers_sales_go_one_after_another(mock, client, outbox).await;
     }
 
     /// Another session holds the table: every write waits, past the enqueue timeout.
