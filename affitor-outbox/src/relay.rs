@@ -215,9 +215,8 @@ impl Drop for Renewing {
     }
 }
 
-/// The ids of the rows the relay's send tasks hold, each from its spawn to the end of its
-/// task (however it ends): the rows whose leases the relay renews, with those handed over and
-/// not taken yet.
+/// The ids of the rows being sent (see [`Sending`]): the rows whose leases the relay renews,
+/// with those handed over and not taken yet.
 #[derive(Debug, Default)]
 struct Held(Mutex<HashSet<i64>>);
 
@@ -227,31 +226,39 @@ impl Held {
     }
 }
 
-/// A row held by its send task: dropped with the task, which lets the row go. A row delivered
-/// waits for its delete (at most [`DELETE_EVERY`]) no longer renewed: a lease left unrenewed
-/// for less than a third of it still has most of it to run.
-struct Holding {
+/// A row being sent: counted in `in_flight` and held (its lease renewed) from the spawn of its
+/// send to the end of its send, however it ends (a task aborted with the relay too). A row
+/// delivered then waits for its delete (at most [`DELETE_EVERY`]) no longer renewed: a lease
+/// left unrenewed for less than a third of it still has most of it to run.
+struct Sending {
+    inner: Arc<Inner>,
     held: Arc<Held>,
     id: i64,
 }
 
-impl Holding {
-    fn new(held: &Arc<Held>, id: i64) -> Self {
+impl Sending {
+    fn start(inner: &Arc<Inner>, held: &Arc<Held>, id: i64) -> Self {
+        inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
         held.lock().insert(id);
         Self {
+            inner: Arc::clone(inner),
             held: Arc::clone(held),
             id,
         }
     }
 }
 
-impl Drop for Holding {
+impl Drop for Sending {
     fn drop(&mut self) {
         self.held.lock().remove(&self.id);
+        self.inner
+            .counters
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// Spawns the send of `row`, counted in flight and held from now on.
+/// Spawns the send of `row`.
 fn send(
     sending: &mut JoinSet<Option<i64>>,
     inner: &Arc<Inner>,
@@ -259,13 +266,8 @@ fn send(
     held: &Arc<Held>,
     row: Claimed,
 ) {
-    inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-    let holding = Holding::new(held, row.id);
-    let delivering = deliver(Arc::clone(inner), Arc::clone(owner), row);
-    sending.spawn(async move {
-        let _holding = holding;
-        delivering.await
-    });
+    let guard = Sending::start(inner, held, row.id);
+    sending.spawn(deliver(Arc::clone(inner), Arc::clone(owner), row, guard));
 }
 
 /// Every third of the lease, while rows are being sent, extends the lease of each row the
@@ -379,8 +381,9 @@ async fn complete(inner: &Inner, done: &mut Vec<i64>) {
 }
 
 /// Sends one claimed row and settles it: its id when it was delivered (the relay deletes the
-/// delivered rows together), `None` when it was rescheduled or buried here.
-async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64> {
+/// delivered rows together), `None` when it was rescheduled or buried here. `guard` counts the
+/// send until it ends.
+async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed, guard: Sending) -> Option<i64> {
     // The row's span: the client's spans of its HTTP attempts nest in it.
     let span = tracing::info_span!(
         "affitor.outbox.deliver",
@@ -388,9 +391,8 @@ async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64
         affitor.endpoint = %row.endpoint(),
         outbox.attempt = row.attempts.saturating_add(1),
     );
-    let in_flight = InFlight(&inner);
     let settled = settle(&inner, &owner, &row).instrument(span).await;
-    drop(in_flight);
+    drop(guard);
     match settled {
         Ok(delivered) => delivered.then_some(row.id),
         Err(error) => {
@@ -402,15 +404,6 @@ async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed) -> Option<i64
             );
             None
         }
-    }
-}
-
-/// A row being sent, counted in `in_flight` until its send ends, however it ends.
-struct InFlight<'a>(&'a Inner);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
