@@ -11,10 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 
 use super::{Claimed, DeadLetter, Inserted, Lease, NewRow, millis};
 use crate::config::Config;
@@ -136,6 +133,25 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The settings of both connections to the file, the pool's and the writer's: WAL; `NORMAL`
+/// syncs (a batch with money in it is written with `FULL`); a deleted row's bytes overwritten,
+/// not left in free pages, so that delivered leads' emails do not stay in the file; temporary
+/// data in memory (a batch's INSERT reads the whole batch into a temporary table before it
+/// writes, as it reads the table it writes; past 64 KiB SQLite would spill it to a file,
+/// created and deleted for each batch).
+const SETTINGS: [(&str, &str); 4] = [
+    ("journal_mode", "WAL"),
+    ("synchronous", "NORMAL"),
+    ("secure_delete", "ON"),
+    ("temp_store", "MEMORY"),
+];
+
+/// The file's limit, from `max_file_size`, in pages of [`PAGE_SIZE`] bytes (SQLite's own: past
+/// it a write fails with `SQLITE_FULL`, as on a full disk).
+fn page_limit(config: &Config) -> Option<u64> {
+    config.max_file_size.map(|bytes| (bytes / PAGE_SIZE).max(1))
+}
+
 /// The least time between two checkpoints after deletes.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
@@ -160,23 +176,14 @@ impl SqliteStore {
             std::fs::create_dir_all(folder)?;
         }
         create_private(path)?;
-        let mut options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            // A deleted row's bytes are overwritten, not left in free pages: delivered leads'
-            // emails do not stay in the file.
-            .pragma("secure_delete", "ON")
-            // A batch's INSERT reads the whole batch into a temporary table before it writes (it
-            // reads the table it writes); past 64 KiB SQLite would spill it to a temporary file,
-            // created and deleted for each batch. In memory, it never touches the disk.
-            .pragma("temp_store", "MEMORY")
-            .busy_timeout(BUSY_TIMEOUT);
-        if let Some(bytes) = config.max_file_size {
-            // SQLite's own limit, in pages of PAGE_SIZE bytes: past it a write fails with
-            // SQLITE_FULL, as on a full disk.
-            let pages = (bytes / PAGE_SIZE).max(1);
+        let mut options = SETTINGS.iter().fold(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .busy_timeout(BUSY_TIMEOUT),
+            |options, (name, value)| options.pragma(*name, *value),
+        );
+        if let Some(pages) = page_limit(config) {
             options = options
                 .pragma("page_size", PAGE_SIZE.to_string())
                 .pragma("max_page_count", pages.to_string());
@@ -458,13 +465,11 @@ impl SqliteWriter {
     fn open(path: &Path, config: &Config) -> rusqlite::Result<Self> {
         let connection = rusqlite::Connection::open(path)?;
         connection.busy_timeout(config.enqueue_timeout)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        connection.pragma_update(None, "secure_delete", "ON")?;
-        connection.pragma_update(None, "temp_store", "MEMORY")?;
+        for (name, value) in SETTINGS {
+            connection.pragma_update(None, name, value)?;
+        }
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
-        if let Some(bytes) = config.max_file_size {
-            let pages = (bytes / PAGE_SIZE).max(1);
+        if let Some(pages) = page_limit(config) {
             connection.pragma_update(None, "max_page_count", pages)?;
         }
         Ok(Self {
@@ -616,17 +621,6 @@ fn now_millis() -> i64 {
 
 /// `ids` as one JSON array, for `json_each`: one statement whatever their number.
 fn json_ids(ids: &[i64]) -> String {
-    use std::fmt::Write as _;
-
-    let mut json = String::with_capacity(ids.len() * 8 + 2);
-    json.push('[');
-    for (n, id) in ids.iter().enumerate() {
-        if n > 0 {
-            json.push(',');
-        }
-        // Writing to a `String` cannot fail.
-        let _ = write!(json, "{id}");
-    }
-    json.push(']');
-    json
+    // Numbers only: serializing them cannot fail.
+    serde_json::to_string(ids).unwrap_or_default()
 }
