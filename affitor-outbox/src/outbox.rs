@@ -134,9 +134,9 @@ impl Outbox {
     pub(crate) async fn write_row(&self, event: &Event) -> sqlx::Result<()> {
         let inner = &self.inner;
         let endpoint = event.endpoint().name();
-        // The event itself goes with its row while a relay runs here: leased to it as it is
-        // written, it is sent from memory. The writer wakes the relay.
-        let handed = inner.hand_off_lease().is_some().then(|| event.clone());
+        // The event itself goes with its row while the relay here has room for it: leased to
+        // it as it is written, it is sent from memory. The writer wakes the relay.
+        let handed = inner.may_hand_off().then(|| event.clone());
         self.writer
             .write(NewRow::of(event), handed, inner.config.enqueue_timeout)
             .await?;

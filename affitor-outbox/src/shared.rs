@@ -55,6 +55,15 @@ impl Inner {
         })
     }
 
+    /// Whether a row written now may be handed to this process's relay: it runs and has a free
+    /// send slot. Read on each write without a lock, so that a request's event is copied for the
+    /// relay only when it may be used; the writer's offer decides ([`Inner::hand_off_room`]).
+    pub(crate) fn may_hand_off(&self) -> bool {
+        let in_flight = self.counters.in_flight.load(Ordering::Relaxed);
+        self.handed.open.load(Ordering::Acquire)
+            && usize::try_from(in_flight).is_ok_and(|busy| busy < self.config.max_in_flight)
+    }
+
     /// How many rows the writer may lease to the relay now: its free send slots, less the
     /// rows handed over and not yet taken, and less one claim's worth while rows wait in the
     /// store, so that the oldest are never starved by the newest.
