@@ -156,7 +156,7 @@ fn same(error: &sqlx::Error) -> sqlx::Error {
 }
 
 /// The SQLite writer's thread: takes the rows waiting (at most [`MAX_BATCH`]), writes them in
-/// one statement, tells each how it went, and only then checkpoints the WAL when one is due;
+/// one transaction, tells each how it went, and only then checkpoints the WAL when one is due;
 /// ends when the outbox is dropped.
 #[cfg(feature = "sqlite")]
 fn write_on_thread(

@@ -2,7 +2,7 @@
 //!
 //! Both stores keep the same rows and answer the same questions (insert a batch, claim,
 //! renew, complete, reschedule, bury, release), each in one statement (a batch: one
-//! transaction), so the relay (`relay.rs`) knows nothing
+//! transaction, one statement on Postgres, one per row on SQLite), so the relay (`relay.rs`) knows nothing
 //! of the database behind it. A row holds the event's endpoint name and the exact JSON body the
 //! API receives ([`Event::to_json`]), its ordering keys (transaction id, customer key), its
 //! attempts and the time of the next one, its lease (which relay holds it, until when), and,

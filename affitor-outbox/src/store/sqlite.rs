@@ -5,8 +5,8 @@
 //! never claimed by two relays while its lease lasts.
 //!
 //! New rows are written in batches by the outbox's writer (`writer.rs`), on a thread of its own
-//! with a connection of its own ([`SqliteWriter`]): one statement per batch, its own
-//! transaction. Everything else goes through a pool of one connection.
+//! with a connection of its own ([`SqliteWriter`]): one transaction per batch, a prepared
+//! statement run once per row. Everything else goes through a pool of one connection.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,28 +60,22 @@ INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id
     next_attempt_at, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 
-/// A batch of rows in one statement (its own transaction: one round trip to the connection's
-/// thread whatever the batch's size, always the same text, prepared once). `?1` is the JSON
-/// array of [`batch_json`], read in its order so that ids follow it; `?2` the time; `?3` and
-/// `?4` the lease an offered row takes when nothing precedes it (NULL: none). SQLite reads the
-/// whole `SELECT` before it inserts (it reads the table it writes), so a row of the batch never
-/// sees another: the writer offers no row that shares a key with an earlier one of its batch.
-const INSERT_BATCH: &str = concat!(
+/// One row of a batch: the writer runs it once per row, in one transaction per batch (on its
+/// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?5` are the row's
+/// columns, `?6` whether it is offered to the relay, `?7` the time, `?8` and `?9` the lease an
+/// offered row takes when nothing precedes it (NULL: none). A row sees the rows written before
+/// it in its batch; the writer offers none that shares a key with an earlier one anyway.
+const INSERT_ONE: &str = concat!(
     "
-WITH batch AS (
-    SELECT key AS n, value ->> 0 AS endpoint, value ->> 1 AS body,
-        value ->> 2 AS transaction_id, value ->> 3 AS other_transaction_id,
-        value ->> 4 AS customer_key, value ->> 5 AS offered
-    FROM json_each(?1))
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
     next_attempt_at, created_at, lease_owner, lease_until)
-SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, ?2, ?2,
-    CASE WHEN leased THEN ?3 END, CASE WHEN leased THEN ?4 END
-FROM (SELECT b.*, ?3 IS NOT NULL AND b.offered AND ",
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, ?7, ?7,
+    CASE WHEN leased THEN ?8 END, CASE WHEN leased THEN ?9 END
+FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
     super::nothing_before!(""),
     " AS leased
-    FROM batch b)
-ORDER BY n
+    FROM (SELECT ?1 AS endpoint, ?2 AS body, ?3 AS transaction_id,
+        ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS offered) b)
 RETURNING id, lease_owner IS NOT NULL"
 );
 
@@ -440,7 +434,7 @@ impl SqliteStore {
 }
 
 /// The writer's own connection to the file: synchronous, for the writer's thread, which
-/// writes each batch in one statement and answers its rows itself (see `writer.rs`), with no
+/// writes each batch in one transaction and answers its rows itself (see `writer.rs`), with no
 /// hop to another thread and back.
 pub(crate) struct SqliteWriter {
     connection: rusqlite::Connection,
@@ -497,7 +491,7 @@ impl SqliteWriter {
         }
     }
 
-    /// Writes `rows` in one statement, which is its own transaction: with `synchronous=FULL`
+    /// Writes `rows` in one transaction, one statement per row: with `synchronous=FULL`
     /// when one of them is money (a sale or a refund reaches the disk before the request
     /// answers), else `NORMAL` (a lead survives a crash of the process, not of the machine).
     /// An error means it was rolled back: none of the rows is in the table. With a `lease`,
@@ -537,48 +531,46 @@ impl SqliteWriter {
         lease: Option<Lease<'_>>,
         now: i64,
     ) -> rusqlite::Result<Vec<Inserted>> {
-        let mut statement = self.connection.prepare_cached(INSERT_BATCH)?;
-        let inserted = statement.query_map(
-            rusqlite::params![
-                batch_json(rows),
-                now,
-                lease.map(|lease| lease.owner),
-                lease.map(|lease| now.saturating_add(millis(lease.duration))),
-            ],
-            |row| {
-                Ok(Inserted {
-                    id: row.get(0)?,
-                    leased: row.get(1)?,
+        let owner = lease.map(|lease| lease.owner);
+        let until = lease.map(|lease| now.saturating_add(millis(lease.duration)));
+        // Rolled back when dropped before its commit: on any error, none of the rows is in.
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let inserted = {
+            let mut statement = transaction.prepare_cached(INSERT_ONE)?;
+            rows.iter()
+                .map(|row| {
+                    statement.query_row(
+                        rusqlite::params![
+                            row.endpoint,
+                            row.body,
+                            row.transaction_id,
+                            row.other_transaction_id,
+                            row.customer_key,
+                            row.offered,
+                            now,
+                            owner,
+                            until,
+                        ],
+                        |row| {
+                            Ok(Inserted {
+                                id: row.get(0)?,
+                                leased: row.get(1)?,
+                            })
+                        },
+                    )
                 })
-            },
-        )?;
-        inserted.collect()
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        transaction.commit()?;
+        Ok(inserted)
     }
 }
 
 /// A SQLite error of the writer's connection, as the outbox's other errors are (sqlx's).
 fn from_rusqlite(error: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::other(error))
-}
-
-/// `rows` as the one JSON array [`INSERT_BATCH`] reads: `[endpoint, body, transaction id, other
-/// transaction id, customer key, offered]` each, in their order.
-fn batch_json(rows: &[&NewRow]) -> String {
-    let rows: Vec<_> = rows
-        .iter()
-        .map(|row| {
-            (
-                row.endpoint,
-                row.body.as_str(),
-                row.transaction_id.as_deref(),
-                row.other_transaction_id.as_deref(),
-                row.customer_key.as_deref(),
-                row.offered,
-            )
-        })
-        .collect();
-    // Strings and nulls only: serializing them cannot fail.
-    serde_json::to_string(&rows).unwrap_or_default()
 }
 
 /// Writes `row` on `connection`: the writer's, or the caller's inside their transaction.
