@@ -40,8 +40,9 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
 );
 CREATE INDEX IF NOT EXISTS affitor_outbox_due
     ON affitor_outbox (next_attempt_at) WHERE dead_at IS NULL;
-CREATE INDEX IF NOT EXISTS affitor_outbox_transaction
-    ON affitor_outbox (transaction_id, id) WHERE dead_at IS NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
+    ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
+DROP INDEX IF EXISTS affitor_outbox_transaction;
 CREATE INDEX IF NOT EXISTS affitor_outbox_customer
     ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
 CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
