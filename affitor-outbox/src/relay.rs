@@ -106,7 +106,9 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         Arc::clone(&held),
     )));
     loop {
-        if *stopped.borrow() {
+        // Stopped by `Relay::stop`, or the outbox's last handle dropped without it (the stop's
+        // sender went with it): either way no one will send this relay more work.
+        if *stopped.borrow() || stopped.has_changed().is_err() {
             break;
         }
         // The free send slots go first to the rows the writer handed over (leased as they were
@@ -194,6 +196,18 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         if let Some(row) = delivered(sent) {
             done.push(row);
             complete(&inner, &mut done).await;
+        }
+    }
+    if stopped.has_changed().is_err() {
+        // Dropped, not stopped: what `Relay::stop` would do after this task, the rows handed
+        // over and not sent go again at once rather than when their lease ends.
+        inner.handed.close();
+        if let Err(error) = inner.store.release(&owner).await {
+            tracing::warn!(
+                error = %error,
+                "Affitor outbox relay of a dropped outbox stopped; its rows go again when their \
+                 lease ends"
+            );
         }
     }
 }

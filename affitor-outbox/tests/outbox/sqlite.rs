@@ -519,3 +519,39 @@ async fn the_writer_checkpoints_its_wal_when_no_relay_runs() {
         "the database file is {file} bytes: its rows stayed in the WAL"
     );
 }
+
+/// An outbox whose last handle is dropped without `shutdown` stops its relay: it ends its sends
+/// and claims nothing more (a row written after it, by another outbox on the same file, is left
+/// to that one's relay), rather than running on with no handle to stop it.
+#[tokio::test]
+async fn an_outbox_dropped_without_shutdown_stops_its_relay() {
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("dropped");
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .open(&path)
+        .await
+        .unwrap();
+    outbox
+        .enqueue(client.lead("user_1").click_id(mock.click("partner")))
+        .await;
+    wait_until("the first lead delivered", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    drop(outbox);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let writer_only = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    writer_only
+        .enqueue(client.lead("user_2").click_id(mock.click("partner")))
+        .await;
+    // Many polls of the dropped outbox's relay, had it run on.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mock.leads().len(), 1, "{:?}", mock.leads());
+    assert_eq!(writer_only.waiting().await.unwrap(), 1);
+}
