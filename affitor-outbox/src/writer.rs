@@ -156,8 +156,9 @@ fn same(error: &sqlx::Error) -> sqlx::Error {
 }
 
 /// The SQLite writer's thread: takes the rows waiting (at most [`MAX_BATCH`]), writes them in
-/// one transaction, tells each how it went, and only then checkpoints the WAL when one is due;
-/// ends when the outbox is dropped.
+/// one transaction, tells each how it went, then runs the relay's claims, deletes and renewals
+/// that came meanwhile, and only then checkpoints the WAL when one is due; ends when the outbox
+/// and its relay are gone.
 #[cfg(feature = "sqlite")]
 fn write_on_thread(
     inner: &Weak<Inner>,
@@ -165,17 +166,18 @@ fn write_on_thread(
     mut connection: crate::store::sqlite::SqliteWriter,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while pending.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-        let Some(inner) = take(inner, &mut batch) else {
-            continue;
-        };
-        // Read after the offer: a relay that started or stopped since only leases fewer rows.
-        let lease = inner.hand_off_lease();
-        let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
-        // It waits for the pool's connection's write at most one enqueue timeout.
-        let written = connection.insert_batch(&rows, lease);
-        drop(rows);
-        answer(&inner, &mut batch, written);
+    while connection.wait(&mut pending, &mut batch, MAX_BATCH) {
+        if let Some(inner) = take(inner, &mut batch) {
+            // Read after the offer: a relay that started or stopped since only leases fewer
+            // rows.
+            let lease = inner.hand_off_lease();
+            let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
+            // It waits for the pool's connection's write at most one enqueue timeout.
+            let written = connection.insert_batch(&rows, lease);
+            drop(rows);
+            answer(&inner, &mut batch, written);
+        }
+        connection.run_jobs();
         connection.checkpoint_if_due();
     }
 }
