@@ -329,7 +329,9 @@ impl Outbox {
     /// at once, on another relay). Events written later still go to the store. Returns the
     /// counters once stopped. The client holding the outbox as its backend calls it from its
     /// own [`shutdown`](affitor::Client::shutdown), which also stops the in-memory queue: call
-    /// that one, once. Calling this one again is harmless.
+    /// that one, once. Calling this one again is harmless. Dropping the last handle without it
+    /// stops the relay too, with no deadline: its sends end on their own, and the rows it still
+    /// holds are released.
     ///
     /// ```no_run
     /// # async fn stop(outbox: affitor_outbox::Outbox) {
