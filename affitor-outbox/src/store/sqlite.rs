@@ -305,13 +305,7 @@ impl SqliteStore {
 
     pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
         let ids = json_ids(ids);
-        self.on_writer(move |writer| {
-            writer.connection.execute(
-                "DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))",
-                [ids],
-            )
-        })
-        .await?;
+        self.on_writer(move |writer| writer.delete(&ids)).await?;
         self.mark_deleted();
         self.checkpoint(false).await;
         Ok(())
@@ -363,14 +357,7 @@ impl SqliteStore {
     ) -> sqlx::Result<u64> {
         let (owner, ids) = (owner.to_owned(), json_ids(ids));
         let renewed = self
-            .on_writer(move |writer| {
-                writer.connection.execute(
-                    "UPDATE affitor_outbox SET lease_until = ?2
-                     WHERE lease_owner = ?1 AND dead_at IS NULL
-                       AND id IN (SELECT value FROM json_each(?3))",
-                    rusqlite::params![owner, now_millis().saturating_add(millis(lease)), ids],
-                )
-            })
+            .on_writer(move |writer| writer.renew(&owner, &ids, lease))
             .await?;
         Ok(u64::try_from(renewed).unwrap_or(0))
     }
@@ -479,7 +466,8 @@ impl SqliteStore {
 
 /// The writer's own connection to the file: synchronous, for the writer's thread, which
 /// writes each batch in one transaction and answers its rows itself (see `writer.rs`), with no
-/// hop to another thread and back.
+/// hop to another thread and back, and runs the relay's claims, deletes and renewals between
+/// batches ([`SqliteStore::on_writer`]), each a statement prepared once.
 pub(crate) struct SqliteWriter {
     connection: rusqlite::Connection,
     /// The jobs sent to the thread ([`SqliteStore::on_writer`]), and those taken, not run yet.
@@ -580,6 +568,31 @@ impl SqliteWriter {
             },
         )?;
         rows.map(|row| row.map(Claimed::from_row)).collect()
+    }
+
+    /// Deletes the rows of `ids` (a JSON array, [`json_ids`]).
+    fn delete(&mut self, ids: &str) -> rusqlite::Result<usize> {
+        self.connection
+            .prepare_cached(
+                "DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute([ids])
+    }
+
+    /// Extends to `lease` from now the lease `owner` holds on the rows of `ids` (a JSON array,
+    /// [`json_ids`]); how many.
+    fn renew(&mut self, owner: &str, ids: &str, lease: Duration) -> rusqlite::Result<usize> {
+        self.connection
+            .prepare_cached(
+                "UPDATE affitor_outbox SET lease_until = ?2
+                 WHERE lease_owner = ?1 AND dead_at IS NULL
+                   AND id IN (SELECT value FROM json_each(?3))",
+            )?
+            .execute(rusqlite::params![
+                owner,
+                now_millis().saturating_add(millis(lease)),
+                ids
+            ])
     }
 
     /// Copies the WAL back into the file (a passive checkpoint, which holds up no other
