@@ -15,6 +15,8 @@ mod hardening;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod lease;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod order;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod payments;
 #[cfg(feature = "postgres")]
 mod postgres;

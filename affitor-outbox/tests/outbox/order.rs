@@ -1,0 +1,177 @@
+//! A customer's events go in order: their sale is not sent before their lead is delivered,
+//! whether the lead is being sent, waiting to be retried, or waiting beside the sale in the
+//! store when a relay first looks. Each on a SQLite file and on Postgres.
+
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::time::Duration;
+
+use affitor::Client;
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, MockServer};
+use affitor_outbox::{Outbox, OutboxBuilder};
+
+use crate::support::{stand_in, wait_until};
+
+const A_WHILE: Duration = Duration::from_secs(30);
+
+/// The customer whose lead and sale are ordered.
+const CUSTOMER: &str = "user_ordered";
+
+/// Two of the stand-in's answers to the lead fail (one `send`: the quick policy's two
+/// attempts), the first late: the lead is in flight, then waits for its retry.
+fn a_lead_that_fails_once(mock: &MockServer) {
+    mock.inject(
+        Fault::delay(Duration::from_millis(300))
+            .on(Endpoint::Lead)
+            .times(1),
+    );
+    mock.inject(Fault::status(503).on(Endpoint::Lead).times(2));
+}
+
+/// The relay's settings for these tests: a lead that failed goes again 200 ms later.
+fn builder(client: &Client) -> OutboxBuilder {
+    Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .backoff(Duration::from_millis(200), Duration::from_millis(200))
+}
+
+/// The customer's lead, then their sale, enqueued one after the other.
+async fn lead_then_sale(mock: &MockServer, client: &Client, outbox: &Outbox) {
+    outbox
+        .enqueue(client.lead(CUSTOMER).click_id(mock.click("partner")))
+        .await;
+    outbox
+        .enqueue(client.sale("in_ordered", 4999).customer_key(CUSTOMER))
+        .await;
+}
+
+/// Waits until the store is empty, then checks that every request for the lead (the failed
+/// ones, and the one that succeeded) came before the first request for the sale, and that
+/// each was recorded once.
+async fn the_sale_came_after_the_lead(mock: &MockServer, outbox: &Outbox) {
+    wait_until("the lead and the sale delivered", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    let order: Vec<Endpoint> = mock
+        .requests()
+        .into_iter()
+        .filter_map(|request| request.endpoint)
+        .filter(|endpoint| matches!(endpoint, Endpoint::Lead | Endpoint::Sale))
+        .collect();
+    let first_sale = order
+        .iter()
+        .position(|endpoint| *endpoint == Endpoint::Sale)
+        .expect("the sale was sent");
+    assert!(
+        order[first_sale..].iter().all(|e| *e == Endpoint::Sale),
+        "a request for the lead came after the sale: {order:?}"
+    );
+    assert_eq!(
+        order.iter().filter(|e| **e == Endpoint::Lead).count(),
+        3,
+        "{order:?}"
+    );
+    assert_eq!(mock.leads().len(), 1);
+    assert_eq!(mock.sales().len(), 1);
+}
+
+/// The lead is sent at once and fails; the sale, written meanwhile, waits while the lead is in
+/// flight and while it waits for its retry.
+async fn a_sale_waits_for_the_lead_being_sent_and_retried(
+    mock: MockServer,
+    client: Client,
+    outbox: Outbox,
+) {
+    a_lead_that_fails_once(&mock);
+    lead_then_sale(&mock, &client, &outbox).await;
+    the_sale_came_after_the_lead(&mock, &outbox).await;
+}
+
+/// Both rows wait in the store when a relay first looks (they were written with none running):
+/// its first claim takes the lead and leaves the sale.
+async fn a_sale_written_beside_its_lead_is_not_claimed_with_it(
+    mock: MockServer,
+    client: Client,
+    writer: Outbox,
+    open_relay: impl AsyncFnOnce() -> Outbox,
+) {
+    a_lead_that_fails_once(&mock);
+    lead_then_sale(&mock, &client, &writer).await;
+    assert_eq!(writer.waiting().await.unwrap(), 2);
+    let relay = open_relay().await;
+    the_sale_came_after_the_lead(&mock, &relay).await;
+    relay.shutdown(Duration::from_secs(5)).await;
+    writer.shutdown(Duration::from_secs(5)).await;
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use crate::support::sqlite_path;
+
+    #[tokio::test]
+    async fn a_sale_waits_for_its_customers_lead_while_it_is_sent_and_retried() {
+        let (mock, client) = stand_in().await;
+        let outbox = builder(&client)
+            .open(&sqlite_path("order-retried"))
+            .await
+            .unwrap();
+        a_sale_waits_for_the_lead_being_sent_and_retried(mock, client, outbox).await;
+    }
+
+    #[tokio::test]
+    async fn a_sale_written_beside_its_customers_lead_is_not_claimed_with_it() {
+        let (mock, client) = stand_in().await;
+        let path = sqlite_path("order-claimed");
+        let writer = builder(&client).relay(false).open(&path).await.unwrap();
+        a_sale_written_beside_its_lead_is_not_claimed_with_it(
+            mock,
+            client.clone(),
+            writer,
+            async || builder(&client).open(&path).await.unwrap(),
+        )
+        .await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use crate::support::postgres::Schema;
+
+    #[tokio::test]
+    async fn a_sale_waits_for_its_customers_lead_while_it_is_sent_and_retried() {
+        let (mock, client) = stand_in().await;
+        let schema = Schema::create("order_retried").await;
+        let outbox = builder(&client)
+            .postgres(schema.pool().await)
+            .await
+            .unwrap();
+        a_sale_waits_for_the_lead_being_sent_and_retried(mock, client, outbox).await;
+    }
+
+    #[tokio::test]
+    async fn a_sale_written_beside_its_customers_lead_is_not_claimed_with_it() {
+        let (mock, client) = stand_in().await;
+        let schema = Schema::create("order_claimed").await;
+        let writer = builder(&client)
+            .relay(false)
+            .postgres(schema.pool().await)
+            .await
+            .unwrap();
+        a_sale_written_beside_its_lead_is_not_claimed_with_it(
+            mock,
+            client.clone(),
+            writer,
+            async || {
+                builder(&client)
+                    .postgres(schema.pool().await)
+                    .await
+                    .unwrap()
+            },
+        )
+        .await;
+    }
+}
