@@ -1,5 +1,5 @@
 -- The Postgres claim's plan when a refund is among the rows it reads: its subquery for the
--- refund's other id with and without `OFFSET 0` (see `claim_order!` in src/store/mod.rs).
+-- refund's other id with and without `OFFSET 0` (see `transaction_order!` in src/store/mod.rs).
 -- 200,000 leads (the first 2,000 leased), 10 refunds behind them, fresh statistics. Without
 -- `OFFSET 0` the planner hashes every live sale of the table once per claim (a sequential scan);
 -- with it, one index lookup per refund.

@@ -16,21 +16,28 @@
 //! insert, not at commit) can go first: Affitor answers that it knows no such sale, and the
 //! relay tries it again, for the [refund patience](crate::OutboxBuilder::refund_patience).
 //!
+//! The transaction's rule is one condition for both stores ([`transaction_order`]); how a
+//! store finds a customer's earlier rows is its own. Postgres indexes every live row by its
+//! customer. SQLite indexes only the rows whose delivery has started (leased or tried, a few
+//! thousand at most: see `sqlite.rs`), and its claim finds the others as it walks the due rows
+//! in order: an index keyed by the customer takes each new row at a random place, so every row
+//! of a batch dirtied a page of its own, which SQLite's WAL writes whole (two thirds of the
+//! pages a batch wrote under load, with a backlog of 100,000 rows).
+//!
 //! Beside the events, a second table, `affitor_outbox_facts`, keeps what later events need
 //! ([`affitor::client::Backend::remember`]): which invoice a Stripe payment intent paid. Each
 //! fact expires, and the relay deletes the expired ones.
 
 /// The rows that go before a row `o` of the same transaction: the earlier live rows, except
 /// that a sale never waits for a refund; and, for a refund, every live sale row of either of
-/// its ids, written before it or after. One condition for both stores' claims, for `concat!`.
-/// `$probe` ends the subquery for a refund's other id (see [`nothing_before`]): on Postgres,
-/// `OFFSET 0` keeps it one lookup for each refund, where the planner could otherwise hash every
-/// live sale of the table once per claim.
-macro_rules! claim_order {
+/// its ids, written before it or after. One condition (true when none is live) for both
+/// stores' claims, for `concat!`. `$probe` ends the subquery for a refund's other id (see
+/// [`transaction_free`]): on Postgres, `OFFSET 0` keeps it one lookup for each refund, where
+/// the planner could otherwise hash every live sale of the table once per claim.
+macro_rules! transaction_order {
     ($probe:literal) => {
         concat!(
-            "
-      AND NOT EXISTS (
+            "NOT EXISTS (
           SELECT 1 FROM affitor_outbox e
           WHERE e.transaction_id = o.transaction_id AND e.id <> o.id AND e.dead_at IS NULL
             AND ((e.id < o.id AND NOT (e.endpoint = 'refund' AND o.endpoint = 'sale'))
@@ -40,14 +47,11 @@ macro_rules! claim_order {
           WHERE e.transaction_id = o.other_transaction_id AND e.endpoint = 'sale'
             AND e.dead_at IS NULL",
             $probe,
-            "))
-      AND NOT EXISTS (
-          SELECT 1 FROM affitor_outbox e
-          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)"
+            "))"
         )
     };
 }
-pub(crate) use claim_order;
+pub(crate) use transaction_order;
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -63,7 +67,7 @@ use affitor::client::{Endpoint, Event};
 pub(crate) struct NewRow {
     /// Whether the writer offers the row to its own process's relay: leased to it as it is
     /// written when no live row of its transaction or customer is in the table (see
-    /// [`nothing_before`]).
+    /// [`transaction_free`]).
     pub(crate) offered: bool,
     pub(crate) endpoint: &'static str,
     pub(crate) body: String,
@@ -179,17 +183,18 @@ pub(crate) struct Inserted {
     pub(crate) leased: bool,
 }
 
-/// The one condition under which an offered row is leased as it is written, for both stores'
-/// inserts (`b` the new row): no live row of its transaction (under either of its ids) or of
-/// its customer is in the table. Stricter than the claim's order ([`claim_order`]): such a row
-/// is left to the claim, which knows which of those rows it waits for.
+/// Half of the condition under which an offered row is leased as it is written, for both
+/// stores' inserts (`b` the new row): no live row of its transaction is in the table, under
+/// either of its ids. The other half is the store's: no live row of its customer. Stricter than
+/// the claim's order ([`transaction_order`]): such a row is left to the claim, which knows
+/// which of those rows it waits for.
 ///
 /// Each key is one equality on its own index, looked up only when the row has that key (a lead
 /// has no transaction id): a plan made when the table was empty (Postgres's generic plan of a
 /// prepared statement) cannot turn it into a scan of another index. `$probe` ends each
 /// subquery: Postgres's `OFFSET 0` keeps it a lookup for each new row, where the planner would
 /// otherwise join the batch against the whole table.
-macro_rules! nothing_before {
+macro_rules! transaction_free {
     ($probe:literal) => {
         concat!(
             "(b.transaction_id IS NULL OR NOT EXISTS (
@@ -201,16 +206,11 @@ macro_rules! nothing_before {
              SELECT 1 FROM affitor_outbox e
              WHERE e.transaction_id = b.other_transaction_id AND e.dead_at IS NULL",
             $probe,
-            "))
-         AND (b.customer_key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM affitor_outbox e
-             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL",
-            $probe,
             "))"
         )
     };
 }
-pub(crate) use nothing_before;
+pub(crate) use transaction_free;
 
 /// An event given up on: refused by the API, out of attempts, or unreadable. Kept in the
 /// store until someone deletes it; listed by [`Outbox::dead_letters`](crate::Outbox::dead_letters).

@@ -66,8 +66,11 @@ SELECT endpoint, body, transaction_id, other_transaction_id, customer_key,
     CASE WHEN leased THEN now() + $8::float8 * interval '1 millisecond' END
 FROM (
     SELECT b.*, $7::text IS NOT NULL AND b.offered AND ",
-    super::nothing_before!(" OFFSET 0"),
-    " AS leased
+    super::transaction_free!(" OFFSET 0"),
+    "
+         AND (b.customer_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL OFFSET 0)) AS leased
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
         WITH ORDINALITY
         AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, offered, n)
@@ -84,9 +87,13 @@ WHERE id IN (
     SELECT o.id FROM affitor_outbox o
     WHERE o.dead_at IS NULL
       AND o.next_attempt_at <= now()
-      AND (o.lease_until IS NULL OR o.lease_until <= now())",
-    super::claim_order!(" OFFSET 0"),
+      AND (o.lease_until IS NULL OR o.lease_until <= now())
+      AND ",
+    super::transaction_order!(" OFFSET 0"),
     "
+      AND NOT EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)
     ORDER BY o.id
     LIMIT $3
     FOR UPDATE OF o SKIP LOCKED)

@@ -49,8 +49,12 @@ CREATE INDEX IF NOT EXISTS affitor_outbox_due
 CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
     ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
 DROP INDEX IF EXISTS affitor_outbox_transaction;
-CREATE INDEX IF NOT EXISTS affitor_outbox_customer
-    ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
+DROP INDEX IF EXISTS affitor_outbox_customer;
+CREATE INDEX IF NOT EXISTS affitor_outbox_started
+    ON affitor_outbox (customer_key, id)
+    WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
+CREATE INDEX IF NOT EXISTS affitor_outbox_unstarted
+    ON affitor_outbox (id) WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
 CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
@@ -72,6 +76,11 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 /// columns, `?6` whether it is offered to the relay, `?7` the time, `?8` and `?9` the lease an
 /// offered row takes when nothing precedes it (NULL: none). A row sees the rows written before
 /// it in its batch; the writer offers none that shares a key with an earlier one anyway.
+///
+/// Nothing precedes a row of a customer when none of their rows has started (the index of
+/// started rows says so) and no row at all waits unstarted: the unstarted rows are indexed by
+/// id alone, not by customer (see the module's doc), so any of them may be the customer's; the
+/// first entry of that index answers.
 const INSERT_ONE: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
@@ -79,27 +88,50 @@ INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id
 SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, ?7, ?7,
     CASE WHEN leased THEN ?8 END, CASE WHEN leased THEN ?9 END
 FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
-    super::nothing_before!(""),
-    " AS leased
+    super::transaction_free!(""),
+    "
+         AND (b.customer_key IS NULL OR (NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL
+               AND (e.lease_until IS NOT NULL OR e.attempts > 0))
+           AND NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e INDEXED BY affitor_outbox_unstarted
+             WHERE e.dead_at IS NULL AND e.lease_until IS NULL AND e.attempts = 0))) AS leased
     FROM (SELECT ?1 AS endpoint, ?2 AS body, ?3 AS transaction_id,
         ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS offered) b)
 RETURNING id, lease_owner IS NOT NULL"
 );
 
-const CLAIM: &str = concat!(
+/// The rows a claim may take (`?1` the time), oldest first: live, held by no relay (or by one
+/// whose lease ran out), and due; a row never tried is due whatever the clock says, so that
+/// every unstarted row older than one the claim reads is read too. Beside each, its customer,
+/// and whether it is free: no row of its transaction goes before it ([`transaction_order`]),
+/// and no started row of its customer is older. The claim ([`SqliteWriter::claim`]) also holds
+/// back a row whose customer it has already read.
+///
+/// [`transaction_order`]: super::transaction_order
+const CLAIMABLE: &str = concat!(
     "
-UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
-WHERE id IN (
-    SELECT o.id FROM affitor_outbox o
-    WHERE o.dead_at IS NULL
-      AND o.next_attempt_at <= ?3
-      AND (o.lease_until IS NULL OR o.lease_until <= ?3)",
-    super::claim_order!(""),
+SELECT o.id, o.customer_key, ",
+    super::transaction_order!(""),
     "
-    ORDER BY o.id
-    LIMIT ?4)
-RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at"
+      AND (o.customer_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL
+            AND (e.lease_until IS NOT NULL OR e.attempts > 0)))
+FROM affitor_outbox o
+WHERE o.dead_at IS NULL
+  AND (o.lease_until IS NULL OR o.lease_until <= ?1)
+  AND (o.attempts = 0 OR o.next_attempt_at <= ?1)
+ORDER BY o.id"
 );
+
+/// Leases the rows of `?4` (a JSON array of ids, [`json_ids`]) to `?1` until `?2`, `?3` the
+/// time: what a claim took.
+const LEASE: &str = "
+UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
+WHERE id IN (SELECT value FROM json_each(?4))
+RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at";
 
 /// Creates the file at `path` readable and writable by its owner only (it holds customers'
 /// emails; SQLite gives its `-wal` and `-shm` files the same mode), or warns when an existing
@@ -546,6 +578,9 @@ impl SqliteWriter {
         self.taken = taken;
     }
 
+    /// Claims for `owner`, for `lease`, up to `limit` of the rows [`CLAIMABLE`] reads, in
+    /// one transaction: each that is free and whose customer no earlier row read has (an
+    /// unstarted row of theirs is read before it, when there is one: see [`CLAIMABLE`]).
     fn claim(
         &mut self,
         owner: &str,
@@ -553,21 +588,52 @@ impl SqliteWriter {
         limit: i64,
     ) -> rusqlite::Result<Vec<Claimed>> {
         let now = now_millis();
-        let mut statement = self.connection.prepare_cached(CLAIM)?;
-        let rows = statement.query_map(
-            rusqlite::params![owner, now.saturating_add(millis(lease)), now, limit],
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            },
-        )?;
-        rows.map(|row| row.map(Claimed::from_row)).collect()
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut taken = Vec::new();
+        {
+            // The customers read so far, by a hash of their key: two keys that share one only
+            // hold a row back until the next claim.
+            let customers_hash = std::hash::RandomState::new();
+            let mut customers = std::collections::HashSet::new();
+            let mut claimable = transaction.prepare_cached(CLAIMABLE)?;
+            let mut rows = claimable.query([now])?;
+            while taken.len() < limit
+                && let Some(row) = rows.next()?
+            {
+                let customer = row.get_ref(1)?.as_str_or_null()?;
+                let first_of_customer = customer.is_none_or(|customer| {
+                    customers.insert(std::hash::BuildHasher::hash_one(&customers_hash, customer))
+                });
+                if first_of_customer && row.get::<_, bool>(2)? {
+                    taken.push(row.get::<_, i64>(0)?);
+                }
+            }
+        }
+        let claimed = if taken.is_empty() {
+            Vec::new()
+        } else {
+            let mut lease_them = transaction.prepare_cached(LEASE)?;
+            let rows = lease_them.query_map(
+                rusqlite::params![owner, now.saturating_add(millis(lease)), now, json_ids(&taken)],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                },
+            )?;
+            rows.map(|row| row.map(Claimed::from_row))
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        transaction.commit()?;
+        Ok(claimed)
     }
 
     /// Deletes the rows of `ids` (a JSON array, [`json_ids`]).

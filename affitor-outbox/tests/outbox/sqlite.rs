@@ -149,8 +149,9 @@ async fn a_refund_written_before_its_sale_waits_for_it() {
 }
 
 /// A file written by an earlier version, without the column for a refund's other id, gets it
-/// when an outbox opens it, and its index of transaction ids is replaced by one without the
-/// rows that have none (leads); its rows are delivered.
+/// when an outbox opens it; its index of transaction ids is replaced by one without the rows
+/// that have none (leads), and its index of every live row by customer by the index of the
+/// started rows and the index of the unstarted ones; its rows are delivered.
 #[tokio::test]
 async fn a_table_of_an_earlier_version_is_upgraded() {
     let (mock, client) = stand_in().await;
@@ -166,6 +167,8 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
             dead_at INTEGER, last_error TEXT, created_at INTEGER NOT NULL);
          CREATE INDEX affitor_outbox_transaction
             ON affitor_outbox (transaction_id, id) WHERE dead_at IS NULL;
+         CREATE INDEX affitor_outbox_customer
+            ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
          INSERT INTO affitor_outbox (endpoint, body, transaction_id, next_attempt_at, created_at)
          VALUES ('refund', '{\"transaction_id\":\"in_9\"}', 'in_9', 0, 0);",
     )
@@ -186,13 +189,22 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
     })
     .await;
     assert_eq!(mock.refunds().len(), 1);
-    let indexes: Vec<(String,)> = sqlx::query_as(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'affitor_outbox_tr%'",
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master
+         WHERE type = 'index' AND tbl_name = 'affitor_outbox' AND sql IS NOT NULL ORDER BY name",
     )
     .fetch_all(&SqlitePool::connect(&path).await.unwrap())
     .await
     .unwrap();
-    assert_eq!(indexes, [("affitor_outbox_transaction_id".to_owned(),)]);
+    assert_eq!(
+        indexes,
+        [
+            "affitor_outbox_due",
+            "affitor_outbox_started",
+            "affitor_outbox_transaction_id",
+            "affitor_outbox_unstarted"
+        ]
+    );
     // The new column takes a refund's other id.
     outbox
         .enqueue(client.refund("in_10").or_transaction_id("pi_10"))
