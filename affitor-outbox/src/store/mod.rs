@@ -31,17 +31,17 @@
 /// The rows that go before a row `o` of the same transaction: the earlier live rows, except
 /// that a sale never waits for a refund; and, for a refund, every live sale row of either of
 /// its ids, written before it or after. One condition (true when none is live) for both
-/// stores' claims, for `concat!`. `$probe` ends the subquery for a refund's other id (see
+/// stores' claims, for `concat!`; a row without a transaction id (a lead) looks nothing up. `$probe` ends the subquery for a refund's other id (see
 /// [`transaction_free`]): on Postgres, `OFFSET 0` keeps it one lookup for each refund, where
 /// the planner could otherwise hash every live sale of the table once per claim.
 macro_rules! transaction_order {
     ($probe:literal) => {
         concat!(
-            "NOT EXISTS (
+            "(o.transaction_id IS NULL OR NOT EXISTS (
           SELECT 1 FROM affitor_outbox e
           WHERE e.transaction_id = o.transaction_id AND e.id <> o.id AND e.dead_at IS NULL
             AND ((e.id < o.id AND NOT (e.endpoint = 'refund' AND o.endpoint = 'sale'))
-                 OR (o.endpoint = 'refund' AND e.endpoint = 'sale')))
+                 OR (o.endpoint = 'refund' AND e.endpoint = 'sale'))))
       AND NOT (o.endpoint = 'refund' AND o.other_transaction_id IS NOT NULL AND EXISTS (
           SELECT 1 FROM affitor_outbox e
           WHERE e.transaction_id = o.other_transaction_id AND e.endpoint = 'sale'

@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
 const ADD_OTHER_TRANSACTION_ID: &str =
     "ALTER TABLE affitor_outbox ADD COLUMN other_transaction_id TEXT";
 
+/// A row written as it is: by the writer when it is not offered to the relay, or in the
+/// caller's own transaction ([`insert`]).
 const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
     next_attempt_at, created_at)
@@ -617,7 +619,12 @@ impl SqliteWriter {
         } else {
             let mut lease_them = transaction.prepare_cached(LEASE)?;
             let rows = lease_them.query_map(
-                rusqlite::params![owner, now.saturating_add(millis(lease)), now, json_ids(&taken)],
+                rusqlite::params![
+                    owner,
+                    now.saturating_add(millis(lease)),
+                    now,
+                    json_ids(&taken)
+                ],
                 |row| {
                     Ok((
                         row.get(0)?,
@@ -727,10 +734,27 @@ impl SqliteWriter {
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let inserted = {
-            let mut statement = transaction.prepare_cached(INSERT_ONE)?;
+            // A row offered to the relay asks whether anything precedes it; any other (every
+            // row, when the relay has no room) is a plain insert, its id SQLite's last.
+            let mut offered = transaction.prepare_cached(INSERT_ONE)?;
+            let mut plain = transaction.prepare_cached(INSERT)?;
             rows.iter()
                 .map(|row| {
-                    statement.query_row(
+                    if !row.offered || owner.is_none() {
+                        plain.execute(rusqlite::params![
+                            row.endpoint,
+                            row.body,
+                            row.transaction_id,
+                            row.other_transaction_id,
+                            row.customer_key,
+                            now,
+                        ])?;
+                        return Ok(Inserted {
+                            id: transaction.last_insert_rowid(),
+                            leased: false,
+                        });
+                    }
+                    offered.query_row(
                         rusqlite::params![
                             row.endpoint,
                             row.body,
