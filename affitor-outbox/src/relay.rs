@@ -87,8 +87,10 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     let config = &inner.config;
     let mut sending = JoinSet::new();
     let batch = crate::shared::claim_batch(config);
-    // When the store was last claimed from.
-    let mut claimed: Option<tokio::time::Instant> = None;
+    // When the relay last claimed from every row it may take, not only from those never tried
+    // (a retry due, a lease run out, another process's rows): once a poll interval, however
+    // often it claims meanwhile.
+    let mut looked_everywhere: Option<tokio::time::Instant> = None;
     // Rows delivered and not deleted yet, and when they were last deleted.
     let mut done: Vec<i64> = Vec::new();
     let mut deleted = tokio::time::Instant::now();
@@ -112,28 +114,34 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
             break;
         }
         // The free send slots go first to the rows the writer handed over (leased as they were
-        // written: no query), then to due rows claimed from the store, a batch at a time (each
-        // claim is one query, which reads past the rows being sent): when rows are known to
-        // wait there, and once a poll interval for the others (another process's, or due
-        // again after a backoff). Then wait for a slot, a new row or the next look.
+        // written: no query), then to due rows claimed from the store, a batch at a time: when
+        // rows are known to wait there, and once a poll interval for every row a claim may take
+        // (another process's, or due again after a backoff, or a lease run out). Then wait for
+        // a slot, a new row or the next look.
         let room = config.max_in_flight.saturating_sub(sending.len());
         for row in inner.handed.take(room) {
             send(&mut sending, &inner, &owner, &held, row);
         }
         let room = config.max_in_flight.saturating_sub(sending.len());
         let stored = inner.handed.any_stored();
-        let poll = claimed.is_none_or(|at| at.elapsed() >= config.poll_interval);
+        let everything = looked_everywhere.is_none_or(|at| at.elapsed() >= config.poll_interval);
         let can_claim = room >= batch || (room > 0 && sending.is_empty());
-        if poll && !stored && !can_claim {
+        if everything && !stored && !can_claim {
             // A look is due (rows due again after a backoff, another process's) but the rows
             // handed over fill the slots: the writer leaves a claim's worth free from now on,
             // so that the rows waiting in the store are never starved by the newest.
             inner.handed.rows_may_wait();
         }
-        if (stored || poll) && can_claim {
-            claimed = Some(tokio::time::Instant::now());
+        if (stored || everything) && can_claim {
+            if everything {
+                looked_everywhere = Some(tokio::time::Instant::now());
+            }
             inner.handed.claiming();
-            match inner.store.claim(&owner, config.lease, room).await {
+            match inner
+                .store
+                .claim(&owner, config.lease, room, everything)
+                .await
+            {
                 Ok(rows) => {
                     if rows.len() >= room {
                         inner.handed.rows_may_wait();

@@ -310,15 +310,24 @@ impl Store {
         inserted
     }
 
-    /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first.
+    /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first. Without
+    /// `everything`, a store may read only the rows never tried nor leased, and leave a retry
+    /// that is due or a lease that ran out to a claim of everything (SQLite does: it reads those
+    /// through their index, not past every row being sent).
     pub(crate) async fn claim(
         &self,
         owner: &str,
         lease: Duration,
         limit: usize,
+        #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))] everything: bool,
     ) -> sqlx::Result<Vec<Claimed>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = dispatch!(self, store => store.claim(owner, lease, limit).await)?;
+        let mut rows = match *self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(ref store) => store.claim(owner, lease, limit, everything).await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(ref store) => store.claim(owner, lease, limit).await,
+        }?;
         rows.sort_by_key(|row| row.id);
         Ok(rows)
     }

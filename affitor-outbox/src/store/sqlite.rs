@@ -44,8 +44,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     last_error TEXT,
     created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS affitor_outbox_due
-    ON affitor_outbox (next_attempt_at) WHERE dead_at IS NULL;
+DROP INDEX IF EXISTS affitor_outbox_due;
 CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
     ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
 DROP INDEX IF EXISTS affitor_outbox_transaction;
@@ -104,27 +103,51 @@ FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
 RETURNING id, lease_owner IS NOT NULL"
 );
 
-/// The rows a claim may take (`?1` the time), oldest first: live, held by no relay (or by one
-/// whose lease ran out), and due; a row never tried is due whatever the clock says, so that
-/// every unstarted row older than one the claim reads is read too. Beside each, its customer,
-/// and whether it is free: no row of its transaction goes before it ([`transaction_order`]),
-/// and no started row of its customer is older. The claim ([`SqliteWriter::claim`]) also holds
-/// back a row whose customer it has already read.
+/// The columns a claim reads of each candidate row `o`: its id, its customer, and whether it
+/// is free: no row of its transaction goes before it ([`transaction_order`]), and no started
+/// row of its customer is older. The claim ([`SqliteWriter::claim`]) also holds back a row
+/// whose customer it has already read.
 ///
 /// [`transaction_order`]: super::transaction_order
-const CLAIMABLE: &str = concat!(
-    "
-SELECT o.id, o.customer_key, ",
-    super::transaction_order!(""),
-    "
+macro_rules! candidate {
+    () => {
+        concat!(
+            "o.id, o.customer_key, ",
+            super::transaction_order!(""),
+            "
       AND (o.customer_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM affitor_outbox e
           WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL
-            AND (e.lease_until IS NOT NULL OR e.attempts > 0)))
+            AND (e.lease_until IS NOT NULL OR e.attempts > 0)))"
+        )
+    };
+}
+
+/// Every row a claim may take (`?1` the time), oldest first ([`candidate`]'s columns): live,
+/// held by no relay (or by one whose lease ran out), and due; a row never tried is due
+/// whatever the clock says, so that every unstarted row older than one the claim reads is read
+/// too.
+const CLAIMABLE: &str = concat!(
+    "
+SELECT ",
+    candidate!(),
+    "
 FROM affitor_outbox o
 WHERE o.dead_at IS NULL
   AND (o.lease_until IS NULL OR o.lease_until <= ?1)
   AND (o.attempts = 0 OR o.next_attempt_at <= ?1)
+ORDER BY o.id"
+);
+
+/// The unstarted rows, oldest first ([`candidate`]'s columns), through their index: what a
+/// claim reads while rows are being sent, without reading past them.
+const UNSTARTED: &str = concat!(
+    "
+SELECT ",
+    candidate!(),
+    "
+FROM affitor_outbox o INDEXED BY affitor_outbox_unstarted
+WHERE o.dead_at IS NULL AND o.lease_until IS NULL AND o.attempts = 0
 ORDER BY o.id"
 );
 
@@ -134,6 +157,14 @@ const LEASE: &str = "
 UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
 WHERE id IN (SELECT value FROM json_each(?4))
 RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at";
+
+/// The live rows, counted in the two indexes that hold them between them (every live row has
+/// started or not), each smaller than the table.
+const WAITING: &str = "
+SELECT (SELECT count(*) FROM affitor_outbox INDEXED BY affitor_outbox_unstarted
+        WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0)
+     + (SELECT count(*) FROM affitor_outbox INDEXED BY affitor_outbox_started
+        WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0))";
 
 /// Creates the file at `path` readable and writable by its owner only (it holds customers'
 /// emails; SQLite gives its `-wal` and `-shm` files the same mode), or warns when an existing
@@ -331,10 +362,14 @@ impl SqliteStore {
         owner: &str,
         lease: Duration,
         limit: i64,
+        everything: bool,
     ) -> sqlx::Result<Vec<Claimed>> {
         let owner = owner.to_owned();
-        self.on_writer(move |writer| writer.claim(&owner, lease, limit))
-            .await
+        let rows = self
+            .on_writer(move |writer| writer.claim(&owner, lease, limit, everything))
+            .await?;
+        // Read here, not on the writer's thread: each row's event is parsed from its JSON.
+        Ok(rows.into_iter().map(Claimed::from_row).collect())
     }
 
     pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
@@ -445,10 +480,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?;
+        let (count,): (i64,) = sqlx::query_as(WAITING).fetch_one(&self.pool).await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -507,8 +539,10 @@ pub(crate) struct SqliteWriter {
     /// The jobs sent to the thread ([`SqliteStore::on_writer`]), and those taken, not run yet.
     jobs: mpsc::UnboundedReceiver<Job>,
     taken: Vec<Job>,
-    /// Rows written since the last checkpoint.
+    /// Rows written since the last checkpoint began.
     unchecked: usize,
+    /// The thread that copies most of the WAL back into the file, beside the writer's.
+    checkpointer: Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteWriter {
@@ -517,9 +551,10 @@ impl std::fmt::Debug for SqliteWriter {
     }
 }
 
-/// How many rows the writer writes between two checkpoints of the WAL (each row's batch
-/// writes a page or two of its table and indexes).
-const CHECKPOINT_ROWS: usize = 2048;
+/// How many rows the writer writes between two checkpoints of the WAL: a row writes a fraction
+/// of a page of the table and of the unstarted rows' index, so that the WAL holds a few
+/// thousand pages at most, and a page written by several batches is copied once.
+const CHECKPOINT_ROWS: usize = 8192;
 
 impl SqliteWriter {
     /// Opens the file the pool opened (its schema in place), with the pool's settings; it
@@ -539,11 +574,13 @@ impl SqliteWriter {
         if let Some(pages) = page_limit(config) {
             connection.pragma_update(None, "max_page_count", pages)?;
         }
+        let checkpointer = Checkpointer::start(path)?;
         Ok(Self {
             connection,
             jobs,
             taken: Vec::new(),
             unchecked: 0,
+            checkpointer,
         })
     }
 
@@ -580,15 +617,20 @@ impl SqliteWriter {
         self.taken = taken;
     }
 
-    /// Claims for `owner`, for `lease`, up to `limit` of the rows [`CLAIMABLE`] reads, in
-    /// one transaction: each that is free and whose customer no earlier row read has (an
-    /// unstarted row of theirs is read before it, when there is one: see [`CLAIMABLE`]).
+    /// Claims for `owner`, for `lease`, up to `limit` rows, in one transaction: each that is
+    /// free and whose customer no earlier row read has (see [`candidate`]). With `everything`,
+    /// of every row a claim may take ([`CLAIMABLE`]); otherwise of the unstarted ones alone
+    /// ([`UNSTARTED`]), read through their index rather than past the rows being sent: a
+    /// started row (a retry due, a lease run out) waits for the next claim of everything, and
+    /// still holds back its customer's later rows. The rows as they are stored: the caller
+    /// reads their events.
     fn claim(
         &mut self,
         owner: &str,
         lease: Duration,
         limit: i64,
-    ) -> rusqlite::Result<Vec<Claimed>> {
+        everything: bool,
+    ) -> rusqlite::Result<Vec<super::ClaimedRow>> {
         let now = now_millis();
         let limit = usize::try_from(limit).unwrap_or(0);
         let transaction = self
@@ -600,8 +642,13 @@ impl SqliteWriter {
             // hold a row back until the next claim.
             let customers_hash = std::hash::RandomState::new();
             let mut customers = std::collections::HashSet::new();
-            let mut claimable = transaction.prepare_cached(CLAIMABLE)?;
-            let mut rows = claimable.query([now])?;
+            let mut candidates =
+                transaction.prepare_cached(if everything { CLAIMABLE } else { UNSTARTED })?;
+            let mut rows = if everything {
+                candidates.query([now])?
+            } else {
+                candidates.query([])?
+            };
             while taken.len() < limit
                 && let Some(row) = rows.next()?
             {
@@ -636,8 +683,7 @@ impl SqliteWriter {
                     ))
                 },
             )?;
-            rows.map(|row| row.map(Claimed::from_row))
-                .collect::<rusqlite::Result<Vec<_>>>()?
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
         transaction.commit()?;
         Ok(claimed)
@@ -668,22 +714,37 @@ impl SqliteWriter {
             ])
     }
 
-    /// Copies the WAL back into the file (a passive checkpoint, which holds up no other
-    /// connection) once [`CHECKPOINT_ROWS`] were written since the last time. The writer calls
-    /// it after it answers a batch's rows: SQLite's own, every 1,000 pages, would run inside
-    /// the commit that crosses them, its `fsync`s in the way of every row of the batch. Under
-    /// load a batch writes pages of the table and of each index, a few thousand a second:
-    /// checkpointing more of them at once copies each page once, not once per batch.
+    /// Copies the WAL back into the file once [`CHECKPOINT_ROWS`] were written since the last
+    /// time, in two steps: the checkpointer's thread copies what the WAL holds (a passive
+    /// checkpoint, on a connection of its own: it holds up no write), then this thread copies
+    /// the frames written meanwhile, a few hundred pages, between two batches, so that the
+    /// next batch starts the WAL over. The writer calls it after it answers a batch's rows.
+    ///
+    /// SQLite's own checkpoint, every 1,000 pages, would run inside the commit that crosses
+    /// them, its `fsync`s in the way of every row of the batch; the writer's thread copying the
+    /// whole WAL itself held up every request for the 10 to 20 ms it took, a few times a
+    /// second under load. The checkpointer's thread alone never lets the WAL start over: the
+    /// writer keeps adding frames while it copies, and SQLite restarts the WAL only at a write
+    /// that finds every frame copied.
     pub(crate) fn checkpoint_if_due(&mut self) {
-        if self.unchecked < CHECKPOINT_ROWS {
-            return;
-        }
-        self.unchecked = 0;
-        let checkpoint =
-            self.connection
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        if let Err(error) = checkpoint {
-            tracing::debug!(%error, "Affitor outbox WAL checkpoint failed; it runs again later");
+        match self.checkpointer.phase() {
+            Phase::Idle if self.unchecked >= CHECKPOINT_ROWS => {
+                self.unchecked = 0;
+                self.checkpointer.begin();
+            }
+            Phase::Copied => {
+                let checkpoint =
+                    self.connection
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if let Err(error) = checkpoint {
+                    tracing::debug!(
+                        %error,
+                        "Affitor outbox WAL checkpoint failed; it runs again later"
+                    );
+                }
+                self.checkpointer.end();
+            }
+            Phase::Idle | Phase::Copying => {}
         }
     }
 
@@ -778,6 +839,82 @@ impl SqliteWriter {
         };
         transaction.commit()?;
         Ok(inserted)
+    }
+}
+
+/// Where a checkpoint stands: [`SqliteWriter::checkpoint_if_due`] begins one, the
+/// checkpointer's thread copies the WAL, the writer's thread copies the rest and ends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Copying,
+    Copied,
+}
+
+/// The checkpointer's thread, with a connection of its own to the file: it copies the WAL back
+/// into the file when the writer asks, while the writer goes on writing (see
+/// [`SqliteWriter::checkpoint_if_due`]). It ends with the writer, which holds the way to it.
+struct Checkpointer {
+    phase: Arc<std::sync::atomic::AtomicU8>,
+    asks: std::sync::mpsc::SyncSender<()>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> rusqlite::Result<Self> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        let phase = Arc::new(std::sync::atomic::AtomicU8::new(Phase::Idle as u8));
+        let (asks, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        let copied = Arc::clone(&phase);
+        let spawned = std::thread::Builder::new()
+            .name("affitor-outbox-checkpoint".to_owned())
+            .spawn(move || {
+                while asked.recv().is_ok() {
+                    let checkpoint =
+                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    if let Err(error) = checkpoint {
+                        tracing::debug!(
+                            %error,
+                            "Affitor outbox WAL checkpoint failed; the writer copies the WAL"
+                        );
+                    }
+                    copied.store(Phase::Copied as u8, std::sync::atomic::Ordering::Release);
+                }
+            });
+        if let Err(error) = spawned {
+            // The writer's thread then copies the whole WAL itself at each checkpoint.
+            tracing::warn!(
+                error = %error,
+                "Affitor outbox: the checkpointer's thread could not start; the writer copies \
+                 the WAL itself"
+            );
+        }
+        Ok(Self { phase, asks })
+    }
+
+    fn phase(&self) -> Phase {
+        match self.phase.load(std::sync::atomic::Ordering::Acquire) {
+            1 => Phase::Copying,
+            2 => Phase::Copied,
+            _ => Phase::Idle,
+        }
+    }
+
+    /// Asks the checkpointer's thread to copy the WAL; with no thread, the writer copies it
+    /// all at its next look.
+    fn begin(&self) {
+        // Set first: the thread may be done before `try_send` returns.
+        self.phase
+            .store(Phase::Copying as u8, std::sync::atomic::Ordering::Release);
+        if self.asks.try_send(()).is_err() {
+            self.phase
+                .store(Phase::Copied as u8, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    fn end(&self) {
+        self.phase
+            .store(Phase::Idle as u8, std::sync::atomic::Ordering::Release);
     }
 }
 

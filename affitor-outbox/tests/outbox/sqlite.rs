@@ -199,7 +199,6 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
     assert_eq!(
         indexes,
         [
-            "affitor_outbox_due",
             "affitor_outbox_started",
             "affitor_outbox_transaction_id",
             "affitor_outbox_unstarted"
@@ -501,34 +500,53 @@ fn a_write_outlives_the_runtime_of_the_handler_that_made_it() {
     });
 }
 
-/// The writer's commits never checkpoint the WAL; the writer does, between batches, every
-/// 2,048 rows. With no relay (no deletes, no other checkpoint), the rows must still reach the
-/// database file rather than pile up in the WAL: after 3 × 2,048 leads, the file holds at least
-/// the first 4,096 (a few hundred bytes each).
-#[tokio::test]
+/// The writer's commits never checkpoint the WAL; every 8,192 rows the checkpointer's thread
+/// copies it into the file, and the writer copies the rest between two batches, so that the
+/// next batch starts the WAL over. With no relay (no deletes, no other checkpoint), the rows
+/// must still reach the database file rather than pile up in the WAL, and the WAL must start
+/// over rather than grow: after 16 × 8,192 leads written 64 at a time (a WAL that never
+/// started over would hold some 150 MB by then), the file holds most of them (a few hundred
+/// bytes each) and the WAL stays under 64 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_checkpoints_its_wal_when_no_relay_runs() {
+    const LEADS: usize = 16 * 8192;
     let (mock, client) = stand_in().await;
     let click_id = mock.click("partner");
     let path = sqlite_path("checkpoint");
     let outbox = Outbox::builder(client.clone())
         .relay(false)
+        .enqueue_timeout(A_WHILE) // what is tested is the checkpoint, not a busy machine's speed
         .open(&path)
         .await
         .unwrap();
-    for n in 0..3 * 2048 {
-        let lead = client.lead(format!("user_{n}")).click_id(click_id.clone());
-        outbox.enqueue(lead).await;
+    // 64 writers at a time, so that the rows go in batches.
+    let mut writes = tokio::task::JoinSet::new();
+    for writer in 0..64 {
+        let (outbox, client, click_id) = (outbox.clone(), client.clone(), click_id.clone());
+        writes.spawn(async move {
+            for n in (writer..LEADS).step_by(64) {
+                let lead = client.lead(format!("user_{n}")).click_id(click_id.clone());
+                outbox.enqueue(lead).await;
+            }
+        });
     }
+    writes.join_all().await;
     let stats = outbox.stats();
     assert_eq!(
         (stats.enqueued, stats.fell_back),
-        (3 * 2048, 0),
+        (LEADS as u64, 0),
         "{stats:?}"
     );
-    let file = std::fs::metadata(&path).expect("the outbox file").len();
+    wait_until("the WAL copied into the file", A_WHILE, async || {
+        std::fs::metadata(&path).expect("the outbox file").len() >= 8 * 1024 * 1024
+    })
+    .await;
+    let wal = std::fs::metadata(format!("{path}-wal"))
+        .expect("the outbox's WAL")
+        .len();
     assert!(
-        file >= 512 * 1024,
-        "the database file is {file} bytes: its rows stayed in the WAL"
+        wal < 64 * 1024 * 1024,
+        "the WAL is {wal} bytes: it never started over"
     );
 }
 
