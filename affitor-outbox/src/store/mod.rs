@@ -16,13 +16,15 @@
 //! insert, not at commit) can go first: Affitor answers that it knows no such sale, and the
 //! relay tries it again, for the [refund patience](crate::OutboxBuilder::refund_patience).
 //!
-//! The transaction's rule is one condition for both stores ([`transaction_order`]); how a
-//! store finds a customer's earlier rows is its own. Postgres indexes every live row by its
-//! customer. SQLite indexes only the rows whose delivery has started (leased or tried, a few
-//! thousand at most: see `sqlite.rs`), and its claim finds the others as it walks the due rows
-//! in order: an index keyed by the customer takes each new row at a random place, so every row
-//! of a batch dirtied a page of its own, which SQLite's WAL writes whole (two thirds of the
-//! pages a batch wrote under load, with a backlog of 100,000 rows).
+//! The rules are one condition for both stores ([`transaction_order`], [`candidate`]), and
+//! one way to claim: walk the candidate rows oldest first, and take each that is free and whose
+//! customer no earlier row of the walk has ([`Customers`]). A customer's earlier rows are found
+//! two ways. The rows whose delivery has started (leased or tried: a few thousand at most, the
+//! rows being sent and those waiting for a retry) are indexed by customer, and looked up. The
+//! unstarted rows are indexed by id alone, and the walk reads every unstarted row older than the
+//! rows it takes. An index of every row by customer took each new row at a random place: every
+//! row of a batch dirtied a page of its own, which SQLite's WAL writes whole, and Postgres's
+//! claims under load spent most of the server's time in it.
 //!
 //! Beside the events, a second table, `affitor_outbox_facts`, keeps what later events need
 //! ([`affitor::client::Backend::remember`]): which invoice a Stripe payment intent paid. Each
@@ -52,6 +54,81 @@ macro_rules! transaction_order {
     };
 }
 pub(crate) use transaction_order;
+
+/// The columns a claim reads of each candidate row `o`: its id, its customer key, and whether it
+/// is free: no row of its transaction goes before it ([`transaction_order`]), and no started
+/// row of its customer is older. The claim also holds back a row whose customer an earlier row
+/// of its walk has ([`Customers`]): that is how it finds a customer's unstarted rows. `$probe`
+/// ends each subquery, as in [`transaction_order`].
+macro_rules! candidate {
+    ($probe:literal) => {
+        concat!(
+            "o.id, o.customer_key, ",
+            $crate::store::transaction_order!($probe),
+            "
+      AND (o.customer_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM affitor_outbox e
+          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL
+            AND (e.lease_until IS NOT NULL OR e.attempts > 0)",
+            $probe,
+            "))"
+        )
+    };
+}
+pub(crate) use candidate;
+
+/// The customer's half of the condition under which an offered row `b` is leased as it is
+/// written (the other half is [`transaction_free`]): none of the customer's rows has started,
+/// and no row at all waits unstarted, since the unstarted rows are not indexed by customer and
+/// any of them may be the customer's (the first entry of their index answers). `$unstarted` is
+/// the table as the store reads it through that index; `$probe` ends each subquery, as in
+/// [`transaction_free`].
+macro_rules! customer_free {
+    ($unstarted:literal, $probe:literal) => {
+        concat!(
+            "(b.customer_key IS NULL OR (NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL
+               AND (e.lease_until IS NOT NULL OR e.attempts > 0)",
+            $probe,
+            ")
+           AND NOT EXISTS (
+             SELECT 1 FROM ",
+            $unstarted,
+            "
+             WHERE e.dead_at IS NULL AND e.lease_until IS NULL AND e.attempts = 0",
+            $probe,
+            ")))"
+        )
+    };
+}
+pub(crate) use customer_free;
+
+/// The customers a claim's walk has read so far, by a hash of their key: a row whose customer
+/// an earlier row of the walk has waits for it. Two keys that share a hash only hold a row back
+/// until a later claim.
+pub(crate) struct Customers {
+    hasher: std::hash::RandomState,
+    read: std::collections::HashSet<u64>,
+}
+
+impl Customers {
+    pub(crate) fn new() -> Self {
+        Self {
+            hasher: std::hash::RandomState::new(),
+            read: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Reads a row's customer: whether no earlier row of the walk had it (a row with none
+    /// waits for no one).
+    pub(crate) fn first(&mut self, customer: Option<&str>) -> bool {
+        customer.is_none_or(|customer| {
+            self.read
+                .insert(std::hash::BuildHasher::hash_one(&self.hasher, customer))
+        })
+    }
+}
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -311,23 +388,20 @@ impl Store {
     }
 
     /// Claims up to `limit` due rows for `owner`, for `lease`; oldest first. Without
-    /// `everything`, a store may read only the rows never tried nor leased, and leave a retry
-    /// that is due or a lease that ran out to a claim of everything (SQLite does: it reads those
-    /// through their index, not past every row being sent).
+    /// `everything`, only of the unstarted rows (never tried nor leased), read through their
+    /// index rather than past every row being sent: a retry that is due or a lease that ran
+    /// out waits for a claim of everything (the relay makes one every poll interval), and holds
+    /// back its customer's later rows meanwhile.
     pub(crate) async fn claim(
         &self,
         owner: &str,
         lease: Duration,
         limit: usize,
-        #[cfg_attr(not(feature = "sqlite"), allow(unused_variables))] everything: bool,
+        everything: bool,
     ) -> sqlx::Result<Vec<Claimed>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = match *self {
-            #[cfg(feature = "sqlite")]
-            Store::Sqlite(ref store) => store.claim(owner, lease, limit, everything).await,
-            #[cfg(feature = "postgres")]
-            Store::Postgres(ref store) => store.claim(owner, lease, limit).await,
-        }?;
+        let mut rows =
+            dispatch!(self, store => store.claim(owner, lease, limit, everything).await)?;
         rows.sort_by_key(|row| row.id);
         Ok(rows)
     }

@@ -33,13 +33,17 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     last_error TEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS affitor_outbox_due
-    ON affitor_outbox (next_attempt_at) WHERE dead_at IS NULL;
-CREATE INDEX IF NOT EXISTS affitor_outbox_transaction
-    ON affitor_outbox (transaction_id, id) WHERE dead_at IS NULL;
-CREATE INDEX IF NOT EXISTS affitor_outbox_customer
-    ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
 ALTER TABLE affitor_outbox ADD COLUMN IF NOT EXISTS other_transaction_id TEXT;
+DROP INDEX IF EXISTS affitor_outbox_due;
+DROP INDEX IF EXISTS affitor_outbox_transaction;
+DROP INDEX IF EXISTS affitor_outbox_customer;
+CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
+    ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_started
+    ON affitor_outbox (customer_key, id)
+    WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
+CREATE INDEX IF NOT EXISTS affitor_outbox_unstarted
+    ON affitor_outbox (id) WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
 CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
@@ -68,9 +72,9 @@ FROM (
     SELECT b.*, $7::text IS NOT NULL AND b.offered AND ",
     super::transaction_free!(" OFFSET 0"),
     "
-         AND (b.customer_key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM affitor_outbox e
-             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL OFFSET 0)) AS leased
+         AND ",
+    super::customer_free!("affitor_outbox e", " OFFSET 0"),
+    " AS leased
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
         WITH ORDINALITY
         AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, offered, n)
@@ -79,27 +83,49 @@ ORDER BY n
 RETURNING id, lease_owner IS NOT NULL"
 );
 
-const CLAIM: &str = concat!(
+/// Every row a claim may take, oldest first, after `$1` and at most `$2` of them
+/// ([`candidate`](super::candidate)'s columns): live, held by no relay (or by one whose lease
+/// ran out), and due; a row never tried is due whatever the clock says, so that every unstarted
+/// row older than one the claim reads is read too.
+const CLAIMABLE: &str = concat!(
     "
+SELECT ",
+    super::candidate!(" OFFSET 0"),
+    "
+FROM affitor_outbox o
+WHERE o.dead_at IS NULL
+  AND (o.lease_until IS NULL OR o.lease_until <= now())
+  AND (o.attempts = 0 OR o.next_attempt_at <= now())
+  AND o.id > $1
+ORDER BY o.id
+LIMIT $2"
+);
+
+/// The unstarted rows, oldest first, after `$1` and at most `$2` of them
+/// ([`candidate`](super::candidate)'s columns), through their index: what a claim reads while
+/// rows are being sent, without reading past them.
+const UNSTARTED: &str = concat!(
+    "
+SELECT ",
+    super::candidate!(" OFFSET 0"),
+    "
+FROM affitor_outbox o
+WHERE o.dead_at IS NULL AND o.lease_until IS NULL AND o.attempts = 0 AND o.id > $1
+ORDER BY o.id
+LIMIT $2"
+);
+
+/// Leases the rows of `$3` to `$1` for `$2` milliseconds, each that no relay took meanwhile:
+/// what a claim took. A row another relay is leasing is waited for, then left to it.
+const LEASE: &str = "
 UPDATE affitor_outbox
 SET lease_owner = $1, lease_until = now() + $2::float8 * interval '1 millisecond'
-WHERE id IN (
-    SELECT o.id FROM affitor_outbox o
-    WHERE o.dead_at IS NULL
-      AND o.next_attempt_at <= now()
-      AND (o.lease_until IS NULL OR o.lease_until <= now())
-      AND ",
-    super::transaction_order!(" OFFSET 0"),
-    "
-      AND NOT EXISTS (
-          SELECT 1 FROM affitor_outbox e
-          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL)
-    ORDER BY o.id
-    LIMIT $3
-    FOR UPDATE OF o SKIP LOCKED)
+WHERE id = ANY($3) AND dead_at IS NULL AND (lease_until IS NULL OR lease_until <= now())
 RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
-    (extract(epoch FROM now() - created_at) * 1000)::bigint"
-);
+    (extract(epoch FROM now() - created_at) * 1000)::bigint";
+
+/// How many candidate rows a claim reads at a time, for each row it may take.
+const READ_AHEAD: i64 = 2;
 
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
@@ -248,16 +274,59 @@ impl PostgresStore {
             .collect())
     }
 
+    /// Claims up to `limit` rows for `owner`, for `lease`: walks the candidate rows ([`CLAIMABLE`]
+    /// with `everything`, else [`UNSTARTED`]) in one snapshot, a page at a time, takes each that is
+    /// free and whose customer no earlier row of the walk has ([`super::Customers`]), then
+    /// leases them. Two relays may pick the same rows from the same snapshot: the lease's
+    /// `UPDATE` waits for the other's and leaves them to it. Neither takes a row whose customer
+    /// has an older row in that snapshot, started or not.
     pub(crate) async fn claim(
         &self,
         owner: &str,
         lease: Duration,
         limit: i64,
+        everything: bool,
     ) -> sqlx::Result<Vec<Claimed>> {
-        let rows: Vec<super::ClaimedRow> = sqlx::query_as(CLAIM)
+        let page = limit.saturating_mul(READ_AHEAD).max(1);
+        let mut taken: Vec<i64> = Vec::new();
+        {
+            let mut snapshot = self.pool.begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *snapshot)
+                .await?;
+            let mut customers = super::Customers::new();
+            let mut after = 0_i64;
+            loop {
+                let rows: Vec<(i64, Option<String>, bool)> =
+                    sqlx::query_as(if everything { CLAIMABLE } else { UNSTARTED })
+                        .bind(after)
+                        .bind(page)
+                        .fetch_all(&mut *snapshot)
+                        .await?;
+                let read = rows.len();
+                for (id, customer, free) in rows {
+                    after = id;
+                    if customers.first(customer.as_deref()) && free {
+                        taken.push(id);
+                        if taken.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                            break;
+                        }
+                    }
+                }
+                let full = taken.len() >= usize::try_from(limit).unwrap_or(usize::MAX);
+                if full || i64::try_from(read).unwrap_or(i64::MAX) < page {
+                    break;
+                }
+            }
+            snapshot.commit().await?;
+        }
+        if taken.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<super::ClaimedRow> = sqlx::query_as(LEASE)
             .bind(owner)
             .bind(millis(lease) as f64)
-            .bind(limit)
+            .bind(&taken)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(Claimed::from_row).collect())

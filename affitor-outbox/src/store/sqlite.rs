@@ -77,11 +77,6 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 /// columns, `?6` whether it is offered to the relay, `?7` the time, `?8` and `?9` the lease an
 /// offered row takes when nothing precedes it (NULL: none). A row sees the rows written before
 /// it in its batch; the writer offers none that shares a key with an earlier one anyway.
-///
-/// Nothing precedes a row of a customer when none of their rows has started (the index of
-/// started rows says so) and no row at all waits unstarted: the unstarted rows are indexed by
-/// id alone, not by customer (see the module's doc), so any of them may be the customer's; the
-/// first entry of that index answers.
 const INSERT_ONE: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
@@ -91,46 +86,22 @@ SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, ?7, ?
 FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
     super::transaction_free!(""),
     "
-         AND (b.customer_key IS NULL OR (NOT EXISTS (
-             SELECT 1 FROM affitor_outbox e
-             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL
-               AND (e.lease_until IS NOT NULL OR e.attempts > 0))
-           AND NOT EXISTS (
-             SELECT 1 FROM affitor_outbox e INDEXED BY affitor_outbox_unstarted
-             WHERE e.dead_at IS NULL AND e.lease_until IS NULL AND e.attempts = 0))) AS leased
+         AND ",
+    super::customer_free!("affitor_outbox e INDEXED BY affitor_outbox_unstarted", ""),
+    " AS leased
     FROM (SELECT ?1 AS endpoint, ?2 AS body, ?3 AS transaction_id,
         ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS offered) b)
 RETURNING id, lease_owner IS NOT NULL"
 );
 
-/// The columns a claim reads of each candidate row `o`: its id, its customer, and whether it
-/// is free: no row of its transaction goes before it ([`transaction_order`]), and no started
-/// row of its customer is older. The claim ([`SqliteWriter::claim`]) also holds back a row
-/// whose customer it has already read.
-///
-/// [`transaction_order`]: super::transaction_order
-macro_rules! candidate {
-    () => {
-        concat!(
-            "o.id, o.customer_key, ",
-            super::transaction_order!(""),
-            "
-      AND (o.customer_key IS NULL OR NOT EXISTS (
-          SELECT 1 FROM affitor_outbox e
-          WHERE e.customer_key = o.customer_key AND e.id < o.id AND e.dead_at IS NULL
-            AND (e.lease_until IS NOT NULL OR e.attempts > 0)))"
-        )
-    };
-}
-
-/// Every row a claim may take (`?1` the time), oldest first ([`candidate`]'s columns): live,
+/// Every row a claim may take (`?1` the time), oldest first ([`candidate`](super::candidate)'s columns): live,
 /// held by no relay (or by one whose lease ran out), and due; a row never tried is due
 /// whatever the clock says, so that every unstarted row older than one the claim reads is read
 /// too.
 const CLAIMABLE: &str = concat!(
     "
 SELECT ",
-    candidate!(),
+    super::candidate!(""),
     "
 FROM affitor_outbox o
 WHERE o.dead_at IS NULL
@@ -139,12 +110,12 @@ WHERE o.dead_at IS NULL
 ORDER BY o.id"
 );
 
-/// The unstarted rows, oldest first ([`candidate`]'s columns), through their index: what a
+/// The unstarted rows, oldest first ([`candidate`](super::candidate)'s columns), through their index: what a
 /// claim reads while rows are being sent, without reading past them.
 const UNSTARTED: &str = concat!(
     "
 SELECT ",
-    candidate!(),
+    super::candidate!(""),
     "
 FROM affitor_outbox o INDEXED BY affitor_outbox_unstarted
 WHERE o.dead_at IS NULL AND o.lease_until IS NULL AND o.attempts = 0
@@ -618,7 +589,7 @@ impl SqliteWriter {
     }
 
     /// Claims for `owner`, for `lease`, up to `limit` rows, in one transaction: each that is
-    /// free and whose customer no earlier row read has (see [`candidate`]). With `everything`,
+    /// free and whose customer no earlier row read has (see [`candidate`](super::candidate)). With `everything`,
     /// of every row a claim may take ([`CLAIMABLE`]); otherwise of the unstarted ones alone
     /// ([`UNSTARTED`]), read through their index rather than past the rows being sent: a
     /// started row (a retry due, a lease run out) waits for the next claim of everything, and
@@ -638,10 +609,7 @@ impl SqliteWriter {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut taken = Vec::new();
         {
-            // The customers read so far, by a hash of their key: two keys that share one only
-            // hold a row back until the next claim.
-            let customers_hash = std::hash::RandomState::new();
-            let mut customers = std::collections::HashSet::new();
+            let mut customers = super::Customers::new();
             let mut candidates =
                 transaction.prepare_cached(if everything { CLAIMABLE } else { UNSTARTED })?;
             let mut rows = if everything {
@@ -652,10 +620,7 @@ impl SqliteWriter {
             while taken.len() < limit
                 && let Some(row) = rows.next()?
             {
-                let customer = row.get_ref(1)?.as_str_or_null()?;
-                let first_of_customer = customer.is_none_or(|customer| {
-                    customers.insert(std::hash::BuildHasher::hash_one(&customers_hash, customer))
-                });
+                let first_of_customer = customers.first(row.get_ref(1)?.as_str_or_null()?);
                 if first_of_customer && row.get::<_, bool>(2)? {
                     taken.push(row.get::<_, i64>(0)?);
                 }
