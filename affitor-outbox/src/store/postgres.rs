@@ -124,9 +124,6 @@ WHERE id = ANY($3) AND dead_at IS NULL AND (lease_until IS NULL OR lease_until <
 RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
     (extract(epoch FROM now() - created_at) * 1000)::bigint";
 
-/// How many candidate rows a claim reads at a time, for each row it may take.
-const READ_AHEAD: i64 = 2;
-
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
 pub(crate) struct PostgresStore {
@@ -287,7 +284,8 @@ impl PostgresStore {
         limit: i64,
         everything: bool,
     ) -> sqlx::Result<Vec<Claimed>> {
-        let page = limit.saturating_mul(READ_AHEAD).max(1);
+        // As many as it may take: a row held back is rare, and the next page reads on.
+        let page = limit.max(1);
         let mut taken: Vec<i64> = Vec::new();
         {
             let mut snapshot = self.pool.begin().await?;
