@@ -359,13 +359,18 @@ macro_rules! dispatch {
 
 impl Store {
     /// The writer's answer for a batch of `rows` from what the store `inserted`: in the rows'
-    /// order (ids are handed out in it), or none, should the store's answer not line up with
+    /// order (ids are handed out in it); none when no row was offered and the store answered
+    /// none (Postgres's plain insert); or none, should the store's answer not line up with
     /// the batch (as many ids as rows, none leased that was not offered): its rows are written
     /// all the same, and those leased go again when their lease ends.
     pub(crate) fn line_up<'a>(
-        rows: impl ExactSizeIterator<Item = &'a NewRow>,
+        rows: impl ExactSizeIterator<Item = &'a NewRow> + Clone,
         mut inserted: Vec<Inserted>,
     ) -> Vec<Inserted> {
+        // A store need not answer for a batch of which no row was offered: none is leased.
+        if inserted.is_empty() && rows.clone().all(|row| !row.offered) {
+            return inserted;
+        }
         inserted.sort_by_key(|row| row.id);
         let count = rows.len();
         // A row leased that was not offered: the answer is not in the rows' order.

@@ -61,6 +61,16 @@ VALUES ($1, $2, $3, $4, $5)";
 /// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
 /// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
 /// offers no row that shares a key with an earlier one of its batch.
+/// Rows written together, none of them offered to the relay (the relay has no free send slot,
+/// or none runs here), as five arrays of one length, in the arrays' order: a plain insert, with
+/// nothing to look up and nothing to return.
+const INSERT_UNOFFERED: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+    AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
+ORDER BY n";
+
 const INSERT_BATCH: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
@@ -193,7 +203,8 @@ impl PostgresStore {
     }
 
     /// Writes `rows` in one statement, its own transaction, in their order, on the writer's
-    /// connection; gives up at `give_up_at` only before the statement is sent
+    /// connection, and answers how each was written (none, when none was offered to the
+    /// relay); gives up at `give_up_at` only before the statement is sent
     /// ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table). Once it is, its end is
     /// waited for: the server cancels it past the statement timeout (the enqueue timeout), and
     /// an error means it was rolled back.
@@ -252,17 +263,29 @@ impl PostgresStore {
                 .map_err(timed_out)??;
             writer.synchronous = Some(money);
         }
-        let inserted: Vec<(i64, bool)> = sqlx::query_as(INSERT_BATCH)
-            .bind(endpoints)
-            .bind(bodies)
-            .bind(transaction_ids)
-            .bind(other_transaction_ids)
-            .bind(customer_keys)
-            .bind(offered)
-            .bind(lease.map(|lease| lease.owner))
-            .bind(lease.map(|lease| millis(lease.duration) as f64))
-            .fetch_all(&mut writer.connection)
-            .await?;
+        let inserted: Vec<(i64, bool)> = if lease.is_some() && offered.contains(&true) {
+            sqlx::query_as(INSERT_BATCH)
+                .bind(endpoints)
+                .bind(bodies)
+                .bind(transaction_ids)
+                .bind(other_transaction_ids)
+                .bind(customer_keys)
+                .bind(offered)
+                .bind(lease.map(|lease| lease.owner))
+                .bind(lease.map(|lease| millis(lease.duration) as f64))
+                .fetch_all(&mut writer.connection)
+                .await?
+        } else {
+            sqlx::query(INSERT_UNOFFERED)
+                .bind(endpoints)
+                .bind(bodies)
+                .bind(transaction_ids)
+                .bind(other_transaction_ids)
+                .bind(customer_keys)
+                .execute(&mut writer.connection)
+                .await?;
+            Vec::new()
+        };
         writer.answered = tokio::time::Instant::now();
         *slot = Some(writer);
         Ok(inserted
