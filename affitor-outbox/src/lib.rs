@@ -11,8 +11,9 @@
 //! - Either way, the rows that wait are written together, one transaction (one commit, one
 //!   sync) per batch (group commit): concurrent requests share a commit instead of queueing for
 //!   one each, and each `enqueue` still returns once its own row is committed.
-//! - **Postgres** (feature `postgres`): for a fleet of servers. Rows are claimed with
-//!   `FOR UPDATE SKIP LOCKED` and a lease that a crashed relay's rows outlive, and
+//! - **Postgres** (feature `postgres`): for a fleet of servers. A relay leases the rows it
+//!   claims with an `UPDATE` that leaves to another relay a row it leased first, under a lease
+//!   that a crashed relay's rows outlive, and
 //!   [`Outbox::enqueue_in`] writes an event inside your own `sqlx` transaction, with the order
 //!   or the signup it reports: the reason an outbox exists. A batch of leads alone commits with
 //!   `synchronous_commit = off` (the app's crash loses none of it; the server's may lose its last

@@ -1,8 +1,9 @@
 //! The store for a fleet of servers: a Postgres table shared by every relay.
 //!
 //! Times are the database's clock (`now()`), so the servers' clocks never disagree about a
-//! lease. A claim locks its rows with `FOR UPDATE SKIP LOCKED`, so two relays never take the
-//! same row, and sets a lease: the rows of a relay that crashed go again once it ends.
+//! lease. A claim reads its candidates in one snapshot, then leases them with an `UPDATE` that
+//! takes only rows no lease holds: two relays that pick the same row wait for each other there,
+//! and only the first takes it. The rows of a relay that crashed go again once its lease ends.
 
 use std::time::Duration;
 
