@@ -300,7 +300,8 @@ impl PostgresStore {
     /// free and whose customer no earlier row of the walk has ([`super::Customers`]), then
     /// leases them. Two relays may pick the same rows from the same snapshot: the lease's
     /// `UPDATE` waits for the other's and leaves them to it. Neither takes a row whose customer
-    /// has an older row in that snapshot, started or not.
+    /// has an older live row in that snapshot, started or not; a dead letter holds back no one
+    /// (retried, it goes after what its customer sent meanwhile, as it would have once dead).
     pub(crate) async fn claim(
         &self,
         owner: &str,
