@@ -831,8 +831,10 @@ impl Checkpointer {
         let phase = Arc::new(std::sync::atomic::AtomicU8::new(Phase::Idle as u8));
         let (asks, asked) = std::sync::mpsc::sync_channel::<()>(1);
         let copied = Arc::clone(&phase);
+        // Not `affitor-outbox-…`: Linux keeps 15 bytes of a thread's name, and the writer's
+        // thread (`affitor-outbox-writer`) would look the same in `top` and `perf`.
         let spawned = std::thread::Builder::new()
-            .name("affitor-outbox-checkpoint".to_owned())
+            .name("affitor-checkpoint".to_owned())
             .spawn(move || {
                 while asked.recv().is_ok() {
                     let checkpoint =
