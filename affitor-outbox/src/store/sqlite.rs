@@ -72,6 +72,34 @@ INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id
     next_attempt_at, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
 
+/// How many rows not offered to the relay one statement writes ([`INSERT_MANY`]).
+const PLAIN_AT_ONCE: usize = 8;
+
+/// [`PLAIN_AT_ONCE`] rows of [`INSERT`], in one statement: `?6n+1`–`?6n+5` the columns of the
+/// n-th row, `?6n+6` its time.
+static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let values: Vec<String> = (0..PLAIN_AT_ONCE)
+        .map(|n| {
+            let p = 6 * n;
+            format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 6
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, \
+         customer_key, next_attempt_at, created_at) VALUES {}",
+        values.join(", ")
+    )
+});
+
 /// One row of a batch: the writer runs it once per row, in one transaction per batch (on its
 /// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?5` are the row's
 /// columns, `?6` whether it is offered to the relay, `?7` the time, `?8` and `?9` the lease an
@@ -759,28 +787,19 @@ impl SqliteWriter {
         let transaction = self
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let inserted = {
-            // A row offered to the relay asks whether anything precedes it; any other (every
-            // row, when the relay has no room) is a plain insert, its id SQLite's last.
+        let mut inserted = Vec::with_capacity(rows.len());
+        {
+            // A row offered to the relay asks whether anything precedes it; the others (every
+            // row, when the relay has no room) are plain inserts, up to [`PLAIN_AT_ONCE`] in one
+            // statement: each statement reads and writes `sqlite_sequence` once (the table's
+            // `AUTOINCREMENT`), and its rows take the ids after the last one's, in order.
             let mut offered = transaction.prepare_cached(INSERT_ONE)?;
-            let mut plain = transaction.prepare_cached(INSERT)?;
-            rows.iter()
-                .map(|row| {
-                    if !row.offered || owner.is_none() {
-                        plain.execute(rusqlite::params![
-                            row.endpoint,
-                            row.body,
-                            row.transaction_id,
-                            row.other_transaction_id,
-                            row.customer_key,
-                            now,
-                        ])?;
-                        return Ok(Inserted {
-                            id: transaction.last_insert_rowid(),
-                            leased: false,
-                        });
-                    }
-                    offered.query_row(
+            let mut plain_one = transaction.prepare_cached(INSERT)?;
+            let mut plain_many = transaction.prepare_cached(&INSERT_MANY)?;
+            let mut rest = rows;
+            while let Some((row, after)) = rest.split_first() {
+                if row.offered && owner.is_some() {
+                    inserted.push(offered.query_row(
                         rusqlite::params![
                             row.endpoint,
                             row.body,
@@ -798,10 +817,47 @@ impl SqliteWriter {
                                 leased: row.get(1)?,
                             })
                         },
-                    )
-                })
-                .collect::<rusqlite::Result<Vec<_>>>()?
-        };
+                    )?);
+                    rest = after;
+                    continue;
+                }
+                let plain = rest
+                    .iter()
+                    .take(PLAIN_AT_ONCE)
+                    .take_while(|row| !row.offered || owner.is_none())
+                    .count();
+                let (these, after) = rest.split_at(plain);
+                if plain == PLAIN_AT_ONCE {
+                    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(6 * plain);
+                    for row in these {
+                        values.extend([
+                            &row.endpoint as &dyn rusqlite::ToSql,
+                            &row.body,
+                            &row.transaction_id,
+                            &row.other_transaction_id,
+                            &row.customer_key,
+                            &now,
+                        ]);
+                    }
+                    plain_many.execute(values.as_slice())?;
+                } else {
+                    for row in these {
+                        plain_one.execute(rusqlite::params![
+                            row.endpoint,
+                            row.body,
+                            row.transaction_id,
+                            row.other_transaction_id,
+                            row.customer_key,
+                            now,
+                        ])?;
+                    }
+                }
+                let last = transaction.last_insert_rowid();
+                let first = last - i64::try_from(plain).unwrap_or(0) + 1;
+                inserted.extend((first..=last).map(|id| Inserted { id, leased: false }));
+                rest = after;
+            }
+        }
         transaction.commit()?;
         Ok(inserted)
     }
@@ -954,5 +1010,70 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+    use super::*;
+
+    /// A lead of `customer` as the writer gets it, offered to the relay or not.
+    fn lead(customer: &str, offered: bool) -> NewRow {
+        NewRow {
+            offered,
+            endpoint: "lead",
+            body: format!("{{\"customer_key\":\"{customer}\"}}"),
+            transaction_id: None,
+            other_transaction_id: None,
+            customer_key: Some(customer.to_owned()),
+        }
+    }
+
+    /// The ids a batch answers are the ids its rows were written under, in the batch's order,
+    /// however its offered and plain rows alternate (plain rows go up to eight in one
+    /// statement), and each leased row is the one the store leased: the relay deletes by these
+    /// ids what it delivered.
+    #[tokio::test]
+    async fn a_batch_answers_the_id_and_lease_of_each_of_its_rows() {
+        let folder = std::env::temp_dir().join(format!(
+            "affitor-outbox-unit-{}-{}",
+            std::process::id(),
+            now_millis()
+        ));
+        let store = SqliteStore::open(&folder.join("outbox.db"), &Config::default())
+            .await
+            .unwrap();
+        let mut writer = store.take_writer().unwrap();
+        // 2 offered (leased: nothing waits before them), 11 plain (8 + 3), 1 offered (not
+        // leased: rows wait unstarted before it), then 9 plain (8 + 1).
+        let rows: Vec<NewRow> = (0..23)
+            .map(|n| lead(&format!("user_{n}"), matches!(n, 0 | 1 | 13)))
+            .collect();
+        let batch: Vec<&NewRow> = rows.iter().collect();
+        let lease = Lease {
+            owner: "relay_a",
+            duration: Duration::from_secs(15),
+        };
+        let inserted = writer.insert_batch(&batch, Some(lease)).unwrap();
+
+        let written: Vec<(i64, String, Option<String>)> =
+            sqlx::query_as("SELECT id, body, lease_owner FROM affitor_outbox ORDER BY id")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(written.len(), rows.len());
+        for ((row, answer), (id, body, owner)) in rows.iter().zip(&inserted).zip(&written) {
+            assert_eq!((answer.id, &row.body), (*id, body));
+            assert_eq!(
+                answer.leased,
+                owner.as_deref() == Some("relay_a"),
+                "row {id}"
+            );
+        }
+        let leased: Vec<bool> = inserted.iter().map(|row| row.leased).collect();
+        assert_eq!(leased, (0..23).map(|n| n < 2).collect::<Vec<_>>());
+        let _ = std::fs::remove_dir_all(folder);
     }
 }
