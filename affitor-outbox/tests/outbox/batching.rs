@@ -1,7 +1,7 @@
 //! Group commit: many concurrent enqueues share few transactions, each stored and delivered
 //! once; a store that cannot be written makes them fall back, with one warning per interval;
 //! a customer's events, written one after another, go one after another, each as soon as the
-//! one before it is delivered.
+//! one before it is delivered; a relay in a process of its own drains what writers stored.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -132,6 +132,58 @@ async fn a_customers_sales_go_one_after_another(mock: MockServer, client: Client
     assert_eq!(sale_requests(&mock), expected, "in order, each once");
 }
 
+/// How many sales [`a_relay_of_its_own_drains_what_writers_stored`] writes before its relay
+/// starts: many times what the relay sends at once ([`RELAY_IN_FLIGHT`]).
+const BACKLOG: usize = 400;
+
+/// The most rows the relay of [`a_relay_of_its_own_drains_what_writers_stored`] sends at once.
+const RELAY_IN_FLIGHT: usize = 16;
+
+/// The web servers' outbox writes only (`relay(false)`) and a relay of its own, which wrote
+/// none of the rows, delivers them: every sale once. That relay polls once an hour, so it
+/// looks at the store when it starts and never again here: a claim that came back full (it
+/// takes no more than its free send slots) and the deletes of delivered rows each lead to the
+/// next claim as slots free up, until the backlog is gone.
+async fn a_relay_of_its_own_drains_what_writers_stored(
+    mock: MockServer,
+    client: Client,
+    writer: Outbox,
+    open_relay: impl AsyncFnOnce() -> Outbox,
+) {
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..BACKLOG {
+        let (writer, event) = (writer.clone(), sale(&mock, &client, n));
+        writes.spawn(async move { writer.enqueue(event).await });
+    }
+    writes.join_all().await;
+    assert_eq!(writer.stats().fell_back, 0);
+    assert_eq!(
+        writer.waiting().await.expect("the store answers"),
+        BACKLOG as u64
+    );
+    assert!(mock.sales().is_empty(), "the writer sends nothing");
+    let relay = open_relay().await;
+    wait_until("the backlog delivered", A_WHILE, async || {
+        relay.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    // Each sale recorded once (the client may retry a request inside one send on a busy
+    // machine: the relay sent it once).
+    let mut recorded: Vec<String> = mock
+        .sales()
+        .into_iter()
+        .map(|sale| sale.transaction_id)
+        .collect();
+    recorded.sort();
+    let mut expected: Vec<String> = (0..BACKLOG).map(|n| format!("in_{n}")).collect();
+    expected.sort();
+    assert_eq!(recorded, expected, "each sale recorded once");
+    assert_eq!(relay.stats().delivered, BACKLOG as u64);
+    assert_eq!(writer.stats().delivered, 0, "the writer sends nothing");
+    relay.shutdown(Duration::from_secs(5)).await;
+    writer.shutdown(Duration::from_secs(5)).await;
+}
+
 /// A builder whose relay looks at the store at its start, then once an hour.
 fn polling_hourly(client: &Client) -> affitor_outbox::OutboxBuilder {
     Outbox::builder(client.clone()).poll_interval(Duration::from_secs(3600))
@@ -162,6 +214,25 @@ mod sqlite {
             .await
             .unwrap();
         a_customers_sales_go_one_after_another(mock, client, outbox).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_relay_of_its_own_drains_the_rows_writers_stored() {
+        let (mock, client) = stand_in().await;
+        let path = sqlite_path("relay-apart");
+        let writer = Outbox::builder(client.clone())
+            .relay(false)
+            .open(&path)
+            .await
+            .unwrap();
+        a_relay_of_its_own_drains_what_writers_stored(mock, client.clone(), writer, async || {
+            polling_hourly(&client)
+                .max_in_flight(RELAY_IN_FLIGHT)
+                .open(&path)
+                .await
+                .unwrap()
+        })
+        .await;
     }
 
     /// The table is gone (dropped behind the outbox's back): every write fails at once.
@@ -215,6 +286,25 @@ mod postgres {
             .await
             .unwrap();
         a_customers_sales_go_one_after_another(mock, client, outbox).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_relay_of_its_own_drains_the_rows_writers_stored() {
+        let (mock, client) = stand_in().await;
+        let schema = Schema::create("relay_apart").await;
+        let writer = Outbox::builder(client.clone())
+            .relay(false)
+            .postgres(schema.pool().await)
+            .await
+            .unwrap();
+        a_relay_of_its_own_drains_what_writers_stored(mock, client.clone(), writer, async || {
+            polling_hourly(&client)
+                .max_in_flight(RELAY_IN_FLIGHT)
+                .postgres(schema.pool().await)
+                .await
+                .unwrap()
+        })
+        .await;
     }
 
     /// Another session holds the table: every write waits, past the enqueue timeout.
