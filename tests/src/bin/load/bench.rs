@@ -125,7 +125,15 @@ impl Bench {
             let outbox = match variant {
                 Variant::Outbox | Variant::OutboxStore => {
                     let relay = variant == Variant::Outbox;
-                    Some(open_outbox(&outbox_path, affitor.clone(), relay).await?)
+                    Some(
+                        open_outbox(
+                            &outbox_path,
+                            affitor.clone(),
+                            relay,
+                            self.options.relay_in_flight,
+                        )
+                        .await?,
+                    )
                 }
                 _ => None,
             };
@@ -220,13 +228,18 @@ impl Bench {
 
 /// The outbox of an OUTBOX (or STORE: `relay` off) run: a SQLite file at `path`, or the
 /// Postgres database `AFFITOR_LOAD_OUTBOX` names (a `postgres://` URL), its `affitor_outbox`
-/// table dropped first so that every run starts empty.
+/// table dropped first so that every run starts empty. `in_flight`: the relay's
+/// `max_in_flight`, when not the default.
 async fn open_outbox(
     path: &std::path::Path,
     affitor: Client,
     relay: bool,
+    in_flight: Option<usize>,
 ) -> Result<Outbox, BoxError> {
-    let outbox = Outbox::builder(affitor).relay(relay);
+    let mut outbox = Outbox::builder(affitor).relay(relay);
+    if let Some(in_flight) = in_flight {
+        outbox = outbox.max_in_flight(in_flight);
+    }
     let Some(url) = std::env::var("AFFITOR_LOAD_OUTBOX")
         .ok()
         .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))

@@ -35,7 +35,8 @@
 //! `--warmup SECS` (2), `--drain SECS` (2), `--connections N` (64), `--threads N` (2),
 //! `--pairs N` (2), `--variants hand,on,outbox,outbox-store,off,attacked,off-attacked` (default `hand,on`),
 //! `--framework axum|actix` and `--stand-in prompt|slow` (default: both), `--click-id-in
-//! body|cookie` (body).
+//! body|cookie` (body), `--relay-in-flight N` (the OUTBOX relay's `max_in_flight`; the
+//! outbox's default, 2,048).
 //!
 //! `--hostile` measures ON against ATTACKED: the same app with an attack running beside its
 //! signups for the whole measured run (`hostile.rs`: big `affitor_click_ids` cookies, 1-byte

@@ -150,6 +150,8 @@ pub(crate) struct Options {
     pub(crate) click_id_in: ClickIdIn,
     pub(crate) drain: Duration,
     pub(crate) attack: AttackKinds,
+    /// The OUTBOX relay's `max_in_flight`, when not the outbox's default.
+    pub(crate) relay_in_flight: Option<usize>,
 }
 
 impl Options {
@@ -166,6 +168,7 @@ impl Options {
             click_id_in: ClickIdIn::Body,
             drain: Duration::from_secs(2),
             attack: AttackKinds::ALL,
+            relay_in_flight: None,
         };
         while let Some(flag) = args.next() {
             let mut value = || {
@@ -190,6 +193,7 @@ impl Options {
                     ]
                 }
                 "--attack" => options.attack = AttackKinds::parse(&value()?)?,
+                "--relay-in-flight" => options.relay_in_flight = Some(number(&flag, value()?)?),
                 "--variants" => {
                     for name in value()?.split(',') {
                         options.variants.push(Variant::parse(name.trim())?);
@@ -246,7 +250,7 @@ impl Options {
 pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
      [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
      [--variants hand,on,outbox,outbox-store,off,attacked,off-attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
-     [--click-id-in body|cookie]";
+     [--click-id-in body|cookie] [--relay-in-flight N]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {
     value

@@ -152,6 +152,9 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
             ClickIdIn::Cookie => "cookie",
         },
     );
+    if let Some(in_flight) = options.relay_in_flight {
+        println!("the OUTBOX relay sends at most {in_flight} rows at once (max_in_flight)");
+    }
     println!();
     println!(
         "| framework | stand-in answers | variant | signups/s | p99 | signups (warm-up + run) | leads the stand-in received (by the end of the drain) | app CPU per request | RSS growth |"
