@@ -89,6 +89,12 @@ impl OutboxBuilder {
     /// 200 ms, 2,048 deliver about 10,000 events a second (256 delivered a fifth of what a
     /// busy signup page wrote).
     ///
+    /// Each send also costs this process about what a request does. While requests saturate
+    /// the machine, a lower limit leaves them more of it and sends the rest from the store once
+    /// the burst ends (README's "Durable delivery" says what it cost and gave under `wrk`); a
+    /// relay in a process of its own on another machine, the web servers' outboxes opened
+    /// with [`relay(false)`](Self::relay), takes nothing from them.
+    ///
     /// ```
     /// # fn run(client: affitor::Client) {
     /// let builder = affitor_outbox::Outbox::builder(client).max_in_flight(1024);
