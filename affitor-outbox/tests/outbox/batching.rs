@@ -45,12 +45,7 @@ impl<S: tracing::Subscriber> Layer<S> for FellBackWarnings {
 /// `CONCURRENT` sales enqueued at once: each written, in far fewer transactions than rows,
 /// then delivered once.
 async fn concurrent_enqueues_share_transactions(mock: MockServer, client: Client, outbox: Outbox) {
-    let mut writes = tokio::task::JoinSet::new();
-    for n in 0..CONCURRENT {
-        let (outbox, event) = (outbox.clone(), sale(&mock, &client, n));
-        writes.spawn(async move { outbox.enqueue(event).await });
-    }
-    writes.join_all().await;
+    enqueue_sales_at_once(&mock, &client, &outbox, CONCURRENT).await;
     let stats = outbox.stats();
     assert_eq!(stats.enqueued, CONCURRENT as u64, "{stats:?}");
     assert_eq!(stats.fell_back, 0, "{stats:?}");
@@ -65,19 +60,34 @@ async fn concurrent_enqueues_share_transactions(mock: MockServer, client: Client
         outbox.waiting().await.expect("the store answers") == 0
     })
     .await;
-    // Each sale recorded once, and delivered once by the relay (a request the client retried
-    // inside one send, when the stand-in is slow under a busy machine, may appear twice in its
-    // requests: the relay sent it once).
+    each_sale_recorded_once(&mock, CONCURRENT);
+    assert_eq!(outbox.stats().delivered, CONCURRENT as u64);
+}
+
+/// Enqueues the sales `in_0` to `in_<count - 1>` through `outbox`, all at once, and waits for
+/// each to be stored.
+async fn enqueue_sales_at_once(mock: &MockServer, client: &Client, outbox: &Outbox, count: usize) {
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..count {
+        let (outbox, event) = (outbox.clone(), sale(mock, client, n));
+        writes.spawn(async move { outbox.enqueue(event).await });
+    }
+    writes.join_all().await;
+}
+
+/// The stand-in recorded each of the sales `in_0` to `in_<count - 1>` once, and no other. (A
+/// request the client retried inside one send, when the stand-in is slow under a busy machine,
+/// may appear twice in its requests: the relay sent it once.)
+fn each_sale_recorded_once(mock: &MockServer, count: usize) {
     let mut recorded: Vec<String> = mock
         .sales()
         .into_iter()
         .map(|sale| sale.transaction_id)
         .collect();
     recorded.sort();
-    let mut expected: Vec<String> = (0..CONCURRENT).map(|n| format!("in_{n}")).collect();
+    let mut expected: Vec<String> = (0..count).map(|n| format!("in_{n}")).collect();
     expected.sort();
     assert_eq!(recorded, expected, "each sale recorded once");
-    assert_eq!(outbox.stats().delivered, CONCURRENT as u64);
 }
 
 /// Enqueues `count` sales to a store that cannot take them: each falls back to the memory
@@ -150,12 +160,7 @@ async fn a_relay_of_its_own_drains_what_writers_stored(
     writer: Outbox,
     open_relay: impl AsyncFnOnce() -> Outbox,
 ) {
-    let mut writes = tokio::task::JoinSet::new();
-    for n in 0..BACKLOG {
-        let (writer, event) = (writer.clone(), sale(&mock, &client, n));
-        writes.spawn(async move { writer.enqueue(event).await });
-    }
-    writes.join_all().await;
+    enqueue_sales_at_once(&mock, &client, &writer, BACKLOG).await;
     assert_eq!(writer.stats().fell_back, 0);
     assert_eq!(
         writer.waiting().await.expect("the store answers"),
@@ -167,17 +172,7 @@ async fn a_relay_of_its_own_drains_what_writers_stored(
         relay.waiting().await.expect("the store answers") == 0
     })
     .await;
-    // Each sale recorded once (the client may retry a request inside one send on a busy
-    // machine: the relay sent it once).
-    let mut recorded: Vec<String> = mock
-        .sales()
-        .into_iter()
-        .map(|sale| sale.transaction_id)
-        .collect();
-    recorded.sort();
-    let mut expected: Vec<String> = (0..BACKLOG).map(|n| format!("in_{n}")).collect();
-    expected.sort();
-    assert_eq!(recorded, expected, "each sale recorded once");
+    each_sale_recorded_once(&mock, BACKLOG);
     assert_eq!(relay.stats().delivered, BACKLOG as u64);
     assert_eq!(writer.stats().delivered, 0, "the writer sends nothing");
     relay.shutdown(Duration::from_secs(5)).await;
