@@ -60,8 +60,9 @@ impl Relay {
             mut task,
             owner,
         } = self;
-        // A batch the writer is committing may still lease rows to this relay: those go again
-        // when their lease ends.
+        // A batch the writer is committing may still lease rows to this relay, and commit them
+        // after the release below: the writer, finding the hand-off closed, releases those
+        // itself (`writer::hand_over`).
         inner.handed.close();
         stop.send_replace(true);
         if tokio::time::timeout(deadline, &mut task).await.is_err() {

@@ -49,7 +49,7 @@ impl Inner {
 
     /// The lease under which the writer may hand rows to this process's relay, while it runs.
     pub(crate) fn hand_off_lease(&self) -> Option<Lease<'_>> {
-        self.handed.open.load(Ordering::Acquire).then(|| Lease {
+        self.handed.is_open().then(|| Lease {
             owner: &self.owner,
             duration: self.config.lease,
         })
@@ -109,6 +109,11 @@ impl HandOff {
     /// releases them when it stops.
     pub(crate) fn close(&self) {
         self.open.store(false, Ordering::Release);
+    }
+
+    /// Whether the relay takes the rows handed over: it runs, and has not begun to stop.
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Hands `rows` to the relay; `stored` when some of their batch was written unleased.

@@ -175,7 +175,12 @@ fn write_on_thread(
             // It waits for the pool's connection's write at most one enqueue timeout.
             let written = connection.insert_batch(&rows, lease);
             drop(rows);
-            answer(&inner, &mut batch, written);
+            let unclaimed = answer(&inner, &mut batch, written);
+            if !unclaimed.is_empty()
+                && let Err(error) = connection.release_rows(&inner.owner, &unclaimed)
+            {
+                release_failed(unclaimed.len(), &error);
+            }
         }
         connection.run_jobs();
         connection.checkpoint_if_due();
@@ -198,15 +203,35 @@ async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>)
         // rows already waited in the queue.
         let give_up_at = Instant::now() + inner.config.enqueue_timeout;
         let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
-        let written = match &inner.store {
-            Store::Postgres(store) => store.insert_batch(&rows, lease, give_up_at).await,
+        let (written, store) = match &inner.store {
+            Store::Postgres(store) => (
+                store.insert_batch(&rows, lease, give_up_at).await,
+                Some(store),
+            ),
             // Never: a SQLite store's rows are written on the writer's thread.
             #[cfg(feature = "sqlite")]
-            Store::Sqlite(_) => Err(sqlx::Error::WorkerCrashed),
+            Store::Sqlite(_) => (Err(sqlx::Error::WorkerCrashed), None),
         };
         drop(rows);
-        answer(&inner, &mut batch, written);
+        let unclaimed = answer(&inner, &mut batch, written);
+        if let Some(store) = store
+            && !unclaimed.is_empty()
+            && let Err(error) = store.release_rows(&inner.owner, &unclaimed).await
+        {
+            release_failed(unclaimed.len(), &error);
+        }
     }
+}
+
+/// The rows of a batch leased to a relay that stopped while the batch was written could not be
+/// released: they go again when their lease ends.
+fn release_failed(rows: usize, error: &dyn std::fmt::Display) {
+    tracing::warn!(
+        rows,
+        error = %error,
+        "Affitor outbox rows were written for a relay that has stopped, and could not be \
+         released; they go again when their lease ends"
+    );
 }
 
 /// Readies the rows received for their batch: those whose callers stopped waiting are left
@@ -228,18 +253,25 @@ fn take(inner: &Weak<Inner>, batch: &mut Vec<Pending>) -> Option<Arc<Inner>> {
     Some(inner)
 }
 
-/// Tells each row of `batch` how its batch went, and hands the relay the rows leased to it.
-fn answer(inner: &Inner, batch: &mut Vec<Pending>, written: sqlx::Result<Vec<Inserted>>) {
+/// Tells each row of `batch` how its batch went, and hands the relay the rows leased to it;
+/// the ids of those the relay will not take (it stopped meanwhile), for the caller to release.
+fn answer(
+    inner: &Inner,
+    batch: &mut Vec<Pending>,
+    written: sqlx::Result<Vec<Inserted>>,
+) -> Vec<i64> {
+    let mut unclaimed = Vec::new();
     let written = written
         .map(|inserted| {
             Counters::add(&inner.counters.batches);
             let inserted = Store::line_up(batch.iter().map(|pending| &pending.row), inserted);
-            hand_over(inner, batch, &inserted);
+            unclaimed = hand_over(inner, batch, &inserted);
         })
         .map_err(Arc::new);
     for row in batch.drain(..) {
         let _ = row.written.send(written.clone());
     }
+    unclaimed
 }
 
 /// Marks the rows of `batch` that the relay is offered: at most `room`, each with its event,
@@ -274,8 +306,15 @@ fn offer(batch: &mut [Pending], room: usize) {
 }
 
 /// Hands the rows of `batch` the store leased to the relay (`inserted`, in the batch's order),
-/// each with its event, and wakes the relay: once per batch.
-fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[Inserted]) {
+/// each with its event, and wakes the relay: once per batch. When the relay stopped while the
+/// batch was written, it takes none: their ids are returned instead, to be released.
+///
+/// `Relay::stop` closes the hand-off, then releases every lease of the relay; a batch that
+/// read the hand-off open may commit after that release. Read after the commit, a hand-off
+/// still open means the release comes later and finds these rows; a closed one, that it may
+/// have come already: the writer releases them itself, so that they go again at once rather
+/// than when their lease ends.
+fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[Inserted]) -> Vec<i64> {
     let mut handed = Vec::new();
     // The store's answer could not be matched to the rows: all of them are in the table.
     let mut stored = inserted.is_empty();
@@ -285,8 +324,12 @@ fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[Inserted]) {
             _ => stored = true,
         }
     }
+    if !handed.is_empty() && !inner.handed.is_open() {
+        return handed.iter().map(|row| row.id).collect();
+    }
     inner.handed.give(handed, stored);
     inner.wake.notify_one();
+    Vec::new()
 }
 
 #[cfg(test)]

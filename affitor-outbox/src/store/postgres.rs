@@ -420,6 +420,19 @@ impl PostgresStore {
         .map(|done| done.rows_affected())
     }
 
+    /// Releases the leases `owner` holds on the rows of `ids`.
+    pub(crate) async fn release_rows(&self, owner: &str, ids: &[i64]) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner = $1 AND id = ANY($2)",
+        )
+        .bind(owner)
+        .bind(ids)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
         sqlx::query(
             "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL

@@ -691,6 +691,17 @@ impl SqliteWriter {
             .execute([ids])
     }
 
+    /// Releases the leases `owner` holds on the rows of `ids`, on the writer's thread (the
+    /// rows of a batch written for a relay that stopped meanwhile).
+    pub(crate) fn release_rows(&mut self, owner: &str, ids: &[i64]) -> rusqlite::Result<usize> {
+        self.connection
+            .prepare_cached(
+                "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+                 WHERE lease_owner = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(rusqlite::params![owner, json_ids(ids)])
+    }
+
     /// Extends to `lease` from now the lease `owner` holds on the rows of `ids` (a JSON array,
     /// [`json_ids`]); how many.
     fn renew(&mut self, owner: &str, ids: &str, lease: Duration) -> rusqlite::Result<usize> {
@@ -1074,6 +1085,40 @@ mod tests {
         }
         let leased: Vec<bool> = inserted.iter().map(|row| row.leased).collect();
         assert_eq!(leased, (0..23).map(|n| n < 2).collect::<Vec<_>>());
+        let _ = std::fs::remove_dir_all(folder);
+    }
+
+    /// The writer releases the rows it leased to a relay that stopped meanwhile: those of `ids`
+    /// that the relay holds, and no other relay's.
+    #[tokio::test]
+    async fn the_writer_releases_only_the_named_rows_of_the_named_relay() {
+        let folder = std::env::temp_dir().join(format!(
+            "affitor-outbox-release-{}-{}",
+            std::process::id(),
+            now_millis()
+        ));
+        let store = SqliteStore::open(&folder.join("outbox.db"), &Config::default())
+            .await
+            .unwrap();
+        let mut writer = store.take_writer().unwrap();
+        let rows: Vec<NewRow> = (0..3).map(|n| lead(&format!("user_{n}"), true)).collect();
+        let batch: Vec<&NewRow> = rows.iter().collect();
+        let lease = Lease {
+            owner: "relay_a",
+            duration: Duration::from_secs(15),
+        };
+        let inserted = writer.insert_batch(&batch, Some(lease)).unwrap();
+        let ids: Vec<i64> = inserted.iter().map(|row| row.id).collect();
+        assert_eq!(writer.release_rows("relay_b", &ids).unwrap(), 0);
+        assert_eq!(writer.release_rows("relay_a", &ids[..2]).unwrap(), 2);
+        let leases: Vec<(Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT lease_owner, lease_until FROM affitor_outbox ORDER BY id")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(leases[0], (None, None));
+        assert_eq!(leases[1], (None, None));
+        assert_eq!(leases[2].0.as_deref(), Some("relay_a"));
         let _ = std::fs::remove_dir_all(folder);
     }
 }

@@ -197,3 +197,78 @@ async fn postgres_a_row_leased_but_not_held_runs_out_while_the_relay_is_busy() {
     };
     a_row_leased_but_not_held_runs_out(&mock, &client, &outbox, orphan).await;
 }
+
+/// A row the writer leased to its relay as it wrote it, but committed only after that relay
+/// stopped and released its leases, is released by the writer: the next relay sends it at
+/// once, not when its lease (an hour here) ends. A trigger on the table holds the insert, its
+/// lease already chosen, until the relay has stopped: it waits for a lock the test holds.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_row_written_for_a_relay_that_stopped_goes_again_at_once() {
+    const AN_HOUR: Duration = Duration::from_secs(3600);
+    let (mock, client) = patient_stand_in().await;
+    let schema = crate::support::postgres::Schema::create("stopped_relay").await;
+    let pool = schema.pool().await;
+    let outbox = Outbox::builder(client.clone())
+        .lease(AN_HOUR)
+        .postgres(pool.clone())
+        .await
+        .unwrap();
+    // This process's id: no other test process takes the same advisory lock.
+    let key = i64::from(std::process::id());
+    sqlx::raw_sql(&format!(
+        "CREATE FUNCTION hold_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NEW; END $$;
+         CREATE TRIGGER hold_inserts BEFORE INSERT ON affitor_outbox
+         FOR EACH ROW EXECUTE FUNCTION hold_inserts();"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut holder = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    // The relay runs and has room: the sale is offered to it, leased as it is written.
+    let writing = tokio::spawn({
+        let (outbox, event) = (outbox.clone(), sale(&mock, &client, 1));
+        async move { outbox.enqueue(event).await }
+    });
+    wait_until("the insert to wait for the lock", A_WHILE, async || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_locks
+             WHERE locktype = 'advisory' AND objid::bigint = $1 AND NOT granted",
+        )
+        .bind(key)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            == 1
+    })
+    .await;
+    // The relay stops, and releases its leases before the row is committed.
+    outbox.shutdown(Duration::from_secs(5)).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    writing.await.unwrap();
+    assert_eq!(outbox.stats().fell_back, 0);
+    assert!(mock.sales().is_empty(), "the stopped relay sent nothing");
+    let next = Outbox::builder(client.clone())
+        .lease(AN_HOUR)
+        .postgres(pool.clone())
+        .await
+        .unwrap();
+    wait_until(
+        "the sale delivered by the next relay",
+        A_WHILE,
+        async || next.waiting().await.unwrap() == 0,
+    )
+    .await;
+    assert_eq!(sale_requests(&mock), ["in_1"]);
+    next.shutdown(Duration::from_secs(5)).await;
+}
