@@ -839,28 +839,14 @@ impl SqliteWriter {
                     .count();
                 let (these, after) = rest.split_at(plain);
                 if plain == PLAIN_AT_ONCE {
-                    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(6 * plain);
-                    for row in these {
-                        values.extend([
-                            &row.endpoint as &dyn rusqlite::ToSql,
-                            &row.body,
-                            &row.transaction_id,
-                            &row.other_transaction_id,
-                            &row.customer_key,
-                            &now,
-                        ]);
-                    }
+                    let values: Vec<&dyn rusqlite::ToSql> = these
+                        .iter()
+                        .flat_map(|row| plain_values(row, &now))
+                        .collect();
                     plain_many.execute(values.as_slice())?;
                 } else {
                     for row in these {
-                        plain_one.execute(rusqlite::params![
-                            row.endpoint,
-                            row.body,
-                            row.transaction_id,
-                            row.other_transaction_id,
-                            row.customer_key,
-                            now,
-                        ])?;
+                        plain_one.execute(plain_values(row, &now))?;
                     }
                 }
                 let last = transaction.last_insert_rowid();
@@ -995,6 +981,19 @@ fn now_millis() -> i64 {
         .map_or(0, millis)
 }
 
+/// The values of a plain row of [`INSERT`] (and of each row of [`INSERT_MANY`]): its columns,
+/// then `now`.
+fn plain_values<'a>(row: &'a NewRow, now: &'a i64) -> [&'a dyn rusqlite::ToSql; 6] {
+    [
+        &row.endpoint,
+        &row.body,
+        &row.transaction_id,
+        &row.other_transaction_id,
+        &row.customer_key,
+        now,
+    ]
+}
+
 /// `ids` as one JSON array, for `json_each`: one statement whatever their number.
 fn json_ids(ids: &[i64]) -> String {
     // Numbers only: serializing them cannot fail.
@@ -1030,6 +1029,27 @@ mod tests {
 
     use super::*;
 
+    /// The lease of the relay `relay_a`.
+    const RELAY_A: Lease<'static> = Lease {
+        owner: "relay_a",
+        duration: Duration::from_secs(15),
+    };
+
+    /// A new store in a folder of its own under the temp dir (`test` names it), and its
+    /// writer's connection.
+    async fn new_store(test: &str) -> (std::path::PathBuf, SqliteStore, SqliteWriter) {
+        let folder = std::env::temp_dir().join(format!(
+            "affitor-outbox-unit-{test}-{}-{}",
+            std::process::id(),
+            now_millis()
+        ));
+        let store = SqliteStore::open(&folder.join("outbox.db"), &Config::default())
+            .await
+            .unwrap();
+        let writer = store.take_writer().unwrap();
+        (folder, store, writer)
+    }
+
     /// A lead of `customer` as the writer gets it, offered to the relay or not.
     fn lead(customer: &str, offered: bool) -> NewRow {
         NewRow {
@@ -1048,26 +1068,14 @@ mod tests {
     /// ids what it delivered.
     #[tokio::test]
     async fn a_batch_answers_the_id_and_lease_of_each_of_its_rows() {
-        let folder = std::env::temp_dir().join(format!(
-            "affitor-outbox-unit-{}-{}",
-            std::process::id(),
-            now_millis()
-        ));
-        let store = SqliteStore::open(&folder.join("outbox.db"), &Config::default())
-            .await
-            .unwrap();
-        let mut writer = store.take_writer().unwrap();
+        let (folder, store, mut writer) = new_store("ids").await;
         // 2 offered (leased: nothing waits before them), 11 plain (8 + 3), 1 offered (not
         // leased: rows wait unstarted before it), then 9 plain (8 + 1).
         let rows: Vec<NewRow> = (0..23)
             .map(|n| lead(&format!("user_{n}"), matches!(n, 0 | 1 | 13)))
             .collect();
         let batch: Vec<&NewRow> = rows.iter().collect();
-        let lease = Lease {
-            owner: "relay_a",
-            duration: Duration::from_secs(15),
-        };
-        let inserted = writer.insert_batch(&batch, Some(lease)).unwrap();
+        let inserted = writer.insert_batch(&batch, Some(RELAY_A)).unwrap();
 
         let written: Vec<(i64, String, Option<String>)> =
             sqlx::query_as("SELECT id, body, lease_owner FROM affitor_outbox ORDER BY id")
@@ -1092,22 +1100,10 @@ mod tests {
     /// that the relay holds, and no other relay's.
     #[tokio::test]
     async fn the_writer_releases_only_the_named_rows_of_the_named_relay() {
-        let folder = std::env::temp_dir().join(format!(
-            "affitor-outbox-release-{}-{}",
-            std::process::id(),
-            now_millis()
-        ));
-        let store = SqliteStore::open(&folder.join("outbox.db"), &Config::default())
-            .await
-            .unwrap();
-        let mut writer = store.take_writer().unwrap();
+        let (folder, store, mut writer) = new_store("release").await;
         let rows: Vec<NewRow> = (0..3).map(|n| lead(&format!("user_{n}"), true)).collect();
         let batch: Vec<&NewRow> = rows.iter().collect();
-        let lease = Lease {
-            owner: "relay_a",
-            duration: Duration::from_secs(15),
-        };
-        let inserted = writer.insert_batch(&batch, Some(lease)).unwrap();
+        let inserted = writer.insert_batch(&batch, Some(RELAY_A)).unwrap();
         let ids: Vec<i64> = inserted.iter().map(|row| row.id).collect();
         assert_eq!(writer.release_rows("relay_b", &ids).unwrap(), 0);
         assert_eq!(writer.release_rows("relay_a", &ids[..2]).unwrap(), 2);
