@@ -95,6 +95,7 @@ mod error;
 mod metrics;
 mod outbox;
 mod relay;
+mod sends;
 mod shared;
 mod stats;
 mod store;

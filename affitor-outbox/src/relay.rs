@@ -4,7 +4,8 @@
 //! `writer.rs`), claims the others (oldest first, none that an earlier live row of the same
 //! transaction or customer precedes; see `store/mod.rs`) up to the in-flight limit, and sends
 //! each in a task of its own with [`Client::send_event`](affitor::Client::send_event),
-//! which applies the endpoint's retry policy. Then the row is deleted (Affitor answered),
+//! which applies the endpoint's retry policy, its HTTP exchanges on the relay's send thread
+//! (below the server's priority; see `sends.rs`). Then the row is deleted (Affitor answered),
 //! scheduled again after a backoff (a failure that may pass), or kept as a dead letter
 //! (refused, out of attempts, or unreadable). The relay wakes when this process writes a row,
 //! when a send ends, and every poll interval.
@@ -31,6 +32,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument as _;
 
 use crate::metrics;
+use crate::sends::Sends;
 use crate::shared::Inner;
 use crate::stats::Counters;
 use crate::store::Claimed;
@@ -102,6 +104,8 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     let purge_every = purge_every(config.dead_letter_retention);
     // The rows being sent, for their renewals.
     let held = Arc::new(Held::default());
+    // The thread the sends run on, below the server's priority; it stops with the last send.
+    let sends = Sends::start();
     // Ends with this loop, however it ends (an aborted relay's task too).
     let _renewing = Renewing(tokio::spawn(renew(
         Arc::clone(&inner),
@@ -121,7 +125,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         // a slot, a new row or the next look.
         let room = config.max_in_flight.saturating_sub(sending.len());
         for row in inner.handed.take(room) {
-            send(&mut sending, &inner, &owner, &held, row);
+            send(&mut sending, &inner, &owner, &held, &sends, row);
         }
         let room = config.max_in_flight.saturating_sub(sending.len());
         let stored = inner.handed.any_stored();
@@ -148,7 +152,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
                         inner.handed.rows_may_wait();
                     }
                     for row in rows {
-                        send(&mut sending, &inner, &owner, &held, row);
+                        send(&mut sending, &inner, &owner, &held, &sends, row);
                     }
                 }
                 Err(error) => {
@@ -287,10 +291,18 @@ fn send(
     inner: &Arc<Inner>,
     owner: &Arc<str>,
     held: &Arc<Held>,
+    sends: &Sends,
     row: Claimed,
 ) {
     let guard = Sending::start(inner, held, row.id);
-    sending.spawn(deliver(Arc::clone(inner), Arc::clone(owner), row, guard));
+    let delivery = deliver(
+        Arc::clone(inner),
+        Arc::clone(owner),
+        sends.clone(),
+        row,
+        guard,
+    );
+    sending.spawn(delivery);
 }
 
 /// Every third of the lease, while rows are being sent, extends the lease of each row the
@@ -406,7 +418,13 @@ async fn complete(inner: &Inner, done: &mut Vec<i64>) {
 /// Sends one claimed row and settles it: its id when it was delivered (the relay deletes the
 /// delivered rows together), `None` when it was rescheduled or buried here. `guard` counts the
 /// send until it ends.
-async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed, guard: Sending) -> Option<i64> {
+async fn deliver(
+    inner: Arc<Inner>,
+    owner: Arc<str>,
+    sends: Sends,
+    row: Claimed,
+    guard: Sending,
+) -> Option<i64> {
     // The row's span: the client's spans of its HTTP attempts nest in it.
     let span = tracing::info_span!(
         "affitor.outbox.deliver",
@@ -414,7 +432,7 @@ async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed, guard: Sendin
         affitor.endpoint = %row.endpoint(),
         outbox.attempt = row.attempts.saturating_add(1),
     );
-    let settled = settle(&inner, &owner, &row).instrument(span).await;
+    let settled = settle(&inner, &owner, &sends, &row).instrument(span).await;
     drop(guard);
     match settled {
         Ok(delivered) => delivered.then_some(row.id),
@@ -433,7 +451,7 @@ async fn deliver(inner: Arc<Inner>, owner: Arc<str>, row: Claimed, guard: Sendin
 /// Sends the row's event; `Ok(true)` when it is settled (Affitor answered, or it was a lead
 /// whose click id Affitor refused: see [`send_without_click_id`]) and the row is to be
 /// deleted; `Ok(false)` when the row was rescheduled or buried.
-async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool> {
+async fn settle(inner: &Inner, owner: &str, sends: &Sends, row: &Claimed) -> sqlx::Result<bool> {
     let store = &inner.store;
     let counters = &inner.counters;
     let event = match &row.event {
@@ -456,7 +474,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
     let transaction_id = event.transaction_id();
     let endpoint = event.endpoint().name();
     let attempt = row.attempts.saturating_add(1);
-    let Err(error) = inner.client.send_event(event).await else {
+    let Err(error) = sends.send(&inner.client, event).await else {
         Counters::add(&counters.delivered);
         metrics::event(endpoint, metrics::Result::Delivered);
         tracing::debug!(
@@ -470,7 +488,7 @@ async fn settle(inner: &Inner, owner: &str, row: &Claimed) -> sqlx::Result<bool>
     // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
     // here, never kept as a dead letter (with its email) for a visitor to fill the store with.
     let error = if error.is_click_id_refused() && event.click_id().is_some() {
-        match send_without_click_id(inner, row, event, &error).await {
+        match send_without_click_id(inner, sends, row, event, &error).await {
             Some(error) => error,
             None => return Ok(true),
         }
@@ -592,6 +610,7 @@ static CLICK_ID_REFUSED: Throttle = Throttle::new(60);
 /// goes again, or is out of attempts, as for any such failure).
 async fn send_without_click_id(
     inner: &Inner,
+    sends: &Sends,
     row: &Claimed,
     event: &Event,
     error: &Error,
@@ -609,7 +628,7 @@ async fn send_without_click_id(
         );
         return None;
     };
-    match inner.client.send_event(&again).await {
+    match sends.send(&inner.client, &again).await {
         Ok(()) => {
             Counters::add(&counters.delivered);
             metrics::event(endpoint, metrics::Result::Delivered);

@@ -1,0 +1,134 @@
+//! The relay's sends run on a thread of its own, ten steps nicer than the server's threads, and
+//! the thread ends with the relay; the relay's store work stays on the server's runtime.
+//!
+//! One binary of its own: it reads the process's threads, and sets the global subscriber.
+
+#![cfg(all(target_os = "linux", feature = "sqlite"))]
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use affitor_mock::MockServer;
+use affitor_outbox::Outbox;
+use tracing::span::{Attributes, Id};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// The threads each span was opened on, by the span's name.
+#[derive(Clone, Default)]
+struct SpanThreads(Arc<Mutex<Vec<(String, String)>>>);
+
+impl SpanThreads {
+    fn of(&self, span: &str) -> BTreeSet<String> {
+        let opened = self.0.lock().unwrap();
+        opened
+            .iter()
+            .filter(|(name, _)| name == span)
+            .map(|(_, thread)| thread.clone())
+            .collect()
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for SpanThreads {
+    fn on_new_span(&self, attributes: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        let thread = std::thread::current().name().unwrap_or("").to_owned();
+        self.0
+            .lock()
+            .unwrap()
+            .push((attributes.metadata().name().to_owned(), thread));
+    }
+}
+
+/// The nice value of each of this process's threads named `name`.
+fn nice_of_threads(name: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .filter_map(|task| nice(&std::fs::read_to_string(task.path().join("stat")).ok()?))
+        .collect()
+}
+
+/// The nice value in a `/proc/…/stat` line: the 19th field, the 17th after the command's `)`.
+fn nice(stat: &str) -> Option<i32> {
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(16)?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn the_relay_sends_on_a_nicer_thread_of_its_own_that_ends_with_it() {
+    let threads = SpanThreads::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(threads.clone())
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("server")
+        .enable_all()
+        .build()
+        .unwrap();
+    let server_nice = nice(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("affitor-outbox-sends-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    runtime.block_on(async {
+        let mock = MockServer::start().await.unwrap();
+        let client = mock.client();
+        assert_eq!(nice_of_threads("affitor-relay"), Vec::<i32>::new());
+        let outbox = Outbox::builder(client.clone()).open(&path).await.unwrap();
+        let client = client.with_backend(outbox.clone());
+
+        for user in ["user_1", "user_2", "user_3"] {
+            client
+                .lead(user)
+                .click_id(mock.click("partner"))
+                .send_in_background();
+        }
+        let delivered = mock
+            .wait_until(Duration::from_secs(10), |_| outbox.stats().delivered == 3)
+            .await;
+        assert!(delivered, "{:?}", outbox.stats());
+
+        // One send thread, ten steps nicer than the thread that opened the outbox (19 at most).
+        assert_eq!(
+            nice_of_threads("affitor-relay"),
+            vec![(server_nice + 10).min(19)]
+        );
+        // The HTTP exchanges ran there; each row's span, which settles it in the store, on the
+        // server's runtime.
+        assert_eq!(
+            threads.of("affitor.http"),
+            BTreeSet::from(["affitor-relay".to_owned()])
+        );
+        assert_eq!(
+            threads.of("affitor.outbox.deliver"),
+            BTreeSet::from(["server".to_owned()])
+        );
+
+        // The thread stops with the relay.
+        outbox.shutdown(Duration::from_secs(5)).await;
+        let mut left = nice_of_threads("affitor-relay");
+        for _ in 0..100 {
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            left = nice_of_threads("affitor-relay");
+        }
+        assert_eq!(
+            left,
+            Vec::<i32>::new(),
+            "the send thread outlived its relay"
+        );
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
