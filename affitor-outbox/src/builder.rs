@@ -89,11 +89,11 @@ impl OutboxBuilder {
     /// 200 ms, 2,048 deliver about 10,000 events a second (256 delivered a fifth of what a
     /// busy signup page wrote).
     ///
-    /// Each send also costs this process about what a request does. While requests saturate
-    /// the machine, a lower limit leaves them more of it and sends the rest from the store once
-    /// the burst ends (README's "Durable delivery" says what it cost and gave under `wrk`); a
-    /// relay in a process of its own on another machine, the web servers' outboxes opened
-    /// with [`relay(false)`](Self::relay), takes nothing from them.
+    /// The sends run on a thread of their own, below the server's threads' priority on Linux:
+    /// while requests saturate the machine, the rows wait in the store and are sent once the
+    /// burst ends (README's "Durable delivery" says what it gave under `wrk`). A relay in a
+    /// process of its own on another machine, the web servers' outboxes opened with
+    /// [`relay(false)`](Self::relay), takes nothing from them at all.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
