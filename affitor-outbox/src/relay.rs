@@ -105,7 +105,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // The rows being sent, for their renewals.
     let held = Arc::new(Held::default());
     // The thread the sends run on, below the server's priority; it stops with the last send.
-    let sends = Sends::start();
+    let sends = Sends::start(&inner.client);
     // Ends with this loop, however it ends (an aborted relay's task too).
     let _renewing = Renewing(tokio::spawn(renew(
         Arc::clone(&inner),
@@ -474,7 +474,7 @@ async fn settle(inner: &Inner, owner: &str, sends: &Sends, row: &Claimed) -> sql
     let transaction_id = event.transaction_id();
     let endpoint = event.endpoint().name();
     let attempt = row.attempts.saturating_add(1);
-    let Err(error) = sends.send(&inner.client, event).await else {
+    let Err(error) = sends.send(event).await else {
         Counters::add(&counters.delivered);
         metrics::event(endpoint, metrics::Result::Delivered);
         tracing::debug!(
@@ -628,7 +628,7 @@ async fn send_without_click_id(
         );
         return None;
     };
-    match sends.send(&inner.client, &again).await {
+    match sends.send(&again).await {
         Ok(()) => {
             Counters::add(&counters.delivered);
             metrics::event(endpoint, metrics::Result::Delivered);

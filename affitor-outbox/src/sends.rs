@@ -8,9 +8,12 @@
 //! the server's threads): the requests go first, and the rows wait in the store for the CPU
 //! they leave, sent as soon as the burst ends. On a machine with CPU to spare, nothing changes.
 //!
-//! Only the HTTP exchanges run here, with the connections they open: the relay's claims,
-//! deletes and renewals stay on the server's runtime, so that the store's connections, which
-//! the writes share, are never driven by this thread.
+//! Only the HTTP exchanges run here, through a connection pool of their own (the tasks of the
+//! runtime that opens a connection drive it, and the server's own calls, a click's, must not
+//! wait for this thread): the relay's claims, deletes and renewals stay on the server's
+//! runtime, so that the store's connections, which the writes share, are never driven by it
+//! either. A `reqwest::Client` the caller handed the client builder is shared, as they asked:
+//! its connections to the API then serve both.
 
 use std::sync::Arc;
 
@@ -19,34 +22,45 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
 
-/// Runs a relay's sends on its send thread, or on the current runtime when that thread could
-/// not start. Cloned into each send; the thread stops when the last clone is dropped.
+/// Runs a relay's sends through its client on its send thread, or on the current runtime when
+/// that thread could not start. Cloned into each send; the thread stops when the last clone is
+/// dropped.
 #[derive(Clone, Debug)]
-pub(crate) struct Sends(Option<Arc<SendThread>>);
+pub(crate) struct Sends {
+    client: Client,
+    thread: Option<Arc<SendThread>>,
+}
 
 impl Sends {
-    /// Starts the send thread; without one (the system refused a thread), the sends run on the
-    /// current runtime, as they would on any other system.
-    pub(crate) fn start() -> Self {
+    /// Starts the send thread, with a connection pool of its own made from `client`'s; without
+    /// a thread (the system refused one), the sends go through `client` on the current runtime.
+    pub(crate) fn start(client: &Client) -> Self {
         match SendThread::start() {
-            Ok(thread) => Self(Some(Arc::new(thread))),
+            Ok(thread) => Self {
+                client: affitor::__private::with_own_connections(client)
+                    .unwrap_or_else(|| client.clone()),
+                thread: Some(Arc::new(thread)),
+            },
             Err(error) => {
                 tracing::warn!(
                     error = %error,
                     "Affitor outbox relay could not start its send thread; it sends on the \
                      server's runtime, at the server's priority"
                 );
-                Self(None)
+                Self {
+                    client: client.clone(),
+                    thread: None,
+                }
             }
         }
     }
 
-    /// Sends `event` through `client`, with its endpoint's retries, on the send thread.
-    pub(crate) async fn send(&self, client: &Client, event: &Event) -> Result<(), Error> {
-        let Some(thread) = &self.0 else {
-            return client.send_event(event).await;
+    /// Sends `event`, with its endpoint's retries, on the send thread.
+    pub(crate) async fn send(&self, event: &Event) -> Result<(), Error> {
+        let Some(thread) = &self.thread else {
+            return self.client.send_event(event).await;
         };
-        let (client, event) = (client.clone(), event.clone());
+        let (client, event) = (self.client.clone(), event.clone());
         let send = thread
             .runtime
             .spawn(async move { client.send_event(&event).await }.in_current_span());

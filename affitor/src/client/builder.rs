@@ -335,18 +335,15 @@ impl ClientBuilder {
             None => HeaderValue::from_static(concat!("affitor-rs/", env!("CARGO_PKG_VERSION"))),
         };
 
+        let own_pool = self.http_client.is_none();
         let http = match self.http_client {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .pool_idle_timeout(Duration::from_secs(60))
-                .tcp_nodelay(true)
-                .build()
-                .map_err(|error| Error::new(ErrorKind::HttpClient).with_source(error))?,
+            None => own_http_client()?,
         };
 
         let transport = Arc::new(Transport {
             http,
+            own_pool,
             urls,
             readiness_recheck_url,
             api_key,
@@ -371,6 +368,17 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// The HTTP client the builder makes when it is handed none: no redirects (the API answers
+/// where it is asked), idle connections kept a minute, no Nagle delay.
+pub(super) fn own_http_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|error| Error::new(ErrorKind::HttpClient).with_source(error))
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -443,6 +451,28 @@ mod tests {
     use super::*;
 
     const KEY: &str = "aff_live_5up3r_s3cret";
+
+    #[test]
+    fn a_pool_of_its_own_only_when_the_builder_made_the_first() {
+        let made = Client::builder()
+            .api_key(KEY)
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let own = made.with_own_connections().unwrap();
+        let (made, own) = (&made.inner.transport, &own.inner.transport);
+        assert!(own.own_pool);
+        assert_eq!(own.urls, made.urls);
+        assert_eq!(own.timeout, Duration::from_secs(3));
+        assert_eq!(own.bearer, made.bearer);
+
+        let handed = Client::builder()
+            .api_key(KEY)
+            .http_client(reqwest::Client::new())
+            .build()
+            .unwrap();
+        assert!(handed.with_own_connections().is_none());
+    }
 
     #[test]
     fn base_url_defaults_and_trailing_slash() {
