@@ -89,7 +89,6 @@ impl Relay {
 async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bool>) {
     let config = &inner.config;
     let mut sending = JoinSet::new();
-    let batch = crate::shared::claim_batch(config);
     // When the relay last claimed from every row it may take, not only from those never tried
     // (a retry due, a lease run out, another process's rows): once a poll interval, however
     // often it claims meanwhile.
@@ -105,7 +104,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // The rows being sent, for their renewals.
     let held = Arc::new(Held::default());
     // The thread the sends run on, below the server's priority; it stops with the last send.
-    let sends = Sends::start(&inner.client);
+    let sends = Sends::start(&inner.client, &inner.send_limit);
     // Ends with this loop, however it ends (an aborted relay's task too).
     let _renewing = Renewing(tokio::spawn(renew(
         Arc::clone(&inner),
@@ -123,11 +122,13 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         // rows are known to wait there, and once a poll interval for every row a claim may take
         // (another process's, or due again after a backoff, or a lease run out). Then wait for
         // a slot, a new row or the next look.
-        let room = config.max_in_flight.saturating_sub(sending.len());
+        let limit = inner.send_limit.get();
+        let room = limit.saturating_sub(sending.len());
         for row in inner.handed.take(room) {
             send(&mut sending, &inner, &owner, &held, &sends, row);
         }
-        let room = config.max_in_flight.saturating_sub(sending.len());
+        let room = limit.saturating_sub(sending.len());
+        let batch = crate::shared::claim_batch(limit);
         let stored = inner.handed.any_stored();
         let everything = looked_everywhere.is_none_or(|at| at.elapsed() >= config.poll_interval);
         let can_claim = room >= batch || (room > 0 && sending.is_empty());

@@ -8,6 +8,12 @@
 //! the server's threads): the requests go first, and the rows wait in the store for the CPU
 //! they leave, sent as soon as the burst ends. On a machine with CPU to spare, nothing changes.
 //!
+//! A send also makes work at the server's priority: the store's claim, lease and delete of its
+//! row (a Postgres server's processes, on the same machine or not), and the API's side of the
+//! exchange. So the thread also watches how long it waits for a core ([`SendLimit`]): while
+//! the server's threads hold the cores, the relay sends fewer rows at once, down to a floor,
+//! and as many as `max_in_flight` again once they let go.
+//!
 //! Only the HTTP exchanges run here, through a connection pool of their own (the tasks of the
 //! runtime that opens a connection drive it, and the server's own calls, a click's, must not
 //! wait for this thread): the relay's claims, deletes and renewals stay on the server's
@@ -16,6 +22,8 @@
 //! its connections to the API then serve both.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use affitor::{Client, Error, client::Event};
 use tokio::runtime::Handle;
@@ -32,14 +40,15 @@ pub(crate) struct Sends {
 }
 
 impl Sends {
-    /// Starts the send thread, with a connection pool of its own made from `client`'s; without
-    /// a thread (the system refused one), the sends go through `client` on the current runtime.
-    pub(crate) fn start(client: &Client) -> Self {
+    /// Starts the send thread, with a connection pool of its own made from `client`'s, which
+    /// sets `limit` as it finds the cores; without a thread (the system refused one), the
+    /// sends go through `client` on the current runtime.
+    pub(crate) fn start(client: &Client, limit: &Arc<SendLimit>) -> Self {
         match SendThread::start() {
             Ok(thread) => Self {
                 client: affitor::__private::with_own_connections(client)
                     .unwrap_or_else(|| client.clone()),
-                thread: Some(Arc::new(thread)),
+                thread: Some(Arc::new(thread.watching(limit))),
             },
             Err(error) => {
                 tracing::warn!(
@@ -106,6 +115,98 @@ impl SendThread {
     }
 }
 
+impl SendThread {
+    /// Lets the thread set `limit` from how long it waits for a core (Linux: elsewhere the
+    /// limit stays at its most).
+    fn watching(self, limit: &Arc<SendLimit>) -> Self {
+        if cfg!(target_os = "linux") {
+            self.runtime.spawn(watch_the_cores(Arc::clone(limit)));
+        }
+        self
+    }
+}
+
+/// How many rows the relay sends at once: at most its `max_in_flight`, fewer while the send
+/// thread finds the cores held by the server's threads (see [`SendLimit::next`]).
+#[derive(Debug)]
+pub(crate) struct SendLimit {
+    now: AtomicUsize,
+    max: usize,
+}
+
+impl SendLimit {
+    /// The least the limit falls to (or `max_in_flight`, if lower): against an API answering
+    /// in 200 ms, 320 rows a second still go while the cores are held.
+    const FLOOR: usize = 64;
+
+    /// How often the send thread looks at its waits.
+    const EVERY: Duration = Duration::from_millis(100);
+
+    /// Waits shorter than this in a look (5% of it) are never a sign of held cores.
+    const NOTICED: Duration = Duration::from_millis(5);
+
+    pub(crate) fn new(max_in_flight: usize) -> Self {
+        Self {
+            now: AtomicUsize::new(max_in_flight),
+            max: max_in_flight,
+        }
+    }
+
+    /// How many rows the relay may have in flight now.
+    pub(crate) fn get(&self) -> usize {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// The limit after a look in which the send thread `ran` and `waited` for a core while it
+    /// could run: halved when it waited longer than it ran (the cores were held by threads
+    /// before it), down to the floor; doubled otherwise, up to the most.
+    fn next(&self, now: usize, ran: Duration, waited: Duration) -> usize {
+        if waited >= Self::NOTICED && waited > ran {
+            (now / 2).max(Self::FLOOR.min(self.max))
+        } else {
+            now.saturating_mul(2).min(self.max)
+        }
+    }
+}
+
+/// Every [`SendLimit::EVERY`], reads how long the calling thread (the send thread: this task
+/// runs on its runtime alone) has run and waited for a core, from Linux's
+/// `/proc/thread-self/schedstat`, and sets the limit from the difference. Ends, the limit at its
+/// most, if that file cannot be read.
+async fn watch_the_cores(limit: Arc<SendLimit>) {
+    let mut ticks = tokio::time::interval(SendLimit::EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        ticks.tick().await;
+        let Some(times) = schedstat() else {
+            limit.now.store(limit.max, Ordering::Relaxed);
+            tracing::debug!(
+                "Affitor outbox send thread cannot read its waits for a core; the relay sends \
+                 up to max_in_flight rows at once, however busy the machine"
+            );
+            return;
+        };
+        if let Some((ran, waited)) = last {
+            let next = limit.next(
+                limit.get(),
+                Duration::from_nanos(times.0.saturating_sub(ran)),
+                Duration::from_nanos(times.1.saturating_sub(waited)),
+            );
+            limit.now.store(next, Ordering::Relaxed);
+        }
+        last = Some(times);
+    }
+}
+
+/// The nanoseconds the calling thread has run and waited to run, the first two fields of
+/// `/proc/thread-self/schedstat`.
+fn schedstat() -> Option<(u64, u64)> {
+    let line = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut fields = line.split_whitespace().map(str::parse::<u64>);
+    Some((fields.next()?.ok()?, fields.next()?.ok()?))
+}
+
 /// Aborts its task when dropped.
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
@@ -140,3 +241,37 @@ fn lower_priority() {
 /// the sends to one core.
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_limit_halves_while_the_cores_are_held_and_doubles_back_when_they_are_not() {
+        let limit = SendLimit::new(2048);
+        // Waited longer than it ran: halved, down to the floor.
+        assert_eq!(limit.next(2048, 10 * MS, 40 * MS), 1024);
+        assert_eq!(limit.next(100, 10 * MS, 40 * MS), 64);
+        assert_eq!(limit.next(64, Duration::ZERO, 90 * MS), 64);
+        // Ran longer than it waited, or waited too little to tell: doubled, up to the most.
+        assert_eq!(limit.next(64, 40 * MS, 30 * MS), 128);
+        assert_eq!(limit.next(64, Duration::ZERO, 4 * MS), 128);
+        assert_eq!(limit.next(1500, Duration::ZERO, Duration::ZERO), 2048);
+        // A most below the floor is the floor.
+        let small = SendLimit::new(16);
+        assert_eq!(small.next(16, Duration::ZERO, 90 * MS), 16);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_reads_its_own_run_and_wait_times() {
+        let before = schedstat().unwrap();
+        let spun = std::time::Instant::now();
+        while spun.elapsed() < 20 * MS {}
+        let after = schedstat().unwrap();
+        assert!(after.0 > before.0, "{before:?} then {after:?}");
+        assert!(after.1 >= before.1, "{before:?} then {after:?}");
+    }
+}

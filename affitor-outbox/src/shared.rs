@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::sends::SendLimit;
 use crate::stats::Counters;
 use crate::store::{Claimed, Lease, Store};
 
@@ -21,6 +22,9 @@ pub(crate) struct Inner {
     /// always with its in-memory queue as its backend, so that nothing falls back here.
     pub(crate) client: Client,
     pub(crate) config: Config,
+    /// How many rows the relay sends at once now: `config.max_in_flight`, or fewer while the
+    /// server's threads hold the cores (its send thread sets it).
+    pub(crate) send_limit: std::sync::Arc<SendLimit>,
     pub(crate) counters: Counters,
     /// Wakes the relay: a row was written.
     pub(crate) wake: Notify,
@@ -61,7 +65,7 @@ impl Inner {
     pub(crate) fn may_hand_off(&self) -> bool {
         let in_flight = self.counters.in_flight.load(Ordering::Relaxed);
         self.handed.open.load(Ordering::Acquire)
-            && usize::try_from(in_flight).is_ok_and(|busy| busy < self.config.max_in_flight)
+            && usize::try_from(in_flight).is_ok_and(|busy| busy < self.send_limit.get())
     }
 
     /// How many rows the writer may lease to the relay now: its free send slots, less the
@@ -70,7 +74,7 @@ impl Inner {
     pub(crate) fn hand_off_room(&self) -> usize {
         let in_flight = self.counters.in_flight.load(Ordering::Relaxed);
         let reserved = if self.handed.stored.load(Ordering::Acquire) {
-            claim_batch(&self.config)
+            claim_batch(self.send_limit.get())
         } else {
             0
         };
@@ -78,14 +82,14 @@ impl Inner {
             .unwrap_or(usize::MAX)
             .saturating_add(self.handed.len())
             .saturating_add(reserved);
-        self.config.max_in_flight.saturating_sub(busy)
+        self.send_limit.get().saturating_sub(busy)
     }
 }
 
 /// The least free send slots for which the relay claims (each claim is one query, which reads
 /// past the rows being sent).
-pub(crate) fn claim_batch(config: &Config) -> usize {
-    (config.max_in_flight / 8).max(1)
+pub(crate) fn claim_batch(send_limit: usize) -> usize {
+    (send_limit / 8).max(1)
 }
 
 /// The rows a writer leased to its own process's relay as it wrote them, for the relay to send
