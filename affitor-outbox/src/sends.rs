@@ -44,11 +44,11 @@ impl Sends {
     /// sets `limit` as it finds the cores; without a thread (the system refused one), the
     /// sends go through `client` on the current runtime.
     pub(crate) fn start(client: &Client, limit: &Arc<SendLimit>) -> Self {
-        match SendThread::start() {
+        match SendThread::start(limit) {
             Ok(thread) => Self {
                 client: affitor::__private::with_own_connections(client)
                     .unwrap_or_else(|| client.clone()),
-                thread: Some(Arc::new(thread.watching(limit))),
+                thread: Some(Arc::new(thread)),
             },
             Err(error) => {
                 tracing::warn!(
@@ -93,11 +93,13 @@ struct SendThread {
 }
 
 impl SendThread {
-    fn start() -> std::io::Result<Self> {
+    /// Starts the thread, which sets `limit` from how long it waits for a core.
+    fn start(limit: &Arc<SendLimit>) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let handle = runtime.handle().clone();
+        handle.spawn(watch_the_cores(Arc::clone(limit)));
         let (stop, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("affitor-relay".to_owned())
@@ -112,17 +114,6 @@ impl SendThread {
             runtime: handle,
             _stop: stop,
         })
-    }
-}
-
-impl SendThread {
-    /// Lets the thread set `limit` from how long it waits for a core (Linux: elsewhere the
-    /// limit stays at its most).
-    fn watching(self, limit: &Arc<SendLimit>) -> Self {
-        if cfg!(target_os = "linux") {
-            self.runtime.spawn(watch_the_cores(Arc::clone(limit)));
-        }
-        self
     }
 }
 
@@ -172,7 +163,7 @@ impl SendLimit {
 /// Every [`SendLimit::EVERY`], reads how long the calling thread (the send thread: this task
 /// runs on its runtime alone) has run and waited for a core, from Linux's
 /// `/proc/thread-self/schedstat`, and sets the limit from the difference. Ends, the limit at its
-/// most, if that file cannot be read.
+/// most, if that file cannot be read (another system than Linux).
 async fn watch_the_cores(limit: Arc<SendLimit>) {
     let mut ticks = tokio::time::interval(SendLimit::EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -182,8 +173,9 @@ async fn watch_the_cores(limit: Arc<SendLimit>) {
         let Some(times) = schedstat() else {
             limit.now.store(limit.max, Ordering::Relaxed);
             tracing::debug!(
-                "Affitor outbox send thread cannot read its waits for a core; the relay sends \
-                 up to max_in_flight rows at once, however busy the machine"
+                "Affitor outbox send thread cannot read its waits for a core (Linux's \
+                 /proc/thread-self/schedstat); the relay sends up to max_in_flight rows at once, \
+                 however busy the machine"
             );
             return;
         };
