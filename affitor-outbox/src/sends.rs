@@ -29,6 +29,7 @@ use affitor::{Client, Error, client::Event};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
+use tracing::instrument::WithSubscriber as _;
 
 /// Runs a relay's sends through its client on its send thread, or on the current runtime when
 /// that thread could not start. Cloned into each send; the thread stops when the last clone is
@@ -70,9 +71,11 @@ impl Sends {
             return self.client.send_event(event).await;
         };
         let (client, event) = (self.client.clone(), event.clone());
-        let send = thread
-            .runtime
-            .spawn(async move { client.send_event(&event).await }.in_current_span());
+        // The row's span, and the subscriber it reports to (a scoped one too), go with the send.
+        let send = async move { client.send_event(&event).await }
+            .in_current_span()
+            .with_current_subscriber();
+        let send = thread.runtime.spawn(send);
         // A send whose caller is dropped (its relay aborted) stops with it.
         let mut send = AbortOnDrop(send);
         match (&mut send.0).await {
@@ -93,25 +96,39 @@ struct SendThread {
 }
 
 impl SendThread {
-    /// Starts the thread, which sets `limit` from how long it waits for a core.
+    /// Starts the thread, which sets `limit` from how long it waits for a core. The runtime is
+    /// built on the thread, and lives and is dropped there alone (a runtime dropped on the
+    /// server's runtime would panic); the caller waits the few microseconds that takes.
     fn start(limit: &Arc<SendLimit>) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
-        handle.spawn(watch_the_cores(Arc::clone(limit)));
+        let (started, runtime) = std::sync::mpsc::sync_channel(1);
         let (stop, stopped) = oneshot::channel::<()>();
+        let limit = Arc::clone(limit);
         std::thread::Builder::new()
             .name("affitor-relay".to_owned())
             .spawn(move || {
                 lower_priority();
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = started.send(Err(error));
+                        return;
+                    }
+                };
+                runtime.spawn(watch_the_cores(limit));
+                let _ = started.send(Ok(runtime.handle().clone()));
                 runtime.block_on(async {
                     // Resolves when the sender is dropped: nothing is ever sent on it.
                     let _ = stopped.await;
                 });
             })?;
+        let runtime = runtime.recv().map_err(|_| {
+            std::io::Error::other("the send thread ended before its runtime started")
+        })??;
         Ok(Self {
-            runtime: handle,
+            runtime,
             _stop: stop,
         })
     }
@@ -163,14 +180,21 @@ impl SendLimit {
 /// Every [`SendLimit::EVERY`], reads how long the calling thread (the send thread: this task
 /// runs on its runtime alone) has run and waited for a core, from Linux's
 /// `/proc/thread-self/schedstat`, and sets the limit from the difference. Ends, the limit at its
-/// most, if that file cannot be read (another system than Linux).
+/// most, if that file cannot be read at the first look (another system than Linux); a later
+/// read that fails (no file descriptor free, under load) skips that look and starts over.
 async fn watch_the_cores(limit: Arc<SendLimit>) {
     let mut ticks = tokio::time::interval(SendLimit::EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = None;
+    // Whether the file was read once: a later failure passes.
+    let mut watched = false;
     loop {
         ticks.tick().await;
         let Some(times) = schedstat() else {
+            if watched {
+                last = None;
+                continue;
+            }
             limit.now.store(limit.max, Ordering::Relaxed);
             tracing::debug!(
                 "Affitor outbox send thread cannot read its waits for a core (Linux's \
@@ -188,6 +212,7 @@ async fn watch_the_cores(limit: Arc<SendLimit>) {
             limit.now.store(next, Ordering::Relaxed);
         }
         last = Some(times);
+        watched = true;
     }
 }
 
