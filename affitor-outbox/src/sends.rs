@@ -179,40 +179,35 @@ impl SendLimit {
 
 /// Every [`SendLimit::EVERY`], reads how long the calling thread (the send thread: this task
 /// runs on its runtime alone) has run and waited for a core, from Linux's
-/// `/proc/thread-self/schedstat`, and sets the limit from the difference. Ends, the limit at its
-/// most, if that file cannot be read at the first look (another system than Linux); a later
-/// read that fails (no file descriptor free, under load) skips that look and starts over.
+/// `/proc/thread-self/schedstat`, and sets the limit from the difference since the last read.
+/// Ends at once, the limit left at its most, if that file cannot be read (another system than
+/// Linux); a later read that fails (no file descriptor free, under load) skips that look.
 async fn watch_the_cores(limit: Arc<SendLimit>) {
-    let mut ticks = tokio::time::interval(SendLimit::EVERY);
+    let Some(mut last) = schedstat() else {
+        tracing::debug!(
+            "Affitor outbox send thread cannot read its waits for a core (Linux's \
+             /proc/thread-self/schedstat); the relay sends up to max_in_flight rows at once, \
+             however busy the machine"
+        );
+        return;
+    };
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + SendLimit::EVERY,
+        SendLimit::EVERY,
+    );
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = None;
-    // Whether the file was read once: a later failure passes.
-    let mut watched = false;
     loop {
         ticks.tick().await;
-        let Some(times) = schedstat() else {
-            if watched {
-                last = None;
-                continue;
-            }
-            limit.now.store(limit.max, Ordering::Relaxed);
-            tracing::debug!(
-                "Affitor outbox send thread cannot read its waits for a core (Linux's \
-                 /proc/thread-self/schedstat); the relay sends up to max_in_flight rows at once, \
-                 however busy the machine"
-            );
-            return;
+        let Some((ran, waited)) = schedstat() else {
+            continue;
         };
-        if let Some((ran, waited)) = last {
-            let next = limit.next(
-                limit.get(),
-                Duration::from_nanos(times.0.saturating_sub(ran)),
-                Duration::from_nanos(times.1.saturating_sub(waited)),
-            );
-            limit.now.store(next, Ordering::Relaxed);
-        }
-        last = Some(times);
-        watched = true;
+        let next = limit.next(
+            limit.get(),
+            Duration::from_nanos(ran.saturating_sub(last.0)),
+            Duration::from_nanos(waited.saturating_sub(last.1)),
+        );
+        limit.now.store(next, Ordering::Relaxed);
+        last = (ran, waited);
     }
 }
 
