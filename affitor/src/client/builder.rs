@@ -13,7 +13,7 @@ use super::delivery::{DEFAULT_CAPACITY, DEFAULT_MAX_IN_FLIGHT, Delivery};
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
 use super::retry::RetryPolicy;
-use super::transport::Transport;
+use super::transport::{Transport, own_http_client};
 use super::{Backend, Client, Inner};
 
 /// The API used when no base URL is given.
@@ -368,17 +368,6 @@ impl ClientBuilder {
             }),
         })
     }
-}
-
-/// The HTTP client the builder makes when it is handed none: no redirects (the API answers
-/// where it is asked), idle connections kept a minute, no Nagle delay.
-pub(super) fn own_http_client() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|error| Error::new(ErrorKind::HttpClient).with_source(error))
 }
 
 impl fmt::Debug for ClientBuilder {

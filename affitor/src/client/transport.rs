@@ -46,6 +46,17 @@ pub(crate) fn json_body<T: Serialize>(payload: &T) -> Result<Option<Bytes>, serd
     serde_json::to_vec(payload).map(|body| Some(Bytes::from(body)))
 }
 
+/// The HTTP client the builder makes when it is handed none: no redirects (the API answers
+/// where it is asked), idle connections kept a minute, no Nagle delay.
+pub(super) fn own_http_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|error| Error::new(ErrorKind::HttpClient).with_source(error))
+}
+
 /// How a call went: its result, and how many attempts it took.
 #[derive(Debug)]
 pub(crate) struct Attempted<T> {
@@ -82,7 +93,7 @@ impl Transport {
         if !self.own_pool {
             return None;
         }
-        let http = super::builder::own_http_client().ok()?;
+        let http = own_http_client().ok()?;
         Some(Self {
             http,
             own_pool: true,
