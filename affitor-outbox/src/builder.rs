@@ -89,12 +89,10 @@ impl OutboxBuilder {
     /// 200 ms, 2,048 deliver about 10,000 events a second (256 delivered a fifth of what a
     /// busy signup page wrote).
     ///
-    /// The sends run on a thread of their own, below the server's threads' priority on Linux,
-    /// which sends fewer rows at once (down to 64) while it waits for a core longer than it
-    /// runs: while requests saturate the machine, the rows wait in the store and are sent once
-    /// the burst ends (README's "Durable delivery" says what it gave under `wrk`). A relay in a
-    /// process of its own on another machine, the web servers' outboxes opened with
-    /// [`relay(false)`](Self::relay), takes nothing from them at all.
+    /// The sends run on a thread of their own, with a runtime and a connection pool of their
+    /// own; see [`yield_to_requests`](Self::yield_to_requests) for a machine the requests
+    /// saturate. A relay in a process of its own on another machine, the web servers' outboxes
+    /// opened with [`relay(false)`](Self::relay), takes nothing from them at all.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -103,6 +101,29 @@ impl OutboxBuilder {
     /// ```
     pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
         self.config.max_in_flight = max_in_flight.max(1);
+        self
+    }
+
+    /// Whether the relay's sends give way to the server's requests when both want the CPU
+    /// (default `false`: the send thread runs as any thread of the app).
+    ///
+    /// On, on Linux, the send thread runs ten steps nicer than the thread that opened the
+    /// outbox, and every 100 ms reads how long it waited for a core
+    /// (`/proc/thread-self/schedstat`): while it waited longer than it ran, it halves how many
+    /// rows it sends at once (down to 64), and doubles it back up to
+    /// [`max_in_flight`](Self::max_in_flight) once it does not. While requests saturate the
+    /// machine, the rows then wait in the store, and are sent once the burst ends. Turn it on
+    /// where the relay shares a small machine with a server that bursts to 100% CPU
+    /// (BENCHMARKS.md, "The relay's send thread", has the figures both ways); a relay on a
+    /// machine of its own gains nothing from it. Elsewhere than Linux it changes nothing.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// let builder = affitor_outbox::Outbox::builder(client).yield_to_requests(true);
+    /// # }
+    /// ```
+    pub fn yield_to_requests(mut self, yield_to_requests: bool) -> Self {
+        self.config.yield_to_requests = yield_to_requests;
         self
     }
 

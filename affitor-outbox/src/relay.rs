@@ -104,7 +104,11 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // The rows being sent, for their renewals.
     let held = Arc::new(Held::default());
     // The thread the sends run on, below the server's priority; it stops with the last send.
-    let sends = Sends::start(&inner.client, &inner.send_limit);
+    let sends = Sends::start(
+        &inner.client,
+        &inner.send_limit,
+        inner.config.yield_to_requests,
+    );
     // Ends with this loop, however it ends (an aborted relay's task too).
     let _renewing = Renewing(tokio::spawn(renew(
         Arc::clone(&inner),

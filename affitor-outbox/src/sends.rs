@@ -1,18 +1,16 @@
-//! Where the relay's sends run: a thread of their own, below the server's CPU priority.
+//! Where the relay's sends run: a thread of their own, with a runtime of its own.
 //!
 //! A send costs about what the request that wrote its row did: an HTTP exchange, most of it in
-//! the allocator and hyper. On the server's runtime, on a machine its requests saturate, the
-//! sends take their share of every core from the requests, and the outbox then takes fewer
-//! events a second than the in-memory queue, which sends as many. Here they run on one thread
-//! with a runtime of its own, which Linux schedules at a lower priority (ten steps nicer than
-//! the server's threads): the requests go first, and the rows wait in the store for the CPU
-//! they leave, sent as soon as the burst ends. On a machine with CPU to spare, nothing changes.
+//! the allocator and hyper. On the server's runtime those sends would share its worker threads
+//! with the requests; here they run on one thread, which bounds them to one core.
 //!
-//! A send also makes work at the server's priority: the store's claim, lease and delete of its
-//! row (a Postgres server's processes, on the same machine or not), and the API's side of the
-//! exchange. So the thread also watches how long it waits for a core ([`SendLimit`]): while
-//! the server's threads hold the cores, the relay sends fewer rows at once, down to a floor,
-//! and as many as `max_in_flight` again once they let go.
+//! With [`yield_to_requests`](crate::OutboxBuilder::yield_to_requests), for a machine the
+//! requests saturate, Linux schedules that thread ten steps nicer than the server's threads,
+//! so the requests go first and the rows wait in the store for the CPU they leave. A send also
+//! makes work at the server's priority (the store's claim, lease and delete of its row, the
+//! API's side of the exchange), so the thread then also watches how long it waits for a core
+//! ([`SendLimit`]): while the server's threads hold the cores, the relay sends fewer rows at
+//! once, down to a floor, and as many as `max_in_flight` again once they let go.
 //!
 //! Only the HTTP exchanges run here, through a connection pool of their own (the tasks of the
 //! runtime that opens a connection drive it, and the server's own calls, a click's, must not
@@ -41,11 +39,12 @@ pub(crate) struct Sends {
 }
 
 impl Sends {
-    /// Starts the send thread, with a connection pool of its own made from `client`'s, which
-    /// sets `limit` as it finds the cores; without a thread (the system refused one), the
-    /// sends go through `client` on the current runtime.
-    pub(crate) fn start(client: &Client, limit: &Arc<SendLimit>) -> Self {
-        match SendThread::start(limit) {
+    /// Starts the send thread, with a connection pool of its own made from `client`'s; when it
+    /// `yields` to the server's requests, it runs nicer and sets `limit` as it finds the cores.
+    /// Without a thread (the system refused one), the sends go through `client` on the current
+    /// runtime.
+    pub(crate) fn start(client: &Client, limit: &Arc<SendLimit>, yields: bool) -> Self {
+        match SendThread::start(limit, yields) {
             Ok(thread) => Self {
                 client: affitor::__private::with_own_connections(client)
                     .unwrap_or_else(|| client.clone()),
@@ -96,17 +95,20 @@ struct SendThread {
 }
 
 impl SendThread {
-    /// Starts the thread, which sets `limit` from how long it waits for a core. The runtime is
-    /// built on the thread, and lives and is dropped there alone (a runtime dropped on the
-    /// server's runtime would panic); the caller waits the few microseconds that takes.
-    fn start(limit: &Arc<SendLimit>) -> std::io::Result<Self> {
+    /// Starts the thread; when it `yields`, it lowers its priority and sets `limit` from how
+    /// long it waits for a core. The runtime is built on the thread, and lives and is dropped
+    /// there alone (a runtime dropped on the server's runtime would panic); the caller waits
+    /// the few microseconds that takes.
+    fn start(limit: &Arc<SendLimit>, yields: bool) -> std::io::Result<Self> {
         let (started, runtime) = std::sync::mpsc::sync_channel(1);
         let (stop, stopped) = oneshot::channel::<()>();
         let limit = Arc::clone(limit);
         std::thread::Builder::new()
             .name("affitor-relay".to_owned())
             .spawn(move || {
-                lower_priority();
+                if yields {
+                    lower_priority();
+                }
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -117,7 +119,9 @@ impl SendThread {
                         return;
                     }
                 };
-                runtime.spawn(watch_the_cores(limit));
+                if yields {
+                    runtime.spawn(watch_the_cores(limit));
+                }
                 let _ = started.send(Ok(runtime.handle().clone()));
                 runtime.block_on(async {
                     // Resolves when the sender is dropped: nothing is ever sent on it.

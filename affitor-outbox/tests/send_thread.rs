@@ -84,7 +84,11 @@ fn the_relay_sends_on_a_nicer_thread_of_its_own_that_ends_with_it() {
         let mock = MockServer::start().await.unwrap();
         let client = mock.client();
         assert_eq!(nice_of_threads("affitor-relay"), Vec::<i32>::new());
-        let outbox = Outbox::builder(client.clone()).open(&path).await.unwrap();
+        let outbox = Outbox::builder(client.clone())
+            .yield_to_requests(true)
+            .open(&path)
+            .await
+            .unwrap();
         let client = client.with_backend(outbox.clone());
 
         for user in ["user_1", "user_2", "user_3"] {
