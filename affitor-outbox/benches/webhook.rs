@@ -46,18 +46,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let template: Value = serde_json::from_str(&std::fs::read_to_string(fixture)?)?;
     mock.click_with_id("partner", "cust_fixture_1743465000001".parse()?);
-    let stripe = Arc::new(Verifier::<Stripe>::new(SECRET)?);
+    let stripe = Verifier::<Stripe>::new(SECRET)?;
 
     let dir = std::env::temp_dir().join(format!("affitor-webhook-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let sqlite = Outbox::open(&dir.join("outbox.db").to_string_lossy(), client.clone()).await?;
+    // Each side: its verifier (whose payment state stores the sale, or sends it), and its client.
     let mut sides = vec![
-        ("inline", client.clone()),
-        ("outbox, SQLite", client.with_backend(sqlite.clone())),
+        ("inline", Arc::new(stripe.clone()), client.clone()),
+        (
+            "outbox, SQLite",
+            Arc::new(stripe.clone().with_payment_state(sqlite.clone())),
+            client.with_backend(sqlite.clone()),
+        ),
     ];
     let postgres = match postgres(&client).await {
         Ok(outbox) => {
-            sides.push(("outbox, Postgres", client.with_backend(outbox.clone())));
+            sides.push((
+                "outbox, Postgres",
+                Arc::new(stripe.clone().with_payment_state(outbox.clone())),
+                client.with_backend(outbox.clone()),
+            ));
             Some(outbox)
         }
         Err(why) => {
@@ -80,20 +89,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             order.reverse();
         }
         for side in order {
-            let (_, client) = &sides[side];
+            let (_, stripe, client) = &sides[side];
             let bodies: Vec<String> = (0..PER_ROUND)
                 .map(|_| {
                     next += 1;
                     delivery(&template, next)
                 })
                 .collect();
-            times[side].extend(answer_times(&stripe, client, bodies).await);
+            times[side].extend(answer_times(stripe, client, bodies).await);
         }
     }
 
     println!("| side | answered 200 | p50 | p99 |");
     println!("|---|---|---|---|");
-    for ((name, _), times) in sides.iter().zip(&mut times) {
+    for ((name, _, _), times) in sides.iter().zip(&mut times) {
         let ok = times.iter().filter(|(ok, _)| *ok).count();
         let mut durations: Vec<Duration> = times.iter().map(|(_, took)| *took).collect();
         durations.sort();

@@ -72,9 +72,9 @@
 //!
 //! # Payment webhooks
 //!
-//! An outbox is a durable [`Backend`](affitor::client::Backend): a payment webhook
-//! (`affitor::webhook`, the `WebhookEvent` extractors) tracked through a client whose backend
-//! it is writes its sale or refund here and answers the provider 200 once it is committed:
+//! An outbox is a webhook verifier's [`PaymentState`](affitor::webhook::PaymentState) too
+//! (`verifier.with_payment_state(outbox.clone())`): a payment webhook (`affitor::webhook`, the
+//! `WebhookEvent` extractors) writes its sale or refund here and answers the provider 200 once it is committed:
 //! *stored, will be delivered*, whatever happens to the process after. A store that cannot
 //! write is answered 503 (never kept in memory only), so that the provider delivers the event
 //! again. What a later event needs, which invoice a Stripe payment intent paid, is kept in a
@@ -94,6 +94,7 @@ mod connection;
 mod error;
 mod metrics;
 mod outbox;
+mod payments;
 mod relay;
 mod sends;
 mod shared;

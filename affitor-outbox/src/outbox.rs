@@ -494,61 +494,17 @@ impl Backend for Outbox {
     fn name(&self) -> &'static str {
         "affitor_outbox::Outbox"
     }
-
-    /// An outbox is durable: a payment webhook tracked through its client is answered once
-    /// its sale or refund is written here.
-    fn is_durable(&self) -> bool {
-        true
-    }
-
-    /// Writes the event, as [`enqueue`](Outbox::enqueue) does, but never falls back to memory:
-    /// an event the store cannot take within the
-    /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout) is an
-    /// [`Error::not_stored`](affitor::Error::not_stored), so that its webhook is answered 503
-    /// and delivered again.
-    fn store(
-        &self,
-        event: Event,
-    ) -> Pin<Box<dyn Future<Output = Result<(), affitor::Error>> + Send + '_>> {
-        Box::pin(self.store_event(event))
-    }
-
-    /// Keeps the fact in the store's `affitor_outbox_facts` table, shared by every outbox on
-    /// the same database, until `keep_for` from now; the relay deletes it after.
-    fn remember(
-        &self,
-        key: &str,
-        value: &str,
-        keep_for: Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<(), affitor::Error>> + Send + '_>> {
-        let (key, value) = (key.to_owned(), value.to_owned());
-        Box::pin(async move {
-            self.inner
-                .store
-                .remember(&key, &value, keep_for)
-                .await
-                .map_err(|error| self.not_stored("a fact for later events", error))
-        })
-    }
-
-    fn recall(
-        &self,
-        key: &str,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, affitor::Error>> + Send + '_>> {
-        let key = key.to_owned();
-        Box::pin(async move {
-            self.inner
-                .store
-                .recall(&key)
-                .await
-                .map_err(|error| self.not_stored("a fact an event needs", error))
-        })
-    }
 }
 
 impl Outbox {
-    /// [`Backend::store`]: the event written, or the error that says it is not.
-    async fn store_event(&self, event: Event) -> Result<(), affitor::Error> {
+    /// The store its rows and facts are in.
+    pub(crate) fn store(&self) -> &crate::store::Store {
+        &self.inner.store
+    }
+
+    /// [`PaymentState::store`](affitor::webhook::PaymentState::store): the event written, or
+    /// the error that says it is not.
+    pub(crate) async fn store_event(&self, event: Event) -> Result<(), affitor::Error> {
         let endpoint = event.endpoint().name();
         let timeout = self.inner.config.enqueue_timeout;
         match self.write_row(&event).await {
@@ -563,7 +519,7 @@ impl Outbox {
 
     /// An [`affitor::Error::not_stored`] for `what`, logged with the store's location (its
     /// password left out).
-    fn not_stored(&self, what: &str, error: impl std::fmt::Display) -> affitor::Error {
+    pub(crate) fn not_stored(&self, what: &str, error: impl std::fmt::Display) -> affitor::Error {
         tracing::warn!(
             what,
             location = %self.inner.location,

@@ -62,8 +62,8 @@ fn now(body: &str) -> String {
     stripe_event_at(body, Duration::ZERO)
 }
 
-/// One app's Stripe endpoint: its own verifier (its own memory), and a client whose backend
-/// is `outbox`.
+/// One app's Stripe endpoint: its own verifier, whose payment state is `outbox`, and a client
+/// whose backend is `outbox`.
 struct App {
     stripe: Verifier<Stripe>,
     client: Client,
@@ -73,7 +73,9 @@ struct App {
 impl App {
     fn new(client: &Client, outbox: Outbox) -> Self {
         Self {
-            stripe: Verifier::<Stripe>::new(STRIPE_SECRET).expect("a Stripe verifier"),
+            stripe: Verifier::<Stripe>::new(STRIPE_SECRET)
+                .expect("a Stripe verifier")
+                .with_payment_state(outbox.clone()),
             client: client.with_backend(outbox.clone()),
             outbox,
         }
@@ -255,7 +257,9 @@ async fn refund_before_its_sale_lemon_squeezy(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store.open(quick(&client)).await;
     let app = client.with_backend(outbox.clone());
-    let lemon = Verifier::<LemonSqueezy>::new(LEMON_SECRET).unwrap();
+    let lemon = Verifier::<LemonSqueezy>::new(LEMON_SECRET)
+        .unwrap()
+        .with_payment_state(outbox.clone());
     let deliver = async |path: &str| {
         let signed = SignedWebhook::lemon_squeezy(LEMON_SECRET, fixture(path));
         lemon.track(&app, signed.headers(), signed.body()).await
@@ -323,7 +327,9 @@ async fn paddle_with_a_slow_api(store: Store) {
     );
     let outbox = store.open(quick(&client)).await;
     let app = client.with_backend(outbox.clone());
-    let paddle = Verifier::<Paddle>::new(PADDLE_SECRET).unwrap();
+    let paddle = Verifier::<Paddle>::new(PADDLE_SECRET)
+        .unwrap()
+        .with_payment_state(outbox.clone());
     let signed = SignedWebhook::paddle(PADDLE_SECRET, fixture("paddle/transaction.completed.json"));
     let tracked = paddle.track(&app, signed.headers(), signed.body()).await;
     assert!(stored(&tracked, Endpoint::Sale), "{tracked:?}");
@@ -405,14 +411,21 @@ async fn lemon_squeezy_replay(store: Store) {
         SignedWebhook::lemon_squeezy(LEMON_SECRET, fixture("lemonsqueezy/order_created.json"));
     let first = store.open(quick(&client)).await;
     let app = client.with_backend(first.clone());
-    let tracked = lemon.track(&app, signed.headers(), signed.body()).await;
+    let tracked = lemon
+        .clone()
+        .with_payment_state(first.clone())
+        .track(&app, signed.headers(), signed.body())
+        .await;
     assert!(stored(&tracked, Endpoint::Sale), "{tracked:?}");
     wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
     app.shutdown(Duration::from_secs(5)).await;
 
     let second = store.open(quick(&client)).await;
     let app = client.with_backend(second.clone());
-    let replayed = lemon.track(&app, signed.headers(), signed.body()).await;
+    let replayed = lemon
+        .with_payment_state(second.clone())
+        .track(&app, signed.headers(), signed.body())
+        .await;
     assert_eq!(replayed.status(), 200);
     assert!(
         matches!(

@@ -51,7 +51,7 @@ enum Payload {
 
 /// What the API did with an event: the outcome of its endpoint.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     Click(ClickOutcome),
     Lead(LeadOutcome),
     Sale(SaleOutcome),
@@ -406,7 +406,12 @@ impl Client {
     /// # }
     /// ```
     pub async fn send_event(&self, event: &Event) -> Result<(), Error> {
-        event.send(self.transport(), None).await.map(drop)
+        self.send_event_for_outcome(event).await.map(drop)
+    }
+
+    /// [`send_event`](Self::send_event), answering what the API did with it.
+    pub(crate) async fn send_event_for_outcome(&self, event: &Event) -> Result<Outcome, Error> {
+        event.send(self.transport(), None).await
     }
 }
 

@@ -64,6 +64,8 @@ pub use self::delivery::{
     Backend, DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason,
 };
 pub use self::error::{Error, ErrorKind};
+#[cfg(feature = "webhook")]
+pub(crate) use self::event::Outcome;
 pub use self::event::{Event, IntoEvent};
 pub use self::lead::{LeadOutcome, LeadRequest};
 use self::readiness::{ReadinessRequest, VerificationRequest};

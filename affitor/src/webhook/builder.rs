@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::currency::{Converter, CurrencyConverter};
 use super::error::{WebhookError, WebhookErrorKind};
 use super::event::{DEFAULT_REFUND_GRACE, Tracking};
-use super::links::{DEFAULT_CAPACITY, Recent};
 use super::signature::{
     Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_TOLERANCE, Secrets,
 };
+use super::state::MemoryState;
 use super::verifier::{Provider, Verifier};
 
 impl<P: Provider> Verifier<P> {
@@ -171,7 +171,7 @@ impl<P: Provider> Builder<P> {
     /// The longest [`ProviderEvent::track`](super::ProviderEvent::track) waits for Affitor, retries included
     /// (default 8 s; 4 s for Paddle, which expects an answer within 5 s), before it gives up
     /// with a retryable timeout, answered 503 so that the provider delivers the event again.
-    /// With a durable backend (an outbox) it bounds the write to its store instead. Keep it
+    /// With a payment state that stores events (an outbox) it bounds the write there instead. Keep it
     /// under the provider's own limit (Polar gives an endpoint 10 s): a provider that times out counts the delivery as failed and may
     /// disable the endpoint. A sale or a refund cut short is safe to send again.
     ///
@@ -265,12 +265,11 @@ impl<P: Provider> Builder<P> {
             tracking: Arc::new(Tracking {
                 provider: P::NAME,
                 track_upgrades: self.track_upgrades,
-                trials: Recent::new(DEFAULT_CAPACITY),
+                state: Arc::new(MemoryState::new()),
                 deadline: self.track_deadline,
                 refund_grace: self.refund_grace,
                 converter: self.converter,
             }),
-            links: Recent::new(DEFAULT_CAPACITY),
         })))
     }
 }

@@ -52,11 +52,11 @@ pub struct ProviderEvent {
     pub created: Option<SystemTime>,
     /// How [`track`](Self::track) sends it: the verifier's settings.
     pub(super) tracking: Arc<Tracking>,
-    /// The Stripe payment intent → invoice links the event showed, which `track` keeps in a
-    /// durable backend for the refunds to come.
+    /// The Stripe payment intent → invoice links the event showed, which `track` keeps in the
+    /// verifier's payment state for the refunds to come.
     pub(super) links: Vec<(String, String)>,
     /// The key the delivery is known by when its provider signs no timestamp (Lemon
-    /// Squeezy): a replay of a delivery handled before is found by it in a durable backend.
+    /// Squeezy): a replay of a delivery handled before is found by it in the payment state.
     pub(super) delivery: Option<String>,
 }
 
@@ -111,13 +111,13 @@ pub(crate) const DEFAULT_TRACK_DEADLINE: Duration = Duration::from_secs(8);
 pub(crate) const DEFAULT_REFUND_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How a verifier's events are tracked: its [`Builder`]'s settings, shared with each event.
-#[derive(Debug)]
+#[derive(Clone)]
 pub(crate) struct Tracking {
     /// Whether a payment for a change of plan is a sale ([`Builder::track_upgrades`]).
     pub(crate) track_upgrades: bool,
-    /// The subscriptions whose trial this verifier saw begin, and whether one was paid since
-    /// (see [`Ignored::TrialStarted`]): what a client without a durable backend knows.
-    pub(crate) trials: super::links::Recent,
+    /// What later deliveries need to know, and where a payment's event is stored
+    /// ([`Verifier::with_payment_state`](super::Verifier::with_payment_state)).
+    pub(crate) state: Arc<dyn super::PaymentState>,
     /// The provider's name ([`Provider::NAME`]), for the metric's label.
     pub(crate) provider: &'static str,
     /// How long [`ProviderEvent::track`] may take ([`Builder::track_deadline`]).
@@ -133,12 +133,24 @@ impl Default for Tracking {
     fn default() -> Self {
         Self {
             track_upgrades: true,
-            trials: super::links::Recent::new(super::links::DEFAULT_CAPACITY),
+            state: Arc::new(super::state::MemoryState::new()),
             provider: "",
             deadline: DEFAULT_TRACK_DEADLINE,
             refund_grace: DEFAULT_REFUND_GRACE,
             converter: None,
         }
+    }
+}
+
+impl fmt::Debug for Tracking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracking")
+            .field("track_upgrades", &self.track_upgrades)
+            .field("provider", &self.provider)
+            .field("deadline", &self.deadline)
+            .field("refund_grace", &self.refund_grace)
+            .field("converter", &self.converter)
+            .finish_non_exhaustive()
     }
 }
 
@@ -153,6 +165,7 @@ impl PartialEq for Tracking {
             && self.deadline == other.deadline
             && self.refund_grace == other.refund_grace
             && same_converter
+            && std::ptr::addr_eq(Arc::as_ptr(&self.state), Arc::as_ptr(&other.state))
     }
 }
 
@@ -414,11 +427,12 @@ pub enum Ignored {
     ReturnsNoPayment(String),
     /// A subscription (its id named) began without a payment: a free trial, a 100% coupon. Its
     /// first paid invoice, which the providers label a renewal, is sent as its first sale
-    /// (`is_recurring: false`): the verifier remembers the trial, in the client's durable
-    /// backend when it has one, else in its memory.
+    /// (`is_recurring: false`): the verifier remembers the trial in its
+    /// [`PaymentState`](super::PaymentState).
     TrialStarted(String),
-    /// A delivery handled before, delivered again: Lemon Squeezy signs no timestamp, so an old
-    /// delivery stays valid, and the client's durable backend remembers the ones it stored.
+    /// A delivery stored before, delivered again (the provider retried, or, for Lemon Squeezy,
+    /// which signs no timestamp, a replay): a [`PaymentState`](super::PaymentState) that stores
+    /// events remembers the deliveries it stored, and takes each once.
     Replayed,
 }
 

@@ -72,7 +72,7 @@ impl Scheme for LemonSqueezy {
                 ))
             })?;
         // The signature covers the body alone: there is no timestamp to bound a replay. A
-        // replayed sale is recorded once, under its transaction id; and a durable backend
+        // replayed sale is recorded once, under its transaction id; and a payment state that stores events
         // remembers the deliveries it stored, by their signature, to acknowledge a replay
         // without storing it again.
         let delivery = format!("lemon-squeezy:delivery:{}", hex(&signature));

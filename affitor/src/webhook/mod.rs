@@ -32,7 +32,7 @@
 //!
 //! | What happened | [`Tracked`] | Status |
 //! |---|---|---|
-//! | The client's backend is durable (an outbox): the sale or refund is written in its store, which delivers it | `Stored` | 200 |
+//! | The verifier's [`PaymentState`] stores events (an outbox): the sale or refund is written there, which delivers it | `Stored` | 200 |
 //! | The same, and the store cannot write it | `Failed`, `NotStored` | 503 |
 //! | The sale or refund is recorded, or was before (a redelivery, or its twin event), or the sale is not attributed | `Sale`, `Refund` | 200 |
 //! | An event that asks nothing of Affitor: an unpaid session, amount 0, no customer key or click id, a test-mode refund, a won dispute, a payment link kept for later, a Paddle refund not approved yet or a credit | `Ignored` | 200 |
@@ -47,15 +47,15 @@
 //! | A missing, malformed, wrong or expired signature; a tampered body; a body that is not JSON or not an event | `Rejected` | 400 |
 //! | A body over the limit (1 MiB unless set) | `Rejected` | 413 |
 //!
-//! # A durable backend
+//! # Payment state
 //!
-//! When the client's [`Backend`](crate::client::Backend) is durable (`affitor_outbox::Outbox`
-//! is one), [`ProviderEvent::track`] does not send the sale or refund: it writes it in the
+//! When the verifier's [`PaymentState`] stores events (`affitor_outbox::Outbox` does: see
+//! [`Verifier::with_payment_state`]), [`ProviderEvent::track`] does not send the sale or refund: it writes it in the
 //! backend's store and answers 200 once it is committed ([`Tracked::Stored`]), within
 //! milliseconds, whatever the Affitor API's speed. The backend delivers it, in order (a refund
 //! after its sale), with retries that outlast the provider's own, through restarts and from
 //! any replica on the same database. A store that cannot write is answered 503. The links a
-//! Stripe refund needs (below) are kept in that store too. Without a durable backend, the
+//! Stripe refund needs (below) are kept in that store too. Otherwise, the
 //! sale or refund is sent inline, within the verifier's
 //! [`track_deadline`](Builder::track_deadline) (8 s; 4 s for Paddle, which wants a 2xx within 5).
 //!
@@ -67,7 +67,7 @@
 //! this module handles ends in a call to Affitor, a 5xx, or an `Ignored` reason logged at `info`
 //! (`warn` for a missing field or a won dispute), and is counted, with the feature `metrics`,
 //! in `affitor_webhook_events_total{provider, result}`: `tracked`, `stored` (written in a
-//! durable backend), `ignored`, `kept` (answered 5xx), `refused` (400 or 413), and `attention`
+//! an outbox), `ignored`, `kept` (answered 5xx), `refused` (400 or 413), and `attention`
 //! for what is acknowledged without its effect and needs a person (a commission not created, a
 //! refund of a sale Affitor never recorded, a won dispute, a missing field). Alert on any `attention`, and on
 //! `kept` that keeps rising (a refund before its sale is kept a while, as it should be).
@@ -80,7 +80,7 @@
 //! a downgrade's credit pay nothing and send nothing. Every sale carries the provider's reason
 //! ([`Sale::reason`]) in `additional_data.billing_reason`. A subscription that begins without
 //! a payment (a free trial, a 100% coupon: [`Ignored::TrialStarted`]) is remembered, in the
-//! client's durable backend when it has one, else in the verifier's memory; its first paid
+//! verifier's [`PaymentState`] (its memory, unless given an outbox); its first paid
 //! invoice, which every provider labels a renewal, is sent as its first sale
 //! (`is_recurring: false`).
 //!
@@ -125,10 +125,10 @@
 //! - from 2025-03-31 ("Basil") on, a charge names only its payment intent, and the verifier
 //!   finds the invoice that payment intent paid: the links the events it verified showed
 //!   (`invoice_payment.paid`, and an invoice's `payments` or, before Basil, its
-//!   `payment_intent`) are kept in the client's durable backend when it has one (shared by
-//!   every replica on its database, kept for 400 days), and the last 100,000 in the
-//!   verifier's memory. So subscribe the endpoint to `invoice_payment.paid`, and verify with
-//!   one `Stripe` shared by the app (it is cheap to clone). Without a durable backend, after a
+//!   `payment_intent`) are kept in the verifier's [`PaymentState`]: an outbox's is shared by
+//!   every replica on its database (kept for 400 days); the default memory keeps the last
+//!   100,000. So subscribe the endpoint to `invoice_payment.paid`, and verify with
+//!   one `Stripe` shared by the app (it is cheap to clone). Without an outbox, after a
 //!   restart or through another replica, the refund of a payment linked elsewhere is tried
 //!   under the payment intent, answered 503 within the refund grace, then acknowledged
 //!   (logged at `warn`, counted `attention`): look it up in the logs (`refund of a sale
@@ -211,10 +211,11 @@
 //!   waited in any queue); one in the future is accepted, as for Stripe.
 //! - Lemon Squeezy: the `X-Signature` header, the hex HMAC-SHA256 of the body keyed by the
 //!   signing secret's bytes. It signs no timestamp, so no replay window applies: a replayed
-//!   delivery is a redelivery, recorded once under its transaction id. A durable backend
-//!   remembers the deliveries it stored (by their signature, 30 days), and a replay is
-//!   acknowledged without being stored again ([`Ignored::Replayed`]); without one, it is sent
-//!   again, and Affitor records it once.
+//!   delivery is a redelivery, recorded once under its transaction id. A payment state
+//!   that stores events (an outbox) remembers the deliveries it stored (by their signature,
+//!   30 days; other providers' by their event id), and a replay is acknowledged without being
+//!   stored again ([`Ignored::Replayed`]); without one, it is sent again, and Affitor records
+//!   it once.
 //!
 //! Each takes several secrets, so that a rotated secret and its successor are accepted
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.
@@ -230,6 +231,7 @@ mod paddle;
 mod payload;
 pub(crate) mod polar;
 pub(crate) mod signature;
+mod state;
 mod stripe;
 mod track;
 mod verifier;
@@ -241,6 +243,7 @@ pub use event::{Action, Ignored, ProviderEvent, Refund, Sale};
 pub use lemon_squeezy::LemonSqueezy;
 pub use paddle::Paddle;
 pub use polar::Polar;
+pub use state::{Custody, Fact, PaymentState, StateFuture};
 pub use stripe::Stripe;
 pub use track::Tracked;
 pub use verifier::{Provider, Verifier};

@@ -9,7 +9,6 @@ use sha2::Sha256;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::event::Tracking;
-use super::links::Recent;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -276,7 +275,7 @@ pub(crate) fn check_timestamp(
 }
 
 /// A built verifier's settings, shared by its clones.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) keys: Vec<Key>,
     pub(crate) tolerance: Duration,
@@ -284,8 +283,6 @@ pub(crate) struct Config {
     pub(crate) body_timeout: Duration,
     /// How its events are tracked: each event holds a reference.
     pub(crate) tracking: Arc<Tracking>,
-    /// Stripe's payment intent → invoice links (see `links.rs`); Polar's stays empty.
-    pub(crate) links: Recent,
 }
 
 impl Config {

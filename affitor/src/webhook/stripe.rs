@@ -69,7 +69,7 @@ impl Scheme for Stripe {
             test_mode,
             created,
         } = parse::<Data>(body)?;
-        let links = EventLinks::new(&config.links);
+        let links = EventLinks::default();
         let action = action(&event_type, data, test_mode, &links);
         Ok(ProviderEvent::new(
             id.unwrap_or_default(),
@@ -205,8 +205,8 @@ struct SubscriptionDetails {
 }
 
 /// What a verified event asks of Affitor. The links between payment intents and invoices it
-/// names are kept in `links`, and its refunds are keyed through them.
-fn action(event_type: &str, data: Data, test_mode: bool, links: &EventLinks<'_>) -> Action {
+/// names are noted in `links`, for the refunds to come.
+fn action(event_type: &str, data: Data, test_mode: bool, links: &EventLinks) -> Action {
     let object = data.object.unwrap_or_default();
     let previous = data.previous_attributes.unwrap_or_default();
     let action = match event_type {
@@ -216,13 +216,13 @@ fn action(event_type: &str, data: Data, test_mode: bool, links: &EventLinks<'_>)
         // Twins: both are sent for each paid invoice, and both are one sale under its id.
         "invoice.paid" | "invoice.payment_succeeded" => invoice(object, links),
         "invoice_payment.paid" => invoice_payment(object, links),
-        "charge.refunded" => charge_refunded(object, previous, links),
+        "charge.refunded" => charge_refunded(object, previous),
         // Twin of `charge.refunded` (Affitor reverses a sale's commission once).
-        "refund.created" => refund_created(object, links),
-        "charge.dispute.created" => dispute(object, links),
+        "refund.created" => refund_created(object),
+        "charge.dispute.created" => dispute(object),
         "charge.dispute.closed" => match object.status.as_deref() {
             // Twin of `charge.dispute.created`, for an endpoint that listens to this one only.
-            Some("lost") => dispute(object, links),
+            Some("lost") => dispute(object),
             Some("won") => Action::Ignore(Ignored::DisputeWon),
             _ => Action::Ignore(Ignored::EventType),
         },
@@ -278,7 +278,7 @@ fn checkout_session(session: Object, event_type: &str) -> Action {
     })
 }
 
-fn invoice(invoice: Object, links: &EventLinks<'_>) -> Action {
+fn invoice(invoice: Object, links: &EventLinks) -> Action {
     // Keep which payment intent paid it, for its refund: named on the invoice up to
     // 2024-12-18, in its `payments` from Basil on (when the payload includes them).
     if let Some(invoice_id) = &invoice.id {
@@ -332,7 +332,7 @@ fn invoice(invoice: Object, links: &EventLinks<'_>) -> Action {
 }
 
 /// `invoice_payment.paid` (Basil): which invoice a payment intent paid.
-fn invoice_payment(payment: Object, links: &EventLinks<'_>) -> Action {
+fn invoice_payment(payment: Object, links: &EventLinks) -> Action {
     let payment_intent = payment.payment.and_then(|target| target.payment_intent);
     match (payment.invoice, payment_intent) {
         (Some(invoice), Some(payment_intent)) => {
@@ -347,18 +347,12 @@ fn invoice_payment(payment: Object, links: &EventLinks<'_>) -> Action {
 
 /// The keys of the sale a payment was for: a subscription payment's sale is keyed by its
 /// invoice, a one-off's by its payment intent. The invoice is the one the object names (up to
-/// API version 2024-12-18), else the one its payment intent is linked to; the payment intent
-/// is tried second.
+/// API version 2024-12-18); the payment intent is tried second. A payment intent alone is
+/// looked up when the event is tracked: the invoice a kept link names goes first (`track.rs`).
 fn sale_keys(
     invoice: Option<String>,
     payment_intent: Option<String>,
-    links: &EventLinks<'_>,
 ) -> Option<(String, Option<String>)> {
-    let invoice = invoice.or_else(|| {
-        payment_intent
-            .as_deref()
-            .and_then(|pi| links.invoice_of(pi))
-    });
     match (invoice, payment_intent) {
         (Some(invoice), payment_intent) => Some((invoice, payment_intent)),
         (None, Some(payment_intent)) => Some((payment_intent, None)),
@@ -366,9 +360,9 @@ fn sale_keys(
     }
 }
 
-fn charge_refunded(charge: Object, previous: Previous, links: &EventLinks<'_>) -> Action {
+fn charge_refunded(charge: Object, previous: Previous) -> Action {
     let Some((transaction_id, other_transaction_id)) =
-        sale_keys(charge.invoice, charge.payment_intent, links)
+        sale_keys(charge.invoice, charge.payment_intent)
     else {
         return Action::Ignore(Ignored::MissingField("payment_intent"));
     };
@@ -400,12 +394,11 @@ const REFUND_FIELDS: RefundFields = RefundFields {
 };
 
 /// `refund.created`: the refund of `amount`, of the payment its payment intent made.
-fn refund_created(refund: Object, links: &EventLinks<'_>) -> Action {
+fn refund_created(refund: Object) -> Action {
     if matches!(refund.status.as_deref(), Some("failed" | "canceled")) {
         return Action::Ignore(Ignored::NoAmount);
     }
-    let Some((transaction_id, other_transaction_id)) =
-        sale_keys(None, refund.payment_intent, links)
+    let Some((transaction_id, other_transaction_id)) = sale_keys(None, refund.payment_intent)
     else {
         return Action::Ignore(Ignored::MissingField("payment_intent"));
     };
@@ -427,9 +420,8 @@ fn refund_created(refund: Object, links: &EventLinks<'_>) -> Action {
 
 /// `charge.dispute.created` (or `closed`, lost): a chargeback reverses the commission as a
 /// refund of the disputed amount.
-fn dispute(dispute: Object, links: &EventLinks<'_>) -> Action {
-    let Some((transaction_id, other_transaction_id)) =
-        sale_keys(None, dispute.payment_intent, links)
+fn dispute(dispute: Object) -> Action {
+    let Some((transaction_id, other_transaction_id)) = sale_keys(None, dispute.payment_intent)
     else {
         return Action::Ignore(Ignored::MissingField("payment_intent"));
     };

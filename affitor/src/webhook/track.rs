@@ -6,11 +6,12 @@ use std::time::{Duration, SystemTime};
 use http::StatusCode;
 
 use crate::Client;
-use crate::client::{Endpoint, ErrorKind, IntoEvent, RefundOutcome, SaleOutcome};
+use crate::client::{Endpoint, ErrorKind, Event, IntoEvent, Outcome, RefundOutcome, SaleOutcome};
 
 use super::error::WebhookError;
 use super::event::{Action, Ignored, ProviderEvent, Refund, Sale};
 use super::links;
+use super::state::{Custody, Fact};
 
 /// What became of a webhook delivery, and the status to answer the provider:
 /// [`status`](Self::status). See the table in the [module docs](crate::webhook).
@@ -27,10 +28,10 @@ use super::links;
 pub enum Tracked {
     /// The sale was sent: what Affitor did with it (recorded, a duplicate, not attributed).
     Sale(SaleOutcome),
-    /// The sale or the refund (its endpoint named) is written in the client's durable backend
-    /// (an outbox), which delivers it, in order and with retries, whatever happens to this
-    /// process: answered 200, as the provider need not deliver it again. What the client's
-    /// [`Backend::is_durable`](crate::client::Backend::is_durable) makes of every sale and refund.
+    /// The sale or the refund (its endpoint named) is written in the verifier's
+    /// [`PaymentState`](super::PaymentState) (an outbox), which delivers it, in order and with
+    /// retries, whatever happens to this process: answered 200, as the provider need not
+    /// deliver it again. What a state that stores events makes of every sale and refund.
     Stored(Endpoint),
     /// The refund was sent: what Affitor did with it.
     Refund(RefundOutcome),
@@ -112,7 +113,8 @@ const TRIAL_PAID: &str = "paid";
 /// How long a trial is remembered: longer than any trial lasts.
 const TRIAL_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
-/// How long a durable backend remembers a delivery of a provider that signs no timestamp.
+/// How long a stored delivery is remembered: longer than any provider redelivers (Stripe for
+/// three days, Polar for about one).
 const DELIVERY_KEPT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Counts an event a verifier handled: `affitor_webhook_events_total{provider, result}`, with
@@ -128,15 +130,49 @@ pub(crate) fn count(provider: &'static str, result: &'static str) {
     .increment(1);
 }
 
+/// What a delivery asks its [`PaymentState`](super::PaymentState) before anything is sent or
+/// stored: whether it was stored before, whether its subscription's trial began unpaid, and
+/// which invoice its Stripe payment intent paid. Asked in one trip.
+#[derive(Default)]
+struct Recalled {
+    replayed: bool,
+    trial_started: bool,
+    invoice: Option<String>,
+}
+
+/// The keys of [`Recalled`], in the order they are asked.
+struct Wanted {
+    keys: Vec<String>,
+    delivery: Option<usize>,
+    trial: Option<usize>,
+    invoice: Option<usize>,
+}
+
+impl Wanted {
+    fn push(&mut self, key: String) -> Option<usize> {
+        self.keys.push(key);
+        Some(self.keys.len() - 1)
+    }
+
+    fn read(&self, values: &[Option<String>]) -> Recalled {
+        let value = |index: Option<usize>| index.and_then(|i| values.get(i)).cloned().flatten();
+        Recalled {
+            replayed: value(self.delivery).is_some(),
+            trial_started: value(self.trial).as_deref() == Some(TRIAL_STARTED),
+            invoice: value(self.invoice),
+        }
+    }
+}
+
 impl ProviderEvent {
     /// Tracks the event, and says what happened and what to answer the provider; logs it too.
     /// Nothing is sent for an ignored event.
     ///
-    /// With a client whose backend is [durable](crate::client::Backend::is_durable) (an outbox), a sale or a
-    /// refund is written in its store and answered once written ([`Tracked::Stored`]): the
-    /// backend delivers it, and holds a refund until its sale is known. Otherwise it is sent
-    /// inline, with the client's retries, within the verifier's
-    /// [`track_deadline`](super::Builder::track_deadline).
+    /// A verifier whose [`PaymentState`](super::PaymentState) stores events (an outbox: see
+    /// [`Verifier::with_payment_state`](super::Verifier::with_payment_state)) writes a sale or a
+    /// refund there and answers once it is committed ([`Tracked::Stored`]): the state delivers
+    /// it, and holds a refund until its sale is known. Otherwise it is sent inline, with the
+    /// client's retries, within the verifier's [`track_deadline`](super::Builder::track_deadline).
     ///
     /// ```
     /// # async fn run(client: affitor::Client, event: affitor::webhook::ProviderEvent) {
@@ -160,69 +196,148 @@ impl ProviderEvent {
         tracked
     }
 
-    /// Acknowledges a replay the client's backend remembers; otherwise keeps the facts the
-    /// event showed, stores or sends its sale or refund, and remembers the delivery.
+    /// Recalls what the delivery needs (one trip to the payment state), then stores its sale or
+    /// refund with the facts it showed (a second), or sends it and keeps those facts.
     async fn hand_over(&self, client: &Client) -> Tracked {
-        let backend = client.backend();
-        let Some(delivery) = &self.delivery else {
-            return self.hand_over_once(client).await;
+        let state = &*self.tracking.state;
+        let wanted = self.wanted();
+        let recalled = if wanted.keys.is_empty() {
+            Recalled::default()
+        } else {
+            match state.recall(&wanted.keys).await {
+                Ok(values) => wanted.read(&values),
+                Err(error) => return Tracked::Failed(error),
+            }
         };
-        match backend.recall(delivery).await {
-            Ok(Some(_)) => return Tracked::Ignored(Ignored::Replayed),
-            Ok(None) => {}
-            Err(error) => return Tracked::Failed(error),
+        if recalled.replayed {
+            return Tracked::Ignored(Ignored::Replayed);
         }
-        let tracked = self.hand_over_once(client).await;
-        if matches!(
-            tracked,
-            Tracked::Stored(_) | Tracked::Sale(_) | Tracked::Refund(_)
-        ) && let Err(error) = backend.remember(delivery, &self.id, DELIVERY_KEPT).await
-        {
-            // Stored all the same: a replay would be stored again, and recorded once.
-            tracing::warn!(id = self.id, %error, "webhook: the delivery could not be remembered");
+        let mut facts = self.facts_shown();
+        // A trial's first paid invoice, a "renewal" to the provider, is the subscription's
+        // first sale.
+        let paid_trial = self.paid_trial(&recalled);
+        let event = match &self.action {
+            Action::Sale(sale) => {
+                let sale = match &paid_trial {
+                    Some(_) => Cow::Owned(Sale {
+                        is_recurring: false,
+                        ..sale.clone()
+                    }),
+                    None => Cow::Borrowed(sale),
+                };
+                sale.request_to_send(client, &self.tracking)
+                    .and_then(IntoEvent::into_event)
+            }
+            Action::Refund(refund) => self
+                .refund_request(refund, client, recalled.invoice)
+                .and_then(IntoEvent::into_event),
+            Action::Ignore(why) => return self.keep(facts, Tracked::Ignored(why.clone())).await,
+            Action::Unreadable(field) => return self.keep(facts, Tracked::Unreadable(field)).await,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => return self.keep(facts, Tracked::Failed(error)).await,
+        };
+        let endpoint = event.endpoint();
+        let mut once_taken = Vec::new();
+        if let Some(key) = &paid_trial {
+            once_taken.push(Fact::new(key.clone(), TRIAL_PAID, TRIAL_KEPT));
         }
-        tracked
+        let stored_facts: Vec<Fact> = facts
+            .iter()
+            .cloned()
+            .chain(once_taken.iter().cloned())
+            .chain(self.delivery_fact())
+            .collect();
+        match state.store(event, &stored_facts).await {
+            Ok(Custody::Stored) => Tracked::Stored(endpoint),
+            Ok(Custody::Returned(event)) => {
+                let tracked = self.send(&event, client).await;
+                if matches!(tracked, Tracked::Sale(_) | Tracked::Refund(_)) {
+                    facts.extend(once_taken);
+                }
+                self.keep(facts, tracked).await
+            }
+            Err(error) => Tracked::Failed(error),
+        }
     }
 
-    /// Keeps the facts the event showed, then stores or sends its sale or refund.
-    async fn hand_over_once(&self, client: &Client) -> Tracked {
-        let backend = client.backend();
-        for (payment_intent, invoice) in &self.links {
-            let key = links::key(payment_intent);
-            if let Err(error) = backend.remember(&key, invoice, links::KEEP_FOR).await {
-                return Tracked::Failed(error);
-            }
-        }
-        // A trial's start is remembered; its first paid invoice, a "renewal" to the provider,
-        // is the subscription's first sale.
-        if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action {
-            let key = self.trial_key(subscription);
-            self.tracking.trials.record(&key, TRIAL_STARTED);
-            if let Err(error) = backend.remember(&key, TRIAL_STARTED, TRIAL_KEPT).await {
-                return Tracked::Failed(error);
-            }
-        }
-        let paid_trial = match self.trial_paid_now(client).await {
-            Ok(paid_trial) => paid_trial,
-            Err(error) => return Tracked::Failed(error),
+    /// What the payment state is asked before the event is handled.
+    fn wanted(&self) -> Wanted {
+        let mut wanted = Wanted {
+            keys: Vec::new(),
+            delivery: None,
+            trial: None,
+            invoice: None,
         };
-        let action = match (&self.action, &paid_trial) {
-            (Action::Sale(sale), Some(_)) => Cow::Owned(Action::Sale(Sale {
-                is_recurring: false,
-                ..sale.clone()
-            })),
-            (action, _) => Cow::Borrowed(action),
-        };
-        let tracked = self.send_or_store(&action, client).await;
-        if let Some(key) = paid_trial
-            && matches!(tracked, Tracked::Stored(_) | Tracked::Sale(_))
+        if let Some(fact) = self.delivery_fact() {
+            wanted.delivery = wanted.push(fact.key);
+        }
+        if let Action::Sale(Sale {
+            is_recurring: true,
+            subscription_id: Some(subscription),
+            ..
+        }) = &self.action
         {
-            self.tracking.trials.record(&key, TRIAL_PAID);
-            if let Err(error) = backend.remember(&key, TRIAL_PAID, TRIAL_KEPT).await {
-                tracing::warn!(id = self.id, %error, "webhook: a trial's first payment could not be remembered");
-            }
+            wanted.trial = wanted.push(self.trial_key(subscription));
         }
-        tracked
+        if let Action::Refund(refund) = &self.action
+            && refund.other_transaction_id.is_none()
+            && self.tracking.provider == <super::Stripe as super::Provider>::NAME
+            && refund.transaction_id.starts_with("pi_")
+        {
+            wanted.invoice = wanted.push(links::key(&refund.transaction_id));
+        }
+        wanted
+    }
+
+    /// The facts the event showed, kept whatever becomes of its sale or refund: the Stripe
+    /// payment intent → invoice links, and a trial's start.
+    fn facts_shown(&self) -> Vec<Fact> {
+        let mut facts: Vec<Fact> = self
+            .links
+            .iter()
+            .map(|(payment_intent, invoice)| {
+                Fact::new(
+                    links::key(payment_intent),
+                    invoice.as_str(),
+                    links::KEEP_FOR,
+                )
+            })
+            .collect();
+        if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action {
+            facts.push(Fact::new(
+                self.trial_key(subscription),
+                TRIAL_STARTED,
+                TRIAL_KEPT,
+            ));
+        }
+        facts
+    }
+
+    /// The fact a stored delivery is known by, so that its redelivery is acknowledged without
+    /// being stored again: its provider's delivery id (Lemon Squeezy: its signature), or the
+    /// provider's id of the event.
+    fn delivery_fact(&self) -> Option<Fact> {
+        let key = match (&self.delivery, self.id.is_empty()) {
+            (Some(delivery), _) => delivery.clone(),
+            (None, false) => format!("{}:delivery:{}", self.tracking.provider, self.id),
+            (None, true) => return None,
+        };
+        Some(Fact::new(key, self.id.as_str(), DELIVERY_KEPT))
+    }
+
+    /// The trial's key when this event is the first paid renewal of a subscription whose trial
+    /// began without a payment.
+    fn paid_trial(&self, recalled: &Recalled) -> Option<String> {
+        match &self.action {
+            Action::Sale(Sale {
+                is_recurring: true,
+                subscription_id: Some(subscription),
+                ..
+            }) if recalled.trial_started => Some(self.trial_key(subscription)),
+            _ => None,
+        }
     }
 
     /// The key a subscription's trial is remembered under.
@@ -230,121 +345,66 @@ impl ProviderEvent {
         format!("trial:{}:{subscription}", self.tracking.provider)
     }
 
-    /// The trial's key when this event is the first paid renewal of a subscription whose trial
-    /// began without a payment.
-    async fn trial_paid_now(&self, client: &Client) -> Result<Option<String>, crate::Error> {
-        let Action::Sale(sale) = &self.action else {
-            return Ok(None);
-        };
-        let (true, Some(subscription)) = (sale.is_recurring, &sale.subscription_id) else {
-            return Ok(None);
-        };
-        let key = self.trial_key(subscription);
-        let state = match self.tracking.trials.get(&key) {
-            Some(state) => Some(state),
-            None => client.backend().recall(&key).await?,
-        };
-        Ok((state.as_deref() == Some(TRIAL_STARTED)).then_some(key))
+    /// Keeps `facts` in the payment state, and answers `tracked`; or, when they cannot be kept,
+    /// a failure, so that the provider delivers the event again and they are kept then.
+    async fn keep(&self, facts: Vec<Fact>, tracked: Tracked) -> Tracked {
+        if facts.is_empty() {
+            return tracked;
+        }
+        match self.tracking.state.remember(&facts).await {
+            Ok(()) => tracked,
+            Err(error) => {
+                tracing::warn!(
+                    id = self.id,
+                    ?tracked,
+                    "webhook: what the event showed could not be kept: answering 503 so that \
+                     the provider delivers it again"
+                );
+                Tracked::Failed(error)
+            }
+        }
     }
 
-    /// Stores the sale or refund of `action` in a durable backend, or sends it.
-    async fn send_or_store(&self, action: &Action, client: &Client) -> Tracked {
-        let backend = client.backend();
-        if !backend.is_durable() {
-            return self.send(action, client).await;
-        }
-        let event = match action {
-            Action::Sale(sale) => sale
-                .request_to_send(client, &self.tracking)
-                .and_then(IntoEvent::into_event),
-            Action::Refund(refund) => match self.refund_request(refund, client).await {
-                Ok(request) => request.into_event(),
-                Err(error) => Err(error),
-            },
-            Action::Ignore(why) => return Tracked::Ignored(why.clone()),
-            Action::Unreadable(field) => return Tracked::Unreadable(field),
-        };
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => return Tracked::Failed(error),
-        };
-        let endpoint = event.endpoint();
-        match backend.store(event).await {
-            Ok(()) => Tracked::Stored(endpoint),
+    /// Sends the sale or the refund.
+    async fn send(&self, event: &Event, client: &Client) -> Tracked {
+        match client.send_event_for_outcome(event).await {
+            Ok(Outcome::Sale(outcome)) => Tracked::Sale(outcome),
+            Ok(Outcome::Refund(outcome)) => Tracked::Refund(outcome),
+            Ok(other) => Tracked::Failed(
+                crate::Error::new(ErrorKind::Decode)
+                    .with_detail(format!("a payment's event answered {other:?}")),
+            ),
+            Err(error)
+                if error.kind() == ErrorKind::SaleNotFound
+                    && event.endpoint() == Endpoint::Refund
+                    && self.within_refund_grace() =>
+            {
+                Tracked::AwaitingSale(error)
+            }
             Err(error) => Tracked::Failed(error),
         }
     }
 
-    /// Sends the sale or the refund, or nothing.
-    async fn send(&self, action: &Action, client: &Client) -> Tracked {
-        match action {
-            Action::Sale(sale) => {
-                let request = match sale.request_to_send(client, &self.tracking) {
-                    Ok(request) => request,
-                    Err(error) => return Tracked::Failed(error),
-                };
-                match request.send().await {
-                    Ok(outcome) => Tracked::Sale(outcome),
-                    Err(error) => Tracked::Failed(error),
-                }
-            }
-            Action::Refund(refund) => {
-                let sent = match self.refund_request(refund, client).await {
-                    Ok(request) => request.send().await,
-                    Err(error) => Err(error),
-                };
-                match sent {
-                    Ok(outcome) => Tracked::Refund(outcome),
-                    Err(error)
-                        if error.kind() == ErrorKind::SaleNotFound
-                            && self.within_refund_grace() =>
-                    {
-                        Tracked::AwaitingSale(error)
-                    }
-                    Err(error) => Tracked::Failed(error),
-                }
-            }
-            Action::Ignore(why) => Tracked::Ignored(why.clone()),
-            Action::Unreadable(field) => Tracked::Unreadable(field),
-        }
-    }
-
-    /// The refund's request: under its transaction id, or under the invoice a durable
-    /// backend knows its Stripe payment intent paid, and then under the other id the sale may
+    /// The refund's request: under its transaction id, or under the invoice its Stripe payment
+    /// intent paid (as the payment state recalled it), and then under the other id the sale may
     /// be keyed by.
-    async fn refund_request(
+    fn refund_request(
         &self,
         refund: &Refund,
         client: &Client,
+        invoice: Option<String>,
     ) -> Result<crate::RefundRequest, crate::Error> {
         let amount = refund.amount_to_send(&self.tracking)?;
-        let (transaction_id, other) = match &refund.other_transaction_id {
-            Some(other) => (refund.transaction_id.clone(), Some(other.clone())),
-            None => match self.invoice_paid_by(&refund.transaction_id, client).await? {
-                Some(invoice) => (invoice, Some(refund.transaction_id.clone())),
-                None => (refund.transaction_id.clone(), None),
-            },
+        let (transaction_id, other) = match (&refund.other_transaction_id, invoice) {
+            (Some(other), _) => (refund.transaction_id.clone(), Some(other.clone())),
+            (None, Some(invoice)) => (invoice, Some(refund.transaction_id.clone())),
+            (None, None) => (refund.transaction_id.clone(), None),
         };
         let request = refund.request_for(client, &transaction_id, amount);
         Ok(match other {
             Some(other) => request.or_transaction_id(other),
             None => request,
         })
-    }
-
-    /// The invoice a Stripe payment intent paid, as the client's backend keeps it (a
-    /// durable one, shared by every replica); `None` for any other id, or a link not kept.
-    async fn invoice_paid_by(
-        &self,
-        payment_intent: &str,
-        client: &Client,
-    ) -> Result<Option<String>, crate::Error> {
-        if self.tracking.provider != <super::Stripe as super::Provider>::NAME
-            || !payment_intent.starts_with("pi_")
-        {
-            return Ok(None);
-        }
-        client.backend().recall(&links::key(payment_intent)).await
     }
 
     /// Whether the event is younger than the verifier's refund grace; one that does not say

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::error::WebhookError;
-use super::event::ProviderEvent;
+use super::event::{ProviderEvent, Tracking};
 use super::signature::Config;
 use super::track::{self, Tracked};
 use crate::Client;
@@ -106,6 +106,38 @@ impl<P: Provider> Verifier<P> {
             config,
             provider: PhantomData,
         }
+    }
+
+    /// This verifier, keeping what later deliveries need in `state`, and storing each sale or
+    /// refund there when `state` stores events (see [`PaymentState`](super::PaymentState)).
+    /// Unless set, a verifier keeps those facts in its own bounded memory and sends each sale
+    /// or refund before it answers the provider.
+    ///
+    /// With `affitor-outbox`, give it the outbox: its sales and refunds are then answered once
+    /// committed in the outbox, which delivers them, and a refund finds its Stripe invoice
+    /// whichever replica saw the payment.
+    ///
+    /// ```
+    /// use affitor::webhook::{Stripe, Verifier};
+    /// # use affitor::webhook::{Fact, PaymentState, StateFuture};
+    /// # struct Outbox;
+    /// # impl PaymentState for Outbox {
+    /// #     fn recall<'a>(&'a self, keys: &'a [String]) -> StateFuture<'a, Vec<Option<String>>> { Box::pin(async { Ok(vec![None; keys.len()]) }) }
+    /// #     fn remember<'a>(&'a self, _: &'a [Fact]) -> StateFuture<'a, ()> { Box::pin(async { Ok(()) }) }
+    /// # }
+    /// // let outbox = affitor_outbox::Outbox::open("affitor-outbox.db", client.clone()).await?;
+    /// # let outbox = Outbox;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test")?.with_payment_state(outbox);
+    /// # Ok::<(), affitor::webhook::WebhookError>(())
+    /// ```
+    #[must_use]
+    pub fn with_payment_state(self, state: impl super::PaymentState) -> Self {
+        let mut config = Config::clone(&self.config);
+        config.tracking = Arc::new(Tracking {
+            state: Arc::new(state),
+            ..Tracking::clone(&config.tracking)
+        });
+        Self::from_config(Arc::new(config))
     }
 
     /// How far a signature's timestamp may lie from now (Stripe's and Paddle's: in the past

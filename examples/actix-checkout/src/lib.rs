@@ -61,6 +61,8 @@ pub fn serve(
     config: AppConfig,
     webhooks: PaymentWebhooks,
 ) -> std::io::Result<Server> {
+    // With an outbox, a sale or refund is stored there before the provider is answered.
+    let webhooks = webhooks.kept_in(config.outbox.as_ref());
     let state = AppState::new(config);
     let server = HttpServer::new(move || app(state.clone(), webhooks.clone()))
         .client_request_timeout(HEAD_TIMEOUT)

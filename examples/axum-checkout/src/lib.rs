@@ -39,6 +39,8 @@ pub fn app(config: AppConfig, webhooks: PaymentWebhooks) -> Router {
     let mut app = axum_signup::signup_routes()
         .route("/api/checkout", post(checkout))
         .with_state(state);
+    // With an outbox, a sale or refund is stored there before the provider is answered.
+    let webhooks = webhooks.kept_in(config.outbox.as_ref());
     // Each webhook's state is its verifier: a route exists only with one.
     app = mount(app, "/webhooks/stripe", webhooks.stripe);
     app = mount(app, "/webhooks/polar", webhooks.polar);

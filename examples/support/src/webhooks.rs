@@ -4,6 +4,8 @@ use affitor::webhook::{
     self, LemonSqueezy, Paddle, Polar, Stripe, Verifier, WebhookError, WebhookErrorKind,
 };
 
+use affitor_outbox::Outbox;
+
 use crate::environment::SetupError;
 use crate::provider::PaymentProvider;
 
@@ -84,6 +86,29 @@ impl PaymentWebhooks {
             lemon_squeezy: Verifier::new(demo(PaymentProvider::LemonSqueezy)).ok(),
             plain_payment: true,
             demo: PaymentProvider::ALL.to_vec(),
+        }
+    }
+}
+
+impl PaymentWebhooks {
+    /// These webhooks, keeping their payment state in `outbox` when there is one: each sale or
+    /// refund is then stored in the outbox before the provider is answered, and the facts a
+    /// later delivery needs (a Stripe refund's invoice, a trial, a delivery seen) are shared by
+    /// every replica on its database.
+    #[must_use]
+    pub fn kept_in(self, outbox: Option<&Outbox>) -> Self {
+        let Some(outbox) = outbox else {
+            return self;
+        };
+        let keep = |outbox: &Outbox| outbox.clone();
+        Self {
+            stripe: self.stripe.map(|v| v.with_payment_state(keep(outbox))),
+            polar: self.polar.map(|v| v.with_payment_state(keep(outbox))),
+            paddle: self.paddle.map(|v| v.with_payment_state(keep(outbox))),
+            lemon_squeezy: self
+                .lemon_squeezy
+                .map(|v| v.with_payment_state(keep(outbox))),
+            ..self
         }
     }
 }

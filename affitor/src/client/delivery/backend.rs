@@ -26,12 +26,10 @@ use crate::client::{Client, Error, Event};
 ///   stops what it sends through (the memory queue it falls back to included), so that one
 ///   `client.shutdown(deadline)` stops everything. A second shutdown must be harmless.
 /// - [`stats`](Self::stats) says what became of the events, as [`DeliveryStats`] defines.
-/// - A durable backend (a database: an outbox) says so with [`is_durable`](Self::is_durable),
-///   writes an event and resolves once it is committed with [`store`](Self::store), and keeps
-///   the facts later events need with [`remember`](Self::remember) and
-///   [`recall`](Self::recall): a payment webhook then answers the provider once its sale or
-///   refund is stored, and finds a Stripe refund's invoice whichever replica saw its payment.
-///   The defaults are those of a backend that keeps nothing.
+///
+/// What a payment webhook needs to remember between deliveries, and where it stores a sale
+/// before it answers the provider, is another seam: `affitor::webhook::PaymentState`, which an
+/// outbox also implements.
 ///
 /// The trait is object-safe: the client holds an `Arc<dyn Backend>`. A backend that hands
 /// every event to the memory queue, counting the sales on the way:
@@ -124,49 +122,6 @@ pub trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str {
         std::any::type_name::<Self>()
     }
-
-    /// Whether [`store`](Self::store) writes events where they outlive the process: a
-    /// database, which every replica that opens it shares. A payment webhook tracked through a
-    /// client whose backend is durable is acknowledged once its sale or refund is stored, and
-    /// delivered by the backend; otherwise it is sent before the answer. `false` unless
-    /// overridden.
-    fn is_durable(&self) -> bool {
-        false
-    }
-
-    /// Writes `event` and resolves once it is written for good (committed), or with an
-    /// [`Error::not_stored`] when it is not: then nothing was kept, and the caller answers so
-    /// that the event comes again (a webhook answers 503). Unlike [`deliver`](Self::deliver),
-    /// it never falls back to memory. The default, for a backend that is not
-    /// [durable](Self::is_durable), hands the event to `deliver` and resolves at once.
-    fn store(&self, event: Event) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>> {
-        self.deliver(event);
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    /// Keeps `value` under `key`, where [`store`](Self::store) writes events, for about
-    /// `keep_for`: what a later event needs to find its sale (which invoice a Stripe payment
-    /// intent paid) or to be known as a replay. Writing a key again replaces its value. The
-    /// default keeps nothing (the webhook verifier keeps such facts in its own memory).
-    fn remember(
-        &self,
-        key: &str,
-        value: &str,
-        keep_for: Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>> {
-        let _ = (key, value, keep_for);
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    /// The value [`remember`](Self::remember) kept under `key`, if it is still kept. The
-    /// default knows nothing.
-    fn recall(
-        &self,
-        key: &str,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, Error>> + Send + '_>> {
-        let _ = key;
-        Box::pin(std::future::ready(Ok(None)))
-    }
 }
 
 impl<B: Backend + ?Sized> Backend for Arc<B> {
@@ -198,30 +153,6 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
 
     fn name(&self) -> &'static str {
         (**self).name()
-    }
-
-    fn is_durable(&self) -> bool {
-        (**self).is_durable()
-    }
-
-    fn store(&self, event: Event) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>> {
-        (**self).store(event)
-    }
-
-    fn remember(
-        &self,
-        key: &str,
-        value: &str,
-        keep_for: Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send + '_>> {
-        (**self).remember(key, value, keep_for)
-    }
-
-    fn recall(
-        &self,
-        key: &str,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, Error>> + Send + '_>> {
-        (**self).recall(key)
     }
 }
 
@@ -294,13 +225,6 @@ impl Client {
     /// ```
     pub fn send_event_in_background(&self, event: Event) {
         self.backend.deliver(event);
-    }
-
-    /// The backend background events go to: for a webhook, which stores a payment's event
-    /// there when it is durable.
-    #[cfg(feature = "webhook")]
-    pub(crate) fn backend(&self) -> &dyn Backend {
-        &*self.backend
     }
 
     /// Hands a validated request's event to the backend; an invalid one is counted and logged
