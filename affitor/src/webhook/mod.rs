@@ -72,6 +72,15 @@
 //! refund of a sale Affitor never recorded, a won dispute, a missing field). Alert on any `attention`, and on
 //! `kept` that keeps rising (a refund before its sale is kept a while, as it should be).
 //!
+//! # Partial refunds
+//!
+//! A partial refund deducts its share of the sale's commission. Affitor reverses a sale's
+//! commission once: a second refund of the same sale (a partial one, then the rest) is
+//! answered `skipped`, and the rest of the commission stays paid. Whatever the API answers,
+//! the verifier's [`PaymentState`] remembers each sale's first refund, and a second one is
+//! logged at `warn` with both events' ids and counted `attention`: adjust that commission in
+//! the Affitor dashboard.
+//!
 //! # A subscription's life
 //!
 //! One rule for every provider: a first payment is a sale; a renewal a recurring sale

@@ -113,6 +113,9 @@ const TRIAL_PAID: &str = "paid";
 /// How long a trial is remembered: longer than any trial lasts.
 const TRIAL_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
+/// How long a sale's first refund is remembered: longer than a payment can be refunded.
+const REFUND_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
 /// How long a stored delivery is remembered: longer than any provider redelivers (Stripe for
 /// three days, Polar for about one).
 const DELIVERY_KEPT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -138,6 +141,8 @@ struct Recalled {
     replayed: bool,
     trial_started: bool,
     invoice: Option<String>,
+    /// The provider's id of an earlier refund event of the same sale.
+    earlier_refund: Option<String>,
 }
 
 /// The keys of [`Recalled`], in the order they are asked.
@@ -146,6 +151,7 @@ struct Wanted {
     delivery: Option<usize>,
     trial: Option<usize>,
     invoice: Option<usize>,
+    refund: Option<usize>,
 }
 
 impl Wanted {
@@ -160,6 +166,7 @@ impl Wanted {
             replayed: value(self.delivery).is_some(),
             trial_started: value(self.trial).as_deref() == Some(TRIAL_STARTED),
             invoice: value(self.invoice),
+            earlier_refund: value(self.refund),
         }
     }
 }
@@ -185,20 +192,32 @@ impl ProviderEvent {
     pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
         let client = client.as_ref();
         let deadline = self.tracking.deadline;
-        let sent = tokio::time::timeout(deadline, self.hand_over(client)).await;
+        let mut earlier_refund = None;
+        let sent =
+            tokio::time::timeout(deadline, self.hand_over(client, &mut earlier_refund)).await;
         let tracked = sent.unwrap_or_else(|_| {
             Tracked::Failed(crate::Error::new(ErrorKind::Timeout).with_detail(format!(
                 "no answer within the webhook's track deadline of {deadline:?}"
             )))
         });
         self.log(&tracked);
-        count(self.tracking.provider, tracked.result());
+        let result = match (&earlier_refund, tracked.status()) {
+            (Some(earlier), StatusCode::OK) => {
+                self.log_second_refund(earlier, &tracked);
+                "attention"
+            }
+            _ => tracked.result(),
+        };
+        count(self.tracking.provider, result);
         tracked
     }
 
     /// Recalls what the delivery needs (one trip to the payment state), then stores its sale or
     /// refund with the facts it showed (a second), or sends it and keeps those facts.
-    async fn hand_over(&self, client: &Client) -> Tracked {
+    ///
+    /// `earlier_refund` is set to the provider's id of an earlier refund of the same sale, when
+    /// this event is a refund and the payment state knows one.
+    async fn hand_over(&self, client: &Client, earlier_refund: &mut Option<String>) -> Tracked {
         let state = &*self.tracking.state;
         let wanted = self.wanted();
         let recalled = if wanted.keys.is_empty() {
@@ -212,6 +231,7 @@ impl ProviderEvent {
         if recalled.replayed {
             return Tracked::Ignored(Ignored::Replayed);
         }
+        earlier_refund.clone_from(&recalled.earlier_refund);
         let mut facts = self.facts_shown();
         // A trial's first paid invoice, a "renewal" to the provider, is the subscription's
         // first sale.
@@ -243,6 +263,15 @@ impl ProviderEvent {
         if let Some(key) = &paid_trial {
             once_taken.push(Fact::new(key.clone(), TRIAL_PAID, TRIAL_KEPT));
         }
+        if let Action::Refund(refund) = &self.action
+            && recalled.earlier_refund.is_none()
+        {
+            once_taken.push(Fact::new(
+                self.refund_key(refund),
+                self.id.as_str(),
+                REFUND_KEPT,
+            ));
+        }
         let stored_facts: Vec<Fact> = facts
             .iter()
             .cloned()
@@ -269,6 +298,7 @@ impl ProviderEvent {
             delivery: None,
             trial: None,
             invoice: None,
+            refund: None,
         };
         if let Some(fact) = self.delivery_fact() {
             wanted.delivery = wanted.push(fact.key);
@@ -287,6 +317,9 @@ impl ProviderEvent {
             && refund.transaction_id.starts_with("pi_")
         {
             wanted.invoice = wanted.push(links::key(&refund.transaction_id));
+        }
+        if let Action::Refund(refund) = &self.action {
+            wanted.refund = wanted.push(self.refund_key(refund));
         }
         wanted
     }
@@ -338,6 +371,34 @@ impl ProviderEvent {
             }) if recalled.trial_started => Some(self.trial_key(subscription)),
             _ => None,
         }
+    }
+
+    /// The key the first refund of a sale is remembered under.
+    fn refund_key(&self, refund: &Refund) -> String {
+        format!(
+            "refund:{}:{}",
+            self.tracking.provider, refund.transaction_id
+        )
+    }
+
+    /// A second refund of one sale: the API may answer it without a further reversal (a
+    /// partial refund, then a full one, leaves the rest of the commission paid), so it is
+    /// counted `attention` and warned with both events' ids, whatever the API answered.
+    fn log_second_refund(&self, earlier: &str, tracked: &Tracked) {
+        let transaction_id = match &self.action {
+            Action::Refund(refund) => refund.transaction_id.as_str(),
+            _ => "",
+        };
+        tracing::warn!(
+            id = self.id,
+            earlier_refund_id = earlier,
+            transaction_id,
+            ?tracked,
+            "webhook: a second refund of the same sale: Affitor reverses a sale's commission \
+             once (a partial refund deducts its share; a later refund of the same sale is \
+             answered `skipped`), so the rest may still be paid; check the commission in the \
+             Affitor dashboard and adjust it by hand"
+        );
     }
 
     /// The key a subscription's trial is remembered under.

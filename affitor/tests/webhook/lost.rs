@@ -394,3 +394,37 @@ async fn a_polar_metered_renewal_is_recurring() {
     assert_eq!(sent["is_recurring"], json!(true));
     assert_eq!(mock.sales().len(), 1);
 }
+
+/// A partial refund, then the rest of the same sale: Affitor reverses a sale's commission once,
+/// so the second refund is warned with both events' ids, whatever the API answered.
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_refund_of_one_sale_is_warned_with_both_ids() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (captured, _guard) = test_support::Logs::capture("warn");
+    let (mock, client) = setup().await;
+    let endpoint = StripeEndpoint::new();
+    let sale = fixture("stripe/invoice.paid.legacy.json");
+    assert_eq!(endpoint.deliver(&client, &sale).await.status(), 200);
+    let partial = fixture("stripe/charge.refunded.partial.json");
+    let first = endpoint.deliver(&client, &partial).await;
+    assert!(matches!(first, Tracked::Refund(_)), "{first:?}");
+    assert!(
+        !captured.text().contains("second refund"),
+        "{}",
+        captured.text()
+    );
+
+    let mut rest: Value = serde_json::from_str(&partial).unwrap();
+    rest["id"] = json!("evt_3PzXy9LkdIwHu7ix0RefundRest");
+    rest["data"]["object"]["amount_refunded"] = rest["data"]["object"]["amount"].clone();
+    rest["data"]["previous_attributes"] = json!({"amount_refunded": 1000});
+    let second = endpoint.deliver(&client, &rest.to_string()).await;
+    assert_eq!(second.status(), 200, "{second:?}");
+    let logs = captured.text();
+    assert!(logs.contains("a second refund of the same sale"), "{logs}");
+    assert!(logs.contains("evt_3PzXy9LkdIwHu7ix0RefundPart"), "{logs}");
+    assert!(logs.contains("evt_3PzXy9LkdIwHu7ix0RefundRest"), "{logs}");
+    assert_eq!(mock.refunds().len(), 2, "both sent: the API decides");
+}
