@@ -402,11 +402,13 @@ impl Outbox {
 ///   `pending` + the writes under way and the rows being sent. The rows waiting in the store
 ///   for a later attempt are not counted there (reading them takes a query): see
 ///   [`Outbox::waiting`].
-/// - [`Client::flush`](affitor::Client::flush): waits for the writes under way, then for the
-///   store to hold no row waiting (whoever wrote it; a row whose next attempt is later than
-///   the deadline keeps it waiting), then for the in-memory queue; its `pending` counts the
-///   rows still in the store. A writer-only outbox ([`relay(false)`](crate::OutboxBuilder::relay))
-///   waits for the whole deadline while rows wait.
+/// - [`Client::flush`](affitor::Client::flush) (and `affitor_tower::FlushLayer`): waits until
+///   the events this process handed over are committed in the store (the writes under way),
+///   then for the in-memory queue (the events that fell back to it); never for rows other
+///   processes wrote, nor for the relay's sends. A response a flush let go then means
+///   *stored*: the relay, here or in a process of its own, delivers it. Its `pending` counts
+///   the writes still under way and the rows being sent; the rows waiting in the store are
+///   [`Outbox::waiting`].
 /// - [`Client::shutdown`](affitor::Client::shutdown): [`Outbox::shutdown`] (the writes end, the
 ///   relay stops), then the in-memory queue's shutdown, within the one deadline. The report's
 ///   `delivered` and `failed` add the rows the relay delivered and gave up on (dead letters)
@@ -488,7 +490,7 @@ impl Backend for Outbox {
     }
 
     fn stats(&self) -> DeliveryStats {
-        self.delivery_stats(None)
+        self.delivery_stats()
     }
 
     fn name(&self) -> &'static str {
@@ -530,48 +532,32 @@ impl Outbox {
     }
 }
 
-/// How often a flush looks whether the store is empty.
-const FLUSH_LOOK: Duration = Duration::from_millis(20);
+/// How often a flush looks whether this process's writes are committed: a write takes about a
+/// millisecond.
+const FLUSH_LOOK: Duration = Duration::from_millis(1);
 
 impl Outbox {
     /// The outbox's counters as a client's: its own added to those of the in-memory queue it
-    /// falls back to; `rows`, the rows in the store, when they were read.
-    fn delivery_stats(&self, rows: Option<u64>) -> DeliveryStats {
+    /// falls back to; `pending`, the writes under way and the rows being sent.
+    fn delivery_stats(&self) -> DeliveryStats {
         let outbox = self.stats();
         let mut stats = self.inner.client.delivery_stats();
         stats.queued += outbox.enqueued;
         stats.delivered += outbox.delivered;
         stats.retried += outbox.rescheduled;
         stats.failed += outbox.invalid + outbox.dead + outbox.corrupt;
-        // A row being sent is still in the store: counted once.
-        let rows = rows.unwrap_or(0).max(outbox.in_flight);
-        stats.pending += self.inner.writes.len() as u64 + rows;
+        stats.pending += self.inner.writes.len() as u64 + outbox.in_flight;
         stats.in_flight += outbox.in_flight;
         stats
     }
 
-    /// The client's flush: the writes under way, the store, then the in-memory queue.
+    /// The client's flush: this process's writes under way, then the in-memory queue it fell
+    /// back to. What is committed is the relay's to deliver, whoever wrote it: a flush never
+    /// waits for the store to empty (on a shared database, other processes' rows, or a refund
+    /// waiting days for its sale, would hold every flush for its whole deadline).
     async fn flush_all(&self, deadline: Duration) -> DeliveryStats {
         let until = instant_after(deadline);
-        let mut rows = None;
-        loop {
-            if self.inner.writes.is_empty() {
-                match self.inner.store.waiting().await {
-                    Ok(waiting) => rows = Some(waiting),
-                    Err(error) => {
-                        tracing::warn!(
-                            error = %error,
-                            location = %self.inner.location,
-                            "Affitor outbox flush could not count the rows waiting in its store"
-                        );
-                        rows = None;
-                        break;
-                    }
-                }
-                if rows == Some(0) {
-                    break;
-                }
-            }
+        while !self.inner.writes.is_empty() {
             let now = Instant::now();
             if now >= until {
                 break;
@@ -583,7 +569,7 @@ impl Outbox {
             .client
             .flush(until.saturating_duration_since(Instant::now()))
             .await;
-        self.delivery_stats(rows)
+        self.delivery_stats()
     }
 
     /// The client's shutdown: the outbox's, then the in-memory queue's, within one deadline.
@@ -612,7 +598,7 @@ impl Outbox {
                 kept
             }
         };
-        report.stats = self.delivery_stats(None);
+        report.stats = self.delivery_stats();
         tracing::info!(
             delivered_during_flush = report.delivered,
             failed_during_flush = report.failed,

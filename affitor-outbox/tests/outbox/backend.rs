@@ -8,9 +8,11 @@ use std::time::Duration;
 use affitor::client::{Backend, DeliveryReport, DeliveryStats, Event};
 use affitor_outbox::Outbox;
 
-use crate::support::{sale, sale_requests, sqlite_path, stand_in};
+use crate::support::{sale, sale_requests, sqlite_path, stand_in, wait_until};
 
-/// `client.flush` waits for the outbox's relay; `client.delivery_stats` and the report are the
+const A_WHILE: Duration = Duration::from_secs(30);
+
+/// `client.flush` waits for the outbox's writes (the relay delivers them); `client.delivery_stats` and the report are the
 /// outbox's; `client.shutdown` stops the relay and the in-memory queue, and may be called again.
 #[tokio::test]
 async fn the_client_flushes_counts_and_stops_through_the_outbox() {
@@ -29,6 +31,14 @@ async fn the_client_flushes_counts_and_stops_through_the_outbox() {
         .send_in_background();
     sale(&mock, &client, 1).send_in_background();
     client.refund("in_1").send_in_background();
+    // A flush waits for the three to be stored; the relay delivers them.
+    let flushed = client.flush(Duration::from_secs(20)).await;
+    assert_eq!(flushed.queued, 3, "{flushed:?}");
+    assert_eq!(outbox.stats().enqueued, 3, "stored before the flush ends");
+    wait_until("the three delivered", A_WHILE, async || {
+        outbox.stats().delivered == 3
+    })
+    .await;
     let stats = client.flush(Duration::from_secs(20)).await;
 
     assert_eq!(stats.pending, 0, "{stats:?}");
@@ -110,7 +120,9 @@ async fn rows_left_in_the_store_are_pending_then_kept() {
     sale(&mock, &client, 1).send_in_background();
     sale(&mock, &client, 2).send_in_background();
     let stats = client.flush(Duration::from_millis(300)).await;
-    assert_eq!((stats.queued, stats.pending, stats.delivered), (2, 2, 0));
+    // Stored, none sent: the flush waited for the writes alone, and the rows wait in the store.
+    assert_eq!((stats.queued, stats.pending, stats.delivered), (2, 0, 0));
+    assert_eq!(outbox.waiting().await.unwrap(), 2);
 
     let report = client.shutdown(Duration::from_secs(5)).await;
     assert_eq!((report.kept, report.not_delivered()), (2, 2), "{report:?}");

@@ -10,6 +10,8 @@ mod backend;
 mod batching;
 #[cfg(feature = "sqlite")]
 mod crash;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod flush;
 #[cfg(feature = "sqlite")]
 mod hardening;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
