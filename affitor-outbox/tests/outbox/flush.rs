@@ -2,6 +2,8 @@
 //! process's writes to be committed, never for rows other processes wrote (on a shared
 //! Postgres, every replica's) nor for the relay's sends.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
