@@ -58,12 +58,17 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
         && !consent(visit)
     {
         return match &options.hold {
-            Some(hold) => Decision::Hold(hold.issue(
-                code,
-                &landing_url(scheme, host, visit, code),
-                referrer,
-                SystemTime::now(),
-            )),
+            Some(hold) => Decision::Hold(
+                hold.issue(
+                    code,
+                    &landing_url(scheme, host, visit, code),
+                    referrer
+                        .map(str::to_owned)
+                        .and_then(referrer_to_send)
+                        .as_deref(),
+                    SystemTime::now(),
+                ),
+            ),
             None => Decision::Skip(Skip::NoConsent),
         };
     }

@@ -488,6 +488,16 @@ fn the_visitors_long_headers_are_bounded_before_the_call() {
         capture(get("/?aff=partner", &map)).referrer(),
         Some(fits.as_str())
     );
+    // A click held until consent keeps the page too, bounded before it is held.
+    let options = holding();
+    let map = browser(&[("referer", &with_query)]);
+    let held = held(decide_with(&options, "GET", "/?aff=partner", &map));
+    let consented = browser(&[
+        ("cookie", "cookie_consent=all"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    let click = capture(decide_with(&options, "POST", "/api/consent", &consented));
+    assert_eq!(click.referrer(), Some(page.as_str()));
     // A cut falls on a character boundary.
     assert_eq!(at_most("aé", 2), "a");
     assert_eq!(at_most("aé", 3), "aé");
