@@ -47,6 +47,7 @@ enum FaultKind {
     Delay(Duration),
     DropConnection,
     DropResponse,
+    BodyLimit(usize),
 }
 
 impl Fault {
@@ -173,6 +174,22 @@ impl Fault {
         Self::new(FaultKind::DropResponse)
     }
 
+    /// Answers `413 Payload Too Large` (`{"error":"Payload Too Large"}`) to a request whose
+    /// body is larger than `bytes`, without processing it: a gateway in front of the API that
+    /// takes bodies up to a size (8 KiB, say). A request within the limit is answered as usual
+    /// and does not use the fault up; with [`always`](Self::always), the limit stays.
+    ///
+    /// ```
+    /// use affitor::client::Endpoint;
+    /// use affitor_mock::Fault;
+    ///
+    /// let gateway = Fault::body_limit(8 * 1024).on(Endpoint::Click).always();
+    /// ```
+    #[must_use]
+    pub fn body_limit(bytes: usize) -> Self {
+        Self::new(FaultKind::BodyLimit(bytes))
+    }
+
     /// Applies the fault only to requests for `endpoint`; call it again to add endpoints.
     ///
     /// ```
@@ -224,8 +241,15 @@ impl Fault {
         }
     }
 
-    fn matches(&self, endpoint: Endpoint) -> bool {
-        self.times != Some(0) && (self.endpoints.is_empty() || self.endpoints.contains(&endpoint))
+    /// Whether the fault applies to a request for `endpoint` whose body is `body_len` bytes.
+    fn matches(&self, endpoint: Endpoint, body_len: usize) -> bool {
+        let applies = match self.kind {
+            FaultKind::BodyLimit(limit) => body_len > limit,
+            _ => true,
+        };
+        applies
+            && self.times != Some(0)
+            && (self.endpoints.is_empty() || self.endpoints.contains(&endpoint))
     }
 
     fn is_delay(&self) -> bool {
@@ -285,13 +309,14 @@ impl Faults {
         self.list.clear();
     }
 
-    /// Takes the faults a request for `endpoint` triggers, using up one of their `times`.
-    pub(crate) fn take(&mut self, endpoint: Endpoint) -> Triggered {
+    /// Takes the faults a request for `endpoint` with a body of `body_len` bytes triggers,
+    /// using up one of their `times`.
+    pub(crate) fn take(&mut self, endpoint: Endpoint, body_len: usize) -> Triggered {
         let mut triggered = Triggered::default();
         let mut took_delay = false;
         let mut took_action = false;
         for fault in &mut self.list {
-            if !fault.matches(endpoint) {
+            if !fault.matches(endpoint, body_len) {
                 continue;
             }
             let is_delay = fault.is_delay();
@@ -347,6 +372,11 @@ fn effect(kind: &FaultKind, endpoint: Endpoint) -> Effect {
         }
         FaultKind::DropConnection => Effect::DropConnection,
         FaultKind::DropResponse => Effect::DropResponse,
+        FaultKind::BodyLimit(_) => Effect::Respond(Canned {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            body: error_body(endpoint, StatusCode::PAYLOAD_TOO_LARGE, None),
+            retry_after: None,
+        }),
         // Delays are taken apart from actions; keep a sane answer if one ever lands here.
         FaultKind::Delay(_) => Effect::Respond(Canned {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -413,10 +443,10 @@ mod tests {
         let mut faults = Faults::default();
         faults.inject(Fault::status(500));
         assert!(matches!(
-            faults.take(Endpoint::Sale).effect,
+            faults.take(Endpoint::Sale, 0).effect,
             Some(Effect::Respond(Canned { status, .. })) if status == 500
         ));
-        assert!(faults.take(Endpoint::Sale).effect.is_none());
+        assert!(faults.take(Endpoint::Sale, 0).effect.is_none());
         assert!(faults.list.is_empty());
     }
 
@@ -429,13 +459,13 @@ mod tests {
                 .on(Endpoint::Sale)
                 .always(),
         );
-        assert!(faults.take(Endpoint::Click).effect.is_none());
+        assert!(faults.take(Endpoint::Click, 0).effect.is_none());
         assert!(matches!(
-            faults.take(Endpoint::Lead).effect,
+            faults.take(Endpoint::Lead, 0).effect,
             Some(Effect::DropConnection)
         ));
         assert!(matches!(
-            faults.take(Endpoint::Sale).effect,
+            faults.take(Endpoint::Sale, 0).effect,
             Some(Effect::DropConnection)
         ));
     }
@@ -446,17 +476,17 @@ mod tests {
         faults.inject(Fault::delay(Duration::from_millis(5)).times(2));
         faults.inject(Fault::status(503).times(1));
         faults.inject(Fault::status(502).times(1));
-        let first = faults.take(Endpoint::Refund);
+        let first = faults.take(Endpoint::Refund, 0);
         assert_eq!(first.delay, Some(Duration::from_millis(5)));
         assert!(
             matches!(first.effect, Some(Effect::Respond(Canned { status, .. })) if status == 503)
         );
-        let second = faults.take(Endpoint::Refund);
+        let second = faults.take(Endpoint::Refund, 0);
         assert_eq!(second.delay, Some(Duration::from_millis(5)));
         assert!(
             matches!(second.effect, Some(Effect::Respond(Canned { status, .. })) if status == 502)
         );
-        let third = faults.take(Endpoint::Refund);
+        let third = faults.take(Endpoint::Refund, 0);
         assert!(third.delay.is_none() && third.effect.is_none());
     }
 
@@ -465,8 +495,8 @@ mod tests {
         let mut faults = Faults::default();
         let body = json!({"error": "Failed to create commission"});
         faults.inject(Fault::response_after_processing(500, body.clone()).on(Endpoint::Sale));
-        assert!(faults.take(Endpoint::Lead).effect.is_none());
-        match faults.take(Endpoint::Sale).effect {
+        assert!(faults.take(Endpoint::Lead, 0).effect.is_none());
+        match faults.take(Endpoint::Sale, 0).effect {
             Some(Effect::ProcessThenRespond(canned)) => {
                 assert_eq!(canned.status, StatusCode::INTERNAL_SERVER_ERROR);
                 assert_eq!(canned.body, body);
@@ -474,14 +504,37 @@ mod tests {
             }
             other => panic!("expected a processed-then-500, got {other:?}"),
         }
-        assert!(faults.take(Endpoint::Sale).effect.is_none());
+        assert!(faults.take(Endpoint::Sale, 0).effect.is_none());
+    }
+
+    #[test]
+    fn a_body_limit_refuses_only_the_bodies_over_it() {
+        let mut faults = Faults::default();
+        faults.inject(Fault::body_limit(8192).on(Endpoint::Click).always());
+        assert!(faults.take(Endpoint::Click, 8192).effect.is_none());
+        assert!(faults.take(Endpoint::Lead, 10_000).effect.is_none());
+        for _ in 0..2 {
+            match faults.take(Endpoint::Click, 8193).effect {
+                Some(Effect::Respond(canned)) => {
+                    assert_eq!(canned.status, StatusCode::PAYLOAD_TOO_LARGE);
+                    assert_eq!(canned.body, json!({"error": "Payload Too Large"}));
+                }
+                other => panic!("expected a canned 413, got {other:?}"),
+            }
+        }
+        // Once, by default: a body within the limit does not use it up.
+        faults.clear();
+        faults.inject(Fault::body_limit(10));
+        assert!(faults.take(Endpoint::Sale, 5).effect.is_none());
+        assert!(faults.take(Endpoint::Sale, 50).effect.is_some());
+        assert!(faults.take(Endpoint::Sale, 50).effect.is_none());
     }
 
     #[test]
     fn rate_limits_round_retry_after_up() {
         let mut faults = Faults::default();
         faults.inject(Fault::rate_limited(Duration::from_millis(1500)));
-        match faults.take(Endpoint::Sale).effect {
+        match faults.take(Endpoint::Sale, 0).effect {
             Some(Effect::Respond(canned)) => {
                 assert_eq!(canned.status, StatusCode::TOO_MANY_REQUESTS);
                 assert_eq!(canned.retry_after, Some(2));

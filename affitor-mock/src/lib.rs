@@ -111,7 +111,8 @@
 //! Documented outcomes the stand-in never produces on its own (`Invalid referral link
 //! configuration`, `partnerId required to create commission`, ...) can be injected with
 //! [`Fault::response`], and failures after the work was done (`500 Failed to create
-//! commission` once the sale row exists) with [`Fault::response_after_processing`].
+//! commission` once the sale row exists) with [`Fault::response_after_processing`]; a gateway's
+//! body limit in front of the API (a 413 past 8 KiB, say) with [`Fault::body_limit`].
 //!
 //! [`MockServer::client`] is a client of the stand-in at a test's pace ([`quick_retries`]), and
 //! [`MockServer::wait_until`] waits for what the code under test sends in the background

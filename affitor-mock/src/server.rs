@@ -189,7 +189,7 @@ async fn respond(
         let mut state = shared.lock();
         let planned = match (endpoint, read_error) {
             (Some(endpoint), None) => {
-                let triggered = state.faults.take(endpoint);
+                let triggered = state.faults.take(endpoint, bytes.len());
                 let plan = match triggered.effect {
                     None => Plan::Processed(state.handle(&call(endpoint))),
                     Some(effect @ (Effect::ProcessThenRespond(_) | Effect::DropResponse)) => {

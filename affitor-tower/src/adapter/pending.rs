@@ -170,7 +170,7 @@ impl PendingClick {
                          unchanged"
                     );
                 }
-                Ok(Err(error)) if error.kind() == ErrorKind::Rejected => {
+                Ok(Err(error)) if refuses_the_code(&error) => {
                     verdict = Some(Verdict::Refused);
                     tracing::debug!(
                         partner = code,
@@ -216,6 +216,21 @@ impl PendingClick {
             future: Box::pin(future),
         }
     }
+}
+
+/// Whether a click call's failure is the API's word on the partner code: no referral link has
+/// it (`400 Referral link not found`), or the one that has it cannot be used (`400 Invalid
+/// referral link configuration`). Any other refusal (a gateway's 413 for a body it will not
+/// take, a 400 about another field, a 422 on the URL) is about this visit's click, not the
+/// code: the next visitor's may well be recorded, so it teaches the click limit nothing.
+fn refuses_the_code(error: &affitor::Error) -> bool {
+    error.kind() == ErrorKind::Rejected
+        && error.status().is_some_and(|status| status.as_u16() == 400)
+        && error.message().is_some_and(|message| {
+            let message = message.to_ascii_lowercase();
+            message.contains("referral link not found")
+                || message.contains("invalid referral link configuration")
+        })
 }
 
 /// A repeat's answer: the click id of the click it repeats, once that click's call answers,

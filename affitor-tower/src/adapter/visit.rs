@@ -294,7 +294,8 @@ impl PartnerClick {
         &self.landing_url
     }
 
-    /// The page the visitor came from (`Referer`).
+    /// The page the visitor came from (`Referer`), as the click call sends it: whole up to
+    /// 1 KiB; a longer one without its query and fragment, else as its origin alone.
     ///
     /// ```
     /// # use affitor_tower::capture::CaptureClicks;
@@ -312,7 +313,8 @@ impl PartnerClick {
         self.referrer.as_deref()
     }
 
-    /// The visitor's `User-Agent`.
+    /// The visitor's `User-Agent`, cut to 512 bytes (at a character boundary) for the click
+    /// call.
     ///
     /// ```
     /// # use affitor_tower::capture::CaptureClicks;
@@ -368,7 +370,9 @@ impl PartnerClick {
 
     /// The click call, from the visitor's facts: `affiliate_url` and `page_url` (the landing
     /// URL), `referrer_url`, `user_agent`, `language`, and `existing_click_id` when the
-    /// partner changed.
+    /// partner changed. Each was bounded when the click was decided (the landing URL to 2 KiB,
+    /// the referrer to 1 KiB, the user agent to 512 bytes, the language to 35), so that the
+    /// body stays under the 8 KiB an API gateway commonly takes, whatever the visitor sent.
     ///
     /// ```
     /// # use affitor_tower::capture::CaptureClicks;

@@ -58,12 +58,17 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
         && !consent(visit)
     {
         return match &options.hold {
-            Some(hold) => Decision::Hold(hold.issue(
-                code,
-                &landing_url(scheme, host, visit, code),
-                referrer,
-                SystemTime::now(),
-            )),
+            Some(hold) => Decision::Hold(
+                hold.issue(
+                    code,
+                    &landing_url(scheme, host, visit, code),
+                    referrer
+                        .map(str::to_owned)
+                        .and_then(referrer_to_send)
+                        .as_deref(),
+                    SystemTime::now(),
+                ),
+            ),
             None => Decision::Skip(Skip::NoConsent),
         };
     }
@@ -111,8 +116,8 @@ impl Landed {
         PartnerClick {
             code: self.code,
             landing_url: self.landing_url,
-            referrer: self.referrer,
-            user_agent: Some(browser.user_agent.to_owned()),
+            referrer: self.referrer.and_then(referrer_to_send),
+            user_agent: Some(at_most(browser.user_agent, MAX_USER_AGENT).to_owned()),
             language: visit.header("accept-language").and_then(first_language),
             existing_click_id: browser.existing_click_id,
             earlier_click_ids: earlier_click_ids(visit),
@@ -396,6 +401,47 @@ fn is_host(host: &str) -> bool {
         && host.bytes().all(|byte| {
             byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b':' | b'[' | b']')
         })
+}
+
+/// The longest `Referer` sent with a click, in bytes.
+///
+/// What the visitor sends is sent to the API, so each field is bounded before the call, to
+/// keep a click's body within what an API gateway takes (commonly 8 KiB, sometimes less): the
+/// landing URL, sent twice, at most 2 KiB ([`MAX_LANDING_URL`]), the referrer 1 KiB, the user
+/// agent 512 bytes, the language 35, the earlier click id 128. Even with each escaped for
+/// JSON, a click's body stays under 8 KiB; an ordinary one is under 1 KiB.
+const MAX_REFERRER: usize = 1024;
+
+/// The longest `User-Agent` sent with a click, in bytes (a browser's is 100 to 300): a longer
+/// one is cut, at a character boundary.
+const MAX_USER_AGENT: usize = 512;
+
+/// The referrer as sent with a click: whole up to [`MAX_REFERRER`]; past it, without its query
+/// and fragment (the page the visitor came from, not what was typed into it); past it still,
+/// its origin alone (`https://host/`); `None` when even that is longer.
+fn referrer_to_send(referrer: String) -> Option<String> {
+    if referrer.len() <= MAX_REFERRER {
+        return Some(referrer);
+    }
+    let page = referrer.split(['?', '#']).next().unwrap_or_default();
+    if page.len() <= MAX_REFERRER {
+        return Some(page.to_owned());
+    }
+    let after_scheme = referrer.find("://")? + "://".len();
+    let origin = after_scheme + referrer[after_scheme..].find('/')? + 1;
+    (origin <= MAX_REFERRER).then(|| referrer[..origin].to_owned())
+}
+
+/// `text`, cut to at most `max` bytes at a character boundary.
+fn at_most(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The first language of an `Accept-Language` header, such as `en-US`.

@@ -36,7 +36,9 @@ use crate::adapter::{ClickMemo, LearnsCodes, Skip, Verdict};
 /// kept for the codes whose click the API recorded in the last day: a flood of invented codes
 /// from many addresses spends the other half, and the real partners' visitors still get their
 /// clicks. A code the API refused (an unknown or inactive link) makes no click call for the
-/// next 10 minutes. What the limit held back is counted in [`CaptureStats`](super::CaptureStats).
+/// next 10 minutes; only those answers refuse a code: a call that failed otherwise (a gateway's
+/// 413, a 400 about another field, a 5xx) says nothing of it, and the next visit sends its
+/// click. What the limit held back is counted in [`CaptureStats`](super::CaptureStats).
 /// The memory is bounded: at most 10,000 addresses, 10,000 partner codes, 10,000 recent clicks,
 /// and 10,000 codes recorded or refused are kept, the idle ones forgotten first.
 ///

@@ -219,7 +219,8 @@ impl ClientBuilder {
     /// How many events [`send_in_background`](crate::SaleRequest::send_in_background) holds
     /// at most, waiting or being sent (at least 1). Default 16,384. When it is full, a new
     /// event is dropped, counted in [`DeliveryStats::dropped`](crate::client::DeliveryStats) and
-    /// [`DeliveryStats::queue_full`](crate::client::DeliveryStats::queue_full), and logged.
+    /// [`DeliveryStats::queue_full`](crate::client::DeliveryStats::queue_full), and logged
+    /// (at `debug` each, at `warn` at most once every 10 s with how many).
     ///
     /// This bounds the queue's memory: a waiting lead with an email and a click id holds about
     /// 530 bytes, a sale with a few fields about 540 (measured by the test

@@ -117,7 +117,9 @@ pub use crate::endpoint::Endpoint;
 ///
 /// - an invalid event is logged at `warn` and counted as [`failed`](DeliveryStats::failed);
 /// - an event that finds the queue full ([`ClientBuilder::queue_capacity`]) or the client shut
-///   down is logged at `warn` and counted as [`dropped`](DeliveryStats::dropped);
+///   down is counted as [`dropped`](DeliveryStats::dropped) and named at `debug`; a `warn`
+///   says how many were dropped, at most once every 10 s (an overload is not a flood of
+///   lines), and so for the events given up on;
 /// - the worker sends each event as `send` does, with the same retries, never two events of
 ///   the same transaction or the same customer at once nor out of their queue order (a refund
 ///   waits for its sale, a sale named by customer key for that customer's lead);

@@ -4,6 +4,11 @@
 //! verifier's [`CurrencyConverter`], in minor units on both sides (JPY has none, KWD three);
 //! without one, the event is not sent and the provider is answered 500, so that it keeps the
 //! event until a converter is configured and the event is sent again.
+//!
+//! Each provider counts minor units as its own docs say, which is not always ISO 4217's (Stripe
+//! writes ISK with two decimals): an event's amount is read with its provider's table
+//! (`STRIPE`, `PADDLE`, `POLAR`, `LEMON_SQUEEZY`) into ISO 4217 minor units
+//! (`ISO_4217`), which is what a [`Sale`](super::Sale) or [`Refund`](super::Refund) holds.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -113,23 +118,95 @@ pub(crate) fn is_supported(currency: &Currency) -> bool {
     !matches!(currency, Currency::Other(_))
 }
 
-/// The number of decimals of a currency's minor unit, as payment providers count amounts:
-/// 0 for JPY, KRW, VND and the other zero-decimal currencies, 3 for BHD, JOD, KWD, OMR, TND
-/// (and IQD, LYD), 2 for the rest.
-pub(crate) fn minor_unit_exponent(code: &str) -> i32 {
-    const ZERO: &[&str] = &[
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
-        "VUV", "XAF", "XOF", "XPF",
-    ];
-    const THREE: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
-    if ZERO.contains(&code) {
-        0
-    } else if THREE.contains(&code) {
-        3
-    } else {
-        2
+/// How many decimals the amounts of a currency have, as one source counts them: the minor unit
+/// its amounts are written in. Every currency not listed has two.
+#[derive(Debug)]
+pub(crate) struct Exponents {
+    /// The currencies without decimals (an amount of `500` is ¥500).
+    zero: &'static [&'static str],
+    /// The currencies with three (an amount of `1250` is KWD 1.250).
+    three: &'static [&'static str],
+}
+
+impl Exponents {
+    /// The number of decimals of `code` (an upper-case ISO 4217 code).
+    pub(crate) fn of(&self, code: &str) -> u8 {
+        if self.zero.contains(&code) {
+            0
+        } else if self.three.contains(&code) {
+            3
+        } else {
+            2
+        }
+    }
+
+    /// `amount`, counted as this source counts `currency`, in ISO 4217 minor units: what the
+    /// verifier's events hold and its converter is given. Only where the source's minor unit is
+    /// not ISO's does the amount change (Stripe's ISK: 100000 is kr 1,000, which ISO counts as
+    /// 1000). A division rounds half up and never makes a payment nothing.
+    pub(crate) fn to_iso(&self, amount: u64, currency: &Currency) -> u64 {
+        let code = currency.to_string();
+        let (from, to) = (self.of(&code), ISO_4217.of(&code));
+        if to >= from {
+            amount.saturating_mul(10u64.pow(u32::from(to - from)))
+        } else {
+            let unit = 10u64.pow(u32::from(from - to));
+            (amount / unit + u64::from(amount % unit >= unit.div_ceil(2)))
+                .max(u64::from(amount > 0))
+        }
     }
 }
+
+/// ISO 4217's minor units (the 2024 list, <https://www.six-group.com/en/products-services/financial-information/data-standards.html>):
+/// the unit the verifier's events count in, whichever provider sent them, and the arithmetic of
+/// the converter. MGA and MRU, whose minor unit is a fifth, are written with two decimals.
+pub(crate) const ISO_4217: Exponents = Exponents {
+    zero: &[
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+        "VUV", "XAF", "XOF", "XPF",
+    ],
+    three: &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"],
+};
+
+/// Stripe's, from <https://docs.stripe.com/currencies> ("Minor units in API amounts"): its
+/// zero-decimal and three-decimal lists. Not ISO's in one place: ISK, which Stripe's API keeps two-decimal "for
+/// backwards compatibility" (<https://docs.stripe.com/currencies#special-cases>; an ISK
+/// amount of `100` is 1 króna, and amounts must be multiples of 100 since 2023:
+/// <https://support.stripe.com/questions/deprecation-of-fractional-isk-charges-and-refunds>).
+/// HUF and TWD, also special cases there, are two-decimal in charges (zero-decimal only in
+/// payouts), as in ISO; UGX is on the zero-decimal list. Stripe lists MGA as zero-decimal.
+pub(crate) const STRIPE: Exponents = Exponents {
+    zero: &[
+        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+        "XAF", "XOF", "XPF",
+    ],
+    three: &["BHD", "JOD", "KWD", "OMR", "TND"],
+};
+
+/// Paddle Billing's, from <https://developer.paddle.com/api-reference/currencies> (amounts are
+/// strings "in the lowest denomination", two decimals but for the currencies whose
+/// `decimal_places` is 0: "100 JPY is `"100"`") and the currencies it sells in
+/// (<https://developer.paddle.com/concepts/sell/supported-currencies>): JPY and KRW, and CLP and
+/// VND, have no decimals; none of its currencies has three.
+pub(crate) const PADDLE: Exponents = Exponents {
+    zero: &["CLP", "JPY", "KRW", "VND"],
+    three: &[],
+};
+
+/// Polar's: its amounts are "in cents" of the order's currency, which is one of its
+/// presentment currencies (AUD, BRL, CAD, CHF, EUR, GBP, INR, JPY, SEK, USD: the
+/// `PresentmentCurrency` of its API, <https://docs.polar.sh/api-reference>); its own formatting divides
+/// JPY amounts by 1 and the others by 100 (`server/polar/kit/currency.py` in polarsource/polar).
+/// None has three decimals.
+pub(crate) const POLAR: Exponents = Exponents {
+    zero: &["JPY"],
+    three: &[],
+};
+
+/// Lemon Squeezy's: amounts are "a positive integer in cents ... in the order currency"
+/// (<https://docs.lemonsqueezy.com/api/orders>), which it formats by the currency's ISO 4217
+/// minor unit (a TND amount as `TND0.000`); its docs name no exception, so ISO's table.
+pub(crate) const LEMON_SQUEEZY: Exponents = ISO_4217;
 
 /// `amount` minor units of `from`, in a currency the API takes: as they are when it takes
 /// `from`, else converted with `converter`.
@@ -165,7 +242,8 @@ pub(crate) fn to_supported(
     if !is_supported(&into) || !rate.is_finite() || rate <= 0.0 {
         return Err(unsupported("the converter's rate is not usable"));
     }
-    let scale = minor_unit_exponent(&into.to_string()) - minor_unit_exponent(&code);
+    // Both sides in ISO 4217 minor units: the provider's amount was read into them.
+    let scale = i32::from(ISO_4217.of(&into.to_string())) - i32::from(ISO_4217.of(&code));
     // f64 holds every amount up to 2^53 minor units exactly; the rate is approximate anyway.
     #[allow(clippy::cast_precision_loss)]
     let converted = (amount as f64) * rate * 10f64.powi(scale);
@@ -236,6 +314,69 @@ mod tests {
             .unwrap()
             .0,
             1
+        );
+    }
+
+    fn iso(table: &Exponents, amount: u64, code: &str) -> u64 {
+        table.to_iso(amount, &Currency::from_code(code).unwrap())
+    }
+
+    #[test]
+    fn stripe_counts_isk_in_hundredths_which_iso_does_not() {
+        // kr 1,000 is `100000` in Stripe's API, 1000 krónur in ISO minor units.
+        assert_eq!(iso(&STRIPE, 100_000, "ISK"), 1000);
+        assert_eq!(STRIPE.of("ISK"), 2);
+        assert_eq!(ISO_4217.of("ISK"), 0);
+        // Zero-decimal and three-decimal currencies are Stripe's as they are ISO's.
+        assert_eq!(iso(&STRIPE, 500, "JPY"), 500);
+        assert_eq!(iso(&STRIPE, 1250, "KWD"), 1250);
+        assert_eq!(iso(&STRIPE, 4900, "USD"), 4900);
+        // HUF and TWD are two-decimal in Stripe's charges, as in ISO; UGX has no decimals.
+        assert_eq!(iso(&STRIPE, 150_000, "HUF"), 150_000);
+        assert_eq!(iso(&STRIPE, 150_000, "TWD"), 150_000);
+        assert_eq!(iso(&STRIPE, 5000, "UGX"), 5000);
+        // A fraction of a króna (before 2023) rounds half up, and a payment stays one.
+        assert_eq!(iso(&STRIPE, 150, "ISK"), 2);
+        assert_eq!(iso(&STRIPE, 149, "ISK"), 1);
+        assert_eq!(iso(&STRIPE, 20, "ISK"), 1);
+        assert_eq!(iso(&STRIPE, 0, "ISK"), 0);
+        // Stripe's MGA has no decimals, ISO's two (a fifth): read into ISO's.
+        assert_eq!(iso(&STRIPE, 5000, "MGA"), 500_000);
+    }
+
+    #[test]
+    fn paddle_polar_and_lemon_squeezy_count_zero_decimal_currencies_whole() {
+        for table in [&PADDLE, &POLAR, &LEMON_SQUEEZY] {
+            assert_eq!(table.of("JPY"), 0);
+            assert_eq!(iso(table, 500, "JPY"), 500);
+            assert_eq!(iso(table, 4900, "EUR"), 4900);
+        }
+        assert_eq!(iso(&PADDLE, 55_000, "KRW"), 55_000);
+        assert_eq!(iso(&LEMON_SQUEEZY, 55_000, "KRW"), 55_000);
+    }
+
+    #[test]
+    fn only_stripe_and_lemon_squeezy_take_three_decimal_currencies() {
+        // Paddle's and Polar's currencies have none: their tables list none.
+        assert!(PADDLE.three.is_empty());
+        assert!(POLAR.three.is_empty());
+        assert_eq!(STRIPE.three, ["BHD", "JOD", "KWD", "OMR", "TND"]);
+        // Lemon Squeezy formats TND with three decimals: ISO's count.
+        assert_eq!(LEMON_SQUEEZY.of("TND"), 3);
+        assert_eq!(iso(&LEMON_SQUEEZY, 1250, "KWD"), 1250);
+    }
+
+    #[test]
+    fn the_converter_reckons_in_iso_units() {
+        // A Stripe sale of kr 1,000 (`100000`), read as 1000 krónur, at $0.0072 a króna.
+        let isk = Currency::from_code("ISK").unwrap();
+        let converter = Converter(std::sync::Arc::new(
+            ExchangeRates::to(Currency::Usd).rate("ISK", 0.0072),
+        ));
+        let amount = STRIPE.to_iso(100_000, &isk);
+        assert_eq!(
+            to_supported(Endpoint::Sale, amount, &isk, Some(&converter)).unwrap(),
+            (720, Currency::Usd)
         );
     }
 

@@ -288,6 +288,7 @@ fn refunded(key: Option<String>, refunded: &Attributes, test_mode: bool) -> Acti
             fields: RefundFields {
                 amount: "data.attributes.refunded_amount",
                 currency: "data.attributes.currency",
+                exponents: &super::currency::LEMON_SQUEEZY,
             },
         },
         refunded.currency.as_deref(),
@@ -298,6 +299,7 @@ fn refunded(key: Option<String>, refunded: &Attributes, test_mode: bool) -> Acti
 const PAYMENT_FIELDS: PaymentFields = PaymentFields {
     transaction_id: "data.id",
     currency: "data.attributes.currency",
+    exponents: &super::currency::LEMON_SQUEEZY,
 };
 
 /// `bytes` as lowercase hex digits.

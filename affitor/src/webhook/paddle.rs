@@ -193,6 +193,7 @@ fn transaction_completed(transaction: Entity) -> Action {
     .into_action(PaymentFields {
         transaction_id: "id",
         currency: "currency_code",
+        exponents: &super::currency::PADDLE,
     })
 }
 
@@ -231,6 +232,7 @@ fn adjustment(adjustment: Entity) -> Action {
             fields: RefundFields {
                 amount: "totals.total",
                 currency: "currency_code",
+                exponents: &super::currency::PADDLE,
             },
         },
         adjustment.currency_code.as_deref(),

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use serde_json::{Map, Value};
 
+use super::currency::Exponents;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::event::{Action, Ignored, Refund, Sale};
 use crate::{
@@ -297,6 +298,7 @@ impl Payment {
         let Some(currency) = currency(self.currency.as_deref()) else {
             return Action::Unreadable(fields.currency);
         };
+        let amount_cents = fields.exponents.to_iso(amount_cents, &currency);
         Action::Sale(Sale {
             transaction_id,
             amount_cents,
@@ -313,11 +315,14 @@ impl Payment {
     }
 }
 
-/// The names of a provider's payment fields, for the reason an event is not a sale.
+/// The names of a provider's payment fields, for the reason an event is not a sale, and how it
+/// counts amounts.
 #[derive(Clone, Copy)]
 pub(super) struct PaymentFields {
     pub(super) transaction_id: &'static str,
     pub(super) currency: &'static str,
+    /// How the provider counts the amount's minor units.
+    pub(super) exponents: &'static Exponents,
 }
 
 /// How much of its sale a refund event returns.
@@ -358,7 +363,10 @@ impl Refunded {
         let (amount_cents, currency) = match self {
             Self::Full => (None, currency(currency_code)),
             Self::Part(amount) => match currency(currency_code) {
-                Some(currency) => (Some(amount), Some(currency)),
+                Some(currency) => (
+                    Some(refund.fields.exponents.to_iso(amount, &currency)),
+                    Some(currency),
+                ),
                 None => return Action::Unreadable(refund.fields.currency),
             },
             Self::Unreadable => return Action::Unreadable(refund.fields.amount),
@@ -382,11 +390,13 @@ pub(super) struct RefundKeys {
     pub(super) fields: RefundFields,
 }
 
-/// The names of a provider's refund amount and currency fields.
+/// The names of a provider's refund amount and currency fields, and how it counts amounts.
 #[derive(Clone, Copy)]
 pub(super) struct RefundFields {
     pub(super) amount: &'static str,
     pub(super) currency: &'static str,
+    /// How the provider counts the amount's minor units.
+    pub(super) exponents: &'static Exponents,
 }
 
 #[cfg(test)]

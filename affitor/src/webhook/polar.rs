@@ -219,6 +219,7 @@ fn order_paid(order: Order) -> Action {
     .into_action(PaymentFields {
         transaction_id: "id",
         currency: "currency",
+        exponents: &super::currency::POLAR,
     })
 }
 
@@ -239,6 +240,7 @@ fn order_refunded(order: Order) -> Action {
             fields: RefundFields {
                 amount: "refunded_amount",
                 currency: "currency",
+                exponents: &super::currency::POLAR,
             },
         },
         order.currency.as_deref(),

@@ -275,6 +275,7 @@ fn checkout_session(session: Object, event_type: &str) -> Action {
     .into_action(PaymentFields {
         transaction_id: field,
         currency: "currency",
+        exponents: &super::currency::STRIPE,
     })
 }
 
@@ -328,6 +329,7 @@ fn invoice(invoice: Object, links: &EventLinks) -> Action {
     .into_action(PaymentFields {
         transaction_id: "id",
         currency: "currency",
+        exponents: &super::currency::STRIPE,
     })
 }
 
@@ -391,6 +393,7 @@ fn charge_refunded(charge: Object, previous: Previous) -> Action {
 const REFUND_FIELDS: RefundFields = RefundFields {
     amount: "amount_refunded",
     currency: "currency",
+    exponents: &super::currency::STRIPE,
 };
 
 /// `refund.created`: the refund of `amount`, of the payment its payment intent made.

@@ -481,3 +481,92 @@ async fn a_full_queue_is_counted_as_what_limited_delivery() {
         (2, 3, 3)
     );
 }
+
+/// The `warn` lines of `logs` that contain `words`.
+fn lines_with<'a>(logs: &'a str, words: &str) -> Vec<&'a str> {
+    logs.lines().filter(|line| line.contains(words)).collect()
+}
+
+/// An overload: a thousand events for a queue of four, a hundred refusals, a hundred events
+/// after the shutdown. Each loss is counted, and named at `debug`; at `warn`, each kind of
+/// loss is one line per 10 s at most, which says how many (a line per event made 248,687 lines
+/// in an 8-second overload). The shutdown says what it lost in one line.
+#[tokio::test]
+async fn an_overload_writes_one_line_per_interval_for_each_kind_of_loss() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = Logs::capture("info");
+    let started = Instant::now();
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::status(400).on(Endpoint::Lead).always());
+    mock.inject(
+        Fault::delay(Duration::from_millis(100))
+            .on(Endpoint::Sale)
+            .always(),
+    );
+    let client = mock
+        .client_builder()
+        .retry(quick_retries())
+        .queue_capacity(4)
+        .build()
+        .unwrap();
+
+    // Nothing is sent before this task yields: four are queued, the rest dropped.
+    queue_sales(&client, &click_id, ids("in_overload", 1_000));
+    assert_eq!(client.delivery_stats().dropped, 996);
+    settled(&client, 1_000).await;
+    for n in 0..100 {
+        client
+            .lead(format!("user_{n}"))
+            .click_id(click_id.clone())
+            .send_in_background();
+        // Room in the queue for each: every lead reaches the API, which refuses it.
+        settled(&client, 1_001 + n).await;
+    }
+    let report = client.shutdown(Duration::from_secs(5)).await;
+    queue_sales(&client, &click_id, ids("in_late", 100));
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.delivered, stats.failed, stats.dropped),
+        (4, 100, 1_096)
+    );
+
+    // At most one line per 10 s begun, the first as the first loss happens.
+    let intervals = started.elapsed().as_secs() / 10 + 1;
+    let logs = logs.text();
+    for (words, count) in [
+        (
+            "the delivery queue being full",
+            "dropped=1 dropped_total=1 ",
+        ),
+        (
+            "refused by the API or out of retries",
+            "failed=1 failed_total=1 ",
+        ),
+        (
+            "sent after the client was shut down",
+            "dropped=1 dropped_total=997",
+        ),
+    ] {
+        let lines = lines_with(&logs, words);
+        assert!(
+            (1..=intervals).contains(&(lines.len() as u64)),
+            "{words}: {} lines in {intervals} intervals\n{logs}",
+            lines.len()
+        );
+        assert!(lines[0].contains(count), "{}", lines[0]);
+    }
+    // The per-event lines are at `debug`, left out here.
+    assert!(!logs.contains("the delivery queue is full"), "{logs}");
+    assert!(!logs.contains("not delivered: given up"), "{logs}");
+    assert!(report.is_complete(), "{report:?}");
+    let flushed = lines_with(&logs, "Affitor delivery queue flushed");
+    assert_eq!(flushed.len(), 1, "{logs}");
+    assert!(
+        flushed[0].contains("dropped_total=996 failed_total=100"),
+        "{}",
+        flushed[0]
+    );
+}

@@ -95,3 +95,5 @@ mod checkout;
 mod kept;
 
 mod lifecycle;
+
+mod currencies;

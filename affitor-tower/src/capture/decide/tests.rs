@@ -453,6 +453,56 @@ fn a_crafted_link_cannot_make_a_long_landing_url() {
     );
 }
 
+/// A visitor's long `Referer` or `User-Agent` is bounded before the click call, so that the
+/// click's body stays within what an API gateway takes.
+#[test]
+fn the_visitors_long_headers_are_bounded_before_the_call() {
+    let page = format!("https://news.example/{}", "p".repeat(900));
+    let with_query = format!("{page}?q={}#top", "x".repeat(10 * 1024));
+    let long_agent = format!("{BROWSER} {}", "Extension/1.0 ".repeat(700));
+    let map = headers(&[
+        ("host", "shop.example"),
+        ("user-agent", &long_agent),
+        ("referer", &with_query),
+    ]);
+    let click = capture(get("/?aff=partner", &map));
+    // The page the visitor came from, without what was typed into it.
+    assert_eq!(click.referrer(), Some(page.as_str()));
+    let agent = click.user_agent().unwrap();
+    assert_eq!(agent.len(), MAX_USER_AGENT);
+    assert!(long_agent.starts_with(agent));
+
+    // A page longer than the bound: its origin alone; an origin longer still: no referrer.
+    let long_page = format!("https://news.example/{}", "p".repeat(10 * 1024));
+    let map = browser(&[("referer", &long_page)]);
+    let click = capture(get("/?aff=partner", &map));
+    assert_eq!(click.referrer(), Some("https://news.example/"));
+    let long_host = format!("https://{}.example/", "h".repeat(10 * 1024));
+    let map = browser(&[("referer", &long_host)]);
+    assert_eq!(capture(get("/?aff=partner", &map)).referrer(), None);
+
+    // What fits is sent whole.
+    let fits = format!("https://news.example/?q={}", "x".repeat(900));
+    let map = browser(&[("referer", &fits)]);
+    assert_eq!(
+        capture(get("/?aff=partner", &map)).referrer(),
+        Some(fits.as_str())
+    );
+    // A click held until consent keeps the page too, bounded before it is held.
+    let options = holding();
+    let map = browser(&[("referer", &with_query)]);
+    let held = held(decide_with(&options, "GET", "/?aff=partner", &map));
+    let consented = browser(&[
+        ("cookie", "cookie_consent=all"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    let click = capture(decide_with(&options, "POST", "/api/consent", &consented));
+    assert_eq!(click.referrer(), Some(page.as_str()));
+    // A cut falls on a character boundary.
+    assert_eq!(at_most("aé", 2), "a");
+    assert_eq!(at_most("aé", 3), "aé");
+}
+
 /// A URL of 2,000 characters the cookie must escape (`,` and `;` three bytes each) made a
 /// 6 KB `Set-Cookie`, past what browsers keep: the limit is on the escaped URL.
 #[test]

@@ -29,6 +29,7 @@
 //! `send_in_background` is written once, below.
 
 mod backend;
+mod losses;
 mod queue;
 
 use std::future::Future;

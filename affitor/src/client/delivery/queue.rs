@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::losses::{self, Label, Losses, Refused};
 use super::{DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason};
 use crate::client::endpoint::Endpoint;
 use crate::client::event::{Event, Outcome};
@@ -50,6 +51,8 @@ struct Shared {
     home: Option<tokio::runtime::Handle>,
     /// What the worker sends each event through: the client's.
     transport: Arc<Transport>,
+    /// The warnings about lost events, each at most once per interval.
+    losses: Losses,
 }
 
 #[derive(Default)]
@@ -91,30 +94,6 @@ struct Job {
     seq: u64,
 }
 
-/// What the logs and the report say about an event: never a key, a customer key or an email.
-#[derive(Clone)]
-struct Label {
-    endpoint: Endpoint,
-    transaction_id: Option<String>,
-}
-
-impl Label {
-    fn of(event: &Event) -> Self {
-        Self {
-            endpoint: event.endpoint(),
-            transaction_id: event.transaction_id().map(str::to_owned),
-        }
-    }
-
-    fn undelivered(self, reason: UndeliveredReason) -> UndeliveredEvent {
-        UndeliveredEvent {
-            endpoint: self.endpoint,
-            transaction_id: self.transaction_id,
-            reason,
-        }
-    }
-}
-
 /// The ordering keys of an event (hashes of its transaction id and customer key): two events
 /// that share one are sent one after the other, in queue order. A refund waits for the sale of
 /// its transaction; a sale identified by a customer key waits for that customer's lead.
@@ -132,13 +111,6 @@ fn keys(event: &Event) -> Keys {
             .customer_key()
             .map(|customer_key| key(1, customer_key)),
     ]
-}
-
-/// Why an event was not queued.
-enum Refused {
-    ShutDown,
-    Full,
-    NoRuntime,
 }
 
 /// How a send ended.
@@ -162,6 +134,7 @@ impl Delivery {
                 retried: AtomicU64::new(0),
                 home: tokio::runtime::Handle::try_current().ok(),
                 transport,
+                losses: Losses::new(),
             }),
         }
     }
@@ -203,6 +176,7 @@ impl Delivery {
             if matches!(refused, Refused::Full) {
                 state.queue_full += 1;
             }
+            let total = state.dropped;
             drop(state);
             let label = Label::of(&event);
             let reason = match refused {
@@ -211,28 +185,9 @@ impl Delivery {
                 Refused::NoRuntime => Reason::NoRuntime,
             };
             metrics::count(metrics::DROPPED, label.endpoint, Some(reason), 1);
-            let endpoint = label.endpoint.name();
-            let transaction_id = label.transaction_id.as_deref();
-            match refused {
-                Refused::ShutDown => tracing::warn!(
-                    endpoint,
-                    transaction_id,
-                    "Affitor event dropped: the client is shut down"
-                ),
-                Refused::Full => tracing::warn!(
-                    endpoint,
-                    transaction_id,
-                    capacity = shared.capacity,
-                    "Affitor event dropped: the delivery queue is full (the API is slower than \
-                     events arrive); raise `ClientBuilder::max_in_flight` or `queue_capacity`"
-                ),
-                Refused::NoRuntime => tracing::error!(
-                    endpoint,
-                    transaction_id,
-                    "Affitor event dropped: there is no tokio runtime to run the \
-                     delivery worker; call `send_in_background` from within a tokio runtime"
-                ),
-            }
+            shared
+                .losses
+                .dropped(&refused, &label, shared.capacity, total);
             return;
         }
         metrics::count(metrics::QUEUED, event.endpoint(), None, 1);
@@ -334,18 +289,7 @@ impl Delivery {
             ..DeliveryReport::default()
         };
         drop(state);
-        if report.is_complete() {
-            tracing::info!(
-                delivered_during_flush = report.delivered,
-                "Affitor delivery queue flushed"
-            );
-        } else {
-            tracing::warn!(
-                delivered_during_flush = report.delivered,
-                undelivered = report.undelivered.len(),
-                "Affitor delivery stopped with events not delivered"
-            );
-        }
+        losses::shutdown(&report);
         report
     }
 }
@@ -406,6 +350,7 @@ impl Shared {
             }
             (_, None) => {}
         }
+        let failed = state.failed;
         drop(state);
         self.settled.notify_waiters();
         let endpoint = label.endpoint.name();
@@ -419,12 +364,7 @@ impl Shared {
                     "Affitor event delivered"
                 );
             }
-            Settled::Failed(error) => tracing::warn!(
-                endpoint,
-                transaction_id,
-                error = %error,
-                "Affitor event not delivered: given up"
-            ),
+            Settled::Failed(error) => self.losses.given_up(&label, &error, failed),
             Settled::Panicked => tracing::error!(
                 endpoint,
                 transaction_id,
@@ -641,13 +581,7 @@ impl Drop for WorkerGuard {
         drop(state);
         // Wakes a shutdown in progress, which starts another worker.
         self.shared.settled.notify_waiters();
-        for event in lost {
-            tracing::warn!(
-                endpoint = event.endpoint.name(),
-                "Affitor event dropped: the delivery worker stopped with its runtime while \
-                 sending it, and the API may already have it"
-            );
-        }
+        losses::interrupted(&lost);
         if pending > 0 && !flushing {
             tracing::warn!(
                 pending,

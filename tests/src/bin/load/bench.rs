@@ -14,6 +14,9 @@ pub(crate) struct Run {
     /// The outbox's counters the moment wrk finished (OUTBOX runs): what was written, in how
     /// many transactions, and what fell back to the memory queue.
     pub(crate) outbox_stats: Option<affitor_outbox::OutboxStats>,
+    /// Lines the Affitor crates logged at `warn` and above, from the start of the run to its
+    /// client's shutdown.
+    pub(crate) warn_lines: u64,
     /// Leads the stand-in recorded by the end of the drain that follows wrk: what each variant
     /// delivered of its signups, counted the same way for all.
     pub(crate) leads_received: usize,
@@ -104,6 +107,7 @@ impl Bench {
         // The stand-in keeps its rows (the leads counted below) but not a copy of every request:
         // a recording stand-in grows by a copy of each of the hundreds of thousands of
         // requests of a run, which is not what is measured here.
+        let lines_before = warn_lines();
         let mock = self
             .stand_in
             .block_on(MockServer::builder().record_requests(false).start())?;
@@ -223,6 +227,7 @@ impl Bench {
             stats,
             outbox_stats,
             leads_received,
+            warn_lines: warn_lines() - lines_before,
         })
     }
 }

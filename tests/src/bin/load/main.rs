@@ -76,6 +76,7 @@ use tokio::task::JoinHandle;
 mod bench;
 mod cpu;
 mod hostile;
+mod logs;
 mod options;
 mod servers;
 mod table;
@@ -84,6 +85,7 @@ mod wrk;
 use bench::*;
 use cpu::*;
 use hostile::*;
+use logs::*;
 use options::*;
 use servers::*;
 use table::*;
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), BoxError> {
     let options = Options::parse(std::env::args().skip(1))?;
+    count_warn_lines();
     check_wrk()?;
     let script = std::env::temp_dir().join(format!("affitor-load-{}.lua", std::process::id()));
     std::fs::write(&script, SCRIPT).map_err(|error| {

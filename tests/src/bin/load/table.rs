@@ -56,7 +56,7 @@ pub(crate) fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
     }
     if let Some(stats) = &run.stats {
         line.push_str(&format!(
-            "\n    the client's queue when wrk stopped: queued {}, delivered {}, dropped {} (queue full {}), failed {}, pending {} (in flight {}), waited for a send slot {}",
+            "\n    the client's queue when wrk stopped: queued {}, delivered {}, dropped {} (queue full {}), failed {}, pending {} (in flight {}), waited for a send slot {}; lines logged at warn and above {}",
             stats.queued,
             stats.delivered,
             stats.dropped,
@@ -65,6 +65,7 @@ pub(crate) fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
             stats.pending,
             stats.in_flight,
             stats.in_flight_limited,
+            run.warn_lines,
         ));
     }
     if let Some(stats) = &run.outbox_stats {

@@ -1,0 +1,159 @@
+//! Each provider's amounts read as that provider counts them (its docs' zero-decimal and
+//! three-decimal currencies), into the ISO 4217 minor units the converter reckons in: Stripe's
+//! ISK, two-decimal in its API, is not paid 100 times over.
+
+use super::tracked::setup;
+use super::*;
+use affitor::webhook::{ExchangeRates, LemonSqueezy, Paddle, Provider};
+
+const PADDLE_SECRET: &str = "pdl_ntfset_01affitorcurrency";
+const LEMON_SECRET: &str = "affitor-lemon-currency";
+
+/// `path`'s event with `change` made to it, signed and read by `P`'s verifier.
+fn changed<P: Provider>(
+    secret: &str,
+    sign: fn(&str, String) -> SignedWebhook,
+    path: &str,
+    change: impl FnOnce(&mut Value),
+) -> ProviderEvent {
+    let mut event: Value = serde_json::from_str(&fixture(path)).unwrap();
+    change(&mut event);
+    let signed = sign(secret, event.to_string());
+    Verifier::<P>::new(secret)
+        .unwrap()
+        .verify(signed.headers(), signed.body())
+        .unwrap()
+}
+
+/// The Stripe checkout session fixture, paid `amount` in `currency` (Stripe's lower case).
+fn stripe_session(currency: &str, amount: u64) -> Value {
+    let mut event: Value =
+        serde_json::from_str(&fixture("stripe/checkout.session.completed.payment.json")).unwrap();
+    event["data"]["object"]["currency"] = json!(currency);
+    event["data"]["object"]["amount_total"] = json!(amount);
+    event
+}
+
+fn stripe_sale(currency: &str, amount: u64) -> (u64, String) {
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, stripe_session(currency, amount).to_string());
+    let event = stripe().verify(signed.headers(), signed.body()).unwrap();
+    let sale = sale(&event);
+    (sale.amount_cents, sale.currency.to_string())
+}
+
+fn paddle_sale(currency: &str, amount: &str) -> (u64, String) {
+    let event = changed::<Paddle>(
+        PADDLE_SECRET,
+        SignedWebhook::paddle,
+        "paddle/transaction.completed.json",
+        |event| {
+            event["data"]["currency_code"] = json!(currency);
+            event["data"]["details"]["totals"]["grand_total"] = json!(amount);
+        },
+    );
+    let sale = sale(&event);
+    (sale.amount_cents, sale.currency.to_string())
+}
+
+fn polar_sale(currency: &str, amount: u64) -> (u64, String) {
+    let mut event: Value = serde_json::from_str(&fixture("polar/order.paid.json")).unwrap();
+    event["data"]["currency"] = json!(currency);
+    event["data"]["total_amount"] = json!(amount);
+    let signed = SignedWebhook::polar(POLAR_SECRET, event.to_string());
+    let event = polar().verify(signed.headers(), signed.body()).unwrap();
+    let sale = sale(&event);
+    (sale.amount_cents, sale.currency.to_string())
+}
+
+fn lemon_squeezy_sale(currency: &str, amount: u64) -> (u64, String) {
+    let event = changed::<LemonSqueezy>(
+        LEMON_SECRET,
+        SignedWebhook::lemon_squeezy,
+        "lemonsqueezy/order_created.json",
+        |event| {
+            event["data"]["attributes"]["currency"] = json!(currency);
+            event["data"]["attributes"]["total"] = json!(amount);
+        },
+    );
+    let sale = sale(&event);
+    (sale.amount_cents, sale.currency.to_string())
+}
+
+fn read(amount: u64, code: &str) -> (u64, String) {
+    (amount, code.to_owned())
+}
+
+/// Stripe writes kr 1,000 as `100000` (ISK stays two-decimal in its API): the sale is 1000
+/// krónur, and converted at $0.0072 a króna it is $7.20, not $720.
+#[tokio::test]
+async fn a_stripe_isk_sale_of_100000_converts_as_1000_kronur() {
+    assert_eq!(stripe_sale("isk", 100_000), read(1000, "ISK"));
+
+    let (mock, client) = setup().await;
+    let stripe = Verifier::<Stripe>::builder()
+        .secret(STRIPE_SECRET)
+        .currency_converter(ExchangeRates::to(Currency::Usd).rate("ISK", 0.0072))
+        .build()
+        .unwrap();
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, stripe_session("isk", 100_000).to_string());
+    let tracked = stripe.track(&client, signed.headers(), signed.body()).await;
+    assert!(
+        matches!(tracked, Tracked::Sale(SaleOutcome::Recorded { .. })),
+        "{tracked:?}"
+    );
+    let sale = &mock.sales()[0];
+    assert_eq!((sale.amount_cents, sale.currency.as_str()), (720, "USD"));
+    let sent = &mock.requests_to(Endpoint::Sale)[0].body;
+    assert_eq!(sent["additional_data"]["original_amount"], json!(1000));
+    assert_eq!(sent["additional_data"]["original_currency"], json!("ISK"));
+
+    // Its partial refund is counted the same way: `100000` refunded is 1000 krónur.
+    let mut refund: Value =
+        serde_json::from_str(&fixture("stripe/charge.refunded.partial.json")).unwrap();
+    let charge = &mut refund["data"]["object"];
+    charge["currency"] = json!("isk");
+    charge["amount"] = json!(490_000);
+    charge["amount_captured"] = json!(490_000);
+    charge["amount_refunded"] = json!(100_000);
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, refund.to_string());
+    let event = stripe.verify(signed.headers(), signed.body()).unwrap();
+    let refund = super::refund(&event);
+    assert_eq!(refund.amount_cents, Some(1000));
+    assert_eq!(refund.currency, Some(Currency::from_code("ISK").unwrap()));
+}
+
+/// Stripe's zero-decimal and three-decimal currencies are ISO's: ¥5000 is `5000`, KWD 12.500
+/// is `12500`, and so they stay.
+#[test]
+fn stripe_reads_zero_and_three_decimal_currencies_as_iso_counts_them() {
+    assert_eq!(stripe_sale("jpy", 5000), read(5000, "JPY"));
+    assert_eq!(stripe_sale("krw", 55_000), read(55_000, "KRW"));
+    assert_eq!(stripe_sale("kwd", 12_500), read(12_500, "KWD"));
+    assert_eq!(stripe_sale("bhd", 12_500), read(12_500, "BHD"));
+    // HUF is two-decimal in Stripe's charges (zero-decimal only in its payouts).
+    assert_eq!(stripe_sale("huf", 150_000), read(150_000, "HUF"));
+}
+
+/// Paddle's lowest denomination of JPY and KRW is the whole unit; Paddle sells in no
+/// three-decimal currency (its table lists none: see `webhook::currency`).
+#[test]
+fn paddle_reads_zero_decimal_currencies_whole() {
+    assert_eq!(paddle_sale("JPY", "5000"), read(5000, "JPY"));
+    assert_eq!(paddle_sale("KRW", "55000"), read(55_000, "KRW"));
+    assert_eq!(paddle_sale("EUR", "5500"), read(5500, "EUR"));
+}
+
+/// Polar's "cents" of JPY are yen; Polar sells in no three-decimal currency.
+#[test]
+fn polar_reads_yen_whole() {
+    assert_eq!(polar_sale("jpy", 5000), read(5000, "JPY"));
+    assert_eq!(polar_sale("eur", 1900), read(1900, "EUR"));
+}
+
+/// Lemon Squeezy counts as ISO 4217 does: yen whole, dinars in thousandths.
+#[test]
+fn lemon_squeezy_reads_zero_and_three_decimal_currencies_as_iso_counts_them() {
+    assert_eq!(lemon_squeezy_sale("JPY", 5000), read(5000, "JPY"));
+    assert_eq!(lemon_squeezy_sale("KWD", 12_500), read(12_500, "KWD"));
+    assert_eq!(lemon_squeezy_sale("ISK", 1000), read(1000, "ISK"));
+}
