@@ -213,7 +213,8 @@ pub enum Action {
 pub struct Sale {
     /// The idempotency key, and the key its refund will name (see the [module docs](crate::webhook)).
     pub transaction_id: String,
-    /// The amount paid, in minor units; never 0.
+    /// The amount paid, in the currency's ISO 4217 minor units (read from the provider's own:
+    /// Stripe writes ISK with two decimals, ISO with none); never 0.
     pub amount_cents: u64,
     /// The currency of `amount_cents`.
     pub currency: Currency,
@@ -329,7 +330,8 @@ pub struct Refund {
     /// Another id the sale may be keyed by, tried when Affitor knows no sale under
     /// `transaction_id`: a Stripe charge that names both an invoice and a payment intent.
     pub other_transaction_id: Option<String>,
-    /// The amount of this refund, for a partial one; `None` for a full refund.
+    /// The amount of this refund, for a partial one, in ISO 4217 minor units as
+    /// [`Sale::amount_cents`]; `None` for a full refund.
     pub amount_cents: Option<u64>,
     /// The currency of `amount_cents`: always there with an amount; for a full refund, when
     /// the event names a valid one.
