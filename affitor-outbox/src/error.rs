@@ -25,9 +25,10 @@ pub enum OutboxError {
     Open {
         /// Where it was, the password of a URL left out.
         location: String,
-        /// The database's error.
+        /// The database's error: a `rusqlite::Error` (SQLite), a `sqlx::Error` (Postgres) or a
+        /// `std::io::Error` (the file or its folder); `downcast_ref` it to look inside.
         #[source]
-        source: sqlx::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The store opened, but the outbox cannot use it: it cannot write there (a read-only
     /// file or database), or the `affitor_outbox` table is not this outbox's (another
@@ -65,9 +66,17 @@ pub enum OutboxError {
     /// The event is invalid (see [`IntoEvent`](affitor::client::IntoEvent)); nothing was written.
     #[error("the Affitor event was not written: {0}")]
     Invalid(#[source] affitor::Error),
-    /// The store refused the write or the read.
+    /// The store refused the write or the read: the database's error (a `rusqlite::Error` on
+    /// SQLite, a `sqlx::Error` on Postgres, to be downcast), or the outbox's own when the store
+    /// did not answer in time or its writer has stopped.
     #[error("the Affitor outbox store failed: {0}")]
-    Store(#[source] sqlx::Error),
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<crate::store::StoreError> for OutboxError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::Store(error.into_source())
+    }
 }
 
 /// `location` as logs and errors show it: the passwords left out, of a URL (its user info, or
