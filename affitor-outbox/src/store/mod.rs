@@ -504,6 +504,33 @@ impl Store {
         dispatch!(self, store => store.recall(key).await)
     }
 
+    /// The values kept under each of `keys`, in their order: `None` where a key holds nothing,
+    /// or held a fact that expired. One statement, one round trip, however many keys.
+    #[cfg_attr(not(test), allow(dead_code))] // for the payment-state seam, next
+    pub(crate) async fn recall_all(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, store => store.recall_all(keys).await)
+    }
+
+    /// Keeps each `(key, value, keep_for)` of `facts` as [`remember`](Self::remember) does, in
+    /// one transaction and one round trip: all of them, or none. A key given twice keeps its
+    /// last value.
+    #[cfg_attr(not(test), allow(dead_code))] // for the payment-state seam, next
+    pub(crate) async fn remember_all(
+        &self,
+        facts: &[(String, String, Duration)],
+    ) -> Result<(), StoreError> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self, store => store.remember_all(facts).await)
+    }
+
     /// Deletes the expired facts; how many.
     pub(crate) async fn purge_facts(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.purge_facts().await)
