@@ -127,6 +127,43 @@ async fn twenty_delivered_leads_leave_no_email_in_the_file_or_the_wal() {
     drop(outbox);
 }
 
+/// Every form a Postgres location takes (a URL's user info, a query key plain or
+/// percent-encoded, a `key=value` string): the password is in no error, displayed or debugged,
+/// whether the store is unreachable or this build lacks Postgres.
+#[tokio::test]
+async fn a_password_is_never_printed_whatever_the_locations_form() {
+    let (_mock, client) = stand_in().await;
+    for location in [
+        "postgres://127.0.0.1:1/shop?user=affitor&passwor%64=S3cr3t",
+        "postgres://127.0.0.1:1/shop?user=affitor&%70assword=S3cr3t",
+        "postgres://127.0.0.1:1/shop?user=affitor&password=S3cr3t",
+        "postgres://affitor:S3cr3t@127.0.0.1:1/shop",
+        "postgresql://127.0.0.1:1/shop?user=affitor&sslpassword=S3cr3t",
+        "host=127.0.0.1 port=1 dbname=shop user=affitor password=S3cr3t",
+        "host=127.0.0.1 port=1 dbname=shop user=affitor password = 'S3cr3t'",
+    ] {
+        let error = Outbox::builder(client.clone())
+            .enqueue_timeout(Duration::from_millis(500))
+            .open(location)
+            .await
+            .unwrap_err();
+        let mut message = format!("{error} {error:?}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(&format!(" {cause} {cause:?}"));
+            source = cause.source();
+        }
+        assert!(!message.contains("S3cr3t"), "{location}: {message}");
+        assert!(
+            matches!(
+                error,
+                OutboxError::Open { .. } | OutboxError::MissingFeature { .. }
+            ),
+            "{location}: {message}"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn an_outbox_that_cannot_write_does_not_open() {
