@@ -15,9 +15,8 @@ mod sealed {
 /// A database connection an [`Outbox`](crate::Outbox) can write an event on, inside your own
 /// transaction:
 ///
-/// - SQLite (feature `sqlite`): a [`rusqlite::Connection`](crate::rusqlite::Connection) or a
-///   [`rusqlite::Transaction`](crate::rusqlite::Transaction) on the outbox's file, through
-///   [`affitor_outbox::rusqlite`](crate::rusqlite). Pass `&mut transaction`.
+/// - SQLite (feature `sqlite`): a `rusqlite::Connection` or a `rusqlite::Transaction` on the
+///   outbox's file, through `affitor_outbox::rusqlite`. Pass `&mut transaction`.
 /// - Postgres (feature `postgres`): a `sqlx::PgConnection`, through
 ///   `affitor_outbox::sqlx`. Pass `&mut *transaction`.
 ///

@@ -176,8 +176,8 @@ impl Outbox {
     /// Writes the event on `connection`, inside your own transaction: the event is stored if
     /// and only if the transaction commits. The relay finds it at its next look
     /// ([`poll_interval`](crate::OutboxBuilder::poll_interval)). The table must be in the same
-    /// database as the outbox: on SQLite, a connection to the outbox's file
-    /// ([`rusqlite`](crate::rusqlite)'s, feature `sqlite`); on Postgres, a `sqlx::PgConnection`
+    /// database as the outbox: on SQLite, a connection to the outbox's file (through
+    /// `affitor_outbox::rusqlite`, feature `sqlite`); on Postgres, a `sqlx::PgConnection`
     /// (feature `postgres`). See [`OutboxConnection`].
     ///
     /// # Errors
