@@ -7,7 +7,7 @@ use affitor::Client;
 use crate::config::Config;
 use crate::error::{OutboxError, redact};
 use crate::outbox::Outbox;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 impl Outbox {
     /// Starts configuring an outbox that delivers through `client`.
@@ -329,7 +329,7 @@ impl OutboxBuilder {
         let location = "postgres (the given pool)".to_owned();
         match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
-            Err(source) => Err(open_error(location, source)),
+            Err(source) => Err(open_error(location, source.into())),
         }
     }
 
@@ -338,9 +338,9 @@ impl OutboxBuilder {
         use sqlx::postgres::PgPoolOptions;
 
         let location = redact(url);
-        let open = |source| OutboxError::Open {
+        let open = |source: sqlx::Error| OutboxError::Open {
             location: location.clone(),
-            source,
+            source: StoreError::from(source).into_source(),
         };
         let options = postgres_options(url).map_err(open)?;
         let pool = PgPoolOptions::new()
@@ -351,7 +351,7 @@ impl OutboxBuilder {
             .map_err(open)?;
         match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
-            Err(source) => Err(open_error(location, source)),
+            Err(source) => Err(open_error(location, source.into())),
         }
     }
 
@@ -396,17 +396,20 @@ impl OutboxBuilder {
 /// The error of a store that did not open: unusable when it opened but cannot be written or
 /// holds another table of that name, else not reachable.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn open_error(location: String, source: sqlx::Error) -> OutboxError {
+fn open_error(location: String, source: StoreError) -> OutboxError {
     match unusable(&source) {
         Some(reason) => OutboxError::Unusable { location, reason },
-        None => OutboxError::Open { location, source },
+        None => OutboxError::Open {
+            location,
+            source: source.into_source(),
+        },
     }
 }
 
 /// What to say of a store that opened but failed: `None` when its error says neither that it
 /// cannot be written nor that its table is another's.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn unusable(error: &sqlx::Error) -> Option<String> {
+fn unusable(error: &StoreError) -> Option<String> {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
     if lower.contains("readonly") || lower.contains("read-only") || lower.contains("permission") {

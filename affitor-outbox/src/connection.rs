@@ -5,6 +5,7 @@ use std::pin::Pin;
 
 use affitor::client::Event;
 
+use crate::error::OutboxError;
 use crate::store::NewRow;
 
 mod sealed {
@@ -12,8 +13,12 @@ mod sealed {
 }
 
 /// A database connection an [`Outbox`](crate::Outbox) can write an event on, inside your own
-/// transaction: `sqlx::PgConnection` (feature `postgres`) and `sqlx::SqliteConnection`
-/// (feature `sqlite`). Pass `&mut *transaction`.
+/// transaction:
+///
+/// - SQLite (feature `sqlite`): a `rusqlite::Connection` or a `rusqlite::Transaction` on the
+///   outbox's file, through `affitor_outbox::rusqlite`. Pass `&mut transaction`.
+/// - Postgres (feature `postgres`): a `sqlx::PgConnection`, through
+///   `affitor_outbox::sqlx`. Pass `&mut *transaction`.
 ///
 /// ```
 /// # #[cfg(feature = "postgres")]
@@ -33,13 +38,13 @@ mod sealed {
 /// # Ok(())
 /// # }
 /// ```
-pub trait OutboxConnection: sealed::Sealed + Send {
+pub trait OutboxConnection: sealed::Sealed {
     /// Writes `event` as an outbox row on this connection.
     #[doc(hidden)]
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
-    ) -> Pin<Box<dyn Future<Output = sqlx::Result<()>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>>;
 }
 
 #[cfg(feature = "postgres")]
@@ -50,20 +55,49 @@ impl OutboxConnection for sqlx::PgConnection {
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
-    ) -> Pin<Box<dyn Future<Output = sqlx::Result<()>> + Send + 'a>> {
-        Box::pin(async move { crate::store::postgres::insert(self, &NewRow::of(event)).await })
+    ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
+        Box::pin(async move {
+            crate::store::postgres::insert(self, &NewRow::of(event))
+                .await
+                .map_err(|error| crate::store::StoreError::from(error).into())
+        })
+    }
+}
+
+/// Writes `event` on a rusqlite connection: at once (SQLite's write is a call, not a round
+/// trip), the future only hands over its outcome.
+#[cfg(feature = "sqlite")]
+fn insert_sqlite(
+    connection: &rusqlite::Connection,
+    event: &Event,
+) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'static>> {
+    let written = crate::store::sqlite::insert(connection, &NewRow::of(event))
+        .map_err(|error| crate::store::StoreError::from(error).into());
+    Box::pin(std::future::ready(written))
+}
+
+#[cfg(feature = "sqlite")]
+impl sealed::Sealed for rusqlite::Connection {}
+
+#[cfg(feature = "sqlite")]
+impl OutboxConnection for rusqlite::Connection {
+    fn insert_event<'a>(
+        &'a mut self,
+        event: &'a Event,
+    ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
+        insert_sqlite(self, event)
     }
 }
 
 #[cfg(feature = "sqlite")]
-impl sealed::Sealed for sqlx::SqliteConnection {}
+impl sealed::Sealed for rusqlite::Transaction<'_> {}
 
 #[cfg(feature = "sqlite")]
-impl OutboxConnection for sqlx::SqliteConnection {
+impl OutboxConnection for rusqlite::Transaction<'_> {
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
-    ) -> Pin<Box<dyn Future<Output = sqlx::Result<()>> + Send + 'a>> {
-        Box::pin(async move { crate::store::sqlite::insert(self, &NewRow::of(event)).await })
+    ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
+        insert_sqlite(self, event)
     }
 }

@@ -25,9 +25,10 @@ pub enum OutboxError {
     Open {
         /// Where it was, the password of a URL left out.
         location: String,
-        /// The database's error.
+        /// The database's error: a `rusqlite::Error` (SQLite), a `sqlx::Error` (Postgres) or a
+        /// `std::io::Error` (the file or its folder); `downcast_ref` it to look inside.
         #[source]
-        source: sqlx::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The store opened, but the outbox cannot use it: it cannot write there (a read-only
     /// file or database), or the `affitor_outbox` table is not this outbox's (another
@@ -65,16 +66,25 @@ pub enum OutboxError {
     /// The event is invalid (see [`IntoEvent`](affitor::client::IntoEvent)); nothing was written.
     #[error("the Affitor event was not written: {0}")]
     Invalid(#[source] affitor::Error),
-    /// The store refused the write or the read.
+    /// The store refused the write or the read: the database's error (a `rusqlite::Error` on
+    /// SQLite, a `sqlx::Error` on Postgres, to be downcast), or the outbox's own when the store
+    /// did not answer in time or its writer has stopped.
     #[error("the Affitor outbox store failed: {0}")]
-    Store(#[source] sqlx::Error),
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<crate::store::StoreError> for OutboxError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::Store(error.into_source())
+    }
 }
 
 /// `location` as logs and errors show it: the passwords left out, of a URL (its user info, or
-/// a query parameter) or of a `key=value` connection string (any key that ends in `password`,
-/// such as `sslpassword`; spaces around `=` too).
+/// a query parameter) or of a `key=value` connection string (spaces around `=` too). A
+/// parameter's key is read as the database reads it, percent-decoded (`passwor%64` is
+/// `password`), and the value of any key that reads as a secret is left out ([`is_secret`]).
 pub(crate) fn redact(location: &str) -> String {
-    let location = redact_password_parameters(location);
+    let location = redact_secret_parameters(location);
     let Some((scheme, rest)) = location.split_once("://") else {
         return location;
     };
@@ -91,32 +101,74 @@ pub(crate) fn redact(location: &str) -> String {
     format!("{scheme}://{user}:***{}", &rest[at..])
 }
 
-/// The value of each `...password = value` parameter (in a query or a `key=value` string, quoted
-/// or not) as `***`.
-fn redact_password_parameters(location: &str) -> String {
-    const KEY: &str = "password";
-    let lower = location.to_ascii_lowercase();
+/// Whether a parameter's key, as written, names a secret once percent-decoded: `password` and
+/// any key ending in it (`sslpassword`), `passwd`, `pwd`, or a key naming a secret or a token.
+fn is_secret(key: &str) -> bool {
+    let key = percent_decode(key).trim().to_ascii_lowercase();
+    key.ends_with("password")
+        || key.ends_with("passwd")
+        || key.ends_with("pwd")
+        || key.contains("secret")
+        || key.contains("token")
+}
+
+/// `text` with each `%XX` read as the byte it encodes (`+` as a space, as in a query); an
+/// invalid escape is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (escaped, bytes[at]) {
+            (Some(byte), _) => {
+                decoded.push(byte);
+                at += 3;
+            }
+            (None, b'+') => {
+                decoded.push(b' ');
+                at += 1;
+            }
+            (None, byte) => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// The value of each secret parameter ([`is_secret`]) as `***`: `key=value` in a URL's query
+/// or a connection string, the value quoted or not, spaces around `=` allowed. A key starts the
+/// text or follows a space, `?`, `&` or `;`, and is made of letters, digits, `_`, `-`, `.` and
+/// `%` escapes: a path's `notapassword=x.db` is no key.
+fn redact_secret_parameters(location: &str) -> String {
+    const STARTS_AFTER: [u8; 5] = [b' ', b'\t', b'?', b'&', b';'];
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '%');
     let bytes = location.as_bytes();
     let mut redacted = String::with_capacity(location.len());
     let mut copied = 0;
-    let mut search = 0;
-    while let Some(found) = lower[search..].find(KEY) {
-        let key_end = search + found + KEY.len();
-        search = key_end;
-        // The key is `password` or ends in it (`sslpassword`), starting the string or a
-        // parameter.
-        let key_start = lower[..key_end - KEY.len()]
-            .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
-            .len();
-        let starts_a_key =
-            key_start == 0 || matches!(bytes[key_start - 1], b' ' | b'\t' | b'?' | b'&' | b';');
-        let after_key = location[key_end..].trim_start_matches([' ', '\t']);
-        let Some(value) = after_key.strip_prefix('=') else {
-            continue;
-        };
-        if !starts_a_key {
+    let mut at = 0;
+    while at < bytes.len() {
+        // `at` follows an ASCII byte (or starts the text): a char boundary.
+        if at > 0 && !STARTS_AFTER.contains(&bytes[at - 1]) {
+            at += 1;
             continue;
         }
+        let key_end = location[at..]
+            .find(|c: char| !is_key_char(c))
+            .map_or(location.len(), |end| at + end);
+        let key = &location[at..key_end];
+        let value = location[key_end..]
+            .trim_start_matches([' ', '\t'])
+            .strip_prefix('=');
+        let (false, Some(value)) = (key.is_empty(), value) else {
+            at = key_end.max(at + 1);
+            continue;
+        };
         let value = value.trim_start_matches([' ', '\t']);
         let value_start = location.len() - value.len();
         let value_end = if let Some(quoted) = value.strip_prefix('\'') {
@@ -128,10 +180,12 @@ fn redact_password_parameters(location: &str) -> String {
                 .find([' ', '\t', '&', ';', '#'])
                 .map_or(location.len(), |end| value_start + end)
         };
-        redacted.push_str(&location[copied..value_start]);
-        redacted.push_str("***");
-        copied = value_end;
-        search = value_end;
+        if is_secret(key) {
+            redacted.push_str(&location[copied..value_start]);
+            redacted.push_str("***");
+            copied = value_end;
+        }
+        at = value_end.max(at + 1);
     }
     redacted.push_str(&location[copied..]);
     redacted
@@ -180,6 +234,69 @@ mod tests {
             redact("postgres://app:p@s?s@db/shop"),
             "postgres://app:***@db/shop"
         );
+    }
+
+    /// Every form a location takes: the password never shows, whatever case or
+    /// percent-encoding its key is written in.
+    #[test]
+    fn a_password_never_shows_in_any_form() {
+        for (location, shown) in [
+            (
+                "postgres://127.0.0.1:1/shop?user=affitor&passwor%64=S3cr3t",
+                "postgres://127.0.0.1:1/shop?user=affitor&passwor%64=***",
+            ),
+            (
+                "postgres://db/shop?%70%61%73%73%77%6F%72%64=S3cr3t&sslmode=require",
+                "postgres://db/shop?%70%61%73%73%77%6F%72%64=***&sslmode=require",
+            ),
+            (
+                "postgres://db/shop?PASSWORD=S3cr3t",
+                "postgres://db/shop?PASSWORD=***",
+            ),
+            (
+                "postgres://db/shop?sslpassword=S3cr3t",
+                "postgres://db/shop?sslpassword=***",
+            ),
+            (
+                "postgres://db/shop?ssl%70assword=S3cr3t#x",
+                "postgres://db/shop?ssl%70assword=***#x",
+            ),
+            (
+                "postgres://app:S3cr3t@db/shop?user=app",
+                "postgres://app:***@db/shop?user=app",
+            ),
+            (
+                "postgres://app:S3%40cr3t@db/shop",
+                "postgres://app:***@db/shop",
+            ),
+            (
+                "host=db passwor%64=S3cr3t dbname=shop",
+                "host=db passwor%64=*** dbname=shop",
+            ),
+            (
+                "host=db Password = 'S3 cr3t' dbname=shop",
+                "host=db Password = *** dbname=shop",
+            ),
+            (
+                "host=db;password=S3cr3t;dbname=shop",
+                "host=db;password=***;dbname=shop",
+            ),
+        ] {
+            let redacted = redact(location);
+            assert_eq!(redacted, shown, "{location}");
+            assert!(!redacted.contains("S3"), "{redacted}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_decoded_before_it_is_judged() {
+        assert!(super::is_secret("passwor%64"));
+        assert!(super::is_secret("%50ASSWORD"));
+        assert!(super::is_secret("sslpassword"));
+        assert!(super::is_secret("client_secret"));
+        assert!(!super::is_secret("user"));
+        assert!(!super::is_secret("passfile"));
+        assert_eq!(super::percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
     }
 
     #[test]

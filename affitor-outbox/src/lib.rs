@@ -14,7 +14,7 @@
 //! - **Postgres** (feature `postgres`): for a fleet of servers. A relay leases the rows it
 //!   claims with an `UPDATE` that leaves to another relay a row it leased first, under a lease
 //!   that a crashed relay's rows outlive, and
-//!   [`Outbox::enqueue_in`] writes an event inside your own `sqlx` transaction, with the order
+//!   [`Outbox::enqueue_in`] writes an event inside your own transaction, with the order
 //!   or the signup it reports: the reason an outbox exists. A batch of leads alone commits with
 //!   `synchronous_commit = off` (the app's crash loses none of it; the server's may lose its last
 //!   fraction of a second); one with a sale or a refund waits for the server's WAL flush.
@@ -109,10 +109,33 @@ pub use outbox::Outbox;
 pub use stats::OutboxStats;
 pub use store::DeadLetter;
 
-/// The `sqlx` this crate is built against: name its types through it
+/// The `sqlx` this crate is built against (feature `postgres`): name its types through it
 /// (`affitor_outbox::sqlx::PgPool`, `affitor_outbox::sqlx::Transaction`), and a `sqlx` of
 /// another version in your `Cargo.toml` can never hand `OutboxBuilder::postgres` or
 /// [`Outbox::enqueue_in`] a type they do not take.
+///
+/// ```
+/// # #[cfg(feature = "postgres")]
+/// # async fn signup(
+/// #     outbox: affitor_outbox::Outbox,
+/// #     client: affitor::Client,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// use affitor_outbox::sqlx::PgPool;
+///
+/// let pool = PgPool::connect("postgres://app@localhost/shop").await?;
+/// let mut transaction = pool.begin().await?;
+/// outbox.enqueue_in(&mut *transaction, client.lead("user_123")).await?;
+/// transaction.commit().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sqlx;
+
+/// The `rusqlite` this crate is built against (feature `sqlite`, SQLite bundled): open your
+/// connection to the outbox's file through it, so that [`Outbox::enqueue_in`] takes it in your
+/// transaction whatever `rusqlite` your `Cargo.toml` names.
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")]
@@ -120,16 +143,18 @@ pub use store::DeadLetter;
 /// #     outbox: affitor_outbox::Outbox,
 /// #     client: affitor::Client,
 /// # ) -> Result<(), Box<dyn std::error::Error>> {
-/// use affitor_outbox::sqlx::SqlitePool;
+/// use affitor_outbox::rusqlite::Connection;
 ///
-/// let pool = SqlitePool::connect("sqlite://app.db").await?;
-/// let mut transaction = pool.begin().await?;
-/// outbox.enqueue_in(&mut *transaction, client.lead("user_123")).await?;
-/// transaction.commit().await?;
+/// let mut database = Connection::open("affitor-outbox.db")?;
+/// let mut transaction = database.transaction()?;
+/// outbox.enqueue_in(&mut transaction, client.lead("user_123")).await?;
+/// transaction.commit()?;
 /// # Ok(())
 /// # }
 /// ```
-pub use sqlx;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use rusqlite;
 
 /// The futures a web handler awaits must be `Send`: checked at compile time.
 #[cfg(all(test, feature = "sqlite", feature = "postgres"))]

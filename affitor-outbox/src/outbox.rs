@@ -20,7 +20,7 @@ use crate::relay::Relay;
 use crate::sends::SendLimit;
 use crate::shared::{HandOff, Inner};
 use crate::stats::{Counters, OutboxStats};
-use crate::store::{DeadLetter, NewRow, Store};
+use crate::store::{DeadLetter, NewRow, Store, StoreError};
 use crate::writer::Writer;
 
 /// At most one warning for the events the store could not take per this many seconds.
@@ -119,7 +119,7 @@ impl Outbox {
         // below is the event's only way: it is never sent twice.
         let why = match self.write_row(&event).await {
             Ok(()) => return,
-            Err(sqlx::Error::PoolTimedOut) => format!(
+            Err(StoreError::TimedOut) => format!(
                 "the store did not take it within {:?}",
                 inner.config.enqueue_timeout
             ),
@@ -134,7 +134,7 @@ impl Outbox {
     /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout), waits for it that long
     /// (backpressure), then gives up, and so on failure: an error means the row is not in the
     /// table, so its event can go another way without going twice.
-    pub(crate) async fn write_row(&self, event: &Event) -> sqlx::Result<()> {
+    pub(crate) async fn write_row(&self, event: &Event) -> Result<(), StoreError> {
         let inner = &self.inner;
         let endpoint = event.endpoint().name();
         // The event itself goes with its row while the relay here has room for it: leased to
@@ -176,7 +176,9 @@ impl Outbox {
     /// Writes the event on `connection`, inside your own transaction: the event is stored if
     /// and only if the transaction commits. The relay finds it at its next look
     /// ([`poll_interval`](crate::OutboxBuilder::poll_interval)). The table must be in the same
-    /// database as the outbox.
+    /// database as the outbox: on SQLite, a connection to the outbox's file (through
+    /// `affitor_outbox::rusqlite`, feature `sqlite`); on Postgres, a `sqlx::PgConnection`
+    /// (feature `postgres`). See [`OutboxConnection`].
     ///
     /// # Errors
     ///
@@ -186,15 +188,39 @@ impl Outbox {
     /// ```
     /// # #[cfg(feature = "sqlite")]
     /// # async fn signup(
-    /// #     pool: sqlx::SqlitePool,
+    /// #     database: &mut affitor_outbox::rusqlite::Connection,
     /// #     outbox: affitor_outbox::Outbox,
     /// #     client: affitor::Client,
     /// # ) -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut transaction = pool.begin().await?;
-    /// sqlx::query("INSERT INTO users (id) VALUES ('user_123')").execute(&mut *transaction).await?;
-    /// outbox.enqueue_in(&mut *transaction, client.lead("user_123")).await?;
-    /// transaction.commit().await?;
+    /// let mut transaction = database.transaction()?;
+    /// transaction.execute("INSERT INTO users (id) VALUES (?1)", ["user_123"])?;
+    /// outbox.enqueue_in(&mut transaction, client.lead("user_123")).await?;
+    /// transaction.commit()?; // the user and their lead, or neither
     /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A rusqlite connection is not `Send`: where the handler's future must be (axum,
+    /// actix-web's `spawn`), write in a blocking task, and wait there for the outbox's write
+    /// (one `INSERT`, on your connection: it waits for nothing else):
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn signup(
+    /// #     database: std::sync::Arc<std::sync::Mutex<affitor_outbox::rusqlite::Connection>>,
+    /// #     outbox: affitor_outbox::Outbox,
+    /// #     client: affitor::Client,
+    /// # ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let runtime = tokio::runtime::Handle::current();
+    /// tokio::task::spawn_blocking(move || {
+    ///     let mut database = database.lock().map_err(|_| "the database's lock is poisoned")?;
+    ///     let mut transaction = database.transaction()?;
+    ///     transaction.execute("INSERT INTO users (id) VALUES (?1)", ["user_123"])?;
+    ///     runtime.block_on(outbox.enqueue_in(&mut transaction, client.lead("user_123")))?;
+    ///     transaction.commit()?;
+    ///     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    /// })
+    /// .await?
     /// # }
     /// ```
     pub async fn enqueue_in<C>(
@@ -206,10 +232,7 @@ impl Outbox {
         C: OutboxConnection + ?Sized,
     {
         let event = event.into_event().map_err(OutboxError::Invalid)?;
-        connection
-            .insert_event(&event)
-            .await
-            .map_err(OutboxError::Store)?;
+        connection.insert_event(&event).await?;
         Counters::add(&self.inner.counters.enqueued);
         metrics::event(event.endpoint().name(), metrics::Result::Enqueued);
         self.inner.stored();
@@ -252,7 +275,7 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn waiting(&self) -> Result<u64, OutboxError> {
-        self.inner.store.waiting().await.map_err(OutboxError::Store)
+        self.inner.store.waiting().await.map_err(OutboxError::from)
     }
 
     /// The dead letters in the store, oldest first: events refused by the API, out of attempts,
@@ -275,7 +298,7 @@ impl Outbox {
             .store
             .dead_letters(i64::MAX)
             .await
-            .map_err(OutboxError::Store)
+            .map_err(OutboxError::from)
     }
 
     /// Makes every dead letter due again, its attempts reset, and wakes the relay: once what
@@ -299,7 +322,7 @@ impl Outbox {
             .store
             .retry_dead_letters()
             .await
-            .map_err(OutboxError::Store)?;
+            .map_err(OutboxError::from)?;
         self.inner.stored();
         Ok(retried)
     }
@@ -324,7 +347,7 @@ impl Outbox {
             .store
             .purge_dead_letters(older_than)
             .await
-            .map_err(OutboxError::Store)
+            .map_err(OutboxError::from)
     }
 
     /// Stops the relay: it claims nothing more and finishes the rows it is sending, for at most
@@ -511,7 +534,7 @@ impl Outbox {
         let timeout = self.inner.config.enqueue_timeout;
         match self.write_row(&event).await {
             Ok(()) => Ok(()),
-            Err(sqlx::Error::PoolTimedOut) => Err(self.not_stored(
+            Err(StoreError::TimedOut) => Err(self.not_stored(
                 endpoint,
                 format!("the store did not take it within {timeout:?}"),
             )),

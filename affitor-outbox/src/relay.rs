@@ -35,7 +35,7 @@ use crate::metrics;
 use crate::sends::Sends;
 use crate::shared::Inner;
 use crate::stats::Counters;
-use crate::store::Claimed;
+use crate::store::{Activity, Claimed, StoreError};
 
 /// A running relay: how to stop it, and the name its leases carry.
 #[derive(Debug)]
@@ -183,7 +183,12 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         }
         if done.len() >= DELETE_AT || deleted.elapsed() >= DELETE_EVERY || sending.is_empty() {
             let any = !done.is_empty();
-            complete(&inner, &mut done).await;
+            let activity = if sending.is_empty() {
+                Activity::Idle
+            } else {
+                Activity::Sending
+            };
+            complete(&inner, &mut done, activity).await;
             deleted = tokio::time::Instant::now();
             if any {
                 // The rows held behind those (a customer's next event, a refund's sale) may be
@@ -209,13 +214,15 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // caller's deadline bounds the wait), each delivered row deleted as its send ends, so that
     // a deadline that cuts the wait short leaves only the rows still being sent to go again at
     // the next start.
-    complete(&inner, &mut done).await;
+    complete(&inner, &mut done, Activity::Sending).await;
     while let Some(sent) = sending.join_next().await {
         if let Some(row) = delivered(sent) {
             done.push(row);
-            complete(&inner, &mut done).await;
+            complete(&inner, &mut done, Activity::Sending).await;
         }
     }
+    // What the delivered rows held leaves the store's logs before the relay ends.
+    inner.store.after_deletes(Activity::Stopped).await;
     if stopped.has_changed().is_err() {
         // Dropped, not stopped: what `Relay::stop` would do after this task, the rows handed
         // over and not sent go again at once rather than when their lease ends.
@@ -401,23 +408,22 @@ fn delivered(sent: Result<Option<i64>, tokio::task::JoinError>) -> Option<i64> {
     })
 }
 
-/// Deletes the rows of `done`, delivered, and empties it. A row the store fails to delete goes
-/// again when its lease ends (a sale's repeat is answered 409, and counts as done).
-async fn complete(inner: &Inner, done: &mut Vec<i64>) {
-    if done.is_empty() {
-        // A quiet moment: what delivered rows held leaves the store's logs.
-        inner.store.after_deletes().await;
-        return;
+/// Deletes the rows of `done`, delivered, and empties it; then what deleted rows held leaves
+/// the store's logs, as often as the relay's `activity` lets it. A row the store fails to delete
+/// goes again when its lease ends (a sale's repeat is answered 409, and counts as done).
+async fn complete(inner: &Inner, done: &mut Vec<i64>, activity: Activity) {
+    if !done.is_empty() {
+        if let Err(error) = inner.store.complete(done).await {
+            tracing::warn!(
+                rows = done.len(),
+                error = %error,
+                "Affitor outbox rows delivered, but the store could not delete them; they go \
+                 again when their lease ends"
+            );
+        }
+        done.clear();
     }
-    if let Err(error) = inner.store.complete(done).await {
-        tracing::warn!(
-            rows = done.len(),
-            error = %error,
-            "Affitor outbox rows delivered, but the store could not delete them; they go again \
-             when their lease ends"
-        );
-    }
-    done.clear();
+    inner.store.after_deletes(activity).await;
 }
 
 /// Sends one claimed row and settles it: its id when it was delivered (the relay deletes the
@@ -456,7 +462,12 @@ async fn deliver(
 /// Sends the row's event; `Ok(true)` when it is settled (Affitor answered, or it was a lead
 /// whose click id Affitor refused: see [`send_without_click_id`]) and the row is to be
 /// deleted; `Ok(false)` when the row was rescheduled or buried.
-async fn settle(inner: &Inner, owner: &str, sends: &Sends, row: &Claimed) -> sqlx::Result<bool> {
+async fn settle(
+    inner: &Inner,
+    owner: &str,
+    sends: &Sends,
+    row: &Claimed,
+) -> Result<bool, StoreError> {
     let store = &inner.store;
     let counters = &inner.counters;
     let event = match &row.event {
@@ -548,7 +559,7 @@ async fn await_sale(
     row: &Claimed,
     event: &Event,
     error: &Error,
-) -> sqlx::Result<bool> {
+) -> Result<bool, StoreError> {
     let (store, counters) = (&inner.store, &inner.counters);
     let patience = inner.config.refund_patience;
     let transaction_id = event.transaction_id();

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::shared::Inner;
 use crate::stats::Counters;
-use crate::store::{Claimed, Inserted, NewRow, Store};
+use crate::store::{Claimed, Inserted, NewRow, Store, StoreError};
 
 /// The most rows one transaction takes.
 pub(crate) const MAX_BATCH: usize = 1024;
@@ -54,7 +54,7 @@ pub(crate) struct Pending {
     /// The row's event, for the relay when the row is leased to it as it is written (`None`
     /// while no relay runs here).
     event: Option<Event>,
-    written: oneshot::Sender<Result<(), Arc<sqlx::Error>>>,
+    written: oneshot::Sender<Result<(), Arc<StoreError>>>,
     /// [`WAITING`] until the writer takes the row ([`TAKEN`]) or its caller withdraws it
     /// ([`WITHDRAWN`]), whichever comes first.
     state: Arc<AtomicU8>,
@@ -108,7 +108,7 @@ impl Writer {
     }
 
     /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row
-    /// is withdrawn if the writer has not taken it yet ([`sqlx::Error::PoolTimedOut`]: it will
+    /// is withdrawn if the writer has not taken it yet ([`StoreError::TimedOut`]: it will
     /// never be written); once taken, its batch is waited for, which gives up only before its
     /// `COMMIT`: an error always means the row is not in the table. `event` is the row's, for
     /// this process's relay (`None`: the row waits for a claim).
@@ -117,8 +117,8 @@ impl Writer {
         row: NewRow,
         event: Option<Event>,
         limit: Duration,
-    ) -> sqlx::Result<()> {
-        let stopped = || sqlx::Error::WorkerCrashed;
+    ) -> Result<(), StoreError> {
+        let stopped = || StoreError::Stopped;
         let until = Instant::now() + limit;
         let (written, mut committed) = oneshot::channel();
         let state = Arc::new(AtomicU8::new(WAITING));
@@ -129,29 +129,19 @@ impl Writer {
             state: Arc::clone(&state),
         };
         match tokio::time::timeout_at(until, self.rows.send(pending)).await {
-            Err(_) => return Err(sqlx::Error::PoolTimedOut), // never handed over
+            Err(_) => return Err(StoreError::TimedOut), // never handed over
             Ok(sent) => sent.map_err(|_| stopped())?,
         }
         let outcome = match tokio::time::timeout_at(until, &mut committed).await {
             Ok(outcome) => outcome,
-            Err(_) if leave_waiting(&state, WITHDRAWN) => return Err(sqlx::Error::PoolTimedOut),
+            Err(_) if leave_waiting(&state, WITHDRAWN) => return Err(StoreError::TimedOut),
             // The writer has the row in a batch: how it ends is the answer.
             Err(_) => committed.await,
         };
         match outcome.map_err(|_| stopped())? {
             Ok(()) => Ok(()),
-            Err(error) => Err(same(&error)),
+            Err(error) => Err(StoreError::of_batch(&error)),
         }
-    }
-}
-
-/// An error of a batch, for one of its rows: the batch's error is shared by all of them.
-fn same(error: &sqlx::Error) -> sqlx::Error {
-    match error {
-        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
-        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
-        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-        other => sqlx::Error::Io(std::io::Error::other(other.to_string())),
     }
 }
 
@@ -205,12 +195,15 @@ async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>)
         let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
         let (written, store) = match &inner.store {
             Store::Postgres(store) => (
-                store.insert_batch(&rows, lease, give_up_at).await,
+                store
+                    .insert_batch(&rows, lease, give_up_at)
+                    .await
+                    .map_err(StoreError::from),
                 Some(store),
             ),
             // Never: a SQLite store's rows are written on the writer's thread.
             #[cfg(feature = "sqlite")]
-            Store::Sqlite(_) => (Err(sqlx::Error::WorkerCrashed), None),
+            Store::Sqlite(_) => (Err(StoreError::Stopped), None),
         };
         drop(rows);
         let unclaimed = answer(&inner, &mut batch, written);
@@ -258,7 +251,7 @@ fn take(inner: &Weak<Inner>, batch: &mut Vec<Pending>) -> Option<Arc<Inner>> {
 fn answer(
     inner: &Inner,
     batch: &mut Vec<Pending>,
-    written: sqlx::Result<Vec<Inserted>>,
+    written: Result<Vec<Inserted>, StoreError>,
 ) -> Vec<i64> {
     let mut unclaimed = Vec::new();
     let written = written

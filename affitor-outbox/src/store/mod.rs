@@ -130,10 +130,13 @@ impl Customers {
     }
 }
 
+mod error;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
+
+pub(crate) use error::StoreError;
 
 use std::time::Duration;
 
@@ -350,9 +353,9 @@ macro_rules! dispatch {
     ($store:expr, $store_ref:ident => $call:expr) => {
         match *$store {
             #[cfg(feature = "sqlite")]
-            Store::Sqlite(ref $store_ref) => $call,
+            Store::Sqlite(ref $store_ref) => $call.map_err(StoreError::from),
             #[cfg(feature = "postgres")]
-            Store::Postgres(ref $store_ref) => $call,
+            Store::Postgres(ref $store_ref) => $call.map_err(StoreError::from),
         }
     };
 }
@@ -403,7 +406,7 @@ impl Store {
         lease: Duration,
         limit: usize,
         everything: bool,
-    ) -> sqlx::Result<Vec<Claimed>> {
+    ) -> Result<Vec<Claimed>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows =
             dispatch!(self, store => store.claim(owner, lease, limit, everything).await)?;
@@ -412,7 +415,7 @@ impl Store {
     }
 
     /// The API answered: the rows are done, and deleted.
-    pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
+    pub(crate) async fn complete(&self, ids: &[i64]) -> Result<(), StoreError> {
         dispatch!(self, store => store.complete(ids).await)
     }
 
@@ -424,12 +427,12 @@ impl Store {
         owner: &str,
         after: Duration,
         error: &str,
-    ) -> sqlx::Result<()> {
+    ) -> Result<(), StoreError> {
         dispatch!(self, store => store.reschedule(id, owner, after, error).await)
     }
 
     /// The row is given up on: kept as a dead letter, with why.
-    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> sqlx::Result<()> {
+    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
         dispatch!(self, store => store.bury(id, owner, error).await)
     }
 
@@ -442,44 +445,47 @@ impl Store {
         owner: &str,
         ids: &[i64],
         lease: Duration,
-    ) -> sqlx::Result<u64> {
+    ) -> Result<u64, StoreError> {
         dispatch!(self, store => store.renew(owner, ids, lease).await)
     }
 
     /// Releases every lease `owner` holds, so that the rows go again at once.
-    pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
+    pub(crate) async fn release(&self, owner: &str) -> Result<u64, StoreError> {
         dispatch!(self, store => store.release(owner).await)
     }
 
     /// The dead letters, oldest first, at most `limit`.
-    pub(crate) async fn dead_letters(&self, limit: i64) -> sqlx::Result<Vec<DeadLetter>> {
+    pub(crate) async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
         dispatch!(self, store => store.dead_letters(limit).await)
     }
 
     /// Checks that the outbox can write to its table: a row written and rolled back.
-    pub(crate) async fn probe(&self) -> sqlx::Result<()> {
+    pub(crate) async fn probe(&self) -> Result<(), StoreError> {
         dispatch!(self, store => store.probe().await)
     }
 
     /// Makes every dead letter due again, its attempts reset; how many.
-    pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
+    pub(crate) async fn retry_dead_letters(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.retry_dead_letters().await)
     }
 
     /// Deletes the dead letters given up on at least `older_than` ago; how many.
-    pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> sqlx::Result<u64> {
+    pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> Result<u64, StoreError> {
         dispatch!(self, store => store.purge_dead_letters(older_than).await)
     }
 
-    /// Between deliveries: what deleted rows held is cleared from the store's logs (SQLite's
-    /// WAL, at most every 5 s: a checkpoint, a few `fsync`s that hold the writer up, per delivery would cost every signup an
-    /// `fsync`); nothing to do on Postgres.
-    pub(crate) async fn after_deletes(&self) {
+    /// After the relay's deletes: what deleted rows held is cleared from the store's logs
+    /// (SQLite's WAL emptied, a checkpoint that holds the writer up while it runs: at most every
+    /// 5 s while the relay is sending, within a second once it is idle, at once when it
+    /// stops); nothing to do on Postgres.
+    pub(crate) async fn after_deletes(&self, relay: Activity) {
         match self {
             #[cfg(feature = "sqlite")]
-            Store::Sqlite(store) => store.checkpoint(false).await,
+            Store::Sqlite(store) => store.checkpoint(relay.checkpoint_every()).await,
             #[cfg(feature = "postgres")]
-            Store::Postgres(_) => {}
+            Store::Postgres(_) => {
+                let _ = relay;
+            }
         }
     }
 
@@ -489,28 +495,78 @@ impl Store {
         key: &str,
         value: &str,
         keep_for: Duration,
-    ) -> sqlx::Result<()> {
+    ) -> Result<(), StoreError> {
         dispatch!(self, store => store.remember(key, value, keep_for).await)
     }
 
     /// The value kept under `key`, unless it expired.
-    pub(crate) async fn recall(&self, key: &str) -> sqlx::Result<Option<String>> {
+    pub(crate) async fn recall(&self, key: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self, store => store.recall(key).await)
     }
 
+    /// The values kept under each of `keys`, in their order: `None` where a key holds nothing,
+    /// or held a fact that expired. One statement, one round trip, however many keys.
+    #[cfg_attr(not(test), allow(dead_code))] // for the payment-state seam, next
+    pub(crate) async fn recall_all(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, store => store.recall_all(keys).await)
+    }
+
+    /// Keeps each `(key, value, keep_for)` of `facts` as [`remember`](Self::remember) does, in
+    /// one transaction and one round trip: all of them, or none. A key given twice keeps its
+    /// last value.
+    #[cfg_attr(not(test), allow(dead_code))] // for the payment-state seam, next
+    pub(crate) async fn remember_all(
+        &self,
+        facts: &[(String, String, Duration)],
+    ) -> Result<(), StoreError> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        dispatch!(self, store => store.remember_all(facts).await)
+    }
+
     /// Deletes the expired facts; how many.
-    pub(crate) async fn purge_facts(&self) -> sqlx::Result<u64> {
+    pub(crate) async fn purge_facts(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.purge_facts().await)
     }
 
     /// The dead letters kept.
-    pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
+    pub(crate) async fn dead(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.dead().await)
     }
 
     /// Rows waiting or being sent (not dead).
-    pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
+    pub(crate) async fn waiting(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.waiting().await)
+    }
+}
+
+/// What the relay is doing when it has deleted rows, for [`Store::after_deletes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Activity {
+    /// Rows are being sent: more deletes are coming.
+    Sending,
+    /// Nothing is being sent.
+    Idle,
+    /// The relay is stopping: its last deletes are done.
+    Stopped,
+}
+
+impl Activity {
+    /// The least time between two checkpoints of SQLite's WAL after deletes.
+    #[cfg(feature = "sqlite")]
+    fn checkpoint_every(self) -> Duration {
+        match self {
+            Self::Sending => Duration::from_secs(5),
+            Self::Idle => Duration::from_secs(1),
+            Self::Stopped => Duration::ZERO,
+        }
     }
 }
 

@@ -529,6 +529,58 @@ impl PostgresStore {
         .await
     }
 
+    /// The values under each of `keys`, in their order (`None`: absent or expired), in one
+    /// statement.
+    pub(crate) async fn recall_all(&self, keys: &[String]) -> sqlx::Result<Vec<Option<String>>> {
+        let values: Vec<(Option<String>,)> = sqlx::query_as(
+            "SELECT f.value
+             FROM UNNEST($1::text[]) WITH ORDINALITY AS k (key, n)
+             LEFT JOIN affitor_outbox_facts f ON f.key = k.key AND f.expires_at > now()
+             ORDER BY k.n",
+        )
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(values.into_iter().map(|(value,)| value).collect())
+    }
+
+    /// Upserts every fact in one statement (its own transaction). A key given twice keeps its
+    /// last value: Postgres would refuse to update one row twice in one statement.
+    pub(crate) async fn remember_all(
+        &self,
+        facts: &[(String, String, Duration)],
+    ) -> sqlx::Result<()> {
+        let mut last = std::collections::HashMap::with_capacity(facts.len());
+        for (index, (key, _, _)) in facts.iter().enumerate() {
+            last.insert(key.as_str(), index);
+        }
+        let facts: Vec<&(String, String, Duration)> = facts
+            .iter()
+            .enumerate()
+            .filter(|(index, (key, _, _))| last.get(key.as_str()) == Some(index))
+            .map(|(_, fact)| fact)
+            .collect();
+        let keys: Vec<&str> = facts.iter().map(|(key, _, _)| key.as_str()).collect();
+        let values: Vec<&str> = facts.iter().map(|(_, value, _)| value.as_str()).collect();
+        let keep_for: Vec<f64> = facts
+            .iter()
+            .map(|(_, _, keep_for)| millis(*keep_for) as f64)
+            .collect();
+        sqlx::query(
+            "INSERT INTO affitor_outbox_facts (key, value, expires_at)
+             SELECT key, value, now() + keep_for * interval '1 millisecond'
+             FROM UNNEST($1::text[], $2::text[], $3::float8[]) AS f (key, value, keep_for)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                 expires_at = excluded.expires_at",
+        )
+        .bind(keys)
+        .bind(values)
+        .bind(keep_for)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
     pub(crate) async fn purge_facts(&self) -> sqlx::Result<u64> {
         sqlx::query("DELETE FROM affitor_outbox_facts WHERE expires_at <= now()")
             .execute(&self.pool)
@@ -556,4 +608,93 @@ pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx:
         .execute(connection)
         .await
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    use crate::config::Config;
+    use crate::store::Store;
+
+    /// The test server: `AFFITOR_TEST_POSTGRES`, or the one `.ci/postgres` starts.
+    fn url() -> String {
+        std::env::var("AFFITOR_TEST_POSTGRES")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| "postgres://affitor:affitor@127.0.0.1:5432/affitor_test".into())
+    }
+
+    /// Several facts are kept in one statement and read back in one, in the order asked,
+    /// `None` for a key never kept or expired; a key given twice keeps its last value, and
+    /// `remember`/`recall` read and write the same table.
+    #[tokio::test]
+    async fn facts_are_kept_and_recalled_together_in_the_order_asked() {
+        let schema = format!("outbox_unit_facts_{}", std::process::id());
+        let admin = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(&url())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "this test needs a Postgres server at AFFITOR_TEST_POSTGRES ({error}): run \
+                     `bash .ci/test`, or `export AFFITOR_TEST_POSTGRES=$(bash .ci/postgres)`"
+                )
+            });
+        sqlx::raw_sql(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+        let options = PgConnectOptions::from_str(&url())
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new().connect_with(options).await.unwrap();
+        let store = Store::Postgres(
+            super::PostgresStore::open(pool, &Config::default())
+                .await
+                .unwrap(),
+        );
+
+        let day = Duration::from_secs(24 * 3600);
+        let facts = [
+            ("pi_1".to_owned(), "in_1".to_owned(), day),
+            ("pi_2".to_owned(), "in_2".to_owned(), day),
+            ("gone".to_owned(), "in_0".to_owned(), Duration::ZERO),
+            ("pi_1".to_owned(), "in_1b".to_owned(), day),
+        ];
+        store.remember_all(&facts).await.unwrap();
+        store.remember("pi_3", "in_3", day).await.unwrap();
+        let keys = ["pi_3", "missing", "pi_1", "gone", "pi_2", "pi_1"].map(str::to_owned);
+        let values = store.recall_all(&keys).await.unwrap();
+        assert_eq!(
+            values,
+            [
+                Some("in_3".to_owned()),
+                None,
+                Some("in_1b".to_owned()),
+                None,
+                Some("in_2".to_owned()),
+                Some("in_1b".to_owned()),
+            ]
+        );
+        assert_eq!(store.recall("pi_2").await.unwrap().as_deref(), Some("in_2"));
+        assert_eq!(store.recall("gone").await.unwrap(), None);
+        assert_eq!(
+            store.recall_all(&[]).await.unwrap(),
+            Vec::<Option<String>>::new()
+        );
+        assert_eq!(store.purge_facts().await.unwrap(), 1);
+
+        sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
 }

@@ -243,12 +243,8 @@ mod sqlite {
             .open(&path)
             .await
             .unwrap();
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
-            .await
-            .unwrap();
-        sqlx::query("DROP TABLE affitor_outbox")
-            .execute(&pool)
-            .await
+        crate::support::sqlite(&path)
+            .execute("DROP TABLE affitor_outbox", [])
             .unwrap();
         unwritable_store_falls_back_with_one_warning(&mock, &client, &outbox, 50).await;
     }

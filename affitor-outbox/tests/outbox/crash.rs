@@ -132,11 +132,9 @@ async fn a_process_killed_while_events_wait_delivers_each_once_when_started_agai
 async fn a_process_killed_while_sending_has_its_rows_sent_again_within_a_lease() {
     let path = sqlite_path("sigkill-sending");
     let leased = async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
-            .await
+        let leased: i64 = crate::support::sqlite(&path)
+            .query_row(LEASED, [], |row| row.get(0))
             .unwrap();
-        let (leased,): (i64,) = sqlx::query_as(LEASED).fetch_one(&pool).await.unwrap();
-        pool.close().await;
         leased
     };
     sent_again_after_a_kill_while_sending(Store::Sqlite(&path), leased).await;

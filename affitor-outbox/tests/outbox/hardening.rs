@@ -7,9 +7,8 @@ use std::time::Duration;
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::{Outbox, OutboxError};
-use sqlx::sqlite::SqlitePool;
 
-use crate::support::{sqlite_path, stand_in, wait_until};
+use crate::support::{sqlite, sqlite_path, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(20);
 
@@ -78,6 +77,93 @@ async fn a_delivered_email_does_not_stay_in_the_file_or_the_wal() {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Twenty leads delivered and deleted, the outbox stopped (its connections still open): no
+/// email of theirs is left in the file nor in its WAL, neither in the rows' pages (overwritten
+/// as they are deleted) nor in the WAL's copies of the pages the inserts wrote (emptied).
+#[tokio::test]
+async fn twenty_delivered_leads_leave_no_email_in_the_file_or_the_wal() {
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("wal20");
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .open(&path)
+        .await
+        .unwrap();
+    let emails: Vec<String> = (0..20)
+        .map(|n| format!("lead.{n}.ada{}@example.com", std::process::id()))
+        .collect();
+    for (n, email) in emails.iter().enumerate() {
+        outbox
+            .enqueue(
+                client
+                    .lead(format!("user_{n}"))
+                    .email(email)
+                    .click_id(mock.click("partner")),
+            )
+            .await;
+    }
+    wait_until("the leads delivered and deleted", A_WHILE, async || {
+        mock.leads().len() == emails.len() && outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    let stats = outbox.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.delivered, 20, "{stats:?}");
+
+    for file in [path.clone(), format!("{path}-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        for email in &emails {
+            assert!(
+                !bytes
+                    .windows(email.len())
+                    .any(|window| window == email.as_bytes()),
+                "{email} is still in {file}"
+            );
+        }
+        assert!(
+            !bytes.windows(11).any(|window| window == b"example.com"),
+            "an email is still in {file}"
+        );
+    }
+    drop(outbox);
+}
+
+/// Every form a Postgres location takes (a URL's user info, a query key plain or
+/// percent-encoded, a `key=value` string): the password is in no error, displayed or debugged,
+/// whether the store is unreachable or this build lacks Postgres.
+#[tokio::test]
+async fn a_password_is_never_printed_whatever_the_locations_form() {
+    let (_mock, client) = stand_in().await;
+    for location in [
+        "postgres://127.0.0.1:1/shop?user=affitor&passwor%64=S3cr3t",
+        "postgres://127.0.0.1:1/shop?user=affitor&%70assword=S3cr3t",
+        "postgres://127.0.0.1:1/shop?user=affitor&password=S3cr3t",
+        "postgres://affitor:S3cr3t@127.0.0.1:1/shop",
+        "postgresql://127.0.0.1:1/shop?user=affitor&sslpassword=S3cr3t",
+        "host=127.0.0.1 port=1 dbname=shop user=affitor password=S3cr3t",
+        "host=127.0.0.1 port=1 dbname=shop user=affitor password = 'S3cr3t'",
+    ] {
+        let error = Outbox::builder(client.clone())
+            .enqueue_timeout(Duration::from_millis(500))
+            .open(location)
+            .await
+            .unwrap_err();
+        let mut message = format!("{error} {error:?}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(&format!(" {cause} {cause:?}"));
+            source = cause.source();
+        }
+        assert!(!message.contains("S3cr3t"), "{location}: {message}");
+        assert!(
+            matches!(
+                error,
+                OutboxError::Open { .. } | OutboxError::MissingFeature { .. }
+            ),
+            "{location}: {message}"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn an_outbox_that_cannot_write_does_not_open() {
@@ -124,11 +210,7 @@ async fn an_outbox_that_cannot_write_does_not_open() {
     ] {
         let path = sqlite_path(name);
         std::fs::File::create(&path).unwrap();
-        let pool = SqlitePool::connect(&format!("sqlite://{path}"))
-            .await
-            .unwrap();
-        sqlx::query(schema).execute(&pool).await.unwrap();
-        pool.close().await;
+        sqlite(&path).execute(schema, []).unwrap();
         let error = Outbox::open(&path, client.clone()).await.unwrap_err();
         assert!(matches!(error, OutboxError::Unusable { .. }), "{error}");
         let message = error.to_string();

@@ -88,16 +88,15 @@ async fn sqlite_sends_longer_than_the_lease_keep_it_and_go_once() {
     let path = crate::support::sqlite_path("lease");
     let first = builder(&client).open(&path).await.unwrap();
     let second = builder(&client).open(&path).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
-        .await
-        .unwrap();
+    let database = crate::support::sqlite(&path);
     let lease_until = async || -> Option<i64> {
-        sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT max(lease_until) FROM affitor_outbox WHERE lease_owner IS NOT NULL",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("the file reads")
+        database
+            .query_row(
+                "SELECT max(lease_until) FROM affitor_outbox WHERE lease_owner IS NOT NULL",
+                [],
+                |row| row.get(0),
+            )
+            .expect("the file reads")
     };
     long_sends_keep_their_lease(mock, client, first, second, lease_until).await;
 }
@@ -170,14 +169,9 @@ async fn sqlite_a_row_leased_but_not_held_runs_out_while_the_relay_is_busy() {
     let (mock, client) = patient_stand_in().await;
     let path = crate::support::sqlite_path("orphan");
     let outbox = builder(&client).open(&path).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
-        .await
-        .unwrap();
+    let database = crate::support::sqlite(&path);
     let orphan = async || {
-        sqlx::query(ORPHAN)
-            .execute(&pool)
-            .await
-            .expect("the orphan written");
+        database.execute(ORPHAN, []).expect("the orphan written");
     };
     a_row_leased_but_not_held_runs_out(&mock, &client, &outbox, orphan).await;
 }

@@ -359,12 +359,8 @@ async fn a_store_that_cannot_write_answers_503() {
     let outbox = quick(&client).open(&path).await.unwrap();
     let app = App::new(&client, outbox);
     // The table goes away under the outbox: every write fails.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
-        .await
-        .unwrap();
-    sqlx::query("DROP TABLE affitor_outbox")
-        .execute(&pool)
-        .await
+    crate::support::sqlite(&path)
+        .execute("DROP TABLE affitor_outbox", [])
         .unwrap();
     let tracked = app
         .stripe(&now(&fixture("stripe/invoice.paid.basil.json")))

@@ -130,23 +130,19 @@ async fn without_customer_keys(mock: &MockServer, client: &Client, outbox: &Outb
 
 #[cfg(feature = "sqlite")]
 mod sqlite {
-    use sqlx::sqlite::SqlitePool;
-
     use super::*;
-    use crate::support::sqlite_path;
+    use crate::support::{sqlite, sqlite_path};
 
     /// The rows left in the file, and those holding one of the signups' emails.
     async fn rows(path: &str) -> (i64, i64) {
-        let pool = SqlitePool::connect(path).await.expect("the file opens");
-        let counted = sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE body LIKE '%refused@example.com%')
-             FROM affitor_outbox",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("the table is read");
-        pool.close().await;
-        counted
+        sqlite(path)
+            .query_row(
+                "SELECT count(*), count(*) FILTER (WHERE body LIKE '%refused@example.com%')
+                 FROM affitor_outbox",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("the table is read")
     }
 
     #[tokio::test]

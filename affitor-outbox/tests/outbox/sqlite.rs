@@ -6,9 +6,8 @@ use std::time::Duration;
 use affitor::client::{Endpoint, RetryPolicy};
 use affitor_mock::{Fault, RefundStatus};
 use affitor_outbox::Outbox;
-use sqlx::sqlite::SqlitePool;
 
-use crate::support::{client_with, sale, sale_requests, sqlite_path, stand_in, wait_until};
+use crate::support::{client_with, sale, sale_requests, sqlite, sqlite_path, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(20);
 
@@ -156,11 +155,9 @@ async fn a_refund_written_before_its_sale_waits_for_it() {
 async fn a_table_of_an_earlier_version_is_upgraded() {
     let (mock, client) = stand_in().await;
     let path = sqlite_path("upgrade");
-    let pool = SqlitePool::connect(&format!("sqlite:{path}?mode=rwc"))
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE affitor_outbox (
+    sqlite(&path)
+        .execute_batch(
+            "CREATE TABLE affitor_outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, body TEXT NOT NULL,
             transaction_id TEXT, customer_key TEXT, attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt_at INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,
@@ -171,11 +168,8 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
             ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;
          INSERT INTO affitor_outbox (endpoint, body, transaction_id, next_attempt_at, created_at)
          VALUES ('refund', '{\"transaction_id\":\"in_9\"}', 'in_9', 0, 0);",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+        )
+        .unwrap();
     client
         .sale("in_9", 100)
         .click_id(mock.click("partner"))
@@ -189,13 +183,17 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
     })
     .await;
     assert_eq!(mock.refunds().len(), 1);
-    let indexes: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master
-         WHERE type = 'index' AND tbl_name = 'affitor_outbox' AND sql IS NOT NULL ORDER BY name",
-    )
-    .fetch_all(&SqlitePool::connect(&path).await.unwrap())
-    .await
-    .unwrap();
+    let indexes: Vec<String> = sqlite(&path)
+        .prepare(
+            "SELECT name FROM sqlite_master
+             WHERE type = 'index' AND tbl_name = 'affitor_outbox' AND sql IS NOT NULL
+             ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(
         indexes,
         [
@@ -231,17 +229,18 @@ async fn an_api_down_ten_times_the_backoff_ceiling_loses_nothing_and_its_backoff
 
     // Through the outage, no row ever waits longer than the backoff's ceiling for its next
     // attempt, and the attempts go on.
-    let pool = SqlitePool::connect(&path).await.unwrap();
+    let database = sqlite(&path);
     let started = tokio::time::Instant::now();
     while started.elapsed() < OUTAGE {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (rows, longest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT count(*), max(next_attempt_at) - CAST(unixepoch('subsec') * 1000 AS INTEGER)
-             FROM affitor_outbox WHERE dead_at IS NULL",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let (rows, longest): (i64, Option<i64>) = database
+            .query_row(
+                "SELECT count(*), max(next_attempt_at) - CAST(unixepoch('subsec') * 1000 AS INTEGER)
+                 FROM affitor_outbox WHERE dead_at IS NULL",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
         assert_eq!(rows, 5, "nothing lost, nothing given up");
         let longest = longest.unwrap_or_default();
         assert!(longest <= max_backoff.as_millis() as i64, "{longest} ms");
@@ -279,17 +278,15 @@ async fn a_corrupt_row_is_set_aside_and_reported() {
         .await
         .unwrap();
     writer.enqueue(sale(&mock, &client, 1)).await;
-    let pool = SqlitePool::connect(&path).await.unwrap();
+    let database = sqlite(&path);
     for (endpoint, body) in [("sale", "{\"amount_cents\": \"lots\"}"), ("teleport", "{}")] {
-        sqlx::query(
-            "INSERT INTO affitor_outbox (endpoint, body, next_attempt_at, created_at)
-             VALUES (?1, ?2, 0, 0)",
-        )
-        .bind(endpoint)
-        .bind(body)
-        .execute(&pool)
-        .await
-        .unwrap();
+        database
+            .execute(
+                "INSERT INTO affitor_outbox (endpoint, body, next_attempt_at, created_at)
+                 VALUES (?1, ?2, 0, 0)",
+                [endpoint, body],
+            )
+            .unwrap();
     }
 
     let relay = Outbox::open(&path, client).await.unwrap();
@@ -365,33 +362,30 @@ async fn a_row_written_in_the_callers_transaction_exists_only_if_it_commits() {
         .open(&path)
         .await
         .unwrap();
-    let pool = SqlitePool::connect(&path).await.unwrap();
-    sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY)")
-        .execute(&pool)
-        .await
+    let mut database = sqlite(&path);
+    database
+        .execute("CREATE TABLE orders (id TEXT PRIMARY KEY)", [])
         .unwrap();
 
-    let mut rolled_back = pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO orders VALUES ('in_1')")
-        .execute(&mut *rolled_back)
-        .await
+    let mut rolled_back = database.transaction().unwrap();
+    rolled_back
+        .execute("INSERT INTO orders VALUES ('in_1')", [])
         .unwrap();
     outbox
-        .enqueue_in(&mut *rolled_back, sale(&mock, &client, 1))
+        .enqueue_in(&mut rolled_back, sale(&mock, &client, 1))
         .await
         .unwrap();
-    rolled_back.rollback().await.unwrap();
+    rolled_back.rollback().unwrap();
 
-    let mut committed = pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO orders VALUES ('in_2')")
-        .execute(&mut *committed)
-        .await
+    let mut committed = database.transaction().unwrap();
+    committed
+        .execute("INSERT INTO orders VALUES ('in_2')", [])
         .unwrap();
     outbox
-        .enqueue_in(&mut *committed, sale(&mock, &client, 2))
+        .enqueue_in(&mut committed, sale(&mock, &client, 2))
         .await
         .unwrap();
-    committed.commit().await.unwrap();
+    committed.commit().unwrap();
 
     wait_until("the committed sale", A_WHILE, async || {
         !mock.sales().is_empty()
@@ -400,6 +394,26 @@ async fn a_row_written_in_the_callers_transaction_exists_only_if_it_commits() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(sale_requests(&mock), ["in_2"]);
     assert_eq!(outbox.waiting().await.unwrap(), 0);
+}
+
+/// A rusqlite connection outside any transaction takes an event too: written at once.
+#[tokio::test]
+async fn a_row_written_on_the_callers_connection_is_delivered() {
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("connection");
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .open(&path)
+        .await
+        .unwrap();
+    let mut database = sqlite(&path);
+    outbox
+        .enqueue_in(&mut database, sale(&mock, &client, 3))
+        .await
+        .unwrap();
+    wait_until("the sale", A_WHILE, async || !mock.sales().is_empty()).await;
+    assert_eq!(sale_requests(&mock), ["in_3"]);
+    assert_eq!(outbox.stats().enqueued, 1);
 }
 
 #[tokio::test]

@@ -37,6 +37,18 @@ pub(crate) fn sale(mock: &MockServer, client: &Client, n: usize) -> affitor::Sal
         .click_id(mock.click("partner"))
 }
 
+/// A connection of the test's own to the SQLite file at `path` (created when missing), through
+/// the outbox's `rusqlite`.
+#[cfg(feature = "sqlite")]
+pub(crate) fn sqlite(path: &str) -> affitor_outbox::rusqlite::Connection {
+    let connection =
+        affitor_outbox::rusqlite::Connection::open(path).expect("the SQLite file opens");
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .expect("a busy timeout");
+    connection
+}
+
 /// A path for a new SQLite file, in a directory of its own under the system's temp dir.
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn sqlite_path(test: &str) -> String {

@@ -1,0 +1,247 @@
+//! The relay's writes: its claims, and the rows it settles (deleted, rescheduled, buried) or
+//! lets go (its leases renewed or released). Each runs on the writer's thread
+//! ([`SqliteStore::on_writer`]).
+
+use std::time::Duration;
+
+use super::{SqliteStore, SqliteWriter, json_ids, now_millis};
+use crate::store::{Claimed, ClaimedRow, StoreError, millis};
+
+/// Every row a claim may take (`?1` the time), oldest first ([`candidate`](crate::store::candidate)'s columns): live,
+/// held by no relay (or by one whose lease ran out), and due; a row never tried is due
+/// whatever the clock says, so that every unstarted row older than one the claim reads is read
+/// too.
+const CLAIMABLE: &str = concat!(
+    "
+SELECT ",
+    crate::store::candidate!(""),
+    "
+FROM affitor_outbox o
+WHERE o.dead_at IS NULL
+  AND (o.lease_until IS NULL OR o.lease_until <= ?1)
+  AND (o.attempts = 0 OR o.next_attempt_at <= ?1)
+ORDER BY o.id"
+);
+
+/// The unstarted rows, oldest first ([`candidate`](crate::store::candidate)'s columns), through their index: what a
+/// claim reads while rows are being sent, without reading past them.
+const UNSTARTED: &str = concat!(
+    "
+SELECT ",
+    crate::store::candidate!(""),
+    "
+FROM affitor_outbox o INDEXED BY affitor_outbox_unstarted
+WHERE o.dead_at IS NULL AND o.lease_until IS NULL AND o.attempts = 0
+ORDER BY o.id"
+);
+
+/// Leases the rows of `?4` (a JSON array of ids, [`json_ids`]) to `?1` until `?2`, `?3` the
+/// time: what a claim took.
+const LEASE: &str = "
+UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
+WHERE id IN (SELECT value FROM json_each(?4))
+RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at";
+
+impl SqliteStore {
+    pub(crate) async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+        everything: bool,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let owner = owner.to_owned();
+        let rows = self
+            .on_writer(move |writer| writer.claim(&owner, lease, limit, everything))
+            .await?;
+        // Read here, not on the writer's thread: each row's event is parsed from its JSON.
+        Ok(rows.into_iter().map(Claimed::from_row).collect())
+    }
+
+    /// Deletes the rows of `ids`, delivered; the WAL keeps what they held until the relay's
+    /// next checkpoint ([`SqliteStore::checkpoint`]).
+    pub(crate) async fn complete(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let ids = json_ids(ids);
+        self.on_writer(move |writer| writer.delete(&ids)).await?;
+        self.logs.deleted();
+        Ok(())
+    }
+
+    pub(crate) async fn reschedule(
+        &self,
+        id: i64,
+        owner: &str,
+        after: Duration,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let (owner, error) = (owner.to_owned(), error.to_owned());
+        self.on_writer(move |writer| {
+            writer
+                .connection
+                .prepare_cached(
+                    "UPDATE affitor_outbox
+                     SET attempts = attempts + 1, next_attempt_at = ?3, last_error = ?4,
+                         lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?1 AND lease_owner = ?2",
+                )?
+                .execute(rusqlite::params![
+                    id,
+                    owner,
+                    now_millis().saturating_add(millis(after)),
+                    error
+                ])
+        })
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
+        let (owner, error) = (owner.to_owned(), error.to_owned());
+        self.on_writer(move |writer| {
+            writer
+                .connection
+                .prepare_cached(
+                    "UPDATE affitor_outbox
+                     SET attempts = attempts + 1, dead_at = ?3, last_error = ?4,
+                         lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?1 AND lease_owner = ?2",
+                )?
+                .execute(rusqlite::params![id, owner, now_millis(), error])
+        })
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn renew(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> Result<u64, StoreError> {
+        let (owner, ids) = (owner.to_owned(), json_ids(ids));
+        let renewed = self
+            .on_writer(move |writer| writer.renew(&owner, &ids, lease))
+            .await?;
+        Ok(u64::try_from(renewed).unwrap_or(0))
+    }
+
+    pub(crate) async fn release(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        let released = self
+            .on_writer(move |writer| {
+                writer
+                    .connection
+                    .prepare_cached(
+                        "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+                         WHERE lease_owner = ?1",
+                    )?
+                    .execute([owner])
+            })
+            .await?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+}
+
+impl SqliteWriter {
+    /// Claims for `owner`, for `lease`, up to `limit` rows, in one transaction: each that is
+    /// free and whose customer no earlier row read has (see [`candidate`](crate::store::candidate)). With `everything`,
+    /// of every row a claim may take ([`CLAIMABLE`]); otherwise of the unstarted ones alone
+    /// ([`UNSTARTED`]), read through their index rather than past the rows being sent: a
+    /// started row (a retry due, a lease run out) waits for the next claim of everything, and
+    /// still holds back its customer's later rows. The rows as they are stored: the caller
+    /// reads their events.
+    fn claim(
+        &mut self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+        everything: bool,
+    ) -> rusqlite::Result<Vec<ClaimedRow>> {
+        let now = now_millis();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut taken = Vec::new();
+        {
+            let mut customers = crate::store::Customers::new();
+            let mut candidates =
+                transaction.prepare_cached(if everything { CLAIMABLE } else { UNSTARTED })?;
+            let mut rows = if everything {
+                candidates.query([now])?
+            } else {
+                candidates.query([])?
+            };
+            while taken.len() < limit
+                && let Some(row) = rows.next()?
+            {
+                let first_of_customer = customers.first(row.get_ref(1)?.as_str_or_null()?);
+                if first_of_customer && row.get::<_, bool>(2)? {
+                    taken.push(row.get::<_, i64>(0)?);
+                }
+            }
+        }
+        let claimed = if taken.is_empty() {
+            Vec::new()
+        } else {
+            let mut lease_them = transaction.prepare_cached(LEASE)?;
+            let rows = lease_them.query_map(
+                rusqlite::params![
+                    owner,
+                    now.saturating_add(millis(lease)),
+                    now,
+                    json_ids(&taken)
+                ],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                },
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        transaction.commit()?;
+        Ok(claimed)
+    }
+
+    /// Deletes the rows of `ids` (a JSON array, [`json_ids`]).
+    fn delete(&mut self, ids: &str) -> rusqlite::Result<usize> {
+        self.connection
+            .prepare_cached(
+                "DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute([ids])
+    }
+
+    /// Releases the leases `owner` holds on the rows of `ids`, on the writer's thread (the
+    /// rows of a batch written for a relay that stopped meanwhile).
+    pub(crate) fn release_rows(&mut self, owner: &str, ids: &[i64]) -> rusqlite::Result<usize> {
+        self.connection
+            .prepare_cached(
+                "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+                 WHERE lease_owner = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            )?
+            .execute(rusqlite::params![owner, json_ids(ids)])
+    }
+
+    /// Extends to `lease` from now the lease `owner` holds on the rows of `ids` (a JSON array,
+    /// [`json_ids`]); how many.
+    fn renew(&mut self, owner: &str, ids: &str, lease: Duration) -> rusqlite::Result<usize> {
+        self.connection
+            .prepare_cached(
+                "UPDATE affitor_outbox SET lease_until = ?2
+                 WHERE lease_owner = ?1 AND dead_at IS NULL
+                   AND id IN (SELECT value FROM json_each(?3))",
+            )?
+            .execute(rusqlite::params![
+                owner,
+                now_millis().saturating_add(millis(lease)),
+                ids
+            ])
+    }
+}

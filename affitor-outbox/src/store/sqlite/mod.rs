@@ -1,0 +1,178 @@
+//! The embedded store: a SQLite file, in WAL mode, through rusqlite alone.
+//!
+//! Times are the process's clock in Unix milliseconds. SQLite lets one writer at a time, so a
+//! claim (an `UPDATE … RETURNING`) is atomic across the processes that share the file; a row is
+//! never claimed by two relays while its lease lasts.
+//!
+//! Three connections to the file, each on a thread of its own:
+//!
+//! - the writer's ([`SqliteWriter`], `writer.rs`), on the outbox's writer thread: new rows in
+//!   batches, one transaction per batch, and between two batches every other write, sent to it
+//!   as a job ([`SqliteStore::on_writer`]): the relay's claims, deletes, renewals, reschedules
+//!   and burials (`claims.rs`), the dead letters' retry and purge (`purge.rs`), the facts
+//!   (`facts.rs`). SQLite takes one write at a time: on one connection, each waits exactly as
+//!   long as the other runs;
+//! - the reader's, for what only reads (the rows waiting, the dead letters, the facts a webhook
+//!   recalls) and the check at open, on tokio's blocking threads ([`SqliteStore::on_reader`]):
+//!   a read in WAL mode never waits for a write, so a request's read is not queued behind the
+//!   writer's group commit;
+//! - the checkpointer's (`purge.rs`), which copies the WAL back into the file beside the
+//!   writer, and empties it after deletes, so that a delivered row's email does not stay there.
+//!
+//! The schema, the settings of every connection and the upgrade of an earlier table are in
+//! `schema.rs`.
+
+mod claims;
+mod facts;
+mod purge;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, millis};
+use crate::config::Config;
+
+pub(crate) use writer::{SqliteWriter, insert};
+
+/// Work for the writer's thread besides its batches, run on its connection between two of them.
+type Job = Box<dyn FnOnce(&mut SqliteWriter) + Send>;
+
+/// A SQLite file holding the `affitor_outbox` table.
+#[derive(Debug)]
+pub(crate) struct SqliteStore {
+    /// The way to the writer's thread, for [`SqliteStore::on_writer`].
+    jobs: mpsc::UnboundedSender<Job>,
+    /// The writer's own connection, until the writer's thread takes it
+    /// ([`SqliteStore::take_writer`]).
+    writer: Mutex<Option<SqliteWriter>>,
+    /// The connection for reads, used on tokio's blocking threads ([`SqliteStore::on_reader`]).
+    reader: Arc<Mutex<rusqlite::Connection>>,
+    /// Whether deleted rows may still be in the WAL, and the way to empty it.
+    logs: purge::Logs,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing, private to its owner) the file at `path`, its folder and
+    /// its tables, on a blocking thread.
+    pub(crate) async fn open(path: &Path, config: &Config) -> Result<Self, StoreError> {
+        let (path, config) = (path.to_owned(), config.clone());
+        tokio::task::spawn_blocking(move || Self::open_here(&path, &config))
+            .await
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    fn open_here(path: &Path, config: &Config) -> Result<Self, StoreError> {
+        if let Some(folder) = path
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(folder)?;
+        }
+        schema::create_private(path)?;
+        let reader = schema::connect(path, config, schema::BUSY_TIMEOUT)?;
+        schema::create_tables(&reader)?;
+        let (jobs, queued) = mpsc::unbounded_channel();
+        let writer = SqliteWriter::open(path, config, queued)?;
+        let logs = purge::Logs::new(writer.checkpointer.asks());
+        Ok(Self {
+            jobs,
+            writer: Mutex::new(Some(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+            logs,
+        })
+    }
+
+    /// The writer's connection, for the writer's thread: `None` once taken.
+    pub(crate) fn take_writer(&self) -> Option<SqliteWriter> {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Checks that the outbox can write here: a row written and rolled back (on the reader's
+    /// connection: the writer's thread has not started yet).
+    pub(crate) async fn probe(&self) -> Result<(), StoreError> {
+        self.on_reader(|connection| {
+            let transaction = connection.unchecked_transaction()?;
+            transaction.execute(super::PROBE, [])?;
+            transaction.rollback()
+        })
+        .await
+    }
+
+    /// The live rows, counted in the two indexes that hold them between them (every live row
+    /// has started or not), each smaller than the table.
+    pub(crate) async fn waiting(&self) -> Result<u64, StoreError> {
+        self.on_reader(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM affitor_outbox INDEXED BY affitor_outbox_unstarted
+                        WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0)
+                     + (SELECT count(*) FROM affitor_outbox INDEXED BY affitor_outbox_started
+                        WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0))",
+                )?
+                .query_row([], |row| row.get::<_, i64>(0))
+        })
+        .await
+        .map(|count| u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Runs `job` on the writer's thread and connection, between two of its batches: every
+    /// write but the batches themselves, each a write SQLite lets one connection make at a
+    /// time.
+    ///
+    /// On a connection of their own, the relay's writes met the writer's batches hundreds of
+    /// times a second under load: whichever came second slept in SQLite's busy handler (1, 2,
+    /// 5 ms and on between tries, `strace` showed the writer asleep a fifth of the time) with
+    /// every row of a batch waiting; and each write of one connection emptied the other's page
+    /// cache, read again from the file at its next statement. On the one connection, each waits
+    /// exactly as long as the other runs, and the cache stays warm.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut SqliteWriter) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        // Either fails only once the writer's thread has ended: its receiver went with it.
+        self.jobs
+            .send(Box::new(move |writer: &mut SqliteWriter| {
+                let _ = answer.send(job(writer));
+            }))
+            .map_err(|_| StoreError::Stopped)?;
+        Ok(answered.await.map_err(|_| StoreError::Stopped)??)
+    }
+
+    /// Runs `read` on the reader's connection, on one of tokio's blocking threads: a read in
+    /// WAL mode waits for no write, so it is not queued behind the writer's batches.
+    async fn on_reader<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = Arc::clone(&self.reader);
+        let read = tokio::task::spawn_blocking(move || {
+            read(&reader.lock().unwrap_or_else(PoisonError::into_inner))
+        });
+        Ok(read.await.map_err(|_| StoreError::Stopped)??)
+    }
+}
+
+/// The process's clock in Unix milliseconds: the times of the SQLite store's rows.
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+/// `ids` as one JSON array, for `json_each`: one statement whatever their number.
+fn json_ids(ids: &[i64]) -> String {
+    // Numbers only: serializing them cannot fail.
+    serde_json::to_string(ids).unwrap_or_default()
+}

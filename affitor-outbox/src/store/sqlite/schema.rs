@@ -1,0 +1,140 @@
+//! The file: created private, its connections' settings, its tables, and the upgrade of a
+//! table an earlier version made.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// The page size of a new file (SQLite's default), in bytes.
+const PAGE_SIZE: u64 = 4096;
+
+/// How long the reader's and the checkpointer's statements wait for another writer before
+/// they fail.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS affitor_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    transaction_id TEXT,
+    other_transaction_id TEXT,
+    customer_key TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    dead_at INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL
+);
+DROP INDEX IF EXISTS affitor_outbox_due;
+CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
+    ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
+DROP INDEX IF EXISTS affitor_outbox_transaction;
+DROP INDEX IF EXISTS affitor_outbox_customer;
+CREATE INDEX IF NOT EXISTS affitor_outbox_started
+    ON affitor_outbox (customer_key, id)
+    WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
+CREATE INDEX IF NOT EXISTS affitor_outbox_unstarted
+    ON affitor_outbox (id) WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
+CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+";
+
+/// The column a table made by an earlier version lacks.
+const ADD_OTHER_TRANSACTION_ID: &str =
+    "ALTER TABLE affitor_outbox ADD COLUMN other_transaction_id TEXT";
+
+/// The settings of every connection to the file: WAL; `NORMAL` syncs (a batch with money in it
+/// is written with `FULL`); a deleted row's bytes overwritten with zeros, in its page and in
+/// the pages it frees, so that delivered leads' emails do not stay in the file; temporary data
+/// in memory (a batch's INSERT reads the whole batch into a temporary table before it writes,
+/// as it reads the table it writes; past 64 KiB SQLite would spill it to a file, created and
+/// deleted for each batch).
+pub(super) const SETTINGS: [(&str, &str); 4] = [
+    ("journal_mode", "WAL"),
+    ("synchronous", "NORMAL"),
+    ("secure_delete", "ON"),
+    ("temp_store", "MEMORY"),
+];
+
+/// Creates the file at `path` readable and writable by its owner only (it holds customers'
+/// emails; SQLite gives its `-wal` and `-shm` files the same mode), or warns when an existing
+/// one is readable by others.
+pub(super) fn create_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "the Affitor outbox file is readable by other users: it holds customers' \
+                         emails; `chmod 600` it (and its -wal and -shm files)"
+                    );
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// A connection to the file with the [`SETTINGS`] and the file's limit (`max_file_size`, in
+/// pages of [`PAGE_SIZE`] bytes: past it a write fails with `SQLITE_FULL`, as on a full disk);
+/// its writes wait `busy` for another connection's.
+pub(super) fn connect(
+    path: &Path,
+    config: &Config,
+    busy: Duration,
+) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = rusqlite::Connection::open(path)?;
+    connection.busy_timeout(busy)?;
+    let pages = config.max_file_size.map(|bytes| (bytes / PAGE_SIZE).max(1));
+    if pages.is_some() {
+        // Before WAL: the page size of a new file is set before its first write.
+        connection.pragma_update(None, "page_size", PAGE_SIZE)?;
+    }
+    for (name, value) in SETTINGS {
+        connection.pragma_update(None, name, value)?;
+    }
+    if let Some(pages) = pages {
+        connection.pragma_update(None, "max_page_count", pages)?;
+    }
+    Ok(connection)
+}
+
+/// Creates the tables and indexes when missing, and adds the column that a table made by an
+/// earlier version lacks; a file another process has just given it is left as it is.
+pub(super) fn create_tables(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(SCHEMA)?;
+    let present: i64 = connection.query_row(
+        "SELECT count(*) FROM pragma_table_info('affitor_outbox')
+         WHERE name = 'other_transaction_id'",
+        [],
+        |row| row.get(0),
+    )?;
+    if present > 0 {
+        return Ok(());
+    }
+    match connection.execute(ADD_OTHER_TRANSACTION_ID, []) {
+        Err(error) if error.to_string().contains("duplicate column") => Ok(()),
+        done => done.map(drop),
+    }
+}

@@ -1,0 +1,160 @@
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::time::Duration;
+
+use super::*;
+use crate::store::{Lease, NewRow, Store};
+
+/// The lease of the relay `relay_a`.
+const RELAY_A: Lease<'static> = Lease {
+    owner: "relay_a",
+    duration: Duration::from_secs(15),
+};
+
+/// A new store in a folder of its own under the temp dir (`test` names it), and its writer's
+/// connection.
+async fn new_store(test: &str) -> (std::path::PathBuf, SqliteStore, SqliteWriter) {
+    let folder = std::env::temp_dir().join(format!(
+        "affitor-outbox-unit-{test}-{}-{}",
+        std::process::id(),
+        now_millis()
+    ));
+    let store = SqliteStore::open(&folder.join("outbox.db"), &Config::default())
+        .await
+        .unwrap();
+    let writer = store.take_writer().unwrap();
+    (folder, store, writer)
+}
+
+/// A new store whose writer's connection runs the store's jobs on a thread, as the outbox's
+/// writer thread does.
+async fn store_with_writer(test: &str) -> (std::path::PathBuf, SqliteStore) {
+    let (folder, store, mut writer) = new_store(test).await;
+    std::thread::spawn(move || {
+        let (_rows, mut pending) = mpsc::channel::<()>(1);
+        let mut batch = Vec::new();
+        while writer.wait(&mut pending, &mut batch, 1) {
+            writer.run_jobs();
+        }
+    });
+    (folder, store)
+}
+
+/// A lead of `customer` as the writer gets it, offered to the relay or not.
+fn lead(customer: &str, offered: bool) -> NewRow {
+    NewRow {
+        offered,
+        endpoint: "lead",
+        body: format!("{{\"customer_key\":\"{customer}\"}}"),
+        transaction_id: None,
+        other_transaction_id: None,
+        customer_key: Some(customer.to_owned()),
+    }
+}
+
+/// The rows of `sql` on the store's reader connection, each read by `row`.
+fn select<T>(
+    store: &SqliteStore,
+    sql: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let connection = store.reader.lock().unwrap();
+    let mut statement = connection.prepare(sql).unwrap();
+    statement
+        .query_map([], row)
+        .unwrap()
+        .collect::<rusqlite::Result<Vec<T>>>()
+        .unwrap()
+}
+
+/// The ids a batch answers are the ids its rows were written under, in the batch's order,
+/// however its offered and plain rows alternate (plain rows go up to eight in one statement),
+/// and each leased row is the one the store leased: the relay deletes by these ids what it
+/// delivered.
+#[tokio::test]
+async fn a_batch_answers_the_id_and_lease_of_each_of_its_rows() {
+    let (folder, store, mut writer) = new_store("ids").await;
+    // 2 offered (leased: nothing waits before them), 11 plain (8 + 3), 1 offered (not leased:
+    // rows wait unstarted before it), then 9 plain (8 + 1).
+    let rows: Vec<NewRow> = (0..23)
+        .map(|n| lead(&format!("user_{n}"), matches!(n, 0 | 1 | 13)))
+        .collect();
+    let batch: Vec<&NewRow> = rows.iter().collect();
+    let inserted = writer.insert_batch(&batch, Some(RELAY_A)).unwrap();
+
+    let written: Vec<(i64, String, Option<String>)> = select(
+        &store,
+        "SELECT id, body, lease_owner FROM affitor_outbox ORDER BY id",
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    );
+    assert_eq!(written.len(), rows.len());
+    for ((row, answer), (id, body, owner)) in rows.iter().zip(&inserted).zip(&written) {
+        assert_eq!((answer.id, &row.body), (*id, body));
+        assert_eq!(
+            answer.leased,
+            owner.as_deref() == Some("relay_a"),
+            "row {id}"
+        );
+    }
+    let leased: Vec<bool> = inserted.iter().map(|row| row.leased).collect();
+    assert_eq!(leased, (0..23).map(|n| n < 2).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(folder);
+}
+
+/// The writer releases the rows it leased to a relay that stopped meanwhile: those of `ids`
+/// that the relay holds, and no other relay's.
+#[tokio::test]
+async fn the_writer_releases_only_the_named_rows_of_the_named_relay() {
+    let (folder, store, mut writer) = new_store("release").await;
+    let rows: Vec<NewRow> = (0..3).map(|n| lead(&format!("user_{n}"), true)).collect();
+    let batch: Vec<&NewRow> = rows.iter().collect();
+    let inserted = writer.insert_batch(&batch, Some(RELAY_A)).unwrap();
+    let ids: Vec<i64> = inserted.iter().map(|row| row.id).collect();
+    assert_eq!(writer.release_rows("relay_b", &ids).unwrap(), 0);
+    assert_eq!(writer.release_rows("relay_a", &ids[..2]).unwrap(), 2);
+    let leases: Vec<(Option<String>, Option<i64>)> = select(
+        &store,
+        "SELECT lease_owner, lease_until FROM affitor_outbox ORDER BY id",
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    );
+    assert_eq!(leases[0], (None, None));
+    assert_eq!(leases[1], (None, None));
+    assert_eq!(leases[2].0.as_deref(), Some("relay_a"));
+    let _ = std::fs::remove_dir_all(folder);
+}
+
+/// Several facts are kept in one transaction and read back in one statement, in the order
+/// asked, `None` for a key never kept or expired; a key given twice keeps its last value, and
+/// `remember`/`recall` read and write the same table.
+#[tokio::test]
+async fn facts_are_kept_and_recalled_together_in_the_order_asked() {
+    let (folder, store) = store_with_writer("facts").await;
+    let store = Store::Sqlite(store);
+    let day = Duration::from_secs(24 * 3600);
+    let facts = [
+        ("pi_1".to_owned(), "in_1".to_owned(), day),
+        ("pi_2".to_owned(), "in_2".to_owned(), day),
+        ("gone".to_owned(), "in_0".to_owned(), Duration::ZERO),
+        ("pi_1".to_owned(), "in_1b".to_owned(), day),
+    ];
+    store.remember_all(&facts).await.unwrap();
+    store.remember("pi_3", "in_3", day).await.unwrap();
+
+    let keys = ["pi_3", "missing", "pi_1", "gone", "pi_2", "pi_1"].map(str::to_owned);
+    let values = store.recall_all(&keys).await.unwrap();
+    assert_eq!(
+        values,
+        [
+            Some("in_3".to_owned()),
+            None,
+            Some("in_1b".to_owned()),
+            None,
+            Some("in_2".to_owned()),
+            Some("in_1b".to_owned()),
+        ]
+    );
+    assert_eq!(store.recall("pi_2").await.unwrap().as_deref(), Some("in_2"));
+    assert_eq!(store.recall("gone").await.unwrap(), None);
+    assert_eq!(store.purge_facts().await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(folder);
+}

@@ -1,0 +1,301 @@
+//! The writer's connection, on the outbox's writer thread (`crate::writer`): new rows in
+//! batches, one transaction each, and the jobs the store sends it between two batches.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use tokio::sync::mpsc;
+
+use super::purge::Checkpointer;
+use super::{Job, now_millis, schema};
+use crate::config::Config;
+use crate::store::{Inserted, Lease, NewRow, StoreError, millis};
+
+/// The most jobs the writer's thread takes between two batches.
+const JOBS_AT_ONCE: usize = 64;
+
+/// A row written as it is: by the writer when it is not offered to the relay, or in the
+/// caller's own transaction ([`insert`]).
+const INSERT: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    next_attempt_at, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+
+/// How many rows not offered to the relay one statement writes ([`INSERT_MANY`]).
+const PLAIN_AT_ONCE: usize = 8;
+
+/// [`PLAIN_AT_ONCE`] rows of [`INSERT`], in one statement: `?6n+1`–`?6n+5` the columns of the
+/// n-th row, `?6n+6` its time.
+static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let values: Vec<String> = (0..PLAIN_AT_ONCE)
+        .map(|n| {
+            let p = 6 * n;
+            format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 6
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, \
+         customer_key, next_attempt_at, created_at) VALUES {}",
+        values.join(", ")
+    )
+});
+
+/// One row of a batch: the writer runs it once per row, in one transaction per batch (on its
+/// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?5` are the row's
+/// columns, `?6` whether it is offered to the relay, `?7` the time, `?8` and `?9` the lease an
+/// offered row takes when nothing precedes it (NULL: none). A row sees the rows written before
+/// it in its batch; the writer offers none that shares a key with an earlier one anyway.
+const INSERT_ONE: &str = concat!(
+    "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    next_attempt_at, created_at, lease_owner, lease_until)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, ?7, ?7,
+    CASE WHEN leased THEN ?8 END, CASE WHEN leased THEN ?9 END
+FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
+    crate::store::transaction_free!(""),
+    "
+         AND ",
+    crate::store::customer_free!("affitor_outbox e INDEXED BY affitor_outbox_unstarted", ""),
+    " AS leased
+    FROM (SELECT ?1 AS endpoint, ?2 AS body, ?3 AS transaction_id,
+        ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS offered) b)
+RETURNING id, lease_owner IS NOT NULL"
+);
+
+/// The writer's own connection to the file: synchronous, for the writer's thread, which
+/// writes each batch in one transaction and answers its rows itself (see `crate::writer`), with
+/// no hop to another thread and back, and runs the store's other writes between batches
+/// ([`SqliteStore::on_writer`](super::SqliteStore::on_writer)), each a statement prepared once.
+pub(crate) struct SqliteWriter {
+    pub(super) connection: rusqlite::Connection,
+    /// The jobs sent to the thread ([`SqliteStore::on_writer`](super::SqliteStore::on_writer)),
+    /// and those taken, not run yet.
+    jobs: mpsc::UnboundedReceiver<Job>,
+    taken: Vec<Job>,
+    /// Rows written since the last checkpoint began.
+    pub(super) unchecked: usize,
+    /// The thread that copies most of the WAL back into the file, beside the writer's.
+    pub(super) checkpointer: Checkpointer,
+}
+
+impl std::fmt::Debug for SqliteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteWriter").finish_non_exhaustive()
+    }
+}
+
+impl SqliteWriter {
+    /// Opens the file the reader opened (its schema in place), with the same settings; it
+    /// waits for another connection's write at most one enqueue timeout. Its commits never
+    /// checkpoint the WAL: the writer does, between batches
+    /// ([`SqliteWriter::checkpoint_if_due`]), and the store after deletes.
+    pub(super) fn open(
+        path: &Path,
+        config: &Config,
+        jobs: mpsc::UnboundedReceiver<Job>,
+    ) -> rusqlite::Result<Self> {
+        let connection = schema::connect(path, config, config.enqueue_timeout)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::start(path)?;
+        Ok(Self {
+            connection,
+            jobs,
+            taken: Vec::new(),
+            unchecked: 0,
+            checkpointer,
+        })
+    }
+
+    /// Waits for rows (into `batch`, at most `limit`) or for jobs, whichever come first:
+    /// `false` once both ways are closed and nothing is left (the outbox and its relay are
+    /// gone), when the writer's thread ends. The rows' way closes with the outbox's last
+    /// handle; a relay still delivering then is served on until it ends.
+    pub(crate) fn wait<T>(
+        &mut self,
+        rows: &mut mpsc::Receiver<T>,
+        batch: &mut Vec<T>,
+        limit: usize,
+    ) -> bool {
+        let (jobs, taken) = (&mut self.jobs, &mut self.taken);
+        block_on(std::future::poll_fn(|context| {
+            // `Ready(0)`: that way is closed and empty.
+            let rows = rows.poll_recv_many(context, batch, limit);
+            let jobs = jobs.poll_recv_many(context, taken, JOBS_AT_ONCE);
+            match (rows, jobs) {
+                (Poll::Ready(0), Poll::Ready(0)) => Poll::Ready(false),
+                (Poll::Ready(1..), _) | (_, Poll::Ready(1..)) => Poll::Ready(true),
+                _ => Poll::Pending,
+            }
+        }))
+    }
+
+    /// Runs the jobs taken by [`SqliteWriter::wait`], in the order they came.
+    pub(crate) fn run_jobs(&mut self) {
+        let mut taken = std::mem::take(&mut self.taken);
+        for job in taken.drain(..) {
+            job(self);
+        }
+        // The vector's room, for the next ones.
+        self.taken = taken;
+    }
+
+    /// Writes `rows` in one transaction, one statement per row: with `synchronous=FULL`
+    /// when one of them is money (a sale or a refund reaches the disk before the request
+    /// answers), else `NORMAL` (a lead survives a crash of the process, not of the machine).
+    /// An error means it was rolled back: none of the rows is in the table. With a `lease`,
+    /// each offered row that nothing precedes is leased to its owner (see
+    /// [`Store::line_up`](crate::store::Store::line_up) for the answer's order).
+    pub(crate) fn insert_batch(
+        &mut self,
+        rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let money = rows.iter().any(|row| row.is_money());
+        if money {
+            self.connection.pragma_update(None, "synchronous", "FULL")?;
+        }
+        let now = now_millis();
+        let written = self.insert(rows, lease, now);
+        if written.is_ok() {
+            self.unchecked += rows.len();
+        }
+        // Whatever became of the reset, the batch's fate is the statement's: an error here
+        // after it committed would send its rows from memory too. A connection left at FULL is
+        // only slower.
+        if money && let Err(error) = self.connection.pragma_update(None, "synchronous", "NORMAL") {
+            tracing::warn!(
+                error = %error,
+                "Affitor outbox: the write connection could not go back to synchronous=NORMAL"
+            );
+        }
+        Ok(written?)
+    }
+
+    fn insert(
+        &mut self,
+        rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
+        now: i64,
+    ) -> rusqlite::Result<Vec<Inserted>> {
+        let owner = lease.map(|lease| lease.owner);
+        let until = lease.map(|lease| now.saturating_add(millis(lease.duration)));
+        // Rolled back when dropped before its commit: on any error, none of the rows is in.
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut inserted = Vec::with_capacity(rows.len());
+        {
+            // A row offered to the relay asks whether anything precedes it; the others (every
+            // row, when the relay has no room) are plain inserts, up to [`PLAIN_AT_ONCE`] in one
+            // statement: each statement reads and writes `sqlite_sequence` once (the table's
+            // `AUTOINCREMENT`), and its rows take the ids after the last one's, in order.
+            let mut offered = transaction.prepare_cached(INSERT_ONE)?;
+            let mut plain_one = transaction.prepare_cached(INSERT)?;
+            let mut plain_many = transaction.prepare_cached(&INSERT_MANY)?;
+            let mut rest = rows;
+            while let Some((row, after)) = rest.split_first() {
+                if row.offered && owner.is_some() {
+                    inserted.push(offered.query_row(
+                        rusqlite::params![
+                            row.endpoint,
+                            row.body,
+                            row.transaction_id,
+                            row.other_transaction_id,
+                            row.customer_key,
+                            row.offered,
+                            now,
+                            owner,
+                            until,
+                        ],
+                        |row| {
+                            Ok(Inserted {
+                                id: row.get(0)?,
+                                leased: row.get(1)?,
+                            })
+                        },
+                    )?);
+                    rest = after;
+                    continue;
+                }
+                let plain = rest
+                    .iter()
+                    .take(PLAIN_AT_ONCE)
+                    .take_while(|row| !row.offered || owner.is_none())
+                    .count();
+                let (these, after) = rest.split_at(plain);
+                if plain == PLAIN_AT_ONCE {
+                    let values: Vec<&dyn rusqlite::ToSql> = these
+                        .iter()
+                        .flat_map(|row| plain_values(row, &now))
+                        .collect();
+                    plain_many.execute(values.as_slice())?;
+                } else {
+                    for row in these {
+                        plain_one.execute(plain_values(row, &now))?;
+                    }
+                }
+                let last = transaction.last_insert_rowid();
+                let first = last - i64::try_from(plain).unwrap_or(0) + 1;
+                inserted.extend((first..=last).map(|id| Inserted { id, leased: false }));
+                rest = after;
+            }
+        }
+        transaction.commit()?;
+        Ok(inserted)
+    }
+}
+
+/// Writes `row` on `connection`: the caller's, inside their transaction.
+pub(crate) fn insert(connection: &rusqlite::Connection, row: &NewRow) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(INSERT)?
+        .execute(plain_values(row, &now_millis()))
+        .map(drop)
+}
+
+/// The values of a plain row of [`INSERT`] (and of each row of [`INSERT_MANY`]): its columns,
+/// then `now`.
+fn plain_values<'a>(row: &'a NewRow, now: &'a i64) -> [&'a dyn rusqlite::ToSql; 6] {
+    [
+        &row.endpoint,
+        &row.body,
+        &row.transaction_id,
+        &row.other_transaction_id,
+        &row.customer_key,
+        now,
+    ]
+}
+
+/// Runs `future` on this thread until it is ready, parking the thread between polls: the
+/// writer's thread waits on its two channels at once (tokio's channels need no runtime).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
