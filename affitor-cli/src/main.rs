@@ -30,7 +30,7 @@ use crate::output::Output;
 /// Check an Affitor integration: its configuration, the API, the verification chain, your
 /// payment webhooks.
 #[derive(Debug, Parser)]
-#[command(name = "affitor", version, about, long_about = None)]
+#[command(name = "affitor", version)]
 #[command(
     after_help = "Environment: AFFITOR_API_KEY (the program API key, aff_...), \
     AFFITOR_API_URL (default https://api.affitor.com), AFFITOR_OUTBOX, \

@@ -170,7 +170,7 @@ pub(crate) fn duration(duration: Duration) -> impl Display {
             let seconds = self.0.as_secs();
             match seconds {
                 0..60 => write!(f, "{seconds}s"),
-                60..3600 if seconds % 60 == 0 => write!(f, "{} min", seconds / 60),
+                60..3600 if seconds.is_multiple_of(60) => write!(f, "{} min", seconds / 60),
                 60..3600 => write!(f, "{}m {:02}s", seconds / 60, seconds % 60),
                 _ => write!(f, "{}h {:02}m", seconds / 3600, seconds % 3600 / 60),
             }

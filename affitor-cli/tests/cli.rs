@@ -2,6 +2,8 @@
 //! 127.0.0.1: the local stand-in of the Affitor API, and the axum checkout example on an
 //! ephemeral port.
 
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 
@@ -28,7 +30,9 @@ async fn affitor(args: &[&str], env: &[(&str, &str)]) -> Output {
 fn document(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut lines = stdout.lines().filter(|line| !line.trim().is_empty());
-    let document = lines.next().unwrap_or_else(|| panic!("no output: {output:?}"));
+    let document = lines
+        .next()
+        .unwrap_or_else(|| panic!("no output: {output:?}"));
     assert_eq!(lines.next(), None, "one document only: {stdout}");
     serde_json::from_str(document).unwrap_or_else(|error| panic!("{error}: {document}"))
 }
@@ -46,14 +50,20 @@ fn api_env(mock: &MockServer) -> [(&'static str, String); 2] {
 }
 
 fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(name, value)| (*name, value.as_str())).collect()
+    env.iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_chain_against_the_stand_in_ends_attributed_and_verified() {
     let mock = MockServer::start().await.unwrap();
     let env = api_env(&mock);
-    let run = affitor(&["test", "chain", "--json", "--timeout", "30"], &pairs(&env)).await;
+    let run = affitor(
+        &["test", "chain", "--json", "--timeout", "30"],
+        &pairs(&env),
+    )
+    .await;
     assert!(run.status.success(), "{run:?}");
     let result = document(&run);
     assert_eq!(result["command"], "test chain");
@@ -95,7 +105,11 @@ async fn single_test_events_are_sent_in_test_mode() {
     let leads = mock.leads();
     assert!(leads.iter().all(|lead| lead.test), "{leads:?}");
     // A test event never touches the program's customers, sales or commissions.
-    assert!(mock.sales().iter().all(|sale| sale.test), "{:?}", mock.sales());
+    assert!(
+        mock.sales().iter().all(|sale| sale.test),
+        "{:?}",
+        mock.sales()
+    );
     mock.shutdown().await;
 }
 
@@ -154,7 +168,11 @@ async fn trigger_records_a_sale_once_and_a_second_trigger_is_a_redelivery() {
         let sales = sales_of();
         assert_eq!(sales.len(), 1, "{provider}: {sales:?}");
         assert_eq!(sales[0].amount_cents, 4900, "{provider}");
-        assert_eq!(sales[0].partner_code.as_deref(), Some("partner"), "{provider}");
+        assert_eq!(
+            sales[0].partner_code.as_deref(),
+            Some("partner"),
+            "{provider}"
+        );
 
         // The same event again: the same provider event, acknowledged, no second sale.
         let again = trigger("sale", &[]).await;
@@ -162,12 +180,22 @@ async fn trigger_records_a_sale_once_and_a_second_trigger_is_a_redelivery() {
         let again = document(&again);
         assert_eq!(again["status"], 200, "{provider}: {again}");
         assert_eq!(again["event_id"], first["event_id"], "{provider}");
-        assert_eq!(again["transaction_id"], first["transaction_id"], "{provider}");
-        assert_eq!(sales_of().len(), 1, "{provider}: a redelivery is not a second sale");
+        assert_eq!(
+            again["transaction_id"], first["transaction_id"],
+            "{provider}"
+        );
+        assert_eq!(
+            sales_of().len(),
+            1,
+            "{provider}: a redelivery is not a second sale"
+        );
 
         // `--new-id`: another payment, another sale.
         let other = document(&trigger("sale", &["--new-id"]).await);
-        assert_ne!(other["transaction_id"], first["transaction_id"], "{provider}");
+        assert_ne!(
+            other["transaction_id"], first["transaction_id"],
+            "{provider}"
+        );
         assert!(
             mock.sales()
                 .iter()
@@ -178,7 +206,10 @@ async fn trigger_records_a_sale_once_and_a_second_trigger_is_a_redelivery() {
         // The refund of the same flags returns that sale.
         let refund = document(&trigger("refund", &[]).await);
         assert_eq!(refund["status"], 200, "{provider}: {refund}");
-        assert_eq!(refund["transaction_id"], first["transaction_id"], "{provider}");
+        assert_eq!(
+            refund["transaction_id"], first["transaction_id"],
+            "{provider}"
+        );
         assert!(
             mock.refunds()
                 .iter()
@@ -197,7 +228,15 @@ async fn trigger_sends_renewals_and_disputes_and_says_which_provider_has_none() 
     let click_id = mock.click("partner");
     let url = format!("http://{addr}/webhooks/stripe");
     let secret = PaymentProvider::Stripe.demo_secret();
-    let common = ["--to", &url, "--secret", secret, "--click-id", click_id.as_str(), "--json"];
+    let common = [
+        "--to",
+        &url,
+        "--secret",
+        secret,
+        "--click-id",
+        click_id.as_str(),
+        "--json",
+    ];
     let run = |event: &'static str| {
         let mut args = vec!["trigger", "stripe", event];
         args.extend(common);
@@ -233,12 +272,17 @@ async fn trigger_sends_renewals_and_disputes_and_says_which_provider_has_none() 
     );
 
     let polar = affitor(
-        &["trigger", "polar", "dispute", "--to", &url, "--secret", secret],
+        &[
+            "trigger", "polar", "dispute", "--to", &url, "--secret", secret,
+        ],
         &[],
     )
     .await;
     assert!(!polar.status.success());
-    assert!(stdout(&polar).contains("polar sends no dispute event"), "{polar:?}");
+    assert!(
+        stdout(&polar).contains("polar sends no dispute event"),
+        "{polar:?}"
+    );
     mock.shutdown().await;
 }
 
@@ -248,7 +292,15 @@ async fn a_wrong_secret_is_refused_by_the_app_and_the_trigger_fails() {
     let addr = checkout_app(&mock).await;
     let url = format!("http://{addr}/webhooks/stripe");
     let run = affitor(
-        &["trigger", "stripe", "sale", "--to", &url, "--secret", "whsec_not_the_apps"],
+        &[
+            "trigger",
+            "stripe",
+            "sale",
+            "--to",
+            &url,
+            "--secret",
+            "whsec_not_the_apps",
+        ],
         &[],
     )
     .await;
@@ -275,7 +327,10 @@ async fn doctor_without_an_api_key_fails_naming_it() {
     let key = &result["checks"][0];
     assert_eq!(key["name"], "API key");
     assert_eq!(key["status"], "fail");
-    assert!(key["detail"].as_str().unwrap().contains("AFFITOR_API_KEY"), "{key}");
+    assert!(
+        key["detail"].as_str().unwrap().contains("AFFITOR_API_KEY"),
+        "{key}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,7 +339,12 @@ async fn doctor_names_an_unreachable_outbox_with_its_password_hidden() {
     // The chain first: then every readiness gate of the stand-in passes, and the outbox alone
     // fails.
     let env = api_env(&mock);
-    assert!(affitor(&["test", "chain"], &pairs(&env)).await.status.success());
+    assert!(
+        affitor(&["test", "chain"], &pairs(&env))
+            .await
+            .status
+            .success()
+    );
     let location = "postgres://affitor:S3cr3t@127.0.0.1:1/x";
     let mut env = pairs(&env);
     env.push(("AFFITOR_OUTBOX", location));
@@ -300,9 +360,12 @@ async fn doctor_names_an_unreachable_outbox_with_its_password_hidden() {
     assert_eq!(failed.len(), 1, "{result}");
     assert_eq!(failed[0]["name"], "outbox");
     let detail = failed[0]["detail"].as_str().unwrap();
-    assert!(detail.contains("postgres://affitor:***@127.0.0.1:1/x"), "{detail}");
-    let everything = String::from_utf8_lossy(&run.stdout).into_owned()
-        + &String::from_utf8_lossy(&run.stderr);
+    assert!(
+        detail.contains("postgres://affitor:***@127.0.0.1:1/x"),
+        "{detail}"
+    );
+    let everything =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     assert!(!everything.contains("S3cr3t"), "{everything}");
 
     // With nothing wrong, it passes.
