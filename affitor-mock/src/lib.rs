@@ -117,7 +117,8 @@
 //! [`MockServer::client`] is a client of the stand-in at a test's pace ([`quick_retries`]), and
 //! [`MockServer::wait_until`] waits for what the code under test sends in the background
 //! ([`poll_until`] for any other wait). [`SignedWebhook`] signs Stripe, Polar, Paddle and Lemon
-//! Squeezy events as the providers do, to test your payment webhook handler without them.
+//! Squeezy events as the providers do, and [`SampleEvent`] writes them, to test your payment
+//! webhook handler without the providers.
 
 mod client;
 mod fault;
@@ -148,7 +149,7 @@ pub use record::{
     RecordedClick, RecordedLead, RecordedRefund, RecordedRequest, RecordedSale, RefundStatus,
 };
 pub use wait::poll_until;
-pub use webhook::SignedWebhook;
+pub use webhook::{SampleEvent, SampleKind, SignedWebhook, WebhookProvider};
 
 use affitor::ClickId;
 use server::{Command, Shared};
@@ -614,6 +615,7 @@ impl fmt::Debug for MockServer {
 #[derive(Clone, Default)]
 pub struct MockServerBuilder {
     config: Config,
+    port: u16,
 }
 
 impl MockServerBuilder {
@@ -730,11 +732,22 @@ impl MockServerBuilder {
         self
     }
 
-    /// Binds `127.0.0.1:0` and starts serving from a task on the current tokio runtime.
+    /// The port on 127.0.0.1 (default 0: the system picks one), as `affitor mock --port` sets.
+    ///
+    /// ```
+    /// let builder = affitor_mock::MockServer::builder().port(4010);
+    /// ```
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Binds 127.0.0.1 ([`port`](Self::port)) and serves from a task on the current tokio runtime.
     ///
     /// # Errors
     ///
-    /// If the loopback port cannot be bound.
+    /// If the loopback port cannot be bound (a fixed port that is in use).
     ///
     /// # Panics
     ///
@@ -748,7 +761,7 @@ impl MockServerBuilder {
     /// # }
     /// ```
     pub async fn start(self) -> io::Result<MockServer> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?;
         let addr = listener.local_addr()?;
         let api_key = self.config.api_key.clone();
         let program_id = self.config.program_id;
@@ -781,6 +794,7 @@ impl fmt::Debug for MockServerBuilder {
             )
             .field("log_events", &config.log_events)
             .field("record_requests", &config.record_requests)
+            .field("port", &self.port)
             .finish()
     }
 }

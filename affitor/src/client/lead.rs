@@ -37,6 +37,7 @@ pub struct LeadRequest {
     pub(super) client: Client,
     payload: LeadPayload,
     event_name: Option<String>,
+    test_mode: bool,
 }
 
 impl LeadRequest {
@@ -48,6 +49,7 @@ impl LeadRequest {
                 ..LeadPayload::default()
             },
             event_name: None,
+            test_mode: false,
         }
     }
 
@@ -132,6 +134,43 @@ impl LeadRequest {
         self
     }
 
+    /// Extra data stored with the lead (`additional_data`), as the Node SDK's
+    /// `trackLead({ additionalData })`. [`event_name`](Self::event_name) and
+    /// [`test_mode`](Self::test_mode) are added to it, over a field of the same name.
+    ///
+    /// ```
+    /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut data = serde_json::Map::new();
+    /// data.insert("plan".into(), "pro".into());
+    /// data.insert("utm_source".into(), "newsletter".into());
+    /// client.lead("user_123").additional_data(data).send().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn additional_data(mut self, additional_data: Map<String, Value>) -> Self {
+        self.payload.additional_data = Some(additional_data);
+        self
+    }
+
+    /// Sends this lead as a test event (`additional_data.test_mode`), as the client's
+    /// [`test_mode`](crate::client::ClientBuilder::test_mode) does for every call: Affitor
+    /// records it apart (`is_test`) and it never touches attribution. For trying a signup flow
+    /// against the live API.
+    ///
+    /// ```
+    /// # async fn run(client: affitor::Client) -> Result<(), affitor::Error> {
+    /// use affitor::client::LeadOutcome;
+    ///
+    /// let outcome = client.lead("user_123").test_mode(true).send().await?;
+    /// assert!(matches!(outcome, LeadOutcome::Test { .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn test_mode(mut self, test_mode: bool) -> Self {
+        self.test_mode = test_mode;
+        self
+    }
+
     /// Sends the lead, with retries, and says what the API did with it.
     ///
     /// # Errors
@@ -161,15 +200,17 @@ impl LeadRequest {
             client,
             mut payload,
             event_name,
+            test_mode,
         } = self;
         if payload.customer_key.is_none() && payload.click_id.is_none() {
             return Err(missing_customer(Endpoint::Lead));
         }
-        let mut data = Map::new();
+        let mut data = payload.additional_data.take().unwrap_or_default();
         if let Some(event_name) = event_name {
             data.insert("event_name".to_owned(), Value::String(event_name));
         }
-        payload.additional_data = with_test_mode(client.test_mode(), Some(data));
+        let test_mode = test_mode || client.test_mode();
+        payload.additional_data = with_test_mode(test_mode, Some(data));
         Ok((client, payload))
     }
 }
@@ -358,6 +399,54 @@ mod tests {
             body(&lead)["additional_data"],
             json!({"event_name": "signup", "test_mode": true})
         );
+    }
+
+    #[test]
+    fn additional_data_is_kept_and_completed() {
+        let mut data = Map::new();
+        data.insert("plan".to_owned(), json!("pro"));
+        data.insert("event_name".to_owned(), json!("overridden"));
+        let (_, lead) = client()
+            .lead("user_1")
+            .additional_data(data.clone())
+            .event_name("signup")
+            .test_mode(true)
+            .into_payload()
+            .unwrap();
+        assert_eq!(
+            body(&lead)["additional_data"],
+            json!({"plan": "pro", "event_name": "signup", "test_mode": true})
+        );
+        // Without an event name, the caller's own `event_name` stays; outside test mode, no flag.
+        let (_, lead) = client()
+            .lead("user_1")
+            .additional_data(data)
+            .into_payload()
+            .unwrap();
+        assert_eq!(
+            body(&lead)["additional_data"],
+            json!({"plan": "pro", "event_name": "overridden"})
+        );
+        // An empty map sends nothing; a per-call test mode alone sends the flag.
+        let (_, lead) = client()
+            .lead("user_1")
+            .additional_data(Map::new())
+            .into_payload()
+            .unwrap();
+        assert_eq!(body(&lead), json!({"customer_key": "user_1"}));
+        let (_, lead) = client()
+            .lead("user_1")
+            .test_mode(true)
+            .into_payload()
+            .unwrap();
+        assert_eq!(body(&lead)["additional_data"], json!({"test_mode": true}));
+        // A per-call `false` does not turn the client's test mode off.
+        let (_, lead) = test_client()
+            .lead("user_1")
+            .test_mode(false)
+            .into_payload()
+            .unwrap();
+        assert_eq!(body(&lead)["additional_data"], json!({"test_mode": true}));
     }
 
     #[test]

@@ -24,6 +24,27 @@ use crate::ClickId;
 /// Each map holds `affitor_customer_key` and, when given, `affitor_click_id` and
 /// `program_id`: what the [`Verifier`](super::Verifier) of `P` reads from its events.
 ///
+/// # Stripe Payment Links and the pricing table
+///
+/// A Payment Link or a pricing table makes its Checkout Session without your server, so no
+/// metadata can be set: the click id travels in the session's `client_reference_id` instead,
+/// behind the prefix `affitor_` (`client_reference_id=affitor_cust_42_1714000000000`). The
+/// Stripe verifier reads a `client_reference_id` with that prefix as the click id, never as the
+/// customer key (metadata's `affitor_click_id` wins when both are there). Stripe takes up to 200
+/// letters, digits, `-` and `_` there and drops any other value silently; Affitor's click ids
+/// (`cust_<customer>_<ms>`, at most 128 characters) fit. Two lines of page script append it to
+/// every Payment Link and pricing table of the page, from the tracker's cookie:
+///
+/// ```html
+/// <script>
+/// const id = document.cookie.match(/(?:^|; )affitor_click_id=([\w-]{1,128})(?:;|$)/)?.[1];
+/// if (id) { document.querySelectorAll('a[href^="https://buy.stripe.com/"]').forEach((a) => { const url = new URL(a.href); url.searchParams.set('client_reference_id', 'affitor_' + id); a.href = url; }); document.querySelectorAll('stripe-pricing-table').forEach((table) => table.setAttribute('client-reference-id', 'affitor_' + id)); }
+/// </script>
+/// ```
+///
+/// The sale is then attributed through the click alone; a customer key, when you know one,
+/// still goes in metadata (`affitor_customer_key`).
+///
 /// ```
 /// use affitor::ClickId;
 /// use affitor::webhook::{LemonSqueezy, Paddle, Stripe, checkout_fields};

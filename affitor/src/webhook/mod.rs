@@ -150,7 +150,9 @@
 //! ignored.
 //!
 //! The customer key is `metadata.affitor_customer_key`, else `client_reference_id`, else
-//! `metadata.user_id`; the click id is `metadata.affitor_click_id`. A renewal reads both from
+//! `metadata.user_id`; the click id is `metadata.affitor_click_id`, else a `client_reference_id`
+//! of the form `affitor_<click id>` (a Payment Link's or a pricing table's, which carry no
+//! metadata: [`checkout_fields`] has the page script), never taken for a customer key. A renewal reads both from
 //! the subscription's metadata: `parent.subscription_details.metadata` (Basil) or
 //! `subscription_details.metadata` (before). So put them in `metadata` and in
 //! `subscription_data.metadata` when you create the Checkout Session.

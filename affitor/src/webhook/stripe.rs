@@ -252,15 +252,16 @@ fn checkout_session(session: Object, event_type: &str) -> Action {
         (session.payment_intent, "payment_intent")
     };
     let metadata = &session.metadata;
+    let (reference_key, reference_click_id) = client_reference(session.client_reference_id);
     Payment {
         transaction_id,
         amount_cents: session.amount_total,
         currency: session.currency,
         customer_key: metadata
             .get("affitor_customer_key")
-            .or(session.client_reference_id)
+            .or(reference_key)
             .or_else(|| metadata.get("user_id")),
-        click_id: metadata.get("affitor_click_id"),
+        click_id: metadata.get("affitor_click_id").or(reference_click_id),
         sale_type: if subscription {
             SaleType::Subscription
         } else {
@@ -277,6 +278,23 @@ fn checkout_session(session: Object, event_type: &str) -> Action {
         currency: "currency",
         exponents: &super::currency::STRIPE,
     })
+}
+
+/// The prefix of a click id carried in a Checkout Session's `client_reference_id`, as a Payment
+/// Link or a pricing table carries it (`?client_reference_id=affitor_<click id>`): never taken
+/// for a customer key.
+const CLICK_REFERENCE_PREFIX: &str = "affitor_";
+
+/// What a session's `client_reference_id` holds: `(customer key, click id)`, a click id when it
+/// has the prefix, the customer key otherwise.
+fn client_reference(reference: Option<String>) -> (Option<String>, Option<String>) {
+    match reference {
+        Some(reference) => match reference.strip_prefix(CLICK_REFERENCE_PREFIX) {
+            Some(click_id) => (None, Some(click_id.to_owned())),
+            None => (Some(reference), None),
+        },
+        None => (None, None),
+    }
 }
 
 fn invoice(invoice: Object, links: &EventLinks) -> Action {
@@ -457,6 +475,21 @@ mod tests {
         let (timestamp, signatures) = HEADER.parse(header.as_bytes()).expect("readable");
         assert_eq!(timestamp, 12);
         assert_eq!(signatures, vec![vec![0xaa; 32], vec![0xbb; 32]]);
+    }
+
+    #[test]
+    fn a_prefixed_client_reference_id_is_a_click_id() {
+        let read = |reference: Option<&str>| client_reference(reference.map(str::to_owned));
+        assert_eq!(
+            read(Some("affitor_cust_42_1714000000000")),
+            (None, Some("cust_42_1714000000000".to_owned()))
+        );
+        assert_eq!(read(Some("user_42")), (Some("user_42".to_owned()), None));
+        assert_eq!(
+            read(Some("Affitor_x")),
+            (Some("Affitor_x".to_owned()), None)
+        );
+        assert_eq!(read(None), (None, None));
     }
 
     #[test]

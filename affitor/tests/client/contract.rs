@@ -433,3 +433,53 @@ fn the_checker_rejects_bad_bodies() {
     }
     assert!(check(&sale, &json!({"transaction_id": "t", "amount_cents": 1})).is_empty());
 }
+
+/// A lead with the caller's `additional_data` (the Node SDK's `trackLead({ additionalData })`)
+/// and a per-call test mode: the caller's fields go out beside `event_name` and `test_mode`, and
+/// the body is still a `LeadRequest`.
+#[tokio::test]
+async fn a_lead_with_additional_data_conforms() {
+    let (url, log) = capture_server().await;
+    let client = client(&url, false);
+    let mut data = Map::new();
+    data.insert("plan".into(), json!("pro"));
+    data.insert(
+        "utm".into(),
+        json!({"source": "newsletter", "campaign": "spring"}),
+    );
+    data.insert("seats".into(), json!(3));
+    client
+        .lead("user_1")
+        .click_id(click_id("cust_42_1714000000000"))
+        .email("ada@example.com")
+        .event_name("signup")
+        .additional_data(data.clone())
+        .send()
+        .await
+        .unwrap();
+    client
+        .lead("user_2")
+        .additional_data(data)
+        .test_mode(true)
+        .send()
+        .await
+        .unwrap();
+    let requests = log.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    let schema = request_schema("/api/v1/track/lead");
+    for request in &requests {
+        let problems = check(&schema, &request.body);
+        assert!(problems.is_empty(), "{problems:#?}\nbody: {}", request.body);
+        assert!(check_customer(&request.body), "{}", request.body);
+        let sent = &request.body["additional_data"];
+        assert_eq!(sent["plan"], "pro");
+        assert_eq!(sent["utm"]["campaign"], "spring");
+        assert_eq!(sent["seats"], 3);
+    }
+    assert_eq!(requests[0].body["additional_data"]["event_name"], "signup");
+    assert_eq!(requests[0].body["additional_data"].get("test_mode"), None);
+    assert_eq!(requests[1].body["additional_data"]["test_mode"], true);
+    // The checker catches a test flag of the wrong type in the caller's data.
+    let bad = json!({"customer_key": "u", "additional_data": {"plan": "pro", "test_mode": "yes"}});
+    assert!(!check(&schema, &bad).is_empty());
+}

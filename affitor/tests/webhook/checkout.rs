@@ -115,3 +115,61 @@ fn without_a_click_id_the_customer_key_still_goes() {
         json!({ "affitor_customer_key": CUSTOMER })
     );
 }
+
+/// A Payment Link (or a pricing table) makes its session without the app: no metadata, and the
+/// page's script put the click id in `client_reference_id` behind `affitor_`. The sale sent
+/// carries that click id, no customer key, and is attributed to its partner.
+#[tokio::test]
+async fn a_payment_link_checkout_is_attributed_to_the_click_id_it_carries() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = mock.client();
+    let body = with_fields("stripe/checkout.session.completed.payment.json", |event| {
+        let session = &mut event["data"]["object"];
+        session["metadata"] = json!({});
+        session["payment_link"] = json!("plink_1QpLyxLkdIwHu7ixPayLink");
+        session["client_reference_id"] = json!(format!("affitor_{click_id}"));
+    });
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+    let tracked = stripe()
+        .track(&client, signed.headers(), signed.body())
+        .await;
+    assert!(
+        matches!(tracked, Tracked::Sale(SaleOutcome::Recorded { .. })),
+        "{tracked:?}"
+    );
+    let sent = &mock.requests_to(Endpoint::Sale)[0].body;
+    assert_eq!(sent["click_id"], click_id.as_str());
+    assert_eq!(sent.get("customer_key"), None, "{sent}");
+    let sales = mock.sales();
+    assert_eq!(sales.len(), 1);
+    assert_eq!(sales[0].transaction_id, "pi_3QpLyxLkdIwHu7ix0mS3hXkT");
+    assert_eq!(sales[0].partner_code.as_deref(), Some("partner"));
+}
+
+/// Metadata wins over a prefixed `client_reference_id`, and an unprefixed one is still the
+/// customer key.
+#[test]
+fn metadata_wins_over_a_click_id_in_the_client_reference_id() {
+    let read = |metadata: Value, reference: &str| {
+        let body = with_fields("stripe/checkout.session.completed.payment.json", |event| {
+            let session = &mut event["data"]["object"];
+            session["metadata"] = metadata;
+            session["client_reference_id"] = json!(reference);
+        });
+        let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+        let event = stripe().verify(signed.headers(), signed.body()).unwrap();
+        let sale = sale(&event);
+        (sale.customer_key.clone(), sale.click_id.clone())
+    };
+    let fields = checkout_fields::<Stripe>(CUSTOMER, Some(&click()), None);
+    assert_eq!(
+        read(fields["metadata"].clone(), "affitor_cust_other_1"),
+        (Some(CUSTOMER.to_owned()), Some(click()))
+    );
+    assert_eq!(
+        read(json!({}), "affitor_cust_other_1"),
+        (None, Some("cust_other_1".parse().unwrap()))
+    );
+    assert_eq!(read(json!({}), CUSTOMER), (Some(CUSTOMER.to_owned()), None));
+}

@@ -46,16 +46,26 @@ pub fn announce(env: &Environment, listening: SocketAddr) {
     }
 }
 
-/// Prints, for each payment webhook on its demo secret, how to send it a signed sample event.
+/// Prints, for each payment webhook on its demo secret, how to send it a signed sample event
+/// with `affitor trigger` (the `affitor-cli` package).
 pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
+    if env.webhooks.demo.is_empty() {
+        return;
+    }
+    println!(
+        "send the payment webhooks a signed sample event with the `affitor` CLI (`cargo install \
+         --path affitor-cli`, or `cargo run -q -p affitor-cli --` in this repository); a second \
+         trigger of the same event is a redelivery, acknowledged without a second sale:"
+    );
     for provider in &env.webhooks.demo {
         println!(
             "{} is unset: on the local stand-in, /webhooks/{provider} verifies with a demo \
-             secret; send it a signed sample sale (then `refund`) as the user of the signup \
-             above (its userId):\n  \
-             cargo run -p example-support --example send-webhook -- {provider} sale USER_ID \
-             http://{listening}",
-            provider.secret_variable()
+             secret; a sample sale (then `refund`) as the user of the signup above (its userId):\n  \
+             affitor trigger {} sale --to http://{listening}/webhooks/{provider} --secret {} \
+             --customer-key USER_ID --click-id {DEMO_CLICK_ID}",
+            provider.secret_variable(),
+            provider.webhook_provider(),
+            provider.demo_secret(),
         );
     }
 }

@@ -18,8 +18,8 @@
 //!   apps, for a [`PaymentProvider`] (`provider`).
 //! - [`PaymentWebhooks`] (`webhooks`): the verifiers of the signed payment webhooks mounted;
 //!   [`PaymentEvent`] and [`webhook_status`] (`payment`): the unsigned demo payment webhook,
-//!   and the answer of each; [`sample`]: signed sample events (the `send-webhook` example
-//!   sends one).
+//!   and the answer of each; [`sample`]: sample provider events for the scenario suite
+//!   (`affitor trigger` sends the same ones to a running app).
 //! - [`shut_down`] (`shutdown`): stopping delivery as an app ends, logging what was left.
 
 mod checkout;

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use affitor::webhook::{LemonSqueezy, Paddle, Polar, Provider as _, Stripe};
-use affitor_mock::SignedWebhook;
+use affitor_mock::{SignedWebhook, WebhookProvider};
 
 use crate::environment::SetupError;
 
@@ -51,7 +51,7 @@ impl PaymentProvider {
     }
 
     /// The secret of the environment (the first, during a rotation), else the demo one (and
-    /// `true`): what `send-webhook` signs with.
+    /// `true`): what to sign a sample event with (`affitor trigger --secret`).
     pub fn secret(self) -> (String, bool) {
         let value = std::env::var(self.secret_variable()).unwrap_or_default();
         match value
@@ -70,6 +70,16 @@ impl PaymentProvider {
             Self::Polar => SignedWebhook::polar(secret, body),
             Self::Paddle => SignedWebhook::paddle(secret, body),
             Self::LemonSqueezy => SignedWebhook::lemon_squeezy(secret, body),
+        }
+    }
+
+    /// The same provider, as `affitor-mock` names it for its sample events.
+    pub fn webhook_provider(self) -> WebhookProvider {
+        match self {
+            Self::Stripe => WebhookProvider::Stripe,
+            Self::Polar => WebhookProvider::Polar,
+            Self::Paddle => WebhookProvider::Paddle,
+            Self::LemonSqueezy => WebhookProvider::LemonSqueezy,
         }
     }
 

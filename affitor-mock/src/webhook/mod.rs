@@ -1,5 +1,7 @@
 //! Payment webhooks signed as Stripe, Polar, Paddle and Lemon Squeezy sign them, for testing a
-//! webhook handler.
+//! webhook handler; `sample.rs`: the events to sign, shaped as each provider sends them.
+
+mod sample;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -9,6 +11,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
+
+pub use sample::{SampleEvent, SampleKind, WebhookProvider};
 
 /// A webhook delivery signed like the payment provider signs it: its headers and its body, to
 /// send to your webhook handler.

@@ -1,0 +1,653 @@
+//! `affitor doctor`: what an integration needs, each check passed or failed with what to do.
+//!
+//! The checks, in order: the API key present and in its shape, the API reachable and the key
+//! accepted, readiness's five gates with their `next_action`, the outbox (`AFFITOR_OUTBOX`)
+//! reachable with its schema current, and each payment provider's webhook secret in the shape
+//! the provider issues. Nothing is sent but one readiness read, and nothing is written.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use affitor::client::ErrorKind;
+use affitor::readiness::{Gate, GateReport, GateStatus, Readiness};
+use affitor::webhook::{LemonSqueezy, Paddle, Polar, Provider, Stripe};
+use affitor::{Client, Error};
+use affitor_outbox::{Outbox, OutboxError};
+use serde_json::{Value, json};
+
+use crate::output::{Output, Status};
+use crate::{API_KEY_VARIABLE, api_client, env_var};
+
+/// The variable of the outbox's location, as the examples and `Outbox::open` read it.
+const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
+
+/// How long the outbox may take to open before it is called unreachable.
+const OUTBOX_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One check: what was checked, how it ended, what was found, and what to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Check {
+    pub(crate) name: String,
+    pub(crate) status: Status,
+    pub(crate) detail: String,
+    pub(crate) fix: Option<String>,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "status": self.status.name(),
+            "detail": self.detail,
+            "fix": self.fix,
+        })
+    }
+}
+
+/// Runs every check, prints them, and exits non-zero when one failed.
+pub(crate) async fn run(out: Output) -> ExitCode {
+    let spinner = out.spinner("checking the integration");
+    let checks = checks().await;
+    drop(spinner);
+    let ok = checks.iter().all(|check| check.status != Status::Fail);
+    out.heading("affitor doctor");
+    for check in &checks {
+        out.status(check.status, &check.name, &check.detail);
+        if let Some(fix) = &check.fix {
+            out.hint(fix);
+        }
+    }
+    let failed = checks
+        .iter()
+        .filter(|check| check.status == Status::Fail)
+        .count();
+    if ok {
+        out.line("\nall checks passed");
+    } else {
+        out.line(format_args!(
+            "\n{failed} check{} failed",
+            if failed == 1 { "" } else { "s" }
+        ));
+    }
+    out.document(&json!({
+        "command": "doctor",
+        "ok": ok,
+        "checks": checks.iter().map(Check::to_json).collect::<Vec<_>>(),
+    }));
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Every check, in order.
+async fn checks() -> Vec<Check> {
+    let mut checks = vec![api_key(env_var(API_KEY_VARIABLE).as_deref())];
+    let client = match api_client() {
+        Ok(client) => {
+            checks.push(Check::new("API URL", Status::Pass, client.base_url()));
+            Some(client)
+        }
+        Err(error) if error.kind() == ErrorKind::MissingApiKey => None,
+        Err(error) => {
+            checks.push(
+                Check::new("API URL", Status::Fail, error.to_string())
+                    .fix("set AFFITOR_API_URL to the API's base URL, or unset it for https://api.affitor.com"),
+            );
+            None
+        }
+    };
+    match &client {
+        Some(client) => checks.extend(api(client).await),
+        None => {
+            let skipped = "skipped: needs a usable AFFITOR_API_KEY";
+            checks.push(Check::new("API reachable", Status::Skip, skipped));
+            checks.push(Check::new("readiness", Status::Skip, skipped));
+        }
+    }
+    checks.push(outbox(env_var(OUTBOX_VARIABLE).as_deref()).await);
+    checks.push(webhook_secret::<Stripe>(stripe_secret));
+    checks.push(webhook_secret::<Polar>(polar_secret));
+    checks.push(webhook_secret::<Paddle>(paddle_secret));
+    checks.push(webhook_secret::<LemonSqueezy>(lemon_squeezy_secret));
+    checks
+}
+
+/// The key's presence and shape; never the key itself.
+fn api_key(key: Option<&str>) -> Check {
+    const NAME: &str = "API key";
+    let Some(key) = key.map(str::trim) else {
+        return Check::new(NAME, Status::Fail, format!("{API_KEY_VARIABLE} is unset")).fix(
+            format!(
+                "set {API_KEY_VARIABLE} to the program API key (aff_...): the Affitor dashboard, \
+                 Program Settings"
+            ),
+        );
+    };
+    if key.starts_with("affk_") {
+        return Check::new(
+            NAME,
+            Status::Fail,
+            format!("{API_KEY_VARIABLE} is a management key (affk_...)"),
+        )
+        .fix("tracking calls need the program API key (aff_...), from Program Settings");
+    }
+    if !key.starts_with("aff_") {
+        return Check::new(
+            NAME,
+            Status::Warn,
+            format!("{API_KEY_VARIABLE} does not start with aff_, as program keys do"),
+        )
+        .fix("check it is the program API key from Program Settings");
+    }
+    Check::new(
+        NAME,
+        Status::Pass,
+        format!("{API_KEY_VARIABLE} is set (aff_...)"),
+    )
+}
+
+/// One readiness read: the API reachable, the key accepted, the five gates.
+async fn api(client: &Client) -> Vec<Check> {
+    match client.readiness().send().await {
+        Ok(readiness) => {
+            let mut checks = vec![Check::new(
+                "API reachable",
+                Status::Pass,
+                format!(
+                    "{}, key accepted: {}",
+                    client.base_url(),
+                    program(&readiness)
+                ),
+            )];
+            checks.extend(gates(&readiness));
+            checks
+        }
+        Err(error) if error.kind() == ErrorKind::Unauthorized => vec![
+            Check::new(
+                "API reachable",
+                Status::Fail,
+                format!("{} refused the API key (401)", client.base_url()),
+            )
+            .fix(
+                "copy the program API key again from Program Settings: a regenerated key \
+                 replaces the old one at once; a management key (affk_) is refused",
+            ),
+            Check::new("readiness", Status::Skip, "skipped: the key was refused"),
+        ],
+        Err(error) => vec![
+            Check::new("API reachable", Status::Fail, short(&error)).fix(unreachable_fix(&error)),
+            Check::new("readiness", Status::Skip, "skipped: the API did not answer"),
+        ],
+    }
+}
+
+/// `program 42, state ready`.
+pub(crate) fn program(readiness: &Readiness) -> String {
+    let program = readiness
+        .program_id
+        .map_or_else(|| "the program".to_owned(), |id| format!("program {id}"));
+    format!("{program}, state {}", crate::test::state_name(readiness))
+}
+
+/// An error's message, on one line.
+fn short(error: &Error) -> String {
+    error.to_string().replace('\n', " ")
+}
+
+/// What to do when the API could not be read.
+fn unreachable_fix(error: &Error) -> String {
+    match error.kind() {
+        ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Network => {
+            "check AFFITOR_API_URL (unset: https://api.affitor.com) and that this machine reaches \
+             it (a proxy, a firewall)"
+                .to_owned()
+        }
+        ErrorKind::Rejected | ErrorKind::Decode => {
+            "the answer is not the Affitor API's: check that AFFITOR_API_URL is its base URL \
+             (scheme, host and port, no path)"
+                .to_owned()
+        }
+        _ => {
+            "try again shortly; if it goes on, see status.affitor.com or Affitor support".to_owned()
+        }
+    }
+}
+
+/// A check per readiness gate, with its `next_action` as what to do.
+pub(crate) fn gates(readiness: &Readiness) -> Vec<Check> {
+    readiness
+        .gates
+        .iter()
+        .map(|(gate, report)| gate_check(&gate, report))
+        .collect()
+}
+
+fn gate_check(gate: &Gate, report: &GateReport) -> Check {
+    let name = format!("gate: {}", gate_name(gate));
+    let mut detail = match &report.status {
+        GateStatus::Pass => "pass".to_owned(),
+        GateStatus::Fail => "fail".to_owned(),
+        GateStatus::Unknown => "unknown".to_owned(),
+        GateStatus::Other(status) => status.clone(),
+        _ => "unknown".to_owned(),
+    };
+    for extra in [&report.detail, &report.mode].into_iter().flatten() {
+        detail = format!("{detail} ({extra})");
+    }
+    let status = match report.status {
+        GateStatus::Pass => Status::Pass,
+        GateStatus::Fail => Status::Fail,
+        _ => Status::Warn,
+    };
+    let check = Check::new(name, status, detail);
+    match (&report.next_action, status) {
+        (Some(action), _) => check.fix(next_action(action, report.endpoint.as_deref())),
+        (None, Status::Fail) => check.fix("see the program's page in the Affitor dashboard"),
+        (None, _) => check,
+    }
+}
+
+/// A gate's name, as the API writes it.
+pub(crate) fn gate_name(gate: &Gate) -> &str {
+    match gate {
+        Gate::Profile => "profile",
+        Gate::Economics => "economics",
+        Gate::Payout => "payout",
+        Gate::Tracking => "tracking",
+        Gate::Live => "live",
+        Gate::Other(name) => name,
+        _ => "other",
+    }
+}
+
+/// What a gate's `next_action` asks, in words, with the code itself.
+pub(crate) fn next_action(action: &str, endpoint: Option<&str>) -> String {
+    let words = match action {
+        "complete_program_profile" => {
+            "complete the program's profile in the Affitor dashboard".to_owned()
+        }
+        "set_commission_policy" => "set a commission policy in the Affitor dashboard".to_owned(),
+        "surface_stripe_connect_url" => match endpoint {
+            Some(endpoint) => format!("connect payouts with Stripe: {endpoint}"),
+            None => "connect payouts with Stripe in the Affitor dashboard".to_owned(),
+        },
+        "install_tracker_or_send_events" => {
+            "install the tracker script on your pages, or send a click, lead or sale".to_owned()
+        }
+        "run_synthetic_sale_chain" => "run `affitor test chain`".to_owned(),
+        _ => return format!("next_action: {action}"),
+    };
+    format!("{words} (next_action: {action})")
+}
+
+/// The outbox at `location` opened as the app opens it, with no relay: reachable (TLS
+/// included) and its schema current. A SQLite file that does not exist yet is not created.
+async fn outbox(location: Option<&str>) -> Check {
+    const NAME: &str = "outbox";
+    let Some(location) = location.map(str::trim) else {
+        return Check::new(
+            NAME,
+            Status::Skip,
+            format!("{OUTBOX_VARIABLE} is unset: events wait in memory until they are sent"),
+        )
+        .fix(format!(
+            "for delivery that survives a restart, set {OUTBOX_VARIABLE} to a SQLite path or a \
+             postgres:// URL"
+        ));
+    };
+    if let Some(path) = sqlite_path(location)
+        && !std::path::Path::new(path).exists()
+    {
+        return Check::new(
+            NAME,
+            Status::Pass,
+            format!("no file yet at {path}: the app creates it at its first start"),
+        );
+    }
+    // The outbox never sends: its relay is off and nothing is written. A client is all it
+    // needs to open.
+    let client = match api_client().or_else(|_| Client::builder().api_key("aff_doctor").build()) {
+        Ok(client) => client,
+        Err(error) => return Check::new(NAME, Status::Fail, short(&error)),
+    };
+    let opened = tokio::time::timeout(
+        OUTBOX_TIMEOUT,
+        Outbox::builder(client).relay(false).open(location),
+    )
+    .await;
+    match opened {
+        Ok(Ok(outbox)) => {
+            let detail = format!("{}: reachable, schema current", outbox.location());
+            outbox.shutdown(Duration::from_secs(2)).await;
+            Check::new(NAME, Status::Pass, detail)
+        }
+        Ok(Err(error)) => Check::new(NAME, Status::Fail, error.to_string()).fix(outbox_fix(&error)),
+        Err(_) => Check::new(
+            NAME,
+            Status::Fail,
+            format!(
+                "the outbox did not open within {}s",
+                OUTBOX_TIMEOUT.as_secs()
+            ),
+        )
+        .fix("check that the database is up and reachable from this machine"),
+    }
+}
+
+/// What to do about an outbox that did not open.
+fn outbox_fix(error: &OutboxError) -> &'static str {
+    match error {
+        OutboxError::Open { .. } => {
+            "check that the database is up and reachable from this machine: host, port, user, \
+             password, and TLS (sslmode, sslrootcert)"
+        }
+        OutboxError::Unusable { .. } => {
+            "apply this version's outbox schema (a migration), or point AFFITOR_OUTBOX at a store \
+             this process can write"
+        }
+        _ => "set AFFITOR_OUTBOX to a SQLite path or a postgres:// URL",
+    }
+}
+
+/// The file a SQLite location names: a path, or `sqlite:` / `sqlite://` before one (its query
+/// left out). `None` for Postgres and anything else.
+fn sqlite_path(location: &str) -> Option<&str> {
+    let path = match location.strip_prefix("sqlite://") {
+        Some(path) => path,
+        None => match location.strip_prefix("sqlite:") {
+            Some(path) => path,
+            None if location.contains("://") || location.contains('=') => return None,
+            None => location,
+        },
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// A provider's webhook secrets (several, comma-separated, during a rotation), each checked
+/// against the shape the provider issues; never shown.
+fn webhook_secret<P: Provider>(shape: fn(&str) -> Shape) -> Check {
+    let name = format!("{} webhook secret", P::NAME);
+    let variable = P::SECRET_VARIABLE;
+    let Some(value) = env_var(variable) else {
+        return Check::new(
+            name,
+            Status::Skip,
+            format!(
+                "{variable} is unset: set it where the app takes {} webhooks",
+                P::NAME
+            ),
+        );
+    };
+    secrets_check(name, variable, &value, shape)
+}
+
+fn secrets_check(name: String, variable: &str, value: &str, shape: fn(&str) -> Shape) -> Check {
+    // Split as the verifier splits it: commas and whitespace.
+    let secrets: Vec<&str> = value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|secret| !secret.is_empty())
+        .collect();
+    let count = match secrets.len() {
+        1 => "1 secret".to_owned(),
+        n => format!("{n} secrets (a rotation)"),
+    };
+    let shapes: Vec<(usize, Shape)> = secrets
+        .iter()
+        .enumerate()
+        .map(|(index, secret)| (index, quoted(secret).unwrap_or_else(|| shape(secret))))
+        .collect();
+    let worst = shapes
+        .iter()
+        .find(|(_, shape)| matches!(shape, Shape::Wrong(_)))
+        .or_else(|| {
+            shapes
+                .iter()
+                .find(|(_, shape)| matches!(shape, Shape::Unusual(_)))
+        });
+    let which = |index: usize| match secrets.len() {
+        1 => variable.to_owned(),
+        _ => format!("{variable}'s secret #{}", index + 1),
+    };
+    match worst {
+        Some((index, Shape::Wrong(problem))) => {
+            Check::new(name, Status::Fail, format!("{}: {problem}", which(*index)))
+                .fix("copy the endpoint's signing secret from the provider's dashboard")
+        }
+        Some((index, Shape::Unusual(problem))) => {
+            Check::new(name, Status::Warn, format!("{}: {problem}", which(*index))).fix(format!(
+                "check it is the endpoint's signing secret ({count})"
+            ))
+        }
+        Some((_, Shape::Expected)) | None => Check::new(
+            name,
+            Status::Pass,
+            format!("{variable}: {count}, in the provider's shape"),
+        ),
+    }
+}
+
+/// How a secret compares with the shape its provider issues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Shape {
+    /// As the provider issues it.
+    Expected,
+    /// Not the usual shape, but it may work: worth a look.
+    Unusual(String),
+    /// Not a signing secret of this provider: every signature will be refused.
+    Wrong(String),
+}
+
+/// A secret in quotes: the quotes are part of it, and every signature will be refused.
+fn quoted(secret: &str) -> Option<Shape> {
+    let quote = |c: char| c == '"' || c == '\'';
+    (secret.starts_with(quote) || secret.ends_with(quote)).then(|| {
+        Shape::Wrong("is in quotes, which become part of the secret: remove them".to_owned())
+    })
+}
+
+/// `whsec_` and at least 16 letters and digits: Stripe's endpoint secret (Dashboard →
+/// Webhooks, or `stripe listen`).
+fn stripe_secret(secret: &str) -> Shape {
+    match secret.strip_prefix("whsec_") {
+        Some(rest) if rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            Shape::Expected
+        }
+        Some(_) => {
+            Shape::Wrong("starts with whsec_ but is cut short or holds other characters".to_owned())
+        }
+        None if ["sk_", "rk_", "pk_"]
+            .iter()
+            .any(|key| secret.starts_with(key)) =>
+        {
+            Shape::Wrong(
+                "is a Stripe API key, not the endpoint's signing secret (whsec_...)".to_owned(),
+            )
+        }
+        None => {
+            Shape::Wrong("does not start with whsec_, as Stripe's signing secrets do".to_owned())
+        }
+    }
+}
+
+/// `polar_whs_...` as Polar issues it, or a Standard Webhooks `whsec_<base64>`; Polar's SDK
+/// takes any string, so another shape is only unusual.
+fn polar_secret(secret: &str) -> Shape {
+    if let Some(rest) = secret.strip_prefix("polar_whs_") {
+        return if rest.len() >= 16 {
+            Shape::Expected
+        } else {
+            Shape::Unusual("starts with polar_whs_ but is short".to_owned())
+        };
+    }
+    if let Some(rest) = secret.strip_prefix("whsec_") {
+        let base64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+        return if !rest.is_empty() && rest.bytes().all(base64) {
+            Shape::Expected
+        } else {
+            Shape::Unusual("starts with whsec_ but what follows is not base64".to_owned())
+        };
+    }
+    if ["polar_oat_", "polar_pat_", "polar_at_"]
+        .iter()
+        .any(|token| secret.starts_with(token))
+    {
+        return Shape::Wrong("is a Polar access token, not the webhook's secret".to_owned());
+    }
+    Shape::Unusual("does not start with polar_whs_, as Polar's webhook secrets do".to_owned())
+}
+
+/// `pdl_ntfset_...`: a Paddle notification destination's secret key.
+fn paddle_secret(secret: &str) -> Shape {
+    if secret.starts_with("pdl_ntfset_") && secret.len() >= "pdl_ntfset_".len() + 16 {
+        return Shape::Expected;
+    }
+    if secret.contains("_apikey_") {
+        return Shape::Wrong(
+            "is a Paddle API key, not the notification destination's secret key".to_owned(),
+        );
+    }
+    Shape::Unusual(
+        "does not look like a notification destination's secret key (pdl_ntfset_...)".to_owned(),
+    )
+}
+
+/// The signing secret chosen in Lemon Squeezy's dashboard: 6 to 40 characters.
+fn lemon_squeezy_secret(secret: &str) -> Shape {
+    match secret.chars().count() {
+        0..6 => Shape::Wrong(
+            "is shorter than the 6 characters Lemon Squeezy asks of a signing secret".to_owned(),
+        ),
+        6..=40 => Shape::Expected,
+        _ => Shape::Unusual(
+            "is longer than the 40 characters Lemon Squeezy takes for a signing secret".to_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_key_is_checked_never_shown() {
+        let missing = api_key(None);
+        assert_eq!(missing.status, Status::Fail);
+        assert!(missing.detail.contains("AFFITOR_API_KEY"), "{missing:?}");
+        let management = api_key(Some("affk_s3cret_value"));
+        assert_eq!(management.status, Status::Fail);
+        assert_eq!(api_key(Some("sk_live_x")).status, Status::Warn);
+        let good = api_key(Some(" aff_live_s3cret\n"));
+        assert_eq!(good.status, Status::Pass);
+        for check in [management, good] {
+            assert!(!format!("{check:?}").contains("s3cret"), "{check:?}");
+        }
+    }
+
+    #[test]
+    fn stripe_secrets() {
+        assert_eq!(
+            stripe_secret("whsec_0123456789abcdefABCDEF0123456789"),
+            Shape::Expected
+        );
+        assert!(matches!(stripe_secret("whsec_short"), Shape::Wrong(_)));
+        assert!(
+            matches!(stripe_secret("sk_live_abc"), Shape::Wrong(problem) if problem.contains("API key"))
+        );
+        assert!(matches!(stripe_secret("my_secret"), Shape::Wrong(_)));
+    }
+
+    #[test]
+    fn polar_secrets() {
+        assert_eq!(
+            polar_secret("polar_whs_0123456789abcdefghij"),
+            Shape::Expected
+        );
+        assert_eq!(
+            polar_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Shape::Expected
+        );
+        assert!(matches!(polar_secret("polar_oat_abc"), Shape::Wrong(_)));
+        assert!(matches!(polar_secret("anything"), Shape::Unusual(_)));
+    }
+
+    #[test]
+    fn paddle_and_lemon_squeezy_secrets() {
+        assert_eq!(
+            paddle_secret("pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5vEI"),
+            Shape::Expected
+        );
+        assert!(matches!(
+            paddle_secret("pdl_live_apikey_01abc"),
+            Shape::Wrong(_)
+        ));
+        assert!(matches!(paddle_secret("something"), Shape::Unusual(_)));
+        assert!(matches!(lemon_squeezy_secret("abc"), Shape::Wrong(_)));
+        assert_eq!(lemon_squeezy_secret("a-signing-secret"), Shape::Expected);
+        assert!(matches!(
+            lemon_squeezy_secret(&"x".repeat(41)),
+            Shape::Unusual(_)
+        ));
+    }
+
+    #[test]
+    fn a_rotation_is_checked_secret_by_secret_and_the_worst_is_told() {
+        let name = || "Stripe webhook secret".to_owned();
+        let variable = "STRIPE_WEBHOOK_SECRET";
+        let good = "whsec_0123456789abcdefABCDEF0123456789";
+        let two = secrets_check(name(), variable, &format!("{good}, {good}"), stripe_secret);
+        assert_eq!(two.status, Status::Pass);
+        assert!(two.detail.contains("2 secrets"), "{two:?}");
+        let bad = secrets_check(
+            name(),
+            variable,
+            &format!("{good},sk_live_s3cret"),
+            stripe_secret,
+        );
+        assert_eq!(bad.status, Status::Fail);
+        assert!(bad.detail.contains("secret #2"), "{bad:?}");
+        assert!(!format!("{bad:?}").contains("s3cret"), "{bad:?}");
+        let quoted = secrets_check(name(), variable, &format!("\"{good}\""), stripe_secret);
+        assert_eq!(quoted.status, Status::Fail);
+        assert!(quoted.detail.contains("quotes"), "{quoted:?}");
+    }
+
+    #[test]
+    fn sqlite_locations_are_told_from_postgres() {
+        assert_eq!(sqlite_path("outbox.db"), Some("outbox.db"));
+        assert_eq!(
+            sqlite_path("sqlite://data/outbox.db?mode=rwc"),
+            Some("data/outbox.db")
+        );
+        assert_eq!(sqlite_path("sqlite:outbox.db"), Some("outbox.db"));
+        assert_eq!(sqlite_path("postgres://u:p@db/x"), None);
+        assert_eq!(sqlite_path("host=db dbname=shop"), None);
+        assert_eq!(sqlite_path("pg://x"), None);
+    }
+
+    #[test]
+    fn next_actions_read_as_what_to_do() {
+        assert_eq!(
+            next_action("run_synthetic_sale_chain", None),
+            "run `affitor test chain` (next_action: run_synthetic_sale_chain)"
+        );
+        assert!(next_action("surface_stripe_connect_url", Some("https://x")).contains("https://x"));
+        assert_eq!(next_action("new_thing", None), "next_action: new_thing");
+    }
+}

@@ -1,0 +1,138 @@
+//! `affitor`: check an Affitor integration in one command.
+//!
+//! - `affitor doctor`: what an integration needs, each line passed or failed with what to do.
+//! - `affitor test chain`: the verification chain, then readiness until the integration is
+//!   verified; `affitor test lead|sale|refund`: one event, in test mode.
+//! - `affitor trigger <provider> <event> --to URL`: a payment provider's sample event, signed
+//!   as the provider signs it, posted to your app's webhook.
+//! - `affitor mock`: the local stand-in of the Affitor API, for apps and tests in any language.
+//!
+//! It reads the environment `affitor::Client::from_env` reads: `AFFITOR_API_KEY`, and
+//! `AFFITOR_API_URL` (or `AFFITOR_API_BASE`; `https://api.affitor.com` when neither is set).
+//! `--json` prints one JSON document per command result, for scripts. The exit status is 0 when
+//! everything passed, 1 when something failed, 2 for a command line it cannot read.
+
+mod doctor;
+mod mock;
+mod output;
+mod test;
+mod trigger;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use affitor::Client;
+use affitor::client::RetryPolicy;
+use clap::{Parser, Subcommand};
+
+use crate::output::Output;
+
+/// Check an Affitor integration: its configuration, the API, the verification chain, your
+/// payment webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "affitor", version)]
+#[command(
+    after_help = "Environment: AFFITOR_API_KEY (the program API key, aff_...), \
+    AFFITOR_API_URL (default https://api.affitor.com), AFFITOR_OUTBOX, \
+    STRIPE_WEBHOOK_SECRET, POLAR_WEBHOOK_SECRET, PADDLE_WEBHOOK_SECRET, \
+    LEMONSQUEEZY_WEBHOOK_SECRET. NO_COLOR turns colour off."
+)]
+struct Cli {
+    /// Print one JSON document per command result, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check what the integration needs: the API key, the API, readiness's five gates, the
+    /// outbox, the webhook secrets. Exits non-zero when something fails.
+    Doctor,
+    /// Send test events to the Affitor API.
+    #[command(subcommand)]
+    Test(test::TestCommand),
+    /// Sign a payment provider's sample event as the provider does and post it to your app's
+    /// webhook.
+    Trigger(trigger::TriggerArgs),
+    /// Run the local stand-in of the Affitor API until Ctrl-C.
+    Mock(mock::MockArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("affitor: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Doctor => doctor::run(out).await,
+            Command::Test(command) => test::run(out, command).await,
+            Command::Trigger(args) => trigger::run(out, args).await,
+            Command::Mock(args) => mock::run(out, args).await,
+        }
+    })
+}
+
+/// The variable of the program API key.
+const API_KEY_VARIABLE: &str = "AFFITOR_API_KEY";
+
+/// The value of the environment variable `name`, unless it is unset or blank.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+/// The client of the API the environment names, as `Client::from_env` reads it (the key from
+/// `AFFITOR_API_KEY`, the URL from `AFFITOR_API_URL` or `AFFITOR_API_BASE`), with the CLI's
+/// user agent and retries that keep a person waiting seconds, not minutes.
+///
+/// # Errors
+///
+/// `MissingApiKey` when `AFFITOR_API_KEY` is unset, and the errors of `ClientBuilder::build`.
+fn api_client() -> Result<Client, affitor::Error> {
+    let mut builder = Client::builder()
+        .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(10))
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(3)
+                .deadline(Duration::from_secs(25)),
+        );
+    if let Some(key) = env_var(API_KEY_VARIABLE) {
+        builder = builder.api_key(key);
+    }
+    if let Some(url) = env_var("AFFITOR_API_URL").or_else(|| env_var("AFFITOR_API_BASE")) {
+        builder = builder.base_url(url);
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_is_a_global_flag() {
+        let cli = Cli::try_parse_from(["affitor", "doctor", "--json"]).unwrap();
+        assert!(cli.json);
+        assert!(matches!(cli.command, Command::Doctor));
+    }
+}

@@ -1,0 +1,207 @@
+//! What the commands print: lines a person reads (a mark and colour per status, when the
+//! terminal has colour and `NO_COLOR` is unset; a spinner on stderr while waiting, when stderr
+//! is a terminal), or with `--json` one JSON document per command result on stdout.
+
+use std::fmt::{self, Display};
+use std::io::IsTerminal as _;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anstyle::{AnsiColor, Style};
+use serde_json::Value;
+
+/// How a check or a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// It is as it should be.
+    Pass,
+    /// It is not: the command exits non-zero.
+    Fail,
+    /// It may be wrong: worth a look, the command still succeeds.
+    Warn,
+    /// Not checked: not configured, or an earlier check failed.
+    Skip,
+}
+
+impl Status {
+    /// The status as `--json` writes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Warn => "warn",
+            Self::Skip => "skip",
+        }
+    }
+
+    fn mark(self) -> &'static str {
+        match self {
+            Self::Pass => "✓",
+            Self::Fail => "✗",
+            Self::Warn => "!",
+            Self::Skip => "-",
+        }
+    }
+
+    fn style(self) -> Style {
+        match self {
+            Self::Pass => AnsiColor::Green.on_default().bold(),
+            Self::Fail => AnsiColor::Red.on_default().bold(),
+            Self::Warn => AnsiColor::Yellow.on_default().bold(),
+            Self::Skip => Style::new().dimmed(),
+        }
+    }
+}
+
+/// Where a command prints: a person's terminal, or `--json`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Output {
+    json: bool,
+}
+
+impl Output {
+    pub(crate) fn new(json: bool) -> Self {
+        Self { json }
+    }
+
+    /// A line for a person (nothing with `--json`). Colour is stripped when stdout is not a
+    /// terminal, or `NO_COLOR` is set.
+    pub(crate) fn line(self, text: impl Display) {
+        if !self.json {
+            anstream::println!("{text}");
+        }
+    }
+
+    /// `✓ label  detail`, the mark and the label in the status's colour.
+    pub(crate) fn status(self, status: Status, label: &str, detail: &str) {
+        let style = status.style();
+        self.line(format_args!(
+            "{style}{} {label:<width$}{style:#} {detail}",
+            status.mark(),
+            width = LABEL_WIDTH
+        ));
+    }
+
+    /// What to do about the line above, indented under it.
+    pub(crate) fn hint(self, text: &str) {
+        let style = AnsiColor::Cyan.on_default();
+        self.line(format_args!(
+            "  {:width$} {style}→ {text}{style:#}",
+            "",
+            width = LABEL_WIDTH
+        ));
+    }
+
+    /// A heading for a person.
+    pub(crate) fn heading(self, text: &str) {
+        let style = Style::new().bold();
+        self.line(format_args!("{style}{text}{style:#}"));
+    }
+
+    /// The command's result, with `--json`: one document on one line.
+    pub(crate) fn document(self, value: &Value) {
+        if self.json {
+            println!("{value}");
+        }
+    }
+
+    /// A spinner on stderr with `message`, until it is dropped: only for a person at a terminal.
+    /// Must run inside the tokio runtime.
+    pub(crate) fn spinner(self, message: impl Into<String>) -> Spinner {
+        let message = Arc::new(Mutex::new(message.into()));
+        let shown = !self.json && std::io::stderr().is_terminal();
+        let task = shown.then(|| {
+            let message = Arc::clone(&message);
+            tokio::spawn(async move {
+                for frame in FRAMES.iter().cycle() {
+                    let text = message.lock().map(|text| text.clone()).unwrap_or_default();
+                    {
+                        let mut stderr = std::io::stderr().lock();
+                        let _ = write!(stderr, "\r\x1b[2K{frame} {text}");
+                        let _ = stderr.flush();
+                    }
+                    tokio::time::sleep(Duration::from_millis(90)).await;
+                }
+            })
+        });
+        Spinner { message, task }
+    }
+}
+
+/// How wide the label column is.
+const LABEL_WIDTH: usize = 28;
+
+/// The spinner's frames.
+const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// A spinner on stderr; cleared when dropped. See [`Output::spinner`].
+#[derive(Debug)]
+pub(crate) struct Spinner {
+    message: Arc<Mutex<String>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Spinner {
+    /// Shows `message` from the next frame on.
+    pub(crate) fn set_message(&self, message: impl Into<String>) {
+        if let Ok(mut text) = self.message.lock() {
+            *text = message.into();
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let mut stderr = std::io::stderr().lock();
+            let _ = write!(stderr, "\r\x1b[2K");
+            let _ = stderr.flush();
+        }
+    }
+}
+
+/// A duration as a person reads it: `45s`, `2m 05s`, `30 min`.
+pub(crate) fn duration(duration: Duration) -> impl Display {
+    struct Shown(Duration);
+    impl Display for Shown {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let seconds = self.0.as_secs();
+            match seconds {
+                0..60 => write!(f, "{seconds}s"),
+                60..3600 if seconds.is_multiple_of(60) => write!(f, "{} min", seconds / 60),
+                60..3600 => write!(f, "{}m {:02}s", seconds / 60, seconds % 60),
+                _ => write!(f, "{}h {:02}m", seconds / 3600, seconds % 3600 / 60),
+            }
+        }
+    }
+    Shown(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        let shown = |seconds| duration(Duration::from_secs(seconds)).to_string();
+        assert_eq!(shown(5), "5s");
+        assert_eq!(shown(125), "2m 05s");
+        assert_eq!(shown(1800), "30 min");
+        assert_eq!(shown(3900), "1h 05m");
+    }
+
+    #[test]
+    fn every_status_has_a_mark_and_a_name() {
+        for (status, name) in [
+            (Status::Pass, "pass"),
+            (Status::Fail, "fail"),
+            (Status::Warn, "warn"),
+            (Status::Skip, "skip"),
+        ] {
+            assert_eq!(status.name(), name);
+            assert!(!status.mark().is_empty());
+        }
+    }
+}

@@ -1,0 +1,527 @@
+//! `affitor test`: the verification chain, then readiness until the integration is verified
+//! (`chain`), or one event in test mode (`lead`, `sale`, `refund`).
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use affitor::client::{ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome};
+use affitor::readiness::{ChainRun, ChainVerdict, Readiness, ReadinessState, StepVerdict};
+use affitor::{ClickId, Client, Error};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::doctor::{gate_name, next_action};
+use crate::output::{Output, Status, duration};
+use crate::{API_KEY_VARIABLE, api_client};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TestCommand {
+    /// Run the verification chain (a synthetic click → lead → sale through Affitor's real
+    /// attribution), then read readiness until the integration is verified or the time is up.
+    Chain {
+        /// How long to wait for `integration_verified`, in seconds (or `90s`, `2m`).
+        #[arg(long, default_value = "60", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Send a lead in test mode (`additional_data.test_mode`): recorded apart, never attributed.
+    Lead(EventArgs),
+    /// Send a sale in test mode: recorded apart, no commission.
+    Sale(SaleArgs),
+    /// Refund a sale: with no --transaction-id, a sale sent first in test mode.
+    Refund(RefundArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EventArgs {
+    /// The customer key (your user id).
+    #[arg(long, default_value = "affitor_cli_test")]
+    customer_key: String,
+    /// A click id (the `affitor_click_id` cookie's value).
+    #[arg(long)]
+    click_id: Option<ClickId>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SaleArgs {
+    #[command(flatten)]
+    event: EventArgs,
+    /// The sale's transaction id (default: a new one each time).
+    #[arg(long)]
+    transaction_id: Option<String>,
+    /// The amount, in cents.
+    #[arg(long, default_value_t = 4900)]
+    amount_cents: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RefundArgs {
+    /// The transaction id of the sale to refund (default: a sale sent first, in test mode).
+    #[arg(long)]
+    transaction_id: Option<String>,
+    /// The refunded amount, in cents, for a partial refund (default: all of it).
+    #[arg(long)]
+    amount_cents: Option<u64>,
+}
+
+/// Reads `60`, `90s` or `2m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.strip_suffix('m') {
+        Some(minutes) => (minutes, 60),
+        None => (text.strip_suffix('s').unwrap_or(text), 1),
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .map(|number| Duration::from_secs(number * unit))
+        .map_err(|_| {
+            format!("`{text}` is not a duration: write seconds (`60`, `90s`) or minutes (`2m`)")
+        })
+}
+
+pub(crate) async fn run(out: Output, command: TestCommand) -> ExitCode {
+    let name = match &command {
+        TestCommand::Chain { .. } => "test chain",
+        TestCommand::Lead(_) => "test lead",
+        TestCommand::Sale(_) => "test sale",
+        TestCommand::Refund(_) => "test refund",
+    };
+    let client = match api_client() {
+        Ok(client) => client,
+        Err(error) => return failed(out, name, &error, json!({})),
+    };
+    match command {
+        TestCommand::Chain { timeout } => chain(out, &client, timeout).await,
+        TestCommand::Lead(args) => lead(out, &client, args).await,
+        TestCommand::Sale(args) => sale(out, &client, args).await,
+        TestCommand::Refund(args) => refund(out, &client, args).await,
+    }
+}
+
+/// Prints why `command` failed, with what to do, and exits 1.
+fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> ExitCode {
+    out.status(Status::Fail, command, &error.to_string().replace('\n', " "));
+    let fix = match error.kind() {
+        ErrorKind::MissingApiKey => Some(format!(
+            "set {API_KEY_VARIABLE} to the program API key (aff_...), from Program Settings"
+        )),
+        ErrorKind::Unauthorized => Some(format!(
+            "the API refused {API_KEY_VARIABLE}: copy the program API key again from Program \
+             Settings"
+        )),
+        ErrorKind::RateLimited => Some(format!(
+            "the program ran its 10 chains of the hour: try again in {}",
+            duration(error.retry_after().unwrap_or(Duration::from_secs(60)))
+        )),
+        ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Network => Some(
+            "check AFFITOR_API_URL and this machine's network; `affitor doctor` tells more"
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    if let Some(fix) = &fix {
+        out.hint(fix);
+    }
+    document["command"] = json!(command);
+    document["ok"] = json!(false);
+    document["error"] = json!({
+        "kind": format!("{:?}", error.kind()),
+        "message": error.to_string(),
+        "status": error.status().map(|status| status.as_u16()),
+        "retry_after_seconds": error.retry_after().map(|wait| wait.as_secs()),
+        "fix": fix,
+    });
+    out.document(&document);
+    ExitCode::FAILURE
+}
+
+/// The chain, then readiness until `integration_verified` or `timeout`.
+async fn chain(out: Output, client: &Client, timeout: Duration) -> ExitCode {
+    let deadline = Instant::now() + timeout;
+    let spinner = out.spinner("running the verification chain: click → lead → sale");
+    // One readiness read comes with the chain; the polls below print each verdict.
+    let verification = client
+        .verification()
+        .polls(1)
+        .poll_interval(Duration::ZERO)
+        .send()
+        .await;
+    let verification = match verification {
+        Ok(verification) => verification,
+        Err(error) => {
+            drop(spinner);
+            return failed(out, "test chain", &error, json!({}));
+        }
+    };
+    let run = verification.chain;
+    out.status(
+        if run.attributed {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
+        "chain",
+        &chain_text(&run),
+    );
+    let mut readiness = verification.readiness;
+    let mut reads = vec![readiness_json(&readiness)];
+    print_readiness(out, &readiness);
+    while run.attributed && !readiness.integration_verified {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let wait = readiness.poll_interval.min(left);
+        spinner.set_message(format!(
+            "waiting {} for readiness (retry_after_seconds), {} left",
+            duration(wait),
+            duration(left)
+        ));
+        tokio::time::sleep(wait).await;
+        spinner.set_message("reading readiness");
+        readiness = match client.readiness().send().await {
+            Ok(readiness) => readiness,
+            Err(error) => {
+                drop(spinner);
+                let document = json!({ "chain": chain_json(&run), "readiness": reads });
+                return failed(out, "test chain", &error, document);
+            }
+        };
+        reads.push(readiness_json(&readiness));
+        print_readiness(out, &readiness);
+    }
+    drop(spinner);
+    let verified = run.attributed && readiness.integration_verified;
+    if verified {
+        out.status(
+            Status::Pass,
+            "integration verified",
+            &crate::doctor::program(&readiness),
+        );
+    } else if !run.attributed {
+        out.status(
+            Status::Fail,
+            "not verified",
+            "the synthetic sale was not attributed",
+        );
+        out.hint(&chain_fix(&run));
+    } else {
+        out.status(
+            Status::Fail,
+            "not verified",
+            &format!("not within {}", duration(timeout)),
+        );
+        if let Some((gate, report)) = readiness.blocking_gate() {
+            let action = report.next_action.as_deref().map_or_else(
+                || "see the program in the Affitor dashboard".to_owned(),
+                |action| next_action(action, report.endpoint.as_deref()),
+            );
+            out.hint(&format!(
+                "blocked at the {} gate: {action}",
+                gate_name(&gate)
+            ));
+        }
+    }
+    out.document(&json!({
+        "command": "test chain",
+        "ok": verified,
+        "verified": verified,
+        "chain": chain_json(&run),
+        "readiness": reads,
+    }));
+    if verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// What to do when the synthetic sale was not attributed.
+fn chain_fix(run: &ChainRun) -> String {
+    if run.verdict.sale == StepVerdict::Unattributed {
+        return "an unattributed synthetic sale usually means the program has no active \
+                commission policy: set one in the Affitor dashboard, then run this again"
+            .to_owned();
+    }
+    "run `affitor doctor` to see which gate blocks the program".to_owned()
+}
+
+/// `click attributed · lead attributed · sale attributed`.
+fn chain_text(run: &ChainRun) -> String {
+    let ChainVerdict {
+        click, lead, sale, ..
+    } = &run.verdict;
+    format!(
+        "click {} · lead {} · sale {}",
+        step_name(click),
+        step_name(lead),
+        step_name(sale)
+    )
+}
+
+fn chain_json(run: &ChainRun) -> Value {
+    json!({
+        "attributed": run.attributed,
+        "short_code": run.short_code,
+        "customer_key": run.customer_key,
+        "verdict": {
+            "click": step_name(&run.verdict.click),
+            "lead": step_name(&run.verdict.lead),
+            "sale": step_name(&run.verdict.sale),
+        },
+    })
+}
+
+/// A chain step's verdict, as the API writes it.
+fn step_name(step: &StepVerdict) -> &str {
+    match step {
+        StepVerdict::Attributed => "attributed",
+        StepVerdict::Unattributed => "unattributed",
+        StepVerdict::WrongPartner => "wrong_partner",
+        StepVerdict::Pending => "pending",
+        StepVerdict::Other(other) => other,
+        _ => "unknown",
+    }
+}
+
+/// The readiness state, as the API writes it.
+pub(crate) fn state_name(readiness: &Readiness) -> &str {
+    match &readiness.state {
+        ReadinessState::Draft => "draft",
+        ReadinessState::Configuring => "configuring",
+        ReadinessState::Ready => "ready",
+        ReadinessState::IntegrationVerified => "integration_verified",
+        ReadinessState::LiveVerified => "live_verified",
+        ReadinessState::Other(other) if other.is_empty() => "unknown",
+        ReadinessState::Other(other) => other,
+        _ => "unknown",
+    }
+}
+
+fn print_readiness(out: Output, readiness: &Readiness) {
+    let verdict = match readiness.blocking_gate() {
+        _ if readiness.integration_verified => "integration verified".to_owned(),
+        Some((gate, report)) => match &report.next_action {
+            Some(action) => format!("blocked at {}: {action}", gate_name(&gate)),
+            None => format!("blocked at {}", gate_name(&gate)),
+        },
+        None => "every gate passes, not verified yet".to_owned(),
+    };
+    let status = if readiness.integration_verified {
+        Status::Pass
+    } else {
+        Status::Warn
+    };
+    out.status(
+        status,
+        "readiness",
+        &format!("state {} · {verdict}", state_name(readiness)),
+    );
+}
+
+fn readiness_json(readiness: &Readiness) -> Value {
+    let gates: serde_json::Map<String, Value> = readiness
+        .gates
+        .iter()
+        .map(|(gate, report)| {
+            let status = match &report.status {
+                affitor::readiness::GateStatus::Pass => "pass",
+                affitor::readiness::GateStatus::Fail => "fail",
+                affitor::readiness::GateStatus::Other(other) => other,
+                _ => "unknown",
+            };
+            (
+                gate_name(&gate).to_owned(),
+                json!({ "status": status, "next_action": report.next_action }),
+            )
+        })
+        .collect();
+    json!({
+        "state": state_name(readiness),
+        "integration_verified": readiness.integration_verified,
+        "blocker": readiness.blocker.as_ref().map(gate_name),
+        "gates": gates,
+        "retry_after_seconds": readiness.poll_interval.as_secs(),
+    })
+}
+
+async fn lead(out: Output, client: &Client, args: EventArgs) -> ExitCode {
+    let spinner = out.spinner("sending a test lead");
+    let sent = client
+        .lead(&args.customer_key)
+        .click_id(args.click_id)
+        .event_name("affitor_cli_test")
+        .test_mode(true)
+        .send()
+        .await;
+    drop(spinner);
+    match sent {
+        Ok(outcome) => {
+            let (label, event_id) = match outcome {
+                LeadOutcome::Test { event_id, .. } => ("test", event_id),
+                LeadOutcome::Tracked => ("tracked", None),
+                LeadOutcome::Provisional => ("provisional", None),
+                _ => ("other", None),
+            };
+            out.status(Status::Pass, "test lead", &outcome_text(label, event_id));
+            out.document(&json!({
+                "command": "test lead", "ok": true, "outcome": label, "event_id": event_id,
+            }));
+            ExitCode::SUCCESS
+        }
+        Err(error) => failed(out, "test lead", &error, json!({})),
+    }
+}
+
+fn outcome_text(label: &str, event_id: Option<u64>) -> String {
+    match event_id {
+        Some(id) => format!("accepted: {label} event {id}"),
+        None => format!("accepted: {label}"),
+    }
+}
+
+/// A transaction id no earlier test used: Affitor's transaction ids are unique across every
+/// program, test sales included.
+fn fresh_transaction_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "affitor_cli_test_{}_{}",
+        now.as_millis(),
+        std::process::id()
+    )
+}
+
+/// A sale in test mode; its transaction id and outcome.
+async fn send_test_sale(
+    client: &Client,
+    args: &SaleArgs,
+) -> Result<(String, &'static str, Option<u64>), Error> {
+    let transaction_id = args
+        .transaction_id
+        .clone()
+        .unwrap_or_else(fresh_transaction_id);
+    let outcome = client
+        .sale(&transaction_id, args.amount_cents)
+        .customer_key(&args.event.customer_key)
+        .click_id(args.event.click_id.clone())
+        .test_mode(true)
+        .send()
+        .await?;
+    let (label, id) = match outcome {
+        SaleOutcome::Test { event_id, .. } => ("test", event_id),
+        SaleOutcome::Recorded { sale_id, .. } => ("recorded", sale_id),
+        SaleOutcome::AlreadyRecorded => ("already_recorded", None),
+        SaleOutcome::NotAttributed { .. } => ("not_attributed", None),
+        _ => ("other", None),
+    };
+    Ok((transaction_id, label, id))
+}
+
+async fn sale(out: Output, client: &Client, args: SaleArgs) -> ExitCode {
+    let spinner = out.spinner("sending a test sale");
+    let sent = send_test_sale(client, &args).await;
+    drop(spinner);
+    match sent {
+        Ok((transaction_id, label, event_id)) => {
+            out.status(
+                Status::Pass,
+                "test sale",
+                &format!("{} ({transaction_id})", outcome_text(label, event_id)),
+            );
+            out.document(&json!({
+                "command": "test sale", "ok": true, "transaction_id": transaction_id,
+                "outcome": label, "event_id": event_id,
+            }));
+            ExitCode::SUCCESS
+        }
+        Err(error) => failed(out, "test sale", &error, json!({})),
+    }
+}
+
+async fn refund(out: Output, client: &Client, args: RefundArgs) -> ExitCode {
+    let spinner = out.spinner("sending a test refund");
+    let mut document = json!({ "command": "test refund" });
+    let transaction_id = match args.transaction_id {
+        Some(transaction_id) => transaction_id,
+        None => {
+            let sale = SaleArgs {
+                event: EventArgs {
+                    customer_key: "affitor_cli_test".to_owned(),
+                    click_id: None,
+                },
+                transaction_id: None,
+                amount_cents: 4900,
+            };
+            match send_test_sale(client, &sale).await {
+                Ok((transaction_id, label, event_id)) => {
+                    out.status(
+                        Status::Pass,
+                        "test sale",
+                        &format!("{} ({transaction_id})", outcome_text(label, event_id)),
+                    );
+                    document["sale"] = json!({
+                        "transaction_id": transaction_id, "outcome": label, "event_id": event_id,
+                    });
+                    transaction_id
+                }
+                Err(error) => {
+                    drop(spinner);
+                    return failed(out, "test refund", &error, document);
+                }
+            }
+        }
+    };
+    let mut request = client.refund(&transaction_id).reason("affitor_cli_test");
+    if let Some(amount) = args.amount_cents {
+        request = request.amount_cents(amount);
+    }
+    let sent = request.send().await;
+    drop(spinner);
+    match sent {
+        Ok(outcome) => {
+            let label = match &outcome {
+                RefundOutcome::Reversed { .. } => "reversed",
+                RefundOutcome::PartiallyRefunded { .. } => "refunded",
+                RefundOutcome::Skipped { .. } => "skipped",
+                RefundOutcome::NoCommission => "no_commission",
+                RefundOutcome::Other { status, .. } => status,
+                _ => "other",
+            };
+            out.status(
+                Status::Pass,
+                "test refund",
+                &format!("accepted: {label} ({transaction_id})"),
+            );
+            document["ok"] = json!(true);
+            document["transaction_id"] = json!(transaction_id);
+            document["outcome"] = json!(label);
+            out.document(&document);
+            ExitCode::SUCCESS
+        }
+        Err(error) => failed(out, "test refund", &error, document),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_seconds_and_minutes() {
+        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").unwrap_err().contains("`soon`"));
+    }
+
+    #[test]
+    fn fresh_transaction_ids_differ() {
+        let first = fresh_transaction_id();
+        std::thread::sleep(Duration::from_millis(2));
+        assert_ne!(first, fresh_transaction_id());
+        assert!(first.starts_with("affitor_cli_test_"));
+    }
+}

@@ -1,0 +1,408 @@
+//! The `affitor` binary, run as a person or a script runs it, against real servers on
+//! 127.0.0.1: the local stand-in of the Affitor API, and the axum checkout example on an
+//! ephemeral port.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+
+use affitor::client::Endpoint;
+use affitor_mock::MockServer;
+use example_support::{AppConfig, PaymentProvider, PaymentWebhooks};
+use serde_json::Value;
+
+/// Runs `affitor` with `args` and only the environment `env` (plus `NO_COLOR`), off the
+/// runtime's threads, so the servers of the test keep answering.
+async fn affitor(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
+    command.args(args).env_clear().env("NO_COLOR", "1");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The one JSON document a `--json` run prints.
+fn document(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines = stdout.lines().filter(|line| !line.trim().is_empty());
+    let document = lines
+        .next()
+        .unwrap_or_else(|| panic!("no output: {output:?}"));
+    assert_eq!(lines.next(), None, "one document only: {stdout}");
+    serde_json::from_str(document).unwrap_or_else(|error| panic!("{error}: {document}"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The environment of a client of `mock`.
+fn api_env(mock: &MockServer) -> [(&'static str, String); 2] {
+    [
+        ("AFFITOR_API_URL", mock.url().to_owned()),
+        ("AFFITOR_API_KEY", mock.api_key().to_owned()),
+    ]
+}
+
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_chain_against_the_stand_in_ends_attributed_and_verified() {
+    let mock = MockServer::start().await.unwrap();
+    let env = api_env(&mock);
+    let run = affitor(
+        &["test", "chain", "--json", "--timeout", "30"],
+        &pairs(&env),
+    )
+    .await;
+    assert!(run.status.success(), "{run:?}");
+    let result = document(&run);
+    assert_eq!(result["command"], "test chain");
+    assert_eq!(result["verified"], true, "{result}");
+    assert_eq!(result["chain"]["attributed"], true, "{result}");
+    for step in ["click", "lead", "sale"] {
+        assert_eq!(result["chain"]["verdict"][step], "attributed", "{result}");
+    }
+    let last = result["readiness"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["integration_verified"], true, "{result}");
+
+    // As a person reads it: each verdict on a line, no colour (NO_COLOR), no spinner (not a
+    // terminal).
+    let run = affitor(&["test", "chain"], &pairs(&env)).await;
+    assert!(run.status.success(), "{run:?}");
+    let text = stdout(&run);
+    assert!(
+        text.contains("click attributed · lead attributed · sale attributed"),
+        "{text}"
+    );
+    assert!(text.contains("integration verified"), "{text}");
+    assert!(!text.contains('\x1b'), "{text}");
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_test_events_are_sent_in_test_mode() {
+    let mock = MockServer::start().await.unwrap();
+    let env = api_env(&mock);
+    let lead = affitor(&["test", "lead", "--json"], &pairs(&env)).await;
+    assert!(lead.status.success(), "{lead:?}");
+    assert_eq!(document(&lead)["outcome"], "test");
+    let sale = affitor(&["test", "sale", "--json"], &pairs(&env)).await;
+    assert!(sale.status.success(), "{sale:?}");
+    assert_eq!(document(&sale)["outcome"], "test");
+    let refund = affitor(&["test", "refund", "--json"], &pairs(&env)).await;
+    assert!(refund.status.success(), "{refund:?}");
+    assert_eq!(document(&refund)["outcome"], "no_commission");
+    let leads = mock.leads();
+    assert!(leads.iter().all(|lead| lead.test), "{leads:?}");
+    // A test event never touches the program's customers, sales or commissions.
+    assert!(
+        mock.sales().iter().all(|sale| sale.test),
+        "{:?}",
+        mock.sales()
+    );
+    mock.shutdown().await;
+}
+
+/// The axum checkout example on an ephemeral port, its events sent to `mock`, its webhooks on
+/// their demo secrets.
+async fn checkout_app(mock: &MockServer) -> SocketAddr {
+    let config = AppConfig::new(mock.client(), mock.program_id().to_string(), None);
+    let app = axum_checkout::app(config, PaymentWebhooks::demo());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_records_a_sale_once_and_a_second_trigger_is_a_redelivery() {
+    let mock = MockServer::start().await.unwrap();
+    let addr = checkout_app(&mock).await;
+    let click_id = mock.click("partner");
+    for provider in PaymentProvider::ALL {
+        let url = format!("http://{addr}/webhooks/{provider}");
+        let customer_key = format!("user_cli_{provider}");
+        let trigger = |event: &'static str, extra: &'static [&'static str]| {
+            let mut args = vec![
+                "trigger",
+                provider.webhook_provider().name(),
+                event,
+                "--to",
+                &url,
+                "--secret",
+                provider.demo_secret(),
+                "--click-id",
+                click_id.as_str(),
+                "--customer-key",
+                &customer_key,
+                "--json",
+            ];
+            args.extend(extra);
+            let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                affitor(&args, &[]).await
+            }
+        };
+        let first = trigger("sale", &[]).await;
+        assert!(first.status.success(), "{provider}: {first:?}");
+        let first = document(&first);
+        assert_eq!(first["status"], 200, "{provider}: {first}");
+        let transaction_id = first["transaction_id"].as_str().unwrap().to_owned();
+        let sales_of = || {
+            mock.sales()
+                .into_iter()
+                .filter(|sale| sale.transaction_id == transaction_id)
+                .collect::<Vec<_>>()
+        };
+        let sales = sales_of();
+        assert_eq!(sales.len(), 1, "{provider}: {sales:?}");
+        assert_eq!(sales[0].amount_cents, 4900, "{provider}");
+        assert_eq!(
+            sales[0].partner_code.as_deref(),
+            Some("partner"),
+            "{provider}"
+        );
+
+        // The same event again: the same provider event, acknowledged, no second sale.
+        let again = trigger("sale", &[]).await;
+        assert!(again.status.success(), "{provider}: {again:?}");
+        let again = document(&again);
+        assert_eq!(again["status"], 200, "{provider}: {again}");
+        assert_eq!(again["event_id"], first["event_id"], "{provider}");
+        assert_eq!(
+            again["transaction_id"], first["transaction_id"],
+            "{provider}"
+        );
+        assert_eq!(
+            sales_of().len(),
+            1,
+            "{provider}: a redelivery is not a second sale"
+        );
+
+        // `--new-id`: another payment, another sale.
+        let other = document(&trigger("sale", &["--new-id"]).await);
+        assert_ne!(
+            other["transaction_id"], first["transaction_id"],
+            "{provider}"
+        );
+        assert!(
+            mock.sales()
+                .iter()
+                .any(|sale| sale.transaction_id == other["transaction_id"]),
+            "{provider}: {other}"
+        );
+
+        // The refund of the same flags returns that sale.
+        let refund = document(&trigger("refund", &[]).await);
+        assert_eq!(refund["status"], 200, "{provider}: {refund}");
+        assert_eq!(
+            refund["transaction_id"], first["transaction_id"],
+            "{provider}"
+        );
+        assert!(
+            mock.refunds()
+                .iter()
+                .any(|refund| refund.transaction_id == transaction_id),
+            "{provider}: {:?}",
+            mock.refunds()
+        );
+    }
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_sends_renewals_and_disputes_and_says_which_provider_has_none() {
+    let mock = MockServer::start().await.unwrap();
+    let addr = checkout_app(&mock).await;
+    let click_id = mock.click("partner");
+    let url = format!("http://{addr}/webhooks/stripe");
+    let secret = PaymentProvider::Stripe.demo_secret();
+    let common = [
+        "--to",
+        &url,
+        "--secret",
+        secret,
+        "--click-id",
+        click_id.as_str(),
+        "--json",
+    ];
+    let run = |event: &'static str| {
+        let mut args = vec!["trigger", "stripe", event];
+        args.extend(common);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            affitor(&args, &[]).await
+        }
+    };
+    let renewal = document(&run("renewal").await);
+    assert_eq!(renewal["status"], 200, "{renewal}");
+    let recorded = mock.sales();
+    assert!(
+        recorded
+            .iter()
+            .any(|sale| sale.transaction_id == renewal["transaction_id"]),
+        "no renewal in {recorded:?}"
+    );
+    let sent = mock.requests_to(Endpoint::Sale);
+    assert_eq!(sent[0].body["transaction_id"], renewal["transaction_id"]);
+    assert_eq!(sent[0].body["is_recurring"], true, "{}", sent[0].body);
+
+    let paid = document(&run("sale").await);
+    let dispute = document(&run("dispute").await);
+    assert_eq!(dispute["status"], 200, "{dispute}");
+    assert_eq!(dispute["transaction_id"], paid["transaction_id"]);
+    assert!(
+        mock.refunds()
+            .iter()
+            .any(|refund| refund.transaction_id == paid["transaction_id"]),
+        "{:?}",
+        mock.refunds()
+    );
+
+    let polar = affitor(
+        &[
+            "trigger", "polar", "dispute", "--to", &url, "--secret", secret,
+        ],
+        &[],
+    )
+    .await;
+    assert!(!polar.status.success());
+    assert!(
+        stdout(&polar).contains("polar sends no dispute event"),
+        "{polar:?}"
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_refused_by_the_app_and_the_trigger_fails() {
+    let mock = MockServer::start().await.unwrap();
+    let addr = checkout_app(&mock).await;
+    let url = format!("http://{addr}/webhooks/stripe");
+    let run = affitor(
+        &[
+            "trigger",
+            "stripe",
+            "sale",
+            "--to",
+            &url,
+            "--secret",
+            "whsec_not_the_apps",
+        ],
+        &[],
+    )
+    .await;
+    assert!(!run.status.success(), "{run:?}");
+    let text = stdout(&run);
+    assert!(text.contains("POST answered 400"), "{text}");
+    assert!(text.contains("STRIPE_WEBHOOK_SECRET"), "{text}");
+    assert!(mock.requests().is_empty());
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_without_an_api_key_fails_naming_it() {
+    let run = affitor(&["doctor"], &[]).await;
+    assert!(!run.status.success(), "{run:?}");
+    assert_eq!(run.status.code(), Some(1));
+    let text = stdout(&run);
+    assert!(text.contains("✗ API key"), "{text}");
+    assert!(text.contains("AFFITOR_API_KEY is unset"), "{text}");
+
+    let run = affitor(&["doctor", "--json"], &[]).await;
+    let result = document(&run);
+    assert_eq!(result["ok"], false);
+    let key = &result["checks"][0];
+    assert_eq!(key["name"], "API key");
+    assert_eq!(key["status"], "fail");
+    assert!(
+        key["detail"].as_str().unwrap().contains("AFFITOR_API_KEY"),
+        "{key}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_an_unreachable_outbox_with_its_password_hidden() {
+    let mock = MockServer::start().await.unwrap();
+    // The chain first: then every readiness gate of the stand-in passes, and the outbox alone
+    // fails.
+    let env = api_env(&mock);
+    assert!(
+        affitor(&["test", "chain"], &pairs(&env))
+            .await
+            .status
+            .success()
+    );
+    let location = "postgres://affitor:S3cr3t@127.0.0.1:1/x";
+    let mut env = pairs(&env);
+    env.push(("AFFITOR_OUTBOX", location));
+    let run = affitor(&["doctor", "--json"], &env).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let result = document(&run);
+    let failed: Vec<&Value> = result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|check| check["status"] == "fail")
+        .collect();
+    assert_eq!(failed.len(), 1, "{result}");
+    assert_eq!(failed[0]["name"], "outbox");
+    let detail = failed[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("postgres://affitor:***@127.0.0.1:1/x"),
+        "{detail}"
+    );
+    let everything =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
+    assert!(!everything.contains("S3cr3t"), "{everything}");
+
+    // With nothing wrong, it passes.
+    let run = affitor(&["doctor"], &pairs(&api_env(&mock))).await;
+    assert!(run.status.success(), "{}", stdout(&run));
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_serves_the_stand_in_at_the_port_it_prints() {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_affitor"))
+        .args(["mock", "--port", "0", "--json"])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let started: Value = serde_json::from_str(&first).unwrap();
+    let url = started["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{started}");
+    let env = [
+        ("AFFITOR_API_URL", url.as_str()),
+        ("AFFITOR_API_KEY", started["api_key"].as_str().unwrap()),
+    ];
+    let chain = affitor(&["test", "chain", "--json"], &env).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(chain.status.success(), "{chain:?}");
+    assert_eq!(document(&chain)["verified"], true);
+}
