@@ -20,7 +20,7 @@ use crate::relay::Relay;
 use crate::sends::SendLimit;
 use crate::shared::{HandOff, Inner};
 use crate::stats::{Counters, OutboxStats};
-use crate::store::{DeadLetter, NewRow, Store, StoreError};
+use crate::store::{DeadLetter, Facts, NewRow, Store, StoreError};
 use crate::writer::Writer;
 
 /// At most one warning for the events the store could not take per this many seconds.
@@ -135,13 +135,23 @@ impl Outbox {
     /// (backpressure), then gives up, and so on failure: an error means the row is not in the
     /// table, so its event can go another way without going twice.
     pub(crate) async fn write_row(&self, event: &Event) -> Result<(), StoreError> {
+        self.write_row_with(event, Facts::default()).await
+    }
+
+    /// [`write_row`](Self::write_row), with the facts later events need written in the row's
+    /// transaction.
+    async fn write_row_with(&self, event: &Event, facts: Facts) -> Result<(), StoreError> {
         let inner = &self.inner;
         let endpoint = event.endpoint().name();
         // The event itself goes with its row while the relay here has room for it: leased to
         // it as it is written, it is sent from memory. The writer wakes the relay.
         let handed = inner.may_hand_off().then(|| event.clone());
+        let row = NewRow {
+            facts,
+            ..NewRow::of(event)
+        };
         self.writer
-            .write(NewRow::of(event), handed, inner.config.enqueue_timeout)
+            .write(row, handed, inner.config.enqueue_timeout)
             .await?;
         Counters::add(&inner.counters.enqueued);
         metrics::event(endpoint, metrics::Result::Enqueued);
@@ -527,12 +537,16 @@ impl Outbox {
         &self.inner.store
     }
 
-    /// [`PaymentState::store`](affitor::webhook::PaymentState::store): the event written, or
-    /// the error that says it is not.
-    pub(crate) async fn store_event(&self, event: Event) -> Result<(), affitor::Error> {
+    /// [`PaymentState::store`](affitor::webhook::PaymentState::store): the event written with
+    /// `facts`, in one transaction, or the error that says neither is.
+    pub(crate) async fn store_event(
+        &self,
+        event: Event,
+        facts: Facts,
+    ) -> Result<(), affitor::Error> {
         let endpoint = event.endpoint().name();
         let timeout = self.inner.config.enqueue_timeout;
-        match self.write_row(&event).await {
+        match self.write_row_with(&event, facts).await {
             Ok(()) => Ok(()),
             Err(StoreError::TimedOut) => Err(self.not_stored(
                 endpoint,

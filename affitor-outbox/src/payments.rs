@@ -1,11 +1,13 @@
 //! The outbox as a payment webhook's [`PaymentState`]: the facts later deliveries need, kept
 //! in the store's `affitor_outbox_facts` table (shared by every outbox on the same database),
-//! and each sale or refund stored as a row before the provider is answered.
+//! and each sale or refund stored as a row, with the facts it showed, before the provider is
+//! answered. A delivery costs the store two round trips: one to recall, one to store.
 
 use affitor::client::Event;
 use affitor::webhook::{Custody, Fact, PaymentState, StateFuture};
 
 use crate::Outbox;
+use crate::store::Facts;
 
 /// A payment webhook whose verifier holds an outbox
 /// ([`Verifier::with_payment_state`](affitor::webhook::Verifier::with_payment_state)) writes its
@@ -26,41 +28,48 @@ use crate::Outbox;
 /// # }
 /// ```
 impl PaymentState for Outbox {
+    /// One statement, whatever the number of keys.
     fn recall<'a>(&'a self, keys: &'a [String]) -> StateFuture<'a, Vec<Option<String>>> {
         Box::pin(async move {
-            let mut values = Vec::with_capacity(keys.len());
-            for key in keys {
-                let value = self
-                    .store()
-                    .recall(key)
-                    .await
-                    .map_err(|error| self.not_stored("a fact an event needs", error))?;
-                values.push(value);
-            }
-            Ok(values)
+            self.store()
+                .recall_all(keys)
+                .await
+                .map_err(|error| self.not_stored("the facts an event needs", error))
         })
     }
 
+    /// One transaction.
     fn remember<'a>(&'a self, facts: &'a [Fact]) -> StateFuture<'a, ()> {
         Box::pin(async move {
-            for fact in facts {
-                self.store()
-                    .remember(&fact.key, &fact.value, fact.keep_for)
-                    .await
-                    .map_err(|error| self.not_stored("a fact for later events", error))?;
-            }
-            Ok(())
+            self.store()
+                .remember_all(&as_rows(facts))
+                .await
+                .map_err(|error| self.not_stored("facts for later events", error))
         })
     }
 
-    /// Writes the event, as [`enqueue`](Outbox::enqueue) does but never falling back to
-    /// memory, then its facts; the facts only once the event is committed, so that a delivery
-    /// is never known as stored before it is.
+    /// Writes the event as [`enqueue`](Outbox::enqueue) does, but never falling back to memory,
+    /// and its facts in the same transaction, so that a delivery is never known as stored
+    /// before it is.
     fn store<'a>(&'a self, event: Event, facts: &'a [Fact]) -> StateFuture<'a, Custody> {
         Box::pin(async move {
-            self.store_event(event).await?;
-            self.remember(facts).await?;
+            self.store_event(event, as_rows(facts)).await?;
             Ok(Custody::Stored)
         })
+    }
+}
+
+/// The facts as the store writes them: each kept, and the refunds the aliases among them link.
+fn as_rows(facts: &[Fact]) -> Facts {
+    Facts {
+        kept: facts
+            .iter()
+            .map(|fact| (fact.key.clone(), fact.value.clone(), fact.keep_for))
+            .collect(),
+        aliases: facts
+            .iter()
+            .filter_map(Fact::sale_alias)
+            .map(|(named, sale)| (named.to_owned(), sale.to_owned()))
+            .collect(),
     }
 }

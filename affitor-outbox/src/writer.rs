@@ -345,6 +345,7 @@ mod tests {
                 transaction_id,
                 other_transaction_id,
                 customer_key,
+                facts: crate::store::Facts::default(),
             },
             event: Some(
                 affitor::Client::builder()

@@ -155,11 +155,41 @@ pub(crate) struct NewRow {
     /// A refund's other id ([`Event::other_transaction_id`]), kept beside the body.
     pub(crate) other_transaction_id: Option<String>,
     pub(crate) customer_key: Option<String>,
+    /// What later events need to know once this row is stored (a payment webhook's facts:
+    /// [`Fact`](affitor::webhook::Fact)): written in the row's transaction, so that a delivery
+    /// is never known as stored before its row is.
+    pub(crate) facts: Facts,
+}
+
+/// How soon a waiting refund goes again once a fact links it to its sale: not at once, as the
+/// sale's own event comes with the link (Stripe sends `invoice_payment.paid` and
+/// `invoice.paid` together), and the sale's row, once written, wakes its refunds and goes
+/// first; but soon, for a sale delivered long before.
+pub(crate) const LINKED_REFUND_DUE: Duration = Duration::from_secs(2);
+
+/// What a payment webhook hands the store, beside a row or alone
+/// ([`affitor::webhook::PaymentState`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Facts {
+    /// Each value under its key, for about its duration.
+    pub(crate) kept: Vec<(String, String, Duration)>,
+    /// `(the id a refund names, the transaction id its sale is keyed by)`
+    /// ([`Fact::sale_alias`](affitor::webhook::Fact::sale_alias)): each waiting refund under the
+    /// first, with no other id yet, gets the second, and goes again within
+    /// [`LINKED_REFUND_DUE`] (behind its sale's row, when that waits too).
+    pub(crate) aliases: Vec<(String, String)>,
+}
+
+impl Facts {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.aliases.is_empty()
+    }
 }
 
 impl NewRow {
     pub(crate) fn of(event: &Event) -> Self {
         Self {
+            facts: Facts::default(),
             offered: false,
             endpoint: event.endpoint().name(),
             body: event.to_json(),
@@ -490,6 +520,7 @@ impl Store {
     }
 
     /// Keeps `value` under `key` until `keep_for` from now, replacing what the key held.
+    #[cfg(test)]
     pub(crate) async fn remember(
         &self,
         key: &str,
@@ -500,13 +531,13 @@ impl Store {
     }
 
     /// The value kept under `key`, unless it expired.
+    #[cfg(test)]
     pub(crate) async fn recall(&self, key: &str) -> Result<Option<String>, StoreError> {
         dispatch!(self, store => store.recall(key).await)
     }
 
     /// The values kept under each of `keys`, in their order: `None` where a key holds nothing,
     /// or held a fact that expired. One statement, one round trip, however many keys.
-    #[cfg_attr(not(test), allow(dead_code))] // for the payment-state seam, next
     pub(crate) async fn recall_all(
         &self,
         keys: &[String],
@@ -517,14 +548,10 @@ impl Store {
         dispatch!(self, store => store.recall_all(keys).await)
     }
 
-    /// Keeps each `(key, value, keep_for)` of `facts` as [`remember`](Self::remember) does, in
-    /// one transaction and one round trip: all of them, or none. A key given twice keeps its
-    /// last value.
-    #[cfg_attr(not(test), allow(dead_code))] // for the payment-state seam, next
-    pub(crate) async fn remember_all(
-        &self,
-        facts: &[(String, String, Duration)],
-    ) -> Result<(), StoreError> {
+    /// Keeps each `(key, value, keep_for)` of `facts` as [`remember`](Self::remember) does, and
+    /// links the waiting refunds its aliases name, in one transaction and one round trip: all
+    /// of it, or none. A key given twice keeps its last value.
+    pub(crate) async fn remember_all(&self, facts: &Facts) -> Result<(), StoreError> {
         if facts.is_empty() {
             return Ok(());
         }

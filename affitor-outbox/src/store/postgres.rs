@@ -11,7 +11,7 @@ use sqlx::Connection as _;
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
-use super::{Claimed, DeadLetter, Inserted, Lease, NewRow, millis};
+use super::{Claimed, DeadLetter, Facts, Inserted, Lease, NewRow, millis};
 use crate::config::Config;
 
 /// The schema, created under a transaction-scoped advisory lock so that servers starting
@@ -45,6 +45,9 @@ CREATE INDEX IF NOT EXISTS affitor_outbox_started
     WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
 CREATE INDEX IF NOT EXISTS affitor_outbox_unstarted
     ON affitor_outbox (id) WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
+CREATE INDEX IF NOT EXISTS affitor_outbox_other_transaction_id
+    ON affitor_outbox (other_transaction_id)
+    WHERE other_transaction_id IS NOT NULL AND dead_at IS NULL;
 CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
@@ -264,6 +267,23 @@ impl PostgresStore {
                 .map_err(timed_out)??;
             writer.synchronous = Some(money);
         }
+        // The facts the rows came with go in the rows' transaction: all of them, or none (an
+        // error closes the connection, and the transaction with it). So does the wake of the
+        // refunds waiting for a sale of the batch: they go behind it, not after their backoff.
+        let mut facts = Facts::default();
+        for row in rows {
+            facts.kept.extend(row.facts.kept.iter().cloned());
+            facts.aliases.extend(row.facts.aliases.iter().cloned());
+        }
+        let sales: Vec<&str> = rows
+            .iter()
+            .filter(|row| row.endpoint == "sale")
+            .filter_map(|row| row.transaction_id.as_deref())
+            .collect();
+        let in_transaction = !facts.is_empty() || !sales.is_empty();
+        if in_transaction {
+            sqlx::query("BEGIN").execute(&mut writer.connection).await?;
+        }
         let inserted: Vec<(i64, bool)> = if lease.is_some() && offered.contains(&true) {
             sqlx::query_as(INSERT_BATCH)
                 .bind(endpoints)
@@ -287,6 +307,18 @@ impl PostgresStore {
                 .await?;
             Vec::new()
         };
+        if in_transaction {
+            remember_on(&mut writer.connection, &facts).await?;
+            if !sales.is_empty() {
+                sqlx::query(WAKE_REFUNDS)
+                    .bind(&sales)
+                    .execute(&mut writer.connection)
+                    .await?;
+            }
+            sqlx::query("COMMIT")
+                .execute(&mut writer.connection)
+                .await?;
+        }
         writer.answered = tokio::time::Instant::now();
         *slot = Some(writer);
         Ok(inserted
@@ -500,6 +532,7 @@ impl PostgresStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    #[cfg(test)]
     pub(crate) async fn remember(
         &self,
         key: &str,
@@ -520,6 +553,7 @@ impl PostgresStore {
         .map(drop)
     }
 
+    #[cfg(test)]
     pub(crate) async fn recall(&self, key: &str) -> sqlx::Result<Option<String>> {
         sqlx::query_scalar(
             "SELECT value FROM affitor_outbox_facts WHERE key = $1 AND expires_at > now()",
@@ -544,41 +578,11 @@ impl PostgresStore {
         Ok(values.into_iter().map(|(value,)| value).collect())
     }
 
-    /// Upserts every fact in one statement (its own transaction). A key given twice keeps its
-    /// last value: Postgres would refuse to update one row twice in one statement.
-    pub(crate) async fn remember_all(
-        &self,
-        facts: &[(String, String, Duration)],
-    ) -> sqlx::Result<()> {
-        let mut last = std::collections::HashMap::with_capacity(facts.len());
-        for (index, (key, _, _)) in facts.iter().enumerate() {
-            last.insert(key.as_str(), index);
-        }
-        let facts: Vec<&(String, String, Duration)> = facts
-            .iter()
-            .enumerate()
-            .filter(|(index, (key, _, _))| last.get(key.as_str()) == Some(index))
-            .map(|(_, fact)| fact)
-            .collect();
-        let keys: Vec<&str> = facts.iter().map(|(key, _, _)| key.as_str()).collect();
-        let values: Vec<&str> = facts.iter().map(|(_, value, _)| value.as_str()).collect();
-        let keep_for: Vec<f64> = facts
-            .iter()
-            .map(|(_, _, keep_for)| millis(*keep_for) as f64)
-            .collect();
-        sqlx::query(
-            "INSERT INTO affitor_outbox_facts (key, value, expires_at)
-             SELECT key, value, now() + keep_for * interval '1 millisecond'
-             FROM UNNEST($1::text[], $2::text[], $3::float8[]) AS f (key, value, keep_for)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value,
-                 expires_at = excluded.expires_at",
-        )
-        .bind(keys)
-        .bind(values)
-        .bind(keep_for)
-        .execute(&self.pool)
-        .await
-        .map(drop)
+    /// Upserts every fact and links the refunds its aliases name, in one transaction.
+    pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
+        let mut transaction = self.pool.begin().await?;
+        remember_on(&mut transaction, facts).await?;
+        transaction.commit().await
     }
 
     pub(crate) async fn purge_facts(&self) -> sqlx::Result<u64> {
@@ -608,6 +612,77 @@ pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx:
         .execute(connection)
         .await
         .map(drop)
+}
+
+/// Gives the waiting refunds under each `$1` that have no other id the sale's id `$2` beside
+/// it, due [`LINKED_REFUND_DUE`](super::LINKED_REFUND_DUE) (`$3` ms) from now at the latest.
+const LINK_REFUNDS: &str = "
+UPDATE affitor_outbox o SET other_transaction_id = a.sale,
+    next_attempt_at = least(o.next_attempt_at, now() + $3::float8 * interval '1 millisecond')
+FROM UNNEST($1::text[], $2::text[]) AS a (named, sale)
+WHERE o.transaction_id = a.named AND o.endpoint = 'refund' AND o.other_transaction_id IS NULL
+  AND o.dead_at IS NULL";
+
+/// Makes the waiting refunds of the sales `$1` (under either of their ids) due now: written
+/// behind the sale's row, they go once it is delivered, not after a backoff.
+const WAKE_REFUNDS: &str = "
+UPDATE affitor_outbox SET next_attempt_at = now()
+WHERE id IN (
+    SELECT id FROM affitor_outbox WHERE transaction_id = ANY($1::text[]) AND dead_at IS NULL
+    UNION
+    SELECT id FROM affitor_outbox WHERE other_transaction_id = ANY($1::text[]) AND dead_at IS NULL
+) AND endpoint = 'refund' AND next_attempt_at > now()";
+
+/// Keeps `facts` on `connection`, in the caller's transaction: the upsert (one statement), then
+/// the refunds its aliases link. A key given twice keeps its last value: Postgres would refuse
+/// to update one row twice in one statement.
+async fn remember_on(connection: &mut PgConnection, facts: &Facts) -> sqlx::Result<()> {
+    if !facts.aliases.is_empty() {
+        let (named, sales): (Vec<&str>, Vec<&str>) = facts
+            .aliases
+            .iter()
+            .map(|(named, sale)| (named.as_str(), sale.as_str()))
+            .unzip();
+        sqlx::query(LINK_REFUNDS)
+            .bind(named)
+            .bind(sales)
+            .bind(millis(super::LINKED_REFUND_DUE) as f64)
+            .execute(&mut *connection)
+            .await?;
+    }
+    let facts = &facts.kept;
+    if facts.is_empty() {
+        return Ok(());
+    }
+    let mut last = std::collections::HashMap::with_capacity(facts.len());
+    for (index, (key, _, _)) in facts.iter().enumerate() {
+        last.insert(key.as_str(), index);
+    }
+    let facts: Vec<&(String, String, Duration)> = facts
+        .iter()
+        .enumerate()
+        .filter(|(index, (key, _, _))| last.get(key.as_str()) == Some(index))
+        .map(|(_, fact)| fact)
+        .collect();
+    let keys: Vec<&str> = facts.iter().map(|(key, _, _)| key.as_str()).collect();
+    let values: Vec<&str> = facts.iter().map(|(_, value, _)| value.as_str()).collect();
+    let keep_for: Vec<f64> = facts
+        .iter()
+        .map(|(_, _, keep_for)| millis(*keep_for) as f64)
+        .collect();
+    sqlx::query(
+        "INSERT INTO affitor_outbox_facts (key, value, expires_at)
+         SELECT key, value, now() + keep_for * interval '1 millisecond'
+         FROM UNNEST($1::text[], $2::text[], $3::float8[]) AS f (key, value, keep_for)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+             expires_at = excluded.expires_at",
+    )
+    .bind(keys)
+    .bind(values)
+    .bind(keep_for)
+    .execute(connection)
+    .await
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -669,6 +744,10 @@ mod tests {
             ("gone".to_owned(), "in_0".to_owned(), Duration::ZERO),
             ("pi_1".to_owned(), "in_1b".to_owned(), day),
         ];
+        let facts = crate::store::Facts {
+            kept: facts.to_vec(),
+            aliases: Vec::new(),
+        };
         store.remember_all(&facts).await.unwrap();
         store.remember("pi_3", "in_3", day).await.unwrap();
         let keys = ["pi_3", "missing", "pi_1", "gone", "pi_2", "pi_1"].map(str::to_owned);

@@ -190,6 +190,63 @@ on_both_stores!(
     refund_after_a_restart
 );
 
+/// Stripe from API version 2025-03-31 on, in the worst order: the refund naming only its
+/// payment intent, then the payment's link to its invoice, then the invoice's sale. The stored
+/// refund waits with the relay's usual backoff (a few calls, not one a second), takes the
+/// invoice as its other id when the link comes, and goes behind the sale once that is stored:
+/// reversed under the invoice within seconds of `invoice.paid`.
+async fn refund_before_its_link_and_its_sale_stripe(store: Store) {
+    let (mock, client) = stand_in().await;
+    let app = App::new(
+        &client,
+        store
+            .open(Outbox::builder(client.clone()).poll_interval(Duration::from_millis(20)))
+            .await,
+    );
+    let refund = app
+        .stripe(&now(&fixture("stripe/charge.refunded.basil.json")))
+        .await;
+    assert!(stored(&refund, Endpoint::Refund), "{refund:?}");
+    wait_until("a first try of the refund", A_WHILE, async || {
+        !mock.requests_to(Endpoint::Refund).is_empty()
+    })
+    .await;
+    // A while in the relay's backoff (1 s, doubling) before the rest comes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let tried_before = mock.requests_to(Endpoint::Refund).len();
+
+    let link = app
+        .stripe(&now(&fixture("stripe/invoice_payment.paid.json")))
+        .await;
+    assert_eq!(link.status(), 200, "{link:?}");
+    let sale = app
+        .stripe(&now(&fixture("stripe/invoice.paid.basil.json")))
+        .await;
+    assert!(stored(&sale, Endpoint::Sale), "{sale:?}");
+    let paid = std::time::Instant::now();
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    let reversed_after = paid.elapsed();
+
+    println!(
+        "{tried_before} refund calls before the link and the sale; reversed {reversed_after:?} \
+         after invoice.paid"
+    );
+    assert!(
+        tried_before <= 4,
+        "{tried_before} refund calls in about 3 s"
+    );
+    assert!(
+        reversed_after < Duration::from_secs(5),
+        "reversed {reversed_after:?} after invoice.paid"
+    );
+    assert_eq!(reversals(&mock), [INVOICE]);
+    app.stop().await;
+}
+on_both_stores!(
+    a_stripe_refund_before_its_link_and_its_sale_is_reversed_under_the_invoice,
+    refund_before_its_link_and_its_sale_stripe
+);
+
 /// Two replicas on one store: the sale and its link through one, the refund through the
 /// other, each with its own verifier. One reversal, under the invoice.
 async fn two_replicas(store: Store) {

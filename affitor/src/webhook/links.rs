@@ -17,9 +17,17 @@ use std::time::Duration;
 /// disputed (120 days after it).
 pub(crate) const KEEP_FOR: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
+/// What the key of a link starts with.
+const PREFIX: &str = "stripe:invoice-of:";
+
 /// The key a link is kept under in the [`PaymentState`](super::PaymentState).
 pub(crate) fn key(payment_intent: &str) -> String {
-    format!("stripe:invoice-of:{payment_intent}")
+    format!("{PREFIX}{payment_intent}")
+}
+
+/// The payment intent a link's key names; `None` for any other key.
+pub(crate) fn payment_intent_of(key: &str) -> Option<&str> {
+    key.strip_prefix(PREFIX).filter(|named| !named.is_empty())
 }
 
 /// The links one event shows, as it is read: payment intent, invoice.

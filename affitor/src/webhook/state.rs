@@ -125,6 +125,28 @@ impl Fact {
             keep_for,
         }
     }
+
+    /// When this fact says that a sale is named by another id in its refunds: `(the id a
+    /// refund names, the transaction id the sale is keyed by)`. A Stripe payment intent that
+    /// paid an invoice is one: from API version 2025-03-31 a refund names only the payment
+    /// intent, and the sale is keyed by the invoice.
+    ///
+    /// A state that holds refunds for later gives each refund it holds under the first id the
+    /// second as its other one, once the fact comes (the link can come after the refund): see
+    /// [`RefundRequest::or_transaction_id`](crate::RefundRequest::or_transaction_id).
+    ///
+    /// ```
+    /// # use affitor::webhook::Fact;
+    /// fn alias(fact: &Fact) {
+    ///     if let Some((payment_intent, invoice)) = fact.sale_alias() {
+    ///         println!("refunds of {payment_intent} go under {invoice}");
+    ///     }
+    /// }
+    /// ```
+    pub fn sale_alias(&self) -> Option<(&str, &str)> {
+        let named = super::links::payment_intent_of(&self.key)?;
+        Some((named, self.value.as_str()))
+    }
 }
 
 /// What [`PaymentState::store`] did with a payment's event.

@@ -1,54 +1,99 @@
 //! What later events need, in `affitor_outbox_facts`: each fact under its key until it expires
-//! ([`affitor::client::Backend::remember`]). Written on the writer's thread, read on the
-//! reader's connection (a webhook's read waits for no batch).
-
-use std::time::Duration;
+//! ([`affitor::webhook::PaymentState`]). Written on the writer's thread (with the row they
+//! came with, in its batch's transaction), read on the reader's connection (a webhook's read
+//! waits for no batch).
 
 use super::{SqliteStore, now_millis};
-use crate::store::{StoreError, millis};
+use crate::store::{Facts, StoreError, millis};
 
 /// Keeps `?2` under `?1` until `?3`, replacing what the key held.
 const UPSERT: &str = "
 INSERT INTO affitor_outbox_facts (key, value, expires_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
 
+/// Gives the waiting refunds under `?1` that have no other id the sale's id `?2`, due at `?3`
+/// at the latest ([`LINKED_REFUND_DUE`](crate::store::LINKED_REFUND_DUE) from now).
+const LINK_REFUNDS: &str = "
+UPDATE affitor_outbox SET other_transaction_id = ?2, next_attempt_at = min(next_attempt_at, ?3)
+WHERE transaction_id = ?1 AND endpoint = 'refund' AND other_transaction_id IS NULL
+  AND dead_at IS NULL";
+
+/// Makes the waiting refunds of the sale `?1` (under either of their ids) due at `?2` at the
+/// latest: written behind the sale's row, they go once it is delivered, not after a backoff.
+const WAKE_REFUNDS: &str = "
+UPDATE affitor_outbox SET next_attempt_at = ?2
+WHERE id IN (
+    SELECT id FROM affitor_outbox WHERE transaction_id = ?1 AND dead_at IS NULL
+    UNION
+    SELECT id FROM affitor_outbox WHERE other_transaction_id = ?1 AND dead_at IS NULL
+) AND endpoint = 'refund' AND next_attempt_at > ?2";
+
+/// Keeps `facts` in `transaction` (the caller commits): the upserts, then the refunds their
+/// aliases link.
+pub(super) fn keep(
+    transaction: &rusqlite::Transaction<'_>,
+    facts: &Facts,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut upsert = transaction.prepare_cached(UPSERT)?;
+    for (key, value, keep_for) in &facts.kept {
+        upsert.execute(rusqlite::params![
+            key,
+            value,
+            now.saturating_add(millis(*keep_for))
+        ])?;
+    }
+    let mut link = transaction.prepare_cached(LINK_REFUNDS)?;
+    for (named, sale) in &facts.aliases {
+        let due = now.saturating_add(millis(crate::store::LINKED_REFUND_DUE));
+        link.execute(rusqlite::params![named, sale, due])?;
+    }
+    Ok(())
+}
+
+/// Makes the waiting refunds of each sale in `sales` due now, in `transaction`.
+pub(super) fn wake_refunds<'a>(
+    transaction: &rusqlite::Transaction<'_>,
+    sales: impl IntoIterator<Item = &'a str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut wake = transaction.prepare_cached(WAKE_REFUNDS)?;
+    for sale in sales {
+        wake.execute(rusqlite::params![sale, now])?;
+    }
+    Ok(())
+}
+
 impl SqliteStore {
+    #[cfg(test)]
     pub(crate) async fn remember(
         &self,
         key: &str,
         value: &str,
-        keep_for: Duration,
+        keep_for: std::time::Duration,
     ) -> Result<(), StoreError> {
-        let fact = [(key.to_owned(), value.to_owned(), keep_for)];
-        self.remember_all(&fact).await
+        let facts = Facts {
+            kept: vec![(key.to_owned(), value.to_owned(), keep_for)],
+            aliases: Vec::new(),
+        };
+        self.remember_all(&facts).await
     }
 
-    /// Upserts every fact in one transaction, on the writer's thread: all of them, or none.
-    pub(crate) async fn remember_all(
-        &self,
-        facts: &[(String, String, Duration)],
-    ) -> Result<(), StoreError> {
-        let facts = facts.to_vec();
+    /// Upserts every fact and links the refunds its aliases name, in one transaction, on the
+    /// writer's thread: all of it, or none.
+    pub(crate) async fn remember_all(&self, facts: &Facts) -> Result<(), StoreError> {
+        let facts = facts.clone();
         self.on_writer(move |writer| {
-            let now = now_millis();
             let transaction = writer
                 .connection
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            {
-                let mut upsert = transaction.prepare_cached(UPSERT)?;
-                for (key, value, keep_for) in &facts {
-                    upsert.execute(rusqlite::params![
-                        key,
-                        value,
-                        now.saturating_add(millis(*keep_for))
-                    ])?;
-                }
-            }
+            keep(&transaction, &facts, now_millis())?;
             transaction.commit()
         })
         .await
     }
 
+    #[cfg(test)]
     pub(crate) async fn recall(&self, key: &str) -> Result<Option<String>, StoreError> {
         let mut values = self.recall_all(&[key.to_owned()]).await?;
         Ok(values.pop().flatten())

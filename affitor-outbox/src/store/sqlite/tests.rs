@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::store::{Lease, NewRow, Store};
+use crate::store::{Facts, Lease, NewRow, Store};
 
 /// The lease of the relay `relay_a`.
 const RELAY_A: Lease<'static> = Lease {
@@ -49,6 +49,7 @@ fn lead(customer: &str, offered: bool) -> NewRow {
         transaction_id: None,
         other_transaction_id: None,
         customer_key: Some(customer.to_owned()),
+        facts: Facts::default(),
     }
 }
 
@@ -137,6 +138,10 @@ async fn facts_are_kept_and_recalled_together_in_the_order_asked() {
         ("gone".to_owned(), "in_0".to_owned(), Duration::ZERO),
         ("pi_1".to_owned(), "in_1b".to_owned(), day),
     ];
+    let facts = Facts {
+        kept: facts.to_vec(),
+        aliases: Vec::new(),
+    };
     store.remember_all(&facts).await.unwrap();
     store.remember("pi_3", "in_3", day).await.unwrap();
 
@@ -156,5 +161,54 @@ async fn facts_are_kept_and_recalled_together_in_the_order_asked() {
     assert_eq!(store.recall("pi_2").await.unwrap().as_deref(), Some("in_2"));
     assert_eq!(store.recall("gone").await.unwrap(), None);
     assert_eq!(store.purge_facts().await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(folder);
+}
+
+/// The facts a row comes with are written in its batch's transaction: there once the batch
+/// is, and not when the batch fails.
+#[tokio::test]
+async fn a_rows_facts_are_written_in_its_batchs_transaction() {
+    let (folder, store, mut writer) = new_store("row-facts").await;
+    let day = Duration::from_secs(24 * 3600);
+    let with_facts = NewRow {
+        facts: Facts {
+            kept: vec![("stripe:delivery:evt_1".to_owned(), "evt_1".to_owned(), day)],
+            aliases: Vec::new(),
+        },
+        ..lead("user_1", false)
+    };
+    let plain = lead("user_2", false);
+    writer.insert_batch(&[&with_facts, &plain], None).unwrap();
+    let facts: Vec<(String, String)> = select(
+        &store,
+        "SELECT key, value FROM affitor_outbox_facts",
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    );
+    assert_eq!(
+        facts,
+        [("stripe:delivery:evt_1".to_owned(), "evt_1".to_owned())]
+    );
+
+    // A batch that fails (a row the table refuses: no endpoint) keeps neither rows nor facts.
+    let refused = NewRow {
+        endpoint: "",
+        facts: Facts {
+            kept: vec![("stripe:delivery:evt_2".to_owned(), "evt_2".to_owned(), day)],
+            aliases: Vec::new(),
+        },
+        ..lead("user_3", false)
+    };
+    writer
+        .connection
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON affitor_outbox WHEN NEW.endpoint = '' \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .unwrap();
+    assert!(writer.insert_batch(&[&refused], None).is_err());
+    let kept: Vec<String> = select(&store, "SELECT key FROM affitor_outbox_facts", |row| {
+        row.get(0)
+    });
+    assert_eq!(kept, ["stripe:delivery:evt_1"]);
     let _ = std::fs::remove_dir_all(folder);
 }

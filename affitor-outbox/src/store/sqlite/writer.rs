@@ -250,6 +250,16 @@ impl SqliteWriter {
                 inserted.extend((first..=last).map(|id| Inserted { id, leased: false }));
                 rest = after;
             }
+            // The facts the rows came with: in their transaction, all of them or none. And a
+            // sale's waiting refunds go behind it now, not after their backoff.
+            for row in rows.iter().filter(|row| !row.facts.is_empty()) {
+                super::facts::keep(&transaction, &row.facts, now)?;
+            }
+            let sales = rows
+                .iter()
+                .filter(|row| row.endpoint == "sale")
+                .filter_map(|row| row.transaction_id.as_deref());
+            super::facts::wake_refunds(&transaction, sales, now)?;
         }
         transaction.commit()?;
         Ok(inserted)
