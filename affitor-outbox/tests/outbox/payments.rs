@@ -495,3 +495,61 @@ on_both_stores!(
     lemon_squeezy_replays_are_acknowledged_once,
     lemon_squeezy_replay
 );
+
+/// A provider that retries after a timeout delivers the same event again: each is acknowledged
+/// and stored once (Stripe: a checkout's sale three times; Paddle: a refund three times before
+/// its sale), so one row and one call to the API each.
+async fn redeliveries(store: Store) {
+    let (mock, client) = stand_in().await;
+    let app = App::new(&client, store.open(quick(&client)).await);
+    let checkout = now(&fixture("stripe/checkout.session.completed.payment.json"));
+    let tracked: Vec<Tracked> = [
+        app.stripe(&checkout).await,
+        app.stripe(&checkout).await,
+        app.stripe(&checkout).await,
+    ]
+    .into();
+    assert!(stored(&tracked[0], Endpoint::Sale), "{tracked:?}");
+    for again in &tracked[1..] {
+        assert_eq!(again.status(), 200, "{again:?}");
+        assert!(
+            matches!(again, Tracked::Ignored(affitor::webhook::Ignored::Replayed)),
+            "{again:?}"
+        );
+    }
+    wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
+
+    let paddle = Verifier::<Paddle>::new(PADDLE_SECRET)
+        .unwrap()
+        .with_payment_state(app.outbox.clone());
+    let deliver = async |path: &str| {
+        let signed = SignedWebhook::paddle(PADDLE_SECRET, fixture(path));
+        paddle
+            .track(&app.client, signed.headers(), signed.body())
+            .await
+    };
+    let refunds = [
+        deliver("paddle/adjustment.updated.refund.json").await,
+        deliver("paddle/adjustment.updated.refund.json").await,
+        deliver("paddle/adjustment.updated.refund.json").await,
+    ];
+    assert!(stored(&refunds[0], Endpoint::Refund), "{refunds:?}");
+    assert!(
+        refunds[1..]
+            .iter()
+            .all(|again| matches!(again, Tracked::Ignored(affitor::webhook::Ignored::Replayed)))
+    );
+    let sale = deliver("paddle/transaction.completed.json").await;
+    assert!(stored(&sale, Endpoint::Sale), "{sale:?}");
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    wait_until("the outbox idle", A_WHILE, async || {
+        app.outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 2, "one call a sale");
+    assert_eq!(mock.refunds().len(), 1, "one reversal");
+    assert_eq!(app.outbox.stats().enqueued, 3, "one row an event");
+    app.stop().await;
+}
+on_both_stores!(a_redelivered_event_is_stored_and_sent_once, redeliveries);
