@@ -9,7 +9,8 @@
 //! every request, and can be told to fail ([`Fault`]).
 //!
 //! Point your code at [`MockServer::url`] with [`MockServer::api_key`], run it, then look at what
-//! the API received:
+//! the API received (with the `affitor` client, [`MockServer::client`] does it for you: see
+//! [Testing your integration](#testing-your-integration)):
 //!
 //! ```
 //! use affitor::client::Endpoint;
@@ -117,6 +118,7 @@
 //! [`MockServer::wait_until`] waits for what the code under test sends in the background
 //! ([`poll_until`] for any other wait). [`SignedWebhook`] signs Stripe, Polar, Paddle and Lemon
 //! Squeezy events as the providers do, to test your payment webhook handler without them.
+#![doc = include_str!("../docs/testing.md")]
 
 mod client;
 mod fault;

@@ -92,7 +92,7 @@ impl OutboxBuilder {
     /// The sends run on a thread of their own, below the server's threads' priority on Linux,
     /// which sends fewer rows at once (down to 64) while it waits for a core longer than it
     /// runs: while requests saturate the machine, the rows wait in the store and are sent once
-    /// the burst ends (README's "Durable delivery" says what it gave under `wrk`). A relay in a
+    /// the burst ends (BENCHMARKS.md says what it gave under `wrk`). A relay in a
     /// process of its own on another machine, the web servers' outboxes opened with
     /// [`relay(false)`](Self::relay), takes nothing from them at all.
     ///
