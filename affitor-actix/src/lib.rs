@@ -75,32 +75,53 @@
 //! (the extractor logs it at `error` level); `AffitorClient::click_id()` reads an optional click
 //! id and still fails loudly.
 //!
-//! A payment is a sale; answer 503 when a later attempt could succeed, so that the payment
-//! provider delivers the event again:
+//! # Payments
 //!
-//! ```
-//! use actix_web::{HttpResponse, web};
-//! use affitor_actix::AffitorClient;
-//! use serde::Deserialize;
+//! A sale is tracked where the payment is known to be real: from the payment provider's signed
+//! webhook, or in your own code once it has confirmed the payment with the provider. A route
+//! that tracks a sale from an unsigned request body records a sale, and pays a commission, for
+//! whatever anyone posts to it.
 //!
-//! #[derive(Deserialize)]
-//! struct Payment {
-//!     invoice_id: String,
-//!     user_id: String,
-//!     amount_cents: u64,
+//! With the feature `webhook`, [`WebhookEvent<P>`](WebhookEvent) verifies the delivery's signature
+//! over its raw body with the [`Verifier<P>`](affitor::webhook::Verifier) of the app data, reads
+//! the sale or refund from the event, tracks it, and answers what the provider needs (503 when a
+//! later delivery can still succeed, so that the provider redelivers). The handler is one line:
+//!
+#![cfg_attr(feature = "webhook", doc = "```no_run")]
+#![cfg_attr(not(feature = "webhook"), doc = "```ignore")]
+//! use actix_web::{App, HttpResponse, HttpServer, web};
+//! use affitor_actix::affitor::webhook::{Stripe, Verifier};
+//! use affitor_actix::{Affitor, AffitorClient, Client, WebhookEvent};
+//!
+//! async fn stripe_webhook(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> HttpResponse {
+//!     event.track(&affitor).await
 //! }
 //!
-//! async fn payment(affitor: AffitorClient, payment: web::Json<Payment>) -> HttpResponse {
-//!     let payment = payment.into_inner();
-//!     let sale = affitor.sale(payment.invoice_id, payment.amount_cents).customer_key(payment.user_id);
-//!     match sale.send().await {
-//!         Ok(_) => HttpResponse::Ok().finish(), // recorded, already recorded, or not attributed
-//!         Err(error) if error.is_retryable() => HttpResponse::ServiceUnavailable().finish(),
-//!         Err(_) => HttpResponse::Ok().finish(), // a bad request does not get better by retrying
-//!     }
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let affitor = Client::from_env()?;
+//!     // The endpoint's signing secret, and never a built-in fallback: anyone could sign with it.
+//!     let stripe = web::Data::new(Verifier::<Stripe>::from_env()?); // STRIPE_WEBHOOK_SECRET
+//!     let client = affitor.clone();
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .wrap(Affitor::new().client(client.clone()))
+//!             .app_data(stripe.clone())
+//!             .route("/webhooks/stripe", web::post().to(stripe_webhook))
+//!     })
+//!     .bind("127.0.0.1:3000")?
+//!     .run()
+//!     .await?;
+//!     affitor.shutdown(std::time::Duration::from_secs(5)).await;
+//!     Ok(())
 //! }
-//! # let _ = web::post().to(payment);
 //! ```
+//!
+//! Polar, Paddle and Lemon Squeezy read the same (`WebhookEvent<Polar>`, ...). Which events
+//! each provider sends, where the checkout must put the click id, what each answer means, and
+//! how a durable outbox changes it (a 200 then means *stored*) are in the guide of
+//! [`affitor::webhook`]. If your program is connected to Affitor's Stripe integration, do not
+//! also track Stripe sales here: each sale would count twice.
 //!
 //! # Partner links captured on the server
 //!
@@ -163,12 +184,6 @@
 //! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
 //! and the click id is found by the same code (`affitor_tower::lookup`): a team can move
 //! between the two frameworks without a change in behaviour.
-//!
-//! # Payment webhooks
-//!
-//! With the feature `webhook`, `WebhookEvent<P>` verifies a payment provider's
-//! webhook and tracks its sale or refund: the handler is one line,
-//! `event.track(&affitor).await`, and answers the status the provider needs.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -77,36 +77,69 @@
 //! }
 //! ```
 //!
-//! [`AffitorClickId`] gives the click id alone; `Option<AffitorClickId>` when it is optional.
-//! An extractor used without the layer answers 500 with a message that says to install it.
-//! When your [`Client`] lives in the router state, take [`AffitorClient<FromState>`](FromState)
-//! instead, and install the layer without a client.
+//! - [`AffitorClickId`] extracts the click id alone, and rejects a request without one with a
+//!   400 that says why; `Option<AffitorClickId>` is `None` instead. Without the layer, both
+//!   answer 500 and say to install it.
+//! - Keep your [`Client`] in the router state already? Take
+//!   [`AffitorClient<FromState>`](FromState) instead: it reads the client through `FromRef`, and
+//!   the layer, installed as `AffitorLayer::new()`, only finds the click id.
+//! - `send_in_background()` queues the event and returns at once; `client.shutdown(deadline)`,
+//!   once the server has stopped, sends what is still queued (the defaults and the counters are
+//!   in `affitor`'s docs, "Background delivery"). A deploy or a crash loses what is queued:
+//!   `affitor-outbox` stores each event first, with the same handlers.
+//! - No key at hand? `Client::from_env()` fails, and `main` prints what to do: `Error { kind:
+//!   MissingApiKey, message: "no Affitor API key — set AFFITOR_API_KEY …" }`. To try without an
+//!   account, run against the stand-in ([below](#test-it-with-the-stand-in)).
 //!
-//! A payment is a sale; answer 503 when a later attempt could succeed, so that the payment
-//! provider delivers the event again:
+//! # Payments
 //!
+//! A sale is tracked where the payment is known to be real: from the payment provider's signed
+//! webhook, or in your own code once it has confirmed the payment with the provider. A route
+//! that tracks a sale from an unsigned request body records a sale, and pays a commission, for
+//! whatever anyone posts to it.
+//!
+//! With the feature `webhook`, [`WebhookEvent<P>`](WebhookEvent) verifies the delivery's signature
+//! over its raw body with the [`Verifier<P>`](affitor::webhook::Verifier) of the router state,
+//! reads the sale or refund from the event, tracks it, and answers the status the provider needs
+//! (503 when a later delivery can still succeed, so that the provider redelivers). The handler is
+//! one line:
+//!
+//! ```toml
+//! [dependencies]
+//! affitor-axum = { version = "0.1", features = ["webhook"] }
 //! ```
-//! use affitor_axum::AffitorClient;
-//! use axum::{Json, http::StatusCode};
-//! use serde::Deserialize;
 //!
-//! #[derive(Deserialize)]
-//! struct Payment {
-//!     invoice_id: String,
-//!     user_id: String,
-//!     amount_cents: u64,
+#![cfg_attr(feature = "webhook", doc = "```no_run")]
+#![cfg_attr(not(feature = "webhook"), doc = "```ignore")]
+//! use affitor_axum::affitor::webhook::{Stripe, Verifier};
+//! use affitor_axum::{AffitorClient, AffitorLayer, Client, WebhookEvent};
+//! use axum::{Router, http::StatusCode, routing::post};
+//!
+//! async fn stripe_webhook(affitor: AffitorClient, event: WebhookEvent<Stripe>) -> StatusCode {
+//!     event.track(&affitor).await
 //! }
 //!
-//! async fn payment(affitor: AffitorClient, Json(payment): Json<Payment>) -> StatusCode {
-//!     let sale = affitor.sale(payment.invoice_id, payment.amount_cents).customer_key(payment.user_id);
-//!     match sale.send().await {
-//!         Ok(_) => StatusCode::OK, // recorded, already recorded, or not attributed
-//!         Err(error) if error.is_retryable() => StatusCode::SERVICE_UNAVAILABLE, // redeliver later
-//!         Err(_) => StatusCode::OK, // a bad request does not get better by retrying
-//!     }
+//! fn app(affitor: Client, stripe: Verifier<Stripe>) -> Router {
+//!     Router::new()
+//!         .route("/webhooks/stripe", post(stripe_webhook))
+//!         .with_state(stripe) // several providers: each verifier a field of the state
+//!         .layer(AffitorLayer::new().client(affitor))
 //! }
-//! # let _: axum::Router = axum::Router::new().route("/webhooks/payment", axum::routing::post(payment));
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let affitor = Client::builder().api_key("aff_your_program_key").build()?;
+//!     // The endpoint's signing secret, and never a built-in fallback: anyone could sign with it.
+//!     let stripe = Verifier::<Stripe>::from_env()?; // STRIPE_WEBHOOK_SECRET
+//!     let _app = app(affitor, stripe); // serve it as in `main` above
+//!     Ok(())
+//! }
 //! ```
+//!
+//! Polar, Paddle and Lemon Squeezy read the same (`WebhookEvent<Polar>`, ...). Which events
+//! each provider sends, where the checkout must put the click id, what each answer means, and
+//! how a durable outbox changes it (a 200 then means *stored*) are in the guide of
+//! [`affitor::webhook`]. If your program is connected to Affitor's Stripe integration, do not
+//! also track Stripe sales here: each sale would count twice.
 //!
 //! # Partner links captured on the server
 //!
@@ -157,11 +190,121 @@
 //! }
 //! ```
 //!
-//! # Payment webhooks
+//! # Serverless runtimes
 //!
-//! With the feature `webhook`, `WebhookEvent<P>` verifies a payment provider's
-//! webhook and tracks its sale or refund: the handler is one line,
-//! `event.track(&affitor).await`, and answers the status the provider needs.
+//! AWS Lambda (`lambda_http` runs a Tower service), Vercel's Rust runtime and Cloud Run with CPU
+//! only during requests freeze the process once the response has left: an event queued with
+//! `send_in_background()` would wait for a process that no longer runs. One line keeps it: a
+//! [`FlushLayer`] around the app waits, at most its deadline, for the client's events before the
+//! response leaves.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use affitor_axum::{AffitorLayer, Client, FlushLayer};
+//! use axum::Router;
+//!
+//! fn app(client: Client) -> Router {
+//!     Router::new()
+//!         .layer(AffitorLayer::new().client(client.clone()))
+//!         .layer(FlushLayer::new(client, Duration::from_secs(2))) // Lambda, Vercel, Cloud Run
+//! }
+//!
+//! fn main() -> Result<(), affitor_axum::affitor::Error> {
+//!     let _app = app(Client::builder().api_key("aff_key").build()?);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The wait is for every event the client holds: on these runtimes an instance serves one
+//! request at a time. A payment webhook needs none of it with an outbox on Postgres (its 200
+//! means *stored*). The one line, runtime by runtime:
+//!
+//! - **AWS Lambda** (`lambda_http`): `lambda_http::run(app)`, with the `FlushLayer` in `app` as
+//!   above. The repository's `examples/lambda-signup` is the signup example so, deployed with
+//!   `cargo lambda`; its test runs the binary under a stand-in of the Lambda Runtime API, freezes
+//!   the process (SIGSTOP) the moment its response arrives, as Lambda does, and finds the lead
+//!   delivered.
+//! - **Vercel** (`vercel_runtime` 2): its `run` runs a Tower service (an axum router with its
+//!   `axum` feature): the same layer around it.
+//! - **Google Cloud Run** with CPU allocated only during requests, and any host that throttles
+//!   the process between requests: the same layer around the axum router, or `enqueue().await`
+//!   with an outbox, whose relay delivers on the next instance that runs.
+//!
+//! # Loco and Leptos
+//!
+//! Both serve through axum: add the layer to the `axum::Router` each hands you, and the
+//! extractors work in their handlers as in any axum handler. The code below builds against axum
+//! alone; the lines that need the framework are the comments around it.
+//!
+//! **Loco** (`loco-rs`): its controllers are axum handlers, and `Hooks::after_routes` gets the
+//! app's router (`AxumRouter` is `axum::Router`) once Loco has built it:
+//!
+//! ```
+//! use affitor_axum::{AffitorClient, AffitorLayer, Client};
+//! use axum::Router;
+//!
+//! // src/app.rs:
+//! //     impl Hooks for App {
+//! //         async fn after_routes(router: AxumRouter, _ctx: &AppContext) -> Result<AxumRouter> {
+//! //             Ok(with_affitor(router, Client::from_env().map_err(Error::wrap)?))
+//! //         }
+//! //     }
+//! fn with_affitor(router: Router, affitor: Client) -> Router {
+//!     router.layer(AffitorLayer::new().client(affitor))
+//! }
+//!
+//! // A controller, with Loco's `State(ctx): State<AppContext>` beside it as usual.
+//! async fn register(affitor: AffitorClient) -> &'static str {
+//!     affitor.lead("user_123").email("ada@example.com").enqueue().await;
+//!     "welcome"
+//! }
+//!
+//! fn main() -> Result<(), affitor_axum::affitor::Error> {
+//!     let affitor = Client::builder().api_key("aff_key").build()?;
+//!     let routes = Router::new().route("/api/auth/register", axum::routing::post(register));
+//!     let _app: Router = with_affitor(routes, affitor);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! **Leptos** (`leptos_axum`): the layer goes on the router after `leptos_routes`, and a server
+//! function reads the extractors with `leptos_axum::extract()`, which runs an axum
+//! `FromRequestParts` over the request's parts, as this does:
+//!
+//! ```
+//! use affitor_axum::{AffitorClient, AffitorLayer, Client, ClientRejection};
+//! use axum::extract::FromRequestParts;
+//! use axum::http::request::Parts;
+//!
+//! // main.rs:
+//! //     let app = Router::new()
+//! //         .leptos_routes(&leptos_options, routes, { let o = leptos_options.clone(); move || shell(o.clone()) })
+//! //         .fallback(leptos_axum::file_and_error_handler(shell))
+//! //         .with_state(leptos_options)
+//! //         .layer(AffitorLayer::new().client(affitor));
+//! //
+//! // A server function:
+//! //     #[server]
+//! //     async fn sign_up(email: String) -> Result<(), ServerFnError> {
+//! //         let user_id = create_user(&email).await?;
+//! //         let affitor: AffitorClient = leptos_axum::extract().await?;
+//! //         affitor.lead(&user_id).email(&email).enqueue().await;
+//! //         Ok(())
+//! //     }
+//! async fn extract(parts: &mut Parts) -> Result<AffitorClient, ClientRejection> {
+//!     AffitorClient::from_request_parts(parts, &()).await // what `leptos_axum::extract()` does
+//! }
+//!
+//! fn main() -> Result<(), affitor_axum::affitor::Error> {
+//!     let affitor = Client::builder().api_key("aff_key").build()?;
+//!     let _layer = AffitorLayer::new().client(affitor);
+//!     let _ = extract;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Poem and Salvo, through their Tower compatibility, are in `affitor-tower`'s docs.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

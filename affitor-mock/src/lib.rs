@@ -9,7 +9,8 @@
 //! every request, and can be told to fail ([`Fault`]).
 //!
 //! Point your code at [`MockServer::url`] with [`MockServer::api_key`], run it, then look at what
-//! the API received:
+//! the API received (with the `affitor` client, [`MockServer::client`] does it for you: see
+//! [Testing your integration](#testing-your-integration)):
 //!
 //! ```
 //! use affitor::client::Endpoint;
@@ -104,9 +105,8 @@
 //!   `{"event_type":"click"|"lead"|"sale"}` records one unattributed test event.
 //! - **Readiness** (Bearer, `GET`): the verdict of the program's current state;
 //!   `force_recheck` is accepted.
-//! - Bodies: `null` fields count as absent; an empty body is `{}`; malformed JSON, or JSON that
-//!   is not an object, is a 400 that says so; a body over 1 MiB is a 413. The legacy
-//!   `/api/tracking/{click,lead,sale,refund}` paths are served too.
+//! - Bodies: `null` fields count as absent, an empty body is `{}`, malformed or non-object JSON
+//!   is a 400 that says so, a body over 1 MiB a 413; the legacy `/api/tracking/*` paths too.
 //!
 //! Documented outcomes the stand-in never produces on its own (`Invalid referral link
 //! configuration`, `partnerId required to create commission`, ...) can be injected with
@@ -114,11 +114,11 @@
 //! commission` once the sale row exists) with [`Fault::response_after_processing`]; a gateway's
 //! body limit in front of the API (a 413 past 8 KiB, say) with [`Fault::body_limit`].
 //!
-//! [`MockServer::client`] is a client of the stand-in at a test's pace ([`quick_retries`]), and
-//! [`MockServer::wait_until`] waits for what the code under test sends in the background
-//! ([`poll_until`] for any other wait). [`SignedWebhook`] signs Stripe, Polar, Paddle and Lemon
-//! Squeezy events as the providers do, and [`SampleEvent`] writes them, to test your payment
-//! webhook handler without the providers.
+//! [`MockServer::client`] is a client at a test's pace ([`quick_retries`]); [`MockServer::wait_until`]
+//! waits for what the code sends in the background ([`poll_until`] for any other wait).
+//! [`SignedWebhook`] signs Stripe, Polar, Paddle and Lemon Squeezy events as the providers do,
+//! and [`SampleEvent`] writes them, to test a payment webhook handler without the providers.
+#![doc = include_str!("../docs/testing.md")]
 
 mod client;
 mod fault;

@@ -43,6 +43,67 @@
 //! # }
 //! ```
 //!
+//! [`Outbox::open`] takes a SQLite path (or `sqlite:` location) or a Postgres `postgres://` URL
+//! (or `host=... dbname=...` string); any other `scheme://` (a typo such as `postgress://`) is
+//! refused at start, with the password left out of the error. Open it once at start-up, on the
+//! client its relay sends through, and give your layer the client `with_backend(outbox)`: the
+//! handlers do not change, their `send_in_background()` and `enqueue()` now write to the outbox.
+//! At the end of `main`, one `shutdown` of that client stops the outbox's relay and its
+//! in-memory fallback. The repository's example apps take one from `AFFITOR_OUTBOX`.
+//!
+//! # Waiting for the store, or not
+//!
+//! `enqueue().await` waits until the event is stored: a few milliseconds, as the rows that wait
+//! are written together, one transaction for many. When the store is behind (more signups a
+//! second than its disk takes), the request waits for it, up to the outbox's
+//! [`enqueue_timeout`](OutboxBuilder::enqueue_timeout) (2 s), rather than its event leaving the
+//! store (backpressure); past that, the event goes to the client's in-memory queue, counted
+//! ([`fell_back`](OutboxStats::fell_back)) and warned about once a minute.
+//! `send_in_background()` hands the event to a write of its own and answers at once: the event is
+//! stored a moment later, and under a load the store cannot take, it waits in memory instead of
+//! the request.
+//!
+//! # In your own transaction (Postgres)
+//!
+//! [`Outbox::enqueue_in`] writes the event inside your own `sqlx` transaction, with the order or
+//! the signup it reports: both are committed, or neither. Open the outbox on your pool for that,
+//! and name the pool's types through [`affitor_outbox::sqlx`](crate::sqlx), the `sqlx` the outbox is built
+//! against (or depend on `sqlx = "0.8"` yourself; a `sqlx` of another version gives types the
+//! outbox does not take):
+//!
+#![cfg_attr(feature = "postgres", doc = "```no_run")]
+#![cfg_attr(not(feature = "postgres"), doc = "```ignore")]
+//! use std::time::Duration;
+//!
+//! use affitor::Client;
+//! use affitor_outbox::Outbox;
+//! use affitor_outbox::sqlx::{self, PgPool};
+//!
+//! /// Records an order and its sale: both are committed, or neither.
+//! async fn checkout(pool: &PgPool, outbox: &Outbox, client: &Client) -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut transaction = pool.begin().await?;
+//!     sqlx::query("INSERT INTO orders (id, amount_cents) VALUES ('in_1001', 4900)")
+//!         .execute(&mut *transaction)
+//!         .await?;
+//!     outbox
+//!         .enqueue_in(&mut *transaction, client.sale("in_1001", 4900).customer_key("user_123"))
+//!         .await?;
+//!     transaction.commit().await?; // the order and its sale, or neither
+//!     Ok(())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = Client::from_env()?;
+//!     let pool = PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
+//!     let outbox = Outbox::builder(client.clone()).postgres(pool.clone()).await?;
+//!     let client = client.with_backend(outbox.clone());
+//!     checkout(&pool, &outbox, &client).await?;
+//!     client.shutdown(Duration::from_secs(5)).await; // stops the relay
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # What the relay guarantees
 //!
 //! - A row is done, and deleted, when Affitor has answered with an outcome: a sale answered 409
@@ -68,7 +129,25 @@
 //! - A store that cannot keep up makes the request wait, up to
 //!   [`OutboxBuilder::enqueue_timeout`]; one that fails or is slower than that never fails the
 //!   request: the event falls back to the client's in-memory queue, counted in
-//!   [`OutboxStats::fell_back`] and warned at most once a minute (with how many since).
+//!   [`OutboxStats::fell_back`] and warned at most once a minute (with how many since). A
+//!   payment webhook is the exception: its event is never kept in memory only (below).
+//! - A lead whose click id Affitor refuses for good (unknown, another program's, already
+//!   converted) is never kept as a dead letter, so a visitor cannot mint them: the relay sends it
+//!   again for its customer key alone, or drops it with a warning at most once a minute
+//!   ([`OutboxStats::click_id_refused`]). A lead without a click id (an organic signup, which
+//!   Affitor would refuse) is not stored.
+//! - Dead letters are listed ([`Outbox::dead_letters`]), sent again once mended
+//!   ([`Outbox::retry_dead_letters`]), and deleted by age
+//!   ([`Outbox::purge_dead_letters`]); the relay deletes those older than 7 days on its own
+//!   ([`OutboxBuilder::dead_letter_retention`]), and counts those left
+//!   ([`OutboxStats::dead_letters`], the gauge `affitor_outbox_dead_letters`).
+//! - An outbox that cannot write to its store (a read-only file, another program's or another
+//!   version's `affitor_outbox` table) does not open: [`Outbox::open`] says what is wrong and
+//!   what to do, instead of keeping every event in memory.
+//! - What it holds stays private: a SQLite file (and its `-wal`, `-shm`) is created `0600`, a
+//!   deleted row's bytes are overwritten (`secure_delete`) and the WAL is checkpointed and
+//!   truncated after deliveries; a Postgres location (a URL, or `host=… password=…`) is shown
+//!   with its password left out.
 //!
 //! # Payment webhooks
 //!
@@ -80,6 +159,65 @@
 //! again. What a later event needs, which invoice a Stripe payment intent paid, is kept in a
 //! second table, `affitor_outbox_facts`, shared by every outbox on the same database: on one
 //! Postgres, a refund finds its sale whichever replica saw the payment, and after any deploy.
+//!
+//! From then on the relay owns the event: through a deploy, a crash, an outage longer than the
+//! provider retries. A refund is sent only after its sale's row is delivered, and a refund
+//! Affitor knows no sale for yet is tried again for the
+//! [refund patience](OutboxBuilder::refund_patience) (4 days: longer than any provider
+//! retries), then kept as a dead letter that names its ids. Without an outbox, the 200 means
+//! *recorded by Affitor*, and a 503 hands the event back to the provider's retries, which end
+//! (`affitor::webhook` says how).
+//!
+//! # A fleet on one Postgres
+//!
+//! A fleet (several replicas, or a serverless app) opens its outbox on **one Postgres**
+//! database: every replica writes its events and its Stripe links there, any replica's relay
+//! delivers them, and a relay that dies leaves its rows to the others once its lease ends.
+//!
+//! - Each outbox's writer keeps one connection of its own beside the pool's (so a replica
+//!   holds `max_connections` + 1), and its batches never wait for the pool. That connection keeps
+//!   session settings (`statement_timeout`, `plan_cache_mode`, `synchronous_commit`): point the
+//!   outbox at Postgres directly or through a pooler in session mode, not transaction mode
+//!   (PgBouncer's or Supavisor's would hand those settings to other clients' transactions).
+//! - Leave autovacuum on (Postgres's default): delivered rows are deleted, and their space is
+//!   reused once vacuumed.
+//! - The relay's claims read the rows waiting through an index of their own, oldest first,
+//!   whatever the table's statistics say: a new table flooded in its first minute is claimed
+//!   from as fast as an old one.
+//!
+//! A SQLite outbox is for one server with a disk that outlives its deploys; its writer runs on a
+//! thread of its own, with a second connection to the file.
+//!
+//! # The relay's send thread
+//!
+//! The relay's sends run on a thread of their own, which Linux schedules below the web server's
+//! threads (ten steps nicer), and which sends fewer rows at once (down to 64) while it waits for
+//! a core longer than it runs: when requests saturate the machine, they go first, and the rows
+//! wait in the store, delivered at the relay's full pace as soon as the burst ends. On a machine
+//! with CPU to spare, nothing waits; the repository's
+//! [BENCHMARKS.md](https://github.com/affitor/affitor-rs/blob/main/BENCHMARKS.md) has the figures
+//! under load. For a fleet, let the web servers only write, with
+//! [`Outbox::builder(client).relay(false)`](OutboxBuilder::relay), and run the relay in a process
+//! of its own on the same Postgres: on a machine of its own, it takes no CPU from them.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use affitor::Client;
+//! use affitor_outbox::Outbox;
+//!
+//! /// The relay's process: it stores nothing, and delivers what the web servers (their outboxes
+//! /// opened with `relay(false)` on the same database) store.
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = Client::from_env()?;
+//!     let outbox = Outbox::open(&std::env::var("AFFITOR_OUTBOX")?, client).await?;
+//!     tokio::signal::ctrl_c().await?;
+//!     // Lets the sends under way end; the rows not sent wait in the store for the next relay.
+//!     outbox.shutdown(Duration::from_secs(5)).await;
+//!     Ok(())
+//! }
+//! ```
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

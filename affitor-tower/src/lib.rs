@@ -47,6 +47,61 @@
 //! | [`adapter`] | what an adapter to another HTTP library drives: the lookup's two steps, capture's decision and cookies | always |
 //!
 //! The client's TLS is `rustls` (a default feature) or, with `native-tls`, the platform's.
+//!
+//! # Other frameworks: Poem and Salvo
+//!
+//! axum runs the layer as it is (`affitor-axum` adds the extractors), and so do the frameworks
+//! that serve through axum (Loco, Leptos: see `affitor-axum`'s docs). Poem and Salvo run Tower
+//! layers through a compatibility feature of their own (`tower-compat`), but neither runs
+//! [`AffitorLayer`], a layer over `http::Request`s, as it is: each needs a few lines of glue. With
+//! it, the [`ClickIdLookup`](lookup::ClickIdLookup) reaches the handler in the request's
+//! extensions (and the [`Client`], with `.client(client)` on the layer), and a body the layer read
+//! for the click id reaches it byte for byte. The glue is the repository's
+//! [`examples/frameworks`](https://github.com/affitor/affitor-rs/tree/main/examples/frameworks),
+//! compiled and tested in CI: its test serves each app on 127.0.0.1 and sends it one request with
+//! the `affitor_click_id` cookie and one with `affitorClickId` in its JSON body.
+//!
+//! - **Poem 3**: `TowerLayerCompatExt::compat` calls the layer's service with a `poem::Request`,
+//!   so `AffitorLayer::new().compat()` does not compile. `HttpLayer` (one file,
+//!   `examples/frameworks/src/poem_app.rs`, to copy) sits between: it hands the layer an
+//!   `http::Request`, and puts the `poem::Request` back together for the endpoint, with the
+//!   layer's extensions and what Poem keeps beside the request (the addresses, the path
+//!   parameters, the upgrade). The handler reads the lookup with Poem's own
+//!   `Data<&ClickIdLookup>`, which answers 500 without the layer.
+//! - **Salvo 0.85**: `TowerLayerCompat::compat` hands the layer an `http::Request<ReqBody>`, but
+//!   the service underneath (`FlowCtrlService`) takes a `ReqBody` back, where the layer passes the
+//!   body on as an [`AffitorBody<ReqBody>`](layer::AffitorBody): one `map_request` boxes it back
+//!   (`affitor_hoop` in `examples/frameworks/src/salvo_app.rs`). Salvo then merges the request,
+//!   extensions included, into its own, and the handler reads the lookup from them.
+//!
+//! Any other HTTP library drives the lookup and the capture itself through [`adapter`], as the
+//! actix-web middleware does.
+//!
+//! # Slow and hostile requests
+//!
+//! The layer holds what it reads of a body as its bytes, however small the chunks it came in,
+//! and waits for it at most [`ClickIdSearch::body_timeout`](lookup::ClickIdSearch::body_timeout)
+//! (5 s): a body that is not coming (a JSON `POST` to a route that never reads it) does not hold
+//! the request, which goes on with what was read put back. The webhook extractors of
+//! `affitor-axum` and `affitor-actix` wait for a delivery's body at most the verifier's
+//! `body_timeout` (10 s) counted from the request's arrival at the layer, its 5 s wait included,
+//! not added ([`BodyWaitStarted`](adapter::BodyWaitStarted)), then answer 408. A body that does
+//! come is then tracked within the verifier's `track_deadline` (8 s, then 503): a delivery sent
+//! at once, as providers send them, is answered within 10 s; one whose body took most of its
+//! 10 s to come can take up to 18 s, unless the server bounds the whole request (tower-http's
+//! `TimeoutLayer` outermost, as the repository's example apps do). An invalid click id, or a
+//! refused webhook, on every request is one warning per 10 s.
+//!
+//! One cost is the framework's, not this crate's: actix-http decodes a body sent in 1-byte
+//! chunks a chunk at a time, so 200 such bodies at once stall an actix app's other requests for
+//! a few hundred milliseconds, with or without the middleware. A reverse proxy that buffers
+//! request bodies (nginx's default, `proxy_request_buffering on`) hands the app each body whole.
+//!
+//! # Serverless runtimes
+//!
+//! [`FlushLayer`] waits, at most its deadline, for the client's background events before the
+//! response leaves, for runtimes that freeze the process once it has (AWS Lambda, Vercel, Cloud
+//! Run with CPU only during requests): see `affitor-axum`'s docs for the line per runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapter;

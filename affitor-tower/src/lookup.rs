@@ -5,6 +5,22 @@
 //! extractors read: the click id found, its [`ClickIdSource`], and each [`RejectedClickId`] with
 //! the [`InvalidClickId`] reason. The lookup itself, in two steps for any HTTP library, is in
 //! [`adapter`](crate::adapter).
+//!
+//! # Where the click id is found
+//!
+//! In this order, the first valid value wins: the header `x-affitor-click-id`, the cookie
+//! `affitor_click_id`, the legacy cookie `customer_code`, the JSON body field `affitorClickId`
+//! (or `affitor_click_id`), the form field `affitor_click_id`. [`ClickIdSearch`] changes the
+//! order, the names and the body limit. A valid click id is 1 to 128 bytes of
+//! `A-Z a-z 0-9 _ - . :`; anything else is passed over with a `tracing` warning that names the
+//! source and the reason.
+//!
+//! The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
+//! no header or cookie gave a click id, and only up to 64 KiB. Whatever happens, the handler
+//! receives the body byte for byte, with the same `Content-Length`: a longer body, a chunked one
+//! and one that fails midway are replayed, then streamed on. A request that is not read streams
+//! through untouched. Each of these rules is a row of the repository's
+//! `tests/tests/lookup_rules.rs`, run through both the Tower layer and the actix-web middleware.
 
 mod found;
 

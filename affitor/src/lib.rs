@@ -39,9 +39,72 @@
 //! | [`readiness`] | is the integration live: the program's gates and the synthetic verification chain | always |
 //! | [`webhook`] | Stripe, Polar, Paddle and Lemon Squeezy payment webhooks, verified and tracked as sales and refunds | `webhook` |
 //!
-//! Feature `metrics` counts what the client does with its events through the `metrics` facade
-//! (see [`client`]). The client's TLS is `rustls` (a default feature) or, with `native-tls`,
-//! the platform's; built with neither, it speaks plain HTTP only (the stand-in's).
+//! The client's TLS is `rustls` (a default feature) or, with `native-tls`, the platform's
+//! (OpenSSL on Linux: `libssl-dev` and `pkg-config` to build); built with neither, it speaks
+//! plain HTTP only (the stand-in's). On docs.rs each item says which feature it needs.
+//!
+//! # The client on its own
+//!
+//! Requests are validated before any I/O, unset fields are never sent, and each answer is a
+//! typed outcome ([`SaleOutcome`](client::SaleOutcome): `Recorded`, `AlreadyRecorded` for a
+//! redelivered payment, `NotAttributed` for an organic sale):
+//!
+//! - Retries follow what is safe per endpoint: a sale retries timeouts, lost connections, 5xx
+//!   and 429 (its transaction id makes a repeat harmless, and a 409 after a lost answer is
+//!   reported as recorded); a lead or a click only when the request never reached the API, or
+//!   on 429 and 503. The waits grow exponentially with full jitter, honour `Retry-After`, and
+//!   stop at one deadline per call ([`RetryPolicy`](client::RetryPolicy)).
+//! - The API key never appears in `Debug`, `Display`, logs or errors. Plain `http://` is
+//!   refused except on loopback, unless you allow it
+//!   ([`allow_insecure_http`](client::ClientBuilder::allow_insecure_http)).
+//! - [`test_mode(true)`](client::ClientBuilder::test_mode) marks every event as a test event,
+//!   which pays no partner.
+//! - [`Client::verification`] runs the synthetic click → lead → sale chain, and
+//!   [`Client::readiness`] reads the program's gates: is the integration live.
+//!
+//! # Background delivery
+//!
+//! `send_in_background()` hands the event to the client's
+//! [`Backend`](client::Backend) and returns at once: by default an in-memory queue whose worker
+//! sends up to [`max_in_flight`](client::ClientBuilder::max_in_flight) events at once (4,096:
+//! an API that answers in 200 ms still takes about 20,000 a second). A full queue
+//! ([`queue_capacity`](client::ClientBuilder::queue_capacity), 16,384, about 530 bytes an event)
+//! drops the event and logs it; [`Client::delivery_stats`] counts what was queued, delivered,
+//! retried, dropped and failed, and what limited delivery (`queue_full`, `in_flight_limited`).
+//! [`Client::flush`] waits for what was queued (at the end of a batch job, before a test's
+//! assertions) and leaves the client usable; [`Client::shutdown`] flushes and stops: call it once
+//! the server has stopped. A deploy, a crash or an out-of-memory kill loses what the queue still
+//! holds: `affitor-outbox` is the durable [`Backend`](client::Backend) that writes each event to a
+//! store first.
+//!
+//! # Delivery you can watch
+//!
+//! With the feature `metrics` (the same feature in `affitor-axum`, `affitor-actix` and
+//! `affitor-outbox`), install any [`metrics`](https://docs.rs/metrics) recorder: the client
+//! counts its events queued, delivered, retried, dropped and failed (by reason), times each
+//! call, and gauges its queue. Each HTTP attempt is a `tracing` span with OpenTelemetry's HTTP
+//! client attribute names (`http.request.method`, `server.address`, `url.full`,
+//! `http.response.status_code`, `http.request.resend_count`, `error.type`); an outbox relay's
+//! send of a row is an `affitor.outbox.deliver` span around them (`outbox.row`,
+//! `affitor.endpoint`, `outbox.attempt`). Serve the figures (a Prometheus page, say) on an
+//! address of their own, never on the app's public port: they are your business's leads and
+//! sales.
+//!
+//! | Metric | Labels | Alert on |
+//! |---|---|---|
+//! | `affitor_events_dropped_total` | `endpoint`, `reason` (`queue_full`, `shut_down`, `no_runtime`, `interrupted`, `not_sent`) | any increase: commissions lost |
+//! | `affitor_events_failed_total` | `endpoint`, `reason` (`invalid`, `refused`, `retries_exhausted`, `panicked`) | any increase |
+//! | `affitor_requests_retried_total` | `endpoint` | a rate well above the usual: the API is struggling |
+//! | `affitor_events_queued_total`, `affitor_events_delivered_total` | `endpoint` | queued growing apart from delivered |
+//! | `affitor_request_duration_seconds` (histogram) | `endpoint`, `outcome` | p99 near the retry deadline |
+//! | `affitor_delivery_pending` (gauge) | | near `queue_capacity` |
+//! | `affitor_webhook_events_total` (feature `webhook`) | `provider`, `result` (`tracked`, `stored`, `ignored`, `kept`, `refused`, `attention`) | any `attention` (acknowledged, but a person must act); `kept` that keeps rising (answered 5xx: the provider keeps the event) |
+//! | `affitor_outbox_events_total` (`affitor-outbox`) | `endpoint`, `result` (`enqueued`, `fell_back`, `delivered`, `rescheduled`, `dead_lettered`, `click_id_refused`, `interrupted`) | any `dead_lettered`, `fell_back` or `interrupted` |
+//! | `affitor_outbox_waiting`, `affitor_outbox_in_flight` (gauges, `affitor-outbox`) | | waiting that keeps growing: the relay cannot keep up, or the API is down |
+//! | `affitor_outbox_dead_letters` (gauge, `affitor-outbox`) | | above zero: events given up on, kept for a person to mend and retry |
+//!
+//! Partner-link capture counts what it did in `affitor_tower::capture::CaptureStats`
+//! (`recorded`, `repeated`, and what each bound held back), for you to export beside these.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod click_id;

@@ -8,6 +8,30 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// The examples of each library crate's README (its crates.io page), compiled and run as
+/// doctests.
+#[cfg(doctest)]
+pub mod crate_readmes {
+    /// `affitor/README.md`.
+    #[doc = include_str!("../../affitor/README.md")]
+    pub struct Affitor;
+    /// `affitor-tower/README.md`.
+    #[doc = include_str!("../../affitor-tower/README.md")]
+    pub struct AffitorTower;
+    /// `affitor-axum/README.md`.
+    #[doc = include_str!("../../affitor-axum/README.md")]
+    pub struct AffitorAxum;
+    /// `affitor-actix/README.md`.
+    #[doc = include_str!("../../affitor-actix/README.md")]
+    pub struct AffitorActix;
+    /// `affitor-outbox/README.md`.
+    #[doc = include_str!("../../affitor-outbox/README.md")]
+    pub struct AffitorOutbox;
+    /// `affitor-mock/README.md`.
+    #[doc = include_str!("../../affitor-mock/README.md")]
+    pub struct AffitorMock;
+}
+
 use std::future::Future;
 use std::io;
 use std::net::TcpListener;

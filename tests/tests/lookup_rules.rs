@@ -4,7 +4,7 @@
 //! Each rule is a request (method, headers, body) and the answer the handler must see: the click
 //! id and where it was found, or none, and the values rejected on the way. Through each adapter,
 //! the handler must see that answer as the request's `ClickIdLookup`, and read the body byte for
-//! byte as it was sent. The README promises the same behaviour in both frameworks: this is where
+//! byte as it was sent. The docs promise the same behaviour in both frameworks: this is where
 //! that promise is tested. What is particular to one adapter's plumbing (streamed and failing
 //! bodies, size hints, trailers, the service readiness) stays in that adapter's own tests.
 

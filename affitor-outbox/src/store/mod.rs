@@ -27,7 +27,8 @@
 //! claims under load spent most of the server's time in it.
 //!
 //! Beside the events, a second table, `affitor_outbox_facts`, keeps what later events need
-//! ([`affitor::client::Backend::remember`]): which invoice a Stripe payment intent paid. Each
+//! ([`affitor::webhook::PaymentState`]): which invoice a Stripe payment intent paid, a trial, a
+//! delivery stored. Each
 //! fact expires, and the relay deletes the expired ones.
 
 /// The rows that go before a row `o` of the same transaction: the earlier live rows, except

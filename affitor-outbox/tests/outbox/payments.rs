@@ -433,7 +433,7 @@ async fn a_store_that_cannot_write_answers_503() {
     assert!(mock.sales().is_empty());
 }
 
-/// Without a durable backend, a Paddle delivery is answered within Paddle's 5 s even when the
+/// Without an outbox as its payment state, a Paddle delivery is answered within Paddle's 5 s even when the
 /// API takes 6: 503 (Paddle delivers it again), never a timeout on Paddle's side.
 #[tokio::test]
 async fn inline_paddle_gives_up_within_paddles_limit() {

@@ -11,6 +11,133 @@
 //! (`AffitorLayer::capture_clicks`) and the actix-web middleware drive it, and share every rule;
 //! the steps they take, which an adapter for another framework takes too, are in
 //! [`adapter`](crate::adapter).
+//!
+#![cfg_attr(feature = "layer", doc = "```")]
+#![cfg_attr(not(feature = "layer"), doc = "```ignore")]
+//! use affitor_tower::capture::CaptureClicks;
+//! use affitor_tower::{AffitorLayer, Client};
+//! use axum::{Router, response::Html, routing::get};
+//!
+//! fn app(affitor: Client) -> Router {
+//!     Router::new()
+//!         .route("/", get(|| async { Html("<h1>Welcome</h1>") }))
+//!         .layer(AffitorLayer::new().client(affitor).capture_clicks(CaptureClicks::new()))
+//! }
+//!
+//! fn main() -> Result<(), affitor_tower::Error> {
+//!     let affitor = Client::builder().api_key("aff_your_program_key").build()?;
+//!     let _app = app(affitor); // serve it with the connection's address: see below
+//!     Ok(())
+//! }
+//! ```
+//!
+//! With actix-web: `Affitor::new().client(affitor).capture_clicks(CaptureClicks::new())`, built
+//! once in `main`, outside `HttpServer::new`, and cloned into each worker's `App`: actix builds one
+//! app per worker, and clones of the options share one click limit, where options built in the
+//! closure would give each worker limits of its own (a 16-core host, 16 times the bound).
+//!
+//! # What is recorded, and what the response gets
+//!
+//! - A `GET` of a page whose query has `aff` (the first one, as the tracker reads it: 1 to 64 of
+//!   `A-Z a-z 0-9 _ -`, else ignored) is recorded with the visitor's facts: the landing URL, the
+//!   referrer, the user agent and the language. Never a `HEAD`, a prefetch, or a link-preview or
+//!   crawler user agent ([`CaptureClicks::BUILT_IN_BOTS`], extended with
+//!   [`bot_user_agent`](CaptureClicks::bot_user_agent)). The same partner again is no new click;
+//!   another partner's link sends the earlier click id as `existing_click_id`.
+//! - The click call runs beside your handler. Recorded before the
+//!   [deadline](CaptureClicks::deadline) (400 ms by default): the response gets the tracker's
+//!   four cookies (`affitor_click_id`, `customer_code`, `affitor_click_ids`, `affitor_aff_url`;
+//!   `Path=/`, `SameSite=Lax`, the program's cookie window, `Secure` on HTTPS (from the
+//!   request's URI, trusted proxy headers, or [`secure(true)`](CaptureClicks::secure) when the
+//!   app serves TLS itself), not `HttpOnly`) and `Cache-Control: private`. Late, failed, an
+//!   unknown or inactive link, a bot, a prefetch: no cookie, a `debug` line says why, and the
+//!   page is kept out of shared caches (`Cache-Control: private` and `Vary: Cookie` when a CDN
+//!   could store it), so that no visitor is served another's cookieless copy. Your handler's
+//!   own `Set-Cookie` headers are kept, and a response that sets `affitor_click_id` itself keeps
+//!   its cookie.
+//! - The `affitor_click_ids` cookie is read from its last 8 KiB, and a landing URL past 2 KiB
+//!   once escaped for its cookie is cut to its path and `?aff=`.
+//!
+//! # A flood of visits is not a flood of click calls
+//!
+//! The [`ClickLimit`] (on by default): each client address (an IPv6 client: its /64) gets a
+//! bucket of 10 clicks, one more every 6 s; each partner code a bucket of 250, one more every
+//! 8 ms, so a flood on one partner's link leaves clicks for the others; and all clicks share a
+//! bucket of 1,000, 500 more a second, however many addresses they come from. Half of that total
+//! is kept for the codes whose click Affitor recorded in the last day, so that a flood of
+//! invented codes from many addresses cannot starve the real partners' visitors; a code Affitor
+//! refused (an unknown or inactive link) makes no click call for 10 minutes. The same address
+//! and partner within 30 s is the same click: a visitor who opens the link again in a second
+//! browser gets the same `affitor_click_id`, with no second call. [`CaptureClicks::stats`]
+//! counts the repeats and what each bound held back (`repeated`, `rate_limited`,
+//! `partner_limited`, `total_limited`, `refused_partner`) for your `/metrics`; where the page
+//! runs the browser tracker, it still records a click the server held back.
+//!
+//! The address is the connection's peer: with axum, serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()` and give
+//! `CaptureClicks::new().client_address_from(affitor_axum::connect_info)`; actix-web's
+//! middleware reads it itself; behind a proxy, the last address of the trusted proxy header (the
+//! one your proxy added).
+//!
+//! Behind a proxy, say which headers it sets ([`trust_proxy_headers`](CaptureClicks::trust_proxy_headers));
+//! if the site also runs the tracker script, give its cookie domain
+//! ([`cookie_domain`](CaptureClicks::cookie_domain)), or the browser keeps two of each cookie;
+//! under the ePrivacy rules, record only with [consent](CaptureClicks::consent), as the example
+//! of [`CaptureClicks`] does.
+//!
+//! # Consent given after landing
+//!
+//! A visitor who opens a partner's link before accepting cookies would be lost to the partner:
+//! the consent predicate refuses the visit, and by the time they accept, the `?aff=` is gone
+//! from the address bar. [`hold_until_consent`](CaptureClicks::hold_until_consent) keeps it: the
+//! refused visit records nothing and sets no cookie, but the request gets a
+//! [`HeldClick`](crate::adapter::HeldClick), a token signed with your key that carries the
+//! landing URL, the referrer and the time. The page keeps it; once the visitor accepts, the
+//! page's script sends it back in an `Affitor-Held-Click` header, and that response records the
+//! click with the original landing URL and referrer, and sets the cookies. A held click is
+//! recorded once, expires after 30 minutes, and is refused while the predicate still says no,
+//! from another site (`Sec-Fetch-Site`), or under another key: give every server the same
+//! secret.
+//!
+#![cfg_attr(feature = "layer", doc = "```")]
+#![cfg_attr(not(feature = "layer"), doc = "```ignore")]
+//! use affitor_tower::AffitorLayer;
+//! use affitor_tower::adapter::HeldClick;
+//! use affitor_tower::capture::{CaptureClicks, HeldClickKey, WeakSecret};
+//! use axum::{Extension, Router, response::Html, routing::{get, post}};
+//!
+//! // The landing page writes the held click, if any, where its consent banner finds it.
+//! async fn page(held: Option<Extension<HeldClick>>) -> Html<String> {
+//!     let held = held.map(|Extension(held)| held.to_string()).unwrap_or_default();
+//!     Html(format!(r#"<meta name="affitor-held-click" content="{held}"> ..."#))
+//! }
+//!
+//! fn app(secret: &str) -> Result<Router, WeakSecret> {
+//!     let capture = CaptureClicks::new()
+//!         .consent(|visit| visit.cookie("cookie_consent") == Some("all"))
+//!         .hold_until_consent(HeldClickKey::from_secret(secret)?); // 32 bytes or more
+//!     Ok(Router::new()
+//!         .route("/", get(page))
+//!         // Where the banner's script sends it: any route will do.
+//!         .route("/api/consent", post(|| async { axum::http::StatusCode::NO_CONTENT }))
+//!         .layer(AffitorLayer::new().capture_clicks(capture))) // and `.client(affitor)`
+//! }
+//!
+//! fn main() {
+//!     let _app = app("a secret of 32 bytes or more, kept in your secret store");
+//! }
+//! ```
+//!
+//! ```js
+//! // The banner's "Accept", in the page: the consent cookie first, then the held click.
+//! document.cookie = "cookie_consent=all; path=/; max-age=31536000; SameSite=Lax";
+//! const held = document.querySelector("meta[name=affitor-held-click]").content;
+//! if (held) await fetch("/api/consent", { method: "POST", headers: { "Affitor-Held-Click": held } });
+//! ```
+//!
+//! The signup examples of the repository do this (their page's banner, `POST /api/consent`),
+//! with a predicate that tracks visitors unless they chose only the necessary cookies. With
+//! actix-web, the handler reads `Option<web::ReqData<HeldClick>>`.
 
 mod bots;
 mod decide;

@@ -122,8 +122,9 @@ pub enum ErrorKind {
     /// its body is not the JSON of its endpoint, or its endpoint takes no event. Sending it
     /// would not mend it: keep it aside and look at it.
     InvalidEvent,
-    /// A durable [`Backend`](crate::client::Backend) could not write the event (its database
-    /// is unreachable, its disk full): nothing was stored, so it must come again. Retryable: a
+    /// A store could not write the event (an outbox's database is unreachable, its disk full;
+    /// see [`PaymentState::store`](crate::webhook::PaymentState::store)): nothing was stored, so
+    /// it must come again. Retryable: a
     /// payment webhook answers 503 and the provider delivers it again. Made with
     /// [`Error::not_stored`].
     NotStored,
@@ -340,9 +341,8 @@ impl Error {
         )
     }
 
-    /// An error of kind [`ErrorKind::NotStored`]: what a durable
-    /// [`Backend::store`](crate::client::Backend::store) returns when it could not write an
-    /// event, with the store's own error as its source (say where the store is in `source`
+    /// An error of kind [`ErrorKind::NotStored`]: what a store (a webhook's payment state that
+    /// stores events: an outbox) returns when it could not write an event, with the store's own error as its source (say where the store is in `source`
     /// only without its password).
     ///
     /// ```

@@ -26,7 +26,37 @@
 //! ```
 //!
 //! `affitor-axum` and `affitor-actix` wrap this in one extractor, `WebhookEvent<P>`, so a
-//! handler is one line; `affitor_mock::SignedWebhook` signs events for your tests.
+//! handler is one line, `event.track(&affitor).await`, with the verifier in the app's state
+//! (axum: the router state, a field of it with `#[derive(FromRef)]`; actix-web:
+//! `.app_data(web::Data::new(Verifier::<Stripe>::from_env()?))`); see their crate docs.
+//! `affitor_mock::SignedWebhook` signs events for your tests ([below](#testing-your-handler)).
+//!
+//! A payment reaches Affitor only through a verified event like these, or from code that itself
+//! confirmed the payment with the provider: a route that tracks a sale from an unsigned body
+//! records one for whatever anyone posts to it.
+//!
+//! # The providers at a glance
+//!
+//! One [`Verifier<P>`](Verifier) (and one `WebhookEvent<P>`) serves every provider `P`:
+//!
+//! | | [`Stripe`] | [`Polar`] | [`Paddle`] (Billing) | [`LemonSqueezy`] |
+//! |---|---|---|---|---|
+//! | Secret from ([`Verifier::from_env`]) | `STRIPE_WEBHOOK_SECRET` | `POLAR_WEBHOOK_SECRET` | `PADDLE_WEBHOOK_SECRET` | `LEMONSQUEEZY_WEBHOOK_SECRET` |
+//! | Signature | `Stripe-Signature: t=…,v1=…` | Standard Webhooks `webhook-signature: v1,…` | `Paddle-Signature: ts=…;h1=…` | `X-Signature` (hex) |
+//! | Replay window | 5 min (past) | 5 min (both ways) | 5 min (past) | none signed: a replay is a redelivery, recorded once |
+//! | Sale | `checkout.session.completed`, `invoice.paid` | `order.paid` | `transaction.completed` | `order_created` |
+//! | Refund | `charge.refunded`, `refund.created` | `order.refunded` | `adjustment.created`/`updated`, once `approved` | `order_refunded`, `subscription_payment_refunded` |
+//! | Chargeback | `charge.dispute.created`, `.closed` lost | | adjustment `chargeback` | |
+//! | Click id and customer key in | `metadata` (and `subscription_data.metadata`) | `metadata` | `custom_data` | `checkout_data.custom` |
+//! | Test purchases | `livemode: false` → test events | sandbox: its own secret | sandbox: its own secret | `test_mode` → test events |
+//!
+//! Several secrets, comma-separated, are accepted together during a rotation. Every event type
+//! not listed in the provider's section below is answered 200 and logged at `debug`.
+//!
+//! **Checkout fields.** The webhook can only credit a partner if the checkout carried the click
+//! id and your customer key to the provider: [`checkout_fields::<P>(customer_key, click_id,
+//! program_id)`](checkout_fields) gives the fields of `P`'s checkout that do, as JSON to merge
+//! into the request that creates the checkout.
 //!
 //! # The answer
 //!
@@ -91,7 +121,17 @@
 //! a payment (a free trial, a 100% coupon: [`Ignored::TrialStarted`]) is remembered, in the
 //! verifier's [`PaymentState`] (its memory, unless given an outbox); its first paid
 //! invoice, which every provider labels a renewal, is sent as its first sale
-//! (`is_recurring: false`).
+//! (`is_recurring: false`). An app whose verifier keeps its state in memory (no outbox) and
+//! restarts during a trial sends that first payment as a renewal.
+//!
+//! | | Stripe | Paddle | Polar | Lemon Squeezy |
+//! |---|---|---|---|---|
+//! | first payment | sale (`subscription_create`, or the Checkout Session) | sale (`origin: web`) | sale (`subscription_create`, `purchase`) | sale (`order_created`) |
+//! | free trial starts | nothing sent; the trial remembered | the same | the same | the same |
+//! | first payment after a trial | first sale (`subscription_cycle`, sent `is_recurring: false`) | first sale (`subscription_recurring`) | first sale (`subscription_cycle`) | first sale (`renewal`) |
+//! | renewal | recurring sale | recurring sale | recurring sale | recurring sale |
+//! | upgrade, proration | sale (`subscription_update`) | sale (`subscription_update`) | sale (`subscription_update`) | sale (`updated`) |
+//! | downgrade credit | nothing: no payment | nothing: a `credit` adjustment | nothing: no payment | nothing: no payment |
 //!
 //! # Currencies
 //!
@@ -100,7 +140,17 @@
 //! [`currency_converter`](Builder::currency_converter): amounts are in the currency's minor
 //! units on both sides (JPY has none, KWD three), and the original amount and currency go in
 //! the sale's `additional_data`. Without a converter (or without a rate for that currency) the
-//! event is answered 500 and kept by the provider.
+//! event is answered 500 and kept by the provider until you set one and resend it.
+//! [`ExchangeRates`] is a converter of fixed rates:
+//!
+//! ```
+//! use affitor::client::Currency;
+//! use affitor::webhook::{ExchangeRates, Stripe, Verifier};
+//!
+//! let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27).rate("JPY", 0.0067);
+//! let stripe = Verifier::<Stripe>::builder().secret("whsec_...").currency_converter(rates).build()?;
+//! # Ok::<(), affitor::webhook::WebhookError>(())
+//! ```
 //!
 //! # Test mode
 //!
@@ -230,6 +280,51 @@
 //!
 //! Each takes several secrets, so that a rotated secret and its successor are accepted
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.
+//!
+//! # Testing your handler
+//!
+//! `affitor_mock::SignedWebhook` (the crate `affitor-mock`, a dev-dependency) signs an event as
+//! Stripe, Polar, Paddle or Lemon Squeezy does: send its `headers()` and `body()` to your
+//! handler, then look at what the stand-in API received.
+//!
+//! ```
+//! use affitor::webhook::{Stripe, Verifier};
+//! use affitor_mock::{MockServer, SignedWebhook};
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mock = MockServer::start().await?;
+//!     let click_id = mock.click("partner");
+//!     let client = mock.client();
+//!     let event = serde_json::json!({ "id": "evt_1", "type": "checkout.session.completed", "data": { "object": {
+//!         "mode": "payment", "payment_status": "paid", "payment_intent": "pi_1", "amount_total": 4900,
+//!         "currency": "usd", "metadata": { "affitor_click_id": click_id.as_str() } } } });
+//!
+//!     let signed = SignedWebhook::stripe("whsec_test", event.to_string());
+//!     let stripe = Verifier::<Stripe>::new("whsec_test")?; // your handler's verifier
+//!     let status = stripe.track(&client, signed.headers(), signed.body()).await.status();
+//!
+//!     assert_eq!(status, 200);
+//!     assert_eq!(mock.sales()[0].transaction_id, "pi_1");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Real test events come from the [Stripe CLI](https://docs.stripe.com/stripe-cli): it forwards
+//! your account's test-mode events and prints the secret it signs them with.
+//!
+//! ```sh
+//! stripe listen --forward-to localhost:3000/webhooks/stripe   # prints "Your webhook signing secret is whsec_..."
+//! stripe trigger checkout.session.completed \
+//!   --add checkout_session:metadata.affitor_customer_key=user_123 \
+//!   --add checkout_session:metadata.affitor_click_id=cust_demo_1
+//! ```
+//!
+//! A triggered event without the metadata is acknowledged and not tracked: it came through no
+//! partner. Test-mode events reach Affitor as test events, which pay no partner. For Polar,
+//! create a webhook endpoint in the sandbox (`sandbox.polar.sh`) for `order.paid` and
+//! `order.refunded`, pointed at a tunnel to your route, and set `POLAR_WEBHOOK_SECRET` to its
+//! secret.
 
 mod builder;
 mod checkout;
