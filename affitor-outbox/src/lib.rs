@@ -145,9 +145,16 @@
 //!   version's `affitor_outbox` table) does not open: [`Outbox::open`] says what is wrong and
 //!   what to do, instead of keeping every event in memory.
 //! - What it holds stays private: a SQLite file (and its `-wal`, `-shm`) is created `0600`, a
-//!   deleted row's bytes are overwritten (`secure_delete`) and the WAL is checkpointed and
-//!   truncated after deliveries; a Postgres location (a URL, or `host=… password=…`) is shown
-//!   with its password left out.
+//!   deleted row's bytes are overwritten (`secure_delete`), and the WAL is emptied
+//!   (`wal_checkpoint(TRUNCATE)`) after the relay's deletes: at most every 5 s while it sends,
+//!   within a second once idle, at once when it stops. So no delivered lead's email stays on
+//!   disk. A location (a URL, or `host=… password=…`, whatever the case or percent-encoding of
+//!   its keys) is shown with its password left out.
+//! - On Postgres, a deleted row is only marked dead: its bytes stay in the table's pages until
+//!   VACUUM (autovacuum) reuses them, and in the WAL, base backups and replicas until those are
+//!   recycled. VACUUM makes the space reusable but does not overwrite it; VACUUM FULL rewrites
+//!   the table and leaves the old files to the filesystem. Keep the database's disks, backups
+//!   and WAL archive under the same protection as your customers' data.
 //!
 //! # Payment webhooks
 //!
