@@ -16,6 +16,7 @@ use affitor_outbox::{Outbox, OutboxError};
 use serde_json::{Value, json};
 
 use crate::output::{Output, Status};
+use crate::readiness::{gate_name, next_action, state_name};
 use crate::{API_KEY_VARIABLE, api_client, env_var};
 
 /// The variable of the outbox's location, as the examples and `Outbox::open` read it.
@@ -202,7 +203,7 @@ pub(crate) fn program(readiness: &Readiness) -> String {
     let program = readiness
         .program_id
         .map_or_else(|| "the program".to_owned(), |id| format!("program {id}"));
-    format!("{program}, state {}", crate::test::state_name(readiness))
+    format!("{program}, state {}", state_name(readiness))
 }
 
 /// An error's message, on one line.
@@ -261,39 +262,6 @@ fn gate_check(gate: &Gate, report: &GateReport) -> Check {
         (None, Status::Fail) => check.fix("see the program's page in the Affitor dashboard"),
         (None, _) => check,
     }
-}
-
-/// A gate's name, as the API writes it.
-pub(crate) fn gate_name(gate: &Gate) -> &str {
-    match gate {
-        Gate::Profile => "profile",
-        Gate::Economics => "economics",
-        Gate::Payout => "payout",
-        Gate::Tracking => "tracking",
-        Gate::Live => "live",
-        Gate::Other(name) => name,
-        _ => "other",
-    }
-}
-
-/// What a gate's `next_action` asks, in words, with the code itself.
-pub(crate) fn next_action(action: &str, endpoint: Option<&str>) -> String {
-    let words = match action {
-        "complete_program_profile" => {
-            "complete the program's profile in the Affitor dashboard".to_owned()
-        }
-        "set_commission_policy" => "set a commission policy in the Affitor dashboard".to_owned(),
-        "surface_stripe_connect_url" => match endpoint {
-            Some(endpoint) => format!("connect payouts with Stripe: {endpoint}"),
-            None => "connect payouts with Stripe in the Affitor dashboard".to_owned(),
-        },
-        "install_tracker_or_send_events" => {
-            "install the tracker script on your pages, or send a click, lead or sale".to_owned()
-        }
-        "run_synthetic_sale_chain" => "run `affitor test chain`".to_owned(),
-        _ => return format!("next_action: {action}"),
-    };
-    format!("{words} (next_action: {action})")
 }
 
 /// The outbox at `location` opened as the app opens it, with no relay: reachable (TLS

@@ -15,6 +15,7 @@
 mod doctor;
 mod mock;
 mod output;
+mod readiness;
 mod test;
 mod trigger;
 

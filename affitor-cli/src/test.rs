@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor::client::{ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome};
-use affitor::readiness::{ChainRun, ChainVerdict, Readiness, ReadinessState, StepVerdict};
+use affitor::readiness::{ChainRun, ChainVerdict, Readiness, StepVerdict};
 use affitor::{ClickId, Client, Error};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::doctor::{gate_name, next_action};
 use crate::output::{Output, Status, duration};
+use crate::readiness::{gate_name, next_action, state_name};
 use crate::{API_KEY_VARIABLE, api_client};
 
 #[derive(Debug, Subcommand)]
@@ -281,20 +281,6 @@ fn step_name(step: &StepVerdict) -> &str {
         StepVerdict::WrongPartner => "wrong_partner",
         StepVerdict::Pending => "pending",
         StepVerdict::Other(other) => other,
-        _ => "unknown",
-    }
-}
-
-/// The readiness state, as the API writes it.
-pub(crate) fn state_name(readiness: &Readiness) -> &str {
-    match &readiness.state {
-        ReadinessState::Draft => "draft",
-        ReadinessState::Configuring => "configuring",
-        ReadinessState::Ready => "ready",
-        ReadinessState::IntegrationVerified => "integration_verified",
-        ReadinessState::LiveVerified => "live_verified",
-        ReadinessState::Other(other) if other.is_empty() => "unknown",
-        ReadinessState::Other(other) => other,
         _ => "unknown",
     }
 }

@@ -1,0 +1,51 @@
+//! What the readiness verdict says, in the words the commands print: the names of its gates and
+//! states, and what each `next_action` asks.
+
+use affitor::readiness::{Gate, Readiness, ReadinessState};
+
+/// A gate's name, as the API writes it.
+pub(crate) fn gate_name(gate: &Gate) -> &str {
+    match gate {
+        Gate::Profile => "profile",
+        Gate::Economics => "economics",
+        Gate::Payout => "payout",
+        Gate::Tracking => "tracking",
+        Gate::Live => "live",
+        Gate::Other(name) => name,
+        _ => "other",
+    }
+}
+
+/// What a gate's `next_action` asks, in words, with the code itself.
+pub(crate) fn next_action(action: &str, endpoint: Option<&str>) -> String {
+    let words = match action {
+        "complete_program_profile" => {
+            "complete the program's profile in the Affitor dashboard".to_owned()
+        }
+        "set_commission_policy" => "set a commission policy in the Affitor dashboard".to_owned(),
+        "surface_stripe_connect_url" => match endpoint {
+            Some(endpoint) => format!("connect payouts with Stripe: {endpoint}"),
+            None => "connect payouts with Stripe in the Affitor dashboard".to_owned(),
+        },
+        "install_tracker_or_send_events" => {
+            "install the tracker script on your pages, or send a click, lead or sale".to_owned()
+        }
+        "run_synthetic_sale_chain" => "run `affitor test chain`".to_owned(),
+        _ => return format!("next_action: {action}"),
+    };
+    format!("{words} (next_action: {action})")
+}
+
+/// The readiness state, as the API writes it.
+pub(crate) fn state_name(readiness: &Readiness) -> &str {
+    match &readiness.state {
+        ReadinessState::Draft => "draft",
+        ReadinessState::Configuring => "configuring",
+        ReadinessState::Ready => "ready",
+        ReadinessState::IntegrationVerified => "integration_verified",
+        ReadinessState::LiveVerified => "live_verified",
+        ReadinessState::Other(other) if other.is_empty() => "unknown",
+        ReadinessState::Other(other) => other,
+        _ => "unknown",
+    }
+}
