@@ -70,6 +70,15 @@
 //!   request: the event falls back to the client's in-memory queue, counted in
 //!   [`OutboxStats::fell_back`] and warned at most once a minute (with how many since).
 //!
+//! # Run a relay
+//!
+//! Web servers whose outboxes only write ([`relay(false)`](OutboxBuilder::relay)) leave the
+//! delivery to a relay in a process of its own, on the same SQLite file or Postgres database:
+//! `cargo install affitor-outbox --features relay` installs one, `affitor-relay`. It reads
+//! `AFFITOR_OUTBOX`, `AFFITOR_API_KEY` and `AFFITOR_API_URL`, serves its Prometheus page on
+//! `METRICS_ADDR`, and stops on SIGTERM or Ctrl-C within `AFFITOR_RELAY_SHUTDOWN_SECS` (10 s),
+//! what it has not sent left in the store; `affitor-relay --help` lists its settings.
+//!
 //! # Payment webhooks
 //!
 //! An outbox is a webhook verifier's [`PaymentState`](affitor::webhook::PaymentState) too
