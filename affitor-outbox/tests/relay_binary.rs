@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use affitor::Client;
 use affitor::client::Endpoint;
-use affitor_mock::{Fault, MockServer};
+use affitor_mock::MockServer;
 use affitor_outbox::Outbox;
 
 #[allow(dead_code)] // the helpers of the outbox tests: these use a few
@@ -264,7 +264,7 @@ async fn a_relay_whose_sends_hang_stops_at_its_deadline_and_at_once_on_a_second_
         .await
         .expect("the web server's outbox opens");
     store_as_a_web_server(&mock, writer, &client).await;
-    mock.inject(Fault::delay(Duration::from_secs(60)).always());
+    mock.inject(affitor_mock::Fault::delay(Duration::from_secs(60)).always());
     let leads_sent = || mock.requests_to(Endpoint::Lead).len();
 
     // SIGTERM while the API holds every send: at its deadline (1 s), the relay gives them up
@@ -423,6 +423,7 @@ fn its_help_lists_the_variables_it_reads() {
 }
 
 /// `GET path` on `addr`: the status and the body.
+#[cfg(feature = "sqlite")]
 async fn get(addr: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
