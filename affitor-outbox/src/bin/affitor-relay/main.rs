@@ -173,7 +173,7 @@ fn init_tracing() {
 /// Opens the outbox with its relay on, serves the Prometheus page, and delivers until a
 /// signal; then stops within the deadline, and says what it delivered and what waits.
 async fn run(settings: Settings) -> Result<(), String> {
-    // Before anything else: a signal while the store opens stops the relay once it is open.
+    // Before anything else: from here on, a signal is the relay's to handle.
     let mut signals =
         Signals::listen().map_err(|error| format!("cannot catch signals: {error}"))?;
     // Before the outbox opens, so that its first counts are kept.
@@ -184,10 +184,15 @@ async fn run(settings: Settings) -> Result<(), String> {
         tracing::info!("Prometheus metrics on http://{listening}/metrics ({METRICS_VARIABLE})");
     }
     let direct = settings.client;
-    let outbox = Outbox::builder(direct.clone())
-        .open(&settings.location)
-        .await
-        .map_err(|error| format!("{OUTBOX_VARIABLE}: {error}"))?;
+    let outbox = tokio::select! {
+        opened = Outbox::builder(direct.clone()).open(&settings.location) => {
+            opened.map_err(|error| naming_the_variable(error.to_string()))?
+        }
+        signal = signals.next() => {
+            tracing::info!("{signal} before the outbox opened: nothing to stop");
+            return Ok(());
+        }
+    };
     // The client's shutdown stops the outbox, then the in-memory queue it falls back to.
     let client = direct.with_backend(outbox.clone());
     tracing::info!(
@@ -222,4 +227,13 @@ async fn run(settings: Settings) -> Result<(), String> {
          relay"
     );
     Ok(())
+}
+
+/// An error of opening the outbox, naming `AFFITOR_OUTBOX` once.
+fn naming_the_variable(error: String) -> String {
+    if error.contains(OUTBOX_VARIABLE) {
+        error
+    } else {
+        format!("{OUTBOX_VARIABLE}: {error}")
+    }
 }
