@@ -156,6 +156,15 @@
 //!   the table and leaves the old files to the filesystem. Keep the database's disks, backups
 //!   and WAL archive under the same protection as your customers' data.
 //!
+//! # Run a relay
+//!
+//! Web servers whose outboxes only write ([`relay(false)`](OutboxBuilder::relay)) leave the
+//! delivery to a relay in a process of its own, on the same SQLite file or Postgres database:
+//! `cargo install affitor-outbox --features relay` installs one, `affitor-relay`. It reads
+//! `AFFITOR_OUTBOX`, `AFFITOR_API_KEY` and `AFFITOR_API_URL`, serves its Prometheus page on
+//! `METRICS_ADDR`, and stops on SIGTERM or Ctrl-C within `AFFITOR_RELAY_SHUTDOWN_SECS` (10 s),
+//! what it has not sent left in the store; `affitor-relay --help` lists its settings.
+//!
 //! # Payment webhooks
 //!
 //! An outbox is a webhook verifier's [`PaymentState`](affitor::webhook::PaymentState) too

@@ -144,7 +144,6 @@ pub(crate) mod postgres {
     /// A schema of its own for one test, and a way to open pools on it.
     pub(crate) struct Schema {
         options: PgConnectOptions,
-        #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // read by the crash tests only
         name: String,
     }
 
@@ -186,8 +185,9 @@ pub(crate) mod postgres {
             }
         }
 
-        /// The schema's name, for a child process of the crash tests (which need SQLite too).
-        #[cfg(feature = "sqlite")]
+        /// The schema's name: for a child process of the crash tests (which need SQLite too),
+        /// and the relay binary's URL.
+        #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
         pub(crate) fn name(&self) -> &str {
             &self.name
         }
