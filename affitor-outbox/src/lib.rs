@@ -206,34 +206,16 @@
 //!
 //! # The relay's send thread
 //!
-//! The relay's sends run on a thread of their own, which Linux schedules below the web server's
-//! threads (ten steps nicer), and which sends fewer rows at once (down to 64) while it waits for
-//! a core longer than it runs: when requests saturate the machine, they go first, and the rows
-//! wait in the store, delivered at the relay's full pace as soon as the burst ends. On a machine
-//! with CPU to spare, nothing waits; the repository's
-//! [BENCHMARKS.md](https://github.com/affitor/affitor-rs/blob/main/BENCHMARKS.md) has the figures
-//! under load. For a fleet, let the web servers only write, with
-//! [`Outbox::builder(client).relay(false)`](OutboxBuilder::relay), and run the relay in a process
-//! of its own on the same Postgres: on a machine of its own, it takes no CPU from them.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//!
-//! use affitor::Client;
-//! use affitor_outbox::Outbox;
-//!
-//! /// The relay's process: it stores nothing, and delivers what the web servers (their outboxes
-//! /// opened with `relay(false)` on the same database) store.
-//! #[tokio::main]
-//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let client = Client::from_env()?;
-//!     let outbox = Outbox::open(&std::env::var("AFFITOR_OUTBOX")?, client).await?;
-//!     tokio::signal::ctrl_c().await?;
-//!     // Lets the sends under way end; the rows not sent wait in the store for the next relay.
-//!     outbox.shutdown(Duration::from_secs(5)).await;
-//!     Ok(())
-//! }
-//! ```
+//! The relay's sends run on a thread of their own, with a runtime and a connection pool of
+//! their own, so they take one core at most. On a small machine that the requests saturate,
+//! [`yield_to_requests(true)`](OutboxBuilder::yield_to_requests) lets Linux schedule that thread
+//! below the web server's (ten steps nicer), sending fewer rows at once while it waits for a
+//! core: the requests go first, and the rows wait in the store until the burst ends (the
+//! repository's [BENCHMARKS.md](https://github.com/affitor/affitor-rs/blob/main/BENCHMARKS.md)
+//! has the figures both ways). For a fleet, let the web servers only write, with
+//! [`Outbox::builder(client).relay(false)`](OutboxBuilder::relay), and run `affitor-relay`
+//! ([above](#run-a-relay)) on the same Postgres: on a machine of its own, it takes no CPU from
+//! them.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
