@@ -183,12 +183,10 @@ impl PostgresStore {
     /// table as it grows.
     async fn connect_writer(&self) -> sqlx::Result<WriterConnection> {
         let mut connection = self.pool.acquire().await?.detach();
-        sqlx::query(&format!(
-            "SET statement_timeout = {}",
-            millis(self.statement_timeout).max(1)
-        ))
-        .execute(&mut connection)
-        .await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+            .bind(millis(self.statement_timeout).max(1).to_string())
+            .execute(&mut connection)
+            .await?;
         // Postgres 12 and later; on an older server the batches keep the generic plan.
         if let Err(error) = sqlx::query("SET plan_cache_mode = force_custom_plan")
             .execute(&mut connection)
@@ -646,9 +644,9 @@ mod tests {
                      `bash .ci/test`, or `export AFFITOR_TEST_POSTGRES=$(bash .ci/postgres)`"
                 )
             });
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-        ))
+        )))
         .execute(&admin)
         .await
         .unwrap();
@@ -692,7 +690,7 @@ mod tests {
         );
         assert_eq!(store.purge_facts().await.unwrap(), 1);
 
-        sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
             .execute(&admin)
             .await
             .unwrap();

@@ -164,9 +164,9 @@ pub(crate) mod postgres {
                     )
                 });
             let name = format!("outbox_{test}_{}", std::process::id());
-            sqlx::raw_sql(&format!(
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
-            ))
+            )))
             .execute(&admin)
             .await
             .expect("a schema of its own");
