@@ -281,6 +281,11 @@ impl OutboxBuilder {
     /// Any other `scheme://` (`postgress://`, `pg://`, `jdbc:postgresql://`, ...) is refused, so
     /// a typo never runs on a local file of that name while the fleet's database waits.
     ///
+    /// Postgres over TLS takes libpq's settings, in the URL's query or the `key=value` string:
+    /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`, `verify-full`),
+    /// `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`; see the crate's docs,
+    /// "Postgres over TLS".
+    ///
     /// # Errors
     ///
     /// [`OutboxError::UnknownLocation`] when the location has a scheme of neither store;
@@ -346,9 +351,9 @@ impl OutboxBuilder {
         let pool = PgPoolOptions::new()
             .max_connections(self.config.connections)
             .acquire_timeout(self.config.enqueue_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(open)?;
+            .map_err(|error| open(crate::store::postgres::tls::explain(error, &options)))?;
         match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
             Err(source) => Err(open_error(location, source.into())),
@@ -509,7 +514,8 @@ pub(crate) fn is_postgres(location: &str) -> bool {
 }
 
 /// The connection options of a Postgres location: a URL (its scheme in any case), or a
-/// `key=value` string (values may be single-quoted).
+/// `key=value` string (values may be single-quoted). Either gives `sslmode`, `sslrootcert`,
+/// `sslcert` and `sslkey`.
 #[cfg(feature = "postgres")]
 fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
     use std::str::FromStr;
@@ -532,6 +538,9 @@ fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOpt
             "password" => options.password(&value),
             "dbname" => options.database(&value),
             "sslmode" => options.ssl_mode(PgSslMode::from_str(&value)?),
+            "sslrootcert" => options.ssl_root_cert(&value),
+            "sslcert" => options.ssl_client_cert(&value),
+            "sslkey" => options.ssl_client_key(&value),
             "application_name" => options.application_name(&value),
             other => {
                 tracing::warn!(key = other, "Affitor outbox: connection key ignored");

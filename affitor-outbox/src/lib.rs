@@ -81,6 +81,32 @@
 //! second table, `affitor_outbox_facts`, shared by every outbox on the same database: on one
 //! Postgres, a refund finds its sale whichever replica saw the payment, and after any deploy.
 
+//!
+//! # Postgres over TLS
+//!
+//! A Postgres location takes libpq's TLS settings, in a URL's query
+//! (`postgres://app@db.example.com/shop?sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem`) or a
+//! `key=value` string (`host=db.example.com dbname=shop sslmode=require`), or from `PGSSLMODE`
+//! and `PGSSLROOTCERT`:
+//!
+//! - `sslmode`: `disable`; `prefer` (the default: TLS when the server offers it, unverified);
+//!   `require` (TLS, the server unverified); `verify-ca` (its certificate signed by a trusted
+//!   CA); `verify-full` (that, and naming the host connected to).
+//! - `sslrootcert`: the PEM file of the CA that signed the server's certificate. Without it,
+//!   `verify-ca` and `verify-full` trust the public web's CAs (Mozilla's, compiled in:
+//!   `webpki-roots`), which sign Neon's certificates, say, but not those of RDS, Cloud SQL,
+//!   Azure or Supabase: name their CA bundle here. A certificate refused is an
+//!   [`OutboxError::Open`] that says which setting to change.
+//! - `sslcert` and `sslkey`: a client certificate, for a server that asks for one.
+//!
+//! The connections use rustls with the aws-lc-rs crypto provider, the one `affitor`'s HTTP
+//! client (reqwest) links, so one provider is built into the app. sqlx hands that provider to
+//! each connection itself and never reads rustls's process default: an app that installs
+//! another default (`rustls::crypto::ring::default_provider().install_default()`, for its own
+//! clients) changes nothing here, and needs no default for the outbox. An app that enables
+//! sqlx's `tls-native-tls` feature in its own `Cargo.toml` makes sqlx use OpenSSL (or the
+//! platform's TLS) instead, for these connections too.
+
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]

@@ -26,3 +26,5 @@ mod postgres;
 mod refused;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod tls;

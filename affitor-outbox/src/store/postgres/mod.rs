@@ -11,6 +11,8 @@ use sqlx::Connection as _;
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
+pub(crate) mod tls;
+
 use super::{Claimed, DeadLetter, Inserted, Lease, NewRow, millis};
 use crate::config::Config;
 
@@ -164,7 +166,10 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 impl PostgresStore {
     /// Uses `pool`, creating the table when missing.
     pub(crate) async fn open(pool: PgPool, config: &Config) -> sqlx::Result<Self> {
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(|error| tls::explain(error, &pool.connect_options()))?;
         Ok(Self {
             pool,
             writer: tokio::sync::Mutex::new(None),
