@@ -271,7 +271,33 @@ impl OutboxBuilder {
         self
     }
 
-    /// Opens the outbox at `location`, creating its table when missing, and starts its relay:
+    /// Whether a Postgres outbox brings its schema up to date at its start (default `true`).
+    ///
+    /// On, a start reads the schema's version (a plain `SELECT`, which no transaction on the
+    /// outbox's table holds up) and, when it is current, runs no DDL. When it is behind, the
+    /// start applies the missing versions of [`migrations::POSTGRES`](crate::migrations::POSTGRES),
+    /// once across the fleet, under an advisory lock: another instance's upgrade is waited for
+    /// (up to 30 s), and each statement waits at most 5 s for a lock on the table (`lock_timeout`),
+    /// after which nothing is changed and the start fails with [`OutboxError::Unusable`], saying
+    /// so: the next start tries again.
+    ///
+    /// Off, the schema is left to your migration tool (see [`migrations`](crate::migrations)):
+    /// the start only checks its version, and fails with [`OutboxError::Unusable`], naming the
+    /// versions to apply, when it is behind. The database user then needs no right to create
+    /// tables. A SQLite file, the app's own, is always brought up to date.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// let builder = affitor_outbox::Outbox::builder(client).migrate(false);
+    /// # }
+    /// ```
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.config.migrate = migrate;
+        self
+    }
+
+    /// Opens the outbox at `location`, creating its tables when missing (see
+    /// [`migrate`](Self::migrate)), and starts its relay:
     ///
     /// - a `postgres://` or `postgresql://` URL, or a `key=value` connection string
     ///   (`host=db dbname=shop user=app`): a Postgres database (feature `postgres`);
@@ -289,7 +315,9 @@ impl OutboxBuilder {
     /// # Errors
     ///
     /// [`OutboxError::UnknownLocation`] when the location has a scheme of neither store;
-    /// [`OutboxError::Open`] when the store cannot be reached or its table created;
+    /// [`OutboxError::Open`] when the store cannot be reached (a TLS connection refused: the
+    /// error says what to set) or its table created; [`OutboxError::Unusable`] when its schema
+    /// is behind and not brought up to date ([`migrate`](Self::migrate));
     /// [`OutboxError::MissingFeature`] when the location names a store this build leaves out.
     ///
     /// ```
@@ -315,12 +343,14 @@ impl OutboxBuilder {
     }
 
     /// Opens the outbox in the Postgres database of `pool` (your own, so that
-    /// [`Outbox::enqueue_in`] can write in your transactions), creating its table when
-    /// missing, and starts its relay.
+    /// [`Outbox::enqueue_in`] can write in your transactions), creating its tables when
+    /// missing (see [`migrate`](Self::migrate)), and starts its relay. The pool is of the
+    /// `sqlx` this crate re-exports ([`crate::sqlx`], 0.9): your app's, when it is on the same.
     ///
     /// # Errors
     ///
-    /// [`OutboxError::Open`] when the table cannot be created.
+    /// [`OutboxError::Open`] when the tables cannot be created; [`OutboxError::Unusable`] when
+    /// the schema is behind and not brought up to date.
     ///
     /// ```no_run
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -332,10 +362,7 @@ impl OutboxBuilder {
     #[cfg(feature = "postgres")]
     pub async fn postgres(self, pool: sqlx::PgPool) -> Result<Outbox, OutboxError> {
         let location = "postgres (the given pool)".to_owned();
-        match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
-            Ok(store) => self.start_checked(Store::Postgres(store), location).await,
-            Err(source) => Err(open_error(location, source.into())),
-        }
+        self.start_postgres(pool, location).await
     }
 
     #[cfg(feature = "postgres")]
@@ -354,9 +381,22 @@ impl OutboxBuilder {
             .connect_with(options.clone())
             .await
             .map_err(|error| open(crate::store::postgres::tls::explain(error, &options)))?;
-        match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
+        self.start_postgres(pool, location).await
+    }
+
+    /// Starts the outbox on `pool` once its schema is current.
+    #[cfg(feature = "postgres")]
+    async fn start_postgres(
+        self,
+        pool: sqlx::PgPool,
+        location: String,
+    ) -> Result<Outbox, OutboxError> {
+        use crate::store::postgres::{PostgresStore, schema::SchemaError};
+
+        match PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
-            Err(source) => Err(open_error(location, source.into())),
+            Err(SchemaError::Behind(reason)) => Err(OutboxError::Unusable { location, reason }),
+            Err(SchemaError::Database(source)) => Err(open_error(location, source.into())),
         }
     }
 

@@ -18,6 +18,9 @@
 //!   or the signup it reports: the reason an outbox exists. A batch of leads alone commits with
 //!   `synchronous_commit = off` (the app's crash loses none of it; the server's may lose its last
 //!   fraction of a second); one with a sale or a refund waits for the server's WAL flush.
+//!   The schema is versioned: a start whose schema is current runs no DDL, and the SQL of each
+//!   version is in [`migrations`], for your own migration tool
+//!   ([`OutboxBuilder::migrate`]).
 //!
 //! ```no_run
 //! use affitor_outbox::Outbox;
@@ -100,7 +103,8 @@
 //! - `sslcert` and `sslkey`: a client certificate, for a server that asks for one.
 //!
 //! The connections use rustls with the aws-lc-rs crypto provider, the one `affitor`'s HTTP
-//! client (reqwest) links, so one provider is built into the app. sqlx hands that provider to
+//! client (reqwest, with its default `rustls` feature) links, so one provider is built into
+//! the app. sqlx hands that provider to
 //! each connection itself and never reads rustls's process default: an app that installs
 //! another default (`rustls::crypto::ring::default_provider().install_default()`, for its own
 //! clients) changes nothing here, and needs no default for the outbox. An app that enables
@@ -119,6 +123,7 @@ mod config;
 mod connection;
 mod error;
 mod metrics;
+pub mod migrations;
 mod outbox;
 mod payments;
 mod relay;

@@ -11,49 +11,11 @@ use sqlx::Connection as _;
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
+pub(crate) mod schema;
 pub(crate) mod tls;
 
 use super::{Claimed, DeadLetter, Inserted, Lease, NewRow, millis};
 use crate::config::Config;
-
-/// The schema, created under a transaction-scoped advisory lock so that servers starting
-/// together do not race on `CREATE TABLE IF NOT EXISTS`.
-const SCHEMA: &str = "
-BEGIN;
-SELECT pg_advisory_xact_lock(7367325063530520841);
-CREATE TABLE IF NOT EXISTS affitor_outbox (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    endpoint TEXT NOT NULL,
-    body TEXT NOT NULL,
-    transaction_id TEXT,
-    other_transaction_id TEXT,
-    customer_key TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    lease_owner TEXT,
-    lease_until TIMESTAMPTZ,
-    dead_at TIMESTAMPTZ,
-    last_error TEXT,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-ALTER TABLE affitor_outbox ADD COLUMN IF NOT EXISTS other_transaction_id TEXT;
-DROP INDEX IF EXISTS affitor_outbox_due;
-DROP INDEX IF EXISTS affitor_outbox_transaction;
-DROP INDEX IF EXISTS affitor_outbox_customer;
-CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
-    ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
-CREATE INDEX IF NOT EXISTS affitor_outbox_started
-    ON affitor_outbox (customer_key, id)
-    WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
-CREATE INDEX IF NOT EXISTS affitor_outbox_unstarted
-    ON affitor_outbox (id) WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
-CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL
-);
-COMMIT;
-";
 
 const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
@@ -164,12 +126,17 @@ struct WriterConnection {
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl PostgresStore {
-    /// Uses `pool`, creating the table when missing.
-    pub(crate) async fn open(pool: PgPool, config: &Config) -> sqlx::Result<Self> {
-        sqlx::raw_sql(SCHEMA)
-            .execute(&pool)
+    /// Uses `pool`, once its schema is current ([`schema::prepare`]): brought up to date
+    /// when `config` lets the outbox migrate it.
+    pub(crate) async fn open(pool: PgPool, config: &Config) -> Result<Self, schema::SchemaError> {
+        schema::prepare(&pool, config.migrate)
             .await
-            .map_err(|error| tls::explain(error, &pool.connect_options()))?;
+            .map_err(|error| match error {
+                schema::SchemaError::Database(error) => {
+                    schema::SchemaError::Database(tls::explain(error, &pool.connect_options()))
+                }
+                behind => behind,
+            })?;
         Ok(Self {
             pool,
             writer: tokio::sync::Mutex::new(None),
