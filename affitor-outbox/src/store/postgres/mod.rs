@@ -21,11 +21,6 @@ const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
 VALUES ($1, $2, $3, $4, $5)";
 
-/// Rows written together, as six arrays of one length, in the arrays' order (their ids
-/// follow it: the relay sends a customer's rows in id order); `$7` and `$8` the lease (owner,
-/// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
-/// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
-/// offers no row that shares a key with an earlier one of its batch.
 /// Rows written together, none of them offered to the relay (the relay has no free send slot,
 /// or none runs here), as five arrays of one length, in the arrays' order: a plain insert, with
 /// nothing to look up and nothing to return.
@@ -36,6 +31,16 @@ FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORD
     AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
 ORDER BY n";
 
+/// Rows written together, as six arrays of one length, in the arrays' order (their ids
+/// follow it: the relay sends a customer's rows in id order); `$7` and `$8` the lease (owner,
+/// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
+/// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
+/// offers no row that shares a key with an earlier one of its batch.
+///
+/// Each row's `leased` is worked out once: `OFFSET 0` keeps the planner from pulling the
+/// `batch` subquery up into the `INSERT`, where each of the two `CASE`s that read `leased`
+/// got a copy of its lookups: each row's lookups ran twice, and the walk to the first
+/// unstarted row twice per batch.
 const INSERT_BATCH: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
@@ -53,6 +58,7 @@ FROM (
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
         WITH ORDINALITY
         AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, offered, n)
+    OFFSET 0
 ) batch
 ORDER BY n
 RETURNING id, lease_owner IS NOT NULL"
