@@ -309,8 +309,7 @@ impl OutboxBuilder {
     ///
     /// Postgres over TLS takes libpq's settings, in the URL's query or the `key=value` string:
     /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`, `verify-full`),
-    /// `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`; see the crate's docs,
-    /// "Postgres over TLS".
+    /// `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`: see [`fleet`](crate::fleet).
     ///
     /// # Errors
     ///
@@ -683,6 +682,28 @@ mod tests {
         ] {
             assert!(!is_postgres(location), "{location}");
         }
+    }
+
+    /// The TLS settings are read from either form of a Postgres location.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn sslmode_is_read_from_a_url_and_from_key_values() {
+        use sqlx::postgres::PgSslMode;
+
+        for location in [
+            "postgres://app@db/shop?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
+            "POSTGRESQL://app@db/shop?sslmode=verify-full",
+            "host=db dbname=shop sslmode=verify-full sslrootcert='/etc/ssl/ca.pem'",
+        ] {
+            let options = super::postgres_options(location).unwrap();
+            assert!(
+                matches!(options.get_ssl_mode(), PgSslMode::VerifyFull),
+                "{location}"
+            );
+        }
+        let options = super::postgres_options("host=db sslmode=require").unwrap();
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+        assert!(super::postgres_options("host=db sslmode=sometimes").is_err());
     }
 
     #[test]

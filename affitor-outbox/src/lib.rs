@@ -18,9 +18,6 @@
 //!   or the signup it reports: the reason an outbox exists. A batch of leads alone commits with
 //!   `synchronous_commit = off` (the app's crash loses none of it; the server's may lose its last
 //!   fraction of a second); one with a sale or a refund waits for the server's WAL flush.
-//!   The schema is versioned: a start whose schema is current runs no DDL, and the SQL of each
-//!   version is in [`migrations`], for your own migration tool
-//!   ([`OutboxBuilder::migrate`]).
 //!
 //! ```no_run
 //! use affitor_outbox::Outbox;
@@ -84,33 +81,6 @@
 //! second table, `affitor_outbox_facts`, shared by every outbox on the same database: on one
 //! Postgres, a refund finds its sale whichever replica saw the payment, and after any deploy.
 
-//!
-//! # Postgres over TLS
-//!
-//! A Postgres location takes libpq's TLS settings, in a URL's query
-//! (`postgres://app@db.example.com/shop?sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem`) or a
-//! `key=value` string (`host=db.example.com dbname=shop sslmode=require`), or from `PGSSLMODE`
-//! and `PGSSLROOTCERT`:
-//!
-//! - `sslmode`: `disable`; `prefer` (the default: TLS when the server offers it, unverified);
-//!   `require` (TLS, the server unverified); `verify-ca` (its certificate signed by a trusted
-//!   CA); `verify-full` (that, and naming the host connected to).
-//! - `sslrootcert`: the PEM file of the CA that signed the server's certificate. Without it,
-//!   `verify-ca` and `verify-full` trust the public web's CAs (Mozilla's, compiled in:
-//!   `webpki-roots`), which sign Neon's certificates, say, but not those of RDS, Cloud SQL,
-//!   Azure or Supabase: name their CA bundle here. A certificate refused is an
-//!   [`OutboxError::Open`] that says which setting to change.
-//! - `sslcert` and `sslkey`: a client certificate, for a server that asks for one.
-//!
-//! The connections use rustls with the aws-lc-rs crypto provider, the one `affitor`'s HTTP
-//! client (reqwest, with its default `rustls` feature) links, so one provider is built into
-//! the app. sqlx hands that provider to
-//! each connection itself and never reads rustls's process default: an app that installs
-//! another default (`rustls::crypto::ring::default_provider().install_default()`, for its own
-//! clients) changes nothing here, and needs no default for the outbox. An app that enables
-//! sqlx's `tls-native-tls` feature in its own `Cargo.toml` makes sqlx use OpenSSL (or the
-//! platform's TLS) instead, for these connections too.
-
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -132,6 +102,9 @@ mod shared;
 mod stats;
 mod store;
 mod writer;
+
+#[doc = include_str!("../docs/fleet.md")]
+pub mod fleet {}
 
 pub use builder::OutboxBuilder;
 pub use connection::OutboxConnection;

@@ -6,6 +6,11 @@
 -- outbox sees it applied whichever tool ran it. It is safe to run again, and it brings a
 -- table made by an earlier affitor-outbox, before the schema was versioned, to this
 -- layout; a table already at it is only read: no lock is taken on affitor_outbox.
+
+-- The notices of `IF NOT EXISTS` on what is already there ("... already exists, skipping"),
+-- which would reach the app's logs, are left out of this transaction.
+SET LOCAL client_min_messages = warning;
+
 CREATE TABLE IF NOT EXISTS affitor_outbox_schema (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
