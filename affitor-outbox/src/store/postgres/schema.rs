@@ -68,9 +68,8 @@ async fn version(connection: &mut PgConnection) -> sqlx::Result<u32> {
 /// (`migrate`) or says what to run. A schema ahead of this outbox (a newer version of the app
 /// migrated it) is used as it is: every version only adds.
 pub(crate) async fn prepare(pool: &PgPool, migrate: bool) -> Result<(), SchemaError> {
-    let latest = LATEST;
     let at = version(&mut *pool.acquire().await?).await?;
-    if at >= latest.version {
+    if at >= LATEST.version {
         return Ok(());
     }
     if !migrate {
@@ -78,7 +77,7 @@ pub(crate) async fn prepare(pool: &PgPool, migrate: bool) -> Result<(), SchemaEr
             "its schema is at version {at}, and this outbox needs version {} — apply the \
              versions after {at} of affitor_outbox::migrations::POSTGRES with your migration \
              tool, or open the outbox without `migrate(false)` to apply them at its start",
-            latest.version
+            LATEST.version
         )));
     }
     // A connection of its own, closed at the end whatever happens: the session-level lock and
