@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match sqlx::PgPool::connect(&url).await {
         Ok(admin) => {
             let schema = format!("outbox_bench_{}", std::process::id());
-            sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&admin)
                 .await?;
             let options = sqlx::postgres::PgConnectOptions::from_str(&url)?
@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &client,
             )
             .await?;
-            sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&admin)
                 .await?;
         }

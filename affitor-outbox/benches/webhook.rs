@@ -189,9 +189,9 @@ async fn postgres(client: &Client) -> Result<Outbox, Box<dyn std::error::Error>>
         .connect(&url)
         .await?;
     let schema = format!("webhook_bench_{}", std::process::id());
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-    ))
+    )))
     .execute(&admin)
     .await?;
     let options = PgConnectOptions::from_str(&url)?.options([("search_path", schema.as_str())]);

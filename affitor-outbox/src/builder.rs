@@ -271,7 +271,33 @@ impl OutboxBuilder {
         self
     }
 
-    /// Opens the outbox at `location`, creating its table when missing, and starts its relay:
+    /// Whether a Postgres outbox brings its schema up to date at its start (default `true`).
+    ///
+    /// On, a start reads the schema's version (a plain `SELECT`, which no transaction on the
+    /// outbox's table holds up) and, when it is current, runs no DDL. When it is behind, the
+    /// start applies the missing versions of [`migrations::POSTGRES`](crate::migrations::POSTGRES),
+    /// once across the fleet, under an advisory lock: another instance's upgrade is waited for
+    /// (up to 30 s), and each statement waits at most 5 s for a lock on the table (`lock_timeout`),
+    /// after which nothing is changed and the start fails with [`OutboxError::Unusable`], saying
+    /// so: the next start tries again.
+    ///
+    /// Off, the schema is left to your migration tool (see [`migrations`](crate::migrations)):
+    /// the start only checks its version, and fails with [`OutboxError::Unusable`], naming the
+    /// versions to apply, when it is behind. The database user then needs no right to create
+    /// tables. A SQLite file, the app's own, is always brought up to date.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// let builder = affitor_outbox::Outbox::builder(client).migrate(false);
+    /// # }
+    /// ```
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.config.migrate = migrate;
+        self
+    }
+
+    /// Opens the outbox at `location`, creating its tables when missing (see
+    /// [`migrate`](Self::migrate)), and starts its relay:
     ///
     /// - a `postgres://` or `postgresql://` URL, or a `key=value` connection string
     ///   (`host=db dbname=shop user=app`): a Postgres database (feature `postgres`);
@@ -281,10 +307,16 @@ impl OutboxBuilder {
     /// Any other `scheme://` (`postgress://`, `pg://`, `jdbc:postgresql://`, ...) is refused, so
     /// a typo never runs on a local file of that name while the fleet's database waits.
     ///
+    /// Postgres over TLS takes libpq's settings, in the URL's query or the `key=value` string:
+    /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`, `verify-full`),
+    /// `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`: see [`fleet`](crate::fleet).
+    ///
     /// # Errors
     ///
     /// [`OutboxError::UnknownLocation`] when the location has a scheme of neither store;
-    /// [`OutboxError::Open`] when the store cannot be reached or its table created;
+    /// [`OutboxError::Open`] when the store cannot be reached (a TLS connection refused: the
+    /// error says what to set) or its table created; [`OutboxError::Unusable`] when its schema
+    /// is behind and not brought up to date ([`migrate`](Self::migrate));
     /// [`OutboxError::MissingFeature`] when the location names a store this build leaves out.
     ///
     /// ```
@@ -310,12 +342,14 @@ impl OutboxBuilder {
     }
 
     /// Opens the outbox in the Postgres database of `pool` (your own, so that
-    /// [`Outbox::enqueue_in`] can write in your transactions), creating its table when
-    /// missing, and starts its relay.
+    /// [`Outbox::enqueue_in`] can write in your transactions), creating its tables when
+    /// missing (see [`migrate`](Self::migrate)), and starts its relay. The pool is of the
+    /// `sqlx` this crate re-exports ([`crate::sqlx`], 0.9): your app's, when it is on the same.
     ///
     /// # Errors
     ///
-    /// [`OutboxError::Open`] when the table cannot be created.
+    /// [`OutboxError::Open`] when the tables cannot be created; [`OutboxError::Unusable`] when
+    /// the schema is behind and not brought up to date.
     ///
     /// ```no_run
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -327,10 +361,7 @@ impl OutboxBuilder {
     #[cfg(feature = "postgres")]
     pub async fn postgres(self, pool: sqlx::PgPool) -> Result<Outbox, OutboxError> {
         let location = "postgres (the given pool)".to_owned();
-        match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
-            Ok(store) => self.start_checked(Store::Postgres(store), location).await,
-            Err(source) => Err(open_error(location, source.into())),
-        }
+        self.start_postgres(pool, location).await
     }
 
     #[cfg(feature = "postgres")]
@@ -346,12 +377,25 @@ impl OutboxBuilder {
         let pool = PgPoolOptions::new()
             .max_connections(self.config.connections)
             .acquire_timeout(self.config.enqueue_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .map_err(open)?;
-        match crate::store::postgres::PostgresStore::open(pool, &self.config).await {
+            .map_err(|error| open(crate::store::postgres::tls::explain(error, &options)))?;
+        self.start_postgres(pool, location).await
+    }
+
+    /// Starts the outbox on `pool` once its schema is current.
+    #[cfg(feature = "postgres")]
+    async fn start_postgres(
+        self,
+        pool: sqlx::PgPool,
+        location: String,
+    ) -> Result<Outbox, OutboxError> {
+        use crate::store::postgres::{PostgresStore, schema::SchemaError};
+
+        match PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
-            Err(source) => Err(open_error(location, source.into())),
+            Err(SchemaError::Behind(reason)) => Err(OutboxError::Unusable { location, reason }),
+            Err(SchemaError::Database(source)) => Err(open_error(location, source.into())),
         }
     }
 
@@ -509,7 +553,8 @@ pub(crate) fn is_postgres(location: &str) -> bool {
 }
 
 /// The connection options of a Postgres location: a URL (its scheme in any case), or a
-/// `key=value` string (values may be single-quoted).
+/// `key=value` string (values may be single-quoted). Either gives `sslmode`, `sslrootcert`,
+/// `sslcert` and `sslkey`.
 #[cfg(feature = "postgres")]
 fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
     use std::str::FromStr;
@@ -532,6 +577,9 @@ fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOpt
             "password" => options.password(&value),
             "dbname" => options.database(&value),
             "sslmode" => options.ssl_mode(PgSslMode::from_str(&value)?),
+            "sslrootcert" => options.ssl_root_cert(&value),
+            "sslcert" => options.ssl_client_cert(&value),
+            "sslkey" => options.ssl_client_key(&value),
             "application_name" => options.application_name(&value),
             other => {
                 tracing::warn!(key = other, "Affitor outbox: connection key ignored");
@@ -634,6 +682,28 @@ mod tests {
         ] {
             assert!(!is_postgres(location), "{location}");
         }
+    }
+
+    /// The TLS settings are read from either form of a Postgres location.
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn sslmode_is_read_from_a_url_and_from_key_values() {
+        use sqlx::postgres::PgSslMode;
+
+        for location in [
+            "postgres://app@db/shop?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
+            "POSTGRESQL://app@db/shop?sslmode=verify-full",
+            "host=db dbname=shop sslmode=verify-full sslrootcert='/etc/ssl/ca.pem'",
+        ] {
+            let options = super::postgres_options(location).unwrap();
+            assert!(
+                matches!(options.get_ssl_mode(), PgSslMode::VerifyFull),
+                "{location}"
+            );
+        }
+        let options = super::postgres_options("host=db sslmode=require").unwrap();
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+        assert!(super::postgres_options("host=db sslmode=sometimes").is_err());
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub(crate) struct Config {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) connections: u32,
     pub(crate) max_file_size: Option<u64>,
+    /// Whether a Postgres outbox brings its schema up to date at its start
+    /// ([`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate)).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) migrate: bool,
     /// How long a dead letter is kept before the relay deletes it.
     pub(crate) dead_letter_retention: Duration,
     /// How long after it was stored a refund whose sale Affitor does not know is tried again.
@@ -38,6 +42,7 @@ impl Default for Config {
             enqueue_timeout: Duration::from_secs(2),
             connections: 8,
             max_file_size: None,
+            migrate: true,
             dead_letter_retention: Duration::from_secs(7 * 24 * 3600),
             refund_patience: Duration::from_secs(4 * 24 * 3600),
         }

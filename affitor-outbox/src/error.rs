@@ -31,8 +31,10 @@ pub enum OutboxError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The store opened, but the outbox cannot use it: it cannot write there (a read-only
-    /// file or database), or the `affitor_outbox` table is not this outbox's (another
-    /// version's schema, or another program's table of that name).
+    /// file or database), the `affitor_outbox` table is not this outbox's (another program's
+    /// table of that name), or its Postgres schema is behind this outbox's and was not brought
+    /// up to date (left to the app with [`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate),
+    /// or its upgrade waited too long for a lock).
     #[error("the Affitor outbox at {location} cannot be used: {reason}")]
     Unusable {
         /// Where it was, the password left out.

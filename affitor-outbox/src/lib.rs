@@ -229,6 +229,7 @@ mod config;
 mod connection;
 mod error;
 mod metrics;
+pub mod migrations;
 mod outbox;
 mod payments;
 mod relay;
@@ -237,6 +238,9 @@ mod shared;
 mod stats;
 mod store;
 mod writer;
+
+#[doc = include_str!("../docs/fleet.md")]
+pub mod fleet {}
 
 pub use builder::OutboxBuilder;
 pub use connection::OutboxConnection;

@@ -208,9 +208,9 @@ async fn postgres_schema(app: &str) -> PgPool {
         app.replace('-', "_"),
         std::process::id()
     );
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-    ))
+    )))
     .execute(&admin)
     .await
     .unwrap_or_else(|error| panic!("cannot create the schema {schema}: {error}"));

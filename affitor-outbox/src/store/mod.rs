@@ -176,8 +176,8 @@ pub(crate) struct Facts {
     pub(crate) kept: Vec<(String, String, Duration)>,
     /// `(the id a refund names, the transaction id its sale is keyed by)`
     /// ([`Fact::sale_alias`](affitor::webhook::Fact::sale_alias)): each waiting refund under the
-    /// first, with no other id yet, gets the second, and goes again within
-    /// [`LINKED_REFUND_DUE`] (behind its sale's row, when that waits too).
+    /// first, with no other id yet, is put under the second (the first becoming its other id),
+    /// and goes again within [`LINKED_REFUND_DUE`] (behind its sale's row, when that waits too).
     pub(crate) aliases: Vec<(String, String)>,
 }
 

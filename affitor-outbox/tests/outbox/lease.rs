@@ -210,12 +210,12 @@ async fn postgres_a_row_written_for_a_relay_that_stopped_goes_again_at_once() {
         .unwrap();
     // This process's id: no other test process takes the same advisory lock.
     let key = i64::from(std::process::id());
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "CREATE FUNCTION hold_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NEW; END $$;
          CREATE TRIGGER hold_inserts BEFORE INSERT ON affitor_outbox
          FOR EACH ROW EXECUTE FUNCTION hold_inserts();"
-    ))
+    )))
     .execute(&pool)
     .await
     .unwrap();

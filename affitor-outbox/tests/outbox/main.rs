@@ -24,5 +24,9 @@ mod payments;
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod refused;
+#[cfg(feature = "postgres")]
+mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod tls;

@@ -292,7 +292,6 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
     assert_eq!(
         indexes,
         [
-            "affitor_outbox_other_transaction_id",
             "affitor_outbox_pkey",
             "affitor_outbox_started",
             "affitor_outbox_transaction_id",

@@ -141,6 +141,85 @@ pub(crate) mod postgres {
         }
     }
 
+    /// The TLS set-up `.ci/postgres` makes beside the test server: its database `affitor_tls`
+    /// (TLS connections only), the test CA that signed the server's certificate for
+    /// `localhost`, and another CA that signed nothing.
+    pub(crate) struct Tls {
+        /// The CA's PEM file.
+        pub(crate) ca: String,
+        /// A CA that did not sign the server's certificate.
+        pub(crate) other_ca: String,
+        user: String,
+        password: String,
+        port: u16,
+    }
+
+    /// Where `.ci/postgres` puts the certificates; `AFFITOR_TEST_POSTGRES_TLS` names another
+    /// folder (with `ca.crt` and `other-ca.crt`) for a server of your own set up the same way.
+    const TLS_DIR: &str = "/var/lib/postgresql/affitor-tls";
+
+    impl Tls {
+        /// The set-up, or a panic saying what to run when it is missing.
+        pub(crate) fn find() -> Self {
+            let options = PgConnectOptions::from_str(&url())
+                .expect("AFFITOR_TEST_POSTGRES is a postgres:// URL");
+            let dir = std::env::var("AFFITOR_TEST_POSTGRES_TLS")
+                .ok()
+                .filter(|dir| !dir.trim().is_empty())
+                .unwrap_or_else(|| TLS_DIR.to_owned());
+            let file = |name: &str| format!("{dir}/{name}");
+            for path in [file("ca.crt"), file("other-ca.crt")] {
+                assert!(
+                    std::path::Path::new(&path).is_file(),
+                    "the Postgres TLS tests need the test CA at {path}, which `.ci/postgres` makes \
+                     with the server's certificate, `ssl = on` and the TLS-only database \
+                     `affitor_tls`: run `bash .ci/postgres` as root (or `bash .ci/test`, which \
+                     runs it), or set AFFITOR_TEST_POSTGRES_TLS to a folder of your own server's"
+                );
+            }
+            let url = url();
+            let user_info = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.rsplit_once('@'))
+                .map_or("", |(user_info, _)| user_info);
+            let password = user_info
+                .split_once(':')
+                .map_or("", |(_, password)| password);
+            Self {
+                ca: file("ca.crt"),
+                other_ca: file("other-ca.crt"),
+                user: options.get_username().to_owned(),
+                password: password.to_owned(),
+                port: options.get_port(),
+            }
+        }
+
+        /// A URL of the TLS-only database at `host`, with `query` (`sslmode=...`).
+        pub(crate) fn url(&self, host: &str, query: &str) -> String {
+            let Self {
+                user,
+                password,
+                port,
+                ..
+            } = self;
+            format!("postgres://{user}:{password}@{host}:{port}/affitor_tls?{query}")
+        }
+
+        /// The same as a `key=value` connection string, with `settings` (`sslmode=...`).
+        pub(crate) fn key_values(&self, host: &str, settings: &str) -> String {
+            let Self {
+                user,
+                password,
+                port,
+                ..
+            } = self;
+            format!(
+                "host={host} port={port} user={user} password='{password}' dbname=affitor_tls \
+                 {settings}"
+            )
+        }
+    }
+
     /// A schema of its own for one test, and a way to open pools on it.
     pub(crate) struct Schema {
         options: PgConnectOptions,
@@ -163,9 +242,9 @@ pub(crate) mod postgres {
                     )
                 });
             let name = format!("outbox_{test}_{}", std::process::id());
-            sqlx::raw_sql(&format!(
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
-            ))
+            )))
             .execute(&admin)
             .await
             .expect("a schema of its own");

@@ -11,22 +11,21 @@ const UPSERT: &str = "
 INSERT INTO affitor_outbox_facts (key, value, expires_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
 
-/// Gives the waiting refunds under `?1` that have no other id the sale's id `?2`, due at `?3`
-/// at the latest ([`LINKED_REFUND_DUE`](crate::store::LINKED_REFUND_DUE) from now).
+/// Puts the waiting refunds under `?1` that have no other id under the sale's id `?2` (in the
+/// row and in its body), `?1` becoming their other id, due at `?3` at the latest
+/// ([`LINKED_REFUND_DUE`](crate::store::LINKED_REFUND_DUE) from now): the claim then holds
+/// them behind that sale's row, and they are sent under the id Affitor knows the sale by.
 const LINK_REFUNDS: &str = "
-UPDATE affitor_outbox SET other_transaction_id = ?2, next_attempt_at = min(next_attempt_at, ?3)
+UPDATE affitor_outbox SET transaction_id = ?2, other_transaction_id = ?1,
+    body = json_set(body, '$.transaction_id', ?2), next_attempt_at = min(next_attempt_at, ?3)
 WHERE transaction_id = ?1 AND endpoint = 'refund' AND other_transaction_id IS NULL
   AND dead_at IS NULL";
 
-/// Makes the waiting refunds of the sale `?1` (under either of their ids) due at `?2` at the
-/// latest: written behind the sale's row, they go once it is delivered, not after a backoff.
+/// Makes the waiting refunds of the sale `?1` due at `?2` at the latest: written behind the
+/// sale's row, they go once it is delivered, not after a backoff.
 const WAKE_REFUNDS: &str = "
 UPDATE affitor_outbox SET next_attempt_at = ?2
-WHERE id IN (
-    SELECT id FROM affitor_outbox WHERE transaction_id = ?1 AND dead_at IS NULL
-    UNION
-    SELECT id FROM affitor_outbox WHERE other_transaction_id = ?1 AND dead_at IS NULL
-) AND endpoint = 'refund' AND next_attempt_at > ?2";
+WHERE transaction_id = ?1 AND endpoint = 'refund' AND dead_at IS NULL AND next_attempt_at > ?2";
 
 /// Keeps `facts` in `transaction` (the caller commits): the upserts, then the refunds their
 /// aliases link.

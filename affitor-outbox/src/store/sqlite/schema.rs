@@ -131,18 +131,10 @@ pub(super) fn create_tables(connection: &rusqlite::Connection) -> rusqlite::Resu
         |row| row.get(0),
     )?;
     if present > 0 {
-        return connection.execute_batch(OTHER_TRANSACTION_INDEX);
+        return Ok(());
     }
     match connection.execute(ADD_OTHER_TRANSACTION_ID, []) {
-        Err(error) if error.to_string().contains("duplicate column") => {}
-        done => done.map(drop)?,
+        Err(error) if error.to_string().contains("duplicate column") => Ok(()),
+        done => done.map(drop),
     }
-    connection.execute_batch(OTHER_TRANSACTION_INDEX)
 }
-
-/// The refunds that name a second id, by it: a sale's delivery wakes them (see
-/// `facts::WAKE_REFUNDS`). Made once the column is there.
-const OTHER_TRANSACTION_INDEX: &str = "
-CREATE INDEX IF NOT EXISTS affitor_outbox_other_transaction_id
-    ON affitor_outbox (other_transaction_id)
-    WHERE other_transaction_id IS NOT NULL AND dead_at IS NULL";

@@ -11,60 +11,16 @@ use sqlx::Connection as _;
 use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
 
+pub(crate) mod schema;
+pub(crate) mod tls;
+
 use super::{Claimed, DeadLetter, Facts, Inserted, Lease, NewRow, millis};
 use crate::config::Config;
-
-/// The schema, created under a transaction-scoped advisory lock so that servers starting
-/// together do not race on `CREATE TABLE IF NOT EXISTS`.
-const SCHEMA: &str = "
-BEGIN;
-SELECT pg_advisory_xact_lock(7367325063530520841);
-CREATE TABLE IF NOT EXISTS affitor_outbox (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    endpoint TEXT NOT NULL,
-    body TEXT NOT NULL,
-    transaction_id TEXT,
-    other_transaction_id TEXT,
-    customer_key TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    lease_owner TEXT,
-    lease_until TIMESTAMPTZ,
-    dead_at TIMESTAMPTZ,
-    last_error TEXT,
-    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-ALTER TABLE affitor_outbox ADD COLUMN IF NOT EXISTS other_transaction_id TEXT;
-DROP INDEX IF EXISTS affitor_outbox_due;
-DROP INDEX IF EXISTS affitor_outbox_transaction;
-DROP INDEX IF EXISTS affitor_outbox_customer;
-CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
-    ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
-CREATE INDEX IF NOT EXISTS affitor_outbox_started
-    ON affitor_outbox (customer_key, id)
-    WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
-CREATE INDEX IF NOT EXISTS affitor_outbox_unstarted
-    ON affitor_outbox (id) WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
-CREATE INDEX IF NOT EXISTS affitor_outbox_other_transaction_id
-    ON affitor_outbox (other_transaction_id)
-    WHERE other_transaction_id IS NOT NULL AND dead_at IS NULL;
-CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL
-);
-COMMIT;
-";
 
 const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
 VALUES ($1, $2, $3, $4, $5)";
 
-/// Rows written together, as six arrays of one length, in the arrays' order (their ids
-/// follow it: the relay sends a customer's rows in id order); `$7` and `$8` the lease (owner,
-/// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
-/// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
-/// offers no row that shares a key with an earlier one of its batch.
 /// Rows written together, none of them offered to the relay (the relay has no free send slot,
 /// or none runs here), as five arrays of one length, in the arrays' order: a plain insert, with
 /// nothing to look up and nothing to return.
@@ -75,6 +31,16 @@ FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORD
     AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
 ORDER BY n";
 
+/// Rows written together, as six arrays of one length, in the arrays' order (their ids
+/// follow it: the relay sends a customer's rows in id order); `$7` and `$8` the lease (owner,
+/// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
+/// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
+/// offers no row that shares a key with an earlier one of its batch.
+///
+/// Each row's `leased` is worked out once: `OFFSET 0` keeps the planner from pulling the
+/// `batch` subquery up into the `INSERT`, where each of the two `CASE`s that read `leased`
+/// got a copy of its lookups: each row's lookups ran twice, and the walk to the first
+/// unstarted row twice per batch.
 const INSERT_BATCH: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
@@ -92,6 +58,7 @@ FROM (
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
         WITH ORDINALITY
         AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, offered, n)
+    OFFSET 0
 ) batch
 ORDER BY n
 RETURNING id, lease_owner IS NOT NULL"
@@ -165,9 +132,17 @@ struct WriterConnection {
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl PostgresStore {
-    /// Uses `pool`, creating the table when missing.
-    pub(crate) async fn open(pool: PgPool, config: &Config) -> sqlx::Result<Self> {
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+    /// Uses `pool`, once its schema is current ([`schema::prepare`]): brought up to date
+    /// when `config` lets the outbox migrate it.
+    pub(crate) async fn open(pool: PgPool, config: &Config) -> Result<Self, schema::SchemaError> {
+        schema::prepare(&pool, config.migrate)
+            .await
+            .map_err(|error| match error {
+                schema::SchemaError::Database(error) => {
+                    schema::SchemaError::Database(tls::explain(error, &pool.connect_options()))
+                }
+                behind => behind,
+            })?;
         Ok(Self {
             pool,
             writer: tokio::sync::Mutex::new(None),
@@ -186,12 +161,10 @@ impl PostgresStore {
     /// table as it grows.
     async fn connect_writer(&self) -> sqlx::Result<WriterConnection> {
         let mut connection = self.pool.acquire().await?.detach();
-        sqlx::query(&format!(
-            "SET statement_timeout = {}",
-            millis(self.statement_timeout).max(1)
-        ))
-        .execute(&mut connection)
-        .await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+            .bind(millis(self.statement_timeout).max(1).to_string())
+            .execute(&mut connection)
+            .await?;
         // Postgres 12 and later; on an older server the batches keep the generic plan.
         if let Err(error) = sqlx::query("SET plan_cache_mode = force_custom_plan")
             .execute(&mut connection)
@@ -614,24 +587,25 @@ pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx:
         .map(drop)
 }
 
-/// Gives the waiting refunds under each `$1` that have no other id the sale's id `$2` beside
-/// it, due [`LINKED_REFUND_DUE`](super::LINKED_REFUND_DUE) (`$3` ms) from now at the latest.
+/// Puts the waiting refunds under each `$1` that have no other id under the sale's id `$2` (in
+/// the row and in its body), `$1` becoming their other id, due
+/// [`LINKED_REFUND_DUE`](super::LINKED_REFUND_DUE) (`$3` ms) from now at the latest: the claim
+/// then holds them behind that sale's row, and they are sent under the id Affitor knows the
+/// sale by.
 const LINK_REFUNDS: &str = "
-UPDATE affitor_outbox o SET other_transaction_id = a.sale,
+UPDATE affitor_outbox o SET transaction_id = a.sale, other_transaction_id = a.named,
+    body = jsonb_set(o.body::jsonb, '{transaction_id}', to_jsonb(a.sale))::text,
     next_attempt_at = least(o.next_attempt_at, now() + $3::float8 * interval '1 millisecond')
 FROM UNNEST($1::text[], $2::text[]) AS a (named, sale)
 WHERE o.transaction_id = a.named AND o.endpoint = 'refund' AND o.other_transaction_id IS NULL
   AND o.dead_at IS NULL";
 
-/// Makes the waiting refunds of the sales `$1` (under either of their ids) due now: written
-/// behind the sale's row, they go once it is delivered, not after a backoff.
+/// Makes the waiting refunds of the sales `$1` due now: written behind the sale's row, they go
+/// once it is delivered, not after a backoff.
 const WAKE_REFUNDS: &str = "
 UPDATE affitor_outbox SET next_attempt_at = now()
-WHERE id IN (
-    SELECT id FROM affitor_outbox WHERE transaction_id = ANY($1::text[]) AND dead_at IS NULL
-    UNION
-    SELECT id FROM affitor_outbox WHERE other_transaction_id = ANY($1::text[]) AND dead_at IS NULL
-) AND endpoint = 'refund' AND next_attempt_at > now()";
+WHERE transaction_id = ANY($1::text[]) AND endpoint = 'refund' AND dead_at IS NULL
+  AND next_attempt_at > now()";
 
 /// Keeps `facts` on `connection`, in the caller's transaction: the upsert (one statement), then
 /// the refunds its aliases link. A key given twice keeps its last value: Postgres would refuse
@@ -721,9 +695,9 @@ mod tests {
                      `bash .ci/test`, or `export AFFITOR_TEST_POSTGRES=$(bash .ci/postgres)`"
                 )
             });
-        sqlx::raw_sql(&format!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-        ))
+        )))
         .execute(&admin)
         .await
         .unwrap();
@@ -771,7 +745,7 @@ mod tests {
         );
         assert_eq!(store.purge_facts().await.unwrap(), 1);
 
-        sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
             .execute(&admin)
             .await
             .unwrap();

@@ -1,0 +1,79 @@
+//! The SQL of each version of the Postgres outbox's schema, for the migration tool your app
+//! already runs (sqlx's `migrate!`, refinery, diesel, Flyway, ...).
+//!
+//! By default an outbox opened on Postgres applies the versions its database lacks itself, once
+//! each, under an advisory lock; a start whose schema is current only reads its version, and
+//! runs no DDL. With [`OutboxBuilder::migrate(false)`](crate::OutboxBuilder::migrate) it leaves
+//! them to you: copy each version into a migration of yours, in order (in your tool's own
+//! numbering), and the start checks that they were applied.
+//!
+//! Each version:
+//! - is plain SQL, several statements, without `BEGIN` or `COMMIT`: run it in one transaction,
+//!   as every migration tool does, on the schema the outbox's connections use;
+//! - records itself in the table `affitor_outbox_schema`, so the outbox sees it applied
+//!   whichever tool ran it;
+//! - only adds (tables, indexes, columns that are nullable or have a default), so that the
+//!   version of your app before it keeps writing and delivering on the same tables during a
+//!   rolling deploy, and after a rollback.
+//!
+//! ```no_run
+//! // Written once into your migrations folder (here sqlx's: `<number>_<name>.sql`), then
+//! // committed with the rest of your migrations.
+//! for migration in affitor_outbox::migrations::POSTGRES {
+//!     let path = format!(
+//!         "migrations/20260101{:06}_affitor_outbox_{}.sql",
+//!         migration.version, migration.name
+//!     );
+//!     std::fs::write(path, migration.sql)?;
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The SQLite outbox has no such list: its file is the app's own, and every start brings it up
+//! to date.
+
+/// One version of a store's schema: its number, its name and its SQL.
+///
+/// ```
+/// let first = &affitor_outbox::migrations::POSTGRES[0];
+/// assert_eq!(first.version, 1);
+/// assert!(first.sql.contains("CREATE TABLE IF NOT EXISTS affitor_outbox"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Migration {
+    /// Its number: 1, 2, ..., applied in that order.
+    pub version: u32,
+    /// What it makes, in a word (`tables`): for a file name.
+    pub name: &'static str,
+    /// Its SQL: several statements, to run in one transaction.
+    pub sql: &'static str,
+}
+
+/// The versions of the Postgres schema, oldest first: the outbox needs the last one.
+///
+/// Version 1 creates the tables and indexes; on a table made by an earlier `affitor-outbox`
+/// (before the schema was versioned), it brings that table to its layout, and on one already
+/// at it, it only records itself.
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "tables",
+    sql: include_str!("../migrations/postgres/0001_tables.sql"),
+}];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_follow_each_other_and_record_themselves() {
+        for (index, migration) in super::POSTGRES.iter().enumerate() {
+            assert_eq!(migration.version as usize, index + 1);
+            let record = format!(
+                "INSERT INTO affitor_outbox_schema (version, name) VALUES ({}, '{}')",
+                migration.version, migration.name
+            );
+            assert!(migration.sql.contains(&record), "{}", migration.version);
+            let upper = migration.sql.to_ascii_uppercase();
+            assert!(!upper.contains("BEGIN;") && !upper.contains("COMMIT"));
+        }
+    }
+}
