@@ -1,6 +1,6 @@
 //! A durable outbox for Affitor tracking events.
 //!
-//! [`Client::send_in_background`](affitor::LeadRequest::send_in_background) keeps events
+//! [`send_in_background`](affitor::LeadRequest::send_in_background) keeps events
 //! in memory: a deploy, a crash or an out-of-memory kill loses the ones still waiting. An
 //! [`Outbox`] writes each event to a store, and a relay delivers
 //! the stored events with the client's per-endpoint retry policy, then with a backoff that
@@ -63,13 +63,14 @@
 //! stored a moment later, and under a load the store cannot take, it waits in memory instead of
 //! the request.
 //!
-//! # In your own transaction (Postgres)
+//! # In your own transaction
 //!
-//! [`Outbox::enqueue_in`] writes the event inside your own `sqlx` transaction, with the order or
-//! the signup it reports: both are committed, or neither. Open the outbox on your pool for that,
-//! and name the pool's types through [`affitor_outbox::sqlx`](crate::sqlx), the `sqlx` the outbox is built
-//! against (or depend on `sqlx = "0.8"` yourself; a `sqlx` of another version gives types the
-//! outbox does not take):
+//! [`Outbox::enqueue_in`] writes the event inside your own transaction, with the order or the
+//! signup it reports: both are committed, or neither. On Postgres, open the outbox on your pool
+//! and name the pool's types through [`affitor_outbox::sqlx`](crate::sqlx), the `sqlx` the
+//! outbox is built against (or depend on `sqlx = "0.9"` yourself; a `sqlx` of another version
+//! gives types the outbox does not take). On SQLite, open your connection to the outbox's file
+//! through [`affitor_outbox::rusqlite`](crate::rusqlite) and pass its transaction the same way.
 //!
 #![cfg_attr(feature = "postgres", doc = "```no_run")]
 #![cfg_attr(not(feature = "postgres"), doc = "```ignore")]
@@ -202,7 +203,8 @@
 //!   from as fast as an old one.
 //!
 //! A SQLite outbox is for one server with a disk that outlives its deploys; its writer runs on a
-//! thread of its own, with a second connection to the file.
+//! thread of its own with its own connection to the file, beside a reader's and the
+//! checkpointer's.
 //!
 //! # The relay's send thread
 //!

@@ -452,7 +452,7 @@ impl Outbox {
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use affitor_outbox::Outbox;
-/// use affitor::{__private::Throttle, Client};
+/// use affitor::Client;
 ///
 /// let direct = Client::from_env()?; // the relay sends through it
 /// let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;
