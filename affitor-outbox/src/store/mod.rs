@@ -78,33 +78,6 @@ macro_rules! candidate {
 }
 pub(crate) use candidate;
 
-/// The customer's half of the condition under which an offered row `b` is leased as it is
-/// written (the other half is [`transaction_free`]): none of the customer's rows has started,
-/// and no row at all waits unstarted, since the unstarted rows are not indexed by customer and
-/// any of them may be the customer's (the first entry of their index answers). `$unstarted` is
-/// the table as the store reads it through that index; `$probe` ends each subquery, as in
-/// [`transaction_free`].
-macro_rules! customer_free {
-    ($unstarted:literal, $probe:literal) => {
-        concat!(
-            "(b.customer_key IS NULL OR (NOT EXISTS (
-             SELECT 1 FROM affitor_outbox e
-             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL
-               AND (e.lease_until IS NOT NULL OR e.attempts > 0)",
-            $probe,
-            ")
-           AND NOT EXISTS (
-             SELECT 1 FROM ",
-            $unstarted,
-            "
-             WHERE e.dead_at IS NULL AND e.lease_until IS NULL AND e.attempts = 0",
-            $probe,
-            ")))"
-        )
-    };
-}
-pub(crate) use customer_free;
-
 /// The customers a claim's walk has read so far, by a hash of their key: a row whose customer
 /// an earlier row of the walk has waits for it. Two keys that share a hash only hold a row back
 /// until a later claim.

@@ -86,6 +86,35 @@ async fn versions(pool: &PgPool) -> Vec<i32> {
         .expect("the version table")
 }
 
+/// Every version of the schema, as the version table records them once all are applied.
+fn every_version() -> Vec<i32> {
+    POSTGRES
+        .iter()
+        .map(|migration| i32::try_from(migration.version).expect("a small number"))
+        .collect()
+}
+
+/// Whether the index of version 2 is in the catalog, valid.
+async fn customer_index_is_valid(pool: &PgPool) -> bool {
+    let valid: Option<bool> = sqlx::query_scalar(
+        "SELECT indisvalid FROM pg_index
+         WHERE indexrelid = to_regclass('affitor_outbox_unstarted_by_customer')",
+    )
+    .fetch_optional(pool)
+    .await
+    .expect("the catalog");
+    valid == Some(true)
+}
+
+/// Waits until every version is recorded and version 2's index is valid: the start builds it in
+/// the background, once the transactions open on the table have ended.
+async fn every_version_applied(pool: &PgPool) {
+    wait_until("every version applied", A_WHILE, async || {
+        versions(pool).await == every_version() && customer_index_is_valid(pool).await
+    })
+    .await;
+}
+
 /// Writes a lead for `user` as the previous release did.
 async fn previous_insert(
     pool: &PgPool,
@@ -148,7 +177,7 @@ async fn a_start_whose_schema_is_current_waits_for_no_transaction() {
 
     writer.rollback().await.expect("a rollback");
     reader.rollback().await.expect("a rollback");
-    assert_eq!(versions(&pool).await, [1]);
+    every_version_applied(&pool).await;
     second.shutdown(Duration::from_secs(1)).await;
     first.shutdown(Duration::from_secs(1)).await;
 }
@@ -187,9 +216,41 @@ async fn a_table_of_the_previous_layout_is_versioned_without_a_lock() {
     );
     writer.rollback().await.expect("a rollback");
 
-    assert_eq!(versions(&pool).await, [1]);
+    every_version_applied(&pool).await;
     wait_until(
         "the previous release's row delivered",
+        A_WHILE,
+        async || mock.leads().len() == 1 && outbox.waiting().await.unwrap_or(1) == 0,
+    )
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A table at version 1 (the first versioned release) is brought to the last version at the
+/// next start, which does not wait for version 2's index (built in the background), and its
+/// waiting rows are delivered.
+#[tokio::test]
+async fn a_table_at_version_1_is_upgraded() {
+    let (mock, client) = stand_in().await;
+    let schema = Schema::create("version_1").await;
+    let pool = schema.pool().await;
+    let mut transaction = pool.begin().await.expect("a transaction");
+    sqlx::raw_sql(POSTGRES[0].sql)
+        .execute(&mut *transaction)
+        .await
+        .expect("version 1");
+    transaction.commit().await.expect("a commit");
+    previous_insert(&pool, &client, &mock, "user_v1").await;
+    assert_eq!(versions(&pool).await, [1]);
+
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .postgres(schema.pool().await)
+        .await
+        .expect("the upgrade");
+    every_version_applied(&pool).await;
+    wait_until(
+        "the row written at version 1 delivered",
         A_WHILE,
         async || mock.leads().len() == 1 && outbox.waiting().await.unwrap_or(1) == 0,
     )
@@ -228,6 +289,13 @@ async fn migrations_left_to_the_app_are_checked_at_the_start() {
 
     for _ in 0..2 {
         for migration in POSTGRES {
+            if !migration.transaction {
+                sqlx::raw_sql(migration.sql)
+                    .execute(&pool)
+                    .await
+                    .expect("the exported SQL, alone");
+                continue;
+            }
             let mut transaction = pool.begin().await.expect("a transaction");
             sqlx::raw_sql(migration.sql)
                 .execute(&mut *transaction)
@@ -241,7 +309,9 @@ async fn migrations_left_to_the_app_are_checked_at_the_start() {
         .postgres(pool.clone())
         .await
         .expect("the schema the app applied");
+    // The index version 2 builds is known by the catalog: the app's tool records no version.
     assert_eq!(versions(&pool).await, [1]);
+    assert!(customer_index_is_valid(&pool).await);
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -325,6 +395,6 @@ async fn the_previous_release_and_this_one_share_the_table() {
         .await
         .expect("the previous release's delete");
     assert_eq!(writer.waiting().await.expect("the count"), 0);
-    assert_eq!(versions(&pool).await, [1]);
+    every_version_applied(&pool).await;
     writer.shutdown(Duration::from_secs(1)).await;
 }

@@ -51,6 +51,26 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// The customer's half of the condition under which an offered row `b` is leased as it is
+/// written (the other half is [`transaction_free`](crate::store::transaction_free)): none of
+/// the customer's rows has started, and no row at all waits unstarted, since the unstarted
+/// rows are not indexed by customer (a random key's index cost every row of a batch a WAL page
+/// of its own) and any of them may be the customer's: the first entry of their index answers.
+/// SQLite removes a row's entries with the row, so that walk never passes entries of rows
+/// that are gone (Postgres keeps them while an old snapshot may see the rows: its store looks
+/// the customer up by key instead).
+macro_rules! customer_free {
+    () => {
+        "(b.customer_key IS NULL OR (NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL
+               AND (e.lease_until IS NOT NULL OR e.attempts > 0))
+           AND NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e INDEXED BY affitor_outbox_unstarted
+             WHERE e.dead_at IS NULL AND e.lease_until IS NULL AND e.attempts = 0)))"
+    };
+}
+
 /// One row of a batch: the writer runs it once per row, in one transaction per batch (on its
 /// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?5` are the row's
 /// columns, `?6` whether it is offered to the relay, `?7` the time, `?8` and `?9` the lease an
@@ -66,7 +86,7 @@ FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
     crate::store::transaction_free!(""),
     "
          AND ",
-    crate::store::customer_free!("affitor_outbox e INDEXED BY affitor_outbox_unstarted", ""),
+    customer_free!(),
     " AS leased
     FROM (SELECT ?1 AS endpoint, ?2 AS body, ?3 AS transaction_id,
         ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS offered) b)
