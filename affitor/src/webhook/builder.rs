@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::currency::{Converter, CurrencyConverter};
-use super::error::{WebhookError, WebhookErrorKind};
+use super::error::WebhookError;
 use super::event::{DEFAULT_REFUND_GRACE, Tracking};
 use super::signature::{
     Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_TOLERANCE, Secrets,
@@ -21,7 +21,8 @@ impl<P: Provider> Verifier<P> {
     ///
     /// # Errors
     ///
-    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
+    /// [`WebhookErrorKind::InvalidSecret`](super::WebhookErrorKind::InvalidSecret) when the
+    /// secret is empty.
     ///
     /// ```
     /// use affitor::webhook::{Polar, Verifier};
@@ -41,7 +42,8 @@ impl<P: Provider> Verifier<P> {
     ///
     /// # Errors
     ///
-    /// [`WebhookErrorKind::MissingSecret`] when the variable is unset or empty.
+    /// [`WebhookErrorKind::MissingSecret`](super::WebhookErrorKind::MissingSecret) when the
+    /// variable is unset or empty.
     ///
     /// ```no_run
     /// use affitor::webhook::{Stripe, Verifier};
@@ -52,7 +54,7 @@ impl<P: Provider> Verifier<P> {
     pub fn from_env() -> Result<Self, WebhookError> {
         match Secrets::from_env(P::SECRET_VARIABLE) {
             Some(secrets) => Builder::new(secrets).build(),
-            None => Err(WebhookError::new(WebhookErrorKind::MissingSecret)
+            None => Err(WebhookError::missing_secret(P::SECRET_VARIABLE)
                 .with_detail(format!("{} is unset or empty", P::SECRET_VARIABLE))),
         }
     }
@@ -258,7 +260,7 @@ impl<P: Provider> Builder<P> {
     /// ```
     pub fn build(self) -> Result<Verifier<P>, WebhookError> {
         Ok(Verifier::from_config(Arc::new(Config {
-            keys: self.secrets.keys(P::NAME, P::keys)?,
+            keys: self.secrets.keys(P::NAME, P::SECRET_VARIABLE, P::keys)?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
