@@ -224,7 +224,7 @@ impl ClientBuilder {
     ///
     /// This bounds the queue's memory: a waiting lead with an email and a click id holds about
     /// 530 bytes, a sale with a few fields about 540 (measured by the test
-    /// `affitor-tower/tests/queue_memory.rs`), so a full default queue holds about 9 MB,
+    /// `affitor/tests/queue_memory.rs`), so a full default queue holds about 9 MB,
     /// whatever the API does; an event being sent also holds its task and its connection's
     /// buffers until the API answers.
     ///
