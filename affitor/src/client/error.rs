@@ -598,8 +598,9 @@ impl StdError for Error {
     }
 }
 
-/// Whether a sale's 5xx message says the sale row was written but its commission was not
-/// (NOTES: `Failed to create commission`; the transaction id is then used up).
+/// Whether a sale's 5xx message is the API's `Failed to create commission`: it answers so when
+/// the sale row was written but its commission was not, and the transaction id is then used up
+/// (a repeat is answered 409).
 fn is_commission_failure(message: &str) -> bool {
     message
         .trim()
