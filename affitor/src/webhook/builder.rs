@@ -37,8 +37,8 @@ impl<P: Provider> Verifier<P> {
     /// A verifier whose secrets are those of the provider's variable
     /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`,
     /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or several
-    /// separated by commas (during a rotation). There is no fallback: a built-in secret would
-    /// let anyone sign sales.
+    /// separated by commas or whitespace (during a rotation). There is no fallback: a built-in
+    /// secret would let anyone sign sales.
     ///
     /// # Errors
     ///

@@ -166,7 +166,7 @@ impl Secrets {
         self.0.push(secret);
     }
 
-    /// The secrets of `variable`: one, or several separated by commas or spaces (during a
+    /// The secrets of `variable`: one, or several separated by commas or whitespace (during a
     /// rotation). `None` when it is unset or empty.
     pub(crate) fn from_env(variable: &str) -> Option<Self> {
         Self::parse(&std::env::var(variable).ok()?)
