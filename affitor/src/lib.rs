@@ -108,6 +108,9 @@
 //! Partner-link capture counts what it did in `affitor_tower::capture::CaptureStats`
 //! (`recorded`, `repeated`, and what each bound held back), for you to export beside these.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Doc examples compile without warnings (an unused import is an error); they may define a
+// function they do not call, or bind a value only to show its type.
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod click_id;
 pub mod client;
