@@ -89,9 +89,9 @@ impl ClientBuilder {
     /// ```
     /// let client = affitor::Client::builder()
     ///     .api_key("aff_key")
-    ///     .base_url("https://uat-affitor-cms.vanilla-ott.com/")
+    ///     .base_url("https://api.example.com/")
     ///     .build()?;
-    /// assert_eq!(client.base_url(), "https://uat-affitor-cms.vanilla-ott.com");
+    /// assert_eq!(client.base_url(), "https://api.example.com");
     /// # Ok::<(), affitor::Error>(())
     /// ```
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
