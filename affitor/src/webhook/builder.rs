@@ -235,7 +235,7 @@ impl<P: Provider> Builder<P> {
     /// use affitor::client::Currency;
     /// use affitor::webhook::{ExchangeRates, Polar, Verifier};
     ///
-    /// let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27);
+    /// let rates = ExchangeRates::to(Currency::Usd).with_rate("GBP", 1.27);
     /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").currency_converter(rates).build()?;
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```

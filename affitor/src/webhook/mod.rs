@@ -148,7 +148,7 @@
 //! use affitor::client::Currency;
 //! use affitor::webhook::{ExchangeRates, Stripe, Verifier};
 //!
-//! let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27).rate("JPY", 0.0067);
+//! let rates = ExchangeRates::to(Currency::Usd).with_rate("GBP", 1.27).with_rate("JPY", 0.0067);
 //! let stripe = Verifier::<Stripe>::builder().secret("whsec_...").currency_converter(rates).build()?;
 //! # Ok::<(), affitor::webhook::WebhookError>(())
 //! ```
