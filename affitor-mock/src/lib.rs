@@ -119,6 +119,9 @@
 //! [`SignedWebhook`] signs Stripe, Polar, Paddle and Lemon Squeezy events as the providers do,
 //! and [`SampleEvent`] writes them, to test a payment webhook handler without the providers.
 #![doc = include_str!("../docs/testing.md")]
+// Doc examples compile without warnings (an unused import is an error); they may define a
+// function they do not call, or bind a value only to show its type.
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod client;
 mod fault;

@@ -103,6 +103,9 @@
 //! response leaves, for runtimes that freeze the process once it has (AWS Lambda, Vercel, Cloud
 //! Run with CPU only during requests): see `affitor-axum`'s docs for the line per runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Doc examples compile without warnings (an unused import is an error); they may define a
+// function they do not call, or bind a value only to show its type.
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 pub mod adapter;
 pub mod lookup;

@@ -1,7 +1,7 @@
 //! The per-call cost of `client.sale(..).send()` against a raw reqwest POST of the same JSON to
 //! the same local stand-in API, both over kept-alive connections.
 //!
-//! Run with `cargo bench -p affitor-tower --bench client --features mock`.
+//! Run with `cargo bench -p affitor --bench client`.
 #![allow(missing_docs, clippy::unwrap_used)] // A benchmark binary.
 
 use std::hint::black_box;

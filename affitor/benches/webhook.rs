@@ -3,7 +3,7 @@
 //! 20 KiB, and a Polar `order.paid`, a Paddle `transaction.completed` and a Lemon Squeezy
 //! `order_created` of 2 KiB each.
 //!
-//! Run: `cargo bench -p affitor-tower --bench webhook --features webhook,mock`
+//! Run: `cargo bench -p affitor --bench webhook --features webhook`
 
 #![allow(missing_docs, clippy::unwrap_used)]
 

@@ -41,7 +41,9 @@
 //!
 //! The client's TLS is `rustls` (a default feature) or, with `native-tls`, the platform's
 //! (OpenSSL on Linux: `libssl-dev` and `pkg-config` to build); built with neither, it speaks
-//! plain HTTP only (the stand-in's). On docs.rs each item says which feature it needs.
+//! plain HTTP only (the stand-in's), and an `https` base URL is refused when the client is
+//! built, unless you give it a client of your own. On docs.rs each item says which feature it
+//! needs.
 //!
 //! # The client on its own
 //!
@@ -106,6 +108,9 @@
 //! Partner-link capture counts what it did in `affitor_tower::capture::CaptureStats`
 //! (`recorded`, `repeated`, and what each bound held back), for you to export beside these.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// Doc examples compile without warnings (an unused import is an error); they may define a
+// function they do not call, or bind a value only to show its type.
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod click_id;
 pub mod client;

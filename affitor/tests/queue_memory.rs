@@ -5,7 +5,7 @@
 //! every other event stays queued. Bytes, not time, are asserted.
 //!
 //! ```sh
-//! cargo test -p affitor-tower --test queue_memory -- --nocapture   # prints the figures
+//! cargo test -p affitor --test queue_memory -- --nocapture   # prints the figures
 //! ```
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 

@@ -124,7 +124,8 @@ impl SignedWebhook {
     /// as of `at`.
     ///
     /// ```
-    /// use std::time::{SystemTime, UNIX_EPOCH};
+    /// use std::time::SystemTime;
+    ///
     /// let signed = affitor_mock::SignedWebhook::polar_at("polar_whs_test", "msg_1", "{}", SystemTime::now());
     /// assert_eq!(signed.header("webhook-id"), Some("msg_1"));
     /// ```

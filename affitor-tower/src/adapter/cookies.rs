@@ -116,7 +116,6 @@ impl ClickCookies {
     /// response's own `Set-Cookie` headers are kept; the adapter appends these.
     ///
     /// ```
-    /// # use affitor_tower::ClickId;
     /// # use affitor_tower::capture::CaptureClicks;
     /// # use affitor_tower::adapter::{Decision, Visit};
     /// # let mut headers = http::HeaderMap::new();

@@ -29,6 +29,28 @@ use affitor::client::{ClickOutcome, ErrorKind};
 /// in cookies of its own (its landing URL, its earlier click ids).
 ///
 /// Adapters poll it beside the handler's future, and wait for it only until the deadline.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use affitor_tower::adapter::{Decision, PendingClick, Visit};
+/// use affitor_tower::capture::CaptureClicks;
+///
+/// let mock = affitor_mock::MockServer::start().await?; // the stand-in API
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("host", "shop.example".parse()?);
+/// headers.insert("user-agent", "Mozilla/5.0".parse()?);
+/// let capture = CaptureClicks::new();
+/// let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &headers);
+/// let Decision::Capture(click) = capture.decide(&visit) else { unreachable!() };
+///
+/// let pending: PendingClick = capture.record(click, &mock.client());
+/// let handler = async { "<html>the page</html>" };
+/// let (page, cookies) = tokio::join!(handler, pending);
+/// assert!(cookies.is_some(), "the stand-in recorded the click");
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the click is only sent when the future is polled"]
 pub struct PendingClick {
     future: Pin<Box<dyn Future<Output = Option<ClickCookies>> + Send>>,

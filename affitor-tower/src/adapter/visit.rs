@@ -104,7 +104,6 @@ impl<'r> Visit<'r> {
     /// ```
     /// let headers = http::HeaderMap::new();
     /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers).https(true);
-    /// # drop(visit);
     /// ```
     #[must_use]
     pub fn https(mut self, https: bool) -> Self {
@@ -119,7 +118,6 @@ impl<'r> Visit<'r> {
     /// let headers = http::HeaderMap::new();
     /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers)
     ///     .authority(Some("shop.example"));
-    /// # drop(visit);
     /// ```
     #[must_use]
     pub fn authority(mut self, authority: Option<&'r str>) -> Self {
@@ -135,7 +133,6 @@ impl<'r> Visit<'r> {
     /// let headers = http::HeaderMap::new();
     /// let visit = affitor_tower::adapter::Visit::new("GET", "/", None, &headers)
     ///     .client_address(Some([192, 0, 2, 1].into()));
-    /// # drop(visit);
     /// ```
     #[must_use]
     pub fn client_address(mut self, address: Option<IpAddr>) -> Self {

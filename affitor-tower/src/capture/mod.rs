@@ -622,6 +622,29 @@ impl CaptureClicks {
     /// It needs a Tokio runtime (for the client and the deadline's timer) when polled.
     ///
     /// See [`adapter`](crate::adapter) for the steps together.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use affitor_tower::adapter::{Decision, Visit};
+    /// use affitor_tower::capture::CaptureClicks;
+    ///
+    /// let mock = affitor_mock::MockServer::start().await?; // the stand-in API
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("host", "shop.example".parse()?);
+    /// headers.insert("user-agent", "Mozilla/5.0".parse()?);
+    /// let capture = CaptureClicks::new();
+    /// let visit = Visit::new("GET", "/pricing", Some("aff=partner"), &headers);
+    /// if let Decision::Capture(click) = capture.decide(&visit) {
+    ///     let cookies = capture.record(click, &mock.client()).await;
+    ///     let cookies = cookies.expect("the stand-in recorded the click");
+    ///     let first = cookies.set_cookie_values().next().unwrap_or_default();
+    ///     assert!(first.starts_with("affitor_click_id="), "{first}");
+    /// }
+    /// assert_eq!(mock.clicks().len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn record(&self, click: PartnerClick, client: &Client) -> PendingClick {
         // The limit learns from the answer which codes are real.
         let learner = self

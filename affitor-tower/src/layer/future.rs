@@ -24,10 +24,8 @@ pin_project! {
     /// replayed.
     ///
     /// ```
-    /// use affitor_tower::AffitorLayer;
     /// use affitor_tower::layer::{AffitorBody, ResponseFuture};
     /// use http_body_util::Empty;
-    /// use tower::Layer;
     ///
     /// type Handler = tower::util::ServiceFn<
     ///     fn(http::Request<AffitorBody<Empty<bytes::Bytes>>>) -> std::future::Ready<Result<(), ()>>,

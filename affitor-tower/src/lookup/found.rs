@@ -248,7 +248,7 @@ impl ClickIdLookup {
     /// Where the click id was found, if it was.
     ///
     /// ```
-    /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource};
+    /// use affitor_tower::lookup::ClickIdLookup;
     ///
     /// assert_eq!(ClickIdLookup::not_found(Vec::new()).source(), None);
     /// ```

@@ -89,9 +89,9 @@ impl ClientBuilder {
     /// ```
     /// let client = affitor::Client::builder()
     ///     .api_key("aff_key")
-    ///     .base_url("https://uat-affitor-cms.vanilla-ott.com/")
+    ///     .base_url("https://api.example.com/")
     ///     .build()?;
-    /// assert_eq!(client.base_url(), "https://uat-affitor-cms.vanilla-ott.com");
+    /// assert_eq!(client.base_url(), "https://api.example.com");
     /// # Ok::<(), affitor::Error>(())
     /// ```
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
@@ -224,7 +224,7 @@ impl ClientBuilder {
     ///
     /// This bounds the queue's memory: a waiting lead with an email and a click id holds about
     /// 530 bytes, a sale with a few fields about 540 (measured by the test
-    /// `affitor-tower/tests/queue_memory.rs`), so a full default queue holds about 9 MB,
+    /// `affitor/tests/queue_memory.rs`), so a full default queue holds about 9 MB,
     /// whatever the API does; an event being sent also holds its task and its connection's
     /// buffers until the API answers.
     ///
@@ -264,8 +264,10 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// [`ErrorKind::MissingApiKey`], [`ErrorKind::InvalidApiKey`], [`ErrorKind::InvalidBaseUrl`],
-    /// or [`ErrorKind::HttpClient`] when the user agent is not a valid header value or the
-    /// HTTP client cannot be built.
+    /// or [`ErrorKind::HttpClient`] when the user agent is not a valid header value, the HTTP
+    /// client cannot be built, or the base URL is `https` in a build of `affitor` without its
+    /// `rustls` or `native-tls` feature and no client of your own was given
+    /// ([`http_client`](Self::http_client)).
     ///
     /// ```
     /// use affitor::{Client, client::ErrorKind};
@@ -301,12 +303,15 @@ impl ClientBuilder {
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
             self.allow_insecure_http,
         )?;
-        if base_url.starts_with("https:") && !cfg!(any(feature = "rustls", feature = "native-tls"))
+        if base_url.starts_with("https:")
+            && self.http_client.is_none()
+            && !cfg!(any(feature = "rustls", feature = "native-tls"))
         {
-            tracing::warn!(
-                "affitor-tower is built without TLS: every call to {base_url} will fail; enable \
-                 its feature `rustls` (a default one) or `native-tls`"
-            );
+            return Err(Error::new(ErrorKind::HttpClient).with_detail(format!(
+                "`affitor` is built without TLS, so it cannot call {base_url} — enable its \
+                 feature `rustls` (a default one) or `native-tls`, or give a client with TLS to \
+                 `ClientBuilder::http_client`"
+            )));
         }
         let url = |path: &str| {
             Url::parse(&format!("{base_url}{path}")).map_err(|error| {
@@ -482,6 +487,40 @@ mod tests {
             client.inner.transport.readiness_recheck_url.as_str(),
             "https://proxy.example/affitor/api/v1/programs/me/readiness?force_recheck=true"
         );
+    }
+
+    /// Without a TLS feature an `https` base URL is refused when the client is built, not on
+    /// every call; a client of your own (with TLS through its own features) is taken.
+    #[test]
+    fn https_needs_a_tls_feature_or_a_client_of_your_own() {
+        let built = Client::builder()
+            .api_key(KEY)
+            .base_url("https://api.example.com")
+            .build();
+        if cfg!(any(feature = "rustls", feature = "native-tls")) {
+            assert!(built.is_ok(), "{built:?}");
+        } else {
+            let error = built.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::HttpClient);
+            let message = error.to_string();
+            assert!(message.contains("without TLS"), "{message}");
+            assert!(message.contains("`rustls`"), "{message}");
+            assert!(message.contains("`native-tls`"), "{message}");
+            assert!(!message.contains("affitor-tower"), "{message}");
+        }
+        for built in [
+            Client::builder()
+                .api_key(KEY)
+                .base_url("http://127.0.0.1:9")
+                .build(),
+            Client::builder()
+                .api_key(KEY)
+                .base_url("https://api.example.com")
+                .http_client(reqwest::Client::new())
+                .build(),
+        ] {
+            assert!(built.is_ok(), "{built:?}");
+        }
     }
 
     #[test]

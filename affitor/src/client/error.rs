@@ -18,7 +18,9 @@ const MAX_MESSAGE_LEN: usize = 300;
 ///
 /// Errors say what happened and what to do about it; they never contain the API key. Branch on
 /// [`Error::kind`], ask [`Error::is_retryable`] whether a later attempt could succeed, and read
-/// the API's own words with [`Error::message`].
+/// the API's own words with [`Error::message`]. The cause underneath (the connection's error,
+/// a store's) is the [`source`](StdError::source), not repeated in `Display`: an error report
+/// that walks the chain (`anyhow`'s `{:#}`) shows each once.
 ///
 /// ```
 /// use affitor::{Client, client::ErrorKind};
@@ -342,16 +344,20 @@ impl Error {
     }
 
     /// An error of kind [`ErrorKind::NotStored`]: what a store (a webhook's payment state that
-    /// stores events: an outbox) returns when it could not write an event, with the store's own error as its source (say where the store is in `source`
-    /// only without its password).
+    /// stores events: an outbox) returns when it could not write an event, with the store's own
+    /// error as its [`source`](StdError::source) (say where the store is in `source` only
+    /// without its password).
     ///
     /// ```
+    /// use std::error::Error as _;
+    ///
     /// use affitor::client::ErrorKind;
     ///
     /// let error = affitor::Error::not_stored("database is locked");
     /// assert_eq!(error.kind(), ErrorKind::NotStored);
     /// assert!(error.is_retryable());
-    /// assert!(error.to_string().contains("database is locked"));
+    /// let source = error.source().map(ToString::to_string);
+    /// assert_eq!(source.as_deref(), Some("database is locked"));
     /// ```
     pub fn not_stored(source: impl Into<BoxError>) -> Self {
         Self::new(ErrorKind::NotStored).with_source(source)
@@ -423,10 +429,9 @@ impl fmt::Display for Error {
             ErrorKind::InvalidBaseUrl => write!(f, "invalid Affitor API base URL: {detail}"),
             ErrorKind::HttpClient => {
                 f.write_str("could not build the HTTP client for the Affitor API")?;
-                match (&inner.detail, &inner.source) {
-                    (Some(detail), _) => write!(f, ": {detail}"),
-                    (None, Some(source)) => write!(f, ": {source}"),
-                    (None, None) => Ok(()),
+                match &inner.detail {
+                    Some(detail) => write!(f, ": {detail}"),
+                    None => Ok(()),
                 }
             }
             ErrorKind::MissingCustomer => write!(
@@ -454,16 +459,11 @@ impl fmt::Display for Error {
                 "a stored {call} event could not be read back: {detail} — the row is corrupt \
                  or was not written by `Event::to_json`; keep it aside and look at it"
             ),
-            ErrorKind::NotStored => {
-                f.write_str("the event was not stored: its durable store could not write it")?;
-                if let Some(source) = &inner.source {
-                    write!(f, " ({source})")?;
-                }
-                f.write_str(
-                    " — nothing was kept, so it must come again; check that the store's \
-                     database is reachable and its disk has room",
-                )
-            }
+            ErrorKind::NotStored => f.write_str(
+                "the event was not stored: its durable store could not write it — nothing was \
+                 kept, so it must come again; check that the store's database is reachable and \
+                 its disk has room",
+            ),
             ErrorKind::Unauthorized => {
                 self.write_status(f)?;
                 f.write_str(
@@ -598,8 +598,9 @@ impl StdError for Error {
     }
 }
 
-/// Whether a sale's 5xx message says the sale row was written but its commission was not
-/// (NOTES: `Failed to create commission`; the transaction id is then used up).
+/// Whether a sale's 5xx message is the API's `Failed to create commission`: it answers so when
+/// the sale row was written but its commission was not, and the transaction id is then used up
+/// (a repeat is answered 409).
 fn is_commission_failure(message: &str) -> bool {
     message
         .trim()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::currency::{Converter, CurrencyConverter};
-use super::error::{WebhookError, WebhookErrorKind};
+use super::error::WebhookError;
 use super::event::{DEFAULT_REFUND_GRACE, Tracking};
 use super::signature::{
     Config, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_TOLERANCE, Secrets,
@@ -21,7 +21,8 @@ impl<P: Provider> Verifier<P> {
     ///
     /// # Errors
     ///
-    /// [`WebhookErrorKind::InvalidSecret`] when the secret is empty.
+    /// [`WebhookErrorKind::InvalidSecret`](super::WebhookErrorKind::InvalidSecret) when the
+    /// secret is empty.
     ///
     /// ```
     /// use affitor::webhook::{Polar, Verifier};
@@ -36,12 +37,13 @@ impl<P: Provider> Verifier<P> {
     /// A verifier whose secrets are those of the provider's variable
     /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`,
     /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or several
-    /// separated by commas (during a rotation). There is no fallback: a built-in secret would
-    /// let anyone sign sales.
+    /// separated by commas or whitespace (during a rotation). There is no fallback: a built-in
+    /// secret would let anyone sign sales.
     ///
     /// # Errors
     ///
-    /// [`WebhookErrorKind::MissingSecret`] when the variable is unset or empty.
+    /// [`WebhookErrorKind::MissingSecret`](super::WebhookErrorKind::MissingSecret) when the
+    /// variable is unset or empty.
     ///
     /// ```no_run
     /// use affitor::webhook::{Stripe, Verifier};
@@ -52,7 +54,7 @@ impl<P: Provider> Verifier<P> {
     pub fn from_env() -> Result<Self, WebhookError> {
         match Secrets::from_env(P::SECRET_VARIABLE) {
             Some(secrets) => Builder::new(secrets).build(),
-            None => Err(WebhookError::new(WebhookErrorKind::MissingSecret)
+            None => Err(WebhookError::missing_secret(P::SECRET_VARIABLE)
                 .with_detail(format!("{} is unset or empty", P::SECRET_VARIABLE))),
         }
     }
@@ -233,7 +235,7 @@ impl<P: Provider> Builder<P> {
     /// use affitor::client::Currency;
     /// use affitor::webhook::{ExchangeRates, Polar, Verifier};
     ///
-    /// let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27);
+    /// let rates = ExchangeRates::to(Currency::Usd).with_rate("GBP", 1.27);
     /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").currency_converter(rates).build()?;
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
@@ -258,7 +260,7 @@ impl<P: Provider> Builder<P> {
     /// ```
     pub fn build(self) -> Result<Verifier<P>, WebhookError> {
         Ok(Verifier::from_config(Arc::new(Config {
-            keys: self.secrets.keys(P::NAME, P::keys)?,
+            keys: self.secrets.keys(P::NAME, P::SECRET_VARIABLE, P::keys)?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,

@@ -57,8 +57,8 @@ pub trait CurrencyConverter: Send + Sync + 'static {
 /// use affitor::webhook::{ExchangeRates, Stripe, Verifier};
 ///
 /// let rates = ExchangeRates::to(Currency::Usd)
-///     .rate("GBP", 1.27)
-///     .rate("JPY", 0.0067);
+///     .with_rate("GBP", 1.27)
+///     .with_rate("JPY", 0.0067);
 /// let stripe = Verifier::<Stripe>::builder().secret("whsec_test").currency_converter(rates).build()?;
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
@@ -81,18 +81,35 @@ impl ExchangeRates {
         }
     }
 
-    /// What one unit of `code` (any case) is worth in the target currency. A rate that is not
-    /// a positive finite number is left out.
+    /// Adds the rate of `code` (any case): what one unit of it is worth in the target
+    /// currency. Setting a code again replaces its rate.
     ///
     /// ```
     /// let rates = affitor::webhook::ExchangeRates::to(affitor::client::Currency::Usd)
-    ///     .rate("gbp", 1.27);
+    ///     .with_rate("gbp", 1.27);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `rate` is not a positive finite number (zero, negative, NaN or infinite): no amount
+    /// could be converted with it. A rate read at run time (from a file, a feed) is checked
+    /// first, or given by a [`CurrencyConverter`] of your own, whose unusable rate fails only
+    /// the events in its currency.
+    ///
+    /// ```should_panic
+    /// let rates = affitor::webhook::ExchangeRates::to(affitor::client::Currency::Usd)
+    ///     .with_rate("GBP", 0.0);
     /// ```
     #[must_use]
-    pub fn rate(mut self, code: &str, rate: f64) -> Self {
-        if rate.is_finite() && rate > 0.0 {
-            self.rates.insert(code.trim().to_ascii_uppercase(), rate);
-        }
+    #[track_caller]
+    pub fn with_rate(mut self, code: &str, rate: f64) -> Self {
+        let code = code.trim().to_ascii_uppercase();
+        assert!(
+            rate.is_finite() && rate > 0.0,
+            "ExchangeRates::with_rate: the rate of {code} is {rate}; a rate is a positive finite \
+             number (what one unit of {code} is worth in the target currency)"
+        );
+        self.rates.insert(code, rate);
         self
     }
 }
@@ -261,10 +278,9 @@ mod tests {
     fn rates() -> Converter {
         Converter(std::sync::Arc::new(
             ExchangeRates::to(Currency::Usd)
-                .rate("JPY", 0.0067)
-                .rate("KWD", 3.25)
-                .rate("GBP", 1.27)
-                .rate("XXX", f64::NAN),
+                .with_rate("JPY", 0.0067)
+                .with_rate("KWD", 3.25)
+                .with_rate("GBP", 1.27),
         ))
     }
 
@@ -371,7 +387,7 @@ mod tests {
         // A Stripe sale of kr 1,000 (`100000`), read as 1000 krónur, at $0.0072 a króna.
         let isk = Currency::from_code("ISK").unwrap();
         let converter = Converter(std::sync::Arc::new(
-            ExchangeRates::to(Currency::Usd).rate("ISK", 0.0072),
+            ExchangeRates::to(Currency::Usd).with_rate("ISK", 0.0072),
         ));
         let amount = STRIPE.to_iso(100_000, &isk);
         assert_eq!(
@@ -394,7 +410,7 @@ mod tests {
     fn a_converted_amount_stays_within_what_the_api_takes() {
         let gbp = Currency::from_code("GBP").unwrap();
         let converter = Converter(std::sync::Arc::new(
-            ExchangeRates::to(Currency::Usd).rate("GBP", 1e9),
+            ExchangeRates::to(Currency::Usd).with_rate("GBP", 1e9),
         ));
         let (amount, _) =
             to_supported(Endpoint::Sale, u64::MAX / 2, &gbp, Some(&converter)).unwrap();
@@ -410,8 +426,34 @@ mod tests {
         let chf = Currency::from_code("CHF").unwrap();
         let error = to_supported(Endpoint::Sale, 1000, &chf, Some(&rates())).unwrap_err();
         assert!(error.to_string().contains("no rate"), "{error}");
-        // A rate that is not a positive number was never kept.
-        let xxx = Currency::from_code("XXX").unwrap();
-        assert!(to_supported(Endpoint::Sale, 1000, &xxx, Some(&rates())).is_err());
+    }
+
+    /// A converter of your own that gives an unusable rate fails the event, not the process.
+    #[test]
+    fn an_unusable_rate_of_a_converter_is_an_error() {
+        struct Broken;
+        impl CurrencyConverter for Broken {
+            fn rate(&self, _: &str) -> Option<(Currency, f64)> {
+                Some((Currency::Usd, f64::NAN))
+            }
+        }
+        let gbp = Currency::from_code("GBP").unwrap();
+        let converter = Converter(std::sync::Arc::new(Broken));
+        let error = to_supported(Endpoint::Sale, 1000, &gbp, Some(&converter)).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnsupportedCurrency);
+        assert!(error.to_string().contains("not usable"), "{error}");
+    }
+
+    #[test]
+    fn exchange_rates_refuse_a_rate_that_is_not_positive_and_finite() {
+        for rate in [0.0, -1.27, f64::NAN, f64::INFINITY] {
+            let set = std::panic::catch_unwind(|| {
+                ExchangeRates::to(Currency::Usd).with_rate("gbp", rate)
+            });
+            let panic = set.expect_err("refused");
+            let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(message.contains("the rate of GBP is"), "{message}");
+            assert!(message.contains("positive finite"), "{message}");
+        }
     }
 }

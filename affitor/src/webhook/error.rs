@@ -25,6 +25,8 @@ use http::StatusCode;
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookError {
     kind: WebhookErrorKind,
+    /// The provider's variable, named by a [`WebhookErrorKind::MissingSecret`] message.
+    secret_variable: Option<&'static str>,
     detail: Option<String>,
 }
 
@@ -66,7 +68,20 @@ pub enum WebhookErrorKind {
 
 impl WebhookError {
     pub(crate) fn new(kind: WebhookErrorKind) -> Self {
-        Self { kind, detail: None }
+        Self {
+            kind,
+            secret_variable: None,
+            detail: None,
+        }
+    }
+
+    /// A [`WebhookErrorKind::MissingSecret`] whose message says to set `variable`, the
+    /// provider's [`SECRET_VARIABLE`](super::Provider::SECRET_VARIABLE).
+    pub(crate) fn missing_secret(variable: &'static str) -> Self {
+        Self {
+            secret_variable: Some(variable),
+            ..Self::new(WebhookErrorKind::MissingSecret)
+        }
     }
 
     pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -112,10 +127,7 @@ impl WebhookError {
 
     fn summary(&self) -> &'static str {
         match self.kind {
-            WebhookErrorKind::MissingSecret => {
-                "no webhook signing secret: set STRIPE_WEBHOOK_SECRET or POLAR_WEBHOOK_SECRET, \
-                 or give the secret to the verifier"
-            }
+            WebhookErrorKind::MissingSecret => "no webhook signing secret",
             WebhookErrorKind::InvalidSecret => {
                 "the webhook signing secret cannot be used: copy it again from the provider's \
                  dashboard"
@@ -152,6 +164,14 @@ impl fmt::Debug for WebhookError {
 impl fmt::Display for WebhookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.summary())?;
+        if self.kind == WebhookErrorKind::MissingSecret {
+            match self.secret_variable {
+                Some(variable) => {
+                    write!(f, ": set {variable}, or give the secret to the verifier")?
+                }
+                None => f.write_str(": give the secret to the verifier")?,
+            }
+        }
         if let Some(detail) = &self.detail {
             write!(f, " ({detail})")?;
         }
@@ -183,12 +203,13 @@ mod tests {
     /// What `main` prints when `Verifier::from_env()?` fails says what to do.
     #[test]
     fn debug_leads_with_what_to_do() {
-        let error = WebhookError::new(WebhookErrorKind::MissingSecret)
+        let error = WebhookError::missing_secret("STRIPE_WEBHOOK_SECRET")
             .with_detail("STRIPE_WEBHOOK_SECRET is unset or empty");
         let debug = format!("{error:?}");
         assert!(
             debug.starts_with(
-                "WebhookError { kind: MissingSecret, message: \"no webhook signing secret: set"
+                "WebhookError { kind: MissingSecret, message: \"no webhook signing secret: set \
+                 STRIPE_WEBHOOK_SECRET, or give the secret to the verifier"
             ),
             "{debug}"
         );

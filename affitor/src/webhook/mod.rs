@@ -50,8 +50,9 @@
 //! | Click id and customer key in | `metadata` (and `subscription_data.metadata`) | `metadata` | `custom_data` | `checkout_data.custom` |
 //! | Test purchases | `livemode: false` → test events | sandbox: its own secret | sandbox: its own secret | `test_mode` → test events |
 //!
-//! Several secrets, comma-separated, are accepted together during a rotation. Every event type
-//! not listed in the provider's section below is answered 200 and logged at `debug`.
+//! Several secrets in the variable, separated by commas or whitespace, are accepted together
+//! during a rotation. Every event type not listed in the provider's section below is answered
+//! 200 and logged at `debug`.
 //!
 //! **Checkout fields.** The webhook can only credit a partner if the checkout carried the click
 //! id and your customer key to the provider: [`checkout_fields::<P>(customer_key, click_id,
@@ -147,7 +148,7 @@
 //! use affitor::client::Currency;
 //! use affitor::webhook::{ExchangeRates, Stripe, Verifier};
 //!
-//! let rates = ExchangeRates::to(Currency::Usd).rate("GBP", 1.27).rate("JPY", 0.0067);
+//! let rates = ExchangeRates::to(Currency::Usd).with_rate("GBP", 1.27).with_rate("JPY", 0.0067);
 //! let stripe = Verifier::<Stripe>::builder().secret("whsec_...").currency_converter(rates).build()?;
 //! # Ok::<(), affitor::webhook::WebhookError>(())
 //! ```

@@ -166,7 +166,7 @@ impl Secrets {
         self.0.push(secret);
     }
 
-    /// The secrets of `variable`: one, or several separated by commas or spaces (during a
+    /// The secrets of `variable`: one, or several separated by commas or whitespace (during a
     /// rotation). `None` when it is unset or empty.
     pub(crate) fn from_env(variable: &str) -> Option<Self> {
         Self::parse(&std::env::var(variable).ok()?)
@@ -181,19 +181,18 @@ impl Secrets {
         (!secrets.is_empty()).then_some(Self(secrets))
     }
 
-    /// Each secret turned into its keys' bytes by `keys`; an error when there is none, or one
-    /// is empty.
+    /// Each secret turned into its keys' bytes by `keys`; an error when there is none (naming
+    /// the provider's `variable`), or one is empty.
     pub(crate) fn keys(
         &self,
         provider: &str,
+        variable: &'static str,
         keys: impl Fn(&str) -> Vec<Vec<u8>>,
     ) -> Result<Vec<Key>, WebhookError> {
         if self.0.is_empty() {
-            return Err(
-                WebhookError::new(WebhookErrorKind::MissingSecret).with_detail(format!(
-                    "a {provider} verifier needs the endpoint's signing secret"
-                )),
-            );
+            return Err(WebhookError::missing_secret(variable).with_detail(format!(
+                "a {provider} verifier needs the endpoint's signing secret"
+            )));
         }
         let mut all = Vec::with_capacity(self.0.len());
         for secret in &self.0 {

@@ -150,6 +150,55 @@ impl Fact {
 }
 
 /// What [`PaymentState::store`] did with a payment's event.
+///
+/// A state that takes the events while it has room, with their facts under one lock (a real
+/// one writes both in a database transaction, and a worker of its own delivers the events):
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+///
+/// use affitor::client::Event;
+/// use affitor::webhook::{Custody, Fact, PaymentState, StateFuture};
+///
+/// #[derive(Default)]
+/// struct Kept {
+///     events: Vec<Event>,
+///     facts: HashMap<String, String>,
+/// }
+///
+/// #[derive(Default)]
+/// struct Durable(Mutex<Kept>);
+///
+/// impl PaymentState for Durable {
+///     fn recall<'a>(&'a self, keys: &'a [String]) -> StateFuture<'a, Vec<Option<String>>> {
+///         let kept = self.0.lock().unwrap();
+///         let values = keys.iter().map(|key| kept.facts.get(key).cloned()).collect();
+///         Box::pin(std::future::ready(Ok(values)))
+///     }
+///
+///     fn remember<'a>(&'a self, facts: &'a [Fact]) -> StateFuture<'a, ()> {
+///         let mut kept = self.0.lock().unwrap();
+///         for fact in facts {
+///             kept.facts.insert(fact.key.clone(), fact.value.clone());
+///         }
+///         Box::pin(std::future::ready(Ok(())))
+///     }
+///
+///     fn store<'a>(&'a self, event: Event, facts: &'a [Fact]) -> StateFuture<'a, Custody> {
+///         let mut kept = self.0.lock().unwrap();
+///         if kept.events.len() >= 10_000 {
+///             // Full: nothing is kept, and the webhook sends the event itself.
+///             return Box::pin(std::future::ready(Ok(Custody::Returned(event))));
+///         }
+///         kept.events.push(event);
+///         for fact in facts {
+///             kept.facts.insert(fact.key.clone(), fact.value.clone());
+///         }
+///         Box::pin(std::future::ready(Ok(Custody::Stored)))
+///     }
+/// }
+/// ```
 #[derive(Debug)]
 #[expect(
     clippy::large_enum_variant,

@@ -268,7 +268,8 @@ async fn lost_sale_response_is_recorded_once_and_reported_recorded() {
 async fn a_sale_recorded_without_its_commission_is_an_error_not_retried() {
     let (mock, client) = setup().await;
     customer(&mock, &client, "user_1").await;
-    // The API writes the sale row, then fails to create the commission (NOTES §4).
+    // The API writes the sale row, then fails to create the commission: it answers 500
+    // `Failed to create commission`, and the transaction id is used up.
     mock.inject(
         Fault::response_after_processing(500, json!({"error": "Failed to create commission"}))
             .on(Endpoint::Sale),

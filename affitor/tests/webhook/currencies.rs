@@ -92,7 +92,7 @@ async fn a_stripe_isk_sale_of_100000_converts_as_1000_kronur() {
     let (mock, client) = setup().await;
     let stripe = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
-        .currency_converter(ExchangeRates::to(Currency::Usd).rate("ISK", 0.0072))
+        .currency_converter(ExchangeRates::to(Currency::Usd).with_rate("ISK", 0.0072))
         .build()
         .unwrap();
     let signed = SignedWebhook::stripe(STRIPE_SECRET, stripe_session("isk", 100_000).to_string());

@@ -318,8 +318,8 @@ async fn a_currency_the_api_does_not_take_is_converted_or_kept() {
         .secret(STRIPE_SECRET)
         .currency_converter(
             affitor::webhook::ExchangeRates::to(Currency::Usd)
-                .rate("JPY", 0.0067)
-                .rate("KWD", 3.25),
+                .with_rate("JPY", 0.0067)
+                .with_rate("KWD", 3.25),
         )
         .build()
         .unwrap();

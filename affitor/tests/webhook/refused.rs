@@ -187,3 +187,52 @@ fn a_verifier_needs_a_usable_secret() {
         WebhookErrorKind::InvalidSecret
     );
 }
+
+/// A verifier built without a secret names its own provider's variable, not another's.
+#[test]
+fn a_missing_secret_names_the_providers_variable() {
+    use affitor::webhook::{LemonSqueezy, Paddle, Provider};
+
+    fn message<P: Provider>() -> String {
+        let error = Verifier::<P>::builder().build().unwrap_err();
+        assert_eq!(error.kind(), WebhookErrorKind::MissingSecret);
+        error.to_string()
+    }
+    let variables = [
+        Stripe::SECRET_VARIABLE,
+        Polar::SECRET_VARIABLE,
+        Paddle::SECRET_VARIABLE,
+        LemonSqueezy::SECRET_VARIABLE,
+    ];
+    for (index, message) in [
+        message::<Stripe>(),
+        message::<Polar>(),
+        message::<Paddle>(),
+        message::<LemonSqueezy>(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (other, variable) in variables.iter().enumerate() {
+            assert_eq!(message.contains(variable), index == other, "{message}");
+        }
+    }
+    let paddle = message::<Paddle>();
+    assert!(
+        paddle.starts_with(
+            "no webhook signing secret: set PADDLE_WEBHOOK_SECRET, or give the secret to the \
+             verifier"
+        ),
+        "{paddle}"
+    );
+    if std::env::var_os(Paddle::SECRET_VARIABLE).is_none() {
+        let error = Verifier::<Paddle>::from_env().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("PADDLE_WEBHOOK_SECRET is unset or empty"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("STRIPE"), "{error}");
+    }
+}

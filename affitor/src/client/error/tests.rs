@@ -234,6 +234,28 @@ fn source_is_kept() {
     assert!(format!("{error:?}").contains("boom"));
 }
 
+/// The cause is the source, never repeated in `Display`: a report that walks the chain shows it
+/// once.
+#[test]
+fn the_source_is_not_repeated_in_the_message() {
+    for error in [
+        Error::not_stored("database is locked"),
+        Error::new(ErrorKind::HttpClient).with_source(std::io::Error::other("database is locked")),
+        Error::new(ErrorKind::Connect)
+            .with_endpoint(Endpoint::Sale)
+            .with_source(std::io::Error::other("database is locked")),
+    ] {
+        let message = error.to_string();
+        assert!(!message.contains("database is locked"), "{message}");
+        assert_eq!(
+            StdError::source(&error).map(ToString::to_string).as_deref(),
+            Some("database is locked")
+        );
+    }
+    let message = Error::not_stored("database is locked").to_string();
+    assert!(message.contains("must come again"), "{message}");
+}
+
 /// A lead refused for the customer its click id names (unknown, another program's, already
 /// converted) is told apart from every other refusal, in the API's words whatever their case.
 #[test]

@@ -24,7 +24,7 @@ use super::transport::Call;
 /// fields take defaults.
 ///
 /// ```
-/// use affitor::readiness::{Gate, GateStatus, Readiness, ReadinessState};
+/// use affitor::readiness::Readiness;
 ///
 /// fn next_step(readiness: &Readiness) -> String {
 ///     if readiness.integration_verified {
