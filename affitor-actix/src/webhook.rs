@@ -18,8 +18,11 @@ use futures_util::future::LocalBoxFuture;
 /// `WebhookEvent<Polar>`. The extractor reads the raw body (up to the verifier's
 /// [`body_limit`](Verifier::body_limit)), checks its signature with the [`Verifier<P>`] of the
 /// app data (`web::Data<Verifier<P>>`, or `Verifier<P>` itself), and reads the event. A
-/// delivery that fails is answered 400 (413 for a body over the limit) with a message that
-/// says why: the handler never runs.
+/// delivery it refuses is answered with a [`WebhookRejection`], whose message says why, and the
+/// handler never runs: 400 for a body that could not be read or that fails verification, 413
+/// for a body over the limit, 408 for a body that did not all come within the verifier's
+/// [`body_timeout`](affitor::webhook::Builder::body_timeout), 500 when the app data has no
+/// `Verifier<P>`.
 ///
 /// [`track`](Self::track) sends the sale or refund and gives the response to answer. If your
 /// program is connected to Affitor's Stripe integration, do not also track Stripe events
@@ -64,8 +67,10 @@ pub struct WebhookEvent<P> {
 impl<P: Provider> WebhookEvent<P> {
     /// Sends the event's sale or refund with `client` (a [`Client`], or the
     /// [`AffitorClient`](crate::AffitorClient) of the request; nothing for an event that asks
-    /// nothing) and returns the response to answer: 200 when handled, 503 when Affitor could
-    /// not take it now and the provider should deliver it again. What happened is logged;
+    /// nothing) and returns the response to answer, with the status of
+    /// [`Tracked::status`](affitor::webhook::Tracked::status): 200 when handled, 503 when
+    /// Affitor could not take it now and the provider should deliver it again, 500 when the
+    /// provider should keep it until the app is mended. What happened is logged;
     /// [`into_inner`](Self::into_inner) and
     /// [`ProviderEvent::track`](affitor::webhook::ProviderEvent::track) give it as a value.
     ///
@@ -79,7 +84,12 @@ impl<P: Provider> WebhookEvent<P> {
     /// ```
     pub async fn track(&self, client: impl AsRef<Client>) -> HttpResponse {
         let status = self.event.track(client).await.status();
-        HttpResponse::new(StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK))
+        // affitor's status (`http` 1) as actix-web's (`http` 0.2). Every code affitor answers
+        // converts; were one not to, 503 has the provider deliver again, where a 2xx would
+        // drop the event.
+        let status =
+            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        HttpResponse::new(status)
     }
 
     /// The verified event.

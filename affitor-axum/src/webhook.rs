@@ -17,8 +17,11 @@ use http_body_util::BodyExt;
 /// A webhook event of the provider `P`, verified: `WebhookEvent<Stripe>`,
 /// `WebhookEvent<Polar>`. The extractor reads the raw body (up to the verifier's
 /// [`body_limit`](Verifier::body_limit)), checks its signature with the [`Verifier<P>`] of the
-/// router state, and reads the event. A delivery that fails is answered 400 (413 for a body
-/// over the limit) with a message that says why: the handler never runs.
+/// router state, and reads the event. A delivery it refuses is answered with a
+/// [`WebhookRejection`], whose message says why, and the handler never runs: 400 for a body
+/// that could not be read or that fails verification, 413 for a body over the limit, 408 for a
+/// body that did not all come within the verifier's
+/// [`body_timeout`](affitor::webhook::Builder::body_timeout).
 ///
 /// [`track`](Self::track) sends the sale or refund and gives the status to answer. If your
 /// program is connected to Affitor's Stripe integration, do not also track Stripe events
@@ -79,8 +82,10 @@ pub struct WebhookEvent<P> {
 impl<P: Provider> WebhookEvent<P> {
     /// Sends the event's sale or refund with `client` (a [`Client`], or the
     /// [`AffitorClient`](crate::AffitorClient) of the request; nothing for an event that asks
-    /// nothing) and returns the status to answer: 200 when handled, 503 when Affitor could not
-    /// take it now and the provider should deliver it again. What happened is logged;
+    /// nothing) and returns the status to answer,
+    /// [`Tracked::status`](affitor::webhook::Tracked::status): 200 when handled, 503 when
+    /// Affitor could not take it now and the provider should deliver it again, 500 when the
+    /// provider should keep it until the app is mended. What happened is logged;
     /// [`into_inner`](Self::into_inner) and
     /// [`ProviderEvent::track`](affitor::webhook::ProviderEvent::track) give it as a value.
     ///
@@ -215,7 +220,9 @@ pub enum WebhookRejection {
 }
 
 impl WebhookRejection {
-    /// The status of the rejection's response: 400, or 413 for a body over the limit.
+    /// The status of the rejection's response: 400 for a body that could not be read or that
+    /// fails verification, 413 for a body over the limit, 408 for a body that did not all come
+    /// within the verifier's `body_timeout`.
     ///
     /// ```
     /// let rejection = affitor_axum::WebhookRejection::Body("connection reset".into());

@@ -18,7 +18,7 @@ use affitor_actix::affitor::webhook::{Provider, Verifier};
 use affitor_actix::{AffitorClickId, AffitorClient, WebhookEvent};
 use example_support::{
     AppConfig, CheckoutRequest, DISCONNECT_TIMEOUT, HEAD_TIMEOUT, KEEP_ALIVE, PaymentEvent,
-    PaymentWebhooks, checkout_session, webhook_status,
+    PaymentWebhooks, checkout_session,
 };
 use serde_json::json;
 
@@ -118,6 +118,10 @@ async fn webhook<P: Provider>(affitor: AffitorClient, event: WebhookEvent<P>) ->
 }
 
 async fn payment(affitor: AffitorClient, event: web::Json<PaymentEvent>) -> HttpResponse {
-    let tracked = event.into_inner().track(&affitor).await;
-    HttpResponse::new(StatusCode::from_u16(webhook_status(&tracked)).unwrap_or(StatusCode::OK))
+    let status = event.into_inner().track(&affitor).await.status();
+    // affitor's status (`http` 1) as actix-web's (`http` 0.2): every code converts, and were
+    // one not to, 503 has the provider deliver again, where a 2xx would drop the event.
+    HttpResponse::new(
+        StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+    )
 }

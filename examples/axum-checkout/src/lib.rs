@@ -16,7 +16,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use example_support::{
     AppConfig, CheckoutRequest, PaymentEvent, PaymentWebhooks, Users, checkout_session,
-    webhook_status,
 };
 use serde_json::json;
 
@@ -97,6 +96,5 @@ async fn webhook<P: Provider>(affitor: AffitorClient, event: WebhookEvent<P>) ->
 }
 
 async fn payment(affitor: AffitorClient, Json(event): Json<PaymentEvent>) -> StatusCode {
-    let tracked = event.track(&affitor).await;
-    StatusCode::from_u16(webhook_status(&tracked)).unwrap_or(StatusCode::OK)
+    event.track(&affitor).await.status()
 }

@@ -17,8 +17,8 @@
 //! - [`CheckoutRequest`] and [`checkout_session`] (`checkout`): the checkout of the checkout
 //!   apps, for a [`PaymentProvider`] (`provider`).
 //! - [`PaymentWebhooks`] (`webhooks`): the verifiers of the signed payment webhooks mounted;
-//!   [`PaymentEvent`] and [`webhook_status`] (`payment`): the unsigned demo payment webhook,
-//!   and the answer of each; [`sample`]: sample provider events for the scenario suite
+//!   [`PaymentEvent`] (`payment`): the unsigned demo payment webhook, tracked as a provider's
+//!   is, and answered its [`Tracked::status`](affitor::webhook::Tracked::status); [`sample`]: sample provider events for the scenario suite
 //!   (`affitor trigger` sends the same ones to a running app).
 //! - [`shut_down`] (`shutdown`): stopping delivery as an app ends, logging what was left.
 
@@ -45,7 +45,7 @@ pub use metrics::{
     CAPTURE_METRIC, DEFAULT_METRICS_ADDR, METRICS_VARIABLE, MetricsAddr, export_capture_stats,
     install_metrics, metrics_page, serve_metrics, start_metrics,
 };
-pub use payment::{Payment, PaymentEvent, webhook_status};
+pub use payment::{Payment, PaymentEvent};
 pub use provider::PaymentProvider;
 pub use serve::serve_axum;
 pub use shutdown::{log_delivery_report, shut_down};

@@ -1,5 +1,4 @@
-//! The unsigned demo payment webhook, `POST /webhooks/payment`, and the status every payment
-//! webhook answers.
+//! The unsigned demo payment webhook, `POST /webhooks/payment`.
 
 use affitor::client::{BoundClient, Currency};
 use affitor::webhook;
@@ -20,9 +19,25 @@ pub enum PaymentEvent {
 impl PaymentEvent {
     /// Tracks the event inline with the request's bound client: a sale for a payment (keyed by
     /// its invoice id, for the paying user), a refund for a refund. What happened is a
-    /// provider's webhook's [`Tracked`](webhook::Tracked), whose `status` is the answer (see
-    /// [`webhook_status`]).
+    /// provider's webhook's [`Tracked`](webhook::Tracked), logged, whose
+    /// [`status`](webhook::Tracked::status) is the answer: the providers' webhooks' own (the
+    /// provider keeps what is not tracked yet: 503 while Affitor is down, 500 until the app is
+    /// mended).
     pub async fn track(self, affitor: &BoundClient) -> webhook::Tracked {
+        let tracked = self.send(affitor).await;
+        let status = tracked.status();
+        if status.is_success() {
+            tracing::info!(?tracked, "payment webhook: answered {status}");
+        } else {
+            tracing::warn!(
+                ?tracked,
+                "payment webhook: answered {status}, so that the provider keeps it"
+            );
+        }
+        tracked
+    }
+
+    async fn send(self, affitor: &BoundClient) -> webhook::Tracked {
         use webhook::{Ignored, Tracked};
 
         match self {
@@ -74,20 +89,4 @@ impl Payment {
             .map(Currency::from_code)
             .transpose()
     }
-}
-
-/// The status a payment webhook answers after tracking: [`Tracked::status`](webhook::Tracked::status),
-/// the providers' webhooks' own answer (the provider keeps what is not tracked yet: 503 while
-/// Affitor is down, 500 until the app is mended), logged.
-pub fn webhook_status(tracked: &webhook::Tracked) -> u16 {
-    let status = tracked.status();
-    if status.is_success() {
-        tracing::info!(?tracked, "payment webhook: answered {status}");
-    } else {
-        tracing::warn!(
-            ?tracked,
-            "payment webhook: answered {status}, so that the provider keeps it"
-        );
-    }
-    status.as_u16()
 }
