@@ -264,8 +264,10 @@ fn gate_check(gate: &Gate, report: &GateReport) -> Check {
     }
 }
 
-/// The outbox at `location` opened as the app opens it, with no relay: reachable (TLS
-/// included) and its schema current. A SQLite file that does not exist yet is not created.
+/// The outbox at `location` opened as the app opens it, but with no relay and no migration:
+/// reachable (TLS included), its schema current, and writable (a row written and rolled back).
+/// Nothing is created or changed: a SQLite file that does not exist yet is not created, and
+/// tables missing or of an earlier version are reported, left to the app's start.
 async fn outbox(location: Option<&str>) -> Check {
     const NAME: &str = "outbox";
     let Some(location) = location.map(str::trim) else {
@@ -288,15 +290,19 @@ async fn outbox(location: Option<&str>) -> Check {
             format!("no file yet at {path}: the app creates it at its first start"),
         );
     }
-    // The outbox never sends: its relay is off and nothing is written. A client is all it
-    // needs to open.
+    // The outbox never sends (its relay is off) and changes nothing: `migrate(false)` only
+    // checks the schema, and its check that it can write rolls its row back. A client is all
+    // it needs to open.
     let client = match api_client().or_else(|_| Client::builder().api_key("aff_doctor").build()) {
         Ok(client) => client,
         Err(error) => return Check::new(NAME, Status::Fail, short(&error)),
     };
     let opened = tokio::time::timeout(
         OUTBOX_TIMEOUT,
-        Outbox::builder(client).relay(false).open(location),
+        Outbox::builder(client)
+            .relay(false)
+            .migrate(false)
+            .open(location),
     )
     .await;
     match opened {
@@ -326,8 +332,8 @@ fn outbox_fix(error: &OutboxError) -> &'static str {
              password, and TLS (sslmode, sslrootcert)"
         }
         OutboxError::Unusable { .. } => {
-            "apply this version's outbox schema (a migration), or point AFFITOR_OUTBOX at a store \
-             this process can write"
+            "do as the message says; doctor changed nothing (it opens the outbox with \
+             migrate(false): the schema is left to the app's start or your migration tool)"
         }
         _ => "set AFFITOR_OUTBOX to a SQLite path or a postgres:// URL",
     }

@@ -18,9 +18,8 @@ pub(crate) struct Config {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) connections: u32,
     pub(crate) max_file_size: Option<u64>,
-    /// Whether a Postgres outbox brings its schema up to date at its start
+    /// Whether the outbox brings its schema up to date at its start, or only checks it
     /// ([`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate)).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) migrate: bool,
     /// How long a dead letter is kept before the relay deletes it.
     pub(crate) dead_letter_retention: Duration,

@@ -30,7 +30,7 @@
 //! ```
 //!
 //! The SQLite outbox has no such list: its file is the app's own, and every start brings it up
-//! to date.
+//! to date (unless opened with `migrate(false)`, which only checks it).
 
 /// One version of a store's schema: its number, its name and its SQL.
 ///
