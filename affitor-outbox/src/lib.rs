@@ -135,8 +135,12 @@
 //! - A lead whose click id Affitor refuses for good (unknown, another program's, already
 //!   converted) is never kept as a dead letter, so a visitor cannot mint them: the relay sends it
 //!   again for its customer key alone, or drops it with a warning at most once a minute
-//!   ([`OutboxStats::click_id_refused`]). A lead without a click id (an organic signup, which
-//!   Affitor would refuse) is not stored.
+//!   ([`OutboxStats::click_id_refused`]).
+//! - A lead without a click id, named by its customer key alone, is stored and delivered as
+//!   the in-memory queue delivers it: it settles the customer's browser lead (recorded
+//!   provisional where the program requires server-side leads). When Affitor knows no such
+//!   customer (an organic signup), or refuses them for good, the relay deletes it, counted
+//!   ([`OutboxStats::customer_refused`]) and logged at `debug`: never a dead letter.
 //! - Dead letters are listed ([`Outbox::dead_letters`]), sent again once mended
 //!   ([`Outbox::retry_dead_letters`]), and deleted by age
 //!   ([`Outbox::purge_dead_letters`]); the relay deletes those older than 7 days on its own

@@ -281,23 +281,6 @@ async fn a_location_of_no_known_store_is_refused_at_start() {
 }
 
 #[tokio::test]
-async fn an_organic_signup_is_never_stored() {
-    let (mock, client) = stand_in().await;
-    let outbox = Outbox::builder(client.clone())
-        .poll_interval(Duration::from_millis(50))
-        .open(&sqlite_path("organic"))
-        .await
-        .unwrap();
-    // A lead with a customer key and no click id: Affitor would refuse it for good.
-    outbox.enqueue(client.lead("user_organic")).await;
-    assert_eq!(outbox.waiting().await.unwrap(), 0);
-    assert!(outbox.dead_letters().await.unwrap().is_empty());
-    assert_eq!(outbox.stats().invalid, 1);
-    assert!(mock.requests_to(Endpoint::Lead).is_empty());
-    outbox.shutdown(Duration::from_secs(1)).await;
-}
-
-#[tokio::test]
 async fn dead_letters_are_listed_retried_and_purged() {
     let (mock, client) = stand_in().await;
     let outbox = Outbox::builder(client.clone())
