@@ -328,8 +328,8 @@ async fn outbox(location: Option<&str>) -> Check {
 fn outbox_fix(error: &OutboxError) -> &'static str {
     match error {
         OutboxError::Open { .. } => {
-            "check that the database is up and reachable from this machine: host, port, user, \
-             password, and TLS (sslmode, sslrootcert)"
+            "check AFFITOR_OUTBOX, and that the database is up and reachable from this machine: \
+             host, port, user, password, and TLS (sslmode, sslrootcert)"
         }
         OutboxError::Unusable { .. } => {
             "do as the message says; doctor changed nothing (it opens the outbox with \

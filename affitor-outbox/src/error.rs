@@ -11,7 +11,8 @@
 /// let client = affitor::Client::builder().api_key("aff_key").build().unwrap();
 /// // A folder cannot be made inside a file.
 /// let error = affitor_outbox::Outbox::open("/dev/null/outbox.db", client).await.unwrap_err();
-/// assert!(error.to_string().contains("AFFITOR_OUTBOX"));
+/// assert!(matches!(error, affitor_outbox::OutboxError::Open { .. }));
+/// assert!(error.to_string().contains("/dev/null/outbox.db"));
 /// # }
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +20,10 @@
 pub enum OutboxError {
     /// The store could not be opened, or its table created.
     #[error(
-        "could not open the Affitor outbox at {location}: {source} — check AFFITOR_OUTBOX (a \
-         SQLite file path, or a postgres:// URL) and that the store is reachable"
+        "could not open the Affitor outbox at {location}: {source} — check that the store is \
+         reachable from here: for a SQLite path, that its folder can be made and the file opened \
+         and written; for Postgres (a URL, or the pool given), that the server is up and its \
+         host, port, user, password, database and TLS settings"
     )]
     Open {
         /// Where it was, the password of a URL left out.
@@ -45,7 +48,7 @@ pub enum OutboxError {
     /// The location names a store this build of `affitor-outbox` leaves out.
     #[error(
         "the Affitor outbox at {location} needs the `{feature}` feature of affitor-outbox — \
-         enable it in Cargo.toml, or set AFFITOR_OUTBOX to a store this build has"
+         enable it in Cargo.toml, or open a store this build has"
     )]
     MissingFeature {
         /// Where it was, the password of a URL left out.
@@ -57,8 +60,8 @@ pub enum OutboxError {
     /// `jdbc:postgresql://`, ...): refused before anything is opened, so that a typo never runs
     /// on a local file of that name.
     #[error(
-        "the Affitor outbox location {location} names no store this crate knows — check \
-         AFFITOR_OUTBOX: a SQLite file path (`outbox.db`, `sqlite:outbox.db`), or Postgres as a \
+        "the Affitor outbox location {location} names no store this crate knows — check it for \
+         a typo: a SQLite file path (`outbox.db`, `sqlite:outbox.db`), or Postgres as a \
          `postgres://` or `postgresql://` URL or a `host=... dbname=...` string"
     )]
     UnknownLocation {

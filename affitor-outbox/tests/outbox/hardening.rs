@@ -273,7 +273,7 @@ async fn a_location_of_no_known_store_is_refused_at_start() {
             "{message}"
         );
         assert!(!message.contains("S3cr3t"), "{message}");
-        assert!(message.contains("AFFITOR_OUTBOX"), "{message}");
+        assert!(message.contains("postgres://"), "{message}");
         let scheme = location.split("://").next().unwrap_or_default();
         assert!(!std::path::Path::new(scheme).exists(), "{scheme} created");
         assert!(!std::path::Path::new(&format!("{scheme}:")).exists());
