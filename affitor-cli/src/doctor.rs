@@ -311,7 +311,9 @@ async fn outbox(location: Option<&str>) -> Check {
             outbox.shutdown(Duration::from_secs(2)).await;
             Check::new(NAME, Status::Pass, detail)
         }
-        Ok(Err(error)) => Check::new(NAME, Status::Fail, error.to_string()).fix(outbox_fix(&error)),
+        Ok(Err(error)) => {
+            Check::new(NAME, Status::Fail, with_causes(&error)).fix(outbox_fix(&error))
+        }
         Err(_) => Check::new(
             NAME,
             Status::Fail,
@@ -322,6 +324,28 @@ async fn outbox(location: Option<&str>) -> Check {
         )
         .fix("check that the database is up and reachable from this machine"),
     }
+}
+
+/// `error`'s message on one line, followed by its causes (`source()`, each in turn) that it
+/// does not already say: the library's message says what failed and what to do, the causes
+/// what the database or the system answered.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut causes: Vec<String> = Vec::new();
+    let mut said = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !said.contains(&cause_text) {
+            causes.push(cause_text.clone());
+        }
+        said = cause_text;
+        source = cause.source();
+    }
+    if !causes.is_empty() {
+        text = format!("{text} (cause: {})", causes.join(": "));
+    }
+    text.replace('\n', " ")
 }
 
 /// What to do about an outbox that did not open.
@@ -600,6 +624,38 @@ mod tests {
         let quoted = secrets_check(name(), variable, &format!("\"{good}\""), stripe_secret);
         assert_eq!(quoted.status, Status::Fail);
         assert!(quoted.detail.contains("quotes"), "{quoted:?}");
+    }
+
+    #[test]
+    fn an_error_is_told_with_the_causes_it_does_not_say() {
+        /// A driver's error that says its source's text too, as sqlx's do.
+        #[derive(Debug)]
+        struct Driver(std::io::Error);
+        impl std::fmt::Display for Driver {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "error communicating with database: {}", self.0)
+            }
+        }
+        impl std::error::Error for Driver {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = OutboxError::Open {
+            location: "postgres://db/x".to_owned(),
+            source: Box::new(Driver(refused)),
+        };
+        let text = with_causes(&error);
+        assert!(
+            text.starts_with("could not open the Affitor outbox at postgres://db/x"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(" (cause: error communicating with database: refused)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -364,6 +364,8 @@ async fn doctor_names_an_unreachable_outbox_with_its_password_hidden() {
         detail.contains("postgres://affitor:***@127.0.0.1:1/x"),
         "{detail}"
     );
+    // What the system answered, after what failed.
+    assert!(detail.contains("(cause: "), "{detail}");
     let everything =
         String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     assert!(!everything.contains("S3cr3t"), "{everything}");

@@ -193,7 +193,14 @@ async fn an_outbox_that_cannot_write_does_not_open() {
             ),
             "{error}"
         );
-        assert!(error.to_string().contains("writ"), "{error}");
+        // What failed, or what the database answered (the error's source).
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(&format!(" | {cause}"));
+            source = cause.source();
+        }
+        assert!(message.contains("writ"), "{message}");
     }
 
     // A table of that name from another program, and another version's schema.
