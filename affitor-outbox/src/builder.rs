@@ -9,6 +9,12 @@ use crate::error::{OutboxError, redact};
 use crate::outbox::Outbox;
 use crate::store::{Store, StoreError};
 
+/// The most connections of the pool an outbox opens on a Postgres location; its writer keeps
+/// one more of its own, so an outbox holds at most 9. A pool of your own
+/// ([`OutboxBuilder::postgres`]) keeps its own limit (its `max_connections`), plus the writer's.
+#[cfg(feature = "postgres")]
+const POSTGRES_CONNECTIONS: u32 = 8;
+
 impl Outbox {
     /// Starts configuring an outbox that delivers through `client`.
     ///
@@ -382,7 +388,7 @@ impl OutboxBuilder {
         };
         let options = postgres_options(url).map_err(open)?;
         let pool = PgPoolOptions::new()
-            .max_connections(self.config.connections)
+            .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(self.config.enqueue_timeout)
             .connect_with(options.clone())
             .await

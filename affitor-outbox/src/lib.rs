@@ -196,10 +196,12 @@
 //! delivers them, and a relay that dies leaves its rows to the others once its lease ends.
 //!
 //! - Each outbox's writer keeps one connection of its own beside the pool's (so a replica
-//!   holds `max_connections` + 1), and its batches never wait for the pool. That connection keeps
-//!   session settings (`statement_timeout`, `plan_cache_mode`, `synchronous_commit`): point the
-//!   outbox at Postgres directly or through a pooler in session mode, not transaction mode
-//!   (PgBouncer's or Supavisor's would hand those settings to other clients' transactions).
+//!   holds 9: the 8 of the pool it opens on a location, and the writer's; or your pool's
+//!   `max_connections` + 1, given `OutboxBuilder::postgres(pool)`), and its batches never wait
+//!   for the pool. That connection keeps session settings (`statement_timeout`,
+//!   `plan_cache_mode`, `synchronous_commit`): point the outbox at Postgres directly or through
+//!   a pooler in session mode, not transaction mode (PgBouncer's or Supavisor's would hand those
+//!   settings to other clients' transactions).
 //! - Leave autovacuum on (Postgres's default): delivered rows are deleted, and their space is
 //!   reused once vacuumed.
 //! - The relay's claims read the rows waiting through an index of their own, oldest first,
