@@ -366,7 +366,9 @@ impl OutboxBuilder {
     ///
     /// ```no_run
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/shop").await?;
+    /// use affitor_outbox::sqlx::PgPool;
+    ///
+    /// let pool = PgPool::connect("postgres://app@localhost/shop").await?;
     /// let outbox = affitor_outbox::Outbox::builder(client).postgres(pool.clone()).await?;
     /// # Ok(())
     /// # }

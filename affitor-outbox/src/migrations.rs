@@ -55,6 +55,28 @@ pub struct Migration {
 /// Version 1 creates the tables and indexes; on a table made by an earlier `affitor-outbox`
 /// (before the schema was versioned), it brings that table to its layout, and on one already
 /// at it, it only records itself.
+///
+/// Written out as the files of sqlx's `migrate!` (`<number>_<name>.sql`, here in a folder of
+/// their own), each version once, in order:
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use affitor_outbox::migrations::POSTGRES;
+///
+/// # let migrations = std::env::temp_dir()
+/// #     .join(format!("affitor-migrations-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&migrations);
+/// let file = |version: u32, name: &str| format!("20260101{version:06}_affitor_outbox_{name}.sql");
+/// std::fs::create_dir_all(&migrations)?;
+/// for migration in POSTGRES {
+///     std::fs::write(migrations.join(file(migration.version, migration.name)), migration.sql)?;
+/// }
+/// let last = POSTGRES.last().expect("at least one version");
+/// assert!(migrations.join(file(last.version, last.name)).exists());
+/// # std::fs::remove_dir_all(&migrations)?;
+/// # Ok(())
+/// # }
+/// ```
 pub const POSTGRES: &[Migration] = &[Migration {
     version: 1,
     name: "tables",
