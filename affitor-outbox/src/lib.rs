@@ -309,9 +309,16 @@ pub use rusqlite;
 mod send_checks {
     fn send<T: Send>(_: T) {}
 
-    #[allow(dead_code)]
-    async fn futures_are_send(outbox: crate::Outbox, client: affitor::Client, pool: sqlx::PgPool) {
+    #[expect(dead_code, reason = "compiled for its checks, never called")]
+    async fn futures_are_send(
+        outbox: crate::Outbox,
+        client: affitor::Client,
+        pool: sqlx::PgPool,
+        connection: &mut sqlx::PgConnection,
+    ) {
         send(outbox.enqueue(client.lead("u")));
+        // A handler's own transaction on Postgres: `&mut *transaction` is a `&mut PgConnection`.
+        send(outbox.enqueue_in(connection, client.lead("u")));
         send(outbox.waiting());
         send(outbox.dead_letters());
         send(outbox.shutdown(std::time::Duration::ZERO));
