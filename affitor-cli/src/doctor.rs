@@ -264,8 +264,10 @@ fn gate_check(gate: &Gate, report: &GateReport) -> Check {
     }
 }
 
-/// The outbox at `location` opened as the app opens it, with no relay: reachable (TLS
-/// included) and its schema current. A SQLite file that does not exist yet is not created.
+/// The outbox at `location` opened as the app opens it, but with no relay and no migration:
+/// reachable (TLS included), its schema current, and writable (a row written and rolled back).
+/// Nothing is created or changed: a SQLite file that does not exist yet is not created, and
+/// tables missing or of an earlier version are reported, left to the app's start.
 async fn outbox(location: Option<&str>) -> Check {
     const NAME: &str = "outbox";
     let Some(location) = location.map(str::trim) else {
@@ -288,15 +290,19 @@ async fn outbox(location: Option<&str>) -> Check {
             format!("no file yet at {path}: the app creates it at its first start"),
         );
     }
-    // The outbox never sends: its relay is off and nothing is written. A client is all it
-    // needs to open.
+    // The outbox never sends (its relay is off) and changes nothing: `migrate(false)` only
+    // checks the schema, and its check that it can write rolls its row back. A client is all
+    // it needs to open.
     let client = match api_client().or_else(|_| Client::builder().api_key("aff_doctor").build()) {
         Ok(client) => client,
         Err(error) => return Check::new(NAME, Status::Fail, short(&error)),
     };
     let opened = tokio::time::timeout(
         OUTBOX_TIMEOUT,
-        Outbox::builder(client).relay(false).open(location),
+        Outbox::builder(client)
+            .relay(false)
+            .migrate(false)
+            .open(location),
     )
     .await;
     match opened {
@@ -305,7 +311,9 @@ async fn outbox(location: Option<&str>) -> Check {
             outbox.shutdown(Duration::from_secs(2)).await;
             Check::new(NAME, Status::Pass, detail)
         }
-        Ok(Err(error)) => Check::new(NAME, Status::Fail, error.to_string()).fix(outbox_fix(&error)),
+        Ok(Err(error)) => {
+            Check::new(NAME, Status::Fail, with_causes(&error)).fix(outbox_fix(&error))
+        }
         Err(_) => Check::new(
             NAME,
             Status::Fail,
@@ -318,16 +326,38 @@ async fn outbox(location: Option<&str>) -> Check {
     }
 }
 
+/// `error`'s message on one line, followed by its causes (`source()`, each in turn) that it
+/// does not already say: the library's message says what failed and what to do, the causes
+/// what the database or the system answered.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut causes: Vec<String> = Vec::new();
+    let mut said = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !cause_text.is_empty() && !said.contains(&cause_text) {
+            causes.push(cause_text.clone());
+        }
+        said = cause_text;
+        source = cause.source();
+    }
+    if !causes.is_empty() {
+        text = format!("{text} (cause: {})", causes.join(": "));
+    }
+    text.replace('\n', " ")
+}
+
 /// What to do about an outbox that did not open.
 fn outbox_fix(error: &OutboxError) -> &'static str {
     match error {
         OutboxError::Open { .. } => {
-            "check that the database is up and reachable from this machine: host, port, user, \
-             password, and TLS (sslmode, sslrootcert)"
+            "check AFFITOR_OUTBOX, and that the database is up and reachable from this machine: \
+             host, port, user, password, and TLS (sslmode, sslrootcert)"
         }
         OutboxError::Unusable { .. } => {
-            "apply this version's outbox schema (a migration), or point AFFITOR_OUTBOX at a store \
-             this process can write"
+            "do as the message says; doctor changed nothing (it opens the outbox with \
+             migrate(false): the schema is left to the app's start or your migration tool)"
         }
         _ => "set AFFITOR_OUTBOX to a SQLite path or a postgres:// URL",
     }
@@ -594,6 +624,38 @@ mod tests {
         let quoted = secrets_check(name(), variable, &format!("\"{good}\""), stripe_secret);
         assert_eq!(quoted.status, Status::Fail);
         assert!(quoted.detail.contains("quotes"), "{quoted:?}");
+    }
+
+    #[test]
+    fn an_error_is_told_with_the_causes_it_does_not_say() {
+        /// A driver's error that says its source's text too, as sqlx's do.
+        #[derive(Debug)]
+        struct Driver(std::io::Error);
+        impl std::fmt::Display for Driver {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "error communicating with database: {}", self.0)
+            }
+        }
+        impl std::error::Error for Driver {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = OutboxError::Open {
+            location: "postgres://db/x".to_owned(),
+            source: Box::new(Driver(refused)),
+        };
+        let text = with_causes(&error);
+        assert!(
+            text.starts_with("could not open the Affitor outbox at postgres://db/x"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(" (cause: error communicating with database: refused)"),
+            "{text}"
+        );
     }
 
     #[test]

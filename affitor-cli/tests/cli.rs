@@ -364,6 +364,8 @@ async fn doctor_names_an_unreachable_outbox_with_its_password_hidden() {
         detail.contains("postgres://affitor:***@127.0.0.1:1/x"),
         "{detail}"
     );
+    // What the system answered, after what failed.
+    assert!(detail.contains("(cause: "), "{detail}");
     let everything =
         String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     assert!(!everything.contains("S3cr3t"), "{everything}");
@@ -372,6 +374,144 @@ async fn doctor_names_an_unreachable_outbox_with_its_password_hidden() {
     let run = affitor(&["doctor"], &pairs(&api_env(&mock))).await;
     assert!(run.status.success(), "{}", stdout(&run));
     mock.shutdown().await;
+}
+
+/// The `outbox` check of a `doctor --json` run with `AFFITOR_OUTBOX` set to `location`.
+async fn outbox_check(location: &str) -> Value {
+    let run = affitor(&["doctor", "--json"], &[("AFFITOR_OUTBOX", location)]).await;
+    let result = document(&run);
+    result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "outbox")
+        .unwrap_or_else(|| panic!("no outbox check: {result}"))
+        .clone()
+}
+
+/// The names of the outbox's tables, indexes and columns in the SQLite file at `path`.
+fn sqlite_objects(path: &str) -> Vec<String> {
+    let connection = affitor_outbox::rusqlite::Connection::open(path).unwrap();
+    let mut names: Vec<String> = connection
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE name GLOB 'affitor_outbox*'
+             UNION ALL SELECT 'column ' || name FROM pragma_table_info('affitor_outbox')",
+        )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    names.sort();
+    names
+}
+
+/// `doctor` only looks: a SQLite file without the outbox's tables, or with an earlier
+/// version's, is reported as such and left as it was; a current one passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("affitor-cli-doctor-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+
+    // The app's own database, which the outbox has not been opened on yet.
+    let app = file("app.db");
+    affitor_outbox::rusqlite::Connection::open(&app)
+        .unwrap()
+        .execute("CREATE TABLE users (id TEXT PRIMARY KEY)", [])
+        .unwrap();
+    let check = outbox_check(&app).await;
+    assert_eq!(check["status"], "fail", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains("tables are missing"), "{detail}");
+    assert!(detail.contains("migrate(true)"), "{detail}");
+    assert!(
+        check["fix"].as_str().unwrap().contains("changed nothing"),
+        "{check}"
+    );
+    assert!(sqlite_objects(&app).is_empty(), "nothing created");
+
+    // A table of an earlier version: without the column the outbox adds since.
+    let earlier = file("earlier.db");
+    affitor_outbox::rusqlite::Connection::open(&earlier)
+        .unwrap()
+        .execute(
+            "CREATE TABLE affitor_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT \
+             NOT NULL, body TEXT NOT NULL, transaction_id TEXT, customer_key TEXT, attempts \
+             INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, lease_owner TEXT, \
+             lease_until INTEGER, dead_at INTEGER, last_error TEXT, created_at INTEGER NOT NULL)",
+            [],
+        )
+        .unwrap();
+    let before = sqlite_objects(&earlier);
+    let check = outbox_check(&earlier).await;
+    assert_eq!(check["status"], "fail", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains("an earlier version's"), "{detail}");
+    assert!(detail.contains("other_transaction_id"), "{detail}");
+    assert_eq!(sqlite_objects(&earlier), before, "nothing changed");
+
+    // One the outbox made: current.
+    let current = file("outbox.db");
+    let client = affitor::Client::builder()
+        .api_key("aff_doctor_test")
+        .build()
+        .unwrap();
+    affitor_outbox::Outbox::builder(client)
+        .relay(false)
+        .open(&current)
+        .await
+        .unwrap()
+        .shutdown(std::time::Duration::from_secs(1))
+        .await;
+    let check = outbox_check(&current).await;
+    assert_eq!(check["status"], "pass", "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("schema current"),
+        "{check}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), a database without the outbox's
+/// tables is reported as such, and none are created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_missing_outbox_tables_it_does_not_create_on_postgres() {
+    use affitor_outbox::sqlx;
+
+    let Some(url) = std::env::var("AFFITOR_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+    else {
+        eprintln!("skipped: AFFITOR_TEST_POSTGRES is unset");
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let schema = format!("cli_doctor_{}", std::process::id());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let location = format!("{url}{separator}options[search_path]={schema}");
+    let check = outbox_check(&location).await;
+    assert_eq!(check["status"], "fail", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains("tables are missing"), "{detail}");
+    assert!(detail.contains("version 0"), "{detail}");
+    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = $1")
+        .bind(&schema)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tables, 0, "nothing created");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

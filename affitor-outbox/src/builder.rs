@@ -9,6 +9,12 @@ use crate::error::{OutboxError, redact};
 use crate::outbox::Outbox;
 use crate::store::{Store, StoreError};
 
+/// The most connections of the pool an outbox opens on a Postgres location; its writer keeps
+/// one more of its own, so an outbox holds at most 9. A pool of your own
+/// ([`OutboxBuilder::postgres`]) keeps its own limit (its `max_connections`), plus the writer's.
+#[cfg(feature = "postgres")]
+const POSTGRES_CONNECTIONS: u32 = 8;
+
 impl Outbox {
     /// Starts configuring an outbox that delivers through `client`.
     ///
@@ -271,9 +277,10 @@ impl OutboxBuilder {
         self
     }
 
-    /// Whether a Postgres outbox brings its schema up to date at its start (default `true`).
+    /// Whether the outbox brings its schema up to date at its start (default `true`), or only
+    /// checks it.
     ///
-    /// On, a start reads the schema's version (a plain `SELECT`, which no transaction on the
+    /// On Postgres, on, a start reads the schema's version (a plain `SELECT`, which no transaction on the
     /// outbox's table holds up) and, when it is current, runs no DDL. When it is behind, the
     /// start applies the missing versions of [`migrations::POSTGRES`](crate::migrations::POSTGRES),
     /// once across the fleet, under an advisory lock: another instance's upgrade is waited for
@@ -284,7 +291,13 @@ impl OutboxBuilder {
     /// Off, the schema is left to your migration tool (see [`migrations`](crate::migrations)):
     /// the start only checks its version, and fails with [`OutboxError::Unusable`], naming the
     /// versions to apply, when it is behind. The database user then needs no right to create
-    /// tables. A SQLite file, the app's own, is always brought up to date.
+    /// tables.
+    ///
+    /// On SQLite, the file is the app's own and has no list of versions: on, a start creates the
+    /// file and its tables when missing and brings them up to date; off, it changes nothing, and
+    /// fails with [`OutboxError::Unusable`] when the file or its tables are missing or an
+    /// earlier version's. Off is for a process that must only look (a diagnostic such as
+    /// `affitor doctor`), the app's own start leaving it on.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -353,7 +366,9 @@ impl OutboxBuilder {
     ///
     /// ```no_run
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
-    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/shop").await?;
+    /// use affitor_outbox::sqlx::PgPool;
+    ///
+    /// let pool = PgPool::connect("postgres://app@localhost/shop").await?;
     /// let outbox = affitor_outbox::Outbox::builder(client).postgres(pool.clone()).await?;
     /// # Ok(())
     /// # }
@@ -375,7 +390,7 @@ impl OutboxBuilder {
         };
         let options = postgres_options(url).map_err(open)?;
         let pool = PgPoolOptions::new()
-            .max_connections(self.config.connections)
+            .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(self.config.enqueue_timeout)
             .connect_with(options.clone())
             .await
@@ -409,8 +424,17 @@ impl OutboxBuilder {
 
     #[cfg(feature = "sqlite")]
     async fn open_sqlite(self, path: &str) -> Result<Outbox, OutboxError> {
+        use crate::store::sqlite::SqliteStore;
+
         let location = redact(path);
-        let store = crate::store::sqlite::SqliteStore::open(path.as_ref(), &self.config).await;
+        if !self.config.migrate {
+            match SqliteStore::behind(path.as_ref()).await {
+                Ok(None) => {}
+                Ok(Some(reason)) => return Err(OutboxError::Unusable { location, reason }),
+                Err(source) => return Err(open_error(location, source)),
+            }
+        }
+        let store = SqliteStore::open(path.as_ref(), &self.config).await;
         match store {
             Ok(store) => self.start_checked(Store::Sqlite(store), location).await,
             Err(source) => Err(open_error(location, source)),

@@ -15,12 +15,9 @@ pub(crate) struct Config {
     pub(crate) backoff_max: Duration,
     pub(crate) max_attempts: u32,
     pub(crate) enqueue_timeout: Duration,
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) connections: u32,
     pub(crate) max_file_size: Option<u64>,
-    /// Whether a Postgres outbox brings its schema up to date at its start
+    /// Whether the outbox brings its schema up to date at its start, or only checks it
     /// ([`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate)).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) migrate: bool,
     /// How long a dead letter is kept before the relay deletes it.
     pub(crate) dead_letter_retention: Duration,
@@ -40,7 +37,6 @@ impl Default for Config {
             backoff_max: Duration::from_secs(300),
             max_attempts: 100,
             enqueue_timeout: Duration::from_secs(2),
-            connections: 8,
             max_file_size: None,
             migrate: true,
             dead_letter_retention: Duration::from_secs(7 * 24 * 3600),

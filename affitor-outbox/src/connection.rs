@@ -23,10 +23,12 @@ mod sealed {
 /// ```
 /// # #[cfg(feature = "postgres")]
 /// # async fn checkout(
-/// #     pool: sqlx::PgPool,
+/// #     pool: affitor_outbox::sqlx::PgPool,
 /// #     outbox: affitor_outbox::Outbox,
 /// #     client: affitor::Client,
 /// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// use affitor_outbox::sqlx;
+///
 /// let mut transaction = pool.begin().await?;
 /// sqlx::query("INSERT INTO orders (id, amount_cents) VALUES ('in_1001', 4900)")
 ///     .execute(&mut *transaction)

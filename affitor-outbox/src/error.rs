@@ -5,13 +5,22 @@
 /// [`Outbox::enqueue`](crate::Outbox::enqueue) never returns one: a store that fails there
 /// hands the event to the client's in-memory queue instead.
 ///
+/// Its message says what failed and what to do. The database's own error, when there is one,
+/// is its [`source`](std::error::Error::source), and is not repeated in the message, as with
+/// `affitor::Error`: print the chain to see it (`anyhow`'s `{:#}`, or a walk of `source()`).
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// use std::error::Error as _;
+///
 /// let client = affitor::Client::builder().api_key("aff_key").build().unwrap();
 /// // A folder cannot be made inside a file.
 /// let error = affitor_outbox::Outbox::open("/dev/null/outbox.db", client).await.unwrap_err();
-/// assert!(error.to_string().contains("AFFITOR_OUTBOX"));
+/// assert!(matches!(error, affitor_outbox::OutboxError::Open { .. }));
+/// assert!(error.to_string().contains("/dev/null/outbox.db"));
+/// let cause = error.source().expect("the file system's error");
+/// assert!(cause.downcast_ref::<std::io::Error>().is_some());
 /// # }
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +28,9 @@
 pub enum OutboxError {
     /// The store could not be opened, or its table created.
     #[error(
-        "could not open the Affitor outbox at {location}: {source} — check AFFITOR_OUTBOX (a \
-         SQLite file path, or a postgres:// URL) and that the store is reachable"
+        "could not open the Affitor outbox at {location} — check that this process reaches \
+         the store: a SQLite file's folder and permissions; a Postgres server's being up, and \
+         the host, port, user, password, database and TLS settings"
     )]
     Open {
         /// Where it was, the password of a URL left out.
@@ -32,9 +42,10 @@ pub enum OutboxError {
     },
     /// The store opened, but the outbox cannot use it: it cannot write there (a read-only
     /// file or database), the `affitor_outbox` table is not this outbox's (another program's
-    /// table of that name), or its Postgres schema is behind this outbox's and was not brought
-    /// up to date (left to the app with [`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate),
-    /// or its upgrade waited too long for a lock).
+    /// table of that name), or its schema is missing or behind this outbox's and was not
+    /// brought up to date (left to the app with
+    /// [`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate), or a Postgres upgrade waited
+    /// too long for a lock).
     #[error("the Affitor outbox at {location} cannot be used: {reason}")]
     Unusable {
         /// Where it was, the password left out.
@@ -45,7 +56,7 @@ pub enum OutboxError {
     /// The location names a store this build of `affitor-outbox` leaves out.
     #[error(
         "the Affitor outbox at {location} needs the `{feature}` feature of affitor-outbox — \
-         enable it in Cargo.toml, or set AFFITOR_OUTBOX to a store this build has"
+         enable it in Cargo.toml, or open a store this build has"
     )]
     MissingFeature {
         /// Where it was, the password of a URL left out.
@@ -57,8 +68,8 @@ pub enum OutboxError {
     /// `jdbc:postgresql://`, ...): refused before anything is opened, so that a typo never runs
     /// on a local file of that name.
     #[error(
-        "the Affitor outbox location {location} names no store this crate knows — check \
-         AFFITOR_OUTBOX: a SQLite file path (`outbox.db`, `sqlite:outbox.db`), or Postgres as a \
+        "the Affitor outbox location {location} names no store this crate knows — check it for \
+         a typo: a SQLite file path (`outbox.db`, `sqlite:outbox.db`), or Postgres as a \
          `postgres://` or `postgresql://` URL or a `host=... dbname=...` string"
     )]
     UnknownLocation {
@@ -66,12 +77,17 @@ pub enum OutboxError {
         location: String,
     },
     /// The event is invalid (see [`IntoEvent`](affitor::client::IntoEvent)); nothing was written.
-    #[error("the Affitor event was not written: {0}")]
-    Invalid(#[source] affitor::Error),
-    /// The store refused the write or the read: the database's error (a `rusqlite::Error` on
-    /// SQLite, a `sqlx::Error` on Postgres, to be downcast), or the outbox's own when the store
-    /// did not answer in time or its writer has stopped.
-    #[error("the Affitor outbox store failed: {0}")]
+    /// Its message is the event's error's (what is wrong with it, and what to do), and so is its
+    /// source.
+    #[error(transparent)]
+    Invalid(affitor::Error),
+    /// The store refused the write or the read: its source is the database's error (a
+    /// `rusqlite::Error` on SQLite, a `sqlx::Error` on Postgres, to be downcast), or the
+    /// outbox's own when the store did not answer in time or its writer has stopped.
+    #[error(
+        "the Affitor outbox's store failed to write or read — check that the database is up and \
+         reachable, and that its disk has room"
+    )]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 

@@ -135,8 +135,12 @@
 //! - A lead whose click id Affitor refuses for good (unknown, another program's, already
 //!   converted) is never kept as a dead letter, so a visitor cannot mint them: the relay sends it
 //!   again for its customer key alone, or drops it with a warning at most once a minute
-//!   ([`OutboxStats::click_id_refused`]). A lead without a click id (an organic signup, which
-//!   Affitor would refuse) is not stored.
+//!   ([`OutboxStats::click_id_refused`]).
+//! - A lead without a click id, named by its customer key alone, is stored and delivered as
+//!   the in-memory queue delivers it: it settles the customer's browser lead (recorded
+//!   provisional where the program requires server-side leads). When Affitor knows no such
+//!   customer (an organic signup), or refuses them for good, the relay deletes it, counted
+//!   ([`OutboxStats::customer_refused`]) and logged at `debug`: never a dead letter.
 //! - Dead letters are listed ([`Outbox::dead_letters`]), sent again once mended
 //!   ([`Outbox::retry_dead_letters`]), and deleted by age
 //!   ([`Outbox::purge_dead_letters`]); the relay deletes those older than 7 days on its own
@@ -192,10 +196,12 @@
 //! delivers them, and a relay that dies leaves its rows to the others once its lease ends.
 //!
 //! - Each outbox's writer keeps one connection of its own beside the pool's (so a replica
-//!   holds `max_connections` + 1), and its batches never wait for the pool. That connection keeps
-//!   session settings (`statement_timeout`, `plan_cache_mode`, `synchronous_commit`): point the
-//!   outbox at Postgres directly or through a pooler in session mode, not transaction mode
-//!   (PgBouncer's or Supavisor's would hand those settings to other clients' transactions).
+//!   holds 9: the 8 of the pool it opens on a location, and the writer's; or your pool's
+//!   `max_connections` + 1, given `OutboxBuilder::postgres(pool)`), and its batches never wait
+//!   for the pool. That connection keeps session settings (`statement_timeout`,
+//!   `plan_cache_mode`, `synchronous_commit`): point the outbox at Postgres directly or through
+//!   a pooler in session mode, not transaction mode (PgBouncer's or Supavisor's would hand those
+//!   settings to other clients' transactions).
 //! - Leave autovacuum on (Postgres's default): delivered rows are deleted, and their space is
 //!   reused once vacuumed.
 //! - The relay's claims read the rows waiting through an index of their own, oldest first,
@@ -303,9 +309,16 @@ pub use rusqlite;
 mod send_checks {
     fn send<T: Send>(_: T) {}
 
-    #[allow(dead_code)]
-    async fn futures_are_send(outbox: crate::Outbox, client: affitor::Client, pool: sqlx::PgPool) {
+    #[expect(dead_code, reason = "compiled for its checks, never called")]
+    async fn futures_are_send(
+        outbox: crate::Outbox,
+        client: affitor::Client,
+        pool: sqlx::PgPool,
+        connection: &mut sqlx::PgConnection,
+    ) {
         send(outbox.enqueue(client.lead("u")));
+        // A handler's own transaction on Postgres: `&mut *transaction` is a `&mut PgConnection`.
+        send(outbox.enqueue_in(connection, client.lead("u")));
         send(outbox.waiting());
         send(outbox.dead_letters());
         send(outbox.shutdown(std::time::Duration::ZERO));

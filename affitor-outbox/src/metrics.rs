@@ -5,7 +5,7 @@
 //!
 //! | Metric | Kind | Labels | What |
 //! |---|---|---|---|
-//! | `affitor_outbox_events_total` | counter | `endpoint`, `result` | `enqueued` (written), `fell_back` (kept in memory: the store failed), `delivered`, `rescheduled` (to go again after a backoff), `dead_lettered` (given up on, kept), `click_id_refused` (a lead whose click id the API refused for good: sent again without it, or dropped; never kept), `interrupted` (a write handed over by `send_in_background` that its runtime stopped: it may be lost) |
+//! | `affitor_outbox_events_total` | counter | `endpoint`, `result` | `enqueued` (written), `fell_back` (kept in memory: the store failed), `delivered`, `rescheduled` (to go again after a backoff), `dead_lettered` (given up on, kept), `click_id_refused` (a lead whose click id the API refused for good: sent again without it, or dropped; never kept), `customer_refused` (a lead without a click id whose customer the API refused for good, an organic signup most often: dropped, never kept), `interrupted` (a write handed over by `send_in_background` that its runtime stopped: it may be lost) |
 //! | `affitor_outbox_waiting` | gauge | | rows waiting or being sent, read from the store while the relay runs (at most once a second) |
 //! | `affitor_outbox_in_flight` | gauge | | rows the relay is sending now |
 //! | `affitor_outbox_dead_letters` | gauge | | dead letters in the store, counted by the relay when it starts and at each purge (at most every 5 minutes) |
@@ -26,6 +26,7 @@ pub(crate) enum Result {
     Rescheduled,
     DeadLettered,
     ClickIdRefused,
+    CustomerRefused,
     Interrupted,
 }
 
@@ -38,6 +39,7 @@ impl Result {
             Self::Rescheduled => "rescheduled",
             Self::DeadLettered => "dead_lettered",
             Self::ClickIdRefused => "click_id_refused",
+            Self::CustomerRefused => "customer_refused",
             Self::Interrupted => "interrupted",
         }
     }

@@ -33,7 +33,7 @@
 //! ```
 //!
 //! The SQLite outbox has no such list: its file is the app's own, and every start brings it up
-//! to date.
+//! to date (unless opened with `migrate(false)`, which only checks it).
 
 /// One version of a store's schema: its number, its name and its SQL.
 ///
@@ -57,7 +57,8 @@ pub struct Migration {
     pub transaction: bool,
 }
 
-/// The versions of the Postgres schema, oldest first: the outbox needs the last one.
+/// The versions of the Postgres schema, oldest first: the outbox starts on version 1 and writes
+/// fastest on the last.
 ///
 /// - Version 1 creates the tables and indexes; on a table made by an earlier `affitor-outbox`
 ///   (before the schema was versioned), it brings that table to its layout, and on one
@@ -67,6 +68,28 @@ pub struct Migration {
 ///   a transaction, and the outbox needs it only to write fast: a start that finds it missing
 ///   writes as version 1 did, and builds it in the background (or, with `migrate(false)`,
 ///   warns that it is missing).
+///
+/// Written out as the files of sqlx's `migrate!` (`<number>_<name>.sql`, here in a folder of
+/// their own), each version once, in order:
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use affitor_outbox::migrations::POSTGRES;
+///
+/// # let migrations = std::env::temp_dir()
+/// #     .join(format!("affitor-migrations-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&migrations);
+/// let file = |version: u32, name: &str| format!("20260101{version:06}_affitor_outbox_{name}.sql");
+/// std::fs::create_dir_all(&migrations)?;
+/// for migration in POSTGRES {
+///     std::fs::write(migrations.join(file(migration.version, migration.name)), migration.sql)?;
+/// }
+/// let last = POSTGRES.last().expect("at least one version");
+/// assert!(migrations.join(file(last.version, last.name)).exists());
+/// # std::fs::remove_dir_all(&migrations)?;
+/// # Ok(())
+/// # }
+/// ```
 pub const POSTGRES: &[Migration] = &[
     Migration {
         version: 1,

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use affitor::client::{Backend, DeliveryReport, DeliveryStats, Endpoint, Event, IntoEvent};
+use affitor::client::{Backend, DeliveryReport, DeliveryStats, Event, IntoEvent};
 use affitor::{__private::Throttle, Client};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -105,16 +105,6 @@ impl Outbox {
                 return;
             }
         };
-        // A lead names the click that brought the customer: without one (an organic signup)
-        // Affitor has nothing to attribute, and would refuse it for good. Not stored, so that
-        // it never becomes a dead letter.
-        if event.endpoint() == Endpoint::Lead && event.click_id().is_none() {
-            Counters::add(&inner.counters.invalid);
-            tracing::debug!(
-                "Affitor lead not written to the outbox: it names no click id (an organic signup)"
-            );
-            return;
-        }
         // An error means the row is not in the table (the store says so), so the memory queue
         // below is the event's only way: it is never sent twice.
         let why = match self.write_row(&event).await {

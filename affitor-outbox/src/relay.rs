@@ -460,8 +460,8 @@ async fn deliver(
 }
 
 /// Sends the row's event; `Ok(true)` when it is settled (Affitor answered, or it was a lead
-/// whose click id Affitor refused: see [`send_without_click_id`]) and the row is to be
-/// deleted; `Ok(false)` when the row was rescheduled or buried.
+/// whose click id Affitor refused: see [`send_without_click_id`]; or a lead without a click id
+/// whose customer Affitor refused) and the row is to be deleted; `Ok(false)` when the row was rescheduled or buried.
 async fn settle(
     inner: &Inner,
     owner: &str,
@@ -501,6 +501,23 @@ async fn settle(
         );
         return Ok(true);
     };
+    // A lead without a click id names its customer by key alone: it settles a browser lead
+    // (provisional, where the program requires server-side leads). The API refuses it for good
+    // when it knows no such customer (an organic signup: no click brought them), or the
+    // customer is another program's or has bought already. That is the API's word on a signup
+    // anyone can make, not a loss: the row is deleted, counted, never kept as a dead letter.
+    // (`is_click_id_refused` reads the refusal of the lead's customer, whatever named it.)
+    if event.click_id().is_none() && error.is_click_id_refused() {
+        Counters::add(&counters.customer_refused);
+        metrics::event(endpoint, metrics::Result::CustomerRefused);
+        tracing::debug!(
+            id = row.id,
+            error = %error,
+            "Affitor lead without a click id dropped: the API knows no customer of its key to \
+             count it for (an organic signup, most often)"
+        );
+        return Ok(true);
+    }
     // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
     // here, never kept as a dead letter (with its email) for a visitor to fill the store with.
     let error = if error.is_click_id_refused() && event.click_id().is_some() {

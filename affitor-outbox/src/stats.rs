@@ -44,6 +44,11 @@ pub struct OutboxStats {
     /// [`delivered`](Self::delivered) too when Affitor took it), dropped otherwise. Never kept
     /// as dead letters: anyone can sign up with such a click id.
     pub click_id_refused: u64,
+    /// Leads without a click id (named by their customer key alone) whose customer the API
+    /// refused for good: one it does not know (an organic signup: no click brought them),
+    /// another program's, or one who has bought already. Dropped, logged at `debug`, and
+    /// never kept as dead letters: anyone can sign up, and it is the API's answer, not a loss.
+    pub customer_refused: u64,
     /// Dead letters deleted by this relay once older than the
     /// [retention](crate::OutboxBuilder::dead_letter_retention).
     pub purged: u64,
@@ -66,6 +71,7 @@ pub(crate) struct Counters {
     pub(crate) dead: AtomicU64,
     pub(crate) corrupt: AtomicU64,
     pub(crate) click_id_refused: AtomicU64,
+    pub(crate) customer_refused: AtomicU64,
     pub(crate) purged: AtomicU64,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) in_flight: AtomicU64,
@@ -88,6 +94,7 @@ impl Counters {
             dead: read(&self.dead),
             corrupt: read(&self.corrupt),
             click_id_refused: read(&self.click_id_refused),
+            customer_refused: read(&self.customer_refused),
             purged: read(&self.purged),
             dead_letters: read(&self.dead_letters),
             in_flight: read(&self.in_flight),

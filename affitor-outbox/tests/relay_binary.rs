@@ -393,6 +393,36 @@ fn without_affitor_outbox_the_relay_exits_non_zero_naming_the_variable() {
     assert!(stderr.contains("AFFITOR_OUTBOX is unset"), "{stderr}");
 }
 
+/// The library's error says what is wrong with the location; the relay adds where it read it.
+#[test]
+fn an_outbox_that_does_not_open_is_told_naming_the_variable() {
+    let output = Command::new(RELAY)
+        .env("AFFITOR_OUTBOX", "pg://app:S3cr3t@db/shop")
+        .env("AFFITOR_API_KEY", "aff_test_key")
+        .output()
+        .expect("the affitor-relay binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("AFFITOR_OUTBOX: "), "{stderr}");
+    assert!(stderr.contains("names no store"), "{stderr}");
+    assert!(!stderr.contains("S3cr3t"), "{stderr}");
+
+    // Nothing listens on port 1: what failed, then what the system answered.
+    let output = Command::new(RELAY)
+        .env("AFFITOR_OUTBOX", "postgres://app:S3cr3t@127.0.0.1:1/shop")
+        .env("AFFITOR_API_KEY", "aff_test_key")
+        .output()
+        .expect("the affitor-relay binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("AFFITOR_OUTBOX: could not open the Affitor outbox"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(cause: "), "{stderr}");
+    assert!(!stderr.contains("S3cr3t"), "{stderr}");
+}
+
 #[test]
 fn its_help_lists_the_variables_it_reads() {
     let output = Command::new(RELAY)

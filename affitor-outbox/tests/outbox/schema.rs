@@ -276,6 +276,7 @@ async fn migrations_left_to_the_app_are_checked_at_the_start() {
     println!("{text}");
     assert!(matches!(error, OutboxError::Unusable { .. }), "{error:?}");
     assert!(text.contains("version 0"), "{text}");
+    assert!(text.contains("tables are missing"), "{text}");
     assert!(
         text.contains("affitor_outbox::migrations::POSTGRES"),
         "{text}"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use affitor::client::{Endpoint, RetryPolicy};
 use affitor_mock::{Fault, RefundStatus};
-use affitor_outbox::Outbox;
+use affitor_outbox::{Outbox, OutboxError};
 
 use crate::support::{client_with, sale, sale_requests, sqlite, sqlite_path, stand_in, wait_until};
 
@@ -207,6 +207,85 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
         .enqueue(client.refund("in_10").or_transaction_id("pi_10"))
         .await;
     assert_eq!((outbox.stats().enqueued, outbox.stats().fell_back), (1, 0));
+}
+
+/// With `migrate(false)`, an outbox only checks the file: a missing file, an app's database
+/// without the outbox's tables and a table of an earlier version are refused, saying so, and
+/// left as they were; a file the outbox brought up to date opens.
+#[tokio::test]
+async fn migrate_false_checks_the_file_and_changes_nothing() {
+    let (_mock, client) = stand_in().await;
+    let checked = || Outbox::builder(client.clone()).relay(false).migrate(false);
+    let objects = |path: &str| -> Vec<String> {
+        sqlite(path)
+            .prepare(
+                "SELECT name FROM sqlite_master
+                 UNION ALL SELECT 'column ' || name FROM pragma_table_info('affitor_outbox')
+                 ORDER BY 1",
+            )
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+
+    let missing = sqlite_path("migrate_missing");
+    let error = checked().open(&missing).await.unwrap_err();
+    assert!(matches!(error, OutboxError::Unusable { .. }), "{error:?}");
+    assert!(error.to_string().contains("no file there"), "{error}");
+    assert!(!std::path::Path::new(&missing).exists(), "no file created");
+
+    let app = sqlite_path("migrate_app");
+    sqlite(&app)
+        .execute("CREATE TABLE users (id TEXT PRIMARY KEY)", [])
+        .unwrap();
+    let error = checked().open(&app).await.unwrap_err();
+    assert!(matches!(error, OutboxError::Unusable { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("tables are missing"), "{text}");
+    assert!(text.contains("migrate(true)"), "{text}");
+    assert_eq!(
+        objects(&app),
+        ["sqlite_autoindex_users_1", "users"],
+        "nothing created"
+    );
+
+    let earlier = sqlite_path("migrate_earlier");
+    sqlite(&earlier)
+        .execute_batch(
+            "CREATE TABLE affitor_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, body TEXT NOT NULL,
+            transaction_id TEXT, customer_key TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,
+            dead_at INTEGER, last_error TEXT, created_at INTEGER NOT NULL);
+         CREATE INDEX affitor_outbox_customer
+            ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;",
+        )
+        .unwrap();
+    let before = objects(&earlier);
+    let error = checked().open(&earlier).await.unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, OutboxError::Unusable { .. }), "{error:?}");
+    assert!(text.contains("an earlier version's"), "{text}");
+    assert!(text.contains("other_transaction_id"), "{text}");
+    assert!(text.contains("affitor_outbox_customer"), "{text}");
+    assert_eq!(objects(&earlier), before, "nothing changed");
+
+    // Brought up to date by an outbox that migrates, as the app's start would: then it opens.
+    Outbox::builder(client.clone())
+        .relay(false)
+        .open(&earlier)
+        .await
+        .unwrap()
+        .shutdown(Duration::from_secs(1))
+        .await;
+    checked()
+        .open(&earlier)
+        .await
+        .expect("a current file")
+        .shutdown(Duration::from_secs(1))
+        .await;
 }
 
 #[tokio::test]

@@ -21,6 +21,18 @@ async fn opens(location: &str) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 
+/// `error`'s message and those of its sources: the outbox's says what failed and what to do,
+/// the sources what the server or rustls answered.
+fn chain(error: &OutboxError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(" | {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// The error of opening an outbox at `location`.
 async fn refused(location: &str) -> OutboxError {
     let (_mock, client) = stand_in().await;
@@ -69,7 +81,7 @@ async fn a_wrong_ca_is_refused_naming_sslrootcert() {
         matches!(source.downcast_ref(), Some(sqlx::Error::Tls(_))),
         "{source:?}"
     );
-    let text = error.to_string();
+    let text = chain(&error);
     println!("{text}");
     assert!(text.contains("set sslrootcert"), "{text}");
     assert!(!text.contains(&format!(":{}@", "affitor")), "{text}");
@@ -79,7 +91,7 @@ async fn a_wrong_ca_is_refused_naming_sslrootcert() {
 async fn a_connection_without_tls_is_refused_by_the_tls_only_database() {
     let tls = Tls::find();
     let error = refused(&tls.url("127.0.0.1", "sslmode=disable")).await;
-    let text = error.to_string();
+    let text = chain(&error);
     println!("{text}");
     assert!(matches!(error, OutboxError::Open { .. }), "{error:?}");
     assert!(text.contains("pg_hba.conf"), "{text}");

@@ -100,6 +100,13 @@ async fn version(connection: &mut PgConnection) -> sqlx::Result<u32> {
     Ok(u32::try_from(version).unwrap_or(0))
 }
 
+/// Whether the outbox's table is there (of a layout before versions, when [`version`] is 0).
+async fn table_exists(pool: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT to_regclass('affitor_outbox') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+}
+
 /// Checks the schema of `pool`'s database, and when it is behind, brings it up to date
 /// (`migrate`) or says what to run. A schema ahead of this outbox (a newer version of the app
 /// migrated it) is used as it is: every version only adds. The index of version 2 is looked
@@ -109,10 +116,18 @@ pub(crate) async fn prepare(pool: &PgPool, migrate: bool) -> Result<CustomerInde
     let at = version(&mut connection).await?;
     if at < REQUIRED.version {
         if !migrate {
+            let found = if at > 0 {
+                format!("its schema is at version {at}")
+            } else if table_exists(pool).await? {
+                "its table predates the versioned schema (version 0)".to_owned()
+            } else {
+                "its tables are missing (schema version 0)".to_owned()
+            };
             return Err(SchemaError::Behind(format!(
-                "its schema is at version {at}, and this outbox needs version {} — apply the \
-                 versions after {at} of affitor_outbox::migrations::POSTGRES with your migration \
-                 tool, or open the outbox without `migrate(false)` to apply them at its start",
+                "{found}, and this outbox needs version {} — an outbox opened with \
+                 `migrate(true)` (the default: the app's, at its start) applies the versions \
+                 after {at}, or apply those of affitor_outbox::migrations::POSTGRES with your \
+                 migration tool; this one, opened with `migrate(false)`, changes nothing",
                 REQUIRED.version
             )));
         }

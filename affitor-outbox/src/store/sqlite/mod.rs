@@ -60,8 +60,20 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// What the file at `path` lacks of this version's tables, read on a blocking thread
+    /// without changing anything: `None` when they are current, else what is wrong and what to
+    /// do. An outbox opened with `migrate(false)` asks before it opens the file.
+    pub(crate) async fn behind(path: &Path) -> Result<Option<String>, StoreError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || schema::behind(&path))
+            .await
+            .map_err(|_| StoreError::Stopped)?
+            .map_err(StoreError::from)
+    }
+
     /// Opens (creating when missing, private to its owner) the file at `path`, its folder and
-    /// its tables, on a blocking thread.
+    /// its tables (unless `migrate(false)`: then they were found current), on a blocking
+    /// thread.
     pub(crate) async fn open(path: &Path, config: &Config) -> Result<Self, StoreError> {
         let (path, config) = (path.to_owned(), config.clone());
         tokio::task::spawn_blocking(move || Self::open_here(&path, &config))
@@ -78,7 +90,9 @@ impl SqliteStore {
         }
         schema::create_private(path)?;
         let reader = schema::connect(path, config, schema::BUSY_TIMEOUT)?;
-        schema::create_tables(&reader)?;
+        if config.migrate {
+            schema::create_tables(&reader)?;
+        }
         let (jobs, queued) = mpsc::unbounded_channel();
         let writer = SqliteWriter::open(path, config, queued)?;
         let logs = purge::Logs::new(writer.checkpointer.asks());

@@ -46,6 +46,18 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
 );
 ";
 
+/// The indexes the current schema has, and those of earlier versions it drops.
+const INDEXES: [&str; 3] = [
+    "affitor_outbox_transaction_id",
+    "affitor_outbox_started",
+    "affitor_outbox_unstarted",
+];
+const EARLIER_INDEXES: [&str; 3] = [
+    "affitor_outbox_due",
+    "affitor_outbox_transaction",
+    "affitor_outbox_customer",
+];
+
 /// The column a table made by an earlier version lacks.
 const ADD_OTHER_TRANSACTION_ID: &str =
     "ALTER TABLE affitor_outbox ADD COLUMN other_transaction_id TEXT";
@@ -137,4 +149,69 @@ pub(super) fn create_tables(connection: &rusqlite::Connection) -> rusqlite::Resu
         Err(error) if error.to_string().contains("duplicate column") => Ok(()),
         done => done.map(drop),
     }
+}
+
+/// What the file at `path` lacks of this version's tables, read without changing anything:
+/// `None` when they are current; else what is wrong and what to do. For an outbox opened with
+/// `migrate(false)`, which must leave the file as it is.
+pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OpenFlags;
+
+    const FIX: &str = "an outbox opened with `migrate(true)` (the default: the app's, at its \
+                       start) creates them and brings them up to date; this one, opened with \
+                       `migrate(false)`, changes nothing";
+    if !path.exists() {
+        return Ok(Some(format!(
+            "there is no file there, so no outbox tables either — {FIX}"
+        )));
+    }
+    // Opened as `connect` opens it, but never created, and without its settings (WAL is the
+    // file's own: setting it would write).
+    let connection = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    let present: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE name GLOB 'affitor_outbox*'")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let has = |name: &str| present.iter().any(|present| present == name);
+    if !has("affitor_outbox") && !has("affitor_outbox_facts") {
+        return Ok(Some(format!("its outbox tables are missing — {FIX}")));
+    }
+    let columns: i64 = connection.query_row(
+        "SELECT count(*) FROM pragma_table_info('affitor_outbox')
+         WHERE name = 'other_transaction_id'",
+        [],
+        |row| row.get(0),
+    )?;
+    let mut lacking: Vec<&str> = ["affitor_outbox", "affitor_outbox_facts"]
+        .into_iter()
+        .chain(INDEXES)
+        .filter(|name| !has(name))
+        .collect();
+    if has("affitor_outbox") && columns == 0 {
+        lacking.push("the column affitor_outbox.other_transaction_id");
+    }
+    let earlier: Vec<&str> = EARLIER_INDEXES
+        .into_iter()
+        .filter(|name| has(name))
+        .collect();
+    if lacking.is_empty() && earlier.is_empty() {
+        return Ok(None);
+    }
+    let mut what = Vec::new();
+    if !lacking.is_empty() {
+        what.push(format!("without {}", lacking.join(", ")));
+    }
+    if !earlier.is_empty() {
+        what.push(format!("with {}", earlier.join(", ")));
+    }
+    Ok(Some(format!(
+        "its outbox tables are an earlier version's ({}) — {FIX}",
+        what.join("; ")
+    )))
 }
