@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use affitor_mock::MockServer;
+use affitor_mock::{Fault, MockServer};
 use clap::Args;
 use serde_json::json;
 
@@ -17,6 +17,9 @@ pub(crate) struct MockArgs {
     /// The program API key it accepts.
     #[arg(long, default_value = "aff_test_key")]
     api_key: String,
+    /// Answers every request this many milliseconds late, as a slow API would (0: at once).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    answer_after: u64,
 }
 
 pub(crate) async fn run(out: Output, args: MockArgs) -> ExitCode {
@@ -46,6 +49,9 @@ pub(crate) async fn run(out: Output, args: MockArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.answer_after > 0 {
+        mock.inject(Fault::delay(std::time::Duration::from_millis(args.answer_after)).always());
+    }
     out.status(
         Status::Pass,
         "Affitor stand-in",

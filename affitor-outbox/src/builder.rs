@@ -48,7 +48,7 @@ impl Outbox {
 }
 
 /// Configures an [`Outbox`]: start from [`Outbox::builder`], end with
-/// [`open`](Self::open) (or [`postgres`](Self::postgres) with a pool of your own).
+/// [`open`](Self::open) (or `postgres` with a pool of your own, feature `postgres`).
 ///
 /// ```no_run
 /// use std::time::Duration;

@@ -67,10 +67,10 @@
 //!
 //! [`Outbox::enqueue_in`] writes the event inside your own transaction, with the order or the
 //! signup it reports: both are committed, or neither. On Postgres, open the outbox on your pool
-//! and name the pool's types through [`affitor_outbox::sqlx`](crate::sqlx), the `sqlx` the
-//! outbox is built against (or depend on `sqlx = "0.9"` yourself; a `sqlx` of another version
+//! and name the pool's types through `affitor_outbox::sqlx` (feature `postgres`), the `sqlx`
+//! the outbox is built against (or depend on `sqlx = "0.9"` yourself; a `sqlx` of another version
 //! gives types the outbox does not take). On SQLite, open your connection to the outbox's file
-//! through [`affitor_outbox::rusqlite`](crate::rusqlite) and pass its transaction the same way.
+//! through `affitor_outbox::rusqlite` (feature `sqlite`) and pass its transaction the same way.
 //!
 #![cfg_attr(feature = "postgres", doc = "```no_run")]
 #![cfg_attr(not(feature = "postgres"), doc = "```ignore")]

@@ -63,7 +63,7 @@ pub struct Migration {
 /// - Version 1 creates the tables and indexes; on a table made by an earlier `affitor-outbox`
 ///   (before the schema was versioned), it brings that table to its layout, and on one
 ///   already at it, it only records itself.
-/// - Version 2 indexes the rows waiting unstarted by customer, so that a write never walks
+/// - Version 2 indexes the live rows by customer, so that a write never walks
 ///   the entries a long-held snapshot keeps in the table. It is built `CONCURRENTLY`, outside
 ///   a transaction, and the outbox needs it only to write fast: a start that finds it missing
 ///   writes as version 1 did, and builds it in the background (or, with `migrate(false)`,
@@ -99,8 +99,8 @@ pub const POSTGRES: &[Migration] = &[
     },
     Migration {
         version: 2,
-        name: "waiting_by_customer",
-        sql: include_str!("../migrations/postgres/0002_waiting_by_customer.sql"),
+        name: "live_by_customer",
+        sql: include_str!("../migrations/postgres/0002_live_by_customer.sql"),
         transaction: false,
     },
 ];

@@ -285,7 +285,7 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
     wait_until("every index built", A_WHILE, async || {
         let valid: Option<bool> = sqlx::query_scalar(
             "SELECT indisvalid FROM pg_index
-             WHERE indexrelid = to_regclass('affitor_outbox_unstarted_by_customer')",
+             WHERE indexrelid = to_regclass('affitor_outbox_live_by_customer')",
         )
         .fetch_optional(&pool)
         .await
@@ -308,7 +308,7 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
             "affitor_outbox_started",
             "affitor_outbox_transaction_id",
             "affitor_outbox_unstarted",
-            "affitor_outbox_unstarted_by_customer"
+            "affitor_outbox_live_by_customer"
         ]
     );
 }

@@ -98,7 +98,7 @@ fn every_version() -> Vec<i32> {
 async fn customer_index_is_valid(pool: &PgPool) -> bool {
     let valid: Option<bool> = sqlx::query_scalar(
         "SELECT indisvalid FROM pg_index
-         WHERE indexrelid = to_regclass('affitor_outbox_unstarted_by_customer')",
+         WHERE indexrelid = to_regclass('affitor_outbox_live_by_customer')",
     )
     .fetch_optional(pool)
     .await

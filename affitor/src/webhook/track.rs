@@ -542,10 +542,11 @@ impl ProviderEvent {
                 );
             }
             Tracked::Failed(error) if error.is_retryable() => {
+                // As an error value: the subscriber prints its causes too (a store's answer).
                 tracing::warn!(
                     id,
                     event_type,
-                    %error,
+                    error = error as &dyn std::error::Error,
                     "webhook: Affitor cannot take it now: answering 503 so the provider redelivers"
                 );
             }

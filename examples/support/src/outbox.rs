@@ -15,9 +15,22 @@ pub(crate) async fn open_outbox(affitor: &Client) -> Result<Option<Outbox>, Setu
         Ok(location) if !location.trim().is_empty() => location,
         _ => return Ok(None),
     };
-    // The error names the variable and the location, its password left out.
+    // The error names the location (its password left out) and what to check; its causes
+    // say what the database or the system answered.
     let outbox = Outbox::open(location.trim(), affitor.clone())
         .await
-        .map_err(|error| SetupError(error.to_string()))?;
+        .map_err(|error| SetupError(format!("{OUTBOX_VARIABLE}: {}", with_causes(&error))))?;
     Ok(Some(outbox))
+}
+
+/// `error`'s message followed by each of its causes (`source()`, in turn), separated by `: `.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -56,14 +56,14 @@ impl From<sqlx::Error> for SchemaError {
 /// The version this outbox needs to start: the last one applied in a transaction.
 const REQUIRED: &Migration = &POSTGRES[0];
 
-/// The version that indexes the rows waiting unstarted by customer, built `CONCURRENTLY`.
+/// The version that indexes the live rows by customer, built `CONCURRENTLY`.
 const CUSTOMER_INDEX: &Migration = &POSTGRES[1];
 
 /// How often the background build tries the upgrade lock again while another instance holds it.
 const LOCK_RETRY: Duration = Duration::from_millis(250);
 
 /// The index [`CUSTOMER_INDEX`] builds.
-const CUSTOMER_INDEX_NAME: &str = "affitor_outbox_unstarted_by_customer";
+const CUSTOMER_INDEX_NAME: &str = "affitor_outbox_live_by_customer";
 
 /// Whether the index of version 2 is there and valid: the writer looks each new row's
 /// customer up through it, and until then writes as version 1 did. Set at the start, or once
