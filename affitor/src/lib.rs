@@ -41,9 +41,9 @@
 //!
 //! The client's TLS is `rustls` (a default feature) or, with `native-tls`, the platform's
 //! (OpenSSL on Linux: `libssl-dev` and `pkg-config` to build); built with neither, it speaks
-//! plain HTTP only (the stand-in's), and an `https` base URL is refused when the client is
-//! built, unless you give it a client of your own. On docs.rs each item says which feature it
-//! needs.
+//! plain HTTP only (the stand-in's), and building a client for an `https` base URL warns
+//! that its calls will fail, unless you give it a client of your own. On docs.rs each item
+//! says which feature it needs.
 //!
 //! # The client on its own
 //!
