@@ -304,11 +304,11 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
     assert_eq!(
         indexes,
         [
+            "affitor_outbox_live_by_customer",
             "affitor_outbox_pkey",
             "affitor_outbox_started",
             "affitor_outbox_transaction_id",
-            "affitor_outbox_unstarted",
-            "affitor_outbox_live_by_customer"
+            "affitor_outbox_unstarted"
         ]
     );
 }
