@@ -9,7 +9,8 @@
 /// is its [`source`](std::error::Error::source), and is not repeated in the message, as with
 /// `affitor::Error`: print the chain to see it (`anyhow`'s `{:#}`, or a walk of `source()`).
 ///
-/// ```
+#[cfg_attr(feature = "sqlite", doc = "```")]
+#[cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::error::Error as _;
