@@ -148,6 +148,7 @@ async fn a_store_that_does_not_answer_hands_the_event_to_the_memory_queue() {
         .await
         .unwrap();
     // Another session holds the table: every write waits.
+    crate::support::postgres::index_built(&pool).await;
     let mut lock = pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *lock)

@@ -83,6 +83,29 @@ pub(crate) fn sale_requests(mock: &MockServer) -> Vec<String> {
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres {
+    /// Waits until the start's background build of schema version 2's index has ended (valid):
+    /// a test that then locks the table would otherwise deadlock with the build.
+    pub(crate) async fn index_built(pool: &sqlx::PgPool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let valid: Option<bool> = sqlx::query_scalar(
+                "SELECT indisvalid FROM pg_index
+                 WHERE indexrelid = to_regclass('affitor_outbox_live_by_customer')",
+            )
+            .fetch_optional(pool)
+            .await
+            .expect("the catalog");
+            if valid == Some(true) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "schema version 2's index was not built within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     use std::net::{TcpStream, ToSocketAddrs};
     use std::str::FromStr;
     use std::sync::OnceLock;
