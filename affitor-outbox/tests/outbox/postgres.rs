@@ -283,17 +283,7 @@ async fn a_table_of_an_earlier_version_is_upgraded() {
     .await;
     assert_eq!(mock.leads().len(), 1);
     // Version 2's index, built in the background of the start.
-    wait_until("every index built", A_WHILE, async || {
-        let valid: Option<bool> = sqlx::query_scalar(
-            "SELECT indisvalid FROM pg_index
-             WHERE indexrelid = to_regclass('affitor_outbox_live_by_customer')",
-        )
-        .fetch_optional(&pool)
-        .await
-        .unwrap();
-        valid == Some(true)
-    })
-    .await;
+    crate::support::postgres::index_built(&pool).await;
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT indexname::text FROM pg_indexes
          WHERE tablename = 'affitor_outbox' AND schemaname = current_schema()

@@ -10,7 +10,7 @@ use affitor_outbox::migrations::POSTGRES;
 use affitor_outbox::{Outbox, OutboxError};
 use sqlx::PgPool;
 
-use crate::support::postgres::Schema;
+use crate::support::postgres::{Schema, index_is_valid};
 use crate::support::{stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(30);
@@ -94,23 +94,11 @@ fn every_version() -> Vec<i32> {
         .collect()
 }
 
-/// Whether the index of version 2 is in the catalog, valid.
-async fn customer_index_is_valid(pool: &PgPool) -> bool {
-    let valid: Option<bool> = sqlx::query_scalar(
-        "SELECT indisvalid FROM pg_index
-         WHERE indexrelid = to_regclass('affitor_outbox_live_by_customer')",
-    )
-    .fetch_optional(pool)
-    .await
-    .expect("the catalog");
-    valid == Some(true)
-}
-
 /// Waits until every version is recorded and version 2's index is valid: the start builds it in
 /// the background, once the transactions open on the table have ended.
 async fn every_version_applied(pool: &PgPool) {
     wait_until("every version applied", A_WHILE, async || {
-        versions(pool).await == every_version() && customer_index_is_valid(pool).await
+        versions(pool).await == every_version() && index_is_valid(pool).await
     })
     .await;
 }
@@ -312,7 +300,7 @@ async fn migrations_left_to_the_app_are_checked_at_the_start() {
         .expect("the schema the app applied");
     // The index version 2 builds is known by the catalog: the app's tool records no version.
     assert_eq!(versions(&pool).await, [1]);
-    assert!(customer_index_is_valid(&pool).await);
+    assert!(index_is_valid(&pool).await);
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 
