@@ -245,6 +245,7 @@ mod sends;
 mod shared;
 mod stats;
 mod store;
+mod throttle;
 mod writer;
 
 #[doc = include_str!("../docs/fleet.md")]

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use affitor::Client;
 use affitor::client::{Backend, DeliveryReport, DeliveryStats, Event, IntoEvent};
-use affitor::{__private::Throttle, Client};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -21,6 +21,7 @@ use crate::sends::SendLimit;
 use crate::shared::{HandOff, Inner};
 use crate::stats::{Counters, OutboxStats};
 use crate::store::{DeadLetter, Facts, NewRow, Store, StoreError};
+use crate::throttle::Throttle;
 use crate::writer::Writer;
 
 /// At most one warning for the events the store could not take per this many seconds.

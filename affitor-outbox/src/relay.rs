@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use affitor::{
-    __private::Throttle,
     Error,
     client::{Endpoint, ErrorKind, Event},
 };
@@ -36,6 +35,7 @@ use crate::sends::Sends;
 use crate::shared::Inner;
 use crate::stats::Counters;
 use crate::store::{Activity, Claimed, StoreError};
+use crate::throttle::Throttle;
 
 /// A running relay: how to stop it, and the name its leases carry.
 #[derive(Debug)]

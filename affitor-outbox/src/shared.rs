@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use affitor::{__private::Throttle, Client};
+use affitor::Client;
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::sends::SendLimit;
 use crate::stats::Counters;
 use crate::store::{Claimed, Lease, Store};
+use crate::throttle::Throttle;
 
 /// What the handles and the relay share.
 pub(crate) struct Inner {

@@ -145,12 +145,10 @@ pub mod readiness {
     };
 }
 
-/// What the sibling crates of this workspace (`affitor-tower`, `affitor-outbox`) share with this
-/// one and nothing else: not part of the API, and no semver promise covers it.
+/// What `affitor-outbox` takes from this crate and nothing else: not part of the API, and no
+/// semver promise covers it.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::throttle::Throttle;
-
     /// `client` with a connection pool of its own (`None` when its pool is the caller's): an
     /// outbox relay's sends, on a runtime of their own.
     pub fn with_own_connections(client: &crate::Client) -> Option<crate::Client> {
