@@ -96,9 +96,9 @@ impl OutboxBuilder {
     /// busy signup page wrote).
     ///
     /// The sends run on a thread of their own, with a runtime and a connection pool of their
-    /// own; see [`yield_to_requests`](Self::yield_to_requests) for a machine the requests
-    /// saturate. A relay in a process of its own on another machine, the web servers' outboxes
-    /// opened with [`relay(false)`](Self::relay), takes nothing from them at all.
+    /// own: however many are in flight, they take one core at most. A relay in a process of its
+    /// own on another machine, the web servers' outboxes opened with
+    /// [`relay(false)`](Self::relay), takes nothing from them at all.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -107,29 +107,6 @@ impl OutboxBuilder {
     /// ```
     pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
         self.config.max_in_flight = max_in_flight.max(1);
-        self
-    }
-
-    /// Whether the relay's sends give way to the server's requests when both want the CPU
-    /// (default `false`: the send thread runs as any thread of the app).
-    ///
-    /// On, on Linux, the send thread runs ten steps nicer than the thread that opened the
-    /// outbox, and every 100 ms reads how long it waited for a core
-    /// (`/proc/thread-self/schedstat`): while it waited longer than it ran, it halves how many
-    /// rows it sends at once (down to 64), and doubles it back up to
-    /// [`max_in_flight`](Self::max_in_flight) once it does not. While requests saturate the
-    /// machine, the rows then wait in the store, and are sent once the burst ends. Turn it on
-    /// where the relay shares a small machine with a server that bursts to 100% CPU
-    /// (BENCHMARKS.md, "The relay's send thread", has the figures both ways); a relay on a
-    /// machine of its own gains nothing from it. Elsewhere than Linux it changes nothing.
-    ///
-    /// ```
-    /// # fn run(client: affitor::Client) {
-    /// let builder = affitor_outbox::Outbox::builder(client).yield_to_requests(true);
-    /// # }
-    /// ```
-    pub fn yield_to_requests(mut self, yield_to_requests: bool) -> Self {
-        self.config.yield_to_requests = yield_to_requests;
         self
     }
 

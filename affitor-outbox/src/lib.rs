@@ -212,15 +212,11 @@
 //! thread of its own with its own connection to the file, beside a reader's and the
 //! checkpointer's.
 //!
-//! # The relay's send thread
+//! # The relay's sends
 //!
-//! The relay's sends run on a thread of their own, with a runtime and a connection pool of
-//! their own, so they take one core at most. On a small machine that the requests saturate,
-//! [`yield_to_requests(true)`](OutboxBuilder::yield_to_requests) lets Linux schedule that thread
-//! below the web server's (ten steps nicer), sending fewer rows at once while it waits for a
-//! core: the requests go first, and the rows wait in the store until the burst ends (the
-//! repository's [BENCHMARKS.md](https://github.com/affitor/affitor-rs/blob/main/BENCHMARKS.md)
-//! has the figures both ways). For a fleet, let the web servers only write, with
+//! The relay's HTTP exchanges run on a thread of their own, `affitor-relay`, with a runtime and
+//! a connection pool of their own: however many rows are in flight, they take one core at most.
+//! For a fleet, let the web servers only write, with
 //! [`Outbox::builder(client).relay(false)`](OutboxBuilder::relay), and run `affitor-relay`
 //! ([above](#run-a-relay)) on the same Postgres: on a machine of its own, it takes no CPU from
 //! them.

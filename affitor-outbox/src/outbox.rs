@@ -17,7 +17,6 @@ use crate::connection::OutboxConnection;
 use crate::error::OutboxError;
 use crate::metrics;
 use crate::relay::Relay;
-use crate::sends::SendLimit;
 use crate::shared::{HandOff, Inner};
 use crate::stats::{Counters, OutboxStats};
 use crate::store::{DeadLetter, Facts, NewRow, Store, StoreError};
@@ -57,7 +56,6 @@ pub struct Outbox {
 impl Outbox {
     pub(crate) fn start(store: Store, client: Client, config: Config, location: String) -> Self {
         let relay = config.relay;
-        let send_limit = Arc::new(SendLimit::new(config.max_in_flight));
         let inner = Arc::new(Inner {
             store,
             fell_back_warning: Throttle::new(FELL_BACK_WARNING_EVERY),
@@ -65,7 +63,6 @@ impl Outbox {
             // transport and the fallback goes to its in-memory queue: never back here.
             client: client.with_memory_queue(),
             config,
-            send_limit,
             counters: Counters::default(),
             wake: Notify::new(),
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into(),

@@ -5,7 +5,7 @@
 //! transaction or customer precedes; see `store/mod.rs`) up to the in-flight limit, and sends
 //! each in a task of its own with [`Client::send_event`](affitor::Client::send_event),
 //! which applies the endpoint's retry policy, its HTTP exchanges on the relay's send thread
-//! (below the server's priority; see `sends.rs`). Then the row is deleted (Affitor answered),
+//! (see `sends.rs`). Then the row is deleted (Affitor answered),
 //! scheduled again after a backoff (a failure that may pass), or kept as a dead letter
 //! (refused, out of attempts, or unreadable). The relay wakes when this process writes a row,
 //! when a send ends, and every poll interval.
@@ -103,12 +103,8 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     let purge_every = purge_every(config.dead_letter_retention);
     // The rows being sent, for their renewals.
     let held = Arc::new(Held::default());
-    // The thread the sends run on, below the server's priority; it stops with the last send.
-    let sends = Sends::start(
-        &inner.client,
-        &inner.send_limit,
-        inner.config.yield_to_requests,
-    );
+    // The thread the sends run on; it stops with the last send.
+    let sends = Sends::start(&inner.client);
     // Ends with this loop, however it ends (an aborted relay's task too).
     let _renewing = Renewing(tokio::spawn(renew(
         Arc::clone(&inner),
@@ -126,7 +122,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
         // rows are known to wait there, and once a poll interval for every row a claim may take
         // (another process's, or due again after a backoff, or a lease run out). Then wait for
         // a slot, a new row or the next look.
-        let limit = inner.send_limit.get();
+        let limit = config.max_in_flight;
         let room = limit.saturating_sub(sending.len());
         for row in inner.handed.take(room) {
             send(&mut sending, &inner, &owner, &held, &sends, row);
