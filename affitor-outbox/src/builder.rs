@@ -66,6 +66,7 @@ impl Outbox {
 #[must_use = "an OutboxBuilder does nothing until `open`"]
 pub struct OutboxBuilder {
     client: Client,
+    relay_client: Option<Client>,
     config: Config,
 }
 
@@ -73,6 +74,7 @@ impl OutboxBuilder {
     pub(crate) fn new(client: Client) -> Self {
         Self {
             client,
+            relay_client: None,
             config: Config::default(),
         }
     }
@@ -95,10 +97,10 @@ impl OutboxBuilder {
     /// 200 ms, 2,048 deliver about 10,000 events a second (256 delivered a fifth of what a
     /// busy signup page wrote).
     ///
-    /// The sends run on a thread of their own, with a runtime and a connection pool of their
-    /// own: however many are in flight, they take one core at most. A relay in a process of its
-    /// own on another machine, the web servers' outboxes opened with
-    /// [`relay(false)`](Self::relay), takes nothing from them at all.
+    /// The sends run on a thread of their own, with a runtime of their own: however many are in
+    /// flight, they take one core at most. A relay in a process of its own on another machine,
+    /// the web servers' outboxes opened with [`relay(false)`](Self::relay), takes nothing from
+    /// them at all.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -107,6 +109,30 @@ impl OutboxBuilder {
     /// ```
     pub fn max_in_flight(mut self, max_in_flight: usize) -> Self {
         self.config.max_in_flight = max_in_flight.max(1);
+        self
+    }
+
+    /// The client the relay sends through (default: the one the outbox was opened with).
+    ///
+    /// The relay's sends run on a thread of their own, and the connections they open to the
+    /// API are driven by that thread. With the default, they are in the connection pool your
+    /// handlers' client shares: a handler's own call to the API (a click captured on the
+    /// server, a sale sent inline) that picks one waits for that thread, which is busy while the
+    /// relay sends flat out (the repository's BENCHMARKS.md, "The relay's client", has the
+    /// figures). An app whose handlers call the API inline gives the relay a client of its own,
+    /// as the repository's examples do; so does one that wants another timeout or retry policy
+    /// for the relay than for its handlers.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) -> Result<(), affitor::Error> {
+    /// // The same key and URL as the handlers' client, and a connection pool of its own.
+    /// let relay_client = affitor::Client::from_env()?;
+    /// let builder = affitor_outbox::Outbox::builder(client).relay_client(relay_client);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn relay_client(mut self, client: Client) -> Self {
+        self.relay_client = Some(client);
         self
     }
 
@@ -434,7 +460,14 @@ impl OutboxBuilder {
             let reason = unusable(&error).unwrap_or_else(|| not_this_outbox(&error.to_string()));
             return Err(OutboxError::Unusable { location, reason });
         }
-        Ok(Outbox::start(store, self.client, self.config, location))
+        let relay_client = self.relay_client.unwrap_or_else(|| self.client.clone());
+        Ok(Outbox::start(
+            store,
+            self.client,
+            relay_client,
+            self.config,
+            location,
+        ))
     }
 }
 

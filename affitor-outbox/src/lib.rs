@@ -214,9 +214,11 @@
 //!
 //! # The relay's sends
 //!
-//! The relay's HTTP exchanges run on a thread of their own, `affitor-relay`, with a runtime and
-//! a connection pool of their own: however many rows are in flight, they take one core at most.
-//! For a fleet, let the web servers only write, with
+//! The relay's HTTP exchanges run on a thread of their own, `affitor-relay`, with a runtime of
+//! their own: however many rows are in flight, they take one core at most. They go through the
+//! client the outbox was opened with, or one of the relay's own
+//! ([`relay_client`](OutboxBuilder::relay_client)), which an app whose handlers call the API
+//! inline gives it. For a fleet, let the web servers only write, with
 //! [`Outbox::builder(client).relay(false)`](OutboxBuilder::relay), and run `affitor-relay`
 //! ([above](#run-a-relay)) on the same Postgres: on a machine of its own, it takes no CPU from
 //! them.

@@ -54,13 +54,21 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn start(store: Store, client: Client, config: Config, location: String) -> Self {
+    /// Starts the outbox on `store`: its writer, and its relay (when `config` runs one),
+    /// sending through `relay_client`.
+    pub(crate) fn start(
+        store: Store,
+        client: Client,
+        relay_client: Client,
+        config: Config,
+        location: String,
+    ) -> Self {
         let relay = config.relay;
         let inner = Arc::new(Inner {
             store,
             fell_back_warning: Throttle::new(FELL_BACK_WARNING_EVERY),
-            // Whatever backend `client` holds (this outbox's, even), the relay sends through its
-            // transport and the fallback goes to its in-memory queue: never back here.
+            // Whatever backend `client` holds (this outbox's, even), the fallback goes to its
+            // in-memory queue: never back here.
             client: client.with_memory_queue(),
             config,
             counters: Counters::default(),
@@ -72,7 +80,9 @@ impl Outbox {
             location,
         });
         let writer = Arc::new(Writer::start(&inner));
-        let relay = relay.then(|| Relay::start(Arc::clone(&inner)));
+        // The relay holds no backend of its client (this outbox's would keep it alive).
+        let relay =
+            relay.then(|| Relay::start(Arc::clone(&inner), relay_client.with_memory_queue()));
         Self {
             inner,
             writer,

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use affitor::{
-    Error,
+    Client, Error,
     client::{Endpoint, ErrorKind, Event},
 };
 use tokio::sync::watch;
@@ -46,12 +46,12 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    /// Spawns the relay on the current tokio runtime.
-    pub(crate) fn start(inner: Arc<Inner>) -> Self {
+    /// Spawns the relay on the current tokio runtime, sending through `client`.
+    pub(crate) fn start(inner: Arc<Inner>, client: Client) -> Self {
         let owner = Arc::clone(&inner.owner);
         inner.handed.open();
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(inner, Arc::clone(&owner), stopped));
+        let task = tokio::spawn(run(inner, Arc::clone(&owner), client, stopped));
         Self { stop, task, owner }
     }
 
@@ -86,7 +86,12 @@ impl Relay {
     }
 }
 
-async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bool>) {
+async fn run(
+    inner: Arc<Inner>,
+    owner: Arc<str>,
+    client: Client,
+    mut stopped: watch::Receiver<bool>,
+) {
     let config = &inner.config;
     let mut sending = JoinSet::new();
     // When the relay last claimed from every row it may take, not only from those never tried
@@ -104,7 +109,7 @@ async fn run(inner: Arc<Inner>, owner: Arc<str>, mut stopped: watch::Receiver<bo
     // The rows being sent, for their renewals.
     let held = Arc::new(Held::default());
     // The thread the sends run on; it stops with the last send.
-    let sends = Sends::start(&inner.client);
+    let sends = Sends::start(client);
     // Ends with this loop, however it ends (an aborted relay's task too).
     let _renewing = Renewing(tokio::spawn(renew(
         Arc::clone(&inner),

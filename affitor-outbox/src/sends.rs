@@ -3,11 +3,10 @@
 //!
 //! A send costs about what the request that wrote its row did (an HTTP exchange, most of it in
 //! the allocator and hyper): on a thread of their own, the sends take one core at most, however
-//! many are in flight. They go through a connection pool of their own (the tasks of the runtime
-//! that opens a connection drive it, and the server's own calls, a click's, must not wait for
-//! this thread); the relay's claims, deletes and renewals stay on the runtime the outbox was
-//! opened on, so that the store's connections, which the writes share, are never driven by it
-//! either. A `reqwest::Client` the caller handed the client builder is shared, as they asked.
+//! many are in flight. The relay's claims, deletes and renewals stay on the runtime the outbox
+//! was opened on, so that the store's connections, which the writes share, are never driven by
+//! this thread. The connections the sends open are: see
+//! [`OutboxBuilder::relay_client`](crate::OutboxBuilder::relay_client).
 
 use std::sync::Arc;
 
@@ -27,27 +26,20 @@ pub(crate) struct Sends {
 }
 
 impl Sends {
-    /// Starts the send thread, with a connection pool of its own made from `client`'s. Without
-    /// a thread (the system refused one), the sends go through `client` on the current runtime.
-    pub(crate) fn start(client: &Client) -> Self {
-        match SendThread::start() {
-            Ok(thread) => Self {
-                client: affitor::__private::with_own_connections(client)
-                    .unwrap_or_else(|| client.clone()),
-                thread: Some(Arc::new(thread)),
-            },
-            Err(error) => {
+    /// Starts the send thread, to send through `client`. Without a thread (the system refused
+    /// one), the sends go through `client` on the current runtime.
+    pub(crate) fn start(client: Client) -> Self {
+        let thread = SendThread::start()
+            .inspect_err(|error| {
                 tracing::warn!(
                     error = %error,
                     "Affitor outbox relay could not start its send thread; it sends on the \
                      runtime the outbox was opened on"
                 );
-                Self {
-                    client: client.clone(),
-                    thread: None,
-                }
-            }
-        }
+            })
+            .ok()
+            .map(Arc::new);
+        Self { client, thread }
     }
 
     /// Sends `event`, with its endpoint's retries, on the send thread.

@@ -18,8 +18,8 @@ pub(crate) struct Inner {
     /// The warning for events neither stored nor sent by the outbox (handed to the in-memory
     /// queue): at most one a minute, with how many since.
     pub(crate) fell_back_warning: Throttle,
-    /// The client the relay sends through, and the events the store cannot take fall back to:
-    /// always with its in-memory queue as its backend, so that nothing falls back here.
+    /// The client the events the store cannot take fall back to: always with its in-memory
+    /// queue as its backend, so that nothing falls back here.
     pub(crate) client: Client,
     pub(crate) config: Config,
     pub(crate) counters: Counters,

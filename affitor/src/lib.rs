@@ -144,14 +144,3 @@ pub mod readiness {
         VerificationRequest,
     };
 }
-
-/// What `affitor-outbox` takes from this crate and nothing else: not part of the API, and no
-/// semver promise covers it.
-#[doc(hidden)]
-pub mod __private {
-    /// `client` with a connection pool of its own (`None` when its pool is the caller's): an
-    /// outbox relay's sends, on a runtime of their own.
-    pub fn with_own_connections(client: &crate::Client) -> Option<crate::Client> {
-        client.with_own_connections()
-    }
-}

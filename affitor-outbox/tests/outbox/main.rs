@@ -24,6 +24,8 @@ mod payments;
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod refused;
+#[cfg(feature = "sqlite")]
+mod relay;
 #[cfg(feature = "postgres")]
 mod schema;
 #[cfg(feature = "sqlite")]

@@ -343,7 +343,6 @@ impl ClientBuilder {
             None => HeaderValue::from_static(concat!("affitor-rs/", env!("CARGO_PKG_VERSION"))),
         };
 
-        let own_pool = self.http_client.is_none();
         let http = match self.http_client {
             Some(http) => http,
             None => own_http_client()?,
@@ -351,7 +350,6 @@ impl ClientBuilder {
 
         let transport = Arc::new(Transport {
             http,
-            own_pool,
             urls,
             readiness_recheck_url,
             api_key,
@@ -448,28 +446,6 @@ mod tests {
     use super::*;
 
     const KEY: &str = "aff_live_5up3r_s3cret";
-
-    #[test]
-    fn a_pool_of_its_own_only_when_the_builder_made_the_first() {
-        let made = Client::builder()
-            .api_key(KEY)
-            .timeout(Duration::from_secs(3))
-            .build()
-            .unwrap();
-        let own = made.with_own_connections().unwrap();
-        let (made, own) = (&made.inner.transport, &own.inner.transport);
-        assert!(own.own_pool);
-        assert_eq!(own.urls, made.urls);
-        assert_eq!(own.timeout, Duration::from_secs(3));
-        assert_eq!(own.bearer, made.bearer);
-
-        let handed = Client::builder()
-            .api_key(KEY)
-            .http_client(reqwest::Client::new())
-            .build()
-            .unwrap();
-        assert!(handed.with_own_connections().is_none());
-    }
 
     #[test]
     fn base_url_defaults_and_trailing_slash() {

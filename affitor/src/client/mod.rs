@@ -372,23 +372,6 @@ impl Client {
         self.backend.shutdown(deadline).await
     }
 
-    /// This client, its backend included, with a connection pool of its own: for sends made on
-    /// a runtime of their own, whose connections that runtime's tasks drive. `None` when the
-    /// pool is the caller's ([`ClientBuilder::http_client`]), which stays shared.
-    pub(crate) fn with_own_connections(&self) -> Option<Client> {
-        let inner = &self.inner;
-        Some(Client {
-            inner: Arc::new(Inner {
-                transport: Arc::new(inner.transport.with_own_connections()?),
-                base_url: inner.base_url.clone(),
-                test_mode: inner.test_mode,
-                program_id: inner.program_id.clone(),
-                memory: Arc::clone(&inner.memory),
-            }),
-            backend: Arc::clone(&self.backend),
-        })
-    }
-
     /// The call path that every request takes.
     fn transport(&self) -> &Transport {
         &self.inner.transport
