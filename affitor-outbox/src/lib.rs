@@ -239,7 +239,6 @@ pub mod migrations;
 mod outbox;
 mod payments;
 mod relay;
-mod sends;
 mod shared;
 mod stats;
 mod store;

@@ -20,7 +20,7 @@ use tracing::instrument::WithSubscriber as _;
 /// that thread could not start. Cloned into each send; the thread stops when the last clone is
 /// dropped.
 #[derive(Clone, Debug)]
-pub(crate) struct Sends {
+pub(super) struct Sends {
     client: Client,
     thread: Option<Arc<SendThread>>,
 }
@@ -28,7 +28,7 @@ pub(crate) struct Sends {
 impl Sends {
     /// Starts the send thread, to send through `client`. Without a thread (the system refused
     /// one), the sends go through `client` on the current runtime.
-    pub(crate) fn start(client: Client) -> Self {
+    pub(super) fn start(client: Client) -> Self {
         let thread = SendThread::start()
             .inspect_err(|error| {
                 tracing::warn!(
@@ -43,7 +43,7 @@ impl Sends {
     }
 
     /// Sends `event`, with its endpoint's retries, on the send thread.
-    pub(crate) async fn send(&self, event: &Event) -> Result<(), Error> {
+    pub(super) async fn send(&self, event: &Event) -> Result<(), Error> {
         let Some(thread) = &self.thread else {
             return self.client.send_event(event).await;
         };
