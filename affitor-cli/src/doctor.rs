@@ -16,7 +16,7 @@ use affitor_outbox::{Outbox, OutboxError};
 use serde_json::{Value, json};
 
 use crate::output::{Output, Status};
-use crate::readiness::{gate_name, next_action, state_name};
+use crate::readiness::{next_action, state_name};
 use crate::{API_KEY_VARIABLE, api_client, env_var};
 
 /// The variable of the outbox's location, as the examples and `Outbox::open` read it.
@@ -240,14 +240,8 @@ pub(crate) fn gates(readiness: &Readiness) -> Vec<Check> {
 }
 
 fn gate_check(gate: &Gate, report: &GateReport) -> Check {
-    let name = format!("gate: {}", gate_name(gate));
-    let mut detail = match &report.status {
-        GateStatus::Pass => "pass".to_owned(),
-        GateStatus::Fail => "fail".to_owned(),
-        GateStatus::Unknown => "unknown".to_owned(),
-        GateStatus::Other(status) => status.clone(),
-        _ => "unknown".to_owned(),
-    };
+    let name = format!("gate: {gate}");
+    let mut detail = report.status.to_string();
     for extra in [&report.detail, &report.mode].into_iter().flatten() {
         detail = format!("{detail} ({extra})");
     }
