@@ -11,7 +11,7 @@ use std::time::Duration;
 use affitor::client::ErrorKind;
 use affitor::readiness::{Gate, GateReport, GateStatus, Readiness};
 use affitor::webhook::{LemonSqueezy, Paddle, Polar, Provider, SecretShape, Stripe};
-use affitor::{Client, Error};
+use affitor::{Client, Error, ErrorReport};
 use affitor_outbox::{Outbox, OutboxError};
 use serde_json::{Value, json};
 
@@ -305,9 +305,8 @@ async fn outbox(location: Option<&str>) -> Check {
             outbox.shutdown(Duration::from_secs(2)).await;
             Check::new(NAME, Status::Pass, detail)
         }
-        Ok(Err(error)) => {
-            Check::new(NAME, Status::Fail, with_causes(&error)).fix(outbox_fix(&error))
-        }
+        Ok(Err(error)) => Check::new(NAME, Status::Fail, ErrorReport::new(&error).to_string())
+            .fix(outbox_fix(&error)),
         Err(_) => Check::new(
             NAME,
             Status::Fail,
@@ -318,28 +317,6 @@ async fn outbox(location: Option<&str>) -> Check {
         )
         .fix("check that the database is up and reachable from this machine"),
     }
-}
-
-/// `error`'s message on one line, followed by its causes (`source()`, each in turn) that it
-/// does not already say: the library's message says what failed and what to do, the causes
-/// what the database or the system answered.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut causes: Vec<String> = Vec::new();
-    let mut said = text.clone();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !cause_text.is_empty() && !said.contains(&cause_text) {
-            causes.push(cause_text.clone());
-        }
-        said = cause_text;
-        source = cause.source();
-    }
-    if !causes.is_empty() {
-        text = format!("{text} (cause: {})", causes.join(": "));
-    }
-    text.replace('\n', " ")
 }
 
 /// What to do about an outbox that did not open.
@@ -492,7 +469,7 @@ mod tests {
             location: "postgres://db/x".to_owned(),
             source: Box::new(Driver(refused)),
         };
-        let text = with_causes(&error);
+        let text = ErrorReport::new(&error).to_string();
         assert!(
             text.starts_with("could not open the Affitor outbox at postgres://db/x"),
             "{text}"
