@@ -1,6 +1,6 @@
 //! The durable outbox an example writes its events to when `AFFITOR_OUTBOX` names one.
 
-use affitor::Client;
+use affitor::{Client, ErrorReport};
 use affitor_outbox::Outbox;
 
 use crate::environment::SetupError;
@@ -19,18 +19,6 @@ pub(crate) async fn open_outbox(affitor: &Client) -> Result<Option<Outbox>, Setu
     // say what the database or the system answered.
     let outbox = Outbox::open(location.trim(), affitor.clone())
         .await
-        .map_err(|error| SetupError(format!("{OUTBOX_VARIABLE}: {}", with_causes(&error))))?;
+        .map_err(|error| SetupError(format!("{OUTBOX_VARIABLE}: {}", ErrorReport::new(&error))))?;
     Ok(Some(outbox))
-}
-
-/// `error`'s message followed by each of its causes (`source()`, in turn), separated by `: `.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
