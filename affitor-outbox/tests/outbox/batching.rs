@@ -313,7 +313,6 @@ mod postgres {
             .postgres(pool.clone())
             .await
             .unwrap();
-        crate::support::postgres::index_built(&pool).await;
         let mut lock = pool.begin().await.unwrap();
         sqlx::query("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
             .execute(&mut *lock)

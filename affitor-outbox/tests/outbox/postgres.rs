@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use affitor::client::{Endpoint, IntoEvent as _};
+use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
 
@@ -148,7 +148,6 @@ async fn a_store_that_does_not_answer_hands_the_event_to_the_memory_queue() {
         .await
         .unwrap();
     // Another session holds the table: every write waits.
-    crate::support::postgres::index_built(&pool).await;
     let mut lock = pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *lock)
@@ -232,74 +231,4 @@ async fn a_key_value_location_and_the_dead_letters() {
     );
     assert_eq!(outbox.purge_dead_letters(Duration::ZERO).await.unwrap(), 1);
     outbox.shutdown(Duration::from_secs(1)).await;
-}
-
-/// A table made by an earlier version (an index of every live row by customer, one of
-/// `next_attempt_at`, one of transaction ids that held the rows without one) gets this
-/// version's indexes when an outbox opens it, and its rows are delivered.
-#[tokio::test]
-async fn a_table_of_an_earlier_version_is_upgraded() {
-    let (mock, client) = stand_in().await;
-    let schema = Schema::create("upgrade").await;
-    let pool = schema.pool().await;
-    sqlx::raw_sql(
-        "CREATE TABLE affitor_outbox (
-            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, endpoint TEXT NOT NULL,
-            body TEXT NOT NULL, transaction_id TEXT, other_transaction_id TEXT,
-            customer_key TEXT, attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(), lease_owner TEXT,
-            lease_until TIMESTAMPTZ, dead_at TIMESTAMPTZ, last_error TEXT,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT now());
-         CREATE INDEX affitor_outbox_due
-            ON affitor_outbox (next_attempt_at) WHERE dead_at IS NULL;
-         CREATE INDEX affitor_outbox_transaction
-            ON affitor_outbox (transaction_id, id) WHERE dead_at IS NULL;
-         CREATE INDEX affitor_outbox_customer
-            ON affitor_outbox (customer_key, id) WHERE dead_at IS NULL;",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    let lead = client
-        .lead("user_old")
-        .click_id(mock.click("partner"))
-        .into_event()
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO affitor_outbox (endpoint, body, customer_key) VALUES ('lead', $1, 'user_old')",
-    )
-    .bind(lead.to_json())
-    .execute(&pool)
-    .await
-    .unwrap();
-
-    let outbox = Outbox::builder(client.clone())
-        .postgres(pool.clone())
-        .await
-        .unwrap();
-    wait_until("the old row delivered", A_WHILE, async || {
-        outbox.waiting().await.unwrap() == 0
-    })
-    .await;
-    assert_eq!(mock.leads().len(), 1);
-    // Version 2's index, built in the background of the start.
-    crate::support::postgres::index_built(&pool).await;
-    let indexes: Vec<String> = sqlx::query_scalar(
-        "SELECT indexname::text FROM pg_indexes
-         WHERE tablename = 'affitor_outbox' AND schemaname = current_schema()
-         ORDER BY indexname",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        indexes,
-        [
-            "affitor_outbox_live_by_customer",
-            "affitor_outbox_pkey",
-            "affitor_outbox_started",
-            "affitor_outbox_transaction_id",
-            "affitor_outbox_unstarted"
-        ]
-    );
 }

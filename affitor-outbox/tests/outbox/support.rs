@@ -83,29 +83,6 @@ pub(crate) fn sale_requests(mock: &MockServer) -> Vec<String> {
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres {
-    /// Whether schema version 2's index is in the catalog, valid.
-    pub(crate) async fn index_is_valid(pool: &sqlx::PgPool) -> bool {
-        let valid: Option<bool> = sqlx::query_scalar(
-            "SELECT indisvalid FROM pg_index
-             WHERE indexrelid = to_regclass('affitor_outbox_live_by_customer')",
-        )
-        .fetch_optional(pool)
-        .await
-        .expect("the catalog");
-        valid == Some(true)
-    }
-
-    /// Waits until the start's background build of schema version 2's index has ended (valid):
-    /// a test that then locks the table would otherwise deadlock with the build.
-    pub(crate) async fn index_built(pool: &sqlx::PgPool) {
-        super::wait_until(
-            "schema version 2's index built",
-            std::time::Duration::from_secs(30),
-            async || index_is_valid(pool).await,
-        )
-        .await;
-    }
-
     use std::net::{TcpStream, ToSocketAddrs};
     use std::str::FromStr;
     use std::sync::OnceLock;
