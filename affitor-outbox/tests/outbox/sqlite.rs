@@ -368,49 +368,6 @@ async fn a_full_file_hands_events_to_the_memory_queue() {
     );
 }
 
-#[tokio::test]
-async fn a_row_written_in_the_callers_transaction_exists_only_if_it_commits() {
-    let (mock, client) = stand_in().await;
-    let path = sqlite_path("transaction");
-    let outbox = Outbox::builder(client.clone())
-        .poll_interval(Duration::from_millis(20))
-        .open(&path)
-        .await
-        .unwrap();
-    let mut database = sqlite(&path);
-    database
-        .execute("CREATE TABLE orders (id TEXT PRIMARY KEY)", [])
-        .unwrap();
-
-    let mut rolled_back = database.transaction().unwrap();
-    rolled_back
-        .execute("INSERT INTO orders VALUES ('in_1')", [])
-        .unwrap();
-    outbox
-        .enqueue_in(&mut rolled_back, sale(&mock, &client, 1))
-        .await
-        .unwrap();
-    rolled_back.rollback().unwrap();
-
-    let mut committed = database.transaction().unwrap();
-    committed
-        .execute("INSERT INTO orders VALUES ('in_2')", [])
-        .unwrap();
-    outbox
-        .enqueue_in(&mut committed, sale(&mock, &client, 2))
-        .await
-        .unwrap();
-    committed.commit().unwrap();
-
-    wait_until("the committed sale", A_WHILE, async || {
-        !mock.sales().is_empty()
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(sale_requests(&mock), ["in_2"]);
-    assert_eq!(outbox.waiting().await.unwrap(), 0);
-}
-
 /// A rusqlite connection outside any transaction takes an event too: written at once.
 #[tokio::test]
 async fn a_row_written_on_the_callers_connection_is_delivered() {
