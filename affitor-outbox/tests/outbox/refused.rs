@@ -294,8 +294,7 @@ async fn leads_with_a_refused_click_id_and_no_customer_key_are_dropped(store: St
     );
     let stats = outbox.stats();
     assert_eq!((stats.delivered, stats.dead), (0, 0), "{stats:?}");
-    #[cfg(feature = "sqlite")]
-    if let Store::Sqlite(path) = &store {
+    if let Some(path) = store.file() {
         let readable = |file: &str| {
             std::fs::read(file).is_ok_and(|bytes| {
                 bytes

@@ -77,6 +77,16 @@ impl Store {
         }
     }
 
+    /// The SQLite file's path; `None` on Postgres.
+    pub(crate) fn file(&self) -> Option<&str> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => Some(path),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(..) => None,
+        }
+    }
+
     /// `sqlite` or `postgres`: the SQL this store speaks, where the two differ.
     pub(crate) fn dialect<'a>(&self, sqlite: &'a str, postgres: &'a str) -> &'a str {
         match self {
