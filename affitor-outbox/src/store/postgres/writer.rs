@@ -241,6 +241,7 @@ async fn insert_rows(
     };
     let offered: Vec<bool> = rows.iter().map(|row| row.offered).collect();
     let Some(lease) = lease.filter(|_| offered.contains(&true)) else {
+        // It returns no row: nothing to answer.
         query(INSERT_UNOFFERED).fetch_all(connection).await?;
         return Ok(Vec::new());
     };
