@@ -112,7 +112,7 @@ impl PostgresStore {
         // Taken for the batch: an error leaves the slot empty, and the connection is closed.
         let mut writer = self.ready_writer(slot.take(), give_up_at).await?;
         let money = rows.iter().any(|row| row.is_money());
-        writer.commit_durably(money, give_up_at).await?;
+        writer.set_synchronous_commit(money, give_up_at).await?;
         let inserted = writer.write(rows, lease).await?;
         writer.answered = Instant::now();
         *slot = Some(writer);
@@ -171,7 +171,11 @@ impl PostgresStore {
 impl WriterConnection {
     /// Sets the session's `synchronous_commit` for a batch with money (`on`) or without
     /// (`off`), when the last batch's differed.
-    async fn commit_durably(&mut self, money: bool, give_up_at: Instant) -> sqlx::Result<()> {
+    async fn set_synchronous_commit(
+        &mut self,
+        money: bool,
+        give_up_at: Instant,
+    ) -> sqlx::Result<()> {
         if self.synchronous == Some(money) {
             return Ok(());
         }

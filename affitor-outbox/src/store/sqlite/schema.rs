@@ -13,6 +13,7 @@ const PAGE_SIZE: u64 = 4096;
 /// they fail.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The tables and their indexes, each made when missing.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS affitor_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
