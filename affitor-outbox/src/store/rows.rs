@@ -69,9 +69,8 @@ impl NewRow {
     }
 
     /// Whether the write must reach the disk before it returns: money (a sale or a refund) is
-    /// written with SQLite's `synchronous=FULL`, a lead or a click with `NORMAL` (it survives a
-    /// crash of the process, not of the machine).
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    /// written with SQLite's `synchronous=FULL` or Postgres's `synchronous_commit = on`, a lead
+    /// or a click without (it survives a crash of the process, not of the machine).
     pub(crate) fn is_money(&self) -> bool {
         self.endpoint == Endpoint::Sale.name() || self.endpoint == Endpoint::Refund.name()
     }
