@@ -129,6 +129,28 @@ on_each_store!(
     a_row_leased_but_not_held_runs_out_while_the_relay_is_busy
 );
 
+#[cfg(feature = "postgres")]
+/// Makes every insert into the table wait for the advisory lock `key`, and takes it: held until
+/// the connection answered unlocks it.
+async fn hold_inserts(pool: &sqlx::PgPool, key: i64) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION hold_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NEW; END $$;
+         CREATE TRIGGER hold_inserts BEFORE INSERT ON affitor_outbox
+         FOR EACH ROW EXECUTE FUNCTION hold_inserts();"
+    )))
+    .execute(pool)
+    .await
+    .expect("the trigger");
+    let mut holder = pool.acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .expect("the lock");
+    holder
+}
+
 /// A row the writer leased to its relay as it wrote it, but committed only after that relay
 /// stopped and released its leases, is released by the writer: the next relay sends it at
 /// once, not when its lease (an hour here) ends. A trigger on the table holds the insert, its
@@ -147,21 +169,7 @@ async fn postgres_a_row_written_for_a_relay_that_stopped_goes_again_at_once() {
         .unwrap();
     // This process's id: no other test process takes the same advisory lock.
     let key = i64::from(std::process::id());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE FUNCTION hold_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NEW; END $$;
-         CREATE TRIGGER hold_inserts BEFORE INSERT ON affitor_outbox
-         FOR EACH ROW EXECUTE FUNCTION hold_inserts();"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    let mut holder = pool.acquire().await.unwrap();
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let mut holder = hold_inserts(&pool, key).await;
     // The relay runs and has room: the sale is offered to it, leased as it is written.
     let writing = tokio::spawn({
         let (outbox, event) = (outbox.clone(), sale(&mock, &client, 1));
