@@ -202,6 +202,10 @@
 //!   `plan_cache_mode`, `synchronous_commit`): point the outbox at Postgres directly or through
 //!   a pooler in session mode, not transaction mode (PgBouncer's or Supavisor's would hand those
 //!   settings to other clients' transactions).
+//! - The schema (version 1: the tables and all their indexes) is made by the first start on
+//!   the database, once across the fleet under an advisory lock; a start whose schema is
+//!   current runs no DDL. To apply it with your own migration tool instead, see
+//!   [`migrations`] and the [`fleet`] guide.
 //! - Leave autovacuum on (Postgres's default): delivered rows are deleted, and their space is
 //!   reused once vacuumed.
 //! - The relay's claims read the rows waiting through an index of their own, oldest first,

@@ -30,7 +30,8 @@
 //! of the API for your tests.
 //!
 //! At the root is what a handler uses: [`Client`], the [`ClickId`], the requests the client
-//! builds ([`LeadRequest`], [`SaleRequest`], [`RefundRequest`], [`ClickRequest`]) and [`Error`].
+//! builds ([`LeadRequest`], [`SaleRequest`], [`RefundRequest`], [`ClickRequest`]), [`Error`], and
+//! [`ErrorReport`], which prints any error with its causes on one line.
 //! Each module holds one concept:
 //!
 //! | module | what | feature |
@@ -115,12 +116,14 @@
 mod click_id;
 pub mod client;
 mod endpoint;
+mod report;
 mod throttle;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
 pub use click_id::{ClickId, InvalidClickId};
 pub use client::{ClickRequest, Client, Error, LeadRequest, RefundRequest, SaleRequest};
+pub use report::ErrorReport;
 
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,
 /// as the Affitor CLI's onboarding check reads them: [`Client::readiness`] and

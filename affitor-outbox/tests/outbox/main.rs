@@ -32,3 +32,5 @@ mod schema;
 mod sqlite;
 #[cfg(feature = "postgres")]
 mod tls;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod transaction;

@@ -172,7 +172,8 @@ impl Client {
 
     /// A client configured from the environment: the key from `AFFITOR_API_KEY`, the base URL
     /// from `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`; `https://api.affitor.com`
-    /// when neither is set).
+    /// when neither is set). [`ClientBuilder::from_env`] reads the same, for a client that
+    /// sets more (a user agent, a timeout).
     ///
     /// # Errors
     ///
@@ -184,7 +185,7 @@ impl Client {
     /// # Ok::<(), affitor::Error>(())
     /// ```
     pub fn from_env() -> Result<Self, Error> {
-        ClientBuilder::from_lookup(|name| std::env::var(name).ok()).build()
+        ClientBuilder::from_env().build()
     }
 
     /// Starts a lead: the user `customer_key` signed up. Pass `""` when only the click id is

@@ -1,6 +1,6 @@
 //! The durable outbox an example writes its events to when `AFFITOR_OUTBOX` names one.
 
-use affitor::Client;
+use affitor::{Client, ErrorReport};
 use affitor_outbox::Outbox;
 
 use crate::environment::SetupError;
@@ -25,18 +25,6 @@ pub(crate) async fn open_outbox(
         .relay_client(relay_client()?)
         .open(location.trim())
         .await
-        .map_err(|error| SetupError(format!("{OUTBOX_VARIABLE}: {}", with_causes(&error))))?;
+        .map_err(|error| SetupError(format!("{OUTBOX_VARIABLE}: {}", ErrorReport::new(&error))))?;
     Ok(Some(outbox))
-}
-
-/// `error`'s message followed by each of its causes (`source()`, in turn), separated by `: `.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
