@@ -22,6 +22,8 @@ mod order;
 mod payments;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
+mod recovery;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod refused;
 #[cfg(feature = "sqlite")]
