@@ -246,7 +246,8 @@ impl OutboxBuilder {
     }
 
     /// How long [`Outbox::enqueue`] waits for the store to take the event (default 2 s) before
-    /// it hands it to the client's in-memory queue instead: the backpressure of a store that
+    /// it holds it in memory for a write-back instead (see [`max_spilled`](Self::max_spilled)):
+    /// the backpressure of a store that
     /// cannot keep up. Rows are written in batches, one transaction each, by one writer task: the
     /// enqueue waits this long for the writer to take its row into a batch, and a batch is
     /// given up on only before its `COMMIT`, this long after the writer took it. A commit under
@@ -266,9 +267,8 @@ impl OutboxBuilder {
     }
 
     /// The most bytes a SQLite outbox file may hold (default: no limit but the disk's). Past it,
-    /// a write fails as on a full disk, and [`Outbox::enqueue`] hands the event to the client's
-    /// in-memory queue, counted in [`OutboxStats::fell_back`](crate::OutboxStats::fell_back).
-    /// Postgres ignores it.
+    /// a write fails as on a full disk, and [`Outbox::enqueue`] holds the event in memory until
+    /// the file has room again (see [`max_spilled`](Self::max_spilled)). Postgres ignores it.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -277,6 +277,40 @@ impl OutboxBuilder {
     /// ```
     pub fn max_file_size(mut self, bytes: u64) -> Self {
         self.config.max_file_size = Some(bytes);
+        self
+    }
+
+    /// The most events held in memory while the store fails (default 10,000): once a write
+    /// fails or times out, later events skip the store at once and wait in memory, counted in
+    /// [`OutboxStats::spilled`](crate::OutboxStats::spilled), while a probe looks every half
+    /// second whether the store answers again; then they are written to it. Past this many,
+    /// an event goes to the client's in-memory queue
+    /// ([`OutboxStats::fell_back`](crate::OutboxStats::fell_back)).
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// let builder = affitor_outbox::Outbox::builder(client).max_spilled(50_000);
+    /// # }
+    /// ```
+    pub fn max_spilled(mut self, events: usize) -> Self {
+        self.config.max_spilled = events;
+        self
+    }
+
+    /// How long an event may wait in memory for the store to answer again (default 30 s; see
+    /// [`max_spilled`](Self::max_spilled)): past it, the event goes to the client's in-memory
+    /// queue, which sends it, so that a store down for minutes does not hold events back for
+    /// as long. Such an event is no longer durable: a crash loses it.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// use std::time::Duration;
+    ///
+    /// let builder = affitor_outbox::Outbox::builder(client).max_spill_wait(Duration::from_secs(120));
+    /// # }
+    /// ```
+    pub fn max_spill_wait(mut self, wait: Duration) -> Self {
+        self.config.max_spill_wait = wait;
         self
     }
 

@@ -14,6 +14,10 @@ pub(crate) struct Config {
     pub(crate) max_attempts: u32,
     pub(crate) enqueue_timeout: Duration,
     pub(crate) max_file_size: Option<u64>,
+    /// The most events held in memory while the store fails ([`crate::spill`]).
+    pub(crate) max_spilled: usize,
+    /// How long an event may wait there before it goes to the in-memory queue.
+    pub(crate) max_spill_wait: Duration,
     /// Whether the outbox brings its schema up to date at its start, or only checks it
     /// ([`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate)).
     pub(crate) migrate: bool,
@@ -35,6 +39,8 @@ impl Default for Config {
             max_attempts: 100,
             enqueue_timeout: Duration::from_secs(2),
             max_file_size: None,
+            max_spilled: 10_000,
+            max_spill_wait: Duration::from_secs(30),
             migrate: true,
             dead_letter_retention: Duration::from_secs(7 * 24 * 3600),
             refund_patience: Duration::from_secs(4 * 24 * 3600),

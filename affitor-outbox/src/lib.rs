@@ -57,8 +57,13 @@
 //! are written together, one transaction for many. When the store is behind (more signups a
 //! second than its disk takes), the request waits for it, up to the outbox's
 //! [`enqueue_timeout`](OutboxBuilder::enqueue_timeout) (2 s), rather than its event leaving the
-//! store (backpressure); past that, the event goes to the client's in-memory queue, counted
-//! ([`fell_back`](OutboxStats::fell_back)) and warned about once a minute.
+//! store (backpressure). Past that, or when a write fails (a full disk, Postgres away), the
+//! event is held in memory, counted ([`spilled`](OutboxStats::spilled)), and later events skip
+//! the store at once while a probe looks every half second whether it answers again; then the
+//! events held are written to it. Only what that spill cannot hold
+//! ([`max_spilled`](OutboxBuilder::max_spilled)), or what waited there past
+//! [`max_spill_wait`](OutboxBuilder::max_spill_wait), goes to the client's in-memory queue,
+//! counted ([`fell_back`](OutboxStats::fell_back)) and warned about once a minute.
 //! `send_in_background()` hands the event to a write of its own and answers at once: the event is
 //! stored a moment later, and under a load the store cannot take, it waits in memory instead of
 //! the request.
@@ -129,9 +134,14 @@
 //!   lead is idempotent on the customer.
 //! - A store that cannot keep up makes the request wait, up to
 //!   [`OutboxBuilder::enqueue_timeout`]; one that fails or is slower than that never fails the
-//!   request: the event falls back to the client's in-memory queue, counted in
-//!   [`OutboxStats::fell_back`] and warned at most once a minute (with how many since). A
-//!   payment webhook is the exception: its event is never kept in memory only (below).
+//!   request, and holds no later one: the outbox is degraded, its events held in memory
+//!   ([`OutboxStats::spilled`], bounded by [`OutboxBuilder::max_spilled`]) and written to the
+//!   store once a probe finds it answering (every 0.5 s), each once: an event leaves memory
+//!   either written or handed to the client's in-memory queue, never both. What the spill
+//!   cannot hold, or holds past [`OutboxBuilder::max_spill_wait`], or holds when the outbox
+//!   flushes or stops, goes to that queue, counted in [`OutboxStats::fell_back`] and warned at
+//!   most once a minute (with how many since). A payment webhook is the exception: its event
+//!   is never kept in memory only, and a degraded outbox answers it 503 at once (below).
 //! - A lead whose click id Affitor refuses for good (unknown, another program's, already
 //!   converted) is never kept as a dead letter, so a visitor cannot mint them: the relay sends it
 //!   again for its customer key alone, or drops it with a warning at most once a minute
@@ -242,8 +252,10 @@ mod metrics;
 pub mod migrations;
 mod outbox;
 mod payments;
+mod recover;
 mod relay;
 mod shared;
+mod spill;
 mod stats;
 mod store;
 mod throttle;

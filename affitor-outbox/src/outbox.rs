@@ -16,10 +16,12 @@ use crate::config::Config;
 use crate::connection::OutboxConnection;
 use crate::error::OutboxError;
 use crate::metrics;
+use crate::recover;
 use crate::relay::Relay;
 use crate::shared::{HandOff, Inner};
+use crate::spill::Spill;
 use crate::stats::{Counters, OutboxStats};
-use crate::store::{DeadLetter, Facts, NewRow, Store, StoreError};
+use crate::store::{DeadLetter, Facts, Store, StoreError};
 use crate::throttle::Throttle;
 use crate::writer::Writer;
 
@@ -78,6 +80,7 @@ impl Outbox {
             writes: TaskTracker::new(),
             home: tokio::runtime::Handle::try_current().ok(),
             location,
+            spill: Spill::default(),
         });
         let writer = Arc::new(Writer::start(&inner));
         // The relay holds no backend of its client (this outbox's would keep it alive).
@@ -94,9 +97,11 @@ impl Outbox {
     ///
     /// Never fails the request: an invalid event is logged and counted
     /// ([`OutboxStats::invalid`]), and an event the store cannot take within the
-    /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout) (it is down, or the disk is full) is
-    /// handed to the client's in-memory queue, logged and counted
-    /// ([`OutboxStats::fell_back`]).
+    /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout) (it is down, or the disk is full)
+    /// is held in memory until a probe finds the store answering, then written to it
+    /// ([`OutboxStats::spilled`]); while one is held, later events are held at once, without
+    /// waiting for the store. What memory cannot hold goes to the client's in-memory queue
+    /// ([`OutboxStats::fell_back`]; see [`max_spilled`](crate::OutboxBuilder::max_spilled)).
     ///
     /// ```no_run
     /// # async fn checkout(outbox: affitor_outbox::Outbox, client: affitor::Client) {
@@ -113,17 +118,26 @@ impl Outbox {
                 return;
             }
         };
-        // An error means the row is not in the table (the store says so), so the memory queue
-        // below is the event's only way: it is never sent twice.
+        if inner.spill.is_degraded() {
+            // The store failed: no request waits behind it until the probe finds it answering.
+            recover::spill(inner, &self.writer, event, "the store is failing");
+            return;
+        }
+        // An error means the row is not in the table (the store says so), so the event is held
+        // for a write-back, or sent from memory: it is never sent twice.
         let why = match self.write_row(&event).await {
             Ok(()) => return,
             Err(StoreError::TimedOut) => format!(
                 "the store did not take it within {:?}",
                 inner.config.enqueue_timeout
             ),
+            Err(error) if !recover::store_failed(&error) => {
+                inner.fell_back(event, &error.to_string());
+                return;
+            }
             Err(error) => error.to_string(),
         };
-        self.fell_back(event, &why);
+        recover::spill(inner, &self.writer, event, &why);
     }
 
     /// Writes `event` to the store with the rows that wait with it (one transaction, one sync per
@@ -139,46 +153,7 @@ impl Outbox {
     /// [`write_row`](Self::write_row), with the facts later events need written in the row's
     /// transaction.
     async fn write_row_with(&self, event: &Event, facts: Facts) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let endpoint = event.endpoint().name();
-        // The event itself goes with its row while the relay here has room for it: leased to
-        // it as it is written, it is sent from memory. The writer wakes the relay.
-        let handed = inner.may_hand_off().then(|| event.clone());
-        let row = NewRow {
-            facts,
-            ..NewRow::of(event)
-        };
-        self.writer
-            .write(row, handed, inner.config.enqueue_timeout)
-            .await?;
-        Counters::add(&inner.counters.enqueued);
-        metrics::event(endpoint, metrics::Result::Enqueued);
-        Ok(())
-    }
-
-    /// Hands `event`, which the store could not take (`why`), to the client's in-memory queue:
-    /// counted, and logged at most once a minute with how many since.
-    fn fell_back(&self, event: Event, why: &str) {
-        let inner = &self.inner;
-        Counters::add(&inner.counters.fell_back);
-        metrics::event(event.endpoint().name(), metrics::Result::FellBack);
-        match inner.fell_back_warning.due() {
-            Some(since) => tracing::warn!(
-                endpoint = event.endpoint().name(),
-                location = %inner.location,
-                error = %why,
-                since_last_warning = since,
-                fell_back = inner.counters.fell_back.load(std::sync::atomic::Ordering::Relaxed),
-                "Affitor event kept in memory only: the outbox store could not take it (at most \
-                 one such warning a minute; `OutboxStats::fell_back` counts them all)"
-            ),
-            None => tracing::debug!(
-                endpoint = event.endpoint().name(),
-                error = %why,
-                "Affitor event kept in memory only: the outbox store could not take it"
-            ),
-        }
-        inner.client.send_event_in_background(event);
+        self.writer.write_event(&self.inner, event, facts).await
     }
 
     /// Writes the event on `connection`, inside your own transaction: the event is stored if
@@ -267,7 +242,12 @@ impl Outbox {
     /// # }
     /// ```
     pub fn stats(&self) -> OutboxStats {
-        self.inner.counters.snapshot()
+        let spilled = self
+            .inner
+            .spill
+            .len
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.inner.counters.snapshot(spilled)
     }
 
     /// The rows in the store that wait or are being sent, whoever wrote them.
@@ -385,6 +365,9 @@ impl Outbox {
                 "the Affitor outbox stopped before every event handed to it was written"
             );
         }
+        // What waits in memory for the store goes to the in-memory queue, which the client's
+        // shutdown drains next.
+        recover::stop(&self.inner, deadline.saturating_sub(started.elapsed())).await;
         let deadline = deadline.saturating_sub(started.elapsed());
         let relay = self.relay_slot().take();
         if let Some(relay) = relay {
@@ -503,7 +486,8 @@ impl Backend for Outbox {
         let Some(event) = take(&slot) else {
             return;
         };
-        self.fell_back(event, "no tokio runtime to write it to the outbox on");
+        self.inner
+            .fell_back(event, "no tokio runtime to write it to the outbox on");
     }
 
     fn flush(
@@ -544,14 +528,19 @@ impl Outbox {
     ) -> Result<(), affitor::Error> {
         let endpoint = event.endpoint().name();
         let timeout = self.inner.config.enqueue_timeout;
-        match self.write_row_with(&event, facts).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::TimedOut) => Err(self.not_stored(
-                endpoint,
-                format!("the store did not take it within {timeout:?}"),
-            )),
-            Err(error) => Err(self.not_stored(endpoint, error)),
+        if self.inner.spill.is_degraded() {
+            // Never held in memory: the provider is told at once, and delivers it again.
+            return Err(
+                self.not_stored(endpoint, "the store is failing (probed in the background)")
+            );
         }
+        let why = match self.write_row_with(&event, facts).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::TimedOut) => format!("the store did not take it within {timeout:?}"),
+            Err(error) => error.to_string(),
+        };
+        recover::failed(&self.inner, &self.writer, &why);
+        Err(self.not_stored(endpoint, why))
     }
 
     /// An [`affitor::Error::not_stored`] for `what`, logged with the store's location (its
@@ -598,6 +587,12 @@ impl Outbox {
                 break;
             }
             tokio::time::sleep(FLUSH_LOOK.min(until - now)).await;
+        }
+        // What waits in memory for a failing store is sent now: a flush is asked before the
+        // process may freeze (Lambda).
+        for event in self.inner.spill.drain() {
+            self.inner
+                .fell_back(event, "flushed while the store was failing");
         }
         let _ = self
             .inner

@@ -4,10 +4,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use affitor::Client;
+use affitor::client::Event;
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::metrics;
+use crate::spill::Spill;
 use crate::stats::Counters;
 use crate::store::{Claimed, Lease, Store};
 use crate::throttle::Throttle;
@@ -38,9 +41,35 @@ pub(crate) struct Inner {
     pub(crate) home: Option<tokio::runtime::Handle>,
     /// Where the store is, a URL's password left out: for logs and `Debug`.
     pub(crate) location: String,
+    /// The events held in memory while the store fails, and whether it does.
+    pub(crate) spill: Spill,
 }
 
 impl Inner {
+    /// Hands `event`, which the store could not take (`why`), to the client's in-memory queue:
+    /// counted, and logged at most once a minute with how many since.
+    pub(crate) fn fell_back(&self, event: Event, why: &str) {
+        Counters::add(&self.counters.fell_back);
+        metrics::event(event.endpoint().name(), metrics::Result::FellBack);
+        match self.fell_back_warning.due() {
+            Some(since) => tracing::warn!(
+                endpoint = event.endpoint().name(),
+                location = %self.location,
+                error = %why,
+                since_last_warning = since,
+                fell_back = self.counters.fell_back.load(Ordering::Relaxed),
+                "Affitor event kept in memory only: the outbox store could not take it (at most \
+                 one such warning a minute; `OutboxStats::fell_back` counts them all)"
+            ),
+            None => tracing::debug!(
+                endpoint = event.endpoint().name(),
+                error = %why,
+                "Affitor event kept in memory only: the outbox store could not take it"
+            ),
+        }
+        self.client.send_event_in_background(event);
+    }
+
     /// Rows are waiting in the store that no relay holds (written by `enqueue_in`, made due
     /// again): the relay claims them at its next turn.
     pub(crate) fn stored(&self) {

@@ -19,10 +19,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct OutboxStats {
     /// Events written to the store.
     pub enqueued: u64,
-    /// Events the store could not take (it failed, or answered later than the enqueue
-    /// timeout): handed to the client's in-memory queue instead, and logged at most once a
-    /// minute (with how many since the last warning).
+    /// Events the outbox handed to the client's in-memory queue instead of its store: the
+    /// store failed and the [spill](Self::spilled) was full, or they waited there past
+    /// [`max_spill_wait`](crate::OutboxBuilder::max_spill_wait), or the outbox stopped (or
+    /// flushed) while they waited. Logged at most once a minute (with how many since the last
+    /// warning).
     pub fell_back: u64,
+    /// Events held in memory now, because the store failed or did not answer within the
+    /// enqueue timeout: while any is held, new events skip the store at once, and a probe
+    /// looks every half second whether it answers again; then they are written to it
+    /// ([`written_back`](Self::written_back)). At most
+    /// [`max_spilled`](crate::OutboxBuilder::max_spilled).
+    pub spilled: u64,
+    /// Events ever held in memory that way.
+    pub spilled_total: u64,
+    /// Events held in memory, then written to the store once it answered again (counted in
+    /// [`enqueued`](Self::enqueued) too).
+    pub written_back: u64,
     /// Transactions that wrote new rows: the writer writes the rows that wait together, one
     /// transaction (one sync) per batch, so `enqueued / batches` is the rows per commit.
     /// ([`Outbox::enqueue_in`](crate::Outbox::enqueue_in) writes in your transaction: not
@@ -64,6 +77,8 @@ pub struct OutboxStats {
 pub(crate) struct Counters {
     pub(crate) enqueued: AtomicU64,
     pub(crate) fell_back: AtomicU64,
+    pub(crate) spilled_total: AtomicU64,
+    pub(crate) written_back: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) invalid: AtomicU64,
     pub(crate) delivered: AtomicU64,
@@ -82,11 +97,15 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> OutboxStats {
+    /// The counters, with `spilled`, the events the spill holds now.
+    pub(crate) fn snapshot(&self, spilled: u64) -> OutboxStats {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         OutboxStats {
             enqueued: read(&self.enqueued),
             fell_back: read(&self.fell_back),
+            spilled,
+            spilled_total: read(&self.spilled_total),
+            written_back: read(&self.written_back),
             batches: read(&self.batches),
             invalid: read(&self.invalid),
             delivered: read(&self.delivered),

@@ -31,9 +31,10 @@ use affitor::client::Event;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
-use crate::store::{Claimed, Inserted, NewRow, Store, StoreError};
+use crate::store::{Claimed, Facts, Inserted, NewRow, Store, StoreError};
 
 /// The most rows one transaction takes.
 pub(crate) const MAX_BATCH: usize = 1024;
@@ -105,6 +106,31 @@ impl Writer {
             }
         }
         Self { rows }
+    }
+
+    /// Writes `event` with `facts` (one transaction with the rows that wait with it), its event
+    /// handed to this process's relay while it has room: `Ok` once committed, counted in
+    /// [`OutboxStats::enqueued`](crate::OutboxStats::enqueued). Gives up after the enqueue
+    /// timeout, as [`Writer::write`] does.
+    pub(crate) async fn write_event(
+        &self,
+        inner: &Inner,
+        event: &Event,
+        facts: Facts,
+    ) -> Result<(), StoreError> {
+        let endpoint = event.endpoint().name();
+        // The event itself goes with its row while the relay here has room for it: leased to
+        // it as it is written, it is sent from memory. The writer wakes the relay.
+        let handed = inner.may_hand_off().then(|| event.clone());
+        let row = NewRow {
+            facts,
+            ..NewRow::of(event)
+        };
+        self.write(row, handed, inner.config.enqueue_timeout)
+            .await?;
+        Counters::add(&inner.counters.enqueued);
+        metrics::event(endpoint, metrics::Result::Enqueued);
+        Ok(())
     }
 
     /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row

@@ -101,8 +101,9 @@ fn each_sale_recorded_once(mock: &MockServer, count: usize) {
     assert_eq!(recorded, expected, "each sale recorded once");
 }
 
-/// Enqueues `count` sales to a store that cannot take them: each falls back to the memory
-/// queue, counted, with one warning for all of them. The calling test runs
+/// Enqueues `count` sales to a store that cannot take them, on an outbox that holds none in
+/// memory for it (`max_spilled(0)`): each falls back to the memory queue, counted, with one
+/// warning for all of them. The calling test runs
 /// [`test_support::alone!`], for the count of warnings to be complete.
 async fn unwritable_store_falls_back_with_one_warning(
     mock: &MockServer,
@@ -219,6 +220,7 @@ mod sqlite {
         let path = sqlite_path("unwritable");
         let outbox = Outbox::builder(client.clone())
             .relay(false)
+            .max_spilled(0)
             .open(&path)
             .await
             .unwrap();
@@ -245,6 +247,7 @@ mod postgres {
         let pool = schema.pool().await;
         let outbox = Outbox::builder(client.clone())
             .relay(false)
+            .max_spilled(0)
             .enqueue_timeout(Duration::from_millis(100))
             .postgres(pool.clone())
             .await

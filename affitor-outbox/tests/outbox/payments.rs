@@ -368,6 +368,31 @@ async fn a_store_that_cannot_write_answers_503() {
     assert_eq!(app.client.delivery_stats().queued, 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(mock.sales().is_empty());
+
+    // The outbox is degraded: the provider's next delivery is answered 503 too, never held in
+    // memory. Once the table is back, the probe finds it, and a delivery is stored again.
+    let again = app
+        .stripe(&now(&fixture("stripe/invoice.paid.basil.json")))
+        .await;
+    assert_eq!(again.status(), 503, "{again:?}");
+    let _tables = quick(&client).relay(false).open(&path).await.unwrap();
+    wait_until(
+        "a delivery stored again",
+        Duration::from_secs(20),
+        async || {
+            let tracked = app
+                .stripe(&now(&fixture("stripe/invoice.paid.basil.json")))
+                .await;
+            tracked.status() == 200
+        },
+    )
+    .await;
+    wait_until("the sale", Duration::from_secs(20), async || {
+        mock.sales().len() == 1
+    })
+    .await;
+    let stats = app.outbox.stats();
+    assert_eq!((stats.fell_back, stats.spilled_total), (0, 0), "{stats:?}");
 }
 
 /// Without an outbox as its payment state, a Paddle delivery is answered within Paddle's 5 s even when the

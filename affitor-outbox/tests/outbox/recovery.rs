@@ -1,6 +1,8 @@
 //! A SQLite store that fills, then has room again: durable writes resume by themselves, within
 //! about a second, whatever the writer and the relay were doing when the file filled.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
 use std::time::Duration;
 
 use affitor::client::RetryPolicy;
@@ -33,12 +35,11 @@ fn make_room(path: &str) {
     sqlite(path).execute("DELETE FROM ballast", []).unwrap();
 }
 
-/// Enqueues sales `from..` until one is kept in memory only (the file is full): how many.
+/// Enqueues sales `from..` until one is held in memory (the file is full): how many.
 async fn fill(outbox: &Outbox, mock: &MockServer, client: &affitor::Client, from: usize) -> usize {
     let padding = "x".repeat(1500);
-    let fell_back = outbox.stats().fell_back;
     let mut n = from;
-    while outbox.stats().fell_back == fell_back {
+    while outbox.stats().spilled == 0 {
         assert!(n < from + 1000, "the file never filled up");
         outbox
             .enqueue(sale(mock, client, n).product_id(&padding))
@@ -48,24 +49,28 @@ async fn fill(outbox: &Outbox, mock: &MockServer, client: &affitor::Client, from
     n - from
 }
 
-/// After room is made, a new event is written to the store, not kept in memory.
+/// After room is made, the events held in memory are written to the store, and new events go
+/// there too, none to the in-memory queue.
 async fn writes_resume(outbox: &Outbox, mock: &MockServer, client: &affitor::Client, from: usize) {
-    let mut n = from;
-    wait_until("a write to reach the store again", A_WHILE, async || {
-        let enqueued = outbox.stats().enqueued;
+    // More events, held while the file is full.
+    for n in from..from + 5 {
         outbox.enqueue(sale(mock, client, n)).await;
-        n += 1;
-        outbox.stats().enqueued > enqueued
+    }
+    let n = from + 5;
+    wait_until("the events held to be written back", A_WHILE, async || {
+        outbox.stats().spilled == 0
     })
     .await;
-    // And it stays so.
     let stats = outbox.stats();
-    for _ in 0..20 {
+    assert_eq!(stats.written_back, stats.spilled_total);
+    assert!(stats.written_back >= 6, "{stats:?}");
+    for n in n..n + 20 {
         outbox.enqueue(sale(mock, client, n)).await;
-        n += 1;
     }
-    assert_eq!(outbox.stats().enqueued, stats.enqueued + 20);
-    assert_eq!(outbox.stats().fell_back, stats.fell_back);
+    let after = outbox.stats();
+    assert_eq!(after.enqueued, stats.enqueued + 20);
+    assert_eq!((after.fell_back, after.spilled), (0, 0));
+    assert_eq!(after.enqueued, n as u64 + 20);
 }
 
 /// A client whose in-memory queue outlasts the outage (what falls back still arrives).
@@ -126,5 +131,65 @@ async fn writes_and_claims_resume_once_the_file_has_room_after_the_relay_met_it_
         outbox.waiting().await.unwrap() == 0
     })
     .await;
-    assert!(outbox.stats().delivered > 0);
+    // Each sale once: none both written back and sent from memory.
+    let sales = crate::support::sale_requests(&mock);
+    let distinct: std::collections::HashSet<_> = sales.iter().collect();
+    assert_eq!(distinct.len() as u64, outbox.stats().enqueued);
+}
+
+/// A file that stays full: the events held in memory go to the in-memory queue once they waited
+/// past `max_spill_wait`, and arrive from there; none is lost, none is written twice.
+#[tokio::test]
+async fn events_held_past_their_wait_go_to_the_memory_queue() {
+    let (mock, _) = stand_in().await;
+    let client = patient_client(&mock);
+    let path = sqlite_path("full-wait");
+    ballast(&path, 200 * 1024);
+    let outbox = Outbox::builder(client.clone())
+        .max_file_size(LIMIT)
+        .max_spill_wait(Duration::from_millis(300))
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let sent = fill(&outbox, &mock, &client, 0).await;
+    wait_until("the events held to go to memory", A_WHILE, async || {
+        outbox.stats().spilled == 0
+    })
+    .await;
+    let stats = outbox.stats();
+    assert_eq!(stats.written_back, 0);
+    assert_eq!(stats.fell_back, stats.spilled_total);
+    assert_eq!(stats.enqueued + stats.fell_back, sent as u64);
+    wait_until("the sales from memory", A_WHILE, async || {
+        mock.sales().len() as u64 == stats.fell_back
+    })
+    .await;
+}
+
+/// An outbox that stops while its store fails: the probe ends, and what memory held goes to
+/// the in-memory queue, which the client's shutdown drains: each sale arrives.
+#[tokio::test]
+async fn a_shutdown_while_the_store_fails_hands_what_is_held_to_the_memory_queue() {
+    let (mock, _) = stand_in().await;
+    let direct = patient_client(&mock);
+    let path = sqlite_path("full-shutdown");
+    ballast(&path, 200 * 1024);
+    let outbox = Outbox::builder(direct.clone())
+        .max_file_size(LIMIT)
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let client = direct.with_backend(outbox.clone());
+    fill(&outbox, &mock, &client, 0).await;
+    for n in 1000..1005 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    let held = outbox.stats().spilled;
+    assert!(held >= 6, "{:?}", outbox.stats());
+    client.shutdown(Duration::from_secs(10)).await;
+    let stats = outbox.stats();
+    assert_eq!((stats.spilled, stats.fell_back), (0, held), "{stats:?}");
+    assert_eq!(mock.sales().len() as u64, held);
 }

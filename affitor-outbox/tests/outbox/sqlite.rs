@@ -339,8 +339,10 @@ async fn a_full_file_hands_events_to_the_memory_queue() {
             .deadline(Duration::from_secs(15)),
     );
     mock.inject(Fault::status(503).always());
+    // Past the three events held in memory for the store, the rest go to the memory queue.
     let outbox = Outbox::builder(client.clone())
         .max_file_size(64 * 1024)
+        .max_spilled(3)
         .backoff(Duration::from_millis(10), Duration::from_millis(50))
         .open(&sqlite_path("full"))
         .await
@@ -355,7 +357,11 @@ async fn a_full_file_hands_events_to_the_memory_queue() {
         sent += 1;
     }
     let stats = outbox.stats();
-    assert_eq!(stats.enqueued + stats.fell_back, sent as u64);
+    assert_eq!(stats.spilled, 3);
+    assert_eq!(
+        stats.enqueued + stats.fell_back + stats.spilled,
+        sent as u64
+    );
 
     mock.clear_faults();
     wait_until("every sale to arrive", A_WHILE, async || {

@@ -1,0 +1,198 @@
+//! The way back from a failing store: what a failed write does with its event, and the probe
+//! that ends the degraded state and writes the spill back (see [`crate::spill`]).
+//!
+//! While the outbox is degraded, a task probes the store every [`PROBE_EVERY`] (a row written
+//! and rolled back, under [`PROBE_TIMEOUT`]). Once it answers, the events held are written
+//! through the writer, a batch at a time, as requests' are; one that fails again goes back to
+//! the spill, and the probe goes on. The events held past
+//! [`max_spill_wait`](crate::OutboxBuilder::max_spill_wait) go to the client's in-memory
+//! queue. The task ends once nothing is held and the store answers, or at `shutdown`.
+
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::Duration;
+
+use affitor::client::Event;
+use tokio::task::JoinSet;
+
+use crate::metrics;
+use crate::shared::Inner;
+use crate::spill::{Offer, Spilled};
+use crate::stats::Counters;
+use crate::store::{Facts, StoreError};
+use crate::writer::{MAX_BATCH, Writer};
+
+/// How often the store is probed while the outbox is degraded.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a probe waits for the store's answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What becomes of `event`, which the store could not take (`why`): held in the spill, and the
+/// probe started when this made the outbox degraded; handed to the client's in-memory queue
+/// when the spill is full or closed, or the writer has stopped.
+pub(crate) fn spill(inner: &Arc<Inner>, writer: &Arc<Writer>, event: Event, why: &str) {
+    let endpoint = event.endpoint().name();
+    match inner.spill.offer(event, inner.config.max_spilled) {
+        Offer::Held { began } => {
+            Counters::add(&inner.counters.spilled_total);
+            metrics::event(endpoint, metrics::Result::Spilled);
+            if began {
+                degraded(inner, writer, why);
+            }
+        }
+        Offer::Refused(event, began) => {
+            if began {
+                degraded(inner, writer, why);
+            }
+            inner.fell_back(*event, why);
+        }
+    }
+}
+
+/// A write failed (`why`): the outbox is degraded from now on, when it was not, and the probe
+/// starts.
+pub(crate) fn failed(inner: &Arc<Inner>, writer: &Arc<Writer>, why: &str) {
+    if inner.spill.degrade() {
+        degraded(inner, writer, why);
+    }
+}
+
+/// The outbox has just become degraded: said once, and the probe started on the outbox's
+/// runtime (else the caller's).
+fn degraded(inner: &Arc<Inner>, writer: &Arc<Writer>, why: &str) {
+    tracing::warn!(
+        location = %inner.location,
+        error = %why,
+        "Affitor outbox store failed: new events are held in memory (at most {}, for at most \
+         {:?} each) and written to it once it answers again; it is probed every {PROBE_EVERY:?}",
+        inner.config.max_spilled,
+        inner.config.max_spill_wait,
+    );
+    let Some(runtime) = inner
+        .home
+        .clone()
+        .or_else(|| tokio::runtime::Handle::try_current().ok())
+    else {
+        return;
+    };
+    let task = runtime.spawn(probe(
+        Arc::downgrade(inner),
+        Arc::downgrade(writer),
+        Arc::clone(&inner.spill.stop),
+    ));
+    // A task that ended its turn just now may still be in the slot: it is done anyway.
+    *inner
+        .spill
+        .probe
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(task);
+}
+
+/// The probe's task: every [`PROBE_EVERY`], the events held too long go to the in-memory queue,
+/// and, when the store answers, the others are written back. Ends once nothing is held and the
+/// outbox is healthy again, when the outbox is gone, or when `stop` is notified (`shutdown`).
+async fn probe(inner: Weak<Inner>, writer: Weak<Writer>, stop: Arc<tokio::sync::Notify>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(PROBE_EVERY) => {}
+            () = stop.notified() => return,
+        }
+        let (Some(inner), Some(writer)) = (inner.upgrade(), writer.upgrade()) else {
+            return;
+        };
+        for event in inner.spill.expired(inner.config.max_spill_wait) {
+            inner.fell_back(
+                event,
+                "the store did not answer again within max_spill_wait",
+            );
+        }
+        let answered = tokio::time::timeout(PROBE_TIMEOUT, inner.store.probe()).await;
+        if !matches!(answered, Ok(Ok(()))) {
+            continue;
+        }
+        if write_back(&inner, &writer).await {
+            tracing::info!(
+                location = %inner.location,
+                written_back = inner.counters.written_back.load(std::sync::atomic::Ordering::Relaxed),
+                "Affitor outbox store answers again: the events held in memory are written to it"
+            );
+            return;
+        }
+    }
+}
+
+/// Writes the events held to the store, [`MAX_BATCH`] at a time, all of a batch at once (one
+/// transaction, as concurrent requests' are): `true` once nothing is held and the outbox is
+/// healthy again; `false` when a write failed (its events are held again).
+async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
+    loop {
+        let taken = inner.spill.take(MAX_BATCH);
+        if taken.is_empty() {
+            if inner.spill.recovered() {
+                return true;
+            }
+            continue;
+        }
+        let mut writes = JoinSet::new();
+        let count = taken.len();
+        for (index, spilled) in taken.iter().enumerate() {
+            let (inner, writer, event) =
+                (Arc::clone(inner), Arc::clone(writer), spilled.event.clone());
+            writes.spawn(async move {
+                let written = writer.write_event(&inner, &event, Facts::default()).await;
+                (index, written)
+            });
+        }
+        // A write whose task was cancelled (its runtime stopping) is held again: at least once.
+        let mut failed = vec![true; count];
+        while let Some(joined) = writes.join_next().await {
+            if let Ok((index, Ok(()))) = joined {
+                failed[index] = false;
+                Counters::add(&inner.counters.written_back);
+                let endpoint = taken[index].event.endpoint().name();
+                metrics::event(endpoint, metrics::Result::WrittenBack);
+            }
+        }
+        let again: Vec<Spilled> = taken
+            .into_iter()
+            .zip(failed)
+            .filter_map(|(spilled, failed)| failed.then_some(spilled))
+            .collect();
+        inner.spill.written(count - again.len());
+        if again.is_empty() {
+            continue;
+        }
+        for event in inner.spill.put_back(again) {
+            inner.fell_back(event, "the outbox stopped before the store answered again");
+        }
+        return false;
+    }
+}
+
+/// Stops the probe (`shutdown`), waiting for it at most `deadline`, and hands every event
+/// still held to the client's in-memory queue: from now on nothing is held.
+pub(crate) async fn stop(inner: &Inner, deadline: Duration) {
+    inner.spill.stop.notify_one();
+    let task = inner
+        .spill
+        .probe
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(task) = task
+        && tokio::time::timeout(deadline, task).await.is_err()
+    {
+        // It is writing a batch back: it ends with that write (one enqueue timeout at most),
+        // and hands what failed to the in-memory queue, the spill being closed.
+        tracing::debug!("Affitor outbox: the store's probe ends after its write under way");
+    }
+    for event in inner.spill.close() {
+        inner.fell_back(event, "the outbox stopped before the store answered again");
+    }
+}
+
+/// Whether a write's error says the store failed (rather than the writer being gone, when
+/// holding its event for a write-back is pointless).
+pub(crate) fn store_failed(error: &StoreError) -> bool {
+    !matches!(error, StoreError::Stopped)
+}

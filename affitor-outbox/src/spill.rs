@@ -1,0 +1,270 @@
+//! The spill: events the store could not take, held in memory (bounded, counted) while the
+//! outbox is degraded, until a probe finds the store answering and they are written back.
+//!
+//! The first write that fails or times out makes the outbox degraded: later events skip the
+//! store at once (no request waits behind a store that does not answer) and wait here. An
+//! event leaves the spill exactly once: written back to the store (the relay then sends it),
+//! or handed to the client's in-memory queue (the spill full, the event waiting past its
+//! limit, the outbox stopping), so that it is never sent twice because of the spill.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use affitor::client::Event;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::metrics;
+
+/// An event held, and since when.
+#[derive(Debug)]
+pub(crate) struct Spilled {
+    pub(crate) event: Event,
+    pub(crate) since: Instant,
+}
+
+/// The events held while the store fails, and whether it does.
+#[derive(Debug, Default)]
+pub(crate) struct Spill {
+    /// Read on every write without the lock: whether events skip the store.
+    degraded: AtomicBool,
+    held: Mutex<Held>,
+    /// The events held now (the gauge of [`OutboxStats::spilled`](crate::OutboxStats::spilled)).
+    pub(crate) len: AtomicU64,
+    /// The probe's task (`crate::recover`), while one runs, and the way to stop it.
+    pub(crate) probe: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) stop: Arc<Notify>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    degraded: bool,
+    /// No probe comes any more (the outbox is stopping): nothing is held from now on.
+    closed: bool,
+    events: VecDeque<Spilled>,
+    /// Events taken to be written back, not settled yet: still counted as held.
+    writing: usize,
+}
+
+/// What became of an event offered to the spill.
+#[derive(Debug)]
+pub(crate) enum Offer {
+    /// Held; `began` when it made the outbox degraded (a probe is to start).
+    Held { began: bool },
+    /// The spill is full (the outbox degraded all the same: `began` as above) or closed: the
+    /// event goes to the in-memory queue.
+    Refused(Box<Event>, bool),
+}
+
+impl Spill {
+    /// Whether the outbox is degraded: a new event is held here, not written.
+    pub(crate) fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
+    }
+
+    /// Holds `event` (the outbox becomes degraded, if it was not), unless `capacity` events are
+    /// held already or the spill is closed.
+    pub(crate) fn offer(&self, event: Event, capacity: usize) -> Offer {
+        let mut held = self.lock();
+        if held.closed {
+            return Offer::Refused(Box::new(event), false);
+        }
+        let began = !held.degraded;
+        held.degraded = true;
+        self.degraded.store(true, Ordering::Release);
+        if held.events.len() >= capacity {
+            return Offer::Refused(Box::new(event), began);
+        }
+        held.events.push_back(Spilled {
+            event,
+            since: Instant::now(),
+        });
+        self.counted(&held);
+        Offer::Held { began }
+    }
+
+    /// A write failed with no event to hold (a webhook's, whose caller is told): the outbox
+    /// becomes degraded all the same; `true` when it was not (a probe is to start).
+    pub(crate) fn degrade(&self) -> bool {
+        let mut held = self.lock();
+        if held.closed {
+            return false;
+        }
+        let began = !held.degraded;
+        held.degraded = true;
+        self.degraded.store(true, Ordering::Release);
+        began
+    }
+
+    /// Up to `at_most` of the events held, oldest first.
+    pub(crate) fn take(&self, at_most: usize) -> Vec<Spilled> {
+        let mut held = self.lock();
+        let taken = held.events.len().min(at_most);
+        let events = held.events.drain(..taken).collect();
+        held.writing += taken;
+        self.counted(&held);
+        events
+    }
+
+    /// `count` events taken were written back.
+    pub(crate) fn written(&self, count: usize) {
+        let mut held = self.lock();
+        held.writing = held.writing.saturating_sub(count);
+        self.counted(&held);
+    }
+
+    /// Puts back events taken and not written, ahead of the others (their order kept); once
+    /// the spill is closed, returns them instead, for the in-memory queue.
+    pub(crate) fn put_back(&self, events: Vec<Spilled>) -> Vec<Event> {
+        let mut held = self.lock();
+        held.writing = held.writing.saturating_sub(events.len());
+        if held.closed {
+            self.counted(&held);
+            return events.into_iter().map(|spilled| spilled.event).collect();
+        }
+        for spilled in events.into_iter().rev() {
+            held.events.push_front(spilled);
+        }
+        self.counted(&held);
+        Vec::new()
+    }
+
+    /// The events held for `wait` or longer, taken out.
+    pub(crate) fn expired(&self, wait: Duration) -> Vec<Event> {
+        let mut held = self.lock();
+        let now = Instant::now();
+        let old = held
+            .events
+            .iter()
+            .take_while(|spilled| now.saturating_duration_since(spilled.since) >= wait)
+            .count();
+        let events = held
+            .events
+            .drain(..old)
+            .map(|spilled| spilled.event)
+            .collect();
+        self.counted(&held);
+        events
+    }
+
+    /// The store answers again: the outbox is healthy once nothing is held (`true`); otherwise
+    /// what is held is to be written back first.
+    pub(crate) fn recovered(&self) -> bool {
+        let mut held = self.lock();
+        if !held.events.is_empty() {
+            return false;
+        }
+        held.degraded = false;
+        self.degraded.store(false, Ordering::Release);
+        true
+    }
+
+    /// Nothing is held from now on (the outbox stops): every event held, taken out.
+    pub(crate) fn close(&self) -> Vec<Event> {
+        let mut held = self.lock();
+        held.closed = true;
+        let events = held.events.drain(..).map(|spilled| spilled.event).collect();
+        self.counted(&held);
+        events
+    }
+
+    /// Every event held, taken out, the spill left open (a flush hands them to the in-memory
+    /// queue, which it then waits for).
+    pub(crate) fn drain(&self) -> Vec<Event> {
+        let mut held = self.lock();
+        let events = held.events.drain(..).map(|spilled| spilled.event).collect();
+        self.counted(&held);
+        events
+    }
+
+    fn counted(&self, held: &Held) {
+        let len = (held.events.len() + held.writing) as u64;
+        self.len.store(len, Ordering::Relaxed);
+        metrics::spilled(len);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use affitor::client::IntoEvent as _;
+
+    use super::*;
+
+    fn lead(n: usize) -> Event {
+        affitor::Client::builder()
+            .api_key("sk_test")
+            .build()
+            .expect("a client")
+            .lead(format!("user_{n}"))
+            .into_event()
+            .expect("a valid lead")
+    }
+
+    fn key(event: &Event) -> String {
+        format!("{event:?}")
+    }
+
+    #[test]
+    fn the_first_event_held_makes_the_outbox_degraded_until_none_is_left() {
+        let spill = Spill::default();
+        assert!(!spill.is_degraded());
+        assert!(matches!(
+            spill.offer(lead(1), 2),
+            Offer::Held { began: true }
+        ));
+        assert!(matches!(
+            spill.offer(lead(2), 2),
+            Offer::Held { began: false }
+        ));
+        assert!(matches!(spill.offer(lead(3), 2), Offer::Refused(..)));
+        assert!(spill.is_degraded());
+        assert!(!spill.recovered(), "two events are still held");
+        let taken = spill.take(10);
+        assert_eq!(taken.len(), 2);
+        assert_eq!(spill.len.load(Ordering::Relaxed), 2, "being written back");
+        spill.written(2);
+        assert_eq!(spill.len.load(Ordering::Relaxed), 0);
+        assert!(spill.recovered());
+        assert!(!spill.is_degraded());
+    }
+
+    #[test]
+    fn events_put_back_go_first_in_their_order() {
+        let spill = Spill::default();
+        for n in 0..4 {
+            let _ = spill.offer(lead(n), 10);
+        }
+        let taken = spill.take(2);
+        let first: Vec<String> = taken.iter().map(|spilled| key(&spilled.event)).collect();
+        assert!(spill.put_back(taken).is_empty());
+        let again: Vec<String> = spill
+            .take(2)
+            .iter()
+            .map(|spilled| key(&spilled.event))
+            .collect();
+        assert_eq!(first, again);
+        assert_eq!(spill.len.load(Ordering::Relaxed), 4, "two held, two being written");
+        spill.written(2);
+        assert_eq!(spill.len.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_closed_spill_holds_nothing() {
+        let spill = Spill::default();
+        let _ = spill.offer(lead(1), 10);
+        assert_eq!(spill.close().len(), 1);
+        assert!(matches!(spill.offer(lead(2), 10), Offer::Refused(..)));
+        let put_back = spill.put_back(vec![Spilled {
+            event: lead(3),
+            since: Instant::now(),
+        }]);
+        assert_eq!(put_back.len(), 1, "handed back for the in-memory queue");
+    }
+}
