@@ -130,8 +130,9 @@
 //!   the rows of a relay that died (SIGKILL, a lost machine) go again within one lease, on
 //!   another relay or at the next start.
 //! - Delivery is at least once: an event whose relay died mid-send goes again when the lease
-//!   ends. A sale or a refund is safe to repeat (its transaction id is the idempotency key); a
-//!   lead is idempotent on the customer.
+//!   ends, and so does one whose batch a silent Postgres never answered (it may be in the
+//!   table; it is written again when the server answers). A sale or a refund is safe to
+//!   repeat (its transaction id is the idempotency key); a lead is idempotent on the customer.
 //! - A store that cannot keep up makes the request wait, up to
 //!   [`OutboxBuilder::enqueue_timeout`]; one that fails or is slower than that never fails the
 //!   request, and holds no later one: the outbox is degraded, its events held in memory

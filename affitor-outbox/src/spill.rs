@@ -250,7 +250,11 @@ mod tests {
             .map(|spilled| key(&spilled.event))
             .collect();
         assert_eq!(first, again);
-        assert_eq!(spill.len.load(Ordering::Relaxed), 4, "two held, two being written");
+        assert_eq!(
+            spill.len.load(Ordering::Relaxed),
+            4,
+            "two held, two being written"
+        );
         spill.written(2);
         assert_eq!(spill.len.load(Ordering::Relaxed), 2);
     }

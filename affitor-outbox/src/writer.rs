@@ -6,16 +6,19 @@
 //! concurrent requests share one commit (and, for money on SQLite, one `fsync`) instead of
 //! queueing for one each. Same on SQLite and on Postgres.
 //!
-//! An error always means the row is not in the table, so that its caller can send the event
-//! another way without sending it twice:
+//! A caller that stops waiting (past its limit) withdraws its row while the writer has not
+//! taken it: `StoreError::TimedOut`, the row is not in the table. Once the writer has taken
+//! it, what an error means depends on the store:
 //!
-//! - a caller that stops waiting (past its limit) withdraws its row only while the writer has
-//!   not taken it;
-//! - a batch is given up on only before its `COMMIT` is sent (one enqueue timeout after the
-//!   writer took it): every row in it fails, and nothing of it is in the table; once `COMMIT`
-//!   is sent, the batch is waited for to its end, and its answer is each row's.
-//!
-//! So a caller waits at most about twice the enqueue timeout, plus one commit.
+//! - SQLite: the batch is waited for to its end (a local file answers), and an error means it
+//!   was rolled back: nothing of it is in the table, so the event can go another way without
+//!   going twice. A caller waits at most about twice the enqueue timeout, plus one commit;
+//! - Postgres: the caller waits no longer than its limit (`StoreError::Unanswered`): a server
+//!   gone silent holds no request. The row may or may not be in the table; its event is held
+//!   for a write-back (`crate::recover`), and may be sent twice: a lead is idempotent on its
+//!   customer, a sale and a refund on their transaction id. The writer gives the batch up too,
+//!   its connection closed and never used again, a second past the server's own statement
+//!   timeout (which rolls it back when the server still answers).
 //!
 //! While this process's relay runs, the writer offers it as many rows as it has free send
 //! slots: a row offered and preceded by no live row of its transaction or customer is leased to
@@ -46,6 +49,9 @@ const QUEUE: usize = 4 * MAX_BATCH;
 #[derive(Debug)]
 pub(crate) struct Writer {
     rows: mpsc::Sender<Pending>,
+    /// Whether a caller stops waiting at its limit even for a row in a batch under way
+    /// (Postgres), rather than waiting for the batch's end (SQLite).
+    bounded: bool,
 }
 
 /// A row waiting for the writer, and where to say how its transaction went.
@@ -79,6 +85,11 @@ impl Writer {
     pub(crate) fn start(inner: &Arc<Inner>) -> Self {
         let (rows, pending) = mpsc::channel(QUEUE);
         let weak = Arc::downgrade(inner);
+        // A local file answers: its batches are waited for; a server may go silent.
+        #[cfg(feature = "postgres")]
+        let bounded = matches!(&inner.store, Store::Postgres(_));
+        #[cfg(not(feature = "postgres"))]
+        let bounded = false;
         match &inner.store {
             #[cfg(feature = "sqlite")]
             Store::Sqlite(store) => match store.take_writer() {
@@ -105,7 +116,7 @@ impl Writer {
                 tokio::spawn(write_batches(weak, pending));
             }
         }
-        Self { rows }
+        Self { rows, bounded }
     }
 
     /// Writes `event` with `facts` (one transaction with the rows that wait with it), its event
@@ -135,9 +146,9 @@ impl Writer {
 
     /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row
     /// is withdrawn if the writer has not taken it yet ([`StoreError::TimedOut`]: it will
-    /// never be written); once taken, its batch is waited for, which gives up only before its
-    /// `COMMIT`: an error always means the row is not in the table. `event` is the row's, for
-    /// this process's relay (`None`: the row waits for a claim).
+    /// never be written); once taken, see the module docs ([`StoreError::Unanswered`] on
+    /// Postgres). `event` is the row's, for this process's relay (`None`: the row waits for a
+    /// claim).
     pub(crate) async fn write(
         &self,
         row: NewRow,
@@ -161,6 +172,7 @@ impl Writer {
         let outcome = match tokio::time::timeout_at(until, &mut committed).await {
             Ok(outcome) => outcome,
             Err(_) if leave_waiting(&state, WITHDRAWN) => return Err(StoreError::TimedOut),
+            Err(_) if self.bounded => return Err(StoreError::Unanswered),
             // The writer has the row in a batch: how it ends is the answer.
             Err(_) => committed.await,
         };

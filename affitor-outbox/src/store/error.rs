@@ -10,6 +10,11 @@ pub(crate) enum StoreError {
     /// no free connection): nothing of it is in the table.
     #[error("the store did not answer in time")]
     TimedOut,
+    /// The store did not answer a batch the writer had sent within the enqueue timeout (a
+    /// silent Postgres): the row may or may not be in the table. Its event is written again
+    /// once the store answers (at least once: a repeat is harmless to the API).
+    #[error("the store did not answer in time; the event may be stored already, and goes again")]
+    Unanswered,
     /// The thread or task that writes to the store has stopped: nothing more is written.
     #[error("the outbox's writer has stopped")]
     Stopped,
@@ -46,6 +51,7 @@ impl StoreError {
     pub(crate) fn of_batch(error: &Arc<StoreError>) -> Self {
         match **error {
             Self::TimedOut => Self::TimedOut,
+            Self::Unanswered => Self::Unanswered,
             Self::Stopped => Self::Stopped,
             _ => Self::Batch(Arc::clone(error)),
         }
@@ -65,7 +71,7 @@ impl StoreError {
                 Ok(error) => error.into_source(),
                 Err(shared) => Box::new(Self::Batch(shared)),
             },
-            error @ (Self::TimedOut | Self::Stopped) => Box::new(error),
+            error @ (Self::TimedOut | Self::Unanswered | Self::Stopped) => Box::new(error),
         }
     }
 }

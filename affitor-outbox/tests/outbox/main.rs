@@ -22,6 +22,8 @@ mod order;
 mod payments;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod proxy;
 #[cfg(feature = "sqlite")]
 mod recovery;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

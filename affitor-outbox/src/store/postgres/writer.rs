@@ -88,13 +88,17 @@ pub(super) struct WriterConnection {
 /// on it, rather than the batch waiting for TCP to give up.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// How long past a batch's deadline the writer waits for a server that does not answer.
+const SILENCE: Duration = Duration::from_secs(1);
+
 impl PostgresStore {
     /// Writes `rows` in one statement, its own transaction, in their order, on the writer's
     /// connection, and answers how each was written (none, when none was offered to the
-    /// relay); gives up at `give_up_at` only before the statement is sent
-    /// ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table). Once it is, its end is
-    /// waited for: the server cancels it past the statement timeout (the enqueue timeout), and
-    /// an error means it was rolled back.
+    /// relay); gives up at `give_up_at` before the statement is sent
+    /// ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table). Once it is, the server
+    /// cancels it past the statement timeout (the enqueue timeout), and an error means it was
+    /// rolled back; a server that does not answer at all is given up on [`SILENCE`] later (an
+    /// I/O timeout: the outcome is unknown, the connection closed).
     ///
     /// A batch without money (leads, clicks) is committed with `synchronous_commit = off`, as
     /// SQLite's are with `synchronous=NORMAL`: it survives the app's crash (the server has it),
@@ -113,7 +117,12 @@ impl PostgresStore {
         let mut writer = self.ready_writer(slot.take(), give_up_at).await?;
         let money = rows.iter().any(|row| row.is_money());
         writer.set_synchronous_commit(money, give_up_at).await?;
-        let inserted = writer.write(rows, lease).await?;
+        // A server that stopped answering (a partition, a failover) is given up on a second
+        // after its own statement timeout would have cancelled the batch: the connection is
+        // dropped with `writer`, never reused, and the batch's outcome is unknown.
+        let inserted = tokio::time::timeout_at(give_up_at + SILENCE, writer.write(rows, lease))
+            .await
+            .map_err(|_| sqlx::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
         writer.answered = Instant::now();
         *slot = Some(writer);
         Ok(inserted)
