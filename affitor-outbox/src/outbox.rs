@@ -418,8 +418,9 @@ impl Outbox {
 ///   [`Outbox::waiting`].
 /// - [`Client::flush`](affitor::Client::flush) (and `affitor_tower::FlushLayer`): waits until
 ///   the events this process handed over are committed in the store (the writes under way),
-///   then for the in-memory queue (the events that fell back to it); never for rows other
-///   processes wrote, nor for the relay's sends. A response a flush let go then means
+///   then for the in-memory queue (the events that fell back to it, and those held in memory
+///   for a failing store, which a flush hands to it: a Lambda may freeze next); never for rows
+///   other processes wrote, nor for the relay's sends. A response a flush let go then means
 ///   *stored*: the relay, here or in a process of its own, delivers it. Its `pending` counts
 ///   the writes still under way and the rows being sent; the rows waiting in the store are
 ///   [`Outbox::waiting`].

@@ -193,3 +193,26 @@ async fn a_shutdown_while_the_store_fails_hands_what_is_held_to_the_memory_queue
     assert_eq!((stats.spilled, stats.fell_back), (0, held), "{stats:?}");
     assert_eq!(mock.sales().len() as u64, held);
 }
+
+/// A flush (a Lambda's, before it may freeze) while the store fails: what memory holds goes to
+/// the in-memory queue, which the flush waits for.
+#[tokio::test]
+async fn a_flush_while_the_store_fails_sends_what_is_held() {
+    let (mock, _) = stand_in().await;
+    let direct = patient_client(&mock);
+    let path = sqlite_path("full-flush");
+    ballast(&path, 200 * 1024);
+    let outbox = Outbox::builder(direct.clone())
+        .max_file_size(LIMIT)
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let client = direct.with_backend(outbox.clone());
+    fill(&outbox, &mock, &client, 0).await;
+    let held = outbox.stats().spilled;
+    client.flush(Duration::from_secs(10)).await;
+    let stats = outbox.stats();
+    assert_eq!((stats.spilled, stats.fell_back), (0, held), "{stats:?}");
+    assert_eq!(mock.sales().len() as u64, held);
+}
