@@ -247,12 +247,13 @@ impl OutboxBuilder {
 
     /// How long [`Outbox::enqueue`] waits for the store to take the event (default 2 s) before
     /// it holds it in memory for a write-back instead (see [`max_spilled`](Self::max_spilled)):
-    /// the backpressure of a store that
-    /// cannot keep up. Rows are written in batches, one transaction each, by one writer task: the
-    /// enqueue waits this long for the writer to take its row into a batch, and a batch is
-    /// given up on only before its `COMMIT`, this long after the writer took it. A commit under
-    /// way is waited for to its end, so that an event never goes both ways (twice): a request
-    /// waits at most about twice this timeout, plus one commit.
+    /// the backpressure of a store that cannot keep up. Rows are written in batches, one
+    /// transaction each, by one writer: the enqueue waits this long for its row's batch. On
+    /// SQLite, a batch the writer has taken is waited for to its end (a local file answers),
+    /// so that an event never goes both ways: a request waits at most about twice this
+    /// timeout, plus one commit. On Postgres, the request waits no longer than this timeout (a
+    /// server may go silent mid-batch): an event whose batch did not answer in time may be
+    /// stored and written again, delivered at least once.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
