@@ -188,8 +188,10 @@ pub enum Action {
     Ignore(Ignored),
     /// A sale or refund event with a field this module cannot read (named), without which
     /// sending it could record the wrong amount: an amount without its currency (which the API
-    /// would take for USD), or a refund that does not say it is full and whose amount is
-    /// unreadable (which would reverse the whole commission). Nothing is sent, and
+    /// would take for USD), a refund that does not say it is full and whose amount is
+    /// unreadable (which would reverse the whole commission), or an amount in a currency whose
+    /// minor unit affitor does not know for the provider (a guess could pay a hundred times the
+    /// sale; a warning names the currency). Nothing is sent, and
     /// [`track`](ProviderEvent::track) answers 500 so that the provider keeps the event. The
     /// provider's payload changed: report it, with the event.
     Unreadable(&'static str),

@@ -73,7 +73,7 @@
 //! | An amount in a currency the API does not take, and no [`CurrencyConverter`] with a rate for it: nothing is sent | `Failed`, `UnsupportedCurrency` | 500 |
 //! | A sale recorded whose commission Affitor failed to create (a redelivery would be answered 409): logged at `error`, for Affitor support | `Failed`, `CommissionNotCreated` | 200 |
 //! | Affitor refused the call (a 4xx: a wrong base URL, a redirect, an amount it does not take) | `Failed`, `Rejected` | 500 |
-//! | A sale or refund whose amount or currency cannot be read: an amount without its currency would be taken for USD, a partial refund without its amount would reverse the whole commission | `Unreadable` | 500 |
+//! | A sale or refund whose amount or currency cannot be read: an amount without its currency would be taken for USD, a partial refund without its amount would reverse the whole commission, an amount in a currency whose minor unit affitor does not know for the provider could pay a hundred times the sale (logged at `warn`, naming the currency) | `Unreadable` | 500 |
 //! | Affitor could not be reached, failed, or refused the key: a later attempt can succeed | `Failed`, retryable | 503 |
 //! | A missing, malformed, wrong or expired signature; a tampered body; a body that is not JSON or not an event | `Rejected` | 400 |
 //! | A body over the limit (1 MiB unless set) | `Rejected` | 413 |
@@ -135,6 +135,12 @@
 //! | downgrade credit | nothing: no payment | nothing: a `credit` adjustment | nothing: no payment | nothing: no payment |
 //!
 //! # Currencies
+//!
+//! Each provider's amounts are read as that provider counts the currency's minor units, from a
+//! table of the currencies it is known to sell in (Stripe's ISK and UGX are two-decimal in its
+//! API, ISO's have none). An amount in a currency not in the provider's table is refused, never
+//! guessed: the event is answered 500 and the provider keeps it, and a warning names the
+//! currency; update affitor (or report the currency), then resend the event.
 //!
 //! The Affitor API takes USD, EUR and VND. A sale or a partial refund in another currency is
 //! converted before it is sent, with the verifier's
