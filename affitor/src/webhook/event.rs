@@ -13,6 +13,7 @@ use crate::{
 };
 
 use super::currency;
+use super::refunds::RefundId;
 
 /// A verified webhook event, and what it asks of Affitor.
 ///
@@ -340,6 +341,9 @@ pub struct Refund {
     pub currency: Option<Currency>,
     /// Why, when the provider says: a dispute's reason, for example.
     pub reason: Option<String>,
+    /// What tells this refund from the sale's others (the provider's id of the refund, or the
+    /// sale's refunded total); `None`: the event's id stands for it.
+    pub(super) identity: Option<RefundId>,
 }
 
 impl Refund {
@@ -434,9 +438,11 @@ pub enum Ignored {
     /// (`is_recurring: false`): the verifier remembers the trial in its
     /// [`PaymentState`](super::PaymentState).
     TrialStarted(String),
-    /// A delivery stored before, delivered again (the provider retried, or, for Lemon Squeezy,
-    /// which signs no timestamp, a replay): a [`PaymentState`](super::PaymentState) that stores
-    /// events remembers the deliveries it stored, and takes each once.
+    /// A delivery handled before, delivered again (the provider retried, or, for Lemon Squeezy,
+    /// which signs no timestamp, a replay): the verifier's [`PaymentState`](super::PaymentState)
+    /// remembers the deliveries it stored, and those whose facts it kept (a trial's start, a
+    /// refund, a payment's link), and takes each once: a replay never writes its facts again
+    /// over what came since (a trial paid since stays paid).
     Replayed,
 }
 

@@ -100,7 +100,8 @@
 //! in `affitor_webhook_events_total{provider, result}`: `tracked`, `stored` (written in a
 //! an outbox), `ignored`, `kept` (answered 5xx), `refused` (400 or 413), and `attention`
 //! for what is acknowledged without its effect and needs a person (a commission not created, a
-//! refund of a sale Affitor never recorded, a won dispute, a missing field). Alert on any `attention`, and on
+//! refund of a sale Affitor never recorded, a further refund of a sale, a won dispute, a
+//! missing field). Alert on any `attention`, and on
 //! `kept` that keeps rising (a refund before its sale is kept a while, as it should be).
 //!
 //! # Partial refunds
@@ -108,9 +109,13 @@
 //! A partial refund deducts its share of the sale's commission. Affitor reverses a sale's
 //! commission once: a second refund of the same sale (a partial one, then the rest) is
 //! answered `skipped`, and the rest of the commission stays paid. Whatever the API answers,
-//! the verifier's [`PaymentState`] remembers each sale's first refund, and a second one is
-//! logged at `warn` with both events' ids and counted `attention`: adjust that commission in
-//! the Affitor dashboard.
+//! the verifier's [`PaymentState`] remembers each sale's refunds by their own identity
+//! (Stripe's refund or dispute id, or the charge's refunded total; Paddle's adjustment id; the
+//! order's refunded total for Polar and Lemon Squeezy). The same refund again, a redelivery or
+//! its twin event (Stripe's `refund.created` and `charge.refunded`, a dispute's `created` and
+//! lost `closed`, Paddle's two approved events of one adjustment), is no second refund; a
+//! further refund of the sale (or a chargeback after a refund) is logged at `warn` with the
+//! events' ids and counted `attention`, once: adjust that commission in the Affitor dashboard.
 //!
 //! # A subscription's life
 //!
@@ -279,11 +284,12 @@
 //!   waited in any queue); one in the future is accepted, as for Stripe.
 //! - Lemon Squeezy: the `X-Signature` header, the hex HMAC-SHA256 of the body keyed by the
 //!   signing secret's bytes. It signs no timestamp, so no replay window applies: a replayed
-//!   delivery is a redelivery, recorded once under its transaction id. A payment state
-//!   that stores events (an outbox) remembers the deliveries it stored (by their signature,
-//!   30 days; other providers' by their event id), and a replay is acknowledged without being
-//!   stored again ([`Ignored::Replayed`]); without one, it is sent again, and Affitor records
-//!   it once.
+//!   delivery is a redelivery, recorded once under its transaction id. The verifier's payment
+//!   state remembers the deliveries it stored (an outbox), and those whose facts it kept (a
+//!   trial's start, a refund, a payment's link), for 30 days (Lemon Squeezy's by their
+//!   signature, other providers' by their event id): a replay of one is acknowledged without
+//!   effect ([`Ignored::Replayed`]). A sale sent inline is sent again, and Affitor records it
+//!   once.
 //!
 //! Each takes several secrets, so that a rotated secret and its successor are accepted
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.
@@ -343,6 +349,7 @@ mod links;
 mod paddle;
 mod payload;
 pub(crate) mod polar;
+mod refunds;
 pub(crate) mod signature;
 mod state;
 mod stripe;

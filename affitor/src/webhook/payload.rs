@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::currency::Exponents;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::event::{Action, Ignored, Refund, Sale};
+use super::refunds::RefundId;
 use crate::{
     ClickId,
     client::{Currency, SaleType},
@@ -401,16 +402,19 @@ impl Refunded {
             amount_cents,
             currency,
             reason: refund.reason,
+            identity: refund.identity,
         })
     }
 }
 
-/// What a refund names besides its amount: its sale's keys, its reason, and the names of the
+/// What a refund names besides its amount: its sale's keys, its reason, its identity, and the names of the
 /// provider's amount and currency fields (for the reason an event is not sent).
 pub(super) struct RefundKeys {
     pub(super) transaction_id: String,
     pub(super) other_transaction_id: Option<String>,
     pub(super) reason: Option<String>,
+    /// What tells this refund from the sale's others.
+    pub(super) identity: Option<RefundId>,
     pub(super) fields: RefundFields,
 }
 
