@@ -440,9 +440,9 @@ pub enum Ignored {
     TrialStarted(String),
     /// A delivery handled before, delivered again (the provider retried, or, for Lemon Squeezy,
     /// which signs no timestamp, a replay): the verifier's [`PaymentState`](super::PaymentState)
-    /// remembers the deliveries it stored, and those whose facts it kept (a trial's start, a
-    /// refund, a payment's link), and takes each once: a replay never writes its facts again
-    /// over what came since (a trial paid since stays paid).
+    /// remembers the deliveries it stored, and those that asked nothing but showed facts (a
+    /// trial's start, a payment's link), and takes each once: a replay never writes its facts
+    /// again over what came since (a trial paid since stays paid).
     Replayed,
 }
 

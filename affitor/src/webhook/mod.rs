@@ -285,11 +285,11 @@
 //! - Lemon Squeezy: the `X-Signature` header, the hex HMAC-SHA256 of the body keyed by the
 //!   signing secret's bytes. It signs no timestamp, so no replay window applies: a replayed
 //!   delivery is a redelivery, recorded once under its transaction id. The verifier's payment
-//!   state remembers the deliveries it stored (an outbox), and those whose facts it kept (a
-//!   trial's start, a refund, a payment's link), for 30 days (Lemon Squeezy's by their
+//!   state remembers the deliveries it stored (an outbox), and those that asked nothing but
+//!   showed facts (a trial's start, a payment's link), for 30 days (Lemon Squeezy's by their
 //!   signature, other providers' by their event id): a replay of one is acknowledged without
-//!   effect ([`Ignored::Replayed`]). A sale sent inline is sent again, and Affitor records it
-//!   once.
+//!   effect ([`Ignored::Replayed`]). A sale or refund sent inline is sent again, and Affitor
+//!   records it once.
 //!
 //! Each takes several secrets, so that a rotated secret and its successor are accepted
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.

@@ -429,13 +429,14 @@ impl ProviderEvent {
     /// Keeps `facts` in the payment state, and answers `tracked`; or, when they cannot be kept,
     /// a failure, so that the provider delivers the event again and they are kept then.
     ///
-    /// A delivery handled whose facts are kept is remembered with them, as a stored one is: its
-    /// redelivery is acknowledged, and never writes them again over what came since.
+    /// A delivery that asks nothing of Affitor and shows facts (a trial's start, a payment's
+    /// link) is remembered with them, as a stored one is: its redelivery is acknowledged, and
+    /// never writes them again over what came since.
     async fn keep(&self, mut facts: Vec<Fact>, tracked: Tracked) -> Tracked {
         if facts.is_empty() {
             return tracked;
         }
-        if tracked.status() == StatusCode::OK {
+        if matches!(tracked, Tracked::Ignored(_)) {
             facts.extend(self.delivery_fact());
         }
         match self.tracking.state.remember(&facts).await {
