@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use affitor::client::ErrorKind;
 use affitor::readiness::{Gate, GateReport, GateStatus, Readiness};
-use affitor::webhook::{LemonSqueezy, Paddle, Polar, Provider, Stripe};
-use affitor::{Client, Error};
+use affitor::webhook::{LemonSqueezy, Paddle, Polar, Provider, SecretShape, Stripe};
+use affitor::{Client, Error, ErrorReport};
 use affitor_outbox::{Outbox, OutboxError};
 use serde_json::{Value, json};
 
 use crate::output::{Output, Status};
-use crate::readiness::{gate_name, next_action, state_name};
+use crate::readiness::{next_action, state_name};
 use crate::{API_KEY_VARIABLE, api_client, env_var};
 
 /// The variable of the outbox's location, as the examples and `Outbox::open` read it.
@@ -122,10 +122,10 @@ async fn checks() -> Vec<Check> {
         }
     }
     checks.push(outbox(env_var(OUTBOX_VARIABLE).as_deref()).await);
-    checks.push(webhook_secret::<Stripe>(stripe_secret));
-    checks.push(webhook_secret::<Polar>(polar_secret));
-    checks.push(webhook_secret::<Paddle>(paddle_secret));
-    checks.push(webhook_secret::<LemonSqueezy>(lemon_squeezy_secret));
+    checks.push(webhook_secret::<Stripe>());
+    checks.push(webhook_secret::<Polar>());
+    checks.push(webhook_secret::<Paddle>());
+    checks.push(webhook_secret::<LemonSqueezy>());
     checks
 }
 
@@ -240,14 +240,8 @@ pub(crate) fn gates(readiness: &Readiness) -> Vec<Check> {
 }
 
 fn gate_check(gate: &Gate, report: &GateReport) -> Check {
-    let name = format!("gate: {}", gate_name(gate));
-    let mut detail = match &report.status {
-        GateStatus::Pass => "pass".to_owned(),
-        GateStatus::Fail => "fail".to_owned(),
-        GateStatus::Unknown => "unknown".to_owned(),
-        GateStatus::Other(status) => status.clone(),
-        _ => "unknown".to_owned(),
-    };
+    let name = format!("gate: {gate}");
+    let mut detail = report.status.to_string();
     for extra in [&report.detail, &report.mode].into_iter().flatten() {
         detail = format!("{detail} ({extra})");
     }
@@ -311,9 +305,8 @@ async fn outbox(location: Option<&str>) -> Check {
             outbox.shutdown(Duration::from_secs(2)).await;
             Check::new(NAME, Status::Pass, detail)
         }
-        Ok(Err(error)) => {
-            Check::new(NAME, Status::Fail, with_causes(&error)).fix(outbox_fix(&error))
-        }
+        Ok(Err(error)) => Check::new(NAME, Status::Fail, ErrorReport::new(&error).to_string())
+            .fix(outbox_fix(&error)),
         Err(_) => Check::new(
             NAME,
             Status::Fail,
@@ -324,28 +317,6 @@ async fn outbox(location: Option<&str>) -> Check {
         )
         .fix("check that the database is up and reachable from this machine"),
     }
-}
-
-/// `error`'s message on one line, followed by its causes (`source()`, each in turn) that it
-/// does not already say: the library's message says what failed and what to do, the causes
-/// what the database or the system answered.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut causes: Vec<String> = Vec::new();
-    let mut said = text.clone();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !cause_text.is_empty() && !said.contains(&cause_text) {
-            causes.push(cause_text.clone());
-        }
-        said = cause_text;
-        source = cause.source();
-    }
-    if !causes.is_empty() {
-        text = format!("{text} (cause: {})", causes.join(": "));
-    }
-    text.replace('\n', " ")
 }
 
 /// What to do about an outbox that did not open.
@@ -380,7 +351,7 @@ fn sqlite_path(location: &str) -> Option<&str> {
 
 /// A provider's webhook secrets (several, comma-separated, during a rotation), each checked
 /// against the shape the provider issues; never shown.
-fn webhook_secret<P: Provider>(shape: fn(&str) -> Shape) -> Check {
+fn webhook_secret<P: Provider>() -> Check {
     let name = format!("{} webhook secret", P::NAME);
     let variable = P::SECRET_VARIABLE;
     let Some(value) = env_var(variable) else {
@@ -393,148 +364,43 @@ fn webhook_secret<P: Provider>(shape: fn(&str) -> Shape) -> Check {
             ),
         );
     };
-    secrets_check(name, variable, &value, shape)
+    secrets_check::<P>(name, &value)
 }
 
-fn secrets_check(name: String, variable: &str, value: &str, shape: fn(&str) -> Shape) -> Check {
+fn secrets_check<P: Provider>(name: String, value: &str) -> Check {
+    let variable = P::SECRET_VARIABLE;
     // Split as the verifier splits it: commas and whitespace.
-    let secrets: Vec<&str> = value
+    let shapes: Vec<SecretShape> = value
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|secret| !secret.is_empty())
+        .map(P::secret_shape)
         .collect();
-    let count = match secrets.len() {
+    let count = match shapes.len() {
         1 => "1 secret".to_owned(),
         n => format!("{n} secrets (a rotation)"),
     };
-    let shapes: Vec<(usize, Shape)> = secrets
-        .iter()
-        .enumerate()
-        .map(|(index, secret)| (index, quoted(secret).unwrap_or_else(|| shape(secret))))
-        .collect();
     let worst = shapes
         .iter()
-        .find(|(_, shape)| matches!(shape, Shape::Wrong(_)))
-        .or_else(|| {
-            shapes
-                .iter()
-                .find(|(_, shape)| matches!(shape, Shape::Unusual(_)))
-        });
-    let which = |index: usize| match secrets.len() {
+        .position(|shape| matches!(shape, SecretShape::Wrong(_)))
+        .or_else(|| shapes.iter().position(|shape| *shape != SecretShape::Usual));
+    let which = |index: usize| match shapes.len() {
         1 => variable.to_owned(),
         _ => format!("{variable}'s secret #{}", index + 1),
     };
-    match worst {
-        Some((index, Shape::Wrong(problem))) => {
-            Check::new(name, Status::Fail, format!("{}: {problem}", which(*index)))
+    match worst.map(|index| (index, shapes[index])) {
+        Some((index, SecretShape::Wrong(why))) => {
+            Check::new(name, Status::Fail, format!("{}: {why}", which(index)))
                 .fix("copy the endpoint's signing secret from the provider's dashboard")
         }
-        Some((index, Shape::Unusual(problem))) => {
-            Check::new(name, Status::Warn, format!("{}: {problem}", which(*index))).fix(format!(
+        Some((index, SecretShape::Unusual(why))) => {
+            Check::new(name, Status::Warn, format!("{}: {why}", which(index))).fix(format!(
                 "check it is the endpoint's signing secret ({count})"
             ))
         }
-        Some((_, Shape::Expected)) | None => Check::new(
+        _ => Check::new(
             name,
             Status::Pass,
             format!("{variable}: {count}, in the provider's shape"),
-        ),
-    }
-}
-
-/// How a secret compares with the shape its provider issues.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Shape {
-    /// As the provider issues it.
-    Expected,
-    /// Not the usual shape, but it may work: worth a look.
-    Unusual(String),
-    /// Not a signing secret of this provider: every signature will be refused.
-    Wrong(String),
-}
-
-/// A secret in quotes: the quotes are part of it, and every signature will be refused.
-fn quoted(secret: &str) -> Option<Shape> {
-    let quote = |c: char| c == '"' || c == '\'';
-    (secret.starts_with(quote) || secret.ends_with(quote)).then(|| {
-        Shape::Wrong("is in quotes, which become part of the secret: remove them".to_owned())
-    })
-}
-
-/// `whsec_` and at least 16 letters and digits: Stripe's endpoint secret (Dashboard →
-/// Webhooks, or `stripe listen`).
-fn stripe_secret(secret: &str) -> Shape {
-    match secret.strip_prefix("whsec_") {
-        Some(rest) if rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            Shape::Expected
-        }
-        Some(_) => {
-            Shape::Wrong("starts with whsec_ but is cut short or holds other characters".to_owned())
-        }
-        None if ["sk_", "rk_", "pk_"]
-            .iter()
-            .any(|key| secret.starts_with(key)) =>
-        {
-            Shape::Wrong(
-                "is a Stripe API key, not the endpoint's signing secret (whsec_...)".to_owned(),
-            )
-        }
-        None => {
-            Shape::Wrong("does not start with whsec_, as Stripe's signing secrets do".to_owned())
-        }
-    }
-}
-
-/// `polar_whs_...` as Polar issues it, or a Standard Webhooks `whsec_<base64>`; Polar's SDK
-/// takes any string, so another shape is only unusual.
-fn polar_secret(secret: &str) -> Shape {
-    if let Some(rest) = secret.strip_prefix("polar_whs_") {
-        return if rest.len() >= 16 {
-            Shape::Expected
-        } else {
-            Shape::Unusual("starts with polar_whs_ but is short".to_owned())
-        };
-    }
-    if let Some(rest) = secret.strip_prefix("whsec_") {
-        let base64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
-        return if !rest.is_empty() && rest.bytes().all(base64) {
-            Shape::Expected
-        } else {
-            Shape::Unusual("starts with whsec_ but what follows is not base64".to_owned())
-        };
-    }
-    if ["polar_oat_", "polar_pat_", "polar_at_"]
-        .iter()
-        .any(|token| secret.starts_with(token))
-    {
-        return Shape::Wrong("is a Polar access token, not the webhook's secret".to_owned());
-    }
-    Shape::Unusual("does not start with polar_whs_, as Polar's webhook secrets do".to_owned())
-}
-
-/// `pdl_ntfset_...`: a Paddle notification destination's secret key.
-fn paddle_secret(secret: &str) -> Shape {
-    if secret.starts_with("pdl_ntfset_") && secret.len() >= "pdl_ntfset_".len() + 16 {
-        return Shape::Expected;
-    }
-    if secret.contains("_apikey_") {
-        return Shape::Wrong(
-            "is a Paddle API key, not the notification destination's secret key".to_owned(),
-        );
-    }
-    Shape::Unusual(
-        "does not look like a notification destination's secret key (pdl_ntfset_...)".to_owned(),
-    )
-}
-
-/// The signing secret chosen in Lemon Squeezy's dashboard: 6 to 40 characters.
-fn lemon_squeezy_secret(secret: &str) -> Shape {
-    match secret.chars().count() {
-        0..6 => Shape::Wrong(
-            "is shorter than the 6 characters Lemon Squeezy asks of a signing secret".to_owned(),
-        ),
-        6..=40 => Shape::Expected,
-        _ => Shape::Unusual(
-            "is longer than the 40 characters Lemon Squeezy takes for a signing secret".to_owned(),
         ),
     }
 }
@@ -559,71 +425,27 @@ mod tests {
     }
 
     #[test]
-    fn stripe_secrets() {
-        assert_eq!(
-            stripe_secret("whsec_0123456789abcdefABCDEF0123456789"),
-            Shape::Expected
-        );
-        assert!(matches!(stripe_secret("whsec_short"), Shape::Wrong(_)));
-        assert!(
-            matches!(stripe_secret("sk_live_abc"), Shape::Wrong(problem) if problem.contains("API key"))
-        );
-        assert!(matches!(stripe_secret("my_secret"), Shape::Wrong(_)));
-    }
-
-    #[test]
-    fn polar_secrets() {
-        assert_eq!(
-            polar_secret("polar_whs_0123456789abcdefghij"),
-            Shape::Expected
-        );
-        assert_eq!(
-            polar_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
-            Shape::Expected
-        );
-        assert!(matches!(polar_secret("polar_oat_abc"), Shape::Wrong(_)));
-        assert!(matches!(polar_secret("anything"), Shape::Unusual(_)));
-    }
-
-    #[test]
-    fn paddle_and_lemon_squeezy_secrets() {
-        assert_eq!(
-            paddle_secret("pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5vEI"),
-            Shape::Expected
-        );
-        assert!(matches!(
-            paddle_secret("pdl_live_apikey_01abc"),
-            Shape::Wrong(_)
-        ));
-        assert!(matches!(paddle_secret("something"), Shape::Unusual(_)));
-        assert!(matches!(lemon_squeezy_secret("abc"), Shape::Wrong(_)));
-        assert_eq!(lemon_squeezy_secret("a-signing-secret"), Shape::Expected);
-        assert!(matches!(
-            lemon_squeezy_secret(&"x".repeat(41)),
-            Shape::Unusual(_)
-        ));
-    }
-
-    #[test]
     fn a_rotation_is_checked_secret_by_secret_and_the_worst_is_told() {
         let name = || "Stripe webhook secret".to_owned();
-        let variable = "STRIPE_WEBHOOK_SECRET";
         let good = "whsec_0123456789abcdefABCDEF0123456789";
-        let two = secrets_check(name(), variable, &format!("{good}, {good}"), stripe_secret);
+        let two = secrets_check::<Stripe>(name(), &format!("{good}, {good}"));
         assert_eq!(two.status, Status::Pass);
         assert!(two.detail.contains("2 secrets"), "{two:?}");
-        let bad = secrets_check(
-            name(),
-            variable,
-            &format!("{good},sk_live_s3cret"),
-            stripe_secret,
-        );
+        let bad = secrets_check::<Stripe>(name(), &format!("{good},sk_live_s3cret"));
         assert_eq!(bad.status, Status::Fail);
         assert!(bad.detail.contains("secret #2"), "{bad:?}");
         assert!(!format!("{bad:?}").contains("s3cret"), "{bad:?}");
-        let quoted = secrets_check(name(), variable, &format!("\"{good}\""), stripe_secret);
+        let quoted = secrets_check::<Stripe>(name(), &format!("\"{good}\""));
         assert_eq!(quoted.status, Status::Fail);
         assert!(quoted.detail.contains("quotes"), "{quoted:?}");
+        // A wrong secret is told before an unusual one, whichever comes first.
+        let polar = || "Polar webhook secret".to_owned();
+        let wrong = secrets_check::<Polar>(polar(), "anything,polar_oat_s3cret");
+        assert_eq!(wrong.status, Status::Fail);
+        assert!(wrong.detail.contains("secret #2"), "{wrong:?}");
+        let unusual = secrets_check::<Polar>(polar(), "polar_whs_0123456789abcdefghij,anything");
+        assert_eq!(unusual.status, Status::Warn);
+        assert!(unusual.detail.contains("secret #2"), "{unusual:?}");
     }
 
     #[test]
@@ -647,7 +469,7 @@ mod tests {
             location: "postgres://db/x".to_owned(),
             source: Box::new(Driver(refused)),
         };
-        let text = with_causes(&error);
+        let text = ErrorReport::new(&error).to_string();
         assert!(
             text.starts_with("could not open the Affitor outbox at postgres://db/x"),
             "{text}"

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use affitor::Client;
-use affitor::client::RetryPolicy;
+use affitor::client::{ClientBuilder, RetryPolicy};
 use clap::{Parser, Subcommand};
 
 use crate::output::Output;
@@ -94,29 +94,22 @@ fn env_var(name: &str) -> Option<String> {
         .filter(|value| !value.trim().is_empty())
 }
 
-/// The client of the API the environment names, as `Client::from_env` reads it (the key from
-/// `AFFITOR_API_KEY`, the URL from `AFFITOR_API_URL` or `AFFITOR_API_BASE`), with the CLI's
+/// The client of the API the environment names, as `Client::from_env` reads it, with the CLI's
 /// user agent and retries that keep a person waiting seconds, not minutes.
 ///
 /// # Errors
 ///
 /// `MissingApiKey` when `AFFITOR_API_KEY` is unset, and the errors of `ClientBuilder::build`.
 fn api_client() -> Result<Client, affitor::Error> {
-    let mut builder = Client::builder()
+    ClientBuilder::from_env()
         .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(10))
         .retry(
             RetryPolicy::default()
                 .max_attempts(3)
                 .deadline(Duration::from_secs(25)),
-        );
-    if let Some(key) = env_var(API_KEY_VARIABLE) {
-        builder = builder.api_key(key);
-    }
-    if let Some(url) = env_var("AFFITOR_API_URL").or_else(|| env_var("AFFITOR_API_BASE")) {
-        builder = builder.base_url(url);
-    }
-    builder.build()
+        )
+        .build()
 }
 
 #[cfg(test)]

@@ -1,20 +1,7 @@
-//! What the readiness verdict says, in the words the commands print: the names of its gates and
-//! states, and what each `next_action` asks.
+//! What the readiness verdict says, in the words the commands print: what each `next_action`
+//! asks, and the state (the gates' and states' names are the core's `as_str`).
 
-use affitor::readiness::{Gate, Readiness, ReadinessState};
-
-/// A gate's name, as the API writes it.
-pub(crate) fn gate_name(gate: &Gate) -> &str {
-    match gate {
-        Gate::Profile => "profile",
-        Gate::Economics => "economics",
-        Gate::Payout => "payout",
-        Gate::Tracking => "tracking",
-        Gate::Live => "live",
-        Gate::Other(name) => name,
-        _ => "other",
-    }
-}
+use affitor::readiness::Readiness;
 
 /// What a gate's `next_action` asks, in words, with the code itself.
 pub(crate) fn next_action(action: &str, endpoint: Option<&str>) -> String {
@@ -36,16 +23,10 @@ pub(crate) fn next_action(action: &str, endpoint: Option<&str>) -> String {
     format!("{words} (next_action: {action})")
 }
 
-/// The readiness state, as the API writes it.
+/// The readiness state, as the API writes it; `unknown` when it wrote none.
 pub(crate) fn state_name(readiness: &Readiness) -> &str {
-    match &readiness.state {
-        ReadinessState::Draft => "draft",
-        ReadinessState::Configuring => "configuring",
-        ReadinessState::Ready => "ready",
-        ReadinessState::IntegrationVerified => "integration_verified",
-        ReadinessState::LiveVerified => "live_verified",
-        ReadinessState::Other(other) if other.is_empty() => "unknown",
-        ReadinessState::Other(other) => other,
-        _ => "unknown",
+    match readiness.state.as_str() {
+        "" => "unknown",
+        state => state,
     }
 }

@@ -10,14 +10,14 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor::client::{ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome};
-use affitor::readiness::{ChainRun, ChainVerdict, Readiness, StepVerdict};
+use affitor::readiness::{ChainRun, ChainVerdict, Gate, Readiness, StepVerdict};
 use affitor::{ClickId, Client, Error};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::output::{Output, Status, duration};
-use crate::readiness::{gate_name, next_action, state_name};
+use crate::readiness::{next_action, state_name};
 use crate::{API_KEY_VARIABLE, api_client};
 
 #[derive(Debug, Subcommand)]
@@ -228,10 +228,7 @@ async fn chain(out: Output, client: &Client, timeout: Duration) -> ExitCode {
                 || "see the program in the Affitor dashboard".to_owned(),
                 |action| next_action(action, report.endpoint.as_deref()),
             );
-            out.hint(&format!(
-                "blocked at the {} gate: {action}",
-                gate_name(&gate)
-            ));
+            out.hint(&format!("blocked at the {gate} gate: {action}"));
         }
     }
     out.document(&json!({
@@ -263,12 +260,7 @@ fn chain_text(run: &ChainRun) -> String {
     let ChainVerdict {
         click, lead, sale, ..
     } = &run.verdict;
-    format!(
-        "click {} · lead {} · sale {}",
-        step_name(click),
-        step_name(lead),
-        step_name(sale)
-    )
+    format!("click {click} · lead {lead} · sale {sale}")
 }
 
 fn chain_json(run: &ChainRun) -> Value {
@@ -277,31 +269,19 @@ fn chain_json(run: &ChainRun) -> Value {
         "short_code": run.short_code,
         "customer_key": run.customer_key,
         "verdict": {
-            "click": step_name(&run.verdict.click),
-            "lead": step_name(&run.verdict.lead),
-            "sale": step_name(&run.verdict.sale),
+            "click": run.verdict.click.as_str(),
+            "lead": run.verdict.lead.as_str(),
+            "sale": run.verdict.sale.as_str(),
         },
     })
-}
-
-/// A chain step's verdict, as the API writes it.
-fn step_name(step: &StepVerdict) -> &str {
-    match step {
-        StepVerdict::Attributed => "attributed",
-        StepVerdict::Unattributed => "unattributed",
-        StepVerdict::WrongPartner => "wrong_partner",
-        StepVerdict::Pending => "pending",
-        StepVerdict::Other(other) => other,
-        _ => "unknown",
-    }
 }
 
 fn print_readiness(out: Output, readiness: &Readiness) {
     let verdict = match readiness.blocking_gate() {
         _ if readiness.integration_verified => "integration verified".to_owned(),
         Some((gate, report)) => match &report.next_action {
-            Some(action) => format!("blocked at {}: {action}", gate_name(&gate)),
-            None => format!("blocked at {}", gate_name(&gate)),
+            Some(action) => format!("blocked at {gate}: {action}"),
+            None => format!("blocked at {gate}"),
         },
         None => "every gate passes, not verified yet".to_owned(),
     };
@@ -322,22 +302,16 @@ fn readiness_json(readiness: &Readiness) -> Value {
         .gates
         .iter()
         .map(|(gate, report)| {
-            let status = match &report.status {
-                affitor::readiness::GateStatus::Pass => "pass",
-                affitor::readiness::GateStatus::Fail => "fail",
-                affitor::readiness::GateStatus::Other(other) => other,
-                _ => "unknown",
-            };
             (
-                gate_name(&gate).to_owned(),
-                json!({ "status": status, "next_action": report.next_action }),
+                gate.to_string(),
+                json!({ "status": report.status.as_str(), "next_action": report.next_action }),
             )
         })
         .collect();
     json!({
         "state": state_name(readiness),
         "integration_verified": readiness.integration_verified,
-        "blocker": readiness.blocker.as_ref().map(gate_name),
+        "blocker": readiness.blocker.as_ref().map(Gate::as_str),
         "gates": gates,
         "retry_after_seconds": readiness.poll_interval.as_secs(),
     })

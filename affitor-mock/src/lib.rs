@@ -8,116 +8,13 @@
 //! and the exact error strings of the API reference. It keeps everything in memory, records
 //! every request, and can be told to fail ([`Fault`]).
 //!
-//! Point your code at [`MockServer::url`] with [`MockServer::api_key`], run it, then look at what
-//! the API received (with the `affitor` client, [`MockServer::client`] does it for you: see
-//! [Testing your integration](#testing-your-integration)):
+//! [`MockServer::client`] is a client at a test's pace ([`quick_retries`]);
+//! [`MockServer::wait_until`] waits for what the code sends in the background ([`poll_until`]
+//! for any other wait). [`SignedWebhook`] signs Stripe, Polar, Paddle and Lemon Squeezy events
+//! as the providers do, and [`SampleEvent`] writes them, to test a payment webhook handler
+//! without the providers.
 //!
-//! ```
-//! use affitor::client::Endpoint;
-//! use affitor_mock::MockServer;
-//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//!
-//! #[tokio::main]
-//! async fn main() -> std::io::Result<()> {
-//!     let mock = MockServer::start().await?;
-//!
-//!     // A visitor arrives through the partner link `?aff=partner`; the browser tracker
-//!     // stores this click id in the `affitor_click_id` cookie.
-//!     let click_id = mock.click("partner");
-//!
-//!     // The code under test reports the payment to the API at `mock.url()`.
-//!     let sale = format!(
-//!         r#"{{"transaction_id":"in_1001","amount_cents":4900,"click_id":"{click_id}"}}"#
-//!     );
-//!     let response = post(mock.url(), "/api/v1/track/sale", mock.api_key(), &sale).await?;
-//!     assert!(response.starts_with("HTTP/1.1 200"));
-//!
-//!     // What the API stored, and what it received.
-//!     let sales = mock.sales();
-//!     assert_eq!(sales.len(), 1);
-//!     assert_eq!(sales[0].transaction_id, "in_1001");
-//!     assert_eq!(sales[0].amount_cents, 4900);
-//!     assert_eq!(sales[0].partner_code.as_deref(), Some("partner"));
-//!     let requests = mock.requests_to(Endpoint::Sale);
-//!     assert_eq!(requests[0].bearer_token(), Some(mock.api_key()));
-//!
-//!     // The same sale again is a duplicate.
-//!     let again = post(mock.url(), "/api/v1/track/sale", mock.api_key(), &sale).await?;
-//!     assert!(again.starts_with("HTTP/1.1 409"));
-//!
-//!     mock.shutdown().await;
-//!     Ok(())
-//! }
-//!
-//! /// Stands in for your application's HTTP client: one POST, the raw response.
-//! async fn post(base_url: &str, path: &str, api_key: &str, json: &str) -> std::io::Result<String> {
-//!     let mut stream = tokio::net::TcpStream::connect(base_url.trim_start_matches("http://")).await?;
-//!     let request = format!(
-//!         "POST {path} HTTP/1.1\r\nHost: affitor\r\nAuthorization: Bearer {api_key}\r\n\
-//!          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-//!         json.len()
-//!     );
-//!     stream.write_all(request.as_bytes()).await?;
-//!     let mut response = String::new();
-//!     stream.read_to_string(&mut response).await?;
-//!     Ok(response)
-//! }
-//! ```
-//!
-//! # The program it plays
-//!
-//! - One program ([`MockServerBuilder::program_id`], default 42) with one valid key
-//!   ([`MockServerBuilder::api_key`], default `aff_test_key`). Any other Bearer token gets the
-//!   documented 401.
-//! - One active referral link, `partner`; add more with [`MockServer::link`],
-//!   [`MockServer::inactive_link`] and [`MockServer::other_program_link`].
-//! - Every attributed sale earns a 20% commission ([`RecordedSale::commission_cents`]).
-//! - The profile, economics and payout readiness gates pass; the `tracking` gate passes once a
-//!   click, lead or sale (test mode included) or a chain was received; the `live` gate passes
-//!   after a chain or a real attributed sale.
-//!
-//! # The rules
-//!
-//! - **Click** (no auth): `affiliate_url` must be an absolute URL with an `aff` parameter naming
-//!   a link. The click creates a customer (status `click`), or reuses the customer of
-//!   `existing_click_id`, overwriting its partner (last click). The click id has the form
-//!   `cust_<customer>_<epochMs>`. The customer's first click is the anchor of the window.
-//! - **Lead** (Bearer optional; a wrong one is a 401): finds the customer by `click_id`, else by
-//!   `customer_key`, and binds the `customer_key` to it. Status `click` or `lead` is accepted,
-//!   `conversion` is a 400. Without a Bearer on a program built with
-//!   [`lead_auth_server_required(true)`](MockServerBuilder::lead_auth_server_required) the lead
-//!   is provisional.
-//! - **Sale** (Bearer): validates `transaction_id`, then `amount_cents` (a JSON integer of at
-//!   least 1), then the `currency`, `sale_type` and `subscription_interval` enums; a repeated
-//!   transaction id (test sales included) is a 409; the customer is found by `customer_key`,
-//!   else `click_id`. A first click more than `attribution_window_days` whole days old gives the
-//!   `attributed: false` answer and stores nothing; otherwise the sale and its commission are
-//!   stored and the customer's status becomes `conversion`.
-//! - **Refund** (Bearer): by the original transaction id. A full refund (amount absent, 0, or at
-//!   least the sale's) is `reversed`, a smaller one `refunded` with a proportional deduction;
-//!   any later refund of that sale is `skipped`; a test sale has `no_commission`; an unknown id
-//!   is a 404.
-//! - **Test mode** (`additional_data.test_mode: true` on a click, lead or sale): answers the
-//!   `TestModeResponse` with an increasing `eventId`, records the row with `test: true`, and
-//!   never touches customers, attribution or commissions.
-//! - **Test event** (Bearer): `{"type":"chain"}` runs a synthetic chain whose steps are all
-//!   `attributed`, at most 10 per hour (then a 429 with `Retry-After`); the legacy
-//!   `{"event_type":"click"|"lead"|"sale"}` records one unattributed test event.
-//! - **Readiness** (Bearer, `GET`): the verdict of the program's current state;
-//!   `force_recheck` is accepted.
-//! - Bodies: `null` fields count as absent, an empty body is `{}`, malformed or non-object JSON
-//!   is a 400 that says so, a body over 1 MiB a 413; the legacy `/api/tracking/*` paths too.
-//!
-//! Documented outcomes the stand-in never produces on its own (`Invalid referral link
-//! configuration`, `partnerId required to create commission`, ...) can be injected with
-//! [`Fault::response`], and failures after the work was done (`500 Failed to create
-//! commission` once the sale row exists) with [`Fault::response_after_processing`]; a gateway's
-//! body limit in front of the API (a 413 past 8 KiB, say) with [`Fault::body_limit`].
-//!
-//! [`MockServer::client`] is a client at a test's pace ([`quick_retries`]); [`MockServer::wait_until`]
-//! waits for what the code sends in the background ([`poll_until`] for any other wait).
-//! [`SignedWebhook`] signs Stripe, Polar, Paddle and Lemon Squeezy events as the providers do,
-//! and [`SampleEvent`] writes them, to test a payment webhook handler without the providers.
+#![doc = include_str!("../docs/rules.md")]
 #![doc = include_str!("../docs/testing.md")]
 // Doc examples compile without warnings (an unused import is an error); they may define a
 // function they do not call, or bind a value only to show its type.

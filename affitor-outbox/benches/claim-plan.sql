@@ -1,6 +1,7 @@
 -- The plan of the Postgres claim's walk of every row it may take (`CLAIMABLE` in
--- src/store/postgres.rs) when a refund is among the rows it reads: its subqueries with and
--- without `OFFSET 0` (see `transaction_order!` in src/store/mod.rs).
+-- src/store/postgres/claims.rs) when a refund is among the rows it reads: its subqueries with
+-- and without `OFFSET 0` (see `transaction_order!` in src/store/rules.rs). The table and its
+-- indexes are schema version 1's (migrations/postgres/0001_tables.sql).
 -- 200,000 leads (the first 2,000 leased), 10 refunds behind them, fresh statistics. Without
 -- `OFFSET 0` the planner hashes every live sale of the table once per claim (a sequential scan:
 -- 22.7 ms against 1.0 ms for 512 rows, on Postgres 15);
@@ -24,6 +25,8 @@ CREATE INDEX affitor_outbox_started ON affitor_outbox (customer_key, id)
     WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
 CREATE INDEX affitor_outbox_unstarted ON affitor_outbox (id)
     WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
+CREATE INDEX affitor_outbox_live_by_customer ON affitor_outbox (customer_key)
+    WHERE customer_key IS NOT NULL AND dead_at IS NULL;
 INSERT INTO affitor_outbox (endpoint, body, customer_key, lease_owner, lease_until)
 SELECT 'lead', repeat('x', 300), 'user_' || g, CASE WHEN g <= 2000 THEN 'relay' END,
     CASE WHEN g <= 2000 THEN now() + interval '15 s' END

@@ -66,6 +66,7 @@ impl Outbox {
 #[must_use = "an OutboxBuilder does nothing until `open`"]
 pub struct OutboxBuilder {
     client: Client,
+    relay_client: Option<Client>,
     config: Config,
 }
 
@@ -73,6 +74,7 @@ impl OutboxBuilder {
     pub(crate) fn new(client: Client) -> Self {
         Self {
             client,
+            relay_client: None,
             config: Config::default(),
         }
     }
@@ -95,10 +97,10 @@ impl OutboxBuilder {
     /// 200 ms, 2,048 deliver about 10,000 events a second (256 delivered a fifth of what a
     /// busy signup page wrote).
     ///
-    /// The sends run on a thread of their own, with a runtime and a connection pool of their
-    /// own; see [`yield_to_requests`](Self::yield_to_requests) for a machine the requests
-    /// saturate. A relay in a process of its own on another machine, the web servers' outboxes
-    /// opened with [`relay(false)`](Self::relay), takes nothing from them at all.
+    /// The sends run on a thread of their own, with a runtime of their own: however many are in
+    /// flight, they take one core at most. A relay in a process of its own on another machine,
+    /// the web servers' outboxes opened with [`relay(false)`](Self::relay), takes nothing from
+    /// them at all.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -110,26 +112,27 @@ impl OutboxBuilder {
         self
     }
 
-    /// Whether the relay's sends give way to the server's requests when both want the CPU
-    /// (default `false`: the send thread runs as any thread of the app).
+    /// The client the relay sends through (default: the one the outbox was opened with).
     ///
-    /// On, on Linux, the send thread runs ten steps nicer than the thread that opened the
-    /// outbox, and every 100 ms reads how long it waited for a core
-    /// (`/proc/thread-self/schedstat`): while it waited longer than it ran, it halves how many
-    /// rows it sends at once (down to 64), and doubles it back up to
-    /// [`max_in_flight`](Self::max_in_flight) once it does not. While requests saturate the
-    /// machine, the rows then wait in the store, and are sent once the burst ends. Turn it on
-    /// where the relay shares a small machine with a server that bursts to 100% CPU
-    /// (BENCHMARKS.md, "The relay's send thread", has the figures both ways); a relay on a
-    /// machine of its own gains nothing from it. Elsewhere than Linux it changes nothing.
+    /// The relay's sends run on a thread of their own, and the connections they open to the
+    /// API are driven by that thread. With the default, they are in the connection pool your
+    /// handlers' client shares: a handler's own call to the API (a click captured on the
+    /// server, a sale sent inline) that picks one waits for that thread, which is busy while the
+    /// relay sends flat out (the repository's BENCHMARKS.md, "The relay's client", has the
+    /// figures). An app whose handlers call the API inline gives the relay a client of its own,
+    /// as the repository's examples do; so does one that wants another timeout or retry policy
+    /// for the relay than for its handlers.
     ///
     /// ```
-    /// # fn run(client: affitor::Client) {
-    /// let builder = affitor_outbox::Outbox::builder(client).yield_to_requests(true);
+    /// # fn run(client: affitor::Client) -> Result<(), affitor::Error> {
+    /// // The same key and URL as the handlers' client, and a connection pool of its own.
+    /// let relay_client = affitor::Client::from_env()?;
+    /// let builder = affitor_outbox::Outbox::builder(client).relay_client(relay_client);
+    /// # Ok(())
     /// # }
     /// ```
-    pub fn yield_to_requests(mut self, yield_to_requests: bool) -> Self {
-        self.config.yield_to_requests = yield_to_requests;
+    pub fn relay_client(mut self, client: Client) -> Self {
+        self.relay_client = Some(client);
         self
     }
 
@@ -457,7 +460,14 @@ impl OutboxBuilder {
             let reason = unusable(&error).unwrap_or_else(|| not_this_outbox(&error.to_string()));
             return Err(OutboxError::Unusable { location, reason });
         }
-        Ok(Outbox::start(store, self.client, self.config, location))
+        let relay_client = self.relay_client.unwrap_or_else(|| self.client.clone());
+        Ok(Outbox::start(
+            store,
+            self.client,
+            relay_client,
+            self.config,
+            location,
+        ))
     }
 }
 

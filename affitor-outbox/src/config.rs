@@ -7,8 +7,6 @@ use std::time::Duration;
 pub(crate) struct Config {
     pub(crate) relay: bool,
     pub(crate) max_in_flight: usize,
-    /// Whether the relay's sends give way to the server's requests ([`OutboxBuilder::yield_to_requests`](crate::OutboxBuilder::yield_to_requests)).
-    pub(crate) yield_to_requests: bool,
     pub(crate) lease: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) backoff_initial: Duration,
@@ -30,7 +28,6 @@ impl Default for Config {
         Self {
             relay: true,
             max_in_flight: 2048,
-            yield_to_requests: false,
             lease: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
             backoff_initial: Duration::from_secs(1),

@@ -202,6 +202,10 @@
 //!   `plan_cache_mode`, `synchronous_commit`): point the outbox at Postgres directly or through
 //!   a pooler in session mode, not transaction mode (PgBouncer's or Supavisor's would hand those
 //!   settings to other clients' transactions).
+//! - The schema (version 1: the tables and all their indexes) is made by the first start on
+//!   the database, once across the fleet under an advisory lock; a start whose schema is
+//!   current runs no DDL. To apply it with your own migration tool instead, see
+//!   [`migrations`] and the [`fleet`] guide.
 //! - Leave autovacuum on (Postgres's default): delivered rows are deleted, and their space is
 //!   reused once vacuumed.
 //! - The relay's claims read the rows waiting through an index of their own, oldest first,
@@ -212,15 +216,13 @@
 //! thread of its own with its own connection to the file, beside a reader's and the
 //! checkpointer's.
 //!
-//! # The relay's send thread
+//! # The relay's sends
 //!
-//! The relay's sends run on a thread of their own, with a runtime and a connection pool of
-//! their own, so they take one core at most. On a small machine that the requests saturate,
-//! [`yield_to_requests(true)`](OutboxBuilder::yield_to_requests) lets Linux schedule that thread
-//! below the web server's (ten steps nicer), sending fewer rows at once while it waits for a
-//! core: the requests go first, and the rows wait in the store until the burst ends (the
-//! repository's [BENCHMARKS.md](https://github.com/affitor/affitor-rs/blob/main/BENCHMARKS.md)
-//! has the figures both ways). For a fleet, let the web servers only write, with
+//! The relay's HTTP exchanges run on a thread of their own, `affitor-relay`, with a runtime of
+//! their own: however many rows are in flight, they take one core at most. They go through the
+//! client the outbox was opened with, or one of the relay's own
+//! ([`relay_client`](OutboxBuilder::relay_client)), which an app whose handlers call the API
+//! inline gives it. For a fleet, let the web servers only write, with
 //! [`Outbox::builder(client).relay(false)`](OutboxBuilder::relay), and run `affitor-relay`
 //! ([above](#run-a-relay)) on the same Postgres: on a machine of its own, it takes no CPU from
 //! them.
@@ -241,10 +243,10 @@ pub mod migrations;
 mod outbox;
 mod payments;
 mod relay;
-mod sends;
 mod shared;
 mod stats;
 mod store;
+mod throttle;
 mod writer;
 
 #[doc = include_str!("../docs/fleet.md")]

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use affitor::Client;
 use affitor::client::{Backend, DeliveryReport, DeliveryStats, Event, IntoEvent};
-use affitor::{__private::Throttle, Client};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -17,10 +17,10 @@ use crate::connection::OutboxConnection;
 use crate::error::OutboxError;
 use crate::metrics;
 use crate::relay::Relay;
-use crate::sends::SendLimit;
 use crate::shared::{HandOff, Inner};
 use crate::stats::{Counters, OutboxStats};
 use crate::store::{DeadLetter, Facts, NewRow, Store, StoreError};
+use crate::throttle::Throttle;
 use crate::writer::Writer;
 
 /// At most one warning for the events the store could not take per this many seconds.
@@ -54,17 +54,23 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn start(store: Store, client: Client, config: Config, location: String) -> Self {
+    /// Starts the outbox on `store`: its writer, and its relay (when `config` runs one),
+    /// sending through `relay_client`.
+    pub(crate) fn start(
+        store: Store,
+        client: Client,
+        relay_client: Client,
+        config: Config,
+        location: String,
+    ) -> Self {
         let relay = config.relay;
-        let send_limit = Arc::new(SendLimit::new(config.max_in_flight));
         let inner = Arc::new(Inner {
             store,
             fell_back_warning: Throttle::new(FELL_BACK_WARNING_EVERY),
-            // Whatever backend `client` holds (this outbox's, even), the relay sends through its
-            // transport and the fallback goes to its in-memory queue: never back here.
+            // Whatever backend `client` holds (this outbox's, even), the fallback goes to its
+            // in-memory queue: never back here.
             client: client.with_memory_queue(),
             config,
-            send_limit,
             counters: Counters::default(),
             wake: Notify::new(),
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into(),
@@ -74,7 +80,9 @@ impl Outbox {
             location,
         });
         let writer = Arc::new(Writer::start(&inner));
-        let relay = relay.then(|| Relay::start(Arc::clone(&inner)));
+        // The relay holds no backend of its client (this outbox's would keep it alive).
+        let relay =
+            relay.then(|| Relay::start(Arc::clone(&inner), relay_client.with_memory_queue()));
         Self {
             inner,
             writer,

@@ -3,14 +3,14 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use affitor::{__private::Throttle, Client};
+use affitor::Client;
 use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::sends::SendLimit;
 use crate::stats::Counters;
 use crate::store::{Claimed, Lease, Store};
+use crate::throttle::Throttle;
 
 /// What the handles and the relay share.
 pub(crate) struct Inner {
@@ -18,13 +18,10 @@ pub(crate) struct Inner {
     /// The warning for events neither stored nor sent by the outbox (handed to the in-memory
     /// queue): at most one a minute, with how many since.
     pub(crate) fell_back_warning: Throttle,
-    /// The client the relay sends through, and the events the store cannot take fall back to:
-    /// always with its in-memory queue as its backend, so that nothing falls back here.
+    /// The client the events the store cannot take fall back to: always with its in-memory
+    /// queue as its backend, so that nothing falls back here.
     pub(crate) client: Client,
     pub(crate) config: Config,
-    /// How many rows the relay sends at once now: `config.max_in_flight`, or fewer while the
-    /// server's threads hold the cores (its send thread sets it).
-    pub(crate) send_limit: std::sync::Arc<SendLimit>,
     pub(crate) counters: Counters,
     /// Wakes the relay: a row was written.
     pub(crate) wake: Notify,
@@ -65,7 +62,7 @@ impl Inner {
     pub(crate) fn may_hand_off(&self) -> bool {
         let in_flight = self.counters.in_flight.load(Ordering::Relaxed);
         self.handed.open.load(Ordering::Acquire)
-            && usize::try_from(in_flight).is_ok_and(|busy| busy < self.send_limit.get())
+            && usize::try_from(in_flight).is_ok_and(|busy| busy < self.config.max_in_flight)
     }
 
     /// How many rows the writer may lease to the relay now: its free send slots, less the
@@ -74,7 +71,7 @@ impl Inner {
     pub(crate) fn hand_off_room(&self) -> usize {
         let in_flight = self.counters.in_flight.load(Ordering::Relaxed);
         let reserved = if self.handed.stored.load(Ordering::Acquire) {
-            claim_batch(self.send_limit.get())
+            claim_batch(self.config.max_in_flight)
         } else {
             0
         };
@@ -82,14 +79,14 @@ impl Inner {
             .unwrap_or(usize::MAX)
             .saturating_add(self.handed.len())
             .saturating_add(reserved);
-        self.send_limit.get().saturating_sub(busy)
+        self.config.max_in_flight.saturating_sub(busy)
     }
 }
 
 /// The least free send slots for which the relay claims (each claim is one query, which reads
 /// past the rows being sent).
-pub(crate) fn claim_batch(send_limit: usize) -> usize {
-    (send_limit / 8).max(1)
+pub(crate) fn claim_batch(max_in_flight: usize) -> usize {
+    (max_in_flight / 8).max(1)
 }
 
 /// The rows a writer leased to its own process's relay as it wrote them, for the relay to send

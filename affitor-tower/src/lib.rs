@@ -116,6 +116,7 @@ pub mod lookup;
 pub mod parse;
 #[cfg(not(fuzzing))]
 mod parse;
+mod throttle;
 
 #[cfg(feature = "capture")]
 pub mod capture;

@@ -98,13 +98,13 @@ fn validate(bytes: &[u8]) -> Result<(), InvalidClickId> {
     let all_allowed = bytes
         .iter()
         .fold(true, |all, &byte| all & ALLOWED[usize::from(byte)]);
-    if !all_allowed
-        && let Some(position) = bytes.iter().position(|&byte| !ALLOWED[usize::from(byte)])
-    {
-        return Err(InvalidClickId::ForbiddenByte {
-            byte: bytes[position],
-            position,
-        });
+    if !all_allowed {
+        if let Some(position) = bytes.iter().position(|&byte| !ALLOWED[usize::from(byte)]) {
+            return Err(InvalidClickId::ForbiddenByte {
+                byte: bytes[position],
+                position,
+            });
+        }
     }
     Ok(())
 }

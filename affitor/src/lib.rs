@@ -30,7 +30,8 @@
 //! of the API for your tests.
 //!
 //! At the root is what a handler uses: [`Client`], the [`ClickId`], the requests the client
-//! builds ([`LeadRequest`], [`SaleRequest`], [`RefundRequest`], [`ClickRequest`]) and [`Error`].
+//! builds ([`LeadRequest`], [`SaleRequest`], [`RefundRequest`], [`ClickRequest`]), [`Error`], and
+//! [`ErrorReport`], which prints any error with its causes on one line.
 //! Each module holds one concept:
 //!
 //! | module | what | feature |
@@ -115,12 +116,14 @@
 mod click_id;
 pub mod client;
 mod endpoint;
+mod report;
 mod throttle;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
 pub use click_id::{ClickId, InvalidClickId};
 pub use client::{ClickRequest, Client, Error, LeadRequest, RefundRequest, SaleRequest};
+pub use report::ErrorReport;
 
 /// Is the integration live? The program's readiness gates and the synthetic verification chain,
 /// as the Affitor CLI's onboarding check reads them: [`Client::readiness`] and
@@ -143,17 +146,4 @@ pub mod readiness {
         Readiness, ReadinessRequest, ReadinessState, StepVerdict, Verification,
         VerificationRequest,
     };
-}
-
-/// What the sibling crates of this workspace (`affitor-tower`, `affitor-outbox`) share with this
-/// one and nothing else: not part of the API, and no semver promise covers it.
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::throttle::Throttle;
-
-    /// `client` with a connection pool of its own (`None` when its pool is the caller's): an
-    /// outbox relay's sends, on a runtime of their own.
-    pub fn with_own_connections(client: &crate::Client) -> Option<crate::Client> {
-        client.with_own_connections()
-    }
 }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// At most one warning per interval; those in between are counted.
 #[derive(Debug)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     interval_secs: u64,
     /// When the last warning was logged, in seconds since the Unix epoch.
     last: AtomicU64,
@@ -16,7 +16,7 @@ pub struct Throttle {
 
 impl Throttle {
     /// At most one warning per `interval_secs`.
-    pub const fn new(interval_secs: u64) -> Self {
+    pub(crate) const fn new(interval_secs: u64) -> Self {
         Self {
             interval_secs,
             last: AtomicU64::new(0),
@@ -26,7 +26,7 @@ impl Throttle {
 
     /// Whether a warning is due now: `Some` of the count left out since the last one; `None`,
     /// counted, when it is not (log it at `debug`).
-    pub fn due(&self) -> Option<u64> {
+    pub(crate) fn due(&self) -> Option<u64> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());

@@ -84,11 +84,11 @@ impl<B> Capture<ServiceResponse<B>> {
         F: Future<Output = Result<ServiceResponse<B>, E>>,
     {
         let response = &mut self.response;
-        if let Some(pending) = &mut self.pending
-            && let Poll::Ready(cookies) = Pin::new(pending).poll(cx)
-        {
-            self.pending = None;
-            self.cookies = cookies;
+        if let Some(pending) = &mut self.pending {
+            if let Poll::Ready(cookies) = Pin::new(pending).poll(cx) {
+                self.pending = None;
+                self.cookies = cookies;
+            }
         }
         if response.is_none() {
             *response = Some(ready!(future.poll(cx))?);

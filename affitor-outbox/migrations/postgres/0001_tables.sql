@@ -3,9 +3,7 @@
 --
 -- Run it in one transaction (every migration tool does), on the schema the outbox's
 -- connections use (their search_path). It records itself in affitor_outbox_schema, so the
--- outbox sees it applied whichever tool ran it. It is safe to run again, and it brings a
--- table made by an earlier affitor-outbox, before the schema was versioned, to this
--- layout; a table already at it is only read: no lock is taken on affitor_outbox.
+-- outbox sees it applied whichever tool ran it. Running it again changes nothing.
 
 -- The notices of `IF NOT EXISTS` on what is already there ("... already exists, skipping"),
 -- which would reach the app's logs, are left out of this transaction.
@@ -33,55 +31,34 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
+-- The live rows of each transaction, in order: what a row of the same transaction waits for.
+CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
+    ON affitor_outbox (transaction_id, id)
+    WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
+
+-- The rows whose delivery has started (leased or tried), by customer: what a claim looks up
+-- for each row it reads.
+CREATE INDEX IF NOT EXISTS affitor_outbox_started
+    ON affitor_outbox (customer_key, id)
+    WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
+
+-- The rows never tried nor leased, oldest first: what a claim walks.
+CREATE INDEX IF NOT EXISTS affitor_outbox_unstarted
+    ON affitor_outbox (id)
+    WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
+
+-- Every live row, by customer: what the writer looks up for each new row it may lease to its
+-- relay. A lookup by key reads the customer's own entries alone, whatever entries of delivered
+-- rows an old snapshot (a long query, a backup) keeps in the other indexes.
+CREATE INDEX IF NOT EXISTS affitor_outbox_live_by_customer
+    ON affitor_outbox (customer_key)
+    WHERE customer_key IS NOT NULL AND dead_at IS NULL;
+
 CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
 );
-
--- Each change below is made only when the table lacks it: `ALTER TABLE ... IF NOT EXISTS` and
--- `CREATE INDEX IF NOT EXISTS` lock the table even when there is nothing to do.
-DO $$
-DECLARE
-    outbox CONSTANT regclass := 'affitor_outbox'::regclass;
-BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM pg_attribute
-        WHERE attrelid = outbox AND attname = 'other_transaction_id' AND NOT attisdropped
-    ) THEN
-        ALTER TABLE affitor_outbox ADD COLUMN other_transaction_id TEXT;
-    END IF;
-    -- The indexes of earlier layouts: every live row by customer, by transaction id (the rows
-    -- without one too), and by next_attempt_at.
-    DROP INDEX IF EXISTS affitor_outbox_due;
-    DROP INDEX IF EXISTS affitor_outbox_transaction;
-    DROP INDEX IF EXISTS affitor_outbox_customer;
-    IF NOT EXISTS (
-        SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = outbox AND c.relname = 'affitor_outbox_transaction_id'
-    ) THEN
-        CREATE INDEX affitor_outbox_transaction_id
-            ON affitor_outbox (transaction_id, id)
-            WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
-    END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = outbox AND c.relname = 'affitor_outbox_started'
-    ) THEN
-        CREATE INDEX affitor_outbox_started
-            ON affitor_outbox (customer_key, id)
-            WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
-    END IF;
-    IF NOT EXISTS (
-        SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE i.indrelid = outbox AND c.relname = 'affitor_outbox_unstarted'
-    ) THEN
-        CREATE INDEX affitor_outbox_unstarted
-            ON affitor_outbox (id)
-            WHERE dead_at IS NULL AND lease_until IS NULL AND attempts = 0;
-    END IF;
-END
-$$;
 
 INSERT INTO affitor_outbox_schema (version, name) VALUES (1, 'tables')
 ON CONFLICT (version) DO NOTHING;

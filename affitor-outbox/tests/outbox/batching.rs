@@ -12,7 +12,7 @@ use affitor_mock::MockServer;
 use affitor_outbox::Outbox;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-use crate::support::{sale, sale_requests, stand_in, wait_until};
+use crate::support::{Store, on_each_store, sale, sale_requests, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(60);
 const CONCURRENT: usize = 1000;
@@ -44,7 +44,14 @@ impl<S: tracing::Subscriber> Layer<S> for FellBackWarnings {
 
 /// `CONCURRENT` sales enqueued at once: each written, in far fewer transactions than rows,
 /// then delivered once.
-async fn concurrent_enqueues_share_transactions(mock: MockServer, client: Client, outbox: Outbox) {
+async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once(
+    store: Store,
+) {
+    let (mock, client) = stand_in().await;
+    let builder = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .enqueue_timeout(A_WHILE); // what is tested is batching, not a busy machine's speed
+    let outbox = store.open(builder).await;
     enqueue_sales_at_once(&mock, &client, &outbox, CONCURRENT).await;
     let stats = outbox.stats();
     assert_eq!(stats.enqueued, CONCURRENT as u64, "{stats:?}");
@@ -63,6 +70,10 @@ async fn concurrent_enqueues_share_transactions(mock: MockServer, client: Client
     each_sale_recorded_once(&mock, CONCURRENT);
     assert_eq!(outbox.stats().delivered, CONCURRENT as u64);
 }
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once
+);
 
 /// Enqueues the sales `in_0` to `in_<count - 1>` through `outbox`, all at once, and waits for
 /// each to be stored.
@@ -122,13 +133,16 @@ async fn unwritable_store_falls_back_with_one_warning(
     .await;
 }
 
-/// How many sales of one customer [`a_customers_sales_go_one_after_another`] enqueues.
+/// How many sales of one customer
+/// [`a_customers_sales_are_each_claimed_once_the_one_before_is_delivered`] enqueues.
 const CHAIN: usize = 5;
 
 /// Sales of one customer, each enqueued once the one before it is in the table: each is held
 /// behind the one before it (the claim's order), then claimed as soon as that one is delivered
 /// and deleted. The relay polls once an hour here: no sale after the first may wait for a poll.
-async fn a_customers_sales_go_one_after_another(mock: MockServer, client: Client, outbox: Outbox) {
+async fn a_customers_sales_are_each_claimed_once_the_one_before_is_delivered(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(polling_hourly(&client)).await;
     for n in 0..CHAIN {
         outbox
             .enqueue(sale(&mock, &client, n).customer_key("customer_1"))
@@ -141,12 +155,13 @@ async fn a_customers_sales_go_one_after_another(mock: MockServer, client: Client
     let expected: Vec<String> = (0..CHAIN).map(|n| format!("in_{n}")).collect();
     assert_eq!(sale_requests(&mock), expected, "in order, each once");
 }
+on_each_store!(a_customers_sales_are_each_claimed_once_the_one_before_is_delivered);
 
-/// How many sales [`a_relay_of_its_own_drains_what_writers_stored`] writes before its relay
+/// How many sales [`a_relay_of_its_own_drains_the_rows_writers_stored`] writes before its relay
 /// starts: many times what the relay sends at once ([`RELAY_IN_FLIGHT`]).
 const BACKLOG: usize = 400;
 
-/// The most rows the relay of [`a_relay_of_its_own_drains_what_writers_stored`] sends at once.
+/// The most rows the relay of [`a_relay_of_its_own_drains_the_rows_writers_stored`] sends at once.
 const RELAY_IN_FLIGHT: usize = 16;
 
 /// The web servers' outbox writes only (`relay(false)`) and a relay of its own, which wrote
@@ -154,12 +169,11 @@ const RELAY_IN_FLIGHT: usize = 16;
 /// looks at the store when it starts and never again here: a claim that came back full (it
 /// takes no more than its free send slots) and the deletes of delivered rows each lead to the
 /// next claim as slots free up, until the backlog is gone.
-async fn a_relay_of_its_own_drains_what_writers_stored(
-    mock: MockServer,
-    client: Client,
-    writer: Outbox,
-    open_relay: impl AsyncFnOnce() -> Outbox,
-) {
+async fn a_relay_of_its_own_drains_the_rows_writers_stored(store: Store) {
+    let (mock, client) = stand_in().await;
+    let writer = store
+        .open(Outbox::builder(client.clone()).relay(false))
+        .await;
     enqueue_sales_at_once(&mock, &client, &writer, BACKLOG).await;
     assert_eq!(writer.stats().fell_back, 0);
     assert_eq!(
@@ -167,7 +181,9 @@ async fn a_relay_of_its_own_drains_what_writers_stored(
         BACKLOG as u64
     );
     assert!(mock.sales().is_empty(), "the writer sends nothing");
-    let relay = open_relay().await;
+    let relay = store
+        .open(polling_hourly(&client).max_in_flight(RELAY_IN_FLIGHT))
+        .await;
     wait_until("the backlog delivered", A_WHILE, async || {
         relay.waiting().await.expect("the store answers") == 0
     })
@@ -178,6 +194,10 @@ async fn a_relay_of_its_own_drains_what_writers_stored(
     relay.shutdown(Duration::from_secs(5)).await;
     writer.shutdown(Duration::from_secs(5)).await;
 }
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_relay_of_its_own_drains_the_rows_writers_stored
+);
 
 /// A builder whose relay looks at the store at its start, then once an hour.
 fn polling_hourly(client: &Client) -> affitor_outbox::OutboxBuilder {
@@ -188,47 +208,6 @@ fn polling_hourly(client: &Client) -> affitor_outbox::OutboxBuilder {
 mod sqlite {
     use super::*;
     use crate::support::sqlite_path;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once() {
-        let (mock, client) = stand_in().await;
-        let outbox = Outbox::builder(client.clone())
-            .poll_interval(Duration::from_millis(20))
-            .enqueue_timeout(A_WHILE) // what is tested is batching, not a busy machine's speed
-            .open(&sqlite_path("batching"))
-            .await
-            .unwrap();
-        concurrent_enqueues_share_transactions(mock, client, outbox).await;
-    }
-
-    #[tokio::test]
-    async fn a_customers_sales_are_each_claimed_once_the_one_before_is_delivered() {
-        let (mock, client) = stand_in().await;
-        let outbox = polling_hourly(&client)
-            .open(&sqlite_path("chain"))
-            .await
-            .unwrap();
-        a_customers_sales_go_one_after_another(mock, client, outbox).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_relay_of_its_own_drains_the_rows_writers_stored() {
-        let (mock, client) = stand_in().await;
-        let path = sqlite_path("relay-apart");
-        let writer = Outbox::builder(client.clone())
-            .relay(false)
-            .open(&path)
-            .await
-            .unwrap();
-        a_relay_of_its_own_drains_what_writers_stored(mock, client.clone(), writer, async || {
-            polling_hourly(&client)
-                .max_in_flight(RELAY_IN_FLIGHT)
-                .open(&path)
-                .await
-                .unwrap()
-        })
-        .await;
-    }
 
     /// The table is gone (dropped behind the outbox's back): every write fails at once.
     #[tokio::test]
@@ -255,49 +234,6 @@ mod postgres {
     use super::*;
     use crate::support::postgres::Schema;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("batching").await;
-        let outbox = Outbox::builder(client.clone())
-            .poll_interval(Duration::from_millis(20))
-            .enqueue_timeout(A_WHILE) // what is tested is batching, not a busy machine's speed
-            .postgres(schema.pool().await)
-            .await
-            .unwrap();
-        concurrent_enqueues_share_transactions(mock, client, outbox).await;
-    }
-
-    #[tokio::test]
-    async fn a_customers_sales_are_each_claimed_once_the_one_before_is_delivered() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("chain").await;
-        let outbox = polling_hourly(&client)
-            .postgres(schema.pool().await)
-            .await
-            .unwrap();
-        a_customers_sales_go_one_after_another(mock, client, outbox).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_relay_of_its_own_drains_the_rows_writers_stored() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("relay_apart").await;
-        let writer = Outbox::builder(client.clone())
-            .relay(false)
-            .postgres(schema.pool().await)
-            .await
-            .unwrap();
-        a_relay_of_its_own_drains_what_writers_stored(mock, client.clone(), writer, async || {
-            polling_hourly(&client)
-                .max_in_flight(RELAY_IN_FLIGHT)
-                .postgres(schema.pool().await)
-                .await
-                .unwrap()
-        })
-        .await;
-    }
-
     /// Another session holds the table: every write waits, past the enqueue timeout.
     #[tokio::test]
     async fn a_store_that_cannot_be_written_falls_back_with_one_warning_a_minute() {
@@ -313,7 +249,6 @@ mod postgres {
             .postgres(pool.clone())
             .await
             .unwrap();
-        crate::support::postgres::index_built(&pool).await;
         let mut lock = pool.begin().await.unwrap();
         sqlx::query("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
             .execute(&mut *lock)

@@ -8,11 +8,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use affitor_outbox::{Outbox, OutboxBuilder};
+use affitor_outbox::Outbox;
 use affitor_tower::FlushLayer;
 use tower::{ServiceBuilder, ServiceExt as _};
 
-use crate::support::stand_in;
+use crate::support::{Store, on_each_store, stand_in};
 
 /// The rows another process left waiting.
 const OTHERS: usize = 1_000;
@@ -22,10 +22,12 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// With [`OTHERS`] rows another process wrote waiting in the store, a request through
 /// `FlushLayer` stores its own lead and answers long before the flush's deadline.
-async fn a_response_waits_for_its_own_writes_alone(open: impl AsyncFn(OutboxBuilder) -> Outbox) {
+async fn a_response_waits_for_its_own_writes_alone(store: Store) {
     let (mock, direct) = stand_in().await;
     // Another process: a writer alone, whose relay runs elsewhere (or not yet).
-    let other = open(Outbox::builder(direct.clone()).relay(false)).await;
+    let other = store
+        .open(Outbox::builder(direct.clone()).relay(false))
+        .await;
     let click_id = mock.click("partner");
     let mut writes = tokio::task::JoinSet::new();
     for n in 0..OTHERS {
@@ -42,7 +44,7 @@ async fn a_response_waits_for_its_own_writes_alone(open: impl AsyncFn(OutboxBuil
     );
 
     // This process: an outbox whose relay sends, and a handler that tracks a lead.
-    let outbox = open(Outbox::builder(direct.clone())).await;
+    let outbox = store.open(Outbox::builder(direct.clone())).await;
     let client = direct.with_backend(outbox.clone());
     let handled = Arc::new(Mutex::new(None::<Instant>));
     let service = ServiceBuilder::new()
@@ -83,25 +85,7 @@ async fn a_response_waits_for_its_own_writes_alone(open: impl AsyncFn(OutboxBuil
     drop(mock);
 }
 
-#[cfg(feature = "sqlite")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_response_waits_for_its_own_writes_alone_sqlite() {
-    let path = crate::support::sqlite_path("flush");
-    a_response_waits_for_its_own_writes_alone(async |builder: OutboxBuilder| {
-        builder.open(&path).await.expect("the SQLite outbox opens")
-    })
-    .await;
-}
-
-#[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_response_waits_for_its_own_writes_alone_postgres() {
-    let schema = crate::support::postgres::Schema::create("flush").await;
-    a_response_waits_for_its_own_writes_alone(async |builder: OutboxBuilder| {
-        builder
-            .postgres(schema.pool().await)
-            .await
-            .expect("the Postgres outbox opens")
-    })
-    .await;
-}
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_response_waits_for_its_own_writes_alone
+);

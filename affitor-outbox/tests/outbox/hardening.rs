@@ -1,11 +1,9 @@
 //! What an attack run found in the outbox: files others could read, emails left in the WAL, an
 //! outbox that silently kept everything in memory, a URL read as a file name, a password in a
-//! log, organic signups buried as dead letters; and the dead letters' retry and purge.
+//! log, organic signups buried as dead letters.
 
 use std::time::Duration;
 
-use affitor::client::Endpoint;
-use affitor_mock::Fault;
 use affitor_outbox::{Outbox, OutboxError};
 
 use crate::support::{sqlite, sqlite_path, stand_in, wait_until};
@@ -285,54 +283,4 @@ async fn a_location_of_no_known_store_is_refused_at_start() {
         assert!(!std::path::Path::new(scheme).exists(), "{scheme} created");
         assert!(!std::path::Path::new(&format!("{scheme}:")).exists());
     }
-}
-
-#[tokio::test]
-async fn dead_letters_are_listed_retried_and_purged() {
-    let (mock, client) = stand_in().await;
-    let outbox = Outbox::builder(client.clone())
-        .poll_interval(Duration::from_millis(50))
-        .open(&sqlite_path("dead"))
-        .await
-        .unwrap();
-    // Refused for good while the fault lasts: buried.
-    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
-    for n in 0..3 {
-        outbox
-            .enqueue(crate::support::sale(&mock, &client, n))
-            .await;
-    }
-    wait_until("three dead letters", A_WHILE, async || {
-        outbox.dead_letters().await.unwrap().len() == 3
-    })
-    .await;
-
-    // Mended: retried, each delivered once.
-    mock.clear_faults();
-    assert_eq!(outbox.retry_dead_letters().await.unwrap(), 3);
-    wait_until("the retried rows to be delivered", A_WHILE, async || {
-        outbox.waiting().await.unwrap() == 0 && mock.sales().len() == 3
-    })
-    .await;
-    assert!(outbox.dead_letters().await.unwrap().is_empty());
-
-    // Purged by age: none is old enough, then all are.
-    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
-    outbox
-        .enqueue(crate::support::sale(&mock, &client, 9))
-        .await;
-    wait_until("a dead letter", A_WHILE, async || {
-        outbox.dead_letters().await.unwrap().len() == 1
-    })
-    .await;
-    assert_eq!(
-        outbox
-            .purge_dead_letters(Duration::from_secs(3600))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(outbox.purge_dead_letters(Duration::ZERO).await.unwrap(), 1);
-    assert!(outbox.dead_letters().await.unwrap().is_empty());
-    outbox.shutdown(Duration::from_secs(1)).await;
 }

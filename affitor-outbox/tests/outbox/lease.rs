@@ -8,13 +8,14 @@ use affitor::Client;
 use affitor_mock::{Fault, MockServer};
 use affitor_outbox::{Outbox, OutboxBuilder};
 
-use crate::support::{quick_policy, sale, sale_requests, wait_until};
+use crate::support::{Store, on_each_store, quick_policy, sale, sale_requests, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(60);
 const SALES: usize = 10;
-/// A lease many times shorter than a send.
-const LEASE: Duration = Duration::from_millis(300);
-const SEND: Duration = Duration::from_secs(2);
+/// A lease several times shorter than a send, and long enough that a commit's fsync on a busy
+/// CI disk (the writer's lease starts before it) or a stalled scheduler does not outlast it.
+const LEASE: Duration = Duration::from_millis(1500);
+const SEND: Duration = Duration::from_secs(5);
 
 /// A stand-in that answers every request after [`SEND`], and a client that waits for it.
 async fn slow_stand_in() -> (MockServer, Client) {
@@ -41,18 +42,21 @@ fn builder(client: &Client) -> OutboxBuilder {
         .poll_interval(Duration::from_millis(20))
 }
 
-/// Two relays share the store; sales are written and sent while `lease_until` (read by
-/// `lease_until`, the largest of the rows leased, `None` when none is) must move forward
-/// during the sends; each sale reaches the stand-in once.
-async fn long_sends_keep_their_lease<F>(
-    mock: MockServer,
-    client: Client,
-    first: Outbox,
-    second: Outbox,
-    mut lease_until: F,
-) where
-    F: AsyncFnMut() -> Option<i64>,
-{
+/// Two relays share the store; sales are written and sent while the lease of the rows being
+/// sent (the largest `lease_until`, `None` when no row is leased) must move forward during the
+/// sends; each sale reaches the stand-in once.
+async fn sends_longer_than_the_lease_keep_it_and_go_once(store: Store) {
+    let (mock, client) = slow_stand_in().await;
+    let first = store.open(builder(&client)).await;
+    let second = store.open(builder(&client)).await;
+    let lease_until = async || -> Option<i64> {
+        let sql = store.dialect(
+            "SELECT max(lease_until) FROM affitor_outbox WHERE lease_owner IS NOT NULL",
+            "SELECT (extract(epoch FROM max(lease_until)) * 1000)::bigint FROM affitor_outbox
+             WHERE lease_owner IS NOT NULL",
+        );
+        store.integers(sql).await[0]
+    };
     for n in 0..SALES {
         first.enqueue(sale(&mock, &client, n)).await;
     }
@@ -80,52 +84,14 @@ async fn long_sends_keep_their_lease<F>(
     let (a, b) = (first.stats(), second.stats());
     assert_eq!(a.delivered + b.delivered, SALES as u64, "{a:?} {b:?}");
 }
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    sends_longer_than_the_lease_keep_it_and_go_once
+);
 
-#[cfg(feature = "sqlite")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_sends_longer_than_the_lease_keep_it_and_go_once() {
-    let (mock, client) = slow_stand_in().await;
-    let path = crate::support::sqlite_path("lease");
-    let first = builder(&client).open(&path).await.unwrap();
-    let second = builder(&client).open(&path).await.unwrap();
-    let database = crate::support::sqlite(&path);
-    let lease_until = async || -> Option<i64> {
-        database
-            .query_row(
-                "SELECT max(lease_until) FROM affitor_outbox WHERE lease_owner IS NOT NULL",
-                [],
-                |row| row.get(0),
-            )
-            .expect("the file reads")
-    };
-    long_sends_keep_their_lease(mock, client, first, second, lease_until).await;
-}
-
-#[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_sends_longer_than_the_lease_keep_it_and_go_once() {
-    let (mock, client) = slow_stand_in().await;
-    let schema = crate::support::postgres::Schema::create("lease").await;
-    let pool = schema.pool().await;
-    let first = builder(&client).postgres(pool.clone()).await.unwrap();
-    let second = builder(&client)
-        .postgres(schema.pool().await)
-        .await
-        .unwrap();
-    let lease_until = async || -> Option<i64> {
-        sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT (extract(epoch FROM max(lease_until)) * 1000)::bigint FROM affitor_outbox
-             WHERE lease_owner IS NOT NULL",
-        )
-        .fetch_one(&pool)
-        .await
-        .expect("the table reads")
-    };
-    long_sends_keep_their_lease(mock, client, first, second, lease_until).await;
-}
-
-/// How long the first sale's send takes in [`a_row_leased_but_not_held_runs_out`]: the relay is
-/// busy (renewing) all that time.
+/// How long the first sale's send takes in
+/// [`a_row_leased_but_not_held_runs_out_while_the_relay_is_busy`]: the relay is busy (renewing)
+/// all that time.
 const LONG_SEND: Duration = Duration::from_secs(10);
 
 /// A copy of the sale `in_0`'s row, leased under the same relay's name, which does not hold it
@@ -139,57 +105,51 @@ FROM affitor_outbox WHERE transaction_id = 'in_0'";
 
 /// A relay busy sending a sale (one send of [`LONG_SEND`], its lease renewed) finds a second
 /// row leased under its name that it does not hold: that row's lease is not renewed with the
-/// others, and it is sent once it runs out, long before the first send ends. `orphan` writes it.
-async fn a_row_leased_but_not_held_runs_out(
-    mock: &MockServer,
-    client: &Client,
-    outbox: &Outbox,
-    orphan: impl AsyncFnOnce(),
-) {
+/// others, and it is sent once it runs out, long before the first send ends.
+async fn a_row_leased_but_not_held_runs_out_while_the_relay_is_busy(store: Store) {
+    let (mock, client) = patient_stand_in().await;
+    let outbox = store.open(builder(&client)).await;
     mock.inject(Fault::delay(LONG_SEND));
-    outbox.enqueue(sale(mock, client, 0)).await;
+    outbox.enqueue(sale(&mock, &client, 0)).await;
     wait_until("the first sale being sent", A_WHILE, async || {
         outbox.stats().in_flight == 1
     })
     .await;
-    orphan().await;
+    store.execute(ORPHAN).await;
     // Delivered while the first sale is still being sent.
     wait_until("the orphan delivered", LONG_SEND / 2, async || {
         let stats = outbox.stats();
         stats.delivered == 1 && stats.in_flight == 1
     })
     .await;
-    assert_eq!(sale_requests(mock), ["in_0", "in_orphan"]);
+    assert_eq!(sale_requests(&mock), ["in_0", "in_orphan"]);
     outbox.shutdown(Duration::ZERO).await;
 }
-
-#[cfg(feature = "sqlite")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_a_row_leased_but_not_held_runs_out_while_the_relay_is_busy() {
-    let (mock, client) = patient_stand_in().await;
-    let path = crate::support::sqlite_path("orphan");
-    let outbox = builder(&client).open(&path).await.unwrap();
-    let database = crate::support::sqlite(&path);
-    let orphan = async || {
-        database.execute(ORPHAN, []).expect("the orphan written");
-    };
-    a_row_leased_but_not_held_runs_out(&mock, &client, &outbox, orphan).await;
-}
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_row_leased_but_not_held_runs_out_while_the_relay_is_busy
+);
 
 #[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_a_row_leased_but_not_held_runs_out_while_the_relay_is_busy() {
-    let (mock, client) = patient_stand_in().await;
-    let schema = crate::support::postgres::Schema::create("orphan").await;
-    let pool = schema.pool().await;
-    let outbox = builder(&client).postgres(pool.clone()).await.unwrap();
-    let orphan = async || {
-        sqlx::query(ORPHAN)
-            .execute(&pool)
-            .await
-            .expect("the orphan written");
-    };
-    a_row_leased_but_not_held_runs_out(&mock, &client, &outbox, orphan).await;
+/// Makes every insert into the table wait for the advisory lock `key`, and takes it: held until
+/// the connection answered unlocks it.
+async fn hold_inserts(pool: &sqlx::PgPool, key: i64) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION hold_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NEW; END $$;
+         CREATE TRIGGER hold_inserts BEFORE INSERT ON affitor_outbox
+         FOR EACH ROW EXECUTE FUNCTION hold_inserts();"
+    )))
+    .execute(pool)
+    .await
+    .expect("the trigger");
+    let mut holder = pool.acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
+        .execute(&mut *holder)
+        .await
+        .expect("the lock");
+    holder
 }
 
 /// A row the writer leased to its relay as it wrote it, but committed only after that relay
@@ -210,21 +170,7 @@ async fn postgres_a_row_written_for_a_relay_that_stopped_goes_again_at_once() {
         .unwrap();
     // This process's id: no other test process takes the same advisory lock.
     let key = i64::from(std::process::id());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE FUNCTION hold_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NEW; END $$;
-         CREATE TRIGGER hold_inserts BEFORE INSERT ON affitor_outbox
-         FOR EACH ROW EXECUTE FUNCTION hold_inserts();"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    let mut holder = pool.acquire().await.unwrap();
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(key)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let mut holder = hold_inserts(&pool, key).await;
     // The relay runs and has room: the sale is offered to it, leased as it is written.
     let writing = tokio::spawn({
         let (outbox, event) = (outbox.clone(), sale(&mock, &client, 1));

@@ -24,9 +24,13 @@ mod payments;
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod refused;
+#[cfg(feature = "sqlite")]
+mod relay;
 #[cfg(feature = "postgres")]
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "postgres")]
 mod tls;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod transaction;

@@ -11,7 +11,7 @@ use affitor::client::Endpoint;
 use affitor_mock::{Fault, MockServer};
 use affitor_outbox::{Outbox, OutboxBuilder};
 
-use crate::support::{stand_in, wait_until};
+use crate::support::{Store, on_each_store, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(30);
 
@@ -79,99 +79,26 @@ async fn the_sale_came_after_the_lead(mock: &MockServer, outbox: &Outbox) {
 
 /// The lead is sent at once and fails; the sale, written meanwhile, waits while the lead is in
 /// flight and while it waits for its retry.
-async fn a_sale_waits_for_the_lead_being_sent_and_retried(
-    mock: MockServer,
-    client: Client,
-    outbox: Outbox,
-) {
+async fn a_sale_waits_for_its_customers_lead_while_it_is_sent_and_retried(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(builder(&client)).await;
     a_lead_that_fails_once(&mock);
     lead_then_sale(&mock, &client, &outbox).await;
     the_sale_came_after_the_lead(&mock, &outbox).await;
 }
+on_each_store!(a_sale_waits_for_its_customers_lead_while_it_is_sent_and_retried);
 
 /// Both rows wait in the store when a relay first looks (they were written with none running):
 /// its first claim takes the lead and leaves the sale.
-async fn a_sale_written_beside_its_lead_is_not_claimed_with_it(
-    mock: MockServer,
-    client: Client,
-    writer: Outbox,
-    open_relay: impl AsyncFnOnce() -> Outbox,
-) {
+async fn a_sale_written_beside_its_customers_lead_is_not_claimed_with_it(store: Store) {
+    let (mock, client) = stand_in().await;
+    let writer = store.open(builder(&client).relay(false)).await;
     a_lead_that_fails_once(&mock);
     lead_then_sale(&mock, &client, &writer).await;
     assert_eq!(writer.waiting().await.unwrap(), 2);
-    let relay = open_relay().await;
+    let relay = store.open(builder(&client)).await;
     the_sale_came_after_the_lead(&mock, &relay).await;
     relay.shutdown(Duration::from_secs(5)).await;
     writer.shutdown(Duration::from_secs(5)).await;
 }
-
-#[cfg(feature = "sqlite")]
-mod sqlite {
-    use super::*;
-    use crate::support::sqlite_path;
-
-    #[tokio::test]
-    async fn a_sale_waits_for_its_customers_lead_while_it_is_sent_and_retried() {
-        let (mock, client) = stand_in().await;
-        let outbox = builder(&client)
-            .open(&sqlite_path("order-retried"))
-            .await
-            .unwrap();
-        a_sale_waits_for_the_lead_being_sent_and_retried(mock, client, outbox).await;
-    }
-
-    #[tokio::test]
-    async fn a_sale_written_beside_its_customers_lead_is_not_claimed_with_it() {
-        let (mock, client) = stand_in().await;
-        let path = sqlite_path("order-claimed");
-        let writer = builder(&client).relay(false).open(&path).await.unwrap();
-        a_sale_written_beside_its_lead_is_not_claimed_with_it(
-            mock,
-            client.clone(),
-            writer,
-            async || builder(&client).open(&path).await.unwrap(),
-        )
-        .await;
-    }
-}
-
-#[cfg(feature = "postgres")]
-mod postgres {
-    use super::*;
-    use crate::support::postgres::Schema;
-
-    #[tokio::test]
-    async fn a_sale_waits_for_its_customers_lead_while_it_is_sent_and_retried() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("order_retried").await;
-        let outbox = builder(&client)
-            .postgres(schema.pool().await)
-            .await
-            .unwrap();
-        a_sale_waits_for_the_lead_being_sent_and_retried(mock, client, outbox).await;
-    }
-
-    #[tokio::test]
-    async fn a_sale_written_beside_its_customers_lead_is_not_claimed_with_it() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("order_claimed").await;
-        let writer = builder(&client)
-            .relay(false)
-            .postgres(schema.pool().await)
-            .await
-            .unwrap();
-        a_sale_written_beside_its_lead_is_not_claimed_with_it(
-            mock,
-            client.clone(),
-            writer,
-            async || {
-                builder(&client)
-                    .postgres(schema.pool().await)
-                    .await
-                    .unwrap()
-            },
-        )
-        .await;
-    }
-}
+on_each_store!(a_sale_written_beside_its_customers_lead_is_not_claimed_with_it);

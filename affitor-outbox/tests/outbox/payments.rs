@@ -13,7 +13,7 @@ use affitor_mock::{Fault, MockServer, SignedWebhook};
 use affitor_outbox::{Outbox, OutboxBuilder};
 use serde_json::{Value, json};
 
-use crate::support::{client_with, quick_policy, wait_until};
+use crate::support::{Store, client_with, on_each_store, quick_policy, wait_until};
 
 const STRIPE_SECRET: &str = "whsec_outbox_payments";
 const PADDLE_SECRET: &str = "pdl_ntfset_outbox_payments";
@@ -104,51 +104,6 @@ fn quick(client: &Client) -> OutboxBuilder {
         .backoff(Duration::from_millis(50), Duration::from_millis(200))
 }
 
-/// Where the outbox of a test lives: a SQLite file or a Postgres schema, opened as often as
-/// the test restarts its app.
-#[allow(clippy::large_enum_variant)] // one per test
-enum Store {
-    #[cfg(feature = "sqlite")]
-    Sqlite(String),
-    #[cfg(feature = "postgres")]
-    Postgres(crate::support::postgres::Schema),
-}
-
-impl Store {
-    async fn open(&self, builder: OutboxBuilder) -> Outbox {
-        match self {
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(path) => builder.open(path).await.expect("the SQLite outbox opens"),
-            #[cfg(feature = "postgres")]
-            Self::Postgres(schema) => builder
-                .postgres(schema.pool().await)
-                .await
-                .expect("the Postgres outbox opens"),
-        }
-    }
-}
-
-/// Runs `test` on a fresh SQLite file, then on a fresh Postgres schema.
-macro_rules! on_both_stores {
-    ($name:ident, $test:ident) => {
-        mod $name {
-            #[cfg(feature = "sqlite")]
-            #[tokio::test]
-            async fn sqlite() {
-                let path = crate::support::sqlite_path(stringify!($name));
-                super::$test(super::Store::Sqlite(path)).await;
-            }
-
-            #[cfg(feature = "postgres")]
-            #[tokio::test]
-            async fn postgres() {
-                let schema = crate::support::postgres::Schema::create(stringify!($name)).await;
-                super::$test(super::Store::Postgres(schema)).await;
-            }
-        }
-    };
-}
-
 /// The reversals the stand-in made, by the transaction id they were recorded under.
 fn reversals(mock: &MockServer) -> Vec<String> {
     mock.refunds()
@@ -160,7 +115,7 @@ fn reversals(mock: &MockServer) -> Vec<String> {
 /// A subscription's payment, then a deploy (a new process: the verifier's memory is gone),
 /// then its refund, which names only the payment intent (Stripe API versions from
 /// 2025-03-31): reversed once, under the invoice the sale was recorded under.
-async fn refund_after_a_restart(store: Store) {
+async fn a_refund_after_a_restart_finds_its_invoice(store: Store) {
     let (mock, client) = stand_in().await;
     let before = App::new(&client, store.open(quick(&client)).await);
     for path in [
@@ -185,17 +140,14 @@ async fn refund_after_a_restart(store: Store) {
     assert_eq!(reversals(&mock), [INVOICE]);
     after.stop().await;
 }
-on_both_stores!(
-    a_refund_after_a_restart_finds_its_invoice,
-    refund_after_a_restart
-);
+on_each_store!(a_refund_after_a_restart_finds_its_invoice);
 
 /// Stripe from API version 2025-03-31 on, in the worst order: the refund naming only its
 /// payment intent, then the payment's link to its invoice, then the invoice's sale. The stored
 /// refund waits with the relay's usual backoff (a few calls, not one a second), takes the
 /// invoice as its other id when the link comes, and goes behind the sale once that is stored:
 /// reversed under the invoice within seconds of `invoice.paid`.
-async fn refund_before_its_link_and_its_sale_stripe(store: Store) {
+async fn a_stripe_refund_before_its_link_and_its_sale_is_reversed_under_the_invoice(store: Store) {
     let (mock, client) = stand_in().await;
     let app = App::new(
         &client,
@@ -242,14 +194,11 @@ async fn refund_before_its_link_and_its_sale_stripe(store: Store) {
     assert_eq!(reversals(&mock), [INVOICE]);
     app.stop().await;
 }
-on_both_stores!(
-    a_stripe_refund_before_its_link_and_its_sale_is_reversed_under_the_invoice,
-    refund_before_its_link_and_its_sale_stripe
-);
+on_each_store!(a_stripe_refund_before_its_link_and_its_sale_is_reversed_under_the_invoice);
 
 /// Two replicas on one store: the sale and its link through one, the refund through the
 /// other, each with its own verifier. One reversal, under the invoice.
-async fn two_replicas(store: Store) {
+async fn two_replicas_share_what_a_refund_needs(store: Store) {
     let (mock, client) = stand_in().await;
     let first = App::new(&client, store.open(quick(&client)).await);
     let second = App::new(&client, store.open(quick(&client)).await);
@@ -272,12 +221,12 @@ async fn two_replicas(store: Store) {
     first.stop().await;
     second.stop().await;
 }
-on_both_stores!(two_replicas_share_what_a_refund_needs, two_replicas);
+on_each_store!(two_replicas_share_what_a_refund_needs);
 
 /// A refund 29 hours old whose sale has not come yet (an outage longer than a day, inside
 /// Stripe's three days of retries): stored, then reversed once its sale lands. Inline, past
 /// the day of refund grace, it would be acknowledged without effect.
-async fn old_refund_before_its_sale(store: Store) {
+async fn an_old_refund_before_its_sale_is_reversed(store: Store) {
     let (mock, client) = stand_in().await;
     let app = App::new(&client, store.open(quick(&client)).await);
     let link = now(&fixture("stripe/invoice_payment.paid.json"));
@@ -302,15 +251,12 @@ async fn old_refund_before_its_sale(store: Store) {
     assert_eq!(app.outbox.stats().dead, 0);
     app.stop().await;
 }
-on_both_stores!(
-    an_old_refund_before_its_sale_is_reversed,
-    old_refund_before_its_sale
-);
+on_each_store!(an_old_refund_before_its_sale_is_reversed);
 
 /// Lemon Squeezy retries a delivery three times over about 2.5 minutes, then never again: a
 /// refund that comes before its sale is stored, acknowledged, and reversed once the sale
 /// lands, however late.
-async fn refund_before_its_sale_lemon_squeezy(store: Store) {
+async fn a_lemon_squeezy_refund_before_its_sale_is_reversed(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store.open(quick(&client)).await;
     let app = client.with_backend(outbox.clone());
@@ -334,14 +280,11 @@ async fn refund_before_its_sale_lemon_squeezy(store: Store) {
     assert_eq!(mock.sales().len(), 1);
     app.shutdown(Duration::from_secs(5)).await;
 }
-on_both_stores!(
-    a_lemon_squeezy_refund_before_its_sale_is_reversed,
-    refund_before_its_sale_lemon_squeezy
-);
+on_each_store!(a_lemon_squeezy_refund_before_its_sale_is_reversed);
 
 /// Past the refund patience, a refund whose sale never came is a dead letter that says so:
 /// never acknowledged and dropped.
-async fn refund_never_matched(store: Store) {
+async fn a_refund_whose_sale_never_came_is_a_dead_letter(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store
         .open(quick(&client).refund_patience(Duration::from_millis(300)))
@@ -366,14 +309,11 @@ async fn refund_never_matched(store: Store) {
     assert!(mock.refunds().is_empty());
     app.stop().await;
 }
-on_both_stores!(
-    a_refund_whose_sale_never_came_is_a_dead_letter,
-    refund_never_matched
-);
+on_each_store!(a_refund_whose_sale_never_came_is_a_dead_letter);
 
 /// With the API answering in 6 s, a Paddle delivery is acknowledged before the API has
 /// answered (Paddle wants a 2xx within 5 s), and its sale lands once.
-async fn paddle_with_a_slow_api(store: Store) {
+async fn a_paddle_delivery_is_answered_before_a_slow_api(store: Store) {
     let (mock, _) = stand_in().await;
     // One attempt per send: the stand-in's answer, not a retry, is what is waited for.
     let client = client_with(&mock, RetryPolicy::default().max_attempts(1));
@@ -401,10 +341,7 @@ async fn paddle_with_a_slow_api(store: Store) {
     assert_eq!(mock.sales().len(), 1, "recorded once");
     app.shutdown(Duration::from_secs(5)).await;
 }
-on_both_stores!(
-    a_paddle_delivery_is_answered_before_a_slow_api,
-    paddle_with_a_slow_api
-);
+on_each_store!(a_paddle_delivery_is_answered_before_a_slow_api);
 
 /// A store that cannot write: the payment is not acknowledged (503), so that the provider
 /// delivers it again; nothing goes to the in-memory queue behind the caller's back.
@@ -457,7 +394,7 @@ async fn inline_paddle_gives_up_within_paddles_limit() {
 
 /// Lemon Squeezy signs no timestamp: a delivery replayed later, even after a restart, is
 /// acknowledged without being stored or sent again.
-async fn lemon_squeezy_replay(store: Store) {
+async fn lemon_squeezy_replays_are_acknowledged_once(store: Store) {
     let (mock, client) = stand_in().await;
     let lemon = Verifier::<LemonSqueezy>::new(LEMON_SECRET).unwrap();
     let signed =
@@ -491,15 +428,12 @@ async fn lemon_squeezy_replay(store: Store) {
     assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1, "not sent again");
     app.shutdown(Duration::from_secs(5)).await;
 }
-on_both_stores!(
-    lemon_squeezy_replays_are_acknowledged_once,
-    lemon_squeezy_replay
-);
+on_each_store!(lemon_squeezy_replays_are_acknowledged_once);
 
 /// A provider that retries after a timeout delivers the same event again: each is acknowledged
 /// and stored once (Stripe: a checkout's sale three times; Paddle: a refund three times before
 /// its sale), so one row and one call to the API each.
-async fn redeliveries(store: Store) {
+async fn a_redelivered_event_is_stored_and_sent_once(store: Store) {
     let (mock, client) = stand_in().await;
     let app = App::new(&client, store.open(quick(&client)).await);
     let checkout = now(&fixture("stripe/checkout.session.completed.payment.json"));
@@ -552,4 +486,4 @@ async fn redeliveries(store: Store) {
     assert_eq!(app.outbox.stats().enqueued, 3, "one row an event");
     app.stop().await;
 }
-on_both_stores!(a_redelivered_event_is_stored_and_sent_once, redeliveries);
+on_each_store!(a_redelivered_event_is_stored_and_sent_once);

@@ -1,16 +1,16 @@
 //! Leads whose click id the API refuses for good (here: already converted), which any visitor
 //! can send: settled, never kept as dead letters with their emails; leads without a click id,
 //! delivered for their customer key, or dropped when the API knows no such customer (an organic
-//! signup); and the dead letters that are kept, deleted after their retention; on a SQLite file
-//! and on Postgres.
+//! signup); and the dead letters that are kept: listed, retried, purged, and deleted after
+//! their retention; on a SQLite file and on Postgres.
 
 use std::time::Duration;
 
 use affitor::{ClickId, Client, client::Endpoint};
-use affitor_mock::MockServer;
+use affitor_mock::{Fault, MockServer};
 use affitor_outbox::{Outbox, OutboxBuilder};
 
-use crate::support::{client_with, quick_policy, stand_in, wait_until};
+use crate::support::{Store, client_with, on_each_store, quick_policy, sale, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(30);
 
@@ -36,98 +36,6 @@ async fn converted_click_id(mock: &MockServer, client: &Client) -> ClickId {
 
 fn email(n: usize) -> String {
     format!("signup.{n}.refused@example.com")
-}
-
-/// 30 signups reuse a converted click id, each with its customer key: every one reaches the
-/// stand-in again without the click id; the customers the API knows (half of them signed up
-/// before, through a click of their own) get their lead, the others are dropped; no row stays.
-async fn with_customer_keys(mock: &MockServer, client: &Client, outbox: &Outbox) {
-    let refused = converted_click_id(mock, client).await;
-    for n in (0..SIGNUPS).step_by(2) {
-        client
-            .lead(format!("user_{n}"))
-            .click_id(mock.click("partner"))
-            .send()
-            .await
-            .expect("the stand-in records the lead");
-    }
-    let before = mock.leads().len();
-    for n in 0..SIGNUPS {
-        outbox
-            .enqueue(
-                client
-                    .lead(format!("user_{n}"))
-                    .email(email(n))
-                    .click_id(refused.clone()),
-            )
-            .await;
-    }
-    wait_until("every refused lead to be settled", A_WHILE, async || {
-        outbox.stats().click_id_refused == SIGNUPS as u64
-            && outbox.waiting().await.expect("the store answers") == 0
-    })
-    .await;
-
-    let without_click_id: Vec<String> = mock
-        .requests_to(Endpoint::Lead)
-        .iter()
-        .filter(|request| request.body.get("click_id").is_none())
-        .filter_map(|request| request.body["customer_key"].as_str().map(str::to_owned))
-        .collect();
-    let mut expected: Vec<String> = (0..SIGNUPS).map(|n| format!("user_{n}")).collect();
-    let mut received = without_click_id.clone();
-    received.sort();
-    expected.sort();
-    assert_eq!(
-        received, expected,
-        "each sent again once, without the click id"
-    );
-    let accepted = &mock.leads()[before..];
-    assert_eq!(accepted.len(), SIGNUPS / 2, "the customers the API knows");
-    assert!(accepted.iter().all(|lead| lead.click_id.is_none()));
-    let stats = outbox.stats();
-    assert_eq!(
-        (stats.click_id_refused, stats.delivered, stats.dead),
-        (SIGNUPS as u64, SIGNUPS as u64 / 2, 0),
-        "{stats:?}"
-    );
-    assert!(
-        outbox
-            .dead_letters()
-            .await
-            .expect("the store answers")
-            .is_empty()
-    );
-}
-
-/// 30 signups reuse a converted click id with no customer key: dropped and counted, not sent
-/// again (nothing would name the customer), and no row stays.
-async fn without_customer_keys(mock: &MockServer, client: &Client, outbox: &Outbox) {
-    let refused = converted_click_id(mock, client).await;
-    for n in 0..SIGNUPS {
-        outbox
-            .enqueue(client.lead("").email(email(n)).click_id(refused.clone()))
-            .await;
-    }
-    wait_until("every refused lead to be dropped", A_WHILE, async || {
-        outbox.stats().click_id_refused == SIGNUPS as u64
-            && outbox.waiting().await.expect("the store answers") == 0
-    })
-    .await;
-    assert_eq!(
-        mock.requests_to(Endpoint::Lead).len(),
-        SIGNUPS,
-        "none sent again"
-    );
-    let stats = outbox.stats();
-    assert_eq!((stats.delivered, stats.dead), (0, 0), "{stats:?}");
-    assert!(
-        outbox
-            .dead_letters()
-            .await
-            .expect("the store answers")
-            .is_empty()
-    );
 }
 
 /// The customers whose keys are `keys`, known to the stand-in from their browser leads: each
@@ -176,28 +84,101 @@ async fn requiring_server_leads() -> (MockServer, Client) {
 /// The customers the stand-in knows from their browser leads.
 const KNOWN: [&str; 3] = ["user_a", "user_b", "user_c"];
 
-/// Writes a lead for the customer key `key` alone, through `enqueue`.
-async fn enqueued(outbox: &Outbox, client: &Client, key: &str) {
-    outbox
-        .enqueue(client.lead(key).email(format!("{key}@example.com")))
+/// The rows left in the table, and those holding one of the signups' emails.
+async fn rows(store: &Store) -> (i64, i64) {
+    let counts = store
+        .integers(
+            "SELECT count(*), count(*) FILTER (WHERE body LIKE '%refused@example.com%')
+             FROM affitor_outbox",
+        )
         .await;
+    (counts[0].unwrap_or(0), counts[1].unwrap_or(0))
 }
 
-/// Hands a lead for the customer key `key` alone to `send_in_background` of a client whose
-/// backend is the outbox.
-fn sent_in_background(outbox: &Outbox, client: &Client, key: &str) {
-    client
-        .clone()
-        .with_backend(outbox.clone())
-        .lead(key)
-        .email(format!("{key}@example.com"))
-        .send_in_background();
+/// No dead letter is kept and no row is left (none with a signup's email); then the outbox
+/// stops.
+async fn nothing_kept(store: &Store, outbox: Outbox) {
+    let letters = outbox.dead_letters().await.expect("the store answers");
+    assert!(letters.is_empty(), "{letters:?}");
+    assert_eq!(rows(store).await, (0, 0));
+    outbox.shutdown(Duration::from_secs(1)).await;
 }
+
+/// 30 signups reuse a converted click id, each with its customer key: every one reaches the
+/// stand-in again without the click id; the customers the API knows (half of them signed up
+/// before, through a click of their own) get their lead, the others are dropped; no row stays.
+async fn leads_with_a_refused_click_id_go_again_for_their_customer_key(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(builder(&client)).await;
+    let refused = converted_click_id(&mock, &client).await;
+    for n in (0..SIGNUPS).step_by(2) {
+        client
+            .lead(format!("user_{n}"))
+            .click_id(mock.click("partner"))
+            .send()
+            .await
+            .expect("the stand-in records the lead");
+    }
+    let before = mock.leads().len();
+    for n in 0..SIGNUPS {
+        outbox
+            .enqueue(
+                client
+                    .lead(format!("user_{n}"))
+                    .email(email(n))
+                    .click_id(refused.clone()),
+            )
+            .await;
+    }
+    wait_until("every refused lead to be settled", A_WHILE, async || {
+        outbox.stats().click_id_refused == SIGNUPS as u64
+            && outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+
+    let without_click_id: Vec<String> = mock
+        .requests_to(Endpoint::Lead)
+        .iter()
+        .filter(|request| request.body.get("click_id").is_none())
+        .filter_map(|request| request.body["customer_key"].as_str().map(str::to_owned))
+        .collect();
+    let mut expected: Vec<String> = (0..SIGNUPS).map(|n| format!("user_{n}")).collect();
+    let mut received = without_click_id.clone();
+    received.sort();
+    expected.sort();
+    assert_eq!(
+        received, expected,
+        "each sent again once, without the click id"
+    );
+    let accepted = &mock.leads()[before..];
+    assert_eq!(accepted.len(), SIGNUPS / 2, "the customers the API knows");
+    assert!(accepted.iter().all(|lead| lead.click_id.is_none()));
+    let stats = outbox.stats();
+    assert_eq!(
+        (stats.click_id_refused, stats.delivered, stats.dead),
+        (SIGNUPS as u64, SIGNUPS as u64 / 2, 0),
+        "{stats:?}"
+    );
+    nothing_kept(&store, outbox).await;
+}
+on_each_store!(leads_with_a_refused_click_id_go_again_for_their_customer_key);
 
 /// The leads of [`KNOWN`], written by `enqueue`, `send_in_background` and `enqueue_in` (by the
 /// caller): each reaches the stand-in once, with the program key and no click id, and settles
 /// the customer's browser lead; no row stays.
-async fn known_customers_are_delivered(mock: &MockServer, outbox: &Outbox) {
+async fn leads_without_a_click_id_are_delivered_for_their_customer_key(store: Store) {
+    let (mock, client) = requiring_server_leads().await;
+    let outbox = store.open(builder(&client)).await;
+    let lead = |key: &str| client.lead(key).email(format!("{key}@example.com"));
+    outbox.enqueue(lead("user_a")).await;
+    let backend = client.clone().with_backend(outbox.clone());
+    backend
+        .lead("user_b")
+        .email("user_b@example.com")
+        .send_in_background();
+    store
+        .enqueue_in_transaction(&outbox, "", lead("user_c"), true)
+        .await;
     wait_until("the three leads delivered", A_WHILE, async || {
         outbox.stats().delivered == 3 && outbox.waiting().await.expect("the store answers") == 0
     })
@@ -239,12 +220,17 @@ async fn known_customers_are_delivered(mock: &MockServer, outbox: &Outbox) {
         (3, 0, 0, 0),
         "{stats:?}"
     );
+    assert_eq!(rows(&store).await.0, 0);
+    outbox.shutdown(Duration::from_secs(1)).await;
 }
+on_each_store!(leads_without_a_click_id_are_delivered_for_their_customer_key);
 
 /// Organic signups: leads for customer keys the stand-in does not know, written by `enqueue`
 /// and `send_in_background`, each sent once, refused (`Customer not found`), then deleted and
 /// counted; none kept as a dead letter.
-async fn unknown_customers_are_dropped(mock: &MockServer, client: &Client, outbox: &Outbox) {
+async fn leads_without_a_click_id_of_unknown_customers_are_dropped(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(builder(&client)).await;
     for n in 0..SIGNUPS {
         let key = format!("organic_{n}");
         if n % 2 == 0 {
@@ -280,82 +266,35 @@ async fn unknown_customers_are_dropped(mock: &MockServer, client: &Client, outbo
         (SIGNUPS as u64, 0, 0, 0),
         "{stats:?}"
     );
-    assert!(
-        outbox
-            .dead_letters()
-            .await
-            .expect("the store answers")
-            .is_empty()
-    );
+    nothing_kept(&store, outbox).await;
 }
+on_each_store!(leads_without_a_click_id_of_unknown_customers_are_dropped);
 
-#[cfg(feature = "sqlite")]
-mod sqlite {
-    use super::*;
-    use crate::support::{sqlite, sqlite_path};
-
-    /// The rows left in the file, and those holding one of the signups' emails.
-    async fn rows(path: &str) -> (i64, i64) {
-        sqlite(path)
-            .query_row(
-                "SELECT count(*), count(*) FILTER (WHERE body LIKE '%refused@example.com%')
-                 FROM affitor_outbox",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .expect("the table is read")
-    }
-
-    #[tokio::test]
-    async fn leads_with_a_refused_click_id_go_again_for_their_customer_key() {
-        let (mock, client) = stand_in().await;
-        let path = sqlite_path("refused_keys");
-        let outbox = builder(&client).open(&path).await.unwrap();
-        with_customer_keys(&mock, &client, &outbox).await;
-        assert_eq!(rows(&path).await, (0, 0));
-        outbox.shutdown(Duration::from_secs(1)).await;
-    }
-
-    #[tokio::test]
-    async fn leads_without_a_click_id_are_delivered_for_their_customer_key() {
-        let (mock, client) = requiring_server_leads().await;
-        let path = sqlite_path("customer_key_only");
-        let outbox = builder(&client).open(&path).await.unwrap();
-        enqueued(&outbox, &client, "user_a").await;
-        sent_in_background(&outbox, &client, "user_b");
-        let mut connection = sqlite(&path);
-        let mut transaction = connection.transaction().unwrap();
+/// 30 signups reuse a converted click id with no customer key: dropped and counted, not sent
+/// again (nothing would name the customer), and no row stays. On SQLite, the emails leave the
+/// WAL too, once the relay's quiet moment came.
+async fn leads_with_a_refused_click_id_and_no_customer_key_are_dropped(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(builder(&client)).await;
+    let refused = converted_click_id(&mock, &client).await;
+    for n in 0..SIGNUPS {
         outbox
-            .enqueue_in(
-                &mut transaction,
-                client.lead("user_c").email("user_c@example.com"),
-            )
-            .await
-            .unwrap();
-        transaction.commit().unwrap();
-        known_customers_are_delivered(&mock, &outbox).await;
-        assert_eq!(rows(&path).await.0, 0);
-        outbox.shutdown(Duration::from_secs(1)).await;
+            .enqueue(client.lead("").email(email(n)).click_id(refused.clone()))
+            .await;
     }
-
-    #[tokio::test]
-    async fn leads_without_a_click_id_of_unknown_customers_are_dropped() {
-        let (mock, client) = stand_in().await;
-        let path = sqlite_path("organic");
-        let outbox = builder(&client).open(&path).await.unwrap();
-        unknown_customers_are_dropped(&mock, &client, &outbox).await;
-        assert_eq!(rows(&path).await, (0, 0));
-        outbox.shutdown(Duration::from_secs(1)).await;
-    }
-
-    #[tokio::test]
-    async fn leads_with_a_refused_click_id_and_no_customer_key_are_dropped() {
-        let (mock, client) = stand_in().await;
-        let path = sqlite_path("refused_dropped");
-        let outbox = builder(&client).open(&path).await.unwrap();
-        without_customer_keys(&mock, &client, &outbox).await;
-        assert_eq!(rows(&path).await, (0, 0));
-        // Nor in the WAL once the relay's quiet moment came.
+    wait_until("every refused lead to be dropped", A_WHILE, async || {
+        outbox.stats().click_id_refused == SIGNUPS as u64
+            && outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    assert_eq!(
+        mock.requests_to(Endpoint::Lead).len(),
+        SIGNUPS,
+        "none sent again"
+    );
+    let stats = outbox.stats();
+    assert_eq!((stats.delivered, stats.dead), (0, 0), "{stats:?}");
+    if let Some(path) = store.file() {
         let readable = |file: &str| {
             std::fs::read(file).is_ok_and(|bytes| {
                 bytes
@@ -366,93 +305,23 @@ mod sqlite {
         wait_until(
             "the emails to leave the file and its WAL",
             A_WHILE,
-            async || !readable(&format!("{path}-wal")) && !readable(&path),
+            async || !readable(&format!("{path}-wal")) && !readable(path),
         )
         .await;
-        outbox.shutdown(Duration::from_secs(1)).await;
     }
+    nothing_kept(&store, outbox).await;
 }
-
-#[cfg(feature = "postgres")]
-mod postgres {
-    use sqlx::postgres::PgPool;
-
-    use super::*;
-    use crate::support::postgres::Schema;
-
-    /// The rows left in the table, and those holding one of the signups' emails.
-    async fn rows(pool: &PgPool) -> (i64, i64) {
-        sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE body LIKE '%refused@example.com%')
-             FROM affitor_outbox",
-        )
-        .fetch_one(pool)
-        .await
-        .expect("the table is read")
-    }
-
-    #[tokio::test]
-    async fn leads_with_a_refused_click_id_go_again_for_their_customer_key() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("refused_keys").await;
-        let pool = schema.pool().await;
-        let outbox = builder(&client).postgres(pool.clone()).await.unwrap();
-        with_customer_keys(&mock, &client, &outbox).await;
-        assert_eq!(rows(&pool).await, (0, 0));
-        outbox.shutdown(Duration::from_secs(1)).await;
-    }
-
-    #[tokio::test]
-    async fn leads_without_a_click_id_are_delivered_for_their_customer_key() {
-        let (mock, client) = requiring_server_leads().await;
-        let schema = Schema::create("customer_key_only").await;
-        let pool = schema.pool().await;
-        let outbox = builder(&client).postgres(pool.clone()).await.unwrap();
-        enqueued(&outbox, &client, "user_a").await;
-        sent_in_background(&outbox, &client, "user_b");
-        let mut transaction = pool.begin().await.unwrap();
-        outbox
-            .enqueue_in(
-                &mut *transaction,
-                client.lead("user_c").email("user_c@example.com"),
-            )
-            .await
-            .unwrap();
-        transaction.commit().await.unwrap();
-        known_customers_are_delivered(&mock, &outbox).await;
-        assert_eq!(rows(&pool).await.0, 0);
-        outbox.shutdown(Duration::from_secs(1)).await;
-    }
-
-    #[tokio::test]
-    async fn leads_without_a_click_id_of_unknown_customers_are_dropped() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("organic").await;
-        let pool = schema.pool().await;
-        let outbox = builder(&client).postgres(pool.clone()).await.unwrap();
-        unknown_customers_are_dropped(&mock, &client, &outbox).await;
-        assert_eq!(rows(&pool).await, (0, 0));
-        outbox.shutdown(Duration::from_secs(1)).await;
-    }
-
-    #[tokio::test]
-    async fn leads_with_a_refused_click_id_and_no_customer_key_are_dropped() {
-        let (mock, client) = stand_in().await;
-        let schema = Schema::create("refused_dropped").await;
-        let pool = schema.pool().await;
-        let outbox = builder(&client).postgres(pool.clone()).await.unwrap();
-        without_customer_keys(&mock, &client, &outbox).await;
-        assert_eq!(rows(&pool).await, (0, 0));
-        outbox.shutdown(Duration::from_secs(1)).await;
-    }
-}
+on_each_store!(leads_with_a_refused_click_id_and_no_customer_key_are_dropped);
 
 /// Dead letters older than the retention are deleted by the relay itself, counted, and those
 /// left are counted too.
-async fn purged_after_their_retention(mock: &MockServer, client: &Client, outbox: &Outbox) {
-    mock.inject(affitor_mock::Fault::status(400).on(Endpoint::Sale).always());
+async fn dead_letters_are_purged_after_their_retention(store: Store) {
+    let (mock, client) = stand_in().await;
+    let builder = builder(&client).dead_letter_retention(Duration::from_secs(1));
+    let outbox = store.open(builder).await;
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
     for n in 0..3 {
-        outbox.enqueue(crate::support::sale(mock, client, n)).await;
+        outbox.enqueue(sale(&mock, &client, n)).await;
     }
     wait_until("the dead letters to be purged", A_WHILE, async || {
         let stats = outbox.stats();
@@ -466,31 +335,49 @@ async fn purged_after_their_retention(mock: &MockServer, client: &Client, outbox
             .expect("the store answers")
             .is_empty()
     );
-}
-
-#[cfg(feature = "sqlite")]
-#[tokio::test]
-async fn dead_letters_are_purged_after_their_retention_on_sqlite() {
-    let (mock, client) = stand_in().await;
-    let outbox = builder(&client)
-        .dead_letter_retention(Duration::from_secs(1))
-        .open(&crate::support::sqlite_path("retention"))
-        .await
-        .unwrap();
-    purged_after_their_retention(&mock, &client, &outbox).await;
     outbox.shutdown(Duration::from_secs(1)).await;
 }
+on_each_store!(dead_letters_are_purged_after_their_retention);
 
-#[cfg(feature = "postgres")]
-#[tokio::test]
-async fn dead_letters_are_purged_after_their_retention_on_postgres() {
+/// Dead letters are listed, retried once mended (each delivered once), and purged by age.
+async fn dead_letters_are_listed_retried_and_purged(store: Store) {
     let (mock, client) = stand_in().await;
-    let schema = crate::support::postgres::Schema::create("retention").await;
-    let outbox = builder(&client)
-        .dead_letter_retention(Duration::from_secs(1))
-        .postgres(schema.pool().await)
-        .await
-        .unwrap();
-    purged_after_their_retention(&mock, &client, &outbox).await;
+    let outbox = store.open(builder(&client)).await;
+    let letters = async || {
+        outbox
+            .dead_letters()
+            .await
+            .expect("the store answers")
+            .len()
+    };
+    // Refused for good while the fault lasts: buried.
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    for n in 0..3 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    wait_until("three dead letters", A_WHILE, async || letters().await == 3).await;
+
+    // Mended: retried, each delivered once.
+    mock.clear_faults();
+    let retried = outbox.retry_dead_letters().await;
+    assert_eq!(retried.expect("the store answers"), 3);
+    wait_until("the retried rows to be delivered", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0 && mock.sales().len() == 3
+    })
+    .await;
+    assert_eq!(letters().await, 0);
+
+    // Purged by age: none is old enough, then all are.
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox.enqueue(sale(&mock, &client, 9)).await;
+    wait_until("a dead letter", A_WHILE, async || letters().await == 1).await;
+    let purged = async |older_than| {
+        let purged = outbox.purge_dead_letters(older_than).await;
+        purged.expect("the store answers")
+    };
+    assert_eq!(purged(Duration::from_secs(3600)).await, 0);
+    assert_eq!(purged(Duration::ZERO).await, 1);
+    assert_eq!(letters().await, 0);
     outbox.shutdown(Duration::from_secs(1)).await;
 }
+on_each_store!(dead_letters_are_listed_retried_and_purged);

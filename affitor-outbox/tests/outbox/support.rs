@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use affitor::{Client, client::RetryPolicy};
+use affitor::Client;
+use affitor::client::{IntoEvent, RetryPolicy};
 use affitor_mock::{MockServer, poll_until, quick_retries};
+use affitor_outbox::{Outbox, OutboxBuilder};
 
 /// Retries inside one `send` that keep the tests fast: two attempts, milliseconds apart; a
 /// refund does not wait for its sale (the relay orders them).
@@ -36,6 +38,192 @@ pub(crate) fn sale(mock: &MockServer, client: &Client, n: usize) -> affitor::Sal
         .sale(format!("in_{n}"), 100)
         .click_id(mock.click("partner"))
 }
+
+/// Where a test's outbox stores: a new SQLite file, or a new schema of the test server (and a
+/// pool of the test's own on it), opened as often as the test restarts its app.
+#[allow(clippy::large_enum_variant)] // one per test
+pub(crate) enum Store {
+    #[cfg(feature = "sqlite")]
+    Sqlite(String),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::Schema, sqlx::PgPool),
+}
+
+impl Store {
+    /// A new SQLite file for the test at `path` (its module path).
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn sqlite(path: &str) -> Self {
+        Self::Sqlite(sqlite_path(&test_name(path)))
+    }
+
+    /// A new Postgres schema for the test at `path` (its module path).
+    #[cfg(feature = "postgres")]
+    pub(crate) async fn postgres(path: &str) -> Self {
+        let schema = postgres::Schema::create(&test_name(path)).await;
+        let pool = schema.pool().await;
+        Self::Postgres(schema, pool)
+    }
+
+    /// An outbox of `builder` on this store (on Postgres, with a pool of its own).
+    pub(crate) async fn open(&self, builder: OutboxBuilder) -> Outbox {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => builder.open(path).await.expect("the SQLite outbox opens"),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(schema, _) => builder
+                .postgres(schema.pool().await)
+                .await
+                .expect("the Postgres outbox opens"),
+        }
+    }
+
+    /// The SQLite file's path; `None` on Postgres.
+    pub(crate) fn file(&self) -> Option<&str> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => Some(path),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(..) => None,
+        }
+    }
+
+    /// `sqlite` or `postgres`: the SQL this store speaks, where the two differ.
+    pub(crate) fn dialect<'a>(&self, sqlite: &'a str, postgres: &'a str) -> &'a str {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(_) => {
+                let _ = postgres;
+                sqlite
+            }
+            #[cfg(feature = "postgres")]
+            Self::Postgres(..) => {
+                let _ = sqlite;
+                postgres
+            }
+        }
+    }
+
+    /// Runs the statement `sql`, on a connection of the test's own.
+    pub(crate) async fn execute(&self, sql: &str) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => {
+                sqlite(path).execute_batch(sql).expect("the statement runs");
+            }
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_, pool) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(pool)
+                    .await
+                    .expect("the statement runs");
+            }
+        }
+    }
+
+    /// The one row `sql` reads, each column an integer (NULL: `None`), on a connection of the
+    /// test's own.
+    pub(crate) async fn integers(&self, sql: &str) -> Vec<Option<i64>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => sqlite(path)
+                .query_row(sql, [], |row| {
+                    (0..row.as_ref().column_count())
+                        .map(|column| row.get(column))
+                        .collect()
+                })
+                .expect("the row is read"),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_, pool) => {
+                use sqlx::Row as _;
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_one(pool)
+                    .await
+                    .expect("the row is read");
+                (0..row.len())
+                    .map(|column| row.try_get(column).expect("an integer"))
+                    .collect()
+            }
+        }
+    }
+
+    /// Runs `sql`, then writes `event` through `outbox.enqueue_in`, in one transaction of the
+    /// test's own; commits it when `commit`, else rolls it back.
+    pub(crate) async fn enqueue_in_transaction(
+        &self,
+        outbox: &Outbox,
+        sql: &str,
+        event: impl IntoEvent,
+        commit: bool,
+    ) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => {
+                let mut connection = sqlite(path);
+                let mut transaction = connection.transaction().expect("a transaction");
+                transaction.execute_batch(sql).expect("the statement runs");
+                let written = outbox.enqueue_in(&mut transaction, event).await;
+                written.expect("the event is written");
+                match commit {
+                    true => transaction.commit(),
+                    false => transaction.rollback(),
+                }
+                .expect("the transaction ends");
+            }
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_, pool) => {
+                let mut transaction = pool.begin().await.expect("a transaction");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *transaction)
+                    .await
+                    .expect("the statement runs");
+                let written = outbox.enqueue_in(&mut *transaction, event).await;
+                written.expect("the event is written");
+                match commit {
+                    true => transaction.commit().await,
+                    false => transaction.rollback().await,
+                }
+                .expect("the transaction ends");
+            }
+        }
+    }
+}
+
+/// A test's name from its module path, for a file or a schema: `outbox::order::a_sale` is
+/// `order_a_sale`.
+fn test_name(path: &str) -> String {
+    let path = path.split_once("::").map_or(path, |(_crate, test)| test);
+    path.replace("::", "_")
+}
+
+/// Instantiates the test `$body`, an `async fn(Store)`, on each store this build has: a module
+/// named after it, with the tests `sqlite` and `postgres`, each on a new store. A test
+/// attribute before the name replaces `#[tokio::test]`.
+#[allow(unused_macros)] // the relay binary's tests, which share this file, use none
+macro_rules! on_each_store {
+    ($body:ident) => {
+        $crate::support::on_each_store!(
+            #[tokio::test]
+            $body
+        );
+    };
+    (#[$test:meta] $body:ident) => {
+        mod $body {
+            #[cfg(feature = "sqlite")]
+            #[$test]
+            async fn sqlite() {
+                super::$body($crate::support::Store::sqlite(module_path!())).await;
+            }
+
+            #[cfg(feature = "postgres")]
+            #[$test]
+            async fn postgres() {
+                super::$body($crate::support::Store::postgres(module_path!()).await).await;
+            }
+        }
+    };
+}
+#[allow(unused_imports)] // as above
+pub(crate) use on_each_store;
 
 /// A connection of the test's own to the SQLite file at `path` (created when missing), through
 /// the outbox's `rusqlite`.
@@ -83,29 +271,6 @@ pub(crate) fn sale_requests(mock: &MockServer) -> Vec<String> {
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres {
-    /// Whether schema version 2's index is in the catalog, valid.
-    pub(crate) async fn index_is_valid(pool: &sqlx::PgPool) -> bool {
-        let valid: Option<bool> = sqlx::query_scalar(
-            "SELECT indisvalid FROM pg_index
-             WHERE indexrelid = to_regclass('affitor_outbox_live_by_customer')",
-        )
-        .fetch_optional(pool)
-        .await
-        .expect("the catalog");
-        valid == Some(true)
-    }
-
-    /// Waits until the start's background build of schema version 2's index has ended (valid):
-    /// a test that then locks the table would otherwise deadlock with the build.
-    pub(crate) async fn index_built(pool: &sqlx::PgPool) {
-        super::wait_until(
-            "schema version 2's index built",
-            std::time::Duration::from_secs(30),
-            async || index_is_valid(pool).await,
-        )
-        .await;
-    }
-
     use std::net::{TcpStream, ToSocketAddrs};
     use std::str::FromStr;
     use std::sync::OnceLock;
@@ -265,6 +430,16 @@ pub(crate) mod postgres {
                     )
                 });
             let name = format!("outbox_{test}_{}", std::process::id());
+            // Postgres cuts a name at 63 bytes: a longer one keeps its start and a hash of all.
+            let name = if name.len() <= 63 {
+                name
+            } else {
+                let hash = std::hash::BuildHasher::hash_one(
+                    &std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(),
+                    &name,
+                );
+                format!("{}_{:08x}", &name[..54], hash as u32)
+            };
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
             )))

@@ -5,7 +5,7 @@ use crate::lookup::{
     ClickIdLookup, ClickIdSearch, ClickIdSource, HeaderStep, InvalidClickId, Plan, RejectedClickId,
 };
 use crate::parse::{self, JsonStr};
-use affitor::__private::Throttle;
+use crate::throttle::Throttle;
 
 /// The first step of a lookup: looks in the headers and cookies, and tells whether the body is
 /// worth reading.

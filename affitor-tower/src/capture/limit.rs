@@ -296,10 +296,10 @@ impl Limiter {
         }
         let address = address.map(client_of);
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(address) = address
-            && let Some(sent) = state.recent.get(&(address, Box::from(code)))
-            && now.saturating_duration_since(sent.at) < limit.repeat_window
-        {
+        let recent = address
+            .and_then(|address| state.recent.get(&(address, Box::from(code))))
+            .filter(|sent| now.saturating_duration_since(sent.at) < limit.repeat_window);
+        if let Some(sent) = recent {
             self.counts.repeated.fetch_add(1, Ordering::Relaxed);
             if sent.memo.came_to_nothing() {
                 return Admission::Held(Skip::Repeated);

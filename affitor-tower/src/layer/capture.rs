@@ -238,11 +238,11 @@ where
             return this.inner.poll(cx);
         };
         // The click call goes on while the handler runs; it ends by its deadline.
-        if let Some(pending) = &mut capturing.pending
-            && let Poll::Ready(cookies) = Pin::new(pending).poll(cx)
-        {
-            capturing.pending = None;
-            capturing.cookies = cookies;
+        if let Some(pending) = &mut capturing.pending {
+            if let Poll::Ready(cookies) = Pin::new(pending).poll(cx) {
+                capturing.pending = None;
+                capturing.cookies = cookies;
+            }
         }
         if capturing.response.is_none() {
             capturing.response = Some(ready!(this.inner.poll(cx))?);

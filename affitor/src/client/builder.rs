@@ -54,9 +54,28 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// A builder configured by the environment variables that `lookup` finds: the key from
-    /// `AFFITOR_API_KEY`, the base URL from `AFFITOR_API_URL` or its alias `AFFITOR_API_BASE`.
-    pub(super) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// A builder configured from the environment, as [`Client::from_env`] reads it: the key
+    /// from `AFFITOR_API_KEY`, the base URL from `AFFITOR_API_URL` (or its alias
+    /// `AFFITOR_API_BASE`; `https://api.affitor.com` when neither is set). A variable that is
+    /// unset or blank sets nothing. Set the rest before [`build`](Self::build):
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use affitor::client::ClientBuilder;
+    ///
+    /// let client = ClientBuilder::from_env()
+    ///     .user_agent("my-shop/1.0")
+    ///     .timeout(Duration::from_secs(3))
+    ///     .build()?;
+    /// # Ok::<(), affitor::Error>(())
+    /// ```
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// A builder configured by the environment variables that `lookup` finds (see
+    /// [`from_env`](Self::from_env)).
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let present = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let mut builder = Self::default();
         if let Some(key) = present("AFFITOR_API_KEY") {
@@ -343,7 +362,6 @@ impl ClientBuilder {
             None => HeaderValue::from_static(concat!("affitor-rs/", env!("CARGO_PKG_VERSION"))),
         };
 
-        let own_pool = self.http_client.is_none();
         let http = match self.http_client {
             Some(http) => http,
             None => own_http_client()?,
@@ -351,7 +369,6 @@ impl ClientBuilder {
 
         let transport = Arc::new(Transport {
             http,
-            own_pool,
             urls,
             readiness_recheck_url,
             api_key,
@@ -448,28 +465,6 @@ mod tests {
     use super::*;
 
     const KEY: &str = "aff_live_5up3r_s3cret";
-
-    #[test]
-    fn a_pool_of_its_own_only_when_the_builder_made_the_first() {
-        let made = Client::builder()
-            .api_key(KEY)
-            .timeout(Duration::from_secs(3))
-            .build()
-            .unwrap();
-        let own = made.with_own_connections().unwrap();
-        let (made, own) = (&made.inner.transport, &own.inner.transport);
-        assert!(own.own_pool);
-        assert_eq!(own.urls, made.urls);
-        assert_eq!(own.timeout, Duration::from_secs(3));
-        assert_eq!(own.bearer, made.bearer);
-
-        let handed = Client::builder()
-            .api_key(KEY)
-            .http_client(reqwest::Client::new())
-            .build()
-            .unwrap();
-        assert!(handed.with_own_connections().is_none());
-    }
 
     #[test]
     fn base_url_defaults_and_trailing_slash() {
@@ -610,5 +605,25 @@ mod tests {
         let error = ClientBuilder::from_lookup(env(&[])).build().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::MissingApiKey);
         assert!(error.to_string().contains("AFFITOR_API_KEY"));
+    }
+
+    #[test]
+    fn a_builder_from_the_environment_takes_the_other_settings() {
+        let env = |name: &str| (name == "AFFITOR_API_KEY").then(|| "aff_env".to_owned());
+        let client = ClientBuilder::from_lookup(env)
+            .user_agent("my-shop/1.0")
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        let transport = &client.inner.transport;
+        assert_eq!(transport.api_key.expose(), "aff_env");
+        assert_eq!(transport.user_agent, "my-shop/1.0");
+        assert_eq!(transport.timeout, Duration::from_secs(3));
+        // A setter after the environment wins over it.
+        let client = ClientBuilder::from_lookup(env)
+            .api_key("aff_code")
+            .build()
+            .unwrap();
+        assert_eq!(client.inner.transport.api_key.expose(), "aff_code");
     }
 }

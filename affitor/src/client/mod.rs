@@ -172,7 +172,8 @@ impl Client {
 
     /// A client configured from the environment: the key from `AFFITOR_API_KEY`, the base URL
     /// from `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`; `https://api.affitor.com`
-    /// when neither is set).
+    /// when neither is set). [`ClientBuilder::from_env`] reads the same, for a client that
+    /// sets more (a user agent, a timeout).
     ///
     /// # Errors
     ///
@@ -184,7 +185,7 @@ impl Client {
     /// # Ok::<(), affitor::Error>(())
     /// ```
     pub fn from_env() -> Result<Self, Error> {
-        ClientBuilder::from_lookup(|name| std::env::var(name).ok()).build()
+        ClientBuilder::from_env().build()
     }
 
     /// Starts a lead: the user `customer_key` signed up. Pass `""` when only the click id is
@@ -370,23 +371,6 @@ impl Client {
     /// [`with_graceful_shutdown`]: https://docs.rs/axum/0.8/axum/serve/struct.Serve.html#method.with_graceful_shutdown
     pub async fn shutdown(&self, deadline: Duration) -> DeliveryReport {
         self.backend.shutdown(deadline).await
-    }
-
-    /// This client, its backend included, with a connection pool of its own: for sends made on
-    /// a runtime of their own, whose connections that runtime's tasks drive. `None` when the
-    /// pool is the caller's ([`ClientBuilder::http_client`]), which stays shared.
-    pub(crate) fn with_own_connections(&self) -> Option<Client> {
-        let inner = &self.inner;
-        Some(Client {
-            inner: Arc::new(Inner {
-                transport: Arc::new(inner.transport.with_own_connections()?),
-                base_url: inner.base_url.clone(),
-                test_mode: inner.test_mode,
-                program_id: inner.program_id.clone(),
-                memory: Arc::clone(&inner.memory),
-            }),
-            backend: Arc::clone(&self.backend),
-        })
     }
 
     /// The call path that every request takes.

@@ -68,9 +68,6 @@ pub(crate) struct Attempted<T> {
 /// retry policy.
 pub(crate) struct Transport {
     pub(super) http: reqwest::Client,
-    /// Whether `http` is the builder's own (not the caller's, with its proxies and TLS): then a
-    /// copy may have a pool of its own ([`Transport::with_own_connections`]).
-    pub(super) own_pool: bool,
     pub(super) urls: [Url; Endpoint::ALL.len()],
     pub(super) readiness_recheck_url: Url,
     pub(super) api_key: ApiKey,
@@ -87,26 +84,6 @@ struct RawResponse {
 }
 
 impl Transport {
-    /// This transport with a connection pool of its own, when its pool is the builder's; `None`
-    /// when it is the caller's (shared, as they asked), or a new one cannot be made.
-    pub(super) fn with_own_connections(&self) -> Option<Self> {
-        if !self.own_pool {
-            return None;
-        }
-        let http = own_http_client().ok()?;
-        Some(Self {
-            http,
-            own_pool: true,
-            urls: self.urls.clone(),
-            readiness_recheck_url: self.readiness_recheck_url.clone(),
-            api_key: self.api_key.clone(),
-            bearer: self.bearer.clone(),
-            user_agent: self.user_agent.clone(),
-            timeout: self.timeout,
-            retry: self.retry.clone(),
-        })
-    }
-
     /// Sends `call` to its endpoint, with retries, and decodes the outcome.
     pub(crate) async fn call<C: Call>(&self, call: &C) -> Result<C::Outcome, Error> {
         self.call_counting(call, None).await.result

@@ -13,7 +13,7 @@ use super::payload::{
 };
 use super::refunds::RefundId;
 use super::signature::{decode_hex, find_headers};
-use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
+use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
 
 /// Lemon Squeezy: its `X-Signature` header, and the orders and subscription invoices of a sale
@@ -40,6 +40,19 @@ impl Provider for LemonSqueezy {
 impl Scheme for LemonSqueezy {
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)
+    }
+
+    /// The signing secret chosen in Lemon Squeezy's dashboard: 6 to 40 characters.
+    fn issued_shape(secret: &str) -> SecretShape {
+        match secret.chars().count() {
+            0..6 => SecretShape::Wrong(
+                "is shorter than the 6 characters Lemon Squeezy asks of a signing secret",
+            ),
+            6..=40 => SecretShape::Usual,
+            _ => SecretShape::Unusual(
+                "is longer than the 40 characters Lemon Squeezy takes for a signing secret",
+            ),
+        }
     }
 
     fn checkout_fields(_customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
@@ -316,4 +329,25 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(hex, "{byte:02x}");
             hex
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_shapes() {
+        assert!(matches!(
+            LemonSqueezy::secret_shape("abc"),
+            SecretShape::Wrong(_)
+        ));
+        assert_eq!(
+            LemonSqueezy::secret_shape("a-signing-secret"),
+            SecretShape::Usual
+        );
+        assert!(matches!(
+            LemonSqueezy::secret_shape(&"x".repeat(41)),
+            SecretShape::Unusual(_)
+        ));
+    }
 }

@@ -42,6 +42,7 @@
 //! | | [`Stripe`] | [`Polar`] | [`Paddle`] (Billing) | [`LemonSqueezy`] |
 //! |---|---|---|---|---|
 //! | Secret from ([`Verifier::from_env`]) | `STRIPE_WEBHOOK_SECRET` | `POLAR_WEBHOOK_SECRET` | `PADDLE_WEBHOOK_SECRET` | `LEMONSQUEEZY_WEBHOOK_SECRET` |
+//! | Secret's shape ([`Provider::secret_shape`]) | `whsec_...` | `polar_whs_...`, or Standard Webhooks `whsec_<base64>` | `pdl_ntfset_...` | 6 to 40 characters, chosen by you |
 //! | Signature | `Stripe-Signature: t=…,v1=…` | Standard Webhooks `webhook-signature: v1,…` | `Paddle-Signature: ts=…;h1=…` | `X-Signature` (hex) |
 //! | Replay window | 5 min (past) | 5 min (both ways) | 5 min (past) | none signed: a replay is a redelivery, recorded once |
 //! | Sale | `checkout.session.completed`, `invoice.paid` | `order.paid` | `transaction.completed` | `order_created` |
@@ -366,4 +367,4 @@ pub use polar::Polar;
 pub use state::{Custody, Fact, PaymentState, StateFuture};
 pub use stripe::Stripe;
 pub use track::Tracked;
-pub use verifier::{Provider, Verifier};
+pub use verifier::{Provider, SecretShape, Verifier};

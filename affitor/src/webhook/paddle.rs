@@ -13,7 +13,7 @@ use super::payload::{
 };
 use super::refunds::RefundId;
 use super::signature::TimestampedHeader;
-use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
+use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
 
 /// Paddle Billing: its `Paddle-Signature` header, and the transactions and adjustments of a
@@ -43,6 +43,20 @@ impl Scheme for Paddle {
 
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)
+    }
+
+    /// `pdl_ntfset_...`: a notification destination's secret key.
+    fn issued_shape(secret: &str) -> SecretShape {
+        const PREFIX: &str = "pdl_ntfset_";
+        if secret.starts_with(PREFIX) && secret.len() >= PREFIX.len() + 16 {
+            SecretShape::Usual
+        } else if secret.contains("_apikey_") {
+            SecretShape::Wrong("is a Paddle API key, not the notification destination's secret key")
+        } else {
+            SecretShape::Unusual(
+                "does not look like a notification destination's secret key (pdl_ntfset_...)",
+            )
+        }
     }
 
     fn checkout_fields(_customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
@@ -271,5 +285,23 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    #[test]
+    fn secret_shapes() {
+        assert_eq!(
+            Paddle::secret_shape(
+                "pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5vEI"
+            ),
+            SecretShape::Usual
+        );
+        assert!(matches!(
+            Paddle::secret_shape("pdl_live_apikey_01abc"),
+            SecretShape::Wrong(_)
+        ));
+        assert!(matches!(
+            Paddle::secret_shape("something"),
+            SecretShape::Unusual(_)
+        ));
     }
 }

@@ -14,7 +14,7 @@ use super::payload::{
 };
 use super::refunds::RefundId;
 use super::signature::{check_timestamp, find_headers};
-use super::verifier::{Provider, Verifier, sealed::Scheme};
+use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme};
 use crate::client::SaleType;
 
 /// The prefix of a Standard Webhooks secret whose key is the base64 that follows.
@@ -45,6 +45,33 @@ impl Provider for Polar {
 impl Scheme for Polar {
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         keys(secret)
+    }
+
+    /// `polar_whs_...` as Polar issues it, or a Standard Webhooks `whsec_<base64>`; Polar's SDK
+    /// takes any string, so another shape is only unusual.
+    fn issued_shape(secret: &str) -> SecretShape {
+        if let Some(rest) = secret.strip_prefix("polar_whs_") {
+            return if rest.len() >= 16 {
+                SecretShape::Usual
+            } else {
+                SecretShape::Unusual("starts with polar_whs_ but is short")
+            };
+        }
+        if let Some(rest) = secret.strip_prefix(WHSEC) {
+            let base64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+            return if !rest.is_empty() && rest.bytes().all(base64) {
+                SecretShape::Usual
+            } else {
+                SecretShape::Unusual("starts with whsec_ but what follows is not base64")
+            };
+        }
+        if ["polar_oat_", "polar_pat_", "polar_at_"]
+            .iter()
+            .any(|token| secret.starts_with(token))
+        {
+            return SecretShape::Wrong("is a Polar access token, not the webhook's secret");
+        }
+        SecretShape::Unusual("does not start with polar_whs_, as Polar's webhook secrets do")
     }
 
     fn checkout_fields(_customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
@@ -280,5 +307,25 @@ mod tests {
         for secret in ["polar_whs_anything at all", "whsec_not base64!", "whsec_"] {
             assert_eq!(keys(secret).len(), 1, "{secret}");
         }
+    }
+
+    #[test]
+    fn secret_shapes() {
+        assert_eq!(
+            Polar::secret_shape("polar_whs_0123456789abcdefghij"),
+            SecretShape::Usual
+        );
+        assert_eq!(
+            Polar::secret_shape("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            SecretShape::Usual
+        );
+        assert!(matches!(
+            Polar::secret_shape("polar_oat_abc"),
+            SecretShape::Wrong(_)
+        ));
+        assert!(matches!(
+            Polar::secret_shape("anything"),
+            SecretShape::Unusual(_)
+        ));
     }
 }

@@ -13,7 +13,7 @@ use super::payload::{
 };
 use super::refunds::RefundId;
 use super::signature::TimestampedHeader;
-use super::verifier::{Provider, Verifier, sealed::Scheme, utf8_key};
+use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
 
 /// Stripe: its `Stripe-Signature` header, and the events of a sale and a refund. Used as
@@ -41,6 +41,30 @@ impl Scheme for Stripe {
     /// Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)
+    }
+
+    /// `whsec_` and at least 16 letters and digits: the endpoint's secret (Dashboard →
+    /// Webhooks, or `stripe listen`).
+    fn issued_shape(secret: &str) -> SecretShape {
+        match secret.strip_prefix("whsec_") {
+            Some(rest) if rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                SecretShape::Usual
+            }
+            Some(_) => {
+                SecretShape::Wrong("starts with whsec_ but is cut short or holds other characters")
+            }
+            None if ["sk_", "rk_", "pk_"]
+                .iter()
+                .any(|key| secret.starts_with(key)) =>
+            {
+                SecretShape::Wrong(
+                    "is a Stripe API key, not the endpoint's signing secret (whsec_...)",
+                )
+            }
+            None => {
+                SecretShape::Wrong("does not start with whsec_, as Stripe's signing secrets do")
+            }
+        }
     }
 
     fn checkout_fields(customer_key: &str, metadata: serde_json::Value) -> serde_json::Value {
@@ -512,5 +536,24 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    #[test]
+    fn secret_shapes() {
+        assert_eq!(
+            Stripe::secret_shape("whsec_0123456789abcdefABCDEF0123456789"),
+            SecretShape::Usual
+        );
+        assert!(matches!(
+            Stripe::secret_shape("whsec_short"),
+            SecretShape::Wrong(_)
+        ));
+        assert!(
+            matches!(Stripe::secret_shape("sk_live_abc"), SecretShape::Wrong(why) if why.contains("API key"))
+        );
+        assert!(matches!(
+            Stripe::secret_shape("my_secret"),
+            SecretShape::Wrong(_)
+        ));
     }
 }

@@ -33,6 +33,62 @@ pub trait Provider: sealed::Scheme + Send + Sync + 'static {
     const NAME: &'static str;
     /// The environment variable [`Verifier::from_env`] reads the signing secrets from.
     const SECRET_VARIABLE: &'static str;
+
+    /// How one signing secret compares with those the provider issues: Stripe's `whsec_...`,
+    /// Polar's `polar_whs_...` (or a Standard Webhooks `whsec_<base64>`), Paddle's
+    /// `pdl_ntfset_...`, Lemon Squeezy's 6 to 40 characters. For a check at start-up or in a
+    /// diagnostic; a verifier takes any secret that is not empty. Split a rotation's list (at
+    /// commas and whitespace, as [`Verifier::from_env`] does) and check each secret.
+    ///
+    /// ```
+    /// use affitor::webhook::{Provider, SecretShape, Stripe};
+    ///
+    /// assert_eq!(Stripe::secret_shape("whsec_0123456789abcdefABCDEF"), SecretShape::Usual);
+    /// match Stripe::secret_shape("sk_live_0123456789") {
+    ///     SecretShape::Wrong(why) => assert!(why.contains("Stripe API key")),
+    ///     shape => panic!("{shape:?}"),
+    /// }
+    /// ```
+    fn secret_shape(secret: &str) -> SecretShape {
+        let secret = secret.trim();
+        let quote = |c: char| c == '"' || c == '\'';
+        if secret.is_empty() {
+            SecretShape::Wrong("is empty")
+        } else if secret.starts_with(quote) || secret.ends_with(quote) {
+            SecretShape::Wrong("is in quotes, which become part of the secret: remove them")
+        } else {
+            Self::issued_shape(secret)
+        }
+    }
+}
+
+/// How a signing secret compares with those its provider issues: what
+/// [`Provider::secret_shape`] finds. The reason is a phrase about the secret, written to follow
+/// its variable's name (`STRIPE_WEBHOOK_SECRET is a Stripe API key, ...`); it never holds the
+/// secret.
+///
+/// ```
+/// use affitor::webhook::{Polar, Provider, SecretShape};
+///
+/// let told = match Polar::secret_shape("my-own-secret") {
+///     SecretShape::Usual => "in the provider's shape".to_owned(),
+///     SecretShape::Unusual(why) => format!("check it: {why}"),
+///     SecretShape::Wrong(why) => format!("every delivery will be refused: {why}"),
+///     _ => "see the provider's dashboard".to_owned(),
+/// };
+/// assert!(told.starts_with("check it: does not start with polar_whs_"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecretShape {
+    /// As the provider issues its signing secrets.
+    Usual,
+    /// Not the shape the provider issues, but it may be the secret (Polar's SDK takes any
+    /// string): worth a look.
+    Unusual(&'static str),
+    /// Not this provider's signing secret (an API key, a secret in quotes, cut short): every
+    /// delivery will be refused.
+    Wrong(&'static str),
 }
 
 pub(crate) mod sealed {
@@ -40,7 +96,7 @@ pub(crate) mod sealed {
 
     use super::super::ProviderEvent;
     use super::super::error::WebhookError;
-    use super::Verifier;
+    use super::{SecretShape, Verifier};
 
     /// What a provider's verifier does that the others do not: how a secret keys the HMAC, and
     /// how a delivery is verified and read. Not nameable outside this crate.
@@ -51,6 +107,10 @@ pub(crate) mod sealed {
 
         /// The HMAC key bytes of one secret (several when a secret can be read two ways).
         fn keys(secret: &str) -> Vec<Vec<u8>>;
+
+        /// How a secret, trimmed, not empty and not quoted, compares with those the provider
+        /// issues: see `Provider::secret_shape`.
+        fn issued_shape(secret: &str) -> SecretShape;
 
         /// The checkout-creation fields that carry `metadata` (the Affitor keys) to the
         /// provider's events: see `checkout_fields`.
@@ -324,4 +384,40 @@ impl<P: Provider> fmt::Debug for Verifier<P> {
 /// included), Paddle's and Lemon Squeezy's.
 pub(super) fn utf8_key(secret: &str) -> Vec<Vec<u8>> {
     vec![secret.as_bytes().to_vec()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::{LemonSqueezy, Paddle, Polar, Stripe};
+
+    /// What every provider refuses, before its own shape: nothing, or a secret in quotes
+    /// (copied from a `.env` file with them, they become part of it).
+    #[test]
+    fn every_provider_refuses_an_empty_or_quoted_secret() {
+        fn refused<P: Provider>(secret: &str) -> bool {
+            matches!(P::secret_shape(secret), SecretShape::Wrong(_))
+        }
+        let good = "whsec_0123456789abcdefABCDEF0123456789";
+        assert_eq!(
+            Stripe::secret_shape(&format!(" {good}\n")),
+            SecretShape::Usual
+        );
+        for secret in [
+            "",
+            "  ",
+            &format!("\"{good}\""),
+            &format!("'{good}'"),
+            "\"a-signing-secret",
+        ] {
+            assert!(refused::<Stripe>(secret), "{secret}");
+            assert!(refused::<Polar>(secret), "{secret}");
+            assert!(refused::<Paddle>(secret), "{secret}");
+            assert!(refused::<LemonSqueezy>(secret), "{secret}");
+        }
+        assert!(matches!(
+            Stripe::secret_shape("'whsec_x'"),
+            SecretShape::Wrong(why) if why.contains("quotes")
+        ));
+    }
 }

@@ -35,7 +35,7 @@ pub struct AppConfig {
 impl AppConfig {
     /// The configuration of an app whose events go through `outbox` when there is one (the
     /// client's [backend](affitor::client::Backend)), else `affitor`'s in-memory queue.
-    /// `affitor` is the client the outbox's relay sends through.
+    /// `affitor` is the client the outbox was opened with.
     pub fn new(affitor: Client, program_id: String, outbox: Option<Outbox>) -> Self {
         let affitor = match &outbox {
             Some(outbox) => affitor.with_backend(outbox.clone()),
@@ -75,7 +75,7 @@ impl Environment {
     /// which logs every event it receives and knows a demo click, and prints its URL and API
     /// key.
     /// With `AFFITOR_OUTBOX` set and not empty, opens the durable outbox there (a SQLite path,
-    /// or a `postgres://` URL), delivering through the app's client.
+    /// or a `postgres://` URL), its relay sending through a client of its own.
     pub async fn from_env() -> Result<Self, SetupError> {
         let addr = std::env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
         let addr = addr.parse().map_err(|_| {
@@ -91,9 +91,13 @@ impl Environment {
         // send the demo's events to the real API.
         let is_set = |name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
         if is_set("AFFITOR_API_URL") || is_set("AFFITOR_API_BASE") {
-            let affitor = Client::from_env()
-                .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
-            let outbox = open_outbox(&affitor).await?;
+            let client = || {
+                Client::from_env().map_err(|error| {
+                    SetupError(format!("cannot build the Affitor client: {error}"))
+                })
+            };
+            let affitor = client()?;
+            let outbox = open_outbox(&affitor, client).await?;
             let program_id = program_id.unwrap_or_else(|| "YOUR_PROGRAM_ID".to_owned());
             let config = AppConfig::new(affitor, program_id, outbox);
             return Ok(Self {
@@ -106,7 +110,7 @@ impl Environment {
         }
 
         let (stand_in, affitor) = stand_in::start().await?;
-        let outbox = open_outbox(&affitor).await?;
+        let outbox = open_outbox(&affitor, || stand_in::client(&stand_in)).await?;
         let program_id = program_id.unwrap_or_else(|| stand_in.program_id().to_string());
         let config = AppConfig::new(affitor, program_id, outbox);
         Ok(Self {

@@ -30,14 +30,19 @@ pub(crate) async fn start() -> Result<(MockServer, Client), SetupError> {
                 "cannot start the local Affitor API stand-in: {error}"
             ))
         })?;
-    let affitor = Client::builder()
-        .base_url(stand_in.url())
-        .api_key(stand_in.api_key())
-        .build()
-        .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))?;
+    let affitor = client(&stand_in)?;
     stand_in.click_with_id("partner", demo_click_id());
     announce(&stand_in);
     Ok((stand_in, affitor))
+}
+
+/// A client of `stand_in`.
+pub(crate) fn client(stand_in: &MockServer) -> Result<Client, SetupError> {
+    Client::builder()
+        .base_url(stand_in.url())
+        .api_key(stand_in.api_key())
+        .build()
+        .map_err(|error| SetupError(format!("cannot build the Affitor client: {error}")))
 }
 
 /// Prints where the stand-in listens and the API key it accepts (a key of the stand-in only,

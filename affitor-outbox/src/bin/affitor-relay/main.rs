@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use affitor::Client;
 use affitor::client::ErrorKind;
+use affitor::{Client, ErrorReport};
 use affitor_outbox::Outbox;
 
 use crate::signals::Signals;
@@ -186,7 +186,7 @@ async fn run(settings: Settings) -> Result<(), String> {
     let direct = settings.client;
     let outbox = tokio::select! {
         opened = Outbox::builder(direct.clone()).open(&settings.location) => {
-            opened.map_err(|error| naming_the_variable(with_causes(&error)))?
+            opened.map_err(|error| naming_the_variable(ErrorReport::new(&error).to_string()))?
         }
         signal = signals.next() => {
             tracing::info!("{signal} before the outbox opened: nothing to stop");
@@ -227,28 +227,6 @@ async fn run(settings: Settings) -> Result<(), String> {
          relay"
     );
     Ok(())
-}
-
-/// `error`'s message on one line, followed by its causes (`source()`, each in turn) that it
-/// does not already say: the library's message says what failed and what to do, the causes
-/// what the database or the system answered.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut causes: Vec<String> = Vec::new();
-    let mut said = text.clone();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !cause_text.is_empty() && !said.contains(&cause_text) {
-            causes.push(cause_text.clone());
-        }
-        said = cause_text;
-        source = cause.source();
-    }
-    if !causes.is_empty() {
-        text = format!("{text} (cause: {})", causes.join(": "));
-    }
-    text.replace('\n', " ")
 }
 
 /// An error of opening the outbox, naming `AFFITOR_OUTBOX` once.

@@ -64,20 +64,6 @@ pub(super) fn wake_refunds<'a>(
 }
 
 impl SqliteStore {
-    #[cfg(test)]
-    pub(crate) async fn remember(
-        &self,
-        key: &str,
-        value: &str,
-        keep_for: std::time::Duration,
-    ) -> Result<(), StoreError> {
-        let facts = Facts {
-            kept: vec![(key.to_owned(), value.to_owned(), keep_for)],
-            aliases: Vec::new(),
-        };
-        self.remember_all(&facts).await
-    }
-
     /// Upserts every fact and links the refunds its aliases name, in one transaction, on the
     /// writer's thread: all of it, or none.
     pub(crate) async fn remember_all(&self, facts: &Facts) -> Result<(), StoreError> {
@@ -90,12 +76,6 @@ impl SqliteStore {
             transaction.commit()
         })
         .await
-    }
-
-    #[cfg(test)]
-    pub(crate) async fn recall(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let mut values = self.recall_all(&[key.to_owned()]).await?;
-        Ok(values.pop().flatten())
     }
 
     /// The values under each of `keys`, in their order (`None`: absent or expired), in one

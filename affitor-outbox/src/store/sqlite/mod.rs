@@ -19,8 +19,7 @@
 //! - the checkpointer's (`purge.rs`), which copies the WAL back into the file beside the
 //!   writer, and empties it after deletes, so that a delivered row's email does not stay there.
 //!
-//! The schema, the settings of every connection and the upgrade of an earlier table are in
-//! `schema.rs`.
+//! The tables and the settings of every connection are in `schema.rs`.
 
 mod claims;
 mod facts;
@@ -29,7 +28,7 @@ mod schema;
 mod writer;
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,6 +43,14 @@ pub(crate) use writer::{SqliteWriter, insert};
 
 /// Work for the writer's thread besides its batches, run on its connection between two of them.
 type Job = Box<dyn FnOnce(&mut SqliteWriter) + Send>;
+
+/// A row written and rolled back when the outbox opens: the check that it can write, and that
+/// the table has this outbox's columns.
+const PROBE: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
+    customer_key, attempts, next_attempt_at, lease_owner, lease_until, dead_at, last_error,
+    created_at)
+VALUES ('probe', '', NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0)";
 
 /// A SQLite file holding the `affitor_outbox` table.
 #[derive(Debug)]
@@ -117,7 +124,7 @@ impl SqliteStore {
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
         self.on_reader(|connection| {
             let transaction = connection.unchecked_transaction()?;
-            transaction.execute(super::PROBE, [])?;
+            transaction.execute(PROBE, [])?;
             transaction.rollback()
         })
         .await
@@ -144,12 +151,9 @@ impl SqliteStore {
     /// write but the batches themselves, each a write SQLite lets one connection make at a
     /// time.
     ///
-    /// On a connection of their own, the relay's writes met the writer's batches hundreds of
-    /// times a second under load: whichever came second slept in SQLite's busy handler (1, 2,
-    /// 5 ms and on between tries, `strace` showed the writer asleep a fifth of the time) with
-    /// every row of a batch waiting; and each write of one connection emptied the other's page
-    /// cache, read again from the file at its next statement. On the one connection, each waits
-    /// exactly as long as the other runs, and the cache stays warm.
+    /// On a connection of their own, the relay's writes and the writer's batches slept in
+    /// SQLite's busy handler whenever they met, and each emptied the other's page cache; on
+    /// one, each waits exactly as long as the other runs, and the cache stays warm.
     async fn on_writer<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut SqliteWriter) -> rusqlite::Result<T> + Send + 'static,

@@ -193,12 +193,10 @@ impl SqliteWriter {
     /// the frames written meanwhile, a few hundred pages, between two batches, so that the
     /// next batch starts the WAL over. The writer calls it after it answers a batch's rows.
     ///
-    /// SQLite's own checkpoint, every 1,000 pages, would run inside the commit that crosses
-    /// them, its `fsync`s in the way of every row of the batch; the writer's thread copying the
-    /// whole WAL itself held up every request for the 10 to 20 ms it took, a few times a
-    /// second under load. The checkpointer's thread alone never lets the WAL start over: the
-    /// writer keeps adding frames while it copies, and SQLite restarts the WAL only at a write
-    /// that finds every frame copied.
+    /// SQLite's own checkpoint would run inside a commit, its `fsync`s in the way of every row
+    /// of the batch, and the writer's thread copying the whole WAL would hold every request up
+    /// while it copies. The checkpointer's thread alone never lets the WAL start over: SQLite
+    /// restarts it only at a write that finds every frame copied.
     pub(crate) fn checkpoint_if_due(&mut self) {
         match self.checkpointer.phase() {
             Phase::Idle if self.unchecked >= CHECKPOINT_ROWS => {

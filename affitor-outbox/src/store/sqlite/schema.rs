@@ -1,5 +1,5 @@
-//! The file: created private, its connections' settings, its tables, and the upgrade of a
-//! table an earlier version made.
+//! The file: created private, its connections' settings, and its tables, created when missing
+//! at every start (`migrate(false)` only compares the file's with them).
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,6 +13,7 @@ const PAGE_SIZE: u64 = 4096;
 /// they fail.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The tables and their indexes, each made when missing.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS affitor_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,11 +30,8 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     last_error TEXT,
     created_at INTEGER NOT NULL
 );
-DROP INDEX IF EXISTS affitor_outbox_due;
 CREATE INDEX IF NOT EXISTS affitor_outbox_transaction_id
     ON affitor_outbox (transaction_id, id) WHERE transaction_id IS NOT NULL AND dead_at IS NULL;
-DROP INDEX IF EXISTS affitor_outbox_transaction;
-DROP INDEX IF EXISTS affitor_outbox_customer;
 CREATE INDEX IF NOT EXISTS affitor_outbox_started
     ON affitor_outbox (customer_key, id)
     WHERE dead_at IS NULL AND (lease_until IS NOT NULL OR attempts > 0);
@@ -45,22 +43,6 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     expires_at INTEGER NOT NULL
 );
 ";
-
-/// The indexes the current schema has, and those of earlier versions it drops.
-const INDEXES: [&str; 3] = [
-    "affitor_outbox_transaction_id",
-    "affitor_outbox_started",
-    "affitor_outbox_unstarted",
-];
-const EARLIER_INDEXES: [&str; 3] = [
-    "affitor_outbox_due",
-    "affitor_outbox_transaction",
-    "affitor_outbox_customer",
-];
-
-/// The column a table made by an earlier version lacks.
-const ADD_OTHER_TRANSACTION_ID: &str =
-    "ALTER TABLE affitor_outbox ADD COLUMN other_transaction_id TEXT";
 
 /// The settings of every connection to the file: WAL; `NORMAL` syncs (a batch with money in it
 /// is written with `FULL`); a deleted row's bytes overwritten with zeros, in its page and in
@@ -132,28 +114,15 @@ pub(super) fn connect(
     Ok(connection)
 }
 
-/// Creates the tables and indexes when missing, and adds the column that a table made by an
-/// earlier version lacks; a file another process has just given it is left as it is.
+/// Creates the tables and indexes when missing; a file another process has just given them is
+/// left as it is.
 pub(super) fn create_tables(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
-    connection.execute_batch(SCHEMA)?;
-    let present: i64 = connection.query_row(
-        "SELECT count(*) FROM pragma_table_info('affitor_outbox')
-         WHERE name = 'other_transaction_id'",
-        [],
-        |row| row.get(0),
-    )?;
-    if present > 0 {
-        return Ok(());
-    }
-    match connection.execute(ADD_OTHER_TRANSACTION_ID, []) {
-        Err(error) if error.to_string().contains("duplicate column") => Ok(()),
-        done => done.map(drop),
-    }
+    connection.execute_batch(SCHEMA)
 }
 
 /// What the file at `path` lacks of this version's tables, read without changing anything:
-/// `None` when they are current; else what is wrong and what to do. For an outbox opened with
-/// `migrate(false)`, which must leave the file as it is.
+/// `None` when they are current (or ahead: every version only adds); else what is wrong and
+/// what to do. For an outbox opened with `migrate(false)`, which must leave the file as it is.
 pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
     use rusqlite::OpenFlags;
 
@@ -174,44 +143,39 @@ pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
-    let present: Vec<String> = connection
-        .prepare("SELECT name FROM sqlite_master WHERE name GLOB 'affitor_outbox*'")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let has = |name: &str| present.iter().any(|present| present == name);
-    if !has("affitor_outbox") && !has("affitor_outbox_facts") {
+    let present = layout(&connection)?;
+    if !present
+        .iter()
+        .any(|name| name.starts_with("affitor_outbox"))
+    {
         return Ok(Some(format!("its outbox tables are missing — {FIX}")));
     }
-    let columns: i64 = connection.query_row(
-        "SELECT count(*) FROM pragma_table_info('affitor_outbox')
-         WHERE name = 'other_transaction_id'",
-        [],
-        |row| row.get(0),
-    )?;
-    let mut lacking: Vec<&str> = ["affitor_outbox", "affitor_outbox_facts"]
+    let current = rusqlite::Connection::open_in_memory()?;
+    create_tables(&current)?;
+    let lacking: Vec<String> = layout(&current)?
         .into_iter()
-        .chain(INDEXES)
-        .filter(|name| !has(name))
+        .filter(|name| !present.contains(name))
         .collect();
-    if has("affitor_outbox") && columns == 0 {
-        lacking.push("the column affitor_outbox.other_transaction_id");
-    }
-    let earlier: Vec<&str> = EARLIER_INDEXES
-        .into_iter()
-        .filter(|name| has(name))
-        .collect();
-    if lacking.is_empty() && earlier.is_empty() {
+    if lacking.is_empty() {
         return Ok(None);
     }
-    let mut what = Vec::new();
-    if !lacking.is_empty() {
-        what.push(format!("without {}", lacking.join(", ")));
-    }
-    if !earlier.is_empty() {
-        what.push(format!("with {}", earlier.join(", ")));
-    }
     Ok(Some(format!(
-        "its outbox tables are an earlier version's ({}) — {FIX}",
-        what.join("; ")
+        "its outbox tables are an earlier version's (without {}) — {FIX}",
+        lacking.join(", ")
     )))
+}
+
+/// The outbox's tables and indexes in `connection`'s database, by name, and their columns
+/// (`the column <table>.<column>`), in the order they were made.
+fn layout(connection: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    connection
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE name GLOB 'affitor_outbox*'
+             UNION ALL
+             SELECT 'the column ' || m.name || '.' || c.name
+             FROM sqlite_master m, pragma_table_info(m.name) c
+             WHERE m.type = 'table' AND m.name GLOB 'affitor_outbox*'",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect()
 }

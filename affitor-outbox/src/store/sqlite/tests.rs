@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::store::{Facts, Lease, NewRow, Store};
+use crate::store::{Facts, Lease, NewRow};
 
 /// The lease of the relay `relay_a`.
 const RELAY_A: Lease<'static> = Lease {
@@ -28,7 +28,7 @@ async fn new_store(test: &str) -> (std::path::PathBuf, SqliteStore, SqliteWriter
 
 /// A new store whose writer's connection runs the store's jobs on a thread, as the outbox's
 /// writer thread does.
-async fn store_with_writer(test: &str) -> (std::path::PathBuf, SqliteStore) {
+pub(crate) async fn store_with_writer(test: &str) -> (std::path::PathBuf, SqliteStore) {
     let (folder, store, mut writer) = new_store(test).await;
     std::thread::spawn(move || {
         let (_rows, mut pending) = mpsc::channel::<()>(1);
@@ -121,46 +121,6 @@ async fn the_writer_releases_only_the_named_rows_of_the_named_relay() {
     assert_eq!(leases[0], (None, None));
     assert_eq!(leases[1], (None, None));
     assert_eq!(leases[2].0.as_deref(), Some("relay_a"));
-    let _ = std::fs::remove_dir_all(folder);
-}
-
-/// Several facts are kept in one transaction and read back in one statement, in the order
-/// asked, `None` for a key never kept or expired; a key given twice keeps its last value, and
-/// `remember`/`recall` read and write the same table.
-#[tokio::test]
-async fn facts_are_kept_and_recalled_together_in_the_order_asked() {
-    let (folder, store) = store_with_writer("facts").await;
-    let store = Store::Sqlite(store);
-    let day = Duration::from_secs(24 * 3600);
-    let facts = [
-        ("pi_1".to_owned(), "in_1".to_owned(), day),
-        ("pi_2".to_owned(), "in_2".to_owned(), day),
-        ("gone".to_owned(), "in_0".to_owned(), Duration::ZERO),
-        ("pi_1".to_owned(), "in_1b".to_owned(), day),
-    ];
-    let facts = Facts {
-        kept: facts.to_vec(),
-        aliases: Vec::new(),
-    };
-    store.remember_all(&facts).await.unwrap();
-    store.remember("pi_3", "in_3", day).await.unwrap();
-
-    let keys = ["pi_3", "missing", "pi_1", "gone", "pi_2", "pi_1"].map(str::to_owned);
-    let values = store.recall_all(&keys).await.unwrap();
-    assert_eq!(
-        values,
-        [
-            Some("in_3".to_owned()),
-            None,
-            Some("in_1b".to_owned()),
-            None,
-            Some("in_2".to_owned()),
-            Some("in_1b".to_owned()),
-        ]
-    );
-    assert_eq!(store.recall("pi_2").await.unwrap().as_deref(), Some("in_2"));
-    assert_eq!(store.recall("gone").await.unwrap(), None);
-    assert_eq!(store.purge_facts().await.unwrap(), 1);
     let _ = std::fs::remove_dir_all(folder);
 }
 

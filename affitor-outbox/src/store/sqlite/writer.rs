@@ -208,82 +208,89 @@ impl SqliteWriter {
         lease: Option<Lease<'_>>,
         now: i64,
     ) -> rusqlite::Result<Vec<Inserted>> {
-        let owner = lease.map(|lease| lease.owner);
-        let until = lease.map(|lease| now.saturating_add(millis(lease.duration)));
+        let lease = lease.map(|lease| (lease.owner, now.saturating_add(millis(lease.duration))));
         // Rolled back when dropped before its commit: on any error, none of the rows is in.
         let transaction = self
             .connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut inserted = Vec::with_capacity(rows.len());
-        {
-            // A row offered to the relay asks whether anything precedes it; the others (every
-            // row, when the relay has no room) are plain inserts, up to [`PLAIN_AT_ONCE`] in one
-            // statement: each statement reads and writes `sqlite_sequence` once (the table's
-            // `AUTOINCREMENT`), and its rows take the ids after the last one's, in order.
-            let mut offered = transaction.prepare_cached(INSERT_ONE)?;
-            let mut plain_one = transaction.prepare_cached(INSERT)?;
-            let mut plain_many = transaction.prepare_cached(&INSERT_MANY)?;
-            let mut rest = rows;
-            while let Some((row, after)) = rest.split_first() {
-                if row.offered && owner.is_some() {
-                    inserted.push(offered.query_row(
-                        rusqlite::params![
-                            row.endpoint,
-                            row.body,
-                            row.transaction_id,
-                            row.other_transaction_id,
-                            row.customer_key,
-                            row.offered,
-                            now,
-                            owner,
-                            until,
-                        ],
-                        |row| {
-                            Ok(Inserted {
-                                id: row.get(0)?,
-                                leased: row.get(1)?,
-                            })
-                        },
-                    )?);
-                    rest = after;
-                    continue;
-                }
-                let plain = rest
-                    .iter()
-                    .take(PLAIN_AT_ONCE)
-                    .take_while(|row| !row.offered || owner.is_none())
-                    .count();
-                let (these, after) = rest.split_at(plain);
-                if plain == PLAIN_AT_ONCE {
-                    let values: Vec<&dyn rusqlite::ToSql> = these
-                        .iter()
-                        .flat_map(|row| plain_values(row, &now))
-                        .collect();
-                    plain_many.execute(values.as_slice())?;
-                } else {
-                    for row in these {
-                        plain_one.execute(plain_values(row, &now))?;
-                    }
-                }
-                let last = transaction.last_insert_rowid();
-                let first = last - i64::try_from(plain).unwrap_or(0) + 1;
-                inserted.extend((first..=last).map(|id| Inserted { id, leased: false }));
-                rest = after;
-            }
-            // The facts the rows came with: in their transaction, all of them or none. And a
-            // sale's waiting refunds go behind it now, not after their backoff.
-            for row in rows.iter().filter(|row| !row.facts.is_empty()) {
-                super::facts::keep(&transaction, &row.facts, now)?;
-            }
-            let sales = rows
-                .iter()
-                .filter(|row| row.endpoint == "sale")
-                .filter_map(|row| row.transaction_id.as_deref());
-            super::facts::wake_refunds(&transaction, sales, now)?;
+        let inserted = write_rows(&transaction, rows, lease, now)?;
+        // The facts the rows came with: in their transaction, all of them or none. And a
+        // sale's waiting refunds go behind it now, not after their backoff.
+        for row in rows.iter().filter(|row| !row.facts.is_empty()) {
+            super::facts::keep(&transaction, &row.facts, now)?;
         }
+        let sales = rows
+            .iter()
+            .filter(|row| row.endpoint == "sale")
+            .filter_map(|row| row.transaction_id.as_deref());
+        super::facts::wake_refunds(&transaction, sales, now)?;
         transaction.commit()?;
         Ok(inserted)
     }
+}
+
+/// Writes `rows` in `transaction`, in their order, and answers how each was written. A row
+/// offered to the relay (when there is a `lease`: its owner, and until when) asks whether
+/// anything precedes it; the others are plain inserts, up to [`PLAIN_AT_ONCE`] in one
+/// statement: each statement reads and writes `sqlite_sequence` once (the table's
+/// `AUTOINCREMENT`), and its rows take the ids after the last one's, in order.
+fn write_rows(
+    transaction: &rusqlite::Transaction<'_>,
+    rows: &[&NewRow],
+    lease: Option<(&str, i64)>,
+    now: i64,
+) -> rusqlite::Result<Vec<Inserted>> {
+    let (owner, until) = (lease.map(|(owner, _)| owner), lease.map(|(_, until)| until));
+    let mut offered = transaction.prepare_cached(INSERT_ONE)?;
+    let mut plain_one = transaction.prepare_cached(INSERT)?;
+    let mut plain_many = transaction.prepare_cached(&INSERT_MANY)?;
+    let mut inserted = Vec::with_capacity(rows.len());
+    let mut rest = rows;
+    while let Some((row, after)) = rest.split_first() {
+        if row.offered && owner.is_some() {
+            let columns = rusqlite::params![
+                row.endpoint,
+                row.body,
+                row.transaction_id,
+                row.other_transaction_id,
+                row.customer_key,
+                row.offered,
+                now,
+                owner,
+                until,
+            ];
+            inserted.push(offered.query_row(columns, |row| {
+                Ok(Inserted {
+                    id: row.get(0)?,
+                    leased: row.get(1)?,
+                })
+            })?);
+            rest = after;
+            continue;
+        }
+        let plain = rest
+            .iter()
+            .take(PLAIN_AT_ONCE)
+            .take_while(|row| !row.offered || owner.is_none())
+            .count();
+        let (these, after) = rest.split_at(plain);
+        if plain == PLAIN_AT_ONCE {
+            let values: Vec<&dyn rusqlite::ToSql> = these
+                .iter()
+                .flat_map(|row| plain_values(row, &now))
+                .collect();
+            plain_many.execute(values.as_slice())?;
+        } else {
+            for row in these {
+                plain_one.execute(plain_values(row, &now))?;
+            }
+        }
+        let last = transaction.last_insert_rowid();
+        let first = last - i64::try_from(plain).unwrap_or(0) + 1;
+        inserted.extend((first..=last).map(|id| Inserted { id, leased: false }));
+        rest = after;
+    }
+    Ok(inserted)
 }
 
 /// Writes `row` on `connection`: the caller's, inside their transaction.

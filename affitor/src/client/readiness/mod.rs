@@ -3,6 +3,7 @@
 
 mod verification;
 
+use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -174,6 +175,26 @@ impl ReadinessState {
             other => Self::Other(other.to_owned()),
         }
     }
+
+    /// The state as the API writes it (`integration_verified`); an unknown state's own word,
+    /// empty when the API gave none.
+    ///
+    /// ```
+    /// use affitor::readiness::ReadinessState;
+    ///
+    /// assert_eq!(ReadinessState::IntegrationVerified.as_str(), "integration_verified");
+    /// assert_eq!(ReadinessState::Other("wiring".into()).to_string(), "wiring");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Draft => "draft",
+            Self::Configuring => "configuring",
+            Self::Ready => "ready",
+            Self::IntegrationVerified => "integration_verified",
+            Self::LiveVerified => "live_verified",
+            Self::Other(other) => other,
+        }
+    }
 }
 
 /// One of the five readiness gates.
@@ -208,6 +229,25 @@ impl Gate {
             "tracking" => Self::Tracking,
             "live" => Self::Live,
             other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The gate's name, as the API writes it (`payout`).
+    ///
+    /// ```
+    /// use affitor::readiness::Gate;
+    ///
+    /// assert_eq!(Gate::Payout.as_str(), "payout");
+    /// assert_eq!(format!("the {} gate", Gate::Economics), "the economics gate");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Profile => "profile",
+            Self::Economics => "economics",
+            Self::Payout => "payout",
+            Self::Tracking => "tracking",
+            Self::Live => "live",
+            Self::Other(other) => other,
         }
     }
 }
@@ -329,6 +369,23 @@ impl GateStatus {
             other => Self::Other(other.to_owned()),
         }
     }
+
+    /// The status as the API writes it (`pass`, `fail`, `unknown`).
+    ///
+    /// ```
+    /// use affitor::readiness::GateStatus;
+    ///
+    /// assert_eq!(GateStatus::Pass.as_str(), "pass");
+    /// assert_eq!(GateStatus::default().to_string(), "unknown");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Unknown => "unknown",
+            Self::Other(other) => other,
+        }
+    }
 }
 
 /// When the last real event of each type arrived, as ISO 8601 text.
@@ -436,6 +493,48 @@ impl StepVerdict {
             "pending" => Self::Pending,
             other => Self::Other(other.to_owned()),
         }
+    }
+
+    /// The verdict as the API writes it (`attributed`, `wrong_partner`).
+    ///
+    /// ```
+    /// use affitor::readiness::StepVerdict;
+    ///
+    /// assert_eq!(StepVerdict::WrongPartner.as_str(), "wrong_partner");
+    /// assert_eq!(StepVerdict::default().to_string(), "pending");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Attributed => "attributed",
+            Self::Unattributed => "unattributed",
+            Self::WrongPartner => "wrong_partner",
+            Self::Pending => "pending",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+impl fmt::Display for ReadinessState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl fmt::Display for GateStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl fmt::Display for StepVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -643,130 +742,4 @@ pub(super) fn clean(text: Option<String>) -> Option<String> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
-
-    /// Readiness read from a JSON object, as the transport does.
-    pub(super) fn read_readiness(body: &str) -> Readiness {
-        let answer = Answer {
-            status: http::StatusCode::OK,
-            body: Bytes::from(body.to_owned()),
-            after_uncertain_attempt: false,
-        };
-        ReadinessRead {
-            force_recheck: false,
-        }
-        .decode(&answer, "")
-        .unwrap()
-    }
-
-    const OA_EXAMPLE: &str = r#"{
-        "program_id": 42,
-        "state": "integration_verified",
-        "integration_verified": true,
-        "blocker": null,
-        "gates": {
-            "profile": { "status": "pass" },
-            "economics": { "status": "pass" },
-            "payout": { "status": "pass", "mode": "stripe" },
-            "tracking": { "status": "pass", "detail": "receiving_events", "checked_at": "2026-06-11T00:00:00.000Z" },
-            "live": { "status": "pass", "test_chain": { "click": "attributed", "lead": "attributed", "sale": "attributed" } }
-        },
-        "last_event_at": { "click": null, "lead": null, "sale": "2026-06-10T00:00:00.000Z" },
-        "counts_24h": { "clicks": 3, "leads": 2, "sales": 1 },
-        "key_rotated_at": null,
-        "poll": { "retry_after_seconds": 5 }
-    }"#;
-
-    #[test]
-    fn decodes_the_openapi_example() {
-        let readiness = read_readiness(OA_EXAMPLE);
-        assert_eq!(readiness.program_id, Some(42));
-        assert_eq!(readiness.state, ReadinessState::IntegrationVerified);
-        assert!(readiness.integration_verified);
-        assert_eq!(readiness.blocker, None);
-        assert_eq!(readiness.gates.payout.mode.as_deref(), Some("stripe"));
-        assert_eq!(
-            readiness.gates.tracking.detail.as_deref(),
-            Some("receiving_events")
-        );
-        assert!(
-            readiness
-                .gates
-                .live
-                .test_chain
-                .as_ref()
-                .unwrap()
-                .all_attributed()
-        );
-        assert_eq!(readiness.last_event_at.click, None);
-        assert_eq!(
-            readiness.last_event_at.sale.as_deref(),
-            Some("2026-06-10T00:00:00.000Z")
-        );
-        assert_eq!(readiness.counts_24h.clicks, 3);
-        assert_eq!(readiness.poll_interval, Duration::from_secs(5));
-        assert_eq!(readiness.blocking_gate(), None);
-    }
-
-    #[test]
-    fn accepts_the_data_envelope_and_unknown_values() {
-        let body = r#"{"data":{"program_id":7,"state":"wiring","integration_verified":false,
-            "blocker":"payout","gates":{"profile":{"status":"pass"},"economics":{"status":"pass"},
-            "payout":{"status":"fail","mode":"s2s","next_action":"surface_stripe_connect_url"},
-            "tracking":{"status":"maybe"}},"poll":{"retry_after_seconds":2}}}"#;
-        let readiness = read_readiness(body);
-        assert_eq!(readiness.program_id, Some(7));
-        assert_eq!(readiness.state, ReadinessState::Other("wiring".into()));
-        assert_eq!(readiness.blocker, Some(Gate::Payout));
-        assert_eq!(readiness.gates.payout.mode.as_deref(), Some("s2s"));
-        assert_eq!(
-            readiness.gates.tracking.status,
-            GateStatus::Other("maybe".into())
-        );
-        assert_eq!(readiness.gates.live, GateReport::default());
-        assert_eq!(readiness.poll_interval, Duration::from_secs(2));
-        let (gate, report) = readiness.blocking_gate().unwrap();
-        assert_eq!(gate, Gate::Payout);
-        assert_eq!(
-            report.next_action.as_deref(),
-            Some("surface_stripe_connect_url")
-        );
-    }
-
-    #[test]
-    fn missing_fields_default() {
-        let readiness = read_readiness("{}");
-        assert_eq!(readiness.state, ReadinessState::Other(String::new()));
-        assert!(!readiness.integration_verified);
-        assert_eq!(readiness.counts_24h, EventCounts::default());
-        assert_eq!(readiness.poll_interval, Duration::from_secs(5));
-        // No blocker named: the first gate that does not pass.
-        assert_eq!(readiness.blocking_gate().unwrap().0, Gate::Profile);
-        // An answer that is not a JSON object is not the API's.
-        let answer = Answer {
-            status: http::StatusCode::OK,
-            body: Bytes::from_static(b"null"),
-            after_uncertain_attempt: false,
-        };
-        let read = ReadinessRead {
-            force_recheck: false,
-        };
-        assert_eq!(
-            read.decode(&answer, "").unwrap_err().kind(),
-            crate::client::ErrorKind::Decode
-        );
-        // The state alone implies verification.
-        let verified = read_readiness(r#"{"state": "live_verified"}"#);
-        assert!(verified.integration_verified);
-        // A named blocker that is unknown falls back to the first failing gate.
-        let odd = read_readiness(
-            r#"{
-            "blocker": "legal",
-            "gates": {"profile": {"status": "pass"}, "economics": {"status": "fail"}}
-        }"#,
-        );
-        assert_eq!(odd.blocker, Some(Gate::Other("legal".into())));
-        assert_eq!(odd.blocking_gate().unwrap().0, Gate::Economics);
-    }
-}
+pub(super) mod tests;

@@ -135,7 +135,6 @@ impl Bench {
                             affitor.clone(),
                             relay,
                             self.options.relay_in_flight,
-                            self.options.relay_yields,
                         )
                         .await?,
                     )
@@ -235,17 +234,14 @@ impl Bench {
 /// The outbox of an OUTBOX (or STORE: `relay` off) run: a SQLite file at `path`, or the
 /// Postgres database `AFFITOR_LOAD_OUTBOX` names (a `postgres://` URL), its `affitor_outbox`
 /// table dropped first so that every run starts empty. `in_flight`: the relay's
-/// `max_in_flight`, when not the default; `yields`: its `yield_to_requests`.
+/// `max_in_flight`, when not the default.
 async fn open_outbox(
     path: &std::path::Path,
     affitor: Client,
     relay: bool,
     in_flight: Option<usize>,
-    yields: bool,
 ) -> Result<Outbox, BoxError> {
-    let mut outbox = Outbox::builder(affitor)
-        .relay(relay)
-        .yield_to_requests(yields);
+    let mut outbox = Outbox::builder(affitor).relay(relay);
     if let Some(in_flight) = in_flight {
         outbox = outbox.max_in_flight(in_flight);
     }

@@ -36,8 +36,7 @@
 //! `--pairs N` (2), `--variants hand,on,outbox,outbox-store,off,attacked,off-attacked` (default `hand,on`),
 //! `--framework axum|actix` and `--stand-in prompt|slow` (default: both), `--click-id-in
 //! body|cookie` (body), `--relay-in-flight N` (the OUTBOX relay's `max_in_flight`; the
-//! outbox's default, 2,048), `--relay-yields` (the OUTBOX relay's `yield_to_requests`: its
-//! sends give way to the requests).
+//! outbox's default, 2,048).
 //!
 //! `--hostile` measures ON against ATTACKED: the same app with an attack running beside its
 //! signups for the whole measured run (`hostile.rs`: big `affitor_click_ids` cookies, 1-byte

@@ -152,8 +152,6 @@ pub(crate) struct Options {
     pub(crate) attack: AttackKinds,
     /// The OUTBOX relay's `max_in_flight`, when not the outbox's default.
     pub(crate) relay_in_flight: Option<usize>,
-    /// Whether the OUTBOX relay's sends give way to the requests (`yield_to_requests`).
-    pub(crate) relay_yields: bool,
 }
 
 impl Options {
@@ -171,7 +169,6 @@ impl Options {
             drain: Duration::from_secs(2),
             attack: AttackKinds::ALL,
             relay_in_flight: None,
-            relay_yields: false,
         };
         while let Some(flag) = args.next() {
             let mut value = || {
@@ -197,7 +194,6 @@ impl Options {
                 }
                 "--attack" => options.attack = AttackKinds::parse(&value()?)?,
                 "--relay-in-flight" => options.relay_in_flight = Some(number(&flag, value()?)?),
-                "--relay-yields" => options.relay_yields = true,
                 "--variants" => {
                     for name in value()?.split(',') {
                         options.variants.push(Variant::parse(name.trim())?);
@@ -254,7 +250,7 @@ impl Options {
 pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
      [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
      [--variants hand,on,outbox,outbox-store,off,attacked,off-attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
-     [--click-id-in body|cookie] [--relay-in-flight N] [--relay-yields]";
+     [--click-id-in body|cookie] [--relay-in-flight N]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {
     value

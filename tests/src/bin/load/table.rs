@@ -153,9 +153,6 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
             ClickIdIn::Cookie => "cookie",
         },
     );
-    if options.relay_yields {
-        println!("the OUTBOX relay's sends give way to the requests (yield_to_requests)");
-    }
     if let Some(in_flight) = options.relay_in_flight {
         println!("the OUTBOX relay sends at most {in_flight} rows at once (max_in_flight)");
     }

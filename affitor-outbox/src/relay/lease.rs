@@ -1,0 +1,118 @@
+//! The leases of the rows a relay holds, renewed while their sends are in flight.
+//!
+//! A claim holds its rows for a short lease; while sends are in flight, a task of the relay
+//! extends the lease of the rows it holds every third of it (one statement, naming them), so
+//! that a long send (the client's retries) never loses its rows to another relay, and the rows
+//! of a relay that died are free again within one lease. A row leased under the relay's name
+//! that it does not hold (a write's answer that was lost, a delete that failed) is not renewed:
+//! it goes again when its lease ends, however busy the relay.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::shared::Inner;
+
+/// The ids of the rows being sent (see [`Sending`]): the rows whose leases the relay renews,
+/// with those handed over and not taken yet.
+#[derive(Debug, Default)]
+pub(super) struct Held(Mutex<HashSet<i64>>);
+
+impl Held {
+    fn lock(&self) -> MutexGuard<'_, HashSet<i64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A row being sent: counted in `in_flight` and held (its lease renewed) from the spawn of its
+/// send to the end of its send, however it ends (a task aborted with the relay too). A row
+/// delivered then waits for its delete (at most `DELETE_EVERY`) no longer renewed: a lease
+/// left unrenewed for less than a third of it still has most of it to run.
+pub(super) struct Sending {
+    inner: Arc<Inner>,
+    held: Arc<Held>,
+    id: i64,
+}
+
+impl Sending {
+    pub(super) fn start(inner: &Arc<Inner>, held: &Arc<Held>, id: i64) -> Self {
+        inner.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        held.lock().insert(id);
+        Self {
+            inner: Arc::clone(inner),
+            held: Arc::clone(held),
+            id,
+        }
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.held.lock().remove(&self.id);
+        self.inner
+            .counters
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The task that renews a relay's leases; aborted when dropped.
+#[derive(Debug)]
+pub(super) struct Renewing(JoinHandle<()>);
+
+impl Renewing {
+    /// Spawns the renewals of the rows `owner` holds: those in `held`, and those handed over.
+    pub(super) fn start(inner: &Arc<Inner>, owner: &Arc<str>, held: &Arc<Held>) -> Self {
+        Self(tokio::spawn(renew(
+            Arc::clone(inner),
+            Arc::clone(owner),
+            Arc::clone(held),
+        )))
+    }
+}
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every third of the lease, while rows are being sent, extends the lease of each row the
+/// relay holds (being sent, or handed over and not taken yet) to a full lease from now. A
+/// renewal that fails is logged; the next one tries again (past the lease, another relay may
+/// send the rows too: delivery is at least once).
+async fn renew(inner: Arc<Inner>, owner: Arc<str>, held: Arc<Held>) {
+    let lease = inner.config.lease;
+    let every = renew_every(lease);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ids = Vec::new();
+    loop {
+        ticks.tick().await;
+        ids.clear();
+        // Handed over first, then held: a row taken in between is seen in `held` unless its
+        // send is not spawned yet; one renewal missed leaves it two thirds of its lease.
+        inner.handed.ids_into(&mut ids);
+        ids.extend(held.lock().iter());
+        if ids.is_empty() {
+            continue;
+        }
+        if let Err(error) = inner.store.renew(&owner, &ids, lease).await {
+            tracing::warn!(
+                error = %error,
+                lease = ?lease,
+                "Affitor outbox relay could not renew the lease of the rows it is sending; it \
+                 tries again (past the lease, another relay may send them too)"
+            );
+        }
+    }
+}
+
+/// How often the leases are renewed: every third of the lease, so that two renewals can fail
+/// before it ends.
+fn renew_every(lease: Duration) -> Duration {
+    (lease / 3).max(Duration::from_millis(1))
+}

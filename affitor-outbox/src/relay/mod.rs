@@ -1,0 +1,379 @@
+//! The relay: takes the rows its writer handed over, claims the others, sends each, settles it.
+//!
+//! One task per outbox. Each turn of its loop takes the rows the writer leased to it as it
+//! wrote them (see `writer.rs`), claims due rows from the store for the send slots left (oldest
+//! first, none that an earlier live row of the same transaction or customer precedes; see
+//! `store/mod.rs`), waits for a send to end, a row to be written or the next look, deletes the
+//! rows delivered, purges the old dead letters, and counts what waits. Each send runs in a task
+//! of its own, its HTTP exchanges on the send thread.
+//!
+//! - `sends.rs`: the send thread.
+//! - `settle.rs`: what an answer does to a row.
+//! - `lease.rs`: the rows held, and their leases renewed while they are sent.
+//! - `purge.rs`: the dead letters' retention.
+
+mod lease;
+mod purge;
+mod sends;
+mod settle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use affitor::Client;
+use tokio::sync::watch;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use self::lease::{Held, Renewing, Sending};
+use self::sends::Sends;
+use self::settle::Settler;
+use crate::metrics;
+use crate::shared::{Inner, claim_batch};
+use crate::store::{Activity, Claimed};
+
+/// The longest a delivered row waits for its delete while sends are ending (a row delivered
+/// but not deleted goes again only if this relay dies, when its lease ends: a lead's repeat is
+/// harmless, a sale's is answered 409).
+const DELETE_EVERY: Duration = Duration::from_millis(50);
+
+/// The delivered rows that are deleted at once, however recent the last delete.
+const DELETE_AT: usize = 512;
+
+/// How often the rows waiting in the store are counted, for the `metrics` gauge.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
+
+/// A running relay: how to stop it, and the name its leases carry.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    owner: Arc<str>,
+}
+
+impl Relay {
+    /// Spawns the relay on the current tokio runtime, sending through `client`.
+    pub(crate) fn start(inner: Arc<Inner>, client: Client) -> Self {
+        let owner = Arc::clone(&inner.owner);
+        inner.handed.open();
+        let (stop, stopped) = watch::channel(false);
+        let run = Run::new(inner, Arc::clone(&owner), client);
+        let task = tokio::spawn(run.run(stopped));
+        Self { stop, task, owner }
+    }
+
+    /// Stops claiming, lets the sends end within `deadline`, then releases what is left.
+    pub(crate) async fn stop(self, inner: &Inner, deadline: Duration) {
+        let Self {
+            stop,
+            mut task,
+            owner,
+        } = self;
+        // A batch the writer is committing may still lease rows to this relay, and commit them
+        // after the release below: the writer, finding the hand-off closed, releases those
+        // itself (`writer::hand_over`).
+        inner.handed.close();
+        stop.send_replace(true);
+        if tokio::time::timeout(deadline, &mut task).await.is_err() {
+            task.abort();
+            let _ = task.await;
+        }
+        match inner.store.release(&owner).await {
+            Ok(0) => tracing::info!("Affitor outbox relay stopped"),
+            Ok(released) => tracing::warn!(
+                released,
+                "Affitor outbox relay stopped with rows still being sent: they go again at the \
+                 next start"
+            ),
+            Err(error) => tracing::warn!(
+                error = %error,
+                "Affitor outbox relay stopped; its rows go again when their lease ends"
+            ),
+        }
+    }
+}
+
+/// The relay's task: the sends in flight, the rows delivered and not deleted yet, and when
+/// each duty was last done.
+struct Run {
+    inner: Arc<Inner>,
+    owner: Arc<str>,
+    /// What each send settles its row with.
+    settler: Arc<Settler>,
+    /// The sends in flight, each answering its row's id when it is to be deleted.
+    sending: JoinSet<Option<i64>>,
+    /// The rows being sent, for their renewals.
+    held: Arc<Held>,
+    /// Rows delivered and not deleted yet.
+    done: Vec<i64>,
+    /// A claim from every row the relay may take, not only from those never tried (a retry
+    /// due, a lease run out, another process's rows): once a poll interval, however often it
+    /// claims meanwhile.
+    look: Pace,
+    /// The deletes of the rows delivered, while sends are ending.
+    delete: Pace,
+    /// The purges of the old dead letters.
+    purge: Pace,
+    /// The counts of the rows waiting in the store, for the `metrics` gauge.
+    count: Pace,
+}
+
+impl Run {
+    fn new(inner: Arc<Inner>, owner: Arc<str>, client: Client) -> Self {
+        // The thread the sends run on; it stops with the last send.
+        let sends = Sends::start(client);
+        Self {
+            settler: Arc::new(Settler::new(Arc::clone(&inner), Arc::clone(&owner), sends)),
+            sending: JoinSet::new(),
+            held: Arc::default(),
+            done: Vec::new(),
+            look: Pace::due_now(inner.config.poll_interval),
+            delete: Pace::due_in(DELETE_EVERY),
+            purge: Pace::due_now(purge::purge_every(inner.config.dead_letter_retention)),
+            count: Pace::due_now(COUNT_EVERY),
+            inner,
+            owner,
+        }
+    }
+
+    /// The relay's loop, until it is stopped or its outbox dropped.
+    async fn run(mut self, mut stopped: watch::Receiver<bool>) {
+        // Ends with this loop, however it ends (an aborted relay's task too).
+        let _renewing = Renewing::start(&self.inner, &self.owner, &self.held);
+        // Stopped by `Relay::stop`, or the outbox's last handle dropped without it (the stop's
+        // sender went with it): either way no one will send this relay more work.
+        while !*stopped.borrow() && stopped.has_changed().is_ok() {
+            self.take_handed();
+            self.claim().await;
+            self.wait(&mut stopped).await;
+            self.delete_done().await;
+            self.purge_if_due().await;
+            self.count().await;
+        }
+        self.finish(&stopped).await;
+    }
+
+    /// Sends the rows the writer handed over (leased as they were written: no query), as many
+    /// as there are free send slots.
+    fn take_handed(&mut self) {
+        for row in self.inner.handed.take(self.room()) {
+            self.send(row);
+        }
+    }
+
+    /// Claims due rows from the store for the free send slots, a batch at a time: when rows
+    /// are known to wait there, and once a poll interval for every row a claim may take
+    /// (another process's, or due again after a backoff, or a lease run out).
+    async fn claim(&mut self) {
+        let handed = &self.inner.handed;
+        let room = self.room();
+        let stored = handed.any_stored();
+        let everything = self.look.is_due();
+        let can_claim = room >= claim_batch(self.limit()) || (room > 0 && self.sending.is_empty());
+        if !can_claim {
+            if everything && !stored {
+                // A look is due but the rows handed over fill the slots: the writer leaves a
+                // claim's worth free from now on, so that the rows waiting in the store are
+                // never starved by the newest.
+                handed.rows_may_wait();
+            }
+            return;
+        }
+        if !stored && !everything {
+            return;
+        }
+        if everything {
+            self.look.done();
+        }
+        handed.claiming();
+        let lease = self.inner.config.lease;
+        match self
+            .inner
+            .store
+            .claim(&self.owner, lease, room, everything)
+            .await
+        {
+            Ok(rows) => {
+                if rows.len() >= room {
+                    self.inner.handed.rows_may_wait();
+                }
+                rows.into_iter().for_each(|row| self.send(row));
+            }
+            Err(error) => {
+                self.inner.handed.rows_may_wait();
+                tracing::warn!(
+                    error = %error,
+                    "Affitor outbox relay could not claim rows; it tries again"
+                );
+            }
+        }
+    }
+
+    /// Spawns the send of `row`: counted in flight and its lease renewed until it ends.
+    fn send(&mut self, row: Claimed) {
+        let sending = Sending::start(&self.inner, &self.held, row.id);
+        let settler = Arc::clone(&self.settler);
+        self.sending.spawn(async move {
+            let done = settler.deliver(row).await;
+            drop(sending);
+            done
+        });
+    }
+
+    /// Waits for a send to end, a row to be written, the next look, or the stop.
+    async fn wait(&mut self, stopped: &mut watch::Receiver<bool>) {
+        tokio::select! {
+            Some(sent) = self.sending.join_next(), if !self.sending.is_empty() => {
+                self.done.extend(delivered(sent));
+            }
+            () = self.inner.wake.notified() => {}
+            () = tokio::time::sleep(self.inner.config.poll_interval) => {}
+            _ = stopped.changed() => {}
+        }
+    }
+
+    /// Every send that has ended since, then their rows deleted in one statement: at most every
+    /// [`DELETE_EVERY`] while sends are ending, so that a busy relay's deletes are few and
+    /// large (each one's turn on the store is one a write waits for).
+    async fn delete_done(&mut self) {
+        while let Some(sent) = self.sending.try_join_next() {
+            self.done.extend(delivered(sent));
+        }
+        let idle = self.sending.is_empty();
+        if self.done.len() < DELETE_AT && !self.delete.is_due() && !idle {
+            return;
+        }
+        let any = !self.done.is_empty();
+        self.delete(if idle {
+            Activity::Idle
+        } else {
+            Activity::Sending
+        })
+        .await;
+        self.delete.done();
+        if any {
+            // The rows held behind those (a customer's next event, a refund's sale) may be
+            // due now: claimed at the next turn, not at the next poll.
+            self.inner.handed.rows_may_wait();
+        }
+    }
+
+    /// Deletes the rows delivered, and empties the list; then what deleted rows held leaves
+    /// the store's logs, as often as the relay's `activity` lets it. A row the store fails to
+    /// delete goes again when its lease ends (a sale's repeat is answered 409, and counts as
+    /// done).
+    async fn delete(&mut self, activity: Activity) {
+        if !self.done.is_empty() {
+            if let Err(error) = self.inner.store.complete(&self.done).await {
+                tracing::warn!(
+                    rows = self.done.len(),
+                    error = %error,
+                    "Affitor outbox rows delivered, but the store could not delete them; they \
+                     go again when their lease ends"
+                );
+            }
+            self.done.clear();
+        }
+        self.inner.store.after_deletes(activity).await;
+    }
+
+    async fn purge_if_due(&mut self) {
+        if self.purge.is_due() {
+            self.purge.done();
+            purge::purge(&self.inner).await;
+        }
+    }
+
+    /// The rows in flight, and the rows waiting in the store (at most once a second), for the
+    /// `metrics` gauges.
+    async fn count(&mut self) {
+        metrics::in_flight(self.sending.len());
+        if cfg!(feature = "metrics") && self.count.is_due() {
+            self.count.done();
+            if let Ok(rows) = self.inner.store.waiting().await {
+                metrics::waiting(rows);
+            }
+        }
+    }
+
+    /// Stopping: the rows delivered so far are deleted, then the sends under way finish (the
+    /// caller's deadline bounds the wait), each delivered row deleted as its send ends, so that
+    /// a deadline that cuts the wait short leaves only the rows still being sent to go again at
+    /// the next start.
+    async fn finish(mut self, stopped: &watch::Receiver<bool>) {
+        self.delete(Activity::Sending).await;
+        while let Some(sent) = self.sending.join_next().await {
+            if let Some(row) = delivered(sent) {
+                self.done.push(row);
+                self.delete(Activity::Sending).await;
+            }
+        }
+        // What the delivered rows held leaves the store's logs before the relay ends.
+        self.inner.store.after_deletes(Activity::Stopped).await;
+        if stopped.has_changed().is_err() {
+            // Dropped, not stopped: what `Relay::stop` would do after this task, the rows
+            // handed over and not sent go again at once rather than when their lease ends.
+            self.inner.handed.close();
+            if let Err(error) = self.inner.store.release(&self.owner).await {
+                tracing::warn!(
+                    error = %error,
+                    "Affitor outbox relay of a dropped outbox stopped; its rows go again when \
+                     their lease ends"
+                );
+            }
+        }
+    }
+
+    /// How many rows the relay sends at once.
+    fn limit(&self) -> usize {
+        self.inner.config.max_in_flight
+    }
+
+    /// The free send slots.
+    fn room(&self) -> usize {
+        self.limit().saturating_sub(self.sending.len())
+    }
+}
+
+/// The row a send task delivered, if any; a task that panicked is logged (its row goes again
+/// when its lease ends).
+fn delivered(sent: Result<Option<i64>, JoinError>) -> Option<i64> {
+    sent.unwrap_or_else(|error| {
+        tracing::error!(
+            error = %error,
+            "Affitor outbox send failed unexpectedly; its row goes again when its lease ends"
+        );
+        None
+    })
+}
+
+/// A duty done at most once per interval.
+#[derive(Debug)]
+struct Pace {
+    every: Duration,
+    last: Option<Instant>,
+}
+
+impl Pace {
+    /// Due at once, then once per `every`.
+    fn due_now(every: Duration) -> Self {
+        Self { every, last: None }
+    }
+
+    /// Due `every` from now, then once per `every`.
+    fn due_in(every: Duration) -> Self {
+        Self {
+            every,
+            last: Some(Instant::now()),
+        }
+    }
+
+    fn is_due(&self) -> bool {
+        self.last.is_none_or(|at| at.elapsed() >= self.every)
+    }
+
+    /// The duty is done now.
+    fn done(&mut self) {
+        self.last = Some(Instant::now());
+    }
+}

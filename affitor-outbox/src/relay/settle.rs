@@ -1,0 +1,437 @@
+//! What an answer does to a row: delivered (the relay deletes it), rescheduled after a backoff,
+//! kept as a dead letter, the refund that waits for its sale, the lead whose click id was
+//! refused. Each is counted, and logged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use affitor::Error;
+use affitor::client::{Endpoint, ErrorKind, Event};
+use tracing::Instrument as _;
+
+use super::sends::Sends;
+use crate::config::Config;
+use crate::metrics;
+use crate::shared::Inner;
+use crate::stats::Counters;
+use crate::store::{Claimed, StoreError, Unreadable};
+use crate::throttle::Throttle;
+
+/// The longest wait between two tries of a refund whose sale Affitor does not know.
+const REFUND_WAIT_MAX: Duration = Duration::from_secs(3600);
+
+/// One warning a minute, at most, for the leads whose click id the API refused: a visitor can
+/// send as many as they like.
+static CLICK_ID_REFUSED: Throttle = Throttle::new(60);
+
+/// What becomes of a row once its answer is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settled {
+    /// Done with: the relay deletes it.
+    Done,
+    /// Rescheduled or buried here: it stays in the store.
+    Kept,
+}
+
+/// What the sends of a relay share: the outbox, the name the relay's leases carry, and the send
+/// thread.
+pub(super) struct Settler {
+    inner: Arc<Inner>,
+    owner: Arc<str>,
+    sends: Sends,
+}
+
+impl Settler {
+    pub(super) fn new(inner: Arc<Inner>, owner: Arc<str>, sends: Sends) -> Self {
+        Self {
+            inner,
+            owner,
+            sends,
+        }
+    }
+
+    /// Sends one row and settles it: its id when it is done with (the relay deletes those
+    /// together), `None` when it was rescheduled or buried here, or the store failed.
+    pub(super) async fn deliver(&self, row: Claimed) -> Option<i64> {
+        // The row's span: the client's spans of its HTTP attempts nest in it.
+        let span = tracing::info_span!(
+            "affitor.outbox.deliver",
+            outbox.row = row.id,
+            affitor.endpoint = %row.endpoint(),
+            outbox.attempt = row.attempts.saturating_add(1),
+        );
+        match self.settle(&row).instrument(span).await {
+            Ok(Settled::Done) => Some(row.id),
+            Ok(Settled::Kept) => None,
+            Err(error) => {
+                tracing::warn!(
+                    id = row.id,
+                    error = %error,
+                    "Affitor outbox row sent, but the store could not record it; it goes again \
+                     when its lease ends"
+                );
+                None
+            }
+        }
+    }
+
+    /// Sends the row's event and settles it by the answer.
+    async fn settle(&self, row: &Claimed) -> Result<Settled, StoreError> {
+        let event = match &row.event {
+            Ok(event) => event,
+            Err(unreadable) => return self.unreadable(row, unreadable).await,
+        };
+        match self.sends.send(event).await {
+            Ok(()) => Ok(self.delivered(row, event)),
+            Err(error) => self.failed(row, event, error).await,
+        }
+    }
+
+    /// A row that cannot be read back: kept as a dead letter.
+    async fn unreadable(
+        &self,
+        row: &Claimed,
+        unreadable: &Unreadable,
+    ) -> Result<Settled, StoreError> {
+        Counters::add(&self.inner.counters.corrupt);
+        metrics::event(&unreadable.endpoint, metrics::Result::DeadLettered);
+        tracing::error!(
+            id = row.id,
+            endpoint = %unreadable.endpoint,
+            error = %unreadable.why,
+            "Affitor outbox row set aside as a dead letter: it cannot be read"
+        );
+        self.inner
+            .store
+            .bury(row.id, &self.owner, &unreadable.why)
+            .await
+            .map(|()| Settled::Kept)
+    }
+
+    /// Affitor answered with an outcome.
+    fn delivered(&self, row: &Claimed, event: &Event) -> Settled {
+        let endpoint = event.endpoint().name();
+        Counters::add(&self.inner.counters.delivered);
+        metrics::event(endpoint, metrics::Result::Delivered);
+        tracing::debug!(
+            id = row.id,
+            endpoint,
+            transaction_id = event.transaction_id(),
+            "Affitor event delivered"
+        );
+        Settled::Done
+    }
+
+    /// The send failed with `error`: the row is done with, due again after a backoff, or a
+    /// dead letter, by what the API said.
+    async fn failed(
+        &self,
+        row: &Claimed,
+        event: &Event,
+        error: Error,
+    ) -> Result<Settled, StoreError> {
+        // A lead without a click id names its customer by key alone: it settles a browser lead
+        // (provisional, where the program requires server-side leads). The API refuses it for
+        // good when it knows no such customer (an organic signup: no click brought them), or
+        // the customer is another program's or has bought already. That is the API's word on a
+        // signup anyone can make, not a loss: the row is deleted, counted, never kept as a dead
+        // letter. (`is_click_id_refused` reads the refusal of the lead's customer, whatever
+        // named it.)
+        if event.click_id().is_none() && error.is_click_id_refused() {
+            self.customer_refused(row, event, &error);
+            return Ok(Settled::Done);
+        }
+        // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
+        // here, never kept as a dead letter (with its email) for a visitor to fill the store
+        // with.
+        let error = if error.is_click_id_refused() {
+            match self.send_without_click_id(row, event, &error).await {
+                Some(error) => error,
+                None => return Ok(Settled::Done),
+            }
+        } else {
+            error
+        };
+        // A refund whose sale Affitor does not know yet: the sale may be behind it in this
+        // store, in another replica's request, or in the provider's retries. Tried again for
+        // the refund patience, whatever the attempts, then kept as a dead letter.
+        if error.kind() == ErrorKind::SaleNotFound {
+            return self.await_sale(row, event, &error).await;
+        }
+        let attempt = row.attempts.saturating_add(1);
+        if error.is_retryable() && attempt < self.inner.config.max_attempts {
+            return self.reschedule(row, event, &error).await;
+        }
+        self.bury(row, event, &error).await
+    }
+
+    /// A lead without a click id whose customer the API refused for good: dropped.
+    fn customer_refused(&self, row: &Claimed, event: &Event, error: &Error) {
+        Counters::add(&self.inner.counters.customer_refused);
+        metrics::event(event.endpoint().name(), metrics::Result::CustomerRefused);
+        tracing::debug!(
+            id = row.id,
+            error = %error,
+            "Affitor lead without a click id dropped: the API knows no customer of its key to \
+             count it for (an organic signup, most often)"
+        );
+    }
+
+    /// A failure that may pass: the row is due again after a backoff.
+    async fn reschedule(
+        &self,
+        row: &Claimed,
+        event: &Event,
+        error: &Error,
+    ) -> Result<Settled, StoreError> {
+        let endpoint = event.endpoint().name();
+        let attempt = row.attempts.saturating_add(1);
+        let wait = backoff(&self.inner.config, attempt, error);
+        Counters::add(&self.inner.counters.rescheduled);
+        metrics::event(endpoint, metrics::Result::Rescheduled);
+        tracing::warn!(
+            id = row.id,
+            endpoint,
+            transaction_id = event.transaction_id(),
+            attempt,
+            retry_in = ?wait,
+            error = %error,
+            "Affitor event not delivered yet; it goes again after a backoff"
+        );
+        self.inner
+            .store
+            .reschedule(row.id, &self.owner, wait, &error.to_string())
+            .await
+            .map(|()| Settled::Kept)
+    }
+
+    /// Refused by the API, or out of attempts: kept as a dead letter.
+    async fn bury(
+        &self,
+        row: &Claimed,
+        event: &Event,
+        error: &Error,
+    ) -> Result<Settled, StoreError> {
+        let endpoint = event.endpoint().name();
+        Counters::add(&self.inner.counters.dead);
+        metrics::event(endpoint, metrics::Result::DeadLettered);
+        tracing::error!(
+            id = row.id,
+            endpoint,
+            transaction_id = event.transaction_id(),
+            attempt = row.attempts.saturating_add(1),
+            error = %error,
+            "Affitor event given up on: kept as a dead letter in the outbox"
+        );
+        self.inner
+            .store
+            .bury(row.id, &self.owner, &error.to_string())
+            .await
+            .map(|()| Settled::Kept)
+    }
+
+    /// A refund whose sale Affitor does not know: due again after a backoff while it is
+    /// younger than the refund patience, a dead letter naming the ids it was tried under after.
+    async fn await_sale(
+        &self,
+        row: &Claimed,
+        event: &Event,
+        error: &Error,
+    ) -> Result<Settled, StoreError> {
+        let patience = self.inner.config.refund_patience;
+        if row.age >= patience {
+            return self.bury_refund(row, event).await;
+        }
+        // Most such refunds are of organic sales, which never come: the waits grow with the
+        // refund's age (an eighth of it, up to an hour), so that four days cost about 150
+        // calls, not one per backoff ceiling.
+        let attempt = row.attempts.saturating_add(1);
+        let wait = backoff(&self.inner.config, attempt, error)
+            .max((row.age / 8).min(REFUND_WAIT_MAX))
+            .min(patience - row.age);
+        Counters::add(&self.inner.counters.rescheduled);
+        metrics::event(Endpoint::Refund.name(), metrics::Result::Rescheduled);
+        tracing::info!(
+            id = row.id,
+            transaction_id = event.transaction_id(),
+            other_transaction_id = event.other_transaction_id(),
+            attempt,
+            retry_in = ?wait,
+            waited = ?row.age,
+            patience = ?patience,
+            "Affitor refund waits for its sale, which Affitor does not know yet"
+        );
+        let why = format!("waiting for its sale: {error}");
+        self.inner
+            .store
+            .reschedule(row.id, &self.owner, wait, &why)
+            .await
+            .map(|()| Settled::Kept)
+    }
+
+    /// A refund past its patience, whose sale Affitor never knew: a dead letter that names the
+    /// ids it was tried under.
+    async fn bury_refund(&self, row: &Claimed, event: &Event) -> Result<Settled, StoreError> {
+        let transaction_id = event.transaction_id();
+        let other_transaction_id = event.other_transaction_id();
+        Counters::add(&self.inner.counters.dead);
+        metrics::event(Endpoint::Refund.name(), metrics::Result::DeadLettered);
+        let tried = match other_transaction_id {
+            Some(other) => format!("`{}` nor `{other}`", transaction_id.unwrap_or_default()),
+            None => format!("`{}`", transaction_id.unwrap_or_default()),
+        };
+        let why = format!(
+            "no sale recorded under {tried} after {} h: the refund of a sale Affitor never \
+             recorded (an organic customer's), or of one that was lost; if a partner referred \
+             it, reverse its commission in the Affitor dashboard",
+            row.age.as_secs() / 3600
+        );
+        tracing::warn!(
+            id = row.id,
+            transaction_id,
+            other_transaction_id,
+            attempt = row.attempts.saturating_add(1),
+            "Affitor refund kept as a dead letter: {why}"
+        );
+        self.inner
+            .store
+            .bury(row.id, &self.owner, &why)
+            .await
+            .map(|()| Settled::Kept)
+    }
+
+    /// Settles a lead whose click id the API refused for good (`error`): sent again without it
+    /// when it has a customer key, so that the signup still counts for the customer; dropped
+    /// otherwise, or when that is refused too. `None` when it is settled (the row is to be
+    /// deleted: no email stays behind); `Some` of the error of the second send when it may
+    /// pass (the row goes again, or is out of attempts, as for any such failure).
+    async fn send_without_click_id(
+        &self,
+        row: &Claimed,
+        event: &Event,
+        error: &Error,
+    ) -> Option<Error> {
+        let endpoint = event.endpoint().name();
+        Counters::add(&self.inner.counters.click_id_refused);
+        metrics::event(endpoint, metrics::Result::ClickIdRefused);
+        let Some(again) = event.without_click_id() else {
+            refused(
+                row.id,
+                error,
+                "Affitor lead dropped: the API refused its click id for good, and it has no \
+                 customer key to count for",
+            );
+            return None;
+        };
+        match self.sends.send(&again).await {
+            Ok(()) => {
+                Counters::add(&self.inner.counters.delivered);
+                metrics::event(endpoint, metrics::Result::Delivered);
+                refused(
+                    row.id,
+                    error,
+                    "Affitor lead sent again without its click id, which the API refused for \
+                     good: it counts for its customer key",
+                );
+                None
+            }
+            Err(again) if again.is_retryable() => Some(again),
+            Err(again) => {
+                refused(
+                    row.id,
+                    &again,
+                    "Affitor lead dropped: the API refused its click id for good, and its \
+                     customer key alone too",
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Logs a lead settled for its refused click id: a warning at most once per interval, with how
+/// many were left out since; the others at `debug`. The API's answer only: never the email or
+/// the customer key.
+fn refused(id: i64, error: &Error, what: &'static str) {
+    match CLICK_ID_REFUSED.due() {
+        Some(suppressed) => tracing::warn!(
+            id,
+            error = %error,
+            since_last_warning = suppressed,
+            "{what} (at most one such warning a minute)"
+        ),
+        None => tracing::debug!(id, error = %error, "{what}"),
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `initial` doubled per failed attempt, up to `max`,
+/// drawn between half and all of it; a longer `Retry-After` is waited, up to `max` (a short
+/// one does not cut the backoff: a run of 429s with `Retry-After: 0` would spend the attempts
+/// in minutes).
+fn backoff(config: &Config, attempt: u32, error: &Error) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(32);
+    let full = config
+        .backoff_initial
+        .saturating_mul(1 << exponent.min(31))
+        .min(config.backoff_max);
+    let drawn = full.mul_f64(0.5 + fastrand::f64() / 2.0);
+    match error.retry_after() {
+        Some(asked) if error.kind() == ErrorKind::RateLimited => {
+            drawn.max(asked.min(config.backoff_max))
+        }
+        _ => drawn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_and_stays_under_its_ceiling() {
+        let config = Config {
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            ..Config::default()
+        };
+        let error = affitor::Client::builder().build().unwrap_err();
+        for attempt in 1..200 {
+            let wait = backoff(&config, attempt, &error);
+            let full = Duration::from_secs(1u64 << (attempt - 1).min(20)).min(config.backoff_max);
+            assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+        }
+    }
+
+    /// A `Retry-After` longer than the backoff is waited (up to the ceiling); a shorter one,
+    /// even 0, does not shorten it.
+    #[tokio::test]
+    async fn a_retry_after_lengthens_the_backoff_and_never_shortens_it() {
+        use affitor::client::RetryPolicy;
+        use affitor_mock::{Fault, MockServer};
+
+        let config = Config {
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(600),
+            ..Config::default()
+        };
+        let mock = MockServer::start().await.unwrap();
+        let client = mock
+            .client_builder()
+            .retry(RetryPolicy::default().max_attempts(1))
+            .build()
+            .unwrap();
+        for (asked, expected) in [(0, None), (120, Some(120)), (86_400, Some(600))] {
+            mock.inject(Fault::rate_limited(Duration::from_secs(asked)));
+            let error = client.refund("in_1").send().await.unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::RateLimited, "{error}");
+            assert_eq!(error.retry_after(), Some(Duration::from_secs(asked)));
+            for _ in 0..50 {
+                let wait = backoff(&config, 1, &error);
+                match expected {
+                    Some(seconds) => assert_eq!(wait, Duration::from_secs(seconds)),
+                    None => assert!(wait >= Duration::from_secs(5), "{wait:?}"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The relay's writes: its claims, and the rows it settles (deleted, rescheduled, buried) or
+//! lets go (its leases renewed or released).
+
+use std::time::Duration;
+
+use super::PostgresStore;
+use crate::store::{Claimed, ClaimedRow, Customers, millis};
+
+/// Every row a claim may take, oldest first, after `$1` and at most `$2` of them
+/// ([`candidate`](crate::store::candidate)'s columns): live, held by no relay (or by one whose
+/// lease ran out), and due; a row never tried is due whatever the clock says, so that every
+/// unstarted row older than one the claim reads is read too.
+const CLAIMABLE: &str = concat!(
+    "
+SELECT ",
+    crate::store::candidate!(" OFFSET 0"),
+    "
+FROM affitor_outbox o
+WHERE o.dead_at IS NULL
+  AND (o.lease_until IS NULL OR o.lease_until <= now())
+  AND (o.attempts = 0 OR o.next_attempt_at <= now())
+  AND o.id > $1
+ORDER BY o.id
+LIMIT $2"
+);
+
+/// The unstarted rows, oldest first, after `$1` and at most `$2` of them
+/// ([`candidate`](crate::store::candidate)'s columns), through their index: what a claim reads
+/// while rows are being sent, without reading past them.
+const UNSTARTED: &str = concat!(
+    "
+SELECT ",
+    crate::store::candidate!(" OFFSET 0"),
+    "
+FROM affitor_outbox o
+WHERE o.dead_at IS NULL AND o.lease_until IS NULL AND o.attempts = 0 AND o.id > $1
+ORDER BY o.id
+LIMIT $2"
+);
+
+/// Leases the rows of `$3` to `$1` for `$2` milliseconds, each that no relay took meanwhile:
+/// what a claim took. A row another relay is leasing is waited for, then left to it.
+const LEASE: &str = "
+UPDATE affitor_outbox
+SET lease_owner = $1, lease_until = now() + $2::float8 * interval '1 millisecond'
+WHERE id = ANY($3) AND dead_at IS NULL AND (lease_until IS NULL OR lease_until <= now())
+RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
+    (extract(epoch FROM now() - created_at) * 1000)::bigint";
+
+impl PostgresStore {
+    /// Claims up to `limit` rows for `owner`, for `lease`: the rows [`PostgresStore::choose`]
+    /// takes, leased. Two relays may choose the same rows from the same snapshot: the lease's
+    /// `UPDATE` waits for the other's and leaves them to it.
+    pub(crate) async fn claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+        everything: bool,
+    ) -> sqlx::Result<Vec<Claimed>> {
+        let taken = self.choose(limit, everything).await?;
+        if taken.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<ClaimedRow> = sqlx::query_as(LEASE)
+            .bind(owner)
+            .bind(millis(lease) as f64)
+            .bind(&taken)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Claimed::from_row).collect())
+    }
+
+    /// The ids of up to `limit` rows to claim: walks the candidate rows ([`CLAIMABLE`] with
+    /// `everything`, else [`UNSTARTED`]) in one snapshot, a page at a time, and takes each that
+    /// is free and whose customer no earlier row of the walk has ([`Customers`]). None is taken
+    /// whose customer has an older live row in that snapshot, started or not; a dead letter
+    /// holds back no one (retried, it goes after what its customer sent meanwhile, as it would
+    /// have once dead).
+    async fn choose(&self, limit: i64, everything: bool) -> sqlx::Result<Vec<i64>> {
+        let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+        // As many as it may take: a row held back is rare, and the next page reads on.
+        let page = limit.max(1);
+        let mut taken: Vec<i64> = Vec::new();
+        let mut snapshot = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *snapshot)
+            .await?;
+        let mut customers = Customers::new();
+        let mut after = 0_i64;
+        while taken.len() < wanted {
+            let rows: Vec<(i64, Option<String>, bool)> =
+                sqlx::query_as(if everything { CLAIMABLE } else { UNSTARTED })
+                    .bind(after)
+                    .bind(page)
+                    .fetch_all(&mut *snapshot)
+                    .await?;
+            let read = rows.len();
+            for (id, customer, free) in rows {
+                after = id;
+                if customers.first(customer.as_deref()) && free {
+                    taken.push(id);
+                    if taken.len() >= wanted {
+                        break;
+                    }
+                }
+            }
+            if i64::try_from(read).unwrap_or(i64::MAX) < page {
+                break;
+            }
+        }
+        snapshot.commit().await?;
+        Ok(taken)
+    }
+
+    pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    pub(crate) async fn reschedule(
+        &self,
+        id: i64,
+        owner: &str,
+        after: Duration,
+        error: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE affitor_outbox
+             SET attempts = attempts + 1,
+                 next_attempt_at = now() + $3::float8 * interval '1 millisecond',
+                 last_error = $4, lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(millis(after) as f64)
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE affitor_outbox
+             SET attempts = attempts + 1, dead_at = now(), last_error = $3,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn renew(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox
+             SET lease_until = now() + $2::float8 * interval '1 millisecond'
+             WHERE lease_owner = $1 AND dead_at IS NULL AND id = ANY($3)",
+        )
+        .bind(owner)
+        .bind(millis(lease) as f64)
+        .bind(ids)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
+    /// Releases the leases `owner` holds on the rows of `ids`: the rows of a batch written for
+    /// a relay that stopped meanwhile.
+    pub(crate) async fn release_rows(&self, owner: &str, ids: &[i64]) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner = $1 AND id = ANY($2)",
+        )
+        .bind(owner)
+        .bind(ids)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
+    pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+}

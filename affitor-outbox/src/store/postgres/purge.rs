@@ -1,0 +1,51 @@
+//! The dead letters: listed, counted, retried and purged. A deleted row's bytes stay in the
+//! table's pages until VACUUM reuses them (the crate's docs say so): nothing here to empty.
+
+use std::time::Duration;
+
+use super::PostgresStore;
+use crate::store::{DeadLetter, millis};
+
+impl PostgresStore {
+    pub(crate) async fn dead_letters(&self, limit: i64) -> sqlx::Result<Vec<DeadLetter>> {
+        let rows = sqlx::query_as(
+            "SELECT id, endpoint, transaction_id, attempts::bigint, last_error
+             FROM affitor_outbox WHERE dead_at IS NOT NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(DeadLetter::from_row).collect())
+    }
+
+    pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
+        sqlx::query(
+            "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = now(),
+                 last_error = NULL
+             WHERE dead_at IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+
+    pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> sqlx::Result<u64> {
+        sqlx::query(
+            "DELETE FROM affitor_outbox
+             WHERE dead_at IS NOT NULL
+               AND dead_at <= now() - $1::float8 * interval '1 millisecond'",
+        )
+        .bind(millis(older_than) as f64)
+        .execute(&self.pool)
+        .await
+        .map(|done| done.rows_affected())
+    }
+}

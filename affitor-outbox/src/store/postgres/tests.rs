@@ -1,0 +1,139 @@
+#![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::PostgresStore;
+use crate::config::Config;
+
+/// The test server: `AFFITOR_TEST_POSTGRES`, or the one `.ci/postgres` starts.
+fn url() -> String {
+    std::env::var("AFFITOR_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| "postgres://affitor:affitor@127.0.0.1:5432/affitor_test".into())
+}
+
+/// A schema of its own for one test, made anew on the test server, and dropped by
+/// [`TestSchema::remove`].
+pub(crate) struct TestSchema {
+    admin: PgPool,
+    name: String,
+    /// A pool on the schema.
+    pub(crate) pool: PgPool,
+}
+
+impl TestSchema {
+    /// The schema `name` and the process's id, made anew.
+    pub(crate) async fn create(name: &str) -> Self {
+        let name = format!("outbox_unit_{name}_{}", std::process::id());
+        let admin = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(&url())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "this test needs a Postgres server at AFFITOR_TEST_POSTGRES ({error}): run \
+                     `bash .ci/test`, or `export AFFITOR_TEST_POSTGRES=$(bash .ci/postgres)`"
+                )
+            });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        let options = PgConnectOptions::from_str(&url())
+            .unwrap()
+            .options([("search_path", name.as_str())]);
+        let pool = PgPoolOptions::new().connect_with(options).await.unwrap();
+        Self { admin, name, pool }
+    }
+
+    /// A store on the schema, its tables made.
+    pub(crate) async fn store(&self) -> PostgresStore {
+        PostgresStore::open(self.pool.clone(), &Config::default())
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn remove(self) {
+        self.pool.close().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.name
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
+}
+
+/// The writer's statement looks a new row's customer up by key. While another session holds
+/// an old snapshot (a long query, a backup, a transaction left open), the entries of the rows
+/// claimed and deleted since stay in the table's indexes; a batch reads none of them. A walk of
+/// the unstarted rows' index from its head would visit every such entry: 5,000 rows claimed
+/// and delivered would cost each batch 5,000 visits to the table.
+#[tokio::test]
+async fn a_batch_reads_none_of_the_entries_an_old_snapshot_keeps() {
+    let schema = TestSchema::create("held_snapshot").await;
+    let pool = &schema.pool;
+    let _store = schema.store().await;
+    let mut held = pool.begin().await.unwrap();
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM affitor_outbox")
+        .fetch_one(&mut *held)
+        .await
+        .unwrap();
+    // 5,000 leads written unstarted, then claimed and delivered, as a relay leaves them.
+    for statement in [
+        "INSERT INTO affitor_outbox (endpoint, body, customer_key)
+         SELECT 'lead', '{}', 'user_' || n FROM generate_series(1, 5000) n",
+        "UPDATE affitor_outbox SET lease_owner = 'relay', lease_until = now() + interval '1 minute'",
+        "DELETE FROM affitor_outbox",
+    ] {
+        sqlx::query(statement).execute(pool).await.unwrap();
+    }
+
+    // A batch of one lead offered to the relay, measured and rolled back.
+    let mut batch = pool.begin().await.unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
+        super::writer::INSERT_BATCH
+    )))
+    .bind(vec!["lead"])
+    .bind(vec!["{}"])
+    .bind(vec![None::<&str>])
+    .bind(vec![None::<&str>])
+    .bind(vec![Some("user_new")])
+    .bind(vec![true])
+    .bind("relay")
+    .bind(15_000.0_f64)
+    .fetch_all(&mut *batch)
+    .await
+    .unwrap();
+    batch.rollback().await.unwrap();
+    held.rollback().await.unwrap();
+    let plan = plan.join("\n");
+    // The rows the index scans visited in the table, to check what their entries point to.
+    let visited: u64 = plan
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("Heap Fetches: "))
+        .map(|count| count.parse::<u64>().unwrap())
+        .sum();
+    println!("{plan}");
+    assert!(
+        plan.contains("Index Only Scan"),
+        "the batch's lookups use no index:\n{plan}"
+    );
+    assert!(
+        visited < 50,
+        "the batch visited {visited} rows, the entries the snapshot keeps:\n{plan}"
+    );
+    schema.remove().await;
+}

@@ -1,0 +1,281 @@
+//! The writer's connection, out of the pool, and its batches: one statement a batch, in its
+//! own transaction; and a row written in the caller's own transaction.
+
+use std::time::Duration;
+
+use sqlx::Connection as _;
+use sqlx::PgConnection;
+use tokio::time::Instant;
+
+use super::PostgresStore;
+use crate::store::{Facts, Inserted, Lease, NewRow, millis};
+
+/// A row written as it is, in the caller's own transaction ([`insert`]).
+const INSERT: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
+VALUES ($1, $2, $3, $4, $5)";
+
+/// Rows written together, none of them offered to the relay (the relay has no free send slot,
+/// or none runs here), as five arrays of one length, in the arrays' order: a plain insert, with
+/// nothing to look up and nothing to return.
+const INSERT_UNOFFERED: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+    AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
+ORDER BY n";
+
+/// The customer's half of the condition under which an offered row `b` is leased as it is
+/// written (the other half is [`transaction_free`](crate::store::transaction_free)): none of
+/// the customer's rows is live, started or not. One lookup by key in
+/// `affitor_outbox_live_by_customer`, never a walk from an index's head, which would visit the
+/// entries of every row delivered while an old snapshot is held (a long query, a backup).
+///
+/// It asks for any live row, not for started and unstarted ones apart: no other index's
+/// condition follows from this one's, so the planner has no other index to walk.
+macro_rules! customer_free {
+    () => {
+        "(b.customer_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM affitor_outbox e
+             WHERE e.customer_key = b.customer_key AND e.dead_at IS NULL OFFSET 0))"
+    };
+}
+
+/// Rows written together, as six arrays of one length, in the arrays' order (their ids
+/// follow it: the relay sends a customer's rows in id order); `$7` and `$8` the lease (owner,
+/// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
+/// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
+/// offers no row that shares a key with an earlier one of its batch.
+///
+/// A row is leased only when no live row of its transaction or its customer exists, each a
+/// lookup by key. Each row's `leased` is worked out once: `OFFSET 0` keeps the planner from
+/// pulling the `batch` subquery up into the `INSERT`, where each of the two `CASE`s that read
+/// `leased` got a copy of its lookups.
+pub(super) const INSERT_BATCH: &str = concat!(
+    "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    lease_owner, lease_until)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key,
+    CASE WHEN leased THEN $7::text END,
+    CASE WHEN leased THEN now() + $8::float8 * interval '1 millisecond' END
+FROM (
+    SELECT b.*, $7::text IS NOT NULL AND b.offered AND ",
+    crate::store::transaction_free!(" OFFSET 0"),
+    "
+         AND ",
+    customer_free!(),
+    " AS leased
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
+        WITH ORDINALITY
+        AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, offered, n)
+    OFFSET 0
+) batch
+ORDER BY n
+RETURNING id, lease_owner IS NOT NULL"
+);
+
+/// The writer's connection, whether its session waits for the WAL flush (`None`: the server's
+/// default, not known), and when it last answered.
+#[derive(Debug)]
+pub(super) struct WriterConnection {
+    connection: PgConnection,
+    synchronous: Option<bool>,
+    answered: Instant,
+}
+
+/// How long the writer's connection may sit idle before a batch checks that it still answers:
+/// a connection a firewall or the server dropped while idle is replaced before a batch is sent
+/// on it, rather than the batch waiting for TCP to give up.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+impl PostgresStore {
+    /// Writes `rows` in one statement, its own transaction, in their order, on the writer's
+    /// connection, and answers how each was written (none, when none was offered to the
+    /// relay); gives up at `give_up_at` only before the statement is sent
+    /// ([`sqlx::Error::PoolTimedOut`]: none of the rows is in the table). Once it is, its end is
+    /// waited for: the server cancels it past the statement timeout (the enqueue timeout), and
+    /// an error means it was rolled back.
+    ///
+    /// A batch without money (leads, clicks) is committed with `synchronous_commit = off`, as
+    /// SQLite's are with `synchronous=NORMAL`: it survives the app's crash (the server has it),
+    /// and the server's own crash may lose its last fraction of a second of such batches; a
+    /// batch with a sale or a refund waits for the server's WAL flush.
+    pub(crate) async fn insert_batch(
+        &self,
+        rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
+        give_up_at: Instant,
+    ) -> sqlx::Result<Vec<Inserted>> {
+        let mut slot = tokio::time::timeout_at(give_up_at, self.writer.lock())
+            .await
+            .map_err(timed_out)?;
+        // Taken for the batch: an error leaves the slot empty, and the connection is closed.
+        let mut writer = self.ready_writer(slot.take(), give_up_at).await?;
+        let money = rows.iter().any(|row| row.is_money());
+        writer.set_synchronous_commit(money, give_up_at).await?;
+        let inserted = writer.write(rows, lease).await?;
+        writer.answered = Instant::now();
+        *slot = Some(writer);
+        Ok(inserted)
+    }
+
+    /// The writer's connection for a batch: `kept`, when it answered lately or answers a ping
+    /// now (nothing of the batch is sent yet), else a new one.
+    async fn ready_writer(
+        &self,
+        kept: Option<WriterConnection>,
+        give_up_at: Instant,
+    ) -> sqlx::Result<WriterConnection> {
+        if let Some(mut writer) = kept {
+            if writer.answered.elapsed() < IDLE_CHECK {
+                return Ok(writer);
+            }
+            let answers = tokio::time::timeout_at(give_up_at, writer.connection.ping()).await;
+            if matches!(answers, Ok(Ok(()))) {
+                return Ok(writer);
+            }
+        }
+        tokio::time::timeout_at(give_up_at, self.connect_writer())
+            .await
+            .map_err(timed_out)?
+    }
+
+    /// A connection for the writer, out of the pool, so that it never waits for the pool's
+    /// turns: its batches are cancelled (and rolled back) by the server past the statement
+    /// timeout.
+    ///
+    /// The session plans its statement for each batch (`force_custom_plan`): a generic plan,
+    /// made once after five runs and often while the table is nearly empty, took a full scan
+    /// of another index as cheap as the lookup of each new row's key, and grew with the table.
+    async fn connect_writer(&self) -> sqlx::Result<WriterConnection> {
+        let mut connection = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+            .bind(millis(self.statement_timeout).max(1).to_string())
+            .execute(&mut connection)
+            .await?;
+        // Postgres 12 and later; on an older server the batches keep the generic plan.
+        if let Err(error) = sqlx::query("SET plan_cache_mode = force_custom_plan")
+            .execute(&mut connection)
+            .await
+        {
+            tracing::debug!(%error, "Affitor outbox: plan_cache_mode not set (Postgres before 12)");
+        }
+        Ok(WriterConnection {
+            connection,
+            synchronous: None,
+            answered: Instant::now(),
+        })
+    }
+}
+
+impl WriterConnection {
+    /// Sets the session's `synchronous_commit` for a batch with money (`on`) or without
+    /// (`off`), when the last batch's differed.
+    async fn set_synchronous_commit(
+        &mut self,
+        money: bool,
+        give_up_at: Instant,
+    ) -> sqlx::Result<()> {
+        if self.synchronous == Some(money) {
+            return Ok(());
+        }
+        let set = if money {
+            "SET synchronous_commit = on"
+        } else {
+            "SET synchronous_commit = off"
+        };
+        tokio::time::timeout_at(give_up_at, sqlx::query(set).execute(&mut self.connection))
+            .await
+            .map_err(timed_out)??;
+        self.synchronous = Some(money);
+        Ok(())
+    }
+
+    /// Writes `rows`, and in the same transaction the facts they came with and the wake of the
+    /// refunds waiting for a sale among them (they go behind it, not after their backoff): all
+    /// of it, or none (an error closes the connection, and the transaction with it).
+    async fn write(
+        &mut self,
+        rows: &[&NewRow],
+        lease: Option<Lease<'_>>,
+    ) -> sqlx::Result<Vec<Inserted>> {
+        let mut facts = Facts::default();
+        for row in rows {
+            facts.kept.extend(row.facts.kept.iter().cloned());
+            facts.aliases.extend(row.facts.aliases.iter().cloned());
+        }
+        let sales: Vec<&str> = rows
+            .iter()
+            .filter(|row| row.endpoint == "sale")
+            .filter_map(|row| row.transaction_id.as_deref())
+            .collect();
+        // A batch of rows alone is one statement, its own transaction.
+        let in_transaction = !facts.is_empty() || !sales.is_empty();
+        let connection = &mut self.connection;
+        if in_transaction {
+            sqlx::query("BEGIN").execute(&mut *connection).await?;
+        }
+        let inserted = insert_rows(connection, rows, lease).await?;
+        if in_transaction {
+            super::facts::keep(connection, &facts).await?;
+            super::facts::wake_refunds(connection, &sales).await?;
+            sqlx::query("COMMIT").execute(connection).await?;
+        }
+        Ok(inserted)
+    }
+}
+
+/// Writes `rows` in one statement: [`INSERT_BATCH`] when some are offered to a relay (how each
+/// was written), else [`INSERT_UNOFFERED`] (no answer).
+async fn insert_rows(
+    connection: &mut PgConnection,
+    rows: &[&NewRow],
+    lease: Option<Lease<'_>>,
+) -> sqlx::Result<Vec<Inserted>> {
+    let column = |field: fn(&NewRow) -> Option<&str>| -> Vec<Option<&str>> {
+        rows.iter().map(|row| field(row)).collect()
+    };
+    let query = |sql| {
+        sqlx::query_as::<_, (i64, bool)>(sql)
+            .bind(column(|row| Some(row.endpoint)))
+            .bind(column(|row| Some(&row.body)))
+            .bind(column(|row| row.transaction_id.as_deref()))
+            .bind(column(|row| row.other_transaction_id.as_deref()))
+            .bind(column(|row| row.customer_key.as_deref()))
+    };
+    let offered: Vec<bool> = rows.iter().map(|row| row.offered).collect();
+    let Some(lease) = lease.filter(|_| offered.contains(&true)) else {
+        // It returns no row: nothing to answer.
+        query(INSERT_UNOFFERED).fetch_all(connection).await?;
+        return Ok(Vec::new());
+    };
+    let inserted = query(INSERT_BATCH)
+        .bind(offered)
+        .bind(lease.owner)
+        .bind(millis(lease.duration) as f64)
+        .fetch_all(connection)
+        .await?;
+    Ok(inserted
+        .into_iter()
+        .map(|(id, leased)| Inserted { id, leased })
+        .collect())
+}
+
+/// Writes `row` on `connection`: the outbox's own, or the caller's inside their transaction.
+pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx::Result<()> {
+    sqlx::query(INSERT)
+        .bind(row.endpoint)
+        .bind(&row.body)
+        .bind(row.transaction_id.as_deref())
+        .bind(row.other_transaction_id.as_deref())
+        .bind(row.customer_key.as_deref())
+        .execute(connection)
+        .await
+        .map(drop)
+}
+
+/// A wait for the writer's turn, its connection or its settings that ran out: none of the
+/// batch's rows is in the table.
+fn timed_out(_: tokio::time::error::Elapsed) -> sqlx::Error {
+    sqlx::Error::PoolTimedOut
+}

@@ -1,0 +1,211 @@
+//! The rows: what the writer writes ([`NewRow`], with its [`Facts`]), how a batch wrote each
+//! ([`Inserted`], [`Lease`]), what a relay holds ([`Claimed`]), and what it gives up on
+//! ([`DeadLetter`]).
+//!
+//! A row holds the event's endpoint name and the exact JSON body the API receives
+//! ([`Event::to_json`]), its ordering keys (transaction id, customer key), its attempts and
+//! the time of the next one, its lease (which relay holds it, until when), and, once given up
+//! on, when and why.
+
+use std::time::Duration;
+
+use affitor::client::{Endpoint, Event};
+
+/// A row to write: an event in its stored form.
+#[derive(Debug)]
+pub(crate) struct NewRow {
+    /// Whether the writer offers the row to its own process's relay: leased to it as it is
+    /// written when no live row of its transaction or customer is in the table (see
+    /// [`transaction_free`](super::transaction_free)).
+    pub(crate) offered: bool,
+    pub(crate) endpoint: &'static str,
+    pub(crate) body: String,
+    pub(crate) transaction_id: Option<String>,
+    /// A refund's other id ([`Event::other_transaction_id`]), kept beside the body.
+    pub(crate) other_transaction_id: Option<String>,
+    pub(crate) customer_key: Option<String>,
+    /// What later events need to know once this row is stored (a payment webhook's facts:
+    /// [`Fact`](affitor::webhook::Fact)): written in the row's transaction, so that a delivery
+    /// is never known as stored before its row is.
+    pub(crate) facts: Facts,
+}
+
+/// How soon a waiting refund goes again once a fact links it to its sale: not at once, as the
+/// sale's own event comes with the link (Stripe sends `invoice_payment.paid` and
+/// `invoice.paid` together), and the sale's row, once written, wakes its refunds and goes
+/// first; but soon, for a sale delivered long before.
+pub(crate) const LINKED_REFUND_DUE: Duration = Duration::from_secs(2);
+
+/// What a payment webhook hands the store, beside a row or alone
+/// ([`affitor::webhook::PaymentState`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Facts {
+    /// Each value under its key, for about its duration.
+    pub(crate) kept: Vec<(String, String, Duration)>,
+    /// `(the id a refund names, the transaction id its sale is keyed by)`
+    /// ([`Fact::sale_alias`](affitor::webhook::Fact::sale_alias)): each waiting refund under the
+    /// first, with no other id yet, is put under the second (the first becoming its other id),
+    /// and goes again within [`LINKED_REFUND_DUE`] (behind its sale's row, when that waits too).
+    pub(crate) aliases: Vec<(String, String)>,
+}
+
+impl Facts {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.aliases.is_empty()
+    }
+}
+
+impl NewRow {
+    pub(crate) fn of(event: &Event) -> Self {
+        Self {
+            facts: Facts::default(),
+            offered: false,
+            endpoint: event.endpoint().name(),
+            body: event.to_json(),
+            transaction_id: event.transaction_id().map(str::to_owned),
+            other_transaction_id: event.other_transaction_id().map(str::to_owned),
+            customer_key: event.customer_key().map(str::to_owned),
+        }
+    }
+
+    /// Whether the write must reach the disk before it returns: money (a sale or a refund) is
+    /// written with SQLite's `synchronous=FULL` or Postgres's `synchronous_commit = on`, a lead
+    /// or a click without (it survives a crash of the process, not of the machine).
+    pub(crate) fn is_money(&self) -> bool {
+        self.endpoint == Endpoint::Sale.name() || self.endpoint == Endpoint::Refund.name()
+    }
+}
+
+/// A row a relay holds, claimed or handed over by its writer: its lease is the relay's until it
+/// settles the row or the lease ends.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    pub(crate) id: i64,
+    /// Attempts made before this one.
+    pub(crate) attempts: u32,
+    /// How long ago the row was written, by the store's clock.
+    pub(crate) age: Duration,
+    /// The row's event, or why it cannot be read.
+    pub(crate) event: Result<Event, Unreadable>,
+}
+
+/// A stored row that is no event: an endpoint this version does not know, or a body that does
+/// not parse.
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    /// The endpoint's name as stored.
+    pub(crate) endpoint: String,
+    pub(crate) why: String,
+}
+
+/// A claimed row as the stores' `RETURNING` gives it.
+pub(crate) type ClaimedRow = (i64, String, String, Option<String>, i64, i64);
+
+impl Claimed {
+    pub(super) fn from_row(
+        (id, endpoint, body, other_transaction_id, attempts, age): ClaimedRow,
+    ) -> Self {
+        Self {
+            id,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+            event: read(&endpoint, &body, other_transaction_id.as_deref())
+                .map_err(|why| Unreadable { endpoint, why }),
+        }
+    }
+
+    /// A row this process just wrote and leased to its own relay: its event as it was given,
+    /// never read back.
+    pub(crate) fn written(id: i64, event: Event) -> Self {
+        Self {
+            id,
+            attempts: 0,
+            age: Duration::ZERO,
+            event: Ok(event),
+        }
+    }
+
+    /// The endpoint's name, as stored: for logs.
+    pub(crate) fn endpoint(&self) -> &str {
+        match &self.event {
+            Ok(event) => event.endpoint().name(),
+            Err(unreadable) => &unreadable.endpoint,
+        }
+    }
+}
+
+/// The event of a stored row, or why it cannot be read.
+fn read(endpoint: &str, body: &str, other_transaction_id: Option<&str>) -> Result<Event, String> {
+    let Some(name) = Endpoint::from_name(endpoint) else {
+        return Err(format!(
+            "a stored event could not be read back: `{endpoint}` is no endpoint of the Affitor API"
+        ));
+    };
+    let event = Event::from_json(name, body).map_err(|error| error.to_string())?;
+    Ok(match other_transaction_id {
+        Some(other) => event.or_transaction_id(other),
+        None => event,
+    })
+}
+
+/// The relay new rows may be leased to as they are written, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lease<'a> {
+    pub(crate) owner: &'a str,
+    pub(crate) duration: Duration,
+}
+
+/// A row as a store's batch insert wrote it (see [`Store::line_up`](super::Store::line_up)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    pub(crate) id: i64,
+    /// Whether it was leased to the batch's [`Lease`] owner.
+    pub(crate) leased: bool,
+}
+
+/// An event given up on: refused by the API, out of attempts, or unreadable. Kept in the
+/// store until someone deletes it; listed by [`Outbox::dead_letters`](crate::Outbox::dead_letters).
+///
+/// ```
+/// # async fn list(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+/// for letter in outbox.dead_letters().await? {
+///     eprintln!("#{} {} {:?}: {}", letter.id, letter.endpoint, letter.transaction_id, letter.error);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The row's id in the `affitor_outbox` table.
+    pub id: i64,
+    /// The endpoint's name as stored (`lead`, `sale`, `refund`, `click`; anything in a corrupt
+    /// row).
+    pub endpoint: String,
+    /// The transaction id of a sale or a refund.
+    pub transaction_id: Option<String>,
+    /// The attempts made.
+    pub attempts: u32,
+    /// Why it was given up on: the API's answer, or why the row could not be read.
+    pub error: String,
+}
+
+impl DeadLetter {
+    pub(super) fn from_row(
+        (id, endpoint, transaction_id, attempts, error): (
+            i64,
+            String,
+            Option<String>,
+            i64,
+            Option<String>,
+        ),
+    ) -> Self {
+        Self {
+            id,
+            endpoint,
+            transaction_id,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            error: error.unwrap_or_default(),
+        }
+    }
+}
