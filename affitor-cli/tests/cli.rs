@@ -133,10 +133,12 @@ async fn trigger_records_a_sale_once_and_a_second_trigger_is_a_redelivery() {
         let url = format!("http://{addr}/webhooks/{provider}");
         let customer_key = format!("user_cli_{provider}");
         let trigger = |event: &'static str, extra: &'static [&'static str]| {
+            // Live events (the app on this machine): a sale recorded, a refund reversing it.
             let mut args = vec![
                 "trigger",
                 provider.webhook_provider().name(),
                 event,
+                "--live",
                 "--to",
                 &url,
                 "--secret",
@@ -229,6 +231,7 @@ async fn trigger_sends_renewals_and_disputes_and_says_which_provider_has_none() 
     let url = format!("http://{addr}/webhooks/stripe");
     let secret = PaymentProvider::Stripe.demo_secret();
     let common = [
+        "--live",
         "--to",
         &url,
         "--secret",
