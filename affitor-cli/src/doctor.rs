@@ -284,26 +284,19 @@ async fn outbox(location: Option<&str>) -> Check {
             format!("no file yet at {path}: the app creates it at its first start"),
         );
     }
-    // The outbox never sends (its relay is off) and changes nothing: `migrate(false)` only
-    // checks the schema, and its check that it can write rolls its row back. A client is all
-    // it needs to open.
+    // A client is all the outbox needs to open; it never sends through it.
     let client = match api_client().or_else(|_| Client::builder().api_key("aff_doctor").build()) {
         Ok(client) => client,
         Err(error) => return Check::new(NAME, Status::Fail, short(&error)),
     };
-    let opened = tokio::time::timeout(
-        OUTBOX_TIMEOUT,
-        Outbox::builder(client)
-            .relay(false)
-            .migrate(false)
-            .open(location),
-    )
-    .await;
+    let opened = tokio::time::timeout(OUTBOX_TIMEOUT, look_at_outbox(client, location)).await;
     match opened {
-        Ok(Ok(outbox)) => {
-            let detail = format!("{}: reachable, schema current", outbox.location());
-            outbox.shutdown(Duration::from_secs(2)).await;
-            Check::new(NAME, Status::Pass, detail)
+        Ok(Ok((detail, None))) => Check::new(NAME, Status::Pass, detail),
+        Ok(Ok((detail, Some(warning)))) => {
+            Check::new(NAME, Status::Warn, format!("{detail}; {warning}")).fix(
+                "connect with sslmode=verify-full and sslrootcert set to your CA's file, the \
+                 server's certificate naming the host in AFFITOR_OUTBOX",
+            )
         }
         Ok(Err(error)) => Check::new(NAME, Status::Fail, ErrorReport::new(&error).to_string())
             .fix(outbox_fix(&error)),
@@ -319,6 +312,31 @@ async fn outbox(location: Option<&str>) -> Check {
     }
 }
 
+/// What the outbox at `location` is, found without changing it: what was found, and what its
+/// connection was warned of. A SQLite file is only read (no `-wal` or `-shm` file is created
+/// beside it); Postgres is opened with no relay and `migrate(false)`, which only checks the
+/// schema, and its check that it can write rolls its row back.
+async fn look_at_outbox(
+    client: Client,
+    location: &str,
+) -> Result<(String, Option<String>), OutboxError> {
+    if let Some(path) = sqlite_path(location) {
+        Outbox::builder(client).check(location).await?;
+        return Ok((format!("{path}: schema current"), None));
+    }
+    let outbox = Outbox::builder(client)
+        .relay(false)
+        .migrate(false)
+        .open(location)
+        .await?;
+    let found = (
+        format!("{}: reachable, schema current", outbox.location()),
+        outbox.tls_warning().map(str::to_owned),
+    );
+    outbox.shutdown(Duration::from_secs(2)).await;
+    Ok(found)
+}
+
 /// What to do about an outbox that did not open.
 fn outbox_fix(error: &OutboxError) -> &'static str {
     match error {
@@ -330,6 +348,7 @@ fn outbox_fix(error: &OutboxError) -> &'static str {
             "do as the message says; doctor changed nothing (it opens the outbox with \
              migrate(false): the schema is left to the app's start or your migration tool)"
         }
+        OutboxError::InvalidLocation { .. } => "write AFFITOR_OUTBOX as the message says",
         _ => "set AFFITOR_OUTBOX to a SQLite path or a postgres:// URL",
     }
 }

@@ -352,9 +352,54 @@ impl OutboxBuilder {
     /// # }
     /// ```
     pub async fn open(self, location: &str) -> Result<Outbox, OutboxError> {
-        match Location::parse(location)? {
+        self.open_at(Location::parse(location)?).await
+    }
+
+    async fn open_at(self, location: Location) -> Result<Outbox, OutboxError> {
+        match location {
             location @ Location::Postgres(_) => self.open_postgres(location).await,
             Location::Sqlite(path) => self.open_sqlite(&path).await,
+        }
+    }
+
+    /// Checks that an outbox would open at `location` with its schema current, and changes
+    /// nothing: no table is created or brought up to date, nothing is started, and no event is
+    /// written. A diagnostic's question (`affitor doctor` asks it).
+    ///
+    /// On SQLite, the file is only read, and nothing is created beside it: it is opened
+    /// read-only, immutable when no `-wal` file is beside it, and its tables are compared with
+    /// this version's; a file that does not exist, or that this process cannot write, is
+    /// [`OutboxError::Unusable`]. On Postgres, the outbox opens as
+    /// [`open`](Self::open) opens it with [`migrate(false)`](Self::migrate) and no relay (its
+    /// check that it can write rolls its row back), then closes.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # if cfg!(not(feature = "sqlite")) { return; }
+    /// let client = affitor::Client::builder().api_key("aff_key").build().unwrap();
+    /// let missing = std::env::temp_dir().join("affitor-outbox-check-none.db");
+    /// let error = affitor_outbox::Outbox::builder(client)
+    ///     .check(missing.to_str().unwrap_or("none.db"))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(error, affitor_outbox::OutboxError::Unusable { .. }));
+    /// assert!(!missing.exists());
+    /// # }
+    /// ```
+    pub async fn check(self, location: &str) -> Result<(), OutboxError> {
+        match Location::parse(location)? {
+            #[cfg(feature = "sqlite")]
+            Location::Sqlite(path) => check_sqlite(path).await,
+            location => {
+                let outbox = self.relay(false).migrate(false).open_at(location).await?;
+                outbox.shutdown(Duration::from_secs(1)).await;
+                Ok(())
+            }
         }
     }
 
@@ -497,6 +542,35 @@ impl OutboxBuilder {
             location,
             tls_warning,
         ))
+    }
+}
+
+/// [`OutboxBuilder::check`] of a SQLite file: read, never written nor created.
+#[cfg(feature = "sqlite")]
+async fn check_sqlite(path: String) -> Result<(), OutboxError> {
+    use crate::store::sqlite::SqliteStore;
+
+    match SqliteStore::behind(path.as_ref()).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => {
+            return Err(OutboxError::Unusable {
+                location: path,
+                reason,
+            });
+        }
+        Err(source) => return Err(open_error(path, source)),
+    }
+    let read_only = std::fs::metadata(&path).map(|meta| meta.permissions().readonly());
+    match read_only {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(OutboxError::Unusable {
+            reason: unusable(&StoreError::from(std::io::Error::from(
+                std::io::ErrorKind::PermissionDenied,
+            )))
+            .unwrap_or_default(),
+            location: path,
+        }),
+        Err(source) => Err(open_error(path, StoreError::from(source))),
     }
 }
 
