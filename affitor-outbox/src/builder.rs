@@ -325,12 +325,16 @@ impl OutboxBuilder {
     /// a typo never runs on a local file of that name while the fleet's database waits.
     ///
     /// Postgres over TLS takes libpq's settings, in the URL's query or the `key=value` string:
-    /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`, `verify-full`),
-    /// `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`: see [`fleet`](crate::fleet).
+    /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-full`; `verify-ca` is
+    /// refused), `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`: see
+    /// [`fleet`](crate::fleet). A server on another machine reached below `verify-full` is
+    /// warned about ([`Outbox::tls_warning`]).
     ///
     /// # Errors
     ///
     /// [`OutboxError::UnknownLocation`] when the location has a scheme of neither store;
+    /// [`OutboxError::InvalidLocation`] when it cannot be used as written (a malformed
+    /// connection string, a parameter the outbox would have to drop, a refused TLS mode);
     /// [`OutboxError::Open`] when the store cannot be reached (a TLS connection refused: the
     /// error says what to set) or its table created; [`OutboxError::Unusable`] when its schema
     /// is behind and not brought up to date ([`migrate`](Self::migrate));
