@@ -142,33 +142,12 @@ impl Postgres {
         };
         let tail = tail.split('#').next().unwrap_or_default();
         let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
-        let mut kept = Vec::new();
-        let mut params = Vec::new();
-        let mut shown_query = Vec::new();
-        for segment in query.split('&').filter(|segment| !segment.is_empty()) {
-            let (raw_key, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
-            let (key, value) = (percent_decode(raw_key), percent_decode(raw_value));
-            let shown_value = if is_secret(&key) || holds_secret(&value) {
-                "***"
-            } else {
-                raw_value
-            };
-            shown_query.push(format!("{raw_key}={shown_value}"));
-            if sqlx_reads(&key) {
-                kept.push(segment);
-            }
-            params.push((key, value));
-        }
+        let (params, query, shown_query) = read_query(query);
         let user = user_info.map(|info| info.split_once(':').map_or(info, |(user, _)| user));
         let shown_user = match user_info {
             Some(info) if info.contains(':') => format!("{}:***@", user.unwrap_or_default()),
             Some(info) => format!("{info}@"),
             None => String::new(),
-        };
-        let shown_query = if shown_query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", shown_query.join("&"))
         };
         let shown = format!("{scheme}://{shown_user}{host}{path}{shown_query}");
         check_unknown(
@@ -176,11 +155,6 @@ impl Postgres {
             params.iter().map(|(key, _)| key.as_str()),
             sqlx_reads,
         )?;
-        let query = if kept.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", kept.join("&"))
-        };
         Ok(Self {
             url: Some(format!("{scheme}://{authority}{path}{query}")),
             params,
@@ -231,6 +205,37 @@ impl Postgres {
             .find(|(name, _)| canonical(name) == key)
             .map(|(_, value)| value.as_str())
     }
+}
+
+/// A URL's query: its parameters decoded; the query to hand sqlx (`?` and the parameters it
+/// reads, as written, or nothing); and the query as shown, each secret's value as `***`.
+fn read_query(query: &str) -> (Pairs, String, String) {
+    let mut params = Vec::new();
+    let mut kept = Vec::new();
+    let mut shown = Vec::new();
+    for segment in query.split('&').filter(|segment| !segment.is_empty()) {
+        let (raw_key, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
+        let (key, value) = (percent_decode(raw_key), percent_decode(raw_value));
+        let shown_value = if is_secret(&key) || holds_secret(&value) {
+            "***"
+        } else {
+            raw_value
+        };
+        shown.push(format!("{raw_key}={shown_value}"));
+        if sqlx_reads(&key) {
+            kept.push(segment);
+        }
+        params.push((key, value));
+    }
+    let query = |parts: Vec<&str>| {
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    };
+    let shown = query(shown.iter().map(String::as_str).collect());
+    (params, query(kept), shown)
 }
 
 /// Whether sqlx 0.9 reads the URL parameter `key` (as it spells it: in lower case).

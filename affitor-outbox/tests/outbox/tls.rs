@@ -144,3 +144,22 @@ async fn a_verified_or_local_connection_has_no_tls_warning() {
         outbox.shutdown(Duration::from_secs(1)).await;
     }
 }
+
+/// sqlx logs at WARN the value of a URL parameter it does not read: such a parameter never
+/// reaches it, and the outbox's own warning names its key alone.
+#[tokio::test]
+async fn a_parameter_sqlx_does_not_read_is_logged_without_its_value() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("warn");
+    let tls = Tls::find();
+    opens(&tls.url(
+        "127.0.0.1",
+        "sslmode=require&connect_timeout=Zq9value&fallback_application_name=Zq9name",
+    ))
+    .await;
+    let text = logs.text();
+    assert!(text.contains("connect_timeout"), "{text}");
+    assert!(!text.contains("Zq9"), "{text}");
+}
