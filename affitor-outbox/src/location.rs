@@ -52,7 +52,7 @@ const SQLX_URL_KEYS: [&str; 17] = [
 ];
 
 /// The `key=value` keys the outbox hands sqlx (in any case).
-pub(crate) const KEY_VALUE_KEYS: [&str; 11] = [
+const KEY_VALUE_KEYS: [&str; 11] = [
     "host",
     "hostaddr",
     "port",
@@ -400,7 +400,7 @@ fn show_pairs(pairs: &[(String, String)]) -> String {
 
 /// Whether a parameter's key, as written, names a secret once percent-decoded: `password` and
 /// any key ending in it (`sslpassword`), `passwd`, `pwd`, or a key naming a secret or a token.
-pub(crate) fn is_secret(key: &str) -> bool {
+fn is_secret(key: &str) -> bool {
     let key = percent_decode(key).trim().to_ascii_lowercase();
     key.ends_with("password")
         || key.ends_with("passwd")
