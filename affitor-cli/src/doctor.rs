@@ -291,13 +291,7 @@ async fn outbox(location: Option<&str>) -> Check {
     };
     let opened = tokio::time::timeout(OUTBOX_TIMEOUT, look_at_outbox(client, location)).await;
     match opened {
-        Ok(Ok((detail, None))) => Check::new(NAME, Status::Pass, detail),
-        Ok(Ok((detail, Some(warning)))) => {
-            Check::new(NAME, Status::Warn, format!("{detail}; {warning}")).fix(
-                "connect with sslmode=verify-full and sslrootcert set to your CA's file, the \
-                 server's certificate naming the host in AFFITOR_OUTBOX",
-            )
-        }
+        Ok(Ok((detail, warning))) => outbox_found(detail, warning),
         Ok(Err(error)) => Check::new(NAME, Status::Fail, ErrorReport::new(&error).to_string())
             .fix(outbox_fix(&error)),
         Err(_) => Check::new(
@@ -335,6 +329,18 @@ async fn look_at_outbox(
     );
     outbox.shutdown(Duration::from_secs(2)).await;
     Ok(found)
+}
+
+/// The check of an outbox that opened: passed, or a warning of its connection (a Postgres
+/// server on another machine reached below `sslmode=verify-full`).
+fn outbox_found(detail: String, tls_warning: Option<String>) -> Check {
+    match tls_warning {
+        None => Check::new("outbox", Status::Pass, detail),
+        Some(warning) => Check::new("outbox", Status::Warn, format!("{detail}; {warning}")).fix(
+            "connect with sslmode=verify-full and sslrootcert set to your CA's file, the \
+             server's certificate naming the host in AFFITOR_OUTBOX",
+        ),
+    }
 }
 
 /// What to do about an outbox that did not open.
@@ -510,6 +516,22 @@ mod tests {
         assert_eq!(sqlite_path("postgres://u:p@db/x"), None);
         assert_eq!(sqlite_path("host=db dbname=shop"), None);
         assert_eq!(sqlite_path("pg://x"), None);
+    }
+
+    /// A connection below verify-full is a warning, whose fix points to verify-full only.
+    #[test]
+    fn a_weak_outbox_connection_is_a_warning() {
+        let check = super::outbox_found("postgres://db/shop: reachable".into(), None);
+        assert_eq!(check.status, Status::Pass);
+        let warning = "the Postgres connection to `db` runs at sslmode=require".to_owned();
+        let check = super::outbox_found("postgres://db/shop: reachable".into(), Some(warning));
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.detail.contains("sslmode=require"), "{check:?}");
+        let fix = check.fix.unwrap_or_default();
+        assert!(fix.contains("verify-full"), "{fix}");
+        for weaker in ["verify-ca", "require", "prefer", "disable"] {
+            assert!(!fix.contains(weaker), "{fix}");
+        }
     }
 
     #[test]
