@@ -238,6 +238,7 @@ mod builder;
 mod config;
 mod connection;
 mod error;
+mod location;
 mod metrics;
 pub mod migrations;
 mod outbox;

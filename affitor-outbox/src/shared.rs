@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) home: Option<tokio::runtime::Handle>,
     /// Where the store is, a URL's password left out: for logs and `Debug`.
     pub(crate) location: String,
+    /// What was warned of the store's connection at start (`Outbox::tls_warning`).
+    pub(crate) tls_warning: Option<String>,
 }
 
 impl Inner {
