@@ -284,27 +284,14 @@ async fn outbox(location: Option<&str>) -> Check {
             format!("no file yet at {path}: the app creates it at its first start"),
         );
     }
-    // The outbox never sends (its relay is off) and changes nothing: `migrate(false)` only
-    // checks the schema, and its check that it can write rolls its row back. A client is all
-    // it needs to open.
+    // A client is all the outbox needs to open; it never sends through it.
     let client = match api_client().or_else(|_| Client::builder().api_key("aff_doctor").build()) {
         Ok(client) => client,
         Err(error) => return Check::new(NAME, Status::Fail, short(&error)),
     };
-    let opened = tokio::time::timeout(
-        OUTBOX_TIMEOUT,
-        Outbox::builder(client)
-            .relay(false)
-            .migrate(false)
-            .open(location),
-    )
-    .await;
+    let opened = tokio::time::timeout(OUTBOX_TIMEOUT, look_at_outbox(client, location)).await;
     match opened {
-        Ok(Ok(outbox)) => {
-            let detail = format!("{}: reachable, schema current", outbox.location());
-            outbox.shutdown(Duration::from_secs(2)).await;
-            Check::new(NAME, Status::Pass, detail)
-        }
+        Ok(Ok((detail, warning))) => outbox_found(detail, warning),
         Ok(Err(error)) => Check::new(NAME, Status::Fail, ErrorReport::new(&error).to_string())
             .fix(outbox_fix(&error)),
         Err(_) => Check::new(
@@ -319,6 +306,43 @@ async fn outbox(location: Option<&str>) -> Check {
     }
 }
 
+/// What the outbox at `location` is, found without changing it: what was found, and what its
+/// connection was warned of. A SQLite file is only read (no `-wal` or `-shm` file is created
+/// beside it); Postgres is opened with no relay and `migrate(false)`, which only checks the
+/// schema, and its check that it can write rolls its row back.
+async fn look_at_outbox(
+    client: Client,
+    location: &str,
+) -> Result<(String, Option<String>), OutboxError> {
+    if let Some(path) = sqlite_path(location) {
+        Outbox::builder(client).check(location).await?;
+        return Ok((format!("{path}: schema current"), None));
+    }
+    let outbox = Outbox::builder(client)
+        .relay(false)
+        .migrate(false)
+        .open(location)
+        .await?;
+    let found = (
+        format!("{}: reachable, schema current", outbox.location()),
+        outbox.tls_warning().map(str::to_owned),
+    );
+    outbox.shutdown(Duration::from_secs(2)).await;
+    Ok(found)
+}
+
+/// The check of an outbox that opened: passed, or a warning of its connection (a Postgres
+/// server on another machine reached below `sslmode=verify-full`).
+fn outbox_found(detail: String, tls_warning: Option<String>) -> Check {
+    match tls_warning {
+        None => Check::new("outbox", Status::Pass, detail),
+        Some(warning) => Check::new("outbox", Status::Warn, format!("{detail}; {warning}")).fix(
+            "connect with sslmode=verify-full and sslrootcert set to your CA's file, the \
+             server's certificate naming the host in AFFITOR_OUTBOX",
+        ),
+    }
+}
+
 /// What to do about an outbox that did not open.
 fn outbox_fix(error: &OutboxError) -> &'static str {
     match error {
@@ -330,6 +354,7 @@ fn outbox_fix(error: &OutboxError) -> &'static str {
             "do as the message says; doctor changed nothing (it opens the outbox with \
              migrate(false): the schema is left to the app's start or your migration tool)"
         }
+        OutboxError::InvalidLocation { .. } => "write AFFITOR_OUTBOX as the message says",
         _ => "set AFFITOR_OUTBOX to a SQLite path or a postgres:// URL",
     }
 }
@@ -491,6 +516,22 @@ mod tests {
         assert_eq!(sqlite_path("postgres://u:p@db/x"), None);
         assert_eq!(sqlite_path("host=db dbname=shop"), None);
         assert_eq!(sqlite_path("pg://x"), None);
+    }
+
+    /// A connection below verify-full is a warning, whose fix points to verify-full only.
+    #[test]
+    fn a_weak_outbox_connection_is_a_warning() {
+        let check = super::outbox_found("postgres://db/shop: reachable".into(), None);
+        assert_eq!(check.status, Status::Pass);
+        let warning = "the Postgres connection to `db` runs at sslmode=require".to_owned();
+        let check = super::outbox_found("postgres://db/shop: reachable".into(), Some(warning));
+        assert_eq!(check.status, Status::Warn);
+        assert!(check.detail.contains("sslmode=require"), "{check:?}");
+        let fix = check.fix.unwrap_or_default();
+        assert!(fix.contains("verify-full"), "{fix}");
+        for weaker in ["verify-ca", "require", "prefer", "disable"] {
+            assert!(!fix.contains(weaker), "{fix}");
+        }
     }
 
     #[test]

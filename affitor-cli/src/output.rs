@@ -1,7 +1,10 @@
 //! What the commands print: lines a person reads (a mark and colour per status, when the
 //! terminal has colour and `NO_COLOR` is unset; a spinner on stderr while waiting, when stderr
-//! is a terminal), or with `--json` one JSON document per command result on stdout.
+//! is a terminal), or with `--json` one JSON document per command result on stdout. Text that
+//! came from elsewhere (a webhook's answer, the API's message) reaches a terminal with its
+//! control characters replaced: an escape sequence in it is shown, never run.
 
+use std::borrow::Cow;
 use std::fmt::{self, Display};
 use std::io::IsTerminal as _;
 use std::io::Write as _;
@@ -77,8 +80,10 @@ impl Output {
     pub(crate) fn status(self, status: Status, label: &str, detail: &str) {
         let style = status.style();
         self.line(format_args!(
-            "{style}{} {label:<width$}{style:#} {detail}",
+            "{style}{} {:<width$}{style:#} {}",
             status.mark(),
+            printable(label),
+            printable(detail),
             width = LABEL_WIDTH
         ));
     }
@@ -87,8 +92,9 @@ impl Output {
     pub(crate) fn hint(self, text: &str) {
         let style = AnsiColor::Cyan.on_default();
         self.line(format_args!(
-            "  {:width$} {style}→ {text}{style:#}",
+            "  {:width$} {style}→ {}{style:#}",
             "",
+            printable(text),
             width = LABEL_WIDTH
         ));
     }
@@ -96,7 +102,18 @@ impl Output {
     /// A heading for a person.
     pub(crate) fn heading(self, text: &str) {
         let style = Style::new().bold();
-        self.line(format_args!("{style}{text}{style:#}"));
+        self.line(format_args!("{style}{}{style:#}", printable(text)));
+    }
+
+    /// A warning about how the command was run, on stderr, with `--json` too (stdout keeps the
+    /// one document).
+    pub(crate) fn warning(self, text: &str) {
+        let style = Status::Warn.style();
+        anstream::eprintln!(
+            "{style}{} warning:{style:#} {}",
+            Status::Warn.mark(),
+            printable(text)
+        );
     }
 
     /// The command's result, with `--json`: one document on one line.
@@ -127,6 +144,26 @@ impl Output {
         });
         Spinner { message, task }
     }
+}
+
+/// `text` as it may reach a terminal: each control character (an escape sequence's start, a
+/// carriage return that would overwrite the line, a bell) and each bidirectional override
+/// (which reorders what a person reads) replaced by `�`; a line break or a tab by a space.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\n' | '\r' | '\t' => ' ',
+                c if unsafe_char(c) => '\u{fffd}',
+                c => c,
+            })
+            .collect(),
+    )
 }
 
 /// How wide the label column is.
@@ -190,6 +227,17 @@ mod tests {
         assert_eq!(shown(125), "2m 05s");
         assert_eq!(shown(1800), "30 min");
         assert_eq!(shown(3900), "1h 05m");
+    }
+
+    #[test]
+    fn text_from_elsewhere_cannot_drive_the_terminal() {
+        assert_eq!(printable("plain: ok ✓"), "plain: ok ✓");
+        assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("\u{1b}]0;pwned\u{7}\u{1b}[2Jok\r\nnext\u{9b}31m"),
+            "\u{fffd}]0;pwned\u{fffd}\u{fffd}[2Jok  next\u{fffd}31m"
+        );
+        assert_eq!(printable("a\u{202e}cba"), "a\u{fffd}cba");
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! `affitor test`: the verification chain, then readiness until the integration is verified
 //! (`chain`), or one event in test mode (`lead`, `sale`, `refund`).
+//!
+//! A refund is never a test (the API has none): `test refund` refunds only a sale `test sale`
+//! made (a transaction id `affitor_cli_test_...`, which no provider writes) unless `--live`;
+//! `test sale` takes no transaction id that looks like a provider's payment, whose real sale
+//! would then be answered 409 and earn no commission.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,7 +33,8 @@ pub(crate) enum TestCommand {
     Lead(EventArgs),
     /// Send a sale in test mode: recorded apart, no commission.
     Sale(SaleArgs),
-    /// Refund a sale: with no --transaction-id, a sale sent first in test mode.
+    /// Refund a test sale: with no --transaction-id, one sent first. A refund is never a test:
+    /// any other sale needs --live.
     Refund(RefundArgs),
 }
 
@@ -46,7 +52,8 @@ pub(crate) struct EventArgs {
 pub(crate) struct SaleArgs {
     #[command(flatten)]
     event: EventArgs,
-    /// The sale's transaction id (default: a new one each time).
+    /// The sale's transaction id (default: a new one each time); never one that looks like a
+    /// provider's payment.
     #[arg(long)]
     transaction_id: Option<String>,
     /// The amount, in cents.
@@ -56,12 +63,16 @@ pub(crate) struct SaleArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RefundArgs {
-    /// The transaction id of the sale to refund (default: a sale sent first, in test mode).
+    /// The transaction id of the sale to refund: one `affitor test sale` made (default: a sale
+    /// sent first, in test mode), or any with --live.
     #[arg(long)]
     transaction_id: Option<String>,
     /// The refunded amount, in cents, for a partial refund (default: all of it).
     #[arg(long)]
     amount_cents: Option<u64>,
+    /// Refund a sale `affitor test sale` did not make: for real, reversing its commission.
+    #[arg(long)]
+    live: bool,
 }
 
 /// Reads `60`, `90s` or `2m`.
@@ -341,17 +352,43 @@ fn outcome_text(label: &str, event_id: Option<u64>) -> String {
     }
 }
 
+/// The prefix of the transaction ids `test sale` makes: no provider's ids begin with it.
+const TEST_PREFIX: &str = "affitor_cli_test_";
+
 /// A transaction id no earlier test used: Affitor's transaction ids are unique across every
 /// program, test sales included.
 fn fresh_transaction_id() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    format!(
-        "affitor_cli_test_{}_{}",
-        now.as_millis(),
-        std::process::id()
-    )
+    format!("{TEST_PREFIX}{}_{}", now.as_millis(), std::process::id())
+}
+
+/// Which provider's payment `id` looks like, when it looks like one: a Stripe payment intent,
+/// invoice or charge, a Paddle transaction, a Polar order (a UUID), a Lemon Squeezy order or
+/// subscription invoice, as the webhooks key their sales.
+fn providers_payment(id: &str) -> Option<&'static str> {
+    const PREFIXES: [(&str, &str); 6] = [
+        ("pi_", "a Stripe payment intent"),
+        ("in_", "a Stripe invoice"),
+        ("ch_", "a Stripe charge"),
+        ("py_", "a Stripe payment"),
+        ("txn_", "a Paddle transaction"),
+        ("orders/", "a Lemon Squeezy order"),
+    ];
+    let id = id.trim();
+    if let Some((_, what)) = PREFIXES.iter().find(|(prefix, _)| id.starts_with(prefix)) {
+        return Some(what);
+    }
+    if id.starts_with("subscription-invoices/") {
+        return Some("a Lemon Squeezy subscription invoice");
+    }
+    let uuid = id.len() == 36
+        && id.char_indices().all(|(at, c)| match at {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    uuid.then_some("a Polar order")
 }
 
 /// A sale in test mode; its transaction id and outcome.
@@ -381,6 +418,18 @@ async fn send_test_sale(
 }
 
 async fn sale(out: Output, client: &Client, args: SaleArgs) -> ExitCode {
+    if let Some(id) = &args.transaction_id
+        && let Some(what) = providers_payment(id)
+    {
+        let problem = format!(
+            "`{id}` looks like {what}: a test sale would take that transaction id, and the real \
+             sale's webhook would then be answered 409, with no commission"
+        );
+        let fix = format!(
+            "leave --transaction-id out for a new one, or choose one of your own ({TEST_PREFIX}...)"
+        );
+        return refused(out, "test sale", &problem, &fix);
+    }
     let spinner = out.spinner("sending a test sale");
     let sent = send_test_sale(client, &args).await;
     drop(spinner);
@@ -401,7 +450,35 @@ async fn sale(out: Output, client: &Client, args: SaleArgs) -> ExitCode {
     }
 }
 
+/// Prints why `command` sent nothing, with what to do, and exits 1.
+fn refused(out: Output, command: &str, problem: &str, fix: &str) -> ExitCode {
+    out.status(Status::Fail, command, problem);
+    out.hint(fix);
+    out.document(&json!({
+        "command": command, "ok": false, "error": { "message": problem, "fix": fix },
+    }));
+    ExitCode::FAILURE
+}
+
 async fn refund(out: Output, client: &Client, args: RefundArgs) -> ExitCode {
+    if let Some(id) = &args.transaction_id
+        && !id.starts_with(TEST_PREFIX)
+    {
+        if !args.live {
+            let problem = format!(
+                "`{id}` is not a sale `affitor test sale` made: a refund is never a test (the API \
+                 has none), so this would reverse that sale's commission for real"
+            );
+            let fix = "refund a test sale (leave --transaction-id out, or give the id `affitor \
+                       test sale` printed), or pass --live to refund this sale for real";
+            return refused(out, "test refund", &problem, fix);
+        }
+        out.status(
+            Status::Warn,
+            "live refund",
+            &format!("{id}: its commission is reversed for real"),
+        );
+    }
     let spinner = out.spinner("sending a test refund");
     let mut document = json!({ "command": "test refund" });
     let transaction_id = match args.transaction_id {
@@ -475,6 +552,32 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").unwrap_err().contains("`soon`"));
+    }
+
+    #[test]
+    fn provider_payments_are_told_by_their_shape() {
+        for (id, what) in [
+            ("pi_3QpLyxLkdIwHu7ix0mS3hXkT", "a Stripe payment intent"),
+            ("in_1RaBc9LkdIwHu7ixCycle0002", "a Stripe invoice"),
+            ("txn_01hv8wptq8987qeep44cyrewp9", "a Paddle transaction"),
+            ("b6a1f0c2-4e5d-4c3b-9a8f-7e6d5c4b3a21", "a Polar order"),
+            ("orders/1012345", "a Lemon Squeezy order"),
+            (
+                "subscription-invoices/7",
+                "a Lemon Squeezy subscription invoice",
+            ),
+        ] {
+            assert_eq!(providers_payment(id), Some(what), "{id}");
+        }
+        for own in [
+            "affitor_cli_test_1_2",
+            "order-1001",
+            "my_pi_1",
+            "invoice_42",
+        ] {
+            assert_eq!(providers_payment(own), None, "{own}");
+        }
+        assert_eq!(providers_payment(&fresh_transaction_id()), None);
     }
 
     #[test]

@@ -1,17 +1,28 @@
 //! `affitor trigger <provider> <event> --to URL`: a payment provider's sample event
 //! ([`SampleEvent`]), signed as the provider signs it, posted to the app's webhook URL.
 //!
+//! Safe unless told otherwise: without `--live` the event is of the provider's test mode
+//! (Stripe's `livemode: false`, Lemon Squeezy's `test_mode: true`), only a loopback URL is
+//! taken, and Polar and Paddle, whose events carry no such flag, are not signed with the
+//! secret of the environment (a production shell's is the live endpoint's). The secret comes
+//! from the provider's variable or `--secret-file` (`-`: standard input); `--secret` works, and
+//! warns that the process list and the shell's history hold it.
+//!
 //! The same command sends the same event: its ids follow from `--customer-key` and
 //! `--click-id` (or `--id`), so a second trigger is a redelivery, which the app acknowledges
 //! without a second sale, and `refund` or `dispute` return the `sale` of the same flags.
 //! `--new-id` sends another payment.
 
+use std::io::Read as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor::webhook::{LemonSqueezy, Paddle, Polar, Provider as _, Stripe};
-use affitor_mock::{SampleEvent, SampleKind, WebhookProvider};
+use affitor_mock::{SampleEvent, SampleKind, SignedWebhook, WebhookProvider};
 use clap::{Args, ValueEnum};
+use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
 use crate::env_var;
@@ -23,11 +34,22 @@ pub(crate) struct TriggerArgs {
     provider: ProviderName,
     /// The event: `dispute` for Stripe and Paddle only.
     event: EventName,
-    /// The app's webhook URL, such as http://127.0.0.1:3000/webhooks/stripe.
+    /// The app's webhook URL, such as http://127.0.0.1:3000/webhooks/stripe: this machine's
+    /// (127.0.0.1, ::1, localhost) unless --live.
     #[arg(long, value_name = "URL")]
     to: String,
-    /// The webhook's signing secret (default: the provider's variable, such as
-    /// STRIPE_WEBHOOK_SECRET; the first of several).
+    /// Sign a live event (Stripe `livemode: true`, Lemon Squeezy `test_mode: false`), and post
+    /// it to any URL: an app that verifies its secret records it as a real payment. Without it,
+    /// the event is of the provider's test mode, and Polar and Paddle (which have none) are
+    /// not signed with the secret of the environment.
+    #[arg(long)]
+    live: bool,
+    /// A file holding the webhook's signing secret (`-`: standard input). Default: the
+    /// provider's variable, such as STRIPE_WEBHOOK_SECRET (the first of several).
+    #[arg(long, value_name = "PATH", conflicts_with = "secret")]
+    secret_file: Option<PathBuf>,
+    /// The webhook's signing secret on the command line, where the process list and the
+    /// shell's history keep it: prefer the provider's variable or --secret-file.
     #[arg(long, value_name = "SECRET")]
     secret: Option<String>,
     /// The click id the app's checkout wrote in the payment (`affitor_click_id`).
@@ -65,6 +87,16 @@ impl ProviderName {
             Self::Polar => WebhookProvider::Polar,
             Self::Paddle => WebhookProvider::Paddle,
             Self::LemonSqueezy => WebhookProvider::LemonSqueezy,
+        }
+    }
+
+    /// Its name as its docs write it, such as `Lemon Squeezy`.
+    fn title(self) -> &'static str {
+        match self {
+            Self::Stripe => Stripe::NAME,
+            Self::Polar => Polar::NAME,
+            Self::Paddle => Paddle::NAME,
+            Self::LemonSqueezy => LemonSqueezy::NAME,
         }
     }
 
@@ -109,107 +141,222 @@ impl EventName {
             Self::Dispute => "dispute",
         }
     }
+
+    /// Whether it returns a payment: a refund or a dispute.
+    fn returns_a_payment(self) -> bool {
+        matches!(self, Self::Refund | Self::Dispute)
+    }
 }
 
-/// Why nothing was sent.
-fn refused(out: Output, problem: &str, fix: Option<&str>) -> ExitCode {
-    out.status(Status::Fail, "trigger", problem);
-    if let Some(fix) = fix {
-        out.hint(fix);
+/// Why nothing was sent, and what to do.
+#[derive(Debug)]
+struct Refusal {
+    problem: String,
+    fix: String,
+}
+
+impl Refusal {
+    fn new(problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            problem: problem.into(),
+            fix: fix.into(),
+        }
     }
+}
+
+/// Prints why nothing was sent, with what to do, and exits 1.
+fn refused(out: Output, refusal: &Refusal) -> ExitCode {
+    out.status(Status::Fail, "trigger", &refusal.problem);
+    out.hint(&refusal.fix);
     out.document(&json!({
-        "command": "trigger", "ok": false, "error": { "message": problem, "fix": fix },
+        "command": "trigger", "ok": false,
+        "error": { "message": refusal.problem, "fix": refusal.fix },
     }));
     ExitCode::FAILURE
 }
 
-pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
-    let provider = args.provider.provider();
-    let Some(secret) = args.secret.clone().or_else(|| {
-        env_var(args.provider.secret_variable()).and_then(|value| {
-            value
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .find(|secret| !secret.is_empty())
-                .map(str::to_owned)
-        })
-    }) else {
-        let problem = format!(
-            "no secret to sign with: --secret is not given and {} is unset",
-            args.provider.secret_variable()
-        );
-        return refused(
-            out,
-            &problem,
-            Some("pass the webhook's signing secret with --secret"),
-        );
+/// Where the signing secret came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SecretFrom {
+    /// The provider's variable: in a production shell, the live endpoint's.
+    Environment,
+    /// `--secret-file`, or `--secret`: chosen for this run.
+    Chosen,
+}
+
+/// The secret to sign with, and where it came from: `--secret-file`, `--secret` (warned
+/// about), or the provider's variable, the first of several.
+fn secret(out: Output, args: &TriggerArgs) -> Result<(String, SecretFrom), Refusal> {
+    let variable = args.provider.secret_variable();
+    if let Some(path) = &args.secret_file {
+        return read_secret_file(path).map(|secret| (secret, SecretFrom::Chosen));
+    }
+    if let Some(secret) = &args.secret {
+        out.warning(&format!(
+            "--secret puts the signing secret in the process list and your shell's history: \
+             set {variable}, or pass --secret-file (`-` reads standard input)"
+        ));
+        return Ok((secret.clone(), SecretFrom::Chosen));
+    }
+    match env_var(variable).as_deref().and_then(first_secret) {
+        Some(secret) => Ok((secret, SecretFrom::Environment)),
+        None => Err(Refusal::new(
+            format!("no secret to sign with: {variable} is unset and --secret-file is not given"),
+            format!(
+                "set {variable} to the webhook's signing secret, or pass --secret-file (`-` reads \
+                 standard input)"
+            ),
+        )),
+    }
+}
+
+/// The first of the secrets `text` holds (several are separated by commas or whitespace).
+fn first_secret(text: &str) -> Option<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .find(|secret| !secret.is_empty())
+        .map(str::to_owned)
+}
+
+/// The secret the file at `path` holds (`-`: standard input).
+fn read_secret_file(path: &Path) -> Result<String, Refusal> {
+    let shown = path.display();
+    let mut text = String::new();
+    let read = if path == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|read| text = read)
     };
-    let url = match reqwest::Url::parse(args.to.trim()) {
+    if let Err(error) = read {
+        return Err(Refusal::new(
+            format!("--secret-file {shown} cannot be read: {error}"),
+            "give a file holding the webhook's signing secret, or `-` to read it from standard \
+             input",
+        ));
+    }
+    first_secret(&text).ok_or_else(|| {
+        Refusal::new(
+            format!("--secret-file {shown} holds no secret"),
+            "write the webhook's signing secret in it",
+        )
+    })
+}
+
+/// The webhook URL: http or https, and this machine's unless `--live`.
+fn target(args: &TriggerArgs) -> Result<Url, Refusal> {
+    let url = match Url::parse(args.to.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
-            let problem = format!("--to `{}` is not an http:// or https:// URL", args.to);
-            let fix = "give the app's webhook URL, such as http://127.0.0.1:3000/webhooks/stripe";
-            return refused(out, &problem, Some(fix));
+            return Err(Refusal::new(
+                format!("--to `{}` is not an http:// or https:// URL", args.to),
+                "give the app's webhook URL, such as http://127.0.0.1:3000/webhooks/stripe",
+            ));
         }
     };
+    if !args.live && !is_loopback(&url) {
+        return Err(Refusal::new(
+            format!(
+                "--to {url} is not this machine: without --live, trigger posts only to \
+                 127.0.0.1, ::1 or localhost"
+            ),
+            "post to an app on this machine, or pass --live to send a live event there (an app \
+             that verifies its secret records it as a real payment)",
+        ));
+    }
+    Ok(url)
+}
+
+/// Whether `url` names this machine: `localhost` (or a name under it), or a loopback address.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// Polar and Paddle events carry no test-mode flag: signed with the secret of the environment
+/// (a production shell's is the live endpoint's), one is a live payment to any app that
+/// verifies it, so that needs `--live`.
+fn check_unflagged(args: &TriggerArgs, from: SecretFrom) -> Result<(), Refusal> {
+    if args.live || from == SecretFrom::Chosen || args.provider.provider().has_test_mode() {
+        return Ok(());
+    }
+    let (provider, variable) = (args.provider.title(), args.provider.secret_variable());
+    Err(Refusal::new(
+        format!(
+            "{provider} events carry no test-mode flag, and {variable} may be your live \
+             endpoint's secret: an app that verifies it would record this event as a real payment"
+        ),
+        format!(
+            "pass the sandbox endpoint's secret with --secret-file (`-` reads standard input), or \
+             --live to sign with {variable}"
+        ),
+    ))
+}
+
+/// The sample event the arguments describe; `None` when the provider sends no such event.
+fn sample(args: &TriggerArgs) -> Option<SampleEvent> {
+    let provider = args.provider.provider();
     let payment_id = args
         .id
         .clone()
-        .unwrap_or_else(|| payment_id(provider, args.event.kind(), &payment_key(&args)));
-    let Some(mut event) = SampleEvent::new(provider, args.event.kind(), &payment_id) else {
-        let problem = format!("{provider} sends no {} event", args.event.name());
-        return refused(
-            out,
-            &problem,
-            Some(
-                "dispute is for stripe and paddle; reverse a chargeback's commission in the dashboard",
-            ),
-        );
-    };
-    event = event.amount_cents(args.amount_cents);
+        .unwrap_or_else(|| payment_id(provider, args.event.kind(), &payment_key(args)));
+    let mut event = SampleEvent::new(provider, args.event.kind(), &payment_id)?
+        .amount_cents(args.amount_cents)
+        .test_mode(!args.live);
     if let Some(key) = &args.customer_key {
         event = event.customer_key(key);
     }
     if let Some(click_id) = &args.click_id {
         event = event.click_id(click_id);
     }
+    Some(event)
+}
+
+pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
+    let checked = secret(out, &args).and_then(|(secret, from)| {
+        check_unflagged(&args, from)?;
+        Ok((secret, target(&args)?))
+    });
+    let (secret, url) = match checked {
+        Ok(checked) => checked,
+        Err(refusal) => return refused(out, &refusal),
+    };
+    let provider = args.provider.provider();
+    let Some(event) = sample(&args) else {
+        let problem = format!("{provider} sends no {} event", args.event.name());
+        let fix = "dispute is for stripe and paddle; reverse a chargeback's commission in the \
+                   dashboard";
+        return refused(out, &Refusal::new(problem, fix));
+    };
+    let test_mode = !args.live && provider.has_test_mode();
     let signed = event.sign(&secret);
     let event_id = event.event_id();
     let described = format!(
-        "{provider} {} {}→ transaction {}",
+        "{provider} {} {}→ transaction {}{}",
         event.event_type(),
         event_id
             .as_deref()
             .map(|id| format!("{id} "))
             .unwrap_or_default(),
-        event.transaction_id()
+        event.transaction_id(),
+        if test_mode { ", test mode" } else { "" },
     );
     out.status(Status::Pass, "signed", &described);
+    out.hint(&mode_note(&args, test_mode));
     let spinner = out.spinner(format!("POST {url}"));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")))
-        .build();
-    let sent = match http {
-        Ok(http) => {
-            let mut request = http.post(url.clone());
-            for (name, value) in signed.headers() {
-                request = request.header(name, value);
-            }
-            request.body(signed.body().to_owned()).send().await
-        }
-        Err(error) => Err(error),
-    };
-    let answer = match sent {
-        Ok(response) => {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            Ok((status, body))
-        }
-        Err(error) => Err(error),
-    };
+    let answer = post(&url, &signed).await;
     drop(spinner);
-    let base = json!({
+    let document = json!({
         "command": "trigger",
         "provider": provider.name(),
         "event": args.event.name(),
@@ -217,15 +364,68 @@ pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
         "event_id": event_id,
         "transaction_id": event.transaction_id(),
         "url": url.as_str(),
+        "live": args.live,
+        "test_mode": test_mode,
     });
+    report(out, &args, &url, document, answer)
+}
+
+/// What the event is to the app: a test event, which moves no money, or a live one.
+fn mode_note(args: &TriggerArgs, test_mode: bool) -> String {
+    let flagged = args.provider.provider().has_test_mode();
+    match (test_mode, args.event.returns_a_payment()) {
+        (true, false) => {
+            "test mode: the app sends its sale to Affitor as a test event, which pays \
+                          no partner; --live signs a live one"
+                .to_owned()
+        }
+        (true, true) => "test mode: a refund of test mode reverses nothing (its sale paid no \
+                         commission), so the app acknowledges it and sends nothing to Affitor; \
+                         --live signs a live one"
+            .to_owned(),
+        (false, _) if !flagged && !args.live => format!(
+            "{} events carry no test-mode flag: an app that verifies this secret takes it as a \
+             live payment (use your sandbox endpoint's secret)",
+            args.provider.title()
+        ),
+        (false, _) => {
+            "live: an app that verifies its secret records it as a real payment".to_owned()
+        }
+    }
+}
+
+/// Posts the signed event to `url`: the status and body of the answer.
+async fn post(url: &Url, signed: &SignedWebhook) -> Result<(StatusCode, String), reqwest::Error> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let mut request = http.post(url.clone());
+    for (name, value) in signed.headers() {
+        request = request.header(name, value);
+    }
+    let response = request.body(signed.body().to_owned()).send().await?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Prints what the app answered, and exits 0 for a 2xx.
+fn report(
+    out: Output,
+    args: &TriggerArgs,
+    url: &Url,
+    mut document: Value,
+    answer: Result<(StatusCode, String), reqwest::Error>,
+) -> ExitCode {
     match answer {
         Ok((status, body)) => {
             let ok = status.is_success();
-            let shown = shown_body(&body);
             out.status(
                 if ok { Status::Pass } else { Status::Fail },
                 &format!("POST answered {}", status.as_u16()),
-                &shown,
+                &shown_body(&body),
             );
             if !ok {
                 out.hint(&answer_fix(
@@ -233,7 +433,6 @@ pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
                     args.provider.secret_variable(),
                 ));
             }
-            let mut document = base;
             document["ok"] = json!(ok);
             document["status"] = json!(status.as_u16());
             document["answer"] = serde_json::from_str::<Value>(&body).unwrap_or(json!(body));
@@ -248,7 +447,6 @@ pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
             let problem = format!("could not POST to {url}: {error}");
             out.status(Status::Fail, "POST", &problem);
             out.hint("is the app running, and listening at that address?");
-            let mut document = base;
             document["ok"] = json!(false);
             document["error"] = json!({ "message": problem });
             out.document(&document);
@@ -281,8 +479,8 @@ fn shown_body(body: &str) -> String {
     }
 }
 
-/// The key a payment's ids follow from: the same for the same --customer-key and --click-id,
-/// a new one with --new-id.
+/// The key a payment's ids follow from: the same for the same --customer-key, --click-id and
+/// --live, a new one with --new-id.
 fn payment_key(args: &TriggerArgs) -> String {
     let seed = if args.new_id {
         let now = SystemTime::now()
@@ -290,10 +488,13 @@ fn payment_key(args: &TriggerArgs) -> String {
             .unwrap_or_default();
         format!("{}:{}", now.as_nanos(), std::process::id())
     } else {
+        // A test payment and a live one of the same flags are two payments: Affitor keeps a
+        // transaction id once, test events included.
         format!(
-            "{}\u{0}{}",
+            "{}\u{0}{}{}",
             args.customer_key.as_deref().unwrap_or_default(),
-            args.click_id.as_deref().unwrap_or_default()
+            args.click_id.as_deref().unwrap_or_default(),
+            if args.live { "" } else { "\u{0}test" }
         )
     };
     format!("affitor_{:012x}", fnv1a(&seed) & 0xffff_ffff_ffff)
@@ -349,6 +550,9 @@ mod tests {
         let mut new = line.to_vec();
         new.push("--new-id");
         assert_ne!(payment_key(&parse(&line)), payment_key(&parse(&new)));
+        let mut live = line.to_vec();
+        live.push("--live");
+        assert_ne!(payment_key(&parse(&line)), payment_key(&parse(&live)));
     }
 
     #[test]
@@ -385,6 +589,73 @@ mod tests {
             "stripe", "sale", "--to", "http://x", "--id", "pi_1", "--new-id",
         ];
         assert!(Command::try_parse_from(std::iter::once("trigger").chain(both)).is_err());
+    }
+
+    #[test]
+    fn only_this_machine_is_a_target_without_live() {
+        for local in [
+            "http://127.0.0.1:3000/webhooks/stripe",
+            "http://127.9.9.9/",
+            "http://[::1]:3000/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://localhost:3000/x",
+            "http://app.localhost/",
+        ] {
+            let args = parse(&["stripe", "sale", "--to", local]);
+            assert!(target(&args).is_ok(), "{local}");
+        }
+        for remote in [
+            "https://shop.example/webhooks/stripe",
+            "http://10.0.0.5/",
+            "http://[2001:db8::1]/",
+            "http://localhost.example/",
+        ] {
+            let refusal = target(&parse(&["stripe", "sale", "--to", remote])).unwrap_err();
+            assert!(refusal.problem.contains("not this machine"), "{remote}");
+            assert!(refusal.fix.contains("--live"), "{remote}");
+            let live = parse(&["stripe", "sale", "--to", remote, "--live"]);
+            assert!(target(&live).is_ok(), "{remote} with --live");
+        }
+    }
+
+    #[test]
+    fn polar_and_paddle_need_live_to_sign_with_the_environments_secret() {
+        for provider in ["polar", "paddle"] {
+            let args = parse(&[provider, "sale", "--to", "http://127.0.0.1/"]);
+            let refusal = check_unflagged(&args, SecretFrom::Environment).unwrap_err();
+            assert!(refusal.problem.contains("no test-mode flag"), "{refusal:?}");
+            assert!(check_unflagged(&args, SecretFrom::Chosen).is_ok());
+            let live = parse(&[provider, "sale", "--to", "http://127.0.0.1/", "--live"]);
+            assert!(check_unflagged(&live, SecretFrom::Environment).is_ok());
+        }
+        for provider in ["stripe", "lemon-squeezy"] {
+            let args = parse(&[provider, "sale", "--to", "http://127.0.0.1/"]);
+            assert!(check_unflagged(&args, SecretFrom::Environment).is_ok());
+        }
+    }
+
+    #[test]
+    fn events_are_of_test_mode_unless_live() {
+        let test = sample(&parse(&["stripe", "refund", "--to", "http://127.0.0.1/"])).unwrap();
+        assert_eq!(test.to_json()["livemode"], false);
+        let live = parse(&["stripe", "refund", "--to", "http://127.0.0.1/", "--live"]);
+        assert_eq!(sample(&live).unwrap().to_json()["livemode"], true);
+        let lemon = sample(&parse(&[
+            "lemon-squeezy",
+            "sale",
+            "--to",
+            "http://127.0.0.1/",
+        ]));
+        assert_eq!(lemon.unwrap().to_json()["meta"]["test_mode"], true);
+    }
+
+    #[test]
+    fn a_secret_is_the_first_of_several() {
+        assert_eq!(
+            first_secret(" whsec_a, whsec_b\n").as_deref(),
+            Some("whsec_a")
+        );
+        assert_eq!(first_secret(" \n"), None);
     }
 
     #[test]

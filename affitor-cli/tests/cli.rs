@@ -133,10 +133,12 @@ async fn trigger_records_a_sale_once_and_a_second_trigger_is_a_redelivery() {
         let url = format!("http://{addr}/webhooks/{provider}");
         let customer_key = format!("user_cli_{provider}");
         let trigger = |event: &'static str, extra: &'static [&'static str]| {
+            // Live events (the app on this machine): a sale recorded, a refund reversing it.
             let mut args = vec![
                 "trigger",
                 provider.webhook_provider().name(),
                 event,
+                "--live",
                 "--to",
                 &url,
                 "--secret",
@@ -229,6 +231,7 @@ async fn trigger_sends_renewals_and_disputes_and_says_which_provider_has_none() 
     let url = format!("http://{addr}/webhooks/stripe");
     let secret = PaymentProvider::Stripe.demo_secret();
     let common = [
+        "--live",
         "--to",
         &url,
         "--secret",
@@ -464,11 +467,48 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
         .unwrap()
         .shutdown(std::time::Duration::from_secs(1))
         .await;
+    // Nothing on disk changes: no `-wal` or `-shm` file appears beside it, and its bytes stay.
+    let on_disk = || {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&path).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    // The app's connections close on their threads after its shutdown returns, the last one
+    // removing the `-wal` and `-shm` files.
+    let beside = |suffix: &str| std::path::Path::new(&format!("{current}{suffix}")).exists();
+    for _ in 0..100 {
+        if !beside("-wal") && !beside("-shm") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let before = on_disk();
+    let folder_time = |dir: &std::path::Path| std::fs::metadata(dir).unwrap().modified().unwrap();
+    let folder_time_before = folder_time(&dir);
     let check = outbox_check(&current).await;
     assert_eq!(check["status"], "pass", "{check}");
     assert!(
         check["detail"].as_str().unwrap().contains("schema current"),
         "{check}"
+    );
+    let names = |files: &[(String, Vec<u8>)]| -> Vec<String> {
+        files.iter().map(|(name, _)| name.clone()).collect()
+    };
+    let after = on_disk();
+    assert_eq!(names(&after), names(&before), "files created");
+    assert!(after == before, "a file changed");
+    // Not even for a while: a file created and deleted changes its folder's time.
+    assert_eq!(
+        folder_time(&dir),
+        folder_time_before,
+        "files created, then deleted"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

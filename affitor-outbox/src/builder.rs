@@ -5,7 +5,8 @@ use std::time::Duration;
 use affitor::Client;
 
 use crate::config::Config;
-use crate::error::{OutboxError, redact};
+use crate::error::OutboxError;
+use crate::location::Location;
 use crate::outbox::Outbox;
 use crate::store::{Store, StoreError};
 
@@ -359,12 +360,16 @@ impl OutboxBuilder {
     /// a typo never runs on a local file of that name while the fleet's database waits.
     ///
     /// Postgres over TLS takes libpq's settings, in the URL's query or the `key=value` string:
-    /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-ca`, `verify-full`),
-    /// `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`: see [`fleet`](crate::fleet).
+    /// `sslmode` (`disable`, `prefer` — the default —, `require`, `verify-full`; `verify-ca` is
+    /// refused), `sslrootcert` (the CA's PEM file), `sslcert` and `sslkey`: see
+    /// [`fleet`](crate::fleet). A server on another machine reached below `verify-full` is
+    /// warned about ([`Outbox::tls_warning`]).
     ///
     /// # Errors
     ///
     /// [`OutboxError::UnknownLocation`] when the location has a scheme of neither store;
+    /// [`OutboxError::InvalidLocation`] when it cannot be used as written (a malformed
+    /// connection string, a parameter the outbox would have to drop, a refused TLS mode);
     /// [`OutboxError::Open`] when the store cannot be reached (a TLS connection refused: the
     /// error says what to set) or its table created; [`OutboxError::Unusable`] when its schema
     /// is behind and not brought up to date ([`migrate`](Self::migrate));
@@ -386,9 +391,54 @@ impl OutboxBuilder {
     /// # }
     /// ```
     pub async fn open(self, location: &str) -> Result<Outbox, OutboxError> {
-        match Location::read(location.trim())? {
-            Location::Postgres(url) => self.open_postgres(url).await,
-            Location::Sqlite(path) => self.open_sqlite(path).await,
+        self.open_at(Location::parse(location)?).await
+    }
+
+    async fn open_at(self, location: Location) -> Result<Outbox, OutboxError> {
+        match location {
+            location @ Location::Postgres(_) => self.open_postgres(location).await,
+            Location::Sqlite(path) => self.open_sqlite(&path).await,
+        }
+    }
+
+    /// Checks that an outbox would open at `location` with its schema current, and changes
+    /// nothing: no table is created or brought up to date, nothing is started, and no event is
+    /// written. A diagnostic's question (`affitor doctor` asks it).
+    ///
+    /// On SQLite, the file is only read, and nothing is created beside it: it is opened
+    /// read-only, immutable when no `-wal` file is beside it, and its tables are compared with
+    /// this version's; a file that does not exist, or that this process cannot write, is
+    /// [`OutboxError::Unusable`]. On Postgres, the outbox opens as
+    /// [`open`](Self::open) opens it with [`migrate(false)`](Self::migrate) and no relay (its
+    /// check that it can write rolls its row back), then closes.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # if cfg!(not(feature = "sqlite")) { return; }
+    /// let client = affitor::Client::builder().api_key("aff_key").build().unwrap();
+    /// let missing = std::env::temp_dir().join("affitor-outbox-check-none.db");
+    /// let error = affitor_outbox::Outbox::builder(client)
+    ///     .check(missing.to_str().unwrap_or("none.db"))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(error, affitor_outbox::OutboxError::Unusable { .. }));
+    /// assert!(!missing.exists());
+    /// # }
+    /// ```
+    pub async fn check(self, location: &str) -> Result<(), OutboxError> {
+        match Location::parse(location)? {
+            #[cfg(feature = "sqlite")]
+            Location::Sqlite(path) => check_sqlite(path).await,
+            location => {
+                let outbox = self.relay(false).migrate(false).open_at(location).await?;
+                outbox.shutdown(Duration::from_secs(1)).await;
+                Ok(())
+            }
         }
     }
 
@@ -418,21 +468,33 @@ impl OutboxBuilder {
     }
 
     #[cfg(feature = "postgres")]
-    async fn open_postgres(self, url: &str) -> Result<Outbox, OutboxError> {
+    async fn open_postgres(self, location: Location) -> Result<Outbox, OutboxError> {
         use sqlx::postgres::PgPoolOptions;
 
-        let location = redact(url);
+        use crate::store::postgres::tls;
+
+        let Location::Postgres(postgres) = &location else {
+            return Err(OutboxError::UnknownLocation {
+                location: location.shown().to_owned(),
+            });
+        };
+        let location = location.shown().to_owned();
         let open = |source: sqlx::Error| OutboxError::Open {
             location: location.clone(),
             source: StoreError::from(source).into_source(),
         };
-        let options = postgres_options(url).map_err(open)?;
+        let options = postgres_options(postgres).map_err(open)?;
+        let root_cert = postgres.param("sslrootcert").is_some()
+            || std::env::var_os("PGSSLROOTCERT").is_some_and(|file| !file.is_empty());
+        if let Some(reason) = tls::refused(&options, root_cert) {
+            return Err(OutboxError::InvalidLocation { location, reason });
+        }
         let pool = PgPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(self.config.enqueue_timeout)
             .connect_with(options.clone())
             .await
-            .map_err(|error| open(crate::store::postgres::tls::explain(error, &options)))?;
+            .map_err(|error| open(tls::explain(error, &options)))?;
         self.start_postgres(pool, location).await
     }
 
@@ -443,19 +505,26 @@ impl OutboxBuilder {
         pool: sqlx::PgPool,
         location: String,
     ) -> Result<Outbox, OutboxError> {
-        use crate::store::postgres::{PostgresStore, schema::SchemaError};
+        use crate::store::postgres::{PostgresStore, schema::SchemaError, tls};
 
+        let tls_warning = tls::weakness(&pool.connect_options());
+        if let Some(warning) = &tls_warning {
+            tracing::warn!(%location, "Affitor outbox: {warning}");
+        }
         match PostgresStore::open(pool, &self.config).await {
-            Ok(store) => self.start_checked(Store::Postgres(store), location).await,
+            Ok(store) => {
+                let store = Store::Postgres(store);
+                self.start_checked(store, location, tls_warning).await
+            }
             Err(SchemaError::Behind(reason)) => Err(OutboxError::Unusable { location, reason }),
             Err(SchemaError::Database(source)) => Err(open_error(location, source.into())),
         }
     }
 
     #[cfg(not(feature = "postgres"))]
-    async fn open_postgres(self, url: &str) -> Result<Outbox, OutboxError> {
+    async fn open_postgres(self, location: Location) -> Result<Outbox, OutboxError> {
         Err(OutboxError::MissingFeature {
-            location: redact(url),
+            location: location.shown().to_owned(),
             feature: "postgres",
         })
     }
@@ -464,7 +533,7 @@ impl OutboxBuilder {
     async fn open_sqlite(self, path: &str) -> Result<Outbox, OutboxError> {
         use crate::store::sqlite::SqliteStore;
 
-        let location = redact(path);
+        let location = path.to_owned();
         if !self.config.migrate {
             match SqliteStore::behind(path.as_ref()).await {
                 Ok(None) => {}
@@ -474,7 +543,10 @@ impl OutboxBuilder {
         }
         let store = SqliteStore::open(path.as_ref(), &self.config).await;
         match store {
-            Ok(store) => self.start_checked(Store::Sqlite(store), location).await,
+            Ok(store) => {
+                self.start_checked(Store::Sqlite(store), location, None)
+                    .await
+            }
             Err(source) => Err(open_error(location, source)),
         }
     }
@@ -482,7 +554,7 @@ impl OutboxBuilder {
     #[cfg(not(feature = "sqlite"))]
     async fn open_sqlite(self, path: &str) -> Result<Outbox, OutboxError> {
         Err(OutboxError::MissingFeature {
-            location: redact(path),
+            location: path.to_owned(),
             feature: "sqlite",
         })
     }
@@ -490,7 +562,12 @@ impl OutboxBuilder {
     /// Starts the outbox once its store has shown it can write to its table: an outbox that
     /// cannot would keep every event in memory only, where the caller expects them kept.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    async fn start_checked(self, store: Store, location: String) -> Result<Outbox, OutboxError> {
+    async fn start_checked(
+        self,
+        store: Store,
+        location: String,
+        tls_warning: Option<String>,
+    ) -> Result<Outbox, OutboxError> {
         if let Err(error) = store.probe().await {
             let reason = unusable(&error).unwrap_or_else(|| not_this_outbox(&error.to_string()));
             return Err(OutboxError::Unusable { location, reason });
@@ -502,7 +579,37 @@ impl OutboxBuilder {
             relay_client,
             self.config,
             location,
+            tls_warning,
         ))
+    }
+}
+
+/// [`OutboxBuilder::check`] of a SQLite file: read, never written nor created.
+#[cfg(feature = "sqlite")]
+async fn check_sqlite(path: String) -> Result<(), OutboxError> {
+    use crate::store::sqlite::SqliteStore;
+
+    match SqliteStore::behind(path.as_ref()).await {
+        Ok(None) => {}
+        Ok(Some(reason)) => {
+            return Err(OutboxError::Unusable {
+                location: path,
+                reason,
+            });
+        }
+        Err(source) => return Err(open_error(path, source)),
+    }
+    let read_only = std::fs::metadata(&path).map(|meta| meta.permissions().readonly());
+    match read_only {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(OutboxError::Unusable {
+            reason: unusable(&StoreError::from(std::io::Error::from(
+                std::io::ErrorKind::PermissionDenied,
+            )))
+            .unwrap_or_default(),
+            location: path,
+        }),
+        Err(source) => Err(open_error(path, StoreError::from(source))),
     }
 }
 
@@ -553,237 +660,84 @@ fn not_this_outbox(text: &str) -> String {
     )
 }
 
-/// The store a location names.
-#[derive(Debug, PartialEq, Eq)]
-enum Location<'a> {
-    /// A Postgres URL or `key=value` connection string, as given.
-    Postgres(&'a str),
-    /// A SQLite file's path, without its `sqlite:` prefix.
-    Sqlite(&'a str),
-}
-
-impl<'a> Location<'a> {
-    /// Reads `location`: Postgres ([`is_postgres`]), a `sqlite:` location, a location with any
-    /// other scheme (refused), or a path.
-    fn read(location: &'a str) -> Result<Self, OutboxError> {
-        if is_postgres(location) {
-            return Ok(Self::Postgres(location));
-        }
-        if let Some(path) = strip_prefix_ignore_case(location, "sqlite://")
-            .or_else(|| strip_prefix_ignore_case(location, "sqlite:"))
-        {
-            return Ok(Self::Sqlite(path));
-        }
-        match location.split_once("://") {
-            Some((scheme, _)) if is_scheme(scheme) => Err(OutboxError::UnknownLocation {
-                location: redact(location),
-            }),
-            _ => Ok(Self::Sqlite(location)),
-        }
-    }
-}
-
-/// `text` without `prefix`, matched in any case.
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-/// Whether `text` reads as a URL scheme (`postgress`, `pg`, `jdbc:postgresql`): a letter, then
-/// letters, digits, `+`, `-`, `.` or `:`. A path's folder (`./data`, `C:\data`) never does.
-fn is_scheme(text: &str) -> bool {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | ':'))
-}
-
-/// Whether `location` names a Postgres database: a `postgres://` or `postgresql://` URL (the
-/// scheme in any case), or a `key=value` connection string such as
-/// `host=db dbname=shop user=app password=...`.
-pub(crate) fn is_postgres(location: &str) -> bool {
-    let lower = location.to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return true;
-    }
-    const KEYS: [&str; 6] = ["host", "hostaddr", "dbname", "user", "port", "password"];
-    key_values(location).is_some_and(|pairs| {
-        !pairs.is_empty()
-            && pairs.iter().all(|(key, _)| {
-                !key.is_empty()
-                    && !key.contains(|c: char| c.is_whitespace() || c == '/' || c == '\\')
-            })
-            && pairs
-                .iter()
-                .any(|(key, _)| KEYS.contains(&key.to_ascii_lowercase().as_str()))
-    })
-}
-
-/// The connection options of a Postgres location: a URL (its scheme in any case), or a
-/// `key=value` string (values may be single-quoted). Either gives `sslmode`, `sslrootcert`,
-/// `sslcert` and `sslkey`.
+/// The connection options of a parsed Postgres location: a URL as sqlx reads it, or a
+/// `key=value` string's pairs, each handed to sqlx's setter.
 #[cfg(feature = "postgres")]
-fn postgres_options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
+fn postgres_options(
+    postgres: &crate::location::Postgres,
+) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
     use std::str::FromStr;
 
     use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-    if let Some((scheme, rest)) = location.split_once("://") {
-        return PgConnectOptions::from_str(&format!("{}://{rest}", scheme.to_ascii_lowercase()));
+    if let Some(url) = postgres.url() {
+        return PgConnectOptions::from_str(url);
     }
-    let pairs = key_values(location)
-        .ok_or_else(|| sqlx::Error::Configuration("not a URL nor `key=value` pairs".into()))?;
     let mut options = PgConnectOptions::new();
-    for (key, value) in pairs {
+    for (key, value) in postgres.params() {
         options = match key.to_ascii_lowercase().as_str() {
-            "host" | "hostaddr" => options.host(&value),
+            "host" | "hostaddr" => options.host(value),
             "port" => options.port(value.parse().map_err(|_| {
                 sqlx::Error::Configuration(format!("port `{value}` is not a number").into())
             })?),
-            "user" => options.username(&value),
-            "password" => options.password(&value),
-            "dbname" => options.database(&value),
-            "sslmode" => options.ssl_mode(PgSslMode::from_str(&value)?),
-            "sslrootcert" => options.ssl_root_cert(&value),
-            "sslcert" => options.ssl_client_cert(&value),
-            "sslkey" => options.ssl_client_key(&value),
-            "application_name" => options.application_name(&value),
-            other => {
-                tracing::warn!(key = other, "Affitor outbox: connection key ignored");
-                options
-            }
+            "user" => options.username(value),
+            "password" => options.password(value),
+            "dbname" => options.database(value),
+            "sslmode" => options.ssl_mode(PgSslMode::from_str(value)?),
+            "sslrootcert" => options.ssl_root_cert(value),
+            "sslcert" => options.ssl_client_cert(value),
+            "sslkey" => options.ssl_client_key(value),
+            "application_name" => options.application_name(value),
+            // Refused or warned about when parsed.
+            _ => options,
         };
     }
     Ok(options)
 }
 
-/// The `key=value` pairs of a connection string (spaces around `=` allowed, as libpq does); a
-/// value may be single-quoted (with spaces). `None` when some of the text is not a pair.
-fn key_values(text: &str) -> Option<Vec<(String, String)>> {
-    let mut pairs = Vec::new();
-    let mut rest = text.trim();
-    while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().to_owned();
-        let after = after.trim_start();
-        let (value, next) = match after.strip_prefix('\'') {
-            Some(quoted) => match quoted.split_once('\'') {
-                Some((value, next)) => (value.to_owned(), next),
-                None => (quoted.to_owned(), ""),
-            },
-            None => match after.split_once(char::is_whitespace) {
-                Some((value, next)) => (value.to_owned(), next),
-                None => (after.to_owned(), ""),
-            },
-        };
-        pairs.push((key, value));
-        rest = next.trim_start();
-    }
-    rest.is_empty().then_some(pairs)
-}
-
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
-    use super::{Location, is_postgres};
-    use crate::OutboxError;
+    use sqlx::postgres::PgSslMode;
 
-    #[test]
-    fn a_location_is_sqlite_postgres_or_refused() {
-        for (location, path) in [
-            ("outbox.db", "outbox.db"),
-            ("/var/lib/app/outbox.db", "/var/lib/app/outbox.db"),
-            ("sqlite://outbox.db", "outbox.db"),
-            ("sqlite:data/outbox.db", "data/outbox.db"),
-            ("SQLite:outbox.db", "outbox.db"),
-            ("./data/a://b.db", "./data/a://b.db"),
-        ] {
-            assert_eq!(Location::read(location).ok(), Some(Location::Sqlite(path)));
-        }
-        for location in [
-            "postgres://app@db/shop",
-            "postgresql://db/shop",
-            "dbname=shop",
-        ] {
-            assert_eq!(
-                Location::read(location).ok(),
-                Some(Location::Postgres(location))
-            );
-        }
-        // Typos and other programs' forms are refused, the password left out of the error.
-        for location in [
-            "postgress://user:S3cr3t@db/shop",
-            "pg://user:S3cr3t@db/shop",
-            "jdbc:postgresql://db:5432/shop?user=app&password=S3cr3t",
-            "mysql://user:S3cr3t@db/shop",
-            "file:///var/lib/outbox.db",
-        ] {
-            let error = Location::read(location).unwrap_err();
-            assert!(
-                matches!(error, OutboxError::UnknownLocation { .. }),
-                "{error}"
-            );
-            let message = format!("{error} {error:?}");
-            assert!(!message.contains("S3cr3t"), "{message}");
-            assert!(message.contains("postgres://"), "{message}");
-            assert!(message.contains("SQLite"), "{message}");
-        }
-    }
+    use crate::location::Location;
 
-    #[test]
-    fn postgres_locations_are_told_from_sqlite_paths() {
-        for location in [
-            "postgres://app@db/shop",
-            "Postgres://app:s3cret@db/shop",
-            "POSTGRESQL://db/shop",
-            "host=db dbname=shop user=app password=s3cret",
-            "dbname=shop",
-            "host = db password = s3cret",
-        ] {
-            assert!(is_postgres(location), "{location}");
-        }
-        for location in [
-            "outbox.db",
-            "/var/lib/app/outbox.db",
-            "sqlite://outbox.db",
-            "./data/host=a.db",
-            "",
-        ] {
-            assert!(!is_postgres(location), "{location}");
+    fn options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
+        match Location::parse(location) {
+            Ok(Location::Postgres(postgres)) => super::postgres_options(&postgres),
+            other => panic!("{location}: {other:?}"),
         }
     }
 
     /// The TLS settings are read from either form of a Postgres location.
-    #[cfg(feature = "postgres")]
     #[test]
     fn sslmode_is_read_from_a_url_and_from_key_values() {
-        use sqlx::postgres::PgSslMode;
-
         for location in [
             "postgres://app@db/shop?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
             "POSTGRESQL://app@db/shop?sslmode=verify-full",
             "host=db dbname=shop sslmode=verify-full sslrootcert='/etc/ssl/ca.pem'",
         ] {
-            let options = super::postgres_options(location).unwrap();
+            let options = options(location).unwrap();
             assert!(
                 matches!(options.get_ssl_mode(), PgSslMode::VerifyFull),
                 "{location}"
             );
         }
-        let options = super::postgres_options("host=db sslmode=require").unwrap();
+        let options = options("host=db sslmode=require").unwrap();
         assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
-        assert!(super::postgres_options("host=db sslmode=sometimes").is_err());
+        assert!(
+            super::postgres_options(&match Location::parse("host=db sslmode=sometimes") {
+                Ok(Location::Postgres(postgres)) => postgres,
+                other => panic!("{other:?}"),
+            })
+            .is_err()
+        );
     }
 
+    /// A password with libpq's escapes reaches sqlx as libpq reads it.
     #[test]
-    fn a_key_value_string_is_read_with_quotes() {
-        assert_eq!(
-            super::key_values("host=db password='s3 cret' dbname=shop").unwrap(),
-            [
-                ("host".to_owned(), "db".to_owned()),
-                ("password".to_owned(), "s3 cret".to_owned()),
-                ("dbname".to_owned(), "shop".to_owned())
-            ]
-        );
+    fn a_password_is_read_with_libpq_escapes() {
+        let options = options(r"host=db user=app password='p\'w0rd Tail' dbname=shop").unwrap();
+        assert_eq!(options.get_database(), Some("shop"));
+        assert_eq!(options.get_username(), "app");
     }
 }

@@ -249,6 +249,7 @@ mod builder;
 mod config;
 mod connection;
 mod error;
+mod location;
 mod metrics;
 pub mod migrations;
 mod outbox;
@@ -275,7 +276,8 @@ pub use store::DeadLetter;
 /// The `sqlx` this crate is built against (feature `postgres`): name its types through it
 /// (`affitor_outbox::sqlx::PgPool`, `affitor_outbox::sqlx::Transaction`), and a `sqlx` of
 /// another version in your `Cargo.toml` can never hand `OutboxBuilder::postgres` or
-/// [`Outbox::enqueue_in`] a type they do not take.
+/// [`Outbox::enqueue_in`] a type they do not take. A public dependency on purpose: a new major
+/// version of sqlx is a breaking change of this crate (a minor version before 1.0).
 ///
 /// ```
 /// # #[cfg(feature = "postgres")]
@@ -298,7 +300,8 @@ pub use sqlx;
 
 /// The `rusqlite` this crate is built against (feature `sqlite`, SQLite bundled): open your
 /// connection to the outbox's file through it, so that [`Outbox::enqueue_in`] takes it in your
-/// transaction whatever `rusqlite` your `Cargo.toml` names.
+/// transaction whatever `rusqlite` your `Cargo.toml` names. A public dependency on purpose: a
+/// new major version of rusqlite is a breaking change of this crate (a minor version before 1.0).
 ///
 /// ```
 /// # #[cfg(feature = "sqlite")]

@@ -64,6 +64,7 @@ impl Outbox {
         relay_client: Client,
         config: Config,
         location: String,
+        tls_warning: Option<String>,
     ) -> Self {
         let relay = config.relay;
         let inner = Arc::new(Inner {
@@ -81,6 +82,7 @@ impl Outbox {
             home: tokio::runtime::Handle::try_current().ok(),
             location,
             spill: Spill::default(),
+            tls_warning,
         });
         let writer = Arc::new(Writer::start(&inner));
         // The relay holds no backend of its client (this outbox's would keep it alive).
@@ -232,6 +234,21 @@ impl Outbox {
     /// ```
     pub fn location(&self) -> &str {
         &self.inner.location
+    }
+
+    /// What the outbox warned of its connection when it opened, or `None`: a Postgres server on
+    /// another machine reached below `sslmode=verify-full`, where a machine on the path could
+    /// read or pose as it. `affitor doctor` reports it. `None` on SQLite.
+    ///
+    /// ```no_run
+    /// # async fn run(outbox: affitor_outbox::Outbox) {
+    /// if let Some(warning) = outbox.tls_warning() {
+    ///     eprintln!("{warning}");
+    /// }
+    /// # }
+    /// ```
+    pub fn tls_warning(&self) -> Option<&str> {
+        self.inner.tls_warning.as_deref()
     }
 
     /// This process's counters.

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) location: String,
     /// The events held in memory while the store fails, and whether it does.
     pub(crate) spill: Spill,
+    /// What was warned of the store's connection at start (`Outbox::tls_warning`).
+    pub(crate) tls_warning: Option<String>,
 }
 
 impl Inner {

@@ -129,17 +129,90 @@ async fn a_413_refuses_the_visit_not_the_partner() {
     assert_eq!(mock.requests_to(Endpoint::Click).len(), 2);
     assert_eq!(mock.clicks().len(), 1);
 
-    // The API's own word on a code does refuse it: no second call for an unknown link.
+    // The API's own word on a code does refuse it, once a call of the code alone (the probe)
+    // is refused too: no further call for an unknown link.
     assert_eq!(
         browse(server, "/?aff=ghost", "198.51.100.20", "").await,
         None
     );
     assert_eq!(
+        mock.requests_to(Endpoint::Click).len(),
+        4,
+        "the visit's, the probe"
+    );
+    assert_eq!(
         browse(server, "/?aff=ghost", "198.51.100.21", "").await,
         None
     );
-    assert_eq!(mock.requests_to(Endpoint::Click).len(), 3);
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 4);
     assert_eq!(capture.stats().refused_partner, 1);
+    serving.abort();
+    mock.shutdown().await;
+}
+
+/// A refusal is learned from the code alone, never from a visitor's call. The API answers one
+/// visit's call "inactive" (as it might for something in that visitor's fields): the probe, a
+/// call of the code alone without the visitor's path, query, referrer, user agent or language,
+/// is recorded, so the code is not refused, and the next visitor gets a click id.
+#[tokio::test]
+async fn a_refusal_the_probe_does_not_confirm_refuses_nothing() {
+    let mock = MockServer::start().await.unwrap();
+    mock.link("real");
+    mock.inject(
+        Fault::response(
+            200,
+            serde_json::json!({"success": false, "message": "Referral link is inactive"}),
+        )
+        .on(Endpoint::Click)
+        .times(1),
+    );
+    let capture = CaptureClicks::new();
+    let (server, serving) = serve(&mock, capture.clone()).await;
+
+    let referer = "Referer: https://search.example/?q=anything\r\nAccept-Language: fr-FR\r\n";
+    let first = browse(server, "/?aff=real&utm_source=x", "198.51.100.7", referer).await;
+    assert_eq!(first, None, "this visit's call was refused");
+    let calls = mock.requests_to(Endpoint::Click);
+    assert_eq!(calls.len(), 2, "the visit's call, then the probe");
+    assert_eq!(
+        calls[1].body,
+        serde_json::json!({"affiliate_url": "http://shop.example/?aff=real"}),
+        "the probe carries none of the visitor's fields"
+    );
+
+    let next = browse(server, "/?aff=real", "203.0.113.9", "").await;
+    assert!(next.is_some(), "the next visitor gets a click id");
+    assert_eq!(capture.stats().refused_partner, 0);
+    serving.abort();
+    mock.shutdown().await;
+}
+
+/// Only an answer that says the link is inactive or unknown refuses a code: a `success: false`
+/// for any other reason (here a rate limit the API reports in the body) teaches nothing, and
+/// every visit still sends its click.
+#[tokio::test]
+async fn a_success_false_that_names_no_inactive_link_refuses_nothing() {
+    let mock = MockServer::start().await.unwrap();
+    mock.link("real");
+    mock.inject(
+        Fault::response(
+            200,
+            serde_json::json!({"success": false, "message": "Too many requests, slow down"}),
+        )
+        .on(Endpoint::Click)
+        .always(),
+    );
+    let capture = CaptureClicks::new();
+    let (server, serving) = serve(&mock, capture.clone()).await;
+    for visitor in ["198.51.100.7", "203.0.113.9", "203.0.113.10"] {
+        assert_eq!(browse(server, "/?aff=real", visitor, "").await, None);
+    }
+    assert_eq!(
+        mock.requests_to(Endpoint::Click).len(),
+        3,
+        "one call a visit, no probe"
+    );
+    assert_eq!(capture.stats().refused_partner, 0);
     serving.abort();
     mock.shutdown().await;
 }

@@ -1,5 +1,6 @@
 //! Sample payment events, shaped as each provider sends them: the fields a webhook handler
-//! reads, and a few around them. Each happens now, as a live event.
+//! reads, and a few around them. Each happens now, as a live event unless marked as one of the
+//! provider's test mode.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -47,6 +48,22 @@ impl WebhookProvider {
             Self::Paddle => "paddle",
             Self::LemonSqueezy => "lemon-squeezy",
         }
+    }
+}
+
+impl WebhookProvider {
+    /// Whether its events say that they are of its test mode: Stripe's `livemode` and Lemon
+    /// Squeezy's `meta.test_mode` do; Polar's and Paddle's events say nothing of it (their
+    /// sandboxes are accounts of their own, with their own secrets).
+    ///
+    /// ```
+    /// use affitor_mock::WebhookProvider;
+    ///
+    /// assert!(WebhookProvider::Stripe.has_test_mode());
+    /// assert!(!WebhookProvider::Polar.has_test_mode());
+    /// ```
+    pub fn has_test_mode(self) -> bool {
+        matches!(self, Self::Stripe | Self::LemonSqueezy)
     }
 }
 
@@ -121,6 +138,7 @@ pub struct SampleEvent {
     refunded_cents: Option<u64>,
     customer_key: Option<String>,
     click_id: Option<String>,
+    test_mode: bool,
 }
 
 impl SampleEvent {
@@ -147,6 +165,7 @@ impl SampleEvent {
             refunded_cents: None,
             customer_key: None,
             click_id: None,
+            test_mode: false,
         })
     }
 
@@ -209,6 +228,24 @@ impl SampleEvent {
     #[must_use]
     pub fn click_id(mut self, click_id: impl Into<String>) -> Self {
         self.click_id = Some(click_id.into()).filter(|id| !id.trim().is_empty());
+        self
+    }
+
+    /// An event of the provider's test mode (default: a live one): Stripe's `livemode: false`,
+    /// Lemon Squeezy's `meta.test_mode: true`. A webhook sends its sale as an Affitor test
+    /// event, which pays no partner, and ignores its refund. Polar's and Paddle's events carry
+    /// no such flag ([`WebhookProvider::has_test_mode`]): for them it changes nothing.
+    ///
+    /// ```
+    /// use affitor_mock::{SampleEvent, SampleKind, WebhookProvider};
+    ///
+    /// let sale = SampleEvent::new(WebhookProvider::Stripe, SampleKind::Sale, "pi_1").unwrap();
+    /// assert_eq!(sale.clone().test_mode(true).to_json()["livemode"], false);
+    /// assert_eq!(sale.to_json()["livemode"], true);
+    /// ```
+    #[must_use]
+    pub fn test_mode(mut self, test_mode: bool) -> Self {
+        self.test_mode = test_mode;
         self
     }
 
@@ -423,7 +460,7 @@ impl SampleEvent {
             "created": unix_now(),
             "type": self.event_type(),
             "data": { "object": object },
-            "livemode": true,
+            "livemode": !self.test_mode,
         })
     }
 
@@ -542,7 +579,7 @@ impl SampleEvent {
         json!({
             "meta": {
                 "event_name": self.event_type(),
-                "test_mode": false,
+                "test_mode": self.test_mode,
                 "custom_data": self.metadata(),
             },
             "data": data,
@@ -602,6 +639,32 @@ mod tests {
         }
         assert_eq!(numeric_id("a"), numeric_id("a"));
         assert_ne!(numeric_id("a"), numeric_id("b"));
+    }
+
+    #[test]
+    fn test_mode_is_written_where_the_provider_has_a_flag() {
+        for provider in WebhookProvider::ALL {
+            let sale = SampleEvent::new(provider, SampleKind::Sale, "pay_1").unwrap();
+            let (live, test) = (sale.to_json(), sale.test_mode(true).to_json());
+            match provider {
+                WebhookProvider::Stripe => {
+                    assert_eq!(
+                        (&live["livemode"], &test["livemode"]),
+                        (&json!(true), &json!(false))
+                    );
+                }
+                WebhookProvider::LemonSqueezy => assert_eq!(
+                    (&live["meta"]["test_mode"], &test["meta"]["test_mode"]),
+                    (&json!(false), &json!(true))
+                ),
+                _ => assert_eq!(live, test, "{provider}: no flag"),
+            }
+            assert_eq!(
+                provider.has_test_mode(),
+                live != test,
+                "{provider}: has_test_mode says what is written"
+            );
+        }
     }
 
     #[test]

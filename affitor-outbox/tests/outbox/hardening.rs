@@ -156,7 +156,8 @@ async fn a_password_is_never_printed_whatever_the_locations_form() {
             matches!(
                 error,
                 OutboxError::Open { .. } | OutboxError::MissingFeature { .. }
-            ),
+            ) || (location.contains("sslpassword")
+                && matches!(error, OutboxError::InvalidLocation { .. })),
             "{location}: {message}"
         );
     }
@@ -282,5 +283,39 @@ async fn a_location_of_no_known_store_is_refused_at_start() {
         let scheme = location.split("://").next().unwrap_or_default();
         assert!(!std::path::Path::new(scheme).exists(), "{scheme} created");
         assert!(!std::path::Path::new(&format!("{scheme}:")).exists());
+    }
+}
+
+/// A connection string is read as libpq reads it, escapes included: a password holding a
+/// quote is never taken for a SQLite file's name, nor shown; a URL parameter the driver would
+/// log is refused before it connects.
+#[tokio::test]
+async fn a_location_is_parsed_before_it_is_shown_or_opened() {
+    let (_mock, client) = stand_in().await;
+    let location = r"host=127.0.0.1 port=9 dbname=shop password='p\'w0rdTail'";
+    let error = Outbox::builder(client.clone())
+        .enqueue_timeout(Duration::from_secs(2))
+        .open(location)
+        .await
+        .unwrap_err();
+    let message = format!("{error} {error:?}");
+    assert!(
+        cfg!(not(feature = "postgres")) || matches!(error, OutboxError::Open { .. }),
+        "{message}"
+    );
+    assert!(!message.contains("w0rdTail"), "{message}");
+    assert!(!std::path::Path::new(location).exists());
+    for location in [
+        "postgres://127.0.0.1:9/shop?sslpassword=S3cr3t",
+        "postgres://127.0.0.1:9/shop?Password=S3cr3t",
+        "host=127.0.0.1 port=9 sslmode=verify-full sslmode_typo=require",
+    ] {
+        let error = Outbox::open(location, client.clone()).await.unwrap_err();
+        let message = format!("{error} {error:?}");
+        assert!(
+            matches!(error, OutboxError::InvalidLocation { .. }),
+            "{message}"
+        );
+        assert!(!message.contains("S3cr3t"), "{message}");
     }
 }

@@ -24,13 +24,13 @@ async fn slow_stand_in() -> (MockServer, Client) {
     (mock, client)
 }
 
-/// A stand-in, and a client that waits 30 s for each answer.
+/// A stand-in, and a client that waits 30 s for each answer (and for its retries).
 async fn patient_stand_in() -> (MockServer, Client) {
     let mock = MockServer::start().await.expect("the stand-in API starts");
     let client = mock
         .client_builder()
         .timeout(Duration::from_secs(30))
-        .retry(quick_policy())
+        .retry(quick_policy().deadline(Duration::from_secs(30)))
         .build()
         .expect("a client of the stand-in");
     (mock, client)

@@ -329,14 +329,15 @@ async fn a_corrupt_row_is_set_aside_and_reported() {
 #[tokio::test]
 async fn a_full_file_hands_events_to_the_memory_queue() {
     let (mock, _) = stand_in().await;
-    // The memory queue retries for longer than the outage below lasts.
+    // The memory queue retries for longer than the outage below lasts, however slowly a busy
+    // machine fills the file.
     let client = client_with(
         &mock,
         RetryPolicy::default()
-            .max_attempts(1000)
+            .max_attempts(100_000)
             .base_delay(Duration::from_millis(10))
             .max_delay(Duration::from_millis(20))
-            .deadline(Duration::from_secs(15)),
+            .deadline(Duration::from_secs(120)),
     );
     mock.inject(Fault::status(503).always());
     // Past the three events held in memory for the store, the rest go to the memory queue.

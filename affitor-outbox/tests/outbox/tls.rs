@@ -96,3 +96,70 @@ async fn a_connection_without_tls_is_refused_by_the_tls_only_database() {
     assert!(matches!(error, OutboxError::Open { .. }), "{error:?}");
     assert!(text.contains("pg_hba.conf"), "{text}");
 }
+
+/// sqlx 0.9 cannot confine a verification to sslrootcert (it adds the public web's CAs, and its
+/// verify-ca checks no host name): the modes in which libpq does are refused before connecting,
+/// saying what to use. Before, verify-ca passed here, and require with a CA that did not sign the
+/// server's certificate connected without looking at it.
+#[tokio::test]
+async fn modes_that_would_verify_less_than_libpq_are_refused() {
+    let tls = Tls::find();
+    let (ca, other) = (&tls.ca, &tls.other_ca);
+    for location in [
+        tls.url("localhost", &format!("sslmode=verify-ca&sslrootcert={ca}")),
+        tls.url("127.0.0.1", "sslmode=verify-ca"),
+        tls.url("127.0.0.1", &format!("sslmode=require&sslrootcert={other}")),
+        tls.key_values("127.0.0.1", &format!("sslmode=require sslrootcert={other}")),
+    ] {
+        let error = refused(&location).await;
+        let text = chain(&error);
+        assert!(
+            matches!(error, OutboxError::InvalidLocation { .. }),
+            "{location}: {text}"
+        );
+        assert!(text.contains("use sslmode=verify-full"), "{text}");
+        assert!(!text.contains(&format!(":{}@", "affitor")), "{text}");
+    }
+}
+
+/// A verified connection, or one to this machine, is not warned about.
+#[tokio::test]
+async fn a_verified_or_local_connection_has_no_tls_warning() {
+    let tls = Tls::find();
+    let ca = &tls.ca;
+    for location in [
+        tls.url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        tls.url("127.0.0.1", "sslmode=require"),
+    ] {
+        let (_mock, client) = stand_in().await;
+        let outbox = Outbox::builder(client)
+            .relay(false)
+            .open(&location)
+            .await
+            .unwrap_or_else(|error| panic!("{location}: {error}"));
+        assert_eq!(outbox.tls_warning(), None);
+        outbox.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+/// sqlx logs at WARN the value of a URL parameter it does not read: such a parameter never
+/// reaches it, and the outbox's own warning names its key alone.
+#[tokio::test]
+async fn a_parameter_sqlx_does_not_read_is_logged_without_its_value() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("warn");
+    let tls = Tls::find();
+    opens(&tls.url(
+        "127.0.0.1",
+        "sslmode=require&connect_timeout=Zq9value&fallback_application_name=Zq9name",
+    ))
+    .await;
+    let text = logs.text();
+    assert!(text.contains("connect_timeout"), "{text}");
+    assert!(!text.contains("Zq9"), "{text}");
+}

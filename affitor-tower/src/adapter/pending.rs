@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::error::Elapsed;
 
 use super::{ClickCookies, PartnerClick};
 use crate::{ClickId, Client};
@@ -69,6 +70,9 @@ pub(crate) enum Verdict {
 pub(crate) trait LearnsCodes: Send + Sync {
     /// Keeps what the API's answer said of `code` at `now`.
     fn learn(&self, code: &str, verdict: Verdict, now: std::time::Instant);
+
+    /// Whether a probe of `code` may be sent at `now` (it spends what a click call does).
+    fn admit_probe(&self, code: &str, now: std::time::Instant) -> bool;
 }
 
 /// What a partner link's click became, kept by the click limit's repeat memory for the visits
@@ -166,62 +170,23 @@ impl PendingClick {
             None => None,
         };
         let request = click.request(client);
+        let client = client.clone();
         let future = async move {
             let unanswered = Unanswered(first);
             let code = click.partner_code();
-            let mut answer = Answer::Nothing;
-            let mut verdict = None;
-            match tokio::time::timeout_at(deadline, request.send()).await {
+            let sent = tokio::time::timeout_at(deadline, request.send()).await;
+            let answer = match &sent {
                 Ok(Ok(ClickOutcome::Recorded {
                     click_id,
                     cookie_window_days,
                     ..
-                })) => {
-                    tracing::debug!(partner = code, "partner link recorded as a click");
-                    verdict = Some(Verdict::Recorded);
-                    answer = Answer::Recorded {
-                        click_id,
-                        window_days: cookie_window_days,
-                    };
-                }
-                Ok(Ok(ClickOutcome::Inactive { message, .. })) => {
-                    verdict = Some(Verdict::Refused);
-                    tracing::debug!(
-                        partner = code,
-                        "the partner link is inactive ({message}): no click, the page is served \
-                         unchanged"
-                    );
-                }
-                Ok(Err(error)) if refuses_the_code(&error) => {
-                    verdict = Some(Verdict::Refused);
-                    tracing::debug!(
-                        partner = code,
-                        "the API refused the click ({error}): an unknown link; the page is served \
-                         unchanged"
-                    );
-                }
-                Ok(Ok(ClickOutcome::Test { .. })) => tracing::debug!(
-                    partner = code,
-                    "the client is in test mode: the API issues no click id, the page is served \
-                     unchanged"
-                ),
-                Ok(Ok(outcome)) => tracing::debug!(
-                    partner = code,
-                    "the click call answered {outcome:?}, which carries no click id: the page is \
-                     served unchanged"
-                ),
-                Ok(Err(error)) => tracing::debug!(
-                    partner = code,
-                    "the click call failed ({error}): the page is served unchanged"
-                ),
-                Err(_) => tracing::debug!(
-                    partner = code,
-                    "the click call missed its deadline: the page is served without the cookies"
-                ),
-            }
-            if let (Some(learner), Some(verdict)) = (&learner, verdict) {
-                learner.learn(code, verdict, std::time::Instant::now());
-            }
+                })) => Answer::Recorded {
+                    click_id: click_id.clone(),
+                    window_days: *cookie_window_days,
+                },
+                _ => Answer::Nothing,
+            };
+            log_answer(code, &sent);
             let cookies = match &answer {
                 Answer::Recorded {
                     click_id,
@@ -232,6 +197,18 @@ impl PendingClick {
             if let Some(memo) = &unanswered.0 {
                 memo.publish(answer);
             }
+            let verdict = sent.as_ref().ok().and_then(verdict);
+            match (learner, verdict) {
+                (Some(learner), Some(Verdict::Recorded)) => {
+                    learner.learn(code, Verdict::Recorded, std::time::Instant::now());
+                }
+                // The visit's call carried the visitor's fields: the code is refused only if
+                // a call of the code alone is refused too.
+                (Some(learner), Some(Verdict::Refused)) => {
+                    probe(&*learner, &client, &click, deadline).await;
+                }
+                _ => {}
+            }
             cookies
         };
         Self {
@@ -240,18 +217,104 @@ impl PendingClick {
     }
 }
 
+/// Logs at `debug` what the visit's click call came to.
+fn log_answer(code: &str, sent: &Result<Result<ClickOutcome, affitor::Error>, Elapsed>) {
+    match sent {
+        Ok(Ok(ClickOutcome::Recorded { .. })) => {
+            tracing::debug!(partner = code, "partner link recorded as a click");
+        }
+        Ok(Ok(ClickOutcome::Inactive { message, .. })) => tracing::debug!(
+            partner = code,
+            "the API recorded no click ({message}): no click, the page is served unchanged"
+        ),
+        Ok(Ok(ClickOutcome::Test { .. })) => tracing::debug!(
+            partner = code,
+            "the client is in test mode: the API issues no click id, the page is served \
+             unchanged"
+        ),
+        Ok(Ok(outcome)) => tracing::debug!(
+            partner = code,
+            "the click call answered {outcome:?}, which carries no click id: the page is served \
+             unchanged"
+        ),
+        Ok(Err(error)) if refuses_the_code(error) => tracing::debug!(
+            partner = code,
+            "the API refused the click ({error}): an unknown link; the page is served unchanged"
+        ),
+        Ok(Err(error)) => tracing::debug!(
+            partner = code,
+            "the click call failed ({error}): the page is served unchanged"
+        ),
+        Err(_) => tracing::debug!(
+            partner = code,
+            "the click call missed its deadline: the page is served without the cookies"
+        ),
+    }
+}
+
+/// What a click call's answer says of its partner code: real (recorded), refused (the API says
+/// the link is inactive, or that no referral link has the code), or nothing.
+fn verdict(sent: &Result<ClickOutcome, affitor::Error>) -> Option<Verdict> {
+    match sent {
+        Ok(ClickOutcome::Recorded { .. }) => Some(Verdict::Recorded),
+        Ok(ClickOutcome::Inactive { message, .. })
+            if message.to_ascii_lowercase().contains("inactive") =>
+        {
+            Some(Verdict::Refused)
+        }
+        Err(error) if refuses_the_code(error) => Some(Verdict::Refused),
+        _ => None,
+    }
+}
+
+/// A click call of `click`'s partner code alone (`affiliate_url` its origin and `?aff=`, none of
+/// the visitor's fields), by `deadline`, after the visit's own call was refused: `learner`
+/// learns what this one says of the code, so that a visitor's fields never refuse the code for
+/// everyone. Within the click limit's bounds, as a visit's call.
+async fn probe(
+    learner: &dyn LearnsCodes,
+    client: &Client,
+    click: &PartnerClick,
+    deadline: tokio::time::Instant,
+) {
+    let code = click.partner_code();
+    if !learner.admit_probe(code, std::time::Instant::now()) {
+        tracing::debug!(
+            partner = code,
+            "the click limit has no click left to probe the refused code: nothing learned"
+        );
+        return;
+    }
+    let sent = tokio::time::timeout_at(deadline, client.click(click.probe_url()).send()).await;
+    match sent.as_ref().ok().and_then(verdict) {
+        Some(verdict) => {
+            if verdict == Verdict::Refused {
+                tracing::debug!(
+                    partner = code,
+                    "the API refused the code alone too: no click call for it for a while"
+                );
+            }
+            learner.learn(code, verdict, std::time::Instant::now());
+        }
+        None => tracing::debug!(
+            partner = code,
+            "the probe of the refused code said nothing of it ({sent:?}): nothing learned"
+        ),
+    }
+}
+
 /// Whether a click call's failure is the API's word on the partner code: no referral link has
-/// it (`400 Referral link not found`), or the one that has it cannot be used (`400 Invalid
-/// referral link configuration`). Any other refusal (a gateway's 413 for a body it will not
-/// take, a 400 about another field, a 422 on the URL) is about this visit's click, not the
-/// code: the next visitor's may well be recorded, so it teaches the click limit nothing.
+/// it (`400 Referral link not found`). Any other refusal (a gateway's 413 for a body it will
+/// not take, a 400 about another field or the link's configuration, a 422 on the URL) is about
+/// this visit's click, or says nothing of the code: the next visitor's may well be recorded, so
+/// it teaches the click limit nothing.
 fn refuses_the_code(error: &affitor::Error) -> bool {
     error.kind() == ErrorKind::Rejected
         && error.status().is_some_and(|status| status.as_u16() == 400)
         && error.message().is_some_and(|message| {
-            let message = message.to_ascii_lowercase();
-            message.contains("referral link not found")
-                || message.contains("invalid referral link configuration")
+            message
+                .to_ascii_lowercase()
+                .contains("referral link not found")
         })
 }
 

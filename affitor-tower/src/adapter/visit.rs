@@ -403,6 +403,19 @@ impl PartnerClick {
     }
 }
 
+impl PartnerClick {
+    /// The URL a probe of the partner code sends: the landing URL's origin and `?aff=` alone,
+    /// none of the visitor's path and query.
+    pub(crate) fn probe_url(&self) -> String {
+        let url = self.landing_url.as_str();
+        let after_scheme = url.find("://").map_or(0, |at| at + 3);
+        let origin_end = url[after_scheme..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |at| after_scheme + at);
+        format!("{}/?aff={}", &url[..origin_end], self.code)
+    }
+}
+
 impl fmt::Debug for PartnerClick {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The landing URL's query and the referrer may carry a visitor's data: left out.
@@ -413,5 +426,28 @@ impl fmt::Debug for PartnerClick {
             .field("domain", &self.domain)
             .field("repeat", &matches!(self.memo, Some(Memo::Repeat(_))))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::adapter::{Decision, Visit};
+    use crate::capture::CaptureClicks;
+
+    #[test]
+    fn a_probe_url_is_the_origin_and_the_code_alone() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "shop.example:8443".parse().unwrap());
+        headers.insert("user-agent", "Mozilla/5.0".parse().unwrap());
+        let visit = Visit::new(
+            "GET",
+            "/pricing/pro",
+            Some("utm=x&aff=partner&q=1"),
+            &headers,
+        );
+        let Decision::Capture(click) = CaptureClicks::new().decide(&visit) else {
+            panic!("a click")
+        };
+        assert_eq!(click.probe_url(), "http://shop.example:8443/?aff=partner");
     }
 }

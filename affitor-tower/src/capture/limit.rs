@@ -36,9 +36,15 @@ use crate::adapter::{ClickMemo, LearnsCodes, Skip, Verdict};
 /// kept for the codes whose click the API recorded in the last day: a flood of invented codes
 /// from many addresses spends the other half, and the real partners' visitors still get their
 /// clicks. A code the API refused (an unknown or inactive link) makes no click call for the
-/// next 10 minutes; only those answers refuse a code: a call that failed otherwise (a gateway's
-/// 413, a 400 about another field, a 5xx) says nothing of it, and the next visit sends its
-/// click. What the limit held back is counted in [`CaptureStats`](super::CaptureStats).
+/// next 10 minutes. Only those answers refuse a code, and only when a probe confirms them: a
+/// click call of the code alone, without the visitor's fields (the landing URL's path and
+/// query, the referrer, the user agent, the language), refused the same way; a visitor cannot
+/// make their own refusal everyone's. The probe spends a click of the partner's and of the total
+/// bucket, as a visit does, and when the API records it (the code is real after all) it counts
+/// as a click of that partner. A call that failed otherwise (a gateway's 413, a 400 about another
+/// field, a 5xx, a `success: false` that does not say the link is inactive) says nothing of the
+/// code, and the next visit sends its click. What the limit held back is counted in
+/// [`CaptureStats`](super::CaptureStats).
 /// The memory is bounded: at most 10,000 addresses, 10,000 partner codes, 10,000 recent clicks,
 /// and 10,000 codes recorded or refused are kept, the idle ones forgotten first.
 ///
@@ -332,7 +338,31 @@ impl Limiter {
     }
 }
 
-impl LearnsCodes for Limiter {
+/// What the answers to a capture's click calls teach its limit, with the limit's bounds, which
+/// a probe spends as a visit does.
+pub(super) struct Learner {
+    pub(super) limiter: Arc<Limiter>,
+    pub(super) limit: ClickLimit,
+}
+
+impl LearnsCodes for Learner {
+    fn learn(&self, code: &str, verdict: Verdict, now: Instant) {
+        self.limiter.learn(code, verdict, now);
+    }
+
+    fn admit_probe(&self, code: &str, now: Instant) -> bool {
+        self.limiter.admit_probe(&self.limit, code, now)
+    }
+}
+
+impl Limiter {
+    /// Whether a probe of `code` may be sent at `now`: it takes one click from the partner's
+    /// and the total bucket (not from the share kept for real codes), as a visit does.
+    fn admit_probe(&self, limit: &ClickLimit, code: &str, now: Instant) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.spend_shared(limit, code, now, true).is_none()
+    }
+
     /// Keeps what the API's answer to a click call said of `code` at `now`.
     fn learn(&self, code: &str, verdict: Verdict, now: Instant) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -393,6 +423,37 @@ impl State {
                 self.buckets.retain(|address, _| address.is_none());
             }
         }
+        let tokens = self
+            .buckets
+            .get(&address)
+            .map_or(burst, |bucket| bucket.level(now, refill, burst));
+        let held = if tokens >= 1.0 {
+            self.spend_shared(limit, code, now, true)
+        } else {
+            self.spend_shared(limit, code, now, false);
+            Some(Bound::Address)
+        };
+        let spent = if held.is_none() { 1.0 } else { 0.0 };
+        self.buckets.insert(
+            address,
+            Bucket {
+                tokens: tokens - spent,
+                at: now,
+            },
+        );
+        held
+    }
+
+    /// Takes one click from the partner's and the total bucket when each has one (of the total,
+    /// a code not known to be real leaves the share kept for the real ones) and `take` says so;
+    /// else the bound that held it back, and nothing is taken.
+    fn spend_shared(
+        &mut self,
+        limit: &ClickLimit,
+        code: &str,
+        now: Instant,
+        take: bool,
+    ) -> Option<Bound> {
         let partner_burst = f64::from(limit.partner_burst);
         let partner_refill = limit.partner_refill;
         if self.partners.len() >= MAX_ENTRIES && !self.partners.contains_key(code) {
@@ -408,10 +469,6 @@ impl State {
         let total_tokens = self.total.map_or(total_burst, |total| {
             total.level(now, limit.total_refill, total_burst)
         });
-        let tokens = self
-            .buckets
-            .get(&address)
-            .map_or(burst, |bucket| bucket.level(now, refill, burst));
         let partner_tokens = self.partners.get(code).map_or(partner_burst, |bucket| {
             bucket.level(now, partner_refill, partner_burst)
         });
@@ -420,21 +477,18 @@ impl State {
             // Whole clicks, and never the last one: a total of 1 keeps none.
             _ => ((total_burst - 1.0) * KEPT_FOR_KNOWN_CODES).floor(),
         };
-        let held = if tokens < 1.0 {
-            Some(Bound::Address)
-        } else if partner_tokens < 1.0 {
+        let held = if partner_tokens < 1.0 {
             Some(Bound::Partner)
         } else if total_tokens < 1.0 + kept {
             Some(Bound::Total)
         } else {
             None
         };
-        let spent = if held.is_none() { 1.0 } else { 0.0 };
+        let spent = if held.is_none() && take { 1.0 } else { 0.0 };
         let after = |tokens: f64| Bucket {
             tokens: tokens - spent,
             at: now,
         };
-        self.buckets.insert(address, after(tokens));
         match self.partners.get_mut(code) {
             Some(partner) => *partner = after(partner_tokens),
             None => {

@@ -647,10 +647,12 @@ impl CaptureClicks {
     /// ```
     pub fn record(&self, click: PartnerClick, client: &Client) -> PendingClick {
         // The limit learns from the answer which codes are real.
-        let learner = self
-            .limit
-            .is_enabled()
-            .then(|| Arc::clone(&self.limiter) as Arc<dyn LearnsCodes>);
+        let learner = self.limit.is_enabled().then(|| {
+            Arc::new(limit::Learner {
+                limiter: Arc::clone(&self.limiter),
+                limit: self.limit,
+            }) as Arc<dyn LearnsCodes>
+        });
         PendingClick::new(click, client, self.deadline, learner)
     }
 }

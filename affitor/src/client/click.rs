@@ -284,10 +284,12 @@ pub enum ClickOutcome {
         /// The cookie lifetime in days (60 when the answer does not say).
         cookie_window_days: u32,
     },
-    /// The referral link exists but is inactive; nothing was recorded.
+    /// Nothing was recorded (`success: false`): the API's answer for a referral link that
+    /// exists but is inactive, whose `message` then says so.
     #[non_exhaustive]
     Inactive {
-        /// The API's message, such as `"Referral link is inactive"`.
+        /// The API's message, such as `"Referral link is inactive"`; when the answer gave none,
+        /// a sentence saying so (it is not taken to mean an inactive link).
         message: String,
     },
     /// A test-mode event was stored.
@@ -324,7 +326,7 @@ pub(super) fn decode(answer: &Answer, key: &str) -> Result<ClickOutcome, Error> 
     if wire.success == Some(false) {
         return Ok(ClickOutcome::Inactive {
             message: wire.message.map_or_else(
-                || "Referral link is inactive".to_owned(),
+                || "`success: false`, with no message".to_owned(),
                 |message| clean_message(&message, key),
             ),
         });
@@ -475,6 +477,13 @@ mod tests {
             .unwrap(),
             ClickOutcome::Inactive {
                 message: "Referral link is inactive".into()
+            }
+        );
+        // Without a message, it says nothing of the link.
+        assert_eq!(
+            decode(&answer(200, r#"{"success":false}"#), KEY).unwrap(),
+            ClickOutcome::Inactive {
+                message: "`success: false`, with no message".into()
             }
         );
         let mut test_click = TEST_MODE.replace("sale", "click");

@@ -136,7 +136,10 @@ impl LeadRequest {
 
     /// Extra data stored with the lead (`additional_data`), as the Node SDK's
     /// `trackLead({ additionalData })`. [`event_name`](Self::event_name) and
-    /// [`test_mode`](Self::test_mode) are added to it, over a field of the same name.
+    /// [`test_mode`](Self::test_mode) are added to it, over a field of the same name; a
+    /// `test_mode` of its own is left out of a live call: whether a lead is a test is the
+    /// client's or the call's decision, never the data's (a visitor's form field must not make
+    /// their lead one).
     ///
     /// ```
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -447,6 +450,49 @@ mod tests {
             .into_payload()
             .unwrap();
         assert_eq!(body(&lead)["additional_data"], json!({"test_mode": true}));
+    }
+
+    /// An app that forwards a signup form's fields as `additional_data` must not let a visitor
+    /// mark their own lead as a test (which credits no partner): the data's `test_mode` is left
+    /// out of a live call, whatever its value; the client's or the call's test mode sets it.
+    #[test]
+    fn the_datas_own_test_mode_never_makes_a_live_call_a_test() {
+        for forged in [json!(true), json!("true"), json!(1), json!(false)] {
+            let mut form = Map::new();
+            form.insert("utm_source".to_owned(), json!("newsletter"));
+            form.insert("test_mode".to_owned(), forged.clone());
+            let (_, lead) = client()
+                .lead("user_1")
+                .additional_data(form.clone())
+                .into_payload()
+                .unwrap();
+            assert_eq!(
+                body(&lead)["additional_data"],
+                json!({"utm_source": "newsletter"}),
+                "{forged}"
+            );
+            let (_, sale) = client()
+                .sale("in_1", 4900)
+                .customer_key("user_1")
+                .additional_data(form.clone())
+                .into_payload()
+                .unwrap();
+            assert_eq!(
+                body(&sale)["additional_data"],
+                json!({"utm_source": "newsletter"}),
+                "{forged}"
+            );
+            let (_, test) = test_client()
+                .lead("user_1")
+                .additional_data(form)
+                .into_payload()
+                .unwrap();
+            assert_eq!(
+                body(&test)["additional_data"]["test_mode"],
+                json!(true),
+                "{forged}"
+            );
+        }
     }
 
     #[test]

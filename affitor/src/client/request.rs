@@ -17,7 +17,10 @@ pub(super) fn non_empty(value: impl Into<String>) -> Option<String> {
     (!value.trim().is_empty()).then_some(value)
 }
 
-/// Adds `test_mode: true` to `additional_data` for a test event.
+/// `additional_data` with `test_mode: true` for a test event, and without a `test_mode` of the
+/// caller's otherwise: whether a call is a test is the client's or the call's decision only,
+/// never the data's (an app that forwards form or UTM fields would let a visitor mark their own
+/// lead as a test, which credits no partner).
 pub(super) fn with_test_mode(
     test_mode: bool,
     additional_data: Option<Map<String, Value>>,
@@ -25,6 +28,11 @@ pub(super) fn with_test_mode(
     let mut data = additional_data.unwrap_or_default();
     if test_mode {
         data.insert("test_mode".to_owned(), Value::Bool(true));
+    } else if data.remove("test_mode").is_some() {
+        tracing::debug!(
+            "additional_data.test_mode left out: a live call is a test only when the client's or \
+             the request's `test_mode` says so"
+        );
     }
     (!data.is_empty()).then_some(data)
 }

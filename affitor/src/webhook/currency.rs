@@ -136,94 +136,151 @@ pub(crate) fn is_supported(currency: &Currency) -> bool {
 }
 
 /// How many decimals the amounts of a currency have, as one source counts them: the minor unit
-/// its amounts are written in. Every currency not listed has two.
+/// its amounts are written in. Only the currencies listed are known; an amount in any other is
+/// refused, never guessed (a wrong guess pays a hundred times the sale, or a hundredth).
 #[derive(Debug)]
 pub(crate) struct Exponents {
-    /// The currencies without decimals (an amount of `500` is ¥500).
+    /// Whose count it is, for the log of a currency it does not know.
+    pub(crate) source: &'static str,
+    /// The currencies without decimals (an amount of `500` is ¥500), sorted.
     zero: &'static [&'static str],
-    /// The currencies with three (an amount of `1250` is KWD 1.250).
+    /// The currencies with two (an amount of `4900` is $49.00), sorted.
+    two: &'static [&'static str],
+    /// The currencies with three (an amount of `1250` is KWD 1.250), sorted.
     three: &'static [&'static str],
 }
 
 impl Exponents {
-    /// The number of decimals of `code` (an upper-case ISO 4217 code).
-    pub(crate) fn of(&self, code: &str) -> u8 {
-        if self.zero.contains(&code) {
-            0
-        } else if self.three.contains(&code) {
-            3
-        } else {
-            2
-        }
+    /// The number of decimals of `code` (an upper-case ISO 4217 code); `None` when this source
+    /// is not known to write it.
+    pub(crate) fn of(&self, code: &str) -> Option<u8> {
+        [(0, self.zero), (2, self.two), (3, self.three)]
+            .into_iter()
+            .find_map(|(decimals, codes)| codes.binary_search(&code).is_ok().then_some(decimals))
     }
 
     /// `amount`, counted as this source counts `currency`, in ISO 4217 minor units: what the
-    /// verifier's events hold and its converter is given. Only where the source's minor unit is
-    /// not ISO's does the amount change (Stripe's ISK: 100000 is kr 1,000, which ISO counts as
-    /// 1000). A division rounds half up and never makes a payment nothing.
-    pub(crate) fn to_iso(&self, amount: u64, currency: &Currency) -> u64 {
+    /// verifier's events hold and its converter is given; `None` when this source or ISO 4217
+    /// does not know the currency. Only where the source's minor unit is not ISO's does the
+    /// amount change (Stripe's ISK: 100000 is kr 1,000, which ISO counts as 1000). A division
+    /// rounds half up and never makes a payment nothing.
+    pub(crate) fn to_iso(&self, amount: u64, currency: &Currency) -> Option<u64> {
         let code = currency.to_string();
-        let (from, to) = (self.of(&code), ISO_4217.of(&code));
-        if to >= from {
+        let (from, to) = (self.of(&code)?, ISO_4217.of(&code)?);
+        Some(if to >= from {
             amount.saturating_mul(10u64.pow(u32::from(to - from)))
         } else {
             let unit = 10u64.pow(u32::from(from - to));
             (amount / unit + u64::from(amount % unit >= unit.div_ceil(2)))
                 .max(u64::from(amount > 0))
-        }
+        })
     }
 }
 
-/// ISO 4217's minor units (the 2024 list, <https://www.six-group.com/en/products-services/financial-information/data-standards.html>):
-/// the unit the verifier's events count in, whichever provider sent them, and the arithmetic of
-/// the converter. MGA and MRU, whose minor unit is a fifth, are written with two decimals.
+/// ISO 4217's minor units (the list of 1 January 2026, <https://www.six-group.com/en/products-services/financial-information/data-standards.html>),
+/// and three codes withdrawn since that Stripe still lists (ANG, BGN, STD, two decimals when
+/// they were current): the unit the verifier's events count in, whichever provider sent them,
+/// and the arithmetic of the converter. MGA and MRU, whose minor unit is a fifth, are written
+/// with two decimals; the units of account of four decimals (CLF, UYW) are left out.
 pub(crate) const ISO_4217: Exponents = Exponents {
+    source: "ISO 4217",
     zero: &[
         "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
         "VUV", "XAF", "XOF", "XPF",
     ],
+    two: &[
+        "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+        "BGN", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
+        "CHE", "CHF", "CHW", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DKK", "DOP", "DZD",
+        "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GTQ", "GYD",
+        "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IRR", "JMD", "KES", "KGS", "KHR", "KPW",
+        "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT",
+        "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK",
+        "NPR", "NZD", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB", "SAR",
+        "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STD", "STN", "SVC",
+        "SYP", "SZL", "THB", "TJS", "TMT", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "USD", "USN",
+        "UYU", "UZS", "VED", "VES", "WST", "XAD", "XCD", "XCG", "YER", "ZAR", "ZMW", "ZWG",
+    ],
     three: &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"],
 };
 
-/// Stripe's, from <https://docs.stripe.com/currencies> ("Minor units in API amounts"): its
-/// zero-decimal and three-decimal lists. Not ISO's in one place: ISK, which Stripe's API keeps two-decimal "for
-/// backwards compatibility" (<https://docs.stripe.com/currencies#special-cases>; an ISK
-/// amount of `100` is 1 króna, and amounts must be multiples of 100 since 2023:
-/// <https://support.stripe.com/questions/deprecation-of-fractional-isk-charges-and-refunds>).
-/// HUF and TWD, also special cases there, are two-decimal in charges (zero-decimal only in
-/// payouts), as in ISO; UGX is on the zero-decimal list. Stripe lists MGA as zero-decimal.
+/// Stripe's, from <https://docs.stripe.com/currencies>: its presentment currencies, with its
+/// zero-decimal and three-decimal lists ("Minor units in API amounts"). Not ISO's in two
+/// places, its special cases (<https://docs.stripe.com/currencies#special-cases>): ISK and UGX,
+/// zero-decimal currencies that Stripe's API keeps two-decimal "for backwards compatibility"
+/// (an amount of `100` is 1 króna, or 1 shilling; ISK amounts must be multiples of 100 since
+/// 2023: <https://support.stripe.com/questions/deprecation-of-fractional-isk-charges-and-refunds>).
+/// HUF and TWD, special cases too, are two-decimal in charges (zero-decimal only in payouts), as
+/// in ISO. Stripe lists MGA as zero-decimal.
 pub(crate) const STRIPE: Exponents = Exponents {
+    source: "Stripe",
     zero: &[
-        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-        "XAF", "XOF", "XPF",
+        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF",
+        "XOF", "XPF",
+    ],
+    two: &[
+        "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+        "BGN", "BMD", "BND", "BOB", "BRL", "BSD", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CNY",
+        "COP", "CRC", "CVE", "CZK", "DKK", "DOP", "DZD", "EGP", "ETB", "EUR", "FJD", "FKP", "GBP",
+        "GEL", "GIP", "GMD", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "ISK",
+        "JMD", "KES", "KGS", "KHR", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "MAD", "MDL",
+        "MKD", "MMK", "MNT", "MOP", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO",
+        "NOK", "NPR", "NZD", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB",
+        "SAR", "SBD", "SCR", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "STD", "SVC", "SZL", "THB",
+        "TJS", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "WST", "XCD",
+        "XCG", "YER", "ZAR", "ZMW",
     ],
     three: &["BHD", "JOD", "KWD", "OMR", "TND"],
 };
 
 /// Paddle Billing's, from <https://developer.paddle.com/api-reference/currencies> (amounts are
 /// strings "in the lowest denomination", two decimals but for the currencies whose
-/// `decimal_places` is 0: "100 JPY is `"100"`") and the currencies it sells in
-/// (<https://developer.paddle.com/concepts/sell/supported-currencies>): JPY and KRW, and CLP and
-/// VND, have no decimals; none of its currencies has three.
+/// `decimal_places` is 0: "100 JPY is `"100"`") and the currencies it sells in (the
+/// `CurrencyCode` of its API, <https://developer.paddle.com/concepts/sell/supported-currencies>):
+/// CLP, JPY, KRW and VND have no decimals; none of its currencies has three.
 pub(crate) const PADDLE: Exponents = Exponents {
+    source: "Paddle",
     zero: &["CLP", "JPY", "KRW", "VND"],
+    two: &[
+        "ARS", "AUD", "BRL", "CAD", "CHF", "CNY", "COP", "CZK", "DKK", "EUR", "GBP", "HKD", "HUF",
+        "ILS", "INR", "MXN", "NOK", "NZD", "PEN", "PLN", "RUB", "SEK", "SGD", "THB", "TRY", "TWD",
+        "UAH", "USD", "ZAR",
+    ],
     three: &[],
 };
 
-/// Polar's: its amounts are "in cents" of the order's currency, which is one of its
-/// presentment currencies (AUD, BRL, CAD, CHF, EUR, GBP, INR, JPY, SEK, USD: the
-/// `PresentmentCurrency` of its API, <https://docs.polar.sh/api-reference>); its own formatting divides
-/// JPY amounts by 1 and the others by 100 (`server/polar/kit/currency.py` in polarsource/polar).
-/// None has three decimals.
+/// Polar's: its amounts are "in cents" of the order's currency, one of its presentment
+/// currencies (the `PresentmentCurrency` of its API, <https://docs.polar.sh/api-reference>),
+/// and its own arithmetic (`server/polar/kit/currency.py` in polarsource/polar, 2026) divides the
+/// amounts of its zero-decimal list by 1 and every other by 100, as Stripe, which charges them,
+/// counts them (UGX and ISK in hundredths). None has three decimals.
 pub(crate) const POLAR: Exponents = Exponents {
-    zero: &["JPY"],
+    source: "Polar",
+    zero: &[
+        "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF",
+        "XOF", "XPF",
+    ],
+    two: &[
+        "AED", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BMD", "BND",
+        "BOB", "BRL", "BSD", "BWP", "BZD", "CAD", "CDF", "CHF", "CNY", "COP", "CRC", "CVE", "CZK",
+        "DKK", "DOP", "DZD", "EGP", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GIP", "GMD", "GTQ",
+        "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "ISK", "JMD", "KES", "KGS", "KHR",
+        "KYD", "KZT", "LAK", "LKR", "LRD", "LSL", "MAD", "MDL", "MKD", "MNT", "MOP", "MUR", "MVR",
+        "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "PAB", "PEN", "PGK",
+        "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "SAR", "SBD", "SCR", "SEK", "SGD", "SHP", "SOS",
+        "SRD", "SZL", "THB", "TJS", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU",
+        "UZS", "WST", "XCD", "XCG", "YER", "ZAR", "ZMW",
+    ],
     three: &[],
 };
 
 /// Lemon Squeezy's: amounts are "a positive integer in cents ... in the order currency"
 /// (<https://docs.lemonsqueezy.com/api/orders>), which it formats by the currency's ISO 4217
 /// minor unit (a TND amount as `TND0.000`); its docs name no exception, so ISO's table.
-pub(crate) const LEMON_SQUEEZY: Exponents = ISO_4217;
+pub(crate) const LEMON_SQUEEZY: Exponents = Exponents {
+    source: "Lemon Squeezy",
+    ..ISO_4217
+};
 
 /// `amount` minor units of `from`, in a currency the API takes: as they are when it takes
 /// `from`, else converted with `converter`.
@@ -260,7 +317,10 @@ pub(crate) fn to_supported(
         return Err(unsupported("the converter's rate is not usable"));
     }
     // Both sides in ISO 4217 minor units: the provider's amount was read into them.
-    let scale = i32::from(ISO_4217.of(&into.to_string())) - i32::from(ISO_4217.of(&code));
+    let (Some(to), Some(from)) = (ISO_4217.of(&into.to_string()), ISO_4217.of(&code)) else {
+        return Err(unsupported("ISO 4217 names no minor unit for it"));
+    };
+    let scale = i32::from(to) - i32::from(from);
     // f64 holds every amount up to 2^53 minor units exactly; the rate is approximate anyway.
     #[allow(clippy::cast_precision_loss)]
     let converted = (amount as f64) * rate * 10f64.powi(scale);
@@ -334,23 +394,70 @@ mod tests {
     }
 
     fn iso(table: &Exponents, amount: u64, code: &str) -> u64 {
-        table.to_iso(amount, &Currency::from_code(code).unwrap())
+        table
+            .to_iso(amount, &Currency::from_code(code).unwrap())
+            .unwrap_or_else(|| panic!("{} knows {code}", table.source))
+    }
+
+    const TABLES: [&Exponents; 5] = [&ISO_4217, &STRIPE, &PADDLE, &POLAR, &LEMON_SQUEEZY];
+
+    /// Each list is sorted (it is searched by halves), no currency is in two, and ISO 4217
+    /// knows every currency a provider's table does (the converter reckons in its units).
+    #[test]
+    fn every_table_is_sorted_disjoint_and_within_iso() {
+        for table in TABLES {
+            let lists = [table.zero, table.two, table.three];
+            for list in lists {
+                assert!(list.is_sorted(), "{}: {list:?}", table.source);
+            }
+            let all: Vec<&str> = lists.concat();
+            let mut unique = all.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(
+                unique.len(),
+                all.len(),
+                "{}: a code listed twice",
+                table.source
+            );
+            for code in all {
+                assert!(ISO_4217.of(code).is_some(), "{}: {code}", table.source);
+            }
+        }
+    }
+
+    /// A currency a provider's table does not list has no count: an amount in it is refused,
+    /// never taken for two decimals.
+    #[test]
+    fn a_currency_a_table_does_not_list_is_unknown() {
+        let unknown =
+            |table: &Exponents, code: &str| table.to_iso(4900, &Currency::from_code(code).unwrap());
+        // Real currencies the providers do not sell in, and a code no one issues.
+        assert_eq!(unknown(&PADDLE, "KWD"), None);
+        assert_eq!(unknown(&PADDLE, "ISK"), None);
+        assert_eq!(unknown(&POLAR, "BHD"), None);
+        assert_eq!(unknown(&STRIPE, "IQD"), None);
+        for table in TABLES {
+            assert_eq!(unknown(table, "XYZ"), None, "{}", table.source);
+        }
     }
 
     #[test]
     fn stripe_counts_isk_in_hundredths_which_iso_does_not() {
         // kr 1,000 is `100000` in Stripe's API, 1000 krónur in ISO minor units.
         assert_eq!(iso(&STRIPE, 100_000, "ISK"), 1000);
-        assert_eq!(STRIPE.of("ISK"), 2);
-        assert_eq!(ISO_4217.of("ISK"), 0);
+        assert_eq!(STRIPE.of("ISK"), Some(2));
+        assert_eq!(ISO_4217.of("ISK"), Some(0));
         // Zero-decimal and three-decimal currencies are Stripe's as they are ISO's.
         assert_eq!(iso(&STRIPE, 500, "JPY"), 500);
         assert_eq!(iso(&STRIPE, 1250, "KWD"), 1250);
         assert_eq!(iso(&STRIPE, 4900, "USD"), 4900);
-        // HUF and TWD are two-decimal in Stripe's charges, as in ISO; UGX has no decimals.
+        // HUF and TWD are two-decimal in Stripe's charges, as in ISO. UGX is ISK's case: USh
+        // 5,000 is `500000` in Stripe's API (it was read as USh 500,000 before).
         assert_eq!(iso(&STRIPE, 150_000, "HUF"), 150_000);
         assert_eq!(iso(&STRIPE, 150_000, "TWD"), 150_000);
-        assert_eq!(iso(&STRIPE, 5000, "UGX"), 5000);
+        assert_eq!(iso(&STRIPE, 500_000, "UGX"), 5000);
+        assert_eq!(STRIPE.of("UGX"), Some(2));
         // A fraction of a króna (before 2023) rounds half up, and a payment stays one.
         assert_eq!(iso(&STRIPE, 150, "ISK"), 2);
         assert_eq!(iso(&STRIPE, 149, "ISK"), 1);
@@ -363,12 +470,17 @@ mod tests {
     #[test]
     fn paddle_polar_and_lemon_squeezy_count_zero_decimal_currencies_whole() {
         for table in [&PADDLE, &POLAR, &LEMON_SQUEEZY] {
-            assert_eq!(table.of("JPY"), 0);
+            assert_eq!(table.of("JPY"), Some(0));
             assert_eq!(iso(table, 500, "JPY"), 500);
             assert_eq!(iso(table, 4900, "EUR"), 4900);
         }
         assert_eq!(iso(&PADDLE, 55_000, "KRW"), 55_000);
         assert_eq!(iso(&LEMON_SQUEEZY, 55_000, "KRW"), 55_000);
+        // Polar sells in Stripe's zero-decimal currencies, whole (CLP 5,000 is `5000`), and in
+        // ISK and UGX in hundredths, as Stripe charges them.
+        assert_eq!(iso(&POLAR, 5000, "CLP"), 5000);
+        assert_eq!(iso(&POLAR, 500_000, "UGX"), 5000);
+        assert_eq!(iso(&POLAR, 100_000, "ISK"), 1000);
     }
 
     #[test]
@@ -378,7 +490,7 @@ mod tests {
         assert!(POLAR.three.is_empty());
         assert_eq!(STRIPE.three, ["BHD", "JOD", "KWD", "OMR", "TND"]);
         // Lemon Squeezy formats TND with three decimals: ISO's count.
-        assert_eq!(LEMON_SQUEEZY.of("TND"), 3);
+        assert_eq!(LEMON_SQUEEZY.of("TND"), Some(3));
         assert_eq!(iso(&LEMON_SQUEEZY, 1250, "KWD"), 1250);
     }
 
@@ -389,7 +501,7 @@ mod tests {
         let converter = Converter(std::sync::Arc::new(
             ExchangeRates::to(Currency::Usd).with_rate("ISK", 0.0072),
         ));
-        let amount = STRIPE.to_iso(100_000, &isk);
+        let amount = iso(&STRIPE, 100_000, "ISK");
         assert_eq!(
             to_supported(Endpoint::Sale, amount, &isk, Some(&converter)).unwrap(),
             (720, Currency::Usd)

@@ -13,6 +13,7 @@ use crate::{
 };
 
 use super::currency;
+use super::refunds::RefundId;
 
 /// A verified webhook event, and what it asks of Affitor.
 ///
@@ -188,8 +189,10 @@ pub enum Action {
     Ignore(Ignored),
     /// A sale or refund event with a field this module cannot read (named), without which
     /// sending it could record the wrong amount: an amount without its currency (which the API
-    /// would take for USD), or a refund that does not say it is full and whose amount is
-    /// unreadable (which would reverse the whole commission). Nothing is sent, and
+    /// would take for USD), a refund that does not say it is full and whose amount is
+    /// unreadable (which would reverse the whole commission), or an amount in a currency whose
+    /// minor unit affitor does not know for the provider (a guess could pay a hundred times the
+    /// sale; a warning names the currency). Nothing is sent, and
     /// [`track`](ProviderEvent::track) answers 500 so that the provider keeps the event. The
     /// provider's payload changed: report it, with the event.
     Unreadable(&'static str),
@@ -338,6 +341,9 @@ pub struct Refund {
     pub currency: Option<Currency>,
     /// Why, when the provider says: a dispute's reason, for example.
     pub reason: Option<String>,
+    /// What tells this refund from the sale's others (the provider's id of the refund, or the
+    /// sale's refunded total); `None`: the event's id stands for it.
+    pub(super) identity: Option<RefundId>,
 }
 
 impl Refund {
@@ -432,9 +438,11 @@ pub enum Ignored {
     /// (`is_recurring: false`): the verifier remembers the trial in its
     /// [`PaymentState`](super::PaymentState).
     TrialStarted(String),
-    /// A delivery stored before, delivered again (the provider retried, or, for Lemon Squeezy,
-    /// which signs no timestamp, a replay): a [`PaymentState`](super::PaymentState) that stores
-    /// events remembers the deliveries it stored, and takes each once.
+    /// A delivery handled before, delivered again (the provider retried, or, for Lemon Squeezy,
+    /// which signs no timestamp, a replay): the verifier's [`PaymentState`](super::PaymentState)
+    /// remembers the deliveries it stored, and those that asked nothing but showed facts (a
+    /// trial's start, a payment's link), and takes each once: a replay never writes its facts
+    /// again over what came since (a trial paid since stays paid).
     Replayed,
 }
 

@@ -11,6 +11,7 @@ use super::payload::{
     Metadata, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient, minor_units,
     read_json, rfc3339, text,
 };
+use super::refunds::RefundId;
 use super::signature::{decode_hex, find_headers};
 use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
@@ -298,6 +299,10 @@ fn refunded(key: Option<String>, refunded: &Attributes, test_mode: bool) -> Acti
             transaction_id,
             other_transaction_id: None,
             reason: None,
+            identity: refunded
+                .refunded_amount
+                .and_then(|total| u64::try_from(total).ok())
+                .map(RefundId::Total),
             fields: RefundFields {
                 amount: "data.attributes.refunded_amount",
                 currency: "data.attributes.currency",

@@ -74,7 +74,7 @@
 //! | An amount in a currency the API does not take, and no [`CurrencyConverter`] with a rate for it: nothing is sent | `Failed`, `UnsupportedCurrency` | 500 |
 //! | A sale recorded whose commission Affitor failed to create (a redelivery would be answered 409): logged at `error`, for Affitor support | `Failed`, `CommissionNotCreated` | 200 |
 //! | Affitor refused the call (a 4xx: a wrong base URL, a redirect, an amount it does not take) | `Failed`, `Rejected` | 500 |
-//! | A sale or refund whose amount or currency cannot be read: an amount without its currency would be taken for USD, a partial refund without its amount would reverse the whole commission | `Unreadable` | 500 |
+//! | A sale or refund whose amount or currency cannot be read: an amount without its currency would be taken for USD, a partial refund without its amount would reverse the whole commission, an amount in a currency whose minor unit affitor does not know for the provider could pay a hundred times the sale (logged at `warn`, naming the currency) | `Unreadable` | 500 |
 //! | Affitor could not be reached, failed, or refused the key: a later attempt can succeed | `Failed`, retryable | 503 |
 //! | A missing, malformed, wrong or expired signature; a tampered body; a body that is not JSON or not an event | `Rejected` | 400 |
 //! | A body over the limit (1 MiB unless set) | `Rejected` | 413 |
@@ -101,7 +101,8 @@
 //! in `affitor_webhook_events_total{provider, result}`: `tracked`, `stored` (written in a
 //! an outbox), `ignored`, `kept` (answered 5xx), `refused` (400 or 413), and `attention`
 //! for what is acknowledged without its effect and needs a person (a commission not created, a
-//! refund of a sale Affitor never recorded, a won dispute, a missing field). Alert on any `attention`, and on
+//! refund of a sale Affitor never recorded, a further refund of a sale, a won dispute, a
+//! missing field). Alert on any `attention`, and on
 //! `kept` that keeps rising (a refund before its sale is kept a while, as it should be).
 //!
 //! # Partial refunds
@@ -109,9 +110,13 @@
 //! A partial refund deducts its share of the sale's commission. Affitor reverses a sale's
 //! commission once: a second refund of the same sale (a partial one, then the rest) is
 //! answered `skipped`, and the rest of the commission stays paid. Whatever the API answers,
-//! the verifier's [`PaymentState`] remembers each sale's first refund, and a second one is
-//! logged at `warn` with both events' ids and counted `attention`: adjust that commission in
-//! the Affitor dashboard.
+//! the verifier's [`PaymentState`] remembers each sale's refunds by their own identity
+//! (Stripe's refund or dispute id, or the charge's refunded total; Paddle's adjustment id; the
+//! order's refunded total for Polar and Lemon Squeezy). The same refund again, a redelivery or
+//! its twin event (Stripe's `refund.created` and `charge.refunded`, a dispute's `created` and
+//! lost `closed`, Paddle's two approved events of one adjustment), is no second refund; a
+//! further refund of the sale (or a chargeback after a refund) is logged at `warn` with the
+//! events' ids and counted `attention`, once: adjust that commission in the Affitor dashboard.
 //!
 //! # A subscription's life
 //!
@@ -136,6 +141,12 @@
 //! | downgrade credit | nothing: no payment | nothing: a `credit` adjustment | nothing: no payment | nothing: no payment |
 //!
 //! # Currencies
+//!
+//! Each provider's amounts are read as that provider counts the currency's minor units, from a
+//! table of the currencies it is known to sell in (Stripe's ISK and UGX are two-decimal in its
+//! API, ISO's have none). An amount in a currency not in the provider's table is refused, never
+//! guessed: the event is answered 500 and the provider keeps it, and a warning names the
+//! currency; update affitor (or report the currency), then resend the event.
 //!
 //! The Affitor API takes USD, EUR and VND. A sale or a partial refund in another currency is
 //! converted before it is sent, with the verifier's
@@ -274,11 +285,12 @@
 //!   waited in any queue); one in the future is accepted, as for Stripe.
 //! - Lemon Squeezy: the `X-Signature` header, the hex HMAC-SHA256 of the body keyed by the
 //!   signing secret's bytes. It signs no timestamp, so no replay window applies: a replayed
-//!   delivery is a redelivery, recorded once under its transaction id. A payment state
-//!   that stores events (an outbox) remembers the deliveries it stored (by their signature,
-//!   30 days; other providers' by their event id), and a replay is acknowledged without being
-//!   stored again ([`Ignored::Replayed`]); without one, it is sent again, and Affitor records
-//!   it once.
+//!   delivery is a redelivery, recorded once under its transaction id. The verifier's payment
+//!   state remembers the deliveries it stored (an outbox), and those that asked nothing but
+//!   showed facts (a trial's start, a payment's link), for 30 days (Lemon Squeezy's by their
+//!   signature, other providers' by their event id): a replay of one is acknowledged without
+//!   effect ([`Ignored::Replayed`]). A sale or refund sent inline is sent again, and Affitor
+//!   records it once.
 //!
 //! Each takes several secrets, so that a rotated secret and its successor are accepted
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.
@@ -338,6 +350,7 @@ mod links;
 mod paddle;
 mod payload;
 pub(crate) mod polar;
+mod refunds;
 pub(crate) mod signature;
 mod state;
 mod stripe;

@@ -11,6 +11,7 @@ use super::payload::{
     Metadata, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient, minor_units,
     read_json, rfc3339,
 };
+use super::refunds::RefundId;
 use super::signature::TimestampedHeader;
 use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
@@ -243,6 +244,8 @@ fn adjustment(adjustment: Entity) -> Action {
             transaction_id,
             other_transaction_id: None,
             reason,
+            // Both events of one adjustment name it: one refund.
+            identity: adjustment.id.map(RefundId::Refund),
             fields: RefundFields {
                 amount: "totals.total",
                 currency: "currency_code",

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::currency::Exponents;
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::event::{Action, Ignored, Refund, Sale};
+use super::refunds::RefundId;
 use crate::{
     ClickId,
     client::{Currency, SaleType},
@@ -238,6 +239,25 @@ pub(super) fn currency(code: Option<&str>) -> Option<Currency> {
     }
 }
 
+/// `amount`, as `exponents`' provider counts `currency`, in ISO 4217 minor units; `None`, with a
+/// warning naming the currency and what to do, for a currency whose minor unit the provider's
+/// table does not list: a guess could pay a hundred times the sale.
+pub(super) fn in_iso_units(exponents: &Exponents, amount: u64, currency: &Currency) -> Option<u64> {
+    let amount = exponents.to_iso(amount, currency);
+    if amount.is_none() {
+        tracing::warn!(
+            currency = %currency,
+            provider = exponents.source,
+            "webhook: an amount in {currency}, a currency whose minor unit affitor does not know \
+             for {}: nothing is sent and the provider keeps the event (500); update affitor, or \
+             report the currency at https://github.com/affitor/affitor-rs/issues, then resend \
+             the event from the provider's dashboard",
+            exponents.source
+        );
+    }
+    amount
+}
+
 /// The click id of a metadata value; `None`, with a warning, when it is not a valid click id.
 pub(super) fn click_id(value: Option<String>) -> Option<ClickId> {
     let value = value?;
@@ -298,7 +318,9 @@ impl Payment {
         let Some(currency) = currency(self.currency.as_deref()) else {
             return Action::Unreadable(fields.currency);
         };
-        let amount_cents = fields.exponents.to_iso(amount_cents, &currency);
+        let Some(amount_cents) = in_iso_units(fields.exponents, amount_cents, &currency) else {
+            return Action::Unreadable(fields.currency);
+        };
         Action::Sale(Sale {
             transaction_id,
             amount_cents,
@@ -362,13 +384,16 @@ impl Refunded {
     pub(super) fn into_action(self, refund: RefundKeys, currency_code: Option<&str>) -> Action {
         let (amount_cents, currency) = match self {
             Self::Full => (None, currency(currency_code)),
-            Self::Part(amount) => match currency(currency_code) {
-                Some(currency) => (
-                    Some(refund.fields.exponents.to_iso(amount, &currency)),
-                    Some(currency),
-                ),
-                None => return Action::Unreadable(refund.fields.currency),
-            },
+            Self::Part(amount) => {
+                let read = currency(currency_code).and_then(|currency| {
+                    let amount = in_iso_units(refund.fields.exponents, amount, &currency)?;
+                    Some((Some(amount), Some(currency)))
+                });
+                match read {
+                    Some(read) => read,
+                    None => return Action::Unreadable(refund.fields.currency),
+                }
+            }
             Self::Unreadable => return Action::Unreadable(refund.fields.amount),
         };
         Action::Refund(Refund {
@@ -377,16 +402,19 @@ impl Refunded {
             amount_cents,
             currency,
             reason: refund.reason,
+            identity: refund.identity,
         })
     }
 }
 
-/// What a refund names besides its amount: its sale's keys, its reason, and the names of the
+/// What a refund names besides its amount: its sale's keys, its reason, its identity, and the names of the
 /// provider's amount and currency fields (for the reason an event is not sent).
 pub(super) struct RefundKeys {
     pub(super) transaction_id: String,
     pub(super) other_transaction_id: Option<String>,
     pub(super) reason: Option<String>,
+    /// What tells this refund from the sale's others.
+    pub(super) identity: Option<RefundId>,
     pub(super) fields: RefundFields,
 }
 

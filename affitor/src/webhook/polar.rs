@@ -12,6 +12,7 @@ use super::payload::{
     Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, lenient,
     non_empty, parse,
 };
+use super::refunds::RefundId;
 use super::signature::{check_timestamp, find_headers};
 use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme};
 use crate::client::SaleType;
@@ -259,11 +260,15 @@ fn order_refunded(order: Order) -> Action {
         .refunded_amount
         .map(|amount| amount.saturating_add(order.refunded_tax_amount.unwrap_or(0).max(0)));
     let full = order.status.as_deref() == Some("refunded");
+    let identity = refunded
+        .and_then(|total| u64::try_from(total).ok())
+        .map(RefundId::Total);
     Refunded::of(refunded, order.total_amount.or(order.amount), full).into_action(
         RefundKeys {
             transaction_id,
             other_transaction_id: None,
             reason: None,
+            identity,
             fields: RefundFields {
                 amount: "refunded_amount",
                 currency: "currency",

@@ -41,6 +41,12 @@ pub type StateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 ///
 /// An error from any of them is answered 503, so that the provider delivers the event again.
 ///
+/// A state keeps the last value written under a key; the webhook decides what to write, and
+/// never moves a fact back: it recalls a key before writing it (a trial paid stays `paid`,
+/// whatever start is shown again; a sale's refunds are only added to), and it writes with the
+/// facts of a stored delivery, or of one that asked nothing, the fact that knows the delivery,
+/// so that its replay is acknowledged without writing them again.
+///
 /// A state on a map of your own (a real one would expire what it keeps):
 ///
 /// ```

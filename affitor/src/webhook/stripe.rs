@@ -11,6 +11,7 @@ use super::payload::{
     Metadata, Parsed, Payment, PaymentFields, RefundFields, RefundKeys, Refunded, expandable,
     lenient, parse,
 };
+use super::refunds::RefundId;
 use super::signature::TimestampedHeader;
 use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
@@ -420,11 +421,18 @@ fn charge_refunded(charge: Object, previous: Previous) -> Action {
     // A full refund is one refund of the whole charge; the last of several partial refunds
     // that add up to it is still a partial one.
     let full = charge.refunded.unwrap_or(false) && before == 0;
+    // The charge's refunds so far tell this refund from the next (its twin, `refund.created`,
+    // names the refund's own id).
+    let identity = charge
+        .amount_refunded
+        .and_then(|so_far| u64::try_from(so_far).ok())
+        .map(RefundId::Total);
     Refunded::of(this_refund, charge.amount, full).into_action(
         RefundKeys {
             transaction_id,
             other_transaction_id,
             reason: None,
+            identity,
             fields: REFUND_FIELDS,
         },
         charge.currency.as_deref(),
@@ -455,6 +463,7 @@ fn refund_created(refund: Object) -> Action {
                 transaction_id,
                 other_transaction_id,
                 reason: refund.reason,
+                identity: refund.id.map(RefundId::Refund),
                 fields: REFUND_FIELDS,
             },
             refund.currency.as_deref(),
@@ -479,6 +488,7 @@ fn dispute(dispute: Object) -> Action {
                     Some(reason) => format!("dispute: {reason}"),
                     None => "dispute".to_owned(),
                 }),
+                identity: dispute.id.map(RefundId::Dispute),
                 fields: REFUND_FIELDS,
             },
             dispute.currency.as_deref(),

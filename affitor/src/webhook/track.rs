@@ -11,6 +11,7 @@ use crate::client::{Endpoint, ErrorKind, Event, IntoEvent, Outcome, RefundOutcom
 use super::error::WebhookError;
 use super::event::{Action, Ignored, ProviderEvent, Refund, Sale};
 use super::links;
+use super::refunds::{Judged, RefundId, Refunds};
 use super::state::{Custody, Fact};
 
 /// What became of a webhook delivery, and the status to answer the provider:
@@ -113,7 +114,7 @@ const TRIAL_PAID: &str = "paid";
 /// How long a trial is remembered: longer than any trial lasts.
 const TRIAL_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
-/// How long a sale's first refund is remembered: longer than a payment can be refunded.
+/// How long a sale's refunds are remembered: longer than a payment can be refunded.
 const REFUND_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
 /// How long a stored delivery is remembered: longer than any provider redelivers (Stripe for
@@ -134,24 +135,26 @@ pub(crate) fn count(provider: &'static str, result: &'static str) {
 }
 
 /// What a delivery asks its [`PaymentState`](super::PaymentState) before anything is sent or
-/// stored: whether it was stored before, whether its subscription's trial began unpaid, and
-/// which invoice its Stripe payment intent paid. Asked in one trip.
+/// stored: whether it was stored before, what its subscription's trial is, which invoice its
+/// Stripe payment intent paid, and the refunds of its sale known before. Asked in one trip.
 #[derive(Default)]
 struct Recalled {
     replayed: bool,
-    trial_started: bool,
+    /// The trial's value: begun (`started`), or `paid` since.
+    trial: Option<String>,
     invoice: Option<String>,
-    /// The provider's id of an earlier refund event of the same sale.
-    earlier_refund: Option<String>,
+    /// The refund fact of the sale this event refunds.
+    refunds: Option<String>,
 }
 
 /// The keys of [`Recalled`], in the order they are asked.
+#[derive(Default)]
 struct Wanted {
     keys: Vec<String>,
     delivery: Option<usize>,
     trial: Option<usize>,
     invoice: Option<usize>,
-    refund: Option<usize>,
+    refunds: Option<usize>,
 }
 
 impl Wanted {
@@ -164,9 +167,9 @@ impl Wanted {
         let value = |index: Option<usize>| index.and_then(|i| values.get(i)).cloned().flatten();
         Recalled {
             replayed: value(self.delivery).is_some(),
-            trial_started: value(self.trial).as_deref() == Some(TRIAL_STARTED),
+            trial: value(self.trial),
             invoice: value(self.invoice),
-            earlier_refund: value(self.refund),
+            refunds: value(self.refunds),
         }
     }
 }
@@ -192,16 +195,15 @@ impl ProviderEvent {
     pub async fn track(&self, client: impl AsRef<Client>) -> Tracked {
         let client = client.as_ref();
         let deadline = self.tracking.deadline;
-        let mut earlier_refund = None;
-        let sent =
-            tokio::time::timeout(deadline, self.hand_over(client, &mut earlier_refund)).await;
+        let mut second_refund = None;
+        let sent = tokio::time::timeout(deadline, self.hand_over(client, &mut second_refund)).await;
         let tracked = sent.unwrap_or_else(|_| {
             Tracked::Failed(crate::Error::new(ErrorKind::Timeout).with_detail(format!(
                 "no answer within the webhook's track deadline of {deadline:?}"
             )))
         });
         self.log(&tracked);
-        let result = match (&earlier_refund, tracked.status()) {
+        let result = match (&second_refund, tracked.status()) {
             (Some(earlier), StatusCode::OK) => {
                 self.log_second_refund(earlier, &tracked);
                 "attention"
@@ -215,15 +217,14 @@ impl ProviderEvent {
     /// Recalls what the delivery needs (one trip to the payment state), then stores its sale or
     /// refund with the facts it showed (a second), or sends it and keeps those facts.
     ///
-    /// `earlier_refund` is set to the provider's id of an earlier refund of the same sale, when
-    /// this event is a refund and the payment state knows one.
-    async fn hand_over(&self, client: &Client, earlier_refund: &mut Option<String>) -> Tracked {
-        let state = &*self.tracking.state;
+    /// `second_refund` is set to the provider's ids of the events of the sale's earlier
+    /// refunds, when this event is a further refund of the sale (not the same one again).
+    async fn hand_over(&self, client: &Client, second_refund: &mut Option<String>) -> Tracked {
         let wanted = self.wanted();
         let recalled = if wanted.keys.is_empty() {
             Recalled::default()
         } else {
-            match state.recall(&wanted.keys).await {
+            match self.tracking.state.recall(&wanted.keys).await {
                 Ok(values) => wanted.read(&values),
                 Err(error) => return Tracked::Failed(error),
             }
@@ -231,54 +232,61 @@ impl ProviderEvent {
         if recalled.replayed {
             return Tracked::Ignored(Ignored::Replayed);
         }
-        earlier_refund.clone_from(&recalled.earlier_refund);
-        let mut facts = self.facts_shown();
-        // A trial's first paid invoice, a "renewal" to the provider, is the subscription's
-        // first sale.
-        let paid_trial = self.paid_trial(&recalled);
-        let event = match &self.action {
+        let facts = self.facts_shown(&recalled);
+        // What holds once the sale or refund is taken.
+        let mut once_taken = Vec::new();
+        let request = match &self.action {
             Action::Sale(sale) => {
-                let sale = match &paid_trial {
-                    Some(_) => Cow::Owned(Sale {
-                        is_recurring: false,
-                        ..sale.clone()
-                    }),
+                // A trial's first paid invoice, a "renewal" to the provider, is the
+                // subscription's first sale.
+                let sale = match self.paid_trial(&recalled) {
+                    Some(key) => {
+                        once_taken.push(Fact::new(key, TRIAL_PAID, TRIAL_KEPT));
+                        Cow::Owned(Sale {
+                            is_recurring: false,
+                            ..sale.clone()
+                        })
+                    }
                     None => Cow::Borrowed(sale),
                 };
                 sale.request_to_send(client, &self.tracking)
                     .and_then(IntoEvent::into_event)
             }
-            Action::Refund(refund) => self
-                .refund_request(refund, client, recalled.invoice)
-                .and_then(IntoEvent::into_event),
+            Action::Refund(refund) => {
+                if let Judged::New { value, second } = self.judge_refund(refund, &recalled) {
+                    once_taken.push(Fact::new(self.refund_key(refund), value, REFUND_KEPT));
+                    *second_refund = second;
+                }
+                self.refund_request(refund, client, recalled.invoice)
+                    .and_then(IntoEvent::into_event)
+            }
             Action::Ignore(why) => return self.keep(facts, Tracked::Ignored(why.clone())).await,
             Action::Unreadable(field) => return self.keep(facts, Tracked::Unreadable(field)).await,
         };
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => return self.keep(facts, Tracked::Failed(error)).await,
-        };
+        match request {
+            Ok(event) => self.store_or_send(event, client, facts, once_taken).await,
+            Err(error) => self.keep(facts, Tracked::Failed(error)).await,
+        }
+    }
+
+    /// Hands `event` to the payment state with every fact (one transaction, for a state that
+    /// stores events); or, handed back, sends it, then keeps the facts shown and, once it is
+    /// taken, those of `once_taken`.
+    async fn store_or_send(
+        &self,
+        event: Event,
+        client: &Client,
+        mut facts: Vec<Fact>,
+        once_taken: Vec<Fact>,
+    ) -> Tracked {
         let endpoint = event.endpoint();
-        let mut once_taken = Vec::new();
-        if let Some(key) = &paid_trial {
-            once_taken.push(Fact::new(key.clone(), TRIAL_PAID, TRIAL_KEPT));
-        }
-        if let Action::Refund(refund) = &self.action
-            && recalled.earlier_refund.is_none()
-        {
-            once_taken.push(Fact::new(
-                self.refund_key(refund),
-                self.id.as_str(),
-                REFUND_KEPT,
-            ));
-        }
-        let stored_facts: Vec<Fact> = facts
+        let stored: Vec<Fact> = facts
             .iter()
+            .chain(&once_taken)
             .cloned()
-            .chain(once_taken.iter().cloned())
             .chain(self.delivery_fact())
             .collect();
-        match state.store(event, &stored_facts).await {
+        match self.tracking.state.store(event, &stored).await {
             Ok(Custody::Stored) => Tracked::Stored(endpoint),
             Ok(Custody::Returned(event)) => {
                 let tracked = self.send(&event, client).await;
@@ -293,40 +301,37 @@ impl ProviderEvent {
 
     /// What the payment state is asked before the event is handled.
     fn wanted(&self) -> Wanted {
-        let mut wanted = Wanted {
-            keys: Vec::new(),
-            delivery: None,
-            trial: None,
-            invoice: None,
-            refund: None,
-        };
+        let mut wanted = Wanted::default();
         if let Some(fact) = self.delivery_fact() {
             wanted.delivery = wanted.push(fact.key);
         }
-        if let Action::Sale(Sale {
-            is_recurring: true,
-            subscription_id: Some(subscription),
-            ..
-        }) = &self.action
-        {
-            wanted.trial = wanted.push(self.trial_key(subscription));
-        }
-        if let Action::Refund(refund) = &self.action
-            && refund.other_transaction_id.is_none()
-            && self.tracking.provider == <super::Stripe as super::Provider>::NAME
-            && refund.transaction_id.starts_with("pi_")
-        {
-            wanted.invoice = wanted.push(links::key(&refund.transaction_id));
-        }
-        if let Action::Refund(refund) = &self.action {
-            wanted.refund = wanted.push(self.refund_key(refund));
+        match &self.action {
+            Action::Sale(Sale {
+                is_recurring: true,
+                subscription_id: Some(subscription),
+                ..
+            })
+            | Action::Ignore(Ignored::TrialStarted(subscription)) => {
+                wanted.trial = wanted.push(self.trial_key(subscription));
+            }
+            Action::Refund(refund) => {
+                if refund.other_transaction_id.is_none()
+                    && self.tracking.provider == <super::Stripe as super::Provider>::NAME
+                    && refund.transaction_id.starts_with("pi_")
+                {
+                    wanted.invoice = wanted.push(links::key(&refund.transaction_id));
+                }
+                wanted.refunds = wanted.push(self.refund_key(refund));
+            }
+            _ => {}
         }
         wanted
     }
 
     /// The facts the event showed, kept whatever becomes of its sale or refund: the Stripe
-    /// payment intent → invoice links, and a trial's start.
-    fn facts_shown(&self) -> Vec<Fact> {
+    /// payment intent → invoice links, and a trial's start, unless the trial is paid since (a
+    /// late redelivery of its start, or a replay, never makes its next renewal a first sale).
+    fn facts_shown(&self, recalled: &Recalled) -> Vec<Fact> {
         let mut facts: Vec<Fact> = self
             .links
             .iter()
@@ -338,7 +343,9 @@ impl ProviderEvent {
                 )
             })
             .collect();
-        if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action {
+        if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action
+            && recalled.trial.as_deref() != Some(TRIAL_PAID)
+        {
             facts.push(Fact::new(
                 self.trial_key(subscription),
                 TRIAL_STARTED,
@@ -348,8 +355,8 @@ impl ProviderEvent {
         facts
     }
 
-    /// The fact a stored delivery is known by, so that its redelivery is acknowledged without
-    /// being stored again: its provider's delivery id (Lemon Squeezy: its signature), or the
+    /// The fact a delivery is known by, so that its redelivery is acknowledged without being
+    /// stored or sent again: its provider's delivery id (Lemon Squeezy: its signature), or the
     /// provider's id of the event.
     fn delivery_fact(&self) -> Option<Fact> {
         let key = match (&self.delivery, self.id.is_empty()) {
@@ -368,12 +375,14 @@ impl ProviderEvent {
                 is_recurring: true,
                 subscription_id: Some(subscription),
                 ..
-            }) if recalled.trial_started => Some(self.trial_key(subscription)),
+            }) if recalled.trial.as_deref() == Some(TRIAL_STARTED) => {
+                Some(self.trial_key(subscription))
+            }
             _ => None,
         }
     }
 
-    /// The key the first refund of a sale is remembered under.
+    /// The key the refunds of a sale are remembered under.
     fn refund_key(&self, refund: &Refund) -> String {
         format!(
             "refund:{}:{}",
@@ -381,9 +390,20 @@ impl ProviderEvent {
         )
     }
 
-    /// A second refund of one sale: the API may answer it without a further reversal (a
+    /// What `refund` is to the refunds of its sale known before: the same again, or a new one
+    /// (and then whether it is a further refund of the sale). A refund whose event names no
+    /// identity of its own is known by the event's id.
+    fn judge_refund(&self, refund: &Refund, recalled: &Recalled) -> Judged {
+        let identity = refund
+            .identity
+            .clone()
+            .unwrap_or_else(|| RefundId::Refund(self.id.clone()));
+        Refunds::read(recalled.refunds.as_deref().unwrap_or_default()).judge(&identity, &self.id)
+    }
+
+    /// A further refund of one sale: the API may answer it without a further reversal (a
     /// partial refund, then a full one, leaves the rest of the commission paid), so it is
-    /// counted `attention` and warned with both events' ids, whatever the API answered.
+    /// counted `attention` and warned with the events' ids, whatever the API answered.
     fn log_second_refund(&self, earlier: &str, tracked: &Tracked) {
         let transaction_id = match &self.action {
             Action::Refund(refund) => refund.transaction_id.as_str(),
@@ -391,7 +411,7 @@ impl ProviderEvent {
         };
         tracing::warn!(
             id = self.id,
-            earlier_refund_id = earlier,
+            earlier_refunds = earlier,
             transaction_id,
             ?tracked,
             "webhook: a second refund of the same sale: Affitor reverses a sale's commission \
@@ -408,9 +428,16 @@ impl ProviderEvent {
 
     /// Keeps `facts` in the payment state, and answers `tracked`; or, when they cannot be kept,
     /// a failure, so that the provider delivers the event again and they are kept then.
-    async fn keep(&self, facts: Vec<Fact>, tracked: Tracked) -> Tracked {
+    ///
+    /// A delivery that asks nothing of Affitor and shows facts (a trial's start, a payment's
+    /// link) is remembered with them, as a stored one is: its redelivery is acknowledged, and
+    /// never writes them again over what came since.
+    async fn keep(&self, mut facts: Vec<Fact>, tracked: Tracked) -> Tracked {
         if facts.is_empty() {
             return tracked;
+        }
+        if matches!(tracked, Tracked::Ignored(_)) {
+            facts.extend(self.delivery_fact());
         }
         match self.tracking.state.remember(&facts).await {
             Ok(()) => tracked,

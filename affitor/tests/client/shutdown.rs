@@ -15,7 +15,14 @@ use affitor_mock::{Fault, MockServer, RefundStatus};
 async fn shutdown_delivers_1000_queued_events_then_refuses_new_ones() {
     let mock = MockServer::start().await.unwrap();
     let click_id = mock.click("partner");
-    let client = patient_client(&mock);
+    // Each request waits for its answer however loaded the machine: a timeout's retry would be a
+    // second request of the sale (answered 409, so recorded once), and the count below exact.
+    let client = mock
+        .client_builder()
+        .retry(patient_retries())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
 
     let sales = ids("in_flush", 1000);
     queue_sales(&client, &click_id, sales.clone());

@@ -157,3 +157,65 @@ fn lemon_squeezy_reads_zero_and_three_decimal_currencies_as_iso_counts_them() {
     assert_eq!(lemon_squeezy_sale("KWD", 12_500), read(12_500, "KWD"));
     assert_eq!(lemon_squeezy_sale("ISK", 1000), read(1000, "ISK"));
 }
+
+/// Polar sells in Stripe's zero-decimal currencies (its table was yen alone): CLP 5,000 is
+/// `5000`, read whole, not as 50 pesos.
+#[test]
+fn polar_reads_every_zero_decimal_currency_whole() {
+    assert_eq!(polar_sale("clp", 5000), read(5000, "CLP"));
+    assert_eq!(polar_sale("krw", 55_000), read(55_000, "KRW"));
+    // UGX and ISK in hundredths, as Stripe charges them.
+    assert_eq!(polar_sale("ugx", 500_000), read(5000, "UGX"));
+}
+
+/// A currency whose minor unit a provider's table does not list is refused, not guessed as
+/// two-decimal: a wrong guess pays a hundred times the sale (or a hundredth), a refusal costs
+/// the provider one more delivery. The event is unreadable (500: the provider keeps it),
+/// nothing is sent, and a warning names the currency and what to do.
+#[tokio::test(flavor = "current_thread")]
+async fn an_amount_in_a_currency_the_provider_table_does_not_list_is_refused() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("warn");
+    // A currency Paddle does not sell in, and one that does not exist.
+    for code in ["KWD", "XYZ"] {
+        let event = changed::<Paddle>(
+            PADDLE_SECRET,
+            SignedWebhook::paddle,
+            "paddle/transaction.completed.json",
+            |event| event["data"]["currency_code"] = json!(code),
+        );
+        assert_eq!(
+            event.action,
+            Action::Unreadable("currency_code"),
+            "{code}: {event:?}"
+        );
+    }
+    let logged = logs.text();
+    assert!(logged.contains("an amount in KWD"), "{logged}");
+    assert!(
+        logged.contains("minor unit affitor does not know"),
+        "{logged}"
+    );
+    assert!(logged.contains("update affitor"), "{logged}");
+
+    // Tracked: answered 500, nothing sent; a partial refund in it too.
+    let (mock, client) = setup().await;
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, stripe_session("iqd", 12_500).to_string());
+    let tracked = stripe()
+        .track(&client, signed.headers(), signed.body())
+        .await;
+    assert!(
+        matches!(tracked, Tracked::Unreadable("currency")),
+        "{tracked:?}"
+    );
+    assert_eq!(tracked.status(), 500);
+    let mut refund: Value =
+        serde_json::from_str(&fixture("stripe/charge.refunded.partial.json")).unwrap();
+    refund["data"]["object"]["currency"] = json!("iqd");
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, refund.to_string());
+    let event = stripe().verify(signed.headers(), signed.body()).unwrap();
+    assert_eq!(event.action, Action::Unreadable("currency"));
+    assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+}

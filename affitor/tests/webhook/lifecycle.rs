@@ -72,16 +72,28 @@ impl Endpoints {
 
     /// Every provider's event at `moment`.
     fn at(&self, moment: Moment) -> Vec<(&'static str, ProviderEvent)> {
+        self.at_again(moment, 0)
+    }
+
+    /// Every provider's event at the `nth` moment of its kind (a later renewal): an event of
+    /// its own, whose provider's id differs, as each of a provider's events has its own.
+    fn at_again(&self, moment: Moment, nth: u32) -> Vec<(&'static str, ProviderEvent)> {
+        let id = format!("{moment:?}{nth}");
         vec![
-            ("Stripe", self.stripe_at(moment)),
-            ("Paddle", self.paddle_at(moment)),
+            ("Stripe", self.stripe_event(moment, &id)),
+            ("Paddle", self.paddle_event(moment, &id)),
             ("Polar", self.polar_at(moment)),
-            ("Lemon Squeezy", self.lemon_squeezy_at(moment)),
+            ("Lemon Squeezy", self.lemon_squeezy_event(moment, &id)),
         ]
     }
 
     fn stripe_at(&self, moment: Moment) -> ProviderEvent {
+        self.stripe_event(moment, &format!("{moment:?}0"))
+    }
+
+    fn stripe_event(&self, moment: Moment, id: &str) -> ProviderEvent {
         let body = edit("stripe/invoice.paid.basil.json", |event| {
+            event["id"] = json!(format!("evt_lifecycle_{id}"));
             let invoice = &mut event["data"]["object"];
             invoice["billing_reason"] = json!(match moment {
                 Moment::TrialStart | Moment::First => "subscription_create",
@@ -96,8 +108,9 @@ impl Endpoints {
         self.stripe.verify(signed.headers(), signed.body()).unwrap()
     }
 
-    fn paddle_at(&self, moment: Moment) -> ProviderEvent {
+    fn paddle_event(&self, moment: Moment, id: &str) -> ProviderEvent {
         let body = edit("paddle/transaction.completed.json", |event| {
+            event["event_id"] = json!(format!("evt_lifecycle_{id}"));
             let transaction = &mut event["data"];
             transaction["subscription_id"] = json!("sub_01lifecycle");
             transaction["origin"] = json!(match moment {
@@ -131,8 +144,8 @@ impl Endpoints {
         self.polar.verify(signed.headers(), signed.body()).unwrap()
     }
 
-    fn lemon_squeezy_at(&self, moment: Moment) -> ProviderEvent {
-        let body = match moment {
+    fn lemon_squeezy_event(&self, moment: Moment, id: &str) -> ProviderEvent {
+        let mut body = match moment {
             Moment::TrialStart | Moment::First => {
                 edit("lemonsqueezy/order_created.subscription.json", |event| {
                     // The subscription its invoices name.
@@ -151,6 +164,10 @@ impl Endpoints {
                 })
             }
         };
+        // Lemon Squeezy's deliveries are known by their signature: an event of its own differs.
+        let mut event: Value = serde_json::from_str(&body).unwrap();
+        event["meta"]["webhook_id"] = json!(format!("lifecycle_{id}"));
+        body = event.to_string();
         let signed = SignedWebhook::lemon_squeezy(LEMON_SECRET, body);
         self.lemon_squeezy
             .verify(signed.headers(), signed.body())
@@ -222,11 +239,13 @@ async fn the_first_payment_after_a_trial_is_the_first_sale_on_every_provider() {
             .cloned()
             .unwrap_or(json!(false))
     };
-    let (trials, renewals) = (
+    let (trials, renewals, next) = (
         endpoints.at(Moment::TrialStart),
         endpoints.at(Moment::Renewal),
+        endpoints.at_again(Moment::Renewal, 1),
     );
-    for (n, ((provider, trial), (_, renewal))) in trials.iter().zip(&renewals).enumerate() {
+    let events = trials.iter().zip(&renewals).zip(&next);
+    for (n, (((provider, trial), (_, renewal)), (_, next))) in events.enumerate() {
         assert_eq!(trial.track(&client).await.status(), 200, "{provider}");
         assert_eq!(renewal.track(&client).await.status(), 200, "{provider}");
         assert_eq!(
@@ -234,11 +253,55 @@ async fn the_first_payment_after_a_trial_is_the_first_sale_on_every_provider() {
             json!(false),
             "{provider}: the trial's first payment"
         );
-        renewal.track(&client).await;
+        next.track(&client).await;
         assert_eq!(
             sent(2 * n + 1),
             json!(true),
             "{provider}: a renewal after it"
         );
+    }
+}
+
+/// A trial paid stays paid. Its start delivered again (the provider's retry, or a replayed
+/// Lemon Squeezy body, which signs no timestamp) is a delivery handled before, acknowledged
+/// without effect; the same start shown by another event (Stripe sends `invoice.paid` and its
+/// twin `invoice.payment_succeeded`) finds the trial paid. Either way the next renewal is a
+/// renewal, never a second first sale.
+#[tokio::test]
+async fn a_paid_trial_never_moves_back_to_started() {
+    let (mock, client) = super::tracked::setup().await;
+    let endpoints = Endpoints::new(true);
+    let last_sent = || {
+        let sales = mock.requests_to(Endpoint::Sale);
+        let last = sales.last().unwrap();
+        last.body
+            .get("is_recurring")
+            .cloned()
+            .unwrap_or(json!(false))
+    };
+    let (starts, shown_again) = (
+        endpoints.at(Moment::TrialStart),
+        endpoints.at_again(Moment::TrialStart, 1),
+    );
+    let (paid, next) = (
+        endpoints.at(Moment::Renewal),
+        endpoints.at_again(Moment::Renewal, 1),
+    );
+    let events = starts.iter().zip(&shown_again).zip(paid.iter().zip(&next));
+    for (((provider, start), (_, shown_again)), ((_, paid), (_, next))) in events {
+        assert_eq!(start.track(&client).await.status(), 200, "{provider}");
+        assert_eq!(paid.track(&client).await.status(), 200, "{provider}");
+        assert_eq!(last_sent(), json!(false), "{provider}: the first sale");
+
+        let redelivered = start.track(&client).await;
+        assert!(
+            matches!(redelivered, Tracked::Ignored(Ignored::Replayed)),
+            "{provider}: {redelivered:?}"
+        );
+        let twin = shown_again.track(&client).await;
+        assert_eq!(twin.status(), 200, "{provider}: {twin:?}");
+
+        assert_eq!(next.track(&client).await.status(), 200, "{provider}");
+        assert_eq!(last_sent(), json!(true), "{provider}: a renewal");
     }
 }

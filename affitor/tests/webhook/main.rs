@@ -97,3 +97,5 @@ mod kept;
 mod lifecycle;
 
 mod currencies;
+
+mod alarms;

@@ -60,12 +60,13 @@ pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
     for provider in &env.webhooks.demo {
         println!(
             "{} is unset: on the local stand-in, /webhooks/{provider} verifies with a demo \
-             secret; a sample sale (then `refund`) as the user of the signup above (its userId):\n  \
-             affitor trigger {} sale --to http://{listening}/webhooks/{provider} --secret {} \
-             --customer-key USER_ID --click-id {DEMO_CLICK_ID}",
+             secret; a sample sale (then `refund`) as the user of the signup above (its userId), \
+             of the provider's test mode (`--live` for a live one):\n  \
+             echo {} | affitor trigger {} sale --to http://{listening}/webhooks/{provider} \
+             --secret-file - --customer-key USER_ID --click-id {DEMO_CLICK_ID}",
             provider.secret_variable(),
-            provider.webhook_provider(),
             provider.demo_secret(),
+            provider.webhook_provider(),
         );
     }
 }

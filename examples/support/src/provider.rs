@@ -51,7 +51,7 @@ impl PaymentProvider {
     }
 
     /// The secret of the environment (the first, during a rotation), else the demo one (and
-    /// `true`): what to sign a sample event with (`affitor trigger --secret`).
+    /// `true`): what to sign a sample event with (`affitor trigger --secret-file -`).
     pub fn secret(self) -> (String, bool) {
         let value = std::env::var(self.secret_variable()).unwrap_or_default();
         match value

@@ -1,11 +1,71 @@
-//! TLS to Postgres: what to do when the server's certificate is refused.
+//! TLS to Postgres: the modes refused, the connections warned about, and what to do when the
+//! server's certificate is refused.
 //!
 //! sqlx makes the connection (rustls, with its aws-lc-rs provider: the one reqwest links for
-//! the client): `sslmode` and `sslrootcert` come from the location, and without `sslrootcert`
-//! a `verify-ca` or `verify-full` connection trusts the public web's CAs (`webpki-roots`).
-//! Its errors say what failed; this adds what to do.
+//! the client): `sslmode` and `sslrootcert` come from the location. Its root store is always
+//! the public web's CAs (`webpki-roots`) plus `sslrootcert`'s, and its `verify-ca` forgives any
+//! host name: a mode whose verification libpq confines to `sslrootcert` is refused rather than
+//! run weaker than its name ([`refused`]). Its errors say what failed; [`explain`] adds what to
+//! do, never a weaker mode.
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+/// Why the outbox refuses `options`'s TLS settings, or `None`: the modes in which libpq
+/// verifies the server against `sslrootcert` alone, which sqlx 0.9 cannot confine to it.
+/// `root_cert`: whether `sslrootcert` (or `PGSSLROOTCERT`) is set.
+pub(crate) fn refused(options: &PgConnectOptions, root_cert: bool) -> Option<String> {
+    const INSTEAD: &str = "use sslmode=verify-full with sslrootcert set to your CA's file, and \
+                           connect with a host name the server's certificate names";
+    match options.get_ssl_mode() {
+        PgSslMode::VerifyCa => Some(format!(
+            "sslmode=verify-ca cannot be run as libpq runs it: its Postgres driver (sqlx 0.9, \
+             rustls) trusts the public web's CAs beside sslrootcert and checks no host name, so \
+             any publicly issued certificate, for any domain, would pass — {INSTEAD}"
+        )),
+        PgSslMode::Require if root_cert => Some(format!(
+            "sslmode=require with sslrootcert verifies the server against that file in libpq \
+             (as verify-ca does), which its Postgres driver (sqlx 0.9) cannot confine to it and \
+             would not verify at all — {INSTEAD}"
+        )),
+        _ => None,
+    }
+}
+
+/// What to warn of a connection to another machine below `verify-full`, or `None` (a
+/// verified connection, or one to this machine: a loopback address or a Unix socket).
+pub(crate) fn weakness(options: &PgConnectOptions) -> Option<String> {
+    let host = options.get_host();
+    let local = options.get_socket().is_some()
+        || host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let (mode, what) = match options.get_ssl_mode() {
+        PgSslMode::VerifyFull => return None,
+        _ if local => return None,
+        PgSslMode::Disable => ("disable", "the connection is plain text"),
+        mode @ (PgSslMode::Allow | PgSslMode::Prefer) => (
+            if matches!(mode, PgSslMode::Allow) {
+                "allow"
+            } else {
+                "prefer"
+            },
+            "a machine on the path can strip TLS, then read every event and the password \
+             (sqlx sends it in clear text when the server asks for it)",
+        ),
+        PgSslMode::Require => (
+            "require",
+            "encrypted, but the server is not verified: a machine on the path can pose as it",
+        ),
+        PgSslMode::VerifyCa => ("verify-ca", "the server's host name is not checked"),
+    };
+    Some(format!(
+        "the Postgres connection to `{host}` runs at sslmode={mode}: {what} — set \
+         sslmode=verify-full and sslrootcert to your CA's file"
+    ))
+}
 
 /// `error`, when the TLS connection failed, with what to do about it: a [`sqlx::Error::Tls`]
 /// whose text ends with the advice, and whose source's source is sqlx's own error (a TLS
@@ -39,15 +99,14 @@ pub(crate) fn explain(error: sqlx::Error, options: &PgConnectOptions) -> sqlx::E
     } else if text.contains("NotValidForName") {
         format!(
             "the server's certificate does not name the host `{}`: connect with a host name the \
-             certificate names (sslmode=verify-full checks it), or use sslmode=verify-ca to check \
-             the CA only",
+             certificate names (sslmode=verify-full checks it), or have the server's \
+             certificate name this host",
             options.get_host()
         )
     } else if matches!(error, sqlx::Error::Tls(_)) || text.contains("certificate") {
         "the server's certificate is not signed by a CA this outbox trusts: set sslrootcert to \
          the file of the CA that signed it (your provider's CA bundle; without sslrootcert only \
-         the public web's CAs are trusted), or use sslmode=require to encrypt without verifying \
-         the server"
+         the public web's CAs are trusted)"
             .to_owned()
     } else {
         return error;
@@ -135,7 +194,58 @@ mod tests {
         )
         .to_string();
         assert!(text.contains("`db.internal`"), "{text}");
-        assert!(text.contains("verify-ca"), "{text}");
+    }
+
+    /// No advice points to a weaker mode than the one that failed.
+    #[test]
+    fn no_advice_points_to_a_weaker_mode() {
+        for refusal in [
+            "invalid peer certificate: NotValidForName",
+            "invalid peer certificate: UnknownIssuer",
+        ] {
+            let error = sqlx::Error::Tls(refusal.into());
+            let text =
+                explain(error, &options("postgres://db/shop?sslmode=verify-full")).to_string();
+            for weaker in ["verify-ca", "require", "prefer", "disable"] {
+                assert!(!text.contains(weaker), "{text}");
+            }
+        }
+    }
+
+    /// The modes libpq confines to sslrootcert are refused, saying what to use instead.
+    #[test]
+    fn modes_sqlx_cannot_confine_to_sslrootcert_are_refused() {
+        let verify_ca = options("postgres://db/shop?sslmode=verify-ca");
+        let reason = super::refused(&verify_ca, true).expect("refused");
+        assert!(reason.contains("verify-full with sslrootcert"), "{reason}");
+        assert!(super::refused(&verify_ca, false).is_some());
+        let require = options("postgres://db/shop?sslmode=require");
+        assert!(super::refused(&require, true).is_some());
+        assert!(super::refused(&require, false).is_none());
+        let full = options("postgres://db/shop?sslmode=verify-full");
+        assert!(super::refused(&full, true).is_none());
+    }
+
+    /// Another machine below verify-full is warned about; this machine is not.
+    #[test]
+    fn a_remote_host_below_verify_full_is_warned_about() {
+        for url in [
+            "postgres://db.internal/shop",
+            "postgres://10.0.0.5/shop?sslmode=require",
+            "postgres://db/shop?sslmode=disable",
+        ] {
+            let warning = super::weakness(&options(url)).expect(url);
+            assert!(warning.contains("verify-full"), "{warning}");
+        }
+        for url in [
+            "postgres://db.internal/shop?sslmode=verify-full",
+            "postgres://localhost/shop",
+            "postgres://127.0.0.1/shop?sslmode=disable",
+            "postgres://[::1]/shop",
+            "postgres:///shop?host=/var/run/postgresql",
+        ] {
+            assert_eq!(super::weakness(&options(url)), None, "{url}");
+        }
     }
 
     #[test]

@@ -124,8 +124,6 @@ pub(super) fn create_tables(connection: &rusqlite::Connection) -> rusqlite::Resu
 /// `None` when they are current (or ahead: every version only adds); else what is wrong and
 /// what to do. For an outbox opened with `migrate(false)`, which must leave the file as it is.
 pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
-    use rusqlite::OpenFlags;
-
     const FIX: &str = "an outbox opened with `migrate(true)` (the default: the app's, at its \
                        start) creates them and brings them up to date; this one, opened with \
                        `migrate(false)`, changes nothing";
@@ -134,14 +132,7 @@ pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
             "there is no file there, so no outbox tables either — {FIX}"
         )));
     }
-    // Opened as `connect` opens it, but never created, and without its settings (WAL is the
-    // file's own: setting it would write).
-    let connection = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let connection = open_to_look(path)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
     let present = layout(&connection)?;
     if !present
@@ -163,6 +154,33 @@ pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
         "its outbox tables are an earlier version's (without {}) — {FIX}",
         lacking.join(", ")
     )))
+}
+
+/// A connection that only reads the file at `path` and writes nothing beside it: read-only,
+/// and immutable when no `-wal` file is beside it (a WAL-mode file read otherwise gets its
+/// `-wal` and `-shm` created). With a `-wal` there (an outbox that is open, or was killed),
+/// it is read with the WAL, whose files are already there.
+fn open_to_look(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if Path::new(&wal).exists() {
+        return rusqlite::Connection::open_with_flags(path, flags);
+    }
+    // A URI's path escapes `%`, `?` and `#`, which a file name may hold.
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    rusqlite::Connection::open_with_flags(uri, flags)
 }
 
 /// The outbox's tables and indexes in `connection`'s database, by name, and their columns

@@ -353,3 +353,36 @@ fn the_partner_buckets_stay_bounded_whatever_the_codes() {
     );
     assert!(state.recent.len() <= MAX_ENTRIES, "{}", state.recent.len());
 }
+
+/// A probe of a refused code spends what a visit's call does of the shared bounds (the
+/// partner's bucket and the total, not the share kept for real codes), never an address's:
+/// a flood of invented codes cannot double the calls the limit lets through.
+#[test]
+fn a_probe_spends_the_partners_and_the_totals_clicks() {
+    let limiter = Limiter::default();
+    let limit = ClickLimit::default()
+        .per_partner(2, Duration::from_secs(3600))
+        .total(100, Duration::from_secs(3600));
+    let start = Instant::now();
+    assert!(limiter.admit_probe(&limit, "ghost", start));
+    assert!(limiter.admit_probe(&limit, "ghost", start));
+    assert!(
+        !limiter.admit_probe(&limit, "ghost", start),
+        "the partner's bucket is spent"
+    );
+    // The visits of that code meet the same empty bucket; an address's own is untouched.
+    assert_eq!(
+        limiter.check(&limit, address(1), "ghost", start),
+        Some(Skip::RateLimited)
+    );
+    assert_eq!(limiter.check(&limit, address(1), "other", start), None);
+    // The total's half kept for real codes is not the probes' to spend.
+    let small = ClickLimit::default().total(3, Duration::from_secs(3600));
+    let limiter = Limiter::default();
+    assert!(limiter.admit_probe(&small, "a", start));
+    assert!(limiter.admit_probe(&small, "b", start));
+    assert!(
+        !limiter.admit_probe(&small, "c", start),
+        "the last click is kept"
+    );
+}

@@ -211,7 +211,8 @@ impl SaleRequest {
         self
     }
 
-    /// Extra data stored with the sale (`additional_data`).
+    /// Extra data stored with the sale (`additional_data`). A `test_mode` of its own is left out
+    /// of a live call: [`test_mode`](Self::test_mode) and the client's decide.
     ///
     /// ```
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {

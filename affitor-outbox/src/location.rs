@@ -1,0 +1,468 @@
+//! Where an outbox is: a location parsed once, as the database reads it, and shown from what
+//! was parsed with its secrets left out.
+//!
+//! A Postgres URL's query parameters are checked before sqlx sees them: sqlx 0.9 logs the value
+//! of a parameter it does not know at WARN, so such a parameter never reaches it.
+
+use crate::error::OutboxError;
+
+/// What a location names: a Postgres database or a SQLite file.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// A Postgres URL or `key=value` connection string.
+    Postgres(Postgres),
+    /// A SQLite file's path, without its `sqlite:` prefix.
+    Sqlite(String),
+}
+
+/// A Postgres location, parsed.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Postgres {
+    /// The URL to hand sqlx (its scheme in lower case, the parameters sqlx would ignore left
+    /// out), or `None` for a `key=value` string.
+    url: Option<String>,
+    /// The parameters, decoded: a URL's query, or a connection string's pairs.
+    params: Pairs,
+    /// The location as logs and errors show it.
+    shown: String,
+}
+
+/// Parameters, in the order written: each key and its value, decoded.
+type Pairs = Vec<(String, String)>;
+
+/// The parameters sqlx 0.9 reads from a URL's query, as it spells them.
+const SQLX_URL_KEYS: [&str; 17] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+];
+
+/// The `key=value` keys the outbox hands sqlx (in any case).
+const KEY_VALUE_KEYS: [&str; 11] = [
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "application_name",
+];
+
+/// The libpq keys that make a text a `key=value` connection string.
+const LIBPQ_KEYS: [&str; 6] = ["host", "hostaddr", "dbname", "user", "port", "password"];
+
+impl Location {
+    /// Reads `location`: Postgres (a `postgres://` or `postgresql://` URL, or a libpq
+    /// `key=value` string), a `sqlite:` location, a location with any other scheme (refused),
+    /// or a path.
+    pub(crate) fn parse(location: &str) -> Result<Self, OutboxError> {
+        let location = location.trim();
+        if let Some(rest) = strip_prefix_ignore_case(location, "postgres://")
+            .or_else(|| strip_prefix_ignore_case(location, "postgresql://"))
+        {
+            let scheme = &location[..location.len() - rest.len() - 3];
+            return Postgres::from_url(&scheme.to_ascii_lowercase(), rest).map(Self::Postgres);
+        }
+        if let Some(path) = strip_prefix_ignore_case(location, "sqlite://")
+            .or_else(|| strip_prefix_ignore_case(location, "sqlite:"))
+        {
+            return Ok(Self::Sqlite(path.to_owned()));
+        }
+        if let Some((scheme, rest)) = location.split_once("://")
+            && is_scheme(scheme)
+        {
+            // Shown as far as no parser's reading of it can hold a password: the host alone.
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            let host = host.split(['/', '?', '#']).next().unwrap_or_default();
+            return Err(OutboxError::UnknownLocation {
+                location: format!("{scheme}://{host}"),
+            });
+        }
+        match key_values(location) {
+            Ok(pairs) if is_connection_string(&pairs) => {
+                Ok(Self::Postgres(Postgres::from_pairs(pairs)?))
+            }
+            Ok(pairs) if starts_with_libpq_key(location) => Err(invalid(
+                show_pairs(&pairs),
+                "the `key=value` connection string has a key libpq does not spell so: keys \
+                 are letters, digits and `_`, unencoded",
+            )),
+            Err((pairs, reason)) if starts_with_libpq_key(location) => Err(invalid(
+                format!("{} …", show_pairs(&pairs)).trim_start().to_owned(),
+                format!("the `key=value` connection string does not parse: {reason}"),
+            )),
+            _ => Ok(Self::Sqlite(location.to_owned())),
+        }
+    }
+
+    /// The location as logs and errors show it: every secret left out.
+    pub(crate) fn shown(&self) -> &str {
+        match self {
+            Self::Postgres(postgres) => &postgres.shown,
+            Self::Sqlite(path) => path,
+        }
+    }
+}
+
+impl Postgres {
+    /// A URL, `rest` what follows `scheme://`: its user info ends where sqlx's parser ends it,
+    /// at the first `/`, `?` or `#`; an `@` after that is a password's, unencoded, and refused.
+    fn from_url(scheme: &str, rest: &str) -> Result<Self, OutboxError> {
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        if tail.contains('@') {
+            let host = rest.rsplit_once('@').map_or("", |(_, host)| host);
+            return Err(invalid(
+                format!("{scheme}://***@{host}"),
+                "the URL's user info holds a `/`, `?` or `#`: percent-encode them in the user \
+                 name and password (`/` as %2F, `?` as %3F, `#` as %23, `@` as %40)",
+            ));
+        }
+        let (user_info, host) = match authority.rsplit_once('@') {
+            Some((user_info, host)) => (Some(user_info), host),
+            None => (None, authority),
+        };
+        let tail = tail.split('#').next().unwrap_or_default();
+        let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+        let (params, query, shown_query) = read_query(query);
+        let user = user_info.map(|info| info.split_once(':').map_or(info, |(user, _)| user));
+        let shown_user = match user_info {
+            Some(info) if info.contains(':') => format!("{}:***@", user.unwrap_or_default()),
+            Some(info) => format!("{info}@"),
+            None => String::new(),
+        };
+        let shown = format!("{scheme}://{shown_user}{host}{path}{shown_query}");
+        check_unknown(
+            &shown,
+            params.iter().map(|(key, _)| key.as_str()),
+            sqlx_reads,
+        )?;
+        Ok(Self {
+            url: Some(format!("{scheme}://{authority}{path}{query}")),
+            params,
+            shown,
+        })
+    }
+
+    /// A `key=value` connection string's pairs.
+    fn from_pairs(pairs: Pairs) -> Result<Self, OutboxError> {
+        let shown = show_pairs(&pairs);
+        if let Some((key, _)) = pairs.iter().find(|(_, value)| holds_secret(value)) {
+            return Err(invalid(
+                shown,
+                format!(
+                    "the value of `{key}` holds a password: pairs are separated by spaces, as \
+                     libpq reads them (`host=db dbname=shop password=...`), not by `;`"
+                ),
+            ));
+        }
+        let known = |key: &str| KEY_VALUE_KEYS.contains(&key.to_ascii_lowercase().as_str());
+        check_unknown(&shown, pairs.iter().map(|(key, _)| key.as_str()), known)?;
+        Ok(Self {
+            url: None,
+            params: pairs,
+            shown,
+        })
+    }
+
+    /// The URL to hand sqlx, or `None` for a `key=value` string ([`Postgres::params`]).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// The parameters, decoded, in the order written.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
+    /// The value of the last parameter that sets libpq's `key` (`sslrootcert`, which a URL
+    /// may write `ssl-root-cert` or `ssl-ca`), or `None`.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(name, _)| canonical(name) == key)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A URL's query: its parameters decoded; the query to hand sqlx (`?` and the parameters it
+/// reads, as written, or nothing); and the query as shown, each secret's value as `***`.
+fn read_query(query: &str) -> (Pairs, String, String) {
+    let mut params = Vec::new();
+    let mut kept = Vec::new();
+    let mut shown = Vec::new();
+    for segment in query.split('&').filter(|segment| !segment.is_empty()) {
+        let (raw_key, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
+        let (key, value) = (percent_decode(raw_key), percent_decode(raw_value));
+        let shown_value = if is_secret(&key) || holds_secret(&value) {
+            "***"
+        } else {
+            raw_value
+        };
+        shown.push(format!("{raw_key}={shown_value}"));
+        if sqlx_reads(&key) {
+            kept.push(segment);
+        }
+        params.push((key, value));
+    }
+    let query = |parts: Vec<&str>| {
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    };
+    let shown = query(shown.iter().map(String::as_str).collect());
+    (params, query(kept), shown)
+}
+
+/// Whether sqlx 0.9 reads the URL parameter `key` (as it spells it: in lower case).
+fn sqlx_reads(key: &str) -> bool {
+    SQLX_URL_KEYS.contains(&key) || key == "options" || key.starts_with("options[")
+}
+
+/// libpq's name of a parameter: in lower case, sqlx's aliases (`ssl-mode`, `ssl-ca`) read as
+/// libpq's key.
+fn canonical(key: &str) -> String {
+    let key = key.to_ascii_lowercase();
+    match key.as_str() {
+        "ssl-mode" => "sslmode".to_owned(),
+        "ssl-root-cert" | "ssl-ca" => "sslrootcert".to_owned(),
+        "ssl-cert" => "sslcert".to_owned(),
+        "ssl-key" => "sslkey".to_owned(),
+        _ => key,
+    }
+}
+
+/// Refuses the parameters the outbox does not hand sqlx that it must not drop: a TLS setting
+/// (dropped, the connection would run at `prefer`), an authentication setting, or one whose key
+/// reads as a secret (sqlx would log its value); any other is left out with a warning naming
+/// its key.
+fn check_unknown<'a>(
+    shown: &str,
+    keys: impl Iterator<Item = &'a str>,
+    known: impl Fn(&str) -> bool,
+) -> Result<(), OutboxError> {
+    for key in keys.filter(|key| !known(key)) {
+        let lower = key.to_ascii_lowercase();
+        let security = [
+            "ssl",
+            "requiressl",
+            "require_auth",
+            "channel_binding",
+            "gss",
+            "krb",
+        ]
+        .iter()
+        .any(|prefix| lower.starts_with(prefix));
+        if security || is_secret(key) {
+            let hint = if lower != key && known(&lower) {
+                format!(" (write it `{lower}`: keys are read in lower case)")
+            } else {
+                String::new()
+            };
+            return Err(invalid(
+                shown.to_owned(),
+                format!(
+                    "its parameter `{key}` is not one this outbox passes on to its Postgres \
+                     driver (sqlx 0.9){hint}, and dropping it would weaken the connection or \
+                     log a secret — remove it, or use the parameters the fleet guide lists"
+                ),
+            ));
+        }
+        tracing::warn!(
+            key,
+            "Affitor outbox: a connection parameter its Postgres driver does not read is ignored"
+        );
+    }
+    Ok(())
+}
+
+/// A location refused as written.
+fn invalid(location: String, reason: impl Into<String>) -> OutboxError {
+    OutboxError::InvalidLocation {
+        location,
+        reason: reason.into(),
+    }
+}
+
+/// Whether `pairs` make a libpq connection string: keys as libpq spells them, one of them a key
+/// naming the server or the database.
+fn is_connection_string(pairs: &[(String, String)]) -> bool {
+    !pairs.is_empty()
+        && pairs.iter().all(|(key, _)| is_key(key))
+        && pairs
+            .iter()
+            .any(|(key, _)| LIBPQ_KEYS.contains(&key.to_ascii_lowercase().as_str()))
+}
+
+/// Whether `text` starts as a connection string does (`host=`, `dbname =`, ...): it is then
+/// one, if malformed, and never a file's path.
+fn starts_with_libpq_key(text: &str) -> bool {
+    text.split_once('=').is_some_and(|(key, _)| {
+        let key = key.trim();
+        is_key(key) && LIBPQ_KEYS.contains(&key.to_ascii_lowercase().as_str())
+    })
+}
+
+fn is_key(key: &str) -> bool {
+    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The pairs of a libpq connection string, as libpq reads them: spaces around `=` allowed, a
+/// value single-quoted or not, a backslash escaping the character after it in either. On
+/// failure, the pairs read before it and what is wrong.
+fn key_values(text: &str) -> Result<Pairs, (Pairs, String)> {
+    let mut pairs = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err((pairs, format!("`=` is missing after `{key}`")));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let quoted = chars.next_if_eq(&'\'').is_some();
+        let mut value = String::new();
+        let mut closed = !quoted;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => value.extend(chars.next()),
+                '\'' if quoted => {
+                    closed = true;
+                    break;
+                }
+                c if c.is_whitespace() && !quoted => break,
+                c => value.push(c),
+            }
+        }
+        if !closed {
+            return Err((
+                pairs,
+                format!("the quoted value of `{key}` has no closing quote"),
+            ));
+        }
+        pairs.push((key, value));
+    }
+}
+
+/// A connection string's pairs as shown: a secret's value as `***`, any other quoted when it
+/// must be.
+fn show_pairs(pairs: &[(String, String)]) -> String {
+    let shown: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| {
+            if is_secret(key) || holds_secret(value) {
+                format!("{key}=***")
+            } else if value.is_empty()
+                || value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\')
+            {
+                format!(
+                    "{key}='{}'",
+                    value.replace('\\', "\\\\").replace('\'', "\\'")
+                )
+            } else {
+                format!("{key}={value}")
+            }
+        })
+        .collect();
+    shown.join(" ")
+}
+
+/// Whether a parameter's key, as written, names a secret once percent-decoded: `password` and
+/// any key ending in it (`sslpassword`), `passwd`, `pwd`, or a key naming a secret or a token.
+fn is_secret(key: &str) -> bool {
+    let key = percent_decode(key).trim().to_ascii_lowercase();
+    key.ends_with("password")
+        || key.ends_with("passwd")
+        || key.ends_with("pwd")
+        || key.contains("secret")
+        || key.contains("token")
+}
+
+/// Whether a value holds a `key=value` of a secret (`db;Password=...`, another driver's
+/// connection string written as one value): it is then shown as `***`.
+fn holds_secret(value: &str) -> bool {
+    value
+        .split([' ', '\t', ';', '&', '?', ','])
+        .filter_map(|part| part.split_once('='))
+        .any(|(key, _)| is_secret(key))
+}
+
+/// `text` with each `%XX` read as the byte it encodes (`+` as a space, as in a query); an
+/// invalid escape is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| text.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (escaped, bytes[at]) {
+            (Some(byte), _) => {
+                decoded.push(byte);
+                at += 3;
+            }
+            (None, b'+') => {
+                decoded.push(b' ');
+                at += 1;
+            }
+            (None, byte) => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// `text` without `prefix`, matched in any case.
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// Whether `text` reads as a URL scheme (`postgress`, `pg`, `jdbc:postgresql`): a letter, then
+/// letters, digits, `+`, `-`, `.` or `:`. A path's folder (`./data`, `C:\data`) never does.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | ':'))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+use super::{Location, is_secret, percent_decode};
+use crate::OutboxError;
+
+/// The location as shown, or the error's location when it is refused.
+fn shown(location: &str) -> String {
+    match Location::parse(location) {
+        Ok(location) => location.shown().to_owned(),
+        Err(
+            OutboxError::InvalidLocation { location, .. }
+            | OutboxError::UnknownLocation { location },
+        ) => location,
+        Err(other) => panic!("{location}: {other}"),
+    }
+}
+
+fn postgres(location: &str) -> super::Postgres {
+    match Location::parse(location) {
+        Ok(Location::Postgres(postgres)) => postgres,
+        other => panic!("{location}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_location_is_sqlite_postgres_or_refused() {
+    for (location, path) in [
+        ("outbox.db", "outbox.db"),
+        ("/var/lib/app/outbox.db", "/var/lib/app/outbox.db"),
+        ("sqlite://outbox.db", "outbox.db"),
+        ("sqlite:data/outbox.db", "data/outbox.db"),
+        ("SQLite:outbox.db", "outbox.db"),
+        ("./data/a://b.db", "./data/a://b.db"),
+        ("./data/host=a.db", "./data/host=a.db"),
+        (
+            "/var/lib/app/notapassword=x.db",
+            "/var/lib/app/notapassword=x.db",
+        ),
+    ] {
+        assert_eq!(
+            Location::parse(location).ok(),
+            Some(Location::Sqlite(path.to_owned()))
+        );
+    }
+    for location in [
+        "postgres://app@db/shop",
+        "Postgres://app:s3cret@db/shop",
+        "POSTGRESQL://db/shop",
+        "host=db dbname=shop user=app password=s3cret",
+        "dbname=shop",
+        "host = db password = s3cret",
+    ] {
+        assert!(
+            matches!(Location::parse(location), Ok(Location::Postgres(_))),
+            "{location}"
+        );
+    }
+    // Typos and other programs' forms are refused, the password left out of the error.
+    for location in [
+        "postgress://user:S3cr3t@db/shop",
+        "pg://user:S3cr3t@db/shop",
+        "jdbc:postgresql://db:5432/shop?user=app&password=S3cr3t",
+        "mysql://user:S3cr3t@db/shop",
+        "mysql://user:S3/cr3t@db/shop",
+        "file:///var/lib/outbox.db",
+    ] {
+        let error = Location::parse(location).unwrap_err();
+        assert!(
+            matches!(error, OutboxError::UnknownLocation { .. }),
+            "{error}"
+        );
+        let message = format!("{error} {error:?}");
+        assert!(!message.contains("S3"), "{message}");
+        assert!(message.contains("postgres://"), "{message}");
+        assert!(message.contains("SQLite"), "{message}");
+    }
+}
+
+/// libpq's quoting and backslash escapes: a password holding a quote is read whole, never
+/// shown, and the string is never taken for a SQLite file's name.
+#[test]
+fn a_connection_string_is_read_with_libpq_escapes() {
+    let location = r"host=db user=app password='p\'w0rdTail' dbname=shop";
+    let parsed = postgres(location);
+    assert_eq!(parsed.param("password"), Some("p'w0rdTail"));
+    assert_eq!(parsed.param("dbname"), Some("shop"));
+    assert_eq!(shown(location), "host=db user=app password=*** dbname=shop");
+    let parsed = postgres(r"host=db password=a\ b\\c dbname='my shop'");
+    assert_eq!(parsed.param("password"), Some(r"a b\c"));
+    assert_eq!(parsed.param("dbname"), Some("my shop"));
+    assert_eq!(parsed.shown, "host=db password=*** dbname='my shop'");
+    // Malformed, it is refused, never a file: what follows the error is not shown.
+    for location in ["host=db password='S3cr3t dbname=shop", "host=db password"] {
+        let error = Location::parse(location).unwrap_err();
+        assert!(
+            matches!(error, OutboxError::InvalidLocation { .. }),
+            "{error}"
+        );
+        let message = format!("{error} {error:?}");
+        assert!(!message.contains("S3"), "{message}");
+        assert!(message.contains("host=db"), "{message}");
+    }
+}
+
+#[test]
+fn a_password_never_shows() {
+    for (location, expected) in [
+        (
+            "host=db user=app password=s3cret dbname=shop",
+            "host=db user=app password=*** dbname=shop",
+        ),
+        (
+            "host=db password='s3 cret' dbname=shop",
+            "host=db password=*** dbname=shop",
+        ),
+        // An unquoted password ends at a space only: `#`, `;` and `&` are its own.
+        (
+            "host=db password=S3y7#kL9q dbname=shop",
+            "host=db password=*** dbname=shop",
+        ),
+        ("host=db password=S3y7;kL9q&x", "host=db password=***"),
+        (
+            "postgres://db/shop?user=app&password=s3cret&sslmode=require",
+            "postgres://db/shop?user=app&password=***&sslmode=require",
+        ),
+        (
+            "Postgres://app:s3cret@db/shop",
+            "postgres://app:***@db/shop",
+        ),
+        (
+            "postgres://app:s3cret@db:5432/shop",
+            "postgres://app:***@db:5432/shop",
+        ),
+        (
+            "postgres://app:s3%40cr3t@db/shop",
+            "postgres://app:***@db/shop",
+        ),
+        ("postgres://app:s3@cr@db/shop", "postgres://app:***@db/shop"),
+        ("postgres://db/shop", "postgres://db/shop"),
+        (
+            "postgres://127.0.0.1:1/shop?user=affitor&passwor%64=S3cr3t",
+            "postgres://127.0.0.1:1/shop?user=affitor&passwor%64=***",
+        ),
+        (
+            "postgres://db/shop?%70%61%73%73%77%6F%72%64=S3cr3t&sslmode=require",
+            "postgres://db/shop?%70%61%73%73%77%6F%72%64=***&sslmode=require",
+        ),
+        (
+            "host=db Password = 'S3 cr3t' dbname=shop",
+            "host=db Password=*** dbname=shop",
+        ),
+        (
+            "host=db passwor%64=S3cr3t dbname=shop",
+            "host=db passwor%64=*** dbname=shop",
+        ),
+        // Another driver's string as one value: the whole value goes.
+        ("host=db;password=S3cr3t;dbname=shop", "host=***"),
+        // Refused, and shown without the secret.
+        (
+            "postgres://db/shop?PASSWORD=S3cr3t",
+            "postgres://db/shop?PASSWORD=***",
+        ),
+        (
+            "postgres://db/shop?sslpassword=S3cr3t",
+            "postgres://db/shop?sslpassword=***",
+        ),
+        (
+            "postgres://db/shop?ssl%70assword=S3cr3t#x",
+            "postgres://db/shop?ssl%70assword=***",
+        ),
+        ("postgres://app:pa/ss@db/shop", "postgres://***@db/shop"),
+        ("postgres://app:p@s?s@db/shop", "postgres://***@db/shop"),
+        (
+            "host=db sslpassword=s3cret password = 'an other'",
+            "host=db sslpassword=*** password=***",
+        ),
+    ] {
+        let shown = shown(location);
+        assert_eq!(shown, expected, "{location}");
+        assert!(!shown.to_lowercase().contains("s3"), "{shown}");
+        assert!(
+            !shown.contains("other") && !shown.contains("ss@"),
+            "{shown}"
+        );
+    }
+}
+
+/// sqlx logs the value of a URL parameter it does not read: a secret-looking one, or a TLS
+/// setting it would drop, is refused before sqlx sees it; any other is left out of the URL
+/// sqlx reads.
+#[test]
+fn parameters_sqlx_does_not_read_never_reach_it() {
+    for location in [
+        "postgres://db/shop?Password=S3cr3t",
+        "postgres://db/shop?sslpassword=S3cr3t",
+        "postgres://db/shop?api_token=S3cr3t",
+        "postgres://db/shop?SSLMODE=verify-full",
+        "postgres://db/shop?sslcompression=1",
+        "postgres://db/shop?channel_binding=require",
+        "host=db sslmode=verify-full sslsni=1",
+        "host=db require_auth=scram-sha-256",
+        "host=db client_secret=S3cr3t",
+    ] {
+        let error = Location::parse(location).unwrap_err();
+        let OutboxError::InvalidLocation { reason, .. } = &error else {
+            panic!("{location}: {error:?}");
+        };
+        let message = format!("{error} {error:?}");
+        assert!(!message.contains("S3cr3t"), "{message}");
+        assert!(reason.contains("remove it"), "{reason}");
+    }
+    let error = Location::parse("postgres://db/shop?Password=S3cr3t").unwrap_err();
+    assert!(error.to_string().contains("`password`"), "{error}");
+    let parsed = postgres("postgres://app@db/shop?connect_timeout=10&sslmode=require#top");
+    assert_eq!(parsed.url(), Some("postgres://app@db/shop?sslmode=require"));
+    let parsed = postgres("host=db connect_timeout=10");
+    assert_eq!(parsed.param("host"), Some("db"));
+    let parsed = postgres("postgres://db/shop?ssl-ca=/ca.pem&ssl-mode=verify-full");
+    assert_eq!(parsed.param("sslrootcert"), Some("/ca.pem"));
+    assert_eq!(parsed.param("sslmode"), Some("verify-full"));
+}
+
+#[test]
+fn a_key_is_decoded_before_it_is_judged() {
+    assert!(is_secret("passwor%64"));
+    assert!(is_secret("%50ASSWORD"));
+    assert!(is_secret("sslpassword"));
+    assert!(is_secret("client_secret"));
+    assert!(!is_secret("user"));
+    assert!(!is_secret("passfile"));
+    assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
+}
