@@ -412,7 +412,7 @@ impl OutboxBuilder {
 
         match PostgresStore::open(pool, &self.config).await {
             Ok(store) => self.start_checked(Store::Postgres(store), location).await,
-            Err(SchemaError::Behind(reason)) => Err(OutboxError::Unusable { location, reason }),
+            Err(SchemaError::Unusable(reason)) => Err(OutboxError::Unusable { location, reason }),
             Err(SchemaError::Database(source)) => Err(open_error(location, source.into())),
         }
     }
