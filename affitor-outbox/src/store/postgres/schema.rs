@@ -284,3 +284,27 @@ fn timed_out(error: sqlx::Error, what: String) -> SchemaError {
          affitor_outbox::migrations::POSTGRES with your migration tool"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Tables;
+
+    /// Every table a statement names is named in the schema, quoted; a name that only starts
+    /// like a table's (a column or an alias after a dot) is left as it is.
+    #[test]
+    fn each_table_is_named_in_its_schema() {
+        let tables = Tables::in_schema("shop \"eu\"");
+        let sql = "SELECT f.value FROM affitor_outbox o
+JOIN affitor_outbox_facts f ON f.key = o.customer_key
+WHERE EXISTS (SELECT 1 FROM affitor_outbox e WHERE e.id = o.id)
+  AND o.id IN (SELECT id FROM\naffitor_outbox_schema)";
+        let sqlx::AssertSqlSafe(qualified) = tables.qualify(sql);
+        assert_eq!(
+            qualified,
+            "SELECT f.value FROM \"shop \"\"eu\"\"\".affitor_outbox o
+JOIN \"shop \"\"eu\"\"\".affitor_outbox_facts f ON f.key = o.customer_key
+WHERE EXISTS (SELECT 1 FROM \"shop \"\"eu\"\"\".affitor_outbox e WHERE e.id = o.id)
+  AND o.id IN (SELECT id FROM\n\"shop \"\"eu\"\"\".affitor_outbox_schema)"
+        );
+    }
+}
