@@ -391,7 +391,11 @@ impl OutboxBuilder {
             location: location.clone(),
             source: StoreError::from(source).into_source(),
         };
-        let options = postgres_options(url).map_err(open)?;
+        // No `extra_float_digits` at the start, which PgBouncer refuses unless told to ignore it
+        // (`unsupported startup parameter`): the outbox reads no float as text.
+        let options = postgres_options(url)
+            .map_err(open)?
+            .extra_float_digits(None);
         let pool = PgPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(self.config.enqueue_timeout)

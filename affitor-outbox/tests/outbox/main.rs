@@ -21,6 +21,8 @@ mod order;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod payments;
 #[cfg(feature = "postgres")]
+mod pooler;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod refused;

@@ -519,9 +519,23 @@ pub(crate) mod postgres {
             ))
             .await;
             Self {
-                options: pooler.username(&name).password(&name),
+                // PgBouncer refuses sqlx's default `extra_float_digits` at the start.
+                options: pooler
+                    .username(&name)
+                    .password(&name)
+                    .extra_float_digits(None),
                 ..Self::existing(&name)
             }
+        }
+
+        /// The URL of a schema [`behind_pgbouncer`](Self::behind_pgbouncer): PgBouncer's, as
+        /// the schema's role.
+        pub(crate) fn pooler_url(&self) -> String {
+            let pooler = PgConnectOptions::from_str(&pgbouncer_url())
+                .expect("AFFITOR_TEST_PGBOUNCER_TRANSACTION is a postgres:// URL");
+            let (host, port, name) = (pooler.get_host(), pooler.get_port(), &self.name);
+            let database = pooler.get_database().unwrap_or("affitor_test");
+            format!("postgres://{name}:{name}@{host}:{port}/{database}")
         }
 
         /// The schema `name` that [`create`](Self::create) made, in another process: a child
