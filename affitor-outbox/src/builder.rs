@@ -483,7 +483,11 @@ impl OutboxBuilder {
             location: location.clone(),
             source: StoreError::from(source).into_source(),
         };
-        let options = postgres_options(postgres).map_err(open)?;
+        // No `extra_float_digits` at the start, which PgBouncer refuses unless told to ignore it
+        // (`unsupported startup parameter`): the outbox reads no float as text.
+        let options = postgres_options(postgres)
+            .map_err(open)?
+            .extra_float_digits(None);
         let root_cert = postgres.param("sslrootcert").is_some()
             || std::env::var_os("PGSSLROOTCERT").is_some_and(|file| !file.is_empty());
         if let Some(reason) = tls::refused(&options, root_cert) {
@@ -516,7 +520,7 @@ impl OutboxBuilder {
                 let store = Store::Postgres(store);
                 self.start_checked(store, location, tls_warning).await
             }
-            Err(SchemaError::Behind(reason)) => Err(OutboxError::Unusable { location, reason }),
+            Err(SchemaError::Unusable(reason)) => Err(OutboxError::Unusable { location, reason }),
             Err(SchemaError::Database(source)) => Err(open_error(location, source.into())),
         }
     }

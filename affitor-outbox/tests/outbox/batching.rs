@@ -72,7 +72,8 @@ async fn a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_se
 }
 on_each_store!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once
+    a_thousand_concurrent_enqueues_are_written_in_a_few_transactions_and_sent_once,
+    pgbouncer
 );
 
 /// Enqueues the sales `in_0` to `in_<count - 1>` through `outbox`, all at once, and waits for
@@ -156,7 +157,10 @@ async fn a_customers_sales_are_each_claimed_once_the_one_before_is_delivered(sto
     let expected: Vec<String> = (0..CHAIN).map(|n| format!("in_{n}")).collect();
     assert_eq!(sale_requests(&mock), expected, "in order, each once");
 }
-on_each_store!(a_customers_sales_are_each_claimed_once_the_one_before_is_delivered);
+on_each_store!(
+    a_customers_sales_are_each_claimed_once_the_one_before_is_delivered,
+    pgbouncer
+);
 
 /// How many sales [`a_relay_of_its_own_drains_the_rows_writers_stored`] writes before its relay
 /// starts: many times what the relay sends at once ([`RELAY_IN_FLIGHT`]).

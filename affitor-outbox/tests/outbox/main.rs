@@ -21,6 +21,8 @@ mod order;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod payments;
 #[cfg(feature = "postgres")]
+mod pooler;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
 mod proxy;
@@ -32,6 +34,8 @@ mod refused;
 mod relay;
 #[cfg(feature = "postgres")]
 mod schema;
+#[cfg(feature = "postgres")]
+mod search_path;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "postgres")]

@@ -221,7 +221,7 @@ async fn two_replicas_share_what_a_refund_needs(store: Store) {
     first.stop().await;
     second.stop().await;
 }
-on_each_store!(two_replicas_share_what_a_refund_needs);
+on_each_store!(two_replicas_share_what_a_refund_needs, pgbouncer);
 
 /// A refund 29 hours old whose sale has not come yet (an outage longer than a day, inside
 /// Stripe's three days of retries): stored, then reversed once its sale lands. Inline, past

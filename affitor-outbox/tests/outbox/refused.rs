@@ -380,4 +380,4 @@ async fn dead_letters_are_listed_retried_and_purged(store: Store) {
     assert_eq!(letters().await, 0);
     outbox.shutdown(Duration::from_secs(1)).await;
 }
-on_each_store!(dead_letters_are_listed_retried_and_purged);
+on_each_store!(dead_letters_are_listed_retried_and_purged, pgbouncer);

@@ -60,7 +60,16 @@ impl Store {
     #[cfg(feature = "postgres")]
     pub(crate) async fn postgres(path: &str) -> Self {
         let schema = postgres::Schema::create(&test_name(path)).await;
-        let pool = schema.pool().await;
+        let pool = schema.own_pool().await;
+        Self::Postgres(schema, pool)
+    }
+
+    /// A new Postgres schema and role for the test at `path`, the outbox's pools reaching it
+    /// through PgBouncer in transaction mode ([`postgres::Schema::behind_pgbouncer`]).
+    #[cfg(feature = "postgres")]
+    pub(crate) async fn pgbouncer(path: &str) -> Self {
+        let schema = postgres::Schema::behind_pgbouncer(&test_name(path)).await;
+        let pool = schema.own_pool().await;
         Self::Postgres(schema, pool)
     }
 
@@ -197,16 +206,17 @@ fn test_name(path: &str) -> String {
 
 /// Instantiates the test `$body`, an `async fn(Store)`, on each store this build has: a module
 /// named after it, with the tests `sqlite` and `postgres`, each on a new store. A test
-/// attribute before the name replaces `#[tokio::test]`.
+/// attribute before the name replaces `#[tokio::test]`. `, pgbouncer` after it adds the test
+/// `pgbouncer`, on [`Store::pgbouncer`]: Postgres through PgBouncer in transaction mode.
 #[allow(unused_macros)] // the relay binary's tests, which share this file, use none
 macro_rules! on_each_store {
-    ($body:ident) => {
+    ($body:ident $(, $also:ident)?) => {
         $crate::support::on_each_store!(
             #[tokio::test]
-            $body
+            $body $(, $also)?
         );
     };
-    (#[$test:meta] $body:ident) => {
+    (#[$test:meta] $body:ident $(, $also:ident)?) => {
         mod $body {
             #[cfg(feature = "sqlite")]
             #[$test]
@@ -219,6 +229,14 @@ macro_rules! on_each_store {
             async fn postgres() {
                 super::$body($crate::support::Store::postgres(module_path!()).await).await;
             }
+
+            $(
+                #[cfg(feature = "postgres")]
+                #[$test]
+                async fn $also() {
+                    super::$body($crate::support::Store::$also(module_path!()).await).await;
+                }
+            )?
         }
     };
 }
@@ -411,43 +429,113 @@ pub(crate) mod postgres {
     /// A schema of its own for one test, and a way to open pools on it.
     pub(crate) struct Schema {
         options: PgConnectOptions,
+        /// The test's own connections: to the server itself, on the schema.
+        own: PgConnectOptions,
         name: String,
+    }
+
+    /// What to run when the pooler tests find no pooler.
+    const START_PGBOUNCER: &str = "Run every test with `bash .ci/test` (it installs and starts \
+                                   PgBouncer), or start it with `export \
+                                   AFFITOR_TEST_PGBOUNCER_TRANSACTION=$(bash .ci/pgbouncer \
+                                   transaction)` (Debian's `pgbouncer` package, in front of the \
+                                   server of `.ci/postgres`)";
+
+    /// The test server's pooler in transaction mode: `AFFITOR_TEST_PGBOUNCER_TRANSACTION`.
+    /// Fails at once, saying what to run, when it is not set.
+    fn pgbouncer_url() -> String {
+        std::env::var("AFFITOR_TEST_PGBOUNCER_TRANSACTION")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| {
+                panic!(
+                    "this test runs the outbox through PgBouncer in transaction mode, and \
+                     AFFITOR_TEST_PGBOUNCER_TRANSACTION is not set. {START_PGBOUNCER}."
+                )
+            })
+    }
+
+    /// A name for `test`'s schema (and role): Postgres cuts a name at 63 bytes, so a longer one
+    /// keeps its start and a hash of all.
+    fn name_for(test: &str) -> String {
+        let name = format!("outbox_{test}_{}", std::process::id());
+        if name.len() <= 63 {
+            return name;
+        }
+        let hash = std::hash::BuildHasher::hash_one(
+            &std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(),
+            &name,
+        );
+        format!("{}_{:08x}", &name[..54], hash as u32)
+    }
+
+    /// Runs `sql` on the test server as its superuser; panics at once, saying what to run,
+    /// when there is no server.
+    async fn as_admin(sql: String) {
+        let url = url();
+        let admin = PgPoolOptions::new()
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "the Postgres outbox tests need a Postgres server at {url} ({error}). \
+                     {START_ONE}."
+                )
+            });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .expect("the test's schema (and role)");
+        admin.close().await;
     }
 
     impl Schema {
         /// Creates a fresh schema on the test server; panics at once, saying what to run, when
         /// there is no server.
         pub(crate) async fn create(test: &str) -> Self {
-            let url = url();
-            let admin = PgPoolOptions::new()
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect(&url)
-                .await
-                .unwrap_or_else(|error| {
-                    panic!(
-                        "the Postgres outbox tests need a Postgres server at {url} ({error}). \
-                         {START_ONE}."
-                    )
-                });
-            let name = format!("outbox_{test}_{}", std::process::id());
-            // Postgres cuts a name at 63 bytes: a longer one keeps its start and a hash of all.
-            let name = if name.len() <= 63 {
-                name
-            } else {
-                let hash = std::hash::BuildHasher::hash_one(
-                    &std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(),
-                    &name,
-                );
-                format!("{}_{:08x}", &name[..54], hash as u32)
-            };
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            let name = name_for(test);
+            as_admin(format!(
                 "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
-            )))
-            .execute(&admin)
-            .await
-            .expect("a schema of its own");
-            admin.close().await;
+            ))
+            .await;
             Self::existing(&name)
+        }
+
+        /// Creates a fresh schema and a role of the same name, which owns it and has it alone
+        /// on its search_path (the role's setting), and opens the outbox's pools as that role
+        /// through PgBouncer in transaction mode, where a startup `search_path` cannot go.
+        /// Panics at once, saying what to run, when there is no pooler.
+        pub(crate) async fn behind_pgbouncer(test: &str) -> Self {
+            let pooler = PgConnectOptions::from_str(&pgbouncer_url())
+                .expect("AFFITOR_TEST_PGBOUNCER_TRANSACTION is a postgres:// URL");
+            // Not the name of the same test's schema on the server itself, which runs beside.
+            let name = name_for(&format!("pooled_{test}"));
+            as_admin(format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; DROP ROLE IF EXISTS {name};
+                 CREATE ROLE {name} LOGIN PASSWORD '{name}';
+                 ALTER ROLE {name} SET search_path = {name};
+                 CREATE SCHEMA {name} AUTHORIZATION {name};"
+            ))
+            .await;
+            Self {
+                // PgBouncer refuses sqlx's default `extra_float_digits` at the start.
+                options: pooler
+                    .username(&name)
+                    .password(&name)
+                    .extra_float_digits(None),
+                ..Self::existing(&name)
+            }
+        }
+
+        /// The URL of a schema [`behind_pgbouncer`](Self::behind_pgbouncer): PgBouncer's, as
+        /// the schema's role.
+        pub(crate) fn pooler_url(&self) -> String {
+            let pooler = PgConnectOptions::from_str(&pgbouncer_url())
+                .expect("AFFITOR_TEST_PGBOUNCER_TRANSACTION is a postgres:// URL");
+            let (host, port, name) = (pooler.get_host(), pooler.get_port(), &self.name);
+            let database = pooler.get_database().unwrap_or("affitor_test");
+            format!("postgres://{name}:{name}@{host}:{port}/{database}")
         }
 
         /// The schema `name` that [`create`](Self::create) made, in another process: a child
@@ -457,6 +545,7 @@ pub(crate) mod postgres {
                 .expect("AFFITOR_TEST_POSTGRES is a postgres:// URL")
                 .options([("search_path", name)]);
             Self {
+                own: options.clone(),
                 options,
                 name: name.to_owned(),
             }
@@ -469,11 +558,20 @@ pub(crate) mod postgres {
             &self.name
         }
 
-        /// A new pool on the schema.
+        /// A new pool on the schema, for an outbox.
         pub(crate) async fn pool(&self) -> PgPool {
             PgPoolOptions::new()
                 .max_connections(8)
                 .connect_with(self.options.clone())
+                .await
+                .expect("a pool on the test schema")
+        }
+
+        /// A new pool on the schema for the test's own statements, on the server itself.
+        pub(crate) async fn own_pool(&self) -> PgPool {
+            PgPoolOptions::new()
+                .max_connections(8)
+                .connect_with(self.own.clone())
                 .await
                 .expect("a pool on the test schema")
         }

@@ -17,8 +17,8 @@ SELECT ",
     "
 FROM affitor_outbox o
 WHERE o.dead_at IS NULL
-  AND (o.lease_until IS NULL OR o.lease_until <= now())
-  AND (o.attempts = 0 OR o.next_attempt_at <= now())
+  AND (o.lease_until IS NULL OR o.lease_until <= pg_catalog.now())
+  AND (o.attempts = 0 OR o.next_attempt_at <= pg_catalog.now())
   AND o.id > $1
 ORDER BY o.id
 LIMIT $2"
@@ -42,10 +42,11 @@ LIMIT $2"
 /// what a claim took. A row another relay is leasing is waited for, then left to it.
 const LEASE: &str = "
 UPDATE affitor_outbox
-SET lease_owner = $1, lease_until = now() + $2::float8 * interval '1 millisecond'
-WHERE id = ANY($3) AND dead_at IS NULL AND (lease_until IS NULL OR lease_until <= now())
+SET lease_owner = $1, lease_until = pg_catalog.now() + $2::float8 * interval '1 millisecond'
+WHERE id = ANY($3) AND dead_at IS NULL
+  AND (lease_until IS NULL OR lease_until <= pg_catalog.now())
 RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
-    (extract(epoch FROM now() - created_at) * 1000)::bigint";
+    (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint";
 
 impl PostgresStore {
     /// Claims up to `limit` rows for `owner`, for `lease`: the rows [`PostgresStore::choose`]
@@ -62,11 +63,13 @@ impl PostgresStore {
         if taken.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<ClaimedRow> = sqlx::query_as(LEASE)
-            .bind(owner)
-            .bind(millis(lease) as f64)
-            .bind(&taken)
-            .fetch_all(&self.pool)
+        let rows: Vec<ClaimedRow> = self
+            .fetch_all(
+                self.query_as(LEASE)
+                    .bind(owner)
+                    .bind(millis(lease) as f64)
+                    .bind(&taken),
+            )
             .await?;
         Ok(rows.into_iter().map(Claimed::from_row).collect())
     }
@@ -82,19 +85,19 @@ impl PostgresStore {
         // As many as it may take: a row held back is rare, and the next page reads on.
         let page = limit.max(1);
         let mut taken: Vec<i64> = Vec::new();
-        let mut snapshot = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *snapshot)
+        let mut snapshot = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await?;
         let mut customers = Customers::new();
         let mut after = 0_i64;
         while taken.len() < wanted {
-            let rows: Vec<(i64, Option<String>, bool)> =
-                sqlx::query_as(if everything { CLAIMABLE } else { UNSTARTED })
-                    .bind(after)
-                    .bind(page)
-                    .fetch_all(&mut *snapshot)
-                    .await?;
+            let rows: Vec<(i64, Option<String>, bool)> = self
+                .query_as(if everything { CLAIMABLE } else { UNSTARTED })
+                .bind(after)
+                .bind(page)
+                .fetch_all(&mut *snapshot)
+                .await?;
             let read = rows.len();
             for (id, customer, free) in rows {
                 after = id;
@@ -114,11 +117,12 @@ impl PostgresStore {
     }
 
     pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
-            .bind(ids)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        self.execute(
+            self.query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
+                .bind(ids),
+        )
+        .await
+        .map(drop)
     }
 
     pub(crate) async fn reschedule(
@@ -128,33 +132,35 @@ impl PostgresStore {
         after: Duration,
         error: &str,
     ) -> sqlx::Result<()> {
-        sqlx::query(
-            "UPDATE affitor_outbox
+        self.execute(
+            self.query(
+                "UPDATE affitor_outbox
              SET attempts = attempts + 1,
-                 next_attempt_at = now() + $3::float8 * interval '1 millisecond',
+                 next_attempt_at = pg_catalog.now() + $3::float8 * interval '1 millisecond',
                  last_error = $4, lease_owner = NULL, lease_until = NULL
              WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(millis(after) as f64)
+            .bind(error),
         )
-        .bind(id)
-        .bind(owner)
-        .bind(millis(after) as f64)
-        .bind(error)
-        .execute(&self.pool)
         .await
         .map(drop)
     }
 
     pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> sqlx::Result<()> {
-        sqlx::query(
-            "UPDATE affitor_outbox
-             SET attempts = attempts + 1, dead_at = now(), last_error = $3,
+        self.execute(
+            self.query(
+                "UPDATE affitor_outbox
+             SET attempts = attempts + 1, dead_at = pg_catalog.now(), last_error = $3,
                  lease_owner = NULL, lease_until = NULL
              WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(error),
         )
-        .bind(id)
-        .bind(owner)
-        .bind(error)
-        .execute(&self.pool)
         .await
         .map(drop)
     }
@@ -165,41 +171,41 @@ impl PostgresStore {
         ids: &[i64],
         lease: Duration,
     ) -> sqlx::Result<u64> {
-        sqlx::query(
-            "UPDATE affitor_outbox
-             SET lease_until = now() + $2::float8 * interval '1 millisecond'
+        self.execute(
+            self.query(
+                "UPDATE affitor_outbox
+             SET lease_until = pg_catalog.now() + $2::float8 * interval '1 millisecond'
              WHERE lease_owner = $1 AND dead_at IS NULL AND id = ANY($3)",
+            )
+            .bind(owner)
+            .bind(millis(lease) as f64)
+            .bind(ids),
         )
-        .bind(owner)
-        .bind(millis(lease) as f64)
-        .bind(ids)
-        .execute(&self.pool)
         .await
-        .map(|done| done.rows_affected())
     }
 
     /// Releases the leases `owner` holds on the rows of `ids`: the rows of a batch written for
     /// a relay that stopped meanwhile.
     pub(crate) async fn release_rows(&self, owner: &str, ids: &[i64]) -> sqlx::Result<u64> {
-        sqlx::query(
-            "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+        self.execute(
+            self.query(
+                "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
              WHERE lease_owner = $1 AND id = ANY($2)",
+            )
+            .bind(owner)
+            .bind(ids),
         )
-        .bind(owner)
-        .bind(ids)
-        .execute(&self.pool)
         .await
-        .map(|done| done.rows_affected())
     }
 
     pub(crate) async fn release(&self, owner: &str) -> sqlx::Result<u64> {
-        sqlx::query(
-            "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
+        self.execute(
+            self.query(
+                "UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL
              WHERE lease_owner = $1",
+            )
+            .bind(owner),
         )
-        .bind(owner)
-        .execute(&self.pool)
         .await
-        .map(|done| done.rows_affected())
     }
 }

@@ -5,13 +5,14 @@
 use sqlx::PgConnection;
 
 use super::PostgresStore;
+use super::schema::Tables;
 use crate::store::{Facts, LINKED_REFUND_DUE, millis};
 
 /// Keeps each `$2` under its `$1` for `$3` milliseconds, replacing what the key held: one
 /// statement, each key once (Postgres refuses to update one row twice in one statement).
 const UPSERT: &str = "
 INSERT INTO affitor_outbox_facts (key, value, expires_at)
-SELECT key, value, now() + keep_for * interval '1 millisecond'
+SELECT key, value, pg_catalog.now() + keep_for * interval '1 millisecond'
 FROM UNNEST($1::text[], $2::text[], $3::float8[]) AS f (key, value, keep_for)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
 
@@ -21,8 +22,9 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.ex
 /// that sale's row, and they are sent under the id Affitor knows the sale by.
 const LINK_REFUNDS: &str = "
 UPDATE affitor_outbox o SET transaction_id = a.sale, other_transaction_id = a.named,
-    body = jsonb_set(o.body::jsonb, '{transaction_id}', to_jsonb(a.sale))::text,
-    next_attempt_at = least(o.next_attempt_at, now() + $3::float8 * interval '1 millisecond')
+    body = pg_catalog.jsonb_set(o.body::jsonb, '{transaction_id}', pg_catalog.to_jsonb(a.sale))::text,
+    next_attempt_at = least(
+        o.next_attempt_at, pg_catalog.now() + $3::float8 * interval '1 millisecond')
 FROM UNNEST($1::text[], $2::text[]) AS a (named, sale)
 WHERE o.transaction_id = a.named AND o.endpoint = 'refund' AND o.other_transaction_id IS NULL
   AND o.dead_at IS NULL";
@@ -30,20 +32,25 @@ WHERE o.transaction_id = a.named AND o.endpoint = 'refund' AND o.other_transacti
 /// Makes the waiting refunds of the sales `$1` due now: written behind the sale's row, they go
 /// once it is delivered, not after a backoff.
 const WAKE_REFUNDS: &str = "
-UPDATE affitor_outbox SET next_attempt_at = now()
+UPDATE affitor_outbox SET next_attempt_at = pg_catalog.now()
 WHERE transaction_id = ANY($1::text[]) AND endpoint = 'refund' AND dead_at IS NULL
-  AND next_attempt_at > now()";
+  AND next_attempt_at > pg_catalog.now()";
 
 /// Keeps `facts` on `connection`, in the caller's transaction: the refunds its aliases link,
 /// then the upsert. A key given twice keeps its last value.
-pub(super) async fn keep(connection: &mut PgConnection, facts: &Facts) -> sqlx::Result<()> {
+pub(super) async fn keep(
+    connection: &mut PgConnection,
+    tables: &Tables,
+    facts: &Facts,
+) -> sqlx::Result<()> {
     if !facts.aliases.is_empty() {
         let (named, sales): (Vec<&str>, Vec<&str>) = facts
             .aliases
             .iter()
             .map(|(named, sale)| (named.as_str(), sale.as_str()))
             .unzip();
-        sqlx::query(LINK_REFUNDS)
+        tables
+            .query(LINK_REFUNDS)
             .bind(named)
             .bind(sales)
             .bind(millis(LINKED_REFUND_DUE) as f64)
@@ -71,7 +78,8 @@ pub(super) async fn keep(connection: &mut PgConnection, facts: &Facts) -> sqlx::
         values.push(value.as_str());
         keep_for.push(millis(*duration) as f64);
     }
-    sqlx::query(UPSERT)
+    tables
+        .query(UPSERT)
         .bind(keys)
         .bind(values)
         .bind(keep_for)
@@ -83,12 +91,14 @@ pub(super) async fn keep(connection: &mut PgConnection, facts: &Facts) -> sqlx::
 /// Makes the waiting refunds of each sale in `sales` due now, in the caller's transaction.
 pub(super) async fn wake_refunds(
     connection: &mut PgConnection,
+    tables: &Tables,
     sales: &[&str],
 ) -> sqlx::Result<()> {
     if sales.is_empty() {
         return Ok(());
     }
-    sqlx::query(WAKE_REFUNDS)
+    tables
+        .query(WAKE_REFUNDS)
         .bind(sales)
         .execute(connection)
         .await
@@ -99,29 +109,32 @@ impl PostgresStore {
     /// Upserts every fact and links the refunds its aliases name, in one transaction.
     pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
         let mut transaction = self.pool.begin().await?;
-        keep(&mut transaction, facts).await?;
+        keep(&mut transaction, &self.tables, facts).await?;
         transaction.commit().await
     }
 
     /// The values under each of `keys`, in their order (`None`: absent or expired), in one
     /// statement.
     pub(crate) async fn recall_all(&self, keys: &[String]) -> sqlx::Result<Vec<Option<String>>> {
-        let values: Vec<(Option<String>,)> = sqlx::query_as(
-            "SELECT f.value
-             FROM UNNEST($1::text[]) WITH ORDINALITY AS k (key, n)
-             LEFT JOIN affitor_outbox_facts f ON f.key = k.key AND f.expires_at > now()
-             ORDER BY k.n",
-        )
-        .bind(keys)
-        .fetch_all(&self.pool)
-        .await?;
+        let values: Vec<(Option<String>,)> = self
+            .fetch_all(
+                self.query_as(
+                    "SELECT f.value
+                     FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS k (key, n)
+                     LEFT JOIN affitor_outbox_facts f
+                         ON f.key = k.key AND f.expires_at > pg_catalog.now()
+                     ORDER BY k.n",
+                )
+                .bind(keys),
+            )
+            .await?;
         Ok(values.into_iter().map(|(value,)| value).collect())
     }
 
     pub(crate) async fn purge_facts(&self) -> sqlx::Result<u64> {
-        sqlx::query("DELETE FROM affitor_outbox_facts WHERE expires_at <= now()")
-            .execute(&self.pool)
-            .await
-            .map(|done| done.rows_affected())
+        self.execute(
+            self.query("DELETE FROM affitor_outbox_facts WHERE expires_at <= pg_catalog.now()"),
+        )
+        .await
     }
 }

@@ -5,6 +5,13 @@
 //! takes only rows no lease holds: two relays that pick the same row wait for each other there,
 //! and only the first takes it. The rows of a relay that crashed go again once its lease ends.
 //!
+//! Every statement works through a pooler in transaction mode (PgBouncer, Supabase's and Neon's
+//! pooled connection strings): each runs in an explicit transaction, as an unnamed statement
+//! (`persistent(false)`: nothing prepared outlives it), and sets what it needs with `SET LOCAL`;
+//! nothing needs the same server connection twice. And none is at `search_path`'s mercy: each
+//! names the outbox's tables in the schema they were found in at start ([`schema::Tables`]),
+//! and the functions it calls as `pg_catalog`'s.
+//!
 //! Its rooms are SQLite's: the writer's connection and its batches (`writer.rs`), the relay's
 //! claims and the rows it settles (`claims.rs`), the facts (`facts.rs`), the dead letters
 //! (`purge.rs`), the schema's version and upgrade (`schema.rs`), and what to do about a refused
@@ -22,7 +29,9 @@ pub(super) mod tests;
 
 use std::time::Duration;
 
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::query::{Query, QueryAs};
+use sqlx::{FromRow, Postgres};
 
 use crate::config::Config;
 
@@ -32,6 +41,8 @@ pub(crate) use writer::insert;
 #[derive(Debug)]
 pub(crate) struct PostgresStore {
     pool: PgPool,
+    /// Where the tables are: every statement names them there.
+    tables: schema::Tables,
     /// The writer's own connection ([`PostgresStore::insert_batch`]), out of the pool: `None`
     /// until the first batch, and after an error, until the next batch opens another.
     writer: tokio::sync::Mutex<Option<writer::WriterConnection>>,
@@ -40,19 +51,20 @@ pub(crate) struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Uses `pool`, once its schema is current ([`schema::prepare`]): brought up to date
-    /// when `config` lets the outbox migrate it.
+    /// Uses `pool`, once its schema is current and the outbox's own ([`schema::prepare`]):
+    /// brought up to date when `config` lets the outbox migrate it.
     pub(crate) async fn open(pool: PgPool, config: &Config) -> Result<Self, schema::SchemaError> {
-        schema::prepare(&pool, config.migrate)
+        let tables = schema::prepare(&pool, config.migrate)
             .await
             .map_err(|error| match error {
                 schema::SchemaError::Database(error) => {
                     schema::SchemaError::Database(tls::explain(error, &pool.connect_options()))
                 }
-                behind => behind,
+                unusable => unusable,
             })?;
         Ok(Self {
             pool,
+            tables,
             writer: tokio::sync::Mutex::new(None),
             statement_timeout: config.enqueue_timeout,
         })
@@ -61,11 +73,12 @@ impl PostgresStore {
     /// Checks that the outbox can write here: a row written and rolled back.
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
         let mut transaction = self.pool.begin().await?;
-        sqlx::query(
+        self.query(
             "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
                  customer_key, attempts, next_attempt_at, lease_owner, lease_until, dead_at,
                  last_error, created_at)
-             VALUES ('probe', '', NULL, NULL, NULL, 0, now(), NULL, NULL, NULL, NULL, now())",
+             VALUES ('probe', '', NULL, NULL, NULL, 0, pg_catalog.now(), NULL, NULL, NULL, NULL,
+                 pg_catalog.now())",
         )
         .execute(&mut *transaction)
         .await?;
@@ -73,10 +86,59 @@ impl PostgresStore {
     }
 
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?;
+        let (count,): (i64,) = self
+            .fetch_one(
+                self.query_as(
+                    "SELECT pg_catalog.count(*) FROM affitor_outbox WHERE dead_at IS NULL",
+                ),
+            )
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// The statement `sql`, its tables named in their schema, never kept prepared.
+    fn query(&self, sql: &'static str) -> Query<'static, Postgres, PgArguments> {
+        sqlx::query(self.tables.qualify(sql)).persistent(false)
+    }
+
+    /// [`PostgresStore::query`], its rows read as `O`.
+    fn query_as<O>(&self, sql: &'static str) -> QueryAs<'static, Postgres, O, PgArguments>
+    where
+        O: for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_as(self.tables.qualify(sql)).persistent(false)
+    }
+
+    /// Runs `query` in a transaction of its own, and answers how many rows it changed.
+    async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> sqlx::Result<u64> {
+        let mut transaction = self.pool.begin().await?;
+        let done = query.execute(&mut *transaction).await?;
+        transaction.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs `query` in a transaction of its own, and answers its rows.
+    async fn fetch_all<O>(
+        &self,
+        query: QueryAs<'_, Postgres, O, PgArguments>,
+    ) -> sqlx::Result<Vec<O>>
+    where
+        O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let mut transaction = self.pool.begin().await?;
+        let rows = query.fetch_all(&mut *transaction).await?;
+        transaction.commit().await?;
+        Ok(rows)
+    }
+
+    /// Runs `query` in a transaction of its own, and answers its one row.
+    async fn fetch_one<O>(&self, query: QueryAs<'_, Postgres, O, PgArguments>) -> sqlx::Result<O>
+    where
+        O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let mut transaction = self.pool.begin().await?;
+        let row = query.fetch_one(&mut *transaction).await?;
+        transaction.commit().await?;
+        Ok(row)
     }
 }

@@ -8,44 +8,45 @@ use crate::store::{DeadLetter, millis};
 
 impl PostgresStore {
     pub(crate) async fn dead_letters(&self, limit: i64) -> sqlx::Result<Vec<DeadLetter>> {
-        let rows = sqlx::query_as(
-            "SELECT id, endpoint, transaction_id, attempts::bigint, last_error
-             FROM affitor_outbox WHERE dead_at IS NOT NULL ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .fetch_all(
+                self.query_as(
+                    "SELECT id, endpoint, transaction_id, attempts::bigint, last_error
+                     FROM affitor_outbox WHERE dead_at IS NOT NULL ORDER BY id LIMIT $1",
+                )
+                .bind(limit),
+            )
+            .await?;
         Ok(rows.into_iter().map(DeadLetter::from_row).collect())
     }
 
     pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await?;
+        let (count,): (i64,) = self
+            .fetch_one(self.query_as(
+                "SELECT pg_catalog.count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL",
+            ))
+            .await?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
     pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
-        sqlx::query(
-            "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = now(),
-                 last_error = NULL
+        self.execute(self.query(
+            "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0,
+                 next_attempt_at = pg_catalog.now(), last_error = NULL
              WHERE dead_at IS NOT NULL",
-        )
-        .execute(&self.pool)
+        ))
         .await
-        .map(|done| done.rows_affected())
     }
 
     pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> sqlx::Result<u64> {
-        sqlx::query(
-            "DELETE FROM affitor_outbox
-             WHERE dead_at IS NOT NULL
-               AND dead_at <= now() - $1::float8 * interval '1 millisecond'",
+        self.execute(
+            self.query(
+                "DELETE FROM affitor_outbox
+                 WHERE dead_at IS NOT NULL
+                   AND dead_at <= pg_catalog.now() - $1::float8 * interval '1 millisecond'",
+            )
+            .bind(millis(older_than) as f64),
         )
-        .bind(millis(older_than) as f64)
-        .execute(&self.pool)
         .await
-        .map(|done| done.rows_affected())
     }
 }

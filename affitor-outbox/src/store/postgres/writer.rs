@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use sqlx::Connection as _;
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 use tokio::time::Instant;
 
 use super::PostgresStore;
+use super::schema::Tables;
 use crate::store::{Facts, Inserted, Lease, NewRow, millis};
 
 /// A row written as it is, in the caller's own transaction ([`insert`]).
@@ -57,7 +57,7 @@ INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id
     lease_owner, lease_until)
 SELECT endpoint, body, transaction_id, other_transaction_id, customer_key,
     CASE WHEN leased THEN $7::text END,
-    CASE WHEN leased THEN now() + $8::float8 * interval '1 millisecond' END
+    CASE WHEN leased THEN pg_catalog.now() + $8::float8 * interval '1 millisecond' END
 FROM (
     SELECT b.*, $7::text IS NOT NULL AND b.offered AND ",
     crate::store::transaction_free!(" OFFSET 0"),
@@ -74,12 +74,10 @@ ORDER BY n
 RETURNING id, lease_owner IS NOT NULL"
 );
 
-/// The writer's connection, whether its session waits for the WAL flush (`None`: the server's
-/// default, not known), and when it last answered.
+/// The writer's connection, and when it last answered.
 #[derive(Debug)]
 pub(super) struct WriterConnection {
     connection: PgConnection,
-    synchronous: Option<bool>,
     answered: Instant,
 }
 
@@ -116,13 +114,16 @@ impl PostgresStore {
         // Taken for the batch: an error leaves the slot empty, and the connection is closed.
         let mut writer = self.ready_writer(slot.take(), give_up_at).await?;
         let money = rows.iter().any(|row| row.is_money());
-        writer.set_synchronous_commit(money, give_up_at).await?;
+        let begin =
+            tokio::time::timeout_at(give_up_at, writer.begin(money, self.statement_timeout));
+        begin.await.map_err(timed_out)??;
         // A server that stopped answering (a partition, a failover) is given up on a second
         // after its own statement timeout would have cancelled the batch: the connection is
         // dropped with `writer`, never reused, and the batch's outcome is unknown.
-        let inserted = tokio::time::timeout_at(give_up_at + SILENCE, writer.write(rows, lease))
+        let write = writer.write(&self.tables, rows, lease);
+        let inserted = tokio::time::timeout_at(give_up_at + SILENCE, write)
             .await
-            .map_err(|_| sqlx::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+            .map_err(timed_out)??;
         writer.answered = Instant::now();
         *slot = Some(writer);
         Ok(inserted)
@@ -144,67 +145,45 @@ impl PostgresStore {
                 return Ok(writer);
             }
         }
-        tokio::time::timeout_at(give_up_at, self.connect_writer())
+        let connection = tokio::time::timeout_at(give_up_at, self.pool.acquire())
             .await
-            .map_err(timed_out)?
-    }
-
-    /// A connection for the writer, out of the pool, so that it never waits for the pool's
-    /// turns: its batches are cancelled (and rolled back) by the server past the statement
-    /// timeout.
-    ///
-    /// The session plans its statement for each batch (`force_custom_plan`): a generic plan,
-    /// made once after five runs and often while the table is nearly empty, took a full scan
-    /// of another index as cheap as the lookup of each new row's key, and grew with the table.
-    async fn connect_writer(&self) -> sqlx::Result<WriterConnection> {
-        let mut connection = self.pool.acquire().await?.detach();
-        sqlx::query("SELECT set_config('statement_timeout', $1, false)")
-            .bind(millis(self.statement_timeout).max(1).to_string())
-            .execute(&mut connection)
-            .await?;
-        // Postgres 12 and later; on an older server the batches keep the generic plan.
-        if let Err(error) = sqlx::query("SET plan_cache_mode = force_custom_plan")
-            .execute(&mut connection)
-            .await
-        {
-            tracing::debug!(%error, "Affitor outbox: plan_cache_mode not set (Postgres before 12)");
-        }
+            .map_err(timed_out)??;
+        // Out of the pool, so that the writer never waits for the pool's turns. It keeps no
+        // session state: each batch sets what it needs for its own transaction.
         Ok(WriterConnection {
-            connection,
-            synchronous: None,
+            connection: connection.detach(),
             answered: Instant::now(),
         })
     }
 }
 
 impl WriterConnection {
-    /// Sets the session's `synchronous_commit` for a batch with money (`on`) or without
-    /// (`off`), when the last batch's differed.
-    async fn set_synchronous_commit(
-        &mut self,
-        money: bool,
-        give_up_at: Instant,
-    ) -> sqlx::Result<()> {
-        if self.synchronous == Some(money) {
-            return Ok(());
-        }
-        let set = if money {
-            "SET synchronous_commit = on"
-        } else {
-            "SET synchronous_commit = off"
-        };
-        tokio::time::timeout_at(give_up_at, sqlx::query(set).execute(&mut self.connection))
-            .await
-            .map_err(timed_out)??;
-        self.synchronous = Some(money);
-        Ok(())
+    /// Begins a batch's transaction, in one round trip: the server cancels its statements past
+    /// `statement_timeout`, and its commit waits for the WAL flush when it has `money`.
+    ///
+    /// Its statements are unnamed, so each is planned for its batch's own values: a generic
+    /// plan, made once after five runs of a named one and often while the table was nearly
+    /// empty, took a full scan of another index as cheap as the lookup of each new row's key,
+    /// and grew with the table.
+    async fn begin(&mut self, money: bool, statement_timeout: Duration) -> sqlx::Result<()> {
+        let synchronous = if money { "on" } else { "off" };
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "BEGIN; SET LOCAL statement_timeout = '{}ms'; \
+             SET LOCAL synchronous_commit = {synchronous}",
+            millis(statement_timeout).max(1)
+        )))
+        .execute(&mut self.connection)
+        .await
+        .map(drop)
     }
 
-    /// Writes `rows`, and in the same transaction the facts they came with and the wake of the
-    /// refunds waiting for a sale among them (they go behind it, not after their backoff): all
-    /// of it, or none (an error closes the connection, and the transaction with it).
+    /// Writes `rows` in the transaction [`WriterConnection::begin`] began, and with them the
+    /// facts they came with and the wake of the refunds waiting for a sale among them (they go
+    /// behind it, not after their backoff), then commits: all of it, or none (an error closes
+    /// the connection, and the transaction with it).
     async fn write(
         &mut self,
+        tables: &Tables,
         rows: &[&NewRow],
         lease: Option<Lease<'_>>,
     ) -> sqlx::Result<Vec<Inserted>> {
@@ -218,18 +197,11 @@ impl WriterConnection {
             .filter(|row| row.endpoint == "sale")
             .filter_map(|row| row.transaction_id.as_deref())
             .collect();
-        // A batch of rows alone is one statement, its own transaction.
-        let in_transaction = !facts.is_empty() || !sales.is_empty();
         let connection = &mut self.connection;
-        if in_transaction {
-            sqlx::query("BEGIN").execute(&mut *connection).await?;
-        }
-        let inserted = insert_rows(connection, rows, lease).await?;
-        if in_transaction {
-            super::facts::keep(connection, &facts).await?;
-            super::facts::wake_refunds(connection, &sales).await?;
-            sqlx::query("COMMIT").execute(connection).await?;
-        }
+        let inserted = insert_rows(connection, tables, rows, lease).await?;
+        super::facts::keep(connection, tables, &facts).await?;
+        super::facts::wake_refunds(connection, tables, &sales).await?;
+        sqlx::raw_sql("COMMIT").execute(connection).await?;
         Ok(inserted)
     }
 }
@@ -238,6 +210,7 @@ impl WriterConnection {
 /// was written), else [`INSERT_UNOFFERED`] (no answer).
 async fn insert_rows(
     connection: &mut PgConnection,
+    tables: &Tables,
     rows: &[&NewRow],
     lease: Option<Lease<'_>>,
 ) -> sqlx::Result<Vec<Inserted>> {
@@ -245,7 +218,8 @@ async fn insert_rows(
         rows.iter().map(|row| field(row)).collect()
     };
     let query = |sql| {
-        sqlx::query_as::<_, (i64, bool)>(sql)
+        sqlx::query_as::<_, (i64, bool)>(tables.qualify(sql))
+            .persistent(false)
             .bind(column(|row| Some(row.endpoint)))
             .bind(column(|row| Some(&row.body)))
             .bind(column(|row| row.transaction_id.as_deref()))
@@ -270,9 +244,11 @@ async fn insert_rows(
         .collect())
 }
 
-/// Writes `row` on `connection`: the outbox's own, or the caller's inside their transaction.
+/// Writes `row` on `connection`, the caller's, inside their transaction: unnamed, as every
+/// statement of the outbox's, so that it works through a pooler in transaction mode.
 pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx::Result<()> {
     sqlx::query(INSERT)
+        .persistent(false)
         .bind(row.endpoint)
         .bind(&row.body)
         .bind(row.transaction_id.as_deref())
