@@ -41,11 +41,13 @@ mod sealed {
 /// # }
 /// ```
 pub trait OutboxConnection: sealed::Sealed {
-    /// Writes `event` as an outbox row on this connection.
+    /// Writes `event` as an outbox row on this connection; on Postgres, into the table in
+    /// `schema` (quoted) when the outbox's tables are known to be there.
     #[doc(hidden)]
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
+        schema: Option<&'a str>,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>>;
 }
 
@@ -57,9 +59,10 @@ impl OutboxConnection for sqlx::PgConnection {
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
+        schema: Option<&'a str>,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
         Box::pin(async move {
-            crate::store::postgres::insert(self, &NewRow::of(event))
+            crate::store::postgres::insert(self, schema, &NewRow::of(event))
                 .await
                 .map_err(|error| crate::store::StoreError::from(error).into())
         })
@@ -86,6 +89,7 @@ impl OutboxConnection for rusqlite::Connection {
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
+        _schema: Option<&'a str>,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
         insert_sqlite(self, event)
     }
@@ -99,6 +103,7 @@ impl OutboxConnection for rusqlite::Transaction<'_> {
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
+        _schema: Option<&'a str>,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
         insert_sqlite(self, event)
     }

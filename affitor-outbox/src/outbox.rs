@@ -217,7 +217,9 @@ impl Outbox {
         C: OutboxConnection + ?Sized,
     {
         let event = event.into_event().map_err(OutboxError::Invalid)?;
-        connection.insert_event(&event).await?;
+        connection
+            .insert_event(&event, self.inner.store.postgres_schema())
+            .await?;
         Counters::add(&self.inner.counters.enqueued);
         metrics::event(event.endpoint().name(), metrics::Result::Enqueued);
         self.inner.stored();

@@ -54,6 +54,16 @@ macro_rules! dispatch {
 }
 
 impl Store {
+    /// The schema of the outbox's Postgres tables, quoted; `None` on SQLite.
+    pub(crate) fn postgres_schema(&self) -> Option<&str> {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(store) => Some(store.schema()),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(_) => None,
+        }
+    }
+
     /// The writer's answer for a batch of `rows` from what the store `inserted`: in the rows'
     /// order (ids are handed out in it); none when no row was offered and the store answered
     /// none (Postgres's plain insert); or none, should the store's answer not line up with

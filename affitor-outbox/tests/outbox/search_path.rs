@@ -1,6 +1,7 @@
 //! The Postgres outbox's statements are not at `search_path`'s mercy: a schema earlier on the
 //! role's path, which another role can create in, gets a function or a table of the outbox's
-//! names. Its function is never called, and its table stops the start, saying whose it is.
+//! names. Its function is never called, its table stops the start, saying whose it is, and a row
+//! written in the caller's own transaction goes to the outbox's table whatever its path.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -141,4 +142,57 @@ async fn a_table_another_role_made_earlier_on_the_path_stops_the_start() {
             && reason.contains("belongs to the role"),
         "{reason}"
     );
+}
+
+/// A lead written by `enqueue_in` in the app's own transaction, whose `search_path` puts another
+/// schema's `affitor_outbox` first: the row goes to the outbox's table, and is delivered; the
+/// other table gets nothing.
+#[tokio::test]
+async fn a_row_written_in_the_callers_transaction_goes_to_the_outboxs_table() {
+    let (mock, client) = stand_in().await;
+    let roles = Roles::create("path_enqueue_in").await;
+    roles.first_start(&client).await;
+    let Roles { app, other, .. } = &roles;
+    let migration = affitor_outbox::migrations::POSTGRES[0].sql;
+    roles
+        .as_other(&format!(
+            "{migration}; GRANT ALL ON ALL TABLES IN SCHEMA {other} TO {app};
+             GRANT ALL ON ALL SEQUENCES IN SCHEMA {other} TO {app}"
+        ))
+        .await;
+
+    let pool = roles.app_pool(app).await;
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(20))
+        .postgres(pool.clone())
+        .await
+        .expect("the outbox starts on the app's tables");
+    let mut transaction = pool.begin().await.expect("a transaction");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL search_path = {other}, {app}"
+    )))
+    .execute(&mut *transaction)
+    .await
+    .expect("the caller's search_path");
+    outbox
+        .enqueue_in(
+            &mut *transaction,
+            client.lead("user_1").click_id(mock.click("partner")),
+        )
+        .await
+        .expect("the lead written in the caller's transaction");
+    transaction.commit().await.expect("the caller's commit");
+
+    wait_until("the lead delivered", A_WHILE, async || {
+        !mock.leads().is_empty()
+    })
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+    let elsewhere: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {other}.affitor_outbox"
+    )))
+    .fetch_one(&roles.admin)
+    .await
+    .expect("the other table");
+    assert_eq!(elsewhere, 0, "the lead was written to another role's table");
 }

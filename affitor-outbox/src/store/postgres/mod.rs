@@ -70,6 +70,12 @@ impl PostgresStore {
         })
     }
 
+    /// The schema of the outbox's tables, quoted: what a row written on a caller's connection
+    /// names them in (`enqueue_in`).
+    pub(crate) fn schema(&self) -> &str {
+        self.tables.schema()
+    }
+
     /// Checks that the outbox can write here: a row written and rolled back.
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
         let mut transaction = self.pool.begin().await?;

@@ -80,6 +80,18 @@ impl Tables {
         }
     }
 
+    /// The schema, quoted as an identifier: what [`Tables::quoted`] takes back.
+    pub(crate) fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The tables in the schema [`Tables::schema`] answered.
+    pub(crate) fn quoted(schema: &str) -> Self {
+        Self {
+            schema: schema.to_owned(),
+        }
+    }
+
     /// `sql` with each of the outbox's tables named in its schema: every `affitor_outbox...`
     /// that follows a space, a line's end or a parenthesis (where SQL names a table).
     pub(super) fn qualify(&self, sql: &str) -> AssertSqlSafe<String> {

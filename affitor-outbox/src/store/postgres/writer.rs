@@ -245,9 +245,19 @@ async fn insert_rows(
 }
 
 /// Writes `row` on `connection`, the caller's, inside their transaction: unnamed, as every
-/// statement of the outbox's, so that it works through a pooler in transaction mode.
-pub(crate) async fn insert(connection: &mut PgConnection, row: &NewRow) -> sqlx::Result<()> {
-    sqlx::query(INSERT)
+/// statement of the outbox's, so that it works through a pooler in transaction mode, and into
+/// the table in `schema` (the outbox's, when it is on Postgres), whatever the caller's
+/// `search_path`.
+pub(crate) async fn insert(
+    connection: &mut PgConnection,
+    schema: Option<&str>,
+    row: &NewRow,
+) -> sqlx::Result<()> {
+    let sql = match schema {
+        Some(schema) => Tables::quoted(schema).qualify(INSERT),
+        None => AssertSqlSafe(INSERT.to_owned()),
+    };
+    sqlx::query(sql)
         .persistent(false)
         .bind(row.endpoint)
         .bind(&row.body)
