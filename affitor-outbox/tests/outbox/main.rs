@@ -16,6 +16,8 @@ mod flush;
 mod hardening;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod lease;
+#[cfg(feature = "postgres")]
+mod lost;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod order;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

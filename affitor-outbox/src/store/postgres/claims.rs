@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::PostgresStore;
+use sqlx::{Connection as _, PgConnection};
+
+use super::{ANSWER_WITHIN, PostgresStore, answered};
 use crate::store::{Claimed, ClaimedRow, Customers, millis};
 
 /// Every row a claim may take, oldest first, after `$1` and at most `$2` of them
@@ -81,14 +83,30 @@ impl PostgresStore {
     /// holds back no one (retried, it goes after what its customer sent meanwhile, as it would
     /// have once dead).
     async fn choose(&self, limit: i64, everything: bool) -> sqlx::Result<Vec<i64>> {
+        let mut connection = self.pool.acquire().await?;
+        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+            let mut snapshot = connection
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?;
+            let taken = self.walk(&mut snapshot, limit, everything).await?;
+            snapshot.commit().await?;
+            Ok(taken)
+        })
+        .await;
+        answered(answer, connection)
+    }
+
+    /// The walk of [`PostgresStore::choose`], in its snapshot.
+    async fn walk(
+        &self,
+        snapshot: &mut PgConnection,
+        limit: i64,
+        everything: bool,
+    ) -> sqlx::Result<Vec<i64>> {
         let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
         // As many as it may take: a row held back is rare, and the next page reads on.
         let page = limit.max(1);
         let mut taken: Vec<i64> = Vec::new();
-        let mut snapshot = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await?;
         let mut customers = Customers::new();
         let mut after = 0_i64;
         while taken.len() < wanted {
@@ -112,7 +130,6 @@ impl PostgresStore {
                 break;
             }
         }
-        snapshot.commit().await?;
         Ok(taken)
     }
 

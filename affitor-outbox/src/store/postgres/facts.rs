@@ -2,10 +2,10 @@
 //! ([`affitor::webhook::PaymentState`]). Written with the row they came with, in its batch's
 //! transaction (`writer.rs`), or alone; read by a webhook in one statement.
 
-use sqlx::PgConnection;
+use sqlx::{Connection as _, PgConnection};
 
-use super::PostgresStore;
 use super::schema::Tables;
+use super::{ANSWER_WITHIN, PostgresStore, answered};
 use crate::store::{Facts, LINKED_REFUND_DUE, millis};
 
 /// Keeps each `$2` under its `$1` for `$3` milliseconds, replacing what the key held: one
@@ -108,9 +108,14 @@ pub(super) async fn wake_refunds(
 impl PostgresStore {
     /// Upserts every fact and links the refunds its aliases name, in one transaction.
     pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
-        let mut transaction = self.pool.begin().await?;
-        keep(&mut transaction, &self.tables, facts).await?;
-        transaction.commit().await
+        let mut connection = self.pool.acquire().await?;
+        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+            let mut transaction = connection.begin().await?;
+            keep(&mut transaction, &self.tables, facts).await?;
+            transaction.commit().await
+        })
+        .await;
+        answered(answer, connection)
     }
 
     /// The values under each of `keys`, in their order (`None`: absent or expired), in one

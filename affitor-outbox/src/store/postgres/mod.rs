@@ -29,13 +29,21 @@ pub(super) mod tests;
 
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgPool, PgRow};
 use sqlx::query::{Query, QueryAs};
-use sqlx::{FromRow, Postgres};
+use sqlx::{Connection as _, FromRow, Postgres};
+use tokio::time::error::Elapsed;
 
 use crate::config::Config;
 
 pub(crate) use writer::insert;
+
+/// How long a call of the relay's, the probe's or a payment webhook's waits for the server's
+/// answers before it gives the call up and closes its connection: a server gone silent (a
+/// partition, a failover that left the socket open) costs a call its connection, not the relay
+/// its loop until the OS gives the socket up.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
@@ -78,7 +86,18 @@ impl PostgresStore {
 
     /// Checks that the outbox can write here: a row written and rolled back.
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
-        let mut transaction = self.pool.begin().await?;
+        let mut connection = self.pool.acquire().await?;
+        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+            let mut transaction = connection.begin().await?;
+            self.probe_row().execute(&mut *transaction).await?;
+            transaction.rollback().await
+        })
+        .await;
+        answered(answer, connection)
+    }
+
+    /// The probe's row.
+    fn probe_row(&self) -> Query<'static, Postgres, PgArguments> {
         self.query(
             "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
                  customer_key, attempts, next_attempt_at, lease_owner, lease_until, dead_at,
@@ -86,9 +105,6 @@ impl PostgresStore {
              VALUES ('probe', '', NULL, NULL, NULL, 0, pg_catalog.now(), NULL, NULL, NULL, NULL,
                  pg_catalog.now())",
         )
-        .execute(&mut *transaction)
-        .await?;
-        transaction.rollback().await
     }
 
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
@@ -117,10 +133,15 @@ impl PostgresStore {
 
     /// Runs `query` in a transaction of its own, and answers how many rows it changed.
     async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> sqlx::Result<u64> {
-        let mut transaction = self.pool.begin().await?;
-        let done = query.execute(&mut *transaction).await?;
-        transaction.commit().await?;
-        Ok(done.rows_affected())
+        let mut connection = self.pool.acquire().await?;
+        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+            let mut transaction = connection.begin().await?;
+            let done = query.execute(&mut *transaction).await?;
+            transaction.commit().await?;
+            Ok(done.rows_affected())
+        })
+        .await;
+        answered(answer, connection)
     }
 
     /// Runs `query` in a transaction of its own, and answers its rows.
@@ -131,10 +152,15 @@ impl PostgresStore {
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let mut transaction = self.pool.begin().await?;
-        let rows = query.fetch_all(&mut *transaction).await?;
-        transaction.commit().await?;
-        Ok(rows)
+        let mut connection = self.pool.acquire().await?;
+        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+            let mut transaction = connection.begin().await?;
+            let rows = query.fetch_all(&mut *transaction).await?;
+            transaction.commit().await?;
+            Ok(rows)
+        })
+        .await;
+        answered(answer, connection)
     }
 
     /// Runs `query` in a transaction of its own, and answers its one row.
@@ -142,9 +168,27 @@ impl PostgresStore {
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let mut transaction = self.pool.begin().await?;
-        let row = query.fetch_one(&mut *transaction).await?;
-        transaction.commit().await?;
-        Ok(row)
+        let mut connection = self.pool.acquire().await?;
+        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+            let mut transaction = connection.begin().await?;
+            let row = query.fetch_one(&mut *transaction).await?;
+            transaction.commit().await?;
+            Ok(row)
+        })
+        .await;
+        answered(answer, connection)
     }
+}
+
+/// The answer of a call made on `connection` within [`ANSWER_WITHIN`]; a call left unanswered
+/// is an I/O timeout, and its connection, whose state is unknown, is closed rather than
+/// returned to the pool.
+fn answered<T>(
+    answer: Result<sqlx::Result<T>, Elapsed>,
+    mut connection: PoolConnection<Postgres>,
+) -> sqlx::Result<T> {
+    answer.unwrap_or_else(|_| {
+        connection.close_on_drop();
+        Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into()))
+    })
 }
