@@ -159,8 +159,22 @@ async fn what_is_not_a_click_sets_no_cookie_and_is_kept_private() {
         let response = test::call_service(&app, request.to_request()).await;
         private(&response);
     }
-    // Only the unknown and the inactive link reached the API.
-    assert_eq!(mock.requests_to(Endpoint::Click).len(), 2);
+    // Only the unknown and the inactive link reached the API: each with the visit's call and
+    // the probe of the code alone that confirms its refusal.
+    let calls: Vec<String> = mock
+        .requests_to(Endpoint::Click)
+        .iter()
+        .map(|call| call.body.to_string())
+        .collect();
+    for code in ["aff=unknown", "aff=sleeping"] {
+        assert!(calls.iter().any(|call| call.contains(code)), "{calls:?}");
+    }
+    assert!(
+        calls
+            .iter()
+            .all(|call| call.contains("aff=unknown") || call.contains("aff=sleeping")),
+        "{calls:?}"
+    );
 
     for fault in [
         Fault::status(503).always(),
