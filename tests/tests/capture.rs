@@ -297,13 +297,19 @@ mod scenario {
             let page = app.open("GET", path, &[]).await;
             assert_private_page(app, &page);
         }
-        // Both reached the API, which recorded neither.
-        assert_eq!(
-            app.mock.requests_to(Endpoint::Click).len(),
-            2,
-            "{}",
-            app.app.name
-        );
+        // Both reached the API, which recorded neither: each with the visit's call and the
+        // probe of the code alone that confirms its refusal.
+        let calls: Vec<String> = (app.mock.requests_to(Endpoint::Click).iter())
+            .map(|call| call.body.to_string())
+            .collect();
+        let codes = ["aff=sleeping", "aff=unknown"];
+        let each_sent = codes
+            .iter()
+            .all(|code| calls.iter().any(|c| c.contains(code)));
+        let only_them = calls
+            .iter()
+            .all(|c| codes.iter().any(|code| c.contains(code)));
+        assert!(each_sent && only_them, "{}: {calls:?}", app.app.name);
         assert!(app.mock.clicks().is_empty(), "{}", app.app.name);
     }
 
