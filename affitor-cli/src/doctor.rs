@@ -258,8 +258,8 @@ fn gate_check(gate: &Gate, report: &GateReport) -> Check {
     }
 }
 
-/// The outbox at `location` opened as the app opens it, but with no relay and no migration:
-/// reachable (TLS included), its schema current, and writable (a row written and rolled back).
+/// The outbox at `location`, as `OutboxBuilder::check` finds it (which store the location names
+/// is the library's reading): reachable (TLS included), its schema current, and writable.
 /// Nothing is created or changed: a SQLite file that does not exist yet is not created, and
 /// tables missing or of an earlier version are reported, left to the app's start.
 async fn outbox(location: Option<&str>) -> Check {
@@ -275,23 +275,25 @@ async fn outbox(location: Option<&str>) -> Check {
              postgres:// URL"
         ));
     };
-    if let Some(path) = sqlite_path(location)
-        && !std::path::Path::new(path).exists()
-    {
-        return Check::new(
-            NAME,
-            Status::Pass,
-            format!("no file yet at {path}: the app creates it at its first start"),
-        );
-    }
     // A client is all the outbox needs to open; it never sends through it.
     let client = match api_client().or_else(|_| Client::builder().api_key("aff_doctor").build()) {
         Ok(client) => client,
         Err(error) => return Check::new(NAME, Status::Fail, short(&error)),
     };
-    let opened = tokio::time::timeout(OUTBOX_TIMEOUT, look_at_outbox(client, location)).await;
-    match opened {
-        Ok(Ok((detail, warning))) => outbox_found(detail, warning),
+    let checked = Outbox::builder(client).check(location);
+    match tokio::time::timeout(OUTBOX_TIMEOUT, checked).await {
+        Ok(Ok(found)) if found.is_new() => Check::new(
+            NAME,
+            Status::Pass,
+            format!(
+                "no file yet at {}: the app creates it at its first start",
+                found.location()
+            ),
+        ),
+        Ok(Ok(found)) => outbox_found(
+            format!("{}: schema current", found.location()),
+            found.tls_warning().map(str::to_owned),
+        ),
         Ok(Err(error)) => Check::new(NAME, Status::Fail, ErrorReport::new(&error).to_string())
             .fix(outbox_fix(&error)),
         Err(_) => Check::new(
@@ -304,31 +306,6 @@ async fn outbox(location: Option<&str>) -> Check {
         )
         .fix("check that the database is up and reachable from this machine"),
     }
-}
-
-/// What the outbox at `location` is, found without changing it: what was found, and what its
-/// connection was warned of. A SQLite file is only read (no `-wal` or `-shm` file is created
-/// beside it); Postgres is opened with no relay and `migrate(false)`, which only checks the
-/// schema, and its check that it can write rolls its row back.
-async fn look_at_outbox(
-    client: Client,
-    location: &str,
-) -> Result<(String, Option<String>), OutboxError> {
-    if let Some(path) = sqlite_path(location) {
-        Outbox::builder(client).check(location).await?;
-        return Ok((format!("{path}: schema current"), None));
-    }
-    let outbox = Outbox::builder(client)
-        .relay(false)
-        .migrate(false)
-        .open(location)
-        .await?;
-    let found = (
-        format!("{}: reachable, schema current", outbox.location()),
-        outbox.tls_warning().map(str::to_owned),
-    );
-    outbox.shutdown(Duration::from_secs(2)).await;
-    Ok(found)
 }
 
 /// The check of an outbox that opened: passed, or a warning of its connection (a Postgres
@@ -357,21 +334,6 @@ fn outbox_fix(error: &OutboxError) -> &'static str {
         OutboxError::InvalidLocation { .. } => "write AFFITOR_OUTBOX as the message says",
         _ => "set AFFITOR_OUTBOX to a SQLite path or a postgres:// URL",
     }
-}
-
-/// The file a SQLite location names: a path, or `sqlite:` / `sqlite://` before one (its query
-/// left out). `None` for Postgres and anything else.
-fn sqlite_path(location: &str) -> Option<&str> {
-    let path = match location.strip_prefix("sqlite://") {
-        Some(path) => path,
-        None => match location.strip_prefix("sqlite:") {
-            Some(path) => path,
-            None if location.contains("://") || location.contains('=') => return None,
-            None => location,
-        },
-    };
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 /// A provider's webhook secrets (several, comma-separated, during a rotation), each checked
@@ -503,19 +465,6 @@ mod tests {
             text.ends_with(" (cause: error communicating with database: refused)"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn sqlite_locations_are_told_from_postgres() {
-        assert_eq!(sqlite_path("outbox.db"), Some("outbox.db"));
-        assert_eq!(
-            sqlite_path("sqlite://data/outbox.db?mode=rwc"),
-            Some("data/outbox.db")
-        );
-        assert_eq!(sqlite_path("sqlite:outbox.db"), Some("outbox.db"));
-        assert_eq!(sqlite_path("postgres://u:p@db/x"), None);
-        assert_eq!(sqlite_path("host=db dbname=shop"), None);
-        assert_eq!(sqlite_path("pg://x"), None);
     }
 
     /// A connection below verify-full is a warning, whose fix points to verify-full only.

@@ -513,6 +513,63 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A SQLite path holding `=` is a path to `doctor`, as to the outbox: a current file is only
+/// read (no `-wal` or `-shm` beside it), and a missing one is said to be the app's to create,
+/// and is not created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reads_a_sqlite_path_with_an_equals_sign_and_creates_nothing() {
+    let dir = std::env::temp_dir().join(format!("affitor-cli-doctor-eq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let current = dir.join("a=b.db").to_string_lossy().into_owned();
+    let client = affitor::Client::builder()
+        .api_key("aff_doctor_test")
+        .build()
+        .unwrap();
+    affitor_outbox::Outbox::builder(client)
+        .relay(false)
+        .open(&current)
+        .await
+        .unwrap()
+        .shutdown(std::time::Duration::from_secs(1))
+        .await;
+    let names = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // The app's connections close on their threads after its shutdown returns.
+    for _ in 0..100 {
+        if names() == ["a=b.db"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(names(), ["a=b.db"]);
+    // A file created and deleted meanwhile changes its folder's time.
+    let folder_time = || std::fs::metadata(&dir).unwrap().modified().unwrap();
+    let before = folder_time();
+
+    let check = outbox_check(&current).await;
+    assert_eq!(check["status"], "pass", "{check}");
+    assert_eq!(folder_time(), before, "files created, then deleted");
+    assert!(
+        check["detail"].as_str().unwrap().contains("schema current"),
+        "{check}"
+    );
+    assert_eq!(names(), ["a=b.db"], "files created");
+
+    let missing = dir.join("new/c=d.db").to_string_lossy().into_owned();
+    let check = outbox_check(&missing).await;
+    assert_eq!(check["status"], "pass", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains("the app creates it"), "{detail}");
+    assert_eq!(names(), ["a=b.db"], "files created");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), a database without the outbox's
 /// tables is reported as such, and none are created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

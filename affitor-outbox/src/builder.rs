@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use affitor::Client;
 
+use crate::check::OutboxCheck;
 use crate::config::Config;
 use crate::error::OutboxError;
 use crate::location::Location;
@@ -402,15 +403,17 @@ impl OutboxBuilder {
     }
 
     /// Checks that an outbox would open at `location` with its schema current, and changes
-    /// nothing: no table is created or brought up to date, nothing is started, and no event is
-    /// written. A diagnostic's question (`affitor doctor` asks it).
+    /// nothing: no file or table is created or brought up to date, nothing is started, and no
+    /// event is written. Answers what it found. A diagnostic's question (`affitor doctor` asks
+    /// it).
     ///
     /// On SQLite, the file is only read, and nothing is created beside it: it is opened
     /// read-only, immutable when no `-wal` file is beside it, and its tables are compared with
-    /// this version's; a file that does not exist, or that this process cannot write, is
-    /// [`OutboxError::Unusable`]. On Postgres, the outbox opens as
-    /// [`open`](Self::open) opens it with [`migrate(false)`](Self::migrate) and no relay (its
-    /// check that it can write rolls its row back), then closes.
+    /// this version's; a file that does not exist yet is [new](OutboxCheck::is_new) (the app's
+    /// first start creates it), one this process cannot write is [`OutboxError::Unusable`]. On
+    /// Postgres, the outbox opens as [`open`](Self::open) opens it with
+    /// [`migrate(false)`](Self::migrate) and no relay (its check that it can write rolls its
+    /// row back), then closes.
     ///
     /// # Errors
     ///
@@ -421,23 +424,28 @@ impl OutboxBuilder {
     /// # async fn main() {
     /// # if cfg!(not(feature = "sqlite")) { return; }
     /// let client = affitor::Client::builder().api_key("aff_key").build().unwrap();
-    /// let missing = std::env::temp_dir().join("affitor-outbox-check-none.db");
+    /// let app = std::env::temp_dir().join("affitor-outbox-check-app.db");
+    /// affitor_outbox::rusqlite::Connection::open(&app).unwrap();
     /// let error = affitor_outbox::Outbox::builder(client)
-    ///     .check(missing.to_str().unwrap_or("none.db"))
+    ///     .check(app.to_str().unwrap_or("app.db"))
     ///     .await
     ///     .unwrap_err();
     /// assert!(matches!(error, affitor_outbox::OutboxError::Unusable { .. }));
-    /// assert!(!missing.exists());
     /// # }
     /// ```
-    pub async fn check(self, location: &str) -> Result<(), OutboxError> {
+    pub async fn check(self, location: &str) -> Result<OutboxCheck, OutboxError> {
         match Location::parse(location)? {
             #[cfg(feature = "sqlite")]
             Location::Sqlite(path) => check_sqlite(path).await,
             location => {
                 let outbox = self.relay(false).migrate(false).open_at(location).await?;
+                let found = OutboxCheck {
+                    location: outbox.location().to_owned(),
+                    tls_warning: outbox.tls_warning().map(str::to_owned),
+                    new: false,
+                };
                 outbox.shutdown(Duration::from_secs(1)).await;
-                Ok(())
+                Ok(found)
             }
         }
     }
@@ -590,9 +598,17 @@ impl OutboxBuilder {
 
 /// [`OutboxBuilder::check`] of a SQLite file: read, never written nor created.
 #[cfg(feature = "sqlite")]
-async fn check_sqlite(path: String) -> Result<(), OutboxError> {
+async fn check_sqlite(path: String) -> Result<OutboxCheck, OutboxError> {
     use crate::store::sqlite::SqliteStore;
 
+    let found = |new| OutboxCheck {
+        location: path.clone(),
+        tls_warning: None,
+        new,
+    };
+    if !std::path::Path::new(&path).exists() {
+        return Ok(found(true));
+    }
     match SqliteStore::behind(path.as_ref()).await {
         Ok(None) => {}
         Ok(Some(reason)) => {
@@ -605,7 +621,7 @@ async fn check_sqlite(path: String) -> Result<(), OutboxError> {
     }
     let read_only = std::fs::metadata(&path).map(|meta| meta.permissions().readonly());
     match read_only {
-        Ok(false) => Ok(()),
+        Ok(false) => Ok(found(false)),
         Ok(true) => Err(OutboxError::Unusable {
             reason: unusable(&StoreError::from(std::io::Error::from(
                 std::io::ErrorKind::PermissionDenied,

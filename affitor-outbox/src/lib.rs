@@ -246,6 +246,7 @@ compile_error!(
 );
 
 mod builder;
+mod check;
 mod config;
 mod connection;
 mod error;
@@ -267,6 +268,7 @@ mod writer;
 pub mod fleet {}
 
 pub use builder::OutboxBuilder;
+pub use check::OutboxCheck;
 pub use connection::OutboxConnection;
 pub use error::OutboxError;
 pub use outbox::Outbox;
