@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::{Connection as _, PgConnection};
 
-use super::{ANSWER_WITHIN, PostgresStore, answered};
+use super::PostgresStore;
 use crate::store::{Claimed, ClaimedRow, Customers, millis};
 
 /// Every row a claim may take, oldest first, after `$1` and at most `$2` of them
@@ -83,8 +83,7 @@ impl PostgresStore {
     /// holds back no one (retried, it goes after what its customer sent meanwhile, as it would
     /// have once dead).
     async fn choose(&self, limit: i64, everything: bool) -> sqlx::Result<Vec<i64>> {
-        let mut connection = self.pool.acquire().await?;
-        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+        self.within(async |connection| {
             let mut snapshot = connection
                 .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .await?;
@@ -92,8 +91,7 @@ impl PostgresStore {
             snapshot.commit().await?;
             Ok(taken)
         })
-        .await;
-        answered(answer, connection)
+        .await
     }
 
     /// The walk of [`PostgresStore::choose`], in its snapshot.

@@ -4,8 +4,8 @@
 
 use sqlx::{Connection as _, PgConnection};
 
+use super::PostgresStore;
 use super::schema::Tables;
-use super::{ANSWER_WITHIN, PostgresStore, answered};
 use crate::store::{Facts, LINKED_REFUND_DUE, millis};
 
 /// Keeps each `$2` under its `$1` for `$3` milliseconds, replacing what the key held: one
@@ -108,14 +108,12 @@ pub(super) async fn wake_refunds(
 impl PostgresStore {
     /// Upserts every fact and links the refunds its aliases name, in one transaction.
     pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
-        let mut connection = self.pool.acquire().await?;
-        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+        self.within(async |connection| {
             let mut transaction = connection.begin().await?;
             keep(&mut transaction, &self.tables, facts).await?;
             transaction.commit().await
         })
-        .await;
-        answered(answer, connection)
+        .await
     }
 
     /// The values under each of `keys`, in their order (`None`: absent or expired), in one

@@ -29,11 +29,9 @@ pub(super) mod tests;
 
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Connection as _, FromRow, Postgres};
-use tokio::time::error::Elapsed;
 
 use crate::config::Config;
 
@@ -86,14 +84,12 @@ impl PostgresStore {
 
     /// Checks that the outbox can write here: a row written and rolled back.
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
-        let mut connection = self.pool.acquire().await?;
-        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+        self.within(async |connection| {
             let mut transaction = connection.begin().await?;
             self.probe_row().execute(&mut *transaction).await?;
             transaction.rollback().await
         })
-        .await;
-        answered(answer, connection)
+        .await
     }
 
     /// The probe's row.
@@ -133,15 +129,28 @@ impl PostgresStore {
 
     /// Runs `query` in a transaction of its own, and answers how many rows it changed.
     async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> sqlx::Result<u64> {
-        let mut connection = self.pool.acquire().await?;
-        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+        self.within(async |connection| {
             let mut transaction = connection.begin().await?;
             let done = query.execute(&mut *transaction).await?;
             transaction.commit().await?;
             Ok(done.rows_affected())
         })
-        .await;
-        answered(answer, connection)
+        .await
+    }
+
+    /// Runs `call` on a connection of the pool within [`ANSWER_WITHIN`]; a call left
+    /// unanswered is an I/O timeout, and its connection, whose state is unknown, is closed
+    /// rather than returned to the pool.
+    async fn within<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> sqlx::Result<T> {
+        let mut connection = self.pool.acquire().await?;
+        let answer = tokio::time::timeout(ANSWER_WITHIN, call(&mut connection)).await;
+        answer.unwrap_or_else(|_| {
+            connection.close_on_drop();
+            Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into()))
+        })
     }
 
     /// Runs `query` in a transaction of its own, and answers its rows.
@@ -152,15 +161,13 @@ impl PostgresStore {
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let mut connection = self.pool.acquire().await?;
-        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+        self.within(async |connection| {
             let mut transaction = connection.begin().await?;
             let rows = query.fetch_all(&mut *transaction).await?;
             transaction.commit().await?;
             Ok(rows)
         })
-        .await;
-        answered(answer, connection)
+        .await
     }
 
     /// Runs `query` in a transaction of its own, and answers its one row.
@@ -168,27 +175,12 @@ impl PostgresStore {
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let mut connection = self.pool.acquire().await?;
-        let answer = tokio::time::timeout(ANSWER_WITHIN, async {
+        self.within(async |connection| {
             let mut transaction = connection.begin().await?;
             let row = query.fetch_one(&mut *transaction).await?;
             transaction.commit().await?;
             Ok(row)
         })
-        .await;
-        answered(answer, connection)
+        .await
     }
-}
-
-/// The answer of a call made on `connection` within [`ANSWER_WITHIN`]; a call left unanswered
-/// is an I/O timeout, and its connection, whose state is unknown, is closed rather than
-/// returned to the pool.
-fn answered<T>(
-    answer: Result<sqlx::Result<T>, Elapsed>,
-    mut connection: PoolConnection<Postgres>,
-) -> sqlx::Result<T> {
-    answer.unwrap_or_else(|_| {
-        connection.close_on_drop();
-        Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into()))
-    })
 }
