@@ -68,20 +68,3 @@ pub const POSTGRES: &[Migration] = &[Migration {
     name: "tables",
     sql: include_str!("../migrations/postgres/0001_tables.sql"),
 }];
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn versions_follow_each_other_and_record_themselves() {
-        for (index, migration) in super::POSTGRES.iter().enumerate() {
-            assert_eq!(migration.version as usize, index + 1);
-            let upper = migration.sql.to_ascii_uppercase();
-            assert!(!upper.contains("BEGIN;") && !upper.contains("COMMIT"));
-            let record = format!(
-                "INSERT INTO affitor_outbox_schema (version, name) VALUES ({}, '{}')",
-                migration.version, migration.name
-            );
-            assert!(migration.sql.contains(&record), "{}", migration.version);
-        }
-    }
-}

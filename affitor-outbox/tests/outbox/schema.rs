@@ -341,3 +341,19 @@ async fn another_release_and_this_one_share_the_table() {
     assert_eq!(versions(&pool).await, every_version());
     writer.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Each exported version follows the one before it, runs in the app's transaction (none of its
+/// own), and records itself.
+#[test]
+fn versions_follow_each_other_and_record_themselves() {
+    for (index, migration) in POSTGRES.iter().enumerate() {
+        assert_eq!(migration.version as usize, index + 1);
+        let upper = migration.sql.to_ascii_uppercase();
+        assert!(!upper.contains("BEGIN;") && !upper.contains("COMMIT"));
+        let record = format!(
+            "INSERT INTO affitor_outbox_schema (version, name) VALUES ({}, '{}')",
+            migration.version, migration.name
+        );
+        assert!(migration.sql.contains(&record), "{}", migration.version);
+    }
+}
