@@ -101,11 +101,7 @@ impl Settler {
             error = %unreadable.why,
             "Affitor outbox row set aside as a dead letter: it cannot be read"
         );
-        self.inner
-            .store
-            .bury(row.id, &self.owner, &unreadable.why)
-            .await
-            .map(|()| Settled::Kept)
+        self.keep_dead(row, &unreadable.why).await
     }
 
     /// Affitor answered with an outcome.
@@ -198,11 +194,7 @@ impl Settler {
             error = %error,
             "Affitor event not delivered yet; it goes again after a backoff"
         );
-        self.inner
-            .store
-            .reschedule(row.id, &self.owner, wait, &error.to_string())
-            .await
-            .map(|()| Settled::Kept)
+        self.keep_for(row, wait, &error.to_string()).await
     }
 
     /// Refused by the API, or out of attempts: kept as a dead letter.
@@ -223,11 +215,7 @@ impl Settler {
             error = %error,
             "Affitor event given up on: kept as a dead letter in the outbox"
         );
-        self.inner
-            .store
-            .bury(row.id, &self.owner, &error.to_string())
-            .await
-            .map(|()| Settled::Kept)
+        self.keep_dead(row, &error.to_string()).await
     }
 
     /// A refund whose sale Affitor does not know: due again after a backoff while it is
@@ -262,11 +250,7 @@ impl Settler {
             "Affitor refund waits for its sale, which Affitor does not know yet"
         );
         let why = format!("waiting for its sale: {error}");
-        self.inner
-            .store
-            .reschedule(row.id, &self.owner, wait, &why)
-            .await
-            .map(|()| Settled::Kept)
+        self.keep_for(row, wait, &why).await
     }
 
     /// A refund past its patience, whose sale Affitor never knew: a dead letter that names the
@@ -293,11 +277,7 @@ impl Settler {
             attempt = row.attempts.saturating_add(1),
             "Affitor refund kept as a dead letter: {why}"
         );
-        self.inner
-            .store
-            .bury(row.id, &self.owner, &why)
-            .await
-            .map(|()| Settled::Kept)
+        self.keep_dead(row, &why).await
     }
 
     /// Settles a lead whose click id the API refused for good (`error`): sent again without it
@@ -346,6 +326,29 @@ impl Settler {
                 None
             }
         }
+    }
+
+    /// Keeps the row in the store, due again after `wait`, with `why`.
+    async fn keep_for(
+        &self,
+        row: &Claimed,
+        wait: Duration,
+        why: &str,
+    ) -> Result<Settled, StoreError> {
+        let store = &self.inner.store;
+        store
+            .reschedule(row.id, &self.owner, wait, why)
+            .await
+            .map(|()| Settled::Kept)
+    }
+
+    /// Keeps the row in the store as a dead letter, with `why`.
+    async fn keep_dead(&self, row: &Claimed, why: &str) -> Result<Settled, StoreError> {
+        let store = &self.inner.store;
+        store
+            .bury(row.id, &self.owner, why)
+            .await
+            .map(|()| Settled::Kept)
     }
 }
 
