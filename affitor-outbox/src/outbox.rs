@@ -408,66 +408,7 @@ impl Outbox {
     }
 }
 
-/// The outbox as a client's delivery: with
-/// [`Client::with_backend`](affitor::Client::with_backend), every `send_in_background`
-/// writes its event to the outbox, as [`enqueue`](Outbox::enqueue) does, on a task of its own:
-/// the handler answers at once, and the event is stored a moment later (the time of one write).
-/// Where the event must be stored before the request answers, the request's `enqueue().await`
-/// waits for its write (and, when the store is behind, holds the request up to the enqueue
-/// timeout: backpressure); or write it in your own transaction with
-/// [`enqueue_in`](Outbox::enqueue_in).
-///
-/// The write runs on the runtime the outbox was opened on (where its relay runs), else on the
-/// caller's: a handler's runtime that stops before the write is done (an actix-web worker's,
-/// at shutdown) does not take the event with it. Without a tokio runtime to write on, the
-/// event goes to the client's in-memory queue, counted in [`OutboxStats::fell_back`].
-/// [`shutdown`](Outbox::shutdown) waits for the writes under way, within its deadline; a write
-/// its runtime cuts short (the outbox's runtime ended without a `shutdown`) is logged at
-/// `error` and counted (`result="interrupted"`).
-///
-/// The client's other calls go to the outbox too:
-///
-/// - [`Client::delivery_stats`](affitor::Client::delivery_stats): the outbox's counters added
-///   to those of the in-memory queue it falls back to: `queued` + [`enqueued`](OutboxStats::enqueued),
-///   `delivered` + [`delivered`](OutboxStats::delivered), `retried` +
-///   [`rescheduled`](OutboxStats::rescheduled), `failed` + [`invalid`](OutboxStats::invalid),
-///   [`dead`](OutboxStats::dead) and [`corrupt`](OutboxStats::corrupt) (the dead letters), and
-///   `pending` + the writes under way and the rows being sent. The rows waiting in the store
-///   for a later attempt are not counted there (reading them takes a query): see
-///   [`Outbox::waiting`].
-/// - [`Client::flush`](affitor::Client::flush) (and `affitor_tower::FlushLayer`): waits until
-///   the events this process handed over are committed in the store (the writes under way),
-///   then for the in-memory queue (the events that fell back to it, and those held in memory
-///   for a failing store, which a flush hands to it: a Lambda may freeze next); never for rows
-///   other processes wrote, nor for the relay's sends. A response a flush let go then means
-///   *stored*: the relay, here or in a process of its own, delivers it. Its `pending` counts
-///   the writes still under way and the rows being sent; the rows waiting in the store are
-///   [`Outbox::waiting`].
-/// - [`Client::shutdown`](affitor::Client::shutdown): [`Outbox::shutdown`] (the writes end, the
-///   relay stops), then the in-memory queue's shutdown, within the one deadline. The report's
-///   `delivered` and `failed` add the rows the relay delivered and gave up on (dead letters)
-///   during it, and [`kept`](affitor::client::DeliveryReport::kept) is the rows left in the
-///   store for the next start. Calling it again, or [`Outbox::shutdown`] after it, is
-///   harmless.
-///
-/// ```no_run
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use affitor_outbox::Outbox;
-/// use affitor::Client;
-///
-/// let direct = Client::from_env()?; // the relay sends through it
-/// let outbox = Outbox::open("affitor-outbox.db", direct.clone()).await?;
-/// let client = direct.with_backend(outbox); // give this one to the layer
-///
-/// // In a handler, as without an outbox:
-/// client.lead("user_123").email("ada@example.com").send_in_background();
-///
-/// // At the end of `main`: the outbox, its relay and the in-memory queue stop.
-/// let report = client.shutdown(std::time::Duration::from_secs(5)).await;
-/// println!("{} events left in the store for the next start", report.kept);
-/// # Ok(())
-/// # }
-/// ```
+#[doc = include_str!("../docs/backend.md")]
 impl Backend for Outbox {
     /// Writes the event as [`enqueue`](Outbox::enqueue) does, and resolves once it is written,
     /// or, past the enqueue timeout, handed to the memory queue: a request's `enqueue().await`.
