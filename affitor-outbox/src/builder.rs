@@ -493,7 +493,7 @@ impl OutboxBuilder {
         };
         // No `extra_float_digits` at the start, which PgBouncer refuses unless told to ignore it
         // (`unsupported startup parameter`): the outbox reads no float as text.
-        let options = postgres_options(postgres)
+        let options = crate::store::postgres::connect_options(postgres)
             .map_err(open)?
             .extra_float_digits(None);
         let root_cert = postgres.param("sslrootcert").is_some()
@@ -678,86 +678,4 @@ fn not_this_outbox(text: &str) -> String {
          or another program's table of that name — give the outbox a database (or a file) of \
          its own, or rename that table"
     )
-}
-
-/// The connection options of a parsed Postgres location: a URL as sqlx reads it, or a
-/// `key=value` string's pairs, each handed to sqlx's setter.
-#[cfg(feature = "postgres")]
-fn postgres_options(
-    postgres: &crate::location::Postgres,
-) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
-    use std::str::FromStr;
-
-    use sqlx::postgres::{PgConnectOptions, PgSslMode};
-
-    if let Some(url) = postgres.url() {
-        return PgConnectOptions::from_str(url);
-    }
-    let mut options = PgConnectOptions::new();
-    for (key, value) in postgres.params() {
-        options = match key.to_ascii_lowercase().as_str() {
-            "host" | "hostaddr" => options.host(value),
-            "port" => options.port(value.parse().map_err(|_| {
-                sqlx::Error::Configuration(format!("port `{value}` is not a number").into())
-            })?),
-            "user" => options.username(value),
-            "password" => options.password(value),
-            "dbname" => options.database(value),
-            "sslmode" => options.ssl_mode(PgSslMode::from_str(value)?),
-            "sslrootcert" => options.ssl_root_cert(value),
-            "sslcert" => options.ssl_client_cert(value),
-            "sslkey" => options.ssl_client_key(value),
-            "application_name" => options.application_name(value),
-            // Refused or warned about when parsed.
-            _ => options,
-        };
-    }
-    Ok(options)
-}
-
-#[cfg(all(test, feature = "postgres"))]
-mod tests {
-    use sqlx::postgres::PgSslMode;
-
-    use crate::location::Location;
-
-    fn options(location: &str) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
-        match Location::parse(location) {
-            Ok(Location::Postgres(postgres)) => super::postgres_options(&postgres),
-            other => panic!("{location}: {other:?}"),
-        }
-    }
-
-    /// The TLS settings are read from either form of a Postgres location.
-    #[test]
-    fn sslmode_is_read_from_a_url_and_from_key_values() {
-        for location in [
-            "postgres://app@db/shop?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
-            "POSTGRESQL://app@db/shop?sslmode=verify-full",
-            "host=db dbname=shop sslmode=verify-full sslrootcert='/etc/ssl/ca.pem'",
-        ] {
-            let options = options(location).unwrap();
-            assert!(
-                matches!(options.get_ssl_mode(), PgSslMode::VerifyFull),
-                "{location}"
-            );
-        }
-        let options = options("host=db sslmode=require").unwrap();
-        assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
-        assert!(
-            super::postgres_options(&match Location::parse("host=db sslmode=sometimes") {
-                Ok(Location::Postgres(postgres)) => postgres,
-                other => panic!("{other:?}"),
-            })
-            .is_err()
-        );
-    }
-
-    /// A password with libpq's escapes reaches sqlx as libpq reads it.
-    #[test]
-    fn a_password_is_read_with_libpq_escapes() {
-        let options = options(r"host=db user=app password='p\'w0rd Tail' dbname=shop").unwrap();
-        assert_eq!(options.get_database(), Some("shop"));
-        assert_eq!(options.get_username(), "app");
-    }
 }

@@ -184,3 +184,37 @@ impl PostgresStore {
         .await
     }
 }
+
+/// The connection options of a parsed Postgres location: a URL as sqlx reads it, or a
+/// `key=value` string's pairs, each handed to sqlx's setter.
+pub(crate) fn connect_options(
+    postgres: &crate::location::Postgres,
+) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+    if let Some(url) = postgres.url() {
+        return PgConnectOptions::from_str(url);
+    }
+    let mut options = PgConnectOptions::new();
+    for (key, value) in postgres.params() {
+        options = match key.to_ascii_lowercase().as_str() {
+            "host" | "hostaddr" => options.host(value),
+            "port" => options.port(value.parse().map_err(|_| {
+                sqlx::Error::Configuration(format!("port `{value}` is not a number").into())
+            })?),
+            "user" => options.username(value),
+            "password" => options.password(value),
+            "dbname" => options.database(value),
+            "sslmode" => options.ssl_mode(PgSslMode::from_str(value)?),
+            "sslrootcert" => options.ssl_root_cert(value),
+            "sslcert" => options.ssl_client_cert(value),
+            "sslkey" => options.ssl_client_key(value),
+            "application_name" => options.application_name(value),
+            // Refused or warned about when parsed.
+            _ => options,
+        };
+    }
+    Ok(options)
+}

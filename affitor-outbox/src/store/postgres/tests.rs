@@ -3,10 +3,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
-use super::PostgresStore;
+use super::{PostgresStore, connect_options};
 use crate::config::Config;
+use crate::location::Location;
 
 /// The test server: `AFFITOR_TEST_POSTGRES`, or the one `.ci/postgres` starts.
 fn url() -> String {
@@ -136,4 +137,44 @@ async fn a_batch_reads_none_of_the_entries_an_old_snapshot_keeps() {
         "the batch visited {visited} rows, the entries the snapshot keeps:\n{plan}"
     );
     schema.remove().await;
+}
+
+fn options(location: &str) -> sqlx::Result<PgConnectOptions> {
+    match Location::parse(location) {
+        Ok(Location::Postgres(postgres)) => connect_options(&postgres),
+        other => panic!("{location}: {other:?}"),
+    }
+}
+
+/// The TLS settings are read from either form of a Postgres location.
+#[test]
+fn sslmode_is_read_from_a_url_and_from_key_values() {
+    for location in [
+        "postgres://app@db/shop?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
+        "POSTGRESQL://app@db/shop?sslmode=verify-full",
+        "host=db dbname=shop sslmode=verify-full sslrootcert='/etc/ssl/ca.pem'",
+    ] {
+        let options = options(location).unwrap();
+        assert!(
+            matches!(options.get_ssl_mode(), PgSslMode::VerifyFull),
+            "{location}"
+        );
+    }
+    let options = options("host=db sslmode=require").unwrap();
+    assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
+    assert!(
+        connect_options(&match Location::parse("host=db sslmode=sometimes") {
+            Ok(Location::Postgres(postgres)) => postgres,
+            other => panic!("{other:?}"),
+        })
+        .is_err()
+    );
+}
+
+/// A password with libpq's escapes reaches sqlx as libpq reads it.
+#[test]
+fn a_password_is_read_with_libpq_escapes() {
+    let options = options(r"host=db user=app password='p\'w0rd Tail' dbname=shop").unwrap();
+    assert_eq!(options.get_database(), Some("shop"));
+    assert_eq!(options.get_username(), "app");
 }
