@@ -97,12 +97,8 @@ impl OutboxBuilder {
     /// The most rows the relay sends at once (default 2,048, at least 1). Each takes one
     /// connection to the API while it waits for the answer: against an API answering in
     /// 200 ms, 2,048 deliver about 10,000 events a second (256 delivered a fifth of what a
-    /// busy signup page wrote).
-    ///
-    /// The sends run on a thread of their own, with a runtime of their own: however many are in
-    /// flight, they take one core at most. A relay in a process of its own on another machine,
-    /// the web servers' outboxes opened with [`relay(false)`](Self::relay), takes nothing from
-    /// them at all.
+    /// busy signup page wrote). However many, they take one core at most
+    /// ([the relay's sends](crate#the-relays-sends)).
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -283,12 +279,10 @@ impl OutboxBuilder {
         self
     }
 
-    /// The most events held in memory while the store fails (default 10,000): once a write
-    /// fails or times out, later events skip the store at once and wait in memory, counted in
-    /// [`OutboxStats::spilled`](crate::OutboxStats::spilled), while a probe looks every half
-    /// second whether the store answers again; then they are written to it. Past this many,
-    /// an event goes to the client's in-memory queue
-    /// ([`OutboxStats::fell_back`](crate::OutboxStats::fell_back)).
+    /// The most events held in memory while the store fails (default 10,000; see
+    /// [waiting for the store](crate#waiting-for-the-store-or-not)), counted in
+    /// [`OutboxStats::spilled`](crate::OutboxStats::spilled). Past this many, an event goes to
+    /// the client's in-memory queue ([`OutboxStats::fell_back`](crate::OutboxStats::fell_back)).
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
