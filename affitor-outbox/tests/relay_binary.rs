@@ -329,19 +329,27 @@ async fn the_relay_serves_the_outbox_metrics_on_metrics_addr() {
 
     let delivered =
         format!("affitor_outbox_events_total{{endpoint=\"lead\",result=\"delivered\"}} {EVENTS}");
-    let page = affitor_mock::poll_until(PATIENCE, async || {
-        let (status, page) = get(&addr, "/metrics").await;
-        (status == 200 && page.contains(&delivered)).then_some(page)
-    })
-    .await
-    .unwrap_or_else(|| panic!("no `{delivered}` on the page:\n{}", relay.log()));
-    for name in [
+    // The relay counts an answer just after the stand-in records its call: the page is polled
+    // until it shows every line, not read once.
+    let lines = [
+        delivered.as_str(),
         "affitor_outbox_events_total{endpoint=\"sale\",result=\"delivered\"}",
         "affitor_outbox_in_flight",
         "affitor_request_duration_seconds",
-    ] {
-        assert!(page.contains(name), "{name} on the page:\n{page}");
-    }
+    ];
+    let mut last_page = String::new();
+    let shown = affitor_mock::poll_until(PATIENCE, async || {
+        let (status, page) = get(&addr, "/metrics").await;
+        let complete = status == 200 && lines.iter().all(|line| page.contains(line));
+        last_page = page;
+        complete.then_some(())
+    })
+    .await;
+    assert!(
+        shown.is_some(),
+        "the page lacks one of {lines:?}:\n{last_page}\n{}",
+        relay.log()
+    );
     let (status, _) = get(&addr, "/").await;
     assert_eq!(status, 404, "the page is at /metrics alone");
 
