@@ -82,8 +82,8 @@
 //! that tracks a sale from an unsigned request body records a sale, and pays a commission, for
 //! whatever anyone posts to it.
 //!
-//! With the feature `webhook`, [`WebhookEvent<P>`](WebhookEvent) verifies the delivery's signature
-//! over its raw body with the [`Verifier<P>`](affitor::webhook::Verifier) of the app data, reads
+//! With the feature `webhook`, [`WebhookEvent<P>`][webhook-event] verifies the delivery's signature
+//! over its raw body with the [`Verifier<P>`][verifier] of the app data, reads
 //! the sale or refund from the event, tracks it, and answers what the provider needs (503 when a
 //! later delivery can still succeed, so that the provider redelivers). The handler is one line:
 //!
@@ -120,7 +120,7 @@
 //! Polar, Paddle and Lemon Squeezy read the same (`WebhookEvent<Polar>`, ...). Which events
 //! each provider sends, where the checkout must put the click id, what each answer means, and
 //! how a durable outbox changes it (a 200 then means *stored*) are in the guide of
-//! [`affitor::webhook`]. If your program is connected to Affitor's Stripe integration, do not
+//! [`affitor::webhook`][webhook-guide]. If your program is connected to Affitor's Stripe integration, do not
 //! also track Stripe sales here: each sale would count twice.
 //!
 //! # Partner links captured on the server
@@ -185,6 +185,23 @@
 //! and the click id is found by the same code (`affitor_tower::lookup`): a team can move
 //! between the two frameworks without a change in behaviour.
 
+// The webhook's items exist with the feature `webhook`; without it, their links go to docs.rs.
+//!
+#![cfg_attr(feature = "webhook", doc = "[webhook-event]: WebhookEvent")]
+#![cfg_attr(feature = "webhook", doc = "[verifier]: affitor::webhook::Verifier")]
+#![cfg_attr(feature = "webhook", doc = "[webhook-guide]: affitor::webhook")]
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[webhook-event]: https://docs.rs/affitor-actix/latest/affitor_actix/struct.WebhookEvent.html"
+)]
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[verifier]: https://docs.rs/affitor/latest/affitor/webhook/struct.Verifier.html"
+)]
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[webhook-guide]: https://docs.rs/affitor/latest/affitor/webhook/"
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod click_id;

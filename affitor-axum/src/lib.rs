@@ -98,8 +98,8 @@
 //! that tracks a sale from an unsigned request body records a sale, and pays a commission, for
 //! whatever anyone posts to it.
 //!
-//! With the feature `webhook`, [`WebhookEvent<P>`](WebhookEvent) verifies the delivery's signature
-//! over its raw body with the [`Verifier<P>`](affitor::webhook::Verifier) of the router state,
+//! With the feature `webhook`, [`WebhookEvent<P>`][webhook-event] verifies the delivery's signature
+//! over its raw body with the [`Verifier<P>`][verifier] of the router state,
 //! reads the sale or refund from the event, tracks it, and answers the status the provider needs
 //! (503 when a later delivery can still succeed, so that the provider redelivers). The handler is
 //! one line:
@@ -138,7 +138,7 @@
 //! Polar, Paddle and Lemon Squeezy read the same (`WebhookEvent<Polar>`, ...). Which events
 //! each provider sends, where the checkout must put the click id, what each answer means, and
 //! how a durable outbox changes it (a 200 then means *stored*) are in the guide of
-//! [`affitor::webhook`]. If your program is connected to Affitor's Stripe integration, do not
+//! [`affitor::webhook`][webhook-guide]. If your program is connected to Affitor's Stripe integration, do not
 //! also track Stripe sales here: each sale would count twice.
 //!
 //! # Partner links captured on the server
@@ -306,6 +306,23 @@
 //!
 //! Poem and Salvo, through their Tower compatibility, are in `affitor-tower`'s docs.
 
+// The webhook's items exist with the feature `webhook`; without it, their links go to docs.rs.
+//!
+#![cfg_attr(feature = "webhook", doc = "[webhook-event]: WebhookEvent")]
+#![cfg_attr(feature = "webhook", doc = "[verifier]: affitor::webhook::Verifier")]
+#![cfg_attr(feature = "webhook", doc = "[webhook-guide]: affitor::webhook")]
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[webhook-event]: https://docs.rs/affitor-axum/latest/affitor_axum/struct.WebhookEvent.html"
+)]
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[verifier]: https://docs.rs/affitor/latest/affitor/webhook/struct.Verifier.html"
+)]
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[webhook-guide]: https://docs.rs/affitor/latest/affitor/webhook/"
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "capture")]

@@ -1,7 +1,8 @@
 //! `affitor doctor`: what an integration needs, each check passed or failed with what to do.
 //!
-//! The checks, in order: the API key present and in its shape, the API reachable and the key
-//! accepted, readiness's five gates with their `next_action`, the outbox (`AFFITOR_OUTBOX`)
+//! The checks, in order: the API key present and in its shape, the API URL and the program id,
+//! each with where it came from (a flag, the environment, `.affitor/`), the API reachable and
+//! the key accepted, readiness's five gates with their `next_action`, the outbox (`AFFITOR_OUTBOX`)
 //! reachable with its schema current, and each payment provider's webhook secret in the shape
 //! the provider issues. Nothing is sent but one readiness read, and nothing is written.
 
@@ -17,7 +18,8 @@ use serde_json::{Value, json};
 
 use crate::output::{Output, Status};
 use crate::readiness::{next_action, state_name};
-use crate::{API_KEY_VARIABLE, api_client, env_var};
+use crate::settings::{API_KEY_VARIABLE, ApiArgs, Setting, Settings, missing_key_fix};
+use crate::{api_client, env_var};
 
 /// The variable of the outbox's location, as the examples and `Outbox::open` read it.
 const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
@@ -60,9 +62,9 @@ impl Check {
 }
 
 /// Runs every check, prints them, and exits non-zero when one failed.
-pub(crate) async fn run(out: Output) -> ExitCode {
+pub(crate) async fn run(out: Output, api: &ApiArgs) -> ExitCode {
     let spinner = out.spinner("checking the integration");
-    let checks = checks().await;
+    let checks = checks(&Settings::load(api, None)).await;
     drop(spinner);
     let ok = checks.iter().all(|check| check.status != Status::Fail);
     out.heading("affitor doctor");
@@ -97,26 +99,44 @@ pub(crate) async fn run(out: Output) -> ExitCode {
 }
 
 /// Every check, in order.
-async fn checks() -> Vec<Check> {
-    let mut checks = vec![api_key(env_var(API_KEY_VARIABLE).as_deref())];
-    let client = match api_client() {
+async fn checks(settings: &Settings) -> Vec<Check> {
+    let mut checks: Vec<Check> = settings
+        .problems
+        .iter()
+        .map(|problem| {
+            Check::new("settings", Status::Warn, problem.as_str())
+                .fix("fix the file, or run `npx affitor init` again; its values were left out")
+        })
+        .collect();
+    checks.push(api_key(settings.api_key.as_ref()));
+    let client = match settings.client() {
         Ok(client) => {
-            checks.push(Check::new("API URL", Status::Pass, client.base_url()));
+            let source = settings.api_url.as_ref().map_or_else(
+                || "the default".to_owned(),
+                |url| format!("from {}", url.source),
+            );
+            let detail = format!("{} ({source})", client.base_url());
+            checks.push(Check::new("API URL", Status::Pass, detail));
             Some(client)
         }
         Err(error) if error.kind() == ErrorKind::MissingApiKey => None,
         Err(error) => {
+            let source = settings
+                .api_url
+                .as_ref()
+                .map_or_else(String::new, |url| format!(" (from {})", url.source));
             checks.push(
-                Check::new("API URL", Status::Fail, error.to_string())
+                Check::new("API URL", Status::Fail, format!("{}{source}", short(&error)))
                     .fix("set AFFITOR_API_URL to the API's base URL, or unset it for https://api.affitor.com"),
             );
             None
         }
     };
+    checks.push(program_id(settings.program_id.as_ref()));
     match &client {
         Some(client) => checks.extend(api(client).await),
         None => {
-            let skipped = "skipped: needs a usable AFFITOR_API_KEY";
+            let skipped = "skipped: needs a usable API key";
             checks.push(Check::new("API reachable", Status::Skip, skipped));
             checks.push(Check::new("readiness", Status::Skip, skipped));
         }
@@ -129,22 +149,23 @@ async fn checks() -> Vec<Check> {
     checks
 }
 
-/// The key's presence and shape; never the key itself.
-fn api_key(key: Option<&str>) -> Check {
+/// The key's presence, shape and source; never the key itself.
+fn api_key(key: Option<&Setting>) -> Check {
     const NAME: &str = "API key";
-    let Some(key) = key.map(str::trim) else {
-        return Check::new(NAME, Status::Fail, format!("{API_KEY_VARIABLE} is unset")).fix(
-            format!(
-                "set {API_KEY_VARIABLE} to the program API key (aff_...): the Affitor dashboard, \
-                 Program Settings"
-            ),
-        );
+    let Some(Setting { value, source }) = key else {
+        return Check::new(
+            NAME,
+            Status::Fail,
+            format!("{API_KEY_VARIABLE} is unset, and no --api-key or .affitor/.env gives one"),
+        )
+        .fix(missing_key_fix());
     };
+    let key = value.trim();
     if key.starts_with("affk_") {
         return Check::new(
             NAME,
             Status::Fail,
-            format!("{API_KEY_VARIABLE} is a management key (affk_...)"),
+            format!("the key from {source} is a management key (affk_...)"),
         )
         .fix("tracking calls need the program API key (aff_...), from Program Settings");
     }
@@ -152,15 +173,28 @@ fn api_key(key: Option<&str>) -> Check {
         return Check::new(
             NAME,
             Status::Warn,
-            format!("{API_KEY_VARIABLE} does not start with aff_, as program keys do"),
+            format!("the key from {source} does not start with aff_, as program keys do"),
         )
         .fix("check it is the program API key from Program Settings");
     }
-    Check::new(
-        NAME,
-        Status::Pass,
-        format!("{API_KEY_VARIABLE} is set (aff_...)"),
-    )
+    Check::new(NAME, Status::Pass, format!("set (aff_...), from {source}"))
+}
+
+/// The program id and its source: only `affitor test click` needs it.
+fn program_id(program_id: Option<&Setting>) -> Check {
+    match program_id {
+        Some(Setting { value, source }) => Check::new(
+            "program id",
+            Status::Pass,
+            format!("{value}, from {source}"),
+        ),
+        None => Check::new(
+            "program id",
+            Status::Skip,
+            "unset: only `affitor test click` needs it (AFFITOR_PROGRAM_ID, or `program_id` in \
+             .affitor/config.json)",
+        ),
+    }
 }
 
 /// One readiness read: the API reachable, the key accepted, the five gates.
@@ -396,16 +430,26 @@ fn secrets_check<P: Provider>(name: String, value: &str) -> Check {
 mod tests {
     use super::*;
 
+    fn key(value: &str) -> Setting {
+        Setting {
+            value: value.to_owned(),
+            source: crate::settings::Source::Environment(API_KEY_VARIABLE),
+        }
+    }
+
     #[test]
     fn the_api_key_is_checked_never_shown() {
         let missing = api_key(None);
         assert_eq!(missing.status, Status::Fail);
         assert!(missing.detail.contains("AFFITOR_API_KEY"), "{missing:?}");
-        let management = api_key(Some("affk_s3cret_value"));
+        // With nothing set, the stand-in is offered.
+        assert!(missing.fix.unwrap().contains("affitor mock"));
+        let management = api_key(Some(&key("affk_s3cret_value")));
         assert_eq!(management.status, Status::Fail);
-        assert_eq!(api_key(Some("sk_live_x")).status, Status::Warn);
-        let good = api_key(Some(" aff_live_s3cret\n"));
+        assert_eq!(api_key(Some(&key("sk_live_x"))).status, Status::Warn);
+        let good = api_key(Some(&key(" aff_live_s3cret\n")));
         assert_eq!(good.status, Status::Pass);
+        assert!(good.detail.contains("from AFFITOR_API_KEY"), "{good:?}");
         for check in [management, good] {
             assert!(!format!("{check:?}").contains("s3cret"), "{check:?}");
         }

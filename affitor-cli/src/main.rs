@@ -7,8 +7,10 @@
 //!   as the provider signs it, posted to your app's webhook.
 //! - `affitor mock`: the local stand-in of the Affitor API, for apps and tests in any language.
 //!
-//! It reads the environment `affitor::Client::from_env` reads: `AFFITOR_API_KEY`, and
-//! `AFFITOR_API_URL` (or `AFFITOR_API_BASE`; `https://api.affitor.com` when neither is set).
+//! It takes the API key, the API URL and the program id from `--api-key` and `--api-url`, the
+//! environment `affitor::Client::from_env` reads (`AFFITOR_API_KEY`, `AFFITOR_API_URL`) and
+//! `AFFITOR_PROGRAM_ID`, then the `.affitor/.env` and `.affitor/config.json` that Affitor's Node
+//! CLI writes (`settings.rs`).
 //! `--json` prints one JSON document per command result, for scripts. The exit status is 0 when
 //! everything passed, 1 when something failed, 2 for a command line it cannot read.
 
@@ -16,14 +18,13 @@ mod doctor;
 mod mock;
 mod output;
 mod readiness;
+mod settings;
 mod test;
 mod trigger;
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use affitor::Client;
-use affitor::client::{ClientBuilder, RetryPolicy};
 use clap::{Parser, Subcommand};
 
 use crate::output::Output;
@@ -34,9 +35,12 @@ use crate::output::Output;
 #[command(name = "affitor", version)]
 #[command(
     after_help = "Environment: AFFITOR_API_KEY (the program API key, aff_...), \
-    AFFITOR_API_URL (default https://api.affitor.com), AFFITOR_OUTBOX, \
+    AFFITOR_API_URL (default https://api.affitor.com), AFFITOR_PROGRAM_ID, AFFITOR_OUTBOX, \
     STRIPE_WEBHOOK_SECRET, POLAR_WEBHOOK_SECRET, PADDLE_WEBHOOK_SECRET, \
-    LEMONSQUEEZY_WEBHOOK_SECRET. NO_COLOR turns colour off."
+    LEMONSQUEEZY_WEBHOOK_SECRET. The key, the URL and the program id not given by a flag or \
+    the environment are read from .affitor/.env, then .affitor/config.json (what `npx affitor \
+    init` writes), in this directory or the nearest parent that has one. NO_COLOR turns colour \
+    off."
 )]
 struct Cli {
     /// Print one JSON document per command result, for scripts.
@@ -50,10 +54,12 @@ struct Cli {
 enum Command {
     /// Check what the integration needs: the API key, the API, readiness's five gates, the
     /// outbox, the webhook secrets. Exits non-zero when something fails.
-    Doctor,
+    Doctor {
+        #[command(flatten)]
+        api: settings::ApiArgs,
+    },
     /// Send test events to the Affitor API.
-    #[command(subcommand)]
-    Test(test::TestCommand),
+    Test(test::TestArgs),
     /// Sign a payment provider's sample event as the provider does and post it to your app's
     /// webhook.
     Trigger(trigger::TriggerArgs),
@@ -76,16 +82,13 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Doctor => doctor::run(out).await,
-            Command::Test(command) => test::run(out, command).await,
+            Command::Doctor { api } => doctor::run(out, &api).await,
+            Command::Test(args) => test::run(out, args).await,
             Command::Trigger(args) => trigger::run(out, args).await,
             Command::Mock(args) => mock::run(out, args).await,
         }
     })
 }
-
-/// The variable of the program API key.
-const API_KEY_VARIABLE: &str = "AFFITOR_API_KEY";
 
 /// The value of the environment variable `name`, unless it is unset or blank.
 fn env_var(name: &str) -> Option<String> {
@@ -94,22 +97,13 @@ fn env_var(name: &str) -> Option<String> {
         .filter(|value| !value.trim().is_empty())
 }
 
-/// The client of the API the environment names, as `Client::from_env` reads it, with the CLI's
-/// user agent and retries that keep a person waiting seconds, not minutes.
+/// The client of the environment's and `.affitor/`'s settings (see `settings.rs`).
 ///
 /// # Errors
 ///
-/// `MissingApiKey` when `AFFITOR_API_KEY` is unset, and the errors of `ClientBuilder::build`.
+/// `MissingApiKey` when no key is found, and the errors of `ClientBuilder::build`.
 fn api_client() -> Result<Client, affitor::Error> {
-    ClientBuilder::from_env()
-        .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")))
-        .timeout(Duration::from_secs(10))
-        .retry(
-            RetryPolicy::default()
-                .max_attempts(3)
-                .deadline(Duration::from_secs(25)),
-        )
-        .build()
+    settings::Settings::from_environment().client()
 }
 
 #[cfg(test)]
@@ -127,6 +121,19 @@ mod tests {
     fn json_is_a_global_flag() {
         let cli = Cli::try_parse_from(["affitor", "doctor", "--json"]).unwrap();
         assert!(cli.json);
-        assert!(matches!(cli.command, Command::Doctor));
+        assert!(matches!(cli.command, Command::Doctor { .. }));
+    }
+
+    #[test]
+    fn the_api_flags_follow_the_command_or_its_subcommand() {
+        for args in [
+            ["affitor", "test", "--api-key", "aff_x", "lead"],
+            ["affitor", "test", "lead", "--api-key", "aff_x"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(matches!(cli.command, Command::Test(_)), "{args:?}");
+        }
+        let cli = Cli::try_parse_from(["affitor", "doctor", "--api-url", "http://x"]).unwrap();
+        assert!(matches!(cli.command, Command::Doctor { .. }));
     }
 }

@@ -49,6 +49,7 @@ pub(crate) async fn run(out: Output, args: MockArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let demo_click = mock.demo_click();
     if args.answer_after > 0 {
         mock.inject(Fault::delay(std::time::Duration::from_millis(args.answer_after)).always());
     }
@@ -63,6 +64,10 @@ pub(crate) async fn run(out: Output, args: MockArgs) -> ExitCode {
         mock.api_key()
     ));
     out.line(format_args!(
+        "  demo click id {demo_click}: sign up with the cookie affitor_click_id={demo_click}, \
+         or track a lead with it, and the partner is credited"
+    ));
+    out.line(format_args!(
         "  export AFFITOR_API_URL={} AFFITOR_API_KEY={}",
         mock.url(),
         mock.api_key()
@@ -74,6 +79,7 @@ pub(crate) async fn run(out: Output, args: MockArgs) -> ExitCode {
         "url": mock.url(),
         "api_key": mock.api_key(),
         "program_id": mock.program_id(),
+        "demo_click_id": demo_click.as_str(),
     }));
     let stopped = tokio::signal::ctrl_c().await;
     mock.shutdown().await;

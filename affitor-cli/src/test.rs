@@ -1,5 +1,5 @@
 //! `affitor test`: the verification chain, then readiness until the integration is verified
-//! (`chain`), or one event in test mode (`lead`, `sale`, `refund`).
+//! (`chain`), or one event in test mode (`click`, `lead`, `sale`, `refund`).
 //!
 //! A refund is never a test (the API has none): `test refund` refunds only a sale `test sale`
 //! made (a transaction id `affitor_cli_test_...`, which no provider writes) unless `--live`;
@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use affitor::client::{ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome};
+use affitor::client::{ClickOutcome, ErrorKind, LeadOutcome, RefundOutcome, SaleOutcome};
 use affitor::readiness::{ChainRun, ChainVerdict, Gate, Readiness, StepVerdict};
 use affitor::{ClickId, Client, Error};
 use clap::{Args, Subcommand};
@@ -18,7 +18,15 @@ use tokio::time::Instant;
 
 use crate::output::{Output, Status, duration};
 use crate::readiness::{next_action, state_name};
-use crate::{API_KEY_VARIABLE, api_client};
+use crate::settings::{ApiArgs, Settings, missing_key_fix};
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(subcommand)]
+    command: TestCommand,
+}
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TestCommand {
@@ -28,6 +36,13 @@ pub(crate) enum TestCommand {
         /// How long to wait for `integration_verified`, in seconds (or `90s`, `2m`).
         #[arg(long, default_value = "60", value_parser = parse_duration)]
         timeout: Duration,
+    },
+    /// Send a click in test mode, linked to the program by its id (a click carries no key).
+    Click {
+        /// The program id (default: AFFITOR_PROGRAM_ID, `.affitor/.env`, or `program_id` in
+        /// `.affitor/config.json`).
+        #[arg(long)]
+        program_id: Option<String>,
     },
     /// Send a lead in test mode (`additional_data.test_mode`): recorded apart, never attributed.
     Lead(EventArgs),
@@ -91,19 +106,41 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         })
 }
 
-pub(crate) async fn run(out: Output, command: TestCommand) -> ExitCode {
+pub(crate) async fn run(out: Output, args: TestArgs) -> ExitCode {
+    let TestArgs { api, command } = args;
     let name = match &command {
         TestCommand::Chain { .. } => "test chain",
+        TestCommand::Click { .. } => "test click",
         TestCommand::Lead(_) => "test lead",
         TestCommand::Sale(_) => "test sale",
         TestCommand::Refund(_) => "test refund",
     };
-    let client = match api_client() {
+    let program_id = match &command {
+        TestCommand::Click { program_id } => program_id.as_deref(),
+        _ => None,
+    };
+    let settings = Settings::load(&api, program_id);
+    for problem in &settings.problems {
+        out.status(Status::Warn, "settings", problem);
+    }
+    if name == "test click" && settings.program_id.is_none() {
+        let fix = "pass --program-id, set AFFITOR_PROGRAM_ID, or run `npx affitor init` (it \
+                   writes program_id in .affitor/config.json); the id is in the dashboard";
+        return refused(
+            out,
+            name,
+            "no program id: a test click is linked by it",
+            fix,
+        );
+    }
+    // A click is a test only when its client says so (it carries no key to say it with).
+    let client = match settings.builder().test_mode(name == "test click").build() {
         Ok(client) => client,
         Err(error) => return failed(out, name, &error, json!({})),
     };
     match command {
         TestCommand::Chain { timeout } => chain(out, &client, timeout).await,
+        TestCommand::Click { .. } => click(out, &client).await,
         TestCommand::Lead(args) => lead(out, &client, args).await,
         TestCommand::Sale(args) => sale(out, &client, args).await,
         TestCommand::Refund(args) => refund(out, &client, args).await,
@@ -112,15 +149,18 @@ pub(crate) async fn run(out: Output, command: TestCommand) -> ExitCode {
 
 /// Prints why `command` failed, with what to do, and exits 1.
 fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> ExitCode {
-    out.status(Status::Fail, command, &error.to_string().replace('\n', " "));
+    // The library's message names its own call; the CLI says it in its flags and files.
+    let message = match error.kind() {
+        ErrorKind::MissingApiKey => "no Affitor API key".to_owned(),
+        _ => error.to_string().replace('\n', " "),
+    };
+    out.status(Status::Fail, command, &message);
     let fix = match error.kind() {
-        ErrorKind::MissingApiKey => Some(format!(
-            "set {API_KEY_VARIABLE} to the program API key (aff_...), from Program Settings"
-        )),
-        ErrorKind::Unauthorized => Some(format!(
-            "the API refused {API_KEY_VARIABLE}: copy the program API key again from Program \
-             Settings"
-        )),
+        ErrorKind::MissingApiKey => Some(missing_key_fix()),
+        ErrorKind::Unauthorized => Some(
+            "the API refused the API key: copy the program API key again from Program Settings"
+                .to_owned(),
+        ),
         ErrorKind::RateLimited => Some(format!(
             "the program ran its 10 chains of the hour: try again in {}",
             duration(error.retry_after().unwrap_or(Duration::from_secs(60)))
@@ -138,7 +178,7 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
     document["ok"] = json!(false);
     document["error"] = json!({
         "kind": format!("{:?}", error.kind()),
-        "message": error.to_string(),
+        "message": message,
         "status": error.status().map(|status| status.as_u16()),
         "retry_after_seconds": error.retry_after().map(|wait| wait.as_secs()),
         "fix": fix,
@@ -315,6 +355,29 @@ fn readiness_json(readiness: &Readiness) -> Value {
         "gates": gates,
         "retry_after_seconds": readiness.poll_interval.as_secs(),
     })
+}
+
+/// A click in test mode: no `aff` code, the program named by its id.
+async fn click(out: Output, client: &Client) -> ExitCode {
+    let spinner = out.spinner("sending a test click");
+    let sent = client.click("").send().await;
+    drop(spinner);
+    match sent {
+        Ok(outcome) => {
+            let (label, event_id) = match outcome {
+                ClickOutcome::Test { event_id, .. } => ("test", event_id),
+                ClickOutcome::Recorded { .. } => ("recorded", None),
+                ClickOutcome::Inactive { .. } => ("inactive", None),
+                _ => ("other", None),
+            };
+            out.status(Status::Pass, "test click", &outcome_text(label, event_id));
+            out.document(&json!({
+                "command": "test click", "ok": true, "outcome": label, "event_id": event_id,
+            }));
+            ExitCode::SUCCESS
+        }
+        Err(error) => failed(out, "test click", &error, json!({})),
+    }
 }
 
 async fn lead(out: Output, client: &Client, args: EventArgs) -> ExitCode {
@@ -530,7 +593,7 @@ async fn refund(out: Output, client: &Client, args: RefundArgs) -> ExitCode {
             out.status(
                 Status::Pass,
                 "test refund",
-                &format!("accepted: {label} ({transaction_id})"),
+                &format!("accepted: {} ({transaction_id})", refund_text(label)),
             );
             document["ok"] = json!(true);
             document["transaction_id"] = json!(transaction_id);
@@ -539,6 +602,18 @@ async fn refund(out: Output, client: &Client, args: RefundArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => failed(out, "test refund", &error, document),
+    }
+}
+
+/// A refund's outcome in words: `no_commission` is an accepted refund of a sale that earned
+/// none (every test sale), not a failure.
+fn refund_text(label: &str) -> String {
+    match label {
+        "no_commission" => "refunded; the sale earned no commission, so none to reverse \
+                            (no_commission)"
+            .to_owned(),
+        "reversed" => "refunded; its commission reversed (reversed)".to_owned(),
+        label => label.to_owned(),
     }
 }
 

@@ -633,6 +633,12 @@ async fn mock_serves_the_stand_in_at_the_port_it_prints() {
     let started: Value = serde_json::from_str(&first).unwrap();
     let url = started["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{started}");
+    // The demo click id the examples' stand-in knows, which README's `curl` signs up with.
+    assert_eq!(
+        started["demo_click_id"],
+        affitor_mock::DEMO_CLICK_ID,
+        "{started}"
+    );
     let env = [
         ("AFFITOR_API_URL", url.as_str()),
         ("AFFITOR_API_KEY", started["api_key"].as_str().unwrap()),

@@ -55,6 +55,11 @@ use affitor::ClickId;
 use server::{Command, Shared};
 use state::{Config, State};
 
+/// The click id of the demo click that [`MockServer::demo_click`] records for the partner
+/// `partner`: the examples' stand-in and `affitor mock` both know it, so a README's `curl` with
+/// the cookie `affitor_click_id=cust_demo_1` works as it is written.
+pub const DEMO_CLICK_ID: &str = "cust_demo_1";
+
 /// A running stand-in of the Affitor API. See the [module documentation](self).
 ///
 /// The server stops on [`shutdown`](MockServer::shutdown), or when the handle is dropped.
@@ -294,6 +299,29 @@ impl MockServer {
         match seeded {
             Ok(click_id) => click_id,
             Err(message) => panic!("MockServer::click_with_id: {message}"),
+        }
+    }
+
+    /// Records the partner `partner`'s demo click, whose id is [`DEMO_CLICK_ID`], and returns
+    /// it: a click id to sign up with in a demo, with no partner link visited first.
+    ///
+    /// # Panics
+    ///
+    /// If the link `partner` is not active, or the demo click is recorded already.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let mock = affitor_mock::MockServer::start().await?;
+    /// assert_eq!(mock.demo_click(), affitor_mock::DEMO_CLICK_ID);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn demo_click(&self) -> ClickId {
+        match DEMO_CLICK_ID.parse() {
+            Ok(click_id) => self.click_with_id("partner", click_id),
+            Err(error) => panic!("MockServer::demo_click: {error}"),
         }
     }
 

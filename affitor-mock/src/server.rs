@@ -22,9 +22,8 @@ use tokio::time::{Instant, sleep_until};
 
 use super::fault::{Canned, Effect};
 use super::record::RecordedRequest;
-use super::rules::{Call, Reply};
+use super::rules::{Call, Reply, loggable};
 use super::state::{JsonBody, State};
-use affitor::ClickId;
 use affitor::client::Endpoint;
 
 /// The largest request body the stand-in reads; a larger one gets a 413.
@@ -263,6 +262,7 @@ async fn respond(
                 retry_after,
                 outcome: "injected_fault",
                 subject: None,
+                reason: None,
             };
             log_event(
                 &shared,
@@ -289,6 +289,7 @@ async fn respond(
                 retry_after,
                 outcome: "injected_fault",
                 subject: processed.and_then(|processed| processed.subject),
+                reason: None,
             };
             log_event(
                 &shared,
@@ -373,32 +374,28 @@ fn json_response(
     response
 }
 
-/// One `info` line per event received, when `log_events` is on. Never the key or an email;
-/// ids are shown only when they are plain tokens.
+/// One `info` line per event received, when `log_events` is on, with why a refused call was
+/// refused. Never the key or an email; ids are shown only when they are plain tokens.
 fn log_event(shared: &Shared, endpoint: Endpoint, reply: &Reply, note: Option<&str>) {
     if !shared.log_events {
         return;
     }
     let id = reply.subject.as_deref().map(loggable);
+    let message = reply.body.get("error").and_then(Value::as_str);
+    let why = match (&reply.reason, message) {
+        (Some(reason), _) => format!(": {reason}"),
+        (None, Some(message)) if reply.status.is_client_error() => format!(": {message}"),
+        _ => String::new(),
+    };
     tracing::info!(
         endpoint = endpoint.name(),
         status = reply.status.as_u16(),
         outcome = reply.outcome,
         id = id.as_deref().unwrap_or("-"),
-        "affitor mock: {} {}",
+        "affitor mock: {} {}{why}",
         endpoint.name(),
         note.unwrap_or(reply.outcome),
     );
-}
-
-/// An id as it may appear in a log line: as is when it is a plain token (the click id alphabet),
-/// otherwise a note of its length.
-fn loggable(id: &str) -> String {
-    if ClickId::from_bytes(id.as_bytes()).is_ok() {
-        id.to_owned()
-    } else {
-        format!("<{} bytes, not shown>", id.len())
-    }
 }
 
 #[cfg(test)]
@@ -409,7 +406,7 @@ mod tests {
     use crate::MockServer;
 
     /// Sends one lead for `click_id` over a raw HTTP/1.1 connection and returns the status line.
-    async fn send_lead(mock: &MockServer, click_id: &ClickId) -> String {
+    async fn send_lead(mock: &MockServer, click_id: &affitor::ClickId) -> String {
         let body = format!(r#"{{"click_id":"{click_id}","customer_key":"user_1"}}"#);
         let request = format!(
             "POST /api/v1/track/lead HTTP/1.1\r\nHost: affitor.test\r\nAuthorization: Bearer {}\r\n\

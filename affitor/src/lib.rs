@@ -108,6 +108,12 @@
 //!
 //! Partner-link capture counts what it did in `affitor_tower::capture::CaptureStats`
 //! (`recorded`, `repeated`, and what each bound held back), for you to export beside these.
+// Without the feature `webhook`, its module's link goes to docs.rs.
+//!
+#![cfg_attr(
+    not(feature = "webhook"),
+    doc = "[`webhook`]: https://docs.rs/affitor/latest/affitor/webhook/"
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Doc examples compile without warnings (an unused import is an error); they may define a
 // function they do not call, or bind a value only to show its type.

@@ -57,6 +57,7 @@ impl State {
             return Reply::bad_request(
                 "Customer not found. Provide a valid click_id or customer_key.",
             )
+            .because(super::no_customer(click_id, customer_key))
             .about(click_id);
         };
         if authenticated && customer.program_id != self.config.program_id {

@@ -38,6 +38,9 @@ pub(crate) struct Reply {
     pub(crate) outcome: &'static str,
     /// The transaction id or click id concerned, if any.
     pub(crate) subject: Option<String>,
+    /// Why a call was refused, in the words of what it sent, for the event log (the answer
+    /// keeps the API's own message).
+    pub(crate) reason: Option<String>,
 }
 
 impl Reply {
@@ -48,6 +51,7 @@ impl Reply {
             retry_after: None,
             outcome,
             subject: None,
+            reason: None,
         }
     }
 
@@ -59,6 +63,7 @@ impl Reply {
             retry_after: None,
             outcome,
             subject: None,
+            reason: None,
         }
     }
 
@@ -77,6 +82,44 @@ impl Reply {
     fn about(mut self, subject: Option<&str>) -> Self {
         self.subject = subject.map(str::to_owned);
         self
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// What a call named to find its customer, and why neither found one, in the words of what was
+/// sent: the click id unknown (no click recorded with it), the customer key with no lead.
+fn no_customer(click_id: Option<&str>, customer_key: Option<&str>) -> String {
+    let click = click_id.map(|id| {
+        format!(
+            "no click has the click_id `{}` (a visit through a partner link, `?aff=CODE`, \
+             makes one; `affitor mock` prints a demo click id)",
+            loggable(id)
+        )
+    });
+    let customer = customer_key.map(|key| {
+        format!(
+            "no lead has the customer_key `{}` (a lead with a click id makes it a customer)",
+            loggable(key)
+        )
+    });
+    match (click, customer) {
+        (Some(click), Some(customer)) => format!("{click}, and {customer}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => "it sent neither click_id nor customer_key".to_owned(),
+    }
+}
+
+/// An id as the event log may show it: as is when it is a plain token (the click id alphabet),
+/// otherwise a note of its length.
+pub(crate) fn loggable(id: &str) -> String {
+    if affitor::ClickId::from_bytes(id.as_bytes()).is_ok() {
+        id.to_owned()
+    } else {
+        format!("<{} bytes, not shown>", id.len())
     }
 }
 

@@ -18,6 +18,7 @@ impl State {
                 retry_after: None,
                 outcome: "unauthorized",
                 subject: None,
+                reason: None,
             };
         }
         // `force_recheck` bypasses a cache the stand-in does not have: every read is fresh.

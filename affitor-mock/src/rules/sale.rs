@@ -114,6 +114,7 @@ impl State {
             .copied();
         let Some(customer) = found.and_then(|index| self.customers.get_mut(index)) else {
             return Reply::bad_request("Customer not found. Provide customer_key or click_id.")
+                .because(super::no_customer(click_id, customer_key))
                 .about(Some(transaction_id));
         };
         if customer.program_id != self.config.program_id {

@@ -75,6 +75,7 @@ impl State {
                 retry_after: Some(retry_after),
                 outcome: "rate_limited",
                 subject: None,
+                reason: None,
             };
         }
         self.chains.push_back(started);

@@ -78,6 +78,46 @@ async fn log_events_logs_one_line_per_event_without_secrets() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_refused_call_is_logged_with_why_in_the_words_of_what_it_sent() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (captured, _guard) = Logs::capture("info");
+    let mock = MockServer::builder()
+        .log_events(true)
+        .start()
+        .await
+        .unwrap();
+    let lead = json!({ "click_id": "cust_unknown", "customer_key": "user_1" });
+    let refused = post(&mock, Endpoint::Lead, lead).await;
+    // The answer is the API's own.
+    assert_eq!(refused.status, 400);
+    let error = refused.body["error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        "Customer not found. Provide a valid click_id or customer_key."
+    );
+    let sale = json!({ "transaction_id": "in_1", "amount_cents": 100, "customer_key": "user_9" });
+    assert_eq!(post(&mock, Endpoint::Sale, sale).await.status, 400);
+    // The demo click is known once recorded.
+    let lead = json!({ "click_id": mock.demo_click().as_str(), "customer_key": "user_2" });
+    assert_eq!(post(&mock, Endpoint::Lead, lead).await.status, 200);
+
+    let output = captured.text();
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), 3, "{output}");
+    assert!(lines[0].contains("lead rejected: no click has the click_id `cust_unknown`"));
+    assert!(
+        lines[0].contains("no lead has the customer_key `user_1`"),
+        "{output}"
+    );
+    assert!(lines[1].contains("sale rejected: no lead has the customer_key `user_9`"));
+    assert!(!lines[1].contains("click_id `"), "{output}");
+    assert!(lines[2].contains("lead tracked"), "{output}");
+    assert!(lines[2].contains(affitor_mock::DEMO_CLICK_ID), "{output}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn without_log_events_the_stand_in_is_quiet() {
     if !test_support::alone!() {
         return;

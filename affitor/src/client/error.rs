@@ -125,7 +125,7 @@ pub enum ErrorKind {
     /// would not mend it: keep it aside and look at it.
     InvalidEvent,
     /// A store could not write the event (an outbox's database is unreachable, its disk full;
-    /// see [`PaymentState::store`](crate::webhook::PaymentState::store)): nothing was stored, so
+    /// see `PaymentState::store`, feature `webhook`): nothing was stored, so
     /// it must come again. Retryable: a
     /// payment webhook answers 503 and the provider delivers it again. Made with
     /// [`Error::not_stored`].

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The Prometheus page, on an address of its own: never the app's port.
     example_support::start_metrics(env.metrics).await?;
 
-    let listener = std::net::TcpListener::bind(env.addr)?;
+    let listener = env.listen_std()?;
     example_support::announce(&env, listener.local_addr()?);
     example_support::announce_webhooks(&env, listener.local_addr()?);
     // Ends on SIGTERM after the requests in progress are answered (at once on Ctrl-C).

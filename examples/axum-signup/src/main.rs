@@ -18,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The Prometheus page, on an address of its own: never the app's port.
     example_support::start_metrics(env.metrics).await?;
 
-    let listener = tokio::net::TcpListener::bind(env.addr).await?;
+    let listener = env.listen().await?;
     example_support::announce(&env, listener.local_addr()?);
     let app = axum_signup::app(env.config);
     // The peer address reaches the layer (the click limit counts clicks per visitor), and a

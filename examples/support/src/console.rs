@@ -54,7 +54,8 @@ pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
     }
     println!(
         "send the payment webhooks a signed sample event with the `affitor` CLI (`cargo install \
-         --path affitor-cli`, or `cargo run -q -p affitor-cli --` in this repository); a second \
+         --path affitor-cli`, or `cargo run -p affitor-cli --` in this repository, which compiles it \
+         first); a second \
          trigger of the same event is a redelivery, acknowledged without a second sale:"
     );
     for provider in &env.webhooks.demo {

@@ -123,9 +123,40 @@ impl Environment {
     }
 }
 
-/// Why an example could not start.
-#[derive(Debug)]
+impl Environment {
+    /// Listens on the app's address, `ADDR`: an address in use is told with the address, the
+    /// variable, and what to do.
+    pub async fn listen(&self) -> Result<tokio::net::TcpListener, SetupError> {
+        tokio::net::TcpListener::bind(self.addr)
+            .await
+            .map_err(|error| listen_error(self.addr, &error))
+    }
+
+    /// [`listen`](Self::listen) for a server that takes a standard listener (actix-web).
+    pub fn listen_std(&self) -> Result<std::net::TcpListener, SetupError> {
+        std::net::TcpListener::bind(self.addr).map_err(|error| listen_error(self.addr, &error))
+    }
+}
+
+fn listen_error(addr: SocketAddr, error: &std::io::Error) -> SetupError {
+    let fix = match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another process listens there: stop it, or set ADDR to a free address"
+        }
+        _ => "set ADDR to an address of this machine, such as 127.0.0.1:3000",
+    };
+    SetupError(format!("cannot listen on {addr} (ADDR): {error}; {fix}"))
+}
+
+/// Why an example could not start. Its `Debug` is its message: a `main` that returns it prints
+/// the sentence.
 pub struct SetupError(pub(crate) String);
+
+impl fmt::Debug for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -134,3 +165,20 @@ impl fmt::Display for SetupError {
 }
 
 impl std::error::Error for SetupError {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+    use super::*;
+
+    #[test]
+    fn an_address_in_use_is_told_with_the_address_and_the_variable() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let error = std::net::TcpListener::bind(addr).unwrap_err();
+        let message = format!("{:?}", listen_error(addr, &error));
+        assert!(message.starts_with(&format!("cannot listen on {addr} (ADDR): ")));
+        assert!(message.ends_with("set ADDR to a free address"), "{message}");
+    }
+}

@@ -1,21 +1,15 @@
 //! The local stand-in of the Affitor API, which an example starts when `AFFITOR_API_URL` is
 //! unset: its demo click, and the lines that say how to call it.
 
+use affitor::Client;
 use affitor::client::Endpoint;
-use affitor::{ClickId, Client};
 use affitor_mock::MockServer;
 
 use crate::environment::SetupError;
 
 /// The click id of a partner's click that the local stand-in API knows from the start, so the
-/// README's `curl` works as it is written.
-pub const DEMO_CLICK_ID: &str = "cust_demo_1";
-
-fn demo_click_id() -> ClickId {
-    DEMO_CLICK_ID
-        .parse()
-        .expect("the demo click id is a valid click id")
-}
+/// README's `curl` works as it is written: `affitor mock`'s too.
+pub use affitor_mock::DEMO_CLICK_ID;
 
 /// Starts the local stand-in, which logs every event it receives and knows the partner
 /// `partner`'s click [`DEMO_CLICK_ID`], and a client of it. Prints its URL and API key, so
@@ -31,7 +25,7 @@ pub(crate) async fn start() -> Result<(MockServer, Client), SetupError> {
             ))
         })?;
     let affitor = client(&stand_in)?;
-    stand_in.click_with_id("partner", demo_click_id());
+    stand_in.demo_click();
     announce(&stand_in);
     Ok((stand_in, affitor))
 }

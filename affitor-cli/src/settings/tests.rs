@@ -1,0 +1,142 @@
+use std::collections::HashMap;
+
+use super::*;
+
+/// A new directory holding `.affitor/` with the files given (none when `None`).
+fn project(dot_env: Option<&str>, config: Option<&str>) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let root = std::env::temp_dir().join(format!(
+        "affitor-cli-settings-{}-{nanos}",
+        std::process::id()
+    ));
+    let directory = root.join(DIRECTORY);
+    std::fs::create_dir_all(&directory).unwrap();
+    if let Some(text) = dot_env {
+        std::fs::write(directory.join(".env"), text).unwrap();
+    }
+    if let Some(text) = config {
+        std::fs::write(directory.join("config.json"), text).unwrap();
+    }
+    root
+}
+
+fn resolve(flags: &ApiArgs, environment: &[(&str, &str)], root: &Path) -> Settings {
+    let environment: HashMap<String, String> = environment
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    let directory = nearest_directory(&root.join("src").join("deep"));
+    Settings::resolve(
+        flags,
+        None,
+        |name| environment.get(name).cloned(),
+        directory.as_deref(),
+    )
+}
+
+const CONFIG: &str =
+    r#"{"program_id": 42, "api_url": "https://config.example", "api_key": "aff_config"}"#;
+
+#[test]
+fn a_flag_wins_then_the_environment_then_dot_env_then_config_json() {
+    let root = project(
+        Some("# written by npx affitor init\nAFFITOR_API_KEY=\"aff_dotenv\"\n"),
+        Some(CONFIG),
+    );
+    let dot_env = root.join(DIRECTORY).join(".env");
+    let config = root.join(DIRECTORY).join("config.json");
+
+    let flags = ApiArgs {
+        api_key: Some("aff_flag".to_owned()),
+        api_url: None,
+    };
+    let settings = resolve(&flags, &[("AFFITOR_API_KEY", "aff_env")], &root);
+    let key = settings.api_key.unwrap();
+    assert_eq!(
+        (key.value.as_str(), key.source),
+        ("aff_flag", Source::Flag("--api-key"))
+    );
+
+    let settings = resolve(
+        &ApiArgs::default(),
+        &[("AFFITOR_API_KEY", "aff_env")],
+        &root,
+    );
+    let key = settings.api_key.unwrap();
+    assert_eq!(key.value, "aff_env");
+    assert_eq!(key.source, Source::Environment("AFFITOR_API_KEY"));
+
+    // A blank variable is unset, as the client reads it.
+    let settings = resolve(&ApiArgs::default(), &[("AFFITOR_API_KEY", " ")], &root);
+    let key = settings.api_key.unwrap();
+    assert_eq!(key.value, "aff_dotenv");
+    assert_eq!(key.source, Source::DotEnv(dot_env, "AFFITOR_API_KEY"));
+
+    // What `.env` does not hold comes from config.json.
+    let url = settings.api_url.unwrap();
+    assert_eq!(url.value, "https://config.example");
+    assert_eq!(url.source, Source::ConfigJson(config.clone(), "api_url"));
+    let program = settings.program_id.unwrap();
+    assert_eq!(program.value, "42");
+    assert_eq!(program.source, Source::ConfigJson(config, "program_id"));
+    assert!(settings.problems.is_empty(), "{:?}", settings.problems);
+}
+
+#[test]
+fn nothing_set_is_nothing_found() {
+    let root = project(None, None);
+    let settings = resolve(&ApiArgs::default(), &[], &root);
+    assert!(settings.api_key.is_none() && settings.api_url.is_none());
+    assert!(settings.program_id.is_none() && settings.problems.is_empty());
+    let error = settings.client().unwrap_err();
+    assert_eq!(error.kind(), affitor::client::ErrorKind::MissingApiKey);
+}
+
+#[test]
+fn a_file_that_is_not_json_is_told_and_left_out() {
+    let root = project(Some("AFFITOR_PROGRAM_ID=7\n"), Some("{ not json"));
+    let settings = resolve(&ApiArgs::default(), &[], &root);
+    assert_eq!(settings.program_id.unwrap().value, "7");
+    assert!(settings.api_key.is_none());
+    assert_eq!(settings.problems.len(), 1, "{:?}", settings.problems);
+    assert!(
+        settings.problems[0].contains("config.json is not JSON"),
+        "{:?}",
+        settings.problems
+    );
+}
+
+#[test]
+fn the_key_is_never_shown() {
+    let root = project(
+        Some("export AFFITOR_API_KEY='aff_s3cret' # the key\n"),
+        None,
+    );
+    let settings = resolve(&ApiArgs::default(), &[], &root);
+    assert_eq!(settings.api_key.as_ref().unwrap().value, "aff_s3cret");
+    let shown = format!("{settings:?} {}", settings.api_key.as_ref().unwrap().source);
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[test]
+fn dot_env_lines_read_as_a_shell_reads_them() {
+    let pairs = parse_dot_env(
+        "# comment\n\nexport A=1\nB = \"two # not a comment\"\nC=three # a comment\nD='4'\nnoise\n",
+    );
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("A", "1"),
+            ("B", "two # not a comment"),
+            ("C", "three"),
+            ("D", "4")
+        ]
+    );
+}

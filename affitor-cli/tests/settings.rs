@@ -1,0 +1,158 @@
+//! Where `affitor` finds the API key, the API URL and the program id, run as a person runs it
+//! against the stand-in API on 127.0.0.1: flags, the environment, and the `.affitor/.env` and
+//! `.affitor/config.json` that Affitor's Node CLI (`npx affitor init`) writes.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use affitor_mock::MockServer;
+use serde_json::Value;
+
+/// Runs `affitor` with `args` in `dir`, with no environment but `env` (and `NO_COLOR`).
+async fn affitor_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("NO_COLOR", "1");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The one JSON document a `--json` run prints.
+fn document(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().find(|line| line.starts_with('{'));
+    serde_json::from_str(line.unwrap_or_else(|| panic!("no document: {output:?}"))).unwrap()
+}
+
+/// A new project directory, with `.affitor/` holding the files given, and a `src/` below it.
+fn project(name: &str, files: &[(&str, String)]) -> PathBuf {
+    let root = std::env::temp_dir().join(format!(
+        "affitor-cli-{name}-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    ));
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    if !files.is_empty() {
+        std::fs::create_dir_all(root.join(".affitor")).unwrap();
+    }
+    for (file, text) in files {
+        std::fs::write(root.join(".affitor").join(file), text).unwrap();
+    }
+    root
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_set_up_by_the_node_cli_needs_nothing_more() {
+    let mock = MockServer::start().await.unwrap();
+    let dot_env = format!(
+        "AFFITOR_API_KEY={}\nAFFITOR_API_URL={}\n",
+        mock.api_key(),
+        mock.url()
+    );
+    let config = format!(r#"{{"program_id": {}}}"#, mock.program_id());
+    let root = project(
+        "node-cli",
+        &[(".env", dot_env), ("config.json", config.clone())],
+    );
+    // Run from a subdirectory: the nearest parent's `.affitor/` is found.
+    let dir = root.join("src");
+
+    let click = affitor_in(&dir, &["test", "click", "--json"], &[]).await;
+    assert!(click.status.success(), "{click:?}");
+    assert_eq!(document(&click)["outcome"], "test");
+    let clicks = mock.clicks();
+    assert!(clicks.iter().all(|click| click.test), "{clicks:?}");
+    assert_eq!(clicks.len(), 1, "{clicks:?}");
+
+    let lead = affitor_in(&dir, &["test", "lead", "--json"], &[]).await;
+    assert!(lead.status.success(), "{lead:?}");
+
+    let doctor = affitor_in(&dir, &["doctor", "--json"], &[]).await;
+    let result = document(&doctor);
+    let check = |name: &str| {
+        let checks = result["checks"].as_array().unwrap();
+        let found = checks.iter().find(|check| check["name"] == name);
+        found
+            .unwrap_or_else(|| panic!("no {name}: {result}"))
+            .clone()
+    };
+    let key = check("API key");
+    assert_eq!(key["status"], "pass", "{key}");
+    let detail = key["detail"].as_str().unwrap();
+    assert!(detail.contains("AFFITOR_API_KEY in "), "{key}");
+    assert!(detail.contains(".affitor/.env"), "{key}");
+    assert!(!result.to_string().contains(mock.api_key()), "{result}");
+    let program = check("program id");
+    let detail = program["detail"].as_str().unwrap();
+    assert!(detail.starts_with(&format!("{}, from `program_id` in ", mock.program_id())));
+    assert!(detail.ends_with("config.json"), "{program}");
+    assert_eq!(check("API reachable")["status"], "pass");
+
+    // The environment comes before the files: a wrong key there is the one used.
+    let env = [("AFFITOR_API_KEY", "aff_wrong")];
+    let refused = affitor_in(&dir, &["test", "lead", "--json"], &env).await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert_eq!(document(&refused)["error"]["kind"], "Unauthorized");
+    mock.shutdown().await;
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_come_before_the_environment() {
+    let mock = MockServer::start().await.unwrap();
+    let root = project("flags", &[]);
+    let env = [
+        ("AFFITOR_API_KEY", "aff_wrong"),
+        ("AFFITOR_API_URL", "http://127.0.0.1:9"),
+    ];
+    let flags = ["--api-key", mock.api_key(), "--api-url", mock.url()];
+    let args: Vec<&str> = ["test", "lead", "--json"]
+        .into_iter()
+        .chain(flags)
+        .collect();
+    let lead = affitor_in(&root, &args, &env).await;
+    assert!(lead.status.success(), "{lead:?}");
+    assert_eq!(document(&lead)["outcome"], "test");
+    assert_eq!(mock.leads().len(), 1);
+    mock.shutdown().await;
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_set_says_where_a_key_goes_and_offers_the_stand_in() {
+    let root = project("nothing", &[]);
+    let run = affitor_in(&root, &["test", "lead"], &[]).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    for words in [
+        "--api-key",
+        "AFFITOR_API_KEY",
+        ".affitor/.env",
+        "affitor mock",
+    ] {
+        assert!(text.contains(words), "{words}: {text}");
+    }
+    // The CLI speaks of its own flags and files, not of the library's calls.
+    assert!(!text.contains("ClientBuilder"), "{text}");
+
+    let click = affitor_in(&root, &["test", "click", "--api-key", "aff_x"], &[]).await;
+    assert_eq!(click.status.code(), Some(1), "{click:?}");
+    let text = String::from_utf8_lossy(&click.stdout).into_owned();
+    assert!(text.contains("no program id"), "{text}");
+    assert!(text.contains("AFFITOR_PROGRAM_ID"), "{text}");
+
+    let doctor = affitor_in(&root, &["doctor"], &[]).await;
+    let text = String::from_utf8_lossy(&doctor.stdout).into_owned();
+    assert!(text.contains("affitor mock"), "{text}");
+    std::fs::remove_dir_all(root).unwrap();
+}
