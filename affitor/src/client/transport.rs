@@ -2,6 +2,7 @@
 //! headers, runs the retry loop, reads the answer (bounded) and hands it to the endpoint's
 //! decoder, in a span that names the endpoint, the outcome and the attempts.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -128,7 +129,7 @@ impl Transport {
         .await;
         span.record("attempts", attempted.attempts);
         let outcome = record(&span, attempted.result.as_ref().map(C::label));
-        metrics::call_took(endpoint, &outcome, started.elapsed().as_secs_f64());
+        metrics::call_took(endpoint, outcome, started.elapsed().as_secs_f64());
         attempted
     }
 
@@ -247,7 +248,7 @@ impl Transport {
                     if let Some(retries) = retries {
                         retries.fetch_add(1, Ordering::Relaxed);
                     }
-                    metrics::count(metrics::RETRIED, endpoint, None, 1);
+                    metrics::count(&metrics::RETRIED, endpoint, None, 1);
                     tracing::debug!(
                         failure = ?failure,
                         attempt,
@@ -338,12 +339,12 @@ impl Transport {
 
 /// Records how the call ended in its span, and returns the outcome's name (or the error's
 /// kind).
-fn record(span: &tracing::Span, result: Result<&'static str, &Error>) -> String {
+fn record(span: &tracing::Span, result: Result<&'static str, &Error>) -> Cow<'static, str> {
     match result {
         Ok(label) => {
             span.record("outcome", label);
             span.in_scope(|| tracing::debug!("affitor call done"));
-            label.to_owned()
+            Cow::Borrowed(label)
         }
         Err(error) => {
             let kind = format!("{:?}", error.kind());
@@ -354,7 +355,7 @@ fn record(span: &tracing::Span, result: Result<&'static str, &Error>) -> String 
                     "affitor call failed"
                 );
             });
-            kind
+            Cow::Owned(kind)
         }
     }
 }

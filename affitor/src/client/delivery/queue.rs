@@ -151,7 +151,7 @@ impl Delivery {
             Err(error) => {
                 self.shared.lock().failed += 1;
                 if let Some(endpoint) = error.endpoint() {
-                    metrics::count(metrics::FAILED, endpoint, Some(Reason::Invalid), 1);
+                    metrics::count(&metrics::FAILED, endpoint, Some(Reason::Invalid), 1);
                 }
                 tracing::warn!(error = %error, "Affitor event not queued: it is invalid");
             }
@@ -184,13 +184,13 @@ impl Delivery {
                 Refused::Full => Reason::QueueFull,
                 Refused::NoRuntime => Reason::NoRuntime,
             };
-            metrics::count(metrics::DROPPED, label.endpoint, Some(reason), 1);
+            metrics::count(&metrics::DROPPED, label.endpoint, Some(reason), 1);
             shared
                 .losses
                 .dropped(&refused, &label, shared.capacity, total);
             return;
         }
-        metrics::count(metrics::QUEUED, event.endpoint(), None, 1);
+        metrics::count(&metrics::QUEUED, event.endpoint(), None, 1);
         let keys = keys(&event);
         let seq = state.queued;
         state.pending.push_back(Job {
@@ -267,7 +267,7 @@ impl Delivery {
         state.dropped += never_sent.len() as u64;
         for job in &never_sent {
             metrics::count(
-                metrics::DROPPED,
+                &metrics::DROPPED,
                 job.event.endpoint(),
                 Some(Reason::NotSent),
                 1,
@@ -332,12 +332,12 @@ impl Shared {
             state.failed += 1;
         }
         let (name, reason) = match &settled {
-            Settled::Delivered(_) => (metrics::DELIVERED, None),
+            Settled::Delivered(_) => (&metrics::DELIVERED, None),
             Settled::Failed(error) if error.is_retryable() => {
-                (metrics::FAILED, Some(Reason::RetriesExhausted))
+                (&metrics::FAILED, Some(Reason::RetriesExhausted))
             }
-            Settled::Failed(_) => (metrics::FAILED, Some(Reason::Refused)),
-            Settled::Panicked => (metrics::FAILED, Some(Reason::Panicked)),
+            Settled::Failed(_) => (&metrics::FAILED, Some(Reason::Refused)),
+            Settled::Panicked => (&metrics::FAILED, Some(Reason::Panicked)),
         };
         metrics::count(name, label.endpoint, reason, 1);
         metrics::pending(state.held());
@@ -541,7 +541,7 @@ impl Drop for WorkerGuard {
             state.dropped += interrupted.len() as u64;
             for job in &interrupted {
                 let endpoint = job.event.endpoint();
-                metrics::count(metrics::DROPPED, endpoint, Some(Reason::Interrupted), 1);
+                metrics::count(&metrics::DROPPED, endpoint, Some(Reason::Interrupted), 1);
             }
             drop(state);
             self.shared.settled.notify_waiters();
@@ -562,7 +562,7 @@ impl Drop for WorkerGuard {
         state.dropped += lost.len() as u64;
         for label in &lost {
             metrics::count(
-                metrics::DROPPED,
+                &metrics::DROPPED,
                 label.endpoint,
                 Some(Reason::Interrupted),
                 1,
