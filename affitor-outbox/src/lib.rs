@@ -33,7 +33,7 @@ pub use check::OutboxCheck;
 pub use connection::OutboxConnection;
 pub use error::OutboxError;
 pub use outbox::Outbox;
-pub use stats::OutboxStats;
+pub use stats::{Backlog, OutboxStats};
 pub use store::DeadLetter;
 
 /// The `sqlx` this crate is built against (feature `postgres`): name its types through it
