@@ -6,6 +6,8 @@
 //! - `affitor trigger <provider> <event> --to URL`: a payment provider's sample event, signed
 //!   as the provider signs it, posted to your app's webhook.
 //! - `affitor mock`: the local stand-in of the Affitor API, for apps and tests in any language.
+//! - `affitor outbox dead-letters | retry [--id N] | purge --older-than D`: the dead letters of
+//!   the outbox at `AFFITOR_OUTBOX`.
 //!
 //! It takes the API key, the API URL and the program id from `--api-key` and `--api-url`, the
 //! environment `affitor::Client::from_env` reads (`AFFITOR_API_KEY`, `AFFITOR_API_URL`) and
@@ -16,6 +18,7 @@
 
 mod doctor;
 mod mock;
+mod outbox;
 mod output;
 mod readiness;
 mod settings;
@@ -65,6 +68,9 @@ enum Command {
     Trigger(trigger::TriggerArgs),
     /// Run the local stand-in of the Affitor API until Ctrl-C.
     Mock(mock::MockArgs),
+    /// The dead letters of the outbox at AFFITOR_OUTBOX: list them with their reasons, make
+    /// them due again for the app's relay, or delete old ones.
+    Outbox(outbox::OutboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +92,7 @@ fn main() -> ExitCode {
             Command::Test(args) => test::run(out, args).await,
             Command::Trigger(args) => trigger::run(out, args).await,
             Command::Mock(args) => mock::run(out, args).await,
+            Command::Outbox(args) => outbox::run(out, args).await,
         }
     })
 }
