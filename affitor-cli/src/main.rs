@@ -1,6 +1,8 @@
 //! `affitor`: check an Affitor integration in one command.
 //!
 //! - `affitor doctor`: what an integration needs, each line passed or failed with what to do.
+//! - `affitor status`: readiness's last 24 hours and last events, and the outbox's backlog;
+//!   non-zero when something needs a person.
 //! - `affitor test chain`: the verification chain, then readiness until the integration is
 //!   verified; `affitor test lead|sale|refund`: one event, in test mode.
 //! - `affitor trigger <provider> <event> --to URL`: a payment provider's sample event, signed
@@ -22,6 +24,7 @@ mod outbox;
 mod output;
 mod readiness;
 mod settings;
+mod status;
 mod test;
 mod trigger;
 
@@ -61,6 +64,13 @@ enum Command {
         #[command(flatten)]
         api: settings::ApiArgs,
     },
+    /// How the integration is doing: readiness's last 24 hours and last events, and the
+    /// outbox's rows waiting and dead. Exits non-zero when something needs a person: no API
+    /// key, a readiness gate failing, a dead letter, or a row waiting over an hour.
+    Status {
+        #[command(flatten)]
+        api: settings::ApiArgs,
+    },
     /// Send test events to the Affitor API.
     Test(test::TestArgs),
     /// Sign a payment provider's sample event as the provider does and post it to your app's
@@ -89,6 +99,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Doctor { api } => doctor::run(out, &api).await,
+            Command::Status { api } => status::run(out, &api).await,
             Command::Test(args) => test::run(out, args).await,
             Command::Trigger(args) => trigger::run(out, args).await,
             Command::Mock(args) => mock::run(out, args).await,

@@ -1,6 +1,7 @@
 //! `affitor outbox` run as a person runs it, against an app's outbox (a SQLite file; a Postgres
 //! schema when `AFFITOR_TEST_POSTGRES` is set) whose relay sends to the local stand-in of the
-//! API: a dead letter listed with its reason, retried, and delivered by the app's relay.
+//! API: a dead letter listed with its reason, retried, and delivered by the app's relay; and
+//! `affitor status`, which exits 1 while it waits and 0 once it is delivered.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
@@ -40,7 +41,8 @@ fn stdout(output: &Output) -> String {
 
 /// A sale the stand-in refuses for good becomes a dead letter in the app's outbox at
 /// `location`: `affitor outbox dead-letters` shows it with its reason, `affitor outbox retry`
-/// makes it due again, and the app's relay delivers it.
+/// makes it due again, and the app's relay delivers it. `affitor status` exits 1 while the dead
+/// letter waits, 0 after.
 async fn a_dead_letter_is_listed_retried_and_delivered(location: &str) {
     let mock = MockServer::start().await.unwrap();
     let client = mock
@@ -62,7 +64,18 @@ async fn a_dead_letter_is_listed_retried_and_delivered(location: &str) {
     })
     .await
     .expect("the sale becomes a dead letter");
-    let env = [("AFFITOR_OUTBOX", location)];
+    let env = [
+        ("AFFITOR_OUTBOX", location),
+        ("AFFITOR_API_URL", mock.url()),
+        ("AFFITOR_API_KEY", mock.api_key()),
+    ];
+
+    let status = affitor(&["status"], &env).await;
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    assert!(stdout(&status).contains("dead letters"), "{status:?}");
+    let status = document(&affitor(&["status", "--json"], &env).await);
+    assert_eq!(status["ok"], false, "{status}");
+    assert_eq!(status["outbox"]["dead"], 1, "{status}");
 
     let listed = affitor(&["outbox", "dead-letters"], &env).await;
     assert!(listed.status.success(), "{listed:?}");
@@ -139,6 +152,16 @@ async fn a_dead_letter_is_listed_retried_and_delivered_on_postgres() {
         .await
         .unwrap();
     pool.close().await;
+}
+
+/// Without an API key, readiness is unknown: `status` says so, with what to do, and exits 1.
+#[tokio::test]
+async fn status_without_an_api_key_fails_naming_it() {
+    let run = affitor(&["status"], &[]).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let text = stdout(&run);
+    assert!(text.contains("no Affitor API key"), "{text}");
+    assert!(text.contains("AFFITOR_OUTBOX is unset"), "{text}");
 }
 
 /// An age that is not one people type, or zero, is refused before anything is opened.
