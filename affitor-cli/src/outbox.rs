@@ -69,7 +69,10 @@ async fn list(out: Output) -> Result<ExitCode, Failure> {
     outbox.shutdown(Duration::ZERO).await;
     let letters = letters.map_err(|error| Failure::new(ErrorReport::new(&error)))?;
     match letters.len() {
-        0 => out.line(format_args!("no dead letters in {}", outbox.location())),
+        0 => out.line(format_args!(
+            "no dead letters in {}",
+            printable(outbox.location())
+        )),
         1 => out.heading(&format!("1 dead letter in {}", outbox.location())),
         n => out.heading(&format!("{n} dead letters in {}", outbox.location())),
     }
@@ -111,15 +114,12 @@ async fn retry(out: Output, id: Option<i64>) -> Result<ExitCode, Failure> {
                 .fix("`affitor outbox dead-letters` lists them with their ids"),
         );
     }
-    let what = match retried {
-        1 => "1 dead letter".to_owned(),
-        n => format!("{n} dead letters"),
+    let detail = match retried {
+        0 => format!("no dead letters in {}: nothing to retry", outbox.location()),
+        1 => "1 dead letter due again: the app's relay sends it".to_owned(),
+        n => format!("{n} dead letters due again: the app's relay sends them"),
     };
-    out.status(
-        Status::Pass,
-        "outbox retry",
-        &format!("{what} due again: the app's relay sends them"),
-    );
+    out.status(Status::Pass, "outbox retry", &detail);
     out.document(&json!({
         "command": "outbox retry",
         "ok": true,

@@ -155,8 +155,9 @@ async fn outbox(out: Output) -> (bool, Value) {
         );
         return (true, Value::Null);
     };
-    let backlog = match open().await {
+    let read = match open().await {
         Ok(None) => {
+            // Only a SQLite path is new: no password to hide in it.
             out.status(
                 Status::Skip,
                 "outbox",
@@ -170,32 +171,39 @@ async fn outbox(out: Output) -> (bool, Value) {
         Ok(Some(outbox)) => {
             let backlog = outbox.backlog().await;
             outbox.shutdown(Duration::ZERO).await;
-            backlog.map_err(|error| ErrorReport::new(&error).to_string())
+            // The outbox's location, not the variable's: a Postgres URL's password left out.
+            let shown = outbox.location().to_owned();
+            backlog
+                .map(|backlog| (shown, backlog))
+                .map_err(|error| ErrorReport::new(&error).to_string())
         }
         Err(failure) => Err(failure.message().to_owned()),
     };
-    let backlog = match backlog {
-        Ok(backlog) => backlog,
+    match read {
+        Ok((shown, backlog)) => {
+            let ok = backlog_ok(out, &shown, &backlog);
+            (ok, backlog_json(&shown, &backlog, ok))
+        }
         Err(message) => {
             let fix =
                 "check AFFITOR_OUTBOX and that the database is up; `affitor doctor` tells more";
-            return (false, failed(out, "outbox", &message, fix));
+            (false, failed(out, "outbox", &message, fix))
         }
-    };
-    let ok = backlog_ok(out, &backlog);
-    (ok, backlog_json(&location, &backlog, ok))
+    }
 }
 
 /// Prints the backlog; whether nothing in it needs a person.
-fn backlog_ok(out: Output, backlog: &Backlog) -> bool {
+fn backlog_ok(out: Output, location: &str, backlog: &Backlog) -> bool {
     let stuck = backlog.oldest_waiting.is_some_and(|age| age > STUCK_AFTER);
     let oldest = backlog
         .oldest_waiting
         .map(|age| format!(", the oldest for {}", duration(age)))
         .unwrap_or_default();
     let waiting = format!(
-        "{} waiting ({} being sent){oldest}",
-        backlog.waiting, backlog.in_flight
+        "{}: {} waiting ({} being sent){oldest}",
+        printable(location),
+        backlog.waiting,
+        backlog.in_flight
     );
     out.status(
         if stuck { Status::Fail } else { Status::Pass },

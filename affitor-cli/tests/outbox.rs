@@ -35,6 +35,13 @@ fn document(output: &Output) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|error| panic!("{error}: {stdout}"))
 }
 
+/// The password of a `postgres://user:password@host` URL.
+fn password(location: &str) -> Option<&str> {
+    let (_, rest) = location.split_once("://")?;
+    let (user_info, _) = rest.split_once('@')?;
+    user_info.split_once(':').map(|(_, password)| password)
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -76,6 +83,10 @@ async fn a_dead_letter_is_listed_retried_and_delivered(location: &str) {
     let status = document(&affitor(&["status", "--json"], &env).await);
     assert_eq!(status["ok"], false, "{status}");
     assert_eq!(status["outbox"]["dead"], 1, "{status}");
+    if let Some(password) = password(location) {
+        let shown = status.to_string();
+        assert!(!shown.contains(&format!(":{password}@")), "{shown}");
+    }
 
     let listed = affitor(&["outbox", "dead-letters"], &env).await;
     assert!(listed.status.success(), "{listed:?}");
@@ -101,7 +112,7 @@ async fn a_dead_letter_is_listed_retried_and_delivered(location: &str) {
     let retried = affitor(&["outbox", "retry", "--id", &dead.to_string()], &env).await;
     assert!(retried.status.success(), "{retried:?}");
     assert!(
-        stdout(&retried).contains("the app's relay sends them"),
+        stdout(&retried).contains("the app's relay sends it"),
         "{retried:?}"
     );
     poll_until(A_WHILE, async || (mock.sales().len() == 1).then_some(()))
@@ -152,6 +163,50 @@ async fn a_dead_letter_is_listed_retried_and_delivered_on_postgres() {
         .await
         .unwrap();
     pool.close().await;
+}
+
+/// A row that has waited over an hour (here: no relay runs) makes `status` exit 1, the row's
+/// age shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_fails_while_a_row_waits_over_an_hour() {
+    let mock = MockServer::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("affitor-cli-stuck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    let client = mock.client_builder().build().unwrap();
+    let app = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    app.enqueue(client.lead("user_stuck")).await;
+    poll_until(A_WHILE, async || {
+        (app.waiting().await.unwrap() == 1).then_some(())
+    })
+    .await
+    .expect("the lead is written");
+    app.shutdown(Duration::from_secs(1)).await;
+    let env = [
+        ("AFFITOR_OUTBOX", path.as_str()),
+        ("AFFITOR_API_URL", mock.url()),
+        ("AFFITOR_API_KEY", mock.api_key()),
+    ];
+    let fresh = document(&affitor(&["status", "--json"], &env).await);
+    assert_eq!(fresh["outbox"]["ok"], true, "{fresh}");
+
+    let connection = affitor_outbox::rusqlite::Connection::open(&path).unwrap();
+    let two_hours_ms = 2 * 3600 * 1000;
+    let sql = format!("UPDATE affitor_outbox SET created_at = created_at - {two_hours_ms}");
+    connection.execute(&sql, []).unwrap();
+    drop(connection);
+    let run = affitor(&["status", "--json"], &env).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let status = document(&run);
+    assert_eq!(status["outbox"]["ok"], false, "{status}");
+    assert_eq!(status["outbox"]["dead"], 0, "{status}");
+    let age = status["outbox"]["oldest_waiting_seconds"].as_u64().unwrap();
+    assert!(age >= 2 * 3600, "{status}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Without an API key, readiness is unknown: `status` says so, with what to do, and exits 1.
