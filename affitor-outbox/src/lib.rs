@@ -102,6 +102,8 @@ mod send_checks {
         send(outbox.enqueue_in(connection, client.lead("u")));
         send(outbox.waiting());
         send(outbox.dead_letters());
+        send(outbox.retry_dead_letter(1));
+        send(outbox.backlog());
         send(outbox.shutdown(std::time::Duration::ZERO));
         send(crate::Outbox::builder(client.clone()).postgres(pool));
         send(crate::Outbox::builder(client).open("x"));
