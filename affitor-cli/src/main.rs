@@ -1,11 +1,15 @@
 //! `affitor`: check an Affitor integration in one command.
 //!
 //! - `affitor doctor`: what an integration needs, each line passed or failed with what to do.
+//! - `affitor status`: readiness's last 24 hours and last events, and the outbox's backlog;
+//!   non-zero when something needs a person.
 //! - `affitor test chain`: the verification chain, then readiness until the integration is
 //!   verified; `affitor test lead|sale|refund`: one event, in test mode.
 //! - `affitor trigger <provider> <event> --to URL`: a payment provider's sample event, signed
 //!   as the provider signs it, posted to your app's webhook.
 //! - `affitor mock`: the local stand-in of the Affitor API, for apps and tests in any language.
+//! - `affitor outbox dead-letters | retry [--id N] | purge --older-than D`: the dead letters of
+//!   the outbox at `AFFITOR_OUTBOX`.
 //!
 //! It takes the API key, the API URL and the program id from `--api-key` and `--api-url`, the
 //! environment `affitor::Client::from_env` reads (`AFFITOR_API_KEY`, `AFFITOR_API_URL`) and
@@ -16,9 +20,11 @@
 
 mod doctor;
 mod mock;
+mod outbox;
 mod output;
 mod readiness;
 mod settings;
+mod status;
 mod test;
 mod trigger;
 
@@ -58,6 +64,13 @@ enum Command {
         #[command(flatten)]
         api: settings::ApiArgs,
     },
+    /// How the integration is doing: readiness's last 24 hours and last events, and the
+    /// outbox's rows waiting and dead. Exits non-zero when something needs a person: no API
+    /// key, a readiness gate failing, a dead letter, or a row waiting over an hour.
+    Status {
+        #[command(flatten)]
+        api: settings::ApiArgs,
+    },
     /// Send test events to the Affitor API.
     Test(test::TestArgs),
     /// Sign a payment provider's sample event as the provider does and post it to your app's
@@ -65,6 +78,9 @@ enum Command {
     Trigger(trigger::TriggerArgs),
     /// Run the local stand-in of the Affitor API until Ctrl-C.
     Mock(mock::MockArgs),
+    /// The dead letters of the outbox at AFFITOR_OUTBOX: list them with their reasons, make
+    /// them due again for the app's relay, or delete old ones.
+    Outbox(outbox::OutboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,9 +99,11 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Doctor { api } => doctor::run(out, &api).await,
+            Command::Status { api } => status::run(out, &api).await,
             Command::Test(args) => test::run(out, args).await,
             Command::Trigger(args) => trigger::run(out, args).await,
             Command::Mock(args) => mock::run(out, args).await,
+            Command::Outbox(args) => outbox::run(out, args).await,
         }
     })
 }

@@ -33,7 +33,7 @@ pub use check::OutboxCheck;
 pub use connection::OutboxConnection;
 pub use error::OutboxError;
 pub use outbox::Outbox;
-pub use stats::OutboxStats;
+pub use stats::{Backlog, OutboxStats};
 pub use store::DeadLetter;
 
 /// The `sqlx` this crate is built against (feature `postgres`): name its types through it
@@ -102,6 +102,8 @@ mod send_checks {
         send(outbox.enqueue_in(connection, client.lead("u")));
         send(outbox.waiting());
         send(outbox.dead_letters());
+        send(outbox.retry_dead_letter(1));
+        send(outbox.backlog());
         send(outbox.shutdown(std::time::Duration::ZERO));
         send(crate::Outbox::builder(client.clone()).postgres(pool));
         send(crate::Outbox::builder(client).open("x"));

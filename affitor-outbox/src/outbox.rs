@@ -20,7 +20,7 @@ use crate::recover;
 use crate::relay::Relay;
 use crate::shared::{HandOff, Inner};
 use crate::spill::Spill;
-use crate::stats::{Counters, OutboxStats};
+use crate::stats::{Backlog, Counters, OutboxStats};
 use crate::store::{DeadLetter, Facts, Store, StoreError};
 use crate::throttle::Throttle;
 use crate::writer::Writer;
@@ -332,6 +332,52 @@ impl Outbox {
             .map_err(OutboxError::from)?;
         self.inner.stored();
         Ok(retried)
+    }
+
+    /// Makes the dead letter `id` ([`DeadLetter::id`]) due again, its attempts reset, and wakes
+    /// the relay; answers whether it was a dead letter (`false`: no such row, or not dead).
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Store`] when the store cannot be written.
+    ///
+    /// ```no_run
+    /// # async fn mended(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+    /// if let Some(letter) = outbox.dead_letters().await?.first() {
+    ///     outbox.retry_dead_letter(letter.id).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn retry_dead_letter(&self, id: i64) -> Result<bool, OutboxError> {
+        let retried = self
+            .inner
+            .store
+            .retry_dead_letter(id)
+            .await
+            .map_err(OutboxError::from)?;
+        if retried {
+            self.inner.stored();
+        }
+        Ok(retried)
+    }
+
+    /// The rows in the store now, whoever wrote them: waiting, in flight and dead, and how long
+    /// the oldest has waited. One read of the table.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError::Store`] when the store cannot be read.
+    ///
+    /// ```no_run
+    /// # async fn report(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+    /// let backlog = outbox.backlog().await?;
+    /// println!("{} waiting, {} dead", backlog.waiting, backlog.dead);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn backlog(&self) -> Result<Backlog, OutboxError> {
+        self.inner.store.backlog().await.map_err(OutboxError::from)
     }
 
     /// Deletes the dead letters given up on at least `older_than` ago (and, on SQLite, clears

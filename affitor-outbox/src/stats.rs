@@ -72,6 +72,34 @@ pub struct OutboxStats {
     pub in_flight: u64,
 }
 
+/// What the store holds now, whoever wrote it: read with
+/// [`Outbox::backlog`](crate::Outbox::backlog), for a person or a health check.
+///
+/// ```
+/// # async fn check(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+/// let backlog = outbox.backlog().await?;
+/// let hour = std::time::Duration::from_secs(3600);
+/// if backlog.dead > 0 || backlog.oldest_waiting > Some(hour) {
+///     eprintln!("the outbox needs a look: {backlog:?}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Backlog {
+    /// Rows not yet delivered: due, scheduled for a later attempt, or being sent (as
+    /// [`Outbox::waiting`](crate::Outbox::waiting) counts them).
+    pub waiting: u64,
+    /// Of those, the rows a relay holds now, being sent.
+    pub in_flight: u64,
+    /// Dead letters ([`Outbox::dead_letters`](crate::Outbox::dead_letters)).
+    pub dead: u64,
+    /// How long the oldest row not yet delivered has waited since it was written; `None` when
+    /// none waits.
+    pub oldest_waiting: Option<std::time::Duration>,
+}
+
 /// The live counters behind [`OutboxStats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {

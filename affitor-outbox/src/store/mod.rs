@@ -10,8 +10,9 @@
 //! writer's connection and its batches), `claims.rs` (the relay's writes), `facts.rs` (what
 //! later events need, in a second table, `affitor_outbox_facts`: which invoice a Stripe payment
 //! intent paid, a trial, a delivery stored; each fact expires, and the relay deletes the expired
-//! ones), `purge.rs` (the dead letters, and on SQLite the WAL emptied after deletes) and
-//! `tests.rs`; and Postgres's `tls.rs`.
+//! ones), `purge.rs` (the dead letters, and on SQLite the WAL emptied after deletes),
+//! `backlog.rs` (the rows counted for a person, one dead letter retried) and `tests.rs`; and
+//! Postgres's `tls.rs`.
 
 mod error;
 #[cfg(feature = "postgres")]
@@ -170,6 +171,16 @@ impl Store {
     /// Makes every dead letter due again, its attempts reset; how many.
     pub(crate) async fn retry_dead_letters(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.retry_dead_letters().await)
+    }
+
+    /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
+    pub(crate) async fn retry_dead_letter(&self, id: i64) -> Result<bool, StoreError> {
+        dispatch!(self, store => store.retry_dead_letter(id).await)
+    }
+
+    /// The rows waiting, in flight and dead, and the oldest waiting row's age.
+    pub(crate) async fn backlog(&self) -> Result<crate::stats::Backlog, StoreError> {
+        dispatch!(self, store => store.backlog().await)
     }
 
     /// Deletes the dead letters given up on at least `older_than` ago; how many.

@@ -7,6 +7,8 @@ mod support;
 #[cfg(feature = "sqlite")]
 mod backend;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod backlog;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod batching;
 #[cfg(feature = "sqlite")]
 mod crash;

@@ -17,6 +17,7 @@
 //! (`purge.rs`), the schema's version and upgrade (`schema.rs`), and what to do about a refused
 //! certificate (`tls.rs`).
 
+mod backlog;
 mod claims;
 mod facts;
 mod purge;

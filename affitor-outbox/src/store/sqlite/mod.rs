@@ -21,6 +21,7 @@
 //!
 //! The tables and the settings of every connection are in `schema.rs`.
 
+mod backlog;
 mod claims;
 mod facts;
 mod purge;

@@ -1,0 +1,231 @@
+//! `affitor outbox` run as a person runs it, against an app's outbox (a SQLite file; a Postgres
+//! schema when `AFFITOR_TEST_POSTGRES` is set) whose relay sends to the local stand-in of the
+//! API: a dead letter listed with its reason, retried, and delivered by the app's relay; and
+//! `affitor status`, which exits 1 while it waits and 0 once it is delivered.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, MockServer, poll_until, quick_retries};
+use affitor_outbox::Outbox;
+use serde_json::Value;
+
+const A_WHILE: Duration = Duration::from_secs(30);
+
+/// Runs `affitor` with `args` and only the environment `env` (plus `NO_COLOR`), off the
+/// runtime's threads, so the servers of the test keep answering.
+async fn affitor(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
+    command.args(args).env_clear().env("NO_COLOR", "1");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The one JSON document a `--json` run prints.
+fn document(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|error| panic!("{error}: {stdout}"))
+}
+
+/// The password of a `postgres://user:password@host` URL.
+fn password(location: &str) -> Option<&str> {
+    let (_, rest) = location.split_once("://")?;
+    let (user_info, _) = rest.split_once('@')?;
+    user_info.split_once(':').map(|(_, password)| password)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A sale the stand-in refuses for good becomes a dead letter in the app's outbox at
+/// `location`: `affitor outbox dead-letters` shows it with its reason, `affitor outbox retry`
+/// makes it due again, and the app's relay delivers it. `affitor status` exits 1 while the dead
+/// letter waits, 0 after.
+async fn a_dead_letter_is_listed_retried_and_delivered(location: &str) {
+    let mock = MockServer::start().await.unwrap();
+    let client = mock
+        .client_builder()
+        .retry(quick_retries())
+        .build()
+        .unwrap();
+    let app = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .open(location)
+        .await
+        .unwrap();
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    app.enqueue(client.sale("in_dead", 100).click_id(mock.click("partner")))
+        .await;
+    let dead = poll_until(A_WHILE, async || {
+        let letters = app.dead_letters().await.unwrap();
+        letters.first().map(|letter| letter.id)
+    })
+    .await
+    .expect("the sale becomes a dead letter");
+    let env = [
+        ("AFFITOR_OUTBOX", location),
+        ("AFFITOR_API_URL", mock.url()),
+        ("AFFITOR_API_KEY", mock.api_key()),
+    ];
+
+    let status = affitor(&["status"], &env).await;
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    assert!(stdout(&status).contains("dead letters"), "{status:?}");
+    let status = document(&affitor(&["status", "--json"], &env).await);
+    assert_eq!(status["ok"], false, "{status}");
+    assert_eq!(status["outbox"]["dead"], 1, "{status}");
+    if let Some(password) = password(location) {
+        let shown = status.to_string();
+        assert!(!shown.contains(&format!(":{password}@")), "{shown}");
+    }
+
+    let listed = affitor(&["outbox", "dead-letters"], &env).await;
+    assert!(listed.status.success(), "{listed:?}");
+    let text = stdout(&listed);
+    assert!(text.contains("1 dead letter in"), "{text}");
+    assert!(text.contains(&format!("#{dead} sale in_dead, ")), "{text}");
+    let listed = document(&affitor(&["outbox", "dead-letters", "--json"], &env).await);
+    let letter = &listed["dead_letters"][0];
+    assert_eq!(
+        (&letter["id"], &letter["endpoint"]),
+        (&dead.into(), &"sale".into())
+    );
+    assert!(
+        letter["reason"].as_str().unwrap().contains("400"),
+        "{listed}"
+    );
+
+    let unknown = affitor(&["outbox", "retry", "--id", &(dead + 1).to_string()], &env).await;
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    assert!(stdout(&unknown).contains("no dead letter #"), "{unknown:?}");
+
+    mock.clear_faults();
+    let retried = affitor(&["outbox", "retry", "--id", &dead.to_string()], &env).await;
+    assert!(retried.status.success(), "{retried:?}");
+    assert!(
+        stdout(&retried).contains("the app's relay sends it"),
+        "{retried:?}"
+    );
+    poll_until(A_WHILE, async || (mock.sales().len() == 1).then_some(()))
+        .await
+        .expect("the app's relay delivers the retried sale");
+    let listed = document(&affitor(&["outbox", "dead-letters", "--json"], &env).await);
+    assert_eq!(listed["dead_letters"], Value::Array(Vec::new()), "{listed}");
+    let purged =
+        document(&affitor(&["outbox", "purge", "--older-than", "7d", "--json"], &env).await);
+    assert_eq!(purged["purged"], 0, "{purged}");
+    app.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_listed_retried_and_delivered_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("affitor-cli-outbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    a_dead_letter_is_listed_retried_and_delivered(&path).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), in a schema of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_is_listed_retried_and_delivered_on_postgres() {
+    use affitor_outbox::sqlx;
+
+    let Some(url) = std::env::var("AFFITOR_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+    else {
+        eprintln!("skipped: AFFITOR_TEST_POSTGRES is unset");
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let schema = format!("cli_outbox_{}", std::process::id());
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let location = format!("{url}{separator}options[search_path]={schema}");
+    a_dead_letter_is_listed_retried_and_delivered(&location).await;
+    let sql = format!("DROP SCHEMA {schema} CASCADE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// A row that has waited over an hour (here: no relay runs) makes `status` exit 1, the row's
+/// age shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_fails_while_a_row_waits_over_an_hour() {
+    let mock = MockServer::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("affitor-cli-stuck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    let client = mock.client_builder().build().unwrap();
+    let app = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    app.enqueue(client.lead("user_stuck")).await;
+    poll_until(A_WHILE, async || {
+        (app.waiting().await.unwrap() == 1).then_some(())
+    })
+    .await
+    .expect("the lead is written");
+    app.shutdown(Duration::from_secs(1)).await;
+    let env = [
+        ("AFFITOR_OUTBOX", path.as_str()),
+        ("AFFITOR_API_URL", mock.url()),
+        ("AFFITOR_API_KEY", mock.api_key()),
+    ];
+    let fresh = document(&affitor(&["status", "--json"], &env).await);
+    assert_eq!(fresh["outbox"]["ok"], true, "{fresh}");
+
+    let connection = affitor_outbox::rusqlite::Connection::open(&path).unwrap();
+    let two_hours_ms = 2 * 3600 * 1000;
+    let sql = format!("UPDATE affitor_outbox SET created_at = created_at - {two_hours_ms}");
+    connection.execute(&sql, []).unwrap();
+    drop(connection);
+    let run = affitor(&["status", "--json"], &env).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let status = document(&run);
+    assert_eq!(status["outbox"]["ok"], false, "{status}");
+    assert_eq!(status["outbox"]["dead"], 0, "{status}");
+    let age = status["outbox"]["oldest_waiting_seconds"].as_u64().unwrap();
+    assert!(age >= 2 * 3600, "{status}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without an API key, readiness is unknown: `status` says so, with what to do, and exits 1.
+#[tokio::test]
+async fn status_without_an_api_key_fails_naming_it() {
+    let run = affitor(&["status"], &[]).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let text = stdout(&run);
+    assert!(text.contains("no Affitor API key"), "{text}");
+    assert!(text.contains("AFFITOR_OUTBOX is unset"), "{text}");
+}
+
+/// An age that is not one people type, or zero, is refused before anything is opened.
+#[tokio::test]
+async fn purge_refuses_an_age_it_cannot_read_or_zero() {
+    for age in ["30", "0d", "1w"] {
+        let run = affitor(&["outbox", "purge", "--older-than", age], &[]).await;
+        assert_eq!(run.status.code(), Some(2), "{age}: {run:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("7d, 36h or 90m"), "{age}: {stderr}");
+    }
+}

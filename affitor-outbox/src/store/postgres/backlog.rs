@@ -1,0 +1,46 @@
+//! What the store holds, counted for a person ([`Backlog`]), and one dead letter sent again.
+
+use std::time::Duration;
+
+use super::PostgresStore;
+use crate::stats::Backlog;
+
+impl PostgresStore {
+    /// The rows waiting, in flight and dead, and the oldest waiting row's age (by the server's
+    /// clock): one scan of the table.
+    pub(crate) async fn backlog(&self) -> sqlx::Result<Backlog> {
+        let (waiting, in_flight, dead, oldest): (i64, i64, i64, Option<f64>) = self
+            .fetch_one(self.query_as(
+                "SELECT pg_catalog.count(*) FILTER (WHERE dead_at IS NULL),
+                    pg_catalog.count(*) FILTER (WHERE dead_at IS NULL
+                        AND lease_until > pg_catalog.now()),
+                    pg_catalog.count(*) FILTER (WHERE dead_at IS NOT NULL),
+                    EXTRACT(EPOCH FROM pg_catalog.now()
+                        - pg_catalog.min(created_at) FILTER (WHERE dead_at IS NULL))::float8
+                 FROM affitor_outbox",
+            ))
+            .await?;
+        let count = |count: i64| u64::try_from(count).unwrap_or(0);
+        Ok(Backlog {
+            waiting: count(waiting),
+            in_flight: count(in_flight),
+            dead: count(dead),
+            oldest_waiting: oldest.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))),
+        })
+    }
+
+    /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
+    pub(crate) async fn retry_dead_letter(&self, id: i64) -> sqlx::Result<bool> {
+        let retried = self
+            .execute(
+                self.query(
+                    "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0,
+                         next_attempt_at = pg_catalog.now(), last_error = NULL
+                     WHERE id = $1 AND dead_at IS NOT NULL",
+                )
+                .bind(id),
+            )
+            .await?;
+        Ok(retried > 0)
+    }
+}

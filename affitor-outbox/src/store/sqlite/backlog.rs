@@ -1,0 +1,59 @@
+//! What the store holds, counted for a person ([`Backlog`]), and one dead letter sent again.
+
+use std::time::Duration;
+
+use super::{SqliteStore, now_millis};
+use crate::stats::Backlog;
+use crate::store::StoreError;
+
+impl SqliteStore {
+    /// The rows waiting, in flight and dead, and the oldest waiting row's age: one scan of the
+    /// table, on the reader's connection.
+    pub(crate) async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let now = now_millis();
+        let (waiting, in_flight, dead, oldest) = self
+            .on_reader(move |connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT count(*) FILTER (WHERE dead_at IS NULL),
+                            count(*) FILTER (WHERE dead_at IS NULL AND lease_until > ?1),
+                            count(*) FILTER (WHERE dead_at IS NOT NULL),
+                            min(created_at) FILTER (WHERE dead_at IS NULL)
+                         FROM affitor_outbox",
+                    )?
+                    .query_row([now], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, Option<i64>>(3)?,
+                        ))
+                    })
+            })
+            .await?;
+        let count = |count: i64| u64::try_from(count).unwrap_or(0);
+        Ok(Backlog {
+            waiting: count(waiting),
+            in_flight: count(in_flight),
+            dead: count(dead),
+            oldest_waiting: oldest.map(|created| {
+                Duration::from_millis(u64::try_from(now.saturating_sub(created)).unwrap_or(0))
+            }),
+        })
+    }
+
+    /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
+    pub(crate) async fn retry_dead_letter(&self, id: i64) -> Result<bool, StoreError> {
+        let retried = self
+            .on_writer(move |writer| {
+                writer.connection.execute(
+                    "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?1,
+                         last_error = NULL
+                     WHERE id = ?2 AND dead_at IS NOT NULL",
+                    [now_millis(), id],
+                )
+            })
+            .await?;
+        Ok(retried > 0)
+    }
+}

@@ -1,0 +1,67 @@
+//! What a person asks of the store (the CLI's `status` and `outbox retry`): the rows waiting,
+//! in flight and dead with the oldest one's age, and one dead letter sent again by its id; on a
+//! SQLite file and on Postgres.
+
+use std::time::Duration;
+
+use affitor::client::Endpoint;
+use affitor_mock::Fault;
+use affitor_outbox::{Backlog, Outbox};
+
+use crate::support::{Store, on_each_store, sale, stand_in, wait_until};
+
+const A_WHILE: Duration = Duration::from_secs(30);
+
+/// A row written with no relay waits, and is counted with its age; refused for good, it is
+/// dead; retried by its id (a wrong id retries nothing), it is delivered and nothing is left.
+async fn a_dead_letter_is_counted_and_retried_by_its_id(store: Store) {
+    let (mock, client) = stand_in().await;
+    let builder = || Outbox::builder(client.clone()).poll_interval(Duration::from_millis(50));
+    let app = store.open(builder().relay(false)).await;
+    assert_eq!(
+        app.backlog().await.expect("the store answers"),
+        Backlog::default()
+    );
+    app.enqueue(sale(&mock, &client, 1)).await;
+    wait_until("the row to be written", A_WHILE, async || {
+        app.waiting().await.expect("the store answers") == 1
+    })
+    .await;
+    let backlog = app.backlog().await.expect("the store answers");
+    assert_eq!(
+        (backlog.waiting, backlog.in_flight, backlog.dead),
+        (1, 0, 0)
+    );
+    assert!(backlog.oldest_waiting.is_some(), "{backlog:?}");
+    app.shutdown(Duration::from_secs(1)).await;
+
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    let outbox = store.open(builder()).await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    let backlog = outbox.backlog().await.expect("the store answers");
+    assert_eq!((backlog.waiting, backlog.oldest_waiting), (0, None));
+    let letter = outbox.dead_letters().await.expect("the store answers")[0].clone();
+
+    mock.clear_faults();
+    let retried = outbox.retry_dead_letter(letter.id + 1).await;
+    assert!(
+        !retried.expect("the store answers"),
+        "no dead letter has that id"
+    );
+    assert!(
+        outbox
+            .retry_dead_letter(letter.id)
+            .await
+            .expect("the store answers")
+    );
+    wait_until("the retried row to be delivered", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers") == Backlog::default()
+    })
+    .await;
+    assert_eq!(mock.sales().len(), 1);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_dead_letter_is_counted_and_retried_by_its_id);
