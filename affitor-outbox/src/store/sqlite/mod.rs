@@ -130,6 +130,12 @@ impl SqliteStore {
         .await
     }
 
+    /// Writes `row` alone on the reader's connection (the writer's thread has ended).
+    pub(crate) async fn insert_alone(&self, row: crate::store::NewRow) -> Result<(), StoreError> {
+        self.on_reader(move |connection| insert(connection, &row))
+            .await
+    }
+
     /// The live rows, counted in the two indexes that hold them between them (every live row
     /// has started or not), each smaller than the table.
     pub(crate) async fn waiting(&self) -> Result<u64, StoreError> {

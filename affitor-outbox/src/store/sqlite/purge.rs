@@ -184,6 +184,8 @@ pub(super) enum Ask {
     /// The store's, after deletes: empty the WAL ([`SqliteStore::checkpoint`]), and answer
     /// whether it is empty.
     Empty(oneshot::Sender<rusqlite::Result<bool>>),
+    /// The writer's, as it ends: the thread ends too.
+    Stop,
 }
 
 impl SqliteWriter {
@@ -218,6 +220,17 @@ impl SqliteWriter {
             Phase::Idle | Phase::Copying => {}
         }
     }
+
+    /// The writer's thread ends: the checkpointer's thread ends (its copy under way done), then
+    /// the WAL is emptied into the file (nothing writes any more), and the connection closes.
+    pub(crate) fn close(mut self) {
+        self.checkpointer.stop();
+        match empty_wal(&self.connection) {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("Affitor outbox WAL left as it is: a read holds it"),
+            Err(error) => tracing::debug!(%error, "Affitor outbox WAL could not be emptied"),
+        }
+    }
 }
 
 /// Where a checkpoint stands: [`SqliteWriter::checkpoint_if_due`] begins one, the
@@ -232,10 +245,12 @@ enum Phase {
 /// The checkpointer's thread, with a connection of its own to the file: it copies the WAL back
 /// into the file when the writer asks, while the writer goes on writing (see
 /// [`SqliteWriter::checkpoint_if_due`]), and empties it when the store asks after deletes. It
-/// ends with the writer and the store, which hold the ways to it.
+/// ends with the writer's thread ([`SqliteWriter::close`]), or when dropped.
+#[derive(Debug)]
 pub(super) struct Checkpointer {
     phase: Arc<AtomicU8>,
     asks: SyncSender<Ask>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Checkpointer {
@@ -271,19 +286,35 @@ impl Checkpointer {
                         Ask::Empty(answer) => {
                             let _ = answer.send(empty_wal(&connection));
                         }
+                        Ask::Stop => break,
                     }
                 }
             });
-        if let Err(error) = spawned {
-            // The writer's thread then copies the whole WAL itself at each checkpoint, and the
-            // reader's connection empties it after deletes.
-            tracing::warn!(
-                error = %error,
-                "Affitor outbox: the checkpointer's thread could not start; the writer copies \
-                 the WAL itself"
-            );
+        let thread = spawned
+            .inspect_err(|error| {
+                // The writer's thread then copies the whole WAL itself at each checkpoint, and the
+                // reader's connection empties it after deletes.
+                tracing::warn!(
+                    error = %error,
+                    "Affitor outbox: the checkpointer's thread could not start; the writer \
+                     copies the WAL itself"
+                );
+            })
+            .ok();
+        Ok(Self {
+            phase,
+            asks,
+            thread,
+        })
+    }
+
+    /// Ends the thread, and waits for it (a checkpoint under way, a few hundred milliseconds
+    /// at most): the store's later questions go to the reader's connection.
+    fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.asks.send(Ask::Stop);
+            let _ = thread.join();
         }
-        Ok(Self { phase, asks })
     }
 
     /// The way to the thread, for the store's questions.
@@ -311,5 +342,15 @@ impl Checkpointer {
 
     fn end(&self) {
         self.phase.store(Phase::Idle as u8, Ordering::Release);
+    }
+}
+
+impl Drop for Checkpointer {
+    /// Never stopped by [`SqliteWriter::close`] (the writer's thread did not start): the
+    /// thread ends after what it is doing, unwaited for.
+    fn drop(&mut self) {
+        if self.thread.take().is_some() {
+            let _ = self.asks.try_send(Ask::Stop);
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::purge::Checkpointer;
 use super::{Job, now_millis, schema};
@@ -139,16 +140,23 @@ impl SqliteWriter {
 
     /// Waits for rows (into `batch`, at most `limit`) or for jobs, whichever come first:
     /// `false` once both ways are closed and nothing is left (the outbox and its relay are
-    /// gone), when the writer's thread ends. The rows' way closes with the outbox's last
-    /// handle; a relay still delivering then is served on until it ends.
+    /// gone, or `stop` was asked), when the writer's thread ends. The rows' way closes with the
+    /// outbox's last handle; a relay still delivering then is served on until it ends. At
+    /// `stop` (`shutdown`, after the relay's), both close at once, what they hold still taken.
     pub(crate) fn wait<T>(
         &mut self,
         rows: &mut mpsc::Receiver<T>,
         batch: &mut Vec<T>,
         limit: usize,
+        stop: &CancellationToken,
     ) -> bool {
         let (jobs, taken) = (&mut self.jobs, &mut self.taken);
+        let mut stopped = std::pin::pin!(stop.cancelled());
         block_on(std::future::poll_fn(|context| {
+            if stopped.as_mut().poll(context).is_ready() {
+                rows.close();
+                jobs.close();
+            }
             // `Ready(0)`: that way is closed and empty.
             let rows = rows.poll_recv_many(context, batch, limit);
             let jobs = jobs.poll_recv_many(context, taken, JOBS_AT_ONCE);
