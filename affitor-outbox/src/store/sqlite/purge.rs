@@ -19,10 +19,12 @@ use tokio::sync::oneshot;
 use super::{SqliteStore, SqliteWriter, now_millis};
 use crate::store::{DeadLetter, StoreError, millis};
 
-/// How many rows the writer writes between two checkpoints of the WAL: a row writes a fraction
-/// of a page of the table and of the unstarted rows' index, so that the WAL holds a few
-/// thousand pages at most, and a page written by several batches is copied once.
-const CHECKPOINT_ROWS: usize = 8192;
+/// How large the WAL grows before the writer copies it back into the file (SQLite's own
+/// default, 1,000 pages of 4 KiB, about the same). Measured, not counted in rows: a batch of
+/// one row writes whole pages of the table and its indexes, 4 to 20 KiB a row, so that 8,192
+/// rows made a WAL of up to 160 MB, which filled a small disk by itself, and then, the disk
+/// full, no checkpoint came to empty it.
+const CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
 
 impl SqliteStore {
     pub(crate) async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
@@ -170,7 +172,7 @@ const EMPTY_WAIT: Duration = Duration::from_millis(250);
 
 /// Copies the whole WAL into the file and empties it (`TRUNCATE`: the WAL file is left with no
 /// byte): `false` when it could not finish, a connection still reading a snapshot that needs it.
-fn empty_wal(connection: &rusqlite::Connection) -> rusqlite::Result<bool> {
+pub(super) fn empty_wal(connection: &rusqlite::Connection) -> rusqlite::Result<bool> {
     connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
         row.get::<_, i64>(0).map(|busy| busy == 0)
     })
@@ -189,8 +191,8 @@ pub(super) enum Ask {
 }
 
 impl SqliteWriter {
-    /// Copies the WAL back into the file once [`CHECKPOINT_ROWS`] were written since the last
-    /// time, in two steps: the checkpointer's thread copies what the WAL holds (a passive
+    /// Copies the WAL back into the file once it holds [`CHECKPOINT_BYTES`] or more, in two
+    /// steps: the checkpointer's thread copies what the WAL holds (a passive
     /// checkpoint, on a connection of its own: it holds up no write), then this thread copies
     /// the frames written meanwhile, a few hundred pages, between two batches, so that the
     /// next batch starts the WAL over. The writer calls it after it answers a batch's rows.
@@ -201,10 +203,7 @@ impl SqliteWriter {
     /// restarts it only at a write that finds every frame copied.
     pub(crate) fn checkpoint_if_due(&mut self) {
         match self.checkpointer.phase() {
-            Phase::Idle if self.unchecked >= CHECKPOINT_ROWS => {
-                self.unchecked = 0;
-                self.checkpointer.begin();
-            }
+            Phase::Idle if self.wal_is_large() => self.checkpointer.begin(),
             Phase::Copied => {
                 let checkpoint =
                     self.connection
@@ -219,6 +218,17 @@ impl SqliteWriter {
             }
             Phase::Idle | Phase::Copying => {}
         }
+    }
+
+    /// Whether the WAL holds [`CHECKPOINT_BYTES`] or more. The writer's connection truncates
+    /// the WAL file when it starts it over (`journal_size_limit = 0`), so that its size is
+    /// what it holds; a WAL started over by another connection (an app's `enqueue_in`) keeps
+    /// its size until the writer's next checkpoint, which comes sooner, not later.
+    fn wal_is_large(&mut self) -> bool {
+        if !std::mem::take(&mut self.wrote) {
+            return false;
+        }
+        std::fs::metadata(&self.wal).is_ok_and(|wal| wal.len() >= CHECKPOINT_BYTES)
     }
 
     /// The writer's thread ends: the checkpointer's thread ends (its copy under way done), then

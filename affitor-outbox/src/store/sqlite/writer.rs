@@ -104,8 +104,10 @@ pub(crate) struct SqliteWriter {
     /// and those taken, not run yet.
     jobs: mpsc::UnboundedReceiver<Job>,
     taken: Vec<Job>,
-    /// Rows written since the last checkpoint began.
-    pub(super) unchecked: usize,
+    /// Whether rows were written since the WAL's size was last looked at.
+    pub(super) wrote: bool,
+    /// The WAL's path (the file's, and `-wal`): its size says when to checkpoint.
+    pub(super) wal: std::path::PathBuf,
     /// The thread that copies most of the WAL back into the file, beside the writer's.
     pub(super) checkpointer: Checkpointer,
 }
@@ -128,12 +130,20 @@ impl SqliteWriter {
     ) -> rusqlite::Result<Self> {
         let connection = schema::connect(path, config, config.enqueue_timeout)?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The WAL file is cut to what it holds when this connection starts it over: its size
+        // is what it holds (`checkpoint_if_due`).
+        connection.pragma_update(None, "journal_size_limit", 0)?;
         let checkpointer = Checkpointer::start(path)?;
         Ok(Self {
             connection,
             jobs,
             taken: Vec::new(),
-            unchecked: 0,
+            wrote: false,
+            wal: {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                wal.into()
+            },
             checkpointer,
         })
     }
@@ -196,7 +206,7 @@ impl SqliteWriter {
         let now = now_millis();
         let written = self.insert(rows, lease, now);
         if written.is_ok() {
-            self.unchecked += rows.len();
+            self.wrote = true;
         }
         // Whatever became of the reset, the batch's fate is the statement's: an error here
         // after it committed would send its rows from memory too. A connection left at FULL is
