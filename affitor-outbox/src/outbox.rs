@@ -48,8 +48,8 @@ const FELL_BACK_WARNING_EVERY: u64 = 60;
 #[derive(Clone)]
 pub struct Outbox {
     inner: Arc<Inner>,
-    /// The task that writes new rows to the store, a batch per transaction; it ends when the
-    /// last handle is dropped.
+    /// The task that writes new rows to the store, a batch per transaction; it ends at
+    /// `shutdown`, or when the last handle is dropped.
     writer: Arc<Writer>,
     /// The relay, until `shutdown` stops it.
     relay: Arc<Mutex<Option<Relay>>>,
@@ -403,9 +403,13 @@ impl Outbox {
             .map_err(OutboxError::from)
     }
 
-    /// Stops the relay: it claims nothing more and finishes the rows it is sending, for at most
-    /// `deadline`; rows still being sent then are released, to go again at the next start (or
-    /// at once, on another relay). Events written later still go to the store. Returns the
+    /// Stops the outbox: the events handed to it are written, then the relay claims nothing
+    /// more and finishes the rows it is sending, for at most `deadline`; rows still being sent
+    /// then are released, to go again at the next start (or at once, on another relay). Then
+    /// the writer ends, and every task and thread the outbox started has ended, its connections
+    /// closed, within `deadline` (a batch under way, at most one enqueue timeout more); the
+    /// store can still be read ([`waiting`](Self::waiting), [`dead_letters`](Self::dead_letters)).
+    /// Events enqueued later are still written to the store, each on its own. Returns the
     /// counters once stopped. The client holding the outbox as its backend calls it from its
     /// own [`shutdown`](affitor::Client::shutdown), which also stops the in-memory queue: call
     /// that one, once. Calling this one again is harmless. Dropping the last handle without it
@@ -433,11 +437,16 @@ impl Outbox {
         // What waits in memory for the store goes to the in-memory queue, which the client's
         // shutdown drains next.
         recover::stop(&self.inner, deadline.saturating_sub(started.elapsed())).await;
-        let deadline = deadline.saturating_sub(started.elapsed());
         let relay = self.relay_slot().take();
         if let Some(relay) = relay {
-            relay.stop(&self.inner, deadline).await;
+            relay
+                .stop(&self.inner, deadline.saturating_sub(started.elapsed()))
+                .await;
         }
+        // Last, as the relay's last deletes and releases are its jobs on SQLite.
+        self.writer
+            .stop(deadline.saturating_sub(started.elapsed()))
+            .await;
         self.stats()
     }
 

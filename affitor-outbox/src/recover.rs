@@ -2,7 +2,7 @@
 //! that ends the degraded state and writes the spill back (see [`crate::spill`]).
 //!
 //! While the outbox is degraded, a task probes the store every [`PROBE_EVERY`] (a row written
-//! and rolled back, under [`PROBE_TIMEOUT`]). Once it answers, the events held are written
+//! and rolled back, under [`PROBE_TIMEOUT`]; on SQLite, the WAL emptied first). Once it answers, the events held are written
 //! through the writer, a batch at a time, as requests' are; one that fails again goes back to
 //! the spill, and the probe goes on. The events held past
 //! [`max_spill_wait`](crate::OutboxBuilder::max_spill_wait) go to the client's in-memory

@@ -27,12 +27,13 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use affitor::client::Event;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 use crate::shared::Inner;
@@ -52,6 +53,11 @@ pub(crate) struct Writer {
     /// Whether a caller stops waiting at its limit even for a row in a batch under way
     /// (Postgres), rather than waiting for the batch's end (SQLite).
     bounded: bool,
+    /// Asks the writer to end once the rows already handed to it are written (`shutdown`).
+    stop: CancellationToken,
+    /// Closed when the writer has ended (its sender goes with the thread or the task), its
+    /// connections closed; taken by the first [`Writer::stop`].
+    ended: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 /// A row waiting for the writer, and where to say how its transaction went.
@@ -81,9 +87,12 @@ fn leave_waiting(state: &AtomicU8, to: u8) -> bool {
 impl Writer {
     /// Starts the writer: on a thread of its own for a SQLite store (its connection is
     /// synchronous, and the thread answers each row itself), a task on the current tokio
-    /// runtime for Postgres. It ends when the outbox is dropped.
+    /// runtime for Postgres. It ends at [`Writer::stop`], or when the outbox is dropped.
     pub(crate) fn start(inner: &Arc<Inner>) -> Self {
         let (rows, pending) = mpsc::channel(QUEUE);
+        let (end, ended) = oneshot::channel::<()>();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
         let weak = Arc::downgrade(inner);
         // A local file answers: its batches are waited for; a server may go silent.
         #[cfg(feature = "postgres")]
@@ -96,7 +105,10 @@ impl Writer {
                 Some(connection) => {
                     let spawned = std::thread::Builder::new()
                         .name("affitor-outbox-writer".to_owned())
-                        .spawn(move || write_on_thread(&weak, pending, connection));
+                        .spawn(move || {
+                            write_on_thread(&weak, pending, &stopped, connection);
+                            drop(end);
+                        });
                     if let Err(error) = spawned {
                         // Its rows then fall back to the in-memory queue, as when a store fails.
                         tracing::error!(
@@ -113,10 +125,36 @@ impl Writer {
             },
             #[cfg(feature = "postgres")]
             Store::Postgres(_) => {
-                tokio::spawn(write_batches(weak, pending));
+                tokio::spawn(async move {
+                    write_batches(weak, pending, stopped).await;
+                    drop(end);
+                });
             }
         }
-        Self { rows, bounded }
+        Self {
+            rows,
+            bounded,
+            stop,
+            ended: Mutex::new(Some(ended)),
+        }
+    }
+
+    /// Ends the writer (`shutdown`): it takes no row from now on (a write gets
+    /// [`StoreError::Stopped`], and its event goes another way), writes those it has, closes
+    /// its connections, and ends. Waits for that at most `deadline`.
+    pub(crate) async fn stop(&self, deadline: Duration) {
+        self.stop.cancel();
+        let ended = self
+            .ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(ended) = ended
+            && tokio::time::timeout(deadline, ended).await.is_err()
+        {
+            // Its last batch is under way: the writer ends with it (one enqueue timeout at most).
+            tracing::debug!("Affitor outbox: the writer ends after its batch under way");
+        }
     }
 
     /// Writes `event` with `facts` (one transaction with the rows that wait with it), its event
@@ -137,8 +175,16 @@ impl Writer {
             facts,
             ..NewRow::of(event)
         };
-        self.write(row, handed, inner.config.enqueue_timeout)
-            .await?;
+        if self.stop.is_cancelled() && row.facts.is_empty() {
+            // After `shutdown`: still stored, for the next start, with no writer.
+            let alone = inner.store.insert_alone(row);
+            tokio::time::timeout(inner.config.enqueue_timeout, alone)
+                .await
+                .map_err(|_| StoreError::Unanswered)??;
+        } else {
+            self.write(row, handed, inner.config.enqueue_timeout)
+                .await?;
+        }
         Counters::add(&inner.counters.enqueued);
         metrics::event(endpoint, metrics::Result::Enqueued);
         Ok(())
@@ -185,16 +231,18 @@ impl Writer {
 
 /// The SQLite writer's thread: takes the rows waiting (at most [`MAX_BATCH`]), writes them in
 /// one transaction, tells each how it went, then runs the relay's claims, deletes and renewals
-/// that came meanwhile, and only then checkpoints the WAL when one is due; ends when the outbox
-/// and its relay are gone.
+/// that came meanwhile, and only then checkpoints the WAL when one is due; ends at `stop`, or
+/// when the outbox and its relay are gone, once what it was given is done, its connections
+/// closed.
 #[cfg(feature = "sqlite")]
 fn write_on_thread(
     inner: &Weak<Inner>,
     mut pending: mpsc::Receiver<Pending>,
+    stop: &CancellationToken,
     mut connection: crate::store::sqlite::SqliteWriter,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while connection.wait(&mut pending, &mut batch, MAX_BATCH) {
+    while connection.wait(&mut pending, &mut batch, MAX_BATCH, stop) {
         if let Some(inner) = take(inner, &mut batch) {
             // Read after the offer: a relay that started or stopped since only leases fewer
             // rows.
@@ -213,14 +261,33 @@ fn write_on_thread(
         connection.run_jobs();
         connection.checkpoint_if_due();
     }
+    connection.close();
 }
 
 /// The Postgres writer's task: takes the rows waiting (at most [`MAX_BATCH`]), writes them in
-/// one transaction, and tells each how it went; ends when the outbox is dropped.
+/// one transaction, and tells each how it went; ends at `stop` once the rows it was given are
+/// written, its connection closed, or when the outbox is dropped.
 #[cfg(feature = "postgres")]
-async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>) {
+async fn write_batches(
+    inner: Weak<Inner>,
+    mut pending: mpsc::Receiver<Pending>,
+    stop: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut closed = false;
+    loop {
+        let received = tokio::select! {
+            received = pending.recv_many(&mut batch, MAX_BATCH) => received,
+            () = stop.cancelled(), if !closed => {
+                // No row comes in from now on; those already sent are still received.
+                pending.close();
+                closed = true;
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
         let Some(inner) = take(&inner, &mut batch) else {
             continue;
         };
@@ -251,6 +318,12 @@ async fn write_batches(inner: Weak<Inner>, mut pending: mpsc::Receiver<Pending>)
         {
             release_failed(unclaimed.len(), &error);
         }
+    }
+    // Stopped (the outbox still there): its connection is closed now, not when it is dropped.
+    if let Some(inner) = inner.upgrade()
+        && let Store::Postgres(store) = &inner.store
+    {
+        store.close_writer().await;
     }
 }
 

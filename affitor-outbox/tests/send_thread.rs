@@ -1,5 +1,5 @@
 //! The relay's sends run on a thread of their own, which ends with the relay; the relay's store
-//! work stays on the server's runtime.
+//! work stays on the server's runtime. Every thread of the outbox ends at `shutdown`.
 //!
 //! One binary of its own: it reads the process's threads, and sets the global subscriber.
 
@@ -40,6 +40,12 @@ impl<S: tracing::Subscriber> Layer<S> for SpanThreads {
     }
 }
 
+/// The outbox's writer's thread, `affitor-outbox-writer`, as Linux keeps its name.
+const WRITER: &str = "affitor-outbox-";
+
+/// The checkpointer's thread, `affitor-checkpoint`, as Linux keeps its name.
+const CHECKPOINTER: &str = "affitor-checkpo";
+
 /// How many of this process's threads are named `name`.
 fn threads_named(name: &str) -> usize {
     std::fs::read_dir("/proc/self/task")
@@ -53,7 +59,7 @@ fn threads_named(name: &str) -> usize {
 }
 
 #[test]
-fn the_relay_sends_on_a_thread_of_its_own_that_ends_with_it() {
+fn the_relay_sends_on_a_thread_of_its_own_and_every_thread_ends_at_shutdown() {
     let threads = SpanThreads::default();
     let subscriber = tracing_subscriber::registry()
         .with(threads.clone())
@@ -86,8 +92,11 @@ fn the_relay_sends_on_a_thread_of_its_own_that_ends_with_it() {
             .await;
         assert!(delivered, "{:?}", outbox.stats());
 
-        // One send thread.
+        // One send thread; and the writer's and the checkpointer's (Linux keeps 15 bytes of a
+        // thread's name).
         assert_eq!(threads_named("affitor-relay"), 1);
+        assert_eq!(threads_named(WRITER), 1);
+        assert_eq!(threads_named(CHECKPOINTER), 1);
         // The HTTP exchanges ran there; each row's span, which settles it in the store, on the
         // server's runtime.
         assert_eq!(
@@ -110,6 +119,20 @@ fn the_relay_sends_on_a_thread_of_its_own_that_ends_with_it() {
             left = threads_named("affitor-relay");
         }
         assert_eq!(left, 0, "the send thread outlived its relay");
+        // The outbox is still there, and its writer's threads have ended with `shutdown`.
+        assert_eq!(threads_named(WRITER), 0, "the writer outlived shutdown");
+        assert_eq!(
+            threads_named(CHECKPOINTER),
+            0,
+            "the checkpointer outlived shutdown"
+        );
+        // What it wrote can still be read, and what comes later is still stored.
+        assert_eq!(outbox.waiting().await.unwrap(), 0);
+        outbox.enqueue(client.lead("user_4")).await;
+        assert_eq!(outbox.stats().fell_back, 0);
+        assert_eq!(outbox.waiting().await.unwrap(), 1);
+        assert_eq!(threads_named(WRITER), 0, "no writer started again");
+        drop(outbox);
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

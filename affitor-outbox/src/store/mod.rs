@@ -163,6 +163,13 @@ impl Store {
         dispatch!(self, store => store.dead_letters(limit).await)
     }
 
+    /// Writes `row` alone, in a transaction of its own, on a connection the store keeps for
+    /// its other calls: once the writer has ended (`shutdown`), what is enqueued still goes
+    /// to the store, and no task is started for it.
+    pub(crate) async fn insert_alone(&self, row: NewRow) -> Result<(), StoreError> {
+        dispatch!(self, store => store.insert_alone(row).await)
+    }
+
     /// Checks that the outbox can write to its table: a row written and rolled back.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
         dispatch!(self, store => store.probe().await)

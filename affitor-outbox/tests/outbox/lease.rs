@@ -188,14 +188,21 @@ async fn postgres_a_row_written_for_a_relay_that_stopped_goes_again_at_once() {
             == 1
     })
     .await;
-    // The relay stops, and releases its leases before the row is committed.
-    outbox.shutdown(Duration::from_secs(5)).await;
+    // The relay stops, and releases its leases before the row is committed. `shutdown` then
+    // waits for the writer's batch under way: the lock goes while it does (the relay's stop,
+    // with nothing in flight, takes milliseconds).
+    let stopping = tokio::spawn({
+        let outbox = outbox.clone();
+        async move { outbox.shutdown(Duration::from_secs(5)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(key)
         .execute(&mut *holder)
         .await
         .unwrap();
     writing.await.unwrap();
+    stopping.await.unwrap();
     assert_eq!(outbox.stats().fell_back, 0);
     assert!(mock.sales().is_empty(), "the stopped relay sent nothing");
     let next = Outbox::builder(client.clone())

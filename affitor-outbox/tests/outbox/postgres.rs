@@ -224,3 +224,60 @@ async fn a_silent_server_holds_no_request_and_loses_no_event() {
     .await;
     assert_eq!(outbox.stats().fell_back, 0);
 }
+
+/// `shutdown` ends every task of the outbox and closes the connections they held, the outbox
+/// still alive: the pool it was given closes at once (nothing of the outbox holds one of its
+/// connections), and the server shows none of the outbox's left, the writer's own included.
+#[tokio::test]
+async fn shutdown_leaves_no_connection_of_the_outbox_open() {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    let (mock, client) = stand_in().await;
+    let schema = Schema::create("shutdown").await;
+    let name = format!("affitor_shutdown_{}", std::process::id());
+    let options = PgConnectOptions::from_str(&crate::support::postgres::url())
+        .unwrap()
+        .options([("search_path", schema.name())])
+        .application_name(&name);
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(10))
+        .postgres(pool.clone())
+        .await
+        .unwrap();
+    for n in 0..20 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    wait_until("every sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 20
+    })
+    .await;
+
+    outbox.shutdown(Duration::from_secs(5)).await;
+    tokio::time::timeout(Duration::from_secs(5), pool.close())
+        .await
+        .expect("no task of the outbox holds a connection of its pool after shutdown");
+    let server = schema.own_pool().await;
+    wait_until(
+        "the outbox's connections to close",
+        Duration::from_secs(5),
+        async || {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            )
+            .bind(&name)
+            .fetch_one(&server)
+            .await
+            .unwrap();
+            open == 0
+        },
+    )
+    .await;
+    drop(outbox);
+}

@@ -216,3 +216,28 @@ async fn a_flush_while_the_store_fails_sends_what_is_held() {
     assert_eq!((stats.spilled, stats.fell_back), (0, held), "{stats:?}");
     assert_eq!(mock.sales().len() as u64, held);
 }
+
+/// The WAL is copied back into the file by its size, not after so many rows: rows written one
+/// at a time (pages of WAL each) keep it to a few MB, where 8,192 of them grew it to tens of
+/// MB, which filled a small disk by itself, and no checkpoint came to empty it.
+#[tokio::test]
+async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("wal-size");
+    let outbox = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let wal = format!("{path}-wal");
+    let mut largest = 0;
+    for n in 0..2000 {
+        let lead = client
+            .lead(format!("user_{n}"))
+            .click_id(mock.click("partner"));
+        outbox.enqueue(lead).await;
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |wal| wal.len()));
+    }
+    assert_eq!(outbox.stats().enqueued, 2000);
+    assert!(largest < 8 << 20, "the WAL grew to {largest} bytes");
+}

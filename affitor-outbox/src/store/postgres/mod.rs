@@ -93,6 +93,12 @@ impl PostgresStore {
         .await
     }
 
+    /// Writes `row` alone on a connection of the pool (the writer has ended).
+    pub(crate) async fn insert_alone(&self, row: crate::store::NewRow) -> sqlx::Result<()> {
+        self.within(async |connection| insert(connection, Some(self.schema()), &row).await)
+            .await
+    }
+
     /// The probe's row.
     fn probe_row(&self) -> Query<'static, Postgres, PgArguments> {
         self.query(

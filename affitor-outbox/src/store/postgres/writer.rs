@@ -129,6 +129,18 @@ impl PostgresStore {
         Ok(inserted)
     }
 
+    /// Closes the writer's connection (the outbox stops): the server is told, within
+    /// [`SILENCE`] (a silent one's socket is dropped).
+    pub(crate) async fn close_writer(&self) {
+        let Some(writer) = self.writer.lock().await.take() else {
+            return;
+        };
+        let closed = tokio::time::timeout(SILENCE, writer.connection.close()).await;
+        if !matches!(closed, Ok(Ok(()))) {
+            tracing::debug!("Affitor outbox: the writer's connection closed without a goodbye");
+        }
+    }
+
     /// The writer's connection for a batch: `kept`, when it answered lately or answers a ping
     /// now (nothing of the batch is sent yet), else a new one.
     async fn ready_writer(

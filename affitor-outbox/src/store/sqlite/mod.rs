@@ -120,15 +120,24 @@ impl SqliteStore {
             .take()
     }
 
-    /// Checks that the outbox can write here: a row written and rolled back (on the reader's
-    /// connection: the writer's thread has not started yet).
+    /// Checks that the outbox can write here: the WAL emptied into the file, then a row
+    /// written and rolled back (on the reader's connection: the writer's thread has not
+    /// started yet, or the outbox is degraded). After a full disk, the WAL filled it: it is
+    /// emptied before any write is let through again, or it would fill it again.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
         self.on_reader(|connection| {
+            purge::empty_wal(connection)?;
             let transaction = connection.unchecked_transaction()?;
             transaction.execute(PROBE, [])?;
             transaction.rollback()
         })
         .await
+    }
+
+    /// Writes `row` alone on the reader's connection (the writer's thread has ended).
+    pub(crate) async fn insert_alone(&self, row: crate::store::NewRow) -> Result<(), StoreError> {
+        self.on_reader(move |connection| insert(connection, &row))
+            .await
     }
 
     /// The live rows, counted in the two indexes that hold them between them (every live row

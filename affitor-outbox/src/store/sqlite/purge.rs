@@ -19,10 +19,12 @@ use tokio::sync::oneshot;
 use super::{SqliteStore, SqliteWriter, now_millis};
 use crate::store::{DeadLetter, StoreError, millis};
 
-/// How many rows the writer writes between two checkpoints of the WAL: a row writes a fraction
-/// of a page of the table and of the unstarted rows' index, so that the WAL holds a few
-/// thousand pages at most, and a page written by several batches is copied once.
-const CHECKPOINT_ROWS: usize = 8192;
+/// How large the WAL grows before the writer copies it back into the file (SQLite's own
+/// default, 1,000 pages of 4 KiB, about the same). Measured, not counted in rows: a batch of
+/// one row writes whole pages of the table and its indexes, 4 to 20 KiB a row, so that 8,192
+/// rows made a WAL of up to 160 MB, which filled a small disk by itself, and then, the disk
+/// full, no checkpoint came to empty it.
+const CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
 
 impl SqliteStore {
     pub(crate) async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
@@ -170,7 +172,7 @@ const EMPTY_WAIT: Duration = Duration::from_millis(250);
 
 /// Copies the whole WAL into the file and empties it (`TRUNCATE`: the WAL file is left with no
 /// byte): `false` when it could not finish, a connection still reading a snapshot that needs it.
-fn empty_wal(connection: &rusqlite::Connection) -> rusqlite::Result<bool> {
+pub(super) fn empty_wal(connection: &rusqlite::Connection) -> rusqlite::Result<bool> {
     connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
         row.get::<_, i64>(0).map(|busy| busy == 0)
     })
@@ -184,11 +186,13 @@ pub(super) enum Ask {
     /// The store's, after deletes: empty the WAL ([`SqliteStore::checkpoint`]), and answer
     /// whether it is empty.
     Empty(oneshot::Sender<rusqlite::Result<bool>>),
+    /// The writer's, as it ends: the thread ends too.
+    Stop,
 }
 
 impl SqliteWriter {
-    /// Copies the WAL back into the file once [`CHECKPOINT_ROWS`] were written since the last
-    /// time, in two steps: the checkpointer's thread copies what the WAL holds (a passive
+    /// Copies the WAL back into the file once it holds [`CHECKPOINT_BYTES`] or more, in two
+    /// steps: the checkpointer's thread copies what the WAL holds (a passive
     /// checkpoint, on a connection of its own: it holds up no write), then this thread copies
     /// the frames written meanwhile, a few hundred pages, between two batches, so that the
     /// next batch starts the WAL over. The writer calls it after it answers a batch's rows.
@@ -199,10 +203,7 @@ impl SqliteWriter {
     /// restarts it only at a write that finds every frame copied.
     pub(crate) fn checkpoint_if_due(&mut self) {
         match self.checkpointer.phase() {
-            Phase::Idle if self.unchecked >= CHECKPOINT_ROWS => {
-                self.unchecked = 0;
-                self.checkpointer.begin();
-            }
+            Phase::Idle if self.wal_is_large() => self.checkpointer.begin(),
             Phase::Copied => {
                 let checkpoint =
                     self.connection
@@ -216,6 +217,28 @@ impl SqliteWriter {
                 self.checkpointer.end();
             }
             Phase::Idle | Phase::Copying => {}
+        }
+    }
+
+    /// Whether the WAL holds [`CHECKPOINT_BYTES`] or more. The writer's connection truncates
+    /// the WAL file when it starts it over (`journal_size_limit = 0`), so that its size is
+    /// what it holds; a WAL started over by another connection (an app's `enqueue_in`) keeps
+    /// its size until the writer's next checkpoint, which comes sooner, not later.
+    fn wal_is_large(&mut self) -> bool {
+        if !std::mem::take(&mut self.wrote) {
+            return false;
+        }
+        std::fs::metadata(&self.wal).is_ok_and(|wal| wal.len() >= CHECKPOINT_BYTES)
+    }
+
+    /// The writer's thread ends: the checkpointer's thread ends (its copy under way done), then
+    /// the WAL is emptied into the file (nothing writes any more), and the connection closes.
+    pub(crate) fn close(mut self) {
+        self.checkpointer.stop();
+        match empty_wal(&self.connection) {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!("Affitor outbox WAL left as it is: a read holds it"),
+            Err(error) => tracing::debug!(%error, "Affitor outbox WAL could not be emptied"),
         }
     }
 }
@@ -232,10 +255,12 @@ enum Phase {
 /// The checkpointer's thread, with a connection of its own to the file: it copies the WAL back
 /// into the file when the writer asks, while the writer goes on writing (see
 /// [`SqliteWriter::checkpoint_if_due`]), and empties it when the store asks after deletes. It
-/// ends with the writer and the store, which hold the ways to it.
+/// ends with the writer's thread ([`SqliteWriter::close`]), or when dropped.
+#[derive(Debug)]
 pub(super) struct Checkpointer {
     phase: Arc<AtomicU8>,
     asks: SyncSender<Ask>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Checkpointer {
@@ -271,19 +296,35 @@ impl Checkpointer {
                         Ask::Empty(answer) => {
                             let _ = answer.send(empty_wal(&connection));
                         }
+                        Ask::Stop => break,
                     }
                 }
             });
-        if let Err(error) = spawned {
-            // The writer's thread then copies the whole WAL itself at each checkpoint, and the
-            // reader's connection empties it after deletes.
-            tracing::warn!(
-                error = %error,
-                "Affitor outbox: the checkpointer's thread could not start; the writer copies \
-                 the WAL itself"
-            );
+        let thread = spawned
+            .inspect_err(|error| {
+                // The writer's thread then copies the whole WAL itself at each checkpoint, and the
+                // reader's connection empties it after deletes.
+                tracing::warn!(
+                    error = %error,
+                    "Affitor outbox: the checkpointer's thread could not start; the writer \
+                     copies the WAL itself"
+                );
+            })
+            .ok();
+        Ok(Self {
+            phase,
+            asks,
+            thread,
+        })
+    }
+
+    /// Ends the thread, and waits for it (a checkpoint under way, a few hundred milliseconds
+    /// at most): the store's later questions go to the reader's connection.
+    fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = self.asks.send(Ask::Stop);
+            let _ = thread.join();
         }
-        Ok(Self { phase, asks })
     }
 
     /// The way to the thread, for the store's questions.
@@ -311,5 +352,15 @@ impl Checkpointer {
 
     fn end(&self) {
         self.phase.store(Phase::Idle as u8, Ordering::Release);
+    }
+}
+
+impl Drop for Checkpointer {
+    /// Never stopped by [`SqliteWriter::close`] (the writer's thread did not start): the
+    /// thread ends after what it is doing, unwaited for.
+    fn drop(&mut self) {
+        if self.thread.take().is_some() {
+            let _ = self.asks.try_send(Ask::Stop);
+        }
     }
 }

@@ -32,8 +32,8 @@ pub(crate) async fn store_with_writer(test: &str) -> (std::path::PathBuf, Sqlite
     let (folder, store, mut writer) = new_store(test).await;
     std::thread::spawn(move || {
         let (_rows, mut pending) = mpsc::channel::<()>(1);
-        let mut batch = Vec::new();
-        while writer.wait(&mut pending, &mut batch, 1) {
+        let (mut batch, stop) = (Vec::new(), tokio_util::sync::CancellationToken::new());
+        while writer.wait(&mut pending, &mut batch, 1, &stop) {
             writer.run_jobs();
         }
     });

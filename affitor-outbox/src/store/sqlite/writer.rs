@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::purge::Checkpointer;
 use super::{Job, now_millis, schema};
@@ -103,8 +104,10 @@ pub(crate) struct SqliteWriter {
     /// and those taken, not run yet.
     jobs: mpsc::UnboundedReceiver<Job>,
     taken: Vec<Job>,
-    /// Rows written since the last checkpoint began.
-    pub(super) unchecked: usize,
+    /// Whether rows were written since the WAL's size was last looked at.
+    pub(super) wrote: bool,
+    /// The WAL's path (the file's, and `-wal`): its size says when to checkpoint.
+    pub(super) wal: std::path::PathBuf,
     /// The thread that copies most of the WAL back into the file, beside the writer's.
     pub(super) checkpointer: Checkpointer,
 }
@@ -127,28 +130,43 @@ impl SqliteWriter {
     ) -> rusqlite::Result<Self> {
         let connection = schema::connect(path, config, config.enqueue_timeout)?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The WAL file is cut to what it holds when this connection starts it over: its size
+        // is what it holds (`checkpoint_if_due`).
+        connection.pragma_update(None, "journal_size_limit", 0)?;
         let checkpointer = Checkpointer::start(path)?;
         Ok(Self {
             connection,
             jobs,
             taken: Vec::new(),
-            unchecked: 0,
+            wrote: false,
+            wal: {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                wal.into()
+            },
             checkpointer,
         })
     }
 
     /// Waits for rows (into `batch`, at most `limit`) or for jobs, whichever come first:
     /// `false` once both ways are closed and nothing is left (the outbox and its relay are
-    /// gone), when the writer's thread ends. The rows' way closes with the outbox's last
-    /// handle; a relay still delivering then is served on until it ends.
+    /// gone, or `stop` was asked), when the writer's thread ends. The rows' way closes with the
+    /// outbox's last handle; a relay still delivering then is served on until it ends. At
+    /// `stop` (`shutdown`, after the relay's), both close at once, what they hold still taken.
     pub(crate) fn wait<T>(
         &mut self,
         rows: &mut mpsc::Receiver<T>,
         batch: &mut Vec<T>,
         limit: usize,
+        stop: &CancellationToken,
     ) -> bool {
         let (jobs, taken) = (&mut self.jobs, &mut self.taken);
+        let mut stopped = std::pin::pin!(stop.cancelled());
         block_on(std::future::poll_fn(|context| {
+            if stopped.as_mut().poll(context).is_ready() {
+                rows.close();
+                jobs.close();
+            }
             // `Ready(0)`: that way is closed and empty.
             let rows = rows.poll_recv_many(context, batch, limit);
             let jobs = jobs.poll_recv_many(context, taken, JOBS_AT_ONCE);
@@ -188,7 +206,7 @@ impl SqliteWriter {
         let now = now_millis();
         let written = self.insert(rows, lease, now);
         if written.is_ok() {
-            self.unchecked += rows.len();
+            self.wrote = true;
         }
         // Whatever became of the reset, the batch's fate is the statement's: an error here
         // after it committed would send its rows from memory too. A connection left at FULL is
