@@ -4,56 +4,15 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
-use std::net::SocketAddr;
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Command;
 
 use affitor::client::Endpoint;
 use affitor_mock::MockServer;
-use example_support::{AppConfig, PaymentProvider, PaymentWebhooks};
+use example_support::PaymentProvider;
 use serde_json::Value;
-
-/// Runs `affitor` with `args` and only the environment `env` (plus `NO_COLOR`), off the
-/// runtime's threads, so the servers of the test keep answering.
-async fn affitor(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
-    command.args(args).env_clear().env("NO_COLOR", "1");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-/// The one JSON document a `--json` run prints.
-fn document(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let mut lines = stdout.lines().filter(|line| !line.trim().is_empty());
-    let document = lines
-        .next()
-        .unwrap_or_else(|| panic!("no output: {output:?}"));
-    assert_eq!(lines.next(), None, "one document only: {stdout}");
-    serde_json::from_str(document).unwrap_or_else(|error| panic!("{error}: {document}"))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The environment of a client of `mock`.
-fn api_env(mock: &MockServer) -> [(&'static str, String); 2] {
-    [
-        ("AFFITOR_API_URL", mock.url().to_owned()),
-        ("AFFITOR_API_KEY", mock.api_key().to_owned()),
-    ]
-}
-
-fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect()
-}
+use support::{affitor, api_env, checkout_app, document, pairs, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_chain_against_the_stand_in_ends_attributed_and_verified() {
@@ -111,17 +70,6 @@ async fn single_test_events_are_sent_in_test_mode() {
         mock.sales()
     );
     mock.shutdown().await;
-}
-
-/// The axum checkout example on an ephemeral port, its events sent to `mock`, its webhooks on
-/// their demo secrets.
-async fn checkout_app(mock: &MockServer) -> SocketAddr {
-    let config = AppConfig::new(mock.client(), mock.program_id().to_string(), None);
-    let app = axum_checkout::app(config, PaymentWebhooks::demo());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

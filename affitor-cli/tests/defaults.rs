@@ -5,94 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
-use std::net::SocketAddr;
-use std::process::{Command, Output};
+mod support;
 
 use affitor::client::Endpoint;
 use affitor_mock::MockServer;
-use example_support::{AppConfig, PaymentProvider, PaymentWebhooks};
-use serde_json::Value;
-
-/// Runs `affitor` with `args` and only the environment `env` (plus `NO_COLOR`), off the
-/// runtime's threads, so the servers of the test keep answering.
-async fn affitor(args: &[&str], env: &[(&str, &str)]) -> Output {
-    affitor_fed(args, env, "").await
-}
-
-/// `affitor` with `args`, `env` and `input` on its standard input.
-async fn affitor_fed(args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
-    use std::io::Write as _;
-
-    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
-    command
-        .args(args)
-        .env_clear()
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let input = input.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut child = command.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output()
-    })
-    .await
-    .unwrap()
-    .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The one JSON document a `--json` run prints.
-fn document(output: &Output) -> Value {
-    let stdout = stdout(output);
-    let mut lines = stdout.lines().filter(|line| !line.trim().is_empty());
-    let document = lines
-        .next()
-        .unwrap_or_else(|| panic!("no output: {output:?}"));
-    assert_eq!(lines.next(), None, "one document only: {stdout}");
-    serde_json::from_str(document).unwrap_or_else(|error| panic!("{error}: {document}"))
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The environment of a client of `mock`.
-fn api_env(mock: &MockServer) -> [(&'static str, String); 2] {
-    [
-        ("AFFITOR_API_URL", mock.url().to_owned()),
-        ("AFFITOR_API_KEY", mock.api_key().to_owned()),
-    ]
-}
-
-fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect()
-}
-
-/// The axum checkout example on an ephemeral port, its events sent to `mock`, its webhooks on
-/// their demo secrets.
-async fn checkout_app(mock: &MockServer) -> SocketAddr {
-    let config = AppConfig::new(mock.client(), mock.program_id().to_string(), None);
-    let app = axum_checkout::app(config, PaymentWebhooks::demo());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
+use example_support::PaymentProvider;
+use support::{affitor, affitor_fed, api_env, checkout_app, document, pairs, stderr, stdout};
 
 /// Without `--live`, a Stripe or Lemon Squeezy sample is of the provider's test mode: its sale
 /// reaches Affitor as a test event (no partner paid), and its refund is acknowledged and

@@ -5,45 +5,23 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
-use std::process::{Command, Output};
+mod support;
+
 use std::time::Duration;
 
 use affitor::client::Endpoint;
 use affitor_mock::{Fault, MockServer, poll_until, quick_retries};
 use affitor_outbox::Outbox;
 use serde_json::Value;
+use support::{affitor, document, stdout};
 
 const A_WHILE: Duration = Duration::from_secs(30);
-
-/// Runs `affitor` with `args` and only the environment `env` (plus `NO_COLOR`), off the
-/// runtime's threads, so the servers of the test keep answering.
-async fn affitor(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
-    command.args(args).env_clear().env("NO_COLOR", "1");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap()
-}
-
-/// The one JSON document a `--json` run prints.
-fn document(output: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|error| panic!("{error}: {stdout}"))
-}
 
 /// The password of a `postgres://user:password@host` URL.
 fn password(location: &str) -> Option<&str> {
     let (_, rest) = location.split_once("://")?;
     let (user_info, _) = rest.split_once('@')?;
     user_info.split_once(':').map(|(_, password)| password)
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// A sale the stand-in refuses for good becomes a dead letter in the app's outbox at

@@ -4,28 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
 
 use affitor_mock::MockServer;
 use serde_json::Value;
-
-/// Runs `affitor` with `args` in `dir`, with no environment but `env` (and `NO_COLOR`).
-async fn affitor_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("NO_COLOR", "1");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .unwrap()
-}
+use support::affitor_in;
 
 /// The one JSON document a `--json` run prints.
 fn document(output: &Output) -> Value {

@@ -1,0 +1,106 @@
+//! How each test of the `affitor` binary runs it and reads what it printed, and the servers it
+//! runs against: the local stand-in of the API and the axum checkout example.
+
+#![allow(dead_code)] // Each test binary uses its own part.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use affitor_mock::MockServer;
+use example_support::{AppConfig, PaymentWebhooks};
+use serde_json::Value;
+
+/// Runs `affitor` with `args` and only the environment `env` (plus `NO_COLOR`), off the
+/// runtime's threads, so the servers of the test keep answering.
+pub(crate) async fn affitor(args: &[&str], env: &[(&str, &str)]) -> Output {
+    run(args, env, None, "").await
+}
+
+/// `affitor` as [`affitor`] runs it, in the directory `dir`.
+pub(crate) async fn affitor_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run(args, env, Some(dir), "").await
+}
+
+/// `affitor` as [`affitor`] runs it, with `input` on its standard input.
+pub(crate) async fn affitor_fed(args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
+    run(args, env, None, input).await
+}
+
+async fn run(args: &[&str], env: &[(&str, &str)], dir: Option<&Path>, input: &str) -> Output {
+    use std::io::Write as _;
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_affitor"));
+    command
+        .args(args)
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let input = input.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output()
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The one JSON document a `--json` run prints, and nothing else on its standard output.
+pub(crate) fn document(output: &Output) -> Value {
+    let stdout = stdout(output);
+    let mut lines = stdout.lines().filter(|line| !line.trim().is_empty());
+    let document = lines
+        .next()
+        .unwrap_or_else(|| panic!("no output: {output:?}"));
+    assert_eq!(lines.next(), None, "one document only: {stdout}");
+    serde_json::from_str(document).unwrap_or_else(|error| panic!("{error}: {document}"))
+}
+
+/// The environment of a client of `mock`.
+pub(crate) fn api_env(mock: &MockServer) -> [(&'static str, String); 2] {
+    [
+        ("AFFITOR_API_URL", mock.url().to_owned()),
+        ("AFFITOR_API_KEY", mock.api_key().to_owned()),
+    ]
+}
+
+/// `env` as the pairs [`affitor`] takes.
+pub(crate) fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+/// The axum checkout example on an ephemeral port, its events sent to `mock`, its webhooks on
+/// their demo secrets.
+pub(crate) async fn checkout_app(mock: &MockServer) -> SocketAddr {
+    let config = AppConfig::new(mock.client(), mock.program_id().to_string(), None);
+    let app = axum_checkout::app(config, PaymentWebhooks::demo());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
