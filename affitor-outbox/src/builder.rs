@@ -418,8 +418,9 @@ impl OutboxBuilder {
     /// # async fn main() {
     /// # if cfg!(not(feature = "sqlite")) { return; }
     /// let client = affitor::Client::builder().api_key("aff_key").build().unwrap();
+    /// // An empty file: a SQLite database without the outbox's tables.
     /// let app = std::env::temp_dir().join("affitor-outbox-check-app.db");
-    /// affitor_outbox::rusqlite::Connection::open(&app).unwrap();
+    /// std::fs::File::create(&app).unwrap();
     /// let error = affitor_outbox::Outbox::builder(client)
     ///     .check(app.to_str().unwrap_or("app.db"))
     ///     .await
