@@ -12,7 +12,7 @@ use affitor::client::Endpoint;
 use affitor_mock::MockServer;
 use example_support::PaymentProvider;
 use serde_json::Value;
-use support::{affitor, api_env, checkout_app, document, pairs, stdout};
+use support::{PostgresSchema, affitor, api_env, checkout_app, document, pairs, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_chain_against_the_stand_in_ends_attributed_and_verified() {
@@ -522,41 +522,22 @@ async fn doctor_reads_a_sqlite_path_with_an_equals_sign_and_creates_nothing() {
 /// tables is reported as such, and none are created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reports_missing_outbox_tables_it_does_not_create_on_postgres() {
-    use affitor_outbox::sqlx;
-
-    let Some(url) = std::env::var("AFFITOR_TEST_POSTGRES")
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-    else {
-        eprintln!("skipped: AFFITOR_TEST_POSTGRES is unset");
+    let Some(schema) = PostgresSchema::create("cli_doctor").await else {
         return;
     };
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let schema = format!("cli_doctor_{}", std::process::id());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let location = format!("{url}{separator}options[search_path]={schema}");
-    let check = outbox_check(&location).await;
+    let check = outbox_check(&schema.location).await;
     assert_eq!(check["status"], "fail", "{check}");
     let detail = check["detail"].as_str().unwrap();
     assert!(detail.contains("tables are missing"), "{detail}");
     assert!(detail.contains("version 0"), "{detail}");
-    let tables: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = $1")
-        .bind(&schema)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let tables: i64 =
+        affitor_outbox::sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = $1")
+            .bind(&schema.name)
+            .fetch_one(&schema.pool)
+            .await
+            .unwrap();
     assert_eq!(tables, 0, "nothing created");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    schema.drop_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

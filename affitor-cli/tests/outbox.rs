@@ -13,7 +13,7 @@ use affitor::client::Endpoint;
 use affitor_mock::{Fault, MockServer, poll_until, quick_retries};
 use affitor_outbox::Outbox;
 use serde_json::Value;
-use support::{affitor, document, stdout};
+use support::{PostgresSchema, affitor, document, stdout};
 
 const A_WHILE: Duration = Duration::from_secs(30);
 
@@ -116,31 +116,11 @@ async fn a_dead_letter_is_listed_retried_and_delivered_on_sqlite() {
 /// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), in a schema of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_is_listed_retried_and_delivered_on_postgres() {
-    use affitor_outbox::sqlx;
-
-    let Some(url) = std::env::var("AFFITOR_TEST_POSTGRES")
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-    else {
-        eprintln!("skipped: AFFITOR_TEST_POSTGRES is unset");
+    let Some(schema) = PostgresSchema::create("cli_outbox").await else {
         return;
     };
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let schema = format!("cli_outbox_{}", std::process::id());
-    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let location = format!("{url}{separator}options[search_path]={schema}");
-    a_dead_letter_is_listed_retried_and_delivered(&location).await;
-    let sql = format!("DROP SCHEMA {schema} CASCADE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    a_dead_letter_is_listed_retried_and_delivered(&schema.location).await;
+    schema.drop_all().await;
 }
 
 /// A row that has waited over an hour (here: no relay runs) makes `status` exit 1, the row's

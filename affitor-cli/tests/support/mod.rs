@@ -104,3 +104,49 @@ pub(crate) async fn checkout_app(mock: &MockServer) -> SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
 }
+
+/// A schema of its own on the test Postgres (`AFFITOR_TEST_POSTGRES`), dropped by
+/// [`PostgresSchema::drop_all`]: `None`, said on stderr, when the variable is unset.
+pub(crate) struct PostgresSchema {
+    pub(crate) pool: affitor_outbox::sqlx::PgPool,
+    pub(crate) name: String,
+    /// The URL, its `search_path` the schema: where an outbox in it is.
+    pub(crate) location: String,
+}
+
+impl PostgresSchema {
+    pub(crate) async fn create(prefix: &str) -> Option<Self> {
+        use affitor_outbox::sqlx;
+
+        let Some(url) = std::env::var("AFFITOR_TEST_POSTGRES")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+        else {
+            eprintln!("skipped: AFFITOR_TEST_POSTGRES is unset");
+            return None;
+        };
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let name = format!("{prefix}_{}", std::process::id());
+        let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let location = format!("{url}{separator}options[search_path]={name}");
+        Some(Self {
+            pool,
+            name,
+            location,
+        })
+    }
+
+    pub(crate) async fn drop_all(self) {
+        let sql = format!("DROP SCHEMA {} CASCADE", self.name);
+        affitor_outbox::sqlx::raw_sql(affitor_outbox::sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        self.pool.close().await;
+    }
+}
