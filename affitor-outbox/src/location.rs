@@ -6,7 +6,6 @@
 
 use crate::error::OutboxError;
 
-/// What a location names: a Postgres database or a SQLite file.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Location {
     /// A Postgres URL or `key=value` connection string.
@@ -15,7 +14,6 @@ pub(crate) enum Location {
     Sqlite(String),
 }
 
-/// A Postgres location, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Postgres {
     /// The URL to hand sqlx (its scheme in lower case, the parameters sqlx would ignore left
@@ -189,7 +187,6 @@ impl Postgres {
         self.url.as_deref()
     }
 
-    /// The parameters, decoded, in the order written.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn params(&self) -> &[(String, String)] {
         &self.params
@@ -300,7 +297,6 @@ fn check_unknown<'a>(
     Ok(())
 }
 
-/// A location refused as written.
 fn invalid(location: String, reason: impl Into<String>) -> OutboxError {
     OutboxError::InvalidLocation {
         location,
@@ -447,7 +443,6 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-/// `text` without `prefix`, matched in any case.
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)

@@ -15,7 +15,6 @@ use crate::stats::Counters;
 use crate::store::{Claimed, Lease, Store};
 use crate::throttle::Throttle;
 
-/// What the handles and the relay share.
 pub(crate) struct Inner {
     pub(crate) store: Store,
     /// The warning for events neither stored nor sent by the outbox (handed to the in-memory

@@ -16,7 +16,6 @@ pub(crate) struct Throttle {
 }
 
 impl Throttle {
-    /// At most one warning per `interval_secs`.
     pub(crate) const fn new(interval_secs: u64) -> Self {
         Self {
             interval_secs,

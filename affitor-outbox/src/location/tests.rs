@@ -21,25 +21,7 @@ fn postgres(location: &str) -> super::Postgres {
 }
 
 #[test]
-fn a_location_is_sqlite_postgres_or_refused() {
-    for (location, path) in [
-        ("outbox.db", "outbox.db"),
-        ("/var/lib/app/outbox.db", "/var/lib/app/outbox.db"),
-        ("sqlite://outbox.db", "outbox.db"),
-        ("sqlite:data/outbox.db", "data/outbox.db"),
-        ("SQLite:outbox.db", "outbox.db"),
-        ("./data/a://b.db", "./data/a://b.db"),
-        ("./data/host=a.db", "./data/host=a.db"),
-        (
-            "/var/lib/app/notapassword=x.db",
-            "/var/lib/app/notapassword=x.db",
-        ),
-    ] {
-        assert_eq!(
-            Location::parse(location).ok(),
-            Some(Location::Sqlite(path.to_owned()))
-        );
-    }
+fn a_postgres_url_or_connection_string_is_postgres() {
     for location in [
         "postgres://app@db/shop",
         "Postgres://app:s3cret@db/shop",
@@ -52,25 +34,6 @@ fn a_location_is_sqlite_postgres_or_refused() {
             matches!(Location::parse(location), Ok(Location::Postgres(_))),
             "{location}"
         );
-    }
-    // Typos and other programs' forms are refused, the password left out of the error.
-    for location in [
-        "postgress://user:S3cr3t@db/shop",
-        "pg://user:S3cr3t@db/shop",
-        "jdbc:postgresql://db:5432/shop?user=app&password=S3cr3t",
-        "mysql://user:S3cr3t@db/shop",
-        "mysql://user:S3/cr3t@db/shop",
-        "file:///var/lib/outbox.db",
-    ] {
-        let error = Location::parse(location).unwrap_err();
-        assert!(
-            matches!(error, OutboxError::UnknownLocation { .. }),
-            "{error}"
-        );
-        let message = format!("{error} {error:?}");
-        assert!(!message.contains("S3"), "{message}");
-        assert!(message.contains("postgres://"), "{message}");
-        assert!(message.contains("SQLite"), "{message}");
     }
 }
 
@@ -87,17 +50,6 @@ fn a_connection_string_is_read_with_libpq_escapes() {
     assert_eq!(parsed.param("password"), Some(r"a b\c"));
     assert_eq!(parsed.param("dbname"), Some("my shop"));
     assert_eq!(parsed.shown, "host=db password=*** dbname='my shop'");
-    // Malformed, it is refused, never a file: what follows the error is not shown.
-    for location in ["host=db password='S3cr3t dbname=shop", "host=db password"] {
-        let error = Location::parse(location).unwrap_err();
-        assert!(
-            matches!(error, OutboxError::InvalidLocation { .. }),
-            "{error}"
-        );
-        let message = format!("{error} {error:?}");
-        assert!(!message.contains("S3"), "{message}");
-        assert!(message.contains("host=db"), "{message}");
-    }
 }
 
 /// Each location shown as expected, without any of its secrets (each holds `s3`, or `other`
@@ -195,32 +147,10 @@ fn a_password_never_shows_in_a_url() {
     ]);
 }
 
-/// sqlx logs the value of a URL parameter it does not read: a secret-looking one, or a TLS
-/// setting it would drop, is refused before sqlx sees it; any other is left out of the URL
-/// sqlx reads.
+/// A parameter sqlx does not read is left out of the URL it reads (those it would have to
+/// drop are refused: `tests/outbox/location.rs`); an alias reads as libpq's key.
 #[test]
 fn parameters_sqlx_does_not_read_never_reach_it() {
-    for location in [
-        "postgres://db/shop?Password=S3cr3t",
-        "postgres://db/shop?sslpassword=S3cr3t",
-        "postgres://db/shop?api_token=S3cr3t",
-        "postgres://db/shop?SSLMODE=verify-full",
-        "postgres://db/shop?sslcompression=1",
-        "postgres://db/shop?channel_binding=require",
-        "host=db sslmode=verify-full sslsni=1",
-        "host=db require_auth=scram-sha-256",
-        "host=db client_secret=S3cr3t",
-    ] {
-        let error = Location::parse(location).unwrap_err();
-        let OutboxError::InvalidLocation { reason, .. } = &error else {
-            panic!("{location}: {error:?}");
-        };
-        let message = format!("{error} {error:?}");
-        assert!(!message.contains("S3cr3t"), "{message}");
-        assert!(reason.contains("remove it"), "{reason}");
-    }
-    let error = Location::parse("postgres://db/shop?Password=S3cr3t").unwrap_err();
-    assert!(error.to_string().contains("`password`"), "{error}");
     let parsed = postgres("postgres://app@db/shop?connect_timeout=10&sslmode=require#top");
     assert_eq!(parsed.url(), Some("postgres://app@db/shop?sslmode=require"));
     let parsed = postgres("host=db connect_timeout=10");

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-/// A store's error, whichever the store.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
     /// The store did not take the write in time (the enqueue timeout, or a Postgres pool with
@@ -21,11 +20,9 @@ pub(crate) enum StoreError {
     /// The file or its folder could not be made or read.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// SQLite's error.
     #[cfg(feature = "sqlite")]
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    /// Postgres's error, through sqlx.
     #[cfg(feature = "postgres")]
     #[error(transparent)]
     Postgres(sqlx::Error),

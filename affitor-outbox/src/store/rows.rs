@@ -93,7 +93,6 @@ pub(crate) struct Claimed {
 /// not parse.
 #[derive(Debug)]
 pub(crate) struct Unreadable {
-    /// The endpoint's name as stored.
     pub(crate) endpoint: String,
     pub(crate) why: String,
 }

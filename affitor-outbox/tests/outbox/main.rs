@@ -18,6 +18,8 @@ mod flush;
 mod hardening;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod lease;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod location;
 #[cfg(feature = "postgres")]
 mod lost;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -551,8 +551,7 @@ pub(crate) mod postgres {
             }
         }
 
-        /// The schema's name: for a child process of the crash tests (which need SQLite too),
-        /// and the relay binary's URL.
+        /// The schema's name: for a child process of the crash tests (which need SQLite too).
         #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
         pub(crate) fn name(&self) -> &str {
             &self.name

@@ -41,8 +41,6 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The version this outbox needs: the last.
 const REQUIRED: &Migration = &POSTGRES[POSTGRES.len() - 1];
 
-/// The outbox's tables, each named in its statements (`affitor_outbox`, `affitor_outbox_facts`,
-/// `affitor_outbox_schema`).
 const TABLE_NAMES: [&str; 3] = [
     "affitor_outbox",
     "affitor_outbox_facts",
@@ -52,7 +50,6 @@ const TABLE_NAMES: [&str; 3] = [
 /// Why the schema cannot be used as it is.
 #[derive(Debug)]
 pub(crate) enum SchemaError {
-    /// The database's error.
     Database(sqlx::Error),
     /// The schema is behind and cannot be brought up to date now, is left to the app, or is
     /// not the outbox's own: what happened, and what to do.
@@ -73,7 +70,6 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    /// The tables in the schema `name`.
     fn in_schema(name: &str) -> Self {
         Self {
             schema: format!("\"{}\"", name.replace('"', "\"\"")),
@@ -256,7 +252,6 @@ async fn upgrade(transaction: &mut PgConnection, tables: &Tables) -> Result<(), 
     Ok(())
 }
 
-/// Applies `migration` in the caller's transaction.
 async fn apply(transaction: &mut PgConnection, migration: &Migration) -> Result<(), SchemaError> {
     sqlx::raw_sql(migration.sql)
         .execute(transaction)

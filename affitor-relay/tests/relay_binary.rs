@@ -1,4 +1,4 @@
-//! The `affitor-relay` binary (feature `relay`), run as a fleet runs it: web servers' outboxes
+//! The `affitor-relay` binary, run as a fleet runs it: web servers' outboxes
 //! opened with `relay(false)` store the events, and the binary, pointed at the same store and
 //! at the stand-in API on 127.0.0.1, delivers them, serves its Prometheus page, and stops on
 //! SIGTERM.
@@ -14,8 +14,6 @@ use affitor::client::Endpoint;
 use affitor_mock::MockServer;
 use affitor_outbox::Outbox;
 
-#[allow(dead_code)] // the helpers of the outbox tests: these use a few
-#[path = "outbox/support.rs"]
 mod support;
 
 /// The binary under test.
@@ -224,7 +222,6 @@ fn assert_stopped_cleanly(stopped: &Stopped) {
     assert!(summary.contains("kept=0"), "{summary}");
 }
 
-#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_relay_delivers_what_a_writer_only_outbox_stored_and_stops_on_sigterm() {
     let (mock, client) = support::stand_in().await;
@@ -253,7 +250,6 @@ async fn the_relay_delivers_what_a_writer_only_outbox_stored_and_stops_on_sigter
     );
 }
 
-#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_relay_whose_sends_hang_stops_at_its_deadline_and_at_once_on_a_second_signal() {
     let (mock, client) = support::stand_in().await;
@@ -305,7 +301,6 @@ async fn a_relay_whose_sends_hang_stops_at_its_deadline_and_at_once_on_a_second_
     );
 }
 
-#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_relay_serves_the_outbox_metrics_on_metrics_addr() {
     let (mock, client) = support::stand_in().await;
@@ -356,22 +351,20 @@ async fn the_relay_serves_the_outbox_metrics_on_metrics_addr() {
     assert_stopped_cleanly(&relay.terminate().await);
 }
 
-#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_relay_on_postgres_delivers_what_the_web_servers_stored() {
-    let schema = support::postgres::Schema::create("relay_binary").await;
+    let schema = support::Schema::create("binary").await;
+    // The test server's URL, on the test's schema: the web server's and the relay's.
+    let location = schema.location();
     let (mock, client) = support::stand_in().await;
     let writer = Outbox::builder(client.clone())
         .relay(false)
-        .postgres(schema.pool().await)
+        .open(&location)
         .await
         .expect("the web server's outbox opens");
     store_as_a_web_server(&mock, writer, &client).await;
 
-    // The relay's URL: the test server's, on the test's schema.
-    let url = support::postgres::url();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let location = format!("{url}{separator}options[search_path]={}", schema.name());
+    let url = support::postgres_url();
     let relay = Relay::start(&location, &mock, &[]);
     let started = relay.line_with("affitor-relay delivers").await;
     assert_each_delivered_once(&mock).await;
@@ -387,6 +380,7 @@ async fn a_relay_on_postgres_delivers_what_the_web_servers_stored() {
             stopped.log
         );
     }
+    schema.drop_all().await;
 }
 
 #[test]
@@ -461,7 +455,6 @@ fn its_help_lists_the_variables_it_reads() {
 }
 
 /// `GET path` on `addr`: the status and the body.
-#[cfg(feature = "sqlite")]
 async fn get(addr: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -490,7 +483,6 @@ async fn get(addr: &str, path: &str) -> (u16, String) {
 }
 
 /// The password of a `postgres://user:password@host/...` URL.
-#[cfg(feature = "postgres")]
 fn password(url: &str) -> Option<&str> {
     let (_, rest) = url.split_once("://")?;
     let (user_info, _) = rest.rsplit_once('@')?;

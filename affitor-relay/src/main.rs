@@ -3,7 +3,7 @@
 //! in the same SQLite file or Postgres database, until SIGTERM or Ctrl-C.
 //!
 //! ```sh
-//! cargo install affitor-outbox --features relay
+//! cargo install affitor-relay
 //! AFFITOR_OUTBOX='postgres://relay@db/shop' AFFITOR_API_KEY=aff_... affitor-relay
 //! ```
 //!
@@ -177,12 +177,17 @@ async fn run(settings: Settings) -> Result<(), String> {
     let mut signals =
         Signals::listen().map_err(|error| format!("cannot catch signals: {error}"))?;
     // Before the outbox opens, so that its first counts are kept.
-    if let Some(addr) = settings.metrics {
-        let listening = metrics_page::start(addr)
-            .await
-            .map_err(|error| format!("{METRICS_VARIABLE}: cannot serve on {addr}: {error}"))?;
-        tracing::info!("Prometheus metrics on http://{listening}/metrics ({METRICS_VARIABLE})");
-    }
+    let page = match settings.metrics {
+        Some(addr) => {
+            let page = metrics_page::start(addr)
+                .await
+                .map_err(|error| format!("{METRICS_VARIABLE}: cannot serve on {addr}: {error}"))?;
+            let listening = page.addr();
+            tracing::info!("Prometheus metrics on http://{listening}/metrics ({METRICS_VARIABLE})");
+            Some(page)
+        }
+        None => None,
+    };
     let direct = settings.client;
     let outbox = tokio::select! {
         opened = Outbox::builder(direct.clone()).open(&settings.location) => {
@@ -226,6 +231,10 @@ async fn run(settings: Settings) -> Result<(), String> {
         "affitor-relay stopped: `delivered` since it started, `kept` in the store for the next \
          relay"
     );
+    // Last: a scrape during the shutdown still sees the final counts.
+    if let Some(page) = page {
+        page.stop().await;
+    }
     Ok(())
 }
 
