@@ -451,6 +451,42 @@ async fn an_enqueue_past_its_timeout_is_sent_once_whichever_way_it_goes() {
     assert_eq!(stats.enqueued + stats.fell_back, LEADS as u64, "{stats:?}");
 }
 
+/// The relay's delete waits for another connection's write (the probe's checkpoint, another
+/// process) longer than one enqueue timeout: one that gave up at a short enqueue timeout left
+/// the delivered row to be sent again when its lease ended.
+#[tokio::test]
+async fn a_delivered_row_is_deleted_once_another_connections_write_ends() {
+    let (mock, client) = stand_in().await;
+    let click_id = mock.click("partner");
+    let path = sqlite_path("delete-waits");
+    let outbox = Outbox::builder(client.clone())
+        .enqueue_timeout(Duration::from_millis(50))
+        .lease(Duration::from_secs(120)) // a row left undeleted would not go again in this test
+        .open(&path)
+        .await
+        .unwrap();
+    // The answer comes late, so that the file is another connection's when the relay deletes.
+    mock.inject(Fault::delay(Duration::from_millis(500)).on(Endpoint::Lead));
+    outbox
+        .enqueue(client.lead("user_1").click_id(click_id))
+        .await;
+    wait_until("the lead", A_WHILE, async || mock.leads().len() == 1).await;
+    let mut other = sqlite(&path);
+    let write = other
+        .transaction_with_behavior(affitor_outbox::rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await; // the answer, then the relay's delete
+    write.rollback().unwrap();
+
+    wait_until("the delivered row to be deleted", A_WHILE, async || {
+        outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(mock.requests_to(Endpoint::Lead).len(), 1);
+    let stats = outbox.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((stats.enqueued, stats.delivered), (1, 1), "{stats:?}");
+}
+
 /// An actix-web worker's runtime stops with the server: a write `send_in_background` handed
 /// over there was dropped with it, uncounted. The write runs on the outbox's own runtime.
 #[test]

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -104,6 +105,8 @@ pub(crate) struct SqliteWriter {
     /// and those taken, not run yet.
     jobs: mpsc::UnboundedReceiver<Job>,
     taken: Vec<Job>,
+    /// How long a batch waits for another connection's write: one enqueue timeout.
+    batch_wait: Duration,
     /// Whether rows were written since the WAL's size was last looked at.
     pub(super) wrote: bool,
     /// The WAL's path (the file's, and `-wal`): its size says when to checkpoint.
@@ -119,7 +122,7 @@ impl std::fmt::Debug for SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Opens the file the reader opened (its schema in place), with the same settings; it
+    /// Opens the file the reader opened (its schema in place), with the same settings; a batch
     /// waits for another connection's write at most one enqueue timeout. Its commits never
     /// checkpoint the WAL: the writer does, between batches
     /// ([`SqliteWriter::checkpoint_if_due`]), and the store after deletes.
@@ -138,6 +141,7 @@ impl SqliteWriter {
             connection,
             jobs,
             taken: Vec::new(),
+            batch_wait: config.enqueue_timeout,
             wrote: false,
             wal: {
                 let mut wal = path.as_os_str().to_owned();
@@ -178,14 +182,28 @@ impl SqliteWriter {
         }))
     }
 
-    /// Runs the jobs taken by [`SqliteWriter::wait`], in the order they came.
+    /// Runs the jobs taken by [`SqliteWriter::wait`], in the order they came. They wait for
+    /// another connection's write (the probe's checkpoint, another process) as the reader's do,
+    /// not one enqueue timeout as a batch does: a delete that gave up sent its rows again at
+    /// lease end.
     pub(crate) fn run_jobs(&mut self) {
+        if self.taken.is_empty() {
+            return;
+        }
+        self.wait_for_others(schema::BUSY_TIMEOUT);
         let mut taken = std::mem::take(&mut self.taken);
         for job in taken.drain(..) {
             job(self);
         }
         // The vector's room, for the next ones.
         self.taken = taken;
+        self.wait_for_others(self.batch_wait);
+    }
+
+    /// Sets how long this connection's statements wait for another connection's write.
+    fn wait_for_others(&self, wait: Duration) {
+        // It fails only on a closed connection, whose next statement says so anyway.
+        let _ = self.connection.busy_timeout(wait);
     }
 
     /// Writes `rows` in one transaction, one statement per row: with `synchronous=FULL`
