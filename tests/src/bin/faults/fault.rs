@@ -101,10 +101,26 @@ impl Fault {
     pub(crate) fn clean_up(self) {
         match self {
             Self::FullDisk { dir } => {
-                if let Err(error) = run_command(Command::new("umount").arg(&dir)) {
-                    eprintln!("faults: cannot unmount {}: {error}", dir.display());
+                // actix-web's workers may hold the app's state (the outbox file open) a moment
+                // after the server stopped: a busy tmpfs is tried again, then detached (`-l`),
+                // freed once the file is closed.
+                let mut unmounted = Err("not tried".into());
+                for _ in 0..20 {
+                    unmounted = run_command(Command::new("umount").arg(&dir));
+                    if unmounted.is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
                 }
-                let _ = std::fs::remove_dir(&dir);
+                if unmounted.is_err() {
+                    unmounted = run_command(Command::new("umount").arg("-l").arg(&dir));
+                }
+                match unmounted {
+                    Ok(()) => {
+                        let _ = std::fs::remove_dir(&dir);
+                    }
+                    Err(error) => eprintln!("faults: cannot unmount {}: {error}", dir.display()),
+                }
             }
             Self::SilentPostgres { .. } => {}
             Self::Pooler { bouncer } => bouncer.stop(),

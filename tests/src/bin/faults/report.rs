@@ -107,6 +107,25 @@ impl Report {
         }
     }
 
+    /// `OutboxStats::spilled` once a second from the fault on, `|` marking the store's return.
+    fn spilled_each_second(&self) -> String {
+        let mut line = String::new();
+        let mut next = self.fault_at;
+        let mut returned = false;
+        for (at, stats) in &self.samples {
+            if *at < next {
+                continue;
+            }
+            if !returned && *at >= self.returned_at {
+                line.push_str("| ");
+                returned = true;
+            }
+            line.push_str(&format!("{} ", stats.spilled));
+            next += Duration::from_secs(1);
+        }
+        line.trim_end().to_owned()
+    }
+
     /// The bars of issue 50's Done-when this run missed, each said in a line.
     pub(crate) fn missed(&self) -> Vec<String> {
         let mut missed = Vec::new();
@@ -198,6 +217,11 @@ impl fmt::Display for Report {
             f,
             "outbox: {} written, {} spilled (at most {held} at once), {} written back, {} fell back to memory, {} delivered",
             last.enqueued, last.spilled_total, last.written_back, last.fell_back, last.delivered
+        )?;
+        writeln!(
+            f,
+            "held in memory (spilled), each second from the fault: {}",
+            self.spilled_each_second()
         )?;
         match self.back_to_store() {
             Some(back) => writeln!(
