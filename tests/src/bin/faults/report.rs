@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use affitor::client::DeliveryStats;
 use affitor_outbox::OutboxStats;
 
 use crate::ENQUEUE_TIMEOUT;
@@ -37,6 +38,8 @@ pub(crate) struct Report {
     pub(crate) leads: Leads,
     /// The outbox's counters at its shutdown.
     pub(crate) last: OutboxStats,
+    /// The client's memory queue (what fell back) at the drain's end.
+    pub(crate) memory: DeliveryStats,
 }
 
 /// The signups sent in one phase of the run.
@@ -217,6 +220,12 @@ impl fmt::Display for Report {
             f,
             "outbox: {} written, {} spilled (at most {held} at once), {} written back, {} fell back to memory, {} delivered",
             last.enqueued, last.spilled_total, last.written_back, last.fell_back, last.delivered
+        )?;
+        let memory = &self.memory;
+        writeln!(
+            f,
+            "memory queue at the drain's end: {} queued, {} delivered, {} dropped ({} for a full queue), {} pending",
+            memory.queued, memory.delivered, memory.dropped, memory.queue_full, memory.pending
         )?;
         writeln!(
             f,

@@ -115,6 +115,7 @@ fn measure(
     let ended_at = start.elapsed();
     let leads = drain(mock, &signups);
     let samples = sampler.stop();
+    let memory = affitor.delivery_stats();
     let last = runtimes.app.block_on(async {
         app.stop().await;
         let last = outbox.shutdown(Duration::from_secs(5)).await;
@@ -130,6 +131,7 @@ fn measure(
         samples,
         leads,
         last,
+        memory,
     })
 }
 
