@@ -38,7 +38,8 @@
 //!   every connection closed) and starts it again.
 //!
 //! The Postgres outboxes use a database of their own, `affitor_faults`, created when missing
-//! and emptied before each run. Options: `--clients N` (8).
+//! and emptied before each run. Options: `--clients N` (8). With `RUST_LOG` set (for example
+//! `RUST_LOG=affitor_outbox=debug`), the crates' logs go to stderr.
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -62,6 +63,10 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
+    // The outbox's warnings and recovery, when asked for (`RUST_LOG=affitor_outbox=debug`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        example_support::init_tracing();
+    }
     let result = options::Options::parse(std::env::args().skip(1)).and_then(run::run);
     match result {
         Ok(report) => {
