@@ -160,24 +160,10 @@ impl Report {
     }
 }
 
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Options {
-            fault,
-            framework,
-            pool_mode,
-            clients,
-        } = self.options;
-        let fault = match fault {
-            FaultKind::FullDisk => "a full disk (SQLite), 8 s".to_owned(),
-            FaultKind::SilentPostgres => "a silent Postgres, 15 s".to_owned(),
-            FaultKind::Pooler => format!("PgBouncer ({} mode) restarted", pool_mode.name()),
-        };
+impl Report {
+    /// When the fault came and went, and the signups of each phase.
+    fn write_signups(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = |at: Duration| at.as_secs_f64();
-        writeln!(
-            f,
-            "{framework}, {clients} clients, the stand-in answering in 20 ms: {fault}"
-        )?;
         writeln!(
             f,
             "fault at {:.1} s, store back at {:.1} s, clients stopped at {:.1} s",
@@ -200,6 +186,11 @@ impl fmt::Display for Report {
                 phase.p99.as_millis()
             )?;
         }
+        Ok(())
+    }
+
+    /// The leads, the outbox's counters and the memory queue's, and the way back to the store.
+    fn write_store(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Leads {
             acknowledged,
             received,
@@ -243,6 +234,29 @@ impl fmt::Display for Report {
                 "new events still kept in memory only when the clients stopped"
             )?,
         }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Options {
+            fault,
+            framework,
+            pool_mode,
+            clients,
+        } = self.options;
+        let fault = match fault {
+            FaultKind::FullDisk => "a full disk (SQLite), 8 s".to_owned(),
+            FaultKind::SilentPostgres => "a silent Postgres, 15 s".to_owned(),
+            FaultKind::Pooler => format!("PgBouncer ({} mode) restarted", pool_mode.name()),
+        };
+        writeln!(
+            f,
+            "{framework}, {clients} clients, the stand-in answering in 20 ms: {fault}"
+        )?;
+        self.write_signups(f)?;
+        self.write_store(f)?;
         let missed = self.missed();
         if missed.is_empty() {
             writeln!(f, "every bar met")

@@ -71,23 +71,7 @@ fn measure(
     fault: &mut Fault,
     location: &str,
 ) -> Result<Report, BoxError> {
-    let (affitor, outbox) = runtimes.app.block_on(async {
-        let affitor = Client::builder()
-            .base_url(mock.url())
-            .api_key(mock.api_key())
-            .build()?;
-        let outbox = Outbox::builder(affitor.clone())
-            .enqueue_timeout(ENQUEUE_TIMEOUT)
-            .open(location)
-            .await
-            .map_err(|error| {
-                format!(
-                    "the outbox did not open at {location}: {}",
-                    affitor::ErrorReport::new(&error)
-                )
-            })?;
-        Ok::<_, BoxError>((affitor, outbox))
-    })?;
+    let (affitor, outbox) = open(&runtimes.app, mock, location)?;
     let config = AppConfig::new(
         affitor.clone(),
         mock.program_id().to_string(),
@@ -132,6 +116,28 @@ fn measure(
         leads,
         last,
         memory,
+    })
+}
+
+/// The Affitor client of the stand-in and the outbox at `location`, on the app runtime (where
+/// their delivery worker and relay run).
+fn open(app: &Runtime, mock: &MockServer, location: &str) -> Result<(Client, Outbox), BoxError> {
+    app.block_on(async {
+        let affitor = Client::builder()
+            .base_url(mock.url())
+            .api_key(mock.api_key())
+            .build()?;
+        let outbox = Outbox::builder(affitor.clone())
+            .enqueue_timeout(ENQUEUE_TIMEOUT)
+            .open(location)
+            .await
+            .map_err(|error| {
+                format!(
+                    "the outbox did not open at {location}: {}",
+                    affitor::ErrorReport::new(&error)
+                )
+            })?;
+        Ok((affitor, outbox))
     })
 }
 
