@@ -102,7 +102,9 @@ impl Outbox {
     /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout) (it is down, or the disk is full)
     /// is held in memory until a probe finds the store answering, then written to it
     /// ([`OutboxStats::spilled`]); while one is held, later events are held at once, without
-    /// waiting for the store. What memory cannot hold goes to the client's in-memory queue
+    /// waiting for the store, and once it answers again each waits (at most the enqueue
+    /// timeout) for its write-back behind those held before it. What memory cannot hold goes to
+    /// the client's in-memory queue
     /// ([`OutboxStats::fell_back`]; see [`max_spilled`](crate::OutboxBuilder::max_spilled)).
     ///
     /// ```no_run
@@ -122,7 +124,7 @@ impl Outbox {
         };
         if inner.spill.is_degraded() {
             // The store failed: no request waits behind it until the probe finds it answering.
-            recover::spill(inner, &self.writer, event, "the store is failing");
+            recover::spill(inner, &self.writer, event, "the store is failing").await;
             return;
         }
         // An error means the row is not in the table (the store says so), so the event is held
@@ -139,7 +141,7 @@ impl Outbox {
             }
             Err(error) => error.to_string(),
         };
-        recover::spill(inner, &self.writer, event, &why);
+        recover::spill(inner, &self.writer, event, &why).await;
     }
 
     /// Writes `event` to the store with the rows that wait with it (one transaction, one sync per

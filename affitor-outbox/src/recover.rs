@@ -29,15 +29,21 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What becomes of `event`, which the store could not take (`why`): held in the spill, and the
 /// probe started when this made the outbox degraded; handed to the client's in-memory queue
-/// when the spill is full or closed, or the writer has stopped.
-pub(crate) fn spill(inner: &Arc<Inner>, writer: &Arc<Writer>, event: Event, why: &str) {
+/// when the spill is full or closed, or the writer has stopped. Once the store answers again,
+/// waits (at most one enqueue timeout) for the event's write-back behind those held before it:
+/// the requests go at the store's pace again, in the order they came.
+pub(crate) async fn spill(inner: &Arc<Inner>, writer: &Arc<Writer>, event: Event, why: &str) {
     let endpoint = event.endpoint().name();
     match inner.spill.offer(event, inner.config.max_spilled) {
-        Offer::Held { began } => {
+        Offer::Held { began, written } => {
             Counters::add(&inner.counters.spilled_total);
             metrics::event(endpoint, metrics::Result::Spilled);
             if began {
                 degraded(inner, writer, why);
+            }
+            if let Some(written) = written {
+                // Not written in time, or handed to the in-memory queue: it goes either way, once.
+                let _ = tokio::time::timeout(inner.config.enqueue_timeout, written).await;
             }
         }
         Offer::Refused(event, began) => {
@@ -110,6 +116,7 @@ async fn probe(inner: Weak<Inner>, writer: Weak<Writer>, stop: Arc<tokio::sync::
         if !matches!(answered, Ok(Ok(()))) {
             continue;
         }
+        inner.spill.answering();
         if write_back(&inner, &writer).await {
             tracing::info!(
                 location = %inner.location,
@@ -126,7 +133,7 @@ async fn probe(inner: Weak<Inner>, writer: Weak<Writer>, stop: Arc<tokio::sync::
 /// healthy again; `false` when a write failed (its events are held again).
 async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
     loop {
-        let taken = inner.spill.take(MAX_BATCH);
+        let mut taken = inner.spill.take(MAX_BATCH);
         if taken.is_empty() {
             if inner.spill.recovered() {
                 return true;
@@ -148,6 +155,9 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
         while let Some(joined) = writes.join_next().await {
             if let Ok((index, Ok(()))) = joined {
                 failed[index] = false;
+                if let Some(written) = taken[index].written.take() {
+                    let _ = written.send(());
+                }
                 Counters::add(&inner.counters.written_back);
                 let endpoint = taken[index].event.endpoint().name();
                 metrics::event(endpoint, metrics::Result::WrittenBack);

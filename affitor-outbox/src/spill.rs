@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use affitor::client::Event;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -24,6 +24,9 @@ use crate::metrics;
 pub(crate) struct Spilled {
     pub(crate) event: Event,
     pub(crate) since: Instant,
+    /// Told once the event is written back: the request that held it waits for that while the
+    /// store answers again.
+    pub(crate) written: Option<oneshot::Sender<()>>,
 }
 
 /// The events held while the store fails, and whether it does.
@@ -42,6 +45,10 @@ pub(crate) struct Spill {
 #[derive(Debug, Default)]
 struct Held {
     degraded: bool,
+    /// The store answered a probe and the events held are being written back: a new event
+    /// waits for its turn, behind them, so that the requests slow to the store's pace rather
+    /// than fill the spill faster than it empties.
+    answering: bool,
     /// No probe comes any more (the outbox is stopping): nothing is held from now on.
     closed: bool,
     events: VecDeque<Spilled>,
@@ -52,8 +59,12 @@ struct Held {
 /// What became of an event offered to the spill.
 #[derive(Debug)]
 pub(crate) enum Offer {
-    /// Held; `began` when it made the outbox degraded (a probe is to start).
-    Held { began: bool },
+    /// Held; `began` when it made the outbox degraded (a probe is to start); `written` is told
+    /// once it is written back, when the store answers again already.
+    Held {
+        began: bool,
+        written: Option<oneshot::Receiver<()>>,
+    },
     /// The spill is full (the outbox degraded all the same: `began` as above) or closed: the
     /// event goes to the in-memory queue.
     Refused(Box<Event>, bool),
@@ -78,12 +89,19 @@ impl Spill {
         if held.events.len() >= capacity {
             return Offer::Refused(Box::new(event), began);
         }
+        let (sender, written) = if held.answering {
+            let (sender, written) = oneshot::channel();
+            (Some(sender), Some(written))
+        } else {
+            (None, None)
+        };
         held.events.push_back(Spilled {
             event,
             since: Instant::now(),
+            written: sender,
         });
         self.counted(&held);
-        Offer::Held { began }
+        Offer::Held { began, written }
     }
 
     /// A write failed with no event to hold (a webhook's, whose caller is told): the outbox
@@ -116,10 +134,17 @@ impl Spill {
         self.counted(&held);
     }
 
-    /// Puts back events taken and not written, ahead of the others (their order kept); once
-    /// the spill is closed, returns them instead, for the in-memory queue.
+    /// A probe found the store answering: the events held are written back from now on.
+    pub(crate) fn answering(&self) {
+        self.lock().answering = true;
+    }
+
+    /// Puts back events taken and not written (the store failed again), ahead of the others
+    /// (their order kept); once the spill is closed, returns them instead, for the in-memory
+    /// queue.
     pub(crate) fn put_back(&self, events: Vec<Spilled>) -> Vec<Event> {
         let mut held = self.lock();
+        held.answering = false;
         held.writing = held.writing.saturating_sub(events.len());
         if held.closed {
             self.counted(&held);
@@ -158,6 +183,7 @@ impl Spill {
             return false;
         }
         held.degraded = false;
+        held.answering = false;
         self.degraded.store(false, Ordering::Release);
         true
     }
@@ -217,11 +243,17 @@ mod tests {
         assert!(!spill.is_degraded());
         assert!(matches!(
             spill.offer(lead(1), 2),
-            Offer::Held { began: true }
+            Offer::Held {
+                began: true,
+                written: None
+            }
         ));
         assert!(matches!(
             spill.offer(lead(2), 2),
-            Offer::Held { began: false }
+            Offer::Held {
+                began: false,
+                written: None
+            }
         ));
         assert!(matches!(spill.offer(lead(3), 2), Offer::Refused(..)));
         assert!(spill.is_degraded());
@@ -260,6 +292,32 @@ mod tests {
     }
 
     #[test]
+    fn once_the_store_answers_an_event_held_is_told_when_it_is_written_back() {
+        let spill = Spill::default();
+        let _ = spill.offer(lead(1), 10);
+        spill.answering();
+        let Offer::Held {
+            written: Some(mut written),
+            ..
+        } = spill.offer(lead(2), 10)
+        else {
+            panic!("held, and told when written back");
+        };
+        let mut taken = spill.take(10);
+        assert!(taken[0].written.is_none(), "held before the store answered");
+        assert!(written.try_recv().is_err(), "not written yet");
+        if let Some(sender) = taken[1].written.take() {
+            let _ = sender.send(());
+        }
+        assert!(written.try_recv().is_ok());
+        assert!(spill.put_back(Vec::new()).is_empty());
+        assert!(
+            matches!(spill.offer(lead(3), 10), Offer::Held { written: None, .. }),
+            "the store failed again: held without waiting"
+        );
+    }
+
+    #[test]
     fn a_closed_spill_holds_nothing() {
         let spill = Spill::default();
         let _ = spill.offer(lead(1), 10);
@@ -268,6 +326,7 @@ mod tests {
         let put_back = spill.put_back(vec![Spilled {
             event: lead(3),
             since: Instant::now(),
+            written: None,
         }]);
         assert_eq!(put_back.len(), 1, "handed back for the in-memory queue");
     }

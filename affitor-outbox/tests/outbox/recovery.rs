@@ -241,3 +241,82 @@ async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
     assert_eq!(outbox.stats().enqueued, 2000);
     assert!(largest < 8 << 20, "the WAL grew to {largest} bytes");
 }
+
+/// Requests that keep coming, without pause, while the store answers again: each waits for its
+/// event's write-back behind those held before it, so the events held are written and new ones
+/// go to the store again. Held at once as before, they refilled the spill as fast as it emptied,
+/// and the outbox kept new events in memory only for as long as the requests came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_held_are_written_back_while_requests_keep_coming() {
+    let (mock, _) = stand_in().await;
+    let client = patient_client(&mock);
+    let path = sqlite_path("full-busy");
+    // Room for what the requests write once the store answers: 32 MiB freed by `make_room`.
+    let ballast = sqlite(&path);
+    ballast
+        .execute_batch(
+            "CREATE TABLE ballast (blob BLOB NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4096)
+             INSERT INTO ballast SELECT zeroblob(8192) FROM n;",
+        )
+        .unwrap();
+    let size: u64 = ballast
+        .query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    drop(ballast);
+    let outbox = Outbox::builder(client.clone())
+        .max_file_size(size + LIMIT - 200 * 1024)
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let sent = fill(&outbox, &mock, &client, 0).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let click_id = mock.click("partner");
+    let mut requests = tokio::task::JoinSet::new();
+    for task in 0..8 {
+        let (outbox, client, click_id, stop) = (
+            outbox.clone(),
+            client.clone(),
+            click_id.clone(),
+            stop.clone(),
+        );
+        requests.spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let lead = client
+                    .lead(format!("user_{task}_{n}"))
+                    .click_id(click_id.clone());
+                outbox.enqueue(lead).await;
+                tokio::task::yield_now().await;
+                n += 1;
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(outbox.stats().spilled > 0, "the requests' events are held");
+    make_room(&path);
+    wait_until(
+        "nothing held while requests keep coming",
+        A_WHILE,
+        async || outbox.stats().spilled == 0,
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    requests.join_all().await;
+
+    let before = outbox.stats();
+    outbox.enqueue(sale(&mock, &client, sent)).await;
+    let after = outbox.stats();
+    assert_eq!(
+        after.enqueued,
+        before.enqueued + 1,
+        "written to the store: {after:?}"
+    );
+    assert_eq!(after.spilled, 0);
+}
