@@ -170,6 +170,7 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
             .collect();
         inner.spill.written(count - again.len());
         if again.is_empty() {
+            inner.spill.resume();
             continue;
         }
         for event in inner.spill.put_back(again) {

@@ -44,7 +44,8 @@ pub(crate) struct Spill {
 
 #[derive(Debug, Default)]
 struct Held {
-    degraded: bool,
+    /// A probe runs: from the first failure until nothing is held and the store answers.
+    probing: bool,
     /// The store answered a probe and the events held are being written back: a new event
     /// waits for its turn, behind them, so that the requests slow to the store's pace rather
     /// than fill the spill faster than it empties.
@@ -83,8 +84,8 @@ impl Spill {
         if held.closed {
             return Offer::Refused(Box::new(event), false);
         }
-        let began = !held.degraded;
-        held.degraded = true;
+        let began = !held.probing;
+        held.probing = true;
         self.degraded.store(true, Ordering::Release);
         if held.events.len() >= capacity {
             return Offer::Refused(Box::new(event), began);
@@ -111,8 +112,8 @@ impl Spill {
         if held.closed {
             return false;
         }
-        let began = !held.degraded;
-        held.degraded = true;
+        let began = !held.probing;
+        held.probing = true;
         self.degraded.store(true, Ordering::Release);
         began
     }
@@ -175,14 +176,32 @@ impl Spill {
         events
     }
 
-    /// The store answers again: the outbox is healthy once nothing is held (`true`); otherwise
-    /// what is held is to be written back first.
+    /// The store answers, no write-back is under way, and every event still held has its
+    /// request waiting for it (none was answered while held): new events go to the store again, beside those being written
+    /// back, as no answered event can be overtaken. Under requests that never pause, the spill
+    /// is seldom empty, as each waits in it for its turn.
+    pub(crate) fn resume(&self) {
+        let mut held = self.lock();
+        let waiting = |spilled: &Spilled| {
+            spilled
+                .written
+                .as_ref()
+                .is_some_and(|written| !written.is_closed())
+        };
+        if held.answering && held.writing == 0 && held.events.iter().all(waiting) {
+            held.answering = false;
+            self.degraded.store(false, Ordering::Release);
+        }
+    }
+
+    /// The store answers again: the outbox is healthy once nothing is held (`true`: the probe
+    /// ends); otherwise what is held is to be written back first.
     pub(crate) fn recovered(&self) -> bool {
         let mut held = self.lock();
         if !held.events.is_empty() {
             return false;
         }
-        held.degraded = false;
+        held.probing = false;
         held.answering = false;
         self.degraded.store(false, Ordering::Release);
         true
@@ -315,6 +334,31 @@ mod tests {
             matches!(spill.offer(lead(3), 10), Offer::Held { written: None, .. }),
             "the store failed again: held without waiting"
         );
+    }
+
+    #[test]
+    fn new_events_go_to_the_store_again_once_only_waiting_ones_are_held() {
+        let spill = Spill::default();
+        let _ = spill.offer(lead(1), 10);
+        spill.answering();
+        let Offer::Held { written, .. } = spill.offer(lead(2), 10) else {
+            panic!("held");
+        };
+        spill.resume();
+        assert!(
+            spill.is_degraded(),
+            "lead 1 was answered while held: it goes first"
+        );
+        let first = spill.take(1);
+        spill.resume();
+        assert!(spill.is_degraded(), "lead 1 is being written back");
+        spill.written(first.len());
+        spill.resume();
+        assert!(!spill.is_degraded(), "lead 2's request waits for it");
+        assert!(!spill.recovered(), "lead 2 is still to be written back");
+        drop(written);
+        let _ = spill.take(1);
+        assert!(spill.recovered());
     }
 
     #[test]
