@@ -43,9 +43,10 @@ const REQUIRED: &Migration = &POSTGRES[POSTGRES.len() - 1];
 
 /// The outbox's tables, each named in its statements (`affitor_outbox`, `affitor_outbox_facts`,
 /// `affitor_outbox_schema`).
-const TABLE_NAMES: [&str; 3] = [
+const TABLE_NAMES: [&str; 4] = [
     "affitor_outbox",
     "affitor_outbox_facts",
+    "affitor_outbox_journal",
     "affitor_outbox_schema",
 ];
 
