@@ -40,6 +40,8 @@ pub(super) struct Settler {
     inner: Arc<Inner>,
     owner: Arc<str>,
     sends: Sends,
+    /// The journal's entries of the answers of rows done with, written with their deletes.
+    answers: std::sync::Mutex<Vec<JournalEntry>>,
 }
 
 impl Settler {
@@ -48,7 +50,17 @@ impl Settler {
             inner,
             owner,
             sends,
+            answers: std::sync::Mutex::default(),
         }
+    }
+
+    /// The journal's entries of the answers since the last call (none when it is off).
+    pub(super) fn take_answers(&self) -> Vec<JournalEntry> {
+        let mut answers = self
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *answers)
     }
 
     /// Sends one row and settles it: its id when it is done with (the relay deletes those
@@ -84,7 +96,13 @@ impl Settler {
         };
         match self.sends.send(event).await {
             Ok(outcome) => {
-                self.journal(event, || Step::answered(&outcome)).await;
+                if self.inner.config.journal.is_some() {
+                    let entry = JournalEntry::of(event, Step::answered(&outcome));
+                    self.answers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(entry);
+                }
                 Ok(self.delivered(row, event))
             }
             Err(error) => self.failed(row, event, error).await,
