@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use affitor::client::{Event, Outcome, RefundOutcome, SaleOutcome};
+use affitor::client::{Event, LeadOutcome, Outcome, RefundOutcome, SaleOutcome};
 
 /// One thing that happened to an event: stored, answered, retried or given up on.
 ///
@@ -122,6 +122,11 @@ impl Step {
                 click_age_days: *click_age_days,
                 window_days: *window_days,
             },
+            Outcome::Sale(SaleOutcome::Test { .. }) | Outcome::Lead(LeadOutcome::Test { .. }) => {
+                Self::Answered("test mode: nothing attributed".into())
+            }
+            Outcome::Lead(LeadOutcome::Tracked) => Self::Answered("tracked".into()),
+            Outcome::Lead(LeadOutcome::Provisional) => Self::Answered("provisional".into()),
             Outcome::Refund(RefundOutcome::Reversed { .. }) => Self::Answered("reversed".into()),
             Outcome::Refund(RefundOutcome::PartiallyRefunded { .. }) => {
                 Self::Answered("partially reversed".into())
