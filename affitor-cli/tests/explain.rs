@@ -128,3 +128,75 @@ async fn explain_needs_one_subject() {
     let run = affitor(&["explain", "--customer", "a", "--click", "b"], &[]).await;
     assert_eq!(run.status.code(), Some(2), "{run:?}");
 }
+
+/// The checkout example on an outbox with its journal on: a Stripe sale through a partner's
+/// click is explained as credited with its ids, its refund under it; a sale whose click is
+/// older than the program's window, as not credited with both ages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkout_examples_sales_are_explained() {
+    use example_support::{AppConfig, PaymentWebhooks};
+
+    let mock = MockServer::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("affitor-cli-checkout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    let outbox = Outbox::builder(mock.client())
+        .poll_interval(Duration::from_millis(50))
+        .journal(journal::DEFAULT_RETENTION)
+        .open(&path)
+        .await
+        .unwrap();
+    let config = AppConfig::new(
+        mock.client(),
+        mock.program_id().to_string(),
+        Some(outbox.clone()),
+    );
+    let app = axum_checkout::app(config, PaymentWebhooks::demo());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/stripe", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let trigger = async |event: &str, click_id: &str, customer_key: &str| {
+        let secret = "whsec_affitor_rs_demo_only";
+        let args = [
+            "trigger",
+            "stripe",
+            event,
+            "--live",
+            "--to",
+            &url,
+            "--secret",
+            secret,
+            "--click-id",
+            click_id,
+            "--customer-key",
+            customer_key,
+        ];
+        let run = affitor(&args, &[]).await;
+        assert!(run.status.success(), "{run:?}");
+    };
+    let fresh = mock.click("partner");
+    trigger("sale", fresh.as_str(), "user_fresh").await;
+    trigger("refund", fresh.as_str(), "user_fresh").await;
+    trigger("sale", mock.click_at("partner", 61).as_str(), "user_stale").await;
+    poll_until(A_WHILE, async || {
+        (outbox.waiting().await.unwrap() == 0).then_some(())
+    })
+    .await
+    .expect("the sales and the refund are delivered");
+    let env = [("AFFITOR_OUTBOX", path.as_str())];
+
+    let credited = affitor(&["explain", "--customer", "user_fresh"], &env).await;
+    assert!(credited.status.success(), "{credited:?}");
+    let text = stdout(&credited);
+    assert!(text.contains("credited: sale "), "{text}");
+    assert!(text.contains(": answered: reversed"), "{text}");
+    let stale = affitor(&["explain", "--customer", "user_stale"], &env).await;
+    assert_eq!(stale.status.code(), Some(1), "{stale:?}");
+    let text = stdout(&stale);
+    assert!(
+        text.contains("61 days old against a window of 60 days"),
+        "{text}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
