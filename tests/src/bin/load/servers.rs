@@ -26,9 +26,7 @@ impl Server {
                     | Variant::Attacked
                     | Variant::Outbox
                     | Variant::OutboxStore
-                    | Variant::OutboxJournal => {
-                        axum_signup::app(config)
-                    }
+                    | Variant::OutboxJournal => axum_signup::app(config),
                     Variant::Off | Variant::OffAttacked => axum_baseline(),
                     Variant::Hand => hand_rolled(hand),
                 };
