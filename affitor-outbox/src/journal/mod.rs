@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::{Outbox, OutboxError};
 
-/// The retention the issue's operators asked for: 90 days, a quarter's questions.
+/// How long the journal keeps an entry by default: 90 days, a quarter's questions.
 ///
 /// ```
 /// # fn run(client: affitor::Client) {
