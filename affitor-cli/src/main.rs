@@ -10,6 +10,8 @@
 //! - `affitor mock`: the local stand-in of the Affitor API, for apps and tests in any language.
 //! - `affitor outbox dead-letters | retry [--id N] | purge --older-than D`: the dead letters of
 //!   the outbox at `AFFITOR_OUTBOX`.
+//! - `affitor explain --customer KEY | --transaction ID | --click ID`: why a sale was credited
+//!   or not, from the outbox's attribution journal.
 //!
 //! It takes the API key, the API URL and the program id from `--api-key` and `--api-url`, the
 //! environment `affitor::Client::from_env` reads (`AFFITOR_API_KEY`, `AFFITOR_API_URL`) and
@@ -19,6 +21,7 @@
 //! everything passed, 1 when something failed, 2 for a command line it cannot read.
 
 mod doctor;
+mod explain;
 mod mock;
 mod outbox;
 mod output;
@@ -81,6 +84,9 @@ enum Command {
     /// The dead letters of the outbox at AFFITOR_OUTBOX: list them with their reasons, make
     /// them due again for the app's relay, or delete old ones.
     Outbox(outbox::OutboxArgs),
+    /// Why a sale was credited or not, from the attribution journal of the outbox at
+    /// AFFITOR_OUTBOX: the timeline and a verdict. Exits 0 when credited, 1 otherwise.
+    Explain(explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +110,7 @@ fn main() -> ExitCode {
             Command::Trigger(args) => trigger::run(out, args).await,
             Command::Mock(args) => mock::run(out, args).await,
             Command::Outbox(args) => outbox::run(out, args).await,
+            Command::Explain(args) => explain::run(out, args).await,
         }
     })
 }

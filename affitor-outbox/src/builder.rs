@@ -202,6 +202,23 @@ impl OutboxBuilder {
         self
     }
 
+    /// Keeps the attribution journal ([`journal`](crate::journal)): each lead, sale and refund
+    /// stored and each answer, kept for `retention` (90 days is a good default), then deleted
+    /// by the relay; what [`Outbox::explain`] reads. Off by default, and then it costs nothing.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) {
+    /// use std::time::Duration;
+    ///
+    /// let builder = affitor_outbox::Outbox::builder(client)
+    ///     .journal(Duration::from_secs(90 * 24 * 3600));
+    /// # }
+    /// ```
+    pub fn journal(mut self, retention: Duration) -> Self {
+        self.config.journal = Some(retention);
+        self
+    }
+
     /// How long a dead letter is kept before the relay deletes it (default 7 days): time to
     /// look at it ([`Outbox::dead_letters`]) and send it again
     /// ([`Outbox::retry_dead_letters`]) once its cause is mended, without the store keeping the

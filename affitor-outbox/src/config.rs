@@ -25,6 +25,8 @@ pub(crate) struct Config {
     pub(crate) dead_letter_retention: Duration,
     /// How long after it was stored a refund whose sale Affitor does not know is tried again.
     pub(crate) refund_patience: Duration,
+    /// How long the attribution journal keeps its entries; `None`: no journal.
+    pub(crate) journal: Option<Duration>,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             migrate: true,
             dead_letter_retention: Duration::from_secs(7 * 24 * 3600),
             refund_patience: Duration::from_secs(4 * 24 * 3600),
+            journal: None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod check;
 mod config;
 mod connection;
 mod error;
+pub mod journal;
 mod location;
 mod metrics;
 pub mod migrations;

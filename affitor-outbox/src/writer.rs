@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::journal::JournalEntry;
 use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
@@ -173,6 +174,7 @@ impl Writer {
         let handed = inner.may_hand_off().then(|| event.clone());
         let row = NewRow {
             facts,
+            journal: (inner.config.journal.is_some()).then(|| JournalEntry::stored(event)),
             ..NewRow::of(event)
         };
         if self.stop.is_cancelled() && row.facts.is_empty() {
@@ -457,6 +459,7 @@ mod tests {
                 other_transaction_id,
                 customer_key,
                 facts: crate::store::Facts::default(),
+                journal: None,
             },
             event: Some(
                 affitor::Client::builder()

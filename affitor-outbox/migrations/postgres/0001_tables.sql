@@ -60,5 +60,32 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     expires_at TIMESTAMPTZ NOT NULL
 );
 
+-- The attribution journal (when the app turns it on): each event stored and each answer, by
+-- its keys, for `affitor explain`; the relay deletes the entries past their retention.
+CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL,
+    endpoint TEXT NOT NULL,
+    step TEXT NOT NULL,
+    customer_key TEXT,
+    click_id TEXT,
+    transaction_id TEXT,
+    amount BIGINT,
+    currency TEXT,
+    detail TEXT,
+    sale_id BIGINT,
+    commission_id BIGINT,
+    click_age_days BIGINT,
+    window_days BIGINT,
+    next_attempt_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer
+    ON affitor_outbox_journal (customer_key) WHERE customer_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_transaction
+    ON affitor_outbox_journal (transaction_id) WHERE transaction_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_click
+    ON affitor_outbox_journal (click_id) WHERE click_id IS NOT NULL;
+
 INSERT INTO affitor_outbox_schema (version, name) VALUES (1, 'tables')
 ON CONFLICT (version) DO NOTHING;

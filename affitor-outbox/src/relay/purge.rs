@@ -35,6 +35,14 @@ pub(super) async fn purge(inner: &Inner) {
             "Affitor outbox could not delete its old dead letters; it tries again later"
         ),
     }
+    if let Some(retention) = inner.config.journal
+        && let Err(error) = inner.store.purge_journal(retention).await
+    {
+        tracing::warn!(
+            error = %error,
+            "Affitor outbox could not delete its old journal entries; it tries again later"
+        );
+    }
     match inner.store.purge_facts().await {
         Ok(0) => {}
         Ok(expired) => tracing::debug!(expired, "Affitor outbox expired facts deleted"),

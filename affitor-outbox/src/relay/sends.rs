@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use affitor::{Client, Error, client::Event};
+use affitor::client::{Event, Outcome};
+use affitor::{Client, Error};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tracing::Instrument as _;
@@ -43,7 +44,7 @@ impl Sends {
     }
 
     /// Sends `event`, with its endpoint's retries, on the send thread.
-    pub(super) async fn send(&self, event: &Event) -> Result<(), Error> {
+    pub(super) async fn send(&self, event: &Event) -> Result<Outcome, Error> {
         let Some(thread) = &self.thread else {
             return self.client.send_event(event).await;
         };

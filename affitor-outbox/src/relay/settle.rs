@@ -11,6 +11,7 @@ use tracing::Instrument as _;
 
 use super::sends::Sends;
 use crate::config::Config;
+use crate::journal::{JournalEntry, Step};
 use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
@@ -39,6 +40,8 @@ pub(super) struct Settler {
     inner: Arc<Inner>,
     owner: Arc<str>,
     sends: Sends,
+    /// The journal's entries of the answers of rows done with, written with their deletes.
+    answers: std::sync::Mutex<Vec<JournalEntry>>,
 }
 
 impl Settler {
@@ -47,7 +50,17 @@ impl Settler {
             inner,
             owner,
             sends,
+            answers: std::sync::Mutex::default(),
         }
+    }
+
+    /// The journal's entries of the answers since the last call (none when it is off).
+    pub(super) fn take_answers(&self) -> Vec<JournalEntry> {
+        let mut answers = self
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::take(&mut *answers)
     }
 
     /// Sends one row and settles it: its id when it is done with (the relay deletes those
@@ -82,7 +95,16 @@ impl Settler {
             Err(unreadable) => return self.unreadable(row, unreadable).await,
         };
         match self.sends.send(event).await {
-            Ok(()) => Ok(self.delivered(row, event)),
+            Ok(outcome) => {
+                if self.inner.config.journal.is_some() {
+                    let entry = JournalEntry::of(event, Step::answered(&outcome));
+                    self.answers
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(entry);
+                }
+                Ok(self.delivered(row, event))
+            }
             Err(error) => self.failed(row, event, error).await,
         }
     }
@@ -135,12 +157,16 @@ impl Settler {
         // named it.)
         if event.click_id().is_none() && error.is_click_id_refused() {
             self.customer_refused(row, event, &error);
+            self.journal(event, || Step::Refused(error.to_string()))
+                .await;
             return Ok(Settled::Done);
         }
         // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
         // here, never kept as a dead letter (with its email) for a visitor to fill the store
         // with.
         let error = if error.is_click_id_refused() {
+            let why = format!("its click id was refused, so it went without it: {error}");
+            self.journal(event, || Step::Refused(why)).await;
             match self.send_without_click_id(row, event, &error).await {
                 Some(error) => error,
                 None => return Ok(Settled::Done),
@@ -304,7 +330,8 @@ impl Settler {
             return None;
         };
         match self.sends.send(&again).await {
-            Ok(()) => {
+            Ok(outcome) => {
+                self.journal(&again, || Step::answered(&outcome)).await;
                 Counters::add(&self.inner.counters.delivered);
                 metrics::event(endpoint, metrics::Result::Delivered);
                 refused(
@@ -328,6 +355,18 @@ impl Settler {
         }
     }
 
+    /// Writes the journal's entry of `event` (when the journal is on): beside the row's own
+    /// settling, on the relay's path, never a request's. A failure is logged and passed over.
+    async fn journal(&self, event: &Event, step: impl FnOnce() -> Step) {
+        if self.inner.config.journal.is_none() {
+            return;
+        }
+        let entry = JournalEntry::of(event, step());
+        if let Err(error) = self.inner.store.write_journal(vec![entry]).await {
+            tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
+        }
+    }
+
     /// Keeps the row in the store, due again after `wait`, with `why`.
     async fn keep_for(
         &self,
@@ -335,6 +374,15 @@ impl Settler {
         wait: Duration,
         why: &str,
     ) -> Result<Settled, StoreError> {
+        if let Ok(event) = &row.event {
+            let next_attempt = std::time::SystemTime::now() + wait;
+            let error = why.to_owned();
+            self.journal(event, || Step::Retrying {
+                error,
+                next_attempt,
+            })
+            .await;
+        }
         let store = &self.inner.store;
         store
             .reschedule(row.id, &self.owner, wait, why)
@@ -344,6 +392,10 @@ impl Settler {
 
     /// Keeps the row in the store as a dead letter, with `why`.
     async fn keep_dead(&self, row: &Claimed, why: &str) -> Result<Settled, StoreError> {
+        if let Ok(event) = &row.event {
+            self.journal(event, || Step::DeadLetter(why.to_owned()))
+                .await;
+        }
         let store = &self.inner.store;
         store
             .bury(row.id, &self.owner, why)

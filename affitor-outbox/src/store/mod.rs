@@ -233,6 +233,27 @@ impl Store {
         dispatch!(self, store => store.remember_all(facts).await)
     }
 
+    /// Writes the journal's `entries` in a transaction of their own.
+    pub(crate) async fn write_journal(
+        &self,
+        entries: Vec<crate::journal::JournalEntry>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.write_journal(entries).await)
+    }
+
+    /// The journal's entries naming any of `keys`.
+    pub(crate) async fn journal(
+        &self,
+        keys: &crate::journal::Keys,
+    ) -> Result<Vec<crate::journal::JournalEntry>, StoreError> {
+        dispatch!(self, store => store.journal(keys).await)
+    }
+
+    /// Deletes the journal's entries written at least `older_than` ago; how many.
+    pub(crate) async fn purge_journal(&self, older_than: Duration) -> Result<u64, StoreError> {
+        dispatch!(self, store => store.purge_journal(older_than).await)
+    }
+
     /// Deletes the expired facts; how many.
     pub(crate) async fn purge_facts(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.purge_facts().await)

@@ -28,6 +28,8 @@ pub(crate) struct NewRow {
     /// [`Fact`](affitor::webhook::Fact)): written in the row's transaction, so that a delivery
     /// is never known as stored before its row is.
     pub(crate) facts: Facts,
+    /// The journal's entry of the event, written in the row's transaction (journal on).
+    pub(crate) journal: Option<crate::journal::JournalEntry>,
 }
 
 /// How soon a waiting refund goes again once a fact links it to its sale: not at once, as the
@@ -59,6 +61,7 @@ impl NewRow {
     pub(crate) fn of(event: &Event) -> Self {
         Self {
             facts: Facts::default(),
+            journal: None,
             offered: false,
             endpoint: event.endpoint().name(),
             body: event.to_json(),

@@ -17,6 +17,8 @@ mod flush;
 #[cfg(feature = "sqlite")]
 mod hardening;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod journal;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod lease;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod location;

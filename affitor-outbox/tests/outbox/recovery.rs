@@ -16,6 +16,9 @@ const A_WHILE: Duration = Duration::from_secs(20);
 /// The file's limit; the test's own table (the "disk's other files") takes most of it.
 const LIMIT: u64 = 256 * 1024;
 
+/// The test's own table: what the limit leaves once the outbox's tables are created.
+const BALLAST: usize = 176 * 1024;
+
 /// Fills the file at `path` with a table of the test's own (its connection has no limit), up
 /// to about `bytes`: what the test deletes to make room.
 fn ballast(path: &str, bytes: usize) {
@@ -92,7 +95,7 @@ async fn writes_resume_once_the_file_has_room_after_the_writer_filled_it() {
     let (mock, _) = stand_in().await;
     let client = patient_client(&mock);
     let path = sqlite_path("full-writer");
-    ballast(&path, 200 * 1024);
+    ballast(&path, BALLAST);
     // No relay: its rows stay, and fill the file.
     let outbox = Outbox::builder(client.clone())
         .max_file_size(LIMIT)
@@ -113,7 +116,7 @@ async fn writes_and_claims_resume_once_the_file_has_room_after_the_relay_met_it_
     let client = patient_client(&mock);
     mock.inject(Fault::status(503).always());
     let path = sqlite_path("full-relay");
-    ballast(&path, 200 * 1024);
+    ballast(&path, BALLAST);
     let outbox = Outbox::builder(client.clone())
         .max_file_size(LIMIT)
         .backoff(Duration::from_millis(10), Duration::from_millis(50))
@@ -144,7 +147,7 @@ async fn events_held_past_their_wait_go_to_the_memory_queue() {
     let (mock, _) = stand_in().await;
     let client = patient_client(&mock);
     let path = sqlite_path("full-wait");
-    ballast(&path, 200 * 1024);
+    ballast(&path, BALLAST);
     let outbox = Outbox::builder(client.clone())
         .max_file_size(LIMIT)
         .max_spill_wait(Duration::from_millis(300))
@@ -174,7 +177,7 @@ async fn a_shutdown_while_the_store_fails_hands_what_is_held_to_the_memory_queue
     let (mock, _) = stand_in().await;
     let direct = patient_client(&mock);
     let path = sqlite_path("full-shutdown");
-    ballast(&path, 200 * 1024);
+    ballast(&path, BALLAST);
     let outbox = Outbox::builder(direct.clone())
         .max_file_size(LIMIT)
         .relay(false)
@@ -201,7 +204,7 @@ async fn a_flush_while_the_store_fails_sends_what_is_held() {
     let (mock, _) = stand_in().await;
     let direct = patient_client(&mock);
     let path = sqlite_path("full-flush");
-    ballast(&path, 200 * 1024);
+    ballast(&path, BALLAST);
     let outbox = Outbox::builder(direct.clone())
         .max_file_size(LIMIT)
         .relay(false)

@@ -49,12 +49,25 @@ enum Payload {
     Refund(RefundPayload),
 }
 
-/// What the API did with an event: the outcome of its endpoint.
+/// What the API did with an event: the outcome of its endpoint, as [`Client::send_event`]
+/// answers it.
+///
+/// ```
+/// use affitor::client::{Outcome, SaleOutcome};
+///
+/// let outcome = Outcome::Sale(SaleOutcome::AlreadyRecorded);
+/// assert!(matches!(outcome, Outcome::Sale(sale) if sale.is_recorded()));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Outcome {
+#[non_exhaustive]
+pub enum Outcome {
+    /// A click's ([`ClickRequest::send`](crate::ClickRequest::send)).
     Click(ClickOutcome),
+    /// A lead's ([`LeadRequest::send`](crate::LeadRequest::send)).
     Lead(LeadOutcome),
+    /// A sale's ([`SaleRequest::send`](crate::SaleRequest::send)).
     Sale(SaleOutcome),
+    /// A refund's ([`RefundRequest::send`](crate::RefundRequest::send)).
     Refund(RefundOutcome),
 }
 
@@ -161,6 +174,26 @@ impl Event {
             Payload::Lead(lead) => lead.customer_key.as_deref(),
             Payload::Sale(sale) => sale.customer_key.as_deref(),
             Payload::Click(_) | Payload::Refund(_) => None,
+        }
+    }
+
+    /// A sale's amount, or a refund's when it names one, in the currency's minor unit, and the
+    /// sale's currency when it names one.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) -> Result<(), affitor::Error> {
+    /// use affitor::client::IntoEvent;
+    ///
+    /// let sale = client.sale("pi_1", 4900).into_event()?;
+    /// assert_eq!(sale.amount(), Some((4900, None)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn amount(&self) -> Option<(u64, Option<&super::Currency>)> {
+        match &self.payload {
+            Payload::Sale(sale) => Some((sale.amount_cents, sale.currency.as_ref())),
+            Payload::Refund(refund) => refund.refund_amount_cents.map(|cents| (cents, None)),
+            Payload::Click(_) | Payload::Lead(_) => None,
         }
     }
 
@@ -387,8 +420,8 @@ impl IntoEvent for Event {
 
 impl Client {
     /// Sends an event now, with its endpoint's retry policy, as the request's `send` does:
-    /// what an outbox relay calls for each stored event. `Ok` when the API answered with an
-    /// outcome, a sale answered 409 (already recorded) and a refund answered `skipped`
+    /// what an outbox relay calls for each stored event. `Ok` of what the API did with it
+    /// ([`Outcome`]), a sale answered 409 (already recorded) and a refund answered `skipped`
     /// included.
     ///
     /// # Errors
@@ -405,12 +438,7 @@ impl Client {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn send_event(&self, event: &Event) -> Result<(), Error> {
-        self.send_event_for_outcome(event).await.map(drop)
-    }
-
-    /// [`send_event`](Self::send_event), answering what the API did with it.
-    pub(crate) async fn send_event_for_outcome(&self, event: &Event) -> Result<Outcome, Error> {
+    pub async fn send_event(&self, event: &Event) -> Result<Outcome, Error> {
         event.send(self.transport(), None).await
     }
 }

@@ -65,8 +65,7 @@ pub use self::delivery::{
 };
 pub use self::error::{Error, ErrorKind};
 #[cfg(feature = "webhook")]
-pub(crate) use self::event::Outcome;
-pub use self::event::{Event, IntoEvent};
+pub use self::event::{Event, IntoEvent, Outcome};
 pub use self::lead::{LeadOutcome, LeadRequest};
 use self::readiness::{ReadinessRequest, VerificationRequest};
 pub use self::refund::{RefundOutcome, RefundRequest};

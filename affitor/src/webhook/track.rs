@@ -455,7 +455,7 @@ impl ProviderEvent {
 
     /// Sends the sale or the refund.
     async fn send(&self, event: &Event, client: &Client) -> Tracked {
-        match client.send_event_for_outcome(event).await {
+        match client.send_event(event).await {
             Ok(Outcome::Sale(outcome)) => Tracked::Sale(outcome),
             Ok(Outcome::Refund(outcome)) => Tracked::Refund(outcome),
             Ok(other) => Tracked::Failed(

@@ -19,10 +19,12 @@ pub(crate) async fn open_outbox(
         Ok(location) if !location.trim().is_empty() => location,
         _ => return Ok(None),
     };
-    // The error names the location (its password left out) and what to check; its causes
+    // The attribution journal on, so that `affitor explain` can say why a sale was credited
+    // or not. The error names the location (its password left out) and what to check; its causes
     // say what the database or the system answered.
     let outbox = Outbox::builder(affitor.clone())
         .relay_client(relay_client()?)
+        .journal(affitor_outbox::journal::DEFAULT_RETENTION)
         .open(location.trim())
         .await
         .map_err(|error| SetupError(format!("{OUTBOX_VARIABLE}: {}", ErrorReport::new(&error))))?;

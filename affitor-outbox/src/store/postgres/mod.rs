@@ -20,6 +20,7 @@
 mod backlog;
 mod claims;
 mod facts;
+mod journal;
 mod purge;
 pub(crate) mod schema;
 pub(crate) mod tls;

@@ -41,9 +41,10 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The version this outbox needs: the last.
 const REQUIRED: &Migration = &POSTGRES[POSTGRES.len() - 1];
 
-const TABLE_NAMES: [&str; 3] = [
+const TABLE_NAMES: [&str; 4] = [
     "affitor_outbox",
     "affitor_outbox_facts",
+    "affitor_outbox_journal",
     "affitor_outbox_schema",
 ];
 

@@ -213,6 +213,8 @@ impl WriterConnection {
         let inserted = insert_rows(connection, tables, rows, lease).await?;
         super::facts::keep(connection, tables, &facts).await?;
         super::facts::wake_refunds(connection, tables, &sales).await?;
+        let journal: Vec<_> = rows.iter().filter_map(|row| row.journal.as_ref()).collect();
+        super::journal::write(connection, tables, &journal).await?;
         sqlx::raw_sql("COMMIT").execute(connection).await?;
         Ok(inserted)
     }

@@ -24,6 +24,7 @@
 mod backlog;
 mod claims;
 mod facts;
+mod journal;
 mod purge;
 mod schema;
 mod writer;

@@ -42,6 +42,30 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     value TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    endpoint TEXT NOT NULL,
+    step TEXT NOT NULL,
+    customer_key TEXT,
+    click_id TEXT,
+    transaction_id TEXT,
+    amount INTEGER,
+    currency TEXT,
+    detail TEXT,
+    sale_id INTEGER,
+    commission_id INTEGER,
+    click_age_days INTEGER,
+    window_days INTEGER,
+    next_attempt_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer
+    ON affitor_outbox_journal (customer_key) WHERE customer_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_transaction
+    ON affitor_outbox_journal (transaction_id) WHERE transaction_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_click
+    ON affitor_outbox_journal (click_id) WHERE click_id IS NOT NULL;
 ";
 
 /// The settings of every connection to the file: WAL; `NORMAL` syncs (a batch with money in it

@@ -255,6 +255,11 @@ impl SqliteWriter {
         for row in rows.iter().filter(|row| !row.facts.is_empty()) {
             super::facts::keep(&transaction, &row.facts, now)?;
         }
+        // The journal's entries of the rows (when it is on): in their transaction.
+        super::journal::write(
+            &transaction,
+            rows.iter().filter_map(|row| row.journal.as_ref()),
+        )?;
         let sales = rows
             .iter()
             .filter(|row| row.endpoint == "sale")

@@ -1,4 +1,4 @@
-//! The fault figures of the signup examples on a durable outbox (issue 50): a full disk, a
+//! The fault figures of the signup examples on a durable outbox: a full disk, a
 //! silent Postgres, and a pooler restarted mid-load, each under closed-loop signups.
 //!
 //! ```sh
@@ -22,7 +22,7 @@
 //! before, during and after the fault, the leads acknowledged (a 2xx) and those the stand-in
 //! received, and the time from the store's return until the outbox kept nothing new in memory
 //! only (nothing spilled, nothing more spilled or fallen back to the client's memory queue).
-//! It exits 1 when a bar of issue 50's Done-when is missed: a failed signup, a wait over the
+//! It exits 1 when a bar is missed: a failed signup, a wait over the
 //! enqueue timeout plus 0.5 s, an acknowledged lead not received, or more than 5 s to go back
 //! to the store.
 //!

@@ -1,4 +1,4 @@
-//! What a run measured, the bars of issue 50's Done-when, and the printout.
+//! What a run measured, the bars it must meet, and the printout.
 
 use std::fmt;
 use std::time::Duration;
@@ -129,7 +129,7 @@ impl Report {
         line.trim_end().to_owned()
     }
 
-    /// The bars of issue 50's Done-when this run missed, each said in a line.
+    /// The bars this run missed, each said in a line.
     pub(crate) fn missed(&self) -> Vec<String> {
         let mut missed = Vec::new();
         let all = Phase::of(self.signups.iter());

@@ -127,13 +127,14 @@ impl Bench {
                 .api_key(mock.api_key())
                 .build()?;
             let outbox = match variant {
-                Variant::Outbox | Variant::OutboxStore => {
-                    let relay = variant == Variant::Outbox;
+                Variant::Outbox | Variant::OutboxStore | Variant::OutboxJournal => {
+                    let relay = variant != Variant::OutboxStore;
                     Some(
                         open_outbox(
                             &outbox_path,
                             affitor.clone(),
                             relay,
+                            variant == Variant::OutboxJournal,
                             self.options.relay_in_flight,
                         )
                         .await?,
@@ -191,7 +192,11 @@ impl Bench {
         })();
         let stats = matches!(
             variant,
-            Variant::On | Variant::Attacked | Variant::Outbox | Variant::OutboxStore
+            Variant::On
+                | Variant::Attacked
+                | Variant::Outbox
+                | Variant::OutboxStore
+                | Variant::OutboxJournal
         )
         .then(|| affitor.delivery_stats());
         let outbox_stats = outbox.as_ref().map(Outbox::stats);
@@ -239,9 +244,13 @@ async fn open_outbox(
     path: &std::path::Path,
     affitor: Client,
     relay: bool,
+    journal: bool,
     in_flight: Option<usize>,
 ) -> Result<Outbox, BoxError> {
     let mut outbox = Outbox::builder(affitor).relay(relay);
+    if journal {
+        outbox = outbox.journal(affitor_outbox::journal::DEFAULT_RETENTION);
+    }
     if let Some(in_flight) = in_flight {
         outbox = outbox.max_in_flight(in_flight);
     }

@@ -48,6 +48,9 @@ pub(crate) enum Variant {
     /// [`Outbox`](Self::Outbox) with the relay off: the lead written before the answer and
     /// kept, never delivered; what the store alone takes.
     OutboxStore,
+    /// [`Outbox`](Self::Outbox) with the attribution journal on
+    /// (`OutboxBuilder::journal`): what the journal costs a signup.
+    OutboxJournal,
     /// What a user would write instead of this library, in axum whatever the framework: the
     /// click id read from the JSON body, and one spawned task per lead posting it with reqwest.
     Hand,
@@ -65,6 +68,7 @@ impl Variant {
             "on" => Self::On,
             "outbox" => Self::Outbox,
             "outbox-store" => Self::OutboxStore,
+            "outbox-journal" => Self::OutboxJournal,
             "hand" => Self::Hand,
             "attacked" => Self::Attacked,
             "off-attacked" => Self::OffAttacked,
@@ -80,6 +84,7 @@ impl fmt::Display for Variant {
             Self::On => "ON",
             Self::Outbox => "OUTBOX",
             Self::OutboxStore => "STORE",
+            Self::OutboxJournal => "JOURNAL",
             Self::Hand => "HAND",
             Self::Attacked => "ATTACKED",
             Self::OffAttacked => "OFF+ATTACK",
@@ -249,7 +254,7 @@ impl Options {
 
 pub(crate) const USAGE: &str = "usage: load [--duration SECS] [--warmup SECS] [--drain SECS] [--connections N] \
      [--threads N] [--pairs N] [--framework axum|actix]... [--stand-in prompt|slow]... \
-     [--variants hand,on,outbox,outbox-store,off,attacked,off-attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
+     [--variants hand,on,outbox,outbox-store,outbox-journal,off,attacked,off-attacked] [--hostile] [--attack cookies,chunks,unread,flood] \
      [--click-id-in body|cookie] [--relay-in-flight N]";
 
 pub(crate) fn number<T: std::str::FromStr>(flag: &str, value: String) -> Result<T, BoxError> {

@@ -22,9 +22,11 @@ impl Server {
         match (framework, variant) {
             (_, Variant::Hand) | (Framework::Axum, _) => {
                 let router = match variant {
-                    Variant::On | Variant::Attacked | Variant::Outbox | Variant::OutboxStore => {
-                        axum_signup::app(config)
-                    }
+                    Variant::On
+                    | Variant::Attacked
+                    | Variant::Outbox
+                    | Variant::OutboxStore
+                    | Variant::OutboxJournal => axum_signup::app(config),
                     Variant::Off | Variant::OffAttacked => axum_baseline(),
                     Variant::Hand => hand_rolled(hand),
                 };

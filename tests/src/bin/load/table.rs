@@ -232,6 +232,7 @@ fn print_ratios(cases: &[Case]) {
         (Variant::Outbox, Variant::Hand),
         (Variant::Outbox, Variant::On),
         (Variant::OutboxStore, Variant::On),
+        (Variant::OutboxJournal, Variant::Outbox),
         (Variant::On, Variant::Off),
     ];
     let mut header_printed = false;

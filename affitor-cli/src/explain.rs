@@ -1,0 +1,198 @@
+//! `affitor explain --customer KEY | --transaction ID | --click ID`: the attribution journal of
+//! the outbox at `AFFITOR_OUTBOX`, told as a timeline and a verdict in words
+//! (`Outbox::explain`). Exit 0 when the sale is credited, 1 otherwise.
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use affitor::ErrorReport;
+use affitor_outbox::journal::{Explanation, JournalEntry, NotCredited, Step, Subject, Verdict};
+use clap::{ArgGroup, Args};
+use serde_json::{Value, json};
+
+use crate::outbox::{Failure, open};
+use crate::output::{Output, Status, printable};
+
+/// `affitor explain`'s arguments: one subject.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("subject").required(true)))]
+pub(crate) struct ExplainArgs {
+    /// A customer key, as the app sent its lead and sale.
+    #[arg(long, group = "subject", value_name = "KEY")]
+    customer: Option<String>,
+    /// A sale's transaction id (its refunds show under it).
+    #[arg(long, group = "subject", value_name = "ID")]
+    transaction: Option<String>,
+    /// A click id, as a lead or a sale carried it.
+    #[arg(long, group = "subject", value_name = "ID")]
+    click: Option<String>,
+}
+
+/// Runs `affitor explain`.
+pub(crate) async fn run(out: Output, args: ExplainArgs) -> ExitCode {
+    let subject = match (args.customer, args.transaction, args.click) {
+        (Some(key), ..) => Subject::Customer(key),
+        (None, Some(id), _) => Subject::Transaction(id),
+        (None, None, Some(id)) => Subject::Click(id),
+        // clap's group requires one.
+        (None, None, None) => return ExitCode::from(2),
+    };
+    explain(out, subject)
+        .await
+        .unwrap_or_else(|failure| failure.print(out, "explain"))
+}
+
+async fn explain(out: Output, subject: Subject) -> Result<ExitCode, Failure> {
+    let Some(outbox) = open().await? else {
+        return Err(Failure::new(
+            "no outbox at AFFITOR_OUTBOX yet: the app creates it at its first start",
+        ));
+    };
+    let explained = outbox.explain(subject.clone()).await;
+    outbox.shutdown(Duration::ZERO).await;
+    let explained = explained.map_err(|error| Failure::new(ErrorReport::new(&error)))?;
+    print(out, &subject, &explained);
+    Ok(if explained.verdict.is_credited() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print(out: Output, subject: &Subject, explained: &Explanation) {
+    let (kind, key) = match subject {
+        Subject::Customer(key) => ("customer", key),
+        Subject::Transaction(id) => ("transaction", id),
+        Subject::Click(id) => ("click", id),
+        _ => ("subject", &String::new()),
+    };
+    out.heading(&format!("{kind} {key}"));
+    if explained.entries.is_empty() {
+        out.line("  nothing in the journal (is OutboxBuilder::journal on in the app?)");
+    }
+    for entry in &explained.entries {
+        out.line(format_args!("  {}", printable(&describe(entry))));
+    }
+    let status = if explained.verdict.is_credited() {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    out.status(status, "verdict", &explained.verdict.to_string());
+    out.document(&json!({
+        "command": "explain",
+        "ok": explained.verdict.is_credited(),
+        kind: key,
+        "verdict": verdict_json(&explained.verdict),
+        "timeline": explained.entries.iter().map(entry_json).collect::<Vec<_>>(),
+    }));
+}
+
+/// `12:00:03 sale in_1 (customer cust_1, click cust_ab): recorded, sale 7, commission 9`.
+fn describe(entry: &JournalEntry) -> String {
+    let mut keys = Vec::new();
+    if let Some(id) = &entry.transaction_id {
+        keys.push(id.clone());
+    }
+    if let Some(key) = &entry.customer_key {
+        keys.push(format!("customer {key}"));
+    }
+    if let Some(id) = &entry.click_id {
+        keys.push(format!("click {id}"));
+    }
+    format!(
+        "{} {} {}: {}",
+        unix_seconds(entry.at),
+        entry.endpoint,
+        keys.join(", "),
+        step_text(&entry.step)
+    )
+}
+
+fn step_text(step: &Step) -> String {
+    let id = |id: &Option<u64>| id.map_or_else(|| "?".to_owned(), |id| id.to_string());
+    match step {
+        Step::Stored { amount, currency } => match amount {
+            Some(amount) => format!(
+                "stored, {amount} {}",
+                currency.as_deref().unwrap_or("(minor units)")
+            ),
+            None => "stored".to_owned(),
+        },
+        Step::Recorded {
+            sale_id,
+            commission_id,
+        } => format!(
+            "recorded: sale {}, commission {}",
+            id(sale_id),
+            id(commission_id)
+        ),
+        Step::AlreadyRecorded => "already recorded".to_owned(),
+        Step::NotAttributed { .. } | Step::DeadLetter(_) | Step::Refused(_) => {
+            Verdict::NotCredited(not_credited(step)).to_string()
+        }
+        Step::Answered(answer) => format!("answered: {answer}"),
+        Step::Retrying {
+            error,
+            next_attempt,
+        } => format!(
+            "not delivered yet, next attempt at {}: {error}",
+            unix_seconds(*next_attempt)
+        ),
+        _ => format!("{step:?}"),
+    }
+}
+
+fn not_credited(step: &Step) -> NotCredited {
+    match step {
+        Step::NotAttributed {
+            reason,
+            click_age_days,
+            window_days,
+        } => NotCredited::NotAttributed {
+            reason: reason.clone(),
+            click_age_days: *click_age_days,
+            window_days: *window_days,
+        },
+        Step::Refused(why) => NotCredited::Refused(why.clone()),
+        Step::DeadLetter(why) => NotCredited::DeadLetter(why.clone()),
+        _ => NotCredited::NoSale,
+    }
+}
+
+/// A time as Unix seconds, `@1796000000`: the journal's clock, for any time zone.
+fn unix_seconds(at: SystemTime) -> String {
+    format!(
+        "@{}",
+        at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    )
+}
+
+fn verdict_json(verdict: &Verdict) -> Value {
+    let text = verdict.to_string();
+    match verdict {
+        Verdict::Credited {
+            sale_id,
+            commission_id,
+        } => json!({ "credited": true, "text": text, "sale_id": sale_id,
+            "commission_id": commission_id }),
+        Verdict::NotCredited(NotCredited::NotAttributed {
+            reason,
+            click_age_days,
+            window_days,
+        }) => json!({ "credited": false, "text": text, "reason": reason,
+            "click_age_days": click_age_days, "window_days": window_days }),
+        _ => json!({ "credited": false, "text": text }),
+    }
+}
+
+fn entry_json(entry: &JournalEntry) -> Value {
+    json!({
+        "at": entry.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+        "endpoint": entry.endpoint,
+        "customer_key": entry.customer_key,
+        "click_id": entry.click_id,
+        "transaction_id": entry.transaction_id,
+        "step": step_text(&entry.step),
+    })
+}

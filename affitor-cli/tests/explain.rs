@@ -1,0 +1,202 @@
+//! `affitor explain` run as a person runs it, against an app's outbox with its attribution
+//! journal on (a SQLite file; a Postgres schema when `AFFITOR_TEST_POSTGRES` is set), whose
+//! relay sends to the local stand-in of the API: a sale credited with its ids and its refund
+//! under it, a sale whose click was older than the window with both ages, and a dead letter
+//! with its reason.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap.
+
+mod support;
+
+use std::time::Duration;
+
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, MockServer, poll_until, quick_retries};
+use affitor_outbox::{Outbox, journal};
+use support::{PostgresSchema, affitor, document, stdout};
+
+const A_WHILE: Duration = Duration::from_secs(30);
+
+async fn each_sale_is_explained(location: &str) {
+    let mock = MockServer::start().await.unwrap();
+    let client = mock
+        .client_builder()
+        .retry(quick_retries())
+        .build()
+        .unwrap();
+    let app = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .max_attempts(1)
+        .journal(journal::DEFAULT_RETENTION)
+        .open(location)
+        .await
+        .unwrap();
+    let click = mock.click("partner");
+    app.enqueue(client.lead("cust_1").click_id(click.clone()))
+        .await;
+    app.enqueue(
+        client
+            .sale("in_1", 4900)
+            .customer_key("cust_1")
+            .click_id(click),
+    )
+    .await;
+    app.enqueue(client.refund("in_1")).await;
+    let stale = mock.click_at("partner", 61);
+    app.enqueue(
+        client
+            .sale("in_2", 100)
+            .customer_key("cust_2")
+            .click_id(stale),
+    )
+    .await;
+    poll_until(A_WHILE, async || {
+        (app.waiting().await.unwrap() == 0).then_some(())
+    })
+    .await
+    .expect("every event is delivered");
+    let env = [("AFFITOR_OUTBOX", location)];
+
+    let credited = affitor(&["explain", "--transaction", "in_1"], &env).await;
+    assert!(credited.status.success(), "{credited:?}");
+    let text = stdout(&credited);
+    assert!(text.contains("credited: sale "), "{text}");
+    assert!(
+        text.contains("refund in_1: answered"),
+        "the refund under its sale: {text}"
+    );
+    assert!(
+        text.contains("lead customer cust_1"),
+        "the lead and its click: {text}"
+    );
+
+    let expired = affitor(&["explain", "--customer", "cust_2", "--json"], &env).await;
+    assert_eq!(expired.status.code(), Some(1), "{expired:?}");
+    let verdict = &document(&expired)["verdict"];
+    assert_eq!(verdict["credited"], false, "{verdict}");
+    assert_eq!(
+        (&verdict["click_age_days"], &verdict["window_days"]),
+        (&61.into(), &60.into())
+    );
+    let text = stdout(&affitor(&["explain", "--customer", "cust_2"], &env).await);
+    assert!(
+        text.contains("61 days old against a window of 60 days"),
+        "{text}"
+    );
+
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    app.enqueue(client.sale("in_dead", 100).click_id(mock.click("partner")))
+        .await;
+    poll_until(A_WHILE, async || {
+        (app.backlog().await.unwrap().dead == 1).then_some(())
+    })
+    .await
+    .expect("the sale becomes a dead letter");
+    let dead = affitor(&["explain", "--transaction", "in_dead"], &env).await;
+    assert_eq!(dead.status.code(), Some(1), "{dead:?}");
+    assert!(
+        stdout(&dead).contains("not credited: a dead letter: "),
+        "{dead:?}"
+    );
+    app.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sale_is_explained_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("affitor-cli-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    each_sale_is_explained(&path).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), in a schema of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sale_is_explained_on_postgres() {
+    let Some(schema) = PostgresSchema::create("cli_explain").await else {
+        return;
+    };
+    each_sale_is_explained(&schema.location).await;
+    schema.drop_all().await;
+}
+
+/// A subject is required, and one only.
+#[tokio::test]
+async fn explain_needs_one_subject() {
+    let run = affitor(&["explain"], &[]).await;
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    let run = affitor(&["explain", "--customer", "a", "--click", "b"], &[]).await;
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+}
+
+/// The checkout example on an outbox with its journal on: a Stripe sale through a partner's
+/// click is explained as credited with its ids, its refund under it; a sale whose click is
+/// older than the program's window, as not credited with both ages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkout_examples_sales_are_explained() {
+    use example_support::{AppConfig, PaymentWebhooks};
+
+    let mock = MockServer::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("affitor-cli-checkout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    let outbox = Outbox::builder(mock.client())
+        .poll_interval(Duration::from_millis(50))
+        .journal(journal::DEFAULT_RETENTION)
+        .open(&path)
+        .await
+        .unwrap();
+    let config = AppConfig::new(
+        mock.client(),
+        mock.program_id().to_string(),
+        Some(outbox.clone()),
+    );
+    let app = axum_checkout::app(config, PaymentWebhooks::demo());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/stripe", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let trigger = async |event: &str, click_id: &str, customer_key: &str| {
+        let secret = "whsec_affitor_rs_demo_only";
+        let args = [
+            "trigger",
+            "stripe",
+            event,
+            "--live",
+            "--to",
+            &url,
+            "--secret",
+            secret,
+            "--click-id",
+            click_id,
+            "--customer-key",
+            customer_key,
+        ];
+        let run = affitor(&args, &[]).await;
+        assert!(run.status.success(), "{run:?}");
+    };
+    let fresh = mock.click("partner");
+    trigger("sale", fresh.as_str(), "user_fresh").await;
+    trigger("refund", fresh.as_str(), "user_fresh").await;
+    trigger("sale", mock.click_at("partner", 61).as_str(), "user_stale").await;
+    poll_until(A_WHILE, async || {
+        (outbox.waiting().await.unwrap() == 0).then_some(())
+    })
+    .await
+    .expect("the sales and the refund are delivered");
+    let env = [("AFFITOR_OUTBOX", path.as_str())];
+
+    let credited = affitor(&["explain", "--customer", "user_fresh"], &env).await;
+    assert!(credited.status.success(), "{credited:?}");
+    let text = stdout(&credited);
+    assert!(text.contains("credited: sale "), "{text}");
+    assert!(text.contains(": answered: reversed"), "{text}");
+    let stale = affitor(&["explain", "--customer", "user_stale"], &env).await;
+    assert_eq!(stale.status.code(), Some(1), "{stale:?}");
+    let text = stdout(&stale);
+    assert!(
+        text.contains("61 days old against a window of 60 days"),
+        "{text}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,119 @@
+//! The attribution journal ([`OutboxBuilder::journal`](crate::OutboxBuilder::journal)): each
+//! lead, sale and refund the outbox stores, and each answer the relay gets for it, kept in
+//! `affitor_outbox_journal` for the retention, and read back by [`Outbox::explain`] as a
+//! timeline and a [`Verdict`].
+//!
+//! An event's entry is written in its row's transaction, an answer's by the relay as it settles
+//! the row: the journal adds no round trip to a request. It keeps no email, address or user
+//! agent: keys, ids, amounts and the API's answers, as they were sent and answered.
+
+mod entry;
+mod verdict;
+
+pub(crate) use entry::Columns;
+#[cfg(feature = "postgres")]
+pub(crate) use entry::ColumnsRow;
+pub use entry::{JournalEntry, Step};
+pub use verdict::{Explanation, NotCredited, Verdict};
+
+use std::time::Duration;
+
+use crate::{Outbox, OutboxError};
+
+/// How long the journal keeps an entry by default: 90 days, a quarter's questions.
+///
+/// ```
+/// # fn run(client: affitor::Client) {
+/// use affitor_outbox::journal;
+///
+/// let builder = affitor_outbox::Outbox::builder(client).journal(journal::DEFAULT_RETENTION);
+/// # }
+/// ```
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// Whose story [`Outbox::explain`] tells: a customer's, a transaction's, or a click id's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Subject {
+    /// The customer key leads and sales were sent with.
+    Customer(String),
+    /// A sale's transaction id (its refunds name it too).
+    Transaction(String),
+    /// A click id, as a lead or a sale carried it.
+    Click(String),
+}
+
+/// The keys a search of the journal follows: each entry found brings its own keys in.
+#[derive(Debug, Default)]
+pub(crate) struct Keys {
+    pub(crate) customers: Vec<String>,
+    pub(crate) transactions: Vec<String>,
+    pub(crate) clicks: Vec<String>,
+}
+
+impl Keys {
+    /// Adds the keys `entry` names; whether one was new.
+    fn add(&mut self, entry: &JournalEntry) -> bool {
+        let mut grew = false;
+        for (keys, key) in [
+            (&mut self.customers, &entry.customer_key),
+            (&mut self.transactions, &entry.transaction_id),
+            (&mut self.clicks, &entry.click_id),
+        ] {
+            if let Some(key) = key
+                && !keys.contains(key)
+            {
+                keys.push(key.clone());
+                grew = true;
+            }
+        }
+        grew
+    }
+}
+
+impl Outbox {
+    /// What the journal holds of `subject`, in the order it happened, and the verdict: credited,
+    /// not credited and why, or still on its way. The search follows the keys it finds (a
+    /// customer's sale brings in its refunds; a transaction, its customer's lead and click id).
+    ///
+    /// # Errors
+    ///
+    /// The store's error, when it cannot be read.
+    ///
+    /// ```no_run
+    /// # async fn run(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+    /// use affitor_outbox::journal::{Subject, Verdict};
+    ///
+    /// let explained = outbox.explain(Subject::Transaction("pi_1".into())).await?;
+    /// if let Verdict::NotCredited(why) = &explained.verdict {
+    ///     println!("pi_1 earned no commission: {why}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn explain(&self, subject: Subject) -> Result<Explanation, OutboxError> {
+        let mut keys = Keys::default();
+        match subject {
+            Subject::Customer(key) => keys.customers.push(key),
+            Subject::Transaction(id) => keys.transactions.push(id),
+            Subject::Click(id) => keys.clicks.push(id),
+        }
+        let mut entries = Vec::new();
+        // Three rounds reach a click id's customer's sale's refunds.
+        for _ in 0..3 {
+            entries = self
+                .store()
+                .journal(&keys)
+                .await
+                .map_err(OutboxError::from)?;
+            let mut grew = false;
+            for entry in &entries {
+                grew |= keys.add(entry);
+            }
+            if !grew {
+                break;
+            }
+        }
+        Ok(Explanation::of(entries))
+    }
+}

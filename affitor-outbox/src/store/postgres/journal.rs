@@ -1,0 +1,109 @@
+//! The attribution journal's rows: written in a batch's transaction or by the relay, found by
+//! their keys, and purged past their retention.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::PgConnection;
+
+use super::PostgresStore;
+use super::schema::Tables;
+use crate::journal::{Columns, ColumnsRow, JournalEntry, Keys};
+use crate::store::millis;
+
+/// Entries written together, as fourteen arrays of one length.
+const INSERT: &str = "
+INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
+    amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
+    next_attempt_at)
+SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[],
+    $14::int8[])";
+
+/// Writes `entries` on `connection`, in the caller's transaction: one statement.
+pub(super) async fn write(
+    connection: &mut PgConnection,
+    tables: &Tables,
+    entries: &[&JournalEntry],
+) -> sqlx::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<ColumnsRow> = entries
+        .iter()
+        .map(|entry| Columns::from(*entry).0)
+        .collect();
+    macro_rules! column {
+        ($n:tt) => {
+            rows.iter().map(|row| row.$n.clone()).collect::<Vec<_>>()
+        };
+    }
+    sqlx::query(tables.qualify(INSERT))
+        .persistent(false)
+        .bind(column!(0))
+        .bind(column!(1))
+        .bind(column!(2))
+        .bind(column!(3))
+        .bind(column!(4))
+        .bind(column!(5))
+        .bind(column!(6))
+        .bind(column!(7))
+        .bind(column!(8))
+        .bind(column!(9))
+        .bind(column!(10))
+        .bind(column!(11))
+        .bind(column!(12))
+        .bind(column!(13))
+        .execute(connection)
+        .await
+        .map(drop)
+}
+
+impl PostgresStore {
+    /// Writes `entries` in a transaction of their own.
+    pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> sqlx::Result<()> {
+        let tables = self.tables.clone();
+        self.within(async move |connection| {
+            let mut transaction = sqlx::Connection::begin(connection).await?;
+            let entries: Vec<&JournalEntry> = entries.iter().collect();
+            write(&mut transaction, &tables, &entries).await?;
+            transaction.commit().await
+        })
+        .await
+    }
+
+    /// The entries naming any of `keys`, oldest first (at most 1,000).
+    pub(crate) async fn journal(&self, keys: &Keys) -> sqlx::Result<Vec<JournalEntry>> {
+        let rows: Vec<ColumnsRow> = self
+            .fetch_all(
+                self.query_as(
+                    "SELECT at, endpoint, step, customer_key, click_id, transaction_id, amount,
+                        currency, detail, sale_id, commission_id, click_age_days, window_days,
+                        next_attempt_at
+                     FROM affitor_outbox_journal
+                     WHERE customer_key = ANY($1) OR transaction_id = ANY($2)
+                        OR click_id = ANY($3)
+                     ORDER BY id LIMIT 1000",
+                )
+                .bind(&keys.customers)
+                .bind(&keys.transactions)
+                .bind(&keys.clicks),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| Columns(row).entry())
+            .collect())
+    }
+
+    /// Deletes the entries written at least `older_than` ago; how many.
+    pub(crate) async fn purge_journal(&self, older_than: Duration) -> sqlx::Result<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, millis);
+        self.execute(
+            self.query("DELETE FROM affitor_outbox_journal WHERE at <= $1")
+                .bind(now.saturating_sub(millis(older_than))),
+        )
+        .await
+    }
+}

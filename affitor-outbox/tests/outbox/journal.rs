@@ -1,0 +1,151 @@
+//! The attribution journal through the public API, on a SQLite file and on Postgres: what
+//! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
+//! letter, and an outbox without a journal.
+
+use std::time::Duration;
+
+use affitor::client::Endpoint;
+use affitor_mock::Fault;
+use affitor_outbox::Outbox;
+use affitor_outbox::journal::{self, NotCredited, Step, Subject, Verdict};
+
+use crate::support::{Store, on_each_store, stand_in, wait_until};
+
+const A_WHILE: Duration = Duration::from_secs(30);
+
+async fn a_sale_is_explained_from_its_click_to_its_refund(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(
+            Outbox::builder(client.clone())
+                .poll_interval(Duration::from_millis(50))
+                .max_attempts(1)
+                .journal(journal::DEFAULT_RETENTION),
+        )
+        .await;
+    let click = mock.click("partner");
+    outbox
+        .enqueue(client.lead("cust_1").click_id(click.clone()))
+        .await;
+    outbox
+        .enqueue(
+            client
+                .sale("in_1", 4900)
+                .customer_key("cust_1")
+                .click_id(click.clone()),
+        )
+        .await;
+    outbox.enqueue(client.refund("in_1")).await;
+    let stale = mock.click_at("partner", 61);
+    outbox
+        .enqueue(
+            client
+                .sale("in_2", 100)
+                .customer_key("cust_2")
+                .click_id(stale),
+        )
+        .await;
+    wait_until("every row to be delivered", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+
+    let credited = outbox
+        .explain(Subject::Click(click.as_str().to_owned()))
+        .await
+        .expect("the journal reads");
+    assert!(credited.verdict.is_credited(), "{credited:?}");
+    assert!(matches!(
+        credited.verdict,
+        Verdict::Credited {
+            sale_id: Some(_),
+            commission_id: Some(_)
+        }
+    ));
+    let steps: Vec<(&str, &Step)> = credited
+        .entries
+        .iter()
+        .map(|entry| (entry.endpoint.as_str(), &entry.step))
+        .collect();
+    assert!(steps.contains(&(
+        "sale",
+        &Step::Stored {
+            amount: Some(4900),
+            currency: None
+        }
+    )));
+    assert!(
+        steps.iter().any(|(endpoint, _)| *endpoint == "lead"),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|(endpoint, step)| *endpoint == "refund" && matches!(step, Step::Answered(_))),
+        "the refund shows under its sale: {steps:?}"
+    );
+
+    let expired = outbox
+        .explain(Subject::Customer("cust_2".into()))
+        .await
+        .expect("the journal reads");
+    assert_eq!(
+        expired.verdict,
+        Verdict::NotCredited(NotCredited::NotAttributed {
+            reason: "attribution_window_expired".into(),
+            click_age_days: Some(61),
+            window_days: Some(60),
+        })
+    );
+    assert!(
+        expired
+            .verdict
+            .to_string()
+            .contains("61 days old against a window of 60")
+    );
+
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox
+        .enqueue(client.sale("in_3", 100).click_id(mock.click("partner")))
+        .await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    let dead = outbox
+        .explain(Subject::Transaction("in_3".into()))
+        .await
+        .expect("the journal reads");
+    assert!(
+        matches!(
+            dead.verdict,
+            Verdict::NotCredited(NotCredited::DeadLetter(_))
+        ),
+        "{dead:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_sale_is_explained_from_its_click_to_its_refund);
+
+/// Without `journal`, nothing is written: the journal knows no sale.
+async fn an_outbox_without_a_journal_keeps_none(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(Outbox::builder(client.clone()).poll_interval(Duration::from_millis(50)))
+        .await;
+    outbox
+        .enqueue(client.sale("in_1", 100).click_id(mock.click("partner")))
+        .await;
+    wait_until("the row to be delivered", A_WHILE, async || {
+        mock.sales().len() == 1
+    })
+    .await;
+    let explained = outbox
+        .explain(Subject::Transaction("in_1".into()))
+        .await
+        .expect("the journal reads");
+    assert!(explained.entries.is_empty(), "{explained:?}");
+    assert_eq!(explained.verdict, Verdict::NotCredited(NotCredited::NoSale));
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(an_outbox_without_a_journal_keeps_none);
