@@ -64,7 +64,6 @@ pub use self::delivery::{
     Backend, DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason,
 };
 pub use self::error::{Error, ErrorKind};
-#[cfg(feature = "webhook")]
 pub use self::event::{Event, IntoEvent, Outcome};
 pub use self::lead::{LeadOutcome, LeadRequest};
 use self::readiness::{ReadinessRequest, VerificationRequest};
