@@ -77,9 +77,13 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     commission_id BIGINT,
     click_age_days BIGINT,
     window_days BIGINT,
-    next_attempt_at BIGINT
+    next_attempt_at BIGINT,
+    -- The outbox row of the event an entry tells of: an answer to it holds no keys of its own.
+    event_id BIGINT
 );
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event
+    ON affitor_outbox_journal (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer
     ON affitor_outbox_journal (customer_key) WHERE customer_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_transaction

@@ -141,7 +141,8 @@ impl Step {
 
 /// The columns of a stored entry, after its id: `at` (Unix ms), endpoint, step, customer key,
 /// click id, transaction id, amount, currency, detail (a reason, an error, an answer),
-/// sale id, commission id, click age, window, next attempt (Unix ms).
+/// sale id, commission id, click age, window, next attempt (Unix ms), and the outbox row of
+/// the event it tells of (`event_id`; none for an entry without a row).
 pub(crate) type ColumnsRow = (
     i64,
     String,
@@ -152,6 +153,7 @@ pub(crate) type ColumnsRow = (
     Option<i64>,
     Option<String>,
     Option<String>,
+    Option<i64>,
     Option<i64>,
     Option<i64>,
     Option<i64>,
@@ -183,8 +185,14 @@ fn int(value: Option<u64>) -> Option<i64> {
     value.and_then(|value| i64::try_from(value).ok())
 }
 
-impl From<&JournalEntry> for Columns {
-    fn from(entry: &JournalEntry) -> Self {
+impl Columns {
+    /// `entry` in its stored form, telling of the event of outbox row `row` when it has one.
+    ///
+    /// An answer to a row's event is written without the event's keys: its row's stored entry
+    /// holds them, and a read finds it through `event_id` (an answer is then an append to
+    /// the table and to one index by `event_id`, whose new values are its largest, rather than
+    /// an insert into each key's index).
+    pub(crate) fn of(entry: &JournalEntry, row: Option<i64>) -> Self {
         let (mut amount, mut currency, mut detail, mut ids, mut ages, mut next) =
             (None, None, None, (None, None), (None, None), None);
         let step = match &entry.step {
@@ -232,13 +240,15 @@ impl From<&JournalEntry> for Columns {
                 "dead_letter"
             }
         };
+        let keyed = row.is_none() || step == "stored";
+        let key = |key: &Option<String>| key.clone().filter(|_| keyed);
         Self((
             millis(entry.at),
             entry.endpoint.clone(),
             step.to_owned(),
-            entry.customer_key.clone(),
-            entry.click_id.clone(),
-            entry.transaction_id.clone(),
+            key(&entry.customer_key),
+            key(&entry.click_id),
+            key(&entry.transaction_id),
             amount,
             currency,
             detail,
@@ -247,11 +257,10 @@ impl From<&JournalEntry> for Columns {
             ages.0,
             ages.1,
             next,
+            row,
         ))
     }
-}
 
-impl Columns {
     /// The entry back; `None` for a step this version does not know.
     pub(crate) fn entry(self) -> Option<JournalEntry> {
         let (at, endpoint, step, customer_key, click_id, transaction_id) =

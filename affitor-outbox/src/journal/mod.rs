@@ -43,6 +43,14 @@ pub enum Subject {
     Click(String),
 }
 
+/// The entry of an answer the relay got, and the outbox row whose event it answers: written
+/// with the row's settling.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) row: i64,
+    pub(crate) entry: JournalEntry,
+}
+
 /// The keys a search of the journal follows: each entry found brings its own keys in.
 #[derive(Debug, Default)]
 pub(crate) struct Keys {

@@ -263,16 +263,11 @@ impl Run {
     /// delete goes again when its lease ends (a sale's repeat is answered 409, and counts as
     /// done).
     async fn delete(&mut self, activity: Activity) {
-        // The journal's entries of those answers: one write per delete, not one
-        // per row, before it: a row gone from the store has its answer in the journal.
+        // The journal's entries of those answers go in the delete's transaction: a row gone
+        // from the store has its answer in the journal.
         let answers = self.settler.take_answers();
-        if !answers.is_empty()
-            && let Err(error) = self.inner.store.write_journal(answers).await
-        {
-            tracing::debug!(error = %error, "Affitor outbox: journal entries were not written");
-        }
-        if !self.done.is_empty() {
-            if let Err(error) = self.inner.store.complete(&self.done).await {
+        if !self.done.is_empty() || !answers.is_empty() {
+            if let Err(error) = self.inner.store.complete(&self.done, answers).await {
                 tracing::warn!(
                     rows = self.done.len(),
                     error = %error,

@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 
 use super::sends::Sends;
 use crate::config::Config;
-use crate::journal::{JournalEntry, Step};
+use crate::journal::{Answer, JournalEntry, Step};
 use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
@@ -41,7 +41,7 @@ pub(super) struct Settler {
     owner: Arc<str>,
     sends: Sends,
     /// The journal's entries of the answers of rows done with, written with their deletes.
-    answers: std::sync::Mutex<Vec<JournalEntry>>,
+    answers: std::sync::Mutex<Vec<Answer>>,
 }
 
 impl Settler {
@@ -55,7 +55,7 @@ impl Settler {
     }
 
     /// The journal's entries of the answers since the last call (none when it is off).
-    pub(super) fn take_answers(&self) -> Vec<JournalEntry> {
+    pub(super) fn take_answers(&self) -> Vec<Answer> {
         let mut answers = self
             .answers
             .lock()
@@ -101,7 +101,7 @@ impl Settler {
                     self.answers
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(entry);
+                        .push(Answer { row: row.id, entry });
                 }
                 Ok(self.delivered(row, event))
             }
@@ -157,7 +157,7 @@ impl Settler {
         // named it.)
         if event.click_id().is_none() && error.is_click_id_refused() {
             self.customer_refused(row, event, &error);
-            self.journal(event, || Step::Refused(error.to_string()))
+            self.journal(row, event, || Step::Refused(error.to_string()))
                 .await;
             return Ok(Settled::Done);
         }
@@ -166,7 +166,7 @@ impl Settler {
         // with.
         let error = if error.is_click_id_refused() {
             let why = format!("its click id was refused, so it went without it: {error}");
-            self.journal(event, || Step::Refused(why)).await;
+            self.journal(row, event, || Step::Refused(why)).await;
             match self.send_without_click_id(row, event, &error).await {
                 Some(error) => error,
                 None => return Ok(Settled::Done),
@@ -331,7 +331,7 @@ impl Settler {
         };
         match self.sends.send(&again).await {
             Ok(outcome) => {
-                self.journal(&again, || Step::answered(&outcome)).await;
+                self.journal(row, &again, || Step::answered(&outcome)).await;
                 Counters::add(&self.inner.counters.delivered);
                 metrics::event(endpoint, metrics::Result::Delivered);
                 refused(
@@ -357,12 +357,13 @@ impl Settler {
 
     /// Writes the journal's entry of `event` (when the journal is on): beside the row's own
     /// settling, on the relay's path, never a request's. A failure is logged and passed over.
-    async fn journal(&self, event: &Event, step: impl FnOnce() -> Step) {
+    async fn journal(&self, row: &Claimed, event: &Event, step: impl FnOnce() -> Step) {
         if self.inner.config.journal.is_none() {
             return;
         }
         let entry = JournalEntry::of(event, step());
-        if let Err(error) = self.inner.store.write_journal(vec![entry]).await {
+        let answer = Answer { row: row.id, entry };
+        if let Err(error) = self.inner.store.write_answers(vec![answer]).await {
             tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
         }
     }
@@ -377,7 +378,7 @@ impl Settler {
         if let Ok(event) = &row.event {
             let next_attempt = std::time::SystemTime::now() + wait;
             let error = why.to_owned();
-            self.journal(event, || Step::Retrying {
+            self.journal(row, event, || Step::Retrying {
                 error,
                 next_attempt,
             })
@@ -393,7 +394,7 @@ impl Settler {
     /// Keeps the row in the store as a dead letter, with `why`.
     async fn keep_dead(&self, row: &Claimed, why: &str) -> Result<Settled, StoreError> {
         if let Ok(event) = &row.event {
-            self.journal(event, || Step::DeadLetter(why.to_owned()))
+            self.journal(row, event, || Step::DeadLetter(why.to_owned()))
                 .await;
         }
         let store = &self.inner.store;

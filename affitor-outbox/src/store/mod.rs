@@ -118,9 +118,14 @@ impl Store {
         Ok(rows)
     }
 
-    /// The API answered: the rows are done, and deleted.
-    pub(crate) async fn complete(&self, ids: &[i64]) -> Result<(), StoreError> {
-        dispatch!(self, store => store.complete(ids).await)
+    /// The API answered: the rows are done, and deleted, and the journal's `answers` written
+    /// in the same transaction (none when it is off).
+    pub(crate) async fn complete(
+        &self,
+        ids: &[i64],
+        answers: Vec<crate::journal::Answer>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.complete(ids, answers).await)
     }
 
     /// The attempt failed and may succeed later: the row is due again `after` from now, its
@@ -233,15 +238,16 @@ impl Store {
         dispatch!(self, store => store.remember_all(facts).await)
     }
 
-    /// Writes the journal's `entries` in a transaction of their own.
-    pub(crate) async fn write_journal(
+    /// Writes the journal's `answers` to rows the relay keeps (retried, buried), in a
+    /// transaction of their own.
+    pub(crate) async fn write_answers(
         &self,
-        entries: Vec<crate::journal::JournalEntry>,
+        answers: Vec<crate::journal::Answer>,
     ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.write_journal(entries).await)
+        dispatch!(self, store => store.write_answers(answers).await)
     }
 
-    /// The journal's entries naming any of `keys`.
+    /// The journal's entries naming any of `keys`, and the answers to their events.
     pub(crate) async fn journal(
         &self,
         keys: &crate::journal::Keys,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::{Connection as _, PgConnection};
 
 use super::PostgresStore;
+use crate::journal::Answer;
 use crate::store::{Claimed, ClaimedRow, Customers, millis};
 
 /// Every row a claim may take, oldest first, after `$1` and at most `$2` of them
@@ -131,13 +132,21 @@ impl PostgresStore {
         Ok(taken)
     }
 
-    pub(crate) async fn complete(&self, ids: &[i64]) -> sqlx::Result<()> {
-        self.execute(
-            self.query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
-                .bind(ids),
-        )
+    pub(crate) async fn complete(&self, ids: &[i64], answers: Vec<Answer>) -> sqlx::Result<()> {
+        let delete = self
+            .query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
+            .bind(ids);
+        if answers.is_empty() {
+            return self.execute(delete).await.map(drop);
+        }
+        let tables = self.tables.clone();
+        self.within(async move |connection| {
+            let mut transaction = sqlx::Connection::begin(connection).await?;
+            super::journal::write_answers(&mut transaction, &tables, &answers).await?;
+            delete.execute(&mut *transaction).await?;
+            transaction.commit().await
+        })
         .await
-        .map(drop)
     }
 
     pub(crate) async fn reschedule(

@@ -7,30 +7,50 @@ use sqlx::PgConnection;
 
 use super::PostgresStore;
 use super::schema::Tables;
-use crate::journal::{Columns, ColumnsRow, JournalEntry, Keys};
+use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
 use crate::store::millis;
 
-/// Entries written together, as fourteen arrays of one length.
+/// Entries written together, as fifteen arrays of one length.
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
     amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at)
+    next_attempt_at, event_id)
 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[],
-    $14::int8[])";
+    $14::int8[], $15::int8[])";
 
-/// Writes `entries` on `connection`, in the caller's transaction: one statement.
+/// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the
+/// answers to their events, oldest first: an answer to a row's event is stored without keys
+/// ([`Columns::of`]), and read with its stored entry's.
+const SELECT: &str = "
+WITH found AS (
+    SELECT id, event_id FROM affitor_outbox_journal
+    WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR click_id = ANY($3)
+)
+SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
+    coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
+    a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
+    a.next_attempt_at, a.event_id
+FROM affitor_outbox_journal a
+LEFT JOIN affitor_outbox_journal s
+    ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
+WHERE a.id IN (SELECT id FROM found)
+   OR a.event_id IN (SELECT event_id FROM found WHERE event_id IS NOT NULL)
+ORDER BY a.id LIMIT 1000";
+
+/// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
+/// caller's transaction: one statement.
 pub(super) async fn write(
     connection: &mut PgConnection,
     tables: &Tables,
-    entries: &[&JournalEntry],
+    entries: &[(&JournalEntry, Option<i64>)],
 ) -> sqlx::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
     let rows: Vec<ColumnsRow> = entries
         .iter()
-        .map(|entry| Columns::from(*entry).0)
+        .map(|(entry, row)| Columns::of(entry, *row).0)
         .collect();
     macro_rules! column {
         ($n:tt) => {
@@ -53,40 +73,46 @@ pub(super) async fn write(
         .bind(column!(11))
         .bind(column!(12))
         .bind(column!(13))
+        .bind(column!(14))
         .execute(connection)
         .await
         .map(drop)
 }
 
+/// Writes the entries of `answers` on `connection`, in the caller's transaction.
+pub(super) async fn write_answers(
+    connection: &mut PgConnection,
+    tables: &Tables,
+    answers: &[Answer],
+) -> sqlx::Result<()> {
+    let entries: Vec<_> = answers
+        .iter()
+        .map(|answer| (&answer.entry, Some(answer.row)))
+        .collect();
+    write(connection, tables, &entries).await
+}
+
 impl PostgresStore {
-    /// Writes `entries` in a transaction of their own.
-    pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> sqlx::Result<()> {
+    /// Writes the entries of `answers` in a transaction of their own.
+    pub(crate) async fn write_answers(&self, answers: Vec<Answer>) -> sqlx::Result<()> {
         let tables = self.tables.clone();
         self.within(async move |connection| {
             let mut transaction = sqlx::Connection::begin(connection).await?;
-            let entries: Vec<&JournalEntry> = entries.iter().collect();
-            write(&mut transaction, &tables, &entries).await?;
+            write_answers(&mut transaction, &tables, &answers).await?;
             transaction.commit().await
         })
         .await
     }
 
-    /// The entries naming any of `keys`, oldest first (at most 1,000).
+    /// The entries naming any of `keys`, and the answers to their events, oldest first (at
+    /// most 1,000).
     pub(crate) async fn journal(&self, keys: &Keys) -> sqlx::Result<Vec<JournalEntry>> {
         let rows: Vec<ColumnsRow> = self
             .fetch_all(
-                self.query_as(
-                    "SELECT at, endpoint, step, customer_key, click_id, transaction_id, amount,
-                        currency, detail, sale_id, commission_id, click_age_days, window_days,
-                        next_attempt_at
-                     FROM affitor_outbox_journal
-                     WHERE customer_key = ANY($1) OR transaction_id = ANY($2)
-                        OR click_id = ANY($3)
-                     ORDER BY id LIMIT 1000",
-                )
-                .bind(&keys.customers)
-                .bind(&keys.transactions)
-                .bind(&keys.clicks),
+                self.query_as(SELECT)
+                    .bind(&keys.customers)
+                    .bind(&keys.transactions)
+                    .bind(&keys.clicks),
             )
             .await?;
         Ok(rows

@@ -18,12 +18,20 @@ VALUES ($1, $2, $3, $4, $5)";
 /// Rows written together, none of them offered to the relay (the relay has no free send slot,
 /// or none runs here), as five arrays of one length, in the arrays' order: a plain insert, with
 /// nothing to look up and nothing to return.
-const INSERT_UNOFFERED: &str = "
+macro_rules! insert_unoffered {
+    () => {
+        "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
 SELECT endpoint, body, transaction_id, other_transaction_id, customer_key
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
     AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
-ORDER BY n";
+ORDER BY n"
+    };
+}
+const INSERT_UNOFFERED: &str = insert_unoffered!();
+
+/// [`INSERT_UNOFFERED`], answering each row's id: for the journal's entries, which name it.
+const INSERT_UNOFFERED_IDS: &str = concat!(insert_unoffered!(), " RETURNING id, false");
 
 /// The customer's half of the condition under which an offered row `b` is leased as it is
 /// written (the other half is [`transaction_free`](crate::store::transaction_free)): none of
@@ -210,23 +218,35 @@ impl WriterConnection {
             .filter_map(|row| row.transaction_id.as_deref())
             .collect();
         let connection = &mut self.connection;
-        let inserted = insert_rows(connection, tables, rows, lease).await?;
+        let journal = rows.iter().any(|row| row.journal.is_some());
+        let inserted = insert_rows(connection, tables, rows, lease, journal).await?;
         super::facts::keep(connection, tables, &facts).await?;
         super::facts::wake_refunds(connection, tables, &sales).await?;
-        let journal: Vec<_> = rows.iter().filter_map(|row| row.journal.as_ref()).collect();
-        super::journal::write(connection, tables, &journal).await?;
+        if journal {
+            // The ids follow the rows' order (`ORDER BY n`), as `Store::line_up` reads them.
+            let mut ids: Vec<i64> = inserted.iter().map(|row| row.id).collect();
+            ids.sort_unstable();
+            let entries: Vec<_> = rows
+                .iter()
+                .zip(ids)
+                .filter_map(|(row, id)| Some((row.journal.as_ref()?, Some(id))))
+                .collect();
+            super::journal::write(connection, tables, &entries).await?;
+        }
         sqlx::raw_sql("COMMIT").execute(connection).await?;
         Ok(inserted)
     }
 }
 
 /// Writes `rows` in one statement: [`INSERT_BATCH`] when some are offered to a relay (how each
-/// was written), else [`INSERT_UNOFFERED`] (no answer).
+/// was written), else [`INSERT_UNOFFERED`] (no answer), or [`INSERT_UNOFFERED_IDS`] when the
+/// journal needs the `ids`.
 async fn insert_rows(
     connection: &mut PgConnection,
     tables: &Tables,
     rows: &[&NewRow],
     lease: Option<Lease<'_>>,
+    ids: bool,
 ) -> sqlx::Result<Vec<Inserted>> {
     let column = |field: fn(&NewRow) -> Option<&str>| -> Vec<Option<&str>> {
         rows.iter().map(|row| field(row)).collect()
@@ -242,6 +262,13 @@ async fn insert_rows(
     };
     let offered: Vec<bool> = rows.iter().map(|row| row.offered).collect();
     let Some(lease) = lease.filter(|_| offered.contains(&true)) else {
+        if ids {
+            let inserted = query(INSERT_UNOFFERED_IDS).fetch_all(connection).await?;
+            return Ok(inserted
+                .into_iter()
+                .map(|(id, leased)| Inserted { id, leased })
+                .collect());
+        }
         // It returns no row: nothing to answer.
         query(INSERT_UNOFFERED).fetch_all(connection).await?;
         return Ok(Vec::new());

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{SqliteStore, SqliteWriter, json_ids, now_millis};
+use crate::journal::Answer;
 use crate::store::{Claimed, ClaimedRow, StoreError, millis};
 
 /// Every row a claim may take (`?1` the time), oldest first ([`candidate`](crate::store::candidate)'s columns): live,
@@ -60,9 +61,19 @@ impl SqliteStore {
 
     /// Deletes the rows of `ids`, delivered; the WAL keeps what they held until the relay's
     /// next checkpoint ([`SqliteStore::checkpoint`]).
-    pub(crate) async fn complete(&self, ids: &[i64]) -> Result<(), StoreError> {
+    pub(crate) async fn complete(
+        &self,
+        ids: &[i64],
+        answers: Vec<Answer>,
+    ) -> Result<(), StoreError> {
         let ids = json_ids(ids);
-        self.on_writer(move |writer| writer.delete(&ids)).await?;
+        self.on_writer(move |writer| {
+            let transaction = writer.connection.transaction()?;
+            super::journal::write_answers(&transaction, &answers)?;
+            let deleted = delete(&transaction, &ids)?;
+            transaction.commit().map(|()| deleted)
+        })
+        .await?;
         self.logs.deleted();
         Ok(())
     }
@@ -209,15 +220,6 @@ impl SqliteWriter {
         Ok(claimed)
     }
 
-    /// Deletes the rows of `ids` (a JSON array, [`json_ids`]).
-    fn delete(&mut self, ids: &str) -> rusqlite::Result<usize> {
-        self.connection
-            .prepare_cached(
-                "DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))",
-            )?
-            .execute([ids])
-    }
-
     /// Releases the leases `owner` holds on the rows of `ids`, on the writer's thread (the
     /// rows of a batch written for a relay that stopped meanwhile).
     pub(crate) fn release_rows(&mut self, owner: &str, ids: &[i64]) -> rusqlite::Result<usize> {
@@ -244,4 +246,11 @@ impl SqliteWriter {
                 ids
             ])
     }
+}
+
+/// Deletes the rows of `ids` (a JSON array, [`json_ids`]) on `connection`.
+fn delete(connection: &rusqlite::Connection, ids: &str) -> rusqlite::Result<usize> {
+    connection
+        .prepare_cached("DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))")?
+        .execute([ids])
 }

@@ -4,47 +4,75 @@
 use std::time::Duration;
 
 use super::{SqliteStore, now_millis};
-use crate::journal::{Columns, JournalEntry, Keys};
+use crate::journal::{Answer, Columns, JournalEntry, Keys};
 use crate::store::{StoreError, millis};
 
-/// The columns an entry is written to and read from, in [`Columns`]'s order.
-macro_rules! columns {
-    () => {
-        "at, endpoint, step, customer_key, click_id, transaction_id, amount, currency, detail, \
-         sale_id, commission_id, click_age_days, window_days, next_attempt_at"
-    };
-}
+const INSERT: &str = "
+INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
+    amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
+    next_attempt_at, event_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
-const INSERT: &str = concat!(
-    "INSERT INTO affitor_outbox_journal (",
-    columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-);
+/// The entries whose keys are among the JSON arrays `?1` (customers), `?2` (transactions) and
+/// `?3` (click ids), with the answers to their events, oldest first: an answer to a row's
+/// event is stored without keys ([`Columns::of`]), and read with its stored entry's.
+const SELECT: &str = "
+WITH found AS (
+    SELECT id, event_id FROM affitor_outbox_journal
+    WHERE customer_key IN (SELECT value FROM json_each(?1))
+       OR transaction_id IN (SELECT value FROM json_each(?2))
+       OR click_id IN (SELECT value FROM json_each(?3))
+)
+SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
+    coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
+    a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
+    a.next_attempt_at, a.event_id
+FROM affitor_outbox_journal a
+LEFT JOIN affitor_outbox_journal s
+    ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
+WHERE a.id IN (SELECT id FROM found)
+   OR a.event_id IN (SELECT event_id FROM found WHERE event_id IS NOT NULL)
+ORDER BY a.id LIMIT 1000";
 
-/// Writes `entries` on `connection`, in the caller's transaction.
+/// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
+/// caller's transaction.
 pub(super) fn write<'a>(
     connection: &rusqlite::Connection,
-    entries: impl IntoIterator<Item = &'a JournalEntry>,
+    entries: impl IntoIterator<Item = (&'a JournalEntry, Option<i64>)>,
 ) -> rusqlite::Result<()> {
     let mut insert = connection.prepare_cached(INSERT)?;
-    for entry in entries {
-        insert.execute(Columns::from(entry).0)?;
+    for (entry, row) in entries {
+        insert.execute(Columns::of(entry, row).0)?;
     }
     Ok(())
 }
 
+/// Writes the entries of `answers` on `connection`, in the caller's transaction.
+pub(super) fn write_answers(
+    connection: &rusqlite::Connection,
+    answers: &[Answer],
+) -> rusqlite::Result<()> {
+    write(
+        connection,
+        answers
+            .iter()
+            .map(|answer| (&answer.entry, Some(answer.row))),
+    )
+}
+
 impl SqliteStore {
-    /// Writes `entries` in a transaction of their own, on the writer's thread.
-    pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> Result<(), StoreError> {
+    /// Writes the entries of `answers` in a transaction of their own, on the writer's thread.
+    pub(crate) async fn write_answers(&self, answers: Vec<Answer>) -> Result<(), StoreError> {
         self.on_writer(move |writer| {
             let transaction = writer.connection.transaction()?;
-            write(&transaction, &entries)?;
+            write_answers(&transaction, &answers)?;
             transaction.commit()
         })
         .await
     }
 
-    /// The entries naming any of `keys`, oldest first (at most 1,000).
+    /// The entries naming any of `keys`, and the answers to their events, oldest first (at
+    /// most 1,000).
     pub(crate) async fn journal(&self, keys: &Keys) -> Result<Vec<JournalEntry>, StoreError> {
         let json = |keys: &[String]| serde_json::to_string(keys).unwrap_or_default();
         let (customers, transactions, clicks) = (
@@ -53,15 +81,7 @@ impl SqliteStore {
             json(&keys.clicks),
         );
         self.on_reader(move |connection| {
-            let mut select = connection.prepare_cached(concat!(
-                "SELECT ",
-                columns!(),
-                " FROM affitor_outbox_journal
-                 WHERE customer_key IN (SELECT value FROM json_each(?1))
-                    OR transaction_id IN (SELECT value FROM json_each(?2))
-                    OR click_id IN (SELECT value FROM json_each(?3))
-                 ORDER BY id LIMIT 1000"
-            ))?;
+            let mut select = connection.prepare_cached(SELECT)?;
             let rows = select.query_map([customers, transactions, clicks], |row| {
                 Ok(Columns((
                     row.get(0)?,
@@ -78,6 +98,7 @@ impl SqliteStore {
                     row.get(11)?,
                     row.get(12)?,
                     row.get(13)?,
+                    row.get(14)?,
                 )))
             })?;
             rows.map(|row| row.map(Columns::entry))

@@ -57,9 +57,12 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     commission_id INTEGER,
     click_age_days INTEGER,
     window_days INTEGER,
-    next_attempt_at INTEGER
+    next_attempt_at INTEGER,
+    event_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event
+    ON affitor_outbox_journal (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer
     ON affitor_outbox_journal (customer_key) WHERE customer_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_transaction

@@ -255,10 +255,13 @@ impl SqliteWriter {
         for row in rows.iter().filter(|row| !row.facts.is_empty()) {
             super::facts::keep(&transaction, &row.facts, now)?;
         }
-        // The journal's entries of the rows (when it is on): in their transaction.
+        // The journal's entries of the rows (when it is on): in their transaction, each
+        // naming its row.
         super::journal::write(
             &transaction,
-            rows.iter().filter_map(|row| row.journal.as_ref()),
+            rows.iter()
+                .zip(&inserted)
+                .filter_map(|(row, inserted)| Some((row.journal.as_ref()?, Some(inserted.id)))),
         )?;
         let sales = rows
             .iter()
