@@ -44,6 +44,8 @@ mod relay;
 mod schema;
 #[cfg(feature = "postgres")]
 mod search_path;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod shutdown;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "postgres")]
