@@ -1,12 +1,14 @@
-//! What `shutdown` leaves: a person's calls (the dead letters, the backlog, their retry and
+//! What `shutdown` leaves: no send of its relay on the wire, and a person's calls (the dead letters, the backlog, their retry and
 //! purge, as the CLI's `outbox retry` and `purge` make them) still answered; on a SQLite file
 //! and on Postgres.
 
 use std::time::Duration;
 
+use affitor::Client;
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::{Backlog, Outbox};
+use tokio::io::AsyncReadExt as _;
 
 use crate::support::{Store, on_each_store, sale, stand_in, wait_until};
 
@@ -48,3 +50,35 @@ async fn dead_letters_are_retried_and_purged_after_shutdown(store: Store) {
     next.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(dead_letters_are_retried_and_purged_after_shutdown);
+
+/// An API that takes the relay's request and never answers: at `shutdown`'s deadline the send
+/// is cut short, and when `shutdown` returns its connection is closed (the send thread has
+/// ended) and its row is kept, released, for the next start.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn shutdown_ends_the_send_under_way() {
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port for the silent API");
+    let client = Client::builder()
+        .api_key("aff_test_key")
+        .base_url(format!("http://{}", api.local_addr().expect("its address")))
+        .build()
+        .expect("a client of the silent API");
+    let store = Store::sqlite(module_path!());
+    let outbox = store.open(Outbox::builder(client.clone())).await;
+    outbox.enqueue(client.lead("customer@example.com")).await;
+    let (mut connection, _) = api.accept().await.expect("the relay connects");
+    let mut request = [0; 1024];
+    let read = connection.read(&mut request).await;
+    assert!(read.expect("the relay's request") > 0);
+
+    outbox.shutdown(Duration::from_millis(100)).await;
+    // Read without waiting: the relay's end of the connection is closed already.
+    let mut connection = connection.into_std().expect("a socket");
+    connection.set_nonblocking(true).expect("a socket");
+    let read = std::io::Read::read(&mut connection, &mut request);
+    assert_eq!(read.ok(), Some(0), "the send still holds its connection");
+    let backlog = outbox.backlog().await.expect("the store answers");
+    assert_eq!((backlog.waiting, backlog.in_flight), (1, 0), "{backlog:?}");
+}
