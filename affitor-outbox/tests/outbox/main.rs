@@ -49,6 +49,8 @@ mod shutdown;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "postgres")]
+mod timeouts;
+#[cfg(feature = "postgres")]
 mod tls;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod transaction;
