@@ -159,8 +159,8 @@ impl Run {
 
     /// The relay's loop, until it is stopped or its outbox dropped.
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
-        // Ends with this loop, however it ends (an aborted relay's task too).
-        let _renewing = Renewing::start(&self.inner, &self.owner, &self.held);
+        // Ends with this loop, however it ends (an aborted relay's task too, when dropped).
+        let renewing = Renewing::start(&self.inner, &self.owner, &self.held);
         // Stopped by `Relay::stop`, or the outbox's last handle dropped without it (the stop's
         // sender went with it): either way no one will send this relay more work.
         while !*stopped.borrow() && stopped.has_changed().is_ok() {
@@ -172,6 +172,7 @@ impl Run {
             self.count().await;
         }
         self.finish(&stopped).await;
+        renewing.end().await;
     }
 
     /// Sends the rows the writer handed over (leased as they were written: no query), as many
