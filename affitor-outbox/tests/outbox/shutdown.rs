@@ -53,7 +53,7 @@ on_each_store!(dead_letters_are_retried_and_purged_after_shutdown);
 
 /// An API that takes the relay's request and never answers: at `shutdown`'s deadline the send
 /// is cut short, and when `shutdown` returns its connection is closed (the send thread has
-/// ended) and its row is kept, released, for the next start.
+/// ended) and its row is kept, released, and delivered by the next start.
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn shutdown_ends_the_send_under_way() {
@@ -81,4 +81,14 @@ async fn shutdown_ends_the_send_under_way() {
     assert_eq!(read.ok(), Some(0), "the send still holds its connection");
     let backlog = outbox.backlog().await.expect("the store answers");
     assert_eq!((backlog.waiting, backlog.in_flight), (1, 0), "{backlog:?}");
+
+    // The next start, with an API that answers, delivers it.
+    let (mock, answering) = stand_in().await;
+    let next = store.open(Outbox::builder(answering)).await;
+    wait_until("the lead to be delivered", A_WHILE, async || {
+        next.backlog().await.expect("the store answers") == Backlog::default()
+    })
+    .await;
+    assert_eq!(mock.requests_to(Endpoint::Lead).len(), 1);
+    next.shutdown(Duration::from_secs(1)).await;
 }
