@@ -409,9 +409,12 @@ impl Outbox {
     /// more and finishes the rows it is sending, for at most `deadline`; rows still being sent
     /// then are released, to go again at the next start (or at once, on another relay). Then
     /// the writer ends, and every task and thread the outbox started has ended, its connections
-    /// closed, within `deadline` (a batch under way, at most one enqueue timeout more); the
-    /// store can still be read ([`waiting`](Self::waiting), [`dead_letters`](Self::dead_letters)).
-    /// Events enqueued later are still written to the store, each on its own. Returns the
+    /// closed, within `deadline` (a batch under way, at most one enqueue timeout more; the
+    /// relay's send thread, cut short, at most a second more); no send of the relay is on the
+    /// wire then. The store still answers a person's calls ([`waiting`](Self::waiting),
+    /// [`dead_letters`](Self::dead_letters), [`retry_dead_letters`](Self::retry_dead_letters),
+    /// [`purge_dead_letters`](Self::purge_dead_letters)). Events enqueued later are still
+    /// written to the store, each on its own. Returns the
     /// counters once stopped. The client holding the outbox as its backend calls it from its
     /// own [`shutdown`](affitor::Client::shutdown), which also stops the in-memory queue: call
     /// that one, once. Calling this one again is harmless. Dropping the last handle without it

@@ -74,6 +74,15 @@ impl Renewing {
     }
 }
 
+impl Renewing {
+    /// Stops the renewals and waits for their task's end: a renewal under way is dropped, its
+    /// connection back in the pool, before the relay releases its rows.
+    pub(super) async fn end(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
 impl Drop for Renewing {
     fn drop(&mut self) {
         self.0.abort();

@@ -26,7 +26,7 @@ use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use self::lease::{Held, Renewing, Sending};
-use self::sends::Sends;
+use self::sends::{Ended, Sends};
 use self::settle::Settler;
 use crate::metrics;
 use crate::shared::{Inner, claim_batch};
@@ -43,12 +43,17 @@ const DELETE_AT: usize = 512;
 /// How often the rows waiting in the store are counted, for the `metrics` gauge.
 const COUNT_EVERY: Duration = Duration::from_secs(1);
 
-/// A running relay: how to stop it, and the name its leases carry.
+/// The longest [`Relay::stop`] waits for the send thread past its deadline: the sends cut short
+/// are dropped at once, and the thread ends with them.
+const THREAD_GRACE: Duration = Duration::from_secs(1);
+
+/// A running relay: how to stop it, the name its leases carry, and its send thread's end.
 #[derive(Debug)]
 pub(crate) struct Relay {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     owner: Arc<str>,
+    sends_ended: Ended,
 }
 
 impl Relay {
@@ -57,18 +62,29 @@ impl Relay {
         let owner = Arc::clone(&inner.owner);
         inner.handed.open();
         let (stop, stopped) = watch::channel(false);
-        let run = Run::new(inner, Arc::clone(&owner), client);
+        // The thread the sends run on; it stops with the last send.
+        let (sends, sends_ended) = Sends::start(client);
+        let run = Run::new(inner, Arc::clone(&owner), sends);
         let task = tokio::spawn(run.run(stopped));
-        Self { stop, task, owner }
+        Self {
+            stop,
+            task,
+            owner,
+            sends_ended,
+        }
     }
 
-    /// Stops claiming, lets the sends end within `deadline`, then releases what is left.
+    /// Stops claiming, lets the sends end within `deadline` (those still under way then are
+    /// dropped), waits for the send thread to end, then releases what is left: a row released
+    /// is no longer on the wire.
     pub(crate) async fn stop(self, inner: &Inner, deadline: Duration) {
         let Self {
             stop,
             mut task,
             owner,
+            sends_ended,
         } = self;
+        let started = Instant::now();
         // A batch the writer is committing may still lease rows to this relay, and commit them
         // after the release below: the writer, finding the hand-off closed, releases those
         // itself (`writer::hand_over`).
@@ -77,6 +93,13 @@ impl Relay {
         if tokio::time::timeout(deadline, &mut task).await.is_err() {
             task.abort();
             let _ = task.await;
+        }
+        let left = deadline.saturating_sub(started.elapsed()).max(THREAD_GRACE);
+        if tokio::time::timeout(left, sends_ended.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Affitor outbox relay's send thread had not ended at the deadline");
         }
         match inner.store.release(&owner).await {
             Ok(0) => tracing::info!("Affitor outbox relay stopped"),
@@ -119,9 +142,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(inner: Arc<Inner>, owner: Arc<str>, client: Client) -> Self {
-        // The thread the sends run on; it stops with the last send.
-        let sends = Sends::start(client);
+    fn new(inner: Arc<Inner>, owner: Arc<str>, sends: Sends) -> Self {
         Self {
             settler: Arc::new(Settler::new(Arc::clone(&inner), Arc::clone(&owner), sends)),
             sending: JoinSet::new(),
@@ -138,8 +159,8 @@ impl Run {
 
     /// The relay's loop, until it is stopped or its outbox dropped.
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
-        // Ends with this loop, however it ends (an aborted relay's task too).
-        let _renewing = Renewing::start(&self.inner, &self.owner, &self.held);
+        // Ends with this loop, however it ends (an aborted relay's task too, when dropped).
+        let renewing = Renewing::start(&self.inner, &self.owner, &self.held);
         // Stopped by `Relay::stop`, or the outbox's last handle dropped without it (the stop's
         // sender went with it): either way no one will send this relay more work.
         while !*stopped.borrow() && stopped.has_changed().is_ok() {
@@ -151,6 +172,7 @@ impl Run {
             self.count().await;
         }
         self.finish(&stopped).await;
+        renewing.end().await;
     }
 
     /// Sends the rows the writer handed over (leased as they were written: no query), as many

@@ -19,7 +19,7 @@ use tracing::instrument::WithSubscriber as _;
 
 /// Runs a relay's sends through its client on the send thread, or on the current runtime when
 /// that thread could not start. Cloned into each send; the thread stops when the last clone is
-/// dropped.
+/// dropped, and then [`Ended`] resolves.
 #[derive(Clone, Debug)]
 pub(super) struct Sends {
     client: Client,
@@ -27,10 +27,12 @@ pub(super) struct Sends {
 }
 
 impl Sends {
-    /// Starts the send thread, to send through `client`. Without a thread (the system refused
-    /// one), the sends go through `client` on the current runtime.
-    pub(super) fn start(client: Client) -> Self {
-        let thread = SendThread::start()
+    /// Starts the send thread, to send through `client`, and answers what resolves once it has
+    /// ended. Without a thread (the system refused one), the sends go through `client` on the
+    /// current runtime.
+    pub(super) fn start(client: Client) -> (Self, Ended) {
+        let (end, ended) = oneshot::channel();
+        let thread = SendThread::start(end)
             .inspect_err(|error| {
                 tracing::warn!(
                     error = %error,
@@ -40,7 +42,7 @@ impl Sends {
             })
             .ok()
             .map(Arc::new);
-        Self { client, thread }
+        (Self { client, thread }, Ended(ended))
     }
 
     /// Sends `event`, with its endpoint's retries, on the send thread.
@@ -64,6 +66,19 @@ impl Sends {
     }
 }
 
+/// Resolves once the send thread has ended, its runtime dropped with the tasks left on it (an
+/// HTTP exchange cut short, the pooled connections): nothing of the relay is on the wire then.
+#[derive(Debug)]
+pub(super) struct Ended(oneshot::Receiver<()>);
+
+impl Ended {
+    /// Waits for the thread's end (at once when it never started).
+    pub(super) async fn wait(self) {
+        // Nothing is ever sent: the sender is dropped as the thread ends.
+        let _ = self.0.await;
+    }
+}
+
 /// The thread and its runtime; dropping it stops both (the tasks left, pooled connections, are
 /// dropped with the runtime).
 #[derive(Debug)]
@@ -73,10 +88,10 @@ struct SendThread {
 }
 
 impl SendThread {
-    /// Starts the thread. The runtime is built on the thread, and lives and is dropped there
-    /// alone (a runtime dropped on another runtime would panic); the caller waits the few
-    /// microseconds that takes.
-    fn start() -> std::io::Result<Self> {
+    /// Starts the thread, which drops `end` as it ends. The runtime is built on the thread, and
+    /// lives and is dropped there alone (a runtime dropped on another runtime would panic); the
+    /// caller waits the few microseconds that takes.
+    fn start(end: oneshot::Sender<()>) -> std::io::Result<Self> {
         let (started, runtime) = std::sync::mpsc::sync_channel(1);
         let (stop, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -97,6 +112,8 @@ impl SendThread {
                 runtime.block_on(async {
                     let _ = stopped.await;
                 });
+                drop(runtime);
+                drop(end);
             })?;
         let runtime = runtime.recv().map_err(|_| {
             std::io::Error::other("the send thread ended before its runtime started")

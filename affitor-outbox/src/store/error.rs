@@ -15,7 +15,10 @@ pub(crate) enum StoreError {
     #[error("the store did not answer in time; the event may be stored already, and goes again")]
     Unanswered,
     /// The thread or task that writes to the store has stopped: nothing more is written.
-    #[error("the outbox's writer has stopped")]
+    #[error(
+        "the outbox's writer has stopped (the outbox was shut down, or its runtime stopped); \
+         open the outbox again to write to it"
+    )]
     Stopped,
     /// The file or its folder could not be made or read.
     #[error(transparent)]

@@ -44,8 +44,12 @@ mod relay;
 mod schema;
 #[cfg(feature = "postgres")]
 mod search_path;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod shutdown;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "postgres")]
+mod timeouts;
 #[cfg(feature = "postgres")]
 mod tls;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -2,7 +2,7 @@
 //! ([`affitor::webhook::PaymentState`]). Written with the row they came with, in its batch's
 //! transaction (`writer.rs`), or alone; read by a webhook in one statement.
 
-use sqlx::{Connection as _, PgConnection};
+use sqlx::PgConnection;
 
 use super::PostgresStore;
 use super::schema::Tables;
@@ -109,7 +109,7 @@ impl PostgresStore {
     /// Upserts every fact and links the refunds its aliases name, in one transaction.
     pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
         self.within(async |connection| {
-            let mut transaction = connection.begin().await?;
+            let mut transaction = super::begin(connection).await?;
             keep(&mut transaction, &self.tables, facts).await?;
             transaction.commit().await
         })

@@ -45,6 +45,18 @@ pub(crate) use writer::insert;
 /// its loop until the OS gives the socket up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
+/// How a call's transaction begins: the server cancels its statements at [`ANSWER_WITHIN`]
+/// (in milliseconds here), as the outbox gives the call up, so that a statement waiting for a
+/// lock does not go on holding a server connection after its own is closed.
+const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = '10000ms'";
+
+/// Begins a call's transaction on `connection`, in one round trip ([`BEGIN`]).
+pub(super) async fn begin(
+    connection: &mut PgConnection,
+) -> sqlx::Result<sqlx::Transaction<'_, Postgres>> {
+    connection.begin_with(BEGIN).await
+}
+
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
 pub(crate) struct PostgresStore {
@@ -87,7 +99,7 @@ impl PostgresStore {
     /// Checks that the outbox can write here: a row written and rolled back.
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
         self.within(async |connection| {
-            let mut transaction = connection.begin().await?;
+            let mut transaction = begin(connection).await?;
             self.probe_row().execute(&mut *transaction).await?;
             transaction.rollback().await
         })
@@ -138,7 +150,7 @@ impl PostgresStore {
     /// Runs `query` in a transaction of its own, and answers how many rows it changed.
     async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> sqlx::Result<u64> {
         self.within(async |connection| {
-            let mut transaction = connection.begin().await?;
+            let mut transaction = begin(connection).await?;
             let done = query.execute(&mut *transaction).await?;
             transaction.commit().await?;
             Ok(done.rows_affected())
@@ -170,7 +182,7 @@ impl PostgresStore {
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         self.within(async |connection| {
-            let mut transaction = connection.begin().await?;
+            let mut transaction = begin(connection).await?;
             let rows = query.fetch_all(&mut *transaction).await?;
             transaction.commit().await?;
             Ok(rows)
@@ -184,7 +196,7 @@ impl PostgresStore {
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         self.within(async |connection| {
-            let mut transaction = connection.begin().await?;
+            let mut transaction = begin(connection).await?;
             let row = query.fetch_one(&mut *transaction).await?;
             transaction.commit().await?;
             Ok(row)

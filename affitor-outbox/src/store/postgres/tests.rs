@@ -178,3 +178,10 @@ fn a_password_is_read_with_libpq_escapes() {
     assert_eq!(options.get_database(), Some("shop"));
     assert_eq!(options.get_username(), "app");
 }
+
+/// The server cancels a call's statements when the outbox stops waiting for them.
+#[test]
+fn a_call_s_statement_timeout_is_its_wait() {
+    let millis = super::ANSWER_WITHIN.as_millis();
+    assert!(super::BEGIN.contains(&format!("statement_timeout = '{millis}ms'")));
+}

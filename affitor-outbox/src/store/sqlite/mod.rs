@@ -9,8 +9,8 @@
 //! - the writer's ([`SqliteWriter`], `writer.rs`), on the outbox's writer thread: new rows in
 //!   batches, one transaction per batch, and between two batches every other write, sent to it
 //!   as a job ([`SqliteStore::on_writer`]): the relay's claims, deletes, renewals, reschedules
-//!   and burials (`claims.rs`), the dead letters' retry and purge (`purge.rs`), the facts
-//!   (`facts.rs`). SQLite takes one write at a time: on one connection, each waits exactly as
+//!   and burials (`claims.rs`), the dead letters' retry and purge (`purge.rs`; once the thread
+//!   has ended, on the reader's connection), the facts (`facts.rs`). SQLite takes one write at a time: on one connection, each waits exactly as
 //!   long as the other runs;
 //! - the reader's, for what only reads (the rows waiting, the dead letters, the facts a webhook
 //!   recalls) and the check at open, on tokio's blocking threads ([`SqliteStore::on_reader`]):
@@ -177,6 +177,38 @@ impl SqliteStore {
             }))
             .map_err(|_| StoreError::Stopped)?;
         Ok(answered.await.map_err(|_| StoreError::Stopped)??)
+    }
+
+    /// Runs a person's `write` (a dead letter's retry, their purge) on the writer's thread
+    /// while it runs, and on the reader's connection once it has ended: an outbox shut down
+    /// still answers them, as the CLI's `outbox retry` and `purge` need.
+    async fn on_writer_or_alone<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        // Taken by the connection that runs it: still here if the writer's thread never did.
+        let slot = Arc::new(Mutex::new(Some(write)));
+        let on_thread = Arc::clone(&slot);
+        let written = self
+            .on_writer(move |writer| {
+                let write = on_thread
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                write.map(|write| write(&writer.connection)).transpose()
+            })
+            .await;
+        match written {
+            Ok(Some(done)) => Ok(done),
+            Ok(None) | Err(StoreError::Stopped) => {
+                let write = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+                match write {
+                    Some(write) => self.on_reader(write).await,
+                    None => Err(StoreError::Stopped),
+                }
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Runs `read` on the reader's connection, on one of tokio's blocking threads: a read in

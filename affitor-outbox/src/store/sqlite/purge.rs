@@ -59,8 +59,8 @@ impl SqliteStore {
 
     pub(crate) async fn retry_dead_letters(&self) -> Result<u64, StoreError> {
         let retried = self
-            .on_writer(|writer| {
-                writer.connection.execute(
+            .on_writer_or_alone(|connection| {
+                connection.execute(
                     "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?1,
                          last_error = NULL
                      WHERE dead_at IS NOT NULL",
@@ -76,8 +76,8 @@ impl SqliteStore {
     pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> Result<u64, StoreError> {
         let before = now_millis().saturating_sub(millis(older_than));
         let deleted = self
-            .on_writer(move |writer| {
-                writer.connection.execute(
+            .on_writer_or_alone(move |connection| {
+                connection.execute(
                     "DELETE FROM affitor_outbox WHERE dead_at IS NOT NULL AND dead_at <= ?1",
                     [before],
                 )
