@@ -50,7 +50,6 @@ mod clients;
 mod fault;
 mod options;
 mod pooler;
-mod proxy;
 mod report;
 mod run;
 
