@@ -45,7 +45,6 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::time::Duration;
 
-mod app;
 mod clients;
 mod fault;
 mod options;
