@@ -1,6 +1,7 @@
 //! What the tests of affitor-rs's crates share: a test run alone in a process of its own
-//! ([`alone!`]), what it logged ([`Logs`]), and, with the `proxy` feature, a TCP proxy that
-//! goes silent then resets its connections (`proxy::Proxy`).
+//! ([`alone!`]), what it logged ([`Logs`]), the test Postgres server ([`postgres`]), and, with
+//! the `proxy` feature, a TCP proxy that goes silent then resets its connections
+//! (`proxy::Proxy`).
 //!
 //! A test that asserts on what `tracing` wrote needs both. `tracing` decides once per call site
 //! whether anyone wants its events, and caches the answer. Until a process has a second
@@ -31,6 +32,7 @@ use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
+pub mod postgres;
 #[cfg(feature = "proxy")]
 pub mod proxy;
 
