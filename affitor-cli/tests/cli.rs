@@ -340,6 +340,21 @@ async fn outbox_check(location: &str) -> Value {
         .clone()
 }
 
+/// Opens an outbox at `location` (no relay), which makes its schema current, and closes it.
+async fn open_and_close_an_outbox(location: &str) {
+    let client = affitor::Client::builder()
+        .api_key("aff_doctor_test")
+        .build()
+        .unwrap();
+    affitor_outbox::Outbox::builder(client)
+        .relay(false)
+        .open(location)
+        .await
+        .unwrap()
+        .shutdown(std::time::Duration::from_secs(1))
+        .await;
+}
+
 /// The names of the outbox's tables, indexes and columns in the SQLite file at `path`.
 fn sqlite_objects(path: &str) -> Vec<String> {
     let connection = affitor_outbox::rusqlite::Connection::open(path).unwrap();
@@ -403,17 +418,7 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
 
     // One the outbox made: current.
     let current = file("outbox.db");
-    let client = affitor::Client::builder()
-        .api_key("aff_doctor_test")
-        .build()
-        .unwrap();
-    affitor_outbox::Outbox::builder(client)
-        .relay(false)
-        .open(&current)
-        .await
-        .unwrap()
-        .shutdown(std::time::Duration::from_secs(1))
-        .await;
+    open_and_close_an_outbox(&current).await;
     // Nothing on disk changes: no `-wal` or `-shm` file appears beside it, and its bytes stay.
     let on_disk = || {
         let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
@@ -466,17 +471,7 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
 async fn doctor_reads_a_sqlite_path_with_an_equals_sign_and_creates_nothing() {
     let dir = TempDir::new("doctor-eq");
     let current = dir.sqlite_location("a=b.db");
-    let client = affitor::Client::builder()
-        .api_key("aff_doctor_test")
-        .build()
-        .unwrap();
-    affitor_outbox::Outbox::builder(client)
-        .relay(false)
-        .open(&current)
-        .await
-        .unwrap()
-        .shutdown(std::time::Duration::from_secs(1))
-        .await;
+    open_and_close_an_outbox(&current).await;
     let names = || {
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
