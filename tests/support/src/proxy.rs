@@ -146,22 +146,31 @@ mod tests {
         addr
     }
 
-    async fn round_trip(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<Vec<u8>> {
-        stream.write_all(bytes).await?;
-        let mut answer = vec![0; bytes.len()];
-        stream.read_exact(&mut answer).await?;
-        Ok(answer)
+    /// A connection through `proxy`, checked to be forwarded: one round trip answered.
+    async fn forwarded(proxy: &Proxy) -> TcpStream {
+        let mut stream = TcpStream::connect(proxy.addr()).await.unwrap();
+        stream.write_all(b"ping").await.unwrap();
+        let mut answer = [0; 4];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut answer));
+        read.await.expect("an answer through the proxy").unwrap();
+        assert_eq!(&answer, b"ping");
+        stream
+    }
+
+    /// Whether a byte written on `stream` goes unanswered for 200 ms.
+    async fn is_held(stream: &mut TcpStream) -> bool {
+        stream.write_all(b"x").await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_millis(200), stream.read_u8());
+        answer.await.is_err()
     }
 
     #[tokio::test]
     async fn it_forwards_holds_while_silent_and_resets() {
         let proxy = Proxy::start(echo().await).await.unwrap();
-        let mut before = TcpStream::connect(proxy.addr()).await.unwrap();
-        assert_eq!(round_trip(&mut before, b"ping").await.unwrap(), b"ping");
+        let mut before = forwarded(&proxy).await;
 
         proxy.go_silent();
-        let held = tokio::time::timeout(Duration::from_millis(200), round_trip(&mut before, b"x"));
-        assert!(held.await.is_err(), "a silent proxy answered");
+        assert!(is_held(&mut before).await, "a silent proxy answered");
 
         proxy.reset();
         // The held byte is dropped with the connection (a FIN from the write half, then RST).
@@ -172,20 +181,16 @@ mod tests {
             "the connection stays open after a reset"
         );
         assert!(rest.is_empty(), "{rest:?}");
-        let mut again = TcpStream::connect(proxy.addr()).await.unwrap();
-        assert_eq!(round_trip(&mut again, b"pong").await.unwrap(), b"pong");
+        forwarded(&proxy).await;
     }
 
     #[tokio::test]
     async fn lost_connections_stay_silent_while_new_ones_are_forwarded() {
         let proxy = Proxy::start(echo().await).await.unwrap();
-        let mut lost = TcpStream::connect(proxy.addr()).await.unwrap();
-        assert_eq!(round_trip(&mut lost, b"ping").await.unwrap(), b"ping");
+        let mut lost = forwarded(&proxy).await;
 
         proxy.lose_open_connections();
-        let mut new = TcpStream::connect(proxy.addr()).await.unwrap();
-        assert_eq!(round_trip(&mut new, b"pong").await.unwrap(), b"pong");
-        let held = tokio::time::timeout(Duration::from_millis(200), round_trip(&mut lost, b"x"));
-        assert!(held.await.is_err(), "a lost connection answered");
+        forwarded(&proxy).await;
+        assert!(is_held(&mut lost).await, "a lost connection answered");
     }
 }
