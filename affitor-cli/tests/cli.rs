@@ -12,7 +12,7 @@ use affitor::client::Endpoint;
 use affitor_mock::MockServer;
 use example_support::PaymentProvider;
 use serde_json::Value;
-use support::{PostgresSchema, affitor, api_env, checkout_app, document, pairs, stdout};
+use support::{PostgresSchema, TempDir, affitor, api_env, checkout_app, document, pairs, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_chain_against_the_stand_in_ends_attributed_and_verified() {
@@ -340,6 +340,21 @@ async fn outbox_check(location: &str) -> Value {
         .clone()
 }
 
+/// Opens an outbox at `location` (no relay), which makes its schema current, and closes it.
+async fn open_and_close_an_outbox(location: &str) {
+    let client = affitor::Client::builder()
+        .api_key("aff_doctor_test")
+        .build()
+        .unwrap();
+    affitor_outbox::Outbox::builder(client)
+        .relay(false)
+        .open(location)
+        .await
+        .unwrap()
+        .shutdown(std::time::Duration::from_secs(1))
+        .await;
+}
+
 /// The names of the outbox's tables, indexes and columns in the SQLite file at `path`.
 fn sqlite_objects(path: &str) -> Vec<String> {
     let connection = affitor_outbox::rusqlite::Connection::open(path).unwrap();
@@ -361,9 +376,8 @@ fn sqlite_objects(path: &str) -> Vec<String> {
 /// version's, is reported as such and left as it was; a current one passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("affitor-cli-doctor-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let dir = TempDir::new("doctor");
+    let file = |name: &str| dir.sqlite_location(name);
 
     // The app's own database, which the outbox has not been opened on yet.
     let app = file("app.db");
@@ -404,20 +418,10 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
 
     // One the outbox made: current.
     let current = file("outbox.db");
-    let client = affitor::Client::builder()
-        .api_key("aff_doctor_test")
-        .build()
-        .unwrap();
-    affitor_outbox::Outbox::builder(client)
-        .relay(false)
-        .open(&current)
-        .await
-        .unwrap()
-        .shutdown(std::time::Duration::from_secs(1))
-        .await;
+    open_and_close_an_outbox(&current).await;
     // Nothing on disk changes: no `-wal` or `-shm` file appears beside it, and its bytes stay.
     let on_disk = || {
-        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|entry| {
                 let path = entry.unwrap().path();
@@ -439,7 +443,7 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
     }
     let before = on_disk();
     let folder_time = |dir: &std::path::Path| std::fs::metadata(dir).unwrap().modified().unwrap();
-    let folder_time_before = folder_time(&dir);
+    let folder_time_before = folder_time(dir.path());
     let check = outbox_check(&current).await;
     assert_eq!(check["status"], "pass", "{check}");
     assert!(
@@ -454,11 +458,10 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
     assert!(after == before, "a file changed");
     // Not even for a while: a file created and deleted changes its folder's time.
     assert_eq!(
-        folder_time(&dir),
+        folder_time(dir.path()),
         folder_time_before,
         "files created, then deleted"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A SQLite path holding `=` is a path to `doctor`, as to the outbox: a current file is only
@@ -466,22 +469,11 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
 /// and is not created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reads_a_sqlite_path_with_an_equals_sign_and_creates_nothing() {
-    let dir = std::env::temp_dir().join(format!("affitor-cli-doctor-eq-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let current = dir.join("a=b.db").to_string_lossy().into_owned();
-    let client = affitor::Client::builder()
-        .api_key("aff_doctor_test")
-        .build()
-        .unwrap();
-    affitor_outbox::Outbox::builder(client)
-        .relay(false)
-        .open(&current)
-        .await
-        .unwrap()
-        .shutdown(std::time::Duration::from_secs(1))
-        .await;
+    let dir = TempDir::new("doctor-eq");
+    let current = dir.sqlite_location("a=b.db");
+    open_and_close_an_outbox(&current).await;
     let names = || {
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
@@ -497,7 +489,7 @@ async fn doctor_reads_a_sqlite_path_with_an_equals_sign_and_creates_nothing() {
     }
     assert_eq!(names(), ["a=b.db"]);
     // A file created and deleted meanwhile changes its folder's time.
-    let folder_time = || std::fs::metadata(&dir).unwrap().modified().unwrap();
+    let folder_time = || std::fs::metadata(dir.path()).unwrap().modified().unwrap();
     let before = folder_time();
 
     let check = outbox_check(&current).await;
@@ -509,13 +501,12 @@ async fn doctor_reads_a_sqlite_path_with_an_equals_sign_and_creates_nothing() {
     );
     assert_eq!(names(), ["a=b.db"], "files created");
 
-    let missing = dir.join("new/c=d.db").to_string_lossy().into_owned();
+    let missing = dir.sqlite_location("new/c=d.db");
     let check = outbox_check(&missing).await;
     assert_eq!(check["status"], "pass", "{check}");
     let detail = check["detail"].as_str().unwrap();
     assert!(detail.contains("the app creates it"), "{detail}");
     assert_eq!(names(), ["a=b.db"], "files created");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), a database without the outbox's

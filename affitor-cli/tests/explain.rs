@@ -13,7 +13,7 @@ use std::time::Duration;
 use affitor::client::Endpoint;
 use affitor_mock::{Fault, MockServer, poll_until, quick_retries};
 use affitor_outbox::{Outbox, journal};
-use support::{PostgresSchema, affitor, document, stdout};
+use support::{PostgresSchema, TempDir, affitor, document, stdout};
 
 const A_WHILE: Duration = Duration::from_secs(30);
 
@@ -103,11 +103,8 @@ async fn each_sale_is_explained(location: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sale_is_explained_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("affitor-cli-explain-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("outbox.db").to_string_lossy().into_owned();
-    each_sale_is_explained(&path).await;
-    std::fs::remove_dir_all(&dir).unwrap();
+    let dir = TempDir::new("explain");
+    each_sale_is_explained(&dir.sqlite_location("outbox.db")).await;
 }
 
 /// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), in a schema of its own.
@@ -137,9 +134,8 @@ async fn the_checkout_examples_sales_are_explained() {
     use example_support::{AppConfig, PaymentWebhooks};
 
     let mock = MockServer::start().await.unwrap();
-    let dir = std::env::temp_dir().join(format!("affitor-cli-checkout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    let dir = TempDir::new("checkout");
+    let path = dir.sqlite_location("outbox.db");
     let outbox = Outbox::builder(mock.client())
         .poll_interval(Duration::from_millis(50))
         .journal(journal::DEFAULT_RETENTION)
@@ -198,5 +194,4 @@ async fn the_checkout_examples_sales_are_explained() {
         "{text}"
     );
     outbox.shutdown(Duration::from_secs(1)).await;
-    std::fs::remove_dir_all(&dir).unwrap();
 }

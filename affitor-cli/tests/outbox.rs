@@ -13,7 +13,7 @@ use affitor::client::Endpoint;
 use affitor_mock::{Fault, MockServer, poll_until, quick_retries};
 use affitor_outbox::Outbox;
 use serde_json::Value;
-use support::{PostgresSchema, affitor, document, stdout};
+use support::{PostgresSchema, TempDir, affitor, document, stdout};
 
 const A_WHILE: Duration = Duration::from_secs(30);
 
@@ -106,11 +106,8 @@ async fn a_dead_letter_is_listed_retried_and_delivered(location: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_is_listed_retried_and_delivered_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("affitor-cli-outbox-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("outbox.db").to_string_lossy().into_owned();
-    a_dead_letter_is_listed_retried_and_delivered(&path).await;
-    std::fs::remove_dir_all(&dir).unwrap();
+    let dir = TempDir::new("outbox");
+    a_dead_letter_is_listed_retried_and_delivered(&dir.sqlite_location("outbox.db")).await;
 }
 
 /// On Postgres (`AFFITOR_TEST_POSTGRES`; skipped without it), in a schema of its own.
@@ -128,9 +125,8 @@ async fn a_dead_letter_is_listed_retried_and_delivered_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_fails_while_a_row_waits_over_an_hour() {
     let mock = MockServer::start().await.unwrap();
-    let dir = std::env::temp_dir().join(format!("affitor-cli-stuck-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    let dir = TempDir::new("stuck");
+    let path = dir.sqlite_location("outbox.db");
     let client = mock.client_builder().build().unwrap();
     let app = Outbox::builder(client.clone())
         .relay(false)
@@ -164,7 +160,6 @@ async fn status_fails_while_a_row_waits_over_an_hour() {
     assert_eq!(status["outbox"]["dead"], 0, "{status}");
     let age = status["outbox"]["oldest_waiting_seconds"].as_u64().unwrap();
     assert!(age >= 2 * 3600, "{status}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Without an API key, readiness is unknown: `status` says so, with what to do, and exits 1.

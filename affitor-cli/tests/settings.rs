@@ -6,12 +6,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use affitor_mock::MockServer;
 use serde_json::Value;
-use support::affitor_in;
+use support::{TempDir, affitor_in};
 
 /// The one JSON document a `--json` run prints.
 fn document(output: &Output) -> Value {
@@ -21,18 +20,14 @@ fn document(output: &Output) -> Value {
 }
 
 /// A new project directory, with `.affitor/` holding the files given, and a `src/` below it.
-fn project(name: &str, files: &[(&str, String)]) -> PathBuf {
-    let root = std::env::temp_dir().join(format!(
-        "affitor-cli-{name}-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    ));
-    std::fs::create_dir_all(root.join("src")).unwrap();
+fn project(name: &str, files: &[(&str, String)]) -> TempDir {
+    let root = TempDir::new(name);
+    std::fs::create_dir_all(root.path().join("src")).unwrap();
     if !files.is_empty() {
-        std::fs::create_dir_all(root.join(".affitor")).unwrap();
+        std::fs::create_dir_all(root.path().join(".affitor")).unwrap();
     }
     for (file, text) in files {
-        std::fs::write(root.join(".affitor").join(file), text).unwrap();
+        std::fs::write(root.path().join(".affitor").join(file), text).unwrap();
     }
     root
 }
@@ -51,7 +46,7 @@ async fn a_project_set_up_by_the_node_cli_needs_nothing_more() {
         &[(".env", dot_env), ("config.json", config.clone())],
     );
     // Run from a subdirectory: the nearest parent's `.affitor/` is found.
-    let dir = root.join("src");
+    let dir = root.path().join("src");
 
     let click = affitor_in(&dir, &["test", "click", "--json"], &[]).await;
     assert!(click.status.success(), "{click:?}");
@@ -90,7 +85,6 @@ async fn a_project_set_up_by_the_node_cli_needs_nothing_more() {
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert_eq!(document(&refused)["error"]["kind"], "Unauthorized");
     mock.shutdown().await;
-    std::fs::remove_dir_all(root).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,18 +100,17 @@ async fn flags_come_before_the_environment() {
         .into_iter()
         .chain(flags)
         .collect();
-    let lead = affitor_in(&root, &args, &env).await;
+    let lead = affitor_in(root.path(), &args, &env).await;
     assert!(lead.status.success(), "{lead:?}");
     assert_eq!(document(&lead)["outcome"], "test");
     assert_eq!(mock.leads().len(), 1);
     mock.shutdown().await;
-    std::fs::remove_dir_all(root).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_set_says_where_a_key_goes_and_offers_the_stand_in() {
     let root = project("nothing", &[]);
-    let run = affitor_in(&root, &["test", "lead"], &[]).await;
+    let run = affitor_in(root.path(), &["test", "lead"], &[]).await;
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     let text = String::from_utf8_lossy(&run.stdout).into_owned();
     for words in [
@@ -131,14 +124,13 @@ async fn nothing_set_says_where_a_key_goes_and_offers_the_stand_in() {
     // The CLI speaks of its own flags and files, not of the library's calls.
     assert!(!text.contains("ClientBuilder"), "{text}");
 
-    let click = affitor_in(&root, &["test", "click", "--api-key", "aff_x"], &[]).await;
+    let click = affitor_in(root.path(), &["test", "click", "--api-key", "aff_x"], &[]).await;
     assert_eq!(click.status.code(), Some(1), "{click:?}");
     let text = String::from_utf8_lossy(&click.stdout).into_owned();
     assert!(text.contains("no program id"), "{text}");
     assert!(text.contains("AFFITOR_PROGRAM_ID"), "{text}");
 
-    let doctor = affitor_in(&root, &["doctor"], &[]).await;
+    let doctor = affitor_in(root.path(), &["doctor"], &[]).await;
     let text = String::from_utf8_lossy(&doctor.stdout).into_owned();
     assert!(text.contains("affitor mock"), "{text}");
-    std::fs::remove_dir_all(root).unwrap();
 }

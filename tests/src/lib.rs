@@ -2,6 +2,7 @@
 //! port of 127.0.0.1, against a local Affitor API stand-in of its own.
 //!
 //! A new app joins the suite with one row in [`APPS`]; every scenario then runs against it.
+//! The load and faults tools (`src/bin`) start the signup example through [`signup`].
 
 /// The examples of README.md, compiled and run as doctests.
 #[cfg(doctest)]
@@ -44,6 +45,8 @@ use example_support::{AppConfig, PaymentWebhooks};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub mod signup;
 
 /// What an example app offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

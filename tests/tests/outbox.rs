@@ -8,7 +8,6 @@
 //! and runs every test. Without one they fail within seconds, saying what to run.
 
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,40 +20,7 @@ use affitor_scenarios::{ExampleApp, Kind, apps, client_of, wait_until};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-
-/// The Postgres server of the tests when `AFFITOR_TEST_POSTGRES` is unset: the one
-/// `bash .ci/postgres` starts.
-const DEFAULT_POSTGRES: &str = "postgres://affitor:affitor@127.0.0.1:5432/affitor_test";
-
-/// How long a scenario waits for the Postgres server before it fails, saying what to run: a
-/// server that is not there fails at once, not after sqlx's 30 s per scenario.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// What to run when there is no Postgres server.
-const START_ONE: &str = "Run every test with `bash .ci/test` (it installs and starts Postgres, \
-                         then runs `cargo test --workspace --all-features`), or start one with \
-                         `export AFFITOR_TEST_POSTGRES=$(bash .ci/postgres)` (Debian's \
-                         `postgresql` package; it creates the role and the database), or set \
-                         AFFITOR_TEST_POSTGRES to a server of your own";
-
-/// Whether something accepts a TCP connection at `host:port` within [`CONNECT_TIMEOUT`] (a Unix
-/// socket directory is left to sqlx).
-fn reachable(host: &str, port: u16) -> Result<(), String> {
-    if host.starts_with('/') {
-        return Ok(());
-    }
-    let addresses = (host, port)
-        .to_socket_addrs()
-        .map_err(|error| format!("{host}:{port} does not resolve ({error})"))?;
-    let mut why = format!("{host}:{port} has no address");
-    for address in addresses {
-        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-            Ok(_) => return Ok(()),
-            Err(error) => why = format!("nothing answers at {address} ({error})"),
-        }
-    }
-    Err(why)
-}
+use test_support::postgres::{CONNECT_TIMEOUT, DEFAULT_URL, START_ONE, reachable};
 
 /// Where the outbox of a test lives.
 #[derive(Clone, Copy, Debug)]
@@ -184,7 +150,7 @@ fn sqlite_path(app: &str) -> String {
 async fn postgres_schema(app: &str) -> PgPool {
     let (url, server) = match std::env::var("AFFITOR_TEST_POSTGRES") {
         Ok(url) if !url.trim().is_empty() => (url, "the server of AFFITOR_TEST_POSTGRES"),
-        _ => (DEFAULT_POSTGRES.to_owned(), DEFAULT_POSTGRES),
+        _ => (DEFAULT_URL.to_owned(), DEFAULT_URL),
     };
     let reached = PgConnectOptions::from_str(&url).map(|options| {
         reachable(options.get_host(), options.get_port())

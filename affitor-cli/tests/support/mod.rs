@@ -4,7 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own part.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use affitor_mock::MockServer;
@@ -148,5 +148,34 @@ impl PostgresSchema {
             .await
             .unwrap();
         self.pool.close().await;
+    }
+}
+
+/// A folder of its own in the temp dir, `affitor-cli-<name>-<pid>`, empty when made and removed
+/// when dropped, even by a failed test: where a test keeps its SQLite files.
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("affitor-cli-{name}-{}", std::process::id()));
+        // What an earlier run of the same process id left would count as this test's files.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The location of the file `name` in it, as `AFFITOR_OUTBOX` or `Outbox::open` takes it.
+    pub(crate) fn sqlite_location(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
+use test_support::proxy::Proxy;
 
-use crate::proxy::Proxy;
 use crate::support::postgres::Schema;
 use crate::support::{sale, stand_in, wait_until};
 
@@ -23,7 +23,7 @@ async fn a_relays_call_on_a_connection_lost_for_ever_costs_the_call_not_the_rela
     let url = crate::support::postgres::url();
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let server = format!("{}:{}", options.get_host(), options.get_port());
-    let proxy = Proxy::start(server.parse().unwrap()).await;
+    let proxy = Proxy::start(server.parse().unwrap()).await.unwrap();
     let through = url.replacen(&server, &proxy.addr().to_string(), 1);
     let separator = if through.contains('?') { '&' } else { '?' };
     let location = format!("{through}{separator}options[search_path]={}", schema.name());

@@ -32,8 +32,6 @@ mod payments;
 mod pooler;
 #[cfg(feature = "postgres")]
 mod postgres;
-#[cfg(feature = "postgres")]
-mod proxy;
 #[cfg(feature = "sqlite")]
 mod recovery;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

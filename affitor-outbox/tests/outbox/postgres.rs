@@ -6,8 +6,8 @@ use std::time::Duration;
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
+use test_support::proxy::Proxy;
 
-use crate::proxy::Proxy;
 use crate::support::postgres::Schema;
 use crate::support::{sale, sale_requests, stand_in, wait_until};
 
@@ -176,7 +176,7 @@ async fn a_silent_server_holds_no_request_and_loses_no_event() {
     let url = crate::support::postgres::url();
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let server = format!("{}:{}", options.get_host(), options.get_port());
-    let proxy = Proxy::start(server.parse().unwrap()).await;
+    let proxy = Proxy::start(server.parse().unwrap()).await.unwrap();
     let through = url.replacen(&server, &proxy.addr().to_string(), 1);
     assert_ne!(through, url, "the URL names the server as host:port");
     let separator = if through.contains('?') { '&' } else { '?' };

@@ -289,23 +289,11 @@ pub(crate) fn sale_requests(mock: &MockServer) -> Vec<String> {
 
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres {
-    use std::net::{TcpStream, ToSocketAddrs};
     use std::str::FromStr;
     use std::sync::OnceLock;
-    use std::time::Duration;
 
     use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-
-    /// How long a test waits for the Postgres server before it fails, saying what to run: a
-    /// server that is not there fails every test at once, not after sqlx's 30 s each.
-    const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-    /// What to run when there is no server.
-    const START_ONE: &str = "Run every test with `bash .ci/test` (it installs and starts \
-                             Postgres, then runs `cargo test --workspace --all-features`), or \
-                             start one with `export AFFITOR_TEST_POSTGRES=$(bash .ci/postgres)` \
-                             (Debian's `postgresql` package; it creates the role and the \
-                             database), or set AFFITOR_TEST_POSTGRES to a server of your own";
+    use test_support::postgres::{CONNECT_TIMEOUT, DEFAULT_URL, START_ONE, reachable};
 
     /// The server the tests use: `AFFITOR_TEST_POSTGRES`, or the one `.ci/postgres` starts.
     /// Fails at once, saying what to run, when nothing answers at its address.
@@ -313,34 +301,18 @@ pub(crate) mod postgres {
         let url = std::env::var("AFFITOR_TEST_POSTGRES")
             .ok()
             .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| "postgres://affitor:affitor@127.0.0.1:5432/affitor_test".into());
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
         probe(&url);
         url
     }
 
     /// Panics, saying what to run, when nothing accepts a TCP connection at the URL's host and
-    /// port within [`CONNECT_TIMEOUT`] (a Unix socket or a `key=value` string is left to sqlx).
+    /// port within [`CONNECT_TIMEOUT`] (a `key=value` string is left to sqlx).
     fn probe(url: &str) {
         static REACHED: OnceLock<Result<(), String>> = OnceLock::new();
-        let reached = REACHED.get_or_init(|| {
-            let Ok(options) = PgConnectOptions::from_str(url) else {
-                return Ok(());
-            };
-            let (host, port) = (options.get_host(), options.get_port());
-            if host.starts_with('/') {
-                return Ok(());
-            }
-            let addresses = (host, port)
-                .to_socket_addrs()
-                .map_err(|error| format!("{host}:{port} does not resolve ({error})"))?;
-            let mut last = format!("{host}:{port} has no address");
-            for address in addresses {
-                match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
-                    Ok(_) => return Ok(()),
-                    Err(error) => last = format!("nothing answers at {address} ({error})"),
-                }
-            }
-            Err(last)
+        let reached = REACHED.get_or_init(|| match PgConnectOptions::from_str(url) {
+            Ok(options) => reachable(options.get_host(), options.get_port()),
+            Err(_) => Ok(()),
         });
         if let Err(why) = reached {
             panic!("the Postgres outbox tests need a Postgres server: {why}. {START_ONE}.");

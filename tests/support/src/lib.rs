@@ -1,5 +1,7 @@
 //! What the tests of affitor-rs's crates share: a test run alone in a process of its own
-//! ([`alone!`]), and what it logged ([`Logs`]).
+//! ([`alone!`]), what it logged ([`Logs`]), the test Postgres server ([`postgres`]), and, with
+//! the `proxy` feature, a TCP proxy that goes silent then resets its connections
+//! (`proxy::Proxy`).
 //!
 //! A test that asserts on what `tracing` wrote needs both. `tracing` decides once per call site
 //! whether anyone wants its events, and caches the answer. Until a process has a second
@@ -29,6 +31,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+
+pub mod postgres;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 
 /// The variable that tells a child process which test it runs alone.
 const ALONE: &str = "AFFITOR_TEST_ALONE";

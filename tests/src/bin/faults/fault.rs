@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use affitor_outbox::sqlx::{self, Connection, PgConnection};
 use reqwest::Url;
+use test_support::proxy::Proxy;
 use tokio::runtime::Runtime;
 
 use crate::BoxError;
 use crate::options::{FaultKind, Options};
 use crate::pooler::PgBouncer;
-use crate::proxy::Proxy;
 
 /// How long the disk stays full.
 const FULL_FOR: Duration = Duration::from_secs(8);

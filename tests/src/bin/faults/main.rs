@@ -45,12 +45,10 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::time::Duration;
 
-mod app;
 mod clients;
 mod fault;
 mod options;
 mod pooler;
-mod proxy;
 mod report;
 mod run;
 

@@ -1,6 +1,6 @@
 //! The command line: which fault, on which framework's signup app.
 
-use std::fmt;
+use affitor_scenarios::signup::Framework;
 
 use super::BoxError;
 
@@ -34,22 +34,6 @@ impl PoolMode {
     }
 }
 
-/// The signup app under test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Framework {
-    Axum,
-    Actix,
-}
-
-impl fmt::Display for Framework {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Axum => "axum-signup",
-            Self::Actix => "actix-signup",
-        })
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Options {
     pub(crate) fault: FaultKind,
@@ -77,11 +61,9 @@ impl Options {
                     })
                 }
                 "--framework" => {
-                    framework = Some(match value?.as_str() {
-                        "axum" => Framework::Axum,
-                        "actix" => Framework::Actix,
-                        other => return Err(unknown("framework", other)),
-                    })
+                    let value = value?;
+                    framework =
+                        Some(Framework::parse(&value).ok_or_else(|| unknown("framework", &value))?);
                 }
                 "--pool-mode" => {
                     pool_mode = match value?.as_str() {

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use affitor::Client;
 use affitor_mock::{Fault as ApiFault, MockServer};
 use affitor_outbox::{Outbox, OutboxStats};
+use affitor_scenarios::signup::Server;
 use example_support::AppConfig;
 use tokio::runtime::Runtime;
 
-use crate::app::App;
 use crate::clients::Clients;
 use crate::fault::Fault;
 use crate::options::Options;
@@ -81,7 +81,7 @@ fn measure(
     let url = format!("http://{}", listener.local_addr()?);
     let app = {
         let _app = runtimes.app.enter();
-        App::start(options.framework, listener, config)?
+        Server::signup(options.framework, listener, config)?
     };
 
     let start = Instant::now();

@@ -157,7 +157,7 @@ impl Bench {
         let url = format!("http://{listener_addr}");
         let server = {
             let _app = self.app.enter();
-            Server::start(framework, variant, listener, config, hand)?
+            start_server(framework, variant, listener, config, hand)?
         };
 
         let wrk = Wrk {

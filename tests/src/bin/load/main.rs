@@ -47,14 +47,12 @@
 
 use std::error::Error;
 use std::fmt;
-use std::future::IntoFuture;
 use std::io;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
 use actix_web::{App, Either, HttpResponse, HttpServer, web};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +60,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use affitor::{Client, client::DeliveryStats};
 use affitor_mock::{Fault, MockServer};
 use affitor_outbox::Outbox;
+use affitor_scenarios::signup::{Framework, Server};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -70,7 +69,6 @@ use axum::routing::post;
 use axum_signup::JsonOrForm;
 use example_support::{AppConfig, SignupForm, SignupResponse, Users};
 use tokio::runtime::Runtime;
-use tokio::task::JoinHandle;
 
 mod bench;
 mod cpu;

@@ -2,21 +2,6 @@
 
 use super::*;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Framework {
-    Axum,
-    Actix,
-}
-
-impl fmt::Display for Framework {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Axum => "axum-signup",
-            Self::Actix => "actix-signup",
-        })
-    }
-}
-
 /// How the Affitor API stand-in answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum StandIn {
@@ -204,11 +189,13 @@ impl Options {
                         options.variants.push(Variant::parse(name.trim())?);
                     }
                 }
-                "--framework" => options.frameworks.push(match value()?.as_str() {
-                    "axum" => Framework::Axum,
-                    "actix" => Framework::Actix,
-                    other => return Err(format!("unknown framework `{other}`\n{USAGE}").into()),
-                }),
+                "--framework" => {
+                    let name = value()?;
+                    options.frameworks.push(
+                        Framework::parse(&name)
+                            .ok_or_else(|| format!("unknown framework `{name}`\n{USAGE}"))?,
+                    );
+                }
                 "--stand-in" => options.stand_ins.push(match value()?.as_str() {
                     "prompt" => StandIn::Prompt,
                     "slow" => StandIn::Slow,

@@ -3,65 +3,32 @@
 
 use super::*;
 
-/// A server under test, running on the app runtime (and, for actix-web, its worker threads).
-pub(crate) enum Server {
-    Axum(JoinHandle<io::Result<()>>),
-    Actix(ServerHandle, JoinHandle<io::Result<()>>),
-}
-
-impl Server {
-    /// Starts `framework`'s signup app on `listener`. Call it inside the app runtime: the
-    /// servers, and the Affitor client's delivery worker, run there.
-    pub(crate) fn start(
-        framework: Framework,
-        variant: Variant,
-        listener: TcpListener,
-        config: AppConfig,
-        hand: HandApi,
-    ) -> io::Result<Self> {
-        match (framework, variant) {
-            (_, Variant::Hand) | (Framework::Axum, _) => {
-                let router = match variant {
-                    Variant::On
-                    | Variant::Attacked
-                    | Variant::Outbox
-                    | Variant::OutboxStore
-                    | Variant::OutboxJournal => axum_signup::app(config),
-                    Variant::Off | Variant::OffAttacked => axum_baseline(),
-                    Variant::Hand => hand_rolled(hand),
-                };
-                listener.set_nonblocking(true)?;
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                Ok(Self::Axum(tokio::spawn(
-                    axum::serve(
-                        listener,
-                        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-                    )
-                    .into_future(),
-                )))
-            }
-            (Framework::Actix, _) => {
-                let server = match variant {
-                    Variant::Off | Variant::OffAttacked => actix_baseline(listener)?,
-                    _ => actix_signup::serve(listener, config)?,
-                };
-                let handle = server.handle();
-                Ok(Self::Actix(handle, tokio::spawn(server)))
-            }
+/// Starts the server of `variant` on `listener`: `framework`'s signup example, its baseline
+/// without Affitor, or the hand-rolled integration (in axum whatever the framework). Call it
+/// inside the app runtime: the servers, and the Affitor client's delivery worker, run there.
+pub(crate) fn start_server(
+    framework: Framework,
+    variant: Variant,
+    listener: TcpListener,
+    config: AppConfig,
+    hand: HandApi,
+) -> io::Result<Server> {
+    match (framework, variant) {
+        (_, Variant::Hand) => Server::axum(hand_rolled(hand), listener),
+        (Framework::Axum, Variant::Off | Variant::OffAttacked) => {
+            Server::axum(axum_baseline(), listener)
         }
-    }
-
-    pub(crate) async fn stop(self) {
-        match self {
-            Self::Axum(task) => {
-                task.abort();
-                let _ = task.await;
-            }
-            Self::Actix(handle, task) => {
-                handle.stop(false).await;
-                let _ = task.await;
-            }
+        (Framework::Actix, Variant::Off | Variant::OffAttacked) => {
+            Ok(Server::actix(actix_baseline(listener)?))
         }
+        (
+            _,
+            Variant::On
+            | Variant::Attacked
+            | Variant::Outbox
+            | Variant::OutboxStore
+            | Variant::OutboxJournal,
+        ) => Server::signup(framework, listener, config),
     }
 }
 
