@@ -221,6 +221,23 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
         0,
         "nothing went through the outbox's rows"
     );
+
+    // A sale whose own `send` failed: nothing retries it, and the verdict says so.
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    let refused = client.sale("in_2", 100).customer_key("cust_1").send().await;
+    assert!(refused.is_err(), "{refused:?}");
+    let subject = Subject::Transaction("in_2".into());
+    wait_until("the failed send in the journal", A_WHILE, async || {
+        let explained = outbox
+            .explain(subject.clone())
+            .await
+            .expect("the journal reads");
+        matches!(
+            explained.verdict,
+            Verdict::NotCredited(NotCredited::SendFailed(_))
+        )
+    })
+    .await;
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_captured_click_and_the_events_sent_inline_are_journaled);
