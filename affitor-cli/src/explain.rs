@@ -78,12 +78,12 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
     } else {
         Status::Fail
     };
-    out.status(status, "verdict", &explained.verdict.to_string());
+    out.status(status, "verdict", &verdict_text(explained));
     out.document(&json!({
         "command": "explain",
         "ok": explained.verdict.is_credited(),
         kind: key,
-        "verdict": verdict_json(&explained.verdict),
+        "verdict": verdict_json(explained),
         "timeline": explained.entries.iter().map(entry_json).collect::<Vec<_>>(),
     }));
 }
@@ -119,6 +119,18 @@ fn step_text(step: &Step) -> String {
             ),
             None => "stored".to_owned(),
         },
+        Step::Clicked { partner_code } => match partner_code {
+            Some(partner) => format!("captured, partner {partner}"),
+            None => "captured".to_owned(),
+        },
+        Step::Sent { amount, currency } => match amount {
+            Some(amount) => format!(
+                "sent by the app, {amount} {}",
+                currency.as_deref().unwrap_or("(minor units)")
+            ),
+            None => "sent by the app".to_owned(),
+        },
+        Step::Failed(error) => format!("the app's send failed: {error}"),
         Step::Recorded {
             sale_id,
             commission_id,
@@ -168,8 +180,30 @@ fn unix_seconds(at: SystemTime) -> String {
     )
 }
 
-fn verdict_json(verdict: &Verdict) -> Value {
-    let text = verdict.to_string();
+/// The verdict in words; not credited, with the click when the journal holds it: whether a
+/// partner's link was opened at all is the first question of a sale not credited.
+fn verdict_text(explained: &Explanation) -> String {
+    let verdict = explained.verdict.to_string();
+    let click = explained
+        .entries
+        .iter()
+        .find_map(|entry| match &entry.step {
+            Step::Clicked { partner_code } => Some((entry.at, partner_code)),
+            _ => None,
+        });
+    match click {
+        Some((at, partner)) if !explained.verdict.is_credited() => format!(
+            "{verdict} (the click was captured at {} by partner {})",
+            unix_seconds(at),
+            partner.as_deref().unwrap_or("(not named)")
+        ),
+        _ => verdict,
+    }
+}
+
+fn verdict_json(explained: &Explanation) -> Value {
+    let verdict = &explained.verdict;
+    let text = verdict_text(explained);
     match verdict {
         Verdict::Credited {
             sale_id,

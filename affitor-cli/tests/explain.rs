@@ -1,8 +1,8 @@
 //! `affitor explain` run as a person runs it, against an app's outbox with its attribution
 //! journal on (a SQLite file; a Postgres schema when `AFFITOR_TEST_POSTGRES` is set), whose
 //! relay sends to the local stand-in of the API: a sale credited with its ids and its refund
-//! under it, a sale whose click was older than the window with both ages, and a dead letter
-//! with its reason.
+//! under it, a sale whose click was older than the window with both ages, a dead letter with
+//! its reason, and a partner link captured by the signup example before its lead.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
@@ -194,4 +194,99 @@ async fn the_checkout_examples_sales_are_explained() {
         "{text}"
     );
     outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+/// The signup example on an outbox with its journal on, over HTTP: a visit to a partner link is
+/// captured (the layer's click, sent inline), the signup's lead carries its click id, and
+/// `explain --click` tells the click first, then the lead, and no sale yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_click_is_explained_before_its_lead() {
+    let mock = MockServer::start().await.unwrap();
+    let dir = std::env::temp_dir().join(format!("affitor-cli-signup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("outbox.db").to_string_lossy().into_owned();
+    let outbox = Outbox::builder(mock.client())
+        .poll_interval(Duration::from_millis(50))
+        .journal(journal::DEFAULT_RETENTION)
+        .open(&path)
+        .await
+        .unwrap();
+    let config = example_support::AppConfig::new(
+        mock.client(),
+        mock.program_id().to_string(),
+        Some(outbox.clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum_signup::app(config);
+    tokio::spawn(example_support::serve_axum(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+
+    let visit = http(
+        address,
+        "GET /?aff=partner HTTP/1.1\r\nSec-Fetch-Mode: navigate\r\n",
+    )
+    .await;
+    let click_id = visit
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: affitor_click_id="))
+        .and_then(|cookie| cookie.split(';').next())
+        .unwrap_or_else(|| panic!("the click id's cookie: {visit}"))
+        .to_owned();
+    let body = r#"{"email":"ada@example.com","password":"correct horse"}"#;
+    let signup = format!(
+        "POST /api/signup HTTP/1.1\r\nCookie: affitor_click_id={click_id}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let signed_up = http(address, &signup).await;
+    assert!(signed_up.starts_with("HTTP/1.1 200"), "{signed_up}");
+    poll_until(A_WHILE, async || (mock.leads().len() == 1).then_some(()))
+        .await
+        .expect("the lead is delivered");
+    let env = [("AFFITOR_OUTBOX", path.as_str())];
+    let run = affitor(&["explain", "--click", &click_id], &env).await;
+    assert_eq!(run.status.code(), Some(1), "no sale yet: {run:?}");
+    let text = stdout(&run);
+    let click = text.find(&format!(
+        "click click {click_id}: captured, partner partner"
+    ));
+    let lead = text.find(&format!("click {click_id}: stored"));
+    assert!(
+        click.is_some() && click < lead,
+        "the click, then its lead: {text}"
+    );
+    assert!(text.contains("by partner partner)"), "{text}");
+    outbox.shutdown(Duration::from_secs(1)).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sends `head` (a request line and headers, the `Host`, `User-Agent` and `Connection` headers
+/// added; a body after a blank line) to `address`, and returns the answer, its header names in
+/// lowercase.
+async fn http(address: std::net::SocketAddr, head: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let (head, body) = head.split_once("\r\n\r\n").unwrap_or((head.trim_end(), ""));
+    let request = format!(
+        "{head}\r\nHost: shop.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:140.0) \
+         Firefox/140.0\r\nConnection: close\r\n\r\n{body}"
+    );
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+        .lines()
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) if !name.contains(' ') => {
+                format!("{}:{value}", name.to_ascii_lowercase())
+            }
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use affitor::Client;
-use affitor::client::{Backend, DeliveryReport, DeliveryStats, Event, IntoEvent};
+use affitor::client::{Backend, DeliveryReport, DeliveryStats, Event, IntoEvent, Outcome};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::connection::OutboxConnection;
 use crate::error::OutboxError;
+use crate::journal::{InlineEntries, JournalEntry};
 use crate::metrics;
 use crate::recover;
 use crate::relay::Relay;
@@ -53,6 +54,8 @@ pub struct Outbox {
     writer: Arc<Writer>,
     /// The relay, until `shutdown` stops it.
     relay: Arc<Mutex<Option<Relay>>>,
+    /// The journal's entries of the events the client sent itself, waiting for their write.
+    sent: Arc<InlineEntries>,
 }
 
 impl Outbox {
@@ -92,6 +95,7 @@ impl Outbox {
             inner,
             writer,
             relay: Arc::new(Mutex::new(relay)),
+            sent: Arc::default(),
         }
     }
 
@@ -531,6 +535,16 @@ impl Backend for Outbox {
 
     fn name(&self) -> &'static str {
         "affitor_outbox::Outbox"
+    }
+
+    /// With the [journal](crate::journal) on, journals the event and its answer (a captured
+    /// click: its click id and partner code), written by a task off the request's path; a
+    /// store that cannot keep up loses the entry, logged at `debug`, never the request's time.
+    fn sent(&self, event: &Event, answer: Result<&Outcome, &affitor::Error>) {
+        if self.inner.config.journal.is_some() {
+            self.sent
+                .push(&self.inner, JournalEntry::sent(event, answer));
+        }
     }
 }
 

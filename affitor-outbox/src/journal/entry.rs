@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use affitor::client::{Event, LeadOutcome, Outcome, RefundOutcome, SaleOutcome};
+use affitor::ErrorReport;
+use affitor::client::{ClickOutcome, Event, LeadOutcome, Outcome, RefundOutcome, SaleOutcome};
 
 /// One thing that happened to an event: stored, answered, retried or given up on.
 ///
@@ -42,6 +43,23 @@ pub enum Step {
         /// The currency's code.
         currency: Option<String>,
     },
+    /// A partner link's click, recorded by the API (a captured `?aff=` link, or any
+    /// `client.click(..).send()`): the entry's `click_id` is the one the API issued.
+    Clicked {
+        /// The partner's code, when the API's answer gave it (stored as the entry's detail).
+        partner_code: Option<String>,
+    },
+    /// Sent by the app itself (a request's `send().await`), not through the outbox: a sale's or
+    /// a refund's amount in minor units, and a sale's currency, when given. Its answer follows.
+    Sent {
+        /// The amount, in the currency's minor unit.
+        amount: Option<u64>,
+        /// The currency's code.
+        currency: Option<String>,
+    },
+    /// An event the app sent itself whose `send` failed, with the error it returned: nothing
+    /// retries it.
+    Failed(String),
     /// A sale recorded, with its commission.
     Recorded {
         /// The sale's id, when the answer gave it.
@@ -96,6 +114,39 @@ impl JournalEntry {
             currency: amount.and_then(|(_, currency)| currency.map(ToString::to_string)),
         };
         Self::of(event, step)
+    }
+}
+
+impl JournalEntry {
+    /// What the journal keeps of `event`, sent inline, and its `answer`: a recorded click, or
+    /// the event sent and its answer. Nothing for a click without a click id (no key finds it).
+    pub(crate) fn sent(event: &Event, answer: Result<&Outcome, &affitor::Error>) -> Vec<Self> {
+        if let Ok(Outcome::Click(ClickOutcome::Recorded {
+            click_id,
+            partner_code,
+            ..
+        })) = answer
+        {
+            let clicked = Step::Clicked {
+                partner_code: partner_code.clone(),
+            };
+            let mut entry = Self::of(event, clicked);
+            entry.click_id = Some(click_id.as_str().to_owned());
+            return vec![entry];
+        }
+        if event.endpoint() == affitor::client::Endpoint::Click {
+            return Vec::new();
+        }
+        let amount = event.amount();
+        let sent = Step::Sent {
+            amount: amount.map(|(amount, _)| amount),
+            currency: amount.and_then(|(_, currency)| currency.map(ToString::to_string)),
+        };
+        let answered = match answer {
+            Ok(outcome) => Step::answered(outcome),
+            Err(error) => Step::Failed(ErrorReport::new(error).to_string()),
+        };
+        vec![Self::of(event, sent), Self::of(event, answered)]
     }
 }
 
@@ -185,6 +236,88 @@ fn int(value: Option<u64>) -> Option<i64> {
     value.and_then(|value| i64::try_from(value).ok())
 }
 
+/// A step's columns: its name, and what it fills of the rest.
+#[derive(Default)]
+struct Parts {
+    amount: Option<i64>,
+    currency: Option<String>,
+    detail: Option<String>,
+    ids: (Option<i64>, Option<i64>),
+    ages: (Option<i64>, Option<i64>),
+    next: Option<i64>,
+}
+
+fn parts(step: &Step) -> (&'static str, Parts) {
+    let text = |text: &String| Parts {
+        detail: Some(text.clone()),
+        ..Parts::default()
+    };
+    let money = |cents: &Option<u64>, code: &Option<String>| Parts {
+        amount: int(*cents),
+        currency: code.clone(),
+        ..Parts::default()
+    };
+    match step {
+        Step::Stored { amount, currency } => ("stored", money(amount, currency)),
+        Step::Sent { amount, currency } => ("sent", money(amount, currency)),
+        Step::Clicked { partner_code } => {
+            let detail = partner_code.clone();
+            (
+                "clicked",
+                Parts {
+                    detail,
+                    ..Parts::default()
+                },
+            )
+        }
+        Step::Failed(error) => ("failed", text(error)),
+        Step::Recorded {
+            sale_id,
+            commission_id,
+        } => {
+            let ids = (int(*sale_id), int(*commission_id));
+            (
+                "recorded",
+                Parts {
+                    ids,
+                    ..Parts::default()
+                },
+            )
+        }
+        Step::AlreadyRecorded => ("already_recorded", Parts::default()),
+        Step::NotAttributed {
+            reason,
+            click_age_days,
+            window_days,
+        } => {
+            let ages = (click_age_days.map(i64::from), window_days.map(i64::from));
+            (
+                "not_attributed",
+                Parts {
+                    ages,
+                    ..text(reason)
+                },
+            )
+        }
+        Step::Answered(answer) => ("answered", text(answer)),
+        Step::Refused(why) => ("refused", text(why)),
+        Step::Retrying {
+            error,
+            next_attempt,
+        } => {
+            let next = Some(millis(*next_attempt));
+            (
+                "retrying",
+                Parts {
+                    next,
+                    ..text(error)
+                },
+            )
+        }
+        Step::DeadLetter(why) => ("dead_letter", text(why)),
+    }
+}
+
 impl Columns {
     /// `entry` in its stored form, telling of the event of outbox row `row` when it has one.
     ///
@@ -193,53 +326,7 @@ impl Columns {
     /// the table and to one index by `event_id`, whose new values are its largest, rather than
     /// an insert into each key's index).
     pub(crate) fn of(entry: &JournalEntry, row: Option<i64>) -> Self {
-        let (mut amount, mut currency, mut detail, mut ids, mut ages, mut next) =
-            (None, None, None, (None, None), (None, None), None);
-        let step = match &entry.step {
-            Step::Stored {
-                amount: cents,
-                currency: code,
-            } => {
-                (amount, currency) = (int(*cents), code.clone());
-                "stored"
-            }
-            Step::Recorded {
-                sale_id,
-                commission_id,
-            } => {
-                ids = (int(*sale_id), int(*commission_id));
-                "recorded"
-            }
-            Step::AlreadyRecorded => "already_recorded",
-            Step::NotAttributed {
-                reason,
-                click_age_days,
-                window_days,
-            } => {
-                detail = Some(reason.clone());
-                ages = (click_age_days.map(i64::from), window_days.map(i64::from));
-                "not_attributed"
-            }
-            Step::Answered(answer) => {
-                detail = Some(answer.clone());
-                "answered"
-            }
-            Step::Refused(why) => {
-                detail = Some(why.clone());
-                "refused"
-            }
-            Step::Retrying {
-                error,
-                next_attempt,
-            } => {
-                (detail, next) = (Some(error.clone()), Some(millis(*next_attempt)));
-                "retrying"
-            }
-            Step::DeadLetter(why) => {
-                detail = Some(why.clone());
-                "dead_letter"
-            }
-        };
+        let (step, parts) = parts(&entry.step);
         let keyed = row.is_none() || step == "stored";
         let key = |key: &Option<String>| key.clone().filter(|_| keyed);
         Self((
@@ -249,14 +336,14 @@ impl Columns {
             key(&entry.customer_key),
             key(&entry.click_id),
             key(&entry.transaction_id),
-            amount,
-            currency,
-            detail,
-            ids.0,
-            ids.1,
-            ages.0,
-            ages.1,
-            next,
+            parts.amount,
+            parts.currency,
+            parts.detail,
+            parts.ids.0,
+            parts.ids.1,
+            parts.ages.0,
+            parts.ages.1,
+            parts.next,
             row,
         ))
     }
@@ -270,29 +357,37 @@ impl Columns {
         let (click_age, window, next) = (self.0.11, self.0.12, self.0.13);
         let unsigned = |value: Option<i64>| value.and_then(|value| u64::try_from(value).ok());
         let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
-        let detail = detail.unwrap_or_default();
+        let text = || detail.clone().unwrap_or_default();
         let step = match step.as_str() {
             "stored" => Step::Stored {
                 amount: unsigned(amount),
                 currency,
             },
+            "clicked" => Step::Clicked {
+                partner_code: detail.clone(),
+            },
+            "sent" => Step::Sent {
+                amount: unsigned(amount),
+                currency,
+            },
+            "failed" => Step::Failed(text()),
             "recorded" => Step::Recorded {
                 sale_id: unsigned(sale_id),
                 commission_id: unsigned(commission_id),
             },
             "already_recorded" => Step::AlreadyRecorded,
             "not_attributed" => Step::NotAttributed {
-                reason: detail,
+                reason: text(),
                 click_age_days: days(click_age),
                 window_days: days(window),
             },
-            "answered" => Step::Answered(detail),
-            "refused" => Step::Refused(detail),
+            "answered" => Step::Answered(text()),
+            "refused" => Step::Refused(text()),
             "retrying" => Step::Retrying {
-                error: detail,
+                error: text(),
                 next_attempt: time(next.unwrap_or(at)),
             },
-            "dead_letter" => Step::DeadLetter(detail),
+            "dead_letter" => Step::DeadLetter(text()),
             _ => return None,
         };
         Some(JournalEntry {
@@ -303,5 +398,58 @@ impl Columns {
             click_id,
             transaction_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_reads_back_as_it_was_written() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_796_000_000_000);
+        let steps = [
+            Step::Stored {
+                amount: Some(4900),
+                currency: Some("EUR".into()),
+            },
+            Step::Clicked {
+                partner_code: Some("partner".into()),
+            },
+            Step::Clicked { partner_code: None },
+            Step::Sent {
+                amount: None,
+                currency: None,
+            },
+            Step::Failed("the API did not answer".into()),
+            Step::Recorded {
+                sale_id: Some(7),
+                commission_id: None,
+            },
+            Step::AlreadyRecorded,
+            Step::NotAttributed {
+                reason: "attribution_window_expired".into(),
+                click_age_days: Some(61),
+                window_days: Some(60),
+            },
+            Step::Answered("tracked".into()),
+            Step::Refused("unknown click id".into()),
+            Step::Retrying {
+                error: "503".into(),
+                next_attempt: at,
+            },
+            Step::DeadLetter("400".into()),
+        ];
+        for step in steps {
+            let entry = JournalEntry {
+                at,
+                endpoint: "sale".into(),
+                step,
+                customer_key: Some("cust_1".into()),
+                click_id: None,
+                transaction_id: Some("in_1".into()),
+            };
+            assert_eq!(Columns::of(&entry, None).entry(), Some(entry));
+        }
     }
 }

@@ -8,12 +8,14 @@
 //! agent: keys, ids, amounts and the API's answers, as they were sent and answered.
 
 mod entry;
+mod inline;
 mod verdict;
 
 pub(crate) use entry::Columns;
 #[cfg(feature = "postgres")]
 pub(crate) use entry::ColumnsRow;
 pub use entry::{JournalEntry, Step};
+pub(crate) use inline::InlineEntries;
 pub use verdict::{Explanation, NotCredited, Verdict};
 
 use std::time::Duration;

@@ -65,6 +65,8 @@ pub enum NotCredited {
     DeadLetter(String),
     /// The API refused the event, with why.
     Refused(String),
+    /// The app sent the sale itself and its `send` failed, with the error: nothing retried it.
+    SendFailed(String),
 }
 
 impl Verdict {
@@ -114,6 +116,7 @@ fn verdict(entries: &[JournalEntry]) -> Verdict {
             }),
             Step::DeadLetter(why) => Verdict::NotCredited(NotCredited::DeadLetter(why.clone())),
             Step::Refused(why) => Verdict::NotCredited(NotCredited::Refused(why.clone())),
+            Step::Failed(why) => Verdict::NotCredited(NotCredited::SendFailed(why.clone())),
             Step::Retrying { next_attempt, .. } => Verdict::OnItsWay {
                 next_attempt: Some(*next_attempt),
             },
@@ -179,6 +182,7 @@ impl fmt::Display for NotCredited {
             Self::NoSale => f.write_str("no sale arrived from the payment provider"),
             Self::DeadLetter(why) => write!(f, "a dead letter: {why}"),
             Self::Refused(why) => write!(f, "refused by the API: {why}"),
+            Self::SendFailed(why) => write!(f, "the app's own send failed: {why}"),
         }
     }
 }

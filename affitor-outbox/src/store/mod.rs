@@ -238,6 +238,15 @@ impl Store {
         dispatch!(self, store => store.remember_all(facts).await)
     }
 
+    /// Writes the journal's `entries` (of no outbox row: a client's own sends) in a
+    /// transaction of their own.
+    pub(crate) async fn write_journal(
+        &self,
+        entries: Vec<crate::journal::JournalEntry>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.write_journal(entries).await)
+    }
+
     /// Writes the journal's `answers` to rows the relay keeps (retried, buried), in a
     /// transaction of their own.
     pub(crate) async fn write_answers(

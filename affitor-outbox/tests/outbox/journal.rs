@@ -1,13 +1,16 @@
 //! The attribution journal through the public API, on a SQLite file and on Postgres: what
 //! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
-//! letter, and an outbox without a journal.
+//! letter, a partner link captured and the events sent inline, and an outbox without a journal.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
 use affitor_outbox::journal::{self, NotCredited, Step, Subject, Verdict};
+use affitor_tower::{AffitorLayer, capture::CaptureClicks};
+use tower::{ServiceBuilder, ServiceExt as _};
 
 use crate::support::{Store, on_each_store, stand_in, wait_until};
 
@@ -126,6 +129,118 @@ async fn a_sale_is_explained_from_its_click_to_its_refund(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_sale_is_explained_from_its_click_to_its_refund);
+
+/// A partner link captured by `affitor-tower`'s layer, then a lead and a sale sent inline
+/// (`send().await`) by a client whose backend is the outbox: each is journaled, and the click's
+/// story starts with the click, its partner and the click id the API issued.
+async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store) {
+    let (mock, direct) = stand_in().await;
+    let outbox = store
+        .open(Outbox::builder(direct.clone()).journal(journal::DEFAULT_RETENTION))
+        .await;
+    let client = direct.with_backend(outbox.clone());
+    let page = ServiceBuilder::new()
+        .layer(
+            AffitorLayer::new()
+                .client(client.clone())
+                .capture_clicks(CaptureClicks::new()),
+        )
+        .service_fn(|_: http::Request<_>| async {
+            Ok::<_, Infallible>(http::Response::new(String::new()))
+        });
+    let visit = http::Request::get("/pricing?aff=partner")
+        .header("host", "shop.example")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0",
+        )
+        .header("sec-fetch-mode", "navigate")
+        .body(String::new())
+        .expect("a valid request");
+    page.oneshot(visit).await.expect("the page answers");
+    let click_id = mock.clicks()[0]
+        .click_id
+        .clone()
+        .expect("the layer captured the click");
+
+    client
+        .lead("cust_1")
+        .click_id(click_id.clone())
+        .send()
+        .await
+        .expect("the lead is tracked");
+    let sale = client.sale("in_1", 4900).customer_key("cust_1");
+    assert!(
+        sale.click_id(click_id.clone())
+            .send()
+            .await
+            .expect("the sale is answered")
+            .is_recorded()
+    );
+    // Written by a task of the outbox, after the answers.
+    let subject = Subject::Click(click_id.as_str().to_owned());
+    wait_until("the sale's answer in the journal", A_WHILE, async || {
+        let explained = outbox
+            .explain(subject.clone())
+            .await
+            .expect("the journal reads");
+        explained.verdict.is_credited()
+    })
+    .await;
+
+    let explained = outbox.explain(subject).await.expect("the journal reads");
+    let first = &explained.entries[0];
+    assert_eq!(
+        (
+            first.endpoint.as_str(),
+            &first.step,
+            first.click_id.as_deref()
+        ),
+        (
+            "click",
+            &Step::Clicked {
+                partner_code: Some("partner".into())
+            },
+            Some(click_id.as_str())
+        ),
+        "{explained:?}"
+    );
+    let sent = Step::Sent {
+        amount: Some(4900),
+        currency: None,
+    };
+    assert!(
+        explained
+            .entries
+            .iter()
+            .any(|entry| entry.endpoint == "sale" && entry.step == sent),
+        "{explained:?}"
+    );
+    assert_eq!(
+        outbox.stats().enqueued,
+        0,
+        "nothing went through the outbox's rows"
+    );
+
+    // A sale whose own `send` failed: nothing retries it, and the verdict says so.
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    let refused = client.sale("in_2", 100).customer_key("cust_1").send().await;
+    assert!(refused.is_err(), "{refused:?}");
+    let subject = Subject::Transaction("in_2".into());
+    wait_until("the failed send in the journal", A_WHILE, async || {
+        let explained = outbox
+            .explain(subject.clone())
+            .await
+            .expect("the journal reads");
+        matches!(
+            explained.verdict,
+            Verdict::NotCredited(NotCredited::SendFailed(_))
+        )
+    })
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_captured_click_and_the_events_sent_inline_are_journaled);
 
 /// Without `journal`, nothing is written: the journal knows no sale.
 async fn an_outbox_without_a_journal_keeps_none(store: Store) {

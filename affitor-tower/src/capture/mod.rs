@@ -128,6 +128,28 @@
 //! }
 //! ```
 //!
+//! # Which partner's click it was, weeks later
+//!
+//! The click call is the client's own send, so the client's backend hears of it with the API's
+//! answer ([`Backend::sent`](affitor::client::Backend::sent)). Give the layer a client whose
+//! backend is an `affitor_outbox::Outbox` with its journal on, and each click captured is kept
+//! with the click id the API issued and the partner's code, beside the lead and the sale that
+//! later carry that id; it is written off the request's path, and the page never waits for it
+//! (the code is `affitor-outbox`'s, its guide's "Why was this sale credited, or not?"):
+//!
+//! ```ignore
+//! let outbox = affitor_outbox::Outbox::builder(direct.clone())
+//!     .journal(affitor_outbox::journal::DEFAULT_RETENTION)
+//!     .open("affitor-outbox.db")
+//!     .await?;
+//! let affitor = direct.with_backend(outbox); // the layer's client, and the handlers'
+//! let layer = AffitorLayer::new().client(affitor).capture_clicks(CaptureClicks::new());
+//! ```
+//!
+//! A question about a click id is then answered from a terminal: `affitor explain --click
+//! cust_42_1714000000000` prints when the click was captured and for which partner, the lead and
+//! the sale that carried it, and whether the partner was credited.
+//!
 //! ```js
 //! // The banner's "Accept", in the page: the consent cookie first, then the held click.
 //! document.cookie = "cookie_consent=all; path=/; max-age=31536000; SameSite=Lax";

@@ -5,13 +5,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::Client;
 use super::answer::{Answer, TestData};
 use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind, clean_message};
 use super::lenient;
 use super::request::{non_empty, with_test_mode};
 use super::transport::{Call, json_body};
+use super::{Client, Outcome};
 use crate::ClickId;
 
 /// The cookie lifetime assumed when a click answer does not give one, in days.
@@ -207,7 +207,9 @@ impl ClickRequest {
     /// ```
     pub async fn send(self) -> Result<ClickOutcome, Error> {
         let (client, payload) = self.into_payload()?;
-        client.transport().call(&payload).await
+        let answer = client.transport().call(&payload).await;
+        client.sent(payload, &answer, Outcome::Click);
+        answer
     }
 
     /// Validates the click and returns the client and the payload to send.

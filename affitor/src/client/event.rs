@@ -439,7 +439,9 @@ impl Client {
     /// # }
     /// ```
     pub async fn send_event(&self, event: &Event) -> Result<Outcome, Error> {
-        event.send(self.transport(), None).await
+        let answer = event.send(self.transport(), None).await;
+        self.backend.sent(event, answer.as_ref());
+        answer
     }
 }
 

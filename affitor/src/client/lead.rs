@@ -6,13 +6,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::Client;
 use super::answer::{Answer, TestData};
 use super::endpoint::Endpoint;
 use super::error::Error;
 use super::lenient;
 use super::request::{Redacted, missing_customer, non_empty, with_test_mode};
 use super::transport::{Call, json_body};
+use super::{Client, Outcome};
 use crate::ClickId;
 
 /// A lead: a signup tied to the click that brought the visitor. Made by [`Client::lead`].
@@ -194,7 +194,9 @@ impl LeadRequest {
     /// ```
     pub async fn send(self) -> Result<LeadOutcome, Error> {
         let (client, payload) = self.into_payload()?;
-        client.transport().call(&payload).await
+        let answer = client.transport().call(&payload).await;
+        client.sent(payload, &answer, Outcome::Lead);
+        answer
     }
 
     /// Validates the lead and returns the client and the payload to send.

@@ -11,7 +11,7 @@ use super::error::{Error, clean_message};
 use super::lenient;
 use super::request::{check_amount, check_transaction_id, non_empty};
 use super::transport::{Call, Transport, json_body};
-use super::{Client, ErrorKind};
+use super::{Client, ErrorKind, Outcome};
 
 /// A refund: reverses the commission of an earlier sale. Made by [`Client::refund`].
 ///
@@ -110,7 +110,9 @@ impl RefundRequest {
     /// ```
     pub async fn send(self) -> Result<RefundOutcome, Error> {
         let (client, payload) = self.into_payload()?;
-        payload.send(client.transport(), None).await
+        let answer = payload.send(client.transport(), None).await;
+        client.sent(payload, &answer, Outcome::Refund);
+        answer
     }
 
     /// Validates the refund and returns the client and the payload to send.

@@ -6,6 +6,7 @@
 //! - `delivery`: background delivery, its queue, its ordering and its counters;
 //! - `shutdown`: how background delivery ends: the shutdown's flush and report, and workers
 //!   whose runtimes stop;
+//! - `sent`: what a backend hears of the events sent inline;
 //! - `contract`: every request body validated against the API's OpenAPI file;
 //! - `support`: what they share.
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
@@ -14,5 +15,6 @@ mod calls;
 mod contract;
 mod delivery;
 mod retries;
+mod sent;
 mod shutdown;
 mod support;

@@ -141,7 +141,7 @@ impl PostgresStore {
         }
         let tables = self.tables.clone();
         self.within(async move |connection| {
-            let mut transaction = sqlx::Connection::begin(connection).await?;
+            let mut transaction = super::begin(connection).await?;
             super::journal::write_answers(&mut transaction, &tables, &answers).await?;
             delete.execute(&mut *transaction).await?;
             transaction.commit().await

@@ -93,11 +93,23 @@ pub(super) async fn write_answers(
 }
 
 impl PostgresStore {
+    /// Writes `entries` in a transaction of their own.
+    pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> sqlx::Result<()> {
+        let tables = self.tables.clone();
+        self.within(async move |connection| {
+            let mut transaction = super::begin(connection).await?;
+            let entries: Vec<_> = entries.iter().map(|entry| (entry, None)).collect();
+            write(&mut transaction, &tables, &entries).await?;
+            transaction.commit().await
+        })
+        .await
+    }
+
     /// Writes the entries of `answers` in a transaction of their own.
     pub(crate) async fn write_answers(&self, answers: Vec<Answer>) -> sqlx::Result<()> {
         let tables = self.tables.clone();
         self.within(async move |connection| {
-            let mut transaction = sqlx::Connection::begin(connection).await?;
+            let mut transaction = super::begin(connection).await?;
             write_answers(&mut transaction, &tables, &answers).await?;
             transaction.commit().await
         })

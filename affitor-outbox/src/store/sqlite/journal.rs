@@ -61,6 +61,16 @@ pub(super) fn write_answers(
 }
 
 impl SqliteStore {
+    /// Writes `entries` in a transaction of their own, on the writer's thread.
+    pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> Result<(), StoreError> {
+        self.on_writer(move |writer| {
+            let transaction = writer.connection.transaction()?;
+            write(&transaction, entries.iter().map(|entry| (entry, None)))?;
+            transaction.commit()
+        })
+        .await
+    }
+
     /// Writes the entries of `answers` in a transaction of their own, on the writer's thread.
     pub(crate) async fn write_answers(&self, answers: Vec<Answer>) -> Result<(), StoreError> {
         self.on_writer(move |writer| {

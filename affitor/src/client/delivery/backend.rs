@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DeliveryReport, DeliveryStats};
-use crate::client::{Client, Error, Event};
+use crate::client::{Client, Error, Event, Outcome};
 
 /// Where a client's background events go: its in-memory queue (what
 /// [`ClientBuilder::build`](crate::client::ClientBuilder::build) installs), a durable outbox
@@ -26,6 +26,8 @@ use crate::client::{Client, Error, Event};
 ///   stops what it sends through (the memory queue it falls back to included), so that one
 ///   `client.shutdown(deadline)` stops everything. A second shutdown must be harmless.
 /// - [`stats`](Self::stats) says what became of the events, as [`DeliveryStats`] defines.
+/// - [`sent`](Self::sent) hears of each event the client sent itself, and its answer (a
+///   backend that keeps a record of them, such as an outbox's journal); the default ignores it.
 ///
 /// What a payment webhook needs to remember between deliveries, and where it stores a sale
 /// before it answers the provider, is another seam: `affitor::webhook::PaymentState`, which an
@@ -122,6 +124,38 @@ pub trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str {
         std::any::type_name::<Self>()
     }
+
+    /// Hears of an event the client sent itself, not through the backend (a request's
+    /// `send().await`, [`Client::send_event`]), with the API's answer or the error `send`
+    /// returns: for a backend that keeps a record of what was sent, such as an outbox's
+    /// attribution journal. An invalid request is never sent, so never heard of, nor is a send
+    /// whose future was dropped before the answer.
+    ///
+    /// It runs on the request's path, after the answer and before `send` returns: it must not
+    /// block or wait (hand the record to a task, and drop it when that cannot keep up). The
+    /// default does nothing, as the in-memory queue does.
+    ///
+    /// ```
+    /// use affitor::client::{Backend, Event, Outcome};
+    /// # use affitor::client::{DeliveryReport, DeliveryStats};
+    /// # use std::{future::Future, pin::Pin, time::Duration};
+    ///
+    /// struct Logged;
+    ///
+    /// impl Backend for Logged {
+    ///     fn sent(&self, event: &Event, answer: Result<&Outcome, &affitor::Error>) {
+    ///         tracing::info!(endpoint = event.endpoint().name(), ok = answer.is_ok(), "sent");
+    ///     }
+    ///     // ...
+    /// #   fn deliver(&self, _: Event) {}
+    /// #   fn flush(&self, _: Duration) -> Pin<Box<dyn Future<Output = DeliveryStats> + Send + '_>> { Box::pin(async { DeliveryStats::default() }) }
+    /// #   fn shutdown(&self, _: Duration) -> Pin<Box<dyn Future<Output = DeliveryReport> + Send + '_>> { Box::pin(async { DeliveryReport::default() }) }
+    /// #   fn stats(&self) -> DeliveryStats { DeliveryStats::default() }
+    /// }
+    /// ```
+    fn sent(&self, event: &Event, answer: Result<&Outcome, &Error>) {
+        let _ = (event, answer);
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for Arc<B> {
@@ -153,6 +187,10 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
 
     fn name(&self) -> &'static str {
         (**self).name()
+    }
+
+    fn sent(&self, event: &Event, answer: Result<&Outcome, &Error>) {
+        (**self).sent(event, answer);
     }
 }
 
@@ -233,6 +271,21 @@ impl Client {
         match validated {
             Ok(event) => self.backend.deliver(event),
             Err(error) => self.inner.memory.queue(Err(error)),
+        }
+    }
+
+    /// Tells the backend of `event`, sent inline, and its `answer` ([`Backend::sent`]), the
+    /// answer made an [`Outcome`] by `outcome`.
+    pub(in crate::client) fn sent<O: Clone>(
+        &self,
+        event: impl Into<Event>,
+        answer: &Result<O, Error>,
+        outcome: fn(O) -> Outcome,
+    ) {
+        let event = event.into();
+        match answer {
+            Ok(answer) => self.backend.sent(&event, Ok(&outcome(answer.clone()))),
+            Err(error) => self.backend.sent(&event, Err(error)),
         }
     }
 

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use self::values::{Currency, SaleType, SubscriptionInterval};
-use super::Client;
 use super::answer::{Answer, TestData};
 use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
@@ -20,6 +19,7 @@ use super::request::{
     Redacted, check_amount, check_transaction_id, missing_customer, non_empty, with_test_mode,
 };
 use super::transport::{Call, json_body};
+use super::{Client, Outcome};
 use crate::ClickId;
 
 /// A sale: a payment to attribute to the partner. Made by [`Client::sale`].
@@ -261,7 +261,9 @@ impl SaleRequest {
     /// ```
     pub async fn send(self) -> Result<SaleOutcome, Error> {
         let (client, payload) = self.into_payload()?;
-        client.transport().call(&payload).await
+        let answer = client.transport().call(&payload).await;
+        client.sent(payload, &answer, Outcome::Sale);
+        answer
     }
 
     /// Validates the sale and returns the client and the payload to send.

@@ -1,0 +1,105 @@
+//! The journal's entries of the events a client sent itself ([`Backend::sent`]): written off
+//! the request's path by one task at a time, each batch in a transaction of its own.
+//!
+//! [`Backend::sent`]: affitor::client::Backend::sent
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::JournalEntry;
+use crate::shared::Inner;
+
+/// At most this many entries wait for their write: past it, a slow or failing store loses the
+/// newest ones (each logged at `debug`), never the request's time.
+const MAX_WAITING: usize = 1024;
+
+/// The entries waiting for their write, and whether a task is writing them.
+#[derive(Debug, Default)]
+pub(crate) struct InlineEntries {
+    state: Mutex<Waiting>,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    entries: Vec<JournalEntry>,
+    writing: bool,
+}
+
+impl InlineEntries {
+    /// Takes `entries` to write, and returns at once: a task writes them, started on the
+    /// outbox's runtime (or the caller's) unless one is writing already.
+    pub(crate) fn push(self: &Arc<Self>, inner: &Arc<Inner>, entries: Vec<JournalEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let start = {
+            let mut waiting = self.lock();
+            if waiting.entries.len() + entries.len() > MAX_WAITING {
+                tracing::debug!(
+                    endpoint = entries[0].endpoint,
+                    "Affitor outbox: a journal entry was not written (too many wait for the store)"
+                );
+                return;
+            }
+            waiting.entries.extend(entries);
+            !std::mem::replace(&mut waiting.writing, true)
+        };
+        if !start {
+            return;
+        }
+        // Dropped with the task, run or not (a runtime shut down drops it unpolled): another
+        // push starts the next.
+        let mut writing = Writing {
+            entries: Arc::clone(self),
+            done: false,
+        };
+        let runtime = inner
+            .home
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        let Some(runtime) = runtime else {
+            tracing::debug!("Affitor outbox: journal entries were not written (no tokio runtime)");
+            self.lock().entries.clear();
+            return;
+        };
+        let inner = Arc::clone(inner);
+        runtime.spawn(async move {
+            while let Some(batch) = writing.next() {
+                if let Err(error) = inner.store.write_journal(batch).await {
+                    tracing::debug!(error = %error, "Affitor outbox: journal entries were not written");
+                }
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The one task writing the entries: while it lives, no other starts.
+struct Writing {
+    entries: Arc<InlineEntries>,
+    /// It found none waiting, and said so in the same lock.
+    done: bool,
+}
+
+impl Writing {
+    /// The entries waiting now; `None` when there are none, and then the next push starts a
+    /// task of its own.
+    fn next(&mut self) -> Option<Vec<JournalEntry>> {
+        let mut waiting = self.entries.lock();
+        if waiting.entries.is_empty() {
+            (waiting.writing, self.done) = (false, true);
+            return None;
+        }
+        Some(std::mem::take(&mut waiting.entries))
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if !self.done {
+            self.entries.lock().writing = false;
+        }
+    }
+}
