@@ -443,6 +443,8 @@ impl Outbox {
                 "the Affitor outbox stopped before every event handed to it was written"
             );
         }
+        let until = instant_after(deadline.saturating_sub(started.elapsed()));
+        self.sent.written(until).await;
         // What waits in memory for the store goes to the in-memory queue, which the client's
         // shutdown drains next.
         recover::stop(&self.inner, deadline.saturating_sub(started.elapsed())).await;
@@ -623,6 +625,7 @@ impl Outbox {
             }
             tokio::time::sleep(FLUSH_LOOK.min(until - now)).await;
         }
+        self.sent.written(until).await;
         // What waits in memory for a failing store is sent now: a flush is asked before the
         // process may freeze (Lambda).
         for event in self.inner.spill.drain() {

@@ -16,6 +16,8 @@ const MAX_WAITING: usize = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct InlineEntries {
     state: Mutex<Waiting>,
+    /// Told when the task ends, none waiting: what [`InlineEntries::written`] waits for.
+    idle: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +73,28 @@ impl InlineEntries {
         });
     }
 
+    /// Waits until the entries taken so far are written (or given up on), or `until`: a
+    /// flush or a shutdown waits for them, as a process may freeze or end next.
+    pub(crate) async fn written(&self, until: tokio::time::Instant) {
+        loop {
+            let idle = self.idle.notified();
+            let mut idle = std::pin::pin!(idle);
+            idle.as_mut().enable();
+            if !self.lock().writing {
+                return;
+            }
+            if tokio::time::timeout_at(until, idle).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// No task writes any more.
+    fn ended(&self, waiting: &mut Waiting) {
+        waiting.writing = false;
+        self.idle.notify_waiters();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -89,7 +113,8 @@ impl Writing {
     fn next(&mut self) -> Option<Vec<JournalEntry>> {
         let mut waiting = self.entries.lock();
         if waiting.entries.is_empty() {
-            (waiting.writing, self.done) = (false, true);
+            self.entries.ended(&mut waiting);
+            self.done = true;
             return None;
         }
         Some(std::mem::take(&mut waiting.entries))
@@ -99,7 +124,8 @@ impl Writing {
 impl Drop for Writing {
     fn drop(&mut self) {
         if !self.done {
-            self.entries.lock().writing = false;
+            let entries = &self.entries;
+            entries.ended(&mut entries.lock());
         }
     }
 }

@@ -238,6 +238,17 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
         )
     })
     .await;
+
+    // A flush waits for the entries of the sends before it: a process may freeze next.
+    mock.clear_faults();
+    // Answered or refused, it is journaled with its answer.
+    let _ = client.lead("cust_2").send().await;
+    client.flush(Duration::from_secs(5)).await;
+    let explained = outbox
+        .explain(Subject::Customer("cust_2".into()))
+        .await
+        .expect("the journal reads");
+    assert_eq!(explained.entries.len(), 2, "sent and answered: {explained:?}");
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_captured_click_and_the_events_sent_inline_are_journaled);
