@@ -35,7 +35,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::journal::JournalEntry;
 use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
@@ -174,8 +173,7 @@ impl Writer {
         let handed = inner.may_hand_off().then(|| event.clone());
         let row = NewRow {
             facts,
-            journal: (inner.config.journal.is_some()).then(|| JournalEntry::stored(event)),
-            ..NewRow::of(event)
+            ..NewRow::journaled(event, inner.config.journal.is_some())
         };
         if self.stop.is_cancelled() && row.facts.is_empty() {
             // After `shutdown`: still stored, for the next start, with no writer.

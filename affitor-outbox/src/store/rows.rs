@@ -71,6 +71,15 @@ impl NewRow {
         }
     }
 
+    /// [`NewRow::of`], with its journal's entry when the `journal` is on: the row and its
+    /// entry are written together.
+    pub(crate) fn journaled(event: &Event, journal: bool) -> Self {
+        Self {
+            journal: journal.then(|| crate::journal::JournalEntry::stored(event)),
+            ..Self::of(event)
+        }
+    }
+
     /// Whether the write must reach the disk before it returns: money (a sale or a refund) is
     /// written with SQLite's `synchronous=FULL` or Postgres's `synchronous_commit = on`, a lead
     /// or a click without (it survives a crash of the process, not of the machine).

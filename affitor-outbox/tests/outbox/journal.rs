@@ -248,10 +248,56 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
         .explain(Subject::Customer("cust_2".into()))
         .await
         .expect("the journal reads");
-    assert_eq!(explained.entries.len(), 2, "sent and answered: {explained:?}");
+    assert_eq!(
+        explained.entries.len(),
+        2,
+        "sent and answered: {explained:?}"
+    );
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_captured_click_and_the_events_sent_inline_are_journaled);
+
+/// A sale written by `enqueue_in` in the app's own transaction is journaled with its row, so
+/// its answer is explained; one whose transaction rolled back leaves no entry.
+async fn a_sale_written_in_the_apps_transaction_is_explained(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(
+            Outbox::builder(client.clone())
+                .poll_interval(Duration::from_millis(50))
+                .journal(journal::DEFAULT_RETENTION),
+        )
+        .await;
+    let click = mock.click("partner");
+    let sale = |id: &str| {
+        client
+            .sale(id, 4900)
+            .customer_key("cust_1")
+            .click_id(click.clone())
+    };
+    store
+        .enqueue_in_transaction(&outbox, "", sale("in_1"), true)
+        .await;
+    store
+        .enqueue_in_transaction(&outbox, "", sale("in_2"), false)
+        .await;
+    let subject = Subject::Transaction("in_1".into());
+    wait_until("the sale credited in the journal", A_WHILE, async || {
+        let explained = outbox
+            .explain(subject.clone())
+            .await
+            .expect("the journal reads");
+        explained.verdict.is_credited()
+    })
+    .await;
+    let rolled_back = outbox
+        .explain(Subject::Transaction("in_2".into()))
+        .await
+        .expect("the journal reads");
+    assert!(rolled_back.entries.is_empty(), "{rolled_back:?}");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_sale_written_in_the_apps_transaction_is_explained);
 
 /// Without `journal`, nothing is written: the journal knows no sale.
 async fn an_outbox_without_a_journal_keeps_none(store: Store) {

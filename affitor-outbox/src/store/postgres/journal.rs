@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::PostgresStore;
 use super::schema::Tables;
@@ -26,23 +26,27 @@ const SELECT: &str = "
 WITH found AS (
     SELECT id, event_id FROM affitor_outbox_journal
     WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR click_id = ANY($3)
+), wanted AS (
+    SELECT id FROM found
+    UNION
+    SELECT j.id FROM affitor_outbox_journal j JOIN found f ON j.event_id = f.event_id
 )
 SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
     coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
     a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
     a.next_attempt_at, a.event_id
-FROM affitor_outbox_journal a
+FROM wanted w
+JOIN affitor_outbox_journal a ON a.id = w.id
 LEFT JOIN affitor_outbox_journal s
     ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
-WHERE a.id IN (SELECT id FROM found)
-   OR a.event_id IN (SELECT event_id FROM found WHERE event_id IS NOT NULL)
 ORDER BY a.id LIMIT 1000";
 
 /// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
-/// caller's transaction: one statement.
+/// caller's transaction: one statement, into the table in `tables` (else the one
+/// `search_path` finds).
 pub(super) async fn write(
     connection: &mut PgConnection,
-    tables: &Tables,
+    tables: Option<&Tables>,
     entries: &[(&JournalEntry, Option<i64>)],
 ) -> sqlx::Result<()> {
     if entries.is_empty() {
@@ -57,7 +61,11 @@ pub(super) async fn write(
             rows.iter().map(|row| row.$n.clone()).collect::<Vec<_>>()
         };
     }
-    sqlx::query(tables.qualify(INSERT))
+    let sql = tables.map_or_else(
+        || AssertSqlSafe(INSERT.to_owned()),
+        |tables| tables.qualify(INSERT),
+    );
+    sqlx::query(sql)
         .persistent(false)
         .bind(column!(0))
         .bind(column!(1))
@@ -89,7 +97,7 @@ pub(super) async fn write_answers(
         .iter()
         .map(|answer| (&answer.entry, Some(answer.row)))
         .collect();
-    write(connection, tables, &entries).await
+    write(connection, Some(tables), &entries).await
 }
 
 impl PostgresStore {
@@ -99,7 +107,7 @@ impl PostgresStore {
         self.within(async move |connection| {
             let mut transaction = super::begin(connection).await?;
             let entries: Vec<_> = entries.iter().map(|entry| (entry, None)).collect();
-            write(&mut transaction, &tables, &entries).await?;
+            write(&mut transaction, Some(&tables), &entries).await?;
             transaction.commit().await
         })
         .await
@@ -133,14 +141,19 @@ impl PostgresStore {
             .collect())
     }
 
-    /// Deletes the entries written at least `older_than` ago; how many.
+    /// Deletes the entries written at least `older_than` ago, but for the stored entries of
+    /// rows still in the outbox (their answers link to them); how many.
     pub(crate) async fn purge_journal(&self, older_than: Duration) -> sqlx::Result<u64> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, millis);
         self.execute(
-            self.query("DELETE FROM affitor_outbox_journal WHERE at <= $1")
-                .bind(now.saturating_sub(millis(older_than))),
+            self.query(
+                "DELETE FROM affitor_outbox_journal WHERE at <= $1
+                 AND NOT (step = 'stored' AND event_id IS NOT NULL
+                          AND event_id IN (SELECT id FROM affitor_outbox))",
+            )
+            .bind(now.saturating_sub(millis(older_than))),
         )
         .await
     }

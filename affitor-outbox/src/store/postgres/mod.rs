@@ -108,8 +108,13 @@ impl PostgresStore {
 
     /// Writes `row` alone on a connection of the pool (the writer has ended).
     pub(crate) async fn insert_alone(&self, row: crate::store::NewRow) -> sqlx::Result<()> {
-        self.within(async |connection| insert(connection, Some(self.schema()), &row).await)
-            .await
+        self.within(async |connection| {
+            // The row and its journal's entry, both or neither.
+            let mut transaction = begin(connection).await?;
+            insert(&mut transaction, Some(self.schema()), &row).await?;
+            transaction.commit().await
+        })
+        .await
     }
 
     /// The probe's row.

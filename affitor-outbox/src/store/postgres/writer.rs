@@ -231,7 +231,7 @@ impl WriterConnection {
                 .zip(ids)
                 .filter_map(|(row, id)| Some((row.journal.as_ref()?, Some(id))))
                 .collect();
-            super::journal::write(connection, tables, &entries).await?;
+            super::journal::write(connection, Some(tables), &entries).await?;
         }
         sqlx::raw_sql("COMMIT").execute(connection).await?;
         Ok(inserted)
@@ -294,20 +294,34 @@ pub(crate) async fn insert(
     schema: Option<&str>,
     row: &NewRow,
 ) -> sqlx::Result<()> {
-    let sql = match schema {
-        Some(schema) => Tables::quoted(schema).qualify(INSERT),
-        None => AssertSqlSafe(INSERT.to_owned()),
+    let tables = schema.map(Tables::quoted);
+    let qualified = |sql: &str| {
+        tables.as_ref().map_or_else(
+            || AssertSqlSafe(sql.to_owned()),
+            |tables| tables.qualify(sql),
+        )
     };
-    sqlx::query(sql)
-        .persistent(false)
-        .bind(row.endpoint)
-        .bind(&row.body)
-        .bind(row.transaction_id.as_deref())
-        .bind(row.other_transaction_id.as_deref())
-        .bind(row.customer_key.as_deref())
-        .execute(connection)
-        .await
-        .map(drop)
+    let columns = [
+        Some(row.endpoint),
+        Some(row.body.as_str()),
+        row.transaction_id.as_deref(),
+        row.other_transaction_id.as_deref(),
+        row.customer_key.as_deref(),
+    ];
+    let Some(entry) = &row.journal else {
+        let query = sqlx::query(qualified(INSERT)).persistent(false);
+        let query = columns
+            .into_iter()
+            .fold(query, |query, value| query.bind(value));
+        return query.execute(connection).await.map(drop);
+    };
+    // With its journal's entry, which names the row's id: in the caller's transaction.
+    let query = sqlx::query_as(qualified(&format!("{INSERT} RETURNING id"))).persistent(false);
+    let query = columns
+        .into_iter()
+        .fold(query, |query, value| query.bind(value));
+    let (id,): (i64,) = query.fetch_one(&mut *connection).await?;
+    super::journal::write(connection, tables.as_ref(), &[(entry, Some(id))]).await
 }
 
 /// A wait for the writer's turn, its connection or its settings that ran out: none of the

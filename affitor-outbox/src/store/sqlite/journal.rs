@@ -22,16 +22,19 @@ WITH found AS (
     WHERE customer_key IN (SELECT value FROM json_each(?1))
        OR transaction_id IN (SELECT value FROM json_each(?2))
        OR click_id IN (SELECT value FROM json_each(?3))
+), wanted AS (
+    SELECT id FROM found
+    UNION
+    SELECT j.id FROM affitor_outbox_journal j JOIN found f ON j.event_id = f.event_id
 )
 SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
     coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
     a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
     a.next_attempt_at, a.event_id
-FROM affitor_outbox_journal a
+FROM wanted w
+JOIN affitor_outbox_journal a ON a.id = w.id
 LEFT JOIN affitor_outbox_journal s
     ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
-WHERE a.id IN (SELECT id FROM found)
-   OR a.event_id IN (SELECT event_id FROM found WHERE event_id IS NOT NULL)
 ORDER BY a.id LIMIT 1000";
 
 /// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
@@ -61,10 +64,11 @@ pub(super) fn write_answers(
 }
 
 impl SqliteStore {
-    /// Writes `entries` in a transaction of their own, on the writer's thread.
+    /// Writes `entries` in a transaction of their own: on the writer's thread, or, after
+    /// `shutdown`, on the reader's connection.
     pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> Result<(), StoreError> {
-        self.on_writer(move |writer| {
-            let transaction = writer.connection.transaction()?;
+        self.on_writer_or_alone(move |connection| {
+            let transaction = connection.unchecked_transaction()?;
             write(&transaction, entries.iter().map(|entry| (entry, None)))?;
             transaction.commit()
         })
@@ -118,13 +122,16 @@ impl SqliteStore {
         .await
     }
 
-    /// Deletes the entries written at least `older_than` ago; how many.
+    /// Deletes the entries written at least `older_than` ago, but for the stored entries of
+    /// rows still in the outbox (their answers link to them); how many.
     pub(crate) async fn purge_journal(&self, older_than: Duration) -> Result<u64, StoreError> {
         let before = now_millis().saturating_sub(millis(older_than));
         let deleted = self
             .on_writer(move |writer| {
                 writer.connection.execute(
-                    "DELETE FROM affitor_outbox_journal WHERE at <= ?1",
+                    "DELETE FROM affitor_outbox_journal WHERE at <= ?1
+                     AND NOT (step = 'stored' AND event_id IS NOT NULL
+                              AND event_id IN (SELECT id FROM affitor_outbox))",
                     [before],
                 )
             })

@@ -344,12 +344,32 @@ fn write_rows(
     Ok(inserted)
 }
 
-/// Writes `row` on `connection`: the caller's, inside their transaction.
+/// Writes `row` on `connection`: the caller's, inside their transaction; with its journal's
+/// entry (when it has one), both or neither.
 pub(crate) fn insert(connection: &rusqlite::Connection, row: &NewRow) -> rusqlite::Result<()> {
-    connection
-        .prepare_cached(INSERT)?
-        .execute(plain_values(row, &now_millis()))
-        .map(drop)
+    let insert = || {
+        connection
+            .prepare_cached(INSERT)?
+            .execute(plain_values(row, &now_millis()))
+            .map(drop)
+    };
+    let Some(entry) = &row.journal else {
+        return insert();
+    };
+    // A savepoint: inside the caller's transaction, or a transaction of its own.
+    connection.execute_batch("SAVEPOINT affitor_outbox_row")?;
+    let written = insert().and_then(|()| {
+        let id = connection.last_insert_rowid();
+        super::journal::write(connection, [(entry, Some(id))])
+    });
+    match written {
+        Ok(()) => connection.execute_batch("RELEASE affitor_outbox_row"),
+        Err(error) => {
+            let _ = connection
+                .execute_batch("ROLLBACK TO affitor_outbox_row; RELEASE affitor_outbox_row");
+            Err(error)
+        }
+    }
 }
 
 /// The values of a plain row of [`INSERT`] (and of each row of [`INSERT_MANY`]): its columns,
