@@ -112,7 +112,8 @@ impl SendThread {
                 runtime.block_on(async {
                     let _ = stopped.await;
                 });
-                drop(runtime);
+                // Its blocking threads (a DNS lookup under way) are left to end on their own.
+                runtime.shutdown_background();
                 drop(end);
             })?;
         let runtime = runtime.recv().map_err(|_| {

@@ -331,7 +331,8 @@ impl Settler {
         };
         match self.sends.send(&again).await {
             Ok(outcome) => {
-                self.journal(row, &again, || Step::answered(&outcome)).await;
+                // Keyed by what it was sent with, no click id: not its row's stored entry's.
+                self.journal_alone(&again, Step::answered(&outcome)).await;
                 Counters::add(&self.inner.counters.delivered);
                 metrics::event(endpoint, metrics::Result::Delivered);
                 refused(
@@ -364,6 +365,18 @@ impl Settler {
         let entry = JournalEntry::of(event, step());
         let answer = Answer { row: row.id, entry };
         if let Err(error) = self.inner.store.write_answers(vec![answer]).await {
+            tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
+        }
+    }
+
+    /// Writes the journal's entry of `event` (when the journal is on) with its own keys,
+    /// linked to no row.
+    async fn journal_alone(&self, event: &Event, step: Step) {
+        if self.inner.config.journal.is_none() {
+            return;
+        }
+        let entry = JournalEntry::of(event, step);
+        if let Err(error) = self.inner.store.write_journal(vec![entry]).await {
             tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
         }
     }
