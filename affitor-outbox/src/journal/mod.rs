@@ -11,6 +11,34 @@ mod entry;
 mod inline;
 mod verdict;
 
+/// The search of both stores: the entries `found` (`SELECT id, event_id ... WHERE` the keys,
+/// in the store's own way of taking a list), with the answers to their events, oldest first.
+/// An answer to a row's event is stored without keys ([`Columns::of`]), and read with its
+/// stored entry's.
+macro_rules! search {
+    ($found:literal) => {
+        concat!(
+            "WITH found AS (",
+            $found,
+            "), wanted AS (
+    SELECT id FROM found
+    UNION
+    SELECT j.id FROM affitor_outbox_journal j JOIN found f ON j.event_id = f.event_id
+)
+SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
+    coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
+    a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
+    a.next_attempt_at, a.event_id
+FROM wanted w
+JOIN affitor_outbox_journal a ON a.id = w.id
+LEFT JOIN affitor_outbox_journal s
+    ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
+ORDER BY a.id LIMIT 1000"
+        )
+    };
+}
+pub(crate) use search;
+
 pub(crate) use entry::Columns;
 #[cfg(feature = "postgres")]
 pub(crate) use entry::ColumnsRow;

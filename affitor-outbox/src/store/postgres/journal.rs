@@ -20,26 +20,11 @@ SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[],
     $14::int8[], $15::int8[])";
 
 /// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the
-/// answers to their events, oldest first: an answer to a row's event is stored without keys
-/// ([`Columns::of`]), and read with its stored entry's.
-const SELECT: &str = "
-WITH found AS (
-    SELECT id, event_id FROM affitor_outbox_journal
-    WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR click_id = ANY($3)
-), wanted AS (
-    SELECT id FROM found
-    UNION
-    SELECT j.id FROM affitor_outbox_journal j JOIN found f ON j.event_id = f.event_id
-)
-SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
-    coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
-    a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
-    a.next_attempt_at, a.event_id
-FROM wanted w
-JOIN affitor_outbox_journal a ON a.id = w.id
-LEFT JOIN affitor_outbox_journal s
-    ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
-ORDER BY a.id LIMIT 1000";
+/// answers to their events.
+const SELECT: &str = crate::journal::search!(
+    "SELECT id, event_id FROM affitor_outbox_journal
+    WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR click_id = ANY($3)"
+);
 
 /// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
 /// caller's transaction: one statement, into the table in `tables` (else the one

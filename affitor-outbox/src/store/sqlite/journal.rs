@@ -14,28 +14,13 @@ INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, 
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /// The entries whose keys are among the JSON arrays `?1` (customers), `?2` (transactions) and
-/// `?3` (click ids), with the answers to their events, oldest first: an answer to a row's
-/// event is stored without keys ([`Columns::of`]), and read with its stored entry's.
-const SELECT: &str = "
-WITH found AS (
-    SELECT id, event_id FROM affitor_outbox_journal
+/// `?3` (click ids), with the answers to their events.
+const SELECT: &str = crate::journal::search!(
+    "SELECT id, event_id FROM affitor_outbox_journal
     WHERE customer_key IN (SELECT value FROM json_each(?1))
        OR transaction_id IN (SELECT value FROM json_each(?2))
-       OR click_id IN (SELECT value FROM json_each(?3))
-), wanted AS (
-    SELECT id FROM found
-    UNION
-    SELECT j.id FROM affitor_outbox_journal j JOIN found f ON j.event_id = f.event_id
-)
-SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
-    coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
-    a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
-    a.next_attempt_at, a.event_id
-FROM wanted w
-JOIN affitor_outbox_journal a ON a.id = w.id
-LEFT JOIN affitor_outbox_journal s
-    ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
-ORDER BY a.id LIMIT 1000";
+       OR click_id IN (SELECT value FROM json_each(?3))"
+);
 
 /// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
 /// caller's transaction.
