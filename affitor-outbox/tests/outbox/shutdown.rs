@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use affitor::Client;
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::{Backlog, Outbox};
-use tokio::io::AsyncReadExt as _;
 
 use crate::support::{Store, on_each_store, sale, stand_in, wait_until};
 
@@ -57,6 +55,9 @@ on_each_store!(dead_letters_are_retried_and_purged_after_shutdown);
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn shutdown_ends_the_send_under_way() {
+    use affitor::Client;
+    use tokio::io::AsyncReadExt as _;
+
     let api = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port for the silent API");
