@@ -206,7 +206,11 @@ on_each_store!(
 
 /// A builder whose relay looks at the store at its start, then once an hour.
 fn polling_hourly(client: &Client) -> affitor_outbox::OutboxBuilder {
-    Outbox::builder(client.clone()).poll_interval(Duration::from_secs(3600))
+    Outbox::builder(client.clone())
+        .poll_interval(Duration::from_secs(3600))
+        // What is tested is the claims' order, not a busy machine's speed: a write that timed
+        // out would go to memory, and its sale would never be claimed from the table.
+        .enqueue_timeout(A_WHILE)
 }
 
 #[cfg(feature = "sqlite")]
