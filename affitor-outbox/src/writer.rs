@@ -230,11 +230,14 @@ impl Writer {
             state: Arc::clone(&state),
         };
         let mut give_up = std::pin::pin!(give_up);
+        // `biased`: an answer that is ready wins over a limit reached at the same time.
         tokio::select! {
+            biased;
             sent = self.rows.send(pending) => sent.map_err(|_| stopped())?,
             () = &mut give_up => return Err(StoreError::TimedOut), // never handed over
         }
         let outcome = tokio::select! {
+            biased;
             outcome = &mut committed => outcome,
             () = &mut give_up => {
                 if leave_waiting(&state, WITHDRAWN) {
