@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use affitor::client::Event;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
@@ -324,7 +323,7 @@ async fn write_batches(
         // A batch gets a full enqueue timeout from when it is taken: one that waits for the
         // store (a lock) is not failed, all its rows falling back at once, for the time its
         // rows already waited in the queue.
-        let give_up_at = Instant::now() + inner.config.enqueue_timeout;
+        let give_up_at = tokio::time::Instant::now() + inner.config.enqueue_timeout;
         let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
         let (written, store) = match &inner.store {
             Store::Postgres(store) => (
