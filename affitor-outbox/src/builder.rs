@@ -11,11 +11,16 @@ use crate::location::Location;
 use crate::outbox::Outbox;
 use crate::store::{Store, StoreError};
 
-/// The most connections of the pool an outbox opens on a Postgres location; its writer keeps
-/// one more of its own, so an outbox holds at most 9. A pool of your own
-/// ([`OutboxBuilder::postgres`]) keeps its own limit (its `max_connections`), plus the writer's.
+/// The most connections of the pool an outbox opens on a Postgres location, the writer's among
+/// them: it keeps one, and the relay's calls, the probe and the webhooks share the other 8. On
+/// a pool of your own ([`OutboxBuilder::postgres`]), its `max_connections` is the whole budget.
 #[cfg(feature = "postgres")]
-const POSTGRES_CONNECTIONS: u32 = 8;
+const POSTGRES_CONNECTIONS: u32 = 9;
+
+/// The fewest connections a pool must allow the outbox: one its writer keeps, one for the
+/// relay's calls.
+#[cfg(feature = "postgres")]
+const FEWEST_POSTGRES_CONNECTIONS: u32 = 2;
 
 impl Outbox {
     /// Starts configuring an outbox that delivers through `client`.
@@ -467,10 +472,16 @@ impl OutboxBuilder {
     /// missing (see [`migrate`](Self::migrate)), and starts its relay. The pool is of the
     /// `sqlx` this crate re-exports ([`crate::sqlx`], 0.9): your app's, when it is on the same.
     ///
+    /// The outbox takes no more connections than the pool's `max_connections`, which it shares
+    /// with your app: its writer keeps one from its first write until
+    /// [`shutdown`](Outbox::shutdown) (shut the outbox down before you close the pool, which
+    /// waits for it), and the relay takes the others in turn.
+    ///
     /// # Errors
     ///
     /// [`OutboxError::Open`] when the tables cannot be created; [`OutboxError::Unusable`] when
-    /// the schema is behind and not brought up to date.
+    /// the schema is behind and not brought up to date, or when the pool allows fewer than two
+    /// connections (one for the writer, one for the relay).
     ///
     /// ```no_run
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -531,6 +542,17 @@ impl OutboxBuilder {
     ) -> Result<Outbox, OutboxError> {
         use crate::store::postgres::{PostgresStore, schema::SchemaError, tls};
 
+        let allowed = pool.options().get_max_connections();
+        if allowed < FEWEST_POSTGRES_CONNECTIONS {
+            return Err(OutboxError::Unusable {
+                location,
+                reason: format!(
+                    "its pool allows only {allowed} connection at a time, and the outbox needs at least \
+                     {FEWEST_POSTGRES_CONNECTIONS}: one its writer keeps, one for its relay — \
+                     build the pool with `max_connections({FEWEST_POSTGRES_CONNECTIONS})` or more"
+                ),
+            });
+        }
         let tls_warning = tls::weakness(&pool.connect_options());
         if let Some(warning) = &tls_warning {
             tracing::warn!(%location, "Affitor outbox: {warning}");

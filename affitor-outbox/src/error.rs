@@ -46,7 +46,7 @@ pub enum OutboxError {
     /// table of that name), or its schema is missing or behind this outbox's and was not
     /// brought up to date (left to the app with
     /// [`OutboxBuilder::migrate`](crate::OutboxBuilder::migrate), or a Postgres upgrade waited
-    /// too long for a lock).
+    /// too long for a lock), or a Postgres pool of your own allows a single connection.
     #[error("the Affitor outbox at {location} cannot be used: {reason}")]
     Unusable {
         /// Where it was, the password left out.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use affitor::client::Event;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 use crate::shared::Inner;
@@ -84,7 +85,7 @@ fn degraded(inner: &Arc<Inner>, writer: &Arc<Writer>, why: &str) {
     let task = runtime.spawn(probe(
         Arc::downgrade(inner),
         Arc::downgrade(writer),
-        Arc::clone(&inner.spill.stop),
+        inner.spill.stop.clone(),
     ));
     // A task that ended its turn just now may still be in the slot: it is done anyway.
     *inner
@@ -96,12 +97,12 @@ fn degraded(inner: &Arc<Inner>, writer: &Arc<Writer>, why: &str) {
 
 /// The probe's task: every [`PROBE_EVERY`], the events held too long go to the in-memory queue,
 /// and, when the store answers, the others are written back. Ends once nothing is held and the
-/// outbox is healthy again, when the outbox is gone, or when `stop` is notified (`shutdown`).
-async fn probe(inner: Weak<Inner>, writer: Weak<Writer>, stop: Arc<tokio::sync::Notify>) {
+/// outbox is healthy again, when the outbox is gone, or once `stop` is cancelled (`shutdown`).
+async fn probe(inner: Weak<Inner>, writer: Weak<Writer>, stop: CancellationToken) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(PROBE_EVERY) => {}
-            () = stop.notified() => return,
+            () = stop.cancelled() => return,
         }
         let (Some(inner), Some(writer)) = (inner.upgrade(), writer.upgrade()) else {
             return;
@@ -112,7 +113,10 @@ async fn probe(inner: Weak<Inner>, writer: Weak<Writer>, stop: Arc<tokio::sync::
                 "the store did not answer again within max_spill_wait",
             );
         }
-        let answered = tokio::time::timeout(PROBE_TIMEOUT, inner.store.probe()).await;
+        let answered = tokio::select! {
+            answered = tokio::time::timeout(PROBE_TIMEOUT, inner.store.probe()) => answered,
+            () = stop.cancelled() => return,
+        };
         if !matches!(answered, Ok(Ok(()))) {
             continue;
         }
@@ -130,9 +134,14 @@ async fn probe(inner: Weak<Inner>, writer: Weak<Writer>, stop: Arc<tokio::sync::
 
 /// Writes the events held to the store, [`MAX_BATCH`] at a time, all of a batch at once (one
 /// transaction, as concurrent requests' are): `true` once nothing is held and the outbox is
-/// healthy again; `false` when a write failed (its events are held again).
+/// healthy again; `false` when a write failed or was given up at `shutdown`'s deadline (its
+/// events are held again).
 async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
+    let give_up = &inner.spill.give_up;
     loop {
+        if give_up.is_cancelled() {
+            return false;
+        }
         let mut taken = inner.spill.take(MAX_BATCH);
         if taken.is_empty() {
             if inner.spill.recovered() {
@@ -145,9 +154,11 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
         for (index, spilled) in taken.iter().enumerate() {
             let (inner, writer, event) =
                 (Arc::clone(inner), Arc::clone(writer), spilled.event.clone());
+            let give_up = give_up.clone();
             writes.spawn(async move {
-                let written = writer.write_event(&inner, &event, Facts::default()).await;
-                (index, written)
+                let facts = Facts::default();
+                let written = writer.write_event_until(&inner, &event, facts, give_up.cancelled());
+                (index, written.await)
             });
         }
         // A write whose task was cancelled (its runtime stopping) is held again: at least once.
@@ -180,22 +191,28 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
     }
 }
 
-/// Stops the probe (`shutdown`), waiting for it at most `deadline`, and hands every event
-/// still held to the client's in-memory queue: from now on nothing is held.
+/// Stops the probe (`shutdown`) within `deadline`, and hands every event still held to the
+/// client's in-memory queue: from now on nothing is held.
+///
+/// A write-back under way goes on until the deadline, then is given up: each of its events
+/// not written yet is withdrawn from the writer, or, its batch under way on Postgres (its
+/// outcome unknown, as an enqueue's past its timeout), sent from memory all the same (the API
+/// takes a lead once a customer, a sale or a refund once a transaction id). On SQLite a batch
+/// under way is waited for: a local file answers.
 pub(crate) async fn stop(inner: &Inner, deadline: Duration) {
-    inner.spill.stop.notify_one();
+    inner.spill.stop.cancel();
     let task = inner
         .spill
         .probe
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    if let Some(task) = task
-        && tokio::time::timeout(deadline, task).await.is_err()
+    if let Some(mut task) = task
+        && tokio::time::timeout(deadline, &mut task).await.is_err()
     {
-        // It is writing a batch back: it ends with that write (one enqueue timeout at most),
-        // and hands what failed to the in-memory queue, the spill being closed.
-        tracing::debug!("Affitor outbox: the store's probe ends after its write under way");
+        inner.spill.give_up.cancel();
+        // Its writes answer at once now; what they did not write is held again.
+        let _ = task.await;
     }
     for event in inner.spill.close() {
         inner.fell_back(event, "the outbox stopped before the store answered again");

@@ -9,13 +9,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use affitor::client::Event;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 
@@ -37,9 +38,14 @@ pub(crate) struct Spill {
     held: Mutex<Held>,
     /// The events held now (the gauge of [`OutboxStats::spilled`](crate::OutboxStats::spilled)).
     pub(crate) len: AtomicU64,
-    /// The probe's task (`crate::recover`), while one runs, and the way to stop it.
+    /// The probe's task (`crate::recover`), while one runs, and the ways to stop it.
     pub(crate) probe: Mutex<Option<JoinHandle<()>>>,
-    pub(crate) stop: Arc<Notify>,
+    /// Cancelled by `shutdown`: the probe ends at its next pause, once a write-back under way
+    /// has written what it can.
+    pub(crate) stop: CancellationToken,
+    /// Cancelled at `shutdown`'s deadline: a write-back under way stops waiting, and the
+    /// events it has not written are held again, for the in-memory queue.
+    pub(crate) give_up: CancellationToken,
 }
 
 #[derive(Debug, Default)]

@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use affitor::client::Event;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
@@ -167,6 +166,19 @@ impl Writer {
         event: &Event,
         facts: Facts,
     ) -> Result<(), StoreError> {
+        self.write_event_until(inner, event, facts, std::future::pending())
+            .await
+    }
+
+    /// [`Writer::write_event`], given up at the enqueue timeout or once `give_up` resolves,
+    /// whichever comes first (a write-back that `shutdown` ends).
+    pub(crate) async fn write_event_until(
+        &self,
+        inner: &Inner,
+        event: &Event,
+        facts: Facts,
+        give_up: impl Future<Output = ()>,
+    ) -> Result<(), StoreError> {
         let endpoint = event.endpoint().name();
         // The event itself goes with its row while the relay here has room for it: leased to
         // it as it is written, it is sent from memory. The writer wakes the relay.
@@ -182,27 +194,32 @@ impl Writer {
                 .await
                 .map_err(|_| StoreError::Unanswered)??;
         } else {
-            self.write(row, handed, inner.config.enqueue_timeout)
-                .await?;
+            let limit = tokio::time::sleep(inner.config.enqueue_timeout);
+            let give_up = async {
+                tokio::select! {
+                    () = limit => {}
+                    () = give_up => {}
+                }
+            };
+            self.write(row, handed, give_up).await?;
         }
         Counters::add(&inner.counters.enqueued);
         metrics::event(endpoint, metrics::Result::Enqueued);
         Ok(())
     }
 
-    /// Hands `row` to the writer and waits for its transaction to commit. Past `limit`, the row
-    /// is withdrawn if the writer has not taken it yet ([`StoreError::TimedOut`]: it will
-    /// never be written); once taken, see the module docs ([`StoreError::Unanswered`] on
-    /// Postgres). `event` is the row's, for this process's relay (`None`: the row waits for a
-    /// claim).
+    /// Hands `row` to the writer and waits for its transaction to commit. Once `give_up`
+    /// resolves (the enqueue timeout, or `shutdown` ending a write-back), the row is withdrawn
+    /// if the writer has not taken it yet ([`StoreError::TimedOut`]: it will never be written);
+    /// once taken, see the module docs ([`StoreError::Unanswered`] on Postgres). `event` is
+    /// the row's, for this process's relay (`None`: the row waits for a claim).
     pub(crate) async fn write(
         &self,
         row: NewRow,
         event: Option<Event>,
-        limit: Duration,
+        give_up: impl Future<Output = ()>,
     ) -> Result<(), StoreError> {
         let stopped = || StoreError::Stopped;
-        let until = Instant::now() + limit;
         let (written, mut committed) = oneshot::channel();
         let state = Arc::new(AtomicU8::new(WAITING));
         let pending = Pending {
@@ -211,16 +228,26 @@ impl Writer {
             written,
             state: Arc::clone(&state),
         };
-        match tokio::time::timeout_at(until, self.rows.send(pending)).await {
-            Err(_) => return Err(StoreError::TimedOut), // never handed over
-            Ok(sent) => sent.map_err(|_| stopped())?,
+        let mut give_up = std::pin::pin!(give_up);
+        // `biased`: an answer that is ready wins over a limit reached at the same time.
+        tokio::select! {
+            biased;
+            sent = self.rows.send(pending) => sent.map_err(|_| stopped())?,
+            () = &mut give_up => return Err(StoreError::TimedOut), // never handed over
         }
-        let outcome = match tokio::time::timeout_at(until, &mut committed).await {
-            Ok(outcome) => outcome,
-            Err(_) if leave_waiting(&state, WITHDRAWN) => return Err(StoreError::TimedOut),
-            Err(_) if self.bounded => return Err(StoreError::Unanswered),
-            // The writer has the row in a batch: how it ends is the answer.
-            Err(_) => committed.await,
+        let outcome = tokio::select! {
+            biased;
+            outcome = &mut committed => outcome,
+            () = &mut give_up => {
+                if leave_waiting(&state, WITHDRAWN) {
+                    return Err(StoreError::TimedOut);
+                }
+                if self.bounded {
+                    return Err(StoreError::Unanswered);
+                }
+                // The writer has the row in a batch: how it ends is the answer.
+                committed.await
+            }
         };
         match outcome.map_err(|_| stopped())? {
             Ok(()) => Ok(()),
@@ -296,7 +323,7 @@ async fn write_batches(
         // A batch gets a full enqueue timeout from when it is taken: one that waits for the
         // store (a lock) is not failed, all its rows falling back at once, for the time its
         // rows already waited in the queue.
-        let give_up_at = Instant::now() + inner.config.enqueue_timeout;
+        let give_up_at = tokio::time::Instant::now() + inner.config.enqueue_timeout;
         let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
         let (written, store) = match &inner.store {
             Store::Postgres(store) => (

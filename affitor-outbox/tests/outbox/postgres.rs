@@ -281,3 +281,85 @@ async fn shutdown_leaves_no_connection_of_the_outbox_open() {
     .await;
     drop(outbox);
 }
+
+/// The writer's connection is one of its pool's: while the writer keeps it, the pool lends
+/// the others and no more, and the server never has more of the outbox's backends than the
+/// pool allows. Everything is delivered all the same.
+#[tokio::test]
+async fn the_outbox_holds_no_more_connections_than_its_pool_allows() {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    let (mock, client) = stand_in().await;
+    let schema = Schema::create("budget").await;
+    let name = format!("affitor_budget_{}", std::process::id());
+    let options = PgConnectOptions::from_str(&crate::support::postgres::url())
+        .unwrap()
+        .options([("search_path", schema.name())])
+        .application_name(&name);
+    let pool = PgPoolOptions::new()
+        .max_connections(3)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let outbox = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(10))
+        .postgres(pool.clone())
+        .await
+        .unwrap();
+    for n in 0..20 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    wait_until("every sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 20
+    })
+    .await;
+
+    let mut lent = Vec::new();
+    while let Ok(Ok(connection)) =
+        tokio::time::timeout(Duration::from_millis(200), pool.acquire()).await
+    {
+        lent.push(connection);
+        if lent.len() > 3 {
+            break;
+        }
+    }
+    assert_eq!(lent.len(), 2, "the writer keeps one of the pool's three");
+    let server = schema.own_pool().await;
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+            .bind(&name)
+            .fetch_one(&server)
+            .await
+            .unwrap();
+    assert_eq!(open, 3, "the outbox's backends, the writer's among them");
+
+    drop(lent);
+    for n in 20..40 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    wait_until("every sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 40
+    })
+    .await;
+    outbox.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A pool of one connection would be the writer's alone, and the relay would wait for it
+/// forever: it is refused, with what to do.
+#[tokio::test]
+async fn a_pool_of_one_connection_is_refused() {
+    use sqlx::postgres::PgPoolOptions;
+
+    let (_mock, client) = stand_in().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&crate::support::postgres::url())
+        .unwrap();
+    let refused = Outbox::builder(client).postgres(pool).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("max_connections(2)"),
+        "{refused}"
+    );
+}

@@ -93,3 +93,53 @@ async fn shutdown_ends_the_send_under_way() {
     assert_eq!(mock.requests_to(Endpoint::Lead).len(), 1);
     next.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Sales the store takes so slowly that each write gives up (a trigger sleeps past the
+/// statement timeout), while its probe answers at once: the probe is writing them back when
+/// `shutdown` comes. At its deadline the write-back is given up and `shutdown` returns with
+/// nothing held and every sale handed to the client's in-memory queue, which delivers each
+/// once.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn shutdown_ends_a_write_back_under_way_without_losing_its_events() {
+    use crate::support::sale_requests;
+
+    let (mock, client) = stand_in().await;
+    let store = Store::postgres(module_path!()).await;
+    let outbox = store
+        .open(Outbox::builder(client.clone()).enqueue_timeout(Duration::from_secs(1)))
+        .await;
+    store
+        .execute(
+            "CREATE FUNCTION slow_sale() RETURNS trigger LANGUAGE plpgsql AS
+                 'BEGIN PERFORM pg_catalog.pg_sleep(30); RETURN NEW; END';
+             CREATE TRIGGER slow_sale BEFORE INSERT ON affitor_outbox
+                 FOR EACH ROW WHEN (NEW.endpoint = 'sale') EXECUTE FUNCTION slow_sale()",
+        )
+        .await;
+    for n in 1..=3 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    assert_eq!(outbox.stats().spilled, 3, "{:?}", outbox.stats());
+    let [Some(since)] = store
+        .integers("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+        .await[..]
+    else {
+        panic!("the server's clock");
+    };
+    let writing_back = format!(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE wait_event = 'PgSleep' AND query_start > to_timestamp({since} / 1000000.0)"
+    );
+    wait_until("the probe's write-back", A_WHILE, async || {
+        store.integers(&writing_back).await != [Some(0)]
+    })
+    .await;
+
+    outbox.shutdown(Duration::from_millis(100)).await;
+    let stats = outbox.stats();
+    assert_eq!((stats.spilled, stats.fell_back), (0, 3), "{stats:?}");
+    client.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(mock.sales().len(), 3);
+    assert_eq!(sale_requests(&mock).len(), 3, "each sale sent once");
+}

@@ -63,8 +63,9 @@ pub(crate) struct PostgresStore {
     pool: PgPool,
     /// Where the tables are: every statement names them there.
     tables: schema::Tables,
-    /// The writer's own connection ([`PostgresStore::insert_batch`]), out of the pool: `None`
-    /// until the first batch, and after an error, until the next batch opens another.
+    /// The writer's connection ([`PostgresStore::insert_batch`]), one of the pool's that it
+    /// keeps: `None` until the first batch, and after an error, until the next batch takes
+    /// another.
     writer: tokio::sync::Mutex<Option<writer::WriterConnection>>,
     /// How long the server lets a batch's statement run before it cancels it.
     statement_timeout: Duration,

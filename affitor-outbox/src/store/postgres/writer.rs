@@ -1,9 +1,10 @@
-//! The writer's connection, out of the pool, and its batches: one statement a batch, in its
-//! own transaction; and a row written in the caller's own transaction.
+//! The writer's connection, one of the pool's that it keeps, and its batches: one statement a
+//! batch, in its own transaction; and a row written in the caller's own transaction.
 
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
+use sqlx::pool::PoolConnection;
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection, Postgres};
 use tokio::time::Instant;
 
 use super::PostgresStore;
@@ -82,11 +83,26 @@ ORDER BY n
 RETURNING id, lease_owner IS NOT NULL"
 );
 
-/// The writer's connection, and when it last answered.
+/// The writer's connection, and when it last answered: one of the pool's, counted in its
+/// `max_connections`, which the writer keeps between batches, so that it never waits for the
+/// pool's turns once it has one.
+///
+/// It never goes back to the pool: dropped (an error, a batch given up), it is detached and its
+/// socket closed at once, so that a connection left mid-transaction or silent is neither reused
+/// nor waited on, and the pool may open another in its place.
 #[derive(Debug)]
 pub(super) struct WriterConnection {
-    connection: PgConnection,
+    /// `None` only once closed or dropped.
+    connection: Option<PoolConnection<Postgres>>,
     answered: Instant,
+}
+
+impl Drop for WriterConnection {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            drop(connection.detach());
+        }
+    }
 }
 
 /// How long the writer's connection may sit idle before a batch checks that it still answers:
@@ -140,10 +156,18 @@ impl PostgresStore {
     /// Closes the writer's connection (the outbox stops): the server is told, within
     /// [`SILENCE`] (a silent one's socket is dropped).
     pub(crate) async fn close_writer(&self) {
-        let Some(writer) = self.writer.lock().await.take() else {
+        let Some(connection) = self
+            .writer
+            .lock()
+            .await
+            .take()
+            .and_then(|mut writer| writer.connection.take())
+        else {
             return;
         };
-        let closed = tokio::time::timeout(SILENCE, writer.connection.close()).await;
+        // The pool's permit is kept until the server is told; a silent server's socket is
+        // dropped with the future, and the permit with it.
+        let closed = tokio::time::timeout(SILENCE, connection.close()).await;
         if !matches!(closed, Ok(Ok(()))) {
             tracing::debug!("Affitor outbox: the writer's connection closed without a goodbye");
         }
@@ -160,7 +184,7 @@ impl PostgresStore {
             if writer.answered.elapsed() < IDLE_CHECK {
                 return Ok(writer);
             }
-            let answers = tokio::time::timeout_at(give_up_at, writer.connection.ping()).await;
+            let answers = tokio::time::timeout_at(give_up_at, writer.connection()?.ping()).await;
             if matches!(answers, Ok(Ok(()))) {
                 return Ok(writer);
             }
@@ -168,10 +192,9 @@ impl PostgresStore {
         let connection = tokio::time::timeout_at(give_up_at, self.pool.acquire())
             .await
             .map_err(timed_out)??;
-        // Out of the pool, so that the writer never waits for the pool's turns. It keeps no
-        // session state: each batch sets what it needs for its own transaction.
+        // It keeps no session state: each batch sets what it needs for its own transaction.
         Ok(WriterConnection {
-            connection: connection.detach(),
+            connection: Some(connection),
             answered: Instant::now(),
         })
     }
@@ -192,7 +215,7 @@ impl WriterConnection {
              SET LOCAL synchronous_commit = {synchronous}",
             millis(statement_timeout).max(1)
         )))
-        .execute(&mut self.connection)
+        .execute(self.connection()?)
         .await
         .map(drop)
     }
@@ -217,7 +240,7 @@ impl WriterConnection {
             .filter(|row| row.endpoint == "sale")
             .filter_map(|row| row.transaction_id.as_deref())
             .collect();
-        let connection = &mut self.connection;
+        let connection = self.connection()?;
         let journal = rows.iter().any(|row| row.journal.is_some());
         let inserted = insert_rows(connection, tables, rows, lease, journal).await?;
         super::facts::keep(connection, tables, &facts).await?;
@@ -235,6 +258,13 @@ impl WriterConnection {
         }
         sqlx::raw_sql("COMMIT").execute(connection).await?;
         Ok(inserted)
+    }
+
+    /// The connection, while it is open.
+    fn connection(&mut self) -> sqlx::Result<&mut PgConnection> {
+        self.connection
+            .as_deref_mut()
+            .ok_or(sqlx::Error::PoolClosed)
     }
 }
 
