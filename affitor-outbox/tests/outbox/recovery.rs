@@ -242,7 +242,10 @@ async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
         largest = largest.max(std::fs::metadata(&wal).map_or(0, |wal| wal.len()));
     }
     assert_eq!(outbox.stats().enqueued, 2000);
-    assert!(largest < 8 << 20, "the WAL grew to {largest} bytes");
+    // Four times the size that asks for a copy: the copy runs on a thread of its own, which a
+    // machine busy with other work holds back (9 MB was seen). Each row adds pages of its own,
+    // so 2,000 of them without a copy make 25 MB.
+    assert!(largest < 16 << 20, "the WAL grew to {largest} bytes");
 }
 
 /// Requests that keep coming, without pause, while the store answers again: each waits for its
