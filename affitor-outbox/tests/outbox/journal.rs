@@ -1,6 +1,7 @@
 //! The attribution journal through the public API, on a SQLite file and on Postgres: what
 //! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
-//! letter, a partner link captured and the events sent inline, and an outbox without a journal.
+//! letter, a partner link captured and the events sent inline, a probe of a refused partner
+//! code (not journaled), and an outbox without a journal.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -139,25 +140,7 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
         .open(Outbox::builder(direct.clone()).journal(journal::DEFAULT_RETENTION))
         .await;
     let client = direct.with_backend(outbox.clone());
-    let page = ServiceBuilder::new()
-        .layer(
-            AffitorLayer::new()
-                .client(client.clone())
-                .capture_clicks(CaptureClicks::new()),
-        )
-        .service_fn(|_: http::Request<_>| async {
-            Ok::<_, Infallible>(http::Response::new(String::new()))
-        });
-    let visit = http::Request::get("/pricing?aff=partner")
-        .header("host", "shop.example")
-        .header(
-            "user-agent",
-            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0",
-        )
-        .header("sec-fetch-mode", "navigate")
-        .body(String::new())
-        .expect("a valid request");
-    page.oneshot(visit).await.expect("the page answers");
+    land(&client, CaptureClicks::new(), &[]).await;
     let click_id = mock.clicks()[0]
         .click_id
         .clone()
@@ -256,6 +239,63 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_captured_click_and_the_events_sent_inline_are_journaled);
+
+/// A browser's visit of `/pricing?aff=partner`, with `headers` besides its own, through
+/// `affitor-tower`'s layer capturing with `capture` and sending with `client`.
+async fn land(client: &affitor::Client, capture: CaptureClicks, headers: &[(&str, &str)]) {
+    let page = ServiceBuilder::new()
+        .layer(
+            AffitorLayer::new()
+                .client(client.clone())
+                .capture_clicks(capture),
+        )
+        .service_fn(|_: http::Request<_>| async {
+            Ok::<_, Infallible>(http::Response::new(String::new()))
+        });
+    let mut visit = http::Request::get("/pricing?aff=partner")
+        .header("host", "shop.example")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0",
+        )
+        .header("sec-fetch-mode", "navigate");
+    for (name, value) in headers {
+        visit = visit.header(*name, *value);
+    }
+    let visit = visit.body(String::new()).expect("a valid request");
+    page.oneshot(visit).await.expect("the page answers");
+}
+
+/// The capture layer's probe (a refused partner code tried again alone) is no visitor's click:
+/// the API records it, and the journal keeps no entry of its click id.
+async fn a_probe_of_a_refused_code_is_not_journaled(store: Store) {
+    let (mock, direct) = stand_in().await;
+    let outbox = store
+        .open(Outbox::builder(direct.clone()).journal(journal::DEFAULT_RETENTION))
+        .await;
+    let client = direct.with_backend(outbox.clone());
+    let inactive = serde_json::json!({"success": false, "message": "Referral link is inactive"});
+    mock.inject(Fault::response(200, inactive).on(Endpoint::Click).times(1));
+    land(&client, CaptureClicks::new(), &[]).await;
+    assert_eq!(
+        mock.requests_to(Endpoint::Click).len(),
+        2,
+        "the visit's call, then the probe"
+    );
+    let probed = mock.clicks()[0]
+        .click_id
+        .clone()
+        .expect("the API recorded the probe");
+
+    client.flush(Duration::from_secs(5)).await;
+    let explained = outbox
+        .explain(Subject::Click(probed.as_str().to_owned()))
+        .await
+        .expect("the journal reads");
+    assert!(explained.entries.is_empty(), "{explained:?}");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_probe_of_a_refused_code_is_not_journaled);
 
 /// A sale written by `enqueue_in` in the app's own transaction is journaled with its row, so
 /// its answer is explained; one whose transaction rolled back leaves no entry.
