@@ -119,10 +119,19 @@ fn step_text(step: &Step) -> String {
             ),
             None => "stored".to_owned(),
         },
-        Step::Clicked { partner_code } => match partner_code {
-            Some(partner) => format!("captured, partner {partner}"),
-            None => "captured".to_owned(),
-        },
+        Step::Clicked {
+            partner_code,
+            consent,
+        } => {
+            let mut text = "captured".to_owned();
+            if let Some(partner) = partner_code {
+                text.push_str(&format!(", partner {partner}"));
+            }
+            if let Some(consent) = consent {
+                text.push_str(&format!(", consent {consent}"));
+            }
+            text
+        }
         Step::Sent { amount, currency } => match amount {
             Some(amount) => format!(
                 "sent by the app, {amount} {}",
@@ -188,7 +197,7 @@ fn verdict_text(explained: &Explanation) -> String {
         .entries
         .iter()
         .find_map(|entry| match &entry.step {
-            Step::Clicked { partner_code } => Some((entry.at, partner_code)),
+            Step::Clicked { partner_code, .. } => Some((entry.at, partner_code)),
             _ => None,
         });
     match click {
@@ -221,6 +230,10 @@ fn verdict_json(explained: &Explanation) -> Value {
 }
 
 fn entry_json(entry: &JournalEntry) -> Value {
+    let consent = match &entry.step {
+        Step::Clicked { consent, .. } => consent.as_deref(),
+        _ => None,
+    };
     json!({
         "at": entry.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
         "endpoint": entry.endpoint,
@@ -228,5 +241,6 @@ fn entry_json(entry: &JournalEntry) -> Value {
         "click_id": entry.click_id,
         "transaction_id": entry.transaction_id,
         "step": step_text(&entry.step),
+        "consent": consent,
     })
 }

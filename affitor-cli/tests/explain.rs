@@ -251,8 +251,9 @@ async fn a_captured_click_is_explained_before_its_lead() {
     let run = affitor(&["explain", "--click", &click_id], &env).await;
     assert_eq!(run.status.code(), Some(1), "no sale yet: {run:?}");
     let text = stdout(&run);
+    // The example's consent predicate said yes.
     let click = text.find(&format!(
-        "click click {click_id}: captured, partner partner"
+        "click click {click_id}: captured, partner partner, consent given"
     ));
     let lead = text.find(&format!("click {click_id}: stored"));
     assert!(
@@ -260,6 +261,9 @@ async fn a_captured_click_is_explained_before_its_lead() {
         "the click, then its lead: {text}"
     );
     assert!(text.contains("by partner partner)"), "{text}");
+    let json = affitor(&["explain", "--click", &click_id, "--json"], &env).await;
+    let first = &document(&json)["timeline"][0];
+    assert_eq!(first["consent"], "given", "{first}");
     outbox.shutdown(Duration::from_secs(1)).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }

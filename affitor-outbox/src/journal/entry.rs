@@ -48,6 +48,11 @@ pub enum Step {
     Clicked {
         /// The partner's code, when the API's answer gave it (stored as the entry's detail).
         partner_code: Option<String>,
+        /// Whether the visitor had consented when the click was captured, in words
+        /// ([`Consent::as_str`](affitor::client::Consent::as_str)), when the click said
+        /// ([`ClickRequest::consent`](affitor::client::ClickRequest::consent); `affitor-tower`'s
+        /// capture layer always does).
+        consent: Option<String>,
     },
     /// Sent by the app itself (a request's `send().await`), not through the outbox: a sale's or
     /// a refund's amount in minor units, and a sale's currency, when given. Its answer follows.
@@ -129,6 +134,7 @@ impl JournalEntry {
         {
             let clicked = Step::Clicked {
                 partner_code: partner_code.clone(),
+                consent: event.consent().map(|consent| consent.as_str().to_owned()),
             };
             let mut entry = Self::of(event, clicked);
             entry.click_id = Some(click_id.as_str().to_owned());
@@ -192,8 +198,8 @@ impl Step {
 
 /// The columns of a stored entry, after its id: `at` (Unix ms), endpoint, step, customer key,
 /// click id, transaction id, amount, currency, detail (a reason, an error, an answer),
-/// sale id, commission id, click age, window, next attempt (Unix ms), and the outbox row of
-/// the event it tells of (`event_id`; none for an entry without a row).
+/// sale id, commission id, click age, window, next attempt (Unix ms), the outbox row of the
+/// event it tells of (`event_id`; none for an entry without a row), and a click's consent.
 pub(crate) type ColumnsRow = (
     i64,
     String,
@@ -210,6 +216,7 @@ pub(crate) type ColumnsRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// An entry in its stored form: what both stores bind and read.
@@ -245,6 +252,7 @@ struct Parts {
     ids: (Option<i64>, Option<i64>),
     ages: (Option<i64>, Option<i64>),
     next: Option<i64>,
+    consent: Option<String>,
 }
 
 fn parts(step: &Step) -> (&'static str, Parts) {
@@ -260,16 +268,17 @@ fn parts(step: &Step) -> (&'static str, Parts) {
     match step {
         Step::Stored { amount, currency } => ("stored", money(amount, currency)),
         Step::Sent { amount, currency } => ("sent", money(amount, currency)),
-        Step::Clicked { partner_code } => {
-            let detail = partner_code.clone();
-            (
-                "clicked",
-                Parts {
-                    detail,
-                    ..Parts::default()
-                },
-            )
-        }
+        Step::Clicked {
+            partner_code,
+            consent,
+        } => (
+            "clicked",
+            Parts {
+                detail: partner_code.clone(),
+                consent: consent.clone(),
+                ..Parts::default()
+            },
+        ),
         Step::Failed(error) => ("failed", text(error)),
         Step::Recorded {
             sale_id,
@@ -345,6 +354,7 @@ impl Columns {
             parts.ages.1,
             parts.next,
             row,
+            parts.consent,
         ))
     }
 
@@ -354,7 +364,7 @@ impl Columns {
             (self.0.0, self.0.1, self.0.2, self.0.3, self.0.4, self.0.5);
         let (amount, currency, detail, sale_id, commission_id) =
             (self.0.6, self.0.7, self.0.8, self.0.9, self.0.10);
-        let (click_age, window, next) = (self.0.11, self.0.12, self.0.13);
+        let (click_age, window, next, consent) = (self.0.11, self.0.12, self.0.13, self.0.15);
         let unsigned = |value: Option<i64>| value.and_then(|value| u64::try_from(value).ok());
         let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
         let text = || detail.clone().unwrap_or_default();
@@ -365,6 +375,7 @@ impl Columns {
             },
             "clicked" => Step::Clicked {
                 partner_code: detail.clone(),
+                consent,
             },
             "sent" => Step::Sent {
                 amount: unsigned(amount),
@@ -415,8 +426,12 @@ mod tests {
             },
             Step::Clicked {
                 partner_code: Some("partner".into()),
+                consent: Some("given".into()),
             },
-            Step::Clicked { partner_code: None },
+            Step::Clicked {
+                partner_code: None,
+                consent: None,
+            },
             Step::Sent {
                 amount: None,
                 currency: None,

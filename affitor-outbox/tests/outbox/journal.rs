@@ -133,14 +133,17 @@ on_each_store!(a_sale_is_explained_from_its_click_to_its_refund);
 
 /// A partner link captured by `affitor-tower`'s layer, then a lead and a sale sent inline
 /// (`send().await`) by a client whose backend is the outbox: each is journaled, and the click's
-/// story starts with the click, its partner and the click id the API issued.
+/// story starts with the click, its partner, the visitor's consent and the click id the API
+/// issued.
 async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store) {
     let (mock, direct) = stand_in().await;
     let outbox = store
         .open(Outbox::builder(direct.clone()).journal(journal::DEFAULT_RETENTION))
         .await;
     let client = direct.with_backend(outbox.clone());
-    land(&client, CaptureClicks::new(), &[]).await;
+    let capture =
+        CaptureClicks::new().consent(|visit| visit.cookie("cookie_consent") == Some("all"));
+    land(&client, capture, &[("cookie", "cookie_consent=all")]).await;
     let click_id = mock.clicks()[0]
         .click_id
         .clone()
@@ -182,7 +185,8 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
         (
             "click",
             &Step::Clicked {
-                partner_code: Some("partner".into())
+                partner_code: Some("partner".into()),
+                consent: Some("given".into()),
             },
             Some(click_id.as_str())
         ),

@@ -133,8 +133,11 @@
 //! The click call is the client's own send, so the client's backend hears of it with the API's
 //! answer ([`Backend::sent`](affitor::client::Backend::sent)). Give the layer a client whose
 //! backend is an `affitor_outbox::Outbox` with its journal on, and each click captured is kept
-//! with the click id the API issued and the partner's code, beside the lead and the sale that
-//! later carry that id; it is written off the request's path, and the page never waits for it
+//! with the click id the API issued, the partner's code and the visitor's consent then (not
+//! asked, given, or given after landing: [`Consent`](affitor::client::Consent)), beside the
+//! lead and the sale that later carry that id; the probe that confirms a partner code's
+//! refusal is no visitor's click, and is not kept. It is written off the request's path, and
+//! the page never waits for it
 //! (the code is `affitor-outbox`'s, its guide's "Why was this sale credited, or not?"):
 //!
 //! ```ignore
