@@ -1,7 +1,7 @@
 //! The attribution journal through the public API, on a SQLite file and on Postgres: what
 //! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
 //! letter, a partner link captured and the events sent inline, a probe of a refused partner
-//! code (not journaled), and an outbox without a journal.
+//! code (not journaled), the limit of the entries waiting, and an outbox without a journal.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -300,6 +300,39 @@ async fn a_probe_of_a_refused_code_is_not_journaled(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_probe_of_a_refused_code_is_not_journaled);
+
+/// The entries of the client's own sends wait at most 1,024 for the store: past it, the newest
+/// are lost, counted in `OutboxStats::journal_lost` and said at `warn`, and the send that made
+/// them returns at once. Nothing else runs on this thread meanwhile, so the task that writes
+/// them cannot start and every entry waits.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn entries_past_the_limit_are_counted_and_said() {
+    use affitor::client::{Backend as _, IntoEvent as _, LeadOutcome, Outcome};
+
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("affitor_outbox=warn");
+    let (_mock, client) = stand_in().await;
+    let outbox = Store::sqlite(module_path!())
+        .open(Outbox::builder(client.clone()).journal(journal::DEFAULT_RETENTION))
+        .await;
+    let lead = client.lead("cust_1").into_event().expect("a valid lead");
+    let tracked = Outcome::Lead(LeadOutcome::Tracked);
+    // Two entries a send (sent, answered): 512 sends fill the 1,024.
+    for _ in 0..600 {
+        outbox.sent(&lead, Ok(&tracked));
+    }
+    assert_eq!(outbox.stats().journal_lost, 2 * 88);
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("more than 1,024 wait for the store"),
+        "{text}"
+    );
+    outbox.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(outbox.stats().journal_lost, 2 * 88, "the rest are written");
+}
 
 /// A sale written by `enqueue_in` in the app's own transaction is journaled with its row, so
 /// its answer is explained; one whose transaction rolled back leaves no entry.
