@@ -88,7 +88,8 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
     }));
 }
 
-/// `12:00:03 sale in_1 (customer cust_1, click cust_ab): recorded, sale 7, commission 9`.
+/// `@1796000000 sale in_1, customer cust_1, click cust_ab: recorded: sale 7, commission 9`; a
+/// stored or sent event's entry ends with where its click id was found, when known.
 fn describe(entry: &JournalEntry) -> String {
     let mut keys = Vec::new();
     if let Some(id) = &entry.transaction_id {
@@ -100,8 +101,13 @@ fn describe(entry: &JournalEntry) -> String {
     if let Some(id) = &entry.click_id {
         keys.push(format!("click {id}"));
     }
+    let found = entry
+        .click_id_source
+        .as_ref()
+        .map(|source| format!(", its click id from {source}"))
+        .unwrap_or_default();
     format!(
-        "{} {} {}: {}",
+        "{} {} {}: {}{found}",
         unix_seconds(entry.at),
         entry.endpoint,
         keys.join(", "),
@@ -239,6 +245,7 @@ fn entry_json(entry: &JournalEntry) -> Value {
         "endpoint": entry.endpoint,
         "customer_key": entry.customer_key,
         "click_id": entry.click_id,
+        "click_id_source": entry.click_id_source,
         "transaction_id": entry.transaction_id,
         "step": step_text(&entry.step),
         "consent": consent,

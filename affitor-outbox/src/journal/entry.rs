@@ -29,6 +29,12 @@ pub struct JournalEntry {
     pub click_id: Option<String>,
     /// A sale's or a refund's transaction id.
     pub transaction_id: Option<String>,
+    /// Where the app found the click id of a lead or a sale, in words (`cookie
+    /// \`affitor_click_id\``, `header \`x-affitor-click-id\``, `JSON body field ...`): on the
+    /// entry of the event stored or sent, when the id was noted where it was found
+    /// ([`ClickId::found_in`](affitor::ClickId::found_in), which `affitor-tower`'s lookup does
+    /// and which lasts while the app keeps the `ClickId`, not once it stores the id as text).
+    pub click_id_source: Option<String>,
 }
 
 /// What happened to an event, in a [`JournalEntry`].
@@ -108,6 +114,10 @@ impl JournalEntry {
             customer_key: event.customer_key().map(str::to_owned),
             click_id: event.click_id().map(|id| id.as_str().to_owned()),
             transaction_id: event.transaction_id().map(str::to_owned),
+            click_id_source: event
+                .click_id()
+                .and_then(affitor::ClickId::source)
+                .map(str::to_owned),
         }
     }
 
@@ -199,7 +209,8 @@ impl Step {
 /// The columns of a stored entry, after its id: `at` (Unix ms), endpoint, step, customer key,
 /// click id, transaction id, amount, currency, detail (a reason, an error, an answer),
 /// sale id, commission id, click age, window, next attempt (Unix ms), the outbox row of the
-/// event it tells of (`event_id`; none for an entry without a row), and a click's consent.
+/// event it tells of (`event_id`; none for an entry without a row), and its origin: a captured
+/// click's consent, or where a stored or sent event's click id was found.
 pub(crate) type ColumnsRow = (
     i64,
     String,
@@ -252,7 +263,7 @@ struct Parts {
     ids: (Option<i64>, Option<i64>),
     ages: (Option<i64>, Option<i64>),
     next: Option<i64>,
-    consent: Option<String>,
+    origin: Option<String>,
 }
 
 fn parts(step: &Step) -> (&'static str, Parts) {
@@ -275,7 +286,7 @@ fn parts(step: &Step) -> (&'static str, Parts) {
             "clicked",
             Parts {
                 detail: partner_code.clone(),
-                consent: consent.clone(),
+                origin: consent.clone(),
                 ..Parts::default()
             },
         ),
@@ -338,6 +349,10 @@ impl Columns {
         let (step, parts) = parts(&entry.step);
         let keyed = row.is_none() || step == "stored";
         let key = |key: &Option<String>| key.clone().filter(|_| keyed);
+        let found = matches!(step, "stored" | "sent");
+        let origin = parts
+            .origin
+            .or_else(|| entry.click_id_source.clone().filter(|_| found));
         Self((
             millis(entry.at),
             entry.endpoint.clone(),
@@ -354,7 +369,7 @@ impl Columns {
             parts.ages.1,
             parts.next,
             row,
-            parts.consent,
+            origin,
         ))
     }
 
@@ -364,7 +379,7 @@ impl Columns {
             (self.0.0, self.0.1, self.0.2, self.0.3, self.0.4, self.0.5);
         let (amount, currency, detail, sale_id, commission_id) =
             (self.0.6, self.0.7, self.0.8, self.0.9, self.0.10);
-        let (click_age, window, next, consent) = (self.0.11, self.0.12, self.0.13, self.0.15);
+        let (click_age, window, next, origin) = (self.0.11, self.0.12, self.0.13, self.0.15);
         let unsigned = |value: Option<i64>| value.and_then(|value| u64::try_from(value).ok());
         let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
         let text = || detail.clone().unwrap_or_default();
@@ -375,7 +390,7 @@ impl Columns {
             },
             "clicked" => Step::Clicked {
                 partner_code: detail.clone(),
-                consent,
+                consent: origin.clone(),
             },
             "sent" => Step::Sent {
                 amount: unsigned(amount),
@@ -401,6 +416,7 @@ impl Columns {
             "dead_letter" => Step::DeadLetter(text()),
             _ => return None,
         };
+        let found = matches!(step, Step::Stored { .. } | Step::Sent { .. });
         Some(JournalEntry {
             at: time(at),
             endpoint,
@@ -408,6 +424,7 @@ impl Columns {
             customer_key,
             click_id,
             transaction_id,
+            click_id_source: origin.filter(|_| found),
         })
     }
 }
@@ -456,13 +473,16 @@ mod tests {
             Step::DeadLetter("400".into()),
         ];
         for step in steps {
+            // Only a stored or sent event's entry tells where its click id was found.
+            let found = matches!(step, Step::Stored { .. } | Step::Sent { .. });
             let entry = JournalEntry {
                 at,
                 endpoint: "sale".into(),
                 step,
                 customer_key: Some("cust_1".into()),
-                click_id: None,
+                click_id: Some("cust_1_1".into()),
                 transaction_id: Some("in_1".into()),
+                click_id_source: found.then(|| "cookie `affitor_click_id`".into()),
             };
             assert_eq!(Columns::of(&entry, None).entry(), Some(entry));
         }

@@ -28,7 +28,7 @@ macro_rules! search {
 SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
     coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
     a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
-    a.next_attempt_at, a.event_id, a.consent
+    a.next_attempt_at, a.event_id, a.origin
 FROM wanted w
 JOIN affitor_outbox_journal a ON a.id = w.id
 LEFT JOIN affitor_outbox_journal s

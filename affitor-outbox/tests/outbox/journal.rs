@@ -151,7 +151,8 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
 
     client
         .lead("cust_1")
-        .click_id(click_id.clone())
+        // As `affitor-tower`'s lookup notes an id it finds.
+        .click_id(click_id.clone().found_in("header `x-affitor-click-id`"))
         .send()
         .await
         .expect("the lead is tracked");
@@ -201,6 +202,15 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
             .entries
             .iter()
             .any(|entry| entry.endpoint == "sale" && entry.step == sent),
+        "{explained:?}"
+    );
+    let lead = explained
+        .entries
+        .iter()
+        .find(|entry| entry.endpoint == "lead" && matches!(entry.step, Step::Sent { .. }));
+    assert_eq!(
+        lead.and_then(|lead| lead.click_id_source.as_deref()),
+        Some("header `x-affitor-click-id`"),
         "{explained:?}"
     );
     assert_eq!(

@@ -150,8 +150,9 @@
 //! ```
 //!
 //! A question about a click id is then answered from a terminal: `affitor explain --click
-//! cust_42_1714000000000` prints when the click was captured and for which partner, the lead and
-//! the sale that carried it, and whether the partner was credited.
+//! cust_42_1714000000000` prints when the click was captured, for which partner and with what
+//! consent, the lead and the sale that carried it (and where the layer found the id in their
+//! requests: the cookie, a header, a body field), and whether the partner was credited.
 //!
 //! ```js
 //! // The banner's "Accept", in the page: the consent cookie first, then the held click.

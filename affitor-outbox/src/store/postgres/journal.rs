@@ -14,7 +14,7 @@ use crate::store::millis;
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
     amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id, consent)
+    next_attempt_at, event_id, origin)
 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[],
     $14::int8[], $15::int8[], $16::text[])";

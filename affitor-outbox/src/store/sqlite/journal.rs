@@ -10,7 +10,7 @@ use crate::store::{StoreError, millis};
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
     amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id, consent)
+    next_attempt_at, event_id, origin)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// The entries whose keys are among the JSON arrays `?1` (customers), `?2` (transactions) and

@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     window_days INTEGER,
     next_attempt_at INTEGER,
     event_id INTEGER,
-    consent TEXT
+    origin TEXT
 );
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event
