@@ -5,7 +5,8 @@
 //!
 //! An event's entry is written in its row's transaction, an answer's by the relay as it settles
 //! the row: the journal adds no round trip to a request. It keeps no email, address or user
-//! agent: keys, ids, amounts and the API's answers, as they were sent and answered.
+//! agent: keys, ids, amounts and the API's answers, as they were sent and answered, with a
+//! captured click's consent and where a lead's or sale's click id was found.
 
 mod entry;
 mod inline;
