@@ -88,7 +88,8 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
     }));
 }
 
-/// `12:00:03 sale in_1 (customer cust_1, click cust_ab): recorded, sale 7, commission 9`.
+/// `@1796000000 sale in_1, customer cust_1, click cust_ab: recorded: sale 7, commission 9`; a
+/// stored or sent event's entry ends with where its click id was found, when known.
 fn describe(entry: &JournalEntry) -> String {
     let mut keys = Vec::new();
     if let Some(id) = &entry.transaction_id {
@@ -100,8 +101,13 @@ fn describe(entry: &JournalEntry) -> String {
     if let Some(id) = &entry.click_id {
         keys.push(format!("click {id}"));
     }
+    let found = entry
+        .click_id_source
+        .as_ref()
+        .map(|source| format!(", its click id from {source}"))
+        .unwrap_or_default();
     format!(
-        "{} {} {}: {}",
+        "{} {} {}: {}{found}",
         unix_seconds(entry.at),
         entry.endpoint,
         keys.join(", "),
@@ -119,10 +125,19 @@ fn step_text(step: &Step) -> String {
             ),
             None => "stored".to_owned(),
         },
-        Step::Clicked { partner_code } => match partner_code {
-            Some(partner) => format!("captured, partner {partner}"),
-            None => "captured".to_owned(),
-        },
+        Step::Clicked {
+            partner_code,
+            consent,
+        } => {
+            let mut text = "captured".to_owned();
+            if let Some(partner) = partner_code {
+                text.push_str(&format!(", partner {partner}"));
+            }
+            if let Some(consent) = consent {
+                text.push_str(&format!(", consent {consent}"));
+            }
+            text
+        }
         Step::Sent { amount, currency } => match amount {
             Some(amount) => format!(
                 "sent by the app, {amount} {}",
@@ -188,7 +203,7 @@ fn verdict_text(explained: &Explanation) -> String {
         .entries
         .iter()
         .find_map(|entry| match &entry.step {
-            Step::Clicked { partner_code } => Some((entry.at, partner_code)),
+            Step::Clicked { partner_code, .. } => Some((entry.at, partner_code)),
             _ => None,
         });
     match click {
@@ -221,12 +236,18 @@ fn verdict_json(explained: &Explanation) -> Value {
 }
 
 fn entry_json(entry: &JournalEntry) -> Value {
+    let consent = match &entry.step {
+        Step::Clicked { consent, .. } => consent.as_deref(),
+        _ => None,
+    };
     json!({
         "at": entry.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
         "endpoint": entry.endpoint,
         "customer_key": entry.customer_key,
         "click_id": entry.click_id,
+        "click_id_source": entry.click_id_source,
         "transaction_id": entry.transaction_id,
         "step": step_text(&entry.step),
+        "consent": consent,
     })
 }

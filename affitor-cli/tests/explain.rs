@@ -251,8 +251,9 @@ async fn a_captured_click_is_explained_before_its_lead() {
     let run = affitor(&["explain", "--click", &click_id], &env).await;
     assert_eq!(run.status.code(), Some(1), "no sale yet: {run:?}");
     let text = stdout(&run);
+    // The example's consent predicate said yes.
     let click = text.find(&format!(
-        "click click {click_id}: captured, partner partner"
+        "click click {click_id}: captured, partner partner, consent given"
     ));
     let lead = text.find(&format!("click {click_id}: stored"));
     assert!(
@@ -260,6 +261,16 @@ async fn a_captured_click_is_explained_before_its_lead() {
         "the click, then its lead: {text}"
     );
     assert!(text.contains("by partner partner)"), "{text}");
+    // The lead's click id came from the cookie the capture set.
+    let from_cookie = "stored, its click id from cookie `affitor_click_id`";
+    assert!(text.contains(from_cookie), "{text}");
+    let json = affitor(&["explain", "--click", &click_id, "--json"], &env).await;
+    let timeline = &document(&json)["timeline"];
+    assert_eq!(timeline[0]["consent"], "given", "{timeline}");
+    assert_eq!(
+        timeline[1]["click_id_source"], "cookie `affitor_click_id`",
+        "{timeline}"
+    );
     outbox.shutdown(Duration::from_secs(1)).await;
     std::fs::remove_dir_all(&dir).unwrap();
 }

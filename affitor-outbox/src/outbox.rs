@@ -545,7 +545,8 @@ impl Backend for Outbox {
 
     /// With the [journal](crate::journal) on, journals the event and its answer (a captured
     /// click: its click id and partner code), written by a task off the request's path; a
-    /// store that cannot keep up loses the entry, logged at `debug`, never the request's time.
+    /// store that cannot keep up loses the entry (counted in `OutboxStats::journal_lost`, and
+    /// logged), never the request's time.
     fn sent(&self, event: &Event, answer: Result<&Outcome, &affitor::Error>) {
         if self.inner.config.journal.is_some() {
             self.sent

@@ -70,6 +70,11 @@ pub struct OutboxStats {
     pub dead_letters: u64,
     /// Rows being sent now.
     pub in_flight: u64,
+    /// [Journal](crate::journal) entries of the events the client sent itself (captured
+    /// clicks, `send().await`) that were not written: more than 1,024 waited for the store,
+    /// or the store failed to write them. Logged at `warn` at most once a minute (with how
+    /// many since the last warning); the sends themselves never wait for the journal.
+    pub journal_lost: u64,
 }
 
 /// What the store holds now, whoever wrote it: read with
@@ -118,6 +123,7 @@ pub(crate) struct Counters {
     pub(crate) purged: AtomicU64,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    pub(crate) journal_lost: AtomicU64,
 }
 
 impl Counters {
@@ -145,6 +151,7 @@ impl Counters {
             purged: read(&self.purged),
             dead_letters: read(&self.dead_letters),
             in_flight: read(&self.in_flight),
+            journal_lost: read(&self.journal_lost),
         }
     }
 }

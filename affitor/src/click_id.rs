@@ -24,8 +24,14 @@ use std::sync::Arc;
 ///
 /// Cloning is cheap: the text is shared, so a copy taken out of a request's lookup result
 /// costs an atomic increment.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClickId(Arc<str>);
+///
+/// A click id may say where the app found it ([`source`](Self::source)): a note for the
+/// record an outbox's journal keeps, never sent, and left out of comparisons and hashing.
+#[derive(Clone)]
+pub struct ClickId {
+    text: Arc<str>,
+    source: Option<Arc<str>>,
+}
 
 impl ClickId {
     /// The longest click id accepted, in bytes.
@@ -60,7 +66,41 @@ impl ClickId {
             byte: bytes[error.valid_up_to()],
             position: error.valid_up_to(),
         })?;
-        Ok(Self(Arc::from(text)))
+        Ok(Self::new(Arc::from(text)))
+    }
+
+    fn new(text: Arc<str>) -> Self {
+        Self { text, source: None }
+    }
+
+    /// This click id, noted as found in `source`, in words (`cookie \`affitor_click_id\``):
+    /// what `affitor-tower`'s lookup notes of the id it finds in a request. The note goes
+    /// with every clone into the lead or sale that carries the id, for a backend that keeps a
+    /// record (an outbox's journal); it is never sent, and two ids of the same text are equal
+    /// whatever their notes.
+    ///
+    /// ```
+    /// let id: affitor::ClickId = "abc".parse()?;
+    /// let found = id.clone().found_in("cookie `affitor_click_id`");
+    /// assert_eq!(found.source(), Some("cookie `affitor_click_id`"));
+    /// assert_eq!(found, id);
+    /// # Ok::<(), affitor::InvalidClickId>(())
+    /// ```
+    #[must_use]
+    pub fn found_in(mut self, source: impl Into<Arc<str>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Where the app found this click id, when [`found_in`](Self::found_in) noted it.
+    ///
+    /// ```
+    /// let id: affitor::ClickId = "abc".parse()?;
+    /// assert_eq!(id.source(), None);
+    /// # Ok::<(), affitor::InvalidClickId>(())
+    /// ```
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     /// The click id as a string slice.
@@ -71,7 +111,7 @@ impl ClickId {
     /// # Ok::<(), affitor::InvalidClickId>(())
     /// ```
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The click id as an owned `String`.
@@ -82,7 +122,7 @@ impl ClickId {
     /// # Ok::<(), affitor::InvalidClickId>(())
     /// ```
     pub fn into_string(self) -> String {
-        String::from(&*self.0)
+        String::from(&*self.text)
     }
 }
 
@@ -163,7 +203,7 @@ impl TryFrom<String> for ClickId {
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
         validate(value.as_bytes())?;
-        Ok(Self(Arc::from(value)))
+        Ok(Self::new(Arc::from(value)))
     }
 }
 
@@ -178,6 +218,33 @@ impl TryFrom<&[u8]> for ClickId {
 impl From<ClickId> for String {
     fn from(id: ClickId) -> Self {
         id.into_string()
+    }
+}
+
+// The text alone: the source is a note, not part of the id.
+impl PartialEq for ClickId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ClickId {}
+
+impl std::hash::Hash for ClickId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl PartialOrd for ClickId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ClickId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&other.text)
     }
 }
 

@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     window_days BIGINT,
     next_attempt_at BIGINT,
     -- The outbox row of the event an entry tells of: an answer to it holds no keys of its own.
-    event_id BIGINT
+    event_id BIGINT,
+    -- A captured click's consent, or where a stored or sent event's click id was found.
+    origin TEXT
 );
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event

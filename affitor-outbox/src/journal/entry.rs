@@ -29,6 +29,12 @@ pub struct JournalEntry {
     pub click_id: Option<String>,
     /// A sale's or a refund's transaction id.
     pub transaction_id: Option<String>,
+    /// Where the app found the click id of a lead or a sale, in words (`cookie
+    /// \`affitor_click_id\``, `header \`x-affitor-click-id\``, `JSON body field ...`): on the
+    /// entry of the event stored or sent, when the id was noted where it was found
+    /// ([`ClickId::found_in`](affitor::ClickId::found_in), which `affitor-tower`'s lookup does
+    /// and which lasts while the app keeps the `ClickId`, not once it stores the id as text).
+    pub click_id_source: Option<String>,
 }
 
 /// What happened to an event, in a [`JournalEntry`].
@@ -48,6 +54,11 @@ pub enum Step {
     Clicked {
         /// The partner's code, when the API's answer gave it (stored as the entry's detail).
         partner_code: Option<String>,
+        /// Whether the visitor had consented when the click was captured, in words
+        /// ([`Consent::as_str`](affitor::client::Consent::as_str)), when the click said
+        /// ([`ClickRequest::consent`](affitor::client::ClickRequest::consent); `affitor-tower`'s
+        /// capture layer always does).
+        consent: Option<String>,
     },
     /// Sent by the app itself (a request's `send().await`), not through the outbox: a sale's or
     /// a refund's amount in minor units, and a sale's currency, when given. Its answer follows.
@@ -103,6 +114,10 @@ impl JournalEntry {
             customer_key: event.customer_key().map(str::to_owned),
             click_id: event.click_id().map(|id| id.as_str().to_owned()),
             transaction_id: event.transaction_id().map(str::to_owned),
+            click_id_source: event
+                .click_id()
+                .and_then(affitor::ClickId::source)
+                .map(str::to_owned),
         }
     }
 
@@ -129,6 +144,7 @@ impl JournalEntry {
         {
             let clicked = Step::Clicked {
                 partner_code: partner_code.clone(),
+                consent: event.consent().map(|consent| consent.as_str().to_owned()),
             };
             let mut entry = Self::of(event, clicked);
             entry.click_id = Some(click_id.as_str().to_owned());
@@ -192,8 +208,9 @@ impl Step {
 
 /// The columns of a stored entry, after its id: `at` (Unix ms), endpoint, step, customer key,
 /// click id, transaction id, amount, currency, detail (a reason, an error, an answer),
-/// sale id, commission id, click age, window, next attempt (Unix ms), and the outbox row of
-/// the event it tells of (`event_id`; none for an entry without a row).
+/// sale id, commission id, click age, window, next attempt (Unix ms), the outbox row of the
+/// event it tells of (`event_id`; none for an entry without a row), and its origin: a captured
+/// click's consent, or where a stored or sent event's click id was found.
 pub(crate) type ColumnsRow = (
     i64,
     String,
@@ -210,6 +227,7 @@ pub(crate) type ColumnsRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// An entry in its stored form: what both stores bind and read.
@@ -245,6 +263,7 @@ struct Parts {
     ids: (Option<i64>, Option<i64>),
     ages: (Option<i64>, Option<i64>),
     next: Option<i64>,
+    origin: Option<String>,
 }
 
 fn parts(step: &Step) -> (&'static str, Parts) {
@@ -260,16 +279,17 @@ fn parts(step: &Step) -> (&'static str, Parts) {
     match step {
         Step::Stored { amount, currency } => ("stored", money(amount, currency)),
         Step::Sent { amount, currency } => ("sent", money(amount, currency)),
-        Step::Clicked { partner_code } => {
-            let detail = partner_code.clone();
-            (
-                "clicked",
-                Parts {
-                    detail,
-                    ..Parts::default()
-                },
-            )
-        }
+        Step::Clicked {
+            partner_code,
+            consent,
+        } => (
+            "clicked",
+            Parts {
+                detail: partner_code.clone(),
+                origin: consent.clone(),
+                ..Parts::default()
+            },
+        ),
         Step::Failed(error) => ("failed", text(error)),
         Step::Recorded {
             sale_id,
@@ -329,6 +349,10 @@ impl Columns {
         let (step, parts) = parts(&entry.step);
         let keyed = row.is_none() || step == "stored";
         let key = |key: &Option<String>| key.clone().filter(|_| keyed);
+        let found = matches!(step, "stored" | "sent");
+        let origin = parts
+            .origin
+            .or_else(|| entry.click_id_source.clone().filter(|_| found));
         Self((
             millis(entry.at),
             entry.endpoint.clone(),
@@ -345,6 +369,7 @@ impl Columns {
             parts.ages.1,
             parts.next,
             row,
+            origin,
         ))
     }
 
@@ -354,7 +379,7 @@ impl Columns {
             (self.0.0, self.0.1, self.0.2, self.0.3, self.0.4, self.0.5);
         let (amount, currency, detail, sale_id, commission_id) =
             (self.0.6, self.0.7, self.0.8, self.0.9, self.0.10);
-        let (click_age, window, next) = (self.0.11, self.0.12, self.0.13);
+        let (click_age, window, next, origin) = (self.0.11, self.0.12, self.0.13, self.0.15);
         let unsigned = |value: Option<i64>| value.and_then(|value| u64::try_from(value).ok());
         let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
         let text = || detail.clone().unwrap_or_default();
@@ -365,6 +390,7 @@ impl Columns {
             },
             "clicked" => Step::Clicked {
                 partner_code: detail.clone(),
+                consent: origin.clone(),
             },
             "sent" => Step::Sent {
                 amount: unsigned(amount),
@@ -390,6 +416,7 @@ impl Columns {
             "dead_letter" => Step::DeadLetter(text()),
             _ => return None,
         };
+        let found = matches!(step, Step::Stored { .. } | Step::Sent { .. });
         Some(JournalEntry {
             at: time(at),
             endpoint,
@@ -397,6 +424,7 @@ impl Columns {
             customer_key,
             click_id,
             transaction_id,
+            click_id_source: origin.filter(|_| found),
         })
     }
 }
@@ -415,8 +443,12 @@ mod tests {
             },
             Step::Clicked {
                 partner_code: Some("partner".into()),
+                consent: Some("given".into()),
             },
-            Step::Clicked { partner_code: None },
+            Step::Clicked {
+                partner_code: None,
+                consent: None,
+            },
             Step::Sent {
                 amount: None,
                 currency: None,
@@ -441,13 +473,16 @@ mod tests {
             Step::DeadLetter("400".into()),
         ];
         for step in steps {
+            // Only a stored or sent event's entry tells where its click id was found.
+            let found = matches!(step, Step::Stored { .. } | Step::Sent { .. });
             let entry = JournalEntry {
                 at,
                 endpoint: "sale".into(),
                 step,
                 customer_key: Some("cust_1".into()),
-                click_id: None,
+                click_id: Some("cust_1_1".into()),
                 transaction_id: Some("in_1".into()),
+                click_id_source: found.then(|| "cookie `affitor_click_id`".into()),
             };
             assert_eq!(Columns::of(&entry, None).entry(), Some(entry));
         }

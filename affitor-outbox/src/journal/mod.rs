@@ -5,7 +5,8 @@
 //!
 //! An event's entry is written in its row's transaction, an answer's by the relay as it settles
 //! the row: the journal adds no round trip to a request. It keeps no email, address or user
-//! agent: keys, ids, amounts and the API's answers, as they were sent and answered.
+//! agent: keys, ids, amounts and the API's answers, as they were sent and answered, with a
+//! captured click's consent and where a lead's or sale's click id was found.
 
 mod entry;
 mod inline;
@@ -28,7 +29,7 @@ macro_rules! search {
 SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
     coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
     a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
-    a.next_attempt_at, a.event_id
+    a.next_attempt_at, a.event_id, a.origin
 FROM wanted w
 JOIN affitor_outbox_journal a ON a.id = w.id
 LEFT JOIN affitor_outbox_journal s

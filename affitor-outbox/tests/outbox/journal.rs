@@ -1,6 +1,7 @@
 //! The attribution journal through the public API, on a SQLite file and on Postgres: what
 //! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
-//! letter, a partner link captured and the events sent inline, and an outbox without a journal.
+//! letter, a partner link captured and the events sent inline, a probe of a refused partner
+//! code (not journaled), the limit of the entries waiting, and an outbox without a journal.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -132,32 +133,17 @@ on_each_store!(a_sale_is_explained_from_its_click_to_its_refund);
 
 /// A partner link captured by `affitor-tower`'s layer, then a lead and a sale sent inline
 /// (`send().await`) by a client whose backend is the outbox: each is journaled, and the click's
-/// story starts with the click, its partner and the click id the API issued.
+/// story starts with the click, its partner, the visitor's consent and the click id the API
+/// issued.
 async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store) {
     let (mock, direct) = stand_in().await;
     let outbox = store
         .open(Outbox::builder(direct.clone()).journal(journal::DEFAULT_RETENTION))
         .await;
     let client = direct.with_backend(outbox.clone());
-    let page = ServiceBuilder::new()
-        .layer(
-            AffitorLayer::new()
-                .client(client.clone())
-                .capture_clicks(CaptureClicks::new()),
-        )
-        .service_fn(|_: http::Request<_>| async {
-            Ok::<_, Infallible>(http::Response::new(String::new()))
-        });
-    let visit = http::Request::get("/pricing?aff=partner")
-        .header("host", "shop.example")
-        .header(
-            "user-agent",
-            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0",
-        )
-        .header("sec-fetch-mode", "navigate")
-        .body(String::new())
-        .expect("a valid request");
-    page.oneshot(visit).await.expect("the page answers");
+    let capture =
+        CaptureClicks::new().consent(|visit| visit.cookie("cookie_consent") == Some("all"));
+    land(&client, capture, &[("cookie", "cookie_consent=all")]).await;
     let click_id = mock.clicks()[0]
         .click_id
         .clone()
@@ -165,7 +151,8 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
 
     client
         .lead("cust_1")
-        .click_id(click_id.clone())
+        // As `affitor-tower`'s lookup notes an id it finds.
+        .click_id(click_id.clone().found_in("header `x-affitor-click-id`"))
         .send()
         .await
         .expect("the lead is tracked");
@@ -199,7 +186,8 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
         (
             "click",
             &Step::Clicked {
-                partner_code: Some("partner".into())
+                partner_code: Some("partner".into()),
+                consent: Some("given".into()),
             },
             Some(click_id.as_str())
         ),
@@ -214,6 +202,15 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
             .entries
             .iter()
             .any(|entry| entry.endpoint == "sale" && entry.step == sent),
+        "{explained:?}"
+    );
+    let lead = explained
+        .entries
+        .iter()
+        .find(|entry| entry.endpoint == "lead" && matches!(entry.step, Step::Sent { .. }));
+    assert_eq!(
+        lead.and_then(|lead| lead.click_id_source.as_deref()),
+        Some("header `x-affitor-click-id`"),
         "{explained:?}"
     );
     assert_eq!(
@@ -256,6 +253,96 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_captured_click_and_the_events_sent_inline_are_journaled);
+
+/// A browser's visit of `/pricing?aff=partner`, with `headers` besides its own, through
+/// `affitor-tower`'s layer capturing with `capture` and sending with `client`.
+async fn land(client: &affitor::Client, capture: CaptureClicks, headers: &[(&str, &str)]) {
+    let page = ServiceBuilder::new()
+        .layer(
+            AffitorLayer::new()
+                .client(client.clone())
+                .capture_clicks(capture),
+        )
+        .service_fn(|_: http::Request<_>| async {
+            Ok::<_, Infallible>(http::Response::new(String::new()))
+        });
+    let mut visit = http::Request::get("/pricing?aff=partner")
+        .header("host", "shop.example")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.0",
+        )
+        .header("sec-fetch-mode", "navigate");
+    for (name, value) in headers {
+        visit = visit.header(*name, *value);
+    }
+    let visit = visit.body(String::new()).expect("a valid request");
+    page.oneshot(visit).await.expect("the page answers");
+}
+
+/// The capture layer's probe (a refused partner code tried again alone) is no visitor's click:
+/// the API records it, and the journal keeps no entry of its click id.
+async fn a_probe_of_a_refused_code_is_not_journaled(store: Store) {
+    let (mock, direct) = stand_in().await;
+    let outbox = store
+        .open(Outbox::builder(direct.clone()).journal(journal::DEFAULT_RETENTION))
+        .await;
+    let client = direct.with_backend(outbox.clone());
+    let inactive = serde_json::json!({"success": false, "message": "Referral link is inactive"});
+    mock.inject(Fault::response(200, inactive).on(Endpoint::Click).times(1));
+    land(&client, CaptureClicks::new(), &[]).await;
+    assert_eq!(
+        mock.requests_to(Endpoint::Click).len(),
+        2,
+        "the visit's call, then the probe"
+    );
+    let probed = mock.clicks()[0]
+        .click_id
+        .clone()
+        .expect("the API recorded the probe");
+
+    client.flush(Duration::from_secs(5)).await;
+    let explained = outbox
+        .explain(Subject::Click(probed.as_str().to_owned()))
+        .await
+        .expect("the journal reads");
+    assert!(explained.entries.is_empty(), "{explained:?}");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_probe_of_a_refused_code_is_not_journaled);
+
+/// The entries of the client's own sends wait at most 1,024 for the store: past it, the newest
+/// are lost, counted in `OutboxStats::journal_lost` and said at `warn`, and the send that made
+/// them returns at once. Nothing else runs on this thread meanwhile, so the task that writes
+/// them cannot start and every entry waits.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn entries_past_the_limit_are_counted_and_said() {
+    use affitor::client::{Backend as _, IntoEvent as _, LeadOutcome, Outcome};
+
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("affitor_outbox=warn");
+    let (_mock, client) = stand_in().await;
+    let outbox = Store::sqlite(module_path!())
+        .open(Outbox::builder(client.clone()).journal(journal::DEFAULT_RETENTION))
+        .await;
+    let lead = client.lead("cust_1").into_event().expect("a valid lead");
+    let tracked = Outcome::Lead(LeadOutcome::Tracked);
+    // Two entries a send (sent, answered): 512 sends fill the 1,024.
+    for _ in 0..600 {
+        outbox.sent(&lead, Ok(&tracked));
+    }
+    assert_eq!(outbox.stats().journal_lost, 2 * 88);
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("more than 1,024 wait for the store"),
+        "{text}"
+    );
+    outbox.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(outbox.stats().journal_lost, 2 * 88, "the rest are written");
+}
 
 /// A sale written by `enqueue_in` in the app's own transaction is journaled with its row, so
 /// its answer is explained; one whose transaction rolled back leaves no entry.

@@ -377,6 +377,7 @@ mod tests {
             secure: false,
             domain: None,
             memo: None,
+            consent: affitor::client::Consent::NotAsked,
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::pending::Memo;
 use crate::parse;
 use crate::{ClickId, ClickRequest, Client};
+use affitor::client::Consent;
 
 /// The headers of a request or a response, read by name: what an adapter hands the capture.
 ///
@@ -273,6 +274,8 @@ pub struct PartnerClick {
     /// Its place in the click limit's repeat memory: `None` when it has none (an unknown
     /// address, no click limit).
     pub(crate) memo: Option<Memo>,
+    /// The visitor's consent when it was captured: kept with the click's event, never sent.
+    pub(crate) consent: Consent,
 }
 
 impl PartnerClick {
@@ -389,7 +392,8 @@ impl PartnerClick {
         let mut request = client
             .click(self.landing_url.as_str())
             .page_url(self.landing_url.as_str())
-            .existing_click_id(self.existing_click_id.clone());
+            .existing_click_id(self.existing_click_id.clone())
+            .consent(self.consent);
         if let Some(referrer) = &self.referrer {
             request = request.referrer_url(referrer.as_str());
         }

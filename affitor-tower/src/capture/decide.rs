@@ -12,6 +12,7 @@ use crate::adapter::{
     Decision, HeldClick, MAX_CLICK_IDS, Memo, PartnerClick, Skip, Visit, cookie_safe_len,
 };
 use crate::parse;
+use affitor::client::Consent;
 
 /// The longest partner code accepted, in bytes.
 const MAX_CODE_LEN: usize = 64;
@@ -81,6 +82,11 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
         user_agent,
         existing_click_id,
         https,
+        consent: if options.consent.is_some() {
+            Consent::Given
+        } else {
+            Consent::NotAsked
+        },
     };
     match admit(options, visit, &landed.code) {
         Ok(memo) => Decision::Capture(landed.click(options, visit, browser, memo)),
@@ -94,6 +100,8 @@ struct Browser<'r> {
     existing_click_id: Option<ClickId>,
     /// Whether it reached the app over HTTPS (its cookies are then `Secure`).
     https: bool,
+    /// What the consent predicate, if any, said of this visitor.
+    consent: Consent,
 }
 
 /// Where a visitor landed through a partner link: now, or, for a held click, when they did.
@@ -124,6 +132,7 @@ impl Landed {
             secure: options.secure.unwrap_or(browser.https),
             domain: options.cookie_domain.clone(),
             memo,
+            consent: browser.consent,
         }
     }
 }
@@ -174,6 +183,11 @@ fn redeem(options: &CaptureClicks, hold: &Hold, visit: &Visit<'_>, token: &str) 
         user_agent,
         existing_click_id,
         https: origin(options.proxy_headers, visit).0,
+        consent: if options.consent.is_some() {
+            Consent::GivenAfterLanding
+        } else {
+            Consent::NotAsked
+        },
     };
     let landed = Landed {
         code: landing.code,

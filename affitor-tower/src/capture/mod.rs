@@ -133,8 +133,11 @@
 //! The click call is the client's own send, so the client's backend hears of it with the API's
 //! answer ([`Backend::sent`](affitor::client::Backend::sent)). Give the layer a client whose
 //! backend is an `affitor_outbox::Outbox` with its journal on, and each click captured is kept
-//! with the click id the API issued and the partner's code, beside the lead and the sale that
-//! later carry that id; it is written off the request's path, and the page never waits for it
+//! with the click id the API issued, the partner's code and the visitor's consent then (not
+//! asked, given, or given after landing: [`Consent`](affitor::client::Consent)), beside the
+//! lead and the sale that later carry that id; the probe that confirms a partner code's
+//! refusal is no visitor's click, and is not kept. It is written off the request's path, and
+//! the page never waits for it
 //! (the code is `affitor-outbox`'s, its guide's "Why was this sale credited, or not?"):
 //!
 //! ```ignore
@@ -147,8 +150,9 @@
 //! ```
 //!
 //! A question about a click id is then answered from a terminal: `affitor explain --click
-//! cust_42_1714000000000` prints when the click was captured and for which partner, the lead and
-//! the sale that carried it, and whether the partner was credited.
+//! cust_42_1714000000000` prints when the click was captured, for which partner and with what
+//! consent, the lead and the sale that carried it (and where the layer found the id in their
+//! requests: the cookie, a header, a body field), and whether the partner was credited.
 //!
 //! ```js
 //! // The banner's "Accept", in the page: the consent cookie first, then the held click.

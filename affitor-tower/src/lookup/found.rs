@@ -196,6 +196,9 @@ pub struct ClickIdLookup {
 
 impl ClickIdLookup {
     /// A lookup that found `click_id` in `source`, after rejecting the values in `rejected`.
+    /// The click id is noted as found there ([`ClickId::found_in`]), unless it was noted
+    /// already (an extension set by a layer of your own), so that a lead or a sale that carries
+    /// it tells an outbox's journal where it came from.
     ///
     /// Adapters for other frameworks build it; the layer and the actix middleware do it for you.
     ///
@@ -204,9 +207,14 @@ impl ClickIdLookup {
     ///
     /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::Extension, Vec::new());
     /// assert_eq!(lookup.to_string(), "click id found in the request extension");
+    /// assert_eq!(lookup.click_id().and_then(|id| id.source()), Some("request extension"));
     /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn found(click_id: ClickId, source: ClickIdSource, rejected: Vec<RejectedClickId>) -> Self {
+        let click_id = match click_id.source() {
+            Some(_) => click_id,
+            None => click_id.found_in(source.to_string()),
+        };
         Self {
             found: Some((click_id, source)),
             rejected,

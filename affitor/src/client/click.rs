@@ -187,6 +187,24 @@ impl ClickRequest {
         self
     }
 
+    /// Whether the visitor had consented to tracking when the click was captured: kept with
+    /// the click's [`Event`](crate::client::Event) for a backend that records what was sent
+    /// (an outbox's attribution journal), never sent to the API. `affitor-tower`'s capture
+    /// layer sets it from its consent predicate.
+    ///
+    /// ```
+    /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use affitor::client::Consent;
+    ///
+    /// client.click("https://shop.example/?aff=abc").consent(Consent::Given).send().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn consent(mut self, consent: Consent) -> Self {
+        self.payload.consent = Some(consent);
+        self
+    }
+
     /// Sends the click, with retries, and says what the API did with it.
     ///
     /// # Errors
@@ -258,6 +276,44 @@ pub(super) struct ClickPayload {
     pub(super) existing_click_id: Option<ClickId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) additional_data: Option<Map<String, Value>>,
+    /// Kept for the backend's record, never sent.
+    #[serde(skip)]
+    pub(super) consent: Option<Consent>,
+}
+
+/// Whether a visitor had consented to tracking when their click was captured: what
+/// [`ClickRequest::consent`] keeps with a click, and an outbox's attribution journal shows.
+///
+/// ```
+/// use affitor::client::Consent;
+///
+/// assert_eq!(Consent::GivenAfterLanding.as_str(), "given after landing");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Consent {
+    /// No consent was asked: the app captures every partner link (no consent predicate).
+    NotAsked,
+    /// The visitor had consented when they landed.
+    Given,
+    /// The visitor consented after landing: the click was held until then, and recorded with
+    /// the landing's facts.
+    GivenAfterLanding,
+}
+
+impl Consent {
+    /// Its name in words: `not asked`, `given` or `given after landing`.
+    ///
+    /// ```
+    /// assert_eq!(affitor::client::Consent::NotAsked.as_str(), "not asked");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAsked => "not asked",
+            Self::Given => "given",
+            Self::GivenAfterLanding => "given after landing",
+        }
+    }
 }
 
 /// What the API did with a click.
@@ -415,6 +471,7 @@ mod tests {
             .language("en-US")
             .timezone("Europe/Paris")
             .existing_click_id("c0".parse::<ClickId>().unwrap())
+            .consent(Consent::Given) // kept for the journal, never sent
             .into_payload()
             .unwrap();
         assert_eq!(

@@ -217,6 +217,25 @@ impl Event {
         }
     }
 
+    /// A click's [`Consent`](super::Consent), when [`ClickRequest::consent`] set it: kept for a
+    /// backend's record, not part of [`to_json`](Self::to_json). `None` for any other event.
+    ///
+    /// ```
+    /// # fn run(client: affitor::Client) -> Result<(), affitor::Error> {
+    /// use affitor::client::{Consent, IntoEvent};
+    ///
+    /// let click = client.click("https://shop.example/?aff=abc").consent(Consent::Given);
+    /// assert_eq!(click.into_event()?.consent(), Some(Consent::Given));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn consent(&self) -> Option<super::Consent> {
+        match &self.payload {
+            Payload::Click(click) => click.consent,
+            Payload::Lead(_) | Payload::Sale(_) | Payload::Refund(_) => None,
+        }
+    }
+
     /// This lead without its click ids, to be sent again for its customer key alone: what to
     /// do when the API refused the click id ([`Error::is_click_id_refused`]) of a lead that
     /// has a customer key. `None` for a lead without a customer key (nothing would be left to

@@ -59,7 +59,7 @@ use crate::ClickId;
 
 pub use self::bound::BoundClient;
 pub use self::builder::ClientBuilder;
-pub use self::click::{ClickOutcome, ClickRequest};
+pub use self::click::{ClickOutcome, ClickRequest, Consent};
 pub use self::delivery::{
     Backend, DeliveryReport, DeliveryStats, UndeliveredEvent, UndeliveredReason,
 };

@@ -10,14 +10,14 @@ use super::schema::Tables;
 use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
 use crate::store::millis;
 
-/// Entries written together, as fifteen arrays of one length.
+/// Entries written together, as sixteen arrays of one length.
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
     amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id)
+    next_attempt_at, event_id, origin)
 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[],
-    $14::int8[], $15::int8[])";
+    $14::int8[], $15::int8[], $16::text[])";
 
 /// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the
 /// answers to their events.
@@ -67,6 +67,7 @@ pub(super) async fn write(
         .bind(column!(12))
         .bind(column!(13))
         .bind(column!(14))
+        .bind(column!(15))
         .execute(connection)
         .await
         .map(drop)

@@ -10,8 +10,8 @@ use crate::store::{StoreError, millis};
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
     amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    next_attempt_at, event_id, origin)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// The entries whose keys are among the JSON arrays `?1` (customers), `?2` (transactions) and
 /// `?3` (click ids), with the answers to their events.
@@ -98,6 +98,7 @@ impl SqliteStore {
                     row.get(12)?,
                     row.get(13)?,
                     row.get(14)?,
+                    row.get(15)?,
                 )))
             })?;
             rows.map(|row| row.map(Columns::entry))

@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     click_age_days INTEGER,
     window_days INTEGER,
     next_attempt_at INTEGER,
-    event_id INTEGER
+    event_id INTEGER,
+    origin TEXT
 );
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event

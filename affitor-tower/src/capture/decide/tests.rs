@@ -242,7 +242,15 @@ fn consent_is_asked_last() {
         Skip::NoConsent
     );
     let map = browser(&[("cookie", "consent=yes")]);
-    capture(decide_with(&options, "GET", "/?aff=partner", &map));
+    let click = capture(decide_with(&options, "GET", "/?aff=partner", &map));
+    assert_eq!(click.consent, Consent::Given);
+    let unasked = capture(decide_with(
+        &CaptureClicks::new(),
+        "GET",
+        "/?aff=partner",
+        &map,
+    ));
+    assert_eq!(unasked.consent, Consent::NotAsked);
     // Never asked for a request that is not a click anyway.
     let options = CaptureClicks::new().consent(|_| panic!("asked for a request without aff"));
     assert_eq!(
@@ -569,6 +577,7 @@ fn a_visit_without_consent_is_held_with_its_landing() {
     );
     assert_eq!(click.referrer(), Some("https://blog.example/post"));
     assert_eq!(click.language(), Some("fr-FR"));
+    assert_eq!(click.consent, Consent::GivenAfterLanding);
 
     // Once.
     assert_eq!(
