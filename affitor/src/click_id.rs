@@ -30,7 +30,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct ClickId {
     text: Arc<str>,
-    source: Option<Arc<str>>,
+    // A static word, so that noting it on every request costs no allocation.
+    source: Option<&'static str>,
 }
 
 impl ClickId {
@@ -73,22 +74,22 @@ impl ClickId {
         Self { text, source: None }
     }
 
-    /// This click id, noted as found in `source`, in words (`cookie \`affitor_click_id\``):
-    /// what `affitor-tower`'s lookup notes of the id it finds in a request. The note goes
-    /// with every clone into the lead or sale that carries the id, for a backend that keeps a
+    /// This click id, noted as found in `source`, in words (`a cookie`, `a header`): what
+    /// `affitor-tower`'s lookup notes of the id it finds in a request. The note goes with
+    /// every clone into the lead or sale that carries the id, for a backend that keeps a
     /// record (an outbox's journal); it is never sent, and two ids of the same text are equal
     /// whatever their notes.
     ///
     /// ```
     /// let id: affitor::ClickId = "abc".parse()?;
-    /// let found = id.clone().found_in("cookie `affitor_click_id`");
-    /// assert_eq!(found.source(), Some("cookie `affitor_click_id`"));
+    /// let found = id.clone().found_in("a cookie");
+    /// assert_eq!(found.source(), Some("a cookie"));
     /// assert_eq!(found, id);
     /// # Ok::<(), affitor::InvalidClickId>(())
     /// ```
     #[must_use]
-    pub fn found_in(mut self, source: impl Into<Arc<str>>) -> Self {
-        self.source = Some(source.into());
+    pub fn found_in(mut self, source: &'static str) -> Self {
+        self.source = Some(source);
         self
     }
 
@@ -99,8 +100,8 @@ impl ClickId {
     /// assert_eq!(id.source(), None);
     /// # Ok::<(), affitor::InvalidClickId>(())
     /// ```
-    pub fn source(&self) -> Option<&str> {
-        self.source.as_deref()
+    pub fn source(&self) -> Option<&'static str> {
+        self.source
     }
 
     /// The click id as a string slice.

@@ -482,7 +482,7 @@ mod tests {
                 customer_key: Some("cust_1".into()),
                 click_id: Some("cust_1_1".into()),
                 transaction_id: Some("in_1".into()),
-                click_id_source: found.then(|| "cookie `affitor_click_id`".into()),
+                click_id_source: found.then(|| "a cookie".into()),
             };
             assert_eq!(Columns::of(&entry, None).entry(), Some(entry));
         }

@@ -152,7 +152,7 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
     client
         .lead("cust_1")
         // As `affitor-tower`'s lookup notes an id it finds.
-        .click_id(click_id.clone().found_in("header `x-affitor-click-id`"))
+        .click_id(click_id.clone().found_in("a header"))
         .send()
         .await
         .expect("the lead is tracked");
@@ -210,7 +210,7 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
         .find(|entry| entry.endpoint == "lead" && matches!(entry.step, Step::Sent { .. }));
     assert_eq!(
         lead.and_then(|lead| lead.click_id_source.as_deref()),
-        Some("header `x-affitor-click-id`"),
+        Some("a header"),
         "{explained:?}"
     );
     assert_eq!(

@@ -95,6 +95,20 @@ impl ClickIdSource {
     }
 }
 
+impl ClickIdSource {
+    /// Where, in words without the name (`a cookie`): the note a found click id carries
+    /// ([`ClickId::found_in`]), static so that a request pays nothing for it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Header(_) => "a header",
+            Self::Cookie(_) => "a cookie",
+            Self::JsonField(_) => "a JSON body field",
+            Self::FormField(_) => "a form body field",
+            Self::Extension => "a request extension",
+        }
+    }
+}
+
 impl fmt::Display for ClickIdSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -207,13 +221,13 @@ impl ClickIdLookup {
     ///
     /// let lookup = ClickIdLookup::found("abc".parse()?, ClickIdSource::Extension, Vec::new());
     /// assert_eq!(lookup.to_string(), "click id found in the request extension");
-    /// assert_eq!(lookup.click_id().and_then(|id| id.source()), Some("request extension"));
+    /// assert_eq!(lookup.click_id().and_then(|id| id.source()), Some("a request extension"));
     /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
     /// ```
     pub fn found(click_id: ClickId, source: ClickIdSource, rejected: Vec<RejectedClickId>) -> Self {
         let click_id = match click_id.source() {
             Some(_) => click_id,
-            None => click_id.found_in(source.to_string()),
+            None => click_id.found_in(source.kind()),
         };
         Self {
             found: Some((click_id, source)),
