@@ -9,6 +9,7 @@ pub(crate) const WAITING: &str = "affitor_outbox_waiting";
 pub(crate) const IN_FLIGHT: &str = "affitor_outbox_in_flight";
 pub(crate) const SPILLED: &str = "affitor_outbox_spilled";
 pub(crate) const DEAD_LETTERS: &str = "affitor_outbox_dead_letters";
+pub(crate) const JOURNAL_LOST: &str = "affitor_outbox_journal_lost_total";
 
 /// What became of an event: the `result` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,4 +72,10 @@ pub(crate) fn dead_letters(rows: u64) {
     #[cfg(feature = "metrics")]
     #[allow(clippy::cast_precision_loss)]
     ::metrics::gauge!(DEAD_LETTERS).set(rows as f64);
+}
+
+/// Counts `entries` of the journal lost ([`OutboxStats::journal_lost`](crate::OutboxStats::journal_lost)).
+pub(crate) fn journal_lost(entries: u64) {
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(JOURNAL_LOST).increment(entries);
 }

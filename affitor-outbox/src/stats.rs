@@ -73,7 +73,8 @@ pub struct OutboxStats {
     /// [Journal](crate::journal) entries of the events the client sent itself (captured
     /// clicks, `send().await`) that were not written: more than 1,024 waited for the store,
     /// or the store failed to write them. Logged at `warn` at most once a minute (with how
-    /// many since the last warning); the sends themselves never wait for the journal.
+    /// many since the last warning), and counted by `affitor_outbox_journal_lost_total` (feature
+    /// `metrics`); the sends themselves never wait for the journal.
     pub journal_lost: u64,
 }
 

@@ -1,6 +1,6 @@
 //! The outbox you can watch: its counters and gauges, read through a real Prometheus recorder,
-//! and its relay's spans, after a run against the stand-in in which a sale is rescheduled and a
-//! lead refused for good.
+//! and its relay's spans, after a run against the stand-in in which a sale is rescheduled, a
+//! lead refused for good, and the journal's inline entries overflow.
 //!
 //! One binary of its own: the metrics recorder is global to the process.
 
@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use affitor::client::Endpoint;
+use affitor::client::{Backend as _, Endpoint, IntoEvent as _, LeadOutcome, Outcome};
 use affitor_mock::{Fault, MockServer, quick_retries};
 use affitor_outbox::Outbox;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -91,6 +91,26 @@ fn a_rescheduled_sale_and_a_dead_letter_show_in_the_metrics_and_the_spans() {
         tokio::time::sleep(Duration::from_millis(1100)).await;
         outbox.shutdown(Duration::from_secs(5)).await;
     });
+    // On a runtime of one thread, no journal entry is written before this task yields: 600
+    // sends, two entries each, overflow the 1,024 that may wait by 176.
+    let one_thread = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    one_thread.block_on(async {
+        let client = MockServer::start().await.unwrap().client();
+        let outbox = Outbox::builder(client.clone())
+            .relay(false)
+            .journal(affitor_outbox::journal::DEFAULT_RETENTION)
+            .open(&path)
+            .await
+            .unwrap();
+        let lead = client.lead("user_2").into_event().unwrap();
+        for _ in 0..600 {
+            outbox.sent(&lead, Ok(&Outcome::Lead(LeadOutcome::Tracked)));
+        }
+        outbox.shutdown(Duration::from_secs(5)).await;
+    });
     let _ = std::fs::remove_dir_all(&dir);
 
     let text = recorder.render();
@@ -117,6 +137,7 @@ fn a_rescheduled_sale_and_a_dead_letter_show_in_the_metrics_and_the_spans() {
         "affitor_outbox_events_total{endpoint=\"lead\",result=\"dead_lettered\"}",
         1.0,
     );
+    expect("affitor_outbox_journal_lost_total", 176.0);
     expect("affitor_outbox_waiting", 0.0);
     expect("affitor_outbox_in_flight", 0.0);
     // The relay's spans hold the client's: one per row sent, three rows' sends in all.

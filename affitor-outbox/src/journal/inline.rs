@@ -94,6 +94,7 @@ impl InlineEntries {
     /// `debug`.
     fn lost(&self, inner: &Inner, count: usize, why: &str) {
         let count = u64::try_from(count).unwrap_or(u64::MAX);
+        crate::metrics::journal_lost(count);
         let total = inner
             .counters
             .journal_lost
