@@ -225,61 +225,85 @@ async fn a_silent_server_holds_no_request_and_loses_no_event() {
     assert_eq!(outbox.stats().fell_back, 0);
 }
 
+/// An outbox on a pool of `max_connections` whose backends are named for `tag` (what
+/// [`backends`] counts), after it delivered 20 sales.
+struct NamedPool {
+    mock: affitor_mock::MockServer,
+    client: affitor::Client,
+    schema: Schema,
+    name: String,
+    pool: sqlx::PgPool,
+    outbox: Outbox,
+}
+
+impl NamedPool {
+    async fn delivered_twenty(tag: &str, max_connections: u32) -> Self {
+        use std::str::FromStr;
+
+        use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+        let (mock, client) = stand_in().await;
+        let schema = Schema::create(tag).await;
+        let name = format!("affitor_{tag}_{}", std::process::id());
+        let options = PgConnectOptions::from_str(&crate::support::postgres::url())
+            .expect("the test server's URL parses")
+            .options([("search_path", schema.name())])
+            .application_name(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await
+            .expect("the test server answers");
+        let outbox = Outbox::builder(client.clone())
+            .poll_interval(Duration::from_millis(10))
+            .postgres(pool.clone())
+            .await
+            .expect("the outbox opens on the pool");
+        for n in 0..20 {
+            outbox.enqueue(sale(&mock, &client, n)).await;
+        }
+        wait_until("every sale delivered", A_WHILE, async || {
+            outbox.stats().delivered == 20
+        })
+        .await;
+        Self {
+            mock,
+            client,
+            schema,
+            name,
+            pool,
+            outbox,
+        }
+    }
+
+    /// The server's backends of this pool's name, counted on a pool of the test's own.
+    async fn backends(&self) -> i64 {
+        let server = self.schema.own_pool().await;
+        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+            .bind(&self.name)
+            .fetch_one(&server)
+            .await
+            .expect("pg_stat_activity is read")
+    }
+}
+
 /// `shutdown` ends every task of the outbox and closes the connections they held, the outbox
 /// still alive: the pool it was given closes at once (nothing of the outbox holds one of its
 /// connections), and the server shows none of the outbox's left, the writer's own included.
 #[tokio::test]
 async fn shutdown_leaves_no_connection_of_the_outbox_open() {
-    use std::str::FromStr;
+    let named = NamedPool::delivered_twenty("shutdown", 4).await;
 
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-
-    let (mock, client) = stand_in().await;
-    let schema = Schema::create("shutdown").await;
-    let name = format!("affitor_shutdown_{}", std::process::id());
-    let options = PgConnectOptions::from_str(&crate::support::postgres::url())
-        .unwrap()
-        .options([("search_path", schema.name())])
-        .application_name(&name);
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let outbox = Outbox::builder(client.clone())
-        .poll_interval(Duration::from_millis(10))
-        .postgres(pool.clone())
-        .await
-        .unwrap();
-    for n in 0..20 {
-        outbox.enqueue(sale(&mock, &client, n)).await;
-    }
-    wait_until("every sale delivered", A_WHILE, async || {
-        outbox.stats().delivered == 20
-    })
-    .await;
-
-    outbox.shutdown(Duration::from_secs(5)).await;
-    tokio::time::timeout(Duration::from_secs(5), pool.close())
+    named.outbox.shutdown(Duration::from_secs(5)).await;
+    tokio::time::timeout(Duration::from_secs(5), named.pool.close())
         .await
         .expect("no task of the outbox holds a connection of its pool after shutdown");
-    let server = schema.own_pool().await;
     wait_until(
         "the outbox's connections to close",
         Duration::from_secs(5),
-        async || {
-            let open: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-            )
-            .bind(&name)
-            .fetch_one(&server)
-            .await
-            .unwrap();
-            open == 0
-        },
+        async || named.backends().await == 0,
     )
     .await;
-    drop(outbox);
 }
 
 /// The writer's connection is one of its pool's: while the writer keeps it, the pool lends
@@ -287,38 +311,12 @@ async fn shutdown_leaves_no_connection_of_the_outbox_open() {
 /// pool allows. Everything is delivered all the same.
 #[tokio::test]
 async fn the_outbox_holds_no_more_connections_than_its_pool_allows() {
-    use std::str::FromStr;
-
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-
-    let (mock, client) = stand_in().await;
-    let schema = Schema::create("budget").await;
-    let name = format!("affitor_budget_{}", std::process::id());
-    let options = PgConnectOptions::from_str(&crate::support::postgres::url())
-        .unwrap()
-        .options([("search_path", schema.name())])
-        .application_name(&name);
-    let pool = PgPoolOptions::new()
-        .max_connections(3)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let outbox = Outbox::builder(client.clone())
-        .poll_interval(Duration::from_millis(10))
-        .postgres(pool.clone())
-        .await
-        .unwrap();
-    for n in 0..20 {
-        outbox.enqueue(sale(&mock, &client, n)).await;
-    }
-    wait_until("every sale delivered", A_WHILE, async || {
-        outbox.stats().delivered == 20
-    })
-    .await;
+    let named = NamedPool::delivered_twenty("budget", 3).await;
+    let (mock, client, outbox) = (&named.mock, &named.client, &named.outbox);
 
     let mut lent = Vec::new();
     while let Ok(Ok(connection)) =
-        tokio::time::timeout(Duration::from_millis(200), pool.acquire()).await
+        tokio::time::timeout(Duration::from_millis(200), named.pool.acquire()).await
     {
         lent.push(connection);
         if lent.len() > 3 {
@@ -326,18 +324,12 @@ async fn the_outbox_holds_no_more_connections_than_its_pool_allows() {
         }
     }
     assert_eq!(lent.len(), 2, "the writer keeps one of the pool's three");
-    let server = schema.own_pool().await;
-    let open: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
-            .bind(&name)
-            .fetch_one(&server)
-            .await
-            .unwrap();
+    let open = named.backends().await;
     assert_eq!(open, 3, "the outbox's backends, the writer's among them");
 
     drop(lent);
     for n in 20..40 {
-        outbox.enqueue(sale(&mock, &client, n)).await;
+        outbox.enqueue(sale(mock, client, n)).await;
     }
     wait_until("every sale delivered", A_WHILE, async || {
         outbox.stats().delivered == 40
