@@ -266,75 +266,80 @@ struct Parts {
     origin: Option<String>,
 }
 
+impl Parts {
+    fn text(text: &str) -> Self {
+        Self {
+            detail: Some(text.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    fn money(cents: Option<u64>, code: Option<&String>) -> Self {
+        Self {
+            amount: int(cents),
+            currency: code.cloned(),
+            ..Self::default()
+        }
+    }
+
+    fn clicked(partner_code: Option<&String>, consent: Option<&String>) -> Self {
+        Self {
+            detail: partner_code.cloned(),
+            origin: consent.cloned(),
+            ..Self::default()
+        }
+    }
+
+    fn ids(sale_id: Option<u64>, commission_id: Option<u64>) -> Self {
+        Self {
+            ids: (int(sale_id), int(commission_id)),
+            ..Self::default()
+        }
+    }
+
+    fn ages(self, click_age_days: Option<u32>, window_days: Option<u32>) -> Self {
+        let ages = (click_age_days.map(i64::from), window_days.map(i64::from));
+        Self { ages, ..self }
+    }
+
+    fn next(self, attempt: SystemTime) -> Self {
+        let next = Some(millis(attempt));
+        Self { next, ..self }
+    }
+}
+
 fn parts(step: &Step) -> (&'static str, Parts) {
-    let text = |text: &String| Parts {
-        detail: Some(text.clone()),
-        ..Parts::default()
-    };
-    let money = |cents: &Option<u64>, code: &Option<String>| Parts {
-        amount: int(*cents),
-        currency: code.clone(),
-        ..Parts::default()
-    };
     match step {
-        Step::Stored { amount, currency } => ("stored", money(amount, currency)),
-        Step::Sent { amount, currency } => ("sent", money(amount, currency)),
+        Step::Stored { amount, currency } => ("stored", Parts::money(*amount, currency.as_ref())),
+        Step::Sent { amount, currency } => ("sent", Parts::money(*amount, currency.as_ref())),
         Step::Clicked {
             partner_code,
             consent,
-        } => (
-            "clicked",
-            Parts {
-                detail: partner_code.clone(),
-                origin: consent.clone(),
-                ..Parts::default()
-            },
-        ),
-        Step::Failed(error) => ("failed", text(error)),
+        } => {
+            let parts = Parts::clicked(partner_code.as_ref(), consent.as_ref());
+            ("clicked", parts)
+        }
+        Step::Failed(error) => ("failed", Parts::text(error)),
         Step::Recorded {
             sale_id,
             commission_id,
-        } => {
-            let ids = (int(*sale_id), int(*commission_id));
-            (
-                "recorded",
-                Parts {
-                    ids,
-                    ..Parts::default()
-                },
-            )
-        }
+        } => ("recorded", Parts::ids(*sale_id, *commission_id)),
         Step::AlreadyRecorded => ("already_recorded", Parts::default()),
         Step::NotAttributed {
             reason,
             click_age_days,
             window_days,
         } => {
-            let ages = (click_age_days.map(i64::from), window_days.map(i64::from));
-            (
-                "not_attributed",
-                Parts {
-                    ages,
-                    ..text(reason)
-                },
-            )
+            let parts = Parts::text(reason).ages(*click_age_days, *window_days);
+            ("not_attributed", parts)
         }
-        Step::Answered(answer) => ("answered", text(answer)),
-        Step::Refused(why) => ("refused", text(why)),
+        Step::Answered(answer) => ("answered", Parts::text(answer)),
+        Step::Refused(why) => ("refused", Parts::text(why)),
         Step::Retrying {
             error,
             next_attempt,
-        } => {
-            let next = Some(millis(*next_attempt));
-            (
-                "retrying",
-                Parts {
-                    next,
-                    ..text(error)
-                },
-            )
-        }
-        Step::DeadLetter(why) => ("dead_letter", text(why)),
+        } => ("retrying", Parts::text(error).next(*next_attempt)),
+        Step::DeadLetter(why) => ("dead_letter", Parts::text(why)),
     }
 }
 
