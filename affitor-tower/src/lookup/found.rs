@@ -93,9 +93,7 @@ impl ClickIdSource {
     pub fn reads_body(&self) -> bool {
         matches!(self, Self::JsonField(_) | Self::FormField(_))
     }
-}
 
-impl ClickIdSource {
     /// Where, in words without the name (`a cookie`): the note a found click id carries
     /// ([`ClickId::found_in`]), static so that a request pays nothing for it.
     fn kind(&self) -> &'static str {
