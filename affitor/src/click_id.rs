@@ -75,7 +75,8 @@ impl ClickId {
     }
 
     /// This click id, noted as found in `source`, in words (`a cookie`, `a header`): what
-    /// `affitor-tower`'s lookup notes of the id it finds in a request. The note goes with
+    /// `affitor-tower`'s lookup notes of the id it finds in a request, and a verified webhook
+    /// of the id in a provider's event (`the provider's event`). The note goes with
     /// every clone into the lead or sale that carries the id, for a backend that keeps a
     /// record (an outbox's journal); it is never sent, and two ids of the same text are equal
     /// whatever their notes.

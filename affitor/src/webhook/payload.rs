@@ -258,11 +258,12 @@ pub(super) fn in_iso_units(exponents: &Exponents, amount: u64, currency: &Curren
     amount
 }
 
-/// The click id of a metadata value; `None`, with a warning, when it is not a valid click id.
+/// The click id of a metadata value, noted as found in the provider's event; `None`, with a
+/// warning, when it is not a valid click id.
 pub(super) fn click_id(value: Option<String>) -> Option<ClickId> {
     let value = value?;
     match value.parse::<ClickId>() {
-        Ok(click_id) => Some(click_id),
+        Ok(click_id) => Some(click_id.found_in("the provider's event")),
         Err(error) => {
             tracing::warn!(%error, "webhook: the event's click id is left out");
             None
@@ -461,5 +462,14 @@ mod tests {
         ] {
             assert_eq!(rfc3339(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn a_click_id_read_from_an_event_is_noted_as_found_there() {
+        let found = click_id(Some("abc123".to_owned())).unwrap();
+        assert_eq!(found.as_str(), "abc123");
+        assert_eq!(found.source(), Some("the provider's event"));
+        assert_eq!(click_id(Some("not a click id".to_owned())), None);
+        assert_eq!(click_id(None), None);
     }
 }
