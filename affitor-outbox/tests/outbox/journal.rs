@@ -254,6 +254,37 @@ async fn a_captured_click_and_the_events_sent_inline_are_journaled(store: Store)
 }
 on_each_store!(a_captured_click_and_the_events_sent_inline_are_journaled);
 
+/// A click captured by a layer that asks no consent is journaled as such: "not asked", not
+/// "given", so a support answer never claims a consent nobody gave.
+async fn a_click_captured_without_asking_consent_is_journaled_as_not_asked(store: Store) {
+    let (mock, direct) = stand_in().await;
+    let outbox = store
+        .open(Outbox::builder(direct.clone()).journal(journal::DEFAULT_RETENTION))
+        .await;
+    let client = direct.with_backend(outbox.clone());
+    land(&client, CaptureClicks::new(), &[]).await;
+    client.flush(Duration::from_secs(5)).await;
+    let click_id = mock.clicks()[0]
+        .click_id
+        .clone()
+        .expect("the layer captured the click");
+
+    let explained = outbox
+        .explain(Subject::Click(click_id.as_str().to_owned()))
+        .await
+        .expect("the journal reads");
+    assert_eq!(
+        explained.entries.first().map(|entry| &entry.step),
+        Some(&Step::Clicked {
+            partner_code: Some("partner".into()),
+            consent: Some("not asked".into()),
+        }),
+        "{explained:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_click_captured_without_asking_consent_is_journaled_as_not_asked);
+
 /// A browser's visit of `/pricing?aff=partner`, with `headers` besides its own, through
 /// `affitor-tower`'s layer capturing with `capture` and sending with `client`.
 async fn land(client: &affitor::Client, capture: CaptureClicks, headers: &[(&str, &str)]) {
