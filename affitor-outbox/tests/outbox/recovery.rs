@@ -248,6 +248,48 @@ async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
     assert!(largest < 16 << 20, "the WAL grew to {largest} bytes");
 }
 
+/// The relay's deletes count toward the WAL's size as the batches' inserts do: rows delivered
+/// one at a time, with no new row coming, keep it to a few MB, where they once grew it to
+/// tens of MB after a load's requests stopped.
+#[tokio::test]
+async fn the_wal_stays_small_while_the_relay_deletes_rows_one_at_a_time() {
+    // Deleted one at a time with no copy between, they make 13 MB of WAL.
+    const ROWS: usize = 2000;
+    let (mock, client) = stand_in().await;
+    let path = sqlite_path("wal-deletes");
+    let outbox = Outbox::builder(client.clone())
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let click_id = mock.click("partner");
+    // One at a time, as in the test above: a row's pages are its own.
+    for n in 0..ROWS {
+        let lead = client.lead(format!("user_{n}")).click_id(click_id.clone());
+        outbox.enqueue(lead).await;
+    }
+    outbox.shutdown(Duration::from_secs(5)).await;
+
+    let outbox = Outbox::builder(client)
+        .max_in_flight(1)
+        .open(&path)
+        .await
+        .unwrap();
+    let wal = format!("{path}-wal");
+    let mut largest = 0;
+    wait_until("every row delivered", Duration::from_secs(60), async || {
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |wal| wal.len()));
+        let backlog = outbox.backlog().await.unwrap();
+        backlog.waiting + backlog.in_flight == 0
+    })
+    .await;
+    assert_eq!(mock.leads().len(), ROWS);
+    // Twice the size that asks for a copy: the deletes come at the pace of the sends, slower
+    // than the copy.
+    assert!(largest < 8 << 20, "the WAL grew to {largest} bytes");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
 /// Requests that keep coming, without pause, while the store answers again: each waits for its
 /// event's write-back behind those held before it, so the events held are written and new ones
 /// go to the store again. Held at once as before, they refilled the spill as fast as it emptied,

@@ -174,6 +174,8 @@ impl SqliteStore {
         self.jobs
             .send(Box::new(move |writer: &mut SqliteWriter| {
                 let _ = answer.send(job(writer));
+                // A delete writes the WAL as an insert does: the next check weighs it.
+                writer.wrote = true;
             }))
             .map_err(|_| StoreError::Stopped)?;
         Ok(answered.await.map_err(|_| StoreError::Stopped)??)
