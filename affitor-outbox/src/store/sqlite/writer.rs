@@ -95,10 +95,9 @@ FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
 RETURNING id, lease_owner IS NOT NULL"
 );
 
-/// The writer's page cache, in KiB (SQLite's default is 2,000): the journal's indexes by
-/// customer and click id take a page at random per entry, and a cache smaller than their
-/// recent pages reads one back from the file for nearly every entry. Pages are allocated as
-/// they are read, so an outbox without a journal stays far below it.
+/// The writer's page cache, in KiB (SQLite's default is 2,000), so that a large backlog's
+/// indexes stay in memory. Pages are allocated as they are read: a small outbox stays far
+/// below it.
 const CACHE_KIB: i64 = 32 * 1024;
 
 /// The writer's own connection to the file: synchronous, for the writer's thread, which
