@@ -174,7 +174,7 @@ impl SqliteStore {
         self.jobs
             .send(Box::new(move |writer: &mut SqliteWriter| {
                 let _ = answer.send(job(writer));
-                // A delete writes the WAL as an insert does: the next check weighs it.
+                // A job's writes (a delete above all) grow the WAL as a batch's do.
                 writer.wrote = true;
             }))
             .map_err(|_| StoreError::Stopped)?;

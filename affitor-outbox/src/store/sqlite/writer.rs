@@ -112,7 +112,8 @@ pub(crate) struct SqliteWriter {
     taken: Vec<Job>,
     /// How long a batch waits for another connection's write: one enqueue timeout.
     batch_wait: Duration,
-    /// Whether rows were written since the WAL's size was last looked at.
+    /// Whether a batch or a job (a claim, a delete, a renewal) wrote since the WAL's size was
+    /// last looked at.
     pub(super) wrote: bool,
     /// The WAL's path (the file's, and `-wal`): its size says when to checkpoint.
     pub(super) wal: std::path::PathBuf,
