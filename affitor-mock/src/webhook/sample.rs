@@ -139,6 +139,8 @@ pub struct SampleEvent {
     customer_key: Option<String>,
     click_id: Option<String>,
     test_mode: bool,
+    /// When the event occurred: when it was made, so that its JSON is the same each time.
+    occurred_at: SystemTime,
 }
 
 impl SampleEvent {
@@ -166,6 +168,7 @@ impl SampleEvent {
             customer_key: None,
             click_id: None,
             test_mode: false,
+            occurred_at: SystemTime::now(),
         })
     }
 
@@ -345,7 +348,8 @@ impl SampleEvent {
         }
     }
 
-    /// The event's body, as the provider sends it.
+    /// The event's body, as the provider sends it, dated when the event was made: the same
+    /// body each time it is asked for.
     ///
     /// ```
     /// use affitor_mock::{SampleEvent, SampleKind, WebhookProvider};
@@ -457,7 +461,7 @@ impl SampleEvent {
             "id": self.event_id(),
             "object": "event",
             "api_version": "2025-03-31.basil",
-            "created": unix_now(),
+            "created": unix_seconds(self.occurred_at),
             "type": self.event_type(),
             "data": { "object": object },
             "livemode": !self.test_mode,
@@ -477,7 +481,7 @@ impl SampleEvent {
         let renewal = self.kind == SampleKind::Renewal;
         json!({
             "type": self.event_type(),
-            "timestamp": iso8601(SystemTime::now()),
+            "timestamp": iso8601(self.occurred_at),
             "data": {
                 "id": self.payment_id,
                 "status": status,
@@ -531,14 +535,14 @@ impl SampleEvent {
         json!({
             "event_id": event_id,
             "event_type": self.event_type(),
-            "occurred_at": iso8601(SystemTime::now()),
+            "occurred_at": iso8601(self.occurred_at),
             "notification_id": event_id.replacen("evt_", "ntf_", 1),
             "data": data,
         })
     }
 
     fn lemon_squeezy(&self) -> Value {
-        let now = iso8601(SystemTime::now());
+        let now = iso8601(self.occurred_at);
         let (refunded, status) = match self.kind {
             SampleKind::Sale | SampleKind::Renewal => (0, "paid"),
             SampleKind::Refund | SampleKind::Dispute => {
@@ -587,10 +591,9 @@ impl SampleEvent {
     }
 }
 
-/// Now, in Unix seconds.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+/// `at`, in Unix seconds.
+fn unix_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
 }
 
