@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """How long `Outbox::explain`'s search takes on a SQLite journal of ENTRIES entries, which it
-reads through (the journal has no index by key). Half the entries are leads' stored entries
+reads through (the journal has no index). Half the entries are leads' stored entries
 (each its own customer key and a random click id), half their answers, as the signup example
 writes them. The table and the search are read from the outbox's source, so that they are the
 ones it runs. Measured in BENCHMARKS.md ("The attribution journal's cost").

@@ -115,9 +115,9 @@ impl Outbox {
     /// not credited and why, or still on its way. The search follows the keys it finds (a
     /// customer's sale brings in its refunds; a transaction, its customer's lead and click id).
     ///
-    /// On SQLite it reads the whole journal: an index by customer or click id would be a write
-    /// at a random place for every event, which each request's batch waits for, where this is
-    /// an occasional question (BENCHMARKS.md has both costs). On Postgres it reads by index.
+    /// On SQLite it reads the whole journal: an index would be more writes for every event,
+    /// which each request's batch waits for, where this is an occasional question
+    /// (BENCHMARKS.md has both costs). On Postgres it reads by index.
     ///
     /// # Errors
     ///

@@ -150,7 +150,7 @@ impl Run {
             done: Vec::new(),
             look: Pace::due_now(inner.config.poll_interval),
             delete: Pace::due_in(DELETE_EVERY),
-            purge: Pace::due_now(purge::purge_every(inner.config.dead_letter_retention)),
+            purge: Pace::due_now(purge::purge_every(&inner.config)),
             count: Pace::due_now(COUNT_EVERY),
             inner,
             owner,

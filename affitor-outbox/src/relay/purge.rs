@@ -1,19 +1,25 @@
-//! The dead letters' retention: the relay deletes those older than it, and the facts that
-//! expired, then counts the dead letters left.
+//! The retentions: the relay deletes the dead letters and the journal's entries older than
+//! theirs, and the facts that expired, then counts the dead letters left.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::metrics;
 use crate::shared::Inner;
 
-/// The longest wait between two purges of the dead letters.
+/// The longest wait between two purges.
 const PURGE_EVERY: Duration = Duration::from_secs(300);
 
-/// How often the relay purges the dead letters kept for `retention`: every 5 minutes, or
-/// sooner for a shorter retention, at most once a second.
-pub(super) fn purge_every(retention: Duration) -> Duration {
-    retention.clamp(Duration::from_secs(1), PURGE_EVERY)
+/// How often the relay purges: every 5 minutes, or sooner for a shorter retention of the dead
+/// letters or the journal, at most once a second.
+pub(super) fn purge_every(config: &Config) -> Duration {
+    let shortest = config
+        .journal
+        .map_or(config.dead_letter_retention, |journal| {
+            journal.min(config.dead_letter_retention)
+        });
+    shortest.clamp(Duration::from_secs(1), PURGE_EVERY)
 }
 
 /// Deletes the dead letters older than the retention, then counts those left (for
@@ -62,13 +68,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dead_letters_are_purged_every_few_minutes_at_most() {
+    fn the_relay_purges_every_few_minutes_at_most() {
         let hour = Duration::from_secs(3600);
-        assert_eq!(purge_every(7 * 24 * hour), PURGE_EVERY);
+        let retentions = |dead_letters: Duration, journal: Option<Duration>| Config {
+            dead_letter_retention: dead_letters,
+            journal,
+            ..Config::default()
+        };
+        assert_eq!(purge_every(&retentions(7 * 24 * hour, None)), PURGE_EVERY);
         assert_eq!(
-            purge_every(Duration::from_secs(30)),
+            purge_every(&retentions(Duration::from_secs(30), None)),
             Duration::from_secs(30)
         );
-        assert_eq!(purge_every(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(
+            purge_every(&retentions(Duration::ZERO, None)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            purge_every(&retentions(hour, Some(Duration::from_secs(10)))),
+            Duration::from_secs(10),
+            "a journal kept for less than the dead letters is purged as often as it needs"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The attribution journal through the public API, on a SQLite file and on Postgres: what
 //! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
 //! letter, a partner link captured and the events sent inline, a probe of a refused partner
-//! code (not journaled), the limit of the entries waiting, and an outbox without a journal.
+//! code (not journaled), the limit of the entries waiting, the retention, and an outbox without
+//! a journal.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -416,6 +417,65 @@ async fn a_sale_written_in_the_apps_transaction_is_explained(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_sale_written_in_the_apps_transaction_is_explained);
+
+/// Past the journal's retention, the relay deletes a delivered sale's entries, but not those of
+/// a dead letter still in the outbox: its story stays whole while a person may ask for it.
+async fn entries_past_the_retention_are_purged_but_a_dead_letters(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(
+            Outbox::builder(client.clone())
+                .poll_interval(Duration::from_millis(50))
+                .max_attempts(1)
+                .journal(Duration::from_secs(1)),
+        )
+        .await;
+    outbox
+        .enqueue(client.sale("in_1", 100).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale to be delivered", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox
+        .enqueue(client.sale("in_2", 100).click_id(mock.click("partner")))
+        .await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+
+    wait_until(
+        "the delivered sale's entries to be purged",
+        A_WHILE,
+        async || {
+            let explained = outbox
+                .explain(Subject::Transaction("in_1".into()))
+                .await
+                .expect("the journal reads");
+            explained.entries.is_empty()
+        },
+    )
+    .await;
+    let dead = outbox
+        .explain(Subject::Transaction("in_2".into()))
+        .await
+        .expect("the journal reads");
+    assert!(
+        matches!(dead.entries.first(), Some(entry) if matches!(entry.step, Step::Stored { .. })),
+        "{dead:?}"
+    );
+    assert!(
+        matches!(
+            dead.verdict,
+            Verdict::NotCredited(NotCredited::DeadLetter(_))
+        ),
+        "{dead:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(entries_past_the_retention_are_purged_but_a_dead_letters);
 
 /// Without `journal`, nothing is written: the journal knows no sale.
 async fn an_outbox_without_a_journal_keeps_none(store: Store) {

@@ -127,8 +127,8 @@ impl PostgresStore {
             .collect())
     }
 
-    /// Deletes the entries written at least `older_than` ago, but for the stored entries of
-    /// rows still in the outbox (their answers link to them); how many.
+    /// Deletes the entries written at least `older_than` ago, but for those of rows still in
+    /// the outbox (a dead letter's story stays whole); how many.
     pub(crate) async fn purge_journal(&self, older_than: Duration) -> sqlx::Result<u64> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -136,8 +136,7 @@ impl PostgresStore {
         self.execute(
             self.query(
                 "DELETE FROM affitor_outbox_journal WHERE at <= $1
-                 AND NOT (step = 'stored' AND event_id IS NOT NULL
-                          AND event_id IN (SELECT id FROM affitor_outbox))",
+                 AND (event_id IS NULL OR event_id NOT IN (SELECT id FROM affitor_outbox))",
             )
             .bind(now.saturating_sub(millis(older_than))),
         )

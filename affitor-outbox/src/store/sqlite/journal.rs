@@ -108,16 +108,19 @@ impl SqliteStore {
         .await
     }
 
-    /// Deletes the entries written at least `older_than` ago, but for the stored entries of
-    /// rows still in the outbox (their answers link to them); how many.
+    /// Deletes the entries written at least `older_than` ago, but for those of rows still in
+    /// the outbox (a dead letter's story stays whole); how many. Entries are appended in the
+    /// order they are written, so the old ones come first: it reads up to the first newer one.
     pub(crate) async fn purge_journal(&self, older_than: Duration) -> Result<u64, StoreError> {
         let before = now_millis().saturating_sub(millis(older_than));
         let deleted = self
             .on_writer(move |writer| {
                 writer.connection.execute(
-                    "DELETE FROM affitor_outbox_journal WHERE at <= ?1
-                     AND NOT (step = 'stored' AND event_id IS NOT NULL
-                              AND event_id IN (SELECT id FROM affitor_outbox))",
+                    "DELETE FROM affitor_outbox_journal
+                     WHERE id < coalesce((SELECT id FROM affitor_outbox_journal WHERE at > ?1
+                                          ORDER BY id LIMIT 1), 9223372036854775807)
+                     AND at <= ?1
+                     AND (event_id IS NULL OR event_id NOT IN (SELECT id FROM affitor_outbox))",
                     [before],
                 )
             })

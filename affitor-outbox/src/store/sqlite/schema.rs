@@ -13,9 +13,9 @@ const PAGE_SIZE: u64 = 4096;
 /// they fail.
 pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The tables and their indexes, each made when missing. The journal has no index by key: each
-/// entry would be inserts at random places that the request's batch waits for, where
-/// `Outbox::explain`, which reads it through, is an occasional question.
+/// The tables and their indexes, each made when missing. The journal has no index: its entries
+/// are appended, on the writer every request's batch waits for, where `Outbox::explain`, which
+/// reads it through, and the purge, which reads its oldest entries, are occasional.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS affitor_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -63,9 +63,6 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     event_id INTEGER,
     origin TEXT
 );
-CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
-CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event
-    ON affitor_outbox_journal (event_id) WHERE event_id IS NOT NULL;
 ";
 
 /// The settings of every connection to the file: WAL; `NORMAL` syncs (a batch with money in it
