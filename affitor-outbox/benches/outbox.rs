@@ -6,12 +6,14 @@
 //! # Postgres: AFFITOR_TEST_POSTGRES, or the server `bash .ci/postgres` starts
 //! ```
 //!
-//! For each store it measures, in one sitting:
+//! For each store, with the attribution journal off and then on, it measures in one sitting:
 //! - enqueue latency, one request at a time: a lead (SQLite `synchronous=NORMAL`) and a sale
 //!   (SQLite `synchronous=FULL`), median and p99 over 2,000 writes each;
 //! - enqueue throughput with 64 concurrent writers (as 64 concurrent signups would);
 //! - relay throughput: 20,000 leads written with no relay running, then a relay started, timed
-//!   until the table is empty (each row claimed, sent over HTTP, answered, deleted).
+//!   until the table is empty (each row claimed, sent over HTTP, answered, deleted);
+//! - for SQLite, what the process wrote to the disk per event over all of the above (Linux's
+//!   `/proc/self/io`): a count, where the times depend on what else the machine runs.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -38,16 +40,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .queue_capacity(100_000)
         .build()?;
     println!(
-        "| store | lead enqueue p50 / p99 | sale enqueue p50 / p99 | enqueues/s, {WRITERS} writers | relay rows/s |"
+        "| store | lead enqueue p50 / p99 | sale enqueue p50 / p99 | enqueues/s, {WRITERS} writers | relay rows/s | disk writes per event |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
 
     let dir = std::env::temp_dir().join(format!("affitor-outbox-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("outbox.db");
-    let path = path.to_string_lossy().into_owned();
-    let sqlite = Store::Sqlite(path);
-    measure("SQLite (WAL)", &sqlite, &mock, &client).await?;
+    for journal in [false, true] {
+        let path = dir.join(format!("outbox-{journal}.db"));
+        let sqlite = Store::Sqlite(path.to_string_lossy().into_owned());
+        measure("SQLite (WAL)", &sqlite, journal, &mock, &client).await?;
+    }
     std::fs::remove_dir_all(&dir)?;
 
     let url = std::env::var("AFFITOR_TEST_POSTGRES")
@@ -60,19 +63,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
             let options = sqlx::postgres::PgConnectOptions::from_str(&url)?
                 .options([("search_path", schema.as_str())]);
-            measure(
-                "Postgres",
-                &Store::Postgres(Box::new(options)),
-                &mock,
-                &client,
-            )
-            .await?;
+            let postgres = Store::Postgres(Box::new(options));
+            for journal in [false, true] {
+                measure("Postgres", &postgres, journal, &mock, &client).await?;
+            }
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&admin)
                 .await?;
         }
         Err(error) => println!(
-            "| Postgres | not measured: no server at {url} ({error}); run `bash .ci/postgres` | | | |"
+            "| Postgres | not measured: no server at {url} ({error}); run `bash .ci/postgres` | | | | |"
         ),
     }
     Ok(())
@@ -88,11 +88,15 @@ impl Store {
         &self,
         client: &Client,
         relay: bool,
+        journal: bool,
     ) -> Result<Outbox, Box<dyn std::error::Error>> {
-        let builder = Outbox::builder(client.clone())
+        let mut builder = Outbox::builder(client.clone())
             .relay(relay)
             .max_in_flight(256)
             .poll_interval(Duration::from_millis(50));
+        if journal {
+            builder = builder.journal(affitor_outbox::journal::DEFAULT_RETENTION);
+        }
         Ok(match self {
             Self::Sqlite(path) => builder.open(path).await?,
             Self::Postgres(options) => {
@@ -109,10 +113,12 @@ impl Store {
 async fn measure(
     name: &str,
     store: &Store,
+    journal: bool,
     mock: &MockServer,
     client: &Client,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let writer = store.open(client, false).await?;
+    let written_before = bytes_written();
+    let writer = store.open(client, false, journal).await?;
 
     let mut leads = Vec::with_capacity(SEQUENTIAL);
     for n in 0..SEQUENTIAL {
@@ -152,7 +158,7 @@ async fn measure(
     assert_eq!(writer.stats().fell_back, 0, "every event was written");
 
     // Empty the table, then time a relay over RELAYED fresh rows.
-    drain(store, client).await?;
+    drain(store, client, journal).await?;
     for n in 0..RELAYED {
         writer
             .enqueue(
@@ -163,7 +169,7 @@ async fn measure(
             .await;
     }
     let start = Instant::now();
-    let relay = store.open(client, true).await?;
+    let relay = store.open(client, true, journal).await?;
     while relay.waiting().await? > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -174,8 +180,22 @@ async fn measure(
         "every row delivered: {stats:?}"
     );
 
+    writer.shutdown(Duration::from_secs(5)).await;
+    // Postgres's writes are the server's, not this process's.
+    let written = match (store, written_before, bytes_written()) {
+        (Store::Sqlite(_), Some(before), Some(after)) => {
+            let events = 2 * SEQUENTIAL + WRITERS * PER_WRITER + RELAYED;
+            format!("{:.1} KB", (after - before) as f64 / events as f64 / 1000.0)
+        }
+        _ => "n/a".to_owned(),
+    };
+    let name = if journal {
+        format!("{name}, journal on")
+    } else {
+        name.to_owned()
+    };
     println!(
-        "| {name} | {} / {} | {} / {} | {concurrent:.0} | {relayed:.0} |",
+        "| {name} | {} / {} | {} / {} | {concurrent:.0} | {relayed:.0} | {written} |",
         micros(&mut leads, 0.5),
         micros(&mut leads, 0.99),
         micros(&mut sales, 0.5),
@@ -185,8 +205,12 @@ async fn measure(
 }
 
 /// Delivers what the table holds, so that the relay measurement starts from an empty table.
-async fn drain(store: &Store, client: &Client) -> Result<(), Box<dyn std::error::Error>> {
-    let relay = store.open(client, true).await?;
+async fn drain(
+    store: &Store,
+    client: &Client,
+    journal: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let relay = store.open(client, true, journal).await?;
     while relay.waiting().await? > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -198,4 +222,13 @@ fn micros(samples: &mut [Duration], quantile: f64) -> String {
     samples.sort();
     let index = ((samples.len() as f64 * quantile) as usize).min(samples.len() - 1);
     format!("{} µs", samples[index].as_micros())
+}
+
+/// What this process has written to the disk so far, in bytes (Linux only).
+fn bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes: "))?
+        .parse()
+        .ok()
 }
