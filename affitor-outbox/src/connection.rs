@@ -41,15 +41,13 @@ mod sealed {
 /// # }
 /// ```
 pub trait OutboxConnection: sealed::Sealed {
-    /// Writes `event` as an outbox row on this connection, with its journal's entry when
-    /// `journal` is on; on Postgres, into the table in `schema` (quoted) when the outbox's
-    /// tables are known to be there.
+    /// Writes `event` as an outbox row on this connection; on Postgres, into the table in
+    /// `schema` (quoted) when the outbox's tables are known to be there.
     #[doc(hidden)]
     fn insert_event<'a>(
         &'a mut self,
         event: &'a Event,
         schema: Option<&'a str>,
-        journal: bool,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>>;
 }
 
@@ -62,10 +60,9 @@ impl OutboxConnection for sqlx::PgConnection {
         &'a mut self,
         event: &'a Event,
         schema: Option<&'a str>,
-        journal: bool,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
         Box::pin(async move {
-            crate::store::postgres::insert(self, schema, &NewRow::journaled(event, journal))
+            crate::store::postgres::insert(self, schema, &NewRow::of(event))
                 .await
                 .map_err(|error| crate::store::StoreError::from(error).into())
         })
@@ -78,9 +75,8 @@ impl OutboxConnection for sqlx::PgConnection {
 fn insert_sqlite(
     connection: &rusqlite::Connection,
     event: &Event,
-    journal: bool,
 ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'static>> {
-    let written = crate::store::sqlite::insert(connection, &NewRow::journaled(event, journal))
+    let written = crate::store::sqlite::insert(connection, &NewRow::of(event))
         .map_err(|error| crate::store::StoreError::from(error).into());
     Box::pin(std::future::ready(written))
 }
@@ -94,9 +90,8 @@ impl OutboxConnection for rusqlite::Connection {
         &'a mut self,
         event: &'a Event,
         _schema: Option<&'a str>,
-        journal: bool,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
-        insert_sqlite(self, event, journal)
+        insert_sqlite(self, event)
     }
 }
 
@@ -109,8 +104,7 @@ impl OutboxConnection for rusqlite::Transaction<'_> {
         &'a mut self,
         event: &'a Event,
         _schema: Option<&'a str>,
-        journal: bool,
     ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
-        insert_sqlite(self, event, journal)
+        insert_sqlite(self, event)
     }
 }

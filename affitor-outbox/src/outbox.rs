@@ -224,11 +224,7 @@ impl Outbox {
     {
         let event = event.into_event().map_err(OutboxError::Invalid)?;
         connection
-            .insert_event(
-                &event,
-                self.inner.store.postgres_schema(),
-                self.inner.config.journal.is_some(),
-            )
+            .insert_event(&event, self.inner.store.postgres_schema())
             .await?;
         Counters::add(&self.inner.counters.enqueued);
         metrics::event(event.endpoint().name(), metrics::Result::Enqueued);

@@ -185,7 +185,7 @@ impl Writer {
         let handed = inner.may_hand_off().then(|| event.clone());
         let row = NewRow {
             facts,
-            ..NewRow::journaled(event, inner.config.journal.is_some())
+            ..NewRow::of(event)
         };
         if self.stop.is_cancelled() && row.facts.is_empty() {
             // After `shutdown`: still stored, for the next start, with no writer.
@@ -484,7 +484,7 @@ mod tests {
                 other_transaction_id,
                 customer_key,
                 facts: crate::store::Facts::default(),
-                journal: None,
+                click_id_source: None,
             },
             event: Some(
                 affitor::Client::builder()

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     transaction_id TEXT,
     other_transaction_id TEXT,
     customer_key TEXT,
+    click_id_source TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     lease_owner TEXT,

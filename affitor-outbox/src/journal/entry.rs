@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use affitor::ErrorReport;
 use affitor::client::{ClickOutcome, Event, LeadOutcome, Outcome, RefundOutcome, SaleOutcome};
 
+use crate::store::Claimed;
+
 /// One thing that happened to an event: stored, answered, retried or given up on.
 ///
 /// ```
@@ -121,14 +123,19 @@ impl JournalEntry {
         }
     }
 
-    /// `event`, stored.
-    pub(crate) fn stored(event: &Event) -> Self {
+    /// The storing of outbox row `row`, whose event is `event`: when it was written (by the
+    /// store's clock), and where its click id was found.
+    pub(crate) fn stored(row: &Claimed, event: &Event) -> Self {
         let amount = event.amount();
         let step = Step::Stored {
             amount: amount.map(|(amount, _)| amount),
             currency: amount.and_then(|(_, currency)| currency.map(ToString::to_string)),
         };
-        Self::of(event, step)
+        Self {
+            at: row.stored_at,
+            click_id_source: row.click_id_source.clone(),
+            ..Self::of(event, step)
+        }
     }
 }
 

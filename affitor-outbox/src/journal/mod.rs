@@ -3,9 +3,10 @@
 //! `affitor_outbox_journal` for the retention, and read back by [`Outbox::explain`] as a
 //! timeline and a [`Verdict`].
 //!
-//! An event's entry is written in its row's transaction, an answer's by the relay as it settles
-//! the row: the journal adds no round trip to a request. It keeps no email, address or user
-//! agent: keys, ids, amounts and the API's answers, as they were sent and answered, with a
+//! A request writes the outbox row alone, as it would without the journal: the relay journals
+//! the row's storing with its first answer, as it settles the row, and until then [`Outbox::explain`]
+//! reads the row itself. The journal adds nothing to a request's write. It keeps no email,
+//! address or user agent: keys, ids, amounts and the API's answers, as they were sent and answered, with a
 //! captured click's consent and where a lead's or sale's click id was found.
 
 mod entry;
@@ -91,6 +92,17 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
+    /// Whether `event` names one of these keys.
+    pub(crate) fn name(&self, event: &affitor::client::Event) -> bool {
+        let named = |keys: &[String], key: Option<&str>| {
+            key.is_some_and(|key| keys.iter().any(|k| k == key))
+        };
+        named(&self.customers, event.customer_key())
+            || named(&self.transactions, event.transaction_id())
+            || named(&self.transactions, event.other_transaction_id())
+            || named(&self.clicks, event.click_id().map(affitor::ClickId::as_str))
+    }
+
     /// Adds the keys `entry` names; whether one was new.
     fn add(&mut self, entry: &JournalEntry) -> bool {
         let mut grew = false;

@@ -97,11 +97,11 @@ impl Settler {
         match self.sends.send(event).await {
             Ok(outcome) => {
                 if self.inner.config.journal.is_some() {
-                    let entry = JournalEntry::of(event, Step::answered(&outcome));
+                    let entries = entries(row, event, Step::answered(&outcome));
                     self.answers
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(Answer { row: row.id, entry });
+                        .extend(entries);
                 }
                 Ok(self.delivered(row, event))
             }
@@ -356,15 +356,15 @@ impl Settler {
         }
     }
 
-    /// Writes the journal's entry of `event` (when the journal is on): beside the row's own
-    /// settling, on the relay's path, never a request's. A failure is logged and passed over.
+    /// Writes the journal's entries of `row`'s answer (when the journal is on): beside the
+    /// row's own settling, on the relay's path, never a request's. A failure is logged and
+    /// passed over.
     async fn journal(&self, row: &Claimed, event: &Event, step: impl FnOnce() -> Step) {
         if self.inner.config.journal.is_none() {
             return;
         }
-        let entry = JournalEntry::of(event, step());
-        let answer = Answer { row: row.id, entry };
-        if let Err(error) = self.inner.store.write_answers(vec![answer]).await {
+        let entries = entries(row, event, step());
+        if let Err(error) = self.inner.store.write_answers(entries).await {
             tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
         }
     }
@@ -416,6 +416,20 @@ impl Settler {
             .await
             .map(|()| Settled::Kept)
     }
+}
+
+/// The journal's entries of `row`'s answer `step`, after the entry of the row's storing on its
+/// first answer: the request that stored the row wrote no entry, so that the journal costs it
+/// nothing.
+fn entries(row: &Claimed, event: &Event, step: Step) -> Vec<Answer> {
+    let stored = row
+        .first_journaled()
+        .then(|| JournalEntry::stored(row, event));
+    stored
+        .into_iter()
+        .chain([JournalEntry::of(event, step)])
+        .map(|entry| Answer { row: row.id, entry })
+        .collect()
 }
 
 /// Logs a lead settled for its refused click id: a warning at most once per interval, with how

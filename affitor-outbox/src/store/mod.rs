@@ -180,12 +180,14 @@ impl Store {
         dispatch!(self, store => store.probe().await)
     }
 
-    /// Makes every dead letter due again, its attempts reset; how many.
+    /// Makes every dead letter due again, its attempts reset (its last error stays until its
+    /// next answer); how many.
     pub(crate) async fn retry_dead_letters(&self) -> Result<u64, StoreError> {
         dispatch!(self, store => store.retry_dead_letters().await)
     }
 
-    /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
+    /// Makes the dead letter `id` due again, its attempts reset (its last error stays until
+    /// its next answer: the journal knows it answered); whether it was one.
     pub(crate) async fn retry_dead_letter(&self, id: i64) -> Result<bool, StoreError> {
         dispatch!(self, store => store.retry_dead_letter(id).await)
     }
@@ -256,12 +258,21 @@ impl Store {
         dispatch!(self, store => store.write_answers(answers).await)
     }
 
-    /// The journal's entries naming any of `keys`, and the answers to their events.
+    /// The journal's entries naming any of `keys`, and the answers to their events; with the
+    /// storing of each outbox row of theirs not answered yet, which the relay journals with
+    /// its first answer.
     pub(crate) async fn journal(
         &self,
         keys: &crate::journal::Keys,
     ) -> Result<Vec<crate::journal::JournalEntry>, StoreError> {
-        dispatch!(self, store => store.journal(keys).await)
+        let mut entries = dispatch!(self, store => store.journal(keys).await)?;
+        let unanswered = dispatch!(self, store => store.unanswered(keys).await)?;
+        entries.extend(unanswered.iter().filter_map(|row| {
+            let event = row.event.as_ref().ok()?;
+            keys.name(event)
+                .then(|| crate::journal::JournalEntry::stored(row, event))
+        }));
+        Ok(entries)
     }
 
     /// Deletes the journal's entries written at least `older_than` ago; how many.

@@ -3,11 +3,12 @@
 //! ([`DeadLetter`]).
 //!
 //! A row holds the event's endpoint name and the exact JSON body the API receives
-//! ([`Event::to_json`]), its ordering keys (transaction id, customer key), its attempts and
-//! the time of the next one, its lease (which relay holds it, until when), and, once given up
-//! on, when and why.
+//! ([`Event::to_json`]), its ordering keys (transaction id, customer key), where its click id
+//! was found, its attempts and the time of the next one, its lease (which relay holds it, until
+//! when), and, once given up on, when and why.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor::client::{Endpoint, Event};
 
@@ -28,8 +29,10 @@ pub(crate) struct NewRow {
     /// [`Fact`](affitor::webhook::Fact)): written in the row's transaction, so that a delivery
     /// is never known as stored before its row is.
     pub(crate) facts: Facts,
-    /// The journal's entry of the event, written in the row's transaction (journal on).
-    pub(crate) journal: Option<crate::journal::JournalEntry>,
+    /// Where the app found the event's click id ([`affitor::ClickId::source`]), kept beside
+    /// the body: the journal's entry of the row's storing, which the relay writes with its
+    /// first answer, tells it.
+    pub(crate) click_id_source: Option<&'static str>,
 }
 
 /// How soon a waiting refund goes again once a fact links it to its sale: not at once, as the
@@ -61,22 +64,13 @@ impl NewRow {
     pub(crate) fn of(event: &Event) -> Self {
         Self {
             facts: Facts::default(),
-            journal: None,
             offered: false,
             endpoint: event.endpoint().name(),
             body: event.to_json(),
             transaction_id: event.transaction_id().map(str::to_owned),
             other_transaction_id: event.other_transaction_id().map(str::to_owned),
             customer_key: event.customer_key().map(str::to_owned),
-        }
-    }
-
-    /// [`NewRow::of`], with its journal's entry when the `journal` is on: the row and its
-    /// entry are written together.
-    pub(crate) fn journaled(event: &Event, journal: bool) -> Self {
-        Self {
-            journal: journal.then(|| crate::journal::JournalEntry::stored(event)),
-            ..Self::of(event)
+            click_id_source: event.click_id().and_then(affitor::ClickId::source),
         }
     }
 
@@ -97,8 +91,18 @@ pub(crate) struct Claimed {
     pub(crate) attempts: u32,
     /// How long ago the row was written, by the store's clock.
     pub(crate) age: Duration,
+    /// When the row was written, by the store's clock.
+    pub(crate) stored_at: SystemTime,
+    /// Whether the API answered it before (it keeps that answer's error), a dead letter
+    /// retried since included.
+    pub(crate) answered: bool,
     /// The row's event, or why it cannot be read.
     pub(crate) event: Result<Event, Unreadable>,
+    /// Where the app found the event's click id, as the row keeps it.
+    pub(crate) click_id_source: Option<String>,
+    /// Whether this attempt wrote the journal's entry of the row's storing
+    /// ([`Claimed::first_journaled`]).
+    journaled: AtomicBool,
 }
 
 /// A stored row that is no event: an endpoint this version does not know, or a body that does
@@ -109,31 +113,72 @@ pub(crate) struct Unreadable {
     pub(crate) why: String,
 }
 
-/// A claimed row as the stores' `RETURNING` gives it.
-pub(crate) type ClaimedRow = (i64, String, String, Option<String>, i64, i64);
+/// A claimed row as the stores' `RETURNING` gives it: id, endpoint, body, other transaction
+/// id, attempts, age and time written (Unix) in milliseconds, answered before, click id's
+/// source.
+pub(crate) type ClaimedRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    bool,
+    Option<String>,
+);
 
 impl Claimed {
-    pub(super) fn from_row(
-        (id, endpoint, body, other_transaction_id, attempts, age): ClaimedRow,
+    pub(crate) fn from_row(
+        (
+            id,
+            endpoint,
+            body,
+            other_transaction_id,
+            attempts,
+            age,
+            stored_at,
+            answered,
+            click_id_source,
+        ): ClaimedRow,
     ) -> Self {
+        let millis = |millis: i64| Duration::from_millis(u64::try_from(millis).unwrap_or(0));
         Self {
             id,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            age: Duration::from_millis(u64::try_from(age).unwrap_or(0)),
+            age: millis(age),
+            stored_at: UNIX_EPOCH + millis(stored_at),
+            answered,
             event: read(&endpoint, &body, other_transaction_id.as_deref())
                 .map_err(|why| Unreadable { endpoint, why }),
+            click_id_source,
+            journaled: AtomicBool::new(false),
         }
     }
 
     /// A row this process just wrote and leased to its own relay: its event as it was given,
     /// never read back.
     pub(crate) fn written(id: i64, event: Event) -> Self {
+        let click_id_source = event
+            .click_id()
+            .and_then(affitor::ClickId::source)
+            .map(str::to_owned);
         Self {
             id,
             attempts: 0,
             age: Duration::ZERO,
+            stored_at: SystemTime::now(),
+            answered: false,
             event: Ok(event),
+            click_id_source,
+            journaled: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the journal's entry of the row's storing goes with this answer: the row's
+    /// first (a lead whose click id was refused gets two in one attempt).
+    pub(crate) fn first_journaled(&self) -> bool {
+        !self.answered && !self.journaled.swap(true, Ordering::Relaxed)
     }
 
     /// The endpoint's name, as stored: for logs.

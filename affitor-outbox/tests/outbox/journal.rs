@@ -477,6 +477,94 @@ async fn entries_past_the_retention_are_purged_but_a_dead_letters(store: Store) 
 }
 on_each_store!(entries_past_the_retention_are_purged_but_a_dead_letters);
 
+/// A request's write is the outbox row alone: the relay journals the row's storing with its
+/// first answer. Until then `explain` reads the row itself, with where its click id was found;
+/// a dead letter retried keeps the one entry of its storing.
+async fn a_rows_storing_is_journaled_by_the_relay_with_its_first_answer(store: Store) {
+    let (mock, client) = stand_in().await;
+    let builder = || {
+        Outbox::builder(client.clone())
+            .poll_interval(Duration::from_millis(50))
+            .max_attempts(1)
+            .journal(journal::DEFAULT_RETENTION)
+    };
+    let click = || mock.click("partner").found_in("cookie `affitor_click_id`");
+    let outbox = store.open(builder().relay(false)).await;
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(click()))
+        .await;
+    let entries = "SELECT count(*) FROM affitor_outbox_journal";
+    assert_eq!(
+        store.integers(entries).await,
+        [Some(0)],
+        "the request wrote no entry"
+    );
+    let waiting = explain(&outbox, "in_1").await;
+    assert_eq!(waiting.entries.len(), 1, "{waiting:?}");
+    assert_eq!(
+        waiting.entries[0].step,
+        Step::Stored {
+            amount: Some(4900),
+            currency: None
+        }
+    );
+    assert_eq!(
+        waiting.entries[0].click_id_source.as_deref(),
+        Some("cookie `affitor_click_id`")
+    );
+    assert_eq!(waiting.verdict, Verdict::OnItsWay { next_attempt: None });
+    outbox.shutdown(Duration::from_secs(1)).await;
+
+    let outbox = store.open(builder()).await;
+    wait_until("the sale credited", A_WHILE, async || {
+        explain(&outbox, "in_1").await.verdict.is_credited()
+    })
+    .await;
+    let credited = explain(&outbox, "in_1").await;
+    assert_eq!(credited.entries.len(), 2, "{credited:?}");
+    assert_eq!(
+        credited.entries[0], waiting.entries[0],
+        "stored as it was read"
+    );
+
+    mock.inject(Fault::status(400).on(Endpoint::Sale));
+    outbox
+        .enqueue(client.sale("in_2", 100).click_id(click()))
+        .await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    assert_eq!(outbox.retry_dead_letters().await.expect("retried"), 1);
+    wait_until("the retried sale credited", A_WHILE, async || {
+        explain(&outbox, "in_2").await.verdict.is_credited()
+    })
+    .await;
+    let retried = explain(&outbox, "in_2").await;
+    let steps: Vec<&Step> = retried.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [
+                Step::Stored { .. },
+                Step::DeadLetter(_),
+                Step::Recorded { .. }
+            ]
+        ),
+        "{steps:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_rows_storing_is_journaled_by_the_relay_with_its_first_answer);
+
+/// What the journal tells of transaction `id`.
+async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
+    outbox
+        .explain(Subject::Transaction(id.to_owned()))
+        .await
+        .expect("the journal reads")
+}
+
 /// Without `journal`, nothing is written: the journal knows no sale.
 async fn an_outbox_without_a_journal_keeps_none(store: Store) {
     let (mock, client) = stand_in().await;

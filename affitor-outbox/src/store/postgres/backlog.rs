@@ -29,13 +29,14 @@ impl PostgresStore {
         })
     }
 
-    /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
+    /// Makes the dead letter `id` due again, its attempts reset (its last error stays until
+    /// its next answer: the journal knows it answered); whether it was one.
     pub(crate) async fn retry_dead_letter(&self, id: i64) -> sqlx::Result<bool> {
         let retried = self
             .execute(
                 self.query(
                     "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0,
-                         next_attempt_at = pg_catalog.now(), last_error = NULL
+                         next_attempt_at = pg_catalog.now()
                      WHERE id = $1 AND dead_at IS NOT NULL",
                 )
                 .bind(id),

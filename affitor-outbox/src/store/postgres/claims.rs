@@ -49,7 +49,8 @@ SET lease_owner = $1, lease_until = pg_catalog.now() + $2::float8 * interval '1 
 WHERE id = ANY($3) AND dead_at IS NULL
   AND (lease_until IS NULL OR lease_until <= pg_catalog.now())
 RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
-    (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint";
+    (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint,
+    (extract(epoch FROM created_at) * 1000)::bigint, last_error IS NOT NULL, click_id_source";
 
 impl PostgresStore {
     /// Claims up to `limit` rows for `owner`, for `lease`: the rows [`PostgresStore::choose`]

@@ -1,14 +1,15 @@
-//! The attribution journal's rows: written in a batch's transaction or by the relay, found by
-//! their keys, and purged past their retention.
+//! The attribution journal's rows: written by the relay as it settles outbox rows, and for a
+//! client's own sends; found by their keys, with the outbox rows not answered yet; purged past
+//! their retention.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 
 use super::PostgresStore;
 use super::schema::Tables;
 use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
-use crate::store::millis;
+use crate::store::{Claimed, ClaimedRow, millis};
 
 /// Entries written together, as sixteen arrays of one length.
 const INSERT: &str = "
@@ -26,12 +27,24 @@ const SELECT: &str = crate::journal::search!(
     WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR click_id = ANY($3)"
 );
 
+/// The outbox rows never answered (the relay journals a row's storing with its first answer)
+/// that may name the customers `$1`, transactions `$2` or click ids `$3`: a click id is looked
+/// for in the body's text, and the caller checks each event's keys.
+const UNANSWERED: &str = "
+SELECT id, endpoint, body, other_transaction_id, attempts::bigint,
+    (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint,
+    (extract(epoch FROM created_at) * 1000)::bigint, false, click_id_source
+FROM affitor_outbox
+WHERE last_error IS NULL AND dead_at IS NULL
+  AND (customer_key = ANY($1) OR transaction_id = ANY($2) OR other_transaction_id = ANY($2)
+       OR EXISTS (SELECT 1 FROM UNNEST($3::text[]) c WHERE strpos(body, c) > 0))
+ORDER BY id LIMIT 1000";
+
 /// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
-/// caller's transaction: one statement, into the table in `tables` (else the one
-/// `search_path` finds).
-pub(super) async fn write(
+/// caller's transaction: one statement, into the table in `tables`.
+async fn write(
     connection: &mut PgConnection,
-    tables: Option<&Tables>,
+    tables: &Tables,
     entries: &[(&JournalEntry, Option<i64>)],
 ) -> sqlx::Result<()> {
     if entries.is_empty() {
@@ -46,11 +59,7 @@ pub(super) async fn write(
             rows.iter().map(|row| row.$n.clone()).collect::<Vec<_>>()
         };
     }
-    let sql = tables.map_or_else(
-        || AssertSqlSafe(INSERT.to_owned()),
-        |tables| tables.qualify(INSERT),
-    );
-    sqlx::query(sql)
+    sqlx::query(tables.qualify(INSERT))
         .persistent(false)
         .bind(column!(0))
         .bind(column!(1))
@@ -83,7 +92,7 @@ pub(super) async fn write_answers(
         .iter()
         .map(|answer| (&answer.entry, Some(answer.row)))
         .collect();
-    write(connection, Some(tables), &entries).await
+    write(connection, tables, &entries).await
 }
 
 impl PostgresStore {
@@ -93,7 +102,7 @@ impl PostgresStore {
         self.within(async move |connection| {
             let mut transaction = super::begin(connection).await?;
             let entries: Vec<_> = entries.iter().map(|entry| (entry, None)).collect();
-            write(&mut transaction, Some(&tables), &entries).await?;
+            write(&mut transaction, &tables, &entries).await?;
             transaction.commit().await
         })
         .await
@@ -125,6 +134,19 @@ impl PostgresStore {
             .into_iter()
             .filter_map(|row| Columns(row).entry())
             .collect())
+    }
+
+    /// The outbox rows not answered yet that may name any of `keys` (at most 1,000).
+    pub(crate) async fn unanswered(&self, keys: &Keys) -> sqlx::Result<Vec<Claimed>> {
+        let rows: Vec<ClaimedRow> = self
+            .fetch_all(
+                self.query_as(UNANSWERED)
+                    .bind(&keys.customers)
+                    .bind(&keys.transactions)
+                    .bind(&keys.clicks),
+            )
+            .await?;
+        Ok(rows.into_iter().map(Claimed::from_row).collect())
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in

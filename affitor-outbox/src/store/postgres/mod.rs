@@ -110,7 +110,7 @@ impl PostgresStore {
     /// Writes `row` alone on a connection of the pool (the writer has ended).
     pub(crate) async fn insert_alone(&self, row: crate::store::NewRow) -> sqlx::Result<()> {
         self.within(async |connection| {
-            // The row and its journal's entry, both or neither.
+            // A transaction for its statement timeout ([`BEGIN`]).
             let mut transaction = begin(connection).await?;
             insert(&mut transaction, Some(self.schema()), &row).await?;
             transaction.commit().await
@@ -122,10 +122,10 @@ impl PostgresStore {
     fn probe_row(&self) -> Query<'static, Postgres, PgArguments> {
         self.query(
             "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
-                 customer_key, attempts, next_attempt_at, lease_owner, lease_until, dead_at,
-                 last_error, created_at)
-             VALUES ('probe', '', NULL, NULL, NULL, 0, pg_catalog.now(), NULL, NULL, NULL, NULL,
-                 pg_catalog.now())",
+                 customer_key, click_id_source, attempts, next_attempt_at, lease_owner,
+                 lease_until, dead_at, last_error, created_at)
+             VALUES ('probe', '', NULL, NULL, NULL, NULL, 0, pg_catalog.now(), NULL, NULL, NULL,
+                 NULL, pg_catalog.now())",
         )
     }
 

@@ -32,7 +32,7 @@ impl PostgresStore {
     pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
         self.execute(self.query(
             "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0,
-                 next_attempt_at = pg_catalog.now(), last_error = NULL
+                 next_attempt_at = pg_catalog.now()
              WHERE dead_at IS NOT NULL",
         ))
         .await

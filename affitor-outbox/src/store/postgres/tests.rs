@@ -112,6 +112,7 @@ async fn a_batch_reads_none_of_the_entries_an_old_snapshot_keeps() {
     .bind(vec![None::<&str>])
     .bind(vec![None::<&str>])
     .bind(vec![Some("user_new")])
+    .bind(vec![None::<&str>])
     .bind(vec![true])
     .bind("relay")
     .bind(15_000.0_f64)

@@ -13,26 +13,21 @@ use crate::store::{Facts, Inserted, Lease, NewRow, millis};
 
 /// A row written as it is, in the caller's own transaction ([`insert`]).
 const INSERT: &str = "
-INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
-VALUES ($1, $2, $3, $4, $5)";
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    click_id_source)
+VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Rows written together, none of them offered to the relay (the relay has no free send slot,
-/// or none runs here), as five arrays of one length, in the arrays' order: a plain insert, with
+/// or none runs here), as six arrays of one length, in the arrays' order: a plain insert, with
 /// nothing to look up and nothing to return.
-macro_rules! insert_unoffered {
-    () => {
-        "
-INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key)
-SELECT endpoint, body, transaction_id, other_transaction_id, customer_key
-FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-    AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, n)
-ORDER BY n"
-    };
-}
-const INSERT_UNOFFERED: &str = insert_unoffered!();
-
-/// [`INSERT_UNOFFERED`], answering each row's id: for the journal's entries, which name it.
-const INSERT_UNOFFERED_IDS: &str = concat!(insert_unoffered!(), " RETURNING id, false");
+const INSERT_UNOFFERED: &str = "
+INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
+    click_id_source)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+    WITH ORDINALITY
+    AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source, n)
+ORDER BY n";
 
 /// The customer's half of the condition under which an offered row `b` is leased as it is
 /// written (the other half is [`transaction_free`](crate::store::transaction_free)): none of
@@ -50,8 +45,8 @@ macro_rules! customer_free {
     };
 }
 
-/// Rows written together, as six arrays of one length, in the arrays' order (their ids
-/// follow it: the relay sends a customer's rows in id order); `$7` and `$8` the lease (owner,
+/// Rows written together, as seven arrays of one length, in the arrays' order (their ids
+/// follow it: the relay sends a customer's rows in id order); `$8` and `$9` the lease (owner,
 /// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
 /// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
 /// offers no row that shares a key with an earlier one of its batch.
@@ -63,20 +58,22 @@ macro_rules! customer_free {
 pub(super) const INSERT_BATCH: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    lease_owner, lease_until)
-SELECT endpoint, body, transaction_id, other_transaction_id, customer_key,
-    CASE WHEN leased THEN $7::text END,
-    CASE WHEN leased THEN pg_catalog.now() + $8::float8 * interval '1 millisecond' END
+    click_id_source, lease_owner, lease_until)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source,
+    CASE WHEN leased THEN $8::text END,
+    CASE WHEN leased THEN pg_catalog.now() + $9::float8 * interval '1 millisecond' END
 FROM (
-    SELECT b.*, $7::text IS NOT NULL AND b.offered AND ",
+    SELECT b.*, $8::text IS NOT NULL AND b.offered AND ",
     crate::store::transaction_free!(" OFFSET 0"),
     "
          AND ",
     customer_free!(),
     " AS leased
-    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::bool[])
         WITH ORDINALITY
-        AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, offered, n)
+        AS b (endpoint, body, transaction_id, other_transaction_id, customer_key,
+            click_id_source, offered, n)
     OFFSET 0
 ) batch
 ORDER BY n
@@ -241,21 +238,9 @@ impl WriterConnection {
             .filter_map(|row| row.transaction_id.as_deref())
             .collect();
         let connection = self.connection()?;
-        let journal = rows.iter().any(|row| row.journal.is_some());
-        let inserted = insert_rows(connection, tables, rows, lease, journal).await?;
+        let inserted = insert_rows(connection, tables, rows, lease).await?;
         super::facts::keep(connection, tables, &facts).await?;
         super::facts::wake_refunds(connection, tables, &sales).await?;
-        if journal {
-            // The ids follow the rows' order (`ORDER BY n`), as `Store::line_up` reads them.
-            let mut ids: Vec<i64> = inserted.iter().map(|row| row.id).collect();
-            ids.sort_unstable();
-            let entries: Vec<_> = rows
-                .iter()
-                .zip(ids)
-                .filter_map(|(row, id)| Some((row.journal.as_ref()?, Some(id))))
-                .collect();
-            super::journal::write(connection, Some(tables), &entries).await?;
-        }
         sqlx::raw_sql("COMMIT").execute(connection).await?;
         Ok(inserted)
     }
@@ -269,14 +254,12 @@ impl WriterConnection {
 }
 
 /// Writes `rows` in one statement: [`INSERT_BATCH`] when some are offered to a relay (how each
-/// was written), else [`INSERT_UNOFFERED`] (no answer), or [`INSERT_UNOFFERED_IDS`] when the
-/// journal needs the `ids`.
+/// was written), else [`INSERT_UNOFFERED`] (no answer).
 async fn insert_rows(
     connection: &mut PgConnection,
     tables: &Tables,
     rows: &[&NewRow],
     lease: Option<Lease<'_>>,
-    ids: bool,
 ) -> sqlx::Result<Vec<Inserted>> {
     let column = |field: fn(&NewRow) -> Option<&str>| -> Vec<Option<&str>> {
         rows.iter().map(|row| field(row)).collect()
@@ -289,16 +272,10 @@ async fn insert_rows(
             .bind(column(|row| row.transaction_id.as_deref()))
             .bind(column(|row| row.other_transaction_id.as_deref()))
             .bind(column(|row| row.customer_key.as_deref()))
+            .bind(column(|row| row.click_id_source))
     };
     let offered: Vec<bool> = rows.iter().map(|row| row.offered).collect();
     let Some(lease) = lease.filter(|_| offered.contains(&true)) else {
-        if ids {
-            let inserted = query(INSERT_UNOFFERED_IDS).fetch_all(connection).await?;
-            return Ok(inserted
-                .into_iter()
-                .map(|(id, leased)| Inserted { id, leased })
-                .collect());
-        }
         // It returns no row: nothing to answer.
         query(INSERT_UNOFFERED).fetch_all(connection).await?;
         return Ok(Vec::new());
@@ -324,12 +301,9 @@ pub(crate) async fn insert(
     schema: Option<&str>,
     row: &NewRow,
 ) -> sqlx::Result<()> {
-    let tables = schema.map(Tables::quoted);
-    let qualified = |sql: &str| {
-        tables.as_ref().map_or_else(
-            || AssertSqlSafe(sql.to_owned()),
-            |tables| tables.qualify(sql),
-        )
+    let sql = match schema {
+        Some(schema) => Tables::quoted(schema).qualify(INSERT),
+        None => AssertSqlSafe(INSERT.to_owned()),
     };
     let columns = [
         Some(row.endpoint),
@@ -337,21 +311,13 @@ pub(crate) async fn insert(
         row.transaction_id.as_deref(),
         row.other_transaction_id.as_deref(),
         row.customer_key.as_deref(),
+        row.click_id_source,
     ];
-    let Some(entry) = &row.journal else {
-        let query = sqlx::query(qualified(INSERT)).persistent(false);
-        let query = columns
-            .into_iter()
-            .fold(query, |query, value| query.bind(value));
-        return query.execute(connection).await.map(drop);
-    };
-    // With its journal's entry, which names the row's id: in the caller's transaction.
-    let query = sqlx::query_as(qualified(&format!("{INSERT} RETURNING id"))).persistent(false);
+    let query = sqlx::query(sql).persistent(false);
     let query = columns
         .into_iter()
         .fold(query, |query, value| query.bind(value));
-    let (id,): (i64,) = query.fetch_one(&mut *connection).await?;
-    super::journal::write(connection, tables.as_ref(), &[(entry, Some(id))]).await
+    query.execute(connection).await.map(drop)
 }
 
 /// A wait for the writer's turn, its connection or its settings that ran out: none of the

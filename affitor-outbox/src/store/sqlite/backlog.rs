@@ -42,13 +42,13 @@ impl SqliteStore {
         })
     }
 
-    /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
+    /// Makes the dead letter `id` due again, its attempts reset (its last error stays until
+    /// its next answer: the journal knows it answered); whether it was one.
     pub(crate) async fn retry_dead_letter(&self, id: i64) -> Result<bool, StoreError> {
         let retried = self
             .on_writer_or_alone(move |connection| {
                 connection.execute(
-                    "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?1,
-                         last_error = NULL
+                    "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?1
                      WHERE id = ?2 AND dead_at IS NOT NULL",
                     [now_millis(), id],
                 )

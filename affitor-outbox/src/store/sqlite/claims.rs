@@ -41,7 +41,8 @@ ORDER BY o.id"
 const LEASE: &str = "
 UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
 WHERE id IN (SELECT value FROM json_each(?4))
-RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at";
+RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at, created_at,
+    last_error IS NOT NULL, click_id_source";
 
 impl SqliteStore {
     pub(crate) async fn claim(
@@ -211,6 +212,9 @@ impl SqliteWriter {
                         row.get(3)?,
                         row.get(4)?,
                         row.get(5)?,
+                        row.get(6)?,
+                        row.get(7)?,
+                        row.get(8)?,
                     ))
                 },
             )?;

@@ -1,11 +1,12 @@
-//! The attribution journal's rows: written in a batch's transaction or by the relay, found by
-//! their keys, and purged past their retention.
+//! The attribution journal's rows: written by the relay as it settles outbox rows, and for a
+//! client's own sends; found by their keys, with the outbox rows not answered yet; purged past
+//! their retention.
 
 use std::time::Duration;
 
 use super::{SqliteStore, now_millis};
 use crate::journal::{Answer, Columns, JournalEntry, Keys};
-use crate::store::{StoreError, millis};
+use crate::store::{Claimed, StoreError, millis};
 
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
@@ -22,9 +23,24 @@ const SELECT: &str = crate::journal::search!(
        OR click_id IN (SELECT value FROM json_each(?3))"
 );
 
+/// The outbox rows never answered (the relay journals a row's storing with its first answer)
+/// that may name the customers `?1`, transactions `?2` or click ids `?3` (JSON arrays), `?4`
+/// the time: a click id is looked for in the body's text, and the caller checks each event's
+/// keys.
+const UNANSWERED: &str = "
+SELECT id, endpoint, body, other_transaction_id, attempts, ?4 - created_at, created_at,
+    false, click_id_source
+FROM affitor_outbox
+WHERE last_error IS NULL AND dead_at IS NULL
+  AND (customer_key IN (SELECT value FROM json_each(?1))
+       OR transaction_id IN (SELECT value FROM json_each(?2))
+       OR other_transaction_id IN (SELECT value FROM json_each(?2))
+       OR EXISTS (SELECT 1 FROM json_each(?3) c WHERE instr(body, c.value) > 0))
+ORDER BY id LIMIT 1000";
+
 /// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
 /// caller's transaction.
-pub(super) fn write<'a>(
+fn write<'a>(
     connection: &rusqlite::Connection,
     entries: impl IntoIterator<Item = (&'a JournalEntry, Option<i64>)>,
 ) -> rusqlite::Result<()> {
@@ -73,12 +89,7 @@ impl SqliteStore {
     /// The entries naming any of `keys`, and the answers to their events, oldest first (at
     /// most 1,000).
     pub(crate) async fn journal(&self, keys: &Keys) -> Result<Vec<JournalEntry>, StoreError> {
-        let json = |keys: &[String]| serde_json::to_string(keys).unwrap_or_default();
-        let (customers, transactions, clicks) = (
-            json(&keys.customers),
-            json(&keys.transactions),
-            json(&keys.clicks),
-        );
+        let [customers, transactions, clicks] = json_keys(keys);
         self.on_reader(move |connection| {
             let mut select = connection.prepare_cached(SELECT)?;
             let rows = select.query_map([customers, transactions, clicks], |row| {
@@ -108,6 +119,36 @@ impl SqliteStore {
         .await
     }
 
+    /// The outbox rows not answered yet that may name any of `keys` (at most 1,000).
+    pub(crate) async fn unanswered(&self, keys: &Keys) -> Result<Vec<Claimed>, StoreError> {
+        let [customers, transactions, clicks] = json_keys(keys);
+        let rows = self
+            .on_reader(move |connection| {
+                let mut select = connection.prepare_cached(UNANSWERED)?;
+                let now = now_millis();
+                let rows = select.query_map(
+                    rusqlite::params![customers, transactions, clicks, now],
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                            row.get(5)?,
+                            row.get(6)?,
+                            row.get(7)?,
+                            row.get(8)?,
+                        ))
+                    },
+                )?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        // Read here, not on the reader's thread: each row's event is parsed from its JSON.
+        Ok(rows.into_iter().map(Claimed::from_row).collect())
+    }
+
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in
     /// the outbox (a dead letter's story stays whole); how many. Entries are appended in the
     /// order they are written, so the old ones come first: it reads up to the first newer one.
@@ -127,4 +168,11 @@ impl SqliteStore {
             .await?;
         Ok(u64::try_from(deleted).unwrap_or(0))
     }
+}
+
+/// `keys` as the JSON arrays the statements read with `json_each`: customers, transactions,
+/// click ids.
+fn json_keys(keys: &Keys) -> [String; 3] {
+    [&keys.customers, &keys.transactions, &keys.clicks]
+        .map(|keys| serde_json::to_string(keys).unwrap_or_default())
 }

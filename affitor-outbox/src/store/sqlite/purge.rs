@@ -61,8 +61,7 @@ impl SqliteStore {
         let retried = self
             .on_writer_or_alone(|connection| {
                 connection.execute(
-                    "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?1,
-                         last_error = NULL
+                    "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = ?1
                      WHERE dead_at IS NOT NULL",
                     [now_millis()],
                 )

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     transaction_id TEXT,
     other_transaction_id TEXT,
     customer_key TEXT,
+    click_id_source TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     lease_owner TEXT,

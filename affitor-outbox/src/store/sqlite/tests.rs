@@ -50,7 +50,7 @@ fn lead(customer: &str, offered: bool) -> NewRow {
         other_transaction_id: None,
         customer_key: Some(customer.to_owned()),
         facts: Facts::default(),
-        journal: None,
+        click_id_source: None,
     }
 }
 

@@ -22,33 +22,25 @@ const JOBS_AT_ONCE: usize = 64;
 /// caller's own transaction ([`insert`]).
 const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    next_attempt_at, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+    click_id_source, next_attempt_at, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
 
 /// How many rows not offered to the relay one statement writes ([`INSERT_MANY`]).
 const PLAIN_AT_ONCE: usize = 8;
 
-/// [`PLAIN_AT_ONCE`] rows of [`INSERT`], in one statement: `?6n+1`–`?6n+5` the columns of the
-/// n-th row, `?6n+6` its time.
+/// [`PLAIN_AT_ONCE`] rows of [`INSERT`], in one statement: `?7n+1`–`?7n+6` the columns of the
+/// n-th row, `?7n+7` its time.
 static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let values: Vec<String> = (0..PLAIN_AT_ONCE)
         .map(|n| {
-            let p = 6 * n;
-            format!(
-                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 6
-            )
+            let p = 7 * n;
+            let columns: Vec<String> = (1..=7).map(|k| format!("?{}", p + k)).collect();
+            format!("({}, ?{})", columns.join(", "), p + 7)
         })
         .collect();
     format!(
         "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, \
-         customer_key, next_attempt_at, created_at) VALUES {}",
+         customer_key, click_id_source, next_attempt_at, created_at) VALUES {}",
         values.join(", ")
     )
 });
@@ -74,24 +66,25 @@ macro_rules! customer_free {
 }
 
 /// One row of a batch: the writer runs it once per row, in one transaction per batch (on its
-/// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?5` are the row's
-/// columns, `?6` whether it is offered to the relay, `?7` the time, `?8` and `?9` the lease an
+/// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?6` are the row's
+/// columns, `?7` whether it is offered to the relay, `?8` the time, `?9` and `?10` the lease an
 /// offered row takes when nothing precedes it (NULL: none). A row sees the rows written before
 /// it in its batch; the writer offers none that shares a key with an earlier one anyway.
 const INSERT_ONE: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    next_attempt_at, created_at, lease_owner, lease_until)
-SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, ?7, ?7,
-    CASE WHEN leased THEN ?8 END, CASE WHEN leased THEN ?9 END
-FROM (SELECT b.*, ?8 IS NOT NULL AND b.offered AND ",
+    click_id_source, next_attempt_at, created_at, lease_owner, lease_until)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source, ?8,
+    ?8, CASE WHEN leased THEN ?9 END, CASE WHEN leased THEN ?10 END
+FROM (SELECT b.*, ?9 IS NOT NULL AND b.offered AND ",
     crate::store::transaction_free!(""),
     "
          AND ",
     customer_free!(),
     " AS leased
     FROM (SELECT ?1 AS endpoint, ?2 AS body, ?3 AS transaction_id,
-        ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS offered) b)
+        ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS click_id_source,
+        ?7 AS offered) b)
 RETURNING id, lease_owner IS NOT NULL"
 );
 
@@ -262,14 +255,6 @@ impl SqliteWriter {
         for row in rows.iter().filter(|row| !row.facts.is_empty()) {
             super::facts::keep(&transaction, &row.facts, now)?;
         }
-        // The journal's entries of the rows (when it is on): in their transaction, each
-        // naming its row.
-        super::journal::write(
-            &transaction,
-            rows.iter()
-                .zip(&inserted)
-                .filter_map(|(row, inserted)| Some((row.journal.as_ref()?, Some(inserted.id)))),
-        )?;
         let sales = rows
             .iter()
             .filter(|row| row.endpoint == "sale")
@@ -305,6 +290,7 @@ fn write_rows(
                 row.transaction_id,
                 row.other_transaction_id,
                 row.customer_key,
+                row.click_id_source,
                 row.offered,
                 now,
                 owner,
@@ -344,43 +330,24 @@ fn write_rows(
     Ok(inserted)
 }
 
-/// Writes `row` on `connection`: the caller's, inside their transaction; with its journal's
-/// entry (when it has one), both or neither.
+/// Writes `row` on `connection`: the caller's, inside their transaction.
 pub(crate) fn insert(connection: &rusqlite::Connection, row: &NewRow) -> rusqlite::Result<()> {
-    let insert = || {
-        connection
-            .prepare_cached(INSERT)?
-            .execute(plain_values(row, &now_millis()))
-            .map(drop)
-    };
-    let Some(entry) = &row.journal else {
-        return insert();
-    };
-    // A savepoint: inside the caller's transaction, or a transaction of its own.
-    connection.execute_batch("SAVEPOINT affitor_outbox_row")?;
-    let written = insert().and_then(|()| {
-        let id = connection.last_insert_rowid();
-        super::journal::write(connection, [(entry, Some(id))])
-    });
-    match written {
-        Ok(()) => connection.execute_batch("RELEASE affitor_outbox_row"),
-        Err(error) => {
-            let _ = connection
-                .execute_batch("ROLLBACK TO affitor_outbox_row; RELEASE affitor_outbox_row");
-            Err(error)
-        }
-    }
+    connection
+        .prepare_cached(INSERT)?
+        .execute(plain_values(row, &now_millis()))
+        .map(drop)
 }
 
 /// The values of a plain row of [`INSERT`] (and of each row of [`INSERT_MANY`]): its columns,
 /// then `now`.
-fn plain_values<'a>(row: &'a NewRow, now: &'a i64) -> [&'a dyn rusqlite::ToSql; 6] {
+fn plain_values<'a>(row: &'a NewRow, now: &'a i64) -> [&'a dyn rusqlite::ToSql; 7] {
     [
         &row.endpoint,
         &row.body,
         &row.transaction_id,
         &row.other_transaction_id,
         &row.customer_key,
+        &row.click_id_source,
         now,
     ]
 }

@@ -237,8 +237,8 @@ impl Bench {
 }
 
 /// The outbox of an OUTBOX (or STORE: `relay` off) run: a SQLite file at `path`, or the
-/// Postgres database `AFFITOR_LOAD_OUTBOX` names (a `postgres://` URL), its `affitor_outbox`
-/// table dropped first so that every run starts empty. `in_flight`: the relay's
+/// Postgres database `AFFITOR_LOAD_OUTBOX` names (a `postgres://` URL), its outbox
+/// tables dropped first so that every run starts empty. `in_flight`: the relay's
 /// `max_in_flight`, when not the default.
 async fn open_outbox(
     path: &std::path::Path,
@@ -261,9 +261,13 @@ async fn open_outbox(
         return Ok(outbox.open(&path.to_string_lossy()).await?);
     };
     let pool = affitor_outbox::sqlx::PgPool::connect(&url).await?;
-    affitor_outbox::sqlx::query("DROP TABLE IF EXISTS affitor_outbox")
-        .execute(&pool)
-        .await?;
+    // Each run starts from no tables, the schema's version with them.
+    affitor_outbox::sqlx::query(
+        "DROP TABLE IF EXISTS affitor_outbox, affitor_outbox_facts, affitor_outbox_journal, \
+         affitor_outbox_schema",
+    )
+    .execute(&pool)
+    .await?;
     pool.close().await;
     Ok(outbox.open(&url).await?)
 }

@@ -16,7 +16,7 @@
 //!   Affitor layer or middleware finds the click id in the JSON body, and the handler queues a
 //!   lead with `enqueue().await` after creating the user (at once, in the memory queue).
 //! - OUTBOX: the same app with a durable outbox, a SQLite file in the temp dir (or the Postgres
-//!   database `AFFITOR_LOAD_OUTBOX=postgres://…` names; its `affitor_outbox` table is dropped
+//!   database `AFFITOR_LOAD_OUTBOX=postgres://…` names; its outbox tables are dropped
 //!   before each run): the handler's `enqueue().await` writes the lead to it before answering
 //!   (waiting, when the store is behind, up to its enqueue timeout), and its relay
 //!   delivers it. Each run also prints the outbox's counters (rows written, transactions,
