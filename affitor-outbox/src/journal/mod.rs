@@ -41,9 +41,7 @@ ORDER BY a.id LIMIT 1000"
 }
 pub(crate) use search;
 
-pub(crate) use entry::Columns;
-#[cfg(feature = "postgres")]
-pub(crate) use entry::ColumnsRow;
+pub(crate) use entry::{Columns, ColumnsRow};
 pub use entry::{JournalEntry, Step};
 pub(crate) use inline::InlineEntries;
 pub use verdict::{Explanation, NotCredited, Verdict};
@@ -126,9 +124,11 @@ impl Outbox {
     /// What the journal holds of `subject`, in the order it happened, and the verdict: credited,
     /// not credited and why, or still on its way. The search follows the keys it finds (a
     /// customer's sale brings in its refunds; a transaction, its customer's lead and click id).
+    /// An event the relay has not had an answer for yet is read from its outbox row, stored
+    /// before the journal was on or not.
     ///
-    /// On SQLite it reads the whole journal: an index would be more writes for every event,
-    /// which each request's batch waits for, where this is an occasional question
+    /// On SQLite it reads the whole journal: an index would be more writes for every answer,
+    /// on the one writer every request's batch waits for, where this is an occasional question
     /// (BENCHMARKS.md has both costs). On Postgres it reads by index.
     ///
     /// # Errors

@@ -565,7 +565,8 @@ async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
         .expect("the journal reads")
 }
 
-/// Without `journal`, nothing is written: the journal knows no sale.
+/// Without `journal`, nothing is written: once its row is delivered and deleted, the journal
+/// knows no sale.
 async fn an_outbox_without_a_journal_keeps_none(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store
@@ -575,13 +576,13 @@ async fn an_outbox_without_a_journal_keeps_none(store: Store) {
         .enqueue(client.sale("in_1", 100).click_id(mock.click("partner")))
         .await;
     wait_until("the row to be delivered", A_WHILE, async || {
-        mock.sales().len() == 1
+        outbox.waiting().await.expect("the store answers") == 0
     })
     .await;
-    let explained = outbox
-        .explain(Subject::Transaction("in_1".into()))
-        .await
-        .expect("the journal reads");
+    assert_eq!(mock.sales().len(), 1);
+    let entries = "SELECT count(*) FROM affitor_outbox_journal";
+    assert_eq!(store.integers(entries).await, [Some(0)]);
+    let explained = explain(&outbox, "in_1").await;
     assert!(explained.entries.is_empty(), "{explained:?}");
     assert_eq!(explained.verdict, Verdict::NotCredited(NotCredited::NoSale));
     outbox.shutdown(Duration::from_secs(1)).await;

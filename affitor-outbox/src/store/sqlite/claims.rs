@@ -204,19 +204,7 @@ impl SqliteWriter {
                     now,
                     json_ids(&taken)
                 ],
-                |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                        row.get(7)?,
-                        row.get(8)?,
-                    ))
-                },
+                |row| ClaimedRow::try_from(row),
             )?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{SqliteStore, now_millis};
-use crate::journal::{Answer, Columns, JournalEntry, Keys};
-use crate::store::{Claimed, StoreError, millis};
+use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
+use crate::store::{Claimed, ClaimedRow, StoreError, millis};
 
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
@@ -93,24 +93,7 @@ impl SqliteStore {
         self.on_reader(move |connection| {
             let mut select = connection.prepare_cached(SELECT)?;
             let rows = select.query_map([customers, transactions, clicks], |row| {
-                Ok(Columns((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                    row.get(6)?,
-                    row.get(7)?,
-                    row.get(8)?,
-                    row.get(9)?,
-                    row.get(10)?,
-                    row.get(11)?,
-                    row.get(12)?,
-                    row.get(13)?,
-                    row.get(14)?,
-                    row.get(15)?,
-                )))
+                ColumnsRow::try_from(row).map(Columns)
             })?;
             rows.map(|row| row.map(Columns::entry))
                 .filter_map(Result::transpose)
@@ -128,19 +111,7 @@ impl SqliteStore {
                 let now = now_millis();
                 let rows = select.query_map(
                     rusqlite::params![customers, transactions, clicks, now],
-                    |row| {
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                            row.get(5)?,
-                            row.get(6)?,
-                            row.get(7)?,
-                            row.get(8)?,
-                        ))
-                    },
+                    |row| ClaimedRow::try_from(row),
                 )?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })

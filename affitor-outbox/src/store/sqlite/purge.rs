@@ -33,15 +33,8 @@ impl SqliteStore {
                 "SELECT id, endpoint, transaction_id, attempts, last_error FROM affitor_outbox
                  WHERE dead_at IS NOT NULL ORDER BY id LIMIT ?1",
             )?;
-            let rows = letters.query_map([limit], |row| {
-                Ok(DeadLetter::from_row((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                )))
-            })?;
+            let rows =
+                letters.query_map([limit], |row| row.try_into().map(DeadLetter::from_row))?;
             rows.collect()
         })
         .await
