@@ -4,10 +4,11 @@
 //! timeline and a [`Verdict`].
 //!
 //! A request writes the outbox row alone, as it would without the journal: the relay journals
-//! the row's storing with its first answer, as it settles the row, and until then [`Outbox::explain`]
-//! reads the row itself. The journal adds nothing to a request's write. It keeps no email,
-//! address or user agent: keys, ids, amounts and the API's answers, as they were sent and answered, with a
-//! captured click's consent and where a lead's or sale's click id was found.
+//! the row's storing with its first answer, as it settles the row, and until then
+//! [`Outbox::explain`] reads the row itself. The journal adds nothing to a request's write. It
+//! keeps no email, address or user agent: keys, ids, amounts and the API's answers, as they
+//! were sent and answered, with a captured click's consent and where a lead's or sale's click
+//! id was found.
 
 mod entry;
 mod inline;
