@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """How long `Outbox::explain`'s search takes on a SQLite journal of ENTRIES entries, which it
-reads through (the journal has no index). Half the entries are leads' stored entries
-(each its own customer key and a random click id), half their answers, as the signup example
-writes them. The table and the search are read from the outbox's source, so that they are the
+reads through (the journal has no index). Each lead is one row, its storing and its answer
+(its own customer key and a random click id), as the relay writes a delivered lead. The table and the search are read from the outbox's source, so that they are the
 ones it runs. Measured in BENCHMARKS.md ("The attribution journal's cost").
 
     python3 tests/load/journal-scan.py [ENTRIES]     # default 2,000,000
@@ -22,13 +21,12 @@ path = os.path.join(tempfile.mkdtemp(), "journal.db")
 db = sqlite3.connect(path)
 db.executescript("PRAGMA journal_mode=WAL; CREATE TABLE affitor_outbox (id INTEGER PRIMARY KEY);"
                  + table + "".join(indexes))
-columns = "at, endpoint, step, customer_key, click_id, event_id, origin, detail"
+columns = "at, endpoint, step, customer_key, click_id, event_id, origin, detail, stored_at"
 rows = []
 for lead in range(entries // 2):
     at = 1_700_000_000_000 + lead
-    rows.append((at, "lead", "stored", f"cust_{lead:08}", f"{random.getrandbits(64):016x}", lead, "a cookie", None))
-    rows.append((at, "lead", "recorded", None, None, lead, None, "lead recorded"))
-db.executemany(f"INSERT INTO affitor_outbox_journal ({columns}) VALUES (?,?,?,?,?,?,?,?)", rows)
+    rows.append((at, "lead", "answered", f"cust_{lead:08}", f"{random.getrandbits(64):016x}", lead, "a cookie", "tracked", at))
+db.executemany(f"INSERT INTO affitor_outbox_journal ({columns}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
 db.commit()
 print(f"{entries:,} entries, {os.path.getsize(path) / 1e6:.0f} MB")
 for _ in range(3):

@@ -79,10 +79,13 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     click_age_days BIGINT,
     window_days BIGINT,
     next_attempt_at BIGINT,
-    -- The outbox row of the event an entry tells of: an answer to it holds no keys of its own.
+    -- The outbox row of the event an entry tells of: an answer to it after the first holds no
+    -- keys of its own.
     event_id BIGINT,
     -- A captured click's consent, or where a stored or sent event's click id was found.
-    origin TEXT
+    origin TEXT,
+    -- On the entry of a row's first answer, when the row was stored: one entry for both.
+    stored_at BIGINT
 );
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event

@@ -213,11 +213,11 @@ impl Step {
     }
 }
 
-/// The columns of a stored entry, after its id: `at` (Unix ms), endpoint, step, customer key,
-/// click id, transaction id, amount, currency, detail (a reason, an error, an answer),
-/// sale id, commission id, click age, window, next attempt (Unix ms), the outbox row of the
-/// event it tells of (`event_id`; none for an entry without a row), and its origin: a captured
-/// click's consent, or where a stored or sent event's click id was found.
+/// The columns a search reads of a stored entry: `at` (Unix ms), endpoint, step, customer key,
+/// click id, transaction id, amount, currency, detail (a reason, an error, an answer), sale id,
+/// commission id, click age, window, next attempt (Unix ms), origin (a captured click's consent,
+/// or where a stored or sent event's click id was found), and `stored_at` (Unix ms): on the
+/// entry of a row's first answer, when the row was stored.
 pub(crate) type ColumnsRow = (
     i64,
     String,
@@ -233,17 +233,37 @@ pub(crate) type ColumnsRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
-    Option<i64>,
     Option<String>,
+    Option<i64>,
 );
 
-/// An entry in its stored form: what both stores bind and read.
-pub(crate) struct Columns(pub(crate) ColumnsRow);
+/// An entry in its stored form, one row of `affitor_outbox_journal`: what both stores bind,
+/// with the outbox row of the event it tells of (`event_id`; none for an entry without a row).
+pub(crate) struct Columns {
+    pub(crate) at: i64,
+    pub(crate) endpoint: String,
+    pub(crate) step: &'static str,
+    pub(crate) customer_key: Option<String>,
+    pub(crate) click_id: Option<String>,
+    pub(crate) transaction_id: Option<String>,
+    pub(crate) amount: Option<i64>,
+    pub(crate) currency: Option<String>,
+    pub(crate) detail: Option<String>,
+    pub(crate) sale_id: Option<i64>,
+    pub(crate) commission_id: Option<i64>,
+    pub(crate) click_age_days: Option<i64>,
+    pub(crate) window_days: Option<i64>,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) event_id: Option<i64>,
+    pub(crate) origin: Option<String>,
+    pub(crate) stored_at: Option<i64>,
+}
 
 impl std::fmt::Debug for Columns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Columns")
-            .field(&self.0.2)
+        f.debug_struct("Columns")
+            .field("step", &self.step)
+            .field("event_id", &self.event_id)
             .finish_non_exhaustive()
     }
 }
@@ -351,93 +371,113 @@ fn parts(step: &Step) -> (&'static str, Parts) {
 }
 
 impl Columns {
-    /// `entry` in its stored form, telling of the event of outbox row `row` when it has one.
+    /// `entry` in its stored form, telling of the event of outbox row `row` when it has one,
+    /// and, with a row's first answer, of its storing, `stored`: one row for both, which
+    /// halves what the relay writes for a delivered event.
     ///
-    /// An answer to a row's event is written without the event's keys: its row's stored entry
-    /// holds them, and a read finds it through `event_id` (an answer is then an append to
-    /// the table and to one index by `event_id`, whose new values are its largest, rather than
-    /// an insert into each key's index).
-    pub(crate) fn of(entry: &JournalEntry, row: Option<i64>) -> Self {
+    /// A later answer to a row's event is written without the event's keys: the row of its
+    /// storing holds them, and a read finds it through `event_id` (such an answer is then an
+    /// append to the table and to one index by `event_id`, whose new values are its largest,
+    /// rather than an insert into each key's index).
+    pub(crate) fn of(
+        entry: &JournalEntry,
+        row: Option<i64>,
+        stored: Option<&JournalEntry>,
+    ) -> Self {
+        // A storing's parts (its amount and currency) and an answer's never share a column.
+        let storing = stored.map(|stored| parts(&stored.step).1);
         let (step, parts) = parts(&entry.step);
-        let keyed = row.is_none() || step == "stored";
+        let (amount, currency) = match storing {
+            Some(storing) => (storing.amount, storing.currency),
+            None => (parts.amount, parts.currency),
+        };
+        let keys = stored.unwrap_or(entry);
+        let keyed = row.is_none() || stored.is_some();
         let key = |key: &Option<String>| key.clone().filter(|_| keyed);
         let found = matches!(step, "stored" | "sent");
-        let origin = parts
-            .origin
-            .or_else(|| entry.click_id_source.clone().filter(|_| found));
-        Self((
-            millis(entry.at),
-            entry.endpoint.clone(),
-            step.to_owned(),
-            key(&entry.customer_key),
-            key(&entry.click_id),
-            key(&entry.transaction_id),
-            parts.amount,
-            parts.currency,
-            parts.detail,
-            parts.ids.0,
-            parts.ids.1,
-            parts.ages.0,
-            parts.ages.1,
-            parts.next,
-            row,
+        let origin = parts.origin.or_else(|| match stored {
+            Some(stored) => stored.click_id_source.clone(),
+            None => entry.click_id_source.clone().filter(|_| found),
+        });
+        Self {
+            at: millis(entry.at),
+            endpoint: entry.endpoint.clone(),
+            step,
+            customer_key: key(&keys.customer_key),
+            click_id: key(&keys.click_id),
+            transaction_id: key(&keys.transaction_id),
+            amount,
+            currency,
+            detail: parts.detail,
+            sale_id: parts.ids.0,
+            commission_id: parts.ids.1,
+            click_age_days: parts.ages.0,
+            window_days: parts.ages.1,
+            next_attempt_at: parts.next,
+            event_id: row,
             origin,
-        ))
+            stored_at: stored.map(|stored| millis(stored.at)),
+        }
     }
 
-    /// The entry back; `None` for a step this version does not know.
-    pub(crate) fn entry(self) -> Option<JournalEntry> {
+    /// The entries a row read by a search tells of: the storing of its event first, when it
+    /// is the row's first answer. A step this version does not know is passed over.
+    pub(crate) fn entries(row: ColumnsRow) -> impl Iterator<Item = JournalEntry> {
         let (at, endpoint, step, customer_key, click_id, transaction_id) =
-            (self.0.0, self.0.1, self.0.2, self.0.3, self.0.4, self.0.5);
+            (row.0, row.1, row.2, row.3, row.4, row.5);
         let (amount, currency, detail, sale_id, commission_id) =
-            (self.0.6, self.0.7, self.0.8, self.0.9, self.0.10);
-        let (click_age, window, next, origin) = (self.0.11, self.0.12, self.0.13, self.0.15);
+            (row.6, row.7, row.8, row.9, row.10);
+        let (click_age, window, next, origin, stored_at) = (row.11, row.12, row.13, row.14, row.15);
         let unsigned = |value: Option<i64>| value.and_then(|value| u64::try_from(value).ok());
         let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
         let text = || detail.clone().unwrap_or_default();
+        let storing = || Step::Stored {
+            amount: unsigned(amount),
+            currency: currency.clone(),
+        };
         let step = match step.as_str() {
-            "stored" => Step::Stored {
-                amount: unsigned(amount),
-                currency,
-            },
-            "clicked" => Step::Clicked {
+            "stored" => Some(storing()),
+            "clicked" => Some(Step::Clicked {
                 partner_code: detail.clone(),
                 consent: origin.clone(),
-            },
-            "sent" => Step::Sent {
+            }),
+            "sent" => Some(Step::Sent {
                 amount: unsigned(amount),
-                currency,
-            },
-            "failed" => Step::Failed(text()),
-            "recorded" => Step::Recorded {
+                currency: currency.clone(),
+            }),
+            "failed" => Some(Step::Failed(text())),
+            "recorded" => Some(Step::Recorded {
                 sale_id: unsigned(sale_id),
                 commission_id: unsigned(commission_id),
-            },
-            "already_recorded" => Step::AlreadyRecorded,
-            "not_attributed" => Step::NotAttributed {
+            }),
+            "already_recorded" => Some(Step::AlreadyRecorded),
+            "not_attributed" => Some(Step::NotAttributed {
                 reason: text(),
                 click_age_days: days(click_age),
                 window_days: days(window),
-            },
-            "answered" => Step::Answered(text()),
-            "refused" => Step::Refused(text()),
-            "retrying" => Step::Retrying {
+            }),
+            "answered" => Some(Step::Answered(text())),
+            "refused" => Some(Step::Refused(text())),
+            "retrying" => Some(Step::Retrying {
                 error: text(),
                 next_attempt: time(next.unwrap_or(at)),
-            },
-            "dead_letter" => Step::DeadLetter(text()),
-            _ => return None,
+            }),
+            "dead_letter" => Some(Step::DeadLetter(text())),
+            _ => None,
         };
-        let found = matches!(step, Step::Stored { .. } | Step::Sent { .. });
-        Some(JournalEntry {
+        let found = matches!(step, Some(Step::Stored { .. } | Step::Sent { .. }));
+        let entry = |at: i64, step: Step, click_id_source: Option<String>| JournalEntry {
             at: time(at),
-            endpoint,
+            endpoint: endpoint.clone(),
             step,
-            customer_key,
-            click_id,
-            transaction_id,
-            click_id_source: origin.filter(|_| found),
-        })
+            customer_key: customer_key.clone(),
+            click_id: click_id.clone(),
+            transaction_id: transaction_id.clone(),
+            click_id_source,
+        };
+        let stored = stored_at.map(|stored_at| entry(stored_at, storing(), origin.clone()));
+        let answer = step.map(|step| entry(at, step, origin.clone().filter(|_| found)));
+        stored.into_iter().chain(answer)
     }
 }
 
@@ -496,7 +536,67 @@ mod tests {
                 transaction_id: Some("in_1".into()),
                 click_id_source: found.then(|| "a cookie".into()),
             };
-            assert_eq!(Columns::of(&entry, None).entry(), Some(entry));
+            let read: Vec<_> = Columns::entries(Columns::of(&entry, None, None).read()).collect();
+            assert_eq!(read, [entry]);
+        }
+    }
+
+    #[test]
+    fn a_rows_storing_and_first_answer_are_one_row_read_as_two_entries() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_796_000_000_000);
+        let stored = JournalEntry {
+            at,
+            endpoint: "sale".into(),
+            step: Step::Stored {
+                amount: Some(4900),
+                currency: Some("EUR".into()),
+            },
+            customer_key: Some("cust_1".into()),
+            click_id: Some("cust_1_1".into()),
+            transaction_id: Some("in_1".into()),
+            click_id_source: Some("a cookie".into()),
+        };
+        let answer = JournalEntry {
+            at: at + Duration::from_secs(1),
+            step: Step::NotAttributed {
+                reason: "attribution_window_expired".into(),
+                click_age_days: Some(61),
+                window_days: Some(60),
+            },
+            click_id_source: None,
+            ..stored.clone()
+        };
+        let columns = Columns::of(&answer, Some(7), Some(&stored));
+        assert_eq!(columns.event_id, Some(7));
+        let read: Vec<_> = Columns::entries(columns.read()).collect();
+        assert_eq!(read, [stored.clone(), answer.clone()]);
+
+        // A later answer holds no keys: its search reads them from the row above.
+        let later = Columns::of(&answer, Some(7), None);
+        assert_eq!((later.customer_key, later.stored_at), (None, None));
+    }
+
+    impl Columns {
+        /// The columns a search reads.
+        fn read(self) -> ColumnsRow {
+            (
+                self.at,
+                self.endpoint,
+                self.step.to_owned(),
+                self.customer_key,
+                self.click_id,
+                self.transaction_id,
+                self.amount,
+                self.currency,
+                self.detail,
+                self.sale_id,
+                self.commission_id,
+                self.click_age_days,
+                self.window_days,
+                self.next_attempt_at,
+                self.origin,
+                self.stored_at,
+            )
         }
     }
 }

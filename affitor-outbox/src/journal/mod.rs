@@ -4,7 +4,7 @@
 //! timeline and a [`Verdict`].
 //!
 //! A request writes the outbox row alone, as it would without the journal: the relay journals
-//! the row's storing with its first answer, as it settles the row, and until then
+//! the row's storing with its first answer, in one row, as it settles the row, and until then
 //! [`Outbox::explain`] reads the row itself. The journal adds nothing to a request's write. It
 //! keeps no email, address or user agent: keys, ids, amounts and the API's answers, as they
 //! were sent and answered, with a captured click's consent and where a lead's or sale's click
@@ -16,8 +16,8 @@ mod verdict;
 
 /// The search of both stores: the entries `found` (`SELECT id, event_id ... WHERE` the keys,
 /// in the store's own way of taking a list), with the answers to their events, oldest first.
-/// An answer to a row's event is stored without keys ([`Columns::of`]), and read with its
-/// stored entry's.
+/// A row's first answer holds its storing and its keys (`stored_at`); a later answer is stored
+/// without keys ([`Columns::of`]), and read with the first's.
 macro_rules! search {
     ($found:literal) => {
         concat!(
@@ -31,11 +31,11 @@ macro_rules! search {
 SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
     coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
     a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
-    a.next_attempt_at, a.event_id, a.origin
+    a.next_attempt_at, a.origin, a.stored_at
 FROM wanted w
 JOIN affitor_outbox_journal a ON a.id = w.id
 LEFT JOIN affitor_outbox_journal s
-    ON a.step <> 'stored' AND s.event_id = a.event_id AND s.step = 'stored'
+    ON a.stored_at IS NULL AND s.event_id = a.event_id AND s.stored_at IS NOT NULL
 ORDER BY a.id LIMIT 1000"
         )
     };
@@ -74,12 +74,20 @@ pub enum Subject {
     Click(String),
 }
 
-/// The entry of an answer the relay got, and the outbox row whose event it answers: written
-/// with the row's settling.
+/// The entry of an answer the relay got, the outbox row whose event it answers, and, with the
+/// row's first answer, the entry of its storing: written with the row's settling, as one row.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) row: i64,
     pub(crate) entry: JournalEntry,
+    pub(crate) stored: Option<JournalEntry>,
+}
+
+impl Answer {
+    /// The answer in its stored form.
+    pub(crate) fn columns(&self) -> Columns {
+        Columns::of(&self.entry, Some(self.row), self.stored.as_ref())
+    }
 }
 
 /// The keys a search of the journal follows: each entry found brings its own keys in.

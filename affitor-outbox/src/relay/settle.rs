@@ -97,11 +97,11 @@ impl Settler {
         match self.sends.send(event).await {
             Ok(outcome) => {
                 if self.inner.config.journal.is_some() {
-                    let entries = entries(row, event, Step::answered(&outcome));
+                    let answer = answer(row, event, Step::answered(&outcome));
                     self.answers
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .extend(entries);
+                        .push(answer);
                 }
                 Ok(self.delivered(row, event))
             }
@@ -363,8 +363,8 @@ impl Settler {
         if self.inner.config.journal.is_none() {
             return;
         }
-        let entries = entries(row, event, step());
-        if let Err(error) = self.inner.store.write_answers(entries).await {
+        let answer = answer(row, event, step());
+        if let Err(error) = self.inner.store.write_answers(vec![answer]).await {
             tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
         }
     }
@@ -418,18 +418,17 @@ impl Settler {
     }
 }
 
-/// The journal's entries of `row`'s answer `step`, after the entry of the row's storing on its
-/// first answer: the request that stored the row wrote no entry, so that the journal costs it
-/// nothing.
-fn entries(row: &Claimed, event: &Event, step: Step) -> Vec<Answer> {
-    let stored = row
-        .first_journaled()
-        .then(|| JournalEntry::stored(row, event));
-    stored
-        .into_iter()
-        .chain([JournalEntry::of(event, step)])
-        .map(|entry| Answer { row: row.id, entry })
-        .collect()
+/// The journal's entry of `row`'s answer `step`, with the entry of the row's storing on its
+/// first answer (the request that stored the row wrote no entry, so that the journal costs it
+/// nothing).
+fn answer(row: &Claimed, event: &Event, step: Step) -> Answer {
+    Answer {
+        row: row.id,
+        entry: JournalEntry::of(event, step),
+        stored: row
+            .first_journaled()
+            .then(|| JournalEntry::stored(row, event)),
+    }
 }
 
 /// Logs a lead settled for its refused click id: a warning at most once per interval, with how

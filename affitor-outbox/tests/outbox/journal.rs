@@ -478,8 +478,8 @@ async fn entries_past_the_retention_are_purged_but_a_dead_letters(store: Store) 
 on_each_store!(entries_past_the_retention_are_purged_but_a_dead_letters);
 
 /// A request's write is the outbox row alone: the relay journals the row's storing with its
-/// first answer. Until then `explain` reads the row itself, with where its click id was found;
-/// a dead letter retried keeps the one entry of its storing.
+/// first answer, in one row. Until then `explain` reads the row itself, with where its click
+/// id was found; a dead letter retried keeps the one entry of its storing.
 async fn a_rows_storing_is_journaled_by_the_relay_with_its_first_answer(store: Store) {
     let (mock, client) = stand_in().await;
     let builder = || {
@@ -525,6 +525,11 @@ async fn a_rows_storing_is_journaled_by_the_relay_with_its_first_answer(store: S
     assert_eq!(
         credited.entries[0], waiting.entries[0],
         "stored as it was read"
+    );
+    assert_eq!(
+        store.integers(entries).await,
+        [Some(1)],
+        "the storing and its first answer are one row"
     );
 
     mock.inject(Fault::status(400).on(Endpoint::Sale));

@@ -11,14 +11,14 @@ use super::schema::Tables;
 use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
 use crate::store::{Claimed, ClaimedRow, millis};
 
-/// Entries written together, as sixteen arrays of one length.
+/// Entries written together, as seventeen arrays of one length.
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
     amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id, origin)
+    next_attempt_at, event_id, origin, stored_at)
 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[],
-    $14::int8[], $15::int8[], $16::text[])";
+    $14::int8[], $15::int8[], $16::text[], $17::int8[])";
 
 /// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the
 /// answers to their events.
@@ -40,43 +40,41 @@ WHERE last_error IS NULL AND dead_at IS NULL
        OR EXISTS (SELECT 1 FROM UNNEST($3::text[]) c WHERE strpos(body, c) > 0))
 ORDER BY id LIMIT 1000";
 
-/// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
-/// caller's transaction: one statement, into the table in `tables`.
+/// Writes `rows` on `connection`, in the caller's transaction: one statement, into the table
+/// in `tables`.
 async fn write(
     connection: &mut PgConnection,
     tables: &Tables,
-    entries: &[(&JournalEntry, Option<i64>)],
+    rows: impl Iterator<Item = Columns>,
 ) -> sqlx::Result<()> {
-    if entries.is_empty() {
+    let rows: Vec<Columns> = rows.collect();
+    if rows.is_empty() {
         return Ok(());
     }
-    let rows: Vec<ColumnsRow> = entries
-        .iter()
-        .map(|(entry, row)| Columns::of(entry, *row).0)
-        .collect();
     macro_rules! column {
-        ($n:tt) => {
-            rows.iter().map(|row| row.$n.clone()).collect::<Vec<_>>()
+        ($name:ident) => {
+            rows.iter().map(|row| row.$name.clone()).collect::<Vec<_>>()
         };
     }
     sqlx::query(tables.qualify(INSERT))
         .persistent(false)
-        .bind(column!(0))
-        .bind(column!(1))
-        .bind(column!(2))
-        .bind(column!(3))
-        .bind(column!(4))
-        .bind(column!(5))
-        .bind(column!(6))
-        .bind(column!(7))
-        .bind(column!(8))
-        .bind(column!(9))
-        .bind(column!(10))
-        .bind(column!(11))
-        .bind(column!(12))
-        .bind(column!(13))
-        .bind(column!(14))
-        .bind(column!(15))
+        .bind(column!(at))
+        .bind(column!(endpoint))
+        .bind(column!(step))
+        .bind(column!(customer_key))
+        .bind(column!(click_id))
+        .bind(column!(transaction_id))
+        .bind(column!(amount))
+        .bind(column!(currency))
+        .bind(column!(detail))
+        .bind(column!(sale_id))
+        .bind(column!(commission_id))
+        .bind(column!(click_age_days))
+        .bind(column!(window_days))
+        .bind(column!(next_attempt_at))
+        .bind(column!(event_id))
+        .bind(column!(origin))
+        .bind(column!(stored_at))
         .execute(connection)
         .await
         .map(drop)
@@ -88,11 +86,7 @@ pub(super) async fn write_answers(
     tables: &Tables,
     answers: &[Answer],
 ) -> sqlx::Result<()> {
-    let entries: Vec<_> = answers
-        .iter()
-        .map(|answer| (&answer.entry, Some(answer.row)))
-        .collect();
-    write(connection, tables, &entries).await
+    write(connection, tables, answers.iter().map(Answer::columns)).await
 }
 
 impl PostgresStore {
@@ -101,8 +95,8 @@ impl PostgresStore {
         let tables = self.tables.clone();
         self.within(async move |connection| {
             let mut transaction = super::begin(connection).await?;
-            let entries: Vec<_> = entries.iter().map(|entry| (entry, None)).collect();
-            write(&mut transaction, &tables, &entries).await?;
+            let rows = entries.iter().map(|entry| Columns::of(entry, None, None));
+            write(&mut transaction, &tables, rows).await?;
             transaction.commit().await
         })
         .await
@@ -130,10 +124,7 @@ impl PostgresStore {
                     .bind(&keys.clicks),
             )
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| Columns(row).entry())
-            .collect())
+        Ok(rows.into_iter().flat_map(Columns::entries).collect())
     }
 
     /// The outbox rows not answered yet that may name any of `keys` (at most 1,000).

@@ -11,8 +11,8 @@ use crate::store::{Claimed, ClaimedRow, StoreError, millis};
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
     amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id, origin)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    next_attempt_at, event_id, origin, stored_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// The entries whose keys are among the JSON arrays `?1` (customers), `?2` (transactions) and
 /// `?3` (click ids), with the answers to their events.
@@ -38,15 +38,32 @@ WHERE last_error IS NULL AND dead_at IS NULL
        OR EXISTS (SELECT 1 FROM json_each(?3) c WHERE instr(body, c.value) > 0))
 ORDER BY id LIMIT 1000";
 
-/// Writes `entries` (each with the outbox row of its event, if any) on `connection`, in the
-/// caller's transaction.
-fn write<'a>(
+/// Writes `rows` on `connection`, in the caller's transaction.
+fn write(
     connection: &rusqlite::Connection,
-    entries: impl IntoIterator<Item = (&'a JournalEntry, Option<i64>)>,
+    rows: impl IntoIterator<Item = Columns>,
 ) -> rusqlite::Result<()> {
     let mut insert = connection.prepare_cached(INSERT)?;
-    for (entry, row) in entries {
-        insert.execute(Columns::of(entry, row).0)?;
+    for row in rows {
+        insert.execute(rusqlite::params![
+            row.at,
+            row.endpoint,
+            row.step,
+            row.customer_key,
+            row.click_id,
+            row.transaction_id,
+            row.amount,
+            row.currency,
+            row.detail,
+            row.sale_id,
+            row.commission_id,
+            row.click_age_days,
+            row.window_days,
+            row.next_attempt_at,
+            row.event_id,
+            row.origin,
+            row.stored_at,
+        ])?;
     }
     Ok(())
 }
@@ -56,12 +73,7 @@ pub(super) fn write_answers(
     connection: &rusqlite::Connection,
     answers: &[Answer],
 ) -> rusqlite::Result<()> {
-    write(
-        connection,
-        answers
-            .iter()
-            .map(|answer| (&answer.entry, Some(answer.row))),
-    )
+    write(connection, answers.iter().map(Answer::columns))
 }
 
 impl SqliteStore {
@@ -70,7 +82,10 @@ impl SqliteStore {
     pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> Result<(), StoreError> {
         self.on_writer_or_alone(move |connection| {
             let transaction = connection.unchecked_transaction()?;
-            write(&transaction, entries.iter().map(|entry| (entry, None)))?;
+            write(
+                &transaction,
+                entries.iter().map(|entry| Columns::of(entry, None, None)),
+            )?;
             transaction.commit()
         })
         .await
@@ -93,11 +108,10 @@ impl SqliteStore {
         self.on_reader(move |connection| {
             let mut select = connection.prepare_cached(SELECT)?;
             let rows = select.query_map([customers, transactions, clicks], |row| {
-                ColumnsRow::try_from(row).map(Columns)
+                ColumnsRow::try_from(row)
             })?;
-            rows.map(|row| row.map(Columns::entry))
-                .filter_map(Result::transpose)
-                .collect()
+            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.into_iter().flat_map(Columns::entries).collect())
         })
         .await
     }

@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     window_days INTEGER,
     next_attempt_at INTEGER,
     event_id INTEGER,
-    origin TEXT
+    origin TEXT,
+    stored_at INTEGER
 );
 ";
 
