@@ -5,7 +5,8 @@
 //! first, none that an earlier live row of the same transaction or customer precedes; see
 //! `store/mod.rs`), waits for a send to end, a row to be written or the next look, deletes the
 //! rows delivered, purges the old dead letters, and counts what waits. Each send runs in a task
-//! of its own, its HTTP exchanges on the send thread.
+//! of its own, its HTTP exchanges on the send thread; each delete too, one at a time, so that
+//! the sends go on while the store writes it.
 //!
 //! - `sends.rs`: the send thread.
 //! - `settle.rs`: what an answer does to a row.
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 use self::lease::{Held, Renewing, Sending};
 use self::sends::{Ended, Sends};
 use self::settle::Settler;
+use crate::journal::Answer;
 use crate::metrics;
 use crate::shared::{Inner, claim_batch};
 use crate::store::{Activity, Claimed};
@@ -129,6 +131,8 @@ struct Run {
     held: Arc<Held>,
     /// Rows delivered and not deleted yet.
     done: Vec<i64>,
+    /// The delete under way, if any.
+    deleting: Option<JoinHandle<()>>,
     /// A claim from every row the relay may take, not only from those never tried (a retry
     /// due, a lease run out, another process's rows): once a poll interval, however often it
     /// claims meanwhile.
@@ -148,6 +152,7 @@ impl Run {
             sending: JoinSet::new(),
             held: Arc::default(),
             done: Vec::new(),
+            deleting: None,
             look: Pace::due_now(inner.config.poll_interval),
             delete: Pace::due_in(DELETE_EVERY),
             purge: Pace::due_now(purge::purge_every(&inner.config)),
@@ -254,61 +259,43 @@ impl Run {
         }
     }
 
-    /// Every send that has ended since, then their rows deleted in one statement: at most every
-    /// [`DELETE_EVERY`] while sends are ending, so that a busy relay's deletes are few and
-    /// large (each one's turn on the store is one a write waits for).
+    /// Every send that has ended since, then their rows deleted in one statement, in a task
+    /// of its own once the last delete has ended: at most every [`DELETE_EVERY`] while sends
+    /// are ending, so that a busy relay's deletes are few and large (each one's turn on the
+    /// store is one a write waits for).
     async fn delete_done(&mut self) {
         while let Some(sent) = self.sending.try_join_next() {
             self.done.extend(delivered(sent));
+        }
+        if self
+            .deleting
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+        {
+            return;
         }
         let idle = self.sending.is_empty();
         if self.done.len() < DELETE_AT && !self.delete.is_due() && !idle {
             return;
         }
-        let any = !self.done.is_empty();
-        self.delete(if idle {
+        let activity = if idle {
             Activity::Idle
         } else {
             Activity::Sending
-        })
-        .await;
-        self.delete.done();
-        if any {
-            // The rows held behind those (a customer's next event, a refund's sale) may be
-            // due now: claimed at the next turn, not at the next poll.
-            self.inner.handed.rows_may_wait();
-        }
-    }
-
-    /// Deletes the rows delivered, and empties the list; then what deleted rows held leaves
-    /// the store's logs, as often as the relay's `activity` lets it. A row the store fails to
-    /// delete goes again when its lease ends (a sale's repeat is answered 409, and counts as
-    /// done).
-    async fn delete(&mut self, activity: Activity) {
-        // The journal's entries of those answers go in the delete's transaction: a row gone
-        // from the store has its answer in the journal.
+        };
+        let (inner, done) = (Arc::clone(&self.inner), std::mem::take(&mut self.done));
         let answers = self.settler.take_answers();
-        if !self.done.is_empty() || !answers.is_empty() {
-            let journaled = !answers.is_empty();
-            let mut completed = self.inner.store.complete(&self.done, answers).await;
-            if journaled && let Err(error) = &completed {
-                // The journal never holds a delete back (a full file, say): the rows alone.
-                tracing::debug!(error = %error, "Affitor outbox: journal entries were not written");
-                completed = self.inner.store.complete(&self.done, Vec::new()).await;
+        self.deleting = Some(tokio::spawn(async move {
+            let any = !done.is_empty();
+            delete(&inner, &done, answers, activity).await;
+            if any {
+                // The rows held behind those (a customer's next event, a refund's sale) may
+                // be due now: claimed at the next turn, not at the next poll.
+                inner.handed.rows_may_wait();
+                inner.wake.notify_one();
             }
-            if let Err(error) = completed
-                && !self.done.is_empty()
-            {
-                tracing::warn!(
-                    rows = self.done.len(),
-                    error = %error,
-                    "Affitor outbox rows delivered, but the store could not delete them; they \
-                     go again when their lease ends"
-                );
-            }
-            self.done.clear();
-        }
-        self.inner.store.after_deletes(activity).await;
+        }));
+        self.delete.done();
     }
 
     async fn purge_if_due(&mut self) {
@@ -335,11 +322,14 @@ impl Run {
     /// a deadline that cuts the wait short leaves only the rows still being sent to go again at
     /// the next start.
     async fn finish(mut self, stopped: &watch::Receiver<bool>) {
-        self.delete(Activity::Sending).await;
+        if let Some(deleting) = self.deleting.take() {
+            let _ = deleting.await;
+        }
+        let (inner, activity) = (&self.inner, Activity::Sending);
+        delete(inner, &self.done, self.settler.take_answers(), activity).await;
         while let Some(sent) = self.sending.join_next().await {
             if let Some(row) = delivered(sent) {
-                self.done.push(row);
-                self.delete(Activity::Sending).await;
+                delete(inner, &[row], self.settler.take_answers(), activity).await;
             }
         }
         // What the delivered rows held leaves the store's logs before the relay ends.
@@ -367,6 +357,34 @@ impl Run {
     fn room(&self) -> usize {
         self.limit().saturating_sub(self.sending.len())
     }
+}
+
+/// Deletes the rows delivered, `done`, with the journal's entries of their `answers` in the
+/// delete's transaction (a row gone from the store has its answer in the journal); then what
+/// deleted rows held leaves the store's logs, as often as the relay's `activity` lets it. A row
+/// the store fails to delete goes again when its lease ends (a sale's repeat is answered 409,
+/// and counts as done).
+async fn delete(inner: &Inner, done: &[i64], answers: Vec<Answer>, activity: Activity) {
+    if !done.is_empty() || !answers.is_empty() {
+        let journaled = !answers.is_empty();
+        let mut completed = inner.store.complete(done, answers).await;
+        if journaled && let Err(error) = &completed {
+            // The journal never holds a delete back (a full file, say): the rows alone.
+            tracing::debug!(error = %error, "Affitor outbox: journal entries were not written");
+            completed = inner.store.complete(done, Vec::new()).await;
+        }
+        if let Err(error) = completed
+            && !done.is_empty()
+        {
+            tracing::warn!(
+                rows = done.len(),
+                error = %error,
+                "Affitor outbox rows delivered, but the store could not delete them; they go \
+                 again when their lease ends"
+            );
+        }
+    }
+    inner.store.after_deletes(activity).await;
 }
 
 /// The row a send task delivered, if any; a task that panicked is logged (its row goes again
