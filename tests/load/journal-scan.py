@@ -32,5 +32,5 @@ print(f"{entries:,} entries, {os.path.getsize(path) / 1e6:.0f} MB")
 for _ in range(3):
     start = time.monotonic()
     found_rows = db.execute(query, ('["cust_00012345"]', "[]", "[]")).fetchall()
-    print(f"one search: {len(found_rows)} entries found in {time.monotonic() - start:.2f} s")
+    print(f"one search: {len(found_rows)} rows found in {time.monotonic() - start:.2f} s")
 os.remove(path)
