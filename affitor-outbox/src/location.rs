@@ -64,9 +64,6 @@ const KEY_VALUE_KEYS: [&str; 11] = [
     "application_name",
 ];
 
-/// The libpq keys that make a text a `key=value` connection string.
-const LIBPQ_KEYS: [&str; 6] = ["host", "hostaddr", "dbname", "user", "port", "password"];
-
 impl Location {
     /// Reads `location`: Postgres (a `postgres://` or `postgresql://` URL, or a libpq
     /// `key=value` string), a `sqlite:` location, a location with any other scheme (refused),
@@ -94,19 +91,23 @@ impl Location {
                 location: format!("{scheme}://{host}"),
             });
         }
+        // A text naming any key the outbox passes on is a connection string, if a malformed
+        // one: never a file's path, which would also show its password.
         match key_values(location) {
-            Ok(pairs) if is_connection_string(&pairs) => {
+            Ok(pairs) if pairs.iter().all(|(key, _)| is_key(key)) && names_a_key(&pairs) => {
                 Ok(Self::Postgres(Postgres::from_pairs(pairs)?))
             }
-            Ok(pairs) if starts_with_libpq_key(location) => Err(invalid(
+            Ok(pairs) if names_a_key(&pairs) => Err(invalid(
                 show_pairs(&pairs),
                 "the `key=value` connection string has a key libpq does not spell so: keys \
                  are letters, digits and `_`, unencoded",
             )),
-            Err((pairs, reason)) if starts_with_libpq_key(location) => Err(invalid(
-                format!("{} …", show_pairs(&pairs)).trim_start().to_owned(),
-                format!("the `key=value` connection string does not parse: {reason}"),
-            )),
+            Err((pairs, reason)) if starts_with_a_key(location) || names_a_key(&pairs) => {
+                Err(invalid(
+                    format!("{} …", show_pairs(&pairs)).trim_start().to_owned(),
+                    format!("the `key=value` connection string does not parse: {reason}"),
+                ))
+            }
             _ => Ok(Self::Sqlite(location.to_owned())),
         }
     }
@@ -304,23 +305,19 @@ fn invalid(location: String, reason: impl Into<String>) -> OutboxError {
     }
 }
 
-/// Whether `pairs` make a libpq connection string: keys as libpq spells them, one of them a key
-/// naming the server or the database.
-fn is_connection_string(pairs: &[(String, String)]) -> bool {
-    !pairs.is_empty()
-        && pairs.iter().all(|(key, _)| is_key(key))
-        && pairs
-            .iter()
-            .any(|(key, _)| LIBPQ_KEYS.contains(&key.to_ascii_lowercase().as_str()))
+/// Whether any of `pairs` has a key the outbox passes on (in any case).
+fn names_a_key(pairs: &[(String, String)]) -> bool {
+    pairs.iter().any(|(key, _)| is_known_key(key))
 }
 
-/// Whether `text` starts as a connection string does (`host=`, `dbname =`, ...): it is then
-/// one, if malformed, and never a file's path.
-fn starts_with_libpq_key(text: &str) -> bool {
-    text.split_once('=').is_some_and(|(key, _)| {
-        let key = key.trim();
-        is_key(key) && LIBPQ_KEYS.contains(&key.to_ascii_lowercase().as_str())
-    })
+/// Whether `text` starts as a connection string does (`host=`, `sslmode =`, ...).
+fn starts_with_a_key(text: &str) -> bool {
+    text.split_once('=')
+        .is_some_and(|(key, _)| is_known_key(key.trim()))
+}
+
+fn is_known_key(key: &str) -> bool {
+    KEY_VALUE_KEYS.contains(&key.to_ascii_lowercase().as_str())
 }
 
 fn is_key(key: &str) -> bool {
@@ -395,9 +392,11 @@ fn show_pairs(pairs: &[(String, String)]) -> String {
 }
 
 /// Whether a parameter's key, as written, names a secret once percent-decoded: `password` and
-/// any key ending in it (`sslpassword`), `passwd`, `pwd`, or a key naming a secret or a token.
+/// any key ending in it (`sslpassword`, `pass-word`), `passwd`, `pwd`, or a key naming a secret
+/// or a token; what is not a letter or a digit is passed over.
 fn is_secret(key: &str) -> bool {
-    let key = percent_decode(key).trim().to_ascii_lowercase();
+    let mut key = percent_decode(key).to_ascii_lowercase();
+    key.retain(|c| c.is_ascii_alphanumeric());
     key.ends_with("password")
         || key.ends_with("passwd")
         || key.ends_with("pwd")

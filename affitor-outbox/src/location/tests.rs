@@ -100,6 +100,42 @@ fn a_password_never_shows_in_a_connection_string() {
     ]);
 }
 
+/// A connection string that does not parse is refused, whichever key comes first, and shown
+/// without its password: never taken for a SQLite file's name (which the logs would show).
+#[test]
+fn a_malformed_connection_string_is_refused_never_a_file() {
+    for (location, expected) in [
+        (
+            "sslmode=verify-full host=db user=app password=s3 cret dbname=shop",
+            "sslmode=verify-full host=db user=app password=*** …",
+        ),
+        (
+            "application_name=shop password='s3 cret",
+            "application_name=shop …",
+        ),
+        (
+            "sslmode=require host=db pass-word=s3cret",
+            "sslmode=require host=db pass-word=***",
+        ),
+    ] {
+        assert!(
+            matches!(
+                Location::parse(location),
+                Err(OutboxError::InvalidLocation { .. })
+            ),
+            "{location}"
+        );
+        assert_eq!(shown(location), expected, "{location}");
+    }
+    for path in ["./data/a=b.db", "/var/lib/app/outbox db=1", "outbox.db"] {
+        assert_eq!(
+            Location::parse(path).ok(),
+            Some(Location::Sqlite(path.to_owned())),
+            "{path}"
+        );
+    }
+}
+
 #[test]
 fn a_password_never_shows_in_a_url() {
     assert_hidden(&[
@@ -166,6 +202,7 @@ fn a_key_is_decoded_before_it_is_judged() {
     assert!(is_secret("%50ASSWORD"));
     assert!(is_secret("sslpassword"));
     assert!(is_secret("client_secret"));
+    assert!(is_secret("Pass-Word"));
     assert!(!is_secret("user"));
     assert!(!is_secret("passfile"));
     assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
