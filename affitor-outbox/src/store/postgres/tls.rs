@@ -10,13 +10,21 @@
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-/// Why the outbox refuses `options`'s TLS settings, or `None`: the modes in which libpq
-/// verifies the server against `sslrootcert` alone, which sqlx 0.9 cannot confine to it.
+/// Why the outbox refuses `options`'s TLS settings, or `None`: the modes sqlx 0.9 would run
+/// weaker than libpq (`allow` without its fall-back to TLS; a verification libpq confines to
+/// `sslrootcert`).
 /// `root_cert`: whether `sslrootcert` (or `PGSSLROOTCERT`) is set.
 pub(crate) fn refused(options: &PgConnectOptions, root_cert: bool) -> Option<String> {
     const INSTEAD: &str = "use sslmode=verify-full with sslrootcert set to your CA's file, and \
                            connect with a host name the server's certificate names";
     match options.get_ssl_mode() {
+        PgSslMode::Allow => Some(
+            "sslmode=allow cannot be run as libpq runs it: its Postgres driver (sqlx 0.9) never \
+             falls back to TLS, so the connection would be plain text, or fail against a server \
+             that requires TLS — use sslmode=verify-full with sslrootcert set to your CA's file \
+             (or sslmode=prefer, unverified)"
+                .to_owned(),
+        ),
         PgSslMode::VerifyCa => Some(format!(
             "sslmode=verify-ca cannot be run as libpq runs it: its Postgres driver (sqlx 0.9, \
              rustls) trusts the public web's CAs beside sslrootcert and checks no host name, so \
@@ -46,12 +54,10 @@ pub(crate) fn weakness(options: &PgConnectOptions) -> Option<String> {
         PgSslMode::VerifyFull => return None,
         _ if local => return None,
         PgSslMode::Disable => ("disable", "the connection is plain text"),
-        mode @ (PgSslMode::Allow | PgSslMode::Prefer) => (
-            if matches!(mode, PgSslMode::Allow) {
-                "allow"
-            } else {
-                "prefer"
-            },
+        // sqlx 0.9 runs `allow` as `disable` (a pool the app built; a location is refused).
+        PgSslMode::Allow => ("allow", "the connection is plain text"),
+        PgSslMode::Prefer => (
+            "prefer",
             "a machine on the path can strip TLS, then read every event and the password \
              (sqlx sends it in clear text when the server asks for it)",
         ),
@@ -212,9 +218,13 @@ mod tests {
         }
     }
 
-    /// The modes libpq confines to sslrootcert are refused, saying what to use instead.
+    /// The modes sqlx would run weaker than libpq are refused, saying what to use instead.
     #[test]
-    fn modes_sqlx_cannot_confine_to_sslrootcert_are_refused() {
+    fn modes_sqlx_runs_weaker_than_libpq_are_refused() {
+        let allow = options("postgres://db/shop?sslmode=allow");
+        let reason = super::refused(&allow, false).expect("refused");
+        assert!(reason.contains("never falls back to TLS"), "{reason}");
+        assert!(reason.contains("verify-full with sslrootcert"), "{reason}");
         let verify_ca = options("postgres://db/shop?sslmode=verify-ca");
         let reason = super::refused(&verify_ca, true).expect("refused");
         assert!(reason.contains("verify-full with sslrootcert"), "{reason}");
@@ -237,6 +247,9 @@ mod tests {
             let warning = super::weakness(&options(url)).expect(url);
             assert!(warning.contains("verify-full"), "{warning}");
         }
+        // sqlx runs `allow` as `disable`: plain text, not TLS that could be stripped.
+        let allow = super::weakness(&options("postgres://db/shop?sslmode=allow"));
+        assert!(allow.is_some_and(|warning| warning.contains("plain text")));
         for url in [
             "postgres://db.internal/shop?sslmode=verify-full",
             "postgres://localhost/shop",
