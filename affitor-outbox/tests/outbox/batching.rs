@@ -273,3 +273,43 @@ mod postgres {
         assert_eq!(sale_requests(&mock).len(), 5, "each sale sent once");
     }
 }
+
+/// A key no store can index (a NUL character, which Postgres's text refuses; 2 KB, past a
+/// B-tree's entry) is refused before the store, with the event's other checks: the sales
+/// written beside it, in the same batches, are stored and delivered, none kept in memory only,
+/// and the store stays healthy.
+async fn a_key_no_store_can_index_is_refused_before_the_batch(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(Outbox::builder(client.clone()).poll_interval(Duration::from_millis(50)))
+        .await;
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..100 {
+        let (outbox, event) = (outbox.clone(), sale(&mock, &client, n));
+        writes.spawn(async move { outbox.enqueue(event).await });
+    }
+    for customer in ["user\0nul".to_owned(), "k".repeat(2048)] {
+        let event = client.sale("in_bad", 4900).customer_key(customer);
+        let outbox = outbox.clone();
+        writes.spawn(async move { outbox.enqueue(event).await });
+    }
+    writes.join_all().await;
+    wait_until("the hundred sales delivered", A_WHILE, async || {
+        outbox.stats().delivered == 100
+    })
+    .await;
+    each_sale_recorded_once(&mock, 100);
+    let stats = outbox.stats();
+    let kept = (
+        stats.enqueued,
+        stats.invalid,
+        stats.fell_back,
+        stats.spilled_total,
+    );
+    assert_eq!(kept, (100, 2, 0, 0), "{stats:?}");
+    outbox.shutdown(Duration::from_secs(5)).await;
+}
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_key_no_store_can_index_is_refused_before_the_batch
+);

@@ -78,6 +78,9 @@ pub enum ErrorKind {
     InvalidAmount,
     /// The transaction id is empty.
     MissingTransactionId,
+    /// A customer key or a transaction id holds a NUL character, or is longer than 1,024
+    /// bytes: it is an identifier, and a durable store indexes it (hash a longer one).
+    InvalidKey,
     /// The currency is not a three-letter code.
     InvalidCurrency,
     /// An amount in a currency the API does not take (it takes USD, EUR and VND), found before
@@ -144,6 +147,7 @@ impl ErrorKind {
                 | Self::MissingCustomer
                 | Self::InvalidAmount
                 | Self::MissingTransactionId
+                | Self::InvalidKey
                 | Self::InvalidCurrency
                 | Self::UnsupportedCurrency
                 | Self::MissingAffiliateUrl
@@ -444,6 +448,12 @@ impl fmt::Display for Error {
                 f,
                 "a {call} needs a transaction id — pass the payment processor's invoice or \
                  charge id (it is the idempotency key)"
+            ),
+            ErrorKind::InvalidKey => write!(
+                f,
+                "the {detail} of a {call} is not an identifier the API and a store can keep — \
+                 pass your own id for it (at most {} bytes, no NUL character)",
+                super::request::MAX_KEY_LEN
             ),
             ErrorKind::InvalidCurrency => write!(
                 f,

@@ -10,7 +10,7 @@ use super::answer::{Answer, TestData};
 use super::endpoint::Endpoint;
 use super::error::Error;
 use super::lenient;
-use super::request::{Redacted, missing_customer, non_empty, with_test_mode};
+use super::request::{Redacted, check_key, missing_customer, non_empty, with_test_mode};
 use super::transport::{Call, json_body};
 use super::{Client, Outcome};
 use crate::ClickId;
@@ -179,7 +179,9 @@ impl LeadRequest {
     /// # Errors
     ///
     /// [`ErrorKind::MissingCustomer`](crate::client::ErrorKind::MissingCustomer) before any I/O when there is neither a customer key nor a
-    /// click id; otherwise the API's refusal or the transport failure (see [`Error`]).
+    /// click id, [`ErrorKind::InvalidKey`](crate::client::ErrorKind::InvalidKey) when the
+    /// customer key holds a NUL character or is longer than 1,024 bytes; otherwise the API's
+    /// refusal or the transport failure (see [`Error`]).
     ///
     /// ```
     /// # async fn run(client: affitor::Client) -> Result<(), affitor::Error> {
@@ -210,6 +212,8 @@ impl LeadRequest {
         if payload.customer_key.is_none() && payload.click_id.is_none() {
             return Err(missing_customer(Endpoint::Lead));
         }
+        let customer_key = payload.customer_key.as_deref();
+        check_key(Endpoint::Lead, "customer key", customer_key)?;
         let mut data = payload.additional_data.take().unwrap_or_default();
         if let Some(event_name) = event_name {
             data.insert("event_name".to_owned(), Value::String(event_name));

@@ -11,6 +11,10 @@ use super::error::{Error, ErrorKind};
 /// The largest amount the API accepts, in cents.
 pub(super) const MAX_AMOUNT_CENTS: u64 = i64::MAX as u64;
 
+/// The longest customer key or transaction id, in bytes: well within what a Postgres index
+/// entry holds (about 2,700), and far beyond any id a payment provider or an app makes.
+pub(super) const MAX_KEY_LEN: usize = 1024;
+
 /// `Some(value)` unless it is empty or only whitespace.
 pub(super) fn non_empty(value: impl Into<String>) -> Option<String> {
     let value = value.into();
@@ -55,12 +59,30 @@ pub(super) fn check_amount(
         .with_detail(problem))
 }
 
-/// Checks that a transaction id is not blank.
+/// Checks that a transaction id is not blank, and is a key ([`check_key`]).
 pub(super) fn check_transaction_id(endpoint: Endpoint, transaction_id: &str) -> Result<(), Error> {
     if transaction_id.trim().is_empty() {
         return Err(Error::new(ErrorKind::MissingTransactionId).with_endpoint(endpoint));
     }
-    Ok(())
+    check_key(endpoint, "transaction id", Some(transaction_id))
+}
+
+/// Checks that `key` (`what`: "customer key", "transaction id"), when given, is one a store can
+/// index: no NUL character (Postgres's text refuses it) and at most [`MAX_KEY_LEN`] bytes.
+pub(super) fn check_key(endpoint: Endpoint, what: &str, key: Option<&str>) -> Result<(), Error> {
+    match key {
+        Some(key) if key.len() > MAX_KEY_LEN || key.contains('\0') => {
+            let problem = if key.contains('\0') {
+                "holds a NUL character"
+            } else {
+                "is too long"
+            };
+            Err(Error::new(ErrorKind::InvalidKey)
+                .with_endpoint(endpoint)
+                .with_detail(format!("{what} ({} bytes) {problem}", key.len())))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The error of a lead or a sale that names neither a customer key nor a click id.

@@ -16,7 +16,8 @@ use super::endpoint::Endpoint;
 use super::error::{Error, clean_message};
 use super::lenient;
 use super::request::{
-    Redacted, check_amount, check_transaction_id, missing_customer, non_empty, with_test_mode,
+    Redacted, check_amount, check_key, check_transaction_id, missing_customer, non_empty,
+    with_test_mode,
 };
 use super::transport::{Call, json_body};
 use super::{Client, Outcome};
@@ -247,7 +248,7 @@ impl SaleRequest {
     /// # Errors
     ///
     /// Before any I/O: [`ErrorKind::MissingTransactionId`](crate::client::ErrorKind::MissingTransactionId), [`ErrorKind::InvalidAmount`](crate::client::ErrorKind::InvalidAmount),
-    /// [`ErrorKind::MissingCustomer`](crate::client::ErrorKind::MissingCustomer), [`ErrorKind::InvalidCurrency`](crate::client::ErrorKind::InvalidCurrency). Then the API's refusal
+    /// [`ErrorKind::MissingCustomer`](crate::client::ErrorKind::MissingCustomer), [`ErrorKind::InvalidKey`](crate::client::ErrorKind::InvalidKey), [`ErrorKind::InvalidCurrency`](crate::client::ErrorKind::InvalidCurrency). Then the API's refusal
     /// or the transport failure (see [`Error`]). A duplicate (409) is not an error.
     ///
     /// ```
@@ -278,6 +279,8 @@ impl SaleRequest {
         if payload.customer_key.is_none() && payload.click_id.is_none() {
             return Err(missing_customer(Endpoint::Sale));
         }
+        let customer_key = payload.customer_key.as_deref();
+        check_key(Endpoint::Sale, "customer key", customer_key)?;
         if let Some(currency) = &mut payload.currency {
             currency.validate()?;
             if let Currency::Other(code) = currency {
@@ -505,8 +508,8 @@ mod tests {
 
     use super::*;
     use crate::client::ErrorKind;
-    use crate::client::request::MAX_AMOUNT_CENTS;
     use crate::client::request::tests::{body, client, test_client};
+    use crate::client::request::{MAX_AMOUNT_CENTS, MAX_KEY_LEN};
 
     const KEY: &str = "aff_test_key";
 
@@ -650,6 +653,24 @@ mod tests {
         assert_eq!(
             kind(client().sale("in_1", 1).customer_key(" ").into_payload()),
             ErrorKind::MissingCustomer
+        );
+        // A key a store cannot index: refused before it reaches one.
+        let long = "k".repeat(MAX_KEY_LEN + 1);
+        for (transaction_id, customer_key) in [("in\0_1", "u"), ("in_1", "u\0"), ("in_1", &long)] {
+            let sale = client().sale(transaction_id, 1).customer_key(customer_key);
+            let Err(error) = sale.into_payload() else {
+                panic!("refused")
+            };
+            assert_eq!(error.kind(), ErrorKind::InvalidKey);
+            assert!(!error.to_string().contains('\0'), "{error}");
+        }
+        let longest = "k".repeat(MAX_KEY_LEN);
+        assert!(
+            client()
+                .sale(&longest, 1)
+                .customer_key(&longest)
+                .into_payload()
+                .is_ok()
         );
         for bad in ["", "US", "USDX", "U$D", "ÜSD"] {
             assert_eq!(
