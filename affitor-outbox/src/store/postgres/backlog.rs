@@ -25,7 +25,9 @@ impl PostgresStore {
             waiting: count(waiting),
             in_flight: count(in_flight),
             dead: count(dead),
-            oldest_waiting: oldest.map(|seconds| Duration::from_secs_f64(seconds.max(0.0))),
+            // `try_`: a `-infinity` creation time would make the age infinite.
+            oldest_waiting: oldest
+                .and_then(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).ok()),
         })
     }
 

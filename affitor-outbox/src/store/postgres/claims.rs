@@ -41,13 +41,15 @@ ORDER BY o.id
 LIMIT $2"
 );
 
-/// Leases the rows of `$3` to `$1` for `$2` milliseconds, each that no relay took meanwhile:
-/// what a claim took. A row another relay is leasing is waited for, then left to it.
+/// Leases the rows of `$3` to `$1` for `$2` milliseconds, each that no relay took or put off
+/// (a retry's backoff) meanwhile: what a claim took. A row another relay is leasing is waited
+/// for, then left to it.
 const LEASE: &str = "
 UPDATE affitor_outbox
 SET lease_owner = $1, lease_until = pg_catalog.now() + $2::float8 * interval '1 millisecond'
 WHERE id = ANY($3) AND dead_at IS NULL
   AND (lease_until IS NULL OR lease_until <= pg_catalog.now())
+  AND (attempts = 0 OR next_attempt_at <= pg_catalog.now())
 RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
     (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint,
     (extract(epoch FROM created_at) * 1000)::bigint, last_error IS NOT NULL, click_id_source";
@@ -86,9 +88,7 @@ impl PostgresStore {
     /// have once dead).
     async fn choose(&self, limit: i64, everything: bool) -> sqlx::Result<Vec<i64>> {
         self.within(async |connection| {
-            let mut snapshot = connection
-                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .await?;
+            let mut snapshot = connection.begin_with(super::BEGIN_SNAPSHOT).await?;
             let taken = self.walk(&mut snapshot, limit, everything).await?;
             snapshot.commit().await?;
             Ok(taken)

@@ -31,6 +31,7 @@ pub(super) mod tests;
 
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Connection as _, FromRow, Postgres};
@@ -49,6 +50,10 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// (in milliseconds here), as the outbox gives the call up, so that a statement waiting for a
 /// lock does not go on holding a server connection after its own is closed.
 const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = '10000ms'";
+
+/// How a claim's snapshot begins: read only, in one snapshot, and cancelled as [`BEGIN`]'s.
+const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                              SET LOCAL statement_timeout = '10000ms'";
 
 /// Begins a call's transaction on `connection`, in one round trip ([`BEGIN`]).
 pub(super) async fn begin(
@@ -165,18 +170,21 @@ impl PostgresStore {
     }
 
     /// Runs `call` on a connection of the pool within [`ANSWER_WITHIN`]; a call left
-    /// unanswered is an I/O timeout, and its connection, whose state is unknown, is closed
-    /// rather than returned to the pool.
+    /// unanswered is an I/O timeout. Its connection, whose state is unknown, is closed rather
+    /// than returned to the pool, as it is when the caller gives the call up first (a probe's
+    /// or a webhook's deadline): sqlx would test it on its return with no deadline, and a
+    /// silent server would keep its place in the pool until the OS gives the socket up.
     async fn within<T>(
         &self,
         call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
-        let mut connection = self.pool.acquire().await?;
-        let answer = tokio::time::timeout(ANSWER_WITHIN, call(&mut connection)).await;
-        answer.unwrap_or_else(|_| {
-            connection.close_on_drop();
-            Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into()))
-        })
+        let mut calling = Calling {
+            connection: self.pool.acquire().await?,
+            answered: false,
+        };
+        let answer = tokio::time::timeout(ANSWER_WITHIN, call(&mut calling.connection)).await;
+        calling.answered = answer.is_ok();
+        answer.unwrap_or_else(|_| Err(sqlx::Error::Io(std::io::ErrorKind::TimedOut.into())))
     }
 
     /// Runs `query` in a transaction of its own, and answers its rows.
@@ -208,6 +216,20 @@ impl PostgresStore {
             Ok(row)
         })
         .await
+    }
+}
+
+/// A connection of the pool with a call on it: closed when dropped before the call answered.
+struct Calling {
+    connection: PoolConnection<Postgres>,
+    answered: bool,
+}
+
+impl Drop for Calling {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.connection.close_on_drop();
+        }
     }
 }
 

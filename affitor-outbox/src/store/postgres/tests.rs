@@ -184,5 +184,10 @@ fn a_password_is_read_with_libpq_escapes() {
 #[test]
 fn a_call_s_statement_timeout_is_its_wait() {
     let millis = super::ANSWER_WITHIN.as_millis();
-    assert!(super::BEGIN.contains(&format!("statement_timeout = '{millis}ms'")));
+    for begin in [super::BEGIN, super::BEGIN_SNAPSHOT] {
+        assert!(
+            begin.contains(&format!("statement_timeout = '{millis}ms'")),
+            "{begin}"
+        );
+    }
 }
