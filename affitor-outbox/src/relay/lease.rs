@@ -4,8 +4,8 @@
 //! extends the lease of the rows it holds every third of it (one statement, naming them), so
 //! that a long send (the client's retries) never loses its rows to another relay, and the rows
 //! of a relay that died are free again within one lease. A row leased under the relay's name
-//! that it does not hold (a write's answer that was lost, a delete that failed) is not renewed:
-//! it goes again when its lease ends, however busy the relay.
+//! that it does not hold (a write's answer that was lost, a relay stopped before its delete) is
+//! not renewed: it goes again when its lease ends, however busy the relay.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -28,13 +28,14 @@ impl Held {
 }
 
 /// A row being sent: counted in `in_flight` and held (its lease renewed) from the spawn of its
-/// send to the end of its send, however it ends (a task aborted with the relay too). A row
-/// delivered then waits for its delete (at most `DELETE_EVERY`) no longer renewed: a lease
-/// left unrenewed for less than a third of it still has most of it to run.
+/// send to the end of its send, however it ends (a task aborted with the relay too); a row
+/// delivered stays held until its delete ends ([`Sending::delivered`]), so that a slow delete
+/// never lets this relay claim and send it again.
 pub(super) struct Sending {
     inner: Arc<Inner>,
     held: Arc<Held>,
     id: i64,
+    delivered: bool,
 }
 
 impl Sending {
@@ -45,13 +46,34 @@ impl Sending {
             inner: Arc::clone(inner),
             held: Arc::clone(held),
             id,
+            delivered: false,
+        }
+    }
+}
+
+impl Sending {
+    /// The send delivered the row: no longer in flight, and held until [`Held::deleted`].
+    pub(super) fn delivered(mut self) -> i64 {
+        self.delivered = true;
+        self.id
+    }
+}
+
+impl Held {
+    /// The delete of delivered rows `ids` ended: their leases are no longer renewed.
+    pub(super) fn deleted(&self, ids: &[i64]) {
+        let mut held = self.lock();
+        for id in ids {
+            held.remove(id);
         }
     }
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        self.held.lock().remove(&self.id);
+        if !self.delivered {
+            self.held.lock().remove(&self.id);
+        }
         self.inner
             .counters
             .in_flight

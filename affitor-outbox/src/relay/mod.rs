@@ -129,10 +129,10 @@ struct Run {
     sending: JoinSet<Option<i64>>,
     /// The rows being sent, for their renewals.
     held: Arc<Held>,
-    /// Rows delivered and not deleted yet.
+    /// Rows delivered and not deleted yet, held (their leases renewed) until their delete ends.
     done: Vec<i64>,
-    /// The delete under way, if any.
-    deleting: Option<JoinHandle<()>>,
+    /// The delete under way, if any: it answers the rows it could not delete, to try again.
+    deleting: Option<JoinHandle<Vec<i64>>>,
     /// A claim from every row the relay may take, not only from those never tried (a retry
     /// due, a lease run out, another process's rows): once a poll interval, however often it
     /// claims meanwhile.
@@ -242,8 +242,7 @@ impl Run {
         let settler = Arc::clone(&self.settler);
         self.sending.spawn(async move {
             let done = settler.deliver(row).await;
-            drop(sending);
-            done
+            done.map(|_| sending.delivered())
         });
     }
 
@@ -267,12 +266,10 @@ impl Run {
         while let Some(sent) = self.sending.try_join_next() {
             self.done.extend(delivered(sent));
         }
-        if self
-            .deleting
-            .as_ref()
-            .is_some_and(|task| !task.is_finished())
-        {
-            return;
+        match self.deleting.take_if(|task| task.is_finished()) {
+            Some(ended) => self.done.extend(ended.await.unwrap_or_default()),
+            None if self.deleting.is_some() => return,
+            None => {}
         }
         let idle = self.sending.is_empty();
         if self.done.len() < DELETE_AT && !self.delete.is_due() && !idle {
@@ -283,17 +280,22 @@ impl Run {
         } else {
             Activity::Sending
         };
-        let (inner, done) = (Arc::clone(&self.inner), std::mem::take(&mut self.done));
+        let (inner, held) = (Arc::clone(&self.inner), Arc::clone(&self.held));
+        let done = std::mem::take(&mut self.done);
         let answers = self.settler.take_answers();
         self.deleting = Some(tokio::spawn(async move {
-            let any = !done.is_empty();
-            delete(&inner, &done, answers, activity).await;
-            if any {
+            if !delete(&inner, &done, answers, activity).await {
+                // Still held: tried again with the next delete, not sent again.
+                return done;
+            }
+            held.deleted(&done);
+            if !done.is_empty() {
                 // The rows held behind those (a customer's next event, a refund's sale) may
                 // be due now: claimed at the next turn, not at the next poll.
                 inner.handed.rows_may_wait();
                 inner.wake.notify_one();
             }
+            Vec::new()
         }));
         self.delete.done();
     }
@@ -323,13 +325,15 @@ impl Run {
     /// the next start.
     async fn finish(mut self, stopped: &watch::Receiver<bool>) {
         if let Some(deleting) = self.deleting.take() {
-            let _ = deleting.await;
+            self.done.extend(deleting.await.unwrap_or_default());
         }
         let (inner, activity) = (&self.inner, Activity::Sending);
         delete(inner, &self.done, self.settler.take_answers(), activity).await;
+        self.held.deleted(&self.done);
         while let Some(sent) = self.sending.join_next().await {
             if let Some(row) = delivered(sent) {
                 delete(inner, &[row], self.settler.take_answers(), activity).await;
+                self.held.deleted(&[row]);
             }
         }
         // What the delivered rows held leaves the store's logs before the relay ends.
@@ -361,10 +365,12 @@ impl Run {
 
 /// Deletes the rows delivered, `done`, with the journal's entries of their `answers` in the
 /// delete's transaction (a row gone from the store has its answer in the journal); then what
-/// deleted rows held leaves the store's logs, as often as the relay's `activity` lets it. A row
-/// the store fails to delete goes again when its lease ends (a sale's repeat is answered 409,
-/// and counts as done).
-async fn delete(inner: &Inner, done: &[i64], answers: Vec<Answer>, activity: Activity) {
+/// deleted rows held leaves the store's logs, as often as the relay's `activity` lets it.
+/// Whether the rows were deleted: the relay tries the others again with its next delete (a
+/// relay that stops first leaves them to go again when their lease ends, and a sale's repeat
+/// is answered 409, which counts as done).
+async fn delete(inner: &Inner, done: &[i64], answers: Vec<Answer>, activity: Activity) -> bool {
+    let mut deleted = true;
     if !done.is_empty() || !answers.is_empty() {
         let journaled = !answers.is_empty();
         let mut completed = inner.store.complete(done, answers).await;
@@ -376,15 +382,26 @@ async fn delete(inner: &Inner, done: &[i64], answers: Vec<Answer>, activity: Act
         if let Err(error) = completed
             && !done.is_empty()
         {
+            deleted = false;
             tracing::warn!(
                 rows = done.len(),
                 error = %error,
-                "Affitor outbox rows delivered, but the store could not delete them; they go \
-                 again when their lease ends"
+                "Affitor outbox rows delivered, but the store could not delete them; the relay \
+                 tries again"
             );
         }
     }
     inner.store.after_deletes(activity).await;
+    deleted
+}
+
+impl Drop for Run {
+    /// A relay aborted at its stop's deadline leaves no delete running behind it.
+    fn drop(&mut self) {
+        if let Some(deleting) = self.deleting.take() {
+            deleting.abort();
+        }
+    }
 }
 
 /// The row a send task delivered, if any; a task that panicked is logged (its row goes again

@@ -219,3 +219,54 @@ async fn postgres_a_row_written_for_a_relay_that_stopped_goes_again_at_once() {
     assert_eq!(sale_requests(&mock), ["in_1"]);
     next.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A delivered sale whose delete waits several leases long (another transaction holds its row
+/// `FOR KEY SHARE`, which a delete waits for and a lease's renewal does not) is not claimed and
+/// sent again by its own relay meanwhile: it stays held, its lease renewed, until its delete
+/// ends.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_delivered_row_whose_delete_waits_is_not_sent_again() {
+    let (mock, client) = patient_stand_in().await;
+    let schema = crate::support::postgres::Schema::create("delete_waits").await;
+    let outbox = builder(&client)
+        .postgres(schema.pool().await)
+        .await
+        .unwrap();
+    let own = schema.own_pool().await;
+    // The sale is answered after a second: its row is locked meanwhile.
+    mock.inject(Fault::delay(Duration::from_secs(1)));
+    outbox.enqueue(sale(&mock, &client, 0)).await;
+    let mut lock = own.begin().await.unwrap();
+    let locked: Vec<(i64,)> = sqlx::query_as("SELECT id FROM affitor_outbox FOR KEY SHARE")
+        .fetch_all(&mut *lock)
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 1, "the sale's row, locked");
+    wait_until(
+        "the relay's delete waiting for the lock",
+        A_WHILE,
+        async || {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM%affitor_outbox%'
+                     AND position($1 IN query) > 0",
+            )
+            .bind(schema.name())
+            .fetch_one(&own)
+            .await
+            .unwrap();
+            waiting == 1
+        },
+    )
+    .await;
+    // Four leases pass, within the delete's statement timeout (10 s).
+    tokio::time::sleep(LEASE * 4).await;
+    lock.rollback().await.unwrap();
+    wait_until("the sale deleted", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    assert_eq!(sale_requests(&mock), ["in_0"], "sent once");
+    outbox.shutdown(Duration::from_secs(5)).await;
+}
