@@ -76,7 +76,7 @@ pub enum Subject {
 
 /// The entry of an answer the relay got, the outbox row whose event it answers, and, with the
 /// row's first answer, the entry of its storing: written with the row's settling, as one row.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Answer {
     pub(crate) row: i64,
     pub(crate) entry: JournalEntry,

@@ -69,6 +69,29 @@ impl Held {
     }
 }
 
+/// Delivered rows being deleted: held until dropped, however the delete ends (a task that
+/// panicked too: its rows then go again when their lease ends), unless they are taken back
+/// for the next delete.
+pub(super) struct Deleting {
+    held: Arc<Held>,
+    pub(super) ids: Vec<i64>,
+}
+
+impl Deleting {
+    pub(super) fn new(held: &Arc<Held>, ids: Vec<i64>) -> Self {
+        Self {
+            held: Arc::clone(held),
+            ids,
+        }
+    }
+}
+
+impl Drop for Deleting {
+    fn drop(&mut self) {
+        self.held.deleted(&self.ids);
+    }
+}
+
 impl Drop for Sending {
     fn drop(&mut self) {
         if !self.delivered {

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use self::lease::{Held, Renewing, Sending};
+use self::lease::{Deleting, Held, Renewing, Sending};
 use self::sends::{Ended, Sends};
 use self::settle::Settler;
 use crate::journal::Answer;
@@ -131,8 +131,9 @@ struct Run {
     held: Arc<Held>,
     /// Rows delivered and not deleted yet, held (their leases renewed) until their delete ends.
     done: Vec<i64>,
-    /// The delete under way, if any: it answers the rows it could not delete, to try again.
-    deleting: Option<JoinHandle<Vec<i64>>>,
+    /// The delete under way, if any: it answers the rows it could not delete and their
+    /// journal's entries, to try again.
+    deleting: Option<JoinHandle<Undeleted>>,
     /// A claim from every row the relay may take, not only from those never tried (a retry
     /// due, a lease run out, another process's rows): once a poll interval, however often it
     /// claims meanwhile.
@@ -267,7 +268,7 @@ impl Run {
             self.done.extend(delivered(sent));
         }
         match self.deleting.take_if(|task| task.is_finished()) {
-            Some(ended) => self.done.extend(ended.await.unwrap_or_default()),
+            Some(ended) => self.try_again(ended.await),
             None if self.deleting.is_some() => return,
             None => {}
         }
@@ -280,24 +281,31 @@ impl Run {
         } else {
             Activity::Sending
         };
-        let (inner, held) = (Arc::clone(&self.inner), Arc::clone(&self.held));
-        let done = std::mem::take(&mut self.done);
+        let inner = Arc::clone(&self.inner);
+        let mut deleting = Deleting::new(&self.held, std::mem::take(&mut self.done));
         let answers = self.settler.take_answers();
         self.deleting = Some(tokio::spawn(async move {
-            if !delete(&inner, &done, answers, activity).await {
+            if let Err(answers) = delete(&inner, &deleting.ids, answers, activity).await {
                 // Still held: tried again with the next delete, not sent again.
-                return done;
+                return (std::mem::take(&mut deleting.ids), answers);
             }
-            held.deleted(&done);
-            if !done.is_empty() {
+            if !deleting.ids.is_empty() {
                 // The rows held behind those (a customer's next event, a refund's sale) may
                 // be due now: claimed at the next turn, not at the next poll.
                 inner.handed.rows_may_wait();
                 inner.wake.notify_one();
             }
-            Vec::new()
+            Undeleted::default()
         }));
         self.delete.done();
+    }
+
+    /// The rows a delete that ended could not delete, and their journal's entries: with the
+    /// next delete.
+    fn try_again(&mut self, ended: Result<Undeleted, JoinError>) {
+        let (ids, answers) = ended.unwrap_or_default();
+        self.done.extend(ids);
+        self.settler.put_back(answers);
     }
 
     async fn purge_if_due(&mut self) {
@@ -325,14 +333,15 @@ impl Run {
     /// the next start.
     async fn finish(mut self, stopped: &watch::Receiver<bool>) {
         if let Some(deleting) = self.deleting.take() {
-            self.done.extend(deleting.await.unwrap_or_default());
+            let ended = deleting.await;
+            self.try_again(ended);
         }
         let (inner, activity) = (&self.inner, Activity::Sending);
-        delete(inner, &self.done, self.settler.take_answers(), activity).await;
+        let _ = delete(inner, &self.done, self.settler.take_answers(), activity).await;
         self.held.deleted(&self.done);
         while let Some(sent) = self.sending.join_next().await {
             if let Some(row) = delivered(sent) {
-                delete(inner, &[row], self.settler.take_answers(), activity).await;
+                let _ = delete(inner, &[row], self.settler.take_answers(), activity).await;
                 self.held.deleted(&[row]);
             }
         }
@@ -366,13 +375,24 @@ impl Run {
 /// Deletes the rows delivered, `done`, with the journal's entries of their `answers` in the
 /// delete's transaction (a row gone from the store has its answer in the journal); then what
 /// deleted rows held leaves the store's logs, as often as the relay's `activity` lets it.
-/// Whether the rows were deleted: the relay tries the others again with its next delete (a
-/// relay that stops first leaves them to go again when their lease ends, and a sale's repeat
-/// is answered 409, which counts as done).
-async fn delete(inner: &Inner, done: &[i64], answers: Vec<Answer>, activity: Activity) -> bool {
-    let mut deleted = true;
+/// When the rows were not deleted, their journal's entries: the relay tries both again with
+/// its next delete (a relay that stops first leaves the rows to go again when their lease
+/// ends, and a sale's repeat is answered 409, which counts as done).
+async fn delete(
+    inner: &Inner,
+    done: &[i64],
+    answers: Vec<Answer>,
+    activity: Activity,
+) -> Result<(), Vec<Answer>> {
+    let mut deleted = Ok(());
     if !done.is_empty() || !answers.is_empty() {
         let journaled = !answers.is_empty();
+        // The store takes the entries; a copy is kept for a delete that fails.
+        let kept = if done.is_empty() {
+            Vec::new()
+        } else {
+            answers.clone()
+        };
         let mut completed = inner.store.complete(done, answers).await;
         if journaled && let Err(error) = &completed {
             // The journal never holds a delete back (a full file, say): the rows alone.
@@ -382,7 +402,7 @@ async fn delete(inner: &Inner, done: &[i64], answers: Vec<Answer>, activity: Act
         if let Err(error) = completed
             && !done.is_empty()
         {
-            deleted = false;
+            deleted = Err(kept);
             tracing::warn!(
                 rows = done.len(),
                 error = %error,
@@ -415,6 +435,9 @@ fn delivered(sent: Result<Option<i64>, JoinError>) -> Option<i64> {
         None
     })
 }
+
+/// The rows a delete could not delete, and their journal's entries.
+type Undeleted = (Vec<i64>, Vec<Answer>);
 
 /// A duty done at most once per interval.
 #[derive(Debug)]

@@ -63,6 +63,14 @@ impl Settler {
         std::mem::take(&mut *answers)
     }
 
+    /// Answers whose rows' delete failed: written with the next delete.
+    pub(super) fn put_back(&self, answers: Vec<Answer>) {
+        self.answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(answers);
+    }
+
     /// Sends one row and settles it: its id when it is done with (the relay deletes those
     /// together), `None` when it was rescheduled or buried here, or the store failed.
     pub(super) async fn deliver(&self, row: Claimed) -> Option<i64> {

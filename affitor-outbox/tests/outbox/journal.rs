@@ -562,6 +562,68 @@ async fn a_rows_storing_is_journaled_by_the_relay_with_its_first_answer(store: S
 }
 on_each_store!(a_rows_storing_is_journaled_by_the_relay_with_its_first_answer);
 
+/// Makes every delete of an outbox row fail while `fail_deletes` holds a row.
+const FAIL_DELETES: (&str, &str) = (
+    "CREATE TABLE fail_deletes (x INTEGER); INSERT INTO fail_deletes VALUES (1);
+     CREATE TRIGGER fail_deletes BEFORE DELETE ON affitor_outbox
+     WHEN EXISTS (SELECT 1 FROM fail_deletes) BEGIN SELECT RAISE(ABORT, 'deletes fail'); END;",
+    "CREATE TABLE fail_deletes (x INTEGER); INSERT INTO fail_deletes VALUES (1);
+     CREATE FUNCTION fail_deletes() RETURNS trigger LANGUAGE plpgsql
+     SET search_path FROM CURRENT AS $$
+     BEGIN
+         IF EXISTS (SELECT 1 FROM fail_deletes) THEN RAISE EXCEPTION 'deletes fail'; END IF;
+         RETURN OLD;
+     END $$;
+     CREATE TRIGGER fail_deletes BEFORE DELETE ON affitor_outbox
+     FOR EACH ROW EXECUTE FUNCTION fail_deletes();",
+);
+
+/// A delivered sale whose delete the store refuses is deleted by a later delete, with its
+/// answer's journal entry: sent once, and explained as credited from its storing.
+async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(
+            Outbox::builder(client.clone())
+                .poll_interval(Duration::from_millis(50))
+                .journal(journal::DEFAULT_RETENTION),
+        )
+        .await;
+    store
+        .execute(store.dialect(FAIL_DELETES.0, FAIL_DELETES.1))
+        .await;
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 1
+    })
+    .await;
+    // A few deletes fail meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        store.integers("SELECT count(*) FROM affitor_outbox").await,
+        [Some(1)]
+    );
+    store.execute("DELETE FROM fail_deletes").await;
+    wait_until("the sale deleted", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    assert_eq!(mock.sales().len(), 1, "sent once");
+    let credited = explain(&outbox, "in_1").await;
+    let steps: Vec<&Step> = credited.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [Step::Stored { .. }, Step::Recorded { .. }]
+        ),
+        "{steps:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_delete_the_store_refused_goes_again_with_its_journal_entry);
+
 /// What the journal tells of transaction `id`.
 async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
     outbox
