@@ -557,6 +557,16 @@ impl Outbox {
         &self.inner.store
     }
 
+    /// Whether the store failed and is being probed: a write is not tried meanwhile.
+    pub(crate) fn is_degraded(&self) -> bool {
+        self.inner.spill.is_degraded()
+    }
+
+    /// How long a write waits for the store.
+    pub(crate) fn enqueue_timeout(&self) -> Duration {
+        self.inner.config.enqueue_timeout
+    }
+
     /// [`PaymentState::store`](affitor::webhook::PaymentState::store): the event written with
     /// `facts`, in one transaction, or the error that says neither is.
     pub(crate) async fn store_event(

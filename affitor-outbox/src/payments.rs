@@ -7,7 +7,7 @@ use affitor::client::Event;
 use affitor::webhook::{Custody, Fact, PaymentState, StateFuture};
 
 use crate::Outbox;
-use crate::store::Facts;
+use crate::store::{Facts, StoreError};
 
 /// A payment webhook whose verifier holds an outbox
 /// ([`Verifier::with_payment_state`](affitor::webhook::Verifier::with_payment_state)) writes its
@@ -30,21 +30,16 @@ use crate::store::Facts;
 impl PaymentState for Outbox {
     /// One statement, whatever the number of keys.
     fn recall<'a>(&'a self, keys: &'a [String]) -> StateFuture<'a, Vec<Option<String>>> {
-        Box::pin(async move {
-            self.store()
-                .recall_all(keys)
-                .await
-                .map_err(|error| self.not_stored("the facts an event needs", error))
-        })
+        let what = "the facts an event needs";
+        Box::pin(self.on_store(what, self.store().recall_all(keys)))
     }
 
     /// One transaction.
     fn remember<'a>(&'a self, facts: &'a [Fact]) -> StateFuture<'a, ()> {
+        let what = "facts for later events";
         Box::pin(async move {
-            self.store()
-                .remember_all(&as_rows(facts))
+            self.on_store(what, self.store().remember_all(&as_rows(facts)))
                 .await
-                .map_err(|error| self.not_stored("facts for later events", error))
         })
     }
 
@@ -56,6 +51,28 @@ impl PaymentState for Outbox {
             self.store_event(event, as_rows(facts)).await?;
             Ok(Custody::Stored)
         })
+    }
+}
+
+impl Outbox {
+    /// `call` on the store for a payment webhook, held to what its write is: refused at once
+    /// while the store is failing, and given up past the enqueue timeout, so that the provider
+    /// is answered 503 before its own deadline, and delivers the event again.
+    async fn on_store<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, affitor::Error> {
+        if self.is_degraded() {
+            return Err(self.not_stored(what, "the store is failing (probed in the background)"));
+        }
+        let timeout = self.enqueue_timeout();
+        match tokio::time::timeout(timeout, call).await {
+            Ok(answer) => answer.map_err(|error| self.not_stored(what, error)),
+            Err(_) => {
+                Err(self.not_stored(what, format!("the store did not answer within {timeout:?}")))
+            }
+        }
     }
 }
 
