@@ -6,7 +6,8 @@
 
 use crate::error::OutboxError;
 
-#[derive(Debug, PartialEq, Eq)]
+/// Shown in `Debug` output as [`Location::shown`] shows it: never with its secrets.
+#[derive(PartialEq, Eq)]
 pub(crate) enum Location {
     /// A Postgres URL or `key=value` connection string.
     Postgres(Postgres),
@@ -14,7 +15,7 @@ pub(crate) enum Location {
     Sqlite(String),
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub(crate) struct Postgres {
     /// The URL to hand sqlx (its scheme in lower case, the parameters sqlx would ignore left
     /// out), or `None` for a `key=value` string.
@@ -63,6 +64,16 @@ const KEY_VALUE_KEYS: [&str; 11] = [
     "sslkey",
     "application_name",
 ];
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::Postgres(_) => "Postgres",
+            Self::Sqlite(_) => "Sqlite",
+        };
+        f.debug_tuple(kind).field(&self.shown()).finish()
+    }
+}
 
 impl Location {
     /// Reads `location`: Postgres (a `postgres://` or `postgresql://` URL, or a libpq

@@ -137,6 +137,17 @@ fn a_malformed_connection_string_is_refused_never_a_file() {
 }
 
 #[test]
+fn a_password_never_shows_in_debug_output() {
+    for location in [
+        "postgres://app:s3cret@db/shop",
+        "host=db password=s3cret dbname=shop",
+    ] {
+        let debug = format!("{:?}", Location::parse(location));
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+}
+
+#[test]
 fn a_password_never_shows_in_a_url() {
     assert_hidden(&[
         (
