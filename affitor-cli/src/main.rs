@@ -14,7 +14,8 @@
 //!   or not, from the outbox's attribution journal.
 //!
 //! It takes the API key, the API URL and the program id from `--api-key` and `--api-url`, the
-//! environment `affitor::Client::from_env` reads (`AFFITOR_API_KEY`, `AFFITOR_API_URL`) and
+//! environment `affitor::Client::from_env` reads (`AFFITOR_API_KEY`, `AFFITOR_API_URL`,
+//! `AFFITOR_ALLOW_INSECURE_HTTP`) and
 //! `AFFITOR_PROGRAM_ID`, then the `.affitor/.env` and `.affitor/config.json` that Affitor's Node
 //! CLI writes (`settings.rs`).
 //! `--json` prints one JSON document per command result, for scripts. The exit status is 0 when
@@ -44,7 +45,8 @@ use crate::output::Output;
 #[command(name = "affitor", version)]
 #[command(
     after_help = "Environment: AFFITOR_API_KEY (the program API key, aff_...), \
-    AFFITOR_API_URL (default https://api.affitor.com), AFFITOR_PROGRAM_ID, AFFITOR_OUTBOX, \
+    AFFITOR_API_URL (default https://api.affitor.com; plain http:// to another machine only \
+    with AFFITOR_ALLOW_INSECURE_HTTP=1), AFFITOR_PROGRAM_ID, AFFITOR_OUTBOX, \
     STRIPE_WEBHOOK_SECRET, POLAR_WEBHOOK_SECRET, PADDLE_WEBHOOK_SECRET, \
     LEMONSQUEEZY_WEBHOOK_SECRET. The key, the URL and the program id not given by a flag or \
     the environment are read from .affitor/.env, then .affitor/config.json (what `npx affitor \

@@ -21,6 +21,9 @@ pub(crate) const API_KEY_VARIABLE: &str = "AFFITOR_API_KEY";
 const API_URL_VARIABLES: [&str; 2] = ["AFFITOR_API_URL", "AFFITOR_API_BASE"];
 /// The variable of the program id.
 const PROGRAM_ID_VARIABLE: &str = "AFFITOR_PROGRAM_ID";
+/// The variable that allows plain `http://` to a host that is not loopback, as the client's
+/// `ClientBuilder::from_env` reads it.
+const INSECURE_HTTP_VARIABLE: &str = "AFFITOR_ALLOW_INSECURE_HTTP";
 /// The directory `npx affitor init` writes in a project.
 const DIRECTORY: &str = ".affitor";
 
@@ -30,10 +33,34 @@ pub(crate) struct ApiArgs {
     /// The program API key (aff_...). Other users of this machine can read a command line:
     /// prefer AFFITOR_API_KEY or `.affitor/.env`.
     #[arg(long, global = true, value_name = "KEY")]
-    api_key: Option<String>,
+    api_key: Option<SecretArg>,
     /// The API's base URL (default https://api.affitor.com).
     #[arg(long, global = true, value_name = "URL")]
     api_url: Option<String>,
+}
+
+/// A secret given on the command line (`--api-key`, `--secret`): never in `Debug` output.
+#[derive(Clone)]
+pub(crate) struct SecretArg(String);
+
+impl SecretArg {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(secret: &str) -> Result<Self, Self::Err> {
+        Ok(Self(secret.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Where a setting came from.
@@ -82,6 +109,8 @@ pub(crate) struct Settings {
     pub(crate) api_key: Option<Setting>,
     pub(crate) api_url: Option<Setting>,
     pub(crate) program_id: Option<Setting>,
+    /// Whether plain `http://` to another machine is allowed (`AFFITOR_ALLOW_INSECURE_HTTP`).
+    pub(crate) allow_insecure_http: bool,
     /// A file of `.affitor/` that could not be read, and why (its values are left out).
     pub(crate) problems: Vec<String>,
 }
@@ -129,7 +158,7 @@ impl Settings {
                 })
             })
         };
-        settings.api_key = flag(flags.api_key.as_deref(), "--api-key")
+        settings.api_key = flag(flags.api_key.as_ref().map(SecretArg::expose), "--api-key")
             .or_else(|| from_environment(&[API_KEY_VARIABLE]))
             .or_else(|| files.find(&[API_KEY_VARIABLE], &["api_key", "apiKey"]));
         settings.api_url = flag(flags.api_url.as_deref(), "--api-url")
@@ -138,6 +167,12 @@ impl Settings {
         settings.program_id = flag(program_id, "--program-id")
             .or_else(|| from_environment(&[PROGRAM_ID_VARIABLE]))
             .or_else(|| files.find(&[PROGRAM_ID_VARIABLE], &["program_id", "programId"]));
+        settings.allow_insecure_http =
+            present(environment(INSECURE_HTTP_VARIABLE)).is_some_and(|value| {
+                ["1", "true", "yes", "on"]
+                    .iter()
+                    .any(|yes| value.eq_ignore_ascii_case(yes))
+            });
         settings
     }
 
@@ -170,7 +205,7 @@ impl Settings {
         if let Some(program_id) = &self.program_id {
             builder = builder.program_id(&program_id.value);
         }
-        builder
+        builder.allow_insecure_http(self.allow_insecure_http)
     }
 }
 

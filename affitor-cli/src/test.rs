@@ -152,11 +152,15 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
     // The library's message names its own call; the CLI says it in its flags and files.
     let message = match error.kind() {
         ErrorKind::MissingApiKey => "no Affitor API key".to_owned(),
+        ErrorKind::MissingCustomer => format!("{command} needs a customer key or a click id"),
         _ => error.to_string().replace('\n', " "),
     };
     out.status(Status::Fail, command, &message);
     let fix = match error.kind() {
         ErrorKind::MissingApiKey => Some(missing_key_fix()),
+        ErrorKind::MissingCustomer => {
+            Some("pass --customer-key (your user id) or --click-id".to_owned())
+        }
         ErrorKind::Unauthorized => Some(
             "the API refused the API key: copy the program API key again from Program Settings"
                 .to_owned(),

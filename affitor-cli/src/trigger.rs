@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use crate::env_var;
 use crate::output::{Output, Status};
+use crate::settings::SecretArg;
 
 #[derive(Debug, Args)]
 pub(crate) struct TriggerArgs {
@@ -51,7 +52,7 @@ pub(crate) struct TriggerArgs {
     /// The webhook's signing secret on the command line, where the process list and the
     /// shell's history keep it: prefer the provider's variable or --secret-file.
     #[arg(long, value_name = "SECRET")]
-    secret: Option<String>,
+    secret: Option<SecretArg>,
     /// The click id the app's checkout wrote in the payment (`affitor_click_id`).
     #[arg(long, value_name = "ID")]
     click_id: Option<String>,
@@ -196,7 +197,7 @@ fn secret(out: Output, args: &TriggerArgs) -> Result<(String, SecretFrom), Refus
             "--secret puts the signing secret in the process list and your shell's history: \
              set {variable}, or pass --secret-file (`-` reads standard input)"
         ));
-        return Ok((secret.clone(), SecretFrom::Chosen));
+        return Ok((secret.expose().to_owned(), SecretFrom::Chosen));
     }
     match env_var(variable).as_deref().and_then(first_secret) {
         Some(secret) => Ok((secret, SecretFrom::Environment)),

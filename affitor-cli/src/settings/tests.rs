@@ -50,7 +50,7 @@ fn a_flag_wins_then_the_environment_then_dot_env_then_config_json() {
     let config = root.join(DIRECTORY).join("config.json");
 
     let flags = ApiArgs {
-        api_key: Some("aff_flag".to_owned()),
+        api_key: Some(SecretArg("aff_flag".to_owned())),
         api_url: None,
     };
     let settings = resolve(&flags, &[("AFFITOR_API_KEY", "aff_env")], &root);
@@ -86,6 +86,19 @@ fn a_flag_wins_then_the_environment_then_dot_env_then_config_json() {
 }
 
 #[test]
+fn a_secret_flag_is_never_in_debug_output() {
+    let flags = ApiArgs {
+        api_key: Some(SecretArg("aff_s3cret".to_owned())),
+        api_url: None,
+    };
+    let debug = format!("{flags:?}");
+    assert!(
+        !debug.contains("s3cret") && debug.contains("<redacted>"),
+        "{debug}"
+    );
+}
+
+#[test]
 fn nothing_set_is_nothing_found() {
     let root = project(None, None);
     let settings = resolve(&ApiArgs::default(), &[], &root);
@@ -93,6 +106,29 @@ fn nothing_set_is_nothing_found() {
     assert!(settings.program_id.is_none() && settings.problems.is_empty());
     let error = settings.client().unwrap_err();
     assert_eq!(error.kind(), affitor::client::ErrorKind::MissingApiKey);
+}
+
+/// A stand-in on another machine of a network the user trusts (`http://mock:4010` in a compose
+/// file): refused, with the variable that allows it, and allowed by it.
+#[test]
+fn plain_http_to_another_machine_is_allowed_by_its_variable_only() {
+    let root = project(None, None);
+    let remote = [
+        ("AFFITOR_API_KEY", "aff_env"),
+        ("AFFITOR_API_URL", "http://mock:4010"),
+    ];
+    let error = resolve(&ApiArgs::default(), &remote, &root)
+        .client()
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("AFFITOR_ALLOW_INSECURE_HTTP=1"),
+        "{error}"
+    );
+    let allowed = [remote[0], remote[1], ("AFFITOR_ALLOW_INSECURE_HTTP", "1")];
+    let client = resolve(&ApiArgs::default(), &allowed, &root)
+        .client()
+        .unwrap();
+    assert_eq!(client.base_url(), "http://mock:4010");
 }
 
 #[test]

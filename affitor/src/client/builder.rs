@@ -56,8 +56,10 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// A builder configured from the environment, as [`Client::from_env`] reads it: the key
     /// from `AFFITOR_API_KEY`, the base URL from `AFFITOR_API_URL` (or its alias
-    /// `AFFITOR_API_BASE`; `https://api.affitor.com` when neither is set). A variable that is
-    /// unset or blank sets nothing. Set the rest before [`build`](Self::build):
+    /// `AFFITOR_API_BASE`; `https://api.affitor.com` when neither is set), and
+    /// [`allow_insecure_http`](Self::allow_insecure_http) when `AFFITOR_ALLOW_INSECURE_HTTP` is
+    /// `1`, `true`, `yes` or `on`. A variable that is unset or blank sets nothing. Set the rest
+    /// before [`build`](Self::build):
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -83,6 +85,9 @@ impl ClientBuilder {
         }
         if let Some(url) = present("AFFITOR_API_URL").or_else(|| present("AFFITOR_API_BASE")) {
             builder = builder.base_url(url);
+        }
+        if present(INSECURE_HTTP_VARIABLE).is_some_and(|value| is_yes(&value)) {
+            builder = builder.allow_insecure_http(true);
         }
         builder
     }
@@ -413,6 +418,16 @@ impl fmt::Debug for ClientBuilder {
     }
 }
 
+/// The variable that allows plain `http://` to a host that is not loopback.
+const INSECURE_HTTP_VARIABLE: &str = "AFFITOR_ALLOW_INSECURE_HTTP";
+
+/// Whether a variable's `value` says yes: `1`, `true`, `yes` or `on`, in any case.
+fn is_yes(value: &str) -> bool {
+    ["1", "true", "yes", "on"]
+        .iter()
+        .any(|yes| value.trim().eq_ignore_ascii_case(yes))
+}
+
 /// Checks a base URL and returns it without trailing `/`.
 fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Error> {
     let invalid = |detail: String| Error::new(ErrorKind::InvalidBaseUrl).with_detail(detail);
@@ -453,8 +468,9 @@ fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Erro
             .is_ok_and(|ip| ip.is_loopback());
     if url.scheme() == "http" && !loopback && !allow_insecure_http {
         return Err(invalid(format!(
-            "plain http:// to `{host}` would send the API key unencrypted — use https://, or \
-             call `allow_insecure_http(true)` for a trusted network"
+            "plain http:// to `{host}` would send the API key unencrypted — use https://, or, \
+             on a network you trust, set {INSECURE_HTTP_VARIABLE}=1 (in code, \
+             `allow_insecure_http(true)`)"
         )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
@@ -605,6 +621,26 @@ mod tests {
         let error = ClientBuilder::from_lookup(env(&[])).build().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::MissingApiKey);
         assert!(error.to_string().contains("AFFITOR_API_KEY"));
+
+        // Plain http:// to another machine: refused, naming the variable that allows it.
+        const REMOTE: &[(&str, &str)] = &[
+            ("AFFITOR_API_KEY", "aff_env"),
+            ("AFFITOR_API_URL", "http://mock:4010"),
+        ];
+        let error = ClientBuilder::from_lookup(env(REMOTE)).build().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidBaseUrl);
+        assert!(
+            error.to_string().contains("AFFITOR_ALLOW_INSECURE_HTTP=1"),
+            "{error}"
+        );
+        for (yes, allowed) in [("1", true), ("On", true), ("0", false), ("no", false)] {
+            let lookup = |name: &str| match name {
+                "AFFITOR_ALLOW_INSECURE_HTTP" => Some(yes.to_owned()),
+                name => env(REMOTE)(name),
+            };
+            let built = ClientBuilder::from_lookup(lookup).build();
+            assert_eq!(built.is_ok(), allowed, "{yes}");
+        }
     }
 
     #[test]

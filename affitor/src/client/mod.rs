@@ -170,8 +170,9 @@ impl Client {
 
     /// A client configured from the environment: the key from `AFFITOR_API_KEY`, the base URL
     /// from `AFFITOR_API_URL` (or its alias `AFFITOR_API_BASE`; `https://api.affitor.com`
-    /// when neither is set). [`ClientBuilder::from_env`] reads the same, for a client that
-    /// sets more (a user agent, a timeout).
+    /// when neither is set), plain `http://` to another machine with
+    /// `AFFITOR_ALLOW_INSECURE_HTTP=1`. [`ClientBuilder::from_env`] reads the same, for a
+    /// client that sets more (a user agent, a timeout).
     ///
     /// # Errors
     ///
