@@ -87,7 +87,9 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     -- On the entry of a row's first answer, when the row was stored: one entry for both.
     stored_at BIGINT
 );
-CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal (at);
+-- BRIN: entries are written about in the order of `at`, and only the purge reads a range of it;
+-- a B-tree's upkeep on every entry slowed the relay's deletes (BENCHMARKS.md).
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal USING brin (at);
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event
     ON affitor_outbox_journal (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer
