@@ -237,29 +237,8 @@ async fn postgres_a_delivered_row_whose_delete_waits_is_not_sent_again() {
     // The sale is answered after a second: its row is locked meanwhile.
     mock.inject(Fault::delay(Duration::from_secs(1)));
     outbox.enqueue(sale(&mock, &client, 0)).await;
-    let mut lock = own.begin().await.unwrap();
-    let locked: Vec<(i64,)> = sqlx::query_as("SELECT id FROM affitor_outbox FOR KEY SHARE")
-        .fetch_all(&mut *lock)
-        .await
-        .unwrap();
-    assert_eq!(locked.len(), 1, "the sale's row, locked");
-    wait_until(
-        "the relay's delete waiting for the lock",
-        A_WHILE,
-        async || {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM%affitor_outbox%'
-                     AND position($1 IN query) > 0",
-            )
-            .bind(schema.name())
-            .fetch_one(&own)
-            .await
-            .unwrap();
-            waiting == 1
-        },
-    )
-    .await;
+    // A delete waits for a `KEY SHARE` lock; the lease's renewal does not.
+    let lock = schema.stall_the_delete(&own, "KEY SHARE").await;
     // Four leases pass, within the delete's statement timeout (10 s).
     tokio::time::sleep(LEASE * 4).await;
     lock.rollback().await.unwrap();

@@ -39,29 +39,7 @@ async fn a_relays_call_on_a_connection_lost_for_ever_costs_the_call_not_the_rela
     // relay's delete waits for the lock.
     mock.inject(Fault::delay(Duration::from_secs(1)));
     outbox.enqueue(sale(&mock, &client, 0)).await;
-    let mut lock = own.begin().await.unwrap();
-    let locked: Vec<(i64,)> = sqlx::query_as("SELECT id FROM affitor_outbox FOR UPDATE")
-        .fetch_all(&mut *lock)
-        .await
-        .unwrap();
-    assert_eq!(locked.len(), 1, "the first sale's row, locked");
-    wait_until(
-        "the relay's delete waiting for the lock",
-        A_WHILE,
-        async || {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM%affitor_outbox%'
-                     AND position($1 IN query) > 0",
-            )
-            .bind(schema.name())
-            .fetch_one(&own)
-            .await
-            .unwrap();
-            waiting == 1
-        },
-    )
-    .await;
+    let lock = schema.stall_the_delete(&own, "UPDATE").await;
     proxy.lose_open_connections();
     lock.rollback().await.unwrap();
 

@@ -546,5 +546,42 @@ pub(crate) mod postgres {
                 .await
                 .expect("a pool on the test schema")
         }
+
+        /// Locks the one row of the outbox (`FOR UPDATE` or `FOR KEY SHARE`) in a transaction
+        /// of the test's own on `own`, then waits for a relay's delete to wait for the lock:
+        /// the row is released when the transaction ends.
+        pub(crate) async fn stall_the_delete(
+            &self,
+            own: &PgPool,
+            lock: &str,
+        ) -> sqlx::Transaction<'static, sqlx::Postgres> {
+            let mut holding = own.begin().await.expect("a transaction");
+            let locked: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM affitor_outbox FOR {lock}"
+            )))
+            .fetch_all(&mut *holding)
+            .await
+            .expect("the row locked");
+            assert_eq!(locked.len(), 1, "the one row, locked");
+            crate::support::wait_until(
+                "the relay's delete waiting for the lock",
+                std::time::Duration::from_secs(90),
+                async || {
+                    let waiting: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_stat_activity
+                         WHERE wait_event_type = 'Lock'
+                             AND query LIKE '%DELETE FROM%affitor_outbox%'
+                             AND position($1 IN query) > 0",
+                    )
+                    .bind(&self.name)
+                    .fetch_one(own)
+                    .await
+                    .expect("the server's activity");
+                    waiting == 1
+                },
+            )
+            .await;
+            holding
+        }
     }
 }
