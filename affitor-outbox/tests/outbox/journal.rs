@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
-use affitor_outbox::Outbox;
 use affitor_outbox::journal::{self, NotCredited, Step, Subject, Verdict};
+use affitor_outbox::{Outbox, OutboxBuilder};
 use affitor_tower::{AffitorLayer, capture::CaptureClicks};
 use tower::{ServiceBuilder, ServiceExt as _};
 
@@ -18,16 +18,16 @@ use crate::support::{Store, on_each_store, stand_in, wait_until};
 
 const A_WHILE: Duration = Duration::from_secs(30);
 
+/// An outbox with the journal on, and a quick relay.
+fn journaled(client: &affitor::Client) -> OutboxBuilder {
+    Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .journal(journal::DEFAULT_RETENTION)
+}
+
 async fn a_sale_is_explained_from_its_click_to_its_refund(store: Store) {
     let (mock, client) = stand_in().await;
-    let outbox = store
-        .open(
-            Outbox::builder(client.clone())
-                .poll_interval(Duration::from_millis(50))
-                .max_attempts(1)
-                .journal(journal::DEFAULT_RETENTION),
-        )
-        .await;
+    let outbox = store.open(journaled(&client).max_attempts(1)).await;
     let click = mock.click("partner");
     outbox
         .enqueue(client.lead("cust_1").click_id(click.clone()))
@@ -380,13 +380,7 @@ async fn entries_past_the_limit_are_counted_and_said() {
 /// its answer is explained; one whose transaction rolled back leaves no entry.
 async fn a_sale_written_in_the_apps_transaction_is_explained(store: Store) {
     let (mock, client) = stand_in().await;
-    let outbox = store
-        .open(
-            Outbox::builder(client.clone())
-                .poll_interval(Duration::from_millis(50))
-                .journal(journal::DEFAULT_RETENTION),
-        )
-        .await;
+    let outbox = store.open(journaled(&client)).await;
     let click = mock.click("partner");
     let sale = |id: &str| {
         client
@@ -482,12 +476,7 @@ on_each_store!(entries_past_the_retention_are_purged_but_a_dead_letters);
 /// id was found; a dead letter retried keeps the one entry of its storing.
 async fn a_rows_storing_is_journaled_by_the_relay_with_its_first_answer(store: Store) {
     let (mock, client) = stand_in().await;
-    let builder = || {
-        Outbox::builder(client.clone())
-            .poll_interval(Duration::from_millis(50))
-            .max_attempts(1)
-            .journal(journal::DEFAULT_RETENTION)
-    };
+    let builder = || journaled(&client).max_attempts(1);
     let click = || mock.click("partner").found_in("cookie `affitor_click_id`");
     let outbox = store.open(builder().relay(false)).await;
     outbox
@@ -582,13 +571,7 @@ const FAIL_DELETES: (&str, &str) = (
 /// answer's journal entry: sent once, and explained as credited from its storing.
 async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Store) {
     let (mock, client) = stand_in().await;
-    let outbox = store
-        .open(
-            Outbox::builder(client.clone())
-                .poll_interval(Duration::from_millis(50))
-                .journal(journal::DEFAULT_RETENTION),
-        )
-        .await;
+    let outbox = store.open(journaled(&client)).await;
     store
         .execute(store.dialect(FAIL_DELETES.0, FAIL_DELETES.1))
         .await;
