@@ -352,7 +352,14 @@ fn key_values(text: &str) -> Result<Pairs, (Pairs, String)> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err((pairs, format!("`=` is missing after `{key}`")));
+            // After a secret, the word is the rest of its value: named by the key, not shown.
+            let after = match pairs.last() {
+                Some((secret, _)) if is_secret(secret) => {
+                    format!("the value of `{secret}` (quote a value that holds a space: '...')")
+                }
+                _ => format!("`{key}`"),
+            };
+            return Err((pairs, format!("`=` is missing after {after}")));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let quoted = chars.next_if_eq(&'\'').is_some();

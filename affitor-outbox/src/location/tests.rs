@@ -126,6 +126,8 @@ fn a_malformed_connection_string_is_refused_never_a_file() {
             "{location}"
         );
         assert_eq!(shown(location), expected, "{location}");
+        let error = Location::parse(location).map(drop).unwrap_err().to_string();
+        assert!(!error.contains("cret") && !error.contains("s3"), "{error}");
     }
     for path in ["./data/a=b.db", "/var/lib/app/outbox db=1", "outbox.db"] {
         assert_eq!(
