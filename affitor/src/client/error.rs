@@ -451,8 +451,8 @@ impl fmt::Display for Error {
             ),
             ErrorKind::InvalidKey => write!(
                 f,
-                "the {detail} of a {call} is not an identifier the API and a store can keep — \
-                 pass your own id for it (at most {} bytes, no NUL character)",
+                "the {call}'s {detail} — pass an identifier of at most {} bytes with no NUL \
+                 character (hash a longer one)",
                 super::request::MAX_KEY_LEN
             ),
             ErrorKind::InvalidCurrency => write!(

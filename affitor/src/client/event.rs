@@ -9,6 +9,7 @@ use super::endpoint::Endpoint;
 use super::error::{Error, ErrorKind};
 use super::lead::{LeadOutcome, LeadPayload, LeadRequest};
 use super::refund::{RefundOutcome, RefundPayload, RefundRequest};
+use super::request::check_key;
 use super::sale::{SaleOutcome, SalePayload, SaleRequest};
 use super::transport::Transport;
 
@@ -432,7 +433,17 @@ into_event!(LeadRequest, SaleRequest, RefundRequest, ClickRequest);
 impl sealed::Sealed for Event {}
 
 impl IntoEvent for Event {
+    /// An event read back (`Event::from_json`) or renamed (`or_transaction_id`) was checked
+    /// by no request: its keys are, as a request's are.
     fn into_event(self) -> Result<Event, Error> {
+        let endpoint = self.endpoint();
+        check_key(endpoint, "customer key", self.customer_key())?;
+        check_key(endpoint, "transaction id", self.transaction_id())?;
+        check_key(
+            endpoint,
+            "other transaction id",
+            self.other_transaction_id(),
+        )?;
         Ok(self)
     }
 }
@@ -508,6 +519,17 @@ mod tests {
                 "{json}"
             );
         }
+    }
+
+    /// An event read back is checked as a request is when it is handed on: a key no store
+    /// can index is refused.
+    #[test]
+    fn an_event_read_back_is_checked_when_handed_on() {
+        let lead = Event::from_json(Endpoint::Lead, r#"{"customer_key":"user\u0000_1"}"#);
+        let error = lead.unwrap().into_event().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidKey);
+        let sale = client().sale("in_1", 100).customer_key("user_1");
+        assert!(sale.into_event().unwrap().into_event().is_ok());
     }
 
     #[test]

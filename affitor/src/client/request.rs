@@ -71,18 +71,22 @@ pub(super) fn check_transaction_id(endpoint: Endpoint, transaction_id: &str) -> 
 /// index: no NUL character (Postgres's text refuses it) and at most [`MAX_KEY_LEN`] bytes.
 pub(super) fn check_key(endpoint: Endpoint, what: &str, key: Option<&str>) -> Result<(), Error> {
     match key {
-        Some(key) if key.len() > MAX_KEY_LEN || key.contains('\0') => {
-            let problem = if key.contains('\0') {
-                "holds a NUL character"
-            } else {
-                "is too long"
-            };
-            Err(Error::new(ErrorKind::InvalidKey)
-                .with_endpoint(endpoint)
-                .with_detail(format!("{what} ({} bytes) {problem}", key.len())))
+        Some(key) if key.contains('\0') => {
+            Err(invalid_key(endpoint, what, "holds a NUL character"))
         }
+        Some(key) if key.len() > MAX_KEY_LEN => Err(invalid_key(
+            endpoint,
+            what,
+            &format!("is {} bytes long", key.len()),
+        )),
         _ => Ok(()),
     }
+}
+
+fn invalid_key(endpoint: Endpoint, what: &str, problem: &str) -> Error {
+    Error::new(ErrorKind::InvalidKey)
+        .with_endpoint(endpoint)
+        .with_detail(format!("{what} {problem}"))
 }
 
 /// The error of a lead or a sale that names neither a customer key nor a click id.

@@ -662,7 +662,9 @@ mod tests {
                 panic!("refused")
             };
             assert_eq!(error.kind(), ErrorKind::InvalidKey);
-            assert!(!error.to_string().contains('\0'), "{error}");
+            let message = error.to_string();
+            assert!(!message.contains('\0'), "{message}");
+            assert!(message.starts_with("the sale's "), "{message}");
         }
         let longest = "k".repeat(MAX_KEY_LEN);
         assert!(
