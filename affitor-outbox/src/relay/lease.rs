@@ -16,14 +16,23 @@ use tokio::task::JoinHandle;
 
 use crate::shared::Inner;
 
-/// The ids of the rows being sent (see [`Sending`]): the rows whose leases the relay renews,
-/// with those handed over and not taken yet.
+/// The ids of the rows being sent (see [`Sending`]) or, delivered, waiting for their delete
+/// (see [`Deleting`]): the rows whose leases the relay renews, with those handed over and not
+/// taken yet.
 #[derive(Debug, Default)]
 pub(super) struct Held(Mutex<HashSet<i64>>);
 
 impl Held {
     fn lock(&self) -> MutexGuard<'_, HashSet<i64>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The delete of delivered rows `ids` ended: their leases are no longer renewed.
+    pub(super) fn deleted(&self, ids: &[i64]) {
+        let mut held = self.lock();
+        for id in ids {
+            held.remove(id);
+        }
     }
 }
 
@@ -49,46 +58,11 @@ impl Sending {
             delivered: false,
         }
     }
-}
 
-impl Sending {
-    /// The send delivered the row: no longer in flight, and held until [`Held::deleted`].
+    /// The send delivered the row: no longer in flight, and held until its [`Deleting`] ends.
     pub(super) fn delivered(mut self) -> i64 {
         self.delivered = true;
         self.id
-    }
-}
-
-impl Held {
-    /// The delete of delivered rows `ids` ended: their leases are no longer renewed.
-    pub(super) fn deleted(&self, ids: &[i64]) {
-        let mut held = self.lock();
-        for id in ids {
-            held.remove(id);
-        }
-    }
-}
-
-/// Delivered rows being deleted: held until dropped, however the delete ends (a task that
-/// panicked too: its rows then go again when their lease ends), unless they are taken back
-/// for the next delete.
-pub(super) struct Deleting {
-    held: Arc<Held>,
-    pub(super) ids: Vec<i64>,
-}
-
-impl Deleting {
-    pub(super) fn new(held: &Arc<Held>, ids: Vec<i64>) -> Self {
-        Self {
-            held: Arc::clone(held),
-            ids,
-        }
-    }
-}
-
-impl Drop for Deleting {
-    fn drop(&mut self) {
-        self.held.deleted(&self.ids);
     }
 }
 
@@ -101,6 +75,38 @@ impl Drop for Sending {
             .counters
             .in_flight
             .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Delivered rows being deleted: held until dropped, however the delete ends (a task that
+/// panicked too: its rows then go again when their lease ends), unless they are taken back
+/// for the next delete.
+pub(super) struct Deleting {
+    held: Arc<Held>,
+    ids: Vec<i64>,
+}
+
+impl Deleting {
+    pub(super) fn new(held: &Arc<Held>, ids: Vec<i64>) -> Self {
+        Self {
+            held: Arc::clone(held),
+            ids,
+        }
+    }
+
+    pub(super) fn ids(&self) -> &[i64] {
+        &self.ids
+    }
+
+    /// The rows, still held, for the next delete.
+    pub(super) fn keep(mut self) -> Vec<i64> {
+        std::mem::take(&mut self.ids)
+    }
+}
+
+impl Drop for Deleting {
+    fn drop(&mut self) {
+        self.held.deleted(&self.ids);
     }
 }
 

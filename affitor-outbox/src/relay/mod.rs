@@ -107,8 +107,8 @@ impl Relay {
             Ok(0) => tracing::info!("Affitor outbox relay stopped"),
             Ok(released) => tracing::warn!(
                 released,
-                "Affitor outbox relay stopped with rows still being sent: they go again at the \
-                 next start"
+                "Affitor outbox relay stopped with rows still being sent or deleted: they go \
+                 again at the next start"
             ),
             Err(error) => tracing::warn!(
                 error = %error,
@@ -127,7 +127,7 @@ struct Run {
     settler: Arc<Settler>,
     /// The sends in flight, each answering its row's id when it is to be deleted.
     sending: JoinSet<Option<i64>>,
-    /// The rows being sent, for their renewals.
+    /// The rows being sent or waiting for their delete, for their renewals.
     held: Arc<Held>,
     /// Rows delivered and not deleted yet, held (their leases renewed) until their delete ends.
     done: Vec<i64>,
@@ -282,14 +282,14 @@ impl Run {
             Activity::Sending
         };
         let inner = Arc::clone(&self.inner);
-        let mut deleting = Deleting::new(&self.held, std::mem::take(&mut self.done));
+        let deleting = Deleting::new(&self.held, std::mem::take(&mut self.done));
         let answers = self.settler.take_answers();
         self.deleting = Some(tokio::spawn(async move {
-            if let Err(answers) = delete(&inner, &deleting.ids, answers, activity).await {
+            if let Err(answers) = delete(&inner, deleting.ids(), answers, activity).await {
                 // Still held: tried again with the next delete, not sent again.
-                return (std::mem::take(&mut deleting.ids), answers);
+                return (deleting.keep(), answers);
             }
-            if !deleting.ids.is_empty() {
+            if !deleting.ids().is_empty() {
                 // The rows held behind those (a customer's next event, a refund's sale) may
                 // be due now: claimed at the next turn, not at the next poll.
                 inner.handed.rows_may_wait();
@@ -303,7 +303,13 @@ impl Run {
     /// The rows a delete that ended could not delete, and their journal's entries: with the
     /// next delete.
     fn try_again(&mut self, ended: Result<Undeleted, JoinError>) {
-        let (ids, answers) = ended.unwrap_or_default();
+        let (ids, answers) = ended.unwrap_or_else(|error| {
+            tracing::error!(
+                error = %error,
+                "Affitor outbox delete failed unexpectedly; its rows go again when their lease ends"
+            );
+            Undeleted::default()
+        });
         self.done.extend(ids);
         self.settler.put_back(answers);
     }
@@ -332,8 +338,11 @@ impl Run {
     /// a deadline that cuts the wait short leaves only the rows still being sent to go again at
     /// the next start.
     async fn finish(mut self, stopped: &watch::Receiver<bool>) {
-        if let Some(deleting) = self.deleting.take() {
+        // Awaited in place: a stop's deadline that drops this future aborts the delete too
+        // (`Drop`), whose rows the stop then releases, to go again.
+        if let Some(deleting) = &mut self.deleting {
             let ended = deleting.await;
+            self.deleting = None;
             self.try_again(ended);
         }
         let (inner, activity) = (&self.inner, Activity::Sending);
@@ -375,9 +384,9 @@ impl Run {
 /// Deletes the rows delivered, `done`, with the journal's entries of their `answers` in the
 /// delete's transaction (a row gone from the store has its answer in the journal); then what
 /// deleted rows held leaves the store's logs, as often as the relay's `activity` lets it.
-/// When the rows were not deleted, their journal's entries: the relay tries both again with
-/// its next delete (a relay that stops first leaves the rows to go again when their lease
-/// ends, and a sale's repeat is answered 409, which counts as done).
+/// When the store failed, the journal's entries: the relay tries the rows and the entries
+/// again with its next delete (a relay that stops first releases the rows, which go again,
+/// and a sale's repeat is answered 409, which counts as done).
 async fn delete(
     inner: &Inner,
     done: &[i64],
@@ -386,29 +395,26 @@ async fn delete(
 ) -> Result<(), Vec<Answer>> {
     let mut deleted = Ok(());
     if !done.is_empty() || !answers.is_empty() {
-        let journaled = !answers.is_empty();
         // The store takes the entries; a copy is kept for a delete that fails.
-        let kept = if done.is_empty() {
-            Vec::new()
-        } else {
-            answers.clone()
-        };
+        let kept = answers.clone();
         let mut completed = inner.store.complete(done, answers).await;
-        if journaled && let Err(error) = &completed {
+        if !kept.is_empty()
+            && !done.is_empty()
+            && let Err(error) = &completed
+        {
             // The journal never holds a delete back (a full file, say): the rows alone.
             tracing::debug!(error = %error, "Affitor outbox: journal entries were not written");
             completed = inner.store.complete(done, Vec::new()).await;
         }
-        if let Err(error) = completed
-            && !done.is_empty()
-        {
-            deleted = Err(kept);
+        if let Err(error) = completed {
             tracing::warn!(
                 rows = done.len(),
+                entries = kept.len(),
                 error = %error,
-                "Affitor outbox rows delivered, but the store could not delete them; the relay \
-                 tries again"
+                "Affitor outbox could not delete delivered rows or write their journal entries; \
+                 the relay tries again"
             );
+            deleted = Err(kept);
         }
     }
     inner.store.after_deletes(activity).await;

@@ -190,6 +190,9 @@ impl PostgresStore {
         .map(drop)
     }
 
+    /// Extends the leases `owner` holds on the rows of `ids`, but for a row another
+    /// transaction has locked (this relay's own delete waiting behind a lock, say): the rest
+    /// are never held up behind it.
     pub(crate) async fn renew(
         &self,
         owner: &str,
@@ -200,7 +203,9 @@ impl PostgresStore {
             self.query(
                 "UPDATE affitor_outbox
              SET lease_until = pg_catalog.now() + $2::float8 * interval '1 millisecond'
-             WHERE lease_owner = $1 AND dead_at IS NULL AND id = ANY($3)",
+             WHERE id IN (SELECT id FROM affitor_outbox
+                          WHERE lease_owner = $1 AND dead_at IS NULL AND id = ANY($3)
+                          FOR NO KEY UPDATE SKIP LOCKED)",
             )
             .bind(owner)
             .bind(millis(lease) as f64)
