@@ -87,9 +87,8 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     -- On the entry of a row's first answer, when the row was stored: one entry for both.
     stored_at BIGINT
 );
--- BRIN: entries are written about in the order of `at`, and only the purge reads a range of it;
--- a B-tree's upkeep on every entry slowed the relay's deletes (BENCHMARKS.md).
-CREATE INDEX IF NOT EXISTS affitor_outbox_journal_at ON affitor_outbox_journal USING brin (at);
+-- No index on `at`: the purge reads the oldest entries in the order they were written (`id`),
+-- and an index's upkeep on every entry slowed the relay's deletes (BENCHMARKS.md).
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event
     ON affitor_outbox_journal (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer

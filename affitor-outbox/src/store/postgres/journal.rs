@@ -141,14 +141,19 @@ impl PostgresStore {
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in
-    /// the outbox (a dead letter's story stays whole); how many.
+    /// the outbox (a dead letter's story stays whole); how many. Entries are written in about
+    /// the order of `at`, so the old ones come first: it reads, in the order of `id`, up to
+    /// the first newer one.
     pub(crate) async fn purge_journal(&self, older_than: Duration) -> sqlx::Result<u64> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, millis);
         self.execute(
             self.query(
-                "DELETE FROM affitor_outbox_journal WHERE at <= $1
+                "DELETE FROM affitor_outbox_journal
+                 WHERE id < coalesce((SELECT id FROM affitor_outbox_journal WHERE at > $1
+                                      ORDER BY id LIMIT 1), 9223372036854775807)
+                 AND at <= $1
                  AND (event_id IS NULL OR event_id NOT IN (SELECT id FROM affitor_outbox))",
             )
             .bind(now.saturating_sub(millis(older_than))),
