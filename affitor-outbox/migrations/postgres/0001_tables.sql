@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     stored_at BIGINT
 );
 -- No index on `at`: the purge reads the oldest entries in the order they were written (`id`),
--- and an index's upkeep on every entry slowed the relay's deletes (BENCHMARKS.md).
+-- up to the first newer one, rather than have an index kept up at every entry for it alone.
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_event
     ON affitor_outbox_journal (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer
