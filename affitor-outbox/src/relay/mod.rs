@@ -285,9 +285,10 @@ impl Run {
         let deleting = Deleting::new(&self.held, std::mem::take(&mut self.done));
         let answers = self.settler.take_answers();
         self.deleting = Some(tokio::spawn(async move {
-            if let Err(answers) = delete(&inner, deleting.ids(), answers, activity).await {
+            let (deleted, entries) = delete(&inner, deleting.ids(), answers, activity).await;
+            if !deleted {
                 // Still held: tried again with the next delete, not sent again.
-                return (deleting.keep(), answers);
+                return (deleting.keep(), entries);
             }
             if !deleting.ids().is_empty() {
                 // The rows held behind those (a customer's next event, a refund's sale) may
@@ -295,7 +296,7 @@ impl Run {
                 inner.handed.rows_may_wait();
                 inner.wake.notify_one();
             }
-            Undeleted::default()
+            (Vec::new(), entries)
         }));
         self.delete.done();
     }
@@ -384,16 +385,16 @@ impl Run {
 /// Deletes the rows delivered, `done`, with the journal's entries of their `answers` in the
 /// delete's transaction (a row gone from the store has its answer in the journal); then what
 /// deleted rows held leaves the store's logs, as often as the relay's `activity` lets it.
-/// When the store failed, the journal's entries: the relay tries the rows and the entries
-/// again with its next delete (a relay that stops first releases the rows, which go again,
-/// and a sale's repeat is answered 409, which counts as done).
+/// Whether the rows were deleted, and the entries not written: the relay tries both again
+/// with its next delete (a relay that stops first releases the rows, which go again, and a
+/// sale's repeat is answered 409, which counts as done).
 async fn delete(
     inner: &Inner,
     done: &[i64],
     answers: Vec<Answer>,
     activity: Activity,
-) -> Result<(), Vec<Answer>> {
-    let mut deleted = Ok(());
+) -> (bool, Vec<Answer>) {
+    let mut left = (true, Vec::new());
     if !done.is_empty() || !answers.is_empty() {
         // The store takes the entries; a copy is kept for a delete that fails.
         let kept = answers.clone();
@@ -402,9 +403,11 @@ async fn delete(
             && !done.is_empty()
             && let Err(error) = &completed
         {
-            // The journal never holds a delete back (a full file, say): the rows alone.
+            // The journal never holds a delete back (a full file, say): the rows alone, and
+            // their entries with the next delete.
             tracing::debug!(error = %error, "Affitor outbox: journal entries were not written");
             completed = inner.store.complete(done, Vec::new()).await;
+            left = (completed.is_ok(), kept.clone());
         }
         if let Err(error) = completed {
             tracing::warn!(
@@ -414,11 +417,11 @@ async fn delete(
                 "Affitor outbox could not delete delivered rows or write their journal entries; \
                  the relay tries again"
             );
-            deleted = Err(kept);
+            left = (false, kept);
         }
     }
     inner.store.after_deletes(activity).await;
-    deleted
+    left
 }
 
 impl Drop for Run {
@@ -442,7 +445,7 @@ fn delivered(sent: Result<Option<i64>, JoinError>) -> Option<i64> {
     })
 }
 
-/// The rows a delete could not delete, and their journal's entries.
+/// The rows a delete could not delete, and the journal's entries it could not write.
 type Undeleted = (Vec<i64>, Vec<Answer>);
 
 /// A duty done at most once per interval.

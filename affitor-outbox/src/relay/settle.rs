@@ -25,6 +25,10 @@ const REFUND_WAIT_MAX: Duration = Duration::from_secs(3600);
 /// send as many as they like.
 static CLICK_ID_REFUSED: Throttle = Throttle::new(60);
 
+/// The most journal entries of answers that wait for a delete to write them: a store that
+/// refuses them for long loses the rest, counted, rather than the relay's memory.
+const MAX_WAITING: usize = 4096;
+
 /// What becomes of a row once its answer is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Settled {
@@ -63,12 +67,30 @@ impl Settler {
         std::mem::take(&mut *answers)
     }
 
-    /// Answers whose rows' delete failed: written with the next delete.
+    /// Entries a delete did not write: written with the next, but for those past
+    /// [`MAX_WAITING`], which are counted lost (a journal the store cannot write for long).
     pub(super) fn put_back(&self, answers: Vec<Answer>) {
-        self.answers
+        let mut waiting = self
+            .answers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(answers);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = MAX_WAITING.saturating_sub(waiting.len());
+        let lost = answers.len().saturating_sub(room);
+        waiting.extend(answers.into_iter().take(room));
+        drop(waiting);
+        if lost > 0 {
+            let lost = u64::try_from(lost).unwrap_or(u64::MAX);
+            crate::metrics::journal_lost(lost);
+            self.inner
+                .counters
+                .journal_lost
+                .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                lost,
+                "Affitor outbox: journal entries of the relay's answers were not written (the \
+                 store refused them), and `affitor explain` will miss them"
+            );
+        }
     }
 
     /// Sends one row and settles it: its id when it is done with (the relay deletes those

@@ -551,30 +551,38 @@ async fn a_rows_storing_is_journaled_by_the_relay_with_its_first_answer(store: S
 }
 on_each_store!(a_rows_storing_is_journaled_by_the_relay_with_its_first_answer);
 
-/// Makes every delete of an outbox row fail while `fail_deletes` holds a row.
-const FAIL_DELETES: (&str, &str) = (
-    "CREATE TABLE fail_deletes (x INTEGER); INSERT INTO fail_deletes VALUES (1);
-     CREATE TRIGGER fail_deletes BEFORE DELETE ON affitor_outbox
-     WHEN EXISTS (SELECT 1 FROM fail_deletes) BEGIN SELECT RAISE(ABORT, 'deletes fail'); END;",
-    "CREATE TABLE fail_deletes (x INTEGER); INSERT INTO fail_deletes VALUES (1);
-     CREATE FUNCTION fail_deletes() RETURNS trigger LANGUAGE plpgsql
-     SET search_path FROM CURRENT AS $$
-     BEGIN
-         IF EXISTS (SELECT 1 FROM fail_deletes) THEN RAISE EXCEPTION 'deletes fail'; END IF;
-         RETURN OLD;
-     END $$;
-     CREATE TRIGGER fail_deletes BEFORE DELETE ON affitor_outbox
-     FOR EACH ROW EXECUTE FUNCTION fail_deletes();",
-);
+/// Makes every `op` (`DELETE`, `INSERT`) on `table` fail while `refusals` holds a row, in the
+/// SQL of SQLite and of Postgres.
+fn refuse(op: &str, table: &str) -> (String, String) {
+    let new = if op == "INSERT" { "NEW" } else { "OLD" };
+    (
+        format!(
+            "CREATE TABLE refusals (x INTEGER); INSERT INTO refusals VALUES (1);
+             CREATE TRIGGER refuse BEFORE {op} ON {table}
+             WHEN EXISTS (SELECT 1 FROM refusals) BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+        ),
+        format!(
+            "CREATE TABLE refusals (x INTEGER); INSERT INTO refusals VALUES (1);
+             CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+             SET search_path FROM CURRENT AS $$
+             BEGIN
+                 IF EXISTS (SELECT 1 FROM refusals) THEN RAISE EXCEPTION 'refused'; END IF;
+                 RETURN {new};
+             END $$;
+             CREATE TRIGGER refuse BEFORE {op} ON {table}
+             FOR EACH ROW EXECUTE FUNCTION refuse();"
+        ),
+    )
+}
 
-/// A delivered sale whose delete the store refuses is deleted by a later delete, with its
-/// answer's journal entry: sent once, and explained as credited from its storing.
-async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Store) {
+/// A delivered sale whose delete the store refuses (or only its journal entry, the row deleted
+/// alone) is settled by a later delete, with its entry: sent once, and explained as stored then
+/// recorded.
+async fn refused_then_written(store: &Store, op: &str, table: &str) {
     let (mock, client) = stand_in().await;
     let outbox = store.open(journaled(&client)).await;
-    store
-        .execute(store.dialect(FAIL_DELETES.0, FAIL_DELETES.1))
-        .await;
+    let (sqlite, postgres) = refuse(op, table);
+    store.execute(store.dialect(&sqlite, &postgres)).await;
     outbox
         .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
         .await;
@@ -582,15 +590,16 @@ async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Sto
         outbox.stats().delivered == 1
     })
     .await;
-    // A few deletes fail meanwhile.
+    // A few deletes are refused meanwhile.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        store.integers("SELECT count(*) FROM affitor_outbox").await,
-        [Some(1)]
+    assert!(
+        !explain(&outbox, "in_1").await.verdict.is_credited(),
+        "no answer in the journal while it is refused"
     );
-    store.execute("DELETE FROM fail_deletes").await;
-    wait_until("the sale deleted", A_WHILE, async || {
+    store.execute("DELETE FROM refusals").await;
+    wait_until("the sale deleted and explained", A_WHILE, async || {
         outbox.waiting().await.expect("the store answers") == 0
+            && explain(&outbox, "in_1").await.verdict.is_credited()
     })
     .await;
     assert_eq!(mock.sales().len(), 1, "sent once");
@@ -603,9 +612,19 @@ async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Sto
         ),
         "{steps:?}"
     );
+    assert_eq!(outbox.stats().journal_lost, 0);
     outbox.shutdown(Duration::from_secs(1)).await;
 }
+
+async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Store) {
+    refused_then_written(&store, "DELETE", "affitor_outbox").await;
+}
 on_each_store!(a_delete_the_store_refused_goes_again_with_its_journal_entry);
+
+async fn a_journal_entry_the_store_refused_is_written_after_its_rows_delete(store: Store) {
+    refused_then_written(&store, "INSERT", "affitor_outbox_journal").await;
+}
+on_each_store!(a_journal_entry_the_store_refused_is_written_after_its_rows_delete);
 
 /// What the journal tells of transaction `id`.
 async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
