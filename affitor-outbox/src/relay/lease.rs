@@ -27,6 +27,11 @@ impl Held {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the row `id` is being sent or waits for its delete.
+    pub(super) fn holds(&self, id: i64) -> bool {
+        self.lock().contains(&id)
+    }
+
     /// The delete of delivered rows `ids` ended: their leases are no longer renewed.
     pub(super) fn deleted(&self, ids: &[i64]) {
         let mut held = self.lock();

@@ -225,7 +225,13 @@ impl Run {
                 if rows.len() >= room {
                     self.inner.handed.rows_may_wait();
                 }
-                rows.into_iter().for_each(|row| self.send(row));
+                for row in rows {
+                    // A row this relay holds, its lease run out while the store did not answer
+                    // (a silent server): its send or its delete is under way already.
+                    if !self.held.holds(row.id) {
+                        self.send(row);
+                    }
+                }
             }
             Err(error) => {
                 self.inner.handed.rows_may_wait();
