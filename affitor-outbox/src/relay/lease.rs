@@ -103,9 +103,9 @@ impl Deleting {
         &self.ids
     }
 
-    /// The rows, still held, for the next delete.
-    pub(super) fn keep(mut self) -> Vec<i64> {
-        std::mem::take(&mut self.ids)
+    /// The rows stay held, for the next delete.
+    pub(super) fn keep(mut self) {
+        self.ids.clear();
     }
 }
 

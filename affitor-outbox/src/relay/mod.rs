@@ -10,9 +10,11 @@
 //!
 //! - `sends.rs`: the send thread.
 //! - `settle.rs`: what an answer does to a row.
+//! - `delete.rs`: the deletes of the rows delivered, and their tries while the store refuses.
 //! - `lease.rs`: the rows held, and their leases renewed while they are sent.
 //! - `purge.rs`: the dead letters' retention.
 
+mod delete;
 mod lease;
 mod purge;
 mod sends;
@@ -26,10 +28,10 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use self::delete::{Refusals, Refused, delete};
 use self::lease::{Deleting, Held, Renewing, Sending};
 use self::sends::{Ended, Sends};
 use self::settle::Settler;
-use crate::journal::Answer;
 use crate::metrics;
 use crate::shared::{Inner, claim_batch};
 use crate::store::{Activity, Claimed};
@@ -131,9 +133,10 @@ struct Run {
     held: Arc<Held>,
     /// Rows delivered and not deleted yet, held (their leases renewed) until their delete ends.
     done: Vec<i64>,
-    /// The delete under way, if any: it answers the rows it could not delete and their
-    /// journal's entries, to try again.
-    deleting: Option<JoinHandle<Undeleted>>,
+    /// The delete under way, if any: it answers what the store refused of it, to try again.
+    deleting: Option<JoinHandle<Result<(), Refused>>>,
+    /// The deletes the store refused since it last took one.
+    refusals: Refusals,
     /// A claim from every row the relay may take, not only from those never tried (a retry
     /// due, a lease run out, another process's rows): once a poll interval, however often it
     /// claims meanwhile.
@@ -154,6 +157,7 @@ impl Run {
             held: Arc::default(),
             done: Vec::new(),
             deleting: None,
+            refusals: Refusals::default(),
             look: Pace::due_now(inner.config.poll_interval),
             delete: Pace::due_in(DELETE_EVERY),
             purge: Pace::due_now(purge::purge_every(&inner.config)),
@@ -279,7 +283,9 @@ impl Run {
             None => {}
         }
         let idle = self.sending.is_empty();
-        if self.done.len() < DELETE_AT && !self.delete.is_due() && !idle {
+        // While the store refuses deletes, each waits its turn however many rows are done.
+        let at_once = !self.refusals.any() && (idle || self.done.len() >= DELETE_AT);
+        if !at_once && !self.delete.waited(self.refusals.wait(DELETE_EVERY)) {
             return;
         }
         let activity = if idle {
@@ -291,34 +297,38 @@ impl Run {
         let deleting = Deleting::new(&self.held, std::mem::take(&mut self.done));
         let answers = self.settler.take_answers();
         self.deleting = Some(tokio::spawn(async move {
-            let (deleted, entries) = delete(&inner, deleting.ids(), answers, activity).await;
-            if !deleted {
+            let deleted = delete(&inner, deleting.ids(), answers, activity).await;
+            match &deleted {
                 // Still held: tried again with the next delete, not sent again.
-                return (deleting.keep(), entries);
+                Err(refused) if !refused.rows.is_empty() => deleting.keep(),
+                _ if !deleting.ids().is_empty() => {
+                    // The rows held behind those (a customer's next event, a refund's sale)
+                    // may be due now: claimed at the next turn, not at the next poll.
+                    inner.handed.rows_may_wait();
+                    inner.wake.notify_one();
+                }
+                _ => {}
             }
-            if !deleting.ids().is_empty() {
-                // The rows held behind those (a customer's next event, a refund's sale) may
-                // be due now: claimed at the next turn, not at the next poll.
-                inner.handed.rows_may_wait();
-                inner.wake.notify_one();
-            }
-            (Vec::new(), entries)
+            deleted
         }));
         self.delete.done();
     }
 
-    /// The rows a delete that ended could not delete, and their journal's entries: with the
-    /// next delete.
-    fn try_again(&mut self, ended: Result<Undeleted, JoinError>) {
-        let (ids, answers) = ended.unwrap_or_else(|error| {
-            tracing::error!(
+    /// What the store refused of a delete that ended, its rows and their journal's entries:
+    /// with the next delete.
+    fn try_again(&mut self, ended: Result<Result<(), Refused>, JoinError>) {
+        match ended {
+            Ok(Ok(())) => self.refusals.taken(),
+            Ok(Err(refused)) => {
+                self.refusals.refused(&refused);
+                self.done.extend(refused.rows);
+                self.settler.put_back(refused.entries);
+            }
+            Err(error) => tracing::error!(
                 error = %error,
                 "Affitor outbox delete failed unexpectedly; its rows go again when their lease ends"
-            );
-            Undeleted::default()
-        });
-        self.done.extend(ids);
-        self.settler.put_back(answers);
+            ),
+        }
     }
 
     async fn purge_if_due(&mut self) {
@@ -352,15 +362,20 @@ impl Run {
             self.deleting = None;
             self.try_again(ended);
         }
-        let (inner, activity) = (&self.inner, Activity::Sending);
-        let _ = delete(inner, &self.done, self.settler.take_answers(), activity).await;
+        let (inner, activity) = (Arc::clone(&self.inner), Activity::Sending);
+        let inner = inner.as_ref();
+        let deleted = delete(inner, &self.done, self.settler.take_answers(), activity).await;
         self.held.deleted(&self.done);
+        self.stopping(deleted);
         while let Some(sent) = self.sending.join_next().await {
             if let Some(row) = delivered(sent) {
-                let _ = delete(inner, &[row], self.settler.take_answers(), activity).await;
+                let deleted = delete(inner, &[row], self.settler.take_answers(), activity).await;
                 self.held.deleted(&[row]);
+                self.stopping(deleted);
             }
         }
+        // Entries refused by the last delete have no next one.
+        self.settler.lost(self.settler.take_answers().len());
         // What the delivered rows held leaves the store's logs before the relay ends.
         self.inner.store.after_deletes(Activity::Stopped).await;
         if stopped.has_changed().is_err() {
@@ -377,6 +392,15 @@ impl Run {
         }
     }
 
+    /// What the store refused of a delete while the relay stops: its rows go again once
+    /// released, its entries with the next delete, if any.
+    fn stopping(&mut self, deleted: Result<(), Refused>) {
+        if let Err(refused) = deleted {
+            self.refusals.refused(&refused);
+            self.settler.put_back(refused.entries);
+        }
+    }
+
     /// How many rows the relay sends at once.
     fn limit(&self) -> usize {
         self.inner.config.max_in_flight
@@ -386,48 +410,6 @@ impl Run {
     fn room(&self) -> usize {
         self.limit().saturating_sub(self.sending.len())
     }
-}
-
-/// Deletes the rows delivered, `done`, with the journal's entries of their `answers` in the
-/// delete's transaction (a row gone from the store has its answer in the journal); then what
-/// deleted rows held leaves the store's logs, as often as the relay's `activity` lets it.
-/// Whether the rows were deleted, and the entries not written: the relay tries both again
-/// with its next delete (a relay that stops first releases the rows, which go again, and a
-/// sale's repeat is answered 409, which counts as done).
-async fn delete(
-    inner: &Inner,
-    done: &[i64],
-    answers: Vec<Answer>,
-    activity: Activity,
-) -> (bool, Vec<Answer>) {
-    let mut left = (true, Vec::new());
-    if !done.is_empty() || !answers.is_empty() {
-        // The store takes the entries; a copy is kept for a delete that fails.
-        let kept = answers.clone();
-        let mut completed = inner.store.complete(done, answers).await;
-        if !kept.is_empty()
-            && !done.is_empty()
-            && let Err(error) = &completed
-        {
-            // The journal never holds a delete back (a full file, say): the rows alone, and
-            // their entries with the next delete.
-            tracing::debug!(error = %error, "Affitor outbox: journal entries were not written");
-            completed = inner.store.complete(done, Vec::new()).await;
-            left = (completed.is_ok(), kept.clone());
-        }
-        if let Err(error) = completed {
-            tracing::warn!(
-                rows = done.len(),
-                entries = kept.len(),
-                error = %error,
-                "Affitor outbox could not delete delivered rows or write their journal entries; \
-                 the relay tries again"
-            );
-            left = (false, kept);
-        }
-    }
-    inner.store.after_deletes(activity).await;
-    left
 }
 
 impl Drop for Run {
@@ -451,9 +433,6 @@ fn delivered(sent: Result<Option<i64>, JoinError>) -> Option<i64> {
     })
 }
 
-/// The rows a delete could not delete, and the journal's entries it could not write.
-type Undeleted = (Vec<i64>, Vec<Answer>);
-
 /// A duty done at most once per interval.
 #[derive(Debug)]
 struct Pace {
@@ -476,7 +455,12 @@ impl Pace {
     }
 
     fn is_due(&self) -> bool {
-        self.last.is_none_or(|at| at.elapsed() >= self.every)
+        self.waited(self.every)
+    }
+
+    /// Whether `wait` has passed since the duty was last done.
+    fn waited(&self, wait: Duration) -> bool {
+        self.last.is_none_or(|at| at.elapsed() >= wait)
     }
 
     /// The duty is done now.

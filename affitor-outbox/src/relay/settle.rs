@@ -78,6 +78,12 @@ impl Settler {
         let lost = answers.len().saturating_sub(room);
         waiting.extend(answers.into_iter().take(room));
         drop(waiting);
+        self.lost(lost);
+    }
+
+    /// Entries that will never be written (the store refused them and the relay stopped, or
+    /// past [`MAX_WAITING`]): counted, and said.
+    pub(super) fn lost(&self, lost: usize) {
         if lost > 0 {
             let lost = u64::try_from(lost).unwrap_or(u64::MAX);
             crate::metrics::journal_lost(lost);

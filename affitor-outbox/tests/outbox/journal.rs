@@ -1,8 +1,8 @@
 //! The attribution journal through the public API, on a SQLite file and on Postgres: what
 //! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
 //! letter, a partner link captured and the events sent inline, a probe of a refused partner
-//! code (not journaled), the limit of the entries waiting, the retention, and an outbox without
-//! a journal.
+//! code (not journaled), the limit of the entries waiting, the retention, deletes and entries
+//! the store refuses, and an outbox without a journal.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -625,6 +625,66 @@ async fn a_journal_entry_the_store_refused_is_written_after_its_rows_delete(stor
     refused_then_written(&store, "INSERT", "affitor_outbox_journal").await;
 }
 on_each_store!(a_journal_entry_the_store_refused_is_written_after_its_rows_delete);
+
+/// A store that refuses the relay's deletes for two seconds: the delivered sale stays held and
+/// is sent once, its delete tried again less and less often (each turn of an idle relay, every
+/// 50 ms here, tried it before: some 60 tries) and said once at `warn`, then the store's
+/// return at `info`.
+async fn a_delete_the_store_keeps_refusing_is_tried_less_and_less_often(store: Store) {
+    let (logs, _guard) = test_support::Logs::capture("affitor_outbox=debug");
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let (sqlite, postgres) = refuse("DELETE", "affitor_outbox");
+    store.execute(store.dialect(&sqlite, &postgres)).await;
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    store.execute("DELETE FROM refusals").await;
+    wait_until("the sale deleted and explained", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+            && explain(&outbox, "in_1").await.verdict.is_credited()
+    })
+    .await;
+    assert_eq!(mock.sales().len(), 1, "sent once");
+    let text = logs.text();
+    let warned = text
+        .lines()
+        .filter(|line| line.contains(" WARN ") && line.contains("could not delete delivered rows"))
+        .count();
+    let tries = warned + text.matches("the store refused a delete again").count();
+    assert_eq!(warned, 1, "{text}");
+    assert!((2..=10).contains(&tries), "{tries} tries:\n{text}");
+    assert!(text.contains("takes the relay's deletes again"), "{text}");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Run alone, for the logs' capture to see the relay's.
+mod a_delete_the_store_keeps_refusing_is_tried_less_and_less_often {
+    use crate::support::Store;
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite() {
+        if test_support::alone!() {
+            let store = Store::sqlite(module_path!());
+            super::a_delete_the_store_keeps_refusing_is_tried_less_and_less_often(store).await;
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres() {
+        if test_support::alone!() {
+            let store = Store::postgres(module_path!()).await;
+            super::a_delete_the_store_keeps_refusing_is_tried_less_and_less_often(store).await;
+        }
+    }
+}
 
 /// What the journal tells of transaction `id`.
 async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
