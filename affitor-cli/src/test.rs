@@ -3,8 +3,9 @@
 //!
 //! A refund is never a test (the API has none): `test refund` refunds only a sale `test sale`
 //! made (a transaction id `affitor_cli_test_...`, which no provider writes) unless `--live`;
-//! `test sale` takes no transaction id that looks like a provider's payment, whose real sale
-//! would then be answered 409 and earn no commission.
+//! `test sale` takes no transaction id of any other shape: Affitor's transaction ids are unique
+//! across every program, test sales included, so the real sale of that id (a provider's
+//! payment, an order of the app's own) would be answered 409 and earn no commission.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -67,8 +68,8 @@ pub(crate) struct EventArgs {
 pub(crate) struct SaleArgs {
     #[command(flatten)]
     event: EventArgs,
-    /// The sale's transaction id (default: a new one each time); never one that looks like a
-    /// provider's payment.
+    /// The sale's transaction id (default: a new one each time): one beginning with
+    /// `affitor_cli_test_`, which no real sale has.
     #[arg(long)]
     transaction_id: Option<String>,
     /// The amount, in cents.
@@ -486,14 +487,18 @@ async fn send_test_sale(
 
 async fn sale(out: Output, client: &Client, args: SaleArgs) -> ExitCode {
     if let Some(id) = &args.transaction_id
-        && let Some(what) = providers_payment(id)
+        && !id.starts_with(TEST_PREFIX)
     {
+        let real = providers_payment(id).map_or_else(
+            || "a real sale's".to_owned(),
+            |what| format!("it looks like {what}: that sale's"),
+        );
         let problem = format!(
-            "`{id}` looks like {what}: a test sale would take that transaction id, and the real \
-             sale's webhook would then be answered 409, with no commission"
+            "`{id}` is not a test transaction id; {real} transaction id would be taken by this \
+             test sale, and the real sale then answered 409, with no commission"
         );
         let fix = format!(
-            "leave --transaction-id out for a new one, or choose one of your own ({TEST_PREFIX}...)"
+            "leave --transaction-id out for a new one, or begin yours with `{TEST_PREFIX}`"
         );
         return refused(out, "test sale", &problem, &fix);
     }

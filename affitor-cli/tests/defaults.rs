@@ -221,8 +221,8 @@ async fn an_answer_with_escape_sequences_is_printed_inert() {
 }
 
 /// A refund is never a test: `test refund` refunds only a sale `test sale` made, unless
-/// `--live`; `test sale` takes no transaction id shaped as a provider's payment, whose real
-/// sale would then be answered 409, with no commission.
+/// `--live`; `test sale` takes no transaction id but a test one (`affitor_cli_test_...`): a
+/// provider's payment or the app's own order would then be answered 409, with no commission.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_refund_and_test_sale_leave_real_payments_alone() {
     let mock = MockServer::start().await.unwrap();
@@ -250,16 +250,46 @@ async fn test_refund_and_test_sale_leave_real_payments_alone() {
             .contains("a Stripe payment intent"),
         "{refused}"
     );
+    let own_order = affitor(
+        &["test", "sale", "--transaction-id", "order-1001", "--json"],
+        &pairs(&env),
+    )
+    .await;
+    assert_eq!(own_order.status.code(), Some(1), "{own_order:?}");
+    let refused = document(&own_order);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a test transaction id"),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("begin yours with `affitor_cli_test_`"),
+        "{refused}"
+    );
     assert!(
         mock.requests().is_empty(),
         "nothing sent: {:?}",
         mock.requests()
     );
 
-    // A test sale's own id refunds without --live; any other with it.
+    // A test sale's id, made or chosen, refunds without --live; any other with it.
     let sale = document(&affitor(&["test", "sale", "--json"], &pairs(&env)).await);
     let own = sale["transaction_id"].as_str().unwrap();
     let refund = affitor(&["test", "refund", "--transaction-id", own], &pairs(&env)).await;
+    assert!(refund.status.success(), "{refund:?}");
+    let chosen = "affitor_cli_test_checkout_1";
+    let sale = affitor(&["test", "sale", "--transaction-id", chosen], &pairs(&env)).await;
+    assert!(sale.status.success(), "{sale:?}");
+    let refund = affitor(
+        &["test", "refund", "--transaction-id", chosen],
+        &pairs(&env),
+    )
+    .await;
     assert!(refund.status.success(), "{refund:?}");
     let live = affitor(
         &[
@@ -280,6 +310,6 @@ async fn test_refund_and_test_sale_leave_real_payments_alone() {
         .map(|request| request.body["transaction_id"].as_str().unwrap().to_owned())
         .collect();
     refunded.dedup(); // a refund of a sale the API does not know is tried a few times
-    assert_eq!(refunded, [own, "order-1001"]);
+    assert_eq!(refunded, [own, chosen, "order-1001"]);
     mock.shutdown().await;
 }
