@@ -165,6 +165,7 @@ impl Postgres {
             params.iter().map(|(key, _)| key.as_str()),
             sqlx_reads,
         )?;
+        check_hostaddr(&shown, url_host(host), &params)?;
         Ok(Self {
             url: Some(format!("{scheme}://{authority}{path}{query}")),
             params,
@@ -186,6 +187,7 @@ impl Postgres {
         }
         let known = |key: &str| KEY_VALUE_KEYS.contains(&key.to_ascii_lowercase().as_str());
         check_unknown(&shown, pairs.iter().map(|(key, _)| key.as_str()), known)?;
+        check_hostaddr(&shown, None, &pairs)?;
         Ok(Self {
             url: None,
             params: pairs,
@@ -307,6 +309,43 @@ fn check_unknown<'a>(
         );
     }
     Ok(())
+}
+
+/// Refuses `hostaddr` beside a different host (`host`, or the URL's `url_host`): libpq
+/// connects to the address and verifies the server's certificate as the host, where sqlx 0.9
+/// has one host for both (the last given), so it would verify the certificate as the address,
+/// or connect to the name and drop the address.
+fn check_hostaddr(shown: &str, url_host: Option<&str>, params: &Pairs) -> Result<(), OutboxError> {
+    let last = |name: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    };
+    let host = last("host").or(url_host).filter(|host| !host.is_empty());
+    match (last("hostaddr"), host) {
+        (Some(address), Some(host)) if address != host => Err(invalid(
+            shown.to_owned(),
+            format!(
+                "`hostaddr` beside `host` cannot be run as libpq runs it (connect to \
+                 `{address}`, verify the server's certificate as `{host}`): its Postgres driver \
+                 (sqlx 0.9) has one host for both — give `host` alone, the name the \
+                 certificate names, and let DNS or /etc/hosts give its address"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The host of a URL's authority (after any user info), without its port or an IPv6
+/// address's brackets; `None` when empty.
+fn url_host(authority_host: &str) -> Option<&str> {
+    let host = match authority_host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority_host.split(':').next().unwrap_or_default(),
+    };
+    (!host.is_empty()).then_some(host)
 }
 
 fn invalid(location: String, reason: impl Into<String>) -> OutboxError {

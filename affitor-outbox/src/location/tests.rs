@@ -220,3 +220,36 @@ fn a_key_is_decoded_before_it_is_judged() {
     assert!(!is_secret("passfile"));
     assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
 }
+
+/// libpq connects to `hostaddr` and verifies the certificate as `host`; sqlx has one host for
+/// both, so the two together are refused unless they are the same, and `hostaddr` alone is
+/// the host, as libpq reads it.
+#[test]
+fn hostaddr_beside_another_host_is_refused() {
+    for location in [
+        "host=db.example.com hostaddr=10.0.0.5 sslmode=verify-full dbname=shop",
+        "hostaddr=10.0.0.5 host=db.example.com dbname=shop",
+        "postgres://app@db.example.com:5432/shop?hostaddr=10.0.0.5&sslmode=verify-full",
+        "postgres://app@[::1]/shop?hostaddr=10.0.0.5",
+        "postgres:///shop?host=db.example.com&hostaddr=10.0.0.5",
+    ] {
+        match Location::parse(location) {
+            Err(OutboxError::InvalidLocation { reason, .. }) => {
+                assert!(reason.contains("`hostaddr` beside `host`"), "{reason}");
+                assert!(reason.contains("give `host` alone"), "{reason}");
+            }
+            other => panic!("{location}: {other:?}"),
+        }
+    }
+    for location in [
+        "hostaddr=10.0.0.5 dbname=shop",
+        "host=10.0.0.5 hostaddr=10.0.0.5",
+        "postgres:///shop?hostaddr=10.0.0.5",
+        "postgres://app@[::1]:5432/shop?hostaddr=::1",
+    ] {
+        assert!(
+            matches!(Location::parse(location), Ok(Location::Postgres(_))),
+            "{location}"
+        );
+    }
+}
