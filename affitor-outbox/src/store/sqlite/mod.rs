@@ -33,6 +33,7 @@ mod writer;
 pub(super) mod tests;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,6 +65,9 @@ pub(crate) struct SqliteStore {
     writer: Mutex<Option<SqliteWriter>>,
     /// The connection for reads, used on tokio's blocking threads ([`SqliteStore::on_reader`]).
     reader: Arc<Mutex<rusqlite::Connection>>,
+    /// Whether a probe's work is still running on the reader's connection, its caller gone
+    /// perhaps (the probe's deadline is shorter than the busy timeout).
+    probing: Arc<AtomicBool>,
     /// Whether deleted rows may still be in the WAL, and the way to empty it.
     logs: purge::Logs,
 }
@@ -109,6 +113,7 @@ impl SqliteStore {
             jobs,
             writer: Mutex::new(Some(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            probing: Arc::default(),
             logs,
         })
     }
@@ -124,9 +129,17 @@ impl SqliteStore {
     /// Checks that the outbox can write here: the WAL emptied into the file, then a row
     /// written and rolled back (on the reader's connection: the writer's thread has not
     /// started yet, or the outbox is degraded). After a full disk, the WAL filled it: it is
-    /// emptied before any write is let through again, or it would fill it again.
+    /// emptied before any write is let through again, or it would fill it again. One at a
+    /// time: while the last probe's work runs (a lock another process holds, waited for up to
+    /// the busy timeout), a probe answers at once that the store did not answer in time, rather
+    /// than queue a blocking thread behind it each time.
     pub(crate) async fn probe(&self) -> Result<(), StoreError> {
-        self.on_reader(|connection| {
+        if self.probing.swap(true, Ordering::AcqRel) {
+            return Err(StoreError::TimedOut);
+        }
+        let probing = Probing(Arc::clone(&self.probing));
+        self.on_reader(move |connection| {
+            let _probing = probing;
             purge::empty_wal(connection)?;
             let transaction = connection.unchecked_transaction()?;
             transaction.execute(PROBE, [])?;
@@ -224,6 +237,15 @@ impl SqliteStore {
             read(&reader.lock().unwrap_or_else(PoisonError::into_inner))
         });
         Ok(read.await.map_err(|_| StoreError::Stopped)??)
+    }
+}
+
+/// A probe's work under way: ends with it, however it ends.
+struct Probing(Arc<AtomicBool>);
+
+impl Drop for Probing {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

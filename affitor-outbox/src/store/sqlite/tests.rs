@@ -173,3 +173,32 @@ async fn a_rows_facts_are_written_in_its_batchs_transaction() {
     assert_eq!(kept, ["stripe:delivery:evt_1"]);
     let _ = std::fs::remove_dir_all(folder);
 }
+
+/// A probe whose work waits for a lock another connection holds (up to the busy timeout, past
+/// the probe's own deadline) is the only one: the next answers at once, rather than queue a
+/// blocking thread behind it, and a probe answers again once the lock is let go.
+#[tokio::test]
+async fn one_probe_at_a_time_waits_for_a_locked_file() {
+    let (folder, store, _writer) = new_store("probe").await;
+    let other = rusqlite::Connection::open(folder.join("outbox.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let deadline = Duration::from_millis(200);
+    let first = tokio::time::timeout(deadline, store.probe()).await;
+    assert!(first.is_err(), "waits for the lock: {first:?}");
+    let second = tokio::time::timeout(deadline, store.probe()).await;
+    assert!(
+        matches!(second, Ok(Err(StoreError::TimedOut))),
+        "answers at once: {second:?}"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    let mut answered = store.probe().await;
+    for _ in 0..100 {
+        if answered.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        answered = store.probe().await;
+    }
+    assert!(answered.is_ok(), "{answered:?}");
+    let _ = std::fs::remove_dir_all(folder);
+}
