@@ -253,8 +253,9 @@ async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
 /// tens of MB after a load's requests stopped.
 #[tokio::test]
 async fn the_wal_stays_small_while_the_relay_deletes_rows_one_at_a_time() {
-    // Deleted one at a time with no copy between, they make 13 MB of WAL.
-    const ROWS: usize = 2000;
+    // Deleted one at a time with no copy between, they make 24 MB of WAL: enough rows that a
+    // copy held back by a busy disk stays well below that.
+    const ROWS: usize = 4000;
     let (mock, client) = stand_in().await;
     let path = sqlite_path("wal-deletes");
     let outbox = Outbox::builder(client.clone())
@@ -284,9 +285,10 @@ async fn the_wal_stays_small_while_the_relay_deletes_rows_one_at_a_time() {
     })
     .await;
     assert_eq!(mock.leads().len(), ROWS);
-    // Twice the size that asks for a copy: the deletes come at the pace of the sends, slower
-    // than the copy.
-    assert!(largest < 8 << 20, "the WAL grew to {largest} bytes");
+    // Four times the size that asks for a copy, as in the test above: the copy keeps pace with
+    // the deletes (4.3 MB alone), but a disk busy with other work holds its `fsync` back (9 MB
+    // was seen under CI's load).
+    assert!(largest < 16 << 20, "the WAL grew to {largest} bytes");
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 
