@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use affitor::client::Endpoint;
-use affitor_mock::Fault;
+use affitor_mock::{Fault, MockServer};
 use affitor_outbox::journal::{self, NotCredited, Step, Subject, Verdict};
 use affitor_outbox::{Outbox, OutboxBuilder};
 use affitor_tower::{AffitorLayer, capture::CaptureClicks};
@@ -579,30 +579,14 @@ fn refuse(op: &str, table: &str) -> (String, String) {
 /// alone) is settled by a later delete, with its entry: sent once, and explained as stored then
 /// recorded.
 async fn refused_then_written(store: &Store, op: &str, table: &str) {
-    let (mock, client) = stand_in().await;
-    let outbox = store.open(journaled(&client)).await;
-    let (sqlite, postgres) = refuse(op, table);
-    store.execute(store.dialect(&sqlite, &postgres)).await;
-    outbox
-        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
-        .await;
-    wait_until("the sale delivered", A_WHILE, async || {
-        outbox.stats().delivered == 1
-    })
-    .await;
+    let (mock, outbox) = delivered_while_refused(store, op, table).await;
     // A few deletes are refused meanwhile.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !explain(&outbox, "in_1").await.verdict.is_credited(),
         "no answer in the journal while it is refused"
     );
-    store.execute("DELETE FROM refusals").await;
-    wait_until("the sale deleted and explained", A_WHILE, async || {
-        outbox.waiting().await.expect("the store answers") == 0
-            && explain(&outbox, "in_1").await.verdict.is_credited()
-    })
-    .await;
-    assert_eq!(mock.sales().len(), 1, "sent once");
+    refusals_end(store, &mock, &outbox).await;
     let credited = explain(&outbox, "in_1").await;
     let steps: Vec<&Step> = credited.entries.iter().map(|entry| &entry.step).collect();
     assert!(
@@ -614,6 +598,34 @@ async fn refused_then_written(store: &Store, op: &str, table: &str) {
     );
     assert_eq!(outbox.stats().journal_lost, 0);
     outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A sale delivered by an outbox with the journal on, whose store refuses `op` on `table`.
+async fn delivered_while_refused(store: &Store, op: &str, table: &str) -> (MockServer, Outbox) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let (sqlite, postgres) = refuse(op, table);
+    store.execute(store.dialect(&sqlite, &postgres)).await;
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 1
+    })
+    .await;
+    (mock, outbox)
+}
+
+/// The store takes everything again: the sale is deleted and explained as credited, and was
+/// sent once.
+async fn refusals_end(store: &Store, mock: &MockServer, outbox: &Outbox) {
+    store.execute("DELETE FROM refusals").await;
+    wait_until("the sale deleted and explained", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+            && explain(outbox, "in_1").await.verdict.is_credited()
+    })
+    .await;
+    assert_eq!(mock.sales().len(), 1, "sent once");
 }
 
 async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Store) {
@@ -632,25 +644,9 @@ on_each_store!(a_journal_entry_the_store_refused_is_written_after_its_rows_delet
 /// return at `info`.
 async fn a_delete_the_store_keeps_refusing_is_tried_less_and_less_often(store: Store) {
     let (logs, _guard) = test_support::Logs::capture("affitor_outbox=debug");
-    let (mock, client) = stand_in().await;
-    let outbox = store.open(journaled(&client)).await;
-    let (sqlite, postgres) = refuse("DELETE", "affitor_outbox");
-    store.execute(store.dialect(&sqlite, &postgres)).await;
-    outbox
-        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
-        .await;
-    wait_until("the sale delivered", A_WHILE, async || {
-        outbox.stats().delivered == 1
-    })
-    .await;
+    let (mock, outbox) = delivered_while_refused(&store, "DELETE", "affitor_outbox").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    store.execute("DELETE FROM refusals").await;
-    wait_until("the sale deleted and explained", A_WHILE, async || {
-        outbox.waiting().await.expect("the store answers") == 0
-            && explain(&outbox, "in_1").await.verdict.is_credited()
-    })
-    .await;
-    assert_eq!(mock.sales().len(), 1, "sent once");
+    refusals_end(&store, &mock, &outbox).await;
     let text = logs.text();
     let warned = text
         .lines()
