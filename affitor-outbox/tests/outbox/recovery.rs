@@ -224,6 +224,8 @@ async fn a_flush_while_the_store_fails_sends_what_is_held() {
 /// at a time (pages of WAL each) keep it to a few MB, where 8,192 of them grew it to tens of
 /// MB, which filled a small disk by itself, and no checkpoint came to empty it.
 #[tokio::test]
+#[ignore = "run alone by .ci/test: how far the WAL grows depends on the copy's thread keeping \
+            pace, which the suite's other tests, on the same cores and disk, hold back"]
 async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
     let (mock, client) = stand_in().await;
     let path = sqlite_path("wal-size");
@@ -242,9 +244,9 @@ async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
         largest = largest.max(std::fs::metadata(&wal).map_or(0, |wal| wal.len()));
     }
     assert_eq!(outbox.stats().enqueued, 2000);
-    // Four times the size that asks for a copy: the copy runs on a thread of its own, which a
-    // machine busy with other work holds back (9 MB was seen). Each row adds pages of its own,
-    // so 2,000 of them without a copy make 25 MB.
+    // Four times the size that asks for a copy: the copy runs on a thread of its own, which
+    // work beside it holds back (21 MB was seen in CI's suite, hence the test runs alone). Each
+    // row adds pages of its own, so 2,000 of them without a copy make 25 MB.
     assert!(largest < 16 << 20, "the WAL grew to {largest} bytes");
 }
 
@@ -252,6 +254,8 @@ async fn the_wal_stays_small_when_rows_come_one_at_a_time() {
 /// one at a time, with no new row coming, keep it to a few MB, where they once grew it to
 /// tens of MB after a load's requests stopped.
 #[tokio::test]
+#[ignore = "run alone by .ci/test: how far the WAL grows depends on the copy's thread keeping \
+            pace, which the suite's other tests, on the same cores and disk, hold back"]
 async fn the_wal_stays_small_while_the_relay_deletes_rows_one_at_a_time() {
     // Deleted one at a time with no copy between, they make 24 MB of WAL: enough rows that a
     // copy held back by a busy disk stays well below that.
@@ -286,8 +290,8 @@ async fn the_wal_stays_small_while_the_relay_deletes_rows_one_at_a_time() {
     .await;
     assert_eq!(mock.leads().len(), ROWS);
     // Four times the size that asks for a copy, as in the test above: the copy keeps pace with
-    // the deletes (4.3 MB alone), but a disk busy with other work holds its `fsync` back (9 MB
-    // was seen under CI's load).
+    // the deletes (4.3 MB alone, with four CPU hogs beside it too), but the suite's other tests
+    // hold it back (9 MB was seen in CI's suite, hence the test runs alone).
     assert!(largest < 16 << 20, "the WAL grew to {largest} bytes");
     outbox.shutdown(Duration::from_secs(1)).await;
 }
