@@ -6,6 +6,7 @@
 //! store, where trying at every turn of the relay would spend a round trip and a warning on
 //! each.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::journal::Answer;
@@ -25,7 +26,7 @@ pub(super) struct Refused {
     /// The rows it did not delete, still held (none when it refused only their entries).
     pub(super) rows: Vec<i64>,
     /// The journal's entries it did not write.
-    pub(super) entries: Vec<Answer>,
+    pub(super) entries: Arc<[Answer]>,
     pub(super) error: StoreError,
 }
 
@@ -40,14 +41,14 @@ pub(super) async fn delete(
 ) -> Result<(), Refused> {
     let mut deleted = Ok(());
     if !done.is_empty() || !answers.is_empty() {
-        // The store takes the entries; a copy is kept for a delete that fails.
-        let entries = answers.clone();
-        deleted = match inner.store.complete(done, answers).await {
+        // Shared with the store, kept here for a delete that fails.
+        let entries: Arc<[Answer]> = answers.into();
+        deleted = match inner.store.complete(done, Arc::clone(&entries)).await {
             Ok(()) => Ok(()),
             // The journal never holds a delete back (a full file, say): the rows alone, and
             // their entries with the next delete.
             Err(error) if !entries.is_empty() && !done.is_empty() => {
-                let rows = match inner.store.complete(done, Vec::new()).await {
+                let rows = match inner.store.complete(done, Arc::new([])).await {
                     Ok(()) => Vec::new(),
                     Err(_) => done.to_vec(),
                 };

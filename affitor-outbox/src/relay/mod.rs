@@ -322,7 +322,7 @@ impl Run {
             Ok(Err(refused)) => {
                 self.refusals.refused(&refused);
                 self.done.extend(refused.rows);
-                self.settler.put_back(refused.entries);
+                self.settler.put_back(&refused.entries);
             }
             Err(error) => tracing::error!(
                 error = %error,
@@ -397,7 +397,7 @@ impl Run {
     fn stopping(&mut self, deleted: Result<(), Refused>) {
         if let Err(refused) = deleted {
             self.refusals.refused(&refused);
-            self.settler.put_back(refused.entries);
+            self.settler.put_back(&refused.entries);
         }
     }
 

@@ -69,14 +69,14 @@ impl Settler {
 
     /// Entries a delete did not write: written with the next, but for those past
     /// [`MAX_WAITING`], which are counted lost (a journal the store cannot write for long).
-    pub(super) fn put_back(&self, answers: Vec<Answer>) {
+    pub(super) fn put_back(&self, answers: &[Answer]) {
         let mut waiting = self
             .answers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let room = MAX_WAITING.saturating_sub(waiting.len());
         let lost = answers.len().saturating_sub(room);
-        waiting.extend(answers.into_iter().take(room));
+        waiting.extend(answers.iter().take(room).cloned());
         drop(waiting);
         self.lost(lost);
     }

@@ -31,6 +31,7 @@ pub(crate) use rows::{
 };
 pub(crate) use rules::{Customers, candidate, transaction_free, transaction_order};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The store behind an outbox.
@@ -119,11 +120,12 @@ impl Store {
     }
 
     /// The API answered: the rows are done, and deleted, and the journal's `answers` written
-    /// in the same transaction (none when it is off).
+    /// in the same transaction (none when it is off). Shared, not copied: the relay keeps them
+    /// for a delete that fails.
     pub(crate) async fn complete(
         &self,
         ids: &[i64],
-        answers: Vec<crate::journal::Answer>,
+        answers: Arc<[crate::journal::Answer]>,
     ) -> Result<(), StoreError> {
         dispatch!(self, store => store.complete(ids, answers).await)
     }

@@ -1,6 +1,7 @@
 //! The relay's writes: its claims, and the rows it settles (deleted, rescheduled, buried) or
 //! lets go (its leases renewed or released).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{Connection as _, PgConnection};
@@ -133,7 +134,7 @@ impl PostgresStore {
         Ok(taken)
     }
 
-    pub(crate) async fn complete(&self, ids: &[i64], answers: Vec<Answer>) -> sqlx::Result<()> {
+    pub(crate) async fn complete(&self, ids: &[i64], answers: Arc<[Answer]>) -> sqlx::Result<()> {
         let delete = self
             .query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
             .bind(ids);

@@ -2,6 +2,7 @@
 //! lets go (its leases renewed or released). Each runs on the writer's thread
 //! ([`SqliteStore::on_writer`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{SqliteStore, SqliteWriter, json_ids, now_millis};
@@ -65,7 +66,7 @@ impl SqliteStore {
     pub(crate) async fn complete(
         &self,
         ids: &[i64],
-        answers: Vec<Answer>,
+        answers: Arc<[Answer]>,
     ) -> Result<(), StoreError> {
         let ids = json_ids(ids);
         self.on_writer(move |writer| {
