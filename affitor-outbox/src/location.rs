@@ -165,12 +165,13 @@ impl Postgres {
             params.iter().map(|(key, _)| key.as_str()),
             sqlx_reads,
         )?;
-        check_hostaddr(&shown, url_host(host), &params)?;
-        Ok(Self {
+        let postgres = Self {
             url: Some(format!("{scheme}://{authority}{path}{query}")),
             params,
             shown,
-        })
+        };
+        check_hostaddr(&postgres, url_host(host))?;
+        Ok(postgres)
     }
 
     /// A `key=value` connection string's pairs.
@@ -187,12 +188,13 @@ impl Postgres {
         }
         let known = |key: &str| KEY_VALUE_KEYS.contains(&key.to_ascii_lowercase().as_str());
         check_unknown(&shown, pairs.iter().map(|(key, _)| key.as_str()), known)?;
-        check_hostaddr(&shown, None, &pairs)?;
-        Ok(Self {
+        let postgres = Self {
             url: None,
             params: pairs,
             shown,
-        })
+        };
+        check_hostaddr(&postgres, None)?;
+        Ok(postgres)
     }
 
     /// The URL to hand sqlx, or `None` for a `key=value` string ([`Postgres::params`]).
@@ -208,7 +210,6 @@ impl Postgres {
 
     /// The value of the last parameter that sets libpq's `key` (`sslrootcert`, which a URL
     /// may write `ssl-root-cert` or `ssl-ca`), or `None`.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn param(&self, key: &str) -> Option<&str> {
         self.params
             .iter()
@@ -315,18 +316,14 @@ fn check_unknown<'a>(
 /// connects to the address and verifies the server's certificate as the host, where sqlx 0.9
 /// has one host for both (the last given), so it would verify the certificate as the address,
 /// or connect to the name and drop the address.
-fn check_hostaddr(shown: &str, url_host: Option<&str>, params: &Pairs) -> Result<(), OutboxError> {
-    let last = |name: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    };
-    let host = last("host").or(url_host).filter(|host| !host.is_empty());
-    match (last("hostaddr"), host) {
+fn check_hostaddr(postgres: &Postgres, url_host: Option<&str>) -> Result<(), OutboxError> {
+    let host = postgres
+        .param("host")
+        .or(url_host)
+        .filter(|host| !host.is_empty());
+    match (postgres.param("hostaddr"), host) {
         (Some(address), Some(host)) if address != host => Err(invalid(
-            shown.to_owned(),
+            postgres.shown.clone(),
             format!(
                 "`hostaddr` beside `host` cannot be run as libpq runs it (connect to \
                  `{address}`, verify the server's certificate as `{host}`): its Postgres driver \

@@ -94,9 +94,6 @@ impl Refusals {
     /// How long the next delete waits after the last: `every` while the store takes them,
     /// twice as long for each refusal since.
     pub(super) fn wait(&self, every: Duration) -> Duration {
-        if self.count == 0 {
-            return every;
-        }
         every
             .saturating_mul(1 << self.count.min(16))
             .min(RETRY_AT_MOST.max(every))
