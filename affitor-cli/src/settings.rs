@@ -109,8 +109,8 @@ pub(crate) struct Settings {
     pub(crate) api_key: Option<Setting>,
     pub(crate) api_url: Option<Setting>,
     pub(crate) program_id: Option<Setting>,
-    /// Whether plain `http://` to another machine is allowed (`AFFITOR_ALLOW_INSECURE_HTTP`).
-    pub(crate) allow_insecure_http: bool,
+    /// `AFFITOR_ALLOW_INSECURE_HTTP`, read by the client as `ClientBuilder::from_env` reads it.
+    insecure_http: Option<Setting>,
     /// A file of `.affitor/` that could not be read, and why (its values are left out).
     pub(crate) problems: Vec<String>,
 }
@@ -167,12 +167,7 @@ impl Settings {
         settings.program_id = flag(program_id, "--program-id")
             .or_else(|| from_environment(&[PROGRAM_ID_VARIABLE]))
             .or_else(|| files.find(&[PROGRAM_ID_VARIABLE], &["program_id", "programId"]));
-        settings.allow_insecure_http =
-            present(environment(INSECURE_HTTP_VARIABLE)).is_some_and(|value| {
-                ["1", "true", "yes", "on"]
-                    .iter()
-                    .any(|yes| value.eq_ignore_ascii_case(yes))
-            });
+        settings.insecure_http = from_environment(&[INSECURE_HTTP_VARIABLE]);
         settings
     }
 
@@ -185,10 +180,10 @@ impl Settings {
         self.builder().build()
     }
 
-    /// A client builder of these settings, with the CLI's user agent and retries that keep a
-    /// person waiting seconds, not minutes.
+    /// A client builder of these settings, read as the client reads its environment, with the
+    /// CLI's user agent and retries that keep a person waiting seconds, not minutes.
     pub(crate) fn builder(&self) -> ClientBuilder {
-        let mut builder = ClientBuilder::default()
+        let mut builder = ClientBuilder::from_variables(|name| self.variable(name))
             .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(10))
             .retry(
@@ -196,16 +191,22 @@ impl Settings {
                     .max_attempts(3)
                     .deadline(Duration::from_secs(25)),
             );
-        if let Some(key) = &self.api_key {
-            builder = builder.api_key(&key.value);
-        }
-        if let Some(url) = &self.api_url {
-            builder = builder.base_url(&url.value);
-        }
         if let Some(program_id) = &self.program_id {
             builder = builder.program_id(&program_id.value);
         }
-        builder.allow_insecure_http(self.allow_insecure_http)
+        builder
+    }
+
+    /// The value found for one of the variables `ClientBuilder::from_variables` reads: a
+    /// flag's, the environment's or a file's.
+    fn variable(&self, name: &str) -> Option<String> {
+        let setting = match name {
+            API_KEY_VARIABLE => &self.api_key,
+            name if name == API_URL_VARIABLES[0] => &self.api_url,
+            INSECURE_HTTP_VARIABLE => &self.insecure_http,
+            _ => return None,
+        };
+        setting.as_ref().map(|setting| setting.value.clone())
     }
 }
 

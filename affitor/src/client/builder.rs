@@ -72,12 +72,28 @@ impl ClientBuilder {
     /// # Ok::<(), affitor::Error>(())
     /// ```
     pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_variables(|name| std::env::var(name).ok())
     }
 
-    /// A builder configured by the environment variables that `lookup` finds (see
-    /// [`from_env`](Self::from_env)).
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// A builder configured by the variables [`from_env`](Self::from_env) reads, each taken
+    /// from `lookup` rather than the process's environment: a `.env` file or a secrets
+    /// manager read by the app, a test's own values (without `std::env::set_var`, which races
+    /// every other thread).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use affitor::client::ClientBuilder;
+    ///
+    /// let variables = HashMap::from([
+    ///     ("AFFITOR_API_KEY", "aff_test_key"),
+    ///     ("AFFITOR_API_URL", "http://127.0.0.1:4000"),
+    /// ]);
+    /// let client = ClientBuilder::from_variables(|name| variables.get(name).map(|v| v.to_string()))
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:4000");
+    /// # Ok::<(), affitor::Error>(())
+    /// ```
+    pub fn from_variables(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let present = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let mut builder = Self::default();
         if let Some(key) = present("AFFITOR_API_KEY") {
@@ -597,7 +613,7 @@ mod tests {
                     .map(|(_, value)| (*value).to_owned())
             }
         };
-        let client = ClientBuilder::from_lookup(env(&[
+        let client = ClientBuilder::from_variables(env(&[
             ("AFFITOR_API_KEY", "aff_env"),
             ("AFFITOR_API_URL", "http://127.0.0.1:9/"),
             ("AFFITOR_API_BASE", "https://ignored.example"),
@@ -606,7 +622,7 @@ mod tests {
         .unwrap();
         assert_eq!(client.base_url(), "http://127.0.0.1:9");
         assert_eq!(client.inner.transport.api_key.expose(), "aff_env");
-        let client = ClientBuilder::from_lookup(env(&[
+        let client = ClientBuilder::from_variables(env(&[
             ("AFFITOR_API_KEY", "aff_env"),
             ("AFFITOR_API_URL", ""),
             ("AFFITOR_API_BASE", "https://alias.example"),
@@ -614,11 +630,11 @@ mod tests {
         .build()
         .unwrap();
         assert_eq!(client.base_url(), "https://alias.example");
-        let client = ClientBuilder::from_lookup(env(&[("AFFITOR_API_KEY", "aff_env")]))
+        let client = ClientBuilder::from_variables(env(&[("AFFITOR_API_KEY", "aff_env")]))
             .build()
             .unwrap();
         assert_eq!(client.base_url(), DEFAULT_BASE_URL);
-        let error = ClientBuilder::from_lookup(env(&[])).build().unwrap_err();
+        let error = ClientBuilder::from_variables(env(&[])).build().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::MissingApiKey);
         assert!(error.to_string().contains("AFFITOR_API_KEY"));
 
@@ -627,7 +643,9 @@ mod tests {
             ("AFFITOR_API_KEY", "aff_env"),
             ("AFFITOR_API_URL", "http://mock:4010"),
         ];
-        let error = ClientBuilder::from_lookup(env(REMOTE)).build().unwrap_err();
+        let error = ClientBuilder::from_variables(env(REMOTE))
+            .build()
+            .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidBaseUrl);
         assert!(
             error.to_string().contains("AFFITOR_ALLOW_INSECURE_HTTP=1"),
@@ -638,7 +656,7 @@ mod tests {
                 "AFFITOR_ALLOW_INSECURE_HTTP" => Some(yes.to_owned()),
                 name => env(REMOTE)(name),
             };
-            let built = ClientBuilder::from_lookup(lookup).build();
+            let built = ClientBuilder::from_variables(lookup).build();
             assert_eq!(built.is_ok(), allowed, "{yes}");
         }
     }
@@ -646,7 +664,7 @@ mod tests {
     #[test]
     fn a_builder_from_the_environment_takes_the_other_settings() {
         let env = |name: &str| (name == "AFFITOR_API_KEY").then(|| "aff_env".to_owned());
-        let client = ClientBuilder::from_lookup(env)
+        let client = ClientBuilder::from_variables(env)
             .user_agent("my-shop/1.0")
             .timeout(Duration::from_secs(3))
             .build()
@@ -656,7 +674,7 @@ mod tests {
         assert_eq!(transport.user_agent, "my-shop/1.0");
         assert_eq!(transport.timeout, Duration::from_secs(3));
         // A setter after the environment wins over it.
-        let client = ClientBuilder::from_lookup(env)
+        let client = ClientBuilder::from_variables(env)
             .api_key("aff_code")
             .build()
             .unwrap();
