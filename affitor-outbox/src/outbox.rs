@@ -26,8 +26,9 @@ use crate::store::{DeadLetter, Facts, Store, StoreError};
 use crate::throttle::Throttle;
 use crate::writer::Writer;
 
-/// At most one warning for the events the store could not take per this many seconds.
-const FELL_BACK_WARNING_EVERY: u64 = 60;
+/// At most one warning per this many seconds for the events the store could not take, and
+/// for the journal's entries lost.
+const WARNING_EVERY: u64 = 60;
 
 /// A durable outbox: events written to a store (SQLite or Postgres) before the request
 /// answers, and delivered by a relay. See the [crate documentation](crate).
@@ -72,7 +73,8 @@ impl Outbox {
         let relay = config.relay;
         let inner = Arc::new(Inner {
             store,
-            fell_back_warning: Throttle::new(FELL_BACK_WARNING_EVERY),
+            fell_back_warning: Throttle::new(WARNING_EVERY),
+            journal_lost_warning: Throttle::new(WARNING_EVERY),
             // Whatever backend `client` holds (this outbox's, even), the fallback goes to its
             // in-memory queue: never back here.
             client: client.with_memory_queue(),

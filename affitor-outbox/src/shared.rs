@@ -20,6 +20,8 @@ pub(crate) struct Inner {
     /// The warning for events neither stored nor sent by the outbox (handed to the in-memory
     /// queue): at most one a minute, with how many since.
     pub(crate) fell_back_warning: Throttle,
+    /// The warning for journal entries lost: at most one a minute, with how many since.
+    pub(crate) journal_lost_warning: Throttle,
     /// The client the events the store cannot take fall back to: always with its in-memory
     /// queue as its backend, so that nothing falls back here.
     pub(crate) client: Client,
@@ -69,6 +71,35 @@ impl Inner {
             ),
         }
         self.client.send_event_in_background(event);
+    }
+
+    /// Counts `count` journal entries that will never be written (`why`), and says so: at
+    /// `warn` at most once a minute, with how many since, else at `debug`.
+    pub(crate) fn journal_lost(&self, count: usize, why: &str) {
+        if count == 0 {
+            return;
+        }
+        let count = u64::try_from(count).unwrap_or(u64::MAX);
+        metrics::journal_lost(count);
+        let total = self
+            .counters
+            .journal_lost
+            .fetch_add(count, Ordering::Relaxed)
+            .saturating_add(count);
+        match self.journal_lost_warning.due() {
+            Some(since) => tracing::warn!(
+                lost = count,
+                since_last_warning = since,
+                journal_lost = total,
+                "Affitor outbox: journal entries were not written ({why}), and `affitor explain` \
+                 will miss them (at most one such warning a minute; `OutboxStats::journal_lost` \
+                 counts them all)"
+            ),
+            None => tracing::debug!(
+                lost = count,
+                "Affitor outbox: journal entries were not written ({why})"
+            ),
+        }
     }
 
     /// Rows are waiting in the store that no relay holds (written by `enqueue_in`, made due

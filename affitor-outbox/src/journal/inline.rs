@@ -3,38 +3,21 @@
 //!
 //! [`Backend::sent`]: affitor::client::Backend::sent
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::JournalEntry;
 use crate::shared::Inner;
-use crate::throttle::Throttle;
 
 /// At most this many entries wait for their write: past it, a slow or failing store loses the
 /// newest ones (counted in `OutboxStats::journal_lost`), never the request's time.
 const MAX_WAITING: usize = 1024;
 
-/// Seconds between two warnings of entries lost.
-const LOST_WARNING_EVERY: u64 = 60;
-
 /// The entries waiting for their write, and whether a task is writing them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct InlineEntries {
     state: Mutex<Waiting>,
     /// Told when the task ends, none waiting: what [`InlineEntries::written`] waits for.
     idle: tokio::sync::Notify,
-    /// The warning of entries lost: at most one a minute, with how many since.
-    lost_warning: Throttle,
-}
-
-impl Default for InlineEntries {
-    fn default() -> Self {
-        Self {
-            state: Mutex::default(),
-            idle: tokio::sync::Notify::new(),
-            lost_warning: Throttle::new(LOST_WARNING_EVERY),
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -54,7 +37,7 @@ impl InlineEntries {
             let mut waiting = self.lock();
             if waiting.entries.len() + entries.len() > MAX_WAITING {
                 drop(waiting);
-                self.lost(inner, entries.len(), "more than 1,024 wait for the store");
+                lost(inner, entries.len(), "more than 1,024 wait for the store");
                 return;
             }
             waiting.entries.extend(entries);
@@ -74,8 +57,8 @@ impl InlineEntries {
             .clone()
             .or_else(|| tokio::runtime::Handle::try_current().ok());
         let Some(runtime) = runtime else {
-            let lost = std::mem::take(&mut self.lock().entries).len();
-            self.lost(inner, lost, "no tokio runtime");
+            let dropped = std::mem::take(&mut self.lock().entries).len();
+            lost(inner, dropped, "no tokio runtime");
             return;
         };
         let inner = Arc::clone(inner);
@@ -83,37 +66,10 @@ impl InlineEntries {
             while let Some(batch) = writing.next() {
                 let count = batch.len();
                 if let Err(error) = inner.store.write_journal(batch).await {
-                    let why = format!("the store failed: {error}");
-                    writing.entries.lost(&inner, count, &why);
+                    lost(&inner, count, &format!("the store failed: {error}"));
                 }
             }
         });
-    }
-
-    /// Counts `count` entries lost, and says so: at `warn` at most once a minute, else at
-    /// `debug`.
-    fn lost(&self, inner: &Inner, count: usize, why: &str) {
-        let count = u64::try_from(count).unwrap_or(u64::MAX);
-        crate::metrics::journal_lost(count);
-        let total = inner
-            .counters
-            .journal_lost
-            .fetch_add(count, Ordering::Relaxed)
-            .saturating_add(count);
-        match self.lost_warning.due() {
-            Some(since) => tracing::warn!(
-                lost = count,
-                since_last_warning = since,
-                journal_lost = total,
-                "Affitor outbox: journal entries of the client's own sends were not written \
-                 ({why}), and `affitor explain` will miss them (at most one such warning a \
-                 minute; `OutboxStats::journal_lost` counts them all)"
-            ),
-            None => tracing::debug!(
-                lost = count,
-                "Affitor outbox: journal entries of the client's own sends were not written ({why})"
-            ),
-        }
     }
 
     /// Waits until the entries taken so far are written (or given up on), or `until`: a
@@ -141,6 +97,11 @@ impl InlineEntries {
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Counts `count` entries of the client's own sends lost (`why`), and says so.
+fn lost(inner: &Inner, count: usize, why: &str) {
+    inner.journal_lost(count, &format!("of the client's own sends: {why}"));
 }
 
 /// The one task writing the entries: while it lives, no other starts.

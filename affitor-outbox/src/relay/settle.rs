@@ -81,22 +81,11 @@ impl Settler {
         self.lost(lost);
     }
 
-    /// Entries that will never be written (the store refused them and the relay stopped, or
-    /// past [`MAX_WAITING`]): counted, and said.
+    /// Entries of delivered rows that will never be written (the store refused them and the
+    /// relay stopped, or past [`MAX_WAITING`]): counted, and said.
     pub(super) fn lost(&self, lost: usize) {
-        if lost > 0 {
-            let lost = u64::try_from(lost).unwrap_or(u64::MAX);
-            crate::metrics::journal_lost(lost);
-            self.inner
-                .counters
-                .journal_lost
-                .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(
-                lost,
-                "Affitor outbox: journal entries of the relay's answers were not written (the \
-                 store refused them), and `affitor explain` will miss them"
-            );
-        }
+        let why = "the store refused the deletes of the rows they answer";
+        self.inner.journal_lost(lost, why);
     }
 
     /// Sends one row and settles it: its id when it is done with (the relay deletes those
@@ -393,15 +382,16 @@ impl Settler {
     }
 
     /// Writes the journal's entries of `row`'s answer (when the journal is on): beside the
-    /// row's own settling, on the relay's path, never a request's. A failure is logged and
-    /// passed over.
+    /// row's own settling, on the relay's path, never a request's. An entry the store fails to
+    /// write is counted lost.
     async fn journal(&self, row: &Claimed, event: &Event, step: impl FnOnce() -> Step) {
         if self.inner.config.journal.is_none() {
             return;
         }
         let answer = answer(row, event, step());
         if let Err(error) = self.inner.store.write_answers(vec![answer]).await {
-            tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
+            let why = format!("of an answer the relay got, the store failed: {error}");
+            self.inner.journal_lost(1, &why);
         }
     }
 
@@ -413,7 +403,8 @@ impl Settler {
         }
         let entry = JournalEntry::of(event, step);
         if let Err(error) = self.inner.store.write_journal(vec![entry]).await {
-            tracing::debug!(error = %error, "Affitor outbox: a journal entry was not written");
+            let why = format!("of an answer the relay got, the store failed: {error}");
+            self.inner.journal_lost(1, &why);
         }
     }
 

@@ -638,6 +638,30 @@ async fn a_journal_entry_the_store_refused_is_written_after_its_rows_delete(stor
 }
 on_each_store!(a_journal_entry_the_store_refused_is_written_after_its_rows_delete);
 
+/// A dead letter's journal entry that the store refuses (its row is buried all the same) is
+/// counted in `OutboxStats::journal_lost`, not dropped with a line at `debug`.
+async fn an_answer_the_store_cannot_journal_is_counted_lost(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let (sqlite, postgres) = refuse("INSERT", "affitor_outbox_journal");
+    store.execute(store.dialect(&sqlite, &postgres)).await;
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until(
+        "a dead letter, its entry counted lost",
+        A_WHILE,
+        async || {
+            outbox.backlog().await.expect("the store answers").dead == 1
+                && outbox.stats().journal_lost == 1
+        },
+    )
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(an_answer_the_store_cannot_journal_is_counted_lost);
+
 /// A store that refuses the relay's deletes for two seconds: the delivered sale stays held and
 /// is sent once, its delete tried again less and less often (each turn of an idle relay, every
 /// 50 ms here, tried it before: some 60 tries) and said once at `warn`, then the store's
