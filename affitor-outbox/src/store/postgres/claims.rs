@@ -141,12 +141,9 @@ impl PostgresStore {
         if answers.is_empty() {
             return self.execute(delete).await.map(drop);
         }
-        let tables = self.tables.clone();
-        self.within(async move |connection| {
-            let mut transaction = super::begin(connection).await?;
-            super::journal::write_answers(&mut transaction, &tables, &answers).await?;
-            delete.execute(&mut *transaction).await?;
-            transaction.commit().await
+        self.transact(async |transaction| {
+            super::journal::write_answers(transaction, &self.tables, &answers).await?;
+            delete.execute(transaction).await.map(drop)
         })
         .await
     }

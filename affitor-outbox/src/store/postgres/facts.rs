@@ -108,12 +108,8 @@ pub(super) async fn wake_refunds(
 impl PostgresStore {
     /// Upserts every fact and links the refunds its aliases name, in one transaction.
     pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
-        self.within(async |connection| {
-            let mut transaction = super::begin(connection).await?;
-            keep(&mut transaction, &self.tables, facts).await?;
-            transaction.commit().await
-        })
-        .await
+        self.transact(async |transaction| keep(transaction, &self.tables, facts).await)
+            .await
     }
 
     /// The values under each of `keys`, in their order (`None`: absent or expired), in one

@@ -56,8 +56,8 @@ async fn write(
             rows.iter().map(|row| row.$name.clone()).collect::<Vec<_>>()
         };
     }
-    sqlx::query(tables.qualify(INSERT))
-        .persistent(false)
+    tables
+        .query(INSERT)
         .bind(column!(at))
         .bind(column!(endpoint))
         .bind(column!(step))
@@ -92,25 +92,15 @@ pub(super) async fn write_answers(
 impl PostgresStore {
     /// Writes `entries` in a transaction of their own.
     pub(crate) async fn write_journal(&self, entries: Vec<JournalEntry>) -> sqlx::Result<()> {
-        let tables = self.tables.clone();
-        self.within(async move |connection| {
-            let mut transaction = super::begin(connection).await?;
-            let rows = entries.iter().map(|entry| Columns::of(entry, None, None));
-            write(&mut transaction, &tables, rows).await?;
-            transaction.commit().await
-        })
-        .await
+        let rows = entries.iter().map(|entry| Columns::of(entry, None, None));
+        self.transact(async |transaction| write(transaction, &self.tables, rows).await)
+            .await
     }
 
     /// Writes the entries of `answers` in a transaction of their own.
     pub(crate) async fn write_answers(&self, answers: Vec<Answer>) -> sqlx::Result<()> {
-        let tables = self.tables.clone();
-        self.within(async move |connection| {
-            let mut transaction = super::begin(connection).await?;
-            write_answers(&mut transaction, &tables, &answers).await?;
-            transaction.commit().await
-        })
-        .await
+        self.transact(async |transaction| write_answers(transaction, &self.tables, &answers).await)
+            .await
     }
 
     /// The entries naming any of `keys`, and the answers to their events, oldest first (at

@@ -55,13 +55,6 @@ const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = '10000ms'";
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
                               SET LOCAL statement_timeout = '10000ms'";
 
-/// Begins a call's transaction on `connection`, in one round trip ([`BEGIN`]).
-pub(super) async fn begin(
-    connection: &mut PgConnection,
-) -> sqlx::Result<sqlx::Transaction<'_, Postgres>> {
-    connection.begin_with(BEGIN).await
-}
-
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
 pub(crate) struct PostgresStore {
@@ -105,7 +98,7 @@ impl PostgresStore {
     /// Checks that the outbox can write here: a row written and rolled back.
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
         self.within(async |connection| {
-            let mut transaction = begin(connection).await?;
+            let mut transaction = connection.begin_with(BEGIN).await?;
             self.probe_row().execute(&mut *transaction).await?;
             transaction.rollback().await
         })
@@ -114,13 +107,9 @@ impl PostgresStore {
 
     /// Writes `row` alone on a connection of the pool (the writer has ended).
     pub(crate) async fn insert_alone(&self, row: crate::store::NewRow) -> sqlx::Result<()> {
-        self.within(async |connection| {
-            // A transaction for its statement timeout ([`BEGIN`]).
-            let mut transaction = begin(connection).await?;
-            insert(&mut transaction, Some(self.schema()), &row).await?;
-            transaction.commit().await
-        })
-        .await
+        // A transaction for its statement timeout ([`BEGIN`]).
+        self.transact(async |transaction| insert(transaction, Some(self.schema()), &row).await)
+            .await
     }
 
     /// The probe's row.
@@ -147,7 +136,7 @@ impl PostgresStore {
 
     /// The statement `sql`, its tables named in their schema, never kept prepared.
     fn query(&self, sql: &'static str) -> Query<'static, Postgres, PgArguments> {
-        sqlx::query(self.tables.qualify(sql)).persistent(false)
+        self.tables.query(sql)
     }
 
     /// [`PostgresStore::query`], its rows read as `O`.
@@ -160,11 +149,21 @@ impl PostgresStore {
 
     /// Runs `query` in a transaction of its own, and answers how many rows it changed.
     async fn execute(&self, query: Query<'_, Postgres, PgArguments>) -> sqlx::Result<u64> {
+        self.transact(async |transaction| Ok(query.execute(transaction).await?.rows_affected()))
+            .await
+    }
+
+    /// Runs `call` in a transaction of its own ([`BEGIN`]) on a connection of the pool, within
+    /// [`ANSWER_WITHIN`] ([`within`](Self::within)), and commits it once `call` succeeds.
+    async fn transact<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> sqlx::Result<T> {
         self.within(async |connection| {
-            let mut transaction = begin(connection).await?;
-            let done = query.execute(&mut *transaction).await?;
+            let mut transaction = connection.begin_with(BEGIN).await?;
+            let answer = call(&mut transaction).await?;
             transaction.commit().await?;
-            Ok(done.rows_affected())
+            Ok(answer)
         })
         .await
     }
@@ -195,13 +194,8 @@ impl PostgresStore {
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        self.within(async |connection| {
-            let mut transaction = begin(connection).await?;
-            let rows = query.fetch_all(&mut *transaction).await?;
-            transaction.commit().await?;
-            Ok(rows)
-        })
-        .await
+        self.transact(async |transaction| query.fetch_all(transaction).await)
+            .await
     }
 
     /// Runs `query` in a transaction of its own, and answers its one row.
@@ -209,13 +203,8 @@ impl PostgresStore {
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        self.within(async |connection| {
-            let mut transaction = begin(connection).await?;
-            let row = query.fetch_one(&mut *transaction).await?;
-            transaction.commit().await?;
-            Ok(row)
-        })
-        .await
+        self.transact(async |transaction| query.fetch_one(transaction).await)
+            .await
     }
 }
 
