@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::shared::Inner;
 
@@ -117,31 +117,20 @@ impl Drop for Deleting {
 
 /// The task that renews a relay's leases; aborted when dropped.
 #[derive(Debug)]
-pub(super) struct Renewing(JoinHandle<()>);
+pub(super) struct Renewing(AbortOnDropHandle<()>);
 
 impl Renewing {
     /// Spawns the renewals of the rows `owner` holds: those in `held`, and those handed over.
     pub(super) fn start(inner: &Arc<Inner>, owner: &Arc<str>, held: &Arc<Held>) -> Self {
-        Self(tokio::spawn(renew(
-            Arc::clone(inner),
-            Arc::clone(owner),
-            Arc::clone(held),
-        )))
+        let renewals = renew(Arc::clone(inner), Arc::clone(owner), Arc::clone(held));
+        Self(AbortOnDropHandle::new(tokio::spawn(renewals)))
     }
-}
 
-impl Renewing {
     /// Stops the renewals and waits for their task's end: a renewal under way is dropped, its
     /// connection back in the pool, before the relay releases its rows.
-    pub(super) async fn end(mut self) {
+    pub(super) async fn end(self) {
         self.0.abort();
-        let _ = (&mut self.0).await;
-    }
-}
-
-impl Drop for Renewing {
-    fn drop(&mut self) {
-        self.0.abort();
+        let _ = self.0.await;
     }
 }
 

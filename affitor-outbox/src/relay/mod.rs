@@ -27,6 +27,7 @@ use affitor::Client;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use self::delete::{Refusals, Refused, delete};
 use self::lease::{Deleting, Held, Renewing, Sending};
@@ -134,7 +135,8 @@ struct Run {
     /// Rows delivered and not deleted yet, held (their leases renewed) until their delete ends.
     done: Vec<i64>,
     /// The delete under way, if any: it answers what the store refused of it, to try again.
-    deleting: Option<JoinHandle<Result<(), Refused>>>,
+    /// Aborted when dropped: a relay aborted at its stop's deadline leaves no delete behind.
+    deleting: Option<AbortOnDropHandle<Result<(), Refused>>>,
     /// The deletes the store refused since it last took one.
     refusals: Refusals,
     /// A claim from every row the relay may take, not only from those never tried (a retry
@@ -296,7 +298,7 @@ impl Run {
         let inner = Arc::clone(&self.inner);
         let deleting = Deleting::new(&self.held, std::mem::take(&mut self.done));
         let answers = self.settler.take_answers();
-        self.deleting = Some(tokio::spawn(async move {
+        self.deleting = Some(AbortOnDropHandle::new(tokio::spawn(async move {
             let deleted = delete(&inner, deleting.ids(), answers, activity).await;
             match &deleted {
                 // Still held: tried again with the next delete, not sent again.
@@ -310,7 +312,7 @@ impl Run {
                 _ => {}
             }
             deleted
-        }));
+        })));
         self.delete.done();
     }
 
@@ -356,7 +358,7 @@ impl Run {
     /// the next start.
     async fn finish(mut self, stopped: &watch::Receiver<bool>) {
         // Awaited in place: a stop's deadline that drops this future aborts the delete too
-        // (`Drop`), whose rows the stop then releases, to go again.
+        // (its handle's drop), whose rows the stop then releases, to go again.
         if let Some(deleting) = &mut self.deleting {
             let ended = deleting.await;
             self.deleting = None;
@@ -409,15 +411,6 @@ impl Run {
     /// The free send slots.
     fn room(&self) -> usize {
         self.limit().saturating_sub(self.sending.len())
-    }
-}
-
-impl Drop for Run {
-    /// A relay aborted at its stop's deadline leaves no delete running behind it.
-    fn drop(&mut self) {
-        if let Some(deleting) = self.deleting.take() {
-            deleting.abort();
-        }
     }
 }
 

@@ -14,6 +14,7 @@ use affitor::client::{Event, Outcome};
 use affitor::{Client, Error};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 use tracing::instrument::WithSubscriber as _;
 
@@ -56,8 +57,7 @@ impl Sends {
             .in_current_span()
             .with_current_subscriber();
         // A send whose caller is dropped (its relay aborted) stops with it.
-        let mut send = AbortOnDrop(thread.runtime.spawn(send));
-        match (&mut send.0).await {
+        match AbortOnDropHandle::new(thread.runtime.spawn(send)).await {
             Ok(sent) => sent,
             Err(ended) if ended.is_panic() => std::panic::resume_unwind(ended.into_panic()),
             // Only a runtime shutting down cancels a task, and this one's waits for `thread`.
@@ -123,14 +123,5 @@ impl SendThread {
             runtime,
             _stop: stop,
         })
-    }
-}
-
-/// Aborts its task when dropped.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
