@@ -7,7 +7,7 @@ use affitor::Client;
 use crate::check::OutboxCheck;
 use crate::config::Config;
 use crate::error::OutboxError;
-use crate::location::Location;
+use crate::location::{Location, Postgres};
 use crate::outbox::Outbox;
 use crate::store::{Store, StoreError};
 
@@ -413,7 +413,7 @@ impl OutboxBuilder {
 
     async fn open_at(self, location: Location) -> Result<Outbox, OutboxError> {
         match location {
-            location @ Location::Postgres(_) => self.open_postgres(location).await,
+            Location::Postgres(postgres) => self.open_postgres(&postgres).await,
             Location::Sqlite(path) => self.open_sqlite(&path).await,
         }
     }
@@ -499,17 +499,12 @@ impl OutboxBuilder {
     }
 
     #[cfg(feature = "postgres")]
-    async fn open_postgres(self, location: Location) -> Result<Outbox, OutboxError> {
+    async fn open_postgres(self, postgres: &Postgres) -> Result<Outbox, OutboxError> {
         use sqlx::postgres::PgPoolOptions;
 
         use crate::store::postgres::tls;
 
-        let Location::Postgres(postgres) = &location else {
-            return Err(OutboxError::UnknownLocation {
-                location: location.shown().to_owned(),
-            });
-        };
-        let location = location.shown().to_owned();
+        let location = postgres.shown().to_owned();
         let open = |source: sqlx::Error| OutboxError::Open {
             location: location.clone(),
             source: StoreError::from(source).into_source(),
@@ -568,9 +563,9 @@ impl OutboxBuilder {
     }
 
     #[cfg(not(feature = "postgres"))]
-    async fn open_postgres(self, location: Location) -> Result<Outbox, OutboxError> {
+    async fn open_postgres(self, postgres: &Postgres) -> Result<Outbox, OutboxError> {
         Err(OutboxError::MissingFeature {
-            location: location.shown().to_owned(),
+            location: postgres.shown().to_owned(),
             feature: "postgres",
         })
     }
@@ -581,11 +576,7 @@ impl OutboxBuilder {
 
         let location = path.to_owned();
         if !self.config.migrate {
-            match SqliteStore::behind(path.as_ref()).await {
-                Ok(None) => {}
-                Ok(Some(reason)) => return Err(OutboxError::Unusable { location, reason }),
-                Err(source) => return Err(open_error(location, source)),
-            }
+            sqlite_current(path).await?;
         }
         let store = SqliteStore::open(path.as_ref(), &self.config).await;
         match store {
@@ -607,7 +598,6 @@ impl OutboxBuilder {
 
     /// Starts the outbox once its store has shown it can write to its table: an outbox that
     /// cannot would keep every event in memory only, where the caller expects them kept.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     async fn start_checked(
         self,
         store: Store,
@@ -633,8 +623,6 @@ impl OutboxBuilder {
 /// [`OutboxBuilder::check`] of a SQLite file: read, never written nor created.
 #[cfg(feature = "sqlite")]
 async fn check_sqlite(path: String) -> Result<OutboxCheck, OutboxError> {
-    use crate::store::sqlite::SqliteStore;
-
     let found = |new| OutboxCheck {
         location: path.clone(),
         tls_warning: None,
@@ -643,16 +631,7 @@ async fn check_sqlite(path: String) -> Result<OutboxCheck, OutboxError> {
     if !std::path::Path::new(&path).exists() {
         return Ok(found(true));
     }
-    match SqliteStore::behind(path.as_ref()).await {
-        Ok(None) => {}
-        Ok(Some(reason)) => {
-            return Err(OutboxError::Unusable {
-                location: path,
-                reason,
-            });
-        }
-        Err(source) => return Err(open_error(path, source)),
-    }
+    sqlite_current(&path).await?;
     let read_only = std::fs::metadata(&path).map(|meta| meta.permissions().readonly());
     match read_only {
         Ok(false) => Ok(found(false)),
@@ -667,9 +646,23 @@ async fn check_sqlite(path: String) -> Result<OutboxCheck, OutboxError> {
     }
 }
 
+/// `Ok` when the SQLite file at `path` holds this version's tables, else why it is unusable.
+#[cfg(feature = "sqlite")]
+async fn sqlite_current(path: &str) -> Result<(), OutboxError> {
+    use crate::store::sqlite::SqliteStore;
+
+    match SqliteStore::behind(path.as_ref()).await {
+        Ok(None) => Ok(()),
+        Ok(Some(reason)) => Err(OutboxError::Unusable {
+            location: path.to_owned(),
+            reason,
+        }),
+        Err(source) => Err(open_error(path.to_owned(), source)),
+    }
+}
+
 /// The error of a store that did not open: unusable when it opened but cannot be written or
 /// holds another table of that name, else not reachable.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn open_error(location: String, source: StoreError) -> OutboxError {
     match unusable(&source) {
         Some(reason) => OutboxError::Unusable { location, reason },
@@ -682,7 +675,6 @@ fn open_error(location: String, source: StoreError) -> OutboxError {
 
 /// What to say of a store that opened but failed: `None` when its error says neither that it
 /// cannot be written nor that its table is another's.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn unusable(error: &StoreError) -> Option<String> {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
@@ -705,7 +697,6 @@ fn unusable(error: &StoreError) -> Option<String> {
         .then(|| not_this_outbox(&text))
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn not_this_outbox(text: &str) -> String {
     format!(
         "its table `affitor_outbox` is not this outbox's ({text}): another version's schema, \

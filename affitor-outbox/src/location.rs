@@ -126,13 +126,18 @@ impl Location {
     /// The location as logs and errors show it: every secret left out.
     pub(crate) fn shown(&self) -> &str {
         match self {
-            Self::Postgres(postgres) => &postgres.shown,
+            Self::Postgres(postgres) => postgres.shown(),
             Self::Sqlite(path) => path,
         }
     }
 }
 
 impl Postgres {
+    /// The location as logs and errors show it: its password left out.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
     /// A URL, `rest` what follows `scheme://`: its user info ends where sqlx's parser ends it,
     /// at the first `/`, `?` or `#`; an `@` after that is a password's, unencoded, and refused.
     fn from_url(scheme: &str, rest: &str) -> Result<Self, OutboxError> {
@@ -186,8 +191,8 @@ impl Postgres {
                 ),
             ));
         }
-        let known = |key: &str| KEY_VALUE_KEYS.contains(&key.to_ascii_lowercase().as_str());
-        check_unknown(&shown, pairs.iter().map(|(key, _)| key.as_str()), known)?;
+        let keys = pairs.iter().map(|(key, _)| key.as_str());
+        check_unknown(&shown, keys, is_known_key)?;
         let postgres = Self {
             url: None,
             params: pairs,

@@ -135,35 +135,24 @@ impl Outbox {
         }
         // An error means the row is not in the table (the store says so), so the event is held
         // for a write-back, or sent from memory: it is never sent twice.
-        let why = match self.write_row(&event).await {
-            Ok(()) => return,
-            Err(StoreError::TimedOut) => format!(
+        let written = self.writer.write_event(inner, &event, Facts::default());
+        match written.await {
+            Ok(()) => {}
+            // The writer has ended (`shutdown`): holding the event for a write-back is pointless.
+            Err(error @ StoreError::Stopped) => inner.fell_back(event, &error.to_string()),
+            Err(error) => recover::spill(inner, &self.writer, event, &self.not_taken(&error)).await,
+        }
+    }
+
+    /// Why the store did not take an event, in words.
+    fn not_taken(&self, error: &StoreError) -> String {
+        match error {
+            StoreError::TimedOut => format!(
                 "the store did not take it within {:?}",
-                inner.config.enqueue_timeout
+                self.inner.config.enqueue_timeout
             ),
-            Err(error) if !recover::store_failed(&error) => {
-                inner.fell_back(event, &error.to_string());
-                return;
-            }
-            Err(error) => error.to_string(),
-        };
-        recover::spill(inner, &self.writer, event, &why).await;
-    }
-
-    /// Writes `event` to the store with the rows that wait with it (one transaction, one sync per
-    /// batch), and wakes the relay: `Ok` once it is committed (counted in
-    /// [`OutboxStats::enqueued`]). When the store is slower than the
-    /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout), waits for it that long
-    /// (backpressure), then gives up, and so on failure: an error means the row is not in the
-    /// table, so its event can go another way without going twice.
-    pub(crate) async fn write_row(&self, event: &Event) -> Result<(), StoreError> {
-        self.write_row_with(event, Facts::default()).await
-    }
-
-    /// [`write_row`](Self::write_row), with the facts later events need written in the row's
-    /// transaction.
-    async fn write_row_with(&self, event: &Event, facts: Facts) -> Result<(), StoreError> {
-        self.writer.write_event(&self.inner, event, facts).await
+            error => error.to_string(),
+        }
     }
 
     /// Writes the event on `connection`, inside your own transaction: the event is stored if
@@ -290,11 +279,13 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn waiting(&self) -> Result<u64, OutboxError> {
-        self.inner.store.waiting().await.map_err(OutboxError::from)
+        Ok(self.inner.store.waiting().await?)
     }
 
     /// The dead letters in the store, oldest first: events refused by the API, out of attempts,
-    /// or unreadable. They stay until you delete them from the `affitor_outbox` table.
+    /// or unreadable. They stay until the relay deletes them past their
+    /// [retention](crate::OutboxBuilder::dead_letter_retention), or
+    /// [`purge_dead_letters`](Self::purge_dead_letters) does.
     ///
     /// # Errors
     ///
@@ -309,11 +300,7 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, OutboxError> {
-        self.inner
-            .store
-            .dead_letters(i64::MAX)
-            .await
-            .map_err(OutboxError::from)
+        Ok(self.inner.store.dead_letters().await?)
     }
 
     /// Makes every dead letter due again, its attempts reset, and wakes the relay: once what
@@ -332,12 +319,7 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn retry_dead_letters(&self) -> Result<u64, OutboxError> {
-        let retried = self
-            .inner
-            .store
-            .retry_dead_letters()
-            .await
-            .map_err(OutboxError::from)?;
+        let retried = self.inner.store.retry_dead_letters().await?;
         self.inner.stored();
         Ok(retried)
     }
@@ -358,12 +340,7 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn retry_dead_letter(&self, id: i64) -> Result<bool, OutboxError> {
-        let retried = self
-            .inner
-            .store
-            .retry_dead_letter(id)
-            .await
-            .map_err(OutboxError::from)?;
+        let retried = self.inner.store.retry_dead_letter(id).await?;
         if retried {
             self.inner.stored();
         }
@@ -385,7 +362,7 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn backlog(&self) -> Result<Backlog, OutboxError> {
-        self.inner.store.backlog().await.map_err(OutboxError::from)
+        Ok(self.inner.store.backlog().await?)
     }
 
     /// Deletes the dead letters given up on at least `older_than` ago (and, on SQLite, clears
@@ -404,11 +381,7 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn purge_dead_letters(&self, older_than: Duration) -> Result<u64, OutboxError> {
-        self.inner
-            .store
-            .purge_dead_letters(older_than)
-            .await
-            .map_err(OutboxError::from)
+        Ok(self.inner.store.purge_dead_letters(older_than).await?)
     }
 
     /// Stops the outbox: the events handed to it are written, then the relay claims nothing
@@ -577,17 +550,15 @@ impl Outbox {
         facts: Facts,
     ) -> Result<(), affitor::Error> {
         let endpoint = event.endpoint().name();
-        let timeout = self.inner.config.enqueue_timeout;
         if self.inner.spill.is_degraded() {
             // Never held in memory: the provider is told at once, and delivers it again.
             return Err(
                 self.not_stored(endpoint, "the store is failing (probed in the background)")
             );
         }
-        let why = match self.write_row_with(&event, facts).await {
+        let why = match self.writer.write_event(&self.inner, &event, facts).await {
             Ok(()) => return Ok(()),
-            Err(StoreError::TimedOut) => format!("the store did not take it within {timeout:?}"),
-            Err(error) => error.to_string(),
+            Err(error) => self.not_taken(&error),
         };
         recover::failed(&self.inner, &self.writer, &why);
         Err(self.not_stored(endpoint, why))

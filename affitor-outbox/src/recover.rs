@@ -19,7 +19,7 @@ use crate::metrics;
 use crate::shared::Inner;
 use crate::spill::{Offer, Spilled};
 use crate::stats::Counters;
-use crate::store::{Facts, StoreError};
+use crate::store::Facts;
 use crate::writer::{MAX_BATCH, Writer};
 
 /// How often the store is probed while the outbox is degraded.
@@ -217,10 +217,4 @@ pub(crate) async fn stop(inner: &Inner, deadline: Duration) {
     for event in inner.spill.close() {
         inner.fell_back(event, "the outbox stopped before the store answered again");
     }
-}
-
-/// Whether a write's error says the store failed (rather than the writer being gone, when
-/// holding its event for a write-back is pointless).
-pub(crate) fn store_failed(error: &StoreError) -> bool {
-    !matches!(error, StoreError::Stopped)
 }

@@ -165,11 +165,7 @@ impl Outbox {
         let mut entries = Vec::new();
         // Three rounds reach a click id's customer's sale's refunds.
         for _ in 0..3 {
-            entries = self
-                .store()
-                .journal(&keys)
-                .await
-                .map_err(OutboxError::from)?;
+            entries = self.store().journal(&keys).await?;
             let mut grew = false;
             for entry in &entries {
                 grew |= keys.add(entry);

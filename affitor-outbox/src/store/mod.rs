@@ -1,18 +1,9 @@
 //! Where the events wait: one table, `affitor_outbox`, in SQLite or in Postgres.
 //!
-//! Both stores keep the same rows (`rows.rs`) and answer the same questions (insert a batch,
-//! claim, renew, complete, reschedule, bury, release), each in one statement (a batch: one
-//! transaction, one statement on Postgres, one per row on SQLite), under the same order
-//! (`rules.rs`), so the relay (`relay.rs`) knows nothing of the database behind it: [`Store`]
-//! hands each question to the store it is.
-//!
-//! Each store has the same rooms: `mod.rs` (the store, opened), `schema.rs`, `writer.rs` (the
-//! writer's connection and its batches), `claims.rs` (the relay's writes), `facts.rs` (what
-//! later events need, in a second table, `affitor_outbox_facts`: which invoice a Stripe payment
-//! intent paid, a trial, a delivery stored; each fact expires, and the relay deletes the expired
-//! ones), `purge.rs` (the dead letters, and on SQLite the WAL emptied after deletes),
-//! `backlog.rs` (the rows counted for a person, one dead letter retried) and `tests.rs`; and
-//! Postgres's `tls.rs`.
+//! Both stores keep the same rows (`rows.rs`) and answer the same questions, each batch in one
+//! transaction, under the same order (`rules.rs`), so the relay knows nothing of the database
+//! behind it: [`Store`] hands each question to the store it is. Each store has the same rooms,
+//! listed in ARCHITECTURE.md; `tests.rs` holds what both promise, one body run on each.
 
 mod error;
 #[cfg(feature = "postgres")]
@@ -165,9 +156,9 @@ impl Store {
         dispatch!(self, store => store.release(owner).await)
     }
 
-    /// The dead letters, oldest first, at most `limit`.
-    pub(crate) async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
-        dispatch!(self, store => store.dead_letters(limit).await)
+    /// The dead letters, oldest first.
+    pub(crate) async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        dispatch!(self, store => store.dead_letters().await)
     }
 
     /// Writes `row` alone, in a transaction of its own, on a connection the store keeps for
@@ -319,6 +310,14 @@ impl Activity {
             Self::Stopped => Duration::ZERO,
         }
     }
+}
+
+/// The process's clock in Unix milliseconds: the times of the SQLite store's rows, and of the
+/// journal's entries in either store.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, millis)
 }
 
 /// A duration in whole milliseconds, for SQL arithmetic.

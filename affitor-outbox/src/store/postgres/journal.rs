@@ -2,14 +2,14 @@
 //! client's own sends; found by their keys, with the outbox rows not answered yet; purged past
 //! their retention.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::PgConnection;
 
 use super::PostgresStore;
 use super::schema::Tables;
 use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
-use crate::store::{Claimed, ClaimedRow, millis};
+use crate::store::{Claimed, ClaimedRow, millis, now_millis};
 
 /// Entries written together, as seventeen arrays of one length.
 const INSERT: &str = "
@@ -135,9 +135,7 @@ impl PostgresStore {
     /// the order of `at`, so the old ones come first: it reads, in the order of `id`, up to
     /// the first newer one.
     pub(crate) async fn purge_journal(&self, older_than: Duration) -> sqlx::Result<u64> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, millis);
+        let now = now_millis();
         self.execute(
             self.query(
                 "DELETE FROM affitor_outbox_journal

@@ -12,10 +12,7 @@
 //! names the outbox's tables in the schema they were found in at start ([`schema::Tables`]),
 //! and the functions it calls as `pg_catalog`'s.
 //!
-//! Its rooms are SQLite's: the writer's connection and its batches (`writer.rs`), the relay's
-//! claims and the rows it settles (`claims.rs`), the facts (`facts.rs`), the dead letters
-//! (`purge.rs`), the schema's version and upgrade (`schema.rs`), and what to do about a refused
-//! certificate (`tls.rs`).
+//! Its rooms are SQLite's, and `tls.rs`: what to do about a refused certificate.
 
 mod backlog;
 mod claims;

@@ -7,15 +7,12 @@ use super::PostgresStore;
 use crate::store::{DeadLetter, millis};
 
 impl PostgresStore {
-    pub(crate) async fn dead_letters(&self, limit: i64) -> sqlx::Result<Vec<DeadLetter>> {
+    pub(crate) async fn dead_letters(&self) -> sqlx::Result<Vec<DeadLetter>> {
         let rows = self
-            .fetch_all(
-                self.query_as(
-                    "SELECT id, endpoint, transaction_id, attempts::bigint, last_error
-                     FROM affitor_outbox WHERE dead_at IS NOT NULL ORDER BY id LIMIT $1",
-                )
-                .bind(limit),
-            )
+            .fetch_all(self.query_as(
+                "SELECT id, endpoint, transaction_id, attempts::bigint, last_error
+                 FROM affitor_outbox WHERE dead_at IS NOT NULL ORDER BY id",
+            ))
             .await?;
         Ok(rows.into_iter().map(DeadLetter::from_row).collect())
     }

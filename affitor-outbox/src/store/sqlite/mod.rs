@@ -35,11 +35,10 @@ pub(super) mod tests;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, millis};
+use super::{StoreError, now_millis};
 use crate::config::Config;
 
 pub(crate) use writer::{SqliteWriter, insert};
@@ -247,13 +246,6 @@ impl Drop for Probing {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }
-}
-
-/// The process's clock in Unix milliseconds: the times of the SQLite store's rows.
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, millis)
 }
 
 /// `ids` as one JSON array, for `json_each`: one statement whatever their number.

@@ -27,14 +27,13 @@ use crate::store::{DeadLetter, StoreError, millis};
 const CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
 
 impl SqliteStore {
-    pub(crate) async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
-        self.on_reader(move |connection| {
+    pub(crate) async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.on_reader(|connection| {
             let mut letters = connection.prepare_cached(
                 "SELECT id, endpoint, transaction_id, attempts, last_error FROM affitor_outbox
-                 WHERE dead_at IS NOT NULL ORDER BY id LIMIT ?1",
+                 WHERE dead_at IS NOT NULL ORDER BY id",
             )?;
-            let rows =
-                letters.query_map([limit], |row| row.try_into().map(DeadLetter::from_row))?;
+            let rows = letters.query_map([], |row| row.try_into().map(DeadLetter::from_row))?;
             rows.collect()
         })
         .await
