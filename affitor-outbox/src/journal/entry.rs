@@ -40,6 +40,20 @@ pub struct JournalEntry {
 }
 
 /// What happened to an event, in a [`JournalEntry`].
+///
+/// ```
+/// use affitor_outbox::journal::Step;
+///
+/// fn said(step: &Step) -> String {
+///     match step {
+///         Step::NotAttributed { reason, .. } => format!("not attributed: {reason}"),
+///         Step::Retrying { error, .. } => format!("goes again after: {error}"),
+///         Step::DeadLetter(why) => format!("given up on: {why}"),
+///         other => format!("{other:?}"),
+///     }
+/// }
+/// assert_eq!(said(&Step::DeadLetter("400".into())), "given up on: 400");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Step {

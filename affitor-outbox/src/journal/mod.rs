@@ -63,6 +63,14 @@ use crate::{Outbox, OutboxError};
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// Whose story [`Outbox::explain`] tells: a customer's, a transaction's, or a click id's.
+///
+/// ```
+/// use affitor_outbox::journal::Subject;
+///
+/// // What `affitor explain --transaction in_1001` asks.
+/// let subject = Subject::Transaction("in_1001".into());
+/// assert_eq!(subject, Subject::Transaction("in_1001".to_owned()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Subject {

@@ -7,6 +7,19 @@ use super::{JournalEntry, Step};
 
 /// What [`Outbox::explain`](crate::Outbox::explain) found: the entries, oldest first, and the
 /// verdict they lead to.
+///
+/// ```no_run
+/// # async fn run(outbox: affitor_outbox::Outbox) -> Result<(), affitor_outbox::OutboxError> {
+/// use affitor_outbox::journal::Subject;
+///
+/// let explained = outbox.explain(Subject::Customer("user_123".into())).await?;
+/// for entry in &explained.entries {
+///     println!("{:?} {} {:?}", entry.at, entry.endpoint, entry.step);
+/// }
+/// println!("{}", explained.verdict);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Explanation {
@@ -44,7 +57,21 @@ pub enum Verdict {
     },
 }
 
-/// Why a sale earned no commission.
+/// Why a sale earned no commission, in words by its `Display`.
+///
+/// ```
+/// use affitor_outbox::journal::NotCredited;
+///
+/// let expired = NotCredited::NotAttributed {
+///     reason: "attribution_window_expired".into(),
+///     click_age_days: Some(61),
+///     window_days: Some(60),
+/// };
+/// assert_eq!(
+///     expired.to_string(),
+///     "attribution_window_expired: the click was 61 days old against a window of 60 days"
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NotCredited {
@@ -71,6 +98,13 @@ pub enum NotCredited {
 
 impl Verdict {
     /// Whether the sale is credited.
+    ///
+    /// ```
+    /// use affitor_outbox::journal::Verdict;
+    ///
+    /// let credited = Verdict::Credited { sale_id: Some(7), commission_id: Some(9) };
+    /// assert!(credited.is_credited());
+    /// ```
     pub fn is_credited(&self) -> bool {
         matches!(self, Self::Credited { .. })
     }
