@@ -176,3 +176,29 @@ fn dot_env_lines_read_as_a_shell_reads_them() {
         ]
     );
 }
+
+/// The client is built of the values found, wherever each came from: it reads them as it reads
+/// its environment (`ClientBuilder::from_variables`).
+#[test]
+fn the_client_takes_each_value_from_where_it_was_found() {
+    let root = project(None, Some(CONFIG));
+    let base_url = |flags: &ApiArgs, environment: &[(&str, &str)]| {
+        resolve(flags, environment, &root)
+            .client()
+            .map(|client| client.base_url().to_owned())
+    };
+    assert_eq!(
+        base_url(&ApiArgs::default(), &[]).unwrap(),
+        "https://config.example"
+    );
+    let alias = [("AFFITOR_API_BASE", "https://alias.example")];
+    assert_eq!(
+        base_url(&ApiArgs::default(), &alias).unwrap(),
+        "https://alias.example"
+    );
+    let flags = ApiArgs {
+        api_key: None,
+        api_url: Some("https://flag.example".to_owned()),
+    };
+    assert_eq!(base_url(&flags, &alias).unwrap(), "https://flag.example");
+}
