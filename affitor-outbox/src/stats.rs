@@ -73,10 +73,11 @@ pub struct OutboxStats {
     /// [Journal](crate::journal) entries that were not written: of the events the client sent
     /// itself (captured clicks, `send().await`), when more than 1,024 waited for the store or
     /// the store failed to write them; of the relay's answers, when the store failed to write
-    /// those of the rows it keeps (retried, dead letters), or refused those of the rows
-    /// delivered while more than 4,096 waited or the relay stopped. Logged at `warn` at most once a minute (with how
-    /// many since the last warning), and counted by `affitor_outbox_journal_lost_total` (feature
-    /// `metrics`); the sends themselves never wait for the journal.
+    /// those it writes at once (retries, dead letters, refused leads), or refused the deletes
+    /// of the delivered rows they answer while more than 4,096 waited or the relay stopped.
+    /// Logged at `warn` at most once a minute (with how many since the last warning), and
+    /// counted by `affitor_outbox_journal_lost_total` (feature `metrics`); the sends
+    /// themselves never wait for the journal.
     pub journal_lost: u64,
 }
 
