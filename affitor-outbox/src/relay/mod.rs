@@ -377,7 +377,7 @@ impl Run {
             }
         }
         // Entries refused by the last delete have no next one.
-        self.settler.lost(self.settler.take_answers().len());
+        self.settler.give_up();
         // What the delivered rows held leaves the store's logs before the relay ends.
         self.inner.store.after_deletes(Activity::Stopped).await;
         if stopped.has_changed().is_err() {

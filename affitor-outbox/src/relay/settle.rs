@@ -48,6 +48,21 @@ pub(super) struct Settler {
     answers: std::sync::Mutex<Vec<Answer>>,
 }
 
+/// Why entries that waited for a delete were lost.
+const REFUSED: &str = "the store refused the deletes of the rows they answer";
+
+impl Drop for Settler {
+    /// A relay aborted at its stop's deadline never makes the delete its entries wait for.
+    fn drop(&mut self) {
+        let waiting = self.answers.get_mut().map_or_else(
+            |poisoned| poisoned.into_inner().len(),
+            |answers| answers.len(),
+        );
+        let why = "the relay was stopped at its deadline before the deletes of their rows";
+        self.inner.journal_lost(waiting, why);
+    }
+}
+
 impl Settler {
     pub(super) fn new(inner: Arc<Inner>, owner: Arc<str>, sends: Sends) -> Self {
         Self {
@@ -78,14 +93,13 @@ impl Settler {
         let lost = answers.len().saturating_sub(room);
         waiting.extend(answers.iter().take(room).cloned());
         drop(waiting);
-        self.lost(lost);
+        self.inner.journal_lost(lost, REFUSED);
     }
 
-    /// Entries of delivered rows that will never be written (the store refused them and the
-    /// relay stopped, or past [`MAX_WAITING`]): counted, and said.
-    pub(super) fn lost(&self, lost: usize) {
-        let why = "the store refused the deletes of the rows they answer";
-        self.inner.journal_lost(lost, why);
+    /// The entries waiting for a delete, which the relay, stopping, will not make: counted
+    /// lost, and said.
+    pub(super) fn give_up(&self) {
+        self.inner.journal_lost(self.take_answers().len(), REFUSED);
     }
 
     /// Sends one row and settles it: its id when it is done with (the relay deletes those

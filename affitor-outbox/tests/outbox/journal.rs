@@ -662,6 +662,39 @@ async fn an_answer_the_store_cannot_journal_is_counted_lost(store: Store) {
 }
 on_each_store!(an_answer_the_store_cannot_journal_is_counted_lost);
 
+/// A relay aborted at its stop's deadline (a send outlasts it) never makes the delete that a
+/// delivered sale's entry waits for, the store having refused the last: the entry is counted
+/// lost, not dropped with the relay.
+async fn an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let (sqlite, postgres) = refuse("DELETE", "affitor_outbox");
+    store.execute(store.dialect(&sqlite, &postgres)).await;
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 1
+    })
+    .await;
+    mock.inject(
+        Fault::delay(Duration::from_secs(30))
+            .on(Endpoint::Lead)
+            .always(),
+    );
+    outbox.enqueue(client.lead("cust_1")).await;
+    wait_until("the lead being sent", A_WHILE, async || {
+        outbox.stats().in_flight == 1
+    })
+    .await;
+    outbox.shutdown(Duration::from_millis(500)).await;
+    wait_until("the sale's entry counted lost", A_WHILE, async || {
+        outbox.stats().journal_lost == 1
+    })
+    .await;
+}
+on_each_store!(an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost);
+
 /// A store that refuses the relay's deletes for two seconds: the delivered sale stays held and
 /// is sent once, its delete tried again less and less often (each turn of an idle relay, every
 /// 50 ms here, tried it before: some 60 tries) and said once at `warn`, then the store's
