@@ -387,6 +387,11 @@ async fn every_drop_and_failure_is_logged_without_the_key_an_email_or_a_customer
         (stats.queued, stats.delivered, stats.failed, stats.dropped),
         (1, 0, 2, 3)
     );
+    // Said by the worker just after it counts the failure.
+    until("the give-up said", || {
+        logs.text().contains("not delivered: given up")
+    })
+    .await;
 
     let logs = logs.text();
     assert_eq!(
