@@ -23,6 +23,7 @@ mod shared;
 mod spill;
 mod stats;
 mod store;
+mod sync;
 mod throttle;
 mod writer;
 

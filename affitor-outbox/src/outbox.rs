@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use affitor::Client;
@@ -23,6 +23,7 @@ use crate::shared::{HandOff, Inner};
 use crate::spill::Spill;
 use crate::stats::{Backlog, Counters, OutboxStats};
 use crate::store::{DeadLetter, Facts, Store, StoreError};
+use crate::sync::lock;
 use crate::throttle::Throttle;
 use crate::writer::Writer;
 
@@ -445,7 +446,7 @@ impl Outbox {
     }
 
     fn relay_slot(&self) -> std::sync::MutexGuard<'_, Option<Relay>> {
-        self.relay.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.relay)
     }
 }
 
@@ -476,11 +477,7 @@ impl Backend for Outbox {
             );
             // The write holds the slot until it ends, and has emptied it by then: a slot held
             // by this call alone and still full was dropped unpolled.
-            let dropped = Arc::strong_count(&slot) == 1
-                && slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_some();
+            let dropped = Arc::strong_count(&slot) == 1 && lock(&slot).is_some();
             if !dropped {
                 return;
             }
@@ -672,7 +669,7 @@ fn instant_after(deadline: Duration) -> Instant {
 
 /// The event in `slot`, taken out of it.
 fn take(slot: &Mutex<Option<Event>>) -> Option<Event> {
-    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+    lock(slot).take()
 }
 
 /// A write under way, of an event of the named endpoint, until it is settled.

@@ -8,7 +8,7 @@
 //! [`max_spill_wait`](crate::OutboxBuilder::max_spill_wait) go to the client's in-memory
 //! queue. The task ends once nothing is held and the store answers, or at `shutdown`.
 
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use affitor::client::Event;
@@ -20,6 +20,7 @@ use crate::shared::Inner;
 use crate::spill::{Offer, Spilled};
 use crate::stats::Counters;
 use crate::store::Facts;
+use crate::sync::lock;
 use crate::writer::{MAX_BATCH, Writer};
 
 /// How often the store is probed while the outbox is degraded.
@@ -88,11 +89,7 @@ fn degraded(inner: &Arc<Inner>, writer: &Arc<Writer>, why: &str) {
         inner.spill.stop.clone(),
     ));
     // A task that ended its turn just now may still be in the slot: it is done anyway.
-    *inner
-        .spill
-        .probe
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Some(task);
+    *lock(&inner.spill.probe) = Some(task);
 }
 
 /// The probe's task: every [`PROBE_EVERY`], the events held too long go to the in-memory queue,
@@ -201,12 +198,7 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
 /// under way is waited for: a local file answers.
 pub(crate) async fn stop(inner: &Inner, deadline: Duration) {
     inner.spill.stop.cancel();
-    let task = inner
-        .spill
-        .probe
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
+    let task = lock(&inner.spill.probe).take();
     if let Some(mut task) = task
         && tokio::time::timeout(deadline, &mut task).await.is_err()
     {

@@ -13,6 +13,7 @@ use crate::metrics;
 use crate::spill::Spill;
 use crate::stats::Counters;
 use crate::store::{Claimed, Lease, Store};
+use crate::sync::lock;
 use crate::throttle::Throttle;
 
 pub(crate) struct Inner {
@@ -224,8 +225,6 @@ impl HandOff {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Claimed>> {
-        self.rows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.rows)
     }
 }

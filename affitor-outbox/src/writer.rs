@@ -27,7 +27,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use affitor::client::Event;
@@ -38,6 +38,7 @@ use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
 use crate::store::{Claimed, Facts, Inserted, NewRow, Store, StoreError};
+use crate::sync::lock;
 
 /// The most rows one transaction takes.
 pub(crate) const MAX_BATCH: usize = 1024;
@@ -143,11 +144,7 @@ impl Writer {
     /// its connections, and ends. Waits for that at most `deadline`.
     pub(crate) async fn stop(&self, deadline: Duration) {
         self.stop.cancel();
-        let ended = self
-            .ended
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let ended = lock(&self.ended).take();
         if let Some(ended) = ended
             && tokio::time::timeout(deadline, ended).await.is_err()
         {

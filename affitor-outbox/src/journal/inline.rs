@@ -3,10 +3,11 @@
 //!
 //! [`Backend::sent`]: affitor::client::Backend::sent
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use super::JournalEntry;
 use crate::shared::Inner;
+use crate::sync::lock;
 
 /// At most this many entries wait for their write: past it, a slow or failing store loses the
 /// newest ones (counted in `OutboxStats::journal_lost`), never the request's time.
@@ -95,7 +96,7 @@ impl InlineEntries {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 }
 

@@ -9,12 +9,13 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::shared::Inner;
+use crate::sync::lock;
 
 /// The ids of the rows being sent (see [`Sending`]) or, delivered, waiting for their delete
 /// (see [`Deleting`]): the rows whose leases the relay renews, with those handed over and not
@@ -24,7 +25,7 @@ pub(super) struct Held(Mutex<HashSet<i64>>);
 
 impl Held {
     fn lock(&self) -> MutexGuard<'_, HashSet<i64>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.0)
     }
 
     /// Whether the row `id` is being sent or waits for its delete.

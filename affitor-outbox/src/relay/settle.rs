@@ -16,6 +16,7 @@ use crate::metrics;
 use crate::shared::Inner;
 use crate::stats::Counters;
 use crate::store::{Claimed, StoreError, Unreadable};
+use crate::sync::lock;
 use crate::throttle::Throttle;
 
 /// The longest wait between two tries of a refund whose sale Affitor does not know.
@@ -75,20 +76,14 @@ impl Settler {
 
     /// The journal's entries of the answers since the last call (none when it is off).
     pub(super) fn take_answers(&self) -> Vec<Answer> {
-        let mut answers = self
-            .answers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut answers = lock(&self.answers);
         std::mem::take(&mut *answers)
     }
 
     /// Entries a delete did not write: written with the next, but for those past
     /// [`MAX_WAITING`], which are counted lost (a journal the store cannot write for long).
     pub(super) fn put_back(&self, answers: &[Answer]) {
-        let mut waiting = self
-            .answers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut waiting = lock(&self.answers);
         let room = MAX_WAITING.saturating_sub(waiting.len());
         let lost = answers.len().saturating_sub(room);
         waiting.extend(answers.iter().take(room).cloned());
@@ -137,10 +132,7 @@ impl Settler {
             Ok(outcome) => {
                 if self.inner.config.journal.is_some() {
                     let answer = answer(row, event, Step::answered(&outcome));
-                    self.answers
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(answer);
+                    lock(&self.answers).push(answer);
                 }
                 Ok(self.delivered(row, event))
             }

@@ -34,12 +34,13 @@ pub(super) mod tests;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{StoreError, now_millis};
 use crate::config::Config;
+use crate::sync::lock;
 
 pub(crate) use writer::{SqliteWriter, insert};
 
@@ -119,10 +120,7 @@ impl SqliteStore {
 
     /// The writer's connection, for the writer's thread: `None` once taken.
     pub(crate) fn take_writer(&self) -> Option<SqliteWriter> {
-        self.writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+        lock(&self.writer).take()
     }
 
     /// Checks that the outbox can write here: the WAL emptied into the file, then a row
@@ -205,17 +203,14 @@ impl SqliteStore {
         let on_thread = Arc::clone(&slot);
         let written = self
             .on_writer(move |writer| {
-                let write = on_thread
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
+                let write = lock(&on_thread).take();
                 write.map(|write| write(&writer.connection)).transpose()
             })
             .await;
         match written {
             Ok(Some(done)) => Ok(done),
             Ok(None) | Err(StoreError::Stopped) => {
-                let write = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+                let write = lock(&slot).take();
                 match write {
                     Some(write) => self.on_reader(write).await,
                     None => Err(StoreError::Stopped),
@@ -232,9 +227,7 @@ impl SqliteStore {
         read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let reader = Arc::clone(&self.reader);
-        let read = tokio::task::spawn_blocking(move || {
-            read(&reader.lock().unwrap_or_else(PoisonError::into_inner))
-        });
+        let read = tokio::task::spawn_blocking(move || read(&lock(&reader)));
         Ok(read.await.map_err(|_| StoreError::Stopped)??)
     }
 }

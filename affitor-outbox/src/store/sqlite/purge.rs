@@ -11,13 +11,14 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
 use super::{SqliteStore, SqliteWriter, now_millis};
 use crate::store::{DeadLetter, StoreError, millis};
+use crate::sync::lock;
 
 /// How large the WAL grows before the writer copies it back into the file (SQLite's own
 /// default, 1,000 pages of 4 KiB, about the same). Measured, not counted in rows: a batch of
@@ -139,13 +140,13 @@ impl Logs {
 
     /// Rows were deleted: the WAL may hold what they held.
     pub(super) fn deleted(&self) {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).0 = true;
+        lock(&self.state).0 = true;
     }
 
     /// Whether the WAL is to be emptied now (rows were deleted, and it was last emptied at least
     /// `every` ago); if so, it is taken as emptied.
     fn due(&self, every: Duration) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         let (dirty, last) = *state;
         if !dirty || last.elapsed() < every {
             return false;
