@@ -75,7 +75,8 @@ pub struct OutboxStats {
     /// the store failed to write them; of the relay's answers, when the store failed to write
     /// those it writes at once (retries, dead letters, refused leads), or refused the deletes
     /// of the delivered rows they answer while more than 4,096 waited or the relay stopped,
-    /// or when the relay was stopped at its deadline before those deletes.
+    /// or when the relay was stopped at its deadline before those deletes (but for those of a
+    /// delete under way at the deadline, which may or may not be written).
     /// Logged at `warn` at most once a minute (with how many since the last warning), and
     /// counted by `affitor_outbox_journal_lost_total` (feature `metrics`); the sends
     /// themselves never wait for the journal.

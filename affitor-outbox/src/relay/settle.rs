@@ -53,13 +53,15 @@ pub(super) struct Settler {
 const REFUSED: &str = "the store refused the deletes of the rows they answer";
 
 impl Drop for Settler {
-    /// A relay aborted at its stop's deadline never makes the delete its entries wait for.
+    /// A relay aborted at its stop's deadline (or dropped with its runtime) never makes the
+    /// delete its entries wait for.
     fn drop(&mut self) {
         let waiting = self.answers.get_mut().map_or_else(
             |poisoned| poisoned.into_inner().len(),
             |answers| answers.len(),
         );
-        let why = "the relay was stopped at its deadline before the deletes of their rows";
+        let why = "the relay ended (stopped at its deadline, or its runtime gone) before the \
+                   deletes of their rows";
         self.inner.journal_lost(waiting, why);
     }
 }

@@ -680,12 +680,19 @@ async fn an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost(st
             .on(Endpoint::Lead)
             .always(),
     );
+    wait_until("the sale's send ended", A_WHILE, async || {
+        outbox.stats().in_flight == 0
+    })
+    .await;
     outbox.enqueue(client.lead("cust_1")).await;
     wait_until("the lead being sent", A_WHILE, async || {
         outbox.stats().in_flight == 1
     })
     .await;
-    outbox.shutdown(Duration::from_millis(500)).await;
+    // The lead's send (held 30 s; the client gives an attempt up at 2 s) outlasts the stop.
+    let (deadline, started) = (Duration::from_millis(1500), std::time::Instant::now());
+    outbox.shutdown(deadline).await;
+    assert!(started.elapsed() >= deadline, "the stop was not cut short");
     wait_until("the sale's entry counted lost", A_WHILE, async || {
         outbox.stats().journal_lost == 1
     })
