@@ -376,8 +376,8 @@ impl Run {
                 self.stopping(deleted);
             }
         }
-        // Entries refused by the last delete have no next one.
-        self.settler.give_up();
+        // Entries refused by the last delete have no next one: the settler, dropped with the
+        // relay, counts them lost.
         // What the delivered rows held leaves the store's logs before the relay ends.
         self.inner.store.after_deletes(Activity::Stopped).await;
         if stopped.has_changed().is_err() {

@@ -49,20 +49,13 @@ pub(super) struct Settler {
     answers: std::sync::Mutex<Vec<Answer>>,
 }
 
-/// Why entries that waited for a delete were lost.
-const REFUSED: &str = "the store refused the deletes of the rows they answer";
-
 impl Drop for Settler {
-    /// A relay aborted at its stop's deadline (or dropped with its runtime) never makes the
-    /// delete its entries wait for.
+    /// The relay has ended: the entries still waiting never get the delete they wait for (the
+    /// store refused the last, or the stop's deadline, or the runtime's end, came first).
     fn drop(&mut self) {
-        let waiting = self.answers.get_mut().map_or_else(
-            |poisoned| poisoned.into_inner().len(),
-            |answers| answers.len(),
-        );
-        let why = "the relay ended (stopped at its deadline, or its runtime gone) before the \
-                   deletes of their rows";
-        self.inner.journal_lost(waiting, why);
+        let why = "the relay ended before the deletes of their rows: the store refused them, \
+                   or the stop's deadline came first";
+        self.inner.journal_lost(lock(&self.answers).len(), why);
     }
 }
 
@@ -90,13 +83,8 @@ impl Settler {
         let lost = answers.len().saturating_sub(room);
         waiting.extend(answers.iter().take(room).cloned());
         drop(waiting);
-        self.inner.journal_lost(lost, REFUSED);
-    }
-
-    /// The entries waiting for a delete, which the relay, stopping, will not make: counted
-    /// lost, and said.
-    pub(super) fn give_up(&self) {
-        self.inner.journal_lost(self.take_answers().len(), REFUSED);
+        let why = "more than 4,096 waited while the store refused the deletes of their rows";
+        self.inner.journal_lost(lost, why);
     }
 
     /// Sends one row and settles it: its id when it is done with (the relay deletes those
@@ -398,8 +386,7 @@ impl Settler {
         }
         let answer = answer(row, event, step());
         if let Err(error) = self.inner.store.write_answers(vec![answer]).await {
-            let why = format!("of an answer the relay got, the store failed: {error}");
-            self.inner.journal_lost(1, &why);
+            self.unwritten(&error);
         }
     }
 
@@ -411,9 +398,14 @@ impl Settler {
         }
         let entry = JournalEntry::of(event, step);
         if let Err(error) = self.inner.store.write_journal(vec![entry]).await {
-            let why = format!("of an answer the relay got, the store failed: {error}");
-            self.inner.journal_lost(1, &why);
+            self.unwritten(&error);
         }
+    }
+
+    /// A journal entry the store failed to write: counted lost, and said.
+    fn unwritten(&self, error: &StoreError) {
+        let why = format!("of an answer the relay got, the store failed: {error}");
+        self.inner.journal_lost(1, &why);
     }
 
     /// Keeps the row in the store, due again after `wait`, with `why`.
