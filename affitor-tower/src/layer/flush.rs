@@ -14,12 +14,14 @@ use tower_service::Service;
 /// with CPU only during requests. There an event queued with `send_in_background()` would wait
 /// in memory for a process that no longer runs, and be lost. Once the inner service has
 /// answered, this layer waits, at most `deadline`, for the client's background events to be
-/// delivered ([`Client::flush`]), then lets the response go.
+/// delivered, or, by a durable backend, stored ([`Client::flush`]), then lets the response go.
 ///
 /// The wait is for every event the client holds, not only this request's: on these runtimes an
 /// instance serves one request at a time, so they are the same. Do not add it to a server that
 /// answers many requests at once: each answer would wait for the others' events. A client
-/// whose backend is an outbox needs it only for the events that fall back to memory.
+/// whose backend is an outbox needs it too: `send_in_background()` writes on a task of its own,
+/// and the flush waits for those writes to commit before the process freezes (never for the
+/// relay's sends).
 ///
 /// ```
 /// use std::time::Duration;

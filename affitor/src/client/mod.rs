@@ -302,11 +302,14 @@ impl Client {
         self.backend.stats()
     }
 
-    /// Waits until every event queued so far (and any queued meanwhile) is delivered or given
-    /// up on, or until `deadline` passes, and returns the counters then: `pending` is 0 when
-    /// the queue was emptied. Its [`Backend`] does the waiting (an outbox waits for its store to
-    /// empty). Unlike [`shutdown`](Self::shutdown), the client keeps taking events: call it at the end of a batch job, before a test's assertions, or before a
-    /// serverless invocation freezes the process.
+    /// Waits until every event queued so far (and any queued meanwhile) is delivered (by a
+    /// durable backend, stored) or given up on, or until `deadline` passes, and returns the
+    /// counters then: `pending` is 0 when the queue was emptied. Its [`Backend`] does the
+    /// waiting: an outbox waits until this process's writes are committed (then for what fell
+    /// back to memory), not for its store to empty; its relay delivers what is stored. Unlike
+    /// [`shutdown`](Self::shutdown), the client keeps taking events: call it at the end of a
+    /// batch job, before a test's assertions, or before a serverless invocation freezes the
+    /// process.
     ///
     /// ```
     /// # async fn job(client: affitor::Client) {

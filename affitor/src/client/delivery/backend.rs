@@ -21,10 +21,11 @@ use crate::client::{Client, Error, Event, Outcome};
 ///   at once (spawn what it has to await), and must not lose the event: when it cannot take
 ///   one, it hands it to [`Client::send_event_in_background`] of a client holding the memory
 ///   queue ([`Client::with_memory_queue`]), never of a client holding this backend.
-/// - [`flush`](Self::flush) waits until what it holds is sent or given up on, within a
-///   deadline, and keeps taking events; [`shutdown`](Self::shutdown) stops it for good, and
-///   stops what it sends through (the memory queue it falls back to included), so that one
-///   `client.shutdown(deadline)` stops everything. A second shutdown must be harmless.
+/// - [`flush`](Self::flush) waits until what it took is delivered (by a durable backend,
+///   stored) or given up on, within a deadline, and keeps taking events;
+///   [`shutdown`](Self::shutdown) stops it for good, and stops what it sends through (the
+///   memory queue it falls back to included), so that one `client.shutdown(deadline)` stops
+///   everything. A second shutdown must be harmless.
 /// - [`stats`](Self::stats) says what became of the events, as [`DeliveryStats`] defines.
 /// - [`sent`](Self::sent) hears of each event the client sent itself, and its answer (a
 ///   backend that keeps a record of them, such as an outbox's journal); the default ignores it.
@@ -103,9 +104,9 @@ pub trait Backend: Send + Sync + 'static {
         Box::pin(std::future::ready(()))
     }
 
-    /// Waits until every event taken so far is delivered or given up on, or until `deadline`
-    /// passes, and returns the counters then; keeps taking events meanwhile. See
-    /// [`Client::flush`].
+    /// Waits until every event taken so far is delivered (by a durable backend, stored: its
+    /// relay owns it then) or given up on, or until `deadline` passes, and returns the counters
+    /// then; keeps taking events meanwhile. See [`Client::flush`].
     fn flush(&self, deadline: Duration)
     -> Pin<Box<dyn Future<Output = DeliveryStats> + Send + '_>>;
 
