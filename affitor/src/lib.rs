@@ -52,11 +52,11 @@
 //! typed outcome ([`SaleOutcome`](client::SaleOutcome): `Recorded`, `AlreadyRecorded` for a
 //! redelivered payment, `NotAttributed` for an organic sale):
 //!
-//! - Retries follow what is safe per endpoint: a sale retries timeouts, lost connections, 5xx
-//!   and 429 (its transaction id makes a repeat harmless, and a 409 after a lost answer is
-//!   reported as recorded); a lead or a click only when the request never reached the API, or
-//!   on 429 and 503. The waits grow exponentially with full jitter, honour `Retry-After`, and
-//!   stop at one deadline per call ([`RetryPolicy`](client::RetryPolicy)).
+//! - Retries follow what is safe per endpoint: a sale retries timeouts, lost connections, 5xx,
+//!   408, 425 and 429 (its transaction id makes a repeat harmless, and a 409 after a lost answer
+//!   is reported as recorded); a lead or a click only when the request never reached the API,
+//!   or on 408, 425, 429 and 503. The waits grow exponentially with full jitter, honour
+//!   `Retry-After`, and stop at one deadline per call ([`RetryPolicy`](client::RetryPolicy)).
 //! - The API key never appears in `Debug`, `Display`, logs or errors. Plain `http://` is
 //!   refused except on loopback, unless you allow it
 //!   ([`allow_insecure_http`](client::ClientBuilder::allow_insecure_http)).

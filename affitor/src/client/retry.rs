@@ -10,16 +10,17 @@ use super::endpoint::Endpoint;
 /// and how long one call may take in all.
 ///
 /// What is retried depends on the endpoint, and follows what is safe for each:
-/// - a **sale** retries timeouts, broken connections, 5xx and 429: its transaction id makes a
-///   repeat harmless (the API answers 409, which the client reports as recorded). Except a
-///   500 `Failed to create commission`: the sale is recorded without its commission, and is
-///   returned at once as [`ErrorKind::CommissionNotCreated`](crate::client::ErrorKind);
+/// - a **sale** retries timeouts, broken connections, 5xx, and 408, 425 and 429 (the request
+///   was not processed): its transaction id makes a repeat harmless (the API answers 409,
+///   which the client reports as recorded). Except a 500 `Failed to create commission`: the
+///   sale is recorded without its commission, and is returned at once as
+///   [`ErrorKind::CommissionNotCreated`](crate::client::ErrorKind);
 /// - a **refund** retries the same (the API never reverses twice), and also a 404 for a short
 ///   while ([`RetryPolicy::refund_not_found_window`], 2 s by default, whatever the attempt
 ///   count), since the sale may still be on its way;
-/// - a **lead** and a **click** retry only when the request never reached the API, or on 429
-///   and 503;
-/// - **readiness** (read-only) retries timeouts, broken connections, 5xx and 429;
+/// - a **lead** and a **click** retry only when the request never reached the API, or on 408,
+///   425, 429 and 503;
+/// - **readiness** (read-only) retries timeouts, broken connections, 5xx, 408, 425 and 429;
 /// - the verification **chain** retries only when the request never reached the API, or on
 ///   503; its 429 is returned at once as [`ErrorKind::RateLimited`](crate::client::ErrorKind).
 ///
