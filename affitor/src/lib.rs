@@ -102,9 +102,11 @@
 //! | `affitor_request_duration_seconds` (histogram) | `endpoint`, `outcome` | p99 near the retry deadline |
 //! | `affitor_delivery_pending` (gauge) | | near `queue_capacity` |
 //! | `affitor_webhook_events_total` (feature `webhook`) | `provider`, `result` (`tracked`, `stored`, `ignored`, `kept`, `refused`, `attention`) | any `attention` (acknowledged, but a person must act); `kept` that keeps rising (answered 5xx: the provider keeps the event) |
-//! | `affitor_outbox_events_total` (`affitor-outbox`) | `endpoint`, `result` (`enqueued`, `fell_back`, `delivered`, `rescheduled`, `dead_lettered`, `click_id_refused`, `customer_refused`, `interrupted`) | any `dead_lettered`, `fell_back` or `interrupted` |
+//! | `affitor_outbox_events_total` (`affitor-outbox`) | `endpoint`, `result` (`enqueued`, `spilled`, `written_back`, `fell_back`, `delivered`, `rescheduled`, `dead_lettered`, `click_id_refused`, `customer_refused`, `interrupted`) | any `dead_lettered`, `fell_back` or `interrupted` |
 //! | `affitor_outbox_waiting`, `affitor_outbox_in_flight` (gauges, `affitor-outbox`) | | waiting that keeps growing: the relay cannot keep up, or the API is down |
 //! | `affitor_outbox_dead_letters` (gauge, `affitor-outbox`) | | above zero: events given up on, kept for a person to mend and retry |
+//! | `affitor_outbox_spilled` (gauge, `affitor-outbox`) | | above zero for long: the store fails, and its events wait in memory to be written back |
+//! | `affitor_outbox_journal_lost_total` (`affitor-outbox`) | | any increase: `affitor explain` misses those entries of the attribution journal |
 //!
 //! Partner-link capture counts what it did in `affitor_tower::capture::CaptureStats`
 //! (`recorded`, `repeated`, and what each bound held back), for you to export beside these.

@@ -3,7 +3,8 @@
 //! A map of the rooms, for "how is a sale sent?":
 //!
 //! - `mod.rs` (here): [`Client`], the handle every request starts from;
-//! - `builder.rs`: [`ClientBuilder`], the configuration checked once, and the redacted API key;
+//! - `builder.rs`: [`ClientBuilder`], the configuration checked once; `api_key.rs`: the API
+//!   key, redacted in `Debug` output;
 //! - one file per endpoint, each with its builder, its wire payload (`Serialize`), the wire
 //!   struct of its answer (`Deserialize`), its outcome and decoding, `send` and
 //!   `send_in_background`: `lead.rs`, `sale/` (and the sale's [`Currency`], [`SaleType`],
