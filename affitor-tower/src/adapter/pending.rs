@@ -21,8 +21,9 @@ use affitor::client::{ClickOutcome, ErrorKind};
 /// It gives `None` when the deadline passed first (the call is then abandoned), the call failed
 /// (the API unreachable or answering 5xx, an unknown link's 400, a click id that is not a valid
 /// [`ClickId`]), the link is inactive (`success: false`), or the client is in
-/// test mode (the API issues no click id): each is logged at `debug` with the reason, and the
-/// page is served unchanged.
+/// test mode (the API issues no click id): each is logged at `debug` with the reason; the
+/// adapter then sets no cookie and keeps the page out of shared caches
+/// ([`KeepPrivate`](super::KeepPrivate)).
 ///
 /// A visit that repeats a click (the same address and partner code within the
 /// [repeat window](crate::capture::ClickLimit::repeat_window)) makes no call: its future waits,
@@ -225,29 +226,31 @@ fn log_answer(code: &str, sent: &Result<Result<ClickOutcome, affitor::Error>, El
         }
         Ok(Ok(ClickOutcome::Inactive { message, .. })) => tracing::debug!(
             partner = code,
-            "the API recorded no click ({message}): no click, the page is served unchanged"
+            "the API recorded no click ({message}): no cookie, the page is kept out of shared \
+             caches"
         ),
         Ok(Ok(ClickOutcome::Test { .. })) => tracing::debug!(
             partner = code,
-            "the client is in test mode: the API issues no click id, the page is served \
-             unchanged"
+            "the client is in test mode: the API issues no click id; no cookie, the page is kept \
+             out of shared caches"
         ),
         Ok(Ok(outcome)) => tracing::debug!(
             partner = code,
-            "the click call answered {outcome:?}, which carries no click id: the page is served \
-             unchanged"
+            "the click call answered {outcome:?}, which carries no click id: no cookie, the page \
+             is kept out of shared caches"
         ),
         Ok(Err(error)) if refuses_the_code(error) => tracing::debug!(
             partner = code,
-            "the API refused the click ({error}): an unknown link; the page is served unchanged"
+            "the API refused the click ({error}): an unknown link; no cookie, the page is kept \
+             out of shared caches"
         ),
         Ok(Err(error)) => tracing::debug!(
             partner = code,
-            "the click call failed ({error}): the page is served unchanged"
+            "the click call failed ({error}): no cookie, the page is kept out of shared caches"
         ),
         Err(_) => tracing::debug!(
             partner = code,
-            "the click call missed its deadline: the page is served without the cookies"
+            "the click call missed its deadline: no cookie, the page is kept out of shared caches"
         ),
     }
 }
@@ -355,8 +358,8 @@ async fn repeat(
         Answer::Nothing => {
             tracing::debug!(
                 partner = code,
-                "a repeat of a click that got no click id: no click call, the page is served \
-                 unchanged"
+                "a repeat of a click that got no click id: no click call, no cookie, the page is \
+                 kept out of shared caches"
             );
             None
         }
@@ -516,7 +519,7 @@ mod tests {
                 log.contains("DEBUG") && log.contains(reason),
                 "{target}: {log}"
             );
-            assert!(log.contains("the page is served unchanged"), "{log}");
+            assert!(log.contains("no cookie, the page is kept out of shared caches"), "{log}");
         }
         mock.shutdown().await;
     }

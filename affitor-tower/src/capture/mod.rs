@@ -195,10 +195,11 @@ use crate::adapter::{Decision, LearnsCodes, PartnerClick, PendingClick, Visit};
 ///
 /// The click call runs beside the handler. When the API records the click before the
 /// [deadline](Self::deadline), the response gets the tracker's cookies (see
-/// [`ClickCookies`](crate::adapter::ClickCookies)) and `Cache-Control: private`; otherwise the page is
-/// served unchanged and a `debug` line says why. The [click limit](Self::click_limit) bounds the
-/// calls; a visit from the same address to the same partner's link moments later makes none,
-/// and gets the click id of the visit it repeats.
+/// [`ClickCookies`](crate::adapter::ClickCookies)) and `Cache-Control: private`; otherwise no
+/// cookie is set, the page is kept out of shared caches (see
+/// [`KeepPrivate`](crate::adapter::KeepPrivate)), and a `debug` line says why. The
+/// [click limit](Self::click_limit) bounds the calls; a visit from the same address to the same
+/// partner's link moments later makes none, and gets the click id of the visit it repeats.
 ///
 /// ```
 /// use std::time::Duration;
