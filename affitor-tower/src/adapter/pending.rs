@@ -519,7 +519,10 @@ mod tests {
                 log.contains("DEBUG") && log.contains(reason),
                 "{target}: {log}"
             );
-            assert!(log.contains("no cookie, the page is kept out of shared caches"), "{log}");
+            assert!(
+                log.contains("no cookie, the page is kept out of shared caches"),
+                "{log}"
+            );
         }
         mock.shutdown().await;
     }
