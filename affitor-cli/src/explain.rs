@@ -10,7 +10,7 @@ use affitor_outbox::journal::{Explanation, JournalEntry, NotCredited, Step, Subj
 use clap::{ArgGroup, Args};
 use serde_json::{Value, json};
 
-use crate::outbox::{Failure, open};
+use crate::outbox::{Failure, Opened, open};
 use crate::output::{Output, Status, printable};
 
 /// `affitor explain`'s arguments: one subject.
@@ -43,10 +43,13 @@ pub(crate) async fn run(out: Output, args: ExplainArgs) -> ExitCode {
 }
 
 async fn explain(out: Output, subject: Subject) -> Result<ExitCode, Failure> {
-    let Some(outbox) = open().await? else {
-        return Err(Failure::new(
-            "no outbox at AFFITOR_OUTBOX yet: the app creates it at its first start",
-        ));
+    let outbox = match open().await? {
+        Opened::Outbox(outbox) => outbox,
+        Opened::New(shown) => {
+            return Err(Failure::new(format!(
+                "no outbox at {shown} yet: the app creates it at its first start"
+            )));
+        }
     };
     let explained = outbox.explain(subject.clone()).await;
     outbox.shutdown(Duration::ZERO).await;

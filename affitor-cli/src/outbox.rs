@@ -62,8 +62,11 @@ pub(crate) async fn run(out: Output, args: OutboxArgs) -> ExitCode {
 
 /// Lists the dead letters, oldest first.
 async fn list(out: Output) -> Result<ExitCode, Failure> {
-    let Some(outbox) = open().await? else {
-        return Ok(no_outbox_yet(out, "outbox dead-letters", json!([])));
+    let outbox = match open().await? {
+        Opened::Outbox(outbox) => outbox,
+        Opened::New(shown) => {
+            return Ok(no_outbox_yet(out, "outbox dead-letters", &shown, json!([])));
+        }
     };
     let letters = outbox.dead_letters().await;
     outbox.shutdown(Duration::ZERO).await;
@@ -96,11 +99,13 @@ async fn list(out: Output) -> Result<ExitCode, Failure> {
 
 /// Makes every dead letter, or `id`'s, due again.
 async fn retry(out: Output, id: Option<i64>) -> Result<ExitCode, Failure> {
-    let Some(outbox) = open().await? else {
-        return Err(Failure::new(format!(
-            "no outbox at {} yet: there is no dead letter to retry",
-            location().unwrap_or_default()
-        )));
+    let outbox = match open().await? {
+        Opened::Outbox(outbox) => outbox,
+        Opened::New(shown) => {
+            return Err(Failure::new(format!(
+                "no outbox at {shown} yet: there is no dead letter to retry"
+            )));
+        }
     };
     let retried = match id {
         Some(id) => outbox.retry_dead_letter(id).await.map(u64::from),
@@ -132,8 +137,9 @@ async fn retry(out: Output, id: Option<i64>) -> Result<ExitCode, Failure> {
 
 /// Deletes the dead letters given up on at least `older_than` ago.
 async fn purge(out: Output, older_than: Duration) -> Result<ExitCode, Failure> {
-    let Some(outbox) = open().await? else {
-        return Ok(no_outbox_yet(out, "outbox purge", json!(0)));
+    let outbox = match open().await? {
+        Opened::Outbox(outbox) => outbox,
+        Opened::New(shown) => return Ok(no_outbox_yet(out, "outbox purge", &shown, json!(0))),
     };
     let purged = outbox.purge_dead_letters(older_than).await;
     outbox.shutdown(Duration::ZERO).await;
@@ -157,10 +163,19 @@ async fn purge(out: Output, older_than: Duration) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The outbox at `AFFITOR_OUTBOX`, opened with no relay and its schema left as it is; `None`
-/// when it is a SQLite file that does not exist yet (nothing is created).
-pub(crate) async fn open() -> Result<Option<Outbox>, Failure> {
-    let Some(location) = location() else {
+/// What [`open`] found at `AFFITOR_OUTBOX`.
+pub(crate) enum Opened {
+    /// The outbox, opened with no relay.
+    Outbox(Outbox),
+    /// A SQLite file that does not exist yet, at this location as the outbox shows it: never
+    /// the variable's text, which may hold a password the outbox's parsing leaves out.
+    New(String),
+}
+
+/// The outbox at `AFFITOR_OUTBOX`, opened with no relay and its schema left as it is, or the
+/// SQLite file that does not exist yet (nothing is created).
+pub(crate) async fn open() -> Result<Opened, Failure> {
+    let Some(location) = env_var(OUTBOX_VARIABLE) else {
         return Err(
             Failure::new(format!("{OUTBOX_VARIABLE} is unset")).fix(format!(
                 "set {OUTBOX_VARIABLE} to the app's outbox: its SQLite path or postgres:// URL"
@@ -173,10 +188,11 @@ pub(crate) async fn open() -> Result<Option<Outbox>, Failure> {
         .map_err(|error| Failure::new(ErrorReport::new(&error)))?;
     let builder = || Outbox::builder(client.clone()).relay(false).migrate(false);
     let opened = async {
-        if builder().check(&location).await?.is_new() {
-            return Ok(None);
+        let found = builder().check(&location).await?;
+        if found.is_new() {
+            return Ok(Opened::New(found.location().to_owned()));
         }
-        builder().open(&location).await.map(Some)
+        builder().open(&location).await.map(Opened::Outbox)
     };
     match tokio::time::timeout(OPEN_TIMEOUT, opened).await {
         Ok(Ok(outbox)) => Ok(outbox),
@@ -190,17 +206,12 @@ pub(crate) async fn open() -> Result<Option<Outbox>, Failure> {
     }
 }
 
-/// `AFFITOR_OUTBOX`, trimmed, unless unset or blank.
-pub(crate) fn location() -> Option<String> {
-    env_var(OUTBOX_VARIABLE).map(|location| location.trim().to_owned())
-}
-
-/// What a command says of a SQLite file that does not exist yet: nothing in it.
-fn no_outbox_yet(out: Output, command: &str, empty: Value) -> ExitCode {
-    let location = location().unwrap_or_default();
+/// What a command says of a SQLite file that does not exist yet, at `location` as the outbox
+/// shows it: nothing in it.
+fn no_outbox_yet(out: Output, command: &str, location: &str, empty: Value) -> ExitCode {
     out.line(format_args!(
         "no outbox at {} yet: the app creates it at its first start",
-        printable(&location)
+        printable(location)
     ));
     let field = if command == "outbox purge" {
         "purged"

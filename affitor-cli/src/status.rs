@@ -16,7 +16,8 @@ use affitor_outbox::Backlog;
 use serde_json::{Value, json};
 
 use crate::doctor::{gates, program};
-use crate::outbox::{OUTBOX_VARIABLE, location, open};
+use crate::env_var;
+use crate::outbox::{OUTBOX_VARIABLE, Opened, open};
 use crate::output::{Output, Status, duration, printable};
 use crate::readiness::state_name;
 use crate::settings::{ApiArgs, Settings, missing_key_fix};
@@ -147,28 +148,29 @@ fn shown(out: Output, readiness: &Readiness) -> (bool, Value) {
 /// The outbox's part, printed: whether it is fine, and its `--json` document (`null` when
 /// `AFFITOR_OUTBOX` is unset).
 async fn outbox(out: Output) -> (bool, Value) {
-    let Some(location) = location() else {
+    if env_var(OUTBOX_VARIABLE).is_none() {
         out.status(
             Status::Skip,
             "outbox",
             &format!("{OUTBOX_VARIABLE} is unset: nothing to read"),
         );
         return (true, Value::Null);
-    };
+    }
     let read = match open().await {
-        Ok(None) => {
-            // Only a SQLite path is new: no password to hide in it.
+        // The location as the outbox shows it, never the variable's text: a mistyped Postgres
+        // URL read as a new SQLite path may hold a password.
+        Ok(Opened::New(shown)) => {
             out.status(
                 Status::Skip,
                 "outbox",
                 &format!(
                     "no outbox at {} yet: the app creates it at its first start",
-                    printable(&location)
+                    printable(&shown)
                 ),
             );
-            return (true, backlog_json(&location, &Backlog::default(), true));
+            return (true, backlog_json(&shown, &Backlog::default(), true));
         }
-        Ok(Some(outbox)) => {
+        Ok(Opened::Outbox(outbox)) => {
             let backlog = outbox.backlog().await;
             outbox.shutdown(Duration::ZERO).await;
             // The outbox's location, not the variable's: a Postgres URL's password left out.

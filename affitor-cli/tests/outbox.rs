@@ -182,3 +182,49 @@ async fn purge_refuses_an_age_it_cannot_read_or_zero() {
         assert!(stderr.contains("7d, 36h or 90m"), "{age}: {stderr}");
     }
 }
+
+/// A location with no outbox yet is shown as the outbox parsed it (here the `sqlite:` prefix
+/// left out), never as the variable's text: a mistyped Postgres URL read as a new SQLite path
+/// may hold a password, which only the outbox's parsing knows to leave out.
+#[tokio::test]
+async fn a_new_outbox_is_shown_as_the_outbox_parsed_it() {
+    let dir = TempDir::new("new-outbox");
+    let path = dir.sqlite_location("new.db");
+    let variable = format!("sqlite:{path}");
+    let env = [("AFFITOR_OUTBOX", variable.as_str())];
+    for args in [
+        &["status", "--json"][..],
+        &["outbox", "dead-letters", "--json"],
+        &["outbox", "purge", "--older-than", "7d", "--json"],
+    ] {
+        let run = affitor(args, &env).await;
+        let result = document(&run);
+        let location = if args[0] == "status" {
+            &result["outbox"]["location"]
+        } else {
+            &result["location"]
+        };
+        assert_eq!(location, &Value::from(path.as_str()), "{args:?}: {result}");
+        let human = affitor(&args[..args.len() - 1], &env).await;
+        let text = stdout(&human);
+        assert!(text.contains(&format!("no outbox at {path} yet")), "{text}");
+        assert!(!text.contains(&variable), "{args:?}: {text}");
+    }
+    let retry = affitor(&["outbox", "retry", "--json"], &env).await;
+    assert_eq!(retry.status.code(), Some(1), "{retry:?}");
+    let message = document(&retry)["error"]["message"].clone();
+    assert_eq!(
+        message,
+        format!("no outbox at {path} yet: there is no dead letter to retry"),
+    );
+    let explain = affitor(&["explain", "--customer", "u1", "--json"], &env).await;
+    let message = document(&explain)["error"]["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("no outbox at {path} yet")),
+        "{message}"
+    );
+    assert!(!dir.path().join("new.db").exists(), "nothing created");
+}
