@@ -92,14 +92,11 @@ impl Location {
         {
             return Ok(Self::Sqlite(path.to_owned()));
         }
-        if let Some((scheme, rest)) = location.split_once("://")
+        if let Some((scheme, _)) = location.split_once("://")
             && is_scheme(scheme)
         {
-            // Shown as far as no parser's reading of it can hold a password: the host alone.
-            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-            let host = host.split(['/', '?', '#']).next().unwrap_or_default();
             return Err(OutboxError::UnknownLocation {
-                location: format!("{scheme}://{host}"),
+                location: show_url_like(location),
             });
         }
         // A text naming any key the outbox passes on is a connection string, if a malformed
@@ -119,7 +116,11 @@ impl Location {
                     format!("the `key=value` connection string does not parse: {reason}"),
                 ))
             }
-            _ => Ok(Self::Sqlite(location.to_owned())),
+            // A path is shown and logged as written: what reads as a URL never is.
+            _ => match mistaken_url(location) {
+                Some(refused) => Err(refused),
+                None => Ok(Self::Sqlite(location.to_owned())),
+            },
         }
     }
 
@@ -348,6 +349,85 @@ fn url_host(authority_host: &str) -> Option<&str> {
         None => authority_host.split(':').next().unwrap_or_default(),
     };
     (!host.is_empty()).then_some(host)
+}
+
+/// The quotes a value pasted with them starts with (`"postgres://..."`, which docker's
+/// `--env-file` keeps), typographic ones included.
+const QUOTES: [char; 7] = [
+    '"', '\'', '`', '\u{201c}', '\u{201d}', '\u{2018}', '\u{2019}',
+];
+
+/// Refuses a text no one means as a SQLite file's path, which would be shown and logged whole,
+/// and made a folder of: a quoted value, a mistyped Postgres URL (`postgres:/app:pw@db`), or
+/// any text holding `://` (`DATABASE_URL=postgres://...`) that does not start as a path does
+/// (`/`, `./`, `../`).
+fn mistaken_url(text: &str) -> Option<OutboxError> {
+    if let Some(rest) = text.strip_prefix(QUOTES) {
+        let quote = &text[..text.len() - rest.len()];
+        // A path as written; a URL's scheme and host; a `key=value`'s nothing.
+        let shown = if rest.contains(':') {
+            format!("{quote}{}", show_url_like(rest))
+        } else if rest.contains(['=', '@']) {
+            format!("{quote}…")
+        } else {
+            text.to_owned()
+        };
+        return Some(invalid(
+            shown,
+            "it starts with a quote: the quotes around the value were kept as part of it \
+             (docker's --env-file keeps them) — remove them",
+        ));
+    }
+    let postgres = ["postgres:", "postgresql:"]
+        .iter()
+        .any(|scheme| strip_prefix_ignore_case(text, scheme).is_some());
+    let path = ["/", "./", "../"]
+        .iter()
+        .any(|start| text.starts_with(start));
+    (postgres || (text.contains("://") && !path)).then(|| OutboxError::UnknownLocation {
+        location: show_url_like(text),
+    })
+}
+
+/// A text read as a URL (`scheme://user:password@host/...`, or `scheme:` then the rest), shown
+/// as far as no reading of it can hold a secret: its scheme, `***@` for its user info, and its
+/// host, or `…` when an `@` past the host leaves the host in doubt (a password's `/`, or a
+/// query's `@`).
+fn show_url_like(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, _)) => (scheme, &text[scheme.len() + 1..]),
+        None => text.split_once(':').unwrap_or((text, "")),
+    };
+    // The scheme's own letters, not what was pasted before it (`DATABASE_URL=`).
+    let scheme = scheme
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | ':')))
+        .next()
+        .unwrap_or_default();
+    let authority = rest.trim_start_matches('/');
+    let slashes = &rest[..rest.len() - authority.len()];
+    let end = authority.find(['/', '?', '#']).unwrap_or(authority.len());
+    let (authority, tail) = authority.split_at(end);
+    let host = match authority.rsplit_once('@') {
+        _ if tail.contains('@') => "…".to_owned(),
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let host = host
+        .split(|c: char| c.is_whitespace() || QUOTES.contains(&c))
+        .next()
+        .unwrap_or_default();
+    format!("{scheme}:{slashes}{}", hide_port(host))
+}
+
+/// `host` with a port that is not a number as `***`: a password, its user and `@` left out
+/// (`postgres://app:pw`).
+fn hide_port(host: &str) -> String {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !host.ends_with(']') && !port.chars().all(|c| c.is_ascii_digit()) => {
+            format!("{name}:***")
+        }
+        _ => host.to_owned(),
+    }
 }
 
 fn invalid(location: String, reason: impl Into<String>) -> OutboxError {

@@ -253,3 +253,65 @@ fn hostaddr_beside_another_host_is_refused() {
         );
     }
 }
+
+/// A quoted or mistyped Postgres URL, or a URL pasted with what came before it, is refused,
+/// shown with its scheme and host alone: never taken for a SQLite file's path, which would be
+/// shown and logged whole.
+#[test]
+fn a_quoted_or_mistyped_postgres_url_is_refused_never_a_file() {
+    for (location, expected) in [
+        (
+            r#""postgres://app:s3cret@db/shop""#,
+            r#""postgres://***@db"#,
+        ),
+        ("'postgres://app:s3cret@db/shop'", "'postgres://***@db"),
+        ("\"password=s3cret\"", "\"…"),
+        ("postgres:/app:s3cret@db/shop", "postgres:/***@db"),
+        ("PostgreSQL:app:s3cret@db/shop", "PostgreSQL:***@db"),
+        ("postgres:app:s3/cr@db/shop", "postgres:…"),
+        (
+            "DATABASE_URL=postgres://app:s3cret@db/shop",
+            "postgres://***@db",
+        ),
+        ("\u{feff}postgres://app:s3cret@db/shop", "postgres://***@db"),
+        (
+            "<postgres://app:s3cret@db:5432/shop>",
+            "postgres://***@db:5432",
+        ),
+        ("mysql://db/shop?password=s3@cret", "mysql://…"),
+        ("mysql://app:s3cret/shop", "mysql://app:***"),
+        ("mysql://[::1]:5432/shop", "mysql://[::1]:5432"),
+        (
+            "jdbc:postgresql://db:5432/shop?user=app&password=s3cret",
+            "jdbc:postgresql://db:5432",
+        ),
+    ] {
+        match Location::parse(location) {
+            Err(OutboxError::UnknownLocation { location: shown })
+            | Err(OutboxError::InvalidLocation {
+                location: shown, ..
+            }) => assert_eq!(shown, expected, "{location}"),
+            other => panic!("{location}: {other:?}"),
+        }
+        let error = Location::parse(location).map(drop).unwrap_err();
+        let message = format!("{error} {error:?}");
+        assert!(
+            !message.contains("s3") && !message.contains("cret"),
+            "{message}"
+        );
+    }
+    let error = Location::parse("\"outbox.db\"").map(drop).unwrap_err();
+    assert!(error.to_string().contains("remove them"), "{error}");
+    // A path that holds `://` or a quote past its start is still a path.
+    for path in [
+        "./data/a://b.db",
+        "/var/lib/app/a://b.db",
+        "data/o'brien.db",
+    ] {
+        assert_eq!(
+            Location::parse(path).ok(),
+            Some(Location::Sqlite(path.to_owned())),
+            "{path}"
+        );
+    }
+}
