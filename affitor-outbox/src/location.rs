@@ -145,7 +145,12 @@ impl Postgres {
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
         if tail.contains('@') {
-            let host = rest.rsplit_once('@').map_or("", |(_, host)| host);
+            // An `@` past a `?` or `#` may be a query's, what follows it a password's.
+            let host = match rest.rsplit_once('@') {
+                Some((user_info, _)) if user_info.contains(['?', '#']) => "…",
+                Some((_, host)) => host.split(['?', '#']).next().unwrap_or_default(),
+                None => "",
+            };
             return Err(invalid(
                 format!("{scheme}://***@{host}"),
                 "the URL's user info holds a `/`, `?` or `#`: percent-encode them in the user \

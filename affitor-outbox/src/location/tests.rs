@@ -192,7 +192,13 @@ fn a_password_never_shows_in_a_url() {
             "postgres://db/shop?ssl%70assword=***",
         ),
         ("postgres://app:pa/ss@db/shop", "postgres://***@db/shop"),
-        ("postgres://app:p@s?s@db/shop", "postgres://***@db/shop"),
+        ("postgres://app:p@s?s@db/shop", "postgres://***@…"),
+        (
+            "postgres://app:pa/ss@db/shop?password=s3cret",
+            "postgres://***@db/shop",
+        ),
+        ("postgres://db/shop?password=ss@cr3t", "postgres://***@…"),
+        ("postgres://db/shop#ss@cr3t", "postgres://***@…"),
     ]);
 }
 
