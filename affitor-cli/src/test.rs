@@ -435,7 +435,7 @@ fn fresh_transaction_id() -> String {
 /// Which provider's payment `id` looks like, when it looks like one: a Stripe payment intent,
 /// invoice or charge, a Paddle transaction, a Polar order (a UUID), a Lemon Squeezy order or
 /// subscription invoice, as the webhooks key their sales.
-fn providers_payment(id: &str) -> Option<&'static str> {
+pub(crate) fn providers_payment(id: &str) -> Option<&'static str> {
     const PREFIXES: [(&str, &str); 6] = [
         ("pi_", "a Stripe payment intent"),
         ("in_", "a Stripe invoice"),
@@ -485,18 +485,25 @@ async fn send_test_sale(
     Ok((transaction_id, label, id))
 }
 
+/// Why `taker`, a test sale, may not take the transaction id `id`, of no test form: Affitor's
+/// transaction ids are unique across test sales too, so the real sale of it (which `id` may
+/// look like: [`providers_payment`]) would be answered 409 and earn no commission.
+pub(crate) fn real_sale_taken(id: &str, taker: &str) -> String {
+    let real = providers_payment(id).map_or_else(
+        || "a real sale's".to_owned(),
+        |what| format!("it looks like {what}: that sale's"),
+    );
+    format!(
+        "`{id}` is not a test transaction id; {real} transaction id would be taken by {taker}, \
+         and the real sale then answered 409, with no commission"
+    )
+}
+
 async fn sale(out: Output, client: &Client, args: SaleArgs) -> ExitCode {
     if let Some(id) = &args.transaction_id
         && !id.starts_with(TEST_PREFIX)
     {
-        let real = providers_payment(id).map_or_else(
-            || "a real sale's".to_owned(),
-            |what| format!("it looks like {what}: that sale's"),
-        );
-        let problem = format!(
-            "`{id}` is not a test transaction id; {real} transaction id would be taken by this \
-             test sale, and the real sale then answered 409, with no commission"
-        );
+        let problem = real_sale_taken(id, "this test sale");
         let fix = format!(
             "leave --transaction-id out for a new one, or begin yours with `{TEST_PREFIX}`"
         );

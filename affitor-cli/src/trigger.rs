@@ -11,7 +11,9 @@
 //! The same command sends the same event: its ids follow from `--customer-key` and
 //! `--click-id` (or `--id`), so a second trigger is a redelivery, which the app acknowledges
 //! without a second sale, and `refund` or `dispute` return the `sale` of the same flags.
-//! `--new-id` sends another payment.
+//! `--new-id` sends another payment. Without `--live`, an `--id` must be of the form trigger
+//! makes (`pi_affitor_...`): a real payment's id, taken by a test sale, would be answered 409
+//! when the real sale comes, as `affitor test sale` refuses it.
 
 use std::io::Read as _;
 use std::net::IpAddr;
@@ -28,6 +30,11 @@ use serde_json::{Value, json};
 use crate::env_var;
 use crate::output::{Output, Status};
 use crate::settings::SecretArg;
+use crate::test::real_sale_taken;
+
+/// What the payment ids trigger makes begin with, after the provider's prefix: no provider
+/// writes it, so no real sale has such a transaction id.
+const KEY_PREFIX: &str = "affitor_";
 
 #[derive(Debug, Args)]
 pub(crate) struct TriggerArgs {
@@ -63,7 +70,8 @@ pub(crate) struct TriggerArgs {
     #[arg(long, default_value_t = 4900)]
     amount_cents: u64,
     /// The payment's id as the provider names it (a Stripe payment intent, or the invoice of a
-    /// renewal); default: one that follows from --customer-key and --click-id.
+    /// renewal); default: one that follows from --customer-key and --click-id. Without --live,
+    /// one trigger made (`pi_affitor_...`): a real payment's would be taken by a test sale.
     #[arg(long, value_name = "PAYMENT_ID", conflicts_with = "new_id")]
     id: Option<String>,
     /// A payment never sent before, instead of the one the same flags always send.
@@ -304,6 +312,56 @@ fn check_unflagged(args: &TriggerArgs, from: SecretFrom) -> Result<(), Refusal> 
     ))
 }
 
+/// Without `--live`, `--id` must be one trigger makes, `affitor_...` after the provider's
+/// prefix: the app sends a test-mode sale as a test sale, which takes its transaction id for
+/// good (Affitor keeps each once, test sales included), so a real payment's id would leave the
+/// real sale answered 409, with no commission. As `affitor test sale` refuses it.
+fn check_payment_id(args: &TriggerArgs, event: &SampleEvent) -> Result<(), Refusal> {
+    let Some(id) = args.id.as_deref().map(str::trim) else {
+        return Ok(());
+    };
+    if args.live || is_test_payment(args.provider.provider(), id) {
+        return Ok(());
+    }
+    let example = payment_id(args.provider.provider(), args.event.kind(), KEY_PREFIX);
+    let problem = if args.event.returns_a_payment() {
+        format!(
+            "`{id}` is not a payment trigger made: without --live, a {} returns only a test \
+             payment, as `affitor test refund` refunds only a test sale",
+            args.event.name()
+        )
+    } else {
+        real_sale_taken(
+            &event.transaction_id(),
+            "the test sale the app sends of this event",
+        )
+    };
+    Err(Refusal::new(
+        problem,
+        format!(
+            "leave --id out for the payment these flags always send (--new-id for another), give \
+             one trigger printed (`{example}...`), or pass --live to send this payment's event \
+             for real"
+        ),
+    ))
+}
+
+/// Whether `id` is of the form trigger makes: `affitor_...` after the prefix `provider` gives
+/// its payments' ids (`pi_` or `in_`, `order_`, `txn_`; none for Lemon Squeezy).
+fn is_test_payment(provider: WebhookProvider, id: &str) -> bool {
+    let prefixes: &[&str] = match provider {
+        WebhookProvider::Stripe => &["pi_", "in_"],
+        WebhookProvider::Polar => &["order_"],
+        WebhookProvider::Paddle => &["txn_"],
+        _ => &[],
+    };
+    let key = prefixes
+        .iter()
+        .find_map(|prefix| id.strip_prefix(prefix))
+        .unwrap_or(id);
+    key.starts_with(KEY_PREFIX)
+}
+
 /// The sample event the arguments describe; `None` when the provider sends no such event.
 fn sample(args: &TriggerArgs) -> Option<SampleEvent> {
     let provider = args.provider.provider();
@@ -339,6 +397,9 @@ pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
                    dashboard";
         return refused(out, &Refusal::new(problem, fix));
     };
+    if let Err(refusal) = check_payment_id(&args, &event) {
+        return refused(out, &refusal);
+    }
     let test_mode = !args.live && provider.has_test_mode();
     let signed = event.sign(&secret);
     let event_id = event.event_id();
@@ -498,7 +559,7 @@ fn payment_key(args: &TriggerArgs) -> String {
             if args.live { "" } else { "\u{0}test" }
         )
     };
-    format!("affitor_{:012x}", fnv1a(&seed) & 0xffff_ffff_ffff)
+    format!("{KEY_PREFIX}{:012x}", fnv1a(&seed) & 0xffff_ffff_ffff)
 }
 
 /// The payment's id as `provider` names it, for the event `kind` about the payment `key`: a
@@ -648,6 +709,87 @@ mod tests {
             "http://127.0.0.1/",
         ]));
         assert_eq!(lemon.unwrap().to_json()["meta"]["test_mode"], true);
+    }
+
+    /// The refusal of `line`'s `--id`, if refused.
+    fn id_refusal(line: &[&str]) -> Option<Refusal> {
+        let args = parse(line);
+        let event = sample(&args).unwrap();
+        check_payment_id(&args, &event).err()
+    }
+
+    #[test]
+    fn a_real_payments_id_needs_live() {
+        let to = ["--to", "http://127.0.0.1/"];
+        for (provider, event, id, what) in [
+            (
+                "stripe",
+                "sale",
+                "pi_3QpLyxLkdIwHu7ix0mS3hXkT",
+                "a Stripe payment intent",
+            ),
+            (
+                "stripe",
+                "renewal",
+                "in_1RaBc9LkdIwHu7ixCycle0002",
+                "a Stripe invoice",
+            ),
+            (
+                "paddle",
+                "sale",
+                "txn_01hv8wptq8987qeep44cyrewp9",
+                "a Paddle transaction",
+            ),
+            (
+                "polar",
+                "sale",
+                "b6a1f0c2-4e5d-4c3b-9a8f-7e6d5c4b3a21",
+                "a Polar order",
+            ),
+            ("lemon-squeezy", "sale", "1012345", "a Lemon Squeezy order"),
+            ("stripe", "sale", "order-1001", "a real sale's"),
+        ] {
+            let line = [&[provider, event][..], &to, &["--id", id]].concat();
+            let refusal = id_refusal(&line).unwrap_or_else(|| panic!("{line:?} taken"));
+            assert!(refusal.problem.contains(what), "{refusal:?}");
+            assert!(refusal.problem.contains("409"), "{refusal:?}");
+            assert!(refusal.fix.contains("--live"), "{refusal:?}");
+            let live = [&line[..], &["--live"]].concat();
+            assert!(id_refusal(&live).is_none(), "{live:?}");
+        }
+        let refund = [
+            "stripe",
+            "refund",
+            "--to",
+            "http://127.0.0.1/",
+            "--id",
+            "pi_3Qp",
+        ];
+        let refusal = id_refusal(&refund).unwrap();
+        assert!(refusal.problem.contains("test payment"), "{refusal:?}");
+    }
+
+    #[test]
+    fn an_id_trigger_made_is_taken_without_live() {
+        for provider in WebhookProvider::ALL {
+            for kind in [SampleKind::Sale, SampleKind::Renewal, SampleKind::Refund] {
+                let id = payment_id(provider, kind, "affitor_0123456789ab");
+                assert!(is_test_payment(provider, &id), "{provider} {id}");
+            }
+        }
+        let line = [
+            "stripe",
+            "refund",
+            "--to",
+            "http://127.0.0.1/",
+            "--id",
+            "pi_affitor_0123456789ab",
+        ];
+        assert!(id_refusal(&line).is_none());
+        let made = parse(&["stripe", "sale", "--to", "http://127.0.0.1/"]);
+        let made = sample(&made).unwrap().transaction_id();
+        let line = ["stripe", "sale", "--to", "http://127.0.0.1/", "--id", &made];
+        assert!(id_refusal(&line).is_none(), "{made}");
     }
 
     #[test]

@@ -237,6 +237,37 @@ async fn trigger_sends_renewals_and_disputes_and_says_which_provider_has_none() 
     mock.shutdown().await;
 }
 
+/// Without --live, a real payment's id is refused before anything is posted: the app would send
+/// a test sale of that transaction id, and the real sale would then be answered 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_refuses_a_real_payments_id_without_live() {
+    let mock = MockServer::start().await.unwrap();
+    let addr = checkout_app(&mock).await;
+    let url = format!("http://{addr}/webhooks/stripe");
+    let secret = PaymentProvider::Stripe.demo_secret();
+    let args = [
+        "trigger",
+        "stripe",
+        "sale",
+        "--to",
+        &url,
+        "--secret",
+        secret,
+        "--id",
+        "pi_3QpLyxLkdIwHu7ix0mS3hXkT",
+        "--json",
+    ];
+    let run = affitor(&args, &[]).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let error = &document(&run)["error"];
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("a Stripe payment intent"), "{error}");
+    assert!(message.contains("409"), "{error}");
+    assert!(error["fix"].as_str().unwrap().contains("--live"), "{error}");
+    assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+    mock.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_refused_by_the_app_and_the_trigger_fails() {
     let mock = MockServer::start().await.unwrap();
