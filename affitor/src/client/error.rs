@@ -560,11 +560,12 @@ impl fmt::Display for Error {
     }
 }
 
-/// The `Debug` form leads with what [`Display`](fmt::Display) says, what to do included: it is
-/// what `main` prints when it returns the error (`fn main() -> Result<(), Box<dyn Error>>`, or
-/// `?` in `main`), so a missing key reads `Error { kind: MissingApiKey, message: "no Affitor API
-/// key — set AFFITOR_API_KEY …" }`. The API's own words, when it answered, follow as
-/// `api_message`. Like `Display`, it never holds the API key.
+/// The `Debug` form leads with the error's `kind`, then its `message`: what
+/// [`Display`](fmt::Display) says, what to do included. It is what `main` prints when it returns
+/// the error (`fn main() -> Result<(), Box<dyn Error>>`, or `?` in `main`), so a missing key
+/// reads `Error { kind: MissingApiKey, message: "no Affitor API key — set AFFITOR_API_KEY …" }`.
+/// What is known of the call follows: its `endpoint` and `status`, the API's own words as
+/// `api_message` when it answered, and the rest. Like `Display`, it never holds the API key.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;

@@ -150,8 +150,9 @@ impl WebhookError {
     }
 }
 
-/// The `Debug` form leads with what [`Display`](fmt::Display) says, what to do included: it is
-/// what `main` prints when it returns the error (`Verifier::from_env()?` in `main`).
+/// The `Debug` form leads with the error's `kind`, then its `message`: what
+/// [`Display`](fmt::Display) says, what to do included. It is what `main` prints when it returns
+/// the error (`Verifier::from_env()?` in `main`).
 impl fmt::Debug for WebhookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookError")
