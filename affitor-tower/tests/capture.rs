@@ -1,6 +1,7 @@
 //! `AffitorLayer::capture_clicks` in an axum app, against the local stand-in API over real HTTP
 //! on 127.0.0.1: what is recorded, the cookies and `Cache-Control` on the response, what is
-//! left alone, and a page served unchanged whenever the click is not recorded.
+//! left alone, and, whenever the click is not recorded, no cookie and a page kept out of shared
+//! caches.
 #![cfg(all(feature = "layer", feature = "capture"))]
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
