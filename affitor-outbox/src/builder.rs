@@ -22,6 +22,9 @@ const POSTGRES_CONNECTIONS: u32 = 9;
 #[cfg(feature = "postgres")]
 const FEWEST_POSTGRES_CONNECTIONS: u32 = 2;
 
+/// The longest enqueue timeout taken (see [`OutboxBuilder::enqueue_timeout`]).
+const MAX_ENQUEUE_TIMEOUT: Duration = Duration::from_secs(3600);
+
 impl Outbox {
     /// Starts configuring an outbox that delivers through `client`.
     ///
@@ -270,10 +273,11 @@ impl OutboxBuilder {
     /// the backpressure of a store that cannot keep up. Rows are written in batches, one
     /// transaction each, by one writer: the enqueue waits this long for its row's batch. On
     /// SQLite, a batch the writer has taken is waited for to its end (a local file answers),
-    /// so that an event never goes both ways: a request waits at most about twice this
-    /// timeout, plus one commit. On Postgres, the request waits no longer than this timeout (a
-    /// server may go silent mid-batch): an event whose batch did not answer in time may be
-    /// stored and written again, delivered at least once.
+    /// so that an event never goes both ways: a request waits at most twice this timeout and a
+    /// second. On Postgres, the request waits no longer than this timeout (a server may go
+    /// silent mid-batch). Past either limit, an event whose batch did not answer may be stored
+    /// and written again, delivered at least once. At most an hour: a longer timeout is taken
+    /// as an hour.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {
@@ -283,7 +287,14 @@ impl OutboxBuilder {
     /// # }
     /// ```
     pub fn enqueue_timeout(mut self, enqueue_timeout: Duration) -> Self {
-        self.config.enqueue_timeout = enqueue_timeout;
+        // Deadlines are instants from now, and SQLite's busy timeout an i32 of milliseconds.
+        if enqueue_timeout > MAX_ENQUEUE_TIMEOUT {
+            tracing::warn!(
+                enqueue_timeout = ?enqueue_timeout,
+                "Affitor outbox: an enqueue timeout over an hour is taken as an hour"
+            );
+        }
+        self.config.enqueue_timeout = enqueue_timeout.min(MAX_ENQUEUE_TIMEOUT);
         self
     }
 

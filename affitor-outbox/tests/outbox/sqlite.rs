@@ -409,6 +409,22 @@ async fn an_invalid_event_is_counted_and_never_written() {
     assert_eq!(outbox.waiting().await.unwrap(), 0);
 }
 
+/// An enqueue timeout too long for a deadline or for SQLite's busy timeout is taken as an hour:
+/// it panicked the writer's thread, and every event fell back to memory.
+#[tokio::test]
+async fn an_enqueue_timeout_of_any_length_keeps_the_outbox_durable() {
+    let (mock, client) = stand_in().await;
+    let outbox = Outbox::builder(client.clone())
+        .enqueue_timeout(Duration::MAX)
+        .open(&sqlite_path("timeout-max"))
+        .await
+        .unwrap();
+    outbox.enqueue(sale(&mock, &client, 1)).await;
+    wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
+    let stats = outbox.shutdown(Duration::from_secs(5)).await;
+    assert_eq!((stats.enqueued, stats.fell_back), (1, 0), "{stats:?}");
+}
+
 /// An enqueue that gives up waiting for the store hands its event to the memory queue only when
 /// the store will never write it: one the writer had taken into a transaction is waited for.
 /// Each lead arrives once, whichever way it went (the timeout fired while the writer committed
