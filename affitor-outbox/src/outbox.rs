@@ -109,8 +109,8 @@ impl Outbox {
     /// [enqueue timeout](crate::OutboxBuilder::enqueue_timeout) (it is down, or the disk is full)
     /// is held in memory until a probe finds the store answering, then written to it
     /// ([`OutboxStats::spilled`]); while one is held, later events are held at once, without
-    /// waiting for the store, and once it answers again each waits (at most the enqueue
-    /// timeout) for its write-back behind those held before it. What memory cannot hold goes to
+    /// waiting for the store, and once it answers again each waits for its write-back behind
+    /// those held before it. Either way, the call returns within the enqueue timeout. What memory cannot hold goes to
     /// the client's in-memory queue
     /// ([`OutboxStats::fell_back`]; see [`max_spilled`](crate::OutboxBuilder::max_spilled)).
     ///
@@ -121,6 +121,9 @@ impl Outbox {
     /// ```
     pub async fn enqueue(&self, event: impl IntoEvent) {
         let inner = &self.inner;
+        // One limit for the whole call: a write-back waited for after a failed write gets what
+        // the write left of it.
+        let deadline = tokio::time::Instant::now() + inner.config.enqueue_timeout;
         let event = match event.into_event() {
             Ok(event) => event,
             Err(error) => {
@@ -131,7 +134,7 @@ impl Outbox {
         };
         if inner.spill.is_degraded() {
             // The store failed: no request waits behind it until the probe finds it answering.
-            recover::spill(inner, &self.writer, event, "the store is failing").await;
+            recover::spill(inner, &self.writer, event, "the store is failing", deadline).await;
             return;
         }
         // An error means the row is not in the table (the store says so), so the event is held
@@ -141,7 +144,10 @@ impl Outbox {
             Ok(()) => {}
             // The writer has ended (`shutdown`): holding the event for a write-back is pointless.
             Err(error @ StoreError::Stopped) => inner.fell_back(event, &error.to_string()),
-            Err(error) => recover::spill(inner, &self.writer, event, &self.not_taken(&error)).await,
+            Err(error) => {
+                let why = self.not_taken(&error);
+                recover::spill(inner, &self.writer, event, &why, deadline).await;
+            }
         }
     }
 

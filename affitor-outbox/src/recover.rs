@@ -32,9 +32,15 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// What becomes of `event`, which the store could not take (`why`): held in the spill, and the
 /// probe started when this made the outbox degraded; handed to the client's in-memory queue
 /// when the spill is full or closed, or the writer has stopped. Once the store answers again,
-/// waits (at most one enqueue timeout) for the event's write-back behind those held before it:
-/// the requests go at the store's pace again, in the order they came.
-pub(crate) async fn spill(inner: &Arc<Inner>, writer: &Arc<Writer>, event: Event, why: &str) {
+/// waits (until the request's `deadline` at most) for the event's write-back behind those held
+/// before it: the requests go at the store's pace again, in the order they came.
+pub(crate) async fn spill(
+    inner: &Arc<Inner>,
+    writer: &Arc<Writer>,
+    event: Event,
+    why: &str,
+    deadline: tokio::time::Instant,
+) {
     let endpoint = event.endpoint().name();
     match inner.spill.offer(event, inner.config.max_spilled) {
         Offer::Held { began, written } => {
@@ -45,7 +51,7 @@ pub(crate) async fn spill(inner: &Arc<Inner>, writer: &Arc<Writer>, event: Event
             }
             if let Some(written) = written {
                 // Not written in time, or handed to the in-memory queue: it goes either way, once.
-                let _ = tokio::time::timeout(inner.config.enqueue_timeout, written).await;
+                let _ = tokio::time::timeout_at(deadline, written).await;
             }
         }
         Offer::Refused(event, began) => {

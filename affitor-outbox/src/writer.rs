@@ -10,9 +10,11 @@
 //! taken it: `StoreError::TimedOut`, the row is not in the table. Once the writer has taken
 //! it, what an error means depends on the store:
 //!
-//! - SQLite: the batch is waited for to its end (a local file answers), and an error means it
-//!   was rolled back: nothing of it is in the table, so the event can go another way without
-//!   going twice. A caller waits at most about twice the enqueue timeout, plus one commit;
+//! - SQLite: the batch is waited for to its end (its wait for another connection's write is
+//!   one enqueue timeout), and an error means it was rolled back: nothing of it is in the
+//!   table, so the event can go another way without going twice. A caller waits at most
+//!   twice the enqueue timeout and a second: past it (a disk that hangs in `fsync`), as on
+//!   Postgres;
 //! - Postgres: the caller waits no longer than its limit (`StoreError::Unanswered`): a server
 //!   gone silent holds no request. The row may or may not be in the table; its event is held
 //!   for a write-back (`crate::recover`), and may be sent twice: a lead is idempotent on its
@@ -50,9 +52,10 @@ const QUEUE: usize = 4 * MAX_BATCH;
 #[derive(Debug)]
 pub(crate) struct Writer {
     rows: mpsc::Sender<Pending>,
-    /// Whether a caller stops waiting at its limit even for a row in a batch under way
-    /// (Postgres), rather than waiting for the batch's end (SQLite).
-    bounded: bool,
+    /// How long a caller past its limit still waits for the batch its row is in: SQLite's ends
+    /// within one enqueue timeout and its commit, but on a disk that hangs; a server may go
+    /// silent mid-batch.
+    batch_grace: Duration,
     /// Asks the writer to end once the rows already handed to it are written (`shutdown`).
     stop: CancellationToken,
     /// Closed when the writer has ended (its sender goes with the thread or the task), its
@@ -94,11 +97,13 @@ impl Writer {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let weak = Arc::downgrade(inner);
-        // A local file answers: its batches are waited for; a server may go silent.
-        #[cfg(feature = "postgres")]
-        let bounded = matches!(&inner.store, Store::Postgres(_));
-        #[cfg(not(feature = "postgres"))]
-        let bounded = false;
+        let batch_grace = match &inner.store {
+            #[cfg(feature = "sqlite")]
+            // Its wait for another connection's write, then a second for its commit.
+            Store::Sqlite(_) => inner.config.enqueue_timeout + Duration::from_secs(1),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => Duration::ZERO,
+        };
         match &inner.store {
             #[cfg(feature = "sqlite")]
             Store::Sqlite(store) => match store.take_writer() {
@@ -133,7 +138,7 @@ impl Writer {
         }
         Self {
             rows,
-            bounded,
+            batch_grace,
             stop,
             ended: Mutex::new(Some(ended)),
         }
@@ -208,7 +213,7 @@ impl Writer {
     /// Hands `row` to the writer and waits for its transaction to commit. Once `give_up`
     /// resolves (the enqueue timeout, or `shutdown` ending a write-back), the row is withdrawn
     /// if the writer has not taken it yet ([`StoreError::TimedOut`]: it will never be written);
-    /// once taken, see the module docs ([`StoreError::Unanswered`] on Postgres). `event` is
+    /// once taken, see the module docs ([`StoreError::Unanswered`]). `event` is
     /// the row's, for this process's relay (`None`: the row waits for a claim).
     pub(crate) async fn write(
         &self,
@@ -239,11 +244,10 @@ impl Writer {
                 if leave_waiting(&state, WITHDRAWN) {
                     return Err(StoreError::TimedOut);
                 }
-                if self.bounded {
-                    return Err(StoreError::Unanswered);
-                }
-                // The writer has the row in a batch: how it ends is the answer.
-                committed.await
+                // The writer has the row in a batch: how it ends is the answer, if it comes.
+                tokio::time::timeout(self.batch_grace, committed)
+                    .await
+                    .map_err(|_| StoreError::Unanswered)?
             }
         };
         match outcome.map_err(|_| stopped())? {

@@ -9,8 +9,8 @@ pub(crate) enum StoreError {
     /// no free connection): nothing of it is in the table.
     #[error("the store did not answer in time")]
     TimedOut,
-    /// The store did not answer a batch the writer had sent within the enqueue timeout (a
-    /// silent Postgres): the row may or may not be in the table. Its event is written again
+    /// The store did not answer a batch the writer had taken within the enqueue timeout (a
+    /// silent Postgres, a disk that hangs): the row may or may not be in the table. Its event is written again
     /// once the store answers (at least once: a repeat is harmless to the API).
     #[error("the store did not answer in time; the event may be stored already, and goes again")]
     Unanswered,
