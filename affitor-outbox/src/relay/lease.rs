@@ -137,8 +137,8 @@ impl Renewing {
 
 /// Every third of the lease, while rows are being sent, extends the lease of each row the
 /// relay holds (being sent, or handed over and not taken yet) to a full lease from now. A
-/// renewal that fails is logged; the next one tries again (past the lease, another relay may
-/// send the rows too: delivery is at least once).
+/// renewal that fails, or has no answer by the next tick, is logged; the next one tries again
+/// (past the lease, another relay may send the rows too: delivery is at least once).
 async fn renew(inner: Arc<Inner>, owner: Arc<str>, held: Arc<Held>) {
     let lease = inner.config.lease;
     let every = renew_every(lease);
@@ -155,14 +155,20 @@ async fn renew(inner: Arc<Inner>, owner: Arc<str>, held: Arc<Held>) {
         if ids.is_empty() {
             continue;
         }
-        if let Err(error) = inner.store.renew(&owner, &ids, lease).await {
-            tracing::warn!(
-                error = %error,
-                lease = ?lease,
-                "Affitor outbox relay could not renew the lease of the rows it is sending; it \
-                 tries again (past the lease, another relay may send them too)"
-            );
-        }
+        // A renewal stuck on a silent connection must not outlast the lease it renews: given
+        // up at the next tick, it leaves the next renewal a third of the lease on another.
+        let renewed = tokio::time::timeout(every, inner.store.renew(&owner, &ids, lease)).await;
+        let error = match renewed {
+            Ok(Ok(_)) => continue,
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("the store did not answer within {every:?}"),
+        };
+        tracing::warn!(
+            error,
+            lease = ?lease,
+            "Affitor outbox relay could not renew the lease of the rows it is sending; it \
+             tries again (past the lease, another relay may send them too)"
+        );
     }
 }
 
