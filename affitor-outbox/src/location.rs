@@ -65,6 +65,61 @@ const KEY_VALUE_KEYS: [&str; 11] = [
     "application_name",
 ];
 
+/// libpq's connection options (PostgreSQL 18): libpq refuses any other key ("invalid connection
+/// option"), and so does the outbox, never showing its value.
+const LIBPQ_KEYS: [&str; 50] = [
+    "service",
+    "user",
+    "password",
+    "passfile",
+    "channel_binding",
+    "connect_timeout",
+    "dbname",
+    "host",
+    "hostaddr",
+    "port",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "sslmode",
+    "sslnegotiation",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslcertmode",
+    "sslpassword",
+    "sslkeylogfile",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "require_auth",
+    "min_protocol_version",
+    "max_protocol_version",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "gssencmode",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "replication",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "scram_client_key",
+    "scram_server_key",
+    "oauth_issuer",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_scope",
+];
+
 impl std::fmt::Debug for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self {
@@ -162,8 +217,8 @@ impl Postgres {
             None => (None, authority),
         };
         let tail = tail.split('#').next().unwrap_or_default();
-        let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
-        let (params, query, shown_query) = read_query(query);
+        let (path, written_query) = tail.split_once('?').unwrap_or((tail, ""));
+        let (params, query, shown_query) = read_query(written_query);
         let user = user_info.map(|info| info.split_once(':').map_or(info, |(user, _)| user));
         let shown_user = match user_info {
             Some(info) if info.contains(':') => format!("{}:***@", user.unwrap_or_default()),
@@ -171,6 +226,16 @@ impl Postgres {
             None => String::new(),
         };
         let shown = format!("{scheme}://{shown_user}{host}{path}{shown_query}");
+        if written_query
+            .split('&')
+            .any(|segment| !segment.is_empty() && !segment.contains('='))
+        {
+            return Err(invalid(
+                shown,
+                "a parameter of the URL's query has no `=` (libpq refuses it): write each as \
+                 `key=value`, and percent-encode a `&` in a value as %26",
+            ));
+        }
         check_unknown(
             &shown,
             params.iter().map(|(key, _)| key.as_str()),
@@ -231,15 +296,21 @@ impl Postgres {
 }
 
 /// A URL's query: its parameters decoded; the query to hand sqlx (`?` and the parameters it
-/// reads, as written, or nothing); and the query as shown, each secret's value as `***`.
+/// reads, as written, or nothing); and the query as shown, each secret's value, and that of a
+/// key neither sqlx nor libpq knows, as `***`.
 fn read_query(query: &str) -> (Pairs, String, String) {
     let mut params = Vec::new();
     let mut kept = Vec::new();
     let mut shown = Vec::new();
     for segment in query.split('&').filter(|segment| !segment.is_empty()) {
-        let (raw_key, raw_value) = segment.split_once('=').unwrap_or((segment, ""));
+        let Some((raw_key, raw_value)) = segment.split_once('=') else {
+            // Refused (`from_url`): a word without its key may be anything, a password too.
+            shown.push("***".to_owned());
+            continue;
+        };
         let (key, value) = (percent_decode(raw_key), percent_decode(raw_value));
-        let shown_value = if is_secret(&key) || holds_secret(&value) {
+        let known = sqlx_reads(&key) || libpq_knows(&key);
+        let shown_value = if !known || is_secret(&key) || holds_secret(&value) {
             "***"
         } else {
             raw_value
@@ -280,9 +351,9 @@ fn canonical(key: &str) -> String {
 }
 
 /// Refuses the parameters the outbox does not hand sqlx that it must not drop: a TLS setting
-/// (dropped, the connection would run at `prefer`), an authentication setting, or one whose key
-/// reads as a secret (sqlx would log its value); any other is left out with a warning naming
-/// its key.
+/// (dropped, the connection would run at `prefer`), an authentication setting, one whose key
+/// reads as a secret (sqlx would log its value), or one libpq does not know (libpq refuses it);
+/// any other is left out with a warning naming its key.
 fn check_unknown<'a>(
     shown: &str,
     keys: impl Iterator<Item = &'a str>,
@@ -297,6 +368,9 @@ fn check_unknown<'a>(
             "channel_binding",
             "gss",
             "krb",
+            "requirepeer",
+            "oauth",
+            "scram",
         ]
         .iter()
         .any(|prefix| lower.starts_with(prefix));
@@ -312,6 +386,16 @@ fn check_unknown<'a>(
                     "its parameter `{key}` is not one this outbox passes on to its Postgres \
                      driver (sqlx 0.9){hint}, and dropping it would weaken the connection or \
                      log a secret — remove it, or use the parameters the fleet guide lists"
+                ),
+            ));
+        }
+        if !libpq_knows(key) {
+            return Err(invalid(
+                shown.to_owned(),
+                format!(
+                    "`{key}` is not a connection parameter libpq knows, and libpq refuses it \
+                     (\"invalid connection option\") — check its spelling (`password`, \
+                     `dbname`, `sslmode`, ...), or remove it"
                 ),
             ));
         }
@@ -453,6 +537,10 @@ fn starts_with_a_key(text: &str) -> bool {
         .is_some_and(|(key, _)| is_known_key(key.trim()))
 }
 
+fn libpq_knows(key: &str) -> bool {
+    LIBPQ_KEYS.contains(&key.to_ascii_lowercase().as_str())
+}
+
 fn is_known_key(key: &str) -> bool {
     KEY_VALUE_KEYS.contains(&key.to_ascii_lowercase().as_str())
 }
@@ -512,13 +600,13 @@ fn key_values(text: &str) -> Result<Pairs, (Pairs, String)> {
     }
 }
 
-/// A connection string's pairs as shown: a secret's value as `***`, any other quoted when it
-/// must be.
+/// A connection string's pairs as shown: a secret's value, or that of a key libpq does not
+/// know, as `***`; any other quoted when it must be.
 fn show_pairs(pairs: &[(String, String)]) -> String {
     let shown: Vec<String> = pairs
         .iter()
         .map(|(key, value)| {
-            if is_secret(key) || holds_secret(value) {
+            if is_secret(key) || holds_secret(value) || !libpq_knows(key) {
                 format!("{key}=***")
             } else if value.is_empty()
                 || value.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\')

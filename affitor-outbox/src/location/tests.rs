@@ -321,3 +321,69 @@ fn a_quoted_or_mistyped_postgres_url_is_refused_never_a_file() {
         );
     }
 }
+
+/// A key libpq does not know is refused, as libpq refuses it, named but never with its value;
+/// one libpq knows that sqlx does not read is left out with a warning.
+#[test]
+fn a_key_libpq_does_not_know_is_refused_without_its_value() {
+    for (location, expected) in [
+        (
+            "host=db user=app pass=hunter2 dbname=shop",
+            "host=db user=app pass=*** dbname=shop",
+        ),
+        (
+            "postgres://app@db/shop?pass=hunter2",
+            "postgres://app@db/shop?pass=***",
+        ),
+        (
+            "postgres://app@db/shop?sslmode=require&hunter2",
+            "postgres://app@db/shop?sslmode=require&***",
+        ),
+    ] {
+        let OutboxError::InvalidLocation {
+            location: shown,
+            reason,
+        } = Location::parse(location).map(drop).expect_err(location)
+        else {
+            panic!("{location}");
+        };
+        assert_eq!(shown, expected, "{location}");
+        assert!(!reason.contains("hunter2"), "{reason}");
+        assert!(
+            reason.contains("remove it") || reason.contains("no `=`"),
+            "{reason}"
+        );
+    }
+    let OutboxError::InvalidLocation { reason, .. } = Location::parse("host=db pass=hunter2")
+        .map(drop)
+        .unwrap_err()
+    else {
+        panic!("refused");
+    };
+    assert!(
+        reason.contains("`pass`") && reason.contains("libpq"),
+        "{reason}"
+    );
+    // libpq's authentication settings that sqlx does not read: dropped, they would weaken it.
+    for location in [
+        "host=db requirepeer=postgres",
+        "postgres://db/shop?oauth_issuer=https://id.example.com",
+        "host=db scram_client_key=abc",
+    ] {
+        match Location::parse(location) {
+            Err(OutboxError::InvalidLocation { reason, .. }) => {
+                assert!(reason.contains("weaken"), "{reason}");
+            }
+            other => panic!("{location}: {other:?}"),
+        }
+    }
+    for location in [
+        "host=db connect_timeout=10 keepalives=1",
+        "postgres://db/shop?target_session_attrs=read-write&fallback_application_name=x",
+    ] {
+        assert!(
+            matches!(Location::parse(location), Ok(Location::Postgres(_))),
+            "{location}"
+        );
+    }
+}
