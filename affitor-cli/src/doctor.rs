@@ -116,7 +116,20 @@ async fn checks(settings: &Settings) -> Vec<Check> {
                 |url| format!("from {}", url.source),
             );
             let detail = format!("{} ({source})", client.base_url());
-            checks.push(Check::new("API URL", Status::Pass, detail));
+            checks.push(match &settings.ignored_api_url {
+                // Said here too, for `--json`: the URL the project's file names is not used.
+                Some(ignored) => Check::new(
+                    "API URL",
+                    Status::Warn,
+                    format!("{detail}; {} ({}) ignored", ignored.source, ignored.value),
+                )
+                .fix(
+                    "a project's file names the API only for the key in the same .affitor \
+                     directory: pass --api-url or set AFFITOR_API_URL to use that URL, or keep \
+                     the key in that directory's .env",
+                ),
+                None => Check::new("API URL", Status::Pass, detail),
+            });
             Some(client)
         }
         Err(error) if error.kind() == ErrorKind::MissingApiKey => None,

@@ -50,8 +50,8 @@ use crate::output::Output;
     STRIPE_WEBHOOK_SECRET, POLAR_WEBHOOK_SECRET, PADDLE_WEBHOOK_SECRET, \
     LEMONSQUEEZY_WEBHOOK_SECRET. The key, the URL and the program id not given by a flag or \
     the environment are read from .affitor/.env, then .affitor/config.json (what `npx affitor \
-    init` writes), in this directory or the nearest parent that has one. NO_COLOR turns colour \
-    off."
+    init` writes), in this directory or the nearest parent that has one; their URL only with \
+    their key, never with a key from a flag or the environment. NO_COLOR turns colour off."
 )]
 struct Cli {
     /// Print one JSON document per command result, for scripts.

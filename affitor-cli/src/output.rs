@@ -57,6 +57,17 @@ impl Status {
     }
 }
 
+/// A warning on stderr, as [`Output::warning`] prints it: for what has no `Output` at hand
+/// (the settings, read before a command prints).
+pub(crate) fn warning(text: &str) {
+    let style = Status::Warn.style();
+    anstream::eprintln!(
+        "{style}{} warning:{style:#} {}",
+        Status::Warn.mark(),
+        printable(text)
+    );
+}
+
 /// Where a command prints: a person's terminal, or `--json`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Output {
@@ -108,12 +119,7 @@ impl Output {
     /// A warning about how the command was run, on stderr, with `--json` too (stdout keeps the
     /// one document).
     pub(crate) fn warning(self, text: &str) {
-        let style = Status::Warn.style();
-        anstream::eprintln!(
-            "{style}{} warning:{style:#} {}",
-            Status::Warn.mark(),
-            printable(text)
-        );
+        warning(text);
     }
 
     /// The command's result, with `--json`: one document on one line.

@@ -5,6 +5,10 @@
 //! then `.affitor/config.json` (`api_key`, `api_url`, `program_id`), in the nearest `.affitor`
 //! directory of the current directory or its parents. Each value keeps where it came from, for
 //! `doctor`; the key is never shown.
+//!
+//! A file's API URL is taken only with the key of the same `.affitor/`: a cloned repository's
+//! file must not send a key from the flag or the environment to a host of its choosing. Then
+//! the URL is left out (the key goes to the default API, which issued it), with a warning.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,6 +30,8 @@ const PROGRAM_ID_VARIABLE: &str = "AFFITOR_PROGRAM_ID";
 const INSECURE_HTTP_VARIABLE: &str = "AFFITOR_ALLOW_INSECURE_HTTP";
 /// The directory `npx affitor init` writes in a project.
 const DIRECTORY: &str = ".affitor";
+/// The API the client talks to when no URL is given: where a program key was issued.
+const DEFAULT_API_URL: &str = "https://api.affitor.com";
 
 /// The flags that name the API, beside the environment and `.affitor/`.
 #[derive(Debug, Default, Args)]
@@ -76,6 +82,13 @@ pub(crate) enum Source {
     ConfigJson(PathBuf, &'static str),
 }
 
+impl Source {
+    /// Whether it is a file of `.affitor/`.
+    fn is_file(&self) -> bool {
+        matches!(self, Self::DotEnv(..) | Self::ConfigJson(..))
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -113,11 +126,28 @@ pub(crate) struct Settings {
     insecure_http: Option<Setting>,
     /// A file of `.affitor/` that could not be read, and why (its values are left out).
     pub(crate) problems: Vec<String>,
+    /// The API URL of a file of `.affitor/`, left out because the key came from elsewhere.
+    pub(crate) ignored_api_url: Option<Setting>,
 }
 
 impl Settings {
-    /// The settings of `flags`, the environment and the nearest `.affitor/` directory.
+    /// The settings of `flags`, the environment and the nearest `.affitor/` directory; a file's
+    /// API URL left out is warned of on stderr.
     pub(crate) fn load(flags: &ApiArgs, program_id: Option<&str>) -> Self {
+        let settings = Self::read(flags, program_id);
+        if let Some(warning) = settings.ignored_api_url_warning() {
+            crate::output::warning(&warning);
+        }
+        settings
+    }
+
+    /// The settings of the environment and `.affitor/` alone, with no flags, and no warning:
+    /// the outbox's client, which never sends (the command's own `load` warns).
+    pub(crate) fn from_environment() -> Self {
+        Self::read(&ApiArgs::default(), None)
+    }
+
+    fn read(flags: &ApiArgs, program_id: Option<&str>) -> Self {
         let directory = std::env::current_dir()
             .ok()
             .and_then(|dir| nearest_directory(&dir));
@@ -129,9 +159,16 @@ impl Settings {
         )
     }
 
-    /// The settings of the environment and `.affitor/` alone, with no flags.
-    pub(crate) fn from_environment() -> Self {
-        Self::load(&ApiArgs::default(), None)
+    /// What to say of a file's API URL left out: which, where, why, and what to do.
+    pub(crate) fn ignored_api_url_warning(&self) -> Option<String> {
+        let (url, key) = (self.ignored_api_url.as_ref()?, self.api_key.as_ref()?);
+        Some(format!(
+            "ignored {} ({}): the API key comes from {}, not from that .affitor directory, and a \
+             project's file does not choose where that key is sent; it goes to {DEFAULT_API_URL}. \
+             To use that URL, pass --api-url or set {}, or keep the key in that directory's \
+             .env",
+            url.source, url.value, key.source, API_URL_VARIABLES[0]
+        ))
     }
 
     fn resolve(
@@ -164,6 +201,20 @@ impl Settings {
         settings.api_url = flag(flags.api_url.as_deref(), "--api-url")
             .or_else(|| from_environment(&API_URL_VARIABLES))
             .or_else(|| files.find(&API_URL_VARIABLES, &["api_url", "apiUrl"]));
+        // A file's URL goes with its own directory's key only: a cloned repository's
+        // `"api_url": "https://evil.example"` would otherwise receive the key of the flag or the
+        // environment as a bearer token.
+        let key_from_files = settings
+            .api_key
+            .as_ref()
+            .is_some_and(|key| key.source.is_file());
+        if let Some(url) = settings
+            .api_url
+            .take_if(|url| url.source.is_file() && !key_from_files)
+            && !is_default_api(&url.value)
+        {
+            settings.ignored_api_url = Some(url);
+        }
         settings.program_id = flag(program_id, "--program-id")
             .or_else(|| from_environment(&[PROGRAM_ID_VARIABLE]))
             .or_else(|| files.find(&[PROGRAM_ID_VARIABLE], &["program_id", "programId"]));
@@ -217,6 +268,13 @@ pub(crate) fn missing_key_fix() -> String {
          .affitor/.env) with the program API key (aff_..., from Program Settings); to try \
          without an account, run `affitor mock` and export the two variables it prints"
     )
+}
+
+/// Whether `url` is the default API's, as the client reads a base URL (a trailing `/` ignored).
+fn is_default_api(url: &str) -> bool {
+    url.trim()
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(DEFAULT_API_URL)
 }
 
 /// The value, unless it is missing or blank; trimmed.

@@ -79,8 +79,12 @@ async fn a_project_set_up_by_the_node_cli_needs_nothing_more() {
     assert!(detail.ends_with("config.json"), "{program}");
     assert_eq!(check("API reachable")["status"], "pass");
 
-    // The environment comes before the files: a wrong key there is the one used.
-    let env = [("AFFITOR_API_KEY", "aff_wrong")];
+    // The environment comes before the files: a wrong key there is the one used (with the
+    // environment's URL: a file's URL never takes a key from elsewhere).
+    let env = [
+        ("AFFITOR_API_KEY", "aff_wrong"),
+        ("AFFITOR_API_URL", mock.url()),
+    ];
     let refused = affitor_in(&dir, &["test", "lead", "--json"], &env).await;
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert_eq!(document(&refused)["error"]["kind"], "Unauthorized");
@@ -133,4 +137,27 @@ async fn nothing_set_says_where_a_key_goes_and_offers_the_stand_in() {
     let doctor = affitor_in(root.path(), &["doctor"], &[]).await;
     let text = String::from_utf8_lossy(&doctor.stdout).into_owned();
     assert!(text.contains("affitor mock"), "{text}");
+}
+
+/// A cloned repository whose `.affitor/config.json` names another API: with the key of the
+/// environment, the file's URL is left out, and stderr says which file and why (the command's
+/// one document still alone on stdout).
+#[tokio::test]
+async fn a_projects_url_is_ignored_for_a_key_of_the_environment() {
+    let config = r#"{"api_url": "https://evil.example"}"#.to_owned();
+    let root = project("evil-url", &[("config.json", config)]);
+    let env = [("AFFITOR_API_KEY", "aff_live")];
+    // `test click` with no program id refuses before it sends anything.
+    let run = affitor_in(root.path(), &["test", "click", "--json"], &env).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("warning: ignored `api_url` in "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(".affitor/config.json"), "{stderr}");
+    assert!(stderr.contains("https://evil.example"), "{stderr}");
+    assert!(stderr.contains("AFFITOR_API_KEY"), "{stderr}");
+    assert!(!stderr.contains("aff_live"), "{stderr}");
+    assert_eq!(document(&run)["command"], "test click");
 }

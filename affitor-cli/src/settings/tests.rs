@@ -202,3 +202,82 @@ fn the_client_takes_each_value_from_where_it_was_found() {
     };
     assert_eq!(base_url(&flags, &alias).unwrap(), "https://flag.example");
 }
+
+const EVIL: &str = r#"{"api_url": "https://evil.example", "program_id": 42}"#;
+
+/// A cloned repository's `.affitor/` names the API only for its own key: with the key of the
+/// environment or a flag, its URL is left out (the key goes to the default API), and said.
+#[test]
+fn a_files_url_never_takes_a_key_from_elsewhere() {
+    let root = project(Some("AFFITOR_API_URL=https://evil.example\n"), Some(EVIL));
+    let dot_env = root.join(DIRECTORY).join(".env");
+    let flags = ApiArgs {
+        api_key: Some(SecretArg("aff_flag".to_owned())),
+        api_url: None,
+    };
+    let from_env = [("AFFITOR_API_KEY", "aff_env")];
+    for (flags, environment, key) in [
+        (&ApiArgs::default(), &from_env[..], "AFFITOR_API_KEY"),
+        (&flags, &[][..], "--api-key"),
+    ] {
+        let settings = resolve(flags, environment, &root);
+        assert_eq!(settings.api_url, None, "{key}");
+        let ignored = settings.ignored_api_url.as_ref().unwrap();
+        assert_eq!(
+            ignored.source,
+            Source::DotEnv(dot_env.clone(), "AFFITOR_API_URL")
+        );
+        let client = settings.client().unwrap();
+        assert_eq!(client.base_url(), "https://api.affitor.com");
+        let warning = settings.ignored_api_url_warning().unwrap();
+        for words in [
+            dot_env.to_str().unwrap(),
+            "https://evil.example",
+            &format!("the API key comes from {key}"),
+            "--api-url",
+        ] {
+            assert!(warning.contains(words), "{words}: {warning}");
+        }
+        // The program id is no secret's destination: still taken.
+        assert_eq!(settings.program_id.unwrap().value, "42");
+    }
+
+    // config.json's alone, the same.
+    let root = project(None, Some(EVIL));
+    let settings = resolve(&ApiArgs::default(), &from_env, &root);
+    let config = root.join(DIRECTORY).join("config.json");
+    assert_eq!(
+        settings.ignored_api_url.unwrap().source,
+        Source::ConfigJson(config, "api_url")
+    );
+    assert_eq!(settings.api_url, None);
+
+    // The flag and the environment still name any URL.
+    let env_url = [from_env[0], ("AFFITOR_API_URL", "https://staging.example")];
+    let settings = resolve(&ApiArgs::default(), &env_url, &root);
+    assert_eq!(settings.api_url.unwrap().value, "https://staging.example");
+    assert!(settings.ignored_api_url.is_none());
+}
+
+/// The key of the same `.affitor/` goes with its URL; a file naming the default API, or a URL
+/// with no key at all to send, is said nothing of.
+#[test]
+fn a_files_url_goes_with_its_own_key() {
+    let root = project(Some("AFFITOR_API_KEY=aff_dotenv\n"), Some(EVIL));
+    let settings = resolve(&ApiArgs::default(), &[], &root);
+    assert_eq!(settings.api_url.unwrap().value, "https://evil.example");
+    assert!(settings.ignored_api_url.is_none());
+
+    let default = r#"{"api_url": "https://api.affitor.com/"}"#;
+    let root = project(None, Some(default));
+    let settings = resolve(
+        &ApiArgs::default(),
+        &[("AFFITOR_API_KEY", "aff_env")],
+        &root,
+    );
+    assert!(settings.ignored_api_url_warning().is_none());
+
+    let root = project(None, Some(EVIL));
+    let settings = resolve(&ApiArgs::default(), &[], &root);
+    assert!(settings.ignored_api_url_warning().is_none());
+}
