@@ -71,12 +71,12 @@ pub struct OutboxStats {
     /// Rows being sent now.
     pub in_flight: u64,
     /// [Journal](crate::journal) entries that were not written: of the events the client sent
-    /// itself (captured clicks, `send().await`), when more than 1,024 waited for the store or
-    /// the store failed to write them; of the relay's answers, when the store failed to write
-    /// those it writes at once (retries, dead letters, refused leads), or refused the deletes
-    /// of the delivered rows they answer while more than 4,096 waited or the relay stopped,
-    /// or when the relay was stopped at its deadline before those deletes (but for those of a
-    /// delete under way at the deadline, which may or may not be written).
+    /// itself (captured clicks, `send().await`), when more than 1,024 waited for the store, the
+    /// store failed to write them, or the runtime ended first; of the relay's answers, when the
+    /// store failed to write those it writes at once (retries, dead letters, refused leads), or
+    /// refused the deletes of the delivered rows they answer while more than 4,096 waited or
+    /// the relay stopped, or when the relay was stopped at its deadline before those deletes
+    /// ended. An entry whose write was cut short is counted too, though it may be written.
     /// Logged at `warn` at most once a minute (with how many since the last warning), and
     /// counted by `affitor_outbox_journal_lost_total` (feature `metrics`); the sends
     /// themselves never wait for the journal.

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::JournalEntry;
+use super::{InWrite, JournalEntry};
 use crate::shared::Inner;
 use crate::sync::lock;
 
@@ -51,6 +51,7 @@ impl InlineEntries {
         // push starts the next.
         let mut writing = Writing {
             entries: Arc::clone(self),
+            inner: Arc::clone(inner),
             done: false,
         };
         let runtime = inner
@@ -66,7 +67,11 @@ impl InlineEntries {
         runtime.spawn(async move {
             while let Some(batch) = writing.next() {
                 let count = batch.len();
-                if let Err(error) = inner.store.write_journal(batch).await {
+                let why = "of the client's own sends: the runtime ended during their write";
+                let in_write = InWrite::new(&inner, count, why);
+                let written = inner.store.write_journal(batch).await;
+                in_write.answered();
+                if let Err(error) = written {
                     lost(&inner, count, &format!("the store failed: {error}"));
                 }
             }
@@ -105,9 +110,11 @@ fn lost(inner: &Inner, count: usize, why: &str) {
     inner.journal_lost(count, &format!("of the client's own sends: {why}"));
 }
 
-/// The one task writing the entries: while it lives, no other starts.
+/// The one task writing the entries: while it lives, no other starts. Dropped before it is
+/// done (its runtime ended), it counts the entries still waiting lost.
 struct Writing {
     entries: Arc<InlineEntries>,
+    inner: Arc<Inner>,
     /// It found none waiting, and said so in the same lock.
     done: bool,
 }
@@ -129,8 +136,11 @@ impl Writing {
 impl Drop for Writing {
     fn drop(&mut self) {
         if !self.done {
-            let entries = &self.entries;
-            entries.ended(&mut entries.lock());
+            let mut waiting = self.entries.lock();
+            let dropped = std::mem::take(&mut waiting.entries).len();
+            self.entries.ended(&mut waiting);
+            drop(waiting);
+            lost(&self.inner, dropped, "the runtime ended before their write");
         }
     }
 }

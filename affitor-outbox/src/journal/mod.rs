@@ -98,6 +98,32 @@ impl Answer {
     }
 }
 
+/// Journal entries whose write is under way: counted lost when the write is dropped before it
+/// says how it went (a stop's deadline, a runtime's end, a panic), as it may not have written
+/// them.
+pub(crate) struct InWrite<'a> {
+    inner: &'a crate::shared::Inner,
+    count: usize,
+    why: &'static str,
+}
+
+impl<'a> InWrite<'a> {
+    pub(crate) fn new(inner: &'a crate::shared::Inner, count: usize, why: &'static str) -> Self {
+        Self { inner, count, why }
+    }
+
+    /// The write said how it went: its caller accounts for the entries from here.
+    pub(crate) fn answered(mut self) {
+        self.count = 0;
+    }
+}
+
+impl Drop for InWrite<'_> {
+    fn drop(&mut self) {
+        self.inner.journal_lost(self.count, self.why);
+    }
+}
+
 /// The keys a search of the journal follows: each entry found brings its own keys in.
 #[derive(Debug, Default)]
 pub(crate) struct Keys {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::journal::Answer;
+use crate::journal::{Answer, InWrite};
 use crate::shared::Inner;
 use crate::store::{Activity, StoreError};
 use crate::throttle::Throttle;
@@ -40,6 +40,11 @@ pub(super) async fn delete(
     activity: Activity,
 ) -> Result<(), Refused> {
     let mut deleted = Ok(());
+    let in_write = InWrite::new(
+        inner,
+        answers.len(),
+        "the delete of their rows was cut short (the relay's stop, a panic)",
+    );
     if !done.is_empty() || !answers.is_empty() {
         // Shared with the store, kept here for a delete that fails.
         let entries: Arc<[Answer]> = answers.into();
@@ -65,6 +70,8 @@ pub(super) async fn delete(
             }),
         };
     }
+    // Written, or handed back with the refusal.
+    in_write.answered();
     inner.store.after_deletes(activity).await;
     deleted
 }

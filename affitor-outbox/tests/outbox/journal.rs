@@ -700,6 +700,66 @@ async fn an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost(st
 }
 on_each_store!(an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost);
 
+/// The entries of the client's own sends whose write the outbox's runtime cuts short (it ends
+/// while another connection holds the file) are counted lost, not dropped with their task.
+#[cfg(feature = "sqlite")]
+#[test]
+fn entries_of_the_clients_own_sends_cut_short_by_the_runtime_are_counted_lost() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let path = crate::support::sqlite_path("inline-cut-short");
+    let (outbox, _other) = runtime.block_on(async {
+        let (mock, direct) = stand_in().await;
+        let outbox = journaled(&direct)
+            .enqueue_timeout(Duration::from_secs(30))
+            .open(&path)
+            .await
+            .expect("the SQLite outbox opens");
+        let client = direct.with_backend(outbox.clone());
+        // Another connection holds the file's write lock: the journal's write waits for it.
+        let other = crate::support::sqlite(&path);
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("the write lock");
+        client
+            .lead("cust_1")
+            .click_id(mock.click("partner"))
+            .send()
+            .await
+            .expect("the lead sent");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (outbox, other)
+    });
+    drop(runtime);
+    let lost = outbox.stats().journal_lost;
+    assert!(lost > 0, "{:?}", outbox.stats());
+}
+
+/// A relay stopped at its deadline while its delete waits for a lock (another transaction holds
+/// the delivered sale's row) may not have written the sale's entry with the delete: it is
+/// counted lost, not dropped with the delete.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_entry_in_a_delete_cut_short_by_the_stop_is_counted_lost() {
+    let (mock, client) = stand_in().await;
+    let schema = crate::support::postgres::Schema::create("delete_cut_short").await;
+    let outbox = journaled(&client)
+        .postgres(schema.pool().await)
+        .await
+        .expect("the Postgres outbox opens");
+    let own = schema.own_pool().await;
+    // The sale is answered after a second: its row is locked meanwhile.
+    mock.inject(Fault::delay(Duration::from_secs(1)));
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    let lock = schema.stall_the_delete(&own, "UPDATE").await;
+    let (deadline, started) = (Duration::from_millis(1500), std::time::Instant::now());
+    outbox.shutdown(deadline).await;
+    assert!(started.elapsed() >= deadline, "the stop was not cut short");
+    lock.rollback().await.expect("the lock released");
+    assert_eq!(outbox.stats().journal_lost, 1);
+}
+
 /// A store that refuses the relay's deletes for two seconds: the delivered sale stays held and
 /// is sent once, its delete tried again less and less often (each turn of an idle relay, every
 /// 50 ms here, tried it before: some 60 tries) and said once at `warn`, then the store's
