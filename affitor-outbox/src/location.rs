@@ -220,22 +220,23 @@ impl Postgres {
         let (path, written_query) = tail.split_once('?').unwrap_or((tail, ""));
         let (params, query, shown_query) = read_query(written_query);
         let user = user_info.map(|info| info.split_once(':').map_or(info, |(user, _)| user));
+        // A part that holds another driver's `;password=...` is shown as `***`, and refused.
         let shown_user = match user_info {
-            Some(info) if info.contains(':') => format!("{}:***@", user.unwrap_or_default()),
-            Some(info) => format!("{info}@"),
+            Some(info) if info.contains(':') => format!("{}:***@", hide(user.unwrap_or(""))),
+            Some(info) => format!("{}@", hide(info)),
             None => String::new(),
         };
-        let shown = format!("{scheme}://{shown_user}{host}{path}{shown_query}");
-        if written_query
-            .split('&')
-            .any(|segment| !segment.is_empty() && !segment.contains('='))
-        {
-            return Err(invalid(
-                shown,
-                "a parameter of the URL's query has no `=` (libpq refuses it): write each as \
-                 `key=value`, and percent-encode a `&` in a value as %26",
-            ));
-        }
+        let shown_path = if hide(path) == "***" { "/***" } else { path };
+        let shown = format!(
+            "{scheme}://{shown_user}{}{shown_path}{shown_query}",
+            hide(host)
+        );
+        let parts = [
+            ("user name", user.unwrap_or("")),
+            ("host", host),
+            ("path", path),
+        ];
+        check_query(&shown, written_query, &params, &parts)?;
         check_unknown(
             &shown,
             params.iter().map(|(key, _)| key.as_str()),
@@ -247,7 +248,26 @@ impl Postgres {
             shown,
         };
         check_hostaddr(&postgres, url_host(host))?;
-        Ok(postgres)
+        postgres.check_sslmode()
+    }
+
+    /// Refuses an `sslmode` libpq does not know (`verfy-full`, `Require`): sqlx's error would
+    /// name its own `ssl_mode` and list none of libpq's.
+    fn check_sslmode(self) -> Result<Self, OutboxError> {
+        match self
+            .params
+            .iter()
+            .find(|(key, value)| canonical(key) == "sslmode" && !is_ssl_mode(value))
+        {
+            Some((key, value)) => Err(invalid(
+                self.shown.clone(),
+                format!(
+                    "`{key}` is `{value}`, which libpq does not know: {SSL_MODES_TAKEN} — use \
+                     verify-full, which verifies the server's certificate and its host name"
+                ),
+            )),
+            None => Ok(self),
+        }
     }
 
     /// A `key=value` connection string's pairs.
@@ -270,7 +290,7 @@ impl Postgres {
             shown,
         };
         check_hostaddr(&postgres, None)?;
-        Ok(postgres)
+        postgres.check_sslmode()
     }
 
     /// The URL to hand sqlx, or `None` for a `key=value` string ([`Postgres::params`]).
@@ -330,6 +350,66 @@ fn read_query(query: &str) -> (Pairs, String, String) {
     };
     let shown = query(shown.iter().map(String::as_str).collect());
     (params, query(kept), shown)
+}
+
+/// Refuses a URL's query word without `=`, which libpq refuses and whose key may be anything
+/// (a password); and a URL whose `parts` (its user name, host and path) or parameters hold a
+/// secret as another driver writes it (`?sslmode=require;password=...`): sqlx would be handed
+/// it, and its errors would show it.
+fn check_query(
+    shown: &str,
+    query: &str,
+    params: &[(String, String)],
+    parts: &[(&str, &str)],
+) -> Result<(), OutboxError> {
+    if query
+        .split('&')
+        .any(|segment| !segment.is_empty() && !segment.contains('='))
+    {
+        return Err(invalid(
+            shown.to_owned(),
+            "a parameter of the URL's query has no `=` (libpq refuses it): write each as \
+             `key=value`, and percent-encode a `&` in a value as %26",
+        ));
+    }
+    let part = parts
+        .iter()
+        .find(|(_, part)| holds_secret(&percent_decode(part)))
+        .map(|(name, _)| format!("its {name}"));
+    let param = params
+        .iter()
+        .find(|(_, value)| holds_secret(value))
+        .map(|(key, _)| format!("the value of `{key}`"));
+    match part.or(param) {
+        Some(holder) => Err(invalid(
+            shown.to_owned(),
+            format!(
+                "{holder} holds a password: a URL's parameters are separated by `&` \
+                 (`?sslmode=verify-full&password=...`), not by `;` — or give the password in \
+                 the user info, percent-encoded (`postgres://app:...@db/shop`)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// libpq's `sslmode` values, which it takes in lower case only.
+const SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// What an error says libpq's `sslmode` takes.
+const SSL_MODES_TAKEN: &str =
+    "it takes disable, allow, prefer, require, verify-ca or verify-full, in lower case";
+
+/// Whether libpq takes `value` as an `sslmode` (in lower case, as it spells them).
+pub(crate) fn is_ssl_mode(value: &str) -> bool {
+    SSL_MODES.contains(&value)
 }
 
 /// Whether sqlx 0.9 reads the URL parameter `key` (as it spells it: in lower case).
@@ -643,6 +723,15 @@ fn holds_secret(value: &str) -> bool {
         .split([' ', '\t', ';', '&', '?', ','])
         .filter_map(|part| part.split_once('='))
         .any(|(key, _)| is_secret(key))
+}
+
+/// A part of a URL as shown: `***` when it holds a secret once decoded.
+fn hide(part: &str) -> &str {
+    if holds_secret(&percent_decode(part)) {
+        "***"
+    } else {
+        part
+    }
 }
 
 /// `text` with each `%XX` read as the byte it encodes (`+` as a space, as in a query); an

@@ -387,3 +387,80 @@ fn a_key_libpq_does_not_know_is_refused_without_its_value() {
         );
     }
 }
+
+/// An `sslmode` libpq does not know is refused, listing the six it takes, in either form; a
+/// URL holding another driver's `;password=...` is refused as a `key=value` string is, and
+/// shown without it.
+#[test]
+fn an_sslmode_libpq_does_not_know_or_a_secret_in_a_url_is_refused() {
+    for location in [
+        "host=db sslmode=verfy-full",
+        "host=db sslmode=Require",
+        "host=db sslmode=''",
+        "postgres://db/shop?sslmode=verfy-full",
+        "postgres://db/shop?ssl-mode=true",
+        "postgres://db/shop?sslmode=verify-full&sslmode=",
+    ] {
+        match Location::parse(location) {
+            Err(OutboxError::InvalidLocation { reason, .. }) => {
+                assert!(reason.contains("libpq does not know"), "{reason}");
+                for mode in [
+                    "disable",
+                    "allow",
+                    "prefer",
+                    "require",
+                    "verify-ca",
+                    "verify-full",
+                ] {
+                    assert!(reason.contains(mode), "{reason}");
+                }
+            }
+            other => panic!("{location}: {other:?}"),
+        }
+    }
+    for mode in [
+        "disable",
+        "prefer",
+        "require",
+        "verify-full",
+        "allow",
+        "verify-ca",
+    ] {
+        let location = format!("postgres://db/shop?sslmode={mode}");
+        assert!(postgres(&location).param("sslmode") == Some(mode));
+    }
+    for (location, expected) in [
+        (
+            "postgres://app@db/shop?sslmode=require;password=s3cret",
+            "postgres://app@db/shop?sslmode=***",
+        ),
+        (
+            "postgres://app@db/shop?application_name=x%3Bpassword%3Ds3cret",
+            "postgres://app@db/shop?application_name=***",
+        ),
+        (
+            "postgres://app@db/shop;password=s3cret",
+            "postgres://app@db/***",
+        ),
+        (
+            "postgres://app;password=s3cret@db/shop",
+            "postgres://***@db/shop",
+        ),
+        (
+            "postgres://app@db;password=s3cret/shop",
+            "postgres://app@***/shop",
+        ),
+    ] {
+        match Location::parse(location) {
+            Err(OutboxError::InvalidLocation {
+                location: shown,
+                reason,
+            }) => {
+                assert_eq!(shown, expected, "{location}");
+                assert!(reason.contains("holds a password"), "{reason}");
+                assert!(!reason.contains("s3"), "{reason}");
+            }
+            other => panic!("{location}: {other:?}"),
+        }
+    }
+}
