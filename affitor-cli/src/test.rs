@@ -34,7 +34,8 @@ pub(crate) enum TestCommand {
     /// Run the verification chain (a synthetic click → lead → sale through Affitor's real
     /// attribution), then read readiness until the integration is verified or the time is up.
     Chain {
-        /// How long to wait for `integration_verified`, in seconds (or `90s`, `2m`).
+        /// How long to wait for `integration_verified`, in seconds (or `90s`, `2m`); at most
+        /// a day (86400s, 1440m).
         #[arg(long, default_value = "60", value_parser = parse_duration)]
         timeout: Duration,
     },
@@ -91,19 +92,30 @@ pub(crate) struct RefundArgs {
     live: bool,
 }
 
-/// Reads `60`, `90s` or `2m`.
+/// The longest `test chain --timeout`: a day, far beyond readiness's reads of a working
+/// integration, and well within what a deadline of `Instant` can hold.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Reads `60`, `90s` or `2m`, at most [`MAX_TIMEOUT`].
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.strip_suffix('m') {
         Some(minutes) => (minutes, 60),
         None => (text.strip_suffix('s').unwrap_or(text), 1),
     };
+    let number = number.trim().parse::<u64>().map_err(|_| {
+        format!("`{text}` is not a duration: write seconds (`60`, `90s`) or minutes (`2m`)")
+    })?;
     number
-        .trim()
-        .parse::<u64>()
-        .map(|number| Duration::from_secs(number * unit))
-        .map_err(|_| {
-            format!("`{text}` is not a duration: write seconds (`60`, `90s`) or minutes (`2m`)")
+        .checked_mul(unit)
+        .map(Duration::from_secs)
+        .filter(|timeout| *timeout <= MAX_TIMEOUT)
+        .ok_or_else(|| {
+            let max = MAX_TIMEOUT.as_secs();
+            format!(
+                "`{text}` is too long: the largest timeout is {max}s ({}m, a day)",
+                max / 60
+            )
         })
 }
 
@@ -194,7 +206,12 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
 
 /// The chain, then readiness until `integration_verified` or `timeout`.
 async fn chain(out: Output, client: &Client, timeout: Duration) -> ExitCode {
-    let deadline = Instant::now() + timeout;
+    // `parse_duration` bounds the timeout; a clock near its end still never panics here.
+    let Some(deadline) = Instant::now().checked_add(timeout) else {
+        let problem = format!("a timeout of {} is too long", duration(timeout));
+        let fix = format!("pass --timeout {}s or less", MAX_TIMEOUT.as_secs());
+        return refused(out, "test chain", &problem, &fix);
+    };
     let spinner = out.spinner("running the verification chain: click → lead → sale");
     // One readiness read comes with the chain; the polls below print each verdict.
     let verification = client
@@ -643,6 +660,25 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").unwrap_err().contains("`soon`"));
+        assert_eq!(parse_duration("1440m"), Ok(MAX_TIMEOUT));
+        assert_eq!(parse_duration("86400s"), Ok(MAX_TIMEOUT));
+    }
+
+    /// A timeout no deadline can hold is refused, naming the largest, never a panic (`u64::MAX`
+    /// seconds past now, or minutes whose seconds overflow).
+    #[test]
+    fn timeouts_beyond_a_day_are_refused_naming_the_largest() {
+        for refused in [
+            "86401",
+            "1441m",
+            "18446744073709551615",
+            "18446744073709551615m",
+            "307445734561825861m",
+        ] {
+            let error = parse_duration(refused).unwrap_err();
+            assert!(error.contains("the largest timeout is 86400s"), "{error}");
+            assert!(error.contains(&format!("`{refused}`")), "{error}");
+        }
     }
 
     #[test]

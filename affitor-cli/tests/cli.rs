@@ -48,6 +48,23 @@ async fn test_chain_against_the_stand_in_ends_attributed_and_verified() {
     mock.shutdown().await;
 }
 
+/// A timeout beyond a day is refused on the command line, naming the largest: never a panic
+/// computing its deadline.
+#[tokio::test]
+async fn test_chain_refuses_a_timeout_beyond_a_day() {
+    let env = [
+        ("AFFITOR_API_KEY", "aff_x"),
+        ("AFFITOR_API_URL", "http://127.0.0.1:9"),
+    ];
+    for timeout in ["18446744073709551615", "18446744073709551615m"] {
+        let run = affitor(&["test", "chain", "--timeout", timeout], &env).await;
+        assert_eq!(run.status.code(), Some(2), "{timeout}: {run:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("the largest timeout is 86400s"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_test_events_are_sent_in_test_mode() {
     let mock = MockServer::start().await.unwrap();
