@@ -194,7 +194,7 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
     document["command"] = json!(command);
     document["ok"] = json!(false);
     document["error"] = json!({
-        "kind": format!("{:?}", error.kind()),
+        "kind": kind_name(error.kind()),
         "message": message,
         "status": error.status().map(|status| status.as_u16()),
         "retry_after_seconds": error.retry_after().map(|wait| wait.as_secs()),
@@ -202,6 +202,38 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
     });
     out.document(&document);
     ExitCode::FAILURE
+}
+
+/// An error's kind as `--json` writes it: a name of the CLI's own, the same whatever the
+/// library's `Debug` prints (it has no name of its own to give); `Other` for a kind newer than
+/// this table.
+fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::MissingApiKey => "MissingApiKey",
+        ErrorKind::InvalidApiKey => "InvalidApiKey",
+        ErrorKind::InvalidBaseUrl => "InvalidBaseUrl",
+        ErrorKind::HttpClient => "HttpClient",
+        ErrorKind::MissingCustomer => "MissingCustomer",
+        ErrorKind::InvalidAmount => "InvalidAmount",
+        ErrorKind::MissingTransactionId => "MissingTransactionId",
+        ErrorKind::InvalidKey => "InvalidKey",
+        ErrorKind::InvalidCurrency => "InvalidCurrency",
+        ErrorKind::UnsupportedCurrency => "UnsupportedCurrency",
+        ErrorKind::MissingAffiliateUrl => "MissingAffiliateUrl",
+        ErrorKind::Unauthorized => "Unauthorized",
+        ErrorKind::RateLimited => "RateLimited",
+        ErrorKind::Rejected => "Rejected",
+        ErrorKind::SaleNotFound => "SaleNotFound",
+        ErrorKind::Server => "Server",
+        ErrorKind::CommissionNotCreated => "CommissionNotCreated",
+        ErrorKind::Timeout => "Timeout",
+        ErrorKind::Connect => "Connect",
+        ErrorKind::Network => "Network",
+        ErrorKind::Decode => "Decode",
+        ErrorKind::InvalidEvent => "InvalidEvent",
+        ErrorKind::NotStored => "NotStored",
+        _ => "Other",
+    }
 }
 
 /// The chain, then readiness until `integration_verified` or `timeout`.
@@ -679,6 +711,24 @@ mod tests {
             assert!(error.contains("the largest timeout is 86400s"), "{error}");
             assert!(error.contains(&format!("`{refused}`")), "{error}");
         }
+    }
+
+    /// `--json`'s kinds are the CLI's table, the names scripts match (`Unauthorized`), not
+    /// whatever the library's `Debug` prints.
+    #[test]
+    fn error_kinds_have_names_of_their_own() {
+        let names = [
+            (ErrorKind::MissingApiKey, "MissingApiKey"),
+            (ErrorKind::Unauthorized, "Unauthorized"),
+            (ErrorKind::RateLimited, "RateLimited"),
+            (ErrorKind::Connect, "Connect"),
+            (ErrorKind::NotStored, "NotStored"),
+        ];
+        for (kind, name) in names {
+            assert_eq!(kind_name(kind), name);
+        }
+        let error = Client::builder().build().unwrap_err();
+        assert_eq!(kind_name(error.kind()), "MissingApiKey");
     }
 
     #[test]
