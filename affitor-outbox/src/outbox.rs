@@ -446,9 +446,12 @@ impl Outbox {
     /// [`enqueue`](Self::enqueue), for an event `send_in_background` handed over: if its
     /// runtime drops it before the write is settled, that is logged and counted.
     async fn write(self, event: Event) {
-        let mut unsettled = Unsettled(Some(event.endpoint().name()));
+        let mut unsettled = Unsettled {
+            inner: &self.inner,
+            endpoint: Some(event.endpoint().name()),
+        };
         self.enqueue(event).await;
-        unsettled.0 = None;
+        unsettled.endpoint = None;
     }
 
     fn relay_slot(&self) -> std::sync::MutexGuard<'_, Option<Relay>> {
@@ -679,11 +682,15 @@ fn take(slot: &Mutex<Option<Event>>) -> Option<Event> {
 }
 
 /// A write under way, of an event of the named endpoint, until it is settled.
-struct Unsettled(Option<&'static str>);
+struct Unsettled<'a> {
+    inner: &'a Inner,
+    endpoint: Option<&'static str>,
+}
 
-impl Drop for Unsettled {
+impl Drop for Unsettled<'_> {
     fn drop(&mut self) {
-        if let Some(endpoint) = self.0 {
+        if let Some(endpoint) = self.endpoint {
+            Counters::add(&self.inner.counters.interrupted);
             metrics::event(endpoint, metrics::Result::Interrupted);
             tracing::error!(
                 endpoint,

@@ -49,6 +49,19 @@ pub(crate) struct Inner {
     pub(crate) tls_warning: Option<String>,
 }
 
+impl Drop for Inner {
+    /// The last handle went without `shutdown`: the events the spill still holds go to the
+    /// client's in-memory queue rather than with it.
+    fn drop(&mut self) {
+        for event in self.spill.close() {
+            self.fell_back(
+                event,
+                "the outbox was dropped before the store answered again",
+            );
+        }
+    }
+}
+
 impl Inner {
     /// Hands `event`, which the store could not take (`why`), to the client's in-memory queue:
     /// counted, and logged at most once a minute with how many since.

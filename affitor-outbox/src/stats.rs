@@ -70,6 +70,11 @@ pub struct OutboxStats {
     pub dead_letters: u64,
     /// Rows being sent now.
     pub in_flight: u64,
+    /// Writes of events handed over by `send_in_background` that the end of their runtime cut
+    /// short, before the event was written or held: they may be lost. Each is logged at
+    /// `error`; await [`Outbox::shutdown`](crate::Outbox::shutdown) before the runtime the
+    /// outbox was opened on ends.
+    pub interrupted: u64,
     /// [Journal](crate::journal) entries that were not written: of the events the client sent
     /// itself (captured clicks, `send().await`), when more than 1,024 waited for the store, the
     /// store failed to write them, or the runtime ended first; of the relay's answers, when the
@@ -129,6 +134,7 @@ pub(crate) struct Counters {
     pub(crate) purged: AtomicU64,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    pub(crate) interrupted: AtomicU64,
     pub(crate) journal_lost: AtomicU64,
 }
 
@@ -157,6 +163,7 @@ impl Counters {
             purged: read(&self.purged),
             dead_letters: read(&self.dead_letters),
             in_flight: read(&self.in_flight),
+            interrupted: read(&self.interrupted),
             journal_lost: read(&self.journal_lost),
         }
     }

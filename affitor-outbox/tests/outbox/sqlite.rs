@@ -375,6 +375,71 @@ async fn a_full_file_hands_events_to_the_memory_queue() {
     );
 }
 
+/// The last handle dropped without `shutdown` while the store is full: the events held in
+/// memory for it go to the client's memory queue, which delivers them, rather than with the
+/// outbox.
+#[tokio::test]
+async fn events_held_for_a_full_file_outlive_an_outbox_dropped_without_shutdown() {
+    let (mock, _) = stand_in().await;
+    let client = client_with(
+        &mock,
+        RetryPolicy::default()
+            .max_attempts(100_000)
+            .base_delay(Duration::from_millis(10))
+            .max_delay(Duration::from_millis(20))
+            .deadline(Duration::from_secs(120)),
+    );
+    mock.inject(Fault::status(503).always());
+    let outbox = Outbox::builder(client.clone())
+        .max_file_size(64 * 1024)
+        .max_spilled(3)
+        .open(&sqlite_path("dropped-full"))
+        .await
+        .unwrap();
+    let padding = "x".repeat(2000);
+    let mut sent = 0;
+    while outbox.stats().spilled < 3 {
+        assert!(sent < 500, "the file never filled up");
+        outbox
+            .enqueue(sale(&mock, &client, sent).product_id(&padding))
+            .await;
+        sent += 1;
+    }
+    assert_eq!(outbox.stats().fell_back, 0);
+    drop(outbox);
+
+    mock.clear_faults();
+    let held: Vec<String> = (sent - 3..sent).map(|n| format!("in_{n}")).collect();
+    wait_until("the sales held in memory to arrive", A_WHILE, async || {
+        let arrived = sale_requests(&mock);
+        held.iter().all(|id| arrived.contains(id))
+    })
+    .await;
+}
+
+/// A `send_in_background` write that its runtime's end cuts short (another connection holds
+/// the file) is counted, not only logged.
+#[test]
+fn a_write_its_runtime_cut_short_is_counted() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let path = sqlite_path("interrupted");
+    let (outbox, _other) = runtime.block_on(async {
+        let (mock, direct) = stand_in().await;
+        let outbox = Outbox::open(&path, direct.clone()).await.unwrap();
+        let other = sqlite(&path);
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        direct
+            .with_backend(outbox.clone())
+            .lead("user_1")
+            .click_id(mock.click("partner"))
+            .send_in_background();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (outbox, other)
+    });
+    drop(runtime);
+    assert_eq!(outbox.stats().interrupted, 1, "{:?}", outbox.stats());
+}
+
 /// A rusqlite connection outside any transaction takes an event too: written at once.
 #[tokio::test]
 async fn a_row_written_on_the_callers_connection_is_delivered() {
