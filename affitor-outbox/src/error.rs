@@ -78,9 +78,11 @@ pub enum OutboxError {
         location: String,
     },
     /// The location names a store but cannot be used as written: a connection string that does
-    /// not parse, a parameter the outbox would have to drop (a TLS or authentication setting,
-    /// or one whose key reads as a secret), or a TLS mode that would verify less than its
-    /// name says. Refused before anything is opened.
+    /// not parse, a value quoted whole, a parameter libpq does not know, a parameter the outbox
+    /// would have to drop (a TLS or authentication setting, or one whose key reads as a
+    /// secret), a password where a value is, an `sslmode` libpq does not know (in the location,
+    /// or in `PGSSLMODE` when the location sets none), or a TLS mode that would verify less
+    /// than its name says. Refused before anything is opened.
     #[error("the Affitor outbox location {location} is refused: {reason}")]
     InvalidLocation {
         /// The location, its secrets left out.

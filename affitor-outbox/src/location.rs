@@ -4,6 +4,8 @@
 //! A Postgres URL's query parameters are checked before sqlx sees them: sqlx 0.9 logs the value
 //! of a parameter it does not know at WARN, so such a parameter never reaches it.
 
+use std::ffi::OsStr;
+
 use crate::error::OutboxError;
 
 /// Shown in `Debug` output as [`Location::shown`] shows it: never with its secrets.
@@ -133,8 +135,18 @@ impl std::fmt::Debug for Location {
 impl Location {
     /// Reads `location`: Postgres (a `postgres://` or `postgresql://` URL, or a libpq
     /// `key=value` string), a `sqlite:` location, a location with any other scheme (refused),
-    /// or a path.
+    /// or a path. A Postgres location is refused beside a `PGSSLMODE` libpq does not know
+    /// ([`Postgres::check_env_sslmode`]).
     pub(crate) fn parse(location: &str) -> Result<Self, OutboxError> {
+        let location = Self::read(location)?;
+        if let Self::Postgres(postgres) = &location {
+            postgres.check_env_sslmode(std::env::var_os("PGSSLMODE").as_deref())?;
+        }
+        Ok(location)
+    }
+
+    /// [`Location::parse`], the environment left out.
+    fn read(location: &str) -> Result<Self, OutboxError> {
         let location = location.trim();
         if let Some(rest) = strip_prefix_ignore_case(location, "postgres://")
             .or_else(|| strip_prefix_ignore_case(location, "postgresql://"))
@@ -267,6 +279,28 @@ impl Postgres {
                 ),
             )),
             None => Ok(self),
+        }
+    }
+
+    /// Refuses, when the location sets no `sslmode`, a `PGSSLMODE` (`env`, its value) libpq
+    /// does not know, as libpq does: sqlx would run it as `prefer`, unverified.
+    pub(crate) fn check_env_sslmode(&self, env: Option<&OsStr>) -> Result<(), OutboxError> {
+        match env {
+            Some(mode)
+                if self.param("sslmode").is_none() && !mode.to_str().is_some_and(is_ssl_mode) =>
+            {
+                Err(invalid(
+                    self.shown.clone(),
+                    format!(
+                        "it sets no sslmode, and the environment's PGSSLMODE is `{}`, which \
+                         libpq does not know (sqlx would run it as prefer, unverified): \
+                         {SSL_MODES_TAKEN} — set PGSSLMODE=verify-full, or unset it and give \
+                         sslmode in the location",
+                        mode.to_string_lossy()
+                    ),
+                ))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -408,7 +442,7 @@ const SSL_MODES_TAKEN: &str =
     "it takes disable, allow, prefer, require, verify-ca or verify-full, in lower case";
 
 /// Whether libpq takes `value` as an `sslmode` (in lower case, as it spells them).
-pub(crate) fn is_ssl_mode(value: &str) -> bool {
+fn is_ssl_mode(value: &str) -> bool {
     SSL_MODES.contains(&value)
 }
 

@@ -464,3 +464,36 @@ fn an_sslmode_libpq_does_not_know_or_a_secret_in_a_url_is_refused() {
         }
     }
 }
+
+/// A `PGSSLMODE` libpq does not know is refused, naming it, when the location sets no
+/// sslmode: sqlx would run it as `prefer`. The environment's value is handed in, never set.
+#[test]
+fn a_pgsslmode_libpq_does_not_know_is_refused() {
+    use std::ffi::OsStr;
+
+    let bare = postgres("postgres://app@db/shop");
+    for mode in ["verfy-full", "Require", "", "true"] {
+        match bare.check_env_sslmode(Some(OsStr::new(mode))) {
+            Err(OutboxError::InvalidLocation { location, reason }) => {
+                assert_eq!(location, "postgres://app@db/shop");
+                assert!(reason.contains("PGSSLMODE"), "{reason}");
+                assert!(reason.contains("verify-ca or verify-full"), "{reason}");
+            }
+            other => panic!("{mode}: {other:?}"),
+        }
+    }
+    for mode in [None, Some("verify-full"), Some("prefer"), Some("disable")] {
+        assert!(
+            bare.check_env_sslmode(mode.map(OsStr::new)).is_ok(),
+            "{mode:?}"
+        );
+    }
+    // The location's own sslmode is what libpq and sqlx read: PGSSLMODE is not.
+    for location in [
+        "host=db sslmode=verify-full",
+        "postgres://db/shop?ssl-mode=require",
+    ] {
+        let set = postgres(location);
+        assert!(set.check_env_sslmode(Some(OsStr::new("verfy"))).is_ok());
+    }
+}
