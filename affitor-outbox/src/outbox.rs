@@ -18,7 +18,7 @@ use crate::error::OutboxError;
 use crate::journal::{InlineEntries, JournalEntry};
 use crate::metrics;
 use crate::recover;
-use crate::relay::Relay;
+use crate::relay::{LAST_CALL, Relay};
 use crate::shared::{HandOff, Inner};
 use crate::spill::Spill;
 use crate::stats::{Backlog, Counters, OutboxStats};
@@ -640,7 +640,12 @@ impl Outbox {
         let after = self.stats();
         report.delivered += after.delivered - before.delivered;
         report.failed += (after.dead + after.corrupt) - (before.dead + before.corrupt);
-        report.kept = match self.inner.store.waiting().await {
+        let left = until
+            .saturating_duration_since(Instant::now())
+            .max(LAST_CALL);
+        let counted = tokio::time::timeout(left, self.inner.store.waiting()).await;
+        let counted = counted.unwrap_or_else(|_| Err(StoreError::TimedOut));
+        report.kept = match counted {
             Ok(rows) => rows,
             Err(error) => {
                 // What this process wrote and did not settle, at least, is in the store.

@@ -35,7 +35,7 @@ use self::sends::{Ended, Sends};
 use self::settle::Settler;
 use crate::metrics;
 use crate::shared::{Inner, claim_batch};
-use crate::store::{Activity, Claimed};
+use crate::store::{Activity, Claimed, StoreError};
 
 /// The longest a delivered row waits for its delete while sends are ending (a row delivered
 /// but not deleted goes again only if this relay dies, when its lease ends: a lead's repeat is
@@ -51,6 +51,11 @@ const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// The longest [`Relay::stop`] waits for the send thread past its deadline: the sends cut short
 /// are dropped at once, and the thread ends with them.
 const THREAD_GRACE: Duration = Duration::from_secs(1);
+
+/// The least a stop gives a last call to the store once its deadline has passed: one that
+/// answers takes it in a moment (the rows released go again at once, not when their lease
+/// ends), one gone silent holds the stop no longer.
+pub(crate) const LAST_CALL: Duration = Duration::from_millis(250);
 
 /// A running relay: how to stop it, the name its leases carry, and its send thread's end.
 #[derive(Debug)]
@@ -106,7 +111,10 @@ impl Relay {
         {
             tracing::warn!("Affitor outbox relay's send thread had not ended at the deadline");
         }
-        match inner.store.release(&owner).await {
+        // A silent server holds no shutdown.
+        let left = deadline.saturating_sub(started.elapsed()).max(LAST_CALL);
+        let released = tokio::time::timeout(left, inner.store.release(&owner)).await;
+        match released.unwrap_or(Err(StoreError::TimedOut)) {
             Ok(0) => tracing::info!("Affitor outbox relay stopped"),
             Ok(released) => tracing::warn!(
                 released,

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
-use test_support::proxy::Proxy;
 
 use crate::support::postgres::Schema;
 use crate::support::{sale, stand_in, wait_until};
@@ -20,13 +19,7 @@ const A_WHILE: Duration = Duration::from_secs(90);
 async fn a_relays_call_on_a_connection_lost_for_ever_costs_the_call_not_the_relay() {
     let (mock, client) = stand_in().await;
     let schema = Schema::create("lost").await;
-    let url = crate::support::postgres::url();
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let server = format!("{}:{}", options.get_host(), options.get_port());
-    let proxy = Proxy::start(server.parse().unwrap()).await.unwrap();
-    let through = url.replacen(&server, &proxy.addr().to_string(), 1);
-    let separator = if through.contains('?') { '&' } else { '?' };
-    let location = format!("{through}{separator}options[search_path]={}", schema.name());
+    let (proxy, location) = schema.through_proxy().await;
     let outbox = Outbox::builder(client.clone())
         .enqueue_timeout(Duration::from_secs(1))
         .poll_interval(Duration::from_millis(50))

@@ -6,7 +6,6 @@ use std::time::Duration;
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
-use test_support::proxy::Proxy;
 
 use crate::support::postgres::Schema;
 use crate::support::{sale, sale_requests, stand_in, wait_until};
@@ -173,14 +172,7 @@ async fn a_key_value_location_opens() {
 async fn a_silent_server_holds_no_request_and_loses_no_event() {
     let (mock, client) = stand_in().await;
     let schema = Schema::create("silent").await;
-    let url = crate::support::postgres::url();
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let server = format!("{}:{}", options.get_host(), options.get_port());
-    let proxy = Proxy::start(server.parse().unwrap()).await.unwrap();
-    let through = url.replacen(&server, &proxy.addr().to_string(), 1);
-    assert_ne!(through, url, "the URL names the server as host:port");
-    let separator = if through.contains('?') { '&' } else { '?' };
-    let location = format!("{through}{separator}options[search_path]={}", schema.name());
+    let (proxy, location) = schema.through_proxy().await;
     // The pool's connects wait this long too: a connect through the proxy, TLS asked and
     // refused, then SCRAM, took more than a second on a machine running eight tests at once.
     let outbox = Outbox::builder(client.clone())
@@ -223,6 +215,35 @@ async fn a_silent_server_holds_no_request_and_loses_no_event() {
     })
     .await;
     assert_eq!(outbox.stats().fell_back, 0);
+}
+
+/// A client's shutdown through an outbox whose server went silent ends within its deadline:
+/// the count of the rows left, asked last, is given up at the deadline (it waited for the
+/// store's own limit, 10 s, past it).
+#[tokio::test]
+async fn a_shutdown_ends_within_its_deadline_while_the_server_is_silent() {
+    let (mock, client) = stand_in().await;
+    let schema = Schema::create("silent_shutdown").await;
+    let (proxy, location) = schema.through_proxy().await;
+    let outbox = Outbox::builder(client.clone())
+        .enqueue_timeout(Duration::from_secs(3))
+        .open(&location)
+        .await
+        .unwrap();
+    outbox.enqueue(sale(&mock, &client, 0)).await;
+    wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
+
+    proxy.go_silent();
+    let deadline = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let report = client.with_backend(outbox.clone()).shutdown(deadline).await;
+    // A bound on liveness, not on speed: a second for the machine's own pace.
+    let took = started.elapsed();
+    assert!(
+        took < deadline + Duration::from_secs(1),
+        "{took:?}, {report:?}"
+    );
+    proxy.reset();
 }
 
 /// An outbox on a pool of `max_connections` whose backends are named for `tag` (what

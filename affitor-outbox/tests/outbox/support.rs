@@ -529,6 +529,25 @@ pub(crate) mod postgres {
             &self.name
         }
 
+        /// A TCP proxy to the test server, and the schema's location through it: the network's
+        /// faults (a server gone silent, connections lost) for an outbox opened there.
+        pub(crate) async fn through_proxy(&self) -> (test_support::proxy::Proxy, String) {
+            let url = url();
+            let options: PgConnectOptions = url.parse().expect("the test server's URL parses");
+            let server = format!("{}:{}", options.get_host(), options.get_port());
+            let target = server
+                .parse()
+                .expect("the URL names the server as host:port");
+            let proxy = test_support::proxy::Proxy::start(target)
+                .await
+                .expect("the proxy listens");
+            let through = url.replacen(&server, &proxy.addr().to_string(), 1);
+            assert_ne!(through, url, "the URL names the server as host:port");
+            let separator = if through.contains('?') { '&' } else { '?' };
+            let location = format!("{through}{separator}options[search_path]={}", self.name);
+            (proxy, location)
+        }
+
         /// A new pool on the schema, for an outbox.
         pub(crate) async fn pool(&self) -> PgPool {
             PgPoolOptions::new()
