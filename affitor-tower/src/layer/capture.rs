@@ -313,6 +313,12 @@ fn set_cookies<B>(response: &mut Response<B>, cookies: &ClickCookies) {
             headers.insert(CACHE_CONTROL, cache_control);
         }
         // The values are checked when they are built; this is a guard, not a path.
-        _ => tracing::debug!("a cookie is not a valid header value: the page is served unchanged"),
+        _ => {
+            tracing::debug!(
+                "a cookie is not a valid header value: no cookie, the page is kept out of shared \
+                 caches"
+            );
+            keep_private(response);
+        }
     }
 }
