@@ -5,35 +5,42 @@
 //! the client): `sslmode` and `sslrootcert` come from the location. Its root store is always
 //! the public web's CAs (`webpki-roots`) plus `sslrootcert`'s, and its `verify-ca` forgives any
 //! host name: a mode whose verification libpq confines to `sslrootcert` is refused rather than
-//! run weaker than its name ([`refused`]). Its errors say what failed; [`explain`] adds what to
-//! do, never a weaker mode.
+//! run weaker than its name ([`refused`]). `verify-full` with `sslrootcert` is run, but trusts
+//! the file's CAs beside the public web's, never alone as libpq does: every advice that names
+//! `sslrootcert` says so ([`ROOT_CERT_ADDS`]). Its errors say what failed; [`explain`] adds
+//! what to do, never a weaker mode.
 
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+/// What `sslrootcert` does here, said wherever the advice names it: the advice is not read as
+/// confining trust to the file, as libpq's `verify-full` does.
+const ROOT_CERT_ADDS: &str = "sslrootcert adds that CA to the public web's CAs, which sqlx 0.9 \
+                              still trusts, where libpq would trust the file alone";
 
 /// Why the outbox refuses `options`'s TLS settings, or `None`: the modes sqlx 0.9 would run
 /// weaker than libpq (`allow` without its fall-back to TLS; a verification libpq confines to
 /// `sslrootcert`).
 /// `root_cert`: whether `sslrootcert` (or `PGSSLROOTCERT`) is set.
 pub(crate) fn refused(options: &PgConnectOptions, root_cert: bool) -> Option<String> {
-    const INSTEAD: &str = "use sslmode=verify-full with sslrootcert set to your CA's file, and \
-                           connect with a host name the server's certificate names";
+    let instead = format!(
+        "use sslmode=verify-full with sslrootcert set to your CA's file, and connect with a \
+         host name the server's certificate names ({ROOT_CERT_ADDS})"
+    );
     match options.get_ssl_mode() {
-        PgSslMode::Allow => Some(
+        PgSslMode::Allow => Some(format!(
             "sslmode=allow cannot be run as libpq runs it: its Postgres driver (sqlx 0.9) never \
              falls back to TLS, so the connection would be plain text, or fail against a server \
-             that requires TLS — use sslmode=verify-full with sslrootcert set to your CA's file \
-             (or sslmode=prefer, unverified)"
-                .to_owned(),
-        ),
+             that requires TLS — {instead}; or sslmode=prefer, unverified"
+        )),
         PgSslMode::VerifyCa => Some(format!(
             "sslmode=verify-ca cannot be run as libpq runs it: its Postgres driver (sqlx 0.9, \
              rustls) trusts the public web's CAs beside sslrootcert and checks no host name, so \
-             any publicly issued certificate, for any domain, would pass — {INSTEAD}"
+             any publicly issued certificate, for any domain, would pass — {instead}"
         )),
         PgSslMode::Require if root_cert => Some(format!(
             "sslmode=require with sslrootcert verifies the server against that file in libpq \
              (as verify-ca does), which its Postgres driver (sqlx 0.9) cannot confine to it and \
-             would not verify at all — {INSTEAD}"
+             would not verify at all — {instead}"
         )),
         _ => None,
     }
@@ -69,7 +76,8 @@ pub(crate) fn weakness(options: &PgConnectOptions) -> Option<String> {
     };
     Some(format!(
         "the Postgres connection to `{host}` runs at sslmode={mode}: {what} — set \
-         sslmode=verify-full and sslrootcert to your CA's file"
+         sslmode=verify-full, and sslrootcert to your CA's file if a public CA did not sign the \
+         server's certificate ({ROOT_CERT_ADDS})"
     ))
 }
 
@@ -110,10 +118,11 @@ pub(crate) fn explain(error: sqlx::Error, options: &PgConnectOptions) -> sqlx::E
             options.get_host()
         )
     } else if matches!(error, sqlx::Error::Tls(_)) || text.contains("certificate") {
-        "the server's certificate is not signed by a CA this outbox trusts: set sslrootcert to \
-         the file of the CA that signed it (your provider's CA bundle; without sslrootcert only \
-         the public web's CAs are trusted)"
-            .to_owned()
+        format!(
+            "the server's certificate is not signed by a CA this outbox trusts: set sslrootcert \
+             to the file of the CA that signed it (your provider's CA bundle; without \
+             sslrootcert only the public web's CAs are trusted; {ROOT_CERT_ADDS})"
+        )
     } else {
         return error;
     };
@@ -258,6 +267,33 @@ mod tests {
             "postgres:///shop?host=/var/run/postgresql",
         ] {
             assert_eq!(super::weakness(&options(url)), None, "{url}");
+        }
+    }
+
+    /// Every advice to set sslrootcert says that the public web's CAs stay trusted beside it:
+    /// none reads as confining trust to the file, as libpq does.
+    #[test]
+    fn advice_naming_sslrootcert_says_the_public_cas_stay_trusted() {
+        let mut advice: Vec<String> = ["allow", "verify-ca", "require"]
+            .iter()
+            .filter_map(|mode| {
+                let url = format!("postgres://db/shop?sslmode={mode}");
+                super::refused(&options(&url), true)
+            })
+            .collect();
+        advice.extend(super::weakness(&options(
+            "postgres://db/shop?sslmode=require",
+        )));
+        let error = sqlx::Error::Tls("invalid peer certificate: UnknownIssuer".into());
+        let options = options("postgres://db/shop?sslmode=verify-full");
+        advice.push(explain(error, &options).to_string());
+        assert_eq!(advice.len(), 5);
+        for text in advice {
+            assert!(text.contains("sslrootcert"), "{text}");
+            assert!(
+                text.contains("public web's CAs, which sqlx 0.9 still trusts"),
+                "{text}"
+            );
         }
     }
 
