@@ -220,35 +220,152 @@ impl Drop for Calling {
 }
 
 /// The connection options of a parsed Postgres location: a URL as sqlx reads it, or a
-/// `key=value` string's pairs, each handed to sqlx's setter.
+/// `key=value` string's pairs, handed to sqlx as a URL's query of the same parameters.
+///
+/// sqlx reads `.pgpass` last for a URL, with the location's own host, port, database and user,
+/// as libpq does; `PgConnectOptions::new()` would read it first, with the environment's, and
+/// keep a password meant for another server (`localhost`'s sent to `host=prod-db`).
 pub(crate) fn connect_options(
     postgres: &crate::location::Postgres,
 ) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
     use std::str::FromStr;
 
-    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    use sqlx::postgres::PgConnectOptions;
 
     if let Some(url) = postgres.url() {
         return PgConnectOptions::from_str(url);
     }
-    let mut options = PgConnectOptions::new();
+    let mut query = Vec::new();
     for (key, value) in postgres.params() {
-        options = match key.to_ascii_lowercase().as_str() {
-            "host" | "hostaddr" => options.host(value),
-            "port" => options.port(value.parse().map_err(|_| {
-                sqlx::Error::Configuration(format!("port `{value}` is not a number").into())
-            })?),
-            "user" => options.username(value),
-            "password" => options.password(value),
-            "dbname" => options.database(value),
-            "sslmode" => options.ssl_mode(PgSslMode::from_str(value)?),
-            "sslrootcert" => options.ssl_root_cert(value),
-            "sslcert" => options.ssl_client_cert(value),
-            "sslkey" => options.ssl_client_key(value),
-            "application_name" => options.application_name(value),
+        let key = key.to_ascii_lowercase();
+        match key.as_str() {
+            "port" if value.parse::<u16>().is_err() => {
+                let reason = format!("port `{value}` is not a number");
+                return Err(sqlx::Error::Configuration(reason.into()));
+            }
+            "host" | "hostaddr" | "port" | "user" | "password" | "dbname" | "sslmode"
+            | "sslrootcert" | "sslcert" | "sslkey" | "application_name" => {
+                query.push(format!("{key}={}", percent_encode(value)));
+            }
             // Refused or warned about when parsed.
-            _ => options,
-        };
+            _ => {}
+        }
     }
-    Ok(options)
+    PgConnectOptions::from_str(&format!("postgres:///?{}", query.join("&")))
+}
+
+/// `value` as a URL's query holds it: every byte but a letter, a digit, `-`, `.`, `_` or `~`
+/// as `%XX` (a `+` too, which a query reads as a space).
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod connect_tests {
+    #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
+
+    use std::process::Command;
+
+    use sqlx::ConnectOptions as _;
+    use sqlx::postgres::PgConnectOptions;
+
+    use super::connect_options;
+    use crate::location::Location;
+
+    /// The variable that tells the test binary, run again, that it is the child.
+    const CHILD: &str = "AFFITOR_OUTBOX_TEST_PGPASS_CHILD";
+
+    fn options(location: &str) -> PgConnectOptions {
+        match Location::parse(location) {
+            Ok(Location::Postgres(postgres)) => connect_options(&postgres).unwrap(),
+            other => panic!("{location}: {other:?}"),
+        }
+    }
+
+    fn password(options: &PgConnectOptions) -> Option<String> {
+        options.to_url_lossy().password().map(str::to_owned)
+    }
+
+    /// Values reach sqlx as written, whatever they hold.
+    #[test]
+    fn a_connection_string_s_values_reach_sqlx_as_written() {
+        let options = options(
+            r"host=db port=6432 user='a p+p' password='p&w=%2B\'d' dbname=my/shop sslmode=require",
+        );
+        assert_eq!(options.get_host(), "db");
+        assert_eq!(options.get_port(), 6432);
+        assert_eq!(options.get_username(), "a p+p");
+        assert_eq!(options.get_database(), Some("my/shop"));
+        let debug = format!("{options:?}");
+        assert!(debug.contains(r#"password: Some("p&w=%2B'd")"#), "{debug}");
+        assert!(matches!(
+            options.get_ssl_mode(),
+            sqlx::postgres::PgSslMode::Require
+        ));
+    }
+
+    /// libpq reads `.pgpass` last, with the location's own host, port, database and user: a
+    /// `key=value` location never takes the line of the environment's host (`PGHOST`). Run in
+    /// a child process of this test binary, its environment set there: no other test sees it.
+    #[test]
+    fn pgpass_is_read_with_the_location_s_own_host_and_user() {
+        if std::env::var_os(CHILD).is_some() {
+            for location in [
+                "host=prod-db user=app dbname=shop",
+                "postgres://app@prod-db/shop",
+            ] {
+                let read = password(&options(location));
+                assert_eq!(read.as_deref(), Some("prodpassword"), "{location}");
+            }
+            let given = options("host=prod-db user=app dbname=shop password=given");
+            assert_eq!(password(&given).as_deref(), Some("given"));
+            return;
+        }
+        let dir =
+            std::env::temp_dir().join(format!("affitor-outbox-pgpass-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pgpass");
+        std::fs::write(
+            &file,
+            "localhost:*:*:*:localpassword\nprod-db:5432:shop:app:prodpassword\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let owner_only = std::fs::Permissions::from_mode(0o600);
+            std::fs::set_permissions(&file, owner_only).unwrap();
+        }
+        let test =
+            "store::postgres::connect_tests::pgpass_is_read_with_the_location_s_own_host_and_user";
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("PGPASSFILE", &file)
+            .env("PGHOST", "localhost")
+            .env("PGPORT", "5432")
+            .env("PGUSER", "app")
+            .env_remove("PGPASSWORD")
+            .env_remove("PGHOSTADDR")
+            .env_remove("PGDATABASE")
+            .env_remove("PGSSLMODE")
+            .output()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "the child did not pass ({}):\n{stdout}\n{stderr}",
+            output.status
+        );
+    }
 }
