@@ -361,8 +361,9 @@ fn outbox_found(detail: String, tls_warning: Option<String>) -> Check {
     match tls_warning {
         None => Check::new("outbox", Status::Pass, detail),
         Some(warning) => Check::new("outbox", Status::Warn, format!("{detail}; {warning}")).fix(
-            "connect with sslmode=verify-full and sslrootcert set to your CA's file, the \
-             server's certificate naming the host in AFFITOR_OUTBOX",
+            "connect with sslmode=verify-full and sslrootcert set to your CA's file (sqlx 0.9 \
+             trusts it beside the public web's CAs), the server's certificate naming the host \
+             in AFFITOR_OUTBOX",
         ),
     }
 }
