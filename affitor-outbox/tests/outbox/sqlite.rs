@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use affitor::client::{Endpoint, RetryPolicy};
-use affitor_mock::{Fault, RefundStatus};
+use affitor_mock::{Fault, MockServer, RefundStatus};
 use affitor_outbox::{Outbox, OutboxError};
 
 use crate::support::{client_with, sale, sale_requests, sqlite, sqlite_path, stand_in, wait_until};
@@ -326,11 +326,11 @@ async fn a_corrupt_row_is_set_aside_and_reported() {
     );
 }
 
-#[tokio::test]
-async fn a_full_file_hands_events_to_the_memory_queue() {
+/// A stand-in that answers 503 until told otherwise, a client whose memory queue retries for
+/// longer than that lasts (however slowly a busy machine fills the file), and the builder of an
+/// outbox whose file fills at 64 KiB, past which it holds three events in memory.
+async fn a_file_soon_full() -> (MockServer, affitor::Client, affitor_outbox::OutboxBuilder) {
     let (mock, _) = stand_in().await;
-    // The memory queue retries for longer than the outage below lasts, however slowly a busy
-    // machine fills the file.
     let client = client_with(
         &mock,
         RetryPolicy::default()
@@ -340,10 +340,17 @@ async fn a_full_file_hands_events_to_the_memory_queue() {
             .deadline(Duration::from_secs(120)),
     );
     mock.inject(Fault::status(503).always());
-    // Past the three events held in memory for the store, the rest go to the memory queue.
-    let outbox = Outbox::builder(client.clone())
+    let builder = Outbox::builder(client.clone())
         .max_file_size(64 * 1024)
-        .max_spilled(3)
+        .max_spilled(3);
+    (mock, client, builder)
+}
+
+#[tokio::test]
+async fn a_full_file_hands_events_to_the_memory_queue() {
+    let (mock, client, builder) = a_file_soon_full().await;
+    // Past the three events held in memory for the store, the rest go to the memory queue.
+    let outbox = builder
         .backoff(Duration::from_millis(10), Duration::from_millis(50))
         .open(&sqlite_path("full"))
         .await
@@ -380,22 +387,8 @@ async fn a_full_file_hands_events_to_the_memory_queue() {
 /// outbox.
 #[tokio::test]
 async fn events_held_for_a_full_file_outlive_an_outbox_dropped_without_shutdown() {
-    let (mock, _) = stand_in().await;
-    let client = client_with(
-        &mock,
-        RetryPolicy::default()
-            .max_attempts(100_000)
-            .base_delay(Duration::from_millis(10))
-            .max_delay(Duration::from_millis(20))
-            .deadline(Duration::from_secs(120)),
-    );
-    mock.inject(Fault::status(503).always());
-    let outbox = Outbox::builder(client.clone())
-        .max_file_size(64 * 1024)
-        .max_spilled(3)
-        .open(&sqlite_path("dropped-full"))
-        .await
-        .unwrap();
+    let (mock, client, builder) = a_file_soon_full().await;
+    let outbox = builder.open(&sqlite_path("dropped-full")).await.unwrap();
     let padding = "x".repeat(2000);
     let mut sent = 0;
     while outbox.stats().spilled < 3 {
