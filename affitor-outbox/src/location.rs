@@ -8,6 +8,13 @@ use std::ffi::OsStr;
 
 use crate::error::OutboxError;
 
+mod keys;
+
+use keys::{
+    SSL_MODES_TAKEN, canonical, holds_secret, is_key, is_known_key, is_secret, is_ssl_mode,
+    libpq_knows, sqlx_reads,
+};
+
 /// Shown in `Debug` output as [`Location::shown`] shows it: never with its secrets.
 #[derive(PartialEq, Eq)]
 pub(crate) enum Location {
@@ -30,97 +37,6 @@ pub(crate) struct Postgres {
 
 /// Parameters, in the order written: each key and its value, decoded.
 type Pairs = Vec<(String, String)>;
-
-/// The parameters sqlx 0.9 reads from a URL's query, as it spells them.
-const SQLX_URL_KEYS: [&str; 17] = [
-    "sslmode",
-    "ssl-mode",
-    "sslrootcert",
-    "ssl-root-cert",
-    "ssl-ca",
-    "sslcert",
-    "ssl-cert",
-    "sslkey",
-    "ssl-key",
-    "statement-cache-capacity",
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "application_name",
-];
-
-/// The `key=value` keys the outbox hands sqlx (in any case).
-const KEY_VALUE_KEYS: [&str; 11] = [
-    "host",
-    "hostaddr",
-    "port",
-    "user",
-    "password",
-    "dbname",
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "application_name",
-];
-
-/// libpq's connection options (PostgreSQL 18): libpq refuses any other key ("invalid connection
-/// option"), and so does the outbox, never showing its value.
-const LIBPQ_KEYS: [&str; 50] = [
-    "service",
-    "user",
-    "password",
-    "passfile",
-    "channel_binding",
-    "connect_timeout",
-    "dbname",
-    "host",
-    "hostaddr",
-    "port",
-    "client_encoding",
-    "options",
-    "application_name",
-    "fallback_application_name",
-    "keepalives",
-    "keepalives_idle",
-    "keepalives_interval",
-    "keepalives_count",
-    "tcp_user_timeout",
-    "sslmode",
-    "sslnegotiation",
-    "sslcompression",
-    "sslcert",
-    "sslkey",
-    "sslcertmode",
-    "sslpassword",
-    "sslkeylogfile",
-    "sslrootcert",
-    "sslcrl",
-    "sslcrldir",
-    "sslsni",
-    "requirepeer",
-    "require_auth",
-    "min_protocol_version",
-    "max_protocol_version",
-    "ssl_min_protocol_version",
-    "ssl_max_protocol_version",
-    "gssencmode",
-    "krbsrvname",
-    "gsslib",
-    "gssdelegation",
-    "replication",
-    "target_session_attrs",
-    "load_balance_hosts",
-    "scram_client_key",
-    "scram_server_key",
-    "oauth_issuer",
-    "oauth_client_id",
-    "oauth_client_secret",
-    "oauth_scope",
-];
 
 impl std::fmt::Debug for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -427,43 +343,6 @@ fn check_query(
     }
 }
 
-/// libpq's `sslmode` values, which it takes in lower case only.
-const SSL_MODES: [&str; 6] = [
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
-];
-
-/// What an error says libpq's `sslmode` takes.
-const SSL_MODES_TAKEN: &str =
-    "it takes disable, allow, prefer, require, verify-ca or verify-full, in lower case";
-
-/// Whether libpq takes `value` as an `sslmode` (in lower case, as it spells them).
-fn is_ssl_mode(value: &str) -> bool {
-    SSL_MODES.contains(&value)
-}
-
-/// Whether sqlx 0.9 reads the URL parameter `key` (as it spells it: in lower case).
-fn sqlx_reads(key: &str) -> bool {
-    SQLX_URL_KEYS.contains(&key) || key == "options" || key.starts_with("options[")
-}
-
-/// libpq's name of a parameter: in lower case, sqlx's aliases (`ssl-mode`, `ssl-ca`) read as
-/// libpq's key.
-fn canonical(key: &str) -> String {
-    let key = key.to_ascii_lowercase();
-    match key.as_str() {
-        "ssl-mode" => "sslmode".to_owned(),
-        "ssl-root-cert" | "ssl-ca" => "sslrootcert".to_owned(),
-        "ssl-cert" => "sslcert".to_owned(),
-        "ssl-key" => "sslkey".to_owned(),
-        _ => key,
-    }
-}
-
 /// Refuses the parameters the outbox does not hand sqlx that it must not drop: a TLS setting
 /// (dropped, the connection would run at `prefer`), an authentication setting, one whose key
 /// reads as a secret (sqlx would log its value), or one libpq does not know (libpq refuses it);
@@ -651,18 +530,6 @@ fn starts_with_a_key(text: &str) -> bool {
         .is_some_and(|(key, _)| is_known_key(key.trim()))
 }
 
-fn libpq_knows(key: &str) -> bool {
-    LIBPQ_KEYS.contains(&key.to_ascii_lowercase().as_str())
-}
-
-fn is_known_key(key: &str) -> bool {
-    KEY_VALUE_KEYS.contains(&key.to_ascii_lowercase().as_str())
-}
-
-fn is_key(key: &str) -> bool {
-    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// The pairs of a libpq connection string, as libpq reads them: spaces around `=` allowed, a
 /// value single-quoted or not, a backslash escaping the character after it in either. On
 /// failure, the pairs read before it and what is wrong.
@@ -735,28 +602,6 @@ fn show_pairs(pairs: &[(String, String)]) -> String {
         })
         .collect();
     shown.join(" ")
-}
-
-/// Whether a parameter's key, as written, names a secret once percent-decoded: `password` and
-/// any key ending in it (`sslpassword`, `pass-word`), `passwd`, `pwd`, or a key naming a secret
-/// or a token; what is not a letter or a digit is passed over.
-fn is_secret(key: &str) -> bool {
-    let mut key = percent_decode(key).to_ascii_lowercase();
-    key.retain(|c| c.is_ascii_alphanumeric());
-    key.ends_with("password")
-        || key.ends_with("passwd")
-        || key.ends_with("pwd")
-        || key.contains("secret")
-        || key.contains("token")
-}
-
-/// Whether a value holds a `key=value` of a secret (`db;Password=...`, another driver's
-/// connection string written as one value): it is then shown as `***`.
-fn holds_secret(value: &str) -> bool {
-    value
-        .split([' ', '\t', ';', '&', '?', ','])
-        .filter_map(|part| part.split_once('='))
-        .any(|(key, _)| is_secret(key))
 }
 
 /// A part of a URL as shown: `***` when it holds a secret once decoded.
