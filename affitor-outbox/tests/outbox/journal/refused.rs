@@ -1,0 +1,270 @@
+//! The journal when the store refuses its writes or the relay's deletes, and the entries lost:
+//! a refused entry goes again with a later delete, and one that can never be written is counted
+//! in `OutboxStats::journal_lost`.
+
+use std::time::Duration;
+
+use affitor::client::Endpoint;
+use affitor_mock::{Fault, MockServer};
+use affitor_outbox::Outbox;
+use affitor_outbox::journal::Step;
+
+use super::{A_WHILE, explain, journaled};
+use crate::support::{Store, on_each_store, stand_in, wait_until};
+
+/// Makes every `op` (`DELETE`, `INSERT`) on `table` fail while `refusals` holds a row, in the
+/// SQL of SQLite and of Postgres.
+fn refuse(op: &str, table: &str) -> (String, String) {
+    let new = if op == "INSERT" { "NEW" } else { "OLD" };
+    (
+        format!(
+            "CREATE TABLE refusals (x INTEGER); INSERT INTO refusals VALUES (1);
+             CREATE TRIGGER refuse BEFORE {op} ON {table}
+             WHEN EXISTS (SELECT 1 FROM refusals) BEGIN SELECT RAISE(ABORT, 'refused'); END;"
+        ),
+        format!(
+            "CREATE TABLE refusals (x INTEGER); INSERT INTO refusals VALUES (1);
+             CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+             SET search_path FROM CURRENT AS $$
+             BEGIN
+                 IF EXISTS (SELECT 1 FROM refusals) THEN RAISE EXCEPTION 'refused'; END IF;
+                 RETURN {new};
+             END $$;
+             CREATE TRIGGER refuse BEFORE {op} ON {table}
+             FOR EACH ROW EXECUTE FUNCTION refuse();"
+        ),
+    )
+}
+
+/// A delivered sale whose delete the store refuses (or only its journal entry, the row deleted
+/// alone) is settled by a later delete, with its entry: sent once, and explained as stored then
+/// recorded.
+async fn refused_then_written(store: &Store, op: &str, table: &str) {
+    let (mock, _client, outbox) = delivered_while_refused(store, op, table).await;
+    // A few deletes are refused meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !explain(&outbox, "in_1").await.verdict.is_credited(),
+        "no answer in the journal while it is refused"
+    );
+    refusals_end(store, &mock, &outbox).await;
+    let credited = explain(&outbox, "in_1").await;
+    let steps: Vec<&Step> = credited.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [Step::Stored { .. }, Step::Recorded { .. }]
+        ),
+        "{steps:?}"
+    );
+    assert_eq!(outbox.stats().journal_lost, 0);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+/// An outbox with the journal on, whose store refuses `op` on `table`, and a client of its
+/// stand-in.
+async fn refusing(store: &Store, op: &str, table: &str) -> (MockServer, affitor::Client, Outbox) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let (sqlite, postgres) = refuse(op, table);
+    store.execute(store.dialect(&sqlite, &postgres)).await;
+    (mock, client, outbox)
+}
+
+/// A sale delivered by an outbox with the journal on, whose store refuses `op` on `table`.
+async fn delivered_while_refused(
+    store: &Store,
+    op: &str,
+    table: &str,
+) -> (MockServer, affitor::Client, Outbox) {
+    let (mock, client, outbox) = refusing(store, op, table).await;
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale delivered", A_WHILE, async || {
+        outbox.stats().delivered == 1
+    })
+    .await;
+    (mock, client, outbox)
+}
+
+/// The store takes everything again: the sale is deleted and explained as credited, and was
+/// sent once.
+async fn refusals_end(store: &Store, mock: &MockServer, outbox: &Outbox) {
+    store.execute("DELETE FROM refusals").await;
+    wait_until("the sale deleted and explained", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+            && explain(outbox, "in_1").await.verdict.is_credited()
+    })
+    .await;
+    assert_eq!(mock.sales().len(), 1, "sent once");
+}
+
+async fn a_delete_the_store_refused_goes_again_with_its_journal_entry(store: Store) {
+    refused_then_written(&store, "DELETE", "affitor_outbox").await;
+}
+on_each_store!(a_delete_the_store_refused_goes_again_with_its_journal_entry);
+
+async fn a_journal_entry_the_store_refused_is_written_after_its_rows_delete(store: Store) {
+    refused_then_written(&store, "INSERT", "affitor_outbox_journal").await;
+}
+on_each_store!(a_journal_entry_the_store_refused_is_written_after_its_rows_delete);
+
+/// A dead letter's journal entry that the store refuses (its row is buried all the same) is
+/// counted in `OutboxStats::journal_lost`, not dropped with a line at `debug`.
+async fn an_answer_the_store_cannot_journal_is_counted_lost(store: Store) {
+    let (mock, client, outbox) = refusing(&store, "INSERT", "affitor_outbox_journal").await;
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until(
+        "a dead letter, its entry counted lost",
+        A_WHILE,
+        async || {
+            outbox.backlog().await.expect("the store answers").dead == 1
+                && outbox.stats().journal_lost == 1
+        },
+    )
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(an_answer_the_store_cannot_journal_is_counted_lost);
+
+/// A relay aborted at its stop's deadline (a send outlasts it) never makes the delete that a
+/// delivered sale's entry waits for, the store having refused the last: the entry is counted
+/// lost, not dropped with the relay.
+async fn an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost(store: Store) {
+    let (mock, client, outbox) = delivered_while_refused(&store, "DELETE", "affitor_outbox").await;
+    mock.inject(
+        Fault::delay(Duration::from_secs(30))
+            .on(Endpoint::Lead)
+            .always(),
+    );
+    wait_until("the sale's send ended", A_WHILE, async || {
+        outbox.stats().in_flight == 0
+    })
+    .await;
+    outbox.enqueue(client.lead("cust_1")).await;
+    wait_until("the lead being sent", A_WHILE, async || {
+        outbox.stats().in_flight == 1
+    })
+    .await;
+    // The lead's send (held 30 s; the client gives an attempt up at 2 s) outlasts the stop.
+    let (deadline, started) = (Duration::from_millis(1500), std::time::Instant::now());
+    outbox.shutdown(deadline).await;
+    assert!(started.elapsed() >= deadline, "the stop was not cut short");
+    wait_until("the sale's entry counted lost", A_WHILE, async || {
+        outbox.stats().journal_lost == 1
+    })
+    .await;
+}
+on_each_store!(an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost);
+
+/// The entries of the client's own sends whose write the outbox's runtime cuts short (it ends
+/// while another connection holds the file) are counted lost, not dropped with their task.
+#[cfg(feature = "sqlite")]
+#[test]
+fn entries_of_the_clients_own_sends_cut_short_by_the_runtime_are_counted_lost() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let path = crate::support::sqlite_path("inline-cut-short");
+    let (outbox, _other) = runtime.block_on(async {
+        let (mock, direct) = stand_in().await;
+        let outbox = journaled(&direct)
+            .enqueue_timeout(Duration::from_secs(30))
+            .open(&path)
+            .await
+            .expect("the SQLite outbox opens");
+        let client = direct.with_backend(outbox.clone());
+        // Another connection holds the file's write lock: the journal's write waits for it.
+        let other = crate::support::sqlite(&path);
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("the write lock");
+        client
+            .lead("cust_1")
+            .click_id(mock.click("partner"))
+            .send()
+            .await
+            .expect("the lead sent");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (outbox, other)
+    });
+    drop(runtime);
+    let lost = outbox.stats().journal_lost;
+    assert!(lost > 0, "{:?}", outbox.stats());
+}
+
+/// A relay stopped at its deadline while its delete waits for a lock (another transaction holds
+/// the delivered sale's row) may not have written the sale's entry with the delete: it is
+/// counted lost, not dropped with the delete.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_entry_in_a_delete_cut_short_by_the_stop_is_counted_lost() {
+    let (mock, client) = stand_in().await;
+    let schema = crate::support::postgres::Schema::create("delete_cut_short").await;
+    let outbox = journaled(&client)
+        .postgres(schema.pool().await)
+        .await
+        .expect("the Postgres outbox opens");
+    let own = schema.own_pool().await;
+    // The sale is answered after a second: its row is locked meanwhile.
+    mock.inject(Fault::delay(Duration::from_secs(1)));
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    let lock = schema.stall_the_delete(&own, "UPDATE").await;
+    let (deadline, started) = (Duration::from_millis(1500), std::time::Instant::now());
+    outbox.shutdown(deadline).await;
+    assert!(started.elapsed() >= deadline, "the stop was not cut short");
+    lock.rollback().await.expect("the lock released");
+    assert_eq!(outbox.stats().journal_lost, 1);
+}
+
+/// A store that refuses the relay's deletes for two seconds: the delivered sale stays held and
+/// is sent once, its delete tried again less and less often (each turn of an idle relay, every
+/// 50 ms here, tried it before: some 60 tries) and said once at `warn`, then the store's
+/// return at `info`.
+async fn a_delete_the_store_keeps_refusing_is_tried_less_and_less_often(store: Store) {
+    let (logs, _guard) = test_support::Logs::capture("affitor_outbox=debug");
+    let (mock, _client, outbox) = delivered_while_refused(&store, "DELETE", "affitor_outbox").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    refusals_end(&store, &mock, &outbox).await;
+    // Said by the relay's loop once it sees the delete's task end, after the row is gone.
+    wait_until("the store's return said", A_WHILE, async || {
+        logs.text().contains("takes the relay's deletes again")
+    })
+    .await;
+    let text = logs.text();
+    let warned = text
+        .lines()
+        .filter(|line| line.contains(" WARN ") && line.contains("could not delete delivered rows"))
+        .count();
+    let tries = warned + text.matches("the store refused a delete again").count();
+    assert_eq!(warned, 1, "{text}");
+    assert!((2..=10).contains(&tries), "{tries} tries:\n{text}");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Run alone, for the logs' capture to see the relay's.
+mod a_delete_the_store_keeps_refusing_is_tried_less_and_less_often {
+    use crate::support::Store;
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite() {
+        if test_support::alone!() {
+            let store = Store::sqlite(module_path!());
+            super::a_delete_the_store_keeps_refusing_is_tried_less_and_less_often(store).await;
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres() {
+        if test_support::alone!() {
+            let store = Store::postgres(module_path!()).await;
+            super::a_delete_the_store_keeps_refusing_is_tried_less_and_less_often(store).await;
+        }
+    }
+}
