@@ -194,6 +194,15 @@ impl<'r> Visit<'r> {
         first.and_then(|value| std::str::from_utf8(parse::header_value(value)).ok())
     }
 
+    /// The last value of the header `name` (in lower case), if it is text: the line a proxy
+    /// in front of the app appended, after any the visitor sent.
+    pub(crate) fn last_header(&self, name: &str) -> Option<&'r str> {
+        let mut last = None;
+        self.headers
+            .for_each_value(name, &mut |value| last = Some(value));
+        last.and_then(|value| std::str::from_utf8(parse::header_value(value)).ok())
+    }
+
     /// The value of the first cookie named `name`, over every `Cookie` header, if it is text.
     ///
     /// ```

@@ -347,19 +347,22 @@ fn origin<'r>(trusted: ProxyHeaders, visit: &Visit<'r>) -> (bool, Option<&'r str
 }
 
 /// The visitor's address a trusted proxy header names: `for=` of `Forwarded`'s last element,
-/// or `X-Forwarded-For`'s last element. The last is the one the proxy in front of the app
-/// added; the elements before it came with the request, and a visitor can write any.
+/// or `X-Forwarded-For`'s last element, both of the header's last line. The last is the one the
+/// proxy in front of the app added; the elements and lines before it came with the request, and
+/// a visitor can write any.
 fn proxy_client_address(trusted: ProxyHeaders, visit: &Visit<'_>) -> Option<IpAddr> {
     let named = match trusted {
         ProxyHeaders::Ignore => return None,
+        // A proxy may append a line of its own (HAProxy's `option forwardfor`): the first
+        // line is then the visitor's.
         ProxyHeaders::Forwarded => {
-            last_element(visit.header("forwarded")?)
+            last_element(visit.last_header("forwarded")?)
                 .split(';')
                 .filter_map(|pair| pair.split_once('='))
                 .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))?
                 .1
         }
-        ProxyHeaders::XForwarded => last_element(visit.header("x-forwarded-for")?),
+        ProxyHeaders::XForwarded => last_element(visit.last_header("x-forwarded-for")?),
     };
     let named = named.trim().trim_matches('"');
     // `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]`, `[2001:db8::1]:4711`, `2001:db8::1`.

@@ -76,8 +76,8 @@
 //! The address is the connection's peer: with axum, serve with
 //! `into_make_service_with_connect_info::<SocketAddr>()` and give
 //! `CaptureClicks::new().client_address_from(affitor_axum::connect_info)`; actix-web's
-//! middleware reads it itself; behind a proxy, the last address of the trusted proxy header (the
-//! one your proxy added).
+//! middleware reads it itself; behind a proxy, the last address of the trusted proxy header's
+//! last line (the one your proxy added).
 //!
 //! Behind a proxy, say which headers it sets ([`trust_proxy_headers`](CaptureClicks::trust_proxy_headers));
 //! if the site also runs the tracker script, give its cookie domain
@@ -256,12 +256,14 @@ pub enum ProxyHeaders {
     /// faces the visitors itself, or its proxy passes `Host` on and sets none of these.
     #[default]
     Ignore,
-    /// `Forwarded` (RFC 7239): `proto=` and `host=` of its first element; the client's
-    /// address, for the [click limit](ClickLimit), from `for=` of its last element (the one
-    /// your proxy added: what comes before it, the visitor can write).
+    /// `Forwarded` (RFC 7239): `proto=` and `host=` of its first element (of its first line:
+    /// the proxy nearest the visitor); the client's address, for the [click limit](ClickLimit),
+    /// from `for=` of the last element of its last line (the one your proxy added, in its
+    /// line or a line of its own: what comes before it, the visitor can write).
     Forwarded,
     /// `X-Forwarded-Proto` and `X-Forwarded-Host`: their first elements; the client's address
-    /// from `X-Forwarded-For`'s last element (the one your proxy added). Behind a chain of
+    /// from the last element of `X-Forwarded-For`'s last line (the one your proxy added, in its
+    /// line or a line of its own, as HAProxy's `option forwardfor` does). Behind a chain of
     /// proxies that is the address of the one before it: set the client's address with
     /// [`client_address_from`](CaptureClicks::client_address_from) instead.
     XForwarded,

@@ -337,6 +337,44 @@ fn the_proxy_header_address_is_the_one_the_proxy_added() {
     assert_eq!(skip(decide("192.0.2.2")), Skip::RateLimited);
 }
 
+/// A proxy that appends a header line of its own (HAProxy's `option forwardfor`) leaves the
+/// visitor's line first: the address is the last line's last element, the one the proxy wrote.
+/// A visitor naming another's address in a line of its own neither gets a bucket of its own nor
+/// repeats that visitor's click (whose click id a repeat is answered with).
+#[test]
+fn the_proxy_header_address_is_the_last_lines_last_element() {
+    let victim = "203.0.113.7";
+    for trusted in [ProxyHeaders::XForwarded, ProxyHeaders::Forwarded] {
+        let options = CaptureClicks::new()
+            .trust_proxy_headers(trusted)
+            .click_limit(super::super::ClickLimit::default().burst(1));
+        let (name, line): (_, fn(&str) -> String) = match trusted {
+            ProxyHeaders::XForwarded => ("x-forwarded-for", |address| address.to_owned()),
+            _ => ("forwarded", |address| format!("for={address};proto=https")),
+        };
+        // The victim's own visit, through the app's proxy.
+        let map = browser(&[(name, &line(victim))]);
+        let click = capture(options.decide(&Visit::new("GET", "/", Some("aff=partner"), &map)));
+        assert!(matches!(click.memo, Some(Memo::First(_))), "{trusted:?}");
+        // The attacker's, claiming the victim's address in a line before the proxy's.
+        let map = browser(&[(name, &line(victim)), (name, &line("198.51.100.9"))]);
+        let visit = Visit::new("GET", "/", Some("aff=partner"), &map);
+        let click = capture(options.decide(&visit));
+        assert!(
+            matches!(click.memo, Some(Memo::First(_))),
+            "{trusted:?}: the attacker's visit is no repeat of the victim's"
+        );
+        // Each forged first line is the same bucket: the proxy's address's.
+        let map = browser(&[(name, "192.0.2.1"), (name, &line("198.51.100.9"))]);
+        let visit = Visit::new("GET", "/", Some("aff=other"), &map);
+        assert_eq!(
+            skip(options.decide(&visit)),
+            Skip::RateLimited,
+            "{trusted:?}"
+        );
+    }
+}
+
 #[test]
 fn the_scheme_is_the_connections_unless_a_trusted_proxy_says() {
     let map = browser(&[
