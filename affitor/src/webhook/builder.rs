@@ -22,7 +22,7 @@ impl<P: Provider> Verifier<P> {
     /// # Errors
     ///
     /// [`WebhookErrorKind::InvalidSecret`](super::WebhookErrorKind::InvalidSecret) when the
-    /// secret is empty.
+    /// secret is empty, or shorter than the provider takes (6 characters).
     ///
     /// ```
     /// use affitor::webhook::{Polar, Verifier};
@@ -36,14 +36,19 @@ impl<P: Provider> Verifier<P> {
 
     /// A verifier whose secrets are those of the provider's variable
     /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`,
-    /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or several
-    /// separated by commas or whitespace (during a rotation). There is no fallback: a built-in
-    /// secret would let anyone sign sales.
+    /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or, during a
+    /// rotation, several separated by commas or whitespace when each has the shape the
+    /// provider issues (`whsec_new,whsec_old`); any other value is one secret, whole and
+    /// trimmed ([`Provider::split_secrets`]). A Lemon Squeezy secret, chosen by you, is always
+    /// one, spaces and commas included: give a rotation's two to [`Builder::secret`]. There is
+    /// no fallback: a built-in secret would let anyone sign sales.
     ///
     /// # Errors
     ///
     /// [`WebhookErrorKind::MissingSecret`](super::WebhookErrorKind::MissingSecret) when the
-    /// variable is unset or empty.
+    /// variable is unset or empty, and
+    /// [`WebhookErrorKind::InvalidSecret`](super::WebhookErrorKind::InvalidSecret) for a
+    /// secret shorter than the provider takes (6 characters).
     ///
     /// ```no_run
     /// use affitor::webhook::{Stripe, Verifier};
@@ -52,7 +57,7 @@ impl<P: Provider> Verifier<P> {
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
     pub fn from_env() -> Result<Self, WebhookError> {
-        match Secrets::from_env(P::SECRET_VARIABLE) {
+        match Secrets::from_env::<P>() {
             Some(secrets) => Builder::new(secrets).build(),
             None => Err(WebhookError::missing_secret(P::SECRET_VARIABLE)
                 .with_detail(format!("{} is unset or empty", P::SECRET_VARIABLE))),
@@ -115,8 +120,8 @@ impl<P: Provider> Builder<P> {
         }
     }
 
-    /// Adds a signing secret. A delivery is accepted when any of them signed it: give the new
-    /// and the old secret while rolling one.
+    /// Adds a signing secret, whole (spaces and commas are part of it). A delivery is accepted
+    /// when any of them signed it: give the new and the old secret while rolling one.
     ///
     /// ```
     /// use affitor::webhook::{Stripe, Verifier};
@@ -250,7 +255,7 @@ impl<P: Provider> Builder<P> {
     ///
     /// [`WebhookErrorKind::MissingSecret`](super::WebhookErrorKind::MissingSecret) without a
     /// secret, and [`WebhookErrorKind::InvalidSecret`](super::WebhookErrorKind::InvalidSecret)
-    /// for an empty one.
+    /// for an empty one, or one shorter than the provider takes (6 characters).
     ///
     /// ```
     /// use affitor::webhook::{Polar, Verifier};
@@ -260,7 +265,7 @@ impl<P: Provider> Builder<P> {
     /// ```
     pub fn build(self) -> Result<Verifier<P>, WebhookError> {
         Ok(Verifier::from_config(Arc::new(Config {
-            keys: self.secrets.keys(P::NAME, P::SECRET_VARIABLE, P::keys)?,
+            keys: self.secrets.keys::<P>()?,
             tolerance: self.tolerance,
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,

@@ -44,8 +44,8 @@ pub enum WebhookErrorKind {
     /// No signing secret was given (the provider's variable, such as `STRIPE_WEBHOOK_SECRET`,
     /// unset or empty). Found when the verifier is built.
     MissingSecret,
-    /// A signing secret is empty (or only spaces).
-    /// Found when the verifier is built.
+    /// A signing secret is empty (or only spaces), or shorter than the provider takes (6
+    /// characters): a part of the secret, or a placeholder. Found when the verifier is built.
     InvalidSecret,
     /// The request has no signature header: it does not come from the provider, or a proxy
     /// dropped the header.

@@ -21,7 +21,8 @@ use crate::client::SaleType;
 /// `WebhookEvent<LemonSqueezy>`.
 ///
 /// See the [module docs](super#lemon-squeezy) for the events it tracks. The secret is the
-/// signing secret you chose for the webhook, keyed by its UTF-8 bytes.
+/// signing secret you chose for the webhook, whole (spaces and commas are part of it), keyed by
+/// its UTF-8 bytes.
 ///
 /// ```
 /// use affitor::webhook::{LemonSqueezy, Verifier};
@@ -38,6 +39,9 @@ impl Provider for LemonSqueezy {
 }
 
 impl Scheme for LemonSqueezy {
+    /// Its secret is yours, spaces and commas included: no shape tells a list from one.
+    const ISSUES_SECRETS: bool = false;
+
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)
     }

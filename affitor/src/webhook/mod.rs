@@ -52,7 +52,9 @@
 //! | Test purchases | `livemode: false` → test events | sandbox: its own secret | sandbox: its own secret | `test_mode` → test events |
 //!
 //! Several secrets in the variable, separated by commas or whitespace, are accepted together
-//! during a rotation. Every event type not listed in the provider's section below is answered
+//! during a rotation when each has the shape the provider issues; any other value is one
+//! secret, whole (a Lemon Squeezy secret may hold spaces: give a rotation's two to
+//! [`Builder::secret`]). A secret shorter than 6 characters is refused. Every event type not listed in the provider's section below is answered
 //! 200 and logged at `debug`.
 //!
 //! **Checkout fields.** The webhook can only credit a partner if the checkout carried the click

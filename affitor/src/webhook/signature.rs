@@ -9,6 +9,7 @@ use sha2::Sha256;
 
 use super::error::{WebhookError, WebhookErrorKind, excerpt};
 use super::event::Tracking;
+use super::verifier::{Provider, SecretShape, sealed::Scheme};
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -166,44 +167,80 @@ impl Secrets {
         self.0.push(secret);
     }
 
-    /// The secrets of `variable`: one, or several separated by commas or whitespace (during a
-    /// rotation). `None` when it is unset or empty.
-    pub(crate) fn from_env(variable: &str) -> Option<Self> {
-        Self::parse(&std::env::var(variable).ok()?)
+    /// The secrets of `P`'s variable, as [`split`] reads its value. `None` when it is unset or
+    /// empty.
+    pub(crate) fn from_env<P: Provider>() -> Option<Self> {
+        Self::parse::<P>(&std::env::var(P::SECRET_VARIABLE).ok()?)
     }
 
-    fn parse(value: &str) -> Option<Self> {
-        let secrets: Vec<String> = value
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|secret| !secret.is_empty())
-            .map(str::to_owned)
-            .collect();
+    fn parse<P: Provider>(value: &str) -> Option<Self> {
+        let secrets: Vec<String> = split::<P>(value).into_iter().map(str::to_owned).collect();
         (!secrets.is_empty()).then_some(Self(secrets))
     }
 
-    /// Each secret turned into its keys' bytes by `keys`; an error when there is none (naming
-    /// the provider's `variable`), or one is empty.
-    pub(crate) fn keys(
-        &self,
-        provider: &str,
-        variable: &'static str,
-        keys: impl Fn(&str) -> Vec<Vec<u8>>,
-    ) -> Result<Vec<Key>, WebhookError> {
+    /// Each secret turned into its keys' bytes; an error when there is none (naming `P`'s
+    /// variable), or one is empty or shorter than `P` takes (a piece of a secret, or a
+    /// placeholder: anyone could guess it and sign sales).
+    pub(crate) fn keys<P: Provider>(&self) -> Result<Vec<Key>, WebhookError> {
+        let provider = P::NAME;
         if self.0.is_empty() {
-            return Err(WebhookError::missing_secret(variable).with_detail(format!(
-                "a {provider} verifier needs the endpoint's signing secret"
-            )));
+            return Err(
+                WebhookError::missing_secret(P::SECRET_VARIABLE).with_detail(format!(
+                    "a {provider} verifier needs the endpoint's signing secret"
+                )),
+            );
         }
         let mut all = Vec::with_capacity(self.0.len());
-        for secret in &self.0 {
+        for (index, secret) in self.0.iter().enumerate() {
+            // Which secret, by its place, never by what it holds.
+            let which = match self.0.len() {
+                1 => format!("the {provider} signing secret"),
+                n => format!("{provider} signing secret #{} of {n}", index + 1),
+            };
             let secret = secret.trim();
             if secret.is_empty() {
                 return Err(WebhookError::new(WebhookErrorKind::InvalidSecret)
-                    .with_detail(format!("a {provider} signing secret is empty")));
+                    .with_detail(format!("{which} is empty")));
             }
-            all.extend(keys(secret).iter().map(|bytes| Key::new(bytes)));
+            let length = secret.chars().count();
+            let least = <P as Scheme>::MIN_SECRET_CHARS;
+            if length < least {
+                return Err(
+                    WebhookError::new(WebhookErrorKind::InvalidSecret).with_detail(format!(
+                        "{which} has {length} character(s), and a {provider} signing secret \
+                         has at least {least}: give the whole secret ({}), not a part of it",
+                        P::SECRET_VARIABLE
+                    )),
+                );
+            }
+            all.extend(P::keys(secret).iter().map(|bytes| Key::new(bytes)));
         }
         Ok(all)
+    }
+}
+
+/// The secrets of a variable's value, as [`Verifier::from_env`](super::Verifier::from_env)
+/// reads them: several, split at commas and whitespace, only when each piece has the shape `P`
+/// issues (a rotation: `whsec_new,whsec_old`); otherwise the whole value, trimmed, as one
+/// secret. A secret chosen by its user (Lemon Squeezy's) may hold spaces and commas, and no
+/// shape tells a list of them from one: its value is always one secret. Empty: no secret.
+pub(crate) fn split<P: Provider>(value: &str) -> Vec<&str> {
+    let whole = value.trim();
+    if whole.is_empty() {
+        return Vec::new();
+    }
+    let pieces: Vec<&str> = whole
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|piece| !piece.is_empty())
+        .collect();
+    if pieces.is_empty() {
+        return Vec::new(); // separators only: nothing was set
+    }
+    let issued = |piece: &&str| P::secret_shape(piece) == SecretShape::Usual;
+    if <P as Scheme>::ISSUES_SECRETS && pieces.len() > 1 && pieces.iter().all(issued) {
+        pieces
+    } else {
+        vec![whole]
     }
 }
 
@@ -325,16 +362,92 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Stripe's, Polar's and Paddle's secrets have a shape of their own: a list of them is a
+    /// rotation. Anything else is one secret, whole: a Lemon Squeezy secret is chosen by its
+    /// user, and splitting `my shop 2024` made three short keys, none of which Lemon Squeezy
+    /// signs with, and one of which (`my`) anyone could sign with.
     #[test]
-    fn a_variable_holds_one_secret_or_several() {
-        let secrets = |value| Secrets::parse(value).map(|secrets| secrets.0);
-        assert_eq!(secrets("whsec_a"), Some(vec!["whsec_a".to_owned()]));
-        assert_eq!(
-            secrets(" whsec_a, whsec_b whsec_c,"),
-            Some(vec!["whsec_a".into(), "whsec_b".into(), "whsec_c".into()])
+    fn a_variable_holds_one_secret_or_a_rotation_of_issued_ones() {
+        use crate::webhook::{LemonSqueezy, Paddle, Polar, Stripe};
+
+        fn secrets<P: Provider>(value: &str) -> Option<Vec<String>> {
+            Secrets::parse::<P>(value).map(|secrets| secrets.0)
+        }
+        let (a, b) = (
+            "whsec_0123456789abcdefABCDEF",
+            "whsec_FEDCBA9876543210fedcba",
         );
-        assert_eq!(secrets(""), None);
-        assert_eq!(secrets(" , "), None);
+        assert_eq!(secrets::<Stripe>(a), Some(vec![a.to_owned()]));
+        assert_eq!(
+            secrets::<Stripe>(&format!(" {a}, {b}\n")),
+            Some(vec![a.to_owned(), b.to_owned()])
+        );
+        let polar = [
+            "polar_whs_0123456789abcdefghij",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La",
+        ];
+        assert_eq!(
+            secrets::<Polar>(&polar.join(" ")),
+            Some(polar.map(str::to_owned).to_vec())
+        );
+        let paddle = "pdl_ntfset_01abcdefghijklmnopqrstu";
+        assert_eq!(
+            secrets::<Paddle>(&format!("{paddle},{paddle}")),
+            Some(vec![paddle.to_owned(), paddle.to_owned()])
+        );
+        // A piece not in the issued shape: the whole value, trimmed, is the secret.
+        assert_eq!(
+            secrets::<Stripe>(&format!(" {a} my secret ")),
+            Some(vec![format!("{a} my secret")])
+        );
+        for phrase in [
+            "my shop 2024",
+            "lemonade summertime",
+            "secret-one,secret-two",
+        ] {
+            assert_eq!(
+                secrets::<LemonSqueezy>(&format!(" {phrase}\n")),
+                Some(vec![phrase.to_owned()])
+            );
+        }
+        assert_eq!(secrets::<Stripe>(""), None);
+        assert_eq!(secrets::<Stripe>(" , "), None);
+        assert_eq!(secrets::<LemonSqueezy>(" \n"), None);
+    }
+
+    /// A key shorter than any provider's secret is refused when the verifier is built, saying
+    /// which secret and what to do, never what it holds.
+    #[test]
+    fn a_secret_shorter_than_the_provider_takes_is_refused() {
+        use crate::webhook::{LemonSqueezy, Stripe};
+
+        fn refused<P: Provider>(secrets: &[&str]) -> WebhookError {
+            let mut all = Secrets::default();
+            for secret in secrets {
+                all.push((*secret).to_owned());
+            }
+            all.keys::<P>().expect_err("a short secret")
+        }
+        let error = refused::<LemonSqueezy>(&["xq7"]);
+        assert_eq!(error.kind(), WebhookErrorKind::InvalidSecret);
+        let message = error.to_string();
+        assert!(
+            message.contains(
+                "the Lemon Squeezy signing secret has 3 character(s), and a Lemon Squeezy \
+                 signing secret has at least 6"
+            ) && message.contains("give the whole secret (LEMONSQUEEZY_WEBHOOK_SECRET)")
+                && !message.contains("xq7"),
+            "{message}"
+        );
+        let message = refused::<Stripe>(&["whsec_0123456789abcdefABCDEF", " q1z2 "]).to_string();
+        assert!(
+            message.contains("Stripe signing secret #2 of 2 has 4 character(s)")
+                && !message.contains("q1z2"),
+            "{message}"
+        );
+        let mut six = Secrets::default();
+        six.push("abcdef".to_owned());
+        assert_eq!(six.keys::<LemonSqueezy>().map(|keys| keys.len()), Ok(1));
     }
 
     #[test]

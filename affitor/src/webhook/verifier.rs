@@ -37,8 +37,10 @@ pub trait Provider: sealed::Scheme + Send + Sync + 'static {
     /// How one signing secret compares with those the provider issues: Stripe's `whsec_...`,
     /// Polar's `polar_whs_...` (or a Standard Webhooks `whsec_<base64>`), Paddle's
     /// `pdl_ntfset_...`, Lemon Squeezy's 6 to 40 characters. For a check at start-up or in a
-    /// diagnostic; a verifier takes any secret that is not empty. Split a rotation's list (at
-    /// commas and whitespace, as [`Verifier::from_env`] does) and check each secret.
+    /// diagnostic; a verifier takes any secret that is not empty and not shorter than the
+    /// provider takes (6 characters). Split a variable's value with
+    /// [`split_secrets`](Self::split_secrets), as [`Verifier::from_env`] does, and check each
+    /// secret.
     ///
     /// ```
     /// use affitor::webhook::{Provider, SecretShape, Stripe};
@@ -59,6 +61,26 @@ pub trait Provider: sealed::Scheme + Send + Sync + 'static {
         } else {
             Self::issued_shape(secret)
         }
+    }
+
+    /// The secrets a variable's `value` holds, as [`Verifier::from_env`] reads it: several,
+    /// split at commas and whitespace, only when each has the shape the provider issues (a
+    /// rotation of Stripe's `whsec_...`, Polar's, Paddle's); otherwise the whole value, trimmed,
+    /// as one secret. A Lemon Squeezy secret is chosen by you and may hold spaces or commas:
+    /// its value is always one secret (give a rotation's two to
+    /// [`Builder::secret`](super::Builder::secret)). Empty when the value holds none.
+    ///
+    /// ```
+    /// use affitor::webhook::{LemonSqueezy, Provider, Stripe};
+    ///
+    /// let (new, old) = ("whsec_0123456789abcdefABCDEF", "whsec_FEDCBA9876543210fedcba");
+    /// assert_eq!(Stripe::split_secrets(&format!("{new},{old}")), [new, old]);
+    /// assert_eq!(Stripe::split_secrets(" whsec_test secret\n"), ["whsec_test secret"]);
+    /// assert_eq!(LemonSqueezy::split_secrets("my shop 2024"), ["my shop 2024"]);
+    /// assert!(Stripe::split_secrets(" , ").is_empty());
+    /// ```
+    fn split_secrets(value: &str) -> Vec<&str> {
+        super::signature::split::<Self>(value)
     }
 }
 
@@ -104,6 +126,16 @@ pub(crate) mod sealed {
         /// How long tracking an event inline may take by default: under the time the
         /// provider gives an endpoint to answer.
         const TRACK_DEADLINE: std::time::Duration = super::super::event::DEFAULT_TRACK_DEADLINE;
+
+        /// Whether the provider issues its signing secrets in a shape of its own (then
+        /// `SecretShape::Usual`), which tells a rotation's list from one secret; `false` for a
+        /// secret its user chooses, which may hold spaces and commas.
+        const ISSUES_SECRETS: bool = true;
+
+        /// The fewest characters of a secret the provider gives or takes: 6, Lemon Squeezy's
+        /// least (the others issue longer ones). A shorter key is a piece of a secret or a
+        /// placeholder, which anyone could guess and sign with.
+        const MIN_SECRET_CHARS: usize = 6;
 
         /// The HMAC key bytes of one secret (several when a secret can be read two ways).
         fn keys(secret: &str) -> Vec<Vec<u8>>;

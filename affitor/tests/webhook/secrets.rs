@@ -62,3 +62,66 @@ async fn not_in_errors_or_logs() {
         assert!(!shown.contains(secret), "{shown}");
     }
 }
+
+/// `LEMONSQUEEZY_WEBHOOK_SECRET="my shop 2024"` is one secret, chosen in Lemon Squeezy's
+/// dashboard, spaces included: the deliveries it signs are accepted, and a forgery signed with a
+/// word of it (`my`, which a split made a key of) is refused.
+#[test]
+fn a_lemon_squeezy_secret_with_spaces_is_one_secret() {
+    use affitor::webhook::{LemonSqueezy, Provider};
+
+    const PHRASE: &str = "my shop 2024";
+    // The variable is set for a child process of this binary that runs this test alone:
+    // setting it here would race the tests on other threads.
+    if std::env::var(LemonSqueezy::SECRET_VARIABLE).as_deref() != Ok(PHRASE) {
+        let test = "secrets::a_lemon_squeezy_secret_with_spaces_is_one_secret";
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--test-threads=1"])
+            .env(LemonSqueezy::SECRET_VARIABLE, PHRASE)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return;
+    }
+    let lemon_squeezy = Verifier::<LemonSqueezy>::from_env().unwrap();
+    assert!(format!("{lemon_squeezy:?}").contains("secrets: 1"));
+    let body = fixture("lemonsqueezy/order_created.json");
+    let real = SignedWebhook::lemon_squeezy(PHRASE, body.clone());
+    assert!(lemon_squeezy.verify(real.headers(), real.body()).is_ok());
+    for word in ["my", "shop", "2024"] {
+        let forged = SignedWebhook::lemon_squeezy(word, body.clone());
+        let error = lemon_squeezy
+            .verify(forged.headers(), forged.body())
+            .unwrap_err();
+        assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch, "{word}");
+    }
+}
+
+/// A Stripe rotation in the variable, `new,old`, still accepts what either signed.
+#[test]
+fn a_rotation_of_issued_secrets_is_split() {
+    use affitor::webhook::Provider;
+
+    let (new, old) = (
+        "whsec_0123456789abcdefABCDEF0123",
+        "whsec_3210FEDCBAfedcba9876543210",
+    );
+    let value = format!("{new}, {old}\n");
+    let secrets = Stripe::split_secrets(&value);
+    assert_eq!(secrets, [new, old]);
+    let mut builder = Verifier::<Stripe>::builder();
+    for secret in secrets {
+        builder = builder.secret(secret);
+    }
+    let stripe = builder.build().unwrap();
+    let body = fixture("stripe/checkout.session.completed.payment.json");
+    for secret in [new, old] {
+        let signed = SignedWebhook::stripe(secret, body.clone());
+        assert!(stripe.verify(signed.headers(), signed.body()).is_ok());
+    }
+}
