@@ -159,7 +159,7 @@ impl PendingClick {
         learner: Option<Arc<dyn LearnsCodes>>,
     ) -> Self {
         // The deadline counts from the request's arrival, not from the first poll.
-        let deadline = tokio::time::Instant::now() + deadline;
+        let deadline = deadline_after(deadline);
         let first = match &click.memo {
             Some(Memo::Repeat(memo)) => {
                 let memo = Arc::clone(memo);
@@ -216,6 +216,17 @@ impl PendingClick {
             future: Box::pin(future),
         }
     }
+}
+
+/// The deadline kept for one too far to represent (`Duration::MAX`), which no instant holds.
+const FARTHEST_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The instant `deadline` from now; a year from now for a deadline too far to represent.
+fn deadline_after(deadline: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(deadline)
+        .or_else(|| now.checked_add(FARTHEST_DEADLINE))
+        .unwrap_or(now)
 }
 
 /// Logs at `debug` what the visit's click call came to.
@@ -539,6 +550,19 @@ mod tests {
             logged(capture.record(landing("/?aff=partner", None), &client(&mock))).await;
         assert!(cookies.is_none());
         assert!(log.contains("missed its deadline"), "{log}");
+        mock.shutdown().await;
+    }
+
+    /// `Duration::MAX` is no instant tokio can hold: the deadline is a year away instead of a
+    /// panic on every partner link.
+    #[tokio::test]
+    async fn a_deadline_too_far_to_represent_waits_for_the_answer() {
+        let mock = MockServer::start().await.unwrap();
+        let capture = CaptureClicks::new().deadline(Duration::MAX);
+        let cookies = capture
+            .record(landing("/?aff=partner", None), &client(&mock))
+            .await;
+        assert!(cookies.is_some(), "the click is recorded");
         mock.shutdown().await;
     }
 

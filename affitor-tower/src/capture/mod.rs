@@ -523,7 +523,9 @@ impl CaptureClicks {
     /// avoided without making the page wait for the API; the visit is not lost (the browser
     /// tracker, where the page runs it, records it), and Affitor counts the orphan as a click
     /// of the partner's link, not as a conversion. A longer deadline trades the page's time
-    /// for fewer orphans.
+    /// for fewer orphans. A deadline too far for the clock to hold (`Duration::MAX`) is taken
+    /// as a year: the page then waits for the call itself, which the client's own timeouts
+    /// bound.
     ///
     /// ```
     /// use std::time::Duration;
