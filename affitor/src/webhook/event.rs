@@ -423,6 +423,12 @@ pub enum Ignored {
     /// (`charge.dispute.created`) and the API has no call to restore it: restore it in the
     /// Affitor dashboard if the partner is owed it. Logged at `warn`.
     DisputeWon,
+    /// A Stripe dispute that is an inquiry (its status named: `warning_needs_response`,
+    /// `warning_under_review`, `warning_closed`): the card issuer asks about the payment and
+    /// Stripe withdraws no funds, so the commission stands. Logged at `info`. If the issuer
+    /// escalates it to a chargeback that the merchant loses, its `charge.dispute.closed` with
+    /// `status: lost` reverses the commission.
+    Inquiry(String),
     /// Stripe `invoice_payment.paid`: nothing to send, but the verifier now knows which
     /// invoice the payment intent paid, so that a refund naming only the payment intent finds
     /// its sale.
@@ -465,6 +471,12 @@ impl fmt::Display for Ignored {
             Self::DisputeWon => f.write_str(
                 "a dispute won: the commission reversed when it opened stays reversed; restore \
                  it in the Affitor dashboard if the partner is owed it",
+            ),
+            Self::Inquiry(status) => write!(
+                f,
+                "a dispute inquiry (`{}`): the card issuer asks, no funds are withdrawn, the \
+                 commission stands; a chargeback lost after it is reversed when it closes",
+                status.escape_default()
             ),
             Self::PaymentLinked => {
                 f.write_str("links an invoice to its payment intent, for the refunds to come")

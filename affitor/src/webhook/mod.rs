@@ -47,7 +47,7 @@
 //! | Replay window | 5 min (past) | 5 min (both ways) | 5 min (past) | none signed: a replay is a redelivery, recorded once |
 //! | Sale | `checkout.session.completed`, `invoice.paid` | `order.paid` | `transaction.completed` | `order_created` |
 //! | Refund | `charge.refunded`, `refund.created` | `order.refunded` | `adjustment.created`/`updated`, once `approved` | `order_refunded`, `subscription_payment_refunded` |
-//! | Chargeback | `charge.dispute.created`, `.closed` lost | | adjustment `chargeback` | |
+//! | Chargeback | `charge.dispute.created` (not an inquiry), `.closed` lost | | adjustment `chargeback` | |
 //! | Click id and customer key in | `metadata` (and `subscription_data.metadata`) | `metadata` | `custom_data` | `checkout_data.custom` |
 //! | Test purchases | `livemode: false` → test events | sandbox: its own secret | sandbox: its own secret | `test_mode` → test events |
 //!
@@ -69,7 +69,7 @@
 //! | The verifier's [`PaymentState`] stores events (an outbox): the sale or refund is written there, which delivers it | `Stored` | 200 |
 //! | The same, and the store cannot write it | `Failed`, `NotStored` | 503 |
 //! | The sale or refund is recorded, or was before (a redelivery, or its twin event), or the sale is not attributed | `Sale`, `Refund` | 200 |
-//! | An event that asks nothing of Affitor: an unpaid session, amount 0, no customer key or click id, a test-mode refund, a won dispute, a payment link kept for later, a Paddle refund not approved yet or a credit | `Ignored` | 200 |
+//! | An event that asks nothing of Affitor: an unpaid session, amount 0, no customer key or click id, a test-mode refund, a won dispute, a dispute inquiry, a payment link kept for later, a Paddle refund not approved yet or a credit | `Ignored` | 200 |
 //! | An event type this module does not handle (logged at `debug`) | `Ignored`, `EventType` | 200 |
 //! | A refund of a sale Affitor does not know, while the event is younger than [`refund_grace`](Builder::refund_grace) (a day): the sale may still be on its way | `AwaitingSale` | 503 |
 //! | The same, past the grace: an organic sale's refund, which a redelivery would not change (logged at `warn`, counted `attention`) | `Failed`, `SaleNotFound` | 200 |
@@ -189,6 +189,7 @@
 //! | `charge.refunded`, or its twin `refund.created` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount`; `refund.created`: its `amount` (reversed once for both twins) | the sale's key (below) |
 //! | `charge.dispute.created`, `charge.dispute.closed` with `status: lost` (its twin) | refund of the disputed amount, reason `dispute: <reason>` | the sale's key (below) |
 //! | `charge.dispute.closed` with `status: won` | nothing sent; logged at `warn`: the commission reversed when it opened stays reversed | |
+//! | `charge.dispute.created`, `.closed` of an inquiry (`status: warning_...`) | nothing sent; logged at `info`: no funds are withdrawn (one escalated to a chargeback and lost is reversed when it closes) | |
 //!
 //! A refund must carry its sale's `transaction_id`, or Affitor answers 404. A one-off sale is
 //! keyed by its payment intent, which every charge, refund and dispute of it names. A

@@ -168,7 +168,8 @@ struct Object {
     refunded: Option<bool>,
     #[serde(deserialize_with = "lenient")]
     billing_reason: Option<String>,
-    /// A dispute's status (`lost`, `won`, ...), or a refund's (`succeeded`, `pending`, ...).
+    /// A dispute's status (`needs_response`, `lost`, `won`, an inquiry's `warning_...`), or a
+    /// refund's (`succeeded`, `pending`, ...).
     #[serde(deserialize_with = "lenient")]
     status: Option<String>,
     /// A dispute's reason (`fraudulent`, ...), or a refund's.
@@ -244,6 +245,11 @@ fn action(event_type: &str, data: Data, test_mode: bool, links: &EventLinks) -> 
         "charge.refunded" => charge_refunded(object, previous),
         // Twin of `charge.refunded` (Affitor reverses a sale's commission once).
         "refund.created" => refund_created(object),
+        // An inquiry (`warning_needs_response`, `warning_under_review`, `warning_closed`) is a
+        // question from the card issuer: Stripe withdraws no funds, so nothing is reversed.
+        "charge.dispute.created" | "charge.dispute.closed" if is_inquiry(&object) => {
+            Action::Ignore(Ignored::Inquiry(object.status.unwrap_or_default()))
+        }
         "charge.dispute.created" => dispute(object),
         "charge.dispute.closed" => match object.status.as_deref() {
             // Twin of `charge.dispute.created`, for an endpoint that listens to this one only.
@@ -470,6 +476,16 @@ fn refund_created(refund: Object) -> Action {
         ),
         _ => Action::Ignore(Ignored::NoAmount),
     }
+}
+
+/// Whether a dispute is an inquiry, which Stripe's statuses `warning_needs_response`,
+/// `warning_under_review` and `warning_closed` name: the issuer asks, no funds are withdrawn.
+/// One it escalates to a chargeback takes a status without `warning_`.
+fn is_inquiry(dispute: &Object) -> bool {
+    dispute
+        .status
+        .as_deref()
+        .is_some_and(|status| status.starts_with("warning_"))
 }
 
 /// `charge.dispute.created` (or `closed`, lost): a chargeback reverses the commission as a

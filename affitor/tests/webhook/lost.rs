@@ -288,6 +288,58 @@ async fn a_dispute_closed_lost_alone_reverses_too() {
     assert_eq!(mock.refunds().len(), 1);
 }
 
+/// A dispute whose status starts with `warning_` is an inquiry: the card issuer asks, Stripe
+/// withdraws no funds, and the commission stands (it was reversed as a chargeback of the
+/// whole amount). Its opening and its close are acknowledged and logged at `info` with why; the
+/// same dispute escalated to a chargeback and lost is reversed when it closes.
+#[tokio::test(flavor = "current_thread")]
+async fn a_dispute_inquiry_is_no_chargeback() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (captured, _guard) = test_support::Logs::capture("info");
+    let (mock, client) = setup().await;
+    let endpoint = StripeEndpoint::new();
+    let sale = fixture("stripe/checkout.session.completed.payment.json");
+    assert_eq!(endpoint.deliver(&client, &sale).await.status(), 200);
+    let opened = with(
+        &fixture("stripe/charge.dispute.created.json"),
+        "status",
+        json!("warning_needs_response"),
+    );
+    let tracked = endpoint.deliver(&client, &opened).await;
+    assert!(
+        matches!(&tracked, Tracked::Ignored(Ignored::Inquiry(s)) if s == "warning_needs_response"),
+        "{tracked:?}"
+    );
+    assert_eq!(tracked.status(), 200);
+    let closed = with(
+        &fixture("stripe/charge.dispute.closed.lost.json"),
+        "status",
+        json!("warning_closed"),
+    );
+    let tracked = endpoint.deliver(&client, &closed).await;
+    assert!(
+        matches!(&tracked, Tracked::Ignored(Ignored::Inquiry(s)) if s == "warning_closed"),
+        "{tracked:?}"
+    );
+    assert!(mock.refunds().is_empty(), "{:?}", mock.refunds());
+    let logs = captured.text();
+    let said = logs
+        .lines()
+        .filter(|line| line.contains("a dispute inquiry (`warning_"))
+        .collect::<Vec<_>>();
+    assert_eq!(said.len(), 2, "{logs}");
+    assert!(said.iter().all(|line| line.contains(" INFO ")), "{logs}");
+    assert!(said[0].contains("no funds are withdrawn"), "{logs}");
+
+    // Escalated to a chargeback, and lost: its close reverses the commission.
+    let lost = endpoint
+        .deliver(&client, &fixture("stripe/charge.dispute.closed.lost.json"))
+        .await;
+    assert!(is_reversed(&lost), "{lost:?}");
+}
+
 /// A sale in a currency the API does not take is not sent without a converter: the provider
 /// is answered 500 and keeps the event. With one, the amount is converted in minor units.
 #[tokio::test]
