@@ -182,7 +182,7 @@
 //! |---|---|---|
 //! | `checkout.session.completed` with `payment_status: paid`, `checkout.session.async_payment_succeeded` (mode `payment`) | sale | the payment intent (`pi_...`) |
 //! | the same, mode `subscription` | sale, `sale_type` subscription | the first invoice (`in_...`) |
-//! | `invoice.paid` or its twin `invoice.payment_succeeded`, with `billing_reason: subscription_cycle` | recurring sale (once for both twins) | the invoice (`in_...`) |
+//! | `invoice.paid` or its twin `invoice.payment_succeeded`, with `billing_reason: subscription_cycle`, or `subscription_threshold` (metered usage billed mid-period) | recurring sale (once for both twins) | the invoice (`in_...`) |
 //! | the same with `billing_reason: subscription_create` | sale, `sale_type` subscription | the invoice (`in_...`) |
 //! | the same with `billing_reason: subscription_update` (an upgrade, a proration) | sale, unless [`track_upgrades`](Builder::track_upgrades) is off | the invoice (`in_...`) |
 //! | `invoice_payment.paid` (API versions from 2025-03-31) | nothing sent: the invoice's payment intent is kept for its refunds | |

@@ -349,7 +349,9 @@ fn invoice(invoice: Object, links: &EventLinks) -> Action {
     // A change of plan (an upgrade, a proration) is a sale too, as on every provider: on API
     // versions before 2018-10-31 a subscription's first invoice says `subscription_update`.
     let (is_recurring, upgrade) = match invoice.billing_reason.as_deref() {
-        Some("subscription_cycle") => (true, false),
+        // A usage threshold reached mid-period is billed then: the subscription's recurring
+        // payment, as Polar's `subscription_meter_cycle` order is.
+        Some("subscription_cycle" | "subscription_threshold") => (true, false),
         Some("subscription_create") => (false, false),
         Some("subscription_update") => (false, true),
         Some(other) => return Action::Ignore(Ignored::BillingReason(other.to_owned())),

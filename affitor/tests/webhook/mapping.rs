@@ -110,6 +110,35 @@ fn only_a_cycle_invoice_is_a_renewal() {
     );
 }
 
+/// A metered subscription's usage billed mid-period, when it reaches its threshold, is a
+/// payment of the subscription: a recurring sale, as its period's invoice and Polar's meter
+/// cycle are, even with upgrades not tracked.
+#[test]
+fn a_usage_threshold_invoice_is_a_renewal() {
+    let mut threshold: Value =
+        serde_json::from_str(&fixture("stripe/invoice.paid.basil.json")).unwrap();
+    threshold["data"]["object"]["billing_reason"] = json!("subscription_threshold");
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, threshold.to_string());
+    let no_upgrades = Verifier::<Stripe>::builder()
+        .secret(STRIPE_SECRET)
+        .track_upgrades(false)
+        .build()
+        .unwrap();
+    for verifier in [stripe(), no_upgrades] {
+        let event = verifier.verify(signed.headers(), signed.body()).unwrap();
+        let sale = sale(&event);
+        assert_eq!(sale.transaction_id, "in_1RaBc9LkdIwHu7ixCycle0002");
+        assert_eq!(sale.amount_cents, 2900);
+        assert_eq!(sale.sale_type, SaleType::Subscription);
+        assert!(sale.is_recurring);
+        assert_eq!(sale.reason.as_deref(), Some("subscription_threshold"));
+        assert_eq!(
+            sale.subscription_id.as_deref(),
+            Some("sub_1QpLzzLkdIwHu7ixA9s8D7f6")
+        );
+    }
+}
+
 #[test]
 fn a_full_refund_names_the_payment_intent() {
     let event = stripe_event("stripe/charge.refunded.full.json");
