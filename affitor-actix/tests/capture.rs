@@ -33,6 +33,13 @@ fn set_cookies(response: &actix_web::dev::ServiceResponse) -> Vec<String> {
         .collect()
 }
 
+/// The cache controls a CDN obeys over `Cache-Control` (RFC 9213 and its forerunners).
+const CDN_CACHE_CONTROLS: [&str; 3] = [
+    "cdn-cache-control",
+    "cloudflare-cdn-cache-control",
+    "surrogate-control",
+];
+
 macro_rules! app {
     ($mock:expr, $capture:expr) => {
         test::init_service(
@@ -56,6 +63,28 @@ macro_rules! app {
                         HttpResponse::Ok()
                             .insert_header((header::SET_COOKIE, "affitor_click_id=mine; Path=/"))
                             .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+                            .finish()
+                    }),
+                )
+                .route(
+                    "/cdn",
+                    web::get().to(|| async {
+                        let mut response = HttpResponse::Ok();
+                        response.insert_header((header::CACHE_CONTROL, "public, max-age=60"));
+                        for name in CDN_CACHE_CONTROLS {
+                            response.insert_header((name, "max-age=600"));
+                        }
+                        response.finish()
+                    }),
+                )
+                .route(
+                    "/private-field",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .insert_header((
+                                header::CACHE_CONTROL,
+                                "private=\"set-cookie\", max-age=60",
+                            ))
                             .finish()
                     }),
                 )
@@ -120,6 +149,48 @@ async fn the_handlers_headers_are_kept_or_left_alone() {
         response.headers().get(header::CACHE_CONTROL).unwrap(),
         "private, max-age=60"
     );
+    mock.shutdown().await;
+}
+
+/// A CDN that obeys `CDN-Cache-Control` (or Cloudflare's, or `Surrogate-Control`) over
+/// `Cache-Control` would store a partner link's response, cookies or none: they are removed
+/// from it. A field-qualified `private="set-cookie"` lets a shared cache store the rest: the
+/// response is made private.
+#[actix_web::test]
+async fn a_cdns_own_cache_controls_are_removed_from_a_partner_links_response() {
+    let mock = MockServer::start().await.unwrap();
+    let app = app!(mock, CaptureClicks::new());
+    let prefetch = ("sec-purpose", "prefetch");
+    let cdn_controls = |response: &actix_web::dev::ServiceResponse| {
+        CDN_CACHE_CONTROLS
+            .iter()
+            .filter(|name| response.headers().contains_key(**name))
+            .count()
+    };
+    let cache_control = |response: &actix_web::dev::ServiceResponse| {
+        let value = response.headers().get(header::CACHE_CONTROL).unwrap();
+        value.to_str().unwrap().to_owned()
+    };
+
+    // Recorded: the cookies, and no CDN may store them.
+    let response = test::call_service(&app, visit("/cdn?aff=partner").to_request()).await;
+    assert_eq!(set_cookies(&response).len(), 4);
+    assert_eq!(cache_control(&response), "private, max-age=60");
+    assert_eq!(cdn_controls(&response), 0);
+    // Not recorded: the cookieless copy, which no CDN may store either.
+    let request = visit("/cdn?aff=partner").insert_header(prefetch);
+    let response = test::call_service(&app, request.to_request()).await;
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(cache_control(&response), "private, max-age=60");
+    assert_eq!(cdn_controls(&response), 0);
+    // No partner link: the handler's headers, untouched.
+    let response = test::call_service(&app, visit("/cdn").to_request()).await;
+    assert_eq!(cdn_controls(&response), 3);
+
+    let request = visit("/private-field?aff=partner").insert_header(prefetch);
+    let response = test::call_service(&app, request.to_request()).await;
+    assert_eq!(cache_control(&response), "private, max-age=60");
+    assert_eq!(response.headers().get(header::VARY).unwrap(), "cookie");
     mock.shutdown().await;
 }
 

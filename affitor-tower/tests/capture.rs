@@ -59,6 +59,29 @@ fn app(mock: &MockServer, capture: CaptureClicks) -> Router {
             }),
         )
         .route(
+            "/cdn",
+            get(|| async {
+                (
+                    [
+                        ("cache-control", "public, max-age=60"),
+                        (CDN_CACHE_CONTROLS[0], "max-age=600"),
+                        (CDN_CACHE_CONTROLS[1], "max-age=600"),
+                        (CDN_CACHE_CONTROLS[2], "max-age=600"),
+                    ],
+                    "cdn",
+                )
+            }),
+        )
+        .route(
+            "/private-field",
+            get(|| async {
+                (
+                    [(header::CACHE_CONTROL, "private=\"set-cookie\", max-age=60")],
+                    "private-field",
+                )
+            }),
+        )
+        .route(
             "/slow",
             get(|| async {
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -81,6 +104,13 @@ fn app(mock: &MockServer, capture: CaptureClicks) -> Router {
                 .capture_clicks(capture),
         )
 }
+
+/// The cache controls a CDN obeys over `Cache-Control` (RFC 9213 and its forerunners).
+const CDN_CACHE_CONTROLS: [&str; 3] = [
+    "cdn-cache-control",
+    "cloudflare-cdn-cache-control",
+    "surrogate-control",
+];
 
 /// A browser's navigation to `target` on `shop.example`, with extra headers.
 fn visit(method: &str, target: &str, extra: &[(&str, &str)]) -> Request<Body> {
@@ -249,6 +279,51 @@ async fn the_handlers_own_cookies_and_cache_control_are_kept() {
         ["affitor_click_id=mine; Path=/"]
     );
     assert_eq!(response.headers()[header::CACHE_CONTROL], "private");
+    mock.shutdown().await;
+}
+
+/// A CDN that obeys `CDN-Cache-Control` (or Cloudflare's, or `Surrogate-Control`) over
+/// `Cache-Control` would store a partner link's response, cookies or none: they are removed
+/// from it. A field-qualified `private="set-cookie"` lets a shared cache store the rest: the
+/// response is made private.
+#[tokio::test]
+async fn a_cdns_own_cache_controls_are_removed_from_a_partner_links_response() {
+    let mock = MockServer::start().await.unwrap();
+    let app = app(&mock, CaptureClicks::new());
+    let prefetch = [("sec-purpose", "prefetch")];
+    let cdn_controls = |headers: &HeaderMap| {
+        CDN_CACHE_CONTROLS
+            .iter()
+            .filter(|name| headers.contains_key(**name))
+            .count()
+    };
+
+    // Recorded: the cookies, and no CDN may store them.
+    let (response, _) = call(&app, visit("GET", "/cdn?aff=partner", &[])).await;
+    assert_eq!(set_cookies(response.headers()).len(), 4);
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "private, max-age=60"
+    );
+    assert_eq!(cdn_controls(response.headers()), 0, "{response:?}");
+    // Not recorded: the cookieless copy, which no CDN may store either.
+    let (response, _) = call(&app, visit("GET", "/cdn?aff=partner", &prefetch)).await;
+    assert!(set_cookies(response.headers()).is_empty());
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "private, max-age=60"
+    );
+    assert_eq!(cdn_controls(response.headers()), 0, "{response:?}");
+    // No partner link: the handler's headers, untouched.
+    let (response, _) = call(&app, visit("GET", "/cdn", &[])).await;
+    assert_eq!(cdn_controls(response.headers()), 3, "{response:?}");
+
+    let (response, _) = call(&app, visit("GET", "/private-field?aff=partner", &prefetch)).await;
+    assert_eq!(
+        response.headers()[header::CACHE_CONTROL],
+        "private, max-age=60"
+    );
+    assert_eq!(response.headers()[header::VARY], "cookie");
     mock.shutdown().await;
 }
 

@@ -120,6 +120,9 @@ fn keep_private(headers: &mut HeaderMap) {
     if keep.vary_cookie() {
         headers.append(header::VARY, HeaderValue::from_static("cookie"));
     }
+    for name in keep.headers_to_remove() {
+        headers.remove(*name);
+    }
 }
 
 /// Appends the tracker's cookies to a response's headers, and makes the response private to
@@ -141,6 +144,9 @@ fn set_cookies(headers: &mut HeaderMap, cookies: &ClickCookies) {
                 headers.append(header::SET_COOKIE, value);
             }
             headers.insert(header::CACHE_CONTROL, cache_control);
+            for name in update.headers_to_remove() {
+                headers.remove(*name);
+            }
         }
         // The values are checked when they are built; this is a guard, not a path.
         _ => {

@@ -14,6 +14,15 @@ pub(crate) const MAX_CLICK_IDS: usize = 20;
 /// The cookie the click id is stored in: a response that sets it itself is left alone.
 const CLICK_ID_COOKIE: &str = "affitor_click_id";
 
+/// The cache controls a CDN obeys over `Cache-Control` (RFC 9213's `CDN-Cache-Control`,
+/// Cloudflare's own, and `Surrogate-Control`): left on a partner link's response, they would
+/// let the CDN store it whatever its `Cache-Control` says.
+const TARGETED_CACHE_CONTROLS: [&str; 3] = [
+    "cdn-cache-control",
+    "cloudflare-cdn-cache-control",
+    "surrogate-control",
+];
+
 /// The `Set-Cookie` values that store a recorded click the way Affitor's browser tracker does:
 /// `affitor_click_id` and its legacy copy `customer_code`, `affitor_click_ids` (every click id
 /// of the visitor, oldest first, at most 20) and `affitor_aff_url` (the landing URL, which tells
@@ -110,7 +119,8 @@ impl ClickCookies {
 
     /// What to add to `response`, whose headers are given: the `Set-Cookie` values, and the
     /// `Cache-Control` that replaces the response's, so that no shared cache hands this
-    /// visitor's click id to another.
+    /// visitor's click id to another; and the CDN's own cache controls to remove
+    /// ([`headers_to_remove`](ResponseCookies::headers_to_remove)).
     ///
     /// `None` when the response already sets `affitor_click_id`: the handler's word wins. The
     /// response's own `Set-Cookie` headers are kept; the adapter appends these.
@@ -130,6 +140,9 @@ impl ClickCookies {
     /// let update = cookies.for_response(&response).expect("the response sets no click id");
     /// assert_eq!(update.cache_control(), "private, max-age=300");
     /// assert_eq!(update.set_cookie_values().count(), 4);
+    /// for name in update.headers_to_remove() {
+    ///     response.remove(*name);
+    /// }
     ///
     /// response.insert("set-cookie", "affitor_click_id=chosen_by_handler; Path=/".parse()?);
     /// assert!(cookies.for_response(&response).is_none());
@@ -189,6 +202,15 @@ impl ResponseCookies<'_> {
     pub fn cache_control(&self) -> &str {
         &self.cache_control
     }
+
+    /// The headers to remove from the response, if it has them: the cache controls a CDN obeys
+    /// over `Cache-Control` (`CDN-Cache-Control`, `Cloudflare-CDN-Cache-Control`,
+    /// `Surrogate-Control`), lower-case.
+    ///
+    /// See [`ClickCookies::for_response`] for an example.
+    pub fn headers_to_remove(&self) -> &'static [&'static str] {
+        &TARGETED_CACHE_CONTROLS
+    }
 }
 
 /// What a response to a partner link needs when it sets no click id: the visit was not
@@ -197,8 +219,10 @@ impl ResponseCookies<'_> {
 /// and serve it to the next visitor of the link, whose visit would then never reach the app.
 ///
 /// [`cache_control`](Self::cache_control) is the `Cache-Control` that replaces the response's
-/// when it could be stored by a shared cache (no `private`, no `no-store`), with `private` in
-/// place of `public`; [`vary_cookie`](Self::vary_cookie) says whether to append `Vary: Cookie`.
+/// when it could be stored by a shared cache (no `private` for the whole response, no
+/// `no-store`), with `private` in place of `public`; [`vary_cookie`](Self::vary_cookie) says
+/// whether to append `Vary: Cookie`; [`headers_to_remove`](Self::headers_to_remove) are the
+/// cache controls a CDN obeys over `Cache-Control`, to remove whatever it says.
 ///
 /// ```
 /// use affitor_tower::adapter::KeepPrivate;
@@ -211,8 +235,13 @@ impl ResponseCookies<'_> {
 ///
 /// response.insert("cache-control", "no-store".parse()?);
 /// response.insert("vary", "Accept-Encoding, Cookie".parse()?);
+/// response.insert("cdn-cache-control", "max-age=600".parse()?);
 /// let keep = KeepPrivate::for_response(&response);
 /// assert_eq!((keep.cache_control(), keep.vary_cookie()), (None, false));
+/// for name in keep.headers_to_remove() {
+///     response.remove(*name);
+/// }
+/// assert!(response.get("cdn-cache-control").is_none());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,16 +257,20 @@ impl KeepPrivate {
     pub fn for_response(response: &dyn Headers) -> Self {
         let mut directives = Vec::new();
         response.for_each_value("cache-control", &mut |value| directives.push(value));
-        let names = || {
-            directives
-                .iter()
-                .filter_map(|value| std::str::from_utf8(value).ok())
-                .flat_map(|value| value.split(','))
-                .map(|directive| directive.split('=').next().unwrap_or_default().trim())
-        };
-        let stored_by_shared_caches = !names().any(|name| {
-            name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
-        });
+        // `private="set-cookie"` keeps only the fields it names from a shared cache, which
+        // may store the rest: only an unqualified `private` keeps the response out.
+        let stored_by_shared_caches = !directives
+            .iter()
+            .filter_map(|value| std::str::from_utf8(value).ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .any(|directive| {
+                directive.eq_ignore_ascii_case("private")
+                    || directive
+                        .split('=')
+                        .next()
+                        .is_some_and(|name| name.trim().eq_ignore_ascii_case("no-store"))
+            });
         let cache_control = stored_by_shared_caches.then(|| match directives.is_empty() {
             true => "private".to_owned(),
             false => private_cache_control(&directives),
@@ -269,6 +302,16 @@ impl KeepPrivate {
     /// See [`KeepPrivate`] for an example.
     pub fn vary_cookie(&self) -> bool {
         self.vary_cookie
+    }
+
+    /// The headers to remove from the response, if it has them: the cache controls a CDN obeys
+    /// over `Cache-Control` (`CDN-Cache-Control`, `Cloudflare-CDN-Cache-Control`,
+    /// `Surrogate-Control`), lower-case. Removed even when `Cache-Control` is private already,
+    /// which they override.
+    ///
+    /// See [`KeepPrivate`] for an example.
+    pub fn headers_to_remove(&self) -> &'static [&'static str] {
+        &TARGETED_CACHE_CONTROLS
     }
 }
 
@@ -515,6 +558,26 @@ mod tests {
             "private, max-age=5"
         );
         assert_eq!(merge(&["no-store, no-store"]), "private, no-store");
+    }
+
+    /// `private="set-cookie"` keeps the rest of the response in shared caches: it is made
+    /// private; an unqualified `private` or `no-store` already is.
+    #[test]
+    fn only_an_unqualified_private_keeps_a_response_private() {
+        let keep = |value: &str| {
+            let mut response = http::HeaderMap::new();
+            response.insert("cache-control", value.parse().unwrap());
+            KeepPrivate::for_response(&response)
+                .cache_control()
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            keep("private=\"set-cookie\", max-age=60").as_deref(),
+            Some("private, max-age=60")
+        );
+        assert_eq!(keep("PRIVATE=set-cookie").as_deref(), Some("private"));
+        assert_eq!(keep("max-age=60, Private"), None);
+        assert_eq!(keep("no-store"), None);
     }
 
     #[test]

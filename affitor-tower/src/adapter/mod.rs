@@ -57,7 +57,8 @@
 //!    handler, that ends with the [`ClickCookies`] by the deadline, or with nothing.
 //! 3. On the handler's response, the adapter sets the [`ResponseCookies`] the cookies make for
 //!    it; when no cookies came of a partner link, [`KeepPrivate`] keeps a shared cache from
-//!    storing the cookieless copy.
+//!    storing the cookieless copy. Either way it removes their `headers_to_remove`, the cache
+//!    controls a CDN obeys over `Cache-Control`.
 //!
 //! ```
 //! # #[cfg(feature = "capture")]
@@ -89,6 +90,9 @@
 //!         response.append("set-cookie", value.parse()?);
 //!     }
 //!     response.insert("cache-control", update.cache_control().parse()?);
+//!     for name in update.headers_to_remove() {
+//!         response.remove(*name);
+//!     }
 //! }
 //! # Ok(())
 //! # }

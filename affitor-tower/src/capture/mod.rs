@@ -52,8 +52,10 @@
 //!   app serves TLS itself), not `HttpOnly`) and `Cache-Control: private`. Late, failed, an
 //!   unknown or inactive link, a bot, a prefetch: no cookie, a `debug` line says why, and the
 //!   page is kept out of shared caches (`Cache-Control: private` and `Vary: Cookie` when a CDN
-//!   could store it), so that no visitor is served another's cookieless copy. Your handler's
-//!   own `Set-Cookie` headers are kept, and a response that sets `affitor_click_id` itself keeps
+//!   could store it), so that no visitor is served another's cookieless copy. Either way, the
+//!   cache controls a CDN obeys over `Cache-Control` (`CDN-Cache-Control`,
+//!   `Cloudflare-CDN-Cache-Control`, `Surrogate-Control`) are removed. Your handler's own
+//!   `Set-Cookie` headers are kept, and a response that sets `affitor_click_id` itself keeps
 //!   its cookie.
 //! - The `affitor_click_ids` cookie is read from its last 8 KiB, and a landing URL past 2 KiB
 //!   once escaped for its cookie is cut to its path and `?aff=`.

@@ -290,6 +290,9 @@ fn keep_private<B>(response: &mut Response<B>) {
     if keep.vary_cookie() {
         headers.append(VARY, HeaderValue::from_static("cookie"));
     }
+    for name in keep.headers_to_remove() {
+        headers.remove(*name);
+    }
 }
 
 /// Appends the tracker's cookies to `response`, and makes it private to the browser's cache;
@@ -311,6 +314,9 @@ fn set_cookies<B>(response: &mut Response<B>, cookies: &ClickCookies) {
                 headers.append(SET_COOKIE, value);
             }
             headers.insert(CACHE_CONTROL, cache_control);
+            for name in update.headers_to_remove() {
+                headers.remove(*name);
+            }
         }
         // The values are checked when they are built; this is a guard, not a path.
         _ => {
