@@ -160,10 +160,15 @@ impl<P: Provider> FromRequest for WebhookEvent<P> {
                 .extensions()
                 .get::<BodyWaitStarted>()
                 .map_or_else(tokio::time::Instant::now, |started| started.instant());
-            let deadline = started.checked_add(timeout).unwrap_or(started);
-            let body = tokio::time::timeout_at(deadline, read_body(payload, verifier.body_limit()))
-                .await
-                .map_err(|_| WebhookRejection::BodyTimeout(timeout))??;
+            let read = read_body(payload, verifier.body_limit());
+            // A timeout past what an instant can hold (`Duration::MAX`) sets no limit: a
+            // deadline of `started` would answer 408 to any body not already in.
+            let body = match started.checked_add(timeout) {
+                Some(deadline) => tokio::time::timeout_at(deadline, read)
+                    .await
+                    .map_err(|_| WebhookRejection::BodyTimeout(timeout))??,
+                None => read.await?,
+            };
             // The verifier logs what it refuses (at most one warning per interval).
             let event = verifier
                 .verify(request.headers(), &body)

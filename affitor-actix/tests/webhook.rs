@@ -236,6 +236,48 @@ async fn a_body_that_does_not_come_is_answered_408() {
     assert!(mock.requests().is_empty());
 }
 
+/// `body_timeout(Duration::MAX)` sets no limit: a body that comes in two parts, the second
+/// after a pause, is read whole and tracked (the deadline overflowed, and was taken as now).
+#[actix_web::test]
+async fn a_body_timeout_of_duration_max_sets_no_limit() {
+    use futures_util::StreamExt;
+
+    let (mock, affitor) = setup().await;
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(affitor.clone()))
+            .app_data(
+                Verifier::<Stripe>::builder()
+                    .secret(STRIPE_SECRET)
+                    .body_timeout(Duration::MAX)
+                    .build()
+                    .unwrap(),
+            )
+            .route("/webhooks/stripe", web::post().to(stripe_from_data)),
+    )
+    .await;
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, checkout_completed("pi_actix_unbounded"));
+    let body = bytes::Bytes::copy_from_slice(signed.body().as_bytes());
+    let (first, rest) = (body.slice(..10), body.slice(10..));
+    let parts: actix_http::BoxedPayloadStream =
+        Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(
+            futures_util::stream::once(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(rest)
+            }),
+        ));
+    let mut request = TestRequest::post().uri("/webhooks/stripe");
+    for (name, value) in signed.headers() {
+        request = request.insert_header((name, value));
+    }
+    let (request, _) = request
+        .to_request()
+        .replace_payload(actix_http::Payload::Stream { payload: parts });
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(mock.sales().len(), 1);
+}
+
 /// Behind the Affitor middleware, which waits for a JSON body to look for a click id first, the
 /// extractor's `body_timeout` counts from when the middleware began to wait: the delivery is
 /// still answered 408 by the extractor, the two waits not added up.

@@ -205,12 +205,28 @@ async fn a_body_that_does_not_come_is_answered_408_behind_the_layer() {
     assert!(mock.requests().is_empty());
 }
 
+/// `body_timeout(Duration::MAX)` sets no limit: a body that comes in two parts, the second
+/// after a pause, is read whole and tracked (the deadline overflowed, and was taken as now).
+#[tokio::test]
+async fn a_body_timeout_of_duration_max_sets_no_limit() {
+    let (mock, router) = stripe_route(Duration::MAX).await;
+    mock.click_with_id("partner", "cust_axum_1".parse().unwrap());
+    let answer = delivery_in_two_parts(router, Duration::from_millis(300)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(mock.sales().len(), 1);
+}
+
 /// A Stripe route whose verifier waits 200 ms for a body, and its stand-in.
 async fn slow_stripe_route() -> (MockServer, Router) {
+    stripe_route(Duration::from_millis(200)).await
+}
+
+/// A Stripe route whose verifier waits `body_timeout` for a body, and its stand-in.
+async fn stripe_route(body_timeout: Duration) -> (MockServer, Router) {
     let mock = MockServer::start().await.unwrap();
     let stripe_verifier = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
-        .body_timeout(Duration::from_millis(200))
+        .body_timeout(body_timeout)
         .build()
         .unwrap();
     let router = Router::new()
@@ -233,6 +249,18 @@ async fn slow_stripe_route() -> (MockServer, Router) {
 /// Serves `router` on a real port, sends it a signed Stripe delivery whose body stops after 10
 /// bytes, and returns what it answered (the test waits at most 30 s).
 async fn stalled_delivery(router: Router) -> String {
+    delivery_paused(router, None).await
+}
+
+/// Serves `router` on a real port, sends it a signed Stripe delivery whose body's first 10
+/// bytes come at once and the rest after `pause`, and returns what it answered.
+async fn delivery_in_two_parts(router: Router, pause: Duration) -> String {
+    delivery_paused(router, Some(pause)).await
+}
+
+/// A signed Stripe delivery to `router` on a real port: 10 bytes of its body, then the rest
+/// after the pause, or nothing more without one; what it answered (waited for 30 s at most).
+async fn delivery_paused(router: Router, pause: Option<Duration>) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -254,7 +282,14 @@ async fn stalled_delivery(router: Router) -> String {
         .write_all(&signed.body().as_bytes()[..10])
         .await
         .unwrap();
-    // Then nothing more: the answer comes anyway.
+    // Then the rest after the pause, or nothing more: the answer comes anyway.
+    if let Some(pause) = pause {
+        tokio::time::sleep(pause).await;
+        stream
+            .write_all(&signed.body().as_bytes()[10..])
+            .await
+            .unwrap();
+    }
     let mut answer = vec![0; 1024];
     let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut answer))
         .await
