@@ -25,6 +25,10 @@ use affitor::client::{ClickOutcome, ErrorKind};
 /// adapter then sets no cookie and keeps the page out of shared caches
 /// ([`KeepPrivate`](super::KeepPrivate)).
 ///
+/// When the API refuses the partner code (an unknown link), a call of the code alone, without
+/// the visitor's fields, confirms the refusal for the click limit: a task of its own, by the
+/// same deadline, which the future does not wait for.
+///
 /// A visit that repeats a click (the same address and partner code within the
 /// [repeat window](crate::capture::ClickLimit::repeat_window)) makes no call: its future waits,
 /// until the same deadline, for the answer of the click it repeats, and gives the same click id
@@ -204,9 +208,10 @@ impl PendingClick {
                     learner.learn(code, Verdict::Recorded, std::time::Instant::now());
                 }
                 // The visit's call carried the visitor's fields: the code is refused only if
-                // a call of the code alone is refused too.
+                // a call of the code alone is refused too. The page never waits for it.
                 (Some(learner), Some(Verdict::Refused)) => {
-                    probe(&*learner, &client, &click, deadline).await;
+                    let code = code.to_owned();
+                    tokio::spawn(probe(learner, client, code, click.probe_url(), deadline));
                 }
                 _ => {}
             }
@@ -281,17 +286,19 @@ fn verdict(sent: &Result<ClickOutcome, affitor::Error>) -> Option<Verdict> {
     }
 }
 
-/// A click call of `click`'s partner code alone (`affiliate_url` its origin and `?aff=`, none of
-/// the visitor's fields), by `deadline`, after the visit's own call was refused: `learner`
-/// learns what this one says of the code, so that a visitor's fields never refuse the code for
-/// everyone. Within the click limit's bounds, as a visit's call.
+/// A click call of the partner `code` alone (`affiliate_url` the landing's origin and `?aff=`,
+/// `url`, none of the visitor's fields), by `deadline`, after the visit's own call was refused:
+/// `learner` learns what this one says of the code, so that a visitor's fields never refuse the
+/// code for everyone. Within the click limit's bounds, as a visit's call. It runs as a task of
+/// its own, which no response waits for.
 async fn probe(
-    learner: &dyn LearnsCodes,
-    client: &Client,
-    click: &PartnerClick,
+    learner: Arc<dyn LearnsCodes>,
+    client: Client,
+    code: String,
+    url: String,
     deadline: tokio::time::Instant,
 ) {
-    let code = click.partner_code();
+    let code = code.as_str();
     if !learner.admit_probe(code, std::time::Instant::now()) {
         tracing::debug!(
             partner = code,
@@ -302,7 +309,7 @@ async fn probe(
     // Sent past the client's backend: a probe is no visitor's click, and a backend that keeps
     // a record of clicks (an outbox's journal) would show a click id that no visitor holds.
     let unrecorded = client.with_memory_queue();
-    let sent = tokio::time::timeout_at(deadline, unrecorded.click(click.probe_url()).send()).await;
+    let sent = tokio::time::timeout_at(deadline, unrecorded.click(url).send()).await;
     match sent.as_ref().ok().and_then(verdict) {
         Some(verdict) => {
             if verdict == Verdict::Refused {
@@ -550,6 +557,45 @@ mod tests {
             logged(capture.record(landing("/?aff=partner", None), &client(&mock))).await;
         assert!(cookies.is_none());
         assert!(log.contains("missed its deadline"), "{log}");
+        mock.shutdown().await;
+    }
+
+    /// The probe that confirms a code's refusal is a second API call: the page never waits
+    /// for it (it runs on its own, by the same deadline), and the limit still learns from it.
+    #[tokio::test]
+    async fn a_refused_code_is_answered_at_once_and_probed_beside() {
+        let mock = MockServer::start().await.unwrap();
+        // The visit's call answers at once; the probe's, a second later.
+        mock.inject(Fault::delay(Duration::ZERO).on(Endpoint::Click));
+        mock.inject(Fault::delay(Duration::from_secs(1)).on(Endpoint::Click));
+        let capture = CaptureClicks::new().deadline(Duration::from_secs(3));
+        let started = tokio::time::Instant::now();
+        let cookies = capture
+            .record(landing("/?aff=unknown", None), &client(&mock))
+            .await;
+        assert!(cookies.is_none());
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "the page waited {:?} for the probe",
+            started.elapsed()
+        );
+        // The probe goes on, and teaches the limit that the code is refused.
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "shop.example".parse().unwrap());
+        headers.insert("user-agent", "Mozilla/5.0".parse().unwrap());
+        let visit = Visit::new("GET", "/", Some("aff=unknown"), &headers);
+        let refused = async {
+            loop {
+                match capture.decide(&visit) {
+                    Decision::Skip(crate::adapter::Skip::RefusedPartner) => break,
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), refused)
+            .await
+            .expect("the probe's answer is learned");
+        assert_eq!(mock.requests_to(Endpoint::Click).len(), 2);
         mock.shutdown().await;
     }
 
