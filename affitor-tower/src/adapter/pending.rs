@@ -142,7 +142,7 @@ pub(crate) enum Memo {
 }
 
 /// Publishes "no click id" when the first visit's call ends without an answer of its own: the
-/// request was dropped (the visitor went away) while the call ran.
+/// request was dropped (the visitor went away) while the call ran, or before it started.
 struct Unanswered(Option<Arc<ClickMemo>>);
 
 impl Drop for Unanswered {
@@ -176,8 +176,9 @@ impl PendingClick {
         };
         let request = click.request(client);
         let client = client.clone();
+        // Built outside the future: one dropped before its first poll still abandons the memo.
+        let unanswered = Unanswered(first);
         let future = async move {
-            let unanswered = Unanswered(first);
             let code = click.partner_code();
             let sent = tokio::time::timeout_at(deadline, request.send()).await;
             let answer = match &sent {
@@ -634,6 +635,24 @@ mod tests {
         let visit = Visit::new("GET", "/", Some("aff=partner"), &headers)
             .client_address(Some(std::net::IpAddr::from(address)));
         capture.decide(&visit)
+    }
+
+    /// A click future dropped before its first poll (the request went away before the
+    /// response was awaited) is a click that came to nothing: its repeats do not wait for it.
+    #[tokio::test]
+    async fn a_click_dropped_before_its_first_poll_leaves_no_repeat_waiting() {
+        let mock = MockServer::start().await.unwrap();
+        let capture = CaptureClicks::new();
+        let Decision::Capture(first) = visit_from(&capture, [10, 0, 0, 2]) else {
+            panic!("the first visit is a click")
+        };
+        drop(capture.record(first, &client(&mock)));
+        assert!(matches!(
+            visit_from(&capture, [10, 0, 0, 2]),
+            Decision::Skip(crate::adapter::Skip::Repeated)
+        ));
+        assert!(mock.requests_to(Endpoint::Click).is_empty());
+        mock.shutdown().await;
     }
 
     /// A repeat makes no call: it waits for the click it repeats, and gets nothing, at once,
