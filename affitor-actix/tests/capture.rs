@@ -194,6 +194,63 @@ async fn a_cdns_own_cache_controls_are_removed_from_a_partner_links_response() {
     mock.shutdown().await;
 }
 
+/// A held click sent back in a request whose body is still coming (the middleware reads it for
+/// the click id lookup): its click call runs from the request's arrival, while the body is
+/// read, as the Tower layer's does; not after the read, which may outlast the deadline.
+#[actix_web::test]
+async fn a_held_clicks_call_runs_while_the_body_is_read() {
+    use actix_web::dev::{Payload, Service as _};
+    use actix_web::error::PayloadError;
+    use affitor_actix::{HeldClick, HeldClickKey};
+
+    let mock = MockServer::start().await.unwrap();
+    let capture = CaptureClicks::new()
+        .consent(|visit| visit.cookie("consent") == Some("yes"))
+        .hold_until_consent(HeldClickKey::random());
+    let app = test::init_service(
+        App::new()
+            .wrap(Affitor::new().client(client(&mock)).capture_clicks(capture))
+            .route(
+                "/",
+                web::get().to(|held: Option<web::ReqData<HeldClick>>| async move {
+                    HttpResponse::Ok().body(held.map(|held| held.to_string()).unwrap_or_default())
+                }),
+            )
+            .route(
+                "/api/consent",
+                web::post().to(|| async { HttpResponse::NoContent().finish() }),
+            ),
+    )
+    .await;
+    // The landing, before consent: held.
+    let response = test::call_service(&app, visit("/?aff=partner").to_request()).await;
+    let token = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+    assert!(!token.is_empty(), "the visit is held");
+
+    // Consent given: the token comes back, with a JSON body that never ends.
+    let never_ends = futures_util::stream::pending::<Result<web::Bytes, PayloadError>>();
+    let (request, _) = TestRequest::post()
+        .uri("/api/consent")
+        .insert_header(("host", "shop.example"))
+        .insert_header(("user-agent", BROWSER))
+        .insert_header(("cookie", "consent=yes"))
+        .insert_header(("content-type", "application/json"))
+        .insert_header((HeldClick::HEADER, token))
+        .to_request()
+        .replace_payload(Payload::from(
+            Box::pin(never_ends) as actix_http::BoxedPayloadStream
+        ));
+    let answer = app.call(request);
+    let click_call = affitor_mock::poll_until(Duration::from_secs(2), async || {
+        (!mock.requests_to(Endpoint::Click).is_empty()).then_some(())
+    });
+    tokio::select! {
+        _ = answer => panic!("a body that never ends cannot be answered within its timeout"),
+        called = click_call => assert!(called.is_some(), "the click call runs during the read"),
+    }
+    mock.shutdown().await;
+}
+
 #[actix_web::test]
 async fn what_is_not_a_click_sets_no_cookie_and_is_kept_private() {
     let mock = MockServer::start().await.unwrap();

@@ -72,6 +72,18 @@ pub(super) struct Capture<R> {
     response: Option<R>,
 }
 
+impl<R> Capture<R> {
+    /// Polls the click call alone: while the request's body is read, before the handler runs.
+    pub(super) fn poll_click(&mut self, cx: &mut Context<'_>) {
+        if let Some(pending) = &mut self.pending
+            && let Poll::Ready(cookies) = Pin::new(pending).poll(cx)
+        {
+            self.pending = None;
+            self.cookies = cookies;
+        }
+    }
+}
+
 impl<B> Capture<ServiceResponse<B>> {
     /// Polls the click call, then the handler's `future`; once both have ended, the response,
     /// with the cookies when the click was recorded in time.
@@ -83,13 +95,8 @@ impl<B> Capture<ServiceResponse<B>> {
     where
         F: Future<Output = Result<ServiceResponse<B>, E>>,
     {
+        self.poll_click(cx);
         let response = &mut self.response;
-        if let Some(pending) = &mut self.pending {
-            if let Poll::Ready(cookies) = Pin::new(pending).poll(cx) {
-                self.pending = None;
-                self.cookies = cookies;
-            }
-        }
         if response.is_none() {
             *response = Some(ready!(future.poll(cx))?);
         }

@@ -1,4 +1,5 @@
-//! The response future: read the body if the lookup needs it, then call the inner service.
+//! The response future: read the body if the lookup needs it, then call the inner service; a
+//! partner link's click call runs from the start, beside both.
 
 use std::fmt;
 use std::future::Future;
@@ -142,6 +143,10 @@ where
                     };
                 }
                 StateProj::Reading { reading: slot } => {
+                    // The click call runs from the request's arrival, the body read or not.
+                    if let Some(capture) = this.capture {
+                        capture.poll_click(cx);
+                    }
                     let end = match slot.as_mut() {
                         Some(reading) => ready!(reading.poll_read(cx)),
                         None => unreachable!("`ResponseFuture` polled after it completed"),
