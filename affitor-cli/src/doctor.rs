@@ -404,12 +404,16 @@ fn webhook_secret<P: Provider>() -> Check {
 
 fn secrets_check<P: Provider>(name: String, value: &str) -> Check {
     let variable = P::SECRET_VARIABLE;
-    // Split as the verifier splits it: commas and whitespace.
-    let shapes: Vec<SecretShape> = value
+    let secrets = P::split_secrets(value);
+    let values: Vec<&str> = value
         .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|secret| !secret.is_empty())
-        .map(P::secret_shape)
+        .filter(|value| !value.is_empty())
         .collect();
+    // A list the verifier reads as one secret, as one of its values is no secret the provider
+    // issues (a Lemon Squeezy secret, chosen by its owner, is never a list): each value checked.
+    let unsplit = secrets.len() == 1 && values.len() > 1 && P::NAME != LemonSqueezy::NAME;
+    let checked = if unsplit { values } else { secrets };
+    let shapes: Vec<SecretShape> = checked.into_iter().map(P::secret_shape).collect();
     let count = match shapes.len() {
         1 => "1 secret".to_owned(),
         n => format!("{n} secrets (a rotation)"),
@@ -422,11 +426,20 @@ fn secrets_check<P: Provider>(name: String, value: &str) -> Check {
         1 => variable.to_owned(),
         _ => format!("{variable}'s secret #{}", index + 1),
     };
-    match worst.map(|index| (index, shapes[index])) {
-        Some((index, SecretShape::Wrong(why))) => {
-            Check::new(name, Status::Fail, format!("{}: {why}", which(index)))
-                .fix("copy the endpoint's signing secret from the provider's dashboard")
+    let fail = |index: usize, why: &str| {
+        let mut detail = format!("{}: {why}", which(index));
+        if unsplit {
+            detail.push_str(
+                "; the verifier then reads the whole value as one secret, which no delivery \
+                 matches",
+            );
         }
+        Check::new(name.clone(), Status::Fail, detail)
+            .fix("copy the endpoint's signing secret from the provider's dashboard")
+    };
+    match worst.map(|index| (index, shapes[index])) {
+        Some((index, SecretShape::Wrong(why))) => fail(index, why),
+        Some((index, SecretShape::Unusual(why))) if unsplit => fail(index, why),
         Some((index, SecretShape::Unusual(why))) => {
             Check::new(name, Status::Warn, format!("{}: {why}", which(index))).fix(format!(
                 "check it is the endpoint's signing secret ({count})"
@@ -488,9 +501,16 @@ mod tests {
         let wrong = secrets_check::<Polar>(polar(), "anything,polar_oat_s3cret");
         assert_eq!(wrong.status, Status::Fail);
         assert!(wrong.detail.contains("secret #2"), "{wrong:?}");
+        // A value the provider does not issue makes the list one secret to the verifier.
         let unusual = secrets_check::<Polar>(polar(), "polar_whs_0123456789abcdefghij,anything");
-        assert_eq!(unusual.status, Status::Warn);
+        assert_eq!(unusual.status, Status::Fail);
         assert!(unusual.detail.contains("secret #2"), "{unusual:?}");
+        assert!(unusual.detail.contains("as one secret"), "{unusual:?}");
+        // A Lemon Squeezy secret is chosen by its owner, spaces and all: one secret.
+        let lemon = "Lemon Squeezy webhook secret".to_owned();
+        let phrase = secrets_check::<LemonSqueezy>(lemon, "my shop 2024");
+        assert_eq!(phrase.status, Status::Pass, "{phrase:?}");
+        assert!(phrase.detail.contains("1 secret"), "{phrase:?}");
     }
 
     #[test]

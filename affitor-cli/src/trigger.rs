@@ -117,6 +117,18 @@ impl ProviderName {
             Self::LemonSqueezy => LemonSqueezy::SECRET_VARIABLE,
         }
     }
+
+    /// The first of the secrets `text` holds, read as the verifier reads its variable: several
+    /// only when each has the shape the provider issues (a Lemon Squeezy secret is always one).
+    fn first_secret(self, text: &str) -> Option<String> {
+        let secrets = match self {
+            Self::Stripe => Stripe::split_secrets(text),
+            Self::Polar => Polar::split_secrets(text),
+            Self::Paddle => Paddle::split_secrets(text),
+            Self::LemonSqueezy => LemonSqueezy::split_secrets(text),
+        };
+        secrets.first().map(|secret| (*secret).to_owned())
+    }
 }
 
 /// The events, as the command line names them.
@@ -198,7 +210,8 @@ enum SecretFrom {
 fn secret(out: Output, args: &TriggerArgs) -> Result<(String, SecretFrom), Refusal> {
     let variable = args.provider.secret_variable();
     if let Some(path) = &args.secret_file {
-        return read_secret_file(path).map(|secret| (secret, SecretFrom::Chosen));
+        let secret = read_secret_file(path, args.provider)?;
+        return Ok((secret, SecretFrom::Chosen));
     }
     if let Some(secret) = &args.secret {
         out.warning(&format!(
@@ -207,7 +220,8 @@ fn secret(out: Output, args: &TriggerArgs) -> Result<(String, SecretFrom), Refus
         ));
         return Ok((secret.expose().to_owned(), SecretFrom::Chosen));
     }
-    match env_var(variable).as_deref().and_then(first_secret) {
+    let found = env_var(variable).and_then(|value| args.provider.first_secret(&value));
+    match found {
         Some(secret) => Ok((secret, SecretFrom::Environment)),
         None => Err(Refusal::new(
             format!("no secret to sign with: {variable} is unset and --secret-file is not given"),
@@ -219,15 +233,8 @@ fn secret(out: Output, args: &TriggerArgs) -> Result<(String, SecretFrom), Refus
     }
 }
 
-/// The first of the secrets `text` holds (several are separated by commas or whitespace).
-fn first_secret(text: &str) -> Option<String> {
-    text.split(|c: char| c == ',' || c.is_whitespace())
-        .find(|secret| !secret.is_empty())
-        .map(str::to_owned)
-}
-
 /// The secret the file at `path` holds (`-`: standard input).
-fn read_secret_file(path: &Path) -> Result<String, Refusal> {
+fn read_secret_file(path: &Path, provider: ProviderName) -> Result<String, Refusal> {
     let shown = path.display();
     let mut text = String::new();
     let read = if path == Path::new("-") {
@@ -242,7 +249,7 @@ fn read_secret_file(path: &Path) -> Result<String, Refusal> {
              input",
         ));
     }
-    first_secret(&text).ok_or_else(|| {
+    provider.first_secret(&text).ok_or_else(|| {
         Refusal::new(
             format!("--secret-file {shown} holds no secret"),
             "write the webhook's signing secret in it",

@@ -54,11 +54,15 @@ impl PaymentProvider {
     /// `true`): what to sign a sample event with (`affitor trigger --secret-file -`).
     pub fn secret(self) -> (String, bool) {
         let value = std::env::var(self.secret_variable()).unwrap_or_default();
-        match value
-            .split([',', ' '])
-            .find(|secret| !secret.trim().is_empty())
-        {
-            Some(secret) => (secret.trim().to_owned(), false),
+        // Read as the verifier reads it; the first of a rotation signs.
+        let secrets = match self {
+            Self::Stripe => Stripe::split_secrets(&value),
+            Self::Polar => Polar::split_secrets(&value),
+            Self::Paddle => Paddle::split_secrets(&value),
+            Self::LemonSqueezy => LemonSqueezy::split_secrets(&value),
+        };
+        match secrets.first() {
+            Some(secret) => ((*secret).to_owned(), false),
             None => (self.demo_secret().to_owned(), true),
         }
     }
