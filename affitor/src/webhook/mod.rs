@@ -135,9 +135,9 @@
 //!
 //! | | Stripe | Paddle | Polar | Lemon Squeezy |
 //! |---|---|---|---|---|
-//! | first payment | sale (`subscription_create`, or the Checkout Session) | sale (`origin: web`) | sale (`subscription_create`, `purchase`) | sale (`order_created`) |
-//! | free trial starts | nothing sent; the trial remembered | the same | the same | the same |
-//! | first payment after a trial | first sale (`subscription_cycle`, sent `is_recurring: false`) | first sale (`subscription_recurring`) | first sale (`subscription_cycle`) | first sale (`renewal`) |
+//! | first payment | sale (`subscription_create`, or the Checkout Session) | sale (`origin: web`) | sale (`subscription_create`, `purchase`) | sale (`order_created`), sent as a one-time payment |
+//! | free trial starts | nothing sent; the trial remembered | the same | the same | nothing sent (a $0 order), nothing remembered |
+//! | first payment after a trial | first sale (`subscription_cycle`, sent `is_recurring: false`) | first sale (`subscription_recurring`) | first sale (`subscription_cycle`) | recurring sale (`renewal`) |
 //! | renewal | recurring sale | recurring sale | recurring sale | recurring sale |
 //! | upgrade, proration | sale (`subscription_update`) | sale (`subscription_update`) | sale (`subscription_update`) | sale (`updated`) |
 //! | downgrade credit | nothing: no payment | nothing: a `credit` adjustment | nothing: no payment | nothing: no payment |
@@ -258,7 +258,7 @@
 //!
 //! | Event | Tracked as | `transaction_id` |
 //! |---|---|---|
-//! | `order_created` with `status: paid` | sale (`total`); the first payment of a subscription too (`sale_type` subscription) | `orders/<id>` |
+//! | `order_created` with `status: paid` | sale (`total`); the first payment of a subscription too, sent as a one-time payment (an order names no subscription) | `orders/<id>` |
 //! | `subscription_payment_success` with `billing_reason: renewal` | recurring sale | `subscription-invoices/<id>` |
 //! | the same with `billing_reason: updated` (a change of plan) | sale, unless [`track_upgrades`](Builder::track_upgrades) is off | `subscription-invoices/<id>` |
 //! | the same with `billing_reason: initial` (its order is the sale) | nothing sent | |
@@ -268,7 +268,10 @@
 //! the click id `meta.custom_data.affitor_click_id`: pass them as the checkout's
 //! `checkout_data.custom` (or `?checkout[custom][affitor_click_id]=...` on a checkout link).
 //! Lemon Squeezy has no dispute events: reverse a chargeback's commission in the Affitor
-//! dashboard.
+//! dashboard. Its order names no subscription (only `subscription_created` links the two, in no
+//! set order with `order_created`, and it is not read yet): a subscription's first order goes
+//! as a one-time payment, and a trial, whose order is $0, is not remembered, so its first paid
+//! invoice goes as a renewal.
 //!
 //! # Signatures
 //!
