@@ -194,6 +194,12 @@ async fn reads_a_body_only_when_it_may_hold_the_click_id() {
                 .header("content-type", JSON)
                 .header("cookie", "affitor_click_id=fromcookie"),
         ),
+        (
+            "a compressed body",
+            post()
+                .header("content-type", JSON)
+                .header("content-encoding", "gzip"),
+        ),
     ];
     for (what, request) in cases {
         let request = request.stream(two_json_chunks());

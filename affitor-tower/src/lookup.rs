@@ -15,8 +15,9 @@
 //! `A-Z a-z 0-9 _ - . :`; anything else is passed over with a `tracing` warning that names the
 //! source and the reason.
 //!
-//! The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type, when
-//! no header or cookie gave a click id, and only up to 64 KiB. Whatever happens, the handler
+//! The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type and no
+//! `Content-Encoding` (a gzip body is not read), when no header or cookie gave a click id, and
+//! only up to 64 KiB. Whatever happens, the handler
 //! receives the body byte for byte, with the same `Content-Length`: a longer body, a chunked one
 //! and one that fails midway are replayed, then streamed on. A request that is not read streams
 //! through untouched. Each of these rules is a row of the repository's

@@ -360,6 +360,7 @@ impl<S> AffitorMiddleware<S> {
         let values = match wanted {
             WantedHeader::Cookie => headers.get_all(header::COOKIE),
             WantedHeader::ContentType => headers.get_all(header::CONTENT_TYPE),
+            WantedHeader::ContentEncoding => headers.get_all(header::CONTENT_ENCODING),
             WantedHeader::ContentLength => headers.get_all(header::CONTENT_LENGTH),
             WantedHeader::Source { ordinal, .. } => match self.header_names.get(ordinal) {
                 Some(Some(known)) => headers.get_all(known),

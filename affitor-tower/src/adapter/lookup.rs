@@ -11,11 +11,12 @@ use crate::throttle::Throttle;
 /// worth reading.
 ///
 /// `headers` yields the values of the [`WantedHeader`] it is asked for, in order: the header of
-/// each [`ClickIdSource::Header`], then `cookie`, and, before a body is read, `content-type` and
-/// `content-length`. The body is worth reading when no header or cookie gave a valid click id,
-/// the method is `POST`, `PUT` or `PATCH`, the content type is JSON (`application/json`,
-/// `application/*+json`) or a form (`application/x-www-form-urlencoded`) that a configured
-/// source reads, and the `Content-Length`, if any, is within the limit.
+/// each [`ClickIdSource::Header`], then `cookie`, and, before a body is read, `content-type`,
+/// `content-encoding` and `content-length`. The body is worth reading when no header or cookie
+/// gave a valid click id, the method is `POST`, `PUT` or `PATCH`, the content type is JSON
+/// (`application/json`, `application/*+json`) or a form (`application/x-www-form-urlencoded`)
+/// that a configured source reads, it has no `Content-Encoding` but `identity` (a gzip body is
+/// passed on untouched), and the `Content-Length`, if any, is within the limit.
 ///
 /// An adapter can find the headers by [`WantedHeader::name`]; one that parses header names
 /// ahead, as `AffitorLayer` and the actix middleware do, parses [`header_names`] once and finds
@@ -98,6 +99,17 @@ where
     let Some(kind) = kind else {
         return HeaderLookup::Done(candidates.not_found());
     };
+    // A compressed body is no JSON or form until the app decodes it: not worth the wait.
+    let encoded = headers(WantedHeader::ContentEncoding)
+        .into_iter()
+        .find_map(content_coding);
+    if let Some(coding) = encoded {
+        tracing::debug!(
+            encoding = %String::from_utf8_lossy(coding),
+            "request body is encoded; not looking in it for a click id"
+        );
+        return HeaderLookup::Done(candidates.not_found());
+    }
     let content_length = headers(WantedHeader::ContentLength)
         .into_iter()
         .next()
@@ -183,6 +195,8 @@ pub enum WantedHeader<'a> {
     Cookie,
     /// `content-type`, to tell whether the body is worth reading.
     ContentType,
+    /// `content-encoding`: a compressed body is not read.
+    ContentEncoding,
     /// `content-length`, to tell whether the body is within the limit.
     ContentLength,
 }
@@ -200,6 +214,7 @@ impl WantedHeader<'_> {
             Self::Source { name, .. } => name,
             Self::Cookie => "cookie",
             Self::ContentType => "content-type",
+            Self::ContentEncoding => "content-encoding",
             Self::ContentLength => "content-length",
         }
     }
@@ -474,6 +489,19 @@ impl BodyKind {
     }
 }
 
+/// The longest content coding named in a log line: the registered ones are a few bytes.
+const MAX_CODING_LOGGED: usize = 32;
+
+/// The first content coding of a `Content-Encoding` value other than `identity` (cut for the
+/// log), if any.
+fn content_coding(value: &[u8]) -> Option<&[u8]> {
+    value
+        .split(|&byte| byte == b',')
+        .map(parse::header_value)
+        .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
+        .map(|coding| &coding[..coding.len().min(MAX_CODING_LOGGED)])
+}
+
 /// A `Content-Length` value: digits, saturating at `u64::MAX`; `None` when malformed.
 fn parse_content_length(value: &[u8]) -> Option<u64> {
     let digits = parse::header_value(value);
@@ -608,6 +636,29 @@ mod tests {
         fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
             self.0.lock().unwrap().push(*event.metadata().level());
         }
+    }
+
+    /// A body with a `Content-Encoding` (gzip JSON) is not read: a `debug` line names the
+    /// encoding.
+    #[test]
+    fn a_compressed_body_is_not_read_and_the_encoding_is_named() {
+        if !test_support::alone!() {
+            return;
+        }
+        let (logs, _guard) = test_support::Logs::capture("debug");
+        let step = lookup_headers(&ClickIdSearch::default(), "POST", |header| {
+            match header.name() {
+                "content-type" => Some(&b"application/json"[..]),
+                "content-encoding" => Some(&b"gzip"[..]),
+                _ => None,
+            }
+        });
+        assert!(matches!(step, HeaderLookup::Done(_)), "{step:?}");
+        let logged = logs.text();
+        assert!(
+            logged.contains("DEBUG") && logged.contains("gzip"),
+            "{logged}"
+        );
     }
 
     #[test]

@@ -198,6 +198,7 @@ impl AffitorLayer {
         let values = match wanted {
             WantedHeader::Cookie => headers.get_all(header::COOKIE),
             WantedHeader::ContentType => headers.get_all(header::CONTENT_TYPE),
+            WantedHeader::ContentEncoding => headers.get_all(header::CONTENT_ENCODING),
             WantedHeader::ContentLength => headers.get_all(header::CONTENT_LENGTH),
             WantedHeader::Source { ordinal, name } => {
                 match self.config.header_names.get(ordinal) {

@@ -83,6 +83,30 @@ async fn a_body_the_layer_does_not_read_streams_through_untouched() {
     assert!(seen.replayed(), "{}", seen.body_debug);
 }
 
+/// A compressed body (gzip JSON) is no JSON until the app decodes it: the layer does not wait
+/// for it, and hands it on as it came; `identity` is no encoding.
+#[tokio::test]
+async fn a_compressed_body_is_not_read() {
+    let json_body: &[u8] = br#"{"affitorClickId":"j-1"}"#;
+    let make = |encoding: &'static [u8]| {
+        move || {
+            request(
+                "POST",
+                &[("content-type", JSON), ("content-encoding", encoding)],
+                Scripted::full(json_body),
+            )
+        }
+    };
+    for encoding in [&b"gzip"[..], b"identity, br", b"x-custom"] {
+        let seen = compare(AffitorLayer::new(), make(encoding)).await;
+        assert!(!seen.replayed(), "{}", seen.body_debug);
+        assert_eq!(seen.lookup.unwrap().click_id(), None);
+    }
+    let seen = compare(AffitorLayer::new(), make(b"identity")).await;
+    assert!(seen.replayed(), "{}", seen.body_debug);
+    assert_eq!(seen.lookup.unwrap().click_id().unwrap(), "j-1");
+}
+
 #[tokio::test]
 async fn an_existing_click_id_extension_is_never_overwritten() {
     let earlier: ClickId = "from-earlier-layer".parse().unwrap();
