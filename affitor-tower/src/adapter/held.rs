@@ -14,8 +14,13 @@ use std::time::Duration;
 /// page writes it into the page (it is URL-safe: `A-Z a-z 0-9 - _ .`). Nothing is recorded and
 /// no cookie is set. The response is kept out of shared caches.
 ///
-/// A held click expires [`LIFETIME`](Self::LIFETIME) after the landing, and is recorded once:
-/// a second request with the same token is refused. It is refused too when the consent
+/// A held click expires [`LIFETIME`](Self::LIFETIME) after the landing, and is recorded once
+/// per process: a second request with the same token to the same process is refused. The tokens
+/// spent are remembered in that process's memory only, by the `CaptureClicks` and its clones
+/// (build it once, outside a per-worker closure), until they expire, at most 100,000 of them
+/// (past that, the oldest are forgotten first): another server of a fleet, a restart, or more
+/// than 100,000 recorded within 30 minutes lets a token be recorded once more, as the same
+/// visitor opening the partner's link twice would be. It is refused too when the consent
 /// predicate still says no for the request that carries it (the token stays usable), when that
 /// request comes from another site (`Sec-Fetch-Site`), or when its signature is not the key's.
 ///

@@ -133,7 +133,9 @@ const MAX_SPENT: usize = 100_000;
 /// The payload's version.
 const VERSION: &str = "1";
 
-/// Holding clicks: the key, a nonce source, and the tokens spent.
+/// Holding clicks: the key, a nonce source, and the tokens spent, in this process's memory only
+/// (another process, or this one restarted, may record a token again: the docs of `HeldClick`
+/// say so).
 pub(super) struct Hold {
     key: HeldClickKey,
     /// The nonce's first half, random per process; the second half counts.
@@ -388,6 +390,20 @@ mod tests {
         let other = hold.issue("p", "https://shop.example/?aff=p", None, at(LANDED));
         assert_ne!(other, held, "each token has a nonce of its own");
         assert!(hold.open(other.as_str(), at(LANDED + 1)).is_ok());
+    }
+
+    /// What `HeldClick`'s docs promise and no more: the tokens spent are this process's; another
+    /// (a server of the fleet, a restart) with the same key records the token again.
+    #[test]
+    fn a_token_is_spent_per_process() {
+        let (one, other) = (hold(), hold());
+        let held = one.issue("p", "https://shop.example/?aff=p", None, at(LANDED));
+        let landing = one.open(held.as_str(), at(LANDED)).expect("fresh");
+        assert!(one.spend(&landing, at(LANDED)));
+        let landing = other
+            .open(held.as_str(), at(LANDED))
+            .expect("signed by the same key");
+        assert!(other.spend(&landing, at(LANDED)));
     }
 
     #[test]

@@ -97,9 +97,10 @@
 //! landing URL, the referrer and the time. The page keeps it; once the visitor accepts, the
 //! page's script sends it back in an `Affitor-Held-Click` header, and that response records the
 //! click with the original landing URL and referrer, and sets the cookies. A held click is
-//! recorded once, expires after 30 minutes, and is refused while the predicate still says no,
-//! from another site (`Sec-Fetch-Site`), or under another key: give every server the same
-//! secret.
+//! recorded once per process (the tokens spent are kept in its memory: see
+//! [`HeldClick`](crate::adapter::HeldClick)), expires after 30 minutes, and is refused while the
+//! predicate still says no, from another site (`Sec-Fetch-Site`), or under another key: give
+//! every server the same secret.
 //!
 #![cfg_attr(feature = "layer", doc = "```")]
 #![cfg_attr(not(feature = "layer"), doc = "```ignore")]
@@ -592,9 +593,12 @@ impl CaptureClicks {
     /// [`HeldClick::LIFETIME`](crate::adapter::HeldClick::LIFETIME) (30 minutes), when it was recorded already, or when it comes
     /// from another site. The click limit bounds held clicks as it bounds the others.
     ///
-    /// Each server remembers the held clicks it recorded, and refuses them a second time; in a
-    /// fleet, one sent to two servers could be recorded by each, as the same visitor opening
-    /// the partner's link twice would.
+    /// Each process remembers the held clicks it recorded, in memory, and refuses them a second
+    /// time until they expire (the clones of these options share what they remember; options
+    /// built apart do not). One sent to two servers of a fleet, or again after a restart, could
+    /// be recorded by each, as the same visitor opening the partner's link twice would; so
+    /// could one of the oldest past 100,000 recorded within 30 minutes, which are forgotten
+    /// first.
     ///
     /// ```
     /// use affitor_tower::capture::{CaptureClicks, HeldClickKey};
