@@ -75,11 +75,11 @@ pub(super) struct Capture<R> {
 impl<R> Capture<R> {
     /// Polls the click call alone: while the request's body is read, before the handler runs.
     pub(super) fn poll_click(&mut self, cx: &mut Context<'_>) {
-        if let Some(pending) = &mut self.pending
-            && let Poll::Ready(cookies) = Pin::new(pending).poll(cx)
-        {
-            self.pending = None;
-            self.cookies = cookies;
+        if let Some(pending) = &mut self.pending {
+            if let Poll::Ready(cookies) = Pin::new(pending).poll(cx) {
+                self.pending = None;
+                self.cookies = cookies;
+            }
         }
     }
 }
