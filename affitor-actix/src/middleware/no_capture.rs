@@ -12,6 +12,12 @@ use actix_web::dev::ServiceResponse;
 /// A click call running beside the handler: none can exist without the feature `capture`.
 pub(super) struct Capture<R>(Infallible, PhantomData<R>);
 
+impl<R> Capture<R> {
+    pub(super) fn poll_click(&mut self, _cx: &mut Context<'_>) {
+        match self.0 {}
+    }
+}
+
 impl<B> Capture<ServiceResponse<B>> {
     pub(super) fn poll<F, E>(
         &mut self,
