@@ -258,7 +258,7 @@ impl ClientBuilder {
 
     /// How many events [`send_in_background`](crate::SaleRequest::send_in_background) holds
     /// at most, waiting or being sent (at least 1). Default 16,384. When it is full, a new
-    /// event is dropped, counted in [`DeliveryStats::dropped`](crate::client::DeliveryStats) and
+    /// event (an `enqueue`'s once it has waited 2 s for room) is dropped, counted in [`DeliveryStats::dropped`](crate::client::DeliveryStats) and
     /// [`DeliveryStats::queue_full`](crate::client::DeliveryStats::queue_full), and logged
     /// (at `debug` each, at `warn` at most once every 10 s with how many).
     ///

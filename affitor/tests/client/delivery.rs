@@ -487,6 +487,104 @@ async fn a_full_queue_is_counted_as_what_limited_delivery() {
     );
 }
 
+/// A request's `enqueue().await` on a full queue waits for room rather than dropping its
+/// event: five sales through a queue of two, one in flight at a time, are all delivered.
+#[tokio::test]
+async fn enqueue_waits_for_room_in_a_full_queue_rather_than_dropping_its_event() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(200), 1, 2);
+
+    queue_sales(&client, &click_id, ids("in_first", 2));
+    let waiting = ids("in_waiting", 3).into_iter().map(|id| {
+        let client = client.clone();
+        let click_id = click_id.clone();
+        tokio::spawn(async move { client.sale(id, 4900).click_id(click_id).enqueue().await })
+    });
+    for enqueue in waiting.collect::<Vec<_>>() {
+        enqueue.await.unwrap();
+    }
+    let stats = settled(&client, 5).await;
+    assert_eq!(
+        (stats.delivered, stats.dropped, stats.queue_full),
+        (5, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(recorded_sales(&mock).len(), 5);
+}
+
+/// The wait for room is bounded: 2 s, or less when the caller cuts it short; either way the
+/// event is then dropped and counted as a full queue's refusal, never lost silently.
+#[tokio::test]
+async fn an_enqueue_without_room_in_time_is_dropped_and_counted() {
+    use affitor::client::IntoEvent;
+
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_secs(10), 1, 1);
+    queue_sales(&client, &click_id, ids("in_first", 1));
+
+    let started = Instant::now();
+    client
+        .sale("in_2s", 4900)
+        .click_id(click_id.clone())
+        .enqueue()
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_900),
+        "{:?}",
+        started.elapsed()
+    );
+    let stats = client.delivery_stats();
+    assert_eq!((stats.dropped, stats.queue_full), (1, 1), "{stats:?}");
+
+    let event = client
+        .sale("in_cut", 4900)
+        .click_id(click_id)
+        .into_event()
+        .unwrap();
+    let room = client.enqueue_event(event);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), room)
+            .await
+            .is_err()
+    );
+    let stats = client.delivery_stats();
+    assert_eq!((stats.dropped, stats.queue_full), (2, 2), "{stats:?}");
+}
+
+/// A shutdown refuses what waits for room at once, as shut down, rather than at the wait's end
+/// as a full queue.
+#[tokio::test]
+async fn a_shutdown_refuses_an_enqueue_waiting_for_room() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_secs(10), 1, 1);
+    queue_sales(&client, &click_id, ids("in_first", 1));
+
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .sale("in_waiting", 4900)
+                .click_id(click_id)
+                .enqueue()
+                .await
+        })
+    };
+    // Its wait begun (were it refused after the shutdown began, it would be as shut down too).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A deadline past the wait's own 2 s: only the shutdown's start can refuse it as shut down.
+    let report = client.shutdown(Duration::from_secs(3)).await;
+    waiting.await.unwrap();
+    let stats = client.delivery_stats();
+    assert_eq!(
+        (stats.dropped, stats.queue_full),
+        (2, 0),
+        "{stats:?} {report:?}"
+    );
+}
+
 /// The `warn` lines of `logs` that contain `words`.
 fn lines_with<'a>(logs: &'a str, words: &str) -> Vec<&'a str> {
     logs.lines().filter(|line| line.contains(words)).collect()

@@ -95,10 +95,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Takes `event` for delivery, as [`deliver`](Self::deliver) does, and resolves once it
     /// holds it: a durable backend once the event is written, or, when its store is slower
-    /// than its own bound, once it has handed the event to the memory queue instead. It never
-    /// fails, and never loses the event. This is how a request waits for the store when the
-    /// store is behind (backpressure), rather than its event leaving the store. The default
-    /// calls `deliver` and resolves at once. See the requests' `enqueue`.
+    /// than its own bound, once it has handed the event to the memory queue instead; the
+    /// memory queue once the event is queued, waiting for room while it is full (2 s at most,
+    /// then the event is dropped and counted). It never fails. This is how a request waits for
+    /// the store when the store is behind (backpressure), rather than its event leaving the
+    /// store. The default calls `deliver` and resolves at once. See the requests' `enqueue`.
     fn accept(&self, event: Event) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         self.deliver(event);
         Box::pin(std::future::ready(()))
@@ -264,6 +265,24 @@ impl Client {
     /// ```
     pub fn send_event_in_background(&self, event: Event) {
         self.backend.deliver(event);
+    }
+
+    /// Hands a validated event to the client's backend and waits until it holds it
+    /// ([`Backend::accept`]), as the requests' `enqueue` does. A backend falling back to the
+    /// in-memory queue on a request's path calls it on
+    /// [`with_memory_queue`](Self::with_memory_queue), so that the request waits for room in a
+    /// full queue rather than its event being dropped; bound the wait with a timeout (an event
+    /// whose wait is cut short is dropped and counted, as a full queue's refusal is).
+    ///
+    /// ```
+    /// # async fn fall_back(client: affitor::Client, event: affitor::client::Event) {
+    /// let queue = client.with_memory_queue();
+    /// let room = queue.enqueue_event(event);
+    /// let _ = tokio::time::timeout(std::time::Duration::from_millis(500), room).await;
+    /// # }
+    /// ```
+    pub async fn enqueue_event(&self, event: Event) {
+        self.backend.accept(event).await;
     }
 
     /// Hands a validated request's event to the backend; an invalid one is counted and logged

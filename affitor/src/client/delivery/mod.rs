@@ -225,6 +225,10 @@ impl Backend for Delivery {
         self.enqueue(event);
     }
 
+    fn accept(&self, event: Event) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(Delivery::accept(self, event))
+    }
+
     fn flush(
         &self,
         deadline: Duration,
@@ -267,7 +271,10 @@ macro_rules! send_in_background {
 
             /// Hands the event to the client's [`Backend`], as `send_in_background` does, and
             /// waits until the backend holds it ([`Backend::accept`]): with the in-memory
-            /// queue, at once; with a durable outbox, until its row is committed (a few
+            /// queue, at once, or while it is full until an event leaves it, 2 s at most
+            /// (then the event is dropped, counted in
+            /// [`DeliveryStats::queue_full`](crate::client::DeliveryStats::queue_full));
+            /// with a durable outbox, until its row is committed (a few
             /// milliseconds, as the outbox writes the rows that wait together), and when the
             /// store is behind, up to the outbox's enqueue timeout, after which the event goes
             /// to the memory queue. Never fails the request in progress.

@@ -24,6 +24,8 @@ pub(crate) const DEFAULT_CAPACITY: usize = 16_384;
 /// to answer, 4,096 in flight deliver about 20,000 events a second (64 delivered 320, and a
 /// busy signup page lost most of its leads).
 pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 4_096;
+/// How long the requests' `enqueue` waits for room in a full queue before the event is dropped.
+pub(crate) const ROOM_WAIT: Duration = Duration::from_secs(2);
 /// How far into the queue the worker looks for an event that may start now, past events that
 /// wait for an earlier event of the same transaction or customer.
 const LOOKAHEAD: usize = 128;
@@ -43,6 +45,8 @@ struct Shared {
     wake: Notify,
     /// Wakes a shutdown: an event was settled.
     settled: Notify,
+    /// Wakes an `accept` waiting for room: an event left the queue, or it is shutting down.
+    room: Notify,
     /// Retry attempts, counted by the transport's retry loop as each retry starts.
     retried: AtomicU64,
     /// The runtime the client was built on, if any: the worker's first choice, since it
@@ -131,6 +135,7 @@ impl Delivery {
                 state: Mutex::default(),
                 wake: Notify::new(),
                 settled: Notify::new(),
+                room: Notify::new(),
                 retried: AtomicU64::new(0),
                 home: tokio::runtime::Handle::try_current().ok(),
                 transport,
@@ -158,38 +163,85 @@ impl Delivery {
         }
     }
 
-    /// Queues an event; never blocks (the lock is never held across an await).
+    /// Queues an event, or drops it (counted and logged) when the queue cannot take it; never
+    /// waits (the lock is never held across an await).
     pub(super) fn enqueue(&self, event: Event) {
+        match self.room() {
+            Ok(state) => self.push(state, event),
+            Err(refused) => self.refuse(&event, &refused),
+        }
+    }
+
+    /// Queues an event, waiting for room while the queue is full, [`ROOM_WAIT`] at most: the
+    /// backpressure of the requests' `enqueue`. An event still without room then, or whose
+    /// wait is cancelled, is dropped and counted as [`enqueue`](Self::enqueue) drops it.
+    pub(super) async fn accept(&self, event: Event) {
+        let until = tokio::time::Instant::now() + ROOM_WAIT;
+        let mut waiting = Waiting {
+            delivery: self,
+            event: Some(event),
+        };
+        while let Some(event) = waiting.event.take() {
+            let mut freed = pin!(self.shared.room.notified());
+            freed.as_mut().enable();
+            let refused = match self.room() {
+                Ok(state) => return self.push(state, event),
+                Err(refused) => refused,
+            };
+            match refused {
+                Refused::Full => {
+                    waiting.event = Some(event);
+                    // Past the limit, the guard drops the event as the queue's refusal.
+                    if tokio::time::timeout_at(until, freed).await.is_err() {
+                        return;
+                    }
+                }
+                refused => return self.refuse(&event, &refused),
+            }
+        }
+    }
+
+    /// Counts and logs `event`, which the queue did not take.
+    fn refuse(&self, event: &Event, refused: &Refused) {
         let shared = &self.shared;
         let mut state = shared.lock();
-        let refused = if state.closing.is_some() {
-            Some(Refused::ShutDown)
-        } else if state.held() >= shared.capacity {
-            Some(Refused::Full)
-        } else if !state.worker_alive() && !state.spawn_worker(shared) {
-            Some(Refused::NoRuntime)
-        } else {
-            None
-        };
-        if let Some(refused) = refused {
-            state.dropped += 1;
-            if matches!(refused, Refused::Full) {
-                state.queue_full += 1;
-            }
-            let total = state.dropped;
-            drop(state);
-            let label = Label::of(&event);
-            let reason = match refused {
-                Refused::ShutDown => Reason::ShutDown,
-                Refused::Full => Reason::QueueFull,
-                Refused::NoRuntime => Reason::NoRuntime,
-            };
-            metrics::count(&metrics::DROPPED, label.endpoint, Some(reason), 1);
-            shared
-                .losses
-                .dropped(&refused, &label, shared.capacity, total);
-            return;
+        state.dropped += 1;
+        if matches!(refused, Refused::Full) {
+            state.queue_full += 1;
         }
+        let total = state.dropped;
+        drop(state);
+        let label = Label::of(event);
+        let reason = match refused {
+            Refused::ShutDown => Reason::ShutDown,
+            Refused::Full => Reason::QueueFull,
+            Refused::NoRuntime => Reason::NoRuntime,
+        };
+        metrics::count(&metrics::DROPPED, label.endpoint, Some(reason), 1);
+        shared
+            .losses
+            .dropped(refused, &label, shared.capacity, total);
+    }
+
+    /// The state, locked, with room for one more event and a worker to send it; or why the
+    /// queue cannot take one.
+    fn room(&self) -> Result<MutexGuard<'_, State>, Refused> {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        if state.closing.is_some() {
+            Err(Refused::ShutDown)
+        } else if state.held() >= shared.capacity {
+            Err(Refused::Full)
+        } else if !state.worker_alive() && !state.spawn_worker(shared) {
+            Err(Refused::NoRuntime)
+        } else {
+            Ok(state)
+        }
+    }
+
+    /// Queues `event` in `state`, which [`room`](Self::room) gave, and wakes the worker.
+    fn push(&self, mut state: MutexGuard<'_, State>, event: Event) {
+        let shared = &self.shared;
         metrics::count(&metrics::QUEUED, event.endpoint(), None, 1);
         let keys = keys(&event);
         let seq = state.queued;
@@ -249,6 +301,8 @@ impl Delivery {
                 );
             }
         }
+        // What waits for room is refused now, rather than at its limit.
+        shared.room.notify_waiters();
         self.wait_until_empty(until).await;
         // Stop the worker, if any: its guard reports what it was sending.
         let worker = {
@@ -291,6 +345,21 @@ impl Delivery {
         drop(state);
         losses::shutdown(&report);
         report
+    }
+}
+
+/// An event waiting for room in [`Delivery::accept`]: dropped as the queue's refusal when the
+/// wait ends without it queued, at its limit or cancelled.
+struct Waiting<'a> {
+    delivery: &'a Delivery,
+    event: Option<Event>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            self.delivery.refuse(&event, &Refused::Full);
+        }
     }
 }
 
@@ -353,6 +422,7 @@ impl Shared {
         let failed = state.failed;
         drop(state);
         self.settled.notify_waiters();
+        self.room.notify_one();
         let endpoint = label.endpoint.name();
         let transaction_id = label.transaction_id.as_deref();
         match settled {
@@ -545,6 +615,7 @@ impl Drop for WorkerGuard {
             }
             drop(state);
             self.shared.settled.notify_waiters();
+            self.shared.room.notify_waiters();
             return;
         }
         // The runtime stopped. The API may or may not have these events. A sale or a refund
@@ -581,6 +652,7 @@ impl Drop for WorkerGuard {
         drop(state);
         // Wakes a shutdown in progress, which starts another worker.
         self.shared.settled.notify_waiters();
+        self.shared.room.notify_waiters();
         losses::interrupted(&lost);
         if pending > 0 && !flushing {
             tracing::warn!(
@@ -593,141 +665,4 @@ impl Drop for WorkerGuard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{
-        ClickId,
-        client::{Client, IntoEvent},
-    };
-
-    fn client(capacity: usize) -> Client {
-        Client::builder()
-            .api_key("aff_test_key")
-            .base_url("http://127.0.0.1:9")
-            .queue_capacity(capacity)
-            .build()
-            .unwrap()
-    }
-
-    fn job(event: Event, seq: u64) -> Job {
-        let keys = keys(&event);
-        Job {
-            event: Arc::new(event),
-            keys,
-            seq,
-        }
-    }
-
-    fn sale(client: &Client, transaction_id: &str, customer_key: &str) -> Event {
-        client
-            .sale(transaction_id, 100)
-            .customer_key(customer_key)
-            .into_event()
-            .unwrap()
-    }
-
-    fn refund(client: &Client, transaction_id: &str) -> Event {
-        client.refund(transaction_id).into_event().unwrap()
-    }
-
-    fn lead(client: &Client, customer_key: &str) -> Event {
-        client.lead(customer_key).into_event().unwrap()
-    }
-
-    fn transaction(job: &Job) -> Option<String> {
-        Label::of(&job.event).transaction_id
-    }
-
-    #[test]
-    fn same_transaction_or_customer_waits_in_order() {
-        let client = client(16);
-        let mut state = State::default();
-        let events = [
-            sale(&client, "in_1", "u1"),
-            refund(&client, "in_1"),
-            sale(&client, "in_2", "u2"),
-            lead(&client, "u3"),
-            sale(&client, "in_3", "u3"),
-            refund(&client, "in_2"),
-        ];
-        for (seq, event) in (0..).zip(events) {
-            state.pending.push_back(job(event, seq));
-        }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let mut started = Vec::new();
-        // Starts every event that may start, as the worker does, and says which task sends it.
-        let start_ready = |state: &mut State, started: &mut Vec<(String, tokio::task::Id)>| {
-            while let Some(job) = state.take_ready() {
-                let task = runtime.spawn(async {}).id();
-                started.push((transaction(&job).unwrap_or_else(|| "lead".to_owned()), task));
-                state.start(task, job);
-            }
-        };
-        let names = |started: &[(String, tokio::task::Id)]| -> Vec<String> {
-            started.iter().map(|(name, _)| name.clone()).collect()
-        };
-        // in_1 starts; its refund waits; in_2 and the lead of u3 start; u3's sale waits for the
-        // lead; in_2's refund waits for in_2.
-        start_ready(&mut state, &mut started);
-        assert_eq!(names(&started), ["in_1", "in_2", "lead"]);
-        assert_eq!(state.pending.len(), 3);
-        // The sale in_1 is settled: its refund may go.
-        state.take_in_flight(started[0].1).unwrap();
-        start_ready(&mut state, &mut started);
-        assert_eq!(names(&started), ["in_1", "in_2", "lead", "in_1"]);
-        // The lead is settled: u3's sale may go; in_2's refund still waits.
-        state.take_in_flight(started[2].1).unwrap();
-        start_ready(&mut state, &mut started);
-        assert_eq!(names(&started), ["in_1", "in_2", "lead", "in_1", "in_3"]);
-        assert_eq!(state.pending.len(), 1);
-        // Every settled event freed its keys; the busy ones are those still being sent.
-        assert_eq!(state.busy.values().sum::<u32>(), 5);
-    }
-
-    #[test]
-    fn clicks_never_wait() {
-        let client = client(4);
-        let click = client
-            .click("https://shop.example/?aff=a")
-            .into_event()
-            .unwrap();
-        assert_eq!(keys(&click), [None, None]);
-        let lead = client
-            .lead("")
-            .click_id("c1".parse::<ClickId>().unwrap())
-            .into_event()
-            .unwrap();
-        assert_eq!(keys(&lead), [None, None]);
-    }
-
-    #[test]
-    fn outside_a_runtime_events_are_dropped_and_invalid_ones_failed() {
-        let client = client(4);
-        client
-            .sale("in_1", 100)
-            .customer_key("u")
-            .send_in_background();
-        client
-            .sale("in_2", 0)
-            .customer_key("u")
-            .send_in_background();
-        client.lead("").send_in_background();
-        let stats = client.clone().delivery_stats();
-        assert_eq!(
-            (stats.queued, stats.dropped, stats.failed, stats.pending),
-            (0, 1, 2, 0)
-        );
-        assert!(format!("{:?}", client.inner.memory).contains("capacity: 4"));
-    }
-
-    #[test]
-    fn capacity_and_max_in_flight_are_at_least_one() {
-        let client = Client::builder().api_key("aff_key").queue_capacity(0);
-        let client = client.max_in_flight(0).build().unwrap();
-        let delivery = &client.inner.memory;
-        assert_eq!(delivery.shared.capacity, 1);
-        assert_eq!(delivery.shared.max_in_flight, 1);
-    }
-}
+mod tests;
