@@ -110,9 +110,10 @@ impl Outbox {
     /// is held in memory until a probe finds the store answering, then written to it
     /// ([`OutboxStats::spilled`]); while one is held, later events are held at once, without
     /// waiting for the store, and once it answers again each waits for its write-back behind
-    /// those held before it. Either way, the call returns within the enqueue timeout. What memory cannot hold goes to
-    /// the client's in-memory queue
-    /// ([`OutboxStats::fell_back`]; see [`max_spilled`](crate::OutboxBuilder::max_spilled)).
+    /// those held before it. What memory cannot hold goes to the client's in-memory queue
+    /// ([`OutboxStats::fell_back`]; see [`max_spilled`](crate::OutboxBuilder::max_spilled)),
+    /// the call waiting there for room while that queue is full. Either way, the call returns
+    /// within the enqueue timeout.
     ///
     /// ```no_run
     /// # async fn checkout(outbox: affitor_outbox::Outbox, client: affitor::Client) {

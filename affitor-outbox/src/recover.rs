@@ -31,7 +31,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What becomes of `event`, which the store could not take (`why`): held in the spill, and the
 /// probe started when this made the outbox degraded; handed to the client's in-memory queue
-/// when the spill is full or closed, or the writer has stopped. Once the store answers again,
+/// when the spill is full or closed (waiting for room there until `deadline`), or the writer
+/// has stopped. Once the store answers again,
 /// waits (until the request's `deadline` at most) for the event's write-back behind those held
 /// before it: the requests go at the store's pace again, in the order they came.
 pub(crate) async fn spill(
@@ -58,7 +59,7 @@ pub(crate) async fn spill(
             if began {
                 degraded(inner, writer, why);
             }
-            inner.fell_back(*event, why);
+            inner.fall_back_within(*event, why, deadline).await;
         }
     }
 }

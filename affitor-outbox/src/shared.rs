@@ -66,6 +66,25 @@ impl Inner {
     /// Hands `event`, which the store could not take (`why`), to the client's in-memory queue:
     /// counted, and logged at most once a minute with how many since.
     pub(crate) fn fell_back(&self, event: Event, why: &str) {
+        self.count_fall_back(&event, why);
+        self.client.send_event_in_background(event);
+    }
+
+    /// As [`fell_back`](Self::fell_back), on a request's path: while the in-memory queue is
+    /// full, the request waits for room until its `deadline` rather than the event being
+    /// dropped (a drop at the deadline is counted by the queue, in `queue_full`).
+    pub(crate) async fn fall_back_within(
+        &self,
+        event: Event,
+        why: &str,
+        deadline: tokio::time::Instant,
+    ) {
+        self.count_fall_back(&event, why);
+        let room = self.client.enqueue_event(event);
+        let _ = tokio::time::timeout_at(deadline, room).await;
+    }
+
+    fn count_fall_back(&self, event: &Event, why: &str) {
         Counters::add(&self.counters.fell_back);
         metrics::event(event.endpoint().name(), metrics::Result::FellBack);
         match self.fell_back_warning.due() {
@@ -84,7 +103,6 @@ impl Inner {
                 "Affitor event kept in memory only: the outbox store could not take it"
             ),
         }
-        self.client.send_event_in_background(event);
     }
 
     /// Counts `count` journal entries that will never be written (`why`), and says so: at

@@ -7,7 +7,9 @@ use affitor::client::{Endpoint, RetryPolicy};
 use affitor_mock::{Fault, MockServer, RefundStatus};
 use affitor_outbox::{Outbox, OutboxError};
 
-use crate::support::{client_with, sale, sale_requests, sqlite, sqlite_path, stand_in, wait_until};
+use crate::support::{
+    client_with, quick_policy, sale, sale_requests, sqlite, sqlite_path, stand_in, wait_until,
+};
 
 const A_WHILE: Duration = Duration::from_secs(20);
 
@@ -380,6 +382,50 @@ async fn a_full_file_hands_events_to_the_memory_queue() {
         client.delivery_stats().delivered >= 1,
         "the memory queue delivered the rest"
     );
+}
+
+/// A full file, a full spill and a full memory queue: a request waits for room in the queue
+/// (within its enqueue timeout) rather than its event being dropped, so every sale arrives.
+#[tokio::test]
+async fn past_a_full_file_a_request_waits_for_room_in_the_memory_queue() {
+    let (mock, _) = stand_in().await;
+    mock.inject(Fault::delay(Duration::from_millis(150)).always());
+    let client = mock
+        .client_builder()
+        .retry(quick_policy())
+        .queue_capacity(2)
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    // No relay: the file stays full, so every event past the spill goes to the memory queue.
+    let outbox = Outbox::builder(client.clone())
+        .relay(false)
+        .max_file_size(64 * 1024)
+        .max_spilled(3)
+        .open(&sqlite_path("full-queue"))
+        .await
+        .unwrap();
+    let padding = "x".repeat(2000);
+    let mut sent = 0;
+    while outbox.stats().spilled < 3 {
+        assert!(sent < 500, "the file never filled up");
+        outbox
+            .enqueue(sale(&mock, &client, sent).product_id(&padding))
+            .await;
+        sent += 1;
+    }
+    for n in sent..sent + 8 {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    assert_eq!(outbox.stats().fell_back, 8);
+    let fell_back: Vec<String> = (sent..sent + 8).map(|n| format!("in_{n}")).collect();
+    wait_until("the sales kept in memory to arrive", A_WHILE, async || {
+        let arrived = sale_requests(&mock);
+        fell_back.iter().all(|id| arrived.contains(id))
+    })
+    .await;
+    let stats = client.delivery_stats();
+    assert_eq!((stats.dropped, stats.queue_full), (0, 0), "{stats:?}");
 }
 
 /// The last handle dropped without `shutdown` while the store is full: the events held in
