@@ -72,7 +72,8 @@
 //! sends up to [`max_in_flight`](client::ClientBuilder::max_in_flight) events at once (4,096:
 //! an API that answers in 200 ms still takes about 20,000 a second). A full queue
 //! ([`queue_capacity`](client::ClientBuilder::queue_capacity), 16,384, about 530 bytes an event)
-//! drops the event and logs it; [`Client::delivery_stats`] counts what was queued, delivered,
+//! drops the event and logs it, unless the request waits for room with `enqueue().await` (2 s at
+//! most); [`Client::delivery_stats`] counts what was queued, delivered,
 //! retried, dropped and failed, and what limited delivery (`queue_full`, `in_flight_limited`).
 //! [`Client::flush`] waits for what was queued (at the end of a batch job, before a test's
 //! assertions) and leaves the client usable; [`Client::shutdown`] flushes and stops: call it once

@@ -125,6 +125,10 @@ pub use crate::endpoint::Endpoint;
 /// - [`Client::delivery_stats`] says what became of the events, and [`Client::shutdown`]
 ///   flushes the queue before the process exits.
 ///
+/// A request's `enqueue().await` is the way to wait rather than lose: it returns once the
+/// event is queued, and while the queue is full it waits for an event to leave it, 2 s at
+/// most (an event still without room is then dropped, as above).
+///
 /// Call it from within a tokio runtime; the worker runs on the one the client was built on,
 /// while it runs, else on the caller's. Where the caller can ask for a redelivery (a payment
 /// webhook answering 503), prefer `send` and its error: nothing is then lost when the process
