@@ -36,11 +36,12 @@ async fn the_metrics_page_shows_retried_and_dropped_leads() {
     let metrics = metrics_url().await;
     for app in apps(Kind::Signup) {
         let mock = MockServer::start().await.expect("the stand-in API starts");
-        // A queue of one event, sent one at a time: a signup while a lead is being sent loses
-        // its lead, counted.
+        // A queue of one event, sent one at a time: a signup while a lead is being sent waits
+        // for room (2 s at most), then loses its lead, counted.
         let affitor = mock
             .client_builder()
             .retry(fast_retries())
+            .timeout(Duration::from_secs(10))
             .queue_capacity(1)
             .max_in_flight(1)
             .build()
@@ -48,10 +49,11 @@ async fn the_metrics_page_shows_retried_and_dropped_leads() {
         let running = app.start_with(mock, affitor, None);
         let before = page(&metrics).await;
 
-        // The first lead is answered 503 twice (the first time late) before it is recorded:
-        // two retries, while the second signup's lead finds the queue full.
+        // The first lead is answered 503 twice (the first time past the second signup's wait
+        // for room) before it is recorded: two retries, while the second signup's lead finds
+        // the queue full.
         let mock = &running.mock;
-        mock.inject(Fault::delay(Duration::from_millis(500)).on(Endpoint::Lead));
+        mock.inject(Fault::delay(Duration::from_secs(3)).on(Endpoint::Lead));
         mock.inject(Fault::status(503).on(Endpoint::Lead).times(2));
         let click_id = running.mock.click("partner");
         let cookie = format!("affitor_click_id={click_id}");
