@@ -419,9 +419,11 @@ pub enum Ignored {
     /// A refund or a dispute of the provider's test mode: its sale was sent as a test event,
     /// which holds no commission to reverse (the API has no test refunds).
     TestRefund,
-    /// A dispute the merchant won. Its commission was reversed when the dispute opened
+    /// A dispute the merchant won. A chargeback's commission was reversed when it opened
     /// (`charge.dispute.created`) and the API has no call to restore it: restore it in the
-    /// Affitor dashboard if the partner is owed it. Logged at `warn`.
+    /// Affitor dashboard if the partner is owed it. An inquiry that escalated to a chargeback
+    /// opened as an inquiry, so its commission was never reversed and stands. Logged at
+    /// `warn`.
     DisputeWon,
     /// A Stripe dispute that is an inquiry (its status named: `warning_needs_response`,
     /// `warning_under_review`, `warning_closed`): the card issuer asks about the payment and
@@ -469,8 +471,9 @@ impl fmt::Display for Ignored {
             Self::MissingField(field) => write!(f, "the event has no `{field}`"),
             Self::TestRefund => f.write_str("a refund of test mode: its sale paid no commission"),
             Self::DisputeWon => f.write_str(
-                "a dispute won: the commission reversed when it opened stays reversed; restore \
-                 it in the Affitor dashboard if the partner is owed it",
+                "a dispute won: a commission reversed when the chargeback opened stays \
+                 reversed (restore it in the Affitor dashboard if the partner is owed it); an \
+                 inquiry escalated to a chargeback was never reversed, and its commission stands",
             ),
             Self::Inquiry(status) => write!(
                 f,

@@ -188,7 +188,7 @@
 //! | `invoice_payment.paid` (API versions from 2025-03-31) | nothing sent: the invoice's payment intent is kept for its refunds | |
 //! | `charge.refunded`, or its twin `refund.created` | refund of the amount `amount_refunded` grew by (from `previous_attributes`), partial when under `amount`; `refund.created`: its `amount` (reversed once for both twins) | the sale's key (below) |
 //! | `charge.dispute.created`, `charge.dispute.closed` with `status: lost` (its twin) | refund of the disputed amount, reason `dispute: <reason>` | the sale's key (below) |
-//! | `charge.dispute.closed` with `status: won` | nothing sent; logged at `warn`: the commission reversed when it opened stays reversed | |
+//! | `charge.dispute.closed` with `status: won` | nothing sent; logged at `warn`: a chargeback's commission reversed when it opened stays reversed (an escalated inquiry's was never reversed) | |
 //! | `charge.dispute.created`, `.closed` of an inquiry (`status: warning_...`) | nothing sent; logged at `info`: no funds are withdrawn (one escalated to a chargeback and lost is reversed when it closes) | |
 //!
 //! A refund must carry its sale's `transaction_id`, or Affitor answers 404. A one-off sale is
