@@ -71,7 +71,7 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
     };
     out.heading(&format!("{kind} {key}"));
     if explained.entries.is_empty() {
-        out.line("  nothing in the journal (is OutboxBuilder::journal on in the app?)");
+        out.line(format_args!("  {}", nothing_found(explained.journal_since)));
     }
     for entry in &explained.entries {
         out.line(format_args!("  {}", printable(&describe(entry))));
@@ -88,7 +88,22 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
         kind: key,
         "verdict": verdict_json(explained),
         "timeline": explained.entries.iter().map(entry_json).collect::<Vec<_>>(),
+        "journal_since": explained.journal_since.map(unix_seconds),
     }));
+}
+
+/// What an empty timeline means: the journal is off or empty, or the events came before what
+/// it holds.
+fn nothing_found(journal_since: Option<SystemTime>) -> String {
+    match journal_since {
+        None => "nothing in the journal, which is empty (is OutboxBuilder::journal on in the app?)"
+            .to_owned(),
+        Some(since) => format!(
+            "nothing in the journal, which holds entries from {} on: an event answered before \
+             then (before the journal was turned on, or past its retention) has no entries",
+            unix_seconds(since)
+        ),
+    }
 }
 
 /// `@1796000000 sale in_1, customer cust_1, click cust_ab: recorded: sale 7, commission 9`; a

@@ -70,6 +70,13 @@ async fn each_sale_is_explained(location: &str) {
         "the lead and its click: {text}"
     );
 
+    let unknown = affitor(&["explain", "--transaction", "in_unknown"], &env).await;
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    assert!(
+        stdout(&unknown).contains("nothing in the journal, which holds entries from @"),
+        "an empty timeline says from when the journal holds entries: {unknown:?}"
+    );
+
     let expired = affitor(&["explain", "--customer", "cust_2", "--json"], &env).await;
     assert_eq!(expired.status.code(), Some(1), "{expired:?}");
     let verdict = &document(&expired)["verdict"];

@@ -287,7 +287,7 @@ fn millis(at: SystemTime) -> i64 {
         .map_or(0, crate::store::millis)
 }
 
-fn time(millis: i64) -> SystemTime {
+pub(super) fn time(millis: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
 }
 

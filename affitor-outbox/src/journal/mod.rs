@@ -208,6 +208,7 @@ impl Outbox {
                 break;
             }
         }
-        Ok(Explanation::of(entries))
+        let since = self.store().journal_since().await?.map(entry::time);
+        Ok(Explanation::of(entries, since))
     }
 }

@@ -27,6 +27,10 @@ pub struct Explanation {
     pub entries: Vec<JournalEntry>,
     /// What they add up to.
     pub verdict: Verdict,
+    /// When the journal's first entry still kept was written; `None` when it holds none.
+    /// What was answered before it, before the journal was turned on or past its retention,
+    /// has no entries: an empty explanation of an older event says nothing of it.
+    pub journal_since: Option<SystemTime>,
 }
 
 /// Whether a partner was credited, by the journal's last word on the sale.
@@ -111,10 +115,14 @@ impl Verdict {
 }
 
 impl Explanation {
-    pub(crate) fn of(mut entries: Vec<JournalEntry>) -> Self {
+    pub(crate) fn of(mut entries: Vec<JournalEntry>, journal_since: Option<SystemTime>) -> Self {
         entries.sort_by_key(|entry| entry.at);
         let verdict = verdict(&entries);
-        Self { entries, verdict }
+        Self {
+            entries,
+            verdict,
+            journal_since,
+        }
     }
 }
 

@@ -268,6 +268,12 @@ impl Store {
         Ok(entries)
     }
 
+    /// When the journal's first entry still kept was written (entries are appended in time
+    /// order), in Unix milliseconds; `None` when it holds none.
+    pub(crate) async fn journal_since(&self) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, store => store.journal_since().await)
+    }
+
     /// Deletes the journal's entries written at least `older_than` ago; how many.
     pub(crate) async fn purge_journal(&self, older_than: Duration) -> Result<u64, StoreError> {
         dispatch!(self, store => store.purge_journal(older_than).await)

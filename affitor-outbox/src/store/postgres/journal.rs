@@ -117,6 +117,17 @@ impl PostgresStore {
         Ok(rows.into_iter().flat_map(Columns::entries).collect())
     }
 
+    /// When the journal's first entry still kept was written (entries are appended in time
+    /// order), in Unix milliseconds; `None` when it holds none.
+    pub(crate) async fn journal_since(&self) -> sqlx::Result<Option<i64>> {
+        let (at,): (Option<i64>,) = self
+            .fetch_one(
+                self.query_as("SELECT (SELECT at FROM affitor_outbox_journal ORDER BY id LIMIT 1)"),
+            )
+            .await?;
+        Ok(at)
+    }
+
     /// The outbox rows not answered yet that may name any of `keys` (at most 1,000).
     pub(crate) async fn unanswered(&self, keys: &Keys) -> sqlx::Result<Vec<Claimed>> {
         let rows: Vec<ClaimedRow> = self

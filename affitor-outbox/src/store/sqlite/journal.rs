@@ -116,6 +116,19 @@ impl SqliteStore {
         .await
     }
 
+    /// When the journal's first entry still kept was written (entries are appended in time
+    /// order), in Unix milliseconds; `None` when it holds none.
+    pub(crate) async fn journal_since(&self) -> Result<Option<i64>, StoreError> {
+        self.on_reader(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT (SELECT at FROM affitor_outbox_journal ORDER BY id LIMIT 1)",
+                )?
+                .query_row([], |row| row.get::<_, Option<i64>>(0))
+        })
+        .await
+    }
+
     /// The outbox rows not answered yet that may name any of `keys` (at most 1,000).
     pub(crate) async fn unanswered(&self, keys: &Keys) -> Result<Vec<Claimed>, StoreError> {
         let [customers, transactions, clicks] = json_keys(keys);

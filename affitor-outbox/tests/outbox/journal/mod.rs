@@ -581,6 +581,47 @@ async fn an_outbox_without_a_journal_keeps_none(store: Store) {
     let explained = explain(&outbox, "in_1").await;
     assert!(explained.entries.is_empty(), "{explained:?}");
     assert_eq!(explained.verdict, Verdict::NotCredited(NotCredited::NoSale));
+    assert_eq!(explained.journal_since, None, "the journal is empty");
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(an_outbox_without_a_journal_keeps_none);
+
+/// A sale answered before the journal was turned on has no entries, and the explanation says
+/// from when the journal holds entries: later than the sale.
+async fn a_sale_answered_before_the_journal_was_on_is_older_than_what_it_holds(store: Store) {
+    let (mock, client) = stand_in().await;
+    let before_journal = Outbox::builder(client.clone()).poll_interval(Duration::from_millis(50));
+    let outbox = store.open(before_journal).await;
+    outbox
+        .enqueue(client.sale("in_old", 100).click_id(mock.click("partner")))
+        .await;
+    wait_until("the old sale to be delivered", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+
+    let turned_on = std::time::SystemTime::now();
+    let outbox = store.open(journaled(&client)).await;
+    outbox
+        .enqueue(client.sale("in_new", 100).click_id(mock.click("partner")))
+        .await;
+    wait_until(
+        "the new sale's answer in the journal",
+        A_WHILE,
+        async || !explain(&outbox, "in_new").await.entries.is_empty(),
+    )
+    .await;
+    let old = explain(&outbox, "in_old").await;
+    assert!(old.entries.is_empty(), "{old:?}");
+    let since = old
+        .journal_since
+        .expect("the journal holds the new sale's entries");
+    // The journal's clock is in milliseconds.
+    assert!(
+        since + Duration::from_millis(1) >= turned_on,
+        "{since:?} {turned_on:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_sale_answered_before_the_journal_was_on_is_older_than_what_it_holds);
