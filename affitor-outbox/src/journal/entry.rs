@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use affitor::ErrorReport;
 use affitor::client::{ClickOutcome, Event, LeadOutcome, Outcome, RefundOutcome, SaleOutcome};
 
-use crate::store::Claimed;
+use crate::store::{Claimed, Unjournaled};
 
 /// One thing that happened to an event: stored, answered, retried or given up on.
 ///
@@ -135,6 +135,34 @@ impl JournalEntry {
                 .and_then(affitor::ClickId::source)
                 .map(str::to_owned),
         }
+    }
+
+    /// What the table tells of `found`, an outbox row the journal holds no entry of, whose
+    /// event is `event`: its storing, and when the API answered it before the journal was
+    /// turned on, its last answer (a dead letter, or a retry due).
+    pub(crate) fn unjournaled(found: &Unjournaled, event: &Event) -> Vec<Self> {
+        let stored = Self::stored(&found.row, event);
+        let answer = match (&found.last_error, found.dead_at) {
+            (error, Some(dead_at)) => {
+                Some((dead_at, Step::DeadLetter(error.clone().unwrap_or_default())))
+            }
+            (Some(error), None) => Some((
+                // When it was answered is not kept: it is told right after its storing.
+                stored.at,
+                Step::Retrying {
+                    error: error.clone(),
+                    next_attempt: found.next_attempt_at,
+                },
+            )),
+            (None, None) => None,
+        };
+        let answer = answer.map(|(at, step)| Self {
+            at,
+            step,
+            click_id_source: None,
+            ..stored.clone()
+        });
+        std::iter::once(stored).chain(answer).collect()
     }
 
     /// The storing of outbox row `row`, whose event is `event`: when it was written (by the
@@ -389,10 +417,8 @@ impl Columns {
     /// and, with a row's first answer, of its storing, `stored`: one row for both, which
     /// halves what the relay writes for a delivered event.
     ///
-    /// A later answer to a row's event is written without the event's keys: the row of its
-    /// storing holds them, and a read finds it through `event_id` (such an answer is then an
-    /// append to the table and to one index by `event_id`, whose new values are its largest,
-    /// rather than an insert into each key's index).
+    /// A later answer to a row's event keeps the event's keys too: the row was answered before,
+    /// maybe before the journal was turned on, and then no entry of its storing holds them.
     pub(crate) fn of(
         entry: &JournalEntry,
         row: Option<i64>,
@@ -406,8 +432,6 @@ impl Columns {
             None => (parts.amount, parts.currency),
         };
         let keys = stored.unwrap_or(entry);
-        let keyed = row.is_none() || stored.is_some();
-        let key = |key: &Option<String>| key.clone().filter(|_| keyed);
         let found = matches!(step, "stored" | "sent");
         let origin = parts.origin.or_else(|| match stored {
             Some(stored) => stored.click_id_source.clone(),
@@ -417,9 +441,9 @@ impl Columns {
             at: millis(entry.at),
             endpoint: entry.endpoint.clone(),
             step,
-            customer_key: key(&keys.customer_key),
-            click_id: key(&keys.click_id),
-            transaction_id: key(&keys.transaction_id),
+            customer_key: keys.customer_key.clone(),
+            click_id: keys.click_id.clone(),
+            transaction_id: keys.transaction_id.clone(),
             amount,
             currency,
             detail: parts.detail,
@@ -585,9 +609,13 @@ mod tests {
         let read: Vec<_> = Columns::entries(columns.read()).collect();
         assert_eq!(read, [stored.clone(), answer.clone()]);
 
-        // A later answer holds no keys: its search reads them from the row above.
+        // A later answer holds the keys too, for a row answered before the journal was on,
+        // whose storing no entry holds; it has no storing of its own.
         let later = Columns::of(&answer, Some(7), None);
-        assert_eq!((later.customer_key, later.stored_at), (None, None));
+        assert_eq!(
+            (later.customer_key.as_deref(), later.stored_at),
+            (Some("cust_1"), None)
+        );
     }
 
     impl Columns {

@@ -16,8 +16,8 @@ mod verdict;
 
 /// The search of both stores: the entries `found` (`SELECT id, event_id ... WHERE` the keys,
 /// in the store's own way of taking a list), with the answers to their events, oldest first.
-/// A row's first answer holds its storing and its keys (`stored_at`); a later answer is stored
-/// without keys ([`Columns::of`]), and read with the first's.
+/// A row's first answer holds its storing and its keys (`stored_at`); a later answer holds the
+/// keys too ([`Columns::of`]), and is read with the first's storing.
 macro_rules! search {
     ($found:literal) => {
         concat!(
@@ -167,8 +167,11 @@ impl Outbox {
     /// What the journal holds of `subject`, in the order it happened, and the verdict: credited,
     /// not credited and why, or still on its way. The search follows the keys it finds (a
     /// customer's sale brings in its refunds; a transaction, its customer's lead and click id).
-    /// An event the relay has not had an answer for yet is read from its outbox row, stored
-    /// before the journal was on or not.
+    /// An outbox row the journal holds no entry of is read from the table: one not answered
+    /// yet (its storing), and one answered before the journal was turned on (its storing and
+    /// its last answer: a retry due, or a dead letter). An event answered and deleted before
+    /// then has no entries: [`Explanation::journal_since`] says from when the journal holds
+    /// them.
     ///
     /// On SQLite it reads the whole journal: an index would be more writes for every answer,
     /// on the one writer every request's batch waits for, where this is an occasional question

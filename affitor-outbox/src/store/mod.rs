@@ -18,7 +18,8 @@ mod tests;
 pub(crate) use error::StoreError;
 pub use rows::DeadLetter;
 pub(crate) use rows::{
-    Claimed, ClaimedRow, Facts, Inserted, LINKED_REFUND_DUE, Lease, NewRow, Unreadable,
+    Claimed, ClaimedRow, Facts, Inserted, LINKED_REFUND_DUE, Lease, NewRow, Unjournaled,
+    UnjournaledRow, Unreadable,
 };
 pub(crate) use rules::{Customers, candidate, transaction_free, transaction_order};
 
@@ -251,20 +252,23 @@ impl Store {
         dispatch!(self, store => store.write_answers(answers).await)
     }
 
-    /// The journal's entries naming any of `keys`, and the answers to their events; with the
-    /// storing of each outbox row of theirs not answered yet, which the relay journals with
-    /// its first answer.
+    /// The journal's entries naming any of `keys`, and the answers to their events; with what
+    /// the table tells of each outbox row of theirs the journal holds no entry of: its storing
+    /// (the relay journals it with the row's first answer), and for a row answered before the
+    /// journal was turned on, its last answer.
     pub(crate) async fn journal(
         &self,
         keys: &crate::journal::Keys,
     ) -> Result<Vec<crate::journal::JournalEntry>, StoreError> {
         let mut entries = dispatch!(self, store => store.journal(keys).await)?;
-        let unanswered = dispatch!(self, store => store.unanswered(keys).await)?;
-        entries.extend(unanswered.iter().filter_map(|row| {
-            let event = row.event.as_ref().ok()?;
-            keys.name(event)
-                .then(|| crate::journal::JournalEntry::stored(row, event))
-        }));
+        let unjournaled = dispatch!(self, store => store.unjournaled(keys).await)?;
+        for found in &unjournaled {
+            if let Ok(event) = &found.row.event
+                && keys.name(event)
+            {
+                entries.extend(crate::journal::JournalEntry::unjournaled(found, event));
+            }
+        }
         Ok(entries)
     }
 

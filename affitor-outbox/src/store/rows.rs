@@ -190,6 +190,53 @@ impl Claimed {
     }
 }
 
+/// An outbox row the journal holds no entry of, which `Outbox::explain` reads from the table:
+/// never answered yet, or answered before the journal was turned on.
+pub(crate) struct Unjournaled {
+    pub(crate) row: Claimed,
+    /// The error of its last answer, when the API answered it before.
+    pub(crate) last_error: Option<String>,
+    /// When it was given up on, a dead letter.
+    pub(crate) dead_at: Option<SystemTime>,
+    /// When it goes again.
+    pub(crate) next_attempt_at: SystemTime,
+}
+
+/// An [`Unjournaled`] row as the stores read it: a [`ClaimedRow`]'s columns, then the last
+/// error, and when it died and goes again (Unix milliseconds).
+pub(crate) type UnjournaledRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+impl Unjournaled {
+    pub(crate) fn from_row(row: UnjournaledRow) -> Self {
+        let (id, endpoint, body, other, attempts, age, stored_at, answered, source) = (
+            row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
+        );
+        let time =
+            |millis: i64| UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+        Self {
+            row: Claimed::from_row((
+                id, endpoint, body, other, attempts, age, stored_at, answered, source,
+            )),
+            last_error: row.9,
+            dead_at: row.10.map(time),
+            next_attempt_at: time(row.11),
+        }
+    }
+}
+
 /// The event of a stored row, or why it cannot be read.
 fn read(endpoint: &str, body: &str, other_transaction_id: Option<&str>) -> Result<Event, String> {
     let Some(name) = Endpoint::from_name(endpoint) else {

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use super::PostgresStore;
 use super::schema::Tables;
 use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
-use crate::store::{Claimed, ClaimedRow, millis, now_millis};
+use crate::store::{Unjournaled, UnjournaledRow, millis, now_millis};
 
 /// Entries written together, as seventeen arrays of one length.
 const INSERT: &str = "
@@ -27,15 +27,18 @@ const SELECT: &str = crate::journal::search!(
     WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR click_id = ANY($3)"
 );
 
-/// The outbox rows never answered (the relay journals a row's storing with its first answer)
-/// that may name the customers `$1`, transactions `$2` or click ids `$3`: a click id is looked
-/// for in the body's text, and the caller checks each event's keys.
-const UNANSWERED: &str = "
+/// The outbox rows the journal holds no entry of (never answered: the relay journals a row's
+/// storing with its first answer; or answered before the journal was turned on) that may name
+/// the customers `$1`, transactions `$2` or click ids `$3`: a click id is looked for in the
+/// body's text, and the caller checks each event's keys.
+const UNJOURNALED: &str = "
 SELECT id, endpoint, body, other_transaction_id, attempts::bigint,
     (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint,
-    (extract(epoch FROM created_at) * 1000)::bigint, false, click_id_source
-FROM affitor_outbox
-WHERE last_error IS NULL AND dead_at IS NULL
+    (extract(epoch FROM created_at) * 1000)::bigint, last_error IS NOT NULL, click_id_source,
+    last_error, (extract(epoch FROM dead_at) * 1000)::bigint,
+    (extract(epoch FROM next_attempt_at) * 1000)::bigint
+FROM affitor_outbox o
+WHERE NOT EXISTS (SELECT 1 FROM affitor_outbox_journal j WHERE j.event_id = o.id)
   AND (customer_key = ANY($1) OR transaction_id = ANY($2) OR other_transaction_id = ANY($2)
        OR EXISTS (SELECT 1 FROM UNNEST($3::text[]) c WHERE strpos(body, c) > 0))
 ORDER BY id LIMIT 1000";
@@ -128,17 +131,18 @@ impl PostgresStore {
         Ok(at)
     }
 
-    /// The outbox rows not answered yet that may name any of `keys` (at most 1,000).
-    pub(crate) async fn unanswered(&self, keys: &Keys) -> sqlx::Result<Vec<Claimed>> {
-        let rows: Vec<ClaimedRow> = self
+    /// The outbox rows the journal holds no entry of that may name any of `keys` (at most
+    /// 1,000).
+    pub(crate) async fn unjournaled(&self, keys: &Keys) -> sqlx::Result<Vec<Unjournaled>> {
+        let rows: Vec<UnjournaledRow> = self
             .fetch_all(
-                self.query_as(UNANSWERED)
+                self.query_as(UNJOURNALED)
                     .bind(&keys.customers)
                     .bind(&keys.transactions)
                     .bind(&keys.clicks),
             )
             .await?;
-        Ok(rows.into_iter().map(Claimed::from_row).collect())
+        Ok(rows.into_iter().map(Unjournaled::from_row).collect())
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in

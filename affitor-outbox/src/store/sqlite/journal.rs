@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{SqliteStore, now_millis};
 use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
-use crate::store::{Claimed, ClaimedRow, StoreError, millis};
+use crate::store::{StoreError, Unjournaled, UnjournaledRow, millis};
 
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
@@ -23,15 +23,15 @@ const SELECT: &str = crate::journal::search!(
        OR click_id IN (SELECT value FROM json_each(?3))"
 );
 
-/// The outbox rows never answered (the relay journals a row's storing with its first answer)
-/// that may name the customers `?1`, transactions `?2` or click ids `?3` (JSON arrays), `?4`
-/// the time: a click id is looked for in the body's text, and the caller checks each event's
-/// keys.
-const UNANSWERED: &str = "
+/// The outbox rows the journal holds no entry of (never answered: the relay journals a row's
+/// storing with its first answer; or answered before the journal was turned on) that may name
+/// the customers `?1`, transactions `?2` or click ids `?3` (JSON arrays), `?4` the time: a
+/// click id is looked for in the body's text, and the caller checks each event's keys.
+const UNJOURNALED: &str = "
 SELECT id, endpoint, body, other_transaction_id, attempts, ?4 - created_at, created_at,
-    false, click_id_source
+    last_error IS NOT NULL, click_id_source, last_error, dead_at, next_attempt_at
 FROM affitor_outbox
-WHERE last_error IS NULL AND dead_at IS NULL
+WHERE id NOT IN (SELECT event_id FROM affitor_outbox_journal WHERE event_id IS NOT NULL)
   AND (customer_key IN (SELECT value FROM json_each(?1))
        OR transaction_id IN (SELECT value FROM json_each(?2))
        OR other_transaction_id IN (SELECT value FROM json_each(?2))
@@ -129,22 +129,23 @@ impl SqliteStore {
         .await
     }
 
-    /// The outbox rows not answered yet that may name any of `keys` (at most 1,000).
-    pub(crate) async fn unanswered(&self, keys: &Keys) -> Result<Vec<Claimed>, StoreError> {
+    /// The outbox rows the journal holds no entry of that may name any of `keys` (at most
+    /// 1,000).
+    pub(crate) async fn unjournaled(&self, keys: &Keys) -> Result<Vec<Unjournaled>, StoreError> {
         let [customers, transactions, clicks] = json_keys(keys);
         let rows = self
             .on_reader(move |connection| {
-                let mut select = connection.prepare_cached(UNANSWERED)?;
+                let mut select = connection.prepare_cached(UNJOURNALED)?;
                 let now = now_millis();
                 let rows = select.query_map(
                     rusqlite::params![customers, transactions, clicks, now],
-                    |row| ClaimedRow::try_from(row),
+                    |row| UnjournaledRow::try_from(row),
                 )?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
         // Read here, not on the reader's thread: each row's event is parsed from its JSON.
-        Ok(rows.into_iter().map(Claimed::from_row).collect())
+        Ok(rows.into_iter().map(Unjournaled::from_row).collect())
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in

@@ -16,12 +16,13 @@ use tower::{ServiceBuilder, ServiceExt as _};
 
 use crate::support::{Store, on_each_store, stand_in, wait_until};
 
+mod before;
 mod refused;
 
-const A_WHILE: Duration = Duration::from_secs(30);
+pub(crate) const A_WHILE: Duration = Duration::from_secs(30);
 
 /// An outbox with the journal on, and a quick relay.
-fn journaled(client: &affitor::Client) -> OutboxBuilder {
+pub(crate) fn journaled(client: &affitor::Client) -> OutboxBuilder {
     Outbox::builder(client.clone())
         .poll_interval(Duration::from_millis(50))
         .journal(journal::DEFAULT_RETENTION)
@@ -554,7 +555,7 @@ async fn a_rows_storing_is_journaled_by_the_relay_with_its_first_answer(store: S
 on_each_store!(a_rows_storing_is_journaled_by_the_relay_with_its_first_answer);
 
 /// What the journal tells of transaction `id`.
-async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
+pub(crate) async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
     outbox
         .explain(Subject::Transaction(id.to_owned()))
         .await
@@ -585,43 +586,3 @@ async fn an_outbox_without_a_journal_keeps_none(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(an_outbox_without_a_journal_keeps_none);
-
-/// A sale answered before the journal was turned on has no entries, and the explanation says
-/// from when the journal holds entries: later than the sale.
-async fn a_sale_answered_before_the_journal_was_on_is_older_than_what_it_holds(store: Store) {
-    let (mock, client) = stand_in().await;
-    let before_journal = Outbox::builder(client.clone()).poll_interval(Duration::from_millis(50));
-    let outbox = store.open(before_journal).await;
-    outbox
-        .enqueue(client.sale("in_old", 100).click_id(mock.click("partner")))
-        .await;
-    wait_until("the old sale to be delivered", A_WHILE, async || {
-        outbox.waiting().await.expect("the store answers") == 0
-    })
-    .await;
-    outbox.shutdown(Duration::from_secs(1)).await;
-
-    let turned_on = std::time::SystemTime::now();
-    let outbox = store.open(journaled(&client)).await;
-    outbox
-        .enqueue(client.sale("in_new", 100).click_id(mock.click("partner")))
-        .await;
-    wait_until(
-        "the new sale's answer in the journal",
-        A_WHILE,
-        async || !explain(&outbox, "in_new").await.entries.is_empty(),
-    )
-    .await;
-    let old = explain(&outbox, "in_old").await;
-    assert!(old.entries.is_empty(), "{old:?}");
-    let since = old
-        .journal_since
-        .expect("the journal holds the new sale's entries");
-    // The journal's clock is in milliseconds.
-    assert!(
-        since + Duration::from_millis(1) >= turned_on,
-        "{since:?} {turned_on:?}"
-    );
-    outbox.shutdown(Duration::from_secs(1)).await;
-}
-on_each_store!(a_sale_answered_before_the_journal_was_on_is_older_than_what_it_holds);
