@@ -590,7 +590,9 @@ const FLUSH_LOOK: Duration = Duration::from_millis(1);
 
 impl Outbox {
     /// The outbox's counters as a client's: its own added to those of the in-memory queue it
-    /// falls back to; `pending`, the writes under way and the rows being sent.
+    /// falls back to; `pending`, what is not stored yet: the writes under way and the events
+    /// held in memory for a failing store. A stored row, waiting or being sent, is the relay's
+    /// ([`OutboxStats::in_flight`], [`Outbox::waiting`]): a flush that leaves it is done.
     fn delivery_stats(&self) -> DeliveryStats {
         let outbox = self.stats();
         let mut stats = self.inner.client.delivery_stats();
@@ -598,8 +600,7 @@ impl Outbox {
         stats.delivered += outbox.delivered;
         stats.retried += outbox.rescheduled;
         stats.failed += outbox.invalid + outbox.dead + outbox.corrupt;
-        stats.pending += self.inner.writes.len() as u64 + outbox.in_flight;
-        stats.in_flight += outbox.in_flight;
+        stats.pending += self.inner.writes.len() as u64 + outbox.spilled;
         stats
     }
 

@@ -8,11 +8,13 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use affitor::client::Endpoint;
+use affitor_mock::Fault;
 use affitor_outbox::Outbox;
 use affitor_tower::FlushLayer;
 use tower::{ServiceBuilder, ServiceExt as _};
 
-use crate::support::{Store, on_each_store, stand_in};
+use crate::support::{Store, on_each_store, stand_in, wait_until};
 
 /// The rows another process left waiting.
 const OTHERS: usize = 1_000;
@@ -89,3 +91,29 @@ on_each_store!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     a_response_waits_for_its_own_writes_alone
 );
+
+/// A flush once the lead is stored leaves nothing pending, though the relay is still sending
+/// it: a stored row is the relay's, and `FlushLayer` warns only of what a frozen runtime
+/// would lose.
+async fn a_row_being_sent_is_not_pending_after_a_flush(store: Store) {
+    let (mock, direct) = stand_in().await;
+    mock.inject(Fault::delay(Duration::from_secs(5)).on(Endpoint::Lead));
+    let outbox = store
+        .open(Outbox::builder(direct.clone()).poll_interval(Duration::from_millis(20)))
+        .await;
+    let client = direct.with_backend(outbox.clone());
+    client
+        .lead("user_1")
+        .click_id(mock.click("partner"))
+        .send_in_background();
+    wait_until(
+        "the relay to send the lead",
+        Duration::from_secs(20),
+        async || outbox.stats().in_flight == 1,
+    )
+    .await;
+    let stats = client.flush(Duration::from_secs(1)).await;
+    assert_eq!(stats.pending, 0, "{stats:?}");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_row_being_sent_is_not_pending_after_a_flush);
