@@ -31,12 +31,27 @@ pub fn app(config: AppConfig) -> Router {
 /// partner link opened by a visitor who chose only the necessary cookies is held until the
 /// page's banner sends it back with their consent.
 pub fn affitor_layer(config: AppConfig) -> AffitorLayer<CaptureClicks> {
-    let capture = CaptureClicks::new()
+    let capture = capture_clicks()
         .client_address_from(affitor_axum::connect_info)
-        .consent(example_support::consented)
         // One process: a random key. A fleet gives every server the same secret
-        // (`HeldClickKey::from_secret`).
+        // (`HeldClickKey::from_secret`), as lambda-signup does.
         .hold_until_consent(HeldClickKey::random());
+    affitor_layer_with(config, capture)
+}
+
+/// The examples' capture of partner links, before where the visitor's address and the held
+/// clicks' key come from, which depend on how the app is run: the visitor's consent read from
+/// the page's banner cookie.
+pub fn capture_clicks() -> CaptureClicks {
+    CaptureClicks::new().consent(example_support::consented)
+}
+
+/// The Affitor layer with `capture`: the client carried to the handlers, and the capture's
+/// stats on the Prometheus page.
+pub fn affitor_layer_with(
+    config: AppConfig,
+    capture: CaptureClicks,
+) -> AffitorLayer<CaptureClicks> {
     example_support::export_capture_stats(&capture);
     AffitorLayer::new()
         .client(config.affitor)
