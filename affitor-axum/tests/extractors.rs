@@ -92,6 +92,40 @@ async fn a_missing_click_id_is_a_400_that_says_why() {
     assert!(body.contains("forbidden byte 0x20"), "{body}");
 }
 
+/// A body that may hold the click id but was not searched says why, rather than asking for a
+/// field the request may well carry.
+#[tokio::test]
+async fn a_400_says_why_the_body_was_not_searched() {
+    let app = routes().layer(AffitorLayer::new());
+    let padding = "x".repeat(70 * 1024);
+    let over = format!(r#"{{"affitorClickId":"abc","pad":"{padding}"}}"#);
+    let compressed = r#"{"affitorClickId":"abc"}"#.to_owned();
+    for (body, encoding, says) in [
+        (over, None, "over the 65536-byte limit"),
+        (
+            compressed,
+            Some("gzip"),
+            "it is compressed (`Content-Encoding`)",
+        ),
+    ] {
+        let mut request = Request::post("/required").header("content-type", "application/json");
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.contains(says), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn an_optional_click_id_is_none_when_absent() {
     let app = routes().layer(AffitorLayer::new());

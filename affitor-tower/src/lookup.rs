@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use affitor::InvalidClickId;
+pub(crate) use found::UnreadBody;
 pub use found::{ClickIdLookup, ClickIdSource, RejectedClickId};
 
 use crate::parse::CookieName;

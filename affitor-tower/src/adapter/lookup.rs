@@ -3,6 +3,7 @@
 use crate::ClickId;
 use crate::lookup::{
     ClickIdLookup, ClickIdSearch, ClickIdSource, HeaderStep, InvalidClickId, Plan, RejectedClickId,
+    UnreadBody,
 };
 use crate::parse::{self, JsonStr};
 use crate::throttle::Throttle;
@@ -108,7 +109,7 @@ where
             encoding = %String::from_utf8_lossy(coding),
             "request body is encoded; not looking in it for a click id"
         );
-        return HeaderLookup::Done(candidates.not_found());
+        return HeaderLookup::Done(candidates.not_found().with_unread_body(UnreadBody::Encoded));
     }
     let content_length = headers(WantedHeader::ContentLength)
         .into_iter()
@@ -120,7 +121,8 @@ where
             limit = search.body_limit,
             "request body is over the limit; not looking in it for a click id"
         );
-        return HeaderLookup::Done(candidates.not_found());
+        let over = UnreadBody::OverLimit(search.body_limit);
+        return HeaderLookup::Done(candidates.not_found().with_unread_body(over));
     }
     candidates.report_omitted();
     HeaderLookup::ReadBody(BodyLookup {
@@ -341,7 +343,8 @@ impl BodyLookup {
     /// ```
     pub fn finish(self, body: &[u8]) -> ClickIdLookup {
         if body.len() > self.limit() {
-            return self.finish_without_body();
+            let over = UnreadBody::OverLimit(self.limit());
+            return self.finish_without_body().with_unread_body(over);
         }
         let mut candidates = Candidates {
             rejected: self.rejected,
@@ -415,11 +418,13 @@ impl BodyLookup {
             limit = self.limit(),
             "request body not read whole; no click id taken from it"
         );
+        let limit = self.limit();
         Candidates {
             rejected: self.rejected,
             omitted: 0,
         }
         .not_found()
+        .with_unread_body(UnreadBody::NotWhole(limit))
     }
 }
 

@@ -204,6 +204,43 @@ impl fmt::Display for RejectedClickId {
 pub struct ClickIdLookup {
     found: Option<(ClickId, ClickIdSource)>,
     rejected: Vec<RejectedClickId>,
+    /// Why the body, which might have held the click id, was not searched.
+    unread_body: Option<UnreadBody>,
+}
+
+/// Why a request's body was not searched for a click id: said in a lookup that found none, so
+/// that a rejection tells the sender what to change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UnreadBody {
+    /// Compressed (`Content-Encoding`): no JSON or form until the app decodes it.
+    Encoded,
+    /// Its `Content-Length` is over the limit, in bytes.
+    OverLimit(usize),
+    /// Not read whole: over the limit (in bytes) as it came, cut short, or too slow; the
+    /// adapter that read it does not say which.
+    NotWhole(usize),
+}
+
+impl fmt::Display for UnreadBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Encoded => f.write_str(
+                "its body was not searched: it is compressed (`Content-Encoding`); send the \
+                 click id in a header or the cookie",
+            ),
+            Self::OverLimit(limit) => write!(
+                f,
+                "its body was not searched: it is over the {limit}-byte limit \
+                 (`ClickIdSearch::body_limit`)"
+            ),
+            Self::NotWhole(limit) => write!(
+                f,
+                "its body was not searched: it is over the {limit}-byte limit \
+                 (`ClickIdSearch::body_limit`), or did not come whole in time \
+                 (`ClickIdSearch::body_timeout`)"
+            ),
+        }
+    }
 }
 
 impl ClickIdLookup {
@@ -230,6 +267,7 @@ impl ClickIdLookup {
         Self {
             found: Some((click_id, source)),
             rejected,
+            unread_body: None,
         }
     }
 
@@ -249,7 +287,14 @@ impl ClickIdLookup {
         Self {
             found: None,
             rejected,
+            unread_body: None,
         }
+    }
+
+    /// This lookup, its body not searched for `why`.
+    pub(crate) fn with_unread_body(mut self, why: UnreadBody) -> Self {
+        self.unread_body = Some(why);
+        self
     }
 
     /// The click id, if one was found.
@@ -304,16 +349,22 @@ impl ClickIdLookup {
 
 impl fmt::Display for ClickIdLookup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.found {
-            Some((_, source)) => write!(f, "click id found in the {source}"),
-            None if self.rejected.is_empty() => f.write_str("no click id in the request"),
-            None => {
+        match (&self.found, self.unread_body) {
+            (Some((_, source)), _) => write!(f, "click id found in the {source}"),
+            (None, None) if self.rejected.is_empty() => f.write_str("no click id in the request"),
+            (None, Some(unread)) if self.rejected.is_empty() => {
+                write!(f, "no click id in the request ({unread})")
+            }
+            (None, unread) => {
                 f.write_str("no valid click id in the request (")?;
                 for (index, rejected) in self.rejected.iter().enumerate() {
                     if index > 0 {
                         f.write_str("; ")?;
                     }
                     write!(f, "{rejected}")?;
+                }
+                if let Some(unread) = unread {
+                    write!(f, "; {unread}")?;
                 }
                 f.write_str(")")
             }

@@ -331,16 +331,23 @@ fn the_body_step_finishes_the_lookup() {
     assert_eq!(lookup.click_id().unwrap(), "ok");
     assert_eq!(lookup.rejected().len(), 2);
 
-    // Header rejections are kept whatever happens to the body.
+    // Header rejections are kept whatever happens to the body, and the body's fate is said.
     let over = format!(r#"{{"affitorClickId":"abc","pad":"{}"}}"#, "x".repeat(64));
-    assert_eq!(
-        read_body(step()).finish(over.as_bytes()),
-        ClickIdLookup::not_found(vec![cookie_rejected.clone()])
-    );
-    assert_eq!(
-        read_body(step()).finish_without_body(),
-        ClickIdLookup::not_found(vec![cookie_rejected.clone()])
-    );
+    for (lookup, says) in [
+        (read_body(step()).finish(over.as_bytes()), "over the"),
+        (
+            read_body(step()).finish_without_body(),
+            "or did not come whole in time",
+        ),
+    ] {
+        assert_eq!(lookup.click_id(), None);
+        assert_eq!(lookup.rejected(), std::slice::from_ref(&cookie_rejected));
+        let said = lookup.to_string();
+        assert!(
+            said.contains("its body was not searched") && said.contains(says),
+            "{said}"
+        );
+    }
     assert_eq!(
         read_body(step()).finish(b"{not json"),
         ClickIdLookup::not_found(vec![cookie_rejected])
