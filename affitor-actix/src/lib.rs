@@ -182,8 +182,11 @@
 //! ```
 //!
 //! The middleware, the extractors and their messages mean the same as those of `affitor-axum`,
-//! and the click id is found by the same code (`affitor_tower::lookup`): a team can move
-//! between the two frameworks without a change in behaviour.
+//! and the click id is found by the same code (`affitor_tower::lookup`), with two differences
+//! a team moving between the frameworks meets: without the middleware,
+//! `Option<AffitorClickId>` is `None` here where axum answers 500; and where both the
+//! middleware and the app data hold a client, `AffitorClient` takes the middleware's here,
+//! where axum's `AffitorClient<FromState>` takes the state's.
 
 // The webhook's items exist with the feature `webhook`; without it, their links go to docs.rs.
 //!

@@ -44,8 +44,8 @@ pub use future::ResponseFuture;
 /// a body the middleware does not read is passed on untouched, with no allocation. Headers,
 /// `Content-Length` included, are never changed.
 ///
-/// These are the rules of `affitor_tower::AffitorLayer`, driven by the same code: a team can
-/// move between axum and actix-web without a change in behaviour.
+/// These are the rules of `affitor_tower::AffitorLayer`, driven by the same code: the click id
+/// a request carries is found the same way on axum and actix-web.
 ///
 /// ```
 /// use actix_web::{App, HttpResponse, test, web};

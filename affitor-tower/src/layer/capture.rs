@@ -98,7 +98,12 @@ pub struct CaptureService<S> {
 impl<S> CaptureService<S> {
     /// The inner service.
     ///
-    /// See [`CaptureService`] for an example.
+    /// ```
+    /// # use affitor_tower::{AffitorLayer, capture::CaptureClicks};
+    /// # use tower::Layer;
+    /// let service = AffitorLayer::new().capture_clicks(CaptureClicks::new()).layer(1);
+    /// assert_eq!(*service.get_ref().get_ref(), 1);
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
@@ -118,7 +123,12 @@ impl<S> CaptureService<S> {
 
     /// The inner service, unwrapped.
     ///
-    /// See [`get_mut`](Self::get_mut) for an example.
+    /// ```
+    /// # use affitor_tower::{AffitorLayer, capture::CaptureClicks};
+    /// # use tower::Layer;
+    /// let service = AffitorLayer::new().capture_clicks(CaptureClicks::new()).layer(1);
+    /// assert_eq!(service.into_inner().into_inner(), 1);
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

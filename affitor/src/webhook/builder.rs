@@ -161,8 +161,11 @@ impl<P: Provider> Builder<P> {
     /// How long the `WebhookEvent` extractors of `affitor-axum` and `affitor-actix` wait for
     /// the whole body (default 10 s), counted from when the Affitor layer or middleware began
     /// waiting for it to look for a click id, if it did (its wait is not added on top); a body
-    /// that has not come by then is answered 408 (`Duration::MAX`: no limit). A provider sends
-    /// its body at once: one that trickles in is a client holding a connection.
+    /// that has not come by then is answered 408 (`Duration::MAX`: no limit). Behind the layer,
+    /// the extractor runs once the layer's own wait for the body has ended
+    /// (`ClickIdSearch::body_timeout`, 5 s by default), so a shorter `body_timeout` answers at
+    /// the end of the layer's wait. A provider sends its body at once: one that trickles in is
+    /// a client holding a connection.
     ///
     /// ```
     /// # use std::time::Duration;

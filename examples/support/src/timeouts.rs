@@ -7,9 +7,9 @@ use std::time::Duration;
 /// a body that never comes, a handler stuck on a slow API, or a payment webhook whose body
 /// stalls are answered `408 Request Timeout` then (and the connection closed), never held.
 ///
-/// It is the bound a payment provider gives a webhook endpoint (Polar: 10 s), so a delivery is
-/// answered within it even when the Affitor layer's body wait (5 s) and the webhook
-/// extractor's (10 s) would add up to more.
+/// It is the bound a payment provider gives a webhook endpoint (Polar: 10 s): a delivery is
+/// answered within it, the webhook extractor's body wait (10 s) counted from when the Affitor
+/// layer's (5 s) began.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a server waits for a request's head (its method, path and headers) before it
