@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use affitor::webhook::{Provider, ProviderEvent, Verifier, WebhookError};
@@ -185,7 +186,10 @@ impl<P: Provider> FromRequest for WebhookEvent<P> {
 async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, WebhookRejection> {
     let mut read = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| WebhookRejection::Body(error.to_string()))?;
+        let chunk = chunk.map_err(|error| match error {
+            PayloadError::Overflow => WebhookRejection::BodyTooLarge,
+            error => WebhookRejection::Body(error.to_string()),
+        })?;
         let room = limit.saturating_add(1).saturating_sub(read.len());
         read.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if read.len() > limit {
@@ -215,6 +219,9 @@ pub enum WebhookRejection {
     MissingVerifier(&'static str),
     /// The body could not be read (the connection broke): 400.
     Body(String),
+    /// The body went past a limit set in front of the extractor (an outer body limit, such as
+    /// tower-http's `RequestBodyLimitLayer` or actix-web's `PayloadConfig`): 413.
+    BodyTooLarge,
     /// The whole body did not come within the verifier's
     /// [`body_timeout`](affitor::webhook::Builder::body_timeout) (named): 408.
     BodyTimeout(std::time::Duration),
@@ -231,6 +238,10 @@ impl fmt::Display for WebhookRejection {
                  it with `.app_data(web::Data::new(Verifier::<{provider}>::from_env()?))`"
             ),
             Self::Body(error) => write!(f, "the webhook's body could not be read: {error}"),
+            Self::BodyTooLarge => f.write_str(
+                "the webhook's body is over the limit a layer in front of the extractor sets: \
+                 raise that limit for the webhook's route",
+            ),
             Self::BodyTimeout(timeout) => write!(
                 f,
                 "the webhook's body did not come within {timeout:?}: send it whole, or raise the \
@@ -255,6 +266,7 @@ impl ResponseError for WebhookRejection {
         match self {
             Self::MissingVerifier(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Body(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Verification(error) => {
                 StatusCode::from_u16(error.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST)

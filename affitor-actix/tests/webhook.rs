@@ -329,3 +329,28 @@ async fn a_body_that_does_not_come_is_answered_408_behind_the_middleware() {
 async fn stripe_from_data(affitor: web::Data<Client>, event: WebhookEvent<Stripe>) -> HttpResponse {
     event.track(affitor.get_ref()).await
 }
+
+/// A payload over a limit set in front of the extractor (`PayloadError::Overflow`) is answered
+/// 413, as actix-web's own extractors answer it, rather than 400 with the transport's words.
+#[actix_web::test]
+async fn a_body_over_an_outer_limit_is_answered_413() {
+    use actix_web::error::PayloadError;
+    use actix_web::{FromRequest, ResponseError};
+
+    let verifier = Verifier::<Stripe>::new(STRIPE_SECRET).unwrap();
+    let request = TestRequest::post()
+        .app_data(web::Data::new(verifier))
+        .to_http_request();
+    let overflow: actix_http::BoxedPayloadStream =
+        Box::pin(futures_util::stream::iter([Err(PayloadError::Overflow)]));
+    let mut payload = actix_web::dev::Payload::from(overflow);
+    let rejection = WebhookEvent::<Stripe>::from_request(&request, &mut payload)
+        .await
+        .map(|_| ())
+        .expect_err("refused");
+    assert_eq!(rejection.status_code(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        rejection.to_string().contains("raise that limit"),
+        "{rejection}"
+    );
+}

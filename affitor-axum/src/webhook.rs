@@ -184,7 +184,14 @@ where
 async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, WebhookRejection> {
     let mut read = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| WebhookRejection::Body(error.to_string()))?;
+        let frame = frame.map_err(|error| {
+            let error = error.into_inner();
+            if over_a_limit(&*error) {
+                WebhookRejection::BodyTooLarge
+            } else {
+                WebhookRejection::Body(error.to_string())
+            }
+        })?;
         if let Ok(data) = frame.into_data() {
             let room = limit.saturating_add(1).saturating_sub(read.len());
             read.extend_from_slice(&data[..data.len().min(room)]);
@@ -194,6 +201,19 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, WebhookRejecti
         }
     }
     Ok(read.freeze())
+}
+
+/// Whether `error`, or one of its causes, is a body limit's (`http_body_util::Limited`, which
+/// tower-http's `RequestBodyLimitLayer` wraps the body in).
+fn over_a_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// Why a webhook extractor refused a delivery; the handler does not run. Answered with
@@ -217,6 +237,9 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, WebhookRejecti
 pub enum WebhookRejection {
     /// The body could not be read (the connection broke): 400.
     Body(String),
+    /// The body went past a limit set in front of the extractor (an outer body limit, such as
+    /// tower-http's `RequestBodyLimitLayer` or actix-web's `PayloadConfig`): 413.
+    BodyTooLarge,
     /// The whole body did not come within the verifier's
     /// [`body_timeout`](affitor::webhook::Builder::body_timeout) (named): 408.
     BodyTimeout(std::time::Duration),
@@ -236,6 +259,7 @@ impl WebhookRejection {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Body(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Verification(error) => error.status(),
         }
@@ -246,6 +270,10 @@ impl fmt::Display for WebhookRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Body(error) => write!(f, "the webhook's body could not be read: {error}"),
+            Self::BodyTooLarge => f.write_str(
+                "the webhook's body is over the limit a layer in front of the extractor sets: \
+                 raise that limit for the webhook's route",
+            ),
             Self::BodyTimeout(timeout) => write!(
                 f,
                 "the webhook's body did not come within {timeout:?}: send it whole, or raise the \
@@ -259,7 +287,7 @@ impl fmt::Display for WebhookRejection {
 impl std::error::Error for WebhookRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Body(_) | Self::BodyTimeout(_) => None,
+            Self::Body(_) | Self::BodyTooLarge | Self::BodyTimeout(_) => None,
             Self::Verification(error) => Some(error),
         }
     }

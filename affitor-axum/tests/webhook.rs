@@ -205,6 +205,33 @@ async fn a_body_that_does_not_come_is_answered_408_behind_the_layer() {
     assert!(mock.requests().is_empty());
 }
 
+/// A body over a limit set in front of the extractor (as tower-http's `RequestBodyLimitLayer`
+/// wraps the body in `http_body_util::Limited`) is answered 413, as axum's own extractors
+/// answer it, rather than 400 with the transport's words.
+#[tokio::test]
+async fn a_body_over_an_outer_limit_is_answered_413() {
+    let (mock, router) = stripe_route(Duration::from_secs(10)).await;
+    let router = router.layer(axum::middleware::map_request(
+        |request: Request<Body>| async move {
+            request.map(|body| Body::new(http_body_util::Limited::new(body, 64)))
+        },
+    ));
+    let signed = SignedWebhook::stripe(STRIPE_SECRET, checkout_completed("pi_axum_limited"));
+    let mut request = Request::post("/webhooks/stripe");
+    for (name, value) in signed.headers() {
+        request = request.header(name, value);
+    }
+    let response = router
+        .oneshot(request.body(Body::from(signed.body().to_owned())).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("raise that limit"), "{text}");
+    assert!(mock.requests().is_empty());
+}
+
 /// `body_timeout(Duration::MAX)` sets no limit: a body that comes in two parts, the second
 /// after a pause, is read whole and tracked (the deadline overflowed, and was taken as now).
 #[tokio::test]
