@@ -57,18 +57,8 @@ on_each_store!(a_sale_answered_before_the_journal_was_on_is_older_than_what_it_h
 async fn a_retry_and_a_dead_letter_from_before_the_journal_are_told_from_the_table(store: Store) {
     let (mock, client) = stand_in().await;
     // No retry before the test's end: the row stays as the first answer left it.
-    let before_journal = Outbox::builder(client.clone())
-        .poll_interval(Duration::from_millis(50))
-        .backoff(Duration::from_secs(600), Duration::from_secs(600));
-    let outbox = store.open(before_journal).await;
-    // Past the client's own retries: the row is rescheduled.
-    mock.inject(Fault::status(503).on(Endpoint::Sale).always());
-    outbox.enqueue(sale(&mock, &client, 1)).await;
-    wait_until("the sale's first answer", A_WHILE, async || {
-        outbox.stats().rescheduled == 1
-    })
-    .await;
-    mock.clear_faults();
+    let outbox =
+        rescheduled_without_journal(&store, &mock, &client, Duration::from_secs(600)).await;
     mock.inject(Fault::status(400).on(Endpoint::Sale).times(1));
     outbox.enqueue(sale(&mock, &client, 2)).await;
     wait_until("the sale refused", A_WHILE, async || {
@@ -114,18 +104,7 @@ on_each_store!(a_retry_and_a_dead_letter_from_before_the_journal_are_told_from_t
 /// later answer is found by its own keys, though no entry holds its storing.
 async fn a_sale_first_answered_before_the_journal_is_explained_by_its_later_answer(store: Store) {
     let (mock, client) = stand_in().await;
-    let before_journal = Outbox::builder(client.clone())
-        .poll_interval(Duration::from_millis(50))
-        .backoff(Duration::from_secs(1), Duration::from_secs(1));
-    let outbox = store.open(before_journal).await;
-    // Past the client's own retries: the row is rescheduled.
-    mock.inject(Fault::status(503).on(Endpoint::Sale).always());
-    outbox.enqueue(sale(&mock, &client, 1)).await;
-    wait_until("the sale's first answer", A_WHILE, async || {
-        outbox.stats().rescheduled == 1
-    })
-    .await;
-    mock.clear_faults();
+    let outbox = rescheduled_without_journal(&store, &mock, &client, Duration::from_secs(1)).await;
     outbox.shutdown(Duration::from_secs(1)).await;
 
     let outbox = store.open(journaled(&client)).await;
@@ -139,3 +118,25 @@ async fn a_sale_first_answered_before_the_journal_is_explained_by_its_later_answ
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_sale_first_answered_before_the_journal_is_explained_by_its_later_answer);
+
+/// An outbox without a journal whose sale `in_1` the stand-in answered 503 past the client's
+/// own retries: rescheduled, to go again after `backoff`.
+async fn rescheduled_without_journal(
+    store: &Store,
+    mock: &affitor_mock::MockServer,
+    client: &affitor::Client,
+    backoff: Duration,
+) -> Outbox {
+    let before_journal = Outbox::builder(client.clone())
+        .poll_interval(Duration::from_millis(50))
+        .backoff(backoff, backoff);
+    let outbox = store.open(before_journal).await;
+    mock.inject(Fault::status(503).on(Endpoint::Sale).always());
+    outbox.enqueue(sale(mock, client, 1)).await;
+    wait_until("the sale's first answer", A_WHILE, async || {
+        outbox.stats().rescheduled == 1
+    })
+    .await;
+    mock.clear_faults();
+    outbox
+}
