@@ -513,6 +513,47 @@ async fn enqueue_waits_for_room_in_a_full_queue_rather_than_dropping_its_event()
     assert_eq!(recorded_sales(&mock).len(), 5);
 }
 
+/// The requests waiting for room are let in first: `send_in_background` calls that keep
+/// coming do not take the room a settled event leaves before the waiting request gets it. The
+/// sale sent right after the first is the waiting request's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_for_room_goes_before_later_events() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    let client = slow_api_client(&mock, Duration::from_millis(300), 1, 1);
+    queue_sales(&client, &click_id, ids("in_first", 1));
+
+    let waiting = {
+        let (client, click_id) = (client.clone(), click_id.clone());
+        tokio::spawn(async move {
+            client
+                .sale("in_waiting", 4900)
+                .click_id(click_id)
+                .enqueue()
+                .await;
+        })
+    };
+    // Its wait begun (the first sale takes 300 ms), a thread of its own queues without
+    // pause: it meets every slot the moment it frees.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let flooding = {
+        let (client, click_id) = (client.clone(), click_id.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut n = 0;
+            while started.elapsed() < Duration::from_millis(1_000) {
+                queue_sales(&client, &click_id, [format!("in_flood_{n}")]);
+                n += 1;
+            }
+        })
+    };
+    waiting.await.unwrap();
+    flooding.join().unwrap();
+    until("two sales recorded", || recorded_sales(&mock).len() >= 2).await;
+    let recorded = recorded_sales(&mock);
+    assert_eq!(recorded[..2], ["in_first_0", "in_waiting"], "{recorded:?}");
+}
+
 /// The wait for room is bounded: 2 s, or less when the caller cuts it short; either way the
 /// event is then dropped and counted as a full queue's refusal, never lost silently.
 #[tokio::test]

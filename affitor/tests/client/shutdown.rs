@@ -396,3 +396,47 @@ fn a_client_whose_runtime_stopped_delivers_on_the_current_one() {
     drop(mock);
     drop(api);
 }
+
+/// A full queue whose worker died with its runtime (its sales put back) drains on the next
+/// runtime when a request waits for room there: the wait starts a worker rather than sleeping
+/// to its limit with nothing to free a slot.
+#[test]
+fn a_wait_for_room_in_a_full_queue_whose_worker_died_starts_one() {
+    let api = one_thread();
+    let mock = api.block_on(MockServer::start()).unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Sale));
+
+    let first = current_thread();
+    let client = first.block_on(async {
+        let client = mock
+            .client_builder()
+            .retry(patient_retries())
+            .queue_capacity(1)
+            .max_in_flight(1)
+            .build()
+            .unwrap();
+        queue_sales(&client, &click_id, ["in_held".to_owned()]);
+        until("the sale to be sent", || {
+            mock.requests_to(Endpoint::Sale).len() == 1
+        })
+        .await;
+        client
+    });
+    drop(first); // the worker dies; its sale goes back to the full queue
+    mock.clear_faults();
+
+    let second = current_thread();
+    let stats = second.block_on(async {
+        client
+            .sale("in_waiting", 4900)
+            .click_id(click_id.clone())
+            .enqueue()
+            .await;
+        settled(&client, 2).await
+    });
+    assert_eq!((stats.delivered, stats.dropped), (2, 0), "{stats:?}");
+    drop(second);
+    drop(mock);
+    drop(api);
+}

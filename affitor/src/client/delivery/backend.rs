@@ -271,8 +271,9 @@ impl Client {
     /// ([`Backend::accept`]), as the requests' `enqueue` does. A backend falling back to the
     /// in-memory queue on a request's path calls it on
     /// [`with_memory_queue`](Self::with_memory_queue), so that the request waits for room in a
-    /// full queue rather than its event being dropped; bound the wait with a timeout (an event
-    /// whose wait is cut short is dropped and counted, as a full queue's refusal is).
+    /// full queue rather than its event being dropped; bound the wait with a timeout. The
+    /// event is the backend's from this call on: with the memory queue, a wait dropped before
+    /// it ends, polled or not, drops the event and counts it, as a full queue's refusal is.
     ///
     /// ```
     /// # async fn fall_back(client: affitor::Client, event: affitor::client::Event) {
@@ -281,8 +282,8 @@ impl Client {
     /// let _ = tokio::time::timeout(std::time::Duration::from_millis(500), room).await;
     /// # }
     /// ```
-    pub async fn enqueue_event(&self, event: Event) {
-        self.backend.accept(event).await;
+    pub fn enqueue_event(&self, event: Event) -> impl Future<Output = ()> + Send + '_ {
+        self.backend.accept(event)
     }
 
     /// Hands a validated request's event to the backend; an invalid one is counted and logged

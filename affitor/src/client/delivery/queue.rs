@@ -71,6 +71,8 @@ struct State {
     worker: Option<JoinHandle<()>>,
     /// Set by the first shutdown: what became of the events since.
     closing: Option<Closing>,
+    /// The requests' `enqueue`s waiting for room.
+    waiters: usize,
     queued: u64,
     delivered: u64,
     dropped: u64,
@@ -166,37 +168,52 @@ impl Delivery {
     /// Queues an event, or drops it (counted and logged) when the queue cannot take it; never
     /// waits (the lock is never held across an await).
     pub(super) fn enqueue(&self, event: Event) {
-        match self.room() {
+        match self.room(false) {
             Ok(state) => self.push(state, event),
             Err(refused) => self.refuse(&event, &refused),
         }
     }
 
     /// Queues an event, waiting for room while the queue is full, [`ROOM_WAIT`] at most: the
-    /// backpressure of the requests' `enqueue`. An event still without room then, or whose
-    /// wait is cancelled, is dropped and counted as [`enqueue`](Self::enqueue) drops it.
-    pub(super) async fn accept(&self, event: Event) {
-        let until = tokio::time::Instant::now() + ROOM_WAIT;
+    /// backpressure of the requests' `enqueue`. The requests waiting are let in first come,
+    /// first served. An event still without room then, or whose wait is dropped (polled or
+    /// not), is dropped and counted as [`enqueue`](Self::enqueue) drops it.
+    pub(super) fn accept(&self, event: Event) -> impl Future<Output = ()> + Send + '_ {
+        // Made now: a wait dropped before it is first polled counts its event too.
         let mut waiting = Waiting {
             delivery: self,
             event: Some(event),
+            counted: false,
         };
-        while let Some(event) = waiting.event.take() {
-            let mut freed = pin!(self.shared.room.notified());
-            freed.as_mut().enable();
-            let refused = match self.room() {
-                Ok(state) => return self.push(state, event),
-                Err(refused) => refused,
-            };
-            match refused {
-                Refused::Full => {
-                    waiting.event = Some(event);
-                    // Past the limit, the guard drops the event as the queue's refusal.
-                    if tokio::time::timeout_at(until, freed).await.is_err() {
-                        return;
+        async move {
+            let until = tokio::time::Instant::now() + ROOM_WAIT;
+            while let Some(event) = waiting.event.take() {
+                let mut freed = pin!(self.shared.room.notified());
+                freed.as_mut().enable();
+                let refused = match self.room(waiting.counted) {
+                    Ok(mut state) => {
+                        // Under the same lock: no newcomer takes the room meanwhile.
+                        if std::mem::take(&mut waiting.counted) {
+                            state.waiters -= 1;
+                        }
+                        return self.push(state, event);
                     }
+                    Err(refused) => refused,
+                };
+                match refused {
+                    Refused::Full => {
+                        waiting.event = Some(event);
+                        if !waiting.counted {
+                            self.shared.lock().waiters += 1;
+                            waiting.counted = true;
+                        }
+                        // Past the limit, the guard drops the event as the queue's refusal.
+                        if tokio::time::timeout_at(until, freed).await.is_err() {
+                            return;
+                        }
+                    }
+                    refused => return self.refuse(&event, &refused),
                 }
-                refused => return self.refuse(&event, &refused),
             }
         }
     }
@@ -224,16 +241,18 @@ impl Delivery {
     }
 
     /// The state, locked, with room for one more event and a worker to send it; or why the
-    /// queue cannot take one.
-    fn room(&self) -> Result<MutexGuard<'_, State>, Refused> {
+    /// queue cannot take one. A caller not `waiting` for room yet finds the queue full while
+    /// requests wait for it: the room an event leaves is theirs, in the order they came. A
+    /// worker is started first, so that a full queue whose worker's runtime stopped drains.
+    fn room(&self, waiting: bool) -> Result<MutexGuard<'_, State>, Refused> {
         let shared = &self.shared;
         let mut state = shared.lock();
         if state.closing.is_some() {
             Err(Refused::ShutDown)
-        } else if state.held() >= shared.capacity {
-            Err(Refused::Full)
         } else if !state.worker_alive() && !state.spawn_worker(shared) {
             Err(Refused::NoRuntime)
+        } else if state.held() >= shared.capacity || (!waiting && state.waiters > 0) {
+            Err(Refused::Full)
         } else {
             Ok(state)
         }
@@ -353,10 +372,15 @@ impl Delivery {
 struct Waiting<'a> {
     delivery: &'a Delivery,
     event: Option<Event>,
+    /// Whether it is counted in `State::waiters`.
+    counted: bool,
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
+        if self.counted {
+            self.delivery.shared.lock().waiters -= 1;
+        }
         if let Some(event) = self.event.take() {
             self.delivery.refuse(&event, &Refused::Full);
         }
