@@ -96,7 +96,8 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
 /// it holds.
 fn nothing_found(journal_since: Option<SystemTime>) -> String {
     match journal_since {
-        None => "nothing in the journal, which is empty (is OutboxBuilder::journal on in the app?)"
+        None => "nothing in the journal, which holds no entries but those of dead letters, if \
+                 any (is OutboxBuilder::journal on in the app?)"
             .to_owned(),
         Some(since) => format!(
             "nothing in the journal, which holds entries from {} on: an event answered before \

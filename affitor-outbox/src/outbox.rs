@@ -590,9 +590,10 @@ const FLUSH_LOOK: Duration = Duration::from_millis(1);
 
 impl Outbox {
     /// The outbox's counters as a client's: its own added to those of the in-memory queue it
-    /// falls back to; `pending`, what is not stored yet: the writes under way and the events
-    /// held in memory for a failing store. A stored row, waiting or being sent, is the relay's
-    /// ([`OutboxStats::in_flight`], [`Outbox::waiting`]): a flush that leaves it is done.
+    /// falls back to; `pending`, what is not stored yet: the writes under way (a flush hands
+    /// the events held for a failing store to the memory queue, which counts them). A stored
+    /// row, waiting or being sent, is the relay's ([`OutboxStats::in_flight`],
+    /// [`Outbox::waiting`]): a flush that leaves it is done.
     fn delivery_stats(&self) -> DeliveryStats {
         let outbox = self.stats();
         let mut stats = self.inner.client.delivery_stats();
@@ -600,7 +601,7 @@ impl Outbox {
         stats.delivered += outbox.delivered;
         stats.retried += outbox.rescheduled;
         stats.failed += outbox.invalid + outbox.dead + outbox.corrupt;
-        stats.pending += self.inner.writes.len() as u64 + outbox.spilled;
+        stats.pending += self.inner.writes.len() as u64;
         stats
     }
 

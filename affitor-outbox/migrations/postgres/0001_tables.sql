@@ -79,8 +79,8 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     click_age_days BIGINT,
     window_days BIGINT,
     next_attempt_at BIGINT,
-    -- The outbox row of the event an entry tells of: an answer to it after the first holds no
-    -- keys of its own.
+    -- The outbox row of the event an entry tells of: its answers are read with the entry of
+    -- its storing, which the first holds.
     event_id BIGINT,
     -- A captured click's consent, or where a stored or sent event's click id was found.
     origin TEXT,

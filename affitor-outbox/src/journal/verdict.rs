@@ -27,9 +27,10 @@ pub struct Explanation {
     pub entries: Vec<JournalEntry>,
     /// What they add up to.
     pub verdict: Verdict,
-    /// When the journal's first entry still kept was written; `None` when it holds none.
-    /// What was answered before it, before the journal was turned on or past its retention,
-    /// has no entries: an empty explanation of an older event says nothing of it.
+    /// When the journal's first entry still kept was written, but for the entries of rows
+    /// still in the outbox (a dead letter keeps its story past the retention); `None` when it
+    /// holds no other. What was answered before it, before the journal was turned on or past its
+    /// retention, has no entries: an empty explanation of an older event says nothing of it.
     pub journal_since: Option<SystemTime>,
 }
 

@@ -273,7 +273,8 @@ impl Store {
     }
 
     /// When the journal's first entry still kept was written (entries are appended in time
-    /// order), in Unix milliseconds; `None` when it holds none.
+    /// order), in Unix milliseconds, but for the entries of rows still in the outbox, which the
+    /// purge keeps past the retention (a dead letter's); `None` when it holds no other.
     pub(crate) async fn journal_since(&self) -> Result<Option<i64>, StoreError> {
         dispatch!(self, store => store.journal_since().await)
     }

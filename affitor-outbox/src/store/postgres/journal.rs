@@ -121,12 +121,16 @@ impl PostgresStore {
     }
 
     /// When the journal's first entry still kept was written (entries are appended in time
-    /// order), in Unix milliseconds; `None` when it holds none.
+    /// order), in Unix milliseconds, but for the entries of rows still in the outbox, which the
+    /// purge keeps past the retention (a dead letter's); `None` when it holds no other.
     pub(crate) async fn journal_since(&self) -> sqlx::Result<Option<i64>> {
         let (at,): (Option<i64>,) = self
-            .fetch_one(
-                self.query_as("SELECT (SELECT at FROM affitor_outbox_journal ORDER BY id LIMIT 1)"),
-            )
+            .fetch_one(self.query_as(
+                "SELECT (SELECT at FROM affitor_outbox_journal j
+                     WHERE j.event_id IS NULL
+                        OR NOT EXISTS (SELECT 1 FROM affitor_outbox o WHERE o.id = j.event_id)
+                     ORDER BY j.id LIMIT 1)",
+            ))
             .await?;
         Ok(at)
     }

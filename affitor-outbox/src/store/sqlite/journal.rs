@@ -117,12 +117,15 @@ impl SqliteStore {
     }
 
     /// When the journal's first entry still kept was written (entries are appended in time
-    /// order), in Unix milliseconds; `None` when it holds none.
+    /// order), in Unix milliseconds, but for the entries of rows still in the outbox, which the
+    /// purge keeps past the retention (a dead letter's); `None` when it holds no other.
     pub(crate) async fn journal_since(&self) -> Result<Option<i64>, StoreError> {
         self.on_reader(|connection| {
             connection
                 .prepare_cached(
-                    "SELECT (SELECT at FROM affitor_outbox_journal ORDER BY id LIMIT 1)",
+                    "SELECT (SELECT at FROM affitor_outbox_journal
+                     WHERE event_id IS NULL OR event_id NOT IN (SELECT id FROM affitor_outbox)
+                     ORDER BY id LIMIT 1)",
                 )?
                 .query_row([], |row| row.get::<_, Option<i64>>(0))
         })
