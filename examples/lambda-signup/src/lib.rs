@@ -55,7 +55,12 @@ pub fn held_click_key_from_env() -> Result<HeldClickKey, String> {
         Ok(secret) => HeldClickKey::from_secret(secret.trim()).map_err(|weak| {
             format!("AFFITOR_HELD_CLICK_SECRET: {weak}; use at least 32 random bytes")
         }),
-        Err(_) => {
+        Err(std::env::VarError::NotUnicode(_)) => Err(
+            "AFFITOR_HELD_CLICK_SECRET is not valid UTF-8: use at least 32 random bytes \
+                 written as text (hex or base64)"
+                .to_owned(),
+        ),
+        Err(std::env::VarError::NotPresent) => {
             tracing::warn!(
                 "AFFITOR_HELD_CLICK_SECRET is unset: this instance signs held partner links with \
                  a key of its own, and a consent that lands on another instance loses its \
