@@ -186,6 +186,9 @@ impl fmt::Display for RejectedClickId {
 /// installed". It is where they put the click id they find: they insert no separate
 /// [`ClickId`] extension (read [`click_id`](Self::click_id) instead).
 ///
+/// Two lookups are equal when they found the same click id in the same source and rejected the
+/// same values; why a body was not searched, which only its message says, is not compared.
+///
 /// ```
 /// use affitor_tower::ClickId;
 /// use affitor_tower::lookup::{ClickIdLookup, ClickIdSource};
@@ -200,13 +203,21 @@ impl fmt::Display for RejectedClickId {
 /// assert_eq!(lookup.to_string(), "no click id in the request");
 /// # Ok::<(), affitor_tower::lookup::InvalidClickId>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ClickIdLookup {
     found: Option<(ClickId, ClickIdSource)>,
     rejected: Vec<RejectedClickId>,
     /// Why the body, which might have held the click id, was not searched.
     unread_body: Option<UnreadBody>,
 }
+
+impl PartialEq for ClickIdLookup {
+    fn eq(&self, other: &Self) -> bool {
+        self.found == other.found && self.rejected == other.rejected
+    }
+}
+
+impl Eq for ClickIdLookup {}
 
 /// Why a request's body was not searched for a click id: said in a lookup that found none, so
 /// that a rejection tells the sender what to change.
