@@ -73,6 +73,11 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
     if explained.entries.is_empty() {
         out.line(format_args!("  {}", nothing_found(explained.journal_since)));
     }
+    if explained.truncated {
+        out.line(format_args!(
+            "  (the journal holds more of this than one search reads: the oldest entries are left out)"
+        ));
+    }
     for entry in &explained.entries {
         out.line(format_args!("  {}", printable(&describe(entry))));
     }
@@ -88,7 +93,8 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
         kind: key,
         "verdict": verdict_json(explained),
         "timeline": explained.entries.iter().map(entry_json).collect::<Vec<_>>(),
-        "journal_since": explained.journal_since.map(unix_seconds),
+        "journal_since": explained.journal_since.map(seconds_since_epoch),
+        "truncated": explained.truncated,
     }));
 }
 
@@ -97,7 +103,7 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
 fn nothing_found(journal_since: Option<SystemTime>) -> String {
     match journal_since {
         None => "nothing in the journal, which holds no entries but those of dead letters, if \
-                 any (is OutboxBuilder::journal on in the app?)"
+                 any: is the attribution journal turned on in the app's outbox settings?"
             .to_owned(),
         Some(since) => format!(
             "nothing in the journal, which holds entries from {} on: an event answered before \
@@ -177,6 +183,9 @@ fn step_text(step: &Step) -> String {
         Step::NotAttributed { .. } | Step::DeadLetter(_) | Step::Refused(_) => {
             Verdict::NotCredited(not_credited(step)).to_string()
         }
+        Step::TestMode => {
+            "answered in test mode: recorded as a test, credits no partner".to_owned()
+        }
         Step::Answered(answer) => format!("answered: {answer}"),
         Step::Retrying {
             error,
@@ -213,10 +222,12 @@ fn not_credited(step: &Step) -> NotCredited {
 
 /// A time as Unix seconds, `@1796000000`: the journal's clock, for any time zone.
 fn unix_seconds(at: SystemTime) -> String {
-    format!(
-        "@{}",
-        at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-    )
+    format!("@{}", seconds_since_epoch(at))
+}
+
+/// A time as Unix seconds, as `--json` gives every time.
+fn seconds_since_epoch(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 /// The verdict in words; not credited, with the click when the journal holds it: whether a
@@ -243,19 +254,25 @@ fn verdict_text(explained: &Explanation) -> String {
 fn verdict_json(explained: &Explanation) -> Value {
     let verdict = &explained.verdict;
     let text = verdict_text(explained);
+    let state = match verdict {
+        Verdict::Credited { .. } => "credited",
+        Verdict::NotCredited(_) => "not_credited",
+        Verdict::OnItsWay { .. } => "on_its_way",
+        _ => "unknown",
+    };
     match verdict {
         Verdict::Credited {
             sale_id,
             commission_id,
-        } => json!({ "credited": true, "text": text, "sale_id": sale_id,
+        } => json!({ "credited": true, "state": state, "text": text, "sale_id": sale_id,
             "commission_id": commission_id }),
         Verdict::NotCredited(NotCredited::NotAttributed {
             reason,
             click_age_days,
             window_days,
-        }) => json!({ "credited": false, "text": text, "reason": reason,
+        }) => json!({ "credited": false, "state": state, "text": text, "reason": reason,
             "click_age_days": click_age_days, "window_days": window_days }),
-        _ => json!({ "credited": false, "text": text }),
+        _ => json!({ "credited": false, "state": state, "text": text }),
     }
 }
 
@@ -265,7 +282,7 @@ fn entry_json(entry: &JournalEntry) -> Value {
         _ => None,
     };
     json!({
-        "at": entry.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+        "at": seconds_since_epoch(entry.at),
         "endpoint": entry.endpoint,
         "customer_key": entry.customer_key,
         "click_id": entry.click_id,
@@ -302,6 +319,7 @@ mod tests {
                 commission_id: None,
             },
             Step::AlreadyRecorded,
+            Step::TestMode,
             Step::Answered("test".to_owned()),
             Step::Refused("400".to_owned()),
             Step::DeadLetter("400".to_owned()),

@@ -76,6 +76,13 @@ async fn each_sale_is_explained(location: &str) {
         stdout(&unknown).contains("nothing in the journal, which holds entries from @"),
         "an empty timeline says from when the journal holds entries: {unknown:?}"
     );
+    let unknown = affitor(&["explain", "--transaction", "in_unknown", "--json"], &env).await;
+    let unknown = document(&unknown);
+    assert_eq!(unknown["verdict"]["state"], "unknown", "{unknown}");
+    assert!(
+        unknown["journal_since"].is_u64(),
+        "a time, as every time in the document: {unknown}"
+    );
 
     let expired = affitor(&["explain", "--customer", "cust_2", "--json"], &env).await;
     assert_eq!(expired.status.code(), Some(1), "{expired:?}");
@@ -135,7 +142,8 @@ async fn explain_needs_one_subject() {
 
 /// The checkout example on an outbox with its journal on: a Stripe sale through a partner's
 /// click is explained as credited with its ids, its refund under it; a sale whose click is
-/// older than the program's window, as not credited with both ages.
+/// older than the program's window, as not credited with both ages; a sale triggered in test
+/// mode (no `--live`), as not credited for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checkout_examples_sales_are_explained() {
     use example_support::{AppConfig, PaymentWebhooks};
@@ -158,13 +166,12 @@ async fn the_checkout_examples_sales_are_explained() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks/stripe", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let trigger = async |event: &str, click_id: &str, customer_key: &str| {
+    let trigger = async |event: &str, live: bool, click_id: &str, customer_key: &str| {
         let secret = "whsec_affitor_rs_demo_only";
-        let args = [
+        let mut args = vec![
             "trigger",
             "stripe",
             event,
-            "--live",
             "--to",
             &url,
             "--secret",
@@ -174,13 +181,24 @@ async fn the_checkout_examples_sales_are_explained() {
             "--customer-key",
             customer_key,
         ];
+        if live {
+            args.push("--live");
+        }
         let run = affitor(&args, &[]).await;
         assert!(run.status.success(), "{run:?}");
     };
     let fresh = mock.click("partner");
-    trigger("sale", fresh.as_str(), "user_fresh").await;
-    trigger("refund", fresh.as_str(), "user_fresh").await;
-    trigger("sale", mock.click_at("partner", 61).as_str(), "user_stale").await;
+    trigger("sale", true, fresh.as_str(), "user_fresh").await;
+    trigger("refund", true, fresh.as_str(), "user_fresh").await;
+    trigger(
+        "sale",
+        true,
+        mock.click_at("partner", 61).as_str(),
+        "user_stale",
+    )
+    .await;
+    // Without `--live`, as `affitor trigger` goes by default: a test-mode sale.
+    trigger("sale", false, mock.click("partner").as_str(), "user_test").await;
     poll_until(A_WHILE, async || {
         (outbox.waiting().await.unwrap() == 0).then_some(())
     })
@@ -193,6 +211,13 @@ async fn the_checkout_examples_sales_are_explained() {
     let text = stdout(&credited);
     assert!(text.contains("credited: sale "), "{text}");
     assert!(text.contains(": answered: reversed"), "{text}");
+    let test = affitor(&["explain", "--customer", "user_test"], &env).await;
+    assert_eq!(test.status.code(), Some(1), "{test:?}");
+    let text = stdout(&test);
+    assert!(
+        text.contains("not credited: sent in test mode, which credits no partner"),
+        "{text}"
+    );
     let stale = affitor(&["explain", "--customer", "user_stale"], &env).await;
     assert_eq!(stale.status.code(), Some(1), "{stale:?}");
     let text = stdout(&stale);

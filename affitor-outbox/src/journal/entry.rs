@@ -105,6 +105,8 @@ pub enum Step {
         /// The program's attribution window in days, when given.
         window_days: Option<u32>,
     },
+    /// A lead or a sale sent in test mode: recorded as a test event, attributed to no partner.
+    TestMode,
     /// Any other answer: a lead tracked, a refund reversed; the answer in a few words.
     Answered(String),
     /// Refused by the API and settled without a retry (a lead's click id or customer refused).
@@ -239,7 +241,7 @@ impl Step {
                 window_days: *window_days,
             },
             Outcome::Sale(SaleOutcome::Test { .. }) | Outcome::Lead(LeadOutcome::Test { .. }) => {
-                Self::Answered("test mode: nothing attributed".into())
+                Self::TestMode
             }
             Outcome::Lead(LeadOutcome::Tracked) => Self::Answered("tracked".into()),
             Outcome::Lead(LeadOutcome::Provisional) => Self::Answered("provisional".into()),
@@ -402,6 +404,7 @@ fn parts(step: &Step) -> (&'static str, Parts) {
             let parts = Parts::text(reason).ages(*click_age_days, *window_days);
             ("not_attributed", parts)
         }
+        Step::TestMode => ("test_mode", Parts::default()),
         Step::Answered(answer) => ("answered", Parts::text(answer)),
         Step::Refused(why) => ("refused", Parts::text(why)),
         Step::Retrying {
@@ -494,6 +497,7 @@ impl Columns {
                 click_age_days: days(click_age),
                 window_days: days(window),
             }),
+            "test_mode" => Some(Step::TestMode),
             "answered" => Some(Step::Answered(text())),
             "refused" => Some(Step::Refused(text())),
             "retrying" => Some(Step::Retrying {
@@ -554,6 +558,7 @@ mod tests {
                 click_age_days: Some(61),
                 window_days: Some(60),
             },
+            Step::TestMode,
             Step::Answered("tracked".into()),
             Step::Refused("unknown click id".into()),
             Step::Retrying {

@@ -14,10 +14,19 @@ mod entry;
 mod inline;
 mod verdict;
 
+/// The most rows a search reads, of the journal and of the outbox each: the newest.
+macro_rules! search_limit {
+    () => {
+        1000
+    };
+}
+pub(crate) use search_limit;
+
 /// The search of both stores: the entries `found` (`SELECT id, event_id ... WHERE` the keys,
-/// in the store's own way of taking a list), with the answers to their events, oldest first.
-/// A row's first answer holds its storing and its keys (`stored_at`); a later answer holds the
-/// keys too ([`Columns::of`]), and is read with the first's storing.
+/// in the store's own way of taking a list), with the answers to their events, newest first
+/// ([`search_limit!`] of them). A row's first answer holds its storing and its keys
+/// (`stored_at`); a later answer holds the keys too ([`Columns::of`]), and is read with the
+/// first's storing.
 macro_rules! search {
     ($found:literal) => {
         concat!(
@@ -36,7 +45,8 @@ FROM wanted w
 JOIN affitor_outbox_journal a ON a.id = w.id
 LEFT JOIN affitor_outbox_journal s
     ON a.stored_at IS NULL AND s.event_id = a.event_id AND s.stored_at IS NOT NULL
-ORDER BY a.id LIMIT 1000"
+ORDER BY a.id DESC LIMIT ",
+            $crate::journal::search_limit!()
         )
     };
 }
@@ -45,7 +55,7 @@ pub(crate) use search;
 pub(crate) use entry::{Columns, ColumnsRow};
 pub use entry::{JournalEntry, Step};
 pub(crate) use inline::InlineEntries;
-pub use verdict::{Explanation, NotCredited, Verdict};
+pub use verdict::{Explanation, NotCredited, Unknown, Verdict};
 
 use std::time::Duration;
 
@@ -124,6 +134,23 @@ impl Drop for InWrite<'_> {
     }
 }
 
+/// What a search of the journal found: the entries, and whether the oldest were left out.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub(crate) entries: Vec<JournalEntry>,
+    pub(crate) truncated: bool,
+}
+
+impl Found {
+    /// The entries of `rows`, the newest [`search_limit!`] first, in the order written.
+    pub(crate) fn of_rows(rows: Vec<ColumnsRow>) -> Self {
+        Self {
+            truncated: rows.len() >= search_limit!(),
+            entries: rows.into_iter().rev().flat_map(Columns::entries).collect(),
+        }
+    }
+}
+
 /// The keys a search of the journal follows: each entry found brings its own keys in.
 #[derive(Debug, Default)]
 pub(crate) struct Keys {
@@ -194,17 +221,17 @@ impl Outbox {
     /// ```
     pub async fn explain(&self, subject: Subject) -> Result<Explanation, OutboxError> {
         let mut keys = Keys::default();
-        match subject {
-            Subject::Customer(key) => keys.customers.push(key),
-            Subject::Transaction(id) => keys.transactions.push(id),
-            Subject::Click(id) => keys.clicks.push(id),
+        match &subject {
+            Subject::Customer(key) => keys.customers.push(key.clone()),
+            Subject::Transaction(id) => keys.transactions.push(id.clone()),
+            Subject::Click(id) => keys.clicks.push(id.clone()),
         }
-        let mut entries = Vec::new();
+        let mut found = Found::default();
         // Three rounds reach a click id's customer's sale's refunds.
         for _ in 0..3 {
-            entries = self.store().journal(&keys).await?;
+            found = self.store().journal(&keys).await?;
             let mut grew = false;
-            for entry in &entries {
+            for entry in &found.entries {
                 grew |= keys.add(entry);
             }
             if !grew {
@@ -212,6 +239,11 @@ impl Outbox {
             }
         }
         let since = self.store().journal_since().await?.map(entry::time);
-        Ok(Explanation::of(entries, since))
+        Ok(Explanation::of(
+            &subject,
+            found.entries,
+            since,
+            found.truncated,
+        ))
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use super::{JournalEntry, Step};
+use super::{JournalEntry, Step, Subject};
 
 /// What [`Outbox::explain`](crate::Outbox::explain) found: the entries, oldest first, and the
 /// verdict they lead to.
@@ -32,6 +32,9 @@ pub struct Explanation {
     /// holds no other. What was answered before it, before the journal was turned on or past its
     /// retention, has no entries: an empty explanation of an older event says nothing of it.
     pub journal_since: Option<SystemTime>,
+    /// Whether the search found more than it reads (1,000 of the journal's rows): the oldest
+    /// were left out, and the verdict is the newest entries'.
+    pub truncated: bool,
 }
 
 /// Whether a partner was credited, by the journal's last word on the sale.
@@ -60,6 +63,29 @@ pub enum Verdict {
         /// When the next attempt is due, if an attempt failed.
         next_attempt: Option<SystemTime>,
     },
+    /// The journal cannot tell, and why: the Affitor dashboard can.
+    Unknown(Unknown),
+}
+
+/// Why the journal cannot tell whether a partner was credited, in words by its `Display`.
+///
+/// ```
+/// use affitor_outbox::journal::{Unknown, Verdict};
+///
+/// let verdict = Verdict::Unknown(Unknown::NothingJournaled);
+/// assert!(!verdict.is_credited());
+/// assert!(verdict.to_string().starts_with("unknown: the journal holds nothing"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unknown {
+    /// The journal holds nothing of the subject: it was off, the events are past its
+    /// retention, or the key is not one the app sent.
+    NothingJournaled,
+    /// The API answered that the transaction id was recorded before, by a call whose answer the
+    /// journal does not hold: one from before the journal was on, from an app without it, or a
+    /// test-mode sale that took the id (a real sale then earns nothing).
+    RecordedBefore,
 }
 
 /// Why a sale earned no commission, in words by its `Display`.
@@ -99,6 +125,9 @@ pub enum NotCredited {
     Refused(String),
     /// The app sent the sale itself and its `send` failed, with the error: nothing retried it.
     SendFailed(String),
+    /// The sale was sent in test mode, which credits no partner; or a real sale repeated the
+    /// transaction id of a test-mode sale, which the API had recorded as a test.
+    TestMode,
 }
 
 impl Verdict {
@@ -116,38 +145,72 @@ impl Verdict {
 }
 
 impl Explanation {
-    pub(crate) fn of(mut entries: Vec<JournalEntry>, journal_since: Option<SystemTime>) -> Self {
+    /// The explanation of `subject` by `entries`, of which the oldest were left out when
+    /// `truncated`.
+    pub(crate) fn of(
+        subject: &Subject,
+        mut entries: Vec<JournalEntry>,
+        journal_since: Option<SystemTime>,
+        truncated: bool,
+    ) -> Self {
         entries.sort_by_key(|entry| entry.at);
-        let verdict = verdict(&entries);
+        let verdict = verdict(subject, &entries);
         Self {
             entries,
             verdict,
             journal_since,
+            truncated,
         }
     }
 }
 
-/// The verdict the sale's last answer gives; without a sale, what the leads tell.
-fn verdict(entries: &[JournalEntry]) -> Verdict {
-    let recorded = entries.iter().find_map(|entry| match entry.step {
-        Step::Recorded {
-            sale_id,
-            commission_id,
-        } => Some(Verdict::Credited {
-            sale_id,
-            commission_id,
-        }),
-        _ => None,
-    });
-    let mut sales = entries.iter().filter(|entry| entry.endpoint == "sale");
+/// The verdict the last answer to the subject's sale gives (a transaction's own; a customer's
+/// or a click's newest sale); without a sale, what the leads tell.
+fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
+    if entries.is_empty() {
+        return Verdict::Unknown(Unknown::NothingJournaled);
+    }
+    let of_the_subject = |entry: &&JournalEntry| match subject {
+        Subject::Transaction(id) => entry.transaction_id.as_ref() == Some(id),
+        _ => true,
+    };
+    let mut sales = entries
+        .iter()
+        .filter(|entry| entry.endpoint == "sale")
+        .filter(of_the_subject);
     if let Some(last) = sales.next_back() {
-        return match &last.step {
-            Step::Recorded { .. } | Step::AlreadyRecorded => {
-                recorded.unwrap_or(Verdict::Credited {
-                    sale_id: None,
-                    commission_id: None,
+        // The transaction's own record, which a later repeat answers 409.
+        let recorded = entries.iter().find_map(|entry| match entry.step {
+            Step::Recorded {
+                sale_id,
+                commission_id,
+            } if entry.endpoint == "sale" && entry.transaction_id == last.transaction_id => {
+                Some(Verdict::Credited {
+                    sale_id,
+                    commission_id,
                 })
             }
+            _ => None,
+        });
+        return match &last.step {
+            Step::Recorded {
+                sale_id,
+                commission_id,
+            } => Verdict::Credited {
+                sale_id: *sale_id,
+                commission_id: *commission_id,
+            },
+            Step::AlreadyRecorded => recorded.unwrap_or_else(|| {
+                let tested = entries.iter().any(|entry| {
+                    entry.step == Step::TestMode && entry.transaction_id == last.transaction_id
+                });
+                if tested {
+                    Verdict::NotCredited(NotCredited::TestMode)
+                } else {
+                    Verdict::Unknown(Unknown::RecordedBefore)
+                }
+            }),
+            Step::TestMode => Verdict::NotCredited(NotCredited::TestMode),
             Step::NotAttributed {
                 reason,
                 click_age_days,
@@ -193,6 +256,7 @@ impl fmt::Display for Verdict {
                 id(commission_id)
             ),
             Self::NotCredited(why) => write!(f, "not credited: {why}"),
+            Self::Unknown(why) => write!(f, "unknown: {why}"),
             Self::OnItsWay { next_attempt: None } => f.write_str("on its way: waiting to be sent"),
             Self::OnItsWay {
                 next_attempt: Some(at),
@@ -226,6 +290,24 @@ impl fmt::Display for NotCredited {
             Self::DeadLetter(why) => write!(f, "a dead letter: {why}"),
             Self::Refused(why) => write!(f, "refused by the API: {why}"),
             Self::SendFailed(why) => write!(f, "the app's own send failed: {why}"),
+            Self::TestMode => f.write_str("sent in test mode, which credits no partner"),
         }
+    }
+}
+
+impl fmt::Display for Unknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NothingJournaled => {
+                "the journal holds nothing of it (the journal was off, the events are past its \
+                 retention, or the app never sent this key)"
+            }
+            Self::RecordedBefore => {
+                "the API had recorded this transaction id before, by a call the journal holds no \
+                 answer of (from before the journal was on, from an app without it, or a \
+                 test-mode sale that took the id): the Affitor dashboard tells whether it earned \
+                 a commission"
+            }
+        })
     }
 }

@@ -259,17 +259,20 @@ impl Store {
     pub(crate) async fn journal(
         &self,
         keys: &crate::journal::Keys,
-    ) -> Result<Vec<crate::journal::JournalEntry>, StoreError> {
-        let mut entries = dispatch!(self, store => store.journal(keys).await)?;
+    ) -> Result<crate::journal::Found, StoreError> {
+        let mut found = dispatch!(self, store => store.journal(keys).await)?;
         let unjournaled = dispatch!(self, store => store.unjournaled(keys).await)?;
-        for found in &unjournaled {
-            if let Ok(event) = &found.row.event
+        found.truncated |= unjournaled.len() >= crate::journal::search_limit!();
+        for row in &unjournaled {
+            if let Ok(event) = &row.row.event
                 && keys.name(event)
             {
-                entries.extend(crate::journal::JournalEntry::unjournaled(found, event));
+                found
+                    .entries
+                    .extend(crate::journal::JournalEntry::unjournaled(row, event));
             }
         }
-        Ok(entries)
+        Ok(found)
     }
 
     /// When the journal's first entry still kept was written (entries are appended in time

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::PostgresStore;
 use super::schema::Tables;
-use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
+use crate::journal::{Answer, Columns, ColumnsRow, Found, JournalEntry, Keys};
 use crate::store::{Unjournaled, UnjournaledRow, millis, now_millis};
 
 /// Entries written together, as seventeen arrays of one length.
@@ -31,7 +31,8 @@ const SELECT: &str = crate::journal::search!(
 /// storing with its first answer; or answered before the journal was turned on) that may name
 /// the customers `$1`, transactions `$2` or click ids `$3`: a click id is looked for in the
 /// body's text, and the caller checks each event's keys.
-const UNJOURNALED: &str = "
+const UNJOURNALED: &str = concat!(
+    "
 SELECT id, endpoint, body, other_transaction_id, attempts::bigint,
     (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint,
     (extract(epoch FROM created_at) * 1000)::bigint, last_error IS NOT NULL, click_id_source,
@@ -41,7 +42,9 @@ FROM affitor_outbox o
 WHERE NOT EXISTS (SELECT 1 FROM affitor_outbox_journal j WHERE j.event_id = o.id)
   AND (customer_key = ANY($1) OR transaction_id = ANY($2) OR other_transaction_id = ANY($2)
        OR EXISTS (SELECT 1 FROM UNNEST($3::text[]) c WHERE strpos(body, c) > 0))
-ORDER BY id LIMIT 1000";
+ORDER BY id DESC LIMIT ",
+    crate::journal::search_limit!()
+);
 
 /// Writes `rows` on `connection`, in the caller's transaction: one statement, into the table
 /// in `tables`.
@@ -106,9 +109,8 @@ impl PostgresStore {
             .await
     }
 
-    /// The entries naming any of `keys`, and the answers to their events, oldest first (at
-    /// most 1,000).
-    pub(crate) async fn journal(&self, keys: &Keys) -> sqlx::Result<Vec<JournalEntry>> {
+    /// The entries naming any of `keys`, and the answers to their events: the newest.
+    pub(crate) async fn journal(&self, keys: &Keys) -> sqlx::Result<Found> {
         let rows: Vec<ColumnsRow> = self
             .fetch_all(
                 self.query_as(SELECT)
@@ -117,7 +119,7 @@ impl PostgresStore {
                     .bind(&keys.clicks),
             )
             .await?;
-        Ok(rows.into_iter().flat_map(Columns::entries).collect())
+        Ok(Found::of_rows(rows))
     }
 
     /// When the journal's first entry still kept was written (entries are appended in time
@@ -135,8 +137,7 @@ impl PostgresStore {
         Ok(at)
     }
 
-    /// The outbox rows the journal holds no entry of that may name any of `keys` (at most
-    /// 1,000).
+    /// The outbox rows the journal holds no entry of that may name any of `keys`: the newest.
     pub(crate) async fn unjournaled(&self, keys: &Keys) -> sqlx::Result<Vec<Unjournaled>> {
         let rows: Vec<UnjournaledRow> = self
             .fetch_all(

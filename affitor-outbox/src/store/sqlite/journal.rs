@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{SqliteStore, now_millis};
-use crate::journal::{Answer, Columns, ColumnsRow, JournalEntry, Keys};
+use crate::journal::{Answer, Columns, ColumnsRow, Found, JournalEntry, Keys};
 use crate::store::{StoreError, Unjournaled, UnjournaledRow, millis};
 
 const INSERT: &str = "
@@ -27,7 +27,8 @@ const SELECT: &str = crate::journal::search!(
 /// storing with its first answer; or answered before the journal was turned on) that may name
 /// the customers `?1`, transactions `?2` or click ids `?3` (JSON arrays), `?4` the time: a
 /// click id is looked for in the body's text, and the caller checks each event's keys.
-const UNJOURNALED: &str = "
+const UNJOURNALED: &str = concat!(
+    "
 SELECT id, endpoint, body, other_transaction_id, attempts, ?4 - created_at, created_at,
     last_error IS NOT NULL, click_id_source, last_error, dead_at, next_attempt_at
 FROM affitor_outbox
@@ -36,7 +37,9 @@ WHERE id NOT IN (SELECT event_id FROM affitor_outbox_journal WHERE event_id IS N
        OR transaction_id IN (SELECT value FROM json_each(?2))
        OR other_transaction_id IN (SELECT value FROM json_each(?2))
        OR EXISTS (SELECT 1 FROM json_each(?3) c WHERE instr(body, c.value) > 0))
-ORDER BY id LIMIT 1000";
+ORDER BY id DESC LIMIT ",
+    crate::journal::search_limit!()
+);
 
 /// Writes `rows` on `connection`, in the caller's transaction.
 fn write(
@@ -101,17 +104,15 @@ impl SqliteStore {
         .await
     }
 
-    /// The entries naming any of `keys`, and the answers to their events, oldest first (at
-    /// most 1,000).
-    pub(crate) async fn journal(&self, keys: &Keys) -> Result<Vec<JournalEntry>, StoreError> {
+    /// The entries naming any of `keys`, and the answers to their events: the newest.
+    pub(crate) async fn journal(&self, keys: &Keys) -> Result<Found, StoreError> {
         let [customers, transactions, clicks] = json_keys(keys);
         self.on_reader(move |connection| {
             let mut select = connection.prepare_cached(SELECT)?;
             let rows = select.query_map([customers, transactions, clicks], |row| {
                 ColumnsRow::try_from(row)
             })?;
-            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows.into_iter().flat_map(Columns::entries).collect())
+            Ok(Found::of_rows(rows.collect::<rusqlite::Result<Vec<_>>>()?))
         })
         .await
     }
@@ -132,8 +133,7 @@ impl SqliteStore {
         .await
     }
 
-    /// The outbox rows the journal holds no entry of that may name any of `keys` (at most
-    /// 1,000).
+    /// The outbox rows the journal holds no entry of that may name any of `keys`: the newest.
     pub(crate) async fn unjournaled(&self, keys: &Keys) -> Result<Vec<Unjournaled>, StoreError> {
         let [customers, transactions, clicks] = json_keys(keys);
         let rows = self

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
-use affitor_outbox::journal::{self, NotCredited, Step, Subject, Verdict};
+use affitor_outbox::journal::{self, NotCredited, Step, Subject, Unknown, Verdict};
 use affitor_outbox::{Outbox, OutboxBuilder};
 use affitor_tower::{AffitorLayer, capture::CaptureClicks};
 use tower::{ServiceBuilder, ServiceExt as _};
@@ -18,6 +18,7 @@ use crate::support::{Store, on_each_store, stand_in, wait_until};
 
 mod before;
 mod refused;
+mod verdict;
 
 pub(crate) const A_WHILE: Duration = Duration::from_secs(30);
 
@@ -566,7 +567,7 @@ pub(crate) async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
 }
 
 /// Without `journal`, nothing is written: once its row is delivered and deleted, the journal
-/// knows no sale.
+/// cannot tell of the sale.
 async fn an_outbox_without_a_journal_keeps_none(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store
@@ -584,7 +585,10 @@ async fn an_outbox_without_a_journal_keeps_none(store: Store) {
     assert_eq!(store.integers(entries).await, [Some(0)]);
     let explained = explain(&outbox, "in_1").await;
     assert!(explained.entries.is_empty(), "{explained:?}");
-    assert_eq!(explained.verdict, Verdict::NotCredited(NotCredited::NoSale));
+    assert_eq!(
+        explained.verdict,
+        Verdict::Unknown(Unknown::NothingJournaled)
+    );
     assert_eq!(explained.journal_since, None, "the journal is empty");
     outbox.shutdown(Duration::from_secs(1)).await;
 }
