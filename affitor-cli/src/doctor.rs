@@ -108,8 +108,19 @@ async fn checks(settings: &Settings) -> Vec<Check> {
                 .fix("fix the file, or run `npx affitor init` again; its values were left out")
         })
         .collect();
-    checks.push(api_key(settings.api_key.as_ref()));
-    let client = match settings.client() {
+    let built = settings.client();
+    checks.push(match &built {
+        Err(error) if error.kind() == ErrorKind::InvalidApiKey => {
+            let source = settings
+                .api_key
+                .as_ref()
+                .map_or_else(String::new, |key| format!(" (from {})", key.source));
+            Check::new("API key", Status::Fail, format!("{}{source}", short(error)))
+                .fix("copy the program API key again from Program Settings, with nothing around it")
+        }
+        _ => api_key(settings.api_key.as_ref()),
+    });
+    let client = match built {
         Ok(client) => {
             let source = settings.api_url.as_ref().map_or_else(
                 || "the default".to_owned(),
@@ -132,8 +143,15 @@ async fn checks(settings: &Settings) -> Vec<Check> {
             });
             Some(client)
         }
-        Err(error) if error.kind() == ErrorKind::MissingApiKey => None,
-        Err(error) => {
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::MissingApiKey | ErrorKind::InvalidApiKey
+            ) =>
+        {
+            None
+        }
+        Err(error) if error.kind() == ErrorKind::InvalidBaseUrl => {
             let source = settings
                 .api_url
                 .as_ref()
@@ -141,6 +159,13 @@ async fn checks(settings: &Settings) -> Vec<Check> {
             checks.push(
                 Check::new("API URL", Status::Fail, format!("{}{source}", short(&error)))
                     .fix("set AFFITOR_API_URL to the API's base URL, or unset it for https://api.affitor.com"),
+            );
+            None
+        }
+        Err(error) => {
+            checks.push(
+                Check::new("HTTP client", Status::Fail, short(&error))
+                    .fix("this machine cannot start an HTTP client: check its TLS certificates"),
             );
             None
         }
@@ -376,8 +401,8 @@ fn outbox_fix(error: &OutboxError) -> &'static str {
              host, port, user, password, and TLS (sslmode, sslrootcert)"
         }
         OutboxError::Unusable { .. } => {
-            "do as the message says; doctor changed nothing (it opens the outbox with \
-             migrate(false): the schema is left to the app's start or your migration tool)"
+            "do as the message says; doctor changed nothing (it never creates or upgrades the \
+             outbox's tables: the app's start or your migration tool does)"
         }
         OutboxError::InvalidLocation { .. } => "write AFFITOR_OUTBOX as the message says",
         _ => "set AFFITOR_OUTBOX to a SQLite path or a postgres:// URL",

@@ -68,6 +68,20 @@ pub(crate) fn warning(text: &str) {
     );
 }
 
+/// Writes `text` and a newline to stdout. A reader that went away (`affitor status | head -1`)
+/// ends the command quietly with status 1, its output not all read; where `println!` would
+/// panic, as Rust ignores `SIGPIPE`.
+fn print_line(stdout: &mut impl std::io::Write, text: impl Display) {
+    match writeln!(stdout, "{text}") {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(1),
+        Err(error) => {
+            warning(&format!("cannot write to stdout: {error}"));
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Where a command prints: a person's terminal, or `--json`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Output {
@@ -83,7 +97,7 @@ impl Output {
     /// terminal, or `NO_COLOR` is set.
     pub(crate) fn line(self, text: impl Display) {
         if !self.json {
-            anstream::println!("{text}");
+            print_line(&mut anstream::stdout().lock(), text);
         }
     }
 
@@ -125,7 +139,7 @@ impl Output {
     /// The command's result, with `--json`: one document on one line.
     pub(crate) fn document(self, value: &Value) {
         if self.json {
-            println!("{value}");
+            print_line(&mut std::io::stdout().lock(), value);
         }
     }
 

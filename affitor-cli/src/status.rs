@@ -29,9 +29,15 @@ pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(3600);
 /// Prints the status and exits 1 when something needs a person.
 pub(crate) async fn run(out: Output, api: &ApiArgs) -> ExitCode {
     let spinner = out.spinner("reading the status");
-    let (readiness_ok, readiness) = readiness(out, &Settings::load(api, None)).await;
+    let settings = Settings::load(api, None);
+    let (readiness_ok, readiness) = readiness(out, &settings).await;
     let (outbox_ok, outbox) = outbox(out).await;
     drop(spinner);
+    // A project file that could not be read explains a key or a URL missing above.
+    for problem in &settings.problems {
+        out.status(Status::Warn, "settings", problem);
+        out.hint("fix the file, or run `npx affitor init` again; its values were left out");
+    }
     let ok = readiness_ok && outbox_ok;
     out.line(if ok {
         "\nnothing needs you"
@@ -43,6 +49,7 @@ pub(crate) async fn run(out: Output, api: &ApiArgs) -> ExitCode {
         "ok": ok,
         "readiness": readiness,
         "outbox": outbox,
+        "settings_problems": settings.problems,
     }));
     if ok {
         ExitCode::SUCCESS
@@ -62,7 +69,13 @@ async fn readiness(out: Output, settings: &Settings) -> (bool, Value) {
             };
             let fix = match error.kind() {
                 ErrorKind::MissingApiKey => missing_key_fix(),
-                _ => "check --api-url or AFFITOR_API_URL".to_owned(),
+                ErrorKind::InvalidApiKey => {
+                    "copy the program API key again from Program Settings, with nothing around it"
+                        .to_owned()
+                }
+                ErrorKind::InvalidBaseUrl => "check --api-url or AFFITOR_API_URL".to_owned(),
+                _ => "this machine cannot start an HTTP client: check its TLS certificates"
+                    .to_owned(),
             };
             return (false, failed(out, "readiness", &message, &fix));
         }

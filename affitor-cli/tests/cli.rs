@@ -617,3 +617,34 @@ async fn mock_serves_the_stand_in_at_the_port_it_prints() {
     assert!(chain.status.success(), "{chain:?}");
     assert_eq!(document(&chain)["verified"], true);
 }
+
+/// A reader that went away before the command printed (`affitor mock --json | true`) ends it
+/// with status 1 and no panic, where `println!` panics (status 101): the mock does not go on
+/// serving with nobody to print to.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_affitor"))
+        .args(["mock", "--port", "0", "--json"])
+        .env_clear()
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("affitor mock went on with its stdout closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -161,3 +161,48 @@ async fn a_projects_url_is_ignored_for_a_key_of_the_environment() {
     assert!(!stderr.contains("aff_live"), "{stderr}");
     assert_eq!(document(&run)["command"], "test click");
 }
+
+/// A `.affitor/config.json` that is not JSON is named by `status`, as by `doctor`: it explains
+/// the key missing below it.
+#[tokio::test]
+async fn status_names_a_settings_file_it_cannot_read() {
+    let root = project(
+        "broken-config",
+        &[("config.json", "{\"api_key\": \"aff_x\",}".into())],
+    );
+    let status = affitor_in(root.path(), &["status"], &[]).await;
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(text.contains("! settings"), "{text}");
+    assert!(text.contains(".affitor/config.json"), "{text}");
+
+    let status = affitor_in(root.path(), &["status", "--json"], &[]).await;
+    let problems = &document(&status)["settings_problems"];
+    assert_eq!(problems.as_array().map(Vec::len), Some(1), "{problems}");
+}
+
+/// A key that cannot be sent in a header fails `doctor`'s key check and `status` with a fix
+/// for the key, not for the URL (which is fine).
+#[tokio::test]
+async fn a_malformed_key_is_blamed_not_the_url() {
+    let root = project("malformed-key", &[]);
+    let env = [("AFFITOR_API_KEY", "aff_live_abc def\n")];
+    let doctor = affitor_in(root.path(), &["doctor", "--json"], &env).await;
+    let checks = &document(&doctor)["checks"];
+    let check = |name: &str| {
+        checks
+            .as_array()
+            .and_then(|checks| checks.iter().find(|check| check["name"] == name))
+            .cloned()
+    };
+    let key = check("API key").unwrap_or_else(|| panic!("no key check: {checks}"));
+    assert_eq!(key["status"], "fail", "{key}");
+    assert!(key["fix"].as_str().unwrap().contains("API key"), "{key}");
+    assert_eq!(check("API URL"), None, "{checks}");
+
+    let status = affitor_in(root.path(), &["status"], &env).await;
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(text.contains("copy the program API key again"), "{text}");
+    assert!(!text.contains("AFFITOR_API_URL"), "{text}");
+}

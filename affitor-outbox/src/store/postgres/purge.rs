@@ -6,6 +6,10 @@ use std::time::Duration;
 use super::PostgresStore;
 use crate::store::{DeadLetter, millis};
 
+/// The oldest age a purge asks Postgres for: no dead letter is older, and `now()` less an age
+/// past 4713 BC is out of a timestamp's range, an error where SQLite's numbers just compare.
+const A_THOUSAND_YEARS: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
+
 impl PostgresStore {
     pub(crate) async fn dead_letters(&self) -> sqlx::Result<Vec<DeadLetter>> {
         let rows = self
@@ -42,7 +46,7 @@ impl PostgresStore {
                  WHERE dead_at IS NOT NULL
                    AND dead_at <= pg_catalog.now() - $1::float8 * interval '1 millisecond'",
             )
-            .bind(millis(older_than) as f64),
+            .bind(millis(older_than.min(A_THOUSAND_YEARS)) as f64),
         )
         .await
     }
