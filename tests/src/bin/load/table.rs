@@ -19,13 +19,14 @@ pub(crate) fn report_run(framework: Framework, stand_in: StandIn, run: &Run) {
     );
     if let Some(cpu) = &run.cpu {
         line.push_str(&format!(
-            "\n    CPU of the machine: app {:.0}%, stand-in {:.0}%, wrk {:.0}%, other processes {:.0}%, idle {:.0}%; app CPU per request {:.0} µs",
+            "\n    CPU of the machine: app {:.0}%, stand-in {:.0}%, wrk {:.0}%, other processes {:.0}%, idle {:.0}%; per request: app {:.0} µs, other processes (Postgres among them) {:.0} µs",
             cpu.share(cpu.app),
             cpu.share(cpu.stand_in),
             cpu.share(cpu.wrk),
             cpu.share(cpu.others),
             cpu.share(idle(cpu)),
             1e6 * cpu.app / measured.requests.max(1) as f64,
+            1e6 * cpu.others / measured.requests.max(1) as f64,
         ));
     }
     if let Some(rss) = run.rss_growth_kib {
@@ -106,6 +107,7 @@ struct Medians {
     signups: f64,
     leads: f64,
     app_cpu_per_request_us: f64,
+    others_cpu_per_request_us: f64,
 }
 
 impl Medians {
@@ -134,6 +136,11 @@ impl Medians {
                     1e6 * cpu.app / run.measured.requests.max(1) as f64
                 })
             }),
+            others_cpu_per_request_us: over(&|run| {
+                run.cpu.map_or(f64::NAN, |cpu| {
+                    1e6 * cpu.others / run.measured.requests.max(1) as f64
+                })
+            }),
         })
     }
 }
@@ -158,9 +165,9 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
     }
     println!();
     println!(
-        "| framework | stand-in answers | variant | signups/s | p99 | signups (warm-up + run) | leads the stand-in received (by the end of the drain) | app CPU per request | RSS growth |"
+        "| framework | stand-in answers | variant | signups/s | p99 | signups (warm-up + run) | leads the stand-in received (by the end of the drain) | app CPU per request | other processes' CPU per request | RSS growth |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for case in cases {
         for &variant in &options.variants {
             let Some(m) = Medians::of(case, variant) else {
@@ -171,7 +178,7 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
                 _ => variant.to_string(),
             };
             println!(
-                "| {} | {} | {variant_name} | {:.0} | {:.2} ms | {:.0} | {:.0} | {:.0} µs | {:.0} MiB |",
+                "| {} | {} | {variant_name} | {:.0} | {:.2} ms | {:.0} | {:.0} | {:.0} µs | {:.0} µs | {:.0} MiB |",
                 case.framework,
                 case.stand_in,
                 m.per_second,
@@ -179,6 +186,7 @@ pub(crate) fn print_table(options: &Options, cases: &[Case]) {
                 m.signups,
                 m.leads,
                 m.app_cpu_per_request_us,
+                m.others_cpu_per_request_us,
                 m.rss_growth_mib,
             );
         }
