@@ -34,7 +34,11 @@ impl Outbox {
     /// # }
     /// ```
     pub fn builder(client: Client) -> OutboxBuilder {
-        OutboxBuilder::new(client)
+        OutboxBuilder {
+            client,
+            relay_client: None,
+            config: Config::default(),
+        }
     }
 
     /// Opens the outbox at `location` (a SQLite path, or a `postgres://` URL) with the default
@@ -81,14 +85,6 @@ pub struct OutboxBuilder {
 }
 
 impl OutboxBuilder {
-    pub(crate) fn new(client: Client) -> Self {
-        Self {
-            client,
-            relay_client: None,
-            config: Config::default(),
-        }
-    }
-
     /// Whether this process runs a relay that delivers the stored events (default `true`).
     /// Turn it off in a process that only writes events, when others deliver them.
     ///

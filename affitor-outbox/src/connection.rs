@@ -69,42 +69,26 @@ impl OutboxConnection for sqlx::PgConnection {
     }
 }
 
-/// Writes `event` on a rusqlite connection: at once (SQLite's write is a call, not a round
-/// trip), the future only hands over its outcome.
-#[cfg(feature = "sqlite")]
-fn insert_sqlite(
-    connection: &rusqlite::Connection,
-    event: &Event,
-) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'static>> {
-    let written = crate::store::sqlite::insert(connection, &NewRow::of(event))
-        .map_err(|error| crate::store::StoreError::from(error).into());
-    Box::pin(std::future::ready(written))
+/// The rusqlite connections: `event` written at once (SQLite's write is a call, not a round
+/// trip), the future only handing over its outcome.
+macro_rules! sqlite_connections {
+    ($($connection:ty),*) => {$(
+        #[cfg(feature = "sqlite")]
+        impl sealed::Sealed for $connection {}
+
+        #[cfg(feature = "sqlite")]
+        impl OutboxConnection for $connection {
+            fn insert_event<'a>(
+                &'a mut self,
+                event: &'a Event,
+                _schema: Option<&'a str>,
+            ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
+                let written = crate::store::sqlite::insert(self, &NewRow::of(event))
+                    .map_err(|error| crate::store::StoreError::from(error).into());
+                Box::pin(std::future::ready(written))
+            }
+        }
+    )*};
 }
 
-#[cfg(feature = "sqlite")]
-impl sealed::Sealed for rusqlite::Connection {}
-
-#[cfg(feature = "sqlite")]
-impl OutboxConnection for rusqlite::Connection {
-    fn insert_event<'a>(
-        &'a mut self,
-        event: &'a Event,
-        _schema: Option<&'a str>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
-        insert_sqlite(self, event)
-    }
-}
-
-#[cfg(feature = "sqlite")]
-impl sealed::Sealed for rusqlite::Transaction<'_> {}
-
-#[cfg(feature = "sqlite")]
-impl OutboxConnection for rusqlite::Transaction<'_> {
-    fn insert_event<'a>(
-        &'a mut self,
-        event: &'a Event,
-        _schema: Option<&'a str>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send + 'a>> {
-        insert_sqlite(self, event)
-    }
-}
+sqlite_connections!(rusqlite::Connection, rusqlite::Transaction<'_>);

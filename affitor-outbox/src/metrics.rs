@@ -50,28 +50,11 @@ pub(crate) fn event(endpoint: &str, result: Result) {
         .increment(1);
 }
 
-pub(crate) fn waiting(rows: u64) {
+/// Sets the gauge `name` (one of the constants above).
+pub(crate) fn gauge(name: &'static str, value: u64) {
     #[cfg(feature = "metrics")]
-    #[allow(clippy::cast_precision_loss)] // a store holds far fewer than 2^53 rows
-    ::metrics::gauge!(WAITING).set(rows as f64);
-}
-
-pub(crate) fn spilled(events: u64) {
-    #[cfg(feature = "metrics")]
-    #[allow(clippy::cast_precision_loss)] // a spill holds far fewer than 2^53 events
-    ::metrics::gauge!(SPILLED).set(events as f64);
-}
-
-pub(crate) fn in_flight(rows: usize) {
-    #[cfg(feature = "metrics")]
-    #[allow(clippy::cast_precision_loss)]
-    ::metrics::gauge!(IN_FLIGHT).set(rows as f64);
-}
-
-pub(crate) fn dead_letters(rows: u64) {
-    #[cfg(feature = "metrics")]
-    #[allow(clippy::cast_precision_loss)]
-    ::metrics::gauge!(DEAD_LETTERS).set(rows as f64);
+    #[allow(clippy::cast_precision_loss)] // far fewer than 2^53 rows or events
+    ::metrics::gauge!(name).set(value as f64);
 }
 
 /// Counts `entries` of the journal lost ([`OutboxStats::journal_lost`](crate::OutboxStats::journal_lost)).

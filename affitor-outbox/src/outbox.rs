@@ -1,7 +1,7 @@
 //! The outbox handle: enqueue, counters, dead letters and shutdown.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, pending};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,7 +50,7 @@ const WARNING_EVERY: u64 = 60;
 /// ```
 #[derive(Clone)]
 pub struct Outbox {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     /// The task that writes new rows to the store, a batch per transaction; it ends at
     /// `shutdown`, or when the last handle is dropped.
     writer: Arc<Writer>,
@@ -140,7 +140,9 @@ impl Outbox {
         }
         // An error means the row is not in the table (the store says so), so the event is held
         // for a write-back, or sent from memory: it is never sent twice.
-        let written = self.writer.write_event(inner, &event, Facts::default());
+        let written = self
+            .writer
+            .write_event(inner, &event, Facts::default(), pending());
         match written.await {
             Ok(()) => {}
             // The writer has ended (`shutdown`): holding the event for a write-back is pointless.
@@ -431,7 +433,7 @@ impl Outbox {
         // What waits in memory for the store goes to the in-memory queue, which the client's
         // shutdown drains next.
         recover::stop(&self.inner, deadline.saturating_sub(started.elapsed())).await;
-        let relay = self.relay_slot().take();
+        let relay = lock(&self.relay).take();
         if let Some(relay) = relay {
             relay
                 .stop(&self.inner, deadline.saturating_sub(started.elapsed()))
@@ -453,10 +455,6 @@ impl Outbox {
         };
         self.enqueue(event).await;
         unsettled.endpoint = None;
-    }
-
-    fn relay_slot(&self) -> std::sync::MutexGuard<'_, Option<Relay>> {
-        lock(&self.relay)
     }
 }
 
@@ -534,21 +532,6 @@ impl Backend for Outbox {
 }
 
 impl Outbox {
-    /// The store its rows and facts are in.
-    pub(crate) fn store(&self) -> &crate::store::Store {
-        &self.inner.store
-    }
-
-    /// Whether the store failed and is being probed: a write is not tried meanwhile.
-    pub(crate) fn is_degraded(&self) -> bool {
-        self.inner.spill.is_degraded()
-    }
-
-    /// How long a write waits for the store.
-    pub(crate) fn enqueue_timeout(&self) -> Duration {
-        self.inner.config.enqueue_timeout
-    }
-
     /// [`PaymentState::store`](affitor::webhook::PaymentState::store): the event written with
     /// `facts`, in one transaction, or the error that says neither is.
     pub(crate) async fn store_event(
@@ -563,7 +546,11 @@ impl Outbox {
                 self.not_stored(endpoint, "the store is failing (probed in the background)")
             );
         }
-        let why = match self.writer.write_event(&self.inner, &event, facts).await {
+        let why = match self
+            .writer
+            .write_event(&self.inner, &event, facts, pending())
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(error) => self.not_taken(&error),
         };
@@ -684,7 +671,7 @@ fn instant_after(deadline: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
-/// The event in `slot`, taken out of it.
+/// The event in `slot`, taken out of it (the guard dropped before any await).
 fn take(slot: &Mutex<Option<Event>>) -> Option<Event> {
     lock(slot).take()
 }

@@ -31,14 +31,14 @@ impl PaymentState for Outbox {
     /// One statement, whatever the number of keys.
     fn recall<'a>(&'a self, keys: &'a [String]) -> StateFuture<'a, Vec<Option<String>>> {
         let what = "the facts an event needs";
-        Box::pin(self.on_store(what, self.store().recall_all(keys)))
+        Box::pin(self.on_store(what, self.inner.store.recall_all(keys)))
     }
 
     /// One transaction.
     fn remember<'a>(&'a self, facts: &'a [Fact]) -> StateFuture<'a, ()> {
         let what = "facts for later events";
         Box::pin(async move {
-            self.on_store(what, self.store().remember_all(&as_rows(facts)))
+            self.on_store(what, self.inner.store.remember_all(&as_rows(facts)))
                 .await
         })
     }
@@ -63,10 +63,10 @@ impl Outbox {
         what: &str,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, affitor::Error> {
-        if self.is_degraded() {
+        if self.inner.spill.is_degraded() {
             return Err(self.not_stored(what, "the store is failing (probed in the background)"));
         }
-        let timeout = self.enqueue_timeout();
+        let timeout = self.inner.config.enqueue_timeout;
         match tokio::time::timeout(timeout, call).await {
             Ok(answer) => answer.map_err(|error| self.not_stored(what, error)),
             Err(_) => {

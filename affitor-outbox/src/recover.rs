@@ -161,7 +161,7 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
             let give_up = give_up.clone();
             writes.spawn(async move {
                 let facts = Facts::default();
-                let written = writer.write_event_until(&inner, &event, facts, give_up.cancelled());
+                let written = writer.write_event(&inner, &event, facts, give_up.cancelled());
                 (index, written.await)
             });
         }

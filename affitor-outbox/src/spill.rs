@@ -91,9 +91,7 @@ impl Spill {
         if held.closed {
             return Offer::Refused(Box::new(event), false);
         }
-        let began = !held.probing;
-        held.probing = true;
-        self.degraded.store(true, Ordering::Release);
+        let began = self.degrade_held(&mut held);
         if held.events.len() >= capacity {
             return Offer::Refused(Box::new(event), began);
         }
@@ -116,13 +114,13 @@ impl Spill {
     /// becomes degraded all the same; `true` when it was not (a probe is to start).
     pub(crate) fn degrade(&self) -> bool {
         let mut held = self.lock();
-        if held.closed {
-            return false;
-        }
-        let began = !held.probing;
-        held.probing = true;
+        !held.closed && self.degrade_held(&mut held)
+    }
+
+    /// Degrades the outbox under `held`'s lock; `true` when it was not.
+    fn degrade_held(&self, held: &mut Held) -> bool {
         self.degraded.store(true, Ordering::Release);
-        began
+        !std::mem::replace(&mut held.probing, true)
     }
 
     /// Up to `at_most` of the events held, oldest first.
@@ -235,7 +233,7 @@ impl Spill {
     fn counted(&self, held: &Held) {
         let len = (held.events.len() + held.writing) as u64;
         self.len.store(len, Ordering::Relaxed);
-        metrics::spilled(len);
+        metrics::gauge(metrics::SPILLED, len);
     }
 
     fn lock(&self) -> MutexGuard<'_, Held> {

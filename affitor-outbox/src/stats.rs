@@ -116,55 +116,29 @@ pub struct Backlog {
     pub oldest_waiting: Option<std::time::Duration>,
 }
 
-/// The live counters behind [`OutboxStats`].
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) enqueued: AtomicU64,
-    pub(crate) fell_back: AtomicU64,
-    pub(crate) spilled_total: AtomicU64,
-    pub(crate) written_back: AtomicU64,
-    pub(crate) batches: AtomicU64,
-    pub(crate) invalid: AtomicU64,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) rescheduled: AtomicU64,
-    pub(crate) dead: AtomicU64,
-    pub(crate) corrupt: AtomicU64,
-    pub(crate) click_id_refused: AtomicU64,
-    pub(crate) customer_refused: AtomicU64,
-    pub(crate) purged: AtomicU64,
-    pub(crate) dead_letters: AtomicU64,
-    pub(crate) in_flight: AtomicU64,
-    pub(crate) interrupted: AtomicU64,
-    pub(crate) journal_lost: AtomicU64,
+/// The live counters behind [`OutboxStats`], one per field but `spilled`, and their snapshot.
+macro_rules! counters {
+    ($($name:ident),*) => {
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters {
+            $(pub(crate) $name: AtomicU64,)*
+        }
+
+        impl Counters {
+            pub(crate) fn add(counter: &AtomicU64) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+
+            /// The counters, with `spilled`, the events the spill holds now.
+            pub(crate) fn snapshot(&self, spilled: u64) -> OutboxStats {
+                OutboxStats { spilled, $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+    };
 }
 
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The counters, with `spilled`, the events the spill holds now.
-    pub(crate) fn snapshot(&self, spilled: u64) -> OutboxStats {
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        OutboxStats {
-            enqueued: read(&self.enqueued),
-            fell_back: read(&self.fell_back),
-            spilled,
-            spilled_total: read(&self.spilled_total),
-            written_back: read(&self.written_back),
-            batches: read(&self.batches),
-            invalid: read(&self.invalid),
-            delivered: read(&self.delivered),
-            rescheduled: read(&self.rescheduled),
-            dead: read(&self.dead),
-            corrupt: read(&self.corrupt),
-            click_id_refused: read(&self.click_id_refused),
-            customer_refused: read(&self.customer_refused),
-            purged: read(&self.purged),
-            dead_letters: read(&self.dead_letters),
-            in_flight: read(&self.in_flight),
-            interrupted: read(&self.interrupted),
-            journal_lost: read(&self.journal_lost),
-        }
-    }
+counters! {
+    enqueued, fell_back, spilled_total, written_back, batches, invalid, delivered, rescheduled,
+    dead, corrupt, click_id_refused, customer_refused, purged, dead_letters, in_flight,
+    interrupted, journal_lost
 }

@@ -160,21 +160,9 @@ impl Writer {
 
     /// Writes `event` with `facts` (one transaction with the rows that wait with it), its event
     /// handed to this process's relay while it has room: `Ok` once committed, counted in
-    /// [`OutboxStats::enqueued`](crate::OutboxStats::enqueued). Gives up after the enqueue
-    /// timeout, as [`Writer::write`] does.
+    /// [`OutboxStats::enqueued`](crate::OutboxStats::enqueued). Given up at the enqueue timeout
+    /// or once `give_up` resolves (a write-back that `shutdown` ends), as [`Writer::write`] does.
     pub(crate) async fn write_event(
-        &self,
-        inner: &Inner,
-        event: &Event,
-        facts: Facts,
-    ) -> Result<(), StoreError> {
-        self.write_event_until(inner, event, facts, std::future::pending())
-            .await
-    }
-
-    /// [`Writer::write_event`], given up at the enqueue timeout or once `give_up` resolves,
-    /// whichever comes first (a write-back that `shutdown` ends).
-    pub(crate) async fn write_event_until(
         &self,
         inner: &Inner,
         event: &Event,

@@ -303,21 +303,12 @@ pub(crate) struct Columns {
     pub(crate) stored_at: Option<i64>,
 }
 
-impl std::fmt::Debug for Columns {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Columns")
-            .field("step", &self.step)
-            .field("event_id", &self.event_id)
-            .finish_non_exhaustive()
-    }
-}
-
 fn millis(at: SystemTime) -> i64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, crate::store::millis)
 }
 
-pub(super) fn time(millis: i64) -> SystemTime {
+pub(crate) fn time(millis: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
 }
 

@@ -52,7 +52,7 @@ ORDER BY a.id DESC LIMIT ",
 }
 pub(crate) use search;
 
-pub(crate) use entry::{Columns, ColumnsRow};
+pub(crate) use entry::{Columns, ColumnsRow, time};
 pub use entry::{JournalEntry, Step};
 pub(crate) use inline::InlineEntries;
 pub use verdict::{Explanation, NotCredited, Unknown, Verdict};
@@ -229,7 +229,7 @@ impl Outbox {
         let mut found = Found::default();
         // Three rounds reach a click id's customer's sale's refunds.
         for _ in 0..3 {
-            found = self.store().journal(&keys).await?;
+            found = self.inner.store.journal(&keys).await?;
             let mut grew = false;
             for entry in &found.entries {
                 grew |= keys.add(entry);
@@ -238,7 +238,7 @@ impl Outbox {
                 break;
             }
         }
-        let since = self.store().journal_since().await?.map(entry::time);
+        let since = self.inner.store.journal_since().await?.map(time);
         Ok(Explanation::of(
             &subject,
             found.entries,

@@ -121,9 +121,9 @@ impl Drop for Deleting {
 pub(super) struct Renewing(AbortOnDropHandle<()>);
 
 impl Renewing {
-    /// Spawns the renewals of the rows `owner` holds: those in `held`, and those handed over.
-    pub(super) fn start(inner: &Arc<Inner>, owner: &Arc<str>, held: &Arc<Held>) -> Self {
-        let renewals = renew(Arc::clone(inner), Arc::clone(owner), Arc::clone(held));
+    /// Spawns the renewals of the rows the relay holds: those in `held`, and those handed over.
+    pub(super) fn start(inner: &Arc<Inner>, held: &Arc<Held>) -> Self {
+        let renewals = renew(Arc::clone(inner), Arc::clone(held));
         Self(AbortOnDropHandle::new(tokio::spawn(renewals)))
     }
 
@@ -139,9 +139,10 @@ impl Renewing {
 /// relay holds (being sent, or handed over and not taken yet) to a full lease from now. A
 /// renewal that fails, or has no answer by the next tick, is logged; the next one tries again
 /// (past the lease, another relay may send the rows too: delivery is at least once).
-async fn renew(inner: Arc<Inner>, owner: Arc<str>, held: Arc<Held>) {
+async fn renew(inner: Arc<Inner>, held: Arc<Held>) {
     let lease = inner.config.lease;
-    let every = renew_every(lease);
+    // Every third of the lease, so that two renewals can fail before it ends.
+    let every = (lease / 3).max(Duration::from_millis(1));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ids = Vec::new();
@@ -157,7 +158,8 @@ async fn renew(inner: Arc<Inner>, owner: Arc<str>, held: Arc<Held>) {
         }
         // A renewal stuck on a silent connection must not outlast the lease it renews: given
         // up at the next tick, it leaves the next renewal a third of the lease on another.
-        let renewed = tokio::time::timeout(every, inner.store.renew(&owner, &ids, lease)).await;
+        let renewed =
+            tokio::time::timeout(every, inner.store.renew(&inner.owner, &ids, lease)).await;
         let error = match renewed {
             Ok(Ok(_)) => continue,
             Ok(Err(error)) => error.to_string(),
@@ -170,10 +172,4 @@ async fn renew(inner: Arc<Inner>, owner: Arc<str>, held: Arc<Held>) {
              tries again (past the lease, another relay may send them too)"
         );
     }
-}
-
-/// How often the leases are renewed: every third of the lease, so that two renewals can fail
-/// before it ends.
-fn renew_every(lease: Duration) -> Duration {
-    (lease / 3).max(Duration::from_millis(1))
 }

@@ -31,7 +31,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use self::delete::{Refusals, Refused, delete};
 use self::lease::{Deleting, Held, Renewing, Sending};
-use self::sends::{Ended, Sends};
+use self::sends::Sends;
 use self::settle::Settler;
 use crate::metrics;
 use crate::shared::{Inner, claim_batch};
@@ -62,24 +62,23 @@ pub(crate) const LAST_CALL: Duration = Duration::from_millis(250);
 pub(crate) struct Relay {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    owner: Arc<str>,
-    sends_ended: Ended,
+    /// Resolves (an error: nothing is sent on it) once the send thread has ended, its runtime
+    /// dropped with the tasks left on it: nothing of the relay is on the wire then.
+    sends_ended: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl Relay {
     /// Spawns the relay on the current tokio runtime, sending through `client`.
     pub(crate) fn start(inner: Arc<Inner>, client: Client) -> Self {
-        let owner = Arc::clone(&inner.owner);
         inner.handed.open();
         let (stop, stopped) = watch::channel(false);
         // The thread the sends run on; it stops with the last send.
         let (sends, sends_ended) = Sends::start(client);
-        let run = Run::new(inner, Arc::clone(&owner), sends);
+        let run = Run::new(inner, sends);
         let task = tokio::spawn(run.run(stopped));
         Self {
             stop,
             task,
-            owner,
             sends_ended,
         }
     }
@@ -91,7 +90,6 @@ impl Relay {
         let Self {
             stop,
             mut task,
-            owner,
             sends_ended,
         } = self;
         let started = Instant::now();
@@ -105,15 +103,12 @@ impl Relay {
             let _ = task.await;
         }
         let left = deadline.saturating_sub(started.elapsed()).max(THREAD_GRACE);
-        if tokio::time::timeout(left, sends_ended.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(left, sends_ended).await.is_err() {
             tracing::warn!("Affitor outbox relay's send thread had not ended at the deadline");
         }
         // A silent server holds no shutdown.
         let left = deadline.saturating_sub(started.elapsed()).max(LAST_CALL);
-        let released = tokio::time::timeout(left, inner.store.release(&owner)).await;
+        let released = tokio::time::timeout(left, inner.store.release(&inner.owner)).await;
         match released.unwrap_or(Err(StoreError::TimedOut)) {
             Ok(0) => tracing::info!("Affitor outbox relay stopped"),
             Ok(released) => tracing::warn!(
@@ -133,7 +128,6 @@ impl Relay {
 /// each duty was last done.
 struct Run {
     inner: Arc<Inner>,
-    owner: Arc<str>,
     /// What each send settles its row with.
     settler: Arc<Settler>,
     /// The sends in flight, each answering its row's id when it is to be deleted.
@@ -160,27 +154,29 @@ struct Run {
 }
 
 impl Run {
-    fn new(inner: Arc<Inner>, owner: Arc<str>, sends: Sends) -> Self {
+    fn new(inner: Arc<Inner>, sends: Sends) -> Self {
         Self {
-            settler: Arc::new(Settler::new(Arc::clone(&inner), Arc::clone(&owner), sends)),
+            settler: Arc::new(Settler::new(Arc::clone(&inner), sends)),
             sending: JoinSet::new(),
             held: Arc::default(),
             done: Vec::new(),
             deleting: None,
             refusals: Refusals::default(),
             look: Pace::due_now(inner.config.poll_interval),
-            delete: Pace::due_in(DELETE_EVERY),
+            delete: Pace {
+                every: DELETE_EVERY,
+                last: Some(Instant::now()),
+            },
             purge: Pace::due_now(purge::purge_every(&inner.config)),
             count: Pace::due_now(COUNT_EVERY),
             inner,
-            owner,
         }
     }
 
     /// The relay's loop, until it is stopped or its outbox dropped.
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
         // Ends with this loop, however it ends (an aborted relay's task too, when dropped).
-        let renewing = Renewing::start(&self.inner, &self.owner, &self.held);
+        let renewing = Renewing::start(&self.inner, &self.held);
         // Stopped by `Relay::stop`, or the outbox's last handle dropped without it (the stop's
         // sender went with it): either way no one will send this relay more work.
         while !*stopped.borrow() && stopped.has_changed().is_ok() {
@@ -232,7 +228,7 @@ impl Run {
         match self
             .inner
             .store
-            .claim(&self.owner, lease, room, everything)
+            .claim(&self.inner.owner, lease, room, everything)
             .await
         {
             Ok(rows) => {
@@ -351,11 +347,11 @@ impl Run {
     /// The rows in flight, and the rows waiting in the store (at most once a second), for the
     /// `metrics` gauges.
     async fn count(&mut self) {
-        metrics::in_flight(self.sending.len());
+        metrics::gauge(metrics::IN_FLIGHT, self.sending.len() as u64);
         if cfg!(feature = "metrics") && self.count.is_due() {
             self.count.done();
             if let Ok(rows) = self.inner.store.waiting().await {
-                metrics::waiting(rows);
+                metrics::gauge(metrics::WAITING, rows);
             }
         }
     }
@@ -392,7 +388,7 @@ impl Run {
             // Dropped, not stopped: what `Relay::stop` would do after this task, the rows
             // handed over and not sent go again at once rather than when their lease ends.
             self.inner.handed.close();
-            if let Err(error) = self.inner.store.release(&self.owner).await {
+            if let Err(error) = self.inner.store.release(&self.inner.owner).await {
                 tracing::warn!(
                     error = %error,
                     "Affitor outbox relay of a dropped outbox stopped; its rows go again when \
@@ -445,14 +441,6 @@ impl Pace {
     /// Due at once, then once per `every`.
     fn due_now(every: Duration) -> Self {
         Self { every, last: None }
-    }
-
-    /// Due `every` from now, then once per `every`.
-    fn due_in(every: Duration) -> Self {
-        Self {
-            every,
-            last: Some(Instant::now()),
-        }
     }
 
     fn is_due(&self) -> bool {

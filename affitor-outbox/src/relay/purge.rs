@@ -57,9 +57,9 @@ pub(super) async fn purge(inner: &Inner) {
             "Affitor outbox could not delete its expired facts; it tries again later"
         ),
     }
-    if let Ok(dead) = inner.store.dead().await {
+    if let Ok(crate::Backlog { dead, .. }) = inner.store.backlog().await {
         inner.counters.dead_letters.store(dead, Ordering::Relaxed);
-        metrics::dead_letters(dead);
+        metrics::gauge(metrics::DEAD_LETTERS, dead);
     }
 }
 

@@ -20,7 +20,7 @@ use tracing::instrument::WithSubscriber as _;
 
 /// Runs a relay's sends through its client on the send thread, or on the current runtime when
 /// that thread could not start. Cloned into each send; the thread stops when the last clone is
-/// dropped, and then [`Ended`] resolves.
+/// dropped, and then the receiver `start` answers resolves.
 #[derive(Clone, Debug)]
 pub(super) struct Sends {
     client: Client,
@@ -31,7 +31,7 @@ impl Sends {
     /// Starts the send thread, to send through `client`, and answers what resolves once it has
     /// ended. Without a thread (the system refused one), the sends go through `client` on the
     /// current runtime.
-    pub(super) fn start(client: Client) -> (Self, Ended) {
+    pub(super) fn start(client: Client) -> (Self, oneshot::Receiver<()>) {
         let (end, ended) = oneshot::channel();
         let thread = SendThread::start(end)
             .inspect_err(|error| {
@@ -43,7 +43,7 @@ impl Sends {
             })
             .ok()
             .map(Arc::new);
-        (Self { client, thread }, Ended(ended))
+        (Self { client, thread }, ended)
     }
 
     /// Sends `event`, with its endpoint's retries, on the send thread.
@@ -63,19 +63,6 @@ impl Sends {
             // Only a runtime shutting down cancels a task, and this one's waits for `thread`.
             Err(ended) => panic!("Affitor outbox send thread stopped under a send: {ended}"),
         }
-    }
-}
-
-/// Resolves once the send thread has ended, its runtime dropped with the tasks left on it (an
-/// HTTP exchange cut short, the pooled connections): nothing of the relay is on the wire then.
-#[derive(Debug)]
-pub(super) struct Ended(oneshot::Receiver<()>);
-
-impl Ended {
-    /// Waits for the thread's end (at once when it never started).
-    pub(super) async fn wait(self) {
-        // Nothing is ever sent: the sender is dropped as the thread ends.
-        let _ = self.0.await;
     }
 }
 

@@ -43,7 +43,6 @@ enum Settled {
 /// thread.
 pub(super) struct Settler {
     inner: Arc<Inner>,
-    owner: Arc<str>,
     sends: Sends,
     /// The journal's entries of the answers of rows done with, written with their deletes.
     answers: std::sync::Mutex<Vec<Answer>>,
@@ -60,10 +59,9 @@ impl Drop for Settler {
 }
 
 impl Settler {
-    pub(super) fn new(inner: Arc<Inner>, owner: Arc<str>, sends: Sends) -> Self {
+    pub(super) fn new(inner: Arc<Inner>, sends: Sends) -> Self {
         Self {
             inner,
-            owner,
             sends,
             answers: std::sync::Mutex::default(),
         }
@@ -426,7 +424,7 @@ impl Settler {
         }
         let store = &self.inner.store;
         store
-            .reschedule(row.id, &self.owner, wait, why)
+            .reschedule(row.id, &self.inner.owner, wait, why)
             .await
             .map(|()| Settled::Kept)
     }
@@ -439,7 +437,7 @@ impl Settler {
         }
         let store = &self.inner.store;
         store
-            .bury(row.id, &self.owner, why)
+            .bury(row.id, &self.inner.owner, why)
             .await
             .map(|()| Settled::Kept)
     }

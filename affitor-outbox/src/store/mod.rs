@@ -47,6 +47,16 @@ macro_rules! dispatch {
     };
 }
 
+/// Methods of [`Store`] that hand their call, as it is, to the store it is.
+macro_rules! forward {
+    ($($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
+        $(#[$doc])*
+        pub(crate) async fn $name(&self, $($arg: $ty),*) -> Result<$out, StoreError> {
+            dispatch!(self, store => store.$name($($arg),*).await)
+        }
+    )*};
+}
+
 impl Store {
     /// The schema of the outbox's Postgres tables, quoted; `None` on SQLite.
     pub(crate) fn postgres_schema(&self) -> Option<&str> {
@@ -111,89 +121,34 @@ impl Store {
         Ok(rows)
     }
 
-    /// The API answered: the rows are done, and deleted, and the journal's `answers` written
-    /// in the same transaction (none when it is off). Shared, not copied: the relay keeps them
-    /// for a delete that fails.
-    pub(crate) async fn complete(
-        &self,
-        ids: &[i64],
-        answers: Arc<[crate::journal::Answer]>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.complete(ids, answers).await)
-    }
-
-    /// The attempt failed and may succeed later: the row is due again `after` from now, its
-    /// lease released.
-    pub(crate) async fn reschedule(
-        &self,
-        id: i64,
-        owner: &str,
-        after: Duration,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.reschedule(id, owner, after, error).await)
-    }
-
-    /// The row is given up on: kept as a dead letter, with why.
-    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
-        dispatch!(self, store => store.bury(id, owner, error).await)
-    }
-
-    /// Extends to `lease` from now the lease `owner` holds on each row of `ids`, in one
-    /// statement: a relay renews the rows it is sending, so that a long send keeps them; how
-    /// many. A row leased to `owner` and not in `ids` (leased by a write whose answer was lost,
-    /// say) is left to run out, and then goes again.
-    pub(crate) async fn renew(
-        &self,
-        owner: &str,
-        ids: &[i64],
-        lease: Duration,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.renew(owner, ids, lease).await)
-    }
-
-    /// Releases every lease `owner` holds, so that the rows go again at once.
-    pub(crate) async fn release(&self, owner: &str) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.release(owner).await)
-    }
-
-    /// The dead letters, oldest first.
-    pub(crate) async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        dispatch!(self, store => store.dead_letters().await)
-    }
-
-    /// Writes `row` alone, in a transaction of its own, on a connection the store keeps for
-    /// its other calls: once the writer has ended (`shutdown`), what is enqueued still goes
-    /// to the store, and no task is started for it.
-    pub(crate) async fn insert_alone(&self, row: NewRow) -> Result<(), StoreError> {
-        dispatch!(self, store => store.insert_alone(row).await)
-    }
-
-    /// Checks that the outbox can write to its table: a row written and rolled back.
-    pub(crate) async fn probe(&self) -> Result<(), StoreError> {
-        dispatch!(self, store => store.probe().await)
-    }
-
-    /// Makes every dead letter due again, its attempts reset (its last error stays until its
-    /// next answer); how many.
-    pub(crate) async fn retry_dead_letters(&self) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.retry_dead_letters().await)
-    }
-
-    /// Makes the dead letter `id` due again, its attempts reset (its last error stays until
-    /// its next answer: the journal knows it answered); whether it was one.
-    pub(crate) async fn retry_dead_letter(&self, id: i64) -> Result<bool, StoreError> {
-        dispatch!(self, store => store.retry_dead_letter(id).await)
-    }
-
-    /// The rows waiting, in flight and dead, and the oldest waiting row's age.
-    pub(crate) async fn backlog(&self) -> Result<crate::stats::Backlog, StoreError> {
-        dispatch!(self, store => store.backlog().await)
-    }
-
-    /// Deletes the dead letters given up on at least `older_than` ago; how many.
-    pub(crate) async fn purge_dead_letters(&self, older_than: Duration) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.purge_dead_letters(older_than).await)
+    forward! {
+        /// The API answered: the rows are done, and deleted, with the journal's `answers` in
+        /// the same transaction; shared, the relay keeps them for a delete that fails.
+        fn complete(ids: &[i64], answers: Arc<[crate::journal::Answer]>) -> ();
+        /// The attempt failed: due again `after` from now, its lease released.
+        fn reschedule(id: i64, owner: &str, after: Duration, error: &str) -> ();
+        /// Given up on: kept as a dead letter, with why.
+        fn bury(id: i64, owner: &str, error: &str) -> ();
+        /// Extends to `lease` from now `owner`'s lease on each row of `ids`, in one statement;
+        /// how many. A row of `owner`'s not in `ids` is left to run out, and goes again.
+        fn renew(owner: &str, ids: &[i64], lease: Duration) -> u64;
+        /// Releases every lease `owner` holds, so that the rows go again at once.
+        fn release(owner: &str) -> u64;
+        /// The dead letters, oldest first.
+        fn dead_letters() -> Vec<DeadLetter>;
+        /// Writes `row` alone, in a transaction of its own, on a connection the store keeps for
+        /// its other calls (the writer has ended).
+        fn insert_alone(row: NewRow) -> ();
+        /// Checks that the outbox can write to its table: a row written and rolled back.
+        fn probe() -> ();
+        /// Makes every dead letter due again, its attempts reset; how many.
+        fn retry_dead_letters() -> u64;
+        /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
+        fn retry_dead_letter(id: i64) -> bool;
+        /// The rows waiting, in flight and dead, and the oldest waiting row's age.
+        fn backlog() -> crate::stats::Backlog;
+        /// Deletes the dead letters given up on at least `older_than` ago; how many.
+        fn purge_dead_letters(older_than: Duration) -> u64;
     }
 
     /// After the relay's deletes: what deleted rows held is cleared from the store's logs
@@ -234,22 +189,11 @@ impl Store {
         dispatch!(self, store => store.remember_all(facts).await)
     }
 
-    /// Writes the journal's `entries` (of no outbox row: a client's own sends) in a
-    /// transaction of their own.
-    pub(crate) async fn write_journal(
-        &self,
-        entries: Vec<crate::journal::JournalEntry>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.write_journal(entries).await)
-    }
-
-    /// Writes the journal's `answers` to rows the relay keeps (retried, buried), in a
-    /// transaction of their own.
-    pub(crate) async fn write_answers(
-        &self,
-        answers: Vec<crate::journal::Answer>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.write_answers(answers).await)
+    forward! {
+        /// Writes the journal's `entries` (a client's own sends) in a transaction of their own.
+        fn write_journal(entries: Vec<crate::journal::JournalEntry>) -> ();
+        /// Writes the journal's `answers` to rows the relay keeps, in a transaction of their own.
+        fn write_answers(answers: Vec<crate::journal::Answer>) -> ();
     }
 
     /// The journal's entries naming any of `keys`, and the answers to their events; with what
@@ -275,31 +219,16 @@ impl Store {
         Ok(found)
     }
 
-    /// When the journal's first entry still kept was written (entries are appended in time
-    /// order), in Unix milliseconds, but for the entries of rows still in the outbox, which the
-    /// purge keeps past the retention (a dead letter's); `None` when it holds no other.
-    pub(crate) async fn journal_since(&self) -> Result<Option<i64>, StoreError> {
-        dispatch!(self, store => store.journal_since().await)
-    }
-
-    /// Deletes the journal's entries written at least `older_than` ago; how many.
-    pub(crate) async fn purge_journal(&self, older_than: Duration) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.purge_journal(older_than).await)
-    }
-
-    /// Deletes the expired facts; how many.
-    pub(crate) async fn purge_facts(&self) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.purge_facts().await)
-    }
-
-    /// The dead letters kept.
-    pub(crate) async fn dead(&self) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.dead().await)
-    }
-
-    /// Rows waiting or being sent (not dead).
-    pub(crate) async fn waiting(&self) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.waiting().await)
+    forward! {
+        /// When the journal's first entry still kept was written, in Unix milliseconds, but for
+        /// the entries of rows still in the outbox; `None` when it holds no other.
+        fn journal_since() -> Option<i64>;
+        /// Deletes the journal's entries written at least `older_than` ago; how many.
+        fn purge_journal(older_than: Duration) -> u64;
+        /// Deletes the expired facts; how many.
+        fn purge_facts() -> u64;
+        /// Rows waiting or being sent (not dead).
+        fn waiting() -> u64;
     }
 }
 

@@ -224,8 +224,7 @@ impl Unjournaled {
         let (id, endpoint, body, other, attempts, age, stored_at, answered, source) = (
             row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8,
         );
-        let time =
-            |millis: i64| UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+        let time = crate::journal::time;
         Self {
             row: Claimed::from_row((
                 id, endpoint, body, other, attempts, age, stored_at, answered, source,

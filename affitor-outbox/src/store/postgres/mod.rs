@@ -96,7 +96,12 @@ impl PostgresStore {
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
         self.within(async |connection| {
             let mut transaction = connection.begin_with(BEGIN).await?;
-            self.probe_row().execute(&mut *transaction).await?;
+            let probe = "INSERT INTO affitor_outbox (endpoint, body, transaction_id,
+                    other_transaction_id, customer_key, click_id_source, attempts, next_attempt_at,
+                    lease_owner, lease_until, dead_at, last_error, created_at)
+                VALUES ('probe', '', NULL, NULL, NULL, NULL, 0, pg_catalog.now(), NULL, NULL,
+                    NULL, NULL, pg_catalog.now())";
+            self.query(probe).execute(&mut *transaction).await?;
             transaction.rollback().await
         })
         .await
@@ -109,26 +114,9 @@ impl PostgresStore {
             .await
     }
 
-    /// The probe's row.
-    fn probe_row(&self) -> Query<'static, Postgres, PgArguments> {
-        self.query(
-            "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
-                 customer_key, click_id_source, attempts, next_attempt_at, lease_owner,
-                 lease_until, dead_at, last_error, created_at)
-             VALUES ('probe', '', NULL, NULL, NULL, NULL, 0, pg_catalog.now(), NULL, NULL, NULL,
-                 NULL, pg_catalog.now())",
-        )
-    }
-
+    /// The live rows: [`PostgresStore::backlog`]'s one scan of the table.
     pub(crate) async fn waiting(&self) -> sqlx::Result<u64> {
-        let (count,): (i64,) = self
-            .fetch_one(
-                self.query_as(
-                    "SELECT pg_catalog.count(*) FROM affitor_outbox WHERE dead_at IS NULL",
-                ),
-            )
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        Ok(self.backlog().await?.waiting)
     }
 
     /// The statement `sql`, its tables named in their schema, never kept prepared.
@@ -266,106 +254,4 @@ fn percent_encode(value: &str) -> String {
             _ => format!("%{byte:02X}"),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod connect_tests {
-    #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
-
-    use std::process::Command;
-
-    use sqlx::ConnectOptions as _;
-    use sqlx::postgres::PgConnectOptions;
-
-    use super::connect_options;
-    use crate::location::Location;
-
-    /// The variable that tells the test binary, run again, that it is the child.
-    const CHILD: &str = "AFFITOR_OUTBOX_TEST_PGPASS_CHILD";
-
-    fn options(location: &str) -> PgConnectOptions {
-        match Location::parse(location) {
-            Ok(Location::Postgres(postgres)) => connect_options(&postgres).unwrap(),
-            other => panic!("{location}: {other:?}"),
-        }
-    }
-
-    fn password(options: &PgConnectOptions) -> Option<String> {
-        options.to_url_lossy().password().map(str::to_owned)
-    }
-
-    /// Values reach sqlx as written, whatever they hold.
-    #[test]
-    fn a_connection_string_s_values_reach_sqlx_as_written() {
-        let options = options(
-            r"host=db port=6432 user='a p+p' password='p&w=%2B\'d' dbname=my/shop sslmode=require",
-        );
-        assert_eq!(options.get_host(), "db");
-        assert_eq!(options.get_port(), 6432);
-        assert_eq!(options.get_username(), "a p+p");
-        assert_eq!(options.get_database(), Some("my/shop"));
-        let debug = format!("{options:?}");
-        assert!(debug.contains(r#"password: Some("p&w=%2B'd")"#), "{debug}");
-        assert!(matches!(
-            options.get_ssl_mode(),
-            sqlx::postgres::PgSslMode::Require
-        ));
-    }
-
-    /// libpq reads `.pgpass` last, with the location's own host, port, database and user: a
-    /// `key=value` location never takes the line of the environment's host (`PGHOST`). Run in
-    /// a child process of this test binary, its environment set there: no other test sees it.
-    #[test]
-    fn pgpass_is_read_with_the_location_s_own_host_and_user() {
-        if std::env::var_os(CHILD).is_some() {
-            for location in [
-                "host=prod-db user=app dbname=shop",
-                "postgres://app@prod-db/shop",
-            ] {
-                let read = password(&options(location));
-                assert_eq!(read.as_deref(), Some("prodpassword"), "{location}");
-            }
-            let given = options("host=prod-db user=app dbname=shop password=given");
-            assert_eq!(password(&given).as_deref(), Some("given"));
-            return;
-        }
-        let dir =
-            std::env::temp_dir().join(format!("affitor-outbox-pgpass-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("pgpass");
-        std::fs::write(
-            &file,
-            "localhost:*:*:*:localpassword\nprod-db:5432:shop:app:prodpassword\n",
-        )
-        .unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let owner_only = std::fs::Permissions::from_mode(0o600);
-            std::fs::set_permissions(&file, owner_only).unwrap();
-        }
-        let test =
-            "store::postgres::connect_tests::pgpass_is_read_with_the_location_s_own_host_and_user";
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD, "1")
-            .env("PGPASSFILE", &file)
-            .env("PGHOST", "localhost")
-            .env("PGPORT", "5432")
-            .env("PGUSER", "app")
-            .env_remove("PGPASSWORD")
-            .env_remove("PGHOSTADDR")
-            .env_remove("PGDATABASE")
-            .env_remove("PGSSLMODE")
-            .output()
-            .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success() && stdout.contains("test result: ok. 1 passed"),
-            "the child did not pass ({}):\n{stdout}\n{stderr}",
-            output.status
-        );
-    }
 }

@@ -21,15 +21,6 @@ impl PostgresStore {
         Ok(rows.into_iter().map(DeadLetter::from_row).collect())
     }
 
-    pub(crate) async fn dead(&self) -> sqlx::Result<u64> {
-        let (count,): (i64,) = self
-            .fetch_one(self.query_as(
-                "SELECT pg_catalog.count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL",
-            ))
-            .await?;
-        Ok(u64::try_from(count).unwrap_or(0))
-    }
-
     pub(crate) async fn retry_dead_letters(&self) -> sqlx::Result<u64> {
         self.execute(self.query(
             "UPDATE affitor_outbox SET dead_at = NULL, attempts = 0,

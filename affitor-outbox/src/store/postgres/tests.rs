@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
+use std::process::Command;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 use super::{PostgresStore, connect_options};
@@ -140,11 +142,15 @@ async fn a_batch_reads_none_of_the_entries_an_old_snapshot_keeps() {
     schema.remove().await;
 }
 
-fn options(location: &str) -> sqlx::Result<PgConnectOptions> {
+fn options(location: &str) -> PgConnectOptions {
     match Location::parse(location) {
-        Ok(Location::Postgres(postgres)) => connect_options(&postgres),
+        Ok(Location::Postgres(postgres)) => connect_options(&postgres).unwrap(),
         other => panic!("{location}: {other:?}"),
     }
+}
+
+fn password(options: &PgConnectOptions) -> Option<String> {
+    options.to_url_lossy().password().map(str::to_owned)
 }
 
 /// The TLS settings are read from either form of a Postgres location.
@@ -155,27 +161,19 @@ fn sslmode_is_read_from_a_url_and_from_key_values() {
         "POSTGRESQL://app@db/shop?sslmode=verify-full",
         "host=db dbname=shop sslmode=verify-full sslrootcert='/etc/ssl/ca.pem'",
     ] {
-        let options = options(location).unwrap();
+        let options = options(location);
         assert!(
             matches!(options.get_ssl_mode(), PgSslMode::VerifyFull),
             "{location}"
         );
     }
-    let options = options("host=db sslmode=require").unwrap();
+    let options = options("host=db sslmode=require");
     assert!(matches!(options.get_ssl_mode(), PgSslMode::Require));
     // An sslmode libpq does not know is refused when parsed, never reaching sqlx.
     assert!(matches!(
         Location::parse("host=db sslmode=sometimes"),
         Err(crate::OutboxError::InvalidLocation { .. })
     ));
-}
-
-/// A password with libpq's escapes reaches sqlx as libpq reads it.
-#[test]
-fn a_password_is_read_with_libpq_escapes() {
-    let options = options(r"host=db user=app password='p\'w0rd Tail' dbname=shop").unwrap();
-    assert_eq!(options.get_database(), Some("shop"));
-    assert_eq!(options.get_username(), "app");
 }
 
 /// The server cancels a call's statements when the outbox stops waiting for them.
@@ -188,4 +186,80 @@ fn a_call_s_statement_timeout_is_its_wait() {
             "{begin}"
         );
     }
+}
+
+/// The variable that tells the test binary, run again, that it is the child.
+const CHILD: &str = "AFFITOR_OUTBOX_TEST_PGPASS_CHILD";
+
+/// Values reach sqlx as written, whatever they hold.
+#[test]
+fn a_connection_string_s_values_reach_sqlx_as_written() {
+    let options = options(
+        r"host=db port=6432 user='a p+p' password='p&w=%2B\'d' dbname=my/shop sslmode=require",
+    );
+    assert_eq!(options.get_host(), "db");
+    assert_eq!(options.get_port(), 6432);
+    assert_eq!(options.get_username(), "a p+p");
+    assert_eq!(options.get_database(), Some("my/shop"));
+    let debug = format!("{options:?}");
+    assert!(debug.contains(r#"password: Some("p&w=%2B'd")"#), "{debug}");
+    assert!(matches!(
+        options.get_ssl_mode(),
+        sqlx::postgres::PgSslMode::Require
+    ));
+}
+
+/// libpq reads `.pgpass` last, with the location's own host, port, database and user: a
+/// `key=value` location never takes the line of the environment's host (`PGHOST`). Run in
+/// a child process of this test binary, its environment set there: no other test sees it.
+#[test]
+fn pgpass_is_read_with_the_location_s_own_host_and_user() {
+    if std::env::var_os(CHILD).is_some() {
+        for location in [
+            "host=prod-db user=app dbname=shop",
+            "postgres://app@prod-db/shop",
+        ] {
+            let read = password(&options(location));
+            assert_eq!(read.as_deref(), Some("prodpassword"), "{location}");
+        }
+        let given = options("host=prod-db user=app dbname=shop password=given");
+        assert_eq!(password(&given).as_deref(), Some("given"));
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("affitor-outbox-pgpass-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pgpass");
+    std::fs::write(
+        &file,
+        "localhost:*:*:*:localpassword\nprod-db:5432:shop:app:prodpassword\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let owner_only = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(&file, owner_only).unwrap();
+    }
+    let test = "store::postgres::tests::pgpass_is_read_with_the_location_s_own_host_and_user";
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("PGPASSFILE", &file)
+        .env("PGHOST", "localhost")
+        .env("PGPORT", "5432")
+        .env("PGUSER", "app")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGHOSTADDR")
+        .env_remove("PGDATABASE")
+        .env_remove("PGSSLMODE")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "the child did not pass ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
 }

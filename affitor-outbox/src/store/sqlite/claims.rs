@@ -72,7 +72,11 @@ impl SqliteStore {
         self.on_writer(move |writer| {
             let transaction = writer.connection.transaction()?;
             super::journal::write_answers(&transaction, &answers)?;
-            let deleted = delete(&transaction, &ids)?;
+            let deleted = transaction
+                .prepare_cached(
+                    "DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))",
+                )?
+                .execute([&ids])?;
             transaction.commit().map(|()| deleted)
         })
         .await?;
@@ -133,7 +137,20 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         let (owner, ids) = (owner.to_owned(), json_ids(ids));
         let renewed = self
-            .on_writer(move |writer| writer.renew(&owner, &ids, lease))
+            .on_writer(move |writer| {
+                writer
+                    .connection
+                    .prepare_cached(
+                        "UPDATE affitor_outbox SET lease_until = ?2
+                         WHERE lease_owner = ?1 AND dead_at IS NULL
+                           AND id IN (SELECT value FROM json_each(?3))",
+                    )?
+                    .execute(rusqlite::params![
+                        owner,
+                        now_millis().saturating_add(millis(lease)),
+                        ids
+                    ])
+            })
             .await?;
         Ok(u64::try_from(renewed).unwrap_or(0))
     }
@@ -223,27 +240,4 @@ impl SqliteWriter {
             )?
             .execute(rusqlite::params![owner, json_ids(ids)])
     }
-
-    /// Extends to `lease` from now the lease `owner` holds on the rows of `ids` (a JSON array,
-    /// [`json_ids`]); how many.
-    fn renew(&mut self, owner: &str, ids: &str, lease: Duration) -> rusqlite::Result<usize> {
-        self.connection
-            .prepare_cached(
-                "UPDATE affitor_outbox SET lease_until = ?2
-                 WHERE lease_owner = ?1 AND dead_at IS NULL
-                   AND id IN (SELECT value FROM json_each(?3))",
-            )?
-            .execute(rusqlite::params![
-                owner,
-                now_millis().saturating_add(millis(lease)),
-                ids
-            ])
-    }
-}
-
-/// Deletes the rows of `ids` (a JSON array, [`json_ids`]) on `connection`.
-fn delete(connection: &rusqlite::Connection, ids: &str) -> rusqlite::Result<usize> {
-    connection
-        .prepare_cached("DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))")?
-        .execute([ids])
 }

@@ -40,16 +40,6 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn dead(&self) -> Result<u64, StoreError> {
-        self.on_reader(|connection| {
-            connection
-                .prepare_cached("SELECT count(*) FROM affitor_outbox WHERE dead_at IS NOT NULL")?
-                .query_row([], |row| row.get::<_, i64>(0))
-        })
-        .await
-        .map(|count| u64::try_from(count).unwrap_or(0))
-    }
-
     pub(crate) async fn retry_dead_letters(&self) -> Result<u64, StoreError> {
         let retried = self
             .on_writer_or_alone(|connection| {

@@ -360,9 +360,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
         fn wake(self: Arc<Self>) {
             self.0.unpark();
         }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
     }
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut context = Context::from_waker(&waker);
