@@ -43,7 +43,8 @@ pub struct OutboxStats {
     pub batches: u64,
     /// Events that failed validation: never written.
     pub invalid: u64,
-    /// Rows delivered by this process's relay: Affitor answered, and the row was deleted.
+    /// Rows delivered by this process's relay: counted at Affitor's answer, before the row's
+    /// delete.
     pub delivered: u64,
     /// Attempts that failed and were scheduled again after a backoff.
     pub rescheduled: u64,

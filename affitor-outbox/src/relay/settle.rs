@@ -134,15 +134,17 @@ impl Settler {
         row: &Claimed,
         unreadable: &Unreadable,
     ) -> Result<Settled, StoreError> {
-        Counters::add(&self.inner.counters.corrupt);
-        metrics::event(&unreadable.endpoint, metrics::Result::DeadLettered);
         tracing::error!(
             id = row.id,
             endpoint = %unreadable.endpoint,
             error = %unreadable.why,
             "Affitor outbox row set aside as a dead letter: it cannot be read"
         );
-        self.keep_dead(row, &unreadable.why).await
+        // Counted once the store keeps it: a refused write goes again, and counts then.
+        let kept = self.keep_dead(row, &unreadable.why).await?;
+        Counters::add(&self.inner.counters.corrupt);
+        metrics::event(&unreadable.endpoint, metrics::Result::DeadLettered);
+        Ok(kept)
     }
 
     /// Affitor answered with an outcome.
@@ -228,8 +230,6 @@ impl Settler {
         let endpoint = event.endpoint().name();
         let attempt = row.attempts.saturating_add(1);
         let wait = backoff(&self.inner.config, attempt, error);
-        Counters::add(&self.inner.counters.rescheduled);
-        metrics::event(endpoint, metrics::Result::Rescheduled);
         tracing::warn!(
             id = row.id,
             endpoint,
@@ -239,7 +239,10 @@ impl Settler {
             error = %error,
             "Affitor event not delivered yet; it goes again after a backoff"
         );
-        self.keep_for(row, wait, &error.to_string()).await
+        let kept = self.keep_for(row, wait, &error.to_string()).await?;
+        Counters::add(&self.inner.counters.rescheduled);
+        metrics::event(endpoint, metrics::Result::Rescheduled);
+        Ok(kept)
     }
 
     /// Refused by the API, or out of attempts: kept as a dead letter.
@@ -250,8 +253,6 @@ impl Settler {
         error: &Error,
     ) -> Result<Settled, StoreError> {
         let endpoint = event.endpoint().name();
-        Counters::add(&self.inner.counters.dead);
-        metrics::event(endpoint, metrics::Result::DeadLettered);
         tracing::error!(
             id = row.id,
             endpoint,
@@ -260,7 +261,10 @@ impl Settler {
             error = %error,
             "Affitor event given up on: kept as a dead letter in the outbox"
         );
-        self.keep_dead(row, &error.to_string()).await
+        let kept = self.keep_dead(row, &error.to_string()).await?;
+        Counters::add(&self.inner.counters.dead);
+        metrics::event(endpoint, metrics::Result::DeadLettered);
+        Ok(kept)
     }
 
     /// A refund whose sale Affitor does not know: due again after a backoff while it is
@@ -282,8 +286,6 @@ impl Settler {
         let wait = backoff(&self.inner.config, attempt, error)
             .max((row.age / 8).min(REFUND_WAIT_MAX))
             .min(patience - row.age);
-        Counters::add(&self.inner.counters.rescheduled);
-        metrics::event(Endpoint::Refund.name(), metrics::Result::Rescheduled);
         tracing::info!(
             id = row.id,
             transaction_id = event.transaction_id(),
@@ -295,7 +297,10 @@ impl Settler {
             "Affitor refund waits for its sale, which Affitor does not know yet"
         );
         let why = format!("waiting for its sale: {error}");
-        self.keep_for(row, wait, &why).await
+        let kept = self.keep_for(row, wait, &why).await?;
+        Counters::add(&self.inner.counters.rescheduled);
+        metrics::event(Endpoint::Refund.name(), metrics::Result::Rescheduled);
+        Ok(kept)
     }
 
     /// A refund past its patience, whose sale Affitor never knew: a dead letter that names the
@@ -303,8 +308,6 @@ impl Settler {
     async fn bury_refund(&self, row: &Claimed, event: &Event) -> Result<Settled, StoreError> {
         let transaction_id = event.transaction_id();
         let other_transaction_id = event.other_transaction_id();
-        Counters::add(&self.inner.counters.dead);
-        metrics::event(Endpoint::Refund.name(), metrics::Result::DeadLettered);
         let tried = match other_transaction_id {
             Some(other) => format!("`{}` nor `{other}`", transaction_id.unwrap_or_default()),
             None => format!("`{}`", transaction_id.unwrap_or_default()),
@@ -322,7 +325,10 @@ impl Settler {
             attempt = row.attempts.saturating_add(1),
             "Affitor refund kept as a dead letter: {why}"
         );
-        self.keep_dead(row, &why).await
+        let kept = self.keep_dead(row, &why).await?;
+        Counters::add(&self.inner.counters.dead);
+        metrics::event(Endpoint::Refund.name(), metrics::Result::DeadLettered);
+        Ok(kept)
     }
 
     /// Settles a lead whose click id the API refused for good (`error`): sent again without it

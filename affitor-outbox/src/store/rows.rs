@@ -156,6 +156,23 @@ impl Claimed {
         }
     }
 
+    /// A row `id` whose columns could not be read, and `why`: set aside as corrupt.
+    pub(crate) fn unreadable(id: i64, why: String) -> Self {
+        Self {
+            id,
+            attempts: 0,
+            age: Duration::ZERO,
+            stored_at: SystemTime::now(),
+            answered: false,
+            event: Err(Unreadable {
+                endpoint: "(unreadable)".to_owned(),
+                why: format!("a stored event could not be read back: {why}"),
+            }),
+            click_id_source: None,
+            journaled: AtomicBool::new(false),
+        }
+    }
+
     /// A row this process just wrote and leased to its own relay: its event as it was given,
     /// never read back.
     pub(crate) fn written(id: i64, event: Event) -> Self {

@@ -51,7 +51,7 @@ pub(crate) use transaction_order;
 macro_rules! candidate {
     ($probe:literal) => {
         concat!(
-            "o.id, o.customer_key, ",
+            "o.id, CAST(o.customer_key AS TEXT), ",
             $crate::store::transaction_order!($probe),
             "
       AND (o.customer_key IS NULL OR NOT EXISTS (
@@ -83,7 +83,7 @@ impl Customers {
 
     /// Reads a row's customer: whether no earlier row of the walk had it (a row with none
     /// waits for no one).
-    pub(crate) fn first(&mut self, customer: Option<&str>) -> bool {
+    pub(crate) fn first(&mut self, customer: Option<&[u8]>) -> bool {
         customer.is_none_or(|customer| {
             self.read
                 .insert(std::hash::BuildHasher::hash_one(&self.hasher, customer))

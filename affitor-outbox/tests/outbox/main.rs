@@ -14,6 +14,8 @@ mod batching;
 mod crash;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod flush;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod foreign;
 #[cfg(feature = "sqlite")]
 mod hardening;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -52,8 +52,11 @@ WHERE id = ANY($3) AND dead_at IS NULL
   AND (lease_until IS NULL OR lease_until <= pg_catalog.now())
   AND (attempts = 0 OR next_attempt_at <= pg_catalog.now())
 RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
-    (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint,
-    (extract(epoch FROM created_at) * 1000)::bigint, last_error IS NOT NULL, click_id_source";
+    CASE WHEN pg_catalog.isfinite(created_at)
+        THEN (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint ELSE 0 END,
+    CASE WHEN pg_catalog.isfinite(created_at)
+        THEN (extract(epoch FROM created_at) * 1000)::bigint ELSE 0 END,
+    last_error IS NOT NULL, click_id_source";
 
 impl PostgresStore {
     /// Claims up to `limit` rows for `owner`, for `lease`: the rows [`PostgresStore::choose`]
@@ -120,7 +123,7 @@ impl PostgresStore {
             let read = rows.len();
             for (id, customer, free) in rows {
                 after = id;
-                if customers.first(customer.as_deref()) && free {
+                if customers.first(customer.as_deref().map(str::as_bytes)) && free {
                     taken.push(id);
                     if taken.len() >= wanted {
                         break;

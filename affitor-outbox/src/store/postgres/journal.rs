@@ -34,8 +34,11 @@ const SELECT: &str = crate::journal::search!(
 const UNJOURNALED: &str = concat!(
     "
 SELECT id, endpoint, body, other_transaction_id, attempts::bigint,
-    (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint,
-    (extract(epoch FROM created_at) * 1000)::bigint, last_error IS NOT NULL, click_id_source,
+    CASE WHEN pg_catalog.isfinite(created_at)
+        THEN (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint ELSE 0 END,
+    CASE WHEN pg_catalog.isfinite(created_at)
+        THEN (extract(epoch FROM created_at) * 1000)::bigint ELSE 0 END,
+    last_error IS NOT NULL, click_id_source,
     last_error, (extract(epoch FROM dead_at) * 1000)::bigint,
     (extract(epoch FROM next_attempt_at) * 1000)::bigint
 FROM affitor_outbox o

@@ -9,6 +9,10 @@ use super::{SqliteStore, SqliteWriter, json_ids, now_millis};
 use crate::journal::Answer;
 use crate::store::{Claimed, ClaimedRow, StoreError, millis};
 
+/// A leased row as read: its columns, or, for one that cannot be read (text that is not
+/// UTF-8), its id and why, set aside as corrupt rather than failing the claim of every row.
+type Leased = Result<ClaimedRow, (i64, String)>;
+
 /// Every row a claim may take (`?1` the time), oldest first ([`candidate`](crate::store::candidate)'s columns): live,
 /// held by no relay (or by one whose lease ran out), and due; a row never tried is due
 /// whatever the clock says, so that every unstarted row older than one the claim reads is read
@@ -38,12 +42,14 @@ ORDER BY o.id"
 );
 
 /// Leases the rows of `?4` (a JSON array of ids, [`json_ids`]) to `?1` until `?2`, `?3` the
-/// time: what a claim took.
+/// time: what a claim took. Each column is cast to the type the outbox writes, as SQLite keeps
+/// whatever another program wrote (a body as a blob, a time as a real): such a row still goes.
 const LEASE: &str = "
 UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
 WHERE id IN (SELECT value FROM json_each(?4))
-RETURNING id, endpoint, body, other_transaction_id, attempts, ?3 - created_at, created_at,
-    last_error IS NOT NULL, click_id_source";
+RETURNING id, CAST(endpoint AS TEXT), CAST(body AS TEXT), CAST(other_transaction_id AS TEXT),
+    CAST(attempts AS INTEGER), CAST(?3 - CAST(created_at AS INTEGER) AS INTEGER),
+    CAST(created_at AS INTEGER), last_error IS NOT NULL, CAST(click_id_source AS TEXT)";
 
 impl SqliteStore {
     pub(crate) async fn claim(
@@ -58,7 +64,10 @@ impl SqliteStore {
             .on_writer(move |writer| writer.claim(&owner, lease, limit, everything))
             .await?;
         // Read here, not on the writer's thread: each row's event is parsed from its JSON.
-        Ok(rows.into_iter().map(Claimed::from_row).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| row.map_or_else(|(id, why)| Claimed::unreadable(id, why), Claimed::from_row))
+            .collect())
     }
 
     /// Deletes the rows of `ids`, delivered; the WAL keeps what they held until the relay's
@@ -186,7 +195,7 @@ impl SqliteWriter {
         lease: Duration,
         limit: i64,
         everything: bool,
-    ) -> rusqlite::Result<Vec<ClaimedRow>> {
+    ) -> rusqlite::Result<Vec<Leased>> {
         let now = now_millis();
         let limit = usize::try_from(limit).unwrap_or(0);
         let transaction = self
@@ -205,7 +214,7 @@ impl SqliteWriter {
             while taken.len() < limit
                 && let Some(row) = rows.next()?
             {
-                let first_of_customer = customers.first(row.get_ref(1)?.as_str_or_null()?);
+                let first_of_customer = customers.first(row.get_ref(1)?.as_bytes_or_null()?);
                 if first_of_customer && row.get::<_, bool>(2)? {
                     taken.push(row.get::<_, i64>(0)?);
                 }
@@ -215,16 +224,18 @@ impl SqliteWriter {
             Vec::new()
         } else {
             let mut lease_them = transaction.prepare_cached(LEASE)?;
-            let rows = lease_them.query_map(
-                rusqlite::params![
-                    owner,
-                    now.saturating_add(millis(lease)),
-                    now,
-                    json_ids(&taken)
-                ],
-                |row| ClaimedRow::try_from(row),
-            )?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            let mut rows = lease_them.query(rusqlite::params![
+                owner,
+                now.saturating_add(millis(lease)),
+                now,
+                json_ids(&taken)
+            ])?;
+            let mut leased = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id = row.get::<_, i64>(0)?;
+                leased.push(ClaimedRow::try_from(row).map_err(|error| (id, error.to_string())));
+            }
+            leased
         };
         transaction.commit()?;
         Ok(claimed)
