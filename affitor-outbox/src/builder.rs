@@ -268,12 +268,13 @@ impl OutboxBuilder {
     /// it holds it in memory for a write-back instead (see [`max_spilled`](Self::max_spilled)):
     /// the backpressure of a store that cannot keep up. Rows are written in batches, one
     /// transaction each, by one writer: the enqueue waits this long for its row's batch. On
-    /// SQLite, a batch the writer has taken is waited for to its end (a local file answers),
-    /// so that an event never goes both ways: a request waits at most twice this timeout and a
-    /// second. On Postgres, the request waits no longer than this timeout (a server may go
-    /// silent mid-batch). Past either limit, an event whose batch did not answer may be stored
-    /// and written again, delivered at least once. At most an hour: a longer timeout is taken
-    /// as an hour.
+    /// SQLite, a batch waits for another program's write (its lock on the file) no longer than
+    /// its first row's timeout, and a request whose batch is committing waits half a second
+    /// more for its end (a local file answers), so that an event never goes both ways. On
+    /// Postgres, the request waits no longer than this timeout (a server may go silent
+    /// mid-batch). Past either limit, an event whose batch did not answer may be stored and
+    /// written again, delivered at least once. At most an hour: a longer timeout is taken as an
+    /// hour.
     ///
     /// ```
     /// # fn run(client: affitor::Client) {

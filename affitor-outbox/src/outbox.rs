@@ -113,7 +113,7 @@ impl Outbox {
     /// those held before it. What memory cannot hold goes to the client's in-memory queue
     /// ([`OutboxStats::fell_back`]; see [`max_spilled`](crate::OutboxBuilder::max_spilled)),
     /// the call waiting there for room while that queue is full. Either way, the call returns
-    /// within the enqueue timeout.
+    /// within the enqueue timeout (on SQLite, and half a second for a commit under way).
     ///
     /// ```no_run
     /// # async fn checkout(outbox: affitor_outbox::Outbox, client: affitor::Client) {

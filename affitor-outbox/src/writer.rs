@@ -10,11 +10,11 @@
 //! taken it: `StoreError::TimedOut`, the row is not in the table. Once the writer has taken
 //! it, what an error means depends on the store:
 //!
-//! - SQLite: the batch is waited for to its end (its wait for another connection's write is
-//!   one enqueue timeout), and an error means it was rolled back: nothing of it is in the
-//!   table, so the event can go another way without going twice. A caller waits at most
-//!   twice the enqueue timeout and a second: past it (a disk that hangs in `fsync`), as on
-//!   Postgres;
+//! - SQLite: a batch waits for another connection's write no longer than its first row's
+//!   limit, and then its commit is waited for, half a second at most past the caller's limit:
+//!   an error means it was rolled back, nothing of it is in the table, so the event can go
+//!   another way without going twice. Past that half second (a disk that hangs in `fsync`),
+//!   as on Postgres;
 //! - Postgres: the caller waits no longer than its limit (`StoreError::Unanswered`): a server
 //!   gone silent holds no request. The row may or may not be in the table; its event is held
 //!   for a write-back (`crate::recover`), and may be sent twice: a lead is idempotent on its
@@ -52,9 +52,9 @@ const QUEUE: usize = 4 * MAX_BATCH;
 #[derive(Debug)]
 pub(crate) struct Writer {
     rows: mpsc::Sender<Pending>,
-    /// How long a caller past its limit still waits for the batch its row is in: SQLite's ends
-    /// within one enqueue timeout and its commit, but on a disk that hangs; a server may go
-    /// silent mid-batch.
+    /// How long a caller past its limit still waits for the batch its row is in: SQLite's wait
+    /// for the lock ends by its first row's limit, and its commit follows, but on a disk that
+    /// hangs; a server may go silent mid-batch.
     batch_grace: Duration,
     /// Asks the writer to end once the rows already handed to it are written (`shutdown`).
     stop: CancellationToken,
@@ -71,6 +71,10 @@ pub(crate) struct Pending {
     /// while no relay runs here).
     event: Option<Event>,
     written: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    /// When its caller gives up: a SQLite batch waits for another connection's write no longer
+    /// than its rows' first.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    give_up_at: std::time::Instant,
     /// [`WAITING`] until the writer takes the row ([`TAKEN`]) or its caller withdraws it
     /// ([`WITHDRAWN`]), whichever comes first.
     state: Arc<AtomicU8>,
@@ -99,8 +103,8 @@ impl Writer {
         let weak = Arc::downgrade(inner);
         let batch_grace = match &inner.store {
             #[cfg(feature = "sqlite")]
-            // Its wait for another connection's write, then a second for its commit.
-            Store::Sqlite(_) => inner.config.enqueue_timeout + Duration::from_secs(1),
+            // Its commit: its wait for another connection's write ended by the caller's limit.
+            Store::Sqlite(_) => Duration::from_millis(500),
             #[cfg(feature = "postgres")]
             Store::Postgres(_) => Duration::ZERO,
         };
@@ -184,14 +188,14 @@ impl Writer {
                 .await
                 .map_err(|_| StoreError::Unanswered)??;
         } else {
-            let limit = tokio::time::sleep(inner.config.enqueue_timeout);
+            let limit = tokio::time::Instant::now() + inner.config.enqueue_timeout;
             let give_up = async {
                 tokio::select! {
-                    () = limit => {}
+                    () = tokio::time::sleep_until(limit) => {}
                     () = give_up => {}
                 }
             };
-            self.write(row, handed, give_up).await?;
+            self.write(row, handed, give_up, limit.into_std()).await?;
         }
         Counters::add(&inner.counters.enqueued);
         metrics::event(endpoint, metrics::Result::Enqueued);
@@ -202,12 +206,14 @@ impl Writer {
     /// resolves (the enqueue timeout, or `shutdown` ending a write-back), the row is withdrawn
     /// if the writer has not taken it yet ([`StoreError::TimedOut`]: it will never be written);
     /// once taken, see the module docs ([`StoreError::Unanswered`]). `event` is
-    /// the row's, for this process's relay (`None`: the row waits for a claim).
+    /// the row's, for this process's relay (`None`: the row waits for a claim); `give_up_at`,
+    /// when the limit in `give_up` is reached.
     pub(crate) async fn write(
         &self,
         row: NewRow,
         event: Option<Event>,
         give_up: impl Future<Output = ()>,
+        give_up_at: std::time::Instant,
     ) -> Result<(), StoreError> {
         let stopped = || StoreError::Stopped;
         let (written, mut committed) = oneshot::channel();
@@ -216,6 +222,7 @@ impl Writer {
             row,
             event,
             written,
+            give_up_at,
             state: Arc::clone(&state),
         };
         let mut give_up = std::pin::pin!(give_up);
@@ -264,8 +271,12 @@ fn write_on_thread(
             // rows.
             let lease = inner.hand_off_lease();
             let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
-            // It waits for the pool's connection's write at most one enqueue timeout.
-            let written = connection.insert_batch(&rows, lease);
+            // It waits for another connection's write until its first row's caller gives up:
+            // a caller is never held past its limit by another program's lock.
+            let until = batch.iter().map(|pending| pending.give_up_at).min();
+            let wait =
+                until.map(|until| until.saturating_duration_since(std::time::Instant::now()));
+            let written = connection.insert_batch(&rows, lease, wait.unwrap_or_default());
             drop(rows);
             let unclaimed = answer(&inner, &mut batch, written);
             if !unclaimed.is_empty()
@@ -475,6 +486,7 @@ mod tests {
                 facts: crate::store::Facts::default(),
                 click_id_source: None,
             },
+            give_up_at: std::time::Instant::now(),
             event: Some(
                 affitor::Client::builder()
                     .api_key("sk_test")

@@ -157,6 +157,7 @@ impl Claimed {
     }
 
     /// A row `id` whose columns could not be read, and `why`: set aside as corrupt.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn unreadable(id: i64, why: String) -> Self {
         Self {
             id,

@@ -20,6 +20,11 @@ async fn rows_edited_by_another_program_go_or_are_set_aside(store: Store) {
         writer.enqueue(sale(&mock, &client, n)).await;
     }
     writer.shutdown(Duration::from_secs(1)).await;
+    // As `affitor status` reads it, before and after the edits below.
+    assert_eq!(
+        writer.backlog().await.expect("the store answers").waiting,
+        2
+    );
     store
         .execute(store.dialect(
             "UPDATE affitor_outbox SET body = CAST(body AS BLOB),
@@ -33,6 +38,8 @@ async fn rows_edited_by_another_program_go_or_are_set_aside(store: Store) {
         ))
         .await;
 
+    let backlog = writer.backlog().await.expect("an infinite time is read");
+    assert!(backlog.waiting >= 2, "{backlog:?}");
     let relay = store
         .open(affitor_outbox::Outbox::builder(client).poll_interval(Duration::from_millis(50)))
         .await;

@@ -24,6 +24,8 @@ mod journal;
 mod lease;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod location;
+#[cfg(feature = "sqlite")]
+mod locked;
 #[cfg(feature = "postgres")]
 mod lost;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -16,7 +16,8 @@ impl PostgresStore {
                         AND lease_until > pg_catalog.now()),
                     pg_catalog.count(*) FILTER (WHERE dead_at IS NOT NULL),
                     EXTRACT(EPOCH FROM pg_catalog.now()
-                        - pg_catalog.min(created_at) FILTER (WHERE dead_at IS NULL))::float8
+                        - pg_catalog.min(created_at) FILTER (WHERE dead_at IS NULL
+                            AND pg_catalog.isfinite(created_at)))::float8
                  FROM affitor_outbox",
             ))
             .await?;
@@ -25,7 +26,8 @@ impl PostgresStore {
             waiting: count(waiting),
             in_flight: count(in_flight),
             dead: count(dead),
-            // `try_`: a `-infinity` creation time would make the age infinite.
+            // `try_`: an age past what a `Duration` holds is none. (An infinite creation time,
+            // which another program may write, is left out: Postgres before 17 cannot subtract it.)
             oldest_waiting: oldest
                 .and_then(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).ok()),
         })

@@ -6,6 +6,9 @@ use super::*;
 use crate::store::{Facts, Lease, NewRow};
 
 /// The lease of the relay `relay_a`.
+/// How long a batch here waits for another connection's write.
+const WAIT: Duration = Duration::from_secs(2);
+
 const RELAY_A: Lease<'static> = Lease {
     owner: "relay_a",
     duration: Duration::from_secs(15),
@@ -82,7 +85,7 @@ async fn a_batch_answers_the_id_and_lease_of_each_of_its_rows() {
         .map(|n| lead(&format!("user_{n}"), matches!(n, 0 | 1 | 13)))
         .collect();
     let batch: Vec<&NewRow> = rows.iter().collect();
-    let inserted = writer.insert_batch(&batch, Some(RELAY_A)).unwrap();
+    let inserted = writer.insert_batch(&batch, Some(RELAY_A), WAIT).unwrap();
 
     let written: Vec<(i64, String, Option<String>)> = select(
         &store,
@@ -110,7 +113,7 @@ async fn the_writer_releases_only_the_named_rows_of_the_named_relay() {
     let (folder, store, mut writer) = new_store("release").await;
     let rows: Vec<NewRow> = (0..3).map(|n| lead(&format!("user_{n}"), true)).collect();
     let batch: Vec<&NewRow> = rows.iter().collect();
-    let inserted = writer.insert_batch(&batch, Some(RELAY_A)).unwrap();
+    let inserted = writer.insert_batch(&batch, Some(RELAY_A), WAIT).unwrap();
     let ids: Vec<i64> = inserted.iter().map(|row| row.id).collect();
     assert_eq!(writer.release_rows("relay_b", &ids).unwrap(), 0);
     assert_eq!(writer.release_rows("relay_a", &ids[..2]).unwrap(), 2);
@@ -139,7 +142,9 @@ async fn a_rows_facts_are_written_in_its_batchs_transaction() {
         ..lead("user_1", false)
     };
     let plain = lead("user_2", false);
-    writer.insert_batch(&[&with_facts, &plain], None).unwrap();
+    writer
+        .insert_batch(&[&with_facts, &plain], None, WAIT)
+        .unwrap();
     let facts: Vec<(String, String)> = select(
         &store,
         "SELECT key, value FROM affitor_outbox_facts",
@@ -166,7 +171,7 @@ async fn a_rows_facts_are_written_in_its_batchs_transaction() {
          BEGIN SELECT RAISE(ABORT, 'refused'); END",
         )
         .unwrap();
-    assert!(writer.insert_batch(&[&refused], None).is_err());
+    assert!(writer.insert_batch(&[&refused], None, WAIT).is_err());
     let kept: Vec<String> = select(&store, "SELECT key FROM affitor_outbox_facts", |row| {
         row.get(0)
     });

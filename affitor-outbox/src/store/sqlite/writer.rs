@@ -209,6 +209,7 @@ impl SqliteWriter {
     /// Writes `rows` in one transaction, one statement per row: with `synchronous=FULL`
     /// when one of them is money (a sale or a refund reaches the disk before the request
     /// answers), else `NORMAL` (a lead survives a crash of the process, not of the machine).
+    /// It waits for another connection's write at most `wait` (and one enqueue timeout).
     /// An error means it was rolled back: none of the rows is in the table. With a `lease`,
     /// each offered row that nothing precedes is leased to its owner (see
     /// [`Store::line_up`](crate::store::Store::line_up) for the answer's order).
@@ -216,13 +217,16 @@ impl SqliteWriter {
         &mut self,
         rows: &[&NewRow],
         lease: Option<Lease<'_>>,
+        wait: Duration,
     ) -> Result<Vec<Inserted>, StoreError> {
         let money = rows.iter().any(|row| row.is_money());
         if money {
             self.connection.pragma_update(None, "synchronous", "FULL")?;
         }
         let now = now_millis();
+        self.wait_for_others(wait.min(self.batch_wait));
         let written = self.insert(rows, lease, now);
+        self.wait_for_others(self.batch_wait);
         if written.is_ok() {
             self.wrote = true;
         }
