@@ -394,6 +394,15 @@ impl Settler {
         }
     }
 
+    /// The journal's entries of `row`'s answer `step`, to be written with the row's keeping:
+    /// none when the journal is off, or the row's event cannot be read.
+    fn answers_of(&self, row: &Claimed, step: impl FnOnce() -> Step) -> Vec<Answer> {
+        match &row.event {
+            Ok(event) if self.inner.config.journal.is_some() => vec![answer(row, event, step())],
+            _ => Vec::new(),
+        }
+    }
+
     /// Writes the journal's entry of `event` (when the journal is on) with its own keys,
     /// linked to no row.
     async fn journal_alone(&self, event: &Event, step: Step) {
@@ -412,41 +421,73 @@ impl Settler {
         self.inner.journal_lost(1, &why);
     }
 
-    /// Keeps the row in the store, due again after `wait`, with `why`.
+    /// Keeps the row in the store, due again after `wait`, with `why`, and the journal's entry
+    /// of the answer in the same transaction.
     async fn keep_for(
         &self,
         row: &Claimed,
         wait: Duration,
         why: &str,
     ) -> Result<Settled, StoreError> {
-        if let Ok(event) = &row.event {
-            let next_attempt = std::time::SystemTime::now() + wait;
-            let error = why.to_owned();
-            self.journal(row, event, || Step::Retrying {
-                error,
-                next_attempt,
-            })
-            .await;
-        }
-        let store = &self.inner.store;
-        store
-            .reschedule(row.id, &self.inner.owner, wait, why)
+        let next_attempt = std::time::SystemTime::now() + wait;
+        let answers = self.answers_of(row, || Step::Retrying {
+            error: why.to_owned(),
+            next_attempt,
+        });
+        self.keep(row, Keeping::Due { after: wait, why }, answers)
             .await
-            .map(|()| Settled::Kept)
     }
 
-    /// Keeps the row in the store as a dead letter, with `why`.
+    /// Keeps the row in the store as a dead letter, with `why`, and the journal's entry of it
+    /// in the same transaction.
     async fn keep_dead(&self, row: &Claimed, why: &str) -> Result<Settled, StoreError> {
-        if let Ok(event) = &row.event {
-            self.journal(row, event, || Step::DeadLetter(why.to_owned()))
-                .await;
-        }
-        let store = &self.inner.store;
-        store
-            .bury(row.id, &self.inner.owner, why)
-            .await
-            .map(|()| Settled::Kept)
+        let answers = self.answers_of(row, || Step::DeadLetter(why.to_owned()));
+        self.keep(row, Keeping::Dead { why }, answers).await
     }
+
+    /// Keeps `row` as `keeping` says, with the journal's `answers` of it in the same
+    /// transaction. When that fails and the row is kept alone, the entries are counted lost: a
+    /// journal the store refuses never holds a row's settling back.
+    async fn keep(
+        &self,
+        row: &Claimed,
+        keeping: Keeping<'_>,
+        answers: Vec<Answer>,
+    ) -> Result<Settled, StoreError> {
+        let entries = answers.len();
+        match self.keep_once(row, keeping, answers).await {
+            Ok(()) => {}
+            Err(error) if entries > 0 => {
+                self.keep_once(row, keeping, Vec::new()).await?;
+                let why = format!("of an answer the relay got, the store failed: {error}");
+                self.inner.journal_lost(entries, &why);
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(Settled::Kept)
+    }
+
+    async fn keep_once(
+        &self,
+        row: &Claimed,
+        keeping: Keeping<'_>,
+        answers: Vec<Answer>,
+    ) -> Result<(), StoreError> {
+        let (store, owner) = (&self.inner.store, &self.inner.owner);
+        match keeping {
+            Keeping::Due { after, why } => {
+                store.reschedule(row.id, owner, after, why, answers).await
+            }
+            Keeping::Dead { why } => store.bury(row.id, owner, why, answers).await,
+        }
+    }
+}
+
+/// How a row the relay keeps is kept: due again after a while, or as a dead letter; with why.
+#[derive(Clone, Copy)]
+enum Keeping<'a> {
+    Due { after: Duration, why: &'a str },
+    Dead { why: &'a str },
 }
 
 /// The journal's entry of `row`'s answer `step`, with the entry of the row's storing on its

@@ -125,10 +125,14 @@ impl Store {
         /// The API answered: the rows are done, and deleted, with the journal's `answers` in
         /// the same transaction; shared, the relay keeps them for a delete that fails.
         fn complete(ids: &[i64], answers: Arc<[crate::journal::Answer]>) -> ();
-        /// The attempt failed: due again `after` from now, its lease released.
-        fn reschedule(id: i64, owner: &str, after: Duration, error: &str) -> ();
-        /// Given up on: kept as a dead letter, with why.
-        fn bury(id: i64, owner: &str, error: &str) -> ();
+        /// The attempt failed: due again `after` from now, its lease released; with the
+        /// journal's `answers` of it in the same transaction (the journal tells of an answer
+        /// only once its row says so).
+        fn reschedule(id: i64, owner: &str, after: Duration, error: &str,
+            answers: Vec<crate::journal::Answer>) -> ();
+        /// Given up on: kept as a dead letter, with why. With the journal's `answers`, in one
+        /// transaction, as for `reschedule`.
+        fn bury(id: i64, owner: &str, error: &str, answers: Vec<crate::journal::Answer>) -> ();
         /// Extends to `lease` from now `owner`'s lease on each row of `ids`, in one statement;
         /// how many. A row of `owner`'s not in `ids` is left to run out, and goes again.
         fn renew(owner: &str, ids: &[i64], lease: Duration) -> u64;

@@ -157,9 +157,10 @@ impl PostgresStore {
         owner: &str,
         after: Duration,
         error: &str,
+        answers: Vec<Answer>,
     ) -> sqlx::Result<()> {
-        self.execute(
-            self.query(
+        let update = self
+            .query(
                 "UPDATE affitor_outbox
              SET attempts = attempts + 1,
                  next_attempt_at = pg_catalog.now() + $3::float8 * interval '1 millisecond',
@@ -169,15 +170,19 @@ impl PostgresStore {
             .bind(id)
             .bind(owner)
             .bind(millis(after) as f64)
-            .bind(error),
-        )
-        .await
-        .map(drop)
+            .bind(error);
+        self.keep(update, &answers).await
     }
 
-    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> sqlx::Result<()> {
-        self.execute(
-            self.query(
+    pub(crate) async fn bury(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        answers: Vec<Answer>,
+    ) -> sqlx::Result<()> {
+        let update = self
+            .query(
                 "UPDATE affitor_outbox
              SET attempts = attempts + 1, dead_at = pg_catalog.now(), last_error = $3,
                  lease_owner = NULL, lease_until = NULL
@@ -185,10 +190,25 @@ impl PostgresStore {
             )
             .bind(id)
             .bind(owner)
-            .bind(error),
-        )
+            .bind(error);
+        self.keep(update, &answers).await
+    }
+
+    /// Runs `update`, which keeps a row, with the journal's `answers` of it in one transaction
+    /// (alone when there are none): the journal tells of an answer only once its row says so.
+    async fn keep(
+        &self,
+        update: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        answers: &[Answer],
+    ) -> sqlx::Result<()> {
+        if answers.is_empty() {
+            return self.execute(update).await.map(drop);
+        }
+        self.transact(async |transaction| {
+            super::journal::write_answers(transaction, &self.tables, answers).await?;
+            update.execute(transaction).await.map(drop)
+        })
         .await
-        .map(drop)
     }
 
     /// Extends the leases `owner` holds on the rows of `ids`, but for a row another

@@ -99,11 +99,13 @@ impl SqliteStore {
         owner: &str,
         after: Duration,
         error: &str,
+        answers: Vec<Answer>,
     ) -> Result<(), StoreError> {
         let (owner, error) = (owner.to_owned(), error.to_owned());
         self.on_writer(move |writer| {
-            writer
-                .connection
+            let transaction = writer.connection.transaction()?;
+            super::journal::write_answers(&transaction, &answers)?;
+            transaction
                 .prepare_cached(
                     "UPDATE affitor_outbox
                      SET attempts = attempts + 1, next_attempt_at = ?3, last_error = ?4,
@@ -115,27 +117,34 @@ impl SqliteStore {
                     owner,
                     now_millis().saturating_add(millis(after)),
                     error
-                ])
+                ])?;
+            transaction.commit()
         })
         .await
-        .map(drop)
     }
 
-    pub(crate) async fn bury(&self, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
+    pub(crate) async fn bury(
+        &self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        answers: Vec<Answer>,
+    ) -> Result<(), StoreError> {
         let (owner, error) = (owner.to_owned(), error.to_owned());
         self.on_writer(move |writer| {
-            writer
-                .connection
+            let transaction = writer.connection.transaction()?;
+            super::journal::write_answers(&transaction, &answers)?;
+            transaction
                 .prepare_cached(
                     "UPDATE affitor_outbox
                      SET attempts = attempts + 1, dead_at = ?3, last_error = ?4,
                          lease_owner = NULL, lease_until = NULL
                      WHERE id = ?1 AND lease_owner = ?2",
                 )?
-                .execute(rusqlite::params![id, owner, now_millis(), error])
+                .execute(rusqlite::params![id, owner, now_millis(), error])?;
+            transaction.commit()
         })
         .await
-        .map(drop)
     }
 
     pub(crate) async fn renew(

@@ -268,3 +268,50 @@ mod a_delete_the_store_keeps_refusing_is_tried_less_and_less_often {
         }
     }
 }
+
+/// A retry whose keeping the store refuses (a failover, a pool timed out: here a trigger, twice)
+/// goes again when its lease ends, and its journal entry with it: the row's storing is told
+/// once, where the entry written before a refused reschedule was written again at each attempt.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_a_retry_whose_keeping_is_refused_is_journaled_once() {
+    let store = Store::postgres(module_path!()).await;
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(
+            journaled(&client)
+                .lease(Duration::from_millis(300))
+                .backoff(Duration::from_millis(10), Duration::from_millis(50)),
+        )
+        .await;
+    store
+        .execute(
+            "CREATE SEQUENCE refusals;
+             CREATE FUNCTION refuse_twice() RETURNS trigger LANGUAGE plpgsql
+             SET search_path FROM CURRENT AS $$
+             BEGIN
+                 IF nextval('refusals') <= 2 THEN RAISE EXCEPTION 'refused'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_twice BEFORE UPDATE OF attempts ON affitor_outbox
+             FOR EACH ROW EXECUTE FUNCTION refuse_twice();",
+        )
+        .await;
+    mock.inject(Fault::status(503).on(Endpoint::Sale).times(2));
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale delivered and explained", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+            && explain(&outbox, "in_1").await.verdict.is_credited()
+    })
+    .await;
+    let explained = explain(&outbox, "in_1").await;
+    let stored = explained
+        .entries
+        .iter()
+        .filter(|entry| matches!(entry.step, Step::Stored { .. }))
+        .count();
+    assert_eq!(stored, 1, "{:?}", explained.entries);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
