@@ -146,8 +146,9 @@ impl Spill {
     }
 
     /// Puts back events taken and not written (the store failed again), ahead of the others
-    /// (their order kept); once the spill is closed, returns them instead, for the in-memory
-    /// queue.
+    /// (their order kept), and the outbox is degraded again: a new event is held behind them,
+    /// never written ahead of one whose request was answered meanwhile. Once the spill is
+    /// closed, returns them instead, for the in-memory queue.
     pub(crate) fn put_back(&self, events: Vec<Spilled>) -> Vec<Event> {
         let mut held = self.lock();
         held.answering = false;
@@ -156,6 +157,8 @@ impl Spill {
             self.counted(&held);
             return events.into_iter().map(|spilled| spilled.event).collect();
         }
+        // The probe that took them goes on: it is not started again.
+        self.degraded.store(true, Ordering::Release);
         for spilled in events.into_iter().rev() {
             held.events.push_front(spilled);
         }
@@ -364,6 +367,26 @@ mod tests {
         drop(written);
         let _ = spill.take(1);
         assert!(spill.recovered());
+    }
+
+    /// New events went to the store again (only events whose requests wait were held), then
+    /// the store failed their write-back: new events are held again, behind those put back.
+    #[test]
+    fn events_put_back_make_the_outbox_degraded_again() {
+        let spill = Spill::default();
+        spill.answering();
+        let Offer::Held { written, .. } = spill.offer(lead(1), 10) else {
+            panic!("held");
+        };
+        spill.resume();
+        assert!(!spill.is_degraded(), "lead 1's request waits for it");
+        let taken = spill.take(1);
+        let _ = spill.put_back(taken);
+        assert!(
+            spill.is_degraded(),
+            "the write-back failed: lead 2 waits behind lead 1"
+        );
+        drop(written);
     }
 
     #[test]
