@@ -144,7 +144,7 @@ impl PostgresStore {
         let write = writer.write(&self.tables, rows, lease);
         let inserted = tokio::time::timeout_at(give_up_at + SILENCE, write)
             .await
-            .map_err(timed_out)??;
+            .map_err(unanswered)??;
         writer.answered = Instant::now();
         *slot = Some(writer);
         Ok(inserted)
@@ -318,6 +318,15 @@ pub(crate) async fn insert(
         .into_iter()
         .fold(query, |query, value| query.bind(value));
     query.execute(connection).await.map(drop)
+}
+
+/// A batch sent and never answered: whether it committed is unknown (never "not in the
+/// table", which would let its events go another way without going at least once).
+fn unanswered(_: tokio::time::error::Elapsed) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "the server did not answer the batch: whether it committed is unknown",
+    ))
 }
 
 /// A wait for the writer's turn, its connection or its settings that ran out: none of the
