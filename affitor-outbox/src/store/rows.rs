@@ -159,19 +159,9 @@ impl Claimed {
     /// A row `id` whose columns could not be read, and `why`: set aside as corrupt.
     #[cfg(feature = "sqlite")]
     pub(crate) fn unreadable(id: i64, why: String) -> Self {
-        Self {
-            id,
-            attempts: 0,
-            age: Duration::ZERO,
-            stored_at: SystemTime::now(),
-            answered: false,
-            event: Err(Unreadable {
-                endpoint: "(unreadable)".to_owned(),
-                why: format!("a stored event could not be read back: {why}"),
-            }),
-            click_id_source: None,
-            journaled: AtomicBool::new(false),
-        }
+        let why = format!("a stored event could not be read back: {why}");
+        let endpoint = "(unreadable)".to_owned();
+        Self::fresh(id, Err(Unreadable { endpoint, why }), None)
     }
 
     /// A row this process just wrote and leased to its own relay: its event as it was given,
@@ -181,13 +171,18 @@ impl Claimed {
             .click_id()
             .and_then(affitor::ClickId::source)
             .map(str::to_owned);
+        Self::fresh(id, Ok(event), click_id_source)
+    }
+
+    /// Row `id` as never tried, stored now.
+    fn fresh(id: i64, event: Result<Event, Unreadable>, click_id_source: Option<String>) -> Self {
         Self {
             id,
             attempts: 0,
             age: Duration::ZERO,
             stored_at: SystemTime::now(),
             answered: false,
-            event: Ok(event),
+            event,
             click_id_source,
             journaled: AtomicBool::new(false),
         }

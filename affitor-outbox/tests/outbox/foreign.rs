@@ -40,6 +40,12 @@ async fn rows_edited_by_another_program_go_or_are_set_aside(store: Store) {
 
     let backlog = writer.backlog().await.expect("an infinite time is read");
     assert!(backlog.waiting >= 2, "{backlog:?}");
+    // As `affitor explain` reads a row not answered yet, from the table.
+    let explained = writer
+        .explain(affitor_outbox::journal::Subject::Transaction("in_1".into()))
+        .await
+        .expect("the edited row is read");
+    assert_eq!(explained.entries.len(), 1, "its storing: {explained:?}");
     let relay = store
         .open(affitor_outbox::Outbox::builder(client).poll_interval(Duration::from_millis(50)))
         .await;

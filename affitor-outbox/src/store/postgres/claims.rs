@@ -42,21 +42,34 @@ ORDER BY o.id
 LIMIT $2"
 );
 
+/// A [`ClaimedRow`]'s columns, as a claim's lease and the journal's search read them: an
+/// infinite creation time (another program's; Postgres before 17 cannot subtract it) as a
+/// time of no age.
+macro_rules! claimed_columns {
+    () => {
+        "id, endpoint, body, other_transaction_id, attempts::bigint,
+    CASE WHEN pg_catalog.isfinite(created_at)
+        THEN (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint ELSE 0 END,
+    CASE WHEN pg_catalog.isfinite(created_at)
+        THEN (extract(epoch FROM created_at) * 1000)::bigint ELSE 0 END,
+    last_error IS NOT NULL, click_id_source"
+    };
+}
+pub(super) use claimed_columns;
+
 /// Leases the rows of `$3` to `$1` for `$2` milliseconds, each that no relay took or put off
 /// (a retry's backoff) meanwhile: what a claim took. A row another relay is leasing is waited
 /// for, then left to it.
-const LEASE: &str = "
+const LEASE: &str = concat!(
+    "
 UPDATE affitor_outbox
 SET lease_owner = $1, lease_until = pg_catalog.now() + $2::float8 * interval '1 millisecond'
 WHERE id = ANY($3) AND dead_at IS NULL
   AND (lease_until IS NULL OR lease_until <= pg_catalog.now())
   AND (attempts = 0 OR next_attempt_at <= pg_catalog.now())
-RETURNING id, endpoint, body, other_transaction_id, attempts::bigint,
-    CASE WHEN pg_catalog.isfinite(created_at)
-        THEN (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint ELSE 0 END,
-    CASE WHEN pg_catalog.isfinite(created_at)
-        THEN (extract(epoch FROM created_at) * 1000)::bigint ELSE 0 END,
-    last_error IS NOT NULL, click_id_source";
+RETURNING ",
+    claimed_columns!()
+);
 
 impl PostgresStore {
     /// Claims up to `limit` rows for `owner`, for `lease`: the rows [`PostgresStore::choose`]

@@ -33,12 +33,9 @@ const SELECT: &str = crate::journal::search!(
 /// body's text, and the caller checks each event's keys.
 const UNJOURNALED: &str = concat!(
     "
-SELECT id, endpoint, body, other_transaction_id, attempts::bigint,
-    CASE WHEN pg_catalog.isfinite(created_at)
-        THEN (extract(epoch FROM pg_catalog.now() - created_at) * 1000)::bigint ELSE 0 END,
-    CASE WHEN pg_catalog.isfinite(created_at)
-        THEN (extract(epoch FROM created_at) * 1000)::bigint ELSE 0 END,
-    last_error IS NOT NULL, click_id_source,
+SELECT ",
+    super::claims::claimed_columns!(),
+    ",
     last_error, (extract(epoch FROM dead_at) * 1000)::bigint,
     (extract(epoch FROM next_attempt_at) * 1000)::bigint
 FROM affitor_outbox o

@@ -41,15 +41,32 @@ WHERE o.dead_at IS NULL AND o.lease_until IS NULL AND o.attempts = 0
 ORDER BY o.id"
 );
 
+/// A [`ClaimedRow`]'s columns, `$now` the parameter of the time, as a claim's lease and the
+/// journal's search read them: each cast to the type the outbox writes, as SQLite keeps
+/// whatever another program wrote (a body as a blob, a time as a real), so that such a row
+/// still reads.
+macro_rules! claimed_columns {
+    ($now:literal) => {
+        concat!(
+            "id, CAST(endpoint AS TEXT), CAST(body AS TEXT), CAST(other_transaction_id AS TEXT),
+    CAST(attempts AS INTEGER), CAST(",
+            $now,
+            " - CAST(created_at AS INTEGER) AS INTEGER), CAST(created_at AS INTEGER),
+    last_error IS NOT NULL, CAST(click_id_source AS TEXT)"
+        )
+    };
+}
+pub(super) use claimed_columns;
+
 /// Leases the rows of `?4` (a JSON array of ids, [`json_ids`]) to `?1` until `?2`, `?3` the
-/// time: what a claim took. Each column is cast to the type the outbox writes, as SQLite keeps
-/// whatever another program wrote (a body as a blob, a time as a real): such a row still goes.
-const LEASE: &str = "
+/// time: what a claim took.
+const LEASE: &str = concat!(
+    "
 UPDATE affitor_outbox SET lease_owner = ?1, lease_until = ?2
 WHERE id IN (SELECT value FROM json_each(?4))
-RETURNING id, CAST(endpoint AS TEXT), CAST(body AS TEXT), CAST(other_transaction_id AS TEXT),
-    CAST(attempts AS INTEGER), CAST(?3 - CAST(created_at AS INTEGER) AS INTEGER),
-    CAST(created_at AS INTEGER), last_error IS NOT NULL, CAST(click_id_source AS TEXT)";
+RETURNING ",
+    claimed_columns!("?3")
+);
 
 impl SqliteStore {
     pub(crate) async fn claim(

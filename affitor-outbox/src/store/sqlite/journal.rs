@@ -29,8 +29,9 @@ const SELECT: &str = crate::journal::search!(
 /// click id is looked for in the body's text, and the caller checks each event's keys.
 const UNJOURNALED: &str = concat!(
     "
-SELECT id, endpoint, body, other_transaction_id, attempts, ?4 - created_at, created_at,
-    last_error IS NOT NULL, click_id_source, last_error, dead_at, next_attempt_at
+SELECT ",
+    super::claims::claimed_columns!("?4"),
+    ", last_error, dead_at, next_attempt_at
 FROM affitor_outbox
 WHERE id NOT IN (SELECT event_id FROM affitor_outbox_journal WHERE event_id IS NOT NULL)
   AND (customer_key IN (SELECT value FROM json_each(?1))
