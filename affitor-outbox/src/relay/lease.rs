@@ -66,9 +66,8 @@ impl Sending {
     }
 
     /// The send delivered the row: no longer in flight, and held until its [`Deleting`] ends.
-    pub(super) fn delivered(mut self) -> i64 {
+    pub(super) fn delivered(mut self) {
         self.delivered = true;
-        self.id
     }
 }
 

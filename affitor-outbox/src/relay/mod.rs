@@ -32,7 +32,7 @@ use tokio_util::task::AbortOnDropHandle;
 use self::delete::{Refusals, Refused, delete};
 use self::lease::{Deleting, Held, Renewing, Sending};
 use self::sends::Sends;
-use self::settle::Settler;
+use self::settle::{Delivered, Settler};
 use crate::metrics;
 use crate::shared::{Inner, claim_batch};
 use crate::store::{Activity, Claimed, StoreError};
@@ -130,8 +130,8 @@ struct Run {
     inner: Arc<Inner>,
     /// What each send settles its row with.
     settler: Arc<Settler>,
-    /// The sends in flight, each answering its row's id when it is to be deleted.
-    sending: JoinSet<Option<i64>>,
+    /// The sends in flight, each answering its row when it is to be deleted.
+    sending: JoinSet<Option<Delivered>>,
     /// The rows being sent or waiting for their delete, for their renewals.
     held: Arc<Held>,
     /// Rows delivered and not deleted yet, held (their leases renewed) until their delete ends.
@@ -259,7 +259,7 @@ impl Run {
         let settler = Arc::clone(&self.settler);
         self.sending.spawn(async move {
             let done = settler.deliver(row).await;
-            done.map(|_| sending.delivered())
+            done.inspect(|_| sending.delivered())
         });
     }
 
@@ -267,7 +267,7 @@ impl Run {
     async fn wait(&mut self, stopped: &mut watch::Receiver<bool>) {
         tokio::select! {
             Some(sent) = self.sending.join_next(), if !self.sending.is_empty() => {
-                self.done.extend(delivered(sent));
+                self.ended(sent);
             }
             () = self.inner.wake.notified() => {}
             () = tokio::time::sleep(self.inner.config.poll_interval) => {}
@@ -281,7 +281,7 @@ impl Run {
     /// store is one a write waits for).
     async fn delete_done(&mut self) {
         while let Some(sent) = self.sending.try_join_next() {
-            self.done.extend(delivered(sent));
+            self.ended(sent);
         }
         match self.deleting.take_if(|task| task.is_finished()) {
             Some(ended) => self.try_again(ended.await),
@@ -370,13 +370,16 @@ impl Run {
         }
         let (inner, activity) = (Arc::clone(&self.inner), Activity::Sending);
         let inner = inner.as_ref();
-        let deleted = delete(inner, &self.done, self.settler.take_answers(), activity).await;
-        self.held.deleted(&self.done);
+        let done = std::mem::take(&mut self.done);
+        let deleted = delete(inner, &done, self.settler.take_answers(), activity).await;
+        self.held.deleted(&done);
         self.stopping(deleted);
         while let Some(sent) = self.sending.join_next().await {
-            if let Some(row) = delivered(sent) {
-                let deleted = delete(inner, &[row], self.settler.take_answers(), activity).await;
-                self.held.deleted(&[row]);
+            self.ended(sent);
+            let done = std::mem::take(&mut self.done);
+            if !done.is_empty() {
+                let deleted = delete(inner, &done, self.settler.take_answers(), activity).await;
+                self.held.deleted(&done);
                 self.stopping(deleted);
             }
         }
@@ -398,6 +401,23 @@ impl Run {
         }
     }
 
+    /// A send that ended: the row it delivered, if any, waits for the next delete, its
+    /// journal entry with it (never before it: the entry is written in its row's delete). A
+    /// task that panicked is logged: its row goes again when its lease ends.
+    fn ended(&mut self, sent: Result<Option<Delivered>, JoinError>) {
+        match sent {
+            Ok(Some(delivered)) => {
+                self.done.push(delivered.row);
+                self.settler.put_back(Option::as_slice(&delivered.answer));
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(
+                error = %error,
+                "Affitor outbox send failed unexpectedly; its row goes again when its lease ends"
+            ),
+        }
+    }
+
     /// What the store refused of a delete while the relay stops: its rows go again once
     /// released, its entries with the next delete, if any.
     fn stopping(&mut self, deleted: Result<(), Refused>) {
@@ -416,18 +436,6 @@ impl Run {
     fn room(&self) -> usize {
         self.limit().saturating_sub(self.sending.len())
     }
-}
-
-/// The row a send task delivered, if any; a task that panicked is logged (its row goes again
-/// when its lease ends).
-fn delivered(sent: Result<Option<i64>, JoinError>) -> Option<i64> {
-    sent.unwrap_or_else(|error| {
-        tracing::error!(
-            error = %error,
-            "Affitor outbox send failed unexpectedly; its row goes again when its lease ends"
-        );
-        None
-    })
 }
 
 /// A duty done at most once per interval.

@@ -31,12 +31,22 @@ static CLICK_ID_REFUSED: Throttle = Throttle::new(60);
 const MAX_WAITING: usize = 4096;
 
 /// What becomes of a row once its answer is settled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Settled {
-    /// Done with: the relay deletes it.
-    Done,
+    /// Done with: the relay deletes it, with the journal's entry of the answer that did it
+    /// when there is one to write in the delete's transaction.
+    Done(Option<Box<Answer>>),
     /// Rescheduled or buried here: it stays in the store.
     Kept,
+}
+
+/// A row a send is done with: the relay deletes it, and writes the journal's entry of its
+/// answer in that delete's transaction. The two travel together: an entry handed over apart
+/// from its row could be written with another row's delete, before its own row is gone.
+#[derive(Debug)]
+pub(super) struct Delivered {
+    pub(super) row: i64,
+    pub(super) answer: Option<Answer>,
 }
 
 /// What the sends of a relay share: the outbox, the name the relay's leases carry, and the send
@@ -73,8 +83,9 @@ impl Settler {
         std::mem::take(&mut *answers)
     }
 
-    /// Entries a delete did not write: written with the next, but for those past
-    /// [`MAX_WAITING`], which are counted lost (a journal the store cannot write for long).
+    /// Entries to write with the next delete (a delivered row's, or those a delete did not
+    /// write), but for those past [`MAX_WAITING`], which are counted lost (a journal the store
+    /// cannot write for long).
     pub(super) fn put_back(&self, answers: &[Answer]) {
         let mut waiting = lock(&self.answers);
         let room = MAX_WAITING.saturating_sub(waiting.len());
@@ -85,9 +96,9 @@ impl Settler {
         self.inner.journal_lost(lost, why);
     }
 
-    /// Sends one row and settles it: its id when it is done with (the relay deletes those
+    /// Sends one row and settles it: the row when it is done with (the relay deletes those
     /// together), `None` when it was rescheduled or buried here, or the store failed.
-    pub(super) async fn deliver(&self, row: Claimed) -> Option<i64> {
+    pub(super) async fn deliver(&self, row: Claimed) -> Option<Delivered> {
         // The row's span: the client's spans of its HTTP attempts nest in it.
         let span = tracing::info_span!(
             "affitor.outbox.deliver",
@@ -96,7 +107,10 @@ impl Settler {
             outbox.attempt = row.attempts.saturating_add(1),
         );
         match self.settle(&row).instrument(span).await {
-            Ok(Settled::Done) => Some(row.id),
+            Ok(Settled::Done(answer)) => Some(Delivered {
+                row: row.id,
+                answer: answer.map(|answer| *answer),
+            }),
             Ok(Settled::Kept) => None,
             Err(error) => {
                 tracing::warn!(
@@ -118,11 +132,11 @@ impl Settler {
         };
         match self.sends.send(event).await {
             Ok(outcome) => {
-                if self.inner.config.journal.is_some() {
-                    let answer = answer(row, event, Step::answered(&outcome));
-                    lock(&self.answers).push(answer);
-                }
-                Ok(self.delivered(row, event))
+                self.delivered(row, event);
+                let journal = self.inner.config.journal.is_some();
+                let answer =
+                    journal.then(|| Box::new(answer(row, event, Step::answered(&outcome))));
+                Ok(Settled::Done(answer))
             }
             Err(error) => self.failed(row, event, error).await,
         }
@@ -148,7 +162,7 @@ impl Settler {
     }
 
     /// Affitor answered with an outcome.
-    fn delivered(&self, row: &Claimed, event: &Event) -> Settled {
+    fn delivered(&self, row: &Claimed, event: &Event) {
         let endpoint = event.endpoint().name();
         Counters::add(&self.inner.counters.delivered);
         metrics::event(endpoint, metrics::Result::Delivered);
@@ -158,7 +172,6 @@ impl Settler {
             transaction_id = event.transaction_id(),
             "Affitor event delivered"
         );
-        Settled::Done
     }
 
     /// The send failed with `error`: the row is done with, due again after a backoff, or a
@@ -180,7 +193,7 @@ impl Settler {
             self.customer_refused(row, event, &error);
             self.journal(row, event, || Step::Refused(error.to_string()))
                 .await;
-            return Ok(Settled::Done);
+            return Ok(Settled::Done(None));
         }
         // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
         // here, never kept as a dead letter (with its email) for a visitor to fill the store
@@ -190,7 +203,7 @@ impl Settler {
             self.journal(row, event, || Step::Refused(why)).await;
             match self.send_without_click_id(row, event, &error).await {
                 Some(error) => error,
-                None => return Ok(Settled::Done),
+                None => return Ok(Settled::Done(None)),
             }
         } else {
             error
