@@ -312,11 +312,11 @@ fn main() {
         .skip(1)
         .filter(|arg| arg != "--bench")
         .collect();
-    if let [flag, case, side, calls] = &args[..]
-        && flag == "--count"
-    {
-        count(case, side, calls.parse().unwrap());
-        return;
+    if let [flag, case, side, calls] = &args[..] {
+        if flag == "--count" {
+            count(case, side, calls.parse().unwrap());
+            return;
+        }
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -217,9 +217,10 @@ impl State {
                 ));
             }
         };
-        if let Some(fixed) = &fixed
-            && self.click_ids.contains_key(fixed.as_str())
-        {
+        let taken = fixed
+            .as_ref()
+            .filter(|id| self.click_ids.contains_key(id.as_str()));
+        if let Some(fixed) = taken {
             return Err(format!("the click id `{fixed}` is taken: choose another"));
         }
         let at = time::days_before(SystemTime::now(), days_ago);

@@ -60,9 +60,7 @@ impl State {
         if present(&body, "is_recurring").is_some_and(|value| !value.is_boolean()) {
             return Reply::bad_request("is_recurring must be a boolean").about(transaction_id);
         }
-        if let Some(id) = transaction_id
-            && self.transaction_ids.contains(id)
-        {
+        if let Some(id) = transaction_id.filter(|id| self.transaction_ids.contains(*id)) {
             return Reply::error(
                 StatusCode::CONFLICT,
                 "Duplicate transaction_id. This sale has already been recorded.",

@@ -357,9 +357,7 @@ impl BodyLookup {
                 let mut last: Vec<Option<Option<JsonStr<'_>>>> = vec![None; sources.len()];
                 let scanned = parse::json_top_level_fields(body, |key, value| {
                     for (slot, source) in last.iter_mut().zip(sources.iter()) {
-                        if let ClickIdSource::JsonField(name) = source
-                            && key.eq_str(name)
-                        {
+                        if matches!(source, ClickIdSource::JsonField(name) if key.eq_str(name)) {
                             *slot = Some(value);
                         }
                     }
@@ -381,8 +379,7 @@ impl BodyLookup {
                 let mut last: Vec<Option<&[u8]>> = vec![None; sources.len()];
                 parse::form_fields(body, |key, value| {
                     for (slot, source) in last.iter_mut().zip(sources.iter()) {
-                        if let ClickIdSource::FormField(name) = source
-                            && key == name.as_bytes()
+                        if matches!(source, ClickIdSource::FormField(name) if key == name.as_bytes())
                         {
                             *slot = Some(value);
                         }

@@ -150,11 +150,10 @@ impl Event {
     /// ```
     #[must_use]
     pub fn or_transaction_id(mut self, transaction_id: &str) -> Self {
-        if let Payload::Refund(refund) = &mut self.payload
-            && !transaction_id.trim().is_empty()
-            && transaction_id != refund.transaction_id
-        {
-            refund.other_transaction_id = Some(transaction_id.to_owned());
+        if let Payload::Refund(refund) = &mut self.payload {
+            if !transaction_id.trim().is_empty() && transaction_id != refund.transaction_id {
+                refund.other_transaction_id = Some(transaction_id.to_owned());
+            }
         }
         self
     }

@@ -262,9 +262,8 @@ where
     let mut found: [Option<V>; N] = std::array::from_fn(|_| None);
     for (name, value) in headers {
         let name = name.as_ref();
-        if let Some(index) = names.iter().position(|n| n.eq_ignore_ascii_case(name))
-            && found[index].is_none()
-        {
+        let named = names.iter().position(|n| n.eq_ignore_ascii_case(name));
+        if let Some(index) = named.filter(|&index| found[index].is_none()) {
             found[index] = Some(value);
         }
     }

@@ -343,14 +343,14 @@ impl ProviderEvent {
                 )
             })
             .collect();
-        if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action
-            && recalled.trial.as_deref() != Some(TRIAL_PAID)
-        {
-            facts.push(Fact::new(
-                self.trial_key(subscription),
-                TRIAL_STARTED,
-                TRIAL_KEPT,
-            ));
+        if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action {
+            if recalled.trial.as_deref() != Some(TRIAL_PAID) {
+                facts.push(Fact::new(
+                    self.trial_key(subscription),
+                    TRIAL_STARTED,
+                    TRIAL_KEPT,
+                ));
+            }
         }
         facts
     }
