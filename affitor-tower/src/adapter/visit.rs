@@ -214,14 +214,26 @@ impl<'r> Visit<'r> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cookie(&self, name: &str) -> Option<&'r str> {
+        self.find_cookie(name, Some)
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    /// The first of the cookies named `name`, over every `Cookie` header, that `read` takes:
+    /// of a cookie set twice (a `Domain` the tracker does not share), the one the lookup reads.
+    pub(crate) fn find_cookie<T>(
+        &self,
+        name: &str,
+        mut read: impl FnMut(&'r [u8]) -> Option<T>,
+    ) -> Option<T> {
         let mut found = None;
         self.headers.for_each_value("cookie", &mut |header| {
             if found.is_none() {
                 found = parse::cookies(header)
-                    .find_map(|(key, value)| (key == name.as_bytes()).then_some(value));
+                    .filter(|(key, _)| *key == name.as_bytes())
+                    .find_map(|(_, value)| read(value));
             }
         });
-        found.and_then(|value| std::str::from_utf8(value).ok())
+        found
     }
 
     /// The host the visitor asked for: the `Host` header, else the request line's authority.

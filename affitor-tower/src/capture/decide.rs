@@ -55,8 +55,10 @@ pub(super) fn decide(options: &CaptureClicks, visit: &Visit<'_>) -> Decision {
     let referrer = visit
         .header("referer")
         .filter(|referrer| !referrer.is_empty());
-    if let Some(consent) = &options.consent
-        && !consent(visit)
+    if options
+        .consent
+        .as_ref()
+        .is_some_and(|consent| !consent(visit))
     {
         return match &options.hold {
             Some(hold) => Decision::Hold(
@@ -146,12 +148,12 @@ fn redeem(options: &CaptureClicks, hold: &Hold, visit: &Visit<'_>, token: &str) 
         Ok(landing) => landing,
         Err(skip) => return Decision::Skip(skip),
     };
-    // A fetch from the page is `same-origin`; a browser that sends no `Sec-Fetch-Site` is
+    // A fetch from the page is `same-origin`, or `same-site` from a sibling subdomain (a page
+    // on `www.`, its consent endpoint on `api.`); a browser that sends no `Sec-Fetch-Site` is
     // trusted, as the custom header already made a cross-site request ask the server first.
-    if visit
-        .header("sec-fetch-site")
-        .is_some_and(|site| !site.eq_ignore_ascii_case("same-origin"))
-    {
+    if visit.header("sec-fetch-site").is_some_and(|site| {
+        !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("same-site")
+    }) {
         return Decision::Skip(Skip::CrossSite);
     }
     let Some(user_agent) = browser_agent(options, visit) else {
@@ -162,8 +164,10 @@ fn redeem(options: &CaptureClicks, hold: &Hold, visit: &Visit<'_>, token: &str) 
         return Decision::Skip(Skip::SamePartner);
     }
     // Asked again: the token is no consent; the request that carries it must have it.
-    if let Some(consent) = &options.consent
-        && !consent(visit)
+    if options
+        .consent
+        .as_ref()
+        .is_some_and(|consent| !consent(visit))
     {
         return Decision::Skip(Skip::NoConsent);
     }
@@ -204,16 +208,12 @@ fn browser_agent<'r>(options: &CaptureClicks, visit: &Visit<'r>) -> Option<&'r s
         .filter(|agent| !agent.is_empty() && !options.bots.is_bot(agent))
 }
 
-/// The click id the visitor has: the tracker's cookie, or its legacy name.
+/// The click id the visitor has: the first valid one of the tracker's cookie, as the lookup
+/// finds it, or of its legacy name.
 fn existing_click_id(visit: &Visit<'_>) -> Option<ClickId> {
-    visit
-        .cookie("affitor_click_id")
-        .and_then(|id| id.parse::<ClickId>().ok())
-        .or_else(|| {
-            visit
-                .cookie("customer_code")
-                .and_then(|id| id.parse::<ClickId>().ok())
-        })
+    ["affitor_click_id", "customer_code"]
+        .into_iter()
+        .find_map(|name| visit.find_cookie(name, |id| ClickId::from_bytes(id).ok()))
 }
 
 /// The ids of the visitor's `affitor_click_ids` cookie.
@@ -495,10 +495,9 @@ fn earlier_click_ids_of(cookie: &str) -> Vec<ClickId> {
             break;
         }
         // At most 20 held: this look is bounded.
-        if let Ok(id) = ClickId::from_bytes(id)
-            && !newest_first.contains(&id)
-        {
-            newest_first.push(id);
+        match ClickId::from_bytes(id) {
+            Ok(id) if !newest_first.contains(&id) => newest_first.push(id),
+            _ => {}
         }
     }
     newest_first.reverse();

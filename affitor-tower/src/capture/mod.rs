@@ -332,7 +332,10 @@ impl CaptureClicks {
         "telegrambot",
         "whatsapp",
         "skypeuripreview",
-        "pinterest",
+        // Its crawlers (`Pinterestbot`, `Pinterest/0.2`), never its in-app browser
+        // (`[Pinterest/iOS]`), whose visitors are people.
+        "pinterestbot",
+        "pinterest/0.",
         "redditbot",
         "embedly",
         "iframely",

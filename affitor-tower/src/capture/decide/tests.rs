@@ -158,12 +158,31 @@ fn bots_and_link_previews_are_not_clicks() {
         "WhatsApp/2.23.20.0",
         "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
         "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2)",
+        "Pinterest/0.2 (+http://www.pinterest.com/bot.html)",
+        "Mozilla/5.0 (compatible; Pinterestbot/1.0; +http://www.pinterest.com/bot.html)",
     ] {
         let map = headers(&[("host", "shop.example"), ("user-agent", agent)]);
         assert_eq!(skip(get("/?aff=partner", &map)), Skip::Bot, "{agent}");
     }
     let map = headers(&[("host", "shop.example")]);
     assert_eq!(skip(get("/?aff=partner", &map)), Skip::Bot, "no user agent");
+}
+
+#[test]
+fn an_apps_in_app_browser_is_a_person() {
+    for agent in [
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Mobile/15E148 [Pinterest/iOS]",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Version/4.0 Chrome/120.0.0.0 Mobile Safari/537.36 [Pinterest/Android]",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/450.0.0.0]",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Mobile/15E148 Instagram 300.0.0.0",
+    ] {
+        let map = headers(&[("host", "shop.example"), ("user-agent", agent)]);
+        capture(get("/?aff=partner", &map));
+    }
 }
 
 #[test]
@@ -185,6 +204,11 @@ fn the_same_partner_again_is_not_a_new_click() {
     assert_eq!(skip(get("/other?aff=partner", &map)), Skip::SamePartner);
     // The legacy cookie counts as a click id too.
     let cookie = "customer_code=cust_1_1; affitor_aff_url=http://shop.example/?aff=partner";
+    let map = browser(&[("cookie", cookie)]);
+    assert_eq!(skip(get("/?aff=partner", &map)), Skip::SamePartner);
+    // Of a cookie set twice, the valid one, as the lookup reads it.
+    let cookie = "affitor_click_id=bad!; affitor_click_id=cust_1_1; \
+                  affitor_aff_url=http://shop.example/?aff=partner";
     let map = browser(&[("cookie", cookie)]);
     assert_eq!(skip(get("/?aff=partner", &map)), Skip::SamePartner);
     // A URL this crate escaped reads the same.
@@ -625,6 +649,22 @@ fn a_visit_without_consent_is_held_with_its_landing() {
 }
 
 #[test]
+fn a_held_click_comes_back_from_a_sibling_subdomain() {
+    let options = holding();
+    let held = held(decide_with(&options, "GET", "/?aff=partner", &browser(&[])));
+    // The page on `shop.example`, its consent endpoint on `api.shop.example`: the same site.
+    let consented = headers(&[
+        ("host", "api.shop.example"),
+        ("user-agent", BROWSER),
+        ("cookie", "cookie_consent=all"),
+        ("sec-fetch-site", "same-site"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    let click = capture(decide_with(&options, "POST", "/consent", &consented));
+    assert_eq!(click.partner_code(), "partner");
+}
+
+#[test]
 fn a_held_click_needs_consent_when_it_comes_back() {
     let options = holding();
     let held = held(decide_with(&options, "GET", "/?aff=partner", &browser(&[])));
@@ -655,6 +695,16 @@ fn a_held_click_is_refused_from_another_site_from_a_bot_or_forged() {
     ]);
     assert_eq!(
         skip(decide_with(&options, "POST", "/", &cross_site)),
+        Skip::CrossSite
+    );
+    // Typed in the address bar, or opened from a bookmark: not the page's fetch.
+    let typed = browser(&[
+        ("cookie", "cookie_consent=all"),
+        ("sec-fetch-site", "none"),
+        (HeldClick::HEADER, held.as_str()),
+    ]);
+    assert_eq!(
+        skip(decide_with(&options, "POST", "/", &typed)),
         Skip::CrossSite
     );
     let bot = headers(&[
