@@ -225,6 +225,8 @@ fn order_created(
         .filter(|id| *id > 0);
     let mut payment = sale(key, order.total, order.currency, custom, test_mode)
         .subscription(subscription_id, false);
+    // A subscription's order is its first payment; a renewal or a change of plan is an invoice.
+    payment.opens_subscription = true;
     // An order names no reason: the event's type stands for it.
     payment.reason = Some("order_created".to_owned());
     payment.into_action(PAYMENT_FIELDS)
@@ -273,6 +275,7 @@ fn sale(
         test_mode,
         reason: None,
         upgrade: false,
+        opens_subscription: false,
     }
 }
 
@@ -320,6 +323,7 @@ fn refunded(key: Option<String>, refunded: &Attributes, test_mode: bool) -> Acti
 /// Lemon Squeezy's order and invoice id and currency fields.
 const PAYMENT_FIELDS: PaymentFields = PaymentFields {
     transaction_id: "data.id",
+    amount: "data.attributes.total",
     currency: "data.attributes.currency",
     exponents: &super::currency::LEMON_SQUEEZY,
 };

@@ -203,10 +203,14 @@ fn transaction_completed(transaction: Entity) -> Action {
         subscription_id: transaction.subscription_id,
         test_mode: false,
         upgrade: transaction.origin.as_deref() == Some("subscription_update"),
+        // Checkout's (`web`) or the API's (`api`) first transaction of a subscription; not a
+        // payment method's change, a one-off charge, a renewal or a change of plan.
+        opens_subscription: matches!(transaction.origin.as_deref(), Some("web" | "api")),
         reason: transaction.origin,
     }
     .into_action(PaymentFields {
         transaction_id: "id",
+        amount: "details.totals.grand_total",
         currency: "currency_code",
         exponents: &super::currency::PADDLE,
     })

@@ -286,28 +286,30 @@ pub(super) struct Payment {
     pub(super) reason: Option<String>,
     /// Whether it pays for a change of plan: an upgrade or a proration.
     pub(super) upgrade: bool,
+    /// Whether it is its subscription's first payment, which at 0 starts a trial (a later one
+    /// at 0, a card's change or a downgrade's credit, starts nothing).
+    pub(super) opens_subscription: bool,
 }
 
 impl Payment {
     /// The sale, or why there is none. `fields` names the event's transaction id and currency
     /// fields, for the reason.
     pub(super) fn into_action(self, fields: PaymentFields) -> Action {
-        let amount_cents = match self
-            .amount_cents
-            .and_then(|amount| u64::try_from(amount).ok())
-        {
-            Some(amount) if amount > 0 => amount,
-            // A subscription that begins without a payment: its first paid invoice, labelled a
-            // renewal by the provider, will be its first sale.
-            Some(0) if self.sale_type == SaleType::Subscription => {
+        let amount_cents = match self.amount_cents.map(u64::try_from) {
+            Some(Ok(0)) => {
+                // A subscription that begins without a payment: its first paid invoice,
+                // labelled a renewal by the provider, will be its first sale.
                 return Action::Ignore(match self.subscription_id {
-                    Some(subscription_id) if !self.is_recurring => {
+                    Some(subscription_id) if self.opens_subscription => {
                         Ignored::TrialStarted(subscription_id)
                     }
                     _ => Ignored::NoAmount,
                 });
             }
-            _ => return Action::Ignore(Ignored::NoAmount),
+            Some(Ok(amount)) => amount,
+            // Absent, negative, or not a number: a payment whose amount is unknown is kept with
+            // the provider (a 5xx), never acknowledged as one of nothing.
+            None | Some(Err(_)) => return Action::Unreadable(fields.amount),
         };
         let Some(transaction_id) = self.transaction_id else {
             return Action::Ignore(Ignored::MissingField(fields.transaction_id));
@@ -343,6 +345,7 @@ impl Payment {
 #[derive(Clone, Copy)]
 pub(super) struct PaymentFields {
     pub(super) transaction_id: &'static str,
+    pub(super) amount: &'static str,
     pub(super) currency: &'static str,
     /// How the provider counts the amount's minor units.
     pub(super) exponents: &'static Exponents,

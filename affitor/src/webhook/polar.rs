@@ -242,10 +242,12 @@ fn order_paid(order: Order) -> Action {
         subscription_id: order.subscription_id,
         test_mode: false,
         upgrade: reason == Some("subscription_update"),
+        opens_subscription: reason == Some("subscription_create"),
         reason: reason.map(str::to_owned),
     }
     .into_action(PaymentFields {
         transaction_id: "id",
+        amount: "total_amount",
         currency: "currency",
         exponents: &super::currency::POLAR,
     })

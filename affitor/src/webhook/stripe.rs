@@ -303,9 +303,12 @@ fn checkout_session(session: Object, event_type: &str) -> Action {
         test_mode: false,
         reason: Some(event_type.to_owned()),
         upgrade: false,
+        // A subscription's checkout is its first payment.
+        opens_subscription: subscription,
     }
     .into_action(PaymentFields {
         transaction_id: field,
+        amount: "amount_total",
         currency: "currency",
         exponents: &super::currency::STRIPE,
     })
@@ -374,11 +377,13 @@ fn invoice(invoice: Object, links: &EventLinks) -> Action {
         is_recurring,
         subscription_id: details.subscription.or(invoice.subscription),
         test_mode: false,
+        opens_subscription: reason.as_deref() == Some("subscription_create"),
         reason,
         upgrade,
     }
     .into_action(PaymentFields {
         transaction_id: "id",
+        amount: "amount_paid",
         currency: "currency",
         exponents: &super::currency::STRIPE,
     })
@@ -476,7 +481,8 @@ fn refund_created(refund: Object) -> Action {
             },
             refund.currency.as_deref(),
         ),
-        _ => Action::Ignore(Ignored::NoAmount),
+        Some(_) => Action::Ignore(Ignored::NoAmount),
+        None => Action::Unreadable("amount"),
     }
 }
 
@@ -511,7 +517,8 @@ fn dispute(dispute: Object) -> Action {
             },
             dispute.currency.as_deref(),
         ),
-        _ => Action::Ignore(Ignored::NoAmount),
+        Some(_) => Action::Ignore(Ignored::NoAmount),
+        None => Action::Unreadable("amount"),
     }
 }
 

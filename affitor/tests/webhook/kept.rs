@@ -75,6 +75,55 @@ fn a_partial_refund_whose_amount_cannot_be_read_reverses_nothing() {
     assert_eq!(refund(&full).amount_cents, None);
 }
 
+/// A payment whose amount cannot be read (absent, negative, a string where the provider writes
+/// a number, a fraction of a minor unit) was acknowledged as one of nothing: a sale, or a
+/// chargeback's reversal, lost with a 200. Now the event is kept with the provider.
+#[test]
+fn a_payment_whose_amount_cannot_be_read_is_kept() {
+    for amount in [Value::Null, json!("4900"), json!(-4900), json!(49.5)] {
+        let sale = stripe_changed("stripe/checkout.session.completed.payment.json", |event| {
+            event["data"]["object"]["amount_total"] = amount.clone();
+        });
+        assert_eq!(sale.action, Action::Unreadable("amount_total"), "{amount}");
+        let dispute = stripe_changed("stripe/charge.dispute.created.json", |event| {
+            event["data"]["object"]["amount"] = amount.clone();
+        });
+        assert_eq!(dispute.action, Action::Unreadable("amount"), "{amount}");
+        let refund = stripe_changed("stripe/refund.created.json", |event| {
+            event["data"]["object"]["amount"] = amount.clone();
+        });
+        assert_eq!(refund.action, Action::Unreadable("amount"), "{amount}");
+    }
+    let paddle = paddle_changed("paddle/transaction.completed.json", |event| {
+        event["data"]["details"]["totals"]["grand_total"] = json!("49.99");
+        event["data"]["details"]["totals"]["total"] = json!("49.99");
+    });
+    assert_eq!(
+        paddle.action,
+        Action::Unreadable("details.totals.grand_total")
+    );
+    let polar = changed::<Polar>(
+        POLAR_SECRET,
+        SignedWebhook::polar,
+        "polar/order.paid.json",
+        |event| {
+            event["data"]["total_amount"] = Value::Null;
+            event["data"]["amount"] = Value::Null;
+        },
+    );
+    assert_eq!(polar.action, Action::Unreadable("total_amount"));
+    let lemon = lemon_changed("lemonsqueezy/order_created.json", |event| {
+        event["data"]["attributes"]["total"] = json!("forty-nine")
+    });
+    assert_eq!(lemon.action, Action::Unreadable("data.attributes.total"));
+
+    // Nothing paid is still nothing to track.
+    let free = stripe_changed("stripe/checkout.session.completed.payment.json", |event| {
+        event["data"]["object"]["amount_total"] = json!(0);
+    });
+    assert_eq!(free.action, Action::Ignore(Ignored::NoAmount));
+}
+
 /// An amount without a readable currency was sent without one, which the API takes for USD:
 /// ¥5,000 recorded as $50.00. Now the sale is not sent, nor a partial refund's amount.
 #[test]

@@ -19,6 +19,9 @@ enum Moment {
     Renewal,
     /// A change of plan: an upgrade's proration.
     Upgrade,
+    /// A payment of nothing on a running subscription: a card's change (Paddle), a downgrade
+    /// paid by the balance's credit. Not a trial: the next renewal is a renewal.
+    FreeChange,
 }
 
 const MOMENTS: [Moment; 4] = [
@@ -35,6 +38,7 @@ fn expected(moment: Moment) -> Option<bool> {
         Moment::TrialStart => None,
         Moment::First | Moment::Upgrade => Some(false),
         Moment::Renewal => Some(true),
+        Moment::FreeChange => None,
     }
 }
 
@@ -98,9 +102,9 @@ impl Endpoints {
             invoice["billing_reason"] = json!(match moment {
                 Moment::TrialStart | Moment::First => "subscription_create",
                 Moment::Renewal => "subscription_cycle",
-                Moment::Upgrade => "subscription_update",
+                Moment::Upgrade | Moment::FreeChange => "subscription_update",
             });
-            if let Moment::TrialStart = moment {
+            if let Moment::TrialStart | Moment::FreeChange = moment {
                 invoice["amount_paid"] = json!(0);
             }
         });
@@ -117,8 +121,9 @@ impl Endpoints {
                 Moment::TrialStart | Moment::First => "web",
                 Moment::Renewal => "subscription_recurring",
                 Moment::Upgrade => "subscription_update",
+                Moment::FreeChange => "subscription_payment_method_change",
             });
-            if let Moment::TrialStart = moment {
+            if let Moment::TrialStart | Moment::FreeChange = moment {
                 transaction["details"]["totals"]["grand_total"] = json!("0");
                 transaction["details"]["totals"]["total"] = json!("0");
             }
@@ -133,9 +138,9 @@ impl Endpoints {
             order["billing_reason"] = json!(match moment {
                 Moment::TrialStart | Moment::First => "subscription_create",
                 Moment::Renewal => "subscription_cycle",
-                Moment::Upgrade => "subscription_update",
+                Moment::Upgrade | Moment::FreeChange => "subscription_update",
             });
-            if let Moment::TrialStart = moment {
+            if let Moment::TrialStart | Moment::FreeChange = moment {
                 order["total_amount"] = json!(0);
                 order["amount"] = json!(0);
             }
@@ -151,15 +156,21 @@ impl Endpoints {
                     // The subscription its invoices name.
                     event["data"]["attributes"]["first_order_item"]["subscription_id"] =
                         json!(456_789);
+                    // The click its renewals carry (the stand-in knows it).
+                    event["meta"]["custom_data"]["affitor_click_id"] =
+                        json!("cust_fixture_1743465000003");
                     if let Moment::TrialStart = moment {
                         event["data"]["attributes"]["total"] = json!(0);
                     }
                 })
             }
-            Moment::Renewal | Moment::Upgrade => {
+            Moment::Renewal | Moment::Upgrade | Moment::FreeChange => {
                 edit("lemonsqueezy/subscription_payment_success.json", |event| {
-                    if let Moment::Upgrade = moment {
+                    if let Moment::Upgrade | Moment::FreeChange = moment {
                         event["data"]["attributes"]["billing_reason"] = json!("updated");
+                    }
+                    if let Moment::FreeChange = moment {
+                        event["data"]["attributes"]["total"] = json!(0);
                     }
                 })
             }
@@ -259,6 +270,39 @@ async fn the_first_payment_after_a_trial_is_the_first_sale_on_every_provider() {
             json!(true),
             "{provider}: a renewal after it"
         );
+    }
+}
+
+/// A payment of nothing on a running subscription (a card's change, a downgrade paid by its
+/// credit) starts no trial: the renewal after it is a renewal, never a second first sale.
+#[tokio::test]
+async fn a_free_change_of_a_running_subscription_is_no_trial() {
+    let (mock, client) = super::tracked::setup().await;
+    let endpoints = Endpoints::new(true);
+    let (first, change, renewal) = (
+        endpoints.at(Moment::First),
+        endpoints.at(Moment::FreeChange),
+        endpoints.at(Moment::Renewal),
+    );
+    let events = first.iter().zip(&change).zip(&renewal);
+    for (n, (((provider, first), (_, change)), (_, renewal))) in events.enumerate() {
+        let tracked = first.track(&client).await;
+        assert_eq!(tracked.status(), 200, "{provider}: {tracked:?}");
+        assert_eq!(
+            change.action,
+            Action::Ignore(Ignored::NoAmount),
+            "{provider}"
+        );
+        assert_eq!(change.track(&client).await.status(), 200, "{provider}");
+        assert_eq!(renewal.track(&client).await.status(), 200, "{provider}");
+        let sales = mock.requests_to(Endpoint::Sale);
+        assert_eq!(
+            sales.len(),
+            2 * (n + 1),
+            "{provider}: the change sends nothing"
+        );
+        let recurring = sales[2 * n + 1].body.get("is_recurring").cloned();
+        assert_eq!(recurring, Some(json!(true)), "{provider}: the renewal");
     }
 }
 
