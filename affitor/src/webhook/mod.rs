@@ -129,9 +129,8 @@
 //! ([`Sale::reason`]) in `additional_data.billing_reason`. A subscription that begins without
 //! a payment (its first payment is $0: a free trial, a 100% coupon: [`Ignored::TrialStarted`];
 //! a later $0 payment, a card's change or a downgrade paid by credit, starts none) is
-//! remembered, in the
-//! verifier's [`PaymentState`] (its memory, unless given an outbox); its first paid
-//! invoice, which every provider labels a renewal, is sent as its first sale
+//! remembered, in the verifier's [`PaymentState`] (its memory, unless given an outbox); its
+//! first paid invoice, which every provider labels a renewal, is sent as its first sale
 //! (`is_recurring: false`). An app whose verifier keeps its state in memory (no outbox) and
 //! restarts during a trial sends that first payment as a renewal.
 //!
