@@ -382,12 +382,15 @@ impl ProviderEvent {
         }
     }
 
-    /// The key the refunds of a sale are remembered under.
+    /// The key the refunds of a sale are remembered under: its Stripe payment intent when the
+    /// event names one beside the invoice (a `charge.refunded` before API version 2025-03-31),
+    /// as every refund and dispute of that sale names it.
     fn refund_key(&self, refund: &Refund) -> String {
-        format!(
-            "refund:{}:{}",
-            self.tracking.provider, refund.transaction_id
-        )
+        let sale = refund
+            .other_transaction_id
+            .as_deref()
+            .unwrap_or(&refund.transaction_id);
+        format!("refund:{}:{sale}", self.tracking.provider)
     }
 
     /// What `refund` is to the refunds of its sale known before: the same again, or a new one

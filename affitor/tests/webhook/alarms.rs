@@ -182,3 +182,28 @@ fn a_further_refund_of_a_sale_raises_the_alarm_once() {
     // `re_b` (its twin `ch_b` is the same refund), and the dispute.
     assert_eq!(alarms, 2.0);
 }
+
+/// A chargeback after a partial refund of a subscription's payment, on an API version whose
+/// `charge.refunded` names the invoice (before 2025-03-31) while the dispute names only the
+/// payment intent: the same sale's refunds, remembered under one key.
+#[test]
+fn a_chargeback_after_a_refund_that_named_the_invoice_raises_the_alarm() {
+    let alarms = attention(|webhooks| async move {
+        let ok = |tracked: Tracked| assert_eq!(tracked.status(), 200, "{tracked:?}");
+        ok(webhooks
+            .stripe("stripe/invoice.paid.legacy.json", |_| ())
+            .await);
+        let refunded = webhooks
+            .stripe("stripe/charge.refunded.partial.json", |_| ())
+            .await;
+        assert!(matches!(refunded, Tracked::Refund(_)), "{refunded:?}");
+        ok(webhooks
+            .stripe("stripe/charge.dispute.created.json", |event| {
+                let dispute = &mut event["data"]["object"];
+                dispute["payment_intent"] = json!("pi_3PzXy9LkdIwHu7ix0Cycle01");
+                dispute["charge"] = json!("ch_3PzXy9LkdIwHu7ix0Cycle01");
+            })
+            .await);
+    });
+    assert_eq!(alarms, 1.0);
+}
