@@ -395,7 +395,7 @@ impl Refund {
 /// ```
 /// use affitor::webhook::Ignored;
 ///
-/// assert_eq!(Ignored::NoAmount.to_string(), "the amount is 0 or missing");
+/// assert_eq!(Ignored::NoAmount.to_string(), "nothing was paid or refunded");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -409,7 +409,9 @@ pub enum Ignored {
     /// billing, a Lemon Squeezy subscription's `initial` invoice (its order is the sale), or a
     /// change of plan with [`track_upgrades`](super::Builder::track_upgrades) off.
     BillingReason(String),
-    /// The amount is 0 or missing: a free trial, a 100% coupon.
+    /// Nothing was paid or refunded: an amount of 0 (a free trial, a 100% coupon), a refund
+    /// that failed, a charge that refunds nothing more. An amount that cannot be read is
+    /// [`Action::Unreadable`], not this.
     NoAmount,
     /// Neither a customer key nor a click id: the customer did not come through a partner, or
     /// the checkout did not carry the Affitor metadata.
@@ -466,7 +468,7 @@ impl fmt::Display for Ignored {
                     reason.escape_default()
                 )
             }
-            Self::NoAmount => f.write_str("the amount is 0 or missing"),
+            Self::NoAmount => f.write_str("nothing was paid or refunded"),
             Self::NoCustomer => f.write_str("no customer key and no click id"),
             Self::MissingField(field) => write!(f, "the event has no `{field}`"),
             Self::TestRefund => f.write_str("a refund of test mode: its sale paid no commission"),
