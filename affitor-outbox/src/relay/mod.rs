@@ -328,7 +328,7 @@ impl Run {
             Ok(Err(refused)) => {
                 self.refusals.refused(&refused);
                 self.done.extend(refused.rows);
-                self.settler.put_back(&refused.entries);
+                self.settler.put_back(refused.entries.iter().cloned());
             }
             Err(error) => tracing::error!(
                 error = %error,
@@ -408,7 +408,7 @@ impl Run {
         match sent {
             Ok(Some(delivered)) => {
                 self.done.push(delivered.row);
-                self.settler.put_back(Option::as_slice(&delivered.answer));
+                self.settler.put_back(delivered.answer.into_iter());
             }
             Ok(None) => {}
             Err(error) => tracing::error!(
@@ -423,7 +423,7 @@ impl Run {
     fn stopping(&mut self, deleted: Result<(), Refused>) {
         if let Err(refused) = deleted {
             self.refusals.refused(&refused);
-            self.settler.put_back(&refused.entries);
+            self.settler.put_back(refused.entries.iter().cloned());
         }
     }
 

@@ -86,11 +86,11 @@ impl Settler {
     /// Entries to write with the next delete (a delivered row's, or those a delete did not
     /// write), but for those past [`MAX_WAITING`], which are counted lost (a journal the store
     /// cannot write for long).
-    pub(super) fn put_back(&self, answers: &[Answer]) {
+    pub(super) fn put_back(&self, answers: impl ExactSizeIterator<Item = Answer>) {
         let mut waiting = lock(&self.answers);
         let room = MAX_WAITING.saturating_sub(waiting.len());
         let lost = answers.len().saturating_sub(room);
-        waiting.extend(answers.iter().take(room).cloned());
+        waiting.extend(answers.take(room));
         drop(waiting);
         let why = "more than 4,096 waited while the store refused the deletes of their rows";
         self.inner.journal_lost(lost, why);
