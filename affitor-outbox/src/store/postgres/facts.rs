@@ -37,7 +37,7 @@ WHERE transaction_id = ANY($1::text[]) AND endpoint = 'refund' AND dead_at IS NU
   AND next_attempt_at > pg_catalog.now()";
 
 /// Keeps `facts` on `connection`, in the caller's transaction: the refunds its aliases link,
-/// then the upsert. A key given twice keeps its last value.
+/// then the upsert, in the keys' order. A key given twice keeps its last value.
 pub(super) async fn keep(
     connection: &mut PgConnection,
     tables: &Tables,
@@ -64,12 +64,16 @@ pub(super) async fn keep(
     for (index, (key, _, _)) in facts.kept.iter().enumerate() {
         last.insert(key.as_str(), index);
     }
-    let kept = facts
+    let mut kept: Vec<_> = facts
         .kept
         .iter()
         .enumerate()
         .filter(|(index, (key, _, _))| last.get(key.as_str()) == Some(index))
-        .map(|(_, fact)| fact);
+        .map(|(_, fact)| fact)
+        .collect();
+    // Every transaction locks the keys it upserts in one order: two that share keys wait for
+    // each other rather than deadlock (one of them would be answered 503).
+    kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut keys = Vec::new();
     let mut values = Vec::new();
     let mut keep_for = Vec::new();

@@ -142,6 +142,31 @@ async fn a_batch_reads_none_of_the_entries_an_old_snapshot_keeps() {
     schema.remove().await;
 }
 
+/// Two deliveries whose facts share keys, written at once in opposite orders (two replicas'
+/// webhooks, or a webhook beside a relay's batch): each waits for the other, neither is
+/// refused for a deadlock (a provider answered 503 for nothing).
+#[tokio::test]
+async fn facts_written_at_once_in_opposite_orders_wait_rather_than_deadlock() {
+    let schema = TestSchema::create("facts_order").await;
+    let store = std::sync::Arc::new(schema.store().await);
+    let keys: Vec<String> = (0..64)
+        .map(|n| format!("stripe:invoice-of:pi_{n:02}"))
+        .collect();
+    let facts = |keys: &mut dyn Iterator<Item = &String>| crate::store::Facts {
+        kept: keys
+            .map(|key| (key.clone(), "in_1".to_owned(), Duration::from_secs(60)))
+            .collect(),
+        aliases: Vec::new(),
+    };
+    let forward = facts(&mut keys.iter());
+    let backward = facts(&mut keys.iter().rev());
+    for round in 0..40 {
+        let (a, b) = tokio::join!(store.remember_all(&forward), store.remember_all(&backward));
+        assert!(a.is_ok() && b.is_ok(), "round {round}: {a:?}, {b:?}");
+    }
+    schema.remove().await;
+}
+
 fn options(location: &str) -> PgConnectOptions {
     match Location::parse(location) {
         Ok(Location::Postgres(postgres)) => connect_options(&postgres).unwrap(),
