@@ -288,6 +288,9 @@ impl Settler {
         event: &Event,
         error: &Error,
     ) -> Result<Settled, StoreError> {
+        if let Some(kept) = self.link_to_sale(row, event).await? {
+            return Ok(kept);
+        }
         let patience = self.inner.config.refund_patience;
         if row.age >= patience {
             return self.bury_refund(row, event).await;
@@ -314,6 +317,47 @@ impl Settler {
         Counters::add(&self.inner.counters.rescheduled);
         metrics::event(Endpoint::Refund.name(), metrics::Result::Rescheduled);
         Ok(kept)
+    }
+
+    /// A refund with no other id whose sale is kept under another id in the store's facts (a
+    /// Stripe payment intent's invoice, whose link was written as the refund was, neither
+    /// seeing the other): put under it, and due again behind the sale's row. `None` when the
+    /// store knows no such sale, or cannot say now (then the refund waits as usual).
+    async fn link_to_sale(
+        &self,
+        row: &Claimed,
+        event: &Event,
+    ) -> Result<Option<Settled>, StoreError> {
+        let Some(named) = event
+            .transaction_id()
+            .filter(|_| event.other_transaction_id().is_none())
+        else {
+            return Ok(None);
+        };
+        let key = affitor::webhook::Fact::sale_alias_key(named);
+        let sale = match self
+            .inner
+            .store
+            .link_refund(row.id, &self.inner.owner, &key)
+            .await
+        {
+            Ok(Some(sale)) => sale,
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                tracing::debug!(id = row.id, error = %error, "Affitor refund's sale not looked up");
+                return Ok(None);
+            }
+        };
+        tracing::info!(
+            id = row.id,
+            transaction_id = sale,
+            other_transaction_id = named,
+            "Affitor refund put under its sale's id, which the store knew since it was written"
+        );
+        let why = format!("no sale under `{named}`: it goes again under `{sale}`");
+        self.keep_for(row, crate::store::LINKED_REFUND_DUE, &why)
+            .await
+            .map(Some)
     }
 
     /// A refund past its patience, whose sale Affitor never knew: a dead letter that names the

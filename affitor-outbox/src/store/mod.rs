@@ -130,6 +130,10 @@ impl Store {
         /// only once its row says so).
         fn reschedule(id: i64, owner: &str, after: Duration, error: &str,
             answers: Vec<crate::journal::Answer>) -> ();
+        /// Puts the refund `id`, leased by `owner` and with no other id, under the sale its
+        /// alias fact `key` names ([`Facts::aliases`]), when that is kept: the refund was
+        /// written as the fact came, and neither saw the other. The sale's id, if it did.
+        fn link_refund(id: i64, owner: &str, key: &str) -> Option<String>;
         /// Given up on: kept as a dead letter, with why. With the journal's `answers`, in one
         /// transaction, as for `reschedule`.
         fn bury(id: i64, owner: &str, error: &str, answers: Vec<crate::journal::Answer>) -> ();

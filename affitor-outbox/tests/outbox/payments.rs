@@ -7,8 +7,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor::Client;
-use affitor::client::{Endpoint, RetryPolicy};
-use affitor::webhook::{LemonSqueezy, Paddle, Stripe, Tracked, Verifier};
+use affitor::client::{Endpoint, IntoEvent as _, RetryPolicy};
+use affitor::webhook::{Custody, LemonSqueezy, Paddle, PaymentState, Stripe, Tracked, Verifier};
 use affitor_mock::{Fault, MockServer, SignedWebhook};
 use affitor_outbox::{Outbox, OutboxBuilder};
 use serde_json::{Value, json};
@@ -195,6 +195,48 @@ async fn a_stripe_refund_before_its_link_and_its_sale_is_reversed_under_the_invo
     app.stop().await;
 }
 on_each_store!(a_stripe_refund_before_its_link_and_its_sale_is_reversed_under_the_invoice);
+
+/// Stripe's refund and the payment intent's link to its invoice delivered at the same moment:
+/// the refund read no link (it was not committed yet), and the link's write found no refund to
+/// put under the invoice (it was not committed yet either). The refund, stored under the
+/// payment intent alone, is put under the invoice when Affitor knows no sale under the
+/// payment intent, and reversed behind the sale: never a dead letter days later.
+async fn a_refund_written_beside_its_link_is_reversed_under_the_invoice(store: Store) {
+    let (mock, client) = stand_in().await;
+    let app = App::new(&client, store.open(quick(&client)).await);
+    let link = app
+        .stripe(&now(&fixture("stripe/invoice_payment.paid.json")))
+        .await;
+    assert_eq!(link.status(), 200, "{link:?}");
+    // The refund as the webhook built it before the link was committed: under the payment
+    // intent alone, and with no fact of its own.
+    let refund = client
+        .refund(PAYMENT_INTENT)
+        .into_event()
+        .expect("a valid refund");
+    let custody = PaymentState::store(&app.outbox, refund, &[]).await;
+    assert!(matches!(custody, Ok(Custody::Stored)), "{custody:?}");
+    wait_until(
+        "the refund tried under the payment intent",
+        A_WHILE,
+        async || !mock.requests_to(Endpoint::Refund).is_empty(),
+    )
+    .await;
+
+    let sale = app
+        .stripe(&now(&fixture("stripe/invoice.paid.basil.json")))
+        .await;
+    assert!(stored(&sale, Endpoint::Sale), "{sale:?}");
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    wait_until("the outbox idle", A_WHILE, async || {
+        app.outbox.waiting().await.unwrap() == 0
+    })
+    .await;
+    assert_eq!(reversals(&mock), [INVOICE]);
+    assert!(app.outbox.dead_letters().await.unwrap().is_empty());
+    app.stop().await;
+}
+on_each_store!(a_refund_written_beside_its_link_is_reversed_under_the_invoice);
 
 /// Two replicas on one store: the sale and its link through one, the refund through the
 /// other, each with its own verifier. One reversal, under the invoice.

@@ -153,6 +153,18 @@ impl Fact {
         let named = super::links::payment_intent_of(&self.key)?;
         Some((named, self.value.as_str()))
     }
+
+    /// The key of the fact that would make `named` a [`sale_alias`](Self::sale_alias): what a
+    /// state that holds refunds looks up for a refund that Affitor knows no sale of under
+    /// `named`, when the refund was written as the fact came (neither saw the other).
+    ///
+    /// ```
+    /// # use affitor::webhook::Fact;
+    /// assert_eq!(Fact::sale_alias_key("pi_3Q"), "stripe:invoice-of:pi_3Q");
+    /// ```
+    pub fn sale_alias_key(named: &str) -> String {
+        super::links::key(named)
+    }
 }
 
 /// What [`PaymentState::store`] did with a payment's event.

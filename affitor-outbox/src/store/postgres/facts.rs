@@ -29,6 +29,17 @@ FROM UNNEST($1::text[], $2::text[]) AS a (named, sale)
 WHERE o.transaction_id = a.named AND o.endpoint = 'refund' AND o.other_transaction_id IS NULL
   AND o.dead_at IS NULL";
 
+/// Puts the refund `$1`, leased by `$2` and with no other id, under the sale the fact `$3` (a
+/// [`sale_alias_key`](affitor::webhook::Fact::sale_alias_key)) names when it is kept, as
+/// [`LINK_REFUNDS`] would have; the sale's id when it did.
+const LINK_REFUND: &str = "
+UPDATE affitor_outbox o SET other_transaction_id = o.transaction_id, transaction_id = f.value,
+    body = pg_catalog.jsonb_set(o.body::jsonb, '{transaction_id}', pg_catalog.to_jsonb(f.value))::text
+FROM affitor_outbox_facts f
+WHERE o.id = $1 AND o.lease_owner = $2 AND o.endpoint = 'refund'
+  AND o.other_transaction_id IS NULL AND f.key = $3 AND f.expires_at > pg_catalog.now()
+RETURNING o.transaction_id";
+
 /// Makes the waiting refunds of the sales `$1` due now: written behind the sale's row, they go
 /// once it is delivered, not after a backoff.
 const WAKE_REFUNDS: &str = "
@@ -114,6 +125,20 @@ impl PostgresStore {
     pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
         self.transact(async |transaction| keep(transaction, &self.tables, facts).await)
             .await
+    }
+
+    /// Puts the refund `id`, leased by `owner`, under the sale its alias fact `key` names, if
+    /// it is kept: the sale's id, or `None` when there is no such fact (or the refund has an
+    /// other id already).
+    pub(crate) async fn link_refund(
+        &self,
+        id: i64,
+        owner: &str,
+        key: &str,
+    ) -> sqlx::Result<Option<String>> {
+        let query = self.query_as(LINK_REFUND).bind(id).bind(owner).bind(key);
+        let linked: Vec<(String,)> = self.fetch_all(query).await?;
+        Ok(linked.into_iter().next().map(|(sale,)| sale))
     }
 
     /// The values under each of `keys`, in their order (`None`: absent or expired), in one

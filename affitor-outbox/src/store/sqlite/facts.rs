@@ -21,6 +21,16 @@ UPDATE affitor_outbox SET transaction_id = ?2, other_transaction_id = ?1,
 WHERE transaction_id = ?1 AND endpoint = 'refund' AND other_transaction_id IS NULL
   AND dead_at IS NULL";
 
+/// Puts the refund `?1`, leased by `?2` and with no other id, under the sale the fact `?3` (a
+/// [`sale_alias_key`](affitor::webhook::Fact::sale_alias_key)) names when it is kept at `?4`,
+/// as [`LINK_REFUNDS`] would have; the sale's id when it did.
+const LINK_REFUND: &str = "
+UPDATE affitor_outbox SET other_transaction_id = transaction_id, transaction_id = f.value,
+    body = json_set(body, '$.transaction_id', f.value)
+FROM (SELECT value FROM affitor_outbox_facts WHERE key = ?3 AND expires_at > ?4) f
+WHERE id = ?1 AND lease_owner = ?2 AND endpoint = 'refund' AND other_transaction_id IS NULL
+RETURNING transaction_id";
+
 /// Makes the waiting refunds of the sale `?1` due at `?2` at the latest: written behind the
 /// sale's row, they go once it is delivered, not after a backoff.
 const WAKE_REFUNDS: &str = "
@@ -74,6 +84,29 @@ impl SqliteStore {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             keep(&transaction, &facts, now_millis())?;
             transaction.commit()
+        })
+        .await
+    }
+
+    /// Puts the refund `id`, leased by `owner`, under the sale its alias fact `key` names, if
+    /// it is kept: the sale's id, or `None` when there is no such fact (or the refund has an
+    /// other id already).
+    pub(crate) async fn link_refund(
+        &self,
+        id: i64,
+        owner: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (owner, key) = (owner.to_owned(), key.to_owned());
+        self.on_writer(move |writer| {
+            use rusqlite::OptionalExtension as _;
+            writer
+                .connection
+                .prepare_cached(LINK_REFUND)?
+                .query_row(rusqlite::params![id, owner, key, now_millis()], |row| {
+                    row.get(0)
+                })
+                .optional()
         })
         .await
     }
