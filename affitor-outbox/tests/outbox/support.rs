@@ -255,16 +255,39 @@ pub(crate) fn sqlite(path: &str) -> affitor_outbox::rusqlite::Connection {
     connection
 }
 
-/// A path for a new SQLite file, in a directory of its own under the system's temp dir.
+/// A path for a new SQLite file, in a directory of its own under this process's directory of
+/// the system's temp dir. The directories of earlier runs are removed on the first call.
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn sqlite_path(test: &str) -> String {
-    let dir: PathBuf = std::env::temp_dir().join(format!(
-        "affitor-outbox-test-{}-{test}-{:08x}",
-        std::process::id(),
-        fastrand_u32()
-    ));
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let runs = std::env::temp_dir().join("affitor-outbox-tests");
+    SWEPT.call_once(|| sweep_ended_runs(&runs));
+    let dir: PathBuf = runs
+        .join(std::process::id().to_string())
+        .join(format!("{test}-{:08x}", fastrand_u32()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
     dir.join("outbox.db").to_string_lossy().into_owned()
+}
+
+/// Removes the directories under `runs` of the test processes that have ended (each is named by
+/// its process's id), where `/proc` tells which have: a run's files are tens of megabytes.
+fn sweep_ended_runs(runs: &std::path::Path) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ended = name
+            .to_str()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !std::path::Path::new("/proc").join(pid.to_string()).exists());
+        if ended {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn fastrand_u32() -> u32 {
