@@ -417,6 +417,17 @@ async fn a_store_that_cannot_write_answers_503() {
         .stripe(&now(&fixture("stripe/invoice.paid.basil.json")))
         .await;
     assert_eq!(again.status(), 503, "{again:?}");
+    // An event that leaves nothing in the store is answered as ever: a provider disables an
+    // endpoint that fails for long, and the payments behind it with it.
+    let other = json!({"id": "evt_other", "type": "customer.created", "data": {"object": {}}});
+    let ignored = app.stripe(&now(&other.to_string())).await;
+    assert!(
+        matches!(
+            ignored,
+            Tracked::Ignored(affitor::webhook::Ignored::EventType)
+        ),
+        "{ignored:?}"
+    );
     let _tables = quick(&client).relay(false).open(&path).await.unwrap();
     wait_until(
         "a delivery stored again",

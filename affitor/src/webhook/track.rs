@@ -299,9 +299,19 @@ impl ProviderEvent {
         }
     }
 
-    /// What the payment state is asked before the event is handled.
+    /// What the payment state is asked before the event is handled. An event that leaves
+    /// nothing in it (an ignored one that shows no fact) asks it nothing: answered 200 while
+    /// the store fails, rather than 503 (a provider disables an endpoint that fails for long).
     fn wanted(&self) -> Wanted {
         let mut wanted = Wanted::default();
+        let leaves_nothing = match &self.action {
+            Action::Ignore(Ignored::TrialStarted(_)) => false,
+            Action::Ignore(_) | Action::Unreadable(_) => self.links.is_empty(),
+            Action::Sale(_) | Action::Refund(_) => false,
+        };
+        if leaves_nothing {
+            return wanted;
+        }
         if let Some(fact) = self.delivery_fact() {
             wanted.delivery = wanted.push(fact.key);
         }
