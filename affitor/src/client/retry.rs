@@ -29,7 +29,8 @@ use super::endpoint::Endpoint;
 /// honoured, up to [`retry_after_cap`](RetryPolicy::retry_after_cap): a rate limit (429) that
 /// asks for a longer wait ends the call at once with [`ErrorKind::RateLimited`](crate::client::ErrorKind)
 /// and its [`Error::retry_after`](crate::Error::retry_after), rather than retrying into the
-/// limit. No retry starts after the call's [`deadline`](RetryPolicy::deadline).
+/// limit; an event sent in the background, which has no caller to decide, waits it out (up to
+/// 5 minutes in all). No retry starts after the call's [`deadline`](RetryPolicy::deadline).
 ///
 /// ```
 /// use std::time::Duration;

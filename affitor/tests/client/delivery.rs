@@ -199,6 +199,27 @@ async fn a_429_retry_after_1_is_waited_out() {
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
 }
 
+/// A rate limit that asks for more than the policy's cap ends a caller's call at once; a
+/// queued event has no caller to decide, so it waits the API out and is delivered.
+#[tokio::test]
+async fn a_429_asking_past_the_cap_is_waited_out_in_the_background() {
+    let mock = MockServer::start().await.unwrap();
+    let click_id = mock.click("partner");
+    mock.inject(Fault::rate_limited(Duration::from_secs(2)).on(Endpoint::Sale));
+    let client = mock
+        .client_builder()
+        .retry(patient_retries().retry_after_cap(Duration::from_millis(500)))
+        .build()
+        .unwrap();
+
+    queue_sales(&client, &click_id, ["in_429_long".to_owned()]);
+    let stats = settled(&client, 1).await;
+
+    assert_eq!((stats.delivered, stats.failed, stats.dropped), (1, 0, 0));
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 2);
+    assert_eq!(recorded_sales(&mock), ["in_429_long"]);
+}
+
 #[tokio::test]
 async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
     let mock = MockServer::start().await.unwrap();

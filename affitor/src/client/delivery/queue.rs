@@ -29,6 +29,9 @@ pub(crate) const ROOM_WAIT: Duration = Duration::from_secs(2);
 /// How far into the queue the worker looks for an event that may start now, past events that
 /// wait for an earlier event of the same transaction or customer.
 const LOOKAHEAD: usize = 128;
+/// The longest an event in the queue waits out rate limits that ask for more than the retry
+/// policy's cap, in all: past it, it fails as [`ErrorKind::RateLimited`](crate::client::ErrorKind).
+const RATE_LIMIT_PATIENCE: Duration = Duration::from_secs(300);
 
 /// A client's in-memory background delivery, its default [`Backend`](super::Backend): the
 /// queue, its worker and its counters.
@@ -575,9 +578,7 @@ async fn work(shared: Arc<Shared>) {
                 };
                 let event = Arc::clone(&job.event);
                 let shared = Arc::clone(&shared);
-                let task = tasks.spawn(async move {
-                    event.send(&shared.transport, Some(&shared.retried)).await
-                });
+                let task = tasks.spawn(async move { send(&event, &shared).await });
                 state.start(task.id(), job);
             }
             if tasks.is_empty() {
@@ -599,6 +600,35 @@ async fn work(shared: Arc<Shared>) {
             },
             () = shared.wake.notified() => {}
         }
+    }
+}
+
+/// Sends `event` with the client's retries. A rate limit that asks for a longer wait than the
+/// policy's cap ends a caller's call at once, for the caller to decide; an event in the queue
+/// has no caller, so it waits here (holding its send slot, which slows the queue to the limit),
+/// up to [`RATE_LIMIT_PATIENCE`] in all, rather than fail.
+async fn send(event: &Event, shared: &Shared) -> Result<Outcome, Error> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let sent = event.send(&shared.transport, Some(&shared.retried)).await;
+        let wait = match &sent {
+            Err(error) if error.kind() == crate::client::ErrorKind::RateLimited => {
+                error.retry_after()
+            }
+            _ => None,
+        };
+        let Some(wait) = wait.filter(|wait| waited.saturating_add(*wait) <= RATE_LIMIT_PATIENCE)
+        else {
+            return sent;
+        };
+        tracing::debug!(
+            endpoint = event.endpoint().name(),
+            retry_in = ?wait,
+            "Affitor queued event rate limited: it waits the API's Retry-After, then goes again"
+        );
+        shared.retried.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        waited = waited.saturating_add(wait);
     }
 }
 
