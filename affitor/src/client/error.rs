@@ -609,14 +609,15 @@ impl StdError for Error {
     }
 }
 
-/// Whether a sale's 5xx message is the API's `Failed to create commission`: it answers so when
-/// the sale row was written but its commission was not, and the transaction id is then used up
-/// (a repeat is answered 409).
+/// Whether a sale's 5xx message is the API's `Failed to create commission`, alone or with a
+/// cause after it: it answers so when the sale row was written but its commission was not,
+/// and the transaction id is then used up (a repeat is answered 409).
 fn is_commission_failure(message: &str) -> bool {
+    const FAILURE: &str = "failed to create commission";
     message
-        .trim()
-        .trim_end_matches('.')
-        .eq_ignore_ascii_case("Failed to create commission")
+        .trim_start()
+        .get(..FAILURE.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(FAILURE))
 }
 
 /// Whether a lead's refusal names its customer: unknown, another program's, or converted

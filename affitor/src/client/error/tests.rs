@@ -134,6 +134,25 @@ fn refund_not_found_is_sale_not_found_and_final() {
     assert_eq!(error.kind(), ErrorKind::Rejected);
 }
 
+/// The API's message with its cause after it is the same failure: retried, the sale would be
+/// answered 409 and read as recorded, its commission lost in silence.
+#[test]
+fn a_lost_commission_with_its_cause_is_still_a_lost_commission() {
+    for body in [
+        &br#"{"error":"Failed to create commission: partnerId required"}"#[..],
+        br#"{"error":"failed to create commission."}"#,
+    ] {
+        let error = answered(Endpoint::Sale, StatusCode::INTERNAL_SERVER_ERROR, body);
+        assert_eq!(error.kind(), ErrorKind::CommissionNotCreated, "{error}");
+    }
+    let other = answered(
+        Endpoint::Sale,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        br#"{"error":"Sale tracking failed"}"#,
+    );
+    assert_eq!(other.kind(), ErrorKind::Server);
+}
+
 #[test]
 fn a_lost_commission_is_its_own_final_kind() {
     let error = answered(
