@@ -241,7 +241,9 @@ impl ClientBuilder {
     }
 
     /// Your own `reqwest::Client`, to share its connection pool or set proxies and TLS. The
-    /// client sets the headers it needs on each request.
+    /// client sets the headers it needs on each request. Give it a `connect_timeout` below the
+    /// [`timeout`](Self::timeout), as the client's own has: a connect that never completes is
+    /// then retried as a request that never left, not one that may have been processed.
     ///
     /// ```
     /// let shared = reqwest::Client::new();
@@ -383,9 +385,10 @@ impl ClientBuilder {
             None => HeaderValue::from_static(concat!("affitor-rs/", env!("CARGO_PKG_VERSION"))),
         };
 
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let http = match self.http_client {
             Some(http) => http,
-            None => own_http_client()?,
+            None => own_http_client(timeout)?,
         };
 
         let transport = Arc::new(Transport {
@@ -395,7 +398,7 @@ impl ClientBuilder {
             api_key,
             bearer,
             user_agent,
-            timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            timeout,
             retry: self.retry,
         });
         let memory = Arc::new(Delivery::new(

@@ -48,9 +48,13 @@ pub(crate) fn json_body<T: Serialize>(payload: &T) -> Result<Option<Bytes>, serd
 }
 
 /// The HTTP client the builder makes when it is handed none: no redirects (the API answers
-/// where it is asked), idle connections kept a minute, no Nagle delay.
-pub(super) fn own_http_client() -> Result<reqwest::Client, Error> {
+/// where it is asked), idle connections kept a minute, no Nagle delay, and a connection given
+/// up within half of an attempt's `timeout` (5 s at most): a connect that never completes
+/// (a host that drops SYNs in a failover) is then a [`Failure::Connect`] (the request never
+/// left, so it is retried, and a sale is not left uncertain), not the attempt's timeout.
+pub(super) fn own_http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
+        .connect_timeout((timeout / 2).min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(60))
         .tcp_nodelay(true)
@@ -163,10 +167,11 @@ impl Transport {
                     }
                 }
                 Ok(Err(error)) => {
-                    let kind = if error.is_timeout() {
-                        "timeout"
-                    } else if error.is_connect() {
+                    // A connect that timed out is both: it never left.
+                    let kind = if error.is_connect() {
                         "connect"
+                    } else if error.is_timeout() {
+                        "timeout"
                     } else {
                         "network"
                     };
@@ -207,10 +212,10 @@ impl Transport {
                     (failure, error.retry_after(), error)
                 }
                 Ok(Err(error)) => {
-                    let (failure, kind) = if error.is_timeout() {
-                        (Failure::Timeout, ErrorKind::Timeout)
-                    } else if error.is_connect() {
+                    let (failure, kind) = if error.is_connect() {
                         (Failure::Connect, ErrorKind::Connect)
+                    } else if error.is_timeout() {
+                        (Failure::Timeout, ErrorKind::Timeout)
                     } else if error.is_builder() {
                         let error = Error::new(ErrorKind::HttpClient)
                             .with_endpoint(endpoint)

@@ -480,6 +480,42 @@ async fn a_wrong_host_answering_html_is_never_a_success() {
     }
 }
 
+/// A host whose connections never complete (its SYNs dropped, as in a failover, here a
+/// listener whose queue is full and who never accepts): the request never left, so a lead is
+/// tried again, and the error is a connect error, not an attempt's timeout that "may have
+/// been processed".
+#[tokio::test]
+async fn a_connect_that_never_completes_is_retried_as_never_sent() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let address = listener.local_addr().unwrap();
+    // Connections that fill the accept queue: the kernel drops the SYNs after them.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await
+        {
+            held.push(stream);
+        }
+    }
+    let client = Client::builder()
+        .api_key("aff_key_for_a_full_host")
+        .base_url(format!("http://{address}"))
+        .timeout(Duration::from_secs(2))
+        .retry(quick_retries().max_attempts(2))
+        .build()
+        .unwrap();
+    let error = client.lead("u").send().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connect, "{error:?}");
+    let debug = format!("{error:?}");
+    assert!(debug.contains("attempts: 2"), "tried again: {debug}");
+    drop((held, listener));
+}
+
 #[tokio::test]
 async fn unreachable_api_is_a_connect_error() {
     // A port with nothing listening.
