@@ -320,15 +320,22 @@ pub(crate) fn decide(
     Next::RetryAfter(wait)
 }
 
-/// Reads a `Retry-After` value given in seconds. The HTTP-date form is not used by the Affitor
-/// API and gives `None` (the backoff applies).
+/// Reads a `Retry-After` value, in seconds or as an HTTP date (which a gateway or a CDN in
+/// front of the API may answer): the wait from now, none for a date past.
 pub(crate) fn parse_retry_after(value: &[u8]) -> Option<Duration> {
     let text = std::str::from_utf8(value).ok()?.trim();
-    if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+    if text.is_empty() {
         return None;
     }
-    // Absurd values saturate; the cap applies anyway.
-    Some(Duration::from_secs(text.parse().unwrap_or(u64::MAX)))
+    if text.bytes().all(|byte| byte.is_ascii_digit()) {
+        // Absurd values saturate; the cap applies anyway.
+        return Some(Duration::from_secs(text.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -670,8 +677,22 @@ mod tests {
         assert_eq!(parse_retry_after(b""), None);
         assert_eq!(parse_retry_after(b"-1"), None);
         assert_eq!(parse_retry_after(b"1.5"), None);
-        assert_eq!(parse_retry_after(b"Wed, 21 Oct 2015 07:28:00 GMT"), None);
         assert_eq!(parse_retry_after(b"\xff"), None);
+        assert_eq!(parse_retry_after(b"tomorrow"), None);
+    }
+
+    #[test]
+    fn retry_after_as_a_date_is_the_wait_until_it() {
+        let past = parse_retry_after(b"Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(past, Some(Duration::ZERO));
+        let in_a_minute = std::time::SystemTime::now() + Duration::from_secs(60);
+        let date = httpdate::fmt_http_date(in_a_minute);
+        let wait = parse_retry_after(date.as_bytes()).expect("a date is read");
+        // The date is in whole seconds, read a moment later.
+        assert!(
+            wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
     }
 
     #[test]
