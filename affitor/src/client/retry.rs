@@ -314,7 +314,10 @@ pub(crate) fn decide(
     if waiting_for_the_sale {
         wait = wait.min(policy.refund_not_found_window.saturating_sub(elapsed));
     }
-    if elapsed.saturating_add(wait) >= policy.deadline {
+    // An attempt left a few milliseconds would only time out, and its `Timeout` ("may have been
+    // processed") would replace the clean answer in hand.
+    let least = (policy.deadline / 10).min(Duration::from_secs(1));
+    if elapsed.saturating_add(wait).saturating_add(least) > policy.deadline {
         return Next::GiveUp;
     }
     Next::RetryAfter(wait)
@@ -664,6 +667,26 @@ mod tests {
             0.5,
         );
         assert_eq!(decision, Next::GiveUp);
+    }
+
+    /// A retry that would start with less than a tenth of the deadline (a second at most)
+    /// left is not made: the answer in hand is returned.
+    #[test]
+    fn no_attempt_starts_with_almost_no_time_left() {
+        let policy = RetryPolicy::default().deadline(Duration::from_secs(30));
+        let at = |elapsed_ms: u64| {
+            decide(
+                &policy,
+                Endpoint::Sale,
+                S(503),
+                1,
+                Duration::from_millis(elapsed_ms),
+                Some(Duration::from_millis(200)),
+                0.5,
+            )
+        };
+        assert_eq!(at(29_500), Next::GiveUp);
+        assert_eq!(at(28_000), Next::RetryAfter(Duration::from_millis(200)));
     }
 
     #[test]
