@@ -181,13 +181,12 @@ impl Event {
     /// sale's currency when it names one.
     ///
     /// ```
-    /// # fn run(client: affitor::Client) -> Result<(), affitor::Error> {
     /// use affitor::client::IntoEvent;
     ///
-    /// let sale = client.sale("pi_1", 4900).into_event()?;
+    /// let client = affitor::Client::builder().api_key("aff_key").build()?;
+    /// let sale = client.sale("in_1001", 4900).customer_key("user_123").into_event()?;
     /// assert_eq!(sale.amount(), Some((4900, None)));
-    /// # Ok(())
-    /// # }
+    /// # Ok::<(), affitor::Error>(())
     /// ```
     pub fn amount(&self) -> Option<(u64, Option<&super::Currency>)> {
         match &self.payload {
