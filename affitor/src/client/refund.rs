@@ -1,6 +1,7 @@
 //! A refund: reverses the commission of an earlier sale (`POST /api/v1/track/refund`).
 
 use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,8 @@ impl RefundRequest {
     /// Another transaction id the sale may be recorded under, tried when Affitor knows no sale
     /// under the first: a payment that has two ids (a Stripe invoice and the payment intent
     /// that paid it). Affitor reverses a sale's commission once, under whichever id it has.
+    /// Both ids share the call's one [`deadline`](crate::client::RetryPolicy::deadline) and
+    /// [window for its sale](crate::client::RetryPolicy::refund_not_found_window).
     ///
     /// ```
     /// # async fn run(client: affitor::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -145,21 +148,26 @@ pub(super) struct RefundPayload {
 
 impl RefundPayload {
     /// Sends the refund under its transaction id, then, when Affitor knows no sale under it
-    /// and the refund names another, under that one; adds the retries to `retries` when given.
+    /// and the refund names another, under that one, within what is left of the one deadline
+    /// and window for its sale; adds the retries to `retries` when given.
     pub(super) async fn send(
         &self,
         transport: &Transport,
         retries: Option<&AtomicU64>,
     ) -> Result<RefundOutcome, Error> {
-        let sent = transport.call_counting(self, retries).await.result;
+        let started = Instant::now();
+        let sent = transport.call_since(self, retries, started).await.result;
         match (sent, &self.other_transaction_id) {
-            (Err(error), Some(other)) if error.kind() == ErrorKind::SaleNotFound => {
+            (Err(error), Some(other))
+                if error.kind() == ErrorKind::SaleNotFound
+                    && transport.retry.has_time_for_an_attempt(started.elapsed()) =>
+            {
                 let again = Self {
                     transaction_id: other.clone(),
                     other_transaction_id: None,
                     ..self.clone()
                 };
-                transport.call_counting(&again, retries).await.result
+                transport.call_since(&again, retries, started).await.result
             }
             (sent, _) => sent,
         }

@@ -314,13 +314,20 @@ pub(crate) fn decide(
     if waiting_for_the_sale {
         wait = wait.min(policy.refund_not_found_window.saturating_sub(elapsed));
     }
-    // An attempt left a few milliseconds would only time out, and its `Timeout` ("may have been
-    // processed") would replace the clean answer in hand.
-    let least = (policy.deadline / 10).min(Duration::from_secs(1));
-    if elapsed.saturating_add(wait).saturating_add(least) > policy.deadline {
+    if !policy.has_time_for_an_attempt(elapsed.saturating_add(wait)) {
         return Next::GiveUp;
     }
     Next::RetryAfter(wait)
+}
+
+impl RetryPolicy {
+    /// Whether an attempt starting `elapsed` into a call has time left to be answered: a tenth
+    /// of the deadline, a second at most. One left a few milliseconds would only time out, and
+    /// its `Timeout` ("may have been processed") would replace the clean answer in hand.
+    pub(crate) fn has_time_for_an_attempt(&self, elapsed: Duration) -> bool {
+        let least = (self.deadline / 10).min(Duration::from_secs(1));
+        elapsed.saturating_add(least) <= self.deadline
+    }
 }
 
 /// Reads a `Retry-After` value, in seconds or as an HTTP date (which a gateway or a CDN in

@@ -101,6 +101,17 @@ impl Transport {
         call: &C,
         retries: Option<&AtomicU64>,
     ) -> Attempted<C::Outcome> {
+        self.call_since(call, retries, Instant::now()).await
+    }
+
+    /// [`call_counting`](Self::call_counting) as the rest of a call that began at `since`: its
+    /// deadline, and a refund's window for its sale, count from then.
+    pub(crate) async fn call_since<C: Call>(
+        &self,
+        call: &C,
+        retries: Option<&AtomicU64>,
+        since: Instant,
+    ) -> Attempted<C::Outcome> {
         let endpoint = C::ENDPOINT;
         let started = Instant::now();
         let span = tracing::info_span!(
@@ -124,7 +135,7 @@ impl Transport {
                 }
             };
             let Attempted { result, attempts } = self
-                .execute(endpoint, call.force_recheck(), body, retries)
+                .execute(endpoint, call.force_recheck(), body, retries, since)
                 .await;
             let result = result.and_then(|answer| call.decode(&answer, self.api_key.expose()));
             Attempted { result, attempts }
@@ -145,9 +156,9 @@ impl Transport {
         force_recheck: bool,
         body: Option<Bytes>,
         retries: Option<&AtomicU64>,
+        start: Instant,
     ) -> Attempted<Answer> {
         let policy = &self.retry;
-        let start = Instant::now();
         let mut attempt = 0;
         let mut uncertain = false;
         loop {

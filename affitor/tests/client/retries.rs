@@ -480,6 +480,38 @@ async fn a_wrong_host_answering_html_is_never_a_success() {
     }
 }
 
+/// A refund that names two ids, of a sale Affitor knows under neither: one deadline and one
+/// window for its sale, not one each. The first id waits the window out; the second, tried
+/// after it, goes once.
+#[tokio::test]
+async fn a_refund_under_two_ids_waits_for_its_sale_once() {
+    let mock = MockServer::start().await.unwrap();
+    let policy = affitor::client::RetryPolicy::default()
+        .base_delay(Duration::from_millis(20))
+        .max_delay(Duration::from_millis(50))
+        .refund_not_found_window(Duration::from_millis(300));
+    let client = mock.client_builder().retry(policy).build().unwrap();
+    let error = client
+        .refund("in_unknown")
+        .or_transaction_id("pi_unknown")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::SaleNotFound, "{error:?}");
+    let under = |id: &str| {
+        mock.requests_to(Endpoint::Refund)
+            .iter()
+            .filter(|request| request.body["transaction_id"] == id)
+            .count()
+    };
+    assert!(under("in_unknown") > 1, "the first id waits for its sale");
+    assert_eq!(
+        under("pi_unknown"),
+        1,
+        "the window is spent: the second id goes once"
+    );
+}
+
 /// A host whose connections never complete (its SYNs dropped, as in a failover, here a
 /// listener whose queue is full and who never accepts): the request never left, so a lead is
 /// tried again, and the error is a connect error, not an attempt's timeout that "may have
