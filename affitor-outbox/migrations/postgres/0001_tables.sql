@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     expires_at TIMESTAMPTZ NOT NULL
 );
 
+-- The facts by expiry: the relay's purge reads the expired ones alone, not every fact kept
+-- (links live 400 days).
+CREATE INDEX IF NOT EXISTS affitor_outbox_facts_expiry ON affitor_outbox_facts (expires_at);
+
 -- The attribution journal (when the app turns it on): each event stored and each answer, by
 -- its keys, for `affitor explain`; the relay deletes the entries past their retention.
 CREATE TABLE IF NOT EXISTS affitor_outbox_journal (

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_facts (
     value TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS affitor_outbox_facts_expiry ON affitor_outbox_facts (expires_at);
 CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     id INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,

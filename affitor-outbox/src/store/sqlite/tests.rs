@@ -179,6 +179,27 @@ async fn a_rows_facts_are_written_in_its_batchs_transaction() {
     let _ = std::fs::remove_dir_all(folder);
 }
 
+/// The relay's purge of the facts reads the expired ones through their index, not every fact
+/// kept (a Stripe link is kept 400 days): on the writer's thread, which every request's batch
+/// waits for.
+#[tokio::test]
+async fn the_purge_of_the_facts_reads_the_expired_ones_alone() {
+    let (folder, store, _writer) = new_store("facts-purge").await;
+    let plan: Vec<String> = select(
+        &store,
+        "EXPLAIN QUERY PLAN DELETE FROM affitor_outbox_facts WHERE expires_at <= 0",
+        |row| row.get(3),
+    );
+    assert!(
+        plan.iter().any(
+            |step| step.contains("USING COVERING INDEX affitor_outbox_facts_expiry")
+                || step.contains("USING INDEX affitor_outbox_facts_expiry")
+        ),
+        "{plan:?}"
+    );
+    let _ = std::fs::remove_dir_all(folder);
+}
+
 /// A probe whose work waits for a lock another connection holds (up to the busy timeout, past
 /// the probe's own deadline) is the only one: the next answers at once, rather than queue a
 /// blocking thread behind it, and a probe answers again once the lock is let go.
