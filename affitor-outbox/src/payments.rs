@@ -88,5 +88,9 @@ fn as_rows(facts: &[Fact]) -> Facts {
             .filter_map(Fact::sale_alias)
             .map(|(named, sale)| (named.to_owned(), sale.to_owned()))
             .collect(),
+        delivery: facts
+            .iter()
+            .find(|fact| fact.is_delivery())
+            .map(|fact| fact.key.clone()),
     }
 }

@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     other_transaction_id TEXT,
     customer_key TEXT,
     click_id_source TEXT,
+    -- The key of the fact that knows the payment delivery the row came from: forgotten with
+    -- the row's death, so that the provider's resend is stored again.
+    delivery_key TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     lease_owner TEXT,

@@ -52,6 +52,11 @@ pub(crate) struct Facts {
     /// first, with no other id yet, is put under the second (the first becoming its other id),
     /// and goes again within [`LINKED_REFUND_DUE`] (behind its sale's row, when that waits too).
     pub(crate) aliases: Vec<(String, String)>,
+    /// The key, among `kept`, of the fact that knows the row's delivery
+    /// ([`Fact::is_delivery`](affitor::webhook::Fact::is_delivery)): kept beside the row, and
+    /// forgotten when the row becomes a dead letter, so that the provider's resend is stored
+    /// again.
+    pub(crate) delivery: Option<String>,
 }
 
 impl Facts {

@@ -20,11 +20,13 @@ async fn facts_are_kept_and_recalled_together_in_the_order_asked(store: Store) {
     let facts = Facts {
         kept: facts.to_vec(),
         aliases: Vec::new(),
+        delivery: None,
     };
     store.remember_all(&facts).await.unwrap();
     let alone = Facts {
         kept: vec![("pi_3".to_owned(), "in_3".to_owned(), day)],
         aliases: Vec::new(),
+        delivery: None,
     };
     store.remember_all(&alone).await.unwrap();
 

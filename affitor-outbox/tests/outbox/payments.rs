@@ -325,7 +325,7 @@ async fn a_lemon_squeezy_refund_before_its_sale_is_reversed(store: Store) {
 on_each_store!(a_lemon_squeezy_refund_before_its_sale_is_reversed);
 
 /// Past the refund patience, a refund whose sale never came is a dead letter that says so:
-/// never acknowledged and dropped.
+/// never acknowledged and dropped; and its delivery, resent, is stored again.
 async fn a_refund_whose_sale_never_came_is_a_dead_letter(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store
@@ -349,6 +349,12 @@ async fn a_refund_whose_sale_never_came_is_a_dead_letter(store: Store) {
         letters[0].error
     );
     assert!(mock.refunds().is_empty());
+
+    // Resent from the provider's dashboard once it died: stored again, never acknowledged as
+    // a replay with nothing done.
+    let resent = app.stripe(&refund).await;
+    assert!(stored(&resent, Endpoint::Refund), "{resent:?}");
+    assert_eq!(app.outbox.stats().enqueued, 2);
     app.stop().await;
 }
 on_each_store!(a_refund_whose_sale_never_came_is_a_dead_letter);

@@ -93,7 +93,7 @@ impl Scheme for LemonSqueezy {
         // replayed sale is recorded once, under its transaction id; and a payment state that stores events
         // remembers the deliveries it stored, by their signature, to acknowledge a replay
         // without storing it again.
-        let delivery = format!("lemon-squeezy:delivery:{}", hex(&signature));
+        let delivery = super::state::delivery_key("lemon-squeezy", &hex(&signature));
         config.check_signatures(&[body], &[signature], "X-Signature")?;
         let Envelope { meta, data } = read_json(body)?;
         let (Some(event_name), Some(data)) = (meta.event_name, data) else {

@@ -90,6 +90,10 @@ pub trait PaymentState: Send + Sync + 'static {
     /// delivers the event. The default keeps nothing and hands the event back
     /// ([`Custody::Returned`]): the webhook sends it, then [`remember`](Self::remember)s the
     /// facts.
+    ///
+    /// Once it has stored an event, a state that gives up on delivering it (a dead letter)
+    /// forgets the delivery's fact ([`Fact::is_delivery`]) with it, so that the provider's
+    /// resend is stored again instead of acknowledged as a replay.
     fn store<'a>(&'a self, event: Event, facts: &'a [Fact]) -> StateFuture<'a, Custody> {
         let _ = facts;
         Box::pin(std::future::ready(Ok(Custody::Returned(event))))
@@ -165,6 +169,34 @@ impl Fact {
     pub fn sale_alias_key(named: &str) -> String {
         super::links::key(named)
     }
+
+    /// Whether this is the fact a delivery is known by, so that the provider's redelivery of
+    /// it is acknowledged without being stored or sent again.
+    ///
+    /// A state that [stores](PaymentState::store) events forgets this fact when it gives up
+    /// on the event it came with (a dead letter): the provider's resend of that event, from
+    /// its dashboard say, is then taken again rather than acknowledged with nothing done.
+    ///
+    /// ```
+    /// # use affitor::webhook::Fact;
+    /// fn kept_with_its_row(facts: &[Fact]) -> Option<&str> {
+    ///     facts.iter().find(|fact| fact.is_delivery()).map(|fact| fact.key.as_str())
+    /// }
+    /// ```
+    pub fn is_delivery(&self) -> bool {
+        self.key
+            .split_once(':')
+            .is_some_and(|(_, rest)| rest.starts_with(DELIVERY))
+    }
+}
+
+/// What follows the provider's name in the key of a delivery's fact.
+const DELIVERY: &str = "delivery:";
+
+/// The key of the fact that knows a delivery of `provider`'s by `id` (its event id, or the
+/// delivery's own id where the provider gives one).
+pub(crate) fn delivery_key(provider: &str, id: &str) -> String {
+    format!("{provider}:{DELIVERY}{id}")
 }
 
 /// What [`PaymentState::store`] did with a payment's event.

@@ -371,7 +371,7 @@ impl ProviderEvent {
     fn delivery_fact(&self) -> Option<Fact> {
         let key = match (&self.delivery, self.id.is_empty()) {
             (Some(delivery), _) => delivery.clone(),
-            (None, false) => format!("{}:delivery:{}", self.tracking.provider, self.id),
+            (None, false) => super::state::delivery_key(self.tracking.provider, &self.id),
             (None, true) => return None,
         };
         Some(Fact::new(key, self.id.as_str(), DELIVERY_KEPT))

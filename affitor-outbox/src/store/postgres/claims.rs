@@ -194,12 +194,16 @@ impl PostgresStore {
         error: &str,
         answers: Vec<Answer>,
     ) -> sqlx::Result<()> {
+        // The delivery's fact goes with the row: the provider's resend is stored again.
         let update = self
             .query(
-                "UPDATE affitor_outbox
-             SET attempts = attempts + 1, dead_at = pg_catalog.now(), last_error = $3,
-                 lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND lease_owner = $2",
+                "WITH dead AS (
+                 UPDATE affitor_outbox
+                 SET attempts = attempts + 1, dead_at = pg_catalog.now(), last_error = $3,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_owner = $2
+                 RETURNING delivery_key)
+             DELETE FROM affitor_outbox_facts WHERE key IN (SELECT delivery_key FROM dead)",
             )
             .bind(id)
             .bind(owner)

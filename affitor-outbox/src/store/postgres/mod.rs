@@ -97,10 +97,10 @@ impl PostgresStore {
         self.within(async |connection| {
             let mut transaction = connection.begin_with(BEGIN).await?;
             let probe = "INSERT INTO affitor_outbox (endpoint, body, transaction_id,
-                    other_transaction_id, customer_key, click_id_source, attempts, next_attempt_at,
-                    lease_owner, lease_until, dead_at, last_error, created_at)
-                VALUES ('probe', '', NULL, NULL, NULL, NULL, 0, pg_catalog.now(), NULL, NULL,
-                    NULL, NULL, pg_catalog.now())";
+                    other_transaction_id, customer_key, click_id_source, delivery_key, attempts,
+                    next_attempt_at, lease_owner, lease_until, dead_at, last_error, created_at)
+                VALUES ('probe', '', NULL, NULL, NULL, NULL, NULL, 0, pg_catalog.now(), NULL,
+                    NULL, NULL, NULL, pg_catalog.now())";
             self.query(probe).execute(&mut *transaction).await?;
             transaction.rollback().await
         })

@@ -115,6 +115,7 @@ async fn a_batch_reads_none_of_the_entries_an_old_snapshot_keeps() {
     .bind(vec![None::<&str>])
     .bind(vec![Some("user_new")])
     .bind(vec![None::<&str>])
+    .bind(vec![None::<&str>])
     .bind(vec![true])
     .bind("relay")
     .bind(15_000.0_f64)
@@ -157,6 +158,7 @@ async fn facts_written_at_once_in_opposite_orders_wait_rather_than_deadlock() {
             .map(|key| (key.clone(), "in_1".to_owned(), Duration::from_secs(60)))
             .collect(),
         aliases: Vec::new(),
+        delivery: None,
     };
     let forward = facts(&mut keys.iter());
     let backward = facts(&mut keys.iter().rev());

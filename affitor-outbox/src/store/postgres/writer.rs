@@ -14,19 +14,22 @@ use crate::store::{Facts, Inserted, Lease, NewRow, millis};
 /// A row written as it is, in the caller's own transaction ([`insert`]).
 const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    click_id_source)
-VALUES ($1, $2, $3, $4, $5, $6)";
+    click_id_source, delivery_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Rows written together, none of them offered to the relay (the relay has no free send slot,
-/// or none runs here), as six arrays of one length, in the arrays' order: a plain insert, with
-/// nothing to look up and nothing to return.
+/// or none runs here), as seven arrays of one length, in the arrays' order: a plain insert,
+/// with nothing to look up and nothing to return.
 const INSERT_UNOFFERED: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    click_id_source)
-SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source
-FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+    click_id_source, delivery_key)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source,
+    delivery_key
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::text[])
     WITH ORDINALITY
-    AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source, n)
+    AS b (endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source,
+        delivery_key, n)
 ORDER BY n";
 
 /// The customer's half of the condition under which an offered row `b` is leased as it is
@@ -45,8 +48,8 @@ macro_rules! customer_free {
     };
 }
 
-/// Rows written together, as seven arrays of one length, in the arrays' order (their ids
-/// follow it: the relay sends a customer's rows in id order); `$8` and `$9` the lease (owner,
+/// Rows written together, as eight arrays of one length, in the arrays' order (their ids
+/// follow it: the relay sends a customer's rows in id order); `$9` and `$10` the lease (owner,
 /// milliseconds) an offered row takes when nothing precedes it (NULL: none). The statement's
 /// snapshot is taken before it inserts, so a row of the batch never sees another: the writer
 /// offers no row that shares a key with an earlier one of its batch.
@@ -58,22 +61,22 @@ macro_rules! customer_free {
 pub(super) const INSERT_BATCH: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    click_id_source, lease_owner, lease_until)
+    click_id_source, delivery_key, lease_owner, lease_until)
 SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source,
-    CASE WHEN leased THEN $8::text END,
-    CASE WHEN leased THEN pg_catalog.now() + $9::float8 * interval '1 millisecond' END
+    delivery_key, CASE WHEN leased THEN $9::text END,
+    CASE WHEN leased THEN pg_catalog.now() + $10::float8 * interval '1 millisecond' END
 FROM (
-    SELECT b.*, $8::text IS NOT NULL AND b.offered AND ",
+    SELECT b.*, $9::text IS NOT NULL AND b.offered AND ",
     crate::store::transaction_free!(" OFFSET 0"),
     "
          AND ",
     customer_free!(),
     " AS leased
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::bool[])
+            $7::text[], $8::bool[])
         WITH ORDINALITY
         AS b (endpoint, body, transaction_id, other_transaction_id, customer_key,
-            click_id_source, offered, n)
+            click_id_source, delivery_key, offered, n)
     OFFSET 0
 ) batch
 ORDER BY n
@@ -273,6 +276,7 @@ async fn insert_rows(
             .bind(column(|row| row.other_transaction_id.as_deref()))
             .bind(column(|row| row.customer_key.as_deref()))
             .bind(column(|row| row.click_id_source))
+            .bind(column(|row| row.facts.delivery.as_deref()))
     };
     let offered: Vec<bool> = rows.iter().map(|row| row.offered).collect();
     let Some(lease) = lease.filter(|_| offered.contains(&true)) else {
@@ -312,6 +316,7 @@ pub(crate) async fn insert(
         row.other_transaction_id.as_deref(),
         row.customer_key.as_deref(),
         row.click_id_source,
+        row.facts.delivery.as_deref(),
     ];
     let query = sqlx::query(sql).persistent(false);
     let query = columns

@@ -151,6 +151,14 @@ impl SqliteStore {
         self.on_writer(move |writer| {
             let transaction = writer.connection.transaction()?;
             super::journal::write_answers(&transaction, &answers)?;
+            // The delivery's fact goes with the row: the provider's resend is stored again.
+            transaction
+                .prepare_cached(
+                    "DELETE FROM affitor_outbox_facts WHERE key = (
+                         SELECT delivery_key FROM affitor_outbox
+                         WHERE id = ?1 AND lease_owner = ?2)",
+                )?
+                .execute(rusqlite::params![id, owner])?;
             transaction
                 .prepare_cached(
                     "UPDATE affitor_outbox

@@ -51,9 +51,9 @@ type Job = Box<dyn FnOnce(&mut SqliteWriter) + Send>;
 /// the table has this outbox's columns.
 const PROBE: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id,
-    customer_key, click_id_source, attempts, next_attempt_at, lease_owner, lease_until, dead_at,
-    last_error, created_at)
-VALUES ('probe', '', NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0)";
+    customer_key, click_id_source, delivery_key, attempts, next_attempt_at, lease_owner,
+    lease_until, dead_at, last_error, created_at)
+VALUES ('probe', '', NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, 0)";
 
 /// A SQLite file holding the `affitor_outbox` table.
 #[derive(Debug)]

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox (
     other_transaction_id TEXT,
     customer_key TEXT,
     click_id_source TEXT,
+    delivery_key TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     lease_owner TEXT,

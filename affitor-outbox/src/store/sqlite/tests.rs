@@ -138,6 +138,7 @@ async fn a_rows_facts_are_written_in_its_batchs_transaction() {
         facts: Facts {
             kept: vec![("stripe:delivery:evt_1".to_owned(), "evt_1".to_owned(), day)],
             aliases: Vec::new(),
+            delivery: None,
         },
         ..lead("user_1", false)
     };
@@ -161,6 +162,7 @@ async fn a_rows_facts_are_written_in_its_batchs_transaction() {
         facts: Facts {
             kept: vec![("stripe:delivery:evt_2".to_owned(), "evt_2".to_owned(), day)],
             aliases: Vec::new(),
+            delivery: None,
         },
         ..lead("user_3", false)
     };

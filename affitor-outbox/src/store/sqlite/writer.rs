@@ -22,25 +22,25 @@ const JOBS_AT_ONCE: usize = 64;
 /// caller's own transaction ([`insert`]).
 const INSERT: &str = "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    click_id_source, next_attempt_at, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
+    click_id_source, delivery_key, next_attempt_at, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
 
 /// How many rows not offered to the relay one statement writes ([`INSERT_MANY`]).
 const PLAIN_AT_ONCE: usize = 8;
 
-/// [`PLAIN_AT_ONCE`] rows of [`INSERT`], in one statement: `?7n+1`–`?7n+6` the columns of the
-/// n-th row, `?7n+7` its time.
+/// [`PLAIN_AT_ONCE`] rows of [`INSERT`], in one statement: `?8n+1`–`?8n+7` the columns of the
+/// n-th row, `?8n+8` its time.
 static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let values: Vec<String> = (0..PLAIN_AT_ONCE)
         .map(|n| {
-            let p = 7 * n;
-            let columns: Vec<String> = (1..=7).map(|k| format!("?{}", p + k)).collect();
-            format!("({}, ?{})", columns.join(", "), p + 7)
+            let p = 8 * n;
+            let columns: Vec<String> = (1..=8).map(|k| format!("?{}", p + k)).collect();
+            format!("({}, ?{})", columns.join(", "), p + 8)
         })
         .collect();
     format!(
         "INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, \
-         customer_key, click_id_source, next_attempt_at, created_at) VALUES {}",
+         customer_key, click_id_source, delivery_key, next_attempt_at, created_at) VALUES {}",
         values.join(", ")
     )
 });
@@ -66,17 +66,17 @@ macro_rules! customer_free {
 }
 
 /// One row of a batch: the writer runs it once per row, in one transaction per batch (on its
-/// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?6` are the row's
-/// columns, `?7` whether it is offered to the relay, `?8` the time, `?9` and `?10` the lease an
+/// own thread, a row costs a call into SQLite, not a round trip). `?1`–`?7` are the row's
+/// columns, `?8` whether it is offered to the relay, `?9` the time, `?10` and `?11` the lease an
 /// offered row takes when nothing precedes it (NULL: none). A row sees the rows written before
 /// it in its batch; the writer offers none that shares a key with an earlier one anyway.
 const INSERT_ONE: &str = concat!(
     "
 INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id, customer_key,
-    click_id_source, next_attempt_at, created_at, lease_owner, lease_until)
-SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source, ?8,
-    ?8, CASE WHEN leased THEN ?9 END, CASE WHEN leased THEN ?10 END
-FROM (SELECT b.*, ?9 IS NOT NULL AND b.offered AND ",
+    click_id_source, delivery_key, next_attempt_at, created_at, lease_owner, lease_until)
+SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source,
+    delivery_key, ?9, ?9, CASE WHEN leased THEN ?10 END, CASE WHEN leased THEN ?11 END
+FROM (SELECT b.*, ?10 IS NOT NULL AND b.offered AND ",
     crate::store::transaction_free!(""),
     "
          AND ",
@@ -84,7 +84,7 @@ FROM (SELECT b.*, ?9 IS NOT NULL AND b.offered AND ",
     " AS leased
     FROM (SELECT ?1 AS endpoint, ?2 AS body, ?3 AS transaction_id,
         ?4 AS other_transaction_id, ?5 AS customer_key, ?6 AS click_id_source,
-        ?7 AS offered) b)
+        ?7 AS delivery_key, ?8 AS offered) b)
 RETURNING id, lease_owner IS NOT NULL"
 );
 
@@ -295,6 +295,7 @@ fn write_rows(
                 row.other_transaction_id,
                 row.customer_key,
                 row.click_id_source,
+                row.facts.delivery,
                 row.offered,
                 now,
                 owner,
@@ -344,7 +345,7 @@ pub(crate) fn insert(connection: &rusqlite::Connection, row: &NewRow) -> rusqlit
 
 /// The values of a plain row of [`INSERT`] (and of each row of [`INSERT_MANY`]): its columns,
 /// then `now`.
-fn plain_values<'a>(row: &'a NewRow, now: &'a i64) -> [&'a dyn rusqlite::ToSql; 7] {
+fn plain_values<'a>(row: &'a NewRow, now: &'a i64) -> [&'a dyn rusqlite::ToSql; 8] {
     [
         &row.endpoint,
         &row.body,
@@ -352,6 +353,7 @@ fn plain_values<'a>(row: &'a NewRow, now: &'a i64) -> [&'a dyn rusqlite::ToSql; 
         &row.other_transaction_id,
         &row.customer_key,
         &row.click_id_source,
+        &row.facts.delivery,
         now,
     ]
 }
