@@ -317,6 +317,10 @@ impl Outbox {
     /// made them fail is mended (a key, a currency, the API's refusal of a customer). Returns how
     /// many.
     ///
+    /// A payment event's delivery was forgotten when it died, so the provider's resend of it
+    /// meanwhile is stored as a row of its own: both go, and Affitor records the sale once (the
+    /// other is answered as recorded before) and reverses a refund once.
+    ///
     /// # Errors
     ///
     /// [`OutboxError::Store`] when the store cannot be written.

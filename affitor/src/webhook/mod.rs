@@ -297,7 +297,10 @@
 //!   showed facts (a trial's start, a payment's link), for 30 days (Lemon Squeezy's by their
 //!   signature, other providers' by their event id): a replay of one is acknowledged without
 //!   effect ([`Ignored::Replayed`]). A sale or refund sent inline is sent again, and Affitor
-//!   records it once.
+//!   records it once. A delivery whose event the state gave up on (an outbox's dead letter) is
+//!   forgotten with it ([`Fact::is_delivery`]), so that the provider's resend is stored again:
+//!   a replay of such a body is stored and sent again too, and Affitor still records its sale
+//!   once and reverses its refund once.
 //!
 //! Each takes several secrets, so that a rotated secret and its successor are accepted
 //! together, and compares signatures in constant time. The tolerance is 5 minutes unless set.

@@ -193,8 +193,8 @@ impl Fact {
 /// What follows the provider's name in the key of a delivery's fact.
 const DELIVERY: &str = "delivery:";
 
-/// The key of the fact that knows a delivery of `provider`'s by `id` (its event id, or the
-/// delivery's own id where the provider gives one).
+/// The key of the fact that knows a delivery of `provider`'s by `id` (its event id, or, for
+/// Lemon Squeezy, which gives deliveries no id, its signature in hex).
 pub(crate) fn delivery_key(provider: &str, id: &str) -> String {
     format!("{provider}:{DELIVERY}{id}")
 }

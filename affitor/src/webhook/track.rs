@@ -107,9 +107,16 @@ fn acknowledged(error: &crate::Error) -> bool {
     )
 }
 
-/// What a trial's key holds: begun, or paid since.
+/// What a trial's key holds: begun, or paid since (`paid:` and the provider's id of the event
+/// that paid it, so that the same event resent, once a payment state gave it up, is the first
+/// sale again).
 const TRIAL_STARTED: &str = "started";
 const TRIAL_PAID: &str = "paid";
+
+/// Whether a trial's value says it is paid.
+fn is_paid(trial: Option<&str>) -> bool {
+    trial.is_some_and(|value| value.split(':').next() == Some(TRIAL_PAID))
+}
 
 /// How long a trial is remembered: longer than any trial lasts.
 const TRIAL_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
@@ -140,7 +147,7 @@ pub(crate) fn count(provider: &'static str, result: &'static str) {
 #[derive(Default)]
 struct Recalled {
     replayed: bool,
-    /// The trial's value: begun (`started`), or `paid` since.
+    /// The trial's value: begun (`started`), or `paid:` since, by the event named.
     trial: Option<String>,
     invoice: Option<String>,
     /// The refund fact of the sale this event refunds.
@@ -241,7 +248,8 @@ impl ProviderEvent {
                 // subscription's first sale.
                 let sale = match self.paid_trial(&recalled) {
                     Some(key) => {
-                        once_taken.push(Fact::new(key, TRIAL_PAID, TRIAL_KEPT));
+                        let paid_by = format!("{TRIAL_PAID}:{}", self.id);
+                        once_taken.push(Fact::new(key, paid_by, TRIAL_KEPT));
                         Cow::Owned(Sale {
                             is_recurring: false,
                             ..sale.clone()
@@ -354,7 +362,7 @@ impl ProviderEvent {
             })
             .collect();
         if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action {
-            if recalled.trial.as_deref() != Some(TRIAL_PAID) {
+            if !is_paid(recalled.trial.as_deref()) {
                 facts.push(Fact::new(
                     self.trial_key(subscription),
                     TRIAL_STARTED,
@@ -378,18 +386,26 @@ impl ProviderEvent {
     }
 
     /// The trial's key when this event is the first paid renewal of a subscription whose trial
-    /// began without a payment.
+    /// began without a payment: the trial is begun, or was paid by this very event (stored, and
+    /// given up on since: [`Fact::is_delivery`]).
     fn paid_trial(&self, recalled: &Recalled) -> Option<String> {
-        match &self.action {
-            Action::Sale(Sale {
-                is_recurring: true,
-                subscription_id: Some(subscription),
-                ..
-            }) if recalled.trial.as_deref() == Some(TRIAL_STARTED) => {
-                Some(self.trial_key(subscription))
-            }
-            _ => None,
-        }
+        let Action::Sale(Sale {
+            is_recurring: true,
+            subscription_id: Some(subscription),
+            ..
+        }) = &self.action
+        else {
+            return None;
+        };
+        let first = match recalled.trial.as_deref() {
+            Some(TRIAL_STARTED) => true,
+            Some(value) => value
+                .strip_prefix(TRIAL_PAID)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .is_some_and(|by| !by.is_empty() && by == self.id),
+            None => false,
+        };
+        first.then(|| self.trial_key(subscription))
     }
 
     /// The key the refunds of a sale are remembered under: its Stripe payment intent when the

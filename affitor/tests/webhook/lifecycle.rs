@@ -2,8 +2,14 @@
 //! renewal and change of plan read as the same kind of event, with the provider's reason sent
 //! in `additional_data.billing_reason`; a trial's first paid invoice is the first sale.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use super::*;
-use affitor::webhook::{Builder, LemonSqueezy, Paddle, Provider};
+use affitor::client::Event;
+use affitor::webhook::{
+    Builder, Custody, Fact, LemonSqueezy, Paddle, PaymentState, Provider, StateFuture,
+};
 
 const PADDLE_SECRET: &str = "pdl_ntfset_lifecycle";
 const LEMON_SECRET: &str = "lemon lifecycle";
@@ -71,6 +77,16 @@ impl Endpoints {
             paddle: verifier(Verifier::builder(), PADDLE_SECRET, upgrades),
             polar: verifier(Verifier::builder(), POLAR_SECRET, upgrades),
             lemon_squeezy: verifier(Verifier::builder(), LEMON_SECRET, upgrades),
+        }
+    }
+
+    /// The same verifiers, each storing its sales and refunds in `state`.
+    fn storing_in(self, state: &Arc<Stored>) -> Self {
+        Self {
+            stripe: self.stripe.with_payment_state(Arc::clone(state)),
+            paddle: self.paddle.with_payment_state(Arc::clone(state)),
+            polar: self.polar.with_payment_state(Arc::clone(state)),
+            lemon_squeezy: self.lemon_squeezy.with_payment_state(Arc::clone(state)),
         }
     }
 
@@ -176,8 +192,12 @@ impl Endpoints {
             }
         };
         // Lemon Squeezy's deliveries are known by their signature: an event of its own differs.
+        // A later payment is an invoice of its own.
         let mut event: Value = serde_json::from_str(&body).unwrap();
         event["meta"]["webhook_id"] = json!(format!("lifecycle_{id}"));
+        if let Moment::Renewal | Moment::Upgrade | Moment::FreeChange = moment {
+            event["data"]["id"] = json!(format!("lifecycle_{id}"));
+        }
         body = event.to_string();
         let signed = SignedWebhook::lemon_squeezy(LEMON_SECRET, body);
         self.lemon_squeezy
@@ -347,5 +367,98 @@ async fn a_paid_trial_never_moves_back_to_started() {
 
         assert_eq!(next.track(&client).await.status(), 200, "{provider}");
         assert_eq!(last_sent(), json!(true), "{provider}: a renewal");
+    }
+}
+
+/// A payment state that stores the events, as an outbox does, and gives up on one as an
+/// outbox's dead letter does: the fact that knew its delivery goes with it.
+#[derive(Default)]
+struct Stored {
+    facts: Mutex<HashMap<String, String>>,
+    /// Each event stored, with the key of its delivery's fact.
+    events: Mutex<Vec<(Event, Option<String>)>>,
+}
+
+impl PaymentState for Stored {
+    fn recall<'a>(&'a self, keys: &'a [String]) -> StateFuture<'a, Vec<Option<String>>> {
+        let facts = self.facts.lock().unwrap();
+        let values = keys.iter().map(|key| facts.get(key).cloned()).collect();
+        Box::pin(std::future::ready(Ok(values)))
+    }
+
+    fn remember<'a>(&'a self, facts: &'a [Fact]) -> StateFuture<'a, ()> {
+        let mut kept = self.facts.lock().unwrap();
+        for fact in facts {
+            kept.insert(fact.key.clone(), fact.value.clone());
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn store<'a>(&'a self, event: Event, facts: &'a [Fact]) -> StateFuture<'a, Custody> {
+        let delivery = facts.iter().find(|fact| fact.is_delivery());
+        let delivery = delivery.map(|fact| fact.key.clone());
+        self.events.lock().unwrap().push((event, delivery));
+        let mut kept = self.facts.lock().unwrap();
+        for fact in facts {
+            kept.insert(fact.key.clone(), fact.value.clone());
+        }
+        Box::pin(std::future::ready(Ok(Custody::Stored)))
+    }
+}
+
+impl Stored {
+    /// Gives up on the event stored last.
+    fn give_up_last(&self) {
+        let events = self.events.lock().unwrap();
+        if let Some((_, Some(delivery))) = events.last() {
+            self.facts.lock().unwrap().remove(delivery);
+        }
+    }
+
+    /// Whether the event stored last is a recurring sale.
+    fn last_is_recurring(&self) -> bool {
+        let events = self.events.lock().unwrap();
+        let (event, _) = events.last().expect("an event stored");
+        let body: Value = serde_json::from_str(&event.to_json()).unwrap();
+        body.get("is_recurring") == Some(&json!(true))
+    }
+}
+
+/// A trial's first paid invoice that a payment state stored and then gave up on (a dead
+/// letter), resent from the provider's dashboard: stored again, and the first sale again, never
+/// a renewal; while it was stored, its redelivery was a replay.
+#[tokio::test]
+async fn a_trials_first_payment_given_up_and_resent_is_the_first_sale_again() {
+    let (_mock, client) = super::tracked::setup().await;
+    let state = Arc::new(Stored::default());
+    let endpoints = Endpoints::new(true).storing_in(&state);
+    let (starts, paid) = (
+        endpoints.at(Moment::TrialStart),
+        endpoints.at(Moment::Renewal),
+    );
+    for ((provider, start), (_, paid)) in starts.iter().zip(&paid) {
+        assert_eq!(start.track(&client).await.status(), 200, "{provider}");
+        let stored = paid.track(&client).await;
+        assert!(
+            matches!(stored, Tracked::Stored(_)),
+            "{provider}: {stored:?}"
+        );
+        assert!(!state.last_is_recurring(), "{provider}: the first sale");
+        let replayed = paid.track(&client).await;
+        assert!(
+            matches!(replayed, Tracked::Ignored(Ignored::Replayed)),
+            "{provider}: {replayed:?}"
+        );
+
+        state.give_up_last();
+        let resent = paid.track(&client).await;
+        assert!(
+            matches!(resent, Tracked::Stored(_)),
+            "{provider}: {resent:?}"
+        );
+        assert!(
+            !state.last_is_recurring(),
+            "{provider}: resent, the first sale"
+        );
     }
 }
