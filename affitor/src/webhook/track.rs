@@ -107,15 +107,14 @@ fn acknowledged(error: &crate::Error) -> bool {
     )
 }
 
-/// What a trial's key holds: begun, or paid since (`paid:` and the provider's id of the event
-/// that paid it, so that the same event resent, once a payment state gave it up, is the first
-/// sale again).
+/// What a trial's key holds: begun, or paid since ([`TRIAL_PAID`] and the provider's id of the
+/// event that paid it).
 const TRIAL_STARTED: &str = "started";
-const TRIAL_PAID: &str = "paid";
+const TRIAL_PAID: &str = "paid:";
 
-/// Whether a trial's value says it is paid.
-fn is_paid(trial: Option<&str>) -> bool {
-    trial.is_some_and(|value| value.split(':').next() == Some(TRIAL_PAID))
+/// The provider's id of the event that paid the trial whose key holds `trial`, once paid.
+fn paid_by(trial: Option<&str>) -> Option<&str> {
+    trial?.strip_prefix(TRIAL_PAID)
 }
 
 /// How long a trial is remembered: longer than any trial lasts.
@@ -147,7 +146,7 @@ pub(crate) fn count(provider: &'static str, result: &'static str) {
 #[derive(Default)]
 struct Recalled {
     replayed: bool,
-    /// The trial's value: begun (`started`), or `paid:` since, by the event named.
+    /// The trial's value: begun (`started`), or paid since, by the event it names.
     trial: Option<String>,
     invoice: Option<String>,
     /// The refund fact of the sale this event refunds.
@@ -248,8 +247,8 @@ impl ProviderEvent {
                 // subscription's first sale.
                 let sale = match self.paid_trial(&recalled) {
                     Some(key) => {
-                        let paid_by = format!("{TRIAL_PAID}:{}", self.id);
-                        once_taken.push(Fact::new(key, paid_by, TRIAL_KEPT));
+                        let paid = format!("{TRIAL_PAID}{}", self.id);
+                        once_taken.push(Fact::new(key, paid, TRIAL_KEPT));
                         Cow::Owned(Sale {
                             is_recurring: false,
                             ..sale.clone()
@@ -362,7 +361,7 @@ impl ProviderEvent {
             })
             .collect();
         if let Action::Ignore(Ignored::TrialStarted(subscription)) = &self.action {
-            if !is_paid(recalled.trial.as_deref()) {
+            if paid_by(recalled.trial.as_deref()).is_none() {
                 facts.push(Fact::new(
                     self.trial_key(subscription),
                     TRIAL_STARTED,
@@ -387,7 +386,7 @@ impl ProviderEvent {
 
     /// The trial's key when this event is the first paid renewal of a subscription whose trial
     /// began without a payment: the trial is begun, or was paid by this very event (stored, and
-    /// given up on since: [`Fact::is_delivery`]).
+    /// given up on since: [`Fact::is_delivery`]), which is then the first sale again.
     fn paid_trial(&self, recalled: &Recalled) -> Option<String> {
         let Action::Sale(Sale {
             is_recurring: true,
@@ -397,14 +396,9 @@ impl ProviderEvent {
         else {
             return None;
         };
-        let first = match recalled.trial.as_deref() {
-            Some(TRIAL_STARTED) => true,
-            Some(value) => value
-                .strip_prefix(TRIAL_PAID)
-                .and_then(|rest| rest.strip_prefix(':'))
-                .is_some_and(|by| !by.is_empty() && by == self.id),
-            None => false,
-        };
+        let trial = recalled.trial.as_deref();
+        let first = trial == Some(TRIAL_STARTED)
+            || paid_by(trial).is_some_and(|by| !by.is_empty() && by == self.id);
         first.then(|| self.trial_key(subscription))
     }
 
