@@ -452,7 +452,9 @@ pub enum Ignored {
     /// which signs no timestamp, a replay): the verifier's [`PaymentState`](super::PaymentState)
     /// remembers the deliveries it stored, and those that asked nothing but showed facts (a
     /// trial's start, a payment's link), and takes each once: a replay never writes its facts
-    /// again over what came since (a trial paid since stays paid).
+    /// again over what came since (a trial paid since stays paid). A stored delivery is
+    /// forgotten when the state gives its event up (a dead letter), so that a resend of it is
+    /// stored again.
     Replayed,
 }
 
