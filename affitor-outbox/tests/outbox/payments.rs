@@ -4,12 +4,16 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on purpose
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use affitor::Client;
-use affitor::client::{Endpoint, IntoEvent as _, RetryPolicy};
-use affitor::webhook::{Custody, LemonSqueezy, Paddle, PaymentState, Stripe, Tracked, Verifier};
-use affitor_mock::{Fault, MockServer, SignedWebhook};
+use affitor::client::{Currency, Endpoint, IntoEvent as _, RetryPolicy};
+use affitor::webhook::{
+    CurrencyConverter, Custody, LemonSqueezy, Paddle, PaymentState, Stripe, Tracked, Verifier,
+};
+use affitor_mock::{Fault, MockServer, RefundStatus, SignedWebhook};
 use affitor_outbox::{Outbox, OutboxBuilder};
 use serde_json::{Value, json};
 
@@ -358,6 +362,67 @@ async fn a_refund_whose_sale_never_came_is_a_dead_letter(store: Store) {
     app.stop().await;
 }
 on_each_store!(a_refund_whose_sale_never_came_is_a_dead_letter);
+
+/// A converter whose rate moves between a sale and its refund, as a live one does.
+struct Moving(Arc<AtomicU64>);
+
+impl CurrencyConverter for Moving {
+    fn rate(&self, from: &str) -> Option<(Currency, f64)> {
+        let rate = f64::from_bits(self.0.load(Ordering::Relaxed));
+        (from == "GBP").then_some((Currency::Usd, rate))
+    }
+}
+
+/// A subscription paid in pounds, then a deploy, then the pound falls and the payment is
+/// refunded in full (`refund.created`, naming only the payment intent): the refund is
+/// converted at the sale's rate, which the store kept, and reverses the whole commission.
+async fn a_converted_refund_after_a_restart_is_the_whole_sale(store: Store) {
+    let (mock, client) = stand_in().await;
+    let rate = Arc::new(AtomicU64::new(1.27_f64.to_bits()));
+    let app = |outbox: Outbox| App {
+        stripe: Verifier::<Stripe>::builder()
+            .secret(STRIPE_SECRET)
+            .currency_converter(Moving(Arc::clone(&rate)))
+            .build()
+            .expect("a Stripe verifier")
+            .with_payment_state(outbox.clone()),
+        client: client.with_backend(outbox.clone()),
+        outbox,
+    };
+    let in_pounds = |path: &str| now(&fixture(path).replace("\"eur\"", "\"gbp\""));
+    let before = app(store.open(quick(&client)).await);
+    for path in [
+        "stripe/invoice.paid.basil.json",
+        "stripe/invoice_payment.paid.json",
+    ] {
+        let tracked = before.stripe(&in_pounds(path)).await;
+        assert_eq!(tracked.status(), 200, "{path}: {tracked:?}");
+    }
+    wait_until("the sale", A_WHILE, async || mock.sales().len() == 1).await;
+    assert_eq!(mock.sales()[0].amount_cents, 3683, "£29.00 at 1.27");
+    before.stop().await;
+
+    rate.store(1.25_f64.to_bits(), Ordering::Relaxed);
+    let after = app(store.open(quick(&client)).await);
+    let mut refund: Value =
+        serde_json::from_str(&fixture("stripe/refund.created.json")).expect("JSON");
+    refund["data"]["object"]["currency"] = json!("gbp");
+    refund["data"]["object"]["amount"] = json!(2900);
+    refund["data"]["object"]["payment_intent"] = json!(PAYMENT_INTENT);
+    let tracked = after.stripe(&now(&refund.to_string())).await;
+    assert!(stored(&tracked, Endpoint::Refund), "{tracked:?}");
+    wait_until("the reversal", A_WHILE, async || !mock.refunds().is_empty()).await;
+    let reversal = &mock.refunds()[0];
+    assert_eq!(reversal.transaction_id, INVOICE);
+    assert_eq!(
+        reversal.refund_amount_cents,
+        Some(3683),
+        "the whole sale, not £29.00 at 1.25"
+    );
+    assert_eq!(reversal.status, RefundStatus::Reversed);
+    after.stop().await;
+}
+on_each_store!(a_converted_refund_after_a_restart_is_the_whole_sale);
 
 /// With the API answering in 6 s, a Paddle delivery is acknowledged before the API has
 /// answered (Paddle wants a 2xx within 5 s), and its sale lands once.

@@ -239,6 +239,10 @@ impl<P: Provider> Builder<P> {
     /// sent and the provider is answered 500, so that it keeps the event until you set one and
     /// send it again.
     ///
+    /// A refund is converted at its sale's rate, which the payment state keeps with the sale,
+    /// so that a full refund is the whole sale whatever the rate has done since; at the day's
+    /// rate when the state holds none (a sale it never saw, or forgot).
+    ///
     /// ```
     /// use affitor::client::Currency;
     /// use affitor::webhook::{ExchangeRates, Polar, Verifier};

@@ -331,9 +331,68 @@ pub(crate) fn to_supported(
     Ok((converted, into))
 }
 
+/// What a converted sale was sent as: its amount in the provider's currency and in the one the
+/// API took. A payment state keeps it, so that the sale's refunds convert at the sale's rate:
+/// at a later day's rate, a full refund reads to the API as a partial one (or as more than the
+/// sale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SaleRate {
+    original: u64,
+    sent: u64,
+}
+
+impl SaleRate {
+    /// The rate of a sale whose `original` amount was sent as `sent`; `None` for a sale of 0.
+    pub(crate) fn new(original: u64, sent: u64) -> Option<Self> {
+        (original > 0).then_some(Self { original, sent })
+    }
+
+    /// The key of the fact that keeps the rate of `provider`'s sale `transaction_id`.
+    pub(crate) fn key(provider: &str, transaction_id: &str) -> String {
+        format!("rate:{provider}:{transaction_id}")
+    }
+
+    /// The fact's value: both amounts, in minor units.
+    pub(crate) fn value(self) -> String {
+        format!("{} {}", self.original, self.sent)
+    }
+
+    /// The rate a fact's value holds; `None` when it holds none.
+    pub(crate) fn read(value: &str) -> Option<Self> {
+        let (original, sent) = value.split_once(' ')?;
+        Self::new(original.parse().ok()?, sent.parse().ok()?)
+    }
+
+    /// `amount`, in the sale's own currency, in the currency it was sent in: the whole sale is
+    /// exactly what was sent, a part its share (never more than the sale, never 0).
+    pub(crate) fn convert(self, amount: u64) -> u64 {
+        if amount >= self.original {
+            return self.sent;
+        }
+        let (amount, original, sent) = (
+            u128::from(amount),
+            u128::from(self.original),
+            u128::from(self.sent),
+        );
+        let share = (amount * sent + original / 2) / original;
+        u64::try_from(share).map_or(self.sent, |share| share.clamp(1, self.sent))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refund_converts_at_its_sales_rate() {
+        let rate = SaleRate::read(&SaleRate::new(5000, 3350).unwrap().value()).unwrap();
+        assert_eq!(rate.convert(5000), 3350, "the whole sale is what was sent");
+        assert_eq!(rate.convert(9000), 3350, "never more than the sale");
+        assert_eq!(rate.convert(2500), 1675);
+        assert_eq!(rate.convert(1), 1, "never 0");
+        assert_eq!(SaleRate::new(0, 10), None);
+        assert_eq!(SaleRate::read("5000"), None);
+    }
 
     fn rates() -> Converter {
         Converter(std::sync::Arc::new(

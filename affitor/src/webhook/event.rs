@@ -12,7 +12,7 @@ use crate::{
     endpoint::Endpoint,
 };
 
-use super::currency;
+use super::currency::{self, SaleRate};
 use super::refunds::RefundId;
 
 /// A verified webhook event, and what it asks of Affitor.
@@ -286,15 +286,16 @@ impl Sale {
     }
 
     /// The sale in a currency the API takes: itself, or converted with `tracking`'s converter
-    /// (the original amount and currency kept in `additional_data`).
+    /// (the original amount and currency kept in `additional_data`), and then the rate it was
+    /// converted at, for its refunds.
     pub(super) fn request_to_send(
         &self,
         client: &Client,
         tracking: &Tracking,
-    ) -> Result<SaleRequest, crate::Error> {
+    ) -> Result<(SaleRequest, Option<SaleRate>), crate::Error> {
         let from = &self.currency;
         if currency::is_supported(from) {
-            return Ok(self.request(client));
+            return Ok((self.request(client), None));
         }
         let (amount_cents, into) = currency::to_supported(
             Endpoint::Sale,
@@ -313,7 +314,8 @@ impl Sale {
             "original_currency".to_owned(),
             Value::from(from.to_string()),
         );
-        Ok(converted.request(client).additional_data(original))
+        let rate = SaleRate::new(self.amount_cents, amount_cents);
+        Ok((converted.request(client).additional_data(original), rate))
     }
 }
 
@@ -375,17 +377,34 @@ impl Refund {
         }
     }
 
+    /// Whether its amount is in a currency the API does not take, to be converted.
+    pub(super) fn is_converted(&self) -> bool {
+        self.amount_cents.is_some()
+            && self
+                .currency
+                .as_ref()
+                .is_some_and(|from| !currency::is_supported(from))
+    }
+
     /// The amount to send, in the currency the sale was sent in: converted like the sale when
-    /// the event's currency is one the API does not take. A full refund needs no amount.
-    pub(super) fn amount_to_send(&self, tracking: &Tracking) -> Result<Option<u64>, crate::Error> {
-        match (self.amount_cents, &self.currency) {
-            (Some(amount), Some(from)) if !currency::is_supported(from) => {
+    /// the event's currency is one the API does not take, at the sale's `rate` when it is
+    /// known, else at today's. A full refund needs no amount.
+    pub(super) fn amount_to_send(
+        &self,
+        tracking: &Tracking,
+        rate: Option<SaleRate>,
+    ) -> Result<Option<u64>, crate::Error> {
+        match (self.amount_cents, &self.currency, rate) {
+            (Some(amount), Some(from), Some(rate)) if !currency::is_supported(from) => {
+                Ok(Some(rate.convert(amount)))
+            }
+            (Some(amount), Some(from), None) if !currency::is_supported(from) => {
                 let converter = tracking.converter.as_ref();
                 let (amount, _) =
                     currency::to_supported(Endpoint::Refund, amount, from, converter)?;
                 Ok(Some(amount))
             }
-            (amount, _) => Ok(amount),
+            (amount, _, _) => Ok(amount),
         }
     }
 }

@@ -8,6 +8,7 @@ use http::StatusCode;
 use crate::Client;
 use crate::client::{Endpoint, ErrorKind, Event, IntoEvent, Outcome, RefundOutcome, SaleOutcome};
 
+use super::currency::SaleRate;
 use super::error::WebhookError;
 use super::event::{Action, Ignored, ProviderEvent, Refund, Sale};
 use super::links;
@@ -151,6 +152,8 @@ struct Recalled {
     invoice: Option<String>,
     /// The refund fact of the sale this event refunds.
     refunds: Option<String>,
+    /// The rate the sale this event refunds was converted at.
+    rate: Option<SaleRate>,
 }
 
 /// The keys of [`Recalled`], in the order they are asked.
@@ -161,6 +164,8 @@ struct Wanted {
     trial: Option<usize>,
     invoice: Option<usize>,
     refunds: Option<usize>,
+    /// The sale's rate, under each id the refund names.
+    rates: Vec<usize>,
 }
 
 impl Wanted {
@@ -176,6 +181,10 @@ impl Wanted {
             trial: value(self.trial),
             invoice: value(self.invoice),
             refunds: value(self.refunds),
+            rate: self
+                .rates
+                .iter()
+                .find_map(|&i| value(Some(i)).as_deref().and_then(SaleRate::read)),
         }
     }
 }
@@ -227,7 +236,7 @@ impl ProviderEvent {
     /// refunds, when this event is a further refund of the sale (not the same one again).
     async fn hand_over(&self, client: &Client, second_refund: &mut Option<String>) -> Tracked {
         let wanted = self.wanted();
-        let recalled = if wanted.keys.is_empty() {
+        let mut recalled = if wanted.keys.is_empty() {
             Recalled::default()
         } else {
             match self.tracking.state.recall(&wanted.keys).await {
@@ -237,6 +246,9 @@ impl ProviderEvent {
         };
         if recalled.replayed {
             return Tracked::Ignored(Ignored::Replayed);
+        }
+        if let Err(error) = self.recall_invoice_rate(&mut recalled).await {
+            return Tracked::Failed(error);
         }
         let facts = self.facts_shown(&recalled);
         // What holds once the sale or refund is taken.
@@ -257,14 +269,20 @@ impl ProviderEvent {
                     None => Cow::Borrowed(sale),
                 };
                 sale.request_to_send(client, &self.tracking)
-                    .and_then(IntoEvent::into_event)
+                    .and_then(|(request, rate)| {
+                        once_taken.extend(
+                            rate.into_iter()
+                                .flat_map(|rate| self.rate_facts(&sale, rate)),
+                        );
+                        request.into_event()
+                    })
             }
             Action::Refund(refund) => {
                 if let Judged::New { value, second } = self.judge_refund(refund, &recalled) {
                     once_taken.push(Fact::new(self.refund_key(refund), value, REFUND_KEPT));
                     *second_refund = second;
                 }
-                self.refund_request(refund, client, recalled.invoice)
+                self.refund_request(refund, client, &recalled)
                     .and_then(IntoEvent::into_event)
             }
             Action::Ignore(why) => return self.keep(facts, Tracked::Ignored(why.clone())).await,
@@ -339,6 +357,15 @@ impl ProviderEvent {
                     wanted.invoice = wanted.push(links::key(&refund.transaction_id));
                 }
                 wanted.refunds = wanted.push(self.refund_key(refund));
+                if refund.is_converted() {
+                    let named =
+                        std::iter::once(&refund.transaction_id).chain(&refund.other_transaction_id);
+                    for transaction_id in named {
+                        let key = SaleRate::key(self.tracking.provider, transaction_id);
+                        let index = wanted.push(key);
+                        wanted.rates.extend(index);
+                    }
+                }
             }
             _ => {}
         }
@@ -382,6 +409,43 @@ impl ProviderEvent {
             (None, true) => return None,
         };
         Some(Fact::new(key, self.id.as_str(), DELIVERY_KEPT))
+    }
+
+    /// The rate of the invoice a converted refund's payment intent paid, when it is known
+    /// only under the invoice (a sale whose event did not name the payment intent): a second
+    /// trip to the payment state, for that refund alone.
+    async fn recall_invoice_rate(&self, recalled: &mut Recalled) -> Result<(), crate::Error> {
+        let (Action::Refund(refund), Some(invoice), None) =
+            (&self.action, &recalled.invoice, recalled.rate)
+        else {
+            return Ok(());
+        };
+        if refund.is_converted() {
+            let key = [SaleRate::key(self.tracking.provider, invoice)];
+            let values = self.tracking.state.recall(&key).await?;
+            recalled.rate = values
+                .into_iter()
+                .flatten()
+                .find_map(|v| SaleRate::read(&v));
+        }
+        Ok(())
+    }
+
+    /// The facts that keep the rate `sale` was converted at, under each id its refunds may
+    /// name: its transaction id, and the Stripe payment intents the event shows paid it.
+    fn rate_facts(&self, sale: &Sale, rate: SaleRate) -> Vec<Fact> {
+        let paid_by = self
+            .links
+            .iter()
+            .filter(|(_, invoice)| *invoice == sale.transaction_id)
+            .map(|(payment_intent, _)| payment_intent);
+        std::iter::once(&sale.transaction_id)
+            .chain(paid_by)
+            .map(|named| {
+                let key = SaleRate::key(self.tracking.provider, named);
+                Fact::new(key, rate.value(), REFUND_KEPT)
+            })
+            .collect()
     }
 
     /// The trial's key when this event is the first paid renewal of a subscription whose trial
@@ -503,10 +567,11 @@ impl ProviderEvent {
         &self,
         refund: &Refund,
         client: &Client,
-        invoice: Option<String>,
+        recalled: &Recalled,
     ) -> Result<crate::RefundRequest, crate::Error> {
-        let amount = refund.amount_to_send(&self.tracking)?;
-        let (transaction_id, other) = match (&refund.other_transaction_id, invoice) {
+        let amount = refund.amount_to_send(&self.tracking, recalled.rate)?;
+        let (transaction_id, other) = match (&refund.other_transaction_id, recalled.invoice.clone())
+        {
             (Some(other), _) => (refund.transaction_id.clone(), Some(other.clone())),
             (None, Some(invoice)) => (invoice, Some(refund.transaction_id.clone())),
             (None, None) => (refund.transaction_id.clone(), None),

@@ -4,7 +4,10 @@
 
 use super::tracked::setup;
 use super::*;
-use affitor::webhook::{ExchangeRates, LemonSqueezy, Paddle, Provider};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use affitor::webhook::{CurrencyConverter, ExchangeRates, LemonSqueezy, Paddle, Provider};
 
 const PADDLE_SECRET: &str = "pdl_ntfset_01affitorcurrency";
 const LEMON_SECRET: &str = "affitor-lemon-currency";
@@ -218,4 +221,66 @@ async fn an_amount_in_a_currency_the_provider_table_does_not_list_is_refused() {
     let event = stripe().verify(signed.headers(), signed.body()).unwrap();
     assert_eq!(event.action, Action::Unreadable("currency"));
     assert!(mock.requests().is_empty(), "{:?}", mock.requests());
+}
+
+/// A converter whose rate moves between a sale and its refund, as a live one does.
+struct Moving(Arc<AtomicU64>);
+
+impl CurrencyConverter for Moving {
+    fn rate(&self, from: &str) -> Option<(Currency, f64)> {
+        (from == "GBP").then(|| {
+            (
+                Currency::Usd,
+                f64::from_bits(self.0.load(Ordering::Relaxed)),
+            )
+        })
+    }
+}
+
+/// A refund in a converted currency is converted at its sale's rate: the full refund of a £49
+/// sale is the $62.23 it was sent as, the whole sale, though the pound has fallen since (at
+/// that day's rate it would read to the API as a partial refund, and leave ~2% of the
+/// commission paid).
+#[tokio::test]
+async fn a_refund_in_a_converted_currency_converts_at_its_sales_rate() {
+    let (mock, client) = setup().await;
+    let rate = Arc::new(AtomicU64::new(1.27_f64.to_bits()));
+    let stripe = Verifier::<Stripe>::builder()
+        .secret(STRIPE_SECRET)
+        .currency_converter(Moving(Arc::clone(&rate)))
+        .build()
+        .unwrap();
+    let deliver = async |body: String| {
+        let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
+        stripe.track(&client, signed.headers(), signed.body()).await
+    };
+    let sold = deliver(stripe_session("gbp", 4900).to_string()).await;
+    assert_eq!(sold.status(), 200, "{sold:?}");
+    assert_eq!(mock.sales()[0].amount_cents, 6223);
+
+    rate.store(1.25_f64.to_bits(), Ordering::Relaxed);
+    let mut refund: Value = serde_json::from_str(&fixture("stripe/refund.created.json")).unwrap();
+    refund["data"]["object"]["currency"] = json!("gbp");
+    let refunded = deliver(refund.to_string()).await;
+    assert_eq!(refunded.status(), 200, "{refunded:?}");
+    let refund = &mock.refunds()[0];
+    assert_eq!(
+        refund.refund_amount_cents,
+        Some(6223),
+        "not $61.25 at today's rate"
+    );
+    assert_eq!(refund.status, RefundStatus::Reversed);
+
+    // A sale the verifier kept no rate of (sold before this version, or the rate forgotten)
+    // is converted at today's rate, as before.
+    let mut unknown: Value = serde_json::from_str(&fixture("stripe/refund.created.json")).unwrap();
+    let object = &mut unknown["data"]["object"];
+    object["currency"] = json!("gbp");
+    object["id"] = json!("re_unknown_rate");
+    object["payment_intent"] = json!("pi_no_rate_kept");
+    unknown["id"] = json!("evt_unknown_rate");
+    let _ = deliver(unknown.to_string()).await;
+    let sent = mock.requests_to(Endpoint::Refund);
+    let last = &sent.last().unwrap().body;
+    assert_eq!(last["refund_amount_cents"], json!(6125), "{last}");
 }
