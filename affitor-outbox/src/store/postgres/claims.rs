@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::{Connection as _, PgConnection};
 
 use super::PostgresStore;
-use crate::journal::Answer;
+use crate::journal::{Answer, Columns};
 use crate::store::{Claimed, ClaimedRow, Customers, millis};
 
 /// Every row a claim may take, oldest first, after `$1` and at most `$2` of them
@@ -150,18 +150,18 @@ impl PostgresStore {
         Ok(taken)
     }
 
+    /// Deletes the delivered rows of `ids`, and writes the journal's `answers` of them in the
+    /// same statement.
     pub(crate) async fn complete(&self, ids: &[i64], answers: Arc<[Answer]>) -> sqlx::Result<()> {
-        let delete = self
-            .query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
-            .bind(ids);
-        if answers.is_empty() {
-            return self.execute(delete).await.map(drop);
-        }
-        self.transact(async |transaction| {
-            super::journal::write_answers(transaction, &self.tables, &answers).await?;
-            delete.execute(transaction).await.map(drop)
-        })
-        .await
+        let statement = if answers.is_empty() {
+            self.query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
+                .bind(ids)
+        } else {
+            let columns: Vec<Columns> = answers.iter().map(Answer::columns).collect();
+            let complete = self.tables.query(super::journal::COMPLETE);
+            super::journal::bind(complete, &columns).bind(ids)
+        };
+        self.execute(statement).await.map(drop)
     }
 
     pub(crate) async fn reschedule(

@@ -5,6 +5,10 @@
 use std::time::Duration;
 
 use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+
+/// A statement with its parameters.
+pub(super) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
 
 use super::PostgresStore;
 use super::schema::Tables;
@@ -12,13 +16,25 @@ use crate::journal::{Answer, Columns, ColumnsRow, Found, JournalEntry, Keys};
 use crate::store::{Unjournaled, UnjournaledRow, millis, now_millis};
 
 /// Entries written together, as seventeen arrays of one length.
-const INSERT: &str = "
-INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
-    amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id, origin, stored_at)
+macro_rules! insert {
+    () => {
+        "INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id,
+    transaction_id, amount, currency, detail, sale_id, commission_id, click_age_days,
+    window_days, next_attempt_at, event_id, origin, stored_at)
 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[],
-    $14::int8[], $15::int8[], $16::text[], $17::int8[])";
+    $14::int8[], $15::int8[], $16::text[], $17::int8[])"
+    };
+}
+
+const INSERT: &str = insert!();
+
+/// Deletes the delivered rows `$18` and writes the entries of their answers: one statement, so
+/// that the journal adds no round trip to a delivery.
+pub(super) const COMPLETE: &str = concat!(
+    "WITH delivered AS (DELETE FROM affitor_outbox WHERE id = ANY($18)) ",
+    insert!()
+);
 
 /// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the
 /// answers to their events.
@@ -57,13 +73,20 @@ async fn write(
     if rows.is_empty() {
         return Ok(());
     }
+    bind(tables.query(INSERT), &rows)
+        .execute(connection)
+        .await
+        .map(drop)
+}
+
+/// `query` ([`insert!`]'s) with `rows` bound to its first seventeen parameters.
+pub(super) fn bind<'q>(query: PgQuery<'q>, rows: &[Columns]) -> PgQuery<'q> {
     macro_rules! column {
         ($name:ident) => {
             rows.iter().map(|row| row.$name.clone()).collect::<Vec<_>>()
         };
     }
-    tables
-        .query(INSERT)
+    query
         .bind(column!(at))
         .bind(column!(endpoint))
         .bind(column!(step))
@@ -81,9 +104,6 @@ async fn write(
         .bind(column!(event_id))
         .bind(column!(origin))
         .bind(column!(stored_at))
-        .execute(connection)
-        .await
-        .map(drop)
 }
 
 /// Writes the entries of `answers` on `connection`, in the caller's transaction.
