@@ -1,7 +1,8 @@
 //! The outbox as a payment webhook's [`PaymentState`]: the facts later deliveries need, kept
 //! in the store's `affitor_outbox_facts` table (shared by every outbox on the same database),
 //! and each sale or refund stored as a row, with the facts it showed, before the provider is
-//! answered. A delivery costs the store two round trips: one to recall, one to store.
+//! answered. A delivery costs the store two round trips: one to recall, one to store (a third
+//! for a converted refund whose sale's rate is kept under its invoice alone).
 
 use affitor::client::Event;
 use affitor::webhook::{Custody, Fact, PaymentState, StateFuture};

@@ -241,7 +241,8 @@ impl<P: Provider> Builder<P> {
     ///
     /// A refund is converted at its sale's rate, which the payment state keeps with the sale,
     /// so that a full refund is the whole sale whatever the rate has done since; at the day's
-    /// rate when the state holds none (a sale it never saw, or forgot).
+    /// rate when the state holds none (a sale it never saw or forgot, or a refund an outbox
+    /// stored before its sale).
     ///
     /// ```
     /// use affitor::client::Currency;

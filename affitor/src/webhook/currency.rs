@@ -332,19 +332,27 @@ pub(crate) fn to_supported(
 }
 
 /// What a converted sale was sent as: its amount in the provider's currency and in the one the
-/// API took. A payment state keeps it, so that the sale's refunds convert at the sale's rate:
-/// at a later day's rate, a full refund reads to the API as a partial one (or as more than the
-/// sale).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// API took. A payment state keeps it, so that the sale's redeliveries and twin events send what
+/// was sent the first time, and its refunds convert at the sale's rate: at a later day's rate, a
+/// full refund reads to the API as a partial one (or as more than the sale).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SaleRate {
+    from: Currency,
     original: u64,
+    into: Currency,
     sent: u64,
 }
 
 impl SaleRate {
-    /// The rate of a sale whose `original` amount was sent as `sent`; `None` for a sale of 0.
-    pub(crate) fn new(original: u64, sent: u64) -> Option<Self> {
-        (original > 0).then_some(Self { original, sent })
+    /// The rate of a sale of `original` in `from`, sent as `sent` in `into`; `None` for an
+    /// amount of 0.
+    pub(crate) fn new(from: Currency, original: u64, into: Currency, sent: u64) -> Option<Self> {
+        (original > 0 && sent > 0).then_some(Self {
+            from,
+            original,
+            into,
+            sent,
+        })
     }
 
     /// The key of the fact that keeps the rate of `provider`'s sale `transaction_id`.
@@ -352,22 +360,42 @@ impl SaleRate {
         format!("rate:{provider}:{transaction_id}")
     }
 
-    /// The fact's value: both amounts, in minor units.
-    pub(crate) fn value(self) -> String {
-        format!("{} {}", self.original, self.sent)
+    /// The fact's value, such as `GBP 4900 USD 6223` (amounts in minor units).
+    pub(crate) fn value(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.from, self.original, self.into, self.sent
+        )
     }
 
     /// The rate a fact's value holds; `None` when it holds none.
     pub(crate) fn read(value: &str) -> Option<Self> {
-        let (original, sent) = value.split_once(' ')?;
-        Self::new(original.parse().ok()?, sent.parse().ok()?)
+        let mut parts = value.split_whitespace();
+        let from = Currency::from_code(parts.next()?).ok()?;
+        let original = parts.next()?.parse().ok()?;
+        let into = Currency::from_code(parts.next()?).ok()?;
+        let sent = parts.next()?.parse().ok()?;
+        match parts.next() {
+            Some(_) => None,
+            None => Self::new(from, original, into, sent),
+        }
     }
 
-    /// `amount`, in the sale's own currency, in the currency it was sent in: the whole sale is
-    /// exactly what was sent, a part its share (never more than the sale, never 0).
-    pub(crate) fn convert(self, amount: u64) -> u64 {
+    /// What a sale of `amount` in `from` was sent as, when this is its rate (a redelivery, or
+    /// its twin event): the same amount in the same currency.
+    pub(crate) fn sent_as(&self, amount: u64, from: &Currency) -> Option<(u64, Currency)> {
+        (amount == self.original && *from == self.from).then(|| (self.sent, self.into.clone()))
+    }
+
+    /// A refund of `amount` in `from`, in the currency the sale was sent in: the whole sale is
+    /// exactly what was sent, a part its share (never more than the sale, never 0); `None` when
+    /// the refund is not in the sale's currency.
+    pub(crate) fn refund(&self, amount: u64, from: &Currency) -> Option<u64> {
+        if *from != self.from {
+            return None;
+        }
         if amount >= self.original {
-            return self.sent;
+            return Some(self.sent);
         }
         let (amount, original, sent) = (
             u128::from(amount),
@@ -375,7 +403,7 @@ impl SaleRate {
             u128::from(self.sent),
         );
         let share = (amount * sent + original / 2) / original;
-        u64::try_from(share).map_or(self.sent, |share| share.clamp(1, self.sent))
+        Some(u64::try_from(share).map_or(self.sent, |share| share.clamp(1, self.sent)))
     }
 }
 
@@ -385,13 +413,35 @@ mod tests {
 
     #[test]
     fn a_refund_converts_at_its_sales_rate() {
-        let rate = SaleRate::read(&SaleRate::new(5000, 3350).unwrap().value()).unwrap();
-        assert_eq!(rate.convert(5000), 3350, "the whole sale is what was sent");
-        assert_eq!(rate.convert(9000), 3350, "never more than the sale");
-        assert_eq!(rate.convert(2500), 1675);
-        assert_eq!(rate.convert(1), 1, "never 0");
-        assert_eq!(SaleRate::new(0, 10), None);
-        assert_eq!(SaleRate::read("5000"), None);
+        let gbp = Currency::from_code("GBP").unwrap();
+        let rate = SaleRate::new(gbp.clone(), 5000, Currency::Usd, 3350).unwrap();
+        assert_eq!(rate.value(), "GBP 5000 USD 3350");
+        let rate = SaleRate::read(&rate.value()).unwrap();
+        assert_eq!(rate.sent_as(5000, &gbp), Some((3350, Currency::Usd)));
+        assert_eq!(rate.sent_as(5001, &gbp), None, "another sale");
+        assert_eq!(
+            rate.refund(5000, &gbp),
+            Some(3350),
+            "the whole sale is what was sent"
+        );
+        assert_eq!(
+            rate.refund(9000, &gbp),
+            Some(3350),
+            "never more than the sale"
+        );
+        assert_eq!(rate.refund(2500, &gbp), Some(1675));
+        assert_eq!(rate.refund(1, &gbp), Some(1), "never 0");
+        let yen = Currency::from_code("JPY").unwrap();
+        assert_eq!(rate.refund(2500, &yen), None, "not the sale's currency");
+        for unusable in [
+            "GBP 5000 USD 0",
+            "GBP 0 USD 10",
+            "GBP 5000 USD",
+            "GBP 1 USD 1 x",
+            "",
+        ] {
+            assert_eq!(SaleRate::read(unusable), None, "{unusable:?}");
+        }
     }
 
     fn rates() -> Converter {

@@ -285,24 +285,35 @@ impl Sale {
         data
     }
 
-    /// The sale in a currency the API takes: itself, or converted with `tracking`'s converter
-    /// (the original amount and currency kept in `additional_data`), and then the rate it was
-    /// converted at, for its refunds.
+    /// Whether its amount is in a currency the API does not take, to be converted.
+    pub(super) fn is_converted(&self) -> bool {
+        !currency::is_supported(&self.currency)
+    }
+
+    /// The sale in a currency the API takes: itself, or converted (the original amount and
+    /// currency kept in `additional_data`) as `kept` says it was sent before, else with
+    /// `tracking`'s converter, and then the rate to keep for it.
     pub(super) fn request_to_send(
         &self,
         client: &Client,
         tracking: &Tracking,
+        kept: Option<&SaleRate>,
     ) -> Result<(SaleRequest, Option<SaleRate>), crate::Error> {
         let from = &self.currency;
-        if currency::is_supported(from) {
+        if !self.is_converted() {
             return Ok((self.request(client), None));
         }
-        let (amount_cents, into) = currency::to_supported(
-            Endpoint::Sale,
-            self.amount_cents,
-            from,
-            tracking.converter.as_ref(),
-        )?;
+        let (amount_cents, into, new) = match kept.and_then(|r| r.sent_as(self.amount_cents, from))
+        {
+            Some((sent, into)) => (sent, into, None),
+            None => {
+                let converter = tracking.converter.as_ref();
+                let (sent, into) =
+                    currency::to_supported(Endpoint::Sale, self.amount_cents, from, converter)?;
+                let rate = SaleRate::new(from.clone(), self.amount_cents, into.clone(), sent);
+                (sent, into, rate)
+            }
+        };
         let converted = Self {
             amount_cents,
             currency: into,
@@ -314,8 +325,7 @@ impl Sale {
             "original_currency".to_owned(),
             Value::from(from.to_string()),
         );
-        let rate = SaleRate::new(self.amount_cents, amount_cents);
-        Ok((converted.request(client).additional_data(original), rate))
+        Ok((converted.request(client).additional_data(original), new))
     }
 }
 
@@ -392,20 +402,20 @@ impl Refund {
     pub(super) fn amount_to_send(
         &self,
         tracking: &Tracking,
-        rate: Option<SaleRate>,
+        rate: Option<&SaleRate>,
     ) -> Result<Option<u64>, crate::Error> {
-        match (self.amount_cents, &self.currency, rate) {
-            (Some(amount), Some(from), Some(rate)) if !currency::is_supported(from) => {
-                Ok(Some(rate.convert(amount)))
-            }
-            (Some(amount), Some(from), None) if !currency::is_supported(from) => {
-                let converter = tracking.converter.as_ref();
-                let (amount, _) =
-                    currency::to_supported(Endpoint::Refund, amount, from, converter)?;
-                Ok(Some(amount))
-            }
-            (amount, _, _) => Ok(amount),
+        let (Some(amount), Some(from)) = (self.amount_cents, &self.currency) else {
+            return Ok(self.amount_cents);
+        };
+        if currency::is_supported(from) {
+            return Ok(Some(amount));
         }
+        if let Some(sent) = rate.and_then(|rate| rate.refund(amount, from)) {
+            return Ok(Some(sent));
+        }
+        let converter = tracking.converter.as_ref();
+        let (amount, _) = currency::to_supported(Endpoint::Refund, amount, from, converter)?;
+        Ok(Some(amount))
     }
 }
 

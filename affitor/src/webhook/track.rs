@@ -143,7 +143,8 @@ pub(crate) fn count(provider: &'static str, result: &'static str) {
 
 /// What a delivery asks its [`PaymentState`](super::PaymentState) before anything is sent or
 /// stored: whether it was stored before, what its subscription's trial is, which invoice its
-/// Stripe payment intent paid, and the refunds of its sale known before. Asked in one trip.
+/// Stripe payment intent paid, the refunds of its sale known before, and the rate its converted
+/// sale was sent at. Asked in one trip.
 #[derive(Default)]
 struct Recalled {
     replayed: bool,
@@ -152,7 +153,7 @@ struct Recalled {
     invoice: Option<String>,
     /// The refund fact of the sale this event refunds.
     refunds: Option<String>,
-    /// The rate the sale this event refunds was converted at.
+    /// The rate this event's converted sale, or the sale it refunds, was sent at before.
     rate: Option<SaleRate>,
 }
 
@@ -164,7 +165,7 @@ struct Wanted {
     trial: Option<usize>,
     invoice: Option<usize>,
     refunds: Option<usize>,
-    /// The sale's rate, under each id the refund names.
+    /// The sale's rate, under each id the event names its sale by.
     rates: Vec<usize>,
 }
 
@@ -229,7 +230,8 @@ impl ProviderEvent {
         tracked
     }
 
-    /// Recalls what the delivery needs (one trip to the payment state), then stores its sale or
+    /// Recalls what the delivery needs (one trip to the payment state; a second for the rate of
+    /// a converted refund's invoice, see [`Self::recall_invoice_rate`]), then stores its sale or
     /// refund with the facts it showed (a second), or sends it and keeps those facts.
     ///
     /// `second_refund` is set to the provider's ids of the events of the sale's earlier
@@ -250,7 +252,7 @@ impl ProviderEvent {
         if let Err(error) = self.recall_invoice_rate(&mut recalled).await {
             return Tracked::Failed(error);
         }
-        let facts = self.facts_shown(&recalled);
+        let mut facts = self.facts_shown(&recalled);
         // What holds once the sale or refund is taken.
         let mut once_taken = Vec::new();
         let request = match &self.action {
@@ -268,12 +270,11 @@ impl ProviderEvent {
                     }
                     None => Cow::Borrowed(sale),
                 };
-                sale.request_to_send(client, &self.tracking)
+                // The rate is kept whatever becomes of the sale: its redelivery, once the
+                // rate has moved, sends what this one did.
+                sale.request_to_send(client, &self.tracking, recalled.rate.as_ref())
                     .and_then(|(request, rate)| {
-                        once_taken.extend(
-                            rate.into_iter()
-                                .flat_map(|rate| self.rate_facts(&sale, rate)),
-                        );
+                        facts.extend(rate.iter().flat_map(|rate| self.rate_facts(&sale, rate)));
                         request.into_event()
                     })
             }
@@ -369,6 +370,13 @@ impl ProviderEvent {
             }
             _ => {}
         }
+        if let Action::Sale(sale) = &self.action {
+            if sale.is_converted() {
+                let key = SaleRate::key(self.tracking.provider, &sale.transaction_id);
+                let index = wanted.push(key);
+                wanted.rates.extend(index);
+            }
+        }
         wanted
     }
 
@@ -415,12 +423,10 @@ impl ProviderEvent {
     /// only under the invoice (a sale whose event did not name the payment intent): a second
     /// trip to the payment state, for that refund alone.
     async fn recall_invoice_rate(&self, recalled: &mut Recalled) -> Result<(), crate::Error> {
-        let (Action::Refund(refund), Some(invoice), None) =
-            (&self.action, &recalled.invoice, recalled.rate)
-        else {
+        let (Action::Refund(refund), Some(invoice)) = (&self.action, &recalled.invoice) else {
             return Ok(());
         };
-        if refund.is_converted() {
+        if refund.is_converted() && recalled.rate.is_none() {
             let key = [SaleRate::key(self.tracking.provider, invoice)];
             let values = self.tracking.state.recall(&key).await?;
             recalled.rate = values
@@ -433,7 +439,7 @@ impl ProviderEvent {
 
     /// The facts that keep the rate `sale` was converted at, under each id its refunds may
     /// name: its transaction id, and the Stripe payment intents the event shows paid it.
-    fn rate_facts(&self, sale: &Sale, rate: SaleRate) -> Vec<Fact> {
+    fn rate_facts(&self, sale: &Sale, rate: &SaleRate) -> Vec<Fact> {
         let paid_by = self
             .links
             .iter()
@@ -569,7 +575,7 @@ impl ProviderEvent {
         client: &Client,
         recalled: &Recalled,
     ) -> Result<crate::RefundRequest, crate::Error> {
-        let amount = refund.amount_to_send(&self.tracking, recalled.rate)?;
+        let amount = refund.amount_to_send(&self.tracking, recalled.rate.as_ref())?;
         let (transaction_id, other) = match (&refund.other_transaction_id, recalled.invoice.clone())
         {
             (Some(other), _) => (refund.transaction_id.clone(), Some(other.clone())),

@@ -237,10 +237,10 @@ impl CurrencyConverter for Moving {
     }
 }
 
-/// A refund in a converted currency is converted at its sale's rate: the full refund of a £49
-/// sale is the $62.23 it was sent as, the whole sale, though the pound has fallen since (at
-/// that day's rate it would read to the API as a partial refund, and leave ~2% of the
-/// commission paid).
+/// A sale in a converted currency is sent again as it was sent, and its refund is converted at
+/// its rate: the full refund of a £49 sale is the $62.23 it was sent as, the whole sale, though
+/// the pound has fallen since (at that day's rate it would read to the API as a partial refund,
+/// and leave ~2% of the commission paid).
 #[tokio::test]
 async fn a_refund_in_a_converted_currency_converts_at_its_sales_rate() {
     let (mock, client) = setup().await;
@@ -259,6 +259,17 @@ async fn a_refund_in_a_converted_currency_converts_at_its_sales_rate() {
     assert_eq!(mock.sales()[0].amount_cents, 6223);
 
     rate.store(1.25_f64.to_bits(), Ordering::Relaxed);
+    // Its redelivery (answered after the deadline the first time, say) sends what was sent.
+    let again = deliver(stripe_session("gbp", 4900).to_string()).await;
+    assert_eq!(again.status(), 200, "{again:?}");
+    let sales = mock.requests_to(Endpoint::Sale);
+    assert_eq!(sales.len(), 2);
+    assert_eq!(
+        sales[1].body["amount_cents"],
+        json!(6223),
+        "not £49 at 1.25"
+    );
+
     let mut refund: Value = serde_json::from_str(&fixture("stripe/refund.created.json")).unwrap();
     refund["data"]["object"]["currency"] = json!("gbp");
     let refunded = deliver(refund.to_string()).await;
