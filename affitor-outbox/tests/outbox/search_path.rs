@@ -76,7 +76,7 @@ impl Roles {
 }
 
 /// A `now()` of another role's, on the path before `pg_catalog`, which records each call: the
-/// outbox writes, claims and delivers a lead without calling it.
+/// outbox writes, claims, delivers and journals a lead without calling it.
 #[tokio::test]
 async fn a_function_of_the_same_name_earlier_on_the_path_is_never_called() {
     let (mock, client) = stand_in().await;
@@ -95,6 +95,7 @@ async fn a_function_of_the_same_name_earlier_on_the_path_is_never_called() {
     let pool = roles.app_pool(&format!("{other}, pg_catalog, {app}")).await;
     let outbox = Outbox::builder(client.clone())
         .poll_interval(Duration::from_millis(20))
+        .journal(Duration::from_secs(3600))
         .postgres(pool)
         .await
         .expect("the outbox starts");
@@ -103,6 +104,17 @@ async fn a_function_of_the_same_name_earlier_on_the_path_is_never_called() {
         .await;
     wait_until("the lead delivered", A_WHILE, async || {
         outbox.waiting().await.expect("the store answers") == 0 && !mock.leads().is_empty()
+    })
+    .await;
+    // Its journal entry went with its delete, into the app's own table.
+    wait_until("the lead journaled", A_WHILE, async || {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {app}.affitor_outbox_journal"
+        )))
+        .fetch_one(&roles.admin)
+        .await
+        .expect("the journal")
+            == 1
     })
     .await;
     outbox.dead_letters().await.expect("the store answers");

@@ -343,6 +343,9 @@ pub(crate) struct SaleRate {
     sent: u64,
 }
 
+/// What the key of a sale's rate opens with.
+const RATE: &str = "rate:";
+
 impl SaleRate {
     /// The rate of a sale of `original` in `from`, sent as `sent` in `into`; `None` for an
     /// amount of 0.
@@ -357,7 +360,12 @@ impl SaleRate {
 
     /// The key of the fact that keeps the rate of `provider`'s sale `transaction_id`.
     pub(crate) fn key(provider: &str, transaction_id: &str) -> String {
-        format!("rate:{provider}:{transaction_id}")
+        format!("{RATE}{provider}:{transaction_id}")
+    }
+
+    /// Whether `key` is the key of a sale's rate.
+    pub(crate) fn is_key(key: &str) -> bool {
+        key.starts_with(RATE)
     }
 
     /// The fact's value, such as `GBP 4900 USD 6223` (amounts in minor units).
@@ -368,42 +376,43 @@ impl SaleRate {
         )
     }
 
-    /// The rate a fact's value holds; `None` when it holds none.
+    /// The rate a fact's value holds; `None` when it holds none, or none this verifier would
+    /// have kept (into a currency the API does not take, say).
     pub(crate) fn read(value: &str) -> Option<Self> {
         let mut parts = value.split_whitespace();
         let from = Currency::from_code(parts.next()?).ok()?;
         let original = parts.next()?.parse().ok()?;
         let into = Currency::from_code(parts.next()?).ok()?;
         let sent = parts.next()?.parse().ok()?;
-        match parts.next() {
-            Some(_) => None,
-            None => Self::new(from, original, into, sent),
-        }
+        let usable = parts.next().is_none() && is_supported(&into) && !is_supported(&from);
+        usable
+            .then(|| Self::new(from, original, into, sent))
+            .flatten()
     }
 
-    /// What a sale of `amount` in `from` was sent as, when this is its rate (a redelivery, or
-    /// its twin event): the same amount in the same currency.
-    pub(crate) fn sent_as(&self, amount: u64, from: &Currency) -> Option<(u64, Currency)> {
-        (amount == self.original && *from == self.from).then(|| (self.sent, self.into.clone()))
+    /// A sale of `amount` in `from` under the same transaction id (a redelivery, or its twin
+    /// event), as this rate sends it: the same amount is what was sent before, another its
+    /// share; `None` when it is in another currency.
+    pub(crate) fn sale(&self, amount: u64, from: &Currency) -> Option<(u64, Currency)> {
+        (*from == self.from).then(|| (self.share(amount), self.into.clone()))
     }
 
     /// A refund of `amount` in `from`, in the currency the sale was sent in: the whole sale is
-    /// exactly what was sent, a part its share (never more than the sale, never 0); `None` when
-    /// the refund is not in the sale's currency.
+    /// exactly what was sent, a part its share (never more than the sale); `None` when the
+    /// refund is not in the sale's currency.
     pub(crate) fn refund(&self, amount: u64, from: &Currency) -> Option<u64> {
-        if *from != self.from {
-            return None;
-        }
-        if amount >= self.original {
-            return Some(self.sent);
-        }
+        (*from == self.from).then(|| self.share(amount.min(self.original)))
+    }
+
+    /// `amount` at this rate, rounded, never 0: `original` is exactly `sent`.
+    fn share(&self, amount: u64) -> u64 {
         let (amount, original, sent) = (
             u128::from(amount),
             u128::from(self.original),
             u128::from(self.sent),
         );
         let share = (amount * sent + original / 2) / original;
-        Some(u64::try_from(share).map_or(self.sent, |share| share.clamp(1, self.sent)))
+        u64::try_from(share).map_or(u64::MAX, |share| share.max(1))
     }
 }
 
@@ -417,8 +426,16 @@ mod tests {
         let rate = SaleRate::new(gbp.clone(), 5000, Currency::Usd, 3350).unwrap();
         assert_eq!(rate.value(), "GBP 5000 USD 3350");
         let rate = SaleRate::read(&rate.value()).unwrap();
-        assert_eq!(rate.sent_as(5000, &gbp), Some((3350, Currency::Usd)));
-        assert_eq!(rate.sent_as(5001, &gbp), None, "another sale");
+        assert_eq!(
+            rate.sale(5000, &gbp),
+            Some((3350, Currency::Usd)),
+            "sent as before"
+        );
+        assert_eq!(
+            rate.sale(10000, &gbp),
+            Some((6700, Currency::Usd)),
+            "at the same rate"
+        );
         assert_eq!(
             rate.refund(5000, &gbp),
             Some(3350),
@@ -433,6 +450,7 @@ mod tests {
         assert_eq!(rate.refund(1, &gbp), Some(1), "never 0");
         let yen = Currency::from_code("JPY").unwrap();
         assert_eq!(rate.refund(2500, &yen), None, "not the sale's currency");
+        assert_eq!(rate.sale(5000, &yen), None, "not the sale's currency");
         for unusable in [
             "GBP 5000 USD 0",
             "GBP 0 USD 10",

@@ -291,8 +291,8 @@ impl Sale {
     }
 
     /// The sale in a currency the API takes: itself, or converted (the original amount and
-    /// currency kept in `additional_data`) as `kept` says it was sent before, else with
-    /// `tracking`'s converter, and then the rate to keep for it.
+    /// currency kept in `additional_data`) at the rate `kept` for its transaction before, else
+    /// with `tracking`'s converter, and then the rate to keep for it (none when it was kept).
     pub(super) fn request_to_send(
         &self,
         client: &Client,
@@ -303,8 +303,7 @@ impl Sale {
         if !self.is_converted() {
             return Ok((self.request(client), None));
         }
-        let (amount_cents, into, new) = match kept.and_then(|r| r.sent_as(self.amount_cents, from))
-        {
+        let (amount_cents, into, new) = match kept.and_then(|r| r.sale(self.amount_cents, from)) {
             Some((sent, into)) => (sent, into, None),
             None => {
                 let converter = tracking.converter.as_ref();

@@ -6,10 +6,9 @@
 //! a subscription's first sale when its trial began unpaid; a Lemon Squeezy delivery seen
 //! before is a replay. Those facts, and the sale or refund itself when it must outlive the
 //! process, are the payment state. [`ProviderEvent::track`](super::ProviderEvent::track) asks it
-//! twice a delivery: once to [`recall`](PaymentState::recall) what it needs, once to
-//! [`store`](PaymentState::store) the event with the facts it showed (and a third time, to
-//! recall the rate of the invoice a converted refund's payment intent paid, when that is the
-//! only name the rate is kept under).
+//! at most twice a delivery: once to [`recall`](PaymentState::recall) what it needs, once to
+//! [`store`](PaymentState::store) the event with the facts it showed; a third time for a
+//! converted refund whose sale's rate is kept under the invoice its payment intent paid alone.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

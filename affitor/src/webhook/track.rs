@@ -144,7 +144,8 @@ pub(crate) fn count(provider: &'static str, result: &'static str) {
 /// What a delivery asks its [`PaymentState`](super::PaymentState) before anything is sent or
 /// stored: whether it was stored before, what its subscription's trial is, which invoice its
 /// Stripe payment intent paid, the refunds of its sale known before, and the rate its converted
-/// sale was sent at. Asked in one trip.
+/// sale was sent at. Asked in one trip (but for the rate a refund finds only under the
+/// invoice: [`ProviderEvent::recall_invoice_rate`]).
 #[derive(Default)]
 struct Recalled {
     replayed: bool,
@@ -230,9 +231,10 @@ impl ProviderEvent {
         tracked
     }
 
-    /// Recalls what the delivery needs (one trip to the payment state; a second for the rate of
+    /// Recalls what the delivery needs (one trip to the payment state; another for the rate of
     /// a converted refund's invoice, see [`Self::recall_invoice_rate`]), then stores its sale or
-    /// refund with the facts it showed (a second), or sends it and keeps those facts.
+    /// refund with the facts it showed (one more), or sends it and keeps those facts (a
+    /// converted sale's rate before it is sent).
     ///
     /// `second_refund` is set to the provider's ids of the events of the sale's earlier
     /// refunds, when this event is a further refund of the sale (not the same one again).
@@ -315,6 +317,18 @@ impl ProviderEvent {
         match self.tracking.state.store(event, &stored).await {
             Ok(Custody::Stored) => Tracked::Stored(endpoint),
             Ok(Custody::Returned(event)) => {
+                // A converted sale's rate is kept before it goes: a send cut off by the
+                // deadline may still reach Affitor, and its redelivery must send the same.
+                let rates: Vec<Fact> = facts
+                    .iter()
+                    .filter(|fact| SaleRate::is_key(&fact.key))
+                    .cloned()
+                    .collect();
+                if !rates.is_empty() {
+                    if let Err(error) = self.tracking.state.remember(&rates).await {
+                        return Tracked::Failed(error);
+                    }
+                }
                 let tracked = self.send(&event, client).await;
                 if matches!(tracked, Tracked::Sale(_) | Tracked::Refund(_)) {
                     facts.extend(once_taken);

@@ -2,10 +2,11 @@
 //! three-decimal currencies), into the ISO 4217 minor units the converter reckons in: Stripe's
 //! ISK, two-decimal in its API, is not paid 100 times over.
 
-use super::tracked::setup;
-use super::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::tracked::setup;
+use super::*;
 
 use affitor::webhook::{CurrencyConverter, ExchangeRates, LemonSqueezy, Paddle, Provider};
 
@@ -290,8 +291,45 @@ async fn a_refund_in_a_converted_currency_converts_at_its_sales_rate() {
     object["id"] = json!("re_unknown_rate");
     object["payment_intent"] = json!("pi_no_rate_kept");
     unknown["id"] = json!("evt_unknown_rate");
-    let _ = deliver(unknown.to_string()).await;
+    let refunded = deliver(unknown.to_string()).await;
+    assert_eq!(refunded.status(), 200, "{refunded:?}");
     let sent = mock.requests_to(Endpoint::Refund);
     let last = &sent.last().unwrap().body;
     assert_eq!(last["refund_amount_cents"], json!(6125), "{last}");
+}
+
+/// A converted sale whose send is cut off by the track deadline (Affitor may have it) keeps the
+/// rate it went at: the provider's redelivery, once the rate has moved, sends the same amount.
+#[tokio::test]
+async fn a_converted_sale_cut_off_by_the_deadline_is_sent_again_as_it_went() {
+    let (mock, client) = setup().await;
+    let rate = Arc::new(AtomicU64::new(1.27_f64.to_bits()));
+    let stripe = Verifier::<Stripe>::builder()
+        .secret(STRIPE_SECRET)
+        .currency_converter(Moving(Arc::clone(&rate)))
+        .track_deadline(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let deliver = async || {
+        let signed = SignedWebhook::stripe(STRIPE_SECRET, stripe_session("gbp", 4900).to_string());
+        stripe.track(&client, signed.headers(), signed.body()).await
+    };
+    mock.inject(
+        Fault::delay(Duration::from_secs(2))
+            .on(Endpoint::Sale)
+            .times(1),
+    );
+    let cut_off = deliver().await;
+    assert_eq!(cut_off.status(), 503, "{cut_off:?}");
+
+    rate.store(1.25_f64.to_bits(), Ordering::Relaxed);
+    let again = deliver().await;
+    assert_eq!(again.status(), 200, "{again:?}");
+    let sent: Vec<Value> = mock
+        .requests_to(Endpoint::Sale)
+        .into_iter()
+        .map(|request| request.body["amount_cents"].clone())
+        .collect();
+    assert!(sent.len() >= 2, "{sent:?}");
+    assert!(sent.iter().all(|amount| *amount == json!(6223)), "{sent:?}");
 }
