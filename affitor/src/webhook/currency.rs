@@ -456,6 +456,8 @@ mod tests {
             "GBP 0 USD 10",
             "GBP 5000 USD",
             "GBP 1 USD 1 x",
+            "GBP 1 CHF 2",
+            "USD 1 EUR 2",
             "",
         ] {
             assert_eq!(SaleRate::read(unusable), None, "{unusable:?}");

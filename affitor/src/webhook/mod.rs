@@ -157,9 +157,9 @@
 //! units on both sides (JPY has none, KWD three), and the original amount and currency go in
 //! the sale's `additional_data`. The payment state keeps the rate each converted sale was sent
 //! at, before it is sent: its redelivery or twin event converts at it, and so do its refunds,
-//! so that a full refund is the whole sale whatever the rate has done since. Without a converter (or without a rate for
-//! that currency) the event is answered 500 and kept by the provider until you set one and
-//! resend it.
+//! so that a full refund is the whole sale whatever the rate has done since. Without a
+//! converter (or without a rate for that currency) the event is answered 500 and kept by the
+//! provider until you set one and resend it.
 //! [`ExchangeRates`] is a converter of fixed rates:
 //!
 //! ```

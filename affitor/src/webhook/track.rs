@@ -372,24 +372,22 @@ impl ProviderEvent {
                     wanted.invoice = wanted.push(links::key(&refund.transaction_id));
                 }
                 wanted.refunds = wanted.push(self.refund_key(refund));
-                if refund.is_converted() {
-                    let named =
-                        std::iter::once(&refund.transaction_id).chain(&refund.other_transaction_id);
-                    for transaction_id in named {
-                        let key = SaleRate::key(self.tracking.provider, transaction_id);
-                        let index = wanted.push(key);
-                        wanted.rates.extend(index);
-                    }
-                }
             }
             _ => {}
         }
-        if let Action::Sale(sale) = &self.action {
-            if sale.is_converted() {
-                let key = SaleRate::key(self.tracking.provider, &sale.transaction_id);
-                let index = wanted.push(key);
-                wanted.rates.extend(index);
+        // A converted sale's rate, under each id the event names the sale by.
+        let named: Vec<&String> = match &self.action {
+            Action::Sale(sale) if sale.is_converted() => vec![&sale.transaction_id],
+            Action::Refund(refund) if refund.is_converted() => {
+                std::iter::once(&refund.transaction_id)
+                    .chain(&refund.other_transaction_id)
+                    .collect()
             }
+            _ => Vec::new(),
+        };
+        for transaction_id in named {
+            let index = wanted.push(SaleRate::key(self.tracking.provider, transaction_id));
+            wanted.rates.extend(index);
         }
         wanted
     }
@@ -590,10 +588,9 @@ impl ProviderEvent {
         recalled: &Recalled,
     ) -> Result<crate::RefundRequest, crate::Error> {
         let amount = refund.amount_to_send(&self.tracking, recalled.rate.as_ref())?;
-        let (transaction_id, other) = match (&refund.other_transaction_id, recalled.invoice.clone())
-        {
+        let (transaction_id, other) = match (&refund.other_transaction_id, &recalled.invoice) {
             (Some(other), _) => (refund.transaction_id.clone(), Some(other.clone())),
-            (None, Some(invoice)) => (invoice, Some(refund.transaction_id.clone())),
+            (None, Some(invoice)) => (invoice.clone(), Some(refund.transaction_id.clone())),
             (None, None) => (refund.transaction_id.clone(), None),
         };
         let request = refund.request_for(client, &transaction_id, amount);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::tracked::setup;
 use super::*;
 
-use affitor::webhook::{CurrencyConverter, ExchangeRates, LemonSqueezy, Paddle, Provider};
+use affitor::webhook::{Builder, CurrencyConverter, ExchangeRates, LemonSqueezy, Paddle, Provider};
 
 const PADDLE_SECRET: &str = "pdl_ntfset_01affitorcurrency";
 const LEMON_SECRET: &str = "affitor-lemon-currency";
@@ -227,6 +227,15 @@ async fn an_amount_in_a_currency_the_provider_table_does_not_list_is_refused() {
 /// A converter whose rate moves between a sale and its refund, as a live one does.
 struct Moving(Arc<AtomicU64>);
 
+impl Moving {
+    /// A Stripe verifier that converts pounds at `rate` (an `f64`'s bits), which the test moves.
+    fn stripe(rate: &Arc<AtomicU64>) -> Builder<Stripe> {
+        Verifier::<Stripe>::builder()
+            .secret(STRIPE_SECRET)
+            .currency_converter(Self(Arc::clone(rate)))
+    }
+}
+
 impl CurrencyConverter for Moving {
     fn rate(&self, from: &str) -> Option<(Currency, f64)> {
         (from == "GBP").then(|| {
@@ -246,11 +255,7 @@ impl CurrencyConverter for Moving {
 async fn a_refund_in_a_converted_currency_converts_at_its_sales_rate() {
     let (mock, client) = setup().await;
     let rate = Arc::new(AtomicU64::new(1.27_f64.to_bits()));
-    let stripe = Verifier::<Stripe>::builder()
-        .secret(STRIPE_SECRET)
-        .currency_converter(Moving(Arc::clone(&rate)))
-        .build()
-        .unwrap();
+    let stripe = Moving::stripe(&rate).build().unwrap();
     let deliver = async |body: String| {
         let signed = SignedWebhook::stripe(STRIPE_SECRET, body);
         stripe.track(&client, signed.headers(), signed.body()).await
@@ -304,9 +309,7 @@ async fn a_refund_in_a_converted_currency_converts_at_its_sales_rate() {
 async fn a_converted_sale_cut_off_by_the_deadline_is_sent_again_as_it_went() {
     let (mock, client) = setup().await;
     let rate = Arc::new(AtomicU64::new(1.27_f64.to_bits()));
-    let stripe = Verifier::<Stripe>::builder()
-        .secret(STRIPE_SECRET)
-        .currency_converter(Moving(Arc::clone(&rate)))
+    let stripe = Moving::stripe(&rate)
         .track_deadline(Duration::from_millis(300))
         .build()
         .unwrap();

@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use sqlx::PgConnection;
 use sqlx::postgres::PgArguments;
-
-/// A statement with its parameters.
-pub(super) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres};
 
 use super::PostgresStore;
 use super::schema::Tables;
@@ -80,7 +78,10 @@ async fn write(
 }
 
 /// `query` ([`insert!`]'s) with `rows` bound to its first seventeen parameters.
-pub(super) fn bind<'q>(query: PgQuery<'q>, rows: &[Columns]) -> PgQuery<'q> {
+pub(super) fn bind<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    rows: &[Columns],
+) -> Query<'q, Postgres, PgArguments> {
     macro_rules! column {
         ($name:ident) => {
             rows.iter().map(|row| row.$name.clone()).collect::<Vec<_>>()
