@@ -84,9 +84,10 @@ pub enum ErrorKind {
     /// The currency is not a three-letter code.
     InvalidCurrency,
     /// An amount in a currency the API does not take (it takes USD, EUR and VND), found before
-    /// anything was sent: a payment webhook's event with no currency converter, or none with a
-    /// rate for it. Set one (`webhook::Builder::currency_converter`), then have the provider send
-    /// the event again.
+    /// anything was sent: a sale in [`Currency::Other`](crate::client::Currency::Other), or a
+    /// payment webhook's event with no currency converter, or none with a rate for it. Convert
+    /// the amount first; a webhook's verifier does with one
+    /// (`webhook::Builder::currency_converter`), then have the provider send the event again.
     UnsupportedCurrency,
     /// The click has no affiliate URL.
     MissingAffiliateUrl,

@@ -130,11 +130,6 @@ impl fmt::Debug for Converter {
     }
 }
 
-/// Whether the Affitor API takes amounts in `currency`.
-pub(crate) fn is_supported(currency: &Currency) -> bool {
-    !matches!(currency, Currency::Other(_))
-}
-
 /// How many decimals the amounts of a currency have, as one source counts them: the minor unit
 /// its amounts are written in. Only the currencies listed are known; an amount in any other is
 /// refused, never guessed (a wrong guess pays a hundred times the sale, or a hundredth).
@@ -294,7 +289,7 @@ pub(crate) fn to_supported(
     from: &Currency,
     converter: Option<&Converter>,
 ) -> Result<(u64, Currency), Error> {
-    if is_supported(from) {
+    if from.is_supported() {
         return Ok((amount, from.clone()));
     }
     let code = from.to_string();
@@ -313,7 +308,7 @@ pub(crate) fn to_supported(
     let Some((into, rate)) = converter.0.rate(&code) else {
         return Err(unsupported("the currency converter has no rate for it"));
     };
-    if !is_supported(&into) || !rate.is_finite() || rate <= 0.0 {
+    if !into.is_supported() || !rate.is_finite() || rate <= 0.0 {
         return Err(unsupported("the converter's rate is not usable"));
     }
     // Both sides in ISO 4217 minor units: the provider's amount was read into them.
@@ -384,7 +379,7 @@ impl SaleRate {
         let original = parts.next()?.parse().ok()?;
         let into = Currency::from_code(parts.next()?).ok()?;
         let sent = parts.next()?.parse().ok()?;
-        let usable = parts.next().is_none() && is_supported(&into) && !is_supported(&from);
+        let usable = parts.next().is_none() && into.is_supported() && !from.is_supported();
         usable
             .then(|| Self::new(from, original, into, sent))
             .flatten()

@@ -287,7 +287,7 @@ impl Sale {
 
     /// Whether its amount is in a currency the API does not take, to be converted.
     pub(super) fn is_converted(&self) -> bool {
-        !currency::is_supported(&self.currency)
+        !self.currency.is_supported()
     }
 
     /// The sale in a currency the API takes: itself, or converted (the original amount and
@@ -392,7 +392,7 @@ impl Refund {
             && self
                 .currency
                 .as_ref()
-                .is_some_and(|from| !currency::is_supported(from))
+                .is_some_and(|from| !from.is_supported())
     }
 
     /// The amount to send, in the currency the sale was sent in: converted like the sale when
@@ -406,7 +406,7 @@ impl Refund {
         let (Some(amount), Some(from)) = (self.amount_cents, &self.currency) else {
             return Ok(self.amount_cents);
         };
-        if currency::is_supported(from) {
+        if from.is_supported() {
             return Ok(Some(amount));
         }
         if let Some(sent) = rate.and_then(|rate| rate.refund(amount, from)) {

@@ -119,9 +119,9 @@ impl SaleRequest {
     ///
     /// let in_euros = client.sale("in_1001", 4900).customer_key("user_123").currency(Currency::Eur);
     /// in_euros.send().await?;
-    /// let code = "gbp"; // from the payment processor
-    /// let in_pounds = client.sale("in_1002", 4900).customer_key("user_123");
-    /// in_pounds.currency(Currency::from_code(code)?).send().await?;
+    /// let code = "eur"; // from the payment processor
+    /// let in_its_currency = client.sale("in_1002", 4900).customer_key("user_123");
+    /// in_its_currency.currency(Currency::from_code(code)?).send().await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -248,7 +248,7 @@ impl SaleRequest {
     /// # Errors
     ///
     /// Before any I/O: [`ErrorKind::MissingTransactionId`](crate::client::ErrorKind::MissingTransactionId), [`ErrorKind::InvalidAmount`](crate::client::ErrorKind::InvalidAmount),
-    /// [`ErrorKind::MissingCustomer`](crate::client::ErrorKind::MissingCustomer), [`ErrorKind::InvalidKey`](crate::client::ErrorKind::InvalidKey), [`ErrorKind::InvalidCurrency`](crate::client::ErrorKind::InvalidCurrency). Then the API's refusal
+    /// [`ErrorKind::MissingCustomer`](crate::client::ErrorKind::MissingCustomer), [`ErrorKind::InvalidKey`](crate::client::ErrorKind::InvalidKey), [`ErrorKind::InvalidCurrency`](crate::client::ErrorKind::InvalidCurrency), [`ErrorKind::UnsupportedCurrency`](crate::client::ErrorKind::UnsupportedCurrency). Then the API's refusal
     /// or the transport failure (see [`Error`]). A duplicate (409) is not an error.
     ///
     /// ```
@@ -282,10 +282,7 @@ impl SaleRequest {
         let customer_key = payload.customer_key.as_deref();
         check_key(Endpoint::Sale, "customer key", customer_key)?;
         if let Some(currency) = &mut payload.currency {
-            currency.validate()?;
-            if let Currency::Other(code) = currency {
-                code.make_ascii_uppercase();
-            }
+            *currency = currency.checked()?;
         }
         let test_mode = test_mode || client.test_mode();
         payload.additional_data = with_test_mode(test_mode, payload.additional_data.take());

@@ -51,7 +51,7 @@ fn full_body() {
         .sale("in_1", 2490)
         .customer_key("user_1")
         .click_id("c1".parse::<ClickId>().unwrap())
-        .currency(Currency::Other("gbp".into()))
+        .currency(Currency::Other("eur".into()))
         .sale_type(SaleType::Subscription)
         .is_recurring(true)
         .subscription_id("sub_1")
@@ -65,7 +65,7 @@ fn full_body() {
         body(&sale),
         json!({
             "transaction_id": "in_1", "amount_cents": 2490, "customer_key": "user_1",
-            "click_id": "c1", "currency": "GBP", "sale_type": "subscription",
+            "click_id": "c1", "currency": "EUR", "sale_type": "subscription",
             "is_recurring": true, "subscription_id": "sub_1",
             "subscription_interval": "quarterly", "product_id": "prod_1",
             "line_items": [{"sku": "a", "qty": 1}], "additional_data": {"plan": "pro"}
@@ -79,8 +79,8 @@ fn currency_is_sent_upper_case() {
         (Currency::Usd, "USD"),
         (Currency::Eur, "EUR"),
         (Currency::Vnd, "VND"),
-        (Currency::from_code("jpy").unwrap(), "JPY"),
-        (Currency::Other("chf".into()), "CHF"),
+        (Currency::from_code("eur").unwrap(), "EUR"),
+        (Currency::Other("vnd".into()), "VND"),
     ] {
         let (_, sale) = client()
             .sale("in_1", 1)
@@ -92,6 +92,28 @@ fn currency_is_sent_upper_case() {
     }
     assert_eq!(Currency::from_code(" usd ").unwrap(), Currency::Usd);
     assert_eq!(Currency::Other("chf".into()).to_string(), "CHF");
+}
+
+#[test]
+fn a_currency_the_api_does_not_take_is_refused_before_it_is_sent() {
+    for currency in [
+        Currency::from_code("gbp").unwrap(),
+        Currency::Other("chf".into()),
+    ] {
+        let error = client()
+            .sale("in_1", 4900)
+            .customer_key("u")
+            .currency(currency.clone())
+            .into_payload()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnsupportedCurrency, "{currency}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("an amount in {currency}")),
+            "{message}"
+        );
+        assert!(message.contains("currency_converter"), "{message}");
+    }
 }
 
 #[test]

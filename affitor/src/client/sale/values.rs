@@ -10,17 +10,25 @@ use crate::client::error::{Error, ErrorKind};
 
 /// A three-letter currency code, sent upper-case.
 ///
-/// The API documents `USD`, `EUR` and `VND`; other ISO 4217 codes go in [`Currency::Other`].
-/// Without a currency the API assumes `USD`.
+/// The API takes `USD`, `EUR` and `VND`; without a currency it assumes `USD`. Other ISO 4217
+/// codes, such as a payment provider reports, read as [`Currency::Other`], and a sale in one is
+/// refused before it is sent ([`ErrorKind::UnsupportedCurrency`]): convert its amount first (a
+/// payment webhook does, with `webhook::Builder::currency_converter`).
 ///
 /// ```
-/// use affitor::client::Currency;
+/// # async fn run(client: affitor::Client) -> Result<(), affitor::Error> {
+/// use affitor::client::{Currency, ErrorKind};
 ///
 /// assert_eq!(Currency::from_code("eur")?, Currency::Eur);
-/// assert_eq!("gbp".parse::<Currency>()?, Currency::Other("GBP".into()));
 /// assert_eq!(Currency::Vnd.to_string(), "VND");
 /// assert!(Currency::from_code("dollars").is_err());
-/// # Ok::<(), affitor::Error>(())
+///
+/// let pounds = "gbp".parse::<Currency>()?;
+/// assert_eq!(pounds, Currency::Other("GBP".into()));
+/// let refused = client.sale("in_1001", 4900).customer_key("user_123").currency(pounds);
+/// assert_eq!(refused.send().await.unwrap_err().kind(), ErrorKind::UnsupportedCurrency);
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -31,8 +39,8 @@ pub enum Currency {
     Eur,
     /// Vietnamese đồng, `VND`.
     Vnd,
-    /// Another three-letter code, such as `GBP`. It is checked and upper-cased when the sale is
-    /// sent; [`Currency::from_code`] checks it at once.
+    /// Another three-letter code, such as `GBP`, which the API does not take: a sale in it is
+    /// refused before it is sent. [`Currency::from_code`] checks a code at once.
     Other(String),
 }
 
@@ -72,11 +80,25 @@ impl Currency {
         }
     }
 
-    pub(super) fn validate(&self) -> Result<(), Error> {
-        if is_currency_code(self.code()) {
-            Ok(())
+    /// Whether the Affitor API takes amounts in this currency.
+    pub(crate) fn is_supported(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+
+    /// The currency as a sale sends it: read again from its code, so that an `Other("usd")`
+    /// is `Usd`, and refused unless the API takes it.
+    pub(super) fn checked(&self) -> Result<Self, Error> {
+        let currency = Self::from_code(self.code())?;
+        if currency.is_supported() {
+            Ok(currency)
         } else {
-            Err(invalid_currency(self.code()))
+            Err(Error::new(ErrorKind::UnsupportedCurrency)
+                .with_endpoint(Endpoint::Sale)
+                .with_detail(format!(
+                    "an amount in {currency}, which the Affitor API does not take (USD, EUR, \
+                     VND): convert it into one of them first (a payment webhook converts with \
+                     `webhook::Builder::currency_converter`)"
+                )))
         }
     }
 }
