@@ -73,6 +73,13 @@ impl Location {
         if let Some(path) = strip_prefix_ignore_case(location, "sqlite://")
             .or_else(|| strip_prefix_ignore_case(location, "sqlite:"))
         {
+            if path.trim().is_empty() {
+                return Err(invalid(
+                    location.to_owned(),
+                    "it names no file: write the SQLite file's path after `sqlite:` \
+                     (`sqlite:affitor-outbox.db`)",
+                ));
+            }
             return Ok(Self::Sqlite(path.to_owned()));
         }
         if let Some((scheme, _)) = location.split_once("://")
@@ -99,8 +106,9 @@ impl Location {
                     format!("the `key=value` connection string does not parse: {reason}"),
                 ))
             }
-            // A path is shown and logged as written: what reads as a URL never is.
-            _ => match mistaken_url(location) {
+            // A path is shown and logged as written: what reads as a URL or as another
+            // driver's connection string never is.
+            _ => match mistaken_url(location).or_else(|| no_path(location)) {
                 Some(refused) => Err(refused),
                 None => Ok(Self::Sqlite(location.to_owned())),
             },
@@ -344,9 +352,9 @@ fn check_query(
 }
 
 /// Refuses the parameters the outbox does not hand sqlx that it must not drop: a TLS setting
-/// (dropped, the connection would run at `prefer`), an authentication setting, one whose key
-/// reads as a secret (sqlx would log its value), or one libpq does not know (libpq refuses it);
-/// any other is left out with a warning naming its key.
+/// (dropped, the connection would run at `prefer`), an authentication setting or `passfile`,
+/// one whose key reads as a secret (sqlx would log its value), or one libpq does not know
+/// (libpq refuses it); any other is left out with a warning naming its key.
 fn check_unknown<'a>(
     shown: &str,
     keys: impl Iterator<Item = &'a str>,
@@ -354,6 +362,15 @@ fn check_unknown<'a>(
 ) -> Result<(), OutboxError> {
     for key in keys.filter(|key| !known(key)) {
         let lower = key.to_ascii_lowercase();
+        if lower == "passfile" {
+            return Err(invalid(
+                shown.to_owned(),
+                "its parameter `passfile` is not one its Postgres driver (sqlx 0.9) reads: \
+                 dropped, the connection would go without the password — set the environment's \
+                 PGPASSFILE to the file instead (sqlx reads it, or ~/.pgpass), and remove the \
+                 parameter",
+            ));
+        }
         let security = [
             "ssl",
             "requiressl",
@@ -471,6 +488,37 @@ fn mistaken_url(text: &str) -> Option<OutboxError> {
     })
 }
 
+/// Refuses, as a SQLite file's path, a text that does not start as a path does (`/`, `./`,
+/// `../`, a drive's `C:\`) and holds `=`, `;`, `@` or `:`: another driver's connection string
+/// (`Server=db;Password=...`), a URL without its scheme (`app:pw@db/shop`), a `.pgpass` line,
+/// or an empty location. It is shown up to the first of them, where no password starts.
+fn no_path(text: &str) -> Option<OutboxError> {
+    if text.is_empty() {
+        return Some(invalid(
+            String::new(),
+            "it is empty: give a Postgres URL (`postgres://...`) or a SQLite file's path",
+        ));
+    }
+    let drive = text.as_bytes().get(..3).is_some_and(|head| {
+        head[0].is_ascii_alphabetic() && head[1] == b':' && matches!(head[2], b'\\' | b'/')
+    });
+    let path = drive
+        || ["/", "./", "../"]
+            .iter()
+            .any(|start| text.starts_with(start));
+    let at = text.find(['=', ';', '@', ':'])?;
+    (!path).then(|| {
+        invalid(
+            format!("{}…", &text[..at]),
+            "it is neither a Postgres URL nor a `key=value` string the outbox reads, and as a \
+             SQLite file's path it holds `=`, `;`, `@` or `:`, as another driver's connection \
+             string or a URL without its scheme does (a path is shown and logged whole) — give \
+             Postgres as `postgres://user:password@host/db` or `host=... password=...`, and \
+             a file whose name holds them as `./NAME` or `sqlite:NAME`",
+        )
+    })
+}
+
 /// A text read as a URL (`scheme://user:password@host/...`, or `scheme:` then the rest), shown
 /// as far as no reading of it can hold a secret: its scheme, `***@` for its user info, and its
 /// host, or `…` when an `@` past the host leaves the host in doubt (a password's `/`, or a
@@ -547,12 +595,16 @@ fn key_values(text: &str) -> Result<Pairs, (Pairs, String)> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            // After a secret, the word is the rest of its value: named by the key, not shown.
+            // After a secret, the word is the rest of its value: named by the key, not shown;
+            // a word that is no key libpq knows may be a password, and is not shown either.
             let after = match pairs.last() {
                 Some((secret, _)) if is_secret(secret) => {
                     format!("the value of `{secret}` (quote a value that holds a space: '...')")
                 }
-                _ => format!("`{key}`"),
+                _ if libpq_knows(&key) => format!("`{key}`"),
+                _ => {
+                    "a word that is no key libpq knows (not shown: it may be a password)".to_owned()
+                }
             };
             return Err((pairs, format!("`=` is missing after {after}")));
         }

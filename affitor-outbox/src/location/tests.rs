@@ -138,6 +138,60 @@ fn a_malformed_connection_string_is_refused_never_a_file() {
     }
 }
 
+/// Another driver's connection string, a URL without its scheme, a `.pgpass` line: never a
+/// SQLite file's path, which would be shown and logged whole; shown up to where a password
+/// may start. A word of a connection string that is no key is never shown either.
+#[test]
+fn a_text_that_holds_a_password_is_never_a_file() {
+    for (location, expected) in [
+        (
+            "Server=db;Port=5432;Database=shop;User Id=app;Password=s3cret;",
+            "Server…",
+        ),
+        (
+            "Driver={PostgreSQL Unicode};Server=db;Uid=app;Pwd=s3cret;",
+            "Driver…",
+        ),
+        ("pwd=s3cret", "pwd…"),
+        ("PGPASSWORD=s3cret", "PGPASSWORD…"),
+        ("app:s3cret@db:5432/shop", "app…"),
+        ("postgres//app:s3cret@db/shop", "postgres//app…"),
+        ("postgres;//app:s3cret@db/shop", "postgres…"),
+        ("db:5432:shop:app:s3cret", "db…"),
+        ("password:s3cret dbname=shop", "password…"),
+        ("dbname=shop password:s3cret", "dbname=shop …"),
+        ("host=db user=app s3cret", "host=db user=app …"),
+        ("sqlite:", "sqlite:"),
+        ("", ""),
+    ] {
+        let refused = Location::parse(location).map(drop).expect_err(location);
+        let OutboxError::InvalidLocation {
+            location: shown,
+            reason,
+        } = &refused
+        else {
+            panic!("{location}: {refused:?}");
+        };
+        assert_eq!(shown, expected, "{location}");
+        let message = format!("{refused} {refused:?}");
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(!reason.is_empty(), "{location}");
+    }
+    // What starts as a path is one, whatever it holds; `sqlite:` names any file.
+    for (location, path) in [
+        ("./app:v2@host=1;.db", "./app:v2@host=1;.db"),
+        ("C:\\data\\outbox.db", "C:\\data\\outbox.db"),
+        ("sqlite:app@v2.db", "app@v2.db"),
+        ("data/outbox.db", "data/outbox.db"),
+    ] {
+        assert_eq!(
+            Location::parse(location).ok(),
+            Some(Location::Sqlite(path.to_owned())),
+            "{location}"
+        );
+    }
+}
+
 #[test]
 fn a_password_never_shows_in_debug_output() {
     for location in [
@@ -364,6 +418,18 @@ fn a_key_libpq_does_not_know_is_refused_without_its_value() {
         reason.contains("`pass`") && reason.contains("libpq"),
         "{reason}"
     );
+    // libpq's `passfile`, which sqlx does not read: dropped, the password would be missing.
+    for location in [
+        "host=db passfile=/run/pgpass",
+        "postgres://app@db/shop?passfile=/run/pgpass",
+    ] {
+        match Location::parse(location) {
+            Err(OutboxError::InvalidLocation { reason, .. }) => {
+                assert!(reason.contains("PGPASSFILE"), "{reason}");
+            }
+            other => panic!("{location}: {other:?}"),
+        }
+    }
     // libpq's authentication settings that sqlx does not read: dropped, they would weaken it.
     for location in [
         "host=db requirepeer=postgres",
