@@ -92,7 +92,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return refused_command_line(&error),
+    };
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,6 +118,18 @@ fn main() -> ExitCode {
             Command::Explain(args) => explain::run(out, args).await,
         }
     })
+}
+
+/// Prints what clap found wrong with the command line, as clap would, but with the password of
+/// any URL in it hidden (an outbox's location given as an argument, say), and returns clap's
+/// exit status. `--help` and `--version` are clap's own.
+fn refused_command_line(error: &clap::Error) -> ExitCode {
+    if !error.use_stderr() {
+        error.exit();
+    }
+    let rendered = error.render().ansi().to_string();
+    anstream::eprint!("{}", output::redact_url_credentials(&rendered));
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
 }
 
 /// The value of the environment variable `name`, unless it is unset or blank.

@@ -186,6 +186,70 @@ pub(crate) fn printable(text: &str) -> Cow<'_, str> {
     )
 }
 
+/// `text` with the password of each URL in it that carries credentials
+/// (`scheme://user:PASSWORD@host`) replaced by `***`: what a person typed (a `--to` URL, an
+/// argument clap refused, a project file's `api_url`) is shown without its secret. A password
+/// holding `/`, `?` or `#` unescaped is found too; one holding a space is not a URL anyone
+/// would type.
+pub(crate) fn redact_url_credentials(text: &str) -> Cow<'_, str> {
+    let mut redacted = String::new();
+    // What of `text` is copied to `redacted` already.
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let authority = from + found + 3;
+        from = authority;
+        let scheme = text[..authority - 3]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            .count();
+        if scheme == 0 {
+            continue;
+        }
+        let Some((start, end)) = password_span(&text[authority..]) else {
+            continue;
+        };
+        let (start, end) = (authority + start, authority + end);
+        if &text[start..end] == "***" {
+            continue;
+        }
+        redacted.push_str(&text[copied..start]);
+        redacted.push_str("***");
+        copied = end;
+        from = end;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    redacted.push_str(&text[copied..]);
+    Cow::Owned(redacted)
+}
+
+/// Where the password is in `rest`, what follows a URL's `://`: between the first `:` of its
+/// user info and the `@` before its host; `None` when it has no password.
+fn password_span(rest: &str) -> Option<(usize, usize)> {
+    // The URL ends at a space or a control character (a line's end, a colour's escape).
+    let token = &rest[..rest
+        .find(|c: char| c.is_whitespace() || c.is_control())
+        .unwrap_or(rest.len())];
+    let colon = token.find(':')?;
+    if token[..colon].contains(['/', '?', '#', '@', '[', ']']) {
+        // A path's, a query's or an IPv6 address's colon, not a user's.
+        return None;
+    }
+    let after = &token[colon + 1..];
+    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+    let at = match authority.rfind('@') {
+        Some(at) => at,
+        // A port, such as `host:8080/path`: no credentials.
+        None if authority.bytes().all(|b| b.is_ascii_digit()) => return None,
+        // A password holding `/`, `?` or `#`: the host follows the first `@` after it.
+        None => after.find('@')?,
+    };
+    Some((colon + 1, colon + 1 + at))
+}
+
 /// How wide the label column is.
 const LABEL_WIDTH: usize = 28;
 
@@ -258,6 +322,55 @@ mod tests {
             "\u{fffd}]0;pwned\u{fffd}\u{fffd}[2Jok  next\u{fffd}31m"
         );
         assert_eq!(printable("a\u{202e}cba"), "a\u{fffd}cba");
+    }
+
+    #[test]
+    fn a_urls_password_is_never_shown() {
+        for (text, shown) in [
+            (
+                "unexpected argument 'postgres://affitor:s3cr3tPW@127.0.0.1/affitor_test' found",
+                "unexpected argument 'postgres://affitor:***@127.0.0.1/affitor_test' found",
+            ),
+            (
+                "--to https://hook:s3cr3tPW@example.com/wh is not this machine",
+                "--to https://hook:***@example.com/wh is not this machine",
+            ),
+            (
+                "(https://user:s3cr3tPW@evil.example):",
+                "(https://user:***@evil.example):",
+            ),
+            ("postgres://u:p@ss@db/x", "postgres://u:***@db/x"),
+            ("postgres://u:pa/ss@db/x", "postgres://u:***@db/x"),
+            ("postgres://u:pa'ss@db'", "postgres://u:***@db'"),
+            (
+                "a http://a:b@x/ and b https://c:d@y",
+                "a http://a:***@x/ and b https://c:***@y",
+            ),
+            (
+                "\u{1b}[33mhttp://a:b@x\u{1b}[0m",
+                "\u{1b}[33mhttp://a:***@x\u{1b}[0m",
+            ),
+        ] {
+            assert_eq!(redact_url_credentials(text), shown, "{text}");
+            assert!(
+                matches!(redact_url_credentials(shown), Cow::Borrowed(_)),
+                "{shown}"
+            );
+        }
+        for untouched in [
+            "http://127.0.0.1:3000/webhooks/stripe",
+            "http://[::1]:3000/a@b",
+            "https://token@example.com/",
+            "https://example.com/x?email=a@b.c&t=1:2",
+            "http://host:8080/x@y",
+            "no url: here@there",
+            "://a:b@c",
+        ] {
+            assert!(
+                matches!(redact_url_credentials(untouched), Cow::Borrowed(_)),
+                "{untouched}"
+            );
+        }
     }
 
     #[test]

@@ -46,6 +46,12 @@ Environment:
   RUST_LOG           the log's filter (default `info,sqlx=warn`)
 ";
 
+/// What an argument other than `--help` or `--version` is told.
+const UNEXPECTED_ARGUMENT: &str = "unexpected argument (not shown: it may hold a secret, such \
+    as a database password): affitor-relay takes no arguments but --help and --version; it is \
+    configured by its environment (AFFITOR_OUTBOX, AFFITOR_API_KEY, ...), which `affitor-relay \
+    --help` lists";
+
 /// The variable naming the outbox.
 const OUTBOX_VARIABLE: &str = "AFFITOR_OUTBOX";
 /// The variable naming where the Prometheus page is served.
@@ -68,12 +74,9 @@ async fn main() -> ExitCode {
             println!("affitor-relay {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        (Some(arg), _) => {
-            eprintln!(
-                "affitor-relay: unexpected argument `{}`: it is configured by its environment, \
-                 listed by `affitor-relay --help`",
-                arg.to_string_lossy()
-            );
+        // Not shown: it may be the outbox's URL with its password, given as an argument.
+        (Some(_), _) => {
+            eprintln!("affitor-relay: {UNEXPECTED_ARGUMENT}");
             return ExitCode::from(2);
         }
     }

@@ -454,6 +454,34 @@ fn its_help_lists_the_variables_it_reads() {
     );
 }
 
+/// An outbox's URL given as an argument, not in `AFFITOR_OUTBOX`: refused without being shown,
+/// since its password would reach the terminal and whatever collects the relay's stderr.
+#[test]
+fn an_unexpected_argument_is_refused_without_being_shown() {
+    for args in [
+        &["postgres://affitor:s3cr3tPW@127.0.0.1/affitor_test"][..],
+        &[
+            "--help",
+            "postgres://affitor:s3cr3tPW@127.0.0.1/affitor_test",
+        ],
+    ] {
+        let output = Command::new(RELAY)
+            .args(args)
+            .output()
+            .expect("the affitor-relay binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("s3cr3tPW"), "{stderr}");
+        assert!(!stderr.contains("127.0.0.1"), "{stderr}");
+        assert!(
+            stderr.contains("unexpected argument (not shown"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("AFFITOR_OUTBOX"), "{stderr}");
+        assert!(stderr.contains("affitor-relay --help"), "{stderr}");
+    }
+}
+
 /// `GET path` on `addr`: the status and the body.
 async fn get(addr: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
