@@ -124,7 +124,9 @@ impl ClientBuilder {
 
     /// The API base URL. Default `https://api.affitor.com`; a trailing `/` is ignored. Plain
     /// `http://` is refused unless the host is loopback (`127.0.0.0/8`, `::1`, `localhost`) or
-    /// [`allow_insecure_http`](ClientBuilder::allow_insecure_http) is set.
+    /// [`allow_insecure_http`](ClientBuilder::allow_insecure_http) is set. A loopback host is
+    /// reached directly, never through a proxy the environment names (`HTTP_PROXY`), which
+    /// would read the key over plain `http://`.
     ///
     /// ```
     /// let client = affitor::Client::builder()
@@ -386,9 +388,14 @@ impl ClientBuilder {
         };
 
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        // An API on this machine is never reached through the environment's proxy, which
+        // would see the key in clear text over plain http.
+        let local = Url::parse(&base_url)
+            .ok()
+            .is_some_and(|url| url.host_str().is_some_and(is_loopback));
         let http = match self.http_client {
             Some(http) => http,
-            None => own_http_client(timeout)?,
+            None => own_http_client(timeout, local)?,
         };
 
         let transport = Arc::new(Transport {
@@ -479,13 +486,7 @@ fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Erro
     let Some(host) = url.host_str().filter(|host| !host.is_empty()) else {
         return Err(invalid("it has no host".to_owned()));
     };
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if url.scheme() == "http" && !loopback && !allow_insecure_http {
+    if url.scheme() == "http" && !is_loopback(host) && !allow_insecure_http {
         return Err(invalid(format!(
             "plain http:// to `{host}` would send the API key unencrypted — use https://, or, \
              on a network you trust, set {INSECURE_HTTP_VARIABLE}=1 (in code, \
@@ -493,6 +494,16 @@ fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Erro
         )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Whether a URL's `host` is this machine: `localhost`, or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

@@ -51,13 +51,16 @@ pub(crate) fn json_body<T: Serialize>(payload: &T) -> Result<Option<Bytes>, serd
 /// where it is asked), idle connections kept a minute, no Nagle delay, and a connection given
 /// up within half of an attempt's `timeout` (5 s at most): a connect that never completes
 /// (a host that drops SYNs in a failover) is then a [`Failure::Connect`] (the request never
-/// left, so it is retried, and a sale is not left uncertain), not the attempt's timeout.
-pub(super) fn own_http_client(timeout: Duration) -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
+/// left, so it is retried, and a sale is not left uncertain), not the attempt's timeout. For an
+/// API on this machine (`local`), no proxy from the environment (`HTTP_PROXY`, ...).
+pub(super) fn own_http_client(timeout: Duration, local: bool) -> Result<reqwest::Client, Error> {
+    let builder = reqwest::Client::builder()
         .connect_timeout((timeout / 2).min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
+        .tcp_nodelay(true);
+    let builder = if local { builder.no_proxy() } else { builder };
+    builder
         .build()
         .map_err(|error| Error::new(ErrorKind::HttpClient).with_source(error))
 }

@@ -8,12 +8,14 @@
 //!   whose runtimes stop;
 //! - `sent`: what a backend hears of the events sent inline;
 //! - `contract`: every request body validated against the API's OpenAPI file;
+//! - `proxy`: an API on this machine reached without the environment's proxy;
 //! - `support`: what they share.
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
 mod calls;
 mod contract;
 mod delivery;
+mod proxy;
 mod retries;
 mod sent;
 mod shutdown;
