@@ -444,7 +444,8 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
     );
     assert!(sqlite_objects(&app).is_empty(), "nothing created");
 
-    // A table of an earlier version: without the column the outbox adds since.
+    // Another program's table of that name (or another version's): a start would not add the
+    // columns it lacks.
     let earlier = file("earlier.db");
     affitor_outbox::rusqlite::Connection::open(&earlier)
         .unwrap()
@@ -460,7 +461,7 @@ async fn doctor_reports_an_outbox_schema_it_does_not_change_on_sqlite() {
     let check = outbox_check(&earlier).await;
     assert_eq!(check["status"], "fail", "{check}");
     let detail = check["detail"].as_str().unwrap();
-    assert!(detail.contains("an earlier version's"), "{detail}");
+    assert!(detail.contains("not this outbox's"), "{detail}");
     assert!(detail.contains("other_transaction_id"), "{detail}");
     assert_eq!(sqlite_objects(&earlier), before, "nothing changed");
 

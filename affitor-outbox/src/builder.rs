@@ -359,8 +359,8 @@ impl OutboxBuilder {
     ///
     /// On SQLite, the file is the app's own and has no list of versions: on, a start creates the
     /// file and its tables when missing and brings them up to date; off, it changes nothing, and
-    /// fails with [`OutboxError::Unusable`] when the file or its tables are missing or an
-    /// earlier version's. Off is for a process that must only look (a diagnostic such as
+    /// fails with [`OutboxError::Unusable`] when the file or its tables are missing or not
+    /// this version's. Off is for a process that must only look (a diagnostic such as
     /// `affitor doctor`), the app's own start leaving it on.
     ///
     /// ```

@@ -147,7 +147,8 @@ pub(super) fn create_tables(connection: &rusqlite::Connection) -> rusqlite::Resu
 
 /// What the file at `path` lacks of this version's tables, read without changing anything:
 /// `None` when they are current (or ahead: every version only adds); else what is wrong and
-/// what to do. For an outbox opened with `migrate(false)`, which must leave the file as it is.
+/// what to do: tables or indexes missing, which a start creates, or a table without this
+/// version's columns, which is not this outbox's. For an outbox opened with `migrate(false)`, which must leave the file as it is.
 pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
     const FIX: &str = "an outbox opened with `migrate(true)` (the default: the app's, at its \
                        start) creates them and brings them up to date; this one, opened with \
@@ -175,8 +176,23 @@ pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
     if lacking.is_empty() {
         return Ok(None);
     }
+    // A start creates what is missing, never a column of a table that is there: such a table
+    // is another program's, or another version's.
+    let columns: Vec<&str> = lacking
+        .iter()
+        .filter(|name| name.starts_with("the column "))
+        .map(String::as_str)
+        .collect();
+    if !columns.is_empty() {
+        return Ok(Some(format!(
+            "its tables named `affitor_outbox…` are not this outbox's (without {}): another \
+             program's tables of those names, or another version's schema — give the outbox \
+             a file of its own, or rename those tables",
+            columns.join(", ")
+        )));
+    }
     Ok(Some(format!(
-        "its outbox tables are an earlier version's (without {}) — {FIX}",
+        "its outbox tables lack {} — {FIX}",
         lacking.join(", ")
     )))
 }
