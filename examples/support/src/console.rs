@@ -61,10 +61,10 @@ pub fn announce_webhooks(env: &Environment, listening: SocketAddr) {
     for provider in &env.webhooks.demo {
         println!(
             "{} is unset: on the local stand-in, /webhooks/{provider} verifies with a demo \
-             secret; a sample sale (then `refund`) as the user of the signup above (its userId), \
-             of the provider's test mode (`--live` for a live one):\n  \
+             secret; a sample sale (then `refund`) as the user of a signup (USER_ID=the userId \
+             it answered), of the provider's test mode (`--live` for a live one):\n  \
              echo {} | affitor trigger {} sale --to http://{listening}/webhooks/{provider} \
-             --secret-file - --customer-key USER_ID --click-id {DEMO_CLICK_ID}",
+             --secret-file - --customer-key \"$USER_ID\" --click-id {DEMO_CLICK_ID}",
             provider.secret_variable(),
             provider.demo_secret(),
             provider.webhook_provider(),
