@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use affitor::ErrorReport;
 use affitor::webhook::{LemonSqueezy, Paddle, Polar, Provider as _, Stripe};
 use affitor_mock::{SampleEvent, SampleKind, SignedWebhook, WebhookProvider};
 use clap::{Args, ValueEnum};
@@ -28,7 +29,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
 use crate::env_var;
-use crate::output::{Output, Status};
+use crate::output::{Output, Status, redact_url_credentials};
 use crate::settings::SecretArg;
 use crate::test::real_sale_taken;
 
@@ -263,7 +264,10 @@ fn target(args: &TriggerArgs) -> Result<Url, Refusal> {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
             return Err(Refusal::new(
-                format!("--to `{}` is not an http:// or https:// URL", args.to),
+                format!(
+                    "--to `{}` is not an http:// or https:// URL",
+                    redact_url_credentials(&args.to)
+                ),
                 "give the app's webhook URL, such as http://127.0.0.1:3000/webhooks/stripe",
             ));
         }
@@ -271,14 +275,20 @@ fn target(args: &TriggerArgs) -> Result<Url, Refusal> {
     if !args.live && !is_loopback(&url) {
         return Err(Refusal::new(
             format!(
-                "--to {url} is not this machine: without --live, trigger posts only to \
-                 127.0.0.1, ::1 or localhost"
+                "--to {} is not this machine: without --live, trigger posts only to 127.0.0.1, \
+                 ::1 or localhost",
+                shown(&url)
             ),
             "post to an app on this machine, or pass --live to send a live event there (an app \
              that verifies its secret records it as a real payment)",
         ));
     }
     Ok(url)
+}
+
+/// `url` as trigger prints it: its password, if any, as `***` (the request still sends it).
+fn shown(url: &Url) -> String {
+    redact_url_credentials(url.as_str()).into_owned()
 }
 
 /// Whether `url` names this machine: `localhost` (or a name under it), or a loopback address.
@@ -422,7 +432,7 @@ pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
     );
     out.status(Status::Pass, "signed", &described);
     out.hint(&mode_note(&args, test_mode));
-    let spinner = out.spinner(format!("POST {url}"));
+    let spinner = out.spinner(format!("POST {}", shown(&url)));
     let answer = post(&url, &signed).await;
     drop(spinner);
     let document = json!({
@@ -432,7 +442,7 @@ pub(crate) async fn run(out: Output, args: TriggerArgs) -> ExitCode {
         "event_type": event.event_type(),
         "event_id": event_id,
         "transaction_id": event.transaction_id(),
-        "url": url.as_str(),
+        "url": shown(&url),
         "live": args.live,
         "test_mode": test_mode,
     });
@@ -513,7 +523,15 @@ fn report(
             }
         }
         Err(error) => {
-            let problem = format!("could not POST to {url}: {error}");
+            // With its causes (a refused connection, a name not found), and no password: the
+            // URL is shown redacted, and reqwest's own text leaves it out.
+            let error = error.without_url();
+            let problem = redact_url_credentials(&format!(
+                "could not POST to {}: {}",
+                shown(url),
+                ErrorReport::new(&error)
+            ))
+            .into_owned();
             out.status(Status::Fail, "POST", &problem);
             out.hint("is the app running, and listening at that address?");
             document["ok"] = json!(false);

@@ -92,6 +92,26 @@ fn only_this_machine_is_a_target_without_live() {
 }
 
 #[test]
+fn a_urls_password_is_not_shown() {
+    let to = "https://hook:s3cr3tPW@example.com/wh";
+    let refusal = target(&parse(&["stripe", "sale", "--to", to])).unwrap_err();
+    assert!(!refusal.problem.contains("s3cr3tPW"), "{refusal:?}");
+    assert!(
+        refusal.problem.contains("https://hook:***@example.com/wh"),
+        "{refusal:?}"
+    );
+    let url = target(&parse(&["stripe", "sale", "--to", to, "--live"])).unwrap();
+    assert_eq!(
+        url.password(),
+        Some("s3cr3tPW"),
+        "the request still sends it"
+    );
+    assert_eq!(shown(&url), "https://hook:***@example.com/wh");
+    let refusal = target(&parse(&["stripe", "sale", "--to", "ftp://u:s3cr3tPW@x/"])).unwrap_err();
+    assert!(!refusal.problem.contains("s3cr3tPW"), "{refusal:?}");
+}
+
+#[test]
 fn polar_and_paddle_need_live_to_sign_with_the_environments_secret() {
     for provider in ["polar", "paddle"] {
         let args = parse(&[provider, "sale", "--to", "http://127.0.0.1/"]);
