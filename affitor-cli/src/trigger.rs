@@ -2,11 +2,12 @@
 //! ([`SampleEvent`]), signed as the provider signs it, posted to the app's webhook URL.
 //!
 //! Safe unless told otherwise: without `--live` the event is of the provider's test mode
-//! (Stripe's `livemode: false`, Lemon Squeezy's `test_mode: true`), only a loopback URL is
-//! taken, and Polar and Paddle, whose events carry no such flag, are not signed with the
-//! secret of the environment (a production shell's is the live endpoint's). The secret comes
-//! from the provider's variable or `--secret-file` (`-`: standard input); `--secret` works, and
-//! warns that the process list and the shell's history hold it.
+//! (Stripe's `livemode: false`, Lemon Squeezy's `test_mode: true`), only a URL of this machine
+//! is taken (a loopback address, or `localhost` itself, pinned to them: never where DNS or a
+//! proxy would send it), and Polar and Paddle, whose events carry no such flag, are not signed
+//! with the secret of the environment (a production shell's is the live endpoint's). The secret
+//! comes from the provider's variable or `--secret-file` (`-`: standard input); `--secret`
+//! works, and warns that the process list and the shell's history hold it.
 //!
 //! The same command sends the same event: its ids follow from `--customer-key` and
 //! `--click-id` (or `--id`), so a second trigger is a redelivery, which the app acknowledges
@@ -16,7 +17,7 @@
 //! when the real sale comes, as `affitor test sale` refuses it.
 
 use std::io::Read as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -273,14 +274,25 @@ fn target(args: &TriggerArgs) -> Result<Url, Refusal> {
         }
     };
     if !args.live && !is_loopback(&url) {
+        let under_localhost = url.host_str().is_some_and(|host| {
+            host.trim_end_matches('.')
+                .to_ascii_lowercase()
+                .ends_with(".localhost")
+        });
+        let fix = if under_localhost {
+            "a name under localhost is looked up in DNS, which may name another machine: post to \
+             localhost or 127.0.0.1 with the app's port, or pass --live to send a live event there"
+        } else {
+            "post to an app on this machine, or pass --live to send a live event there (an app \
+             that verifies its secret records it as a real payment)"
+        };
         return Err(Refusal::new(
             format!(
-                "--to {} is not this machine: without --live, trigger posts only to 127.0.0.1, \
-                 ::1 or localhost",
+                "--to {} is not this machine: without --live, trigger posts only to a loopback \
+                 address (127.0.0.1, ::1) or localhost",
                 shown(&url)
             ),
-            "post to an app on this machine, or pass --live to send a live event there (an app \
-             that verifies its secret records it as a real payment)",
+            fix,
         ));
     }
     Ok(url)
@@ -291,13 +303,15 @@ fn shown(url: &Url) -> String {
     redact_url_credentials(url.as_str()).into_owned()
 }
 
-/// Whether `url` names this machine: `localhost` (or a name under it), or a loopback address.
+/// Whether `url` names this machine: a loopback address, or `localhost` itself (any case, with
+/// or without its trailing dot), which [`post`] pins to the loopback addresses. A name under it
+/// (`shop.localhost`) is not: the system's resolver may ask the network's DNS, which answers
+/// what it likes.
 fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
-    let host = host.to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") {
+    if is_localhost(host) {
         return true;
     }
     match host.trim_start_matches('[').trim_end_matches(']').parse() {
@@ -307,6 +321,12 @@ fn is_loopback(url: &Url) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Whether `name` is `localhost` itself, in any case, with or without its trailing dot.
+fn is_localhost(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
 }
 
 /// Polar and Paddle events carry no test-mode flag: signed with the secret of the environment
@@ -473,13 +493,28 @@ fn mode_note(args: &TriggerArgs, test_mode: bool) -> String {
     }
 }
 
-/// Posts the signed event to `url`: the status and body of the answer.
+/// Posts the signed event to `url`: the status and body of the answer. An event for this
+/// machine goes to it straight, through no proxy (`HTTP_PROXY` and the like), and `localhost` to
+/// the loopback addresses whatever the resolver says.
 async fn post(url: &Url, signed: &SignedWebhook) -> Result<(StatusCode, String), reqwest::Error> {
-    let http = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+        .user_agent(concat!("affitor-cli/", env!("CARGO_PKG_VERSION")));
+    if is_loopback(url) {
+        builder = builder.no_proxy();
+    }
+    if let Some(name) = url.host_str()
+        && is_localhost(name)
+    {
+        // Port 0: the URL's own.
+        let loopback = [
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+        ];
+        builder = builder.resolve_to_addrs(name, &loopback);
+    }
+    let http = builder.build()?;
     let mut request = http.post(url.clone());
     for (name, value) in signed.headers() {
         request = request.header(name, value);

@@ -72,7 +72,8 @@ fn only_this_machine_is_a_target_without_live() {
         "http://[::1]:3000/",
         "http://[::ffff:127.0.0.1]/",
         "http://localhost:3000/x",
-        "http://app.localhost/",
+        "http://LOCALHOST./",
+        "http://localhost.:3000/x",
     ] {
         let args = parse(&["stripe", "sale", "--to", local]);
         assert!(target(&args).is_ok(), "{local}");
@@ -82,6 +83,10 @@ fn only_this_machine_is_a_target_without_live() {
         "http://10.0.0.5/",
         "http://[2001:db8::1]/",
         "http://localhost.example/",
+        // Looked up in DNS, which may answer another machine's address.
+        "http://app.localhost/",
+        "http://shop.localhost.:4010/wh",
+        "http://localhost.localhost/",
     ] {
         let refusal = target(&parse(&["stripe", "sale", "--to", remote])).unwrap_err();
         assert!(refusal.problem.contains("not this machine"), "{remote}");
@@ -89,6 +94,19 @@ fn only_this_machine_is_a_target_without_live() {
         let live = parse(&["stripe", "sale", "--to", remote, "--live"]);
         assert!(target(&live).is_ok(), "{remote} with --live");
     }
+}
+
+#[test]
+fn a_name_under_localhost_is_refused_saying_why() {
+    let refusal = target(&parse(&[
+        "stripe",
+        "sale",
+        "--to",
+        "http://shop.localhost:4010/wh",
+    ]));
+    let refusal = refusal.unwrap_err();
+    assert!(refusal.fix.contains("looked up in DNS"), "{refusal:?}");
+    assert!(refusal.fix.contains("127.0.0.1"), "{refusal:?}");
 }
 
 #[test]
