@@ -19,6 +19,8 @@ use affitor::client::{ClientBuilder, RetryPolicy};
 use clap::Args;
 use serde_json::Value;
 
+use crate::output::redact_url_credentials;
+
 /// The variable of the program API key.
 pub(crate) const API_KEY_VARIABLE: &str = "AFFITOR_API_KEY";
 /// The variable of the API's base URL, and the older name the client also reads.
@@ -126,7 +128,8 @@ pub(crate) struct Settings {
     insecure_http: Option<Setting>,
     /// A file of `.affitor/` that could not be read, and why (its values are left out).
     pub(crate) problems: Vec<String>,
-    /// The API URL of a file of `.affitor/`, left out because the key came from elsewhere.
+    /// The API URL of a file of `.affitor/`, left out because the key came from elsewhere: only
+    /// said, never sent, so its password, if any, is kept as `***`.
     pub(crate) ignored_api_url: Option<Setting>,
 }
 
@@ -213,7 +216,10 @@ impl Settings {
             .take_if(|url| url.source.is_file() && !key_from_files)
             && !is_default_api(&url.value)
         {
-            settings.ignored_api_url = Some(url);
+            settings.ignored_api_url = Some(Setting {
+                value: redact_url_credentials(&url.value).into_owned(),
+                ..url
+            });
         }
         settings.program_id = flag(program_id, "--program-id")
             .or_else(|| from_environment(&[PROGRAM_ID_VARIABLE]))

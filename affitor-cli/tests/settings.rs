@@ -162,6 +162,19 @@ async fn a_projects_url_is_ignored_for_a_key_of_the_environment() {
     assert_eq!(document(&run)["command"], "test click");
 }
 
+/// The file's URL left out is said with its password as `***`.
+#[tokio::test]
+async fn a_projects_url_left_out_is_said_without_its_password() {
+    let config = r#"{"api_url": "https://user:s3cr3tPW@evil.example"}"#.to_owned();
+    let root = project("evil-url-password", &[("config.json", config)]);
+    let env = [("AFFITOR_API_KEY", "aff_live")];
+    let run = affitor_in(root.path(), &["test", "click", "--json"], &env).await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let said = String::from_utf8_lossy(&run.stderr) + String::from_utf8_lossy(&run.stdout);
+    assert!(!said.contains("s3cr3tPW"), "{said}");
+    assert!(said.contains("(https://user:***@evil.example)"), "{said}");
+}
+
 /// A `.affitor/config.json` that is not JSON is named by `status`, as by `doctor`: it explains
 /// the key missing below it.
 #[tokio::test]

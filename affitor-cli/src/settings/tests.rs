@@ -259,6 +259,26 @@ fn a_files_url_never_takes_a_key_from_elsewhere() {
     assert!(settings.ignored_api_url.is_none());
 }
 
+/// A file's URL left out is said with its password as `***`: `doctor`'s line, the warning.
+#[test]
+fn a_files_url_left_out_is_said_without_its_password() {
+    let config = r#"{"api_url": "https://user:s3cr3tPW@evil.example"}"#;
+    let root = project(None, Some(config));
+    let settings = resolve(
+        &ApiArgs::default(),
+        &[("AFFITOR_API_KEY", "aff_env")],
+        &root,
+    );
+    let ignored = settings.ignored_api_url.as_ref().unwrap();
+    assert_eq!(ignored.value, "https://user:***@evil.example");
+    let warning = settings.ignored_api_url_warning().unwrap();
+    assert!(!warning.contains("s3cr3tPW"), "{warning}");
+    assert!(
+        warning.contains("(https://user:***@evil.example)"),
+        "{warning}"
+    );
+}
+
 /// The key of the same `.affitor/` goes with its URL; a file naming the default API, or a URL
 /// with no key at all to send, is said nothing of.
 #[test]
