@@ -178,10 +178,7 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
             "the API refused the API key: copy the program API key again from Program Settings"
                 .to_owned(),
         ),
-        ErrorKind::RateLimited => Some(format!(
-            "the program ran its 10 chains of the hour: try again in {}",
-            duration(error.retry_after().unwrap_or(Duration::from_secs(60)))
-        )),
+        ErrorKind::RateLimited => Some(rate_limit_fix(command, error)),
         ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Network => Some(
             "check AFFITOR_API_URL and this machine's network; `affitor doctor` tells more"
                 .to_owned(),
@@ -202,6 +199,25 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
     });
     out.document(&document);
     ExitCode::FAILURE
+}
+
+/// What to do about a 429: the chains' hourly limit only where it is the one hit (`test chain`,
+/// or an answer that says so), else the wait the API asked for (`Retry-After`).
+fn rate_limit_fix(command: &str, error: &Error) -> String {
+    let wait = error.retry_after().unwrap_or(Duration::from_secs(60));
+    let of_chains = error
+        .message()
+        .is_some_and(|text| text.to_lowercase().contains("chain"));
+    if command == "test chain" || of_chains {
+        return format!(
+            "the program ran its 10 chains of the hour: try again in {}",
+            duration(wait)
+        );
+    }
+    format!(
+        "the API asks this key to slow down: wait {}, then try again",
+        duration(wait)
+    )
 }
 
 /// An error's kind as `--json` writes it: a name of the CLI's own, the same whatever the

@@ -9,7 +9,7 @@ mod support;
 use std::process::Command;
 
 use affitor::client::Endpoint;
-use affitor_mock::MockServer;
+use affitor_mock::{Fault, MockServer};
 use example_support::PaymentProvider;
 use serde_json::Value;
 use support::{PostgresSchema, TempDir, affitor, api_env, checkout_app, document, pairs, stdout};
@@ -86,6 +86,33 @@ async fn single_test_events_are_sent_in_test_mode() {
         "{:?}",
         mock.sales()
     );
+    mock.shutdown().await;
+}
+
+/// A 429 is told with the wait it asks for; the chains' hourly limit only of `test chain`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_is_told_with_its_wait_and_the_chains_only_of_a_chain() {
+    let mock = MockServer::start().await.unwrap();
+    let env = api_env(&mock);
+    let minute = std::time::Duration::from_secs(60);
+    for endpoint in [Endpoint::Lead, Endpoint::Sale, Endpoint::TestEvent] {
+        mock.inject(Fault::rate_limited(minute).on(endpoint).always());
+    }
+    for command in ["lead", "sale", "chain"] {
+        let run = affitor(&["test", command, "--json"], &pairs(&env)).await;
+        assert_eq!(run.status.code(), Some(1), "{command}: {run:?}");
+        let failed = document(&run);
+        assert_eq!(failed["error"]["kind"], "RateLimited", "{failed}");
+        let fix = failed["error"]["fix"].as_str().unwrap();
+        assert!(fix.contains("1 min"), "{command}: {fix}");
+        assert_eq!(
+            fix.contains("chains"),
+            command == "chain",
+            "{command}: {fix}"
+        );
+        let text = stdout(&affitor(&["test", command], &pairs(&env)).await);
+        assert!(text.contains(fix), "{command}: {text}");
+    }
     mock.shutdown().await;
 }
 
