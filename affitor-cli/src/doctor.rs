@@ -333,7 +333,7 @@ fn gate_check(gate: &Gate, report: &GateReport) -> Check {
 /// The outbox at `location`, as `OutboxBuilder::check` finds it (which store the location names
 /// is the library's reading): reachable (TLS included), its schema current, and writable.
 /// Nothing is created or changed: a SQLite file that does not exist yet is not created, and
-/// tables missing or of an earlier version are reported, left to the app's start.
+/// tables missing or not this version's are reported, left to the app's start.
 async fn outbox(location: Option<&str>) -> Check {
     const NAME: &str = "outbox";
     let Some(location) = location.map(str::trim) else {

@@ -103,7 +103,8 @@ fn print(out: Output, subject: &Subject, explained: &Explanation) {
 fn nothing_found(journal_since: Option<SystemTime>) -> String {
     match journal_since {
         None => "nothing in the journal, which holds no entries but those of dead letters, if \
-                 any: is the attribution journal turned on in the app's outbox settings?"
+                 any: it keeps what the app handles once the attribution journal is turned on \
+                 in the app's outbox settings — was it on when these events came?"
             .to_owned(),
         Some(since) => format!(
             "nothing in the journal, which holds entries from {} on: an event answered before \

@@ -63,10 +63,10 @@ pub(crate) struct TriggerArgs {
     #[arg(long, value_name = "SECRET")]
     secret: Option<SecretArg>,
     /// The click id the app's checkout wrote in the payment (`affitor_click_id`).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = named)]
     click_id: Option<String>,
     /// The customer key the app's checkout wrote in the payment (`affitor_customer_key`).
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", value_parser = named)]
     customer_key: Option<String>,
     /// The amount of the payment, in cents.
     #[arg(long, default_value_t = 4900)]
@@ -332,6 +332,20 @@ fn is_localhost(name: &str) -> bool {
 /// Polar and Paddle events carry no test-mode flag: signed with the secret of the environment
 /// (a production shell's is the live endpoint's), one is a live payment to any app that
 /// verifies it, so that needs `--live`.
+/// An id given on the command line, refused when empty: a shell variable left unset
+/// (`--customer-key "$USER_ID"`) would send a payment of no one.
+fn named(id: &str) -> Result<String, String> {
+    if id.trim().is_empty() {
+        Err(
+            "it is empty (an unset shell variable?): give the id itself, such as the userId \
+             the app's signup answered"
+                .to_owned(),
+        )
+    } else {
+        Ok(id.to_owned())
+    }
+}
+
 fn check_unflagged(args: &TriggerArgs, from: SecretFrom) -> Result<(), Refusal> {
     if args.live || from == SecretFrom::Chosen || args.provider.provider().has_test_mode() {
         return Ok(());

@@ -85,3 +85,27 @@ async fn a_post_that_failed_says_its_cause() {
     let message = failed["error"]["message"].as_str().unwrap();
     assert!(message.contains("onnection refused"), "{failed}");
 }
+
+/// An empty `--customer-key` or `--click-id` (a shell variable left unset) is refused before
+/// anything is signed: it would send a payment of no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_id_is_refused() {
+    for flag in ["--customer-key", "--click-id"] {
+        let args = [
+            "trigger",
+            "stripe",
+            "sale",
+            "--to",
+            "http://127.0.0.1:9/wh",
+            "--secret",
+            SECRET,
+            flag,
+            "",
+        ];
+        let run = affitor(&args, &[]).await;
+        assert_eq!(run.status.code(), Some(2), "{flag}: {run:?}");
+        let text = String::from_utf8_lossy(&run.stderr);
+        assert!(text.contains("it is empty"), "{flag}: {text}");
+        assert!(!stdout(&run).contains("signed"), "{flag}: nothing signed");
+    }
+}
