@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use affitor::client::Event;
-use tokio::task::JoinSet;
+use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
@@ -153,35 +153,33 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
             }
             continue;
         }
-        let mut writes = JoinSet::new();
         let count = taken.len();
-        for (index, spilled) in taken.iter().enumerate() {
-            let (inner, writer, event) =
-                (Arc::clone(inner), Arc::clone(writer), spilled.event.clone());
-            let give_up = give_up.clone();
-            writes.spawn(async move {
-                let facts = Facts::default();
-                let written = writer.write_event(&inner, &event, facts, give_up.cancelled());
-                (index, written.await)
-            });
-        }
-        // A write whose task was cancelled (its runtime stopping) is held again: at least once.
-        let mut failed = vec![true; count];
-        while let Some(joined) = writes.join_next().await {
-            if let Ok((index, Ok(()))) = joined {
-                failed[index] = false;
-                if let Some(written) = taken[index].written.take() {
-                    let _ = written.send(());
-                }
-                Counters::add(&inner.counters.written_back);
-                let endpoint = taken[index].event.endpoint().name();
-                metrics::event(endpoint, metrics::Result::WrittenBack);
+        // On this task, each write first polled in the order the events came, so that their
+        // rows reach the writer in that order: a customer's lead before their sale.
+        let writes = taken.iter().map(|spilled| {
+            let write =
+                writer.write_event(inner, &spilled.event, Facts::default(), give_up.cancelled());
+            async move { write.await.is_ok() }
+        });
+        let written = join_all(writes).await;
+        for spilled in taken
+            .iter_mut()
+            .zip(&written)
+            .filter_map(|(spilled, written)| written.then_some(spilled))
+        {
+            if let Some(written) = spilled.written.take() {
+                let _ = written.send(());
             }
+            Counters::add(&inner.counters.written_back);
+            metrics::event(
+                spilled.event.endpoint().name(),
+                metrics::Result::WrittenBack,
+            );
         }
         let again: Vec<Spilled> = taken
             .into_iter()
-            .zip(failed)
-            .filter_map(|(spilled, failed)| failed.then_some(spilled))
+            .zip(written)
+            .filter_map(|(spilled, written)| (!written).then_some(spilled))
             .collect();
         inner.spill.written(count - again.len());
         if again.is_empty() {

@@ -374,3 +374,41 @@ async fn events_held_are_written_back_while_requests_keep_coming() {
     );
     assert_eq!(after.spilled, 0);
 }
+
+/// The events held while the file is full are written back in the order they came, on a
+/// runtime of several threads: each write of a batch first runs in that order, so a customer's
+/// lead reaches the table before their sale (the relay sends a customer's rows by id). One task
+/// each, as they were, the last spawned often ran first and took the earlier id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_held_are_written_back_in_the_order_they_came() {
+    let (mock, _) = stand_in().await;
+    let client = patient_client(&mock);
+    let path = sqlite_path("full-order");
+    ballast(&path, BALLAST);
+    let outbox = Outbox::builder(client.clone())
+        .max_file_size(LIMIT)
+        .relay(false)
+        .open(&path)
+        .await
+        .unwrap();
+    let sent = fill(&outbox, &mock, &client, 0).await;
+    let held: Vec<usize> = (sent..sent + 60).collect();
+    for &n in &held {
+        outbox.enqueue(sale(&mock, &client, n)).await;
+    }
+    make_room(&path);
+    wait_until("the events held to be written back", A_WHILE, async || {
+        outbox.stats().spilled == 0
+    })
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+    let written: Vec<usize> = sqlite(&path)
+        .prepare("SELECT transaction_id FROM affitor_outbox ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|id| id.unwrap()["in_".len()..].parse().unwrap())
+        .filter(|n| *n >= sent)
+        .collect();
+    assert_eq!(written, held, "written back out of their order");
+}
