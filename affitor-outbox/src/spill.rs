@@ -196,8 +196,10 @@ impl Spill {
                 .as_ref()
                 .is_some_and(|written| !written.is_closed())
         };
+        // `answering` stays until the probe ends (`recovered`) or the store fails it again
+        // (`put_back`): a write that fails meanwhile degrades the outbox again with the
+        // write-back still under way, and the events held then wait for it as before.
         if held.answering && held.writing == 0 && held.events.iter().all(waiting) {
-            held.answering = false;
             self.degraded.store(false, Ordering::Release);
         }
     }
@@ -219,6 +221,8 @@ impl Spill {
     pub(crate) fn close(&self) -> Vec<Event> {
         let mut held = self.lock();
         held.closed = true;
+        // No probe ends it now: a later event tries the store, each on its own.
+        self.degraded.store(false, Ordering::Release);
         let events = held.events.drain(..).map(|spilled| spilled.event).collect();
         self.counted(&held);
         events
@@ -389,11 +393,37 @@ mod tests {
         drop(written);
     }
 
+    /// New events went to the store again, the write-back still under way, then a write
+    /// failed: the event held then waits for its write-back as the others did. Held with
+    /// nothing to wait for, each such event's request was answered before it was stored, for
+    /// as long as requests kept the spill from emptying.
+    #[test]
+    fn an_event_held_again_after_the_outbox_resumed_waits_for_its_write_back() {
+        let spill = Spill::default();
+        let _ = spill.offer(lead(1), 10);
+        spill.answering();
+        let taken = spill.take(1);
+        spill.written(taken.len());
+        spill.resume();
+        assert!(!spill.is_degraded(), "nothing held: new events go to the store");
+        assert!(!spill.degrade(), "the probe still runs: none is started");
+        let Offer::Held { written, .. } = spill.offer(lead(2), 10) else {
+            panic!("held");
+        };
+        assert!(written.is_some(), "its request waits for its write-back");
+    }
+
+    /// A spill closed while the store failed leaves the outbox healthy: a later event tries the
+    /// store, each on its own, where it went to the in-memory queue for good.
     #[test]
     fn a_closed_spill_holds_nothing() {
         let spill = Spill::default();
         let _ = spill.offer(lead(1), 10);
+        assert!(spill.is_degraded());
         assert_eq!(spill.close().len(), 1);
+        assert!(!spill.is_degraded(), "later events try the store");
+        assert!(!spill.degrade(), "and a failure starts no probe");
+        assert!(!spill.is_degraded());
         assert!(matches!(spill.offer(lead(2), 10), Offer::Refused(..)));
         let put_back = spill.put_back(vec![Spilled {
             event: lead(3),
