@@ -185,11 +185,11 @@ impl Spill {
     }
 
     /// The store answers, no write-back is under way, and every event still held has its
-    /// request waiting for it (none was answered while held): new events go to the store again, beside those being written
-    /// back, as no answered event can be overtaken. Under requests that never pause, the spill
+    /// request waiting for it (none was answered while held): new events go to the store again,
+    /// beside those being written back, as no answered event can be overtaken. Under requests that never pause, the spill
     /// is seldom empty, as each waits in it for its turn.
     pub(crate) fn resume(&self) {
-        let mut held = self.lock();
+        let held = self.lock();
         let waiting = |spilled: &Spilled| {
             spilled
                 .written
@@ -405,7 +405,10 @@ mod tests {
         let taken = spill.take(1);
         spill.written(taken.len());
         spill.resume();
-        assert!(!spill.is_degraded(), "nothing held: new events go to the store");
+        assert!(
+            !spill.is_degraded(),
+            "nothing held: new events go to the store"
+        );
         assert!(!spill.degrade(), "the probe still runs: none is started");
         let Offer::Held { written, .. } = spill.offer(lead(2), 10) else {
             panic!("held");
