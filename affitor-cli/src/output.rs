@@ -190,7 +190,8 @@ pub(crate) fn printable(text: &str) -> Cow<'_, str> {
 /// (`scheme://user:PASSWORD@host`) replaced by `***`: what a person typed (a `--to` URL, an
 /// argument clap refused, a project file's `api_url`) is shown without its secret. A password
 /// holding `/`, `?` or `#` unescaped is found too; one holding a space is not a URL anyone
-/// would type.
+/// would type. An `http(s)` URL's user info without a password (`https://TOKEN@host`) is a
+/// token, and goes too; a database URL's user name alone stays, to say who connected.
 pub(crate) fn redact_url_credentials(text: &str) -> Cow<'_, str> {
     let mut redacted = String::new();
     // What of `text` is copied to `redacted` already.
@@ -199,15 +200,20 @@ pub(crate) fn redact_url_credentials(text: &str) -> Cow<'_, str> {
     while let Some(found) = text[from..].find("://") {
         let authority = from + found + 3;
         from = authority;
-        let scheme = text[..authority - 3]
+        let scheme_len = text[..authority - 3]
             .chars()
             .rev()
             .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
             .count();
-        if scheme == 0 {
+        if scheme_len == 0 {
             continue;
         }
-        let Some((start, end)) = password_span(&text[authority..]) else {
+        let scheme = &text[authority - 3 - scheme_len..authority - 3];
+        let web = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+        let rest = &text[authority..];
+        let Some((start, end)) =
+            password_span(rest).or_else(|| web.then(|| token_span(rest)).flatten())
+        else {
             continue;
         };
         let (start, end) = (authority + start, authority + end);
@@ -248,6 +254,16 @@ fn password_span(rest: &str) -> Option<(usize, usize)> {
         None => after.find('@')?,
     };
     Some((colon + 1, colon + 1 + at))
+}
+
+/// Where a token is in `rest`, what follows a URL's `://`: the user info before the `@` of
+/// its host when it holds no `:`; `None` when there is none.
+fn token_span(rest: &str) -> Option<(usize, usize)> {
+    let authority = &rest[..rest
+        .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c.is_control())
+        .unwrap_or(rest.len())];
+    let at = authority.find('@')?;
+    (at > 0 && !authority[..at].contains(':')).then_some((0, at))
 }
 
 /// How wide the label column is.
@@ -346,6 +362,8 @@ mod tests {
                 "a http://a:b@x/ and b https://c:d@y",
                 "a http://a:***@x/ and b https://c:***@y",
             ),
+            ("https://ghp_t0k3n@example.com/wh", "https://***@example.com/wh"),
+            ("see HTTP://t0k3n@x.", "see HTTP://***@x."),
             (
                 "\u{1b}[33mhttp://a:b@x\u{1b}[0m",
                 "\u{1b}[33mhttp://a:***@x\u{1b}[0m",
@@ -360,7 +378,7 @@ mod tests {
         for untouched in [
             "http://127.0.0.1:3000/webhooks/stripe",
             "http://[::1]:3000/a@b",
-            "https://token@example.com/",
+            "postgres://affitor@127.0.0.1/affitor_test",
             "https://example.com/x?email=a@b.c&t=1:2",
             "http://host:8080/x@y",
             "no url: here@there",
