@@ -343,7 +343,10 @@ impl ClientBuilder {
             );
         }
 
-        let base_url = parse_base_url(
+        let BaseUrl {
+            url: base_url,
+            local,
+        } = parse_base_url(
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
             self.allow_insecure_http,
         )?;
@@ -390,9 +393,6 @@ impl ClientBuilder {
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         // An API on this machine is never reached through the environment's proxy, which
         // would see the key in clear text over plain http.
-        let local = Url::parse(&base_url)
-            .ok()
-            .is_some_and(|url| url.host_str().is_some_and(is_loopback));
         let http = match self.http_client {
             Some(http) => http,
             None => own_http_client(timeout, local)?,
@@ -454,8 +454,17 @@ fn is_yes(value: &str) -> bool {
         .any(|yes| value.trim().eq_ignore_ascii_case(yes))
 }
 
-/// Checks a base URL and returns it without trailing `/`.
-fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Error> {
+/// A checked base URL.
+#[derive(Debug)]
+struct BaseUrl {
+    /// The URL without trailing `/`.
+    url: String,
+    /// Whether its host is this machine.
+    local: bool,
+}
+
+/// Checks a base URL.
+fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<BaseUrl, Error> {
     let invalid = |detail: String| Error::new(ErrorKind::InvalidBaseUrl).with_detail(detail);
     let trimmed = input.trim().trim_end_matches('/');
     let url = Url::parse(trimmed).map_err(|error| {
@@ -486,14 +495,18 @@ fn parse_base_url(input: &str, allow_insecure_http: bool) -> Result<String, Erro
     let Some(host) = url.host_str().filter(|host| !host.is_empty()) else {
         return Err(invalid("it has no host".to_owned()));
     };
-    if url.scheme() == "http" && !is_loopback(host) && !allow_insecure_http {
+    let local = is_loopback(host);
+    if url.scheme() == "http" && !local && !allow_insecure_http {
         return Err(invalid(format!(
             "plain http:// to `{host}` would send the API key unencrypted — use https://, or, \
              on a network you trust, set {INSECURE_HTTP_VARIABLE}=1 (in code, \
              `allow_insecure_http(true)`)"
         )));
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    Ok(BaseUrl {
+        url: url.as_str().trim_end_matches('/').to_owned(),
+        local,
+    })
 }
 
 /// Whether a URL's `host` is this machine: `localhost`, or a loopback address.
