@@ -185,9 +185,9 @@ impl Spill {
     }
 
     /// The store answers, no write-back is under way, and every event still held has its
-    /// request waiting for it (none was answered while held): new events go to the store again,
-    /// beside those being written back, as no answered event can be overtaken. Under requests that never pause, the spill
-    /// is seldom empty, as each waits in it for its turn.
+    /// request waiting for it (none was answered while held): new events go to the store
+    /// again, beside those being written back, as no answered event can be overtaken. Under
+    /// requests that never pause, the spill is seldom empty, as each waits in it for its turn.
     pub(crate) fn resume(&self) {
         let held = self.lock();
         let waiting = |spilled: &Spilled| {

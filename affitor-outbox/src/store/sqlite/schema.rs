@@ -148,7 +148,8 @@ pub(super) fn create_tables(connection: &rusqlite::Connection) -> rusqlite::Resu
 /// What the file at `path` lacks of this version's tables, read without changing anything:
 /// `None` when they are current (or ahead: every version only adds); else what is wrong and
 /// what to do: tables or indexes missing, which a start creates, or a table without this
-/// version's columns, which is not this outbox's. For an outbox opened with `migrate(false)`, which must leave the file as it is.
+/// version's columns, which is not this outbox's. For an outbox opened with `migrate(false)`,
+/// which must leave the file as it is.
 pub(super) fn behind(path: &Path) -> rusqlite::Result<Option<String>> {
     const FIX: &str = "an outbox opened with `migrate(true)` (the default: the app's, at its \
                        start) creates them and brings them up to date; this one, opened with \
