@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use affitor::client::RetryPolicy;
 use affitor_mock::{Fault, MockServer};
-use affitor_outbox::Outbox;
+use affitor_outbox::{Outbox, OutboxBuilder};
 
 use crate::support::{client_with, sale, sqlite, sqlite_path, stand_in, wait_until};
 
@@ -31,6 +31,17 @@ fn ballast(path: &str, bytes: usize) {
             .execute("INSERT INTO ballast (blob) VALUES (zeroblob(8192))", [])
             .unwrap();
     }
+}
+
+/// A file named for `name`, filled with ballast, and an outbox on it that the ballast leaves
+/// little room, with no relay unless `builder` turns one on: the file's path and the builder.
+fn small_file(name: &str, client: &affitor::Client) -> (String, OutboxBuilder) {
+    let path = sqlite_path(name);
+    ballast(&path, BALLAST);
+    let builder = Outbox::builder(client.clone())
+        .max_file_size(LIMIT)
+        .relay(false);
+    (path, builder)
 }
 
 /// Room again: the ballast goes (its pages are free for the outbox's rows).
@@ -94,15 +105,9 @@ fn patient_client(mock: &MockServer) -> affitor::Client {
 async fn writes_resume_once_the_file_has_room_after_the_writer_filled_it() {
     let (mock, _) = stand_in().await;
     let client = patient_client(&mock);
-    let path = sqlite_path("full-writer");
-    ballast(&path, BALLAST);
+    let (path, builder) = small_file("full-writer", &client);
     // No relay: its rows stay, and fill the file.
-    let outbox = Outbox::builder(client.clone())
-        .max_file_size(LIMIT)
-        .relay(false)
-        .open(&path)
-        .await
-        .unwrap();
+    let outbox = builder.open(&path).await.unwrap();
     let sent = fill(&outbox, &mock, &client, 0).await;
     make_room(&path);
     writes_resume(&outbox, &mock, &client, sent).await;
@@ -115,10 +120,9 @@ async fn writes_and_claims_resume_once_the_file_has_room_after_the_relay_met_it_
     let (mock, _) = stand_in().await;
     let client = patient_client(&mock);
     mock.inject(Fault::status(503).always());
-    let path = sqlite_path("full-relay");
-    ballast(&path, BALLAST);
-    let outbox = Outbox::builder(client.clone())
-        .max_file_size(LIMIT)
+    let (path, builder) = small_file("full-relay", &client);
+    let outbox = builder
+        .relay(true)
         .backoff(Duration::from_millis(10), Duration::from_millis(50))
         .poll_interval(Duration::from_millis(20))
         .open(&path)
@@ -146,12 +150,9 @@ async fn writes_and_claims_resume_once_the_file_has_room_after_the_relay_met_it_
 async fn events_held_past_their_wait_go_to_the_memory_queue() {
     let (mock, _) = stand_in().await;
     let client = patient_client(&mock);
-    let path = sqlite_path("full-wait");
-    ballast(&path, BALLAST);
-    let outbox = Outbox::builder(client.clone())
-        .max_file_size(LIMIT)
+    let (path, builder) = small_file("full-wait", &client);
+    let outbox = builder
         .max_spill_wait(Duration::from_millis(300))
-        .relay(false)
         .open(&path)
         .await
         .unwrap();
@@ -176,14 +177,8 @@ async fn events_held_past_their_wait_go_to_the_memory_queue() {
 async fn a_shutdown_while_the_store_fails_hands_what_is_held_to_the_memory_queue() {
     let (mock, _) = stand_in().await;
     let direct = patient_client(&mock);
-    let path = sqlite_path("full-shutdown");
-    ballast(&path, BALLAST);
-    let outbox = Outbox::builder(direct.clone())
-        .max_file_size(LIMIT)
-        .relay(false)
-        .open(&path)
-        .await
-        .unwrap();
+    let (path, builder) = small_file("full-shutdown", &direct);
+    let outbox = builder.open(&path).await.unwrap();
     let client = direct.with_backend(outbox.clone());
     fill(&outbox, &mock, &client, 0).await;
     for n in 1000..1005 {
@@ -203,14 +198,8 @@ async fn a_shutdown_while_the_store_fails_hands_what_is_held_to_the_memory_queue
 async fn a_flush_while_the_store_fails_sends_what_is_held() {
     let (mock, _) = stand_in().await;
     let direct = patient_client(&mock);
-    let path = sqlite_path("full-flush");
-    ballast(&path, BALLAST);
-    let outbox = Outbox::builder(direct.clone())
-        .max_file_size(LIMIT)
-        .relay(false)
-        .open(&path)
-        .await
-        .unwrap();
+    let (path, builder) = small_file("full-flush", &direct);
+    let outbox = builder.open(&path).await.unwrap();
     let client = direct.with_backend(outbox.clone());
     fill(&outbox, &mock, &client, 0).await;
     let held = outbox.stats().spilled;
@@ -383,14 +372,8 @@ async fn events_held_are_written_back_while_requests_keep_coming() {
 async fn events_held_are_written_back_in_the_order_they_came() {
     let (mock, _) = stand_in().await;
     let client = patient_client(&mock);
-    let path = sqlite_path("full-order");
-    ballast(&path, BALLAST);
-    let outbox = Outbox::builder(client.clone())
-        .max_file_size(LIMIT)
-        .relay(false)
-        .open(&path)
-        .await
-        .unwrap();
+    let (path, builder) = small_file("full-order", &client);
+    let outbox = builder.open(&path).await.unwrap();
     let sent = fill(&outbox, &mock, &client, 0).await;
     let held: Vec<usize> = (sent..sent + 60).collect();
     for &n in &held {
