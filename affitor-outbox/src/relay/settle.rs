@@ -3,6 +3,7 @@
 //! refused. Each is counted, and logged.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use affitor::Error;
@@ -38,6 +39,20 @@ enum Settled {
     Done(Option<Box<Answer>>),
     /// Rescheduled or buried here: it stays in the store.
     Kept,
+    /// Another relay's: its lease ran out while it was sent, and that relay settles it.
+    Lost,
+}
+
+impl Settled {
+    /// Counts a row kept as `result` (of `endpoint`) in `counter`: a row lost is not this
+    /// relay's to count.
+    fn counted(self, counter: &AtomicU64, endpoint: &str, result: metrics::Result) -> Self {
+        if matches!(self, Self::Kept) {
+            Counters::add(counter);
+            metrics::event(endpoint, result);
+        }
+        self
+    }
 }
 
 /// A row a send is done with: the relay deletes it, and writes the journal's entry of its
@@ -111,7 +126,7 @@ impl Settler {
                 row: row.id,
                 answer: answer.map(|answer| *answer),
             }),
-            Ok(Settled::Kept) => None,
+            Ok(Settled::Kept | Settled::Lost) => None,
             Err(error) => {
                 tracing::warn!(
                     id = row.id,
@@ -155,10 +170,9 @@ impl Settler {
             "Affitor outbox row set aside as a dead letter: it cannot be read"
         );
         // Counted once the store keeps it: a refused write goes again, and counts then.
+        let counter = &self.inner.counters.corrupt;
         let kept = self.keep_dead(row, &unreadable.why).await?;
-        Counters::add(&self.inner.counters.corrupt);
-        metrics::event(&unreadable.endpoint, metrics::Result::DeadLettered);
-        Ok(kept)
+        Ok(kept.counted(counter, &unreadable.endpoint, metrics::Result::DeadLettered))
     }
 
     /// Affitor answered with an outcome.
@@ -252,10 +266,9 @@ impl Settler {
             error = %error,
             "Affitor event not delivered yet; it goes again after a backoff"
         );
+        let counter = &self.inner.counters.rescheduled;
         let kept = self.keep_for(row, wait, &error.to_string()).await?;
-        Counters::add(&self.inner.counters.rescheduled);
-        metrics::event(endpoint, metrics::Result::Rescheduled);
-        Ok(kept)
+        Ok(kept.counted(counter, endpoint, metrics::Result::Rescheduled))
     }
 
     /// Refused by the API, or out of attempts: kept as a dead letter.
@@ -275,9 +288,11 @@ impl Settler {
             "Affitor event given up on: kept as a dead letter in the outbox"
         );
         let kept = self.keep_dead(row, &error.to_string()).await?;
-        Counters::add(&self.inner.counters.dead);
-        metrics::event(endpoint, metrics::Result::DeadLettered);
-        Ok(kept)
+        Ok(kept.counted(
+            &self.inner.counters.dead,
+            endpoint,
+            metrics::Result::DeadLettered,
+        ))
     }
 
     /// A refund whose sale Affitor does not know: due again after a backoff while it is
@@ -313,10 +328,13 @@ impl Settler {
             "Affitor refund waits for its sale, which Affitor does not know yet"
         );
         let why = format!("waiting for its sale: {error}");
+        let counter = &self.inner.counters.rescheduled;
         let kept = self.keep_for(row, wait, &why).await?;
-        Counters::add(&self.inner.counters.rescheduled);
-        metrics::event(Endpoint::Refund.name(), metrics::Result::Rescheduled);
-        Ok(kept)
+        Ok(kept.counted(
+            counter,
+            Endpoint::Refund.name(),
+            metrics::Result::Rescheduled,
+        ))
     }
 
     /// A refund with no other id whose sale is kept under another id in the store's facts (a
@@ -382,10 +400,13 @@ impl Settler {
             attempt = row.attempts.saturating_add(1),
             "Affitor refund kept as a dead letter: {why}"
         );
+        let counter = &self.inner.counters.dead;
         let kept = self.keep_dead(row, &why).await?;
-        Counters::add(&self.inner.counters.dead);
-        metrics::event(Endpoint::Refund.name(), metrics::Result::DeadLettered);
-        Ok(kept)
+        Ok(kept.counted(
+            counter,
+            Endpoint::Refund.name(),
+            metrics::Result::DeadLettered,
+        ))
     }
 
     /// Settles a lead whose click id the API refused for good (`error`): sent again without it
@@ -504,7 +525,8 @@ impl Settler {
 
     /// Keeps `row` as `keeping` says, with the journal's `answers` of it in the same
     /// transaction. When that fails and the row is kept alone, the entries are counted lost: a
-    /// journal the store refuses never holds a row's settling back.
+    /// journal the store refuses never holds a row's settling back. A row whose lease went to
+    /// another relay is left to it, and its answer's entries with it.
     async fn keep(
         &self,
         row: &Claimed,
@@ -512,24 +534,36 @@ impl Settler {
         answers: Vec<Answer>,
     ) -> Result<Settled, StoreError> {
         let entries = answers.len();
-        match self.keep_once(row, keeping, answers).await {
-            Ok(()) => {}
+        let kept = match self.keep_once(row, keeping, answers).await {
+            Ok(kept) => kept,
             Err(error) if entries > 0 => {
-                self.keep_once(row, keeping, Vec::new()).await?;
-                let why = format!("of an answer the relay got, the store failed: {error}");
-                self.inner.journal_lost(entries, &why);
+                let kept = self.keep_once(row, keeping, Vec::new()).await?;
+                if kept {
+                    let why = format!("of an answer the relay got, the store failed: {error}");
+                    self.inner.journal_lost(entries, &why);
+                }
+                kept
             }
             Err(error) => return Err(error),
+        };
+        if !kept {
+            tracing::info!(
+                id = row.id,
+                "Affitor outbox row's lease ran out while it was sent, and another relay took \
+                 it: that relay settles it, and this answer is left to it"
+            );
+            return Ok(Settled::Lost);
         }
         Ok(Settled::Kept)
     }
 
+    /// Keeps `row` as `keeping` says, with `answers`: whether `row` was still this relay's.
     async fn keep_once(
         &self,
         row: &Claimed,
         keeping: Keeping<'_>,
         answers: Vec<Answer>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (store, owner) = (&self.inner.store, &self.inner.owner);
         match keeping {
             Keeping::Due { after, why } => {

@@ -127,16 +127,17 @@ impl Store {
         fn complete(ids: &[i64], answers: Arc<[crate::journal::Answer]>) -> ();
         /// The attempt failed: due again `after` from now, its lease released; with the
         /// journal's `answers` of it in the same transaction (the journal tells of an answer
-        /// only once its row says so).
+        /// only once its row says so). `false`, and nothing written, when `owner` no longer
+        /// holds the row: its lease ran out and another relay took it.
         fn reschedule(id: i64, owner: &str, after: Duration, error: &str,
-            answers: Vec<crate::journal::Answer>) -> ();
+            answers: Vec<crate::journal::Answer>) -> bool;
         /// Puts the refund `id`, leased by `owner` and with no other id, under the sale its
         /// alias fact `key` names ([`Facts::aliases`]), when that is kept: the refund was
         /// written as the fact came, and neither saw the other. The sale's id, if it did.
         fn link_refund(id: i64, owner: &str, key: &str) -> Option<String>;
         /// Given up on: kept as a dead letter, with why. With the journal's `answers`, in one
-        /// transaction, as for `reschedule`.
-        fn bury(id: i64, owner: &str, error: &str, answers: Vec<crate::journal::Answer>) -> ();
+        /// transaction, and `false` for a row `owner` no longer holds, as for `reschedule`.
+        fn bury(id: i64, owner: &str, error: &str, answers: Vec<crate::journal::Answer>) -> bool;
         /// Extends to `lease` from now `owner`'s lease on each row of `ids`, in one statement;
         /// how many. A row of `owner`'s not in `ids` is left to run out, and goes again.
         fn renew(owner: &str, ids: &[i64], lease: Duration) -> u64;

@@ -130,6 +130,59 @@ on_each_store!(
     a_row_leased_but_not_held_runs_out_while_the_relay_is_busy
 );
 
+/// A sale refused (400) once another relay took its lease while it was being sent (its lease
+/// ran out while this relay's process was paused, say): the row is the other relay's, so this
+/// relay neither keeps it as a dead letter nor counts one, and the journal tells of no dead
+/// letter the row does not hold.
+async fn an_answer_after_the_lease_went_to_another_relay_keeps_nothing(store: Store) {
+    let (mock, client) = patient_stand_in().await;
+    let outbox = store
+        .open(builder(&client).journal(affitor_outbox::journal::DEFAULT_RETENTION))
+        .await;
+    mock.inject(Fault::delay(Duration::from_secs(1)).times(1));
+    mock.inject(Fault::status(400).times(1));
+    outbox.enqueue(sale(&mock, &client, 0)).await;
+    wait_until("the sale being sent", A_WHILE, async || {
+        outbox.stats().in_flight == 1
+    })
+    .await;
+    // Another relay's lease, for an hour: this relay never claims the row again here.
+    store
+        .execute(store.dialect(
+            "UPDATE affitor_outbox
+             SET lease_owner = 'another relay', lease_until = lease_until + 3600000",
+            "UPDATE affitor_outbox
+             SET lease_owner = 'another relay', lease_until = lease_until + interval '1 hour'",
+        ))
+        .await;
+    wait_until("the refusal settled", A_WHILE, async || {
+        outbox.stats().in_flight == 0
+    })
+    .await;
+    assert_eq!(sale_requests(&mock), ["in_0"]);
+    let stats = outbox.stats();
+    assert_eq!((stats.dead, stats.rescheduled), (0, 0), "{stats:?}");
+    let dead_letters = outbox.dead_letters().await.expect("the store answers");
+    assert!(dead_letters.is_empty(), "{dead_letters:?}");
+    let attempts = store
+        .integers("SELECT CAST(attempts AS BIGINT) FROM affitor_outbox")
+        .await;
+    assert_eq!(attempts, [Some(0)], "the other relay's row, untouched");
+    let explained = crate::journal::explain(&outbox, "in_0").await;
+    assert!(
+        !explained
+            .entries
+            .iter()
+            .any(|entry| matches!(entry.step, affitor_outbox::journal::Step::DeadLetter(_))),
+        "{explained:?}"
+    );
+    outbox.shutdown(Duration::ZERO).await;
+}
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_answer_after_the_lease_went_to_another_relay_keeps_nothing
+);
+
 #[cfg(feature = "postgres")]
 /// Makes every insert into the table wait for the advisory lock `key`, and takes it: held until
 /// the connection answered unlocks it.

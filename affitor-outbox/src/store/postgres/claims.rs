@@ -171,14 +171,15 @@ impl PostgresStore {
         after: Duration,
         error: &str,
         answers: Vec<Answer>,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<bool> {
         let update = self
             .query(
                 "UPDATE affitor_outbox
              SET attempts = attempts + 1,
                  next_attempt_at = pg_catalog.now() + $3::float8 * interval '1 millisecond',
                  last_error = $4, lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND lease_owner = $2",
+             WHERE id = $1 AND lease_owner = $2
+             RETURNING id",
             )
             .bind(id)
             .bind(owner)
@@ -193,7 +194,7 @@ impl PostgresStore {
         owner: &str,
         error: &str,
         answers: Vec<Answer>,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<bool> {
         // The delivery's fact goes with the row: the provider's resend is stored again.
         let update = self
             .query(
@@ -202,8 +203,10 @@ impl PostgresStore {
                  SET attempts = attempts + 1, dead_at = pg_catalog.now(), last_error = $3,
                      lease_owner = NULL, lease_until = NULL
                  WHERE id = $1 AND lease_owner = $2
-                 RETURNING delivery_key)
-             DELETE FROM affitor_outbox_facts WHERE key IN (SELECT delivery_key FROM dead)",
+                 RETURNING delivery_key),
+             forgotten AS (
+                 DELETE FROM affitor_outbox_facts WHERE key IN (SELECT delivery_key FROM dead))
+             SELECT 1 FROM dead",
             )
             .bind(id)
             .bind(owner)
@@ -211,19 +214,21 @@ impl PostgresStore {
         self.keep(update, &answers).await
     }
 
-    /// Runs `update`, which keeps a row, with the journal's `answers` of it in one transaction
-    /// (alone when there are none): the journal tells of an answer only once its row says so.
+    /// Runs `update`, which keeps a row and returns it, with the journal's `answers` of it in
+    /// one transaction: the journal tells of an answer only once its row says so. When it
+    /// returns none, the row's lease went to another relay, which settles it: nothing is
+    /// written. Whether the row was kept.
     async fn keep(
         &self,
         update: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
         answers: &[Answer],
-    ) -> sqlx::Result<()> {
-        if answers.is_empty() {
-            return self.execute(update).await.map(drop);
-        }
+    ) -> sqlx::Result<bool> {
         self.transact(async |transaction| {
+            if update.fetch_optional(&mut *transaction).await?.is_none() {
+                return Ok(false);
+            }
             super::journal::write_answers(transaction, &self.tables, answers).await?;
-            update.execute(transaction).await.map(drop)
+            Ok(true)
         })
         .await
     }

@@ -117,12 +117,11 @@ impl SqliteStore {
         after: Duration,
         error: &str,
         answers: Vec<Answer>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (owner, error) = (owner.to_owned(), error.to_owned());
         self.on_writer(move |writer| {
             let transaction = writer.connection.transaction()?;
-            super::journal::write_answers(&transaction, &answers)?;
-            transaction
+            let kept = transaction
                 .prepare_cached(
                     "UPDATE affitor_outbox
                      SET attempts = attempts + 1, next_attempt_at = ?3, last_error = ?4,
@@ -135,7 +134,7 @@ impl SqliteStore {
                     now_millis().saturating_add(millis(after)),
                     error
                 ])?;
-            transaction.commit()
+            kept_with(transaction, kept, &answers)
         })
         .await
     }
@@ -146,11 +145,10 @@ impl SqliteStore {
         owner: &str,
         error: &str,
         answers: Vec<Answer>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (owner, error) = (owner.to_owned(), error.to_owned());
         self.on_writer(move |writer| {
             let transaction = writer.connection.transaction()?;
-            super::journal::write_answers(&transaction, &answers)?;
             // The delivery's fact goes with the row: the provider's resend is stored again.
             transaction
                 .prepare_cached(
@@ -159,7 +157,7 @@ impl SqliteStore {
                          WHERE id = ?1 AND lease_owner = ?2)",
                 )?
                 .execute(rusqlite::params![id, owner])?;
-            transaction
+            let kept = transaction
                 .prepare_cached(
                     "UPDATE affitor_outbox
                      SET attempts = attempts + 1, dead_at = ?3, last_error = ?4,
@@ -167,7 +165,7 @@ impl SqliteStore {
                      WHERE id = ?1 AND lease_owner = ?2",
                 )?
                 .execute(rusqlite::params![id, owner, now_millis(), error])?;
-            transaction.commit()
+            kept_with(transaction, kept, &answers)
         })
         .await
     }
@@ -213,6 +211,21 @@ impl SqliteStore {
             .await?;
         Ok(u64::try_from(released).unwrap_or(0))
     }
+}
+
+/// Commits `transaction`, which kept a row when it changed one (`kept`), with the journal's
+/// `answers` of it; when it changed none, the row's lease went to another relay, which settles
+/// it: nothing is written. Whether the row was kept.
+fn kept_with(
+    transaction: rusqlite::Transaction<'_>,
+    kept: usize,
+    answers: &[Answer],
+) -> rusqlite::Result<bool> {
+    if kept == 0 {
+        return Ok(false);
+    }
+    super::journal::write_answers(&transaction, answers)?;
+    transaction.commit().map(|()| true)
 }
 
 impl SqliteWriter {
