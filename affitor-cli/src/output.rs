@@ -362,7 +362,10 @@ mod tests {
                 "a http://a:b@x/ and b https://c:d@y",
                 "a http://a:***@x/ and b https://c:***@y",
             ),
-            ("https://ghp_t0k3n@example.com/wh", "https://***@example.com/wh"),
+            (
+                "https://ghp_t0k3n@example.com/wh",
+                "https://***@example.com/wh",
+            ),
             ("see HTTP://t0k3n@x.", "see HTTP://***@x."),
             (
                 "\u{1b}[33mhttp://a:b@x\u{1b}[0m",

@@ -433,7 +433,7 @@ impl Outbox {
             );
         }
         let until = instant_after(deadline.saturating_sub(started.elapsed()));
-        self.sent.written(until).await;
+        self.sent.stop(until).await;
         // What waits in memory for the store goes to the in-memory queue, which the client's
         // shutdown drains next.
         recover::stop(&self.inner, deadline.saturating_sub(started.elapsed())).await;

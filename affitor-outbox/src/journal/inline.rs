@@ -5,6 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use tokio_util::sync::CancellationToken;
+
 use super::{InWrite, JournalEntry};
 use crate::shared::Inner;
 use crate::sync::lock;
@@ -13,7 +15,7 @@ use crate::sync::lock;
 /// newest ones (counted in `OutboxStats::journal_lost`), never the request's time.
 const MAX_WAITING: usize = 1024;
 
-/// The entries waiting for their write, and whether a task is writing them.
+/// The entries waiting for their write, and the task writing them, if one is.
 #[derive(Debug, Default)]
 pub(crate) struct InlineEntries {
     state: Mutex<Waiting>,
@@ -24,7 +26,8 @@ pub(crate) struct InlineEntries {
 #[derive(Debug, Default)]
 struct Waiting {
     entries: Vec<JournalEntry>,
-    writing: bool,
+    /// Cancels the task writing them: a stop past its deadline frees the store's connection.
+    writing: Option<CancellationToken>,
 }
 
 impl InlineEntries {
@@ -34,7 +37,7 @@ impl InlineEntries {
         if entries.is_empty() {
             return;
         }
-        let start = {
+        let stop = {
             let mut waiting = self.lock();
             if waiting.entries.len() + entries.len() > MAX_WAITING {
                 drop(waiting);
@@ -42,11 +45,11 @@ impl InlineEntries {
                 return;
             }
             waiting.entries.extend(entries);
-            !std::mem::replace(&mut waiting.writing, true)
+            if waiting.writing.is_some() {
+                return;
+            }
+            waiting.writing.insert(CancellationToken::new()).clone()
         };
-        if !start {
-            return;
-        }
         // Dropped with the task, run or not (a runtime shut down drops it unpolled): another
         // push starts the next.
         let mut writing = Writing {
@@ -67,9 +70,13 @@ impl InlineEntries {
         runtime.spawn(async move {
             while let Some(batch) = writing.next() {
                 let count = batch.len();
-                let why = "of the client's own sends: the runtime ended during their write";
+                let why = "of the client's own sends: the outbox stopped at its deadline, or \
+                           the runtime ended, during their write";
                 let in_write = InWrite::new(&inner, count, why);
-                let written = inner.store.write_journal(batch).await;
+                let written = tokio::select! {
+                    written = inner.store.write_journal(batch) => written,
+                    () = stop.cancelled() => return,
+                };
                 in_write.answered();
                 if let Err(error) = written {
                     lost(&inner, count, &format!("the store failed: {error}"));
@@ -85,7 +92,7 @@ impl InlineEntries {
             let idle = self.idle.notified();
             let mut idle = std::pin::pin!(idle);
             idle.as_mut().enable();
-            if !self.lock().writing {
+            if self.lock().writing.is_none() {
                 return;
             }
             if tokio::time::timeout_at(until, idle).await.is_err() {
@@ -94,9 +101,19 @@ impl InlineEntries {
         }
     }
 
+    /// Waits as [`written`](Self::written) does, then gives up the write still under way, its
+    /// entries and those waiting counted lost: a stop holds no connection of the store past
+    /// its deadline.
+    pub(crate) async fn stop(&self, until: tokio::time::Instant) {
+        self.written(until).await;
+        if let Some(writing) = &self.lock().writing {
+            writing.cancel();
+        }
+    }
+
     /// No task writes any more.
     fn ended(&self, waiting: &mut Waiting) {
-        waiting.writing = false;
+        waiting.writing = None;
         self.idle.notify_waiters();
     }
 
@@ -140,7 +157,11 @@ impl Drop for Writing {
             let dropped = std::mem::take(&mut waiting.entries).len();
             self.entries.ended(&mut waiting);
             drop(waiting);
-            lost(&self.inner, dropped, "the runtime ended before their write");
+            lost(
+                &self.inner,
+                dropped,
+                "the outbox stopped at its deadline, or the runtime ended, before their write",
+            );
         }
     }
 }

@@ -221,6 +221,55 @@ async fn postgres_an_entry_in_a_delete_cut_short_by_the_stop_is_counted_lost() {
     assert_eq!(outbox.stats().journal_lost, 1);
 }
 
+/// A stop whose deadline passes while the journal's entries of a lead the client sent itself
+/// wait for their write (a lock on the journal holds the insert): the write is given up at
+/// once, its entries counted lost, and its connection closed (sqlx gives a graceful close 5 s),
+/// not left to the store's own limit on a call (10 s), then closed.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stop_gives_up_the_write_of_the_clients_own_entries_at_its_deadline() {
+    let (mock, direct) = stand_in().await;
+    let schema = crate::support::postgres::Schema::create("inline_stop").await;
+    let pool = schema.pool().await;
+    let checked_out = || pool.size() as usize - pool.num_idle();
+    let outbox = journaled(&direct)
+        .relay(false)
+        .postgres(pool.clone())
+        .await
+        .expect("the Postgres outbox opens");
+    let own = schema.own_pool().await;
+    let mut holding = own.begin().await.expect("a transaction");
+    sqlx::query("LOCK TABLE affitor_outbox_journal IN SHARE MODE")
+        .execute(&mut *holding)
+        .await
+        .expect("the lock");
+    let client = direct.with_backend(outbox.clone());
+    client
+        .lead("cust_1")
+        .click_id(mock.click("partner"))
+        .send()
+        .await
+        .expect("the lead sent");
+    wait_until(
+        "the entries' write to wait for the lock",
+        A_WHILE,
+        async || checked_out() == 1,
+    )
+    .await;
+    outbox.shutdown(Duration::from_millis(500)).await;
+    wait_until("the write given up", Duration::from_secs(2), async || {
+        outbox.stats().journal_lost > 0
+    })
+    .await;
+    wait_until(
+        "its connection closed",
+        Duration::from_secs(8),
+        async || checked_out() == 0,
+    )
+    .await;
+    holding.rollback().await.expect("the lock released");
+}
+
 /// A store that refuses the relay's deletes for two seconds: the delivered sale stays held and
 /// is sent once, its delete tried again less and less often (each turn of an idle relay, every
 /// 50 ms here, tried it before: some 60 tries) and said once at `warn`, then the store's
