@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::{Future, pending};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,6 +86,7 @@ impl Outbox {
             owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)).into(),
             handed: HandOff::default(),
             writes: TaskTracker::new(),
+            handed_over: Mutex::default(),
             home: tokio::runtime::Handle::try_current().ok(),
             location,
             spill: Spill::default(),
@@ -450,6 +452,26 @@ impl Outbox {
         self.stats()
     }
 
+    /// [`enqueue`](Self::enqueue), for the oldest event `send_in_background` handed over:
+    /// taken and first polled in one lock, so that the events reach the writer (or the spill)
+    /// in the order they came, as one task each may run in any order. If its runtime drops it
+    /// before the write is settled, that is logged and counted.
+    async fn write_oldest(self) {
+        let mut write = None;
+        std::future::poll_fn(|cx| {
+            if let Some(write) = &mut write {
+                return Future::poll(Pin::as_mut(write), cx);
+            }
+            let mut handed_over = lock(&self.inner.handed_over);
+            let Some(event) = handed_over.pop_front() else {
+                return std::task::Poll::Ready(());
+            };
+            let first = write.insert(Box::pin(self.clone().write(event)));
+            Future::poll(Pin::as_mut(first), cx)
+        })
+        .await;
+    }
+
     /// [`enqueue`](Self::enqueue), for an event `send_in_background` handed over: if its
     /// runtime drops it before the write is settled, that is logged and counted.
     async fn write(self, event: Event) {
@@ -471,30 +493,31 @@ impl Backend for Outbox {
     }
 
     fn deliver(&self, event: Event) {
-        // The write takes the event from the slot when it first runs. A runtime that was shut
-        // down drops what is spawned on it at once, unpolled, and leaves the event there for
-        // the next runtime to try.
-        let slot = Arc::new(Mutex::new(Some(event)));
+        // One write per event, each taking the oldest waiting when it first runs. A runtime
+        // that was shut down drops what is spawned on it at once, unpolled: the next runtime
+        // is tried.
+        lock(&self.inner.handed_over).push_back(event);
         let current = tokio::runtime::Handle::try_current().ok();
         for runtime in self.inner.home.iter().chain(current.as_ref()) {
             let outbox = self.clone();
-            let taken = Arc::clone(&slot);
+            let ran = Arc::new(AtomicBool::new(false));
+            let running = Arc::clone(&ran);
             self.inner.writes.spawn_on(
                 async move {
-                    if let Some(event) = take(&taken) {
-                        outbox.write(event).await;
-                    }
+                    running.store(true, Ordering::Relaxed);
+                    outbox.write_oldest().await;
                 },
                 runtime,
             );
-            // The write holds the slot until it ends, and has emptied it by then: a slot held
-            // by this call alone and still full was dropped unpolled.
-            let dropped = Arc::strong_count(&slot) == 1 && lock(&slot).is_some();
+            // The write holds its flag until it ends, and has set it by then: a flag held by
+            // this call alone and still unset was dropped unpolled.
+            let dropped = Arc::strong_count(&ran) == 1 && !ran.load(Ordering::Relaxed);
             if !dropped {
                 return;
             }
         }
-        let Some(event) = take(&slot) else {
+        // No write will take it: one event fewer waits, so that each write still finds one.
+        let Some(event) = lock(&self.inner.handed_over).pop_back() else {
             return;
         };
         self.inner
@@ -673,11 +696,6 @@ fn instant_after(deadline: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(deadline)
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
-}
-
-/// The event in `slot`, taken out of it (the guard dropped before any await).
-fn take(slot: &Mutex<Option<Event>>) -> Option<Event> {
-    lock(slot).take()
 }
 
 /// A write under way, of an event of the named endpoint, until it is settled.

@@ -1,5 +1,6 @@
 //! What an outbox's handles, its writes and its relay share.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -37,6 +38,9 @@ pub(crate) struct Inner {
     /// The writes of events handed over by `send_in_background` (the outbox as a client's
     /// `Backend`), for `shutdown` to wait on.
     pub(crate) writes: TaskTracker,
+    /// The events handed over by `send_in_background` that no write has taken yet, in the
+    /// order they came: each write takes the oldest.
+    pub(crate) handed_over: Mutex<VecDeque<Event>>,
     /// The runtime the outbox was opened on, where its relay runs: the writes of
     /// `send_in_background` go there first, so that they outlive the caller's runtime (an
     /// actix-web worker's, which stops with the server).
@@ -50,9 +54,13 @@ pub(crate) struct Inner {
 }
 
 impl Drop for Inner {
-    /// The last handle went without `shutdown`: the events the spill still holds go to the
-    /// client's in-memory queue rather than with it.
+    /// The last handle went without `shutdown`: the events handed over that no write took
+    /// and those the spill still holds go to the client's in-memory queue rather than with it.
     fn drop(&mut self) {
+        let handed_over = std::mem::take(&mut *lock(&self.handed_over));
+        for event in handed_over {
+            self.fell_back(event, "its write's runtime ended before it ran");
+        }
         for event in self.spill.close() {
             self.fell_back(
                 event,

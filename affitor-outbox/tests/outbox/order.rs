@@ -102,3 +102,47 @@ async fn a_sale_written_beside_its_customers_lead_is_not_claimed_with_it(store: 
     writer.shutdown(Duration::from_secs(5)).await;
 }
 on_each_store!(a_sale_written_beside_its_customers_lead_is_not_claimed_with_it);
+
+/// A customer's lead and sale handed over back to back by `send_in_background`, for many
+/// customers at once on a runtime of several threads: each customer's lead is stored before
+/// their sale (it takes the earlier row, which the relay sends first).
+async fn events_handed_over_back_to_back_are_stored_in_that_order(store: Store) {
+    const CUSTOMERS: usize = 300;
+    let (mock, direct) = stand_in().await;
+    let outbox = store.open(builder(&direct).relay(false)).await;
+    let client = direct.with_backend(outbox.clone());
+    let click_id = mock.click("partner");
+    for n in 0..CUSTOMERS {
+        let customer = format!("user_{n}");
+        client
+            .lead(&customer)
+            .click_id(click_id.clone())
+            .send_in_background();
+        client
+            .sale(format!("in_{n}"), 4900)
+            .customer_key(&customer)
+            .send_in_background();
+    }
+    client.flush(A_WHILE).await;
+    let stored = store
+        .integers("SELECT CAST(count(*) AS BIGINT) FROM affitor_outbox")
+        .await;
+    assert_eq!(stored, [Some(2 * CUSTOMERS as i64)]);
+    let overtaken = store
+        .integers(
+            "SELECT CAST(count(*) AS BIGINT) FROM affitor_outbox sale
+             JOIN affitor_outbox lead ON lead.customer_key = sale.customer_key
+             WHERE sale.endpoint = 'sale' AND lead.endpoint = 'lead' AND sale.id < lead.id",
+        )
+        .await;
+    assert_eq!(
+        overtaken,
+        [Some(0)],
+        "sales stored before their customer's lead"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    events_handed_over_back_to_back_are_stored_in_that_order
+);
