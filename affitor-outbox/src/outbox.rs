@@ -434,6 +434,13 @@ impl Outbox {
                 "the Affitor outbox stopped before every event handed to it was written"
             );
         }
+        // What no write took (its runtime ended first, or the deadline came) is sent from
+        // memory: the client's shutdown drains that queue next.
+        let handed_over = std::mem::take(&mut *lock(&self.inner.handed_over));
+        for event in handed_over {
+            self.inner
+                .fell_back(event, "the outbox stopped before its write ran");
+        }
         let until = instant_after(deadline.saturating_sub(started.elapsed()));
         self.sent.stop(until).await;
         // What waits in memory for the store goes to the in-memory queue, which the client's

@@ -180,3 +180,33 @@ fn the_fallback_goes_to_the_in_memory_queue_whatever_backend_the_client_holds() 
     assert_eq!(outbox.stats().fell_back, 1);
     assert_eq!(direct.delivery_stats().dropped, 1);
 }
+
+/// A write `send_in_background` handed to the outbox's runtime, still queued there when that
+/// runtime ends: the event does not go with the unpolled task, but is sent from memory at
+/// `shutdown`.
+#[test]
+fn an_event_whose_write_never_ran_is_sent_from_memory_at_shutdown() {
+    let other = tokio::runtime::Runtime::new().unwrap();
+    let (mock, direct) = other.block_on(stand_in());
+    // The outbox's runtime, never driven after the open: what is spawned there waits.
+    let home = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outbox = home
+        .block_on(
+            Outbox::builder(direct.clone())
+                .relay(false)
+                .open(&sqlite_path("never-ran")),
+        )
+        .unwrap();
+    let client = direct.with_backend(outbox.clone());
+    other.block_on(async { sale(&mock, &client, 1).send_in_background() });
+    drop(home);
+
+    other.block_on(async {
+        let report = client.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(sale_requests(&mock), ["in_1"], "{report:?}");
+        assert_eq!(outbox.stats().fell_back, 1);
+    });
+}
