@@ -14,7 +14,7 @@ use affitor_actix::{Affitor, AffitorClient, Client, WebhookEvent};
 use affitor_mock::{Fault, MockServer, SignedWebhook};
 use serde_json::json;
 
-const STRIPE_SECRET: &str = "whsec_actix_test";
+const STRIPE_SECRET: &str = "whsec_actix_test_key";
 const POLAR_SECRET: &str = "polar_whs_actix_test";
 
 /// The handlers a user writes: one line each, the client from the middleware or the app data.

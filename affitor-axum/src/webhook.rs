@@ -67,8 +67,8 @@ use http_body_util::BodyExt;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let state = AppState {
 ///     affitor: Client::builder().api_key("aff_example").build()?,
-///     stripe: Verifier::new("whsec_demo")?, // or Verifier::from_env()?
-///     polar: Verifier::new("polar_whs_demo")?,
+///     stripe: Verifier::new("whsec_demo_signing")?, // or Verifier::from_env()?
+///     polar: Verifier::new("polar_whs_demo_signing")?,
 /// };
 /// let app: Router = Router::new().route("/webhooks/polar", post(polar)).with_state(state);
 /// # Ok(())
@@ -225,7 +225,7 @@ fn over_a_limit(error: &(dyn std::error::Error + 'static)) -> bool {
 /// use affitor_axum::affitor::webhook::{Stripe, Verifier};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let error = Verifier::<Stripe>::new("whsec_demo")?.verify(Vec::<(&str, &str)>::new(), "{}").unwrap_err();
+/// let error = Verifier::<Stripe>::new("whsec_demo_signing")?.verify(Vec::<(&str, &str)>::new(), "{}").unwrap_err();
 /// let rejection = WebhookRejection::Verification(error);
 /// assert_eq!(rejection.status().as_u16(), 400);
 /// assert!(rejection.to_string().contains("no signature header"));

@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
-const STRIPE_SECRET: &str = "whsec_axum_test";
+const STRIPE_SECRET: &str = "whsec_axum_test_key";
 const POLAR_SECRET: &str = "polar_whs_axum_test";
 
 #[derive(Clone, FromRef)]

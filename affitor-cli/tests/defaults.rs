@@ -209,7 +209,7 @@ async fn an_answer_with_escape_sequences_is_printed_inert() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let url = format!("http://{addr}/hook");
-    let env = [("STRIPE_WEBHOOK_SECRET", "whsec_anything")];
+    let env = [("STRIPE_WEBHOOK_SECRET", "whsec_anything_at_all")];
     let run = affitor(&["trigger", "stripe", "sale", "--to", &url], &env).await;
     assert!(run.status.success(), "{run:?}");
     let text = stdout(&run);

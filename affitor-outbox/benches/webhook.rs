@@ -22,7 +22,7 @@ use affitor_mock::{Fault, MockServer, SignedWebhook};
 use affitor_outbox::Outbox;
 use serde_json::{Value, json};
 
-const SECRET: &str = "whsec_bench";
+const SECRET: &str = "whsec_bench_signing";
 const PER_ROUND: usize = 100;
 const ROUNDS: usize = 4;
 const CONCURRENT: usize = 8;

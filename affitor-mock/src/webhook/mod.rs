@@ -33,7 +33,7 @@ pub use sample::{SampleEvent, SampleKind, WebhookProvider};
 ///
 /// // Your webhook handler, here with the core's one call; yours may be an axum or actix app
 /// // that you post `signed.headers()` and `signed.body()` to.
-/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret_key")?;
 /// let handler = |signed: SignedWebhook| {
 ///     let (stripe, client) = (stripe.clone(), client.clone());
 ///     async move { stripe.track(&client, signed.headers(), signed.body()).await.status() }
@@ -47,7 +47,7 @@ pub use sample::{SampleEvent, SampleKind, WebhookProvider};
 ///         "currency": "usd", "metadata": { "affitor_click_id": click_id.as_str() },
 ///     }},
 /// });
-/// let signed = SignedWebhook::stripe("whsec_test_secret", event.to_string());
+/// let signed = SignedWebhook::stripe("whsec_test_secret_key", event.to_string());
 /// assert_eq!(handler(signed.clone()).await, 200);
 /// assert_eq!(handler(signed).await, 200); // a redelivery: recorded once
 ///
@@ -71,7 +71,7 @@ impl SignedWebhook {
     /// header.
     ///
     /// ```
-    /// let signed = affitor_mock::SignedWebhook::stripe("whsec_test", "{}");
+    /// let signed = affitor_mock::SignedWebhook::stripe("whsec_test_signing", "{}");
     /// assert!(signed.header("stripe-signature").is_some_and(|value| value.starts_with("t=")));
     /// ```
     pub fn stripe(secret: &str, body: impl Into<String>) -> Self {
@@ -83,7 +83,7 @@ impl SignedWebhook {
     /// ```
     /// use std::time::{Duration, SystemTime};
     /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    /// let stale = affitor_mock::SignedWebhook::stripe_at("whsec_test", "{}", an_hour_ago);
+    /// let stale = affitor_mock::SignedWebhook::stripe_at("whsec_test_signing", "{}", an_hour_ago);
     /// ```
     pub fn stripe_at(secret: &str, body: impl Into<String>, at: SystemTime) -> Self {
         let body = body.into();
@@ -106,7 +106,7 @@ impl SignedWebhook {
     /// `webhook-id`.
     ///
     /// ```
-    /// let signed = affitor_mock::SignedWebhook::polar("polar_whs_test", "{}");
+    /// let signed = affitor_mock::SignedWebhook::polar("polar_whs_test_signing", "{}");
     /// assert!(signed.header("webhook-signature").is_some_and(|value| value.starts_with("v1,")));
     /// ```
     pub fn polar(secret: &str, body: impl Into<String>) -> Self {
@@ -126,7 +126,7 @@ impl SignedWebhook {
     /// ```
     /// use std::time::SystemTime;
     ///
-    /// let signed = affitor_mock::SignedWebhook::polar_at("polar_whs_test", "msg_1", "{}", SystemTime::now());
+    /// let signed = affitor_mock::SignedWebhook::polar_at("polar_whs_test_signing", "msg_1", "{}", SystemTime::now());
     /// assert_eq!(signed.header("webhook-id"), Some("msg_1"));
     /// ```
     pub fn polar_at(secret: &str, id: &str, body: impl Into<String>, at: SystemTime) -> Self {
@@ -167,7 +167,7 @@ impl SignedWebhook {
     /// `Paddle-Signature` header.
     ///
     /// ```
-    /// let signed = affitor_mock::SignedWebhook::paddle("pdl_ntfset_test", "{}");
+    /// let signed = affitor_mock::SignedWebhook::paddle("pdl_ntfset_test_signing", "{}");
     /// assert!(signed.header("paddle-signature").is_some_and(|value| value.starts_with("ts=")));
     /// ```
     pub fn paddle(secret: &str, body: impl Into<String>) -> Self {
@@ -179,7 +179,7 @@ impl SignedWebhook {
     /// ```
     /// use std::time::{Duration, SystemTime};
     /// let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-    /// let stale = affitor_mock::SignedWebhook::paddle_at("pdl_ntfset_test", "{}", an_hour_ago);
+    /// let stale = affitor_mock::SignedWebhook::paddle_at("pdl_ntfset_test_signing", "{}", an_hour_ago);
     /// ```
     pub fn paddle_at(secret: &str, body: impl Into<String>, at: SystemTime) -> Self {
         let body = body.into();
@@ -230,7 +230,7 @@ impl SignedWebhook {
     /// The headers to send, content type included, as `(name, value)` pairs.
     ///
     /// ```
-    /// let signed = affitor_mock::SignedWebhook::stripe("whsec_test", "{}");
+    /// let signed = affitor_mock::SignedWebhook::stripe("whsec_test_signing", "{}");
     /// let names: Vec<&str> = signed.headers().map(|(name, _)| name).collect();
     /// assert_eq!(names, ["content-type", "stripe-signature"]);
     /// ```
@@ -243,7 +243,7 @@ impl SignedWebhook {
     /// The value of the header `name` (lower case), if it is sent.
     ///
     /// ```
-    /// let signed = affitor_mock::SignedWebhook::polar("polar_whs_test", "{}");
+    /// let signed = affitor_mock::SignedWebhook::polar("polar_whs_test_signing", "{}");
     /// assert!(signed.header("webhook-timestamp").is_some());
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -255,7 +255,7 @@ impl SignedWebhook {
     /// The body, exactly as signed.
     ///
     /// ```
-    /// let signed = affitor_mock::SignedWebhook::stripe("whsec_test", "{}");
+    /// let signed = affitor_mock::SignedWebhook::stripe("whsec_test_signing", "{}");
     /// assert_eq!(signed.body(), "{}");
     /// ```
     pub fn body(&self) -> &str {

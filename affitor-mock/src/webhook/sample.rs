@@ -123,7 +123,7 @@ pub enum SampleKind {
 /// let body = sale.to_json();
 /// assert_eq!(body["data"]["object"]["metadata"]["affitor_click_id"], "cust_42_1714000000000");
 ///
-/// let signed = sale.sign("whsec_test"); // then post `signed.headers()` and `signed.body()`
+/// let signed = sale.sign("whsec_test_signing"); // then post `signed.headers()` and `signed.body()`
 /// assert!(signed.header("stripe-signature").is_some());
 ///
 /// // Polar and Lemon Squeezy have no dispute events.
@@ -373,7 +373,7 @@ impl SampleEvent {
     /// use affitor_mock::{SampleEvent, SampleKind, WebhookProvider};
     ///
     /// let sale = SampleEvent::new(WebhookProvider::Polar, SampleKind::Sale, "order_1").unwrap();
-    /// let signed = sale.sign("polar_whs_test");
+    /// let signed = sale.sign("polar_whs_test_signing");
     /// assert_eq!(signed.header("webhook-id"), Some("msg_order_1_completed"));
     /// ```
     pub fn sign(&self, secret: &str) -> SignedWebhook {

@@ -38,7 +38,7 @@ impl<P: Provider> Verifier<P> {
     /// ([`Provider::SECRET_VARIABLE`]: `STRIPE_WEBHOOK_SECRET`, `POLAR_WEBHOOK_SECRET`,
     /// `PADDLE_WEBHOOK_SECRET`, `LEMONSQUEEZY_WEBHOOK_SECRET`): one secret, or, during a
     /// rotation, several separated by commas or whitespace when each has the shape the
-    /// provider issues (`whsec_new,whsec_old`); any other value is one secret, whole and
+    /// provider issues (`whsec_new_signing_key,whsec_old_signing_key`); any other value is one secret, whole and
     /// trimmed ([`Provider::split_secrets`]). A Lemon Squeezy secret, chosen by you, is always
     /// one, spaces and commas included: give a rotation's two to [`Builder::secret`]. There is
     /// no fallback: a built-in secret would let anyone sign sales.
@@ -70,7 +70,7 @@ impl<P: Provider> Verifier<P> {
     /// ```
     /// use affitor::webhook::{Stripe, Verifier};
     ///
-    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_test").build()?;
+    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_test_signing").build()?;
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
     pub fn builder() -> Builder<P> {
@@ -85,7 +85,7 @@ impl<P: Provider> Verifier<P> {
 /// use affitor::webhook::{Stripe, Verifier};
 ///
 /// let stripe = Verifier::<Stripe>::builder()
-///     .secret("whsec_current")
+///     .secret("whsec_current_secret")
 ///     .secret("whsec_rolled_yesterday") // both are accepted during a rotation
 ///     .tolerance(Duration::from_secs(600))
 ///     .body_limit(256 * 1024)
@@ -126,7 +126,7 @@ impl<P: Provider> Builder<P> {
     /// ```
     /// use affitor::webhook::{Stripe, Verifier};
     ///
-    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_a").secret("whsec_b");
+    /// let stripe = Verifier::<Stripe>::builder().secret("whsec_first_secret").secret("whsec_second_secret");
     /// ```
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secrets.push(secret.into());
@@ -249,7 +249,7 @@ impl<P: Provider> Builder<P> {
     /// use affitor::webhook::{ExchangeRates, Polar, Verifier};
     ///
     /// let rates = ExchangeRates::to(Currency::Usd).with_rate("GBP", 1.27);
-    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").currency_converter(rates).build()?;
+    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test_signing").currency_converter(rates).build()?;
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
     pub fn currency_converter(mut self, converter: impl CurrencyConverter) -> Self {
@@ -268,7 +268,7 @@ impl<P: Provider> Builder<P> {
     /// ```
     /// use affitor::webhook::{Polar, Verifier};
     ///
-    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test").build()?;
+    /// let polar = Verifier::<Polar>::builder().secret("polar_whs_test_signing").build()?;
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
     pub fn build(self) -> Result<Verifier<P>, WebhookError> {

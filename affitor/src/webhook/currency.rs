@@ -59,7 +59,7 @@ pub trait CurrencyConverter: Send + Sync + 'static {
 /// let rates = ExchangeRates::to(Currency::Usd)
 ///     .with_rate("GBP", 1.27)
 ///     .with_rate("JPY", 0.0067);
-/// let stripe = Verifier::<Stripe>::builder().secret("whsec_test").currency_converter(rates).build()?;
+/// let stripe = Verifier::<Stripe>::builder().secret("whsec_test_signing").currency_converter(rates).build()?;
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
 #[derive(Clone, Debug)]

@@ -14,12 +14,12 @@ use http::StatusCode;
 /// ```
 /// use affitor::webhook::{Stripe, Verifier, WebhookErrorKind};
 ///
-/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret_key")?;
 /// let header = format!("t=1700000000,v1={}", "0".repeat(64));
 /// let error = stripe.verify([("stripe-signature", header)], b"{}").unwrap_err();
 /// assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
 /// assert_eq!(error.status(), http::StatusCode::BAD_REQUEST);
-/// assert!(!format!("{error} {error:?}").contains("whsec_test_secret"));
+/// assert!(!format!("{error} {error:?}").contains("whsec_test_secret_key"));
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl WebhookError {
     /// ```
     /// use affitor::webhook::{Stripe, Verifier, WebhookErrorKind};
     ///
-    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret_key")?;
     /// let error = stripe.verify(Vec::<(&str, &str)>::new(), b"{}").unwrap_err();
     /// assert_eq!(error.kind(), WebhookErrorKind::MissingSignature);
     /// # Ok::<(), affitor::webhook::WebhookError>(())
@@ -110,7 +110,7 @@ impl WebhookError {
     /// ```
     /// use affitor::webhook::{Stripe, Verifier};
     ///
-    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_secret_key")?;
     /// let error = stripe.verify([("stripe-signature", "nonsense")], b"{}").unwrap_err();
     /// assert_eq!(error.status().as_u16(), 400);
     /// # Ok::<(), affitor::webhook::WebhookError>(())

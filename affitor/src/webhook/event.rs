@@ -24,9 +24,9 @@ use super::refunds::RefundId;
 /// use affitor::webhook::{Action, Stripe, Verifier};
 /// # use affitor_mock::SignedWebhook;
 ///
-/// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+/// let stripe = Verifier::<Stripe>::new("whsec_test_signing")?;
 /// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
-/// # let signed = SignedWebhook::stripe("whsec_test", body);
+/// # let signed = SignedWebhook::stripe("whsec_test_signing", body);
 /// # let (headers, body) = (signed.headers(), signed.body());
 /// let event = stripe.verify(headers, body)?;
 /// match &event.action {

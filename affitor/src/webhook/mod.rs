@@ -17,7 +17,7 @@
 //! use affitor::webhook::{Stripe, Verifier};
 //!
 //! # async fn handler(client: Client, headers: http::HeaderMap, body: bytes::Bytes) -> http::StatusCode {
-//! # let stripe = Verifier::<Stripe>::new("whsec_test").unwrap();
+//! # let stripe = Verifier::<Stripe>::new("whsec_test_signing").unwrap();
 //! // let stripe = Verifier::<Stripe>::from_env()?; // STRIPE_WEBHOOK_SECRET, once at start-up
 //! // In your handler, with the request's headers and its raw body:
 //! let tracked = stripe.track(&client, &headers, &body).await;
@@ -167,7 +167,7 @@
 //! use affitor::webhook::{ExchangeRates, Stripe, Verifier};
 //!
 //! let rates = ExchangeRates::to(Currency::Usd).with_rate("GBP", 1.27).with_rate("JPY", 0.0067);
-//! let stripe = Verifier::<Stripe>::builder().secret("whsec_...").currency_converter(rates).build()?;
+//! let stripe = Verifier::<Stripe>::builder().secret("whsec_0123456789abcdefABCDEF").currency_converter(rates).build()?;
 //! # Ok::<(), affitor::webhook::WebhookError>(())
 //! ```
 //!
@@ -327,8 +327,8 @@
 //!         "mode": "payment", "payment_status": "paid", "payment_intent": "pi_1", "amount_total": 4900,
 //!         "currency": "usd", "metadata": { "affitor_click_id": click_id.as_str() } } } });
 //!
-//!     let signed = SignedWebhook::stripe("whsec_test", event.to_string());
-//!     let stripe = Verifier::<Stripe>::new("whsec_test")?; // your handler's verifier
+//!     let signed = SignedWebhook::stripe("whsec_test_signing", event.to_string());
+//!     let stripe = Verifier::<Stripe>::new("whsec_test_signing")?; // your handler's verifier
 //!     let status = stripe.track(&client, signed.headers(), signed.body()).await.status();
 //!
 //!     assert_eq!(status, 200);

@@ -26,7 +26,7 @@ use crate::client::SaleType;
 /// ```
 /// use affitor::webhook::{Paddle, Verifier};
 ///
-/// let paddle = Verifier::<Paddle>::new("pdl_ntfset_test_secret")?; // or ::from_env()?
+/// let paddle = Verifier::<Paddle>::new("pdl_ntfset_test_secret_key")?; // or ::from_env()?
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
 #[derive(Debug)]
@@ -40,6 +40,9 @@ impl Provider for Paddle {
 impl Scheme for Paddle {
     /// Paddle expects a 2xx within 5 s.
     const TRACK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+    /// Paddle issues `pdl_ntfset_`, an id and a key: some 60 more.
+    const MIN_SECRET_CHARS: usize = 12;
+    const SECRET_PREFIXES: &'static [&'static str] = &["pdl_ntfset_"];
 
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)

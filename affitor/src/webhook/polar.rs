@@ -43,6 +43,8 @@ impl Provider for Polar {
 }
 
 impl Scheme for Polar {
+    const SECRET_PREFIXES: &'static [&'static str] = &["polar_whs_", WHSEC];
+
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         keys(secret)
     }

@@ -179,8 +179,9 @@ impl Secrets {
     }
 
     /// Each secret turned into its keys' bytes; an error when there is none (naming `P`'s
-    /// variable), or one is empty or shorter than `P` takes (a piece of a secret, or a
-    /// placeholder: anyone could guess it and sign sales).
+    /// variable), or one is empty, shorter after its prefix than `P` takes, or, where `P`
+    /// issues its secrets, holds `...` (a piece of a secret, or a placeholder such as
+    /// `whsec_...`: anyone could guess it and sign sales).
     pub(crate) fn keys<P: Provider>(&self) -> Result<Vec<Key>, WebhookError> {
         let provider = P::NAME;
         if self.0.is_empty() {
@@ -202,13 +203,31 @@ impl Secrets {
                 return Err(WebhookError::new(WebhookErrorKind::InvalidSecret)
                     .with_detail(format!("{which} is empty")));
             }
-            let length = secret.chars().count();
+            let (prefix, rest) = <P as Scheme>::SECRET_PREFIXES
+                .iter()
+                .find_map(|prefix| Some((*prefix, secret.strip_prefix(prefix)?)))
+                .unwrap_or(("", secret));
+            let length = rest.chars().count();
             let least = <P as Scheme>::MIN_SECRET_CHARS;
+            let after = match prefix {
+                "" => String::new(),
+                prefix => format!(" after `{prefix}`"),
+            };
             if length < least {
                 return Err(
                     WebhookError::new(WebhookErrorKind::InvalidSecret).with_detail(format!(
-                        "{which} has {length} character(s), and a {provider} signing secret \
-                         has at least {least}: give the whole secret ({}), not a part of it",
+                        "{which} has {length} character(s){after}, and a {provider} signing \
+                         secret has at least {least}: give the whole secret ({}), not a part \
+                         of it or a placeholder",
+                        P::SECRET_VARIABLE
+                    )),
+                );
+            }
+            if <P as Scheme>::ISSUES_SECRETS && rest.contains("...") {
+                return Err(
+                    WebhookError::new(WebhookErrorKind::InvalidSecret).with_detail(format!(
+                        "{which} holds `...`, as a placeholder does: give the whole secret \
+                         ({}) from the {provider} dashboard",
                         P::SECRET_VARIABLE
                     )),
                 );
@@ -221,7 +240,7 @@ impl Secrets {
 
 /// The secrets of a variable's value, as [`Verifier::from_env`](super::Verifier::from_env)
 /// reads them: several, split at commas and whitespace, only when each piece has the shape `P`
-/// issues (a rotation: `whsec_new,whsec_old`); otherwise the whole value, trimmed, as one
+/// issues (a rotation: `whsec_new_signing_key,whsec_old_signing_key`); otherwise the whole value, trimmed, as one
 /// secret. A secret chosen by its user (Lemon Squeezy's) may hold spaces and commas, and no
 /// shape tells a list of them from one: its value is always one secret. Empty: no secret.
 pub(crate) fn split<P: Provider>(value: &str) -> Vec<&str> {

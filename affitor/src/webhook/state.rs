@@ -75,7 +75,7 @@ pub type StateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 ///     }
 /// }
 ///
-/// let stripe = Verifier::<Stripe>::new("whsec_test")?.with_payment_state(Facts::default());
+/// let stripe = Verifier::<Stripe>::new("whsec_test_signing")?.with_payment_state(Facts::default());
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
 pub trait PaymentState: Send + Sync + 'static {

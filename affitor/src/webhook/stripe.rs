@@ -26,7 +26,7 @@ use crate::client::SaleType;
 /// ```
 /// use affitor::webhook::{Stripe, Verifier};
 ///
-/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?; // or ::from_env()?
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret_key")?; // or ::from_env()?
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
 #[derive(Debug)]
@@ -38,6 +38,10 @@ impl Provider for Stripe {
 }
 
 impl Scheme for Stripe {
+    /// Stripe issues `whsec_` and 32 more.
+    const MIN_SECRET_CHARS: usize = 12;
+    const SECRET_PREFIXES: &'static [&'static str] = &["whsec_"];
+
     /// Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)

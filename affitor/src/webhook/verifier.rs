@@ -75,7 +75,7 @@ pub trait Provider: sealed::Scheme + Send + Sync + 'static {
     ///
     /// let (new, old) = ("whsec_0123456789abcdefABCDEF", "whsec_FEDCBA9876543210fedcba");
     /// assert_eq!(Stripe::split_secrets(&format!("{new},{old}")), [new, old]);
-    /// assert_eq!(Stripe::split_secrets(" whsec_test secret\n"), ["whsec_test secret"]);
+    /// assert_eq!(Stripe::split_secrets(" whsec_test_signing secret\n"), ["whsec_test_signing secret"]);
     /// assert_eq!(LemonSqueezy::split_secrets("my shop 2024"), ["my shop 2024"]);
     /// assert!(Stripe::split_secrets(" , ").is_empty());
     /// ```
@@ -132,10 +132,15 @@ pub(crate) mod sealed {
         /// secret its user chooses, which may hold spaces and commas.
         const ISSUES_SECRETS: bool = true;
 
-        /// The fewest characters of a secret the provider gives or takes: 6, Lemon Squeezy's
-        /// least (the others issue longer ones). A shorter key is a piece of a secret or a
-        /// placeholder, which anyone could guess and sign with.
+        /// The fewest characters of a secret the provider gives or takes, after its prefix:
+        /// 6, Lemon Squeezy's least for a secret its user chooses (Polar's SDK takes one too);
+        /// more where the provider only issues them. A shorter key is a piece of a secret or
+        /// a placeholder, which anyone could guess and sign with.
         const MIN_SECRET_CHARS: usize = 6;
+
+        /// The prefixes the provider's secrets start with (`whsec_`), which no one has to
+        /// guess: [`MIN_SECRET_CHARS`](Self::MIN_SECRET_CHARS) counts what follows them.
+        const SECRET_PREFIXES: &'static [&'static str] = &[];
 
         /// The HMAC key bytes of one secret (several when a secret can be read two ways).
         fn keys(secret: &str) -> Vec<Vec<u8>>;
@@ -175,15 +180,15 @@ pub(crate) mod sealed {
 /// use affitor::webhook::{Stripe, Verifier};
 /// # use affitor_mock::SignedWebhook;
 ///
-/// let stripe = Verifier::<Stripe>::new("whsec_test_secret")?; // or ::from_env()?
+/// let stripe = Verifier::<Stripe>::new("whsec_test_secret_key")?; // or ::from_env()?
 /// # let body = r#"{"id":"evt_1","type":"customer.created","data":{"object":{}}}"#;
-/// # let signed = SignedWebhook::stripe("whsec_test_secret", body);
+/// # let signed = SignedWebhook::stripe("whsec_test_secret_key", body);
 /// # let (headers, body) = (signed.headers(), signed.body());
 /// // `headers`: the request's headers (an `http::HeaderMap`, or (name, value) pairs);
 /// // `body`: its raw bytes, as they arrived.
 /// let event = stripe.verify(headers, body)?;
 /// assert_eq!(event.event_type, "customer.created");
-/// assert!(!format!("{stripe:?}").contains("whsec_test_secret"));
+/// assert!(!format!("{stripe:?}").contains("whsec_test_secret_key"));
 /// # }
 /// # Ok::<(), affitor::webhook::WebhookError>(())
 /// ```
@@ -219,7 +224,7 @@ impl<P: Provider> Verifier<P> {
     /// # }
     /// // let outbox = affitor_outbox::Outbox::open("affitor-outbox.db", client.clone()).await?;
     /// # let outbox = Outbox;
-    /// let stripe = Verifier::<Stripe>::new("whsec_test")?.with_payment_state(outbox);
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_signing")?.with_payment_state(outbox);
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
     #[must_use]
@@ -238,7 +243,7 @@ impl<P: Provider> Verifier<P> {
     /// ```
     /// use affitor::webhook::{Polar, Verifier};
     ///
-    /// let polar = Verifier::<Polar>::new("polar_whs_test")?;
+    /// let polar = Verifier::<Polar>::new("polar_whs_test_signing")?;
     /// assert_eq!(polar.tolerance().as_secs(), 300);
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
@@ -251,7 +256,7 @@ impl<P: Provider> Verifier<P> {
     /// ```
     /// use affitor::webhook::{Stripe, Verifier};
     ///
-    /// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_signing")?;
     /// assert_eq!(stripe.body_limit(), 1024 * 1024);
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
@@ -265,7 +270,7 @@ impl<P: Provider> Verifier<P> {
     /// ```
     /// use affitor::webhook::{Stripe, Verifier};
     ///
-    /// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_signing")?;
     /// assert_eq!(stripe.body_timeout().as_secs(), 10);
     /// # Ok::<(), affitor::webhook::WebhookError>(())
     /// ```
@@ -286,7 +291,7 @@ impl<P: Provider> Verifier<P> {
     /// ```
     /// use affitor::webhook::{Stripe, Verifier, WebhookErrorKind};
     ///
-    /// let stripe = Verifier::<Stripe>::new("whsec_test")?;
+    /// let stripe = Verifier::<Stripe>::new("whsec_test_signing")?;
     /// let header = format!("t=1700000000,v1={}", "ab".repeat(32)); // not Stripe's
     /// let error = stripe.verify([("Stripe-Signature", header)], b"{}").unwrap_err();
     /// assert_eq!(error.kind(), WebhookErrorKind::SignatureMismatch);
@@ -316,10 +321,10 @@ impl<P: Provider> Verifier<P> {
     /// use std::time::{Duration, UNIX_EPOCH};
     /// use affitor::webhook::{Polar, Verifier, WebhookErrorKind};
     ///
-    /// let polar = Verifier::<Polar>::new("polar_whs_test")?;
+    /// let polar = Verifier::<Polar>::new("polar_whs_test_signing")?;
     /// let signed_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     /// # let body = r#"{"type":"checkout.created","data":{}}"#;
-    /// # let signed = affitor_mock::SignedWebhook::polar_at("polar_whs_test", "msg_1", body, signed_at);
+    /// # let signed = affitor_mock::SignedWebhook::polar_at("polar_whs_test_signing", "msg_1", body, signed_at);
     /// # let (headers, body) = (signed.headers(), signed.body());
     /// let early = signed_at - Duration::from_secs(301);
     /// let error = polar.verify_at(headers, body, early).unwrap_err();

@@ -65,8 +65,8 @@ fn paddle_reads_what_its_fields_put_in_the_transaction() {
     let body = with_fields("paddle/transaction.completed.json", |event| {
         event["data"]["custom_data"] = fields["custom_data"].clone();
     });
-    let signed = SignedWebhook::paddle("pdl_ntfset_checkout", body);
-    let paddle = Verifier::<Paddle>::new("pdl_ntfset_checkout").unwrap();
+    let signed = SignedWebhook::paddle("pdl_ntfset_checkout_key", body);
+    let paddle = Verifier::<Paddle>::new("pdl_ntfset_checkout_key").unwrap();
     assert_attributed(&paddle.verify(signed.headers(), signed.body()).unwrap());
 }
 

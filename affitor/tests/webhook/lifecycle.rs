@@ -11,7 +11,7 @@ use affitor::webhook::{
     Builder, Custody, Fact, LemonSqueezy, Paddle, PaymentState, Provider, StateFuture,
 };
 
-const PADDLE_SECRET: &str = "pdl_ntfset_lifecycle";
+const PADDLE_SECRET: &str = "pdl_ntfset_lifecycle_key";
 const LEMON_SECRET: &str = "lemon lifecycle";
 
 /// A moment of a subscription's life.

@@ -6,7 +6,7 @@ use super::*;
 fn not_in_debug_output() {
     let stripe = Verifier::<Stripe>::builder()
         .secret(STRIPE_SECRET)
-        .secret("whsec_second_one")
+        .secret("whsec_the_second_one")
         .build()
         .unwrap();
     let polar = Verifier::<Polar>::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
@@ -14,7 +14,7 @@ fn not_in_debug_output() {
     let shown = format!("{stripe:?} {polar:?} {builder:?}");
     for secret in [
         STRIPE_SECRET,
-        "whsec_second_one",
+        "whsec_the_second_one",
         "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         POLAR_SECRET,
     ] {
@@ -124,4 +124,37 @@ fn a_rotation_of_issued_secrets_is_split() {
         let signed = SignedWebhook::stripe(secret, body.clone());
         assert!(stripe.verify(signed.headers(), signed.body()).is_ok());
     }
+}
+
+/// A secret that is its provider's prefix and little more, or a placeholder such as
+/// `whsec_...`, is refused when the verifier is built: anyone could sign sales with it.
+/// Counted after the prefix, a real one passes.
+#[test]
+fn a_prefix_alone_or_a_placeholder_is_refused() {
+    fn refused<P: affitor::webhook::Provider>(secret: &str, says: &str) {
+        let error = Verifier::<P>::new(secret).expect_err(secret);
+        assert_eq!(error.kind(), WebhookErrorKind::InvalidSecret, "{secret}");
+        assert!(error.to_string().contains(says), "{secret}: {error}");
+        let hidden = secret.rsplit('_').next().unwrap_or_default();
+        assert!(
+            hidden.is_empty() || !error.to_string().contains(hidden),
+            "{error}"
+        );
+    }
+    for secret in ["whsec_", "whsec_xxx", "whsec_0123456789a"] {
+        refused::<Stripe>(secret, "after `whsec_`");
+    }
+    refused::<Stripe>("whsec_...0123456789abcdef", "placeholder");
+    for secret in ["polar_whs_", "polar_whs_abc", "whsec_QQ=="] {
+        refused::<Polar>(secret, "after `");
+    }
+    for secret in ["pdl_ntfset_", "pdl_ntfset_01h8short"] {
+        refused::<affitor::webhook::Paddle>(secret, "after `pdl_ntfset_`");
+    }
+    Verifier::<Stripe>::new("whsec_0123456789abcdefABCDEF0123456789").unwrap();
+    Verifier::<Polar>::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    Verifier::<affitor::webhook::Paddle>::new(
+        "pdl_ntfset_01h8bkrhyz5z3dxzw4hxxd9y7a_0123456789abcdef",
+    )
+    .unwrap();
 }

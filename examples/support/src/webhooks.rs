@@ -153,8 +153,8 @@ mod tests {
 
     fn rotating() -> Result<Verifier<Stripe>, WebhookError> {
         Verifier::<Stripe>::builder()
-            .secret("whsec_new")
-            .secret("whsec_old")
+            .secret("whsec_new_signing_key")
+            .secret("whsec_old_signing_key")
             .build()
     }
 
