@@ -34,7 +34,9 @@ use affitor::client::{ClickOutcome, ErrorKind};
 /// until the same deadline, for the answer of the click it repeats, and gives the same click id
 /// in cookies of its own (its landing URL, its earlier click ids).
 ///
-/// Adapters poll it beside the handler's future, and wait for it only until the deadline.
+/// Adapters poll it beside the handler's future, and wait for it only until the deadline. Once
+/// polled, the call runs on a task of its own, by the same deadline: a request dropped meanwhile
+/// (the visitor went away) does not cut it short, and its answer still reaches the repeats.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -95,9 +97,11 @@ enum Answer {
     Waiting,
     /// The API recorded the click: what the cookies need.
     Recorded { click_id: ClickId, window_days: u32 },
-    /// No click id came of it (a failure, the deadline, an inactive link, test mode, the
-    /// request dropped).
+    /// No click id came of it (a failure, the deadline, an inactive link, test mode).
     Nothing,
+    /// The call never ran (the request was dropped before it started, or the call's task with
+    /// its runtime): nothing is known, and the next visit makes a call of its own.
+    Abandoned,
 }
 
 impl ClickMemo {
@@ -114,9 +118,21 @@ impl ClickMemo {
         matches!(*self.answer.borrow(), Answer::Nothing)
     }
 
-    /// Publishes that the click got no click id (when no answer came before): its repeats get
-    /// none either.
+    /// Whether the call of the click this memo stands for never ran: a later visit is then no
+    /// repeat of it.
+    pub(crate) fn abandoned(&self) -> bool {
+        matches!(*self.answer.borrow(), Answer::Abandoned)
+    }
+
+    /// Publishes that the call never ran (when no answer came before): its repeats get no
+    /// click id, and the next visit makes a call of its own.
     pub(crate) fn abandon(&self) {
+        self.publish(Answer::Abandoned);
+    }
+
+    /// Publishes that the click got no click id, as a call that failed does.
+    #[cfg(test)]
+    pub(crate) fn came_to_no_click_id(&self) {
         self.publish(Answer::Nothing);
     }
 
@@ -141,8 +157,8 @@ pub(crate) enum Memo {
     Repeat(Arc<ClickMemo>),
 }
 
-/// Publishes "no click id" when the first visit's call ends without an answer of its own: the
-/// request was dropped (the visitor went away) while the call ran, or before it started.
+/// Publishes that the first visit's call never gave an answer of its own: the request was
+/// dropped before the call started, or its task was (the runtime ended).
 struct Unanswered(Option<Arc<ClickMemo>>);
 
 impl Drop for Unanswered {
@@ -198,7 +214,7 @@ impl PendingClick {
                     click_id,
                     window_days,
                 } => Some(click.cookies(click_id, *window_days)),
-                Answer::Waiting | Answer::Nothing => None,
+                Answer::Waiting | Answer::Nothing | Answer::Abandoned => None,
             };
             if let Some(memo) = &unanswered.0 {
                 memo.publish(answer);
@@ -218,6 +234,10 @@ impl PendingClick {
             }
             cookies
         };
+        // On a task of its own from the first poll: a visitor who goes away before the API
+        // answers (the request dropped) leaves that answer to the visits that repeat the
+        // click, rather than "no click id" for the whole repeat window.
+        let future = async move { tokio::spawn(future).await.unwrap_or(None) };
         Self {
             future: Box::pin(future),
         }
@@ -379,6 +399,14 @@ async fn repeat(
                 partner = code,
                 "a repeat of a click that got no click id: no click call, no cookie, the page is \
                  kept out of shared caches"
+            );
+            None
+        }
+        Answer::Abandoned => {
+            tracing::debug!(
+                partner = code,
+                "the click this visit repeats was never sent (its request went away first): the \
+                 page is served without the cookies, and the next visit makes a click call"
             );
             None
         }
@@ -638,32 +666,35 @@ mod tests {
     }
 
     /// A click future dropped before its first poll (the request went away before the
-    /// response was awaited) is a click that came to nothing: its repeats do not wait for it.
+    /// response was awaited) made no call: the next visit is no repeat of it, and makes its
+    /// own.
     #[tokio::test]
-    async fn a_click_dropped_before_its_first_poll_leaves_no_repeat_waiting() {
+    async fn a_click_dropped_before_its_first_poll_leaves_the_next_visit_its_own_call() {
         let mock = MockServer::start().await.unwrap();
         let capture = CaptureClicks::new();
         let Decision::Capture(first) = visit_from(&capture, [10, 0, 0, 2]) else {
             panic!("the first visit is a click")
         };
         drop(capture.record(first, &client(&mock)));
-        assert!(matches!(
-            visit_from(&capture, [10, 0, 0, 2]),
-            Decision::Skip(crate::adapter::Skip::Repeated)
-        ));
         assert!(mock.requests_to(Endpoint::Click).is_empty());
+        let Decision::Capture(next) = visit_from(&capture, [10, 0, 0, 2]) else {
+            panic!("the next visit is a click of its own")
+        };
+        assert!(capture.record(next, &client(&mock)).await.is_some());
+        assert_eq!(mock.requests_to(Endpoint::Click).len(), 1);
         mock.shutdown().await;
     }
 
-    /// A repeat makes no call: it waits for the click it repeats, and gets nothing, at once,
-    /// when that visit went away before its call answered.
+    /// A repeat makes no call: it waits for the click it repeats, whose call goes on when that
+    /// visit went away (its request dropped), and gets its click id.
     #[tokio::test]
-    async fn a_repeat_gets_nothing_when_the_click_it_repeats_is_dropped() {
-        if !test_support::alone!() {
-            return;
-        }
+    async fn a_repeat_gets_the_click_it_repeats_when_that_visit_is_dropped() {
         let mock = MockServer::start().await.unwrap();
-        mock.inject(Fault::delay(Duration::from_secs(30)).on(Endpoint::Click));
+        mock.inject(
+            Fault::delay(Duration::from_millis(300))
+                .on(Endpoint::Click)
+                .times(1),
+        );
         let client = client(&mock);
         let capture = CaptureClicks::new().deadline(Duration::from_secs(20));
         let Decision::Capture(first) = visit_from(&capture, [10, 0, 0, 1]) else {
@@ -677,19 +708,11 @@ mod tests {
         };
         let repeat = capture.record(repeat, &client);
         drop(first);
-        let (answer, log) = logged(tokio::time::timeout(Duration::from_secs(1), repeat)).await;
-        assert!(answer.expect("answered at once").is_none());
-        assert!(
-            log.contains("a repeat of a click that got no click id"),
-            "{log}"
-        );
-        // Known to have come to nothing: the next repeat is skipped at once.
-        assert!(matches!(
-            visit_from(&capture, [10, 0, 0, 1]),
-            Decision::Skip(crate::adapter::Skip::Repeated)
-        ));
-        // No call but the first one's (which may not have reached the stand-in yet).
-        assert!(mock.requests_to(Endpoint::Click).len() <= 1);
+        let cookies = tokio::time::timeout(Duration::from_secs(5), repeat)
+            .await
+            .expect("answered by the first visit's call");
+        assert!(cookies.is_some(), "the click id the first call recorded");
+        assert_eq!(mock.requests_to(Endpoint::Click).len(), 1);
         mock.shutdown().await;
     }
 }

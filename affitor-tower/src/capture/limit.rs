@@ -298,7 +298,8 @@ impl Limiter {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let recent = address
             .and_then(|address| state.recent.get(&(address, Box::from(code))))
-            .filter(|sent| now.saturating_duration_since(sent.at) < limit.repeat_window);
+            .filter(|sent| now.saturating_duration_since(sent.at) < limit.repeat_window)
+            .filter(|sent| !sent.memo.abandoned());
         if let Some(sent) = recent {
             self.counts.repeated.fetch_add(1, Ordering::Relaxed);
             if sent.memo.came_to_nothing() {

@@ -221,6 +221,42 @@ async fn a_repeat_visit_gets_the_click_it_repeats_on_a_real_server() {
     mock.shutdown().await;
 }
 
+/// A visitor who goes away (closes the connection) before the API answers their click does not
+/// leave "no click id" behind for the repeat window: the call goes on, and the next visit from
+/// the same address, another browser, gets the click id it recorded, on a real server.
+#[tokio::test]
+async fn a_visit_dropped_before_its_click_answered_leaves_the_click_to_its_repeats() {
+    use tokio::io::AsyncWriteExt;
+
+    let mock = MockServer::start().await.unwrap();
+    let capture = CaptureClicks::new().client_address_from(connect_info);
+    let (server, serving) = serve(app(&mock, capture.clone())).await;
+    mock.inject(
+        Fault::delay(Duration::from_millis(300))
+            .on(Endpoint::Click)
+            .times(1),
+    );
+    let mut gone = tokio::net::TcpStream::connect(server).await.unwrap();
+    let request = format!(
+        "GET /?aff=partner HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: {BROWSER}\r\n\
+         Sec-Fetch-Mode: navigate\r\nConnection: close\r\n\r\n"
+    );
+    gone.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(gone);
+
+    let (cookies, _) = browse(server, "/?aff=partner").await;
+    assert_eq!(mock.requests_to(Endpoint::Click).len(), 1);
+    let recorded = mock.clicks()[0].click_id.clone().unwrap().into_string();
+    assert_eq!(
+        cookie_value(&cookies, "affitor_click_id"),
+        Some(recorded.as_str()),
+        "{cookies:?}"
+    );
+    serving.abort();
+    mock.shutdown().await;
+}
+
 /// A flood on one partner's link from ever new addresses spends that partner's bound: a visitor
 /// of another partner still gets a click id, and the visits held back are counted.
 #[tokio::test]

@@ -246,7 +246,8 @@ fn none_admits_everything() {
 }
 
 /// A repeat gets the memo of the click it repeats, to read that click's id from; once that
-/// click is known to have none, a repeat is skipped.
+/// click is known to have none, a repeat is skipped; a click whose call never ran has no
+/// repeats: the next visit makes its own.
 #[test]
 fn a_repeat_reads_the_click_it_repeats() {
     let limiter = Limiter::default();
@@ -264,13 +265,23 @@ fn a_repeat_reads_the_click_it_repeats() {
         limiter.admit(&limit, None, "p", now),
         Admission::Send(None)
     ));
-    first.abandon();
+    first.came_to_no_click_id();
     assert!(matches!(
         limiter.admit(&limit, address(1), "p", now),
         Admission::Held(Skip::Repeated)
     ));
     assert_eq!(limiter.counts.repeated.load(Ordering::Relaxed), 2);
     assert_eq!(limiter.counts.recorded.load(Ordering::Relaxed), 2);
+
+    let Admission::Send(Some(never_sent)) = limiter.admit(&limit, address(2), "p", now) else {
+        panic!("another address's first visit is sent")
+    };
+    never_sent.abandon();
+    let Admission::Send(Some(next)) = limiter.admit(&limit, address(2), "p", now) else {
+        panic!("the next visit makes its own call")
+    };
+    assert!(!Arc::ptr_eq(&never_sent, &next));
+    assert_eq!(limiter.counts.recorded.load(Ordering::Relaxed), 4);
 }
 
 /// A visit held back is not remembered: once its address has clicks again, the same visit
