@@ -268,8 +268,9 @@ fn landing_url(scheme: &str, host: &str, visit: &Visit<'_>, code: &str) -> Strin
     format!("{scheme}://{host}/?aff={code}")
 }
 
-/// The first `aff` parameter of a query string, percent-decoded with `+` as a space: what
-/// `URLSearchParams.get("aff")` gives the browser tracker.
+/// The partner code of a query string as the browser tracker reads it, percent-decoded with
+/// `+` as a space: the first `aff` parameter (`URLSearchParams.get("aff")`), or, when that is
+/// empty, the first `aff=` with a value (the tracker's fallback, `[?&]aff=([^&]+)`).
 pub(super) fn first_aff(query: &[u8]) -> Option<Cow<'_, [u8]>> {
     // A name can only be `aff` if the query spells it, or escapes some of it.
     let may_name_aff = memchr::memchr2_iter(b'a', b'%', query)
@@ -277,13 +278,25 @@ pub(super) fn first_aff(query: &[u8]) -> Option<Cow<'_, [u8]>> {
     if !may_name_aff {
         return None;
     }
-    query.split(|&byte| byte == b'&').find_map(|pair| {
-        let (name, value) = match pair.iter().position(|&byte| byte == b'=') {
-            Some(equals) => (&pair[..equals], &pair[equals + 1..]),
-            None => (pair, &pair[pair.len()..]),
-        };
-        (*parse::percent_decode(name) == *b"aff").then(|| parse::percent_decode(value))
-    })
+    let pairs = || {
+        query.split(|&byte| byte == b'&').map(|pair| {
+            match pair.iter().position(|&byte| byte == b'=') {
+                Some(equals) => (&pair[..equals], Some(&pair[equals + 1..])),
+                None => (pair, None),
+            }
+        })
+    };
+    let first = pairs().find_map(|(name, value)| {
+        (*parse::percent_decode(name) == *b"aff")
+            .then(|| parse::percent_decode(value.unwrap_or_default()))
+    })?;
+    if !first.is_empty() {
+        return Some(first);
+    }
+    pairs()
+        .find_map(|(name, value)| value.filter(|value| name == b"aff" && !value.is_empty()))
+        .map(parse::percent_decode)
+        .or(Some(first))
 }
 
 /// The code when it is 1 to 64 of `A-Z a-z 0-9 _ -`.

@@ -71,6 +71,13 @@ fn first_aff_reads_like_url_search_params() {
     assert_eq!(aff("aff=a%2Db"), Some(b"a-b".to_vec()));
     assert_eq!(aff("aff=a+b"), Some(b"a b".to_vec()));
     assert_eq!(aff("aff"), Some(Vec::new()));
+    // An empty first `aff`: the tracker's fallback, the first `aff=` with a value.
+    assert_eq!(aff("aff=&aff=partner"), Some(b"partner".to_vec()));
+    assert_eq!(
+        aff("aff&x=1&aff=partner&aff=other"),
+        Some(b"partner".to_vec())
+    );
+    assert_eq!(aff("aff=&a%66f=escaped"), Some(Vec::new()));
     assert_eq!(aff("affx=1&xaff=2"), None);
     assert_eq!(aff(""), None);
 }
@@ -752,4 +759,17 @@ fn without_a_hold_nothing_is_held_and_the_header_is_no_partner_link() {
     // A visit with consent is captured at once, as before.
     let consented = browser(&[("cookie", "cookie_consent=all")]);
     capture(decide_with(&holding(), "GET", "/?aff=partner", &consented));
+}
+
+/// A link whose first `aff` is empty (a template that adds `aff=` to a URL holding an empty
+/// one) is the partner's, as the browser tracker reads it.
+#[test]
+fn an_empty_first_aff_falls_back_as_the_tracker_does() {
+    let map = browser(&[]);
+    for target in ["/?aff=&aff=partner", "/?aff&aff=partner"] {
+        match get(target, &map) {
+            Decision::Capture(click) => assert_eq!(click.partner_code(), "partner"),
+            other => panic!("{target}: {other:?}"),
+        }
+    }
 }
