@@ -15,6 +15,12 @@
 //! `A-Z a-z 0-9 _ - . :`; anything else is passed over with a `tracing` warning that names the
 //! source and the reason.
 //!
+//! A source given twice: of two headers or two cookies of one name, the first valid value wins
+//! (a browser sends the cookie of the most specific path first); of a field given twice in a
+//! JSON or form body, the last is read, as a JSON parser or a form decoder into a map keeps
+//! it, so that the click id is the one the handler sees in the body. An invalid last value is
+//! passed over with its warning, and the earlier one is not tried.
+//!
 //! The body is read only for a `POST`, `PUT` or `PATCH` with a JSON or form content type and no
 //! `Content-Encoding` (a gzip body is not read), when no header or cookie gave a click id, and
 //! only up to 64 KiB. Whatever happens, the handler
