@@ -228,7 +228,15 @@ fn earlier_click_ids(visit: &Visit<'_>) -> Vec<ClickId> {
 /// repeat memory, or why it is held back.
 fn admit(options: &CaptureClicks, visit: &Visit<'_>, code: &str) -> Result<Option<Memo>, Skip> {
     let address = match options.proxy_headers {
-        ProxyHeaders::Ignore => visit.address(),
+        ProxyHeaders::Ignore => {
+            let address = visit.address();
+            let forwarded =
+                || visit.header("x-forwarded-for").is_some() || visit.header("forwarded").is_some();
+            if let Some(proxy) = address.filter(|address| is_private(*address) && forwarded()) {
+                options.limiter.proxy_headers_ignored(proxy);
+            }
+            address
+        }
         trusted => proxy_client_address(trusted, visit).or(visit.address()),
     };
     match options
@@ -238,6 +246,14 @@ fn admit(options: &CaptureClicks, visit: &Visit<'_>, code: &str) -> Result<Optio
         Admission::Send(memo) => Ok(memo.map(Memo::First)),
         Admission::Repeat(memo) => Ok(Some(Memo::Repeat(memo))),
         Admission::Held(skip) => Err(skip),
+    }
+}
+
+/// Whether `address` is this machine's or a private network's, where a proxy runs.
+fn is_private(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
     }
 }
 

@@ -210,6 +210,24 @@ const KEPT_FOR_KNOWN_CODES: f64 = 0.5;
 pub(super) struct Limiter {
     state: Mutex<State>,
     pub(super) counts: Counts,
+    /// Whether it has warned that the visits come through a proxy whose headers are ignored.
+    proxy_warned: std::sync::atomic::AtomicBool,
+}
+
+impl Limiter {
+    /// A visit from `proxy` (a private address) carried a proxy's header, which the options
+    /// ignore: every visitor then counts as that address. Said once.
+    pub(super) fn proxy_headers_ignored(&self, proxy: IpAddr) {
+        if !self.proxy_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                %proxy,
+                "partner links come through a proxy (X-Forwarded-For or Forwarded from a private \
+                 address), whose headers CaptureClicks ignores: every visitor counts as the \
+                 proxy for the click limit, and visitors of one partner within the repeat window \
+                 share a click id. Set `trust_proxy_headers` to the headers your proxy sets"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Default)]

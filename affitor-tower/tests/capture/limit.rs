@@ -365,3 +365,33 @@ async fn a_flood_of_invented_codes_leaves_clicks_for_the_real_partners() {
     );
     mock.shutdown().await;
 }
+
+/// Partner links through a proxy whose headers the options ignore (the default): each visit
+/// comes from the proxy's private address with `X-Forwarded-For`. That is said once at `warn`,
+/// naming the setting; a visit from a public address with the header says nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn ignored_proxy_headers_from_a_private_address_are_said_once() {
+    if !test_support::alone!() {
+        return;
+    }
+    let (logs, _guard) = test_support::Logs::capture("warn");
+    let mock = MockServer::start().await.unwrap();
+    let app = app_with(&mock, CaptureClicks::new());
+    let forwarded = [("x-forwarded-for", "203.0.113.9")];
+    call(
+        &app,
+        from([192, 0, 2, 1], visit("GET", "/?aff=partner", &forwarded)),
+    )
+    .await;
+    assert!(
+        !logs.text().contains("trust_proxy_headers"),
+        "a public address"
+    );
+    for partner in ["partner", "other"] {
+        let target = format!("/?aff={partner}");
+        call(&app, from([10, 0, 0, 2], visit("GET", &target, &forwarded))).await;
+    }
+    let said = logs.text().matches("trust_proxy_headers").count();
+    assert_eq!(said, 1, "{}", logs.text());
+    mock.shutdown().await;
+}
