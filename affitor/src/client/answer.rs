@@ -31,7 +31,35 @@ impl Answer {
     /// the API's (a wrong `AFFITOR_API_URL`), and is a [`Decode`](crate::client::ErrorKind::Decode)
     /// error rather than a success read from the status alone.
     pub(crate) fn read<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Result<T, Error> {
-        match lenient::object_of(&self.body) {
+        self.read_body(&self.body, endpoint)
+    }
+
+    /// As [`read`](Self::read), with `key` replaced by `[redacted]` wherever the body holds it
+    /// first: for an answer whose texts are kept whole (readiness's), so that one echoing the
+    /// API key (a proxy's, say) never carries it into what the caller shows.
+    pub(crate) fn read_without<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        key: &str,
+    ) -> Result<T, Error> {
+        let key = key.as_bytes();
+        let holds_key = !key.is_empty() && self.body.windows(key.len()).any(|part| part == key);
+        if !holds_key {
+            return self.read(endpoint);
+        }
+        let mut scrubbed = Vec::with_capacity(self.body.len());
+        let mut rest = &self.body[..];
+        while let Some(at) = rest.windows(key.len()).position(|part| part == key) {
+            scrubbed.extend_from_slice(&rest[..at]);
+            scrubbed.extend_from_slice(b"[redacted]");
+            rest = &rest[at + key.len()..];
+        }
+        scrubbed.extend_from_slice(rest);
+        self.read_body(&scrubbed, endpoint)
+    }
+
+    fn read_body<T: DeserializeOwned>(&self, body: &[u8], endpoint: Endpoint) -> Result<T, Error> {
+        match lenient::object_of(body) {
             Some(wire) => Ok(wire),
             None => Err(Error::decode(
                 endpoint,

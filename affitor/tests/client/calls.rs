@@ -529,6 +529,25 @@ async fn custom_user_agent() {
     assert_eq!(mock.requests()[0].header("user-agent"), Some("my-shop/2.0"));
 }
 
+/// A readiness answer that echoes the API key (a proxy's, say) never carries it into what the
+/// caller shows: its texts are kept whole, but for the key.
+#[tokio::test]
+async fn a_readiness_answer_echoing_the_key_is_shown_without_it() {
+    let mock = MockServer::start().await.unwrap();
+    let client = mock.client();
+    let key = mock.api_key().to_owned();
+    let echoing = json!({"data": {"state": "ready", "gates": {"payout": {
+        "status": "pass", "endpoint": format!("https://x.example/?token={key}")}}}});
+    mock.inject(Fault::response(200, echoing).on(Endpoint::Readiness));
+    let readiness = client.readiness().send().await.unwrap();
+    let shown = format!("{readiness:?}");
+    assert!(!shown.contains(&key), "{shown}");
+    assert_eq!(
+        readiness.gates.payout.endpoint.as_deref(),
+        Some("https://x.example/?token=[redacted]")
+    );
+}
+
 #[tokio::test]
 async fn readiness_and_verification() {
     let (mock, client) = setup().await;

@@ -220,6 +220,29 @@ async fn a_429_asking_past_the_cap_is_waited_out_in_the_background() {
     assert_eq!(recorded_sales(&mock), ["in_429_long"]);
 }
 
+/// A rate limit that asks for no wait (`Retry-After: 0`, or a date past) is one the retries
+/// honoured already: out of attempts, the queued event fails, as for any other answer, rather
+/// than being sent again at once, round after round, without end.
+#[tokio::test]
+async fn a_429_asking_no_wait_fails_once_the_attempts_are_spent() {
+    let mock = MockServer::start().await.unwrap();
+    mock.inject(
+        Fault::rate_limited(Duration::ZERO)
+            .on(Endpoint::Lead)
+            .always(),
+    );
+    let client = mock.client();
+    client
+        .lead("user_limited")
+        .click_id(mock.click("partner"))
+        .send_in_background();
+    let stats = client.flush(Duration::from_secs(10)).await;
+
+    assert_eq!((stats.pending, stats.failed), (0, 1), "{stats:?}");
+    let attempts = mock.requests_to(Endpoint::Lead).len();
+    assert!(attempts <= 5, "{attempts} requests for one lead");
+}
+
 #[tokio::test]
 async fn a_refund_queued_after_its_sale_is_never_sent_before_it() {
     let mock = MockServer::start().await.unwrap();

@@ -70,7 +70,9 @@ pub struct DeliveryStats {
     pub queued: u64,
     /// Events the API answered with an outcome: any [`SaleOutcome`](crate::client::SaleOutcome) (a
     /// sale answered 409, already recorded, included), [`LeadOutcome`](crate::client::LeadOutcome),
-    /// [`RefundOutcome`](crate::client::RefundOutcome) or [`ClickOutcome`](crate::client::ClickOutcome).
+    /// [`RefundOutcome`](crate::client::RefundOutcome) or [`ClickOutcome`](crate::client::ClickOutcome)
+    /// (a click on an inactive link, `ClickOutcome::Inactive`, included: the API's answer, not
+    /// a refusal of the call).
     pub delivered: u64,
     /// Retry attempts: each attempt after the first one of an event, whatever became of it.
     pub retried: u64,
@@ -79,8 +81,9 @@ pub struct DeliveryStats {
     /// [`Client::shutdown`]'s deadline passed, or it was a lead or a click being sent when the
     /// worker's runtime stopped (a sale or a refund goes back to the queue instead).
     pub dropped: u64,
-    /// Events given up on: invalid (never queued), refused by the API (a 4xx, or an answer
-    /// with `success: false`), an answer that could not be read, or retries that ran out
+    /// Events given up on: invalid (never queued), refused by the API (a 4xx, or a lead's, a
+    /// sale's or a refund's answer with `success: false`), an answer that could not be read, or
+    /// retries that ran out
     /// (attempts or [`RetryPolicy::deadline`](crate::client::RetryPolicy::deadline)).
     pub failed: u64,
     /// Events in the queue now, waiting or being sent.
@@ -177,9 +180,10 @@ pub struct DeliveryReport {
     /// Events delivered since the client stopped accepting new ones.
     pub delivered: u64,
     /// Events given up on since the client stopped accepting new ones: refused by the API (a
-    /// 4xx, or an answer with `success: false`), an answer that could not be read, or retries
-    /// that ran out. The in-memory queue also lists each in [`undelivered`](Self::undelivered),
-    /// as [`UndeliveredReason::Failed`]; an outbox counts here the dead letters of its flush.
+    /// 4xx, or a lead's, a sale's or a refund's answer with `success: false`), an answer that
+    /// could not be read, or retries that ran out. The in-memory queue also lists each in
+    /// [`undelivered`](Self::undelivered), as [`UndeliveredReason::Failed`]; an outbox counts
+    /// here the dead letters of its flush.
     pub failed: u64,
     /// Events not delivered since the client stopped accepting new ones: given up on during
     /// the flush, or still waiting or being sent at the deadline. At most the queue capacity.

@@ -606,9 +606,11 @@ async fn work(shared: Arc<Shared>) {
 /// Sends `event` with the client's retries. A rate limit that asks for a longer wait than the
 /// policy's cap ends a caller's call at once, for the caller to decide; an event in the queue
 /// has no caller, so it waits here (holding its send slot, which slows the queue to the limit),
-/// up to [`RATE_LIMIT_PATIENCE`] in all, rather than fail.
+/// up to [`RATE_LIMIT_PATIENCE`] since its first attempt, rather than fail. A shorter wait the
+/// retries honoured already: out of attempts, the event fails, as for any other answer.
 async fn send(event: &Event, shared: &Shared) -> Result<Outcome, Error> {
-    let mut waited = Duration::ZERO;
+    let started = tokio::time::Instant::now();
+    let cap = shared.transport.retry.retry_after_cap;
     loop {
         let sent = event.send(&shared.transport, Some(&shared.retried)).await;
         let wait = match &sent {
@@ -617,8 +619,10 @@ async fn send(event: &Event, shared: &Shared) -> Result<Outcome, Error> {
             }
             _ => None,
         };
-        let Some(wait) = wait.filter(|wait| waited.saturating_add(*wait) <= RATE_LIMIT_PATIENCE)
-        else {
+        let patient = |wait: &Duration| {
+            *wait > cap && started.elapsed().saturating_add(*wait) <= RATE_LIMIT_PATIENCE
+        };
+        let Some(wait) = wait.filter(patient) else {
             return sent;
         };
         tracing::debug!(
@@ -628,7 +632,6 @@ async fn send(event: &Event, shared: &Shared) -> Result<Outcome, Error> {
         );
         shared.retried.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(wait).await;
-        waited = waited.saturating_add(wait);
     }
 }
 

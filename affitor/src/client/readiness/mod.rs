@@ -617,8 +617,10 @@ impl Call for ReadinessRead {
         self.force_recheck
     }
 
-    fn decode(&self, answer: &Answer, _key: &str) -> Result<Readiness, Error> {
-        answer.read(Endpoint::Readiness).map(Readiness::from_wire)
+    fn decode(&self, answer: &Answer, key: &str) -> Result<Readiness, Error> {
+        answer
+            .read_without(Endpoint::Readiness, key)
+            .map(Readiness::from_wire)
     }
 
     fn label(readiness: &Readiness) -> &'static str {

@@ -243,8 +243,10 @@ impl Call for ChainPayload {
         json_body(self)
     }
 
-    fn decode(&self, answer: &Answer, _key: &str) -> Result<ChainRun, Error> {
-        answer.read(Endpoint::TestEvent).map(ChainRun::from_wire)
+    fn decode(&self, answer: &Answer, key: &str) -> Result<ChainRun, Error> {
+        answer
+            .read_without(Endpoint::TestEvent, key)
+            .map(ChainRun::from_wire)
     }
 
     fn label(run: &ChainRun) -> &'static str {
