@@ -164,82 +164,139 @@ impl Explanation {
     }
 }
 
-/// The verdict the last answer to the subject's sale gives (a transaction's own; a customer's
-/// or a click's newest sale); without a sale, what the leads tell.
+/// The verdict of the subject's own sale (a transaction's; a customer's or a click's newest):
+/// credited once an answer recorded it, whatever a repeat of it got since; else what its last
+/// answer says. Without a sale, what the subject's leads tell.
 fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
     if entries.is_empty() {
         return Verdict::Unknown(Unknown::NothingJournaled);
     }
-    let of_the_subject = |entry: &&JournalEntry| match subject {
-        Subject::Transaction(id) => entry.transaction_id.as_ref() == Some(id),
-        _ => true,
-    };
-    let mut sales = entries
+    let leads: Vec<&JournalEntry> = entries
         .iter()
-        .filter(|entry| entry.endpoint == "sale")
-        .filter(of_the_subject);
-    if let Some(last) = sales.next_back() {
-        // The transaction's own record, which a later repeat answers 409.
-        let recorded = entries.iter().find_map(|entry| match entry.step {
-            Step::Recorded {
-                sale_id,
-                commission_id,
-            } if entry.endpoint == "sale" && entry.transaction_id == last.transaction_id => {
-                Some(Verdict::Credited {
-                    sale_id,
-                    commission_id,
-                })
-            }
-            _ => None,
-        });
-        return match &last.step {
-            Step::Recorded {
-                sale_id,
-                commission_id,
-            } => Verdict::Credited {
-                sale_id: *sale_id,
-                commission_id: *commission_id,
-            },
-            Step::AlreadyRecorded => recorded.unwrap_or_else(|| {
-                let tested = entries.iter().any(|entry| {
-                    entry.step == Step::TestMode && entry.transaction_id == last.transaction_id
-                });
-                if tested {
-                    Verdict::NotCredited(NotCredited::TestMode)
-                } else {
-                    Verdict::Unknown(Unknown::RecordedBefore)
-                }
-            }),
-            Step::TestMode => Verdict::NotCredited(NotCredited::TestMode),
-            Step::NotAttributed {
-                reason,
-                click_age_days,
-                window_days,
-            } => Verdict::NotCredited(NotCredited::NotAttributed {
-                reason: reason.clone(),
-                click_age_days: *click_age_days,
-                window_days: *window_days,
-            }),
-            Step::DeadLetter(why) => Verdict::NotCredited(NotCredited::DeadLetter(why.clone())),
-            Step::Refused(why) => Verdict::NotCredited(NotCredited::Refused(why.clone())),
-            Step::Failed(why) => Verdict::NotCredited(NotCredited::SendFailed(why.clone())),
-            Step::Retrying { next_attempt, .. } => Verdict::OnItsWay {
-                next_attempt: Some(*next_attempt),
-            },
-            _ => Verdict::OnItsWay { next_attempt: None },
-        };
+        .filter(|entry| entry.endpoint == "lead")
+        .filter(|entry| match subject {
+            Subject::Customer(key) => entry.customer_key.as_ref() == Some(key),
+            Subject::Click(id) => entry.click_id.as_ref() == Some(id),
+            Subject::Transaction(_) => false,
+        })
+        .collect();
+    let sales: Vec<&JournalEntry> = entries
+        .iter()
+        .filter(|entry| entry.endpoint == "sale" && owns(subject, &leads, entry))
+        .collect();
+    if let Some(newest) = sales.last() {
+        let of_it: Vec<&JournalEntry> = sales
+            .iter()
+            .copied()
+            .filter(|entry| entry.transaction_id == newest.transaction_id)
+            .collect();
+        return sale_verdict(&of_it);
     }
-    if let Some(why) = entries.iter().rev().find_map(|entry| match &entry.step {
-        Step::DeadLetter(why) => Some(why.clone()),
-        _ => None,
-    }) {
+    let others = entries.iter().filter(|entry| match subject {
+        Subject::Transaction(id) => entry.transaction_id.as_ref() == Some(id),
+        _ => entry.endpoint == "lead" && leads.iter().any(|lead| std::ptr::eq(*lead, *entry)),
+    });
+    if let Some(why) = last_dead_letter(others) {
         return Verdict::NotCredited(NotCredited::DeadLetter(why));
     }
-    let leads = entries.iter().filter(|entry| entry.endpoint == "lead");
-    if entries.iter().all(|entry| entry.click_id.is_none()) && leads.count() > 0 {
+    if !leads.is_empty() && leads.iter().all(|entry| entry.click_id.is_none()) {
         return Verdict::NotCredited(NotCredited::NoClickId);
     }
     Verdict::NotCredited(NotCredited::NoSale)
+}
+
+/// Whether the sale `entry` is the subject's own: a transaction's by its id; a customer's by
+/// their key; a click's by its id. A sale that names no customer (or no click) is theirs when
+/// its click id (or its customer) is one of the subject's `leads`'.
+fn owns(subject: &Subject, leads: &[&JournalEntry], entry: &JournalEntry) -> bool {
+    match subject {
+        Subject::Transaction(id) => entry.transaction_id.as_ref() == Some(id),
+        Subject::Customer(key) => match &entry.customer_key {
+            Some(customer) => customer == key,
+            None => leads
+                .iter()
+                .any(|lead| lead.click_id.is_some() && lead.click_id == entry.click_id),
+        },
+        Subject::Click(id) => match &entry.click_id {
+            Some(click) => click == id,
+            None => leads
+                .iter()
+                .any(|lead| lead.customer_key.is_some() && lead.customer_key == entry.customer_key),
+        },
+    }
+}
+
+/// Whether `step` is an answer to an event, not its storing or sending.
+fn is_answer(step: &Step) -> bool {
+    !matches!(
+        step,
+        Step::Stored { .. } | Step::Sent { .. } | Step::Clicked { .. }
+    )
+}
+
+/// The verdict of one sale's entries: credited by any answer that recorded it; else by its last
+/// answer (whatever the clocks that dated its storing said), and on its way without one.
+fn sale_verdict(entries: &[&JournalEntry]) -> Verdict {
+    let recorded = entries.iter().find_map(|entry| match entry.step {
+        Step::Recorded {
+            sale_id,
+            commission_id,
+        } => Some(Verdict::Credited {
+            sale_id,
+            commission_id,
+        }),
+        _ => None,
+    });
+    if let Some(credited) = recorded {
+        return credited;
+    }
+    let Some(last) = entries.iter().rev().find(|entry| is_answer(&entry.step)) else {
+        return Verdict::OnItsWay { next_attempt: None };
+    };
+    match &last.step {
+        Step::AlreadyRecorded => {
+            if entries.iter().any(|entry| entry.step == Step::TestMode) {
+                Verdict::NotCredited(NotCredited::TestMode)
+            } else {
+                Verdict::Unknown(Unknown::RecordedBefore)
+            }
+        }
+        Step::TestMode => Verdict::NotCredited(NotCredited::TestMode),
+        Step::NotAttributed {
+            reason,
+            click_age_days,
+            window_days,
+        } => Verdict::NotCredited(NotCredited::NotAttributed {
+            reason: reason.clone(),
+            click_age_days: *click_age_days,
+            window_days: *window_days,
+        }),
+        Step::DeadLetter(why) => Verdict::NotCredited(NotCredited::DeadLetter(why.clone())),
+        Step::Refused(why) => Verdict::NotCredited(NotCredited::Refused(why.clone())),
+        Step::Failed(why) => Verdict::NotCredited(NotCredited::SendFailed(why.clone())),
+        Step::Retrying { next_attempt, .. } => Verdict::OnItsWay {
+            next_attempt: Some(*next_attempt),
+        },
+        _ => Verdict::OnItsWay { next_attempt: None },
+    }
+}
+
+/// Why the newest event of `entries` whose last answer is a dead letter was given up on: an
+/// event retried and answered since is no dead letter.
+fn last_dead_letter<'a>(entries: impl Iterator<Item = &'a JournalEntry>) -> Option<String> {
+    let answers: Vec<&JournalEntry> = entries.filter(|entry| is_answer(&entry.step)).collect();
+    answers.iter().enumerate().rev().find_map(|(at, entry)| {
+        let Step::DeadLetter(why) = &entry.step else {
+            return None;
+        };
+        let same_event = |later: &&&JournalEntry| {
+            later.endpoint == entry.endpoint
+                && later.customer_key == entry.customer_key
+                && later.transaction_id == entry.transaction_id
+        };
+        let answered_since = answers[at + 1..].iter().any(|later| same_event(&later));
+        (!answered_since).then(|| why.clone())
+    })
 }
 
 impl fmt::Display for Verdict {

@@ -17,6 +17,7 @@ use tower::{ServiceBuilder, ServiceExt as _};
 use crate::support::{Store, on_each_store, stand_in, wait_until};
 
 mod before;
+mod misread;
 mod refused;
 mod verdict;
 

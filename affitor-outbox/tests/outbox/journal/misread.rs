@@ -1,0 +1,216 @@
+//! Verdicts that once misread the journal: another customer's or another click's sale, a dead
+//! letter retried and answered since, a storing dated by a clock ahead of the relay's, a
+//! recorded sale whose repeat waits for a retry.
+
+use std::time::Duration;
+
+use affitor::client::Endpoint;
+use affitor_mock::Fault;
+use affitor_outbox::Outbox;
+use affitor_outbox::journal::{NotCredited, Subject, Verdict};
+
+use super::{A_WHILE, journaled};
+use crate::support::{Store, on_each_store, stand_in, wait_until};
+
+async fn delivered(outbox: &Outbox) {
+    wait_until("every row to be answered", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+}
+
+async fn explain(outbox: &Outbox, subject: Subject) -> affitor_outbox::journal::Explanation {
+    outbox.explain(subject).await.expect("the journal reads")
+}
+
+/// Two customers who signed up through the same click id (one browser, two accounts): the one
+/// who never bought is not credited by the other's sale.
+async fn a_customer_is_judged_by_their_own_sale_alone(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let click = mock.click("partner");
+    outbox
+        .enqueue(client.lead("cust_a").click_id(click.clone()))
+        .await;
+    delivered(&outbox).await;
+    outbox
+        .enqueue(client.lead("cust_b").click_id(click.clone()))
+        .await;
+    delivered(&outbox).await;
+    outbox
+        .enqueue(client.sale("in_b", 4900).customer_key("cust_b"))
+        .await;
+    delivered(&outbox).await;
+    assert_eq!(mock.sales().len(), 1);
+
+    let a = explain(&outbox, Subject::Customer("cust_a".into())).await;
+    assert!(
+        !a.verdict.is_credited(),
+        "cust_a sent no sale, yet: {} -- {:#?}",
+        a.verdict,
+        a.entries
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_customer_is_judged_by_their_own_sale_alone);
+
+/// A click too old for the window, whose sale was not attributed: `--click` tells that sale,
+/// not the customer's later one through another click.
+async fn a_click_is_judged_by_the_sale_made_through_it(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let stale = mock.click_at("partner", 61);
+    outbox
+        .enqueue(client.lead("cust_c").click_id(stale.clone()))
+        .await;
+    delivered(&outbox).await;
+    outbox
+        .enqueue(
+            client
+                .sale("in_1", 4900)
+                .customer_key("cust_c")
+                .click_id(stale.clone()),
+        )
+        .await;
+    delivered(&outbox).await;
+    let fresh = mock.click("partner");
+    outbox
+        .enqueue(client.lead("cust_c").click_id(fresh.clone()))
+        .await;
+    delivered(&outbox).await;
+    outbox
+        .enqueue(
+            client
+                .sale("in_2", 4900)
+                .customer_key("cust_c")
+                .click_id(fresh.clone()),
+        )
+        .await;
+    delivered(&outbox).await;
+
+    let own = explain(&outbox, Subject::Transaction("in_1".into())).await;
+    assert!(
+        matches!(
+            own.verdict,
+            Verdict::NotCredited(NotCredited::NotAttributed { .. })
+        ),
+        "{own:?}"
+    );
+    let by_click = explain(&outbox, Subject::Click(stale.as_str().to_owned())).await;
+    assert!(
+        !by_click.verdict.is_credited(),
+        "the stale click's sale in_1 was not attributed, yet: {}",
+        by_click.verdict
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_click_is_judged_by_the_sale_made_through_it);
+
+/// A lead given up on, retried from the dead letters, and tracked: no dead letter.
+async fn a_dead_letter_retried_and_delivered_is_no_dead_letter(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client).max_attempts(1)).await;
+    mock.inject(Fault::status(400).on(Endpoint::Lead).always());
+    outbox
+        .enqueue(client.lead("cust_1").click_id(mock.click("partner")))
+        .await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    mock.clear_faults();
+    assert_eq!(outbox.retry_dead_letters().await.expect("retried"), 1);
+    delivered(&outbox).await;
+    assert_eq!(outbox.backlog().await.expect("the store answers").dead, 0);
+
+    let explained = explain(&outbox, Subject::Customer("cust_1".into())).await;
+    assert!(
+        !matches!(
+            explained.verdict,
+            Verdict::NotCredited(NotCredited::DeadLetter(_))
+        ),
+        "the lead was tracked after its retry, yet: {} -- {:#?}",
+        explained.verdict,
+        explained.entries
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_dead_letter_retried_and_delivered_is_no_dead_letter);
+
+/// The store's clock a few seconds ahead of the app's (Postgres's `created_at` is the server's,
+/// an answer's `at` the relay's): the credited sale's storing sorts after its answer, and its
+/// answer still gives the verdict.
+async fn a_store_clock_ahead_of_the_relays_leaves_a_sale_credited(store: Store) {
+    let (mock, client) = stand_in().await;
+    let writer = store.open(journaled(&client).relay(false)).await;
+    writer
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    writer.shutdown(Duration::from_secs(1)).await;
+    // What a store clock 5 s ahead of the app's would have written.
+    store
+        .execute(store.dialect(
+            "UPDATE affitor_outbox SET created_at = created_at + 5000",
+            "UPDATE affitor_outbox SET created_at = created_at + interval '5 seconds'",
+        ))
+        .await;
+    let outbox = store.open(journaled(&client)).await;
+    delivered(&outbox).await;
+    assert_eq!(mock.sales().len(), 1);
+    let explained = explain(&outbox, Subject::Transaction("in_1".into())).await;
+    assert!(
+        explained.verdict.is_credited(),
+        "recorded by the API, yet: {} -- {:#?}",
+        explained.verdict,
+        explained.entries
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_store_clock_ahead_of_the_relays_leaves_a_sale_credited);
+
+/// A sale recorded, then delivered again by its provider (a redelivered webhook, after the first
+/// row was deleted) and answered 503: the journal holds its sale and commission, and it stays
+/// credited.
+async fn a_recorded_sale_stays_credited_while_a_repeat_is_retried(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(journaled(&client).backoff(Duration::from_secs(600), Duration::from_secs(600)))
+        .await;
+    let click = mock.click("partner");
+    outbox
+        .enqueue(
+            client
+                .sale("in_1", 4900)
+                .customer_key("cust_1")
+                .click_id(click.clone()),
+        )
+        .await;
+    delivered(&outbox).await;
+    assert!(
+        explain(&outbox, Subject::Transaction("in_1".into()))
+            .await
+            .verdict
+            .is_credited()
+    );
+    mock.inject(Fault::status(503).on(Endpoint::Sale).always());
+    outbox
+        .enqueue(
+            client
+                .sale("in_1", 4900)
+                .customer_key("cust_1")
+                .click_id(click),
+        )
+        .await;
+    wait_until("the repeat rescheduled", A_WHILE, async || {
+        outbox.stats().rescheduled >= 1
+    })
+    .await;
+    let explained = explain(&outbox, Subject::Transaction("in_1".into())).await;
+    assert!(
+        explained.verdict.is_credited(),
+        "the journal holds in_1's sale and commission ids, yet: {}",
+        explained.verdict
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_recorded_sale_stays_credited_while_a_repeat_is_retried);
