@@ -214,8 +214,12 @@ fn backlog_ok(out: Output, location: &str, backlog: &Backlog) -> bool {
         .oldest_waiting
         .map(|age| format!(", the oldest for {}", duration(age)))
         .unwrap_or_default();
+    let awaiting_sale = match backlog.awaiting_sale {
+        0 => String::new(),
+        refunds => format!(", {refunds} refund(s) waiting for their sale"),
+    };
     let waiting = format!(
-        "{}: {} waiting ({} being sent){oldest}",
+        "{}: {} waiting ({} being sent{awaiting_sale}){oldest}",
         printable(location),
         backlog.waiting,
         backlog.in_flight
@@ -251,6 +255,7 @@ fn backlog_json(location: &str, backlog: &Backlog, ok: bool) -> Value {
         "waiting": backlog.waiting,
         "in_flight": backlog.in_flight,
         "dead": backlog.dead,
+        "awaiting_sale": backlog.awaiting_sale,
         "oldest_waiting_seconds": backlog.oldest_waiting.map(|age| age.as_secs()),
         "stuck_after_seconds": STUCK_AFTER.as_secs(),
     })

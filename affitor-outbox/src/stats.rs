@@ -112,9 +112,14 @@ pub struct Backlog {
     pub in_flight: u64,
     /// Dead letters ([`Outbox::dead_letters`](crate::Outbox::dead_letters)).
     pub dead: u64,
-    /// How long the oldest row not yet delivered has waited since it was written; `None` when
-    /// none waits.
+    /// How long the oldest row not yet delivered has waited since it was written, but for the
+    /// refunds of [`awaiting_sale`](Self::awaiting_sale); `None` when none waits.
     pub oldest_waiting: Option<std::time::Duration>,
+    /// Of [`waiting`](Self::waiting), the refunds waiting for their sale, which Affitor does not
+    /// know yet: most are of organic sales, which never come, and each waits up to the refund
+    /// patience by design ([`OutboxBuilder::refund_patience`](crate::OutboxBuilder::refund_patience)),
+    /// then becomes a dead letter. Their age needs no person.
+    pub awaiting_sale: u64,
 }
 
 /// The live counters behind [`OutboxStats`], one per field but `spilled`, and their snapshot.

@@ -327,7 +327,7 @@ impl Settler {
             patience = ?patience,
             "Affitor refund waits for its sale, which Affitor does not know yet"
         );
-        let why = format!("waiting for its sale: {error}");
+        let why = format!("{}: {error}", crate::store::AWAITING_SALE);
         let counter = &self.inner.counters.rescheduled;
         let kept = self.keep_for(row, wait, &why).await?;
         Ok(kept.counted(

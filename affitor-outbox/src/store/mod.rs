@@ -18,8 +18,8 @@ mod tests;
 pub(crate) use error::StoreError;
 pub use rows::DeadLetter;
 pub(crate) use rows::{
-    Claimed, ClaimedRow, Facts, Inserted, LINKED_REFUND_DUE, Lease, NewRow, Unjournaled,
-    UnjournaledRow, Unreadable,
+    AWAITING_SALE, Claimed, ClaimedRow, Facts, Inserted, LINKED_REFUND_DUE, Lease, NewRow,
+    Unjournaled, UnjournaledRow, Unreadable,
 };
 pub(crate) use rules::{Customers, candidate, transaction_free, transaction_order};
 

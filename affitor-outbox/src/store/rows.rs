@@ -41,6 +41,10 @@ pub(crate) struct NewRow {
 /// first; but soon, for a sale delivered long before.
 pub(crate) const LINKED_REFUND_DUE: Duration = Duration::from_secs(2);
 
+/// How the error kept with a refund waiting for its sale begins: the backlog's queries count
+/// such refunds by it (`last_error LIKE 'waiting for its sale%'`).
+pub(crate) const AWAITING_SALE: &str = "waiting for its sale";
+
 /// What a payment webhook hands the store, beside a row or alone
 /// ([`affitor::webhook::PaymentState`]).
 #[derive(Clone, Debug, Default)]

@@ -65,3 +65,37 @@ async fn a_dead_letter_is_counted_and_retried_by_its_id(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_dead_letter_is_counted_and_retried_by_its_id);
+
+/// A refund whose sale Affitor does not know waits for it by design (up to the refund
+/// patience): counted apart, and left out of the oldest row's age, however long it has waited,
+/// so that `affitor status` does not call it stuck.
+async fn a_refund_waiting_for_its_sale_is_counted_apart_from_the_age(store: Store) {
+    let (_mock, client) = stand_in().await;
+    let outbox = store
+        .open(Outbox::builder(client.clone()).poll_interval(Duration::from_millis(20)))
+        .await;
+    outbox.enqueue(client.refund("in_organic")).await;
+    wait_until("the refund to wait for its sale", A_WHILE, async || {
+        outbox.stats().rescheduled >= 1
+    })
+    .await;
+    // Two hours old.
+    store
+        .execute(store.dialect(
+            "UPDATE affitor_outbox SET created_at = created_at - 7200000",
+            "UPDATE affitor_outbox SET created_at = created_at - interval '2 hours'",
+        ))
+        .await;
+    let backlog = outbox.backlog().await.expect("the store answers");
+    assert_eq!(
+        (
+            backlog.waiting,
+            backlog.awaiting_sale,
+            backlog.oldest_waiting
+        ),
+        (1, 1, None),
+        "{backlog:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_refund_waiting_for_its_sale_is_counted_apart_from_the_age);

@@ -9,15 +9,20 @@ impl PostgresStore {
     /// The rows waiting, in flight and dead, and the oldest waiting row's age (by the server's
     /// clock): one scan of the table.
     pub(crate) async fn backlog(&self) -> sqlx::Result<Backlog> {
-        let (waiting, in_flight, dead, oldest): (i64, i64, i64, Option<f64>) = self
-            .fetch_one(self.query_as(
+        // A refund waiting for its sale is told by the error the relay keeps with it
+        // (`crate::store::AWAITING_SALE`).
+        let (waiting, in_flight, dead, oldest, awaiting_sale): (i64, i64, i64, Option<f64>, i64) =
+            self.fetch_one(self.query_as(
                 "SELECT pg_catalog.count(*) FILTER (WHERE dead_at IS NULL),
                     pg_catalog.count(*) FILTER (WHERE dead_at IS NULL
                         AND lease_until > pg_catalog.now()),
                     pg_catalog.count(*) FILTER (WHERE dead_at IS NOT NULL),
                     EXTRACT(EPOCH FROM pg_catalog.now()
                         - pg_catalog.min(created_at) FILTER (WHERE dead_at IS NULL
-                            AND pg_catalog.isfinite(created_at)))::float8
+                            AND pg_catalog.isfinite(created_at)
+                            AND NOT coalesce(last_error LIKE 'waiting for its sale%', false)))::float8,
+                    pg_catalog.count(*) FILTER (WHERE dead_at IS NULL
+                        AND last_error LIKE 'waiting for its sale%')
                  FROM affitor_outbox",
             ))
             .await?;
@@ -26,6 +31,7 @@ impl PostgresStore {
             waiting: count(waiting),
             in_flight: count(in_flight),
             dead: count(dead),
+            awaiting_sale: count(awaiting_sale),
             // `try_`: an age past what a `Duration` holds is none. (An infinite creation time,
             // which another program may write, is left out: Postgres before 17 cannot subtract it.)
             oldest_waiting: oldest

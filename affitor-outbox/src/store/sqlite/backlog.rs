@@ -11,14 +11,19 @@ impl SqliteStore {
     /// table, on the reader's connection.
     pub(crate) async fn backlog(&self) -> Result<Backlog, StoreError> {
         let now = now_millis();
-        let (waiting, in_flight, dead, oldest) = self
+        // A refund waiting for its sale is told by the error the relay keeps with it
+        // (`crate::store::AWAITING_SALE`).
+        let (waiting, in_flight, dead, oldest, awaiting_sale) = self
             .on_reader(move |connection| {
                 connection
                     .prepare_cached(
                         "SELECT count(*) FILTER (WHERE dead_at IS NULL),
                             count(*) FILTER (WHERE dead_at IS NULL AND lease_until > ?1),
                             count(*) FILTER (WHERE dead_at IS NOT NULL),
-                            min(created_at) FILTER (WHERE dead_at IS NULL)
+                            min(created_at) FILTER (WHERE dead_at IS NULL
+                                AND NOT coalesce(last_error LIKE 'waiting for its sale%', 0)),
+                            count(*) FILTER (WHERE dead_at IS NULL
+                                AND last_error LIKE 'waiting for its sale%')
                          FROM affitor_outbox",
                     )?
                     .query_row([now], |row| {
@@ -27,6 +32,7 @@ impl SqliteStore {
                             row.get::<_, i64>(1)?,
                             row.get::<_, i64>(2)?,
                             row.get::<_, Option<i64>>(3)?,
+                            row.get::<_, i64>(4)?,
                         ))
                     })
             })
@@ -36,6 +42,7 @@ impl SqliteStore {
             waiting: count(waiting),
             in_flight: count(in_flight),
             dead: count(dead),
+            awaiting_sale: count(awaiting_sale),
             oldest_waiting: oldest.map(|created| {
                 Duration::from_millis(u64::try_from(now.saturating_sub(created)).unwrap_or(0))
             }),
