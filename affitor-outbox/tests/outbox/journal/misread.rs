@@ -6,22 +6,11 @@ use std::time::Duration;
 
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
-use affitor_outbox::Outbox;
 use affitor_outbox::journal::{NotCredited, Subject, Verdict};
 
+use super::verdict::{delivered, explain};
 use super::{A_WHILE, journaled};
 use crate::support::{Store, on_each_store, stand_in, wait_until};
-
-async fn delivered(outbox: &Outbox) {
-    wait_until("every row to be answered", A_WHILE, async || {
-        outbox.waiting().await.expect("the store answers") == 0
-    })
-    .await;
-}
-
-async fn explain(outbox: &Outbox, subject: Subject) -> affitor_outbox::journal::Explanation {
-    outbox.explain(subject).await.expect("the journal reads")
-}
 
 /// Two customers who signed up through the same click id (one browser, two accounts): the one
 /// who never bought is not credited by the other's sale.

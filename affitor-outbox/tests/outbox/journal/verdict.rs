@@ -13,14 +13,18 @@ use super::{A_WHILE, journaled};
 use crate::support::{Store, on_each_store, stand_in, wait_until};
 
 /// Waits until the relay has answered every row of `outbox`.
-async fn delivered(outbox: &Outbox) {
+pub(super) async fn delivered(outbox: &Outbox) {
     wait_until("every row to be answered", A_WHILE, async || {
         outbox.waiting().await.expect("the store answers") == 0
     })
     .await;
 }
 
-async fn explain(outbox: &Outbox, subject: Subject) -> affitor_outbox::journal::Explanation {
+/// What the journal of `outbox` tells of `subject`.
+pub(super) async fn explain(
+    outbox: &Outbox,
+    subject: Subject,
+) -> affitor_outbox::journal::Explanation {
     outbox.explain(subject).await.expect("the journal reads")
 }
 
