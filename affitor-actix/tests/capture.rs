@@ -304,9 +304,11 @@ async fn what_is_not_a_click_sets_no_cookie_and_is_kept_private() {
         "{calls:?}"
     );
 
+    // Each fault on every call: a click call still running from the visit before (its own
+    // task, until its deadline) must not use a one-time fault up.
     for fault in [
         Fault::status(503).always(),
-        Fault::delay(Duration::from_secs(60)),
+        Fault::delay(Duration::from_secs(60)).always(),
     ] {
         mock.clear_faults();
         mock.inject(fault.on(Endpoint::Click));

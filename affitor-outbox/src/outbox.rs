@@ -517,8 +517,11 @@ impl Backend for Outbox {
                 runtime,
             );
             // The write holds its flag until it ends, and has set it by then: a flag held by
-            // this call alone and still unset was dropped unpolled.
-            let dropped = Arc::strong_count(&ran) == 1 && !ran.load(Ordering::Relaxed);
+            // this call alone and still unset was dropped unpolled. (The fence makes the
+            // setting seen once the write's release of the flag is.)
+            let alone = Arc::strong_count(&ran) == 1;
+            std::sync::atomic::fence(Ordering::Acquire);
+            let dropped = alone && !ran.load(Ordering::Relaxed);
             if !dropped {
                 return;
             }

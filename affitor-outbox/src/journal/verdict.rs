@@ -192,11 +192,15 @@ fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
             .collect();
         return sale_verdict(&of_it);
     }
-    let others = entries.iter().filter(|entry| match subject {
-        Subject::Transaction(id) => entry.transaction_id.as_ref() == Some(id),
-        _ => entry.endpoint == "lead" && leads.iter().any(|lead| std::ptr::eq(*lead, *entry)),
-    });
-    if let Some(why) = last_dead_letter(others) {
+    let dead_letter = match subject {
+        Subject::Transaction(id) => last_dead_letter(
+            entries
+                .iter()
+                .filter(|entry| entry.transaction_id.as_ref() == Some(id)),
+        ),
+        _ => last_dead_letter(leads.iter().copied()),
+    };
+    if let Some(why) = dead_letter {
         return Verdict::NotCredited(NotCredited::DeadLetter(why));
     }
     if !leads.is_empty() && leads.iter().all(|entry| entry.click_id.is_none()) {
