@@ -114,12 +114,15 @@ fn nothing_found(journal_since: Option<SystemTime>) -> String {
     }
 }
 
-/// `@1796000000 sale in_1, customer cust_1, click cust_ab: recorded: sale 7, commission 9`; a
-/// stored or sent event's entry ends with where its click id was found, when known.
+/// `@1796000000 sale in_1, customer cust_1, click cust_ab: recorded: sale 7, commission 9` (a
+/// refund under its other id too: `refund pi_1 or in_1: ...`); a stored or sent event's entry
+/// ends with where its click id was found, when known.
 fn describe(entry: &JournalEntry) -> String {
     let mut keys = Vec::new();
-    if let Some(id) = &entry.transaction_id {
-        keys.push(id.clone());
+    match (&entry.transaction_id, &entry.other_transaction_id) {
+        (Some(id), Some(other)) => keys.push(format!("{id} or {other}")),
+        (Some(id), None) => keys.push(id.clone()),
+        _ => {}
     }
     if let Some(key) = &entry.customer_key {
         keys.push(format!("customer {key}"));
@@ -289,6 +292,7 @@ fn entry_json(entry: &JournalEntry) -> Value {
         "click_id": entry.click_id,
         "click_id_source": entry.click_id_source,
         "transaction_id": entry.transaction_id,
+        "other_transaction_id": entry.other_transaction_id,
         "step": step_text(&entry.step),
         "consent": consent,
     })

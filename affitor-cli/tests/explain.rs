@@ -211,6 +211,20 @@ async fn the_checkout_examples_sales_are_explained() {
     let text = stdout(&credited);
     assert!(text.contains("credited: sale "), "{text}");
     assert!(text.contains(": answered: reversed"), "{text}");
+    // The refund names the payment, and the invoice the sale was tracked under as its other id:
+    // it shows under the sale by the sale's own id too.
+    let json = affitor(&["explain", "--customer", "user_fresh", "--json"], &env).await;
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let sale = json["timeline"]
+        .as_array()
+        .and_then(|entries| entries.iter().find(|entry| entry["endpoint"] == "sale"))
+        .and_then(|sale| sale["transaction_id"].as_str())
+        .expect("the sale's entry names its transaction")
+        .to_owned();
+    let by_sale = affitor(&["explain", "--transaction", &sale], &env).await;
+    assert!(by_sale.status.success(), "{by_sale:?}");
+    let text = stdout(&by_sale);
+    assert!(text.contains(": answered: reversed"), "{text}");
     let test = affitor(&["explain", "--customer", "user_test"], &env).await;
     assert_eq!(test.status.code(), Some(1), "{test:?}");
     let text = stdout(&test);

@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     customer_key TEXT,
     click_id TEXT,
     transaction_id TEXT,
+    -- A refund's other id, which its sale may have been tracked under.
+    other_transaction_id TEXT,
     amount BIGINT,
     currency TEXT,
     detail TEXT,
@@ -102,6 +104,8 @@ CREATE INDEX IF NOT EXISTS affitor_outbox_journal_customer
     ON affitor_outbox_journal (customer_key) WHERE customer_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_transaction
     ON affitor_outbox_journal (transaction_id) WHERE transaction_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS affitor_outbox_journal_other_transaction
+    ON affitor_outbox_journal (other_transaction_id) WHERE other_transaction_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS affitor_outbox_journal_click
     ON affitor_outbox_journal (click_id) WHERE click_id IS NOT NULL;
 

@@ -31,6 +31,10 @@ pub struct JournalEntry {
     pub click_id: Option<String>,
     /// A sale's or a refund's transaction id.
     pub transaction_id: Option<String>,
+    /// A refund's other transaction id
+    /// ([`or_transaction_id`](affitor::client::RefundRequest::or_transaction_id)): the id its
+    /// sale may have been tracked under instead, such as an invoice's beside a payment's.
+    pub other_transaction_id: Option<String>,
     /// Where the app found the click id of a lead or a sale, in words (`cookie
     /// \`affitor_click_id\``, `header \`x-affitor-click-id\``, `JSON body field ...`): on the
     /// entry of the event stored or sent, when the id was noted where it was found
@@ -132,6 +136,7 @@ impl JournalEntry {
             customer_key: event.customer_key().map(str::to_owned),
             click_id: event.click_id().map(|id| id.as_str().to_owned()),
             transaction_id: event.transaction_id().map(str::to_owned),
+            other_transaction_id: event.other_transaction_id().map(str::to_owned),
             click_id_source: event
                 .click_id()
                 .and_then(affitor::ClickId::source)
@@ -257,29 +262,55 @@ impl Step {
     }
 }
 
-/// The columns a search reads of a stored entry: `at` (Unix ms), endpoint, step, customer key,
-/// click id, transaction id, amount, currency, detail (a reason, an error, an answer), sale id,
-/// commission id, click age, window, next attempt (Unix ms), origin (a captured click's consent,
-/// or where a stored or sent event's click id was found), and `stored_at` (Unix ms): on the
-/// entry of a row's first answer, when the row was stored.
-pub(crate) type ColumnsRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);
+/// The columns a search reads of a stored entry, in the order [`search!`](super::search)
+/// selects them: [`Columns`]' but for `event_id`, with `at`, `next_attempt_at` and `stored_at` in
+/// Unix ms, and `stored_at` only on the entry of a row's first answer (when the row was stored).
+pub(crate) struct ColumnsRow {
+    pub(crate) at: i64,
+    pub(crate) endpoint: String,
+    pub(crate) step: String,
+    pub(crate) customer_key: Option<String>,
+    pub(crate) click_id: Option<String>,
+    pub(crate) transaction_id: Option<String>,
+    pub(crate) other_transaction_id: Option<String>,
+    pub(crate) amount: Option<i64>,
+    pub(crate) currency: Option<String>,
+    pub(crate) detail: Option<String>,
+    pub(crate) sale_id: Option<i64>,
+    pub(crate) commission_id: Option<i64>,
+    pub(crate) click_age_days: Option<i64>,
+    pub(crate) window_days: Option<i64>,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) origin: Option<String>,
+    pub(crate) stored_at: Option<i64>,
+}
+
+/// A [`ColumnsRow`] read from a store's row `$row` by its method `$get` (column index to value,
+/// or the store's error).
+macro_rules! columns_row {
+    ($row:ident.$get:ident) => {
+        $crate::journal::ColumnsRow {
+            at: $row.$get(0)?,
+            endpoint: $row.$get(1)?,
+            step: $row.$get(2)?,
+            customer_key: $row.$get(3)?,
+            click_id: $row.$get(4)?,
+            transaction_id: $row.$get(5)?,
+            other_transaction_id: $row.$get(6)?,
+            amount: $row.$get(7)?,
+            currency: $row.$get(8)?,
+            detail: $row.$get(9)?,
+            sale_id: $row.$get(10)?,
+            commission_id: $row.$get(11)?,
+            click_age_days: $row.$get(12)?,
+            window_days: $row.$get(13)?,
+            next_attempt_at: $row.$get(14)?,
+            origin: $row.$get(15)?,
+            stored_at: $row.$get(16)?,
+        }
+    };
+}
+pub(crate) use columns_row;
 
 /// An entry in its stored form, one row of `affitor_outbox_journal`: what both stores bind,
 /// with the outbox row of the event it tells of (`event_id`; none for an entry without a row).
@@ -290,6 +321,7 @@ pub(crate) struct Columns {
     pub(crate) customer_key: Option<String>,
     pub(crate) click_id: Option<String>,
     pub(crate) transaction_id: Option<String>,
+    pub(crate) other_transaction_id: Option<String>,
     pub(crate) amount: Option<i64>,
     pub(crate) currency: Option<String>,
     pub(crate) detail: Option<String>,
@@ -438,6 +470,7 @@ impl Columns {
             customer_key: keys.customer_key.clone(),
             click_id: keys.click_id.clone(),
             transaction_id: keys.transaction_id.clone(),
+            other_transaction_id: keys.other_transaction_id.clone(),
             amount,
             currency,
             detail: parts.detail,
@@ -455,11 +488,25 @@ impl Columns {
     /// The entries a row read by a search tells of: the storing of its event first, when it
     /// is the row's first answer. A step this version does not know is passed over.
     pub(crate) fn entries(row: ColumnsRow) -> impl Iterator<Item = JournalEntry> {
-        let (at, endpoint, step, customer_key, click_id, transaction_id) =
-            (row.0, row.1, row.2, row.3, row.4, row.5);
-        let (amount, currency, detail, sale_id, commission_id) =
-            (row.6, row.7, row.8, row.9, row.10);
-        let (click_age, window, next, origin, stored_at) = (row.11, row.12, row.13, row.14, row.15);
+        let ColumnsRow {
+            at,
+            endpoint,
+            step,
+            customer_key,
+            click_id,
+            transaction_id,
+            other_transaction_id,
+            amount,
+            currency,
+            detail,
+            sale_id,
+            commission_id,
+            click_age_days: click_age,
+            window_days: window,
+            next_attempt_at: next,
+            origin,
+            stored_at,
+        } = row;
         let unsigned = |value: Option<i64>| value.and_then(|value| u64::try_from(value).ok());
         let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
         let text = || detail.clone().unwrap_or_default();
@@ -506,6 +553,7 @@ impl Columns {
             customer_key: customer_key.clone(),
             click_id: click_id.clone(),
             transaction_id: transaction_id.clone(),
+            other_transaction_id: other_transaction_id.clone(),
             click_id_source,
         };
         let stored = stored_at.map(|stored_at| entry(stored_at, storing(), origin.clone()));
@@ -568,6 +616,7 @@ mod tests {
                 customer_key: Some("cust_1".into()),
                 click_id: Some("cust_1_1".into()),
                 transaction_id: Some("in_1".into()),
+                other_transaction_id: Some("pi_1".into()),
                 click_id_source: found.then(|| "a cookie".into()),
             };
             let read: Vec<_> = Columns::entries(Columns::of(&entry, None, None).read()).collect();
@@ -588,6 +637,7 @@ mod tests {
             customer_key: Some("cust_1".into()),
             click_id: Some("cust_1_1".into()),
             transaction_id: Some("in_1".into()),
+            other_transaction_id: None,
             click_id_source: Some("a cookie".into()),
         };
         let answer = JournalEntry {
@@ -617,24 +667,25 @@ mod tests {
     impl Columns {
         /// The columns a search reads.
         fn read(self) -> ColumnsRow {
-            (
-                self.at,
-                self.endpoint,
-                self.step.to_owned(),
-                self.customer_key,
-                self.click_id,
-                self.transaction_id,
-                self.amount,
-                self.currency,
-                self.detail,
-                self.sale_id,
-                self.commission_id,
-                self.click_age_days,
-                self.window_days,
-                self.next_attempt_at,
-                self.origin,
-                self.stored_at,
-            )
+            ColumnsRow {
+                at: self.at,
+                endpoint: self.endpoint,
+                step: self.step.to_owned(),
+                customer_key: self.customer_key,
+                click_id: self.click_id,
+                transaction_id: self.transaction_id,
+                other_transaction_id: self.other_transaction_id,
+                amount: self.amount,
+                currency: self.currency,
+                detail: self.detail,
+                sale_id: self.sale_id,
+                commission_id: self.commission_id,
+                click_age_days: self.click_age_days,
+                window_days: self.window_days,
+                next_attempt_at: self.next_attempt_at,
+                origin: self.origin,
+                stored_at: self.stored_at,
+            }
         }
     }
 }

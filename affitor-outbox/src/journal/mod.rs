@@ -38,8 +38,8 @@ macro_rules! search {
     SELECT j.id FROM affitor_outbox_journal j JOIN found f ON j.event_id = f.event_id
 )
 SELECT a.at, a.endpoint, a.step, coalesce(a.customer_key, s.customer_key),
-    coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id), a.amount,
-    a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
+    coalesce(a.click_id, s.click_id), coalesce(a.transaction_id, s.transaction_id),
+    coalesce(a.other_transaction_id, s.other_transaction_id), a.amount, a.currency, a.detail, a.sale_id, a.commission_id, a.click_age_days, a.window_days,
     a.next_attempt_at, a.origin, a.stored_at
 FROM wanted w
 JOIN affitor_outbox_journal a ON a.id = w.id
@@ -52,7 +52,7 @@ ORDER BY a.id DESC LIMIT ",
 }
 pub(crate) use search;
 
-pub(crate) use entry::{Columns, ColumnsRow, time};
+pub(crate) use entry::{Columns, ColumnsRow, columns_row, time};
 pub use entry::{JournalEntry, Step};
 pub(crate) use inline::InlineEntries;
 pub use verdict::{Explanation, NotCredited, Unknown, Verdict};
@@ -86,7 +86,7 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 pub enum Subject {
     /// The customer key leads and sales were sent with.
     Customer(String),
-    /// A sale's transaction id (its refunds name it too).
+    /// A sale's transaction id (its refunds name it too, as their own or their other id).
     Transaction(String),
     /// A click id, as a lead or a sale carried it.
     Click(String),
@@ -174,18 +174,18 @@ impl Keys {
     /// Adds the keys `entry` names; whether one was new.
     fn add(&mut self, entry: &JournalEntry) -> bool {
         let mut grew = false;
-        for (keys, key) in [
-            (&mut self.customers, &entry.customer_key),
-            (&mut self.transactions, &entry.transaction_id),
-            (&mut self.clicks, &entry.click_id),
-        ] {
+        let mut add = |keys: &mut Vec<String>, key: &Option<String>| {
             if let Some(key) = key
                 && !keys.contains(key)
             {
                 keys.push(key.clone());
                 grew = true;
             }
-        }
+        };
+        add(&mut self.customers, &entry.customer_key);
+        add(&mut self.transactions, &entry.transaction_id);
+        add(&mut self.transactions, &entry.other_transaction_id);
+        add(&mut self.clicks, &entry.click_id);
         grew
     }
 }

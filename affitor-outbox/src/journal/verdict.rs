@@ -180,9 +180,14 @@ fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
             Subject::Transaction(_) => false,
         })
         .collect();
+    let ids = match subject {
+        Subject::Transaction(id) => aliases(id, entries),
+        _ => Vec::new(),
+    };
+    let named = |id: &Option<String>| id.as_deref().is_some_and(|id| ids.contains(&id));
     let sales: Vec<&JournalEntry> = entries
         .iter()
-        .filter(|entry| entry.endpoint == "sale" && owns(subject, &leads, entry))
+        .filter(|entry| entry.endpoint == "sale" && owns(subject, &leads, &ids, entry))
         .collect();
     if let Some(newest) = sales.last() {
         let of_it: Vec<&JournalEntry> = sales
@@ -192,14 +197,13 @@ fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
             .collect();
         return sale_verdict(&of_it);
     }
-    let dead_letter = match subject {
-        Subject::Transaction(id) => last_dead_letter(
-            entries
-                .iter()
-                .filter(|entry| entry.transaction_id.as_ref() == Some(id)),
-        ),
-        _ => last_dead_letter(leads.iter().copied()),
-    };
+    let dead_letter =
+        match subject {
+            Subject::Transaction(_) => last_dead_letter(entries.iter().filter(|entry| {
+                named(&entry.transaction_id) || named(&entry.other_transaction_id)
+            })),
+            _ => last_dead_letter(leads.iter().copied()),
+        };
     if let Some(why) = dead_letter {
         return Verdict::NotCredited(NotCredited::DeadLetter(why));
     }
@@ -209,12 +213,31 @@ fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
     Verdict::NotCredited(NotCredited::NoSale)
 }
 
-/// Whether the sale `entry` is the subject's own: a transaction's by its id; a customer's by
-/// their key; a click's by its id. A sale that names no customer (or no click) is theirs when
-/// its click id (or its customer) is one of the subject's `leads`'.
-fn owns(subject: &Subject, leads: &[&JournalEntry], entry: &JournalEntry) -> bool {
+/// The ids the transaction `id` goes by: its own, and the other id of a refund naming it (a
+/// payment's beside its invoice's, either of which its sale may have been tracked under).
+fn aliases<'a>(id: &'a str, entries: &'a [JournalEntry]) -> Vec<&'a str> {
+    let mut ids = vec![id];
+    for entry in entries.iter().filter(|entry| entry.endpoint == "refund") {
+        if let (Some(first), Some(other)) = (&entry.transaction_id, &entry.other_transaction_id) {
+            if first == id {
+                ids.push(other);
+            } else if other == id {
+                ids.push(first);
+            }
+        }
+    }
+    ids
+}
+
+/// Whether the sale `entry` is the subject's own: a transaction's by one of its `ids`; a
+/// customer's by their key; a click's by its id. A sale that names no customer (or no click) is
+/// theirs when its click id (or its customer) is one of the subject's `leads`'.
+fn owns(subject: &Subject, leads: &[&JournalEntry], ids: &[&str], entry: &JournalEntry) -> bool {
     match subject {
-        Subject::Transaction(id) => entry.transaction_id.as_ref() == Some(id),
+        Subject::Transaction(_) => entry
+            .transaction_id
+            .as_deref()
+            .is_some_and(|id| ids.contains(&id)),
         Subject::Customer(key) => match &entry.customer_key {
             Some(customer) => customer == key,
             None => leads

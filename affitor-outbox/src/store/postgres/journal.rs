@@ -4,33 +4,33 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, Postgres, Row as _};
 
 use super::PostgresStore;
 use super::schema::Tables;
-use crate::journal::{Answer, Columns, ColumnsRow, Found, JournalEntry, Keys};
+use crate::journal::{Answer, Columns, ColumnsRow, Found, JournalEntry, Keys, columns_row};
 use crate::store::{Unjournaled, UnjournaledRow, millis, now_millis};
 
-/// Entries written together, as seventeen arrays of one length.
+/// Entries written together, as eighteen arrays of one length.
 macro_rules! insert {
     () => {
         "INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id,
-    transaction_id, amount, currency, detail, sale_id, commission_id, click_age_days,
-    window_days, next_attempt_at, event_id, origin, stored_at)
+    transaction_id, other_transaction_id, amount, currency, detail, sale_id, commission_id,
+    click_age_days, window_days, next_attempt_at, event_id, origin, stored_at)
 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-    $7::int8[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[],
-    $14::int8[], $15::int8[], $16::text[], $17::int8[])"
+    $7::text[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[],
+    $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[])"
     };
 }
 
 const INSERT: &str = insert!();
 
-/// Deletes the delivered rows `$18` and writes the entries of their answers: one statement, so
+/// Deletes the delivered rows `$19` and writes the entries of their answers: one statement, so
 /// that the journal adds no round trip to a delivery.
 pub(super) const COMPLETE: &str = concat!(
-    "WITH delivered AS (DELETE FROM affitor_outbox WHERE id = ANY($18)) ",
+    "WITH delivered AS (DELETE FROM affitor_outbox WHERE id = ANY($19)) ",
     insert!()
 );
 
@@ -38,7 +38,8 @@ pub(super) const COMPLETE: &str = concat!(
 /// answers to their events.
 const SELECT: &str = crate::journal::search!(
     "SELECT id, event_id FROM affitor_outbox_journal
-    WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR click_id = ANY($3)"
+    WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR other_transaction_id = ANY($2)
+       OR click_id = ANY($3)"
 );
 
 /// The outbox rows the journal holds no entry of (never answered: the relay journals a row's
@@ -60,6 +61,12 @@ ORDER BY id DESC LIMIT ",
     crate::journal::search_limit!()
 );
 
+impl sqlx::FromRow<'_, PgRow> for ColumnsRow {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(columns_row!(row.try_get))
+    }
+}
+
 /// Writes `rows` on `connection`, in the caller's transaction: one statement, into the table
 /// in `tables`.
 async fn write(
@@ -77,7 +84,7 @@ async fn write(
         .map(drop)
 }
 
-/// `query` ([`insert!`]'s) with `rows` bound to its first seventeen parameters.
+/// `query` ([`insert!`]'s) with `rows` bound to its first eighteen parameters.
 pub(super) fn bind<'q>(
     query: Query<'q, Postgres, PgArguments>,
     rows: &[Columns],
@@ -94,6 +101,7 @@ pub(super) fn bind<'q>(
         .bind(column!(customer_key))
         .bind(column!(click_id))
         .bind(column!(transaction_id))
+        .bind(column!(other_transaction_id))
         .bind(column!(amount))
         .bind(column!(currency))
         .bind(column!(detail))

@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use super::{SqliteStore, now_millis};
-use crate::journal::{Answer, Columns, ColumnsRow, Found, JournalEntry, Keys};
+use crate::journal::{Answer, Columns, Found, JournalEntry, Keys, columns_row};
 use crate::store::{StoreError, Unjournaled, UnjournaledRow, millis};
 
 const INSERT: &str = "
 INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, transaction_id,
-    amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
-    next_attempt_at, event_id, origin, stored_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    other_transaction_id, amount, currency, detail, sale_id, commission_id, click_age_days,
+    window_days, next_attempt_at, event_id, origin, stored_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 /// The entries whose keys are among the JSON arrays `?1` (customers), `?2` (transactions) and
 /// `?3` (click ids), with the answers to their events.
@@ -20,6 +20,7 @@ const SELECT: &str = crate::journal::search!(
     "SELECT id, event_id FROM affitor_outbox_journal
     WHERE customer_key IN (SELECT value FROM json_each(?1))
        OR transaction_id IN (SELECT value FROM json_each(?2))
+       OR other_transaction_id IN (SELECT value FROM json_each(?2))
        OR click_id IN (SELECT value FROM json_each(?3))"
 );
 
@@ -56,6 +57,7 @@ fn write(
             row.customer_key,
             row.click_id,
             row.transaction_id,
+            row.other_transaction_id,
             row.amount,
             row.currency,
             row.detail,
@@ -111,7 +113,7 @@ impl SqliteStore {
         self.on_reader(move |connection| {
             let mut select = connection.prepare_cached(SELECT)?;
             let rows = select.query_map([customers, transactions, clicks], |row| {
-                ColumnsRow::try_from(row)
+                Ok(columns_row!(row.get))
             })?;
             Ok(Found::of_rows(rows.collect::<rusqlite::Result<Vec<_>>>()?))
         })

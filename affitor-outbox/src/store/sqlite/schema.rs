@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS affitor_outbox_journal (
     customer_key TEXT,
     click_id TEXT,
     transaction_id TEXT,
+    other_transaction_id TEXT,
     amount INTEGER,
     currency TEXT,
     detail TEXT,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
-use affitor_outbox::journal::{NotCredited, Subject, Verdict};
+use affitor_outbox::journal::{NotCredited, Step, Subject, Verdict};
 
 use super::verdict::{delivered, explain};
 use super::{A_WHILE, journaled};
@@ -203,3 +203,40 @@ async fn a_recorded_sale_stays_credited_while_a_repeat_is_retried(store: Store) 
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_recorded_sale_stays_credited_while_a_repeat_is_retried);
+
+/// A refund sent under the payment's id with the sale's invoice as its other id (as the Stripe
+/// handler sends one): once answered, it still shows under its sale, and by either id.
+async fn a_refund_under_its_other_id_shows_under_its_sale_once_answered(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    outbox
+        .enqueue(
+            client
+                .sale("in_7", 4900)
+                .customer_key("cust_7")
+                .click_id(mock.click("partner")),
+        )
+        .await;
+    delivered(&outbox).await;
+    outbox
+        .enqueue(client.refund("pi_7").or_transaction_id("in_7"))
+        .await;
+    delivered(&outbox).await;
+    assert_eq!(mock.refunds().len(), 1);
+
+    for id in ["in_7", "pi_7"] {
+        let explained = explain(&outbox, Subject::Transaction(id.into())).await;
+        let answered = explained
+            .entries
+            .iter()
+            .any(|entry| entry.endpoint == "refund" && !matches!(entry.step, Step::Stored { .. }));
+        assert!(
+            answered && explained.verdict.is_credited(),
+            "explained by {id}: {} -- {:#?}",
+            explained.verdict,
+            explained.entries
+        );
+    }
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_refund_under_its_other_id_shows_under_its_sale_once_answered);
