@@ -43,16 +43,18 @@ impl Answer {
         key: &str,
     ) -> Result<T, Error> {
         let key = key.as_bytes();
-        let holds_key = !key.is_empty() && self.body.windows(key.len()).any(|part| part == key);
-        if !holds_key {
+        if key.is_empty() {
             return self.read(endpoint);
         }
-        let mut scrubbed = Vec::with_capacity(self.body.len());
+        let mut scrubbed = Vec::new();
         let mut rest = &self.body[..];
         while let Some(at) = rest.windows(key.len()).position(|part| part == key) {
             scrubbed.extend_from_slice(&rest[..at]);
             scrubbed.extend_from_slice(b"[redacted]");
             rest = &rest[at + key.len()..];
+        }
+        if scrubbed.is_empty() {
+            return self.read(endpoint);
         }
         scrubbed.extend_from_slice(rest);
         self.read_body(&scrubbed, endpoint)

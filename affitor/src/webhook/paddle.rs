@@ -16,6 +16,9 @@ use super::signature::TimestampedHeader;
 use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
 
+/// The prefix of a notification destination's secret key.
+const NTFSET: &str = "pdl_ntfset_";
+
 /// Paddle Billing: its `Paddle-Signature` header, and the transactions and adjustments of a
 /// sale and a refund. Used as `Verifier<Paddle>` and, in `affitor-axum` and `affitor-actix`,
 /// `WebhookEvent<Paddle>`.
@@ -42,7 +45,7 @@ impl Scheme for Paddle {
     const TRACK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
     /// Paddle issues `pdl_ntfset_`, an id and a key: some 60 more.
     const MIN_SECRET_CHARS: usize = 12;
-    const SECRET_PREFIXES: &'static [&'static str] = &["pdl_ntfset_"];
+    const SECRET_PREFIXES: &'static [&'static str] = &[NTFSET];
 
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         utf8_key(secret)
@@ -50,8 +53,7 @@ impl Scheme for Paddle {
 
     /// `pdl_ntfset_...`: a notification destination's secret key.
     fn issued_shape(secret: &str) -> SecretShape {
-        const PREFIX: &str = "pdl_ntfset_";
-        if secret.starts_with(PREFIX) && secret.len() >= PREFIX.len() + 16 {
+        if secret.starts_with(NTFSET) && secret.len() >= NTFSET.len() + 16 {
             SecretShape::Usual
         } else if secret.contains("_apikey_") {
             SecretShape::Wrong("is a Paddle API key, not the notification destination's secret key")

@@ -19,6 +19,8 @@ use crate::client::SaleType;
 
 /// The prefix of a Standard Webhooks secret whose key is the base64 that follows.
 const WHSEC: &str = "whsec_";
+/// The prefix of a webhook secret as Polar issues it.
+const POLAR_WHS: &str = "polar_whs_";
 
 /// Polar, and any sender of [Standard Webhooks](https://www.standardwebhooks.com/)
 /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`): its orders' sales and refunds. Used
@@ -43,7 +45,7 @@ impl Provider for Polar {
 }
 
 impl Scheme for Polar {
-    const SECRET_PREFIXES: &'static [&'static str] = &["polar_whs_", WHSEC];
+    const SECRET_PREFIXES: &'static [&'static str] = &[POLAR_WHS, WHSEC];
 
     fn keys(secret: &str) -> Vec<Vec<u8>> {
         keys(secret)
@@ -52,7 +54,7 @@ impl Scheme for Polar {
     /// `polar_whs_...` as Polar issues it, or a Standard Webhooks `whsec_<base64>`; Polar's SDK
     /// takes any string, so another shape is only unusual.
     fn issued_shape(secret: &str) -> SecretShape {
-        if let Some(rest) = secret.strip_prefix("polar_whs_") {
+        if let Some(rest) = secret.strip_prefix(POLAR_WHS) {
             return if rest.len() >= 16 {
                 SecretShape::Usual
             } else {

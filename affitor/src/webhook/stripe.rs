@@ -16,6 +16,9 @@ use super::signature::TimestampedHeader;
 use super::verifier::{Provider, SecretShape, Verifier, sealed::Scheme, utf8_key};
 use crate::client::SaleType;
 
+/// The prefix of an endpoint's signing secret.
+const WHSEC: &str = "whsec_";
+
 /// Stripe: its `Stripe-Signature` header, and the events of a sale and a refund. Used as
 /// `Verifier<Stripe>` and, in `affitor-axum` and `affitor-actix`, `WebhookEvent<Stripe>`.
 ///
@@ -40,7 +43,7 @@ impl Provider for Stripe {
 impl Scheme for Stripe {
     /// Stripe issues `whsec_` and 32 more.
     const MIN_SECRET_CHARS: usize = 12;
-    const SECRET_PREFIXES: &'static [&'static str] = &["whsec_"];
+    const SECRET_PREFIXES: &'static [&'static str] = &[WHSEC];
 
     /// Stripe keys the HMAC with the secret string's bytes, `whsec_` prefix included.
     fn keys(secret: &str) -> Vec<Vec<u8>> {
@@ -50,7 +53,7 @@ impl Scheme for Stripe {
     /// `whsec_` and at least 16 letters and digits: the endpoint's secret (Dashboard →
     /// Webhooks, or `stripe listen`).
     fn issued_shape(secret: &str) -> SecretShape {
-        match secret.strip_prefix("whsec_") {
+        match secret.strip_prefix(WHSEC) {
             Some(rest) if rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric()) => {
                 SecretShape::Usual
             }
