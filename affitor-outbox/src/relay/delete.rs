@@ -48,13 +48,24 @@ pub(super) async fn delete(
     if !done.is_empty() || !answers.is_empty() {
         // Shared with the store, kept here for a delete that fails.
         let entries: Arc<[Answer]> = answers.into();
-        deleted = match inner.store.complete(done, Arc::clone(&entries)).await {
-            Ok(()) => Ok(()),
+        let owner = &*inner.owner;
+        deleted = match inner
+            .store
+            .complete(owner, done, Arc::clone(&entries))
+            .await
+        {
+            Ok(count) => {
+                lost(done.len(), count);
+                Ok(())
+            }
             // The journal never holds a delete back (a full file, say): the rows alone, and
             // their entries with the next delete.
             Err(error) if !entries.is_empty() && !done.is_empty() => {
-                let rows = match inner.store.complete(done, Arc::new([])).await {
-                    Ok(()) => Vec::new(),
+                let rows = match inner.store.complete(owner, done, Arc::new([])).await {
+                    Ok(count) => {
+                        lost(done.len(), count);
+                        Vec::new()
+                    }
                     Err(_) => done.to_vec(),
                 };
                 Err(Refused {
@@ -74,6 +85,20 @@ pub(super) async fn delete(
     in_write.answered();
     inner.store.after_deletes(activity).await;
     deleted
+}
+
+/// Says at `info` how many of the `done` rows a delete left, `deleted` taken: their leases ran
+/// out while they were sent, and the relays that took them settle them.
+fn lost(done: usize, deleted: u64) {
+    let left = u64::try_from(done)
+        .unwrap_or(u64::MAX)
+        .saturating_sub(deleted);
+    if left > 0 {
+        tracing::info!(
+            rows = left,
+            "Affitor outbox rows delivered here had gone to another relay as their leases ran              out while they were sent: that relay settles them, and these answers are left to it"
+        );
+    }
 }
 
 /// The deletes the store refused in a row: each try waits twice as long as the last, up to

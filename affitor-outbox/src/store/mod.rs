@@ -123,8 +123,9 @@ impl Store {
 
     forward! {
         /// The API answered: the rows are done, and deleted, with the journal's `answers` in
-        /// the same transaction; shared, the relay keeps them for a delete that fails.
-        fn complete(ids: &[i64], answers: Arc<[crate::journal::Answer]>) -> ();
+        /// the same transaction (shared, the relay keeps them for a delete that fails); how
+        /// many. A row `owner` no longer leases is another relay's: left, its answer unwritten.
+        fn complete(owner: &str, ids: &[i64], answers: Arc<[crate::journal::Answer]>) -> u64;
         /// The attempt failed: due again `after` from now, its lease released; with the
         /// journal's `answers` of it in the same transaction (the journal tells of an answer
         /// only once its row says so). `false`, and nothing written, when `owner` no longer

@@ -183,6 +183,111 @@ on_each_store!(
     an_answer_after_the_lease_went_to_another_relay_keeps_nothing
 );
 
+/// A sale delivered once another relay took its lease while it was being sent: the row is the
+/// other relay's, which is sending it and settles it, so this relay neither deletes it nor
+/// journals an answer of it.
+async fn a_delivery_after_the_lease_went_to_another_relay_leaves_its_row(store: Store) {
+    let (mock, client) = patient_stand_in().await;
+    let outbox = store
+        .open(builder(&client).journal(affitor_outbox::journal::DEFAULT_RETENTION))
+        .await;
+    mock.inject(Fault::delay(Duration::from_secs(1)).times(1));
+    outbox.enqueue(sale(&mock, &client, 0)).await;
+    wait_until("the sale being sent", A_WHILE, async || {
+        outbox.stats().in_flight == 1
+    })
+    .await;
+    store
+        .execute(store.dialect(
+            "UPDATE affitor_outbox
+             SET lease_owner = 'another relay', lease_until = lease_until + 3600000",
+            "UPDATE affitor_outbox
+             SET lease_owner = 'another relay', lease_until = lease_until + interval '1 hour'",
+        ))
+        .await;
+    wait_until("the delivery settled", A_WHILE, async || {
+        outbox.stats().in_flight == 0
+    })
+    .await;
+    // Time for the relay's delete, which must leave the row.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sale_requests(&mock), ["in_0"]);
+    let held = store
+        .integers("SELECT count(*) FROM affitor_outbox WHERE lease_owner = 'another relay'")
+        .await;
+    assert_eq!(held, [Some(1)], "the other relay's row, left to it");
+    let journaled = store
+        .integers("SELECT count(*) FROM affitor_outbox_journal")
+        .await;
+    assert_eq!(
+        journaled,
+        [Some(0)],
+        "no answer journaled of a row this relay lost"
+    );
+    outbox.shutdown(Duration::ZERO).await;
+}
+on_each_store!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_delivery_after_the_lease_went_to_another_relay_leaves_its_row
+);
+
+/// A batch that waited for a table lock longer than the lease: its rows' leases run from when
+/// they were written, not from when the batch's transaction began, so the relay it hands them
+/// to is the only one to send them.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_handed_over_after_a_long_lock_is_sent_by_one_relay() {
+    use crate::support::postgres::Schema;
+
+    let (mock, client) = crate::support::stand_in().await;
+    mock.inject(
+        Fault::delay(Duration::from_secs(3))
+            .on(affitor::client::Endpoint::Sale)
+            .always(),
+    );
+    let schema = Schema::create("lease_after_long_lock").await;
+    let lease = Duration::from_millis(600);
+    let first = Outbox::builder(client.clone())
+        .lease(lease)
+        .enqueue_timeout(Duration::from_secs(5))
+        .postgres(schema.pool().await)
+        .await
+        .expect("relay A opens");
+    let second = Outbox::builder(client.clone())
+        .lease(lease)
+        .poll_interval(Duration::from_millis(20))
+        .postgres(schema.pool().await)
+        .await
+        .expect("relay B opens");
+    let own = schema.own_pool().await;
+    let mut lock = own.begin().await.expect("a transaction");
+    sqlx::raw_sql("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .expect("locked");
+    let unlock = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        lock.rollback().await.expect("unlocked");
+    });
+    first.enqueue(sale(&mock, &client, 1)).await;
+    unlock.await.expect("the lock is let go");
+    assert_eq!(
+        first.stats().enqueued,
+        1,
+        "written after the lock: {:?}",
+        first.stats()
+    );
+    wait_until("the sale sent", A_WHILE, async || {
+        !sale_requests(&mock).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = sale_requests(&mock);
+    first.shutdown(Duration::from_secs(5)).await;
+    second.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(sent, ["in_1"], "one row, sent by one relay");
+}
+
 #[cfg(feature = "postgres")]
 /// Makes every insert into the table wait for the advisory lock `key`, and takes it: held until
 /// the connection answered unlocks it.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{Connection as _, PgConnection};
+use sqlx::{Connection as _, PgConnection, Row as _};
 
 use super::PostgresStore;
 use crate::journal::{Answer, Columns};
@@ -60,10 +60,13 @@ pub(super) use claimed_columns;
 /// Leases the rows of `$3` to `$1` for `$2` milliseconds, each that no relay took or put off
 /// (a retry's backoff) meanwhile: what a claim took. A row another relay is leasing is waited
 /// for, then left to it.
+///
+/// Every lease this store sets runs from `clock_timestamp()`, not `now()`: a transaction that
+/// waited for a lock would otherwise set a lease that ended before it committed.
 const LEASE: &str = concat!(
     "
 UPDATE affitor_outbox
-SET lease_owner = $1, lease_until = pg_catalog.now() + $2::float8 * interval '1 millisecond'
+SET lease_owner = $1, lease_until = pg_catalog.clock_timestamp() + $2::float8 * interval '1 millisecond'
 WHERE id = ANY($3) AND dead_at IS NULL
   AND (lease_until IS NULL OR lease_until <= pg_catalog.now())
   AND (attempts = 0 OR next_attempt_at <= pg_catalog.now())
@@ -150,18 +153,30 @@ impl PostgresStore {
         Ok(taken)
     }
 
-    /// Deletes the delivered rows of `ids`, and writes the journal's `answers` of them in the
-    /// same statement.
-    pub(crate) async fn complete(&self, ids: &[i64], answers: Arc<[Answer]>) -> sqlx::Result<()> {
-        let statement = if answers.is_empty() {
-            self.query("DELETE FROM affitor_outbox WHERE id = ANY($1)")
+    /// Deletes the delivered rows of `ids` that `owner` still leases, and writes the journal's
+    /// `answers` of them in the same statement; how many.
+    pub(crate) async fn complete(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        answers: Arc<[Answer]>,
+    ) -> sqlx::Result<u64> {
+        if answers.is_empty() {
+            let delete = self
+                .query("DELETE FROM affitor_outbox WHERE id = ANY($1) AND lease_owner = $2")
                 .bind(ids)
-        } else {
-            let columns: Vec<Columns> = answers.iter().map(Answer::columns).collect();
-            let complete = self.tables.query(super::journal::COMPLETE);
-            super::journal::bind(complete, &columns).bind(ids)
-        };
-        self.execute(statement).await.map(drop)
+                .bind(owner);
+            return self.execute(delete).await;
+        }
+        let columns: Vec<Columns> = answers.iter().map(Answer::columns).collect();
+        let complete = self.tables.query(super::journal::COMPLETE);
+        let complete = super::journal::bind(complete, &columns)
+            .bind(ids)
+            .bind(owner);
+        let row = self
+            .transact(async |transaction| complete.fetch_one(transaction).await)
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
     }
 
     pub(crate) async fn reschedule(
@@ -245,7 +260,7 @@ impl PostgresStore {
         self.execute(
             self.query(
                 "UPDATE affitor_outbox
-             SET lease_until = pg_catalog.now() + $2::float8 * interval '1 millisecond'
+             SET lease_until = pg_catalog.clock_timestamp() + $2::float8 * interval '1 millisecond'
              WHERE id IN (SELECT id FROM affitor_outbox
                           WHERE lease_owner = $1 AND dead_at IS NULL AND id = ANY($3)
                           FOR NO KEY UPDATE SKIP LOCKED)",

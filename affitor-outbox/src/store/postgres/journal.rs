@@ -27,11 +27,20 @@ SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[],
 
 const INSERT: &str = insert!();
 
-/// Deletes the delivered rows `$19` and writes the entries of their answers: one statement, so
-/// that the journal adds no round trip to a delivery.
+/// Deletes the delivered rows `$19` that `$20` still leases and writes the entries of their
+/// answers, and counts them: one statement, so that the journal adds no round trip to a
+/// delivery.
 pub(super) const COMPLETE: &str = concat!(
-    "WITH delivered AS (DELETE FROM affitor_outbox WHERE id = ANY($19)) ",
-    insert!()
+    "WITH delivered AS (
+    DELETE FROM affitor_outbox WHERE id = ANY($19) AND lease_owner = $20 RETURNING id
+), journaled AS (",
+    insert!(),
+    " AS e (at, endpoint, step, customer_key, click_id, transaction_id, other_transaction_id,
+        amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
+        next_attempt_at, event_id, origin, stored_at)
+    WHERE e.event_id IN (SELECT id FROM delivered)
+)
+SELECT count(*) FROM delivered"
 );
 
 /// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the

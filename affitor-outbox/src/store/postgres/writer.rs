@@ -64,7 +64,7 @@ INSERT INTO affitor_outbox (endpoint, body, transaction_id, other_transaction_id
     click_id_source, delivery_key, lease_owner, lease_until)
 SELECT endpoint, body, transaction_id, other_transaction_id, customer_key, click_id_source,
     delivery_key, CASE WHEN leased THEN $9::text END,
-    CASE WHEN leased THEN pg_catalog.now() + $10::float8 * interval '1 millisecond' END
+    CASE WHEN leased THEN pg_catalog.clock_timestamp() + $10::float8 * interval '1 millisecond' END
 FROM (
     SELECT b.*, $9::text IS NOT NULL AND b.offered AND ",
     crate::store::transaction_free!(" OFFSET 0"),

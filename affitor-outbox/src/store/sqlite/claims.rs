@@ -87,27 +87,38 @@ impl SqliteStore {
             .collect())
     }
 
-    /// Deletes the rows of `ids`, delivered; the WAL keeps what they held until the relay's
-    /// next checkpoint ([`SqliteStore::checkpoint`]).
+    /// Deletes the rows of `ids` that `owner` still leases, delivered, with the journal's
+    /// `answers` of them; how many. The WAL keeps what they held until the relay's next
+    /// checkpoint ([`SqliteStore::checkpoint`]).
     pub(crate) async fn complete(
         &self,
+        owner: &str,
         ids: &[i64],
         answers: Arc<[Answer]>,
-    ) -> Result<(), StoreError> {
-        let ids = json_ids(ids);
-        self.on_writer(move |writer| {
-            let transaction = writer.connection.transaction()?;
-            super::journal::write_answers(&transaction, &answers)?;
-            let deleted = transaction
-                .prepare_cached(
-                    "DELETE FROM affitor_outbox WHERE id IN (SELECT value FROM json_each(?1))",
-                )?
-                .execute([&ids])?;
-            transaction.commit().map(|()| deleted)
-        })
-        .await?;
+    ) -> Result<u64, StoreError> {
+        let (owner, ids) = (owner.to_owned(), json_ids(ids));
+        let deleted = self
+            .on_writer(move |writer| {
+                let transaction = writer.connection.transaction()?;
+                let deleted: Vec<i64> = transaction
+                    .prepare_cached(
+                        "DELETE FROM affitor_outbox
+                         WHERE id IN (SELECT value FROM json_each(?1)) AND lease_owner = ?2
+                         RETURNING id",
+                    )?
+                    .query_map(rusqlite::params![ids, owner], |row| row.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let answers: Vec<Answer> = answers
+                    .iter()
+                    .filter(|answer| deleted.contains(&answer.row))
+                    .cloned()
+                    .collect();
+                super::journal::write_answers(&transaction, &answers)?;
+                transaction.commit().map(|()| deleted.len())
+            })
+            .await?;
         self.logs.deleted();
-        Ok(())
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
     }
 
     pub(crate) async fn reschedule(
