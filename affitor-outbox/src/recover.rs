@@ -27,7 +27,7 @@ use crate::writer::{MAX_BATCH, Writer};
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 /// How long a probe waits for the store's answer.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What becomes of `event`, which the store could not take (`why`): held in the spill, and the
 /// probe started when this made the outbox degraded; handed to the client's in-memory queue

@@ -36,6 +36,8 @@ mod payments;
 mod pooler;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod probe;
 #[cfg(feature = "sqlite")]
 mod recovery;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -1,8 +1,8 @@
 //! A TCP proxy on 127.0.0.1 for the network's faults: it forwards every connection to its
 //! target, and can be told to go silent (bytes held, sockets left open: a partition, a
 //! failover), to leave the connections open now silent for ever while it forwards new ones (a
-//! failover whose old sockets nobody resets), and to reset every connection (RST, as
-//! `SO_LINGER` 0 makes a close) and forward again.
+//! failover whose old sockets nobody resets), to reset every connection (RST, as
+//! `SO_LINGER` 0 makes a close) and forward again, and to set up new connections slowly.
 //!
 //! ```no_run
 //! # async fn run(postgres: std::net::SocketAddr) -> std::io::Result<()> {
@@ -16,7 +16,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ pub struct Proxy {
 #[derive(Debug, Default)]
 struct Shared {
     silent: AtomicBool,
+    /// How long a new connection waits before it reaches the target, in milliseconds.
+    connect_delay: AtomicU64,
     /// The forwarding tasks of the connections open (aborting one resets both its sockets),
     /// each with whether it is lost (silent for ever).
     connections: Mutex<Vec<(AbortHandle, Arc<AtomicBool>)>>,
@@ -49,6 +51,8 @@ impl Proxy {
         let accepting = Arc::clone(&shared);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                let delay = accepting.connect_delay.load(Ordering::Acquire);
+                tokio::time::sleep(Duration::from_millis(delay)).await;
                 let Ok(server) = TcpStream::connect(target).await else {
                     continue; // the client sees its connection closed, as with its target down
                 };
@@ -79,6 +83,14 @@ impl Proxy {
         for (_, lost) in lock(&self.shared.connections).iter() {
             lost.store(true, Ordering::Release);
         }
+    }
+
+    /// Makes each new connection wait `delay` before it reaches the target, one after the
+    /// other: a server whose connections take that long to set up (TLS and SCRAM over a long
+    /// round trip, a cloud proxy, a compute waking up).
+    pub fn delay_connects(&self, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.connect_delay.store(millis, Ordering::Release);
     }
 
     /// Resets every connection open (RST), and forwards new ones again.

@@ -250,15 +250,16 @@ impl PostgresStore {
 
     /// Extends the leases `owner` holds on the rows of `ids`, but for a row another
     /// transaction has locked (this relay's own delete waiting behind a lock, say): the rest
-    /// are never held up behind it.
+    /// are never held up behind it. Given up at a third of the lease, as the relay gives a
+    /// renewal up at the next.
     pub(crate) async fn renew(
         &self,
         owner: &str,
         ids: &[i64],
         lease: Duration,
     ) -> sqlx::Result<u64> {
-        self.execute(
-            self.query(
+        let renew = self
+            .query(
                 "UPDATE affitor_outbox
              SET lease_until = pg_catalog.clock_timestamp() + $2::float8 * interval '1 millisecond'
              WHERE id IN (SELECT id FROM affitor_outbox
@@ -267,8 +268,10 @@ impl PostgresStore {
             )
             .bind(owner)
             .bind(millis(lease) as f64)
-            .bind(ids),
-        )
+            .bind(ids);
+        self.transact_within(lease / 3, async |transaction| {
+            Ok(renew.execute(transaction).await?.rows_affected())
+        })
         .await
     }
 

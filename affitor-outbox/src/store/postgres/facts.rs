@@ -121,10 +121,13 @@ pub(super) async fn wake_refunds(
 }
 
 impl PostgresStore {
-    /// Upserts every fact and links the refunds its aliases name, in one transaction.
+    /// Upserts every fact and links the refunds its aliases name, in one transaction, given up
+    /// at the enqueue timeout, as the webhook that asks gives it up.
     pub(crate) async fn remember_all(&self, facts: &Facts) -> sqlx::Result<()> {
-        self.transact(async |transaction| keep(transaction, &self.tables, facts).await)
-            .await
+        self.transact_within(self.statement_timeout, async |transaction| {
+            keep(transaction, &self.tables, facts).await
+        })
+        .await
     }
 
     /// Puts the refund `id`, leased by `owner`, under the sale its alias fact `key` names, if
@@ -142,19 +145,21 @@ impl PostgresStore {
     }
 
     /// The values under each of `keys`, in their order (`None`: absent or expired), in one
-    /// statement.
+    /// statement, given up at the enqueue timeout, as the webhook that asks gives it up.
     pub(crate) async fn recall_all(&self, keys: &[String]) -> sqlx::Result<Vec<Option<String>>> {
-        let values: Vec<(Option<String>,)> = self
-            .fetch_all(
-                self.query_as(
-                    "SELECT f.value
-                     FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS k (key, n)
-                     LEFT JOIN affitor_outbox_facts f
-                         ON f.key = k.key AND f.expires_at > pg_catalog.now()
-                     ORDER BY k.n",
-                )
-                .bind(keys),
+        let query = self
+            .query_as(
+                "SELECT f.value
+                 FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS k (key, n)
+                 LEFT JOIN affitor_outbox_facts f
+                     ON f.key = k.key AND f.expires_at > pg_catalog.now()
+                 ORDER BY k.n",
             )
+            .bind(keys);
+        let values: Vec<(Option<String>,)> = self
+            .transact_within(self.statement_timeout, async |transaction| {
+                query.fetch_all(transaction).await
+            })
             .await?;
         Ok(values.into_iter().map(|(value,)| value).collect())
     }

@@ -32,6 +32,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgRow};
 use sqlx::query::{Query, QueryAs};
 use sqlx::{Connection as _, FromRow, Postgres};
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::recover::PROBE_TIMEOUT;
 
 use crate::config::Config;
 
@@ -64,6 +67,11 @@ pub(crate) struct PostgresStore {
     writer: tokio::sync::Mutex<Option<writer::WriterConnection>>,
     /// How long the server lets a batch's statement run before it cancels it.
     statement_timeout: Duration,
+    /// The probe's connection being opened: a connect slower than the probe's deadline (TLS
+    /// and SCRAM over a long round trip, a cloud proxy) goes on past it, and the next probe
+    /// takes it, where cancelling it at each deadline would never let one open.
+    connecting:
+        tokio::sync::Mutex<Option<AbortOnDropHandle<sqlx::Result<PoolConnection<Postgres>>>>>,
 }
 
 impl PostgresStore {
@@ -83,6 +91,7 @@ impl PostgresStore {
             tables,
             writer: tokio::sync::Mutex::new(None),
             statement_timeout: config.enqueue_timeout,
+            connecting: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -92,10 +101,22 @@ impl PostgresStore {
         self.tables.schema()
     }
 
-    /// Checks that the outbox can write here: a row written and rolled back.
+    /// Checks that the outbox can write here: a row written and rolled back, which the server
+    /// cancels as the probe gives it up ([`PROBE_TIMEOUT`]), so that a probe left waiting for a
+    /// lock holds no server connection past it.
     pub(crate) async fn probe(&self) -> sqlx::Result<()> {
-        self.within(async |connection| {
-            let mut transaction = connection.begin_with(BEGIN).await?;
+        let connection = {
+            let mut connecting = self.connecting.lock().await;
+            let task = connecting.get_or_insert_with(|| {
+                let pool = self.pool.clone();
+                AbortOnDropHandle::new(tokio::spawn(async move { pool.acquire().await }))
+            });
+            let opened = task.await;
+            *connecting = None;
+            opened.map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))??
+        };
+        self.call_on(connection, async |connection| {
+            let mut transaction = connection.begin_with(begin_within(PROBE_TIMEOUT)).await?;
             let probe = "INSERT INTO affitor_outbox (endpoint, body, transaction_id,
                     other_transaction_id, customer_key, click_id_source, delivery_key, attempts,
                     next_attempt_at, lease_owner, lease_until, dead_at, last_error, created_at)
@@ -153,6 +174,24 @@ impl PostgresStore {
         .await
     }
 
+    /// Runs `call` as [`transact`](Self::transact) does, but cancelled by the server at
+    /// `limit`, sooner than [`ANSWER_WITHIN`]: for a caller that gives the call up then (a
+    /// webhook at the enqueue timeout, a renewal at the next), so that its statement, waiting
+    /// for a lock, holds no server connection past the pool's budget.
+    async fn transact_within<T>(
+        &self,
+        limit: Duration,
+        call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> sqlx::Result<T> {
+        self.within(async |connection| {
+            let mut transaction = connection.begin_with(begin_within(limit)).await?;
+            let answer = call(&mut transaction).await?;
+            transaction.commit().await?;
+            Ok(answer)
+        })
+        .await
+    }
+
     /// Runs `call` on a connection of the pool within [`ANSWER_WITHIN`]; a call left
     /// unanswered is an I/O timeout. Its connection, whose state is unknown, is closed rather
     /// than returned to the pool, as it is when the caller gives the call up first (a probe's
@@ -162,8 +201,17 @@ impl PostgresStore {
         &self,
         call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
+        self.call_on(self.pool.acquire().await?, call).await
+    }
+
+    /// Runs `call` on `connection` within [`ANSWER_WITHIN`], as [`within`](Self::within) does.
+    async fn call_on<T>(
+        &self,
+        connection: PoolConnection<Postgres>,
+        call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> sqlx::Result<T> {
         let mut calling = Calling {
-            connection: self.pool.acquire().await?,
+            connection,
             answered: false,
         };
         let answer = tokio::time::timeout(ANSWER_WITHIN, call(&mut calling.connection)).await;
@@ -191,6 +239,12 @@ impl PostgresStore {
         self.transact(async |transaction| query.fetch_one(transaction).await)
             .await
     }
+}
+
+/// [`BEGIN`], with the server cancelling the transaction's statements at `limit`.
+fn begin_within(limit: Duration) -> sqlx::AssertSqlSafe<String> {
+    let millis = limit.min(ANSWER_WITHIN).as_millis().max(1);
+    sqlx::AssertSqlSafe(format!("BEGIN; SET LOCAL statement_timeout = '{millis}ms'"))
 }
 
 /// A connection of the pool with a call on it: closed when dropped before the call answered.
