@@ -5,13 +5,16 @@
 //! that a long send (the client's retries) never loses its rows to another relay, and the rows
 //! of a relay that died are free again within one lease. A row leased under the relay's name
 //! that it does not hold (a write's answer that was lost, a relay stopped before its delete) is
-//! not renewed: it goes again when its lease ends, however busy the relay.
+//! not renewed: it goes again when its lease ends, however busy the relay. A send whose lease
+//! may have run out, its renewals unanswered (a store gone silent), is stopped: another relay
+//! may have taken its row, and two relays never send one row at once.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::shared::Inner;
@@ -19,13 +22,31 @@ use crate::sync::lock;
 
 /// The ids of the rows being sent (see [`Sending`]) or, delivered, waiting for their delete
 /// (see [`Deleting`]): the rows whose leases the relay renews, with those handed over and not
-/// taken yet.
+/// taken yet; and when the last renewal that the store answered began.
 #[derive(Debug, Default)]
-pub(super) struct Held(Mutex<HashSet<i64>>);
+pub(super) struct Held {
+    rows: Mutex<HashSet<i64>>,
+    renewed: Mutex<Option<Instant>>,
+}
 
 impl Held {
     fn lock(&self) -> MutexGuard<'_, HashSet<i64>> {
-        lock(&self.0)
+        lock(&self.rows)
+    }
+
+    /// Ends once the lease of a row leased at `leased` may have run out: a `lease` from the
+    /// later of then and the last renewal answered, less a tenth (the clocks of this process
+    /// and the store's, and a claim's round trip).
+    pub(super) async fn lapsed(&self, leased: Instant, lease: Duration) {
+        loop {
+            let renewed = *lock(&self.renewed);
+            let from = renewed.map_or(leased, |renewed| renewed.max(leased));
+            let ends = from + lease - lease / 10;
+            if Instant::now() >= ends {
+                return;
+            }
+            tokio::time::sleep_until(ends).await;
+        }
     }
 
     /// Whether the row `id` is being sent or waits for its delete.
@@ -137,7 +158,7 @@ impl Renewing {
 /// Every third of the lease, while rows are being sent, extends the lease of each row the
 /// relay holds (being sent, or handed over and not taken yet) to a full lease from now. A
 /// renewal that fails, or has no answer by the next tick, is logged; the next one tries again
-/// (past the lease, another relay may send the rows too: delivery is at least once).
+/// (past the lease, the sends of the rows stop: [`Held::lapsed`]).
 async fn renew(inner: Arc<Inner>, held: Arc<Held>) {
     let lease = inner.config.lease;
     // Every third of the lease, so that two renewals can fail before it ends.
@@ -157,10 +178,14 @@ async fn renew(inner: Arc<Inner>, held: Arc<Held>) {
         }
         // A renewal stuck on a silent connection must not outlast the lease it renews: given
         // up at the next tick, it leaves the next renewal a third of the lease on another.
+        let began = Instant::now();
         let renewed =
             tokio::time::timeout(every, inner.store.renew(&inner.owner, &ids, lease)).await;
         let error = match renewed {
-            Ok(Ok(_)) => continue,
+            Ok(Ok(_)) => {
+                *lock(&held.renewed) = Some(began);
+                continue;
+            }
             Ok(Err(error)) => error.to_string(),
             Err(_) => format!("the store did not answer within {every:?}"),
         };
@@ -168,7 +193,7 @@ async fn renew(inner: Arc<Inner>, held: Arc<Held>) {
             error,
             lease = ?lease,
             "Affitor outbox relay could not renew the lease of the rows it is sending; it \
-             tries again (past the lease, another relay may send them too)"
+             tries again (past the lease, their sends stop, and the rows go again)"
         );
     }
 }

@@ -195,7 +195,7 @@ impl Run {
     /// as there are free send slots.
     fn take_handed(&mut self) {
         for row in self.inner.handed.take(self.room()) {
-            self.send(row);
+            self.send(row, Instant::now());
         }
     }
 
@@ -225,6 +225,7 @@ impl Run {
         }
         handed.claiming();
         let lease = self.inner.config.lease;
+        let leased = Instant::now();
         match self
             .inner
             .store
@@ -239,7 +240,7 @@ impl Run {
                     // A row this relay holds, its lease run out while the store did not answer
                     // (a silent server): its send or its delete is under way already.
                     if !self.held.holds(row.id) {
-                        self.send(row);
+                        self.send(row, leased);
                     }
                 }
             }
@@ -253,13 +254,25 @@ impl Run {
         }
     }
 
-    /// Spawns the send of `row`: counted in flight and its lease renewed until it ends.
-    fn send(&mut self, row: Claimed) {
+    /// Spawns the send of `row`, leased at `leased`: counted in flight and its lease renewed
+    /// until it ends; stopped once its lease may have run out, its renewals unanswered.
+    fn send(&mut self, row: Claimed, leased: Instant) {
         let sending = Sending::start(&self.inner, &self.held, row.id);
-        let settler = Arc::clone(&self.settler);
+        let (settler, held) = (Arc::clone(&self.settler), Arc::clone(&self.held));
+        let (id, lease) = (row.id, self.inner.config.lease);
         self.sending.spawn(async move {
-            let done = settler.deliver(row).await;
-            done.inspect(|_| sending.delivered())
+            tokio::select! {
+                done = settler.deliver(row) => done.inspect(|_| sending.delivered()),
+                () = held.lapsed(leased, lease) => {
+                    tracing::warn!(
+                        id,
+                        lease = ?lease,
+                        "Affitor outbox relay stopped sending a row whose lease it could not \
+                         renew in time: another relay may have taken it; it goes again"
+                    );
+                    None
+                }
+            }
         });
     }
 

@@ -407,3 +407,67 @@ async fn postgres_a_delivered_row_whose_delete_waits_is_not_sent_again() {
     assert_eq!(sale_requests(&mock), ["in_0"], "sent once");
     outbox.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Relay A retries a sale the API answers 503 when its link to Postgres goes silent (a
+/// partition, no reset): its renewals go unanswered, so once its lease may have run out it
+/// stops sending the row, which relay B, which still reaches Postgres, takes and sends.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_cut_off_from_its_store_stops_sending_once_its_lease_runs_out() {
+    use affitor::client::Endpoint;
+    use affitor_mock::quick_retries;
+
+    use crate::support::postgres::Schema;
+    use crate::support::{client_with, quick_policy};
+
+    let mock_a = MockServer::start().await.expect("the stand-in API starts");
+    let mock_b = MockServer::start().await.expect("the stand-in API starts");
+    let patient = quick_retries()
+        .max_attempts(1000)
+        .base_delay(Duration::from_millis(100))
+        .max_delay(Duration::from_millis(200))
+        .deadline(Duration::from_secs(20));
+    let client_a = client_with(&mock_a, patient);
+    let client_b = client_with(&mock_b, quick_policy());
+    mock_a.inject(Fault::status(503).on(Endpoint::Sale).always());
+
+    let schema = Schema::create("lease_cut_off").await;
+    let (proxy, location) = schema.through_proxy().await;
+    let lease = Duration::from_millis(900);
+    let relay_a = Outbox::builder(client_a.clone())
+        .lease(lease)
+        .enqueue_timeout(Duration::from_secs(2))
+        .open(&location)
+        .await
+        .expect("relay A opens through the proxy");
+    relay_a
+        .enqueue(client_a.sale("in_1", 100).customer_key("user_1"))
+        .await;
+    wait_until("A's first attempt", A_WHILE, async || {
+        !mock_a.requests_to(Endpoint::Sale).is_empty()
+    })
+    .await;
+    let relay_b = Outbox::builder(client_b)
+        .lease(lease)
+        .poll_interval(Duration::from_millis(50))
+        .postgres(schema.pool().await)
+        .await
+        .expect("relay B opens");
+
+    proxy.go_silent();
+    wait_until("B to send the row", A_WHILE, async || {
+        !mock_b.requests_to(Endpoint::Sale).is_empty()
+    })
+    .await;
+    let by_a = mock_a.requests_to(Endpoint::Sale).len();
+    // Time for A's retries (every 100 to 200 ms) to show, were it still sending.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let by_a_since = mock_a.requests_to(Endpoint::Sale).len() - by_a;
+    proxy.reset();
+    relay_b.shutdown(Duration::from_secs(2)).await;
+    relay_a.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(
+        by_a_since, 0,
+        "A sent the row B holds {by_a_since} times since B sent it"
+    );
+}

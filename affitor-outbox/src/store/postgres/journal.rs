@@ -28,8 +28,8 @@ SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[],
 const INSERT: &str = insert!();
 
 /// Deletes the delivered rows `$19` that `$20` still leases and writes the entries of their
-/// answers, and counts them: one statement, so that the journal adds no round trip to a
-/// delivery.
+/// answers (and those of rows deleted before, which a refused write left for this one), and
+/// counts them: one statement, so that the journal adds no round trip to a delivery.
 pub(super) const COMPLETE: &str = concat!(
     "WITH delivered AS (
     DELETE FROM affitor_outbox WHERE id = ANY($19) AND lease_owner = $20 RETURNING id
@@ -38,7 +38,7 @@ pub(super) const COMPLETE: &str = concat!(
     " AS e (at, endpoint, step, customer_key, click_id, transaction_id, other_transaction_id,
         amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
         next_attempt_at, event_id, origin, stored_at)
-    WHERE e.event_id IN (SELECT id FROM delivered)
+    WHERE e.event_id IN (SELECT id FROM delivered) OR NOT e.event_id = ANY($19)
 )
 SELECT count(*) FROM delivered"
 );

@@ -88,7 +88,8 @@ impl SqliteStore {
     }
 
     /// Deletes the rows of `ids` that `owner` still leases, delivered, with the journal's
-    /// `answers` of them; how many. The WAL keeps what they held until the relay's next
+    /// `answers` of them (and those of rows deleted before, which a refused write left for
+    /// this one); how many. The WAL keeps what they held until the relay's next
     /// checkpoint ([`SqliteStore::checkpoint`]).
     pub(crate) async fn complete(
         &self,
@@ -96,7 +97,7 @@ impl SqliteStore {
         ids: &[i64],
         answers: Arc<[Answer]>,
     ) -> Result<u64, StoreError> {
-        let (owner, ids) = (owner.to_owned(), json_ids(ids));
+        let (owner, asked, ids) = (owner.to_owned(), ids.to_vec(), json_ids(ids));
         let deleted = self
             .on_writer(move |writer| {
                 let transaction = writer.connection.transaction()?;
@@ -110,7 +111,7 @@ impl SqliteStore {
                     .collect::<rusqlite::Result<_>>()?;
                 let answers: Vec<Answer> = answers
                     .iter()
-                    .filter(|answer| deleted.contains(&answer.row))
+                    .filter(|answer| deleted.contains(&answer.row) || !asked.contains(&answer.row))
                     .cloned()
                     .collect();
                 super::journal::write_answers(&transaction, &answers)?;
