@@ -60,8 +60,10 @@ pub struct OutboxStats {
     pub click_id_refused: u64,
     /// Leads without a click id (named by their customer key alone) whose customer the API
     /// refused for good: one it does not know (an organic signup: no click brought them),
-    /// another program's, or one who has bought already. Dropped, logged at `debug`, and
-    /// never kept as dead letters: anyone can sign up, and it is the API's answer, not a loss.
+    /// another program's, or one who has bought already; and sales no partner brought the
+    /// customer of ([`Error::is_organic_sale`](affitor::Error::is_organic_sale)). Dropped,
+    /// logged at `debug`, and never kept as dead letters: anyone can sign up or buy, and it is
+    /// the API's answer, not a loss.
     pub customer_refused: u64,
     /// Dead letters deleted by this relay once older than the
     /// [retention](crate::OutboxBuilder::dead_letter_retention).

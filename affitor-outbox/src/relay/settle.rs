@@ -209,6 +209,21 @@ impl Settler {
                 .await;
             return Ok(Settled::Done(None));
         }
+        // A sale no partner brought the customer of (an organic sale, most of a shop's): the
+        // API's word, which credits no one; journaled as not attributed, never a dead letter.
+        if error.is_organic_sale() {
+            self.customer_refused(row, event, &error);
+            let reason = error
+                .message()
+                .unwrap_or("no partner brought this customer");
+            let step = || Step::NotAttributed {
+                reason: reason.to_owned(),
+                click_age_days: None,
+                window_days: None,
+            };
+            self.journal(row, event, step).await;
+            return Ok(Settled::Done(None));
+        }
         // Anyone can sign up with a stale, foreign or made-up click id: such a lead is settled
         // here, never kept as a dead letter (with its email) for a visitor to fill the store
         // with.
@@ -235,15 +250,17 @@ impl Settler {
         self.bury(row, event, &error).await
     }
 
-    /// A lead without a click id whose customer the API refused for good: dropped.
+    /// A lead without a click id, or a sale, whose customer the API refused for good: dropped.
     fn customer_refused(&self, row: &Claimed, event: &Event, error: &Error) {
+        let endpoint = event.endpoint().name();
         Counters::add(&self.inner.counters.customer_refused);
-        metrics::event(event.endpoint().name(), metrics::Result::CustomerRefused);
+        metrics::event(endpoint, metrics::Result::CustomerRefused);
         tracing::debug!(
             id = row.id,
+            endpoint,
             error = %error,
-            "Affitor lead without a click id dropped: the API knows no customer of its key to \
-             count it for (an organic signup, most often)"
+            "Affitor event dropped: the API knows no partner's customer to count it for (an \
+             organic signup or sale, most often)"
         );
     }
 

@@ -270,6 +270,45 @@ async fn leads_without_a_click_id_of_unknown_customers_are_dropped(store: Store)
 }
 on_each_store!(leads_without_a_click_id_of_unknown_customers_are_dropped);
 
+/// An organic sale: a sale for a customer key no partner brought (the stand-in knows no such
+/// customer), refused `Customer not found`. Sent once, counted and journaled as not
+/// attributed, never kept as a dead letter (which `affitor status` would call for a person).
+async fn a_sale_no_partner_brought_is_settled_not_buried(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store
+        .open(builder(&client).journal(affitor_outbox::journal::DEFAULT_RETENTION))
+        .await;
+    outbox
+        .enqueue(client.sale("in_organic", 4900).customer_key("organic_1"))
+        .await;
+    wait_until("the organic sale settled", A_WHILE, async || {
+        outbox.stats().customer_refused == 1
+            && outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1, "sent once");
+    let stats = outbox.stats();
+    assert_eq!((stats.dead, stats.rescheduled), (0, 0), "{stats:?}");
+    assert_eq!(outbox.backlog().await.expect("the store answers").dead, 0);
+    let explained = outbox
+        .explain(affitor_outbox::journal::Subject::Transaction(
+            "in_organic".into(),
+        ))
+        .await
+        .expect("the journal is read");
+    assert!(
+        matches!(
+            explained.verdict,
+            affitor_outbox::journal::Verdict::NotCredited(
+                affitor_outbox::journal::NotCredited::NotAttributed { .. }
+            )
+        ),
+        "{explained:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_sale_no_partner_brought_is_settled_not_buried);
+
 /// 30 signups reuse a converted click id with no customer key: dropped and counted, not sent
 /// again (nothing would name the customer), and no row stays. On SQLite, the emails leave the
 /// WAL too, once the relay's quiet moment came.

@@ -368,6 +368,37 @@ impl Error {
         Self::new(ErrorKind::NotStored).with_source(source)
     }
 
+    /// Whether the API refused a sale because no partner brought its customer: it knows no
+    /// such customer (`Customer not found`: no partner's link brought them, or the click id is
+    /// stale or made up), or no partner's attribution of them in this program (`No affiliate
+    /// attribution found`, `No partner-program relationship found`). An organic sale: the
+    /// API's word, which credits no one, not a failure to mend and send again.
+    ///
+    /// Read from the answer's status (a 4xx refusal, [`ErrorKind::Rejected`]) and the API's
+    /// [`message`](Self::message); `false` for any other endpoint and any other answer.
+    ///
+    /// ```
+    /// let error = affitor::Client::builder().build().unwrap_err();
+    /// assert!(!error.is_organic_sale()); // not an answer of the API
+    /// ```
+    pub fn is_organic_sale(&self) -> bool {
+        let inner = &*self.inner;
+        let organic = |message: &str| {
+            let message = message.to_ascii_lowercase();
+            [
+                "customer not found",
+                "no affiliate attribution found",
+                "no partner-program relationship found",
+            ]
+            .iter()
+            .any(|words| message.contains(words))
+        };
+        inner.kind == ErrorKind::Rejected
+            && inner.endpoint == Some(Endpoint::Sale)
+            && inner.status.is_some_and(|status| status.is_client_error())
+            && inner.message.as_deref().is_some_and(organic)
+    }
+
     /// Whether the API refused a lead for good because of the customer its click id names: no
     /// such customer (`Customer not found`), another program's (`Customer does not belong to
     /// this program`), or one that already converted (`Customer status cannot be updated to

@@ -63,9 +63,10 @@ pub enum Tracked {
 }
 
 impl Tracked {
-    /// The status to answer the provider: 200 when handled, 503 when the provider should
-    /// deliver again later, 500 when it should keep the event until the app is mended or
-    /// configured to take it, 400 (or 413) for a delivery that was refused.
+    /// The status to answer the provider: 200 when handled (an organic sale, which the API
+    /// credits no one for, too), 503 when the provider should deliver again later, 500 when it
+    /// should keep the event until the app is mended or configured to take it, 400 (or 413)
+    /// for a delivery that was refused.
     ///
     /// ```
     /// use affitor::webhook::{Ignored, Tracked};
@@ -78,7 +79,7 @@ impl Tracked {
             Self::Sale(_) | Self::Refund(_) | Self::Stored(_) | Self::Ignored(_) => StatusCode::OK,
             Self::AwaitingSale(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Failed(error) if error.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Failed(error) if acknowledged(error) => StatusCode::OK,
+            Self::Failed(error) if acknowledged(error) || error.is_organic_sale() => StatusCode::OK,
             Self::Failed(_) | Self::Unreadable(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Rejected(error) => error.status(),
         }
@@ -689,6 +690,15 @@ impl ProviderEvent {
                     %error,
                     "webhook: the sale is recorded without its commission: take its transaction \
                      id to Affitor support; acknowledged, as a redelivery would be answered 409"
+                );
+            }
+            Tracked::Failed(error) if error.is_organic_sale() => {
+                tracing::info!(
+                    id,
+                    event_type,
+                    %error,
+                    "webhook: an organic sale (no partner brought this customer): Affitor \
+                     credits no one for it; acknowledged"
                 );
             }
             Tracked::Failed(error) => {

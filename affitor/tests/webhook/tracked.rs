@@ -216,3 +216,21 @@ async fn tracking_that_outlasts_its_deadline_is_answered_503() {
     assert_eq!(tracked.status(), http::StatusCode::OK, "{tracked:?}");
     assert_eq!(mock.sales().len(), 1);
 }
+
+/// An organic sale (its customer came through no partner's link, so the API knows no such
+/// customer): acknowledged, never answered 500 for the provider to retry for days, as nothing
+/// is there to mend.
+#[tokio::test]
+async fn an_organic_sale_is_acknowledged() {
+    let mock = MockServer::start().await.unwrap();
+    let client = mock.client();
+    let body = fixture("stripe/checkout.session.completed.payment.json");
+    let tracked = deliver_stripe(&client, &body).await;
+    assert!(
+        matches!(&tracked, Tracked::Failed(error) if error.is_organic_sale()),
+        "{tracked:?}"
+    );
+    assert_eq!(tracked.status(), 200);
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1);
+    assert!(mock.sales().is_empty());
+}
