@@ -527,12 +527,29 @@ impl OutboxBuilder {
         if let Some(reason) = tls::refused(&options, root_cert) {
             return Err(OutboxError::InvalidLocation { location, reason });
         }
-        let pool = PgPoolOptions::new()
+        let pool = match PgPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(self.config.enqueue_timeout)
             .connect_with(options.clone())
             .await
-            .map_err(|error| open(tls::explain(error, &options)))?;
+        {
+            Ok(pool) => pool,
+            // The pool tries a refused connection again until its deadline, then says only
+            // that it timed out: one connection of the outbox's own tells why.
+            Err(sqlx::Error::PoolTimedOut) => {
+                use sqlx::Connection as _;
+                let wait = Duration::from_secs(1);
+                let cause =
+                    match tokio::time::timeout(wait, sqlx::PgConnection::connect_with(&options))
+                        .await
+                    {
+                        Ok(Err(error)) => error,
+                        _ => sqlx::Error::PoolTimedOut,
+                    };
+                return Err(open(tls::explain(cause, &options)));
+            }
+            Err(error) => return Err(open(tls::explain(error, &options))),
+        };
         self.start_postgres(pool, location).await
     }
 

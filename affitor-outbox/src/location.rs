@@ -80,7 +80,7 @@ impl Location {
                      (`sqlite:affitor-outbox.db`)",
                 ));
             }
-            return Ok(Self::Sqlite(path.to_owned()));
+            return Self::sqlite(location, path);
         }
         if let Some((scheme, _)) = location.split_once("://")
             && is_scheme(scheme)
@@ -110,9 +110,24 @@ impl Location {
             // driver's connection string never is.
             _ => match mistaken_url(location).or_else(|| no_path(location)) {
                 Some(refused) => Err(refused),
-                None => Ok(Self::Sqlite(location.to_owned())),
+                None => Self::sqlite(location, location),
             },
         }
+    }
+
+    /// The SQLite file at `path`, written `location`; a directory is refused (a container's
+    /// volume, named in place of a file in it), rather than told to `chmod 600`.
+    fn sqlite(location: &str, path: &str) -> Result<Self, OutboxError> {
+        let folder = std::path::Path::new(path);
+        if folder.is_dir() {
+            let file = folder.join("affitor-outbox.db");
+            let reason = format!(
+                "it names a directory, not a file: name a file in it, such as {}",
+                file.display()
+            );
+            return Err(invalid(location.to_owned(), reason));
+        }
+        Ok(Self::Sqlite(path.to_owned()))
     }
 
     /// The location as logs and errors show it: every secret left out.

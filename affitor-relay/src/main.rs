@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use affitor::client::ErrorKind;
 use affitor::{Client, ErrorReport};
-use affitor_outbox::Outbox;
+use affitor_outbox::{Outbox, OutboxError};
 
 use crate::signals::Signals;
 
@@ -192,9 +192,21 @@ async fn run(settings: Settings) -> Result<(), String> {
         None => None,
     };
     let direct = settings.client;
+    // The app's outbox creates the store and its tables: a relay that created them would hide
+    // a mistyped location behind an empty store it watches for ever.
     let outbox = tokio::select! {
-        opened = Outbox::builder(direct.clone()).open(&settings.location) => {
-            opened.map_err(|error| naming_the_variable(ErrorReport::new(&error).to_string()))?
+        opened = Outbox::builder(direct.clone()).migrate(false).open(&settings.location) => {
+            opened.map_err(|error| {
+                let hint = match error {
+                    OutboxError::Unusable { .. } => {
+                        " (affitor-relay never creates the outbox: point AFFITOR_OUTBOX at the \
+                         store the app writes to, and start the app first, whose outbox \
+                         creates it)"
+                    }
+                    _ => "",
+                };
+                naming_the_variable(format!("{}{hint}", ErrorReport::new(&error)))
+            })?
         }
         signal = signals.next() => {
             tracing::info!("{signal} before the outbox opened: nothing to stop");

@@ -422,7 +422,33 @@ fn an_outbox_that_does_not_open_is_told_naming_the_variable() {
         "{stderr}"
     );
     assert!(stderr.contains("(cause: "), "{stderr}");
+    assert!(
+        stderr.contains("refused"),
+        "the system's word, not a timeout: {stderr}"
+    );
     assert!(!stderr.contains("S3cr3t"), "{stderr}");
+}
+
+/// A mistyped location (a SQLite file that is not there): refused, naming what to do, and
+/// nothing created there, where a relay would watch an empty store for ever.
+#[test]
+fn a_location_with_no_outbox_is_refused_and_left_as_it_is() {
+    let dir = std::env::temp_dir().join(format!("affitor-relay-typo-{}", std::process::id()));
+    let path = dir.join("affitor-outbx.db");
+    let output = Command::new(RELAY)
+        .env("AFFITOR_OUTBOX", &path)
+        .env("AFFITOR_API_KEY", "aff_test_key")
+        .env_remove("METRICS_ADDR")
+        .output()
+        .expect("the affitor-relay binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("never creates the outbox"), "{stderr}");
+    assert!(
+        !path.exists() && !dir.exists(),
+        "{} was created",
+        path.display()
+    );
 }
 
 #[test]

@@ -286,6 +286,21 @@ async fn a_location_of_no_known_store_is_refused_at_start() {
     }
 }
 
+/// A directory named in place of a file in it (a container's volume): refused, naming a file to
+/// give instead, never told to `chmod 600` the directory.
+#[tokio::test]
+async fn a_directory_is_refused_naming_a_file_in_it() {
+    let (_mock, client) = stand_in().await;
+    let dir = std::env::temp_dir().join(format!("affitor-outbox-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let location = dir.to_string_lossy().into_owned();
+    let error = Outbox::open(&location, client).await.unwrap_err();
+    let message = affitor::ErrorReport::new(&error).to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(message.contains("names a directory"), "{message}");
+    assert!(message.contains("affitor-outbox.db"), "{message}");
+}
+
 /// A connection string is read as libpq reads it, escapes included: a password holding a
 /// quote is never taken for a SQLite file's name, nor shown; a URL parameter the driver would
 /// log is refused before it connects.
