@@ -166,6 +166,9 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
     let message = match error.kind() {
         ErrorKind::MissingApiKey => "no Affitor API key".to_owned(),
         ErrorKind::MissingCustomer => format!("{command} needs a customer key or a click id"),
+        // Its text names `AFFITOR_API_KEY`, where the key may have come from `--api-key` or a
+        // file: `affitor doctor` says which.
+        ErrorKind::Unauthorized => "the API refused the API key (401)".to_owned(),
         _ => error.to_string().replace('\n', " "),
     };
     out.status(Status::Fail, command, &message);
@@ -175,7 +178,8 @@ fn failed(out: Output, command: &str, error: &Error, mut document: Value) -> Exi
             Some("pass --customer-key (your user id) or --click-id".to_owned())
         }
         ErrorKind::Unauthorized => Some(
-            "the API refused the API key: copy the program API key again from Program Settings"
+            "copy the program API key again from Program Settings (a management key, affk_, is \
+             refused); `affitor doctor` says where the key was read from"
                 .to_owned(),
         ),
         ErrorKind::RateLimited => Some(rate_limit_fix(command, error)),

@@ -264,11 +264,15 @@ fn target(args: &TriggerArgs) -> Result<Url, Refusal> {
     let url = match Url::parse(args.to.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => url,
         _ => {
+            // Not a URL, so no URL's password can be found in it to hide: with an `@`, which
+            // may follow one (`hook:S3CRET@host`), it is not shown at all.
+            let shown = if args.to.contains('@') {
+                "(not shown: it holds an `@`, maybe after a password)".into()
+            } else {
+                redact_url_credentials(&args.to)
+            };
             return Err(Refusal::new(
-                format!(
-                    "--to `{}` is not an http:// or https:// URL",
-                    redact_url_credentials(&args.to)
-                ),
+                format!("--to `{shown}` is not an http:// or https:// URL"),
                 "give the app's webhook URL, such as http://127.0.0.1:3000/webhooks/stripe",
             ));
         }

@@ -111,6 +111,29 @@ async fn flags_come_before_the_environment() {
     mock.shutdown().await;
 }
 
+/// A key refused when it came from `--api-key`: the error does not send the user to
+/// `AFFITOR_API_KEY`, which holds a key that was not used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_of_the_flag_is_not_blamed_on_the_environment() {
+    let mock = MockServer::start().await.unwrap();
+    let root = project("refused-flag", &[]);
+    let env = [
+        ("AFFITOR_API_KEY", mock.api_key()),
+        ("AFFITOR_API_URL", mock.url()),
+    ];
+    let run = affitor_in(
+        root.path(),
+        &["test", "lead", "--api-key", "aff_wrong_key"],
+        &env,
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(text.contains("refused the API key"), "{text}");
+    assert!(!text.contains("AFFITOR_API_KEY"), "{text}");
+    mock.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_set_says_where_a_key_goes_and_offers_the_stand_in() {
     let root = project("nothing", &[]);

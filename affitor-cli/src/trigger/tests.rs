@@ -127,6 +127,14 @@ fn a_urls_password_is_not_shown() {
     assert_eq!(shown(&url), "https://hook:***@example.com/wh");
     let refusal = target(&parse(&["stripe", "sale", "--to", "ftp://u:s3cr3tPW@x/"])).unwrap_err();
     assert!(!refusal.problem.contains("s3cr3tPW"), "{refusal:?}");
+    // Not a URL at all: no URL's password to find, and nothing of it shown.
+    for to in [
+        "hook:s3cr3tPW@127.0.0.1:3000/wh",
+        "http//hook:s3cr3tPW@127.0.0.1/wh",
+    ] {
+        let refusal = target(&parse(&["stripe", "sale", "--to", to])).unwrap_err();
+        assert!(!refusal.problem.contains("s3cr3tPW"), "{refusal:?}");
+    }
 }
 
 #[test]
