@@ -267,7 +267,11 @@ impl Running {
         let request = self
             .http
             .post(format!("{}{path}", self.url))
-            .header("content-type", "application/x-www-form-urlencoded")
+            // As some clients write it: a media type's case and parameters are no matter.
+            .header(
+                "content-type",
+                "Application/x-www-form-urlencoded; charset=UTF-8",
+            )
             .body(body.to_owned());
         self.send(request, headers).await
     }

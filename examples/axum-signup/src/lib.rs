@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use affitor_axum::{AffitorClient, AffitorLayer, CaptureClicks, HeldClick, HeldClickKey};
 use axum::extract::{FromRef, FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
@@ -124,13 +124,22 @@ where
 {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_form = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+            .and_then(|value| value.split(';').next())
+            // A media type is read whatever its case (RFC 9110, 8.3.1).
+            .is_some_and(|media| {
+                media
+                    .trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
         if is_form {
+            // axum's `Form` reads the media type case-sensitively: it gets it as it spells it.
+            let form = HeaderValue::from_static("application/x-www-form-urlencoded");
+            request.headers_mut().insert(header::CONTENT_TYPE, form);
             let Form(value) = Form::<T>::from_request(request, state)
                 .await
                 .map_err(IntoResponse::into_response)?;

@@ -6,7 +6,9 @@
 //! no longer runs.
 //!
 //! Deploy it with `cargo lambda build --release` and `cargo lambda deploy`, behind a function
-//! URL or an API Gateway HTTP API (the payload format 2.0), with `AFFITOR_API_KEY` set.
+//! URL or an API Gateway HTTP API (the payload format 2.0), with `AFFITOR_API_KEY` and
+//! `AFFITOR_API_URL` (`https://api.affitor.com`) set: without the URL, it tracks into a local
+//! stand-in of the API in the function's own memory, as every example does.
 //! `AFFITOR_FLUSH_DEADLINE_MS` (default 2000) bounds each response's wait; keep it well under
 //! the function's timeout.
 //!

@@ -49,4 +49,11 @@ fn announce(stand_in: &MockServer) {
          curl -s {url}{readiness} -H 'authorization: Bearer {api_key}'",
         readiness = Endpoint::Readiness.path(),
     );
+    if std::env::var("AFFITOR_API_KEY").is_ok_and(|key| !key.trim().is_empty()) {
+        println!(
+            "AFFITOR_API_KEY is set, but it is not used: without AFFITOR_API_URL the example \
+             tracks into this stand-in only; set AFFITOR_API_URL (https://api.affitor.com) to \
+             track for real"
+        );
+    }
 }
