@@ -182,9 +182,12 @@ async fn run(settings: Settings) -> Result<(), String> {
     // Before the outbox opens, so that its first counts are kept.
     let page = match settings.metrics {
         Some(addr) => {
-            let page = metrics_page::start(addr)
-                .await
-                .map_err(|error| format!("{METRICS_VARIABLE}: cannot serve on {addr}: {error}"))?;
+            let page = metrics_page::start(addr).await.map_err(|error| {
+                format!(
+                    "{METRICS_VARIABLE}: cannot serve on {addr}: {error}; set \
+                         {METRICS_VARIABLE} to a free address, or `off`"
+                )
+            })?;
             let listening = page.addr();
             tracing::info!("Prometheus metrics on http://{listening}/metrics ({METRICS_VARIABLE})");
             Some(page)

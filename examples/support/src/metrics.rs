@@ -83,7 +83,8 @@ pub async fn start_metrics(addr: MetricsAddr) -> Result<Option<SocketAddr>, Setu
         }
         Err(error) => {
             return Err(SetupError(format!(
-                "{METRICS_VARIABLE}: cannot listen on {addr}: {error}"
+                "{METRICS_VARIABLE}: cannot listen on {addr}: {error}; set {METRICS_VARIABLE} to \
+                 a free address, or `off`"
             )));
         }
     };
