@@ -130,23 +130,23 @@ on_each_store!(
     a_row_leased_but_not_held_runs_out_while_the_relay_is_busy
 );
 
-/// A sale refused (400) once another relay took its lease while it was being sent (its lease
-/// ran out while this relay's process was paused, say): the row is the other relay's, so this
-/// relay neither keeps it as a dead letter nor counts one, and the journal tells of no dead
-/// letter the row does not hold.
-async fn an_answer_after_the_lease_went_to_another_relay_keeps_nothing(store: Store) {
+/// A sale sent by a relay on `store` with its journal on (answered after a second, then as
+/// `answer` says), whose lease another relay takes for an hour while it is sent (its lease ran
+/// out while this relay's process was paused, say): once its send has ended.
+async fn taken_while_sent(store: &Store, answer: Option<Fault>) -> (MockServer, Outbox) {
     let (mock, client) = patient_stand_in().await;
     let outbox = store
         .open(builder(&client).journal(affitor_outbox::journal::DEFAULT_RETENTION))
         .await;
     mock.inject(Fault::delay(Duration::from_secs(1)).times(1));
-    mock.inject(Fault::status(400).times(1));
+    if let Some(answer) = answer {
+        mock.inject(answer);
+    }
     outbox.enqueue(sale(&mock, &client, 0)).await;
     wait_until("the sale being sent", A_WHILE, async || {
         outbox.stats().in_flight == 1
     })
     .await;
-    // Another relay's lease, for an hour: this relay never claims the row again here.
     store
         .execute(store.dialect(
             "UPDATE affitor_outbox
@@ -155,10 +155,19 @@ async fn an_answer_after_the_lease_went_to_another_relay_keeps_nothing(store: St
              SET lease_owner = 'another relay', lease_until = lease_until + interval '1 hour'",
         ))
         .await;
-    wait_until("the refusal settled", A_WHILE, async || {
+    wait_until("the send ended", A_WHILE, async || {
         outbox.stats().in_flight == 0
     })
     .await;
+    (mock, outbox)
+}
+
+/// A sale refused (400) once another relay took its lease while it was being sent (its lease
+/// ran out while this relay's process was paused, say): the row is the other relay's, so this
+/// relay neither keeps it as a dead letter nor counts one, and the journal tells of no dead
+/// letter the row does not hold.
+async fn an_answer_after_the_lease_went_to_another_relay_keeps_nothing(store: Store) {
+    let (mock, outbox) = taken_while_sent(&store, Some(Fault::status(400).times(1))).await;
     assert_eq!(sale_requests(&mock), ["in_0"]);
     let stats = outbox.stats();
     assert_eq!((stats.dead, stats.rescheduled), (0, 0), "{stats:?}");
@@ -187,28 +196,7 @@ on_each_store!(
 /// other relay's, which is sending it and settles it, so this relay neither deletes it nor
 /// journals an answer of it.
 async fn a_delivery_after_the_lease_went_to_another_relay_leaves_its_row(store: Store) {
-    let (mock, client) = patient_stand_in().await;
-    let outbox = store
-        .open(builder(&client).journal(affitor_outbox::journal::DEFAULT_RETENTION))
-        .await;
-    mock.inject(Fault::delay(Duration::from_secs(1)).times(1));
-    outbox.enqueue(sale(&mock, &client, 0)).await;
-    wait_until("the sale being sent", A_WHILE, async || {
-        outbox.stats().in_flight == 1
-    })
-    .await;
-    store
-        .execute(store.dialect(
-            "UPDATE affitor_outbox
-             SET lease_owner = 'another relay', lease_until = lease_until + 3600000",
-            "UPDATE affitor_outbox
-             SET lease_owner = 'another relay', lease_until = lease_until + interval '1 hour'",
-        ))
-        .await;
-    wait_until("the delivery settled", A_WHILE, async || {
-        outbox.stats().in_flight == 0
-    })
-    .await;
+    let (mock, outbox) = taken_while_sent(&store, None).await;
     // Time for the relay's delete, which must leave the row.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sale_requests(&mock), ["in_0"]);
