@@ -276,9 +276,10 @@ fn write_on_thread(
             let until = batch.iter().map(|pending| pending.give_up_at).min();
             let wait =
                 until.map(|until| until.saturating_duration_since(std::time::Instant::now()));
+            let began = tokio::time::Instant::now();
             let written = connection.insert_batch(&rows, lease, wait.unwrap_or_default());
             drop(rows);
-            let unclaimed = answer(&inner, &mut batch, written);
+            let unclaimed = answer(&inner, &mut batch, written, began);
             if !unclaimed.is_empty()
                 && let Err(error) = connection.release_rows(&inner.owner, &unclaimed)
             {
@@ -323,7 +324,8 @@ async fn write_batches(
         // A batch gets a full enqueue timeout from when it is taken: one that waits for the
         // store (a lock) is not failed, all its rows falling back at once, for the time its
         // rows already waited in the queue.
-        let give_up_at = tokio::time::Instant::now() + inner.config.enqueue_timeout;
+        let began = tokio::time::Instant::now();
+        let give_up_at = began + inner.config.enqueue_timeout;
         let rows: Vec<&NewRow> = batch.iter().map(|pending| &pending.row).collect();
         let (written, store) = match &inner.store {
             Store::Postgres(store) => (
@@ -338,7 +340,7 @@ async fn write_batches(
             Store::Sqlite(_) => (Err(StoreError::Stopped), None),
         };
         drop(rows);
-        let unclaimed = answer(&inner, &mut batch, written);
+        let unclaimed = answer(&inner, &mut batch, written, began);
         if let Some(store) = store
             && !unclaimed.is_empty()
             && let Err(error) = store.release_rows(&inner.owner, &unclaimed).await
@@ -384,19 +386,21 @@ fn take(inner: &Weak<Inner>, batch: &mut Vec<Pending>) -> Option<Arc<Inner>> {
     Some(inner)
 }
 
-/// Tells each row of `batch` how its batch went, and hands the relay the rows leased to it;
-/// the ids of those the relay will not take (it stopped meanwhile), for the caller to release.
+/// Tells each row of `batch`, whose write `began` then, how its batch went, and hands the relay
+/// the rows leased to it; the ids of those the relay will not take (it stopped meanwhile), for
+/// the caller to release.
 fn answer(
     inner: &Inner,
     batch: &mut Vec<Pending>,
     written: Result<Vec<Inserted>, StoreError>,
+    began: tokio::time::Instant,
 ) -> Vec<i64> {
     let mut unclaimed = Vec::new();
     let written = written
         .map(|inserted| {
             Counters::add(&inner.counters.batches);
             let inserted = Store::line_up(batch.iter().map(|pending| &pending.row), inserted);
-            unclaimed = hand_over(inner, batch, &inserted);
+            unclaimed = hand_over(inner, batch, &inserted, began);
         })
         .map_err(Arc::new);
     for row in batch.drain(..) {
@@ -437,7 +441,8 @@ fn offer(batch: &mut [Pending], room: usize) {
 }
 
 /// Hands the rows of `batch` the store leased to the relay (`inserted`, in the batch's order),
-/// each with its event, and wakes the relay: once per batch. When the relay stopped while the
+/// each with its event and when its batch `began` (its lease runs a lease from then at least),
+/// and wakes the relay: once per batch. When the relay stopped while the
 /// batch was written, it takes none: their ids are returned instead, to be released.
 ///
 /// `Relay::stop` closes the hand-off, then releases every lease of the relay; a batch that
@@ -445,13 +450,18 @@ fn offer(batch: &mut [Pending], room: usize) {
 /// still open means the release comes later and finds these rows; a closed one, that it may
 /// have come already: the writer releases them itself, so that they go again at once rather
 /// than when their lease ends.
-fn hand_over(inner: &Inner, batch: &mut [Pending], inserted: &[Inserted]) -> Vec<i64> {
+fn hand_over(
+    inner: &Inner,
+    batch: &mut [Pending],
+    inserted: &[Inserted],
+    began: tokio::time::Instant,
+) -> Vec<i64> {
     let mut handed = Vec::new();
     // The store's answer could not be matched to the rows: all of them are in the table.
     let mut stored = inserted.is_empty();
     for (pending, row) in batch.iter_mut().zip(inserted) {
         match pending.event.take() {
-            Some(event) if row.leased => handed.push(Claimed::written(row.id, event)),
+            Some(event) if row.leased => handed.push(Claimed::written(row.id, event, began)),
             _ => stored = true,
         }
     }

@@ -96,7 +96,9 @@ fn lost(done: usize, deleted: u64) {
     if left > 0 {
         tracing::info!(
             rows = left,
-            "Affitor outbox rows delivered here had gone to another relay as their leases ran              out while they were sent: that relay settles them, and these answers are left to it"
+            "Affitor outbox rows delivered here had gone to another relay as their leases ran \
+             out while they were sent: that relay settles them, and these answers are left to \
+             it"
         );
     }
 }

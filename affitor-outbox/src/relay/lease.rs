@@ -9,7 +9,7 @@
 //! may have run out, its renewals unanswered (a store gone silent), is stopped: another relay
 //! may have taken its row, and two relays never send one row at once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,11 +22,11 @@ use crate::sync::lock;
 
 /// The ids of the rows being sent (see [`Sending`]) or, delivered, waiting for their delete
 /// (see [`Deleting`]): the rows whose leases the relay renews, with those handed over and not
-/// taken yet; and when the last renewal that the store answered began.
+/// taken yet; and, for each row the store said it renewed, when that renewal began.
 #[derive(Debug, Default)]
 pub(super) struct Held {
     rows: Mutex<HashSet<i64>>,
-    renewed: Mutex<Option<Instant>>,
+    renewed: Mutex<HashMap<i64, Instant>>,
 }
 
 impl Held {
@@ -34,12 +34,12 @@ impl Held {
         lock(&self.rows)
     }
 
-    /// Ends once the lease of a row leased at `leased` may have run out: a `lease` from the
-    /// later of then and the last renewal answered, less a tenth (the clocks of this process
-    /// and the store's, and a claim's round trip).
-    pub(super) async fn lapsed(&self, leased: Instant, lease: Duration) {
+    /// Ends once the lease of row `id` may have run out: a `lease` (less a tenth, for the
+    /// clocks of this process and the store's) from when it was asked for, `leased`, or from
+    /// the last renewal the store said it extended.
+    pub(super) async fn lapsed(&self, id: i64, leased: Instant, lease: Duration) {
         loop {
-            let renewed = *lock(&self.renewed);
+            let renewed = lock(&self.renewed).get(&id).copied();
             let from = renewed.map_or(leased, |renewed| renewed.max(leased));
             let ends = from + lease - lease / 10;
             if Instant::now() >= ends {
@@ -168,6 +168,8 @@ async fn renew(inner: Arc<Inner>, held: Arc<Held>) {
     let mut ids = Vec::new();
     loop {
         ticks.tick().await;
+        // Before the statement: the leases it extends run a lease from then at least.
+        let began = Instant::now();
         ids.clear();
         // Handed over first, then held: a row taken in between is seen in `held` unless its
         // send is not spawned yet; one renewal missed leaves it two thirds of its lease.
@@ -178,12 +180,15 @@ async fn renew(inner: Arc<Inner>, held: Arc<Held>) {
         }
         // A renewal stuck on a silent connection must not outlast the lease it renews: given
         // up at the next tick, it leaves the next renewal a third of the lease on another.
-        let began = Instant::now();
         let renewed =
             tokio::time::timeout(every, inner.store.renew(&inner.owner, &ids, lease)).await;
         let error = match renewed {
-            Ok(Ok(_)) => {
-                *lock(&held.renewed) = Some(began);
+            Ok(Ok(extended)) => {
+                let held_now: HashSet<i64> = ids.iter().copied().collect();
+                let mut renewed = lock(&held.renewed);
+                // Only the rows still held or handed over: the others' sends have ended.
+                renewed.retain(|id, _| held_now.contains(id));
+                renewed.extend(extended.into_iter().map(|id| (id, began)));
                 continue;
             }
             Ok(Err(error)) => error.to_string(),

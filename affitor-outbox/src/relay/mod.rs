@@ -195,7 +195,7 @@ impl Run {
     /// as there are free send slots.
     fn take_handed(&mut self) {
         for row in self.inner.handed.take(self.room()) {
-            self.send(row, Instant::now());
+            self.send(row);
         }
     }
 
@@ -225,6 +225,7 @@ impl Run {
         }
         handed.claiming();
         let lease = self.inner.config.lease;
+        // Before the claim: its leases run at least a lease from now.
         let leased = Instant::now();
         match self
             .inner
@@ -236,11 +237,12 @@ impl Run {
                 if rows.len() >= room {
                     self.inner.handed.rows_may_wait();
                 }
-                for row in rows {
+                for mut row in rows {
                     // A row this relay holds, its lease run out while the store did not answer
                     // (a silent server): its send or its delete is under way already.
                     if !self.held.holds(row.id) {
-                        self.send(row, leased);
+                        row.leased = leased;
+                        self.send(row);
                     }
                 }
             }
@@ -254,25 +256,17 @@ impl Run {
         }
     }
 
-    /// Spawns the send of `row`, leased at `leased`: counted in flight and its lease renewed
-    /// until it ends; stopped once its lease may have run out, its renewals unanswered.
-    fn send(&mut self, row: Claimed, leased: Instant) {
+    /// Spawns the send of `row`: counted in flight and its lease renewed until it ends; stopped
+    /// once its lease may have run out, its renewals unanswered.
+    fn send(&mut self, row: Claimed) {
+        let leased = row.leased;
         let sending = Sending::start(&self.inner, &self.held, row.id);
         let (settler, held) = (Arc::clone(&self.settler), Arc::clone(&self.held));
         let (id, lease) = (row.id, self.inner.config.lease);
         self.sending.spawn(async move {
-            tokio::select! {
-                done = settler.deliver(row) => done.inspect(|_| sending.delivered()),
-                () = held.lapsed(leased, lease) => {
-                    tracing::warn!(
-                        id,
-                        lease = ?lease,
-                        "Affitor outbox relay stopped sending a row whose lease it could not \
-                         renew in time: another relay may have taken it; it goes again"
-                    );
-                    None
-                }
-            }
+            let lapsed = held.lapsed(id, leased, lease);
+            let done = settler.deliver(row, lapsed).await;
+            done.inspect(|_| sending.delivered())
         });
     }
 

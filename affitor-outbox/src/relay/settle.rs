@@ -112,8 +112,13 @@ impl Settler {
     }
 
     /// Sends one row and settles it: the row when it is done with (the relay deletes those
-    /// together), `None` when it was rescheduled or buried here, or the store failed.
-    pub(super) async fn deliver(&self, row: Claimed) -> Option<Delivered> {
+    /// together), `None` when it was rescheduled or buried here, or the store failed, or its
+    /// send was stopped once its lease may have run out (`lapsed`).
+    pub(super) async fn deliver(
+        &self,
+        row: Claimed,
+        lapsed: impl Future<Output = ()>,
+    ) -> Option<Delivered> {
         // The row's span: the client's spans of its HTTP attempts nest in it.
         let span = tracing::info_span!(
             "affitor.outbox.deliver",
@@ -121,7 +126,7 @@ impl Settler {
             affitor.endpoint = %row.endpoint(),
             outbox.attempt = row.attempts.saturating_add(1),
         );
-        match self.settle(&row).instrument(span).await {
+        match self.settle(&row, lapsed).instrument(span).await {
             Ok(Settled::Done(answer)) => Some(Delivered {
                 row: row.id,
                 answer: answer.map(|answer| *answer),
@@ -139,13 +144,33 @@ impl Settler {
         }
     }
 
-    /// Sends the row's event and settles it by the answer.
-    async fn settle(&self, row: &Claimed) -> Result<Settled, StoreError> {
+    /// Sends the row's event and settles it by the answer; stops the send once its lease may
+    /// have run out (`lapsed`), its renewals unanswered: another relay may have taken the row,
+    /// and two relays never send one row at once.
+    async fn settle(
+        &self,
+        row: &Claimed,
+        lapsed: impl Future<Output = ()>,
+    ) -> Result<Settled, StoreError> {
         let event = match &row.event {
             Ok(event) => event,
             Err(unreadable) => return self.unreadable(row, unreadable).await,
         };
-        match self.sends.send(event).await {
+        let sent = tokio::select! {
+            // An answer that came is settled, whatever the time.
+            biased;
+            sent = self.sends.send(event) => sent,
+            () = lapsed => {
+                tracing::warn!(
+                    id = row.id,
+                    lease = ?self.inner.config.lease,
+                    "Affitor outbox relay stopped sending a row whose lease it could not \
+                     renew in time: another relay may have taken it; it goes again"
+                );
+                return Ok(Settled::Lost);
+            }
+        };
+        match sent {
             Ok(outcome) => {
                 self.delivered(row, event);
                 let journal = self.inner.config.journal.is_some();
@@ -211,6 +236,18 @@ impl Settler {
         }
         // A sale no partner brought the customer of (an organic sale, most of a shop's): the
         // API's word, which credits no one; journaled as not attributed, never a dead letter.
+        // But for a sale named by its customer alone whose lead was given up on (a dead letter
+        // holds back no one): the API may not know the customer for that, and the sale is
+        // kept as a dead letter beside the lead, to go after it when both are retried.
+        let lead_given_up = async || match event.customer_key() {
+            Some(customer) if event.click_id().is_none() => {
+                self.inner.store.dead_lead(customer).await
+            }
+            _ => Ok(false),
+        };
+        if error.is_organic_sale() && lead_given_up().await? {
+            return self.bury(row, event, &error).await;
+        }
         if error.is_organic_sale() {
             self.customer_refused(row, event, &error);
             let reason = error

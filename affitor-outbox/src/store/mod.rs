@@ -141,8 +141,9 @@ impl Store {
         /// transaction, and `false` for a row `owner` no longer holds, as for `reschedule`.
         fn bury(id: i64, owner: &str, error: &str, answers: Vec<crate::journal::Answer>) -> bool;
         /// Extends to `lease` from now `owner`'s lease on each row of `ids`, in one statement;
-        /// how many. A row of `owner`'s not in `ids` is left to run out, and goes again.
-        fn renew(owner: &str, ids: &[i64], lease: Duration) -> u64;
+        /// the ids of those it extended. A row of `owner`'s not in `ids` is left to run out,
+        /// and goes again.
+        fn renew(owner: &str, ids: &[i64], lease: Duration) -> Vec<i64>;
         /// Releases every lease `owner` holds, so that the rows go again at once.
         fn release(owner: &str) -> u64;
         /// The dead letters, oldest first.
@@ -156,6 +157,8 @@ impl Store {
         fn retry_dead_letters() -> u64;
         /// Makes the dead letter `id` due again, its attempts reset; whether it was one.
         fn retry_dead_letter(id: i64) -> bool;
+        /// Whether a lead of `customer` is a dead letter.
+        fn dead_lead(customer: &str) -> bool;
         /// The rows waiting, in flight and dead, and the oldest waiting row's age.
         fn backlog() -> crate::stats::Backlog;
         /// Deletes the dead letters given up on at least `older_than` ago; how many.

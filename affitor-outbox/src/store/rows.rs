@@ -112,6 +112,9 @@ pub(crate) struct Claimed {
     /// Whether this attempt wrote the journal's entry of the row's storing
     /// ([`Claimed::first_journaled`]).
     journaled: AtomicBool,
+    /// When this process asked for the row's lease (a claim's or a batch's start): the lease
+    /// runs at least a lease from then.
+    pub(crate) leased: tokio::time::Instant,
 }
 
 /// A stored row that is no event: an endpoint this version does not know, or a body that does
@@ -162,6 +165,7 @@ impl Claimed {
                 .map_err(|why| Unreadable { endpoint, why }),
             click_id_source,
             journaled: AtomicBool::new(false),
+            leased: tokio::time::Instant::now(),
         }
     }
 
@@ -173,14 +177,17 @@ impl Claimed {
         Self::fresh(id, Err(Unreadable { endpoint, why }), None)
     }
 
-    /// A row this process just wrote and leased to its own relay: its event as it was given,
-    /// never read back.
-    pub(crate) fn written(id: i64, event: Event) -> Self {
+    /// A row this process just wrote, in a batch that began at `leased`, and leased to its own
+    /// relay: its event as it was given, never read back.
+    pub(crate) fn written(id: i64, event: Event, leased: tokio::time::Instant) -> Self {
         let click_id_source = event
             .click_id()
             .and_then(affitor::ClickId::source)
             .map(str::to_owned);
-        Self::fresh(id, Ok(event), click_id_source)
+        Self {
+            leased,
+            ..Self::fresh(id, Ok(event), click_id_source)
+        }
     }
 
     /// Row `id` as never tried, stored now.
@@ -194,6 +201,7 @@ impl Claimed {
             event,
             click_id_source,
             journaled: AtomicBool::new(false),
+            leased: tokio::time::Instant::now(),
         }
     }
 

@@ -309,6 +309,41 @@ async fn a_sale_no_partner_brought_is_settled_not_buried(store: Store) {
 }
 on_each_store!(a_sale_no_partner_brought_is_settled_not_buried);
 
+/// A sale named by its customer alone, whose lead was given up on: the API knows no such
+/// customer because of that, not because no partner brought them. The sale is kept as a dead
+/// letter beside its lead, and once both are retried the lead lands first and the sale is
+/// credited.
+async fn a_sale_behind_a_dead_lead_is_kept_with_it(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(builder(&client).max_attempts(1)).await;
+    mock.inject(Fault::status(400).on(Endpoint::Lead).always());
+    outbox
+        .enqueue(client.lead("cust_9").click_id(mock.click("partner")))
+        .await;
+    wait_until("the lead given up on", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    outbox
+        .enqueue(client.sale("in_9", 4900).customer_key("cust_9"))
+        .await;
+    wait_until("the sale kept beside it", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 2
+    })
+    .await;
+    assert_eq!(outbox.stats().customer_refused, 0, "{:?}", outbox.stats());
+
+    mock.clear_faults();
+    assert_eq!(outbox.retry_dead_letters().await.expect("retried"), 2);
+    wait_until("both delivered", A_WHILE, async || {
+        mock.sales().len() == 1 && outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    assert_eq!(mock.leads().len(), 1);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_sale_behind_a_dead_lead_is_kept_with_it);
+
 /// 30 signups reuse a converted click id with no customer key: dropped and counted, not sent
 /// again (nothing would name the customer), and no row stays. On SQLite, the emails leave the
 /// WAL too, once the relay's quiet moment came.

@@ -75,7 +75,8 @@
 //! | The same, past the grace: an organic sale's refund, which a redelivery would not change (logged at `warn`, counted `attention`) | `Failed`, `SaleNotFound` | 200 |
 //! | An amount in a currency the API does not take, and no [`CurrencyConverter`] with a rate for it: nothing is sent | `Failed`, `UnsupportedCurrency` | 500 |
 //! | A sale recorded whose commission Affitor failed to create (a redelivery would be answered 409): logged at `error`, for Affitor support | `Failed`, `CommissionNotCreated` | 200 |
-//! | Affitor refused the call (a 4xx: a wrong base URL, a redirect, an amount it does not take) | `Failed`, `Rejected` | 500 |
+//! | A sale whose customer Affitor does not know (`Customer not found`, `No affiliate attribution found`: [`Error::is_organic_sale`](crate::Error::is_organic_sale)): an organic sale, which credits no one, logged at `info`. A sale that came before its customer's lead landed reads the same: send the lead at signup, as the examples do, before any checkout can start | `Failed`, `Rejected` | 200 |
+//! | Affitor refused the call otherwise (a 4xx: a wrong base URL, a redirect, an amount it does not take) | `Failed`, `Rejected` | 500 |
 //! | A sale or refund whose amount or currency cannot be read: an amount without its currency would be taken for USD, a partial refund without its amount would reverse the whole commission, an amount in a currency whose minor unit affitor does not know for the provider could pay a hundred times the sale (logged at `warn`, naming the currency) | `Unreadable` | 500 |
 //! | Affitor could not be reached, failed, or refused the key: a later attempt can succeed | `Failed`, retryable | 503 |
 //! | A missing, malformed, wrong or expired signature; a tampered body; a body that is not JSON or not an event | `Rejected` | 400 |

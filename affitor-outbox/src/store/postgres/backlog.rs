@@ -54,4 +54,18 @@ impl PostgresStore {
             .await?;
         Ok(retried > 0)
     }
+
+    /// Whether a lead of `customer` is a dead letter.
+    pub(crate) async fn dead_lead(&self, customer: &str) -> sqlx::Result<bool> {
+        let (dead,): (bool,) = self
+            .fetch_one(
+                self.query_as(
+                    "SELECT EXISTS (SELECT 1 FROM affitor_outbox WHERE customer_key = $1
+                         AND endpoint = 'lead' AND dead_at IS NOT NULL)",
+                )
+                .bind(customer),
+            )
+            .await?;
+        Ok(dead)
+    }
 }

@@ -257,22 +257,25 @@ impl PostgresStore {
         owner: &str,
         ids: &[i64],
         lease: Duration,
-    ) -> sqlx::Result<u64> {
+    ) -> sqlx::Result<Vec<i64>> {
         let renew = self
-            .query(
+            .query_as::<(i64,)>(
                 "UPDATE affitor_outbox
              SET lease_until = pg_catalog.clock_timestamp() + $2::float8 * interval '1 millisecond'
              WHERE id IN (SELECT id FROM affitor_outbox
                           WHERE lease_owner = $1 AND dead_at IS NULL AND id = ANY($3)
-                          FOR NO KEY UPDATE SKIP LOCKED)",
+                          FOR NO KEY UPDATE SKIP LOCKED)
+             RETURNING id",
             )
             .bind(owner)
             .bind(millis(lease) as f64)
             .bind(ids);
-        self.transact_within(lease / 3, async |transaction| {
-            Ok(renew.execute(transaction).await?.rows_affected())
-        })
-        .await
+        let renewed = self
+            .transact_within(lease / 3, async |transaction| {
+                renew.fetch_all(transaction).await
+            })
+            .await?;
+        Ok(renewed.into_iter().map(|(id,)| id).collect())
     }
 
     /// Releases the leases `owner` holds on the rows of `ids`: the rows of a batch written for

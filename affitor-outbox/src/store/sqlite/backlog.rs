@@ -63,4 +63,18 @@ impl SqliteStore {
             .await?;
         Ok(retried > 0)
     }
+
+    /// Whether a lead of `customer` is a dead letter.
+    pub(crate) async fn dead_lead(&self, customer: &str) -> Result<bool, StoreError> {
+        let customer = customer.to_owned();
+        self.on_reader(move |connection| {
+            connection
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM affitor_outbox WHERE customer_key = ?1
+                         AND endpoint = 'lead' AND dead_at IS NOT NULL)",
+                )?
+                .query_row([customer], |row| row.get(0))
+        })
+        .await
+    }
 }

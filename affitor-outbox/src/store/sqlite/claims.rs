@@ -187,25 +187,24 @@ impl SqliteStore {
         owner: &str,
         ids: &[i64],
         lease: Duration,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let (owner, ids) = (owner.to_owned(), json_ids(ids));
-        let renewed = self
-            .on_writer(move |writer| {
-                writer
-                    .connection
-                    .prepare_cached(
-                        "UPDATE affitor_outbox SET lease_until = ?2
-                         WHERE lease_owner = ?1 AND dead_at IS NULL
-                           AND id IN (SELECT value FROM json_each(?3))",
-                    )?
-                    .execute(rusqlite::params![
-                        owner,
-                        now_millis().saturating_add(millis(lease)),
-                        ids
-                    ])
-            })
-            .await?;
-        Ok(u64::try_from(renewed).unwrap_or(0))
+        self.on_writer(move |writer| {
+            writer
+                .connection
+                .prepare_cached(
+                    "UPDATE affitor_outbox SET lease_until = ?2
+                     WHERE lease_owner = ?1 AND dead_at IS NULL
+                       AND id IN (SELECT value FROM json_each(?3))
+                     RETURNING id",
+                )?
+                .query_map(
+                    rusqlite::params![owner, now_millis().saturating_add(millis(lease)), ids],
+                    |row| row.get(0),
+                )?
+                .collect()
+        })
+        .await
     }
 
     pub(crate) async fn release(&self, owner: &str) -> Result<u64, StoreError> {
