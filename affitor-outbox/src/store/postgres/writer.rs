@@ -153,9 +153,14 @@ impl PostgresStore {
         Ok(inserted)
     }
 
-    /// Closes the writer's connection (the outbox stops): the server is told, within
-    /// [`SILENCE`] (a silent one's socket is dropped).
+    /// Closes the writer's connection, and ends the probe's connect (the outbox stops): the
+    /// server is told, within [`SILENCE`] (a silent one's socket is dropped).
     pub(crate) async fn close_writer(&self) {
+        // The probe's connect, under way or done and not taken: aborted, or its connection
+        // back in the pool, rather than held until the store is dropped.
+        if let Ok(mut connecting) = self.connecting.try_lock() {
+            connecting.take();
+        }
         let Some(connection) = self
             .writer
             .lock()
