@@ -382,21 +382,7 @@ impl Error {
     /// assert!(!error.is_organic_sale()); // not an answer of the API
     /// ```
     pub fn is_organic_sale(&self) -> bool {
-        let inner = &*self.inner;
-        let organic = |message: &str| {
-            let message = message.to_ascii_lowercase();
-            [
-                "customer not found",
-                "no affiliate attribution found",
-                "no partner-program relationship found",
-            ]
-            .iter()
-            .any(|words| message.contains(words))
-        };
-        inner.kind == ErrorKind::Rejected
-            && inner.endpoint == Some(Endpoint::Sale)
-            && inner.status.is_some_and(|status| status.is_client_error())
-            && inner.message.as_deref().is_some_and(organic)
+        self.refused_saying(Endpoint::Sale, NO_PARTNER)
     }
 
     /// Whether the API refused a lead for good because of the customer its click id names: no
@@ -415,11 +401,20 @@ impl Error {
     /// assert!(!error.is_click_id_refused()); // not an answer of the API
     /// ```
     pub fn is_click_id_refused(&self) -> bool {
+        self.refused_saying(Endpoint::Lead, CUSTOMER_REFUSED)
+    }
+
+    /// Whether this is a 4xx refusal ([`ErrorKind::Rejected`]) from `endpoint` whose message
+    /// holds one of `phrases` (lowercase), in any case.
+    fn refused_saying(&self, endpoint: Endpoint, phrases: &[&str]) -> bool {
         let inner = &*self.inner;
         inner.kind == ErrorKind::Rejected
-            && inner.endpoint == Some(Endpoint::Lead)
+            && inner.endpoint == Some(endpoint)
             && inner.status.is_some_and(|status| status.is_client_error())
-            && inner.message.as_deref().is_some_and(refuses_the_customer)
+            && inner.message.as_deref().is_some_and(|message| {
+                let message = message.to_ascii_lowercase();
+                phrases.iter().any(|phrase| message.contains(phrase))
+            })
     }
 
     fn write_status(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -652,18 +647,20 @@ fn is_commission_failure(message: &str) -> bool {
         .is_some_and(|start| start.eq_ignore_ascii_case(FAILURE))
 }
 
-/// Whether a lead's refusal names its customer: unknown, another program's, or converted
-/// (the stand-in's and the API's words, `affitor-mock/src/rules/lead.rs`).
-fn refuses_the_customer(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    [
-        "customer not found",
-        "does not belong to this program",
-        "cannot be updated to lead",
-    ]
-    .iter()
-    .any(|words| message.contains(words))
-}
+/// What a sale's refusal says when no partner brought its customer ([`Error::is_organic_sale`]).
+const NO_PARTNER: &[&str] = &[
+    "customer not found",
+    "no affiliate attribution found",
+    "no partner-program relationship found",
+];
+
+/// What a lead's refusal says when it names its customer: unknown, another program's, or
+/// converted (the stand-in's and the API's words, `affitor-mock/src/rules/lead.rs`).
+const CUSTOMER_REFUSED: &[&str] = &[
+    "customer not found",
+    "does not belong to this program",
+    "cannot be updated to lead",
+];
 
 /// Bounds a message from the network, replaces control characters and removes the key.
 pub(crate) fn clean_message(message: &str, key: &str) -> String {

@@ -108,7 +108,9 @@ impl PostgresStore {
     /// have once dead).
     async fn choose(&self, limit: i64, everything: bool) -> sqlx::Result<Vec<i64>> {
         self.within(async |connection| {
-            let mut snapshot = connection.begin_with(super::BEGIN_SNAPSHOT).await?;
+            let mut snapshot = connection
+                .begin_with(super::begin(super::SNAPSHOT, super::ANSWER_WITHIN))
+                .await?;
             let taken = self.walk(&mut snapshot, limit, everything).await?;
             snapshot.commit().await?;
             Ok(taken)

@@ -46,14 +46,8 @@ pub(crate) use writer::insert;
 /// its loop until the OS gives the socket up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// How a call's transaction begins: the server cancels its statements at [`ANSWER_WITHIN`]
-/// (in milliseconds here), as the outbox gives the call up, so that a statement waiting for a
-/// lock does not go on holding a server connection after its own is closed.
-const BEGIN: &str = "BEGIN; SET LOCAL statement_timeout = '10000ms'";
-
-/// How a claim's snapshot begins: read only, in one snapshot, and cancelled as [`BEGIN`]'s.
-const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-                              SET LOCAL statement_timeout = '10000ms'";
+/// How a claim's snapshot is read: in one snapshot, read only ([`begin`]'s `mode`).
+const SNAPSHOT: &str = " ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
@@ -116,7 +110,7 @@ impl PostgresStore {
             opened.map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))??
         };
         self.call_on(connection, async |connection| {
-            let mut transaction = connection.begin_with(begin_within(PROBE_TIMEOUT)).await?;
+            let mut transaction = connection.begin_with(begin("", PROBE_TIMEOUT)).await?;
             let probe = "INSERT INTO affitor_outbox (endpoint, body, transaction_id,
                     other_transaction_id, customer_key, click_id_source, delivery_key, attempts,
                     next_attempt_at, lease_owner, lease_until, dead_at, last_error, created_at)
@@ -130,7 +124,7 @@ impl PostgresStore {
 
     /// Writes `row` alone on a connection of the pool (the writer has ended).
     pub(crate) async fn insert_alone(&self, row: crate::store::NewRow) -> sqlx::Result<()> {
-        // A transaction for its statement timeout ([`BEGIN`]).
+        // A transaction for its statement timeout ([`begin`]).
         self.transact(async |transaction| insert(transaction, Some(self.schema()), &row).await)
             .await
     }
@@ -159,19 +153,13 @@ impl PostgresStore {
             .await
     }
 
-    /// Runs `call` in a transaction of its own ([`BEGIN`]) on a connection of the pool, within
+    /// Runs `call` in a transaction of its own on a connection of the pool, within
     /// [`ANSWER_WITHIN`] ([`within`](Self::within)), and commits it once `call` succeeds.
     async fn transact<T>(
         &self,
         call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
-        self.within(async |connection| {
-            let mut transaction = connection.begin_with(BEGIN).await?;
-            let answer = call(&mut transaction).await?;
-            transaction.commit().await?;
-            Ok(answer)
-        })
-        .await
+        self.transact_within(ANSWER_WITHIN, call).await
     }
 
     /// Runs `call` as [`transact`](Self::transact) does, but cancelled by the server at
@@ -184,7 +172,7 @@ impl PostgresStore {
         call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
         self.within(async |connection| {
-            let mut transaction = connection.begin_with(begin_within(limit)).await?;
+            let mut transaction = connection.begin_with(begin("", limit)).await?;
             let answer = call(&mut transaction).await?;
             transaction.commit().await?;
             Ok(answer)
@@ -241,10 +229,15 @@ impl PostgresStore {
     }
 }
 
-/// [`BEGIN`], with the server cancelling the transaction's statements at `limit`.
-fn begin_within(limit: Duration) -> sqlx::AssertSqlSafe<String> {
+/// How a transaction begins (in `mode`: `""` or [`SNAPSHOT`]): the server cancels its statements
+/// at `limit`, at most [`ANSWER_WITHIN`], as the outbox gives the call up then, so that a
+/// statement waiting for a lock does not go on holding a server connection after its own is
+/// closed.
+fn begin(mode: &str, limit: Duration) -> sqlx::AssertSqlSafe<String> {
     let millis = limit.min(ANSWER_WITHIN).as_millis().max(1);
-    sqlx::AssertSqlSafe(format!("BEGIN; SET LOCAL statement_timeout = '{millis}ms'"))
+    sqlx::AssertSqlSafe(format!(
+        "BEGIN{mode}; SET LOCAL statement_timeout = '{millis}ms'"
+    ))
 }
 
 /// A connection of the pool with a call on it: closed when dropped before the call answered.
