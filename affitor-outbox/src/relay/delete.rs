@@ -54,19 +54,19 @@ pub(super) async fn delete(
             .complete(owner, done, Arc::clone(&entries))
             .await
         {
-            Ok(count) => {
-                lost(done.len(), count);
+            Ok(deleted) => {
+                lost(done.len(), deleted.len());
                 Ok(())
             }
             // The journal never holds a delete back (a full file, say): the rows alone, and
-            // their entries with the next delete.
+            // their entries with the next delete, but for those of rows another relay took.
             Err(error) if !entries.is_empty() && !done.is_empty() => {
-                let rows = match inner.store.complete(owner, done, Arc::new([])).await {
-                    Ok(count) => {
-                        lost(done.len(), count);
-                        Vec::new()
+                let (rows, entries) = match inner.store.complete(owner, done, Arc::new([])).await {
+                    Ok(deleted) => {
+                        lost(done.len(), deleted.len());
+                        (Vec::new(), kept(&entries, done, &deleted))
                     }
-                    Err(_) => done.to_vec(),
+                    Err(_) => (done.to_vec(), entries),
                 };
                 Err(Refused {
                     rows,
@@ -87,12 +87,18 @@ pub(super) async fn delete(
     deleted
 }
 
+/// The `entries` to write with the next delete once the rows `deleted` of `done` went without
+/// them: those of the rows deleted and those left over from earlier deletes, not those of rows
+/// another relay took (it settles and journals them).
+fn kept(entries: &[Answer], done: &[i64], deleted: &[i64]) -> Arc<[Answer]> {
+    let mine = |answer: &&Answer| deleted.contains(&answer.row) || !done.contains(&answer.row);
+    entries.iter().filter(mine).cloned().collect()
+}
+
 /// Says at `info` how many of the `done` rows a delete left, `deleted` taken: their leases ran
 /// out while they were sent, and the relays that took them settle them.
-fn lost(done: usize, deleted: u64) {
-    let left = u64::try_from(done)
-        .unwrap_or(u64::MAX)
-        .saturating_sub(deleted);
+fn lost(done: usize, deleted: usize) {
+    let left = done.saturating_sub(deleted);
     if left > 0 {
         tracing::info!(
             rows = left,
@@ -183,6 +189,31 @@ impl Refusals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Of a delete whose journal entries the store refused, the rows went alone but for row 2,
+    /// which another relay took: its answer is that relay's to write; row 7's, left over from
+    /// an earlier delete, still goes.
+    #[test]
+    fn a_lost_row_s_answer_is_not_kept_for_the_next_delete() {
+        let answer = |row| Answer {
+            row,
+            entry: crate::journal::JournalEntry {
+                at: std::time::SystemTime::UNIX_EPOCH,
+                endpoint: "sale".to_owned(),
+                step: crate::journal::Step::Failed("refused".to_owned()),
+                customer_key: None,
+                click_id: None,
+                transaction_id: None,
+                other_transaction_id: None,
+                click_id_source: None,
+            },
+            stored: None,
+        };
+        let entries = [answer(1), answer(2), answer(7)];
+        let kept = kept(&entries, &[1, 2], &[1]);
+        let rows: Vec<i64> = kept.iter().map(|answer| answer.row).collect();
+        assert_eq!(rows, [1, 7]);
+    }
 
     #[test]
     fn each_refusal_doubles_the_wait_up_to_a_second() {

@@ -162,23 +162,27 @@ impl PostgresStore {
         owner: &str,
         ids: &[i64],
         answers: Arc<[Answer]>,
-    ) -> sqlx::Result<u64> {
+    ) -> sqlx::Result<Vec<i64>> {
         if answers.is_empty() {
             let delete = self
-                .query("DELETE FROM affitor_outbox WHERE id = ANY($1) AND lease_owner = $2")
+                .query_as(
+                    "DELETE FROM affitor_outbox WHERE id = ANY($1) AND lease_owner = $2
+                     RETURNING id",
+                )
                 .bind(ids)
                 .bind(owner);
-            return self.execute(delete).await;
+            let deleted: Vec<(i64,)> = self.fetch_all(delete).await?;
+            return Ok(deleted.into_iter().map(|(id,)| id).collect());
         }
         let columns: Vec<Columns> = answers.iter().map(Answer::columns).collect();
         let complete = self.tables.query(super::journal::COMPLETE);
         let complete = super::journal::bind(complete, &columns)
             .bind(ids)
             .bind(owner);
-        let row = self
-            .transact(async |transaction| complete.fetch_one(transaction).await)
+        let deleted = self
+            .transact(async |transaction| complete.fetch_all(transaction).await)
             .await?;
-        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+        deleted.iter().map(|row| row.try_get::<i64, _>(0)).collect()
     }
 
     pub(crate) async fn reschedule(

@@ -40,7 +40,7 @@ pub(super) const COMPLETE: &str = concat!(
         next_attempt_at, event_id, origin, stored_at)
     WHERE e.event_id IN (SELECT id FROM delivered) OR NOT e.event_id = ANY($19)
 )
-SELECT count(*) FROM delivered"
+SELECT id FROM delivered"
 );
 
 /// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the

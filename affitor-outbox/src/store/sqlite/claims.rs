@@ -96,7 +96,7 @@ impl SqliteStore {
         owner: &str,
         ids: &[i64],
         answers: Arc<[Answer]>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let (owner, asked, ids) = (owner.to_owned(), ids.to_vec(), json_ids(ids));
         let deleted = self
             .on_writer(move |writer| {
@@ -115,11 +115,11 @@ impl SqliteStore {
                     .cloned()
                     .collect();
                 super::journal::write_answers(&transaction, &answers)?;
-                transaction.commit().map(|()| deleted.len())
+                transaction.commit().map(|()| deleted)
             })
             .await?;
         self.logs.deleted();
-        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        Ok(deleted)
     }
 
     pub(crate) async fn reschedule(
