@@ -488,78 +488,76 @@ impl Columns {
     /// The entries a row read by a search tells of: the storing of its event first, when it
     /// is the row's first answer. A step this version does not know is passed over.
     pub(crate) fn entries(row: ColumnsRow) -> impl Iterator<Item = JournalEntry> {
-        let ColumnsRow {
-            at,
-            endpoint,
-            step,
-            customer_key,
-            click_id,
-            transaction_id,
-            other_transaction_id,
-            amount,
-            currency,
-            detail,
-            sale_id,
-            commission_id,
-            click_age_days: click_age,
-            window_days: window,
-            next_attempt_at: next,
-            origin,
-            stored_at,
-        } = row;
-        let unsigned = |value: Option<i64>| value.and_then(|value| u64::try_from(value).ok());
-        let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
-        let text = || detail.clone().unwrap_or_default();
-        let storing = || Step::Stored {
-            amount: unsigned(amount),
-            currency: currency.clone(),
-        };
-        let step = match step.as_str() {
-            "stored" => Some(storing()),
-            "clicked" => Some(Step::Clicked {
-                partner_code: detail.clone(),
-                consent: origin.clone(),
-            }),
-            "sent" => Some(Step::Sent {
-                amount: unsigned(amount),
-                currency: currency.clone(),
-            }),
-            "failed" => Some(Step::Failed(text())),
-            "recorded" => Some(Step::Recorded {
-                sale_id: unsigned(sale_id),
-                commission_id: unsigned(commission_id),
-            }),
-            "already_recorded" => Some(Step::AlreadyRecorded),
-            "not_attributed" => Some(Step::NotAttributed {
-                reason: text(),
-                click_age_days: days(click_age),
-                window_days: days(window),
-            }),
-            "test_mode" => Some(Step::TestMode),
-            "answered" => Some(Step::Answered(text())),
-            "refused" => Some(Step::Refused(text())),
-            "retrying" => Some(Step::Retrying {
-                error: text(),
-                next_attempt: time(next.unwrap_or(at)),
-            }),
-            "dead_letter" => Some(Step::DeadLetter(text())),
-            _ => None,
-        };
+        let step = row.step();
         let found = matches!(step, Some(Step::Stored { .. } | Step::Sent { .. }));
         let entry = |at: i64, step: Step, click_id_source: Option<String>| JournalEntry {
             at: time(at),
-            endpoint: endpoint.clone(),
+            endpoint: row.endpoint.clone(),
             step,
-            customer_key: customer_key.clone(),
-            click_id: click_id.clone(),
-            transaction_id: transaction_id.clone(),
-            other_transaction_id: other_transaction_id.clone(),
+            customer_key: row.customer_key.clone(),
+            click_id: row.click_id.clone(),
+            transaction_id: row.transaction_id.clone(),
+            other_transaction_id: row.other_transaction_id.clone(),
             click_id_source,
         };
-        let stored = stored_at.map(|stored_at| entry(stored_at, storing(), origin.clone()));
-        let answer = step.map(|step| entry(at, step, origin.clone().filter(|_| found)));
+        let stored = row
+            .stored_at
+            .map(|stored_at| entry(stored_at, row.storing(), row.origin.clone()));
+        let answer = step.map(|step| entry(row.at, step, row.origin.clone().filter(|_| found)));
         stored.into_iter().chain(answer)
     }
+}
+
+impl ColumnsRow {
+    /// The step the row's answer tells of; `None` for one this version does not know.
+    fn step(&self) -> Option<Step> {
+        let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
+        let text = || self.detail.clone().unwrap_or_default();
+        Some(match self.step.as_str() {
+            "stored" => self.storing(),
+            "clicked" => Step::Clicked {
+                partner_code: self.detail.clone(),
+                consent: self.origin.clone(),
+            },
+            "sent" => Step::Sent {
+                amount: unsigned(self.amount),
+                currency: self.currency.clone(),
+            },
+            "failed" => Step::Failed(text()),
+            "recorded" => Step::Recorded {
+                sale_id: unsigned(self.sale_id),
+                commission_id: unsigned(self.commission_id),
+            },
+            "already_recorded" => Step::AlreadyRecorded,
+            "not_attributed" => Step::NotAttributed {
+                reason: text(),
+                click_age_days: days(self.click_age_days),
+                window_days: days(self.window_days),
+            },
+            "test_mode" => Step::TestMode,
+            "answered" => Step::Answered(text()),
+            "refused" => Step::Refused(text()),
+            "retrying" => Step::Retrying {
+                error: text(),
+                next_attempt: time(self.next_attempt_at.unwrap_or(self.at)),
+            },
+            "dead_letter" => Step::DeadLetter(text()),
+            _ => return None,
+        })
+    }
+
+    /// The storing of the row's event, with its amount and currency.
+    fn storing(&self) -> Step {
+        Step::Stored {
+            amount: unsigned(self.amount),
+            currency: self.currency.clone(),
+        }
+    }
+}
+
+/// A stored integer that is an unsigned one's, `None` if it cannot be.
+fn unsigned(value: Option<i64>) -> Option<u64> {
+    value.and_then(|value| u64::try_from(value).ok())
 }
 
 #[cfg(test)]
