@@ -488,7 +488,7 @@ impl Columns {
     /// The entries a row read by a search tells of: the storing of its event first, when it
     /// is the row's first answer. A step this version does not know is passed over.
     pub(crate) fn entries(row: ColumnsRow) -> impl Iterator<Item = JournalEntry> {
-        let step = row.step();
+        let step = row.read_step();
         let found = matches!(step, Some(Step::Stored { .. } | Step::Sent { .. }));
         let entry = |at: i64, step: Step, click_id_source: Option<String>| JournalEntry {
             at: time(at),
@@ -510,7 +510,7 @@ impl Columns {
 
 impl ColumnsRow {
     /// The step the row's answer tells of; `None` for one this version does not know.
-    fn step(&self) -> Option<Step> {
+    fn read_step(&self) -> Option<Step> {
         let days = |value: Option<i64>| value.and_then(|value| u32::try_from(value).ok());
         let text = || self.detail.clone().unwrap_or_default();
         Some(match self.step.as_str() {

@@ -124,8 +124,8 @@ impl Store {
     forward! {
         /// The API answered: the rows are done, and deleted, with the journal's `answers` in
         /// the same transaction (shared, the relay keeps them for a delete that fails); the
-        /// ids deleted. A row `owner` no longer leases is another relay's: left, its answer unwritten
-        /// (the answers of rows not in `ids`, deleted before, are written).
+        /// ids deleted. A row `owner` no longer leases is another relay's: left, its answer
+        /// unwritten (the answers of rows not in `ids`, deleted before, are written).
         fn complete(owner: &str, ids: &[i64], answers: Arc<[crate::journal::Answer]>) -> Vec<i64>;
         /// The attempt failed: due again `after` from now, its lease released; with the
         /// journal's `answers` of it in the same transaction (the journal tells of an answer

@@ -156,7 +156,7 @@ impl PostgresStore {
     }
 
     /// Deletes the delivered rows of `ids` that `owner` still leases, and writes the journal's
-    /// `answers` of them in the same statement; how many.
+    /// `answers` of them in the same statement; the ids deleted.
     pub(crate) async fn complete(
         &self,
         owner: &str,

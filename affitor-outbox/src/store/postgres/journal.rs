@@ -29,7 +29,7 @@ const INSERT: &str = insert!();
 
 /// Deletes the delivered rows `$19` that `$20` still leases and writes the entries of their
 /// answers (and those of rows deleted before, which a refused write left for this one), and
-/// counts them: one statement, so that the journal adds no round trip to a delivery.
+/// answers their ids: one statement, so that the journal adds no round trip to a delivery.
 pub(super) const COMPLETE: &str = concat!(
     "WITH delivered AS (
     DELETE FROM affitor_outbox WHERE id = ANY($19) AND lease_owner = $20 RETURNING id

@@ -47,7 +47,7 @@ pub(crate) use writer::insert;
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 /// How a claim's snapshot is read: in one snapshot, read only ([`begin`]'s `mode`).
-const SNAPSHOT: &str = " ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+const SNAPSHOT: &str = "ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// The `affitor_outbox` table in a Postgres database.
 #[derive(Debug)]
@@ -163,7 +163,7 @@ impl PostgresStore {
     }
 
     /// Runs `call` as [`transact`](Self::transact) does, but cancelled by the server at
-    /// `limit`, sooner than [`ANSWER_WITHIN`]: for a caller that gives the call up then (a
+    /// `limit` (at most [`ANSWER_WITHIN`]): for a caller that gives the call up sooner (a
     /// webhook at the enqueue timeout, a renewal at the next), so that its statement, waiting
     /// for a lock, holds no server connection past the pool's budget.
     async fn transact_within<T>(
@@ -236,7 +236,7 @@ impl PostgresStore {
 fn begin(mode: &str, limit: Duration) -> sqlx::AssertSqlSafe<String> {
     let millis = limit.min(ANSWER_WITHIN).as_millis().max(1);
     sqlx::AssertSqlSafe(format!(
-        "BEGIN{mode}; SET LOCAL statement_timeout = '{millis}ms'"
+        "BEGIN {mode}; SET LOCAL statement_timeout = '{millis}ms'"
     ))
 }
 

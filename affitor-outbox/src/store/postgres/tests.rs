@@ -214,6 +214,8 @@ fn a_call_s_statement_timeout_is_its_wait() {
             "{begin}"
         );
     }
+    let snapshot = super::begin(super::SNAPSHOT, super::ANSWER_WITHIN).0;
+    assert!(snapshot.starts_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;"));
 }
 
 /// The variable that tells the test binary, run again, that it is the child.

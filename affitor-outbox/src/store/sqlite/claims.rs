@@ -89,7 +89,7 @@ impl SqliteStore {
 
     /// Deletes the rows of `ids` that `owner` still leases, delivered, with the journal's
     /// `answers` of them (and those of rows deleted before, which a refused write left for
-    /// this one); how many. The WAL keeps what they held until the relay's next
+    /// this one); the ids deleted. The WAL keeps what they held until the relay's next
     /// checkpoint ([`SqliteStore::checkpoint`]).
     pub(crate) async fn complete(
         &self,
