@@ -146,9 +146,26 @@ impl JournalEntry {
 
     /// What the table tells of `found`, an outbox row the journal holds no entry of, whose
     /// event is `event`: its storing, and when the API answered it before the journal was
-    /// turned on, its last answer (a dead letter, or a retry due).
+    /// turned on, its last answer (a dead letter, or a retry due). For a dead letter retried
+    /// since the journal told of it, only that it goes again, dated when it was retried.
     pub(crate) fn unjournaled(found: &Unjournaled, event: &Event) -> Vec<Self> {
         let stored = Self::stored(&found.row, event);
+        if found.retried {
+            let error = match &found.last_error {
+                Some(error) => format!("retried from the dead letters (it had failed: {error})"),
+                None => "retried from the dead letters".to_owned(),
+            };
+            let step = Step::Retrying {
+                error,
+                next_attempt: found.next_attempt_at,
+            };
+            return vec![Self {
+                at: found.next_attempt_at,
+                step,
+                click_id_source: None,
+                ..stored
+            }];
+        }
         let answer = match (&found.last_error, found.dead_at) {
             (error, Some(dead_at)) => {
                 Some((dead_at, Step::DeadLetter(error.clone().unwrap_or_default())))

@@ -221,19 +221,22 @@ impl Claimed {
 }
 
 /// An outbox row the journal holds no entry of, which `Outbox::explain` reads from the table:
-/// never answered yet, or answered before the journal was turned on.
+/// never answered yet, or answered before the journal was turned on; or one the journal last
+/// tells of as a dead letter that was retried since (`retried`).
 pub(crate) struct Unjournaled {
     pub(crate) row: Claimed,
     /// The error of its last answer, when the API answered it before.
     pub(crate) last_error: Option<String>,
     /// When it was given up on, a dead letter.
     pub(crate) dead_at: Option<SystemTime>,
-    /// When it goes again.
+    /// When it goes again: for a retried dead letter, when it was retried.
     pub(crate) next_attempt_at: SystemTime,
+    /// Whether it is a dead letter retried since the journal told of it, not answered again.
+    pub(crate) retried: bool,
 }
 
 /// An [`Unjournaled`] row as the stores read it: a [`ClaimedRow`]'s columns, then the last
-/// error, and when it died and goes again (Unix milliseconds).
+/// error, when it died and goes again (Unix milliseconds), and whether it was retried.
 pub(crate) type UnjournaledRow = (
     i64,
     String,
@@ -247,6 +250,7 @@ pub(crate) type UnjournaledRow = (
     Option<String>,
     Option<i64>,
     i64,
+    bool,
 );
 
 impl Unjournaled {
@@ -262,6 +266,7 @@ impl Unjournaled {
             last_error: row.9,
             dead_at: row.10.map(time),
             next_attempt_at: time(row.11),
+            retried: row.12,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Verdicts that once misread the journal: another customer's or another click's sale, a dead
-//! letter retried and answered since, a storing dated by a clock ahead of the relay's, a
+//! letter retried (answered since, or not yet), a storing dated by a clock ahead of the relay's, a
 //! recorded sale whose repeat waits for a retry.
 
 use std::time::Duration;
@@ -125,6 +125,57 @@ async fn a_dead_letter_retried_and_delivered_is_no_dead_letter(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_dead_letter_retried_and_delivered_is_no_dead_letter);
+
+/// A sale given up on, then retried from the dead letters while no relay runs to send it: on
+/// its way (from when it was retried), no longer a dead letter, before any answer.
+async fn a_dead_letter_retried_is_on_its_way_before_its_answer(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client).max_attempts(1)).await;
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+    let operator = store.open(journaled(&client).relay(false)).await;
+    let sale = || Subject::Transaction("in_1".into());
+    let buried = explain(&operator, sale()).await.verdict;
+    assert!(
+        matches!(buried, Verdict::NotCredited(NotCredited::DeadLetter(_))),
+        "{buried}"
+    );
+
+    assert_eq!(operator.retry_dead_letters().await.expect("retried"), 1);
+    let retried = explain(&operator, sale()).await;
+    assert!(
+        matches!(
+            retried.verdict,
+            Verdict::OnItsWay {
+                next_attempt: Some(_)
+            }
+        ),
+        "the sale goes again, yet: {} -- {:#?}",
+        retried.verdict,
+        retried.entries
+    );
+    let steps: Vec<&Step> = retried.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [
+                Step::Stored { .. },
+                Step::DeadLetter(_),
+                Step::Retrying { .. }
+            ]
+        ),
+        "{steps:?}"
+    );
+    operator.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_dead_letter_retried_is_on_its_way_before_its_answer);
 
 /// The store's clock a few seconds ahead of the app's (Postgres's `created_at` is the server's,
 /// an answer's `at` the relay's): the credited sale's storing sorts after its answer, and its
