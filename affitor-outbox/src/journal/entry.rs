@@ -147,10 +147,12 @@ impl JournalEntry {
     /// What the table tells of `found`, an outbox row the journal holds no entry of, whose
     /// event is `event`: its storing, and when the API answered it before the journal was
     /// turned on, its last answer (a dead letter, or a retry due). For a dead letter retried
-    /// since the journal told of it, only that it goes again, dated when it was retried.
+    /// since the journal told of it, only that it goes again, dated when it was retried (by
+    /// the store's clock), and after the entry of its burial (by the relay's, which may run
+    /// ahead).
     pub(crate) fn unjournaled(found: &Unjournaled, event: &Event) -> Vec<Self> {
         let stored = Self::stored(&found.row, event);
-        if found.retried {
+        if let Some(buried) = found.retried_after {
             let error = match &found.last_error {
                 Some(error) => format!("retried from the dead letters (it had failed: {error})"),
                 None => "retried from the dead letters".to_owned(),
@@ -160,7 +162,7 @@ impl JournalEntry {
                 next_attempt: found.next_attempt_at,
             };
             return vec![Self {
-                at: found.next_attempt_at,
+                at: found.next_attempt_at.max(buried + Duration::from_millis(1)),
                 step,
                 click_id_source: None,
                 ..stored

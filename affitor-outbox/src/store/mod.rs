@@ -213,7 +213,8 @@ impl Store {
     /// The journal's entries naming any of `keys`, and the answers to their events; with what
     /// the table tells of each outbox row of theirs the journal holds no entry of: its storing
     /// (the relay journals it with the row's first answer), and for a row answered before the
-    /// journal was turned on, its last answer.
+    /// journal was turned on, its last answer; and of each dead letter retried since the
+    /// journal's last entry of it, that it goes again.
     pub(crate) async fn journal(
         &self,
         keys: &crate::journal::Keys,

@@ -222,7 +222,7 @@ impl Claimed {
 
 /// An outbox row the journal holds no entry of, which `Outbox::explain` reads from the table:
 /// never answered yet, or answered before the journal was turned on; or one the journal last
-/// tells of as a dead letter that was retried since (`retried`).
+/// tells of as a dead letter that was retried since (`retried_after`).
 pub(crate) struct Unjournaled {
     pub(crate) row: Claimed,
     /// The error of its last answer, when the API answered it before.
@@ -231,12 +231,14 @@ pub(crate) struct Unjournaled {
     pub(crate) dead_at: Option<SystemTime>,
     /// When it goes again: for a retried dead letter, when it was retried.
     pub(crate) next_attempt_at: SystemTime,
-    /// Whether it is a dead letter retried since the journal told of it, not answered again.
-    pub(crate) retried: bool,
+    /// For a dead letter retried since the journal told of it, and not answered again, when
+    /// the journal's entry of its burial was written.
+    pub(crate) retried_after: Option<SystemTime>,
 }
 
 /// An [`Unjournaled`] row as the stores read it: a [`ClaimedRow`]'s columns, then the last
-/// error, when it died and goes again (Unix milliseconds), and whether it was retried.
+/// error, when it died and goes again, and when the journal's entry of a retried dead letter
+/// was written (Unix milliseconds).
 pub(crate) type UnjournaledRow = (
     i64,
     String,
@@ -250,7 +252,7 @@ pub(crate) type UnjournaledRow = (
     Option<String>,
     Option<i64>,
     i64,
-    bool,
+    Option<i64>,
 );
 
 impl Unjournaled {
@@ -266,7 +268,7 @@ impl Unjournaled {
             last_error: row.9,
             dead_at: row.10.map(time),
             next_attempt_at: time(row.11),
-            retried: row.12,
+            retried_after: row.12.map(time),
         }
     }
 }

@@ -53,9 +53,10 @@ const SELECT: &str = crate::journal::search!(
 
 /// The outbox rows the journal holds no entry of (never answered: the relay journals a row's
 /// storing with its first answer; or answered before the journal was turned on), or whose
-/// last entry is a dead letter while the row is retried, not dead (its last column), that may
-/// name the customers `$1`, transactions `$2` or click ids `$3`: a click id is looked for in
-/// the body's text, and the caller checks each event's keys.
+/// last entry is a dead letter while the row was retried since, not answered again (its
+/// attempts reset; the entry's time is its last column), that may name the customers `$1`,
+/// transactions `$2` or click ids `$3`: a click id is looked for in the body's text, and the
+/// caller checks each event's keys.
 const UNJOURNALED: &str = concat!(
     "
 SELECT ",
@@ -63,12 +64,15 @@ SELECT ",
     ",
     last_error, (extract(epoch FROM dead_at) * 1000)::bigint,
     (extract(epoch FROM next_attempt_at) * 1000)::bigint,
-    answered.step IS NOT NULL
+    answered.at
 FROM affitor_outbox o
 LEFT JOIN LATERAL (
-    SELECT step FROM affitor_outbox_journal j WHERE j.event_id = o.id ORDER BY j.id DESC LIMIT 1
+    SELECT j.step, j.at FROM affitor_outbox_journal j WHERE j.event_id = o.id
+    ORDER BY j.id DESC LIMIT 1
 ) answered ON true
-WHERE (answered.step IS NULL OR (o.dead_at IS NULL AND answered.step = 'dead_letter'))
+WHERE (answered.step IS NULL
+       OR (o.dead_at IS NULL AND o.attempts = 0 AND o.last_error IS NOT NULL
+           AND answered.step = 'dead_letter'))
   AND (customer_key = ANY($1) OR transaction_id = ANY($2) OR other_transaction_id = ANY($2)
        OR EXISTS (SELECT 1 FROM UNNEST($3::text[]) c WHERE strpos(body, c) > 0))
 ORDER BY id DESC LIMIT ",
@@ -180,7 +184,8 @@ impl PostgresStore {
         Ok(at)
     }
 
-    /// The outbox rows the journal holds no entry of that may name any of `keys`: the newest.
+    /// The outbox rows the journal holds no entry of, or that were retried since its last
+    /// (a dead letter), that may name any of `keys`: the newest.
     pub(crate) async fn unjournaled(&self, keys: &Keys) -> sqlx::Result<Vec<Unjournaled>> {
         let rows: Vec<UnjournaledRow> = self
             .fetch_all(

@@ -26,26 +26,28 @@ const SELECT: &str = crate::journal::search!(
 
 /// The outbox rows the journal holds no entry of (never answered: the relay journals a row's
 /// storing with its first answer; or answered before the journal was turned on), or whose
-/// last entry is a dead letter while the row is retried, not dead (its last column), that may
-/// name the customers `?1`, transactions `?2` or click ids `?3` (JSON arrays), `?4` the time: a
-/// click id is looked for in the body's text, and the caller checks each event's keys. A row's
-/// last entry is the step of its greatest id (SQLite's bare column beside `max`): the journal
-/// has no index by row, so it is read in one pass, not once a row.
+/// last entry is a dead letter while the row was retried since, not answered again (its
+/// attempts reset; the entry's time is its last column), that may name the customers `?1`,
+/// transactions `?2` or click ids `?3` (JSON arrays), `?4` the time: a click id is looked for
+/// in the body's text, and the caller checks each event's keys. A row's last entry is the one
+/// of its greatest id (SQLite's bare columns beside `max`): the journal has no index by row,
+/// so the entries of retried rows are read in one pass, not once a row.
 const UNJOURNALED: &str = concat!(
     "
 WITH buried AS (
-    SELECT event_id FROM (
-        SELECT event_id, step, max(id) FROM affitor_outbox_journal
-        WHERE event_id IS NOT NULL GROUP BY event_id
+    SELECT event_id, at FROM (
+        SELECT event_id, step, at, max(id) FROM affitor_outbox_journal
+        WHERE event_id IN (SELECT id FROM affitor_outbox
+                           WHERE dead_at IS NULL AND attempts = 0 AND last_error IS NOT NULL)
+        GROUP BY event_id
     ) WHERE step = 'dead_letter'
 )
 SELECT ",
     super::claims::claimed_columns!("?4"),
-    ", last_error, dead_at, next_attempt_at,
-    dead_at IS NULL AND id IN (SELECT event_id FROM buried)
-FROM affitor_outbox
+    ", last_error, dead_at, next_attempt_at, buried.at
+FROM affitor_outbox LEFT JOIN buried ON buried.event_id = affitor_outbox.id
 WHERE (id NOT IN (SELECT event_id FROM affitor_outbox_journal WHERE event_id IS NOT NULL)
-       OR (dead_at IS NULL AND id IN (SELECT event_id FROM buried)))
+       OR buried.event_id IS NOT NULL)
   AND (customer_key IN (SELECT value FROM json_each(?1))
        OR transaction_id IN (SELECT value FROM json_each(?2))
        OR other_transaction_id IN (SELECT value FROM json_each(?2))
@@ -147,7 +149,8 @@ impl SqliteStore {
         .await
     }
 
-    /// The outbox rows the journal holds no entry of that may name any of `keys`: the newest.
+    /// The outbox rows the journal holds no entry of, or that were retried since its last
+    /// (a dead letter), that may name any of `keys`: the newest.
     pub(crate) async fn unjournaled(&self, keys: &Keys) -> Result<Vec<Unjournaled>, StoreError> {
         let [customers, transactions, clicks] = json_keys(keys);
         let rows = self

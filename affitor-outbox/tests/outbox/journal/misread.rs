@@ -173,7 +173,47 @@ async fn a_dead_letter_retried_is_on_its_way_before_its_answer(store: Store) {
         ),
         "{steps:?}"
     );
+    let Step::Retrying {
+        error,
+        next_attempt,
+    } = &retried.entries[2].step
+    else {
+        unreachable!("matched above")
+    };
+    assert!(
+        error.starts_with("retried from the dead letters"),
+        "{error}"
+    );
+    assert!(
+        *next_attempt >= retried.entries[1].at,
+        "{:#?}",
+        retried.entries
+    );
     operator.shutdown(Duration::from_secs(1)).await;
+
+    // Sent again and refused again: a dead letter once more, and no retry told of.
+    let relay = store.open(journaled(&client).max_attempts(1)).await;
+    wait_until("a dead letter again", A_WHILE, async || {
+        relay.stats().dead == 1
+    })
+    .await;
+    let buried = explain(&relay, sale()).await;
+    assert!(
+        matches!(
+            buried.verdict,
+            Verdict::NotCredited(NotCredited::DeadLetter(_))
+        ),
+        "{buried:#?}"
+    );
+    assert!(
+        !buried
+            .entries
+            .iter()
+            .any(|entry| matches!(entry.step, Step::Retrying { .. })),
+        "{:#?}",
+        buried.entries
+    );
+    relay.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_dead_letter_retried_is_on_its_way_before_its_answer);
 
