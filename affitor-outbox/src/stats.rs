@@ -114,8 +114,9 @@ pub struct Backlog {
     pub in_flight: u64,
     /// Dead letters ([`Outbox::dead_letters`](crate::Outbox::dead_letters)).
     pub dead: u64,
-    /// How long the oldest row not yet delivered has waited since it was written, but for the
-    /// refunds of [`awaiting_sale`](Self::awaiting_sale); `None` when none waits.
+    /// How long the oldest row not yet delivered has waited since it was written (a dead
+    /// letter retried, since it was retried), but for the refunds of
+    /// [`awaiting_sale`](Self::awaiting_sale); `None` when none waits.
     pub oldest_waiting: Option<std::time::Duration>,
     /// Of [`waiting`](Self::waiting), the refunds waiting for their sale, which Affitor does not
     /// know yet: most are of organic sales, which never come, and each waits up to the refund

@@ -1,6 +1,6 @@
 //! What a person asks of the store (the CLI's `status` and `outbox retry`): the rows waiting,
-//! in flight and dead with the oldest one's age, and one dead letter sent again by its id; on a
-//! SQLite file and on Postgres.
+//! in flight and dead with the oldest one's age (a retried dead letter's from its retry), and
+//! one dead letter sent again by its id; on a SQLite file and on Postgres.
 
 use std::time::Duration;
 
@@ -99,3 +99,40 @@ async fn a_refund_waiting_for_its_sale_is_counted_apart_from_the_age(store: Stor
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_refund_waiting_for_its_sale_is_counted_apart_from_the_age);
+
+/// A dead letter two hours old, retried while no relay runs to send it: it waits from its
+/// retry, not from when it was written, so that `affitor status` does not call it stuck.
+async fn a_retried_dead_letter_waits_from_its_retry(store: Store) {
+    let (mock, client) = stand_in().await;
+    mock.inject(Fault::status(400).on(Endpoint::Sale).always());
+    let outbox = store
+        .open(Outbox::builder(client.clone()).poll_interval(Duration::from_millis(20)))
+        .await;
+    outbox.enqueue(sale(&mock, &client, 1)).await;
+    wait_until("a dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    outbox.shutdown(Duration::from_secs(1)).await;
+    store
+        .execute(store.dialect(
+            "UPDATE affitor_outbox SET created_at = created_at - 7200000",
+            "UPDATE affitor_outbox SET created_at = created_at - interval '2 hours'",
+        ))
+        .await;
+
+    let operator = store
+        .open(Outbox::builder(client.clone()).relay(false))
+        .await;
+    assert_eq!(operator.retry_dead_letters().await.expect("retried"), 1);
+    let backlog = operator.backlog().await.expect("the store answers");
+    assert_eq!((backlog.waiting, backlog.dead), (1, 0), "{backlog:?}");
+    assert!(
+        backlog
+            .oldest_waiting
+            .is_some_and(|age| age < Duration::from_secs(3600)),
+        "{backlog:?}"
+    );
+    operator.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_retried_dead_letter_waits_from_its_retry);

@@ -7,7 +7,8 @@ use crate::stats::Backlog;
 
 impl PostgresStore {
     /// The rows waiting, in flight and dead, and the oldest waiting row's age (by the server's
-    /// clock): one scan of the table.
+    /// clock; a dead letter retried and not answered since, told by its attempts reset beside
+    /// its last error, waits from when it was retried): one scan of the table.
     pub(crate) async fn backlog(&self) -> sqlx::Result<Backlog> {
         // A refund waiting for its sale is told by the error the relay keeps with it
         // (`crate::store::AWAITING_SALE`).
@@ -18,8 +19,11 @@ impl PostgresStore {
                         AND lease_until > pg_catalog.now()),
                     pg_catalog.count(*) FILTER (WHERE dead_at IS NOT NULL),
                     EXTRACT(EPOCH FROM pg_catalog.now()
-                        - pg_catalog.min(created_at) FILTER (WHERE dead_at IS NULL
+                        - pg_catalog.min(CASE WHEN attempts = 0 AND last_error IS NOT NULL
+                            THEN next_attempt_at ELSE created_at END)
+                        FILTER (WHERE dead_at IS NULL
                             AND pg_catalog.isfinite(created_at)
+                            AND pg_catalog.isfinite(next_attempt_at)
                             AND NOT coalesce(last_error LIKE 'waiting for its sale%', false)))::float8,
                     pg_catalog.count(*) FILTER (WHERE dead_at IS NULL
                         AND last_error LIKE 'waiting for its sale%')

@@ -7,8 +7,9 @@ use crate::stats::Backlog;
 use crate::store::StoreError;
 
 impl SqliteStore {
-    /// The rows waiting, in flight and dead, and the oldest waiting row's age: one scan of the
-    /// table, on the reader's connection.
+    /// The rows waiting, in flight and dead, and the oldest waiting row's age (a dead letter
+    /// retried and not answered since, told by its attempts reset beside its last error, waits
+    /// from when it was retried): one scan of the table, on the reader's connection.
     pub(crate) async fn backlog(&self) -> Result<Backlog, StoreError> {
         let now = now_millis();
         // A refund waiting for its sale is told by the error the relay keeps with it
@@ -20,7 +21,9 @@ impl SqliteStore {
                         "SELECT count(*) FILTER (WHERE dead_at IS NULL),
                             count(*) FILTER (WHERE dead_at IS NULL AND lease_until > ?1),
                             count(*) FILTER (WHERE dead_at IS NOT NULL),
-                            min(created_at) FILTER (WHERE dead_at IS NULL
+                            min(CASE WHEN attempts = 0 AND last_error IS NOT NULL
+                                THEN next_attempt_at ELSE created_at END)
+                                FILTER (WHERE dead_at IS NULL
                                 AND NOT coalesce(last_error LIKE 'waiting for its sale%', 0)),
                             count(*) FILTER (WHERE dead_at IS NULL
                                 AND last_error LIKE 'waiting for its sale%')
