@@ -57,6 +57,7 @@ pub use entry::{JournalEntry, Step};
 pub(crate) use inline::InlineEntries;
 pub use verdict::{Explanation, NotCredited, Unknown, Verdict};
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::{Outbox, OutboxError};
@@ -105,6 +106,22 @@ impl Answer {
     /// The answer in its stored form.
     pub(crate) fn columns(&self) -> Columns {
         Columns::of(&self.entry, Some(self.row), self.stored.as_ref())
+    }
+
+    /// Of `answers` that went with a delete of the rows `asked`, those to journal once it
+    /// deleted the rows `deleted`: the answers of rows it deleted, and those of rows deleted
+    /// before (left over from a delete whose entries were refused); not those of rows another
+    /// relay took while they were sent, which that relay settles and journals.
+    pub(crate) fn of_deleted(answers: &[Self], asked: &[i64], deleted: &[i64]) -> Vec<Self> {
+        let (asked, deleted): (HashSet<i64>, HashSet<i64>) = (
+            asked.iter().copied().collect(),
+            deleted.iter().copied().collect(),
+        );
+        answers
+            .iter()
+            .filter(|answer| deleted.contains(&answer.row) || !asked.contains(&answer.row))
+            .cloned()
+            .collect()
     }
 }
 

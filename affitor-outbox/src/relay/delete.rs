@@ -64,7 +64,8 @@ pub(super) async fn delete(
                 let (rows, entries) = match inner.store.complete(owner, done, Arc::new([])).await {
                     Ok(deleted) => {
                         lost(done.len(), deleted.len());
-                        (Vec::new(), kept(&entries, done, &deleted))
+                        let kept = Answer::of_deleted(&entries, done, &deleted);
+                        (Vec::new(), kept.into())
                     }
                     Err(_) => (done.to_vec(), entries),
                 };
@@ -85,14 +86,6 @@ pub(super) async fn delete(
     in_write.answered();
     inner.store.after_deletes(activity).await;
     deleted
-}
-
-/// The `entries` to write with the next delete once the rows `deleted` of `done` went without
-/// them: those of the rows deleted and those left over from earlier deletes, not those of rows
-/// another relay took (it settles and journals them).
-fn kept(entries: &[Answer], done: &[i64], deleted: &[i64]) -> Arc<[Answer]> {
-    let mine = |answer: &&Answer| deleted.contains(&answer.row) || !done.contains(&answer.row);
-    entries.iter().filter(mine).cloned().collect()
 }
 
 /// Says at `info` how many of the `done` rows a delete left, `deleted` taken: their leases ran
@@ -210,7 +203,7 @@ mod tests {
             stored: None,
         };
         let entries = [answer(1), answer(2), answer(7)];
-        let kept = kept(&entries, &[1, 2], &[1]);
+        let kept = Answer::of_deleted(&entries, &[1, 2], &[1]);
         let rows: Vec<i64> = kept.iter().map(|answer| answer.row).collect();
         assert_eq!(rows, [1, 7]);
     }

@@ -245,10 +245,10 @@ impl Settler {
             }
             _ => Ok(false),
         };
-        if error.is_organic_sale() && lead_given_up().await? {
-            return self.bury(row, event, &error).await;
-        }
         if error.is_organic_sale() {
+            if lead_given_up().await? {
+                return self.bury(row, event, &error).await;
+            }
             self.customer_refused(row, event, &error);
             let reason = error
                 .message()

@@ -109,11 +109,7 @@ impl SqliteStore {
                     )?
                     .query_map(rusqlite::params![ids, owner], |row| row.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
-                let answers: Vec<Answer> = answers
-                    .iter()
-                    .filter(|answer| deleted.contains(&answer.row) || !asked.contains(&answer.row))
-                    .cloned()
-                    .collect();
+                let answers = Answer::of_deleted(&answers, &asked, &deleted);
                 super::journal::write_answers(&transaction, &answers)?;
                 transaction.commit().map(|()| deleted)
             })
