@@ -35,8 +35,9 @@ async fn the_client_flushes_counts_and_stops_through_the_outbox() {
     let flushed = client.flush(Duration::from_secs(20)).await;
     assert_eq!(flushed.queued, 3, "{flushed:?}");
     assert_eq!(outbox.stats().enqueued, 3, "stored before the flush ends");
-    wait_until("the three delivered", A_WHILE, async || {
-        outbox.stats().delivered == 3
+    // Counted delivered at the API's answer, the rows then deleted together: both awaited.
+    wait_until("the three delivered and deleted", A_WHILE, async || {
+        outbox.stats().delivered == 3 && outbox.waiting().await.unwrap() == 0
     })
     .await;
     let stats = client.flush(Duration::from_secs(20)).await;
