@@ -308,8 +308,9 @@ async fn a_corrupt_row_is_set_aside_and_reported() {
     }
 
     let relay = Outbox::open(&path, client).await.unwrap();
-    wait_until("the rows to be settled", A_WHILE, async || {
-        relay.waiting().await.unwrap() == 0
+    // A dead letter is counted once the store keeps it: waited for as well.
+    wait_until("the rows to be settled and counted", A_WHILE, async || {
+        relay.waiting().await.unwrap() == 0 && relay.stats().corrupt == 2
     })
     .await;
 
