@@ -290,9 +290,14 @@ async fn a_captured_click_is_explained_before_its_lead() {
     );
     let signed_up = http(address, &signup).await;
     assert!(signed_up.starts_with("HTTP/1.1 200"), "{signed_up}");
-    poll_until(A_WHILE, async || (mock.leads().len() == 1).then_some(()))
-        .await
-        .expect("the lead is delivered");
+    // Delivered, and its row deleted with its storing journaled (the stand-in counts a lead as
+    // it comes, before the relay has its answer).
+    poll_until(A_WHILE, async || {
+        let waiting = outbox.waiting().await.expect("the store answers");
+        (mock.leads().len() == 1 && waiting == 0).then_some(())
+    })
+    .await
+    .expect("the lead is delivered and settled");
     let env = [("AFFITOR_OUTBOX", path.as_str())];
     let run = affitor(&["explain", "--click", &click_id], &env).await;
     assert_eq!(run.status.code(), Some(1), "no sale yet: {run:?}");

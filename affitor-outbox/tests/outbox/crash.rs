@@ -103,7 +103,12 @@ async fn a_process_killed_while_events_wait_delivers_each_once_when_started_agai
 
     // The first process writes its sales while the API is down, and is killed.
     let mut first = child(&path, &down, &clicks, "write");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until(
+        "the first process to try a sale",
+        Duration::from_secs(30),
+        async || !sale_requests(&down).is_empty(),
+    )
+    .await;
     first.kill().expect("SIGKILL");
     first.wait().expect("the killed child is reaped");
     assert!(down.sales().is_empty());

@@ -283,8 +283,10 @@ impl NamedPool {
         for n in 0..20 {
             outbox.enqueue(sale(&mock, &client, n)).await;
         }
-        wait_until("every sale delivered", A_WHILE, async || {
+        // And deleted: a delete under way would hold one of the pool's connections.
+        wait_until("every sale delivered and deleted", A_WHILE, async || {
             outbox.stats().delivered == 20
+                && outbox.waiting().await.expect("the store answers") == 0
         })
         .await;
         Self {
