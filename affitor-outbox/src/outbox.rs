@@ -482,12 +482,9 @@ impl Outbox {
     /// [`enqueue`](Self::enqueue), for an event `send_in_background` handed over: if its
     /// runtime drops it before the write is settled, that is logged and counted.
     async fn write(self, event: Event) {
-        let mut unsettled = Unsettled {
-            inner: &self.inner,
-            endpoint: Some(event.endpoint().name()),
-        };
+        let unsettled = Unsettled::new(&self.inner, vec![event.endpoint().name()]);
         self.enqueue(event).await;
-        unsettled.endpoint = None;
+        unsettled.settled();
     }
 }
 
@@ -708,24 +705,41 @@ fn instant_after(deadline: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
-/// A write under way, of an event of the named endpoint, until it is settled.
-struct Unsettled<'a> {
+/// Writes under way that no request waits for (a `send_in_background` event's, the spill's
+/// write-back), of events of the named endpoints, until they are settled: dropped before (by
+/// the end of their runtime), each is counted interrupted, and logged.
+pub(crate) struct Unsettled<'a> {
     inner: &'a Inner,
-    endpoint: Option<&'static str>,
+    endpoints: Vec<&'static str>,
+}
+
+impl<'a> Unsettled<'a> {
+    pub(crate) fn new(inner: &'a Inner, endpoints: Vec<&'static str>) -> Self {
+        Self { inner, endpoints }
+    }
+
+    /// The writes ended, written or handed on: nothing to count.
+    pub(crate) fn settled(mut self) {
+        self.endpoints.clear();
+    }
 }
 
 impl Drop for Unsettled<'_> {
     fn drop(&mut self) {
-        if let Some(endpoint) = self.endpoint {
+        if self.endpoints.is_empty() {
+            return;
+        }
+        for endpoint in &self.endpoints {
             Counters::add(&self.inner.counters.interrupted);
             metrics::event(endpoint, metrics::Result::Interrupted);
-            tracing::error!(
-                endpoint,
-                "Affitor event's write to the outbox stopped by its runtime's shutdown: it may \
-                 be lost; await `Outbox::shutdown` before the runtime the outbox was opened on \
-                 ends"
-            );
         }
+        tracing::error!(
+            events = self.endpoints.len(),
+            endpoint = self.endpoints[0],
+            "Affitor event's write to the outbox stopped by its runtime's shutdown: it may \
+             be lost; await `Outbox::shutdown` before the runtime the outbox was opened on \
+             ends"
+        );
     }
 }
 

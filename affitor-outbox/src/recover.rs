@@ -16,6 +16,7 @@ use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
+use crate::outbox::Unsettled;
 use crate::shared::Inner;
 use crate::spill::{Offer, Spilled};
 use crate::stats::Counters;
@@ -154,6 +155,14 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
             continue;
         }
         let count = taken.len();
+        // The runtime's end may drop this task before they are written: counted, then.
+        let unsettled = Unsettled::new(
+            inner,
+            taken
+                .iter()
+                .map(|spilled| spilled.event.endpoint().name())
+                .collect(),
+        );
         // On this task, each write first polled in the order the events came, so that their
         // rows reach the writer in that order: a customer's lead before their sale.
         let writes = taken.iter().map(|spilled| {
@@ -162,6 +171,7 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
             async move { write.await.is_ok() }
         });
         let written = join_all(writes).await;
+        unsettled.settled();
         for spilled in taken
             .iter_mut()
             .zip(&written)

@@ -1,6 +1,7 @@
 //! The probe of a degraded Postgres outbox under faults: after a restart, on a server whose
 //! connections are slow to set up, the outbox is durable again; while a lock holds the table,
-//! the probes given up hold no server connection beyond the pool's budget.
+//! the probes given up hold no server connection beyond the pool's budget; a write-back its
+//! runtime's end cuts short is counted.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -102,4 +103,71 @@ async fn backends(own: &PgPool, name: &str) -> i64 {
         .fetch_one(own)
         .await
         .expect("pg_stat_activity is read")
+}
+
+/// The end of the runtime an outbox was opened on, while the probe writes back an event held in
+/// memory (a trigger the test holds makes the write wait): that event may be lost, and it is
+/// counted interrupted, not only logged, as a `send_in_background` write cut short is.
+#[test]
+fn a_write_back_its_runtime_cut_short_is_counted() {
+    let own = tokio::runtime::Runtime::new().expect("the test's runtime");
+    let app = tokio::runtime::Runtime::new().expect("the app's runtime");
+    let schema = own.block_on(Schema::create("probe_cut_short"));
+    let (proxy, location) = own.block_on(schema.through_proxy());
+    let outbox = app.block_on(async {
+        let (_mock, client) = stand_in().await;
+        let outbox = Outbox::builder(client.clone())
+            .relay(false)
+            .enqueue_timeout(Duration::from_millis(500))
+            .open(&location)
+            .await
+            .expect("the outbox opens");
+        outbox.enqueue(client.lead("user_1")).await;
+        (outbox, client)
+    });
+    let (outbox, client) = outbox;
+    // Leads' inserts wait for a lock the test holds; the probe's row goes.
+    let (pool, holder) = own.block_on(async {
+        let pool = schema.own_pool().await;
+        sqlx::raw_sql(
+            "CREATE FUNCTION hold_leads() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_xact_lock(4049); RETURN NEW; END $$;
+             CREATE TRIGGER hold_leads BEFORE INSERT ON affitor_outbox
+             FOR EACH ROW WHEN (NEW.endpoint = 'lead') EXECUTE FUNCTION hold_leads();",
+        )
+        .execute(&pool)
+        .await
+        .expect("the trigger");
+        let mut holder = pool.acquire().await.expect("a connection");
+        sqlx::query("SELECT pg_advisory_lock(4049)")
+            .execute(&mut *holder)
+            .await
+            .expect("the lock");
+        (pool, holder)
+    });
+
+    proxy.reset();
+    app.block_on(outbox.enqueue(client.lead("user_2")));
+    assert_eq!(outbox.stats().spilled, 1, "{:?}", outbox.stats());
+    own.block_on(wait_until(
+        "the write-back to wait for the lock",
+        Duration::from_secs(30),
+        async || {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("pg_locks is read")
+                > 0
+        },
+    ));
+    assert_eq!(outbox.stats().interrupted, 0);
+    drop(app);
+    assert_eq!(outbox.stats().interrupted, 1, "{:?}", outbox.stats());
+    // The test's own connections go back on their runtime.
+    own.block_on(async move {
+        drop(holder);
+        pool.close().await;
+    });
 }
