@@ -214,13 +214,13 @@ impl Store {
     /// the table tells of each outbox row of theirs the journal holds no entry of: its storing
     /// (the relay journals it with the row's first answer), and for a row answered before the
     /// journal was turned on, its last answer; and of each dead letter retried since the
-    /// journal's last entry of it, that it goes again.
+    /// journal's last entry of it, that it goes again. Both read in one snapshot: a row deleted
+    /// meanwhile, its answer journaled with its delete, is told by one or the other.
     pub(crate) async fn journal(
         &self,
         keys: &crate::journal::Keys,
     ) -> Result<crate::journal::Found, StoreError> {
-        let mut found = dispatch!(self, store => store.journal(keys).await)?;
-        let unjournaled = dispatch!(self, store => store.unjournaled(keys).await)?;
+        let (mut found, unjournaled) = dispatch!(self, store => store.journal(keys).await)?;
         found.truncated |= unjournaled.len() >= crate::journal::search_limit!();
         for row in &unjournaled {
             if let Ok(event) = &row.row.event

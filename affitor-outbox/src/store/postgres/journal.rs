@@ -156,17 +156,32 @@ impl PostgresStore {
             .await
     }
 
-    /// The entries naming any of `keys`, and the answers to their events: the newest.
-    pub(crate) async fn journal(&self, keys: &Keys) -> sqlx::Result<Found> {
-        let rows: Vec<ColumnsRow> = self
-            .fetch_all(
-                self.query_as(SELECT)
+    /// The entries naming any of `keys`, and the answers to their events (the newest); with
+    /// the outbox rows that may name any of them that the journal holds no entry of, or that
+    /// were retried since its last (a dead letter): the newest. Read in one snapshot: a row
+    /// deleted with its entry's write meanwhile is in one of the two.
+    pub(crate) async fn journal(&self, keys: &Keys) -> sqlx::Result<(Found, Vec<Unjournaled>)> {
+        let (entries, rows) = self
+            .in_snapshot(async |transaction| {
+                let entries: Vec<ColumnsRow> = self
+                    .query_as(SELECT)
                     .bind(&keys.customers)
                     .bind(&keys.transactions)
-                    .bind(&keys.clicks),
-            )
+                    .bind(&keys.clicks)
+                    .fetch_all(&mut *transaction)
+                    .await?;
+                let rows: Vec<UnjournaledRow> = self
+                    .query_as(UNJOURNALED)
+                    .bind(&keys.customers)
+                    .bind(&keys.transactions)
+                    .bind(&keys.clicks)
+                    .fetch_all(&mut *transaction)
+                    .await?;
+                Ok((entries, rows))
+            })
             .await?;
-        Ok(Found::of_rows(rows))
+        let rows = rows.into_iter().map(Unjournaled::from_row).collect();
+        Ok((Found::of_rows(entries), rows))
     }
 
     /// When the journal's first entry still kept was written (entries are appended in time
@@ -182,20 +197,6 @@ impl PostgresStore {
             ))
             .await?;
         Ok(at)
-    }
-
-    /// The outbox rows the journal holds no entry of, or that were retried since its last
-    /// (a dead letter), that may name any of `keys`: the newest.
-    pub(crate) async fn unjournaled(&self, keys: &Keys) -> sqlx::Result<Vec<Unjournaled>> {
-        let rows: Vec<UnjournaledRow> = self
-            .fetch_all(
-                self.query_as(UNJOURNALED)
-                    .bind(&keys.customers)
-                    .bind(&keys.transactions)
-                    .bind(&keys.clicks),
-            )
-            .await?;
-        Ok(rows.into_iter().map(Unjournaled::from_row).collect())
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in

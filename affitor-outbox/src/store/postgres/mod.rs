@@ -180,6 +180,23 @@ impl PostgresStore {
         .await
     }
 
+    /// Runs `call` in a read-only transaction whose statements all read one snapshot of the
+    /// database (`REPEATABLE READ`): what one statement misses, another committed meanwhile
+    /// cannot hide from the next.
+    async fn in_snapshot<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> sqlx::Result<T> {
+        self.within(async |connection| {
+            let mode = "ISOLATION LEVEL REPEATABLE READ READ ONLY";
+            let mut transaction = connection.begin_with(begin(mode, ANSWER_WITHIN)).await?;
+            let answer = call(&mut transaction).await?;
+            transaction.commit().await?;
+            Ok(answer)
+        })
+        .await
+    }
+
     /// Runs `call` on a connection of the pool within [`ANSWER_WITHIN`]; a call left
     /// unanswered is an I/O timeout. Its connection, whose state is unknown, is closed rather
     /// than returned to the pool, as it is when the caller gives the call up first (a probe's

@@ -120,17 +120,37 @@ impl SqliteStore {
         .await
     }
 
-    /// The entries naming any of `keys`, and the answers to their events: the newest.
-    pub(crate) async fn journal(&self, keys: &Keys) -> Result<Found, StoreError> {
+    /// The entries naming any of `keys`, and the answers to their events (the newest); with
+    /// the outbox rows that may name any of them that the journal holds no entry of, or that
+    /// were retried since its last (a dead letter): the newest. Read in one transaction, one
+    /// snapshot: a row deleted with its entry's write meanwhile is in one of the two.
+    pub(crate) async fn journal(
+        &self,
+        keys: &Keys,
+    ) -> Result<(Found, Vec<Unjournaled>), StoreError> {
         let [customers, transactions, clicks] = json_keys(keys);
-        self.on_reader(move |connection| {
-            let mut select = connection.prepare_cached(SELECT)?;
-            let rows = select.query_map([customers, transactions, clicks], |row| {
-                Ok(columns_row!(row.get))
-            })?;
-            Ok(Found::of_rows(rows.collect::<rusqlite::Result<Vec<_>>>()?))
-        })
-        .await
+        let (found, rows) = self
+            .on_reader(move |connection| {
+                let snapshot = connection.unchecked_transaction()?;
+                let entries = snapshot
+                    .prepare_cached(SELECT)?
+                    .query_map([&customers, &transactions, &clicks], |row| {
+                        Ok(columns_row!(row.get))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let rows = snapshot
+                    .prepare_cached(UNJOURNALED)?
+                    .query_map(
+                        rusqlite::params![customers, transactions, clicks, now_millis()],
+                        |row| UnjournaledRow::try_from(row),
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                snapshot.commit()?;
+                Ok((Found::of_rows(entries), rows))
+            })
+            .await?;
+        // Read here, not on the reader's thread: each row's event is parsed from its JSON.
+        Ok((found, rows.into_iter().map(Unjournaled::from_row).collect()))
     }
 
     /// When the journal's first entry still kept was written (entries are appended in time
@@ -147,25 +167,6 @@ impl SqliteStore {
                 .query_row([], |row| row.get::<_, Option<i64>>(0))
         })
         .await
-    }
-
-    /// The outbox rows the journal holds no entry of, or that were retried since its last
-    /// (a dead letter), that may name any of `keys`: the newest.
-    pub(crate) async fn unjournaled(&self, keys: &Keys) -> Result<Vec<Unjournaled>, StoreError> {
-        let [customers, transactions, clicks] = json_keys(keys);
-        let rows = self
-            .on_reader(move |connection| {
-                let mut select = connection.prepare_cached(UNJOURNALED)?;
-                let now = now_millis();
-                let rows = select.query_map(
-                    rusqlite::params![customers, transactions, clicks, now],
-                    |row| UnjournaledRow::try_from(row),
-                )?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .await?;
-        // Read here, not on the reader's thread: each row's event is parsed from its JSON.
-        Ok(rows.into_iter().map(Unjournaled::from_row).collect())
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in

@@ -1,6 +1,6 @@
 //! Verdicts that once misread the journal: another customer's or another click's sale, a dead
 //! letter retried (answered since, or not yet), a storing dated by a clock ahead of the relay's, a
-//! recorded sale whose repeat waits for a retry.
+//! recorded sale whose repeat waits for a retry, a sale whose row was deleted as it was read.
 
 use std::time::Duration;
 
@@ -331,3 +331,68 @@ async fn a_refund_under_its_other_id_shows_under_its_sale_once_answered(store: S
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_refund_under_its_other_id_shows_under_its_sale_once_answered);
+
+/// A sale's row deleted with the entry of its first answer while `explain` reads (a relay's
+/// delete, committed between the read of the journal and that of the table): the sale is told
+/// all the same, where two reads of their own told nothing of it. A lock the test holds on the
+/// table makes the delete come between the two.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_a_sale_deleted_while_it_is_explained_is_told() {
+    let (mock, client) = stand_in().await;
+    let schema = crate::support::postgres::Schema::create("explain_snapshot").await;
+    let own = schema.own_pool().await;
+    let outbox = journaled(&client)
+        .relay(false)
+        .postgres(schema.pool().await)
+        .await
+        .expect("the outbox opens");
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+
+    let mut relay = own.begin().await.expect("a transaction of the test's own");
+    sqlx::raw_sql("LOCK TABLE affitor_outbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *relay)
+        .await
+        .expect("the table is locked");
+    let reading = tokio::spawn({
+        let outbox = outbox.clone();
+        async move { explain(&outbox, Subject::Transaction("in_1".into())).await }
+    });
+    wait_until("explain to wait for the table", A_WHILE, async || {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks
+             WHERE NOT granted AND relation = 'affitor_outbox'::regclass",
+        )
+        .fetch_one(&own)
+        .await
+        .expect("pg_locks is read");
+        waiting > 0
+    })
+    .await;
+    // What the relay's delete of the delivered row writes, in one transaction.
+    sqlx::raw_sql(
+        "INSERT INTO affitor_outbox_journal (at, endpoint, step, click_id, transaction_id,
+             amount, sale_id, commission_id, event_id, stored_at)
+         SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint, endpoint, 'recorded',
+             body::jsonb ->> 'click_id', transaction_id, 4900, 1, 1, id,
+             (extract(epoch FROM created_at) * 1000)::bigint
+         FROM affitor_outbox;
+         DELETE FROM affitor_outbox;",
+    )
+    .execute(&mut *relay)
+    .await
+    .expect("the row answered and deleted");
+    relay.commit().await.expect("the delete commits");
+
+    let explained = reading.await.expect("explain ends");
+    assert!(
+        explained
+            .entries
+            .iter()
+            .any(|entry| matches!(entry.step, Step::Stored { .. })),
+        "{explained:#?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
