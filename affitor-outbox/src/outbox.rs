@@ -123,6 +123,12 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn enqueue(&self, event: impl IntoEvent) {
+        self.enqueue_watched(event, None).await;
+    }
+
+    /// [`enqueue`](Self::enqueue); `unsettled` is settled once the event is written, held,
+    /// handed on, or refused as invalid.
+    async fn enqueue_watched(&self, event: impl IntoEvent, unsettled: Option<Unsettled<'_>>) {
         let inner = &self.inner;
         // One limit for the whole call: a write-back waited for after a failed write gets what
         // the write left of it.
@@ -132,12 +138,14 @@ impl Outbox {
             Err(error) => {
                 Counters::add(&inner.counters.invalid);
                 tracing::warn!(error = %error, "Affitor event not written to the outbox: it is invalid");
+                Unsettled::settle(unsettled);
                 return;
             }
         };
         if inner.spill.is_degraded() {
             // The store failed: no request waits behind it until the probe finds it answering.
-            recover::spill(inner, &self.writer, event, "the store is failing", deadline).await;
+            let why = "the store is failing";
+            recover::spill(inner, &self.writer, event, why, deadline, unsettled).await;
             return;
         }
         // An error means the row is not in the table (the store says so), so the event is held
@@ -151,9 +159,11 @@ impl Outbox {
             Err(error @ StoreError::Stopped) => inner.fell_back(event, &error.to_string()),
             Err(error) => {
                 let why = self.not_taken(&error);
-                recover::spill(inner, &self.writer, event, &why, deadline).await;
+                recover::spill(inner, &self.writer, event, &why, deadline, unsettled).await;
+                return;
             }
         }
+        Unsettled::settle(unsettled);
     }
 
     /// Why the store did not take an event, in words.
@@ -480,11 +490,10 @@ impl Outbox {
     }
 
     /// [`enqueue`](Self::enqueue), for an event `send_in_background` handed over: if its
-    /// runtime drops it before the write is settled, that is logged and counted.
+    /// runtime drops it before the event is written or held, that is logged and counted.
     async fn write(self, event: Event) {
         let unsettled = Unsettled::new(&self.inner, vec![event.endpoint().name()]);
-        self.enqueue(event).await;
-        unsettled.settled();
+        self.enqueue_watched(event, Some(unsettled)).await;
     }
 }
 
@@ -705,22 +714,26 @@ fn instant_after(deadline: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
-/// Writes under way that no request waits for (a `send_in_background` event's, the spill's
-/// write-back), of events of the named endpoints, until they are settled: dropped before (by
-/// the end of their runtime), each is counted interrupted, and logged.
+/// Writes under way of events of the named endpoints that nothing else accounts for (a
+/// `send_in_background` event's until it is written or held; the spill's write-back of the
+/// events it held), until they are settled: dropped before (by the end of their runtime), each
+/// is counted interrupted, and logged.
 pub(crate) struct Unsettled<'a> {
     inner: &'a Inner,
     endpoints: Vec<&'static str>,
 }
 
 impl<'a> Unsettled<'a> {
+    /// The writes of events of `endpoints`, under way on `inner`'s outbox.
     pub(crate) fn new(inner: &'a Inner, endpoints: Vec<&'static str>) -> Self {
         Self { inner, endpoints }
     }
 
-    /// The writes ended, written or handed on: nothing to count.
-    pub(crate) fn settled(mut self) {
-        self.endpoints.clear();
+    /// The writes ended (written, held, or handed on), if any were watched: nothing to count.
+    pub(crate) fn settle(unsettled: Option<Self>) {
+        if let Some(mut unsettled) = unsettled {
+            unsettled.endpoints.clear();
+        }
     }
 }
 

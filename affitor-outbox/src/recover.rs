@@ -35,17 +35,20 @@ pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// when the spill is full or closed (waiting for room there until `deadline`), or the writer
 /// has stopped. Once the store answers again,
 /// waits (until the request's `deadline` at most) for the event's write-back behind those held
-/// before it: the requests go at the store's pace again, in the order they came.
+/// before it: the requests go at the store's pace again, in the order they came. `unsettled`
+/// is settled once the event is held (the spill accounts for it then) or handed on.
 pub(crate) async fn spill(
     inner: &Arc<Inner>,
     writer: &Arc<Writer>,
     event: Event,
     why: &str,
     deadline: tokio::time::Instant,
+    unsettled: Option<Unsettled<'_>>,
 ) {
     let endpoint = event.endpoint().name();
     match inner.spill.offer(event, inner.config.max_spilled) {
         Offer::Held { began, written } => {
+            Unsettled::settle(unsettled);
             Counters::add(&inner.counters.spilled_total);
             metrics::event(endpoint, metrics::Result::Spilled);
             if began {
@@ -61,6 +64,7 @@ pub(crate) async fn spill(
                 degraded(inner, writer, why);
             }
             inner.fall_back_within(*event, why, deadline).await;
+            Unsettled::settle(unsettled);
         }
     }
 }
@@ -171,7 +175,7 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
             async move { write.await.is_ok() }
         });
         let written = join_all(writes).await;
-        unsettled.settled();
+        Unsettled::settle(Some(unsettled));
         for spilled in taken
             .iter_mut()
             .zip(&written)

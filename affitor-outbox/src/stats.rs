@@ -75,9 +75,10 @@ pub struct OutboxStats {
     pub in_flight: u64,
     /// Writes that the end of their runtime cut short: of events handed over by
     /// `send_in_background`, before the event was written or held, and of events held in
-    /// memory, while they were written back to the store. They may be lost. Logged at `error`;
-    /// await [`Outbox::shutdown`](crate::Outbox::shutdown) before the runtime the outbox was
-    /// opened on ends.
+    /// memory, while they were written back to the store. They may be lost (or written: a
+    /// write under way may still commit). Logged at `error`; await
+    /// [`Outbox::shutdown`](crate::Outbox::shutdown) before the runtime the outbox was opened
+    /// on ends.
     pub interrupted: u64,
     /// [Journal](crate::journal) entries that were not written: of the events the client sent
     /// itself (captured clicks, `send().await`), when more than 1,024 waited for the store, the

@@ -49,8 +49,7 @@ async fn rows_edited_by_another_program_go_or_are_set_aside(store: Store) {
     let relay = store
         .open(affitor_outbox::Outbox::builder(client).poll_interval(Duration::from_millis(50)))
         .await;
-    // Counted once the store keeps each (after the delete or the dead letter that `waiting`
-    // sees): so waited for too.
+    // A dead letter is counted once the store keeps it: waited for too.
     let rows = if store.file().is_some() { 3 } else { 2 };
     wait_until("the rows to be settled and counted", A_WHILE, async || {
         let stats = relay.stats();

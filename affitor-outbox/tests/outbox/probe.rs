@@ -106,40 +106,42 @@ async fn backends(own: &PgPool, name: &str) -> i64 {
 }
 
 /// The end of the runtime an outbox was opened on, while the probe writes back an event held in
-/// memory (a trigger the test holds makes the write wait): that event may be lost, and it is
-/// counted interrupted, not only logged, as a `send_in_background` write cut short is.
+/// memory (a trigger makes its insert wait for a lock the test holds): that event may be lost,
+/// and it is counted interrupted, not only logged, as a `send_in_background` write cut short is.
 #[test]
 fn a_write_back_its_runtime_cut_short_is_counted() {
     let own = tokio::runtime::Runtime::new().expect("the test's runtime");
     let app = tokio::runtime::Runtime::new().expect("the app's runtime");
     let schema = own.block_on(Schema::create("probe_cut_short"));
     let (proxy, location) = own.block_on(schema.through_proxy());
-    let outbox = app.block_on(async {
+    let (outbox, client) = app.block_on(async {
         let (_mock, client) = stand_in().await;
         let outbox = Outbox::builder(client.clone())
             .relay(false)
-            .enqueue_timeout(Duration::from_millis(500))
+            // Longer than the test: the write-back waits on the lock until the runtime ends.
+            .enqueue_timeout(Duration::from_secs(60))
             .open(&location)
             .await
             .expect("the outbox opens");
         outbox.enqueue(client.lead("user_1")).await;
         (outbox, client)
     });
-    let (outbox, client) = outbox;
-    // Leads' inserts wait for a lock the test holds; the probe's row goes.
+    // This process's own key: no other test's lock.
+    let key = i64::from(std::process::id());
     let (pool, holder) = own.block_on(async {
         let pool = schema.own_pool().await;
-        sqlx::raw_sql(
-            "CREATE FUNCTION hold_leads() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN PERFORM pg_advisory_xact_lock(4049); RETURN NEW; END $$;
-             CREATE TRIGGER hold_leads BEFORE INSERT ON affitor_outbox
-             FOR EACH ROW WHEN (NEW.endpoint = 'lead') EXECUTE FUNCTION hold_leads();",
-        )
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE FUNCTION hold_user_2() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN PERFORM pg_advisory_xact_lock({key}); RETURN NEW; END $$;
+             CREATE TRIGGER hold_user_2 BEFORE INSERT ON affitor_outbox
+             FOR EACH ROW WHEN (NEW.customer_key = 'user_2') EXECUTE FUNCTION hold_user_2();"
+        )))
         .execute(&pool)
         .await
         .expect("the trigger");
         let mut holder = pool.acquire().await.expect("a connection");
-        sqlx::query("SELECT pg_advisory_lock(4049)")
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
             .execute(&mut *holder)
             .await
             .expect("the lock");
@@ -154,8 +156,12 @@ fn a_write_back_its_runtime_cut_short_is_counted() {
         Duration::from_secs(30),
         async || {
             sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                "SELECT count(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted AND classid = 0
+                   AND objid::text::bigint = $1
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             )
+            .bind(key)
             .fetch_one(&pool)
             .await
             .expect("pg_locks is read")
@@ -165,8 +171,9 @@ fn a_write_back_its_runtime_cut_short_is_counted() {
     assert_eq!(outbox.stats().interrupted, 0);
     drop(app);
     assert_eq!(outbox.stats().interrupted, 1, "{:?}", outbox.stats());
-    // The test's own connections go back on their runtime.
+    // Dropped on a runtime: the outbox's pool and the test's own connections.
     own.block_on(async move {
+        drop(outbox);
         drop(holder);
         pool.close().await;
     });
