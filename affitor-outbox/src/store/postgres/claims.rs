@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{Connection as _, PgConnection, Row as _};
+use sqlx::{PgConnection, Row as _};
 
 use super::PostgresStore;
 use crate::journal::{Answer, Columns};
@@ -107,15 +107,8 @@ impl PostgresStore {
     /// holds back no one (retried, it goes after what its customer sent meanwhile, as it would
     /// have once dead).
     async fn choose(&self, limit: i64, everything: bool) -> sqlx::Result<Vec<i64>> {
-        self.within(async |connection| {
-            let mut snapshot = connection
-                .begin_with(super::begin(super::SNAPSHOT, super::ANSWER_WITHIN))
-                .await?;
-            let taken = self.walk(&mut snapshot, limit, everything).await?;
-            snapshot.commit().await?;
-            Ok(taken)
-        })
-        .await
+        self.in_snapshot(async |snapshot| self.walk(snapshot, limit, everything).await)
+            .await
     }
 
     /// The walk of [`PostgresStore::choose`], in its snapshot.

@@ -46,7 +46,8 @@ pub(crate) use writer::insert;
 /// its loop until the OS gives the socket up.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// How a claim's snapshot is read: in one snapshot, read only ([`begin`]'s `mode`).
+/// How a claim's walk and a search of the journal read: in one snapshot, read only
+/// ([`begin`]'s `mode`).
 const SNAPSHOT: &str = "ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// The `affitor_outbox` table in a Postgres database.
@@ -181,17 +182,17 @@ impl PostgresStore {
     }
 
     /// Runs `call` in a read-only transaction whose statements all read one snapshot of the
-    /// database (`REPEATABLE READ`): what one statement misses, another committed meanwhile
-    /// cannot hide from the next.
+    /// database ([`SNAPSHOT`]): a transaction committed meanwhile is seen by all or none.
     async fn in_snapshot<T>(
         &self,
         call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
         self.within(async |connection| {
-            let mode = "ISOLATION LEVEL REPEATABLE READ READ ONLY";
-            let mut transaction = connection.begin_with(begin(mode, ANSWER_WITHIN)).await?;
-            let answer = call(&mut transaction).await?;
-            transaction.commit().await?;
+            let mut snapshot = connection
+                .begin_with(begin(SNAPSHOT, ANSWER_WITHIN))
+                .await?;
+            let answer = call(&mut snapshot).await?;
+            snapshot.commit().await?;
             Ok(answer)
         })
         .await
