@@ -1,6 +1,7 @@
 //! `affitor explain --customer KEY | --transaction ID | --click ID`: the attribution journal of
 //! the outbox at `AFFITOR_OUTBOX`, told as a timeline and a verdict in words
-//! (`Outbox::explain`). Exit 0 when the sale is credited, 1 otherwise.
+//! (`Outbox::explain`). Exit 0 when the sale is credited (not refunded in full since), 1
+//! otherwise.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -246,7 +247,7 @@ fn verdict_text(explained: &Explanation) -> String {
             _ => None,
         });
     match click {
-        Some((at, partner)) if !explained.verdict.is_credited() => format!(
+        Some((at, partner)) if !credited_once(&explained.verdict) => format!(
             "{verdict} (the click was captured at {} by partner {})",
             unix_seconds(at),
             partner.as_deref().unwrap_or("(not named)")
@@ -255,11 +256,17 @@ fn verdict_text(explained: &Explanation) -> String {
     }
 }
 
+/// Whether the sale was credited at all: since, or until a full refund reversed it.
+fn credited_once(verdict: &Verdict) -> bool {
+    matches!(verdict, Verdict::Credited { .. } | Verdict::Reversed { .. })
+}
+
 fn verdict_json(explained: &Explanation) -> Value {
     let verdict = &explained.verdict;
     let text = verdict_text(explained);
     let state = match verdict {
         Verdict::Credited { .. } => "credited",
+        Verdict::Reversed { .. } => "reversed",
         Verdict::NotCredited(_) => "not_credited",
         Verdict::OnItsWay { .. } => "on_its_way",
         _ => "unknown",
@@ -268,8 +275,12 @@ fn verdict_json(explained: &Explanation) -> Value {
         Verdict::Credited {
             sale_id,
             commission_id,
-        } => json!({ "credited": true, "state": state, "text": text, "sale_id": sale_id,
-            "commission_id": commission_id }),
+        }
+        | Verdict::Reversed {
+            sale_id,
+            commission_id,
+        } => json!({ "credited": verdict.is_credited(), "state": state, "text": text,
+            "sale_id": sale_id, "commission_id": commission_id }),
         Verdict::NotCredited(NotCredited::NotAttributed {
             reason,
             click_age_days,

@@ -87,7 +87,8 @@ enum Command {
     /// them due again for the app's relay, or delete old ones.
     Outbox(outbox::OutboxArgs),
     /// Why a sale was credited or not, from the attribution journal of the outbox at
-    /// AFFITOR_OUTBOX: the timeline and a verdict. Exits 0 when credited, 1 otherwise.
+    /// AFFITOR_OUTBOX: the timeline and a verdict. Exits 0 when credited (and not refunded in
+    /// full since), 1 otherwise.
     Explain(explain::ExplainArgs),
 }
 

@@ -1,8 +1,9 @@
 //! `affitor explain` run as a person runs it, against an app's outbox with its attribution
 //! journal on (a SQLite file; a Postgres schema when `AFFITOR_TEST_POSTGRES` is set), whose
-//! relay sends to the local stand-in of the API: a sale credited with its ids and its refund
-//! under it, a sale whose click was older than the window with both ages, a dead letter with
-//! its reason, and a partner link captured by the signup example before its lead.
+//! relay sends to the local stand-in of the API: a sale credited with its ids and its partial
+//! refund under it, a sale refunded in full as reversed, a sale whose click was older than the
+//! window with both ages, a dead letter with its reason, and a partner link captured by the
+//! signup example before its lead.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap.
 
@@ -41,7 +42,7 @@ async fn each_sale_is_explained(location: &str) {
             .click_id(click),
     )
     .await;
-    app.enqueue(client.refund("in_1")).await;
+    app.enqueue(client.refund("in_1").amount_cents(1000)).await;
     let stale = mock.click_at("partner", 61);
     app.enqueue(
         client
@@ -141,7 +142,8 @@ async fn explain_needs_one_subject() {
 }
 
 /// The checkout example on an outbox with its journal on: a Stripe sale through a partner's
-/// click is explained as credited with its ids, its refund under it; a sale whose click is
+/// click, then refunded in full, is explained as reversed with its ids, its refund under it
+/// (exit 1: the partner earns nothing of it); a sale whose click is
 /// older than the program's window, as not credited with both ages; a sale triggered in test
 /// mode (no `--live`), as not credited for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,10 +208,11 @@ async fn the_checkout_examples_sales_are_explained() {
     .expect("the sales and the refund are delivered");
     let env = [("AFFITOR_OUTBOX", path.as_str())];
 
-    let credited = affitor(&["explain", "--customer", "user_fresh"], &env).await;
-    assert!(credited.status.success(), "{credited:?}");
-    let text = stdout(&credited);
-    assert!(text.contains("credited: sale "), "{text}");
+    let reversed = affitor(&["explain", "--customer", "user_fresh"], &env).await;
+    assert_eq!(reversed.status.code(), Some(1), "{reversed:?}");
+    let text = stdout(&reversed);
+    assert!(text.contains("reversed: sale "), "{text}");
+    assert!(text.contains("then refunded in full"), "{text}");
     assert!(text.contains(": answered: reversed"), "{text}");
     // The refund names the payment, and the invoice the sale was tracked under as its other id:
     // it shows under the sale by the sale's own id too.
@@ -221,10 +224,18 @@ async fn the_checkout_examples_sales_are_explained() {
         .and_then(|sale| sale["transaction_id"].as_str())
         .expect("the sale's entry names its transaction")
         .to_owned();
+    let verdict = &json["verdict"];
+    assert_eq!(
+        (&verdict["state"], &verdict["credited"]),
+        (&"reversed".into(), &false.into()),
+        "{verdict}"
+    );
+    assert!(verdict["commission_id"].is_u64(), "{verdict}");
     let by_sale = affitor(&["explain", "--transaction", &sale], &env).await;
-    assert!(by_sale.status.success(), "{by_sale:?}");
+    assert_eq!(by_sale.status.code(), Some(1), "{by_sale:?}");
     let text = stdout(&by_sale);
     assert!(text.contains(": answered: reversed"), "{text}");
+    assert!(text.contains("reversed: sale "), "{text}");
     let test = affitor(&["explain", "--customer", "user_test"], &env).await;
     assert_eq!(test.status.code(), Some(1), "{test:?}");
     let text = stdout(&test);
@@ -290,8 +301,7 @@ async fn a_captured_click_is_explained_before_its_lead() {
     );
     let signed_up = http(address, &signup).await;
     assert!(signed_up.starts_with("HTTP/1.1 200"), "{signed_up}");
-    // Delivered, and its row deleted with its storing journaled (the stand-in counts a lead as
-    // it comes, before the relay has its answer).
+    // Settled too: its row deleted with its storing journaled, after the stand-in counted it.
     poll_until(A_WHILE, async || {
         let waiting = outbox.waiting().await.expect("the store answers");
         (mock.leads().len() == 1 && waiting == 0).then_some(())

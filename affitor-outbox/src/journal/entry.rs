@@ -7,6 +7,9 @@ use affitor::client::{ClickOutcome, Event, LeadOutcome, Outcome, RefundOutcome, 
 
 use crate::store::{Claimed, Unjournaled};
 
+/// A refund's answer, in the journal, when the API reversed the commission in full.
+pub(crate) const REVERSED: &str = "reversed";
+
 /// One thing that happened to an event: stored, answered, retried or given up on.
 ///
 /// ```
@@ -269,7 +272,7 @@ impl Step {
             }
             Outcome::Lead(LeadOutcome::Tracked) => Self::Answered("tracked".into()),
             Outcome::Lead(LeadOutcome::Provisional) => Self::Answered("provisional".into()),
-            Outcome::Refund(RefundOutcome::Reversed { .. }) => Self::Answered("reversed".into()),
+            Outcome::Refund(RefundOutcome::Reversed { .. }) => Self::Answered(REVERSED.into()),
             Outcome::Refund(RefundOutcome::PartiallyRefunded { .. }) => {
                 Self::Answered("partially reversed".into())
             }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use super::entry::REVERSED;
 use super::{JournalEntry, Step, Subject};
 
 /// What [`Outbox::explain`](crate::Outbox::explain) found: the entries, oldest first, and the
@@ -54,6 +55,15 @@ pub enum Verdict {
         /// The sale's id, when the API gave it.
         sale_id: Option<u64>,
         /// The commission's id, when the API gave it.
+        commission_id: Option<u64>,
+    },
+    /// The sale was recorded with its commission, then refunded in full: the API reversed the
+    /// commission, and the partner earns nothing of it. (After a partial refund, the sale
+    /// stays [credited](Self::Credited), its commission reduced.)
+    Reversed {
+        /// The sale's id, when the API gave it.
+        sale_id: Option<u64>,
+        /// The reversed commission's id, when the API gave it.
         commission_id: Option<u64>,
     },
     /// No commission, and why.
@@ -131,13 +141,16 @@ pub enum NotCredited {
 }
 
 impl Verdict {
-    /// Whether the sale is credited.
+    /// Whether the sale is credited: recorded with its commission, and not refunded in full
+    /// since.
     ///
     /// ```
     /// use affitor_outbox::journal::Verdict;
     ///
     /// let credited = Verdict::Credited { sale_id: Some(7), commission_id: Some(9) };
     /// assert!(credited.is_credited());
+    /// let reversed = Verdict::Reversed { sale_id: Some(7), commission_id: Some(9) };
+    /// assert!(!reversed.is_credited());
     /// ```
     pub fn is_credited(&self) -> bool {
         matches!(self, Self::Credited { .. })
@@ -165,8 +178,9 @@ impl Explanation {
 }
 
 /// The verdict of the subject's own sale (a transaction's; a customer's or a click's newest):
-/// credited once an answer recorded it, whatever a repeat of it got since; else what its last
-/// answer says. Without a sale, what the subject's leads tell.
+/// credited once an answer recorded it, whatever a repeat of it got since, unless it was
+/// refunded in full since; else what its last answer says. Without a sale, what the subject's
+/// leads tell.
 fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
     if entries.is_empty() {
         return Verdict::Unknown(Unknown::NothingJournaled);
@@ -195,7 +209,16 @@ fn verdict(subject: &Subject, entries: &[JournalEntry]) -> Verdict {
             .copied()
             .filter(|entry| entry.transaction_id == newest.transaction_id)
             .collect();
-        return sale_verdict(&of_it);
+        return match sale_verdict(&of_it) {
+            Verdict::Credited {
+                sale_id,
+                commission_id,
+            } if refunded_in_full(&of_it, entries) => Verdict::Reversed {
+                sale_id,
+                commission_id,
+            },
+            verdict => verdict,
+        };
     }
     let dead_letter =
         match subject {
@@ -251,6 +274,44 @@ fn owns(subject: &Subject, leads: &[&JournalEntry], ids: &[&str], entry: &Journa
                 .any(|lead| lead.customer_key.is_some() && lead.customer_key == entry.customer_key),
         },
     }
+}
+
+/// Whether the sale of the entries `sale` was refunded in full, by what `entries` hold of its
+/// refunds (under either of its ids): one named no amount, or at least the sale's, and the API
+/// answered one that it reversed the commission. (A refund in another currency than the sale's,
+/// converted, may fall a cent short: the sale then stays credited.)
+fn refunded_in_full(sale: &[&JournalEntry], entries: &[JournalEntry]) -> bool {
+    let Some(id) = sale
+        .first()
+        .and_then(|entry| entry.transaction_id.as_deref())
+    else {
+        return false;
+    };
+    let ids = aliases(id, entries);
+    let named = |id: &Option<String>| id.as_deref().is_some_and(|id| ids.contains(&id));
+    let sold = sale.iter().find_map(|entry| match entry.step {
+        Step::Stored { amount, .. } | Step::Sent { amount, .. } => amount,
+        _ => None,
+    });
+    let (mut whole, mut reversed) = (false, false);
+    let refunds = entries.iter().filter(|entry| {
+        entry.endpoint == "refund"
+            && (named(&entry.transaction_id) || named(&entry.other_transaction_id))
+    });
+    for refund in refunds {
+        match &refund.step {
+            Step::Stored { amount, .. } | Step::Sent { amount, .. } => {
+                whole |= match (amount, sold) {
+                    (None, _) => true,
+                    (Some(refunded), Some(sold)) => *refunded >= sold,
+                    (Some(_), None) => false,
+                };
+            }
+            Step::Answered(answer) => reversed |= answer == REVERSED,
+            _ => {}
+        }
+    }
+    whole && reversed
 }
 
 /// Whether `step` is an answer to an event, not its storing or sending.
@@ -336,6 +397,15 @@ impl fmt::Display for Verdict {
             } => write!(
                 f,
                 "credited: sale {}, commission {}",
+                id(sale_id),
+                id(commission_id)
+            ),
+            Self::Reversed {
+                sale_id,
+                commission_id,
+            } => write!(
+                f,
+                "reversed: sale {} was credited (commission {}), then refunded in full",
                 id(sale_id),
                 id(commission_id)
             ),

@@ -296,7 +296,8 @@ async fn a_recorded_sale_stays_credited_while_a_repeat_is_retried(store: Store) 
 on_each_store!(a_recorded_sale_stays_credited_while_a_repeat_is_retried);
 
 /// A refund sent under the payment's id with the sale's invoice as its other id (as the Stripe
-/// handler sends one): once answered, it still shows under its sale, and by either id.
+/// handler sends one): once answered, it still shows under its sale, and by either id; whole,
+/// it reverses the sale by either.
 async fn a_refund_under_its_other_id_shows_under_its_sale_once_answered(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store.open(journaled(&client)).await;
@@ -322,7 +323,7 @@ async fn a_refund_under_its_other_id_shows_under_its_sale_once_answered(store: S
             .iter()
             .any(|entry| entry.endpoint == "refund" && !matches!(entry.step, Step::Stored { .. }));
         assert!(
-            answered && explained.verdict.is_credited(),
+            answered && matches!(explained.verdict, Verdict::Reversed { .. }),
             "explained by {id}: {} -- {:#?}",
             explained.verdict,
             explained.entries

@@ -1,8 +1,8 @@
 //! The attribution journal through the public API, on a SQLite file and on Postgres: what
-//! `Outbox::explain` tells of a sale credited, one whose click was too old, a refund, a dead
-//! letter, a partner link captured and the events sent inline, a probe of a refused partner
-//! code (not journaled), the limit of the entries waiting, the retention, deletes and entries
-//! the store refuses, and an outbox without a journal.
+//! `Outbox::explain` tells of a sale credited then refunded in full, one whose click was too
+//! old, a dead letter, a partner link captured and the events sent inline, a probe of a
+//! refused partner code (not journaled), the limit of the entries waiting, the retention,
+//! deletes and entries the store refuses, and an outbox without a journal.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -60,19 +60,22 @@ async fn a_sale_is_explained_from_its_click_to_its_refund(store: Store) {
     })
     .await;
 
-    let credited = outbox
+    // Credited, then refunded in full.
+    let reversed = outbox
         .explain(Subject::Click(click.as_str().to_owned()))
         .await
         .expect("the journal reads");
-    assert!(credited.verdict.is_credited(), "{credited:?}");
-    assert!(matches!(
-        credited.verdict,
-        Verdict::Credited {
-            sale_id: Some(_),
-            commission_id: Some(_)
-        }
-    ));
-    let steps: Vec<(&str, &Step)> = credited
+    assert!(
+        matches!(
+            reversed.verdict,
+            Verdict::Reversed {
+                sale_id: Some(_),
+                commission_id: Some(_)
+            }
+        ),
+        "{reversed:?}"
+    );
+    let steps: Vec<(&str, &Step)> = reversed
         .entries
         .iter()
         .map(|entry| (entry.endpoint.as_str(), &entry.step))

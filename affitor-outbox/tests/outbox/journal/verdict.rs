@@ -1,6 +1,6 @@
 //! What `Outbox::explain` concludes where the journal's last word is not plain: a sale sent in
-//! test mode, a repeat the API answers 409, a transaction beside its customer's newer sales,
-//! and a story longer than one search reads.
+//! test mode, a repeat the API answers 409, a sale refunded in full or in part, a transaction
+//! beside its customer's newer sales, and a story longer than one search reads.
 
 use std::time::Duration;
 
@@ -77,6 +77,58 @@ async fn a_repeat_of_a_sale_the_journal_never_saw_is_unknown(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_repeat_of_a_sale_the_journal_never_saw_is_unknown);
+
+/// A sale refunded in part stays credited, its commission reduced; one refunded in full (the
+/// refund names no amount, or the sale's) is reversed, with the ids of the sale and of the
+/// commission taken back, and is not credited.
+async fn a_sale_refunded_in_full_is_reversed_and_in_part_stays_credited(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    for id in ["in_part", "in_whole", "in_exact"] {
+        outbox
+            .enqueue(client.sale(id, 4900).click_id(mock.click("partner")))
+            .await;
+    }
+    delivered(&outbox).await;
+    outbox
+        .enqueue(client.refund("in_part").amount_cents(1000))
+        .await;
+    outbox.enqueue(client.refund("in_whole")).await;
+    outbox
+        .enqueue(client.refund("in_exact").amount_cents(4900))
+        .await;
+    delivered(&outbox).await;
+
+    let part = explain(&outbox, Subject::Transaction("in_part".into())).await;
+    assert!(
+        matches!(
+            part.verdict,
+            Verdict::Credited {
+                sale_id: Some(_),
+                commission_id: Some(_)
+            }
+        ),
+        "{part:?}"
+    );
+    for id in ["in_whole", "in_exact"] {
+        let whole = explain(&outbox, Subject::Transaction(id.into())).await;
+        assert!(
+            matches!(
+                whole.verdict,
+                Verdict::Reversed {
+                    sale_id: Some(_),
+                    commission_id: Some(_)
+                }
+            ),
+            "{whole:?}"
+        );
+        assert!(!whole.verdict.is_credited());
+        let text = whole.verdict.to_string();
+        assert!(text.ends_with("then refunded in full"), "{text}");
+    }
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_sale_refunded_in_full_is_reversed_and_in_part_stays_credited);
 
 /// A transaction's verdict is its own sale's, though the search brings in its customer's newer
 /// sale (a dead letter): the customer's verdict is the newest sale's.
