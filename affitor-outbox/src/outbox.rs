@@ -123,12 +123,13 @@ impl Outbox {
     /// # }
     /// ```
     pub async fn enqueue(&self, event: impl IntoEvent) {
-        self.enqueue_watched(event, None).await;
+        self.enqueue_watched(event, Unsettled::none(&self.inner))
+            .await;
     }
 
     /// [`enqueue`](Self::enqueue); `unsettled` is settled once the event is written, held,
     /// handed on, or refused as invalid.
-    async fn enqueue_watched(&self, event: impl IntoEvent, unsettled: Option<Unsettled<'_>>) {
+    async fn enqueue_watched(&self, event: impl IntoEvent, unsettled: Unsettled<'_>) {
         let inner = &self.inner;
         // One limit for the whole call: a write-back waited for after a failed write gets what
         // the write left of it.
@@ -138,7 +139,7 @@ impl Outbox {
             Err(error) => {
                 Counters::add(&inner.counters.invalid);
                 tracing::warn!(error = %error, "Affitor event not written to the outbox: it is invalid");
-                Unsettled::settle(unsettled);
+                unsettled.settle();
                 return;
             }
         };
@@ -163,7 +164,7 @@ impl Outbox {
                 return;
             }
         }
-        Unsettled::settle(unsettled);
+        unsettled.settle();
     }
 
     /// Why the store did not take an event, in words.
@@ -493,7 +494,7 @@ impl Outbox {
     /// runtime drops it before the event is written or held, that is logged and counted.
     async fn write(self, event: Event) {
         let unsettled = Unsettled::new(&self.inner, vec![event.endpoint().name()]);
-        self.enqueue_watched(event, Some(unsettled)).await;
+        self.enqueue_watched(event, unsettled).await;
     }
 }
 
@@ -729,11 +730,14 @@ impl<'a> Unsettled<'a> {
         Self { inner, endpoints }
     }
 
-    /// The writes ended (written, held, or handed on), if any were watched: nothing to count.
-    pub(crate) fn settle(unsettled: Option<Self>) {
-        if let Some(mut unsettled) = unsettled {
-            unsettled.endpoints.clear();
-        }
+    /// No write to watch (a request's, which its caller accounts for): counts nothing.
+    pub(crate) fn none(inner: &'a Inner) -> Self {
+        Self::new(inner, Vec::new())
+    }
+
+    /// The writes ended (written, held, or handed on): nothing to count.
+    pub(crate) fn settle(mut self) {
+        self.endpoints.clear();
     }
 }
 

@@ -43,12 +43,12 @@ pub(crate) async fn spill(
     event: Event,
     why: &str,
     deadline: tokio::time::Instant,
-    unsettled: Option<Unsettled<'_>>,
+    unsettled: Unsettled<'_>,
 ) {
     let endpoint = event.endpoint().name();
     match inner.spill.offer(event, inner.config.max_spilled) {
         Offer::Held { began, written } => {
-            Unsettled::settle(unsettled);
+            unsettled.settle();
             Counters::add(&inner.counters.spilled_total);
             metrics::event(endpoint, metrics::Result::Spilled);
             if began {
@@ -63,8 +63,9 @@ pub(crate) async fn spill(
             if began {
                 degraded(inner, writer, why);
             }
+            // Handed on: the in-memory queue counts a wait for its room cut short.
+            unsettled.settle();
             inner.fall_back_within(*event, why, deadline).await;
-            Unsettled::settle(unsettled);
         }
     }
 }
@@ -175,7 +176,7 @@ async fn write_back(inner: &Arc<Inner>, writer: &Arc<Writer>) -> bool {
             async move { write.await.is_ok() }
         });
         let written = join_all(writes).await;
-        Unsettled::settle(Some(unsettled));
+        unsettled.settle();
         for spilled in taken
             .iter_mut()
             .zip(&written)
