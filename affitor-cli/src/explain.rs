@@ -247,7 +247,7 @@ fn verdict_text(explained: &Explanation) -> String {
             _ => None,
         });
     match click {
-        Some((at, partner)) if !credited_once(&explained.verdict) => format!(
+        Some((at, partner)) if !was_credited(&explained.verdict) => format!(
             "{verdict} (the click was captured at {} by partner {})",
             unix_seconds(at),
             partner.as_deref().unwrap_or("(not named)")
@@ -257,7 +257,7 @@ fn verdict_text(explained: &Explanation) -> String {
 }
 
 /// Whether the sale was credited at all: since, or until a full refund reversed it.
-fn credited_once(verdict: &Verdict) -> bool {
+fn was_credited(verdict: &Verdict) -> bool {
     matches!(verdict, Verdict::Credited { .. } | Verdict::Reversed { .. })
 }
 

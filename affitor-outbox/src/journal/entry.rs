@@ -10,6 +10,9 @@ use crate::store::{Claimed, Unjournaled};
 /// A refund's answer, in the journal, when the API reversed the commission in full.
 pub(crate) const REVERSED: &str = "reversed";
 
+/// A refund's answer, in the journal, when the API reduced the commission by its share.
+pub(crate) const PARTIALLY_REVERSED: &str = "partially reversed";
+
 /// One thing that happened to an event: stored, answered, retried or given up on.
 ///
 /// ```
@@ -274,7 +277,7 @@ impl Step {
             Outcome::Lead(LeadOutcome::Provisional) => Self::Answered("provisional".into()),
             Outcome::Refund(RefundOutcome::Reversed { .. }) => Self::Answered(REVERSED.into()),
             Outcome::Refund(RefundOutcome::PartiallyRefunded { .. }) => {
-                Self::Answered("partially reversed".into())
+                Self::Answered(PARTIALLY_REVERSED.into())
             }
             Outcome::Refund(RefundOutcome::NoCommission) => {
                 Self::Answered("no commission to reverse".into())

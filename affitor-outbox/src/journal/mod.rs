@@ -209,8 +209,9 @@ impl Keys {
 
 impl Outbox {
     /// What the journal holds of `subject`, in the order it happened, and the verdict: credited,
-    /// credited then reversed by a full refund, not credited and why, or still on its way. The search follows the keys it finds (a
-    /// customer's sale brings in its refunds; a transaction, its customer's lead and click id).
+    /// reversed by a refund of the whole sale, not credited and why, or still on its way. The
+    /// search follows the keys it finds (a customer's sale brings in its refunds; a
+    /// transaction, its customer's lead and click id).
     /// An outbox row the journal holds no entry of is read from the table: one not answered
     /// yet (its storing), and one answered before the journal was turned on (its storing and
     /// its last answer: a retry due, or a dead letter). An event answered and deleted before

@@ -1,9 +1,12 @@
-//! The verdict on a journal's entries: credited, not credited and why, or still on its way.
+//! The verdict on a journal's entries: credited, reversed by a refund of the whole sale, not
+//! credited and why, or still on its way.
 
 use std::fmt;
 use std::time::SystemTime;
 
-use super::entry::REVERSED;
+use std::collections::VecDeque;
+
+use super::entry::{PARTIALLY_REVERSED, REVERSED};
 use super::{JournalEntry, Step, Subject};
 
 /// What [`Outbox::explain`](crate::Outbox::explain) found: the entries, oldest first, and the
@@ -58,8 +61,9 @@ pub enum Verdict {
         commission_id: Option<u64>,
     },
     /// The sale was recorded with its commission, then refunded in full: the API reversed the
-    /// commission, and the partner earns nothing of it. (After a partial refund, the sale
-    /// stays [credited](Self::Credited), its commission reduced.)
+    /// commission, and the partner earns nothing of it. (After a partial refund the sale stays
+    /// [credited](Self::Credited), its commission reduced, also when the rest is refunded
+    /// later: the API reverses a sale once, and skips a later refund.)
     Reversed {
         /// The sale's id, when the API gave it.
         sale_id: Option<u64>,
@@ -276,10 +280,12 @@ fn owns(subject: &Subject, leads: &[&JournalEntry], ids: &[&str], entry: &Journa
     }
 }
 
-/// Whether the sale of the entries `sale` was refunded in full, by what `entries` hold of its
-/// refunds (under either of its ids): one named no amount, or at least the sale's, and the API
-/// answered one that it reversed the commission. (A refund in another currency than the sale's,
-/// converted, may fall a cent short: the sale then stays credited.)
+/// Whether the sale of the entries `sale` was refunded in full, by its refunds in `entries`
+/// (under either of its ids), in the order they were written. The API reverses a sale's
+/// commission once, at the first refund it answers so (a later one is skipped), and in full
+/// when that refund named no amount, or at least the sale's in its currency; each answer goes
+/// with the oldest refund not answered yet. (A refund converted from another currency may fall
+/// a cent short: the sale then stays credited.)
 fn refunded_in_full(sale: &[&JournalEntry], entries: &[JournalEntry]) -> bool {
     let Some(id) = sale
         .first()
@@ -289,29 +295,44 @@ fn refunded_in_full(sale: &[&JournalEntry], entries: &[JournalEntry]) -> bool {
     };
     let ids = aliases(id, entries);
     let named = |id: &Option<String>| id.as_deref().is_some_and(|id| ids.contains(&id));
-    let sold = sale.iter().find_map(|entry| match entry.step {
-        Step::Stored { amount, .. } | Step::Sent { amount, .. } => amount,
-        _ => None,
-    });
-    let (mut whole, mut reversed) = (false, false);
+    let (sold, sold_in) = sale
+        .iter()
+        .find_map(|entry| match &entry.step {
+            Step::Stored { amount, currency } | Step::Sent { amount, currency } => {
+                Some((*amount, currency.as_deref()))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
     let refunds = entries.iter().filter(|entry| {
         entry.endpoint == "refund"
             && (named(&entry.transaction_id) || named(&entry.other_transaction_id))
     });
+    // Whether each refund not answered yet is of the whole sale, oldest first.
+    let mut unanswered = VecDeque::new();
     for refund in refunds {
         match &refund.step {
-            Step::Stored { amount, .. } | Step::Sent { amount, .. } => {
-                whole |= match (amount, sold) {
+            Step::Stored { amount, currency } | Step::Sent { amount, currency } => {
+                let comparable =
+                    currency.is_none() || sold_in.is_none() || currency.as_deref() == sold_in;
+                unanswered.push_back(match (amount, sold) {
                     (None, _) => true,
-                    (Some(refunded), Some(sold)) => *refunded >= sold,
+                    (Some(refunded), Some(sold)) => comparable && *refunded >= sold,
                     (Some(_), None) => false,
-                };
+                });
             }
-            Step::Answered(answer) => reversed |= answer == REVERSED,
-            _ => {}
+            Step::Retrying { .. } => {}
+            Step::Answered(answer) if answer == REVERSED || answer == PARTIALLY_REVERSED => {
+                let whole = unanswered.pop_front().unwrap_or(false);
+                return whole && answer == REVERSED;
+            }
+            // Answered without a reversal: skipped, no commission, refused, given up on.
+            _ => {
+                unanswered.pop_front();
+            }
         }
     }
-    whole && reversed
+    false
 }
 
 /// Whether `step` is an answer to an event, not its storing or sending.

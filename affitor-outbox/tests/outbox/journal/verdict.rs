@@ -8,6 +8,7 @@ use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
 use affitor_outbox::journal::{NotCredited, Subject, Unknown, Verdict};
+use serde_json::json;
 
 use super::{A_WHILE, journaled};
 use crate::support::{Store, on_each_store, stand_in, wait_until};
@@ -80,37 +81,52 @@ on_each_store!(a_repeat_of_a_sale_the_journal_never_saw_is_unknown);
 
 /// A sale refunded in part stays credited, its commission reduced; one refunded in full (the
 /// refund names no amount, or the sale's) is reversed, with the ids of the sale and of the
-/// commission taken back, and is not credited.
+/// commission taken back, and is not credited. The API reverses a sale once: a partial refund
+/// then the rest leaves the sale credited, though the first was answered with no status
+/// (which reads as a reversal); a whole refund then a partial one, reversed.
 async fn a_sale_refunded_in_full_is_reversed_and_in_part_stays_credited(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store.open(journaled(&client)).await;
-    for id in ["in_part", "in_whole", "in_exact"] {
+    let credited = ["in_part", "in_part_first"];
+    let reversed = ["in_whole", "in_exact", "in_whole_first"];
+    for id in credited.iter().chain(&reversed) {
         outbox
-            .enqueue(client.sale(id, 4900).click_id(mock.click("partner")))
+            .enqueue(client.sale(*id, 4900).click_id(mock.click("partner")))
             .await;
     }
     delivered(&outbox).await;
-    outbox
-        .enqueue(client.refund("in_part").amount_cents(1000))
-        .await;
-    outbox.enqueue(client.refund("in_whole")).await;
-    outbox
-        .enqueue(client.refund("in_exact").amount_cents(4900))
-        .await;
-    delivered(&outbox).await;
-
-    let part = explain(&outbox, Subject::Transaction("in_part".into())).await;
-    assert!(
-        matches!(
-            part.verdict,
-            Verdict::Credited {
-                sale_id: Some(_),
-                commission_id: Some(_)
-            }
-        ),
-        "{part:?}"
+    // One at a time, each answered before the next is sent.
+    let refund = async |request: affitor::RefundRequest| {
+        outbox.enqueue(request).await;
+        delivered(&outbox).await;
+    };
+    refund(client.refund("in_part").amount_cents(1000)).await;
+    refund(client.refund("in_whole")).await;
+    refund(client.refund("in_exact").amount_cents(4900)).await;
+    mock.inject(
+        Fault::response_after_processing(200, json!({"success": true, "commission_id": 3}))
+            .on(Endpoint::Refund)
+            .times(1),
     );
-    for id in ["in_whole", "in_exact"] {
+    refund(client.refund("in_part_first").amount_cents(1000)).await;
+    refund(client.refund("in_part_first")).await;
+    refund(client.refund("in_whole_first")).await;
+    refund(client.refund("in_whole_first").amount_cents(1000)).await;
+
+    for id in credited {
+        let part = explain(&outbox, Subject::Transaction(id.into())).await;
+        assert!(
+            matches!(
+                part.verdict,
+                Verdict::Credited {
+                    sale_id: Some(_),
+                    commission_id: Some(_)
+                }
+            ),
+            "{part:?}"
+        );
+    }
+    for id in reversed {
         let whole = explain(&outbox, Subject::Transaction(id.into())).await;
         assert!(
             matches!(
