@@ -282,7 +282,16 @@ impl Step {
             Outcome::Refund(RefundOutcome::NoCommission) => {
                 Self::Answered("no commission to reverse".into())
             }
-            other => Self::Answered(format!("{other:?}")),
+            Outcome::Refund(RefundOutcome::Skipped { reason, .. }) => Self::Answered(format!(
+                "skipped: {}",
+                reason.as_deref().unwrap_or("processed before")
+            )),
+            Outcome::Refund(RefundOutcome::Other { status, .. }) => {
+                Self::Answered(format!("answered `{status}`"))
+            }
+            // A click's (journaled as `Clicked`, or not at all), or an outcome a newer `affitor`
+            // added: words of the journal's own, never `Debug`'s.
+            _ => Self::Answered("an answer this version of affitor-outbox cannot name".into()),
         }
     }
 }

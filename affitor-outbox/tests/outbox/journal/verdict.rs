@@ -7,7 +7,7 @@ use std::time::Duration;
 use affitor::client::Endpoint;
 use affitor_mock::Fault;
 use affitor_outbox::Outbox;
-use affitor_outbox::journal::{NotCredited, Subject, Unknown, Verdict};
+use affitor_outbox::journal::{NotCredited, Step, Subject, Unknown, Verdict};
 use serde_json::json;
 
 use super::{A_WHILE, journaled};
@@ -113,6 +113,14 @@ async fn a_sale_refunded_in_full_is_reversed_and_in_part_stays_credited(store: S
     refund(client.refund("in_whole_first")).await;
     refund(client.refund("in_whole_first").amount_cents(1000)).await;
 
+    let twice = explain(&outbox, Subject::Transaction("in_part_first".into())).await;
+    assert!(
+        twice
+            .entries
+            .iter()
+            .any(|entry| entry.step == Step::Answered("skipped: already reversed".into())),
+        "the second refund's answer in words: {twice:?}"
+    );
     for id in credited {
         let part = explain(&outbox, Subject::Transaction(id.into())).await;
         assert!(
