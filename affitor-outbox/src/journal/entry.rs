@@ -13,6 +13,10 @@ pub(crate) const REVERSED: &str = "reversed";
 /// A refund's answer, in the journal, when the API reduced the commission by its share.
 pub(crate) const PARTIALLY_REVERSED: &str = "partially reversed";
 
+/// How a refund's answer starts, in the journal, when the API had processed a refund of the
+/// sale before: it reverses a sale once.
+pub(crate) const SKIPPED: &str = "skipped";
+
 /// One thing that happened to an event: stored, answered, retried or given up on.
 ///
 /// ```
@@ -283,7 +287,7 @@ impl Step {
                 Self::Answered("no commission to reverse".into())
             }
             Outcome::Refund(RefundOutcome::Skipped { reason, .. }) => Self::Answered(format!(
-                "skipped: {}",
+                "{SKIPPED}: {}",
                 reason.as_deref().unwrap_or("processed before")
             )),
             Outcome::Refund(RefundOutcome::Other { status, .. }) => {

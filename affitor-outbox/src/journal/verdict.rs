@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use std::collections::VecDeque;
 
-use super::entry::{PARTIALLY_REVERSED, REVERSED};
+use super::entry::{PARTIALLY_REVERSED, REVERSED, SKIPPED};
 use super::{JournalEntry, Step, Subject};
 
 /// What [`Outbox::explain`](crate::Outbox::explain) found: the entries, oldest first, and the
@@ -284,8 +284,9 @@ fn owns(subject: &Subject, leads: &[&JournalEntry], ids: &[&str], entry: &Journa
 /// (under either of its ids), in the order they were written. The API reverses a sale's
 /// commission once, at the first refund it answers so (a later one is skipped), and in full
 /// when that refund named no amount, or at least the sale's in its currency; each answer goes
-/// with the oldest refund not answered yet. (A refund converted from another currency may fall
-/// a cent short: the sale then stays credited.)
+/// with the oldest refund not answered yet. A refund skipped after an attempt of its own failed
+/// was reversed by that attempt, whose answer was lost. (A refund converted from another
+/// currency may fall a cent short: the sale then stays credited.)
 fn refunded_in_full(sale: &[&JournalEntry], entries: &[JournalEntry]) -> bool {
     let Some(id) = sale
         .first()
@@ -308,23 +309,35 @@ fn refunded_in_full(sale: &[&JournalEntry], entries: &[JournalEntry]) -> bool {
         entry.endpoint == "refund"
             && (named(&entry.transaction_id) || named(&entry.other_transaction_id))
     });
-    // Whether each refund not answered yet is of the whole sale, oldest first.
-    let mut unanswered = VecDeque::new();
+    // Each refund not answered yet, oldest first: whether it is of the whole sale, and whether
+    // an attempt of it failed.
+    let mut unanswered: VecDeque<(bool, bool)> = VecDeque::new();
     for refund in refunds {
         match &refund.step {
             Step::Stored { amount, currency } | Step::Sent { amount, currency } => {
                 let comparable =
                     currency.is_none() || sold_in.is_none() || currency.as_deref() == sold_in;
-                unanswered.push_back(match (amount, sold) {
+                let whole = match (amount, sold) {
                     (None, _) => true,
                     (Some(refunded), Some(sold)) => comparable && *refunded >= sold,
                     (Some(_), None) => false,
-                });
+                };
+                unanswered.push_back((whole, false));
             }
-            Step::Retrying { .. } => {}
+            Step::Retrying { .. } => {
+                if let Some((_, failed)) = unanswered.front_mut() {
+                    *failed = true;
+                }
+            }
             Step::Answered(answer) if answer == REVERSED || answer == PARTIALLY_REVERSED => {
-                let whole = unanswered.pop_front().unwrap_or(false);
+                let (whole, _) = unanswered.pop_front().unwrap_or_default();
                 return whole && answer == REVERSED;
+            }
+            Step::Answered(answer)
+                if answer.starts_with(SKIPPED)
+                    && unanswered.front().is_some_and(|&(_, failed)| failed) =>
+            {
+                return unanswered.front().is_some_and(|&(whole, _)| whole);
             }
             // Answered without a reversal: skipped, no commission, refused, given up on.
             _ => {
