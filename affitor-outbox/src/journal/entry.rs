@@ -287,15 +287,17 @@ impl Step {
                 Self::Answered("no commission to reverse".into())
             }
             Outcome::Refund(RefundOutcome::Skipped { reason, .. }) => Self::Answered(format!(
-                "{SKIPPED}: {}",
-                reason.as_deref().unwrap_or("processed before")
+                "{SKIPPED} ({})",
+                reason
+                    .as_deref()
+                    .unwrap_or("a refund of the sale was processed first")
             )),
             Outcome::Refund(RefundOutcome::Other { status, .. }) => {
-                Self::Answered(format!("answered `{status}`"))
+                Self::Answered(format!("status `{status}`, unknown to this version"))
             }
             // A click's (journaled as `Clicked`, or not at all), or an outcome a newer `affitor`
             // added: words of the journal's own, never `Debug`'s.
-            _ => Self::Answered("an answer this version of affitor-outbox cannot name".into()),
+            _ => Self::Answered("something this version of affitor-outbox cannot name".into()),
         }
     }
 }

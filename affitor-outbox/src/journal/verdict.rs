@@ -4,8 +4,6 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use std::collections::VecDeque;
-
 use super::entry::{PARTIALLY_REVERSED, REVERSED, SKIPPED};
 use super::{JournalEntry, Step, Subject};
 
@@ -281,12 +279,12 @@ fn owns(subject: &Subject, leads: &[&JournalEntry], ids: &[&str], entry: &Journa
 }
 
 /// Whether the sale of the entries `sale` was refunded in full, by its refunds in `entries`
-/// (under either of its ids), in the order they were written. The API reverses a sale's
-/// commission once, at the first refund it answers so (a later one is skipped), and in full
-/// when that refund named no amount, or at least the sale's in its currency; each answer goes
-/// with the oldest refund not answered yet. A refund skipped after an attempt of its own failed
-/// was reversed by that attempt, whose answer was lost. (A refund converted from another
-/// currency may fall a cent short: the sale then stays credited.)
+/// (under either of its ids). The API reverses a sale's commission once, at the first refund it
+/// processes, and skips the others: when every refund of the sale named no amount, or at least
+/// the sale's in its currency, the one it processed was whole, and an answer that reversed or
+/// skipped one says it did (a skip also after a lost answer). A partial refund among them
+/// leaves the sale credited. (A refund converted from another currency may fall a cent short:
+/// the sale then stays credited.)
 fn refunded_in_full(sale: &[&JournalEntry], entries: &[JournalEntry]) -> bool {
     let Some(id) = sale
         .first()
@@ -309,43 +307,26 @@ fn refunded_in_full(sale: &[&JournalEntry], entries: &[JournalEntry]) -> bool {
         entry.endpoint == "refund"
             && (named(&entry.transaction_id) || named(&entry.other_transaction_id))
     });
-    // Each refund not answered yet, oldest first: whether it is of the whole sale, and whether
-    // an attempt of it failed.
-    let mut unanswered: VecDeque<(bool, bool)> = VecDeque::new();
+    let (mut every_one_whole, mut processed) = (true, false);
     for refund in refunds {
         match &refund.step {
             Step::Stored { amount, currency } | Step::Sent { amount, currency } => {
                 let comparable =
                     currency.is_none() || sold_in.is_none() || currency.as_deref() == sold_in;
-                let whole = match (amount, sold) {
+                every_one_whole &= match (amount, sold) {
                     (None, _) => true,
                     (Some(refunded), Some(sold)) => comparable && *refunded >= sold,
                     (Some(_), None) => false,
                 };
-                unanswered.push_back((whole, false));
             }
-            Step::Retrying { .. } => {
-                if let Some((_, failed)) = unanswered.front_mut() {
-                    *failed = true;
-                }
+            Step::Answered(answer) if answer == PARTIALLY_REVERSED => every_one_whole = false,
+            Step::Answered(answer) => {
+                processed |= answer == REVERSED || answer.starts_with(SKIPPED)
             }
-            Step::Answered(answer) if answer == REVERSED || answer == PARTIALLY_REVERSED => {
-                let (whole, _) = unanswered.pop_front().unwrap_or_default();
-                return whole && answer == REVERSED;
-            }
-            Step::Answered(answer)
-                if answer.starts_with(SKIPPED)
-                    && unanswered.front().is_some_and(|&(_, failed)| failed) =>
-            {
-                return unanswered.front().is_some_and(|&(whole, _)| whole);
-            }
-            // Answered without a reversal: skipped, no commission, refused, given up on.
-            _ => {
-                unanswered.pop_front();
-            }
+            _ => {}
         }
     }
-    false
+    every_one_whole && processed
 }
 
 /// Whether `step` is an answer to an event, not its storing or sending.

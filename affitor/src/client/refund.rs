@@ -209,8 +209,8 @@ pub enum RefundOutcome {
         /// The amount taken off the commission, in the currency's main unit, when given.
         deduction_amount: Option<f64>,
     },
-    /// Nothing to do: the refund was processed before this call, by an earlier one (the API
-    /// never reverses twice): a duplicate delivery.
+    /// Nothing to do: the API had processed a refund of this sale before (it reverses a sale's
+    /// commission once): a duplicate delivery, or a later refund of the same sale.
     #[non_exhaustive]
     Skipped {
         /// Why, such as `"already reversed"`, when given.

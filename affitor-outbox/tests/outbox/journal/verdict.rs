@@ -83,14 +83,14 @@ on_each_store!(a_repeat_of_a_sale_the_journal_never_saw_is_unknown);
 /// refund names no amount, or the sale's) is reversed, with the ids of the sale and of the
 /// commission taken back, and is not credited. The API reverses a sale once: a partial refund
 /// then the rest leaves the sale credited, though the first was answered with no status
-/// (which reads as a reversal); a whole refund then a partial one, reversed; a whole refund
-/// whose every answer was lost in one send, then skipped at the next, reversed.
+/// (which reads as a reversal); a whole refund and its twin (skipped), reversed; a whole
+/// refund whose every answer was lost in one send, then skipped at the next, reversed.
 async fn a_sale_refunded_in_full_is_reversed_and_in_part_stays_credited(store: Store) {
     let (mock, client) = stand_in().await;
     let builder = journaled(&client).backoff(Duration::from_millis(10), Duration::from_millis(50));
     let outbox = store.open(builder).await;
     let credited = ["in_part", "in_part_first"];
-    let reversed = ["in_whole", "in_exact", "in_whole_first", "in_lost"];
+    let reversed = ["in_whole", "in_exact", "in_twins", "in_lost"];
     for id in credited.iter().chain(&reversed) {
         outbox
             .enqueue(client.sale(*id, 4900).click_id(mock.click("partner")))
@@ -112,8 +112,9 @@ async fn a_sale_refunded_in_full_is_reversed_and_in_part_stays_credited(store: S
     );
     refund(client.refund("in_part_first").amount_cents(1000)).await;
     refund(client.refund("in_part_first")).await;
-    refund(client.refund("in_whole_first")).await;
-    refund(client.refund("in_whole_first").amount_cents(1000)).await;
+    // As Stripe sends a full refund: `charge.refunded` with no amount, `refund.created` with it.
+    refund(client.refund("in_twins")).await;
+    refund(client.refund("in_twins").amount_cents(4900)).await;
     // Processed, and answered 500, at each of the client's two attempts of one send.
     mock.inject(
         Fault::response_after_processing(500, json!({"error": "Internal error"}))
@@ -127,7 +128,7 @@ async fn a_sale_refunded_in_full_is_reversed_and_in_part_stays_credited(store: S
         twice
             .entries
             .iter()
-            .any(|entry| entry.step == Step::Answered("skipped: already reversed".into())),
+            .any(|entry| entry.step == Step::Answered("skipped (already reversed)".into())),
         "the second refund's answer in words: {twice:?}"
     );
     for id in credited {
