@@ -262,3 +262,57 @@ async fn a_long_story_keeps_its_newest_entries(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_long_story_keeps_its_newest_entries);
+
+/// A whole refund the API processed but whose every answer was lost (500 at each attempt): kept
+/// as a dead letter, then retried from the dead letters and answered `skipped`, it reverses its
+/// sale; as does one the app sent itself, whose `send` failed, sent again.
+async fn a_whole_refund_sent_again_after_a_lost_answer_reverses_its_sale(store: Store) {
+    let (mock, direct) = stand_in().await;
+    let outbox = store.open(journaled(&direct).max_attempts(1)).await;
+    for id in ["in_buried", "in_inline"] {
+        outbox
+            .enqueue(direct.sale(id, 4900).click_id(mock.click("partner")))
+            .await;
+    }
+    delivered(&outbox).await;
+    let lost = || {
+        Fault::response_after_processing(500, json!({"error": "Internal error"}))
+            .on(Endpoint::Refund)
+            .times(2)
+    };
+
+    mock.inject(lost());
+    outbox.enqueue(direct.refund("in_buried")).await;
+    wait_until("the refund's dead letter", A_WHILE, async || {
+        outbox.backlog().await.expect("the store answers").dead == 1
+    })
+    .await;
+    assert_eq!(outbox.retry_dead_letters().await.expect("retried"), 1);
+    delivered(&outbox).await;
+
+    let client = direct.with_backend(outbox.clone());
+    mock.inject(lost());
+    let failed = client.refund("in_inline").send().await;
+    assert!(failed.is_err(), "{failed:?}");
+    client
+        .refund("in_inline")
+        .send()
+        .await
+        .expect("the refund is answered");
+
+    for id in ["in_buried", "in_inline"] {
+        // The inline sends are journaled by a task of the outbox, after their answers.
+        wait_until("the sale reversed", A_WHILE, async || {
+            let explained = explain(&outbox, Subject::Transaction(id.into())).await;
+            matches!(explained.verdict, Verdict::Reversed { .. })
+        })
+        .await;
+    }
+    assert_eq!(
+        mock.refunds().len(),
+        6,
+        "each refund processed, then skipped"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_whole_refund_sent_again_after_a_lost_answer_reverses_its_sale);
