@@ -172,13 +172,7 @@ impl PostgresStore {
         limit: Duration,
         call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
-        self.within(async |connection| {
-            let mut transaction = connection.begin_with(begin("", limit)).await?;
-            let answer = call(&mut transaction).await?;
-            transaction.commit().await?;
-            Ok(answer)
-        })
-        .await
+        self.transact_as("", limit, call).await
     }
 
     /// Runs `call` in a read-only transaction whose statements all read one snapshot of the
@@ -187,12 +181,22 @@ impl PostgresStore {
         &self,
         call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
     ) -> sqlx::Result<T> {
+        self.transact_as(SNAPSHOT, ANSWER_WITHIN, call).await
+    }
+
+    /// Runs `call` in a transaction begun in `mode` ([`begin`]'s), cancelled by the server at
+    /// `limit`, on a connection of the pool ([`within`](Self::within)); commits it once `call`
+    /// succeeds.
+    async fn transact_as<T>(
+        &self,
+        mode: &str,
+        limit: Duration,
+        call: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> sqlx::Result<T> {
         self.within(async |connection| {
-            let mut snapshot = connection
-                .begin_with(begin(SNAPSHOT, ANSWER_WITHIN))
-                .await?;
-            let answer = call(&mut snapshot).await?;
-            snapshot.commit().await?;
+            let mut transaction = connection.begin_with(begin(mode, limit)).await?;
+            let answer = call(&mut transaction).await?;
+            transaction.commit().await?;
             Ok(answer)
         })
         .await
