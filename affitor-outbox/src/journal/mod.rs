@@ -52,6 +52,14 @@ ORDER BY a.id DESC LIMIT ",
 }
 pub(crate) use search;
 
+/// When the journal's first entry still kept was written (entries are appended in time order),
+/// but for the entries of rows still in the outbox, which the purge keeps past the retention (a
+/// dead letter's): read in the search's snapshot, so that a purge between the two cannot move it.
+pub(crate) const SINCE: &str = "SELECT (SELECT at FROM affitor_outbox_journal j
+    WHERE j.event_id IS NULL
+       OR NOT EXISTS (SELECT 1 FROM affitor_outbox o WHERE o.id = j.event_id)
+    ORDER BY j.id LIMIT 1)";
+
 pub(crate) use entry::{Columns, ColumnsRow, columns_row, time};
 pub use entry::{JournalEntry, Step};
 pub(crate) use inline::InlineEntries;
@@ -156,14 +164,18 @@ impl Drop for InWrite<'_> {
 pub(crate) struct Found {
     pub(crate) entries: Vec<JournalEntry>,
     pub(crate) truncated: bool,
+    /// [`SINCE`] in Unix milliseconds, read in the same snapshot as the entries.
+    pub(crate) since: Option<i64>,
 }
 
 impl Found {
-    /// The entries of `rows`, the newest [`search_limit!`] first, in the order written.
-    pub(crate) fn of_rows(rows: Vec<ColumnsRow>) -> Self {
+    /// The entries of `rows`, the newest [`search_limit!`] first, in the order written, and the
+    /// journal's first entry's time.
+    pub(crate) fn of_rows(rows: Vec<ColumnsRow>, since: Option<i64>) -> Self {
         Self {
             truncated: rows.len() >= search_limit!(),
             entries: rows.into_iter().rev().flat_map(Columns::entries).collect(),
+            since,
         }
     }
 }
@@ -256,11 +268,10 @@ impl Outbox {
                 break;
             }
         }
-        let since = self.inner.store.journal_since().await?.map(time);
         Ok(Explanation::of(
             &subject,
             found.entries,
-            since,
+            found.since.map(time),
             found.truncated,
         ))
     }

@@ -235,9 +235,6 @@ impl Store {
     }
 
     forward! {
-        /// When the journal's first entry still kept was written, in Unix milliseconds, but for
-        /// the entries of rows still in the outbox; `None` when it holds no other.
-        fn journal_since() -> Option<i64>;
         /// Deletes the journal's entries written at least `older_than` ago; how many.
         fn purge_journal(older_than: Duration) -> u64;
         /// Deletes the expired facts; how many.

@@ -161,7 +161,7 @@ impl PostgresStore {
     /// were retried since its last (a dead letter): the newest. Read in one snapshot: a row
     /// deleted with its entry's write meanwhile is in one of the two.
     pub(crate) async fn journal(&self, keys: &Keys) -> sqlx::Result<(Found, Vec<Unjournaled>)> {
-        let (entries, rows) = self
+        let (entries, rows, since) = self
             .in_snapshot(async |transaction| {
                 let entries: Vec<ColumnsRow> = self
                     .query_as(SELECT)
@@ -177,26 +177,15 @@ impl PostgresStore {
                     .bind(&keys.clicks)
                     .fetch_all(&mut *transaction)
                     .await?;
-                Ok((entries, rows))
+                let (since,): (Option<i64>,) = self
+                    .query_as(crate::journal::SINCE)
+                    .fetch_one(&mut *transaction)
+                    .await?;
+                Ok((entries, rows, since))
             })
             .await?;
         let rows = rows.into_iter().map(Unjournaled::from_row).collect();
-        Ok((Found::of_rows(entries), rows))
-    }
-
-    /// When the journal's first entry still kept was written (entries are appended in time
-    /// order), in Unix milliseconds, but for the entries of rows still in the outbox, which the
-    /// purge keeps past the retention (a dead letter's); `None` when it holds no other.
-    pub(crate) async fn journal_since(&self) -> sqlx::Result<Option<i64>> {
-        let (at,): (Option<i64>,) = self
-            .fetch_one(self.query_as(
-                "SELECT (SELECT at FROM affitor_outbox_journal j
-                     WHERE j.event_id IS NULL
-                        OR NOT EXISTS (SELECT 1 FROM affitor_outbox o WHERE o.id = j.event_id)
-                     ORDER BY j.id LIMIT 1)",
-            ))
-            .await?;
-        Ok(at)
+        Ok((Found::of_rows(entries, since), rows))
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in

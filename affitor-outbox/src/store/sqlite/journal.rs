@@ -145,28 +145,15 @@ impl SqliteStore {
                         |row| UnjournaledRow::try_from(row),
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
+                let since = snapshot
+                    .prepare_cached(crate::journal::SINCE)?
+                    .query_row([], |row| row.get(0))?;
                 snapshot.commit()?;
-                Ok((Found::of_rows(entries), rows))
+                Ok((Found::of_rows(entries, since), rows))
             })
             .await?;
         // Read here, not on the reader's thread: each row's event is parsed from its JSON.
         Ok((found, rows.into_iter().map(Unjournaled::from_row).collect()))
-    }
-
-    /// When the journal's first entry still kept was written (entries are appended in time
-    /// order), in Unix milliseconds, but for the entries of rows still in the outbox, which the
-    /// purge keeps past the retention (a dead letter's); `None` when it holds no other.
-    pub(crate) async fn journal_since(&self) -> Result<Option<i64>, StoreError> {
-        self.on_reader(|connection| {
-            connection
-                .prepare_cached(
-                    "SELECT (SELECT at FROM affitor_outbox_journal
-                     WHERE event_id IS NULL OR event_id NOT IN (SELECT id FROM affitor_outbox)
-                     ORDER BY id LIMIT 1)",
-                )?
-                .query_row([], |row| row.get::<_, Option<i64>>(0))
-        })
-        .await
     }
 
     /// Deletes the entries written at least `older_than` ago, but for those of rows still in
