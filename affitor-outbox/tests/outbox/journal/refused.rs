@@ -110,6 +110,54 @@ async fn a_journal_entry_the_store_refused_is_written_after_its_rows_delete(stor
 }
 on_each_store!(a_journal_entry_the_store_refused_is_written_after_its_rows_delete);
 
+/// An organic sale and an organic signup (customers the stand-in does not know, refused for
+/// good) are journaled with their rows' deletes, as a delivered row is: entries the store
+/// refuses go with a later delete once it takes them, none lost (written apart, they were).
+async fn an_organic_sale_and_signup_are_journaled_with_their_rows_deletes(store: Store) {
+    let (mock, client, outbox) = refusing(&store, "INSERT", "affitor_outbox_journal").await;
+    outbox
+        .enqueue(client.sale("in_organic", 4900).customer_key("organic_1"))
+        .await;
+    outbox.enqueue(client.lead("organic_2")).await;
+    wait_until("both refused by the API", A_WHILE, async || {
+        outbox.stats().customer_refused == 2
+    })
+    .await;
+    // A few deletes' entries are refused meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.execute("DELETE FROM refusals").await;
+    wait_until("both deleted and journaled", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+            && explain(&outbox, "in_organic").await.entries.len() == 2
+    })
+    .await;
+    let sale = explain(&outbox, "in_organic").await;
+    let steps: Vec<&Step> = sale.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [Step::Stored { .. }, Step::NotAttributed { .. }]
+        ),
+        "{steps:?}"
+    );
+    let signup = outbox
+        .explain(affitor_outbox::journal::Subject::Customer(
+            "organic_2".into(),
+        ))
+        .await
+        .expect("the journal is read");
+    let steps: Vec<&Step> = signup.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(steps.as_slice(), [Step::Stored { .. }, Step::Refused(_)]),
+        "{steps:?}"
+    );
+    assert_eq!(outbox.stats().journal_lost, 0);
+    assert_eq!(mock.requests_to(Endpoint::Sale).len(), 1, "sent once");
+    assert_eq!(mock.requests_to(Endpoint::Lead).len(), 1, "sent once");
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(an_organic_sale_and_signup_are_journaled_with_their_rows_deletes);
+
 /// A dead letter's journal entry that the store refuses (its row is buried all the same) is
 /// counted in `OutboxStats::journal_lost`, not dropped with a line at `debug`.
 async fn an_answer_the_store_cannot_journal_is_counted_lost(store: Store) {
