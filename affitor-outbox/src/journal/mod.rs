@@ -116,10 +116,22 @@ impl Answer {
         Columns::of(&self.entry, Some(self.row), self.stored.as_ref())
     }
 
-    /// Of `answers` that went with a delete of the rows `asked`, those to journal once it
-    /// deleted the rows `deleted`: the answers of rows it deleted, and those of rows deleted
-    /// before (left over from a delete whose entries were refused); not those of rows another
-    /// relay took while they were sent, which that relay settles and journals.
+    /// The answer alone, for a row this relay no longer settles: the row's storing is
+    /// journaled with the answer of whoever settles it (another relay that took the row once
+    /// its lease ran out, or this outbox at its next start).
+    pub(crate) fn without_storing(&self) -> Self {
+        Self {
+            stored: None,
+            ..self.clone()
+        }
+    }
+
+    /// Of `answers` that went with a delete of the rows `asked`, what to journal once it
+    /// deleted the rows `deleted`: each whole, but the answer alone for a row it asked for and
+    /// did not delete (another relay took it while it was sent, or a delete whose answer was
+    /// lost took it before). The answer is what the API said all the same: without it, that
+    /// relay's `already recorded` would read as a sale recorded before the journal was on.
+    /// The Postgres store's delete does the same in its statement.
     pub(crate) fn of_deleted(answers: &[Self], asked: &[i64], deleted: &[i64]) -> Vec<Self> {
         let (asked, deleted): (HashSet<i64>, HashSet<i64>) = (
             asked.iter().copied().collect(),
@@ -127,8 +139,13 @@ impl Answer {
         );
         answers
             .iter()
-            .filter(|answer| deleted.contains(&answer.row) || !asked.contains(&answer.row))
-            .cloned()
+            .map(|answer| {
+                if asked.contains(&answer.row) && !deleted.contains(&answer.row) {
+                    answer.without_storing()
+                } else {
+                    answer.clone()
+                }
+            })
             .collect()
     }
 }

@@ -184,28 +184,35 @@ mod tests {
     use super::*;
 
     /// Of a delete whose journal entries the store refused, the rows went alone but for row 2,
-    /// which another relay took: its answer is that relay's to write; row 7's, left over from
-    /// an earlier delete, still goes.
+    /// which another relay took: its answer still goes, without its row's storing, which that
+    /// relay journals; row 7's, left over from an earlier delete, goes whole.
     #[test]
-    fn a_lost_row_s_answer_is_not_kept_for_the_next_delete() {
+    fn a_lost_row_s_answer_is_kept_without_its_storing() {
+        let entry = |step| crate::journal::JournalEntry {
+            at: std::time::SystemTime::UNIX_EPOCH,
+            endpoint: "sale".to_owned(),
+            step,
+            customer_key: None,
+            click_id: None,
+            transaction_id: None,
+            other_transaction_id: None,
+            click_id_source: None,
+        };
         let answer = |row| Answer {
             row,
-            entry: crate::journal::JournalEntry {
-                at: std::time::SystemTime::UNIX_EPOCH,
-                endpoint: "sale".to_owned(),
-                step: crate::journal::Step::Failed("refused".to_owned()),
-                customer_key: None,
-                click_id: None,
-                transaction_id: None,
-                other_transaction_id: None,
-                click_id_source: None,
-            },
-            stored: None,
+            entry: entry(crate::journal::Step::AlreadyRecorded),
+            stored: Some(entry(crate::journal::Step::Stored {
+                amount: Some(4900),
+                currency: None,
+            })),
         };
         let entries = [answer(1), answer(2), answer(7)];
         let kept = Answer::of_deleted(&entries, &[1, 2], &[1]);
-        let rows: Vec<i64> = kept.iter().map(|answer| answer.row).collect();
-        assert_eq!(rows, [1, 7]);
+        let rows: Vec<(i64, bool)> = kept
+            .iter()
+            .map(|answer| (answer.row, answer.stored.is_some()))
+            .collect();
+        assert_eq!(rows, [(1, true), (2, false), (7, true)]);
     }
 
     #[test]

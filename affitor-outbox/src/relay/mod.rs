@@ -33,6 +33,7 @@ use self::delete::{Refusals, Refused, delete};
 use self::lease::{Deleting, Held, Renewing, Sending};
 use self::sends::Sends;
 use self::settle::{Delivered, Settler};
+use crate::journal::Answer;
 use crate::metrics;
 use crate::shared::{Inner, claim_batch};
 use crate::store::{Activity, Claimed, StoreError};
@@ -426,11 +427,13 @@ impl Run {
     }
 
     /// What the store refused of a delete while the relay stops: its rows go again once
-    /// released, its entries with the next delete, if any.
+    /// released, its entries with the next delete, if any; those of the rows released without
+    /// their storing, which is journaled when they are answered again.
     fn stopping(&mut self, deleted: Result<(), Refused>) {
         if let Err(refused) = deleted {
             self.refusals.refused(&refused);
-            self.settler.put_back(refused.entries.iter().cloned());
+            let entries = Answer::of_deleted(&refused.entries, &refused.rows, &[]);
+            self.settler.put_back(entries.into_iter());
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use affitor::Client;
 use affitor_mock::{Fault, MockServer};
+use affitor_outbox::journal::Step;
 use affitor_outbox::{Outbox, OutboxBuilder};
 
 use crate::support::{Store, on_each_store, quick_policy, sale, sale_requests, wait_until};
@@ -193,12 +194,21 @@ on_each_store!(
 );
 
 /// A sale delivered once another relay took its lease while it was being sent: the row is the
-/// other relay's, which is sending it and settles it, so this relay neither deletes it nor
-/// journals an answer of it.
+/// other relay's, which sends it again and settles it, so this relay does not delete it. What
+/// the API answered this relay is journaled all the same, without the row's storing (the other
+/// relay journals that with its own answer): the sale reads credited, where the other relay's
+/// `already recorded` alone read as a sale recorded before the journal was on.
 async fn a_delivery_after_the_lease_went_to_another_relay_leaves_its_row(store: Store) {
     let (mock, outbox) = taken_while_sent(&store, None).await;
-    // Time for the relay's delete, which must leave the row.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answers_alone = async || {
+        store
+            .integers("SELECT count(*) FROM affitor_outbox_journal WHERE stored_at IS NULL")
+            .await
+    };
+    wait_until("the answer journaled", A_WHILE, async || {
+        answers_alone().await == [Some(1)]
+    })
+    .await;
     assert_eq!(sale_requests(&mock), ["in_0"]);
     let held = store
         .integers("SELECT count(*) FROM affitor_outbox WHERE lease_owner = 'another relay'")
@@ -209,9 +219,34 @@ async fn a_delivery_after_the_lease_went_to_another_relay_leaves_its_row(store: 
         .await;
     assert_eq!(
         journaled,
-        [Some(0)],
-        "no answer journaled of a row this relay lost"
+        [Some(1)],
+        "the answer alone, not the row's storing"
     );
+    // The other relay's send, played by this one once the lease is let go.
+    store
+        .execute("UPDATE affitor_outbox SET lease_owner = NULL, lease_until = NULL")
+        .await;
+    wait_until("sent again and deleted", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+            && crate::journal::explain(&outbox, "in_0").await.entries.len() == 3
+    })
+    .await;
+    assert_eq!(sale_requests(&mock), ["in_0", "in_0"]);
+    let explained = crate::journal::explain(&outbox, "in_0").await;
+    let steps: Vec<&Step> = explained.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [
+                Step::Stored { .. },
+                Step::Recorded { .. },
+                Step::AlreadyRecorded
+            ]
+        ),
+        "{steps:?}"
+    );
+    assert!(explained.verdict.is_credited(), "{}", explained.verdict);
+    assert_eq!(outbox.stats().journal_lost, 0);
     outbox.shutdown(Duration::ZERO).await;
 }
 on_each_store!(

@@ -14,34 +14,40 @@ use crate::journal::{Answer, Columns, ColumnsRow, Found, JournalEntry, Keys, col
 use crate::store::{Unjournaled, UnjournaledRow, millis, now_millis};
 
 /// Entries written together, as eighteen arrays of one length.
-macro_rules! insert {
-    () => {
-        "INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id,
+const INSERT: &str =
+    "INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id,
     transaction_id, other_transaction_id, amount, currency, detail, sale_id, commission_id,
     click_age_days, window_days, next_attempt_at, event_id, origin, stored_at)
 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::text[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[],
-    $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[])"
-    };
-}
-
-const INSERT: &str = insert!();
+    $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[])";
 
 /// Deletes the delivered rows `$19` that `$20` still leases and writes the entries of their
 /// answers (and those of rows deleted before, which a refused write left for this one), and
-/// answers their ids: one statement, so that the journal adds no round trip to a delivery.
-pub(super) const COMPLETE: &str = concat!(
-    "WITH delivered AS (
+/// answers their ids: one statement, so that the journal adds no round trip to a delivery. An
+/// answer of a row it asked for and did not delete goes alone, without the row's storing (its
+/// amount, currency, origin and `stored_at`), as [`Answer::of_deleted`] has it.
+pub(super) const COMPLETE: &str = "WITH delivered AS (
     DELETE FROM affitor_outbox WHERE id = ANY($19) AND lease_owner = $20 RETURNING id
-), journaled AS (",
-    insert!(),
-    " AS e (at, endpoint, step, customer_key, click_id, transaction_id, other_transaction_id,
+), answers AS (
+    SELECT e.*, e.event_id = ANY($19) AND e.event_id NOT IN (SELECT id FROM delivered) AS alone
+    FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[],
+        $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[])
+    AS e (at, endpoint, step, customer_key, click_id, transaction_id, other_transaction_id,
         amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
         next_attempt_at, event_id, origin, stored_at)
-    WHERE e.event_id IN (SELECT id FROM delivered) OR NOT e.event_id = ANY($19)
+), journaled AS (
+    INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id,
+        transaction_id, other_transaction_id, amount, currency, detail, sale_id, commission_id,
+        click_age_days, window_days, next_attempt_at, event_id, origin, stored_at)
+    SELECT at, endpoint, step, customer_key, click_id, transaction_id, other_transaction_id,
+        CASE WHEN alone THEN NULL ELSE amount END, CASE WHEN alone THEN NULL ELSE currency END,
+        detail, sale_id, commission_id, click_age_days, window_days, next_attempt_at, event_id,
+        CASE WHEN alone THEN NULL ELSE origin END, CASE WHEN alone THEN NULL ELSE stored_at END
+    FROM answers
 )
-SELECT id FROM delivered"
-);
+SELECT id FROM delivered";
 
 /// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the
 /// answers to their events.

@@ -158,6 +158,50 @@ async fn an_organic_sale_and_signup_are_journaled_with_their_rows_deletes(store:
 }
 on_each_store!(an_organic_sale_and_signup_are_journaled_with_their_rows_deletes);
 
+/// A stop whose delete of a delivered sale the store refuses releases the row, to go again at
+/// the next start, and writes the sale's answer with a later delete of its own: the answer
+/// alone, so that the row's storing, journaled with its answer at the next start, is told once.
+async fn a_row_released_by_a_stop_has_its_storing_told_once(store: Store) {
+    let (mock, client, outbox) = delivered_while_refused(&store, "DELETE", "affitor_outbox").await;
+    mock.inject(Fault::delay(Duration::from_secs(1)).on(Endpoint::Lead));
+    outbox.enqueue(client.lead("cust_1")).await;
+    wait_until("the lead being sent", A_WHILE, async || {
+        outbox.stats().in_flight == 1
+    })
+    .await;
+    let stopping = tokio::spawn({
+        let outbox = outbox.clone();
+        async move { outbox.shutdown(Duration::from_secs(5)).await }
+    });
+    // The stop's delete of the sale is refused; the lead's, once it is answered, is not.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store.execute("DELETE FROM refusals").await;
+    stopping.await.expect("the stop ends");
+    drop(outbox);
+    let outbox = store.open(journaled(&client)).await;
+    wait_until("the sale sent again and deleted", A_WHILE, async || {
+        outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    assert_eq!(mock.sales().len(), 1, "recorded once");
+    let explained = explain(&outbox, "in_1").await;
+    let steps: Vec<&Step> = explained.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [
+                Step::Stored { .. },
+                Step::Recorded { .. },
+                Step::AlreadyRecorded
+            ]
+        ),
+        "{steps:?}"
+    );
+    assert!(explained.verdict.is_credited(), "{}", explained.verdict);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_row_released_by_a_stop_has_its_storing_told_once);
+
 /// A dead letter's journal entry that the store refuses (its row is buried all the same) is
 /// counted in `OutboxStats::journal_lost`, not dropped with a line at `debug`.
 async fn an_answer_the_store_cannot_journal_is_counted_lost(store: Store) {
