@@ -448,6 +448,18 @@ impl Run {
     }
 }
 
+impl Drop for Run {
+    /// A relay aborted at its stop's deadline: the sends that ended since it last looked hold
+    /// answers no delete will write; the settler counts them lost once the last send is gone.
+    fn drop(&mut self) {
+        while let Some(sent) = self.sending.try_join_next() {
+            if let Ok(Some(delivered)) = sent {
+                self.settler.put_back(delivered.answer.into_iter());
+            }
+        }
+    }
+}
+
 /// A duty done at most once per interval.
 #[derive(Debug)]
 struct Pace {

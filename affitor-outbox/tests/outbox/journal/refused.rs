@@ -313,6 +313,44 @@ async fn postgres_an_entry_in_a_delete_cut_short_by_the_stop_is_counted_lost() {
     assert_eq!(outbox.stats().journal_lost, 1);
 }
 
+/// A relay stopped at its deadline while its delete waits for a lock, and a second sale's send
+/// ends meanwhile: that sale's answer, which no delete will write, is counted lost too, not
+/// dropped with the relay's sends.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_answer_that_came_while_the_stop_waited_is_counted_lost() {
+    let (mock, client) = stand_in().await;
+    let schema = crate::support::postgres::Schema::create("answer_while_stopping").await;
+    let outbox = journaled(&client)
+        .postgres(schema.pool().await)
+        .await
+        .expect("the Postgres outbox opens");
+    let own = schema.own_pool().await;
+    mock.inject(Fault::delay(Duration::from_secs(1)));
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    let lock = schema.stall_the_delete(&own, "UPDATE").await;
+    // Answered within the stop's wait for the stalled delete.
+    mock.inject(Fault::delay(Duration::from_millis(700)));
+    outbox
+        .enqueue(client.sale("in_2", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the second sale being sent", A_WHILE, async || {
+        outbox.stats().in_flight == 1
+    })
+    .await;
+    let (deadline, started) = (Duration::from_millis(1500), std::time::Instant::now());
+    outbox.shutdown(deadline).await;
+    assert!(started.elapsed() >= deadline, "the stop was not cut short");
+    lock.rollback().await.expect("the lock released");
+    assert_eq!(mock.sales().len(), 2, "both sales answered");
+    wait_until("both answers counted lost", A_WHILE, async || {
+        outbox.stats().journal_lost == 2
+    })
+    .await;
+}
+
 /// A stop whose deadline passes while the journal's entries of a lead the client sent itself
 /// wait for their write (a lock on the journal holds the insert): the write is given up at
 /// once, its entries counted lost, and its connection closed (sqlx gives a graceful close 5 s),
