@@ -202,7 +202,13 @@ impl Found {
 pub(crate) struct Keys {
     pub(crate) customers: Vec<String>,
     pub(crate) transactions: Vec<String>,
+    /// The subject's own click id: every entry that names it.
     pub(crate) clicks: Vec<String>,
+    /// Click ids the entries found name: only the entries that name no customer (a captured
+    /// click, a sale tracked by its click id alone) or one of `customers`. Other customers
+    /// may carry the same click id (visitors of one partner from one address share it, and
+    /// the demo click id is everyone's): their stories are not the subject's.
+    pub(crate) followed: Vec<String>,
 }
 
 impl Keys {
@@ -211,10 +217,12 @@ impl Keys {
         let named = |keys: &[String], key: Option<&str>| {
             key.is_some_and(|key| keys.iter().any(|k| k == key))
         };
+        let click = event.click_id().map(affitor::ClickId::as_str);
         named(&self.customers, event.customer_key())
             || named(&self.transactions, event.transaction_id())
             || named(&self.transactions, event.other_transaction_id())
-            || named(&self.clicks, event.click_id().map(affitor::ClickId::as_str))
+            || named(&self.clicks, click)
+            || (event.customer_key().is_none() && named(&self.followed, click))
     }
 
     /// Adds the keys `entry` names; whether one was new.
@@ -231,7 +239,10 @@ impl Keys {
         add(&mut self.customers, &entry.customer_key);
         add(&mut self.transactions, &entry.transaction_id);
         add(&mut self.transactions, &entry.other_transaction_id);
-        add(&mut self.clicks, &entry.click_id);
+        let own = (entry.click_id.as_ref()).is_some_and(|id| self.clicks.contains(id));
+        if !own {
+            add(&mut self.followed, &entry.click_id);
+        }
         grew
     }
 }
@@ -240,7 +251,10 @@ impl Outbox {
     /// What the journal holds of `subject`, in the order it happened, and the verdict: credited,
     /// reversed by a refund of the whole sale, not credited and why, or still on its way. The
     /// search follows the keys it finds (a customer's sale brings in its refunds; a
-    /// transaction, its customer's lead and click id).
+    /// transaction, its customer's lead and click id), but not into other customers through a
+    /// click id they share (visitors of one partner from one address do): a click id found
+    /// brings in what names no customer, such as its capture or a sale tracked by it alone.
+    /// Only a click's own story ([`Subject::Click`]) holds every customer who came through it.
     /// An outbox row the journal holds no entry of is read from the table: one not answered
     /// yet (its storing), and one answered before the journal was turned on (its storing and
     /// its last answer: a retry due, or a dead letter). An event answered and deleted before

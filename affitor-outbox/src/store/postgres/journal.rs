@@ -49,20 +49,21 @@ pub(super) const COMPLETE: &str = "WITH delivered AS (
 )
 SELECT id FROM delivered";
 
-/// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, with the
-/// answers to their events.
+/// The entries naming any of the customers `$1`, transactions `$2` and click ids `$3`, or
+/// naming no customer and one of the click ids `$4` ([`Keys::followed`]), with the answers to
+/// their events.
 const SELECT: &str = crate::journal::search!(
     "SELECT id, event_id FROM affitor_outbox_journal
     WHERE customer_key = ANY($1) OR transaction_id = ANY($2) OR other_transaction_id = ANY($2)
-       OR click_id = ANY($3)"
+       OR click_id = ANY($3) OR (customer_key IS NULL AND click_id = ANY($4))"
 );
 
 /// The outbox rows the journal holds no entry of (never answered: the relay journals a row's
 /// storing with its first answer; or answered before the journal was turned on), or whose
 /// last entry is a dead letter while the row was retried since, not answered again (its
 /// attempts reset; the entry's time is its last column), that may name the customers `$1`,
-/// transactions `$2` or click ids `$3`: a click id is looked for in the body's text, and the
-/// caller checks each event's keys.
+/// transactions `$2` or click ids `$3`, or no customer and one of the click ids `$4`: a click
+/// id is looked for in the body's text, and the caller checks each event's keys.
 const UNJOURNALED: &str = concat!(
     "
 SELECT ",
@@ -80,7 +81,9 @@ WHERE (answered.step IS NULL
        OR (o.dead_at IS NULL AND o.attempts = 0 AND o.last_error IS NOT NULL
            AND answered.step = 'dead_letter'))
   AND (customer_key = ANY($1) OR transaction_id = ANY($2) OR other_transaction_id = ANY($2)
-       OR EXISTS (SELECT 1 FROM UNNEST($3::text[]) c WHERE strpos(body, c) > 0))
+       OR EXISTS (SELECT 1 FROM UNNEST($3::text[]) c WHERE strpos(body, c) > 0)
+       OR (customer_key IS NULL
+           AND EXISTS (SELECT 1 FROM UNNEST($4::text[]) c WHERE strpos(body, c) > 0)))
 ORDER BY id DESC LIMIT ",
     crate::journal::search_limit!()
 );
@@ -174,6 +177,7 @@ impl PostgresStore {
                     .bind(&keys.customers)
                     .bind(&keys.transactions)
                     .bind(&keys.clicks)
+                    .bind(&keys.followed)
                     .fetch_all(&mut *transaction)
                     .await?;
                 let rows: Vec<UnjournaledRow> = self
@@ -181,6 +185,7 @@ impl PostgresStore {
                     .bind(&keys.customers)
                     .bind(&keys.transactions)
                     .bind(&keys.clicks)
+                    .bind(&keys.followed)
                     .fetch_all(&mut *transaction)
                     .await?;
                 let (since,): (Option<i64>,) = self

@@ -15,21 +15,24 @@ INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id, 
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 /// The entries whose keys are among the JSON arrays `?1` (customers), `?2` (transactions) and
-/// `?3` (click ids), with the answers to their events.
+/// `?3` (click ids), or that name no customer and one of the click ids `?4`
+/// ([`Keys::followed`]), with the answers to their events.
 const SELECT: &str = crate::journal::search!(
     "SELECT id, event_id FROM affitor_outbox_journal
     WHERE customer_key IN (SELECT value FROM json_each(?1))
        OR transaction_id IN (SELECT value FROM json_each(?2))
        OR other_transaction_id IN (SELECT value FROM json_each(?2))
-       OR click_id IN (SELECT value FROM json_each(?3))"
+       OR click_id IN (SELECT value FROM json_each(?3))
+       OR (customer_key IS NULL AND click_id IN (SELECT value FROM json_each(?4)))"
 );
 
 /// The outbox rows the journal holds no entry of (never answered: the relay journals a row's
 /// storing with its first answer; or answered before the journal was turned on), or whose
 /// last entry is a dead letter while the row was retried since, not answered again (its
 /// attempts reset; the entry's time is its last column), that may name the customers `?1`,
-/// transactions `?2` or click ids `?3` (JSON arrays), `?4` the time: a click id is looked for
-/// in the body's text, and the caller checks each event's keys. A row's last entry is the one
+/// transactions `?2` or click ids `?3`, or no customer and one of the click ids `?5` (JSON
+/// arrays), `?4` the time: a click id is looked for in the body's text, and the caller checks
+/// each event's keys. A row's last entry is the one
 /// of its greatest id (SQLite's bare columns beside `max`): the journal has no index by row,
 /// so the entries of retried rows are read in one pass, not once a row.
 const UNJOURNALED: &str = concat!(
@@ -51,7 +54,9 @@ WHERE (id NOT IN (SELECT event_id FROM affitor_outbox_journal WHERE event_id IS 
   AND (customer_key IN (SELECT value FROM json_each(?1))
        OR transaction_id IN (SELECT value FROM json_each(?2))
        OR other_transaction_id IN (SELECT value FROM json_each(?2))
-       OR EXISTS (SELECT 1 FROM json_each(?3) c WHERE instr(body, c.value) > 0))
+       OR EXISTS (SELECT 1 FROM json_each(?3) c WHERE instr(body, c.value) > 0)
+       OR (customer_key IS NULL
+           AND EXISTS (SELECT 1 FROM json_each(?5) c WHERE instr(body, c.value) > 0)))
 ORDER BY id DESC LIMIT ",
     crate::journal::search_limit!()
 );
@@ -128,20 +133,20 @@ impl SqliteStore {
         &self,
         keys: &Keys,
     ) -> Result<(Found, Vec<Unjournaled>), StoreError> {
-        let [customers, transactions, clicks] = json_keys(keys);
+        let [customers, transactions, clicks, followed] = json_keys(keys);
         let (found, rows) = self
             .on_reader(move |connection| {
                 let snapshot = connection.unchecked_transaction()?;
                 let entries = snapshot
                     .prepare_cached(SELECT)?
-                    .query_map([&customers, &transactions, &clicks], |row| {
+                    .query_map([&customers, &transactions, &clicks, &followed], |row| {
                         Ok(columns_row!(row.get))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 let rows = snapshot
                     .prepare_cached(UNJOURNALED)?
                     .query_map(
-                        rusqlite::params![customers, transactions, clicks, now_millis()],
+                        rusqlite::params![customers, transactions, clicks, now_millis(), followed],
                         |row| UnjournaledRow::try_from(row),
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -178,8 +183,13 @@ impl SqliteStore {
 }
 
 /// `keys` as the JSON arrays the statements read with `json_each`: customers, transactions,
-/// click ids.
-fn json_keys(keys: &Keys) -> [String; 3] {
-    [&keys.customers, &keys.transactions, &keys.clicks]
-        .map(|keys| serde_json::to_string(keys).unwrap_or_default())
+/// click ids, click ids followed.
+fn json_keys(keys: &Keys) -> [String; 4] {
+    [
+        &keys.customers,
+        &keys.transactions,
+        &keys.clicks,
+        &keys.followed,
+    ]
+    .map(|keys| serde_json::to_string(keys).unwrap_or_default())
 }

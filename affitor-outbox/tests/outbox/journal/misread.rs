@@ -397,3 +397,68 @@ async fn postgres_a_sale_deleted_while_it_is_explained_is_told() {
     );
     outbox.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Other customers who came through the same click id (visitors of one partner from one
+/// address share it): a sale's or its customer's story leaves their leads and sales out, so
+/// that however many they are, the sale's own entries are not cut by the search's limit. The
+/// click's story holds them all.
+async fn a_sale_s_story_leaves_out_other_customers_of_its_click(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let click = mock.click("partner");
+    outbox
+        .enqueue(client.lead("buyer").click_id(click.clone()))
+        .await;
+    delivered(&outbox).await;
+    // A sale tracked by its click id alone: the buyer's all the same.
+    outbox
+        .enqueue(client.sale("in_buyer", 4900).click_id(click.clone()))
+        .await;
+    delivered(&outbox).await;
+    for other in ["other_1", "other_2", "other_3"] {
+        outbox
+            .enqueue(client.lead(other).click_id(click.clone()))
+            .await;
+        outbox
+            .enqueue(client.sale(format!("in_{other}"), 900).customer_key(other))
+            .await;
+    }
+    delivered(&outbox).await;
+    let others = |explained: &affitor_outbox::journal::Explanation| {
+        (explained.entries.iter())
+            .filter(|entry| {
+                entry
+                    .customer_key
+                    .as_deref()
+                    .is_some_and(|key| key != "buyer")
+            })
+            .count()
+    };
+    for subject in [
+        Subject::Transaction("in_buyer".into()),
+        Subject::Customer("buyer".into()),
+    ] {
+        let explained = explain(&outbox, subject.clone()).await;
+        assert_eq!(
+            others(&explained),
+            0,
+            "{subject:?}: {:#?}",
+            explained.entries
+        );
+        assert!(
+            explained.verdict.is_credited(),
+            "{subject:?}: {}",
+            explained.verdict
+        );
+        assert!(
+            (explained.entries.iter())
+                .any(|entry| entry.transaction_id.as_deref() == Some("in_buyer")),
+            "{subject:?}: {:#?}",
+            explained.entries
+        );
+    }
+    let by_click = explain(&outbox, Subject::Click(click.as_str().to_owned())).await;
+    assert!(others(&by_click) >= 3, "{:#?}", by_click.entries);
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_sale_s_story_leaves_out_other_customers_of_its_click);
