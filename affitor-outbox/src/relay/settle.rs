@@ -259,8 +259,10 @@ impl Settler {
         // here, never kept as a dead letter (with its email) for a visitor to fill the store
         // with.
         let error = if error.is_click_id_refused() {
-            let why = format!("its click id was refused, so it went without it: {error}");
-            self.journal(row, event, || Step::Refused(why)).await;
+            // Written before the send without it, which journals its own answer after it: the
+            // two are told in the order they happened, within one millisecond too.
+            let refused = self.answers_of(row, || Step::Refused(click_id_refused(event, &error)));
+            self.write_apart(refused).await;
             match self.send_without_click_id(row, event, &error).await {
                 Some(error) => error,
                 None => return Ok(Settled::Done(None)),
@@ -461,7 +463,8 @@ impl Settler {
     /// when it has a customer key, so that the signup still counts for the customer; dropped
     /// otherwise, or when that is refused too. `None` when it is settled (the row is to be
     /// deleted: no email stays behind); `Some` of the error of the second send when it may
-    /// pass (the row goes again, or is out of attempts, as for any such failure).
+    /// pass (the row goes again, or is out of attempts, as for any such failure). The second
+    /// send's answer, or its refusal, is journaled under what it was sent with.
     async fn send_without_click_id(
         &self,
         row: &Claimed,
@@ -494,11 +497,13 @@ impl Settler {
                 );
                 None
             }
-            Err(again) if again.is_retryable() => Some(again),
-            Err(again) => {
+            Err(error) if error.is_retryable() => Some(error),
+            Err(error) => {
+                self.journal_alone(&again, Step::Refused(error.to_string()))
+                    .await;
                 refused(
                     row.id,
-                    &again,
+                    &error,
                     "Affitor lead dropped: the API refused its click id for good, and its \
                      customer key alone too",
                 );
@@ -514,15 +519,14 @@ impl Settler {
         Settled::Done(journal.then(|| Box::new(answer(row, event, step()))))
     }
 
-    /// Writes the journal's entries of `row`'s answer (when the journal is on): beside the
-    /// row's own settling, on the relay's path, never a request's. An entry the store fails to
-    /// write is counted lost.
-    async fn journal(&self, row: &Claimed, event: &Event, step: impl FnOnce() -> Step) {
-        if self.inner.config.journal.is_none() {
+    /// Writes the journal's `answers` of a row in a transaction of their own, ahead of its
+    /// settling, on the relay's path, never a request's. An entry the store fails to write is
+    /// counted lost.
+    async fn write_apart(&self, answers: Vec<Answer>) {
+        if answers.is_empty() {
             return;
         }
-        let answer = answer(row, event, step());
-        if let Err(error) = self.inner.store.write_answers(vec![answer]).await {
+        if let Err(error) = self.inner.store.write_answers(answers).await {
             self.unwritten(&error);
         }
     }
@@ -646,6 +650,15 @@ fn answer(row: &Claimed, event: &Event, step: Step) -> Answer {
         stored: row
             .first_journaled()
             .then(|| JournalEntry::stored(row, event)),
+    }
+}
+
+/// The journal's word on a lead whose click id the API refused for good (`error`).
+fn click_id_refused(event: &Event, error: &Error) -> String {
+    if event.without_click_id().is_some() {
+        format!("its click id was refused, so it went without it: {error}")
+    } else {
+        format!("its click id was refused, and no customer key names it without one: {error}")
     }
 }
 

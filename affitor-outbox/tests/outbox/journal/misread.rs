@@ -462,3 +462,60 @@ async fn a_sale_s_story_leaves_out_other_customers_of_its_click(store: Store) {
     outbox.shutdown(Duration::from_secs(1)).await;
 }
 on_each_store!(a_sale_s_story_leaves_out_other_customers_of_its_click);
+
+/// Leads whose click id the API refused (its customer had bought already): each sent again
+/// without it. The journal tells what became of each: the customer the API knows got their
+/// lead; the one it does not was dropped, which the last entry says in the API's words.
+async fn a_lead_sent_again_without_its_refused_click_id_tells_how_that_went(store: Store) {
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    let converted = mock.click("partner");
+    client
+        .sale("in_converted", 100)
+        .click_id(converted.clone())
+        .send()
+        .await
+        .expect("the stand-in records the sale");
+    client
+        .lead("known")
+        .click_id(mock.click("partner"))
+        .send()
+        .await
+        .expect("the stand-in records the lead");
+    for customer in ["known", "unknown"] {
+        outbox
+            .enqueue(client.lead(customer).click_id(converted.clone()))
+            .await;
+    }
+    wait_until("both settled", A_WHILE, async || {
+        outbox.stats().click_id_refused == 2
+            && outbox.waiting().await.expect("the store answers") == 0
+    })
+    .await;
+    let steps = async |customer: &str| {
+        let explained = explain(&outbox, Subject::Customer(customer.into())).await;
+        (explained.entries.into_iter())
+            .map(|entry| entry.step)
+            .collect::<Vec<Step>>()
+    };
+    let unknown = steps("unknown").await;
+    assert!(
+        matches!(
+            unknown.as_slice(),
+            [Step::Stored { .. }, Step::Refused(first), Step::Refused(last)]
+                if first.contains("went without it") && last.contains("not found")
+        ),
+        "{unknown:#?}"
+    );
+    let known = steps("known").await;
+    assert!(
+        matches!(
+            known.as_slice(),
+            [Step::Stored { .. }, Step::Refused(first), answer]
+                if first.contains("went without it") && !matches!(answer, Step::Refused(_))
+        ),
+        "{known:#?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+on_each_store!(a_lead_sent_again_without_its_refused_click_id_tells_how_that_went);
