@@ -127,23 +127,31 @@ impl Answer {
     }
 
     /// Of `answers` that went with a delete of the rows `asked`, what to journal once it
-    /// deleted the rows `deleted`: each whole, but the answer alone for a row it asked for and
-    /// did not delete (another relay took it while it was sent, or a delete whose answer was
-    /// lost took it before). The answer is what the API said all the same: without it, that
-    /// relay's `already recorded` would read as a sale recorded before the journal was on.
-    /// The Postgres store's delete does the same in its statement.
-    pub(crate) fn of_deleted(answers: &[Self], asked: &[i64], deleted: &[i64]) -> Vec<Self> {
-        let (asked, deleted): (HashSet<i64>, HashSet<i64>) = (
-            asked.iter().copied().collect(),
-            deleted.iter().copied().collect(),
-        );
+    /// deleted the rows `deleted`, the rows `taken` being left to another relay (their lease
+    /// ran out while they were sent) or to the next start: the answers of rows it deleted, and
+    /// of rows deleted before (left over from a delete whose entries were refused), whole; of
+    /// a taken row, the answer alone, which is what the API said all the same (without it, the
+    /// other relay's `already recorded` would read as a sale recorded before the journal was
+    /// on), its storing journaled by whoever settles the row; of a row asked that is gone, none
+    /// (a delete whose answer was lost took it, and wrote them). The Postgres store's delete
+    /// does the same in its statement.
+    pub(crate) fn of_deleted(
+        answers: &[Self],
+        asked: &[i64],
+        deleted: &[i64],
+        taken: &[i64],
+    ) -> Vec<Self> {
+        let ids = |rows: &[i64]| rows.iter().copied().collect::<HashSet<i64>>();
+        let (asked, deleted, taken) = (ids(asked), ids(deleted), ids(taken));
         answers
             .iter()
-            .map(|answer| {
-                if asked.contains(&answer.row) && !deleted.contains(&answer.row) {
-                    answer.without_storing()
+            .filter_map(|answer| {
+                if taken.contains(&answer.row) {
+                    Some(answer.without_storing())
+                } else if deleted.contains(&answer.row) || !asked.contains(&answer.row) {
+                    Some(answer.clone())
                 } else {
-                    answer.clone()
+                    None
                 }
             })
             .collect()

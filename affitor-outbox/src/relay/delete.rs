@@ -64,7 +64,9 @@ pub(super) async fn delete(
                 let (rows, entries) = match inner.store.complete(owner, done, Arc::new([])).await {
                     Ok(deleted) => {
                         lost(done.len(), deleted.len());
-                        let kept = Answer::of_deleted(&entries, done, &deleted);
+                        // Whose rows were left (another relay's now, or gone) is not known
+                        // here: their answers are dropped.
+                        let kept = Answer::of_deleted(&entries, done, &deleted, &[]);
                         (Vec::new(), kept.into())
                     }
                     Err(_) => (done.to_vec(), entries),
@@ -183,11 +185,12 @@ impl Refusals {
 mod tests {
     use super::*;
 
-    /// Of a delete whose journal entries the store refused, the rows went alone but for row 2,
-    /// which another relay took: its answer still goes, without its row's storing, which that
-    /// relay journals; row 7's, left over from an earlier delete, goes whole.
+    /// Of a delete of rows 1 to 3, row 1 was deleted; row 2 was taken by another relay: its
+    /// answer still goes, without its row's storing, which that relay journals; row 3 was gone
+    /// (an earlier delete whose answer was lost took it, with its entry): nothing; row 7's,
+    /// left over from an earlier delete, goes whole.
     #[test]
-    fn a_lost_row_s_answer_is_kept_without_its_storing() {
+    fn a_taken_row_s_answer_is_kept_without_its_storing() {
         let entry = |step| crate::journal::JournalEntry {
             at: std::time::SystemTime::UNIX_EPOCH,
             endpoint: "sale".to_owned(),
@@ -206,8 +209,8 @@ mod tests {
                 currency: None,
             })),
         };
-        let entries = [answer(1), answer(2), answer(7)];
-        let kept = Answer::of_deleted(&entries, &[1, 2], &[1]);
+        let entries = [answer(1), answer(2), answer(3), answer(7)];
+        let kept = Answer::of_deleted(&entries, &[1, 2, 3], &[1], &[2]);
         let rows: Vec<(i64, bool)> = kept
             .iter()
             .map(|answer| (answer.row, answer.stored.is_some()))

@@ -432,7 +432,8 @@ impl Run {
     fn stopping(&mut self, deleted: Result<(), Refused>) {
         if let Err(refused) = deleted {
             self.refusals.refused(&refused);
-            let entries = Answer::of_deleted(&refused.entries, &refused.rows, &[]);
+            let rows = &refused.rows;
+            let entries = Answer::of_deleted(&refused.entries, rows, &[], rows);
             self.settler.put_back(entries.into_iter());
         }
     }

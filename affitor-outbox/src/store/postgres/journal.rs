@@ -24,19 +24,24 @@ SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[],
 
 /// Deletes the delivered rows `$19` that `$20` still leases and writes the entries of their
 /// answers (and those of rows deleted before, which a refused write left for this one), and
-/// answers their ids: one statement, so that the journal adds no round trip to a delivery. An
-/// answer of a row it asked for and did not delete goes alone, without the row's storing (its
-/// amount, currency, origin and `stored_at`), as [`Answer::of_deleted`] has it.
+/// answers their ids: one statement, so that the journal adds no round trip to a delivery. As
+/// [`Answer::of_deleted`] has it, the answer of a row another relay holds goes alone, without
+/// the row's storing (its amount, currency, origin and `stored_at`), and that of a row asked
+/// that is gone, not at all.
 pub(super) const COMPLETE: &str = "WITH delivered AS (
     DELETE FROM affitor_outbox WHERE id = ANY($19) AND lease_owner = $20 RETURNING id
+), taken AS (
+    SELECT id FROM affitor_outbox WHERE id = ANY($19) AND lease_owner IS DISTINCT FROM $20
 ), answers AS (
-    SELECT e.*, e.event_id = ANY($19) AND e.event_id NOT IN (SELECT id FROM delivered) AS alone
+    SELECT e.*, e.event_id IN (SELECT id FROM taken) AS alone
     FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::int8[], $9::text[], $10::text[], $11::int8[], $12::int8[], $13::int8[],
         $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[])
     AS e (at, endpoint, step, customer_key, click_id, transaction_id, other_transaction_id,
         amount, currency, detail, sale_id, commission_id, click_age_days, window_days,
         next_attempt_at, event_id, origin, stored_at)
+    WHERE NOT e.event_id = ANY($19)
+       OR e.event_id IN (SELECT id FROM delivered) OR e.event_id IN (SELECT id FROM taken)
 ), journaled AS (
     INSERT INTO affitor_outbox_journal (at, endpoint, step, customer_key, click_id,
         transaction_id, other_transaction_id, amount, currency, detail, sale_id, commission_id,

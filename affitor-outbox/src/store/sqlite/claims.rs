@@ -109,7 +109,19 @@ impl SqliteStore {
                     )?
                     .query_map(rusqlite::params![ids, owner], |row| row.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
-                let answers = Answer::of_deleted(&answers, &asked, &deleted);
+                // What is left of the rows asked, another relay's, when there are answers.
+                let taken: Vec<i64> = if answers.is_empty() {
+                    Vec::new()
+                } else {
+                    transaction
+                        .prepare_cached(
+                            "SELECT id FROM affitor_outbox
+                             WHERE id IN (SELECT value FROM json_each(?1))",
+                        )?
+                        .query_map([ids], |row| row.get(0))?
+                        .collect::<rusqlite::Result<_>>()?
+                };
+                let answers = Answer::of_deleted(&answers, &asked, &deleted, &taken);
                 super::journal::write_answers(&transaction, &answers)?;
                 transaction.commit().map(|()| deleted)
             })

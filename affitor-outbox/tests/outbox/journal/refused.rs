@@ -351,6 +351,64 @@ async fn postgres_an_answer_that_came_while_the_stop_waited_is_counted_lost() {
     .await;
 }
 
+/// A delete whose commit the server makes after the relay gave the call up (the store's 10 s
+/// limit on a call: 6 s in the statement, 6 s in the commit, each under the statement
+/// timeout): its row and its entry are committed, and the relay's retry of the rows alone
+/// finds the row gone. The entry is not written again.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_delete_committed_but_unanswered_journals_its_answer_once() {
+    let store = Store::postgres(module_path!()).await;
+    let (mock, client) = stand_in().await;
+    let outbox = store.open(journaled(&client)).await;
+    store
+        .execute(
+            "CREATE TABLE slow (at_commit BOOLEAN);
+             INSERT INTO slow VALUES (false), (true);
+             CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql
+             SET search_path FROM CURRENT AS $$
+             BEGIN
+                 IF EXISTS (SELECT 1 FROM slow WHERE NOT at_commit) THEN
+                     DELETE FROM slow WHERE NOT at_commit; PERFORM pg_sleep(6);
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql
+             SET search_path FROM CURRENT AS $$
+             BEGIN
+                 IF EXISTS (SELECT 1 FROM slow WHERE at_commit) THEN
+                     DELETE FROM slow WHERE at_commit; PERFORM pg_sleep(6);
+                 END IF;
+                 RETURN NULL;
+             END $$;
+             CREATE TRIGGER slow_insert BEFORE INSERT ON affitor_outbox_journal
+             FOR EACH ROW EXECUTE FUNCTION slow_insert();
+             CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON affitor_outbox_journal
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();",
+        )
+        .await;
+    outbox
+        .enqueue(client.sale("in_1", 4900).click_id(mock.click("partner")))
+        .await;
+    wait_until("the sale deleted", Duration::from_secs(40), async || {
+        outbox.waiting().await.expect("the store answers") == 0
+            && store.integers("SELECT count(*) FROM slow").await == [Some(0)]
+    })
+    .await;
+    // Time for the relay's retry and the next delete.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let explained = explain(&outbox, "in_1").await;
+    let steps: Vec<&Step> = explained.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [Step::Stored { .. }, Step::Recorded { .. }]
+        ),
+        "{steps:?}"
+    );
+    outbox.shutdown(Duration::from_secs(1)).await;
+}
+
 /// A stop whose deadline passes while the journal's entries of a lead the client sent itself
 /// wait for their write (a lock on the journal holds the insert): the write is given up at
 /// once, its entries counted lost, and its connection closed (sqlx gives a graceful close 5 s),
