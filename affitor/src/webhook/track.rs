@@ -119,8 +119,9 @@ fn paid_by(trial: Option<&str>) -> Option<&str> {
     trial?.strip_prefix(TRIAL_PAID)
 }
 
-/// How long a trial is remembered: longer than any trial lasts.
-const TRIAL_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+/// How long a trial is remembered: longer than any trial lasts (Stripe allows up to 730 days),
+/// so that its first paid invoice is still told from a renewal.
+const TRIAL_KEPT: Duration = Duration::from_secs(760 * 24 * 60 * 60);
 
 /// How long a sale's refunds are remembered: longer than a payment can be refunded.
 const REFUND_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);

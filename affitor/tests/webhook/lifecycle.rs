@@ -374,7 +374,8 @@ async fn a_paid_trial_never_moves_back_to_started() {
 /// outbox's dead letter does: the fact that knew its delivery goes with it.
 #[derive(Default)]
 struct Stored {
-    facts: Mutex<HashMap<String, String>>,
+    /// Each fact's value, and how long it is to be kept.
+    facts: Mutex<HashMap<String, (String, Duration)>>,
     /// Each event stored, with the key of its delivery's fact.
     events: Mutex<Vec<(Event, Option<String>)>>,
 }
@@ -382,15 +383,15 @@ struct Stored {
 impl PaymentState for Stored {
     fn recall<'a>(&'a self, keys: &'a [String]) -> StateFuture<'a, Vec<Option<String>>> {
         let facts = self.facts.lock().unwrap();
-        let values = keys.iter().map(|key| facts.get(key).cloned()).collect();
+        let values = keys
+            .iter()
+            .map(|key| facts.get(key).map(|(value, _)| value.clone()))
+            .collect();
         Box::pin(std::future::ready(Ok(values)))
     }
 
     fn remember<'a>(&'a self, facts: &'a [Fact]) -> StateFuture<'a, ()> {
-        let mut kept = self.facts.lock().unwrap();
-        for fact in facts {
-            kept.insert(fact.key.clone(), fact.value.clone());
-        }
+        self.keep(facts);
         Box::pin(std::future::ready(Ok(())))
     }
 
@@ -398,15 +399,27 @@ impl PaymentState for Stored {
         let delivery = facts.iter().find(|fact| fact.is_delivery());
         let delivery = delivery.map(|fact| fact.key.clone());
         self.events.lock().unwrap().push((event, delivery));
-        let mut kept = self.facts.lock().unwrap();
-        for fact in facts {
-            kept.insert(fact.key.clone(), fact.value.clone());
-        }
+        self.keep(facts);
         Box::pin(std::future::ready(Ok(Custody::Stored)))
     }
 }
 
 impl Stored {
+    fn keep(&self, facts: &[Fact]) {
+        let mut kept = self.facts.lock().unwrap();
+        for fact in facts {
+            kept.insert(fact.key.clone(), (fact.value.clone(), fact.keep_for));
+        }
+    }
+
+    /// `time` passes: the facts to be kept for less have expired.
+    fn pass(&self, time: Duration) {
+        self.facts
+            .lock()
+            .unwrap()
+            .retain(|_, (_, keep_for)| *keep_for > time);
+    }
+
     /// Gives up on the event stored last.
     fn give_up_last(&self) {
         let events = self.events.lock().unwrap();
@@ -460,5 +473,24 @@ async fn a_trials_first_payment_given_up_and_resent_is_the_first_sale_again() {
             !state.last_is_recurring(),
             "{provider}: resent, the first sale"
         );
+    }
+}
+
+/// A trial as long as Stripe lets one last (730 days): its first paid invoice, two years on, is
+/// still the subscription's first sale, never a renewal: the trial's fact outlives the trial.
+#[tokio::test]
+async fn the_first_payment_after_a_two_year_trial_is_still_the_first_sale() {
+    let (_mock, client) = super::tracked::setup().await;
+    let state = Arc::new(Stored::default());
+    let endpoints = Endpoints::new(true).storing_in(&state);
+    let (starts, paid) = (
+        endpoints.at(Moment::TrialStart),
+        endpoints.at(Moment::Renewal),
+    );
+    for ((provider, start), (_, paid)) in starts.iter().zip(&paid) {
+        assert_eq!(start.track(&client).await.status(), 200, "{provider}");
+        state.pass(Duration::from_secs(730 * 24 * 60 * 60));
+        assert_eq!(paid.track(&client).await.status(), 200, "{provider}");
+        assert!(!state.last_is_recurring(), "{provider}: a renewal");
     }
 }
