@@ -259,9 +259,10 @@ impl Outbox {
     /// What the journal holds of `subject`, in the order it happened, and the verdict: credited,
     /// reversed by a refund of the whole sale, not credited and why, or still on its way. The
     /// search follows the keys it finds (a customer's sale brings in its refunds; a
-    /// transaction, its customer's lead and click id), but not into other customers through a
-    /// click id they share (visitors of one partner from one address do): a click id found
-    /// brings in what names no customer, such as its capture or a sale tracked by it alone.
+    /// transaction, its customer's lead and click id, when the sale names its customer), but
+    /// not into other customers through a click id they share (visitors of one partner from
+    /// one address do): a click id found brings in what names no customer, such as its capture
+    /// or a sale tracked by it alone.
     /// Only a click's own story ([`Subject::Click`]) holds every customer who came through it.
     /// An outbox row the journal holds no entry of is read from the table: one not answered
     /// yet (its storing), and one answered before the journal was turned on (its storing and
