@@ -358,7 +358,7 @@ async fn postgres_an_answer_that_came_while_the_stop_waited_is_counted_lost() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_delete_committed_but_unanswered_journals_its_answer_once() {
-    let store = Store::postgres(module_path!()).await;
+    let store = Store::postgres(concat!(module_path!(), "::delete_committed_unanswered")).await;
     let (mock, client) = stand_in().await;
     let outbox = store.open(journaled(&client)).await;
     store
