@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use affitor::Client;
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio::time::Instant;
@@ -450,13 +451,18 @@ impl Run {
 }
 
 impl Drop for Run {
-    /// A relay aborted at its stop's deadline: the sends that ended since it last looked hold
-    /// answers no delete will write; the settler counts them lost once the last send is gone.
+    /// A relay aborted at its stop's deadline: the sends that ended since it last looked, and
+    /// a delete that ended refused, hold entries no delete will write; the settler counts them
+    /// lost once the last send is gone. (A delete still under way is aborted, and counts its
+    /// own.)
     fn drop(&mut self) {
         while let Some(sent) = self.sending.try_join_next() {
             if let Ok(Some(delivered)) = sent {
                 self.settler.put_back(delivered.answer.into_iter());
             }
+        }
+        if let Some(Ok(Err(refused))) = self.deleting.take().and_then(FutureExt::now_or_never) {
+            self.settler.put_back(refused.entries.iter().cloned());
         }
     }
 }

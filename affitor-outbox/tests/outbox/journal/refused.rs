@@ -253,6 +253,24 @@ async fn an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost(st
 }
 on_each_store!(an_entry_a_relay_stopped_at_its_deadline_never_wrote_is_counted_lost);
 
+/// A relay stopped at once (a deadline of zero) while the store refuses the delete of a
+/// delivered sale: wherever the sale's entry was at that moment (waiting for the next delete,
+/// in a delete under way, or in one that had just ended refused), it is counted lost, once.
+async fn an_entry_a_relay_stopped_at_once_held_is_counted_lost_once(store: Store) {
+    let (_mock, _client, outbox) =
+        delivered_while_refused(&store, "DELETE", "affitor_outbox").await;
+    // A few deletes are refused meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    outbox.shutdown(Duration::ZERO).await;
+    wait_until("the sale's entry counted lost", A_WHILE, async || {
+        outbox.stats().journal_lost == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(outbox.stats().journal_lost, 1, "counted once");
+}
+on_each_store!(an_entry_a_relay_stopped_at_once_held_is_counted_lost_once);
+
 /// The entries of the client's own sends whose write the outbox's runtime cuts short (it ends
 /// while another connection holds the file) are counted lost, not dropped with their task.
 #[cfg(feature = "sqlite")]
