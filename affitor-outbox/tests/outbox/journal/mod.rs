@@ -570,6 +570,25 @@ pub(crate) async fn explain(outbox: &Outbox, id: &str) -> journal::Explanation {
         .expect("the journal reads")
 }
 
+/// Asserts that sale `id`, sent twice, is told as stored once, recorded, then already recorded,
+/// and credited.
+pub(crate) async fn assert_recorded_then_repeated(outbox: &Outbox, id: &str) {
+    let explained = explain(outbox, id).await;
+    let steps: Vec<&Step> = explained.entries.iter().map(|entry| &entry.step).collect();
+    assert!(
+        matches!(
+            steps.as_slice(),
+            [
+                Step::Stored { .. },
+                Step::Recorded { .. },
+                Step::AlreadyRecorded
+            ]
+        ),
+        "{steps:?}"
+    );
+    assert!(explained.verdict.is_credited(), "{}", explained.verdict);
+}
+
 /// Without `journal`, nothing is written: once its row is delivered and deleted, the journal
 /// cannot tell of the sale.
 async fn an_outbox_without_a_journal_keeps_none(store: Store) {
