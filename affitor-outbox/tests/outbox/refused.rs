@@ -23,7 +23,7 @@ fn builder(client: &Client) -> OutboxBuilder {
 }
 
 /// A click id the stand-in refuses for a lead: its customer already bought.
-async fn converted_click_id(mock: &MockServer, client: &Client) -> ClickId {
+pub(crate) async fn converted_click_id(mock: &MockServer, client: &Client) -> ClickId {
     let click_id = mock.click("partner");
     client
         .sale("in_converted", 100)

@@ -469,13 +469,7 @@ on_each_store!(a_sale_s_story_leaves_out_other_customers_of_its_click);
 async fn a_lead_sent_again_without_its_refused_click_id_tells_how_that_went(store: Store) {
     let (mock, client) = stand_in().await;
     let outbox = store.open(journaled(&client)).await;
-    let converted = mock.click("partner");
-    client
-        .sale("in_converted", 100)
-        .click_id(converted.clone())
-        .send()
-        .await
-        .expect("the stand-in records the sale");
+    let converted = crate::refused::converted_click_id(&mock, &client).await;
     client
         .lead("known")
         .click_id(mock.click("partner"))
